@@ -1,0 +1,22 @@
+"""plm-lens: see why a pretrained language model predicts what it does.
+
+Run with ``streamlit run app.py``. The sidebar picks the model (the embedded all-MiniLM-L6-v2 by
+default); each page is a thin script over ``plm_core``.
+"""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from ui import widgets
+
+st.set_page_config(page_title="plm-lens", page_icon="🔍", layout="wide")
+
+PAGES = [
+    st.Page("pages/home.py", title="Home", icon="🏠", default=True),
+    st.Page("pages/attention.py", title="Attention", icon="👀", url_path="attention"),
+]
+
+navigation = st.navigation(PAGES)
+widgets.model_picker()
+navigation.run()

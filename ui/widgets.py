@@ -1,0 +1,124 @@
+"""Reusable inputs with namespaced keys, and the sidebar model picker."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from typing import TypeVar
+
+import streamlit as st
+
+from plm_core.devices import available_devices, describe_device
+from plm_core.errors import PlmCoreError
+from plm_core.loading import DEFAULT_MODEL_ID, ModelHandle, ModelSpec
+from plm_core.types import KIND_LABELS, MODEL_KINDS, Encoding
+from ui import resources
+
+T = TypeVar("T")
+
+DEFAULT_MODEL_ENV = "PLM_DEFAULT_MODEL"  # start the app on another model (a folder or Hub id)
+SUGGESTED_MODELS = {
+    DEFAULT_MODEL_ID: "all-MiniLM-L6-v2 — embedded, works offline (sentence encoder)",
+    "bert-base-uncased": "bert-base-uncased — masked LM (downloads 440 MB)",
+    "distilbert-base-uncased-finetuned-sst-2-english": "DistilBERT SST-2 — sentiment classifier (268 MB)",
+    "gpt2": "gpt2 — causal LM (548 MB)",
+    "roberta-base": "roberta-base — masked LM (499 MB)",
+}
+OTHER = "Other: a Hub id or a local folder…"
+SPEC_KEY = "model.spec"
+
+
+def default_model_id() -> str:
+    return os.environ.get(DEFAULT_MODEL_ENV) or DEFAULT_MODEL_ID
+
+
+def active_spec() -> ModelSpec:
+    """The model this session works with (the sidebar picker sets it; ``?model=`` in the URL opens one)."""
+    if SPEC_KEY not in st.session_state:
+        st.session_state[SPEC_KEY] = ModelSpec(st.query_params.get("model") or default_model_id())
+    return st.session_state[SPEC_KEY]
+
+
+def model_picker() -> ModelHandle | None:
+    """Sidebar: choose, load and describe the model. Returns the loaded handle (None if none loads).
+
+    A failed load shows why and keeps the previous model, so nothing the user was doing is lost.
+    """
+    spec = active_spec()
+    sb = st.sidebar
+    sb.header("Model")
+    with sb.form("model.form", border=False):
+        options = list(SUGGESTED_MODELS) + [OTHER]
+        index = options.index(spec.model_id) if spec.model_id in SUGGESTED_MODELS else len(options) - 1
+        choice = st.selectbox("Model", options, index=index, key="model.choice",
+                              format_func=lambda m: SUGGESTED_MODELS.get(m, m))
+        custom = st.text_input("Hub id or folder", value="" if spec.model_id in SUGGESTED_MODELS else spec.model_id,
+                               key="model.custom", placeholder="org/name or /path/to/folder",
+                               help="Used when 'Other' is chosen above.")
+        kinds = ["auto", *MODEL_KINDS]
+        kind = st.selectbox("Load as", kinds, index=kinds.index(spec.kind), key="model.kind",
+                            format_func=lambda k: "auto (from the config)" if k == "auto" else KIND_LABELS[k])
+        devices = ["auto", *available_devices()]
+        device = st.selectbox("Device", devices, index=devices.index(spec.device) if spec.device in devices else 0,
+                              key="model.device")
+        allow_pickle = st.checkbox("Allow pickle weights (trusted sources only)", value=spec.allow_pickle,
+                                   key="model.allow_pickle")
+        submitted = st.form_submit_button("Load model")
+    if submitted:
+        model_id = custom.strip() if choice == OTHER else choice
+        new = ModelSpec(model_id, kind=kind, device=None if device == "auto" else device, allow_pickle=allow_pickle)
+        try:
+            resources.get_handle(new)
+        except PlmCoreError as err:
+            sb.error(f"{err} — still using {spec.model_id}.")
+        else:
+            st.session_state[SPEC_KEY] = spec = new
+    try:
+        handle = resources.get_handle(spec)
+    except PlmCoreError as err:
+        sb.error(str(err))
+        return None
+    st.query_params["model"] = spec.model_id
+    sb.caption(
+        f"**{spec.model_id}**  \n{KIND_LABELS[handle.kind]}  \n{handle.n_layers} layers × {handle.n_heads} heads, "
+        f"{handle.n_parameters / 1e6:.1f} M parameters  \ndevice: {describe_device(handle.device)}"
+    )
+    return handle
+
+
+def require_handle() -> ModelHandle:
+    """The shared handle of this session's model, or stop the page with a message."""
+    try:
+        return resources.get_handle(active_spec())
+    except PlmCoreError:
+        st.warning("No model is loaded: choose one in the sidebar.")
+        st.stop()
+        raise  # unreachable: st.stop() raises
+
+
+def show_notes(encoding: Encoding) -> None:
+    """Tell the user what was changed on the way in (truncation, removed characters)."""
+    for note in encoding.notes:
+        st.info(note.capitalize() + ".")
+
+
+def run_or_stop(fn: Callable[[], T]) -> T:
+    """Call ``fn``; on a PlmCoreError show its message and stop this page's run."""
+    try:
+        return fn()
+    except PlmCoreError as err:
+        st.error(str(err))
+        st.stop()
+        raise  # unreachable: st.stop() raises
+
+
+def layer_head_picker(prefix: str, n_layers: int, n_heads: int, *, allow_average: bool = True,
+                      default_layer: int = 0, default_head: int = 0) -> tuple[int, int | None]:
+    """Two select boxes side by side. Head None means the average over heads."""
+    left, right = st.columns(2)
+    layer = left.selectbox("Layer", list(range(n_layers)), index=min(default_layer, n_layers - 1),
+                           key=f"{prefix}.layer")
+    heads: list[int | None] = ([None] if allow_average else []) + list(range(n_heads))
+    head = right.selectbox("Head", heads, index=heads.index(min(default_head, n_heads - 1)) if not allow_average else 0,
+                           key=f"{prefix}.head", format_func=lambda h: "average of heads" if h is None else str(h))
+    return int(layer), head
