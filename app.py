@@ -18,5 +18,6 @@ PAGES = [
 ]
 
 navigation = st.navigation(PAGES)
+widgets.mark_shell_ran()
 widgets.model_picker()
 navigation.run()

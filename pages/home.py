@@ -2,6 +2,10 @@
 
 import streamlit as st
 
+from ui import widgets
+
+widgets.ensure_shell()
+
 st.title("plm-lens")
 st.markdown(
     "See **why** a pretrained language model predicts what it does. Pick a model in the sidebar — the "

@@ -86,8 +86,32 @@ def model_picker() -> ModelHandle | None:
     return handle
 
 
+SHELL_KEY = "shell.run"
+
+
+def mark_shell_ran() -> None:
+    """Called by app.py on every run, before the page."""
+    st.session_state[SHELL_KEY] = True
+
+
+def ensure_shell() -> None:
+    """Rerun through app.py when Streamlit ran this page on its own.
+
+    A fresh server whose first visitor opens a page URL (/attention) runs ``pages/attention.py``
+    directly in Streamlit's legacy pages/ mode: no sidebar, no model picker. Streamlit leaves that mode
+    once st.navigation is used; switch now and rerun, so app.py builds the shell around this page.
+    """
+    if st.session_state.get(SHELL_KEY):
+        return
+    from streamlit.runtime.pages_manager import PagesManager
+
+    PagesManager.uses_pages_directory = False
+    st.rerun()
+
+
 def require_handle() -> ModelHandle:
     """The shared handle of this session's model, or stop the page with a message."""
+    ensure_shell()
     try:
         return resources.get_handle(active_spec())
     except PlmCoreError:

@@ -1,0 +1,101 @@
+"""Browser fixtures: one streamlit server (embedded MiniLM) per session, Debian's Chromium, and a page
+whose every request away from 127.0.0.1 is refused and recorded, and whose console errors fail the test."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+from urllib.parse import urlparse
+
+import pytest
+
+pytest.importorskip("playwright.sync_api", reason="playwright is not installed (pip install -r requirements-dev.txt)")
+from st_browser import CHROMIUM, CHROMIUM_ARGS, StTracker, instrument_page, streamlit_server  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[2]
+SHOTS = ROOT / "shots"
+LOCAL_HOSTS = {"127.0.0.1", "localhost", "[::1]", "::1"}
+
+pytestmark = pytest.mark.browser
+
+
+def pytest_collection_modifyitems(items):
+    if not (Path(CHROMIUM).exists() or shutil.which(CHROMIUM)):
+        skip = pytest.mark.skip(reason=f"no Chromium at {CHROMIUM} (apt-get install chromium)")
+        for item in items:
+            if "browser" in str(item.fspath):
+                item.add_marker(skip)
+
+
+@pytest.fixture(scope="session")
+def server_url(tmp_path_factory):
+    """`streamlit run app.py` on a free 127.0.0.1 port with the embedded default model."""
+    log = tmp_path_factory.mktemp("streamlit") / "server.log"
+    env = {"HF_HUB_OFFLINE": "1", "PLM_DEVICE": "cpu"}
+    with streamlit_server(ROOT, log_path=log, env=env) as url:
+        yield url
+    print(f"\nstreamlit log: {log}")
+
+
+@pytest.fixture(scope="session")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+class BrowserApp(StTracker):
+    """A page on the app: StTracker's waits plus the list of refused outside requests."""
+
+    refused: list[str]
+
+
+@pytest.fixture
+def app(browser, server_url):
+    """A fresh page (1280×900) at the app; fails on console errors or any request leaving 127.0.0.1."""
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    refused: list[str] = []
+
+    def guard(route):
+        host = urlparse(route.request.url).hostname or ""
+        if route.request.url.startswith(("data:", "blob:", "about:")) or host in LOCAL_HOSTS:
+            route.continue_()
+        else:
+            refused.append(route.request.url)
+            route.abort()
+
+    context.route("**/*", guard)
+    dialogs: list[str] = []
+    page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+    tracker = instrument_page(page)
+    tracker.refused = refused
+    tracker.dialogs = dialogs
+    tracker.base_url = server_url
+    page.set_default_timeout(30_000)
+    yield tracker
+    context.close()
+    assert not tracker.errors, f"browser console errors: {tracker.errors}"
+    assert not refused, f"requests tried to leave 127.0.0.1: {refused}"
+    assert not dialogs, f"a script opened a dialog (injected HTML ran?): {dialogs}"
+
+
+@pytest.fixture(scope="session")
+def shots_dir() -> Path:
+    SHOTS.mkdir(exist_ok=True)
+    return SHOTS
+
+
+def set_text_area(app: StTracker, label: str, text: str) -> None:
+    """Type into a text area like a person and commit it (Ctrl+Enter), waiting for the rerun."""
+    box = app.page.get_by_label(label, exact=True)
+    box.fill(text)
+    with app.expect_rerun():
+        box.press("Control+Enter")
+
+
+os.environ.setdefault("PLM_DEVICE", "cpu")

@@ -1,0 +1,253 @@
+"""Helpers to drive a Streamlit app in Debian's headless Chromium with Playwright.
+
+Adapted from the team's browser-testing recipe (shared/TESTING.md): the server fixture, the
+websocket-based rerun wait (StTracker), idle checks and full-page screenshots.
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+from playwright.sync_api import Browser, Page, Playwright, WebSocket
+from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
+
+CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
+# Needed on a closed-network, root, GPU-less machine.
+# --headless is added by Playwright itself (headless=True).
+CHROMIUM_ARGS = [
+    "--no-sandbox",                     # we run as root
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",  # else: refused connections to Google hosts
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+# ---------------------------------------------------------------- server ----
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_healthy(base_url: str, proc: subprocess.Popen | None = None, timeout: float = 60.0) -> float:
+    """Poll /_stcore/health until it answers 'ok'; returns seconds waited."""
+    t0 = time.monotonic()
+    deadline = t0 + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"streamlit exited early with code {proc.returncode}")
+        try:
+            with urllib.request.urlopen(base_url + "_stcore/health", timeout=2) as r:
+                if r.status == 200 and r.read().strip() == b"ok":
+                    return time.monotonic() - t0
+        except OSError:
+            pass
+        time.sleep(0.2)
+    raise TimeoutError(f"{base_url} not healthy after {timeout}s")
+
+
+@contextlib.contextmanager
+def streamlit_server(app_dir: Path, script: str = "app.py", port: int | None = None,
+                     log_path: Path | None = None, env: dict | None = None):
+    """Start `streamlit run` on 127.0.0.1:<port>, yield base URL, stop it (by PID)."""
+    port = port or free_port()
+    cmd = [
+        sys.executable, "-m", "streamlit", "run", script,
+        "--server.headless", "true",
+        "--server.port", str(port),
+        "--server.address", "127.0.0.1",
+        "--browser.gatherUsageStats", "false",
+        "--server.fileWatcherType", "none",
+    ]
+    log = open(log_path, "wb") if log_path else subprocess.DEVNULL
+    proc = subprocess.Popen(cmd, cwd=app_dir, stdout=log, stderr=subprocess.STDOUT,
+                            env={**os.environ, **(env or {})})
+    try:
+        base = f"http://127.0.0.1:{port}/"
+        wait_healthy(base, proc)
+        yield base
+    finally:
+        proc.terminate()            # SIGTERM to *our* PID only
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=10)
+        if log_path:
+            log.close()
+
+
+# --------------------------------------------------------------- browser ----
+
+def launch_chromium(pw: Playwright) -> Browser:
+    # Playwright's launch() already uses a fresh temporary --user-data-dir
+    # (passing --user-data-dir in args is rejected; use launch_persistent_context
+    # with a tempfile.mkdtemp() dir if you need to control it).
+    return pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+
+
+# DIAGNOSTIC ONLY (window.__st.log): the stApp element carries
+# data-test-script-state = initial|running|rerunRequested|notRunning|...
+# A MutationObserver logs every DOM transition. NOT used for waiting: for a
+# fast script React can batch running->notRunning into one commit, so no DOM
+# change happens at all (missed 2-4 of 40 reruns on the Echo page). The
+# waits use the websocket's script_finished messages instead (StTracker).
+RUN_TRACKER_JS = r"""
+(() => {
+  if (window.__st) return;
+  window.__st = {finished: 0, state: null, log: []};
+  const rec = (s) => {
+    const st = window.__st;
+    if (s === st.state) return;
+    // notRunning is only ever reached after a run (before the first run the
+    // state is 'initial'), so every transition into it is one finished run.
+    if (s === 'notRunning') st.finished++;
+    st.state = s;
+    st.log.push([Math.round(performance.now()), s]);
+  };
+  const obs = new MutationObserver((muts) => {
+    // records are batched: value after record i == oldValue of record i+1
+    muts.forEach((m, i) => {
+      const next = muts.slice(i + 1).find((n) => n.target === m.target);
+      rec(next ? next.oldValue : m.target.getAttribute('data-test-script-state'));
+    });
+  });
+  const start = () => {
+    obs.observe(document.documentElement, {subtree: true, attributes: true,
+                attributeOldValue: true, attributeFilter: ['data-test-script-state']});
+    const app = document.querySelector('[data-testid="stApp"]');
+    if (app) rec(app.getAttribute('data-test-script-state'));
+  };
+  if (document.readyState === 'loading') document.addEventListener('DOMContentLoaded', start);
+  else start();
+})();
+"""
+
+IDLE_JS = """() => {
+  const app = document.querySelector('[data-testid="stApp"]');
+  return !!app && app.getAttribute('data-test-script-state') === 'notRunning'
+      && app.getAttribute('data-test-connection-state') === 'CONNECTED'
+      && !document.querySelector('[data-stale="true"]');
+}"""
+
+
+# Opening a page URL directly (http://host/Echo) makes the frontend probe
+# /Echo/_stcore/health and /Echo/_stcore/host-config first (base-path
+# detection); both 404 and are logged as console errors. Harmless.
+BENIGN_CONSOLE_URL = re.compile(r"/[^/]+/_stcore/(health|host-config)$")
+
+
+class StTracker:
+    """Per-page bookkeeping: console errors + a count of finished script runs.
+
+    Script runs are counted from the websocket itself: every run ends with a
+    ForwardMsg `script_finished`, decoded here with Streamlit's own protobuf
+    classes. Unlike the DOM attribute data-test-script-state (React can batch
+    running->notRunning into one commit for a fast script, so *no* DOM change
+    is seen: measured 2/40 misses on a tiny page) this never misses a run.
+    """
+
+    def __init__(self, page: Page, ignored: list[str] | None = None):
+        self.page = page
+        self.errors: list[str] = []
+        self.ignored: list[str] = ignored if ignored is not None else []
+        self.finished = 0
+        self.last_finished_at = 0.0        # time.perf_counter() of last script_finished
+        page.add_init_script(RUN_TRACKER_JS)
+        page.on("console", self._on_console)
+        page.on("pageerror", lambda e: self.errors.append(f"pageerror: {e}"))
+        page.on("websocket", self._on_websocket)
+
+    # -- listeners
+    def _on_console(self, m) -> None:
+        if m.type != "error":
+            return
+        url = (m.location or {}).get("url", "")
+        line = f"console.error: {m.text} [{url}]"
+        (self.ignored if BENIGN_CONSOLE_URL.search(url) else self.errors).append(line)
+
+    def _on_websocket(self, ws: WebSocket) -> None:
+        if ws.url.endswith("/_stcore/stream"):
+            ws.on("framereceived", self._on_frame)
+
+    def _on_frame(self, payload) -> None:
+        if not isinstance(payload, (bytes, bytearray)):
+            return
+        try:
+            msg = ForwardMsg.FromString(bytes(payload))
+        except Exception:  # not a ForwardMsg: ignore
+            return
+        if (msg.WhichOneof("type") == "script_finished"
+                and msg.script_finished != ForwardMsg.FINISHED_EARLY_FOR_RERUN):
+            self.finished += 1
+            self.last_finished_at = time.perf_counter()
+
+    # -- waits
+    def wait_finished_after(self, before: int, timeout_ms: float = 30_000) -> None:
+        """Block (bounded) until a script run finished after `before` was sampled,
+        then until the DOM shows it (not running, nothing stale)."""
+        deadline = time.monotonic() + timeout_ms / 1000
+        while self.finished <= before:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"no script run finished within {timeout_ms} ms")
+            self.page.wait_for_timeout(10)      # lets Playwright dispatch ws events
+        wait_idle(self.page, timeout_ms)
+
+    @contextlib.contextmanager
+    def expect_rerun(self, timeout_ms: float = 30_000):
+        """with tracker.expect_rerun(): box.press("Enter")"""
+        before = self.finished
+        yield
+        self.wait_finished_after(before, timeout_ms)
+
+    def goto(self, url: str, timeout_ms: float = 60_000) -> None:
+        before = self.finished
+        self.page.goto(url, wait_until="domcontentloaded", timeout=timeout_ms)
+        self.wait_finished_after(before, timeout_ms)
+
+
+def instrument_page(page: Page, ignored: list[str] | None = None) -> StTracker:
+    """Call before the first goto()."""
+    return StTracker(page, ignored)
+
+
+def new_page(browser: Browser, width: int = 1280, height: int = 900,
+             ignored: list[str] | None = None) -> tuple[Page, StTracker]:
+    page = browser.new_page(viewport={"width": width, "height": height})
+    return page, instrument_page(page, ignored)
+
+
+def wait_idle(page: Page, timeout_ms: float = 30_000) -> None:
+    """DOM says: script not running, websocket connected, no element marked
+    stale; then two animation frames so React's commit is painted.
+    NB: on its own this is racy right after an action (the old, idle DOM
+    matches before the rerun even starts): use StTracker.expect_rerun()."""
+    page.wait_for_function(IDLE_JS, timeout=timeout_ms, polling="raf")
+    page.evaluate("() => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))")
+
+
+def full_page_screenshot(page: Page, path: str | Path) -> None:
+    """Streamlit scrolls inside <section data-testid=stMain>, so Playwright's
+    full_page=True only captures the viewport. Grow the viewport to the
+    content height, let layout settle, shoot, then restore."""
+    vp = page.viewport_size
+    h = page.evaluate("""() => {
+        const m = document.querySelector('[data-testid="stMain"]');
+        return Math.max(m ? m.scrollHeight : 0, document.documentElement.scrollHeight);
+    }""")
+    page.set_viewport_size({"width": vp["width"], "height": int(h) + 40})
+    page.wait_for_timeout(300)          # plotly relayout / iframe resize
+    wait_idle(page)
+    page.screenshot(path=str(path), full_page=True)
+    page.set_viewport_size(vp)
