@@ -17,9 +17,11 @@ st.caption("Self-attention: each token (query) takes a weighted mix of all token
            "weights = softmax(QKᵀ/√d_k). Rows sum to 1.")
 
 left, right = st.columns([3, 2])
-text = left.text_area("Sentence", EXAMPLE, key="attention.text", height=90)
-pair = right.text_area("Second sentence (optional)", "", key="attention.pair", height=90,
-                       help="BERT-style models read two segments: [CLS] A [SEP] B [SEP].")
+with left:
+    text = widgets.text_area("Sentence", "attention.text", EXAMPLE, height=90)
+with right:
+    pair = widgets.text_area("Second sentence (optional)", "attention.pair", height=90,
+                             help="BERT-style models read two segments: [CLS] A [SEP] B [SEP].")
 result = widgets.run_or_stop(lambda: resources.cached_attention(spec, text, pair or None))
 widgets.show_notes(result.encoding)
 tokens = result.encoding.tokens

@@ -146,3 +146,24 @@ def layer_head_picker(prefix: str, n_layers: int, n_heads: int, *, allow_average
     head = right.selectbox("Head", heads, index=heads.index(min(default_head, n_heads - 1)) if not allow_average else 0,
                            key=f"{prefix}.head", format_func=lambda h: "average of heads" if h is None else str(h))
     return int(layer), head
+
+
+def text_area(label: str, key: str, default: str = "", **kwargs) -> str:
+    """A text area whose value can be preset by another page (``open_page``) or the URL.
+
+    The default goes into session state once; the widget is then created without ``value`` so a
+    preset never clashes with it.
+    """
+    if key not in st.session_state:
+        st.session_state[key] = default
+    return st.text_area(label, key=key, **kwargs)
+
+
+def open_page(page: str, **values: object) -> None:
+    """Switch to ``page`` (e.g. "pages/attention.py") with some of its widgets preset.
+
+    Keys are the target page's widget keys ("attention.text"); values are primitives.
+    """
+    for key, value in values.items():
+        st.session_state[key] = value
+    st.switch_page(page)
