@@ -9,6 +9,7 @@ from __future__ import annotations
 import streamlit as st
 
 from plm_core.attention import extract_attention, query_key
+from plm_core.classroom import check_model_allowed
 from plm_core.inference import predict
 from plm_core.loading import ModelHandle, ModelSpec, load_model
 from plm_core.types import AttentionResult, Prediction, QueryKeyResult
@@ -19,7 +20,12 @@ MAX_MODELS = 3
 
 @st.cache_resource(max_entries=MAX_MODELS, show_spinner="Loading model…")
 def get_handle(spec: ModelSpec) -> ModelHandle:
-    """The shared handle for ``spec`` (loaded on first use, then reused by every session)."""
+    """The shared handle for ``spec`` (loaded on first use, then reused by every session).
+
+    Raises:
+        ModelNotAllowedError: classroom mode is on and ``spec`` is not on its allowlist.
+    """
+    check_model_allowed(spec.model_id, allow_pickle=spec.allow_pickle)
     return load_model(spec)
 
 

@@ -8,6 +8,7 @@ from typing import TypeVar
 
 import streamlit as st
 
+from plm_core import classroom
 from plm_core.devices import available_devices, describe_device
 from plm_core.errors import PlmCoreError
 from plm_core.loading import DEFAULT_MODEL_ID, ModelHandle, ModelSpec
@@ -35,7 +36,12 @@ def default_model_id() -> str:
 def active_spec() -> ModelSpec:
     """The model this session works with (the sidebar picker sets it; ``?model=`` in the URL opens one)."""
     if SPEC_KEY not in st.session_state:
-        st.session_state[SPEC_KEY] = ModelSpec(st.query_params.get("model") or default_model_id())
+        requested = st.query_params.get("model")
+        try:  # classroom mode: a link naming a model off the allowlist opens the default instead
+            classroom.check_model_allowed(requested or default_model_id())
+        except PlmCoreError:
+            requested = None
+        st.session_state[SPEC_KEY] = ModelSpec(requested or default_model_id())
     return st.session_state[SPEC_KEY]
 
 
@@ -47,22 +53,26 @@ def model_picker() -> ModelHandle | None:
     spec = active_spec()
     sb = st.sidebar
     sb.header("Model")
+    room = classroom.current()  # classroom mode: only the allowlist (and lesson-trained folders), no pickle
     with sb.form("model.form", border=False):
         options = list(SUGGESTED_MODELS) + [OTHER]
-        index = options.index(spec.model_id) if spec.model_id in SUGGESTED_MODELS else len(options) - 1
+        if room.enabled:
+            options = list(classroom.allowed_models(room))
+            options += [spec.model_id] if classroom.is_trained_folder(spec.model_id) else []
+        index = options.index(spec.model_id) if spec.model_id in options else len(options) - 1
         choice = st.selectbox("Model", options, index=index, key="model.choice",
                               format_func=lambda m: SUGGESTED_MODELS.get(m, m))
-        custom = st.text_input("Hub id or folder", value="" if spec.model_id in SUGGESTED_MODELS else spec.model_id,
-                               key="model.custom", placeholder="org/name or /path/to/folder",
-                               help="Used when 'Other' is chosen above.")
+        custom = "" if room.enabled else st.text_input(
+            "Hub id or folder", value="" if spec.model_id in SUGGESTED_MODELS else spec.model_id,
+            key="model.custom", placeholder="org/name or /path/to/folder", help="Used when 'Other' is chosen above.")
         kinds = ["auto", *MODEL_KINDS]
         kind = st.selectbox("Load as", kinds, index=kinds.index(spec.kind), key="model.kind",
                             format_func=lambda k: "auto (from the config)" if k == "auto" else KIND_LABELS[k])
         devices = ["auto", *available_devices()]
         device = st.selectbox("Device", devices, index=devices.index(spec.device) if spec.device in devices else 0,
                               key="model.device")
-        allow_pickle = st.checkbox("Allow pickle weights (trusted sources only)", value=spec.allow_pickle,
-                                   key="model.allow_pickle")
+        allow_pickle = False if room.enabled else st.checkbox(
+            "Allow pickle weights (trusted sources only)", value=spec.allow_pickle, key="model.allow_pickle")
         submitted = st.form_submit_button("Load model")
     if submitted:
         model_id = custom.strip() if choice == OTHER else choice
@@ -79,6 +89,8 @@ def model_picker() -> ModelHandle | None:
         sb.error(str(err))
         return None
     st.query_params["model"] = spec.model_id
+    if room.enabled:
+        sb.caption(room.describe())
     sb.caption(
         f"**{spec.model_id}**  \n{KIND_LABELS[handle.kind]}  \n{handle.n_layers} layers × {handle.n_heads} heads, "
         f"{handle.n_parameters / 1e6:.1f} M parameters  \ndevice: {describe_device(handle.device)}"
