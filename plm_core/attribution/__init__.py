@@ -1,0 +1,226 @@
+"""Token attributions for every model kind: captum methods and attention-based scores.
+
+``attribute(handle, text, method, target=...)`` explains one number the model computes (a class
+probability, a word at a [MASK], the next token, a contrast of two words, or the cosine similarity
+of a sentence encoder to a second sentence) and returns an :class:`AttributionResult`.
+"""
+
+from __future__ import annotations
+
+import time
+import weakref
+from collections.abc import Callable
+
+import numpy as np
+import torch
+
+from plm_core.attribution import methods as _m
+from plm_core.attribution.objective import (
+    Objective,
+    attn_implementation,
+    baseline_embeds,
+    build_objective,
+    default_target,
+)
+from plm_core.attribution.types import (
+    BASELINES,
+    KIND_TARGETS,
+    TARGET_KINDS,
+    AttributionMethodName,
+    AttributionResult,
+    BaselineName,
+    Target,
+    TargetKind,
+)
+from plm_core.errors import InvalidInputError, UnknownMethodError
+from plm_core.loading import ModelHandle
+
+__all__ = [
+    "ATTENTION_METHODS", "BASELINES", "COMPLETENESS_METHODS", "KIND_TARGETS", "METHODS", "METHOD_LABELS",
+    "TARGET_KINDS", "AttributionMethodName", "AttributionResult", "BaselineName", "Target", "TargetKind",
+    "attribute", "default_target", "estimate_seconds",
+]
+
+MethodFn = Callable[[_m.Context], tuple[np.ndarray, dict[str, object]]]
+
+
+def _attention_method(rollout: bool) -> MethodFn:
+    def run(ctx: _m.Context) -> tuple[np.ndarray, dict[str, object]]:
+        from plm_core.attention import attention_rollout, run_with_attention
+
+        handle, obj = ctx.handle, ctx.obj
+        enc = obj.encoding
+        batch = {"input_ids": torch.tensor([enc.input_ids])}
+        batch["attention_mask"] = torch.ones_like(batch["input_ids"])
+        if "token_type_ids" in _model_inputs(handle):
+            batch["token_type_ids"] = torch.tensor([enc.segments])
+        from transformers import BatchEncoding
+
+        attentions = run_with_attention(handle, BatchEncoding(batch))
+        weights = torch.stack([a[0] for a in attentions]).float().cpu().numpy()  # [layer, head, query, key]
+        rows = _query_rows(handle, obj, len(enc))
+        if rollout:
+            flow = attention_rollout(weights)[-1]  # [query, key]
+        else:
+            flow = weights[-1].mean(0)
+        return flow[rows].mean(0).astype(np.float32), {"query_rows": ",".join(map(str, rows))}
+
+    run.__doc__ = ("Attention rollout (Abnar & Zuidema, 2020) of the last layer" if rollout else
+                   "Last-layer attention, averaged over heads") + ", from the position(s) the target reads."
+    return run
+
+
+def _model_inputs(handle: ModelHandle) -> set[str]:
+    import inspect
+
+    return set(inspect.signature(handle.model.forward).parameters)
+
+
+def _query_rows(handle: ModelHandle, obj: Objective, n: int) -> list[int]:
+    """Rows whose attention the target reads: the mask/last token, [CLS] (classifier) or all (mean pool)."""
+    if obj.position is not None:
+        return [obj.position]
+    if handle.kind == "classifier":
+        causal = getattr(handle.config, "model_type", "") in ("gpt2", "gpt_neo", "llama", "opt", "mistral", "qwen2")
+        return [n - 1] if causal else [0]
+    return list(range(n))
+
+
+METHODS: dict[str, MethodFn] = {
+    "integrated_gradients": _m.integrated_gradients,
+    "input_x_gradient": _m.input_x_gradient,
+    "saliency": _m.saliency,
+    "deeplift": _m.deeplift,
+    "gradient_shap": _m.gradient_shap,
+    "occlusion": _m.occlusion,
+    "kernel_shap": _m.kernel_shap,
+    "lime": _m.lime,
+    "attention_last_layer": _attention_method(rollout=False),
+    "attention_rollout": _attention_method(rollout=True),
+}
+METHOD_LABELS: dict[str, str] = {
+    "integrated_gradients": "Integrated Gradients", "input_x_gradient": "Gradient × Input",
+    "saliency": "Saliency", "deeplift": "DeepLift", "gradient_shap": "GradientSHAP",
+    "occlusion": "Occlusion (token ablation)", "kernel_shap": "KernelSHAP", "lime": "LIME",
+    "attention_last_layer": "Attention (last layer)", "attention_rollout": "Attention rollout",
+}
+# methods whose scores should add up to f(x) − f(baseline)
+COMPLETENESS_METHODS = ("integrated_gradients", "deeplift", "gradient_shap")
+ATTENTION_METHODS = ("attention_last_layer", "attention_rollout")
+_NEEDS_BASELINE = ("integrated_gradients", "deeplift", "gradient_shap", "occlusion", "kernel_shap", "lime")
+
+
+def attribute(
+    handle: ModelHandle,
+    text: str,
+    method: str = "integrated_gradients",
+    *,
+    target: Target | None = None,
+    text_pair: str | None = None,
+    baseline: str = "pad",
+    n_steps: int | None = None,
+    tolerance: float = 0.01,
+    max_tokens: int | None = None,
+    sdpa: bool = True,
+    **params: int | float | str,
+) -> AttributionResult:
+    """Attribute one target value of ``handle``'s model to the input tokens.
+
+    Args:
+        handle: the shared model (its lock is held for the whole call).
+        text: the input; a masked LM target needs a mask token in it.
+        method: a key of :data:`METHODS`.
+        target: what to explain; None = the model kind's default (predicted class / word / next token;
+            an encoder needs ``Target("similarity", other=...)``).
+        text_pair: second segment for pair classifiers (not the similarity sentence).
+        baseline: "pad", "mask" or "zero" word embeddings at every non-special token.
+        n_steps: integration steps (IG); None = adaptive until the completeness error < ``tolerance``.
+        tolerance: relative completeness error at which adaptive IG stops.
+        sdpa: run gradient passes with SDPA attention (same maths, no attention weights kept).
+        params: method settings, e.g. ``n_samples`` (GradientSHAP, KernelSHAP, LIME), ``stdevs``.
+
+    Returns:
+        AttributionResult with scores float32 [key] and the completeness numbers.
+
+    Raises:
+        UnknownMethodError, InvalidInputError (no [MASK], empty second sentence, bad baseline),
+        UnsupportedModelError (target or method that does not fit the model).
+    """
+    try:
+        fn = METHODS[method]
+    except KeyError:
+        raise UnknownMethodError(method, available=list(METHODS)) from None
+    if baseline not in BASELINES:
+        raise InvalidInputError(f"unknown baseline {baseline!r}; choose one of {', '.join(BASELINES)}")
+    if n_steps is not None and not 1 <= int(n_steps) <= 1024:
+        raise InvalidInputError(f"n_steps must be between 1 and 1024, got {n_steps}")
+    t0 = time.perf_counter()
+    with handle.lock:
+        obj = build_objective(handle, text, target, text_pair, max_tokens=max_tokens)
+        base = baseline_embeds(handle, obj, baseline)
+        impl = "sdpa" if sdpa and method not in ATTENTION_METHODS else None
+        with attn_implementation(handle, impl), torch.random.fork_rng(devices=[]):
+            torch.manual_seed(0)  # sampling methods give the same scores every time
+            with torch.no_grad():
+                f_both = obj.f(torch.cat([obj.input_embeds, base])).float().cpu()
+            f_x, f_b = float(f_both[0]), float(f_both[1])
+            x = obj.input_embeds.clone().requires_grad_(method not in ATTENTION_METHODS)
+            ctx = _m.Context(handle, obj, x, base, f_x, f_b, float(tolerance),
+                             int(n_steps) if n_steps else None, dict(params))
+            scores, info = fn(ctx)
+            used_impl = getattr(handle.config, "_attn_implementation", None)
+    delta = delta_abs = delta_rel = None
+    if method in COMPLETENESS_METHODS:
+        delta = float(scores.sum()) - (f_x - f_b)
+        delta_abs = abs(delta)
+        delta_rel = delta_abs / max(abs(f_x - f_b), 1e-12)
+    uses_baseline = method in _NEEDS_BASELINE
+    info = {**{k: v for k, v in params.items()}, **info, "attn_implementation": str(used_impl),
+            "seconds": round(time.perf_counter() - t0, 4), "tolerance": float(tolerance)}
+    return AttributionResult(
+        model_id=handle.model_id, method=method, encoding=obj.encoding, scores=np.asarray(scores, np.float32),
+        target=obj.target, target_id=obj.target_id, target_label=obj.target_label,
+        baseline=baseline if uses_baseline else "none", convergence_delta=delta, f_x=f_x,
+        f_baseline=f_b if uses_baseline else None, delta_abs=delta_abs, delta_rel=delta_rel,
+        revision=handle.revision, notes=obj.notes, params=info,
+    )
+
+
+_SPEED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # handle -> token-forwards per second
+
+
+def _forward_rate(handle: ModelHandle) -> float:
+    """Tokens per second of one forward pass on this handle, measured once (32 tokens, no grad)."""
+    if handle in _SPEED:
+        return _SPEED[handle]
+    n = min(32, handle.max_tokens)
+    ids = torch.full((1, n), int(handle.tokenizer.pad_token_id or 0), device=handle.device)
+    with handle.lock, torch.inference_mode():
+        handle.model(input_ids=ids)
+        t0 = time.perf_counter()
+        handle.model(input_ids=ids)
+        dt = time.perf_counter() - t0
+    _SPEED[handle] = n / max(dt, 1e-6)
+    return _SPEED[handle]
+
+
+def estimate_seconds(handle: ModelHandle, n_tokens: int, method: str = "integrated_gradients", *,
+                     n_steps: int | None = None, n_samples: int | None = None) -> float:
+    """Rough wall time of ``attribute`` for an input of ``n_tokens`` (so a page can warn first).
+
+    Counts token-forwards (a backward ≈ 2 forwards) and scales by a measured forward rate; attention
+    grows with the square of the length, added as a factor.
+    """
+    if method not in METHODS:
+        raise UnknownMethodError(method, available=list(METHODS))
+    n = max(1, int(n_tokens))
+    grad = 3.0
+    passes = {
+        "integrated_gradients": grad * (n_steps or 16) + 2,
+        "saliency": grad + 2, "input_x_gradient": grad + 2, "deeplift": 2 * grad + 2,
+        "gradient_shap": grad * (n_samples or 16) + 2,
+        "occlusion": n + 3, "kernel_shap": (n_samples or 64) + 2, "lime": (n_samples or 64) + 2,
+        "attention_last_layer": 3, "attention_rollout": 3,
+    }[method]
+    quadratic = 1.0 + max(0, n - 32) / 512
+    return float(passes * n * quadratic / _forward_rate(handle))

@@ -1,0 +1,191 @@
+"""One function per method. captum does the maths; these only wire it to an :class:`Objective`.
+
+Every function takes the objective, the baseline word embeddings and its settings, and returns
+``(scores [query], info)``, where info holds what the method reports (steps used, samples, ...).
+All run under the handle's lock (taken by ``attribute``); the only one that puts hooks on the shared
+model is DeepLift, whose hooks captum removes in ``finally``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from captum.attr import (
+    DeepLift,
+    FeatureAblation,
+    GradientShap,
+    InputXGradient,
+    IntegratedGradients,
+    KernelShap,
+    Lime,
+    Saliency,
+)
+
+from plm_core.attribution.objective import Objective
+from plm_core.errors import UnsupportedModelError
+from plm_core.loading import ModelHandle
+
+# Gauss-Legendre step counts tried in turn until the completeness error is under the tolerance
+IG_SCHEDULE = (8, 16, 32, 64)
+MEMORY_ENV = "PLM_ATTRIBUTION_MEMORY_MB"
+DEFAULT_MEMORY_MB = 1536
+
+
+@dataclass
+class Context:
+    handle: ModelHandle
+    obj: Objective
+    x: torch.Tensor  # [1, query, hidden] input word embeddings
+    base: torch.Tensor  # [1, query, hidden] baseline word embeddings
+    f_x: float
+    f_b: float
+    tolerance: float
+    n_steps: int | None
+    params: dict[str, object]
+
+
+def memory_budget_bytes(handle: ModelHandle) -> int:
+    """Bytes one batched pass may use for saved activations (env PLM_ATTRIBUTION_MEMORY_MB)."""
+    mb = float(os.environ.get(MEMORY_ENV, DEFAULT_MEMORY_MB))
+    if handle.device.type == "cuda":
+        free, _total = torch.cuda.mem_get_info(handle.device)
+        return int(min(free * 0.5, max(mb, 4096) * 2**20))
+    return int(mb * 2**20)
+
+
+def bytes_per_example(handle: ModelHandle, n_tokens: int) -> int:
+    """Rough activation memory of one forward+backward example (fp32), from the config."""
+    cfg = handle.config
+    hidden = int(getattr(cfg, "hidden_size", None) or getattr(cfg, "n_embd", None) or getattr(cfg, "dim", 768))
+    n_layers, n_heads = handle.n_layers, handle.n_heads
+    per_layer = n_tokens * (hidden * 18 + n_heads * n_tokens * 3) * 4
+    return n_layers * per_layer + n_tokens * hidden * 16
+
+
+def batch_limit(handle: ModelHandle, n_tokens: int) -> int:
+    """Most examples one pass may take without passing the memory budget (at least 1)."""
+    return max(1, memory_budget_bytes(handle) // bytes_per_example(handle, n_tokens))
+
+
+def _per_token(attr: torch.Tensor) -> np.ndarray:
+    return attr[0].float().sum(-1).detach().cpu().numpy().astype(np.float32)
+
+
+def _token_mask(ctx: Context) -> torch.Tensor:
+    n, h = ctx.x.shape[1], ctx.x.shape[2]
+    return torch.arange(n, device=ctx.x.device)[None, :, None].expand(1, n, h)
+
+
+def integrated_gradients(ctx: Context) -> tuple[np.ndarray, dict[str, object]]:
+    """Integrated Gradients (Sundararajan et al., 2017), Gauss-Legendre rule, adaptive steps.
+
+    With ``n_steps`` None, tries 8, 16, 32, 64 steps and stops at the first whose completeness error
+    |sum − (f(x) − f(x'))| is under ``tolerance`` × |f(x) − f(x')|; all steps of a try in one batched pass
+    unless the memory budget splits it.
+    """
+    ig = IntegratedGradients(ctx.obj.f)
+    schedule = (int(ctx.n_steps),) if ctx.n_steps else IG_SCHEDULE
+    limit = batch_limit(ctx.handle, ctx.x.shape[1])
+    diff = ctx.f_x - ctx.f_b
+    tries = 0
+    for steps in schedule:
+        tries += 1
+        bs = min(steps, limit)
+        attr = ig.attribute(ctx.x, baselines=ctx.base, n_steps=steps, method="gausslegendre",
+                            internal_batch_size=bs)
+        total = float(attr.float().sum())
+        if abs(total - diff) <= ctx.tolerance * max(abs(diff), 1e-6):
+            break
+    return _per_token(attr), {"n_steps": steps, "tries": tries, "internal_batch_size": bs,
+                              "rule": "gausslegendre"}
+
+
+def saliency(ctx: Context) -> tuple[np.ndarray, dict[str, object]]:
+    """Saliency (Simonyan et al., 2013): |∂f/∂x| summed over the hidden dimensions (L1 norm per token)."""
+    return _per_token(Saliency(ctx.obj.f).attribute(ctx.x, abs=True)), {}
+
+
+def input_x_gradient(ctx: Context) -> tuple[np.ndarray, dict[str, object]]:
+    """Gradient × Input (Shrikumar et al., 2016), summed over hidden."""
+    return _per_token(InputXGradient(ctx.obj.f).attribute(ctx.x)), {}
+
+
+class _ObjectiveModule(torch.nn.Module):
+    """DeepLift needs an nn.Module: this holds the shared model (no copy) and calls the objective."""
+
+    def __init__(self, model: torch.nn.Module, f: Callable[[torch.Tensor], torch.Tensor]) -> None:
+        super().__init__()
+        self.model = model
+        self._f = f
+
+    def forward(self, emb: torch.Tensor) -> torch.Tensor:
+        return self._f(emb)
+
+
+def deeplift(ctx: Context) -> tuple[np.ndarray, dict[str, object]]:
+    """DeepLift (Shrikumar et al., 2017) on the word embeddings, where the model allows it.
+
+    captum's rescale rules cover nn.ReLU/Sigmoid/Tanh/Softmax modules; transformers compute GELU,
+    softmax and LayerNorm in ways those rules do not see, so the scores then do not sum to
+    f(x) − f(x'). That is checked, and such a model is reported as unsupported rather than shown.
+    """
+    module = _ObjectiveModule(ctx.handle.model, ctx.obj.f)
+    try:
+        attr = DeepLift(module).attribute(ctx.x, baselines=ctx.base)
+    except (AssertionError, RuntimeError, NotImplementedError) as err:
+        raise UnsupportedModelError(
+            f"DeepLift cannot run on this model: {str(err).splitlines()[0] if str(err) else type(err).__name__}"
+        ) from None
+    scores = _per_token(attr)
+    diff = ctx.f_x - ctx.f_b
+    rel = abs(float(scores.sum()) - diff) / max(abs(diff), 1e-6)
+    if rel > 0.05:
+        raise UnsupportedModelError(
+            "DeepLift does not fit this model: its non-linearities (GELU, softmax inside attention, LayerNorm) "
+            "are not modules captum's DeepLift rules handle, so the scores would not add up to the change of "
+            f"the output (completeness error {rel:.0%}). Use Integrated Gradients or GradientSHAP instead.")
+    return scores, {}
+
+
+def gradient_shap(ctx: Context) -> tuple[np.ndarray, dict[str, object]]:
+    """GradientSHAP (Lundberg & Lee, 2017): expected gradients from the baseline plus Gaussian noise."""
+    n_samples = int(ctx.params.get("n_samples", 16))
+    stdevs = float(ctx.params.get("stdevs", 0.01))
+    attr = GradientShap(ctx.obj.f).attribute(ctx.x, baselines=ctx.base, n_samples=n_samples, stdevs=stdevs)
+    return _per_token(attr), {"n_samples": n_samples, "stdevs": stdevs}
+
+
+def occlusion(ctx: Context) -> tuple[np.ndarray, dict[str, object]]:
+    """Feature ablation over tokens (Zeiler & Fergus, 2014): f(x) − f(x with token i set to the baseline)."""
+    n = ctx.x.shape[1]
+    per_eval = max(1, min(n, batch_limit(ctx.handle, n) * 3))  # forward only: no saved activations
+    attr = FeatureAblation(ctx.obj.f).attribute(ctx.x, baselines=ctx.base, feature_mask=_token_mask(ctx),
+                                                perturbations_per_eval=per_eval)
+    return attr[0, :, 0].float().detach().cpu().numpy().astype(np.float32), {"perturbations_per_eval": per_eval}
+
+
+def kernel_shap(ctx: Context) -> tuple[np.ndarray, dict[str, object]]:
+    """KernelSHAP (Lundberg & Lee, 2017) over tokens, ``n_samples`` coalitions in batched passes."""
+    n = ctx.x.shape[1]
+    n_samples = int(ctx.params.get("n_samples", 64))
+    per_eval = max(1, min(n_samples, batch_limit(ctx.handle, n) * 3))
+    attr = KernelShap(ctx.obj.f).attribute(ctx.x, baselines=ctx.base, feature_mask=_token_mask(ctx),
+                                           n_samples=n_samples, perturbations_per_eval=per_eval)
+    return attr[0, :, 0].float().detach().cpu().numpy().astype(np.float32), {"n_samples": n_samples}
+
+
+def lime(ctx: Context) -> tuple[np.ndarray, dict[str, object]]:
+    """LIME (Ribeiro et al., 2016) over tokens: a ridge surrogate fit to ``n_samples`` perturbations."""
+    from captum._utils.models.linear_model import SkLearnRidge
+
+    n = ctx.x.shape[1]
+    n_samples = int(ctx.params.get("n_samples", 64))
+    per_eval = max(1, min(n_samples, batch_limit(ctx.handle, n) * 3))
+    attr = Lime(ctx.obj.f, interpretable_model=SkLearnRidge(alpha=0.01)).attribute(
+        ctx.x, baselines=ctx.base, feature_mask=_token_mask(ctx), n_samples=n_samples,
+        perturbations_per_eval=per_eval)
+    return attr[0, :, 0].float().detach().cpu().numpy().astype(np.float32), {"n_samples": n_samples}
