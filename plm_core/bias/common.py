@@ -1,0 +1,182 @@
+"""Shared pieces of the bias probes: warnings and caveats, progress/cancel callbacks, MLM scoring, export."""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import io
+import json
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
+
+import numpy as np
+import torch
+
+from plm_core.errors import UnsupportedModelError
+from plm_core.loading import ModelHandle
+
+CONTENT_WARNING = (
+    "Content warning: these data sets and probes contain offensive stereotypes about race, gender, religion, "
+    "sexual orientation, disability and other groups. They are shown to measure bias, not to endorse it."
+)
+CAVEATS = {
+    "crows_pairs": (
+        "CrowS-Pairs (Nangia et al., 2020): its authors point to Blodgett et al. (ACL 2021), who found many pairs "
+        "noisy or invalid (pairs that do not contrast a stereotype, that change more than the group, or that "
+        "mix bias types). Read the score as a rough signal, look at individual pairs, and compare models rather "
+        "than reading 50% as 'unbiased'. Pseudo-log-likelihood also depends on tokenization and sentence length."
+    ),
+    "bec_pro": (
+        "BEC-Pro (Bartl et al., 2020): English templates with binary gender person words and U.S. labour "
+        "statistics for profession gender; it does not cover non-binary identities, and associations from "
+        "five templates vary with the wording. A professions' '[MASK]' prior is itself a model output."
+    ),
+    "seat": (
+        "SEAT (May et al., 2019): effect sizes on sentence encoders are unstable across templates and models; "
+        "May et al. warn that a non-significant result does not show absence of bias, and bleached template "
+        "sentences ('This is John.') are far from natural text. Small sets give coarse p-values."
+    ),
+    "template": (
+        "Template probes measure what the chosen words and sentences measure: results change with wording, "
+        "the spread across templates shows how much. A difference is not proof of harm in a downstream use."
+    ),
+}
+
+ProgressFn = Callable[[int, int], None]  # (done, total)
+StopFn = Callable[[], bool]  # True = stop now and return what was computed
+
+
+def report(progress: ProgressFn | None, done: int, total: int) -> None:
+    if progress is not None:
+        progress(done, total)
+
+
+def require_masked_lm(handle: ModelHandle, what: str) -> None:
+    if handle.kind != "masked_lm" or handle.tokenizer.mask_token_id is None:
+        raise UnsupportedModelError(
+            f"{what} needs a masked language model (BERT-style, with a [MASK] token); {handle.model_id} is a "
+            f"{handle.kind}. Load one in the sidebar, e.g. bert-base-uncased."
+        )
+
+
+def default_batch_size(handle: ModelHandle) -> int:
+    return 256 if handle.device.type == "cuda" else 32
+
+
+def _head_split(model: torch.nn.Module) -> tuple[torch.nn.Module, torch.nn.Module] | None:
+    """(encoder body, MLM head) when the head can run on chosen positions only (BERT, RoBERTa)."""
+    body = getattr(model, "base_model", None)
+    for name in ("cls", "lm_head"):
+        head = getattr(model, name, None)
+        if head is not None and body is not None and body is not model:
+            return body, head
+    return None
+
+
+def masked_log_probs(handle: ModelHandle, input_ids: Sequence[Sequence[int]], positions: Sequence[int],
+                     batch_size: int | None = None, progress: ProgressFn | None = None) -> torch.Tensor:
+    """log-softmax over the vocabulary at ``positions[i]`` of sequence ``input_ids[i]`` (already masked).
+
+    Sequences are sorted by length and right-padded in batches; on BERT/RoBERTa the MLM head runs only at
+    the chosen positions (its vocabulary projection is ~20% of a bert-base forward). Returns float32
+    ``[len(input_ids), vocab]`` on the CPU.
+    """
+    n = len(input_ids)
+    if n == 0:
+        return torch.zeros(0, 0)
+    batch_size = batch_size or default_batch_size(handle)
+    order = sorted(range(n), key=lambda i: len(input_ids[i]))
+    pad = handle.tokenizer.pad_token_id if handle.tokenizer.pad_token_id is not None else 0
+    out: list[torch.Tensor | None] = [None] * n
+    split = _head_split(handle.model)
+    for start in range(0, n, batch_size):
+        chunk = order[start:start + batch_size]
+        width = max(len(input_ids[i]) for i in chunk)
+        ids = torch.full((len(chunk), width), pad, dtype=torch.long)
+        att = torch.zeros((len(chunk), width), dtype=torch.long)
+        for row, i in enumerate(chunk):
+            ids[row, :len(input_ids[i])] = torch.tensor(input_ids[i])
+            att[row, :len(input_ids[i])] = 1
+        pos = torch.tensor([positions[i] for i in chunk])
+        with handle.lock, torch.inference_mode():
+            ids_d, att_d, pos_d = ids.to(handle.device), att.to(handle.device), pos.to(handle.device)
+            rows = torch.arange(len(chunk), device=handle.device)
+            if split is not None:
+                body, head = split
+                hidden = body(input_ids=ids_d, attention_mask=att_d).last_hidden_state
+                logits = head(hidden[rows, pos_d])
+            else:
+                logits = handle.model(input_ids=ids_d, attention_mask=att_d).logits[rows, pos_d]
+            logp = torch.log_softmax(logits.float(), dim=-1).cpu()
+        for row, i in enumerate(chunk):
+            out[i] = logp[row]
+        report(progress, min(start + batch_size, n), n)
+    return torch.stack(out)  # type: ignore[arg-type]
+
+
+def single_token_id(handle: ModelHandle, word: str, *, leading_space: bool = True) -> int:
+    """Vocabulary id of ``word`` as one token, or InvalidInputError naming its pieces."""
+    from plm_core.errors import InvalidInputError
+
+    tok = handle.tokenizer
+    text = word.strip()
+    if not text:
+        raise InvalidInputError("a target word is empty")
+    # BPE vocabularies (RoBERTa, GPT-2) spell a word after a space with a leading "Ġ"
+    ids = tok(" " + text if leading_space and _is_bpe(handle) else text, add_special_tokens=False)["input_ids"]
+    if len(ids) != 1:
+        pieces = tok.convert_ids_to_tokens(ids)
+        raise InvalidInputError(
+            f"the target word {text!r} is {len(ids)} tokens for this tokenizer ({' '.join(pieces)}): a masked LM "
+            "fills one token at [MASK], so choose a word that is a single token (or use a causal LM)."
+        )
+    return int(ids[0])
+
+
+def _is_bpe(handle: ModelHandle) -> bool:
+    ids = handle.tokenizer(" the", add_special_tokens=False)["input_ids"]
+    return bool(ids) and handle.tokenizer.convert_ids_to_tokens(ids[:1])[0].startswith(("Ġ", "▁"))
+
+
+# ---- export -----------------------------------------------------------------------------------------
+
+def _plain(value: Any) -> Any:
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, (np.floating, float)):
+        v = float(value)
+        return v if np.isfinite(v) else None
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, np.bool_):
+        return bool(value)
+    return value
+
+
+def rows_to_csv(rows: Iterable[Any], config: dict[str, Any]) -> str:
+    """Rows (dataclasses) as CSV, preceded by ``# key: value`` lines with the configuration
+    (``pandas.read_csv(f, comment="#")`` skips them)."""
+    buf = io.StringIO()
+    for key, value in config.items():
+        buf.write(f"# {key}: {json.dumps(_plain(value))}\n")
+    rows = list(rows)
+    if rows:
+        names = [f.name for f in dataclasses.fields(rows[0])]
+        writer = csv.writer(buf, lineterminator="\n")
+        writer.writerow(names)
+        for row in rows:
+            writer.writerow([json.dumps(_plain(v)) if isinstance(v, (tuple, list, dict)) else _plain(v)
+                             for v in (getattr(row, n) for n in names)])
+    return buf.getvalue()
+
+
+def result_to_json(kind: str, config: dict[str, Any], summary: dict[str, Any], rows: Iterable[Any]) -> str:
+    return json.dumps({"probe": kind, "content_warning": CONTENT_WARNING, "caveats": CAVEATS.get(kind, ""),
+                       "config": _plain(config), "summary": _plain(summary), "rows": _plain(list(rows))},
+                      indent=1, ensure_ascii=False)

@@ -1,0 +1,228 @@
+"""Loaders for CrowS-Pairs, BEC-Pro and SEAT: from a local path, or downloaded once from the public source
+into a local cache (``PLM_CACHE`` or ~/.cache/plm-lens). Nothing is bundled with plm-lens.
+
+Every loader gives a clear :class:`InvalidInputError` for a missing/empty/oversized file or wrong columns.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import tempfile
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+from plm_core.errors import InvalidInputError
+
+MAX_FILE_BYTES = 50 * 1024 * 1024  # the real files are 0.4-1.4 MB; refuse anything this big
+URL_ENV = "PLM_BIAS_DATA_URL"  # replaces every public base below (tests: a 127.0.0.1 server)
+CACHE_ENV = "PLM_CACHE"
+
+# relative name (also the layout of the cache and of ../shared/data) -> public raw address
+SOURCES = {
+    "crows_pairs/crows_pairs_anonymized.csv":
+        "https://raw.githubusercontent.com/nyu-mll/crows-pairs/master/data/crows_pairs_anonymized.csv",
+    "bec_pro/BEC-Pro_EN.tsv":
+        "https://raw.githubusercontent.com/marionbartl/gender-bias-BERT/master/BEC-Pro/BEC-Pro_EN.tsv",
+}
+SEAT_URL = "https://raw.githubusercontent.com/W4ngatang/sent-bias/master/tests/{name}.jsonl"
+SEAT_TESTS = ("sent-weat6", "sent-weat6b", "sent-weat7", "sent-weat8", "sent-heilman_double_bind_competent_one_word",
+              "weat6", "weat6b", "weat7", "weat8", "heilman_double_bind_competent_one_word")
+LICENSES = {
+    "crows_pairs": "CrowS-Pairs, Nangia et al. 2020, CC BY-SA 4.0 (github.com/nyu-mll/crows-pairs)",
+    "bec_pro": "BEC-Pro, Bartl et al. 2020, CC BY 4.0 (github.com/marionbartl/gender-bias-BERT)",
+    "seat": "SEAT, May et al. 2019, CC BY-NC 4.0 (github.com/W4ngatang/sent-bias)",
+}
+
+
+@dataclass(frozen=True)
+class CrowsPair:
+    index: int
+    sent_more: str  # the more stereotyping sentence
+    sent_less: str
+    direction: str  # "stereo" | "antistereo"
+    bias_type: str
+
+
+@dataclass(frozen=True)
+class BecProRow:
+    index: int
+    sentence: str
+    sent_tm: str  # person word masked
+    sent_tam: str  # person word and profession masked
+    template: str
+    person: str
+    gender: str
+    profession: str
+    prof_gender: str
+
+
+@dataclass(frozen=True)
+class SeatTest:
+    name: str
+    targ1: tuple[str, ...]  # X
+    targ2: tuple[str, ...]  # Y
+    attr1: tuple[str, ...]  # A
+    attr2: tuple[str, ...]  # B
+    categories: tuple[str, str, str, str]  # targ1, targ2, attr1, attr2
+
+
+# ---- files, cache and download ----------------------------------------------------------------------
+
+def cache_dir() -> Path:
+    return Path(os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "plm-lens") / "bias"
+
+
+def check_size(size: int, what: str) -> None:
+    if size == 0:
+        raise InvalidInputError(f"{what} is empty")
+    if size > MAX_FILE_BYTES:
+        raise InvalidInputError(f"{what} is {size / 2**20:.1f} MB; bias data files are limited to "
+                                f"{MAX_FILE_BYTES / 2**20:.0f} MB")
+
+
+def read_text(path: str | os.PathLike) -> str:
+    """The text of a local file, after checking that it exists, is not empty and is not too big."""
+    p = Path(path).expanduser()
+    if not p.is_file():
+        raise InvalidInputError(f"no such file: {p}")
+    check_size(p.stat().st_size, f"the file {p.name}")
+    try:
+        return p.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as err:
+        raise InvalidInputError(f"{p.name} is not UTF-8 text ({err.reason})") from None
+
+
+def decode_upload(data: bytes, name: str = "the upload") -> str:
+    check_size(len(data), name)
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as err:
+        raise InvalidInputError(f"{name} is not UTF-8 text ({err.reason})") from None
+
+
+def source_url(relative: str, base_url: str | None = None) -> str:
+    base = base_url or os.environ.get(URL_ENV)
+    if base:
+        return base.rstrip("/") + "/" + relative
+    if relative.startswith("seat/"):
+        return SEAT_URL.format(name=Path(relative).stem)
+    return SOURCES[relative]
+
+
+def fetch(relative: str, *, base_url: str | None = None, cache: Path | None = None, timeout: float = 30) -> Path:
+    """Path of ``relative`` in the cache, downloading it first if it is not there yet."""
+    target = (cache or cache_dir()) / relative
+    if target.is_file() and target.stat().st_size > 0:
+        return target
+    url = source_url(relative, base_url)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as resp:  # noqa: S310 - https or a local test server
+            data = resp.read(MAX_FILE_BYTES + 1)
+    except (urllib.error.URLError, OSError) as err:
+        reason = getattr(err, "reason", err)
+        raise InvalidInputError(f"could not download {url} ({reason}); download it yourself and give its local "
+                                "path instead") from None
+    check_size(len(data), f"the download from {url}")
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".part-")
+    with os.fdopen(fd, "wb") as f:
+        f.write(data)
+    os.replace(tmp, target)
+    return target
+
+
+def _resolve(path: str | os.PathLike | None, relative: str, base_url: str | None, cache: Path | None) -> str:
+    return read_text(path if path is not None else fetch(relative, base_url=base_url, cache=cache))
+
+
+def _table(text: str, required: tuple[str, ...], what: str, delimiter: str) -> list[dict[str, str]]:
+    if not text.strip():
+        raise InvalidInputError(f"{what} is empty")
+    reader = csv.DictReader(io.StringIO(text), delimiter=delimiter)
+    columns = [c for c in (reader.fieldnames or []) if c is not None]
+    missing = [c for c in required if c not in columns]
+    if missing:
+        raise InvalidInputError(f"{what} lacks the column(s) {', '.join(missing)}; it needs "
+                                f"{', '.join(required)} (found: {', '.join(c for c in columns if c) or 'none'})")
+    rows = list(reader)
+    if not rows:
+        raise InvalidInputError(f"{what} has a header but no rows")
+    return rows
+
+
+# ---- the data sets ----------------------------------------------------------------------------------
+
+def parse_crows_pairs(text: str) -> tuple[CrowsPair, ...]:
+    rows = _table(text, ("sent_more", "sent_less", "stereo_antistereo", "bias_type"), "the CrowS-Pairs file", ",")
+    pairs = []
+    for i, row in enumerate(rows):
+        direction = (row["stereo_antistereo"] or "").strip()
+        if direction not in ("stereo", "antistereo"):
+            raise InvalidInputError(f"CrowS-Pairs row {i}: stereo_antistereo is {direction!r}, not stereo/antistereo")
+        index = int(row[""]) if (row.get("") or "").strip().isdigit() else i
+        pairs.append(CrowsPair(index, row["sent_more"].strip(), row["sent_less"].strip(), direction,
+                               row["bias_type"].strip()))
+    return tuple(pairs)
+
+
+def load_crows_pairs(path: str | os.PathLike | None = None, *, base_url: str | None = None,
+                     cache: Path | None = None) -> tuple[CrowsPair, ...]:
+    """The 1,508 CrowS-Pairs pairs from ``path``, or from the cache (downloaded on first use)."""
+    return parse_crows_pairs(_resolve(path, "crows_pairs/crows_pairs_anonymized.csv", base_url, cache))
+
+
+def parse_bec_pro(text: str) -> tuple[BecProRow, ...]:
+    cols = ("Sentence", "Sent_TM", "Sent_TAM", "Template", "Person", "Gender", "Profession", "Prof_Gender")
+    rows = _table(text, cols, "the BEC-Pro file", "\t")
+    out = []
+    for i, row in enumerate(rows):
+        index = int(row[""]) if (row.get("") or "").strip().isdigit() else i
+        out.append(BecProRow(index, row["Sentence"], row["Sent_TM"], row["Sent_TAM"], row["Template"],
+                             row["Person"].strip(), row["Gender"].strip(), row["Profession"].strip(),
+                             row["Prof_Gender"].strip()))
+    return tuple(out)
+
+
+def load_bec_pro(path: str | os.PathLike | None = None, *, base_url: str | None = None,
+                 cache: Path | None = None) -> tuple[BecProRow, ...]:
+    """The 5,400 BEC-Pro (English) rows from ``path``, or from the cache (downloaded on first use)."""
+    return parse_bec_pro(_resolve(path, "bec_pro/BEC-Pro_EN.tsv", base_url, cache))
+
+
+def parse_seat(text: str, name: str = "seat") -> SeatTest:
+    if not text.strip():
+        raise InvalidInputError(f"the SEAT file {name} is empty")
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise InvalidInputError(f"the SEAT file {name} is not JSON ({err.msg}, line {err.lineno})") from None
+    keys = ("targ1", "targ2", "attr1", "attr2")
+    if not isinstance(data, dict) or any(k not in data for k in keys):
+        found = ", ".join(data) if isinstance(data, dict) else type(data).__name__
+        raise InvalidInputError(f"the SEAT file {name} needs the keys {', '.join(keys)} (found: {found})")
+    sets = []
+    for k in keys:
+        part = data[k]
+        examples = part.get("examples") if isinstance(part, dict) else None
+        if not isinstance(examples, list) or not examples or not all(isinstance(e, str) for e in examples):
+            raise InvalidInputError(f"the SEAT file {name}: {k} needs a non-empty list of strings under 'examples'")
+        sets.append(tuple(e.strip() for e in examples))
+    cats = tuple(str(data[k].get("category", k)) for k in keys)
+    return SeatTest(name, *sets, categories=cats)  # type: ignore[arg-type]
+
+
+def load_seat(name_or_path: str | os.PathLike = "sent-weat6", *, base_url: str | None = None,
+              cache: Path | None = None) -> SeatTest:
+    """A SEAT/WEAT test: a known name (``sent-weat6``...) from the cache/download, or a local .jsonl path."""
+    p = Path(name_or_path).expanduser()
+    if p.suffix in (".jsonl", ".json") or p.exists():
+        return parse_seat(read_text(p), p.stem)
+    name = str(name_or_path)
+    if name not in SEAT_TESTS:
+        raise InvalidInputError(f"unknown SEAT test {name!r}; choose one of {', '.join(SEAT_TESTS)} or give a path")
+    return parse_seat(read_text(fetch(f"seat/{name}.jsonl", base_url=base_url, cache=cache)), name)
