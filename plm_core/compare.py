@@ -1,0 +1,370 @@
+"""Side by side: two inputs on one model, or one input on two models.
+
+Two inputs: tokens aligned with difflib (on token strings), the prediction difference, the attention
+difference on matched tokens for every layer and head, and the attribution difference (Attribution core).
+Two models: predictions and attentions next to each other; tokens aligned by token strings when the
+tokenizers agree, else by character spans (``Encoding.offsets``); what cannot be compared is said.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+import torch
+
+from plm_core.errors import InvalidInputError, PlmCoreError, UnsupportedModelError
+from plm_core.inference import class_labels, forward, mean_pool, predict, top_tokens
+from plm_core.loading import ModelHandle
+from plm_core.masking import PredictionComparison, _Batch, _batch, _pair_comparison
+from plm_core.tokens import encode
+from plm_core.types import AttentionResult, Encoding, Prediction
+
+AlignBy = Literal["tokens", "characters"]
+
+
+@dataclass(frozen=True)
+class TokenAlignment:
+    """Which token of input A corresponds to which token of input B."""
+
+    by: AlignBy  # "tokens": equal token strings (difflib); "characters": equal character spans
+    pairs: tuple[tuple[int, int], ...]  # (index in A, index in B) of matched tokens, in order
+    only_a: tuple[int, ...]  # tokens of A with no partner
+    only_b: tuple[int, ...]
+    notes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class AttentionDifference:
+    """Attention of B minus attention of A, on the matched tokens only."""
+
+    pairs: tuple[tuple[int, int], ...]  # [query] = [key]: (index in A, index in B)
+    tokens: tuple[str, ...]  # display label of each matched token ("a3/b4:cat")
+    weights: np.ndarray  # float32 [layer, head, query, key]; B − A
+
+    def __post_init__(self) -> None:
+        n = len(self.pairs)
+        if self.weights.ndim != 4 or self.weights.shape[-2:] != (n, n) or len(self.tokens) != n:
+            raise ValueError(f"attention difference {self.weights.shape} does not match {n} matched tokens")
+
+
+@dataclass(frozen=True)
+class AttributionDifference:
+    """Attribution of the same target on A and on B, and B − A on matched tokens."""
+
+    method: str
+    target_label: str
+    scores_a: np.ndarray  # float32 [key of A]
+    scores_b: np.ndarray  # float32 [key of B]
+    pairs: tuple[tuple[int, int], ...]
+    delta: np.ndarray  # float32 [pair]; scores_b − scores_a on matched tokens
+
+
+@dataclass(frozen=True)
+class TextComparison:
+    """Two inputs on one model."""
+
+    model_id: str
+    alignment: TokenAlignment
+    a: Prediction
+    b: Prediction
+    comparisons: tuple[PredictionComparison, ...]  # A as "original", B as "perturbed"
+    attention_a: AttentionResult
+    attention_b: AttentionResult
+    attention: AttentionDifference
+    notes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ModelComparison:
+    """One input on two models."""
+
+    text: str
+    a: Prediction | None  # None when that model cannot predict this input (the note says why)
+    b: Prediction | None
+    attention_a: AttentionResult
+    attention_b: AttentionResult
+    alignment: TokenAlignment
+    comparisons: tuple[PredictionComparison, ...]  # empty when the outputs are not comparable
+    attention: AttentionDifference | None  # None when layers/heads differ
+    notes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    """A loaded model and the memory its weights take."""
+
+    model_id: str
+    kind: str
+    device: str
+    n_parameters: int
+    weight_bytes: int
+
+
+# ---------------------------------------------------------------- alignment
+
+
+def align_tokens(a: Encoding, b: Encoding) -> TokenAlignment:
+    """Match tokens of two encodings of one tokenizer by their strings (difflib's longest matching blocks)."""
+    matcher = difflib.SequenceMatcher(a=list(a.tokens), b=list(b.tokens), autojunk=False)
+    pairs = tuple((block.a + k, block.b + k) for block in matcher.get_matching_blocks() for k in range(block.size))
+    return _alignment("tokens", pairs, len(a), len(b), ())
+
+
+def align_by_characters(a: Encoding, b: Encoding) -> TokenAlignment:
+    """Match tokens of two tokenizers on one text: tokens covering the same character span.
+
+    Special tokens have no span; the first and the last special tokens are matched with each other
+    (start and end markers), the others are left out.
+    """
+    if (a.text, a.text_pair) != (b.text, b.text_pair):
+        raise InvalidInputError("aligning by characters needs the same text on both sides")
+    span_b = {(b.segments[j], b.offsets[j]): j for j in range(len(b)) if not b.special[j]}
+    pairs = [(i, span_b[(a.segments[i], a.offsets[i])]) for i in range(len(a))
+             if not a.special[i] and (a.segments[i], a.offsets[i]) in span_b]
+    sa = [i for i in range(len(a)) if a.special[i]]
+    sb = [j for j in range(len(b)) if b.special[j]]
+    if sa and sb:
+        pairs.append((sa[0], sb[0]))
+        if len(sa) > 1 and len(sb) > 1:
+            pairs.append((sa[-1], sb[-1]))
+    pairs.sort()
+    words_a = sum(1 for s in a.special if not s)
+    matched = sum(1 for i, _ in pairs if not a.special[i])
+    notes = (f"the two tokenizers split the text differently: {matched} of {words_a} word tokens of A cover the "
+             "same characters as a token of B; attention and attribution are compared on those only",) \
+        if matched < words_a else ()
+    return _alignment("characters", tuple(pairs), len(a), len(b), notes)
+
+
+def _alignment(by: AlignBy, pairs: tuple[tuple[int, int], ...], na: int, nb: int, notes: tuple[str, ...]) -> TokenAlignment:
+    ia = {i for i, _ in pairs}
+    ib = {j for _, j in pairs}
+    return TokenAlignment(by, pairs, tuple(i for i in range(na) if i not in ia), tuple(j for j in range(nb) if j not in ib), notes)
+
+
+def attention_difference(att_a: AttentionResult, att_b: AttentionResult, alignment: TokenAlignment) -> AttentionDifference:
+    """B − A attention on the matched tokens, for every layer and head.
+
+    Raises:
+        UnsupportedModelError: different numbers of layers or heads.
+    """
+    if att_a.weights.shape[:2] != att_b.weights.shape[:2]:
+        raise UnsupportedModelError(
+            f"attention cannot be subtracted: {att_a.n_layers}×{att_a.n_heads} against {att_b.n_layers}×{att_b.n_heads} "
+            "layers × heads; they are shown side by side instead")
+    ia = [i for i, _ in alignment.pairs]
+    ib = [j for _, j in alignment.pairs]
+    wa = att_a.weights[:, :, ia][:, :, :, ia]
+    wb = att_b.weights[:, :, ib][:, :, :, ib]
+    ta, tb = att_a.encoding.tokens, att_b.encoding.tokens
+    labels = tuple(f"{i}:{ta[i]}" if i == j and ta[i] == tb[j] else f"{i}/{j}:{ta[i]}" for i, j in alignment.pairs)
+    return AttentionDifference(alignment.pairs, labels, (wb - wa).astype(np.float32))
+
+
+# ---------------------------------------------------------------- predictions
+
+
+def compare_predictions(original: Prediction, perturbed: Prediction) -> tuple[PredictionComparison, ...]:
+    """Compare two Predictions of one kind (from :func:`plm_core.inference.predict`).
+
+    classifier: the class probabilities (same labels needed). masked/causal LM: each distribution pair,
+    over the union of both top-k lists; a token outside one list counts as 0 there (``exact`` False).
+    encoder: cosine similarity of the two embeddings.
+
+    Raises:
+        UnsupportedModelError: different kinds, label sets or embedding sizes.
+    """
+    if original.kind != perturbed.kind:
+        raise UnsupportedModelError(f"different model kinds ({original.kind}, {perturbed.kind}) predict different things")
+    kind = original.kind
+    if kind == "classifier":
+        if original.labels != perturbed.labels:
+            raise UnsupportedModelError(f"different classes: {original.labels} against {perturbed.labels}")
+        a, b = original.probs.astype(np.float32), perturbed.probs.astype(np.float32)
+        return (PredictionComparison(kind, "class probabilities", original.labels, a, b, (b - a).astype(np.float32),
+                                     int(a.argmax()) != int(b.argmax())),)
+    if kind == "encoder":
+        ea, eb = original.embedding, perturbed.embedding
+        if ea is None or eb is None or ea.shape != eb.shape:
+            raise UnsupportedModelError("the two embeddings have different sizes: their similarity is undefined")
+        sim = float(ea @ eb / max(np.linalg.norm(ea) * np.linalg.norm(eb), 1e-12))
+        one = float(ea @ ea / max(np.linalg.norm(ea) ** 2, 1e-12))
+        o, p = np.asarray([one], np.float32), np.asarray([sim], np.float32)
+        return (PredictionComparison(kind, "cosine similarity", ("to the first input",), o, p, (p - o).astype(np.float32), False),)
+    out = []
+    what = "next token" if kind == "causal_lm" else "fill-in at mask {}"
+    for n, (da, db) in enumerate(zip(original.distributions, perturbed.distributions)):
+        pa = dict(zip(da.tokens, da.probs.tolist()))
+        pb = dict(zip(db.tokens, db.probs.tolist()))
+        labels = tuple(dict.fromkeys([*da.tokens, *db.tokens]))
+        a = np.asarray([pa.get(t, 0.0) for t in labels], np.float32)
+        b = np.asarray([pb.get(t, 0.0) for t in labels], np.float32)
+        exact = set(pa) == set(pb)
+        out.append(PredictionComparison(kind, what.format(n + 1), labels, a, b, (b - a).astype(np.float32),
+                                        da.tokens[0] != db.tokens[0], exact))
+    return tuple(out)
+
+
+def _attentions(handle: ModelHandle, rows: Sequence[Encoding]) -> tuple[object, list[np.ndarray]]:
+    """One batched forward with attentions: model output and per row ``[layer, head, query, key]``."""
+    batch = _batch(handle, rows)
+    out = forward(handle, _Batch(batch), output_attentions=True, output_hidden_states=handle.kind == "encoder")
+    if not getattr(out, "attentions", None) or out.attentions[0] is None:
+        raise UnsupportedModelError(f"{handle.model_id} returned no attention weights")
+    stacked = torch.stack(out.attentions, 1).float().cpu().numpy()  # [batch, layer, head, query, key]
+    weights = [stacked[r, :, :, : len(e), : len(e)].copy() for r, e in enumerate(rows)]
+    return out, weights
+
+
+def compare_texts(handle: ModelHandle, text_a: str, text_b: str, *, top_k: int = 5,
+                  max_tokens: int | None = None) -> TextComparison:
+    """Two inputs on one model, in one batched forward: alignment, prediction and attention differences.
+
+    The prediction difference treats A as the original and B as the changed input. Masked LM: the
+    masks of A and B are paired in order.
+
+    Raises:
+        InvalidInputError: an empty input.
+    """
+    with handle.lock:
+        enc_a, _ = encode(handle, text_a, max_tokens=max_tokens)
+        enc_b, _ = encode(handle, text_b, max_tokens=max_tokens)
+        out, (wa, wb) = _attentions(handle, [enc_a, enc_b])
+    alignment = align_tokens(enc_a, enc_b)
+    att_a = AttentionResult(handle.model_id, enc_a, wa)
+    att_b = AttentionResult(handle.model_id, enc_b, wb)
+    kind, model_id = handle.kind, handle.model_id
+    notes: list[str] = []
+    mask = torch.tensor([[1] * len(enc_a) + [0] * (max(len(enc_a), len(enc_b)) - len(enc_a)),
+                         [1] * len(enc_b) + [0] * (max(len(enc_a), len(enc_b)) - len(enc_b))])
+    if kind == "classifier":
+        probs = torch.softmax(out.logits.float(), -1)
+        labels = class_labels(handle)
+        pa = Prediction(model_id, kind, enc_a, labels=labels, probs=probs[0].cpu().numpy())
+        pb = Prediction(model_id, kind, enc_b, labels=labels, probs=probs[1].cpu().numpy())
+        comps = (_pair_comparison(handle, "class probabilities", probs[0], probs[1], top_k),)
+    elif kind == "causal_lm":
+        la, lb = len(enc_a) - 1, len(enc_b) - 1
+        logits = out.logits.float()
+        pa = Prediction(model_id, kind, enc_a, distributions=(top_tokens(handle, logits[0, la], la, top_k),))
+        pb = Prediction(model_id, kind, enc_b, distributions=(top_tokens(handle, logits[1, lb], lb, top_k),))
+        comps = (_pair_comparison(handle, "next token", torch.softmax(logits[0, la], -1),
+                                  torch.softmax(logits[1, lb], -1), top_k),)
+    elif kind == "encoder":
+        emb = mean_pool(out.hidden_states[-1], mask.to(out.hidden_states[-1].device)).float().cpu().numpy()
+        pa = Prediction(model_id, kind, enc_a, embedding=emb[0])
+        pb = Prediction(model_id, kind, enc_b, embedding=emb[1])
+        comps = compare_predictions(pa, pb)
+    else:
+        mask_id = handle.tokenizer.mask_token_id
+        ma = [i for i, t in enumerate(enc_a.input_ids) if t == mask_id]
+        mb = [i for i, t in enumerate(enc_b.input_ids) if t == mask_id]
+        logits = out.logits.float()
+        pa = Prediction(model_id, kind, enc_a, distributions=tuple(top_tokens(handle, logits[0, p], p, top_k) for p in ma))
+        pb = Prediction(model_id, kind, enc_b, distributions=tuple(top_tokens(handle, logits[1, p], p, top_k) for p in mb))
+        comps = tuple(_pair_comparison(handle, f"fill-in at mask {n + 1} (A:{p}, B:{q})", torch.softmax(logits[0, p], -1),
+                                       torch.softmax(logits[1, q], -1), top_k) for n, (p, q) in enumerate(zip(ma, mb)))
+        if not ma or not mb:
+            notes.append(f"a masked LM predicts at {handle.tokenizer.mask_token}: put one in both sentences to "
+                         "compare fill-ins")
+        elif len(ma) != len(mb):
+            notes.append(f"A has {len(ma)} masks and B {len(mb)}: the first {min(len(ma), len(mb))} are paired in order")
+    return TextComparison(model_id, alignment, pa, pb, comps, att_a, att_b,
+                          attention_difference(att_a, att_b, alignment), tuple(notes))
+
+
+def attribution_difference(handle: ModelHandle, comparison: TextComparison, method: str = "input_x_gradient",
+                           **params: int | float | str) -> AttributionDifference:
+    """Attribute the same target on A and on B (``plm_core.attribution.attribute``) and subtract on matched tokens.
+
+    The target is resolved on A (its predicted class, word or next token) and reused for B, so both
+    explain the same number. Encoder: A's similarity to B, and B's similarity to A.
+    """
+    from plm_core.attribution import Target, attribute
+
+    a_text, b_text = comparison.a.encoding.text, comparison.b.encoding.text
+    if handle.kind == "encoder":
+        res_a = attribute(handle, a_text, method, target=Target("similarity", other=b_text), **params)
+        res_b = attribute(handle, b_text, method, target=Target("similarity", other=a_text), **params)
+    else:
+        res_a = attribute(handle, a_text, method, **params)
+        res_b = attribute(handle, b_text, method, target=res_a.target, **params)
+    pairs = comparison.alignment.pairs
+    if len(res_a.scores) != len(comparison.a.encoding) or len(res_b.scores) != len(comparison.b.encoding):
+        raise UnsupportedModelError("the attribution tokenized the inputs differently from the comparison")
+    delta = np.asarray([res_b.scores[j] - res_a.scores[i] for i, j in pairs], np.float32)
+    return AttributionDifference(method, res_a.target_label, res_a.scores.astype(np.float32),
+                                 res_b.scores.astype(np.float32), pairs, delta)
+
+
+# ---------------------------------------------------------------- two models
+
+
+def compare_models(handle_a: ModelHandle, handle_b: ModelHandle, text: str, *, top_k: int = 5,
+                   max_tokens: int | None = None) -> ModelComparison:
+    """One input on two models: predictions and attentions side by side, differences where defined.
+
+    Tokens are aligned by strings when both tokenizers give the same tokens, else by character spans.
+    Predictions are compared only for the same kind with the same labels or vocabulary; attention is
+    subtracted only for the same number of layers and heads. Notes say what was left out and why.
+    """
+    from plm_core.attention import extract_attention
+
+    notes: list[str] = []
+    att_a = extract_attention(handle_a, text, max_tokens=max_tokens)
+    att_b = extract_attention(handle_b, text, max_tokens=max_tokens)
+    enc_a, enc_b = att_a.encoding, att_b.encoding
+    same_tokens = enc_a.tokens == enc_b.tokens and enc_a.input_ids == enc_b.input_ids
+    alignment = align_tokens(enc_a, enc_b) if same_tokens else align_by_characters(enc_a, enc_b)
+    if not same_tokens:
+        notes.append("the two models tokenize differently: tokens are matched by the characters they cover")
+    preds: list[Prediction | None] = []
+    for side, handle in (("A", handle_a), ("B", handle_b)):
+        try:
+            preds.append(predict(handle, text, top_k=top_k, max_tokens=max_tokens))
+        except PlmCoreError as err:
+            preds.append(None)
+            notes.append(f"model {side} ({handle.model_id}) gives no prediction here: {err}")
+    pa, pb = preds
+    comps: tuple[PredictionComparison, ...] = ()
+    if pa is not None and pb is not None:
+        if handle_a.kind != handle_b.kind:
+            notes.append(f"the models are of different kinds (A: {handle_a.kind}, B: {handle_b.kind}) and predict "
+                         "different things: shown side by side, not subtracted")
+        elif handle_a.kind in ("masked_lm", "causal_lm") and handle_a.tokenizer.get_vocab() != handle_b.tokenizer.get_vocab():
+            notes.append("the vocabularies differ: the word lists are shown side by side, not subtracted")
+        else:
+            try:
+                comps = compare_predictions(pa, pb)
+            except UnsupportedModelError as err:
+                notes.append(str(err))
+    try:
+        diff: AttentionDifference | None = attention_difference(att_a, att_b, alignment)
+    except UnsupportedModelError as err:
+        diff = None
+        notes.append(str(err))
+    return ModelComparison(text, pa, pb, att_a, att_b, alignment, comps, diff, tuple(notes) + alignment.notes)
+
+
+def describe_loaded(handles: Sequence[ModelHandle]) -> tuple[LoadedModel, ...]:
+    """Model id, kind, device and weight memory of each handle."""
+    out = []
+    for h in handles:
+        n = sum(p.numel() for p in h.model.parameters())
+        size = sum(p.numel() * p.element_size() for p in h.model.parameters()) + sum(
+            b.numel() * b.element_size() for b in h.model.buffers())
+        out.append(LoadedModel(h.model_id, h.kind, str(h.device), int(n), int(size)))
+    return tuple(out)
+
+
+def gpu_memory() -> dict[str, int] | None:
+    """CUDA memory of the current device in bytes (allocated, reserved, total), or None without CUDA."""
+    if not torch.cuda.is_available():
+        return None
+    free, total = torch.cuda.mem_get_info()
+    return {"allocated": int(torch.cuda.memory_allocated()), "reserved": int(torch.cuda.memory_reserved()),
+            "free": int(free), "total": int(total)}
