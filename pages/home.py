@@ -16,6 +16,7 @@ st.markdown(
 | page | what it shows |
 |---|---|
 | **Attention** | every layer and head: bertviz head and model views, heatmaps, head average, attention rollout, the attention chosen tokens give and receive, and the query·key view that recomputes `softmax(QKᵀ/√d_k)` from the model's own projections |
+| **Bias probes** | counterfactual template sets (masked-LM probabilities, causal-LM log-probabilities, encoder similarities), CrowS-Pairs, BEC-Pro and SEAT scored as their papers define, per bias type, with a click from any item to its attention and attribution |
 """
 )
 st.caption(
