@@ -1,0 +1,488 @@
+"""Live computations behind the lessons: every number a lesson shows comes from the loaded model.
+
+Each function follows the core pattern: encode → forward under ``handle.lock`` (hooks registered inside the
+lock and removed in ``finally``) → plain frozen results of CPU float32 arrays. The recomputations (embedding
+sum, Q·Kᵀ/√d_k, softmax, weighted sum of V, concatenation and output projection) are checked against what
+the model itself computed in the same forward pass.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from plm_core.attention import _check_index, attention_modules, run_with_attention
+from plm_core.errors import InvalidInputError, UnsupportedModelError
+from plm_core.inference import mask_positions, top_tokens
+from plm_core.loading import ModelHandle
+from plm_core.tokens import clean_token, encode
+from plm_core.types import Encoding, TokenDistribution
+
+
+def _np(t: torch.Tensor) -> np.ndarray:
+    return t.detach().float().cpu().numpy().astype(np.float32)
+
+
+# ------------------------------------------------------------------ lesson 1: tokens and embeddings ----
+
+
+@dataclass(frozen=True)
+class TokenEmbeddings:
+    """The input layer for one sentence: word + position (+ segment) embeddings, then LayerNorm."""
+
+    model_id: str
+    encoding: Encoding
+    position_ids: tuple[int, ...]  # [query]; what the position table was indexed with
+    word: np.ndarray  # float32 [query, hidden]; rows of the word (token) embedding table
+    position: np.ndarray  # float32 [query, hidden]; rows of the position table
+    segment: np.ndarray | None  # float32 [query, hidden]; token-type rows (BERT), None for GPT-2
+    combined: np.ndarray  # float32 [query, hidden]; our recomputation (sum, then LayerNorm if the model has one)
+    model_output: np.ndarray  # float32 [query, hidden]; the model's own embedding output (hidden_states[0])
+    layer_norm: bool
+    vocab_size: int
+    n_positions: int
+
+    @property
+    def max_abs_diff(self) -> float:
+        return float(np.max(np.abs(self.combined - self.model_output)))
+
+    def word_similarity(self) -> np.ndarray:
+        """Cosine similarity of the tokens' word-embedding rows: float32 [query, key]."""
+        return _cosine_matrix(self.word)
+
+    def position_similarity(self) -> np.ndarray:
+        """Cosine similarity of the position-embedding rows used: float32 [query, key]."""
+        return _cosine_matrix(self.position)
+
+
+def _cosine_matrix(x: np.ndarray) -> np.ndarray:
+    n = x / np.maximum(np.linalg.norm(x, axis=-1, keepdims=True), 1e-12)
+    return (n @ n.T).astype(np.float32)
+
+
+def _embedding_parts(handle: ModelHandle) -> dict[str, torch.nn.Module | None]:
+    for module in handle.model.modules():
+        if hasattr(module, "word_embeddings") and hasattr(module, "position_embeddings"):
+            return {"word": module.word_embeddings, "position": module.position_embeddings,
+                    "segment": getattr(module, "token_type_embeddings", None),
+                    "norm": getattr(module, "LayerNorm", None)}
+        if hasattr(module, "wte") and hasattr(module, "wpe"):
+            return {"word": module.wte, "position": module.wpe, "segment": None, "norm": None}
+    raise UnsupportedModelError(f"the embeddings lesson supports BERT- and GPT-2-style models, not {handle.config.model_type}")
+
+
+def token_embeddings(handle: ModelHandle, text: str, text_pair: str | None = None) -> TokenEmbeddings:
+    """Capture the embedding-table rows the model looks up for ``text`` and rebuild its input vectors."""
+    captured: dict[str, torch.Tensor] = {}
+    with handle.lock:
+        parts = _embedding_parts(handle)
+        hooks = []
+        for name in ("word", "position", "segment"):
+            mod = parts[name]
+            if mod is not None:
+                hooks.append(mod.register_forward_hook(
+                    lambda m, i, o, name=name: captured.update({name: o.detach(), name + "_ids": i[0].detach()})))
+        try:
+            encoding, batch = encode(handle, text, text_pair)
+            with torch.inference_mode():
+                out = handle.model(**batch.to(handle.device), output_hidden_states=True)
+        finally:
+            for h in hooks:
+                h.remove()
+        norm = parts["norm"]
+        n = len(encoding)
+        total = captured["word"][0].float() + captured["position"][0].float().expand(n, -1)
+        if "segment" in captured:
+            total = total + captured["segment"][0].float()
+        if norm is not None:  # LayerNorm written out: (x - mean) / sqrt(var + eps) * gamma + beta
+            mean = total.mean(-1, keepdim=True)
+            var = total.var(-1, unbiased=False, keepdim=True)
+            combined = (total - mean) / torch.sqrt(var + norm.eps) * norm.weight.float() + norm.bias.float()
+        else:
+            combined = total
+        pos_ids = captured["position_ids"].reshape(-1).tolist()
+        if len(pos_ids) == 1 and n > 1:  # some models pass positions broadcast; expand for display
+            pos_ids = list(range(n))
+        return TokenEmbeddings(
+            model_id=handle.model_id, encoding=encoding, position_ids=tuple(int(p) for p in pos_ids[-n:]),
+            word=_np(captured["word"][0]), position=_np(captured["position"][0].expand(n, -1)),
+            segment=_np(captured["segment"][0]) if "segment" in captured else None,
+            combined=_np(combined), model_output=_np(out.hidden_states[0][0]), layer_norm=norm is not None,
+            vocab_size=int(parts["word"].num_embeddings), n_positions=int(parts["position"].num_embeddings),
+        )
+
+
+def word_pieces(handle: ModelHandle, words: list[str]) -> list[tuple[str, tuple[str, ...]]]:
+    """How the tokenizer splits each word (no special tokens): ``[(word, pieces)]``."""
+    out = []
+    with handle.lock:
+        for word in words[:50]:
+            pieces = handle.tokenizer.tokenize(word)
+            out.append((word, tuple(clean_token(p) for p in pieces)))
+    return out
+
+
+# ------------------------------------------------------------ lessons 2–3: self-attention, multi-head ----
+
+
+@dataclass(frozen=True)
+class AttentionSteps:
+    """One layer's self-attention, rebuilt step by step from the model's own Q, K, V projections.
+
+    ``context`` and ``projected`` are our recomputation; ``model_*`` are what the model computed in the
+    same forward pass (its attention weights, the input and the output of its output projection).
+    """
+
+    model_id: str
+    encoding: Encoding
+    layer: int
+    head: int  # the head the single-head steps look at
+    inputs: np.ndarray  # float32 [query, hidden]; the layer's input X
+    queries: np.ndarray  # float32 [head, query, d_k]
+    keys: np.ndarray  # float32 [head, key, d_k]
+    values: np.ndarray  # float32 [head, key, d_k]
+    scores: np.ndarray  # float32 [head, query, key]; QKᵀ·scale, -inf where the causal mask hides a key
+    probs: np.ndarray  # float32 [head, query, key]; softmax of scores
+    context: np.ndarray  # float32 [head, query, d_k]; probs @ V
+    concat: np.ndarray  # float32 [query, hidden]; heads side by side
+    projected: np.ndarray  # float32 [query, hidden]; concat @ W_O + b_O
+    model_probs: np.ndarray  # float32 [head, query, key]
+    model_concat: np.ndarray  # float32 [query, hidden]; input of the model's output projection
+    model_projected: np.ndarray  # float32 [query, hidden]; output of the model's output projection
+    scale: float
+    causal: bool
+
+    @property
+    def d_k(self) -> int:
+        return int(self.queries.shape[-1])
+
+    @property
+    def n_heads(self) -> int:
+        return int(self.queries.shape[0])
+
+    @property
+    def probs_diff(self) -> float:
+        return float(np.max(np.abs(self.probs - self.model_probs)))
+
+    @property
+    def context_diff(self) -> float:
+        return float(np.max(np.abs(self.concat - self.model_concat)))
+
+    def head_context_diff(self, head: int) -> float:
+        d = self.d_k
+        return float(np.max(np.abs(self.context[head] - self.model_concat[:, head * d:(head + 1) * d])))
+
+    @property
+    def projection_diff(self) -> float:
+        return float(np.max(np.abs(self.projected - self.model_projected)))
+
+
+def _qkv_and_output(handle: ModelHandle, module: torch.nn.Module) -> tuple[list[torch.nn.Module], torch.nn.Module]:
+    """Projections (q, k, v — or GPT-2's fused c_attn) and the output projection of one attention module."""
+    for names, out_name in ((("query", "key", "value"), None), (("q_lin", "k_lin", "v_lin"), "out_lin")):
+        if hasattr(module, names[0]):
+            projs = [getattr(module, n) for n in names]
+            if out_name:
+                return projs, getattr(module, out_name)
+            parent = next((m for m in handle.model.modules() if getattr(m, "self", None) is module), None)
+            if parent is None or not hasattr(getattr(parent, "output", None), "dense"):
+                raise UnsupportedModelError("cannot find this model's attention output projection")
+            return projs, parent.output.dense
+    return [module.c_attn], module.c_proj
+
+
+def _projection_matrix(proj: torch.nn.Module) -> tuple[torch.Tensor, torch.Tensor]:
+    """(W, b) with y = x @ W + b, for nn.Linear (weight [out, in]) and GPT-2's Conv1D (weight [in, out])."""
+    w = proj.weight.float()
+    w = w.T if isinstance(proj, torch.nn.Linear) else w
+    return w, proj.bias.float()
+
+
+def attention_steps(handle: ModelHandle, text: str, layer: int, head: int = 0,
+                    text_pair: str | None = None) -> AttentionSteps:
+    """Q, K, V of every head of ``layer``, QKᵀ/√d_k, softmax, the weighted sum of V, the concatenation and
+    the output projection — each recomputed from tensors captured while the model ran, next to the
+    model's own results.
+
+    Raises:
+        InvalidInputError: layer or head out of range.
+        UnsupportedModelError: an attention implementation this lesson does not know.
+    """
+    layer = _check_index(layer, handle.n_layers, "layer")
+    head = _check_index(head, handle.n_heads, "head")
+    if getattr(handle.config, "position_embedding_type", "absolute") not in ("absolute", None):
+        raise UnsupportedModelError("this lesson does not cover relative position attention")
+    captured: dict[str, torch.Tensor] = {}
+    with handle.lock:
+        module = attention_modules(handle)[layer]
+        projs, out_proj = _qkv_and_output(handle, module)
+        hooks = [projs[0].register_forward_pre_hook(lambda m, i: captured.__setitem__("x", i[0].detach()))]
+        for name, proj in zip("qkv", projs):
+            hooks.append(proj.register_forward_hook(lambda m, i, o, name=name: captured.__setitem__(name, o.detach())))
+        hooks.append(out_proj.register_forward_pre_hook(lambda m, i: captured.__setitem__("ctx", i[0].detach())))
+        hooks.append(out_proj.register_forward_hook(lambda m, i, o: captured.__setitem__("out", o.detach())))
+        try:
+            encoding, batch = encode(handle, text, text_pair)
+            attentions = run_with_attention(handle, batch)
+        finally:
+            for h in hooks:
+                h.remove()
+        scale = float(module.scaling)
+        causal = bool(getattr(module, "is_causal", False))
+        w_o, b_o = _projection_matrix(out_proj)
+        n_heads = handle.n_heads
+        if "k" in captured:
+            q, k, v = (captured[c][0].float() for c in "qkv")
+        else:  # GPT-2's fused projection: [q | k | v]
+            q, k, v = captured["q"][0].float().chunk(3, dim=-1)
+        n, hidden = q.shape
+        d = hidden // n_heads
+        split = lambda t: t.reshape(n, n_heads, d).transpose(0, 1)  # noqa: E731  [head, query, d_k]
+        qh, kh, vh = split(q), split(k), split(v)
+        scores = (qh @ kh.transpose(-1, -2)) * scale
+        if causal:
+            hide = torch.triu(torch.ones(n, n, dtype=torch.bool, device=scores.device), 1)
+            scores = scores.masked_fill(hide, float("-inf"))
+        probs = torch.softmax(scores, dim=-1)
+        context = probs @ vh
+        concat = context.transpose(0, 1).reshape(n, hidden)
+        projected = concat @ w_o + b_o
+    return AttentionSteps(
+        model_id=handle.model_id, encoding=encoding, layer=layer, head=head, inputs=_np(captured["x"][0]),
+        queries=_np(qh), keys=_np(kh), values=_np(vh), scores=_np(scores), probs=_np(probs), context=_np(context),
+        concat=_np(concat), projected=_np(projected), model_probs=_np(attentions[layer][0]),
+        model_concat=_np(captured["ctx"][0]), model_projected=_np(captured["out"][0]), scale=scale, causal=causal,
+    )
+
+
+# ----------------------------------------------------------- lesson 4: masked LM versus autoregressive ----
+
+
+@dataclass(frozen=True)
+class MaskLesson:
+    """What each token may attend to, read from the model, beside the other family's mask."""
+
+    model_id: str
+    encoding: Encoding
+    causal: bool  # the loaded model masks the future
+    mask: np.ndarray  # float32 [query, key]; 1 where the LOADED model lets a query see a key (from its weights)
+    other_mask: np.ndarray  # float32 [query, key]; the other family's mask, constructed
+    future_attention: float  # mean over queries of the attention given to later tokens (all layers, heads)
+    mlm_tokens: tuple[str, ...]  # the input after BERT's 15% masking recipe (80% [MASK], 10% random, 10% kept)
+    mlm_targets: tuple[int, ...]  # positions chosen for prediction
+    predictions: tuple[TokenDistribution, ...]  # masked LM at each [MASK] / causal LM next token; () for an encoder
+
+
+def mlm_masking(handle: ModelHandle, encoding: Encoding, seed: int = 0, rate: float = 0.15) -> tuple[tuple[str, ...], tuple[int, ...]]:
+    """BERT's pre-training corruption (Devlin et al., 2019): choose 15% of the (non-special) tokens; of those,
+    80% become [MASK], 10% a random token, 10% stay. Deterministic for a seed."""
+    rng = random.Random(seed)
+    candidates = [i for i, s in enumerate(encoding.special) if not s]
+    k = max(1, round(rate * len(candidates)))
+    chosen = sorted(rng.sample(candidates, min(k, len(candidates))))
+    tokens = list(encoding.tokens)
+    mask_token = handle.tokenizer.mask_token or "[MASK]"
+    with handle.lock:
+        vocab = len(handle.tokenizer)
+        for i in chosen:
+            r = rng.random()
+            if r < 0.8:
+                tokens[i] = mask_token
+            elif r < 0.9:
+                tokens[i] = clean_token(handle.tokenizer.convert_ids_to_tokens(rng.randrange(vocab)))
+    return tuple(tokens), tuple(chosen)
+
+
+def mask_lesson(handle: ModelHandle, text: str, top_k: int = 5) -> MaskLesson:
+    """The loaded model's attention mask (read from its attention weights) and what its objective predicts."""
+    with handle.lock:
+        encoding, batch = encode(handle, text)
+        with torch.inference_mode():
+            out = handle.model(**batch.to(handle.device), output_attentions=True)
+    weights = torch.stack(out.attentions).squeeze(1).float()  # [layer, head, query, key]
+    n = len(encoding)
+    future = torch.triu(torch.ones(n, n, dtype=torch.bool, device=weights.device), 1)
+    seen = (weights > 0).any(dim=0).any(dim=0)  # a key the model ever gives weight to
+    causal = bool(not seen[future].any()) if n > 1 else handle.kind == "causal_lm"
+    lower = np.tril(np.ones((n, n), np.float32))
+    future_attention = float(weights[..., future].sum() / (weights.shape[0] * weights.shape[1] * n)) if n > 1 else 0.0
+    preds: tuple[TokenDistribution, ...] = ()
+    logits = getattr(out, "logits", None)
+    if handle.kind == "masked_lm" and logits is not None:
+        preds = tuple(top_tokens(handle, logits[0, p], p, top_k) for p in mask_positions(handle, encoding))
+    elif handle.kind == "causal_lm" and logits is not None:
+        preds = (top_tokens(handle, logits[0, n - 1], n - 1, top_k),)
+    mlm_tokens, targets = mlm_masking(handle, encoding)
+    return MaskLesson(
+        model_id=handle.model_id, encoding=encoding, causal=causal, mask=_np(seen.float()),
+        other_mask=np.ones((n, n), np.float32) if causal else lower, future_attention=future_attention,
+        mlm_tokens=mlm_tokens, mlm_targets=targets, predictions=preds,
+    )
+
+
+# ------------------------------------------------------------- lesson 6: attention as an explanation ----
+
+
+@dataclass(frozen=True)
+class Occlusion:
+    """Leave-one-out importance: how much the model's output moves when one token is replaced."""
+
+    model_id: str
+    encoding: Encoding
+    scores: np.ndarray  # float32 [key]; 0 for special tokens
+    what: str  # what was measured ("1 − cosine of the sentence embedding", "drop in p(label)")
+
+
+def occlusion(handle: ModelHandle, text: str, target: int | None = None) -> Occlusion:
+    """Replace each non-special token by [MASK] (or [UNK]/pad) in one batch and measure the change.
+
+    classifier: drop of the probability of ``target`` (default: the predicted class); other models: 1 − cosine
+    between the mean-pooled last hidden states of the original and the occluded input.
+    """
+    with handle.lock:
+        encoding, batch = encode(handle, text)
+        tok = handle.tokenizer
+        fill = next(t for t in (tok.mask_token_id, tok.unk_token_id, tok.pad_token_id, 0) if t is not None)
+        ids = batch["input_ids"]
+        positions = [i for i, s in enumerate(encoding.special) if not s]
+        rows = ids.repeat(len(positions) + 1, 1)
+        for r, p in enumerate(positions, start=1):
+            rows[r, p] = fill
+        inputs = {k: v.repeat(len(positions) + 1, 1) for k, v in batch.items() if k != "input_ids"}
+        with torch.inference_mode():
+            out = handle.model(input_ids=rows.to(handle.device), **{k: v.to(handle.device) for k, v in inputs.items()},
+                               output_hidden_states=True)
+    scores = np.zeros(len(encoding), np.float32)
+    if handle.kind == "classifier":
+        probs = torch.softmax(out.logits.float(), -1)
+        target = int(probs[0].argmax()) if target is None else int(target)
+        delta = (probs[0, target] - probs[1:, target]).cpu().numpy()
+        what = f"drop in p(class {target}) when the token is masked"
+    else:
+        hidden = out.hidden_states[-1].float()
+        pooled = torch.nn.functional.normalize(hidden.mean(1), dim=-1)
+        delta = (1 - pooled[1:] @ pooled[0]).cpu().numpy()
+        what = "1 − cosine similarity of the sentence representation when the token is masked"
+    scores[positions] = delta
+    return Occlusion(handle.model_id, encoding, scores, what)
+
+
+def spearman(a: np.ndarray, b: np.ndarray) -> float:
+    """Spearman rank correlation of two score vectors (average ranks for ties)."""
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    if a.shape != b.shape or a.size < 2:
+        raise InvalidInputError("need two score vectors of the same length (at least 2)")
+
+    def ranks(x: np.ndarray) -> np.ndarray:
+        order = x.argsort(kind="stable")
+        r = np.empty_like(x)
+        r[order] = np.arange(len(x), dtype=np.float64)
+        for value in np.unique(x):  # ties get their mean rank
+            tie = x == value
+            r[tie] = r[tie].mean()
+        return r
+
+    ra, rb = ranks(a), ranks(b)
+    ra, rb = ra - ra.mean(), rb - rb.mean()
+    denom = float(np.sqrt((ra**2).sum() * (rb**2).sum()))
+    return float((ra * rb).sum() / denom) if denom else 0.0
+
+
+# ------------------------------------------------------------------------- lesson 7: a bias probe ----
+
+ENCODER_TEMPLATES = ("this is {a} {x}.", "the {x} is here.", "my {x} works late.")
+MASKED_TEMPLATES = ("i think {mask} is {a} {x}.", "{mask} works as {a} {x}.", "everyone knows {mask} wants to be {a} {x}.")
+CAUSAL_TEMPLATES = ("the {x} said that", "the {x} went home because", "yesterday the {x} told me that")
+MAX_PROBE_WORDS = 20
+
+
+@dataclass(frozen=True)
+class BiasProbe:
+    """Association of each occupation with male versus female words, per template.
+
+    encoder: cos(t(occupation), t("man")) − cos(t(occupation), t("woman")) of sentence embeddings;
+    masked LM: p("he") − p("she") at [MASK]; causal LM: p(" he") − p(" she") as the next token.
+    Positive = leans male.
+    """
+
+    model_id: str
+    method: str
+    templates: tuple[str, ...]
+    occupations: tuple[str, ...]
+    scores: np.ndarray  # float32 [template, occupation]
+
+
+def _article(word: str) -> str:
+    return "an" if word[:1].lower() in "aeiou" else "a"
+
+
+def _fill(template: str, x: str, mask: str = "") -> str:
+    return template.format(a=_article(x), x=x, mask=mask)
+
+
+def parse_words(text: str) -> tuple[str, ...]:
+    """Comma- or line-separated words, cleaned and de-duplicated (at most MAX_PROBE_WORDS)."""
+    words = [w.strip().lower() for w in text.replace("\n", ",").split(",")]
+    words = list(dict.fromkeys(w for w in words if w))
+    if not words:
+        raise InvalidInputError("type at least one occupation, for example: nurse, engineer")
+    if len(words) > MAX_PROBE_WORDS:
+        raise InvalidInputError(f"{len(words)} words: at most {MAX_PROBE_WORDS} are probed at once")
+    if any(len(w) > 40 for w in words):
+        raise InvalidInputError("each occupation must be a word or two (at most 40 characters)")
+    return tuple(words)
+
+
+def _pronoun_ids(handle: ModelHandle) -> tuple[int, int]:
+    ids = []
+    for word in (" he", " she"):
+        pieces = handle.tokenizer(word, add_special_tokens=False)["input_ids"]
+        if len(pieces) != 1:
+            raise UnsupportedModelError(f"{handle.model_id}'s vocabulary has no single token for {word.strip()!r}")
+        ids.append(pieces[0])
+    return ids[0], ids[1]
+
+
+def bias_probe(handle: ModelHandle, occupations: tuple[str, ...] | list[str]) -> BiasProbe:
+    """Run the template probe on ``handle`` (one batched forward pass per template)."""
+    occupations = tuple(occupations)
+    if not occupations:
+        raise InvalidInputError("no occupations to probe")
+    kind = handle.kind
+    scores = []
+    with handle.lock:
+        if kind in ("masked_lm", "causal_lm"):
+            he, she = _pronoun_ids(handle)
+            templates = MASKED_TEMPLATES if kind == "masked_lm" else CAUSAL_TEMPLATES
+            mask = handle.tokenizer.mask_token or ""
+            if kind == "masked_lm" and not mask:
+                raise UnsupportedModelError(f"{handle.model_id} has no mask token")
+            for template in templates:
+                texts = [_fill(template, occ, mask) for occ in occupations]
+                batch = handle.tokenizer(texts, padding=True, return_tensors="pt")
+                with torch.inference_mode():
+                    logits = handle.model(**batch.to(handle.device)).logits.float()
+                ids = batch["input_ids"]
+                if kind == "masked_lm":
+                    pos = (ids == handle.tokenizer.mask_token_id).int().argmax(-1)
+                else:  # last real token (right padding)
+                    pos = batch["attention_mask"].sum(-1) - 1
+                probs = torch.softmax(logits[torch.arange(len(texts)), pos.to(logits.device)], -1)
+                scores.append(_np(probs[:, he] - probs[:, she]))
+            method = "p(he) − p(she) at [MASK]" if kind == "masked_lm" else "p(he) − p(she) as the next token"
+        else:
+            templates = ENCODER_TEMPLATES
+            base = handle.model if hasattr(handle.model, "embeddings") else getattr(handle.model, handle.model.base_model_prefix)
+            for template in templates:
+                texts = [_fill(template, w) for w in ("man", "woman", *occupations)]
+                batch = handle.tokenizer(texts, padding=True, return_tensors="pt")
+                with torch.inference_mode():
+                    hidden = base(**batch.to(handle.device)).last_hidden_state.float()
+                m = batch["attention_mask"].to(hidden.device).unsqueeze(-1).float()
+                emb = torch.nn.functional.normalize((hidden * m).sum(1) / m.sum(1), dim=-1)
+                scores.append(_np(emb[2:] @ emb[0] - emb[2:] @ emb[1]))
+            method = "cos(·, “man” sentence) − cos(·, “woman” sentence), sentence embeddings"
+    return BiasProbe(handle.model_id, method, tuple(templates), occupations, np.stack(scores).astype(np.float32))
