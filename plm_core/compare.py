@@ -368,3 +368,20 @@ def gpu_memory() -> dict[str, int] | None:
     free, total = torch.cuda.mem_get_info()
     return {"allocated": int(torch.cuda.memory_allocated()), "reserved": int(torch.cuda.memory_reserved()),
             "free": int(free), "total": int(total)}
+
+
+def alignment_rows(alignment: TokenAlignment, a: Encoding, b: Encoding) -> list[tuple[str, str, bool]]:
+    """Aligned tokens in reading order: (token of A or "", token of B or "", matched)."""
+    rows: list[tuple[str, str, bool]] = []
+    ia = ib = 0
+    for i, j in [*alignment.pairs, (len(a), len(b))]:
+        while ia < i:
+            rows.append((a.tokens[ia], "", False))
+            ia += 1
+        while ib < j:
+            rows.append(("", b.tokens[ib], False))
+            ib += 1
+        if i < len(a) and j < len(b):
+            rows.append((a.tokens[i], b.tokens[j], True))
+        ia, ib = i + 1, j + 1
+    return rows

@@ -1,0 +1,153 @@
+"""Side by side: two sentences on one model, or one sentence on two models."""
+
+import numpy as np
+import streamlit as st
+
+from plm_core.compare import alignment_rows
+from plm_core.loading import ModelSpec
+from plm_core.types import KIND_LABELS
+from plm_core.viz.attention_plots import attention_heatmap
+from plm_core.viz.masking_plots import comparison_bars, distribution_bars, token_pair_bars
+from ui import masking as ui_masking
+from ui import url_state, widgets
+from ui.url_state import UrlParam
+
+LIVE = "150ms"
+MODES = ("texts", "models")
+ATTR_METHODS = ("input_x_gradient", "saliency", "integrated_gradients")
+
+handle = widgets.require_handle()
+spec = widgets.active_spec()
+ui_masking.handle_for(spec)
+PARAMS = (
+    UrlParam("compare.mode", "mode", "texts", "str", MODES),
+    UrlParam("compare.a", "a", "The cat sat on the mat."),
+    UrlParam("compare.b", "b", "The dog sat on the rug."),
+    UrlParam("compare.layer", "layer", handle.n_layers - 1, "int"),
+    UrlParam("compare.head", "head", -1, "int"),
+    UrlParam("compare.attr", "attr", False, "bool"),
+    UrlParam("compare.method", "method", ATTR_METHODS[0], "str", ATTR_METHODS),
+    UrlParam("compare.model_b", "model_b", ""),
+    UrlParam("compare.text", "text", "The cat sat on the mat."),
+)
+url_state.sync(PARAMS)
+
+st.title("Compare")
+mode = st.segmented_control("Compare", MODES, key="compare.mode", format_func={
+    "texts": "two sentences, one model", "models": "one sentence, two models"}.get) or "texts"
+
+
+def layer_head(n_layers: int, n_heads: int) -> tuple[int, int]:
+    """Layer and head (-1 = average of heads) pickers bound to the URL."""
+    st.session_state["compare.layer"] = min(max(0, int(st.session_state["compare.layer"])), n_layers - 1)
+    st.session_state["compare.head"] = min(max(-1, int(st.session_state["compare.head"])), n_heads - 1)
+    c1, c2 = st.columns(2)
+    layer = c1.selectbox("Layer", list(range(n_layers)), key="compare.layer")
+    head = c2.selectbox("Head", list(range(-1, n_heads)), key="compare.head",
+                        format_func=lambda h: "average of heads" if h == -1 else str(h))
+    return int(layer), int(head)
+
+
+def pick(weights: np.ndarray, layer: int, head: int) -> np.ndarray:
+    return weights[layer].mean(0) if head == -1 else weights[layer, head]
+
+
+if mode == "texts":
+    c1, c2 = st.columns(2)
+    text_a = c1.text_input("Sentence A", key="compare.a", live=LIVE)
+    text_b = c2.text_input("Sentence B", key="compare.b", live=LIVE)
+    result = widgets.run_or_stop(lambda: ui_masking.cached_text_comparison(spec, text_a, text_b))
+    for note in result.notes:
+        st.info(note[0].upper() + note[1:] + ".")
+    rows = alignment_rows(result.alignment, result.a.encoding, result.b.encoding)
+    n_match = sum(1 for r in rows if r[2])
+    st.markdown(f"**Aligned tokens** — {n_match} matched, {len(result.alignment.only_a)} only in A, "
+                f"{len(result.alignment.only_b)} only in B")
+    st.dataframe({"A": [r[0] for r in rows], "B": [r[1] for r in rows], "": ["=" if r[2] else "≠" for r in rows]},
+                 hide_index=True, height=min(400, 38 + 35 * len(rows)), key="compare.alignment")
+    st.subheader("Prediction difference")
+    if not result.comparisons:
+        st.info("Nothing to compare for this model kind and these inputs.")
+    for n, cmp in enumerate(result.comparisons):
+        title = "Similarity of B to A" if cmp.kind == "encoder" else cmp.what
+        st.plotly_chart(comparison_bars(cmp, title, names=("A", "B")), key=f"compare.pred{n}")
+        if cmp.kind == "encoder":
+            st.markdown(f"Cosine similarity of the two sentence embeddings: **{float(cmp.perturbed[0]):.3f}**")
+        elif cmp.label_changed:
+            st.warning(f"The top prediction differs: {cmp.top_original!r} (A) vs {cmp.top_perturbed!r} (B).")
+    st.subheader("Attention difference (B − A) on matched tokens")
+    layer, head = layer_head(result.attention_a.n_layers, result.attention_a.n_heads)
+    diff = pick(result.attention.weights, layer, head)
+    label = "average of heads" if head == -1 else f"head {head}"
+    st.plotly_chart(attention_heatmap(diff, [t.split(":", 1)[1] for t in result.attention.tokens],
+                                      f"Layer {layer}, {label}: B − A", colorscale="RdBu", zmid=0.0,
+                                      colorbar_title="B − A"), key="compare.attn_diff")
+    st.subheader("Attribution difference")
+    if not ui_masking.attribution_available():
+        st.info("The Attribution core is not installed in this checkout.")
+    elif st.toggle("Attribute both sentences (same target)", key="compare.attr"):
+        method = st.selectbox("Method", ATTR_METHODS, key="compare.method")
+        attr = widgets.run_or_stop(lambda: ui_masking.cached_attribution_difference(spec, text_a, text_b, method))
+        labels = [result.a.encoding.tokens[i] if result.a.encoding.tokens[i] == result.b.encoding.tokens[j]
+                  else f"{result.a.encoding.tokens[i]}/{result.b.encoding.tokens[j]}" for i, j in attr.pairs]
+        labels = [f"{n}:{t}" for n, t in enumerate(labels)]
+        st.plotly_chart(token_pair_bars(labels, np.asarray([attr.scores_a[i] for i, _ in attr.pairs]),
+                                        np.asarray([attr.scores_b[j] for _, j in attr.pairs]),
+                                        f"{method.replace('_', ' ')} on matched tokens — target: {attr.target_label}"),
+                        key="compare.attr_chart")
+else:
+    model_b = st.text_input("Second model (Hub id, local folder, or 'embedded')", key="compare.model_b",
+                            placeholder="embedded", help="Loading a model downloads it unless it is local.")
+    text = st.text_input("Sentence", key="compare.text", live=LIVE)
+    if not model_b.strip():
+        st.info("Enter a second model to put next to the sidebar's model.")
+    else:
+        spec_b = ModelSpec(model_b.strip())
+        result = widgets.run_or_stop(lambda: ui_masking.cached_model_comparison(spec, spec_b, text))
+        for note in result.notes:
+            st.info(note[0].upper() + note[1:] + ".")
+        layer = st.selectbox("Layer (counted from the top when the depths differ)", list(range(1, 1 + min(
+            result.attention_a.n_layers, result.attention_b.n_layers))), key="compare.layer_from_top",
+            format_func=lambda n: f"{n} from the top")
+        cols = st.columns(2)
+        for col, name, pred, att in ((cols[0], f"A: {spec.model_id}", result.a, result.attention_a),
+                                     (cols[1], f"B: {spec_b.model_id}", result.b, result.attention_b)):
+            with col:
+                st.markdown(f"**{name}**")
+                if pred is None:
+                    st.caption("no prediction for this input (see the note above)")
+                else:
+                    st.caption(KIND_LABELS[pred.kind])
+                    if pred.kind == "classifier":
+                        st.plotly_chart(distribution_bars(pred.labels, pred.probs, "Class probabilities"),
+                                        key=f"compare.mpred.{name}")
+                    elif pred.kind == "encoder":
+                        st.markdown(f"Sentence embedding: {pred.embedding.shape[0]} dimensions")
+                    else:
+                        for n, d in enumerate(pred.distributions):
+                            st.plotly_chart(distribution_bars([repr(t) for t in d.tokens], d.probs,
+                                                              f"Top tokens at position {d.position}"),
+                                            key=f"compare.mpred.{name}.{n}")
+                lyr = att.n_layers - layer
+                st.plotly_chart(attention_heatmap(att.weights[lyr].mean(0), att.encoding.tokens,
+                                                  f"Layer {lyr}, average of heads"), key=f"compare.matt.{name}")
+        for n, cmp in enumerate(result.comparisons):
+            st.plotly_chart(comparison_bars(cmp, names=("A", "B")), key=f"compare.mcmp{n}")
+
+with st.expander("Loaded models and memory"):
+    loaded = ui_masking.loaded_models()
+    st.dataframe({"model": [m.model_id for m in loaded], "kind": [m.kind for m in loaded],
+                  "device": [m.device for m in loaded],
+                  "parameters (M)": [round(m.n_parameters / 1e6, 1) for m in loaded],
+                  "weights (MB)": [round(m.weight_bytes / 2**20, 1) for m in loaded]}, hide_index=True)
+    gpu = ui_masking.gpu_report()
+    if gpu:
+        st.markdown(f"GPU: {gpu['allocated'] / 2**30:.2f} GiB allocated, {gpu['reserved'] / 2**30:.2f} GiB reserved, "
+                    f"{gpu['free'] / 2**30:.2f} of {gpu['total'] / 2**30:.2f} GiB free")
+    else:
+        st.caption("No GPU: models run on the CPU.")
+    st.caption("The server keeps at most 3 models loaded; the least recently used one is dropped first.")
+    if st.button("Unload all models", key="compare.unload",
+                 help="Frees memory; the sidebar's model is loaded again on the next view."):
+        ui_masking.unload()
+        st.rerun()
