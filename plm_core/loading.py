@@ -158,7 +158,9 @@ def resolve_source(model_id: str) -> str:
     path = Path(model_id).expanduser()
     if path.is_dir():
         return str(path)
-    if path.is_absolute() or model_id.startswith((".", "~")) or not _HUB_ID.match(model_id):
+    if path.is_absolute() or model_id.startswith((".", "~")):
+        raise ModelLoadError(f"there is no folder {model_id!r}: check the path (or enter a Hugging Face Hub id)")
+    if not _HUB_ID.match(model_id):
         raise ModelLoadError(
             f"{model_id!r} is not a local folder and not a valid Hugging Face Hub id "
             "(like 'bert-base-uncased' or 'org/name')"
@@ -180,14 +182,23 @@ def detect_kind(config: PretrainedConfig) -> ModelKind:
     return "encoder"
 
 
+def _first_line(err: Exception) -> str:
+    lines = [line for line in str(err).splitlines() if line.strip()]
+    return lines[0] if lines else type(err).__name__
+
+
+def _vocabulary_missing(tokenizer: PreTrainedTokenizerBase) -> bool:
+    """True when the tokenizer knows nothing but its special tokens (its files were absent)."""
+    return len(tokenizer) - len(set(tokenizer.all_special_tokens)) < 2
+
+
 def _describe_failure(model_id: str, source: str, err: Exception) -> str:
-    text = str(err)
     if Path(source).is_dir():
-        return f"could not load {model_id!r} from its folder: {text.splitlines()[0] if text else type(err).__name__}"
+        return f"could not load {model_id!r} from its folder: {_first_line(err)}"
     return (
         f"could not load {model_id!r}: it is not a local folder or the embedded default, and the "
         "Hugging Face Hub did not provide it (unknown or private id, or no network and not in the local "
-        f"cache). Details: {text.splitlines()[0] if text else type(err).__name__}"
+        f"cache). Details: {_first_line(err)}"
     )
 
 
@@ -201,10 +212,12 @@ def load_model(spec: ModelSpec) -> ModelHandle:
     source = resolve_source(spec.model_id)
     device = pick_device(spec.device)
     common = {"revision": spec.revision, "trust_remote_code": False}
+    if Path(source).is_dir() and not (Path(source) / "config.json").is_file():
+        raise ModelLoadError(f"the folder {spec.model_id!r} has no config.json: it does not hold a saved model")
     try:
         config = AutoConfig.from_pretrained(source, **common)
     except ValueError as err:  # unknown model_type: needs remote code or a newer transformers
-        raise UnsupportedModelError(f"unsupported architecture for {spec.model_id!r}: {err}") from None
+        raise UnsupportedModelError(f"unsupported architecture for {spec.model_id!r}: {_first_line(err)}") from None
     except OSError as err:
         raise ModelLoadError(_describe_failure(spec.model_id, source, err)) from None
     kind = detect_kind(config) if spec.kind == "auto" else spec.kind
@@ -216,8 +229,14 @@ def load_model(spec: ModelSpec) -> ModelHandle:
     except (OSError, ValueError, TypeError) as err:
         raise ModelLoadError(
             f"{spec.model_id!r} has no usable tokenizer (tokenizer.json, vocab.txt or vocab.json + merges.txt): "
-            f"{str(err).splitlines()[0] if str(err) else type(err).__name__}"
+            f"{_first_line(err)}"
         ) from None
+    if _vocabulary_missing(tokenizer):
+        # transformers 5 builds an empty tokenizer (special tokens only) when the files are absent
+        raise ModelLoadError(
+            f"{spec.model_id!r} has no usable tokenizer: no tokenizer.json, vocab.txt or vocab.json + merges.txt "
+            "was found next to the model"
+        )
     if tokenizer.pad_token is None and tokenizer.eos_token is not None:
         tokenizer.pad_token = tokenizer.eos_token  # GPT-2 has none; batched passes need one
 
@@ -229,7 +248,7 @@ def load_model(spec: ModelSpec) -> ModelHandle:
         )
     except ValueError as err:
         raise UnsupportedModelError(
-            f"{spec.model_id!r} ({config.model_type}) cannot be loaded as a {kind}: {str(err).splitlines()[0]}"
+            f"{spec.model_id!r} ({config.model_type}) cannot be loaded as a {kind}: {_first_line(err)}"
         ) from None
     except OSError as err:
         msg = str(err)

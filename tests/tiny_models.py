@@ -42,8 +42,9 @@ LETTERS = list("abcdefghijklmnopqrstuvwxyz0123456789")
 
 
 def bert_vocab() -> list[str]:
-    words = list(dict.fromkeys(WORDS))
-    return SPECIALS + PUNCT + LETTERS + [f"##{c}" for c in LETTERS] + words
+    # one id per entry, no gaps: "a" and "i" are letters and words; a duplicate left a hole in the ids
+    # and pushed the last words past the model's vocab_size (IndexError, None tokens in top-k)
+    return list(dict.fromkeys(SPECIALS + PUNCT + LETTERS + [f"##{c}" for c in LETTERS] + WORDS))
 
 
 def bert_tokenizer() -> BertTokenizerFast:

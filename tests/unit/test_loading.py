@@ -1,0 +1,198 @@
+"""plm_core.loading and plm_core.devices: sources, kinds, safe loading, clear errors; the core never
+imports streamlit."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+
+import pytest
+import torch
+from conftest import ROOT
+from safetensors.torch import load_file
+from transformers import BertConfig, GPT2Config
+
+from plm_core.devices import available_devices, describe_device, pick_device
+from plm_core.errors import ModelLoadError, PlmCoreError, UnsupportedModelError
+from plm_core.loading import ModelSpec, detect_kind, embedded_model_path, load_model, resolve_source
+
+EXPECTED_KINDS = {"masked_lm": "masked_lm", "classifier": "classifier", "encoder": "encoder",
+                  "causal_lm": "causal_lm", "distilbert_mlm": "masked_lm", "roberta_mlm": "masked_lm"}
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED_KINDS))
+def test_kind_detected_from_saved_config(tiny_handles, name):
+    h = tiny_handles[name]
+    assert h.kind == EXPECTED_KINDS[name]
+    assert detect_kind(h.config) == EXPECTED_KINDS[name]
+    assert h.device == torch.device("cpu")
+    assert (h.n_layers, h.n_heads) == (2, 4)
+    assert not h.model.training
+    assert not any(p.requires_grad for p in h.model.parameters())
+    assert h.model.config._attn_implementation == "eager"
+
+
+@pytest.mark.parametrize(("architectures", "config_cls", "kind"), [
+    (["BertForPreTraining"], BertConfig, "masked_lm"),
+    (["BertForMaskedLM"], BertConfig, "masked_lm"),
+    (["LlamaForCausalLM"], BertConfig, "causal_lm"),
+    (["GPT2LMHeadModel"], GPT2Config, "causal_lm"),
+    (["DistilBertForSequenceClassification"], BertConfig, "classifier"),
+    (["BertForQuestionAnswering"], BertConfig, "encoder"),
+    (None, GPT2Config, "causal_lm"),  # no architectures: GPT-2 family is causal by type
+    (None, BertConfig, "encoder"),
+])
+def test_detect_kind(architectures, config_cls, kind):
+    assert detect_kind(config_cls(architectures=architectures)) == kind
+
+
+def test_kind_override(tiny_dirs):
+    h = load_model(ModelSpec(str(tiny_dirs["masked_lm"]), kind="encoder", device="cpu"))
+    assert h.kind == "encoder" and type(h.model).__name__ == "BertModel"
+
+
+def test_max_tokens_respects_positions(tiny_handles):
+    assert tiny_handles["masked_lm"].max_tokens == 128
+    assert tiny_handles["roberta_mlm"].max_tokens == 128  # 130 positions, ids start after padding_idx
+    assert tiny_handles["causal_lm"].max_tokens == 128
+
+
+def test_gpt2_gets_a_pad_token(tiny_gpt2):
+    assert tiny_gpt2.tokenizer.pad_token == tiny_gpt2.tokenizer.eos_token
+
+
+# ------------------------------------------------------------------ sources and errors ----
+
+@pytest.mark.parametrize(("model_id", "message"), [
+    ("", "no model given"),
+    ("   ", "no model given"),
+    ("bad id with spaces", "not a valid Hugging Face Hub id"),
+    ("org/name/extra", "not a valid Hugging Face Hub id"),
+    ("/no/such/folder", "there is no folder '/no/such/folder'"),
+    ("./no/such/folder", "there is no folder"),
+])
+def test_resolve_source_errors(model_id, message):
+    with pytest.raises(ModelLoadError, match=message):
+        resolve_source(model_id)
+
+
+def test_resolve_source_folder_hub_and_embedded(tmp_path):
+    assert resolve_source(str(tmp_path)) == str(tmp_path)
+    assert resolve_source("bert-base-uncased") == "bert-base-uncased"
+    assert resolve_source("  org/name  ") == "org/name"
+    for alias in ("embedded", "all-MiniLM-L6-v2", "sentence-transformers/all-MiniLM-L6-v2"):
+        assert resolve_source(alias) == embedded_model_path()
+
+
+def test_unknown_hub_id_offline_is_a_clear_error(monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(ModelLoadError, match="Hugging Face Hub did not provide it") as err:
+        load_model(ModelSpec("no-such-org/no-such-model", device="cpu"))
+    assert "\n" not in str(err.value)
+
+
+def test_folder_without_config(tmp_path):
+    with pytest.raises(ModelLoadError, match="has no config.json"):
+        load_model(ModelSpec(str(tmp_path), device="cpu"))
+
+
+def test_pickle_only_weights_refused_unless_allowed(tiny_dirs, tmp_path):
+    folder = tmp_path / "pickle_only"
+    shutil.copytree(tiny_dirs["masked_lm"], folder)
+    state = load_file(folder / "model.safetensors")
+    (folder / "model.safetensors").unlink()
+    torch.save(state, folder / "pytorch_model.bin")  # transformers 5 only writes safetensors itself
+    with pytest.raises(ModelLoadError, match="no safetensors weights.*trust"):
+        load_model(ModelSpec(str(folder), device="cpu"))
+    h = load_model(ModelSpec(str(folder), device="cpu", allow_pickle=True))
+    assert h.kind == "masked_lm"
+    loaded = h.model.state_dict()
+    for name, value in state.items():
+        torch.testing.assert_close(loaded[name], value, rtol=0, atol=0)
+
+
+def test_missing_tokenizer(tiny_dirs, tmp_path):
+    folder = tmp_path / "no_tokenizer"
+    folder.mkdir()
+    for name in ("config.json", "model.safetensors"):
+        shutil.copy(tiny_dirs["masked_lm"] / name, folder / name)
+    with pytest.raises(ModelLoadError, match="no usable tokenizer"):
+        load_model(ModelSpec(str(folder), device="cpu"))
+
+
+def test_unsupported_kind_name(tiny_dirs):
+    with pytest.raises(UnsupportedModelError, match="unknown model kind 'seq2seq'"):
+        load_model(ModelSpec(str(tiny_dirs["masked_lm"]), kind="seq2seq", device="cpu"))
+
+
+def test_kind_the_architecture_cannot_be(tiny_dirs):
+    with pytest.raises(UnsupportedModelError, match=r"\(distilbert\) cannot be loaded as a causal_lm"):
+        load_model(ModelSpec(str(tiny_dirs["distilbert_mlm"]), kind="causal_lm", device="cpu"))
+
+
+def test_unknown_architecture(tmp_path):
+    (tmp_path / "config.json").write_text(json.dumps({"model_type": "no-such-architecture"}))
+    with pytest.raises(UnsupportedModelError, match="unsupported architecture") as err:
+        load_model(ModelSpec(str(tmp_path), device="cpu"))
+    assert "\n" not in str(err.value)
+
+
+def test_remote_code_is_never_run(tiny_dirs, tmp_path):
+    """A folder whose config asks for custom code is not executed (trust_remote_code=False)."""
+    folder = tmp_path / "remote_code"
+    shutil.copytree(tiny_dirs["masked_lm"], folder)
+    marker = tmp_path / "ran.txt"
+    (folder / "evil.py").write_text(f"open({str(marker)!r}, 'w').write('ran')\n")
+    cfg = json.loads((folder / "config.json").read_text())
+    cfg["model_type"] = "evil-model"
+    cfg["auto_map"] = {"AutoConfig": "evil.EvilConfig", "AutoModelForMaskedLM": "evil.EvilModel"}
+    (folder / "config.json").write_text(json.dumps(cfg))
+    with pytest.raises(PlmCoreError):
+        load_model(ModelSpec(str(folder), device="cpu"))
+    assert not marker.exists()
+
+
+# ------------------------------------------------------------------ devices ----
+
+def test_pick_device_cpu_and_auto(monkeypatch):
+    assert pick_device("cpu") == torch.device("cpu")
+    monkeypatch.setenv("PLM_DEVICE", "cpu")
+    assert pick_device(None) == torch.device("cpu")
+    assert pick_device("auto") == torch.device("cpu")
+    monkeypatch.delenv("PLM_DEVICE")
+    assert pick_device(None) == torch.device(available_devices()[0])
+    assert available_devices()[-1] == "cpu"
+    assert describe_device(torch.device("cpu")).startswith("cpu (")
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")
+def test_explicit_cuda_unavailable():
+    with pytest.raises(PlmCoreError, match="CUDA is not available"):
+        pick_device("cuda")
+    with pytest.raises(PlmCoreError, match="CUDA is not available"):
+        load_model(ModelSpec("embedded", device="cuda:0"))
+
+
+def test_unknown_device_name():
+    with pytest.raises(PlmCoreError, match="unknown device 'tpu9'"):
+        pick_device("tpu9")
+
+
+# ------------------------------------------------------------------ architecture ----
+
+def test_core_never_imports_streamlit():
+    """Importing every plm_core module in a fresh interpreter leaves streamlit unloaded."""
+    code = (
+        "import importlib, pkgutil, sys\n"
+        "import plm_core\n"
+        "names = [m.name for m in pkgutil.walk_packages(plm_core.__path__, 'plm_core.')]\n"
+        "for name in names: importlib.import_module(name)\n"
+        "assert 'plm_core.attention' in sys.modules and 'plm_core.viz.bertviz_html' in sys.modules, names\n"
+        "bad = sorted(m for m in sys.modules if m == 'streamlit' or m.startswith('streamlit.'))\n"
+        "print(len(names), bad)\n"
+        "sys.exit(1 if bad else 0)\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stdout + proc.stderr[-2000:]
