@@ -18,6 +18,7 @@ PAGES = [
     st.Page("pages/bias.py", title="Bias probes", icon="⚖️", url_path="bias"),
     st.Page("pages/masking.py", title="Masking lab", icon="🎭", url_path="masking"),
     st.Page("pages/compare.py", title="Compare", icon="🔀", url_path="compare"),
+    st.Page("pages/lessons.py", title="Lessons", icon="🎓", url_path="lessons"),
 ]
 
 navigation = st.navigation(PAGES)

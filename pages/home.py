@@ -17,6 +17,7 @@ st.markdown(
 |---|---|
 | **Attention** | every layer and head: bertviz head and model views, heatmaps, head average, attention rollout, the attention chosen tokens give and receive, and the query·key view that recomputes `softmax(QKᵀ/√d_k)` from the model's own projections |
 | **Bias probes** | counterfactual template sets (masked-LM probabilities, causal-LM log-probabilities, encoder similarities), CrowS-Pairs, BEC-Pro and SEAT scored as their papers define, per bias type, with a click from any item to its attention and attribution |
+| **Lessons** | seven guided lessons computed live from the loaded model (tokens and embeddings, self-attention step by step, multi-head, masked vs causal LM, fine-tuning a classifier in seconds, attention vs attribution, a bias probe), with predict-then-reveal questions, English/中文, a presenter view and shareable step links |
 """
 )
 st.caption(

@@ -308,7 +308,7 @@ LESSON_5 = Lesson(
         (T("pooler", "池化层 (pooler)"), T("BERT's tanh(dense([CLS])) layer whose output the classifier reads.", "BERT 的 tanh(dense([CLS])) 层，分类器读取其输出。")),
         (T("cross-validation", "交叉验证"), T("Each example is predicted by a model trained without it.", "每个样例都由没见过它的模型来预测。")),
     ),
-    "positive: a lovely, funny film",
+    "A lovely, funny film with a clever plot.",
 )
 
 LESSON_6 = Lesson(

@@ -1,0 +1,598 @@
+"""Lessons page: step navigation, presenter view, shareable links, predict-then-reveal, and the live views.
+
+State lives in session keys ``lessons.*``; a fresh session takes it from the URL
+(``?lesson=2&step=3&text=...&presenter=1&lang=zh&layer=1&head=4&reveal=1``) and every run writes it back,
+so the address bar is always a link to the current step with its inputs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from urllib.parse import urlencode
+
+import numpy as np
+import streamlit as st
+
+from plm_core import classroom
+from plm_core.attention import attention_rollout, head_average
+from plm_core.errors import PlmCoreError
+from plm_core.lessons import compute, finetune
+from plm_core.lessons.content import LESSONS, Lang, Lesson, Step, get_lesson
+from plm_core.loading import DEFAULT_MODEL_ID, ModelHandle, ModelSpec
+from plm_core.viz.attention_plots import attention_heatmap
+from plm_core.viz.lesson_plots import head_grid, mask_pair, probe_bars, token_bars, vectors_heatmap
+from ui import resources, widgets
+
+MAX_URL_TEXT = 500  # characters of the sentence carried in a link
+INPUT_VIEWS = {"data"}  # views that ARE the input: shown before the guess
+STEPS_IG = 32  # integration steps for lesson 6 (lowered further by classroom mode)
+
+# ------------------------------------------------------------------------------------------- caching ----
+
+
+@st.cache_data(max_entries=256, show_spinner=False)
+def cached_token_embeddings(spec: ModelSpec, text: str, pair: str | None = None) -> compute.TokenEmbeddings:
+    return compute.token_embeddings(resources.get_handle(spec), text, pair)
+
+
+@st.cache_data(max_entries=256, show_spinner=False)
+def cached_word_pieces(spec: ModelSpec, words: tuple[str, ...]) -> list[tuple[str, tuple[str, ...]]]:
+    return compute.word_pieces(resources.get_handle(spec), list(words))
+
+
+@st.cache_data(max_entries=256, show_spinner=False)
+def cached_attention_steps(spec: ModelSpec, text: str, layer: int) -> compute.AttentionSteps:
+    return compute.attention_steps(resources.get_handle(spec), text, layer, 0)
+
+
+@st.cache_data(max_entries=128, show_spinner=False)
+def cached_mask_lesson(spec: ModelSpec, text: str) -> compute.MaskLesson:
+    return compute.mask_lesson(resources.get_handle(spec), text)
+
+
+@st.cache_data(max_entries=128, show_spinner=False)
+def cached_occlusion(spec: ModelSpec, text: str) -> compute.Occlusion:
+    return compute.occlusion(resources.get_handle(spec), text)
+
+
+@st.cache_data(max_entries=32, show_spinner="Training the head on the frozen encoder…")
+def cached_train(spec: ModelSpec, examples: str) -> finetune.TrainedHead:
+    return finetune.train_head(resources.get_handle(spec), finetune.parse_examples(examples))
+
+
+@st.cache_data(max_entries=256, show_spinner=False)
+def cached_classify(spec: ModelSpec, examples: str, text: str) -> np.ndarray:
+    return finetune.classify(resources.get_handle(spec), cached_train(spec, examples), [text])[0]
+
+
+@st.cache_data(max_entries=64, show_spinner="Attributing…")
+def cached_attribution(spec: ModelSpec, text: str, other: str, n_steps: int):
+    from plm_core.attribution import Target, attribute  # a sibling feature: imported when used
+
+    handle = resources.get_handle(spec)
+    target = Target("similarity", other=other) if handle.kind == "encoder" else None
+    return attribute(handle, text, "integrated_gradients", target=target, n_steps=n_steps)
+
+
+@st.cache_data(max_entries=64, show_spinner="Probing…")
+def cached_bias(spec: ModelSpec, words: tuple[str, ...]) -> compute.BiasProbe:
+    handle = resources.get_handle(spec)
+    try:
+        from plm_core.bias import TemplateSet, probe_templates
+    except ImportError:  # the bias feature is absent: the lesson's own probe
+        return compute.bias_probe(handle, words)
+    if handle.kind != "masked_lm":  # plm_core.bias scores he/she as [MASK] fillers; other kinds: ours
+        return compute.bias_probe(handle, words)
+    templates = tuple(t.replace("{mask}", "[MASK]").replace("{a} {x}", "[JOB]") for t in compute.MASKED_TEMPLATES)
+    result = probe_templates(handle, TemplateSet("lesson 7", templates, (("JOB", words),), ("he", "she")))
+    scores = np.zeros((len(templates), len(words)), np.float32)
+    for row in result.rows:
+        sign = 1.0 if row.target == "he" else -1.0
+        scores[row.template_index, words.index(row.probe_value)] += sign * row.score
+    return compute.BiasProbe(handle.model_id, f"p(he) − p(she) at [MASK] (plm_core.bias: {result.metric})",
+                             templates, words, scores)
+
+
+# ------------------------------------------------------------------------------------------- state ----
+
+
+@dataclass
+class Ctx:
+    spec: ModelSpec
+    handle: ModelHandle
+    lesson: Lesson
+    step: Step
+    lang: Lang
+    presenter: bool
+    text: str
+    layer: int
+    head: int
+
+
+def _int(raw: object, default: int) -> int:
+    try:
+        return int(str(raw))
+    except ValueError:
+        return default
+
+
+def text_key(lesson: int) -> str:
+    return f"lessons.text.{lesson}"
+
+
+def read_url_once(handle: ModelHandle) -> None:
+    """A fresh session (a shared link) takes lesson, step and inputs from the URL."""
+    if st.session_state.get("lessons.url_read"):
+        return
+    qp = st.query_params
+    lesson = get_lesson(_int(qp.get("lesson", 1), 1))
+    st.session_state["lessons.lesson"] = lesson.number
+    st.session_state["lessons.step"] = min(max(_int(qp.get("step", 1), 1), 1), len(lesson.steps)) - 1
+    if qp.get("text"):
+        st.session_state[text_key(lesson.number)] = qp["text"][:MAX_URL_TEXT]
+    st.session_state["lessons.lang"] = "zh" if qp.get("lang") == "zh" else "en"
+    st.session_state["lessons.presenter"] = qp.get("presenter") in ("1", "true")
+    st.session_state["lessons.layer"] = min(max(_int(qp.get("layer", 0), 0), 0), handle.n_layers - 1)
+    st.session_state["lessons.head"] = min(max(_int(qp.get("head", 0), 0), 0), handle.n_heads - 1)
+    if qp.get("reveal") in ("1", "true"):
+        st.session_state["lessons.revealed"] = {(lesson.number, st.session_state["lessons.step"])}
+    st.session_state["lessons.url_read"] = True
+
+
+def link_params(ctx: Ctx) -> dict[str, str]:
+    params = {"lesson": str(ctx.lesson.number), "step": str(ctx.step_index + 1)}  # type: ignore[attr-defined]
+    if ctx.text != ctx.lesson.default_text:
+        params["text"] = ctx.text[:MAX_URL_TEXT]
+    if ctx.lang != "en":
+        params["lang"] = ctx.lang
+    if ctx.lesson.number in (2, 3):
+        params.update(layer=str(ctx.layer), head=str(ctx.head))
+    return params
+
+
+def write_url(ctx: Ctx) -> str:
+    """Mirror the state into the address bar; returns the shareable presenter link."""
+    params = link_params(ctx)
+    qp = st.query_params
+    for key in ("lesson", "step", "text", "lang", "layer", "head", "presenter", "reveal"):
+        if key in qp and key not in params:
+            del qp[key]
+    if ctx.presenter:
+        params["presenter"] = "1"
+    qp.update(params)
+    base = (st.context.url or "").split("?")[0]
+    return f"{base}?{urlencode({**params, 'presenter': '1', 'model': ctx.spec.model_id})}"
+
+
+def bound(widget: Callable, label: str, key: str, **kwargs):
+    """A widget whose value lives in the plain session key ``key`` (widget key ``lessons.w.…``).
+
+    Streamlit drops a widget's state when the widget is not drawn in a run; the presenter view hides the
+    controls, so the value is kept under a key no widget owns and copied in and out.
+    """
+    wkey = key.replace("lessons.", "lessons.w.", 1)
+    st.session_state[wkey] = st.session_state[key]
+    user_change = kwargs.pop("on_change", None)
+
+    def copy_back() -> None:
+        st.session_state[key] = st.session_state[wkey]
+        if user_change:
+            user_change()
+
+    return widget(label, key=wkey, on_change=copy_back, **kwargs)
+
+
+def _go(delta: int, n_steps: int) -> None:
+    st.session_state["lessons.step"] = min(max(st.session_state.get("lessons.step", 0) + delta, 0), n_steps - 1)
+
+
+def _lesson_changed() -> None:
+    st.session_state["lessons.step"] = 0
+
+
+def _exit_presenter() -> None:
+    st.session_state["lessons.presenter"] = False
+
+
+PRESENTER_CSS = """
+<style>
+[data-testid="stSidebar"], [data-testid="stSidebarCollapsedControl"], [data-testid="stHeader"],
+[data-testid="stToolbar"], [data-testid="stDecoration"] { display: none !important; }
+[data-testid="stMainBlockContainer"] { max-width: 100% !important; padding: 1.5rem 3rem !important; }
+[data-testid="stMain"] [data-testid="stMarkdownContainer"] p,
+[data-testid="stMain"] [data-testid="stMarkdownContainer"] li,
+[data-testid="stMain"] [data-testid="stMarkdownContainer"] td,
+[data-testid="stMain"] [data-testid="stMarkdownContainer"] th { font-size: 1.75rem !important; line-height: 1.5; }
+[data-testid="stMain"] h1 { font-size: 3.2rem !important; }
+[data-testid="stMain"] h2 { font-size: 2.6rem !important; }
+[data-testid="stMain"] h3 { font-size: 2.1rem !important; }
+[data-testid="stMain"] [data-testid="stRadio"] label p { font-size: 1.6rem !important; }
+[data-testid="stMain"] button p { font-size: 1.5rem !important; }
+</style>
+"""
+
+# --------------------------------------------------------------------------------------------- page ----
+
+
+def render_page() -> None:
+    handle = widgets.require_handle()
+    spec = widgets.active_spec()
+    read_url_once(handle)
+    presenter = bool(st.session_state.get("lessons.presenter"))
+    numbers = [lesson.number for lesson in LESSONS]
+    lang: Lang = st.session_state.get("lessons.lang", "en")
+    if presenter:
+        st.html(PRESENTER_CSS)
+    else:
+        st.title("Lessons" if lang == "en" else "课程")
+        c1, c2, c3 = st.columns([3, 1, 1])
+        with c1:
+            bound(st.selectbox, "Lesson", "lessons.lesson", options=numbers, on_change=_lesson_changed,
+                  format_func=lambda n: f"{n}. {get_lesson(n).title(lang)}")
+        with c2:
+            bound(st.radio, "Language / 语言", "lessons.lang", options=["en", "zh"], horizontal=True,
+                  format_func={"en": "English", "zh": "中文"}.get)
+        with c3:
+            bound(st.toggle, "Presenter view", "lessons.presenter",
+                  help="Large type, no controls: for a projector. The link below opens it directly.")
+        lang = st.session_state["lessons.lang"]
+    lesson = get_lesson(st.session_state.get("lessons.lesson", 1))
+    index = min(st.session_state.get("lessons.step", 0), len(lesson.steps) - 1)
+    st.session_state["lessons.step"] = index
+    step = lesson.steps[index]
+
+    if presenter:
+        st.title(f"{lesson.number}. {lesson.title(lang)}")
+    else:
+        st.caption(lesson.summary(lang))
+    if text_key(lesson.number) not in st.session_state:
+        st.session_state[text_key(lesson.number)] = lesson.default_text
+    if not presenter and step.view not in ("data", "train"):
+        label = {5: "Sentence to classify", 7: "Occupations (comma-separated)"}.get(lesson.number, "Sentence")
+        bound(st.text_area, label, text_key(lesson.number), height=68)
+    text = st.session_state[text_key(lesson.number)]
+    layer, head = st.session_state.get("lessons.layer", 0), st.session_state.get("lessons.head", 0)
+    if lesson.number in (2, 3) and not presenter:
+        left, right = st.columns(2)
+        with left:
+            layer = bound(st.selectbox, "Layer", "lessons.layer", options=list(range(handle.n_layers)))
+        if lesson.number == 2:
+            with right:
+                head = bound(st.selectbox, "Head", "lessons.head", options=list(range(handle.n_heads)))
+    layer, head = min(int(layer), handle.n_layers - 1), min(int(head), handle.n_heads - 1)
+    ctx = Ctx(spec, handle, lesson, step, lang, presenter, text, layer, head)
+    ctx.step_index = index  # type: ignore[attr-defined]
+    link = write_url(ctx)
+
+    st.progress((index + 1) / len(lesson.steps),
+                text=f"Lesson {lesson.number} · step {index + 1} / {len(lesson.steps)}" if lang == "en"
+                else f"第 {lesson.number} 课 · 第 {index + 1} / {len(lesson.steps)} 步")
+    st.header(step.title(lang))
+    st.markdown(step.body(lang))
+    revealed = _question(ctx)
+    if revealed or step.view in INPUT_VIEWS:
+        widgets.run_or_stop(lambda: VIEWS[step.view](ctx))
+    _navigation(lesson, index, lang, presenter)
+    if presenter:
+        st.button("Exit presenter view" if lang == "en" else "退出演示模式", key="lessons.exit", on_click=_exit_presenter)
+        return
+    with st.expander("Glossary" if lang == "en" else "术语表"):
+        st.markdown("\n".join(f"- **{term(lang)}** — {definition(lang)}" for term, definition in lesson.glossary))
+    st.caption("Share this step (opens in presenter view):" if lang == "en" else "分享这一步（以演示模式打开）：")
+    st.code(link, language=None)
+
+
+def _question(ctx: Ctx) -> bool:
+    """Predict, then reveal. Returns True once the answer (and the live view) may be shown."""
+    q = ctx.step.question
+    if q is None:
+        return True
+    where = (ctx.lesson.number, ctx.step_index)  # type: ignore[attr-defined]
+    revealed = st.session_state.setdefault("lessons.revealed", set())
+    lang = ctx.lang
+    with st.container(border=True):
+        st.markdown(("**Predict first:** " if lang == "en" else "**先预测：** ") + q.prompt(lang))
+        key = f"lessons.guess.{where[0]}.{where[1]}"
+        guess = st.radio("Your guess" if lang == "en" else "你的猜测", list(range(len(q.options))), index=None,
+                         key=key, format_func=lambda i: q.options[i](lang), label_visibility="collapsed")
+        guesses = st.session_state.setdefault("lessons.guesses", {})
+        if where not in revealed:
+            if st.button("Reveal the answer" if lang == "en" else "揭晓答案", key=f"lessons.reveal.{where[0]}.{where[1]}",
+                         disabled=guess is None, type="primary",
+                         help="Commit to a guess first." if lang == "en" else "请先选择一个答案。"):
+                revealed.add(where)
+                guesses[where] = guess
+                st.rerun()
+            return False
+        guess = guesses.get(where, guess)
+        right = guess == q.answer
+        verdict = ("✅ Right: " if right else "❌ Not quite — ") if lang == "en" else ("✅ 答对了：" if right else "❌ 不完全对——")
+        answer = q.options[q.answer](lang)
+        msg = f"{verdict}**{answer}**. {q.explanation(lang)}"
+        (st.success if right else st.info)(msg)
+    return True
+
+
+def _navigation(lesson: Lesson, index: int, lang: Lang, presenter: bool) -> None:
+    n = len(lesson.steps)
+    left, _, right = st.columns([1, 3, 1])
+    left.button("← Previous" if lang == "en" else "← 上一步", key="lessons.prev", disabled=index == 0,
+                on_click=_go, args=(-1, n), width="stretch")
+    right.button("Next →" if lang == "en" else "下一步 →", key="lessons.next", disabled=index == n - 1,
+                 on_click=_go, args=(1, n), width="stretch", type="primary")
+
+
+# -------------------------------------------------------------------------------------------- views ----
+
+
+def _ok(ctx: Ctx, en: str, zh: str) -> None:
+    st.success(zh if ctx.lang == "zh" else en)
+
+
+def view_tokens(ctx: Ctx) -> None:
+    res = cached_token_embeddings(ctx.spec, ctx.text)
+    widgets.show_notes(res.encoding)
+    enc = res.encoding
+    st.markdown(f"**{len(enc)} tokens:** " + " · ".join(f"`{t}`" for t in enc.tokens))
+    rows = [{"#": i, "token": t, "id": enc.input_ids[i], "special": enc.special[i], "segment": enc.segments[i]}
+            for i, t in enumerate(enc.tokens)]
+    left, right = st.columns(2)
+    left.dataframe(rows, hide_index=True, width="stretch")
+    words = tuple(w.strip(".,!?;:\"'()") for w in enc.text.split() if w.strip(".,!?;:\"'()"))
+    pieces = cached_word_pieces(ctx.spec, words[:30])
+    right.dataframe([{"word": w, "pieces": " + ".join(p), "n": len(p)} for w, p in pieces],
+                    hide_index=True, width="stretch")
+
+
+def view_embedding_tables(ctx: Ctx) -> None:
+    res = cached_token_embeddings(ctx.spec, ctx.text)
+    tokens = res.encoding.tokens
+    hidden = res.word.shape[1]
+    parts = f"token table {res.vocab_size:,} × {hidden}, position table {res.n_positions} × {hidden}"
+    st.markdown(f"**{parts}**" + (" + segment table" if res.segment is not None else "")
+                + (" → LayerNorm" if res.layer_norm else ""))
+    bars = {"‖token row‖": np.linalg.norm(res.word, axis=1), "‖position row‖": np.linalg.norm(res.position, axis=1)}
+    if res.segment is not None:
+        bars["‖segment row‖"] = np.linalg.norm(res.segment, axis=1)
+    st.plotly_chart(token_bars(bars, tokens, "Length of each looked-up row"), key="lessons.emb_norms")
+    st.plotly_chart(vectors_heatmap(res.combined, tokens, "Input vectors (first 64 dimensions)"), key="lessons.emb_vec")
+    _ok(ctx, f"Our sum{' + LayerNorm' if res.layer_norm else ''} equals the model's input vectors: "
+             f"max |difference| = {res.max_abs_diff:.1e}",
+        f"我们的求和{' + LayerNorm' if res.layer_norm else ''}与模型的输入向量一致：最大 |差| = {res.max_abs_diff:.1e}")
+
+
+def view_positions(ctx: Ctx) -> None:
+    res = cached_token_embeddings(ctx.spec, ctx.text)
+    tokens = res.encoding.tokens
+    c1, c2 = st.columns(2)
+    c1.plotly_chart(attention_heatmap(res.position_similarity(), [f"pos {p}" for p in res.position_ids],
+                                      "Cosine similarity of position rows", colorscale="RdBu", zmid=0.0,
+                                      colorbar_title="cos"), key="lessons.pos_sim")
+    c2.plotly_chart(attention_heatmap(res.word_similarity(), tokens, "Cosine similarity of token rows",
+                                      colorscale="RdBu", zmid=0.0, colorbar_title="cos"), key="lessons.word_sim")
+    sim = res.position_similarity()
+    n = sim.shape[0]
+    near = float(np.mean([sim[i, i + 1] for i in range(n - 1)])) if n > 1 else float("nan")
+    far = float(np.mean([sim[i, j] for i in range(n) for j in range(n) if j - i >= max(3, n // 2)] or [np.nan]))
+    st.markdown(f"**neighbours: mean cos = {near:.3f}; far apart: mean cos = {far:.3f}**")
+
+
+def _steps(ctx: Ctx) -> compute.AttentionSteps:
+    return cached_attention_steps(ctx.spec, ctx.text, ctx.layer)
+
+
+def view_qkv(ctx: Ctx) -> None:
+    s, h = _steps(ctx), ctx.head
+    tokens = s.encoding.tokens
+    st.markdown(f"**layer {s.layer}, head {h}: X is {s.inputs.shape[0]} × {s.inputs.shape[1]}; "
+                f"Q, K, V of one head are {s.queries.shape[1]} × {s.d_k} (d_k = {s.d_k})**")
+    cols = st.columns(3)
+    for col, (name, m) in zip(cols, (("Q", s.queries[h]), ("K", s.keys[h]), ("V", s.values[h]))):
+        col.plotly_chart(vectors_heatmap(m, tokens, f"{name} (head {h})"), key=f"lessons.{name}")
+
+
+def view_scores(ctx: Ctx) -> None:
+    s, h = _steps(ctx), ctx.head
+    st.markdown(f"**scale = 1/√d_k = 1/√{s.d_k} = {s.scale:.4f}**" + (" · causal mask: −∞ above the diagonal" if s.causal else ""))
+    st.plotly_chart(attention_heatmap(s.scores[h], s.encoding.tokens, f"QKᵀ/√d_k (layer {s.layer}, head {h})",
+                                      colorscale="RdBu", zmid=0.0, colorbar_title="score"), key="lessons.scores")
+
+
+def view_softmax(ctx: Ctx) -> None:
+    s, h = _steps(ctx), ctx.head
+    st.plotly_chart(attention_heatmap(s.probs[h], s.encoding.tokens, f"softmax (layer {s.layer}, head {h})"),
+                    key="lessons.softmax")
+    sums = s.probs[h].sum(-1)
+    st.markdown(f"**row sums: min {sums.min():.6f}, max {sums.max():.6f}**")
+    diff = float(np.max(np.abs(s.probs[h] - s.model_probs[h])))
+    _ok(ctx, f"Our softmax equals the attention the model returned: max |difference| = {diff:.1e}",
+        f"我们的 softmax 与模型返回的注意力一致：最大 |差| = {diff:.1e}")
+
+
+def view_weighted_sum(ctx: Ctx) -> None:
+    s, h = _steps(ctx), ctx.head
+    tokens = s.encoding.tokens
+    d = s.d_k
+    c1, c2 = st.columns(2)
+    c1.plotly_chart(vectors_heatmap(s.context[h], tokens, f"ours: softmax · V (head {h})"), key="lessons.ctx_ours")
+    c2.plotly_chart(vectors_heatmap(s.model_concat[:, h * d:(h + 1) * d], tokens,
+                                    f"the model's (input of its output projection, head {h})"), key="lessons.ctx_model")
+    diff = s.head_context_diff(h)
+    _ok(ctx, f"Step by step equals the model's own attention output: max |difference| = {diff:.1e}",
+        f"一步步计算的结果与模型自己的注意力输出一致：最大 |差| = {diff:.1e}")
+
+
+def view_heads(ctx: Ctx) -> None:
+    s = _steps(ctx)
+    st.plotly_chart(head_grid(s.probs, s.encoding.tokens, f"All {s.n_heads} heads of layer {s.layer}"),
+                    key="lessons.heads")
+    ent = -(s.probs * np.log(np.clip(s.probs, 1e-12, 1))).sum(-1).mean(-1)
+    st.markdown("**mean entropy per head (low = focused):** " + ", ".join(f"h{i} {e:.2f}" for i, e in enumerate(ent)))
+
+
+def view_concat(ctx: Ctx) -> None:
+    s = _steps(ctx)
+    tokens = s.encoding.tokens
+    st.markdown(f"**{s.n_heads} heads × d_k {s.d_k} = {s.concat.shape[1]} numbers per token → W_O "
+                f"({s.concat.shape[1]} × {s.projected.shape[1]})**")
+    c1, c2 = st.columns(2)
+    c1.plotly_chart(vectors_heatmap(s.concat, tokens, "concatenated heads"), key="lessons.concat")
+    c2.plotly_chart(vectors_heatmap(s.projected, tokens, "after the output projection W_O"), key="lessons.proj")
+    _ok(ctx, f"Concatenation equals the model's: max |difference| = {s.context_diff:.1e}; projection equals "
+             f"the output of its W_O layer: max |difference| = {s.projection_diff:.1e}",
+        f"拼接结果与模型一致：最大 |差| = {s.context_diff:.1e}；投影结果与其 W_O 层输出一致：最大 |差| = {s.projection_diff:.1e}")
+
+
+def view_masks(ctx: Ctx) -> None:
+    m = cached_mask_lesson(ctx.spec, ctx.text)
+    own = "causal (GPT-style)" if m.causal else "bidirectional (BERT-style)"
+    other = "bidirectional (BERT-style), constructed" if m.causal else "causal (GPT-style), constructed"
+    st.plotly_chart(mask_pair(m.mask, m.other_mask, m.encoding.tokens, f"loaded model: {own}", other), key="lessons.masks")
+    st.markdown(f"**this model is {own}: attention given to later tokens = {m.future_attention:.3f} of each row "
+                f"(averaged over layers and heads)**")
+
+
+def view_mlm(ctx: Ctx) -> None:
+    m = cached_mask_lesson(ctx.spec, ctx.text)
+    st.dataframe([{"#": i, "original": o, "corrupted": c, "predict?": i in m.mlm_targets}
+                  for i, (o, c) in enumerate(zip(m.encoding.tokens, m.mlm_tokens))], hide_index=True)
+    if m.predictions:
+        for d in m.predictions:
+            what = "next token" if ctx.handle.kind == "causal_lm" else f"[MASK] at {d.position}"
+            st.markdown(f"**{what}:** " + ", ".join(f"`{t}` {p:.1%}" for t, p in zip(d.tokens, d.probs)))
+    elif ctx.handle.kind == "masked_lm":
+        st.info("Put [MASK] in the sentence to see the model fill it in.")
+    else:
+        st.info(f"{ctx.handle.model_id} is a {ctx.handle.kind}: it has no language-model head to predict with "
+                "(load a masked or causal LM to see predictions).")
+
+
+def view_nsp(ctx: Ctx) -> None:
+    key = "lessons.pair.4"
+    st.session_state.setdefault(key, "It slept all afternoon.")
+    if not ctx.presenter:
+        bound(st.text_area, "Second sentence (B)", key, height=68)
+    pair = st.session_state[key]
+    res = cached_token_embeddings(ctx.spec, ctx.text.replace("[MASK]", "mat"), pair)
+    enc = res.encoding
+    st.markdown(f"**{len(enc)} tokens, second sentence starts at {enc.pair_start}**")
+    st.dataframe([{"#": i, "token": t, "segment": s, "special": sp}
+                  for i, (t, s, sp) in enumerate(zip(enc.tokens, enc.segments, enc.special))], hide_index=True)
+
+
+def _training_spec(ctx: Ctx) -> ModelSpec:
+    """The active model when it is a BERT encoder the head can sit on, else the embedded MiniLM."""
+    return ctx.spec if getattr(ctx.handle.config, "model_type", "") == "bert" else ModelSpec(DEFAULT_MODEL_ID)
+
+
+def _examples() -> str:
+    st.session_state.setdefault("lessons.examples", finetune.example_text())
+    return st.session_state["lessons.examples"]
+
+
+def view_data(ctx: Ctx) -> None:
+    _examples()
+    if not ctx.presenter:
+        bound(st.text_area, "Labelled examples", "lessons.examples", height=260)
+    data = finetune.parse_examples(_examples())
+    counts = ", ".join(f"{n}: {data.labels.count(i)}" for i, n in enumerate(data.names))
+    st.markdown(f"**{len(data.texts)} examples — {counts}**")
+
+
+def view_train(ctx: Ctx) -> None:
+    spec = _training_spec(ctx)
+    trained = cached_train(spec, _examples())
+    c1, c2, c3 = st.columns(3)
+    c1.metric("training accuracy", f"{trained.train_accuracy:.0%}")
+    c2.metric("held-out accuracy (pooler, saved)", f"{trained.heldout_accuracy:.0%}")
+    c3.metric("held-out accuracy (mean pooling)", f"{trained.heldout_accuracy_mean_pooling:.0%}")
+    pool = "tanh([CLS]) (this model has no trained pooler)" if trained.identity_pooler else "the model's pooler, tanh(W·[CLS] + b)"
+    st.markdown(f"**encoder {spec.model_id} (frozen); head: {len(trained.data.names)} × {trained.weight.shape[1]} "
+                f"linear layer on {pool}; {len(trained.data.texts)} examples, 5-fold cross-validation**")
+    if trained.heldout_accuracy_mean_pooling > trained.heldout_accuracy:
+        st.caption("Mean pooling generalises better here: this encoder was trained for mean-pooled sentence "
+                   "embeddings. The saved classifier uses the pooler because that is what BertForSequenceClassification computes.")
+
+
+def view_use(ctx: Ctx) -> None:
+    spec = _training_spec(ctx)
+    examples = _examples()
+    trained = cached_train(spec, examples)
+    probs = cached_classify(spec, examples, ctx.text)
+    names = trained.data.names
+    st.markdown("**" + " · ".join(f"{n}: {p:.1%}" for n, p in zip(names, probs)) + "**")
+    if ctx.presenter:
+        return
+    folder = classroom.trained_dir() / f"lesson5-{trained.data.digest}"
+    if st.button("Save as a classifier and switch the app to it", key="lessons.save"):
+        finetune.save_classifier(resources.get_handle(spec), trained, folder)
+        new = ModelSpec(str(folder))
+        saved = resources.cached_prediction(new, ctx.text)
+        diff = float(np.max(np.abs(saved.probs - probs)))
+        st.session_state["lessons.saved"] = (str(folder), diff)
+        st.session_state[widgets.SPEC_KEY] = new
+        st.rerun()
+    if "lessons.saved" in st.session_state:
+        path, diff = st.session_state["lessons.saved"]
+        _ok(ctx, f"Saved to {path} and loaded as a classifier: it predicts the same probabilities "
+                 f"(max |difference| = {diff:.1e}). The sidebar model is now this classifier.",
+            f"已保存到 {path} 并作为分类器加载：它给出相同的概率（最大 |差| = {diff:.1e}）。侧边栏的模型现在就是这个分类器。")
+        if st.button("Explain it on the Attention page", key="lessons.open_attention"):
+            widgets.open_page("pages/attention.py", **{"attention.text": ctx.text})
+
+
+def view_attention_vs_attribution(ctx: Ctx) -> None:
+    text = ctx.text
+    att = resources.cached_attention(ctx.spec, text)
+    tokens = att.encoding.tokens
+    row = 0 if not ctx.handle.kind == "causal_lm" else len(tokens) - 1
+    series = {"attention (last layer, mean of heads)": head_average(att, att.n_layers - 1)[row],
+              "attention rollout": attention_rollout(att.weights)[-1][row]}
+    occ = cached_occlusion(ctx.spec, text)
+    series["leave-one-out (occlusion)"] = occ.scores
+    n_steps = classroom.cap_steps(STEPS_IG)
+    other = "This is a great film."
+    try:
+        attr = cached_attribution(ctx.spec, text, other, n_steps)
+    except ImportError:
+        st.info("Integrated gradients is not available in this installation (plm_core.attribution is absent).")
+    except PlmCoreError as err:
+        st.info(f"Integrated gradients: {err}")
+    else:
+        if len(attr.scores) == len(tokens):
+            series[f"integrated gradients ({n_steps} steps)"] = attr.scores
+    norm = {k: np.abs(v) / (np.abs(v).max() or 1.0) for k, v in series.items()}
+    where = "[CLS]" if row == 0 else "the last token"
+    st.plotly_chart(token_bars(norm, tokens, f"Attention from {where} vs attribution (each scaled to max 1)",
+                               yaxis="relative importance"), key="lessons.att_attr")
+    base = norm["attention (last layer, mean of heads)"]
+    content = [i for i, s in enumerate(att.encoding.special) if not s]
+    lines = []
+    for name, v in norm.items():
+        if name.startswith("attention (last"):
+            continue
+        rho = compute.spearman(base[content], v[content]) if len(content) > 1 else float("nan")
+        lines.append(f"{name}: ρ = {rho:+.2f}")
+    st.markdown("**Spearman rank correlation with last-layer attention (word tokens): " + "; ".join(lines) + "**")
+    st.caption(occ.what)
+
+
+def view_bias_probe(ctx: Ctx) -> None:
+    words = compute.parse_words(ctx.text)
+    res = cached_bias(ctx.spec, words)
+    st.plotly_chart(probe_bars(res.scores, res.occupations, res.templates, "Association: + leans male, − leans female",
+                               res.method), key="lessons.bias")
+    mean = res.scores.mean(0)
+    st.markdown("**mean over templates:** " + ", ".join(f"{w} {m:+.3f}" for w, m in zip(res.occupations, mean)))
+    spread = res.scores.max(0) - res.scores.min(0)
+    st.caption("Spread between templates per word: " + ", ".join(f"{w} {s:.3f}" for w, s in zip(res.occupations, spread)))
+
+
+VIEWS: dict[str, Callable[[Ctx], None]] = {
+    "tokens": view_tokens, "embedding_tables": view_embedding_tables, "positions": view_positions,
+    "qkv": view_qkv, "scores": view_scores, "softmax": view_softmax, "weighted_sum": view_weighted_sum,
+    "heads": view_heads, "concat": view_concat, "masks": view_masks, "mlm": view_mlm, "nsp": view_nsp,
+    "data": view_data, "train": view_train, "use": view_use,
+    "attention_vs_attribution": view_attention_vs_attribution, "bias_probe": view_bias_probe,
+}
