@@ -331,17 +331,16 @@ def compare_models(handle_a: ModelHandle, handle_b: ModelHandle, text: str, *, t
             notes.append(f"model {side} ({handle.model_id}) gives no prediction here: {err}")
     pa, pb = preds
     comps: tuple[PredictionComparison, ...] = ()
-    if pa is not None and pb is not None:
-        if handle_a.kind != handle_b.kind:
-            notes.append(f"the models are of different kinds (A: {handle_a.kind}, B: {handle_b.kind}) and predict "
-                         "different things: shown side by side, not subtracted")
-        elif handle_a.kind in ("masked_lm", "causal_lm") and handle_a.tokenizer.get_vocab() != handle_b.tokenizer.get_vocab():
-            notes.append("the vocabularies differ: the word lists are shown side by side, not subtracted")
-        else:
-            try:
-                comps = compare_predictions(pa, pb)
-            except UnsupportedModelError as err:
-                notes.append(str(err))
+    if handle_a.kind != handle_b.kind:
+        notes.append(f"the models are of different kinds (A: {handle_a.kind}, B: {handle_b.kind}) and predict "
+                     "different things: shown side by side, not subtracted")
+    elif handle_a.kind in ("masked_lm", "causal_lm") and handle_a.tokenizer.get_vocab() != handle_b.tokenizer.get_vocab():
+        notes.append("the vocabularies differ: the word lists are shown side by side, not subtracted")
+    elif pa is not None and pb is not None:
+        try:
+            comps = compare_predictions(pa, pb)
+        except UnsupportedModelError as err:
+            notes.append(str(err))
     try:
         diff: AttentionDifference | None = attention_difference(att_a, att_b, alignment)
     except UnsupportedModelError as err:
