@@ -1,0 +1,93 @@
+"""AppTest of the masking lab on tiny models: charts equal the core, state comes from and goes to the URL."""
+
+from __future__ import annotations
+
+import base64
+import json
+
+import numpy as np
+import pytest
+
+from plm_core.loading import ModelSpec, load_model
+from plm_core.masking import MaskSpec, mask_and_predict
+
+
+def figures(at) -> list[dict]:
+    return [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+
+
+def values(trace: dict, axis: str = "x") -> np.ndarray:
+    v = trace[axis]
+    if isinstance(v, dict) and "bdata" in v:  # plotly packs numeric arrays as base64 typed arrays
+        return np.frombuffer(base64.b64decode(v["bdata"]), dtype=np.dtype(v["dtype"]))
+    return np.asarray(v)
+
+
+def open_masking(app_factory, model_dir, query=None):
+    at = app_factory(str(model_dir), query)
+    at.run()
+    at.switch_page("pages/masking.py").run()
+    assert not at.exception, at.exception
+    return at
+
+
+def test_classifier_masking_follows_the_clicked_tokens(app_factory, tiny_dirs):
+    at = open_masking(app_factory, tiny_dirs["classifier"])
+    at.text_input(key="masking.text").input("the cat sat on the mat").run()
+    assert at.pills(key="masking.masks").options == ["the", "cat", "sat", "on", "the", "mat"]
+    at.pills(key="masking.masks").set_value([2]).run()
+    assert not at.exception
+    (fig,) = figures(at)
+    handle = load_model(ModelSpec(str(tiny_dirs["classifier"]), device="cpu"))
+    cmp = mask_and_predict(handle, "the cat sat on the mat", MaskSpec((2,))).comparisons[0]
+    by_name = {t["name"]: t for t in fig["data"]}
+    labels = list(by_name["original"]["y"])
+    order = [cmp.labels.index(x) for x in labels]
+    np.testing.assert_allclose(values(by_name["original"]), cmp.original[order], atol=1e-6)
+    np.testing.assert_allclose(values(by_name["edited"]), cmp.perturbed[order], atol=1e-6)
+    assert "[CLS] the [MASK] sat on the mat [SEP]" in [c.value for c in at.code]
+    assert at.query_params["masks"] == "2" and at.query_params["text"] == "the cat sat on the mat"
+
+
+def test_a_shared_link_reproduces_the_view(app_factory, tiny_dirs):
+    query = {"text": "the cat sat on the mat", "masks": "2,3", "edit": "delete", "sweep": "1"}
+    at = open_masking(app_factory, tiny_dirs["classifier"], query)
+    assert at.session_state["masking.masks"] == [2, 3]
+    assert at.segmented_control(key="masking.strategy").value == "delete"
+    assert "[CLS] the on the mat [SEP]" in [c.value for c in at.code]
+    titles = [f["layout"]["title"]["text"] for f in figures(at)]
+    assert titles[0] == "Class probabilities" and titles[1].startswith("Occlusion (mask token)")
+
+
+def test_special_token_from_a_link_is_refused_with_the_reason(app_factory, tiny_dirs):
+    at = open_masking(app_factory, tiny_dirs["classifier"], {"text": "the cat", "masks": "0,1"})
+    assert any("special token" in w.value and "always sees" in w.value for w in at.warning)
+    assert at.session_state["masking.masks"] == [1]
+    assert not at.error
+
+
+def test_masked_lm_fill_ins_and_substitute(app_factory, tiny_dirs):
+    at = open_masking(app_factory, tiny_dirs["masked_lm"])
+    at.text_input(key="masking.text").input("the cat sat on the mat").run()
+    at.pills(key="masking.masks").set_value([2, 6]).run()
+    titles = [f["layout"]["title"]["text"] for f in figures(at)]
+    assert sum(t.startswith("Fill-ins at position") for t in titles) == 2
+    assert any("independently" in i.value for i in at.info)
+    at.segmented_control(key="masking.strategy").set_value("substitute").run()
+    assert any("Type the word" in i.value for i in at.info)
+    at.text_input(key="masking.sub").input("lazy brown").run()
+    assert not at.exception
+    assert any("2 tokens" in i.value for i in at.info)
+    assert "[CLS] the lazy brown sat on the lazy brown [SEP]" in [c.value for c in at.code]
+
+
+@pytest.mark.parametrize("kind", ["causal_lm", "encoder"])
+def test_other_kinds_render(app_factory, tiny_dirs, kind):
+    at = open_masking(app_factory, tiny_dirs[kind])
+    masks = at.pills(key="masking.masks")
+    masks.set_value([masks.options and 1]).run()
+    assert not at.exception and not at.error
+    title = figures(at)[0]["layout"]["title"]["text"]
+    assert title == {"causal_lm": "Next token", "encoder": "Similarity of the edited sentence"}[kind]
+    if kind == "causal_lm":  # GPT-2 has no mask token: deletion is the default edit
+        assert at.segmented_control(key="masking.strategy").options == ["delete", "substitute a word"]
