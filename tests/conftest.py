@@ -105,7 +105,19 @@ def app_factory(monkeypatch):
     Streamlit's caches are cleared so every test loads its own model.
     """
     import streamlit as st
-    from streamlit.testing.v1 import AppTest
+    from streamlit.runtime.pages_manager import PagesManager
+    from streamlit.testing.v1 import AppTest, app_test
+
+    class NavigationPagesManager(PagesManager):
+        """A server that has run st.navigation once stays out of the legacy pages/ mode for good; AppTest
+        resets that flag on every run, runs the page on its own, and the shell's catch-up rerun then eats
+        a click (a form submit) of that run."""
+
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            PagesManager.uses_pages_directory = False
+
+    monkeypatch.setattr(app_test, "PagesManager", NavigationPagesManager)
 
     def make(model_id: str = "embedded", query: dict[str, str] | None = None) -> AppTest:
         monkeypatch.setenv("PLM_DEFAULT_MODEL", model_id)

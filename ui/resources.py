@@ -42,7 +42,9 @@ def unload_models() -> None:
         pass
 
 
-@st.cache_data(max_entries=256, show_spinner=False)
+# An AttentionResult holds layer × head × n² floats: 75 MB for MiniLM at 512 tokens, 150 MB for bert-base.
+# Few entries, and recomputing one costs a forward pass (tens of milliseconds).
+@st.cache_data(max_entries=16, ttl=3600, show_spinner=False)
 def cached_attention(spec: ModelSpec, text: str, text_pair: str | None = None,
                      max_tokens: int | None = None) -> AttentionResult:
     return extract_attention(get_handle(spec), text, text_pair, max_tokens=max_tokens)

@@ -11,7 +11,7 @@ import streamlit as st
 from plm_core import classroom
 from plm_core.devices import available_devices, describe_device
 from plm_core.errors import PlmCoreError
-from plm_core.loading import DEFAULT_MODEL_ID, ModelHandle, ModelSpec
+from plm_core.loading import DEFAULT_MODEL_ID, EMBEDDED_ALIASES, ModelHandle, ModelSpec
 from plm_core.types import KIND_LABELS, MODEL_KINDS, Encoding
 from ui import resources
 
@@ -29,8 +29,14 @@ OTHER = "Other: a Hub id or a local folder…"
 SPEC_KEY = "model.spec"
 
 
+def canonical_model_id(model_id: str) -> str:
+    """One name for the embedded model ("embedded", "all-MiniLM-L6-v2" -> its Hub id), others stripped."""
+    model_id = model_id.strip()
+    return DEFAULT_MODEL_ID if model_id in EMBEDDED_ALIASES else model_id
+
+
 def default_model_id() -> str:
-    return os.environ.get(DEFAULT_MODEL_ENV) or DEFAULT_MODEL_ID
+    return canonical_model_id(os.environ.get(DEFAULT_MODEL_ENV) or DEFAULT_MODEL_ID)
 
 
 def active_spec() -> ModelSpec:
@@ -41,7 +47,7 @@ def active_spec() -> ModelSpec:
             classroom.check_model_allowed(requested or default_model_id())
         except PlmCoreError:
             requested = None
-        st.session_state[SPEC_KEY] = ModelSpec(requested or default_model_id())
+        st.session_state[SPEC_KEY] = ModelSpec(canonical_model_id(requested) if requested else default_model_id())
     return st.session_state[SPEC_KEY]
 
 
@@ -75,7 +81,7 @@ def model_picker() -> ModelHandle | None:
             "Allow pickle weights (trusted sources only)", value=spec.allow_pickle, key="model.allow_pickle")
         submitted = st.form_submit_button("Load model")
     if submitted:
-        model_id = custom.strip() if choice == OTHER else choice
+        model_id = canonical_model_id(custom) if choice == OTHER else choice
         new = ModelSpec(model_id, kind=kind, device=None if device == "auto" else device, allow_pickle=allow_pickle)
         try:
             resources.get_handle(new)
@@ -101,22 +107,29 @@ def model_picker() -> ModelHandle | None:
 SHELL_KEY = "shell.run"
 
 
+FORCED_KEY = "shell.forced_reruns"
+
+
 def mark_shell_ran() -> None:
     """Called by app.py on every run, before the page."""
     st.session_state[SHELL_KEY] = True
+    st.session_state[FORCED_KEY] = 0
 
 
 def ensure_shell() -> None:
     """Rerun through app.py when Streamlit ran this page on its own.
 
     A fresh server whose first visitor opens a page URL (/attention) runs ``pages/attention.py``
-    directly in Streamlit's legacy pages/ mode: no sidebar, no model picker. Streamlit leaves that mode
-    once st.navigation is used; switch now and rerun, so app.py builds the shell around this page.
+    directly in Streamlit's legacy pages/ mode: no sidebar, no model picker (AppTest does the same on
+    every run after ``switch_page``). Streamlit leaves that mode once st.navigation is used; switch now
+    and rerun, so app.py builds the shell around this page.
     """
-    if st.session_state.get(SHELL_KEY):
-        return
     from streamlit.runtime.pages_manager import PagesManager
 
+    # the legacy mode is a process-wide flag: a session flag would miss AppTest's per-run reset
+    if not PagesManager.uses_pages_directory or st.session_state.get(FORCED_KEY, 0) >= 2:
+        return
+    st.session_state[FORCED_KEY] = st.session_state.get(FORCED_KEY, 0) + 1  # never loop
     PagesManager.uses_pages_directory = False
     st.rerun()
 

@@ -1,0 +1,39 @@
+"""AppTest of the landing page and the app shell (sidebar model picker) on the embedded and a tiny model."""
+
+from __future__ import annotations
+
+import pytest
+
+
+@pytest.mark.slow
+def test_home_opens_on_the_embedded_model(app_factory):
+    at = app_factory("embedded").run()
+    assert not at.exception, at.exception
+    assert at.title[0].value == "plm-lens"
+    table = next(m.value for m in at.markdown if "| page | what it shows |" in m.value)
+    assert "| **Attention** |" in table
+    # the sidebar: the embedded model preselected, its kind, shape and device shown
+    assert at.selectbox(key="model.choice").value == "sentence-transformers/all-MiniLM-L6-v2"
+    caption = " ".join(c.value for c in at.sidebar.caption)
+    assert "sentence encoder" in caption and "6 layers × 12 heads" in caption and "device: cpu" in caption
+    assert at.query_params["model"] == "sentence-transformers/all-MiniLM-L6-v2"
+    assert not at.error and not at.sidebar.error
+
+
+def test_home_on_a_tiny_folder(app_factory, tiny_dirs):
+    at = app_factory(str(tiny_dirs["classifier"])).run()
+    assert not at.exception, at.exception
+    assert at.selectbox(key="model.choice").value.startswith("Other")
+    assert at.text_input(key="model.custom").value == str(tiny_dirs["classifier"])
+    caption = " ".join(c.value for c in at.sidebar.caption)
+    assert "sequence classifier" in caption and "2 layers × 4 heads" in caption
+
+
+def test_unloadable_default_model_shows_why(app_factory, tmp_path):
+    at = app_factory(str(tmp_path)).run()  # an empty folder: no config.json
+    assert not at.exception, at.exception
+    assert any("has no config.json" in e.value for e in at.sidebar.error)
+    assert at.title[0].value == "plm-lens"  # the landing page still renders
+    at.switch_page("pages/attention.py").run()
+    assert not at.exception, at.exception
+    assert [w.value for w in at.warning] == ["No model is loaded: choose one in the sidebar."]
