@@ -137,7 +137,7 @@ def _np(t: torch.Tensor) -> np.ndarray:
     return t.detach().float().cpu().numpy().astype(np.float32)
 
 
-def fit_linear(x: np.ndarray, y: np.ndarray, n_labels: int, *, l2: float = 1e-3, max_iter: int = 200,
+def fit_linear(x: np.ndarray, y: np.ndarray, n_labels: int, *, l2: float = 1e-2, max_iter: int = 50,
                seed: int = 0) -> torch.nn.Linear:
     """L2-regularised multinomial logistic regression as a torch.nn.Linear (full-batch L-BFGS).
 
@@ -148,7 +148,11 @@ def fit_linear(x: np.ndarray, y: np.ndarray, n_labels: int, *, l2: float = 1e-3,
     with torch.no_grad():
         head.weight.copy_(torch.randn(n_labels, x.shape[1], generator=gen) * 0.01)
         head.bias.zero_()
-    xt, yt = torch.from_numpy(np.asarray(x, np.float32)), torch.from_numpy(np.asarray(y, np.int64))
+    x = np.asarray(x, np.float64)
+    # fit on standardised features (L-BFGS converges in a few dozen steps), then fold the scaling into W, b
+    mu, sd = x.mean(0), x.std(0) + 1e-6
+    xt = torch.from_numpy(((x - mu) / sd).astype(np.float32))
+    yt = torch.from_numpy(np.asarray(y, np.int64))
     opt = torch.optim.LBFGS(head.parameters(), lr=1.0, max_iter=max_iter, line_search_fn="strong_wolfe")
 
     def closure() -> torch.Tensor:
@@ -159,6 +163,10 @@ def fit_linear(x: np.ndarray, y: np.ndarray, n_labels: int, *, l2: float = 1e-3,
 
     with torch.enable_grad():
         opt.step(closure)
+    with torch.no_grad():  # W·(x − μ)/σ + b  =  (W/σ)·x + (b − W·μ/σ)
+        w = head.weight.double() / torch.from_numpy(sd)
+        head.bias.copy_(head.bias.double() - w @ torch.from_numpy(mu))
+        head.weight.copy_(w)
     head.requires_grad_(False)
     return head
 

@@ -1,0 +1,194 @@
+"""Lessons' live computations on tiny models: every recomputation equals what the model computed itself."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from conftest import assert_no_hooks
+from plm_core.errors import InvalidInputError, UnsupportedModelError
+from plm_core.lessons import compute
+from plm_core.lessons.content import LESSONS, VIEWS, Question, Text, get_lesson
+from plm_core.tokens import encode
+
+TEXT = "the cat sat on the mat because it was tired"
+KINDS = ["masked_lm", "causal_lm", "distilbert_mlm", "roberta_mlm", "classifier"]
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_attention_steps_reproduce_the_model(tiny_handles, kind):
+    handle = tiny_handles[kind]
+    for layer in range(handle.n_layers):
+        s = compute.attention_steps(handle, TEXT, layer, head=1)
+        assert s.probs_diff < 1e-5 and s.context_diff < 1e-5 and s.projection_diff < 1e-5
+        for h in range(handle.n_heads):
+            assert s.head_context_diff(h) < 1e-5
+        np.testing.assert_allclose(s.probs.sum(-1), 1.0, atol=1e-5)
+        assert s.d_k * s.n_heads == s.concat.shape[1] == s.inputs.shape[1]
+        assert s.causal == (kind == "causal_lm")
+    assert_no_hooks(handle.model)
+
+
+def test_attention_steps_by_hand_for_one_head(tiny_mlm):
+    """softmax(QKᵀ·scale)·V written out in NumPy from the captured Q, K, V."""
+    s = compute.attention_steps(tiny_mlm, TEXT, 1, head=2)
+    q, k, v = s.queries[2].astype(np.float64), s.keys[2].astype(np.float64), s.values[2].astype(np.float64)
+    scores = q @ k.T / np.sqrt(q.shape[1])
+    probs = np.exp(scores - scores.max(-1, keepdims=True))
+    probs /= probs.sum(-1, keepdims=True)
+    np.testing.assert_allclose(probs, s.model_probs[2], atol=1e-5)
+    np.testing.assert_allclose(probs @ v, s.model_concat[:, 2 * s.d_k:3 * s.d_k], atol=1e-5)
+
+
+def test_causal_scores_are_masked_above_the_diagonal(tiny_gpt2):
+    s = compute.attention_steps(tiny_gpt2, TEXT, 0, 0)
+    n = s.scores.shape[-1]
+    upper = np.triu(np.ones((n, n), bool), 1)
+    assert np.isneginf(s.scores[:, upper]).all()
+    assert (s.probs[:, upper] == 0).all()
+
+
+def test_hooks_removed_when_the_forward_fails(tiny_mlm, monkeypatch):
+    def boom(*a, **k):
+        raise RuntimeError("forward failed")
+
+    monkeypatch.setattr(compute, "run_with_attention", boom)
+    with pytest.raises(RuntimeError):
+        compute.attention_steps(tiny_mlm, TEXT, 0, 0)
+    assert_no_hooks(tiny_mlm.model)
+
+
+def test_layer_out_of_range_is_a_clear_error(tiny_mlm):
+    with pytest.raises(InvalidInputError, match="layer 9 is out of range"):
+        compute.attention_steps(tiny_mlm, TEXT, 9, 0)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_token_embeddings_rebuild_the_model_input(tiny_handles, kind):
+    res = compute.token_embeddings(tiny_handles[kind], "a cat sat on the mat and the dog")
+    assert res.max_abs_diff < 1e-5
+    assert res.layer_norm == (kind != "causal_lm")
+    assert (res.segment is not None) == (kind in ("masked_lm", "classifier", "roberta_mlm"))
+    assert len(res.position_ids) == len(res.encoding)
+    # the same word at two positions: same token row, different position row
+    the = [i for i, t in enumerate(res.encoding.tokens) if t.strip() == "the"]
+    assert len(the) == 2
+    np.testing.assert_array_equal(res.word[the[0]], res.word[the[1]])
+    assert not np.allclose(res.position[the[0]], res.position[the[1]])
+    assert_no_hooks(tiny_handles[kind].model)
+
+
+def test_word_pieces_split_unknown_words(tiny_mlm):
+    pieces = dict(compute.word_pieces(tiny_mlm, ["cat", "catdog"]))
+    assert pieces["cat"] == ("cat",)
+    assert len(pieces["catdog"]) > 1 and all(p.startswith("##") for p in pieces["catdog"][1:])
+
+
+def test_mask_lesson_reads_the_causal_mask_from_gpt2(tiny_gpt2):
+    m = compute.mask_lesson(tiny_gpt2, TEXT)
+    n = len(m.encoding)
+    assert m.causal and m.future_attention == 0.0
+    np.testing.assert_array_equal(m.mask, np.tril(np.ones((n, n))))
+    np.testing.assert_array_equal(m.other_mask, np.ones((n, n)))
+    assert len(m.predictions) == 1 and m.predictions[0].position == n - 1
+
+
+def test_mask_lesson_bert_is_bidirectional_and_fills_masks(tiny_mlm):
+    m = compute.mask_lesson(tiny_mlm, "the cat sat on the [MASK] .")
+    n = len(m.encoding)
+    assert not m.causal and m.future_attention > 0.1
+    np.testing.assert_array_equal(m.mask, np.ones((n, n)))
+    np.testing.assert_array_equal(m.other_mask, np.tril(np.ones((n, n))))
+    assert [d.position for d in m.predictions] == [6]
+
+
+def test_mlm_masking_recipe(tiny_mlm):
+    enc, _ = encode(tiny_mlm, "the quick brown fox jumps over the lazy dog and the cat sat on the mat today")
+    tokens, targets = compute.mlm_masking(tiny_mlm, enc, seed=3)
+    n_words = sum(not s for s in enc.special)
+    assert len(targets) == round(0.15 * n_words)
+    assert all(not enc.special[i] for i in targets)
+    changed = [i for i, (a, b) in enumerate(zip(enc.tokens, tokens)) if a != b]
+    assert set(changed) <= set(targets)
+    assert compute.mlm_masking(tiny_mlm, enc, seed=3) == (tokens, targets)  # deterministic
+
+
+def test_occlusion_classifier_matches_a_manual_forward(tiny_classifier):
+    from plm_core.inference import predict
+
+    text = "good movie really"
+    occ = compute.occlusion(tiny_classifier, text)
+    full = predict(tiny_classifier, text)
+    target = int(np.argmax(full.probs))
+    masked = predict(tiny_classifier, "good [MASK] really")
+    assert occ.scores[2] == pytest.approx(full.probs[target] - masked.probs[target], abs=1e-5)
+    assert occ.scores[0] == 0 and occ.scores[-1] == 0  # specials
+
+
+def test_spearman_by_hand():
+    assert compute.spearman(np.array([1, 2, 3]), np.array([10, 20, 30])) == pytest.approx(1.0)
+    assert compute.spearman(np.array([1, 2, 3]), np.array([3, 2, 1])) == pytest.approx(-1.0)
+    # ties: ranks [0.5, 0.5, 2] vs [0, 1, 2] -> 0.866
+    assert compute.spearman(np.array([1, 1, 2]), np.array([1, 2, 3])) == pytest.approx(np.sqrt(3) / 2)
+    with pytest.raises(InvalidInputError):
+        compute.spearman(np.array([1.0]), np.array([1.0]))
+
+
+def test_bias_probe_masked_lm_matches_predict(tiny_mlm):
+    from plm_core.inference import predict
+
+    res = compute.bias_probe(tiny_mlm, ["nurse", "engineer"])
+    assert res.scores.shape == (3, 2)
+    pred = predict(tiny_mlm, "i think [MASK] is a nurse.", top_k=len(tiny_mlm.tokenizer))
+    p = dict(zip(pred.distributions[0].tokens, pred.distributions[0].probs))
+    assert res.scores[0, 0] == pytest.approx(p["he"] - p["she"], abs=1e-6)
+
+
+def test_bias_probe_encoder_uses_cosines(tiny_handles):
+    from plm_core.inference import embed
+
+    handle = tiny_handles["encoder"]
+    res = compute.bias_probe(handle, ["nurse"])
+    e = embed(handle, ["this is a man.", "this is a woman.", "this is a nurse."])
+    assert res.scores[0, 0] == pytest.approx(float(e[2] @ e[0] - e[2] @ e[1]), abs=1e-5)
+
+
+def test_parse_words_limits():
+    assert compute.parse_words("Nurse, engineer,\nnurse") == ("nurse", "engineer")
+    with pytest.raises(InvalidInputError):
+        compute.parse_words(" , ")
+    with pytest.raises(InvalidInputError):
+        compute.parse_words(",".join(f"w{i}" for i in range(30)))
+
+
+def test_every_lesson_is_bilingual_with_questions():
+    assert [lesson.number for lesson in LESSONS] == list(range(1, 8))
+    for lesson in LESSONS:
+        texts = [lesson.title, lesson.summary] + [t for pair in lesson.glossary for t in pair]
+        for step in lesson.steps:
+            texts += [step.title, step.body]
+            assert step.question is not None
+            texts += [step.question.prompt, step.question.explanation, *step.question.options]
+        for t in texts:
+            assert t.en.strip() and t.zh.strip() and t.en != t.zh or t.en.isascii() and t.en == t.zh
+        assert any(any("\u4e00" <= c <= "\u9fff" for c in t.zh) for t in texts)
+        assert len(lesson.glossary) >= 3
+    assert get_lesson(99).number == 7 and get_lesson(-1).number == 1
+
+
+def test_question_answer_must_be_an_option():
+    with pytest.raises(ValueError):
+        Question(Text("q", "问"), (Text("a", "甲"),), 1, Text("e", "解"))
+
+
+def test_ui_has_a_view_for_every_step():
+    from ui.lessons import VIEWS as UI_VIEWS
+
+    assert VIEWS <= set(UI_VIEWS)
+
+
+def test_unsupported_attention_is_refused(tiny_mlm, monkeypatch):
+    monkeypatch.setattr(tiny_mlm.config, "position_embedding_type", "relative_key", raising=False)
+    with pytest.raises(UnsupportedModelError):
+        compute.attention_steps(tiny_mlm, TEXT, 0, 0)
