@@ -92,7 +92,7 @@ else:
     n_samples = c3.number_input("Permutations", 1000, 1_000_000, 100_000, step=10_000, key="bias.seat.samples")
     if st.button("Run SEAT", key="bias.seat.run", type="primary"):
         test, source = widgets.run_or_stop(lambda: ui_bias.load_data("seat", path, seat_test=test_name))
-        ui_bias.run_seat(spec, test, source, int(n_samples))
+        ui_bias.seat_probe(spec, test, source, int(n_samples))
     if (result := ui_bias.saved("seat")) is not None:
         ui_bias.show_seat(result)
     else:

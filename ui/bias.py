@@ -18,7 +18,7 @@ from plm_core.bias import bec_pro as bec_mod
 from plm_core.bias import crows_pairs as crows_mod
 from plm_core.bias import datasets, templates
 from plm_core.bias.common import CAVEATS, CONTENT_WARNING
-from plm_core.bias.seat import SeatResult, counterpart, seat
+from plm_core.bias.seat import SeatResult, counterpart, run_seat
 from plm_core.errors import PlmCoreError
 from plm_core.loading import ModelSpec
 from plm_core.viz.bias_plots import bec_pro_figure, crows_pairs_figure, seat_figure, template_figure
@@ -297,9 +297,9 @@ def run_template_probe(spec: ModelSpec, tset: templates.TemplateSet) -> None:
     st.session_state.setdefault(RESULTS, {})["template"] = result
 
 
-def run_seat(spec: ModelSpec, test, source: str, n_samples: int) -> None:
+def seat_probe(spec: ModelSpec, test, source: str, n_samples: int) -> None:
     bar = st.progress(0.0, text="Embedding and permuting…")
-    result = widgets.run_or_stop(lambda: seat(
+    result = widgets.run_or_stop(lambda: run_seat(
         resources.get_handle(spec), test, n_samples=n_samples, data_source=source,
         progress=lambda d, t: bar.progress(d / t, text=f"permutation test: {d:,} of {t:,}")))
     bar.empty()

@@ -59,27 +59,27 @@ def main(argv: list[str] | None = None) -> int:
     try:
         handle = load_model(ModelSpec(args.model, device=args.device))
         if args.probe == "crows-pairs":
-            from plm_core.bias.crows_pairs import crows_pairs
+            from plm_core.bias.crows_pairs import run_crows_pairs
 
             pairs = datasets.load_crows_pairs(args.data, base_url=args.base_url)
             bar.set_description("CrowS-Pairs pairs")
-            result = crows_pairs(handle, pairs, bias_types=args.bias_type, limit=args.limit,
+            result = run_crows_pairs(handle, pairs, bias_types=args.bias_type, limit=args.limit,
                                  batch_size=args.batch_size, progress=progress, data_source=args.data or "download")
             line = f"CrowS-Pairs metric: {result.metric:.2f}% of {len(result.rows)} pairs"
         elif args.probe == "bec-pro":
-            from plm_core.bias.bec_pro import bec_pro
+            from plm_core.bias.bec_pro import run_bec_pro
 
             rows = datasets.load_bec_pro(args.data, base_url=args.base_url)
             bar.set_description("BEC-Pro rows")
-            result = bec_pro(handle, rows, limit=args.limit, batch_size=args.batch_size, progress=progress,
+            result = run_bec_pro(handle, rows, limit=args.limit, batch_size=args.batch_size, progress=progress,
                              data_source=args.data or "download")
             line = "BEC-Pro mean association: " + ", ".join(f"{k} {v['mean']:+.3f}" for k, v in result.by_gender().items())
         elif args.probe == "seat":
-            from plm_core.bias.seat import seat
+            from plm_core.bias.seat import run_seat
 
             test = datasets.load_seat(args.data, base_url=args.base_url)
             bar.set_description("SEAT permutations")
-            result = seat(handle, test, n_samples=args.samples, seed=args.seed, progress=progress,
+            result = run_seat(handle, test, n_samples=args.samples, seed=args.seed, progress=progress,
                           data_source=str(args.data))
             line = f"SEAT {test.name}: effect size {result.effect_size:.3f}, p = {result.p_value:.4g}"
         else:

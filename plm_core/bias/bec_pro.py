@@ -101,7 +101,7 @@ def prepare(handle: ModelHandle, row: BecProRow) -> tuple[list[int], list[int], 
     return ids, prior, masks[0], target_id
 
 
-def bec_pro(handle: ModelHandle, rows: Sequence[BecProRow], *, limit: int | None = None,
+def run_bec_pro(handle: ModelHandle, rows: Sequence[BecProRow], *, limit: int | None = None,
             batch_size: int | None = None, chunk_rows: int | None = None, progress: ProgressFn | None = None,
             should_stop: StopFn | None = None, data_source: str = "") -> BecProResult:
     """Association scores of ``rows`` (the first ``limit``). Person words that are several tokens for this

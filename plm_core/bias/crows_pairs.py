@@ -163,7 +163,7 @@ def score_pairs(handle: ModelHandle, pairs: Sequence[CrowsPair], *, batch_size: 
     return tuple(rows)
 
 
-def crows_pairs(handle: ModelHandle, pairs: Sequence[CrowsPair], *, bias_types: Sequence[str] | None = None,
+def run_crows_pairs(handle: ModelHandle, pairs: Sequence[CrowsPair], *, bias_types: Sequence[str] | None = None,
                 limit: int | None = None, batch_size: int | None = None, progress: ProgressFn | None = None,
                 should_stop: StopFn | None = None, data_source: str = "") -> CrowsPairsResult:
     """The CrowS-Pairs metric of ``handle`` on ``pairs`` (optionally some bias types, the first ``limit``)."""

@@ -133,7 +133,7 @@ def seat_from_embeddings(test: SeatTest, X: np.ndarray, Y: np.ndarray, A: np.nda
                       (config or {}) | {"n_samples": n_samples, "seed": seed})
 
 
-def seat(handle: ModelHandle, test: SeatTest, *, n_samples: int = DEFAULT_SAMPLES, seed: int = 0,
+def run_seat(handle: ModelHandle, test: SeatTest, *, n_samples: int = DEFAULT_SAMPLES, seed: int = 0,
          progress: ProgressFn | None = None, data_source: str = "") -> SeatResult:
     """Run one SEAT test on ``handle``'s sentence embeddings (mean pooling, as ``inference.embed``)."""
     for name, group in zip(("targ1", "targ2", "attr1", "attr2"), (test.targ1, test.targ2, test.attr1, test.attr2)):

@@ -18,7 +18,7 @@ import pytest
 
 from plm_core.bias import datasets
 from plm_core.bias.__main__ import main as cli_main
-from plm_core.bias.crows_pairs import crows_pairs
+from plm_core.bias.crows_pairs import run_crows_pairs
 from plm_core.errors import InvalidInputError
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -135,7 +135,7 @@ def test_bad_files_give_clear_messages(tmp_path):
 def test_export_carries_configuration_and_rows(tiny_mlm, tmp_path):
     path = tmp_path / "c.csv"
     path.write_text(CROWS_CSV)
-    result = crows_pairs(tiny_mlm, datasets.load_crows_pairs(path), data_source=str(path))
+    result = run_crows_pairs(tiny_mlm, datasets.load_crows_pairs(path), data_source=str(path))
     data = json.loads(result.to_json())
     assert data["config"]["model_id"] == tiny_mlm.model_id and data["config"]["data"] == str(path)
     assert data["summary"]["overall"]["metric"] == pytest.approx(result.metric) and len(data["rows"]) == 3

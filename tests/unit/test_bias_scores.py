@@ -10,8 +10,8 @@ import pytest
 import torch
 
 from plm_core.bias import templates
-from plm_core.bias.bec_pro import bec_pro, prepare
-from plm_core.bias.crows_pairs import crows_pairs, pseudo_log_likelihoods, shared_positions, summarize
+from plm_core.bias.bec_pro import run_bec_pro, prepare
+from plm_core.bias.crows_pairs import run_crows_pairs, pseudo_log_likelihoods, shared_positions, summarize
 from plm_core.bias.datasets import BecProRow, CrowsPair, SeatTest
 from plm_core.bias.seat import associations, effect_size, permutation_p_value, seat_from_embeddings
 from plm_core.errors import InvalidInputError, UnsupportedModelError
@@ -73,7 +73,7 @@ def test_crows_pairs_metric_on_a_constructed_set(tiny_mlm):
         CrowsPair(2, s["c"], s["d"], "stereo", "race-color"),
         CrowsPair(3, s["c"], s["c"], "stereo", "race-color"),  # identical: a tie, never counted
     ]
-    result = crows_pairs(tiny_mlm, pairs)
+    result = run_crows_pairs(tiny_mlm, pairs)
     expected = [ref["a"] > ref["b"], ref["b"] > ref["a"], ref["c"] > ref["d"], False]
     assert [r.more_higher for r in result.rows] == expected
     assert result.rows[3].tie and result.rows[3].n_shared == 4  # he is a doctor
@@ -95,7 +95,7 @@ def test_crows_summary_counts_stereo_and_antistereo_separately():
 
 def test_crows_pairs_needs_a_masked_lm(minilm):
     with pytest.raises(UnsupportedModelError, match="masked language model"):
-        crows_pairs(minilm, [CrowsPair(0, "a b", "a c", "stereo", "x")])
+        run_crows_pairs(minilm, [CrowsPair(0, "a b", "a c", "stereo", "x")])
 
 
 def _row(sentence, tm, tam, person, profession, index=0, gender="male"):
@@ -115,7 +115,7 @@ def test_bec_pro_association_is_log_ratio_with_profession_masked_prior(tiny_mlm)
     rows = [_row("he is a nurse.", "[MASK] is a nurse.", "[MASK] is a [MASK].", "he", "nurse"),
             _row("she is a brown fox.", "[MASK] is a brown fox.", "[MASK] is a [MASK] [MASK].", "she", "brown fox", 1,
                  "female")]
-    result = bec_pro(tiny_mlm, rows)
+    result = run_bec_pro(tiny_mlm, rows)
     # hand check: [CLS] he is a nurse . [SEP] -> person at 1; prior masks "nurse" (position 4)
     p_t = _p(tiny_mlm, "[MASK] is a nurse.", 1, "he")
     p_p = _p(tiny_mlm, "[MASK] is a [MASK].", 1, "he")
@@ -135,10 +135,10 @@ def test_bec_pro_association_is_log_ratio_with_profession_masked_prior(tiny_mlm)
 def test_bec_pro_skips_person_words_of_several_tokens_and_says_so(tiny_mlm):
     rows = [_row("he is a nurse.", "[MASK] is a nurse.", "[MASK] is a [MASK].", "he", "nurse"),
             _row("aunt is a nurse.", "[MASK] is a nurse.", "[MASK] is a [MASK].", "aunt", "nurse", 1, "female")]
-    result = bec_pro(tiny_mlm, rows)
+    result = run_bec_pro(tiny_mlm, rows)
     assert len(result.rows) == 1 and result.skipped == ("aunt",)
     with pytest.raises(InvalidInputError, match="every BEC-Pro person word is several tokens"):
-        bec_pro(tiny_mlm, rows[1:])
+        run_bec_pro(tiny_mlm, rows[1:])
 
 
 # ---- SEAT -------------------------------------------------------------------------------------------
