@@ -298,12 +298,13 @@ def _question(ctx: Ctx) -> bool:
                          key=key, format_func=lambda i: q.options[i](lang), label_visibility="collapsed")
         guesses = st.session_state.setdefault("lessons.guesses", {})
         if where not in revealed:
-            if st.button("Reveal the answer" if lang == "en" else "揭晓答案", key=f"lessons.reveal.{where[0]}.{where[1]}",
-                         disabled=guess is None, type="primary",
-                         help="Commit to a guess first." if lang == "en" else "请先选择一个答案。"):
+            def reveal() -> None:
                 revealed.add(where)
-                guesses[where] = guess
-                st.rerun()
+                guesses[where] = st.session_state.get(key)
+
+            st.button("Reveal the answer" if lang == "en" else "揭晓答案", key=f"lessons.reveal.{where[0]}.{where[1]}",
+                      disabled=guess is None, type="primary", on_click=reveal,
+                      help="Commit to a guess first." if lang == "en" else "请先选择一个答案。")
             return False
         guess = guesses.get(where, guess)
         right = guess == q.answer
