@@ -33,3 +33,24 @@ def test_injected_html_is_shown_as_text_never_run(app):
     expect(frame.locator("#vis svg text", has_text="hello")).to_have_count(2)
     expect(frame.locator("img")).to_have_count(0)
     # the fixture fails the test if alert() opened a dialog or a request left 127.0.0.1
+
+
+def test_unknown_model_in_the_sidebar_keeps_the_page_working(app, shots_dir):
+    app.goto(app.base_url + "attention")
+    page = app.page
+    sidebar = page.get_by_test_id("stSidebar")
+    expect(sidebar.get_by_text("sentence encoder (no task head)")).to_be_visible()
+    sidebar.get_by_test_id("stSelectbox").first.click()
+    page.get_by_role("option", name="Other: a Hub id or a local folder…").click()
+    sidebar.get_by_label("Hub id or folder", exact=True).fill("no-such-org/no-such-model")
+    with app.expect_rerun():
+        sidebar.get_by_role("button", name="Load model").click()
+    alert = sidebar.get_by_test_id("stAlertContentError")
+    expect(alert).to_contain_text("could not load 'no-such-org/no-such-model'")
+    expect(alert).to_contain_text("still using sentence-transformers/all-MiniLM-L6-v2")
+    full_page_screenshot(page, shots_dir / "attention_unknown_model.png")
+    # the previous model still serves the page: new text, new attention
+    set_text_area(app, "Sentence", "a dog runs in the park")
+    expect(page.get_by_text("8 tokens", exact=False).first).to_be_visible()
+    frame = page.frame_locator('[data-testid="stIFrame"]').first
+    expect(frame.locator("#vis svg text", has_text="park")).to_have_count(2)
