@@ -49,17 +49,14 @@ if dropped:
         st.warning(f"Not masked: {err}.")
     st.session_state["masking.masks"] = [p for p in asked if p in options]
 
-left, right = st.columns([2, 1])
-with right:
-    strategy = st.segmented_control("Edit chosen tokens by", strategies, key="masking.strategy",
-                                    format_func=STRATEGY_LABELS.get) or strategies[0]
-    substitute = None
-    if strategy == "substitute":
-        substitute = st.text_input("Substitute", key="masking.sub", live=LIVE, placeholder="a word or phrase")
-with left:
-    chosen = st.pills("Tokens — click to select", options, selection_mode="multi", key="masking.masks",
-                      format_func=lambda i: encoding.tokens[i],
-                      help="Special tokens ([CLS], [SEP], <s>…) are not offered: the model always sees them.")
+strategy = st.segmented_control("Edit chosen tokens by", strategies, key="masking.strategy",
+                                format_func=STRATEGY_LABELS.get) or strategies[0]
+substitute = None
+if strategy == "substitute":
+    substitute = st.text_input("Substitute", key="masking.sub", live=LIVE, placeholder="a word or phrase")
+chosen = st.pills("Tokens — click to select", options, selection_mode="multi", key="masking.masks",
+                  format_func=lambda i: encoding.tokens[i],
+                  help="Special tokens ([CLS], [SEP], <s>…) are not offered: the model always sees them.")
 reference = None
 if kind == "encoder":
     reference = st.text_input("Reference sentence", key="masking.ref", live=LIVE,
