@@ -4,13 +4,10 @@ the real embedded MiniLM, and AppTest helpers. Nothing here touches the network.
 from __future__ import annotations
 
 import os
-import random
 import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
-import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -21,14 +18,8 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 from plm_core.loading import ModelHandle, ModelSpec, load_model  # noqa: E402
 from tiny_models import save_tiny  # noqa: E402
 
-TINY_KINDS = ("masked_lm", "classifier", "encoder", "causal_lm", "distilbert_mlm", "roberta_mlm")
-SHARED_DATA = ROOT.parent / "shared" / "data"
-
-
-def seed_everything(seed: int = 0) -> None:
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
+# re-exported for tests that still write ``from conftest import ...`` (prefer ``from helpers import ...``)
+from helpers import SHARED_DATA, TINY_KINDS, assert_no_hooks, seed_everything  # noqa: E402,F401
 
 
 @pytest.fixture(autouse=True)
@@ -76,26 +67,6 @@ def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
         pytest.skip("../shared/data is absent (only the team's checkout has it)")
     return SHARED_DATA
-
-
-def _foreign_hook(fn: object) -> bool:
-    """transformers 5's own output-capturing hooks: installed once, on first output_attentions, and kept."""
-    return "install_output_capuring_hook" in getattr(fn, "__qualname__", "")
-
-
-def assert_no_hooks(model: torch.nn.Module) -> None:
-    """No forward/backward hook is left on any module (captum/our hooks removed in finally).
-
-    transformers' permanent output-capturing hooks (inactive outside its own forward) are not ours and are
-    ignored.
-    """
-    left = []
-    for name, m in model.named_modules():
-        hooks = [*m._forward_hooks.values(), *m._forward_pre_hooks.values(), *m._backward_hooks.values(),
-                 *getattr(m, "_backward_pre_hooks", {}).values()]
-        if any(not _foreign_hook(h) for h in hooks):
-            left.append(name)
-    assert not left, f"hooks left on: {left}"
 
 
 @pytest.fixture

@@ -11,7 +11,18 @@ from urllib.parse import urlparse
 import pytest
 
 pytest.importorskip("playwright.sync_api", reason="playwright is not installed (pip install -r requirements-dev.txt)")
-from st_browser import CHROMIUM, CHROMIUM_ARGS, StTracker, instrument_page, streamlit_server  # noqa: E402
+from st_browser import (  # noqa: E402,F401 - set_text_area re-exported for older imports
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    StTracker,
+    instrument_page,
+    set_text_area,
+    streamlit_server,
+)
+
+# Python caches one module named "conftest" (this one or tests/conftest.py, by collection order): offer the
+# root conftest's helpers here too, so ``from conftest import assert_no_hooks`` works either way.
+from helpers import SHARED_DATA, TINY_KINDS, assert_no_hooks, seed_everything  # noqa: E402,F401
 
 ROOT = Path(__file__).resolve().parents[2]
 SHOTS = ROOT / "shots"
@@ -90,12 +101,6 @@ def shots_dir() -> Path:
     return SHOTS
 
 
-def set_text_area(app: StTracker, label: str, text: str) -> None:
-    """Type into a text area like a person and commit it (Ctrl+Enter), waiting for the rerun."""
-    box = app.page.get_by_label(label, exact=True)
-    box.fill(text)
-    with app.expect_rerun():
-        box.press("Control+Enter")
 
 
 os.environ.setdefault("PLM_DEVICE", "cpu")

@@ -217,6 +217,14 @@ class StTracker:
         self.wait_finished_after(before, timeout_ms)
 
 
+def set_text_area(app: StTracker, label: str, text: str) -> None:
+    """Type into a text area like a person and commit it (Ctrl+Enter), waiting for the rerun."""
+    box = app.page.get_by_label(label, exact=True)
+    box.fill(text)
+    with app.expect_rerun():
+        box.press("Control+Enter")
+
+
 def instrument_page(page: Page, ignored: list[str] | None = None) -> StTracker:
     """Call before the first goto()."""
     return StTracker(page, ignored)

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from conftest import set_text_area
 from playwright.sync_api import expect
-from st_browser import full_page_screenshot
+from st_browser import full_page_screenshot, set_text_area
 
 
 def test_attention_page_shows_bertviz_and_heatmap_offline(app, shots_dir):

@@ -8,7 +8,7 @@ import threading
 import numpy as np
 import pytest
 import torch
-from conftest import TINY_KINDS, assert_no_hooks
+from helpers import TINY_KINDS, assert_no_hooks
 
 from plm_core.attention import (
     attention_modules,

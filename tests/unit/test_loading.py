@@ -10,7 +10,7 @@ import sys
 
 import pytest
 import torch
-from conftest import ROOT
+from helpers import ROOT
 from safetensors.torch import load_file
 from transformers import BertConfig, GPT2Config
 

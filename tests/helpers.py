@@ -1,0 +1,43 @@
+"""Plain helpers for tests: import them as ``from helpers import ...``.
+
+Not ``from conftest import ...``: tests/ and tests/browser/ both have a conftest.py, Python caches one
+module named "conftest", and which one a test gets depends on collection order.
+"""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import numpy as np
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY_KINDS = ("masked_lm", "classifier", "encoder", "causal_lm", "distilbert_mlm", "roberta_mlm")
+SHARED_DATA = ROOT.parent / "shared" / "data"
+
+
+def seed_everything(seed: int = 0) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def _foreign_hook(fn: object) -> bool:
+    """transformers 5's own output-capturing hooks: installed once, on first output_attentions, and kept."""
+    return "install_output_capuring_hook" in getattr(fn, "__qualname__", "")
+
+
+def assert_no_hooks(model: torch.nn.Module) -> None:
+    """No forward/backward hook is left on any module (captum/our hooks removed in finally).
+
+    transformers' permanent output-capturing hooks (inactive outside its own forward) are not ours and are
+    ignored.
+    """
+    left = []
+    for name, m in model.named_modules():
+        hooks = [*m._forward_hooks.values(), *m._forward_pre_hooks.values(), *m._backward_hooks.values(),
+                 *getattr(m, "_backward_pre_hooks", {}).values()]
+        if any(not _foreign_hook(h) for h in hooks):
+            left.append(name)
+    assert not left, f"hooks left on: {left}"
