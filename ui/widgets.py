@@ -92,8 +92,18 @@ def model_picker() -> ModelHandle | None:
     try:
         handle = resources.get_handle(spec)
     except PlmCoreError as err:
-        sb.error(str(err))
-        return None
+        # a bad ?model= link: say why and open the default, rather than failing again on every rerun
+        fallback = ModelSpec(default_model_id())
+        if spec == fallback:
+            sb.error(str(err))
+            return None
+        sb.error(f"{err} — opened {fallback.model_id} instead.")
+        st.session_state[SPEC_KEY] = spec = fallback
+        try:
+            handle = resources.get_handle(spec)
+        except PlmCoreError as err:
+            sb.error(str(err))
+            return None
     st.query_params["model"] = spec.model_id
     if room.enabled:
         sb.caption(room.describe())

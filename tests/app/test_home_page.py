@@ -37,3 +37,16 @@ def test_unloadable_default_model_shows_why(app_factory, tmp_path):
     at.switch_page("pages/attention.py").run()
     assert not at.exception, at.exception
     assert [w.value for w in at.warning] == ["No model is loaded: choose one in the sidebar."]
+
+
+@pytest.mark.slow
+def test_bad_model_link_opens_the_default(app_factory):
+    at = app_factory("embedded", query={"model": "/no/such/folder"}).run()
+    assert not at.exception, at.exception
+    errors = [e.value for e in at.sidebar.error]
+    assert len(errors) == 1 and "there is no folder '/no/such/folder'" in errors[0]
+    assert errors[0].endswith("opened sentence-transformers/all-MiniLM-L6-v2 instead.")
+    assert at.query_params["model"] == "sentence-transformers/all-MiniLM-L6-v2"
+    at.switch_page("pages/attention.py").run()
+    assert not at.exception and not at.sidebar.error  # the next run is on the default, no error left over
+    assert any(m.value.startswith("**13 tokens**") for m in at.markdown)
