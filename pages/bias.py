@@ -51,7 +51,11 @@ if probe == "template":
         slots = widgets.text_area("Slots (NAME: word, word, …)", "bias.slots", height=80)
         targets = widgets.text_area("Target words (comma-separated)", "bias.targets", height=68)
     if st.button("Run probe", key="bias.template.run", type="primary"):
-        tset = widgets.run_or_stop(lambda: templates.from_text("custom", text, slots, targets))
+        example = sets.get(st.session_state.get("bias.template.example", ""))
+        tset = widgets.run_or_stop(lambda: templates.from_text("custom set", text, slots, targets))
+        if example is not None and (tset.templates, tset.slots, tset.targets) == (
+                example.templates, example.slots, example.targets):
+            tset = example
         ui_bias.run_template_probe(spec, tset)
     if (result := ui_bias.saved("template")) is not None:
         ui_bias.show_template(result)

@@ -170,7 +170,9 @@ def explain_links(text_a: str, text_b: str, key: str) -> None:
     cols = st.columns(5)
     if _registered("pages/compare.py"):
         if cols[0].button("Compare side by side", key=f"{key}.compare"):
-            widgets.open_page("pages/compare.py", **{"compare.text_a": text_a, "compare.text_b": text_b})
+            # the Compare page reads compare.a / compare.b (compare.text_a / text_b: the keys first announced)
+            widgets.open_page("pages/compare.py", **{"compare.mode": "texts", "compare.a": text_a, "compare.b": text_b,
+                                                     "compare.text_a": text_a, "compare.text_b": text_b})
     for i, (label, text) in enumerate((("A", text_a), ("B", text_b))):
         if cols[1 + i].button(f"Attention: {label}", key=f"{key}.attention_{label}"):
             widgets.open_page("pages/attention.py", **{"attention.text": text, "attention.pair": ""})

@@ -103,8 +103,9 @@ def test_crows_pairs_run_per_bias_type_equals_core(app_factory, tiny_dirs, crows
     assert at.button(key="bias.crows.open.compare") is not None  # the Compare page is registered
     at.button(key="bias.crows.open.compare").click().run()
     assert not at.exception
-    assert (at.session_state["compare.text_a"], at.session_state["compare.text_b"]) == (
-        "she is a good wife", "he is a good wife")
+    assert (at.session_state["compare.a"], at.session_state["compare.b"]) == ("she is a good wife", "he is a good wife")
+    assert [t.value for t in at.text_input if t.key in ("compare.a", "compare.b")] == [
+        "she is a good wife", "he is a good wife"]  # the Compare page shows them
 
 
 def test_stopped_run_keeps_what_was_computed(app_factory, tiny_dirs, crows_file, monkeypatch):
