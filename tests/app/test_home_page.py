@@ -50,3 +50,24 @@ def test_bad_model_link_opens_the_default(app_factory):
     at.switch_page("pages/attention.py").run()
     assert not at.exception and not at.sidebar.error  # the next run is on the default, no error left over
     assert any(m.value.startswith("**13 tokens**") for m in at.markdown)
+
+
+def test_model_loaded_once_for_reruns_and_sessions(app_factory, tiny_dirs, monkeypatch):
+    """st.cache_resource: one handle per process, whatever the reruns and the number of sessions."""
+    from streamlit.testing.v1 import AppTest
+
+    import ui.resources as resources
+
+    loaded = []
+    real = resources.load_model
+    monkeypatch.setattr(resources, "load_model", lambda spec: loaded.append(spec) or real(spec))
+    first = app_factory(str(tiny_dirs["masked_lm"])).run()
+    first.switch_page("pages/attention.py").run()
+    first.text_area(key="attention.text").input("the cat sat").run()
+    first.run()
+    second = AppTest.from_file(first._script_path, default_timeout=120).run()  # another session, same process
+    second.switch_page("pages/attention.py").run()
+    assert not first.exception and not second.exception
+    assert len(loaded) == 1
+    assert any(m.value.startswith("**5 tokens**") for m in first.markdown)
+    assert any(m.value.startswith("**13 tokens**") for m in second.markdown)
