@@ -187,6 +187,8 @@ def test_core_never_imports_streamlit():
     code = (
         "import importlib, pkgutil, sys\n"
         "import plm_core\n"
+        "missing = [n for n in plm_core.__all__ if not hasattr(plm_core, n)]\n"
+        "assert not missing, missing\n"
         "names = [m.name for m in pkgutil.walk_packages(plm_core.__path__, 'plm_core.')]\n"
         "for name in names: importlib.import_module(name)\n"
         "assert 'plm_core.attention' in sys.modules and 'plm_core.viz.bertviz_html' in sys.modules, names\n"
