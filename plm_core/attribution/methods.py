@@ -29,8 +29,6 @@ from plm_core.attribution.objective import Objective
 from plm_core.errors import UnsupportedModelError
 from plm_core.loading import ModelHandle
 
-# Gauss-Legendre step counts tried in turn until the completeness error is under the tolerance
-IG_SCHEDULE = (8, 16, 32, 64)
 MEMORY_ENV = "PLM_ATTRIBUTION_MEMORY_MB"
 DEFAULT_MEMORY_MB = 1536
 
@@ -80,28 +78,94 @@ def _token_mask(ctx: Context) -> torch.Tensor:
     return torch.arange(n, device=ctx.x.device)[None, :, None].expand(1, n, h)
 
 
-def integrated_gradients(ctx: Context) -> tuple[np.ndarray, dict[str, object]]:
-    """Integrated Gradients (Sundararajan et al., 2017), Gauss-Legendre rule, adaptive steps.
+def path_values(ctx: Context, n_intervals: int) -> np.ndarray:
+    """f along the straight path at α = j/n_intervals (j = 0..n), forward only; ends reuse f(x'), f(x)."""
+    alphas = torch.linspace(0, 1, n_intervals + 1)[1:-1].to(ctx.x.device, ctx.x.dtype)
+    limit = batch_limit(ctx.handle, ctx.x.shape[1]) * 3  # no activations are kept for a backward
+    x, base = ctx.x.detach(), ctx.base
+    inner = []
+    with torch.no_grad():
+        for chunk in alphas.split(limit):
+            pts = base + chunk[:, None, None] * (x - base)
+            inner.append(ctx.obj.f(pts).float().cpu())
+    return np.concatenate([[ctx.f_b], torch.cat(inner).numpy() if inner else [], [ctx.f_x]]).astype(np.float64)
 
-    With ``n_steps`` None, tries 8, 16, 32, 64 steps and stops at the first whose completeness error
-    |sum − (f(x) − f(x'))| is under ``tolerance`` × |f(x) − f(x')|; all steps of a try in one batched pass
-    unless the memory budget splits it.
+
+def segment_bounds(values: np.ndarray, n_segments: int, floor: float = 0.25) -> np.ndarray:
+    """Split [0, 1] into ``n_segments`` pieces that each hold an equal share of the change of f.
+
+    ``values``: f at equally spaced α. The integrand of IG integrates to f(α) − f(x'), so |Δf| per
+    interval says where the integrand is large; ``floor`` (share of the mean) keeps nodes everywhere.
+    """
+    change = np.abs(np.diff(values))
+    mass = change + floor * max(float(change.mean()), 1e-12)
+    grid = np.linspace(0.0, 1.0, len(values))
+    cdf = np.concatenate([[0.0], np.cumsum(mass)]) / mass.sum()
+    return np.interp(np.linspace(0.0, 1.0, n_segments + 1), cdf, grid)
+
+
+def composite_gauss_legendre(bounds: np.ndarray, k: int) -> tuple[list[float], list[float]]:
+    """(step sizes, alphas) of k-point Gauss-Legendre on each segment [bounds[i], bounds[i+1]]."""
+    nodes, weights = np.polynomial.legendre.leggauss(k)
+    steps, alphas = [], []
+    for a, b in zip(bounds[:-1], bounds[1:]):
+        half = (b - a) / 2
+        alphas.extend((a + half * (nodes + 1)).tolist())
+        steps.extend((half * weights).tolist())
+    return steps, alphas
+
+
+# (segments, Gauss-Legendre points per segment) tried in turn by adaptive IG: 8, 16, 32, 64 gradient steps
+ADAPTIVE_SCHEDULE = ((4, 2), (8, 2), (8, 4), (16, 4))
+PATH_INTERVALS = 8  # forward-only probe of f along the path that places the nodes
+
+
+def _ig_custom(ig: IntegratedGradients, ctx: Context, steps: list[float], alphas: list[float],
+               batch: int) -> torch.Tensor:
+    """captum's IG with our nodes and weights (its ``_attribute`` takes them), in memory-bounded chunks."""
+    total = None
+    for start in range(0, len(alphas), batch):
+        s, a = steps[start:start + batch], alphas[start:start + batch]
+        (part,) = ig._attribute(inputs=(ctx.x,), baselines=(ctx.base,), n_steps=len(a),
+                                step_sizes_and_alphas=(s, a))
+        total = part if total is None else total + part
+    return total
+
+
+def integrated_gradients(ctx: Context) -> tuple[np.ndarray, dict[str, object]]:
+    """Integrated Gradients (Sundararajan et al., 2017) on the word embeddings.
+
+    With ``n_steps`` given: captum's Gauss-Legendre rule with that many steps (= plain captum).
+    With ``n_steps`` None (adaptive): a forward-only probe of f at 9 points along the path finds where
+    the integrand is large (it integrates to f(α) − f(x')); composite Gauss-Legendre then puts its nodes
+    there, 8 → 16 → 32 → 64 of them, stopping at the first whose completeness error
+    |sum − (f(x) − f(x'))| is under ``tolerance`` × |f(x) − f(x')|. Each try is one batched pass unless
+    the memory budget splits it.
     """
     ig = IntegratedGradients(ctx.obj.f)
-    schedule = (int(ctx.n_steps),) if ctx.n_steps else IG_SCHEDULE
     limit = batch_limit(ctx.handle, ctx.x.shape[1])
     diff = ctx.f_x - ctx.f_b
-    tries = 0
-    for steps in schedule:
-        tries += 1
+    if ctx.n_steps:
+        steps = int(ctx.n_steps)
         bs = min(steps, limit)
         attr = ig.attribute(ctx.x, baselines=ctx.base, n_steps=steps, method="gausslegendre",
                             internal_batch_size=bs)
-        total = float(attr.float().sum())
-        if abs(total - diff) <= ctx.tolerance * max(abs(diff), 1e-6):
+        return _per_token(attr), {"n_steps": steps, "tries": 1, "internal_batch_size": bs, "rule": "gausslegendre"}
+    max_steps = int(ctx.params.get("max_steps", 64))
+    values = path_values(ctx, PATH_INTERVALS)
+    tries = 0
+    for n_seg, k in ADAPTIVE_SCHEDULE:
+        if tries and n_seg * k > max_steps:
             break
-    return _per_token(attr), {"n_steps": steps, "tries": tries, "internal_batch_size": bs,
-                              "rule": "gausslegendre"}
+        tries += 1
+        steps, alphas = composite_gauss_legendre(segment_bounds(values, n_seg), k)
+        bs = min(len(alphas), limit)
+        attr = _ig_custom(ig, ctx, steps, alphas, bs)
+        if abs(float(attr.detach().float().sum()) - diff) <= ctx.tolerance * max(abs(diff), 1e-6):
+            break
+    return _per_token(attr), {"n_steps": len(alphas), "tries": tries, "internal_batch_size": bs,
+                              "rule": f"adaptive composite gauss-legendre ({n_seg}x{k})",
+                              "path_probe": PATH_INTERVALS - 1}
 
 
 def saliency(ctx: Context) -> tuple[np.ndarray, dict[str, object]]:

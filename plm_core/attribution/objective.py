@@ -67,6 +67,9 @@ def word_ids(handle: ModelHandle, word: str, *, leading_space: bool) -> list[int
 
 def _one_token(handle: ModelHandle, word: str, leading_space: bool, notes: list[str]) -> int:
     ids = word_ids(handle, word, leading_space=leading_space)
+    exact = handle.tokenizer.convert_tokens_to_ids(word.strip())  # a vocabulary entry as shown ("##s")
+    if len(ids) > 1 and isinstance(exact, int) and exact != handle.tokenizer.unk_token_id:
+        return int(exact)
     if len(ids) > 1:
         pieces = [clean_token(t) for t in handle.tokenizer.convert_ids_to_tokens(ids)]
         notes.append(f"'{word.strip()}' is {len(ids)} tokens for this model ({' + '.join(pieces)}); "

@@ -1,0 +1,114 @@
+"""Cached attribution results for the pages (st.cache_data keyed on primitives + the model spec)."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from plm_core.attribution import AttributionResult, Target, attribute, estimate_seconds
+from plm_core.loading import ModelSpec
+from ui.resources import get_handle
+
+
+@st.cache_data(max_entries=512, show_spinner=False)
+def cached_attribution(spec: ModelSpec, text: str, method: str, target: Target | None = None,
+                       text_pair: str | None = None, baseline: str = "pad", n_steps: int | None = None,
+                       tolerance: float = 0.01, n_samples: int | None = None) -> AttributionResult:
+    """``attribute`` cached by (model, text, method, target, settings): a repeat view never recomputes."""
+    params = {} if n_samples is None else {"n_samples": int(n_samples)}
+    return attribute(get_handle(spec), text, method, target=target, text_pair=text_pair, baseline=baseline,
+                     n_steps=n_steps, tolerance=tolerance, **params)
+
+
+@st.cache_data(max_entries=256, show_spinner=False)
+def cached_estimate(spec: ModelSpec, n_tokens: int, method: str, n_steps: int | None = None,
+                    n_samples: int | None = None) -> float:
+    """Expected seconds of one ``attribute`` call (measured forward rate of this model)."""
+    return estimate_seconds(get_handle(spec), n_tokens, method, n_steps=n_steps, n_samples=n_samples)
+
+
+@st.cache_data(max_entries=256, show_spinner=False)
+def cached_token_count(spec: ModelSpec, text: str, text_pair: str | None = None) -> int:
+    """Number of tokens ``text`` gives (0 when it gives none or is empty)."""
+    from plm_core.errors import PlmCoreError
+    from plm_core.tokens import encode
+
+    try:
+        return len(encode(get_handle(spec), text, text_pair)[0])
+    except PlmCoreError:
+        return 0
+
+
+# ---------------------------------------------------------------- page helpers (widgets per model kind)
+
+DEFAULT_TEXTS = {
+    "encoder": "The cat sat on the mat because it was tired.",
+    "classifier": "This movie was really good fun.",
+    "masked_lm": "The doctor said that {mask} would be late.",
+    "causal_lm": "The capital of France is",
+}
+DEFAULT_OTHER = "A tired dog lay on the rug."
+
+
+def default_text(handle) -> str:
+    mask = handle.tokenizer.mask_token or "[MASK]"
+    return DEFAULT_TEXTS[handle.kind].format(mask=mask)
+
+
+def _insert_mask(key: str, mask: str) -> None:
+    text = (st.session_state.get(key) or "").rstrip()
+    st.session_state[key] = f"{text} {mask}".strip()
+
+
+def target_picker(handle, text: str, prefix: str = "attribution") -> Target | None:
+    """Widgets for the target of this model kind. Returns None (after a message) when it cannot be built."""
+    from plm_core.inference import class_labels
+
+    kind = handle.kind
+    if kind == "classifier":
+        labels = class_labels(handle)
+        left, right = st.columns([3, 1])
+        choice = left.selectbox("Explain the class", ["predicted"] + list(labels), key=f"{prefix}.class")
+        output = right.radio("Explain", ["prob", "logit"], horizontal=True, key=f"{prefix}.output",
+                             format_func={"prob": "probability", "logit": "logit"}.get)
+        return Target("class", label=None if choice == "predicted" else choice, output=output)
+    if kind == "encoder":
+        from ui import widgets
+
+        other = widgets.text_area("Second sentence (the target is the cosine similarity to it)", f"{prefix}.other",
+                                  DEFAULT_OTHER, height=68)
+        if not other.strip():
+            st.warning("The similarity target needs a second sentence: type one above.")
+            return None
+        return Target("similarity", other=other)
+    # masked LM / causal LM
+    mask = handle.tokenizer.mask_token or "[MASK]"
+    if kind == "masked_lm":
+        n_masks = text.count(mask)
+        if n_masks == 0:
+            st.warning(f"This is a masked language model: the sentence needs a {mask} token where the model "
+                       "should fill in a word.")
+            st.button(f"Insert {mask} at the end", key=f"{prefix}.insert_mask", on_click=_insert_mask,
+                      args=(f"{prefix}.text", mask))
+            return None
+    modes = {"single": "a word" + (f" at {mask}" if kind == "masked_lm" else " as the next token"),
+             "contrast": "a word rather than another (contrast)"}
+    mode = st.radio("Explain", list(modes), format_func=modes.get, horizontal=True, key=f"{prefix}.mode")
+    cols = st.columns(4 if kind == "masked_lm" else 3)
+    word = cols[0].text_input("Word (empty = the model's top prediction)", key=f"{prefix}.word",
+                              value="he" if mode == "contrast" else "")
+    if mode == "contrast":
+        foil = cols[1].text_input("rather than", key=f"{prefix}.foil", value="she")
+        if not word.strip() or not foil.strip():
+            st.warning("A contrast needs two words: the word and the one it is compared with.")
+            return None
+    else:
+        output = cols[1].radio("Explain", ["prob", "logit"], horizontal=True, key=f"{prefix}.output",
+                               format_func={"prob": "probability", "logit": "logit"}.get)
+    mask_index = 0
+    if kind == "masked_lm" and text.count(mask) > 1:
+        mask_index = cols[2].selectbox(f"Which {mask}", list(range(text.count(mask))), key=f"{prefix}.mask_index",
+                                       format_func=lambda i: f"{mask} #{i + 1}")
+    if mode == "contrast":
+        return Target("contrast", word=word.strip(), contrast=foil.strip(), mask_index=mask_index)
+    return Target("token" if kind == "masked_lm" else "next_token", word=word.strip() or None,
+                  mask_index=mask_index, output=output)
