@@ -15,6 +15,7 @@ st.set_page_config(page_title="plm-lens", page_icon="🔍", layout="wide")
 PAGES = [
     st.Page("pages/home.py", title="Home", icon="🏠", default=True),
     st.Page("pages/attention.py", title="Attention", icon="👀", url_path="attention"),
+    st.Page("pages/attribution.py", title="Attribution", icon="🎯", url_path="attribution"),
     st.Page("pages/bias.py", title="Bias probes", icon="⚖️", url_path="bias"),
     st.Page("pages/masking.py", title="Masking lab", icon="🎭", url_path="masking"),
     st.Page("pages/compare.py", title="Compare", icon="🔀", url_path="compare"),

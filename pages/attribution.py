@@ -1,0 +1,97 @@
+"""Attribution: which input tokens made the prediction — captum methods and attention scores side by side."""
+
+import streamlit as st
+
+from plm_core.attribution import COMPLETENESS_METHODS, METHOD_LABELS, METHODS
+from plm_core.attribution.report import rank_agreement, to_csv, to_json
+from plm_core.errors import PlmCoreError
+from plm_core.viz.attribution_plots import (agreement_heatmap, color_legend_html, methods_heatmap,
+                                            token_bar_chart, token_highlight_html)
+from ui import attribution as ua
+from ui import widgets
+
+WARN_REL = 0.05  # completeness error above this is shown as a warning
+SLOW_S = 4.0  # estimated seconds above which the page asks before running
+
+handle = widgets.require_handle()
+spec = widgets.active_spec()
+st.title("Attribution")
+st.caption("Which input tokens made the model's output? Red tokens raise the explained number, blue ones lower it. "
+           "Integrated Gradients, SHAP, LIME and occlusion compare the input with a baseline (the same sentence with "
+           "every word replaced by [PAD], [MASK] or a zero vector).")
+
+text = widgets.text_area("Sentence", "attribution.text", ua.default_text(handle), height=80)
+target = ua.target_picker(handle, text)
+methods = st.multiselect("Methods", list(METHODS), default=["integrated_gradients"], key="attribution.methods",
+                         format_func=METHOD_LABELS.get)
+with st.expander("Settings: baseline, steps, samples"):
+    c1, c2, c3, c4 = st.columns(4)
+    baseline = c1.radio("Baseline", ["pad", "mask", "zero"], key="attribution.baseline",
+                        format_func={"pad": "[PAD] tokens", "mask": "[MASK] tokens", "zero": "zero embedding"}.get)
+    steps_choice = c2.selectbox("IG steps", ["auto", 8, 16, 32, 50, 64, 128], key="attribution.steps",
+                                help="auto: Gauss-Legendre nodes placed where the output changes, more of them "
+                                     "until the completeness error is under the tolerance.")
+    tolerance = c3.select_slider("Tolerance (auto)", [0.001, 0.005, 0.01, 0.02, 0.05], value=0.01,
+                                 key="attribution.tolerance", format_func=lambda v: f"{v:.1%}")
+    n_samples = c4.select_slider("Samples (SHAP, LIME)", [8, 16, 32, 64, 128], value=32, key="attribution.samples")
+n_steps = None if steps_choice == "auto" else int(steps_choice)
+if not text.strip():
+    st.info("Type a sentence above.")
+    st.stop()
+if target is None or not methods:
+    st.info("Choose at least one method." if target is not None else "Complete the target above.")
+    st.stop()
+
+n_tokens = ua.cached_token_count(spec, text)
+seconds = sum(ua.cached_estimate(spec, n_tokens, m, n_steps, n_samples) for m in methods)
+if seconds > SLOW_S and not st.button(f"Run anyway (about {seconds:.0f} s)", key="attribution.run"):
+    st.warning(f"{n_tokens} tokens with {len(methods)} method(s) will take about {seconds:.0f} s. "
+               "Shorten the text or choose fewer methods, or run it anyway.")
+    st.stop()
+
+results, failed = [], {}
+with st.spinner("Computing attributions…"):
+    for m in methods:
+        try:
+            results.append(ua.cached_attribution(spec, text, m, target, None, baseline, n_steps, tolerance, n_samples))
+        except PlmCoreError as err:
+            failed[m] = str(err)
+for m, msg in failed.items():
+    st.error(f"{METHOD_LABELS[m]}: {msg}")
+if not results:
+    st.stop()
+first = results[0]
+widgets.show_notes(first.encoding)
+for note in first.notes:
+    st.info(note[0].upper() + note[1:] + ".")
+st.markdown(f"**Explained:** {first.target_label} = **{first.f_x:.4g}** (baseline: "
+            f"{'n/a' if first.f_baseline is None else f'{first.f_baseline:.4g}'})")
+st.html(color_legend_html())
+for r in results:
+    st.subheader(METHOD_LABELS[r.method])
+    st.html(token_highlight_html(r))
+    if r.method in COMPLETENESS_METHODS and r.delta_rel is not None:
+        line = (f"Completeness error |Σ scores − (f(x) − f(baseline))| = {r.delta_abs:.2e} "
+                f"({r.delta_rel:.2%} of {abs(r.f_x - r.f_baseline):.4g})")
+        steps = f" · {r.params['n_steps']} steps" if "n_steps" in r.params else ""
+        (st.warning if r.delta_rel > WARN_REL else st.caption)(
+            line + steps + (" — above 5%: use more steps (Settings) before trusting the scores."
+                            if r.delta_rel > WARN_REL else ""))
+    with st.expander("Bar chart", expanded=len(results) == 1):
+        st.plotly_chart(token_bar_chart(r, METHOD_LABELS[r.method]), key=f"attribution.bar.{r.method}")
+
+if len(results) > 1:
+    st.subheader("Methods side by side")
+    names = [METHOD_LABELS[r.method] for r in results]
+    st.plotly_chart(methods_heatmap(results), key="attribution.heatmap")
+    left, right = st.columns(2)
+    left.plotly_chart(agreement_heatmap(names, rank_agreement(results, "spearman"), "Rank agreement: Spearman ρ"),
+                      key="attribution.spearman")
+    right.plotly_chart(agreement_heatmap(names, rank_agreement(results, "kendall"), "Rank agreement: Kendall τ"),
+                       key="attribution.kendall")
+    st.caption("Correlation of the token rankings (special tokens left out). 1 = same order, −1 = reversed.")
+
+d1, d2 = st.columns(2)
+d1.download_button("Download CSV", to_csv(results), "attribution.csv", "text/csv", key="attribution.csv")
+d2.download_button("Download JSON (full configuration)", to_json(results), "attribution.json", "application/json",
+                   key="attribution.json")
