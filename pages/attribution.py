@@ -43,8 +43,13 @@ if target is None or not methods:
     st.stop()
 
 n_tokens = ua.cached_token_count(spec, text)
-seconds = sum(ua.cached_estimate(spec, n_tokens, m, n_steps, n_samples) for m in methods)
-if seconds > SLOW_S and not st.button(f"Run anyway (about {seconds:.0f} s)", key="attribution.run"):
+seconds = sum(ua.estimate(spec, n_tokens, m, n_steps, n_samples) for m in methods)
+request = repr((spec, text, methods, target, baseline, n_steps, tolerance, n_samples))
+approved = st.session_state.setdefault("attribution.approved", [])
+if seconds > SLOW_S and request not in approved:
+    if st.button(f"Run anyway (about {seconds:.0f} s)", key="attribution.run"):
+        approved[:] = approved[-20:] + [request]
+        st.rerun()
     st.warning(f"{n_tokens} tokens with {len(methods)} method(s) will take about {seconds:.0f} s. "
                "Shorten the text or choose fewer methods, or run it anyway.")
     st.stop()

@@ -19,10 +19,9 @@ def cached_attribution(spec: ModelSpec, text: str, method: str, target: Target |
                      n_steps=n_steps, tolerance=tolerance, **params)
 
 
-@st.cache_data(max_entries=256, show_spinner=False)
-def cached_estimate(spec: ModelSpec, n_tokens: int, method: str, n_steps: int | None = None,
-                    n_samples: int | None = None) -> float:
-    """Expected seconds of one ``attribute`` call (measured forward rate of this model)."""
+def estimate(spec: ModelSpec, n_tokens: int, method: str, n_steps: int | None = None,
+             n_samples: int | None = None) -> float:
+    """Expected seconds of one ``attribute`` call (not cached: the rate follows the machine's load)."""
     return estimate_seconds(get_handle(spec), n_tokens, method, n_steps=n_steps, n_samples=n_samples)
 
 
@@ -94,14 +93,14 @@ def target_picker(handle, text: str, prefix: str = "attribution") -> Target | No
              "contrast": "a word rather than another (contrast)"}
     mode = st.radio("Explain", list(modes), format_func=modes.get, horizontal=True, key=f"{prefix}.mode")
     cols = st.columns(4 if kind == "masked_lm" else 3)
-    word = cols[0].text_input("Word (empty = the model's top prediction)", key=f"{prefix}.word",
-                              value="he" if mode == "contrast" else "")
     if mode == "contrast":
-        foil = cols[1].text_input("rather than", key=f"{prefix}.foil", value="she")
+        word = cols[0].text_input("Why this word…", key=f"{prefix}.contrast_word", value="he")
+        foil = cols[1].text_input("…rather than this one", key=f"{prefix}.foil", value="she")
         if not word.strip() or not foil.strip():
             st.warning("A contrast needs two words: the word and the one it is compared with.")
             return None
     else:
+        word = cols[0].text_input("Word (empty = the model's top prediction)", key=f"{prefix}.word")
         output = cols[1].radio("Explain", ["prob", "logit"], horizontal=True, key=f"{prefix}.output",
                                format_func={"prob": "probability", "logit": "logit"}.get)
     mask_index = 0

@@ -203,13 +203,15 @@ def attribute(
     uses_baseline = method in _NEEDS_BASELINE
     info = {**{k: v for k, v in params.items()}, **info, "attn_implementation": str(used_impl),
             "seconds": round(time.perf_counter() - t0, 4), "tolerance": float(tolerance)}
-    return AttributionResult(
+    result = AttributionResult(
         model_id=handle.model_id, method=method, encoding=obj.encoding, scores=np.asarray(scores, np.float32),
         target=obj.target, target_id=obj.target_id, target_label=obj.target_label,
         baseline=baseline if uses_baseline else "none", convergence_delta=delta, f_x=f_x,
         f_baseline=f_b if uses_baseline else None, delta_abs=delta_abs, delta_rel=delta_rel,
         revision=handle.revision, notes=obj.notes, params=info,
     )
+    _record_speed(handle, result)
+    return result
 
 
 _SPEED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # handle -> token-forwards per second
@@ -240,13 +242,28 @@ def estimate_seconds(handle: ModelHandle, n_tokens: int, method: str = "integrat
     if method not in METHODS:
         raise UnknownMethodError(method, available=list(METHODS))
     n = max(1, int(n_tokens))
+    return float(_work(handle, n, method, n_steps, n_samples) / _forward_rate(handle))
+
+
+def _work(handle: ModelHandle, n: int, method: str, n_steps: int | None, n_samples: int | None) -> float:
+    """Token-forwards one call costs (a backward ≈ 2 forwards; attention adds a share growing with n)."""
     grad = 3.0
     passes = {
-        "integrated_gradients": grad * (n_steps or 16) + 2,
+        "integrated_gradients": grad * (n_steps or 16) + 2 + (0 if n_steps else 4),
         "saliency": grad + 2, "input_x_gradient": grad + 2, "deeplift": 2 * grad + 2,
         "gradient_shap": grad * (n_samples or 16) + 2,
         "occlusion": n + 3, "kernel_shap": (n_samples or 64) + 2, "lime": (n_samples or 64) + 2,
         "attention_last_layer": 3, "attention_rollout": 3,
     }[method]
-    quadratic = 1.0 + max(0, n - 32) / 512
-    return float(passes * n * quadratic / _forward_rate(handle))
+    return passes * n * (1.0 + max(0, n - 32) / 512)
+
+
+def _record_speed(handle: ModelHandle, result: AttributionResult) -> None:
+    """Blend the rate seen in a real run into the estimate (the machine's load changes)."""
+    seconds = float(result.params.get("seconds", 0) or 0)
+    if seconds <= 0 or handle not in _SPEED:
+        return
+    steps = result.params.get("n_steps") if result.method == "integrated_gradients" else None
+    samples = result.params.get("n_samples")
+    seen = _work(handle, len(result.encoding), result.method, steps, samples) / seconds
+    _SPEED[handle] = 0.5 * _SPEED[handle] + 0.5 * seen
