@@ -3,6 +3,7 @@ chunks (complete, stopped, and stopped by an error) whose numbers equal the core
 
 from __future__ import annotations
 
+import base64
 import json
 
 import numpy as np
@@ -24,6 +25,13 @@ CROWS_CSV = (
 )
 
 
+def values(trace: dict, axis: str) -> np.ndarray:
+    v = trace[axis]
+    if isinstance(v, dict) and "bdata" in v:  # plotly packs numeric arrays as base64 typed arrays
+        return np.frombuffer(base64.b64decode(v["bdata"]), dtype=np.dtype(v["dtype"]))
+    return np.asarray(v, dtype=float)
+
+
 def open_bias(app_factory, model_dir):
     at = app_factory(str(model_dir))
     at.run()
@@ -43,9 +51,8 @@ def test_template_probe_chart_equals_core_and_opens_attention(app_factory, tiny_
     expected = templates.probe_templates(load_model(ModelSpec(str(tiny_dirs["masked_lm"]), device="cpu")), tset)
     want = {(r["value"], r["target"]): r["mean"] for r in expected.summary_table()}
     bar_he = next(t for t in fig["data"] if t["type"] == "bar" and t["name"] == "he")
-    ys = bar_he["y"] if isinstance(bar_he["y"], list) else None
-    if ys is not None:  # plotly may encode arrays as typed buffers; compare when plain
-        np.testing.assert_allclose(ys, [want[(v, "he")] for v in tset.words("JOB")], rtol=1e-5)
+    assert list(bar_he["x"]) == list(tset.words("JOB"))
+    np.testing.assert_allclose(values(bar_he, "y"), [want[(v, "he")] for v in tset.words("JOB")], rtol=1e-5)
     assert "Blodgett" not in " ".join(i.value for i in at.info)  # the template caveat, not CrowS-Pairs'
     assert any("wording" in i.value for i in at.info)
     # bad input: a template without a slot gives a message, the earlier result stays
