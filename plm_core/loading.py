@@ -7,6 +7,7 @@ and never ``trust_remote_code``: a shared classroom server must not run a model 
 from __future__ import annotations
 
 import logging
+import os
 import re
 import threading
 from dataclasses import dataclass, field
@@ -202,6 +203,32 @@ def _describe_failure(model_id: str, source: str, err: Exception) -> str:
     )
 
 
+def _hub_unreachable(model_id: str, revision: str | None) -> bool:
+    """True when ``model_id`` is not in the local Hub cache and the Hub cannot be reached right now.
+
+    Offline mode counts as unreachable. Without it, one TCP connect (3 s at most) replaces the
+    ~20 s of retries transformers spends before failing when there is no network. Behind a proxy the
+    probe is skipped (a direct connection may be blocked while the proxy works).
+    """
+    import socket
+    from urllib.parse import urlparse
+
+    from huggingface_hub import constants, try_to_load_from_cache
+
+    if isinstance(try_to_load_from_cache(model_id, "config.json", revision=revision), str):
+        return False
+    if constants.HF_HUB_OFFLINE:
+        return True
+    if any(os.environ.get(v) for v in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy")):
+        return False
+    url = urlparse(constants.ENDPOINT)
+    try:
+        socket.create_connection((url.hostname, url.port or (443 if url.scheme == "https" else 80)), timeout=3).close()
+    except OSError:
+        return True
+    return False
+
+
 def load_model(spec: ModelSpec) -> ModelHandle:
     """Load model and tokenizer, in eval mode on the chosen device, with eager attention.
 
@@ -214,6 +241,12 @@ def load_model(spec: ModelSpec) -> ModelHandle:
     common = {"revision": spec.revision, "trust_remote_code": False}
     if Path(source).is_dir() and not (Path(source) / "config.json").is_file():
         raise ModelLoadError(f"the folder {spec.model_id!r} has no config.json: it does not hold a saved model")
+    if not Path(source).is_dir() and _hub_unreachable(source, spec.revision):
+        raise ModelLoadError(
+            f"could not load {spec.model_id!r}: it is not a local folder or the embedded default, it is not in "
+            "the local Hugging Face cache, and the Hub cannot be reached (offline mode or no network). "
+            "Use a local folder or the embedded default."
+        )
     try:
         config = AutoConfig.from_pretrained(source, **common)
     except ValueError as err:  # unknown model_type: needs remote code or a newer transformers

@@ -87,10 +87,37 @@ def test_resolve_source_folder_hub_and_embedded(tmp_path):
 
 
 def test_unknown_hub_id_offline_is_a_clear_error(monkeypatch):
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    with pytest.raises(ModelLoadError, match="Hugging Face Hub did not provide it") as err:
+    import huggingface_hub.constants
+
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
+    with pytest.raises(ModelLoadError, match="not in the local Hugging Face cache, and the Hub cannot be "
+                                             r"reached \(offline mode or no network\)") as err:
         load_model(ModelSpec("no-such-org/no-such-model", device="cpu"))
     assert "\n" not in str(err.value)
+
+
+def test_no_network_fails_fast(monkeypatch):
+    """Online mode with no route to the Hub: one refused connect, not transformers' ~20 s of retries."""
+    import socket
+    import time
+
+    import huggingface_hub.constants
+
+    tried = []
+
+    def refuse(address, timeout=None):
+        tried.append((address, timeout))
+        raise OSError("Network is unreachable")
+
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", False)
+    for var in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setattr(socket, "create_connection", refuse)
+    t0 = time.perf_counter()
+    with pytest.raises(ModelLoadError, match="the Hub cannot be reached"):
+        load_model(ModelSpec("some-org/some-model", device="cpu"))
+    assert time.perf_counter() - t0 < 2
+    assert len(tried) == 1 and tried[0][1] == 3  # one connect to the Hub endpoint, 3 s at most
 
 
 def test_folder_without_config(tmp_path):
