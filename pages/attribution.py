@@ -80,8 +80,8 @@ for r in results:
                 f"({r.delta_rel:.2%} of {abs(r.f_x - r.f_baseline):.4g})")
         steps = f" · {r.params['n_steps']} steps" if "n_steps" in r.params else ""
         (st.warning if r.delta_rel > WARN_REL else st.caption)(
-            line + steps + (" — above 5%: use more steps (Settings) before trusting the scores."
-                            if r.delta_rel > WARN_REL else ""))
+            line + steps + (f" — above 5%: use more {'samples' if r.method == 'gradient_shap' else 'steps'} "
+                            "(Settings) before trusting the scores." if r.delta_rel > WARN_REL else ""))
     with st.expander("Bar chart", expanded=len(results) == 1):
         st.plotly_chart(token_bar_chart(r, METHOD_LABELS[r.method]), key=f"attribution.bar.{r.method}")
 
@@ -89,7 +89,7 @@ if len(results) > 1:
     st.subheader("Methods side by side")
     names = [METHOD_LABELS[r.method] for r in results]
     st.plotly_chart(methods_heatmap(results), key="attribution.heatmap")
-    left, right = st.columns(2)
+    left, right = st.columns(2) if len(results) <= 4 else (st.container(), st.container())
     left.plotly_chart(agreement_heatmap(names, rank_agreement(results, "spearman"), "Rank agreement: Spearman ρ"),
                       key="attribution.spearman")
     right.plotly_chart(agreement_heatmap(names, rank_agreement(results, "kendall"), "Rank agreement: Kendall τ"),
