@@ -10,16 +10,16 @@ import streamlit as st
 
 from ui import widgets
 
-st.set_page_config(page_title="plm-lens", page_icon="🔍", layout="wide")
+st.set_page_config(page_title="plm-lens", page_icon=":material/search:", layout="wide")
 
 PAGES = [
-    st.Page("pages/home.py", title="Home", icon="🏠", default=True),
-    st.Page("pages/attention.py", title="Attention", icon="👀", url_path="attention"),
-    st.Page("pages/attribution.py", title="Attribution", icon="🎯", url_path="attribution"),
-    st.Page("pages/bias.py", title="Bias probes", icon="⚖️", url_path="bias"),
-    st.Page("pages/masking.py", title="Masking lab", icon="🎭", url_path="masking"),
-    st.Page("pages/compare.py", title="Compare", icon="🔀", url_path="compare"),
-    st.Page("pages/lessons.py", title="Lessons", icon="🎓", url_path="lessons"),
+    st.Page("pages/home.py", title="Home", icon=":material/home:", default=True),
+    st.Page("pages/attention.py", title="Attention", icon=":material/visibility:", url_path="attention"),
+    st.Page("pages/attribution.py", title="Attribution", icon=":material/target:", url_path="attribution"),
+    st.Page("pages/bias.py", title="Bias probes", icon=":material/balance:", url_path="bias"),
+    st.Page("pages/masking.py", title="Masking lab", icon=":material/masks:", url_path="masking"),
+    st.Page("pages/compare.py", title="Compare", icon=":material/compare_arrows:", url_path="compare"),
+    st.Page("pages/lessons.py", title="Lessons", icon=":material/school:", url_path="lessons"),
 ]
 
 navigation = st.navigation(PAGES)
