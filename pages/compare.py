@@ -29,6 +29,7 @@ PARAMS = (
     UrlParam("compare.method", "method", ATTR_METHODS[0], "str", ATTR_METHODS),
     UrlParam("compare.model_b", "model_b", ""),
     UrlParam("compare.text", "text", "The cat sat on the mat."),
+    UrlParam("compare.layer_from_top", "from_top", 1, "int"),
 )
 url_state.sync(PARAMS)
 
@@ -106,8 +107,10 @@ else:
         result = widgets.run_or_stop(lambda: ui_masking.cached_model_comparison(spec, spec_b, text))
         for note in result.notes:
             st.info(note[0].upper() + note[1:] + ".")
-        layer = st.selectbox("Layer (counted from the top when the depths differ)", list(range(1, 1 + min(
-            result.attention_a.n_layers, result.attention_b.n_layers))), key="compare.layer_from_top",
+        depth = min(result.attention_a.n_layers, result.attention_b.n_layers)
+        st.session_state["compare.layer_from_top"] = min(max(1, int(st.session_state["compare.layer_from_top"])), depth)
+        layer = st.selectbox("Layer (counted from the top when the depths differ)", list(range(1, 1 + depth)),
+                             key="compare.layer_from_top",
             format_func=lambda n: f"{n} from the top")
         cols = st.columns(2)
         for col, name, pred, att in ((cols[0], f"A: {spec.model_id}", result.a, result.attention_a),
