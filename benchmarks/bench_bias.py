@@ -90,7 +90,7 @@ def main() -> None:
     n_tokens = sum(r.n_shared for r in ours) * 2
     rows.append(("CrowS-Pairs, bert-base MLM (random), CPU 2 threads", f"{len(subset)} pairs ({n_tokens} masked copies)",
                  f"{len(subset) / t_ref:.2f} pairs/s ({t_ref:.1f} s)", f"{len(subset) / t_ours:.2f} pairs/s ({t_ours:.1f} s)",
-                 f"{t_ref / t_ours:.2f}x", f"max |ΔPLL| {diff:.1e}, same decisions: {same}"))
+                 f"{t_ref / t_ours:.2f}x", f"max abs ΔPLL {diff:.1e}, same decisions: {same}"))
     if torch.cuda.is_available():
         gpu = bert_base_mlm("cuda")
         score_pairs(gpu, pairs[:64])
