@@ -116,9 +116,11 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--reps", type=int, default=30)
     ap.add_argument("--tokens", type=int, default=32)
+    ap.add_argument("--threads", type=int, default=min(2, os.cpu_count() or 1),
+                    help="torch CPU threads (1 is far steadier when other processes share the 2 cores)")
     ap.add_argument("--full", action="store_true", help="also bert-base MLM and gpt2-small shapes (slow)")
     args = ap.parse_args()
-    torch.set_num_threads(min(2, os.cpu_count() or 1))
+    torch.set_num_threads(args.threads)
     handle = load_model(ModelSpec("embedded", device="cpu"))
     text = text_of(handle, args.tokens)
     enc, _ = encode(handle, text)

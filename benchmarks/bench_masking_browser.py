@@ -76,10 +76,13 @@ def stats(xs: list[float]) -> str:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--tries", type=int, default=10)
+    ap.add_argument("--threads", type=int, default=None,
+                    help="OMP_NUM_THREADS for the server (torch CPU threads); default: torch's own (all cores)")
     args = ap.parse_args()
     log = Path(tempfile.mkdtemp()) / "server.log"
     with contextlib.ExitStack() as stack:
-        base = stack.enter_context(streamlit_server(ROOT, log_path=log, env={"HF_HUB_OFFLINE": "1", "PLM_DEVICE": "cpu"}))
+        base = stack.enter_context(streamlit_server(ROOT, log_path=log, env={"HF_HUB_OFFLINE": "1", "PLM_DEVICE": "cpu",
+                                                                           **({"OMP_NUM_THREADS": str(args.threads)} if args.threads else {})}))
         pw = stack.enter_context(sync_playwright())
         browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
         stack.callback(browser.close)
@@ -108,6 +111,7 @@ def main() -> None:
             page.wait_for_timeout(400)
         errors = app.errors
     print(f"# bench_masking_browser: /masking on the embedded MiniLM, {args.tries} tries, headless Chromium, "
+          f"server torch threads: {args.threads or 'default'}, "
           "machine shared with other engineers (noisy); server log " + str(log))
     print("\n| key press → updated chart (ms) | min | median | max |")
     print("|---|---|---|---|")
