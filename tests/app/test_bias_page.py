@@ -66,6 +66,12 @@ def test_template_probe_chart_equals_core_and_opens_attention(app_factory, tiny_
     at.button(key="bias.template.open.attention_A").click().run()
     assert not at.exception
     assert at.session_state["attention.text"] == "[MASK] is the nurse."
+    # ...and in the Attribution page (registered in app.py)
+    at.switch_page("pages/bias.py").run()
+    at.button(key="bias.template.open.attribution_B").click().run()
+    assert not at.exception
+    assert at.session_state["attribution.text"] == "[MASK] is the secretary."
+    assert at.text_area(key="attribution.text").value == "[MASK] is the secretary."
 
 
 def test_multi_token_target_is_a_clear_message(app_factory, tiny_dirs):
