@@ -187,12 +187,17 @@ def attribute(
         # the global RNG is process-wide: two models' locks do not keep their sampling apart
         with rng_lock, attn_implementation(handle, impl), torch.random.fork_rng(devices=[]), _numpy_seed(0):
             torch.manual_seed(0)  # sampling methods give the same scores every time
-            with torch.no_grad():
-                f_both = obj.f(torch.cat([obj.input_embeds, base])).float().cpu()
-            f_x, f_b = float(f_both[0]), float(f_both[1])
+            probe = None
+            if method == "integrated_gradients" and not n_steps:  # one forward pass gives f(x'), f(x) too
+                probe = _m.path_values(handle, obj.f, obj.input_embeds, base, _m.PATH_INTERVALS)
+                f_x, f_b = float(probe[-1]), float(probe[0])
+            else:
+                with torch.no_grad():
+                    f_both = obj.f(torch.cat([obj.input_embeds, base])).float().cpu()
+                f_x, f_b = float(f_both[0]), float(f_both[1])
             x = obj.input_embeds.clone().requires_grad_(method not in ATTENTION_METHODS)
             ctx = _m.Context(handle, obj, x, base, f_x, f_b, float(tolerance),
-                             int(n_steps) if n_steps else None, dict(params))
+                             int(n_steps) if n_steps else None, dict(params), probe)
             scores, info = fn(ctx)
             used_impl = getattr(handle.config, "_attn_implementation", None)
     delta = delta_abs = delta_rel = None

@@ -10,6 +10,7 @@ but the LM head only at the one position explained.
 from __future__ import annotations
 
 import contextlib
+import weakref
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
@@ -79,6 +80,23 @@ def _one_token(handle: ModelHandle, word: str, leading_space: bool, notes: list[
 
 def _token_name(handle: ModelHandle, token_id: int) -> str:
     return clean_token(handle.tokenizer.convert_ids_to_tokens([token_id])[0]).strip()
+
+
+_OTHER_CACHE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # handle -> {(text, max): embedding}
+
+
+def _other_embedding(handle: ModelHandle, other: str, max_tokens: int | None) -> torch.Tensor:
+    """Mean-pooled, normalised embedding of the second sentence (kept for the last 32 sentences)."""
+    cache = _OTHER_CACHE.setdefault(handle, {})
+    key = (other, max_tokens)
+    if key not in cache:
+        with torch.no_grad():
+            _, batch2 = encode(handle, other, max_tokens=max_tokens)
+            out2 = handle.model(**batch2.to(handle.device))
+            cache[key] = mean_pool(out2.last_hidden_state.float(), batch2["attention_mask"].to(handle.device))[0]
+        while len(cache) > 32:
+            cache.pop(next(iter(cache)))
+    return cache[key]
 
 
 def default_target(handle: ModelHandle) -> Target:
@@ -166,10 +184,7 @@ def build_objective(handle: ModelHandle, text: str, target: Target | None, text_
         other = (target.other or "").strip()
         if not other:
             raise InvalidInputError("the similarity target needs a second sentence to compare with: type one")
-        with torch.no_grad():
-            _, batch2 = encode(handle, other, max_tokens=max_tokens)
-            out2 = model(**batch2.to(device))
-            e2 = mean_pool(out2.last_hidden_state.float(), batch2["attention_mask"].to(device))[0]
+        e2 = _other_embedding(handle, other, max_tokens)
         mask = extra["attention_mask"].float()
 
         def f(emb: torch.Tensor) -> torch.Tensor:
