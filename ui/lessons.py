@@ -327,6 +327,14 @@ def _navigation(lesson: Lesson, index: int, lang: Lang, presenter: bool) -> None
 # -------------------------------------------------------------------------------------------- views ----
 
 
+def _frame(rows: list[dict]):
+    """A static table (st.table): st.dataframe's toolbar fetches its icons from fonts.gstatic.com."""
+    import pandas as pd
+
+    frame = pd.DataFrame(rows)
+    return frame.set_index(frame.columns[0]) if len(frame.columns) else frame
+
+
 def _ok(ctx: Ctx, en: str, zh: str) -> None:
     st.success(zh if ctx.lang == "zh" else en)
 
@@ -339,11 +347,10 @@ def view_tokens(ctx: Ctx) -> None:
     rows = [{"#": i, "token": t, "id": enc.input_ids[i], "special": enc.special[i], "segment": enc.segments[i]}
             for i, t in enumerate(enc.tokens)]
     left, right = st.columns(2)
-    left.dataframe(rows, hide_index=True, width="stretch")
+    left.table(_frame(rows))
     words = tuple(w.strip(".,!?;:\"'()") for w in enc.text.split() if w.strip(".,!?;:\"'()"))
     pieces = cached_word_pieces(ctx.spec, words[:30])
-    right.dataframe([{"word": w, "pieces": " + ".join(p), "n": len(p)} for w, p in pieces],
-                    hide_index=True, width="stretch")
+    right.table(_frame([{"word": w, "pieces": " + ".join(p), "n": len(p)} for w, p in pieces]))
 
 
 def view_embedding_tables(ctx: Ctx) -> None:
@@ -456,8 +463,8 @@ def view_masks(ctx: Ctx) -> None:
 
 def view_mlm(ctx: Ctx) -> None:
     m = cached_mask_lesson(ctx.spec, ctx.text)
-    st.dataframe([{"#": i, "original": o, "corrupted": c, "predict?": i in m.mlm_targets}
-                  for i, (o, c) in enumerate(zip(m.encoding.tokens, m.mlm_tokens))], hide_index=True)
+    st.table(_frame([{"#": i, "original": o, "corrupted": c, "predict?": i in m.mlm_targets}
+                     for i, (o, c) in enumerate(zip(m.encoding.tokens, m.mlm_tokens))]))
     if m.predictions:
         for d in m.predictions:
             what = "next token" if ctx.handle.kind == "causal_lm" else f"[MASK] at {d.position}"
@@ -478,8 +485,8 @@ def view_nsp(ctx: Ctx) -> None:
     res = cached_token_embeddings(ctx.spec, ctx.text.replace("[MASK]", "mat"), pair)
     enc = res.encoding
     st.markdown(f"**{len(enc)} tokens, second sentence starts at {enc.pair_start}**")
-    st.dataframe([{"#": i, "token": t, "segment": s, "special": sp}
-                  for i, (t, s, sp) in enumerate(zip(enc.tokens, enc.segments, enc.special))], hide_index=True)
+    st.table(_frame([{"#": i, "token": t, "segment": s, "special": sp}
+                     for i, (t, s, sp) in enumerate(zip(enc.tokens, enc.segments, enc.special))]))
 
 
 def _training_spec(ctx: Ctx) -> ModelSpec:
