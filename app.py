@@ -10,7 +10,8 @@ import streamlit as st
 
 from ui import widgets
 
-st.set_page_config(page_title="plm-lens", page_icon=":material/search:", layout="wide")
+# the favicon must not be a :material/…: icon: the frontend fetches that one from fonts.gstatic.com (fails offline)
+st.set_page_config(page_title="plm-lens", page_icon="🔍", layout="wide")
 
 PAGES = [
     st.Page("pages/home.py", title="Home", icon=":material/home:", default=True),

@@ -1,0 +1,61 @@
+"""Lessons in headless Chromium: a shared presenter link, and the quick load test (5 concurrent sessions)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from urllib.parse import parse_qs, urlencode, urlparse
+
+import pytest
+from playwright.sync_api import expect
+from st_browser import full_page_screenshot
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_shared_presenter_link_opens_the_step_large_and_without_controls(app, shots_dir):
+    text = "The quick brown fox jumps over the lazy dog."
+    query = urlencode({"lesson": 2, "step": 3, "text": text, "layer": 1, "head": 4, "presenter": 1})
+    app.goto(app.base_url + "lessons?" + query)
+    page = app.page
+    expect(page.get_by_role("heading", name="Softmax: scores become weights")).to_be_visible()
+    expect(page.get_by_test_id("stSidebar")).to_be_hidden()  # controls hidden
+    expect(page.locator("textarea")).to_have_count(0)
+    body = page.get_by_text("Each row of scores goes through a softmax", exact=False)
+    size = float(body.evaluate("e => parseFloat(getComputedStyle(e).fontSize)"))
+    assert size >= 24, f"presenter text is {size}px"
+    # predict, then reveal: the view appears only after a committed guess
+    expect(page.get_by_text("row sums:", exact=False)).to_have_count(0)
+    reveal = page.get_by_role("button", name="Reveal the answer")
+    expect(reveal).to_be_disabled()
+    with app.expect_rerun():
+        page.get_by_text("1", exact=True).click()
+    with app.expect_rerun():
+        reveal.click()
+    expect(page.get_by_text("row sums: min 1.000000, max 1.000000", exact=False)).to_be_visible()
+    expect(page.get_by_text("Our softmax equals the attention the model returned", exact=False)).to_be_visible()
+    chart = page.get_by_test_id("stPlotlyChart").first
+    expect(chart.locator("text.gtitle", has_text="softmax (layer 1, head 4)")).to_be_visible()
+    full_page_screenshot(page, shots_dir / "lessons_presenter.png")
+    with app.expect_rerun():
+        page.get_by_role("button", name="Next →").click()
+    expect(page.get_by_role("heading", name="The weighted sum of V")).to_be_visible()
+    qs = parse_qs(urlparse(page.url).query)
+    assert qs["step"] == ["4"] and qs["text"] == [text] and qs["presenter"] == ["1"] and qs["head"] == ["4"]
+    # leave the presenter view: the controls come back with the same inputs
+    with app.expect_rerun():
+        page.get_by_role("button", name="Exit presenter view").click()
+    expect(page.get_by_label("Sentence", exact=True)).to_have_value(text)
+    full_page_screenshot(page, shots_dir / "lessons_normal.png")
+
+
+def test_quick_load_test_five_sessions():
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from load_test import load_test
+
+    report = load_test(n_sessions=5, n_actions=3, time_limit=150, timeout=60, ramp=2.0)
+    assert report["failed"] == 0 and report["reference_failed"] == 0, report["errors"] + report["reference_errors"]
+    assert report["mismatched"] == 0, report["mismatch_examples"]
+    assert report["compared"] == 15
+    assert report["console_errors"] == 0, report["console_examples"]
+    assert report["model_loads"] == {"total": 1, "during_load": 0}
