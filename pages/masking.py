@@ -28,73 +28,81 @@ PARAMS = (
     UrlParam("masking.ref", "ref", "A dog was sleeping on the rug."),
     UrlParam("masking.sweep", "sweep", False, "bool"),
 )
-url_state.sync(PARAMS)
 
-st.title("Masking lab")
-st.caption("Click tokens to hide or replace them and see how the model's prediction changes. "
-           "The view follows the text as you type; the address bar is a link to this exact view.")
 
-text = st.text_input("Sentence", key="masking.text", live=LIVE)
-encoding = widgets.run_or_stop(lambda: ui_masking.cached_encoding(spec, text))
-widgets.show_notes(encoding)
-options = [i for i, s in enumerate(encoding.special) if not s]
+@st.fragment
+def masking_view() -> None:
+    """The whole view: a change of any of its widgets reruns only this (not the sidebar and the app shell)."""
+    url_state.sync(PARAMS)  # in the fragment, so that fragment reruns keep the URL current
 
-# positions from a link or an older text: keep the valid ones, say why the others were dropped
-asked = [int(p) for p in st.session_state.get("masking.masks") or []]
-dropped = [p for p in asked if p not in options]
-if dropped:
-    try:
-        check_mask(encoding, MaskSpec(tuple(dropped)))
-    except ValueError as err:
-        st.warning(f"Not masked: {err}.")
-    st.session_state["masking.masks"] = [p for p in asked if p in options]
+    st.title("Masking lab")
+    st.caption("Click tokens to hide or replace them and see how the model's prediction changes. "
+               "The view follows the text as you type; the address bar is a link to this exact view.")
 
-strategy = st.segmented_control("Edit chosen tokens by", strategies, key="masking.strategy",
-                                format_func=STRATEGY_LABELS.get) or strategies[0]
-substitute = None
-if strategy == "substitute":
-    substitute = st.text_input("Substitute", key="masking.sub", live=LIVE, placeholder="a word or phrase")
-chosen = st.pills("Tokens — click to select", options, selection_mode="multi", key="masking.masks",
-                  format_func=lambda i: encoding.tokens[i],
-                  help="Special tokens ([CLS], [SEP], <s>…) are not offered: the model always sees them.")
-reference = None
-if kind == "encoder":
-    reference = st.text_input("Reference sentence", key="masking.ref", live=LIVE,
-                              help="The edited sentence is compared with the original and with this one.")
+    text = st.text_input("Sentence", key="masking.text", live=LIVE)
+    encoding = widgets.run_or_stop(lambda: ui_masking.cached_encoding(spec, text))
+    widgets.show_notes(encoding)
+    options = [i for i, s in enumerate(encoding.special) if not s]
 
-if strategy == "substitute" and not (substitute or "").strip():
-    st.info("Type the word to put in place of the chosen tokens.")
-    st.stop()
-result = widgets.run_or_stop(lambda: ui_masking.cached_masking(
-    spec, text, tuple(sorted(chosen)), strategy, substitute, reference))
-st.markdown("**Model input after the edit:**")
-st.code(" ".join(result.edit.edited.tokens), language=None, wrap_lines=True)
-for note in result.notes:
-    st.info(note[0].upper() + note[1:] + ".")
+    # positions from a link or an older text: keep the valid ones, say why the others were dropped
+    asked = [int(p) for p in st.session_state.get("masking.masks") or []]
+    dropped = [p for p in asked if p not in options]
+    if dropped:
+        try:
+            check_mask(encoding, MaskSpec(tuple(dropped)))
+        except ValueError as err:
+            st.warning(f"Not masked: {err}.")
+        st.session_state["masking.masks"] = [p for p in asked if p in options]
 
-if kind == "masked_lm":
-    st.caption("Each mask is predicted on its own: the model sees the other masks as masks, so several fill-ins "
-               "are independent guesses, not one joint sentence.")
-    cols = st.columns(min(3, max(1, len(result.fill_ins))))
-    for n, fill in enumerate(result.fill_ins):
-        cols[n % len(cols)].plotly_chart(fill_in_bars(fill), key=f"masking.fill{n}")
-    for n, cmp in enumerate(result.comparisons):
-        st.plotly_chart(comparison_bars(cmp, names=("unmasked", "masked")), key=f"masking.cmp{n}")
-else:
-    cmp = result.comparisons[0]
-    title = {"classifier": "Class probabilities", "causal_lm": "Next token",
-             "encoder": "Similarity of the edited sentence"}[kind]
-    st.plotly_chart(comparison_bars(cmp, title, names=("original", "edited")), key="masking.chart")
-    if kind == "classifier" and cmp.label_changed:
-        st.warning(f"The prediction flipped: {cmp.top_original} → {cmp.top_perturbed}.")
-    elif kind == "causal_lm":
-        st.markdown(f"Most likely next token: `{cmp.top_original!r}` → `{cmp.top_perturbed!r}`")
+    strategy = st.segmented_control("Edit chosen tokens by", strategies, key="masking.strategy",
+                                    format_func=STRATEGY_LABELS.get) or strategies[0]
+    substitute = None
+    if strategy == "substitute":
+        substitute = st.text_input("Substitute", key="masking.sub", live=LIVE, placeholder="a word or phrase")
+    chosen = st.pills("Tokens — click to select", options, selection_mode="multi", key="masking.masks",
+                      format_func=lambda i: encoding.tokens[i],
+                      help="Special tokens ([CLS], [SEP], <s>…) are not offered: the model always sees them.")
+    reference = None
+    if kind == "encoder":
+        reference = st.text_input("Reference sentence", key="masking.ref", live=LIVE,
+                                  help="The edited sentence is compared with the original and with this one.")
 
-if st.toggle("Occlusion sweep: mask each token in turn", key="masking.sweep"):
-    sweep = widgets.run_or_stop(lambda: ui_masking.cached_occlusion(
-        spec, text, tuple(sorted(chosen)), strategy, substitute))
-    st.caption("All masked copies run in one batched forward pass. A positive bar: hiding that token lowers "
-               "the measured value.")
-    st.plotly_chart(occlusion_bars(sweep), key="masking.sweep_chart")
-    for note in sweep.notes:
+    if strategy == "substitute" and not (substitute or "").strip():
+        st.info("Type the word to put in place of the chosen tokens.")
+        return
+    result = widgets.run_or_stop(lambda: ui_masking.cached_masking(
+        spec, text, tuple(sorted(chosen)), strategy, substitute, reference))
+    st.markdown("**Model input after the edit:**")
+    st.code(" ".join(result.edit.edited.tokens), language=None, wrap_lines=True)
+    for note in result.notes:
         st.info(note[0].upper() + note[1:] + ".")
+
+    if kind == "masked_lm":
+        st.caption("Each mask is predicted on its own: the model sees the other masks as masks, so several fill-ins "
+                   "are independent guesses, not one joint sentence.")
+        cols = st.columns(min(3, max(1, len(result.fill_ins))))
+        for n, fill in enumerate(result.fill_ins):
+            cols[n % len(cols)].plotly_chart(fill_in_bars(fill), key=f"masking.fill{n}")
+        for n, cmp in enumerate(result.comparisons):
+            st.plotly_chart(comparison_bars(cmp, names=("unmasked", "masked")), key=f"masking.cmp{n}")
+    else:
+        cmp = result.comparisons[0]
+        title = {"classifier": "Class probabilities", "causal_lm": "Next token",
+                 "encoder": "Similarity of the edited sentence"}[kind]
+        st.plotly_chart(comparison_bars(cmp, title, names=("original", "edited")), key="masking.chart")
+        if kind == "classifier" and cmp.label_changed:
+            st.warning(f"The prediction flipped: {cmp.top_original} → {cmp.top_perturbed}.")
+        elif kind == "causal_lm":
+            st.markdown(f"Most likely next token: `{cmp.top_original!r}` → `{cmp.top_perturbed!r}`")
+
+    if st.toggle("Occlusion sweep: mask each token in turn", key="masking.sweep"):
+        sweep = widgets.run_or_stop(lambda: ui_masking.cached_occlusion(
+            spec, text, tuple(sorted(chosen)), strategy, substitute))
+        st.caption("All masked copies run in one batched forward pass. A positive bar: hiding that token lowers "
+                   "the measured value.")
+        st.plotly_chart(occlusion_bars(sweep), key="masking.sweep_chart")
+        for note in sweep.notes:
+            st.info(note[0].upper() + note[1:] + ".")
+
+
+masking_view()

@@ -21,9 +21,8 @@ def test_type_mask_by_click_and_open_the_shared_link(app, browser, shots_dir):
     with app.expect_rerun():  # the view follows the text: no button, a short pause in typing commits it
         box.fill(SENTENCE)
     expect(edited_input(page)).to_contain_text("[CLS] the cat sat on the mat [SEP]")
-    pills = page.get_by_test_id("stButtonGroup").first
-    with app.expect_rerun():
-        pills.get_by_role("button", name="cat", exact=True).click()
+    with app.expect_rerun():  # the token pills: click "cat" to mask it
+        page.get_by_role("button", name="cat", exact=True).click()
     expect(edited_input(page)).to_contain_text("[CLS] the [MASK] sat on the mat [SEP]")
     chart = page.get_by_test_id("stPlotlyChart").first
     expect(chart.locator("g.trace.bars g.point")).to_have_count(4)  # 2 similarities × original/edited
@@ -43,7 +42,7 @@ def test_type_mask_by_click_and_open_the_shared_link(app, browser, shots_dir):
         expect(edited_input(fresh.page)).to_contain_text("[CLS] the [MASK] sat on the mat [SEP]")
         expect(fresh.page.get_by_label("Sentence", exact=True)).to_have_value(SENTENCE)
         expect(fresh.page.get_by_text("Occlusion (mask token)").first).to_be_visible(timeout=30_000)
-        selected = fresh.page.get_by_test_id("stButtonGroup").first.locator("button[aria-pressed='true'], "
+        selected = fresh.page.get_by_test_id("stButtonGroup").filter(has_text="mat").locator("button[aria-pressed='true'], "
                                                                           "button[aria-checked='true']")
         expect(selected).to_have_text(["cat"])
         full_page_screenshot(fresh.page, shots_dir / "masking_shared_link.png")
