@@ -74,9 +74,16 @@ def _per_token(attr: torch.Tensor) -> np.ndarray:
     return attr[0].float().sum(-1).detach().cpu().numpy().astype(np.float32)
 
 
-def _token_mask(ctx: Context) -> torch.Tensor:
+def _token_mask(ctx: Context, group_fixed: bool = False) -> torch.Tensor:
+    """Feature id per token ([1, query, hidden]). ``group_fixed``: the fixed tokens (specials, the [MASK])
+    share one id, so KernelSHAP/LIME do not spend samples on tokens that equal their baseline."""
     n, h = ctx.x.shape[1], ctx.x.shape[2]
-    return torch.arange(n, device=ctx.x.device)[None, :, None].expand(1, n, h)
+    ids = torch.arange(n)
+    if group_fixed and bool(ctx.obj.fixed.any()) and not bool(ctx.obj.fixed.all()):
+        free = ~ctx.obj.fixed
+        ids = torch.zeros(n, dtype=torch.long)
+        ids[free] = torch.arange(1, int(free.sum()) + 1)
+    return ids.to(ctx.x.device)[None, :, None].expand(1, n, h)
 
 
 def path_values(handle: ModelHandle, f: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor,
@@ -249,7 +256,7 @@ def kernel_shap(ctx: Context) -> tuple[np.ndarray, dict[str, object]]:
     n = ctx.x.shape[1]
     n_samples = int(ctx.params.get("n_samples", 64))
     per_eval = max(1, min(n_samples, batch_limit(ctx.handle, n) * 3))
-    attr = KernelShap(ctx.obj.f).attribute(ctx.x, baselines=ctx.base, feature_mask=_token_mask(ctx),
+    attr = KernelShap(ctx.obj.f).attribute(ctx.x, baselines=ctx.base, feature_mask=_token_mask(ctx, True),
                                            n_samples=n_samples, perturbations_per_eval=per_eval)
     return attr[0, :, 0].float().detach().cpu().numpy().astype(np.float32), {"n_samples": n_samples}
 
@@ -262,6 +269,6 @@ def lime(ctx: Context) -> tuple[np.ndarray, dict[str, object]]:
     n_samples = int(ctx.params.get("n_samples", 64))
     per_eval = max(1, min(n_samples, batch_limit(ctx.handle, n) * 3))
     attr = Lime(ctx.obj.f, interpretable_model=SkLearnRidge(alpha=0.01)).attribute(
-        ctx.x, baselines=ctx.base, feature_mask=_token_mask(ctx), n_samples=n_samples,
+        ctx.x, baselines=ctx.base, feature_mask=_token_mask(ctx, True), n_samples=n_samples,
         perturbations_per_eval=per_eval)
     return attr[0, :, 0].float().detach().cpu().numpy().astype(np.float32), {"n_samples": n_samples}
