@@ -308,10 +308,13 @@ def _question(ctx: Ctx) -> bool:
             return False
         guess = guesses.get(where, guess)
         right = guess == q.answer
-        verdict = ("✅ Right: " if right else "❌ Not quite — ") if lang == "en" else ("✅ 答对了：" if right else "❌ 不完全对——")
+        verdict = ("Right: " if right else "Not quite — ") if lang == "en" else ("答对了：" if right else "不完全对——")
         answer = q.options[q.answer](lang)
         msg = f"{verdict}**{answer}**. {q.explanation(lang)}"
-        (st.success if right else st.info)(msg)
+        if right:  # Material icons ship with Streamlit's frontend (no emoji font needed)
+            st.success(msg, icon=":material/check_circle:")
+        else:
+            st.info(msg, icon=":material/cancel:")
     return True
 
 
