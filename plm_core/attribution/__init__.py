@@ -116,14 +116,17 @@ _NEEDS_BASELINE = ("integrated_gradients", "deeplift", "gradient_shap", "occlusi
 
 
 @contextlib.contextmanager
-def _numpy_seed(seed: int):
-    """Seed NumPy's global RNG (captum's GradientSHAP draws from it) and restore its state after."""
-    state = np.random.get_state()
-    np.random.seed(seed)
-    try:
-        yield
-    finally:
-        np.random.set_state(state)
+def _seeded(seed: int = 0):
+    """Hold the RNG lock; seed torch's and NumPy's global RNGs (captum's GradientSHAP draws from NumPy);
+    restore both after."""
+    with _RNG_LOCK, torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        state = np.random.get_state()
+        np.random.seed(seed)
+        try:
+            yield
+        finally:
+            np.random.set_state(state)
 
 
 def attribute(
@@ -183,10 +186,10 @@ def attribute(
         obj = build_objective(handle, text, target, text_pair, max_tokens=max_tokens)
         base = baseline_embeds(handle, obj, baseline)
         impl = "sdpa" if sdpa and method not in ATTENTION_METHODS else None
-        rng_lock = _RNG_LOCK if method in SAMPLING_METHODS else contextlib.nullcontext()
-        # the global RNG is process-wide: two models' locks do not keep their sampling apart
-        with rng_lock, attn_implementation(handle, impl), torch.random.fork_rng(devices=[]), _numpy_seed(0):
-            torch.manual_seed(0)  # sampling methods give the same scores every time
+        # the global RNGs are process-wide: two models' locks do not keep their sampling apart, so only
+        # sampling methods touch them, under one lock, seeded (same scores every time) and restored after
+        seeded = _seeded if method in SAMPLING_METHODS else contextlib.nullcontext
+        with seeded(), attn_implementation(handle, impl):
             probe = None
             if method == "integrated_gradients" and not n_steps:  # one forward pass gives f(x'), f(x) too
                 probe = _m.path_values(handle, obj.f, obj.input_embeds, base, _m.PATH_INTERVALS)
