@@ -43,7 +43,7 @@ IDLE_JS = """() => {
 }"""
 RESULT_JS = """() => Array.from(document.querySelectorAll(
   '[data-testid="stMain"] [data-testid="stMarkdownContainer"], [data-testid="stMain"] [data-testid="stAlert"]'))
-  .filter(e => !e.closest('label, button, [data-testid="stWidgetLabel"], [data-testid="stExpander"], [data-testid="stProgress"]'))
+  .filter(e => !e.closest('label, button, [data-testid="stWidgetLabel"], [data-testid="stExpander"], [data-testid="stProgress"], [data-testid="stTable"]'))
   .map(e => e.innerText.trim()).filter(t => t).join('\\n')"""
 # the server wrapper: log plm_core's model loads to a file, then run the streamlit CLI
 SERVE = """

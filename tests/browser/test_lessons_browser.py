@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from urllib.parse import parse_qs, urlencode, urlparse
 
@@ -53,7 +54,9 @@ def test_quick_load_test_five_sessions():
     sys.path.insert(0, str(ROOT / "benchmarks"))
     from load_test import load_test
 
-    report = load_test(n_sessions=5, n_actions=3, time_limit=150, timeout=60, ramp=2.0)
+    # its own thread: the session's sync Playwright already runs an event loop in this one
+    with ThreadPoolExecutor(1) as pool:
+        report = pool.submit(load_test, n_sessions=5, n_actions=3, time_limit=150, timeout=60, ramp=2.0).result()
     assert report["failed"] == 0 and report["reference_failed"] == 0, report["errors"] + report["reference_errors"]
     assert report["mismatched"] == 0, report["mismatch_examples"]
     assert report["compared"] == 15
