@@ -28,6 +28,7 @@ from transformers import (
 
 from transformers.utils import logging as hf_logging
 
+from plm_core.classroom import token_cap
 from plm_core.devices import pick_device
 from plm_core.errors import ModelLoadError, UnsupportedModelError
 from plm_core.types import MODEL_KINDS, ModelKind
@@ -103,7 +104,7 @@ class ModelHandle:
 
     @property
     def max_tokens(self) -> int:
-        """Longest input (in tokens, specials included) the model accepts, capped at HARD_MAX_TOKENS."""
+        """Longest input (tokens, specials included): the model's limit, HARD_MAX_TOKENS, classroom mode's cap."""
         limits = [HARD_MAX_TOKENS]
         n_pos = _config_get(self.config, "max_position_embeddings", "n_positions", default=None)
         if n_pos:
@@ -113,7 +114,7 @@ class ModelHandle:
         tok_max = getattr(self.tokenizer, "model_max_length", None)
         if isinstance(tok_max, int) and 0 < tok_max < 1_000_000:
             limits.append(tok_max)
-        return min(limits)
+        return token_cap(min(limits))  # classroom mode's maximum input length, for every path
 
     @property
     def revision(self) -> str | None:

@@ -7,7 +7,6 @@ import unicodedata
 from transformers import BatchEncoding
 
 from plm_core.errors import InvalidInputError
-from plm_core.classroom import token_cap
 from plm_core.loading import ModelHandle
 from plm_core.types import Encoding
 
@@ -69,7 +68,7 @@ def encode(
         text_pair, pair_notes = clean_text(text_pair, "second sentence")
     else:
         text_pair = None
-    limit = token_cap(min(handle.max_tokens, max_tokens or handle.max_tokens))  # classroom mode's maximum
+    limit = min(handle.max_tokens, max_tokens or handle.max_tokens)  # max_tokens has classroom mode's cap
     tok = handle.tokenizer
     with handle.lock:
         full = tok(text, text_pair, add_special_tokens=True, truncation=False, verbose=False)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 
 from plm_core import classroom
@@ -103,6 +104,22 @@ def test_encode_is_capped_in_classroom_mode(tiny_mlm, monkeypatch):
     enc, batch = encode(tiny_mlm, text)
     assert len(enc) == 10 and batch["input_ids"].shape[1] == 10
     assert any("first 10" in n for n in enc.notes)
+
+
+def test_embeddings_are_capped_in_classroom_mode(tiny_handles, monkeypatch):
+    from plm_core.inference import embed
+
+    encoder = tiny_handles["encoder"]
+    long_text = " ".join(["cat"] * 40)
+    capped_text = " ".join(["cat"] * 8)  # [CLS] + 8 words + [SEP] = 10 tokens
+    full = embed(encoder, [long_text])
+    monkeypatch.setenv("PLM_CLASSROOM", "1")
+    monkeypatch.setenv("PLM_MAX_TOKENS", "10")
+    assert encoder.max_tokens == 10
+    capped = embed(encoder, [long_text])
+    # truncation keeps the first 9 tokens and the closing [SEP]: the same ids as the 8-word text
+    np.testing.assert_allclose(capped, embed(encoder, [capped_text]), atol=1e-6)
+    assert not np.allclose(capped, full, atol=1e-4)
 
 
 def test_get_handle_refuses_a_model_off_the_allowlist(monkeypatch, tiny_dirs):
