@@ -3,6 +3,7 @@ the real embedded MiniLM, and AppTest helpers. Nothing here touches the network.
 
 from __future__ import annotations
 
+import gc
 import os
 import sys
 from pathlib import Path
@@ -92,8 +93,12 @@ def app_factory(monkeypatch):
 
     def make(model_id: str = "embedded", query: dict[str, str] | None = None) -> AppTest:
         monkeypatch.setenv("PLM_DEFAULT_MODEL", model_id)
+        from ui import masking
+
         st.cache_resource.clear()
         st.cache_data.clear()
+        masking.unload()  # also forgets the handles the Compare page listed as loaded
+        gc.collect()
         at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
         for key, value in (query or {}).items():
             at.query_params[key] = value
