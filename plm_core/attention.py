@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -116,11 +117,81 @@ def attention_modules(handle: ModelHandle) -> list[torch.nn.Module]:
     return found
 
 
-def _qk_projections(module: torch.nn.Module) -> tuple[torch.nn.Module, torch.nn.Module | None]:
-    for q_name, k_name in (("query", "key"), ("q_lin", "k_lin")):
-        if hasattr(module, q_name):
-            return getattr(module, q_name), getattr(module, k_name)
-    return module.c_attn, None  # GPT-2: one projection to [q | k | v]
+class CapturedLayer(NamedTuple):
+    """One forward pass with one layer's attention inputs and projections captured (internal tensors)."""
+
+    encoding: Encoding
+    attentions: tuple[torch.Tensor, ...]  # the model's own weights, [1, head, query, key] per layer
+    inputs: torch.Tensor  # [query, hidden]; what the Q/K/V projections read
+    q: torch.Tensor  # [query, hidden]; all heads side by side (float32)
+    k: torch.Tensor
+    v: torch.Tensor
+    context: torch.Tensor | None  # [query, hidden]; input of the output projection (heads concatenated)
+    output: torch.Tensor | None  # [query, hidden]; output of the output projection
+    output_projection: torch.nn.Module
+    scale: float  # what the module multiplies QK^T by
+    causal: bool
+
+
+def attention_projections(handle: ModelHandle, module: torch.nn.Module) -> tuple[list[torch.nn.Module], torch.nn.Module]:
+    """Q, K, V projections (or GPT-2's fused ``c_attn`` alone) and the output projection of one attention module."""
+    for names, out_name in ((("query", "key", "value"), None), (("q_lin", "k_lin", "v_lin"), "out_lin")):
+        if hasattr(module, names[0]):
+            projs = [getattr(module, n) for n in names]
+            if out_name:
+                return projs, getattr(module, out_name)
+            # BERT/RoBERTa: the output projection sits in the sibling BertSelfOutput
+            parent = next((m for m in handle.model.modules() if getattr(m, "self", None) is module), None)
+            if parent is None or not hasattr(getattr(parent, "output", None), "dense"):
+                raise UnsupportedModelError("cannot find this model's attention output projection")
+            return projs, parent.output.dense
+    return [module.c_attn], module.c_proj
+
+
+def capture_layer(handle: ModelHandle, text: str, layer: int, text_pair: str | None = None, *,
+                  max_tokens: int | None = None) -> CapturedLayer:
+    """Run the model once, capturing ``layer``'s Q, K, V and its output projection's input and output.
+
+    Hooks are registered under the handle's lock and removed in ``finally``.
+
+    Raises:
+        UnsupportedModelError: an attention implementation this does not know, or relative positions.
+        InvalidInputError: layer out of range.
+    """
+    layer = _check_index(layer, handle.n_layers, "layer")
+    if getattr(handle.config, "position_embedding_type", "absolute") not in ("absolute", None):
+        raise UnsupportedModelError("recomputing attention does not cover relative position attention")
+    captured: dict[str, torch.Tensor] = {}
+
+    def keep(name: str):
+        return lambda module, args, out: captured.__setitem__(name, out.detach())
+
+    with handle.lock:
+        module = attention_modules(handle)[layer]
+        projs, out_proj = attention_projections(handle, module)
+        hooks = [projs[0].register_forward_pre_hook(lambda m, args: captured.__setitem__("x", args[0].detach())),
+                 out_proj.register_forward_pre_hook(lambda m, args: captured.__setitem__("ctx", args[0].detach())),
+                 out_proj.register_forward_hook(keep("out"))]
+        hooks += [proj.register_forward_hook(keep(name)) for name, proj in zip("qkv", projs)]
+        try:
+            encoding, batch = encode(handle, text, text_pair, max_tokens=max_tokens)
+            attentions = run_with_attention(handle, batch)
+        finally:
+            for h in hooks:
+                h.remove()
+        scale = float(module.scaling)
+        causal = bool(getattr(module, "is_causal", False))
+    if "k" in captured:
+        q, k, v = (captured[c][0].float() for c in "qkv")
+    else:  # GPT-2's fused projection: [q | k | v]
+        q, k, v = captured["q"][0].float().chunk(3, dim=-1)
+    first = lambda name: captured[name][0].float() if name in captured else None  # noqa: E731
+    return CapturedLayer(encoding, attentions, first("x"), q, k, v, first("ctx"), first("out"), out_proj, scale, causal)
+
+
+def causal_mask(n: int, device: torch.device | str = "cpu") -> torch.Tensor:
+    """[query, key] True where a causal model hides the key (a later token) from the query."""
+    return torch.triu(torch.ones(n, n, dtype=torch.bool, device=device), 1)
 
 
 def query_key(handle: ModelHandle, text: str, layer: int, head: int, text_pair: str | None = None,
@@ -134,43 +205,20 @@ def query_key(handle: ModelHandle, text: str, layer: int, head: int, text_pair: 
         UnsupportedModelError: an attention implementation this view does not know, or relative positions.
         InvalidInputError: layer or head out of range.
     """
-    layer = _check_index(layer, handle.n_layers, "layer")
     head = _check_index(head, handle.n_heads, "head")
-    if getattr(handle.config, "position_embedding_type", "absolute") not in ("absolute", None):
-        raise UnsupportedModelError("the query·key view does not cover relative position attention")
-    captured: dict[str, torch.Tensor] = {}
-    with handle.lock:
-        module = attention_modules(handle)[layer]
-        q_proj, k_proj = _qk_projections(module)
-        hooks = [q_proj.register_forward_hook(lambda m, i, o: captured.__setitem__("q", o.detach()))]
-        if k_proj is not None:
-            hooks.append(k_proj.register_forward_hook(lambda m, i, o: captured.__setitem__("k", o.detach())))
-        try:
-            encoding, batch = encode(handle, text, text_pair, max_tokens=max_tokens)
-            attentions = run_with_attention(handle, batch)
-        finally:
-            for h in hooks:
-                h.remove()
-        scale = float(module.scaling)
-        causal = bool(getattr(module, "is_causal", False))
-    q, k = captured["q"][0].float(), (captured["k"][0] if "k" in captured else None)
-    hidden = handle.config.hidden_size if hasattr(handle.config, "hidden_size") else q.shape[-1] // 3
-    if k is None:  # GPT-2's fused projection
-        q, k = q[:, :hidden], q[:, hidden : 2 * hidden]
-    k = k.float()
-    d_head = q.shape[-1] // handle.n_heads
-    q_h = q[:, head * d_head : (head + 1) * d_head]
-    k_h = k[:, head * d_head : (head + 1) * d_head]
-    scores = (q_h @ k_h.T) * scale
-    if causal:
-        n = scores.shape[0]
-        scores = scores.masked_fill(torch.triu(torch.ones(n, n, dtype=torch.bool, device=scores.device), 1), float("-inf"))
+    cap = capture_layer(handle, text, layer, text_pair, max_tokens=max_tokens)
+    d_head = cap.q.shape[-1] // handle.n_heads
+    q_h = cap.q[:, head * d_head : (head + 1) * d_head]
+    k_h = cap.k[:, head * d_head : (head + 1) * d_head]
+    scores = (q_h @ k_h.T) * cap.scale
+    if cap.causal:
+        scores = scores.masked_fill(causal_mask(scores.shape[0], scores.device), float("-inf"))
     probs = torch.softmax(scores, dim=-1)
+    as_np = lambda t: t.cpu().numpy().astype(np.float32)  # noqa: E731
     return QueryKeyResult(
-        model_id=handle.model_id, encoding=encoding, layer=layer, head=head,
-        queries=q_h.cpu().numpy().astype(np.float32), keys=k_h.cpu().numpy().astype(np.float32),
-        scores=scores.cpu().numpy().astype(np.float32), probs=probs.cpu().numpy().astype(np.float32),
-        model_probs=attentions[layer][0, head].float().cpu().numpy(), scale=scale, causal=causal,
+        model_id=handle.model_id, encoding=cap.encoding, layer=int(layer), head=head,
+        queries=as_np(q_h), keys=as_np(k_h), scores=as_np(scores), probs=as_np(probs),
+        model_probs=as_np(cap.attentions[int(layer)][0, head].float()), scale=cap.scale, causal=cap.causal,
     )
 
 

@@ -158,4 +158,4 @@ def score_rows(handle: ModelHandle, rows: Sequence[BecProRow], *, batch_size: in
     return tuple(out), tuple(sorted(skipped))
 
 
-__all__ = ["BecProResult", "BecProScore", "bec_pro", "prepare", "score_rows"]
+__all__ = ["BecProResult", "BecProScore", "prepare", "run_bec_pro", "score_rows"]

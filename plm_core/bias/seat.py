@@ -155,5 +155,5 @@ def counterpart(result: SeatResult, item: SeatItem) -> SeatItem | None:
     return same[item.index % len(same)] if same else None
 
 
-__all__ = ["SeatItem", "SeatResult", "associations", "counterpart", "effect_size", "permutation_p_value", "seat",
+__all__ = ["SeatItem", "SeatResult", "associations", "counterpart", "effect_size", "permutation_p_value", "run_seat",
            "seat_from_embeddings"]

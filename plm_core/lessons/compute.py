@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from plm_core.attention import _check_index, attention_modules, run_with_attention
+from plm_core.attention import _check_index, capture_layer, causal_mask
 from plm_core.errors import InvalidInputError, UnsupportedModelError
 from plm_core.inference import mask_positions, top_tokens
 from plm_core.loading import ModelHandle
@@ -180,20 +180,6 @@ class AttentionSteps:
         return float(np.max(np.abs(self.projected - self.model_projected)))
 
 
-def _qkv_and_output(handle: ModelHandle, module: torch.nn.Module) -> tuple[list[torch.nn.Module], torch.nn.Module]:
-    """Projections (q, k, v — or GPT-2's fused c_attn) and the output projection of one attention module."""
-    for names, out_name in ((("query", "key", "value"), None), (("q_lin", "k_lin", "v_lin"), "out_lin")):
-        if hasattr(module, names[0]):
-            projs = [getattr(module, n) for n in names]
-            if out_name:
-                return projs, getattr(module, out_name)
-            parent = next((m for m in handle.model.modules() if getattr(m, "self", None) is module), None)
-            if parent is None or not hasattr(getattr(parent, "output", None), "dense"):
-                raise UnsupportedModelError("cannot find this model's attention output projection")
-            return projs, parent.output.dense
-    return [module.c_attn], module.c_proj
-
-
 def _projection_matrix(proj: torch.nn.Module) -> tuple[torch.Tensor, torch.Tensor]:
     """(W, b) with y = x @ W + b, for nn.Linear (weight [out, in]) and GPT-2's Conv1D (weight [in, out])."""
     w = proj.weight.float()
@@ -211,50 +197,25 @@ def attention_steps(handle: ModelHandle, text: str, layer: int, head: int = 0,
         InvalidInputError: layer or head out of range.
         UnsupportedModelError: an attention implementation this lesson does not know.
     """
-    layer = _check_index(layer, handle.n_layers, "layer")
     head = _check_index(head, handle.n_heads, "head")
-    if getattr(handle.config, "position_embedding_type", "absolute") not in ("absolute", None):
-        raise UnsupportedModelError("this lesson does not cover relative position attention")
-    captured: dict[str, torch.Tensor] = {}
-    with handle.lock:
-        module = attention_modules(handle)[layer]
-        projs, out_proj = _qkv_and_output(handle, module)
-        hooks = [projs[0].register_forward_pre_hook(lambda m, i: captured.__setitem__("x", i[0].detach()))]
-        for name, proj in zip("qkv", projs):
-            hooks.append(proj.register_forward_hook(lambda m, i, o, name=name: captured.__setitem__(name, o.detach())))
-        hooks.append(out_proj.register_forward_pre_hook(lambda m, i: captured.__setitem__("ctx", i[0].detach())))
-        hooks.append(out_proj.register_forward_hook(lambda m, i, o: captured.__setitem__("out", o.detach())))
-        try:
-            encoding, batch = encode(handle, text, text_pair)
-            attentions = run_with_attention(handle, batch)
-        finally:
-            for h in hooks:
-                h.remove()
-        scale = float(module.scaling)
-        causal = bool(getattr(module, "is_causal", False))
-        w_o, b_o = _projection_matrix(out_proj)
-        n_heads = handle.n_heads
-        if "k" in captured:
-            q, k, v = (captured[c][0].float() for c in "qkv")
-        else:  # GPT-2's fused projection: [q | k | v]
-            q, k, v = captured["q"][0].float().chunk(3, dim=-1)
-        n, hidden = q.shape
-        d = hidden // n_heads
-        split = lambda t: t.reshape(n, n_heads, d).transpose(0, 1)  # noqa: E731  [head, query, d_k]
-        qh, kh, vh = split(q), split(k), split(v)
-        scores = (qh @ kh.transpose(-1, -2)) * scale
-        if causal:
-            hide = torch.triu(torch.ones(n, n, dtype=torch.bool, device=scores.device), 1)
-            scores = scores.masked_fill(hide, float("-inf"))
-        probs = torch.softmax(scores, dim=-1)
-        context = probs @ vh
-        concat = context.transpose(0, 1).reshape(n, hidden)
-        projected = concat @ w_o + b_o
+    cap = capture_layer(handle, text, layer, text_pair)
+    w_o, b_o = _projection_matrix(cap.output_projection)
+    n, hidden = cap.q.shape
+    d = hidden // handle.n_heads
+    split = lambda t: t.reshape(n, handle.n_heads, d).transpose(0, 1)  # noqa: E731  [head, query, d_k]
+    qh, kh, vh = split(cap.q), split(cap.k), split(cap.v)
+    scores = (qh @ kh.transpose(-1, -2)) * cap.scale
+    if cap.causal:
+        scores = scores.masked_fill(causal_mask(n, scores.device), float("-inf"))
+    probs = torch.softmax(scores, dim=-1)
+    context = probs @ vh
+    concat = context.transpose(0, 1).reshape(n, hidden)
+    projected = concat @ w_o + b_o
     return AttentionSteps(
-        model_id=handle.model_id, encoding=encoding, layer=layer, head=head, inputs=_np(captured["x"][0]),
+        model_id=handle.model_id, encoding=cap.encoding, layer=int(layer), head=head, inputs=_np(cap.inputs),
         queries=_np(qh), keys=_np(kh), values=_np(vh), scores=_np(scores), probs=_np(probs), context=_np(context),
-        concat=_np(concat), projected=_np(projected), model_probs=_np(attentions[layer][0]),
-        model_concat=_np(captured["ctx"][0]), model_projected=_np(captured["out"][0]), scale=scale, causal=causal,
+        concat=_np(concat), projected=_np(projected), model_probs=_np(cap.attentions[int(layer)][0]),
+        model_concat=_np(cap.context), model_projected=_np(cap.output), scale=cap.scale, causal=cap.causal,
     )
 
 
@@ -300,11 +261,11 @@ def mask_lesson(handle: ModelHandle, text: str, top_k: int = 5) -> MaskLesson:
     """The loaded model's attention mask (read from its attention weights) and what its objective predicts."""
     with handle.lock:
         encoding, batch = encode(handle, text)
-        with torch.inference_mode():
+        with torch.inference_mode():  # the logits are needed too: one pass gives both
             out = handle.model(**batch.to(handle.device), output_attentions=True)
     weights = torch.stack(out.attentions).squeeze(1).float()  # [layer, head, query, key]
     n = len(encoding)
-    future = torch.triu(torch.ones(n, n, dtype=torch.bool, device=weights.device), 1)
+    future = causal_mask(n, weights.device)
     seen = (weights > 0).any(dim=0).any(dim=0)  # a key the model ever gives weight to
     causal = bool(not seen[future].any()) if n > 1 else handle.kind == "causal_lm"
     lower = np.tril(np.ones((n, n), np.float32))

@@ -15,7 +15,6 @@ pooler one so the class can see what this choice costs.
 
 from __future__ import annotations
 
-import csv
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path

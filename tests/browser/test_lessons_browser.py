@@ -7,7 +7,6 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from urllib.parse import parse_qs, urlencode, urlparse
 
-import pytest
 from playwright.sync_api import expect
 from st_browser import full_page_screenshot
 

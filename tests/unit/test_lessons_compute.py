@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
 
 from conftest import assert_no_hooks
 from plm_core.errors import InvalidInputError, UnsupportedModelError
@@ -53,7 +52,9 @@ def test_hooks_removed_when_the_forward_fails(tiny_mlm, monkeypatch):
     def boom(*a, **k):
         raise RuntimeError("forward failed")
 
-    monkeypatch.setattr(compute, "run_with_attention", boom)
+    import plm_core.attention
+
+    monkeypatch.setattr(plm_core.attention, "run_with_attention", boom)  # the forward inside capture_layer
     with pytest.raises(RuntimeError):
         compute.attention_steps(tiny_mlm, TEXT, 0, 0)
     assert_no_hooks(tiny_mlm.model)
