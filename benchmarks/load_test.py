@@ -31,15 +31,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-IDLE_JS = """() => {
-  const app = document.querySelector('[data-testid="stApp"]');
-  return !!app && app.getAttribute('data-test-script-state') === 'notRunning'
-      && app.getAttribute('data-test-connection-state') === 'CONNECTED'
-      && !document.querySelector('[data-stale="true"]');
-}"""
+sys.path.insert(0, str(ROOT / "tests" / "browser"))
+from st_browser import CHROMIUM, CHROMIUM_ARGS, IDLE_JS  # noqa: E402  (one set of browser flags and idle check)
+
 RESULT_JS = """() => Array.from(document.querySelectorAll(
   '[data-testid="stMain"] [data-testid="stMarkdownContainer"], [data-testid="stMain"] [data-testid="stAlert"]'))
   .filter(e => !e.closest('label, button, [data-testid="stWidgetLabel"], [data-testid="stExpander"], [data-testid="stProgress"], [data-testid="stTable"]'))
