@@ -6,6 +6,8 @@ module named "conftest", and which one a test gets depends on collection order.
 
 from __future__ import annotations
 
+import base64
+import json
 import random
 from pathlib import Path
 
@@ -41,3 +43,25 @@ def assert_no_hooks(model: torch.nn.Module) -> None:
         if any(not _foreign_hook(h) for h in hooks):
             left.append(name)
     assert not left, f"hooks left on: {left}"
+
+
+def chart_specs(at) -> list[dict]:
+    """The plotly figures an AppTest run drew, as figure JSON."""
+    return [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+
+
+def plotly_array(value) -> np.ndarray:
+    """A numeric plotly array from figure JSON: a list, or plotly's typed-array dict (base64 ``bdata``)."""
+    if isinstance(value, dict):
+        shape = tuple(int(d) for d in str(value.get("shape", "-1")).split(","))
+        return np.frombuffer(base64.b64decode(value["bdata"]), dtype=value["dtype"]).reshape(shape)
+    return np.asarray(value, dtype=float)
+
+
+def open_page(app_factory, model_id, page: str, query: dict[str, str] | None = None):
+    """An AppTest of app.py on ``model_id``, switched to ``page`` (e.g. "pages/masking.py"), with no exception."""
+    at = app_factory(str(model_id), query)
+    at.run()
+    at.switch_page(page).run()
+    assert not at.exception, at.exception
+    return at

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import base64
 import json
 import re
 
 import numpy as np
 import pytest
+from helpers import chart_specs, plotly_array
 
 from ui.widgets import OTHER
 
@@ -32,14 +32,6 @@ def _summary(at) -> str:
     return found[0]
 
 
-def _array(value) -> np.ndarray:
-    """A plotly array from the figure JSON: a list, or plotly 6's typed-array dict (base64 ``bdata``)."""
-    if isinstance(value, dict):
-        shape = tuple(int(d) for d in str(value.get("shape", "-1")).split(","))
-        return np.frombuffer(base64.b64decode(value["bdata"]), dtype=value["dtype"]).reshape(shape)
-    return np.asarray(value, dtype=float)
-
-
 def _set_text(at, text: str) -> None:
     at.text_area(key="attention.text").input(text).run()
     assert not at.exception, at.exception
@@ -55,10 +47,10 @@ def test_opens_with_the_example_analysed(app_factory):
     for frame in frames:
         html = frame.proto.srcdoc
         assert "window.PLM_PARAMS" in html and "cdnjs" not in html
-    charts = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+    charts = chart_specs(at)
     assert len(charts) == 4  # heatmap, token flow, QK^T scores, softmax
     heat = charts[0]["data"][0]
-    z = _array(heat["z"])
+    z = plotly_array(heat["z"])
     assert heat["type"] == "heatmap" and z.shape == (13, 13) and heat["x"][1] == "1:the"
     np.testing.assert_allclose(z.sum(-1), 1.0, atol=1e-5)  # layer 0, average of heads: rows sum to 1
     assert not at.error
@@ -72,7 +64,7 @@ def test_typing_updates_tokens_and_pair(app_factory):
     _set_text(at, "the quick brown fox jumps over the lazy dog")
     assert _summary(at).startswith("**11 tokens**")
     heat = json.loads(at.get("plotly_chart")[0].proto.spec)["data"][0]
-    assert _array(heat["z"]).shape == (11, 11) and heat["x"][4] == "4:fox"
+    assert plotly_array(heat["z"]).shape == (11, 11) and heat["x"][4] == "4:fox"
     at.text_area(key="attention.pair").input("a dog sleeps").run()
     assert _summary(at).startswith("**15 tokens (two sentences)**")
     html = at.get("iframe")[0].proto.srcdoc
@@ -90,7 +82,7 @@ def test_query_key_tab_success_line(app_factory):
     diff = float(success[0].rsplit("=", 1)[1])
     assert diff < 1e-5
     assert any("Q and K of head 7" in m and "d_k = 32" in m for m in _markdown(at))
-    titles = [json.loads(c.proto.spec)["layout"]["title"]["text"] for c in at.get("plotly_chart")]
+    titles = [c["layout"]["title"]["text"] for c in chart_specs(at)]
     assert "QKᵀ/√d_k (layer 3, head 7)" in titles
 
 
@@ -157,7 +149,7 @@ def test_tiny_gpt2_folder_as_default(app_factory, tiny_dirs):
     diff = float(at.success[0].value.rsplit("=", 1)[1])
     assert diff < 1e-5
     heat = json.loads(at.get("plotly_chart")[0].proto.spec)["data"][0]
-    z = _array(heat["z"])
+    z = plotly_array(heat["z"])
     assert np.all(z[np.triu_indices(len(z), 1)] == 0)  # causal: the upper triangle is zero
     np.testing.assert_allclose(z.sum(-1), 1.0, atol=1e-5)
 

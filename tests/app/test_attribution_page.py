@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import json
-
 import pytest
+from helpers import chart_specs
 
 PAGE = "pages/attribution.py"
 
@@ -47,7 +46,7 @@ def test_embedded_similarity_two_methods(app_factory):
     _run_if_asked(at.multiselect(key="attribution.methods").select("occlusion").run())
     assert not at.exception
     assert len(_highlights(at)) == 2
-    charts = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+    charts = chart_specs(at)
     titles = [str(c["layout"].get("title", {}).get("text", "")) for c in charts]
     assert any("Spearman" in t for t in titles) and any("Kendall" in t for t in titles)
     spearman = next(c for c, t in zip(charts, titles) if "Spearman" in t)

@@ -3,11 +3,11 @@ chunks (complete, stopped, and stopped by an error) whose numbers equal the core
 
 from __future__ import annotations
 
-import base64
 import json
 
 import numpy as np
 import pytest
+from helpers import open_page, plotly_array
 
 from plm_core.bias import datasets, templates
 from plm_core.bias.crows_pairs import run_crows_pairs
@@ -25,23 +25,8 @@ CROWS_CSV = (
 )
 
 
-def values(trace: dict, axis: str) -> np.ndarray:
-    v = trace[axis]
-    if isinstance(v, dict) and "bdata" in v:  # plotly packs numeric arrays as base64 typed arrays
-        return np.frombuffer(base64.b64decode(v["bdata"]), dtype=np.dtype(v["dtype"]))
-    return np.asarray(v, dtype=float)
-
-
-def open_bias(app_factory, model_dir):
-    at = app_factory(str(model_dir))
-    at.run()
-    at.switch_page("pages/bias.py").run()
-    assert not at.exception, at.exception
-    return at
-
-
 def test_template_probe_chart_equals_core_and_opens_attention(app_factory, tiny_dirs):
-    at = open_bias(app_factory, tiny_dirs["masked_lm"])
+    at = open_page(app_factory, tiny_dirs["masked_lm"], "pages/bias.py")
     assert any("offensive stereotypes" in w.value for w in at.warning)
     tset = templates.EXAMPLE_SETS["Pronouns for occupations"]
     assert at.text_area(key="bias.targets").value == "he, she"
@@ -52,7 +37,7 @@ def test_template_probe_chart_equals_core_and_opens_attention(app_factory, tiny_
     want = {(r["value"], r["target"]): r["mean"] for r in expected.summary_table()}
     bar_he = next(t for t in fig["data"] if t["type"] == "bar" and t["name"] == "he")
     assert list(bar_he["x"]) == list(tset.words("JOB"))
-    np.testing.assert_allclose(values(bar_he, "y"), [want[(v, "he")] for v in tset.words("JOB")], rtol=1e-5)
+    np.testing.assert_allclose(plotly_array(bar_he["y"]), [want[(v, "he")] for v in tset.words("JOB")], rtol=1e-5)
     assert "Blodgett" not in " ".join(i.value for i in at.info)  # the template caveat, not CrowS-Pairs'
     assert any("wording" in i.value for i in at.info)
     # bad input: a template without a slot gives a message, the earlier result stays
@@ -75,7 +60,7 @@ def test_template_probe_chart_equals_core_and_opens_attention(app_factory, tiny_
 
 
 def test_multi_token_target_is_a_clear_message(app_factory, tiny_dirs):
-    at = open_bias(app_factory, tiny_dirs["masked_lm"])
+    at = open_page(app_factory, tiny_dirs["masked_lm"], "pages/bias.py")
     at.text_area(key="bias.targets").input("he, aunt").run()
     at.button(key="bias.template.run").click().run()
     assert not at.exception
@@ -100,7 +85,7 @@ def test_crows_pairs_run_per_bias_type_equals_core(app_factory, tiny_dirs, crows
     import ui.bias
 
     monkeypatch.setattr(ui.bias, "CHUNK_SECONDS", 0.0)  # one pair per chunk: six reruns
-    at = open_bias(app_factory, tiny_dirs["masked_lm"])
+    at = open_page(app_factory, tiny_dirs["masked_lm"], "pages/bias.py")
     run_crows(at, crows_file)
     expected = run_crows_pairs(load_model(ModelSpec(str(tiny_dirs["masked_lm"]), device="cpu")),
                            datasets.load_crows_pairs(crows_file))
@@ -138,7 +123,7 @@ def test_stopped_run_keeps_what_was_computed(app_factory, tiny_dirs, crows_file,
         return rows
 
     monkeypatch.setattr(ui.bias.crows_mod, "score_pairs", score_then_stop)
-    at = open_bias(app_factory, tiny_dirs["masked_lm"])
+    at = open_page(app_factory, tiny_dirs["masked_lm"], "pages/bias.py")
     run_crows(at, crows_file)
     assert calls == [4, 1]  # the first chunk is 4 pairs, then sized to CHUNK_SECONDS (here: 1 pair)
     assert any("Stopped after 5 of 6 items" in i.value for i in at.info)

@@ -2,36 +2,23 @@
 
 from __future__ import annotations
 
-import json
-
 import numpy as np
-from test_masking_page import values
+from helpers import chart_specs as figures
+from helpers import open_page, plotly_array
 
 from plm_core.compare import compare_texts
 from plm_core.loading import ModelSpec, load_model
 
 
-def figures(at) -> list[dict]:
-    return [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
-
-
-def open_compare(app_factory, model_dir, query=None):
-    at = app_factory(str(model_dir), query)
-    at.run()
-    at.switch_page("pages/compare.py").run()
-    assert not at.exception, at.exception
-    return at
-
-
 def test_two_sentences_prediction_and_attention_difference(app_factory, tiny_dirs):
     query = {"a": "the cat sat on the mat", "b": "the dog sat on a mat", "layer": "1", "head": "2"}
-    at = open_compare(app_factory, tiny_dirs["classifier"], query)
+    at = open_page(app_factory, tiny_dirs["classifier"], "pages/compare.py", query)
     titles = [f["layout"]["title"]["text"] for f in figures(at)]
     assert titles[:2] == ["class probabilities", "Layer 1, head 2: B − A"]
     handle = load_model(ModelSpec(str(tiny_dirs["classifier"]), device="cpu"))
     expected = compare_texts(handle, "the cat sat on the mat", "the dog sat on a mat")
     heat = figures(at)[1]["data"][0]
-    z = np.asarray([values({"x": row}) for row in heat["z"]]) if isinstance(heat["z"], list) else values(heat, "z")
+    z = plotly_array(heat["z"])
     np.testing.assert_allclose(z.reshape(expected.attention.weights.shape[-2:]),
                                expected.attention.weights[1, 2], atol=1e-6)
     table = at.dataframe[0].value
@@ -43,7 +30,7 @@ def test_two_sentences_prediction_and_attention_difference(app_factory, tiny_dir
 
 
 def test_two_models_with_different_tokenizers_and_unload(app_factory, tiny_dirs):
-    at = open_compare(app_factory, tiny_dirs["classifier"], {"mode": "models"})
+    at = open_page(app_factory, tiny_dirs["classifier"], "pages/compare.py", {"mode": "models"})
     assert any("Enter a second model" in i.value for i in at.info)
     at.text_input(key="compare.model_b").input(str(tiny_dirs["causal_lm"])).run()
     assert not at.exception and not at.error

@@ -2,37 +2,17 @@
 
 from __future__ import annotations
 
-import base64
-import json
-
 import numpy as np
 import pytest
+from helpers import chart_specs as figures
+from helpers import open_page, plotly_array
 
 from plm_core.loading import ModelSpec, load_model
 from plm_core.masking import MaskSpec, mask_and_predict
 
 
-def figures(at) -> list[dict]:
-    return [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
-
-
-def values(trace: dict, axis: str = "x") -> np.ndarray:
-    v = trace[axis]
-    if isinstance(v, dict) and "bdata" in v:  # plotly packs numeric arrays as base64 typed arrays
-        return np.frombuffer(base64.b64decode(v["bdata"]), dtype=np.dtype(v["dtype"]))
-    return np.asarray(v)
-
-
-def open_masking(app_factory, model_dir, query=None):
-    at = app_factory(str(model_dir), query)
-    at.run()
-    at.switch_page("pages/masking.py").run()
-    assert not at.exception, at.exception
-    return at
-
-
 def test_classifier_masking_follows_the_clicked_tokens(app_factory, tiny_dirs):
-    at = open_masking(app_factory, tiny_dirs["classifier"])
+    at = open_page(app_factory, tiny_dirs["classifier"], "pages/masking.py")
     at.text_input(key="masking.text").input("the cat sat on the mat").run()
     assert at.pills(key="masking.masks").options == ["the", "cat", "sat", "on", "the", "mat"]
     at.pills(key="masking.masks").set_value([2]).run()
@@ -43,15 +23,15 @@ def test_classifier_masking_follows_the_clicked_tokens(app_factory, tiny_dirs):
     by_name = {t["name"]: t for t in fig["data"]}
     labels = list(by_name["original"]["y"])
     order = [cmp.labels.index(x) for x in labels]
-    np.testing.assert_allclose(values(by_name["original"]), cmp.original[order], atol=1e-6)
-    np.testing.assert_allclose(values(by_name["edited"]), cmp.perturbed[order], atol=1e-6)
+    np.testing.assert_allclose(plotly_array(by_name["original"]["x"]), cmp.original[order], atol=1e-6)
+    np.testing.assert_allclose(plotly_array(by_name["edited"]["x"]), cmp.perturbed[order], atol=1e-6)
     assert "[CLS] the [MASK] sat on the mat [SEP]" in [c.value for c in at.code]
     assert at.query_params["masks"] == "2" and at.query_params["text"] == "the cat sat on the mat"
 
 
 def test_a_shared_link_reproduces_the_view(app_factory, tiny_dirs):
     query = {"text": "the cat sat on the mat", "masks": "2,3", "edit": "delete", "sweep": "1"}
-    at = open_masking(app_factory, tiny_dirs["classifier"], query)
+    at = open_page(app_factory, tiny_dirs["classifier"], "pages/masking.py", query)
     assert at.session_state["masking.masks"] == [2, 3]
     assert at.segmented_control(key="masking.strategy").value == "delete"
     assert "[CLS] the on the mat [SEP]" in [c.value for c in at.code]
@@ -60,14 +40,14 @@ def test_a_shared_link_reproduces_the_view(app_factory, tiny_dirs):
 
 
 def test_special_token_from_a_link_is_refused_with_the_reason(app_factory, tiny_dirs):
-    at = open_masking(app_factory, tiny_dirs["classifier"], {"text": "the cat", "masks": "0,1"})
+    at = open_page(app_factory, tiny_dirs["classifier"], "pages/masking.py", {"text": "the cat", "masks": "0,1"})
     assert any("special token" in w.value and "always sees" in w.value for w in at.warning)
     assert at.session_state["masking.masks"] == [1]
     assert not at.error
 
 
 def test_masked_lm_fill_ins_and_substitute(app_factory, tiny_dirs):
-    at = open_masking(app_factory, tiny_dirs["masked_lm"])
+    at = open_page(app_factory, tiny_dirs["masked_lm"], "pages/masking.py")
     at.text_input(key="masking.text").input("the cat sat on the mat").run()
     at.pills(key="masking.masks").set_value([2, 6]).run()
     titles = [f["layout"]["title"]["text"] for f in figures(at)]
@@ -83,7 +63,7 @@ def test_masked_lm_fill_ins_and_substitute(app_factory, tiny_dirs):
 
 @pytest.mark.parametrize("kind", ["causal_lm", "encoder"])
 def test_other_kinds_render(app_factory, tiny_dirs, kind):
-    at = open_masking(app_factory, tiny_dirs[kind])
+    at = open_page(app_factory, tiny_dirs[kind], "pages/masking.py")
     masks = at.pills(key="masking.masks")
     masks.set_value([masks.options and 1]).run()
     assert not at.exception and not at.error
