@@ -84,9 +84,7 @@ if mode == "texts":
                                       f"Layer {layer}, {label}: B − A", colorscale="RdBu", zmid=0.0,
                                       colorbar_title="B − A"), key="compare.attn_diff")
     st.subheader("Attribution difference")
-    if not ui_masking.attribution_available():
-        st.info("The Attribution core is not installed in this checkout.")
-    elif st.toggle("Attribute both sentences (same target)", key="compare.attr"):
+    if st.toggle("Attribute both sentences (same target)", key="compare.attr"):
         method = st.selectbox("Method", ATTR_METHODS, key="compare.method")
         attr = widgets.run_or_stop(lambda: ui_masking.cached_attribution_difference(spec, text_a, text_b, method))
         labels = [result.a.encoding.tokens[i] if result.a.encoding.tokens[i] == result.b.encoding.tokens[j]

@@ -24,7 +24,6 @@ from plm_core.loading import ModelSpec
 from plm_core.viz.bias_plots import bec_pro_figure, crows_pairs_figure, seat_figure, template_figure
 from ui import resources, widgets
 
-ROOT = Path(__file__).resolve().parents[1]
 JOB = "bias.job"
 RESULTS = "bias.results"  # probe -> result object
 DATA_FILES = {"crows_pairs": "crows_pairs/crows_pairs_anonymized.csv", "bec_pro": "bec_pro/BEC-Pro_EN.tsv"}
@@ -157,27 +156,15 @@ def export_buttons(result, key: str) -> None:
                        key=f"bias.{key}.json")
 
 
-def _registered(page: str) -> bool:
-    """Whether app.py registers ``page`` (pages built in parallel may not be there yet)."""
-    try:
-        return (ROOT / page).is_file() and page in (ROOT / "app.py").read_text(encoding="utf-8")
-    except OSError:
-        return False
-
-
 def explain_links(text_a: str, text_b: str, key: str) -> None:
     """Buttons that open the two sentences in the Compare, Attention and Attribution pages."""
     cols = st.columns(5)
-    if _registered("pages/compare.py"):
-        if cols[0].button("Compare side by side", key=f"{key}.compare"):
-            # the Compare page reads compare.a / compare.b (compare.text_a / text_b: the keys first announced)
-            widgets.open_page("pages/compare.py", **{"compare.mode": "texts", "compare.a": text_a, "compare.b": text_b,
-                                                     "compare.text_a": text_a, "compare.text_b": text_b})
+    if cols[0].button("Compare side by side", key=f"{key}.compare"):
+        widgets.open_page("pages/compare.py", **{"compare.mode": "texts", "compare.a": text_a, "compare.b": text_b})
     for i, (label, text) in enumerate((("A", text_a), ("B", text_b))):
         if cols[1 + i].button(f"Attention: {label}", key=f"{key}.attention_{label}"):
             widgets.open_page("pages/attention.py", **{"attention.text": text, "attention.pair": ""})
-        if _registered("pages/attribution.py") and cols[3 + i].button(f"Attribution: {label}",
-                                                                       key=f"{key}.attribution_{label}"):
+        if cols[3 + i].button(f"Attribution: {label}", key=f"{key}.attribution_{label}"):
             widgets.open_page("pages/attribution.py", **{"attribution.text": text})
 
 

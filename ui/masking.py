@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import weakref
 
 import streamlit as st
@@ -72,11 +71,6 @@ def cached_attribution_difference(spec: ModelSpec, text_a: str, text_b: str, met
 @st.cache_data(max_entries=64, show_spinner=False)
 def cached_model_comparison(spec_a: ModelSpec, spec_b: ModelSpec, text: str, top_k: int = 5) -> ModelComparison:
     return compare_models(handle_for(spec_a), handle_for(spec_b), text, top_k=top_k)
-
-
-def attribution_available() -> bool:
-    """Whether the Attribution core (plm_core.attribution) is installed in this checkout."""
-    return importlib.util.find_spec("plm_core.attribution") is not None
 
 
 def loaded_models() -> tuple[LoadedModel, ...]:
