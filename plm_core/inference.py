@@ -5,7 +5,7 @@ The one place for device moves and no-grad forwards (encode → forward under th
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import torch
@@ -110,6 +110,25 @@ def class_labels(handle: ModelHandle) -> tuple[str, ...]:
     n = handle.config.num_labels
     names = handle.config.id2label or {}
     return tuple(str(names.get(i, f"LABEL_{i}")) for i in range(n))
+
+
+def lm_body_and_head(model: torch.nn.Module) -> tuple[torch.nn.Module, Callable[[torch.Tensor], torch.Tensor]] | None:
+    """(base model, head on [..., hidden] -> [..., vocab]) for BERT, RoBERTa, DistilBERT and GPT-2 LMs, else None.
+
+    Lets a caller run the vocabulary projection only at the positions it needs (for bert-base it is ~20% of
+    a forward pass).
+    """
+    if hasattr(model, "bert") and hasattr(model, "cls"):
+        return model.bert, model.cls
+    if hasattr(model, "lm_head") and hasattr(model, "roberta"):
+        return model.roberta, model.lm_head
+    if hasattr(model, "distilbert") and hasattr(model, "vocab_projector"):
+        def head(h: torch.Tensor) -> torch.Tensor:
+            return model.vocab_projector(model.vocab_layer_norm(model.activation(model.vocab_transform(h))))
+        return model.distilbert, head
+    if hasattr(model, "transformer") and hasattr(model, "lm_head"):
+        return model.transformer, model.lm_head
+    return None
 
 
 def cosine(a: np.ndarray, b: np.ndarray) -> float:

@@ -18,7 +18,7 @@ import torch
 
 from plm_core.attribution.types import KIND_TARGETS, Target
 from plm_core.errors import InvalidInputError, UnsupportedModelError
-from plm_core.inference import class_labels, mask_positions, mean_pool
+from plm_core.inference import class_labels, lm_body_and_head, mask_positions, mean_pool
 from plm_core.loading import ModelHandle
 from plm_core.tokens import clean_token, encode
 from plm_core.types import Encoding
@@ -37,21 +37,6 @@ class Objective:
     target_label: str
     position: int | None  # token index explained (mask / last token / None)
     notes: tuple[str, ...]
-
-
-def _lm_parts(model: torch.nn.Module) -> tuple[torch.nn.Module, Callable[[torch.Tensor], torch.Tensor]] | None:
-    """(base model, head on [batch, hidden] -> [batch, vocab]) for known LM architectures, else None."""
-    if hasattr(model, "bert") and hasattr(model, "cls"):
-        return model.bert, model.cls
-    if hasattr(model, "lm_head") and hasattr(model, "roberta"):
-        return model.roberta, model.lm_head
-    if hasattr(model, "distilbert") and hasattr(model, "vocab_projector"):
-        def head(h: torch.Tensor) -> torch.Tensor:
-            return model.vocab_projector(model.vocab_layer_norm(model.activation(model.vocab_transform(h))))
-        return model.distilbert, head
-    if hasattr(model, "transformer") and hasattr(model, "lm_head"):
-        return model.transformer, model.lm_head
-    return None
 
 
 def word_ids(handle: ModelHandle, word: str, *, leading_space: bool) -> list[int]:
@@ -215,7 +200,7 @@ def build_objective(handle: ModelHandle, text: str, target: Target | None, text_
         leading_space = not encoding.text.endswith((" ", "\n", "\t"))
         where = "as the next token"
 
-    parts = _lm_parts(model)
+    parts = lm_body_and_head(model)
     pos = position
 
     def logits_at(emb: torch.Tensor) -> torch.Tensor:

@@ -13,6 +13,7 @@ import numpy as np
 import torch
 
 from plm_core.errors import UnsupportedModelError
+from plm_core.inference import lm_body_and_head
 from plm_core.loading import ModelHandle
 
 CONTENT_WARNING = (
@@ -63,23 +64,13 @@ def default_batch_size(handle: ModelHandle) -> int:
     return 256 if handle.device.type == "cuda" else 32
 
 
-def _head_split(model: torch.nn.Module) -> tuple[torch.nn.Module, torch.nn.Module] | None:
-    """(encoder body, MLM head) when the head can run on chosen positions only (BERT, RoBERTa)."""
-    body = getattr(model, "base_model", None)
-    for name in ("cls", "lm_head"):
-        head = getattr(model, name, None)
-        if head is not None and body is not None and body is not model:
-            return body, head
-    return None
-
-
 def masked_log_probs(handle: ModelHandle, input_ids: Sequence[Sequence[int]], positions: Sequence[int],
                      batch_size: int | None = None, progress: ProgressFn | None = None) -> torch.Tensor:
     """log-softmax over the vocabulary at ``positions[i]`` of sequence ``input_ids[i]`` (already masked).
 
-    Sequences are sorted by length and right-padded in batches; on BERT/RoBERTa the MLM head runs only at
-    the chosen positions (its vocabulary projection is ~20% of a bert-base forward). Returns float32
-    ``[len(input_ids), vocab]`` on the CPU.
+    Sequences are sorted by length and right-padded in batches; on BERT, RoBERTa and DistilBERT the MLM head
+    runs only at the chosen positions (its vocabulary projection is ~20% of a bert-base forward). Returns
+    float32 ``[len(input_ids), vocab]`` on the CPU.
     """
     n = len(input_ids)
     if n == 0:
@@ -88,7 +79,7 @@ def masked_log_probs(handle: ModelHandle, input_ids: Sequence[Sequence[int]], po
     order = sorted(range(n), key=lambda i: len(input_ids[i]))
     pad = handle.tokenizer.pad_token_id if handle.tokenizer.pad_token_id is not None else 0
     out: list[torch.Tensor | None] = [None] * n
-    split = _head_split(handle.model)
+    split = lm_body_and_head(handle.model)
     for start in range(0, n, batch_size):
         chunk = order[start:start + batch_size]
         width = max(len(input_ids[i]) for i in chunk)
