@@ -310,11 +310,6 @@ def probe_templates(handle: ModelHandle, tset: TemplateSet, *, batch_size: int |
     return TemplateResult(handle.model_id, kind, METRICS[kind], tset, tuple(rows), config, n_rows)
 
 
-def fill_target(sentence: str, target: str) -> str:
-    """The sentence with [MASK] replaced by the target word (for drill-down views)."""
-    return sentence.replace(MASK, target, 1)
-
-
 # ---- built-in example sets (written for plm-lens) ---------------------------------------------------
 
 EXAMPLE_SETS: dict[str, TemplateSet] = {s.name: s for s in (
