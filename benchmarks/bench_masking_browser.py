@@ -5,7 +5,8 @@ times types a new sentence and measures, inside the page, from the keydown to th
 whose plotly chart shows new numbers:
 
 - "Enter": the text is filled and Enter commits it at once;
-- "live": one character is typed and nothing else: the page's live text input commits after its pause.
+- "live": one character is typed and nothing else: the page's live text input commits after its pause
+  (ui.masking.LIVE_PAUSE), which is part of the measured time.
 
 Run under the team's lock (the machine is shared):
 
@@ -24,9 +25,12 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests" / "browser"))
+sys.path.insert(0, str(ROOT))
 
 from playwright.sync_api import sync_playwright  # noqa: E402
 from st_browser import CHROMIUM, CHROMIUM_ARGS, instrument_page, streamlit_server  # noqa: E402
+
+from ui.masking import LIVE_PAUSE  # noqa: E402
 
 SENTENCES = [
     "the cat sat on the mat", "a dog slept under the old table", "my sister reads a book every night",
@@ -73,16 +77,23 @@ def stats(xs: list[float]) -> str:
     return f"{min(xs):7.0f} | {statistics.median(xs):7.0f} | {max(xs):7.0f}"
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--tries", type=int, default=10)
-    ap.add_argument("--threads", type=int, default=None,
-                    help="OMP_NUM_THREADS for the server (torch CPU threads); default: torch's own (all cores)")
-    args = ap.parse_args()
+# Server settings compared in one run. "plm-lens": the app as shipped (.streamlit/config.toml turns off Streamlit's
+# gc.collect(2) after every run; plm_core sets OMP_WAIT_POLICY=PASSIVE). "stock": Streamlit's and libgomp's
+# defaults (an empty OMP_WAIT_POLICY is ignored by libgomp, so its threads spin as they do by default).
+SETUPS = {
+    "plm-lens": {},
+    "stock": {"STREAMLIT_RUNNER_POST_SCRIPT_GC": "true", "OMP_WAIT_POLICY": ""},
+}
+
+
+def run(setup: str, tries: int, threads: int | None) -> tuple[dict[str, list[tuple[float, float]]], list[str], Path]:
+    """Start a server with ``SETUPS[setup]``, time ``tries`` Enter and live updates; (results, console errors, log)."""
     log = Path(tempfile.mkdtemp()) / "server.log"
+    env = {"HF_HUB_OFFLINE": "1", "PLM_DEVICE": "cpu", **SETUPS[setup]}
+    if threads:
+        env["OMP_NUM_THREADS"] = str(threads)
     with contextlib.ExitStack() as stack:
-        base = stack.enter_context(streamlit_server(ROOT, log_path=log, env={"HF_HUB_OFFLINE": "1", "PLM_DEVICE": "cpu",
-                                                                           **({"OMP_NUM_THREADS": str(args.threads)} if args.threads else {})}))
+        base = stack.enter_context(streamlit_server(ROOT, log_path=log, env=env))
         pw = stack.enter_context(sync_playwright())
         browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
         stack.callback(browser.close)
@@ -97,7 +108,7 @@ def main() -> None:
             box.fill("warm up the model")
             box.press("Enter")
         results: dict[str, list[tuple[float, float]]] = {"Enter": [], "live": []}
-        for n in range(args.tries):
+        for n in range(tries):
             sentence = SENTENCES[n % len(SENTENCES)] + (" " * (n // len(SENTENCES)))
 
             def enter(s=sentence):
@@ -109,18 +120,36 @@ def main() -> None:
             page.wait_for_timeout(400)  # let the live timer of the fill (same text) run out
             results["live"].append(measure(page, lambda: box.press("End") or box.press_sequentially("s")))
             page.wait_for_timeout(400)
-        errors = app.errors
+        return results, app.errors, log
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--tries", type=int, default=10)
+    ap.add_argument("--threads", type=int, default=None,
+                    help="OMP_NUM_THREADS for the server (torch CPU threads); default: torch's own (all cores)")
+    ap.add_argument("--setups", nargs="+", choices=sorted(SETUPS), default=list(SETUPS))
+    args = ap.parse_args()
+    runs = {setup: run(setup, args.tries, args.threads) for setup in args.setups}
     print(f"# bench_masking_browser: /masking on the embedded MiniLM, {args.tries} tries, headless Chromium, "
-          f"server torch threads: {args.threads or 'default'}, "
-          "machine shared with other engineers (noisy); server log " + str(log))
-    print("\n| key press → updated chart (ms) | min | median | max |")
-    print("|---|---|---|---|")
-    for name, label in (("Enter", "fill + Enter, in page (keydown → frame)"),
-                        ("live", "one key, no Enter (live pause 150 ms incl.), in page")):
-        print(f"| {label:<52} | {stats([r[0] for r in results[name]])} |")
-        print(f"| {name + ': Python wall clock':<52} | {stats([r[1] for r in results[name]])} |")
-    if errors:
-        print("\nconsole errors:", errors)
+          f"server torch threads: {args.threads or 'default'}; server logs: "
+          + ", ".join(f"{setup} {log}" for setup, (_, _, log) in runs.items()))
+    print("\n| server | key press → updated chart (ms) | min | median | max |")
+    print("|---|---|---|---|---|")
+    for setup, (results, _, _) in runs.items():
+        for name, label in (("Enter", "fill + Enter, in page (keydown → frame)"),
+                            ("live", f"one key, no Enter (live pause {LIVE_PAUSE} incl.), in page")):
+            print(f"| {setup} | {label:<52} | {stats([r[0] for r in results[name]])} |")
+            print(f"| {setup} | {name + ': Python wall clock':<52} | {stats([r[1] for r in results[name]])} |")
+    if len(runs) > 1:
+        ours, *others = runs
+        for other in others:
+            ratios = [statistics.median(r[0] for r in runs[other][0][name])
+                      / statistics.median(r[0] for r in runs[ours][0][name]) for name in ("Enter", "live")]
+            print(f"\nmedian {other} / {ours}: Enter {ratios[0]:.2f}×, live {ratios[1]:.2f}×")
+    for setup, (_, errors, _) in runs.items():
+        if errors:
+            print(f"\nconsole errors ({setup}):", errors)
 
 
 if __name__ == "__main__":

@@ -10,9 +10,9 @@ from plm_core.viz.attention_plots import attention_heatmap
 from plm_core.viz.masking_plots import comparison_bars, distribution_bars, token_pair_bars
 from ui import masking as ui_masking
 from ui import url_state, widgets
+from ui.masking import LIVE_PAUSE
 from ui.url_state import UrlParam
 
-LIVE = "150ms"
 MODES = ("texts", "models")
 ATTR_METHODS = ("input_x_gradient", "saliency", "integrated_gradients")
 
@@ -55,8 +55,8 @@ def pick(weights: np.ndarray, layer: int, head: int) -> np.ndarray:
 
 if mode == "texts":
     c1, c2 = st.columns(2)
-    text_a = c1.text_input("Sentence A", key="compare.a", live=LIVE)
-    text_b = c2.text_input("Sentence B", key="compare.b", live=LIVE)
+    text_a = c1.text_input("Sentence A", key="compare.a", live=LIVE_PAUSE)
+    text_b = c2.text_input("Sentence B", key="compare.b", live=LIVE_PAUSE)
     result = widgets.run_or_stop(lambda: ui_masking.cached_text_comparison(spec, text_a, text_b))
     for note in result.notes:
         st.info(note[0].upper() + note[1:] + ".")
@@ -97,7 +97,7 @@ if mode == "texts":
 else:
     model_b = st.text_input("Second model (Hub id, local folder, or 'embedded')", key="compare.model_b",
                             placeholder="embedded", help="Loading a model downloads it unless it is local.")
-    text = st.text_input("Sentence", key="compare.text", live=LIVE)
+    text = st.text_input("Sentence", key="compare.text", live=LIVE_PAUSE)
     if not model_b.strip():
         st.info("Enter a second model to put next to the sidebar's model.")
     else:

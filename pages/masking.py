@@ -6,6 +6,7 @@ from plm_core.masking import STRATEGIES, STRATEGY_LABELS, MaskSpec, check_mask
 from plm_core.viz.masking_plots import comparison_bars, fill_in_bars, occlusion_bars
 from ui import masking as ui_masking
 from ui import url_state, widgets
+from ui.masking import LIVE_PAUSE
 from ui.url_state import UrlParam
 
 EXAMPLES = {
@@ -14,7 +15,6 @@ EXAMPLES = {
     "classifier": "A really good movie with excellent acting.",
     "causal_lm": "The cat sat on the",
 }
-LIVE = "150ms"  # the view follows the text after this pause in typing (Enter applies at once)
 
 handle = widgets.require_handle()
 spec = widgets.active_spec()
@@ -39,7 +39,7 @@ def masking_view() -> None:
     st.caption("Click tokens to hide or replace them and see how the model's prediction changes. "
                "The view follows the text as you type; the address bar is a link to this exact view.")
 
-    text = st.text_input("Sentence", key="masking.text", live=LIVE)
+    text = st.text_input("Sentence", key="masking.text", live=LIVE_PAUSE)
     encoding = widgets.run_or_stop(lambda: ui_masking.cached_encoding(spec, text))
     widgets.show_notes(encoding)
     options = [i for i, s in enumerate(encoding.special) if not s]
@@ -53,18 +53,19 @@ def masking_view() -> None:
         except ValueError as err:
             st.warning(f"Not masked: {err}.")
         st.session_state["masking.masks"] = [p for p in asked if p in options]
+        url_state.publish(PARAMS)  # the address bar links to the masks kept, not the ones dropped
 
     strategy = st.segmented_control("Edit chosen tokens by", strategies, key="masking.strategy",
                                     format_func=STRATEGY_LABELS.get) or strategies[0]
     substitute = None
     if strategy == "substitute":
-        substitute = st.text_input("Substitute", key="masking.sub", live=LIVE, placeholder="a word or phrase")
+        substitute = st.text_input("Substitute", key="masking.sub", live=LIVE_PAUSE, placeholder="a word or phrase")
     chosen = st.pills("Tokens — click to select", options, selection_mode="multi", key="masking.masks",
                       format_func=lambda i: encoding.tokens[i],
                       help="Special tokens ([CLS], [SEP], <s>…) are not offered: the model always sees them.")
     reference = None
     if kind == "encoder":
-        reference = st.text_input("Reference sentence", key="masking.ref", live=LIVE,
+        reference = st.text_input("Reference sentence", key="masking.ref", live=LIVE_PAUSE,
                                   help="The edited sentence is compared with the original and with this one.")
 
     if strategy == "substitute" and not (substitute or "").strip():

@@ -4,6 +4,15 @@ The foundation's public API is re-exported here; feature modules (attribution, m
 lessons, classroom) are imported by their own names.
 """
 
+import os
+
+# Read once by libgomp when torch is first imported, so it is set here, before any module below imports torch:
+# OpenMP worker threads sleep between parallel regions instead of spinning. plm-lens runs small, latency-bound
+# forwards, often on a laptop that also runs the browser showing them; spinning threads took the browser's core
+# and made the masking lab's key press → chart ~40 ms slower at 2 threads (benchmarks/bench_masking_browser.py),
+# while alone on the machine the compute is as fast either way. Set OMP_WAIT_POLICY yourself to override.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
 from plm_core.attention import (
     attention_modules,
     attention_rollout,

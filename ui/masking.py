@@ -18,10 +18,20 @@ from plm_core.compare import (
     gpu_memory,
 )
 from plm_core.loading import ModelHandle, ModelSpec
-from plm_core.masking import MaskingResult, MaskSpec, OcclusionResult, mask_and_predict, occlusion_sweep
+from plm_core.masking import (
+    MaskingResult,
+    MaskSpec,
+    OcclusionResult,
+    mask_and_predict,
+    occlusion_sweep,
+)
 from plm_core.tokens import encode
 from plm_core.types import Encoding
 from ui import resources
+
+# Live text inputs commit after this pause in typing (Enter commits at once). Key press → updated chart on the
+# masking lab is this pause + ~130 ms on a 2-core laptop that also runs the browser (bench_masking_browser.py).
+LIVE_PAUSE = "100ms"
 
 # handles this process has handed to the masking/compare pages and that are still alive (weakly held:
 # an unloaded model disappears from the list once no session uses it)

@@ -64,9 +64,14 @@ def encode(p: UrlParam, value: object) -> str | None:
 
 
 def restore(params: Sequence[UrlParam]) -> None:
-    """Fill the state of widgets not yet set in this session from the URL, else their default."""
+    """Fill the state of widgets not yet set in this session from the URL, else their default.
+
+    Values already set are written back: Streamlit drops the state of a widget that a run does not draw (the
+    reference sentence while the main sentence is empty), and a value set through ``st.session_state`` is kept.
+    """
     for p in params:
         if p.key in st.session_state:
+            st.session_state[p.key] = st.session_state[p.key]
             continue
         raw = st.query_params.get(p.param)
         st.session_state[p.key] = decode(p, raw) if raw is not None else p.default

@@ -43,6 +43,7 @@ def test_special_token_from_a_link_is_refused_with_the_reason(app_factory, tiny_
     at = open_page(app_factory, tiny_dirs["classifier"], "pages/masking.py", {"text": "the cat", "masks": "0,1"})
     assert any("special token" in w.value and "always sees" in w.value for w in at.warning)
     assert at.session_state["masking.masks"] == [1]
+    assert at.query_params["masks"] == "1"  # the link is updated in the same run
     assert not at.error
 
 

@@ -64,3 +64,26 @@ def test_compare_two_sentences(app, shots_dir):
     expect(heat.locator(".js-plotly-plot")).to_be_visible()
     expect(heat.locator("text.gtitle")).to_contain_text("B − A")
     full_page_screenshot(page, shots_dir / "compare_sentences.png")
+
+
+def test_typing_key_by_key_after_an_empty_sentence(app):
+    """The sentence emptied (an error, the reference input hidden for that run), then typed with keys 130 ms
+    apart (past the live pause: each key commits and reruns interrupt each other): the view ends on the whole
+    sentence with its chart, the user's reference sentence is kept, and the page logs no error."""
+    page = app.page
+    app.goto(app.base_url + "masking")
+    with app.expect_rerun():
+        page.get_by_label("Reference sentence", exact=True).fill("my own reference")
+        page.get_by_label("Reference sentence", exact=True).press("Enter")
+    box = page.get_by_label("Sentence", exact=True)
+    with app.expect_rerun():
+        box.fill("")
+        box.press("Enter")
+    expect(page.get_by_text("the text is empty: type a sentence")).to_be_visible()
+    box.press_sequentially("a dog ran home", delay=130)
+    expect(edited_input(page)).to_contain_text("[CLS] a dog ran home [SEP]")
+    app.wait_finished_after(app.finished - 1)
+    expect(page.get_by_label("Reference sentence", exact=True)).to_have_value("my own reference")
+    expect(page.get_by_test_id("stPlotlyChart").first.locator("g.trace.bars g.point")).to_have_count(4)
+    assert "ref=my+own+reference" in page.url
+    assert not app.errors, app.errors

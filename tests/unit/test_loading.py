@@ -4,6 +4,7 @@ imports streamlit."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -225,3 +226,42 @@ def test_core_never_imports_streamlit():
     )
     proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stdout + proc.stderr[-2000:]
+
+
+def _run_python(code: str, env: dict[str, str]) -> subprocess.CompletedProcess:
+    base = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+    return subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120,
+                          env={**base, **env})
+
+
+# records OMP_WAIT_POLICY at the moment torch is first imported (libgomp reads it then, once)
+_POLICY_AT_TORCH_IMPORT = (
+    "import os, sys\n"
+    "seen = []\n"
+    "class Spy:\n"
+    "    def find_spec(self, name, path=None, target=None):\n"
+    "        if name == 'torch' and not seen: seen.append(os.environ.get('OMP_WAIT_POLICY'))\n"
+    "assert 'torch' not in sys.modules\n"
+    "sys.meta_path.insert(0, Spy())\n"
+    "import plm_core.masking\n"
+    "print(seen[0])\n"
+)
+
+
+@pytest.mark.parametrize(("given", "expected"), [(None, "PASSIVE"), ("ACTIVE", "ACTIVE")])
+def test_openmp_threads_sleep_unless_the_user_says_otherwise(given, expected):
+    """plm_core sets OMP_WAIT_POLICY=PASSIVE before torch loads libgomp, and keeps a value the user set."""
+    proc = _run_python(_POLICY_AT_TORCH_IMPORT, {} if given is None else {"OMP_WAIT_POLICY": given})
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.strip() == expected
+
+
+def test_streamlit_server_skips_the_full_gc_after_each_run():
+    """.streamlit/config.toml (read from the folder `streamlit run app.py` starts in) turns off the post-run gc."""
+    code = ("from streamlit import config\n"
+            "config.get_config_options(force_reparse=True)\n"
+            "print(config.get_option('runner.postScriptGC'), config.get_where_defined('runner.postScriptGC'))\n")
+    proc = _run_python(code, {})
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    value, where = proc.stdout.split(maxsplit=1)
+    assert value == "False" and where.strip().endswith(".streamlit/config.toml"), proc.stdout
