@@ -6,7 +6,8 @@ whose plotly chart shows new numbers:
 
 - "Enter": the text is filled and Enter commits it at once;
 - "live": one character is typed and nothing else: the page's live text input commits after its pause
-  (ui.masking.LIVE_PAUSE), which is part of the measured time.
+  (ui.masking.LIVE_PAUSE), which is part of the measured time;
+- "click": a token is clicked to mask it (from the mouse-down).
 
 Run under the team's lock (the machine is shared):
 
@@ -46,10 +47,10 @@ CHART_SIG = """() => {
   return JSON.stringify(gd.data.map(d => d.x), (k, v) => ArrayBuffer.isView(v) ? Array.from(v) : v);
 }"""
 
-ARM = """(old) => {
+ARM = """([old, event]) => {
   window.__t0 = null;
   window.__old = old;
-  document.addEventListener('keydown', () => { if (window.__t0 === null) window.__t0 = performance.now(); },
+  document.addEventListener(event, () => { if (window.__t0 === null) window.__t0 = performance.now(); },
                             {once: true, capture: true});
 }"""
 
@@ -62,10 +63,10 @@ CHANGED = """() => {
 }"""
 
 
-def measure(page, action) -> tuple[float, float]:
-    """(in-page keydown → changed chart frame, Python wall clock) in ms."""
+def measure(page, action, event: str = "keydown") -> tuple[float, float]:
+    """(in-page ``event`` → changed chart frame, Python wall clock) in ms."""
     old = page.evaluate(CHART_SIG)
-    page.evaluate(ARM, old)
+    page.evaluate(ARM, [old, event])
     t = time.perf_counter()
     action()
     handle = page.wait_for_function(CHANGED, polling="raf", timeout=30_000)
@@ -107,7 +108,7 @@ def run(setup: str, tries: int, threads: int | None) -> tuple[dict[str, list[tup
         with app.expect_rerun():
             box.fill("warm up the model")
             box.press("Enter")
-        results: dict[str, list[tuple[float, float]]] = {"Enter": [], "live": []}
+        results: dict[str, list[tuple[float, float]]] = {"Enter": [], "live": [], "click": []}
         for n in range(tries):
             sentence = SENTENCES[n % len(SENTENCES)] + (" " * (n // len(SENTENCES)))
 
@@ -119,6 +120,10 @@ def run(setup: str, tries: int, threads: int | None) -> tuple[dict[str, list[tup
             app.wait_finished_after(app.finished - 1)
             page.wait_for_timeout(400)  # let the live timer of the fill (same text) run out
             results["live"].append(measure(page, lambda: box.press("End") or box.press_sequentially("s")))
+            app.wait_finished_after(app.finished - 1)
+            page.wait_for_timeout(200)
+            token = page.get_by_role("button", name=sentence.split()[1], exact=True)  # once in each sentence
+            results["click"].append(measure(page, token.click, "mousedown"))
             page.wait_for_timeout(400)
         return results, app.errors, log
 
@@ -134,19 +139,20 @@ def main() -> None:
     print(f"# bench_masking_browser: /masking on the embedded MiniLM, {args.tries} tries, headless Chromium, "
           f"server torch threads: {args.threads or 'default'}; server logs: "
           + ", ".join(f"{setup} {log}" for setup, (_, _, log) in runs.items()))
-    print("\n| server | key press → updated chart (ms) | min | median | max |")
+    print("\n| server | user action → updated chart (ms) | min | median | max |")
     print("|---|---|---|---|---|")
     for setup, (results, _, _) in runs.items():
         for name, label in (("Enter", "fill + Enter, in page (keydown → frame)"),
-                            ("live", f"one key, no Enter (live pause {LIVE_PAUSE} incl.), in page")):
+                            ("live", f"one key, no Enter (live pause {LIVE_PAUSE} incl.), in page"),
+                            ("click", "click a token to mask it, in page (mousedown → frame)")):
             print(f"| {setup} | {label:<52} | {stats([r[0] for r in results[name]])} |")
             print(f"| {setup} | {name + ': Python wall clock':<52} | {stats([r[1] for r in results[name]])} |")
     if len(runs) > 1:
         ours, *others = runs
         for other in others:
             ratios = [statistics.median(r[0] for r in runs[other][0][name])
-                      / statistics.median(r[0] for r in runs[ours][0][name]) for name in ("Enter", "live")]
-            print(f"\nmedian {other} / {ours}: Enter {ratios[0]:.2f}×, live {ratios[1]:.2f}×")
+                      / statistics.median(r[0] for r in runs[ours][0][name]) for name in ("Enter", "live", "click")]
+            print(f"\nmedian {other} / {ours}: Enter {ratios[0]:.2f}×, live {ratios[1]:.2f}×, click {ratios[2]:.2f}×")
     for setup, (_, errors, _) in runs.items():
         if errors:
             print(f"\nconsole errors ({setup}):", errors)
