@@ -1,13 +1,15 @@
-"""Key press → updated chart on the masking lab, in headless Chromium on the real MiniLM (TESTING.md §7).
+"""User action → updated chart on the masking lab and the compare page, in headless Chromium on the real
+MiniLM (TESTING.md §7).
 
-Starts its own streamlit server on a free 127.0.0.1 port, opens /masking with one token masked, then 10
-times types a new sentence and measures, inside the page, from the keydown to the first animation frame
-whose plotly chart shows new numbers:
+For each server setup (SETUPS) it starts a streamlit server on a free 127.0.0.1 port, opens /masking with one
+token masked, and 10 times measures, inside the page, from the user's keydown or mouse-down to the first
+animation frame whose plotly charts show new numbers:
 
 - "Enter": the text is filled and Enter commits it at once;
 - "live": one character is typed and nothing else: the page's live text input commits after its pause
-  (ui.masking.LIVE_PAUSE), which is part of the measured time;
-- "click": a token is clicked to mask it (from the mouse-down).
+  (ui.LIVE_PAUSE), which is part of the measured time;
+- "click": a token is clicked to mask it (from the mouse-down);
+- "compare": on /compare, sentence B is filled and Enter pressed; until every chart on the page shows new numbers.
 
 Run under the team's lock (the machine is shared):
 
@@ -31,7 +33,7 @@ sys.path.insert(0, str(ROOT))
 from playwright.sync_api import sync_playwright  # noqa: E402
 from st_browser import CHROMIUM, CHROMIUM_ARGS, instrument_page, streamlit_server  # noqa: E402
 
-from ui.masking import LIVE_PAUSE  # noqa: E402
+from ui import LIVE_PAUSE  # noqa: E402
 
 SENTENCES = [
     "the cat sat on the mat", "a dog slept under the old table", "my sister reads a book every night",
@@ -41,11 +43,9 @@ SENTENCES = [
     "the children played football in the park", "a storm broke the window last night",
 ]
 
-CHART_SIG = """() => {
-  const gd = document.querySelector('[data-testid="stPlotlyChart"] .js-plotly-plot');
-  if (!gd || !gd.data) return null;
-  return JSON.stringify(gd.data.map(d => d.x), (k, v) => ArrayBuffer.isView(v) ? Array.from(v) : v);
-}"""
+# one signature per plotly chart on the page (its x and z arrays)
+CHART_SIG = """() => [...document.querySelectorAll('[data-testid="stPlotlyChart"] .js-plotly-plot')].map(gd =>
+  gd.data ? JSON.stringify(gd.data.map(d => [d.x, d.z]), (k, v) => ArrayBuffer.isView(v) ? Array.from(v) : v) : null)"""
 
 ARM = """([old, event]) => {
   window.__t0 = null;
@@ -54,17 +54,19 @@ ARM = """([old, event]) => {
                             {once: true, capture: true});
 }"""
 
+# the first frame where every chart that was on the page shows new numbers
 CHANGED = """() => {
-  const gd = document.querySelector('[data-testid="stPlotlyChart"] .js-plotly-plot');
-  if (!gd || !gd.data || window.__t0 === null) return false;
-  const sig = JSON.stringify(gd.data.map(d => d.x), (k, v) => ArrayBuffer.isView(v) ? Array.from(v) : v);
-  if (sig === window.__old) return false;
+  if (window.__t0 === null) return false;
+  const sigs = (%s)();
+  if (sigs.length < window.__old.length || window.__old.some((old, i) => sigs[i] === null || sigs[i] === old)) return false;
   return performance.now() - window.__t0;
-}"""
+}""" % CHART_SIG
+
+READY = "() => (%s)().some(sig => sig !== null)" % CHART_SIG
 
 
 def measure(page, action, event: str = "keydown") -> tuple[float, float]:
-    """(in-page ``event`` → changed chart frame, Python wall clock) in ms."""
+    """(in-page ``event`` → frame where every chart changed, Python wall clock) in ms."""
     old = page.evaluate(CHART_SIG)
     page.evaluate(ARM, [old, event])
     t = time.perf_counter()
@@ -101,14 +103,14 @@ def run(setup: str, tries: int, threads: int | None) -> tuple[dict[str, list[tup
         page = browser.new_page(viewport={"width": 1280, "height": 900})
         app = instrument_page(page)
         app.goto(base + "masking?masks=2")
-        page.wait_for_function(CHART_SIG)
+        page.wait_for_function(READY)
         box = page.get_by_label("Sentence", exact=True)
         box.click()
         # warm-up: first imports and model load are not what a student waits for on each key
         with app.expect_rerun():
             box.fill("warm up the model")
             box.press("Enter")
-        results: dict[str, list[tuple[float, float]]] = {"Enter": [], "live": [], "click": []}
+        results: dict[str, list[tuple[float, float]]] = {"Enter": [], "live": [], "click": [], "compare": []}
         for n in range(tries):
             sentence = SENTENCES[n % len(SENTENCES)] + (" " * (n // len(SENTENCES)))
 
@@ -125,6 +127,20 @@ def run(setup: str, tries: int, threads: int | None) -> tuple[dict[str, list[tup
             token = page.get_by_role("button", name=sentence.split()[1], exact=True)  # once in each sentence
             results["click"].append(measure(page, token.click, "mousedown"))
             page.wait_for_timeout(400)
+        # the compare page: a new sentence B (+ Enter) → its prediction and attention-difference charts
+        app.goto(base + "compare?a=the+cat+sat+on+the+mat&b=a+dog+sat+on+the+rug")
+        page.wait_for_function(READY)
+        box_b = page.get_by_label("Sentence B", exact=True)
+        for n in range(tries):
+            sentence = SENTENCES[(n + 1) % len(SENTENCES)] + (" " * (n // len(SENTENCES)))
+
+            def enter_b(s=sentence):
+                box_b.fill(s)
+                box_b.press("Enter")
+
+            results["compare"].append(measure(page, enter_b))
+            app.wait_finished_after(app.finished - 1)
+            page.wait_for_timeout(400)
         return results, app.errors, log
 
 
@@ -136,7 +152,7 @@ def main() -> None:
     ap.add_argument("--setups", nargs="+", choices=sorted(SETUPS), default=list(SETUPS))
     args = ap.parse_args()
     runs = {setup: run(setup, args.tries, args.threads) for setup in args.setups}
-    print(f"# bench_masking_browser: /masking on the embedded MiniLM, {args.tries} tries, headless Chromium, "
+    print(f"# bench_masking_browser: /masking and /compare on the embedded MiniLM, {args.tries} tries, headless Chromium, "
           f"server torch threads: {args.threads or 'default'}; server logs: "
           + ", ".join(f"{setup} {log}" for setup, (_, _, log) in runs.items()))
     print("\n| server | user action → updated chart (ms) | min | median | max |")
@@ -144,15 +160,17 @@ def main() -> None:
     for setup, (results, _, _) in runs.items():
         for name, label in (("Enter", "fill + Enter, in page (keydown → frame)"),
                             ("live", f"one key, no Enter (live pause {LIVE_PAUSE} incl.), in page"),
-                            ("click", "click a token to mask it, in page (mousedown → frame)")):
-            print(f"| {setup} | {label:<52} | {stats([r[0] for r in results[name]])} |")
-            print(f"| {setup} | {name + ': Python wall clock':<52} | {stats([r[1] for r in results[name]])} |")
+                            ("click", "click a token to mask it, in page (mousedown → frame)"),
+                            ("compare", "compare page: sentence B + Enter, in page (all charts)")):
+            print(f"| {setup} | {label:<56} | {stats([r[0] for r in results[name]])} |")
+            print(f"| {setup} | {name + ': Python wall clock':<56} | {stats([r[1] for r in results[name]])} |")
     if len(runs) > 1:
         ours, *others = runs
+        names = list(runs[ours][0])
         for other in others:
             ratios = [statistics.median(r[0] for r in runs[other][0][name])
-                      / statistics.median(r[0] for r in runs[ours][0][name]) for name in ("Enter", "live", "click")]
-            print(f"\nmedian {other} / {ours}: Enter {ratios[0]:.2f}×, live {ratios[1]:.2f}×, click {ratios[2]:.2f}×")
+                      / statistics.median(r[0] for r in runs[ours][0][name]) for name in names]
+            print(f"\nmedian {other} / {ours}: " + ", ".join(f"{n} {r:.2f}×" for n, r in zip(names, ratios)))
     for setup, (_, errors, _) in runs.items():
         if errors:
             print(f"\nconsole errors ({setup}):", errors)

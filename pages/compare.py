@@ -10,7 +10,7 @@ from plm_core.viz.attention_plots import attention_heatmap
 from plm_core.viz.masking_plots import comparison_bars, distribution_bars, token_pair_bars
 from ui import masking as ui_masking
 from ui import url_state, widgets
-from ui.masking import LIVE_PAUSE
+from ui import LIVE_PAUSE
 from ui.url_state import UrlParam
 
 MODES = ("texts", "models")

@@ -6,7 +6,7 @@ from plm_core.masking import STRATEGIES, STRATEGY_LABELS, MaskSpec, check_mask
 from plm_core.viz.masking_plots import comparison_bars, fill_in_bars, occlusion_bars
 from ui import masking as ui_masking
 from ui import url_state, widgets
-from ui.masking import LIVE_PAUSE
+from ui import LIVE_PAUSE
 from ui.url_state import UrlParam
 
 EXAMPLES = {

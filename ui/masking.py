@@ -29,10 +29,6 @@ from plm_core.tokens import encode
 from plm_core.types import Encoding
 from ui import resources
 
-# Live text inputs commit after this pause in typing (Enter commits at once). Key press → updated chart on the
-# masking lab is this pause + ~130 ms on a 2-core laptop that also runs the browser (bench_masking_browser.py).
-LIVE_PAUSE = "100ms"
-
 # handles this process has handed to the masking/compare pages and that are still alive (weakly held:
 # an unloaded model disappears from the list once no session uses it)
 _SEEN: weakref.WeakValueDictionary[ModelSpec, ModelHandle] = weakref.WeakValueDictionary()
