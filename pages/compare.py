@@ -9,8 +9,7 @@ from plm_core.types import KIND_LABELS
 from plm_core.viz.attention_plots import attention_heatmap
 from plm_core.viz.masking_plots import comparison_bars, distribution_bars, token_pair_bars
 from ui import masking as ui_masking
-from ui import url_state, widgets
-from ui import LIVE_PAUSE
+from ui import LIVE_PAUSE, url_state, widgets
 from ui.url_state import UrlParam
 
 MODES = ("texts", "models")

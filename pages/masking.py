@@ -5,8 +5,7 @@ import streamlit as st
 from plm_core.masking import STRATEGIES, STRATEGY_LABELS, MaskSpec, check_mask
 from plm_core.viz.masking_plots import comparison_bars, fill_in_bars, occlusion_bars
 from ui import masking as ui_masking
-from ui import url_state, widgets
-from ui import LIVE_PAUSE
+from ui import LIVE_PAUSE, url_state, widgets
 from ui.url_state import UrlParam
 
 EXAMPLES = {

@@ -18,13 +18,7 @@ from plm_core.compare import (
     gpu_memory,
 )
 from plm_core.loading import ModelHandle, ModelSpec
-from plm_core.masking import (
-    MaskingResult,
-    MaskSpec,
-    OcclusionResult,
-    mask_and_predict,
-    occlusion_sweep,
-)
+from plm_core.masking import MaskingResult, MaskSpec, OcclusionResult, mask_and_predict, occlusion_sweep
 from plm_core.tokens import encode
 from plm_core.types import Encoding
 from ui import resources
