@@ -58,7 +58,8 @@ ARM = """([old, event]) => {
 CHANGED = """() => {
   if (window.__t0 === null) return false;
   const sigs = (%s)();
-  if (sigs.length < window.__old.length || window.__old.some((old, i) => sigs[i] === null || sigs[i] === old)) return false;
+  const stale = window.__old.some((old, i) => sigs[i] === null || sigs[i] === old);
+  if (sigs.length < window.__old.length || stale) return false;
   return performance.now() - window.__t0;
 }""" % CHART_SIG
 
@@ -152,8 +153,8 @@ def main() -> None:
     ap.add_argument("--setups", nargs="+", choices=sorted(SETUPS), default=list(SETUPS))
     args = ap.parse_args()
     runs = {setup: run(setup, args.tries, args.threads) for setup in args.setups}
-    print(f"# bench_masking_browser: /masking and /compare on the embedded MiniLM, {args.tries} tries, headless Chromium, "
-          f"server torch threads: {args.threads or 'default'}; server logs: "
+    print(f"# bench_masking_browser: /masking and /compare on the embedded MiniLM, {args.tries} tries, "
+          f"headless Chromium, server torch threads: {args.threads or 'default'}; server logs: "
           + ", ".join(f"{setup} {log}" for setup, (_, _, log) in runs.items()))
     print("\n| server | user action → updated chart (ms) | min | median | max |")
     print("|---|---|---|---|---|")

@@ -3,7 +3,7 @@
 import numpy as np
 import streamlit as st
 
-from plm_core.compare import alignment_rows
+from plm_core.compare import AttentionDifference, alignment_rows
 from plm_core.loading import ModelSpec
 from plm_core.types import KIND_LABELS
 from plm_core.viz.attention_plots import attention_heatmap
@@ -44,12 +44,23 @@ def layer_head(n_layers: int, n_heads: int) -> tuple[int, int]:
     c1, c2 = st.columns(2)
     layer = c1.selectbox("Layer", list(range(n_layers)), key="compare.layer")
     head = c2.selectbox("Head", list(range(-1, n_heads)), key="compare.head",
-                        format_func=lambda h: "average of heads" if h == -1 else str(h))
+                        format_func=lambda h: head_label(h).removeprefix("head "))
     return int(layer), int(head)
 
 
 def pick(weights: np.ndarray, layer: int, head: int) -> np.ndarray:
     return weights[layer].mean(0) if head == -1 else weights[layer, head]
+
+
+def head_label(head: int) -> str:
+    return "average of heads" if head == -1 else f"head {head}"
+
+
+def difference_heatmap(diff: AttentionDifference, layer: int, head: int, key: str) -> None:
+    """B − A attention on the matched tokens at one layer and head (-1 = average of heads)."""
+    st.plotly_chart(attention_heatmap(pick(diff.weights, layer, head), [t.split(":", 1)[1] for t in diff.tokens],
+                                      f"Layer {layer}, {head_label(head)}: B − A", colorscale="RdBu", zmid=0.0,
+                                      colorbar_title="B − A"), key=key)
 
 
 if mode == "texts":
@@ -77,11 +88,7 @@ if mode == "texts":
             st.warning(f"The top prediction differs: {cmp.top_original!r} (A) vs {cmp.top_perturbed!r} (B).")
     st.subheader("Attention difference (B − A) on matched tokens")
     layer, head = layer_head(result.attention_a.n_layers, result.attention_a.n_heads)
-    diff = pick(result.attention.weights, layer, head)
-    label = "average of heads" if head == -1 else f"head {head}"
-    st.plotly_chart(attention_heatmap(diff, [t.split(":", 1)[1] for t in result.attention.tokens],
-                                      f"Layer {layer}, {label}: B − A", colorscale="RdBu", zmid=0.0,
-                                      colorbar_title="B − A"), key="compare.attn_diff")
+    difference_heatmap(result.attention, layer, head, "compare.attn_diff")
     st.subheader("Attribution difference")
     if st.toggle("Attribute both sentences (same target)", key="compare.attr"):
         method = st.selectbox("Method", ATTR_METHODS, key="compare.method")
@@ -105,10 +112,14 @@ else:
         for note in result.notes:
             st.info(note[0].upper() + note[1:] + ".")
         depth = min(result.attention_a.n_layers, result.attention_b.n_layers)
+        n_heads = min(result.attention_a.n_heads, result.attention_b.n_heads)
         st.session_state["compare.layer_from_top"] = min(max(1, int(st.session_state["compare.layer_from_top"])), depth)
-        layer = st.selectbox("Layer (counted from the top when the depths differ)", list(range(1, 1 + depth)),
-                             key="compare.layer_from_top",
-            format_func=lambda n: f"{n} from the top")
+        st.session_state["compare.head"] = min(max(-1, int(st.session_state["compare.head"])), n_heads - 1)
+        c1, c2 = st.columns(2)
+        layer = c1.selectbox("Layer (counted from the top when the depths differ)", list(range(1, 1 + depth)),
+                             key="compare.layer_from_top", format_func=lambda n: f"{n} from the top")
+        head = c2.selectbox("Head", list(range(-1, n_heads)), key="compare.head",
+                            format_func=lambda h: head_label(h).removeprefix("head "))
         cols = st.columns(2)
         for col, name, pred, att in ((cols[0], f"A: {spec.model_id}", result.a, result.attention_a),
                                      (cols[1], f"B: {spec_b.model_id}", result.b, result.attention_b)):
@@ -129,10 +140,15 @@ else:
                                                               f"Top tokens at position {d.position}"),
                                             key=f"compare.mpred.{name}.{n}")
                 lyr = att.n_layers - layer
-                st.plotly_chart(attention_heatmap(att.weights[lyr].mean(0), att.encoding.tokens,
-                                                  f"Layer {lyr}, average of heads"), key=f"compare.matt.{name}")
+                st.plotly_chart(attention_heatmap(pick(att.weights, lyr, head), att.encoding.tokens,
+                                                  f"Layer {lyr}, {head_label(head)}"), key=f"compare.matt.{name}")
         for n, cmp in enumerate(result.comparisons):
             st.plotly_chart(comparison_bars(cmp, names=("A", "B")), key=f"compare.mcmp{n}")
+        if result.attention is not None:  # same layers and heads (two checkpoints of one architecture)
+            st.subheader("Attention difference (B − A)")
+            difference_heatmap(result.attention, result.attention_a.n_layers - layer, head, "compare.mattn_diff")
+            if not np.abs(result.attention.weights).max() > 0:
+                st.caption("The two models attend identically on this input: B − A is 0 at every layer and head.")
 
 with st.expander("Loaded models and memory"):
     loaded = ui_masking.loaded_models()

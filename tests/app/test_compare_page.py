@@ -6,6 +6,7 @@ import numpy as np
 from helpers import chart_specs as figures
 from helpers import open_page, plotly_array
 
+from plm_core.attention import extract_attention
 from plm_core.compare import compare_texts
 from plm_core.loading import ModelSpec, load_model
 
@@ -43,3 +44,27 @@ def test_two_models_with_different_tokenizers_and_unload(app_factory, tiny_dirs)
     at.button(key="compare.unload").click().run()
     assert not at.exception
     assert len(at.dataframe[-1].value) == 2  # the page loads both again for its view
+
+
+def test_two_checkpoints_of_one_architecture_per_head_and_difference(app_factory, tiny_dirs):
+    """Tiny BERT classifier (A) and tiny BERT masked LM (B): same tokenizer, layers and heads. The chosen head is
+    drawn for both models, and B − A equals the two models' own attentions subtracted."""
+    query = {"mode": "models", "model_b": str(tiny_dirs["masked_lm"]), "text": "the cat sat on the mat",
+             "from_top": "1", "head": "3"}
+    at = open_page(app_factory, tiny_dirs["classifier"], "pages/compare.py", query)
+    assert not at.error
+    charts = [(f["layout"]["title"]["text"], plotly_array(f["data"][0]["z"]))
+              for f in figures(at) if "z" in f["data"][0]]
+    a = load_model(ModelSpec(str(tiny_dirs["classifier"]), device="cpu"))
+    b = load_model(ModelSpec(str(tiny_dirs["masked_lm"]), device="cpu"))
+    att_a = extract_attention(a, "the cat sat on the mat").weights[1, 3]
+    att_b = extract_attention(b, "the cat sat on the mat").weights[1, 3]
+    heat_a, heat_b = (z.reshape(att_a.shape) for t, z in charts if t == "Layer 1, head 3")
+    np.testing.assert_allclose(heat_a, att_a, atol=1e-6)
+    np.testing.assert_allclose(heat_b, att_b, atol=1e-6)
+    (diff,) = (z.reshape(att_a.shape) for t, z in charts if t == "Layer 1, head 3: B − A")
+    np.testing.assert_allclose(diff, att_b - att_a, atol=1e-6)
+    assert np.abs(diff).max() > 1e-3  # two different models: the difference is not zero
+    at.selectbox(key="compare.head").set_value(-1).run()
+    titles = [f["layout"]["title"]["text"] for f in figures(at)]
+    assert "Layer 1, average of heads: B − A" in titles and at.query_params.get("head") is None
