@@ -37,15 +37,19 @@ mode = st.segmented_control("Compare", MODES, key="compare.mode", format_func={
     "texts": "two sentences, one model", "models": "one sentence, two models"}.get) or "texts"
 
 
+def head_picker(column, n_heads: int) -> int:
+    """Head (-1 = average of heads) picker bound to the URL, shared by both modes."""
+    st.session_state["compare.head"] = min(max(-1, int(st.session_state["compare.head"])), n_heads - 1)
+    return int(column.selectbox("Head", list(range(-1, n_heads)), key="compare.head",
+                                format_func=lambda h: head_label(h).removeprefix("head ")))
+
+
 def layer_head(n_layers: int, n_heads: int) -> tuple[int, int]:
     """Layer and head (-1 = average of heads) pickers bound to the URL."""
     st.session_state["compare.layer"] = min(max(0, int(st.session_state["compare.layer"])), n_layers - 1)
-    st.session_state["compare.head"] = min(max(-1, int(st.session_state["compare.head"])), n_heads - 1)
     c1, c2 = st.columns(2)
     layer = c1.selectbox("Layer", list(range(n_layers)), key="compare.layer")
-    head = c2.selectbox("Head", list(range(-1, n_heads)), key="compare.head",
-                        format_func=lambda h: head_label(h).removeprefix("head "))
-    return int(layer), int(head)
+    return int(layer), head_picker(c2, n_heads)
 
 
 def pick(weights: np.ndarray, layer: int, head: int) -> np.ndarray:
@@ -114,12 +118,10 @@ else:
         depth = min(result.attention_a.n_layers, result.attention_b.n_layers)
         n_heads = min(result.attention_a.n_heads, result.attention_b.n_heads)
         st.session_state["compare.layer_from_top"] = min(max(1, int(st.session_state["compare.layer_from_top"])), depth)
-        st.session_state["compare.head"] = min(max(-1, int(st.session_state["compare.head"])), n_heads - 1)
         c1, c2 = st.columns(2)
         layer = c1.selectbox("Layer (counted from the top when the depths differ)", list(range(1, 1 + depth)),
                              key="compare.layer_from_top", format_func=lambda n: f"{n} from the top")
-        head = c2.selectbox("Head", list(range(-1, n_heads)), key="compare.head",
-                            format_func=lambda h: head_label(h).removeprefix("head "))
+        head = head_picker(c2, n_heads)
         cols = st.columns(2)
         for col, name, pred, att in ((cols[0], f"A: {spec.model_id}", result.a, result.attention_a),
                                      (cols[1], f"B: {spec_b.model_id}", result.b, result.attention_b)):
