@@ -27,7 +27,7 @@ def fill_editor(tset: templates.TemplateSet) -> None:
 
 
 if probe == "template":
-    st.caption(f"Score: **{templates.METRICS.get(handle.kind, '—')}** for this {handle.kind}. Slots in capitals "
+    st.caption(f"Score: **{templates.metric(handle.kind)}** for this {handle.adapter.label}. Slots in capitals "
                "([NAME]) take each word of their list; the first slot is compared, the templates give the spread.")
     sets = {s.name: s for s in templates.example_sets_for(handle.kind)}
     if sets and st.session_state.get("bias.template.kind") != handle.kind:
@@ -62,8 +62,8 @@ if probe == "template":
 
 elif probe in ("crows_pairs", "bec_pro"):
     name = PROBES[probe]
-    if handle.kind != "masked_lm":
-        st.info(f"{name} scores a masked language model; {spec.model_id} is a {handle.kind}. Load one in the "
+    if handle.adapter.output != "masked_token":
+        st.info(f"{name} scores a masked language model; {spec.model_id} is a {handle.adapter.label}. Load one in the "
                 "sidebar (e.g. bert-base-uncased). Results of earlier runs stay below.")
     path, data, upload_name = ui_bias.data_source_inputs(probe, f"{name} file or data folder")
     c1, c2 = st.columns(2)

@@ -5,7 +5,7 @@ import streamlit as st
 
 from plm_core.compare import AttentionDifference, alignment_rows
 from plm_core.loading import ModelSpec
-from plm_core.types import KIND_LABELS
+from plm_core.kinds import kind_label
 from plm_core.viz.attention_plots import attention_heatmap
 from plm_core.viz.masking_plots import comparison_bars, distribution_bars, token_pair_bars
 from ui import masking as ui_masking
@@ -84,9 +84,10 @@ if mode == "texts":
     if not result.comparisons:
         st.info("Nothing to compare for this model kind and these inputs.")
     for n, cmp in enumerate(result.comparisons):
-        title = "Similarity of B to A" if cmp.kind == "encoder" else cmp.what
+        similarity = cmp.measure == "cosine similarity"
+        title = "Similarity of B to A" if similarity else cmp.what
         st.plotly_chart(comparison_bars(cmp, title, names=("A", "B")), key=f"compare.pred{n}")
-        if cmp.kind == "encoder":
+        if similarity:
             st.markdown(f"Cosine similarity of the two sentence embeddings: **{float(cmp.perturbed[0]):.3f}**")
         elif cmp.label_changed:
             st.warning(f"The top prediction differs: {cmp.top_original!r} (A) vs {cmp.top_perturbed!r} (B).")
@@ -130,11 +131,11 @@ else:
                 if pred is None:
                     st.caption("no prediction for this input (see the note above)")
                 else:
-                    st.caption(KIND_LABELS[pred.kind])
-                    if pred.kind == "classifier":
+                    st.caption(kind_label(pred.kind))
+                    if pred.labels:  # class probabilities
                         st.plotly_chart(distribution_bars(pred.labels, pred.probs, "Class probabilities"),
                                         key=f"compare.mpred.{name}")
-                    elif pred.kind == "encoder":
+                    elif pred.embedding is not None:
                         st.markdown(f"Sentence embedding: {pred.embedding.shape[0]} dimensions")
                     else:
                         for n, d in enumerate(pred.distributions):

@@ -8,19 +8,12 @@ from ui import masking as ui_masking
 from ui import LIVE_PAUSE, url_state, widgets
 from ui.url_state import UrlParam
 
-EXAMPLES = {
-    "encoder": "The cat sat on the mat because it was tired.",
-    "masked_lm": "The capital of France is [MASK].",
-    "classifier": "A really good movie with excellent acting.",
-    "causal_lm": "The cat sat on the",
-}
-
 handle = widgets.require_handle()
 spec = widgets.active_spec()
-kind = handle.kind
+adapter = handle.adapter  # what the model kind predicts and how the lab shows it (plm_core.kinds)
 strategies = tuple(s for s in STRATEGIES if s != "mask_token" or handle.tokenizer.mask_token)  # GPT-2 has none
 PARAMS = (
-    UrlParam("masking.text", "text", EXAMPLES[kind]),
+    UrlParam("masking.text", "text", adapter.example(handle, "masking")),
     UrlParam("masking.masks", "masks", [], "ints"),
     UrlParam("masking.strategy", "edit", "mask_token" if handle.tokenizer.mask_token else "delete", "str", strategies),
     UrlParam("masking.sub", "sub", ""),
@@ -63,7 +56,7 @@ def masking_view() -> None:
                       format_func=lambda i: encoding.tokens[i],
                       help="Special tokens ([CLS], [SEP], <s>…) are not offered: the model always sees them.")
     reference = None
-    if kind == "encoder":
+    if adapter.uses_reference:
         reference = st.text_input("Reference sentence", key="masking.ref", live=LIVE_PAUSE,
                                   help="The edited sentence is compared with the original and with this one.")
 
@@ -77,7 +70,7 @@ def masking_view() -> None:
     for note in result.notes:
         st.info(note[0].upper() + note[1:] + ".")
 
-    if kind == "masked_lm":
+    if adapter.output == "masked_token":
         st.caption("Each mask is predicted on its own: the model sees the other masks as masks, so several fill-ins "
                    "are independent guesses, not one joint sentence.")
         cols = st.columns(min(3, max(1, len(result.fill_ins))))
@@ -87,12 +80,10 @@ def masking_view() -> None:
             st.plotly_chart(comparison_bars(cmp, names=("unmasked", "masked")), key=f"masking.cmp{n}")
     else:
         cmp = result.comparisons[0]
-        title = {"classifier": "Class probabilities", "causal_lm": "Next token",
-                 "encoder": "Similarity of the edited sentence"}[kind]
-        st.plotly_chart(comparison_bars(cmp, title, names=("original", "edited")), key="masking.chart")
-        if kind == "classifier" and cmp.label_changed:
+        st.plotly_chart(comparison_bars(cmp, adapter.prediction_title, names=("original", "edited")), key="masking.chart")
+        if adapter.output == "classes" and cmp.label_changed:
             st.warning(f"The prediction flipped: {cmp.top_original} → {cmp.top_perturbed}.")
-        elif kind == "causal_lm":
+        elif adapter.output == "next_token":
             st.markdown(f"Most likely next token: `{cmp.top_original!r}` → `{cmp.top_perturbed!r}`")
 
     if st.toggle("Occlusion sweep: mask each token in turn", key="masking.sweep"):

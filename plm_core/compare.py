@@ -17,11 +17,11 @@ import numpy as np
 import torch
 
 from plm_core.errors import InvalidInputError, PlmCoreError, UnsupportedModelError
-from plm_core.inference import class_labels, forward, mean_pool, predict, top_tokens
+from plm_core.inference import model_inputs, predict, run
+from plm_core.kinds import get_adapter
 from plm_core.loading import ModelHandle
-from plm_core.masking import PredictionComparison, _Batch, _batch, _pair_comparison
 from plm_core.tokens import encode
-from plm_core.types import AttentionResult, Encoding, Prediction
+from plm_core.types import AttentionResult, Encoding, Prediction, PredictionComparison
 
 AlignBy = Literal["tokens", "characters"]
 
@@ -169,7 +169,7 @@ def attention_difference(att_a: AttentionResult, att_b: AttentionResult, alignme
 
 
 def compare_predictions(original: Prediction, perturbed: Prediction) -> tuple[PredictionComparison, ...]:
-    """Compare two Predictions of one kind (from :func:`plm_core.inference.predict`).
+    """Compare two Predictions of one kind (from :func:`plm_core.inference.predict`), as the kind's adapter does.
 
     classifier: the class probabilities (same labels needed). masked/causal LM: each distribution pair,
     over the union of both top-k lists; a token outside one list counts as 0 there (``exact`` False).
@@ -180,52 +180,26 @@ def compare_predictions(original: Prediction, perturbed: Prediction) -> tuple[Pr
     """
     if original.kind != perturbed.kind:
         raise UnsupportedModelError(f"different model kinds ({original.kind}, {perturbed.kind}) predict different things")
-    kind = original.kind
-    if kind == "classifier":
-        if original.labels != perturbed.labels:
-            raise UnsupportedModelError(f"different classes: {original.labels} against {perturbed.labels}")
-        a, b = original.probs.astype(np.float32), perturbed.probs.astype(np.float32)
-        return (PredictionComparison(kind, "class probabilities", original.labels, a, b, (b - a).astype(np.float32),
-                                     int(a.argmax()) != int(b.argmax())),)
-    if kind == "encoder":
-        ea, eb = original.embedding, perturbed.embedding
-        if ea is None or eb is None or ea.shape != eb.shape:
-            raise UnsupportedModelError("the two embeddings have different sizes: their similarity is undefined")
-        sim = float(ea @ eb / max(np.linalg.norm(ea) * np.linalg.norm(eb), 1e-12))
-        one = float(ea @ ea / max(np.linalg.norm(ea) ** 2, 1e-12))
-        o, p = np.asarray([one], np.float32), np.asarray([sim], np.float32)
-        return (PredictionComparison(kind, "cosine similarity", ("to the first input",), o, p, (p - o).astype(np.float32), False),)
-    out = []
-    what = "next token" if kind == "causal_lm" else "fill-in at mask {}"
-    for n, (da, db) in enumerate(zip(original.distributions, perturbed.distributions)):
-        pa = dict(zip(da.tokens, da.probs.tolist()))
-        pb = dict(zip(db.tokens, db.probs.tolist()))
-        labels = tuple(dict.fromkeys([*da.tokens, *db.tokens]))
-        a = np.asarray([pa.get(t, 0.0) for t in labels], np.float32)
-        b = np.asarray([pb.get(t, 0.0) for t in labels], np.float32)
-        exact = set(pa) == set(pb)
-        out.append(PredictionComparison(kind, what.format(n + 1), labels, a, b, (b - a).astype(np.float32),
-                                        da.tokens[0] != db.tokens[0], exact))
-    return tuple(out)
+    return get_adapter(original.kind).compare_predictions(original, perturbed)
 
 
-def _attentions(handle: ModelHandle, rows: Sequence[Encoding]) -> tuple[object, list[np.ndarray]]:
-    """One batched forward with attentions: model output and per row ``[layer, head, query, key]``."""
-    batch = _batch(handle, rows)
-    out = forward(handle, _Batch(batch), output_attentions=True, output_hidden_states=handle.kind == "encoder")
+def _attentions(handle: ModelHandle, rows: Sequence[Encoding]) -> tuple[object, dict, list[np.ndarray]]:
+    """One batched forward with attentions: model output, its inputs and per row ``[layer, head, query, key]``."""
+    inputs = model_inputs(handle, rows)
+    out = run(handle, inputs, want=("attentions", *handle.adapter.want))
     if not getattr(out, "attentions", None) or out.attentions[0] is None:
         raise UnsupportedModelError(f"{handle.model_id} returned no attention weights")
     stacked = torch.stack(out.attentions, 1).float().cpu().numpy()  # [batch, layer, head, query, key]
     weights = [stacked[r, :, :, : len(e), : len(e)].copy() for r, e in enumerate(rows)]
-    return out, weights
+    return out, inputs, weights
 
 
 def compare_texts(handle: ModelHandle, text_a: str, text_b: str, *, top_k: int = 5,
                   max_tokens: int | None = None) -> TextComparison:
     """Two inputs on one model, in one batched forward: alignment, prediction and attention differences.
 
-    The prediction difference treats A as the original and B as the changed input. Masked LM: the
-    masks of A and B are paired in order.
+    The prediction difference treats A as the original and B as the changed input (``handle.adapter``
+    reads it out). Masked LM: the masks of A and B are paired in order.
 
     Raises:
         InvalidInputError: an empty input.
@@ -233,48 +207,13 @@ def compare_texts(handle: ModelHandle, text_a: str, text_b: str, *, top_k: int =
     with handle.lock:
         enc_a, _ = encode(handle, text_a, max_tokens=max_tokens)
         enc_b, _ = encode(handle, text_b, max_tokens=max_tokens)
-        out, (wa, wb) = _attentions(handle, [enc_a, enc_b])
+        out, inputs, (wa, wb) = _attentions(handle, [enc_a, enc_b])
+        read = handle.adapter.text_comparison(handle, enc_a, enc_b, out, inputs, top_k)
     alignment = align_tokens(enc_a, enc_b)
     att_a = AttentionResult(handle.model_id, enc_a, wa)
     att_b = AttentionResult(handle.model_id, enc_b, wb)
-    kind, model_id = handle.kind, handle.model_id
-    notes: list[str] = []
-    mask = torch.tensor([[1] * len(enc_a) + [0] * (max(len(enc_a), len(enc_b)) - len(enc_a)),
-                         [1] * len(enc_b) + [0] * (max(len(enc_a), len(enc_b)) - len(enc_b))])
-    if kind == "classifier":
-        probs = torch.softmax(out.logits.float(), -1)
-        labels = class_labels(handle)
-        pa = Prediction(model_id, kind, enc_a, labels=labels, probs=probs[0].cpu().numpy())
-        pb = Prediction(model_id, kind, enc_b, labels=labels, probs=probs[1].cpu().numpy())
-        comps = (_pair_comparison(handle, "class probabilities", probs[0], probs[1], top_k),)
-    elif kind == "causal_lm":
-        la, lb = len(enc_a) - 1, len(enc_b) - 1
-        logits = out.logits.float()
-        pa = Prediction(model_id, kind, enc_a, distributions=(top_tokens(handle, logits[0, la], la, top_k),))
-        pb = Prediction(model_id, kind, enc_b, distributions=(top_tokens(handle, logits[1, lb], lb, top_k),))
-        comps = (_pair_comparison(handle, "next token", torch.softmax(logits[0, la], -1),
-                                  torch.softmax(logits[1, lb], -1), top_k),)
-    elif kind == "encoder":
-        emb = mean_pool(out.hidden_states[-1], mask.to(out.hidden_states[-1].device)).float().cpu().numpy()
-        pa = Prediction(model_id, kind, enc_a, embedding=emb[0])
-        pb = Prediction(model_id, kind, enc_b, embedding=emb[1])
-        comps = compare_predictions(pa, pb)
-    else:
-        mask_id = handle.tokenizer.mask_token_id
-        ma = [i for i, t in enumerate(enc_a.input_ids) if t == mask_id]
-        mb = [i for i, t in enumerate(enc_b.input_ids) if t == mask_id]
-        logits = out.logits.float()
-        pa = Prediction(model_id, kind, enc_a, distributions=tuple(top_tokens(handle, logits[0, p], p, top_k) for p in ma))
-        pb = Prediction(model_id, kind, enc_b, distributions=tuple(top_tokens(handle, logits[1, p], p, top_k) for p in mb))
-        comps = tuple(_pair_comparison(handle, f"fill-in at mask {n + 1} (A:{p}, B:{q})", torch.softmax(logits[0, p], -1),
-                                       torch.softmax(logits[1, q], -1), top_k) for n, (p, q) in enumerate(zip(ma, mb)))
-        if not ma or not mb:
-            notes.append(f"a masked LM predicts at {handle.tokenizer.mask_token}: put one in both sentences to "
-                         "compare fill-ins")
-        elif len(ma) != len(mb):
-            notes.append(f"A has {len(ma)} masks and B {len(mb)}: the first {min(len(ma), len(mb))} are paired in order")
-    return TextComparison(model_id, alignment, pa, pb, comps, att_a, att_b,
-                          attention_difference(att_a, att_b, alignment), tuple(notes))
+    return TextComparison(handle.model_id, alignment, read.a, read.b, read.comparisons, att_a, att_b,
+                          attention_difference(att_a, att_b, alignment), read.notes)
 
 
 def attribution_difference(handle: ModelHandle, comparison: TextComparison, method: str = "input_x_gradient",
@@ -287,7 +226,7 @@ def attribution_difference(handle: ModelHandle, comparison: TextComparison, meth
     from plm_core.attribution import Target, attribute
 
     a_text, b_text = comparison.a.encoding.text, comparison.b.encoding.text
-    if handle.kind == "encoder":
+    if "similarity" in handle.adapter.target_kinds:
         res_a = attribute(handle, a_text, method, target=Target("similarity", other=b_text), **params)
         res_b = attribute(handle, b_text, method, target=Target("similarity", other=a_text), **params)
     else:
@@ -334,7 +273,7 @@ def compare_models(handle_a: ModelHandle, handle_b: ModelHandle, text: str, *, t
     if handle_a.kind != handle_b.kind:
         notes.append(f"the models are of different kinds (A: {handle_a.kind}, B: {handle_b.kind}) and predict "
                      "different things: shown side by side, not subtracted")
-    elif handle_a.kind in ("masked_lm", "causal_lm") and handle_a.tokenizer.get_vocab() != handle_b.tokenizer.get_vocab():
+    elif handle_a.adapter.token_outputs and handle_a.tokenizer.get_vocab() != handle_b.tokenizer.get_vocab():
         notes.append("the vocabularies differ: the word lists are shown side by side, not subtracted")
     elif pa is not None and pb is not None:
         try:

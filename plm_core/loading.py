@@ -14,24 +14,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
-from transformers import (
-    AutoConfig,
-    AutoModel,
-    AutoModelForCausalLM,
-    AutoModelForMaskedLM,
-    AutoModelForSequenceClassification,
-    AutoTokenizer,
-    PretrainedConfig,
-    PreTrainedModel,
-    PreTrainedTokenizerBase,
-)
+from typing import TYPE_CHECKING
 
+import transformers
+from transformers import AutoConfig, AutoTokenizer, PretrainedConfig, PreTrainedModel, PreTrainedTokenizerBase
 from transformers.utils import logging as hf_logging
 
+from plm_core.architectures import Arch, arch_of
 from plm_core.classroom import token_cap
 from plm_core.devices import pick_device
 from plm_core.errors import ModelLoadError, UnsupportedModelError
-from plm_core.types import MODEL_KINDS, ModelKind
+from plm_core.types import ModelKind
+
+if TYPE_CHECKING:
+    from plm_core.kinds import KindAdapter
 
 log = logging.getLogger(__name__)
 hf_logging.disable_progress_bar()  # no tqdm bars in the server log
@@ -41,12 +37,6 @@ EMBEDDED_ALIASES = {DEFAULT_MODEL_ID, "all-MiniLM-L6-v2", "embedded"}
 # Longest input any view accepts; bertviz-style views grow with the square of the length.
 HARD_MAX_TOKENS = 512
 
-_AUTO_CLASSES = {
-    "masked_lm": AutoModelForMaskedLM,
-    "causal_lm": AutoModelForCausalLM,
-    "classifier": AutoModelForSequenceClassification,
-    "encoder": AutoModel,
-}
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]{0,95}(/[\w.-]{1,96})?$")
 
 
@@ -56,7 +46,8 @@ class ModelSpec:
 
     Args:
         model_id: a Hub id ("bert-base-uncased"), a local folder, or the embedded default.
-        kind: "auto" (from the config's architectures) or one of masked_lm, causal_lm, classifier, encoder.
+        kind: "auto" (from the config's architectures) or a name in ``plm_core.kinds.KINDS`` (masked_lm,
+            causal_lm, classifier, encoder, ...).
         device: "auto"/None, "cpu", "cuda", "cuda:1", "mps".
         revision: a Hub branch, tag or commit.
         allow_pickle: also accept ``pytorch_model.bin`` weights (pickle can run code: trusted sources only).
@@ -95,6 +86,18 @@ class ModelHandle:
         return self.model.config
 
     @property
+    def adapter(self) -> KindAdapter:
+        """What this model's kind means everywhere: read-outs, targets, masking, examples (plm_core.kinds)."""
+        from plm_core.kinds import get_adapter
+
+        return get_adapter(self.kind)
+
+    @property
+    def arch(self) -> Arch:
+        """Architecture facts for this model type (plm_core.architectures)."""
+        return arch_of(self.config)
+
+    @property
     def n_layers(self) -> int:
         return int(_config_get(self.config, "num_hidden_layers", "n_layer", "num_layers", "n_layers"))
 
@@ -109,8 +112,7 @@ class ModelHandle:
         n_pos = _config_get(self.config, "max_position_embeddings", "n_positions", default=None)
         if n_pos:
             # RoBERTa-style position ids start after the padding index
-            offset = 2 if getattr(self.config, "model_type", "") in ("roberta", "xlm-roberta", "camembert") else 0
-            limits.append(int(n_pos) - offset)
+            limits.append(int(n_pos) - self.arch.position_offset)
         tok_max = getattr(self.tokenizer, "model_max_length", None)
         if isinstance(tok_max, int) and 0 < tok_max < 1_000_000:
             limits.append(tok_max)
@@ -171,17 +173,11 @@ def resolve_source(model_id: str) -> str:
 
 
 def detect_kind(config: PretrainedConfig) -> ModelKind:
-    """Model kind from the config's ``architectures`` (what the checkpoint was saved as)."""
-    for arch in getattr(config, "architectures", None) or []:
-        if arch.endswith(("ForMaskedLM", "ForPreTraining")):
-            return "masked_lm"
-        if arch.endswith(("LMHeadModel", "ForCausalLM")):
-            return "causal_lm"
-        if arch.endswith("ForSequenceClassification"):
-            return "classifier"
-    if getattr(config, "model_type", "") in ("gpt2", "gpt_neo", "gptj", "llama", "opt", "mistral", "qwen2"):
-        return "causal_lm"
-    return "encoder"
+    """Model kind from the config (what the checkpoint was saved as): the first adapter of
+    ``plm_core.kinds.KINDS`` whose ``detect`` accepts it."""
+    from plm_core.kinds import detect_kind as detect
+
+    return detect(config)
 
 
 def _first_line(err: Exception) -> str:
@@ -254,9 +250,12 @@ def load_model(spec: ModelSpec) -> ModelHandle:
         raise UnsupportedModelError(f"unsupported architecture for {spec.model_id!r}: {_first_line(err)}") from None
     except OSError as err:
         raise ModelLoadError(_describe_failure(spec.model_id, source, err)) from None
+    from plm_core.kinds import KINDS
+
     kind = detect_kind(config) if spec.kind == "auto" else spec.kind
-    if kind not in MODEL_KINDS:
-        raise UnsupportedModelError(f"unknown model kind {spec.kind!r}; choose auto or one of {MODEL_KINDS}")
+    if kind not in KINDS:
+        raise UnsupportedModelError(f"unknown model kind {spec.kind!r}; choose auto or one of {tuple(KINDS)}")
+    auto_class = getattr(transformers, KINDS[kind].auto_class)
 
     try:
         tokenizer = AutoTokenizer.from_pretrained(source, **common)
@@ -276,7 +275,7 @@ def load_model(spec: ModelSpec) -> ModelHandle:
 
     try:
         # eager: SDPA cannot return attention weights
-        model = _AUTO_CLASSES[kind].from_pretrained(
+        model = auto_class.from_pretrained(
             source, config=config, attn_implementation="eager",
             use_safetensors=None if spec.allow_pickle else True, **common,
         )

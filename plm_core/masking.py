@@ -15,10 +15,10 @@ import numpy as np
 import torch
 
 from plm_core.errors import InvalidInputError, UnsupportedModelError
-from plm_core.inference import class_labels, forward, mean_pool, top_tokens
+from plm_core.inference import mask_positions, model_inputs, run
 from plm_core.loading import ModelHandle
 from plm_core.tokens import clean_text, clean_token, encode
-from plm_core.types import Encoding, ModelKind, Prediction, TokenDistribution
+from plm_core.types import Encoding, FillIn, ModelKind, Prediction, PredictionComparison
 
 Strategy = Literal["mask_token", "delete", "substitute"]
 STRATEGIES: tuple[Strategy, ...] = ("mask_token", "delete", "substitute")
@@ -71,50 +71,6 @@ class MaskedInput:
     def __post_init__(self) -> None:
         if len(self.origin) != len(self.edited):
             raise ValueError(f"origin has {len(self.origin)} entries for {len(self.edited)} edited tokens")
-
-
-@dataclass(frozen=True)
-class FillIn:
-    """Masked LM: the model's top-k fill-ins at one mask of the edited input."""
-
-    position: int  # index in the edited encoding
-    original_position: int  # index in the original encoding (-1 if the mask was inserted)
-    original_token: str | None  # the token the mask replaced (None if the mask was typed in the text)
-    original_prob: float | None  # probability the model gives the original token at the mask
-    original_rank: int | None  # 1 = top fill-in
-    distribution: TokenDistribution  # top-k
-
-
-@dataclass(frozen=True)
-class PredictionComparison:
-    """One prediction before and after a change, over the same labels.
-
-    classifier: the classes. causal LM: the union of both next-token top-k lists. masked LM: the union of
-    the two distributions at one mask. encoder: similarity "to the original" and "to the reference".
-    """
-
-    kind: ModelKind
-    what: str  # what is compared, for titles ("class probabilities", "next token", ...)
-    labels: tuple[str, ...]  # [label]
-    original: np.ndarray  # float32 [label]
-    perturbed: np.ndarray  # float32 [label]
-    prob_delta: np.ndarray  # float32 [label]; perturbed - original
-    label_changed: bool  # the top label differs
-    exact: bool = True  # False when values outside a top-k list were taken as 0
-
-    def __post_init__(self) -> None:
-        n = len(self.labels)
-        for name in ("original", "perturbed", "prob_delta"):
-            if getattr(self, name).shape != (n,):
-                raise ValueError(f"{name} has shape {getattr(self, name).shape} for {n} labels")
-
-    @property
-    def top_original(self) -> str:
-        return self.labels[int(np.argmax(self.original))] if self.labels else ""
-
-    @property
-    def top_perturbed(self) -> str:
-        return self.labels[int(np.argmax(self.perturbed))] if self.labels else ""
 
 
 @dataclass(frozen=True)
@@ -259,92 +215,22 @@ def apply_mask(handle: ModelHandle, encoding: Encoding, spec: MaskSpec) -> Maske
 # ---------------------------------------------------------------- batched forward
 
 
-def _uses_token_types(handle: ModelHandle) -> bool:
-    return "token_type_ids" in handle.tokenizer.model_input_names and getattr(handle.config, "type_vocab_size", 2) >= 2
-
-
-def _batch(handle: ModelHandle, rows: Sequence[Encoding]) -> dict[str, torch.Tensor]:
-    """Right-padded batch of several encodings (ids as given)."""
-    n = max(len(r) for r in rows)
-    pad = handle.tokenizer.pad_token_id if handle.tokenizer.pad_token_id is not None else 0
-    ids = torch.full((len(rows), n), pad, dtype=torch.long)
-    mask = torch.zeros((len(rows), n), dtype=torch.long)
-    types = torch.zeros((len(rows), n), dtype=torch.long)
-    for r, enc in enumerate(rows):
-        ids[r, : len(enc)] = torch.tensor(enc.input_ids)
-        mask[r, : len(enc)] = 1
-        types[r, : len(enc)] = torch.tensor(enc.segments)
-    batch = {"input_ids": ids, "attention_mask": mask}
-    if _uses_token_types(handle):
-        batch["token_type_ids"] = types
-    return batch
-
-
-class _Batch(dict):
-    def to(self, device):  # forward() calls batch.to(device)
-        return _Batch({k: v.to(device) for k, v in self.items()})
-
-
 def _run(handle: ModelHandle, rows: Sequence[Encoding], positions: Sequence[int] | None = None) -> torch.Tensor:
-    """One no-grad forward of ``rows``.
-
-    Returns, by kind: classifier: logits [batch, label]; masked LM: logits [batch, query, vocab], or
-    [batch, vocab] at ``positions`` (one per row); causal LM: logits at each row's last token
-    [batch, vocab]; encoder: pooled, normalised embeddings [batch, hidden].
-    """
-    batch = _batch(handle, rows)
-    out = forward(handle, _Batch(batch), output_hidden_states=handle.kind == "encoder")
-    mask = batch["attention_mask"].to(handle.device)
-    if handle.kind == "encoder":
-        return mean_pool(out.hidden_states[-1], mask).float()
-    if handle.kind == "causal_lm":
-        last = mask.sum(1) - 1
-        return out.logits[torch.arange(len(rows), device=last.device), last].float()
-    if handle.kind == "masked_lm" and positions is not None:
-        idx = torch.tensor(list(positions), device=out.logits.device)
-        return out.logits[torch.arange(len(rows), device=idx.device), idx].float()
-    return out.logits.float()
+    """One no-grad forward of ``rows``: what the kind reads out of each row (``handle.adapter.outputs``)."""
+    adapter = handle.adapter
+    inputs = model_inputs(handle, rows)
+    return adapter.outputs(handle, run(handle, inputs, want=adapter.want), inputs, positions)
 
 
 def _chunk_size(handle: ModelHandle, n_tokens: int, batch_size: int) -> int:
     """Rows per forward: ``batch_size``, fewer for LM heads whose [batch, query, vocab] logits are large."""
-    if handle.kind not in ("masked_lm", "causal_lm"):
+    if not handle.adapter.token_outputs:
         return batch_size
     vocab = int(getattr(handle.config, "vocab_size", 30_000))
     return max(1, min(batch_size, int(256e6 // (4 * vocab * max(1, n_tokens)))))
 
 
 # ---------------------------------------------------------------- predictions and comparisons
-
-
-def _pair_comparison(handle: ModelHandle, what: str, before: torch.Tensor, after: torch.Tensor, k: int) -> PredictionComparison:
-    """Compare two full distributions over the union of their top-k ([vocab] or [label] probabilities)."""
-    if handle.kind == "classifier":
-        labels = class_labels(handle)
-        ids = list(range(len(labels)))
-    else:
-        ids = list(dict.fromkeys(before.topk(min(k, before.numel())).indices.tolist()
-                                 + after.topk(min(k, after.numel())).indices.tolist()))
-        with handle.lock:
-            labels = tuple(clean_token(t) for t in handle.tokenizer.convert_ids_to_tokens(ids))
-    idx = torch.tensor(ids, device=before.device)
-    b = before[idx].cpu().numpy().astype(np.float32)
-    a = after[idx].cpu().numpy().astype(np.float32)
-    changed = int(before.argmax()) != int(after.argmax())
-    return PredictionComparison(handle.kind, what, tuple(labels), b, a, (a - b).astype(np.float32), changed)
-
-
-def _similarity_comparison(orig: np.ndarray, edited: np.ndarray, ref: np.ndarray | None) -> PredictionComparison:
-    labels = ["to the original sentence"]
-    before = [float(orig @ orig)]
-    after = [float(edited @ orig)]
-    if ref is not None:
-        labels.append("to the reference sentence")
-        before.append(float(orig @ ref))
-        after.append(float(edited @ ref))
-    b = np.asarray(before, np.float32)
-    a = np.asarray(after, np.float32)
-    return PredictionComparison("encoder", "cosine similarity", tuple(labels), b, a, (a - b).astype(np.float32), False)
 
 
 def mask_and_predict(handle: ModelHandle, text: str, spec: MaskSpec, *, text_pair: str | None = None,
@@ -361,71 +247,18 @@ def mask_and_predict(handle: ModelHandle, text: str, spec: MaskSpec, *, text_pai
         InvalidInputError: empty text, special or missing positions.
         UnsupportedModelError: "mask_token" for a model without one.
     """
+    adapter = handle.adapter
     with handle.lock:
         encoding, _ = encode(handle, text, text_pair, max_tokens=max_tokens)
         edit = apply_mask(handle, encoding, spec)
         rows = [encoding, edit.edited]
-        ref_text = reference.strip() if reference and reference.strip() else None
-        if handle.kind == "encoder" and ref_text:
+        ref_text = reference.strip() if reference and reference.strip() and adapter.uses_reference else None
+        if ref_text:
             rows.append(encode(handle, ref_text, max_tokens=max_tokens)[0])
-        out = _run(handle, rows)
-    notes = list(edit.notes)
-    kind = handle.kind
-    model_id = handle.model_id
-    if kind == "classifier":
-        probs = torch.softmax(out, -1)
-        labels = class_labels(handle)
-        before = Prediction(model_id, kind, encoding, labels=labels, probs=probs[0].cpu().numpy())
-        after = Prediction(model_id, kind, edit.edited, labels=labels, probs=probs[1].cpu().numpy())
-        comparisons = (_pair_comparison(handle, "class probabilities", probs[0], probs[1], top_k),)
-        return MaskingResult(model_id, kind, edit, before, after, comparisons, notes=tuple(notes))
-    if kind == "causal_lm":
-        probs = torch.softmax(out, -1)
-        last_b, last_a = len(encoding) - 1, len(edit.edited) - 1
-        before = Prediction(model_id, kind, encoding, distributions=(top_tokens(handle, out[0], last_b, top_k),))
-        after = Prediction(model_id, kind, edit.edited, distributions=(top_tokens(handle, out[1], last_a, top_k),))
-        comparisons = (_pair_comparison(handle, "next token", probs[0], probs[1], top_k),)
-        return MaskingResult(model_id, kind, edit, before, after, comparisons, notes=tuple(notes))
-    if kind == "encoder":
-        emb = out.cpu().numpy().astype(np.float32)
-        ref = emb[2] if len(rows) == 3 else None
-        before = Prediction(model_id, kind, encoding, embedding=emb[0])
-        after = Prediction(model_id, kind, edit.edited, embedding=emb[1])
-        return MaskingResult(model_id, kind, edit, before, after, (_similarity_comparison(emb[0], emb[1], ref),),
-                             reference=ref_text, notes=tuple(notes))
-    # masked LM
-    mask_id = handle.tokenizer.mask_token_id
-    masks_after = [i for i, t in enumerate(edit.edited.input_ids) if t == mask_id]
-    if not masks_after:
-        mask = handle.tokenizer.mask_token or "[MASK]"
-        notes.append(f"the edited input has no {mask}: nothing to fill in (click a token with 'mask token' "
-                     f"chosen, or type {mask} in the text)")
-    if len(masks_after) > 1:
-        notes.append(f"{len(masks_after)} masks are predicted independently: each fill-in is the model's guess "
-                     "at that position while the other masks stay masked, not a joint guess")
-    probs = torch.softmax(out, -1)
-    fills, comparisons, dists_before, dists_after = [], [], [], []
-    for p in masks_after:
-        o = edit.origin[p]
-        was_word = o >= 0 and encoding.input_ids[o] != mask_id
-        dist = top_tokens(handle, out[1, p], p, top_k)
-        dists_after.append(dist)
-        orig_prob = orig_rank = orig_token = None
-        if was_word:
-            tid = encoding.input_ids[o]
-            orig_token = encoding.tokens[o]
-            orig_prob = float(probs[1, p, tid])
-            orig_rank = int((probs[1, p] > probs[1, p, tid]).sum()) + 1
-            dists_before.append(top_tokens(handle, out[0, o], o, top_k))
-            comparisons.append(_pair_comparison(handle, f"position {o} ('{orig_token.strip()}') unmasked vs masked",
-                                                probs[0, o], probs[1, p], top_k))
-        elif o >= 0:  # a mask typed in the text: compare the mask's guesses before and after the edit
-            dists_before.append(top_tokens(handle, out[0, o], o, top_k))
-            comparisons.append(_pair_comparison(handle, f"mask at position {o}", probs[0, o], probs[1, p], top_k))
-        fills.append(FillIn(p, o, orig_token, orig_prob, orig_rank, dist))
-    before = Prediction(model_id, kind, encoding, distributions=tuple(dists_before))
-    after = Prediction(model_id, kind, edit.edited, distributions=tuple(dists_after))
-    return MaskingResult(model_id, kind, edit, before, after, tuple(comparisons), tuple(fills), notes=tuple(notes))
+        inputs = model_inputs(handle, rows)
+        read = adapter.edit_comparison(handle, edit, run(handle, inputs, want=adapter.want), inputs, top_k)
+    return MaskingResult(handle.model_id, handle.kind, edit, read.before, read.after, read.comparisons, read.fill_ins,
+                         reference=ref_text, notes=tuple(edit.notes) + read.notes)
 
 
 # ---------------------------------------------------------------- occlusion sweep
@@ -458,25 +291,17 @@ def occlusion_sweep(handle: ModelHandle, text: str, spec: MaskSpec | None = None
     with handle.lock:
         encoding, _ = encode(handle, text, text_pair, max_tokens=max_tokens)
         base = apply_mask(handle, encoding, spec).edited if spec and spec.positions else encoding
-        mask_id = handle.tokenizer.mask_token_id
-        masks = [i for i, t in enumerate(base.input_ids) if mask_id is not None and t == mask_id]
-        if handle.kind == "masked_lm" and not masks:
-            mask = handle.tokenizer.mask_token or "[MASK]"
-            raise InvalidInputError(f"the sweep measures the top fill-in at a mask: mask a token or type {mask}")
+        masks = mask_positions(handle, base)
         targets = [i for i, s in enumerate(base.special) if not s and i not in masks]
         if not targets:
             raise InvalidInputError("there is no word token to occlude")
         copies = [apply_mask(handle, base, MaskSpec((i,), strategy)).edited for i in targets]
         extra = []
         ref_text = reference.strip() if reference and reference.strip() else None
-        if handle.kind == "encoder" and ref_text:
+        if handle.adapter.uses_reference and ref_text:
             extra = [encode(handle, ref_text, max_tokens=max_tokens)[0]]
         rows = [base, *extra, *copies]
-        positions = None
-        if handle.kind == "masked_lm":  # the first mask; deleting a token before it shifts it left by one
-            first = masks[0]
-            positions = [first] * (1 + len(extra)) + [
-                first - 1 if strategy == "delete" and t < first else first for t in targets]
+        positions = handle.adapter.sweep_positions(handle, base, targets, len(extra), strategy)
         step = _chunk_size(handle, len(base), batch_size)
         outs = [_run(handle, rows[s : s + step], None if positions is None else positions[s : s + step])
                 for s in range(0, len(rows), step)]
@@ -485,7 +310,7 @@ def occlusion_sweep(handle: ModelHandle, text: str, spec: MaskSpec | None = None
         anchor, out = out[1], torch.cat([out[:1], out[2:]])
     else:
         anchor = out[0]
-    measured, label = _measure(handle, out, anchor, masks, has_ref=bool(extra))
+    measured, label = handle.adapter.sweep_measure(handle, out, anchor, masks, bool(extra))
     values = np.full(len(base), np.nan, np.float32)
     values[targets] = measured[1:]
     effects = (measured[0] - values).astype(np.float32)
@@ -494,22 +319,3 @@ def occlusion_sweep(handle: ModelHandle, text: str, spec: MaskSpec | None = None
         notes.append(f"{len(rows)} copies were run in {len(outs)} batches of up to {step} (memory bound)")
     return OcclusionResult(handle.model_id, handle.kind, base, strategy, label, float(measured[0]), values, effects,
                            tuple(notes))
-
-
-def _measure(handle: ModelHandle, out: torch.Tensor, anchor: torch.Tensor, masks: list[int],
-             has_ref: bool) -> tuple[np.ndarray, str]:
-    """The swept quantity for every row (row 0 = the unoccluded input, then one per occluded copy)."""
-    kind = handle.kind
-    if kind == "encoder":
-        sims = (out @ anchor).cpu().numpy().astype(np.float32)
-        return sims, "similarity to the reference sentence" if has_ref else "similarity to the unoccluded sentence"
-    probs = torch.softmax(out, -1)
-    top = int(probs[0].argmax())
-    values = probs[:, top].cpu().numpy().astype(np.float32)
-    if kind == "classifier":
-        return values, f"probability of '{class_labels(handle)[top]}'"
-    with handle.lock:
-        word = clean_token(handle.tokenizer.convert_ids_to_tokens(top)).strip()
-    if kind == "causal_lm":
-        return values, f"probability of the next token '{word}'"
-    return values, f"probability of the fill-in '{word}' at position {masks[0]}"

@@ -51,7 +51,31 @@ def encode(
     *,
     max_tokens: int | None = None,
 ) -> tuple[Encoding, BatchEncoding]:
-    """Tokenize one sentence (or a pair) for ``handle``'s model, truncating past the limit.
+    """Tokenize one input for ``handle``'s model, truncating past the limit.
+
+    What ``text_pair`` is depends on the model kind (``handle.adapter.encode``): a second sentence (segment B)
+    for BERT-style models, read by :func:`encode_text`.
+
+    Args:
+        max_tokens: a lower limit than the model's own (specials included); None = the model's.
+
+    Returns:
+        The display encoding and the batch (batch size 1, on the CPU) to pass to the model.
+
+    Raises:
+        InvalidInputError: empty text, or an input that leaves no room for any token.
+    """
+    return handle.adapter.encode(handle, text, text_pair, max_tokens=max_tokens)
+
+
+def encode_text(
+    handle: ModelHandle,
+    text: str,
+    text_pair: str | None = None,
+    *,
+    max_tokens: int | None = None,
+) -> tuple[Encoding, BatchEncoding]:
+    """Tokenize one sentence (or a pair of sentences) for ``handle``'s model, truncating past the limit.
 
     Args:
         max_tokens: a lower limit than the model's own (specials included); None = the model's.

@@ -10,14 +10,8 @@ from typing import Literal
 
 import numpy as np
 
+# one value per adapter in plm_core.kinds (the registry: plm_core.kinds.KINDS, labels and detection there)
 ModelKind = Literal["masked_lm", "causal_lm", "classifier", "encoder"]
-MODEL_KINDS: tuple[ModelKind, ...] = ("masked_lm", "causal_lm", "classifier", "encoder")
-KIND_LABELS: dict[str, str] = {
-    "masked_lm": "masked language model (BERT-style)",
-    "causal_lm": "causal language model (GPT-style)",
-    "classifier": "sequence classifier",
-    "encoder": "sentence encoder (no task head)",
-}
 
 
 @dataclass(frozen=True)
@@ -137,3 +131,49 @@ class Prediction:
     @property
     def top_label(self) -> str | None:
         return self.labels[int(np.argmax(self.probs))] if len(self.labels) else None
+
+
+@dataclass(frozen=True)
+class FillIn:
+    """Masked LM: the model's top-k fill-ins at one mask of the edited input."""
+
+    position: int  # index in the edited encoding
+    original_position: int  # index in the original encoding (-1 if the mask was inserted)
+    original_token: str | None  # the token the mask replaced (None if the mask was typed in the text)
+    original_prob: float | None  # probability the model gives the original token at the mask
+    original_rank: int | None  # 1 = top fill-in
+    distribution: TokenDistribution  # top-k
+
+
+@dataclass(frozen=True)
+class PredictionComparison:
+    """One prediction before and after a change, over the same labels.
+
+    classifier: the classes. causal LM: the union of both next-token top-k lists. masked LM: the union of
+    the two distributions at one mask. encoder: similarity "to the original" and "to the reference".
+    """
+
+    kind: ModelKind
+    what: str  # what is compared, for titles ("class probabilities", "next token", ...)
+    labels: tuple[str, ...]  # [label]
+    original: np.ndarray  # float32 [label]
+    perturbed: np.ndarray  # float32 [label]
+    prob_delta: np.ndarray  # float32 [label]; perturbed - original
+    label_changed: bool  # the top label differs
+    exact: bool = True  # False when values outside a top-k list were taken as 0
+    measure: str = "probability"  # what the values are (an axis title): "probability", "cosine similarity"
+    token_labels: bool = False  # labels are vocabulary tokens (shown quoted: spaces matter)
+
+    def __post_init__(self) -> None:
+        n = len(self.labels)
+        for name in ("original", "perturbed", "prob_delta"):
+            if getattr(self, name).shape != (n,):
+                raise ValueError(f"{name} has shape {getattr(self, name).shape} for {n} labels")
+
+    @property
+    def top_original(self) -> str:
+        return self.labels[int(np.argmax(self.original))] if self.labels else ""
+
+    @property
+    def top_perturbed(self) -> str:
+        return self.labels[int(np.argmax(self.perturbed))] if self.labels else ""

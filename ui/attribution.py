@@ -39,18 +39,11 @@ def cached_token_count(spec: ModelSpec, text: str, text_pair: str | None = None)
 
 # ---------------------------------------------------------------- page helpers (widgets per model kind)
 
-DEFAULT_TEXTS = {
-    "encoder": "The cat sat on the mat because it was tired.",
-    "classifier": "This movie was really good fun.",
-    "masked_lm": "The doctor said that {mask} would be late.",
-    "causal_lm": "The capital of France is",
-}
 DEFAULT_OTHER = "A tired dog lay on the rug."
 
 
 def default_text(handle) -> str:
-    mask = handle.tokenizer.mask_token or "[MASK]"
-    return DEFAULT_TEXTS[handle.kind].format(mask=mask)
+    return handle.adapter.example(handle, "attribution")
 
 
 def _insert_mask(key: str, mask: str) -> None:
@@ -59,18 +52,19 @@ def _insert_mask(key: str, mask: str) -> None:
 
 
 def target_picker(handle, text: str, prefix: str = "attribution") -> Target | None:
-    """Widgets for the target of this model kind. Returns None (after a message) when it cannot be built."""
+    """Widgets for the target of this model kind (``handle.adapter.target_kinds``). Returns None (after a
+    message) when it cannot be built."""
     from plm_core.inference import class_labels
 
-    kind = handle.kind
-    if kind == "classifier":
+    kinds = handle.adapter.target_kinds
+    if "class" in kinds:
         labels = class_labels(handle)
         left, right = st.columns([3, 1])
         choice = left.selectbox("Explain the class", ["predicted"] + list(labels), key=f"{prefix}.class")
         output = right.radio("Explain", ["prob", "logit"], horizontal=True, key=f"{prefix}.output",
                              format_func={"prob": "probability", "logit": "logit"}.get)
         return Target("class", label=None if choice == "predicted" else choice, output=output)
-    if kind == "encoder":
+    if "similarity" in kinds:
         from ui import widgets
 
         other = widgets.text_area("Second sentence (the target is the cosine similarity to it)", f"{prefix}.other",
@@ -79,9 +73,10 @@ def target_picker(handle, text: str, prefix: str = "attribution") -> Target | No
             st.warning("The similarity target needs a second sentence: type one above.")
             return None
         return Target("similarity", other=other)
-    # masked LM / causal LM
+    # a word at a mask (masked LM) or as the next token (causal LM)
     mask = handle.tokenizer.mask_token or "[MASK]"
-    if kind == "masked_lm":
+    at_mask = "token" in kinds
+    if at_mask:
         n_masks = text.count(mask)
         if n_masks == 0:
             st.warning(f"This is a masked language model: the sentence needs a {mask} token where the model "
@@ -89,10 +84,10 @@ def target_picker(handle, text: str, prefix: str = "attribution") -> Target | No
             st.button(f"Insert {mask} at the end", key=f"{prefix}.insert_mask", on_click=_insert_mask,
                       args=(f"{prefix}.text", mask))
             return None
-    modes = {"single": "a word" + (f" at {mask}" if kind == "masked_lm" else " as the next token"),
+    modes = {"single": "a word" + (f" at {mask}" if at_mask else " as the next token"),
              "contrast": "a word rather than another (contrast)"}
     mode = st.radio("Explain", list(modes), format_func=modes.get, horizontal=True, key=f"{prefix}.mode")
-    cols = st.columns(4 if kind == "masked_lm" else 3)
+    cols = st.columns(4 if at_mask else 3)
     if mode == "contrast":
         word = cols[0].text_input("Why this word…", key=f"{prefix}.contrast_word", value="he")
         foil = cols[1].text_input("…rather than this one", key=f"{prefix}.foil", value="she")
@@ -104,10 +99,10 @@ def target_picker(handle, text: str, prefix: str = "attribution") -> Target | No
         output = cols[1].radio("Explain", ["prob", "logit"], horizontal=True, key=f"{prefix}.output",
                                format_func={"prob": "probability", "logit": "logit"}.get)
     mask_index = 0
-    if kind == "masked_lm" and text.count(mask) > 1:
+    if at_mask and text.count(mask) > 1:
         mask_index = cols[2].selectbox(f"Which {mask}", list(range(text.count(mask))), key=f"{prefix}.mask_index",
                                        format_func=lambda i: f"{mask} #{i + 1}")
     if mode == "contrast":
         return Target("contrast", word=word.strip(), contrast=foil.strip(), mask_index=mask_index)
-    return Target("token" if kind == "masked_lm" else "next_token", word=word.strip() or None,
+    return Target(kinds[0], word=word.strip() or None,
                   mask_index=mask_index, output=output)

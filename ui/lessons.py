@@ -71,7 +71,7 @@ def cached_attribution(spec: ModelSpec, text: str, other: str, n_steps: int):
     from plm_core.attribution import Target, attribute  # a sibling feature: imported when used
 
     handle = resources.get_handle(spec)
-    target = Target("similarity", other=other) if handle.kind == "encoder" else None
+    target = Target("similarity", other=other) if "similarity" in handle.adapter.target_kinds else None
     return attribute(handle, text, "integrated_gradients", target=target, n_steps=n_steps)
 
 
@@ -82,7 +82,7 @@ def cached_bias(spec: ModelSpec, words: tuple[str, ...]) -> compute.BiasProbe:
         from plm_core.bias import TemplateSet, probe_templates
     except ImportError:  # the bias feature is absent: the lesson's own probe
         return compute.bias_probe(handle, words)
-    if handle.kind != "masked_lm":  # plm_core.bias scores he/she as [MASK] fillers; other kinds: ours
+    if handle.adapter.output != "masked_token":  # plm_core.bias scores he/she as [MASK] fillers; other kinds: ours
         return compute.bias_probe(handle, words)
     templates = tuple(t.replace("{mask}", "[MASK]").replace("{a} {x}", "[JOB]") for t in compute.MASKED_TEMPLATES)
     result = probe_templates(handle, TemplateSet("lesson 7", templates, (("JOB", words),), ("he", "she")))
@@ -470,12 +470,12 @@ def view_mlm(ctx: Ctx) -> None:
                      for i, (o, c) in enumerate(zip(m.encoding.tokens, m.mlm_tokens))]))
     if m.predictions:
         for d in m.predictions:
-            what = "next token" if ctx.handle.kind == "causal_lm" else f"[MASK] at {d.position}"
+            what = "next token" if ctx.handle.adapter.output == "next_token" else f"[MASK] at {d.position}"
             st.markdown(f"**{what}:** " + ", ".join(f"`{t}` {p:.1%}" for t, p in zip(d.tokens, d.probs)))
-    elif ctx.handle.kind == "masked_lm":
+    elif ctx.handle.adapter.output == "masked_token":
         st.info("Put [MASK] in the sentence to see the model fill it in.")
     else:
-        st.info(f"{ctx.handle.model_id} is a {ctx.handle.kind}: it has no language-model head to predict with "
+        st.info(f"{ctx.handle.model_id} is a {ctx.handle.adapter.label}: it has no language-model head to predict with "
                 "(load a masked or causal LM to see predictions).")
 
 
@@ -557,7 +557,7 @@ def view_attention_vs_attribution(ctx: Ctx) -> None:
     text = ctx.text
     att = resources.cached_attention(ctx.spec, text)
     tokens = att.encoding.tokens
-    row = 0 if not ctx.handle.kind == "causal_lm" else len(tokens) - 1
+    row = len(tokens) - 1 if ctx.handle.adapter.output == "next_token" else 0
     series = {"attention (last layer, mean of heads)": head_average(att, att.n_layers - 1)[row],
               "attention rollout": attention_rollout(att.weights)[-1][row]}
     occ = cached_occlusion(ctx.spec, text)

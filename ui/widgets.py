@@ -12,7 +12,8 @@ from plm_core import classroom
 from plm_core.devices import available_devices, describe_device
 from plm_core.errors import PlmCoreError
 from plm_core.loading import DEFAULT_MODEL_ID, EMBEDDED_ALIASES, ModelHandle, ModelSpec
-from plm_core.types import KIND_LABELS, MODEL_KINDS, Encoding
+from plm_core.kinds import MODEL_KINDS, kind_label
+from plm_core.types import Encoding
 from ui import resources
 
 T = TypeVar("T")
@@ -73,7 +74,7 @@ def model_picker() -> ModelHandle | None:
             key="model.custom", placeholder="org/name or /path/to/folder", help="Used when 'Other' is chosen above.")
         kinds = ["auto", *MODEL_KINDS]
         kind = st.selectbox("Load as", kinds, index=kinds.index(spec.kind), key="model.kind",
-                            format_func=lambda k: "auto (from the config)" if k == "auto" else KIND_LABELS[k])
+                            format_func=lambda k: "auto (from the config)" if k == "auto" else kind_label(k))
         devices = ["auto", *available_devices()]
         device = st.selectbox("Device", devices, index=devices.index(spec.device) if spec.device in devices else 0,
                               key="model.device")
@@ -108,7 +109,7 @@ def model_picker() -> ModelHandle | None:
     if room.enabled:
         sb.caption(room.describe())
     sb.caption(
-        f"**{spec.model_id}**  \n{KIND_LABELS[handle.kind]}  \n{handle.n_layers} layers × {handle.n_heads} heads, "
+        f"**{spec.model_id}**  \n{handle.adapter.label}  \n{handle.n_layers} layers × {handle.n_heads} heads, "
         f"{handle.n_parameters / 1e6:.1f} M parameters  \ndevice: {describe_device(handle.device)}"
     )
     return handle

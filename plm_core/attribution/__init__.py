@@ -26,7 +26,6 @@ from plm_core.attribution.objective import (
 )
 from plm_core.attribution.types import (
     BASELINES,
-    KIND_TARGETS,
     TARGET_KINDS,
     AttributionMethodName,
     AttributionResult,
@@ -36,10 +35,12 @@ from plm_core.attribution.types import (
 )
 from plm_core.classroom import cap_steps
 from plm_core.errors import InvalidInputError, UnknownMethodError
+from plm_core.inference import model_inputs, run
 from plm_core.loading import ModelHandle
+from plm_core.types import Encoding
 
 __all__ = [
-    "ATTENTION_METHODS", "BASELINES", "COMPLETENESS_METHODS", "KIND_TARGETS", "METHODS", "METHOD_LABELS",
+    "ATTENTION_METHODS", "BASELINES", "COMPLETENESS_METHODS", "METHODS", "METHOD_LABELS",
     "TARGET_KINDS", "AttributionMethodName", "AttributionResult", "BaselineName", "Target", "TargetKind",
     "attribute", "default_target", "estimate_seconds",
 ]
@@ -53,15 +54,9 @@ def _attention_method(rollout: bool) -> MethodFn:
 
         handle, obj = ctx.handle, ctx.obj
         enc = obj.encoding
-        batch = {"input_ids": torch.tensor([enc.input_ids])}
-        batch["attention_mask"] = torch.ones_like(batch["input_ids"])
-        if "token_type_ids" in _model_inputs(handle):
-            batch["token_type_ids"] = torch.tensor([enc.segments])
-        from transformers import BatchEncoding
-
-        attentions = run_with_attention(handle, BatchEncoding(batch))
+        attentions = run_with_attention(handle, model_inputs(handle, [enc]))
         weights = torch.stack([a[0] for a in attentions]).float().cpu().numpy()  # [layer, head, query, key]
-        rows = _query_rows(handle, obj, len(enc))
+        rows = handle.adapter.attention_rows(handle, obj.position, len(enc))
         if rollout:
             flow = attention_rollout(weights)[-1]  # [query, key]
         else:
@@ -71,22 +66,6 @@ def _attention_method(rollout: bool) -> MethodFn:
     run.__doc__ = ("Attention rollout (Abnar & Zuidema, 2020) of the last layer" if rollout else
                    "Last-layer attention, averaged over heads") + ", from the position(s) the target reads."
     return run
-
-
-def _model_inputs(handle: ModelHandle) -> set[str]:
-    import inspect
-
-    return set(inspect.signature(handle.model.forward).parameters)
-
-
-def _query_rows(handle: ModelHandle, obj: Objective, n: int) -> list[int]:
-    """Rows whose attention the target reads: the mask/last token, [CLS] (classifier) or all (mean pool)."""
-    if obj.position is not None:
-        return [obj.position]
-    if handle.kind == "classifier":
-        causal = getattr(handle.config, "model_type", "") in ("gpt2", "gpt_neo", "llama", "opt", "mistral", "qwen2")
-        return [n - 1] if causal else [0]
-    return list(range(n))
 
 
 METHODS: dict[str, MethodFn] = {
@@ -230,11 +209,12 @@ def _forward_rate(handle: ModelHandle) -> float:
     if handle in _SPEED:
         return _SPEED[handle]
     n = min(32, handle.max_tokens)
-    ids = torch.full((1, n), int(handle.tokenizer.pad_token_id or 0), device=handle.device)
-    with handle.lock, torch.inference_mode():
-        handle.model(input_ids=ids)
+    pad = int(handle.tokenizer.pad_token_id or 0)
+    inputs = model_inputs(handle, [Encoding("", ("",) * n, (pad,) * n, (False,) * n, (0,) * n, ((0, 0),) * n)])
+    with handle.lock:
+        run(handle, inputs)
         t0 = time.perf_counter()
-        handle.model(input_ids=ids)
+        run(handle, inputs)
         dt = time.perf_counter() - t0
     _SPEED[handle] = n / max(dt, 1e-6)
     return _SPEED[handle]

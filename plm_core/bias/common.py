@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 from plm_core.errors import UnsupportedModelError
-from plm_core.inference import lm_body_and_head
+from plm_core.inference import lm_body_and_head, run
 from plm_core.loading import ModelHandle
 
 CONTENT_WARNING = (
@@ -53,7 +53,7 @@ def report(progress: ProgressFn | None, done: int, total: int) -> None:
 
 
 def require_masked_lm(handle: ModelHandle, what: str) -> None:
-    if handle.kind != "masked_lm" or handle.tokenizer.mask_token_id is None:
+    if handle.adapter.output != "masked_token" or handle.tokenizer.mask_token_id is None:
         raise UnsupportedModelError(
             f"{what} needs a masked language model (BERT-style, with a [MASK] token); {handle.model_id} is a "
             f"{handle.kind}. Load one in the sidebar, e.g. bert-base-uncased."
@@ -90,14 +90,14 @@ def masked_log_probs(handle: ModelHandle, input_ids: Sequence[Sequence[int]], po
             att[row, :len(input_ids[i])] = 1
         pos = torch.tensor([positions[i] for i in chunk])
         with handle.lock, torch.inference_mode():
-            ids_d, att_d, pos_d = ids.to(handle.device), att.to(handle.device), pos.to(handle.device)
+            pos_d = pos.to(handle.device)
             rows = torch.arange(len(chunk), device=handle.device)
             if split is not None:
                 body, head = split
-                hidden = body(input_ids=ids_d, attention_mask=att_d).last_hidden_state
+                hidden = run(handle, {"input_ids": ids, "attention_mask": att}, module=body).last_hidden_state
                 logits = head(hidden[rows, pos_d])
             else:
-                logits = handle.model(input_ids=ids_d, attention_mask=att_d).logits[rows, pos_d]
+                logits = run(handle, {"input_ids": ids, "attention_mask": att}).logits[rows, pos_d]
             logp = torch.log_softmax(logits.float(), dim=-1).cpu()
         for row, i in enumerate(chunk):
             out[i] = logp[row]

@@ -26,12 +26,14 @@ import torch
 from plm_core.bias.common import (CAVEATS, ProgressFn, StopFn, masked_log_probs, report, result_to_json,
                                   rows_to_csv, single_token_id)
 from plm_core.errors import InvalidInputError, UnsupportedModelError
-from plm_core.inference import embed, forward
+from plm_core.inference import embed, run
+from plm_core.kinds import get_adapter
 from plm_core.loading import ModelHandle
 
 MASK = "[MASK]"
 SLOT = re.compile(r"\[([A-Za-z][A-Za-z0-9_]*)\]")
 MAX_SENTENCES = 5000  # templates × slot combinations × targets beyond this are refused (a typo in a list?)
+# KIND-TABLE: moves to the kind adapters (scoring follows adapter.output; see _scoring)
 METRICS = {"masked_lm": "probability at [MASK]", "causal_lm": "log-probability of the continuation",
            "encoder": "cosine similarity", "classifier": "cosine similarity"}
 
@@ -123,16 +125,25 @@ def validate(tset: TemplateSet, kind: str) -> None:
             raise InvalidInputError(f"template {i} uses the slot(s) {', '.join('[' + n + ']' for n in unknown)} that "
                                     f"have no word list (defined: {', '.join('[' + n + ']' for n in defined) or 'none'})")
         n_mask = template.count(MASK)
-        if kind in ("masked_lm", "causal_lm") and n_mask != 1:
+        if _scoring(kind) in ("mask", "continuation") and n_mask != 1:
             what = "no [MASK]" if n_mask == 0 else f"{n_mask} [MASK]s"
             raise InvalidInputError(f"template {i} ({template!r}) has {what}: put exactly one [MASK] where the "
                                     "target words go")
-        if kind in ("encoder", "classifier") and n_mask:
+        if _scoring(kind) == "similarity" and n_mask:
             raise InvalidInputError(f"template {i} ({template!r}) has a [MASK], but a sentence encoder has no "
                                     "masked-word head: it compares each filled sentence with each target, so "
                                     "write the templates without [MASK] (or load a masked LM)")
     if kind not in METRICS:
         raise UnsupportedModelError(f"template probes do not support {kind} models")
+
+
+def _scoring(kind: str) -> str:
+    """How a kind's templates are scored: "mask" (a word at [MASK]), "continuation" (the words after the text
+    before [MASK]) or "similarity" (of sentence embeddings); "" when template probes do not fit it."""
+    if kind not in METRICS:
+        return ""
+    output = get_adapter(kind).output
+    return {"masked_token": "mask", "next_token": "continuation"}.get(output, "similarity")
 
 
 def expand(tset: TemplateSet) -> list[tuple[int, str, tuple[tuple[str, str], ...], str]]:
@@ -248,7 +259,7 @@ def continuation_log_probs(handle: ModelHandle, pairs: Sequence[tuple[str, str]]
         for r, i in enumerate(chunk):
             ids[r, :len(seqs[i])] = torch.tensor(seqs[i])
             att[r, :len(seqs[i])] = 1
-        logits = forward(handle, _Batch(ids, att)).logits
+        logits = run(handle, {"input_ids": ids, "attention_mask": att}).logits
         logp = torch.log_softmax(logits.float(), -1).cpu()
         for r, i in enumerate(chunk):
             positions = torch.arange(starts[i], len(seqs[i]))
@@ -256,41 +267,32 @@ def continuation_log_probs(handle: ModelHandle, pairs: Sequence[tuple[str, str]]
     return out
 
 
-class _Batch(dict):
-    """A dict with ``.to(device)``, as ``inference.forward`` expects of a BatchEncoding."""
-
-    def __init__(self, ids, att):
-        super().__init__(input_ids=ids, attention_mask=att)
-
-    def to(self, device):
-        return {k: v.to(device) for k, v in self.items()}
-
-
 def probe_templates(handle: ModelHandle, tset: TemplateSet, *, batch_size: int | None = None,
                     progress: ProgressFn | None = None, should_stop: StopFn | None = None) -> TemplateResult:
     """Score every filled sentence of ``tset`` for every target with ``handle`` (see the module doc)."""
     kind = handle.kind
     validate(tset, kind)
+    scoring = _scoring(kind)
     filled = expand(tset)
     n_rows = len(filled) * len(tset.targets)
     if n_rows > MAX_SENTENCES:
         raise InvalidInputError(f"this set expands to {n_rows} scores (templates × slot words × targets); the "
                                 f"limit is {MAX_SENTENCES}: shorten a list")
-    if kind == "masked_lm" and handle.tokenizer.mask_token_id is None:
+    if scoring == "mask" and handle.tokenizer.mask_token_id is None:
         raise UnsupportedModelError(f"{handle.model_id} has no mask token")
-    if kind == "masked_lm":
+    if scoring == "mask":
         for t in tset.targets:
             single_token_id(handle, t)  # fail before any work when a target is several tokens
     rows: list[TemplateRow] = []
-    step = 64 if kind != "causal_lm" else max(1, 64 // len(tset.targets))
+    step = 64 if scoring != "continuation" else max(1, 64 // len(tset.targets))
     for start in range(0, len(filled), step):
         if should_stop is not None and should_stop():
             break
         chunk = filled[start:start + step]
         sentences = [f[3] for f in chunk]
-        if kind == "masked_lm":
+        if scoring == "mask":
             scores = _masked_lm_scores(handle, sentences, tset.targets, batch_size)
-        elif kind == "causal_lm":
+        elif scoring == "continuation":
             prefixes = [s.split(MASK, 1)[0].rstrip() for s in sentences]
             flat = continuation_log_probs(handle, [(p, t) for p in prefixes for t in tset.targets], batch_size)
             scores = np.asarray(flat).reshape(len(sentences), len(tset.targets))
@@ -305,7 +307,7 @@ def probe_templates(handle: ModelHandle, tset: TemplateSet, *, batch_size: int |
     config = {"probe": "template", "model_id": handle.model_id, "revision": handle.revision, "kind": kind,
               "metric": METRICS[kind], "set": tset.name, "templates": list(tset.templates),
               "slots": {k: list(v) for k, v in tset.slots}, "targets": list(tset.targets)}
-    if kind == "causal_lm":
+    if scoring == "continuation":
         config["note"] = "causal LM: the target continues the text before [MASK]; text after [MASK] is not used"
     return TemplateResult(handle.model_id, kind, METRICS[kind], tset, tuple(rows), config, n_rows)
 
@@ -347,6 +349,11 @@ EXAMPLE_SETS: dict[str, TemplateSet] = {s.name: s for s in (
         ("encoder", "classifier"),
     ),
 )}
+
+
+def metric(kind: str) -> str:
+    """What a template probe scores for a model of ``kind`` ("—" when template probes do not fit it)."""
+    return METRICS.get(kind, "—")
 
 
 def example_sets_for(kind: str) -> list[TemplateSet]:

@@ -16,7 +16,7 @@ import torch
 
 from plm_core.attention import _check_index, capture_layer, causal_mask
 from plm_core.errors import InvalidInputError, UnsupportedModelError
-from plm_core.inference import mask_positions, top_tokens
+from plm_core.inference import embed, mask_positions, model_inputs, run
 from plm_core.loading import ModelHandle
 from plm_core.tokens import clean_token, encode
 from plm_core.types import Encoding, TokenDistribution
@@ -87,8 +87,7 @@ def token_embeddings(handle: ModelHandle, text: str, text_pair: str | None = Non
                     lambda m, i, o, name=name: captured.update({name: o.detach(), name + "_ids": i[0].detach()})))
         try:
             encoding, batch = encode(handle, text, text_pair)
-            with torch.inference_mode():
-                out = handle.model(**batch.to(handle.device), output_hidden_states=True)
+            out = run(handle, batch, want=("hidden_states",))
         finally:
             for h in hooks:
                 h.remove()
@@ -200,11 +199,12 @@ def attention_steps(handle: ModelHandle, text: str, layer: int, head: int = 0,
     head = _check_index(head, handle.n_heads, "head")
     cap = capture_layer(handle, text, layer, text_pair)
     w_o, b_o = _projection_matrix(cap.output_projection)
-    n, hidden = cap.q.shape
-    d = hidden // handle.n_heads
-    split = lambda t: t.reshape(n, handle.n_heads, d).transpose(0, 1)  # noqa: E731  [head, query, d_k]
-    qh, kh, vh = split(cap.q), split(cap.k), split(cap.v)
+    qh, kh, vh = cap.q, cap.k, cap.v  # [head, query, d_k]
+    n = qh.shape[1]
+    hidden = qh.shape[0] * qh.shape[2]
     scores = (qh @ kh.transpose(-1, -2)) * cap.scale
+    if cap.bias is not None:
+        scores = scores + cap.bias
     if cap.causal:
         scores = scores.masked_fill(causal_mask(n, scores.device), float("-inf"))
     probs = torch.softmax(scores, dim=-1)
@@ -259,23 +259,20 @@ def mlm_masking(handle: ModelHandle, encoding: Encoding, seed: int = 0, rate: fl
 
 def mask_lesson(handle: ModelHandle, text: str, top_k: int = 5) -> MaskLesson:
     """The loaded model's attention mask (read from its attention weights) and what its objective predicts."""
+    adapter = handle.adapter
     with handle.lock:
         encoding, batch = encode(handle, text)
-        with torch.inference_mode():  # the logits are needed too: one pass gives both
-            out = handle.model(**batch.to(handle.device), output_attentions=True)
+        out = run(handle, batch, want=("attentions", *adapter.want))  # the logits are needed too: one pass
+        preds: tuple[TokenDistribution, ...] = ()
+        if adapter.token_outputs:  # a language model: what its objective predicts (fill-ins, next token)
+            preds = adapter.predictions(handle, [encoding], out, batch, top_k)[0].distributions
     weights = torch.stack(out.attentions).squeeze(1).float()  # [layer, head, query, key]
     n = len(encoding)
     future = causal_mask(n, weights.device)
     seen = (weights > 0).any(dim=0).any(dim=0)  # a key the model ever gives weight to
-    causal = bool(not seen[future].any()) if n > 1 else handle.kind == "causal_lm"
+    causal = bool(not seen[future].any()) if n > 1 else handle.arch.causal
     lower = np.tril(np.ones((n, n), np.float32))
     future_attention = float(weights[..., future].sum() / (weights.shape[0] * weights.shape[1] * n)) if n > 1 else 0.0
-    preds: tuple[TokenDistribution, ...] = ()
-    logits = getattr(out, "logits", None)
-    if handle.kind == "masked_lm" and logits is not None:
-        preds = tuple(top_tokens(handle, logits[0, p], p, top_k) for p in mask_positions(handle, encoding))
-    elif handle.kind == "causal_lm" and logits is not None:
-        preds = (top_tokens(handle, logits[0, n - 1], n - 1, top_k),)
     mlm_tokens, targets = mlm_masking(handle, encoding)
     return MaskLesson(
         model_id=handle.model_id, encoding=encoding, causal=causal, mask=_np(seen.float()),
@@ -313,11 +310,9 @@ def occlusion(handle: ModelHandle, text: str, target: int | None = None) -> Occl
         for r, p in enumerate(positions, start=1):
             rows[r, p] = fill
         inputs = {k: v.repeat(len(positions) + 1, 1) for k, v in batch.items() if k != "input_ids"}
-        with torch.inference_mode():
-            out = handle.model(input_ids=rows.to(handle.device), **{k: v.to(handle.device) for k, v in inputs.items()},
-                               output_hidden_states=True)
+        out = run(handle, {"input_ids": rows, **inputs}, want=("hidden_states",))
     scores = np.zeros(len(encoding), np.float32)
-    if handle.kind == "classifier":
+    if handle.adapter.output == "classes":
         probs = torch.softmax(out.logits.float(), -1)
         target = int(probs[0].argmax()) if target is None else int(target)
         delta = (probs[0, target] - probs[1:, target]).cpu().numpy()
@@ -407,43 +402,36 @@ def _pronoun_ids(handle: ModelHandle) -> tuple[int, int]:
     return ids[0], ids[1]
 
 
+# the lesson's templates and score, by what the model predicts (plm_core.kinds: adapter.output)
+LM_PROBES = {"masked_token": (MASKED_TEMPLATES, "p(he) − p(she) at [MASK]"),
+             "next_token": (CAUSAL_TEMPLATES, "p(he) − p(she) as the next token")}
+
+
 def bias_probe(handle: ModelHandle, occupations: tuple[str, ...] | list[str]) -> BiasProbe:
     """Run the template probe on ``handle`` (one batched forward pass per template)."""
     occupations = tuple(occupations)
     if not occupations:
         raise InvalidInputError("no occupations to probe")
-    kind = handle.kind
+    adapter = handle.adapter
     scores = []
     with handle.lock:
-        if kind in ("masked_lm", "causal_lm"):
+        if adapter.output in LM_PROBES:
             he, she = _pronoun_ids(handle)
-            templates = MASKED_TEMPLATES if kind == "masked_lm" else CAUSAL_TEMPLATES
+            templates, method = LM_PROBES[adapter.output]
             mask = handle.tokenizer.mask_token or ""
-            if kind == "masked_lm" and not mask:
+            if "{mask}" in templates[0] and not mask:
                 raise UnsupportedModelError(f"{handle.model_id} has no mask token")
             for template in templates:
-                texts = [_fill(template, occ, mask) for occ in occupations]
-                batch = handle.tokenizer(texts, padding=True, return_tensors="pt")
-                with torch.inference_mode():
-                    logits = handle.model(**batch.to(handle.device)).logits.float()
-                ids = batch["input_ids"]
-                if kind == "masked_lm":
-                    pos = (ids == handle.tokenizer.mask_token_id).int().argmax(-1)
-                else:  # last real token (right padding)
-                    pos = batch["attention_mask"].sum(-1) - 1
-                probs = torch.softmax(logits[torch.arange(len(texts)), pos.to(logits.device)], -1)
+                rows = [encode(handle, _fill(template, occ, mask))[0] for occ in occupations]
+                positions = [mask_positions(handle, r)[0] for r in rows] if mask and "{mask}" in template else None
+                inputs = model_inputs(handle, rows)
+                logits = adapter.outputs(handle, run(handle, inputs, want=adapter.want), inputs, positions)
+                probs = torch.softmax(logits, -1)
                 scores.append(_np(probs[:, he] - probs[:, she]))
-            method = "p(he) − p(she) at [MASK]" if kind == "masked_lm" else "p(he) − p(she) as the next token"
         else:
             templates = ENCODER_TEMPLATES
-            base = handle.model if hasattr(handle.model, "embeddings") else getattr(handle.model, handle.model.base_model_prefix)
             for template in templates:
-                texts = [_fill(template, w) for w in ("man", "woman", *occupations)]
-                batch = handle.tokenizer(texts, padding=True, return_tensors="pt")
-                with torch.inference_mode():
-                    hidden = base(**batch.to(handle.device)).last_hidden_state.float()
-                m = batch["attention_mask"].to(hidden.device).unsqueeze(-1).float()
-                emb = torch.nn.functional.normalize((hidden * m).sum(1) / m.sum(1), dim=-1)
+                emb = torch.from_numpy(embed(handle, [_fill(template, w) for w in ("man", "woman", *occupations)]))
                 scores.append(_np(emb[2:] @ emb[0] - emb[2:] @ emb[1]))
             method = "cos(·, “man” sentence) − cos(·, “woman” sentence), sentence embeddings"
     return BiasProbe(handle.model_id, method, tuple(templates), occupations, np.stack(scores).astype(np.float32))

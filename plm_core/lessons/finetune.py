@@ -25,6 +25,7 @@ from transformers import BertConfig, BertForSequenceClassification
 
 from plm_core.classroom import token_cap
 from plm_core.errors import InvalidInputError, UnsupportedModelError
+from plm_core.inference import run
 from plm_core.loading import ModelHandle
 from plm_core.tokens import clean_text
 
@@ -122,8 +123,7 @@ def features(handle: ModelHandle, texts: tuple[str, ...] | list[str], batch_size
         for start in range(0, len(texts), batch_size):
             chunk = [clean_text(t)[0] for t in texts[start:start + batch_size]]
             batch = handle.tokenizer(chunk, padding=True, truncation=True, max_length=limit, return_tensors="pt")
-            with torch.inference_mode():
-                out = base(**batch.to(handle.device))
+            out = run(handle, batch, module=base)
             hidden = out.last_hidden_state.float()
             cls = hidden[:, 0]
             pooled.append(pooler(out.last_hidden_state).float() if pooler is not None else torch.tanh(cls))

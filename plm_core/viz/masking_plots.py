@@ -7,7 +7,8 @@ from collections.abc import Sequence
 import numpy as np
 import plotly.graph_objects as go
 
-from plm_core.masking import FillIn, OcclusionResult, PredictionComparison
+from plm_core.masking import OcclusionResult
+from plm_core.types import FillIn, PredictionComparison
 
 BEFORE, AFTER = "#9aa5b1", "#1f77b4"
 
@@ -20,14 +21,14 @@ def comparison_bars(cmp: PredictionComparison, title: str | None = None, *, name
                     max_labels: int = 12) -> go.Figure:
     """Before/after values of one comparison as grouped horizontal bars (largest first)."""
     order = np.argsort(-np.maximum(cmp.original, cmp.perturbed))[:max_labels]
-    labels = [repr(cmp.labels[i]) if cmp.kind in ("masked_lm", "causal_lm") else cmp.labels[i] for i in order]
+    labels = [repr(cmp.labels[i]) if cmp.token_labels else cmp.labels[i] for i in order]
     fig = go.Figure([
         go.Bar(y=labels, x=cmp.original[order], name=names[0], orientation="h", marker_color=BEFORE,
                hovertemplate="%{y}: %{x:.4f}<extra>" + names[0] + "</extra>"),
         go.Bar(y=labels, x=cmp.perturbed[order], name=names[1], orientation="h", marker_color=AFTER,
                hovertemplate="%{y}: %{x:.4f}<extra>" + names[1] + "</extra>"),
     ])
-    axis = "cosine similarity" if cmp.kind == "encoder" else "probability"
+    axis = cmp.measure
     fig.update_layout(title=title or cmp.what, barmode="group", height=_height(2 * len(order)),
                       margin={"l": 10, "r": 10, "t": 50, "b": 10}, xaxis={"title": axis},
                       yaxis={"autorange": "reversed", "type": "category"}, legend={"orientation": "h", "y": -0.2})
