@@ -8,6 +8,7 @@ from plm_core.viz.bertviz_html import bertviz_html
 from ui import resources, widgets
 
 EXAMPLE = "The cat sat on the mat because it was tired."
+QK_TOLERANCE = 1e-5  # the recomputation is called equal to the model's attention below this max |difference|
 BERTVIZ_MAX_TOKENS = 128  # the head/model views draw n² lines per head: past this they are unreadable and slow
 
 handle = widgets.require_handle()
@@ -79,8 +80,22 @@ with qk_tab:
         f"{qk.queries.shape[0]} tokens × d_k = {qk.queries.shape[1]}; scale 1/√d_k = {qk.scale:.4f}"
         + (" ; causal mask: a token sees only itself and earlier tokens." if qk.causal else ".")
     )
+    if qk.positions == "rotary":
+        st.caption("Rotary positions (RoPE): Q and K are rotated by their token's position before the product, "
+                   "so QKᵀ depends on how far apart two tokens are. Q and K are shown rotated.")
+    if qk.n_kv_heads is not None and qk.n_kv_heads < result.n_heads:
+        st.caption(f"Grouped-query attention: {result.n_heads} query heads share {qk.n_kv_heads} key/value "
+                   f"head(s); head {head} reads key/value head {qk.kv_head}.")
+    if qk.bias is not None:
+        st.caption("Relative positions: a learned bias per head and distance is added to QKᵀ before the softmax "
+                   "(T5 does not scale QKᵀ).")
     figs = query_key_figures(qk)
     c1, c2 = st.columns(2)
     c1.plotly_chart(figs["scores"], key="attention.qk_scores")
     c2.plotly_chart(figs["probs"], key="attention.qk_probs")
-    st.success(f"Recomputed softmax(QKᵀ/√d_k) equals the model's attention: max |difference| = {qk.max_abs_diff:.2e}")
+    if qk.max_abs_diff < QK_TOLERANCE:
+        st.success(f"Recomputed softmax(QKᵀ/√d_k) equals the model's attention (within {QK_TOLERANCE:g}): "
+                   f"max |difference| = {qk.max_abs_diff:.2e}")
+    else:
+        st.warning(f"Recomputed softmax(QKᵀ/√d_k) differs from the model's attention by more than "
+                   f"{QK_TOLERANCE:g}: max |difference| = {qk.max_abs_diff:.2e}")

@@ -154,6 +154,18 @@ class CapturedLayer(NamedTuple):
     causal: bool
     n_kv_heads: int  # key/value heads before repetition (= n_heads without grouped-query attention)
     positions: str  # "absolute", "rotary", "relative_bias" (plm_core.architectures)
+    window: int | None = None  # sliding window: a query sees at most this many keys back (Mistral)
+
+    def mask(self) -> torch.Tensor | None:
+        """[query, key] True where the model hides a key from a query (causal, sliding window), else None."""
+        if not self.causal:
+            return None
+        n, m = self.q.shape[1], self.k.shape[1]
+        hidden = causal_mask(n, self.q.device) if n == m else torch.zeros(n, m, dtype=torch.bool)
+        if self.window is not None:
+            i = torch.arange(n)[:, None]
+            hidden = hidden | (torch.arange(m)[None, :] <= i - self.window)
+        return hidden
 
 
 def attention_projections(handle: ModelHandle, module: torch.nn.Module, layer: int | None = None,
@@ -194,6 +206,13 @@ def capture_layer(handle: ModelHandle, text: str, layer: int, text_pair: str | N
     def keep(name: str):
         return lambda module, args, out: captured.__setitem__(name, out.detach())
 
+    def keep_rotary(module, args, kwargs):  # RoPE: the (cos, sin) tables the layer rotates Q and K with
+        cos, sin = kwargs["position_embeddings"]
+        captured["cos"], captured["sin"] = cos.detach(), sin.detach()
+
+    def keep_bias(module, args, out):  # T5: the relative position bias the layer adds to its scores
+        captured["bias"] = out[1].detach()
+
     with handle.lock:
         module = modules[layer]
         projs, out_proj = attention_projections(handle, module, layer, stack)
@@ -201,6 +220,10 @@ def capture_layer(handle: ModelHandle, text: str, layer: int, text_pair: str | N
                  out_proj.register_forward_pre_hook(lambda m, args: captured.__setitem__("ctx", args[0].detach())),
                  out_proj.register_forward_hook(keep("out"))]
         hooks += [proj.register_forward_hook(keep(name)) for name, proj in zip("qkv", projs)]
+        if arch.positions == "rotary":
+            hooks.append(module.register_forward_pre_hook(keep_rotary, with_kwargs=True))
+        elif arch.positions == "relative_bias":
+            hooks.append(module.register_forward_hook(keep_bias))
         try:
             encoding, batch = encode(handle, text, text_pair, max_tokens=max_tokens)
             attentions = run_with_attention(handle, batch, stack)
@@ -220,11 +243,49 @@ def capture_layer(handle: ModelHandle, text: str, layer: int, text_pair: str | N
     d = q.shape[-1] // n_heads
     n_kv = k.shape[-1] // d
     qh, kh, vh = _heads(q, n_heads, d), _heads(k, n_kv, d), _heads(v, n_kv, d)
+    if "cos" in captured:
+        qh, kh = apply_rotary(qh, kh, captured["cos"][0].float(), captured["sin"][0].float())
     if n_kv != n_heads:  # grouped-query attention: each key/value head serves n_heads // n_kv query heads
         kh, vh = kh.repeat_interleave(n_heads // n_kv, 0), vh.repeat_interleave(n_heads // n_kv, 0)
+    bias = captured["bias"][0].float() if "bias" in captured else None
+    window = _sliding_window(handle, layer) if causal else None
     first = lambda name: captured[name][0].float() if name in captured else None  # noqa: E731
-    return CapturedLayer(encoding, attentions, first("x"), qh, kh, vh, None, first("ctx"), first("out"), out_proj,
-                         scale, causal, n_kv, arch.positions)
+    return CapturedLayer(encoding, attentions, first("x"), qh, kh, vh, bias, first("ctx"), first("out"), out_proj,
+                         scale, causal, n_kv, arch.positions, window)
+
+
+def rotate_half(x: torch.Tensor) -> torch.Tensor:
+    """[x1, x2] -> [-x2, x1] on the last dimension (the rotation RoPE applies to each pair of coordinates)."""
+    x1, x2 = x.chunk(2, dim=-1)
+    return torch.cat((-x2, x1), dim=-1)
+
+
+def apply_rotary(q: torch.Tensor, k: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Rotary position embedding (Su et al., 2021, "RoFormer"), as Llama-family models apply it.
+
+    Args:
+        q, k: ``[head, query, d_k]``.
+        cos, sin: ``[query, rotary_dim]``, the model's own tables for these positions; with partial rotary
+            (Phi-3, ``rotary_dim < d_k``) the remaining coordinates pass unrotated.
+
+    Returns:
+        q and k rotated: position p turns each coordinate pair by p·θ_i, so q·k depends on the distance.
+    """
+    r = cos.shape[-1]
+
+    def rot(x: torch.Tensor) -> torch.Tensor:
+        return torch.cat([x[..., :r] * cos + rotate_half(x[..., :r]) * sin, x[..., r:]], dim=-1)
+
+    return rot(q), rot(k)
+
+
+def _sliding_window(handle: ModelHandle, layer: int) -> int | None:
+    """Keys farther back than this are hidden from a query in ``layer`` (Mistral-style sliding window), or None."""
+    window = getattr(handle.config, "sliding_window", None)
+    types = getattr(handle.config, "layer_types", None)
+    if not window or (types and types[layer] != "sliding_attention"):
+        return None
+    return int(window)
 
 
 def _head_dim(module: torch.nn.Module, width: int, n_heads: int) -> int:
@@ -254,14 +315,18 @@ def query_key(handle: ModelHandle, text: str, layer: int, head: int, text_pair: 
     scores = (q_h @ k_h.T) * cap.scale
     if cap.bias is not None:
         scores = scores + cap.bias[head]
-    if cap.causal:
-        scores = scores.masked_fill(causal_mask(scores.shape[0], scores.device), float("-inf"))
+    mask = cap.mask()
+    if mask is not None:
+        scores = scores.masked_fill(mask, float("-inf"))
     probs = torch.softmax(scores, dim=-1)
     as_np = lambda t: t.cpu().numpy().astype(np.float32)  # noqa: E731
+    n_heads = cap.q.shape[0]
     return QueryKeyResult(
         model_id=handle.model_id, encoding=cap.encoding, layer=int(layer), head=head,
         queries=as_np(q_h), keys=as_np(k_h), scores=as_np(scores), probs=as_np(probs),
         model_probs=as_np(cap.attentions[int(layer)][0, head].float()), scale=cap.scale, causal=cap.causal,
+        positions=cap.positions, kv_head=head // (n_heads // cap.n_kv_heads), n_kv_heads=cap.n_kv_heads,
+        bias=None if cap.bias is None else as_np(cap.bias[head]),
     )
 
 

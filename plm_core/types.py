@@ -95,6 +95,10 @@ class QueryKeyResult:
     model_probs: np.ndarray  # float32 [query, key]; the attention the model itself returned
     scale: float  # 1/sqrt(d_k) as the model applies it
     causal: bool
+    positions: str = "absolute"  # "rotary": queries and keys are shown rotated (RoPE), as multiplied
+    kv_head: int | None = None  # the key/value head this query head reads (grouped-query attention)
+    n_kv_heads: int | None = None
+    bias: np.ndarray | None = None  # float32 [query, key]; relative position bias added to the scores (T5)
 
     @property
     def max_abs_diff(self) -> float:

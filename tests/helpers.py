@@ -15,7 +15,9 @@ import numpy as np
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
-TINY_KINDS = ("masked_lm", "classifier", "encoder", "causal_lm", "distilbert_mlm", "roberta_mlm")
+# Llama-style decoders: rotary positions, grouped-query attention, SentencePiece tokens (tests/tiny_models.py)
+TINY_DECODERS = ("llama", "mistral", "qwen2", "phi3", "gemma")
+TINY_KINDS = ("masked_lm", "classifier", "encoder", "causal_lm", "distilbert_mlm", "roberta_mlm", *TINY_DECODERS)
 SHARED_DATA = ROOT.parent / "shared" / "data"
 
 

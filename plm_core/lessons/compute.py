@@ -183,7 +183,8 @@ def _projection_matrix(proj: torch.nn.Module) -> tuple[torch.Tensor, torch.Tenso
     """(W, b) with y = x @ W + b, for nn.Linear (weight [out, in]) and GPT-2's Conv1D (weight [in, out])."""
     w = proj.weight.float()
     w = w.T if isinstance(proj, torch.nn.Linear) else w
-    return w, proj.bias.float()
+    bias = proj.bias.float() if proj.bias is not None else torch.zeros(w.shape[1], device=w.device)
+    return w, bias
 
 
 def attention_steps(handle: ModelHandle, text: str, layer: int, head: int = 0,
@@ -205,8 +206,9 @@ def attention_steps(handle: ModelHandle, text: str, layer: int, head: int = 0,
     scores = (qh @ kh.transpose(-1, -2)) * cap.scale
     if cap.bias is not None:
         scores = scores + cap.bias
-    if cap.causal:
-        scores = scores.masked_fill(causal_mask(n, scores.device), float("-inf"))
+    mask = cap.mask()
+    if mask is not None:
+        scores = scores.masked_fill(mask, float("-inf"))
     probs = torch.softmax(scores, dim=-1)
     context = probs @ vh
     concat = context.transpose(0, 1).reshape(n, hidden)
