@@ -2,12 +2,14 @@
 
 import streamlit as st
 
-from plm_core.attention import attention_rollout, describe, head_average, token_flow
+from plm_core.attention import attention_rollout, cross_attention_rollout, describe, head_average, token_flow
 from plm_core.viz.attention_plots import attention_heatmap, query_key_figures, token_flow_figure
 from plm_core.viz.bertviz_html import bertviz_html
 from ui import resources, widgets
 
 EXAMPLE = "The cat sat on the mat because it was tired."
+STACK_LABELS = {"encoder": "encoder self-attention", "decoder": "decoder self-attention",
+                "cross": "cross-attention (target → source)", "self": "self-attention"}
 QK_TOLERANCE = 1e-5  # the recomputation is called equal to the model's attention below this max |difference|
 BERTVIZ_MAX_TOKENS = 128  # the head/model views draw n² lines per head: past this they are unreadable and slow
 
@@ -21,12 +23,21 @@ left, right = st.columns([3, 2])
 with left:
     text = widgets.text_area("Sentence", "attention.text", EXAMPLE, height=90)
 with right:
-    pair = widgets.text_area("Second sentence (optional)", "attention.pair", height=90,
-                             help="BERT-style models read two segments: [CLS] A [SEP] B [SEP].")
+    pair = widgets.text_area(handle.adapter.pair_label, "attention.pair", height=90, help=handle.adapter.pair_help)
 result = widgets.run_or_stop(lambda: resources.cached_attention(spec, text, pair or None))
 widgets.show_notes(result.encoding)
 tokens = result.encoding.tokens
 st.markdown(f"**{describe(result.encoding)}** · {result.n_layers} layers × {result.n_heads} heads")
+if result.stacks:  # an encoder-decoder: pick the stack the heatmaps, token flow and query·key view show
+    st.caption("Encoder-decoder: the encoder reads the source (self-attention), the decoder reads the target so far "
+               "(causal self-attention) and, through cross-attention, the encoder's output: one row per target "
+               "token, one column per source token.")
+    stack = st.segmented_control("Attention stack", result.stack_names, key="attention.stack",
+                                 format_func=STACK_LABELS.get) or result.stack
+else:
+    stack = result.stack
+shown = result.get(stack)  # the stack the tabs below show (the only one of a single-stack model)
+keys = shown.keys.tokens
 
 head_tab, model_tab, heat_tab, flow_tab, qk_tab = st.tabs(
     ["Head view", "Model view", "Heatmaps & rollout", "Token flow", "Query · key"])
@@ -48,33 +59,48 @@ with heat_tab:
     mode = st.radio("Show", ["attention", "rollout"], horizontal=True, key="attention.mode",
                     format_func={"attention": "attention of one layer", "rollout": "attention rollout (all layers below)"}.get)
     if mode == "attention":
-        layer, head = widgets.layer_head_picker("attention.heat", result.n_layers, result.n_heads)
-        matrix = head_average(result, layer) if head is None else result.weights[layer, head]
+        layer, head = widgets.layer_head_picker("attention.heat", shown.n_layers, shown.n_heads)
+        matrix = head_average(shown, layer) if head is None else shown.weights[layer, head]
         label = "average of heads" if head is None else f"head {head}"
-        st.plotly_chart(attention_heatmap(matrix, tokens, f"Layer {layer}, {label}"), key="attention.heatmap")
+        st.plotly_chart(attention_heatmap(matrix, keys, f"Layer {layer}, {label}", query_tokens=shown.encoding.tokens),
+                        key="attention.heatmap")
     else:
-        layer = st.selectbox("Up to layer", list(range(result.n_layers)), index=result.n_layers - 1,
+        layer = st.selectbox("Up to layer", list(range(shown.n_layers)), index=shown.n_layers - 1,
                              key="attention.rollout_layer")
-        st.caption("Rollout (Abnar & Zuidema, 2020): heads averaged, the residual added as 0.5·A + 0.5·I, "
-                   "and the layers multiplied — how much each input token flows into each position.")
-        st.plotly_chart(attention_heatmap(attention_rollout(result.weights)[layer], tokens,
-                                          f"Rollout up to layer {layer}"), key="attention.rollout")
+        if shown.square:
+            st.caption("Rollout (Abnar & Zuidema, 2020): heads averaged, the residual added as 0.5·A + 0.5·I, "
+                       "and the layers multiplied — how much each input token flows into each position.")
+            flow_matrix = attention_rollout(shown.weights)[layer]
+        else:
+            st.caption("Cross-attention rollout: the encoder's rollout (every encoder layer), then the head-averaged "
+                       "cross-attention of this decoder layer — how much each source token flows into each target "
+                       "position (the decoder's own mixing is left out).")
+            flow_matrix = cross_attention_rollout(shown.weights, result.get("encoder").weights)[layer]
+        st.plotly_chart(attention_heatmap(flow_matrix, keys, f"Rollout up to layer {layer}",
+                                          query_tokens=shown.encoding.tokens), key="attention.rollout")
 
 with flow_tab:
-    labels = result.encoding.labels()
-    chosen = st.multiselect("Tokens", list(range(len(tokens))), default=[min(2, len(tokens) - 1)],
-                            format_func=lambda i: labels[i], key="attention.flow_tokens")
-    layer, head = widgets.layer_head_picker("attention.flow", result.n_layers, result.n_heads,
-                                            default_layer=result.n_layers - 1)
-    if chosen:
-        flow = token_flow(result, chosen, layer, head)
-        st.plotly_chart(token_flow_figure(flow, tokens), key="attention.flow_chart")
+    labels = shown.encoding.labels()
+    flow_tokens = shown.encoding.tokens
+    if not shown.square:
+        st.info("Token flow follows one self-attention (the same tokens as queries and keys): choose the encoder "
+                "or the decoder stack above. The heatmaps show the cross-attention.")
     else:
-        st.info("Choose one or more tokens.")
+        chosen = st.multiselect("Tokens", list(range(len(flow_tokens))), default=[min(2, len(flow_tokens) - 1)],
+                                format_func=lambda i: labels[i],
+                                key=f"attention.flow_tokens.{stack}" if result.stacks else "attention.flow_tokens")
+        layer, head = widgets.layer_head_picker("attention.flow", shown.n_layers, shown.n_heads,
+                                                default_layer=shown.n_layers - 1)
+        if chosen:
+            flow = token_flow(shown, chosen, layer, head)
+            st.plotly_chart(token_flow_figure(flow, flow_tokens), key="attention.flow_chart")
+        else:
+            st.info("Choose one or more tokens.")
 
 with qk_tab:
-    layer, head = widgets.layer_head_picker("attention.qk", result.n_layers, result.n_heads, allow_average=False)
-    qk = widgets.run_or_stop(lambda: resources.cached_query_key(spec, text, layer, head, pair or None))
+    layer, head = widgets.layer_head_picker("attention.qk", shown.n_layers, shown.n_heads, allow_average=False)
+    qk_stack = stack if result.stacks else None
+    qk = widgets.run_or_stop(lambda: resources.cached_query_key(spec, text, layer, head, pair or None, stack=qk_stack))
     st.markdown(
         f"Q and K of head {head} are the model's own projections, captured while it ran: "
         f"{qk.queries.shape[0]} tokens × d_k = {qk.queries.shape[1]}; scale 1/√d_k = {qk.scale:.4f}"
@@ -83,8 +109,8 @@ with qk_tab:
     if qk.positions == "rotary":
         st.caption("Rotary positions (RoPE): Q and K are rotated by their token's position before the product, "
                    "so QKᵀ depends on how far apart two tokens are. Q and K are shown rotated.")
-    if qk.n_kv_heads is not None and qk.n_kv_heads < result.n_heads:
-        st.caption(f"Grouped-query attention: {result.n_heads} query heads share {qk.n_kv_heads} key/value "
+    if qk.n_kv_heads is not None and qk.n_kv_heads < shown.n_heads:
+        st.caption(f"Grouped-query attention: {shown.n_heads} query heads share {qk.n_kv_heads} key/value "
                    f"head(s); head {head} reads key/value head {qk.kv_head}.")
     if qk.bias is not None:
         st.caption("Relative positions: a learned bias per head and distance is added to QKᵀ before the softmax "

@@ -11,11 +11,11 @@ from ui.url_state import UrlParam
 handle = widgets.require_handle()
 spec = widgets.active_spec()
 adapter = handle.adapter  # what the model kind predicts and how the lab shows it (plm_core.kinds)
-strategies = tuple(s for s in STRATEGIES if s != "mask_token" or handle.tokenizer.mask_token)  # GPT-2 has none
+strategies = tuple(s for s in STRATEGIES if s != "mask_token" or adapter.can_mask(handle))  # GPT-2 has none
 PARAMS = (
     UrlParam("masking.text", "text", adapter.example(handle, "masking")),
     UrlParam("masking.masks", "masks", [], "ints"),
-    UrlParam("masking.strategy", "edit", "mask_token" if handle.tokenizer.mask_token else "delete", "str", strategies),
+    UrlParam("masking.strategy", "edit", "mask_token" if adapter.can_mask(handle) else "delete", "str", strategies),
     UrlParam("masking.sub", "sub", ""),
     UrlParam("masking.ref", "ref", "A dog was sleeping on the rug."),
     UrlParam("masking.sweep", "sweep", False, "bool"),

@@ -32,13 +32,17 @@ class Stack:
             in the sibling ``BertSelfOutput``), else None.
         causal: queries see only themselves and earlier keys.
         cross: the keys and values are the encoder's output (queries: target tokens, keys: source tokens).
+        queries, keys: which segment of the input encoding the query and key tokens are (an encoder-decoder's
+            input is the source, segment 0, then the target prefix, segment 1); None = every token.
     """
 
     name: StackName
-    path: str
+    path: str = ""
     output: str | None = None
     causal: bool = False
     cross: bool = False
+    queries: int | None = None
+    keys: int | None = None
 
     def module_path(self, layer: int, output: bool = False) -> str:
         path = self.output if output else self.path
@@ -88,7 +92,12 @@ class Arch:
     @property
     def recomputable(self) -> bool:
         """Whether the query·key view can rebuild this architecture's attention from its projections."""
-        return bool(self.stacks) and (self.qkv is not None or self.q is not None) and self.positions != "unknown"
+        return (bool(self.stacks) and all(s.path for s in self.stacks) and (self.qkv is not None or self.q is not None)
+                and self.positions != "unknown")
+
+    @property
+    def stack_names(self) -> tuple[str, ...]:
+        return tuple(s.name for s in self.stacks) or ("self",)
 
     def stack(self, name: str | None = None) -> Stack:
         """The stack called ``name`` (None: the first — the only one of a single-stack model)."""
@@ -134,9 +143,25 @@ ARCHITECTURES: dict[str, Arch] = {
 UNKNOWN = Arch(positions="unknown")
 
 
+def encoder_decoder_stacks(encoder: str = "", decoder: str = "", cross: str = "", output: str | None = None
+                           ) -> tuple[Stack, Stack, Stack]:
+    """The three stacks of an encoder-decoder, as its ModelOutput returns them: encoder self-attention over the
+    source (segment 0), causal decoder self-attention over the target (segment 1), and cross-attention from
+    the target to the source."""
+    return (Stack("encoder", encoder, queries=0, keys=0), Stack("decoder", decoder, causal=True, queries=1, keys=1),
+            Stack("cross", cross, cross=True, queries=1, keys=0))
+
+
+# an encoder-decoder whose modules are not mapped: its three stacks are shown, nothing is recomputed
+UNKNOWN_ENCODER_DECODER = Arch(stacks=encoder_decoder_stacks(), positions="unknown", encoder_decoder=True)
+
+
 def arch_of(config: object) -> Arch:
     """The facts for ``config.model_type`` (an empty :data:`UNKNOWN` entry for types not listed)."""
-    return ARCHITECTURES.get(getattr(config, "model_type", ""), UNKNOWN)
+    arch = ARCHITECTURES.get(getattr(config, "model_type", ""))
+    if arch is None:
+        return UNKNOWN_ENCODER_DECODER if getattr(config, "is_encoder_decoder", False) else UNKNOWN
+    return arch
 
 
 def causal_model_types() -> tuple[str, ...]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from typing import NamedTuple
 
@@ -41,20 +42,52 @@ def run_with_attention(handle: ModelHandle, batch, stack: str | None = None) -> 
 def extract_attention(
     handle: ModelHandle, text: str, text_pair: str | None = None, *, max_tokens: int | None = None
 ) -> AttentionResult:
-    """Self-attention of every layer and head.
+    """Attention of every layer and head: self-attention, or an encoder-decoder's three stacks.
 
     Args:
-        text_pair: optional second sentence (segment B for BERT-style models).
+        text_pair: optional second sentence (segment B for BERT-style models; an encoder-decoder's target
+            prefix, ``handle.adapter.pair_label``).
         max_tokens: truncate to this many tokens (the encoding's notes say so).
 
     Returns:
-        An AttentionResult with weights ``[layer, head, query, key]``.
+        An AttentionResult with weights ``[layer, head, query, key]`` (an encoder-decoder's encoder, with the
+        decoder and cross-attention in ``stacks``).
     """
     with handle.lock:
         encoding, batch = encode(handle, text, text_pair, max_tokens=max_tokens)
-        attentions = run_with_attention(handle, batch)
-    weights = torch.stack(attentions).squeeze(1).float().cpu().numpy()
-    return AttentionResult(handle.model_id, encoding, weights)
+        out = run(handle, batch, want=("attentions",))
+    return attention_result(handle, encoding, out)
+
+
+def stack_encodings(handle: ModelHandle, encoding: Encoding, stack: Stack | None = None
+                    ) -> tuple[Encoding, Encoding | None]:
+    """The query tokens of ``stack`` and its key tokens when they differ (cross-attention), from ``encoding``."""
+    if stack is None:
+        return encoding, None
+    queries = encoding.segment(stack.queries)
+    return queries, (encoding.segment(stack.keys) if stack.keys != stack.queries else None)
+
+
+def attention_result(handle: ModelHandle, encoding: Encoding, out, row: int = 0) -> AttentionResult:
+    """Row ``row`` of a forward pass run with ``output_attentions``, as an AttentionResult of every stack
+    (right-padded rows are cut to their own length).
+
+    Raises:
+        UnsupportedModelError: the model returned no attention weights.
+    """
+    results = []
+    for stack in handle.arch.stacks or (None,):
+        name = stack.name if stack is not None else "self"
+        attentions = getattr(out, stack_output(handle.arch, name if stack is not None else None), None)
+        if not attentions or attentions[0] is None:
+            raise UnsupportedModelError(
+                f"{handle.model_id} returned no attention weights (it must run with eager attention)")
+        queries, keys = stack_encodings(handle, encoding, stack)
+        n, m = len(queries), len(keys if keys is not None else queries)
+        weights = torch.stack([a[row, :, :n, :m] for a in attentions]).float().cpu().numpy()
+        results.append(AttentionResult(handle.model_id, queries, weights, keys, name))
+    first, *rest = results
+    return dataclasses.replace(first, stacks=tuple(rest))
 
 
 def head_average(result: AttentionResult, layer: int | None = None) -> np.ndarray:
@@ -88,12 +121,30 @@ def attention_rollout(weights: np.ndarray, residual: bool = True) -> np.ndarray:
     return rollout.astype(np.float32)
 
 
+def cross_attention_rollout(cross: np.ndarray, encoder: np.ndarray, residual: bool = True) -> np.ndarray:
+    """How the source tokens flow into each target position through cross-attention: the encoder's rollout
+    (:func:`attention_rollout` of its last layer), then the head-averaged cross-attention of each decoder layer.
+
+    Args:
+        cross: ``[layer, head, query, key]`` (target × source); encoder: ``[layer, head, key, key]``.
+
+    Returns:
+        float32 ``[layer, query, key]``; rows sum to 1. It follows the path through the encoder and one
+        cross-attention, not the decoder's own mixing (an approximation, like rollout itself).
+    """
+    source = attention_rollout(encoder, residual)[-1].astype(np.float64)  # [key, key]
+    return (cross.astype(np.float64).mean(axis=1) @ source).astype(np.float32)
+
+
 def token_flow(result: AttentionResult, positions: Sequence[int], layer: int, head: int | None = None) -> TokenFlow:
     """Attention that the chosen tokens give (mean of their rows) and receive (sum of their columns).
 
     Raises:
         InvalidInputError: no positions, or one out of range.
     """
+    if not result.square:
+        raise InvalidInputError("token flow follows self-attention (queries and keys are the same tokens): "
+                                f"choose the encoder or the decoder, not the {result.stack} attention")
     n = len(result.encoding)
     positions = tuple(sorted({int(p) for p in positions}))
     if not positions:
@@ -155,6 +206,8 @@ class CapturedLayer(NamedTuple):
     n_kv_heads: int  # key/value heads before repetition (= n_heads without grouped-query attention)
     positions: str  # "absolute", "rotary", "relative_bias" (plm_core.architectures)
     window: int | None = None  # sliding window: a query sees at most this many keys back (Mistral)
+    key_encoding: Encoding | None = None  # cross-attention: the key tokens (the source)
+    stack: str = "self"
 
     def mask(self) -> torch.Tensor | None:
         """[query, key] True where the model hides a key from a query (causal, sliding window), else None."""
@@ -250,8 +303,11 @@ def capture_layer(handle: ModelHandle, text: str, layer: int, text_pair: str | N
     bias = captured["bias"][0].float() if "bias" in captured else None
     window = _sliding_window(handle, layer) if causal else None
     first = lambda name: captured[name][0].float() if name in captured else None  # noqa: E731
-    return CapturedLayer(encoding, attentions, first("x"), qh, kh, vh, bias, first("ctx"), first("out"), out_proj,
-                         scale, causal, n_kv, arch.positions, window)
+    queries, keys = stack_encodings(handle, encoding, _stack(handle, stack))
+    n, m = len(queries), len(keys if keys is not None else queries)
+    attentions = tuple(a[:, :, :n, :m] for a in attentions)
+    return CapturedLayer(queries, attentions, first("x"), qh, kh, vh, bias, first("ctx"), first("out"), out_proj,
+                         scale, causal, n_kv, arch.positions, window, keys, _stack(handle, stack).name)
 
 
 def rotate_half(x: torch.Tensor) -> torch.Tensor:
@@ -326,7 +382,7 @@ def query_key(handle: ModelHandle, text: str, layer: int, head: int, text_pair: 
         queries=as_np(q_h), keys=as_np(k_h), scores=as_np(scores), probs=as_np(probs),
         model_probs=as_np(cap.attentions[int(layer)][0, head].float()), scale=cap.scale, causal=cap.causal,
         positions=cap.positions, kv_head=head // (n_heads // cap.n_kv_heads), n_kv_heads=cap.n_kv_heads,
-        bias=None if cap.bias is None else as_np(cap.bias[head]),
+        bias=None if cap.bias is None else as_np(cap.bias[head]), key_encoding=cap.key_encoding, stack=cap.stack,
     )
 
 

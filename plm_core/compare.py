@@ -183,15 +183,13 @@ def compare_predictions(original: Prediction, perturbed: Prediction) -> tuple[Pr
     return get_adapter(original.kind).compare_predictions(original, perturbed)
 
 
-def _attentions(handle: ModelHandle, rows: Sequence[Encoding]) -> tuple[object, dict, list[np.ndarray]]:
-    """One batched forward with attentions: model output, its inputs and per row ``[layer, head, query, key]``."""
+def _attentions(handle: ModelHandle, rows: Sequence[Encoding]) -> tuple[object, dict, list[AttentionResult]]:
+    """One batched forward with attentions: model output, its inputs and each row's AttentionResult."""
+    from plm_core.attention import attention_result
+
     inputs = model_inputs(handle, rows)
     out = run(handle, inputs, want=("attentions", *handle.adapter.want))
-    if not getattr(out, "attentions", None) or out.attentions[0] is None:
-        raise UnsupportedModelError(f"{handle.model_id} returned no attention weights")
-    stacked = torch.stack(out.attentions, 1).float().cpu().numpy()  # [batch, layer, head, query, key]
-    weights = [stacked[r, :, :, : len(e), : len(e)].copy() for r, e in enumerate(rows)]
-    return out, inputs, weights
+    return out, inputs, [attention_result(handle, e, out, r) for r, e in enumerate(rows)]
 
 
 def compare_texts(handle: ModelHandle, text_a: str, text_b: str, *, top_k: int = 5,
@@ -207,13 +205,13 @@ def compare_texts(handle: ModelHandle, text_a: str, text_b: str, *, top_k: int =
     with handle.lock:
         enc_a, _ = encode(handle, text_a, max_tokens=max_tokens)
         enc_b, _ = encode(handle, text_b, max_tokens=max_tokens)
-        out, inputs, (wa, wb) = _attentions(handle, [enc_a, enc_b])
+        out, inputs, (att_a, att_b) = _attentions(handle, [enc_a, enc_b])
         read = handle.adapter.text_comparison(handle, enc_a, enc_b, out, inputs, top_k)
     alignment = align_tokens(enc_a, enc_b)
-    att_a = AttentionResult(handle.model_id, enc_a, wa)
-    att_b = AttentionResult(handle.model_id, enc_b, wb)
+    # an encoder-decoder's attention result is its encoder's, over the source tokens only
+    att_alignment = alignment if att_a.encoding == enc_a else align_tokens(att_a.encoding, att_b.encoding)
     return TextComparison(handle.model_id, alignment, read.a, read.b, read.comparisons, att_a, att_b,
-                          attention_difference(att_a, att_b, alignment), read.notes)
+                          attention_difference(att_a, att_b, att_alignment), read.notes)
 
 
 def attribution_difference(handle: ModelHandle, comparison: TextComparison, method: str = "input_x_gradient",

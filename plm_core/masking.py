@@ -166,12 +166,15 @@ def apply_mask(handle: ModelHandle, encoding: Encoding, spec: MaskSpec) -> Maske
     notes = list(check_mask(encoding, spec))
     chosen = set(spec.positions)
     tok = handle.tokenizer
-    mask_id = tok.mask_token_id
     pieces: list[int] = []
-    if spec.positions and spec.strategy == "mask_token" and mask_id is None:
-        raise UnsupportedModelError(
-            f"{handle.model_id} has no mask token (a {handle.kind} like GPT-2): delete or substitute instead"
-        )
+    masks: dict[int, int] = {}
+    if spec.positions and spec.strategy == "mask_token":  # what the mask token is: the model kind's adapter says
+        ids_for = handle.adapter.mask_ids(handle, encoding, spec.positions)
+        if ids_for is None:
+            raise UnsupportedModelError(
+                f"{handle.model_id} has no mask token (a {handle.kind} like GPT-2): delete or substitute instead"
+            )
+        masks = dict(zip(spec.positions, ids_for))
     if spec.positions and spec.strategy == "substitute":
         first_raw = tok.convert_ids_to_tokens(encoding.input_ids[spec.positions[0]])
         after_space = spec.positions[0] > 0 and not encoding.special[spec.positions[0] - 1] or str(first_raw).startswith("Ġ")
@@ -189,7 +192,7 @@ def apply_mask(handle: ModelHandle, encoding: Encoding, spec: MaskSpec) -> Maske
         if i not in chosen:
             new = [tid]
         elif spec.strategy == "mask_token":
-            new = [mask_id]
+            new = [masks[i]]
         elif spec.strategy == "delete":
             new = []
         else:
@@ -283,7 +286,7 @@ def occlusion_sweep(handle: ModelHandle, text: str, spec: MaskSpec | None = None
     Raises:
         InvalidInputError: a masked LM input with no mask to measure; nothing to occlude.
     """
-    strategy = strategy or ("mask_token" if handle.tokenizer.mask_token_id is not None else "delete")
+    strategy = strategy or ("mask_token" if handle.adapter.can_mask(handle) else "delete")
     if strategy == "substitute":
         raise InvalidInputError("the occlusion sweep masks or deletes tokens; choose mask_token or delete")
     if batch_size < 1:

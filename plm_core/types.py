@@ -46,19 +46,69 @@ class Encoding:
         """Unique display labels "i:token" (plot axes need unique names)."""
         return [f"{i}:{t}" for i, t in enumerate(self.tokens)]
 
+    def segment(self, index: int | None) -> Encoding:
+        """The tokens of one segment as an encoding of their own (None: all of them).
+
+        An encoder-decoder's input is one Encoding, the source as segment 0 and the decoder's target prefix as
+        segment 1; each attention stack reads one of them.
+        """
+        if index is None:
+            return self
+        keep = [i for i, s in enumerate(self.segments) if s == index]
+        pick = lambda seq: tuple(seq[i] for i in keep)  # noqa: E731
+        return Encoding(text=self.text if index == 0 else (self.text_pair or ""), tokens=pick(self.tokens),
+                        input_ids=pick(self.input_ids), special=pick(self.special), segments=(0,) * len(keep),
+                        offsets=pick(self.offsets), truncated=self.truncated, notes=self.notes)
+
 
 @dataclass(frozen=True)
 class AttentionResult:
-    """Self-attention of every layer and head for one input."""
+    """Attention of every layer and head for one input: self-attention, or one stack of an encoder-decoder.
+
+    An encoder-decoder's result is its encoder self-attention (``stack`` "encoder", over the source), with the
+    decoder self-attention and the cross-attention (queries: target tokens, keys: source tokens, so
+    ``key_encoding`` is the source) in ``stacks``.
+    """
 
     model_id: str
-    encoding: Encoding
+    encoding: Encoding  # the query tokens (and the keys, unless key_encoding is given)
     weights: np.ndarray  # float32 [layer, head, query, key]; every row sums to 1
+    key_encoding: Encoding | None = None  # cross-attention: the key tokens, another sequence
+    stack: str = "self"  # "self", or "encoder", "decoder", "cross" (plm_core.architectures)
+    stacks: tuple[AttentionResult, ...] = ()  # the other stacks of an encoder-decoder
 
     def __post_init__(self) -> None:
-        n = len(self.encoding.tokens)
-        if self.weights.ndim != 4 or self.weights.shape[-2:] != (n, n):
-            raise ValueError(f"attention shape {self.weights.shape} does not match {n} tokens")
+        n, m = len(self.encoding.tokens), len(self.keys.tokens)
+        if self.weights.ndim != 4 or self.weights.shape[-2:] != (n, m):
+            size = f"{n}" if self.key_encoding is None else f"{n} × {m}"
+            raise ValueError(f"attention shape {self.weights.shape} does not match {size} tokens")
+
+    @property
+    def keys(self) -> Encoding:
+        """The key tokens (the query tokens, except for cross-attention)."""
+        return self.key_encoding if self.key_encoding is not None else self.encoding
+
+    @property
+    def square(self) -> bool:
+        """Queries and keys are the same tokens (self-attention)."""
+        return self.key_encoding is None
+
+    @property
+    def stack_names(self) -> tuple[str, ...]:
+        return (self.stack, *(s.stack for s in self.stacks))
+
+    def get(self, stack: str | None) -> AttentionResult:
+        """The result of ``stack`` (None or this stack's name: this one).
+
+        Raises:
+            KeyError: no such stack.
+        """
+        if stack in (None, self.stack):
+            return self
+        for s in self.stacks:
+            if s.stack == stack:
+                return s
+        raise KeyError(stack)
 
     @property
     def n_layers(self) -> int:
@@ -95,6 +145,8 @@ class QueryKeyResult:
     model_probs: np.ndarray  # float32 [query, key]; the attention the model itself returned
     scale: float  # 1/sqrt(d_k) as the model applies it
     causal: bool
+    key_encoding: Encoding | None = None  # cross-attention: the key tokens (the source)
+    stack: str = "self"
     positions: str = "absolute"  # "rotary": queries and keys are shown rotated (RoPE), as multiplied
     kv_head: int | None = None  # the key/value head this query head reads (grouped-query attention)
     n_kv_heads: int | None = None

@@ -52,8 +52,8 @@ def cached_attention(spec: ModelSpec, text: str, text_pair: str | None = None,
 
 @st.cache_data(max_entries=256, show_spinner=False)
 def cached_query_key(spec: ModelSpec, text: str, layer: int, head: int, text_pair: str | None = None,
-                     max_tokens: int | None = None) -> QueryKeyResult:
-    return query_key(get_handle(spec), text, layer, head, text_pair, max_tokens=max_tokens)
+                     max_tokens: int | None = None, stack: str | None = None) -> QueryKeyResult:
+    return query_key(get_handle(spec), text, layer, head, text_pair, max_tokens=max_tokens, stack=stack)
 
 
 @st.cache_data(max_entries=512, show_spinner=False)

@@ -34,7 +34,7 @@ from plm_core.attribution.types import (
     TargetKind,
 )
 from plm_core.classroom import cap_steps
-from plm_core.errors import InvalidInputError, UnknownMethodError
+from plm_core.errors import InvalidInputError, UnknownMethodError, UnsupportedModelError
 from plm_core.inference import model_inputs, run
 from plm_core.loading import ModelHandle
 from plm_core.types import Encoding
@@ -54,6 +54,11 @@ def _attention_method(rollout: bool) -> MethodFn:
 
         handle, obj = ctx.handle, ctx.obj
         enc = obj.encoding
+        if handle.arch.encoder_decoder:
+            raise UnsupportedModelError(
+                "attention scores read one self-attention over all input tokens; an encoder-decoder splits its "
+                "input between the encoder and the decoder (see its three attention stacks on the Attention page): "
+                "use a gradient method (Integrated Gradients, Gradient × Input, Saliency) instead")
         attentions = run_with_attention(handle, model_inputs(handle, [enc]))
         weights = torch.stack([a[0] for a in attentions]).float().cpu().numpy()  # [layer, head, query, key]
         rows = handle.adapter.attention_rows(handle, obj.position, len(enc))

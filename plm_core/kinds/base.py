@@ -101,6 +101,16 @@ class KindAdapter:
         text = self.examples.get(page, self.examples["default"])
         return text.format(mask=handle.tokenizer.mask_token or "[MASK]")
 
+    def mask_ids(self, handle: ModelHandle, encoding: Encoding, positions: Sequence[int]) -> list[int] | None:
+        """The token that hides each of ``positions`` when the masking lab masks them (the tokenizer's mask
+        token), or None when this model has none (then tokens can only be deleted or substituted)."""
+        mask_id = handle.tokenizer.mask_token_id
+        return None if mask_id is None else [mask_id] * len(positions)
+
+    def can_mask(self, handle: ModelHandle) -> bool:
+        """Whether the masking lab can hide a token with a mask token (:meth:`mask_ids`)."""
+        return handle.tokenizer.mask_token_id is not None
+
     def labels(self, handle: ModelHandle) -> tuple[str, ...]:
         """Class names in id order.
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from plm_core.attention import _check_index, capture_layer, causal_mask
+from plm_core.attention import _check_index, attention_result, capture_layer, causal_mask
 from plm_core.errors import InvalidInputError, UnsupportedModelError
 from plm_core.inference import embed, mask_positions, model_inputs, run
 from plm_core.loading import ModelHandle
@@ -268,7 +268,8 @@ def mask_lesson(handle: ModelHandle, text: str, top_k: int = 5) -> MaskLesson:
         preds: tuple[TokenDistribution, ...] = ()
         if adapter.token_outputs:  # a language model: what its objective predicts (fill-ins, next token)
             preds = adapter.predictions(handle, [encoding], out, batch, top_k)[0].distributions
-    weights = torch.stack(out.attentions).squeeze(1).float()  # [layer, head, query, key]
+    att = attention_result(handle, encoding, out)  # an encoder-decoder: its encoder, over the source tokens
+    encoding, weights = att.encoding, torch.from_numpy(att.weights)  # [layer, head, query, key]
     n = len(encoding)
     future = causal_mask(n, weights.device)
     seen = (weights > 0).any(dim=0).any(dim=0)  # a key the model ever gives weight to

@@ -35,13 +35,15 @@ def attention_heatmap(matrix: np.ndarray, tokens: Sequence[str], title: str, *,
 
 def query_key_figures(result: QueryKeyResult) -> dict[str, go.Figure]:
     """The steps of one head: QK^T·scale (diverging), its softmax, and the model's own attention."""
-    tokens = result.encoding.tokens
+    queries = result.encoding.tokens
+    keys = (result.key_encoding or result.encoding).tokens  # cross-attention: target queries, source keys
     where = f"layer {result.layer}, head {result.head}"
     return {
-        "scores": attention_heatmap(result.scores, tokens, f"QKᵀ/√d_k ({where})", colorscale="RdBu",
-                                    zmid=0.0, colorbar_title="score"),
-        "probs": attention_heatmap(result.probs, tokens, f"softmax(QKᵀ/√d_k) ({where})"),
-        "model": attention_heatmap(result.model_probs, tokens, f"attention returned by the model ({where})"),
+        "scores": attention_heatmap(result.scores, keys, f"QKᵀ/√d_k ({where})", query_tokens=queries,
+                                    colorscale="RdBu", zmid=0.0, colorbar_title="score"),
+        "probs": attention_heatmap(result.probs, keys, f"softmax(QKᵀ/√d_k) ({where})", query_tokens=queries),
+        "model": attention_heatmap(result.model_probs, keys, f"attention returned by the model ({where})",
+                                   query_tokens=queries),
     }
 
 

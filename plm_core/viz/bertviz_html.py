@@ -26,24 +26,33 @@ import numpy as np
 from plm_core.types import AttentionResult
 
 View = Literal["head", "model"]
+# bertviz's own filter names for an encoder-decoder's stacks (head_view/model_view encoder_attention=...)
+STACK_FILTERS = {"encoder": "Encoder", "decoder": "Decoder", "cross": "Cross"}
 
 _DECODER_JS = """
 (function () {
-  var p = window.PLM_PARAMS, raw = atob(p.blob), n = p.n_tokens, H = p.n_heads, L = p.n_layers;
-  var bytes = new Uint8Array(raw.length);
-  for (var i = 0; i < raw.length; i++) bytes[i] = raw.charCodeAt(i);
-  function slice(r0, r1, c0, c1) {
+  var p = window.PLM_PARAMS, H = p.n_heads, L = p.n_layers;
+  function decode(b64) {
+    var raw = atob(b64), bytes = new Uint8Array(raw.length);
+    for (var i = 0; i < raw.length; i++) bytes[i] = raw.charCodeAt(i);
+    return bytes;
+  }
+  var sources = [p.blob].concat(p.extra_blobs || []).map(decode);
+  function slice(bytes, nr, nc, r0, r1, c0, c1) {
     var out = [];
     for (var l = 0; l < L; l++) { var lay = [];
       for (var h = 0; h < H; h++) { var head = [];
-        for (var r = r0; r < r1; r++) { var row = new Array(c1 - c0), base = ((l * H + h) * n + r) * n;
+        for (var r = r0; r < r1; r++) { var row = new Array(c1 - c0), base = ((l * H + h) * nr + r) * nc;
           for (var c = c0; c < c1; c++) row[c - c0] = bytes[base + c] / 255;
           head.push(row); }
         lay.push(head); }
       out.push(lay); }
     return out;
   }
-  p.attention.forEach(function (d) { d.attn = slice(d.rows[0], d.rows[1], d.cols[0], d.cols[1]); });
+  p.attention.forEach(function (d) {
+    var shape = d.shape || [p.n_tokens, p.n_tokens];
+    d.attn = slice(sources[d.src || 0], shape[0], shape[1], d.rows[0], d.rows[1], d.cols[0], d.cols[1]);
+  });
   var mods = {d3: window.d3, jquery: window.jQuery};
   window.require = window.requirejs = function (deps, cb) { cb.apply(null, deps.map(function (d) { return mods[d]; })); };
   window.require.config = function () {};
@@ -88,14 +97,24 @@ def bertviz_html(result: AttentionResult, view: View = "head", *, layers: list[i
         layers: layer indices to include (default all); fewer layers = smaller page.
         heads: heads pre-selected in the head view (default all).
     """
-    layers = list(range(result.n_layers)) if layers is None else sorted(set(layers))
+    n_layers = min(r.n_layers for r in (result, *result.stacks))  # bertviz has one layer menu for all stacks
+    layers = list(range(n_layers)) if layers is None else sorted(set(layers))
     weights = result.weights[layers]
     enc = result.encoding
     n = len(enc)
     tokens = list(enc.tokens)
-    filters = [{"name": None if enc.pair_start is None else "All", "rows": [0, n], "cols": [0, n],
-                "left_text": tokens, "right_text": tokens}]
-    if enc.pair_start is not None:
+    name = None if enc.pair_start is None else "All"
+    if result.stacks:  # encoder-decoder: bertviz's "Encoder", "Decoder" and "Cross" attention
+        name = STACK_FILTERS.get(result.stack, result.stack)
+    filters = [{"name": name, "rows": [0, n], "cols": [0, n], "left_text": tokens, "right_text": tokens}]
+    extra_blobs = []
+    for src, other in enumerate(result.stacks, start=1):
+        rows, cols = other.weights.shape[-2:]
+        filters.append({"name": STACK_FILTERS.get(other.stack, other.stack), "src": src, "shape": [rows, cols],
+                        "rows": [0, rows], "cols": [0, cols], "left_text": list(other.encoding.tokens),
+                        "right_text": list(other.keys.tokens)})
+        extra_blobs.append(base64.b64encode(quantize(other.weights[layers])).decode("ascii"))
+    if enc.pair_start is not None and not result.stacks:
         b = enc.pair_start
         for name, rows, cols in (("Sentence A -> Sentence A", (0, b), (0, b)), ("Sentence B -> Sentence B", (b, n), (b, n)),
                                  ("Sentence A -> Sentence B", (0, b), (b, n)), ("Sentence B -> Sentence A", (b, n), (0, b))):
@@ -104,7 +123,7 @@ def bertviz_html(result: AttentionResult, view: View = "head", *, layers: list[i
     root = f"bertviz-{uuid.uuid4().hex}"
     params: dict[str, object] = {
         "attention": filters, "default_filter": "0", "root_div_id": root, "include_layers": layers,
-        "blob": base64.b64encode(quantize(weights)).decode("ascii"),
+        "blob": base64.b64encode(quantize(weights)).decode("ascii"), "extra_blobs": extra_blobs,
         "n_tokens": n, "n_heads": result.n_heads, "n_layers": len(layers),
     }
     if view == "head":
@@ -129,7 +148,13 @@ def stock_bertviz_html(result: AttentionResult, view: View = "head") -> str:
     import torch
     from bertviz import head_view, model_view
 
-    attention = [torch.from_numpy(w[None]) for w in result.weights]
+    def layers(r: AttentionResult) -> list:
+        return [torch.from_numpy(w[None]) for w in r.weights]
+
     fn = head_view if view == "head" else model_view
-    return fn(attention, list(result.encoding.tokens), sentence_b_start=result.encoding.pair_start,
+    if result.stacks:  # bertviz's encoder-decoder arguments
+        return fn(encoder_attention=layers(result.get("encoder")), decoder_attention=layers(result.get("decoder")),
+                  cross_attention=layers(result.get("cross")), encoder_tokens=list(result.get("encoder").encoding.tokens),
+                  decoder_tokens=list(result.get("decoder").encoding.tokens), html_action="return").data
+    return fn(layers(result), list(result.encoding.tokens), sentence_b_start=result.encoding.pair_start,
               html_action="return").data
