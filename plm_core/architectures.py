@@ -109,6 +109,15 @@ class Arch:
         raise KeyError(name)
 
 
+def encoder_decoder_stacks(encoder: str = "", decoder: str = "", cross: str = "", output: str | None = None
+                           ) -> tuple[Stack, Stack, Stack]:
+    """The three stacks of an encoder-decoder, as its ModelOutput returns them: encoder self-attention over the
+    source (segment 0), causal decoder self-attention over the target (segment 1), and cross-attention from
+    the target to the source."""
+    return (Stack("encoder", encoder, queries=0, keys=0), Stack("decoder", decoder, causal=True, queries=1, keys=1),
+            Stack("cross", cross, cross=True, queries=1, keys=0))
+
+
 _BERT = Arch(
     stacks=(Stack("self", "encoder.layer.*.attention.self", output="encoder.layer.*.attention.output.dense"),),
     q="query", k="key", v="value", token_types=True, head="cls",
@@ -121,6 +130,17 @@ _LLAMA = Arch(
 # decoder-only models whose attention modules are not mapped here: they load as causal LMs and show their
 # attention weights; the query·key view says it does not know them
 _CAUSAL_UNMAPPED = Arch(positions="unknown", causal=True, head="lm_head")
+
+_T5 = Arch(
+    stacks=encoder_decoder_stacks("encoder.block.*.layer.0.SelfAttention", "decoder.block.*.layer.0.SelfAttention",
+                                  "decoder.block.*.layer.1.EncDecAttention"),
+    q="q", k="k", v="v", out="o", positions="relative_bias", encoder_decoder=True,
+)
+_BART = Arch(
+    stacks=encoder_decoder_stacks("encoder.layers.*.self_attn", "decoder.layers.*.self_attn",
+                                  "decoder.layers.*.encoder_attn"),
+    q="q_proj", k="k_proj", v="v_proj", out="out_proj", position_offset=2, encoder_decoder=True,
+)
 
 ARCHITECTURES: dict[str, Arch] = {
     "bert": _BERT,
@@ -136,20 +156,15 @@ ARCHITECTURES: dict[str, Arch] = {
     "qwen2": _LLAMA,
     "gemma": _LLAMA,
     "phi3": replace(_LLAMA, q=None, k=None, v=None, qkv="qkv_proj"),
+    "t5": _T5,
+    "mt5": _T5,
+    "bart": _BART,
+    "mbart": _BART,
     "gpt_neo": _CAUSAL_UNMAPPED,
     "gptj": _CAUSAL_UNMAPPED,
     "opt": replace(_CAUSAL_UNMAPPED, position_offset=2),
 }
 UNKNOWN = Arch(positions="unknown")
-
-
-def encoder_decoder_stacks(encoder: str = "", decoder: str = "", cross: str = "", output: str | None = None
-                           ) -> tuple[Stack, Stack, Stack]:
-    """The three stacks of an encoder-decoder, as its ModelOutput returns them: encoder self-attention over the
-    source (segment 0), causal decoder self-attention over the target (segment 1), and cross-attention from
-    the target to the source."""
-    return (Stack("encoder", encoder, queries=0, keys=0), Stack("decoder", decoder, causal=True, queries=1, keys=1),
-            Stack("cross", cross, cross=True, queries=1, keys=0))
 
 
 # an encoder-decoder whose modules are not mapped: its three stacks are shown, nothing is recomputed

@@ -11,7 +11,7 @@ from typing import Literal
 import numpy as np
 
 # one value per adapter in plm_core.kinds (the registry: plm_core.kinds.KINDS, labels and detection there)
-ModelKind = Literal["masked_lm", "causal_lm", "classifier", "encoder"]
+ModelKind = Literal["masked_lm", "causal_lm", "classifier", "encoder", "seq2seq"]
 
 
 @dataclass(frozen=True)
@@ -183,6 +183,7 @@ class Prediction:
     probs: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float32))  # float32 [label]
     distributions: tuple[TokenDistribution, ...] = ()
     embedding: np.ndarray | None = None  # float32 [hidden]; mean-pooled, L2-normalised (encoder)
+    spans: tuple[tuple[str, str], ...] = ()  # T5 span filling: (sentinel, the text the model puts there)
 
     @property
     def top_label(self) -> str | None:

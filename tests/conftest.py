@@ -20,7 +20,7 @@ from plm_core.loading import ModelHandle, ModelSpec, load_model  # noqa: E402
 from tiny_models import save_tiny  # noqa: E402
 
 # re-exported for tests that still write ``from conftest import ...`` (prefer ``from helpers import ...``)
-from helpers import SHARED_DATA, TINY_KINDS, assert_no_hooks, seed_everything  # noqa: E402,F401
+from helpers import SHARED_DATA, TINY_KINDS, TINY_SEQ2SEQ, assert_no_hooks, seed_everything  # noqa: E402,F401
 
 
 @pytest.fixture(autouse=True)
@@ -32,7 +32,7 @@ def _seed():
 def tiny_dirs(tmp_path_factory) -> dict[str, Path]:
     """Folder of each tiny model kind (saved once per test session)."""
     base = tmp_path_factory.mktemp("tiny_models")
-    return {kind: save_tiny(kind, base / kind) for kind in TINY_KINDS}
+    return {kind: save_tiny(kind, base / kind) for kind in (*TINY_KINDS, *TINY_SEQ2SEQ)}
 
 
 @pytest.fixture(scope="session")

@@ -18,6 +18,8 @@ ROOT = Path(__file__).resolve().parents[1]
 # Llama-style decoders: rotary positions, grouped-query attention, SentencePiece tokens (tests/tiny_models.py)
 TINY_DECODERS = ("llama", "mistral", "qwen2", "phi3", "gemma")
 TINY_KINDS = ("masked_lm", "classifier", "encoder", "causal_lm", "distilbert_mlm", "roberta_mlm", *TINY_DECODERS)
+# encoder-decoders (T5 with sentinels, BART with <mask>): three attention stacks, so not in TINY_KINDS
+TINY_SEQ2SEQ = ("t5", "bart")
 SHARED_DATA = ROOT.parent / "shared" / "data"
 
 

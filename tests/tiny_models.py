@@ -11,6 +11,8 @@ import torch
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
 from transformers import (
     AutoModelForCausalLM,
+    BartConfig,
+    BartForConditionalGeneration,
     BertConfig,
     BertForMaskedLM,
     BertForSequenceClassification,
@@ -26,6 +28,8 @@ from transformers import (
     Phi3Config,
     PreTrainedTokenizerFast,
     Qwen2Config,
+    T5Config,
+    T5ForConditionalGeneration,
     RobertaConfig,
     RobertaForMaskedLM,
 )
@@ -157,11 +161,27 @@ def save_tiny(kind: str, folder: Path, seed: int = 0) -> Path:
     """Build and save a tiny model of ``kind`` into ``folder``; returns the folder.
 
     kinds: masked_lm, classifier, encoder (BERT), causal_lm (GPT-2), distilbert_mlm, roberta_mlm; the
-    decoders of :data:`DECODERS` (llama, mistral, qwen2, phi3, gemma).
+    decoders of :data:`DECODERS` (llama, mistral, qwen2, phi3, gemma); encoder-decoders t5 and bart.
     """
     folder.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(seed)
-    if kind in DECODERS:
+    if kind == "t5":
+        tok = t5_tokenizer()
+        cfg = T5Config(vocab_size=len(tok), d_model=32, d_kv=8, d_ff=64, num_layers=2, num_decoder_layers=2,
+                       num_heads=4, relative_attention_num_buckets=8, relative_attention_max_distance=16,
+                       dropout_rate=0.0, pad_token_id=tok.pad_token_id, eos_token_id=tok.eos_token_id,
+                       decoder_start_token_id=tok.pad_token_id, attn_implementation="eager")
+        model = T5ForConditionalGeneration(cfg)
+    elif kind == "bart":
+        tok = bart_tokenizer()
+        cfg = BartConfig(vocab_size=len(tok), d_model=32, encoder_layers=2, decoder_layers=2,
+                         encoder_attention_heads=4, decoder_attention_heads=4, encoder_ffn_dim=64, decoder_ffn_dim=64,
+                         max_position_embeddings=128, init_std=0.2, dropout=0.0, attention_dropout=0.0,
+                         activation_dropout=0.0, pad_token_id=1, bos_token_id=0, eos_token_id=2,
+                         decoder_start_token_id=2, forced_bos_token_id=None, forced_eos_token_id=None,
+                         attn_implementation="eager")
+        model = BartForConditionalGeneration(cfg)
+    elif kind in DECODERS:
         tok = bpe_tokenizer() if kind == "qwen2" else llama_tokenizer()  # Qwen2: byte-level BPE, as the real one
         model = AutoModelForCausalLM.from_config(_decoder_config(kind, tok), attn_implementation="eager")
     elif kind == "causal_lm":

@@ -12,10 +12,11 @@ from plm_core.kinds.causal_lm import CausalLMAdapter
 from plm_core.kinds.classifier import ClassifierAdapter
 from plm_core.kinds.encoder import EncoderAdapter
 from plm_core.kinds.masked_lm import MaskedLMAdapter
+from plm_core.kinds.seq2seq import Seq2SeqAdapter
 
 # detection order: the first adapter whose detect() accepts a config wins, then detect_fallback() in this order
 KINDS: dict[str, KindAdapter] = {a.name: a for a in (
-    MaskedLMAdapter(), CausalLMAdapter(), ClassifierAdapter(), EncoderAdapter(),
+    MaskedLMAdapter(), CausalLMAdapter(), ClassifierAdapter(), Seq2SeqAdapter(), EncoderAdapter(),
 )}
 MODEL_KINDS: tuple[str, ...] = tuple(KINDS)
 
@@ -50,4 +51,4 @@ def kind_label(kind: str) -> str:
 
 
 __all__ = ["KINDS", "MODEL_KINDS", "CausalLMAdapter", "ClassifierAdapter", "EditComparison", "EncoderAdapter",
-           "KindAdapter", "MaskedLMAdapter", "Output", "PairComparison", "detect_kind", "get_adapter", "kind_label"]
+           "KindAdapter", "MaskedLMAdapter", "Output", "PairComparison", "Seq2SeqAdapter", "detect_kind", "get_adapter", "kind_label"]

@@ -6,7 +6,7 @@ import re
 
 import pytest
 import transformers
-from transformers import BertConfig, GPT2Config, LlamaConfig
+from transformers import BartConfig, BertConfig, GPT2Config, LlamaConfig, T5Config
 
 from helpers import ROOT
 from plm_core.architectures import ARCHITECTURES, arch_of, causal_model_types
@@ -62,6 +62,15 @@ def test_detection_order_follows_architectures_before_model_type():
     assert detect_kind(GPT2Config(architectures=["GPT2Model"])) == "causal_lm"  # fallback by model type
     assert detect_kind(BertConfig(architectures=["BertModel"])) == "encoder"
     assert detect_kind(LlamaConfig(architectures=["LlamaForCausalLM"])) == "causal_lm"
+
+
+def test_encoder_decoders_are_seq2seq():
+    assert detect_kind(T5Config(architectures=["T5ForConditionalGeneration"])) == "seq2seq"
+    assert detect_kind(BartConfig(architectures=["BartForConditionalGeneration"])) == "seq2seq"
+    assert detect_kind(BartConfig(architectures=None)) == "seq2seq"  # by is_encoder_decoder
+    assert detect_kind(BartConfig(architectures=["BartForSequenceClassification"])) == "classifier"
+    # a decoder-only "...ForConditionalGeneration" (vision-language models) is not an encoder-decoder
+    assert detect_kind(LlamaConfig(architectures=["LlavaForConditionalGeneration"])) == "causal_lm"
 
 
 def test_classifier_attention_rows_follow_the_architecture(tiny_handles):
