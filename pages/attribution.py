@@ -20,7 +20,12 @@ st.caption("Which input tokens made the model's output? Red tokens raise the exp
            "Integrated Gradients, SHAP, LIME and occlusion compare the input with a baseline (the same sentence with "
            "every word replaced by [PAD], [MASK] or a zero vector).")
 
-text = widgets.text_area("Sentence", "attribution.text", ua.default_text(handle), height=80)
+text = widgets.text_area("Sentence" if not handle.adapter.target_prefix else "Source", "attribution.text",
+                         ua.default_text(handle), height=80)
+pair = None
+if handle.adapter.target_prefix:  # an encoder-decoder: the target token follows this target prefix
+    pair = widgets.text_area(handle.adapter.pair_label, "attribution.pair", height=68,
+                             help=handle.adapter.pair_help).strip() or None
 target = ua.target_picker(handle, text)
 methods = st.multiselect("Methods", list(METHODS), default=["integrated_gradients"], key="attribution.methods",
                          format_func=METHOD_LABELS.get)
@@ -42,9 +47,9 @@ if target is None or not methods:
     st.info("Choose at least one method." if target is not None else "Complete the target above.")
     st.stop()
 
-n_tokens = ua.cached_token_count(spec, text)
+n_tokens = ua.cached_token_count(spec, text, pair)
 seconds = sum(ua.estimate(spec, n_tokens, m, n_steps, n_samples) for m in methods)
-request = repr((spec, text, methods, target, baseline, n_steps, tolerance, n_samples))
+request = repr((spec, text, pair, methods, target, baseline, n_steps, tolerance, n_samples))
 approved = st.session_state.setdefault("attribution.approved", [])
 if seconds > SLOW_S and request not in approved:
     if st.button(f"Run anyway (about {seconds:.0f} s)", key="attribution.run"):
@@ -58,7 +63,7 @@ results, failed = [], {}
 with st.spinner("Computing attributions…"):
     for m in methods:
         try:
-            results.append(ua.cached_attribution(spec, text, m, target, None, baseline, n_steps, tolerance, n_samples))
+            results.append(ua.cached_attribution(spec, text, m, target, pair, baseline, n_steps, tolerance, n_samples))
         except PlmCoreError as err:
             failed[m] = str(err)
 for m, msg in failed.items():

@@ -19,6 +19,7 @@ PARAMS = (
     UrlParam("masking.sub", "sub", ""),
     UrlParam("masking.ref", "ref", "A dog was sleeping on the rug."),
     UrlParam("masking.sweep", "sweep", False, "bool"),
+    UrlParam("masking.target", "target", ""),
 )
 
 
@@ -31,8 +32,11 @@ def masking_view() -> None:
     st.caption("Click tokens to hide or replace them and see how the model's prediction changes. "
                "The view follows the text as you type; the address bar is a link to this exact view.")
 
-    text = st.text_input("Sentence", key="masking.text", live=LIVE_PAUSE)
-    encoding = widgets.run_or_stop(lambda: ui_masking.cached_encoding(spec, text))
+    text = st.text_input("Sentence" if not adapter.target_prefix else "Source", key="masking.text", live=LIVE_PAUSE)
+    target = None
+    if adapter.target_prefix:  # an encoder-decoder predicts the next token of this target
+        target = st.text_input(adapter.pair_label, key="masking.target", live=LIVE_PAUSE, help=adapter.pair_help) or None
+    encoding = widgets.run_or_stop(lambda: ui_masking.cached_encoding(spec, text, target))
     widgets.show_notes(encoding)
     options = [i for i, s in enumerate(encoding.special) if not s]
 
@@ -64,7 +68,7 @@ def masking_view() -> None:
         st.info("Type the word to put in place of the chosen tokens.")
         return
     result = widgets.run_or_stop(lambda: ui_masking.cached_masking(
-        spec, text, tuple(sorted(chosen)), strategy, substitute, reference))
+        spec, text, tuple(sorted(chosen)), strategy, substitute, reference, text_pair=target))
     st.markdown("**Model input after the edit:**")
     st.code(" ".join(result.edit.edited.tokens), language=None, wrap_lines=True)
     for note in result.notes:
@@ -85,10 +89,16 @@ def masking_view() -> None:
             st.warning(f"The prediction flipped: {cmp.top_original} → {cmp.top_perturbed}.")
         elif adapter.output == "next_token":
             st.markdown(f"Most likely next token: `{cmp.top_original!r}` → `{cmp.top_perturbed!r}`")
+    if result.before.spans or result.after.spans:  # T5 span filling (greedy decoding)
+        st.markdown("**Span filling** (greedy decoding: what the model writes for each sentinel)")
+        before, after = dict(result.before.spans), dict(result.after.spans)
+        st.table({"sentinel": list(dict.fromkeys([*before, *after])),
+                  "original": [before.get(k, "") for k in dict.fromkeys([*before, *after])],
+                  "edited": [after.get(k, "") for k in dict.fromkeys([*before, *after])]})
 
     if st.toggle("Occlusion sweep: mask each token in turn", key="masking.sweep"):
         sweep = widgets.run_or_stop(lambda: ui_masking.cached_occlusion(
-            spec, text, tuple(sorted(chosen)), strategy, substitute))
+            spec, text, tuple(sorted(chosen)), strategy, substitute, text_pair=target))
         st.caption("All masked copies run in one batched forward pass. A positive bar: hiding that token lowers "
                    "the measured value.")
         st.plotly_chart(occlusion_bars(sweep), key="masking.sweep_chart")

@@ -20,6 +20,8 @@ from plm_core.errors import PlmCoreError
 from plm_core.lessons import compute, finetune
 from plm_core.lessons.content import LESSONS, Lang, Lesson, Step, get_lesson
 from plm_core.loading import DEFAULT_MODEL_ID, ModelHandle, ModelSpec
+from plm_core.tokens import encode
+from plm_core.types import Encoding
 from plm_core.viz.attention_plots import attention_heatmap
 from plm_core.viz.lesson_plots import head_grid, mask_pair, probe_bars, token_bars, vectors_heatmap
 from ui import resources, widgets
@@ -34,6 +36,11 @@ STEPS_IG = 32  # integration steps for lesson 6 (lowered further by classroom mo
 @st.cache_data(max_entries=256, show_spinner=False)
 def cached_token_embeddings(spec: ModelSpec, text: str, pair: str | None = None) -> compute.TokenEmbeddings:
     return compute.token_embeddings(resources.get_handle(spec), text, pair)
+
+
+@st.cache_data(max_entries=256, show_spinner=False)
+def cached_encoding(spec: ModelSpec, text: str, pair: str | None = None) -> Encoding:
+    return encode(resources.get_handle(spec), text, pair)[0]
 
 
 @st.cache_data(max_entries=256, show_spinner=False)
@@ -479,15 +486,51 @@ def view_mlm(ctx: Ctx) -> None:
                 "(load a masked or causal LM to see predictions).")
 
 
+@st.cache_data(max_entries=128, show_spinner=False)
+def cached_encoder_decoder(spec: ModelSpec, text: str, target: str) -> compute.EncoderDecoderLesson:
+    return compute.encoder_decoder_lesson(resources.get_handle(spec), text, target or None)
+
+
+def view_encdec(ctx: Ctx) -> None:
+    key = "lessons.target.4"
+    st.session_state.setdefault(key, "")
+    if not ctx.presenter:
+        bound(st.text_input, "Target so far (decoder input; optional)", key)
+    if not ctx.handle.arch.encoder_decoder:
+        st.info(f"{ctx.handle.model_id} is a {ctx.handle.adapter.label}: load an encoder-decoder (t5-small, "
+                "facebook/bart-base) in the sidebar to see its three attention maps computed live."
+                if ctx.lang == "en" else
+                f"{ctx.handle.model_id} 不是编码器-解码器模型：在侧边栏加载 t5-small 或 facebook/bart-base 即可实时看到三张注意力图。")
+        return
+    m = cached_encoder_decoder(ctx.spec, ctx.text, st.session_state[key])
+    src, tgt = m.source.tokens, m.target.tokens
+    c1, c2 = st.columns(2)
+    c1.plotly_chart(attention_heatmap(m.encoder_mask, src, "encoder: who may look at whom (source × source)"),
+                    key="lessons.encdec.encoder")
+    c2.plotly_chart(attention_heatmap(m.decoder_mask, tgt, "decoder: who may look at whom (target × target)"),
+                    key="lessons.encdec.decoder")
+    st.plotly_chart(attention_heatmap(m.cross, src, "cross-attention, last layer, mean of heads (target × source)",
+                                      query_tokens=tgt), key="lessons.encdec.cross")
+    st.markdown(f"**encoder: {'bidirectional' if m.encoder_bidirectional else 'causal'}; decoder: "
+                f"{'causal' if m.decoder_causal else 'not causal'} (read from the weights); cross-attention: "
+                f"{len(tgt)} target × {len(src)} source tokens**")
+    d = m.prediction
+    st.markdown("**next target token:** " + ", ".join(f"`{t}` {p:.1%}" for t, p in zip(d.tokens, d.probs)))
+    if m.spans:
+        st.markdown("**span filling (greedy):** " + "; ".join(f"`{s}` → “{t}”" for s, t in m.spans))
+
+
 def view_nsp(ctx: Ctx) -> None:
     key = "lessons.pair.4"
     st.session_state.setdefault(key, "It slept all afternoon.")
     if not ctx.presenter:
         bound(st.text_area, "Second sentence (B)", key, height=68)
     pair = st.session_state[key]
-    res = cached_token_embeddings(ctx.spec, ctx.text.replace("[MASK]", "mat"), pair)
-    enc = res.encoding
+    enc = cached_encoding(ctx.spec, ctx.text.replace("[MASK]", "mat"), pair)
     st.markdown(f"**{len(enc)} tokens, second sentence starts at {enc.pair_start}**")
+    if ctx.handle.adapter.target_prefix:
+        st.caption(f"{ctx.handle.model_id} reads no sentence pairs: its second segment is the decoder's input "
+                   "(the decoder start token, then the target so far).")
     st.table(_frame([{"#": i, "token": t, "segment": s, "special": sp}
                      for i, (t, s, sp) in enumerate(zip(enc.tokens, enc.segments, enc.special))]))
 
@@ -604,6 +647,7 @@ VIEWS: dict[str, Callable[[Ctx], None]] = {
     "tokens": view_tokens, "embedding_tables": view_embedding_tables, "positions": view_positions,
     "qkv": view_qkv, "scores": view_scores, "softmax": view_softmax, "weighted_sum": view_weighted_sum,
     "heads": view_heads, "concat": view_concat, "masks": view_masks, "mlm": view_mlm, "nsp": view_nsp,
+    "encdec": view_encdec,
     "data": view_data, "train": view_train, "use": view_use,
     "attention_vs_attribution": view_attention_vs_attribution, "bias_probe": view_bias_probe,
 }

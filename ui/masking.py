@@ -40,21 +40,24 @@ def _mask(positions: tuple[int, ...], strategy: str, substitute: str | None) -> 
 
 
 @st.cache_data(max_entries=512, show_spinner=False)
-def cached_encoding(spec: ModelSpec, text: str) -> Encoding:
-    return encode(handle_for(spec), text)[0]
+def cached_encoding(spec: ModelSpec, text: str, text_pair: str | None = None) -> Encoding:
+    return encode(handle_for(spec), text, text_pair)[0]
 
 
 @st.cache_data(max_entries=512, show_spinner=False)
 def cached_masking(spec: ModelSpec, text: str, positions: tuple[int, ...], strategy: str = "mask_token",
-                   substitute: str | None = None, reference: str | None = None, top_k: int = 5) -> MaskingResult:
+                   substitute: str | None = None, reference: str | None = None, top_k: int = 5,
+                   text_pair: str | None = None) -> MaskingResult:
     return mask_and_predict(handle_for(spec), text, _mask(positions, strategy, substitute), reference=reference,
-                            top_k=top_k)
+                            top_k=top_k, text_pair=text_pair)
 
 
 @st.cache_data(max_entries=128, show_spinner=False)
 def cached_occlusion(spec: ModelSpec, text: str, positions: tuple[int, ...], strategy: str = "mask_token",
-                     substitute: str | None = None, reference: str | None = None) -> OcclusionResult:
-    return occlusion_sweep(handle_for(spec), text, _mask(positions, strategy, substitute), reference=reference)
+                     substitute: str | None = None, reference: str | None = None,
+                     text_pair: str | None = None) -> OcclusionResult:
+    return occlusion_sweep(handle_for(spec), text, _mask(positions, strategy, substitute), reference=reference,
+                           text_pair=text_pair)
 
 
 @st.cache_data(max_entries=256, show_spinner=False)

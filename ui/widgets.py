@@ -25,6 +25,8 @@ SUGGESTED_MODELS = {
     "distilbert-base-uncased-finetuned-sst-2-english": "DistilBERT SST-2 — sentiment classifier (268 MB)",
     "gpt2": "gpt2 — causal LM (548 MB)",
     "roberta-base": "roberta-base — masked LM (499 MB)",
+    "t5-small": "t5-small — encoder-decoder (242 MB)",
+    "HuggingFaceTB/SmolLM2-135M": "SmolLM2-135M — Llama-style causal LM (270 MB)",
 }
 OTHER = "Other: a Hub id or a local folder…"
 SPEC_KEY = "model.spec"

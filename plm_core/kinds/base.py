@@ -81,6 +81,7 @@ class KindAdapter:
     uses_reference: ClassVar[bool] = False  # the masking lab compares with a reference sentence
     prediction_title: ClassVar[str] = "Prediction"  # title of a before/after chart
     comparison_what: ClassVar[str] = "prediction"  # what a PredictionComparison compares
+    target_prefix: ClassVar[bool] = False  # the second text is a decoder's target so far (pages always offer it)
     pair_label: ClassVar[str] = "Second sentence (optional)"  # the Attention page's second text box
     pair_help: ClassVar[str] = "BERT-style models read two segments: [CLS] A [SEP] B [SEP]."
     # example inputs per page ("{mask}" becomes the tokenizer's mask token); "default" for any other page

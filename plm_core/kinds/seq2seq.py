@@ -40,6 +40,7 @@ class Seq2SeqAdapter(CausalLMAdapter):
     target_kinds = ("next_token", "contrast")
     prediction_title = "Next target token"
     comparison_what = "next target token"
+    target_prefix = True
     pair_label = "Target so far (decoder input; optional)"
     pair_help = ("An encoder-decoder reads the source above with its encoder; its decoder continues this target "
                  "prefix, attending to the source through cross-attention.")

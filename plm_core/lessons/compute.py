@@ -71,7 +71,12 @@ def _embedding_parts(handle: ModelHandle) -> dict[str, torch.nn.Module | None]:
                     "norm": getattr(module, "LayerNorm", None)}
         if hasattr(module, "wte") and hasattr(module, "wpe"):
             return {"word": module.wte, "position": module.wpe, "segment": None, "norm": None}
-    raise UnsupportedModelError(f"the embeddings lesson supports BERT- and GPT-2-style models, not {handle.config.model_type}")
+    why = {"rotary": ": it adds no position vectors to the word vectors — positions enter inside every attention "
+                     "layer, by rotating Q and K (RoPE; see the query·key view)",
+           "relative_bias": ": it adds no position vectors to the word vectors — each attention layer adds a learned "
+                            "bias per distance to its scores"}.get(handle.arch.positions, "")
+    raise UnsupportedModelError(f"the embeddings lesson shows BERT- and GPT-2-style position tables; "
+                                f"{handle.config.model_type} has none{why}")
 
 
 def token_embeddings(handle: ModelHandle, text: str, text_pair: str | None = None) -> TokenEmbeddings:
@@ -284,6 +289,61 @@ def mask_lesson(handle: ModelHandle, text: str, top_k: int = 5) -> MaskLesson:
     )
 
 
+@dataclass(frozen=True)
+class EncoderDecoderLesson:
+    """An encoder-decoder's three attention patterns for one source and target prefix, read from its weights."""
+
+    model_id: str
+    source: Encoding  # what the encoder reads
+    target: Encoding  # the decoder's input: start token + target so far
+    encoder_mask: np.ndarray  # float32 [key, key]; 1 where some encoder head gives a source token weight
+    decoder_mask: np.ndarray  # float32 [query, query]; the same for the decoder's self-attention
+    cross: np.ndarray  # float32 [query, key]; last layer's cross-attention, mean of heads (target × source)
+    encoder_bidirectional: bool  # some encoder query attends to a later token
+    decoder_causal: bool  # no decoder query attends to a later token
+    prediction: TokenDistribution  # the next target token
+    spans: tuple[tuple[str, str], ...]  # T5 span filling, when the source has sentinels
+
+
+def encoder_decoder_lesson(handle: ModelHandle, text: str, target: str | None = None,
+                           top_k: int = 5) -> EncoderDecoderLesson:
+    """Encoder self-attention, causal decoder self-attention and cross-attention of the loaded encoder-decoder,
+    computed live; a literal ``[MASK]`` in ``text`` becomes the model's own mask (a T5 sentinel, BART's <mask>).
+
+    Raises:
+        UnsupportedModelError: the loaded model is not an encoder-decoder.
+    """
+    if not handle.arch.encoder_decoder:
+        raise UnsupportedModelError(
+            f"{handle.model_id} is a {handle.adapter.label}, not an encoder-decoder: load one (t5-small, "
+            "facebook/bart-base) in the sidebar to compute this step live")
+    adapter = handle.adapter
+    with handle.lock:
+        if "[MASK]" in text and handle.tokenizer.convert_tokens_to_ids("[MASK]") in (None, handle.tokenizer.unk_token_id):
+            first, _ = encode(handle, text, target)
+            ids = adapter.mask_ids(handle, first, [0])
+            if ids:
+                text = text.replace("[MASK]", handle.tokenizer.convert_ids_to_tokens(ids[0]))
+        encoding, batch = encode(handle, text, target)
+        out = run(handle, batch, want=("attentions", *adapter.want))
+        pred = adapter.predictions(handle, [encoding], out, batch, top_k)[0]
+    att = attention_result(handle, encoding, out)
+    enc, dec, cross = att.get("encoder"), att.get("decoder"), att.get("cross")
+
+    def seen(w: np.ndarray) -> np.ndarray:
+        return (w > 0).any(axis=(0, 1)).astype(np.float32)
+
+    enc_seen, dec_seen = seen(enc.weights), seen(dec.weights)
+    n = dec_seen.shape[0]
+    return EncoderDecoderLesson(
+        model_id=handle.model_id, source=enc.encoding, target=dec.encoding, encoder_mask=enc_seen,
+        decoder_mask=dec_seen, cross=cross.weights[-1].mean(0).astype(np.float32),
+        encoder_bidirectional=bool(np.triu(enc_seen, 1).any()),
+        decoder_causal=not bool(np.triu(dec_seen, 1).any()) if n > 1 else True,
+        prediction=pred.distributions[0], spans=pred.spans,
+    )
+
+
 # ------------------------------------------------------------- lesson 6: attention as an explanation ----
 
 
@@ -307,21 +367,24 @@ def occlusion(handle: ModelHandle, text: str, target: int | None = None) -> Occl
         encoding, batch = encode(handle, text)
         tok = handle.tokenizer
         fill = next(t for t in (tok.mask_token_id, tok.unk_token_id, tok.pad_token_id, 0) if t is not None)
-        ids = batch["input_ids"]
-        positions = [i for i, s in enumerate(encoding.special) if not s]
+        ids = batch["input_ids"]  # an encoder-decoder's source: its target prefix is not occluded
+        positions = [i for i, s in enumerate(encoding.special) if not s and i < ids.shape[1]]
         rows = ids.repeat(len(positions) + 1, 1)
         for r, p in enumerate(positions, start=1):
             rows[r, p] = fill
         inputs = {k: v.repeat(len(positions) + 1, 1) for k, v in batch.items() if k != "input_ids"}
-        out = run(handle, {"input_ids": rows, **inputs}, want=("hidden_states",))
+        inputs["input_ids"] = rows
+        if handle.adapter.output == "classes":
+            logits = run(handle, inputs).logits
+        else:
+            hidden = handle.adapter.last_hidden(handle, inputs).float()
     scores = np.zeros(len(encoding), np.float32)
     if handle.adapter.output == "classes":
-        probs = torch.softmax(out.logits.float(), -1)
+        probs = torch.softmax(logits.float(), -1)
         target = int(probs[0].argmax()) if target is None else int(target)
         delta = (probs[0, target] - probs[1:, target]).cpu().numpy()
         what = f"drop in p(class {target}) when the token is masked"
     else:
-        hidden = out.hidden_states[-1].float()
         pooled = torch.nn.functional.normalize(hidden.mean(1), dim=-1)
         delta = (1 - pooled[1:] @ pooled[0]).cpu().numpy()
         what = "1 − cosine similarity of the sentence representation when the token is masked"

@@ -232,3 +232,20 @@ def test_lessons_and_embeddings_use_the_encoder(tiny_handles, name):
 def test_attention_scores_are_refused_with_a_reason(tiny_handles):
     with pytest.raises(UnsupportedModelError, match="gradient method"):
         attribute(tiny_handles["t5"], SOURCE["t5"], "attention_last_layer")
+
+
+@pytest.mark.parametrize("name", TINY_SEQ2SEQ)
+def test_encoder_decoder_lesson_is_read_from_the_weights(tiny_handles, name):
+    h = tiny_handles[name]
+    lesson = compute.encoder_decoder_lesson(h, "The cat sat on the [MASK] .", PREFIX)
+    res = extract_attention(h, lesson.source.text, PREFIX)
+    np.testing.assert_allclose(lesson.cross, res.get("cross").weights[-1].mean(0), atol=1e-6)
+    assert lesson.encoder_bidirectional and lesson.decoder_causal
+    assert lesson.cross.shape == (len(lesson.target), len(lesson.source))
+    masked = "<extra_id_0>" if name == "t5" else "<mask>"  # [MASK] became the model's own mask
+    assert masked in lesson.source.text and "[MASK]" not in lesson.source.text
+
+
+def test_encoder_decoder_lesson_needs_an_encoder_decoder(tiny_handles):
+    with pytest.raises(UnsupportedModelError, match="not an encoder-decoder"):
+        compute.encoder_decoder_lesson(tiny_handles["llama"], "the cat")
