@@ -13,7 +13,7 @@ Prints markdown tables. Every row measures our code and the plain library baseli
 - payload: bytes of our offline bertviz HTML against stock bertviz (``html_action="return"``), head and
   model view, MiniLM at 16 / 64 / 256 tokens.
 
-Run: ``flock /tmp/plm-bench.lock python benchmarks/bench_attention.py`` (``--quick`` for a smoke run).
+Run: ``flock /tmp/plm-bench.lock python3 -m benchmarks.bench_attention`` (``--quick`` for a smoke run).
 """
 
 from __future__ import annotations
@@ -27,19 +27,16 @@ import sys
 import time
 from pathlib import Path
 
+import torch
+from transformers import AutoModel, AutoTokenizer, BertConfig, BertForMaskedLM, GPT2Config, GPT2LMHeadModel
+
+from plm_core.attention import extract_attention
+from plm_core.devices import describe_device
+from plm_core.loading import ModelHandle, ModelSpec, embedded_model_path, load_model
+from plm_core.tokens import encode
+from plm_core.viz.bertviz_html import bertviz_html, stock_bertviz_html
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-
-import torch  # noqa: E402
-from transformers import AutoModel, AutoTokenizer, BertConfig, BertForMaskedLM, GPT2Config, GPT2LMHeadModel  # noqa: E402
-
-from plm_core.attention import extract_attention  # noqa: E402
-from plm_core.devices import describe_device  # noqa: E402
-from plm_core.loading import ModelHandle, ModelSpec, embedded_model_path, load_model  # noqa: E402
-from plm_core.tokens import encode  # noqa: E402
-from plm_core.viz.bertviz_html import bertviz_html, stock_bertviz_html  # noqa: E402
 
 LENGTHS = (16, 64, 256)
 WORDS = "the quick brown fox jumps over the lazy dog and the cat sat on the mat".split()
@@ -77,7 +74,7 @@ def median_ms(fns: dict[str, callable], device: torch.device, budget_s: float, n
 
 def shaped_handle(name: str, device: torch.device) -> ModelHandle:
     """bert-base / gpt2 shapes with random weights (eager), tokenized by the tiny test vocabularies."""
-    from tiny_models import bert_tokenizer, bpe_tokenizer
+    from tests.tiny_models import bert_tokenizer, bpe_tokenizer
 
     torch.manual_seed(0)
     if name == "bert-base":

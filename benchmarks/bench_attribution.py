@@ -5,32 +5,26 @@ weights (the logit of a word at [MASK] / of the next token:
 probabilities of random weights are ~1/vocab, too flat to judge completeness), at 16/64/128 tokens; on CUDA also GPU rows.
 Each row gives both times, their ratio and both completeness errors |Σ attr − (f(x) − f(x'))| / |f(x) − f(x')|.
 
-Run alone: ``flock /tmp/plm-bench.lock python benchmarks/bench_attribution.py`` (``--quick`` for fewer rows).
+Run alone: ``flock /tmp/plm-bench.lock python3 -m benchmarks.bench_attribution`` (``--quick`` for fewer rows).
 """
 
 from __future__ import annotations
 
 import argparse
-import os
-import sys
 import time
 import warnings
 from pathlib import Path
 
 import torch
+from captum.attr import LayerIntegratedGradients
+from transformers import AutoTokenizer, BertConfig, BertForMaskedLM, GPT2Config, GPT2LMHeadModel
+
+from plm_core.attribution import Target, attribute
+from plm_core.inference import mean_pool
+from plm_core.loading import ModelHandle, ModelSpec, embedded_model_path, load_model
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "tests"))
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
 warnings.filterwarnings("ignore")
-
-from captum.attr import LayerIntegratedGradients  # noqa: E402
-from transformers import AutoTokenizer, BertConfig, BertForMaskedLM, GPT2Config, GPT2LMHeadModel  # noqa: E402
-
-from plm_core.attribution import Target, attribute  # noqa: E402
-from plm_core.inference import mean_pool  # noqa: E402
-from plm_core.loading import ModelHandle, ModelSpec, embedded_model_path, load_model  # noqa: E402
 
 SENTENCE = ("the [MASK] said that students learn how language models make their predictions when they read "
             "long texts about history science and music in the city library every week . ")
@@ -59,7 +53,7 @@ def handles(device: torch.device, only: set[str]) -> dict[str, tuple[ModelHandle
             _random_handle("bert-base-shape", "masked_lm", BertForMaskedLM(cfg), bert_tok, device),
             Target("token", word="teacher", output="logit"))
     if "gpt2" in only:
-        from tiny_models import bpe_tokenizer
+        from tests.tiny_models import bpe_tokenizer
 
         cfg = GPT2Config(attn_implementation="eager")
         out["gpt2 shape, next token"] = (

@@ -7,7 +7,7 @@
 2. SEAT sent-weat6 on the real MiniLM: embeddings + 100,000-sample permutation test, against a plain loop
    (one sentence per forward, sent-bias's per-permutation Python loop).
 
-Run: flock /tmp/plm-bench.lock python benchmarks/bench_bias.py [--pairs 20]
+Run: flock /tmp/plm-bench.lock python3 -m benchmarks.bench_bias [--pairs 20]
 """
 
 from __future__ import annotations
@@ -20,15 +20,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from transformers import BertConfig, BertForMaskedLM
+
+from plm_core.bias import datasets
+from plm_core.bias.crows_pairs import score_pairs, shared_positions
+from plm_core.bias.seat import associations, run_seat
+from plm_core.loading import ModelHandle, ModelSpec, load_model
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from transformers import BertConfig, BertForMaskedLM  # noqa: E402
-
-from plm_core.bias import datasets  # noqa: E402
-from plm_core.bias.crows_pairs import score_pairs, shared_positions  # noqa: E402
-from plm_core.bias.seat import associations, run_seat  # noqa: E402
-from plm_core.loading import ModelHandle, ModelSpec, load_model  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "data"
 

@@ -11,7 +11,7 @@ errors, results that differ from a single session's), server RSS (before, peak, 
 times the server loaded a model (from plm_core.loading's log, captured by the server wrapper) — one copy
 of the model must serve every session.
 
-    flock /tmp/plm-bench.lock python benchmarks/load_test.py --sessions 30 --actions 6 --time-limit 300
+    flock /tmp/plm-bench.lock python3 -m benchmarks.load_test --sessions 30 --actions 6 --time-limit 300
 """
 
 from __future__ import annotations
@@ -30,9 +30,9 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tests.browser.st_browser import CHROMIUM, CHROMIUM_ARGS, IDLE_JS  # one set of browser flags and idle check
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests" / "browser"))
-from st_browser import CHROMIUM, CHROMIUM_ARGS, IDLE_JS  # noqa: E402  (one set of browser flags and idle check)
 
 RESULT_JS = """() => Array.from(document.querySelectorAll(
   '[data-testid="stMain"] [data-testid="stMarkdownContainer"], [data-testid="stMain"] [data-testid="stAlert"]'))
@@ -256,7 +256,6 @@ async def run_action(c: Client, base: str, kind: str, args: tuple, state: dict, 
         state["lesson"] = (lesson, step + 1, text)
         # a step with a question waits for a guess: pick the first option and reveal
         # the question waits for a guess: click its first option (by its text)
-        sys.path.insert(0, str(ROOT))
         from plm_core.lessons.content import get_lesson
 
         question = get_lesson(lesson).steps[step].question

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from urllib.parse import parse_qs, urlencode, urlparse
@@ -50,8 +49,7 @@ def test_shared_presenter_link_opens_the_step_large_and_without_controls(app, sh
 
 
 def test_quick_load_test_five_sessions():
-    sys.path.insert(0, str(ROOT / "benchmarks"))
-    from load_test import load_test
+    from benchmarks.load_test import load_test
 
     # its own thread: the session's sync Playwright already runs an event loop in this one
     with ThreadPoolExecutor(1) as pool:
