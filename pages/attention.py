@@ -21,7 +21,8 @@ st.caption("Self-attention: each token (query) takes a weighted mix of all token
 
 left, right = st.columns([3, 2])
 with left:
-    text = widgets.text_area("Sentence", "attention.text", EXAMPLE, height=90)
+    text = widgets.text_area("Sentence" if not handle.adapter.target_prefix else "Source", "attention.text",
+                             EXAMPLE, height=90)
 with right:
     pair = widgets.text_area(handle.adapter.pair_label, "attention.pair", height=90, help=handle.adapter.pair_help)
 result = widgets.run_or_stop(lambda: resources.cached_attention(spec, text, pair or None))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 from collections.abc import Sequence
 
 import numpy as np
@@ -17,10 +18,11 @@ def attention_heatmap(matrix: np.ndarray, tokens: Sequence[str], title: str, *,
                       zmid: float | None = None, colorbar_title: str = "weight") -> go.Figure:
     """A [query, key] matrix as a heatmap: rows are queries (who attends), columns keys (attended to).
 
-    Axis labels are made unique ("3:the") because plotly merges equal category names.
+    Axis labels are made unique ("3:the") because plotly merges equal category names, and escaped: plotly reads
+    a few HTML tags in labels, so T5's and BART's ``</s>`` would vanish (strike-through) without it.
     """
-    keys = [f"{i}:{t}" for i, t in enumerate(tokens)]
-    queries = [f"{i}:{t}" for i, t in enumerate(query_tokens if query_tokens is not None else tokens)]
+    keys = [f"{i}:{_label(t)}" for i, t in enumerate(tokens)]
+    queries = [f"{i}:{_label(t)}" for i, t in enumerate(query_tokens if query_tokens is not None else tokens)]
     z = np.where(np.isfinite(matrix), matrix, np.nan)
     fig = go.Figure(go.Heatmap(
         z=z, x=keys, y=queries, colorscale=colorscale, zmid=zmid, colorbar={"title": colorbar_title},
@@ -31,6 +33,10 @@ def attention_heatmap(matrix: np.ndarray, tokens: Sequence[str], title: str, *,
                       xaxis={"title": "key (attended to)", "tickangle": -60, "side": "bottom"},
                       yaxis={"title": "query (attending)", "autorange": "reversed"})
     return fig
+
+
+def _label(token: str) -> str:
+    return html.escape(token, quote=False)
 
 
 def query_key_figures(result: QueryKeyResult) -> dict[str, go.Figure]:

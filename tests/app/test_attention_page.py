@@ -112,7 +112,7 @@ def test_bad_input_gives_clear_messages(app_factory):
     html = at.get("iframe")[0].proto.srcdoc
     assert "<img" not in html and "\\u003c" in html
     tokens = json.loads(at.get("plotly_chart")[0].proto.spec)["data"][0]["x"]
-    assert tokens[1] == "1:<"  # shown as text on the axes
+    assert tokens[1] == "1:&lt;"  # escaped: plotly shows the entity as "<" and never reads a token as a tag
 
     _set_text(at, "back to normal")  # the page keeps working after all of it
     assert _summary(at).startswith("**5 tokens**") and not at.error
