@@ -163,6 +163,7 @@ def bench_forward(device: torch.device, quick: bool, only: tuple[str, ...] = ())
             t = median_ms({"ours": ours, "plain": plain}, device, budget_s=1.0 if quick else 4.0, n_max=30)
             rows.append(f"| {name} | {n} | {t['ours']:.1f} ms | {t['plain']:.1f} ms | "
                         f"{t['ours'] / t['plain']:.2f} | {t['n']} |")
+            print(rows[-1], file=sys.stderr, flush=True)  # progress: a slow row shows as it finishes
         del handles[name], h
     return rows
 

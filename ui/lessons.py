@@ -493,7 +493,7 @@ def cached_encoder_decoder(spec: ModelSpec, text: str, target: str) -> compute.E
 
 def view_encdec(ctx: Ctx) -> None:
     key = "lessons.target.4"
-    st.session_state.setdefault(key, "")
+    st.session_state.setdefault(key, "The cat sat")
     if not ctx.presenter:
         bound(st.text_input, "Target so far (decoder input; optional)", key)
     if not ctx.handle.arch.encoder_decoder:
@@ -504,11 +504,8 @@ def view_encdec(ctx: Ctx) -> None:
         return
     m = cached_encoder_decoder(ctx.spec, ctx.text, st.session_state[key])
     src, tgt = m.source.tokens, m.target.tokens
-    c1, c2 = st.columns(2)
-    c1.plotly_chart(attention_heatmap(m.encoder_mask, src, "encoder: who may look at whom (source × source)"),
-                    key="lessons.encdec.encoder")
-    c2.plotly_chart(attention_heatmap(m.decoder_mask, tgt, "decoder: who may look at whom (target × target)"),
-                    key="lessons.encdec.decoder")
+    st.plotly_chart(mask_pair(m.encoder_mask, m.decoder_mask, src, "encoder: who may look at whom (source)",
+                              "decoder: who may look at whom (target)", other_tokens=tgt), key="lessons.encdec.masks")
     st.plotly_chart(attention_heatmap(m.cross, src, "cross-attention, last layer, mean of heads (target × source)",
                                       query_tokens=tgt), key="lessons.encdec.cross")
     st.markdown(f"**encoder: {'bidirectional' if m.encoder_bidirectional else 'causal'}; decoder: "

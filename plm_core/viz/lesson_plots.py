@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 from collections.abc import Sequence
 
 import numpy as np
@@ -12,7 +13,8 @@ _MARGIN = {"l": 10, "r": 10, "t": 50, "b": 10}
 
 
 def _labels(tokens: Sequence[str]) -> list[str]:
-    return [f"{i}:{t}" for i, t in enumerate(tokens)]
+    """Unique "i:token" axis labels, escaped (plotly reads a few HTML tags: T5's "</s>" would vanish)."""
+    return [f"{i}:{html.escape(t, quote=False)}" for i, t in enumerate(tokens)]
 
 
 def vectors_heatmap(matrix: np.ndarray, tokens: Sequence[str], title: str, *, max_dims: int = 64) -> go.Figure:
@@ -53,12 +55,15 @@ def head_grid(probs: np.ndarray, tokens: Sequence[str], title: str, *, cols: int
     return fig
 
 
-def mask_pair(mask: np.ndarray, other: np.ndarray, tokens: Sequence[str], left: str, right: str) -> go.Figure:
-    """Two 0/1 masks side by side (1 = the query may attend to the key)."""
+def mask_pair(mask: np.ndarray, other: np.ndarray, tokens: Sequence[str], left: str, right: str, *,
+              other_tokens: Sequence[str] | None = None) -> go.Figure:
+    """Two 0/1 masks side by side (1 = the query may attend to the key); ``other_tokens``: the right mask's
+    tokens when they differ (an encoder-decoder's encoder and decoder)."""
     labels = _labels(tokens)
+    other_labels = _labels(other_tokens) if other_tokens is not None else labels
     fig = make_subplots(rows=1, cols=2, subplot_titles=[left, right], horizontal_spacing=0.12)
-    for c, m in ((1, mask), (2, other)):
-        fig.add_trace(go.Heatmap(z=m, x=labels, y=labels, coloraxis="coloraxis",
+    for c, m, lab in ((1, mask, labels), (2, other, other_labels)):
+        fig.add_trace(go.Heatmap(z=m, x=lab, y=lab, coloraxis="coloraxis",
                                  hovertemplate="query %{y}<br>key %{x}<br>%{z:.0f}<extra></extra>"), row=1, col=c)
     fig.update_yaxes(autorange="reversed")
     fig.update_xaxes(tickangle=-60)

@@ -109,12 +109,13 @@ def test_lessons(app_factory, tiny_dirs, name, lessons):
             assert not at.exception, (lesson.number, i, at.exception)
             assert not at.error, (lesson.number, i, [e.value for e in at.error])
             if step.view == "encdec":
-                titles = _titles(at)
                 if name == "t5":
-                    cross = [c for c in chart_specs(at) if c["layout"]["title"]["text"].startswith("cross")][0]
+                    masks, cross = chart_specs(at)
                     z = plotly_array(cross["data"][0]["z"])
-                    assert z.shape[0] == 1 and np.allclose(z.sum(-1), 1.0, atol=1e-5)  # the decoder start × source
-                    assert len(titles) == 3
+                    n_tgt = plotly_array(masks["data"][1]["z"]).shape[0]  # decoder start + "The cat sat"
+                    assert z.shape[0] == n_tgt > 1 and np.allclose(z.sum(-1), 1.0, atol=1e-5)
+                    decoder = plotly_array(masks["data"][1]["z"])
+                    assert (np.triu(decoder, 1) == 0).all() and (decoder[np.tril_indices(n_tgt)] == 1).all()  # causal
                 else:
                     assert any("not an encoder-decoder" in m.value or "load an encoder-decoder" in m.value
                                for m in at.info)
