@@ -75,16 +75,8 @@ def encode_text(
     *,
     max_tokens: int | None = None,
 ) -> tuple[Encoding, BatchEncoding]:
-    """Tokenize one sentence (or a pair of sentences) for ``handle``'s model, truncating past the limit.
-
-    Args:
-        max_tokens: a lower limit than the model's own (specials included); None = the model's.
-
-    Returns:
-        The display encoding and the batch (batch size 1, on the CPU) to pass to the model.
-
-    Raises:
-        InvalidInputError: empty text, or an input that leaves no room for any token.
+    """:func:`encode` for one sentence or a pair of sentences (segments 0 and 1): the default reading of a
+    second text (``KindAdapter.encode``). Arguments, result and errors as for :func:`encode`.
     """
     text, notes = clean_text(text)
     pair_notes: tuple[str, ...] = ()

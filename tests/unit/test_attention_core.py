@@ -8,7 +8,7 @@ import threading
 import numpy as np
 import pytest
 import torch
-from helpers import TINY_KINDS, assert_no_hooks
+from helpers import TINY_DECODERS, TINY_KINDS, assert_no_hooks
 
 from plm_core.attention import (
     attention_modules,
@@ -23,7 +23,7 @@ from plm_core.inference import predict
 from plm_core.types import AttentionResult, Encoding
 
 TEXT = "the quick brown fox jumps over the lazy dog"
-QK_KINDS = ("masked_lm", "roberta_mlm", "distilbert_mlm", "causal_lm", "classifier", "encoder")
+QK_KINDS = ("masked_lm", "roberta_mlm", "distilbert_mlm", "causal_lm", "classifier", "encoder", *TINY_DECODERS)
 
 
 @pytest.mark.parametrize("kind", TINY_KINDS)
@@ -77,7 +77,7 @@ def test_query_key_equals_model_attention(tiny_handles, kind):
             # the scores really are the scaled dot products of the returned Q and K
             finite = np.isfinite(qk.scores)
             np.testing.assert_allclose(qk.scores[finite], (qk.queries @ qk.keys.T * qk.scale)[finite], atol=1e-5)
-    assert qk.causal == (kind == "causal_lm")
+    assert qk.causal == h.arch.causal
 
 
 def test_query_key_pair_matches_model(tiny_mlm):
