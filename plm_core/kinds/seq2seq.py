@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from plm_core.loading import ModelHandle
 
 MAX_SENTINELS = 100  # T5 has <extra_id_0> .. <extra_id_99>
-MAX_SPAN_TOKENS = 32  # greedy decoding of a sentinel input stops here
+MAX_SPAN_TOKENS = 20  # greedy decoding of a sentinel input stops here (a live view: keep it short)
 
 
 class Seq2SeqAdapter(CausalLMAdapter):

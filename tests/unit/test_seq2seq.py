@@ -16,7 +16,7 @@ from plm_core.attribution import Target, attribute
 from plm_core.compare import compare_models, compare_texts
 from plm_core.errors import InvalidInputError, UnsupportedModelError
 from plm_core.inference import embed, predict
-from plm_core.kinds.seq2seq import decoder_start, fill_spans, sentinels
+from plm_core.kinds.seq2seq import MAX_SPAN_TOKENS, decoder_start, fill_spans, sentinels
 from plm_core.lessons import compute
 from plm_core.masking import MaskSpec, mask_and_predict, occlusion_sweep
 from plm_core.tokens import encode
@@ -114,7 +114,7 @@ def test_t5_span_filling_reads_greedy_decoding(tiny_handles):
     assert spans[0][1] == "cat"
     with torch.no_grad():
         out = h.model.generate(input_ids=batch["input_ids"], decoder_input_ids=batch["decoder_input_ids"],
-                               max_new_tokens=32, do_sample=False, num_beams=1)[0].tolist()
+                               max_new_tokens=MAX_SPAN_TOKENS, do_sample=False, num_beams=1)[0].tolist()
     ids = dict((i, t) for t, i in sentinels(h))
     after = out[out.index(ids_of(h, "<extra_id_1>")) + 1:]
     after = after[: next((k for k, t in enumerate(after) if t in ids or t == h.tokenizer.eos_token_id), len(after))]
