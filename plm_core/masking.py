@@ -17,7 +17,8 @@ import torch
 from plm_core.errors import InvalidInputError, UnsupportedModelError
 from plm_core.inference import class_labels, forward, mean_pool, top_tokens
 from plm_core.loading import ModelHandle
-from plm_core.tokens import clean_text, clean_token, encode
+from plm_core.display import token_text, token_texts
+from plm_core.tokens import clean_text, encode
 from plm_core.types import Encoding, ModelKind, Prediction, TokenDistribution
 
 Strategy = Literal["mask_token", "delete", "substitute"]
@@ -221,7 +222,7 @@ def apply_mask(handle: ModelHandle, encoding: Encoding, spec: MaskSpec) -> Maske
         after_space = spec.positions[0] > 0 and not encoding.special[spec.positions[0] - 1] or str(first_raw).startswith("Ġ")
         pieces = _piece_ids(handle, spec.substitute or "", after_space)
         if len(pieces) > 1:
-            shown = " ".join(clean_token(t) for t in tok.convert_ids_to_tokens(pieces))
+            shown = " ".join(token_texts(handle, pieces))
             notes.append(f"the substitute {spec.substitute!r} is {len(pieces)} tokens for this model ({shown}): "
                          "each chosen token is replaced by all of them, so later positions shift")
     ids: list[int] = []
@@ -229,15 +230,24 @@ def apply_mask(handle: ModelHandle, encoding: Encoding, spec: MaskSpec) -> Maske
     special: list[bool] = []
     segments: list[int] = []
     offsets: list[tuple[int, int]] = []
+    tokens: list[str] = []  # kept tokens keep their display text ([UNK:意]); new pieces are shown in context
+    word_ids: list[int | None] = []
+    unknown: list[bool] = []
+    mask_text = token_text(handle, mask_id) if mask_id is not None else ""
+    piece_texts = token_texts(handle, pieces) if pieces else ()
     for i, tid in enumerate(encoding.input_ids):
         if i not in chosen:
-            new = [tid]
+            new, texts = [tid], [encoding.tokens[i]]
         elif spec.strategy == "mask_token":
-            new = [mask_id]
+            new, texts = [mask_id], [mask_text]
         elif spec.strategy == "delete":
-            new = []
+            new, texts = [], []
         else:
-            new = pieces
+            new, texts = pieces, list(piece_texts)
+        tokens.extend(texts)
+        kept = i not in chosen
+        word_ids += [encoding.word_ids[i] if encoding.word_ids else None] * len(new)
+        unknown += [kept and bool(encoding.unknown and encoding.unknown[i])] * len(new)
         for j, nid in enumerate(new):
             ids.append(int(nid))
             origin.append(i if j == 0 else -1)
@@ -246,12 +256,11 @@ def apply_mask(handle: ModelHandle, encoding: Encoding, spec: MaskSpec) -> Maske
             offsets.append(encoding.offsets[i])
     if not ids:
         raise InvalidInputError("deleting every token leaves nothing for the model to read")
-    with handle.lock:
-        raw = tok.convert_ids_to_tokens(ids)
     edited = Encoding(
-        text=encoding.text, text_pair=encoding.text_pair, tokens=tuple(clean_token(t) for t in raw),
+        text=encoding.text, text_pair=encoding.text_pair, tokens=tuple(tokens),
         input_ids=tuple(ids), special=tuple(special), segments=tuple(segments), offsets=tuple(offsets),
         truncated=encoding.truncated, notes=encoding.notes,
+        word_ids=tuple(word_ids) if encoding.word_ids else (), unknown=tuple(unknown) if encoding.unknown else (),
     )
     return MaskedInput(spec, encoding, edited, _decode(handle, ids, special), tuple(origin), tuple(notes))
 
@@ -325,8 +334,7 @@ def _pair_comparison(handle: ModelHandle, what: str, before: torch.Tensor, after
     else:
         ids = list(dict.fromkeys(before.topk(min(k, before.numel())).indices.tolist()
                                  + after.topk(min(k, after.numel())).indices.tolist()))
-        with handle.lock:
-            labels = tuple(clean_token(t) for t in handle.tokenizer.convert_ids_to_tokens(ids))
+        labels = token_texts(handle, ids, apart=True)
     idx = torch.tensor(ids, device=before.device)
     b = before[idx].cpu().numpy().astype(np.float32)
     a = after[idx].cpu().numpy().astype(np.float32)
@@ -508,8 +516,7 @@ def _measure(handle: ModelHandle, out: torch.Tensor, anchor: torch.Tensor, masks
     values = probs[:, top].cpu().numpy().astype(np.float32)
     if kind == "classifier":
         return values, f"probability of '{class_labels(handle)[top]}'"
-    with handle.lock:
-        word = clean_token(handle.tokenizer.convert_ids_to_tokens(top)).strip()
+    word = token_text(handle, top).strip()
     if kind == "causal_lm":
         return values, f"probability of the next token '{word}'"
     return values, f"probability of the fill-in '{word}' at position {masks[0]}"

@@ -15,10 +15,11 @@ import numpy as np
 import torch
 
 from plm_core.attention import _check_index, capture_layer, causal_mask
+from plm_core.display import token_text, token_texts
 from plm_core.errors import InvalidInputError, UnsupportedModelError
 from plm_core.inference import mask_positions, top_tokens
 from plm_core.loading import ModelHandle
-from plm_core.tokens import clean_token, encode
+from plm_core.tokens import encode
 from plm_core.types import Encoding, TokenDistribution
 
 
@@ -120,8 +121,8 @@ def word_pieces(handle: ModelHandle, words: list[str]) -> list[tuple[str, tuple[
     out = []
     with handle.lock:
         for word in words[:50]:
-            pieces = handle.tokenizer.tokenize(word)
-            out.append((word, tuple(clean_token(p) for p in pieces)))
+            enc = handle.tokenizer(word, add_special_tokens=False, return_offsets_mapping=handle.tokenizer.is_fast)
+            out.append((word, token_texts(handle, enc["input_ids"], offsets=enc.get("offset_mapping"), texts=(word,))))
     return out
 
 
@@ -253,7 +254,7 @@ def mlm_masking(handle: ModelHandle, encoding: Encoding, seed: int = 0, rate: fl
             if r < 0.8:
                 tokens[i] = mask_token
             elif r < 0.9:
-                tokens[i] = clean_token(handle.tokenizer.convert_ids_to_tokens(rng.randrange(vocab)))
+                tokens[i] = token_text(handle, rng.randrange(vocab))
     return tuple(tokens), tuple(chosen)
 
 
