@@ -18,6 +18,7 @@ comparisons, bias pieces, lessons) goes through :func:`token_texts` or :func:`to
 from __future__ import annotations
 
 import json
+import re
 import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -31,6 +32,7 @@ JOIN = " + "
 UNKNOWN_SHOWN = 24  # characters of an unknown token's text shown in its label  # between the parts of a piece that holds the end of one character and more
 _BYTE_TO_CHAR = bytes_to_unicode()
 _CHAR_TO_BYTE = {c: b for b, c in _BYTE_TO_CHAR.items()}
+_BYTES = re.compile(r"(<0x[0-9A-F]{2}>)+")
 
 
 @dataclass(frozen=True)
@@ -176,7 +178,10 @@ def _assemble(parts: list[tuple[bool, str]]) -> str:
             if run:
                 groups.append(visible(run))
                 run = ""
-            groups.append(p)
+            if p.startswith("<0x") and groups and groups[-1].endswith(">") and groups[-1].startswith("<0x"):
+                groups[-1] += p  # lone bytes side by side: <0xE8><0x80>
+            else:
+                groups.append(p)
     if run:
         groups.append(visible(run))
     return JOIN.join(groups)
@@ -241,6 +246,11 @@ def token_texts(handle, ids: Sequence[int], *, special: Sequence[bool] | None = 
         out[t] = visible(raw.replace("▁", " ") if scheme.metaspace or raw.startswith("▁") else raw)
     flush()
     return tuple(s if s is not None else "" for s in out)
+
+
+def is_bytes(shown: str) -> bool:
+    """Whether a display text is only bytes that make no character (``<0xE8><0x80>``)."""
+    return bool(_BYTES.fullmatch(shown))
 
 
 def token_text(handle, token_id: int) -> str:

@@ -20,7 +20,7 @@ from plm_core.attribution.types import KIND_TARGETS, Target
 from plm_core.errors import InvalidInputError, UnsupportedModelError
 from plm_core.inference import class_labels, lm_body_and_head, mask_positions, mean_pool
 from plm_core.loading import ModelHandle
-from plm_core.display import token_text, token_texts
+from plm_core.display import is_bytes, token_text, token_texts
 from plm_core.tokens import clean_token, encode
 from plm_core.types import Encoding
 
@@ -56,7 +56,9 @@ def _one_token(handle: ModelHandle, word: str, leading_space: bool, notes: list[
     """The id explained for ``word`` (its first piece when it is several) and that piece's display text."""
     ids = word_ids(handle, word, leading_space=leading_space)
     exact = handle.tokenizer.convert_tokens_to_ids(word.strip())  # a vocabulary entry as shown ("##s")
-    if len(ids) > 1 and isinstance(exact, int) and exact != handle.tokenizer.unk_token_id:
+    # ... only if it reads as the word: a byte-level vocabulary spells bytes with letters ("é" is the byte 0xE9)
+    if (len(ids) > 1 and isinstance(exact, int) and exact != handle.tokenizer.unk_token_id
+            and _token_name(handle, int(exact)) == word.strip()):
         return int(exact), _token_name(handle, int(exact))
     pieces = token_texts(handle, ids)  # in context: "é 1/2", not a lone byte
     if len(ids) > 1:
@@ -225,6 +227,9 @@ def build_objective(handle: ModelHandle, text: str, target: Target | None, text_
             tid = int(logits_at(input_embeds).argmax(-1)[0])
         target = target.with_(word=_token_word(handle, tid))
         word = _token_name(handle, tid)
+        if is_bytes(word):
+            notes.append(f"the predicted token {word} is bytes of a character, not a whole character: the "
+                         "character is complete only with the next token(s)")
     else:
         tid, word = _one_token(handle, target.word, leading_space, notes)
     target_id = tid
