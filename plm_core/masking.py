@@ -139,7 +139,7 @@ class OcclusionResult:
 
     model_id: str
     kind: ModelKind
-    encoding: Encoding  # the input swept (after any MaskSpec)
+    encoding: Encoding  # the input swept (after any MaskSpec); the words of the input when swept by words
     strategy: Strategy  # how each token was occluded
     target: str  # what is measured ("probability of 'positive'", ...)
     base_value: float  # the measure on the unoccluded input
@@ -441,11 +441,13 @@ def mask_and_predict(handle: ModelHandle, text: str, spec: MaskSpec, *, text_pai
 
 def occlusion_sweep(handle: ModelHandle, text: str, spec: MaskSpec | None = None, *, strategy: Strategy | None = None,
                     text_pair: str | None = None, reference: str | None = None, batch_size: int = SWEEP_BATCH,
-                    max_tokens: int | None = None) -> OcclusionResult:
+                    max_tokens: int | None = None, words: Encoding | None = None) -> OcclusionResult:
     """Occlude each word token in turn and measure the change, all copies in one batched pass.
 
     The input is ``text`` after ``spec`` (if given). Each non-special token that is not already a mask is
-    occluded by ``strategy`` (default: the mask token, or deletion for a model without one).
+    occluded by ``strategy`` (default: the mask token, or deletion for a model without one). With ``words``
+    (:func:`plm_core.words.word_spans` of the unedited input), each word is occluded whole, all its pieces at
+    once, and the result is per word.
 
     Measure, by kind: classifier: probability of the predicted label; masked LM: probability of the top
     fill-in at the first mask; causal LM: probability of the predicted next token; encoder: cosine
@@ -474,7 +476,15 @@ def occlusion_sweep(handle: ModelHandle, text: str, spec: MaskSpec | None = None
         targets = [i for i, s in enumerate(base.special) if not s and i not in masks]
         if not targets:
             raise InvalidInputError("there is no word token to occlude")
-        copies = [apply_mask(handle, base, MaskSpec((i,), strategy)).edited for i in targets]
+        units = [(i,) for i in targets]
+        if words is not None:  # one unit per word: its pieces as they sit in the edited input
+            origin = apply_mask(handle, encoding, spec).origin if spec and spec.positions else range(len(base))
+            kept = set(targets)
+            units = [tuple(k for k, o in enumerate(origin) if o in set(pieces) and k in kept) for pieces in words.pieces]
+            if not any(units):
+                raise InvalidInputError("there is no word to occlude")
+        swept = [u for u in units if u]
+        copies = [apply_mask(handle, base, MaskSpec(u, strategy)).edited for u in swept]
         extra = []
         ref_text = reference.strip() if reference and reference.strip() else None
         if handle.kind == "encoder" and ref_text:
@@ -484,7 +494,7 @@ def occlusion_sweep(handle: ModelHandle, text: str, spec: MaskSpec | None = None
         if handle.kind == "masked_lm":  # the first mask; deleting a token before it shifts it left by one
             first = masks[0]
             positions = [first] * (1 + len(extra)) + [
-                first - 1 if strategy == "delete" and t < first else first for t in targets]
+                first - sum(1 for t in u if t < first) if strategy == "delete" else first for u in swept]
         step = _chunk_size(handle, len(base), batch_size)
         outs = [_run(handle, rows[s : s + step], None if positions is None else positions[s : s + step])
                 for s in range(0, len(rows), step)]
@@ -494,14 +504,14 @@ def occlusion_sweep(handle: ModelHandle, text: str, spec: MaskSpec | None = None
     else:
         anchor = out[0]
     measured, label = _measure(handle, out, anchor, masks, has_ref=bool(extra))
-    values = np.full(len(base), np.nan, np.float32)
-    values[targets] = measured[1:]
+    values = np.full(len(units) if words is not None else len(base), np.nan, np.float32)
+    values[[n for n, u in enumerate(units) if u] if words is not None else targets] = measured[1:]
     effects = (measured[0] - values).astype(np.float32)
     notes = []
     if len(outs) > 1:
         notes.append(f"{len(rows)} copies were run in {len(outs)} batches of up to {step} (memory bound)")
-    return OcclusionResult(handle.model_id, handle.kind, base, strategy, label, float(measured[0]), values, effects,
-                           tuple(notes))
+    return OcclusionResult(handle.model_id, handle.kind, base if words is None else words, strategy, label,
+                           float(measured[0]), values, effects, tuple(notes))
 
 
 def _measure(handle: ModelHandle, out: torch.Tensor, anchor: torch.Tensor, masks: list[int],

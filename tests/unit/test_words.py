@@ -104,3 +104,29 @@ def test_errors():
         aggregate_scores(np.ones(1), enc)
     with pytest.raises(InvalidInputError, match="square"):
         aggregate_attention(np.ones((2, 1)), words)
+
+
+@pytest.mark.parametrize("strategy", ["mask_token", "delete"])
+def test_occlusion_by_words_masks_every_piece(tiny_classifier, strategy):
+    """A word's occlusion value is the prediction with all its pieces occluded at once (checked one by one)."""
+    from plm_core.masking import MaskSpec, mask_and_predict, occlusion_sweep
+
+    text = "the quickest brownish cat sat"
+    enc, _ = encode(tiny_classifier, text)
+    words = word_spans(enc)
+    res = occlusion_sweep(tiny_classifier, text, strategy=strategy, words=words)
+    assert res.encoding is words and res.values.shape == (len(words),)
+    assert np.isnan(res.values[0]) and np.isnan(res.values[-1])  # [CLS], [SEP]
+    top = int(np.argmax(mask_and_predict(tiny_classifier, text, MaskSpec()).before.probs))
+    for w, pieces in enumerate(words.pieces):
+        if words.special[w]:
+            continue
+        one = mask_and_predict(tiny_classifier, text, MaskSpec(pieces, strategy))
+        assert res.values[w] == pytest.approx(float(one.after.probs[top]), abs=1e-5)
+    assert any(len(p) > 1 for p in words.pieces)
+
+
+def test_words_without_word_ids_join_touching_pieces():
+    enc = Encoding(text="unbel cat.", tokens=("un", "##bel", "cat", "."), input_ids=(5, 6, 7, 8),
+                   special=(False,) * 4, segments=(0,) * 4, offsets=((0, 2), (2, 5), (6, 9), (9, 10)))
+    assert word_spans(enc).tokens == ("unbel", "cat.")
