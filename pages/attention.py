@@ -5,7 +5,9 @@ import streamlit as st
 from plm_core.attention import attention_rollout, describe, head_average, token_flow
 from plm_core.viz.attention_plots import attention_heatmap, query_key_figures, token_flow_figure
 from plm_core.viz.bertviz_html import bertviz_html
+from plm_core.words import aggregate_attention, word_attention
 from ui import resources, widgets
+from ui import text as ui_text
 
 EXAMPLE = "The cat sat on the mat because it was tired."
 BERTVIZ_MAX_TOKENS = 128  # the head/model views draw n² lines per head: past this they are unreadable and slow
@@ -24,8 +26,11 @@ with right:
                              help="BERT-style models read two segments: [CLS] A [SEP] B [SEP].")
 result = widgets.run_or_stop(lambda: resources.cached_attention(spec, text, pair or None))
 widgets.show_notes(result.encoding)
-tokens = result.encoding.tokens
-st.markdown(f"**{describe(result.encoding)}** · {result.n_layers} layers × {result.n_heads} heads")
+words = ui_text.unit_switch(text, pair).of(result.encoding)
+shown = result if words is None else word_attention(result, words)  # rows: mean over a word's pieces; columns: sum
+tokens = shown.encoding.tokens
+st.markdown(f"**{describe(result.encoding)}**" + (f" · {len(words)} words" if words is not None else "")
+            + f" · {result.n_layers} layers × {result.n_heads} heads")
 
 head_tab, model_tab, heat_tab, flow_tab, qk_tab = st.tabs(
     ["Head view", "Model view", "Heatmaps & rollout", "Token flow", "Query · key"])
@@ -41,14 +46,14 @@ for tab, view, height in ((head_tab, "head", 80 + 23 * len(tokens)),
             st.caption("Hover a token to see what it attends to; click a colour to toggle a head; "
                        "double-click a colour to show only that head." if view == "head" else
                        "Every layer (rows) and head (columns); click a cell to enlarge it.")
-            st.iframe(bertviz_html(result, view), height=min(height, 3000))
+            st.iframe(bertviz_html(shown, view), height=min(height, 3000))
 
 with heat_tab:
     mode = st.radio("Show", ["attention", "rollout"], horizontal=True, key="attention.mode",
                     format_func={"attention": "attention of one layer", "rollout": "attention rollout (all layers below)"}.get)
     if mode == "attention":
         layer, head = widgets.layer_head_picker("attention.heat", result.n_layers, result.n_heads)
-        matrix = head_average(result, layer) if head is None else result.weights[layer, head]
+        matrix = head_average(shown, layer) if head is None else shown.weights[layer, head]
         label = "average of heads" if head is None else f"head {head}"
         st.plotly_chart(attention_heatmap(matrix, tokens, f"Layer {layer}, {label}"), key="attention.heatmap")
     else:
@@ -56,22 +61,26 @@ with heat_tab:
                              key="attention.rollout_layer")
         st.caption("Rollout (Abnar & Zuidema, 2020): heads averaged, the residual added as 0.5·A + 0.5·I, "
                    "and the layers multiplied — how much each input token flows into each position.")
-        st.plotly_chart(attention_heatmap(attention_rollout(result.weights)[layer], tokens,
+        rollout = attention_rollout(result.weights)[layer]  # over tokens (the model's own flow), then to words
+        st.plotly_chart(attention_heatmap(rollout if words is None else aggregate_attention(rollout, words), tokens,
                                           f"Rollout up to layer {layer}"), key="attention.rollout")
 
 with flow_tab:
-    labels = result.encoding.labels()
-    chosen = st.multiselect("Tokens", list(range(len(tokens))), default=[min(2, len(tokens) - 1)],
-                            format_func=lambda i: labels[i], key="attention.flow_tokens")
+    labels = ui_text.picker_labels(shown.encoding.labels())
+    chosen = st.multiselect("Words" if words is not None else "Tokens", list(range(len(tokens))),
+                            default=[min(2, len(tokens) - 1)], format_func=lambda i: labels[i],
+                            key="attention.flow_words" if words is not None else "attention.flow_tokens")
     layer, head = widgets.layer_head_picker("attention.flow", result.n_layers, result.n_heads,
                                             default_layer=result.n_layers - 1)
     if chosen:
-        flow = token_flow(result, chosen, layer, head)
+        flow = token_flow(shown, chosen, layer, head)
         st.plotly_chart(token_flow_figure(flow, tokens), key="attention.flow_chart")
     else:
         st.info("Choose one or more tokens.")
 
 with qk_tab:
+    if words is not None:
+        st.caption("Queries and keys are vectors of tokens: this view stays per token.")
     layer, head = widgets.layer_head_picker("attention.qk", result.n_layers, result.n_heads, allow_average=False)
     qk = widgets.run_or_stop(lambda: resources.cached_query_key(spec, text, layer, head, pair or None))
     st.markdown(

@@ -298,26 +298,28 @@ class Occlusion:
     what: str  # what was measured ("1 − cosine of the sentence embedding", "drop in p(label)")
 
 
-def occlusion(handle: ModelHandle, text: str, target: int | None = None) -> Occlusion:
+def occlusion(handle: ModelHandle, text: str, target: int | None = None, words: Encoding | None = None) -> Occlusion:
     """Replace each non-special token by [MASK] (or [UNK]/pad) in one batch and measure the change.
 
     classifier: drop of the probability of ``target`` (default: the predicted class); other models: 1 − cosine
-    between the mean-pooled last hidden states of the original and the occluded input.
+    between the mean-pooled last hidden states of the original and the occluded input. With ``words`` (the
+    word-level encoding of ``text``), each word is replaced whole and the scores are per word.
     """
     with handle.lock:
         encoding, batch = encode(handle, text)
         tok = handle.tokenizer
         fill = next(t for t in (tok.mask_token_id, tok.unk_token_id, tok.pad_token_id, 0) if t is not None)
         ids = batch["input_ids"]
-        positions = [i for i, s in enumerate(encoding.special) if not s]
+        units = encoding if words is None else words
+        positions = [i for i, s in enumerate(units.special) if not s]
         rows = ids.repeat(len(positions) + 1, 1)
         for r, p in enumerate(positions, start=1):
-            rows[r, p] = fill
+            rows[r, list(units.pieces[p]) if words is not None else p] = fill
         inputs = {k: v.repeat(len(positions) + 1, 1) for k, v in batch.items() if k != "input_ids"}
         with torch.inference_mode():
             out = handle.model(input_ids=rows.to(handle.device), **{k: v.to(handle.device) for k, v in inputs.items()},
                                output_hidden_states=True)
-    scores = np.zeros(len(encoding), np.float32)
+    scores = np.zeros(len(units), np.float32)
     if handle.kind == "classifier":
         probs = torch.softmax(out.logits.float(), -1)
         target = int(probs[0].argmax()) if target is None else int(target)
@@ -329,7 +331,7 @@ def occlusion(handle: ModelHandle, text: str, target: int | None = None) -> Occl
         delta = (1 - pooled[1:] @ pooled[0]).cpu().numpy()
         what = "1 − cosine similarity of the sentence representation when the token is masked"
     scores[positions] = delta
-    return Occlusion(handle.model_id, encoding, scores, what)
+    return Occlusion(handle.model_id, units, scores, what.replace("the token is", "the word is") if words else what)
 
 
 def spearman(a: np.ndarray, b: np.ndarray) -> float:
