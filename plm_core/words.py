@@ -90,6 +90,19 @@ def word_spans(encoding: Encoding, segmenter: Segmenter | None = None) -> Encodi
                 seg_index[s] = _word_index(segmenter(texts[s]), len(texts[s]))
 
     groups: list[list[int]] = []
+
+    def start(i: int) -> None:
+        """A new word at token i, unless the last word is only a space piece of the same tokenizer word
+        (byte-level BPE splits " 老" into a space piece and the character's pieces): then it joins it."""
+        last = groups[-1] if groups else []
+        if (last and encoding.word_ids and encoding.word_ids[i] is not None
+                and all(not encoding.special[j] and encoding.offsets[j][0] == encoding.offsets[j][1]
+                        and encoding.word_ids[j] == encoding.word_ids[i]
+                        and encoding.segments[j] == encoding.segments[i] for j in last)):
+            last.append(i)
+        else:
+            groups.append([i])
+
     prev_key: object = None
     prev_seg_words: set[int] = set()
     prev_end = -1
@@ -107,7 +120,7 @@ def word_spans(encoding: Encoding, segmenter: Segmenter | None = None) -> Encodi
                 groups[-1].append(i)
                 prev_seg_words |= words
             else:
-                groups.append([i])
+                start(i)
                 prev_seg_words = words
             prev_key = ("seg", s)
             prev_end = b
@@ -121,7 +134,7 @@ def word_spans(encoding: Encoding, segmenter: Segmenter | None = None) -> Encodi
         if same and groups:
             groups[-1].append(i)
         else:
-            groups.append([i])
+            start(i)
         prev_key, prev_end = key, b
     return _word_encoding(encoding, groups)
 

@@ -130,3 +130,11 @@ def test_words_without_word_ids_join_touching_pieces():
     enc = Encoding(text="unbel cat.", tokens=("un", "##bel", "cat", "."), input_ids=(5, 6, 7, 8),
                    special=(False,) * 4, segments=(0,) * 4, offsets=((0, 2), (2, 5), (6, 9), (9, 10)))
     assert word_spans(enc).tokens == ("unbel", "cat.")
+
+
+def test_a_space_piece_joins_the_chinese_word_after_it(tiny_gpt2):
+    """Byte-level BPE spells " 老" as a space piece and the character's bytes: the space belongs to that word."""
+    enc, _ = encode(tiny_gpt2, "a 老师")
+    assert enc.tokens[:2] == ("a", "␣")
+    words = word_spans(enc, jieba_segmenter)
+    assert words.tokens == ("a", "老师") and words.pieces[1] == tuple(range(1, len(enc)))
