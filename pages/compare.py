@@ -74,6 +74,9 @@ if mode == "texts":
     text_a = c1.text_input("Sentence A", key="compare.a", live=LIVE_PAUSE)
     text_b = c2.text_input("Sentence B", key="compare.b", live=LIVE_PAUSE)
     result = widgets.run_or_stop(lambda: ui_masking.cached_text_comparison(spec, text_a, text_b))
+    for side, encoding in (("A", result.a.encoding), ("B", result.b.encoding)):
+        for note in encoding.notes:  # cut input, unknown characters
+            st.info(f"Sentence {side}: {note}.")
     for note in result.notes:
         st.info(note[0].upper() + note[1:] + ".")
     units = ui_text.unit_switch(text_a, text_b)

@@ -349,7 +349,7 @@ def view_tokens(ctx: Ctx) -> None:
             for i, t in enumerate(enc.tokens)]
     left, right = st.columns(2)
     left.dataframe(rows, hide_index=True, key="lessons.token_table")
-    right.dataframe([{"word": w, "pieces": " + ".join(enc.tokens[i] for i in words.pieces[n]),
+    right.dataframe([{"word": w, "pieces": " · ".join(enc.tokens[i] for i in words.pieces[n]),
                       "n": len(words.pieces[n])} for n, w in enumerate(words.tokens) if not words.special[n]],
                     hide_index=True, key="lessons.word_table")
 
