@@ -106,3 +106,17 @@ def test_token_pickers_have_one_label_per_position(app_factory, tiny_dirs, page,
     for widget in [*at.multiselect, *at.get("button_group")]:
         options = list(widget.options)
         assert len(set(options)) == len(options), (widget.key, options)
+
+
+def test_presenter_view_keeps_the_word_view_from_the_link(app_factory, tiny_dirs):
+    """The presenter view hides the controls: the switch's value comes from the link (?units=words)."""
+    from plm_core.lessons.content import get_lesson
+
+    step = next(n for n, s in enumerate(get_lesson(2).steps, start=1) if s.view == "softmax")
+    at = open_page(app_factory, tiny_dirs["masked_lm"], "pages/lessons.py",
+                   {"lesson": "2", "step": str(step), "reveal": "1", "presenter": "1", "units": "words",
+                    "text": "the quickest cat"})
+    words = word_spans(encode(load_model(ModelSpec(str(tiny_dirs["masked_lm"]), device="cpu")), "the quickest cat")[0])
+    heat = _heatmap(at, "softmax")
+    assert heat["x"] == [f"{i}:{w}" for i, w in enumerate(words.tokens)]
+    np.testing.assert_allclose(plotly_array(heat["z"]).sum(-1), 1.0, atol=1e-5)
