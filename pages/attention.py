@@ -6,6 +6,7 @@ from plm_core.attention import attention_rollout, cross_attention_rollout, descr
 from plm_core.viz.attention_plots import attention_heatmap, query_key_figures, token_flow_figure
 from plm_core.viz.bertviz_html import bertviz_html
 from ui import resources, widgets
+from ui import text as ui_text
 
 EXAMPLE = "The cat sat on the mat because it was tired."
 STACK_LABELS = {"encoder": "encoder self-attention", "decoder": "decoder self-attention",
@@ -27,8 +28,10 @@ with right:
     pair = widgets.text_area(handle.adapter.pair_label, "attention.pair", height=90, help=handle.adapter.pair_help)
 result = widgets.run_or_stop(lambda: resources.cached_attention(spec, text, pair or None))
 widgets.show_notes(result.encoding)
-tokens = result.encoding.tokens
-st.markdown(f"**{describe(result.encoding)}** · {result.n_layers} layers × {result.n_heads} heads")
+units = ui_text.unit_switch(text, pair)
+in_units = units.attention(result)  # words: rows mean over a word's pieces, columns sum (every stack)
+st.markdown(f"**{describe(result.encoding)}**" + (f" · {len(in_units.encoding)} words" if units.words else "")
+            + f" · {result.n_layers} layers × {result.n_heads} heads")
 if result.stacks:  # an encoder-decoder: pick the stack the heatmaps, token flow and query·key view show
     st.caption("Encoder-decoder: the encoder reads the source (self-attention), the decoder reads the target so far "
                "(causal self-attention) and, through cross-attention, the encoder's output: one row per target "
@@ -37,7 +40,9 @@ if result.stacks:  # an encoder-decoder: pick the stack the heatmaps, token flow
                                  format_func=STACK_LABELS.get) or result.stack
 else:
     stack = result.stack
-shown = result.get(stack)  # the stack the tabs below show (the only one of a single-stack model)
+shown = in_units.get(stack)  # the stack the tabs below show (the only one of a single-stack model), in tokens or words
+shown_tokens = result.get(stack)
+tokens = shown.encoding.tokens
 keys = shown.keys.tokens
 
 head_tab, model_tab, heat_tab, flow_tab, qk_tab = st.tabs(
@@ -54,7 +59,7 @@ for tab, view, height in ((head_tab, "head", 80 + 23 * len(tokens)),
             st.caption("Hover a token to see what it attends to; click a colour to toggle a head; "
                        "double-click a colour to show only that head." if view == "head" else
                        "Every layer (rows) and head (columns); click a cell to enlarge it.")
-            st.iframe(bertviz_html(result, view), height=min(height, 3000))
+            st.iframe(bertviz_html(in_units, view), height=min(height, 3000))
 
 with heat_tab:
     mode = st.radio("Show", ["attention", "rollout"], horizontal=True, key="attention.mode",
@@ -71,25 +76,26 @@ with heat_tab:
         if shown.square:
             st.caption("Rollout (Abnar & Zuidema, 2020): heads averaged, the residual added as 0.5·A + 0.5·I, "
                        "and the layers multiplied — how much each input token flows into each position.")
-            flow_matrix = attention_rollout(shown.weights)[layer]
+            flow_matrix = attention_rollout(shown_tokens.weights)[layer]
         else:
             st.caption("Cross-attention rollout: the encoder's rollout (every encoder layer), then the head-averaged "
                        "cross-attention of this decoder layer — how much each source token flows into each target "
                        "position (the decoder's own mixing is left out).")
-            flow_matrix = cross_attention_rollout(shown.weights, result.get("encoder").weights)[layer]
-        st.plotly_chart(attention_heatmap(flow_matrix, keys, f"Rollout up to layer {layer}",
+            flow_matrix = cross_attention_rollout(shown_tokens.weights, result.get("encoder").weights)[layer]
+        # over tokens (the model's own flow), then to words
+        st.plotly_chart(attention_heatmap(units.matrix(flow_matrix, shown_tokens), keys, f"Rollout up to layer {layer}",
                                           query_tokens=shown.encoding.tokens), key="attention.rollout")
 
 with flow_tab:
-    labels = shown.encoding.labels()
+    labels = ui_text.picker_labels(shown.encoding.labels())
     flow_tokens = shown.encoding.tokens
     if not shown.square:
         st.info("Token flow follows one self-attention (the same tokens as queries and keys): choose the encoder "
                 "or the decoder stack above. The heatmaps show the cross-attention.")
     else:
-        chosen = st.multiselect("Tokens", list(range(len(flow_tokens))), default=[min(2, len(flow_tokens) - 1)],
-                                format_func=lambda i: labels[i],
-                                key=f"attention.flow_tokens.{stack}" if result.stacks else "attention.flow_tokens")
+        chosen = st.multiselect(units.name.capitalize(), list(range(len(flow_tokens))),
+                                default=[min(2, len(flow_tokens) - 1)], format_func=lambda i: labels[i],
+                                key=f"attention.flow_{units.name}" + (f".{stack}" if result.stacks else ""))
         layer, head = widgets.layer_head_picker("attention.flow", shown.n_layers, shown.n_heads,
                                                 default_layer=shown.n_layers - 1)
         if chosen:
@@ -99,6 +105,8 @@ with flow_tab:
             st.info("Choose one or more tokens.")
 
 with qk_tab:
+    if units.words:
+        st.caption("Queries and keys are vectors of tokens: this view stays per token.")
     layer, head = widgets.layer_head_picker("attention.qk", shown.n_layers, shown.n_heads, allow_average=False)
     qk_stack = stack if result.stacks else None
     qk = widgets.run_or_stop(lambda: resources.cached_query_key(spec, text, layer, head, pair or None, stack=qk_stack))

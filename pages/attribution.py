@@ -8,6 +8,8 @@ from plm_core.errors import PlmCoreError
 from plm_core.viz.attribution_plots import (agreement_heatmap, color_legend_html, methods_heatmap,
                                             token_bar_chart, token_highlight_html)
 from ui import attribution as ua
+from plm_core.words import word_attribution
+from ui import text as ui_text
 from ui import widgets
 
 WARN_REL = 0.05  # completeness error above this is shown as a warning
@@ -29,6 +31,7 @@ if handle.adapter.target_prefix:  # an encoder-decoder: the target token follows
 target = ua.target_picker(handle, text)
 methods = st.multiselect("Methods", list(METHODS), default=["integrated_gradients"], key="attribution.methods",
                          format_func=METHOD_LABELS.get)
+units = ui_text.unit_switch(text)
 with st.expander("Settings: baseline, steps, samples"):
     c1, c2, c3, c4 = st.columns(4)
     baseline = c1.radio("Baseline", ["pad", "mask", "zero"], key="attribution.baseline",
@@ -72,9 +75,12 @@ if not results:
     st.stop()
 first = results[0]
 widgets.show_notes(first.encoding)
+# word view: a word's score is the sum of its pieces' (completeness holds); export stays per token
+results, token_results = [r if units.of(r.encoding) is None else word_attribution(r, units.of(r.encoding))
+                          for r in results], results
 for note in first.notes:
     st.info(note[0].upper() + note[1:] + ".")
-st.markdown(f"**Explained:** {first.target_label} = **{first.f_x:.4g}** (baseline: "
+st.markdown(f"**Explained:** {ui_text.markdown_literal(first.target_label)} = **{first.f_x:.4g}** (baseline: "
             f"{'n/a' if first.f_baseline is None else f'{first.f_baseline:.4g}'})")
 st.html(color_legend_html())
 for r in results:
@@ -102,6 +108,6 @@ if len(results) > 1:
     st.caption("Correlation of the token rankings (special tokens left out). 1 = same order, −1 = reversed.")
 
 d1, d2 = st.columns(2)
-d1.download_button("Download CSV", to_csv(results), "attribution.csv", "text/csv", key="attribution.csv")
-d2.download_button("Download JSON (full configuration)", to_json(results), "attribution.json", "application/json",
-                   key="attribution.json")
+d1.download_button("Download CSV", to_csv(token_results), "attribution.csv", "text/csv", key="attribution.csv")
+d2.download_button("Download JSON (full configuration)", to_json(token_results), "attribution.json",
+                   "application/json", key="attribution.json")

@@ -3,13 +3,15 @@
 import numpy as np
 import streamlit as st
 
-from plm_core.compare import AttentionDifference, alignment_rows
+from plm_core.compare import AttentionDifference, alignment_rows, compare_words
 from plm_core.loading import ModelSpec
 from plm_core.kinds import kind_label
 from plm_core.viz.attention_plots import attention_heatmap
 from plm_core.viz.masking_plots import comparison_bars, distribution_bars, token_pair_bars
 from ui import masking as ui_masking
+from plm_core.words import aggregate_scores
 from ui import LIVE_PAUSE, url_state, widgets
+from ui import text as ui_text
 from ui.url_state import UrlParam
 
 MODES = ("texts", "models")
@@ -72,12 +74,22 @@ if mode == "texts":
     text_a = c1.text_input("Sentence A", key="compare.a", live=LIVE_PAUSE)
     text_b = c2.text_input("Sentence B", key="compare.b", live=LIVE_PAUSE)
     result = widgets.run_or_stop(lambda: ui_masking.cached_text_comparison(spec, text_a, text_b))
+    for side, encoding in (("A", result.a.encoding), ("B", result.b.encoding)):
+        for note in encoding.notes:  # cut input, unknown characters
+            st.info(f"Sentence {side}: {note}.")
     for note in result.notes:
         st.info(note[0].upper() + note[1:] + ".")
-    rows = alignment_rows(result.alignment, result.a.encoding, result.b.encoding)
+    units = ui_text.unit_switch(text_a, text_b)
+    words = None
+    if units.words:  # the same views over words: aligned by word text, attention summed/averaged per word
+        words = compare_words(result.attention_a, result.attention_b, units.of(result.a.encoding),
+                              units.of(result.b.encoding))
+    alignment, enc_a, enc_b = ((result.alignment, result.a.encoding, result.b.encoding) if words is None
+                               else (words.alignment, words.words_a, words.words_b))
+    rows = alignment_rows(alignment, enc_a, enc_b)
     n_match = sum(1 for r in rows if r[2])
-    st.markdown(f"**Aligned tokens** — {n_match} matched, {len(result.alignment.only_a)} only in A, "
-                f"{len(result.alignment.only_b)} only in B")
+    st.markdown(f"**Aligned {units.name}** — {n_match} matched, {len(alignment.only_a)} only in A, "
+                f"{len(alignment.only_b)} only in B")
     st.dataframe({"A": [r[0] for r in rows], "B": [r[1] for r in rows], "": ["=" if r[2] else "≠" for r in rows]},
                  hide_index=True, height=min(400, 38 + 35 * len(rows)), key="compare.alignment")
     st.subheader("Prediction difference")
@@ -90,21 +102,25 @@ if mode == "texts":
         if similarity:
             st.markdown(f"Cosine similarity of the two sentence embeddings: **{float(cmp.perturbed[0]):.3f}**")
         elif cmp.label_changed:
-            st.warning(f"The top prediction differs: {cmp.top_original!r} (A) vs {cmp.top_perturbed!r} (B).")
-    st.subheader("Attention difference (B − A) on matched tokens")
+            st.warning(f"The top prediction differs: {ui_text.markdown_literal(repr(cmp.top_original))} (A) vs "
+                       f"{ui_text.markdown_literal(repr(cmp.top_perturbed))} (B).")
+    st.subheader(f"Attention difference (B − A) on matched {units.name}")
     layer, head = layer_head(result.attention_a.n_layers, result.attention_a.n_heads)
-    difference_heatmap(result.attention, layer, head, "compare.attn_diff")
+    difference_heatmap(result.attention if words is None else words.attention, layer, head, "compare.attn_diff")
     st.subheader("Attribution difference")
     if st.toggle("Attribute both sentences (same target)", key="compare.attr"):
         method = st.selectbox("Method", ATTR_METHODS, key="compare.method")
         attr = widgets.run_or_stop(lambda: ui_masking.cached_attribution_difference(spec, text_a, text_b, method))
-        labels = [result.a.encoding.tokens[i] if result.a.encoding.tokens[i] == result.b.encoding.tokens[j]
-                  else f"{result.a.encoding.tokens[i]}/{result.b.encoding.tokens[j]}" for i, j in attr.pairs]
+        scores_a, scores_b = attr.scores_a, attr.scores_b
+        if words is not None:  # a word's attribution is the sum of its pieces'
+            scores_a, scores_b = aggregate_scores(scores_a, enc_a), aggregate_scores(scores_b, enc_b)
+        labels = [enc_a.tokens[i] if enc_a.tokens[i] == enc_b.tokens[j] else f"{enc_a.tokens[i]}/{enc_b.tokens[j]}"
+                  for i, j in alignment.pairs]
         labels = [f"{n}:{t}" for n, t in enumerate(labels)]
-        st.plotly_chart(token_pair_bars(labels, np.asarray([attr.scores_a[i] for i, _ in attr.pairs]),
-                                        np.asarray([attr.scores_b[j] for _, j in attr.pairs]),
-                                        f"{method.replace('_', ' ')} on matched tokens — target: {attr.target_label}"),
-                        key="compare.attr_chart")
+        st.plotly_chart(token_pair_bars(labels, np.asarray([scores_a[i] for i, _ in alignment.pairs]),
+                                        np.asarray([scores_b[j] for _, j in alignment.pairs]),
+                                        f"{method.replace('_', ' ')} on matched {units.name} — target: "
+                                        f"{attr.target_label}"), key="compare.attr_chart")
 else:
     model_b = st.text_input("Second model (Hub id, local folder, or 'embedded')", key="compare.model_b",
                             placeholder="embedded", help="Loading a model downloads it unless it is local.")
@@ -116,6 +132,11 @@ else:
         result = widgets.run_or_stop(lambda: ui_masking.cached_model_comparison(spec, spec_b, text))
         for note in result.notes:
             st.info(note[0].upper() + note[1:] + ".")
+        units = ui_text.unit_switch(text)
+        words = None
+        if units.words:  # one text: words matched by the characters they cover
+            words = compare_words(result.attention_a, result.attention_b, units.of(result.attention_a.encoding),
+                                  units.of(result.attention_b.encoding), by="characters")
         depth = min(result.attention_a.n_layers, result.attention_b.n_layers)
         n_heads = min(result.attention_a.n_heads, result.attention_b.n_heads)
         st.session_state["compare.layer_from_top"] = min(max(1, int(st.session_state["compare.layer_from_top"])), depth)
@@ -124,8 +145,10 @@ else:
                              key="compare.layer_from_top", format_func=lambda n: f"{n} from the top")
         head = head_picker(c2, n_heads)
         cols = st.columns(2)
-        for col, name, pred, att in ((cols[0], f"A: {spec.model_id}", result.a, result.attention_a),
-                                     (cols[1], f"B: {spec_b.model_id}", result.b, result.attention_b)):
+        att_a, att_b = ((result.attention_a, result.attention_b) if words is None
+                        else (words.attention_a, words.attention_b))
+        for col, name, pred, att in ((cols[0], f"A: {spec.model_id}", result.a, att_a),
+                                     (cols[1], f"B: {spec_b.model_id}", result.b, att_b)):
             with col:
                 st.markdown(f"**{name}**")
                 if pred is None:
@@ -147,10 +170,11 @@ else:
                                                   f"Layer {lyr}, {head_label(head)}"), key=f"compare.matt.{name}")
         for n, cmp in enumerate(result.comparisons):
             st.plotly_chart(comparison_bars(cmp, names=("A", "B")), key=f"compare.mcmp{n}")
-        if result.attention is not None:  # same layers and heads (two checkpoints of one architecture)
+        difference = result.attention if words is None else words.attention
+        if difference is not None:  # same layers and heads (two checkpoints of one architecture)
             st.subheader("Attention difference (B − A)")
-            difference_heatmap(result.attention, result.attention_a.n_layers - layer, head, "compare.mattn_diff")
-            if not np.abs(result.attention.weights).max() > 0:
+            difference_heatmap(difference, result.attention_a.n_layers - layer, head, "compare.mattn_diff")
+            if not np.abs(difference.weights).max() > 0:
                 st.caption("The two models attend identically on this input: B − A is 0 at every layer and head.")
 
 with st.expander("Loaded models and memory"):

@@ -6,6 +6,7 @@ from plm_core.masking import STRATEGIES, STRATEGY_LABELS, MaskSpec, check_mask
 from plm_core.viz.masking_plots import comparison_bars, fill_in_bars, occlusion_bars
 from ui import masking as ui_masking
 from ui import LIVE_PAUSE, url_state, widgets
+from ui import text as ui_text
 from ui.url_state import UrlParam
 
 handle = widgets.require_handle()
@@ -56,9 +57,12 @@ def masking_view() -> None:
     substitute = None
     if strategy == "substitute":
         substitute = st.text_input("Substitute", key="masking.sub", live=LIVE_PAUSE, placeholder="a word or phrase")
-    chosen = st.pills("Tokens — click to select", options, selection_mode="multi", key="masking.masks",
-                      format_func=lambda i: encoding.tokens[i],
-                      help="Special tokens ([CLS], [SEP], <s>…) are not offered: the model always sees them.")
+    units = ui_text.unit_switch(text)
+    words = units.of(encoding)
+    if words is None:
+        chosen = ui_masking.token_pills(encoding, options)
+    else:
+        chosen = ui_masking.word_pills(words)
     reference = None
     if adapter.uses_reference:
         reference = st.text_input("Reference sentence", key="masking.ref", live=LIVE_PAUSE,
@@ -88,7 +92,7 @@ def masking_view() -> None:
         if adapter.output == "classes" and cmp.label_changed:
             st.warning(f"The prediction flipped: {cmp.top_original} → {cmp.top_perturbed}.")
         elif adapter.output == "next_token":
-            st.markdown(f"Most likely next token: `{cmp.top_original!r}` → `{cmp.top_perturbed!r}`")
+            st.text(f"Most likely next token: {cmp.top_original!r} → {cmp.top_perturbed!r}")
     if result.before.spans or result.after.spans:  # T5 span filling (greedy decoding)
         st.markdown("**Span filling** (greedy decoding: what the model writes for each sentinel)")
         before, after = dict(result.before.spans), dict(result.after.spans)
@@ -96,9 +100,9 @@ def masking_view() -> None:
                   "original": [before.get(k, "") for k in dict.fromkeys([*before, *after])],
                   "edited": [after.get(k, "") for k in dict.fromkeys([*before, *after])]})
 
-    if st.toggle("Occlusion sweep: mask each token in turn", key="masking.sweep"):
+    if st.toggle(f"Occlusion sweep: mask each {units.name[:-1]} in turn", key="masking.sweep"):
         sweep = widgets.run_or_stop(lambda: ui_masking.cached_occlusion(
-            spec, text, tuple(sorted(chosen)), strategy, substitute, text_pair=target))
+            spec, text, tuple(sorted(chosen)), strategy, substitute, text_pair=target, words=words))
         st.caption("All masked copies run in one batched forward pass. A positive bar: hiding that token lowers "
                    "the measured value.")
         st.plotly_chart(occlusion_bars(sweep), key="masking.sweep_chart")

@@ -165,6 +165,34 @@ def attention_difference(att_a: AttentionResult, att_b: AttentionResult, alignme
     return AttentionDifference(alignment.pairs, labels, (wb - wa).astype(np.float32))
 
 
+@dataclass(frozen=True)
+class WordComparison:
+    """Two inputs (or two models) seen as words: aligned words and the attention between them."""
+
+    words_a: Encoding  # word level (plm_core.words.word_spans)
+    words_b: Encoding
+    alignment: TokenAlignment  # over words
+    attention_a: AttentionResult  # word level: to a word = sum over its pieces, from a word = mean
+    attention_b: AttentionResult
+    attention: AttentionDifference | None  # None when layers/heads differ
+
+
+def compare_words(att_a: AttentionResult, att_b: AttentionResult, words_a: Encoding, words_b: Encoding,
+                  by: AlignBy = "tokens") -> WordComparison:
+    """The word view of a comparison: words aligned by their text (``by="tokens"``, two sentences) or by their
+    character spans (``by="characters"``, one sentence on two tokenizers), and the B − A attention between the
+    matched words (plm_core.words.aggregate_attention on each side first)."""
+    from plm_core.words import word_attention
+
+    alignment = align_tokens(words_a, words_b) if by == "tokens" else align_by_characters(words_a, words_b)
+    wa, wb = word_attention(att_a, words_a), word_attention(att_b, words_b)
+    try:
+        diff: AttentionDifference | None = attention_difference(wa, wb, alignment)
+    except UnsupportedModelError:
+        diff = None
+    return WordComparison(words_a, words_b, alignment, wa, wb, diff)
+
+
 # ---------------------------------------------------------------- predictions
 
 

@@ -15,7 +15,8 @@ from transformers import BatchEncoding
 
 from plm_core import architectures
 from plm_core.loading import ModelHandle
-from plm_core.tokens import clean_token, clean_text, encode
+from plm_core.display import token_texts
+from plm_core.tokens import clean_text, encode
 from plm_core.types import Encoding, Prediction, TokenDistribution
 
 
@@ -105,8 +106,7 @@ def top_tokens(handle: ModelHandle, logits: torch.Tensor, position: int, k: int)
     probs = torch.softmax(logits.float(), dim=-1)
     values, ids = probs.topk(min(k, probs.shape[-1]))
     ids_list = ids.tolist()
-    with handle.lock:
-        tokens = tuple(clean_token(t) for t in handle.tokenizer.convert_ids_to_tokens(ids_list))
+    tokens = token_texts(handle, ids_list, apart=True)  # takes the handle's lock
     return TokenDistribution(position, tuple(ids_list), tokens, values.cpu().numpy().astype(np.float32))
 
 

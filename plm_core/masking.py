@@ -17,7 +17,8 @@ import torch
 from plm_core.errors import InvalidInputError, UnsupportedModelError
 from plm_core.inference import mask_positions, model_inputs, run
 from plm_core.loading import ModelHandle
-from plm_core.tokens import clean_text, clean_token, encode
+from plm_core.display import token_text, token_texts
+from plm_core.tokens import clean_text, encode
 from plm_core.types import Encoding, FillIn, ModelKind, Prediction, PredictionComparison
 
 Strategy = Literal["mask_token", "delete", "substitute"]
@@ -94,7 +95,7 @@ class OcclusionResult:
 
     model_id: str
     kind: ModelKind
-    encoding: Encoding  # the input swept (after any MaskSpec)
+    encoding: Encoding  # the input swept (after any MaskSpec); the words of the input when swept by words
     strategy: Strategy  # how each token was occluded
     target: str  # what is measured ("probability of 'positive'", ...)
     base_value: float  # the measure on the unoccluded input
@@ -180,7 +181,7 @@ def apply_mask(handle: ModelHandle, encoding: Encoding, spec: MaskSpec) -> Maske
         after_space = spec.positions[0] > 0 and not encoding.special[spec.positions[0] - 1] or str(first_raw).startswith("Ġ")
         pieces = _piece_ids(handle, spec.substitute or "", after_space)
         if len(pieces) > 1:
-            shown = " ".join(clean_token(t) for t in tok.convert_ids_to_tokens(pieces))
+            shown = " ".join(token_texts(handle, pieces))
             notes.append(f"the substitute {spec.substitute!r} is {len(pieces)} tokens for this model ({shown}): "
                          "each chosen token is replaced by all of them, so later positions shift")
     ids: list[int] = []
@@ -188,15 +189,23 @@ def apply_mask(handle: ModelHandle, encoding: Encoding, spec: MaskSpec) -> Maske
     special: list[bool] = []
     segments: list[int] = []
     offsets: list[tuple[int, int]] = []
+    tokens: list[str] = []  # kept tokens keep their display text ([UNK:意]); new pieces are shown in context
+    word_ids: list[int | None] = []
+    unknown: list[bool] = []
+    piece_texts = token_texts(handle, pieces) if pieces else ()
     for i, tid in enumerate(encoding.input_ids):
         if i not in chosen:
-            new = [tid]
+            new, texts = [tid], [encoding.tokens[i]]
         elif spec.strategy == "mask_token":
-            new = [masks[i]]
+            new, texts = [masks[i]], [token_text(handle, masks[i])]
         elif spec.strategy == "delete":
-            new = []
+            new, texts = [], []
         else:
-            new = pieces
+            new, texts = pieces, list(piece_texts)
+        tokens.extend(texts)
+        kept = i not in chosen
+        word_ids += [encoding.word_ids[i] if encoding.word_ids else None] * len(new)
+        unknown += [kept and bool(encoding.unknown and encoding.unknown[i])] * len(new)
         for j, nid in enumerate(new):
             ids.append(int(nid))
             origin.append(i if j == 0 else -1)
@@ -205,12 +214,11 @@ def apply_mask(handle: ModelHandle, encoding: Encoding, spec: MaskSpec) -> Maske
             offsets.append(encoding.offsets[i])
     if not ids:
         raise InvalidInputError("deleting every token leaves nothing for the model to read")
-    with handle.lock:
-        raw = tok.convert_ids_to_tokens(ids)
     edited = Encoding(
-        text=encoding.text, text_pair=encoding.text_pair, tokens=tuple(clean_token(t) for t in raw),
+        text=encoding.text, text_pair=encoding.text_pair, tokens=tuple(tokens),
         input_ids=tuple(ids), special=tuple(special), segments=tuple(segments), offsets=tuple(offsets),
         truncated=encoding.truncated, notes=encoding.notes,
+        word_ids=tuple(word_ids) if encoding.word_ids else (), unknown=tuple(unknown) if encoding.unknown else (),
     )
     return MaskedInput(spec, encoding, edited, _decode(handle, ids, special), tuple(origin), tuple(notes))
 
@@ -269,11 +277,13 @@ def mask_and_predict(handle: ModelHandle, text: str, spec: MaskSpec, *, text_pai
 
 def occlusion_sweep(handle: ModelHandle, text: str, spec: MaskSpec | None = None, *, strategy: Strategy | None = None,
                     text_pair: str | None = None, reference: str | None = None, batch_size: int = SWEEP_BATCH,
-                    max_tokens: int | None = None) -> OcclusionResult:
+                    max_tokens: int | None = None, words: Encoding | None = None) -> OcclusionResult:
     """Occlude each word token in turn and measure the change, all copies in one batched pass.
 
     The input is ``text`` after ``spec`` (if given). Each non-special token that is not already a mask is
-    occluded by ``strategy`` (default: the mask token, or deletion for a model without one).
+    occluded by ``strategy`` (default: the mask token, or deletion for a model without one). With ``words``
+    (:func:`plm_core.words.word_spans` of the unedited input), each word is occluded whole, all its pieces at
+    once, and the result is per word.
 
     Measure, by kind: classifier: probability of the predicted label; masked LM: probability of the top
     fill-in at the first mask; causal LM: probability of the predicted next token; encoder: cosine
@@ -298,13 +308,21 @@ def occlusion_sweep(handle: ModelHandle, text: str, spec: MaskSpec | None = None
         targets = [i for i, s in enumerate(base.special) if not s and i not in masks]
         if not targets:
             raise InvalidInputError("there is no word token to occlude")
-        copies = [apply_mask(handle, base, MaskSpec((i,), strategy)).edited for i in targets]
+        units = [(i,) for i in targets]
+        if words is not None:  # one unit per word: its pieces as they sit in the edited input
+            origin = apply_mask(handle, encoding, spec).origin if spec and spec.positions else range(len(base))
+            kept = set(targets)
+            units = [tuple(k for k, o in enumerate(origin) if o in set(pieces) and k in kept) for pieces in words.pieces]
+            if not any(units):
+                raise InvalidInputError("there is no word to occlude")
+        swept = [u for u in units if u]
+        copies = [apply_mask(handle, base, MaskSpec(u, strategy)).edited for u in swept]
         extra = []
         ref_text = reference.strip() if reference and reference.strip() else None
         if handle.adapter.uses_reference and ref_text:
             extra = [encode(handle, ref_text, max_tokens=max_tokens)[0]]
         rows = [base, *extra, *copies]
-        positions = handle.adapter.sweep_positions(handle, base, targets, len(extra), strategy)
+        positions = handle.adapter.sweep_positions(handle, base, swept, len(extra), strategy)
         step = _chunk_size(handle, len(base), batch_size)
         outs = [_run(handle, rows[s : s + step], None if positions is None else positions[s : s + step])
                 for s in range(0, len(rows), step)]
@@ -314,11 +332,11 @@ def occlusion_sweep(handle: ModelHandle, text: str, spec: MaskSpec | None = None
     else:
         anchor = out[0]
     measured, label = handle.adapter.sweep_measure(handle, out, anchor, masks, bool(extra))
-    values = np.full(len(base), np.nan, np.float32)
-    values[targets] = measured[1:]
+    values = np.full(len(units) if words is not None else len(base), np.nan, np.float32)
+    values[[n for n, u in enumerate(units) if u] if words is not None else targets] = measured[1:]
     effects = (measured[0] - values).astype(np.float32)
     notes = []
     if len(outs) > 1:
         notes.append(f"{len(rows)} copies were run in {len(outs)} batches of up to {step} (memory bound)")
-    return OcclusionResult(handle.model_id, handle.kind, base, strategy, label, float(measured[0]), values, effects,
-                           tuple(notes))
+    return OcclusionResult(handle.model_id, handle.kind, base if words is None else words, strategy, label,
+                           float(measured[0]), values, effects, tuple(notes))

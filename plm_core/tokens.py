@@ -6,6 +6,7 @@ import unicodedata
 
 from transformers import BatchEncoding
 
+from plm_core import display
 from plm_core.errors import InvalidInputError
 from plm_core.loading import ModelHandle
 from plm_core.types import Encoding
@@ -97,6 +98,7 @@ def encode_text(
         ids = batch["input_ids"][0].tolist()
         raw_tokens = tok.convert_ids_to_tokens(ids)
         seq_ids = batch.sequence_ids(0) if tok.is_fast else [0] * len(ids)
+        word_ids = tuple(batch.word_ids(0)) if tok.is_fast else ()
     if not ids or all(batch["special_tokens_mask"][0].tolist()):
         raise InvalidInputError("the text gives no tokens for this model")
     if "token_type_ids" in batch and getattr(handle.config, "type_vocab_size", 2) < 2:
@@ -114,9 +116,16 @@ def encode_text(
     truncated = n_full > limit
     if truncated:
         notes += (f"the input has {n_full} tokens; only the first {limit} (the limit here) are used",)
+    texts = (text, text_pair)
+    shown = display.token_texts(handle, ids, special=special, offsets=offsets, segments=segments, texts=texts)
+    unknown = tuple(not s and i == tok.unk_token_id and shown[k] != raw_tokens[k]
+                    for k, (i, s) in enumerate(zip(ids, special)))
+    if any(unknown):
+        note = display.unknown_note(*display.unknown_characters(unknown, offsets, segments, texts))
+        notes += (note,) if note else ()
     encoding = Encoding(
-        text=text, text_pair=text_pair, tokens=tuple(clean_token(t) for t in raw_tokens),
+        text=text, text_pair=text_pair, tokens=shown,
         input_ids=tuple(ids), special=special, segments=tuple(segments), offsets=offsets,
-        truncated=truncated, notes=notes + pair_notes,
+        truncated=truncated, notes=notes + pair_notes, word_ids=word_ids, unknown=unknown,
     )
     return encoding, batch

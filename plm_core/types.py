@@ -16,10 +16,14 @@ ModelKind = Literal["masked_lm", "causal_lm", "classifier", "encoder", "seq2seq"
 
 @dataclass(frozen=True)
 class Encoding:
-    """A tokenized input: one sentence, or a pair (``text_pair``) for models that take two segments."""
+    """A tokenized input: one sentence, or a pair (``text_pair``) for models that take two segments.
+
+    A word-level encoding (:func:`plm_core.words.word_spans`) has the same shape with one entry per word:
+    ``pieces`` then lists the token positions of each word and ``input_ids`` are -1 (a word has no id).
+    """
 
     text: str
-    tokens: tuple[str, ...]  # display strings, cleaned ("Ġ" -> " ")
+    tokens: tuple[str, ...]  # display strings (plm_core.display): "é 1/2", "␣", "[UNK:意]"
     input_ids: tuple[int, ...]
     special: tuple[bool, ...]  # parallel to tokens; True for [CLS], [SEP], <s>, ...
     segments: tuple[int, ...]  # parallel to tokens; 0 = first sentence, 1 = second sentence
@@ -27,11 +31,17 @@ class Encoding:
     text_pair: str | None = None
     truncated: bool = False
     notes: tuple[str, ...] = ()  # what was changed on the way in (truncation, removed characters)
+    word_ids: tuple[int | None, ...] = ()  # parallel to tokens, or () if unknown: the tokenizer's word of each
+    unknown: tuple[bool, ...] = ()  # parallel to tokens, or (): True where the model reads its unknown token
+    pieces: tuple[tuple[int, ...], ...] = ()  # word-level encodings only: token positions of each word
 
     def __post_init__(self) -> None:
         n = len(self.tokens)
         for name in ("input_ids", "special", "segments", "offsets"):
             if len(getattr(self, name)) != n:
+                raise ValueError(f"{name} has {len(getattr(self, name))} entries for {n} tokens")
+        for name in ("word_ids", "unknown", "pieces"):
+            if getattr(self, name) and len(getattr(self, name)) != n:
                 raise ValueError(f"{name} has {len(getattr(self, name))} entries for {n} tokens")
 
     def __len__(self) -> int:

@@ -150,6 +150,49 @@ def _decoder_config(name: str, tok: PreTrainedTokenizerFast):
     return DECODERS[name](**kw)
 
 
+# text with accents, emoji and Chinese for a byte-level BPE that learns some multi-byte pieces
+MULTILINGUAL = """
+a café in paris, the naïve cat sat on the mat. crème brûlée and a piñata 😂 🎉 👍 ❤️
+老师说今天的课很有意思。 学生们都很喜欢这门课。 今天天气很好，我们去公园散步吧。 中文分词 自然语言处理
+""".split("\n")
+
+
+def multilingual_bpe_tokenizer(vocab_size: int = 400, bos: str = "<|endoftext|>") -> PreTrainedTokenizerFast:
+    """A byte-level BPE (GPT-2 style) trained on accented, emoji and Chinese text, so that some characters are
+    one piece and others stay split into bytes."""
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=[bos],
+                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+    tok.train_from_iterator([line for line in MULTILINGUAL if line.strip()] * 5 + [" ".join(WORDS)], trainer)
+    tok.post_processor = processors.ByteLevel(trim_offsets=True)
+    return PreTrainedTokenizerFast(tokenizer_object=tok, bos_token=bos, eos_token=bos, unk_token=bos)
+
+
+def chinese_bert_tokenizer(chars: str) -> BertTokenizerFast:
+    """A character-level Chinese BERT vocabulary (like bert-base-chinese): each listed character is a token."""
+    vocab = list(dict.fromkeys(SPECIALS + PUNCT + list("，。！？") + LETTERS + WORDS + list(chars)))
+    return BertTokenizerFast(vocab={w: i for i, w in enumerate(vocab)}, do_lower_case=True)
+
+
+def save_tiny_with(tokenizer, folder: Path, causal: bool, seed: int = 0) -> Path:
+    """A tiny GPT-2 (``causal``) or BERT masked LM around ``tokenizer``, saved to ``folder``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(seed)
+    if causal:
+        model = GPT2LMHeadModel(GPT2Config(
+            vocab_size=len(tokenizer), n_positions=128, n_embd=32, n_layer=2, n_head=4, attn_implementation="eager",
+            initializer_range=0.2, resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0,
+            bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id))
+    else:
+        model = BertForMaskedLM(_bert_config(len(tokenizer)))
+    model.eval()
+    model.save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder
+
+
 def _bert_config(n_vocab: int, **kw) -> BertConfig:
     base = dict(vocab_size=n_vocab, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
                 intermediate_size=64, max_position_embeddings=128, attn_implementation="eager",

@@ -24,7 +24,9 @@ from plm_core.tokens import encode
 from plm_core.types import Encoding
 from plm_core.viz.attention_plots import attention_heatmap
 from plm_core.viz.lesson_plots import head_grid, mask_pair, probe_bars, token_bars, vectors_heatmap
+from plm_core.words import aggregate_attention, aggregate_scores
 from ui import resources, widgets
+from ui import text as ui_text
 
 MAX_URL_TEXT = 500  # characters of the sentence carried in a link
 INPUT_VIEWS = {"data"}  # views that ARE the input: shown before the guess
@@ -44,11 +46,6 @@ def cached_encoding(spec: ModelSpec, text: str, pair: str | None = None) -> Enco
 
 
 @st.cache_data(max_entries=256, show_spinner=False)
-def cached_word_pieces(spec: ModelSpec, words: tuple[str, ...]) -> list[tuple[str, tuple[str, ...]]]:
-    return compute.word_pieces(resources.get_handle(spec), list(words))
-
-
-@st.cache_data(max_entries=256, show_spinner=False)
 def cached_attention_steps(spec: ModelSpec, text: str, layer: int) -> compute.AttentionSteps:
     return compute.attention_steps(resources.get_handle(spec), text, layer, 0)
 
@@ -59,8 +56,8 @@ def cached_mask_lesson(spec: ModelSpec, text: str) -> compute.MaskLesson:
 
 
 @st.cache_data(max_entries=128, show_spinner=False)
-def cached_occlusion(spec: ModelSpec, text: str) -> compute.Occlusion:
-    return compute.occlusion(resources.get_handle(spec), text)
+def cached_occlusion(spec: ModelSpec, text: str, words: Encoding | None = None) -> compute.Occlusion:
+    return compute.occlusion(resources.get_handle(spec), text, words=words)
 
 
 @st.cache_data(max_entries=32, show_spinner="Training the head on the frozen encoder…")
@@ -115,6 +112,11 @@ class Ctx:
     text: str
     layer: int
     head: int
+    units: ui_text.Units = ui_text.Units(False)
+
+    def words(self, encoding: Encoding) -> Encoding | None:
+        """The word-level encoding in word view (the switch), None in token view."""
+        return self.units.of(encoding)
 
 
 def _int(raw: object, default: int) -> int:
@@ -268,7 +270,8 @@ def render_page() -> None:
             with right:
                 head = bound(st.selectbox, "Head", "lessons.head", options=list(range(handle.n_heads)))
     layer, head = min(int(layer), handle.n_layers - 1), min(int(head), handle.n_heads - 1)
-    ctx = Ctx(spec, handle, lesson, step, lang, presenter, text, layer, head)
+    units = ui_text.current_units(text) if presenter else ui_text.unit_switch(text)
+    ctx = Ctx(spec, handle, lesson, step, lang, presenter, text, layer, head, units)
     ctx.step_index = index  # type: ignore[attr-defined]
     link = write_url(ctx)
 
@@ -337,14 +340,6 @@ def _navigation(lesson: Lesson, index: int, lang: Lang, presenter: bool) -> None
 # -------------------------------------------------------------------------------------------- views ----
 
 
-def _frame(rows: list[dict]):
-    """A static table (st.table): st.dataframe's toolbar fetches its icons from fonts.gstatic.com."""
-    import pandas as pd
-
-    frame = pd.DataFrame(rows)
-    return frame.set_index(frame.columns[0]) if len(frame.columns) else frame
-
-
 def _ok(ctx: Ctx, en: str, zh: str) -> None:
     st.success(zh if ctx.lang == "zh" else en)
 
@@ -353,17 +348,20 @@ def view_tokens(ctx: Ctx) -> None:
     res = cached_token_embeddings(ctx.spec, ctx.text)
     widgets.show_notes(res.encoding)
     enc = res.encoding
-    st.markdown(f"**{len(enc)} tokens:** " + " · ".join(f"`{t}`" for t in enc.tokens))
+    words = ui_text.cached_words(enc, ctx.units.segment)
+    st.markdown(f"**{len(enc)} tokens, {sum(not s for s in words.special)} words:**")
+    st.code(" · ".join(enc.tokens), language=None, wrap_lines=True)  # literal: no Markdown in token text
     rows = [{"#": i, "token": t, "id": enc.input_ids[i], "special": enc.special[i], "segment": enc.segments[i]}
             for i, t in enumerate(enc.tokens)]
     left, right = st.columns(2)
-    left.table(_frame(rows))
-    words = tuple(w.strip(".,!?;:\"'()") for w in enc.text.split() if w.strip(".,!?;:\"'()"))
-    pieces = cached_word_pieces(ctx.spec, words[:30])
-    right.table(_frame([{"word": w, "pieces": " + ".join(p), "n": len(p)} for w, p in pieces]))
+    left.dataframe(rows, hide_index=True, key="lessons.token_table")
+    right.dataframe([{"word": w, "pieces": " · ".join(enc.tokens[i] for i in words.pieces[n]),
+                      "n": len(words.pieces[n])} for n, w in enumerate(words.tokens) if not words.special[n]],
+                    hide_index=True, key="lessons.word_table")
 
 
 def view_embedding_tables(ctx: Ctx) -> None:
+    _per_token_caption(ctx)
     res = cached_token_embeddings(ctx.spec, ctx.text)
     tokens = res.encoding.tokens
     hidden = res.word.shape[1]
@@ -381,6 +379,7 @@ def view_embedding_tables(ctx: Ctx) -> None:
 
 
 def view_positions(ctx: Ctx) -> None:
+    _per_token_caption(ctx)
     res = cached_token_embeddings(ctx.spec, ctx.text)
     tokens = res.encoding.tokens
     c1, c2 = st.columns(2)
@@ -401,6 +400,7 @@ def _steps(ctx: Ctx) -> compute.AttentionSteps:
 
 
 def view_qkv(ctx: Ctx) -> None:
+    _per_token_caption(ctx)
     s, h = _steps(ctx), ctx.head
     tokens = s.encoding.tokens
     st.markdown(f"**layer {s.layer}, head {h}: X is {s.inputs.shape[0]} × {s.inputs.shape[1]}; "
@@ -411,17 +411,26 @@ def view_qkv(ctx: Ctx) -> None:
 
 
 def view_scores(ctx: Ctx) -> None:
+    _per_token_caption(ctx)
     s, h = _steps(ctx), ctx.head
     st.markdown(f"**scale = 1/√d_k = 1/√{s.d_k} = {s.scale:.4f}**" + (" · causal mask: −∞ above the diagonal" if s.causal else ""))
     st.plotly_chart(attention_heatmap(s.scores[h], s.encoding.tokens, f"QKᵀ/√d_k (layer {s.layer}, head {h})",
                                       colorscale="RdBu", zmid=0.0, colorbar_title="score"), key="lessons.scores")
 
 
+def _per_token_caption(ctx: Ctx) -> None:
+    if ctx.units.words:
+        st.caption("Per token: vectors and scores belong to tokens (the word view applies to attention weights)."
+                   if ctx.lang == "en" else "按词元显示：向量和分数属于词元（词视图只适用于注意力权重）。")
+
+
 def view_softmax(ctx: Ctx) -> None:
     s, h = _steps(ctx), ctx.head
-    st.plotly_chart(attention_heatmap(s.probs[h], s.encoding.tokens, f"softmax (layer {s.layer}, head {h})"),
+    words = ctx.words(s.encoding)
+    probs = s.probs[h] if words is None else aggregate_attention(s.probs[h], words)
+    st.plotly_chart(attention_heatmap(probs, (words or s.encoding).tokens, f"softmax (layer {s.layer}, head {h})"),
                     key="lessons.softmax")
-    sums = s.probs[h].sum(-1)
+    sums = probs.sum(-1)
     st.markdown(f"**row sums: min {sums.min():.6f}, max {sums.max():.6f}**")
     diff = float(np.max(np.abs(s.probs[h] - s.model_probs[h])))
     _ok(ctx, f"Our softmax equals the attention the model returned: max |difference| = {diff:.1e}",
@@ -429,6 +438,7 @@ def view_softmax(ctx: Ctx) -> None:
 
 
 def view_weighted_sum(ctx: Ctx) -> None:
+    _per_token_caption(ctx)
     s, h = _steps(ctx), ctx.head
     tokens = s.encoding.tokens
     d = s.d_k
@@ -443,13 +453,16 @@ def view_weighted_sum(ctx: Ctx) -> None:
 
 def view_heads(ctx: Ctx) -> None:
     s = _steps(ctx)
-    st.plotly_chart(head_grid(s.probs, s.encoding.tokens, f"All {s.n_heads} heads of layer {s.layer}"),
+    words = ctx.words(s.encoding)
+    probs = s.probs if words is None else aggregate_attention(s.probs, words)
+    st.plotly_chart(head_grid(probs, (words or s.encoding).tokens, f"All {s.n_heads} heads of layer {s.layer}"),
                     key="lessons.heads")
-    ent = -(s.probs * np.log(np.clip(s.probs, 1e-12, 1))).sum(-1).mean(-1)
+    ent = -(probs * np.log(np.clip(probs, 1e-12, 1))).sum(-1).mean(-1)
     st.markdown("**mean entropy per head (low = focused):** " + ", ".join(f"h{i} {e:.2f}" for i, e in enumerate(ent)))
 
 
 def view_concat(ctx: Ctx) -> None:
+    _per_token_caption(ctx)
     s = _steps(ctx)
     tokens = s.encoding.tokens
     st.markdown(f"**{s.n_heads} heads × d_k {s.d_k} = {s.concat.shape[1]} numbers per token → W_O "
@@ -463,6 +476,7 @@ def view_concat(ctx: Ctx) -> None:
 
 
 def view_masks(ctx: Ctx) -> None:
+    _per_token_caption(ctx)
     m = cached_mask_lesson(ctx.spec, ctx.text)
     own = "causal (GPT-style)" if m.causal else "bidirectional (BERT-style)"
     other = "bidirectional (BERT-style), constructed" if m.causal else "causal (GPT-style), constructed"
@@ -473,12 +487,13 @@ def view_masks(ctx: Ctx) -> None:
 
 def view_mlm(ctx: Ctx) -> None:
     m = cached_mask_lesson(ctx.spec, ctx.text)
-    st.table(_frame([{"#": i, "original": o, "corrupted": c, "predict?": i in m.mlm_targets}
-                     for i, (o, c) in enumerate(zip(m.encoding.tokens, m.mlm_tokens))]))
+    st.dataframe([{"#": i, "original": o, "corrupted": c, "predict?": i in m.mlm_targets}
+                  for i, (o, c) in enumerate(zip(m.encoding.tokens, m.mlm_tokens))], hide_index=True,
+                 key="lessons.mlm_table")
     if m.predictions:
         for d in m.predictions:
             what = "next token" if ctx.handle.adapter.output == "next_token" else f"[MASK] at {d.position}"
-            st.markdown(f"**{what}:** " + ", ".join(f"`{t}` {p:.1%}" for t, p in zip(d.tokens, d.probs)))
+            st.text(f"{what}: " + ", ".join(f"{t!r} {p:.1%}" for t, p in zip(d.tokens, d.probs)))
     elif ctx.handle.adapter.output == "masked_token":
         st.info("Put [MASK] in the sentence to see the model fill it in.")
     else:
@@ -528,8 +543,9 @@ def view_nsp(ctx: Ctx) -> None:
     if ctx.handle.adapter.target_prefix:
         st.caption(f"{ctx.handle.model_id} reads no sentence pairs: its second segment is the decoder's input "
                    "(the decoder start token, then the target so far).")
-    st.table(_frame([{"#": i, "token": t, "segment": s, "special": sp}
-                     for i, (t, s, sp) in enumerate(zip(enc.tokens, enc.segments, enc.special))]))
+    st.dataframe([{"#": i, "token": t, "segment": s, "special": sp}
+                  for i, (t, s, sp) in enumerate(zip(enc.tokens, enc.segments, enc.special))], hide_index=True,
+                 key="lessons.nsp_table")
 
 
 def _training_spec(ctx: Ctx) -> ModelSpec:
@@ -596,11 +612,17 @@ def view_use(ctx: Ctx) -> None:
 def view_attention_vs_attribution(ctx: Ctx) -> None:
     text = ctx.text
     att = resources.cached_attention(ctx.spec, text)
-    tokens = att.encoding.tokens
+    words = ctx.words(att.encoding)  # word view: attention to a word summed over its pieces, scores summed
+    units = att.encoding if words is None else words
+    tokens = units.tokens
     row = len(tokens) - 1 if ctx.handle.adapter.output == "next_token" else 0
-    series = {"attention (last layer, mean of heads)": head_average(att, att.n_layers - 1)[row],
-              "attention rollout": attention_rollout(att.weights)[-1][row]}
-    occ = cached_occlusion(ctx.spec, text)
+
+    def per_unit(matrix: np.ndarray) -> np.ndarray:
+        return matrix if words is None else aggregate_attention(matrix, words)
+
+    series = {"attention (last layer, mean of heads)": per_unit(head_average(att, att.n_layers - 1))[row],
+              "attention rollout": per_unit(attention_rollout(att.weights)[-1])[row]}
+    occ = cached_occlusion(ctx.spec, text, words)
     series["leave-one-out (occlusion)"] = occ.scores
     n_steps = classroom.cap_steps(STEPS_IG)
     other = "This is a great film."
@@ -611,14 +633,15 @@ def view_attention_vs_attribution(ctx: Ctx) -> None:
     except PlmCoreError as err:
         st.info(f"Integrated gradients: {err}")
     else:
-        if len(attr.scores) == len(tokens):
-            series[f"integrated gradients ({n_steps} steps)"] = attr.scores
+        if len(attr.scores) == len(att.encoding):
+            series[f"integrated gradients ({n_steps} steps)"] = (attr.scores if words is None
+                                                                  else aggregate_scores(attr.scores, words))
     norm = {k: np.abs(v) / (np.abs(v).max() or 1.0) for k, v in series.items()}
     where = "[CLS]" if row == 0 else "the last token"
     st.plotly_chart(token_bars(norm, tokens, f"Attention from {where} vs attribution (each scaled to max 1)",
                                yaxis="relative importance"), key="lessons.att_attr")
     base = norm["attention (last layer, mean of heads)"]
-    content = [i for i, s in enumerate(att.encoding.special) if not s]
+    content = [i for i, s in enumerate(units.special) if not s]
     lines = []
     for name, v in norm.items():
         if name.startswith("attention (last"):

@@ -22,6 +22,7 @@ from plm_core.masking import MaskingResult, MaskSpec, OcclusionResult, mask_and_
 from plm_core.tokens import encode
 from plm_core.types import Encoding
 from ui import resources
+from ui.text import picker_labels
 
 # handles this process has handed to the masking/compare pages and that are still alive (weakly held:
 # an unloaded model disappears from the list once no session uses it)
@@ -55,9 +56,49 @@ def cached_masking(spec: ModelSpec, text: str, positions: tuple[int, ...], strat
 @st.cache_data(max_entries=128, show_spinner=False)
 def cached_occlusion(spec: ModelSpec, text: str, positions: tuple[int, ...], strategy: str = "mask_token",
                      substitute: str | None = None, reference: str | None = None,
-                     text_pair: str | None = None) -> OcclusionResult:
+                     text_pair: str | None = None, words: Encoding | None = None) -> OcclusionResult:
     return occlusion_sweep(handle_for(spec), text, _mask(positions, strategy, substitute), reference=reference,
-                           text_pair=text_pair)
+                           text_pair=text_pair, words=words)
+
+
+MASKS_KEY = "masking.masks"  # token positions (the URL's masks=); the word pills write into it
+WORD_MASKS_KEY = "masking.word_masks"
+PILLS_HELP = "Special tokens ([CLS], [SEP], <s>…) are not offered: the model always sees them."
+
+
+def token_pills(encoding: Encoding, options: list[int]) -> list[int]:
+    """Pills over token positions; repeated tokens get numbered labels (Streamlit maps a click back by label)."""
+    labels = dict(zip(options, picker_labels([encoding.tokens[i] for i in options], markdown=True)))
+    return st.pills("Tokens — click to select", options, selection_mode="multi", key=MASKS_KEY,
+                    format_func=lambda i: labels.get(i, str(i)), help=PILLS_HELP)
+
+
+def _word_clicked(words: Encoding, before: list[int]) -> None:
+    """A word pill changed: mask or unmask all its pieces, keep pieces masked one by one in token view."""
+    now = set(st.session_state.get(WORD_MASKS_KEY) or [])
+    masks = set(st.session_state.get(MASKS_KEY) or [])
+    for w in set(before) - now:
+        masks -= set(words.pieces[w])
+    for w in now - set(before):
+        masks |= set(words.pieces[w])
+    st.session_state[MASKS_KEY] = sorted(masks)
+
+
+def word_pills(words: Encoding) -> list[int]:
+    """Pills over words: a word is chosen when all its pieces are; clicking one masks or unmasks all of them.
+
+    Returns:
+        The chosen token positions (the masks), as the token pills do.
+    """
+    options = [w for w, s in enumerate(words.special) if not s]
+    masks = set(st.session_state.get(MASKS_KEY) or [])
+    chosen = [w for w in options if set(words.pieces[w]) <= masks]
+    st.session_state[WORD_MASKS_KEY] = chosen
+    labels = dict(zip(options, picker_labels([words.tokens[w] for w in options], markdown=True)))
+    st.pills("Words — click to select", options, selection_mode="multi", key=WORD_MASKS_KEY,
+             format_func=lambda w: labels.get(w, str(w)), help=PILLS_HELP, on_change=_word_clicked,
+             args=(words, chosen))
+    return sorted(masks)
 
 
 @st.cache_data(max_entries=256, show_spinner=False)

@@ -161,7 +161,7 @@ def require_handle() -> ModelHandle:
 def show_notes(encoding: Encoding) -> None:
     """Tell the user what was changed on the way in (truncation, removed characters)."""
     for note in encoding.notes:
-        st.info(note.capitalize() + ".")
+        st.info(note[:1].upper() + note[1:] + ".")  # not str.capitalize: it lower-cases the rest ("Chinese")
 
 
 def run_or_stop(fn: Callable[[], T]) -> T:

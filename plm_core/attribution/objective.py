@@ -20,6 +20,7 @@ from plm_core.attribution.types import Target
 from plm_core.errors import InvalidInputError, UnsupportedModelError
 from plm_core.inference import class_labels, lm_body_and_head, mean_pool, run
 from plm_core.loading import ModelHandle
+from plm_core.display import is_bytes, token_text, token_texts
 from plm_core.tokens import clean_token, encode
 from plm_core.types import Encoding
 
@@ -51,19 +52,29 @@ def word_ids(handle: ModelHandle, word: str, *, leading_space: bool) -> list[int
     return list(ids)
 
 
-def _one_token(handle: ModelHandle, word: str, leading_space: bool, notes: list[str]) -> int:
+def _one_token(handle: ModelHandle, word: str, leading_space: bool, notes: list[str]) -> tuple[int, str]:
+    """The id explained for ``word`` (its first piece when it is several) and that piece's display text."""
     ids = word_ids(handle, word, leading_space=leading_space)
     exact = handle.tokenizer.convert_tokens_to_ids(word.strip())  # a vocabulary entry as shown ("##s")
-    if len(ids) > 1 and isinstance(exact, int) and exact != handle.tokenizer.unk_token_id:
-        return int(exact)
+    # ... only if it reads as the word: a byte-level vocabulary spells bytes with letters ("é" is the byte 0xE9)
+    if (len(ids) > 1 and isinstance(exact, int) and exact != handle.tokenizer.unk_token_id
+            and _token_name(handle, int(exact)) == word.strip()):
+        return int(exact), _token_name(handle, int(exact))
+    pieces = token_texts(handle, ids)  # in context: "é 1/2", not a lone byte
     if len(ids) > 1:
-        pieces = [clean_token(t) for t in handle.tokenizer.convert_ids_to_tokens(ids)]
         notes.append(f"'{word.strip()}' is {len(ids)} tokens for this model ({' + '.join(pieces)}); "
                      f"its first piece '{pieces[0].strip()}' is explained")
-    return int(ids[0])
+    return int(ids[0]), pieces[0].strip() or pieces[0]
 
 
 def _token_name(handle: ModelHandle, token_id: int) -> str:
+    """Display text of a token for labels (plm_core.display)."""
+    shown = token_text(handle, token_id)
+    return shown.strip() or shown
+
+
+def _token_word(handle: ModelHandle, token_id: int) -> str:
+    """The token as a word to tokenize again (``Target.word``): its vocabulary spelling, cleaned."""
     return clean_token(handle.tokenizer.convert_ids_to_tokens([token_id])[0]).strip()
 
 
@@ -232,17 +243,20 @@ def token_objective(handle: ModelHandle, prep: Prepared, target: Target, positio
     if target.word is None:
         with torch.no_grad():
             tid = int(logits_at(prep.input_embeds).argmax(-1)[0])
-        target = target.with_(word=_token_name(handle, tid))
+        target = target.with_(word=_token_word(handle, tid))
+        word = _token_name(handle, tid)
+        if is_bytes(word):
+            notes.append(f"the predicted token {word} is bytes of a character, not a whole character: the "
+                         "character is complete only with the next token(s)")
     else:
-        tid = _one_token(handle, target.word, leading_space, notes)
-    word = _token_name(handle, tid)
+        tid, word = _one_token(handle, target.word, leading_space, notes)
     if target.kind == "contrast":
         if not (target.contrast or "").strip():
             raise InvalidInputError("a contrastive target needs a second word (the foil, e.g. 'she')")
-        foil = _one_token(handle, target.contrast, leading_space, notes)
+        foil, foil_name = _one_token(handle, target.contrast, leading_space, notes)
         if foil == tid:
             raise InvalidInputError(f"'{target.word}' and '{target.contrast}' are the same token: choose two words")
-        label = f"'{word}' rather than '{_token_name(handle, foil)}' {where} (logit difference)"
+        label = f"'{word}' rather than '{foil_name}' {where} (logit difference)"
 
         def f(emb: torch.Tensor) -> torch.Tensor:
             logits = logits_at(emb)

@@ -116,7 +116,9 @@ def single_token_id(handle: ModelHandle, word: str, *, leading_space: bool = Tru
     # BPE vocabularies (RoBERTa, GPT-2) spell a word after a space with a leading "Ġ"
     ids = tok(" " + text if leading_space and _is_bpe(handle) else text, add_special_tokens=False)["input_ids"]
     if len(ids) != 1:
-        pieces = tok.convert_ids_to_tokens(ids)
+        from plm_core.display import token_texts
+
+        pieces = token_texts(handle, ids)
         raise InvalidInputError(
             f"the target word {text!r} is {len(ids)} tokens for this tokenizer ({' '.join(pieces)}): a masked LM "
             "fills one token at [MASK], so choose a word that is a single token (or use a causal LM)."

@@ -25,7 +25,8 @@ import torch
 
 from plm_core.errors import UnsupportedModelError
 from plm_core.inference import mean_pool, run, top_tokens
-from plm_core.tokens import clean_token, encode_text
+from plm_core.display import token_text, token_texts
+from plm_core.tokens import encode_text
 from plm_core.types import Encoding, Prediction, PredictionComparison
 
 if TYPE_CHECKING:
@@ -164,9 +165,7 @@ class KindAdapter:
         """Which entries of two distributions a comparison shows: the union of both top-k, as tokens."""
         ids = list(dict.fromkeys(before.topk(min(k, before.numel())).indices.tolist()
                                  + after.topk(min(k, after.numel())).indices.tolist()))
-        with handle.lock:
-            labels = tuple(clean_token(t) for t in handle.tokenizer.convert_ids_to_tokens(ids))
-        return ids, labels
+        return ids, token_texts(handle, ids, apart=True)
 
     def pair_comparison(self, handle: ModelHandle, what: str, before: torch.Tensor, after: torch.Tensor,
                         k: int) -> PredictionComparison:
@@ -215,9 +214,10 @@ class KindAdapter:
         return PairComparison(self.prediction(handle, a, vectors[0], top_k), self.prediction(handle, b, vectors[1], top_k),
                               (self.pair_comparison(handle, self.comparison_what, probs[0], probs[1], top_k),))
 
-    def sweep_positions(self, handle: ModelHandle, base: Encoding, targets: Sequence[int], n_extra: int,
+    def sweep_positions(self, handle: ModelHandle, base: Encoding, units: Sequence[Sequence[int]], n_extra: int,
                         strategy: str) -> list[int] | None:
-        """Where the occlusion sweep reads each row (None: the kind's own read-out position).
+        """Where the occlusion sweep reads each row (None: the kind's own read-out position); ``units`` are the
+        token positions occluded together in each copy (one token, or the pieces of one word).
 
         Raises:
             InvalidInputError: the input has nothing to measure.
@@ -237,8 +237,7 @@ class KindAdapter:
 
     @staticmethod
     def token_name(handle: ModelHandle, token_id: int) -> str:
-        with handle.lock:
-            return clean_token(handle.tokenizer.convert_ids_to_tokens(token_id)).strip()
+        return token_text(handle, token_id).strip()
 
     # ------------------------------------------------------------------ attribution
 

@@ -114,15 +114,16 @@ class MaskedLMAdapter(KindAdapter):
             notes.append(f"A has {len(ma)} masks and B {len(mb)}: the first {min(len(ma), len(mb))} are paired in order")
         return PairComparison(pa, pb, comps, tuple(notes))
 
-    def sweep_positions(self, handle: ModelHandle, base: Encoding, targets: Sequence[int], n_extra: int,
+    def sweep_positions(self, handle: ModelHandle, base: Encoding, units: Sequence[Sequence[int]], n_extra: int,
                         strategy: str) -> list[int] | None:
-        """The first mask; deleting a token before it shifts it left by one."""
+        """The first mask; deleting tokens before it shifts it left by as many."""
         masks = mask_positions(handle, base)
         if not masks:
             raise InvalidInputError("the sweep measures the top fill-in at a mask: mask a token or type "
                                     f"{self.mask_token(handle)}")
         first = masks[0]
-        return [first] * (1 + n_extra) + [first - 1 if strategy == "delete" and t < first else first for t in targets]
+        return [first] * (1 + n_extra) + [
+            first - sum(1 for t in u if t < first) if strategy == "delete" else first for u in units]
 
     def sweep_label(self, handle: ModelHandle, top: int, masks: Sequence[int]) -> str:
         return f"probability of the fill-in '{self.token_name(handle, top)}' at position {masks[0]}"

@@ -17,7 +17,8 @@ import torch
 from plm_core.inference import padded_inputs, run
 from plm_core.kinds.causal_lm import CausalLMAdapter
 from plm_core.kinds.base import KindAdapter, top_tokens
-from plm_core.tokens import clean_text, clean_token, encode_text
+from plm_core.display import token_texts
+from plm_core.tokens import clean_text, encode_text
 from plm_core.types import Encoding, Prediction
 
 if TYPE_CHECKING:
@@ -86,19 +87,23 @@ class Seq2SeqAdapter(CausalLMAdapter):
             ids = list(target["input_ids"])
             special = [bool(s) for s in target["special_tokens_mask"]]
             offsets = [tuple(o) for o in target["offset_mapping"]] if "offset_mapping" in target else [(0, 0)] * len(ids)
+            wids = list(target.word_ids()) if tok.is_fast else [None] * len(ids)
             if ids and ids[-1] == tok.eos_token_id:  # the decoder continues the prefix: no end token yet
-                ids, special, offsets = ids[:-1], special[:-1], offsets[:-1]
+                ids, special, offsets, wids = ids[:-1], special[:-1], offsets[:-1], wids[:-1]
             ids, special, offsets = [decoder_start(handle)] + ids, [True] + special, [(0, 0)] + offsets
+            wids = [None] + wids
             limit = min(handle.max_tokens, max_tokens or handle.max_tokens)
             if len(ids) > limit:
                 notes += (f"the target prefix has {len(ids)} tokens; only the first {limit} are used",)
-                ids, special, offsets = ids[:limit], special[:limit], offsets[:limit]
-            tokens = tuple(clean_token(t) for t in tok.convert_ids_to_tokens(ids))
+                ids, special, offsets, wids = ids[:limit], special[:limit], offsets[:limit], wids[:limit]
+            tokens = token_texts(handle, ids, special=special)
         encoding = Encoding(
             text=source.text, text_pair=prefix or None, tokens=source.tokens + tokens,
             input_ids=source.input_ids + tuple(ids), special=source.special + tuple(special),
             segments=source.segments + (1,) * len(ids), offsets=source.offsets + tuple(offsets),
-            truncated=source.truncated or len(notes) > 0, notes=source.notes + tuple(notes))
+            truncated=source.truncated or len(notes) > 0, notes=source.notes + tuple(notes),
+            word_ids=source.word_ids + tuple(wids) if source.word_ids else (),
+            unknown=source.unknown + (False,) * len(ids) if source.unknown else ())
         batch["decoder_input_ids"] = torch.tensor([ids])
         batch["decoder_attention_mask"] = torch.ones_like(batch["decoder_input_ids"])
         return encoding, batch

@@ -15,10 +15,11 @@ import numpy as np
 import torch
 
 from plm_core.attention import _check_index, attention_result, capture_layer, causal_mask
+from plm_core.display import token_text, token_texts
 from plm_core.errors import InvalidInputError, UnsupportedModelError
 from plm_core.inference import embed, mask_positions, model_inputs, run
 from plm_core.loading import ModelHandle
-from plm_core.tokens import clean_token, encode
+from plm_core.tokens import encode
 from plm_core.types import Encoding, TokenDistribution
 
 
@@ -124,8 +125,8 @@ def word_pieces(handle: ModelHandle, words: list[str]) -> list[tuple[str, tuple[
     out = []
     with handle.lock:
         for word in words[:50]:
-            pieces = handle.tokenizer.tokenize(word)
-            out.append((word, tuple(clean_token(p) for p in pieces)))
+            enc = handle.tokenizer(word, add_special_tokens=False, return_offsets_mapping=handle.tokenizer.is_fast)
+            out.append((word, token_texts(handle, enc["input_ids"], offsets=enc.get("offset_mapping"), texts=(word,))))
     return out
 
 
@@ -260,7 +261,7 @@ def mlm_masking(handle: ModelHandle, encoding: Encoding, seed: int = 0, rate: fl
             if r < 0.8:
                 tokens[i] = mask_token
             elif r < 0.9:
-                tokens[i] = clean_token(handle.tokenizer.convert_ids_to_tokens(rng.randrange(vocab)))
+                tokens[i] = token_text(handle, rng.randrange(vocab))
     return tuple(tokens), tuple(chosen)
 
 
@@ -357,28 +358,31 @@ class Occlusion:
     what: str  # what was measured ("1 − cosine of the sentence embedding", "drop in p(label)")
 
 
-def occlusion(handle: ModelHandle, text: str, target: int | None = None) -> Occlusion:
+def occlusion(handle: ModelHandle, text: str, target: int | None = None, words: Encoding | None = None) -> Occlusion:
     """Replace each non-special token by [MASK] (or [UNK]/pad) in one batch and measure the change.
 
     classifier: drop of the probability of ``target`` (default: the predicted class); other models: 1 − cosine
-    between the mean-pooled last hidden states of the original and the occluded input.
+    between the mean-pooled last hidden states of the original and the occluded input. With ``words`` (the
+    word-level encoding of ``text``), each word is replaced whole and the scores are per word.
     """
     with handle.lock:
         encoding, batch = encode(handle, text)
         tok = handle.tokenizer
         fill = next(t for t in (tok.mask_token_id, tok.unk_token_id, tok.pad_token_id, 0) if t is not None)
         ids = batch["input_ids"]  # an encoder-decoder's source: its target prefix is not occluded
-        positions = [i for i, s in enumerate(encoding.special) if not s and i < ids.shape[1]]
+        units = encoding if words is None else words
+        positions = [i for i, s in enumerate(units.special)
+                     if not s and max(units.pieces[i] if words is not None else (i,)) < ids.shape[1]]
         rows = ids.repeat(len(positions) + 1, 1)
         for r, p in enumerate(positions, start=1):
-            rows[r, p] = fill
+            rows[r, list(units.pieces[p]) if words is not None else p] = fill
         inputs = {k: v.repeat(len(positions) + 1, 1) for k, v in batch.items() if k != "input_ids"}
         inputs["input_ids"] = rows
         if handle.adapter.output == "classes":
             logits = run(handle, inputs).logits
         else:
             hidden = handle.adapter.last_hidden(handle, inputs).float()
-    scores = np.zeros(len(encoding), np.float32)
+    scores = np.zeros(len(units), np.float32)
     if handle.adapter.output == "classes":
         probs = torch.softmax(logits.float(), -1)
         target = int(probs[0].argmax()) if target is None else int(target)
@@ -389,7 +393,7 @@ def occlusion(handle: ModelHandle, text: str, target: int | None = None) -> Occl
         delta = (1 - pooled[1:] @ pooled[0]).cpu().numpy()
         what = "1 − cosine similarity of the sentence representation when the token is masked"
     scores[positions] = delta
-    return Occlusion(handle.model_id, encoding, scores, what)
+    return Occlusion(handle.model_id, units, scores, what.replace("the token is", "the word is") if words else what)
 
 
 def spearman(a: np.ndarray, b: np.ndarray) -> float:

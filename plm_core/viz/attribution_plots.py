@@ -29,14 +29,15 @@ def token_highlight_html(result: AttributionResult, *, show_specials: bool = Tru
     Returns a self-contained ``<div>``: safe for ``st.html`` since no user text is left unescaped.
     """
     norm = result.normalized()
+    enc = result.encoding
     spans = []
-    for i, (tok, special) in enumerate(zip(result.encoding.tokens, result.encoding.special)):
+    for i, (tok, special) in enumerate(zip(enc.tokens, enc.special)):
         if special and not show_specials:
             continue
         raw = tok
         glue = raw.startswith("##")
         shown = raw[2:] if glue else raw.strip() or raw
-        if not glue and i > 0:
+        if not glue and i > 0 and _space_before(enc, i):
             spans.append(" ")
         value = float(norm[i])
         text_color = "#fff" if abs(value) > 0.6 else "#111"
@@ -48,6 +49,14 @@ def token_highlight_html(result: AttributionResult, *, show_specials: bool = Tru
     label = html.escape(f"{result.method} · {result.target_label}")
     return (f'<div class="plm-attribution" aria-label="{label}" '
             f'style="font-family:sans-serif;font-size:1.05rem;">{"".join(spans)}</div>')
+
+
+def _space_before(enc, i: int) -> bool:
+    """A space between tokens i-1 and i unless their characters touch in the text ("老师", "ca|fé")."""
+    (pa, pb), (a, b) = enc.offsets[i - 1], enc.offsets[i]
+    if enc.special[i] or enc.special[i - 1] or enc.segments[i] != enc.segments[i - 1] or a == b or pa == pb:
+        return True
+    return a != pb
 
 
 def color_legend_html() -> str:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from helpers import chart_specs
 
@@ -33,7 +35,8 @@ def _highlights(at) -> list[str]:
 
 
 def _texts(at, kind: str) -> list[str]:
-    return [e.value for e in getattr(at, kind)]
+    """Element texts as shown: Markdown backslash escapes removed."""
+    return [re.sub(r"\\(.)", r"\1", e.value) for e in getattr(at, kind)]
 
 
 @pytest.mark.slow
