@@ -381,7 +381,7 @@ class StSession:
         return time.perf_counter() - t0
 
     def result(self) -> str:
-        """What the last run showed, as text: its texts and its charts' numbers (rounded to 1e-5)."""
+        """What the last run showed, as text: its texts and its charts' numbers (rounded to 1e-7)."""
         charts = []
         for spec in self.run_charts:
             fig = json.loads(spec)
@@ -400,7 +400,7 @@ def plotly_array(value) -> list[float]:
 
 
 def _numbers(trace: dict) -> dict[str, list[float]]:
-    return {k: [round(v, 5) for v in plotly_array(trace[k])] for k in ("x", "y", "z") if k in trace
+    return {k: [round(v, 7) for v in plotly_array(trace[k])] for k in ("x", "y", "z") if k in trace
             and plotly_array(trace[k])}
 
 
@@ -461,11 +461,11 @@ class Student:
                 text = " ".join(words[:k])
                 await self.pause()
                 await self.act("masking_update", f"type {text}", lambda: st.set(**{"masking.text": text}))
-            labels = st.options("masking.masks")
-            pick = labels[min(2, len(labels) - 1)]
+            labels = st.options("masking.masks")  # the word tokens 1..n-2 ([CLS] and [SEP] are not offered)
+            k = min(2, len(labels) - 1)
             await self.pause()
-            await self.act("masking_update", f"click {sentence} / {pick}",
-                           lambda: st.set(**{"masking.masks": [pick]}))
+            await self.act("masking_update", f"click {sentence} @ {labels.index(labels[k]) + 1}",
+                           lambda: st.set(**{"masking.masks": [labels[k]]}))
         finally:
             self.upstreams |= st.upstreams
             await st.close()
