@@ -154,7 +154,8 @@ def up(args) -> dict:
             _wait_serve_running(address, env, args.timeout)
         ports = [free_port() for _ in range(args.app_replicas)]
         cookie_secret = secrets.token_hex(16)  # one for all replicas: an XSRF cookie from one is valid on any
-        app_env = {**env, "PLM_DEVICE": os.environ.get("PLM_APP_DEVICE", "cpu")}
+        app_env = {**env, "PLM_DEVICE": os.environ.get("PLM_APP_DEVICE", "cpu"),
+                   "STREAMLIT_SERVER_COOKIE_SECRET": cookie_secret}
         if not args.no_ray:
             app_env.update(PLM_BACKEND="ray", RAY_ADDRESS=info["ray_address"])
         for i, port in enumerate(ports):
@@ -162,7 +163,7 @@ def up(args) -> dict:
             log.write_text("")
             cmd = [sys.executable, "-c", SERVE_STREAMLIT, str(log), "run", "app.py", "--server.headless", "true",
                    "--server.port", str(port), "--server.address", "127.0.0.1", "--server.fileWatcherType", "none",
-                   "--browser.gatherUsageStats", "false", "--server.cookieSecret", cookie_secret]
+                   "--browser.gatherUsageStats", "false"]
             record(f"app replica {i}", spawn(cmd, state / f"app-{i}.log", app_env), port=port, load_log=str(log))
         for port in ports:
             wait_for(f"app replica on {port}", lambda p=port: healthy(f"http://127.0.0.1:{p}/"), args.timeout, procs)
