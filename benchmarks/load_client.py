@@ -58,6 +58,7 @@ SENTENCES = [
     "Students learn how attention works in transformers.",
     "The film was not good at all.",
 ]
+RUN_TAG = "." + uuid.uuid4().hex[:4]  # a new text every run: no cache hit from an earlier run on a warm server
 NAMES = ["Ann", "Ben", "Chen", "Dara", "Eli", "Fatima", "Goran", "Hana", "Ivo", "Jun"]
 TEMPLATE_CSV = ("template,target,NAME\n"
                 "This is [NAME].,career,John\nThis is [NAME].,family,Amy\n"
@@ -187,10 +188,10 @@ class Widget:
 class StSession:
     """One browser tab, as Streamlit's frontend speaks to the server."""
 
-    def __init__(self, base: str, timeout: float):
+    def __init__(self, base: str, timeout: float, jar: http.cookiejar.CookieJar | None = None):
         self.base = base if base.endswith("/") else base + "/"
         self.timeout = timeout
-        self.jar = http.cookiejar.CookieJar()
+        self.jar = jar if jar is not None else http.cookiejar.CookieJar()  # a browser's cookies: shared by its tabs
         self.opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(self.jar))
         self.ws: Any = None
         self.session_id = ""
@@ -430,6 +431,8 @@ class Student:
 
     def __post_init__(self):
         self.rng = random.Random(self.index)
+        self.jar = http.cookiejar.CookieJar()  # one browser per student: its tabs share the affinity cookie
+        self.tabs_that_changed_replica = 0
 
     async def act(self, action: str, key: str, coro) -> Any:
         """Time one action, record its result and errors; raise nothing."""
@@ -447,14 +450,14 @@ class Student:
         await asyncio.sleep(self.rng.uniform(*self.think))
 
     async def session(self, page: str, query: str, action: str, key: str) -> StSession:
-        st = self.current = StSession(self.base, self.timeout)
+        st = self.current = StSession(self.base, self.timeout, self.jar)
         await self.act(action, key, lambda: st.open(page, query))
         return st
 
     async def masking(self, sentence: str) -> None:
         st = await self.session("masking", "", "open_page", "masking")
         if not self.shared_text:  # each student types their own sentence: no cache hit from another session
-            sentence = f"{NAMES[self.index % len(NAMES)]} ({self.index}) thinks: {sentence}"
+            sentence = f"{NAMES[self.index % len(NAMES)]} ({self.index}{RUN_TAG}) thinks: {sentence}"
         words = sentence.split()
         try:
             for k in range(3, len(words) + 1):  # typing: one update per pause in typing
@@ -468,6 +471,7 @@ class Student:
                            lambda: st.set(**{"masking.masks": [labels[k]]}))
         finally:
             self.upstreams |= st.upstreams
+            self.tabs_that_changed_replica += len(st.upstreams) > 1
             await st.close()
 
     async def lesson(self, sentence: str) -> None:
@@ -479,12 +483,13 @@ class Student:
                 if guess in st.widgets and reveal in st.widgets:
                     await self.pause()
                     first = st.options(guess)[0]
-                    await self.act("lesson_step", f"guess 2.{step}", lambda: st.set(**{guess: first}))
+                    await self.act("lesson_step", f"guess 2.{step} {sentence}", lambda: st.set(**{guess: first}))
                     await self.act("lesson_step", f"reveal 2.{step} {sentence}", lambda: st.click(reveal))
                 await self.pause()
                 await self.act("lesson_step", f"next 2.{step} {sentence}", lambda: st.click("lessons.next"))
         finally:
             self.upstreams |= st.upstreams
+            self.tabs_that_changed_replica += len(st.upstreams) > 1
             await st.close()
 
     async def attribution(self, sentence: str) -> None:
@@ -494,6 +499,7 @@ class Student:
             await self.act("attribution", f"attribution {sentence}", lambda: st.set(**{"attribution.text": sentence}))
         finally:
             self.upstreams |= st.upstreams
+            self.tabs_that_changed_replica += len(st.upstreams) > 1
             await st.close()
 
     async def bias(self, sentence: str) -> None:
@@ -505,6 +511,7 @@ class Student:
             await self.act("bias_probe", "template probe (uploaded)", lambda: st.click("bias.template.run"))
         finally:
             self.upstreams |= st.upstreams
+            self.tabs_that_changed_replica += len(st.upstreams) > 1
             await st.close()
 
     async def run(self, activities: tuple[str, ...], deadline: float, max_actions: int) -> None:
@@ -559,10 +566,14 @@ def summarise(records: list[Record], wall: float) -> dict[str, Any]:
         if r.ok:
             by_key.setdefault(r.key, set()).add(r.result)
     differing = sorted(k for k, v in by_key.items() if len(v) > 1)
+    detail = []
+    for k in differing[:2]:
+        a, b = [json.loads(x)["texts"] for x in sorted(by_key[k])[:2]]
+        detail.append([k, [x for x in a if x not in b][:3], [x for x in b if x not in a][:3]])
     updates = sum(1 for r in records if r.action == "masking_update" and r.ok)
     return {"latency": table, "actions": len(records), "errors": sum(not r.ok for r in records),
             "error_examples": sorted({f"{r.action}: {r.error}" for r in records if not r.ok})[:8],
-            "results_differing_between_sessions": len(differing), "differing_examples": differing[:3],
+            "results_differing_between_sessions": len(differing), "differing_examples": differing[:3], "differing_detail": detail,
             "masking_updates_per_s": round(updates / wall, 2) if wall else None}
 
 
@@ -586,7 +597,8 @@ def run_load(base: str, n_sessions: int, *, activities: tuple[str, ...] = ACTIVI
         "server_rss_mb": {"end": round(watch.rss()), "peak": round(watch.peak)} if pids else None,
         "model_loads_during_run": model_loads(load_logs or []) - loads_before if load_logs else None,
         "replicas_reached": sorted({u for s in students for u in s.upstreams}),
-        "sessions_that_changed_replica": sum(1 for s in students if len(s.upstreams) > 1),
+        "sessions_that_changed_replica": sum(s.tabs_that_changed_replica for s in students),
+        "students_that_changed_replica": sum(1 for s in students if len(s.upstreams) > 1),
         "sessions_per_replica": _per_replica(students),
     })
     report["records"] = records
