@@ -585,8 +585,8 @@ def run_load(base: str, n_sessions: int, *, activities: tuple[str, ...] = ACTIVI
     watch = Watch(pids or [])
     loads_before = model_loads(load_logs or [])
     load_before = os.getloadavg()
-    students, wall = asyncio.run(_load(base, n_sessions, activities, duration, max_actions, timeout, ramp, think,
-                                       shared_text))
+    students, wall = _run(_load(base, n_sessions, activities, duration, max_actions, timeout, ramp, think,
+                                shared_text))
     watch.stop()
     records = [r for s in students for r in s.records]
     report = summarise(records, wall)
@@ -613,9 +613,17 @@ def _per_replica(students: list[Student]) -> dict[str, int]:
     return out
 
 
+def _run(coro):
+    """asyncio.run in a thread of its own (the caller may already run an event loop, e.g. sync Playwright)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coro).result()
+
+
 def warm_up(base: str, timeout: float = 300) -> None:
     """One student through every activity once (loads the model, fills the shared caches like a teacher's demo)."""
-    asyncio.run(_load(base, 1, ACTIVITIES, 3 * timeout, len(ACTIVITIES) * 12, timeout, 0.0, (0.0, 0.0)))
+    _run(_load(base, 1, ACTIVITIES, 3 * timeout, len(ACTIVITIES) * 12, timeout, 0.0, (0.0, 0.0)))
 
 
 def capacity(rows: list[dict[str, Any]], limit: float = MASKING_P95_LIMIT_S) -> int | None:

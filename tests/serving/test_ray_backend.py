@@ -56,7 +56,8 @@ def ray_backend(monkeypatch_module):
     from ui import ray_backend as rb
 
     monkeypatch_module.setenv("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")  # Ray's switch for a loopback-only node
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False,
+    # address="local": a new instance of its own, never a cluster someone started with `ray start` on this machine
+    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False,
              runtime_env={"env_vars": {"HF_HUB_OFFLINE": "1", "PLM_DEVICE": "cpu", "TOKENIZERS_PARALLELISM": "false"}})
     try:
         serve.start(proxy_location="Disabled")
