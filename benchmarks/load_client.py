@@ -300,23 +300,28 @@ class StSession:
             elif kind == "page_info_changed":
                 self.query = msg.page_info_changed.query_string
             elif kind == "delta" and msg.delta.WhichOneof("type") == "new_element":
-                self._element(msg.delta.new_element, msg.delta.fragment_id)
+                path = msg.metadata.delta_path
+                self._element(msg.delta.new_element, msg.delta.fragment_id, main=not path or path[0] == 0)
             elif kind == "file_urls_response":
                 self._uploads[msg.file_urls_response.response_id] = msg.file_urls_response
             elif kind == "session_event" and msg.session_event.WhichOneof("type") == "script_compilation_exception":
                 self.run_errors.append("script compilation exception")
 
-    def _element(self, el, fragment_id: str) -> None:
+    def _element(self, el, fragment_id: str, main: bool = True) -> None:
+        """Record a widget (by key), an error, or (main area only: the page's result) a text or a chart."""
         from streamlit.proto.Alert_pb2 import Alert
 
         kind = el.WhichOneof("type")
         body = getattr(el, kind)
-        if kind == "exception":
+        if not main and kind not in ("exception", "alert"):
+            pass
+        elif kind == "exception":
             self.run_errors.append(f"{body.type}: {body.message}"[:300])
         elif kind == "alert":
             if body.format == Alert.ERROR:
                 self.run_errors.append(f"st.error: {body.body}"[:300])
-            self.run_texts.append(body.body)
+            if main:
+                self.run_texts.append(body.body)
         elif kind in ("markdown", "code", "heading", "text"):
             self.run_texts.append(getattr(body, "body", "") or getattr(body, "code_text", ""))
         elif kind == "plotly_chart":

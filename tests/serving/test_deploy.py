@@ -67,7 +67,7 @@ def test_twenty_sessions_through_nginx_and_ray(cluster):
         ramp=5.0, think=(0.1, 0.4), pids=[p["pid"] for p in apps], load_logs=[Path(p["load_log"]) for p in apps])
     records = report.pop("records")
     assert report["errors"] == 0, report["error_examples"]
-    assert report["results_differing_between_sessions"] == 0, report["differing_examples"]
+    assert report["results_differing_between_sessions"] == 0, report["differing_detail"]
     assert report["sessions_that_changed_replica"] == 0
     assert len(report["replicas_reached"]) == 2, report["sessions_per_replica"]
     assert {"masking_update", "bias_upload", "bias_probe", "lesson_step"} <= set(report["latency"])

@@ -33,7 +33,7 @@ def test_five_students_on_one_server():
     assert report["errors"] == 0, report["error_examples"]
     assert set(report["latency"]) >= {"open_page", "masking_update", "lesson_step", "attribution", "bias_upload",
                                       "bias_probe"}
-    assert report["results_differing_between_sessions"] == 0, report["differing_examples"]
+    assert report["results_differing_between_sessions"] == 0, report["differing_detail"]
     assert report["model_loads_during_run"] == 1  # one copy of the model for every session
     local = load_model(ModelSpec("embedded", device="cpu"))
     clicks = [r for r in records if r.key.startswith("click ")]
