@@ -676,6 +676,8 @@ def main() -> None:
     ap.add_argument("--pids", default="", help="server PIDs to sample RSS (with --url)")
     ap.add_argument("--load-logs", default="", help="glob of model-load logs (with --url; deploy/plm_cluster.py "
                                                     "writes them)")
+    ap.add_argument("--server-env", action="append", default=[], metavar="KEY=VALUE",
+                    help="environment of the server this client starts (e.g. OMP_NUM_THREADS=1); repeatable")
     ap.add_argument("--json", type=Path, help="also write the report(s) here")
     args = ap.parse_args()
     if args.url and urllib.parse.urlparse(args.url).hostname not in ("127.0.0.1", "localhost", "::1"):
@@ -685,7 +687,7 @@ def main() -> None:
         sys.exit("at most 500 sessions")
     activities = tuple(a for a in args.activities.split(",") if a)
     think = tuple(float(x) for x in args.think.split(","))
-    server = None if args.url else Server()
+    server = None if args.url else Server(dict(kv.split("=", 1) for kv in args.server_env))
     try:
         base = args.url or server.base
         pids = server.pids if server else [int(p) for p in args.pids.split(",") if p]

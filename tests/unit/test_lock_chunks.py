@@ -56,3 +56,28 @@ def test_crows_pairs_release_the_lock_between_rounds(counted):
     pairs = [CrowsPair(i, "the man is here .", "the woman is here .", "stereo", "gender") for i in range(12)]
     score_pairs(handle, pairs, chunk_pairs=4)
     assert handle.lock.holds >= 3 * 2  # each round: tokenizing, then the batched forward passes
+
+
+def test_attribution_takes_the_lock_per_pass_and_gives_the_same_scores(counted, tiny_handles, monkeypatch):
+    """Integrated Gradients (64 steps, in batches): the lock per pass, so a masking update can run in between;
+    with other sessions' work running concurrently the scores equal those of a call on its own."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    import numpy as np
+
+    from plm_core.attribution import attribute
+    from plm_core.masking import MaskSpec, mask_and_predict
+
+    from plm_core.attribution import methods
+
+    monkeypatch.setattr(methods, "batch_limit", lambda handle, n_tokens: 8)  # 8 path points per pass
+    handle = counted("classifier")
+    text = "a good movie with fine acting and a long story"
+    alone = attribute(tiny_handles["classifier"], text, "integrated_gradients", n_steps=64)
+    handle.lock.holds = 0
+    with ThreadPoolExecutor(4) as pool:
+        others = [pool.submit(mask_and_predict, handle, text, MaskSpec((i,))) for i in (1, 2, 3)]
+        got = attribute(handle, text, "integrated_gradients", n_steps=64)
+        [f.result() for f in others]
+    assert handle.lock.holds >= 1 + 64 // 8 + 3  # setup, each batch of the path, the three masking updates
+    np.testing.assert_array_equal(got.scores, alone.scores)
