@@ -147,12 +147,25 @@ class Server:
         self.log.close()
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of one process so far (s), from /proc."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return float("nan")
+
+
 class Watch:
-    """Samples the RSS of the server processes (peak) while the load runs."""
+    """Samples the RSS of the server processes (peak) while the load runs, and their CPU time."""
 
     def __init__(self, pids: list[int]):
         self.pids, self.peak, self._stop = pids, 0.0, threading.Event()
+        self.cpu0 = sum(cpu_seconds(p) for p in pids)
         threading.Thread(target=self._sample, daemon=True).start()
+
+    def cpu(self) -> float:
+        return sum(cpu_seconds(p) for p in self.pids) - self.cpu0
 
     def rss(self) -> float:
         return sum(rss_mb(p) for p in self.pids)
@@ -499,6 +512,8 @@ class Student:
 
     async def attribution(self, sentence: str) -> None:
         st = await self.session("attribution", "", "attribution", "attribution default")
+        if not self.shared_text:  # their own sentence: Integrated Gradients computed, not a cache hit
+            sentence = f"{NAMES[self.index % len(NAMES)]} ({self.index}{RUN_TAG}) says: {sentence}"
         try:
             await self.pause()
             await self.act("attribution", f"attribution {sentence}", lambda: st.set(**{"attribution.text": sentence}))
@@ -600,6 +615,8 @@ def run_load(base: str, n_sessions: int, *, activities: tuple[str, ...] = ACTIVI
         "think_s": list(think), "shared_text": shared_text, "loadavg_before": [round(x, 2) for x in load_before],
         "loadavg_after": [round(x, 2) for x in os.getloadavg()], "cpu_count": os.cpu_count(),
         "server_rss_mb": {"end": round(watch.rss()), "peak": round(watch.peak)} if pids else None,
+        "server_cpu_s": round(watch.cpu(), 1) if pids else None,
+        "server_cpu_ms_per_action": round(1000 * watch.cpu() / max(1, len(records)), 1) if pids else None,
         "model_loads_during_run": model_loads(load_logs or []) - loads_before if load_logs else None,
         "replicas_reached": sorted({u for s in students for u in s.upstreams}),
         "sessions_that_changed_replica": sum(s.tabs_that_changed_replica for s in students),
@@ -641,8 +658,8 @@ def capacity(rows: list[dict[str, Any]], limit: float = MASKING_P95_LIMIT_S) -> 
 def table(rows: list[dict[str, Any]], title: str) -> str:
     lines = [f"### {title}", "",
              "| sessions | masking p50 s | masking p95 s | masking max s | updates/s | lesson p95 s | attribution p95 s "
-             "| bias probe p95 s | actions | errors | RSS peak MB | model loads | load avg before→after |",
-             "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
+             "| bias probe p95 s | actions | errors | RSS peak MB | app CPU ms/action | model loads | load avg before→after |",
+             "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
     for r in rows:
         lat = r["latency"]
         g = lambda a, k: lat.get(a, {}).get(k, float("nan"))  # noqa: E731
@@ -650,7 +667,7 @@ def table(rows: list[dict[str, Any]], title: str) -> str:
         lines.append(f"| {r['sessions']} | {g('masking_update', 'p50_s')} | {g('masking_update', 'p95_s')} | "
                      f"{g('masking_update', 'max_s')} | {r['masking_updates_per_s']} | {g('lesson_step', 'p95_s')} | "
                      f"{g('attribution', 'p95_s')} | {g('bias_probe', 'p95_s')} | {r['actions']} | {r['errors']} | "
-                     f"{rss} | {r.get('model_loads_during_run', '—')} | "
+                     f"{rss} | {r.get('server_cpu_ms_per_action') or '—'} | {r.get('model_loads_during_run', '—')} | "
                      f"{r['loadavg_before'][0]}→{r['loadavg_after'][0]} |")
     held = capacity(rows)
     held_text = str(held) if held is not None else f"fewer than {rows[0]['sessions']}"
