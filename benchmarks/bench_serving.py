@@ -82,6 +82,10 @@ def per_call_overhead(address: str, n: int = 40) -> dict[str, float]:
         out[op] = {"in_process_ms": round(1000 * statistics.median(here), 1),
                    "ray_ms": round(1000 * statistics.median(there), 1),
                    "overhead_ms": round(1000 * (statistics.median(there) - statistics.median(here)), 1)}
+    import ray
+
+    ray_backend.reset()
+    ray.shutdown()  # before the cluster stops: a driver whose cluster is gone is ended by Ray
     return out
 
 
