@@ -8,7 +8,8 @@ For each: masking-update p50/p95 and updates/s at each session count, the sessio
 load average (this machine is shared: compare set-ups within one run, not across runs). Also the per-call cost of
 the Ray path against the same call in-process (``predict`` and ``mask_and_predict`` on the embedded model).
 
-    python3 benchmarks/bench_serving.py                       # 10,30,100 sessions, 60 s each
+    flock /tmp/plm-bench.lock python3 benchmarks/bench_serving.py   # 10,30,100 sessions, 60 s each (the lock:
+                                                                    # one benchmark at a time on a shared machine)
     python3 benchmarks/bench_serving.py --sessions 10,30 --duration 30 --setups a,c
 """
 
