@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import streamlit as st
 
-from plm_core.attribution import AttributionResult, Target, attribute, estimate_seconds
+from plm_core.attribution import AttributionResult, Target
 from plm_core.loading import ModelSpec
-from ui.resources import get_handle
+from ui.backend import compute
 
 
 @st.cache_data(max_entries=512, show_spinner=False)
@@ -15,26 +15,20 @@ def cached_attribution(spec: ModelSpec, text: str, method: str, target: Target |
                        tolerance: float = 0.01, n_samples: int | None = None) -> AttributionResult:
     """``attribute`` cached by (model, text, method, target, settings): a repeat view never recomputes."""
     params = {} if n_samples is None else {"n_samples": int(n_samples)}
-    return attribute(get_handle(spec), text, method, target=target, text_pair=text_pair, baseline=baseline,
-                     n_steps=n_steps, tolerance=tolerance, **params)
+    return compute(spec, "attribute", text, method, target=target, text_pair=text_pair, baseline=baseline,
+                   n_steps=n_steps, tolerance=tolerance, **params)
 
 
 def estimate(spec: ModelSpec, n_tokens: int, method: str, n_steps: int | None = None,
              n_samples: int | None = None) -> float:
     """Expected seconds of one ``attribute`` call (not cached: the rate follows the machine's load)."""
-    return estimate_seconds(get_handle(spec), n_tokens, method, n_steps=n_steps, n_samples=n_samples)
+    return compute(spec, "estimate_seconds", n_tokens, method, n_steps=n_steps, n_samples=n_samples)
 
 
 @st.cache_data(max_entries=256, show_spinner=False)
 def cached_token_count(spec: ModelSpec, text: str, text_pair: str | None = None) -> int:
     """Number of tokens ``text`` gives (0 when it gives none or is empty)."""
-    from plm_core.errors import PlmCoreError
-    from plm_core.tokens import encode
-
-    try:
-        return len(encode(get_handle(spec), text, text_pair)[0])
-    except PlmCoreError:
-        return 0
+    return compute(spec, "token_count", text, text_pair)
 
 
 # ---------------------------------------------------------------- page helpers (widgets per model kind)

@@ -18,11 +18,12 @@ from plm_core.bias import bec_pro as bec_mod
 from plm_core.bias import crows_pairs as crows_mod
 from plm_core.bias import datasets, templates
 from plm_core.bias.common import CAVEATS, CONTENT_WARNING
-from plm_core.bias.seat import SeatResult, counterpart, run_seat
+from plm_core.bias.seat import SeatResult, counterpart
 from plm_core.errors import PlmCoreError
 from plm_core.loading import ModelSpec
 from plm_core.viz.bias_plots import bec_pro_figure, crows_pairs_figure, seat_figure, template_figure
-from ui import resources, widgets
+from ui import widgets
+from ui.backend import compute, compute_chunks
 
 JOB = "bias.job"
 RESULTS = "bias.results"  # probe -> result object
@@ -114,13 +115,13 @@ def step_job(slot) -> None:
         job["running"] = False
         st.rerun()
     chunk = job["items"][done:done + job["chunk"]]
-    handle = resources.get_handle(job["spec"])
     t0 = time.perf_counter()
-    try:
+    try:  # (the Ray backend cuts the chunk into pieces scored on several replicas at once)
         if job["probe"] == "crows_pairs":
-            rows, skipped = crows_mod.score_pairs(handle, chunk), ()
+            rows, skipped = sum(compute_chunks(job["spec"], "score_pairs", chunk), ()), ()
         else:
-            rows, skipped = bec_mod.score_rows(handle, chunk)
+            parts = compute_chunks(job["spec"], "score_rows", chunk)
+            rows, skipped = sum((p[0] for p in parts), ()), sum((p[1] for p in parts), ())
     except PlmCoreError as err:
         if not (job["probe"] == "bec_pro" and "every BEC-Pro person word" in str(err)):
             job["running"], job["error"] = False, str(err)
@@ -280,16 +281,16 @@ def show_template(result: templates.TemplateResult) -> None:
 
 def run_template_probe(spec: ModelSpec, tset: templates.TemplateSet) -> None:
     bar = st.progress(0.0, text="Scoring templates…")
-    result = widgets.run_or_stop(lambda: templates.probe_templates(
-        resources.get_handle(spec), tset, progress=lambda d, t: bar.progress(d / t, text=f"{d} of {t} scores")))
+    result = widgets.run_or_stop(lambda: compute(
+        spec, "probe_templates", tset, progress=lambda d, t: bar.progress(d / t, text=f"{d} of {t} scores")))
     bar.empty()
     st.session_state.setdefault(RESULTS, {})["template"] = result
 
 
 def seat_probe(spec: ModelSpec, test, source: str, n_samples: int) -> None:
     bar = st.progress(0.0, text="Embedding and permuting…")
-    result = widgets.run_or_stop(lambda: run_seat(
-        resources.get_handle(spec), test, n_samples=n_samples, data_source=source,
+    result = widgets.run_or_stop(lambda: compute(
+        spec, "run_seat", test, n_samples=n_samples, data_source=source,
         progress=lambda d, t: bar.progress(d / t, text=f"permutation test: {d:,} of {t:,}")))
     bar.empty()
     st.session_state.setdefault(RESULTS, {})["seat"] = result

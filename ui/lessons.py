@@ -20,13 +20,13 @@ from plm_core.errors import PlmCoreError
 from plm_core.lessons import compute, finetune
 from plm_core.lessons.content import LESSONS, Lang, Lesson, Step, get_lesson
 from plm_core.loading import DEFAULT_MODEL_ID, ModelHandle, ModelSpec
-from plm_core.tokens import encode
 from plm_core.types import Encoding
 from plm_core.viz.attention_plots import attention_heatmap
 from plm_core.viz.lesson_plots import head_grid, mask_pair, probe_bars, token_bars, vectors_heatmap
 from plm_core.words import aggregate_attention, aggregate_scores
 from ui import resources, widgets
 from ui import text as ui_text
+from ui.backend import compute as compute_op  # (plm_core.lessons.compute is `compute` here)
 
 MAX_URL_TEXT = 500  # characters of the sentence carried in a link
 INPUT_VIEWS = {"data"}  # views that ARE the input: shown before the guess
@@ -37,59 +37,59 @@ STEPS_IG = 32  # integration steps for lesson 6 (lowered further by classroom mo
 
 @st.cache_data(max_entries=256, show_spinner=False)
 def cached_token_embeddings(spec: ModelSpec, text: str, pair: str | None = None) -> compute.TokenEmbeddings:
-    return compute.token_embeddings(resources.get_handle(spec), text, pair)
+    return compute_op(spec, "token_embeddings", text, pair)
 
 
 @st.cache_data(max_entries=256, show_spinner=False)
 def cached_encoding(spec: ModelSpec, text: str, pair: str | None = None) -> Encoding:
-    return encode(resources.get_handle(spec), text, pair)[0]
+    return compute_op(spec, "encode", text, pair)
 
 
 @st.cache_data(max_entries=256, show_spinner=False)
 def cached_attention_steps(spec: ModelSpec, text: str, layer: int) -> compute.AttentionSteps:
-    return compute.attention_steps(resources.get_handle(spec), text, layer, 0)
+    return compute_op(spec, "attention_steps", text, layer, 0)
 
 
 @st.cache_data(max_entries=128, show_spinner=False)
 def cached_mask_lesson(spec: ModelSpec, text: str) -> compute.MaskLesson:
-    return compute.mask_lesson(resources.get_handle(spec), text)
+    return compute_op(spec, "mask_lesson", text)
 
 
 @st.cache_data(max_entries=128, show_spinner=False)
 def cached_occlusion(spec: ModelSpec, text: str, words: Encoding | None = None) -> compute.Occlusion:
-    return compute.occlusion(resources.get_handle(spec), text, words=words)
+    return compute_op(spec, "lesson_occlusion", text, words=words)
 
 
 @st.cache_data(max_entries=32, show_spinner="Training the head on the frozen encoder…")
 def cached_train(spec: ModelSpec, examples: str) -> finetune.TrainedHead:
-    return finetune.train_head(resources.get_handle(spec), finetune.parse_examples(examples))
+    return compute_op(spec, "train_head", examples)
 
 
 @st.cache_data(max_entries=256, show_spinner=False)
 def cached_classify(spec: ModelSpec, examples: str, text: str) -> np.ndarray:
-    return finetune.classify(resources.get_handle(spec), cached_train(spec, examples), [text])[0]
+    return compute_op(spec, "classify", cached_train(spec, examples), [text])[0]
 
 
 @st.cache_data(max_entries=64, show_spinner="Attributing…")
 def cached_attribution(spec: ModelSpec, text: str, other: str, n_steps: int):
-    from plm_core.attribution import Target, attribute  # a sibling feature: imported when used
+    from plm_core.attribution import Target  # a sibling feature: imported when used
 
     handle = resources.get_handle(spec)
     target = Target("similarity", other=other) if "similarity" in handle.adapter.target_kinds else None
-    return attribute(handle, text, "integrated_gradients", target=target, n_steps=n_steps)
+    return compute_op(spec, "attribute", text, "integrated_gradients", target=target, n_steps=n_steps)
 
 
 @st.cache_data(max_entries=64, show_spinner="Probing…")
 def cached_bias(spec: ModelSpec, words: tuple[str, ...]) -> compute.BiasProbe:
     handle = resources.get_handle(spec)
     try:
-        from plm_core.bias import TemplateSet, probe_templates
+        from plm_core.bias import TemplateSet
     except ImportError:  # the bias feature is absent: the lesson's own probe
-        return compute.bias_probe(handle, words)
+        return compute_op(spec, "lesson_bias_probe", words)
     if handle.adapter.output != "masked_token":  # plm_core.bias scores he/she as [MASK] fillers; other kinds: ours
-        return compute.bias_probe(handle, words)
+        return compute_op(spec, "lesson_bias_probe", words)
     templates = tuple(t.replace("{mask}", "[MASK]").replace("{a} {x}", "[JOB]") for t in compute.MASKED_TEMPLATES)
-    result = probe_templates(handle, TemplateSet("lesson 7", templates, (("JOB", words),), ("he", "she")))
+    result = compute_op(spec, "probe_templates", TemplateSet("lesson 7", templates, (("JOB", words),), ("he", "she")))
     scores = np.zeros((len(templates), len(words)), np.float32)
     for row in result.rows:
         sign = 1.0 if row.target == "he" else -1.0

@@ -6,22 +6,12 @@ import weakref
 
 import streamlit as st
 
-from plm_core.compare import (
-    AttributionDifference,
-    LoadedModel,
-    ModelComparison,
-    TextComparison,
-    attribution_difference,
-    compare_models,
-    compare_texts,
-    describe_loaded,
-    gpu_memory,
-)
+from plm_core.compare import AttributionDifference, LoadedModel, ModelComparison, TextComparison, describe_loaded, gpu_memory
 from plm_core.loading import ModelHandle, ModelSpec
-from plm_core.masking import MaskingResult, MaskSpec, OcclusionResult, mask_and_predict, occlusion_sweep
-from plm_core.tokens import encode
+from plm_core.masking import MaskingResult, MaskSpec, OcclusionResult
 from plm_core.types import Encoding
 from ui import resources
+from ui.backend import compute
 from ui.text import picker_labels
 
 # handles this process has handed to the masking/compare pages and that are still alive (weakly held:
@@ -42,23 +32,24 @@ def _mask(positions: tuple[int, ...], strategy: str, substitute: str | None) -> 
 
 @st.cache_data(max_entries=512, show_spinner=False)
 def cached_encoding(spec: ModelSpec, text: str, text_pair: str | None = None) -> Encoding:
-    return encode(handle_for(spec), text, text_pair)[0]
+    handle_for(spec)  # listed under "loaded models"
+    return compute(spec, "encode", text, text_pair)
 
 
 @st.cache_data(max_entries=512, show_spinner=False)
 def cached_masking(spec: ModelSpec, text: str, positions: tuple[int, ...], strategy: str = "mask_token",
                    substitute: str | None = None, reference: str | None = None, top_k: int = 5,
                    text_pair: str | None = None) -> MaskingResult:
-    return mask_and_predict(handle_for(spec), text, _mask(positions, strategy, substitute), reference=reference,
-                            top_k=top_k, text_pair=text_pair)
+    return compute(spec, "mask_and_predict", text, _mask(positions, strategy, substitute), reference=reference,
+                   top_k=top_k, text_pair=text_pair)
 
 
 @st.cache_data(max_entries=128, show_spinner=False)
 def cached_occlusion(spec: ModelSpec, text: str, positions: tuple[int, ...], strategy: str = "mask_token",
                      substitute: str | None = None, reference: str | None = None,
                      text_pair: str | None = None, words: Encoding | None = None) -> OcclusionResult:
-    return occlusion_sweep(handle_for(spec), text, _mask(positions, strategy, substitute), reference=reference,
-                           text_pair=text_pair, words=words)
+    return compute(spec, "occlusion_sweep", text, _mask(positions, strategy, substitute), reference=reference,
+                   text_pair=text_pair, words=words)
 
 
 MASKS_KEY = "masking.masks"  # token positions (the URL's masks=); the word pills write into it
@@ -103,18 +94,19 @@ def word_pills(words: Encoding) -> list[int]:
 
 @st.cache_data(max_entries=256, show_spinner=False)
 def cached_text_comparison(spec: ModelSpec, text_a: str, text_b: str, top_k: int = 5) -> TextComparison:
-    return compare_texts(handle_for(spec), text_a, text_b, top_k=top_k)
+    handle_for(spec)
+    return compute(spec, "compare_texts", text_a, text_b, top_k=top_k)
 
 
 @st.cache_data(max_entries=64, show_spinner="Attributing both sentences…")
 def cached_attribution_difference(spec: ModelSpec, text_a: str, text_b: str, method: str) -> AttributionDifference:
-    handle = handle_for(spec)
-    return attribution_difference(handle, compare_texts(handle, text_a, text_b), method)
+    return compute(spec, "attribution_difference", text_a, text_b, method)
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
 def cached_model_comparison(spec_a: ModelSpec, spec_b: ModelSpec, text: str, top_k: int = 5) -> ModelComparison:
-    return compare_models(handle_for(spec_a), handle_for(spec_b), text, top_k=top_k)
+    handle_for(spec_a), handle_for(spec_b)
+    return compute(spec_a, "compare_models", spec_b, text, top_k=top_k)
 
 
 def loaded_models() -> tuple[LoadedModel, ...]:

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import streamlit as st
 
-from plm_core.attention import extract_attention, query_key
 from plm_core.classroom import check_model_allowed
-from plm_core.inference import predict
 from plm_core.loading import ModelHandle, ModelSpec, load_model
 from plm_core.types import AttentionResult, Prediction, QueryKeyResult
+
+from ui.backend import compute  # noqa: E402 - where the model work runs (this process or Ray Serve)
 
 # how many models may be loaded at once (two side by side, plus the one being switched to)
 MAX_MODELS = 3
@@ -47,15 +47,15 @@ def unload_models() -> None:
 @st.cache_data(max_entries=16, ttl=3600, show_spinner=False)
 def cached_attention(spec: ModelSpec, text: str, text_pair: str | None = None,
                      max_tokens: int | None = None) -> AttentionResult:
-    return extract_attention(get_handle(spec), text, text_pair, max_tokens=max_tokens)
+    return compute(spec, "extract_attention", text, text_pair, max_tokens=max_tokens)
 
 
 @st.cache_data(max_entries=256, show_spinner=False)
 def cached_query_key(spec: ModelSpec, text: str, layer: int, head: int, text_pair: str | None = None,
                      max_tokens: int | None = None, stack: str | None = None) -> QueryKeyResult:
-    return query_key(get_handle(spec), text, layer, head, text_pair, max_tokens=max_tokens, stack=stack)
+    return compute(spec, "query_key", text, layer, head, text_pair, max_tokens=max_tokens, stack=stack)
 
 
 @st.cache_data(max_entries=512, show_spinner=False)
 def cached_prediction(spec: ModelSpec, text: str, text_pair: str | None = None, top_k: int = 10) -> Prediction:
-    return predict(get_handle(spec), text, text_pair, top_k=top_k)
+    return compute(spec, "predict", text, text_pair, top_k=top_k)

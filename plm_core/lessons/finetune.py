@@ -118,10 +118,10 @@ def features(handle: ModelHandle, texts: tuple[str, ...] | list[str], batch_size
         raise InvalidInputError("no sentences to embed")
     base, pooler = _bert_parts(handle)
     pooled, mean = [], []
-    with handle.lock:
-        limit = token_cap(handle.max_tokens)
-        for start in range(0, len(texts), batch_size):
-            chunk = [clean_text(t)[0] for t in texts[start:start + batch_size]]
+    limit = token_cap(handle.max_tokens)
+    for start in range(0, len(texts), batch_size):
+        chunk = [clean_text(t)[0] for t in texts[start:start + batch_size]]
+        with handle.lock:  # per batch: another session's work can run between two batches of the training set
             batch = handle.tokenizer(chunk, padding=True, truncation=True, max_length=limit, return_tensors="pt")
             out = run(handle, batch, module=base)
             hidden = out.last_hidden_state.float()
