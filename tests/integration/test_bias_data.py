@@ -141,10 +141,10 @@ def test_export_carries_configuration_and_rows(tiny_mlm, tmp_path):
     assert data["summary"]["overall"]["metric"] == pytest.approx(result.metric) and len(data["rows"]) == 3
     assert "offensive stereotypes" in data["content_warning"] and "Blodgett" in data["caveats"]
     text = result.to_csv()
-    body = [line for line in text.splitlines() if not line.startswith("#")]
-    rows = list(csv.DictReader(io.StringIO("\n".join(body))))
-    assert [float(r["score_more"]) for r in rows] == pytest.approx([r.score_more for r in result.rows])
-    assert '# probe: "crows_pairs"' in text
+    rows = list(csv.DictReader(io.StringIO(text)))
+    by_index = sorted(result.rows, key=lambda r: r.index)
+    assert [float(r["score_more"]) for r in rows] == pytest.approx([r.score_more for r in by_index])
+    assert {r["probe"] for r in rows} == {"crows_pairs"} and {r["data_source"] for r in rows} == {str(path)}
 
 
 def test_cli_crows_pairs_and_template_on_a_tiny_model(tiny_dirs, tmp_path, capsys):

@@ -74,14 +74,15 @@ def test_crows_pairs_metric_on_a_constructed_set(tiny_mlm):
         CrowsPair(3, s["c"], s["c"], "stereo", "race-color"),  # identical: a tie, never counted
     ]
     result = run_crows_pairs(tiny_mlm, pairs)
+    rows = sorted(result.rows, key=lambda r: r.index)  # scored in a seeded random order
     expected = [ref["a"] > ref["b"], ref["b"] > ref["a"], ref["c"] > ref["d"], False]
-    assert [r.more_higher for r in result.rows] == expected
-    assert result.rows[3].tie and result.rows[3].n_shared == 4  # he is a doctor
+    assert [r.more_higher for r in rows] == expected
+    assert rows[3].tie and rows[3].n_shared == 4  # he is a doctor
     assert result.metric == pytest.approx(100 * sum(expected) / 4)
     # pair 0 and its swapped antistereo twin: exactly one counts (no ties between different sentences)
     assert result.by_bias_type()["gender"]["metric"] == 50.0
     assert result.by_bias_type()["race-color"]["metric"] == (50.0 if expected[2] else 0.0)
-    np.testing.assert_allclose([result.rows[0].score_more, result.rows[0].score_less], [ref["a"], ref["b"]], rtol=1e-5)
+    np.testing.assert_allclose([rows[0].score_more, rows[0].score_less], [ref["a"], ref["b"]], rtol=1e-5)
 
 
 def test_crows_summary_counts_stereo_and_antistereo_separately():
@@ -180,12 +181,12 @@ def test_seat_p_value_identical_sets_are_near_half_and_separated_sets_small():
     X = _unit(rng.normal(size=(12, 8)))
     A, B = _unit(rng.normal(size=(10, 8))), _unit(rng.normal(size=(10, 8)))
     sxy = np.concatenate([associations(X, A, B), associations(X, A, B)])
-    p, exact, n = permutation_p_value(sxy, 12, n_samples=5000, seed=0)  # C(24,12) > 5000: sampled
-    assert not exact and n == 5000 and 0.45 <= p <= 0.65
+    p, exact, n, bound = permutation_p_value(sxy, 12, n_samples=5000, seed=0)  # C(24,12) > 5000: sampled
+    assert not exact and n == 5000 and 0.45 <= p <= 0.65 and not bound
     assert permutation_p_value(sxy, 12, n_samples=5000, seed=0)[0] == p  # seeded: reproducible
     separated = np.concatenate([np.full(12, 0.3) + rng.normal(0, 0.01, 12), np.full(12, -0.3)])
-    p2, _, _ = permutation_p_value(separated, 12, n_samples=5000, seed=0)
-    assert p2 == pytest.approx(1 / 5000)
+    p2, _, _, bound2 = permutation_p_value(separated, 12, n_samples=5000, seed=0)
+    assert p2 == pytest.approx(1 / 5000) and bound2  # no sampled partition reached it: only p < 1/5000 is known
 
 
 # ---- templates --------------------------------------------------------------------------------------
