@@ -178,7 +178,7 @@ def table_to_csv(records: Iterable[dict[str, Any]], config: dict[str, Any]) -> s
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(names)
     for r in records:
-        full = prov | {k: v for k, v in r.items() if k not in prov}
+        full = prov | r  # a record may carry its own provenance (a comparison of several runs)
         writer.writerow([_cell(full.get(n)) for n in names])
     return buf.getvalue()
 

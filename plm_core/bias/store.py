@@ -184,6 +184,16 @@ class RunStore:
             con.execute("UPDATE runs SET status = ?, error = ?, updated = ? WHERE run_id = ?",
                         (status, error, time.time(), int(run_id)))
 
+    def set_revision(self, run_id: int, revision: str) -> None:
+        """Record the model revision once the model is loaded (a queued run only knew its id)."""
+        with self._connect() as con:
+            con.execute("BEGIN IMMEDIATE")
+            (config,) = con.execute("SELECT config FROM runs WHERE run_id = ?", (int(run_id),)).fetchone()
+            config = json.loads(config) | {"revision": revision}
+            con.execute("UPDATE runs SET revision = ?, config = ? WHERE run_id = ?",
+                        (revision, json.dumps(config, ensure_ascii=False), int(run_id)))
+            con.execute("COMMIT")
+
     def delete_run(self, run_id: int) -> None:
         with self._connect() as con:
             con.execute("DELETE FROM runs WHERE run_id = ?", (int(run_id),))
