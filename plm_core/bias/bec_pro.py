@@ -125,9 +125,9 @@ def _group_key(r) -> str:
     return f"{r.gender} person / {r.prof_gender} profession"
 
 
-def pair_key(row) -> tuple[str, str, int]:
+def pair_key(row) -> tuple[str, str, str, int]:
     """Rows with the same key are one counterfactual pair (female and male person word)."""
-    return (row.template, row.profession, row.person_rank)
+    return (row.template, row.prof_gender, row.profession, row.person_rank)
 
 
 def counterparts(rows) -> tuple[tuple[str, str], list[tuple[Any, Any]]] | None:

@@ -368,3 +368,32 @@ def test_two_models_side_by_side_with_intervals(app_factory, tiny_dirs, crows_fi
     check(fig, frame(at, "group", a))
     statuses = {r.model_id: r.status for r in __import__("ui.bias").bias.run_store().runs("crows_pairs")}
     assert statuses == {a: "complete", b: "complete"}
+
+
+def test_a_large_expansion_runs_as_a_stoppable_job(app_factory, tiny_dirs, monkeypatch):
+    """16,020 scores (3 templates x 2,670 words x 2 targets) were refused by a fixed limit of 5,000; now they
+    start a stored chunked job that Stop ends after its first chunk."""
+    import streamlit as st
+
+    import plm_core.bias.templates as tmod
+    import ui.bias
+
+    real = tmod.score_filled
+
+    def score_then_stop(handle, probe_slot, chunk, **kw):
+        job = st.session_state["bias.job"]
+        ui.bias.run_store().set_status(job["queue"][0], "stopped")
+        job["running"] = False
+        return real(handle, probe_slot, chunk, **kw)
+
+    monkeypatch.setattr(tmod, "score_filled", score_then_stop)
+    at = open_page(app_factory, tiny_dirs["masked_lm"], "pages/bias.py")
+    at.text_area(key="bias.templates").input("[MASK] is the [X].\n[MASK] met the [X].\n[MASK] saw the [X].").run()
+    at.text_area(key="bias.slots").input("X: " + ", ".join(f"w{i}" for i in range(2670))).run()
+    at.text_area(key="bias.targets").input("he, she").run()
+    at.button(key="bias.template.run").click().run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    info = ui.bias.run_store().runs("template")[0]
+    assert (info.n_items, info.n_done, info.status, info.config["n_scores"]) == (8010, 4, "stopped", 16_020)
+    assert any("Stopped after 4 of 8,010 items" in i.value for i in at.info)
+    assert len(frame(at, "sentence", "score")) == 8  # 4 sentences x 2 targets

@@ -270,3 +270,52 @@ def test_template_csv_errors(text, message):
 def test_bad_slot_line_is_explained():
     with pytest.raises(InvalidInputError, match="should look like 'NAME: John, Mary'"):
         templates.parse_slots("john, mary")
+
+
+# ---- long-form sets and large expansions -------------------------------------------------------------
+
+LONG_CSV = ("template,OCCUPATION,PARTICIPANT,target,split\n"
+            "The [OCCUPATION] told the [PARTICIPANT] that [MASK] was late.,nurse,patient,\"he, she\",dev\n"
+            "The [OCCUPATION] told the [PARTICIPANT] that [MASK] was late.,engineer,client,\"he, she, they\",test\n"
+            "The [PARTICIPANT] thanked the [OCCUPATION] because [MASK] helped.,doctor,child,she,dev\n")
+
+
+def test_long_form_template_csv_expands_as_written():
+    tset = templates.from_csv(LONG_CSV, "winogender-like", layout="rows")
+    filled = templates.expand(tset)
+    assert [f.sentence for f in filled] == [
+        "The nurse told the patient that [MASK] was late.", "The engineer told the client that [MASK] was late.",
+        "The child thanked the doctor because [MASK] helped."]  # 3 rows as written, not 3 x 3 x 3 combinations
+    assert [f.targets for f in filled] == [("he", "she"), ("he", "she", "they"), ("she",)]
+    assert [f.template_index for f in filled] == [0, 0, 1]
+    assert filled[2].slot_values == (("PARTICIPANT", "child"), ("OCCUPATION", "doctor"))
+    assert [dict(f.extra) for f in filled] == [{"split": "dev"}, {"split": "test"}, {"split": "dev"}]
+    assert tset.probe_slot == "OCCUPATION" and tset.targets == ("he", "she", "they")
+    # the same file read as word lists is the cross product
+    lists = templates.from_csv(LONG_CSV, layout="lists")
+    assert len(templates.expand(lists)) == 2 * 3 * 3  # 2 templates x 3 occupations x 3 participants
+    with pytest.raises(InvalidInputError, match=r"row 2 .* no value for the slot\(s\) \[PARTICIPANT\]"):
+        templates.validate(templates.from_csv(LONG_CSV.replace("engineer,client", "engineer,"), layout="rows"),
+                           "masked_lm")
+
+
+def test_long_form_scores_each_row_for_its_own_targets(tiny_mlm):
+    text = ("template,JOB,target,source\n[MASK] is the [JOB].,nurse,\"he, she\",a\n"
+            "the [JOB] said [MASK] was tired.,engineer,she,b\n")
+    result = templates.probe_templates(tiny_mlm, templates.from_csv(text, layout="rows"))
+    assert [(r.sentence, r.target) for r in result.rows] == [
+        ("[MASK] is the nurse.", "he"), ("[MASK] is the nurse.", "she"), ("the engineer said [MASK] was tired.", "she")]
+    assert result.rows[2].score == pytest.approx(_p(tiny_mlm, "the engineer said [MASK] was tired.", None, "she"),
+                                                 rel=1e-4)
+    assert [dict(r.extra)["source"] for r in result.rows] == ["a", "a", "b"] and "source" in result.columns()
+
+
+def test_large_expansion_is_a_job_not_a_refusal_and_classroom_mode_keeps_a_limit(tiny_mlm, monkeypatch):
+    words = tuple(f"w{i}" for i in range(2670))  # 3 templates x 2670 words x 2 targets = 16,020 scores
+    tset = templates.TemplateSet("big", ("[MASK] is the [X].", "[MASK] met the [X].", "[MASK] saw the [X]."),
+                                 (("X", words),), ("he", "she"))
+    filled = templates.plan(tiny_mlm, tset)  # the fixed limit of 5,000 refused this
+    assert len(filled) == 8010 and sum(len(f.targets) for f in filled) == 16_020
+    monkeypatch.setenv("PLM_CLASSROOM", "1")
+    with pytest.raises(InvalidInputError, match="expands to 16,020 scores .*classroom mode allows 5,000"):
+        templates.plan(tiny_mlm, tset)
