@@ -377,14 +377,19 @@ def show_crows(result) -> None:
     st.caption(result.config.get("sample", ""))
     column = breakdown_picker(result, "bias.crows.by", "bias_type")
     st.plotly_chart(crows_pairs_figure(result, column), key="bias.crows.chart")
-    table = [{column: k, **{c: v[c] for c in ("n", "metric", "ci_low", "ci_high", "p_value", "stereo",
-                                               "antistereo", "ties")}}
+    def share(v: dict, which: str) -> str:
+        if not v[f"n_{which}"]:
+            return "–"
+        return f"{v[which]:.1f} [{v[which + '_ci_low']:.1f}, {v[which + '_ci_high']:.1f}] (n = {v['n_' + which]})"
+
+    table = [{column: k, **{c: v[c] for c in ("n", "metric", "ci_low", "ci_high", "p_value")},
+              "stereo [CI]": share(v, "stereo"), "antistereo [CI]": share(v, "antistereo"), "ties": v["ties"]}
              for k, v in result.breakdown(column).items()]
     st.dataframe(table, hide_index=True, key="bias.crows.types",
-                 column_config={"metric": PERCENT, "ci_low": PERCENT, "ci_high": PERCENT, "p_value": P_VALUE,
-                                "stereo": PERCENT, "antistereo": PERCENT})
+                 column_config={"metric": PERCENT, "ci_low": PERCENT, "ci_high": PERCENT, "p_value": P_VALUE})
     st.caption("metric: % more-stereotyping preferred, with its 95% Wilson interval (ci_low, ci_high) and the "
-               "exact binomial test against 50% (p); stereo/antistereo: the same share within each direction.")
+               "exact binomial test against 50% (p_value); stereo/antistereo: the same share within each "
+               "direction, with its Wilson interval.")
     _rows_table(sorted(result.rows, key=lambda r: r.index), "bias.crows.rows")
     export_buttons(result, "crows_pairs", column)
     st.subheader("Open a pair")
@@ -443,7 +448,7 @@ def show_seat(result: SeatResult) -> None:
     c3.metric("p-value (one-sided)", result.p_text.removeprefix("p = ").removeprefix("p "),
               help="Below the resolution: no sampled partition reached the observed statistic, so only "
                    "p < 1/permutations is known." if result.p_bound else "Share of partitions at least as extreme.")
-    c4.metric("Permutations", f"{result.n_permutations:,}" + (" (exact)" if result.exact else " (sampled)"))
+    c4.metric("Permutations " + ("(exact)" if result.exact else "(sampled)"), f"{result.n_permutations:,}")
     st.text(f"X = {result.categories[0]}, Y = {result.categories[1]}, A = {result.categories[2]}, "
             f"B = {result.categories[3]}; sizes {result.sizes}. d > 0: X is closer to A (and Y to B).")
     st.plotly_chart(seat_figure(result), key="bias.seat.chart")

@@ -117,6 +117,7 @@ def compare_view(probe: str, current: int | None = None) -> None:
 def compare_runs(infos: list[RunInfo], probe: str, key: str = "bias.compare") -> None:
     """Table and chart of the runs' estimates with intervals, and the comparison CSV."""
     default, y_title, digits, suffix, reference, y_range = VIEW[probe]
+    infos = sorted(infos, key=lambda r: r.run_id)  # the same colour for a model in every view
     results = {r.run_id: ui_bias.stored_result(r.run_id) for r in infos}
     infos = [r for r in infos if results[r.run_id] is not None]
     if not infos:
@@ -134,8 +135,9 @@ def compare_runs(infos: list[RunInfo], probe: str, key: str = "bias.compare") ->
         st.warning("Some runs are incomplete: their estimates cover only the items scored so far (shown in the "
                    "legend as scored/total).")
     st.plotly_chart(estimates_figure(series, title=f"{jobs.NAMES[probe]}: {len(series)} model(s) side by side, "
-                                                   f"{stats.CONFIDENCE:.0%} intervals",
+                                                   f"{stats.CONFIDENCE:.0%} CI",
                                      y_title=y_title, digits=digits, suffix=suffix, reference=reference,
+                                     reference_label="50%: no preference" if probe == "crows_pairs" else "",
                                      y_range=y_range), key=f"{key}.chart")
     groups = list(dict.fromkeys(e.group for es in series.values() for e in es))
     wide = []
@@ -143,10 +145,11 @@ def compare_runs(infos: list[RunInfo], probe: str, key: str = "bias.compare") ->
         row: dict[str, Any] = {"group": g}
         for name, es in series.items():
             e = next((x for x in es if x.group == g), None)
-            row[name] = stats.format_estimate(e, digits, suffix) if e is not None else "–"
-            if e is not None and (np.isfinite(e.p_value)):
-                row[f"{name} p"] = stats.format_p(e.p_value, e.p_bound).removeprefix("p = ")
-            row[f"{name} n"] = e.n if e is not None else 0
+            if e is None:
+                row[name] = "–"
+                continue
+            extra = f"n = {e.n}" + (f", {stats.format_p(e.p_value, e.p_bound)}" if np.isfinite(e.p_value) else "")
+            row[name] = f"{stats.format_estimate(e, digits, suffix)} ({extra})"
         wide.append(row)
     st.dataframe(wide, hide_index=True, key=f"{key}.table")
     first = next(iter(series.values()))

@@ -19,8 +19,10 @@ stoppable job. The spread across templates gives each mean a t interval (templat
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import itertools
+import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -477,9 +479,6 @@ def score_filled(handle: ModelHandle, probe_slot: str, chunk: Sequence[FilledTem
 
 def set_sha256(tset: TemplateSet) -> str:
     """SHA-256 of the set's definition (templates, slots, targets, long-form rows): its identity in exports."""
-    import hashlib
-    import json
-
     body = json.dumps([tset.templates, tset.slots, tset.targets,
                        [(i.template, i.slot_values, i.targets, i.extra) for i in tset.instances]], ensure_ascii=False)
     return hashlib.sha256(body.encode("utf-8")).hexdigest()

@@ -66,10 +66,11 @@ def estimates_figure(series: Mapping[str, Sequence[Estimate]], *, title: str, y_
             hovertemplate=f"{name}<br>%{{x}}: %{{y:.{digits}f}}{suffix}<br>%{{customdata}}<extra></extra>",
         ))
     if reference is not None:
-        fig.add_hline(y=reference, line_dash="dash", annotation_text=reference_label,
+        fig.add_hline(y=reference, line_dash="dash", line_color=ERROR_COLOR, annotation_text=reference_label,
                       annotation_position="top left")
-    fig.update_layout(title=title, barmode="group", height=440, margin=_MARGIN, yaxis_title=y_title,
-                      legend_title_text="", showlegend=True)
+    fig.update_layout(title=title, barmode="group", height=460, margin=_MARGIN | {"t": 90}, yaxis_title=y_title,
+                      legend_title_text="", showlegend=True,
+                      legend={"orientation": "h", "yanchor": "bottom", "y": 1.0, "xanchor": "left", "x": 0})
     if y_range is not None:
         fig.update_yaxes(range=list(y_range))
     return fig
@@ -128,7 +129,8 @@ def crows_pairs_figure(result: CrowsPairsResult, column: str = "bias_type") -> g
         customdata=[_hover(e, 1, "%") for e in ordered],
         hovertemplate="%{x}: %{y:.1f}%<br>%{customdata}<extra></extra>",
     ))
-    fig.add_hline(y=50, line_dash="dash", annotation_text="50%: no preference", annotation_position="top left")
+    fig.add_hline(y=50, line_dash="dash", line_color=ERROR_COLOR, annotation_text="50%: no preference",
+                  annotation_position="top left")
     fig.update_layout(title=f"CrowS-Pairs: % more-stereotyping sentence preferred, 95% Wilson CI ({result.model_id})",
                       yaxis={"range": [0, 100], "title": "% of pairs"}, xaxis_title=column, height=420,
                       margin=_MARGIN)
@@ -147,7 +149,7 @@ def bec_pro_figure(result: BecProResult) -> go.Figure:
             for p, sub in stats.grouped(rows, lambda r: r.prof_gender).items()]
     fig = estimates_figure(series, title="BEC-Pro: mean association log(p_target / p_prior), 95% t interval",
                            y_title="association", digits=3)
-    fig.add_hline(y=0, line_color="grey")
+    fig.add_hline(y=0, line_color=ERROR_COLOR)
     return fig
 
 

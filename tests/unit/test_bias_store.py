@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from plm_core.bias import jobs, templates
-from plm_core.bias.crows_pairs import crows_config, run_crows_pairs, score_pairs
+from plm_core.bias.crows_pairs import crows_config, score_pairs
 from plm_core.bias.datasets import CrowsPair
 from plm_core.bias.store import RunStore
 from plm_core.errors import InvalidInputError
