@@ -46,6 +46,7 @@ OPS: dict[str, str] = {
     "score_pairs": "plm_core.bias.crows_pairs:score_pairs",
     "score_rows": "plm_core.bias.bec_pro:score_rows",
     "run_seat": "plm_core.bias.seat:run_seat",
+    "score_bias_chunk": "plm_core.bias.jobs:score_chunk",
     # tokenizer only
     "encode": "plm_core.ops:encoding",
     "token_count": "plm_core.ops:token_count",

@@ -29,6 +29,12 @@ def _seed():
     seed_everything(0)
 
 
+@pytest.fixture(autouse=True)
+def _bias_store(tmp_path, monkeypatch):
+    """Every test gets its own bias run store (never the user's ~/.cache/plm-lens)."""
+    monkeypatch.setenv("PLM_BIAS_STORE", str(tmp_path / "bias_runs.sqlite3"))
+
+
 @pytest.fixture(scope="session")
 def tiny_dirs(tmp_path_factory) -> dict[str, Path]:
     """Folder of each tiny model kind (saved once per test session)."""

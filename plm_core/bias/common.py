@@ -152,24 +152,57 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def rows_to_csv(rows: Iterable[Any], config: dict[str, Any]) -> str:
-    """Rows (dataclasses) as CSV, preceded by ``# key: value`` lines with the configuration
-    (``pandas.read_csv(f, comment="#")`` skips them)."""
+# configuration key -> CSV column: every exported row says which model, data and sample it comes from
+PROVENANCE = {"probe": "probe", "model_id": "model_id", "revision": "model_revision", "data": "data_source",
+              "data_sha256": "data_sha256", "sample_seed": "sample_seed", "sample_size": "sample_size",
+              "run_id": "run_id"}
+
+
+def provenance(config: dict[str, Any]) -> dict[str, Any]:
+    """The provenance columns of an export (model id and revision, data source and hash, sample seed)."""
+    return {col: _plain(config.get(key)) for key, col in PROVENANCE.items()}
+
+
+def _cell(value: Any) -> Any:
+    value = _plain(value)
+    if isinstance(value, (list, dict)):
+        return json.dumps(value, ensure_ascii=False)
+    return "" if value is None else value
+
+
+def table_to_csv(records: Iterable[dict[str, Any]], config: dict[str, Any]) -> str:
+    """Dicts as a plain CSV (header first, no comment lines: ``pandas.read_csv`` reads it as is), each row
+    starting with the provenance columns of ``config``."""
+    prov = provenance(config)
+    records = [dict(r) for r in records]
+    names = list(prov) + list(dict.fromkeys(k for r in records for k in r if k not in prov))
     buf = io.StringIO()
-    for key, value in config.items():
-        buf.write(f"# {key}: {json.dumps(_plain(value))}\n")
-    rows = list(rows)
-    if rows:
-        names = [f.name for f in dataclasses.fields(rows[0])]
-        writer = csv.writer(buf, lineterminator="\n")
-        writer.writerow(names)
-        for row in rows:
-            writer.writerow([json.dumps(_plain(v)) if isinstance(v, (tuple, list, dict)) else _plain(v)
-                             for v in (getattr(row, n) for n in names)])
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(names)
+    for r in records:
+        full = prov | r  # a record may carry its own provenance (a comparison of several runs)
+        writer.writerow([_cell(full.get(n)) for n in names])
     return buf.getvalue()
 
 
+def row_record(row: Any) -> dict[str, Any]:
+    """A result row (dataclass) as a flat dict: its ``extra`` data columns become columns of their own
+    (prefixed ``data.`` when a name is taken by a field)."""
+    fields = {f.name: getattr(row, f.name) for f in dataclasses.fields(row) if f.name != "extra"}
+    for name, value in getattr(row, "extra", ()) or ():
+        fields["data." + name if name in fields or name in PROVENANCE.values() else name] = value
+    return fields
+
+
+def rows_to_csv(rows: Iterable[Any], config: dict[str, Any]) -> str:
+    """Result rows (dataclasses) as a plain CSV with provenance columns (see :func:`table_to_csv`)."""
+    return table_to_csv((row_record(r) for r in rows), config)
+
+
 def result_to_json(kind: str, config: dict[str, Any], summary: dict[str, Any], rows: Iterable[Any]) -> str:
+    """The whole result as JSON: configuration (model id, revision, data source and hash, sample), summary with
+    intervals and tests, and every row."""
     return json.dumps({"probe": kind, "content_warning": CONTENT_WARNING, "caveats": CAVEATS.get(kind, ""),
-                       "config": _plain(config), "summary": _plain(summary), "rows": _plain(list(rows))},
+                       "provenance": provenance(config), "config": _plain(config), "summary": _plain(summary),
+                       "rows": [_plain(row_record(r)) if dataclasses.is_dataclass(r) else _plain(r) for r in rows]},
                       indent=1, ensure_ascii=False)
