@@ -1,11 +1,13 @@
 """Attention explorer: bertviz head/model views, heatmaps with rollout, token flow and the query·key view."""
 
+import functools
+
 import streamlit as st
 
 from plm_core.attention import attention_rollout, describe, head_average, token_flow
 from plm_core.viz.attention_plots import attention_heatmap, query_key_figures, token_flow_figure
 from plm_core.viz.bertviz_html import bertviz_html
-from ui import resources, widgets
+from ui import charts, resources, widgets
 
 EXAMPLE = "The cat sat on the mat because it was tired."
 BERTVIZ_MAX_TOKENS = 128  # the head/model views draw n² lines per head: past this they are unreadable and slow
@@ -32,7 +34,7 @@ head_tab, model_tab, heat_tab, flow_tab, qk_tab = st.tabs(
 
 too_long = len(tokens) > BERTVIZ_MAX_TOKENS
 for tab, view, height in ((head_tab, "head", 80 + 23 * len(tokens)),
-                          (model_tab, "model", 110 + result.n_layers * (14 + 7 * len(tokens)))):
+                          (model_tab, "model", 134 + result.n_layers * (14 + 7 * len(tokens)))):
     with tab:
         if too_long:
             st.info(f"The {view} view draws every pair of tokens; it is shown up to {BERTVIZ_MAX_TOKENS} tokens "
@@ -42,6 +44,11 @@ for tab, view, height in ((head_tab, "head", 80 + 23 * len(tokens)),
                        "double-click a colour to show only that head." if view == "head" else
                        "Every layer (rows) and head (columns); click a cell to enlarge it.")
             st.iframe(bertviz_html(result, view), height=min(height, 3000))
+            st.download_button(f"Download the {view} view (HTML, opens offline)",
+                               functools.partial(bertviz_html, result, view), f"attention-{view}-view.html",
+                               "text/html", key=f"attention.{view}_html", on_click="ignore",
+                               help="One self-contained file with its scripts inlined: for slides or a lesson "
+                                    "without a server. It follows the viewer's light or dark setting.")
 
 with heat_tab:
     mode = st.radio("Show", ["attention", "rollout"], horizontal=True, key="attention.mode",
@@ -50,14 +57,14 @@ with heat_tab:
         layer, head = widgets.layer_head_picker("attention.heat", result.n_layers, result.n_heads)
         matrix = head_average(result, layer) if head is None else result.weights[layer, head]
         label = "average of heads" if head is None else f"head {head}"
-        st.plotly_chart(attention_heatmap(matrix, tokens, f"Layer {layer}, {label}"), key="attention.heatmap")
+        charts.plotly_chart(attention_heatmap(matrix, tokens, f"Layer {layer}, {label}"), key="attention.heatmap")
     else:
         layer = st.selectbox("Up to layer", list(range(result.n_layers)), index=result.n_layers - 1,
                              key="attention.rollout_layer")
         st.caption("Rollout (Abnar & Zuidema, 2020): heads averaged, the residual added as 0.5·A + 0.5·I, "
                    "and the layers multiplied — how much each input token flows into each position.")
-        st.plotly_chart(attention_heatmap(attention_rollout(result.weights)[layer], tokens,
-                                          f"Rollout up to layer {layer}"), key="attention.rollout")
+        charts.plotly_chart(attention_heatmap(attention_rollout(result.weights)[layer], tokens,
+                                              f"Rollout up to layer {layer}"), key="attention.rollout")
 
 with flow_tab:
     labels = result.encoding.labels()
@@ -67,7 +74,7 @@ with flow_tab:
                                             default_layer=result.n_layers - 1)
     if chosen:
         flow = token_flow(result, chosen, layer, head)
-        st.plotly_chart(token_flow_figure(flow, tokens), key="attention.flow_chart")
+        charts.plotly_chart(token_flow_figure(flow, tokens), key="attention.flow_chart")
     else:
         st.info("Choose one or more tokens.")
 
@@ -81,6 +88,6 @@ with qk_tab:
     )
     figs = query_key_figures(qk)
     c1, c2 = st.columns(2)
-    c1.plotly_chart(figs["scores"], key="attention.qk_scores")
-    c2.plotly_chart(figs["probs"], key="attention.qk_probs")
+    charts.plotly_chart(figs["scores"], key="attention.qk_scores", container=c1)
+    charts.plotly_chart(figs["probs"], key="attention.qk_probs", container=c2)
     st.success(f"Recomputed softmax(QKᵀ/√d_k) equals the model's attention: max |difference| = {qk.max_abs_diff:.2e}")

@@ -3,13 +3,14 @@
 import numpy as np
 import streamlit as st
 
+from plm_core.attribution import METHOD_LABELS
 from plm_core.compare import AttentionDifference, alignment_rows
 from plm_core.loading import ModelSpec
 from plm_core.types import KIND_LABELS
 from plm_core.viz.attention_plots import attention_heatmap
 from plm_core.viz.masking_plots import comparison_bars, distribution_bars, token_pair_bars
 from ui import masking as ui_masking
-from ui import LIVE_PAUSE, url_state, widgets
+from ui import LIVE_PAUSE, charts, url_state, widgets
 from ui.url_state import UrlParam
 
 MODES = ("texts", "models")
@@ -62,9 +63,9 @@ def head_label(head: int) -> str:
 
 def difference_heatmap(diff: AttentionDifference, layer: int, head: int, key: str) -> None:
     """B − A attention on the matched tokens at one layer and head (-1 = average of heads)."""
-    st.plotly_chart(attention_heatmap(pick(diff.weights, layer, head), [t.split(":", 1)[1] for t in diff.tokens],
-                                      f"Layer {layer}, {head_label(head)}: B − A", colorscale="RdBu", zmid=0.0,
-                                      colorbar_title="B − A"), key=key)
+    charts.plotly_chart(attention_heatmap(pick(diff.weights, layer, head), [t.split(":", 1)[1] for t in diff.tokens],
+                                          f"Layer {layer}, {head_label(head)}: B − A", signed=True,
+                                          colorbar_title="B − A"), key=key)
 
 
 if mode == "texts":
@@ -85,7 +86,7 @@ if mode == "texts":
         st.info("Nothing to compare for this model kind and these inputs.")
     for n, cmp in enumerate(result.comparisons):
         title = "Similarity of B to A" if cmp.kind == "encoder" else cmp.what
-        st.plotly_chart(comparison_bars(cmp, title, names=("A", "B")), key=f"compare.pred{n}")
+        charts.plotly_chart(comparison_bars(cmp, title, names=("A", "B")), key=f"compare.pred{n}")
         if cmp.kind == "encoder":
             st.markdown(f"Cosine similarity of the two sentence embeddings: **{float(cmp.perturbed[0]):.3f}**")
         elif cmp.label_changed:
@@ -95,15 +96,15 @@ if mode == "texts":
     difference_heatmap(result.attention, layer, head, "compare.attn_diff")
     st.subheader("Attribution difference")
     if st.toggle("Attribute both sentences (same target)", key="compare.attr"):
-        method = st.selectbox("Method", ATTR_METHODS, key="compare.method")
+        method = st.selectbox("Method", ATTR_METHODS, key="compare.method", format_func=METHOD_LABELS.get)
         attr = widgets.run_or_stop(lambda: ui_masking.cached_attribution_difference(spec, text_a, text_b, method))
         labels = [result.a.encoding.tokens[i] if result.a.encoding.tokens[i] == result.b.encoding.tokens[j]
                   else f"{result.a.encoding.tokens[i]}/{result.b.encoding.tokens[j]}" for i, j in attr.pairs]
         labels = [f"{n}:{t}" for n, t in enumerate(labels)]
-        st.plotly_chart(token_pair_bars(labels, np.asarray([attr.scores_a[i] for i, _ in attr.pairs]),
-                                        np.asarray([attr.scores_b[j] for _, j in attr.pairs]),
-                                        f"{method.replace('_', ' ')} on matched tokens — target: {attr.target_label}"),
-                        key="compare.attr_chart")
+        charts.plotly_chart(token_pair_bars(labels, np.asarray([attr.scores_a[i] for i, _ in attr.pairs]),
+                                            np.asarray([attr.scores_b[j] for _, j in attr.pairs]),
+                                            f"{METHOD_LABELS[method]} on matched tokens — target: {attr.target_label}"),
+                            key="compare.attr_chart")
 else:
     model_b = st.text_input("Second model (Hub id, local folder, or 'embedded')", key="compare.model_b",
                             placeholder="embedded", help="Loading a model downloads it unless it is local.")
@@ -132,20 +133,20 @@ else:
                 else:
                     st.caption(KIND_LABELS[pred.kind])
                     if pred.kind == "classifier":
-                        st.plotly_chart(distribution_bars(pred.labels, pred.probs, "Class probabilities"),
-                                        key=f"compare.mpred.{name}")
+                        charts.plotly_chart(distribution_bars(pred.labels, pred.probs, "Class probabilities"),
+                                            key=f"compare.mpred.{name}")
                     elif pred.kind == "encoder":
                         st.markdown(f"Sentence embedding: {pred.embedding.shape[0]} dimensions")
                     else:
                         for n, d in enumerate(pred.distributions):
-                            st.plotly_chart(distribution_bars([repr(t) for t in d.tokens], d.probs,
-                                                              f"Top tokens at position {d.position}"),
-                                            key=f"compare.mpred.{name}.{n}")
+                            charts.plotly_chart(distribution_bars([repr(t) for t in d.tokens], d.probs,
+                                                                  f"Top tokens at position {d.position}"),
+                                                key=f"compare.mpred.{name}.{n}")
                 lyr = att.n_layers - layer
-                st.plotly_chart(attention_heatmap(pick(att.weights, lyr, head), att.encoding.tokens,
-                                                  f"Layer {lyr}, {head_label(head)}"), key=f"compare.matt.{name}")
+                charts.plotly_chart(attention_heatmap(pick(att.weights, lyr, head), att.encoding.tokens,
+                                                      f"Layer {lyr}, {head_label(head)}"), key=f"compare.matt.{name}")
         for n, cmp in enumerate(result.comparisons):
-            st.plotly_chart(comparison_bars(cmp, names=("A", "B")), key=f"compare.mcmp{n}")
+            charts.plotly_chart(comparison_bars(cmp, names=("A", "B")), key=f"compare.mcmp{n}")
         if result.attention is not None:  # same layers and heads (two checkpoints of one architecture)
             st.subheader("Attention difference (B − A)")
             difference_heatmap(result.attention, result.attention_a.n_layers - layer, head, "compare.mattn_diff")

@@ -22,7 +22,7 @@ from plm_core.bias.seat import SeatResult, counterpart, run_seat
 from plm_core.errors import PlmCoreError
 from plm_core.loading import ModelSpec
 from plm_core.viz.bias_plots import bec_pro_figure, crows_pairs_figure, seat_figure, template_figure
-from ui import resources, widgets
+from ui import charts, resources, widgets
 
 JOB = "bias.job"
 RESULTS = "bias.results"  # probe -> result object
@@ -191,7 +191,7 @@ def show_crows(result: crows_mod.CrowsPairsResult) -> None:
         return
     st.metric("CrowS-Pairs metric", f"{result.metric:.1f}%", help="% of pairs where the more-stereotyping sentence "
               "has the higher pseudo-log-likelihood; 50% = no preference")
-    st.plotly_chart(crows_pairs_figure(result), key="bias.crows.chart")
+    charts.plotly_chart(crows_pairs_figure(result), key="bias.crows.chart")
     table = [{"bias type": k, **{c: v[c] for c in ("n", "metric", "stereo", "antistereo", "ties")}}
              for k, v in result.by_bias_type().items()]
     st.dataframe(table, hide_index=True, key="bias.crows.types")
@@ -215,7 +215,7 @@ def show_bec(result: bec_mod.BecProResult) -> None:
                 f"({', '.join(result.skipped)}); the association needs one [MASK] token.")
     if not result.rows:
         return
-    st.plotly_chart(bec_pro_figure(result), key="bias.bec.chart")
+    charts.plotly_chart(bec_pro_figure(result), key="bias.bec.chart")
     st.dataframe([{"group": k, **v} for k, v in result.by_group().items()], hide_index=True, key="bias.bec.groups")
     st.dataframe([asdict(r) for r in result.rows], hide_index=True, height=260, key="bias.bec.rows")
     export_buttons(result, "bec_pro")
@@ -237,7 +237,7 @@ def show_seat(result: SeatResult) -> None:
     c3.metric("Permutations", f"{result.n_permutations:,}" + (" (exact)" if result.exact else " (sampled)"))
     st.caption(f"X = {result.categories[0]}, Y = {result.categories[1]}, A = {result.categories[2]}, "
                f"B = {result.categories[3]}; sizes {result.sizes}. d > 0: X is closer to A (and Y to B).")
-    st.plotly_chart(seat_figure(result), key="bias.seat.chart")
+    charts.plotly_chart(seat_figure(result), key="bias.seat.chart")
     st.dataframe([asdict(i) for i in result.items], hide_index=True, height=260, key="bias.seat.rows")
     export_buttons(result, "seat")
     st.subheader("Open an item")
@@ -256,7 +256,7 @@ def show_template(result: templates.TemplateResult) -> None:
     caveat("template")
     if not result.rows:
         return
-    st.plotly_chart(template_figure(result), key="bias.template.chart")
+    charts.plotly_chart(template_figure(result), key="bias.template.chart")
     st.dataframe(result.summary_table(), hide_index=True, key="bias.template.summary")
     st.dataframe([{**asdict(r), "slot_values": ", ".join(f"{k}={v}" for k, v in r.slot_values)} for r in result.rows],
                  hide_index=True, height=260, key="bias.template.rows")

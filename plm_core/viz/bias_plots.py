@@ -9,8 +9,7 @@ from plm_core.bias.bec_pro import BecProResult
 from plm_core.bias.crows_pairs import CrowsPairsResult
 from plm_core.bias.seat import SeatResult
 from plm_core.bias.templates import TemplateResult
-
-_MARGIN = {"l": 10, "r": 10, "t": 60, "b": 10}
+from plm_core.viz import theme
 
 
 def template_figure(result: TemplateResult) -> go.Figure:
@@ -35,14 +34,14 @@ def template_figure(result: TemplateResult) -> go.Figure:
             fig.add_trace(go.Box(
                 x=[r.probe_value for r in pts], y=[r.score for r in pts], name=f"{target} (each template)",
                 offsetgroup=target, boxpoints="all", fillcolor="rgba(0,0,0,0)", line={"width": 0},
-                marker={"size": 4, "color": "rgba(40,40,40,0.55)"}, showlegend=False, jitter=0.3, pointpos=0,
+                marker={"size": 4, "color": theme.rgba(theme.MARKER, 0.8)}, showlegend=False, jitter=0.3, pointpos=0,
                 hovertext=[r.sentence for r in pts], hoverinfo="y+text",
             ))
     slot = result.template_set.probe_slot
     fig.update_layout(title=f"{result.template_set.name}: {result.metric} by [{slot}]", barmode="group",
-                      boxmode="group", height=420, margin=_MARGIN, legend_title_text="target",
+                      boxmode="group", height=440, legend_title_text="target",
                       xaxis_title=f"[{slot}]", yaxis_title=result.metric)
-    return fig
+    return theme.apply(fig)
 
 
 def crows_pairs_figure(result: CrowsPairsResult) -> go.Figure:
@@ -52,14 +51,18 @@ def crows_pairs_figure(result: CrowsPairsResult) -> go.Figure:
     scores = [by_type[n]["metric"] for n in by_type] + [result.metric]
     counts = [by_type[n]["n"] for n in by_type] + [len(result.rows)]
     fig = go.Figure(go.Bar(
-        x=names, y=scores, text=[f"{s:.1f}%<br>n={c}" for s, c in zip(scores, counts)], textposition="auto",
-        marker_color=["#4C78A8"] * len(by_type) + ["#F58518"],
+        x=names, y=scores, text=[f"{s:.1f}%<br>n={c}" for s, c in zip(scores, counts)], textposition="outside",
+        marker_color=[theme.CATEGORICAL[2]] * len(by_type) + [theme.CATEGORICAL[1]], name="% of pairs",
         hovertemplate="%{x}: %{y:.1f}%<extra></extra>",
     ))
-    fig.add_hline(y=50, line_dash="dash", annotation_text="50%: no preference", annotation_position="top left")
+    # the 50% line runs under the bars and their labels, and is named in the legend instead of on the plot
+    fig.add_hline(y=50, line_dash="dash", line_color=theme.MARKER, layer="below")
+    fig.add_trace(go.Scatter(x=[None], y=[None], mode="lines", name="50%: no preference",
+                             line={"dash": "dash", "color": theme.MARKER}, hoverinfo="skip"))
     fig.update_layout(title=f"CrowS-Pairs: % more-stereotyping sentence preferred ({result.model_id})",
-                      yaxis={"range": [0, 100], "title": "% of pairs"}, height=420, margin=_MARGIN)
-    return fig
+                      yaxis={"range": [0, 118], "title": "% of pairs", "tickvals": [0, 25, 50, 75, 100]},
+                      height=440, showlegend=True)
+    return theme.apply(fig)
 
 
 def bec_pro_figure(result: BecProResult) -> go.Figure:
@@ -74,16 +77,16 @@ def bec_pro_figure(result: BecProResult) -> go.Figure:
         stds = [float(np.std(groups[(p, gender)])) if (p, gender) in groups else 0 for p in prof]
         fig.add_trace(go.Bar(name=f"{gender} person words", x=[f"{p} professions" for p in prof], y=means,
                              error_y={"type": "data", "array": stds, "visible": True}))
-    fig.add_hline(y=0, line_color="grey")
-    fig.update_layout(title="BEC-Pro: mean association log(p_target / p_prior)", barmode="group", height=420,
-                      margin=_MARGIN, yaxis_title="association", legend_title_text="")
-    return fig
+    fig.add_hline(y=0, line_color=theme.MARKER)
+    fig.update_layout(title="BEC-Pro: mean association log(p_target / p_prior)", barmode="group", height=440,
+                      yaxis_title="association", legend_title_text="")
+    return theme.apply(fig)
 
 
 def seat_figure(result: SeatResult) -> go.Figure:
     """s(w, A, B) of every target sentence: X against Y (the effect size is their standardised difference)."""
     fig = go.Figure()
-    for role, color in (("X", "#4C78A8"), ("Y", "#E45756")):
+    for role, color in (("X", theme.CATEGORICAL[0]), ("Y", theme.CATEGORICAL[1])):
         items = [i for i in result.items if i.role == role]
         if items:
             fig.add_trace(go.Box(y=[i.association for i in items], name=items[0].category, boxpoints="all",
@@ -92,5 +95,5 @@ def seat_figure(result: SeatResult) -> go.Figure:
     a, b = result.categories[2], result.categories[3]
     fig.update_layout(
         title=f"SEAT {result.test}: effect size d = {result.effect_size:.3f}, p = {result.p_value:.3g}",
-        yaxis_title=f"s(w) = mean cos(w, {a}) − mean cos(w, {b})", height=420, margin=_MARGIN, showlegend=False)
-    return fig
+        yaxis_title=f"s(w) = mean cos(w, {a}) − mean cos(w, {b})", height=440, showlegend=False)
+    return theme.apply(fig)
