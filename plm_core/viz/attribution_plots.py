@@ -62,14 +62,14 @@ def token_highlight_html(result: AttributionResult, *, show_specials: bool = Tru
                      f'style="{style}">{html.escape(shown)}</span>')
     label = html.escape(f"{method_label(result.method)} · {result.target_label}")
     return (f'<div class="plm-attribution" aria-label="{label}" '
-            f'style="font-family:sans-serif;font-size:1.05rem;color:inherit;">{"".join(spans)}</div>')
+            f'style="font-family:inherit;font-size:1.05rem;color:inherit;">{"".join(spans)}</div>')
 
 
 def color_legend_html() -> str:
     """A small legend: blue lowers the target, no colour neutral, red raises it."""
     stops = "".join(f'<span style="display:inline-block;width:18px;height:12px;background:{score_color(v)}"></span>'
                     for v in np.linspace(-1, 1, 11))
-    return (f'<div class="plm-legend" style="font-family:sans-serif;font-size:0.8rem;color:inherit;">'
+    return (f'<div class="plm-legend" style="font-family:inherit;font-size:0.8rem;color:inherit;">'
             f'blue: lowers the target {stops} red: raises the target</div>')
 
 

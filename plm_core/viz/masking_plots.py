@@ -64,7 +64,7 @@ def occlusion_bars(result: OcclusionResult) -> go.Figure:
     fig.update_layout(title=f"Occlusion ({result.strategy.replace('_', ' ')}): drop in {result.target} "
                             f"(unoccluded {result.base_value:.3f})",
                       height=360, xaxis={"type": "category", "tickangle": -45},
-                      yaxis={"title": "drop when hidden (red: the token raises it, blue: lowers it)"})
+                      yaxis={"title": "drop when hidden (red > 0: the token raised the value)"})
     return theme.apply(fig)
 
 
