@@ -34,7 +34,11 @@ export default function (component) {
     setTriggerValue('nav', nav);
   };
   window.addEventListener('keydown', onKey, true);
-  return () => window.removeEventListener('keydown', onKey, true);
+  document.documentElement.setAttribute('data-plm-step-keys', 'on');  // listening (tests wait for it)
+  return () => {
+    window.removeEventListener('keydown', onKey, true);
+    document.documentElement.removeAttribute('data-plm-step-keys');
+  };
 }
 """
 
