@@ -48,8 +48,9 @@ def _page(browser, width: int, height: int = 1000, scheme: str = "light", **kwar
 
 
 def _wait_charts(page, n: int) -> None:
-    page.wait_for_function("n => Array.from(document.querySelectorAll('.js-plotly-plot .main-svg'))"
-                           ".filter(e => e.getBoundingClientRect().width > 0).length >= n", arg=n, timeout=120_000)
+    page.wait_for_function("n => Array.from(document.querySelectorAll('.js-plotly-plot'))"
+                           ".filter(p => (p.querySelector('.main-svg') || p).getBoundingClientRect().width > 0"
+                           " && p.querySelector('.main-svg')).length >= n", arg=n, timeout=120_000)
     page.wait_for_timeout(600)  # plotly's relayout after the container width is known
 
 
@@ -107,7 +108,8 @@ def test_page_charts_lay_out_without_overlap(browser, server_url, shots_dir, wid
     app.goto(server_url + PAGES[3][0])
     _wait_charts(page, 1)
     legend = page.locator(".js-plotly-plot g.legend").first.text_content()
-    assert "a/an ___" in legend and "{" not in legend, legend
+    if "a/an ___" not in legend or "{" in legend:
+        problems.append(f"lesson 7: the legend shows raw placeholders: {legend!r}")
     context.close()
     assert not app.errors, app.errors
     assert not problems, "\n".join(problems)
@@ -274,6 +276,9 @@ COLOURS_JS = r"""
       if (c[3] > 0) { layers.push(c); if (c[3] >= 1) break; }
     }
     let out = [255, 255, 255];
+    const top = layers.length ? layers[layers.length - 1] : null;
+    const frame = el.ownerDocument.defaultView.frameElement;  // a transparent iframe shows its parent page
+    if ((!top || top[3] < 1) && frame) out = behind(frame);
     for (const c of layers.reverse()) out = out.map((v, i) => c[i] * c[3] + v * (1 - c[3]));
     return out;
   };
