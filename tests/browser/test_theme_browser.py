@@ -115,13 +115,14 @@ def test_page_charts_lay_out_without_overlap(browser, server_url, shots_dir, wid
     assert not problems, "\n".join(problems)
 
 
-def test_attribution_methods_side_by_side_layout_and_names(browser, server_url, shots_dir):
-    """Three methods: the heatmap and agreement charts lay out cleanly, the Kendall colour bar says τ (it said ρ),
-    and no raw method id (``input_x_gradient``) is on screen."""
-    context, page, app = _page(browser, 1440, 1000)
+@pytest.mark.parametrize("width", [390, 1920])
+def test_attribution_methods_side_by_side_layout_and_names(browser, server_url, shots_dir, width):
+    """Three methods: the bar, heatmap and agreement charts lay out cleanly, the Kendall colour bar says τ (it said
+    ρ), and no raw method id (``input_x_gradient``) is on screen."""
+    context, page, app = _page(browser, width, 1000)
     app.goto(server_url + "attribution")
     for name in ("Gradient × Input", "Saliency"):
-        page.get_by_test_id("stMultiSelect").first.click()
+        page.get_by_test_id("stMultiSelect").first.locator("input").fill(name)  # filter the list, then choose
         with app.expect_rerun(120_000):
             page.get_by_role("option", name=name, exact=True).click()
         page.keyboard.press("Escape")
@@ -135,7 +136,7 @@ def test_attribution_methods_side_by_side_layout_and_names(browser, server_url, 
                  .locator("g.colorbar").text_content() for title in ("Kendall", "Spearman")}
     shown = page.locator('[data-testid="stMain"]').inner_text() + " ".join(
         page.locator(".js-plotly-plot").all_text_contents())
-    full_page_screenshot(page, shots_dir / "theme_attribution_methods.png")
+    full_page_screenshot(page, shots_dir / f"theme_attribution_methods_{width}.png")
     context.close()
     assert not app.errors, app.errors
     assert not problems, "\n".join(problems)
