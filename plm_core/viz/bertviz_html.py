@@ -175,8 +175,8 @@ def bertviz_html(result: AttentionResult, view: View = "head", *, layers: list[i
         view: "head" (lines between tokens, one colour per head) or "model" (every layer × head).
         layers: layer indices to include (default all); fewer layers = smaller page.
         heads: heads pre-selected in the head view (default all).
-        display_mode: the model view's palette when the page cannot tell (the script in the page picks light or
-            dark from the app around the frame, or from the OS when the file is opened on its own).
+        display_mode: kept for older callers; the page's own script replaces it with the theme it finds (the
+            app around the frame, or the OS setting for a file opened on its own).
     """
     layers = list(range(result.n_layers)) if layers is None else sorted(set(layers))
     weights = result.weights[layers]

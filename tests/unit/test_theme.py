@@ -153,3 +153,16 @@ def test_template_labels(template, shown):
     from plm_core.viz.lesson_plots import template_label
 
     assert template_label(template) == shown
+
+
+@pytest.mark.parametrize("view", ["head", "model"])
+def test_bertviz_follows_the_page_theme(tiny_mlm, view):
+    from plm_core.attention import extract_attention
+    from plm_core.viz.bertviz_html import bertviz_html
+
+    html = bertviz_html(extract_attention(tiny_mlm, "the cat sat"), view)
+    # labels take the page's text colour (bertviz writes fill="black"), the frame the page's background
+    assert "#vis svg text { fill: var(--plm-fg); }" in html and "background: var(--plm-bg)" in html
+    assert "window.parent.getComputedStyle" in html and "prefers-color-scheme: dark" in html
+    assert html.index("PLM_DARK") < html.index("requirejs(")  # the theme is chosen before bertviz draws
+    assert ('id="plm-scroll-note"' in html) == (view == "model")
