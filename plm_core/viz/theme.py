@@ -90,14 +90,16 @@ def size(part: str, scale: float = 1.0) -> int:
 def wrap(text: str, width: int) -> str:
     """Break ``text`` at spaces into lines of at most ``width`` characters, joined with ``<br>``.
 
-    Existing ``<br>`` breaks are kept; a word longer than ``width`` stays whole on its own line.
+    Existing ``<br>`` breaks are kept; a word longer than ``width`` stays whole on its own line. A line broken here
+    keeps its space before the ``<br>``, so the chart's text (what a screen reader or a search reads) is still
+    "cosine similarity", not "cosinesimilarity".
     """
     out = []
     for para in re.split(r"<br\s*/?>", text):
         line = ""
         for word in para.split(" "):
             if line and len(_visible(line)) + 1 + len(_visible(word)) > width:
-                out.append(line)
+                out.append(line + " ")
                 line = word
             else:
                 line = f"{line} {word}" if line else word

@@ -136,9 +136,9 @@ def test_presenter_scale_reaches_seven_tenths_of_the_body(samples):
 
 @pytest.mark.parametrize("text, width, expected", [
     ("a b c", 10, "a b c"),
-    ("attention of the chosen tokens in layer five", 20, "attention of the<br>chosen tokens in<br>layer five"),
-    ("one<br>two three", 5, "one<br>two<br>three"),
-    ("unbreakablewordthatislong x", 8, "unbreakablewordthatislong<br>x"),
+    ("attention of the chosen tokens in layer five", 20, "attention of the <br>chosen tokens in <br>layer five"),
+    ("one<br>two three", 5, "one<br>two <br>three"),
+    ("unbreakablewordthatislong x", 8, "unbreakablewordthatislong <br>x"),
 ])
 def test_wrap(text, width, expected):
     assert theme.wrap(text, width) == expected
