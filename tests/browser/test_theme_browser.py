@@ -184,6 +184,8 @@ def test_presenter_view_text_scales_with_the_body(browser, server_url, shots_dir
         "metrics": page.locator('[data-testid="stMain"] [data-testid="stMetricLabel"] p'),
         "progress": page.locator('[data-testid="stMain"] [data-testid="stProgress"] p'),
     }
+    for name in expected - {"hover labels"}:  # everything the step draws has arrived
+        expect(parts[name].first).to_be_visible(timeout=60_000)
     small, seen = {}, set()
     for name, loc in parts.items():
         sizes = _font_px(loc)
