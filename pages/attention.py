@@ -1,11 +1,13 @@
 """Attention explorer: bertviz head/model views, heatmaps with rollout, token flow and the query·key view."""
 
+import functools
+
 import streamlit as st
 
 from plm_core.attention import attention_rollout, cross_attention_rollout, describe, head_average, token_flow
 from plm_core.viz.attention_plots import attention_heatmap, query_key_figures, token_flow_figure
 from plm_core.viz.bertviz_html import bertviz_html
-from ui import resources, widgets
+from ui import charts, resources, widgets
 from ui import text as ui_text
 
 EXAMPLE = "The cat sat on the mat because it was tired."
@@ -50,7 +52,7 @@ head_tab, model_tab, heat_tab, flow_tab, qk_tab = st.tabs(
 
 too_long = len(tokens) > BERTVIZ_MAX_TOKENS
 for tab, view, height in ((head_tab, "head", 80 + 23 * len(tokens)),
-                          (model_tab, "model", 110 + result.n_layers * (14 + 7 * len(tokens)))):
+                          (model_tab, "model", 134 + result.n_layers * (14 + 7 * len(tokens)))):
     with tab:
         if too_long:
             st.info(f"The {view} view draws every pair of tokens; it is shown up to {BERTVIZ_MAX_TOKENS} tokens "
@@ -60,6 +62,11 @@ for tab, view, height in ((head_tab, "head", 80 + 23 * len(tokens)),
                        "double-click a colour to show only that head." if view == "head" else
                        "Every layer (rows) and head (columns); click a cell to enlarge it.")
             st.iframe(bertviz_html(in_units, view), height=min(height, 3000))
+            st.download_button(f"Download the {view} view (HTML, opens offline)",
+                               functools.partial(bertviz_html, in_units, view), f"attention-{view}-view.html",
+                               "text/html", key=f"attention.{view}_html", on_click="ignore",
+                               help="One self-contained file with its scripts inlined: for slides or a lesson "
+                                    "without a server. It follows the viewer's light or dark setting.")
 
 with heat_tab:
     mode = st.radio("Show", ["attention", "rollout"], horizontal=True, key="attention.mode",
@@ -68,7 +75,7 @@ with heat_tab:
         layer, head = widgets.layer_head_picker("attention.heat", shown.n_layers, shown.n_heads)
         matrix = head_average(shown, layer) if head is None else shown.weights[layer, head]
         label = "average of heads" if head is None else f"head {head}"
-        st.plotly_chart(attention_heatmap(matrix, keys, f"Layer {layer}, {label}", query_tokens=shown.encoding.tokens),
+        charts.plotly_chart(attention_heatmap(matrix, keys, f"Layer {layer}, {label}", query_tokens=shown.encoding.tokens),
                         key="attention.heatmap")
     else:
         layer = st.selectbox("Up to layer", list(range(shown.n_layers)), index=shown.n_layers - 1,
@@ -83,7 +90,7 @@ with heat_tab:
                        "position (the decoder's own mixing is left out).")
             flow_matrix = cross_attention_rollout(shown_tokens.weights, result.get("encoder").weights)[layer]
         # over tokens (the model's own flow), then to words
-        st.plotly_chart(attention_heatmap(units.matrix(flow_matrix, shown_tokens), keys, f"Rollout up to layer {layer}",
+        charts.plotly_chart(attention_heatmap(units.matrix(flow_matrix, shown_tokens), keys, f"Rollout up to layer {layer}",
                                           query_tokens=shown.encoding.tokens), key="attention.rollout")
 
 with flow_tab:
@@ -100,7 +107,7 @@ with flow_tab:
                                                 default_layer=shown.n_layers - 1)
         if chosen:
             flow = token_flow(shown, chosen, layer, head)
-            st.plotly_chart(token_flow_figure(flow, flow_tokens), key="attention.flow_chart")
+            charts.plotly_chart(token_flow_figure(flow, flow_tokens), key="attention.flow_chart")
         else:
             st.info("Choose one or more tokens.")
 
@@ -126,8 +133,8 @@ with qk_tab:
                    "(T5 does not scale QKᵀ).")
     figs = query_key_figures(qk)
     c1, c2 = st.columns(2)
-    c1.plotly_chart(figs["scores"], key="attention.qk_scores")
-    c2.plotly_chart(figs["probs"], key="attention.qk_probs")
+    charts.plotly_chart(figs["scores"], key="attention.qk_scores", container=c1)
+    charts.plotly_chart(figs["probs"], key="attention.qk_probs", container=c2)
     if qk.max_abs_diff < QK_TOLERANCE:
         st.success(f"Recomputed softmax(QKᵀ/√d_k) equals the model's attention (within {QK_TOLERANCE:g}): "
                    f"max |difference| = {qk.max_abs_diff:.2e}")

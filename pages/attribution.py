@@ -10,7 +10,7 @@ from plm_core.viz.attribution_plots import (agreement_heatmap, color_legend_html
 from ui import attribution as ua
 from plm_core.words import word_attribution
 from ui import text as ui_text
-from ui import widgets
+from ui import charts, widgets
 
 WARN_REL = 0.05  # completeness error above this is shown as a warning
 SLOW_S = 4.0  # estimated seconds above which the page asks before running
@@ -94,17 +94,17 @@ for r in results:
             line + steps + (f" — above 5%: use more {'samples' if r.method == 'gradient_shap' else 'steps'} "
                             "(Settings) before trusting the scores." if r.delta_rel > WARN_REL else ""))
     with st.expander("Bar chart", expanded=len(results) == 1):
-        st.plotly_chart(token_bar_chart(r, METHOD_LABELS[r.method]), key=f"attribution.bar.{r.method}")
+        charts.plotly_chart(token_bar_chart(r, METHOD_LABELS[r.method]), key=f"attribution.bar.{r.method}")
 
 if len(results) > 1:
     st.subheader("Methods side by side")
     names = [METHOD_LABELS[r.method] for r in results]
-    st.plotly_chart(methods_heatmap(results), key="attribution.heatmap")
+    charts.plotly_chart(methods_heatmap(results), key="attribution.heatmap")
     left, right = st.columns(2) if len(results) <= 4 else (st.container(), st.container())
-    left.plotly_chart(agreement_heatmap(names, rank_agreement(results, "spearman"), "Rank agreement: Spearman ρ"),
-                      key="attribution.spearman")
-    right.plotly_chart(agreement_heatmap(names, rank_agreement(results, "kendall"), "Rank agreement: Kendall τ"),
-                       key="attribution.kendall")
+    charts.plotly_chart(agreement_heatmap(names, rank_agreement(results, "spearman"), "Rank agreement: Spearman ρ",
+                                          statistic="ρ"), key="attribution.spearman", container=left)
+    charts.plotly_chart(agreement_heatmap(names, rank_agreement(results, "kendall"), "Rank agreement: Kendall τ",
+                                          statistic="τ"), key="attribution.kendall", container=right)
     st.caption("Correlation of the token rankings (special tokens left out). 1 = same order, −1 = reversed.")
 
 d1, d2 = st.columns(2)

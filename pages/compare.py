@@ -3,6 +3,7 @@
 import numpy as np
 import streamlit as st
 
+from plm_core.attribution import METHOD_LABELS
 from plm_core.compare import AttentionDifference, alignment_rows, compare_words
 from plm_core.loading import ModelSpec
 from plm_core.kinds import kind_label
@@ -10,7 +11,7 @@ from plm_core.viz.attention_plots import attention_heatmap
 from plm_core.viz.masking_plots import comparison_bars, distribution_bars, token_pair_bars
 from ui import masking as ui_masking
 from plm_core.words import aggregate_scores
-from ui import LIVE_PAUSE, url_state, widgets
+from ui import LIVE_PAUSE, charts, url_state, widgets
 from ui import text as ui_text
 from ui.url_state import UrlParam
 
@@ -64,9 +65,9 @@ def head_label(head: int) -> str:
 
 def difference_heatmap(diff: AttentionDifference, layer: int, head: int, key: str) -> None:
     """B − A attention on the matched tokens at one layer and head (-1 = average of heads)."""
-    st.plotly_chart(attention_heatmap(pick(diff.weights, layer, head), [t.split(":", 1)[1] for t in diff.tokens],
-                                      f"Layer {layer}, {head_label(head)}: B − A", colorscale="RdBu", zmid=0.0,
-                                      colorbar_title="B − A"), key=key)
+    charts.plotly_chart(attention_heatmap(pick(diff.weights, layer, head), [t.split(":", 1)[1] for t in diff.tokens],
+                                          f"Layer {layer}, {head_label(head)}: B − A", signed=True,
+                                          colorbar_title="B − A"), key=key)
 
 
 if mode == "texts":
@@ -98,7 +99,7 @@ if mode == "texts":
     for n, cmp in enumerate(result.comparisons):
         similarity = cmp.measure == "cosine similarity"
         title = "Similarity of B to A" if similarity else cmp.what
-        st.plotly_chart(comparison_bars(cmp, title, names=("A", "B")), key=f"compare.pred{n}")
+        charts.plotly_chart(comparison_bars(cmp, title, names=("A", "B")), key=f"compare.pred{n}")
         if similarity:
             st.markdown(f"Cosine similarity of the two sentence embeddings: **{float(cmp.perturbed[0]):.3f}**")
         elif cmp.label_changed:
@@ -109,7 +110,7 @@ if mode == "texts":
     difference_heatmap(result.attention if words is None else words.attention, layer, head, "compare.attn_diff")
     st.subheader("Attribution difference")
     if st.toggle("Attribute both sentences (same target)", key="compare.attr"):
-        method = st.selectbox("Method", ATTR_METHODS, key="compare.method")
+        method = st.selectbox("Method", ATTR_METHODS, key="compare.method", format_func=METHOD_LABELS.get)
         attr = widgets.run_or_stop(lambda: ui_masking.cached_attribution_difference(spec, text_a, text_b, method))
         scores_a, scores_b = attr.scores_a, attr.scores_b
         if words is not None:  # a word's attribution is the sum of its pieces'
@@ -117,9 +118,9 @@ if mode == "texts":
         labels = [enc_a.tokens[i] if enc_a.tokens[i] == enc_b.tokens[j] else f"{enc_a.tokens[i]}/{enc_b.tokens[j]}"
                   for i, j in alignment.pairs]
         labels = [f"{n}:{t}" for n, t in enumerate(labels)]
-        st.plotly_chart(token_pair_bars(labels, np.asarray([scores_a[i] for i, _ in alignment.pairs]),
+        charts.plotly_chart(token_pair_bars(labels, np.asarray([scores_a[i] for i, _ in alignment.pairs]),
                                         np.asarray([scores_b[j] for _, j in alignment.pairs]),
-                                        f"{method.replace('_', ' ')} on matched {units.name} — target: "
+                                        f"{METHOD_LABELS[method]} on matched {units.name} — target: "
                                         f"{attr.target_label}"), key="compare.attr_chart")
 else:
     model_b = st.text_input("Second model (Hub id, local folder, or 'embedded')", key="compare.model_b",
@@ -156,20 +157,20 @@ else:
                 else:
                     st.caption(kind_label(pred.kind))
                     if pred.labels:  # class probabilities
-                        st.plotly_chart(distribution_bars(pred.labels, pred.probs, "Class probabilities"),
+                        charts.plotly_chart(distribution_bars(pred.labels, pred.probs, "Class probabilities"),
                                         key=f"compare.mpred.{name}")
                     elif pred.embedding is not None:
                         st.markdown(f"Sentence embedding: {pred.embedding.shape[0]} dimensions")
                     else:
                         for n, d in enumerate(pred.distributions):
-                            st.plotly_chart(distribution_bars([repr(t) for t in d.tokens], d.probs,
-                                                              f"Top tokens at position {d.position}"),
-                                            key=f"compare.mpred.{name}.{n}")
+                            charts.plotly_chart(distribution_bars([repr(t) for t in d.tokens], d.probs,
+                                                                  f"Top tokens at position {d.position}"),
+                                                key=f"compare.mpred.{name}.{n}")
                 lyr = att.n_layers - layer
-                st.plotly_chart(attention_heatmap(pick(att.weights, lyr, head), att.encoding.tokens,
-                                                  f"Layer {lyr}, {head_label(head)}"), key=f"compare.matt.{name}")
+                charts.plotly_chart(attention_heatmap(pick(att.weights, lyr, head), att.encoding.tokens,
+                                                      f"Layer {lyr}, {head_label(head)}"), key=f"compare.matt.{name}")
         for n, cmp in enumerate(result.comparisons):
-            st.plotly_chart(comparison_bars(cmp, names=("A", "B")), key=f"compare.mcmp{n}")
+            charts.plotly_chart(comparison_bars(cmp, names=("A", "B")), key=f"compare.mcmp{n}")
         difference = result.attention if words is None else words.attention
         if difference is not None:  # same layers and heads (two checkpoints of one architecture)
             st.subheader("Attention difference (B − A)")

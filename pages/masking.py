@@ -5,7 +5,7 @@ import streamlit as st
 from plm_core.masking import STRATEGIES, STRATEGY_LABELS, MaskSpec, check_mask
 from plm_core.viz.masking_plots import comparison_bars, fill_in_bars, occlusion_bars
 from ui import masking as ui_masking
-from ui import LIVE_PAUSE, url_state, widgets
+from ui import LIVE_PAUSE, charts, url_state, widgets
 from ui import text as ui_text
 from ui.url_state import UrlParam
 
@@ -83,12 +83,12 @@ def masking_view() -> None:
                    "are independent guesses, not one joint sentence.")
         cols = st.columns(min(3, max(1, len(result.fill_ins))))
         for n, fill in enumerate(result.fill_ins):
-            cols[n % len(cols)].plotly_chart(fill_in_bars(fill), key=f"masking.fill{n}")
+            charts.plotly_chart(fill_in_bars(fill), key=f"masking.fill{n}", container=cols[n % len(cols)])
         for n, cmp in enumerate(result.comparisons):
-            st.plotly_chart(comparison_bars(cmp, names=("unmasked", "masked")), key=f"masking.cmp{n}")
+            charts.plotly_chart(comparison_bars(cmp, names=("unmasked", "masked")), key=f"masking.cmp{n}")
     else:
         cmp = result.comparisons[0]
-        st.plotly_chart(comparison_bars(cmp, adapter.prediction_title, names=("original", "edited")), key="masking.chart")
+        charts.plotly_chart(comparison_bars(cmp, adapter.prediction_title, names=("original", "edited")), key="masking.chart")
         if adapter.output == "classes" and cmp.label_changed:
             st.warning(f"The prediction flipped: {cmp.top_original} → {cmp.top_perturbed}.")
         elif adapter.output == "next_token":
@@ -105,7 +105,7 @@ def masking_view() -> None:
             spec, text, tuple(sorted(chosen)), strategy, substitute, text_pair=target, words=words))
         st.caption("All masked copies run in one batched forward pass. A positive bar: hiding that token lowers "
                    "the measured value.")
-        st.plotly_chart(occlusion_bars(sweep), key="masking.sweep_chart")
+        charts.plotly_chart(occlusion_bars(sweep), key="masking.sweep_chart")
         for note in sweep.notes:
             st.info(note[0].upper() + note[1:] + ".")
 

@@ -26,7 +26,7 @@ from plm_core.errors import PlmCoreError
 from plm_core.loading import ModelSpec
 from plm_core.viz.bias_plots import (bec_pro_figure, crows_pairs_figure, estimates_figure, seat_figure,
                                      template_figure)
-from ui import resources, widgets
+from ui import charts, resources, widgets
 from ui.backend import compute_chunks, is_remote
 
 JOB = "bias.job"  # {"queue": [run ids], "running": bool, "chunk": int}: the runs this session is scoring
@@ -381,7 +381,7 @@ def show_crows(result) -> None:
               help="Two-sided exact binomial test of the share against 50% (scipy.stats.binomtest)")
     st.caption(result.config.get("sample", ""))
     column = breakdown_picker(result, "bias.crows.by", "bias_type")
-    st.plotly_chart(crows_pairs_figure(result, column), key="bias.crows.chart")
+    charts.plotly_chart(crows_pairs_figure(result, column), key="bias.crows.chart")
     def share(v: dict, which: str) -> str:
         if not v[f"n_{which}"]:
             return "–"
@@ -416,7 +416,7 @@ def show_bec(result) -> None:
     if not result.rows:
         return
     st.caption(result.config.get("sample", ""))
-    st.plotly_chart(bec_pro_figure(result), key="bias.bec.chart")
+    charts.plotly_chart(bec_pro_figure(result), key="bias.bec.chart")
     tests = result.gender_tests()
     if tests:
         st.markdown("**Female vs male person words** (paired: same template, profession and rank of person word; "
@@ -429,7 +429,7 @@ def show_bec(result) -> None:
     column = breakdown_picker(result, "bias.bec.by", bec_mod.GROUP)
     estimates = result.estimates(column)
     if column != bec_mod.GROUP:
-        st.plotly_chart(estimates_figure({"mean association": estimates[1:]}, title=f"BEC-Pro by {column}",
+        charts.plotly_chart(estimates_figure({"mean association": estimates[1:]}, title=f"BEC-Pro by {column}",
                                          y_title="association", reference=0.0), key="bias.bec.breakdown_chart")
     estimates_table(estimates, "bias.bec.groups", "mean association")
     _rows_table(sorted(result.rows, key=lambda r: r.index), "bias.bec.rows")
@@ -456,7 +456,7 @@ def show_seat(result: SeatResult) -> None:
     c4.metric("Permutations " + ("(exact)" if result.exact else "(sampled)"), f"{result.n_permutations:,}")
     st.text(f"X = {result.categories[0]}, Y = {result.categories[1]}, A = {result.categories[2]}, "
             f"B = {result.categories[3]}; sizes {result.sizes}. d > 0: X is closer to A (and Y to B).")
-    st.plotly_chart(seat_figure(result), key="bias.seat.chart")
+    charts.plotly_chart(seat_figure(result), key="bias.seat.chart")
     st.dataframe([dataclasses.asdict(i) for i in result.items], hide_index=True, height=260, key="bias.seat.rows")
     export_buttons(result, "seat")
     st.subheader("Open an item")
@@ -475,7 +475,7 @@ def show_template(result: templates.TemplateResult) -> None:
     caveat("template")
     if not result.rows:
         return
-    st.plotly_chart(template_figure(result), key="bias.template.chart")
+    charts.plotly_chart(template_figure(result), key="bias.template.chart")
     st.caption("Bars: mean over templates of each template's mean score, with the 95% t interval across "
                "templates (one template: across its sentences); dots: each sentence.")
     column = breakdown_picker(result, "bias.template.by", "value · target")
@@ -484,7 +484,7 @@ def show_template(result: templates.TemplateResult) -> None:
                      column_config={c: NUMBER for c in ("mean", "ci_low", "ci_high", "std", "min", "max")})
     else:
         estimates = result.estimates(column)
-        st.plotly_chart(estimates_figure({result.metric: estimates}, title=f"{result.template_set.name} by {column}",
+        charts.plotly_chart(estimates_figure({result.metric: estimates}, title=f"{result.template_set.name} by {column}",
                                          y_title=result.metric, digits=4), key="bias.template.breakdown_chart")
         estimates_table(estimates, "bias.template.summary", result.metric)
     st.dataframe([{**row_record(r), "slot_values": ", ".join(f"{k}={v}" for k, v in r.slot_values)}

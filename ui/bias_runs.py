@@ -15,6 +15,7 @@ from plm_core.bias.common import provenance, table_to_csv
 from plm_core.bias.store import RunInfo
 from plm_core.viz.bias_plots import estimates_figure
 from ui import bias as ui_bias
+from ui import charts
 
 # per probe: default breakdown, y-axis title, digits, unit suffix, reference line, y range
 VIEW = {
@@ -134,7 +135,7 @@ def compare_runs(infos: list[RunInfo], probe: str, key: str = "bias.compare") ->
     if any(not r.complete for r in infos):
         st.warning("Some runs are incomplete: their estimates cover only the items scored so far (shown in the "
                    "legend as scored/total).")
-    st.plotly_chart(estimates_figure(series, title=f"{jobs.NAMES[probe]}: {len(series)} model(s) side by side, "
+    charts.plotly_chart(estimates_figure(series, title=f"{jobs.NAMES[probe]}: {len(series)} model(s) side by side, "
                                                    f"{stats.CONFIDENCE:.0%} CI",
                                      y_title=y_title, digits=digits, suffix=suffix, reference=reference,
                                      reference_label="50%: no preference" if probe == "crows_pairs" else "",

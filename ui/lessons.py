@@ -24,7 +24,7 @@ from plm_core.types import Encoding
 from plm_core.viz.attention_plots import attention_heatmap
 from plm_core.viz.lesson_plots import head_grid, mask_pair, probe_bars, token_bars, vectors_heatmap
 from plm_core.words import aggregate_attention, aggregate_scores
-from ui import resources, widgets
+from ui import charts, keyboard, resources, widgets
 from ui import text as ui_text
 from ui.backend import compute as compute_op  # (plm_core.lessons.compute is `compute` here)
 
@@ -218,6 +218,13 @@ PRESENTER_CSS = """
 [data-testid="stMain"] h3 { font-size: 2.1rem !important; }
 [data-testid="stMain"] [data-testid="stRadio"] label p { font-size: 1.6rem !important; }
 [data-testid="stMain"] button p { font-size: 1.5rem !important; }
+[data-testid="stMain"] [data-testid="stCaptionContainer"],
+[data-testid="stMain"] [data-testid="stCaptionContainer"] p,
+[data-testid="stMain"] [data-testid="stTable"] td, [data-testid="stMain"] [data-testid="stTable"] th,
+[data-testid="stMain"] [data-testid="stProgress"] p, [data-testid="stMain"] [data-testid="stWidgetLabel"] p,
+[data-testid="stMain"] [data-testid="stMetricLabel"] p,
+[data-testid="stMain"] [data-testid="stCode"] code { font-size: 1.4rem !important; line-height: 1.45; }
+[data-testid="stMain"] [data-testid="stMetricValue"] { font-size: 3rem !important; }
 </style>
 """
 
@@ -225,6 +232,12 @@ PRESENTER_CSS = """
 
 
 def render_page() -> None:
+    # charts drawn while the presenter view is on are scaled to its type (ui/charts.py)
+    with charts.presenter(lambda: bool(st.session_state.get("lessons.presenter"))):
+        _render_page()
+
+
+def _render_page() -> None:
     handle = widgets.require_handle()
     spec = widgets.active_spec()
     read_url_once(handle)
@@ -335,6 +348,7 @@ def _navigation(lesson: Lesson, index: int, lang: Lang, presenter: bool) -> None
                 on_click=_go, args=(-1, n), width="stretch")
     right.button("Next →" if lang == "en" else "下一步 →", key="lessons.next", disabled=index == n - 1,
                  on_click=_go, args=(1, n), width="stretch", type="primary")
+    keyboard.step_keys("lessons.keys", lambda: _go(1, n), lambda: _go(-1, n))  # →/PageDown/Space, ←/PageUp
 
 
 # -------------------------------------------------------------------------------------------- views ----
@@ -371,8 +385,9 @@ def view_embedding_tables(ctx: Ctx) -> None:
     bars = {"‖token row‖": np.linalg.norm(res.word, axis=1), "‖position row‖": np.linalg.norm(res.position, axis=1)}
     if res.segment is not None:
         bars["‖segment row‖"] = np.linalg.norm(res.segment, axis=1)
-    st.plotly_chart(token_bars(bars, tokens, "Length of each looked-up row"), key="lessons.emb_norms")
-    st.plotly_chart(vectors_heatmap(res.combined, tokens, "Input vectors (first 64 dimensions)"), key="lessons.emb_vec")
+    charts.plotly_chart(token_bars(bars, tokens, "Length of each looked-up row"), key="lessons.emb_norms")
+    charts.plotly_chart(vectors_heatmap(res.combined, tokens, "Input vectors (first 64 dimensions)"),
+                        key="lessons.emb_vec")
     _ok(ctx, f"Our sum{' + LayerNorm' if res.layer_norm else ''} equals the model's input vectors: "
              f"max |difference| = {res.max_abs_diff:.1e}",
         f"我们的求和{' + LayerNorm' if res.layer_norm else ''}与模型的输入向量一致：最大 |差| = {res.max_abs_diff:.1e}")
@@ -383,11 +398,11 @@ def view_positions(ctx: Ctx) -> None:
     res = cached_token_embeddings(ctx.spec, ctx.text)
     tokens = res.encoding.tokens
     c1, c2 = st.columns(2)
-    c1.plotly_chart(attention_heatmap(res.position_similarity(), [f"pos {p}" for p in res.position_ids],
-                                      "Cosine similarity of position rows", colorscale="RdBu", zmid=0.0,
-                                      colorbar_title="cos"), key="lessons.pos_sim")
-    c2.plotly_chart(attention_heatmap(res.word_similarity(), tokens, "Cosine similarity of token rows",
-                                      colorscale="RdBu", zmid=0.0, colorbar_title="cos"), key="lessons.word_sim")
+    charts.plotly_chart(attention_heatmap(res.position_similarity(), [f"pos {p}" for p in res.position_ids],
+                                          "Cosine similarity of position rows", signed=True, colorbar_title="cos"),
+                        key="lessons.pos_sim", container=c1)
+    charts.plotly_chart(attention_heatmap(res.word_similarity(), tokens, "Cosine similarity of token rows",
+                                          signed=True, colorbar_title="cos"), key="lessons.word_sim", container=c2)
     sim = res.position_similarity()
     n = sim.shape[0]
     near = float(np.mean([sim[i, i + 1] for i in range(n - 1)])) if n > 1 else float("nan")
@@ -407,15 +422,15 @@ def view_qkv(ctx: Ctx) -> None:
                 f"Q, K, V of one head are {s.queries.shape[1]} × {s.d_k} (d_k = {s.d_k})**")
     cols = st.columns(3)
     for col, (name, m) in zip(cols, (("Q", s.queries[h]), ("K", s.keys[h]), ("V", s.values[h]))):
-        col.plotly_chart(vectors_heatmap(m, tokens, f"{name} (head {h})"), key=f"lessons.{name}")
+        charts.plotly_chart(vectors_heatmap(m, tokens, f"{name} (head {h})"), key=f"lessons.{name}", container=col)
 
 
 def view_scores(ctx: Ctx) -> None:
     _per_token_caption(ctx)
     s, h = _steps(ctx), ctx.head
     st.markdown(f"**scale = 1/√d_k = 1/√{s.d_k} = {s.scale:.4f}**" + (" · causal mask: −∞ above the diagonal" if s.causal else ""))
-    st.plotly_chart(attention_heatmap(s.scores[h], s.encoding.tokens, f"QKᵀ/√d_k (layer {s.layer}, head {h})",
-                                      colorscale="RdBu", zmid=0.0, colorbar_title="score"), key="lessons.scores")
+    charts.plotly_chart(attention_heatmap(s.scores[h], s.encoding.tokens, f"QKᵀ/√d_k (layer {s.layer}, head {h})",
+                                          signed=True, colorbar_title="score"), key="lessons.scores")
 
 
 def _per_token_caption(ctx: Ctx) -> None:
@@ -428,7 +443,7 @@ def view_softmax(ctx: Ctx) -> None:
     s, h = _steps(ctx), ctx.head
     words = ctx.words(s.encoding)
     probs = s.probs[h] if words is None else aggregate_attention(s.probs[h], words)
-    st.plotly_chart(attention_heatmap(probs, (words or s.encoding).tokens, f"softmax (layer {s.layer}, head {h})"),
+    charts.plotly_chart(attention_heatmap(probs, (words or s.encoding).tokens, f"softmax (layer {s.layer}, head {h})"),
                     key="lessons.softmax")
     sums = probs.sum(-1)
     st.markdown(f"**row sums: min {sums.min():.6f}, max {sums.max():.6f}**")
@@ -443,9 +458,11 @@ def view_weighted_sum(ctx: Ctx) -> None:
     tokens = s.encoding.tokens
     d = s.d_k
     c1, c2 = st.columns(2)
-    c1.plotly_chart(vectors_heatmap(s.context[h], tokens, f"ours: softmax · V (head {h})"), key="lessons.ctx_ours")
-    c2.plotly_chart(vectors_heatmap(s.model_concat[:, h * d:(h + 1) * d], tokens,
-                                    f"the model's (input of its output projection, head {h})"), key="lessons.ctx_model")
+    charts.plotly_chart(vectors_heatmap(s.context[h], tokens, f"ours: softmax · V (head {h})"),
+                        key="lessons.ctx_ours", container=c1)
+    charts.plotly_chart(vectors_heatmap(s.model_concat[:, h * d:(h + 1) * d], tokens,
+                                        f"the model's (input of its output projection, head {h})"),
+                        key="lessons.ctx_model", container=c2)
     diff = s.head_context_diff(h)
     _ok(ctx, f"Step by step equals the model's own attention output: max |difference| = {diff:.1e}",
         f"一步步计算的结果与模型自己的注意力输出一致：最大 |差| = {diff:.1e}")
@@ -455,7 +472,7 @@ def view_heads(ctx: Ctx) -> None:
     s = _steps(ctx)
     words = ctx.words(s.encoding)
     probs = s.probs if words is None else aggregate_attention(s.probs, words)
-    st.plotly_chart(head_grid(probs, (words or s.encoding).tokens, f"All {s.n_heads} heads of layer {s.layer}"),
+    charts.plotly_chart(head_grid(probs, (words or s.encoding).tokens, f"All {s.n_heads} heads of layer {s.layer}"),
                     key="lessons.heads")
     ent = -(probs * np.log(np.clip(probs, 1e-12, 1))).sum(-1).mean(-1)
     st.markdown("**mean entropy per head (low = focused):** " + ", ".join(f"h{i} {e:.2f}" for i, e in enumerate(ent)))
@@ -468,8 +485,9 @@ def view_concat(ctx: Ctx) -> None:
     st.markdown(f"**{s.n_heads} heads × d_k {s.d_k} = {s.concat.shape[1]} numbers per token → W_O "
                 f"({s.concat.shape[1]} × {s.projected.shape[1]})**")
     c1, c2 = st.columns(2)
-    c1.plotly_chart(vectors_heatmap(s.concat, tokens, "concatenated heads"), key="lessons.concat")
-    c2.plotly_chart(vectors_heatmap(s.projected, tokens, "after the output projection W_O"), key="lessons.proj")
+    charts.plotly_chart(vectors_heatmap(s.concat, tokens, "concatenated heads"), key="lessons.concat", container=c1)
+    charts.plotly_chart(vectors_heatmap(s.projected, tokens, "after the output projection W_O"),
+                        key="lessons.proj", container=c2)
     _ok(ctx, f"Concatenation equals the model's: max |difference| = {s.context_diff:.1e}; projection equals "
              f"the output of its W_O layer: max |difference| = {s.projection_diff:.1e}",
         f"拼接结果与模型一致：最大 |差| = {s.context_diff:.1e}；投影结果与其 W_O 层输出一致：最大 |差| = {s.projection_diff:.1e}")
@@ -480,7 +498,8 @@ def view_masks(ctx: Ctx) -> None:
     m = cached_mask_lesson(ctx.spec, ctx.text)
     own = "causal (GPT-style)" if m.causal else "bidirectional (BERT-style)"
     other = "bidirectional (BERT-style), constructed" if m.causal else "causal (GPT-style), constructed"
-    st.plotly_chart(mask_pair(m.mask, m.other_mask, m.encoding.tokens, f"loaded model: {own}", other), key="lessons.masks")
+    charts.plotly_chart(mask_pair(m.mask, m.other_mask, m.encoding.tokens, f"loaded model: {own}", other),
+                        key="lessons.masks")
     st.markdown(f"**this model is {own}: attention given to later tokens = {m.future_attention:.3f} of each row "
                 f"(averaged over layers and heads)**")
 
@@ -519,9 +538,9 @@ def view_encdec(ctx: Ctx) -> None:
         return
     m = cached_encoder_decoder(ctx.spec, ctx.text, st.session_state[key])
     src, tgt = m.source.tokens, m.target.tokens
-    st.plotly_chart(mask_pair(m.encoder_mask, m.decoder_mask, src, "encoder: who may look at whom (source)",
+    charts.plotly_chart(mask_pair(m.encoder_mask, m.decoder_mask, src, "encoder: who may look at whom (source)",
                               "decoder: who may look at whom (target)", other_tokens=tgt), key="lessons.encdec.masks")
-    st.plotly_chart(attention_heatmap(m.cross, src, "cross-attention, last layer, mean of heads (target × source)",
+    charts.plotly_chart(attention_heatmap(m.cross, src, "cross-attention, last layer, mean of heads (target × source)",
                                       query_tokens=tgt), key="lessons.encdec.cross")
     st.markdown(f"**encoder: {'bidirectional' if m.encoder_bidirectional else 'causal'}; decoder: "
                 f"{'causal' if m.decoder_causal else 'not causal'} (read from the weights); cross-attention: "
@@ -638,8 +657,8 @@ def view_attention_vs_attribution(ctx: Ctx) -> None:
                                                                   else aggregate_scores(attr.scores, words))
     norm = {k: np.abs(v) / (np.abs(v).max() or 1.0) for k, v in series.items()}
     where = "[CLS]" if row == 0 else "the last token"
-    st.plotly_chart(token_bars(norm, tokens, f"Attention from {where} vs attribution (each scaled to max 1)",
-                               yaxis="relative importance"), key="lessons.att_attr")
+    charts.plotly_chart(token_bars(norm, tokens, f"Attention from {where} vs attribution (each scaled to max 1)",
+                                   yaxis="relative importance"), key="lessons.att_attr")
     base = norm["attention (last layer, mean of heads)"]
     content = [i for i, s in enumerate(units.special) if not s]
     lines = []
@@ -655,8 +674,8 @@ def view_attention_vs_attribution(ctx: Ctx) -> None:
 def view_bias_probe(ctx: Ctx) -> None:
     words = compute.parse_words(ctx.text)
     res = cached_bias(ctx.spec, words)
-    st.plotly_chart(probe_bars(res.scores, res.occupations, res.templates, "Association: + leans male, − leans female",
-                               res.method), key="lessons.bias")
+    charts.plotly_chart(probe_bars(res.scores, res.occupations, res.templates,
+                                   "Association: + leans male, − leans female", res.method), key="lessons.bias")
     mean = res.scores.mean(0)
     st.markdown("**mean over templates:** " + ", ".join(f"{w} {m:+.3f}" for w, m in zip(res.occupations, mean)))
     spread = res.scores.max(0) - res.scores.min(0)

@@ -10,6 +10,14 @@ weight as a JSON float (13.2 MB for 64 tokens of MiniLM). Here:
   filters are sliced in the page from the same bytes instead of being sent four more times.
 - tokens and labels are JSON with ``<``, ``>`` and ``&`` escaped, and bertviz writes them with
   ``.text()``, so text like ``<img onerror=...>`` is shown, never run.
+- colours follow the page: inside Streamlit (a same-origin ``srcdoc`` iframe) the script reads the app's own
+  background and text colour from the parent document, which is right for the OS-following default and for
+  ``--theme.base dark`` alike (``prefers-color-scheme`` inside the iframe only sees the OS, and
+  ``st.context.theme`` reports "light" on the first run of a dark app). A downloaded file on its own follows
+  ``prefers-color-scheme``. Token labels use the page's text colour (bertviz hard-codes black); the model view
+  gets bertviz's own dark palette.
+- the model view (970 px wide in bertviz) is scaled to the frame's width, down to 60%; below that it scrolls
+  sideways and says so ("Scroll sideways: 7 of 12 heads fit").
 """
 
 from __future__ import annotations
@@ -60,6 +68,86 @@ _DECODER_JS = """
 """
 
 
+_THEME_CSS = """
+:root { --plm-bg: #ffffff; --plm-fg: #262730; --plm-hover: rgba(0,0,0,0.12); color-scheme: light; }
+:root.plm-dark { --plm-bg: #0e1117; --plm-fg: #fafafa; --plm-hover: rgba(255,255,255,0.2); color-scheme: dark; }
+@media (prefers-color-scheme: dark) {
+  :root:not(.plm-light) { --plm-bg: #0e1117; --plm-fg: #fafafa; --plm-hover: rgba(255,255,255,0.2); color-scheme: dark; }
+}
+html, body { margin: 0; background: var(--plm-bg); color: var(--plm-fg); }
+/* bertviz writes fill="black" / "lightgray" as attributes: any stylesheet rule wins over those */
+#vis svg text { fill: var(--plm-fg); }
+#vis svg rect.background { fill: var(--plm-hover); }
+#vis { overflow-x: auto; }
+#plm-scroll-note { font-size: 13px; margin: 2px 0 4px; }
+"""
+
+# Runs before bertviz: picks light or dark from the page around the frame (or the OS when the file stands alone),
+# and follows a later switch of the app's theme.
+_THEME_JS = r"""
+(function () {
+  var root = document.documentElement, p = window.PLM_PARAMS;
+  function rgb(c) {
+    var m = /rgba?\(([^)]+)\)/.exec(c || ''); if (!m) return null;
+    var v = m[1].split(',').map(parseFloat); return v.length > 3 && v[3] === 0 ? null : v.slice(0, 3);
+  }
+  function lum(c) {
+    var a = c.map(function (x) { x /= 255; return x <= 0.04045 ? x / 12.92 : Math.pow((x + 0.055) / 1.055, 2.4); });
+    return 0.2126 * a[0] + 0.7152 * a[1] + 0.0722 * a[2];
+  }
+  function pageColors() {
+    try {
+      if (window.parent === window) return null;
+      var doc = window.parent.document, app = doc.querySelector('[data-testid="stApp"]') || doc.body;
+      var cs = window.parent.getComputedStyle(app), bg = rgb(cs.backgroundColor), fg = rgb(cs.color);
+      return bg && fg ? {bg: cs.backgroundColor, fg: cs.color, dark: lum(bg) < 0.5} : null;
+    } catch (e) { return null; }  /* another origin: keep the OS preference */
+  }
+  function osDark() { return !!(window.matchMedia && window.matchMedia('(prefers-color-scheme: dark)').matches); }
+  function apply(c) {
+    var dark = c ? c.dark : osDark();
+    root.classList.toggle('plm-dark', dark); root.classList.toggle('plm-light', !dark);
+    root.style.setProperty('--plm-bg', c ? c.bg : ''); root.style.setProperty('--plm-fg', c ? c.fg : '');
+    root.style.setProperty('--plm-hover', '');
+    return dark;
+  }
+  var dark = apply(pageColors());
+  p.display_mode = dark ? 'dark' : 'light';  /* the model view's own palette */
+  window.PLM_DARK = dark;
+  setInterval(function () {
+    var c = pageColors(), now = c ? c.dark : osDark();
+    if (now !== dark) location.reload(); else apply(c);
+  }, 1000);
+})();
+"""
+
+# Runs after the model view: fit its fixed 970 px grid to the frame, or scroll and say so.
+_FIT_JS = """
+(function () {
+  var p = window.PLM_PARAMS, vis = document.querySelector('#vis'), note = document.getElementById('plm-scroll-note');
+  if (!vis || !note || p.total_heads === undefined) return;
+  var MIN = 0.6, AXIS = 38;
+  function fit() {
+    var svg = vis.querySelector('svg'); if (!svg) return;
+    if (!svg.getAttribute('data-w')) {
+      svg.setAttribute('data-w', svg.getAttribute('width')); svg.setAttribute('data-h', svg.getAttribute('height'));
+    }
+    var W = +svg.getAttribute('data-w'), H = +svg.getAttribute('data-h'), avail = vis.clientWidth || W;
+    var s = Math.min(1, Math.max(MIN, avail / W));
+    svg.setAttribute('viewBox', '0 0 ' + W + ' ' + H);
+    svg.setAttribute('width', Math.floor(W * s)); svg.setAttribute('height', Math.ceil(H * s));
+    var n = p.include_heads.length, cell = (W - AXIS) / p.total_heads;
+    var fits = Math.max(0, Math.min(n, Math.floor((avail / s - AXIS) / cell)));
+    note.hidden = W * s <= avail + 1;
+    note.textContent = 'Scroll sideways: ' + fits + ' of ' + n + ' heads fit this width.';
+  }
+  new MutationObserver(fit).observe(vis, {childList: true});
+  window.addEventListener('resize', fit);
+  fit();
+})();
+"""
+
+
 @functools.cache
 def _library_js() -> str:
     import mpld3
@@ -96,6 +184,8 @@ def bertviz_html(result: AttentionResult, view: View = "head", *, layers: list[i
         view: "head" (lines between tokens, one colour per head) or "model" (every layer × head).
         layers: layer indices to include (default all); fewer layers = smaller page.
         heads: heads pre-selected in the head view (default all).
+        display_mode: kept for older callers; the page's own script replaces it with the theme it finds (the
+            app around the frame, or the OS setting for a file opened on its own).
     """
     n_layers = min(r.n_layers for r in (result, *result.stacks))  # bertviz has one layer menu for all stacks
     layers = list(range(n_layers)) if layers is None else sorted(set(layers))
@@ -134,12 +224,15 @@ def bertviz_html(result: AttentionResult, view: View = "head", *, layers: list[i
     options = "".join(f'<option value="{i}">{f["name"]}</option>' for i, f in enumerate(filters)) if len(filters) > 1 else ""
     select = f'Attention: <select id="filter">{options}</select>' if options else ""
     layer_select = 'Layer: <select id="layer"></select>' if view == "head" else ""
+    note = '<div id="plm-scroll-note" hidden></div>' if view == "model" else ""
     body = (f'<div id="{root}" style="font-family:\'Helvetica Neue\', Helvetica, Arial, sans-serif;">'
-            f'<span style="user-select:none">{layer_select} {select}</span><div id="vis"></div></div>')
+            f'<span style="user-select:none">{layer_select} {select}</span>{note}<div id="vis"></div></div>')
+    fit = f"\n<script>{_FIT_JS}</script>" if view == "model" else ""
     return (
-        "<!doctype html><html><head><meta charset='utf-8'></head><body>"
+        f"<!doctype html><html><head><meta charset='utf-8'><style>{_THEME_CSS}</style></head><body>"
         f"{body}\n{_library_js()}\n<script>window.PLM_PARAMS = {_safe_json(params)};</script>\n"
-        f"<script>{_DECODER_JS}</script>\n<script>{_bertviz_js(view)}</script></body></html>"
+        f"<script>{_THEME_JS}</script>\n<script>{_DECODER_JS}</script>\n<script>{_bertviz_js(view)}</script>"
+        f"{fit}</body></html>"
     )
 
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 import numpy as np
-import plotly.colors
 import plotly.graph_objects as go
 
 from plm_core.bias.bec_pro import BecProResult
@@ -14,13 +13,13 @@ from plm_core.bias.crows_pairs import CrowsPairsResult
 from plm_core.bias.seat import SeatResult
 from plm_core.bias.stats import Estimate
 from plm_core.bias.templates import TemplateResult
+from plm_core.viz import theme
 
-_MARGIN = {"l": 10, "r": 10, "t": 60, "b": 10}
 # One distinct hue per series (target word, model, gender). Not a palette of light/dark pairs: a legend of
 # paired shades reads as pairs of series ("career" and "salary" one blue pair, "office" and "family" one red
 # pair) that do not exist.
-SERIES_COLORS = plotly.colors.qualitative.D3
-ERROR_COLOR = "rgba(128,128,128,0.95)"  # error bars: readable on light and dark backgrounds
+SERIES_COLORS = theme.CATEGORICAL
+ERROR_COLOR = theme.MARKER  # error bars and reference lines: readable on light and dark backgrounds
 
 
 def series_color(k: int) -> str:
@@ -49,6 +48,14 @@ def _hover(e: Estimate | None, digits: int, suffix: str) -> str:
     return f"n = {e.n} {e.unit}{ci}{p}"
 
 
+def _reference_line(fig: go.Figure, y: float, label: str) -> None:
+    """A dashed reference line under the bars, named in the legend (a label on the plot would hide bar labels)."""
+    fig.add_hline(y=y, line_dash="dash", line_color=ERROR_COLOR, layer="below")
+    if label:
+        fig.add_trace(go.Scatter(x=[None], y=[None], mode="lines", name=label, hoverinfo="skip",
+                                 line={"dash": "dash", "color": ERROR_COLOR}))
+
+
 def estimates_figure(series: Mapping[str, Sequence[Estimate]], *, title: str, y_title: str, digits: int = 3,
                      suffix: str = "", reference: float | None = None, reference_label: str = "",
                      y_range: tuple[float, float] | None = None) -> go.Figure:
@@ -66,14 +73,12 @@ def estimates_figure(series: Mapping[str, Sequence[Estimate]], *, title: str, y_
             hovertemplate=f"{name}<br>%{{x}}: %{{y:.{digits}f}}{suffix}<br>%{{customdata}}<extra></extra>",
         ))
     if reference is not None:
-        fig.add_hline(y=reference, line_dash="dash", line_color=ERROR_COLOR, annotation_text=reference_label,
-                      annotation_position="top left")
-    fig.update_layout(title=title, barmode="group", height=460, margin=_MARGIN | {"t": 90}, yaxis_title=y_title,
-                      legend_title_text="", showlegend=True,
-                      legend={"orientation": "h", "yanchor": "bottom", "y": 1.0, "xanchor": "left", "x": 0})
+        _reference_line(fig, reference, reference_label)
+    fig.update_layout(title=title, barmode="group", height=460, yaxis_title=y_title,
+                      legend_title_text="", showlegend=True)
     if y_range is not None:
         fig.update_yaxes(range=list(y_range))
-    return fig
+    return theme.apply(fig)
 
 
 def template_figure(result: TemplateResult) -> go.Figure:
@@ -109,9 +114,9 @@ def template_figure(result: TemplateResult) -> go.Figure:
             ))
     slot = result.template_set.probe_slot
     fig.update_layout(title=f"{result.template_set.name}: {result.metric} by [{slot}]", barmode="group",
-                      boxmode="group", height=420, margin=_MARGIN, legend_title_text="target",
+                      boxmode="group", height=420, legend_title_text="target",
                       xaxis_title=f"[{slot}]", yaxis_title=result.metric)
-    return fig
+    return theme.apply(fig)
 
 
 def crows_pairs_figure(result: CrowsPairsResult, column: str = "bias_type") -> go.Figure:
@@ -129,12 +134,10 @@ def crows_pairs_figure(result: CrowsPairsResult, column: str = "bias_type") -> g
         customdata=[_hover(e, 1, "%") for e in ordered],
         hovertemplate="%{x}: %{y:.1f}%<br>%{customdata}<extra></extra>",
     ))
-    fig.add_hline(y=50, line_dash="dash", line_color=ERROR_COLOR, annotation_text="50%: no preference",
-                  annotation_position="top left")
+    _reference_line(fig, 50, "50%: no preference")
     fig.update_layout(title=f"CrowS-Pairs: % more-stereotyping sentence preferred, 95% Wilson CI ({result.model_id})",
-                      yaxis={"range": [0, 100], "title": "% of pairs"}, xaxis_title=column, height=420,
-                      margin=_MARGIN)
-    return fig
+                      yaxis={"range": [0, 100], "title": "% of pairs"}, xaxis_title=column, height=420, showlegend=True)
+    return theme.apply(fig)
 
 
 def bec_pro_figure(result: BecProResult) -> go.Figure:
@@ -150,7 +153,7 @@ def bec_pro_figure(result: BecProResult) -> go.Figure:
     fig = estimates_figure(series, title="BEC-Pro: mean association log(p_target / p_prior), 95% t interval",
                            y_title="association", digits=3)
     fig.add_hline(y=0, line_color=ERROR_COLOR)
-    return fig
+    return theme.apply(fig)
 
 
 def seat_figure(result: SeatResult) -> go.Figure:
@@ -167,5 +170,5 @@ def seat_figure(result: SeatResult) -> go.Figure:
     ci = f" [{low:.2f}, {high:.2f}]" if np.isfinite(low) and np.isfinite(high) else ""
     fig.update_layout(
         title=f"SEAT {result.test}: effect size d = {result.effect_size:.3f}{ci}, {result.p_text}",
-        yaxis_title=f"s(w) = mean cos(w, {a}) − mean cos(w, {b})", height=420, margin=_MARGIN, showlegend=False)
-    return fig
+        yaxis_title=f"s(w) = mean cos(w, {a}) − mean cos(w, {b})", height=420, showlegend=False)
+    return theme.apply(fig)

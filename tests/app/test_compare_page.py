@@ -26,7 +26,7 @@ def test_two_sentences_prediction_and_attention_difference(app_factory, tiny_dir
     assert list(table["A"])[:3] == ["[CLS]", "the", "cat"] and list(table["B"])[:3] == ["[CLS]", "the", ""]
     at.toggle(key="compare.attr").set_value(True).run()
     assert not at.exception and not at.error
-    assert "input x gradient on matched tokens" in figures(at)[-1]["layout"]["title"]["text"]
+    assert "Gradient × Input on matched tokens" in figures(at)[-1]["layout"]["title"]["text"]  # its name, not its id
     assert at.query_params["attr"] == "1" and at.query_params["head"] == "2"
 
 
