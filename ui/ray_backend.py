@@ -258,18 +258,38 @@ def reset() -> None:
         _HANDLE = None
 
 
+def _off_event_loop(fn: Any) -> Any:
+    """``fn()`` here, or in a worker thread when this thread runs an asyncio event loop: Serve's blocking
+    ``.result()`` refuses to run inside one (a caller such as sync Playwright, or a notebook, may have one)."""
+    import asyncio
+    from concurrent.futures import ThreadPoolExecutor
+
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return fn()
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(fn).result()
+
+
 def call(spec: ModelSpec, op: str, args: tuple | list = (), kwargs: dict | None = None) -> Any:
     """Run ``op`` for ``spec`` in a replica and return its result (or raise its PlmCoreError)."""
-    handle = _app_handle().options(multiplexed_model_id=spec_id(spec))
-    method = handle.forward if op in FORWARD_OPS else handle.run
-    return unwrap(method.remote(op, tuple(args), dict(kwargs or {})).result(timeout_s=CALL_TIMEOUT_S))
+    def send() -> Any:
+        handle = _app_handle().options(multiplexed_model_id=spec_id(spec))
+        method = handle.forward if op in FORWARD_OPS else handle.run
+        return method.remote(op, tuple(args), dict(kwargs or {})).result(timeout_s=CALL_TIMEOUT_S)
+
+    return unwrap(_off_event_loop(send))
 
 
 def call_many(spec: ModelSpec, op: str, calls: list[tuple[tuple, dict]]) -> list[Any]:
     """Several calls of ``op`` sent at once (Serve spreads them over the replicas); results in order."""
-    handle = _app_handle().options(multiplexed_model_id=spec_id(spec))
-    responses = [handle.run.remote(op, tuple(a), dict(k)) for a, k in calls]
-    return [unwrap(r.result(timeout_s=CALL_TIMEOUT_S)) for r in responses]
+    def send() -> list[Any]:
+        handle = _app_handle().options(multiplexed_model_id=spec_id(spec))
+        responses = [handle.run.remote(op, tuple(a), dict(k)) for a, k in calls]
+        return [r.result(timeout_s=CALL_TIMEOUT_S) for r in responses]
+
+    return [unwrap(r) for r in _off_event_loop(send)]
 
 
 def replica_stats() -> list[dict[str, Any]]:
