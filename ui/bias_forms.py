@@ -119,7 +119,7 @@ def _fill_editor(tset: templates.TemplateSet) -> None:
 
 def template_form(handle: ModelHandle, spec: ModelSpec) -> None:
     """Example sets, the cross-product editor, and CSV uploads as word lists or as rows written out."""
-    st.caption(f"Score: **{templates.metric(handle.kind)}** for this {handle.adapter.label}. Slots in capitals "
+    st.caption(f"Score: **{templates.metric(handle.kind) or '—'}** for this {handle.adapter.label}. Slots in capitals "
                "([NAME]) take each word of their list; the first slot is compared, the templates give the spread.")
     sets = {s.name: s for s in templates.example_sets_for(handle.kind)}
     if sets and st.session_state.get("bias.template.kind") != handle.kind:

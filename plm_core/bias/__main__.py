@@ -190,7 +190,7 @@ def _run_direct(args, probe, handle, items, config, progress):
         rows += templates.score_filled(handle, tset.probe_slot, items[start:start + step])
         progress(start + len(items[start:start + step]), len(items))
     n_scores = sum(len(i.targets) for i in items)
-    return templates.TemplateResult(handle.model_id, handle.kind, templates.METRICS[handle.kind], tset, tuple(rows),
+    return templates.TemplateResult(handle.model_id, handle.kind, templates.metric(handle.kind), tset, tuple(rows),
                                     config, n_scores)
 
 

@@ -92,7 +92,7 @@ def _bec_result(info: RunInfo, rows, metas):
 
 def _template_result(info: RunInfo, rows, metas):
     kind = str(info.config.get("kind", ""))
-    return templates.TemplateResult(info.model_id, kind, templates.METRICS.get(kind, ""),
+    return templates.TemplateResult(info.model_id, kind, templates.metric(kind),
                                     templates.set_from_config(info.config), tuple(rows), info.config,
                                     int(info.config.get("n_scores", 0)))
 

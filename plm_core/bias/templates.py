@@ -45,9 +45,6 @@ SLOT = re.compile(r"\[([A-Za-z][A-Za-z0-9_]*)\]")
 CLASSROOM_MAX_SCORES = 5000  # classroom mode: templates × slot combinations × targets beyond this are refused
 LAYOUTS = {"lists": "word lists: every combination fills every template",
            "rows": "rows as written: each row is one template with its own slot values and targets"}
-# KIND-TABLE: moves to the kind adapters (scoring follows adapter.output; see _scoring)
-METRICS = {"masked_lm": "probability at [MASK]", "causal_lm": "log-probability of the continuation",
-           "encoder": "cosine similarity", "classifier": "cosine similarity"}
 
 
 @dataclass(frozen=True)
@@ -225,17 +222,17 @@ def validate(tset: TemplateSet, kind: str) -> None:
                                     f"{', '.join('[' + n + ']' for n in empty)}: fill its column(s) on that row")
         if not inst.targets:
             raise InvalidInputError(f"row {k} ({inst.template!r}) has no target words")
-    if kind not in METRICS:
+    if not _scoring(kind):
         raise UnsupportedModelError(f"template probes do not support {kind} models")
 
 
 def _scoring(kind: str) -> str:
-    """How a kind's templates are scored: "mask" (a word at [MASK]), "continuation" (the words after the text
-    before [MASK]) or "similarity" (of sentence embeddings); "" when template probes do not fit it."""
-    if kind not in METRICS:
+    """How a kind's templates are scored (``KindAdapter.template_scoring``): "mask", "continuation",
+    "similarity", or "" when template probes do not fit it."""
+    try:
+        return get_adapter(kind).template_scoring
+    except UnsupportedModelError:
         return ""
-    output = get_adapter(kind).output
-    return {"masked_token": "mask", "next_token": "continuation"}.get(output, "similarity")
 
 
 def _fill(template: str, assignment: tuple[tuple[str, str], ...]) -> str:
@@ -490,7 +487,7 @@ def template_config(model_id: str, revision: str | None, kind: str, tset: Templa
                     data_sha256: str = "") -> dict[str, Any]:
     """The configuration of a template run (enough to rebuild its :class:`TemplateSet` for the result)."""
     config = {"probe": "template", "model_id": model_id, "revision": revision, "kind": kind,
-              "metric": METRICS.get(kind, ""), "set": tset.name, "templates": list(tset.templates),
+              "metric": metric(kind), "set": tset.name, "templates": list(tset.templates),
               "slots": {k: list(v) for k, v in tset.slots}, "targets": list(tset.targets),
               "layout": "rows" if tset.instances else "lists", "data": data_source or f"template set {tset.name}",
               "data_sha256": data_sha256 or set_sha256(tset),
@@ -521,7 +518,7 @@ def probe_templates(handle: ModelHandle, tset: TemplateSet, *, batch_size: int |
         report(progress, len(rows), n_rows)
     kind = handle.kind
     config = template_config(handle.model_id, handle.revision, kind, tset)
-    return TemplateResult(handle.model_id, kind, METRICS[kind], tset, tuple(rows), config, n_rows)
+    return TemplateResult(handle.model_id, kind, metric(kind), tset, tuple(rows), config, n_rows)
 
 
 # ---- built-in example sets (written for plm-lens) ---------------------------------------------------
@@ -564,8 +561,12 @@ EXAMPLE_SETS: dict[str, TemplateSet] = {s.name: s for s in (
 
 
 def metric(kind: str) -> str:
-    """What a template probe scores for a model of ``kind`` ("—" when template probes do not fit it)."""
-    return METRICS.get(kind, "—")
+    """What a template probe scores for a model of ``kind`` (``KindAdapter.template_metric``; "" when template
+    probes do not fit it)."""
+    try:
+        return get_adapter(kind).template_metric
+    except UnsupportedModelError:
+        return ""
 
 
 def example_sets_for(kind: str) -> list[TemplateSet]:

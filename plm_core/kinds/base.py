@@ -87,6 +87,11 @@ class KindAdapter:
     pair_help: ClassVar[str] = "BERT-style models read two segments: [CLS] A [SEP] B [SEP]."
     # example inputs per page ("{mask}" becomes the tokenizer's mask token); "default" for any other page
     examples: ClassVar[Mapping[str, str]] = {"default": "The cat sat on the mat because it was tired."}
+    # template bias probes (plm_core.bias.templates): how a filled template is scored — "mask" (a target word at
+    # [MASK]), "continuation" (the target after the text before [MASK]), "similarity" (of sentence embeddings) —
+    # and the name of that score; "" where template probes do not fit the kind
+    template_scoring: ClassVar[str] = "similarity"
+    template_metric: ClassVar[str] = "cosine similarity"
 
     # ------------------------------------------------------------------ identity
 

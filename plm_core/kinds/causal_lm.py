@@ -24,6 +24,8 @@ class CausalLMAdapter(KindAdapter):
     auto_class = "AutoModelForCausalLM"
     architecture_suffixes = ("LMHeadModel", "ForCausalLM")
     output = "next_token"
+    template_scoring = "continuation"
+    template_metric = "log-probability of the continuation"
     target_kinds = ("next_token", "contrast")
     token_outputs = True
     prediction_title = "Next token"
