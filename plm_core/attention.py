@@ -22,6 +22,7 @@ from plm_core.inference import run
 from plm_core.loading import ModelHandle
 from plm_core.tokens import encode
 from plm_core.types import AttentionResult, Encoding, QueryKeyResult, TokenFlow
+from plm_core.i18n import msg
 
 
 def run_with_attention(handle: ModelHandle, batch, stack: str | None = None) -> tuple[torch.Tensor, ...]:
@@ -34,7 +35,7 @@ def run_with_attention(handle: ModelHandle, batch, stack: str | None = None) -> 
     attentions = getattr(out, stack_output(handle.arch, stack), None)
     if not attentions or attentions[0] is None:
         raise UnsupportedModelError(
-            f"{handle.model_id} returned no attention weights (it must run with eager attention)"
+            msg('{model_id} returned no attention weights (it must run with eager attention)', model_id=handle.model_id)
         )
     return attentions
 
@@ -81,7 +82,7 @@ def attention_result(handle: ModelHandle, encoding: Encoding, out, row: int = 0)
         attentions = getattr(out, stack_output(handle.arch, name if stack is not None else None), None)
         if not attentions or attentions[0] is None:
             raise UnsupportedModelError(
-                f"{handle.model_id} returned no attention weights (it must run with eager attention)")
+                msg('{model_id} returned no attention weights (it must run with eager attention)', model_id=handle.model_id))
         queries, keys = stack_encodings(handle, encoding, stack)
         n, m = len(queries), len(keys if keys is not None else queries)
         weights = torch.stack([a[row, :, :n, :m] for a in attentions]).float().cpu().numpy()
@@ -93,7 +94,7 @@ def attention_result(handle: ModelHandle, encoding: Encoding, out, row: int = 0)
 def head_average(result: AttentionResult, layer: int | None = None) -> np.ndarray:
     """Mean over heads: ``[layer, query, key]``, or ``[query, key]`` for one ``layer``."""
     mean = result.weights.mean(axis=1)
-    return mean if layer is None else mean[_check_index(layer, result.n_layers, "layer")]
+    return mean if layer is None else mean[_check_index(layer, result.n_layers, msg("layer"))]
 
 
 def attention_rollout(weights: np.ndarray, residual: bool = True) -> np.ndarray:
@@ -143,16 +144,17 @@ def token_flow(result: AttentionResult, positions: Sequence[int], layer: int, he
         InvalidInputError: no positions, or one out of range.
     """
     if not result.square:
-        raise InvalidInputError("token flow follows self-attention (queries and keys are the same tokens): "
-                                f"choose the encoder or the decoder, not the {result.stack} attention")
+        raise InvalidInputError(msg('token flow follows self-attention (queries and keys are the same tokens): '
+                                    'choose the encoder or the decoder, not the {stack} attention',
+                                    stack=result.stack))
     n = len(result.encoding)
     positions = tuple(sorted({int(p) for p in positions}))
     if not positions:
-        raise InvalidInputError("choose at least one token")
+        raise InvalidInputError(msg('choose at least one token'))
     for p in positions:
-        _check_index(p, n, "token")
-    layer = _check_index(layer, result.n_layers, "layer")
-    matrix = head_average(result, layer) if head is None else result.weights[layer, _check_index(head, result.n_heads, "head")]
+        _check_index(p, n, msg("token"))
+    layer = _check_index(layer, result.n_layers, msg("layer"))
+    matrix = head_average(result, layer) if head is None else result.weights[layer, _check_index(head, result.n_heads, msg("head"))]
     idx = list(positions)
     return TokenFlow(
         positions=positions, layer=layer, head=head,
@@ -171,7 +173,7 @@ def attention_modules(handle: ModelHandle, stack: str | None = None) -> list[tor
     if not arch.recomputable:
         known = ", ".join(sorted(t for t, a in ARCHITECTURES.items() if a.recomputable))
         raise UnsupportedModelError(
-            f"the query·key view knows the attention of {known}; {handle.config.model_type} is not one of them")
+            msg('the query·key view knows the attention of {known}; {model_type} is not one of them', known=known, model_type=handle.config.model_type))
     s = _stack(handle, stack)
     return [attention_module(handle.model, arch, s, i) for i in range(n_stack_layers(handle.model, s))]
 
@@ -181,7 +183,7 @@ def _stack(handle: ModelHandle, name: str | None) -> Stack:
         return handle.arch.stack(name)
     except (KeyError, IndexError):
         names = ", ".join(s.name for s in handle.arch.stacks) or "none"
-        raise InvalidInputError(f"{handle.model_id} has no {name!r} attention (its stacks: {names})") from None
+        raise InvalidInputError(msg('{model_id} has no {name!r} attention (its stacks: {names})', model_id=handle.model_id, name=name, names=names)) from None
 
 
 class CapturedLayer(NamedTuple):
@@ -250,9 +252,9 @@ def capture_layer(handle: ModelHandle, text: str, layer: int, text_pair: str | N
         InvalidInputError: layer out of range.
     """
     modules = attention_modules(handle, stack)
-    layer = _check_index(layer, len(modules), "layer")
+    layer = _check_index(layer, len(modules), msg("layer"))
     if getattr(handle.config, "position_embedding_type", "absolute") not in ("absolute", None):
-        raise UnsupportedModelError("recomputing attention does not cover relative position attention")
+        raise UnsupportedModelError(msg('recomputing attention does not cover relative position attention'))
     arch = handle.arch
     captured: dict[str, torch.Tensor] = {}
 
@@ -366,7 +368,7 @@ def query_key(handle: ModelHandle, text: str, layer: int, head: int, text_pair: 
         InvalidInputError: layer or head out of range.
     """
     cap = capture_layer(handle, text, layer, text_pair, max_tokens=max_tokens, stack=stack)
-    head = _check_index(head, cap.q.shape[0], "head")
+    head = _check_index(head, cap.q.shape[0], msg("head"))
     q_h, k_h = cap.q[head], cap.k[head]
     scores = (q_h @ k_h.T) * cap.scale
     if cap.bias is not None:
@@ -388,11 +390,12 @@ def query_key(handle: ModelHandle, text: str, layer: int, head: int, text_pair: 
 
 def _check_index(value: int, size: int, what: str) -> int:
     if not 0 <= int(value) < size:
-        raise InvalidInputError(f"{what} {value} is out of range: choose 0 to {size - 1}")
+        raise InvalidInputError(msg('{what} {value} is out of range: choose 0 to {last}', what=what, value=value, last=size - 1))
     return int(value)
 
 
 def describe(encoding: Encoding) -> str:
     """One line for a page header: how many tokens, and whether two sentences."""
-    pair = " (two sentences)" if encoding.pair_start is not None else ""
-    return f"{len(encoding)} tokens{pair}"
+    if encoding.pair_start is not None:
+        return msg("{n} tokens (two sentences)", n=len(encoding))
+    return msg("{n} tokens", n=len(encoding))

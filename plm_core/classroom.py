@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from plm_core.errors import PlmCoreError
+from plm_core.i18n import msg
 
 CONFIG_ENV = "PLM_CLASSROOM_CONFIG"
 ENABLED_ENV = "PLM_CLASSROOM"
@@ -65,18 +66,21 @@ class ClassroomConfig:
 
     def describe(self) -> str:
         if not self.enabled:
-            return "classroom mode off"
-        models = ", ".join(self.allowed_models) or "the default model only"
-        return f"classroom mode: models {models}; at most {self.max_tokens} tokens, {self.max_steps} steps"
+            return msg("classroom mode off")
+        if not self.allowed_models:
+            return msg("classroom mode: the default model only; at most {max_tokens} tokens, {max_steps} steps",
+                       max_tokens=self.max_tokens, max_steps=self.max_steps)
+        return msg("classroom mode: models {models}; at most {max_tokens} tokens, {max_steps} steps",
+                   models=", ".join(self.allowed_models), max_tokens=self.max_tokens, max_steps=self.max_steps)
 
 
 def _positive_int(value: object, what: str) -> int:
     try:
         n = int(value)  # type: ignore[arg-type]
     except (TypeError, ValueError):
-        raise ClassroomError(f"classroom config: {what} must be a whole number, got {value!r}") from None
+        raise ClassroomError(msg('classroom config: {what} must be a whole number, got {value!r}', what=what, value=value)) from None
     if n < 1:
-        raise ClassroomError(f"classroom config: {what} must be at least 1, got {n}")
+        raise ClassroomError(msg('classroom config: {what} must be at least 1, got {n}', what=what, n=n))
     return n
 
 
@@ -89,13 +93,13 @@ def _read_file(path: str) -> dict:
     try:
         raw = p.read_bytes()
     except OSError as err:
-        raise ClassroomError(f"cannot read the classroom config {path!r}: {err.strerror}") from None
+        raise ClassroomError(msg('cannot read the classroom config {path!r}: {strerror}', path=path, strerror=err.strerror)) from None
     try:
         data = json.loads(raw) if p.suffix.lower() == ".json" else tomllib.loads(raw.decode("utf-8"))
     except (ValueError, UnicodeDecodeError) as err:
-        raise ClassroomError(f"the classroom config {path!r} is not valid {p.suffix or 'TOML'}: {err}") from None
+        raise ClassroomError(msg('the classroom config {path!r} is not valid {value}: {err}', path=path, value=p.suffix or 'TOML', err=err)) from None
     if not isinstance(data, dict):
-        raise ClassroomError(f"the classroom config {path!r} must be a table/object")
+        raise ClassroomError(msg('the classroom config {path!r} must be a table/object', path=path))
     return data.get("classroom", data) if isinstance(data.get("classroom"), dict) else data
 
 
@@ -202,12 +206,11 @@ def check_model_allowed(model_id: str, *, allow_pickle: bool = False, config: Cl
     if not config.enabled:
         return
     if allow_pickle:
-        raise ModelNotAllowedError("classroom mode: pickle weights cannot be loaded on this shared server")
+        raise ModelNotAllowedError(msg('classroom mode: pickle weights cannot be loaded on this shared server'))
     if any(_same_model(model_id, m) for m in allowed_models(config)) or is_trained_folder(model_id):
         return
     raise ModelNotAllowedError(
-        f"classroom mode: {model_id!r} is not on this server's list of models "
-        f"({', '.join(allowed_models(config))}); ask the teacher to add it"
+        msg("classroom mode: {model_id!r} is not on this server's list of models ({value}); ask the teacher to add it", model_id=model_id, value=', '.join(allowed_models(config)))
     )
 
 

@@ -22,6 +22,7 @@ from plm_core.kinds import get_adapter
 from plm_core.loading import ModelHandle
 from plm_core.tokens import encode
 from plm_core.types import AttentionResult, Encoding, Prediction, PredictionComparison
+from plm_core.i18n import error_message, msg
 
 AlignBy = Literal["tokens", "characters"]
 
@@ -121,7 +122,7 @@ def align_by_characters(a: Encoding, b: Encoding) -> TokenAlignment:
     (start and end markers), the others are left out.
     """
     if (a.text, a.text_pair) != (b.text, b.text_pair):
-        raise InvalidInputError("aligning by characters needs the same text on both sides")
+        raise InvalidInputError(msg('aligning by characters needs the same text on both sides'))
     span_b = {(b.segments[j], b.offsets[j]): j for j in range(len(b)) if not b.special[j]}
     pairs = [(i, span_b[(a.segments[i], a.offsets[i])]) for i in range(len(a))
              if not a.special[i] and (a.segments[i], a.offsets[i]) in span_b]
@@ -134,8 +135,9 @@ def align_by_characters(a: Encoding, b: Encoding) -> TokenAlignment:
     pairs.sort()
     words_a = sum(1 for s in a.special if not s)
     matched = sum(1 for i, _ in pairs if not a.special[i])
-    notes = (f"the two tokenizers split the text differently: {matched} of {words_a} word tokens of A cover the "
-             "same characters as a token of B; attention and attribution are compared on those only",) \
+    notes = (msg("the two tokenizers split the text differently: {matched} of {words_a} word tokens of A cover the "
+                 "same characters as a token of B; attention and attribution are compared on those only",
+                 matched=matched, words_a=words_a),) \
         if matched < words_a else ()
     return _alignment("characters", tuple(pairs), len(a), len(b), notes)
 
@@ -154,8 +156,9 @@ def attention_difference(att_a: AttentionResult, att_b: AttentionResult, alignme
     """
     if att_a.weights.shape[:2] != att_b.weights.shape[:2]:
         raise UnsupportedModelError(
-            f"attention cannot be subtracted: {att_a.n_layers}×{att_a.n_heads} against {att_b.n_layers}×{att_b.n_heads} "
-            "layers × heads; they are shown side by side instead")
+            msg('attention cannot be subtracted: {n_layers}×{n_heads} against {n_layers2}×{n_heads2} layers × heads; '
+                'they are shown side by side instead',
+                n_layers=att_a.n_layers, n_heads=att_a.n_heads, n_layers2=att_b.n_layers, n_heads2=att_b.n_heads))
     ia = [i for i, _ in alignment.pairs]
     ib = [j for _, j in alignment.pairs]
     wa = att_a.weights[:, :, ia][:, :, :, ia]
@@ -207,7 +210,7 @@ def compare_predictions(original: Prediction, perturbed: Prediction) -> tuple[Pr
         UnsupportedModelError: different kinds, label sets or embedding sizes.
     """
     if original.kind != perturbed.kind:
-        raise UnsupportedModelError(f"different model kinds ({original.kind}, {perturbed.kind}) predict different things")
+        raise UnsupportedModelError(msg('different model kinds ({kind}, {kind2}) predict different things', kind=original.kind, kind2=perturbed.kind))
     return get_adapter(original.kind).compare_predictions(original, perturbed)
 
 
@@ -260,7 +263,7 @@ def attribution_difference(handle: ModelHandle, comparison: TextComparison, meth
         res_b = attribute(handle, b_text, method, target=res_a.target, **params)
     pairs = comparison.alignment.pairs
     if len(res_a.scores) != len(comparison.a.encoding) or len(res_b.scores) != len(comparison.b.encoding):
-        raise UnsupportedModelError("the attribution tokenized the inputs differently from the comparison")
+        raise UnsupportedModelError(msg('the attribution tokenized the inputs differently from the comparison'))
     delta = np.asarray([res_b.scores[j] - res_a.scores[i] for i, j in pairs], np.float32)
     return AttributionDifference(method, res_a.target_label, res_a.scores.astype(np.float32),
                                  res_b.scores.astype(np.float32), pairs, delta)
@@ -286,31 +289,32 @@ def compare_models(handle_a: ModelHandle, handle_b: ModelHandle, text: str, *, t
     same_tokens = enc_a.tokens == enc_b.tokens and enc_a.input_ids == enc_b.input_ids
     alignment = align_tokens(enc_a, enc_b) if same_tokens else align_by_characters(enc_a, enc_b)
     if not same_tokens:
-        notes.append("the two models tokenize differently: tokens are matched by the characters they cover")
+        notes.append(msg('the two models tokenize differently: tokens are matched by the characters they cover'))
     preds: list[Prediction | None] = []
     for side, handle in (("A", handle_a), ("B", handle_b)):
         try:
             preds.append(predict(handle, text, top_k=top_k, max_tokens=max_tokens))
         except PlmCoreError as err:
             preds.append(None)
-            notes.append(f"model {side} ({handle.model_id}) gives no prediction here: {err}")
+            notes.append(msg('model {side} ({model_id}) gives no prediction here: {err}', side=side, model_id=handle.model_id, err=err))
     pa, pb = preds
     comps: tuple[PredictionComparison, ...] = ()
     if handle_a.kind != handle_b.kind:
-        notes.append(f"the models are of different kinds (A: {handle_a.kind}, B: {handle_b.kind}) and predict "
-                     "different things: shown side by side, not subtracted")
+        notes.append(msg('the models are of different kinds (A: {kind}, B: {kind2}) and predict different things: '
+                         'shown side by side, not subtracted',
+                         kind=handle_a.kind, kind2=handle_b.kind))
     elif handle_a.adapter.token_outputs and handle_a.tokenizer.get_vocab() != handle_b.tokenizer.get_vocab():
-        notes.append("the vocabularies differ: the word lists are shown side by side, not subtracted")
+        notes.append(msg('the vocabularies differ: the word lists are shown side by side, not subtracted'))
     elif pa is not None and pb is not None:
         try:
             comps = compare_predictions(pa, pb)
         except UnsupportedModelError as err:
-            notes.append(str(err))
+            notes.append(error_message(err))
     try:
         diff: AttentionDifference | None = attention_difference(att_a, att_b, alignment)
     except UnsupportedModelError as err:
         diff = None
-        notes.append(str(err))
+        notes.append(error_message(err))
     return ModelComparison(text, pa, pb, att_a, att_b, alignment, comps, diff, tuple(notes) + alignment.notes)
 
 

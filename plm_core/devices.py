@@ -7,6 +7,7 @@ import os
 import torch
 
 from plm_core.errors import PlmCoreError
+from plm_core.i18n import msg
 
 DEVICE_ENV = "PLM_DEVICE"
 
@@ -37,11 +38,11 @@ def pick_device(preference: str | None = None) -> torch.device:
     try:
         device = torch.device(choice)
     except RuntimeError:
-        raise PlmCoreError(f"unknown device {choice!r}; available: {', '.join(available_devices())}") from None
+        raise PlmCoreError(msg('unknown device {choice!r}; available: {value}', choice=choice, value=', '.join(available_devices()))) from None
     if device.type == "cuda" and not torch.cuda.is_available():
-        raise PlmCoreError(f"device {choice!r} asked for, but CUDA is not available here; use 'cpu'")
+        raise PlmCoreError(msg("device {choice!r} asked for, but CUDA is not available here; use 'cpu'", choice=choice))
     if device.type == "mps" and "mps" not in available_devices():
-        raise PlmCoreError(f"device {choice!r} asked for, but MPS is not available here; use 'cpu'")
+        raise PlmCoreError(msg("device {choice!r} asked for, but MPS is not available here; use 'cpu'", choice=choice))
     return device
 
 
@@ -50,5 +51,5 @@ def describe_device(device: torch.device) -> str:
     if device.type == "cuda":
         return f"{device} ({torch.cuda.get_device_name(device)})"
     if device.type == "cpu":
-        return f"cpu ({torch.get_num_threads()} threads)"
+        return msg("cpu ({n} threads)", n=torch.get_num_threads())
     return str(device)

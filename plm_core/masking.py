@@ -20,13 +20,14 @@ from plm_core.loading import ModelHandle
 from plm_core.display import token_text, token_texts
 from plm_core.tokens import clean_text, encode
 from plm_core.types import Encoding, FillIn, ModelKind, Prediction, PredictionComparison
+from plm_core.i18n import msg
 
 Strategy = Literal["mask_token", "delete", "substitute"]
 STRATEGIES: tuple[Strategy, ...] = ("mask_token", "delete", "substitute")
 STRATEGY_LABELS: dict[str, str] = {
-    "mask_token": "replace with the mask token",
-    "delete": "delete",
-    "substitute": "substitute a word",
+    "mask_token": msg("replace with the mask token"),
+    "delete": msg("delete"),
+    "substitute": msg("substitute a word"),
 }
 # rows per forward in the occlusion sweep: one pass up to this many masked copies
 SWEEP_BATCH = 128
@@ -49,13 +50,13 @@ class MaskSpec:
 
     def __post_init__(self) -> None:
         if self.strategy not in STRATEGIES:
-            raise InvalidInputError(f"unknown masking strategy {self.strategy!r}; choose one of {', '.join(STRATEGIES)}")
+            raise InvalidInputError(msg('unknown masking strategy {strategy!r}; choose one of {value}', strategy=self.strategy, value=', '.join(STRATEGIES)))
         positions = tuple(sorted({int(p) for p in self.positions}))
         if any(p < 0 for p in positions):
-            raise InvalidInputError(f"token positions must be 0 or more, got {list(self.positions)}")
+            raise InvalidInputError(msg('token positions must be 0 or more, got {value}', value=list(self.positions)))
         object.__setattr__(self, "positions", positions)
         if self.strategy == "substitute" and not (self.substitute or "").strip():
-            raise InvalidInputError("substitute needs a word to put in place of the chosen tokens")
+            raise InvalidInputError(msg('substitute needs a word to put in place of the chosen tokens'))
 
 
 @dataclass(frozen=True)
@@ -121,13 +122,14 @@ def check_mask(encoding: Encoding, spec: MaskSpec) -> tuple[str, ...]:
     n = len(encoding)
     bad = [p for p in spec.positions if p >= n]
     if bad:
-        raise InvalidInputError(f"token position(s) {bad} do not exist: the input has {n} tokens (0–{n - 1})")
+        raise InvalidInputError(msg('token position(s) {bad} do not exist: the input has {n} tokens (0–{last})', bad=bad, n=n, last=n - 1))
     special = [p for p in spec.positions if encoding.special[p]]
     if special:
         names = ", ".join(f"{p}:{encoding.tokens[p]}" for p in special)
         raise InvalidInputError(
-            f"cannot mask special token(s) {names}: the model always sees them (they mark the start, end and "
-            "segments of the input, not words of the text); choose word tokens"
+            msg('cannot mask special token(s) {names}: the model always sees them (they mark the start, end and '
+                'segments of the input, not words of the text); choose word tokens',
+                names=names)
         )
     words = [i for i, s in enumerate(encoding.special) if not s]
     if spec.positions and set(words) <= set(spec.positions):
@@ -137,13 +139,13 @@ def check_mask(encoding: Encoding, spec: MaskSpec) -> tuple[str, ...]:
 
 def _piece_ids(handle: ModelHandle, text: str, after_space: bool) -> list[int]:
     tok = handle.tokenizer
-    text = clean_text(text, "substitute")[0].strip()
+    text = clean_text(text, msg("substitute"))[0].strip()
     if after_space and getattr(handle.config, "model_type", "") in ("gpt2", "roberta", "bart", "gpt_neo", "opt", "camembert"):
         text = " " + text  # byte-level BPE: a word after a space carries the space in its first piece
     with handle.lock:
         ids = tok(text, add_special_tokens=False)["input_ids"]
     if not ids:
-        raise InvalidInputError(f"the substitute {text!r} gives no tokens for this model")
+        raise InvalidInputError(msg('the substitute {text!r} gives no tokens for this model', text=text))
     return list(ids)
 
 
@@ -173,7 +175,7 @@ def apply_mask(handle: ModelHandle, encoding: Encoding, spec: MaskSpec) -> Maske
         ids_for = handle.adapter.mask_ids(handle, encoding, spec.positions)
         if ids_for is None:
             raise UnsupportedModelError(
-                f"{handle.model_id} has no mask token (a {handle.kind} like GPT-2): delete or substitute instead"
+                msg('{model_id} has no mask token (a {kind} like GPT-2): delete or substitute instead', model_id=handle.model_id, kind=handle.kind)
             )
         masks = dict(zip(spec.positions, ids_for))
     if spec.positions and spec.strategy == "substitute":
@@ -182,8 +184,9 @@ def apply_mask(handle: ModelHandle, encoding: Encoding, spec: MaskSpec) -> Maske
         pieces = _piece_ids(handle, spec.substitute or "", after_space)
         if len(pieces) > 1:
             shown = " ".join(token_texts(handle, pieces))
-            notes.append(f"the substitute {spec.substitute!r} is {len(pieces)} tokens for this model ({shown}): "
-                         "each chosen token is replaced by all of them, so later positions shift")
+            notes.append(msg('the substitute {substitute!r} is {n_pieces} tokens for this model ({shown}): each '
+                             'chosen token is replaced by all of them, so later positions shift',
+                             substitute=spec.substitute, n_pieces=len(pieces), shown=shown))
     ids: list[int] = []
     origin: list[int] = []
     special: list[bool] = []
@@ -213,7 +216,7 @@ def apply_mask(handle: ModelHandle, encoding: Encoding, spec: MaskSpec) -> Maske
             segments.append(encoding.segments[i])
             offsets.append(encoding.offsets[i])
     if not ids:
-        raise InvalidInputError("deleting every token leaves nothing for the model to read")
+        raise InvalidInputError(msg('deleting every token leaves nothing for the model to read'))
     edited = Encoding(
         text=encoding.text, text_pair=encoding.text_pair, tokens=tuple(tokens),
         input_ids=tuple(ids), special=tuple(special), segments=tuple(segments), offsets=tuple(offsets),
@@ -298,23 +301,23 @@ def occlusion_sweep(handle: ModelHandle, text: str, spec: MaskSpec | None = None
     """
     strategy = strategy or ("mask_token" if handle.adapter.can_mask(handle) else "delete")
     if strategy == "substitute":
-        raise InvalidInputError("the occlusion sweep masks or deletes tokens; choose mask_token or delete")
+        raise InvalidInputError(msg('the occlusion sweep masks or deletes tokens; choose mask_token or delete'))
     if batch_size < 1:
-        raise InvalidInputError(f"batch_size must be at least 1, got {batch_size}")
+        raise InvalidInputError(msg('batch_size must be at least 1, got {batch_size}', batch_size=batch_size))
     with handle.lock:
         encoding, _ = encode(handle, text, text_pair, max_tokens=max_tokens)
         base = apply_mask(handle, encoding, spec).edited if spec and spec.positions else encoding
         masks = mask_positions(handle, base)
         targets = [i for i, s in enumerate(base.special) if not s and i not in masks]
         if not targets:
-            raise InvalidInputError("there is no word token to occlude")
+            raise InvalidInputError(msg('there is no word token to occlude'))
         units = [(i,) for i in targets]
         if words is not None:  # one unit per word: its pieces as they sit in the edited input
             origin = apply_mask(handle, encoding, spec).origin if spec and spec.positions else range(len(base))
             kept = set(targets)
             units = [tuple(k for k, o in enumerate(origin) if o in set(pieces) and k in kept) for pieces in words.pieces]
             if not any(units):
-                raise InvalidInputError("there is no word to occlude")
+                raise InvalidInputError(msg('there is no word to occlude'))
         swept = [u for u in units if u]
         copies = [apply_mask(handle, base, MaskSpec(u, strategy)).edited for u in swept]
         extra = []
@@ -337,6 +340,6 @@ def occlusion_sweep(handle: ModelHandle, text: str, spec: MaskSpec | None = None
     effects = (measured[0] - values).astype(np.float32)
     notes = []
     if len(outs) > 1:
-        notes.append(f"{len(rows)} copies were run in {len(outs)} batches of up to {step} (memory bound)")
+        notes.append(msg('{n_rows} copies were run in {n_outs} batches of up to {step} (memory bound)', n_rows=len(rows), n_outs=len(outs), step=step))
     return OcclusionResult(handle.model_id, handle.kind, base if words is None else words, strategy, label,
                            float(measured[0]), values, effects, tuple(notes))

@@ -10,13 +10,14 @@ from plm_core import display
 from plm_core.errors import InvalidInputError
 from plm_core.loading import ModelHandle
 from plm_core.types import Encoding
+from plm_core.i18n import msg
 
 # Longest text (characters) accepted before tokenizing: more is cut, and the note says so.
 MAX_CHARS = 20_000
 _KEEP_CONTROL = {"\n", "\t"}
 
 
-def clean_text(text: str, what: str = "text") -> tuple[str, tuple[str, ...]]:
+def clean_text(text: str, what: str = msg("text")) -> tuple[str, tuple[str, ...]]:
     """Normalise user text: NFC, control characters removed, length bounded.
 
     Returns:
@@ -26,17 +27,17 @@ def clean_text(text: str, what: str = "text") -> tuple[str, tuple[str, ...]]:
         InvalidInputError: the text is empty or whitespace only.
     """
     if not isinstance(text, str):
-        raise InvalidInputError(f"the {what} must be a string, got {type(text).__name__}")
+        raise InvalidInputError(msg('the {what} must be a string, got {type}', what=what, type=type(text).__name__))
     notes: list[str] = []
     text = unicodedata.normalize("NFC", text.replace("\r\n", "\n").replace("\r", "\n"))
     kept = "".join(c for c in text if c in _KEEP_CONTROL or unicodedata.category(c) not in ("Cc", "Cs", "Co"))
     if len(kept) != len(text):
-        notes.append(f"removed {len(text) - len(kept)} control character(s) from the {what}")
+        notes.append(msg('removed {n} control character(s) from the {what}', n=len(text) - len(kept), what=what))
     if len(kept) > MAX_CHARS:
-        notes.append(f"the {what} was cut from {len(kept):,} to {MAX_CHARS:,} characters")
+        notes.append(msg('the {what} was cut from {n_kept:,} to {limit:,} characters', what=what, n_kept=len(kept), limit=MAX_CHARS))
         kept = kept[:MAX_CHARS]
     if not kept.strip():
-        raise InvalidInputError(f"the {what} is empty: type a sentence")
+        raise InvalidInputError(msg('the {what} is empty: type a sentence', what=what))
     return kept, tuple(notes)
 
 
@@ -82,7 +83,7 @@ def encode_text(
     text, notes = clean_text(text)
     pair_notes: tuple[str, ...] = ()
     if text_pair is not None and text_pair.strip():
-        text_pair, pair_notes = clean_text(text_pair, "second sentence")
+        text_pair, pair_notes = clean_text(text_pair, msg("second sentence"))
     else:
         text_pair = None
     limit = min(handle.max_tokens, max_tokens or handle.max_tokens)  # max_tokens has classroom mode's cap
@@ -100,7 +101,7 @@ def encode_text(
         seq_ids = batch.sequence_ids(0) if tok.is_fast else [0] * len(ids)
         word_ids = tuple(batch.word_ids(0)) if tok.is_fast else ()
     if not ids or all(batch["special_tokens_mask"][0].tolist()):
-        raise InvalidInputError("the text gives no tokens for this model")
+        raise InvalidInputError(msg('the text gives no tokens for this model'))
     if "token_type_ids" in batch and getattr(handle.config, "type_vocab_size", 2) < 2:
         del batch["token_type_ids"]  # RoBERTa-style: one segment embedding, pairs told apart by </s></s>
     special = tuple(bool(s) for s in batch.pop("special_tokens_mask")[0].tolist())
@@ -115,7 +116,7 @@ def encode_text(
         segments.append(int(current))
     truncated = n_full > limit
     if truncated:
-        notes += (f"the input has {n_full} tokens; only the first {limit} (the limit here) are used",)
+        notes += (msg('the input has {n_full} tokens; only the first {limit} (the limit here) are used', n_full=n_full, limit=limit),)
     texts = (text, text_pair)
     shown = display.token_texts(handle, ids, special=special, offsets=offsets, segments=segments, texts=texts)
     unknown = tuple(not s and i == tok.unk_token_id and shown[k] != raw_tokens[k]

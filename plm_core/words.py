@@ -22,6 +22,7 @@ import numpy as np
 from plm_core.display import is_cjk, visible
 from plm_core.errors import InvalidInputError
 from plm_core.types import AttentionResult, Encoding
+from plm_core.i18n import msg
 
 Segmenter = Callable[[str], Sequence[tuple[int, int]]]  # text -> character spans of its words, in order
 
@@ -80,7 +81,7 @@ def word_spans(encoding: Encoding, segmenter: Segmenter | None = None) -> Encodi
         InvalidInputError: ``encoding`` is already word level.
     """
     if encoding.pieces:
-        raise InvalidInputError("this encoding is already word level")
+        raise InvalidInputError(msg('this encoding is already word level'))
     n = len(encoding)
     texts = (encoding.text, encoding.text_pair or "")
     seg_index: dict[int, list[int]] = {}
@@ -191,12 +192,12 @@ def _word_text(encoding: Encoding, group: list[int], text: str, a: int, b: int) 
 def _membership(words: Encoding, n_tokens: int) -> np.ndarray:
     """float64 [word, key]: 1 where the token is a piece of the word."""
     if not words.pieces:
-        raise InvalidInputError("a word-level encoding (plm_core.words.word_spans) is needed")
+        raise InvalidInputError(msg('a word-level encoding (plm_core.words.word_spans) is needed'))
     m = np.zeros((len(words), n_tokens), np.float64)
     for w, pieces in enumerate(words.pieces):
         m[w, list(pieces)] = 1.0
     if not np.all(m.sum(0) == 1.0):
-        raise InvalidInputError("the words do not cover each token exactly once")
+        raise InvalidInputError(msg('the words do not cover each token exactly once'))
     return m
 
 
@@ -217,7 +218,7 @@ def aggregate_attention(weights: np.ndarray, words: Encoding, key_words: Encodin
     """
     nq, nk = weights.shape[-2], weights.shape[-1]
     if key_words is None and nq != nk:
-        raise InvalidInputError(f"attention {weights.shape} is not square over {nk} tokens")
+        raise InvalidInputError(msg('attention {shape} is not square over {nk} tokens', shape=weights.shape, nk=nk))
     mq = _membership(words, nq)
     mk = mq if key_words is None else _membership(key_words, nk)
     to_words = np.asarray(weights, np.float64) @ mk.T  # [..., query, word]: sum over each word's key pieces

@@ -11,24 +11,26 @@ import streamlit as st
 from plm_core import classroom
 from plm_core.devices import available_devices, describe_device
 from plm_core.errors import PlmCoreError
+from plm_core.i18n import N_, _, sentence, tr
 from plm_core.loading import DEFAULT_MODEL_ID, EMBEDDED_ALIASES, ModelHandle, ModelSpec
 from plm_core.kinds import MODEL_KINDS, kind_label
 from plm_core.types import Encoding
-from ui import resources
+from ui import language, resources
 
 T = TypeVar("T")
 
 DEFAULT_MODEL_ENV = "PLM_DEFAULT_MODEL"  # start the app on another model (a folder or Hub id)
 SUGGESTED_MODELS = {
-    DEFAULT_MODEL_ID: "all-MiniLM-L6-v2 — embedded, works offline (sentence encoder)",
-    "bert-base-uncased": "bert-base-uncased — masked LM (downloads 440 MB)",
-    "distilbert-base-uncased-finetuned-sst-2-english": "DistilBERT SST-2 — sentiment classifier (268 MB)",
-    "gpt2": "gpt2 — causal LM (548 MB)",
-    "roberta-base": "roberta-base — masked LM (499 MB)",
-    "t5-small": "t5-small — encoder-decoder (242 MB)",
-    "HuggingFaceTB/SmolLM2-135M": "SmolLM2-135M — Llama-style causal LM (270 MB)",
+    DEFAULT_MODEL_ID: N_("all-MiniLM-L6-v2 — embedded, works offline (sentence encoder)"),
+    "bert-base-uncased": N_("bert-base-uncased — masked LM (downloads 440 MB)"),
+    "distilbert-base-uncased-finetuned-sst-2-english": N_("DistilBERT SST-2 — sentiment classifier (268 MB)"),
+    "gpt2": N_("gpt2 — causal LM (548 MB)"),
+    "roberta-base": N_("roberta-base — masked LM (499 MB)"),
+    "t5-small": N_("t5-small — encoder-decoder (242 MB)"),
+    "HuggingFaceTB/SmolLM2-135M": N_("SmolLM2-135M — Llama-style causal LM (270 MB)"),
 }
-OTHER = "Other: a Hub id or a local folder…"
+OTHER = "Other: a Hub id or a local folder…"  # the option's value; shown as _(OTHER)
+N_(OTHER)
 SPEC_KEY = "model.spec"
 
 
@@ -61,7 +63,7 @@ def model_picker() -> ModelHandle | None:
     """
     spec = active_spec()
     sb = st.sidebar
-    sb.header("Model")
+    sb.header(_("Model"))
     room = classroom.current()  # classroom mode: only the allowlist (and lesson-trained folders), no pickle
     with sb.form("model.form", border=False):
         options = list(SUGGESTED_MODELS) + [OTHER]
@@ -69,27 +71,29 @@ def model_picker() -> ModelHandle | None:
             options = list(classroom.allowed_models(room))
             options += [spec.model_id] if classroom.is_trained_folder(spec.model_id) else []
         index = options.index(spec.model_id) if spec.model_id in options else len(options) - 1
-        choice = st.selectbox("Model", options, index=index, key="model.choice",
-                              format_func=lambda m: SUGGESTED_MODELS.get(m, m))
+        choice = st.selectbox(_("Model"), options, index=index, key="model.choice",
+                              format_func=lambda m: _(SUGGESTED_MODELS[m]) if m in SUGGESTED_MODELS else
+                              _(OTHER) if m == OTHER else m)
         custom = "" if room.enabled else st.text_input(
-            "Hub id or folder", value="" if spec.model_id in SUGGESTED_MODELS else spec.model_id,
-            key="model.custom", placeholder="org/name or /path/to/folder", help="Used when 'Other' is chosen above.")
+            _("Hub id or folder"), value="" if spec.model_id in SUGGESTED_MODELS else spec.model_id,
+            key="model.custom", placeholder=_("org/name or /path/to/folder"),
+            help=_("Used when 'Other' is chosen above."))
         kinds = ["auto", *MODEL_KINDS]
-        kind = st.selectbox("Load as", kinds, index=kinds.index(spec.kind), key="model.kind",
-                            format_func=lambda k: "auto (from the config)" if k == "auto" else kind_label(k))
+        kind = st.selectbox(_("Load as"), kinds, index=kinds.index(spec.kind), key="model.kind",
+                            format_func=lambda k: _("auto (from the config)") if k == "auto" else tr(kind_label(k)))
         devices = ["auto", *available_devices()]
-        device = st.selectbox("Device", devices, index=devices.index(spec.device) if spec.device in devices else 0,
-                              key="model.device")
+        device = st.selectbox(_("Device"), devices, index=devices.index(spec.device) if spec.device in devices else 0,
+                              key="model.device", format_func=lambda d: _("auto") if d == "auto" else d)
         allow_pickle = False if room.enabled else st.checkbox(
-            "Allow pickle weights (trusted sources only)", value=spec.allow_pickle, key="model.allow_pickle")
-        submitted = st.form_submit_button("Load model")
+            _("Allow pickle weights (trusted sources only)"), value=spec.allow_pickle, key="model.allow_pickle")
+        submitted = st.form_submit_button(_("Load model"))
     if submitted:
         model_id = canonical_model_id(custom) if choice == OTHER else choice
         new = ModelSpec(model_id, kind=kind, device=None if device == "auto" else device, allow_pickle=allow_pickle)
         try:
             resources.get_handle(new)
         except PlmCoreError as err:
-            sb.error(f"{err} — still using {spec.model_id}.")
+            sb.error(_("{error} — still using {model}.", error=tr(err), model=spec.model_id))
         else:
             st.session_state[SPEC_KEY] = spec = new
     try:
@@ -98,21 +102,23 @@ def model_picker() -> ModelHandle | None:
         # a bad ?model= link: say why and open the default, rather than failing again on every rerun
         fallback = ModelSpec(default_model_id())
         if spec == fallback:
-            sb.error(str(err))
+            sb.error(tr(err))
             return None
-        sb.error(f"{err} — opened {fallback.model_id} instead.")
+        sb.error(_("{error} — opened {model} instead.", error=tr(err), model=fallback.model_id))
         st.session_state[SPEC_KEY] = spec = fallback
         try:
             handle = resources.get_handle(spec)
         except PlmCoreError as err:
-            sb.error(str(err))
+            sb.error(tr(err))
             return None
     st.query_params["model"] = spec.model_id
     if room.enabled:
-        sb.caption(room.describe())
+        sb.caption(tr(room.describe()))
     sb.caption(
-        f"**{spec.model_id}**  \n{handle.adapter.label}  \n{handle.n_layers} layers × {handle.n_heads} heads, "
-        f"{handle.n_parameters / 1e6:.1f} M parameters  \ndevice: {describe_device(handle.device)}"
+        f"**{spec.model_id}**  \n{tr(handle.adapter.label)}  \n"
+        + _("{layers} layers × {heads} heads, {params:.1f} M parameters", layers=handle.n_layers,
+            heads=handle.n_heads, params=handle.n_parameters / 1e6)
+        + "  \n" + _("device: {device}", device=tr(describe_device(handle.device)))
     )
     return handle
 
@@ -139,6 +145,7 @@ def ensure_shell() -> None:
     """
     from streamlit.runtime.pages_manager import PagesManager
 
+    language.activate()  # this run's language, also when Streamlit runs the page without app.py
     # the legacy mode is a process-wide flag: a session flag would miss AppTest's per-run reset
     if not PagesManager.uses_pages_directory or st.session_state.get(FORCED_KEY, 0) >= 2:
         return
@@ -153,7 +160,7 @@ def require_handle() -> ModelHandle:
     try:
         return resources.get_handle(active_spec())
     except PlmCoreError:
-        st.warning("No model is loaded: choose one in the sidebar.")
+        st.warning(_("No model is loaded: choose one in the sidebar."))
         st.stop()
         raise  # unreachable: st.stop() raises
 
@@ -161,7 +168,7 @@ def require_handle() -> ModelHandle:
 def show_notes(encoding: Encoding) -> None:
     """Tell the user what was changed on the way in (truncation, removed characters)."""
     for note in encoding.notes:
-        st.info(note[:1].upper() + note[1:] + ".")  # not str.capitalize: it lower-cases the rest ("Chinese")
+        st.info(sentence(note))  # not str.capitalize: it lower-cases the rest ("Chinese")
 
 
 def run_or_stop(fn: Callable[[], T]) -> T:
@@ -169,7 +176,7 @@ def run_or_stop(fn: Callable[[], T]) -> T:
     try:
         return fn()
     except PlmCoreError as err:
-        st.error(str(err))
+        st.error(tr(err))
         st.stop()
         raise  # unreachable: st.stop() raises
 
@@ -178,11 +185,11 @@ def layer_head_picker(prefix: str, n_layers: int, n_heads: int, *, allow_average
                       default_layer: int = 0, default_head: int = 0) -> tuple[int, int | None]:
     """Two select boxes side by side. Head None means the average over heads."""
     left, right = st.columns(2)
-    layer = left.selectbox("Layer", list(range(n_layers)), index=min(default_layer, n_layers - 1),
+    layer = left.selectbox(_("Layer"), list(range(n_layers)), index=min(default_layer, n_layers - 1),
                            key=f"{prefix}.layer")
     heads: list[int | None] = ([None] if allow_average else []) + list(range(n_heads))
-    head = right.selectbox("Head", heads, index=heads.index(min(default_head, n_heads - 1)) if not allow_average else 0,
-                           key=f"{prefix}.head", format_func=lambda h: "average of heads" if h is None else str(h))
+    head = right.selectbox(_("Head"), heads, index=heads.index(min(default_head, n_heads - 1)) if not allow_average else 0,
+                           key=f"{prefix}.head", format_func=lambda h: _("average of heads") if h is None else str(h))
     return int(layer), head
 
 

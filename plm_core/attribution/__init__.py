@@ -37,6 +37,7 @@ from plm_core.errors import InvalidInputError, UnknownMethodError, UnsupportedMo
 from plm_core.inference import model_inputs, run
 from plm_core.loading import ModelHandle
 from plm_core.types import Encoding
+from plm_core.i18n import msg
 
 __all__ = [
     "ATTENTION_METHODS", "BASELINES", "COMPLETENESS_METHODS", "METHODS", "METHOD_LABELS",
@@ -55,9 +56,9 @@ def _attention_method(rollout: bool) -> MethodFn:
         enc = obj.encoding
         if handle.arch.encoder_decoder:
             raise UnsupportedModelError(
-                "attention scores read one self-attention over all input tokens; an encoder-decoder splits its "
-                "input between the encoder and the decoder (see its three attention stacks on the Attention page): "
-                "use a gradient method (Integrated Gradients, Gradient × Input, Saliency) instead")
+                msg('attention scores read one self-attention over all input tokens; an encoder-decoder splits its '
+                    'input between the encoder and the decoder (see its three attention stacks on the Attention '
+                    'page): use a gradient method (Integrated Gradients, Gradient × Input, Saliency) instead'))
         attentions = run_with_attention(handle, model_inputs(handle, [enc]))
         weights = torch.stack([a[0] for a in attentions]).float().cpu().numpy()  # [layer, head, query, key]
         rows = handle.adapter.attention_rows(handle, obj.position, len(enc))
@@ -85,10 +86,10 @@ METHODS: dict[str, MethodFn] = {
     "attention_rollout": _attention_method(rollout=True),
 }
 METHOD_LABELS: dict[str, str] = {
-    "integrated_gradients": "Integrated Gradients", "input_x_gradient": "Gradient × Input",
-    "saliency": "Saliency", "deeplift": "DeepLift", "gradient_shap": "GradientSHAP",
-    "occlusion": "Occlusion (token ablation)", "kernel_shap": "KernelSHAP", "lime": "LIME",
-    "attention_last_layer": "Attention (last layer)", "attention_rollout": "Attention rollout",
+    "integrated_gradients": msg("Integrated Gradients"), "input_x_gradient": msg("Gradient × Input"),
+    "saliency": msg("Saliency"), "deeplift": "DeepLift", "gradient_shap": "GradientSHAP",
+    "occlusion": msg("Occlusion (token ablation)"), "kernel_shap": "KernelSHAP", "lime": "LIME",
+    "attention_last_layer": msg("Attention (last layer)"), "attention_rollout": msg("Attention rollout"),
 }
 # methods whose scores should add up to f(x) − f(baseline)
 COMPLETENESS_METHODS = ("integrated_gradients", "deeplift", "gradient_shap")
@@ -155,9 +156,9 @@ def attribute(
     except KeyError:
         raise UnknownMethodError(method, available=list(METHODS)) from None
     if baseline not in BASELINES:
-        raise InvalidInputError(f"unknown baseline {baseline!r}; choose one of {', '.join(BASELINES)}")
+        raise InvalidInputError(msg('unknown baseline {baseline!r}; choose one of {value}', baseline=baseline, value=', '.join(BASELINES)))
     if n_steps is not None and not 1 <= int(n_steps) <= 1024:
-        raise InvalidInputError(f"n_steps must be between 1 and 1024, got {n_steps}")
+        raise InvalidInputError(msg('n_steps must be between 1 and 1024, got {n_steps}', n_steps=n_steps))
     if n_steps is not None:
         n_steps = cap_steps(int(n_steps))  # classroom mode's maximum
     if "n_samples" in params:

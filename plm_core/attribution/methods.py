@@ -28,6 +28,7 @@ from captum.attr import (
 from plm_core.attribution.objective import Objective
 from plm_core.errors import UnsupportedModelError
 from plm_core.loading import ModelHandle
+from plm_core.i18n import msg
 
 MEMORY_ENV = "PLM_ATTRIBUTION_MEMORY_MB"
 DEFAULT_MEMORY_MB = 1536
@@ -221,16 +222,17 @@ def deeplift(ctx: Context) -> tuple[np.ndarray, dict[str, object]]:
         attr = DeepLift(module).attribute(ctx.x, baselines=ctx.base)
     except (AssertionError, RuntimeError, NotImplementedError) as err:
         raise UnsupportedModelError(
-            f"DeepLift cannot run on this model: {str(err).splitlines()[0] if str(err) else type(err).__name__}"
+            msg('DeepLift cannot run on this model: {value}', value=str(err).splitlines()[0] if str(err) else type(err).__name__)
         ) from None
     scores = _per_token(attr)
     diff = ctx.f_x - ctx.f_b
     rel = abs(float(scores.sum()) - diff) / max(abs(diff), 1e-6)
     if rel > 0.05:
         raise UnsupportedModelError(
-            "DeepLift does not fit this model: its non-linearities (GELU, softmax inside attention, LayerNorm) "
-            "are not modules captum's DeepLift rules handle, so the scores would not add up to the change of "
-            f"the output (completeness error {rel:.0%}). Use Integrated Gradients or GradientSHAP instead.")
+            msg('DeepLift does not fit this model: its non-linearities (GELU, softmax inside attention, LayerNorm) '
+                "are not modules captum's DeepLift rules handle, so the scores would not add up to the change of the "
+                'output (completeness error {rel:.0%}). Use Integrated Gradients or GradientSHAP instead.',
+                rel=rel))
     return scores, {}
 
 

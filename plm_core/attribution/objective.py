@@ -23,6 +23,7 @@ from plm_core.loading import ModelHandle
 from plm_core.display import is_bytes, token_text, token_texts
 from plm_core.tokens import clean_token, encode
 from plm_core.types import Encoding
+from plm_core.i18n import msg
 
 
 @dataclass
@@ -44,11 +45,11 @@ def word_ids(handle: ModelHandle, word: str, *, leading_space: bool) -> list[int
     """Vocabulary ids of ``word`` as the model would write it after a space (byte-level BPE: "Ġword")."""
     word = word.strip()
     if not word:
-        raise InvalidInputError("the target word is empty: type a word")
+        raise InvalidInputError(msg('the target word is empty: type a word'))
     text = (" " + word) if leading_space else word
     ids = handle.tokenizer(text, add_special_tokens=False)["input_ids"]
     if not ids:
-        raise InvalidInputError(f"the word {word!r} gives no token for this model")
+        raise InvalidInputError(msg('the word {word!r} gives no token for this model', word=word))
     return list(ids)
 
 
@@ -62,8 +63,9 @@ def _one_token(handle: ModelHandle, word: str, leading_space: bool, notes: list[
         return int(exact), _token_name(handle, int(exact))
     pieces = token_texts(handle, ids)  # in context: "é 1/2", not a lone byte
     if len(ids) > 1:
-        notes.append(f"'{word.strip()}' is {len(ids)} tokens for this model ({' + '.join(pieces)}); "
-                     f"its first piece '{pieces[0].strip()}' is explained")
+        notes.append(msg("'{value}' is {n_ids} tokens for this model ({value2}); its first piece '{value3}' is "
+                         'explained',
+                         value=word.strip(), n_ids=len(ids), value2=' + '.join(pieces), value3=pieces[0].strip()))
     return int(ids[0]), pieces[0].strip() or pieces[0]
 
 
@@ -170,8 +172,7 @@ def build_objective(handle: ModelHandle, text: str, target: Target | None, text_
     target = target or adapter.default_target()
     if target.kind not in adapter.target_kinds:
         raise UnsupportedModelError(
-            f"a '{target.kind}' target does not fit a {adapter.name.replace('_', ' ')}; "
-            f"use one of: {', '.join(adapter.target_kinds)}")
+            msg("a '{kind}' target does not fit a {value}; use one of: {value2}", kind=target.kind, value=adapter.name.replace('_', ' '), value2=', '.join(adapter.target_kinds)))
     encoding, batch = encode(handle, text, text_pair, max_tokens=max_tokens)
     return adapter.objective(handle, encoding, batch, target, max_tokens)
 
@@ -183,13 +184,13 @@ def class_objective(handle: ModelHandle, prep: Prepared, target: Target) -> Obje
         logits = run(handle, {"input_ids": prep.ids, **prep.extra}).logits[0]
     if target.class_id is None and target.label is not None:
         if target.label not in labels:
-            raise InvalidInputError(f"unknown class {target.label!r}; the classes are: {', '.join(labels)}")
+            raise InvalidInputError(msg('unknown class {label!r}; the classes are: {value}', label=target.label, value=', '.join(labels)))
         target = target.with_(class_id=labels.index(target.label))
     cid = int(logits.argmax()) if target.class_id is None else int(target.class_id)
     if not 0 <= cid < len(labels):
-        raise InvalidInputError(f"class id {cid} is out of range: the model has {len(labels)} classes")
+        raise InvalidInputError(msg('class id {cid} is out of range: the model has {n_labels} classes', cid=cid, n_labels=len(labels)))
     target = target.with_(class_id=cid, label=labels[cid])
-    label = f"class '{labels[cid]}' ({target.output})"
+    label = msg("class '{label}' ({output})", label=labels[cid], output=_OUTPUT[target.output])
 
     def f(emb: torch.Tensor) -> torch.Tensor:
         out = model_of_embeds(handle, prep, emb).logits.float()
@@ -202,7 +203,7 @@ def similarity_objective(handle: ModelHandle, prep: Prepared, target: Target, ma
     """Cosine similarity of the mean-pooled sentence to a second sentence, as a function of the word embeddings."""
     other = (target.other or "").strip()
     if not other:
-        raise InvalidInputError("the similarity target needs a second sentence to compare with: type one")
+        raise InvalidInputError(msg('the similarity target needs a second sentence to compare with: type one'))
     e2 = _other_embedding(handle, other, max_tokens)
     mask = prep.extra["attention_mask"].float()
 
@@ -212,7 +213,10 @@ def similarity_objective(handle: ModelHandle, prep: Prepared, target: Target, ma
 
     short = other if len(other) <= 40 else other[:37] + "…"
     return Objective(prep.encoding, prep.input_embeds, prep.fixed, f, target.with_(other=other), None,
-                     f"cosine similarity to '{short}'", None, tuple(prep.notes))
+                     msg("cosine similarity to '{other}'", other=short), None, tuple(prep.notes))
+
+
+_OUTPUT = {"prob": msg("prob"), "logit": msg("logit")}  # how a target's label names what is explained
 
 
 def token_objective(handle: ModelHandle, prep: Prepared, target: Target, position: int, *, leading_space: bool,
@@ -246,23 +250,24 @@ def token_objective(handle: ModelHandle, prep: Prepared, target: Target, positio
         target = target.with_(word=_token_word(handle, tid))
         word = _token_name(handle, tid)
         if is_bytes(word):
-            notes.append(f"the predicted token {word} is bytes of a character, not a whole character: the "
-                         "character is complete only with the next token(s)")
+            notes.append(msg('the predicted token {word} is bytes of a character, not a whole character: the '
+                             'character is complete only with the next token(s)',
+                             word=word))
     else:
         tid, word = _one_token(handle, target.word, leading_space, notes)
     if target.kind == "contrast":
         if not (target.contrast or "").strip():
-            raise InvalidInputError("a contrastive target needs a second word (the foil, e.g. 'she')")
+            raise InvalidInputError(msg("a contrastive target needs a second word (the foil, e.g. 'she')"))
         foil, foil_name = _one_token(handle, target.contrast, leading_space, notes)
         if foil == tid:
-            raise InvalidInputError(f"'{target.word}' and '{target.contrast}' are the same token: choose two words")
-        label = f"'{word}' rather than '{foil_name}' {where} (logit difference)"
+            raise InvalidInputError(msg("'{word}' and '{contrast}' are the same token: choose two words", word=target.word, contrast=target.contrast))
+        label = msg("'{word}' rather than '{foil}' {where} (logit difference)", word=word, foil=foil_name, where=where)
 
         def f(emb: torch.Tensor) -> torch.Tensor:
             logits = logits_at(emb)
             return logits[:, tid] - logits[:, foil]
     else:
-        label = f"'{word}' {where} ({target.output})"
+        label = msg("'{word}' {where} ({output})", word=word, where=where, output=_OUTPUT[target.output])
 
         def f(emb: torch.Tensor) -> torch.Tensor:
             logits = logits_at(emb)
@@ -280,10 +285,10 @@ def baseline_embeds(handle: ModelHandle, obj: Objective, baseline: str) -> torch
         tok = handle.tokenizer
         tid = tok.pad_token_id if baseline == "pad" else tok.mask_token_id
         if tid is None:
-            raise InvalidInputError(f"this model's tokenizer has no {baseline} token: choose another baseline")
+            raise InvalidInputError(msg("this model's tokenizer has no {baseline} token: choose another baseline", baseline=baseline))
         with torch.no_grad():
             fill = handle.model.get_input_embeddings()(torch.tensor([tid], device=emb.device))[0]
     else:
-        raise InvalidInputError(f"unknown baseline {baseline!r}; choose pad, mask or zero")
+        raise InvalidInputError(msg('unknown baseline {baseline!r}; choose pad, mask or zero', baseline=baseline))
     keep = obj.fixed.to(emb.device)[None, :, None]
     return torch.where(keep, emb, fill.to(emb.dtype)[None, None, :].expand_as(emb)).detach()

@@ -29,6 +29,7 @@ from plm_core.bias.datasets import BecProRow, column_value, data_columns
 from plm_core.bias.sampling import describe_sample, sample_items
 from plm_core.errors import InvalidInputError
 from plm_core.loading import ModelHandle
+from plm_core.i18n import msg
 
 GROUP = "person gender / profession group"  # the default breakdown, as in Bartl et al.'s Table 2
 
@@ -164,15 +165,15 @@ def prepare(handle: ModelHandle, row: BecProRow) -> tuple[list[int], list[int], 
     ids = list(enc["input_ids"])
     masks = [i for i, t in enumerate(ids) if t == tok.mask_token_id]
     if len(masks) != 1:
-        raise InvalidInputError(f"BEC-Pro row {row.index}: Sent_TM needs exactly one [MASK], it has {len(masks)}")
+        raise InvalidInputError(msg('BEC-Pro row {index}: Sent_TM needs exactly one [MASK], it has {n_masks}', index=row.index, n_masks=len(masks)))
     start = text.lower().find(row.profession.lower())
     if start < 0:
-        raise InvalidInputError(f"BEC-Pro row {row.index}: the profession {row.profession!r} is not in Sent_TM")
+        raise InvalidInputError(msg('BEC-Pro row {index}: the profession {profession!r} is not in Sent_TM', index=row.index, profession=row.profession))
     end = start + len(row.profession)
     prior = [tok.mask_token_id if (s < end and e > start and e > s) else t
              for t, (s, e) in zip(ids, enc["offset_mapping"])]
     if prior == ids:
-        raise InvalidInputError(f"BEC-Pro row {row.index}: no token of {row.profession!r} found to mask")
+        raise InvalidInputError(msg('BEC-Pro row {index}: no token of {profession!r} found to mask', index=row.index, profession=row.profession))
     return ids, prior, masks[0], target_id
 
 
@@ -200,7 +201,7 @@ def select_rows(rows: Sequence[BecProRow], profession_groups: Sequence[str] | No
     drawn as whole female/male pairs (:func:`pair_key`), stratified by the data column ``stratify``."""
     chosen = [r for r in rows if not profession_groups or r.prof_gender in profession_groups]
     if not chosen:
-        raise InvalidInputError(f"no BEC-Pro row has the profession group(s) {', '.join(profession_groups or [])}")
+        raise InvalidInputError(msg('no BEC-Pro row has the profession group(s) {value}', value=', '.join(profession_groups or [])))
     strata = (lambda r: column_value(r, stratify)) if stratify else None
     return sample_items(chosen, sample_size or None, seed=seed, strata=strata, units=pair_key)
 
@@ -225,7 +226,7 @@ def score_rows(handle: ModelHandle, rows: Sequence[BecProRow], *, batch_size: in
     passes False."""
     require_masked_lm(handle, "BEC-Pro")
     if not rows:
-        raise InvalidInputError("no BEC-Pro rows to score")
+        raise InvalidInputError(msg('no BEC-Pro rows to score'))
     chunk_rows = chunk_rows or (512 if handle.device.type == "cuda" else 64)
     out: list[BecProScore] = []
     skipped: dict[str, str] = {}
@@ -259,8 +260,9 @@ def score_rows(handle: ModelHandle, rows: Sequence[BecProRow], *, batch_size: in
         report(progress, done, len(rows))
     if require_any and done and not out:
         words = ", ".join(sorted(skipped))
-        raise InvalidInputError(f"every BEC-Pro person word is several tokens for this tokenizer ({words}): "
-                                "nothing to score")
+        raise InvalidInputError(msg('every BEC-Pro person word is several tokens for this tokenizer ({words}): '
+                                    'nothing to score',
+                                    words=words))
     return tuple(out), tuple(sorted(skipped))
 
 

@@ -15,29 +15,30 @@ import torch
 from plm_core.errors import UnsupportedModelError
 from plm_core.inference import lm_body_and_head, run
 from plm_core.loading import ModelHandle
+from plm_core.i18n import msg
 
-CONTENT_WARNING = (
+CONTENT_WARNING = msg(
     "Content warning: these data sets and probes contain offensive stereotypes about race, gender, religion, "
     "sexual orientation, disability and other groups. They are shown to measure bias, not to endorse it."
 )
 CAVEATS = {
-    "crows_pairs": (
+    "crows_pairs": msg(
         "CrowS-Pairs (Nangia et al., 2020): its authors point to Blodgett et al. (ACL 2021), who found many pairs "
         "noisy or invalid (pairs that do not contrast a stereotype, that change more than the group, or that "
         "mix bias types). Read the score as a rough signal, look at individual pairs, and compare models rather "
         "than reading 50% as 'unbiased'. Pseudo-log-likelihood also depends on tokenization and sentence length."
     ),
-    "bec_pro": (
+    "bec_pro": msg(
         "BEC-Pro (Bartl et al., 2020): English templates with binary gender person words and U.S. labour "
         "statistics for profession gender; it does not cover non-binary identities, and associations from "
         "five templates vary with the wording. A professions' '[MASK]' prior is itself a model output."
     ),
-    "seat": (
+    "seat": msg(
         "SEAT (May et al., 2019): effect sizes on sentence encoders are unstable across templates and models; "
         "May et al. warn that a non-significant result does not show absence of bias, and bleached template "
         "sentences ('This is John.') are far from natural text. Small sets give coarse p-values."
     ),
-    "template": (
+    "template": msg(
         "Template probes measure what the chosen words and sentences measure: results change with wording, "
         "the spread across templates shows how much. A difference is not proof of harm in a downstream use."
     ),
@@ -55,8 +56,9 @@ def report(progress: ProgressFn | None, done: int, total: int) -> None:
 def require_masked_lm(handle: ModelHandle, what: str) -> None:
     if handle.adapter.output != "masked_token" or handle.tokenizer.mask_token_id is None:
         raise UnsupportedModelError(
-            f"{what} needs a masked language model (BERT-style, with a [MASK] token); {handle.model_id} is a "
-            f"{handle.kind}. Load one in the sidebar, e.g. bert-base-uncased."
+            msg('{what} needs a masked language model (BERT-style, with a [MASK] token); {model_id} is a {kind}. '
+                'Load one in the sidebar, e.g. bert-base-uncased.',
+                what=what, model_id=handle.model_id, kind=handle.kind)
         )
 
 
@@ -112,7 +114,7 @@ def single_token_id(handle: ModelHandle, word: str, *, leading_space: bool = Tru
     tok = handle.tokenizer
     text = word.strip()
     if not text:
-        raise InvalidInputError("a target word is empty")
+        raise InvalidInputError(msg('a target word is empty'))
     # BPE vocabularies (RoBERTa, GPT-2) spell a word after a space with a leading "Ġ"
     ids = tok(" " + text if leading_space and _is_bpe(handle) else text, add_special_tokens=False)["input_ids"]
     if len(ids) != 1:
@@ -120,8 +122,9 @@ def single_token_id(handle: ModelHandle, word: str, *, leading_space: bool = Tru
 
         pieces = token_texts(handle, ids)
         raise InvalidInputError(
-            f"the target word {text!r} is {len(ids)} tokens for this tokenizer ({' '.join(pieces)}): a masked LM "
-            "fills one token at [MASK], so choose a word that is a single token (or use a causal LM)."
+            msg('the target word {text!r} is {n_ids} tokens for this tokenizer ({value}): a masked LM fills one '
+                'token at [MASK], so choose a word that is a single token (or use a causal LM).',
+                text=text, n_ids=len(ids), value=' '.join(pieces))
         )
     return int(ids[0])
 

@@ -26,6 +26,7 @@ from plm_core.bias.datasets import CrowsPair, column_value, data_columns
 from plm_core.bias.sampling import describe_sample, sample_items
 from plm_core.errors import InvalidInputError
 from plm_core.loading import ModelHandle
+from plm_core.i18n import msg
 
 
 @dataclass(frozen=True)
@@ -183,7 +184,7 @@ def score_pairs(handle: ModelHandle, pairs: Sequence[CrowsPair], *, batch_size: 
         with handle.lock:
             for pair in chunk:
                 if not pair.sent_more.strip() or not pair.sent_less.strip():
-                    raise InvalidInputError(f"CrowS-Pairs pair {pair.index} has an empty sentence")
+                    raise InvalidInputError(msg('CrowS-Pairs pair {index} has an empty sentence', index=pair.index))
                 ids_m, sp_m = _tokenize(handle, pair.sent_more)
                 ids_l, sp_l = _tokenize(handle, pair.sent_less)
                 pos_m, pos_l = shared_positions(ids_m, ids_l, sp_m, sp_l)
@@ -220,7 +221,7 @@ def select_pairs(pairs: Sequence[CrowsPair], bias_types: Sequence[str] | None = 
     stratified by the data column ``stratify`` (see :func:`plm_core.bias.sampling.sample_items`)."""
     chosen = [p for p in pairs if not bias_types or p.bias_type in bias_types]
     if not chosen:
-        raise InvalidInputError(f"no CrowS-Pairs pair has the bias type(s) {', '.join(bias_types or [])}")
+        raise InvalidInputError(msg('no CrowS-Pairs pair has the bias type(s) {value}', value=', '.join(bias_types or [])))
     strata = (lambda p: column_value(p, stratify)) if stratify else None
     return sample_items(chosen, sample_size or None, seed=seed, strata=strata)
 

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from plm_core.errors import InvalidInputError
+from plm_core.i18n import msg
 
 MAX_FILE_BYTES = 50 * 1024 * 1024  # the real files are 0.4-1.4 MB; refuse anything this big
 URL_ENV = "PLM_BIAS_DATA_URL"  # replaces every public base below (tests: a 127.0.0.1 server)
@@ -140,22 +141,21 @@ def cache_dir() -> Path:
 
 def check_size(size: int, what: str) -> None:
     if size == 0:
-        raise InvalidInputError(f"{what} is empty")
+        raise InvalidInputError(msg('{what} is empty', what=what))
     if size > MAX_FILE_BYTES:
-        raise InvalidInputError(f"{what} is {size / 2**20:.1f} MB; bias data files are limited to "
-                                f"{MAX_FILE_BYTES / 2**20:.0f} MB")
+        raise InvalidInputError(msg('{what} is {value:.1f} MB; bias data files are limited to {value2:.0f} MB', what=what, value=size / 2 ** 20, value2=MAX_FILE_BYTES / 2 ** 20))
 
 
 def read_text(path: str | os.PathLike) -> str:
     """The text of a local file, after checking that it exists, is not empty and is not too big."""
     p = Path(path).expanduser()
     if not p.is_file():
-        raise InvalidInputError(f"no such file: {p}")
+        raise InvalidInputError(msg('no such file: {p}', p=p))
     check_size(p.stat().st_size, f"the file {p.name}")
     try:
         return p.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError as err:
-        raise InvalidInputError(f"{p.name} is not UTF-8 text ({err.reason})") from None
+        raise InvalidInputError(msg('{name} is not UTF-8 text ({reason})', name=p.name, reason=err.reason)) from None
 
 
 def decode_upload(data: bytes, name: str = "the upload") -> str:
@@ -163,7 +163,7 @@ def decode_upload(data: bytes, name: str = "the upload") -> str:
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as err:
-        raise InvalidInputError(f"{name} is not UTF-8 text ({err.reason})") from None
+        raise InvalidInputError(msg('{name} is not UTF-8 text ({reason})', name=name, reason=err.reason)) from None
 
 
 def source_url(relative: str, base_url: str | None = None) -> str:
@@ -187,8 +187,9 @@ def fetch(relative: str, *, base_url: str | None = None, cache: Path | None = No
             data = resp.read(MAX_FILE_BYTES + 1)
     except (urllib.error.URLError, OSError) as err:
         reason = getattr(err, "reason", err)
-        raise InvalidInputError(f"could not download {url} ({reason}); download it yourself and give its local "
-                                "path instead") from None
+        raise InvalidInputError(msg('could not download {url} ({reason}); download it yourself and give its local '
+                                    'path instead',
+                                    url=url, reason=reason)) from None
     check_size(len(data), f"the download from {url}")
     fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".part-")
     with os.fdopen(fd, "wb") as f:
@@ -203,16 +204,15 @@ def _resolve(path: str | os.PathLike | None, relative: str, base_url: str | None
 
 def _table(text: str, required: tuple[str, ...], what: str, delimiter: str) -> list[dict[str, str]]:
     if not text.strip():
-        raise InvalidInputError(f"{what} is empty")
+        raise InvalidInputError(msg('{what} is empty', what=what))
     reader = csv.DictReader(io.StringIO(text), delimiter=delimiter)
     columns = [c for c in (reader.fieldnames or []) if c is not None]
     missing = [c for c in required if c not in columns]
     if missing:
-        raise InvalidInputError(f"{what} lacks the column(s) {', '.join(missing)}; it needs "
-                                f"{', '.join(required)} (found: {', '.join(c for c in columns if c) or 'none'})")
+        raise InvalidInputError(msg('{what} lacks the column(s) {value}; it needs {value2} (found: {value3})', what=what, value=', '.join(missing), value2=', '.join(required), value3=', '.join((c for c in columns if c)) or 'none'))
     rows = list(reader)
     if not rows:
-        raise InvalidInputError(f"{what} has a header but no rows")
+        raise InvalidInputError(msg('{what} has a header but no rows', what=what))
     return rows
 
 
@@ -231,7 +231,9 @@ def parse_crows_pairs(text: str) -> tuple[CrowsPair, ...]:
     for i, row in enumerate(rows):
         direction = (row["stereo_antistereo"] or "").strip()
         if direction not in ("stereo", "antistereo"):
-            raise InvalidInputError(f"CrowS-Pairs row {i}: stereo_antistereo is {direction!r}, not stereo/antistereo")
+            raise InvalidInputError(msg('CrowS-Pairs row {i}: stereo_antistereo is {direction!r}, not '
+                                        'stereo/antistereo',
+                                        i=i, direction=direction))
         index = int(row[""]) if (row.get("") or "").strip().isdigit() else i
         pairs.append(CrowsPair(index, row["sent_more"].strip(), row["sent_less"].strip(), direction,
                                row["bias_type"].strip(), _extra(row, required)))
@@ -272,21 +274,21 @@ def load_bec_pro(path: str | os.PathLike | None = None, *, base_url: str | None 
 
 def parse_seat(text: str, name: str = "seat") -> SeatTest:
     if not text.strip():
-        raise InvalidInputError(f"the SEAT file {name} is empty")
+        raise InvalidInputError(msg('the SEAT file {name} is empty', name=name))
     try:
         data = json.loads(text)
     except json.JSONDecodeError as err:
-        raise InvalidInputError(f"the SEAT file {name} is not JSON ({err.msg}, line {err.lineno})") from None
+        raise InvalidInputError(msg('the SEAT file {name} is not JSON ({msg}, line {lineno})', name=name, msg=err.msg, lineno=err.lineno)) from None
     keys = ("targ1", "targ2", "attr1", "attr2")
     if not isinstance(data, dict) or any(k not in data for k in keys):
         found = ", ".join(data) if isinstance(data, dict) else type(data).__name__
-        raise InvalidInputError(f"the SEAT file {name} needs the keys {', '.join(keys)} (found: {found})")
+        raise InvalidInputError(msg('the SEAT file {name} needs the keys {value} (found: {found})', name=name, value=', '.join(keys), found=found))
     sets = []
     for k in keys:
         part = data[k]
         examples = part.get("examples") if isinstance(part, dict) else None
         if not isinstance(examples, list) or not examples or not all(isinstance(e, str) for e in examples):
-            raise InvalidInputError(f"the SEAT file {name}: {k} needs a non-empty list of strings under 'examples'")
+            raise InvalidInputError(msg("the SEAT file {name}: {k} needs a non-empty list of strings under 'examples'", name=name, k=k))
         sets.append(tuple(e.strip() for e in examples))
     cats = tuple(str(data[k].get("category", k)) for k in keys)
     return SeatTest(name, *sets, categories=cats)  # type: ignore[arg-type]
@@ -300,5 +302,5 @@ def load_seat(name_or_path: str | os.PathLike = "sent-weat6", *, base_url: str |
         return parse_seat(read_text(p), p.stem)
     name = str(name_or_path)
     if name not in SEAT_TESTS:
-        raise InvalidInputError(f"unknown SEAT test {name!r}; choose one of {', '.join(SEAT_TESTS)} or give a path")
+        raise InvalidInputError(msg('unknown SEAT test {name!r}; choose one of {value} or give a path', name=name, value=', '.join(SEAT_TESTS)))
     return parse_seat(read_text(fetch(f"seat/{name}.jsonl", base_url=base_url, cache=cache)), name)

@@ -24,8 +24,9 @@ from plm_core.bias.datasets import BecProRow, CrowsPair, SeatTest
 from plm_core.bias.store import RunInfo, RunStore
 from plm_core.errors import InvalidInputError
 from plm_core.loading import ModelHandle
+from plm_core.i18n import msg
 
-NAMES = {"template": "Templates", "crows_pairs": "CrowS-Pairs", "bec_pro": "BEC-Pro", "seat": "SEAT"}
+NAMES = {"template": msg("Templates"), "crows_pairs": "CrowS-Pairs", "bec_pro": "BEC-Pro", "seat": "SEAT"}
 
 
 @functools.cache
@@ -138,9 +139,9 @@ def create_run(store: RunStore, probe: str, config: dict[str, Any], items: Seque
                status: str = "queued") -> int:
     """Store a run of ``probe`` over ``items`` with ``config`` (which names model_id, revision, data, ...)."""
     if probe not in PROBES:
-        raise InvalidInputError(f"unknown probe {probe!r}; choose one of {', '.join(PROBES)}")
+        raise InvalidInputError(msg('unknown probe {probe!r}; choose one of {value}', probe=probe, value=', '.join(PROBES)))
     if not items:
-        raise InvalidInputError("a run needs at least one item to score")
+        raise InvalidInputError(msg('a run needs at least one item to score'))
     config = dict(config) | {"probe": probe}
     if probe == "template":
         config.setdefault("n_scores", sum(len(i.targets) for i in items))
@@ -150,8 +151,7 @@ def create_run(store: RunStore, probe: str, config: dict[str, Any], items: Seque
 def check_model(info: RunInfo, handle: ModelHandle) -> None:
     """Refuse to continue a run with another model than the one it was started with."""
     if handle.model_id != info.model_id:
-        raise InvalidInputError(f"run #{info.run_id} scores {info.model_id}; it cannot continue with "
-                                f"{handle.model_id}")
+        raise InvalidInputError(msg('run #{run_id} scores {model_id}; it cannot continue with {model_id2}', run_id=info.run_id, model_id=info.model_id, model_id2=handle.model_id))
 
 
 def score_chunk(handle: ModelHandle, items: Sequence[Any], *, probe: str, config: dict[str, Any]

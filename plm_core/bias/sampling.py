@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 import numpy as np
 
 from plm_core.errors import InvalidInputError
+from plm_core.i18n import msg
 
 T = TypeVar("T")
 
@@ -58,7 +59,7 @@ def sample_items(items: Sequence[T], size: int | None, *, seed: int = 0,
         InvalidInputError: ``size`` is not positive.
     """
     if size is not None and size <= 0:
-        raise InvalidInputError(f"the sample size must be positive, not {size}")
+        raise InvalidInputError(msg('the sample size must be positive, not {size}', size=size))
     rng = np.random.default_rng(seed)
     # units in first-appearance order
     groups: dict[Any, list[T]] = {}
@@ -85,9 +86,12 @@ def sample_items(items: Sequence[T], size: int | None, *, seed: int = 0,
 def describe_sample(size: int | None, seed: int, stratify: str | None, n_total: int, n_drawn: int) -> str:
     """One line for captions and exports: what was drawn, from what, how."""
     if size is None or n_drawn >= n_total:
-        return f"all {n_total:,} items (order shuffled with seed {seed})"
-    by = f", stratified by {stratify}" if stratify else ""
-    return f"random sample of {n_drawn:,} of {n_total:,} items (seed {seed}{by})"
+        return msg("all {n_total:,} items (order shuffled with seed {seed})", n_total=n_total, seed=seed)
+    if stratify:
+        return msg("random sample of {n_drawn:,} of {n_total:,} items (seed {seed}, stratified by {column})",
+                   n_drawn=n_drawn, n_total=n_total, seed=seed, column=stratify)
+    return msg("random sample of {n_drawn:,} of {n_total:,} items (seed {seed})", n_drawn=n_drawn, n_total=n_total,
+               seed=seed)
 
 
 __all__ = ["allocate", "describe_sample", "sample_items"]

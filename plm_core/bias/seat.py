@@ -26,6 +26,7 @@ from plm_core.bias.datasets import SeatTest
 from plm_core.errors import InvalidInputError
 from plm_core.inference import embed
 from plm_core.loading import ModelHandle
+from plm_core.i18n import msg
 
 DEFAULT_SAMPLES = 100_000  # sent-bias's default
 DEFAULT_BOOTSTRAP = 2000  # resamples for the effect size's interval
@@ -74,8 +75,9 @@ class SeatResult:
         return [stats.Estimate("test", self.test, sum(self.sizes[:2]), self.effect_size, *self.effect_size_ci,
                                interval=self.ci_method,
                                p_value=self.p_value,
-                               test=f"permutation test, one-sided ({self.n_permutations:,} "
-                                    f"{'partitions, exact' if self.exact else 'sampled partitions'})",
+                               test=(msg("permutation test, one-sided ({n:,} partitions, exact)", n=self.n_permutations)
+                                     if self.exact else msg("permutation test, one-sided ({n:,} sampled partitions)",
+                                                            n=self.n_permutations)),
                                unit="target items", p_bound=self.p_bound)]
 
     def columns(self) -> list[str]:
@@ -200,8 +202,7 @@ def run_seat(handle: ModelHandle, test: SeatTest, *, n_samples: int = DEFAULT_SA
     """Run one SEAT test on ``handle``'s sentence embeddings (mean pooling, as ``inference.embed``)."""
     for name, group in zip(("targ1", "targ2", "attr1", "attr2"), (test.targ1, test.targ2, test.attr1, test.attr2)):
         if len(group) < (2 if name.startswith("targ") else 1):
-            raise InvalidInputError(f"SEAT test {test.name}: {name} needs at least "
-                                    f"{2 if name.startswith('targ') else 1} examples")
+            raise InvalidInputError(msg('SEAT test {name}: {name2} needs at least {value} examples', name=test.name, name2=name, value=2 if name.startswith('targ') else 1))
     texts = list(test.targ1 + test.targ2 + test.attr1 + test.attr2)
     emb = embed(handle, texts)
     a, b, c = len(test.targ1), len(test.targ1) + len(test.targ2), len(test.targ1) + len(test.targ2) + len(test.attr1)

@@ -26,12 +26,13 @@ from typing import Any
 
 import numpy as np
 from scipy import stats as sps
+from plm_core.i18n import msg
 
 CONFIDENCE = 0.95
-WILSON = "Wilson score"
-T_MEAN = "t interval of the mean"
-BINOMIAL = "exact binomial test vs 50%"
-WILCOXON = "Wilcoxon signed-rank test"
+WILSON = msg("Wilson score")
+T_MEAN = msg("t interval of the mean")
+BINOMIAL = msg("exact binomial test vs 50%")
+WILCOXON = msg("Wilcoxon signed-rank test")
 
 
 @dataclass(frozen=True)
@@ -184,7 +185,8 @@ def bootstrap_interval(sizes: Sequence[int], statistic: Callable[..., float], *,
                                 confidence_level=confidence, method=method, rng=np.random.default_rng(seed))
         low, high = float(res.confidence_interval.low), float(res.confidence_interval.high)
         if np.isfinite(low) and np.isfinite(high):
-            return low, high, f"bootstrap {method} ({n_resamples:,} resamples, seed {seed})"
+            return low, high, msg("bootstrap {method} ({n_resamples:,} resamples, seed {seed})", method=method,
+                                  n_resamples=n_resamples, seed=seed)
     return float("nan"), float("nan"), "bootstrap (undefined)"
 
 

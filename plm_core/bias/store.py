@@ -25,6 +25,7 @@ from typing import Any
 
 from plm_core.bias.common import _plain
 from plm_core.errors import InvalidInputError
+from plm_core.i18n import msg
 
 STORE_ENV = "PLM_BIAS_STORE"
 STATUSES = ("queued", "running", "stopped", "complete", "error")
@@ -125,7 +126,7 @@ class RunStore:
         try:
             con = sqlite3.connect(self.path, timeout=30, isolation_level=None)
         except sqlite3.Error as err:
-            raise InvalidInputError(f"cannot open the bias run store {self.path}: {err}") from None
+            raise InvalidInputError(msg('cannot open the bias run store {path}: {err}', path=self.path, err=err)) from None
         try:
             con.row_factory = sqlite3.Row
             con.execute("PRAGMA foreign_keys=ON")
@@ -162,7 +163,7 @@ class RunStore:
         with self._connect() as con:
             row = con.execute("SELECT * FROM runs WHERE run_id = ?", (int(run_id),)).fetchone()
         if row is None:
-            raise InvalidInputError(f"there is no stored bias run #{run_id} in {self.path}")
+            raise InvalidInputError(msg('there is no stored bias run #{run_id} in {path}', run_id=run_id, path=self.path))
         return _info(row)
 
     def runs(self, probe: str | None = None, *, items_sha256: str | None = None,

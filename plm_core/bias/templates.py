@@ -39,6 +39,7 @@ from plm_core.errors import InvalidInputError, UnsupportedModelError
 from plm_core.inference import embed, run
 from plm_core.kinds import get_adapter
 from plm_core.loading import ModelHandle
+from plm_core.i18n import msg
 
 MASK = "[MASK]"
 SLOT = re.compile(r"\[([A-Za-z][A-Za-z0-9_]*)\]")
@@ -189,41 +190,47 @@ def slot_names(template: str) -> list[str]:
 def validate(tset: TemplateSet, kind: str) -> None:
     """Raise InvalidInputError with a clear message for anything that cannot be probed."""
     if not tset.templates or not any(t.strip() for t in tset.templates):
-        raise InvalidInputError("there is no template: write one sentence per line, e.g. '[NAME] worked as a [MASK].'")
+        raise InvalidInputError(msg("there is no template: write one sentence per line, e.g. '[NAME] worked as a "
+                                    "[MASK].'"))
     if not tset.targets or not all(t.strip() for t in tset.targets):
-        raise InvalidInputError("there are no target words: list the words to compare at [MASK] (e.g. he, she)")
+        raise InvalidInputError(msg('there are no target words: list the words to compare at [MASK] (e.g. he, she)'))
     defined = dict(tset.slots)
     for name, words in tset.slots:
         if not words or not all(w.strip() for w in words):
-            raise InvalidInputError(f"the slot [{name}] has no words: give it a list such as {name}: John, Mary")
+            raise InvalidInputError(msg('the slot [{name}] has no words: give it a list such as {name}: John, Mary', name=name))
     for i, template in enumerate(tset.templates, 1):
         names = slot_names(template)
         if not names:
-            raise InvalidInputError(f"template {i} ({template!r}) has no slot: put a slot such as [NAME] in it and "
-                                    "give the slot a word list")
+            raise InvalidInputError(msg('template {i} ({template!r}) has no slot: put a slot such as [NAME] in it '
+                                        'and give the slot a word list',
+                                        i=i, template=template))
         unknown = [n for n in names if n not in defined]
         if unknown:
-            raise InvalidInputError(f"template {i} uses the slot(s) {', '.join('[' + n + ']' for n in unknown)} that "
-                                    f"have no word list (defined: {', '.join('[' + n + ']' for n in defined) or 'none'})")
+            raise InvalidInputError(msg('template {i} uses the slot(s) {value} that have no word list (defined: '
+                                        '{value2})',
+                                        i=i, value=', '.join(('[' + n + ']' for n in unknown)), value2=', '.join(('[' + n + ']' for n in defined)) or 'none'))
         n_mask = template.count(MASK)
         if _scoring(kind) in ("mask", "continuation") and n_mask != 1:
             what = "no [MASK]" if n_mask == 0 else f"{n_mask} [MASK]s"
-            raise InvalidInputError(f"template {i} ({template!r}) has {what}: put exactly one [MASK] where the "
-                                    "target words go")
+            raise InvalidInputError(msg('template {i} ({template!r}) has {what}: put exactly one [MASK] where the '
+                                        'target words go',
+                                        i=i, template=template, what=what))
         if _scoring(kind) == "similarity" and n_mask:
-            raise InvalidInputError(f"template {i} ({template!r}) has a [MASK], but a sentence encoder has no "
-                                    "masked-word head: it compares each filled sentence with each target, so "
-                                    "write the templates without [MASK] (or load a masked LM)")
+            raise InvalidInputError(msg('template {i} ({template!r}) has a [MASK], but a sentence encoder has no '
+                                        'masked-word head: it compares each filled sentence with each target, so '
+                                        'write the templates without [MASK] (or load a masked LM)',
+                                        i=i, template=template))
     for k, inst in enumerate(tset.instances, 1):
         values = dict(inst.slot_values)
         empty = [n for n in slot_names(inst.template) if not values.get(n, "").strip()]
         if empty:
-            raise InvalidInputError(f"row {k} ({inst.template!r}) has no value for the slot(s) "
-                                    f"{', '.join('[' + n + ']' for n in empty)}: fill its column(s) on that row")
+            raise InvalidInputError(msg('row {k} ({template!r}) has no value for the slot(s) {value}: fill its '
+                                        'column(s) on that row',
+                                        k=k, template=inst.template, value=', '.join(('[' + n + ']' for n in empty))))
         if not inst.targets:
-            raise InvalidInputError(f"row {k} ({inst.template!r}) has no target words")
+            raise InvalidInputError(msg('row {k} ({template!r}) has no target words', k=k, template=inst.template))
     if not _scoring(kind):
-        raise UnsupportedModelError(f"template probes do not support {kind} models")
+        raise UnsupportedModelError(msg('template probes do not support {kind} models', kind=kind))
 
 
 def _scoring(kind: str) -> str:
@@ -278,7 +285,7 @@ def parse_slots(text: str) -> tuple[tuple[str, tuple[str, ...]], ...]:
         name, sep, words = line.partition(":")
         name = name.strip().strip("[]")
         if not sep or not re.fullmatch(r"[A-Za-z][A-Za-z0-9_]*", name) or name == "MASK":
-            raise InvalidInputError(f"slot line {n} ({line.strip()!r}) should look like 'NAME: John, Mary'")
+            raise InvalidInputError(msg("slot line {n} ({value!r}) should look like 'NAME: John, Mary'", n=n, value=line.strip()))
         slots.append((name, split_list(words)))
     return tuple(slots)
 
@@ -304,9 +311,9 @@ def from_csv(text: str, name: str = "uploaded CSV", layout: str = "lists") -> Te
         InvalidInputError: empty text, missing columns, no slot column, an unknown layout.
     """
     if layout not in LAYOUTS:
-        raise InvalidInputError(f"unknown CSV layout {layout!r}; choose one of {', '.join(LAYOUTS)}")
+        raise InvalidInputError(msg('unknown CSV layout {layout!r}; choose one of {value}', layout=layout, value=', '.join(LAYOUTS)))
     if not (text or "").strip():
-        raise InvalidInputError("the CSV file is empty")
+        raise InvalidInputError(msg('the CSV file is empty'))
     reader = csv.DictReader(io.StringIO(text))
     columns = [c.strip() for c in (reader.fieldnames or []) if c and c.strip()]
     lower = {c.lower(): c for c in columns}
@@ -314,8 +321,9 @@ def from_csv(text: str, name: str = "uploaded CSV", layout: str = "lists") -> Te
         lower["target"] = lower["targets"]
     missing = [c for c in ("template", "target") if c not in lower]
     if missing:
-        raise InvalidInputError(f"the CSV needs the columns 'template' and 'target' plus one column per slot; it "
-                                f"lacks {', '.join(repr(m) for m in missing)} (found: {', '.join(columns) or 'none'})")
+        raise InvalidInputError(msg("the CSV needs the columns 'template' and 'target' plus one column per slot; it "
+                                    'lacks {value} (found: {value2})',
+                                    value=', '.join((repr(m) for m in missing)), value2=', '.join(columns) or 'none'))
     rows = [{(k or "").strip(): (v or "").strip() for k, v in r.items() if k is not None} for r in reader]
     template_col, target_col = lower["template"], lower["target"]
     other = [c for c in columns if c not in (template_col, target_col)]
@@ -324,8 +332,8 @@ def from_csv(text: str, name: str = "uploaded CSV", layout: str = "lists") -> Te
     cells = {c: [r.get(c, "") for r in rows] for c in columns}
     slot_cols = other
     if not slot_cols:
-        raise InvalidInputError("the CSV has no slot column: add one column per slot, named like the slot "
-                                "(NAME for [NAME]), listing its words")
+        raise InvalidInputError(msg('the CSV has no slot column: add one column per slot, named like the slot (NAME '
+                                    'for [NAME]), listing its words'))
     pick = lambda c: tuple(dict.fromkeys(v for v in cells[c] if v))  # noqa: E731
     return TemplateSet(name, pick(template_col), tuple((c.strip("[]"), pick(c)) for c in slot_cols),
                        pick(target_col))
@@ -335,19 +343,19 @@ def _from_rows(rows: list[dict[str, str]], name: str, template_col: str, target_
                other: list[str]) -> TemplateSet:
     rows = [r for r in rows if any(r.values())]
     if not rows:
-        raise InvalidInputError("the CSV has a header but no rows")
+        raise InvalidInputError(msg('the CSV has a header but no rows'))
     used = list(dict.fromkeys(n for r in rows for n in slot_names(r.get(template_col, ""))))
     col = {c.strip("[]"): c for c in other}
     slot_cols = [n for n in used if n in col]
     if not slot_cols:
-        raise InvalidInputError("the CSV has no slot column: add one column per slot, named like the slot "
-                                "(NAME for [NAME]), with each row's value")
+        raise InvalidInputError(msg('the CSV has no slot column: add one column per slot, named like the slot (NAME '
+                                    "for [NAME]), with each row's value"))
     extra_cols = [c for c in other if c.strip("[]") not in slot_cols]
     instances = []
     for k, r in enumerate(rows, 1):
         template = r.get(template_col, "")
         if not template:
-            raise InvalidInputError(f"row {k} has no template: in the 'rows as written' layout every row needs one")
+            raise InvalidInputError(msg("row {k} has no template: in the 'rows as written' layout every row needs one", k=k))
         targets = split_list(r.get(target_col, ""))
         instances.append(TemplateInstance(template, tuple((n, r.get(col[n], "")) for n in slot_cols), targets,
                                           tuple((c, r.get(c, "")) for c in extra_cols)))
@@ -368,7 +376,7 @@ def _masked_lm_scores(handle, sentences, targets, batch_size):
             ids = tok(s.replace(MASK, tok.mask_token), truncation=True, max_length=handle.max_tokens)["input_ids"]
             pos = [i for i, t in enumerate(ids) if t == tok.mask_token_id]
             if len(pos) != 1:
-                raise InvalidInputError(f"{s!r} has {len(pos)} mask tokens after tokenization (need 1)")
+                raise InvalidInputError(msg('{s!r} has {n_pos} mask tokens after tokenization (need 1)', s=s, n_pos=len(pos)))
             seqs.append(ids)
             where.append(pos[0])
     logp = masked_log_probs(handle, seqs, where, batch_size)
@@ -386,11 +394,11 @@ def continuation_log_probs(handle: ModelHandle, pairs: Sequence[tuple[str, str]]
             if not p_ids:
                 bos = tok.bos_token_id if tok.bos_token_id is not None else tok.eos_token_id
                 if bos is None:
-                    raise InvalidInputError("the text before [MASK] is empty and the model has no start token")
+                    raise InvalidInputError(msg('the text before [MASK] is empty and the model has no start token'))
                 p_ids = [bos]
             c_ids = tok((" " if prefix else "") + cont.strip(), add_special_tokens=False)["input_ids"]
             if not c_ids:
-                raise InvalidInputError(f"the target {cont!r} has no tokens")
+                raise InvalidInputError(msg('the target {cont!r} has no tokens', cont=cont))
             ids = (p_ids + c_ids)[-handle.max_tokens:]
             seqs.append(ids)
             starts.append(len(ids) - len(c_ids))
@@ -434,10 +442,11 @@ def plan(handle: ModelHandle, tset: TemplateSet) -> tuple[FilledTemplate, ...]:
     n_rows = sum(len(f.targets) for f in filled)
     limit = max_scores()
     if limit is not None and n_rows > limit:
-        raise InvalidInputError(f"this set expands to {n_rows:,} scores (templates × slot words × targets); "
-                                f"classroom mode allows {limit:,}: shorten a list")
+        raise InvalidInputError(msg('this set expands to {n_rows:,} scores (templates × slot words × targets); '
+                                    'classroom mode allows {limit:,}: shorten a list',
+                                    n_rows=n_rows, limit=limit))
     if scoring == "mask" and handle.tokenizer.mask_token_id is None:
-        raise UnsupportedModelError(f"{handle.model_id} has no mask token")
+        raise UnsupportedModelError(msg('{model_id} has no mask token', model_id=handle.model_id))
     if scoring == "mask":
         for t in tset.targets:
             single_token_id(handle, t)  # fail before any work when a target is several tokens

@@ -13,6 +13,7 @@ from plm_core.kinds.classifier import ClassifierAdapter
 from plm_core.kinds.encoder import EncoderAdapter
 from plm_core.kinds.masked_lm import MaskedLMAdapter
 from plm_core.kinds.seq2seq import Seq2SeqAdapter
+from plm_core.i18n import msg
 
 # detection order: the first adapter whose detect() accepts a config wins, then detect_fallback() in this order
 KINDS: dict[str, KindAdapter] = {a.name: a for a in (
@@ -30,7 +31,7 @@ def get_adapter(kind: str) -> KindAdapter:
     try:
         return KINDS[kind]
     except KeyError:
-        raise UnsupportedModelError(f"unknown model kind {kind!r}; choose one of {', '.join(KINDS)}") from None
+        raise UnsupportedModelError(msg('unknown model kind {kind!r}; choose one of {value}', kind=kind, value=', '.join(KINDS))) from None
 
 
 def detect_kind(config) -> str:
@@ -42,7 +43,7 @@ def detect_kind(config) -> str:
     for adapter in KINDS.values():
         if adapter.detect_fallback(config):
             return adapter.name
-    raise UnsupportedModelError(f"no model kind fits a {getattr(config, 'model_type', '?')} configuration")
+    raise UnsupportedModelError(msg('no model kind fits a {value} configuration', value=getattr(config, 'model_type', '?')))
 
 
 def kind_label(kind: str) -> str:

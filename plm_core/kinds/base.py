@@ -28,6 +28,7 @@ from plm_core.inference import mean_pool, run, top_tokens
 from plm_core.display import token_text, token_texts
 from plm_core.tokens import encode_text
 from plm_core.types import Encoding, Prediction, PredictionComparison
+from plm_core.i18n import msg
 
 if TYPE_CHECKING:
     from transformers import BatchEncoding, PretrainedConfig
@@ -80,18 +81,18 @@ class KindAdapter:
     want: ClassVar[tuple[str, ...]] = ("logits",)  # what a prediction needs from the forward pass
     token_outputs: ClassVar[bool] = False  # predictions are vocabulary tokens (large [batch, query, vocab] logits)
     uses_reference: ClassVar[bool] = False  # the masking lab compares with a reference sentence
-    prediction_title: ClassVar[str] = "Prediction"  # title of a before/after chart
-    comparison_what: ClassVar[str] = "prediction"  # what a PredictionComparison compares
+    prediction_title: ClassVar[str] = msg("Prediction")  # title of a before/after chart
+    comparison_what: ClassVar[str] = msg("prediction")  # what a PredictionComparison compares
     target_prefix: ClassVar[bool] = False  # the second text is a decoder's target so far (pages always offer it)
-    pair_label: ClassVar[str] = "Second sentence (optional)"  # the Attention page's second text box
-    pair_help: ClassVar[str] = "BERT-style models read two segments: [CLS] A [SEP] B [SEP]."
+    pair_label: ClassVar[str] = msg("Second sentence (optional)")  # the Attention page's second text box
+    pair_help: ClassVar[str] = msg("BERT-style models read two segments: [CLS] A [SEP] B [SEP].")
     # example inputs per page ("{mask}" becomes the tokenizer's mask token); "default" for any other page
     examples: ClassVar[Mapping[str, str]] = {"default": "The cat sat on the mat because it was tired."}
     # template bias probes (plm_core.bias.templates): how a filled template is scored — "mask" (a target word at
     # [MASK]), "continuation" (the target after the text before [MASK]), "similarity" (of sentence embeddings) —
     # and the name of that score; "" where template probes do not fit the kind
     template_scoring: ClassVar[str] = "similarity"
-    template_metric: ClassVar[str] = "cosine similarity"
+    template_metric: ClassVar[str] = msg("cosine similarity")
 
     # ------------------------------------------------------------------ identity
 
@@ -124,7 +125,7 @@ class KindAdapter:
         Raises:
             UnsupportedModelError: this kind has no classes.
         """
-        raise UnsupportedModelError(f"{handle.model_id} is a {self.name}, not a classifier")
+        raise UnsupportedModelError(msg('{model_id} is a {name}, not a classifier', model_id=handle.model_id, name=self.name))
 
     # ------------------------------------------------------------------ inputs
 
@@ -194,7 +195,7 @@ class KindAdapter:
             labels = tuple(dict.fromkeys([*da.tokens, *db.tokens]))
             a = np.asarray([pa.get(t, 0.0) for t in labels], np.float32)
             b = np.asarray([pb.get(t, 0.0) for t in labels], np.float32)
-            out.append(PredictionComparison(self.name, self.comparison_what.format(n + 1), labels, a, b,
+            out.append(PredictionComparison(self.name, msg(self.comparison_what.msgid, n=n + 1), labels, a, b,
                                             (b - a).astype(np.float32), da.tokens[0] != db.tokens[0], set(pa) == set(pb),
                                             token_labels=self.token_outputs))
         return tuple(out)
@@ -238,7 +239,7 @@ class KindAdapter:
         return probs[:, top].cpu().numpy().astype(np.float32), self.sweep_label(handle, top, masks)
 
     def sweep_label(self, handle: ModelHandle, top: int, masks: Sequence[int]) -> str:
-        return f"probability of '{self.token_name(handle, top)}'"
+        return msg("probability of '{token}'", token=self.token_name(handle, top))
 
     @staticmethod
     def token_name(handle: ModelHandle, token_id: int) -> str:
@@ -254,7 +255,7 @@ class KindAdapter:
     def objective(self, handle: ModelHandle, encoding: Encoding, batch: BatchEncoding, target: Target,
                   max_tokens: int | None) -> Objective:
         """f(word embeddings) -> the target value, for ``encoding`` (called under ``handle.lock``)."""
-        raise UnsupportedModelError(f"attribution does not support {self.name} models")
+        raise UnsupportedModelError(msg('attribution does not support {name} models', name=self.name))
 
     def attention_rows(self, handle: ModelHandle, position: int | None, n: int) -> list[int]:
         """Query rows whose attention an attention-based attribution reads for the target at ``position``."""

@@ -9,6 +9,7 @@ import torch
 
 from plm_core.kinds.base import KindAdapter, top_tokens
 from plm_core.types import Encoding, Prediction
+from plm_core.i18n import msg
 
 if TYPE_CHECKING:
     from transformers import BatchEncoding, PretrainedConfig
@@ -20,16 +21,16 @@ if TYPE_CHECKING:
 
 class CausalLMAdapter(KindAdapter):
     name = "causal_lm"
-    label = "causal language model (GPT-style)"
+    label = msg("causal language model (GPT-style)")
     auto_class = "AutoModelForCausalLM"
     architecture_suffixes = ("LMHeadModel", "ForCausalLM")
     output = "next_token"
     template_scoring = "continuation"
-    template_metric = "log-probability of the continuation"
+    template_metric = msg("log-probability of the continuation")
     target_kinds = ("next_token", "contrast")
     token_outputs = True
-    prediction_title = "Next token"
-    comparison_what = "next token"
+    prediction_title = msg("Next token")
+    comparison_what = msg("next token")
     examples = {"default": "The cat sat on the", "attribution": "The capital of France is"}
 
     def detect_fallback(self, config: PretrainedConfig) -> bool:
@@ -52,12 +53,12 @@ class CausalLMAdapter(KindAdapter):
                           distributions=(top_tokens(handle, vector, self.read_position(encoding), top_k),))
 
     def sweep_label(self, handle: ModelHandle, top: int, masks: Sequence[int]) -> str:
-        return f"probability of the next token '{self.token_name(handle, top)}'"
+        return msg("probability of the next token '{token}'", token=self.token_name(handle, top))
 
     def objective(self, handle: ModelHandle, encoding: Encoding, batch: BatchEncoding, target: Target,
                   max_tokens: int | None) -> Objective:
         from plm_core.attribution.objective import prepare, token_objective
 
         prep = prepare(handle, encoding, batch)
-        return token_objective(handle, prep, target, len(encoding) - 1, where="as the next token",
+        return token_objective(handle, prep, target, len(encoding) - 1, where=msg("as the next token"),
                                leading_space=not encoding.text.endswith((" ", "\n", "\t")))

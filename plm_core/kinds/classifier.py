@@ -9,6 +9,7 @@ import torch
 
 from plm_core.kinds.base import KindAdapter, softmax_np
 from plm_core.types import Encoding, Prediction
+from plm_core.i18n import msg
 
 if TYPE_CHECKING:
     from transformers import BatchEncoding
@@ -20,13 +21,13 @@ if TYPE_CHECKING:
 
 class ClassifierAdapter(KindAdapter):
     name = "classifier"
-    label = "sequence classifier"
+    label = msg("sequence classifier")
     auto_class = "AutoModelForSequenceClassification"
     architecture_suffixes = ("ForSequenceClassification",)
     output = "classes"
     target_kinds = ("class",)
-    prediction_title = "Class probabilities"
-    comparison_what = "class probabilities"
+    prediction_title = msg("Class probabilities")
+    comparison_what = msg("class probabilities")
     examples = {"default": "A really good movie with excellent acting.",
                 "attribution": "This movie was really good fun."}
 
@@ -50,13 +51,13 @@ class ClassifierAdapter(KindAdapter):
         from plm_core.types import PredictionComparison
 
         if original.labels != perturbed.labels:
-            raise UnsupportedModelError(f"different classes: {original.labels} against {perturbed.labels}")
+            raise UnsupportedModelError(msg('different classes: {labels} against {labels2}', labels=original.labels, labels2=perturbed.labels))
         a, b = original.probs.astype(np.float32), perturbed.probs.astype(np.float32)
         return (PredictionComparison(self.name, self.comparison_what, original.labels, a, b, (b - a).astype(np.float32),
                                      int(a.argmax()) != int(b.argmax())),)
 
     def sweep_label(self, handle: ModelHandle, top: int, masks: Sequence[int]) -> str:
-        return f"probability of '{self.labels(handle)[top]}'"
+        return msg("probability of '{token}'", token=self.labels(handle)[top])
 
     def objective(self, handle: ModelHandle, encoding: Encoding, batch: BatchEncoding, target: Target,
                   max_tokens: int | None) -> Objective:

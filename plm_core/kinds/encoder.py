@@ -11,6 +11,7 @@ import torch
 from plm_core.errors import UnsupportedModelError
 from plm_core.kinds.base import EditComparison, KindAdapter, PairComparison, mean_pool
 from plm_core.types import Encoding, Prediction, PredictionComparison
+from plm_core.i18n import msg
 
 if TYPE_CHECKING:
     from transformers import BatchEncoding
@@ -20,18 +21,18 @@ if TYPE_CHECKING:
     from plm_core.loading import ModelHandle
     from plm_core.masking import MaskedInput
 
-SIMILARITY = "cosine similarity"
+SIMILARITY = msg("cosine similarity")
 
 
 class EncoderAdapter(KindAdapter):
     name = "encoder"
-    label = "sentence encoder (no task head)"
+    label = msg("sentence encoder (no task head)")
     auto_class = "AutoModel"
     output = "embedding"
     target_kinds = ("similarity",)
     want = ("hidden_states",)
     uses_reference = True
-    prediction_title = "Similarity of the edited sentence"
+    prediction_title = msg("Similarity of the edited sentence")
     comparison_what = SIMILARITY
 
     def detect_fallback(self, config) -> bool:
@@ -50,11 +51,11 @@ class EncoderAdapter(KindAdapter):
         """Cosine similarity of the two embeddings."""
         ea, eb = original.embedding, perturbed.embedding
         if ea is None or eb is None or ea.shape != eb.shape:
-            raise UnsupportedModelError("the two embeddings have different sizes: their similarity is undefined")
+            raise UnsupportedModelError(msg('the two embeddings have different sizes: their similarity is undefined'))
         sim = float(ea @ eb / max(np.linalg.norm(ea) * np.linalg.norm(eb), 1e-12))
         one = float(ea @ ea / max(np.linalg.norm(ea) ** 2, 1e-12))
         o, p = np.asarray([one], np.float32), np.asarray([sim], np.float32)
-        return (PredictionComparison(self.name, SIMILARITY, ("to the first input",), o, p, (p - o).astype(np.float32),
+        return (PredictionComparison(self.name, SIMILARITY, (msg("to the first input"),), o, p, (p - o).astype(np.float32),
                                      False, measure=SIMILARITY),)
 
     def edit_comparison(self, handle: ModelHandle, edit: MaskedInput, out: Any, inputs: Mapping[str, torch.Tensor],
@@ -63,10 +64,10 @@ class EncoderAdapter(KindAdapter):
         emb = self.outputs(handle, out, inputs).cpu().numpy().astype(np.float32)
         orig, edited = emb[0], emb[1]
         ref = emb[2] if len(emb) == 3 else None
-        labels = ["to the original sentence"]
+        labels = [msg("to the original sentence")]
         before, after = [float(orig @ orig)], [float(edited @ orig)]
         if ref is not None:
-            labels.append("to the reference sentence")
+            labels.append(msg("to the reference sentence"))
             before.append(float(orig @ ref))
             after.append(float(edited @ ref))
         b = np.asarray(before, np.float32)
@@ -85,7 +86,7 @@ class EncoderAdapter(KindAdapter):
     def sweep_measure(self, handle: ModelHandle, out: torch.Tensor, anchor: torch.Tensor, masks: Sequence[int],
                       has_ref: bool) -> tuple[np.ndarray, str]:
         sims = (out @ anchor).cpu().numpy().astype(np.float32)
-        return sims, "similarity to the reference sentence" if has_ref else "similarity to the unoccluded sentence"
+        return sims, msg("similarity to the reference sentence") if has_ref else msg("similarity to the unoccluded sentence")
 
     def objective(self, handle: ModelHandle, encoding: Encoding, batch: BatchEncoding, target: Target,
                   max_tokens: int | None) -> Objective:

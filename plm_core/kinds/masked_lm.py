@@ -11,6 +11,7 @@ from plm_core.errors import InvalidInputError
 from plm_core.inference import mask_positions
 from plm_core.kinds.base import EditComparison, KindAdapter, PairComparison, top_tokens
 from plm_core.types import Encoding, FillIn, Prediction
+from plm_core.i18n import msg
 
 if TYPE_CHECKING:
     from transformers import BatchEncoding
@@ -23,16 +24,16 @@ if TYPE_CHECKING:
 
 class MaskedLMAdapter(KindAdapter):
     name = "masked_lm"
-    label = "masked language model (BERT-style)"
+    label = msg("masked language model (BERT-style)")
     auto_class = "AutoModelForMaskedLM"
     architecture_suffixes = ("ForMaskedLM", "ForPreTraining")
     output = "masked_token"
     template_scoring = "mask"
-    template_metric = "probability at [MASK]"
+    template_metric = msg("probability at [MASK]")
     target_kinds = ("token", "contrast")
     token_outputs = True
     prediction_title = "Fill-ins"
-    comparison_what = "fill-in at mask {}"
+    comparison_what = msg("fill-in at mask {n}", n=1)
     examples = {"default": "The capital of France is {mask}.",
                 "attribution": "The doctor said that {mask} would be late."}
 
@@ -54,7 +55,9 @@ class MaskedLMAdapter(KindAdapter):
             positions = mask_positions(handle, encoding)
             if strict and not positions:
                 mask = self.mask_token(handle)
-                raise InvalidInputError(f"the text has no {mask} token: put {mask} where the model should fill in a word")
+                raise InvalidInputError(msg('the text has no {mask} token: put {mask} where the model should fill in '
+                                            'a word',
+                                            mask=mask))
             dists = tuple(top_tokens(handle, out.logits[r, p], p, top_k) for p in positions)
             preds.append(Prediction(handle.model_id, self.name, encoding, distributions=dists))
         return preds
@@ -70,11 +73,13 @@ class MaskedLMAdapter(KindAdapter):
         notes = []
         if not masks_after:
             mask = self.mask_token(handle)
-            notes.append(f"the edited input has no {mask}: nothing to fill in (click a token with 'mask token' "
-                         f"chosen, or type {mask} in the text)")
+            notes.append(msg("the edited input has no {mask}: nothing to fill in (click a token with 'mask token' "
+                             'chosen, or type {mask} in the text)',
+                             mask=mask))
         if len(masks_after) > 1:
-            notes.append(f"{len(masks_after)} masks are predicted independently: each fill-in is the model's guess "
-                         "at that position while the other masks stay masked, not a joint guess")
+            notes.append(msg("{n_masks_after} masks are predicted independently: each fill-in is the model's guess "
+                             'at that position while the other masks stay masked, not a joint guess',
+                             n_masks_after=len(masks_after)))
         probs = torch.softmax(logits, -1)
         fills, comparisons, dists_before, dists_after = [], [], [], []
         for p in masks_after:
@@ -90,10 +95,10 @@ class MaskedLMAdapter(KindAdapter):
                 orig_rank = int((probs[1, p] > probs[1, p, tid]).sum()) + 1
                 dists_before.append(top_tokens(handle, logits[0, o], o, top_k))
                 comparisons.append(self.pair_comparison(
-                    handle, f"position {o} ('{orig_token.strip()}') unmasked vs masked", probs[0, o], probs[1, p], top_k))
+                    handle, msg("position {position} ('{token}') unmasked vs masked", position=o, token=orig_token.strip()), probs[0, o], probs[1, p], top_k))
             elif o >= 0:  # a mask typed in the text: compare the mask's guesses before and after the edit
                 dists_before.append(top_tokens(handle, logits[0, o], o, top_k))
-                comparisons.append(self.pair_comparison(handle, f"mask at position {o}", probs[0, o], probs[1, p], top_k))
+                comparisons.append(self.pair_comparison(handle, msg("mask at position {position}", position=o), probs[0, o], probs[1, p], top_k))
             fills.append(FillIn(p, o, orig_token, orig_prob, orig_rank, dist))
         before = Prediction(handle.model_id, self.name, encoding, distributions=tuple(dists_before))
         after = Prediction(handle.model_id, self.name, edit.edited, distributions=tuple(dists_after))
@@ -106,14 +111,13 @@ class MaskedLMAdapter(KindAdapter):
         logits = out.logits.float()
         pa = Prediction(handle.model_id, self.name, a, distributions=tuple(top_tokens(handle, logits[0, p], p, top_k) for p in ma))
         pb = Prediction(handle.model_id, self.name, b, distributions=tuple(top_tokens(handle, logits[1, p], p, top_k) for p in mb))
-        comps = tuple(self.pair_comparison(handle, f"fill-in at mask {n + 1} (A:{p}, B:{q})", torch.softmax(logits[0, p], -1),
+        comps = tuple(self.pair_comparison(handle, msg("fill-in at mask {n} (A:{a}, B:{b})", n=n + 1, a=p, b=q), torch.softmax(logits[0, p], -1),
                                            torch.softmax(logits[1, q], -1), top_k) for n, (p, q) in enumerate(zip(ma, mb)))
         notes = []
         if not ma or not mb:
-            notes.append(f"a masked LM predicts at {handle.tokenizer.mask_token}: put one in both sentences to "
-                         "compare fill-ins")
+            notes.append(msg('a masked LM predicts at {mask_token}: put one in both sentences to compare fill-ins', mask_token=handle.tokenizer.mask_token))
         elif len(ma) != len(mb):
-            notes.append(f"A has {len(ma)} masks and B {len(mb)}: the first {min(len(ma), len(mb))} are paired in order")
+            notes.append(msg('A has {n_ma} masks and B {n_mb}: the first {value} are paired in order', n_ma=len(ma), n_mb=len(mb), value=min(len(ma), len(mb))))
         return PairComparison(pa, pb, comps, tuple(notes))
 
     def sweep_positions(self, handle: ModelHandle, base: Encoding, units: Sequence[Sequence[int]], n_extra: int,
@@ -121,14 +125,14 @@ class MaskedLMAdapter(KindAdapter):
         """The first mask; deleting tokens before it shifts it left by as many."""
         masks = mask_positions(handle, base)
         if not masks:
-            raise InvalidInputError("the sweep measures the top fill-in at a mask: mask a token or type "
-                                    f"{self.mask_token(handle)}")
+            raise InvalidInputError(msg('the sweep measures the top fill-in at a mask: mask a token or type {value}', value=self.mask_token(handle)))
         first = masks[0]
         return [first] * (1 + n_extra) + [
             first - sum(1 for t in u if t < first) if strategy == "delete" else first for u in units]
 
     def sweep_label(self, handle: ModelHandle, top: int, masks: Sequence[int]) -> str:
-        return f"probability of the fill-in '{self.token_name(handle, top)}' at position {masks[0]}"
+        return msg("probability of the fill-in '{token}' at position {position}", token=self.token_name(handle, top),
+                   position=masks[0])
 
     def objective(self, handle: ModelHandle, encoding: Encoding, batch: BatchEncoding, target: Target,
                   max_tokens: int | None) -> Objective:
@@ -139,11 +143,12 @@ class MaskedLMAdapter(KindAdapter):
         mask_tok = self.mask_token(handle)
         if not positions:
             raise InvalidInputError(
-                f"the text has no {mask_tok} token: put {mask_tok} where the model should fill in a word")
+                msg('the text has no {mask_tok} token: put {mask_tok} where the model should fill in a word', mask_tok=mask_tok))
         if not 0 <= target.mask_index < len(positions):
-            raise InvalidInputError(f"there are {len(positions)} {mask_tok} tokens; mask_index "
-                                    f"{target.mask_index} does not exist")
+            raise InvalidInputError(msg('there are {n_positions} {mask_tok} tokens; mask_index {mask_index} does not '
+                                        'exist',
+                                        n_positions=len(positions), mask_tok=mask_tok, mask_index=target.mask_index))
         position = positions[target.mask_index]
         prep.fixed[positions] = True  # every mask stays a mask in the baseline
         return token_objective(handle, prep, target, position, leading_space=True,
-                               where=f"at {mask_tok} (token {position})")
+                               where=msg("at {mask} (token {position})", mask=mask_tok, position=position))

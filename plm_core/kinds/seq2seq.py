@@ -20,6 +20,7 @@ from plm_core.kinds.base import KindAdapter, top_tokens
 from plm_core.display import token_texts
 from plm_core.tokens import clean_text, encode_text
 from plm_core.types import Encoding, Prediction
+from plm_core.i18n import msg
 
 if TYPE_CHECKING:
     from transformers import BatchEncoding, PretrainedConfig
@@ -34,19 +35,19 @@ MAX_SPAN_TOKENS = 20  # greedy decoding of a sentinel input stops here (a live v
 
 class Seq2SeqAdapter(CausalLMAdapter):
     name = "seq2seq"
-    label = "encoder-decoder (T5/BART-style)"
+    label = msg("encoder-decoder (T5/BART-style)")
     auto_class = "AutoModelForSeq2SeqLM"
     architecture_suffixes = ("ForConditionalGeneration",)
     output = "next_token"
     template_scoring = ""  # template probes do not score encoder-decoders (yet)
     template_metric = ""
     target_kinds = ("next_token", "contrast")
-    prediction_title = "Next target token"
-    comparison_what = "next target token"
+    prediction_title = msg("Next target token")
+    comparison_what = msg("next target token")
     target_prefix = True
-    pair_label = "Target so far (decoder input; optional)"
-    pair_help = ("An encoder-decoder reads the source above with its encoder; its decoder continues this target "
-                 "prefix, attending to the source through cross-attention.")
+    pair_label = msg("Target so far (decoder input; optional)")
+    pair_help = msg("An encoder-decoder reads the source above with its encoder; its decoder continues this target "
+                    "prefix, attending to the source through cross-attention.")
     examples = {"default": "The cat {mask} on the mat."}
 
     # ------------------------------------------------------------------ identity
@@ -81,7 +82,7 @@ class Seq2SeqAdapter(CausalLMAdapter):
         """The source (segment 0) and the decoder input: the decoder start token + the target prefix
         ``text_pair`` without its end token (segment 1)."""
         source, batch = encode_text(handle, text, None, max_tokens=max_tokens)
-        prefix, notes = clean_text(text_pair, "target prefix") if text_pair and text_pair.strip() else ("", ())
+        prefix, notes = clean_text(text_pair, msg("target prefix")) if text_pair and text_pair.strip() else ("", ())
         tok = handle.tokenizer
         with handle.lock:
             target = tok(prefix, add_special_tokens=True, return_offsets_mapping=tok.is_fast,
@@ -96,7 +97,7 @@ class Seq2SeqAdapter(CausalLMAdapter):
             wids = [None] + wids
             limit = min(handle.max_tokens, max_tokens or handle.max_tokens)
             if len(ids) > limit:
-                notes += (f"the target prefix has {len(ids)} tokens; only the first {limit} are used",)
+                notes += (msg('the target prefix has {n_ids} tokens; only the first {limit} are used', n_ids=len(ids), limit=limit),)
                 ids, special, offsets, wids = ids[:limit], special[:limit], offsets[:limit], wids[:limit]
             tokens = token_texts(handle, ids, special=special)
         encoding = Encoding(
@@ -142,7 +143,7 @@ class Seq2SeqAdapter(CausalLMAdapter):
                           spans=fill_spans(handle, encoding))
 
     def sweep_label(self, handle: ModelHandle, top: int, masks: Sequence[int]) -> str:
-        return f"probability of the next target token '{self.token_name(handle, top)}'"
+        return msg("probability of the next target token '{token}'", token=self.token_name(handle, top))
 
     # ------------------------------------------------------------------ attribution
 
@@ -163,7 +164,7 @@ class Seq2SeqAdapter(CausalLMAdapter):
             return out.logits[:, -1].float()
 
         prefix = encoding.text_pair or ""
-        return token_objective(handle, prep, target, len(encoding) - 1, where="as the next target token",
+        return token_objective(handle, prep, target, len(encoding) - 1, where=msg("as the next target token"),
                                leading_space=bool(prefix) and not prefix.endswith((" ", "\n", "\t")),
                                logits_at=logits_at)
 

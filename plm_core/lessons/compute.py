@@ -21,6 +21,7 @@ from plm_core.inference import embed, mask_positions, model_inputs, run
 from plm_core.loading import ModelHandle
 from plm_core.tokens import encode
 from plm_core.types import Encoding, TokenDistribution
+from plm_core.i18n import msg
 
 
 def _np(t: torch.Tensor) -> np.ndarray:
@@ -76,8 +77,9 @@ def _embedding_parts(handle: ModelHandle) -> dict[str, torch.nn.Module | None]:
                      "layer, by rotating Q and K (RoPE; see the query·key view)",
            "relative_bias": ": it adds no position vectors to the word vectors — each attention layer adds a learned "
                             "bias per distance to its scores"}.get(handle.arch.positions, "")
-    raise UnsupportedModelError(f"the embeddings lesson shows BERT- and GPT-2-style position tables; "
-                                f"{handle.config.model_type} has none{why}")
+    raise UnsupportedModelError(msg('the embeddings lesson shows BERT- and GPT-2-style position tables; {model_type} '
+                                    'has none{why}',
+                                    model_type=handle.config.model_type, why=why))
 
 
 def token_embeddings(handle: ModelHandle, text: str, text_pair: str | None = None) -> TokenEmbeddings:
@@ -203,7 +205,7 @@ def attention_steps(handle: ModelHandle, text: str, layer: int, head: int = 0,
         InvalidInputError: layer or head out of range.
         UnsupportedModelError: an attention implementation this lesson does not know.
     """
-    head = _check_index(head, handle.n_heads, "head")
+    head = _check_index(head, handle.n_heads, msg("head"))
     cap = capture_layer(handle, text, layer, text_pair)
     w_o, b_o = _projection_matrix(cap.output_projection)
     qh, kh, vh = cap.q, cap.k, cap.v  # [head, query, d_k]
@@ -316,8 +318,9 @@ def encoder_decoder_lesson(handle: ModelHandle, text: str, target: str | None = 
     """
     if not handle.arch.encoder_decoder:
         raise UnsupportedModelError(
-            f"{handle.model_id} is a {handle.adapter.label}, not an encoder-decoder: load one (t5-small, "
-            "facebook/bart-base) in the sidebar to compute this step live")
+            msg('{model_id} is a {label}, not an encoder-decoder: load one (t5-small, facebook/bart-base) in the '
+                'sidebar to compute this step live',
+                model_id=handle.model_id, label=handle.adapter.label))
     adapter = handle.adapter
     with handle.lock:
         if "[MASK]" in text and handle.tokenizer.convert_tokens_to_ids("[MASK]") in (None, handle.tokenizer.unk_token_id):
@@ -387,20 +390,22 @@ def occlusion(handle: ModelHandle, text: str, target: int | None = None, words: 
         probs = torch.softmax(logits.float(), -1)
         target = int(probs[0].argmax()) if target is None else int(target)
         delta = (probs[0, target] - probs[1:, target]).cpu().numpy()
-        what = f"drop in p(class {target}) when the token is masked"
+        what = (msg("drop in p(class {target}) when the word is masked", target=target) if words else
+                msg("drop in p(class {target}) when the token is masked", target=target))
     else:
         pooled = torch.nn.functional.normalize(hidden.mean(1), dim=-1)
         delta = (1 - pooled[1:] @ pooled[0]).cpu().numpy()
-        what = "1 − cosine similarity of the sentence representation when the token is masked"
+        what = (msg("1 − cosine similarity of the sentence representation when the word is masked") if words else
+                msg("1 − cosine similarity of the sentence representation when the token is masked"))
     scores[positions] = delta
-    return Occlusion(handle.model_id, units, scores, what.replace("the token is", "the word is") if words else what)
+    return Occlusion(handle.model_id, units, scores, what)
 
 
 def spearman(a: np.ndarray, b: np.ndarray) -> float:
     """Spearman rank correlation of two score vectors (average ranks for ties)."""
     a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
     if a.shape != b.shape or a.size < 2:
-        raise InvalidInputError("need two score vectors of the same length (at least 2)")
+        raise InvalidInputError(msg('need two score vectors of the same length (at least 2)'))
 
     def ranks(x: np.ndarray) -> np.ndarray:
         order = x.argsort(kind="stable")
@@ -454,11 +459,11 @@ def parse_words(text: str) -> tuple[str, ...]:
     words = [w.strip().lower() for w in text.replace("\n", ",").split(",")]
     words = list(dict.fromkeys(w for w in words if w))
     if not words:
-        raise InvalidInputError("type at least one occupation, for example: nurse, engineer")
+        raise InvalidInputError(msg('type at least one occupation, for example: nurse, engineer'))
     if len(words) > MAX_PROBE_WORDS:
-        raise InvalidInputError(f"{len(words)} words: at most {MAX_PROBE_WORDS} are probed at once")
+        raise InvalidInputError(msg('{n_words} words: at most {MAX_PROBE_WORDS} are probed at once', n_words=len(words), MAX_PROBE_WORDS=MAX_PROBE_WORDS))
     if any(len(w) > 40 for w in words):
-        raise InvalidInputError("each occupation must be a word or two (at most 40 characters)")
+        raise InvalidInputError(msg('each occupation must be a word or two (at most 40 characters)'))
     return tuple(words)
 
 
@@ -467,21 +472,21 @@ def _pronoun_ids(handle: ModelHandle) -> tuple[int, int]:
     for word in (" he", " she"):
         pieces = handle.tokenizer(word, add_special_tokens=False)["input_ids"]
         if len(pieces) != 1:
-            raise UnsupportedModelError(f"{handle.model_id}'s vocabulary has no single token for {word.strip()!r}")
+            raise UnsupportedModelError(msg("{model_id}'s vocabulary has no single token for {value!r}", model_id=handle.model_id, value=word.strip()))
         ids.append(pieces[0])
     return ids[0], ids[1]
 
 
 # the lesson's templates and score, by what the model predicts (plm_core.kinds: adapter.output)
-LM_PROBES = {"masked_token": (MASKED_TEMPLATES, "p(he) − p(she) at [MASK]"),
-             "next_token": (CAUSAL_TEMPLATES, "p(he) − p(she) as the next token")}
+LM_PROBES = {"masked_token": (MASKED_TEMPLATES, msg("p(he) − p(she) at [MASK]")),
+             "next_token": (CAUSAL_TEMPLATES, msg("p(he) − p(she) as the next token"))}
 
 
 def bias_probe(handle: ModelHandle, occupations: tuple[str, ...] | list[str]) -> BiasProbe:
     """Run the template probe on ``handle`` (one batched forward pass per template)."""
     occupations = tuple(occupations)
     if not occupations:
-        raise InvalidInputError("no occupations to probe")
+        raise InvalidInputError(msg('no occupations to probe'))
     adapter = handle.adapter
     scores = []
     with handle.lock:
@@ -490,7 +495,7 @@ def bias_probe(handle: ModelHandle, occupations: tuple[str, ...] | list[str]) ->
             templates, method = LM_PROBES[adapter.output]
             mask = handle.tokenizer.mask_token or ""
             if "{mask}" in templates[0] and not mask:
-                raise UnsupportedModelError(f"{handle.model_id} has no mask token")
+                raise UnsupportedModelError(msg('{model_id} has no mask token', model_id=handle.model_id))
             for template in templates:
                 rows = [encode(handle, _fill(template, occ, mask))[0] for occ in occupations]
                 positions = [mask_positions(handle, r)[0] for r in rows] if mask and "{mask}" in template else None
@@ -503,5 +508,5 @@ def bias_probe(handle: ModelHandle, occupations: tuple[str, ...] | list[str]) ->
             for template in templates:
                 emb = torch.from_numpy(embed(handle, [_fill(template, w) for w in ("man", "woman", *occupations)]))
                 scores.append(_np(emb[2:] @ emb[0] - emb[2:] @ emb[1]))
-            method = "cos(·, “man” sentence) − cos(·, “woman” sentence), sentence embeddings"
+            method = msg("cos(·, “man” sentence) − cos(·, “woman” sentence), sentence embeddings")
     return BiasProbe(handle.model_id, method, tuple(templates), occupations, np.stack(scores).astype(np.float32))

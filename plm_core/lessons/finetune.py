@@ -28,6 +28,7 @@ from plm_core.errors import InvalidInputError, UnsupportedModelError
 from plm_core.inference import run
 from plm_core.loading import ModelHandle
 from plm_core.tokens import clean_text
+from plm_core.i18n import msg
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
 EXAMPLE_SET = DATA_DIR / "sentiment.tsv"
@@ -67,20 +68,22 @@ def parse_examples(text: str) -> LabelledSet:
                 label, sentence = line.split(sep, 1)
                 break
         else:
-            raise InvalidInputError(f"line {n} has no label: write 'positive<TAB>a great film' or 'positive: a great film'")
+            raise InvalidInputError(msg("line {n} has no label: write 'positive<TAB>a great film' or 'positive: a "
+                                        "great film'",
+                                        n=n))
         label, sentence = label.strip().lower(), sentence.strip()
         if not label or not sentence:
-            raise InvalidInputError(f"line {n} needs both a label and a sentence")
+            raise InvalidInputError(msg('line {n} needs both a label and a sentence', n=n))
         texts.append(clean_text(sentence)[0])
         raw_labels.append(label)
     if len(texts) > MAX_EXAMPLES:
-        raise InvalidInputError(f"{len(texts)} examples: at most {MAX_EXAMPLES} are trained here")
+        raise InvalidInputError(msg('{n_texts} examples: at most {MAX_EXAMPLES} are trained here', n_texts=len(texts), MAX_EXAMPLES=MAX_EXAMPLES))
     names = tuple(sorted(set(raw_labels)))
     if len(names) < 2:
-        raise InvalidInputError("give examples of at least two labels (for example positive and negative)")
+        raise InvalidInputError(msg('give examples of at least two labels (for example positive and negative)'))
     for name in names:
         if raw_labels.count(name) < 2:
-            raise InvalidInputError(f"the label {name!r} has only one example: give at least two of each label")
+            raise InvalidInputError(msg('the label {name!r} has only one example: give at least two of each label', name=name))
     return LabelledSet(tuple(texts), tuple(names.index(lab) for lab in raw_labels), names)
 
 
@@ -98,10 +101,10 @@ def _bert_parts(handle: ModelHandle) -> tuple[torch.nn.Module, torch.nn.Module |
     model = handle.model
     if getattr(handle.config, "model_type", "") != "bert":
         raise UnsupportedModelError(
-            f"the transfer lesson saves a BERT classifier; {handle.model_id} is a {handle.config.model_type} model")
+            msg('the transfer lesson saves a BERT classifier; {model_id} is a {model_type} model', model_id=handle.model_id, model_type=handle.config.model_type))
     base = model if hasattr(model, "embeddings") else getattr(model, "bert", None)
     if base is None or not hasattr(base, "encoder"):
-        raise UnsupportedModelError(f"cannot find a BERT encoder inside {handle.model_id}")
+        raise UnsupportedModelError(msg('cannot find a BERT encoder inside {model_id}', model_id=handle.model_id))
     return base, getattr(base, "pooler", None)
 
 
@@ -115,7 +118,7 @@ class Features:
 def features(handle: ModelHandle, texts: tuple[str, ...] | list[str], batch_size: int = 32) -> Features:
     """Frozen-encoder features of ``texts``: the classifier pooler and mean pooling (no gradients, under the lock)."""
     if not texts:
-        raise InvalidInputError("no sentences to embed")
+        raise InvalidInputError(msg('no sentences to embed'))
     base, pooler = _bert_parts(handle)
     pooled, mean = [], []
     limit = token_cap(handle.max_tokens)
@@ -259,7 +262,7 @@ def save_classifier(handle: ModelHandle, trained: TrainedHead, folder: str | Pat
     missing, unexpected = clf.load_state_dict(state, strict=False)
     missing = [k for k in missing if not k.endswith("position_ids")]
     if missing or unexpected:
-        raise UnsupportedModelError(f"could not build the classifier: missing {missing[:5]}, unexpected {unexpected[:5]}")
+        raise UnsupportedModelError(msg('could not build the classifier: missing {missing}, unexpected {unexpected}', missing=missing[:5], unexpected=unexpected[:5]))
     clf.eval()
     folder.mkdir(parents=True, exist_ok=True)
     clf.save_pretrained(folder)
