@@ -9,37 +9,40 @@ from plm_core.viz.attention_plots import attention_heatmap, query_key_figures, t
 from plm_core.viz.bertviz_html import bertviz_html
 from ui import charts, resources, widgets
 from ui import text as ui_text
+from plm_core.i18n import N_, _, tr
 
 EXAMPLE = "The cat sat on the mat because it was tired."
-STACK_LABELS = {"encoder": "encoder self-attention", "decoder": "decoder self-attention",
-                "cross": "cross-attention (target → source)", "self": "self-attention"}
+STACK_LABELS = {"encoder": N_("encoder self-attention"), "decoder": N_("decoder self-attention"),
+                "cross": N_("cross-attention (target → source)"), "self": N_("self-attention")}
 QK_TOLERANCE = 1e-5  # the recomputation is called equal to the model's attention below this max |difference|
+VIEW_NAMES = {"head": N_("head"), "model": N_("model")}  # bertviz's two views, in "the head view"
 BERTVIZ_MAX_TOKENS = 128  # the head/model views draw n² lines per head: past this they are unreadable and slow
 
 handle = widgets.require_handle()
 spec = widgets.active_spec()
-st.title("Attention")
-st.caption("Self-attention: each token (query) takes a weighted mix of all tokens (keys), "
-           "weights = softmax(QKᵀ/√d_k). Rows sum to 1.")
+st.title(_("Attention"))
+st.caption(_("Self-attention: each token (query) takes a weighted mix of all tokens (keys), "
+             "weights = softmax(QKᵀ/√d_k). Rows sum to 1."))
 
 left, right = st.columns([3, 2])
 with left:
-    text = widgets.text_area("Sentence" if not handle.adapter.target_prefix else "Source", "attention.text",
+    text = widgets.text_area(_("Sentence") if not handle.adapter.target_prefix else _("Source"), "attention.text",
                              EXAMPLE, height=90)
 with right:
-    pair = widgets.text_area(handle.adapter.pair_label, "attention.pair", height=90, help=handle.adapter.pair_help)
+    pair = widgets.text_area(tr(handle.adapter.pair_label), "attention.pair", height=90, help=tr(handle.adapter.pair_help))
 result = widgets.run_or_stop(lambda: resources.cached_attention(spec, text, pair or None))
 widgets.show_notes(result.encoding)
 units = ui_text.unit_switch(text, pair)
 in_units = units.attention(result)  # words: rows mean over a word's pieces, columns sum (every stack)
-st.markdown(f"**{describe(result.encoding)}**" + (f" · {len(in_units.encoding)} words" if units.words else "")
-            + f" · {result.n_layers} layers × {result.n_heads} heads")
+st.markdown(f"**{tr(describe(result.encoding))}**"
+            + (" · " + _("{n} words", n=len(in_units.encoding)) if units.words else "")
+            + " · " + _("{layers} layers × {heads} heads", layers=result.n_layers, heads=result.n_heads))
 if result.stacks:  # an encoder-decoder: pick the stack the heatmaps, token flow and query·key view show
-    st.caption("Encoder-decoder: the encoder reads the source (self-attention), the decoder reads the target so far "
-               "(causal self-attention) and, through cross-attention, the encoder's output: one row per target "
-               "token, one column per source token.")
-    stack = st.segmented_control("Attention stack", result.stack_names, key="attention.stack",
-                                 format_func=STACK_LABELS.get) or result.stack
+    st.caption(_("Encoder-decoder: the encoder reads the source (self-attention), the decoder reads the target so "
+                 "far (causal self-attention) and, through cross-attention, the encoder's output: one row per target "
+                 "token, one column per source token."))
+    stack = st.segmented_control(_("Attention stack"), result.stack_names, key="attention.stack",
+                                 format_func=lambda s: _(STACK_LABELS[s])) or result.stack
 else:
     stack = result.stack
 shown = in_units.get(stack)  # the stack the tabs below show (the only one of a single-stack model), in tokens or words
@@ -48,59 +51,62 @@ tokens = shown.encoding.tokens
 keys = shown.keys.tokens
 
 head_tab, model_tab, heat_tab, flow_tab, qk_tab = st.tabs(
-    ["Head view", "Model view", "Heatmaps & rollout", "Token flow", "Query · key"])
+    [_("Head view"), _("Model view"), _("Heatmaps & rollout"), _("Token flow"), _("Query · key")])
 
 too_long = len(tokens) > BERTVIZ_MAX_TOKENS
 for tab, view, height in ((head_tab, "head", 80 + 23 * len(tokens)),
                           (model_tab, "model", 134 + result.n_layers * (14 + 7 * len(tokens)))):
     with tab:
         if too_long:
-            st.info(f"The {view} view draws every pair of tokens; it is shown up to {BERTVIZ_MAX_TOKENS} tokens "
-                    f"(this input has {len(tokens)}). The heatmaps show all of it.")
+            st.info(_("The {view} view draws every pair of tokens; it is shown up to {limit} tokens "
+                      "(this input has {n}). The heatmaps show all of it.", view=_(VIEW_NAMES[view]),
+                      limit=BERTVIZ_MAX_TOKENS, n=len(tokens)))
         else:
-            st.caption("Hover a token to see what it attends to; click a colour to toggle a head; "
-                       "double-click a colour to show only that head." if view == "head" else
-                       "Every layer (rows) and head (columns); click a cell to enlarge it.")
+            st.caption(_("Hover a token to see what it attends to; click a colour to toggle a head; "
+                         "double-click a colour to show only that head.") if view == "head" else
+                       _("Every layer (rows) and head (columns); click a cell to enlarge it."))
             st.iframe(bertviz_html(in_units, view), height=min(height, 3000))
-            st.download_button(f"Download the {view} view (HTML, opens offline)",
+            st.download_button(_("Download the {view} view (HTML, opens offline)", view=_(VIEW_NAMES[view])),
                                functools.partial(bertviz_html, in_units, view), f"attention-{view}-view.html",
                                "text/html", key=f"attention.{view}_html", on_click="ignore",
-                               help="One self-contained file with its scripts inlined: for slides or a lesson "
-                                    "without a server. It follows the viewer's light or dark setting.")
+                               help=_("One self-contained file with its scripts inlined: for slides or a lesson "
+                                      "without a server. It follows the viewer's light or dark setting."))
 
 with heat_tab:
-    mode = st.radio("Show", ["attention", "rollout"], horizontal=True, key="attention.mode",
-                    format_func={"attention": "attention of one layer", "rollout": "attention rollout (all layers below)"}.get)
+    mode = st.radio(_("Show"), ["attention", "rollout"], horizontal=True, key="attention.mode",
+                    format_func={"attention": _("attention of one layer"),
+                                 "rollout": _("attention rollout (all layers below)")}.get)
     if mode == "attention":
         layer, head = widgets.layer_head_picker("attention.heat", shown.n_layers, shown.n_heads)
         matrix = head_average(shown, layer) if head is None else shown.weights[layer, head]
-        label = "average of heads" if head is None else f"head {head}"
-        charts.plotly_chart(attention_heatmap(matrix, keys, f"Layer {layer}, {label}", query_tokens=shown.encoding.tokens),
+        label = _("average of heads") if head is None else _("head {head}", head=head)
+        charts.plotly_chart(attention_heatmap(matrix, keys, _("Layer {layer}, {label}", layer=layer, label=label),
+                                              query_tokens=shown.encoding.tokens),
                         key="attention.heatmap")
     else:
-        layer = st.selectbox("Up to layer", list(range(shown.n_layers)), index=shown.n_layers - 1,
+        layer = st.selectbox(_("Up to layer"), list(range(shown.n_layers)), index=shown.n_layers - 1,
                              key="attention.rollout_layer")
         if shown.square:
-            st.caption("Rollout (Abnar & Zuidema, 2020): heads averaged, the residual added as 0.5·A + 0.5·I, "
-                       "and the layers multiplied — how much each input token flows into each position.")
+            st.caption(_("Rollout (Abnar & Zuidema, 2020): heads averaged, the residual added as 0.5·A + 0.5·I, "
+                         "and the layers multiplied — how much each input token flows into each position."))
             flow_matrix = attention_rollout(shown_tokens.weights)[layer]
         else:
-            st.caption("Cross-attention rollout: the encoder's rollout (every encoder layer), then the head-averaged "
-                       "cross-attention of this decoder layer — how much each source token flows into each target "
-                       "position (the decoder's own mixing is left out).")
+            st.caption(_("Cross-attention rollout: the encoder's rollout (every encoder layer), then the "
+                         "head-averaged cross-attention of this decoder layer — how much each source token flows into "
+                         "each target position (the decoder's own mixing is left out)."))
             flow_matrix = cross_attention_rollout(shown_tokens.weights, result.get("encoder").weights)[layer]
         # over tokens (the model's own flow), then to words
-        charts.plotly_chart(attention_heatmap(units.matrix(flow_matrix, shown_tokens), keys, f"Rollout up to layer {layer}",
+        charts.plotly_chart(attention_heatmap(units.matrix(flow_matrix, shown_tokens), keys, _("Rollout up to layer {layer}", layer=layer),
                                           query_tokens=shown.encoding.tokens), key="attention.rollout")
 
 with flow_tab:
     labels = ui_text.picker_labels(shown.encoding.labels())
     flow_tokens = shown.encoding.tokens
     if not shown.square:
-        st.info("Token flow follows one self-attention (the same tokens as queries and keys): choose the encoder "
-                "or the decoder stack above. The heatmaps show the cross-attention.")
+        st.info(_("Token flow follows one self-attention (the same tokens as queries and keys): choose the encoder "
+                  "or the decoder stack above. The heatmaps show the cross-attention."))
     else:
-        chosen = st.multiselect(units.name.capitalize(), list(range(len(flow_tokens))),
+        chosen = st.multiselect(_("Words") if units.words else _("Tokens"), list(range(len(flow_tokens))),
                                 default=[min(2, len(flow_tokens) - 1)], format_func=lambda i: labels[i],
                                 key=f"attention.flow_{units.name}" + (f".{stack}" if result.stacks else ""))
         layer, head = widgets.layer_head_picker("attention.flow", shown.n_layers, shown.n_heads,
@@ -109,35 +115,37 @@ with flow_tab:
             flow = token_flow(shown, chosen, layer, head)
             charts.plotly_chart(token_flow_figure(flow, flow_tokens), key="attention.flow_chart")
         else:
-            st.info("Choose one or more tokens.")
+            st.info(_("Choose one or more tokens."))
 
 with qk_tab:
     if units.words:
-        st.caption("Queries and keys are vectors of tokens: this view stays per token.")
+        st.caption(_("Queries and keys are vectors of tokens: this view stays per token."))
     layer, head = widgets.layer_head_picker("attention.qk", shown.n_layers, shown.n_heads, allow_average=False)
     qk_stack = stack if result.stacks else None
     qk = widgets.run_or_stop(lambda: resources.cached_query_key(spec, text, layer, head, pair or None, stack=qk_stack))
     st.markdown(
-        f"Q and K of head {head} are the model's own projections, captured while it ran: "
-        f"{qk.queries.shape[0]} tokens × d_k = {qk.queries.shape[1]}; scale 1/√d_k = {qk.scale:.4f}"
-        + (" ; causal mask: a token sees only itself and earlier tokens." if qk.causal else ".")
+        _("Q and K of head {head} are the model's own projections, captured while it ran: "
+          "{n} tokens × d_k = {d_k}; scale 1/√d_k = {scale:.4f}", head=head, n=qk.queries.shape[0],
+          d_k=qk.queries.shape[1], scale=qk.scale)
+        + (_(" ; causal mask: a token sees only itself and earlier tokens.") if qk.causal else _("."))
     )
     if qk.positions == "rotary":
-        st.caption("Rotary positions (RoPE): Q and K are rotated by their token's position before the product, "
-                   "so QKᵀ depends on how far apart two tokens are. Q and K are shown rotated.")
+        st.caption(_("Rotary positions (RoPE): Q and K are rotated by their token's position before the product, "
+                     "so QKᵀ depends on how far apart two tokens are. Q and K are shown rotated."))
     if qk.n_kv_heads is not None and qk.n_kv_heads < shown.n_heads:
-        st.caption(f"Grouped-query attention: {shown.n_heads} query heads share {qk.n_kv_heads} key/value "
-                   f"head(s); head {head} reads key/value head {qk.kv_head}.")
+        st.caption(_("Grouped-query attention: {n_heads} query heads share {n_kv} key/value head(s); head {head} "
+                     "reads key/value head {kv_head}.", n_heads=shown.n_heads, n_kv=qk.n_kv_heads, head=head,
+                     kv_head=qk.kv_head))
     if qk.bias is not None:
-        st.caption("Relative positions: a learned bias per head and distance is added to QKᵀ before the softmax "
-                   "(T5 does not scale QKᵀ).")
+        st.caption(_("Relative positions: a learned bias per head and distance is added to QKᵀ before the softmax "
+                     "(T5 does not scale QKᵀ)."))
     figs = query_key_figures(qk)
     c1, c2 = st.columns(2)
     charts.plotly_chart(figs["scores"], key="attention.qk_scores", container=c1)
     charts.plotly_chart(figs["probs"], key="attention.qk_probs", container=c2)
     if qk.max_abs_diff < QK_TOLERANCE:
-        st.success(f"Recomputed softmax(QKᵀ/√d_k) equals the model's attention (within {QK_TOLERANCE:g}): "
-                   f"max |difference| = {qk.max_abs_diff:.2e}")
+        st.success(_("Recomputed softmax(QKᵀ/√d_k) equals the model's attention (within {tolerance:g}): "
+                     "max |difference| = {diff:.2e}", tolerance=QK_TOLERANCE, diff=qk.max_abs_diff))
     else:
-        st.warning(f"Recomputed softmax(QKᵀ/√d_k) differs from the model's attention by more than "
-                   f"{QK_TOLERANCE:g}: max |difference| = {qk.max_abs_diff:.2e}")
+        st.warning(_("Recomputed softmax(QKᵀ/√d_k) differs from the model's attention by more than "
+                     "{tolerance:g}: max |difference| = {diff:.2e}", tolerance=QK_TOLERANCE, diff=qk.max_abs_diff))

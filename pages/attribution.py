@@ -11,43 +11,45 @@ from ui import attribution as ua
 from plm_core.words import word_attribution
 from ui import text as ui_text
 from ui import charts, widgets
+from plm_core.i18n import _, sentence, tr
 
 WARN_REL = 0.05  # completeness error above this is shown as a warning
 SLOW_S = 4.0  # estimated seconds above which the page asks before running
 
 handle = widgets.require_handle()
 spec = widgets.active_spec()
-st.title("Attribution")
-st.caption("Which input tokens made the model's output? Red tokens raise the explained number, blue ones lower it. "
-           "Integrated Gradients, SHAP, LIME and occlusion compare the input with a baseline (the same sentence with "
-           "every word replaced by [PAD], [MASK] or a zero vector).")
+st.title(_("Attribution"))
+st.caption(_("Which input tokens made the model's output? Red tokens raise the explained number, blue ones lower "
+             "it. Integrated Gradients, SHAP, LIME and occlusion compare the input with a baseline (the same sentence "
+             "with every word replaced by [PAD], [MASK] or a zero vector)."))
 
-text = widgets.text_area("Sentence" if not handle.adapter.target_prefix else "Source", "attribution.text",
+text = widgets.text_area(_("Sentence") if not handle.adapter.target_prefix else _("Source"), "attribution.text",
                          ua.default_text(handle), height=80)
 pair = None
 if handle.adapter.target_prefix:  # an encoder-decoder: the target token follows this target prefix
-    pair = widgets.text_area(handle.adapter.pair_label, "attribution.pair", height=68,
-                             help=handle.adapter.pair_help).strip() or None
+    pair = widgets.text_area(tr(handle.adapter.pair_label), "attribution.pair", height=68,
+                             help=tr(handle.adapter.pair_help)).strip() or None
 target = ua.target_picker(handle, text)
-methods = st.multiselect("Methods", list(METHODS), default=["integrated_gradients"], key="attribution.methods",
-                         format_func=METHOD_LABELS.get)
+methods = st.multiselect(_("Methods"), list(METHODS), default=["integrated_gradients"], key="attribution.methods",
+                         format_func=lambda m: tr(METHOD_LABELS[m]))
 units = ui_text.unit_switch(text)
-with st.expander("Settings: baseline, steps, samples"):
+with st.expander(_("Settings: baseline, steps, samples")):
     c1, c2, c3, c4 = st.columns(4)
-    baseline = c1.radio("Baseline", ["pad", "mask", "zero"], key="attribution.baseline",
-                        format_func={"pad": "[PAD] tokens", "mask": "[MASK] tokens", "zero": "zero embedding"}.get)
-    steps_choice = c2.selectbox("IG steps", ["auto", 8, 16, 32, 50, 64, 128], key="attribution.steps",
-                                help="auto: Gauss-Legendre nodes placed where the output changes, more of them "
-                                     "until the completeness error is under the tolerance.")
-    tolerance = c3.select_slider("Tolerance (auto)", [0.001, 0.005, 0.01, 0.02, 0.05], value=0.01,
+    baseline = c1.radio(_("Baseline"), ["pad", "mask", "zero"], key="attribution.baseline",
+                        format_func={"pad": _("[PAD] tokens"), "mask": _("[MASK] tokens"), "zero": _("zero embedding")}.get)
+    steps_choice = c2.selectbox(_("IG steps"), ["auto", 8, 16, 32, 50, 64, 128], key="attribution.steps",
+                                format_func=lambda v: _("auto") if v == "auto" else str(v),
+                                help=_("auto: Gauss-Legendre nodes placed where the output changes, more of them "
+                                       "until the completeness error is under the tolerance."))
+    tolerance = c3.select_slider(_("Tolerance (auto)"), [0.001, 0.005, 0.01, 0.02, 0.05], value=0.01,
                                  key="attribution.tolerance", format_func=lambda v: f"{v:.1%}")
-    n_samples = c4.select_slider("Samples (SHAP, LIME)", [8, 16, 32, 64, 128], value=32, key="attribution.samples")
+    n_samples = c4.select_slider(_("Samples (SHAP, LIME)"), [8, 16, 32, 64, 128], value=32, key="attribution.samples")
 n_steps = None if steps_choice == "auto" else int(steps_choice)
 if not text.strip():
-    st.info("Type a sentence above.")
+    st.info(_("Type a sentence above."))
     st.stop()
 if target is None or not methods:
-    st.info("Choose at least one method." if target is not None else "Complete the target above.")
+    st.info(_("Choose at least one method.") if target is not None else _("Complete the target above."))
     st.stop()
 
 n_tokens = ua.cached_token_count(spec, text, pair)
@@ -55,22 +57,23 @@ seconds = sum(ua.estimate(spec, n_tokens, m, n_steps, n_samples) for m in method
 request = repr((spec, text, pair, methods, target, baseline, n_steps, tolerance, n_samples))
 approved = st.session_state.setdefault("attribution.approved", [])
 if seconds > SLOW_S and request not in approved:
-    if st.button(f"Run anyway (about {seconds:.0f} s)", key="attribution.run"):
+    if st.button(_("Run anyway (about {seconds:.0f} s)", seconds=seconds), key="attribution.run"):
         approved[:] = approved[-20:] + [request]
         st.rerun()
-    st.warning(f"{n_tokens} tokens with {len(methods)} method(s) will take about {seconds:.0f} s. "
-               "Shorten the text or choose fewer methods, or run it anyway.")
+    st.warning(_("{n_tokens} tokens with {n_methods} method(s) will take about {seconds:.0f} s. "
+                 "Shorten the text or choose fewer methods, or run it anyway.", n_tokens=n_tokens,
+                 n_methods=len(methods), seconds=seconds))
     st.stop()
 
 results, failed = [], {}
-with st.spinner("Computing attributions…"):
+with st.spinner(_("Computing attributions…")):
     for m in methods:
         try:
             results.append(ua.cached_attribution(spec, text, m, target, pair, baseline, n_steps, tolerance, n_samples))
         except PlmCoreError as err:
-            failed[m] = str(err)
+            failed[m] = tr(err)
 for m, msg in failed.items():
-    st.error(f"{METHOD_LABELS[m]}: {msg}")
+    st.error(f"{tr(METHOD_LABELS[m])}: {msg}")
 if not results:
     st.stop()
 first = results[0]
@@ -79,35 +82,38 @@ widgets.show_notes(first.encoding)
 results, token_results = [r if units.of(r.encoding) is None else word_attribution(r, units.of(r.encoding))
                           for r in results], results
 for note in first.notes:
-    st.info(note[0].upper() + note[1:] + ".")
-st.markdown(f"**Explained:** {ui_text.markdown_literal(first.target_label)} = **{first.f_x:.4g}** (baseline: "
-            f"{'n/a' if first.f_baseline is None else f'{first.f_baseline:.4g}'})")
+    st.info(sentence(note))
+st.markdown(_("**Explained:** {target} = **{value:.4g}** (baseline: {baseline})",
+               target=ui_text.markdown_literal(tr(first.target_label)), value=first.f_x,
+               baseline=_("n/a") if first.f_baseline is None else f"{first.f_baseline:.4g}"))
 st.html(color_legend_html())
 for r in results:
-    st.subheader(METHOD_LABELS[r.method])
+    st.subheader(tr(METHOD_LABELS[r.method]))
     st.html(token_highlight_html(r))
     if r.method in COMPLETENESS_METHODS and r.delta_rel is not None:
-        line = (f"Completeness error |Σ scores − (f(x) − f(baseline))| = {r.delta_abs:.2e} "
-                f"({r.delta_rel:.2%} of {abs(r.f_x - r.f_baseline):.4g})")
-        steps = f" · {r.params['n_steps']} steps" if "n_steps" in r.params else ""
+        line = _("Completeness error |Σ scores − (f(x) − f(baseline))| = {abs:.2e} ({rel:.2%} of {change:.4g})",
+                 abs=r.delta_abs, rel=r.delta_rel, change=abs(r.f_x - r.f_baseline))
+        steps = " · " + _("{n} steps", n=r.params["n_steps"]) if "n_steps" in r.params else ""
+        advice = (_(" — above 5%: use more samples (Settings) before trusting the scores.")
+                  if r.method == "gradient_shap" else
+                  _(" — above 5%: use more steps (Settings) before trusting the scores."))
         (st.warning if r.delta_rel > WARN_REL else st.caption)(
-            line + steps + (f" — above 5%: use more {'samples' if r.method == 'gradient_shap' else 'steps'} "
-                            "(Settings) before trusting the scores." if r.delta_rel > WARN_REL else ""))
-    with st.expander("Bar chart", expanded=len(results) == 1):
-        charts.plotly_chart(token_bar_chart(r, METHOD_LABELS[r.method]), key=f"attribution.bar.{r.method}")
+            line + steps + (advice if r.delta_rel > WARN_REL else ""))
+    with st.expander(_("Bar chart"), expanded=len(results) == 1):
+        charts.plotly_chart(token_bar_chart(r, tr(METHOD_LABELS[r.method])), key=f"attribution.bar.{r.method}")
 
 if len(results) > 1:
-    st.subheader("Methods side by side")
-    names = [METHOD_LABELS[r.method] for r in results]
+    st.subheader(_("Methods side by side"))
+    names = [tr(METHOD_LABELS[r.method]) for r in results]
     charts.plotly_chart(methods_heatmap(results), key="attribution.heatmap")
     left, right = st.columns(2) if len(results) <= 4 else (st.container(), st.container())
-    charts.plotly_chart(agreement_heatmap(names, rank_agreement(results, "spearman"), "Rank agreement: Spearman ρ",
+    charts.plotly_chart(agreement_heatmap(names, rank_agreement(results, "spearman"), _("Rank agreement: Spearman ρ"),
                                           statistic="ρ"), key="attribution.spearman", container=left)
-    charts.plotly_chart(agreement_heatmap(names, rank_agreement(results, "kendall"), "Rank agreement: Kendall τ",
+    charts.plotly_chart(agreement_heatmap(names, rank_agreement(results, "kendall"), _("Rank agreement: Kendall τ"),
                                           statistic="τ"), key="attribution.kendall", container=right)
-    st.caption("Correlation of the token rankings (special tokens left out). 1 = same order, −1 = reversed.")
+    st.caption(_("Correlation of the token rankings (special tokens left out). 1 = same order, −1 = reversed."))
 
 d1, d2 = st.columns(2)
-d1.download_button("Download CSV", to_csv(token_results), "attribution.csv", "text/csv", key="attribution.csv")
-d2.download_button("Download JSON (full configuration)", to_json(token_results), "attribution.json",
+d1.download_button(_("Download CSV"), to_csv(token_results), "attribution.csv", "text/csv", key="attribution.csv")
+d2.download_button(_("Download JSON (full configuration)"), to_json(token_results), "attribution.json",
                    "application/json", key="attribution.json")

@@ -5,18 +5,19 @@ import streamlit as st
 
 from ui import bias as ui_bias
 from ui import bias_forms, bias_runs, widgets
+from plm_core.i18n import N_, _
 
-VIEWS = {"run": "New run", "runs": "Stored runs", "compare": "Compare models"}
+VIEWS = {"run": N_("New run"), "runs": N_("Stored runs"), "compare": N_("Compare models")}
 
 handle = widgets.require_handle()
 spec = widgets.active_spec()
-st.title("Bias probes")
+st.title(_("Bias probes"))
 ui_bias.content_warning()
 progress_slot = st.container()
 c1, c2 = st.columns([3, 2])
-probe = c1.radio("Probe", list(bias_forms.PROBES), format_func=bias_forms.PROBES.get, horizontal=True,
+probe = c1.radio(_("Probe"), list(bias_forms.PROBES), format_func=lambda p: _(bias_forms.PROBES[p]), horizontal=True,
                  key="bias.probe")
-view = c2.radio("Show", list(VIEWS), format_func=VIEWS.get, horizontal=True, key="bias.view")
+view = c2.radio(_("Show"), list(VIEWS), format_func=lambda v: _(VIEWS[v]), horizontal=True, key="bias.view")
 
 if view == "runs":
     bias_runs.runs_view(probe)

@@ -14,6 +14,7 @@ from plm_core.words import aggregate_scores
 from ui import LIVE_PAUSE, charts, url_state, widgets
 from ui import text as ui_text
 from ui.url_state import UrlParam
+from plm_core.i18n import _, sentence, tr
 
 MODES = ("texts", "models")
 ATTR_METHODS = ("input_x_gradient", "saliency", "integrated_gradients")
@@ -35,23 +36,23 @@ PARAMS = (
 )
 url_state.sync(PARAMS)
 
-st.title("Compare")
-mode = st.segmented_control("Compare", MODES, key="compare.mode", format_func={
-    "texts": "two sentences, one model", "models": "one sentence, two models"}.get) or "texts"
+st.title(_("Compare"))
+mode = st.segmented_control(_("Compare"), MODES, key="compare.mode", format_func={
+    "texts": _("two sentences, one model"), "models": _("one sentence, two models")}.get) or "texts"
 
 
 def head_picker(column, n_heads: int) -> int:
     """Head (-1 = average of heads) picker bound to the URL, shared by both modes."""
     st.session_state["compare.head"] = min(max(-1, int(st.session_state["compare.head"])), n_heads - 1)
-    return int(column.selectbox("Head", list(range(-1, n_heads)), key="compare.head",
-                                format_func=lambda h: head_label(h).removeprefix("head ")))
+    return int(column.selectbox(_("Head"), list(range(-1, n_heads)), key="compare.head",
+                                format_func=lambda h: _("average of heads") if h == -1 else str(h)))
 
 
 def layer_head(n_layers: int, n_heads: int) -> tuple[int, int]:
     """Layer and head (-1 = average of heads) pickers bound to the URL."""
     st.session_state["compare.layer"] = min(max(0, int(st.session_state["compare.layer"])), n_layers - 1)
     c1, c2 = st.columns(2)
-    layer = c1.selectbox("Layer", list(range(n_layers)), key="compare.layer")
+    layer = c1.selectbox(_("Layer"), list(range(n_layers)), key="compare.layer")
     return int(layer), head_picker(c2, n_heads)
 
 
@@ -60,26 +61,27 @@ def pick(weights: np.ndarray, layer: int, head: int) -> np.ndarray:
 
 
 def head_label(head: int) -> str:
-    return "average of heads" if head == -1 else f"head {head}"
+    return _("average of heads") if head == -1 else _("head {head}", head=head)
 
 
 def difference_heatmap(diff: AttentionDifference, layer: int, head: int, key: str) -> None:
     """B − A attention on the matched tokens at one layer and head (-1 = average of heads)."""
     charts.plotly_chart(attention_heatmap(pick(diff.weights, layer, head), [t.split(":", 1)[1] for t in diff.tokens],
-                                          f"Layer {layer}, {head_label(head)}: B − A", signed=True,
+                                          _("Layer {layer}, {label}: B − A", layer=layer, label=head_label(head)),
+                                          signed=True,
                                           colorbar_title="B − A"), key=key)
 
 
 if mode == "texts":
     c1, c2 = st.columns(2)
-    text_a = c1.text_input("Sentence A", key="compare.a", live=LIVE_PAUSE)
-    text_b = c2.text_input("Sentence B", key="compare.b", live=LIVE_PAUSE)
+    text_a = c1.text_input(_("Sentence A"), key="compare.a", live=LIVE_PAUSE)
+    text_b = c2.text_input(_("Sentence B"), key="compare.b", live=LIVE_PAUSE)
     result = widgets.run_or_stop(lambda: ui_masking.cached_text_comparison(spec, text_a, text_b))
     for side, encoding in (("A", result.a.encoding), ("B", result.b.encoding)):
         for note in encoding.notes:  # cut input, unknown characters
-            st.info(f"Sentence {side}: {note}.")
+            st.info(_("Sentence {side}: {note}.", side=side, note=tr(note)))
     for note in result.notes:
-        st.info(note[0].upper() + note[1:] + ".")
+        st.info(sentence(note))
     units = ui_text.unit_switch(text_a, text_b)
     words = None
     if units.words:  # the same views over words: aligned by word text, attention summed/averaged per word
@@ -89,28 +91,33 @@ if mode == "texts":
                                else (words.alignment, words.words_a, words.words_b))
     rows = alignment_rows(alignment, enc_a, enc_b)
     n_match = sum(1 for r in rows if r[2])
-    st.markdown(f"**Aligned {units.name}** — {n_match} matched, {len(alignment.only_a)} only in A, "
-                f"{len(alignment.only_b)} only in B")
+    st.markdown((_("**Aligned words**") if units.words else _("**Aligned tokens**")) + " — "
+                + _("{matched} matched, {only_a} only in A, {only_b} only in B", matched=n_match,
+                    only_a=len(alignment.only_a), only_b=len(alignment.only_b)))
     st.dataframe({"A": [r[0] for r in rows], "B": [r[1] for r in rows], "": ["=" if r[2] else "≠" for r in rows]},
                  hide_index=True, height=min(400, 38 + 35 * len(rows)), key="compare.alignment")
-    st.subheader("Prediction difference")
+    st.subheader(_("Prediction difference"))
     if not result.comparisons:
-        st.info("Nothing to compare for this model kind and these inputs.")
+        st.info(_("Nothing to compare for this model kind and these inputs."))
     for n, cmp in enumerate(result.comparisons):
         similarity = cmp.measure == "cosine similarity"
-        title = "Similarity of B to A" if similarity else cmp.what
+        title = _("Similarity of B to A") if similarity else tr(cmp.what)
         charts.plotly_chart(comparison_bars(cmp, title, names=("A", "B")), key=f"compare.pred{n}")
         if similarity:
-            st.markdown(f"Cosine similarity of the two sentence embeddings: **{float(cmp.perturbed[0]):.3f}**")
+            st.markdown(_("Cosine similarity of the two sentence embeddings: **{value:.3f}**",
+                          value=float(cmp.perturbed[0])))
         elif cmp.label_changed:
-            st.warning(f"The top prediction differs: {ui_text.markdown_literal(repr(cmp.top_original))} (A) vs "
-                       f"{ui_text.markdown_literal(repr(cmp.top_perturbed))} (B).")
-    st.subheader(f"Attention difference (B − A) on matched {units.name}")
+            st.warning(_("The top prediction differs: {a} (A) vs {b} (B).",
+                         a=ui_text.markdown_literal(repr(cmp.top_original)),
+                         b=ui_text.markdown_literal(repr(cmp.top_perturbed))))
+    st.subheader(_("Attention difference (B − A) on matched words") if units.words else
+                 _("Attention difference (B − A) on matched tokens"))
     layer, head = layer_head(result.attention_a.n_layers, result.attention_a.n_heads)
     difference_heatmap(result.attention if words is None else words.attention, layer, head, "compare.attn_diff")
-    st.subheader("Attribution difference")
-    if st.toggle("Attribute both sentences (same target)", key="compare.attr"):
-        method = st.selectbox("Method", ATTR_METHODS, key="compare.method", format_func=METHOD_LABELS.get)
+    st.subheader(_("Attribution difference"))
+    if st.toggle(_("Attribute both sentences (same target)"), key="compare.attr"):
+        method = st.selectbox(_("Method"), ATTR_METHODS, key="compare.method",
+                              format_func=lambda m: tr(METHOD_LABELS[m]))
         attr = widgets.run_or_stop(lambda: ui_masking.cached_attribution_difference(spec, text_a, text_b, method))
         scores_a, scores_b = attr.scores_a, attr.scores_b
         if words is not None:  # a word's attribution is the sum of its pieces'
@@ -120,19 +127,22 @@ if mode == "texts":
         labels = [f"{n}:{t}" for n, t in enumerate(labels)]
         charts.plotly_chart(token_pair_bars(labels, np.asarray([scores_a[i] for i, _ in alignment.pairs]),
                                         np.asarray([scores_b[j] for _, j in alignment.pairs]),
-                                        f"{METHOD_LABELS[method]} on matched {units.name} — target: "
-                                        f"{attr.target_label}"), key="compare.attr_chart")
+                                        (_("{method} on matched words — target: {target}", method=tr(METHOD_LABELS[method]),
+                                           target=tr(attr.target_label)) if units.words else
+                                         _("{method} on matched tokens — target: {target}", method=tr(METHOD_LABELS[method]),
+                                           target=tr(attr.target_label))),
+                                        names=("A", "B"), axis=_("attribution")), key="compare.attr_chart")
 else:
-    model_b = st.text_input("Second model (Hub id, local folder, or 'embedded')", key="compare.model_b",
-                            placeholder="embedded", help="Loading a model downloads it unless it is local.")
-    text = st.text_input("Sentence", key="compare.text", live=LIVE_PAUSE)
+    model_b = st.text_input(_("Second model (Hub id, local folder, or 'embedded')"), key="compare.model_b",
+                            placeholder="embedded", help=_("Loading a model downloads it unless it is local."))
+    text = st.text_input(_("Sentence"), key="compare.text", live=LIVE_PAUSE)
     if not model_b.strip():
-        st.info("Enter a second model to put next to the sidebar's model.")
+        st.info(_("Enter a second model to put next to the sidebar's model."))
     else:
         spec_b = ModelSpec(model_b.strip())
         result = widgets.run_or_stop(lambda: ui_masking.cached_model_comparison(spec, spec_b, text))
         for note in result.notes:
-            st.info(note[0].upper() + note[1:] + ".")
+            st.info(sentence(note))
         units = ui_text.unit_switch(text)
         words = None
         if units.words:  # one text: words matched by the characters they cover
@@ -142,8 +152,8 @@ else:
         n_heads = min(result.attention_a.n_heads, result.attention_b.n_heads)
         st.session_state["compare.layer_from_top"] = min(max(1, int(st.session_state["compare.layer_from_top"])), depth)
         c1, c2 = st.columns(2)
-        layer = c1.selectbox("Layer (counted from the top when the depths differ)", list(range(1, 1 + depth)),
-                             key="compare.layer_from_top", format_func=lambda n: f"{n} from the top")
+        layer = c1.selectbox(_("Layer (counted from the top when the depths differ)"), list(range(1, 1 + depth)),
+                             key="compare.layer_from_top", format_func=lambda n: _("{n} from the top", n=n))
         head = head_picker(c2, n_heads)
         cols = st.columns(2)
         att_a, att_b = ((result.attention_a, result.attention_b) if words is None
@@ -153,45 +163,47 @@ else:
             with col:
                 st.markdown(f"**{name}**")
                 if pred is None:
-                    st.caption("no prediction for this input (see the note above)")
+                    st.caption(_("no prediction for this input (see the note above)"))
                 else:
-                    st.caption(kind_label(pred.kind))
+                    st.caption(tr(kind_label(pred.kind)))
                     if pred.labels:  # class probabilities
-                        charts.plotly_chart(distribution_bars(pred.labels, pred.probs, "Class probabilities"),
+                        charts.plotly_chart(distribution_bars(pred.labels, pred.probs, _("Class probabilities")),
                                         key=f"compare.mpred.{name}")
                     elif pred.embedding is not None:
-                        st.markdown(f"Sentence embedding: {pred.embedding.shape[0]} dimensions")
+                        st.markdown(_("Sentence embedding: {n} dimensions", n=pred.embedding.shape[0]))
                     else:
                         for n, d in enumerate(pred.distributions):
                             charts.plotly_chart(distribution_bars([repr(t) for t in d.tokens], d.probs,
-                                                                  f"Top tokens at position {d.position}"),
+                                                                  _("Top tokens at position {position}", position=d.position)),
                                                 key=f"compare.mpred.{name}.{n}")
                 lyr = att.n_layers - layer
                 charts.plotly_chart(attention_heatmap(pick(att.weights, lyr, head), att.encoding.tokens,
-                                                      f"Layer {lyr}, {head_label(head)}"), key=f"compare.matt.{name}")
+                                                      _("Layer {layer}, {label}", layer=lyr, label=head_label(head))),
+                                    key=f"compare.matt.{name}")
         for n, cmp in enumerate(result.comparisons):
             charts.plotly_chart(comparison_bars(cmp, names=("A", "B")), key=f"compare.mcmp{n}")
         difference = result.attention if words is None else words.attention
         if difference is not None:  # same layers and heads (two checkpoints of one architecture)
-            st.subheader("Attention difference (B − A)")
+            st.subheader(_("Attention difference (B − A)"))
             difference_heatmap(difference, result.attention_a.n_layers - layer, head, "compare.mattn_diff")
             if not np.abs(difference.weights).max() > 0:
-                st.caption("The two models attend identically on this input: B − A is 0 at every layer and head.")
+                st.caption(_("The two models attend identically on this input: B − A is 0 at every layer and head."))
 
-with st.expander("Loaded models and memory"):
+with st.expander(_("Loaded models and memory")):
     loaded = ui_masking.loaded_models()
-    st.dataframe({"model": [m.model_id for m in loaded], "kind": [m.kind for m in loaded],
-                  "device": [m.device for m in loaded],
-                  "parameters (M)": [round(m.n_parameters / 1e6, 1) for m in loaded],
-                  "weights (MB)": [round(m.weight_bytes / 2**20, 1) for m in loaded]}, hide_index=True)
+    st.dataframe({_("model"): [m.model_id for m in loaded], _("kind"): [m.kind for m in loaded],
+                  _("device"): [tr(m.device) for m in loaded],
+                  _("parameters (M)"): [round(m.n_parameters / 1e6, 1) for m in loaded],
+                  _("weights (MB)"): [round(m.weight_bytes / 2**20, 1) for m in loaded]}, hide_index=True)
     gpu = ui_masking.gpu_report()
     if gpu:
-        st.markdown(f"GPU: {gpu['allocated'] / 2**30:.2f} GiB allocated, {gpu['reserved'] / 2**30:.2f} GiB reserved, "
-                    f"{gpu['free'] / 2**30:.2f} of {gpu['total'] / 2**30:.2f} GiB free")
+        st.markdown(_("GPU: {allocated:.2f} GiB allocated, {reserved:.2f} GiB reserved, {free:.2f} of {total:.2f} GiB "
+                      "free", allocated=gpu["allocated"] / 2**30, reserved=gpu["reserved"] / 2**30,
+                      free=gpu["free"] / 2**30, total=gpu["total"] / 2**30))
     else:
-        st.caption("No GPU: models run on the CPU.")
-    st.caption("The server keeps at most 3 models loaded; the least recently used one is dropped first.")
-    if st.button("Unload all models", key="compare.unload",
-                 help="Frees memory; the sidebar's model is loaded again on the next view."):
+        st.caption(_("No GPU: models run on the CPU."))
+    st.caption(_("The server keeps at most 3 models loaded; the least recently used one is dropped first."))
+    if st.button(_("Unload all models"), key="compare.unload",
+                 help=_("Frees memory; the sidebar's model is loaded again on the next view.")):
         ui_masking.unload()
         st.rerun()

@@ -3,15 +3,16 @@
 import streamlit as st
 
 from ui import widgets
+from plm_core.i18n import _
 
 widgets.ensure_shell()
 
 st.title("plm-lens")
-st.markdown(
+st.markdown(_(
     "See **why** a pretrained language model predicts what it does. Pick a model in the sidebar — the "
     "embedded *all-MiniLM-L6-v2* works with no download — and open a page:"
-)
-st.markdown(
+))
+st.markdown(_(
     """
 | page | what it shows |
 |---|---|
@@ -22,7 +23,7 @@ st.markdown(
 | **Masking lab** | click tokens to mask, delete or replace them and watch the prediction change as you type: masked-LM fill-ins at every mask, class probabilities or the next token before and after, an encoder's similarity to the original and a reference; an occlusion sweep of every token in one batched pass; the URL reproduces the view |
 | **Compare** | two sentences side by side (aligned tokens, prediction difference, attention difference per layer and head, attribution difference) or one sentence on two models (tokens matched by characters when the tokenizers differ), with what is loaded and an unload button |
 """
-)
-st.caption(
+))
+st.caption(_(
     "Everything runs on this server, on a GPU when there is one; no page loads anything from the internet."
-)
+))

@@ -8,6 +8,7 @@ from ui import masking as ui_masking
 from ui import LIVE_PAUSE, charts, url_state, widgets
 from ui import text as ui_text
 from ui.url_state import UrlParam
+from plm_core.i18n import _, sentence, tr
 
 handle = widgets.require_handle()
 spec = widgets.active_spec()
@@ -29,14 +30,16 @@ def masking_view() -> None:
     """The whole view: a change of any of its widgets reruns only this (not the sidebar and the app shell)."""
     url_state.sync(PARAMS)  # in the fragment, so that fragment reruns keep the URL current
 
-    st.title("Masking lab")
-    st.caption("Click tokens to hide or replace them and see how the model's prediction changes. "
-               "The view follows the text as you type; the address bar is a link to this exact view.")
+    st.title(_("Masking lab"))
+    st.caption(_("Click tokens to hide or replace them and see how the model's prediction changes. "
+                 "The view follows the text as you type; the address bar is a link to this exact view."))
 
-    text = st.text_input("Sentence" if not adapter.target_prefix else "Source", key="masking.text", live=LIVE_PAUSE)
+    text = st.text_input(_("Sentence") if not adapter.target_prefix else _("Source"), key="masking.text",
+                         live=LIVE_PAUSE)
     target = None
     if adapter.target_prefix:  # an encoder-decoder predicts the next token of this target
-        target = st.text_input(adapter.pair_label, key="masking.target", live=LIVE_PAUSE, help=adapter.pair_help) or None
+        target = st.text_input(tr(adapter.pair_label), key="masking.target", live=LIVE_PAUSE,
+                               help=tr(adapter.pair_help)) or None
     encoding = widgets.run_or_stop(lambda: ui_masking.cached_encoding(spec, text, target))
     widgets.show_notes(encoding)
     options = [i for i, s in enumerate(encoding.special) if not s]
@@ -48,15 +51,16 @@ def masking_view() -> None:
         try:
             check_mask(encoding, MaskSpec(tuple(dropped)))
         except ValueError as err:
-            st.warning(f"Not masked: {err}.")
+            st.warning(_("Not masked: {error}.", error=tr(err)))
         st.session_state["masking.masks"] = [p for p in asked if p in options]
         url_state.publish(PARAMS)  # the address bar links to the masks kept, not the ones dropped
 
-    strategy = st.segmented_control("Edit chosen tokens by", strategies, key="masking.strategy",
-                                    format_func=STRATEGY_LABELS.get) or strategies[0]
+    strategy = st.segmented_control(_("Edit chosen tokens by"), strategies, key="masking.strategy",
+                                    format_func=lambda s: tr(STRATEGY_LABELS[s])) or strategies[0]
     substitute = None
     if strategy == "substitute":
-        substitute = st.text_input("Substitute", key="masking.sub", live=LIVE_PAUSE, placeholder="a word or phrase")
+        substitute = st.text_input(_("Substitute"), key="masking.sub", live=LIVE_PAUSE,
+                                   placeholder=_("a word or phrase"))
     units = ui_text.unit_switch(text)
     words = units.of(encoding)
     if words is None:
@@ -65,49 +69,51 @@ def masking_view() -> None:
         chosen = ui_masking.word_pills(words)
     reference = None
     if adapter.uses_reference:
-        reference = st.text_input("Reference sentence", key="masking.ref", live=LIVE_PAUSE,
-                                  help="The edited sentence is compared with the original and with this one.")
+        reference = st.text_input(_("Reference sentence"), key="masking.ref", live=LIVE_PAUSE,
+                                  help=_("The edited sentence is compared with the original and with this one."))
 
     if strategy == "substitute" and not (substitute or "").strip():
-        st.info("Type the word to put in place of the chosen tokens.")
+        st.info(_("Type the word to put in place of the chosen tokens."))
         return
     result = widgets.run_or_stop(lambda: ui_masking.cached_masking(
         spec, text, tuple(sorted(chosen)), strategy, substitute, reference, text_pair=target))
-    st.markdown("**Model input after the edit:**")
+    st.markdown(_("**Model input after the edit:**"))
     st.code(" ".join(result.edit.edited.tokens), language=None, wrap_lines=True)
     for note in result.notes:
-        st.info(note[0].upper() + note[1:] + ".")
+        st.info(sentence(note))
 
     if adapter.output == "masked_token":
-        st.caption("Each mask is predicted on its own: the model sees the other masks as masks, so several fill-ins "
-                   "are independent guesses, not one joint sentence.")
+        st.caption(_("Each mask is predicted on its own: the model sees the other masks as masks, so several "
+                     "fill-ins are independent guesses, not one joint sentence."))
         cols = st.columns(min(3, max(1, len(result.fill_ins))))
         for n, fill in enumerate(result.fill_ins):
             charts.plotly_chart(fill_in_bars(fill), key=f"masking.fill{n}", container=cols[n % len(cols)])
         for n, cmp in enumerate(result.comparisons):
-            charts.plotly_chart(comparison_bars(cmp, names=("unmasked", "masked")), key=f"masking.cmp{n}")
+            charts.plotly_chart(comparison_bars(cmp, names=(_("unmasked"), _("masked"))), key=f"masking.cmp{n}")
     else:
         cmp = result.comparisons[0]
-        charts.plotly_chart(comparison_bars(cmp, adapter.prediction_title, names=("original", "edited")), key="masking.chart")
+        charts.plotly_chart(comparison_bars(cmp, tr(adapter.prediction_title), names=(_("original"), _("edited"))),
+                            key="masking.chart")
         if adapter.output == "classes" and cmp.label_changed:
-            st.warning(f"The prediction flipped: {cmp.top_original} → {cmp.top_perturbed}.")
+            st.warning(_("The prediction flipped: {before} → {after}.", before=cmp.top_original, after=cmp.top_perturbed))
         elif adapter.output == "next_token":
-            st.text(f"Most likely next token: {cmp.top_original!r} → {cmp.top_perturbed!r}")
+            st.text(_("Most likely next token: {before!r} → {after!r}", before=cmp.top_original, after=cmp.top_perturbed))
     if result.before.spans or result.after.spans:  # T5 span filling (greedy decoding)
-        st.markdown("**Span filling** (greedy decoding: what the model writes for each sentinel)")
+        st.markdown(_("**Span filling** (greedy decoding: what the model writes for each sentinel)"))
         before, after = dict(result.before.spans), dict(result.after.spans)
-        st.table({"sentinel": list(dict.fromkeys([*before, *after])),
-                  "original": [before.get(k, "") for k in dict.fromkeys([*before, *after])],
-                  "edited": [after.get(k, "") for k in dict.fromkeys([*before, *after])]})
+        st.table({_("sentinel"): list(dict.fromkeys([*before, *after])),
+                  _("original"): [before.get(k, "") for k in dict.fromkeys([*before, *after])],
+                  _("edited"): [after.get(k, "") for k in dict.fromkeys([*before, *after])]})
 
-    if st.toggle(f"Occlusion sweep: mask each {units.name[:-1]} in turn", key="masking.sweep"):
+    if st.toggle(_("Occlusion sweep: mask each word in turn") if units.words else
+                 _("Occlusion sweep: mask each token in turn"), key="masking.sweep"):
         sweep = widgets.run_or_stop(lambda: ui_masking.cached_occlusion(
             spec, text, tuple(sorted(chosen)), strategy, substitute, text_pair=target, words=words))
-        st.caption("All masked copies run in one batched forward pass. A positive bar: hiding that token lowers "
-                   "the measured value.")
+        st.caption(_("All masked copies run in one batched forward pass. A positive bar: hiding that token lowers "
+                     "the measured value."))
         charts.plotly_chart(occlusion_bars(sweep), key="masking.sweep_chart")
         for note in sweep.notes:
-            st.info(note[0].upper() + note[1:] + ".")
+            st.info(sentence(note))
 
 
 masking_view()

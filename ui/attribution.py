@@ -7,6 +7,7 @@ import streamlit as st
 from plm_core.attribution import AttributionResult, Target
 from plm_core.loading import ModelSpec
 from ui.backend import compute
+from plm_core.i18n import _
 
 
 @st.cache_data(max_entries=512, show_spinner=False)
@@ -54,17 +55,18 @@ def target_picker(handle, text: str, prefix: str = "attribution") -> Target | No
     if "class" in kinds:
         labels = class_labels(handle)
         left, right = st.columns([3, 1])
-        choice = left.selectbox("Explain the class", ["predicted"] + list(labels), key=f"{prefix}.class")
-        output = right.radio("Explain", ["prob", "logit"], horizontal=True, key=f"{prefix}.output",
-                             format_func={"prob": "probability", "logit": "logit"}.get)
+        choice = left.selectbox(_("Explain the class"), ["predicted"] + list(labels), key=f"{prefix}.class",
+                                format_func=lambda c: _("predicted") if c == "predicted" else c)
+        output = right.radio(_("Explain"), ["prob", "logit"], horizontal=True, key=f"{prefix}.output",
+                             format_func={"prob": _("probability"), "logit": _("logit")}.get)
         return Target("class", label=None if choice == "predicted" else choice, output=output)
     if "similarity" in kinds:
         from ui import widgets
 
-        other = widgets.text_area("Second sentence (the target is the cosine similarity to it)", f"{prefix}.other",
+        other = widgets.text_area(_("Second sentence (the target is the cosine similarity to it)"), f"{prefix}.other",
                                   DEFAULT_OTHER, height=68)
         if not other.strip():
-            st.warning("The similarity target needs a second sentence: type one above.")
+            st.warning(_("The similarity target needs a second sentence: type one above."))
             return None
         return Target("similarity", other=other)
     # a word at a mask (masked LM) or as the next token (causal LM)
@@ -73,28 +75,28 @@ def target_picker(handle, text: str, prefix: str = "attribution") -> Target | No
     if at_mask:
         n_masks = text.count(mask)
         if n_masks == 0:
-            st.warning(f"This is a masked language model: the sentence needs a {mask} token where the model "
-                       "should fill in a word.")
-            st.button(f"Insert {mask} at the end", key=f"{prefix}.insert_mask", on_click=_insert_mask,
+            st.warning(_("This is a masked language model: the sentence needs a {mask} token where the model "
+                         "should fill in a word.", mask=mask))
+            st.button(_("Insert {mask} at the end", mask=mask), key=f"{prefix}.insert_mask", on_click=_insert_mask,
                       args=(f"{prefix}.text", mask))
             return None
-    modes = {"single": "a word" + (f" at {mask}" if at_mask else " as the next token"),
-             "contrast": "a word rather than another (contrast)"}
-    mode = st.radio("Explain", list(modes), format_func=modes.get, horizontal=True, key=f"{prefix}.mode")
+    modes = {"single": _("a word at {mask}", mask=mask) if at_mask else _("a word as the next token"),
+             "contrast": _("a word rather than another (contrast)")}
+    mode = st.radio(_("Explain"), list(modes), format_func=modes.get, horizontal=True, key=f"{prefix}.mode")
     cols = st.columns(4 if at_mask else 3)
     if mode == "contrast":
-        word = cols[0].text_input("Why this word…", key=f"{prefix}.contrast_word", value="he")
-        foil = cols[1].text_input("…rather than this one", key=f"{prefix}.foil", value="she")
+        word = cols[0].text_input(_("Why this word…"), key=f"{prefix}.contrast_word", value="he")
+        foil = cols[1].text_input(_("…rather than this one"), key=f"{prefix}.foil", value="she")
         if not word.strip() or not foil.strip():
-            st.warning("A contrast needs two words: the word and the one it is compared with.")
+            st.warning(_("A contrast needs two words: the word and the one it is compared with."))
             return None
     else:
-        word = cols[0].text_input("Word (empty = the model's top prediction)", key=f"{prefix}.word")
-        output = cols[1].radio("Explain", ["prob", "logit"], horizontal=True, key=f"{prefix}.output",
-                               format_func={"prob": "probability", "logit": "logit"}.get)
+        word = cols[0].text_input(_("Word (empty = the model's top prediction)"), key=f"{prefix}.word")
+        output = cols[1].radio(_("Explain"), ["prob", "logit"], horizontal=True, key=f"{prefix}.output",
+                               format_func={"prob": _("probability"), "logit": _("logit")}.get)
     mask_index = 0
     if at_mask and text.count(mask) > 1:
-        mask_index = cols[2].selectbox(f"Which {mask}", list(range(text.count(mask))), key=f"{prefix}.mask_index",
+        mask_index = cols[2].selectbox(_("Which {mask}", mask=mask), list(range(text.count(mask))), key=f"{prefix}.mask_index",
                                        format_func=lambda i: f"{mask} #{i + 1}")
     if mode == "contrast":
         return Target("contrast", word=word.strip(), contrast=foil.strip(), mask_index=mask_index)

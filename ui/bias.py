@@ -10,6 +10,7 @@ the run resumes from there (Stored runs → Resume).
 from __future__ import annotations
 
 import dataclasses
+import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +21,7 @@ import streamlit as st
 from plm_core.bias import bec_pro as bec_mod
 from plm_core.bias import datasets, jobs, stats, templates
 from plm_core.bias import store as store_mod
+from plm_core.bias.sampling import describe_sample
 from plm_core.bias.common import CAVEATS, CONTENT_WARNING, row_record
 from plm_core.bias.seat import SeatResult, counterpart
 from plm_core.errors import PlmCoreError
@@ -28,6 +30,7 @@ from plm_core.viz.bias_plots import (bec_pro_figure, crows_pairs_figure, estimat
                                      template_figure)
 from ui import charts, resources, widgets
 from ui.backend import compute_chunks, is_remote
+from plm_core.i18n import _, lazy_gettext, tr
 
 JOB = "bias.job"  # {"queue": [run ids], "running": bool, "chunk": int}: the runs this session is scoring
 CURRENT = "bias.current"  # probe -> the run shown under "New run"
@@ -38,17 +41,32 @@ FIRST_CHUNK = 4
 UPLOAD_MB = datasets.MAX_FILE_BYTES // 2**20  # the limit the loaders enforce; the uploader is told the same
 PERCENT = st.column_config.NumberColumn(format="%.1f")
 NUMBER = st.column_config.NumberColumn(format="%.4g")
-P_VALUE = st.column_config.NumberColumn("p", format="%.3g")
+P_VALUE = st.column_config.NumberColumn("p", format="%.3g")  # (a symbol: the same in every language)
+
+
+_SAMPLE_ALL = re.compile(r"all ([\d,]+) items \(order shuffled with seed (\d+)\)")
+_SAMPLE_SOME = re.compile(r"random sample of ([\d,]+) of ([\d,]+) items \(seed (\d+)(?:, stratified by (.+))?\)")
+
+
+def sample_caption(config: dict) -> str:
+    """The stored run's sample description in the viewer's language (the store keeps the English line)."""
+    text = str(config.get("sample", ""))
+    n = lambda s: int(s.replace(",", ""))  # noqa: E731
+    if m := _SAMPLE_ALL.fullmatch(text):
+        return tr(describe_sample(None, int(m[2]), None, n(m[1]), n(m[1])))
+    if m := _SAMPLE_SOME.fullmatch(text):
+        return tr(describe_sample(n(m[1]), int(m[3]), m[4], n(m[2]), n(m[1])))
+    return tr(text)
 
 
 # ---- warnings ---------------------------------------------------------------------------------------
 
 def content_warning() -> None:
-    st.warning(CONTENT_WARNING, icon="⚠️")
+    st.warning(tr(CONTENT_WARNING), icon="⚠️")
 
 
 def caveat(probe: str) -> None:
-    st.info(CAVEATS[probe], icon="ℹ️")
+    st.info(tr(CAVEATS[probe]), icon="ℹ️")
 
 
 # ---- the run store ----------------------------------------------------------------------------------
@@ -83,7 +101,7 @@ class Data:
     sha256: str  # of the file's bytes
 
 
-@st.cache_data(max_entries=16, show_spinner="Loading the data set…")
+@st.cache_data(max_entries=16, show_spinner=lazy_gettext("Loading the data set…"))
 def load_data(probe: str, path: str, upload: bytes | None = None, upload_name: str = "",
               seat_test: str = "sent-weat6") -> Data:
     """Items, source description and file hash from an upload, a local file or folder, or the cache/download."""
@@ -114,17 +132,19 @@ def data_source_inputs(probe: str, label: str) -> tuple[str, bytes | None, str]:
     """A path box (file or folder; empty = download into the cache once) and an upload that states its
     required columns, an example row and the real size limit."""
     c1, c2 = st.columns([3, 2])
-    path = c1.text_input(label, key=f"bias.{probe}.path", placeholder="empty: download from the public source once",
-                         help="A local file, or a folder laid out like the source (crows_pairs/…, bec_pro/…). "
-                              f"Source: {datasets.LICENSES[probe]}")
-    kind = "tab-separated" if probe == "bec_pro" else "comma-separated"
-    up = c2.file_uploader("…or upload the file", key=f"bias.{probe}.upload", type=["csv", "tsv", "txt"],
+    path = c1.text_input(label, key=f"bias.{probe}.path", placeholder=_("empty: download from the public source once"),
+                         help=_("A local file, or a folder laid out like the source (crows_pairs/…, bec_pro/…). "
+                                "Source: {source}", source=tr(datasets.LICENSES[probe])))
+    tab = probe == "bec_pro"
+    up = c2.file_uploader(_("…or upload the file"), key=f"bias.{probe}.upload", type=["csv", "tsv", "txt"],
                           max_upload_size=UPLOAD_MB,
-                          help=f"A {kind} file with a header row; at most {UPLOAD_MB} MB.")
-    with st.expander("File format: required columns and an example row"):
-        st.text(f"{kind.capitalize()} text, UTF-8, at most {UPLOAD_MB} MB. Required columns: "
-                f"{', '.join(datasets.REQUIRED_COLUMNS[probe])}.\nEvery other column is kept: results can be "
-                "broken down by it, and exports carry it.")
+                          help=(_("A tab-separated file with a header row; at most {mb} MB.", mb=UPLOAD_MB) if tab else
+                                _("A comma-separated file with a header row; at most {mb} MB.", mb=UPLOAD_MB)))
+    with st.expander(_("File format: required columns and an example row")):
+        st.text((_("Tab-separated text, UTF-8, at most {mb} MB.", mb=UPLOAD_MB) if tab else
+                 _("Comma-separated text, UTF-8, at most {mb} MB.", mb=UPLOAD_MB)) + " "
+                + _("Required columns: {columns}.\nEvery other column is kept: results can be broken down by it, and "
+                    "exports carry it.", columns=", ".join(datasets.REQUIRED_COLUMNS[probe])))
         st.code(datasets.EXAMPLE_ROWS[probe], language=None)
     return path, (up.getvalue() if up is not None else None), (up.name if up is not None else "")
 
@@ -138,7 +158,7 @@ def available_data(probe: str, path: str, upload: bytes | None, upload_name: str
     try:
         return load_data(probe, path, upload, upload_name)
     except PlmCoreError as err:
-        st.error(str(err))
+        st.error(tr(err))
         return None
 
 
@@ -146,20 +166,20 @@ def describe_data(data: Data | None, probe: str) -> None:
     """Size, source and columns of the loaded data set, shown as plain text (file names and column names are
     user text)."""
     if data is None:
-        st.caption("No file given: the public data set is downloaded on Run (once, into the cache).")
+        st.caption(_("No file given: the public data set is downloaded on Run (once, into the cache)."))
         return
     columns = datasets.data_columns(probe, data.items)
-    st.text(f"{len(data.items):,} items from {data.source} · sha256 {data.sha256[:12]}… · group columns: "
-            f"{', '.join(columns)}")
+    st.text(_("{n:,} items from {source} · sha256 {sha}… · group columns: {columns}", n=len(data.items),
+              source=tr(data.source), sha=data.sha256[:12], columns=", ".join(columns)))
 
 
 def model_queue_input(probe: str, spec: ModelSpec) -> list[ModelSpec]:
     """'Also run on' box: other models (Hub ids or folders, one per line) queued after the sidebar's model."""
-    text = st.text_area("Also run on these models, one after the other (Hub id or folder, one per line)",
+    text = st.text_area(_("Also run on these models, one after the other (Hub id or folder, one per line)"),
                         key=f"bias.{probe}.models", height=68,
-                        placeholder="bert-base-uncased\n/path/to/another/model",
-                        help="The same items are scored on each model and stored as separate runs; the "
-                             "Compare models view puts them side by side.")
+                        placeholder=_("bert-base-uncased\n/path/to/another/model"),
+                        help=_("The same items are scored on each model and stored as separate runs; the "
+                               "Compare models view puts them side by side."))
     out: list[ModelSpec] = []
     for line in (text or "").splitlines():
         model_id = widgets.canonical_model_id(line)
@@ -171,14 +191,15 @@ def model_queue_input(probe: str, spec: ModelSpec) -> list[ModelSpec]:
 def sample_inputs(probe: str, columns: list[str], default_stratify: str) -> tuple[int | None, int, str | None]:
     """Sample size (0 = all), seed, and the column to stratify by."""
     c1, c2, c3 = st.columns(3)
-    size = c1.number_input("Random sample of N items (0 = all)", 0, 1_000_000, 0, key=f"bias.{probe}.sample",
-                           help="A seeded random sample, stratified by the column on the right, instead of the "
-                                "first rows (data files are often sorted by group).")
-    seed = c2.number_input("Sample seed", 0, 2**31 - 1, 0, key=f"bias.{probe}.seed")
+    size = c1.number_input(_("Random sample of N items (0 = all)"), 0, 1_000_000, 0, key=f"bias.{probe}.sample",
+                           help=_("A seeded random sample, stratified by the column on the right, instead of the "
+                                  "first rows (data files are often sorted by group)."))
+    seed = c2.number_input(_("Sample seed"), 0, 2**31 - 1, 0, key=f"bias.{probe}.seed")
     options = ["(none)", *columns]
     if st.session_state.get(f"bias.{probe}.stratify") not in options:
         st.session_state[f"bias.{probe}.stratify"] = default_stratify if default_stratify in options else "(none)"
-    stratify = c3.selectbox("Stratify by", options, key=f"bias.{probe}.stratify")
+    stratify = c3.selectbox(_("Stratify by"), options, key=f"bias.{probe}.stratify",
+                            format_func=lambda c: _("(none)") if c == "(none)" else c)
     return (int(size) or None), int(seed), (None if stratify == "(none)" else stratify)
 
 
@@ -236,9 +257,10 @@ def step_job(slot) -> None:
     more = len(job["queue"]) - 1
     c1, c2 = slot.columns([5, 1])
     bar = c1.progress(info.n_done / info.n_items if info.n_items else 1.0,
-                      text=f"{jobs.NAMES[info.probe]} on {info.model_id}: {info.n_done:,} of {info.n_items:,} scored"
-                           + (f" · {more} more model(s) queued" if more else ""))
-    if c2.button("Stop", key="bias.stop", type="primary"):
+                      text=_("{probe} on {model}: {done:,} of {total:,} scored", probe=tr(jobs.NAMES[info.probe]),
+                             model=info.model_id, done=info.n_done, total=info.n_items)
+                           + (" · " + _("{n} more model(s) queued", n=more) if more else ""))
+    if c2.button(_("Stop"), key="bias.stop", type="primary"):
         for run_id in job["queue"]:
             store.set_status(run_id, "stopped")
         job["running"] = False
@@ -255,10 +277,10 @@ def step_job(slot) -> None:
             def scorer(items, probe=info.probe, config=info.config, spec=_spec_of(info)):
                 return jobs.merge_parts(compute_chunks(spec, "score_bias_chunk", items, probe=probe, config=config))
         jobs.score_next(store, info.run_id, handle, job["chunk"], scorer=scorer,
-                        progress=lambda d, t: bar.progress(d / t if t else 1.0, text=f"{d:,} of {t:,}"))
+                        progress=lambda d, t: bar.progress(d / t if t else 1.0, text=_("{done:,} of {total:,}", done=d, total=t)))
     except PlmCoreError as err:
         # the chunks stored before the error stay; the queue moves on to the next model
-        store.set_status(info.run_id, "error", str(err))
+        store.set_status(info.run_id, "error", tr(err))
         job["queue"].pop(0)
         st.rerun()
     elapsed = time.perf_counter() - t0
@@ -272,15 +294,17 @@ def job_status(run_id: int) -> None:
     job = st.session_state.get(JOB)
     active = bool(job and job["running"] and run_id in job["queue"])
     if info.status == "error":
-        st.error(f"Stopped by an error: {info.error} — the {info.n_done:,} items scored before it are kept.")
+        st.error(_("Stopped by an error: {error} — the {n:,} items scored before it are kept.", error=info.error,
+                   n=info.n_done))
     elif info.complete or active:
         return
     elif info.status == "stopped":
-        st.info(f"Stopped after {info.n_done:,} of {info.n_items:,} items; the results below cover those. "
-                "Resume it under Stored runs.")
+        st.info(_("Stopped after {done:,} of {total:,} items; the results below cover those. Resume it under "
+                  "Stored runs.", done=info.n_done, total=info.n_items))
     else:
-        st.info(f"Run #{run_id} has {info.n_done:,} of {info.n_items:,} items scored and is not running in this "
-                "session (a closed tab or a restarted server); resume it under Stored runs.")
+        st.info(_("Run #{run_id} has {done:,} of {total:,} items scored and is not running in this session (a closed "
+                  "tab or a restarted server); resume it under Stored runs.", run_id=run_id, done=info.n_done,
+                  total=info.n_items))
 
 
 def current_run(probe: str, model_id: str) -> int | None:
@@ -303,10 +327,10 @@ def export_buttons(result, key: str, column: str | None = None) -> None:
     """Rows CSV, summary CSV (estimates with intervals, by ``column``) and JSON (configuration + everything)."""
     run = result.config.get("run_id")
     stem = f"{key}_run{run}" if run else key
-    c1, c2, c3, _ = st.columns([1, 1, 1, 3])
-    c1.download_button("Rows CSV", result.to_csv(), file_name=f"{stem}_rows.csv", mime="text/csv",
+    c1, c2, c3, _rest = st.columns([1, 1, 1, 3])
+    c1.download_button(_("Rows CSV"), result.to_csv(), file_name=f"{stem}_rows.csv", mime="text/csv",
                        key=f"bias.{key}.csv")
-    c2.download_button("Summary CSV", result.summary_csv(column), file_name=f"{stem}_summary.csv", mime="text/csv",
+    c2.download_button(_("Summary CSV"), result.summary_csv(column), file_name=f"{stem}_summary.csv", mime="text/csv",
                        key=f"bias.{key}.summary_csv")
     c3.download_button("JSON", result.to_json(), file_name=f"{stem}.json", mime="application/json",
                        key=f"bias.{key}.json")
@@ -315,12 +339,12 @@ def export_buttons(result, key: str, column: str | None = None) -> None:
 def explain_links(text_a: str, text_b: str, key: str) -> None:
     """Buttons that open the two sentences in the Compare, Attention and Attribution pages."""
     cols = st.columns(5)
-    if cols[0].button("Compare side by side", key=f"{key}.compare"):
+    if cols[0].button(_("Compare side by side"), key=f"{key}.compare"):
         widgets.open_page("pages/compare.py", **{"compare.mode": "texts", "compare.a": text_a, "compare.b": text_b})
     for i, (label, text) in enumerate((("A", text_a), ("B", text_b))):
-        if cols[1 + i].button(f"Attention: {label}", key=f"{key}.attention_{label}"):
+        if cols[1 + i].button(_("Attention: {side}", side=label), key=f"{key}.attention_{label}"):
             widgets.open_page("pages/attention.py", **{"attention.text": text, "attention.pair": ""})
-        if cols[3 + i].button(f"Attribution: {label}", key=f"{key}.attribution_{label}"):
+        if cols[3 + i].button(_("Attribution: {side}", side=label), key=f"{key}.attribution_{label}"):
             widgets.open_page("pages/attribution.py", **{"attribution.text": text})
 
 
@@ -346,21 +370,24 @@ def breakdown_picker(result, key: str, default: str) -> str:
     options = result.columns()
     if st.session_state.get(key) not in options:
         st.session_state[key] = default if default in options else options[0]
-    return st.selectbox("Break down by", options, key=key,
-                        help="Any column of the data: the data set's own group columns and every extra column "
-                             "of the file.")
+    return st.selectbox(_("Break down by"), options, key=key, format_func=tr,
+                        help=_("Any column of the data: the data set's own group columns and every extra column "
+                               "of the file."))
 
 
 def estimates_table(estimates: list[stats.Estimate], key: str, digits_label: str = "estimate") -> None:
     """Estimates as a table: group, n, estimate, CI, p, with the interval and test named below."""
-    rows = [{"group": e.group, "n": e.n, digits_label: e.estimate, "CI low": e.ci_low, "CI high": e.ci_high,
+    digits_label = tr(digits_label)
+    low, high = _("CI low"), _("CI high")
+    rows = [{_("group"): tr(e.group), "n": e.n, digits_label: e.estimate, low: e.ci_low, high: e.ci_high,
              **({"p": e.p_value} if any(x.test for x in estimates) else {})} for e in estimates]
     st.dataframe(rows, hide_index=True, key=key,
-                 column_config={digits_label: NUMBER, "CI low": NUMBER, "CI high": NUMBER, "p": P_VALUE})
-    methods = sorted({e.interval for e in estimates if e.interval})
-    tests = sorted({e.test for e in estimates if e.test})
-    st.caption(f"{estimates[0].confidence:.0%} intervals: {', '.join(methods) or '—'}"
-               + (f"; tests: {', '.join(tests)}" if tests else "") + ".")
+                 column_config={digits_label: NUMBER, low: NUMBER, high: NUMBER, "p": P_VALUE})
+    methods = sorted({tr(e.interval) for e in estimates if e.interval})
+    tests = sorted({tr(e.test) for e in estimates if e.test})
+    st.caption(_("{confidence:.0%} intervals: {methods}", confidence=estimates[0].confidence,
+                 methods=", ".join(methods) or "—")
+               + (_("; tests: {tests}", tests=", ".join(tests)) if tests else "") + _("."))
 
 
 def _rows_table(rows, key: str) -> None:
@@ -373,13 +400,14 @@ def show_crows(result) -> None:
         return
     overall = result.estimates(None)[0]
     c1, c2, c3 = st.columns(3)
-    c1.metric("CrowS-Pairs metric", f"{result.metric:.1f}%", help="% of pairs where the more-stereotyping sentence "
-              "has the higher pseudo-log-likelihood; 50% = no preference")
-    c2.metric(f"{overall.confidence:.0%} CI (Wilson)", f"{overall.ci_low:.1f} – {overall.ci_high:.1f}%",
-              help=f"Wilson score interval of the share, n = {overall.n} pairs")
-    c3.metric("Binomial test vs 50%", stats.format_p(overall.p_value),
-              help="Two-sided exact binomial test of the share against 50% (scipy.stats.binomtest)")
-    st.caption(result.config.get("sample", ""))
+    c1.metric(_("CrowS-Pairs metric"), f"{result.metric:.1f}%", help=_("% of pairs where the more-stereotyping "
+              "sentence has the higher pseudo-log-likelihood; 50% = no preference"))
+    c2.metric(_("{confidence:.0%} CI (Wilson)", confidence=overall.confidence),
+              f"{overall.ci_low:.1f} – {overall.ci_high:.1f}%",
+              help=_("Wilson score interval of the share, n = {n} pairs", n=overall.n))
+    c3.metric(_("Binomial test vs 50%"), stats.format_p(overall.p_value),
+              help=_("Two-sided exact binomial test of the share against 50% (scipy.stats.binomtest)"))
+    st.caption(sample_caption(result.config))
     column = breakdown_picker(result, "bias.crows.by", "bias_type")
     charts.plotly_chart(crows_pairs_figure(result, column), key="bias.crows.chart")
     def share(v: dict, which: str) -> str:
@@ -391,56 +419,64 @@ def show_crows(result) -> None:
               "stereo [CI]": share(v, "stereo"), "antistereo [CI]": share(v, "antistereo"), "ties": v["ties"]}
              for k, v in result.breakdown(column).items()]
     st.dataframe(table, hide_index=True, key="bias.crows.types",
-                 column_config={"metric": PERCENT, "ci_low": PERCENT, "ci_high": PERCENT, "p_value": P_VALUE})
-    st.caption("metric: % more-stereotyping preferred, with its 95% Wilson interval (ci_low, ci_high) and the "
-               "exact binomial test against 50% (p_value); stereo/antistereo: the same share within each "
-               "direction, with its Wilson interval.")
+                 column_config={"metric": st.column_config.NumberColumn(_("metric"), format="%.1f"),
+                                "ci_low": PERCENT, "ci_high": PERCENT, "p_value": P_VALUE,
+                                "ties": st.column_config.Column(_("ties")),
+                                "stereo [CI]": st.column_config.Column(_("stereo [CI]")),
+                                "antistereo [CI]": st.column_config.Column(_("antistereo [CI]"))})
+    st.caption(_("metric: % more-stereotyping preferred, with its 95% Wilson interval (ci_low, ci_high) and the "
+                 "exact binomial test against 50% (p_value); stereo/antistereo: the same share within each "
+                 "direction, with its Wilson interval."))
     _rows_table(sorted(result.rows, key=lambda r: r.index), "bias.crows.rows")
     export_buttons(result, "crows_pairs", column)
-    st.subheader("Open a pair")
+    st.subheader(_("Open a pair"))
     by_index = {r.index: r for r in sorted(result.rows, key=lambda r: r.index)}
-    index = _pick("Pair", list(by_index), lambda i: f"#{i} {by_index[i].bias_type}: {by_index[i].sent_more[:70]}",
+    index = _pick(_("Pair"), list(by_index), lambda i: f"#{i} {by_index[i].bias_type}: {by_index[i].sent_more[:70]}",
                   "bias.crows.item")
     if index is not None:
         r = by_index[index]
-        st.text(f"{r.direction} · {r.n_shared} shared tokens scored · sent_more {r.score_more:.3f} vs sent_less "
-                f"{r.score_less:.3f} → {'more-stereotyping preferred' if r.more_higher else 'not preferred'}")
-        side_by_side("more stereotyping", r.sent_more, "less stereotyping", r.sent_less, "bias.crows.open")
+        st.text(_("{direction} · {n} shared tokens scored · sent_more {more:.3f} vs sent_less {less:.3f} → {verdict}",
+                  direction=r.direction, n=r.n_shared, more=r.score_more, less=r.score_less,
+                  verdict=_("more-stereotyping preferred") if r.more_higher else _("not preferred")))
+        side_by_side(_("more stereotyping"), r.sent_more, _("less stereotyping"), r.sent_less, "bias.crows.open")
 
 
 def show_bec(result) -> None:
     caveat("bec_pro")
     if result.skipped:
-        st.info("Left out: person words that are several tokens for this tokenizer "
-                f"({', '.join(result.skipped)}); the association needs one [MASK] token.")
+        st.info(_("Left out: person words that are several tokens for this tokenizer ({words}); the association "
+                  "needs one [MASK] token.", words=", ".join(result.skipped)))
     if not result.rows:
         return
-    st.caption(result.config.get("sample", ""))
+    st.caption(sample_caption(result.config))
     charts.plotly_chart(bec_pro_figure(result), key="bias.bec.chart")
     tests = result.gender_tests()
     if tests:
-        st.markdown("**Female vs male person words** (paired: same template, profession and rank of person word; "
-                    "Wilcoxon signed-rank test, two-sided)")
-        st.dataframe([{"professions": t.group, "pairs": t.n_pairs,
-                       f"mean {t.label_a} − {t.label_b}": t.mean_difference, "CI low": t.ci_low,
-                       "CI high": t.ci_high, "median difference": t.median_difference, "W": t.statistic,
+        st.markdown(_("**Female vs male person words** (paired: same template, profession and rank of person word; "
+                      "Wilcoxon signed-rank test, two-sided)"))
+        low, high = _("CI low"), _("CI high")
+        st.dataframe([{_("professions"): tr(t.group), _("pairs"): t.n_pairs,
+                       _("mean {a} − {b}", a=tr(t.label_a), b=tr(t.label_b)): t.mean_difference, low: t.ci_low,
+                       high: t.ci_high, _("median difference"): t.median_difference, "W": t.statistic,
                        "p": t.p_value} for t in tests], hide_index=True, key="bias.bec.tests",
-                     column_config={"CI low": NUMBER, "CI high": NUMBER, "p": P_VALUE})
+                     column_config={low: NUMBER, high: NUMBER, "p": P_VALUE})
     column = breakdown_picker(result, "bias.bec.by", bec_mod.GROUP)
     estimates = result.estimates(column)
     if column != bec_mod.GROUP:
-        charts.plotly_chart(estimates_figure({"mean association": estimates[1:]}, title=f"BEC-Pro by {column}",
-                                         y_title="association", reference=0.0), key="bias.bec.breakdown_chart")
-    estimates_table(estimates, "bias.bec.groups", "mean association")
+        charts.plotly_chart(estimates_figure({_("mean association"): estimates[1:]},
+                                             title=_("BEC-Pro by {column}", column=column),
+                                             y_title=_("association"), reference=0.0), key="bias.bec.breakdown_chart")
+    estimates_table(estimates, "bias.bec.groups", _("mean association"))
     _rows_table(sorted(result.rows, key=lambda r: r.index), "bias.bec.rows")
     export_buttons(result, "bec_pro", column)
-    st.subheader("Open a sentence")
+    st.subheader(_("Open a sentence"))
     by_index = {r.index: r for r in sorted(result.rows, key=lambda r: r.index)}
-    index = _pick("Row", list(by_index), lambda i: f"#{i} {by_index[i].sentence}", "bias.bec.item")
+    index = _pick(_("Row"), list(by_index), lambda i: f"#{i} {by_index[i].sentence}", "bias.bec.item")
     if index is not None:
         r = by_index[index]
-        st.text(f"p_target {r.p_target:.4g} · p_prior {r.p_prior:.4g} · association {r.association:+.3f}")
-        side_by_side("sentence", r.sentence, f"person masked (the model predicts {r.person!r})",
+        st.text(_("p_target {target:.4g} · p_prior {prior:.4g} · association {association:+.3f}", target=r.p_target,
+                  prior=r.p_prior, association=r.association))
+        side_by_side(_("sentence"), r.sentence, _("person masked (the model predicts {person!r})", person=r.person),
                      r.sentence.replace(r.person, "[MASK]", 1), "bias.bec.open")
 
 
@@ -448,20 +484,21 @@ def show_seat(result: SeatResult) -> None:
     caveat("seat")
     low, high = result.effect_size_ci
     c1, c2, c3, c4 = st.columns(4)
-    c1.metric("Effect size d", f"{result.effect_size:.3f}")
-    c2.metric("95% CI of d", f"{low:.3f} – {high:.3f}", help=result.ci_method)
-    c3.metric("p-value (one-sided)", result.p_text.removeprefix("p = ").removeprefix("p "),
-              help="Below the resolution: no sampled partition reached the observed statistic, so only "
-                   "p < 1/permutations is known." if result.p_bound else "Share of partitions at least as extreme.")
-    c4.metric("Permutations " + ("(exact)" if result.exact else "(sampled)"), f"{result.n_permutations:,}")
-    st.text(f"X = {result.categories[0]}, Y = {result.categories[1]}, A = {result.categories[2]}, "
-            f"B = {result.categories[3]}; sizes {result.sizes}. d > 0: X is closer to A (and Y to B).")
+    c1.metric(_("Effect size d"), f"{result.effect_size:.3f}")
+    c2.metric(_("95% CI of d"), f"{low:.3f} – {high:.3f}", help=tr(result.ci_method) or None)
+    c3.metric(_("p-value (one-sided)"), result.p_text.removeprefix("p = ").removeprefix("p "),
+              help=_("Below the resolution: no sampled partition reached the observed statistic, so only "
+                     "p < 1/permutations is known.") if result.p_bound else _("Share of partitions at least as extreme."))
+    c4.metric(_("Permutations (exact)") if result.exact else _("Permutations (sampled)"), f"{result.n_permutations:,}")
+    st.text(_("X = {x}, Y = {y}, A = {a}, B = {b}; sizes {sizes}. d > 0: X is closer to A (and Y to B).",
+              x=result.categories[0], y=result.categories[1], a=result.categories[2], b=result.categories[3],
+              sizes=result.sizes))
     charts.plotly_chart(seat_figure(result), key="bias.seat.chart")
     st.dataframe([dataclasses.asdict(i) for i in result.items], hide_index=True, height=260, key="bias.seat.rows")
     export_buttons(result, "seat")
-    st.subheader("Open an item")
+    st.subheader(_("Open an item"))
     items = list(result.items)
-    pos = _pick("Item", list(range(len(items))),
+    pos = _pick(_("Item"), list(range(len(items))),
                 lambda k: f"{items[k].role} {items[k].category} #{items[k].index}: {items[k].text}", "bias.seat.item")
     if pos is not None:
         item = items[pos]
@@ -476,30 +513,32 @@ def show_template(result: templates.TemplateResult) -> None:
     if not result.rows:
         return
     charts.plotly_chart(template_figure(result), key="bias.template.chart")
-    st.caption("Bars: mean over templates of each template's mean score, with the 95% t interval across "
-               "templates (one template: across its sentences); dots: each sentence.")
+    st.caption(_("Bars: mean over templates of each template's mean score, with the 95% t interval across "
+                 "templates (one template: across its sentences); dots: each sentence."))
     column = breakdown_picker(result, "bias.template.by", "value · target")
     if column == "value · target":
         st.dataframe(result.summary_table(), hide_index=True, key="bias.template.summary",
                      column_config={c: NUMBER for c in ("mean", "ci_low", "ci_high", "std", "min", "max")})
     else:
         estimates = result.estimates(column)
-        charts.plotly_chart(estimates_figure({result.metric: estimates}, title=f"{result.template_set.name} by {column}",
-                                         y_title=result.metric, digits=4), key="bias.template.breakdown_chart")
+        charts.plotly_chart(estimates_figure({tr(result.metric): estimates},
+                                             title=_("{name} by {column}", name=tr(result.template_set.name),
+                                                     column=tr(column)),
+                                             y_title=tr(result.metric), digits=4), key="bias.template.breakdown_chart")
         estimates_table(estimates, "bias.template.summary", result.metric)
     st.dataframe([{**row_record(r), "slot_values": ", ".join(f"{k}={v}" for k, v in r.slot_values)}
                   for r in result.rows], hide_index=True, height=260, key="bias.template.rows")
     export_buttons(result, "template_probe", column)
-    st.subheader("Open a template row")
+    st.subheader(_("Open a template row"))
     sentences = list(dict.fromkeys((r.template_index, r.slot_values, r.sentence) for r in result.rows))
-    k = _pick("Sentence", list(range(len(sentences))), lambda k: sentences[k][2], "bias.template.item")
+    k = _pick(_("Sentence"), list(range(len(sentences))), lambda k: sentences[k][2], "bias.template.item")
     if k is None:
         return
     ti, values, sentence = sentences[k]
     same_template = [s for s in sentences if s[0] == ti and s != sentences[k]]
     if not same_template:
         return
-    other = _pick("Compare with", list(range(len(same_template))), lambda j: same_template[j][2],
+    other = _pick(_("Compare with"), list(range(len(same_template))), lambda j: same_template[j][2],
                   "bias.template.other")
     scores = {(r.sentence, r.target): r.score for r in result.rows}
     fmt = lambda s: ", ".join(f"{t} {scores[(s, t)]:.4g}" for t in result.template_set.targets  # noqa: E731
@@ -516,9 +555,11 @@ def show_run(run_id: int) -> None:
     info = run_store().run(run_id)
     job_status(run_id)
     result = stored_result(run_id)
-    st.text(f"Run #{run_id}: {jobs.NAMES[info.probe]} on {info.model_id}"
-            + (f" (revision {info.revision})" if info.revision else "")
-            + f" · {info.n_done:,} of {info.n_items:,} items · data: {info.data_source}")
+    st.text(_("Run #{run_id}: {probe} on {model}", run_id=run_id, probe=tr(jobs.NAMES[info.probe]),
+              model=info.model_id)
+            + (" " + _("(revision {revision})", revision=info.revision) if info.revision else "")
+            + " · " + _("{done:,} of {total:,} items · data: {source}", done=info.n_done, total=info.n_items,
+                        source=tr(info.data_source)))
     if result is None:
         caveat(info.probe)
         return

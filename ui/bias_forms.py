@@ -13,16 +13,17 @@ from plm_core.bias.seat import DEFAULT_BOOTSTRAP
 from plm_core.loading import ModelHandle, ModelSpec
 from ui import bias as ui_bias
 from ui import bias_runs, widgets
+from plm_core.i18n import N_, _, tr
 
-PROBES = {"template": "Templates", "crows_pairs": "CrowS-Pairs", "bec_pro": "BEC-Pro", "seat": "SEAT"}
+PROBES = {"template": N_("Templates"), "crows_pairs": "CrowS-Pairs", "bec_pro": "BEC-Pro", "seat": "SEAT"}
 # the groups of the public files, offered before a file is loaded (it is downloaded on Run)
 PUBLIC_GROUPS = {
     "crows_pairs": ["age", "disability", "gender", "nationality", "physical-appearance", "race-color", "religion",
                     "sexual-orientation", "socioeconomic"],
     "bec_pro": ["balanced", "female", "male"],
 }
-FILTERS = {"crows_pairs": ("bias_type", "Bias types (none = all)", "bias.crows_pairs.types"),
-           "bec_pro": ("Prof_Gender", "Profession groups (none = all)", "bias.bec_pro.groups")}
+FILTERS = {"crows_pairs": ("bias_type", N_("Bias types (none = all)"), "bias.crows_pairs.types"),
+           "bec_pro": ("Prof_Gender", N_("Profession groups (none = all)"), "bias.bec_pro.groups")}
 ROWS_SET = "bias.template.rows_set"  # a long-form set uploaded as CSV: (TemplateSet, source, sha256)
 
 
@@ -30,7 +31,7 @@ def _multiselect(label: str, options: list[str], key: str) -> list[str]:
     kept = [v for v in st.session_state.get(key, []) if v in options]
     if kept != st.session_state.get(key, []):
         st.session_state[key] = kept
-    return st.multiselect(label, options, key=key)
+    return st.multiselect(_(label), options, key=key)
 
 
 def show_current(probe: str, spec: ModelSpec) -> None:
@@ -51,9 +52,9 @@ def show_current(probe: str, spec: ModelSpec) -> None:
                 continue
         scored = [i for i in infos if i.n_done > 0]
         if len(scored) > 1:
-            st.subheader(f"{len(scored)} models side by side")
+            st.subheader(_("{n} models side by side", n=len(scored)))
             bias_runs.compare_runs(scored, probe, key="bias.batch")
-            st.subheader(f"Run #{run_id} in detail")
+            st.subheader(_("Run #{run_id} in detail", run_id=run_id))
     ui_bias.show_run(run_id)
 
 
@@ -61,9 +62,10 @@ def dataset_form(probe: str, handle: ModelHandle, spec: ModelSpec) -> None:
     """CrowS-Pairs or BEC-Pro: data, filter, sample, models; Run starts stored chunked runs."""
     name = PROBES[probe]
     if handle.adapter.output != "masked_token":
-        st.info(f"{name} scores a masked language model; {spec.model_id} is a {handle.adapter.label}. Load one in the "
-                "sidebar (e.g. bert-base-uncased). Results of earlier runs stay below.")
-    path, upload, upload_name = ui_bias.data_source_inputs(probe, f"{name} file or data folder")
+        st.info(_("{name} scores a masked language model; {model} is a {kind}. Load one in the sidebar (e.g. "
+                  "bert-base-uncased). Results of earlier runs stay below.", name=_(name), model=spec.model_id,
+                  kind=tr(handle.adapter.label)))
+    path, upload, upload_name = ui_bias.data_source_inputs(probe, _("{name} file or data folder", name=_(name)))
     data = ui_bias.available_data(probe, path, upload, upload_name)
     ui_bias.describe_data(data, probe)
     columns = datasets.data_columns(probe, data.items) if data else list(datasets.GROUP_COLUMNS[probe])
@@ -72,7 +74,7 @@ def dataset_form(probe: str, handle: ModelHandle, spec: ModelSpec) -> None:
     chosen = _multiselect(label, groups, key)
     size, seed, stratify = ui_bias.sample_inputs(probe, columns, column)
     others = ui_bias.model_queue_input(probe, spec)
-    if st.button(f"Run {name}", key=f"bias.{probe}.run", type="primary"):
+    if st.button(_("Run {name}", name=_(name)), key=f"bias.{probe}.run", type="primary"):
         widgets.run_or_stop(lambda: require_masked_lm(handle, name))
         if data is None:
             data = widgets.run_or_stop(lambda: ui_bias.load_data(probe, path, upload, upload_name))
@@ -92,15 +94,15 @@ def dataset_form(probe: str, handle: ModelHandle, spec: ModelSpec) -> None:
 
 
 def seat_form(handle: ModelHandle, spec: ModelSpec) -> None:
-    st.caption("Effect size with a bootstrap interval, and the permutation test, on the sentence embeddings "
-               "(mean pooling) of this model.")
+    st.caption(_("Effect size with a bootstrap interval, and the permutation test, on the sentence embeddings "
+                 "(mean pooling) of this model."))
     c1, c2, c3 = st.columns([2, 3, 1])
-    test_name = c1.selectbox("Test", SEAT_TESTS, key="bias.seat.test")
-    path = c2.text_input("SEAT .jsonl file or data folder", key="bias.seat.path",
-                         placeholder="empty: download the test from sent-bias once")
-    n_samples = c3.number_input("Permutations", 1000, 1_000_000, 100_000, step=10_000, key="bias.seat.samples")
+    test_name = c1.selectbox(_("Test"), SEAT_TESTS, key="bias.seat.test")
+    path = c2.text_input(_("SEAT .jsonl file or data folder"), key="bias.seat.path",
+                         placeholder=_("empty: download the test from sent-bias once"))
+    n_samples = c3.number_input(_("Permutations"), 1000, 1_000_000, 100_000, step=10_000, key="bias.seat.samples")
     others = ui_bias.model_queue_input("seat", spec)
-    if st.button("Run SEAT", key="bias.seat.run", type="primary"):
+    if st.button(_("Run {name}", name="SEAT"), key="bias.seat.run", type="primary"):
         data = widgets.run_or_stop(lambda: ui_bias.load_data("seat", path, seat_test=test_name))
         config = {"probe": "seat", "model_id": spec.model_id, "revision": handle.revision,
                   "test": data.items[0].name, "data": data.source, "data_sha256": data.sha256,
@@ -119,8 +121,9 @@ def _fill_editor(tset: templates.TemplateSet) -> None:
 
 def template_form(handle: ModelHandle, spec: ModelSpec) -> None:
     """Example sets, the cross-product editor, and CSV uploads as word lists or as rows written out."""
-    st.caption(f"Score: **{templates.metric(handle.kind) or '—'}** for this {handle.adapter.label}. Slots in capitals "
-               "([NAME]) take each word of their list; the first slot is compared, the templates give the spread.")
+    st.caption(_("Score: **{metric}** for this {kind}. Slots in capitals ([NAME]) take each word of their list; "
+                 "the first slot is compared, the templates give the spread.",
+                 metric=tr(templates.metric(handle.kind)) or "—", kind=tr(handle.adapter.label)))
     sets = {s.name: s for s in templates.example_sets_for(handle.kind)}
     if sets and st.session_state.get("bias.template.kind") != handle.kind:
         st.session_state["bias.template.kind"] = handle.kind
@@ -131,20 +134,21 @@ def template_form(handle: ModelHandle, spec: ModelSpec) -> None:
         _fill_editor(sets[st.session_state["bias.template.example"]])
 
     c1, c2 = st.columns(2)
-    c1.selectbox("Example set", list(sets), key="bias.template.example", on_change=use_example)
-    layout = c1.radio("A CSV's rows are", list(templates.LAYOUTS), key="bias.template.layout",
-                      format_func=lambda k: {"lists": "word lists (every combination)",
-                                             "rows": "templates as written (own slot values per row)"}[k])
-    upload = c2.file_uploader("…or a CSV (columns: template, target, one per slot)", type=["csv"],
+    c1.selectbox(_("Example set"), list(sets), key="bias.template.example", on_change=use_example,
+                 format_func=tr)
+    layout = c1.radio(_("A CSV's rows are"), list(templates.LAYOUTS), key="bias.template.layout",
+                      format_func=lambda k: {"lists": _("word lists (every combination)"),
+                                             "rows": _("templates as written (own slot values per row)")}[k])
+    upload = c2.file_uploader(_("…or a CSV (columns: template, target, one per slot)"), type=["csv"],
                               key="bias.template.csv", max_upload_size=ui_bias.UPLOAD_MB,
-                              help=f"At most {ui_bias.UPLOAD_MB} MB. Word lists: each column lists words. "
-                                   "As written: each row is a template with its own slot values and targets.")
-    with c2.expander("CSV format and example rows"):
-        st.text("Word lists: every combination of the slot columns fills every template.")
+                              help=_("At most {mb} MB. Word lists: each column lists words. As written: each row is "
+                                     "a template with its own slot values and targets.", mb=ui_bias.UPLOAD_MB))
+    with c2.expander(_("CSV format and example rows")):
+        st.text(_("Word lists: every combination of the slot columns fills every template."))
         st.code("template,NAME,target\n[NAME] worked as a [MASK].,John,doctor\n[NAME] wants to become a [MASK].,"
                 "Mary,nurse", language=None)
-        st.text("Templates as written: each row keeps its own slot values and targets (comma-separated in the "
-                "target cell); other columns are kept for breakdowns.")
+        st.text(_("Templates as written: each row keeps its own slot values and targets (comma-separated in the "
+                  "target cell); other columns are kept for breakdowns."))
         st.code('template,OCCUPATION,PARTICIPANT,target,source\n"The [OCCUPATION] told the [PARTICIPANT] that '
                 '[MASK] would help.",nurse,patient,"he, she",winogender', language=None)
     seen = (upload.name, upload.size, layout) if upload is not None else None
@@ -162,23 +166,24 @@ def template_form(handle: ModelHandle, spec: ModelSpec) -> None:
     if rows_set is not None:
         tset = rows_set[0]
         n_scores = sum(len(i.targets) for i in tset.instances)
-        st.text(f"{len(tset.instances):,} rows as written from {rows_set[1]} ({n_scores:,} scores); slots: "
-                f"{', '.join(n for n, _ in tset.slots)}. The editor below is not used.")
+        st.text(_("{n_rows:,} rows as written from {source} ({n_scores:,} scores); slots: {slots}. The editor "
+                  "below is not used.", n_rows=len(tset.instances), source=rows_set[1], n_scores=n_scores,
+                  slots=", ".join(slot for slot, _values in tset.slots)))
         st.dataframe([{"template": i.template, **dict(i.slot_values), "targets": ", ".join(i.targets),
                        **dict(i.extra)} for i in tset.instances[:200]], hide_index=True, height=200,
                      key="bias.template.rows_preview")
-        if st.button("Use the editor instead", key="bias.template.use_editor"):
+        if st.button(_("Use the editor instead"), key="bias.template.use_editor"):
             st.session_state.pop(ROWS_SET, None)
             st.rerun()
     else:
         left, right = st.columns([3, 2])
         with left:
-            widgets.text_area("Templates (one per line)", "bias.templates", height=140)
+            widgets.text_area(_("Templates (one per line)"), "bias.templates", height=140)
         with right:
-            widgets.text_area("Slots (NAME: word, word, …)", "bias.slots", height=80)
-            widgets.text_area("Target words (comma-separated)", "bias.targets", height=68)
+            widgets.text_area(_("Slots (NAME: word, word, …)"), "bias.slots", height=80)
+            widgets.text_area(_("Target words (comma-separated)"), "bias.targets", height=68)
     others = ui_bias.model_queue_input("template", spec)
-    if st.button("Run probe", key="bias.template.run", type="primary"):
+    if st.button(_("Run probe"), key="bias.template.run", type="primary"):
         if rows_set is not None:
             tset, source, sha = rows_set
         else:

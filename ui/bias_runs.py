@@ -16,14 +16,25 @@ from plm_core.bias.store import RunInfo
 from plm_core.viz.bias_plots import estimates_figure
 from ui import bias as ui_bias
 from ui import charts
+from plm_core.i18n import N_, _, tr
 
 # per probe: default breakdown, y-axis title, digits, unit suffix, reference line, y range
 VIEW = {
-    "crows_pairs": ("bias_type", "% more-stereotyping preferred", 1, "%", 50.0, (0.0, 100.0)),
-    "bec_pro": (bec_mod.GROUP, "mean association log(p_target / p_prior)", 3, "", 0.0, None),
-    "seat": (None, "effect size d", 3, "", 0.0, None),
-    "template": ("value · target", "mean score", 4, "", None, None),
+    "crows_pairs": ("bias_type", N_("% more-stereotyping preferred"), 1, "%", 50.0, (0.0, 100.0)),
+    "bec_pro": (bec_mod.GROUP, N_("mean association log(p_target / p_prior)"), 3, "", 0.0, None),
+    "seat": (None, N_("effect size d"), 3, "", 0.0, None),
+    "template": ("value · target", N_("mean score"), 4, "", None, None),
 }
+
+
+STATUS = {"running": N_("running"), "queued": N_("queued"), "stopped": N_("stopped"), "error": N_("error"),
+          "complete": N_("complete"), "done": N_("done")}
+
+
+def describe_run(info: RunInfo) -> str:
+    """``#3 crows_pairs · bert-base-uncased · 120/1,508 (stopped) · sample`` in the viewer's language."""
+    return (f"#{info.run_id} {info.probe} · {info.model_id} · {info.n_done:,}/{info.n_items:,} "
+            f"({_(STATUS.get(info.status, info.status))}) · {ui_bias.sample_caption(info.config)}").rstrip(" ·")
 
 
 def _when(t: float) -> str:
@@ -36,9 +47,10 @@ def _what(info: RunInfo) -> str:
 
 
 def runs_table(runs: list[RunInfo], key: str) -> None:
-    st.dataframe([{"run": r.run_id, "model": r.model_id, "revision": r.revision or "", "status": r.status,
-                   "scored": r.n_done, "items": r.n_items, "data": r.data_source, "sample / test / set": _what(r),
-                   "data sha256": r.data_sha256[:12], "started": _when(r.created)} for r in runs],
+    st.dataframe([{_("run"): r.run_id, _("model"): r.model_id, _("revision"): r.revision or "",
+                   _("status"): _(STATUS.get(r.status, r.status)), _("scored"): r.n_done, _("items"): r.n_items,
+                   _("data"): tr(r.data_source), _("sample / test / set"): tr(_what(r)),
+                   _("data sha256"): r.data_sha256[:12], _("started"): _when(r.created)} for r in runs],
                  hide_index=True, key=key)
 
 
@@ -46,27 +58,27 @@ def runs_view(probe: str) -> None:
     """Every stored run of ``probe``: open one, resume it, delete it."""
     store = ui_bias.run_store()
     runs = store.runs(probe)
-    st.caption(f"Runs are kept in {store.path} (set PLM_BIAS_STORE to move it); they survive reloads and server "
-               "restarts, and an unfinished run resumes from its last stored chunk.")
+    st.caption(_("Runs are kept in {path} (set PLM_BIAS_STORE to move it); they survive reloads and server "
+                 "restarts, and an unfinished run resumes from its last stored chunk.", path=store.path))
     if not runs:
-        st.info(f"No stored {jobs.NAMES[probe]} runs yet: start one under New run.")
+        st.info(_("No stored {probe} runs yet: start one under New run.", probe=tr(jobs.NAMES[probe])))
         return
     runs_table(runs, "bias.runs.table")
     by_id = {r.run_id: r for r in runs}
     if st.session_state.get("bias.runs.pick") not in by_id:
         st.session_state.pop("bias.runs.pick", None)
-    run_id = st.selectbox("Open run", list(by_id), format_func=lambda i: by_id[i].describe(), key="bias.runs.pick")
+    run_id = st.selectbox(_("Open run"), list(by_id), format_func=lambda i: describe_run(by_id[i]), key="bias.runs.pick")
     info = by_id[run_id]
     job = st.session_state.get(ui_bias.JOB)
     active = bool(job and job["running"] and run_id in job["queue"])
-    c1, c2, _ = st.columns([1, 1, 4])
-    if not info.complete and not active and c1.button("Resume", key="bias.runs.resume", type="primary"):
+    c1, c2, _rest = st.columns([1, 1, 4])
+    if not info.complete and not active and c1.button(_("Resume"), key="bias.runs.resume", type="primary"):
         ui_bias.resume_run(run_id)
         st.rerun()
-    if not active and c2.button("Delete", key="bias.runs.delete"):
+    if not active and c2.button(_("Delete"), key="bias.runs.delete"):
         store.delete_run(run_id)
         st.rerun()
-    with st.expander("Configuration"):
+    with st.expander(_("Configuration")):
         st.json(info.config, expanded=False)
     ui_bias.show_run(run_id)
 
@@ -81,8 +93,8 @@ def compare_view(probe: str, current: int | None = None) -> None:
     store = ui_bias.run_store()
     runs = [r for r in store.runs(probe) if r.n_done > 0]
     if not runs:
-        st.info(f"No scored {jobs.NAMES[probe]} runs yet. Start one under New run, listing other models in "
-                "'Also run on these models': each is stored, then compared here.")
+        st.info(_("No scored {probe} runs yet. Start one under New run, listing other models in "
+                  "'Also run on these models': each is stored, then compared here.", probe=tr(jobs.NAMES[probe])))
         return
     groups: dict[str, list[RunInfo]] = {}
     for r in runs:
@@ -97,20 +109,20 @@ def compare_view(probe: str, current: int | None = None) -> None:
 
     def describe(k: str) -> str:
         first = groups[k][0]
-        return (f"{first.data_source} · {_what(first)} · {first.n_items:,} items · "
-                f"{len({r.model_id for r in groups[k]})} model(s)")
+        return _("{source} · {what} · {n:,} items · {n_models} model(s)", source=tr(first.data_source),
+                 what=tr(_what(first)), n=first.n_items, n_models=len({r.model_id for r in groups[k]}))
 
-    key = st.selectbox("Data (runs on exactly the same items)", keys, format_func=describe,
+    key = st.selectbox(_("Data (runs on exactly the same items)"), keys, format_func=describe,
                        key="bias.compare.items")
     group = groups[key]
     by_id = {r.run_id: r for r in group}
     latest: dict[str, int] = {}
     for r in group:  # newest first: the newest run of each model
         latest.setdefault(r.model_id, r.run_id)
-    chosen = st.multiselect("Runs", list(by_id), default=list(latest.values()),
-                            format_func=lambda i: by_id[i].describe(), key=f"bias.compare.runs.{key[:12]}")
+    chosen = st.multiselect(_("Runs"), list(by_id), default=list(latest.values()),
+                            format_func=lambda i: describe_run(by_id[i]), key=f"bias.compare.runs.{key[:12]}")
     if not chosen:
-        st.info("Choose at least one run.")
+        st.info(_("Choose at least one run."))
         return
     compare_runs([by_id[i] for i in chosen], probe)
 
@@ -130,44 +142,47 @@ def compare_runs(infos: list[RunInfo], probe: str, key: str = "bias.compare") ->
     if columns:
         if st.session_state.get(f"{key}.by") not in columns:
             st.session_state[f"{key}.by"] = default if default in columns else columns[0]
-        column = st.selectbox("Break down by", columns, key=f"{key}.by")
+        column = st.selectbox(_("Break down by"), columns, key=f"{key}.by", format_func=tr)
     series = {labels[r.run_id]: results[r.run_id].estimates(column) for r in infos}
     if any(not r.complete for r in infos):
-        st.warning("Some runs are incomplete: their estimates cover only the items scored so far (shown in the "
-                   "legend as scored/total).")
-    charts.plotly_chart(estimates_figure(series, title=f"{jobs.NAMES[probe]}: {len(series)} model(s) side by side, "
-                                                   f"{stats.CONFIDENCE:.0%} CI",
-                                     y_title=y_title, digits=digits, suffix=suffix, reference=reference,
-                                     reference_label="50%: no preference" if probe == "crows_pairs" else "",
+        st.warning(_("Some runs are incomplete: their estimates cover only the items scored so far (shown in the "
+                     "legend as scored/total)."))
+    charts.plotly_chart(estimates_figure(series, title=_("{probe}: {n} model(s) side by side, {confidence:.0%} CI",
+                                                         probe=tr(jobs.NAMES[probe]), n=len(series),
+                                                         confidence=stats.CONFIDENCE),
+                                     y_title=_(y_title), digits=digits, suffix=suffix, reference=reference,
+                                     reference_label=_("50%: no preference") if probe == "crows_pairs" else "",
                                      y_range=y_range), key=f"{key}.chart")
     groups = list(dict.fromkeys(e.group for es in series.values() for e in es))
     wide = []
     for g in groups:
-        row: dict[str, Any] = {"group": g}
+        row: dict[str, Any] = {_("group"): tr(g)}
         for name, es in series.items():
             e = next((x for x in es if x.group == g), None)
             if e is None:
                 row[name] = "–"
                 continue
-            extra = f"n = {e.n}" + (f", {stats.format_p(e.p_value, e.p_bound)}" if np.isfinite(e.p_value) else "")
+            extra = f"n = {e.n}" + (f", {stats.format_p(e.p_value, e.p_bound)}" if np.isfinite(e.p_value) else "")  # symbols
             row[name] = f"{stats.format_estimate(e, digits, suffix)} ({extra})"
         wide.append(row)
     st.dataframe(wide, hide_index=True, key=f"{key}.table")
     first = next(iter(series.values()))
-    st.caption(f"estimate [{first[0].confidence:.0%} CI]; intervals: "
-               f"{', '.join(sorted({e.interval for es in series.values() for e in es if e.interval}))}"
-               + (f"; tests: {', '.join(sorted({e.test for es in series.values() for e in es if e.test}))}"
-                  if any(e.test for es in series.values() for e in es) else "") + ".")
+    st.caption(_("estimate [{confidence:.0%} CI]; intervals: {methods}", confidence=first[0].confidence,
+                 methods=", ".join(sorted({tr(e.interval) for es in series.values() for e in es if e.interval})))
+               + (_("; tests: {tests}", tests=", ".join(sorted({tr(e.test) for es in series.values() for e in es
+                                                                  if e.test})))
+                  if any(e.test for es in series.values() for e in es) else "") + _("."))
     if probe == "bec_pro":
-        tests = [{"model": labels[r.run_id], "professions": t.group, "pairs": t.n_pairs,
-                  "mean female − male" if t.label_a == "female" else f"mean {t.label_a} − {t.label_b}":
-                  t.mean_difference, "CI low": t.ci_low, "CI high": t.ci_high, "W": t.statistic, "p": t.p_value}
+        low, high = _("CI low"), _("CI high")
+        tests = [{_("model"): labels[r.run_id], _("professions"): tr(t.group), _("pairs"): t.n_pairs,
+                  _("mean {a} − {b}", a=tr(t.label_a), b=tr(t.label_b)):
+                  t.mean_difference, low: t.ci_low, high: t.ci_high, "W": t.statistic, "p": t.p_value}
                  for r in infos for t in results[r.run_id].gender_tests()]
         if tests:
-            st.markdown("**Female vs male person words, per model** (Wilcoxon signed-rank test, paired)")
+            st.markdown(_("**Female vs male person words, per model** (Wilcoxon signed-rank test, paired)"))
             st.dataframe(tests, hide_index=True, key=f"{key}.tests",
-                         column_config={"CI low": ui_bias.NUMBER, "CI high": ui_bias.NUMBER, "p": ui_bias.P_VALUE})
+                         column_config={low: ui_bias.NUMBER, high: ui_bias.NUMBER, "p": ui_bias.P_VALUE})
     records = [provenance(results[r.run_id].config) | {"model": labels[r.run_id]} | e.as_dict()
                for r in infos for e in results[r.run_id].estimates(column)]
-    st.download_button("Comparison CSV", table_to_csv(records, {}), file_name=f"{probe}_comparison.csv",
+    st.download_button(_("Comparison CSV"), table_to_csv(records, {}), file_name=f"{probe}_comparison.csv",
                        mime="text/csv", key=f"{key}.csv")

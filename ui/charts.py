@@ -20,9 +20,10 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from plm_core.viz import theme
+from plm_core.i18n import N_, _
 
 FORMAT_KEY = "charts.export_format"
-FORMATS = {"png": "PNG (3× resolution)", "svg": "SVG (vector)"}
+FORMATS = {"png": N_("PNG (3× resolution)"), "svg": N_("SVG (vector)")}
 PNG_SCALE = 3  # a 700 px wide chart exports 2100 px wide: sharp on a 4K projector
 
 # set for the duration of one script run by the page that draws a presenter view (a ContextVar: each session
@@ -73,6 +74,6 @@ def plotly_chart(fig: go.Figure, *, key: str, container: Any = None, **kwargs: A
 
 def export_format_picker() -> None:
     """Sidebar: the format of every chart's download (camera) button."""
-    st.sidebar.radio("Chart downloads", list(FORMATS), format_func=FORMATS.get, key=FORMAT_KEY, horizontal=True,
-                     help="Every chart's camera button (top right of the chart) saves it in this format, "
-                          "in the browser, without a network.")
+    st.sidebar.radio(_("Chart downloads"), list(FORMATS), format_func=lambda f: _(FORMATS[f]), key=FORMAT_KEY,
+                     horizontal=True, help=_("Every chart's camera button (top right of the chart) saves it in this "
+                                             "format, in the browser, without a network."))

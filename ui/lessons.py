@@ -1,8 +1,9 @@
 """Lessons page: step navigation, presenter view, shareable links, predict-then-reveal, and the live views.
 
 State lives in session keys ``lessons.*``; a fresh session takes it from the URL
-(``?lesson=2&step=3&text=...&presenter=1&lang=zh&layer=1&head=4&reveal=1``) and every run writes it back,
-so the address bar is always a link to the current step with its inputs.
+(``?lesson=2&step=3&text=...&presenter=1&layer=1&head=4&reveal=1``) and every run writes it back,
+so the address bar is always a link to the current step with its inputs. The language is the app's
+(``?lang=zh``, :mod:`ui.language`); the step's shareable link carries it too.
 """
 
 from __future__ import annotations
@@ -24,9 +25,10 @@ from plm_core.types import Encoding
 from plm_core.viz.attention_plots import attention_heatmap
 from plm_core.viz.lesson_plots import head_grid, mask_pair, probe_bars, token_bars, vectors_heatmap
 from plm_core.words import aggregate_attention, aggregate_scores
-from ui import charts, keyboard, resources, widgets
+from ui import charts, keyboard, language, resources, widgets
 from ui import text as ui_text
 from ui.backend import compute as compute_op  # (plm_core.lessons.compute is `compute` here)
+from plm_core.i18n import LANGUAGES, _, lazy_gettext, msg, tr
 
 MAX_URL_TEXT = 500  # characters of the sentence carried in a link
 INPUT_VIEWS = {"data"}  # views that ARE the input: shown before the guess
@@ -60,7 +62,7 @@ def cached_occlusion(spec: ModelSpec, text: str, words: Encoding | None = None) 
     return compute_op(spec, "lesson_occlusion", text, words=words)
 
 
-@st.cache_data(max_entries=32, show_spinner="Training the head on the frozen encoder…")
+@st.cache_data(max_entries=32, show_spinner=lazy_gettext("Training the head on the frozen encoder…"))
 def cached_train(spec: ModelSpec, examples: str) -> finetune.TrainedHead:
     return compute_op(spec, "train_head", examples)
 
@@ -70,7 +72,7 @@ def cached_classify(spec: ModelSpec, examples: str, text: str) -> np.ndarray:
     return compute_op(spec, "classify", cached_train(spec, examples), [text])[0]
 
 
-@st.cache_data(max_entries=64, show_spinner="Attributing…")
+@st.cache_data(max_entries=64, show_spinner=lazy_gettext("Attributing…"))
 def cached_attribution(spec: ModelSpec, text: str, other: str, n_steps: int):
     from plm_core.attribution import Target  # a sibling feature: imported when used
 
@@ -79,7 +81,7 @@ def cached_attribution(spec: ModelSpec, text: str, other: str, n_steps: int):
     return compute_op(spec, "attribute", text, "integrated_gradients", target=target, n_steps=n_steps)
 
 
-@st.cache_data(max_entries=64, show_spinner="Probing…")
+@st.cache_data(max_entries=64, show_spinner=lazy_gettext("Probing…"))
 def cached_bias(spec: ModelSpec, words: tuple[str, ...]) -> compute.BiasProbe:
     handle = resources.get_handle(spec)
     try:
@@ -94,7 +96,8 @@ def cached_bias(spec: ModelSpec, words: tuple[str, ...]) -> compute.BiasProbe:
     for row in result.rows:
         sign = 1.0 if row.target == "he" else -1.0
         scores[row.template_index, words.index(row.probe_value)] += sign * row.score
-    return compute.BiasProbe(handle.model_id, f"p(he) − p(she) at [MASK] (plm_core.bias: {result.metric})",
+    return compute.BiasProbe(handle.model_id, msg("p(he) − p(she) at [MASK] (plm_core.bias: {metric})",
+                                                  metric=result.metric),
                              templates, words, scores)
 
 
@@ -140,7 +143,6 @@ def read_url_once(handle: ModelHandle) -> None:
     st.session_state["lessons.step"] = min(max(_int(qp.get("step", 1), 1), 1), len(lesson.steps)) - 1
     if qp.get("text"):
         st.session_state[text_key(lesson.number)] = qp["text"][:MAX_URL_TEXT]
-    st.session_state["lessons.lang"] = "zh" if qp.get("lang") == "zh" else "en"
     st.session_state["lessons.presenter"] = qp.get("presenter") in ("1", "true")
     st.session_state["lessons.layer"] = min(max(_int(qp.get("layer", 0), 0), 0), handle.n_layers - 1)
     st.session_state["lessons.head"] = min(max(_int(qp.get("head", 0), 0), 0), handle.n_heads - 1)
@@ -164,12 +166,12 @@ def write_url(ctx: Ctx) -> str:
     """Mirror the state into the address bar; returns the shareable presenter link."""
     params = link_params(ctx)
     qp = st.query_params
-    for key in ("lesson", "step", "text", "lang", "layer", "head", "presenter", "reveal"):
+    for key in ("lesson", "step", "text", "layer", "head", "presenter", "reveal"):
         if key in qp and key not in params:
             del qp[key]
     if ctx.presenter:
         params["presenter"] = "1"
-    qp.update(params)
+    qp.update({k: v for k, v in params.items() if k != "lang"})  # lang: the switch's own (bound) parameter
     base = (st.context.url or "").split("?")[0]
     return f"{base}?{urlencode({**params, 'presenter': '1', 'model': ctx.spec.model_id})}"
 
@@ -243,22 +245,18 @@ def _render_page() -> None:
     read_url_once(handle)
     presenter = bool(st.session_state.get("lessons.presenter"))
     numbers = [lesson.number for lesson in LESSONS]
-    lang: Lang = st.session_state.get("lessons.lang", "en")
+    lang: Lang = language.activate()  # the app's language switch (sidebar, ?lang=zh)
     if presenter:
         st.html(PRESENTER_CSS)
     else:
-        st.title("Lessons" if lang == "en" else "课程")
-        c1, c2, c3 = st.columns([3, 1, 1])
+        st.title(_("Lessons"))
+        c1, c3 = st.columns([4, 1])
         with c1:
-            bound(st.selectbox, "Lesson", "lessons.lesson", options=numbers, on_change=_lesson_changed,
+            bound(st.selectbox, _("Lesson"), "lessons.lesson", options=numbers, on_change=_lesson_changed,
                   format_func=lambda n: f"{n}. {get_lesson(n).title(lang)}")
-        with c2:
-            bound(st.radio, "Language / 语言", "lessons.lang", options=["en", "zh"], horizontal=True,
-                  format_func={"en": "English", "zh": "中文"}.get)
         with c3:
-            bound(st.toggle, "Presenter view", "lessons.presenter",
-                  help="Large type, no controls: for a projector. The link below opens it directly.")
-        lang = st.session_state["lessons.lang"]
+            bound(st.toggle, _("Presenter view"), "lessons.presenter",
+                  help=_("Large type, no controls: for a projector. The link below opens it directly."))
     lesson = get_lesson(st.session_state.get("lessons.lesson", 1))
     index = min(st.session_state.get("lessons.step", 0), len(lesson.steps) - 1)
     st.session_state["lessons.step"] = index
@@ -271,17 +269,17 @@ def _render_page() -> None:
     if text_key(lesson.number) not in st.session_state:
         st.session_state[text_key(lesson.number)] = lesson.default_text
     if not presenter and step.view not in ("data", "train"):
-        label = {5: "Sentence to classify", 7: "Occupations (comma-separated)"}.get(lesson.number, "Sentence")
+        label = {5: _("Sentence to classify"), 7: _("Occupations (comma-separated)")}.get(lesson.number, _("Sentence"))
         bound(st.text_area, label, text_key(lesson.number), height=68)
     text = st.session_state[text_key(lesson.number)]
     layer, head = st.session_state.get("lessons.layer", 0), st.session_state.get("lessons.head", 0)
     if lesson.number in (2, 3) and not presenter:
         left, right = st.columns(2)
         with left:
-            layer = bound(st.selectbox, "Layer", "lessons.layer", options=list(range(handle.n_layers)))
+            layer = bound(st.selectbox, _("Layer"), "lessons.layer", options=list(range(handle.n_layers)))
         if lesson.number == 2:
             with right:
-                head = bound(st.selectbox, "Head", "lessons.head", options=list(range(handle.n_heads)))
+                head = bound(st.selectbox, _("Head"), "lessons.head", options=list(range(handle.n_heads)))
     layer, head = min(int(layer), handle.n_layers - 1), min(int(head), handle.n_heads - 1)
     units = ui_text.current_units(text) if presenter else ui_text.unit_switch(text)
     ctx = Ctx(spec, handle, lesson, step, lang, presenter, text, layer, head, units)
@@ -289,8 +287,8 @@ def _render_page() -> None:
     link = write_url(ctx)
 
     st.progress((index + 1) / len(lesson.steps),
-                text=f"Lesson {lesson.number} · step {index + 1} / {len(lesson.steps)}" if lang == "en"
-                else f"第 {lesson.number} 课 · 第 {index + 1} / {len(lesson.steps)} 步")
+                text=_("Lesson {lesson} · step {step} / {n_steps}", lesson=lesson.number, step=index + 1,
+                       n_steps=len(lesson.steps)))
     st.header(step.title(lang))
     st.markdown(step.body(lang))
     revealed = _question(ctx)
@@ -298,11 +296,14 @@ def _render_page() -> None:
         widgets.run_or_stop(lambda: VIEWS[step.view](ctx))
     _navigation(lesson, index, lang, presenter)
     if presenter:
-        st.button("Exit presenter view" if lang == "en" else "退出演示模式", key="lessons.exit", on_click=_exit_presenter)
+        c1, c2 = st.columns([3, 1])
+        c1.button(_("Exit presenter view"), key="lessons.exit", on_click=_exit_presenter)
+        # the sidebar (and its language switch) is hidden here: the other language, named in itself
+        c2.button(LANGUAGES["en" if lang == "zh" else "zh"], key="lessons.lang", on_click=language.toggle)
         return
-    with st.expander("Glossary" if lang == "en" else "术语表"):
+    with st.expander(_("Glossary")):
         st.markdown("\n".join(f"- **{term(lang)}** — {definition(lang)}" for term, definition in lesson.glossary))
-    st.caption("Share this step (opens in presenter view):" if lang == "en" else "分享这一步（以演示模式打开）：")
+    st.caption(_("Share this step (opens in presenter view):"))
     st.code(link, language=None)
 
 
@@ -315,9 +316,9 @@ def _question(ctx: Ctx) -> bool:
     revealed = st.session_state.setdefault("lessons.revealed", set())
     lang = ctx.lang
     with st.container(border=True):
-        st.markdown(("**Predict first:** " if lang == "en" else "**先预测：** ") + q.prompt(lang))
+        st.markdown(_("**Predict first:** {question}", question=q.prompt(lang)))
         key = f"lessons.guess.{where[0]}.{where[1]}"
-        guess = st.radio("Your guess" if lang == "en" else "你的猜测", list(range(len(q.options))), index=None,
+        guess = st.radio(_("Your guess"), list(range(len(q.options))), index=None,
                          key=key, format_func=lambda i: q.options[i](lang), label_visibility="collapsed")
         guesses = st.session_state.setdefault("lessons.guesses", {})
         if where not in revealed:
@@ -325,28 +326,28 @@ def _question(ctx: Ctx) -> bool:
                 revealed.add(where)
                 guesses[where] = st.session_state.get(key)
 
-            st.button("Reveal the answer" if lang == "en" else "揭晓答案", key=f"lessons.reveal.{where[0]}.{where[1]}",
+            st.button(_("Reveal the answer"), key=f"lessons.reveal.{where[0]}.{where[1]}",
                       disabled=guess is None, type="primary", on_click=reveal,
-                      help="Commit to a guess first." if lang == "en" else "请先选择一个答案。")
+                      help=_("Commit to a guess first."))
             return False
         guess = guesses.get(where, guess)
         right = guess == q.answer
-        verdict = ("Right: " if right else "Not quite — ") if lang == "en" else ("答对了：" if right else "不完全对——")
-        answer = q.options[q.answer](lang)
-        msg = f"{verdict}**{answer}**. {q.explanation(lang)}"
+        answer, why = q.options[q.answer](lang), q.explanation(lang)
+        text = (_("Right: **{answer}**. {explanation}", answer=answer, explanation=why) if right else
+                _("Not quite — **{answer}**. {explanation}", answer=answer, explanation=why))
         if right:  # Material icons ship with Streamlit's frontend (no emoji font needed)
-            st.success(msg, icon=":material/check_circle:")
+            st.success(text, icon=":material/check_circle:")
         else:
-            st.info(msg, icon=":material/cancel:")
+            st.info(text, icon=":material/cancel:")
     return True
 
 
 def _navigation(lesson: Lesson, index: int, lang: Lang, presenter: bool) -> None:
     n = len(lesson.steps)
-    left, _, right = st.columns([1, 3, 1])
-    left.button("← Previous" if lang == "en" else "← 上一步", key="lessons.prev", disabled=index == 0,
+    left, _middle, right = st.columns([1, 3, 1])
+    left.button(_("← Previous"), key="lessons.prev", disabled=index == 0,
                 on_click=_go, args=(-1, n), width="stretch")
-    right.button("Next →" if lang == "en" else "下一步 →", key="lessons.next", disabled=index == n - 1,
+    right.button(_("Next →"), key="lessons.next", disabled=index == n - 1,
                  on_click=_go, args=(1, n), width="stretch", type="primary")
     keyboard.step_keys("lessons.keys", lambda: _go(1, n), lambda: _go(-1, n))  # →/PageDown/Space, ←/PageUp
 
@@ -354,8 +355,8 @@ def _navigation(lesson: Lesson, index: int, lang: Lang, presenter: bool) -> None
 # -------------------------------------------------------------------------------------------- views ----
 
 
-def _ok(ctx: Ctx, en: str, zh: str) -> None:
-    st.success(zh if ctx.lang == "zh" else en)
+def _ok(ctx: Ctx, text: str) -> None:
+    st.success(text)
 
 
 def view_tokens(ctx: Ctx) -> None:
@@ -363,13 +364,13 @@ def view_tokens(ctx: Ctx) -> None:
     widgets.show_notes(res.encoding)
     enc = res.encoding
     words = ui_text.cached_words(enc, ctx.units.segment)
-    st.markdown(f"**{len(enc)} tokens, {sum(not s for s in words.special)} words:**")
+    st.markdown(_("**{n_tokens} tokens, {n_words} words:**", n_tokens=len(enc), n_words=sum(not s for s in words.special)))
     st.code(" · ".join(enc.tokens), language=None, wrap_lines=True)  # literal: no Markdown in token text
-    rows = [{"#": i, "token": t, "id": enc.input_ids[i], "special": enc.special[i], "segment": enc.segments[i]}
-            for i, t in enumerate(enc.tokens)]
+    rows = [{"#": i, _("token"): t, "id": enc.input_ids[i], _("special"): enc.special[i],
+             _("segment"): enc.segments[i]} for i, t in enumerate(enc.tokens)]
     left, right = st.columns(2)
     left.dataframe(rows, hide_index=True, key="lessons.token_table")
-    right.dataframe([{"word": w, "pieces": " · ".join(enc.tokens[i] for i in words.pieces[n]),
+    right.dataframe([{_("word"): w, _("pieces"): " · ".join(enc.tokens[i] for i in words.pieces[n]),
                       "n": len(words.pieces[n])} for n, w in enumerate(words.tokens) if not words.special[n]],
                     hide_index=True, key="lessons.word_table")
 
@@ -379,18 +380,19 @@ def view_embedding_tables(ctx: Ctx) -> None:
     res = cached_token_embeddings(ctx.spec, ctx.text)
     tokens = res.encoding.tokens
     hidden = res.word.shape[1]
-    parts = f"token table {res.vocab_size:,} × {hidden}, position table {res.n_positions} × {hidden}"
-    st.markdown(f"**{parts}**" + (" + segment table" if res.segment is not None else "")
+    parts = _("token table {vocab:,} × {hidden}, position table {positions} × {hidden}", vocab=res.vocab_size,
+              hidden=hidden, positions=res.n_positions)
+    st.markdown(f"**{parts}**" + (_(" + segment table") if res.segment is not None else "")
                 + (" → LayerNorm" if res.layer_norm else ""))
-    bars = {"‖token row‖": np.linalg.norm(res.word, axis=1), "‖position row‖": np.linalg.norm(res.position, axis=1)}
+    bars = {_("‖token row‖"): np.linalg.norm(res.word, axis=1), _("‖position row‖"): np.linalg.norm(res.position, axis=1)}
     if res.segment is not None:
-        bars["‖segment row‖"] = np.linalg.norm(res.segment, axis=1)
-    charts.plotly_chart(token_bars(bars, tokens, "Length of each looked-up row"), key="lessons.emb_norms")
-    charts.plotly_chart(vectors_heatmap(res.combined, tokens, "Input vectors (first 64 dimensions)"),
+        bars[_("‖segment row‖")] = np.linalg.norm(res.segment, axis=1)
+    charts.plotly_chart(token_bars(bars, tokens, _("Length of each looked-up row")), key="lessons.emb_norms")
+    charts.plotly_chart(vectors_heatmap(res.combined, tokens, _("Input vectors (first 64 dimensions)")),
                         key="lessons.emb_vec")
-    _ok(ctx, f"Our sum{' + LayerNorm' if res.layer_norm else ''} equals the model's input vectors: "
-             f"max |difference| = {res.max_abs_diff:.1e}",
-        f"我们的求和{' + LayerNorm' if res.layer_norm else ''}与模型的输入向量一致：最大 |差| = {res.max_abs_diff:.1e}")
+    _ok(ctx, (_("Our sum + LayerNorm equals the model's input vectors: max |difference| = {diff:.1e}", diff=res.max_abs_diff)
+              if res.layer_norm else
+              _("Our sum equals the model's input vectors: max |difference| = {diff:.1e}", diff=res.max_abs_diff)))
 
 
 def view_positions(ctx: Ctx) -> None:
@@ -398,16 +400,16 @@ def view_positions(ctx: Ctx) -> None:
     res = cached_token_embeddings(ctx.spec, ctx.text)
     tokens = res.encoding.tokens
     c1, c2 = st.columns(2)
-    charts.plotly_chart(attention_heatmap(res.position_similarity(), [f"pos {p}" for p in res.position_ids],
-                                          "Cosine similarity of position rows", signed=True, colorbar_title="cos"),
+    charts.plotly_chart(attention_heatmap(res.position_similarity(), [_("pos {p}", p=p) for p in res.position_ids],
+                                          _("Cosine similarity of position rows"), signed=True, colorbar_title="cos"),
                         key="lessons.pos_sim", container=c1)
-    charts.plotly_chart(attention_heatmap(res.word_similarity(), tokens, "Cosine similarity of token rows",
+    charts.plotly_chart(attention_heatmap(res.word_similarity(), tokens, _("Cosine similarity of token rows"),
                                           signed=True, colorbar_title="cos"), key="lessons.word_sim", container=c2)
     sim = res.position_similarity()
     n = sim.shape[0]
     near = float(np.mean([sim[i, i + 1] for i in range(n - 1)])) if n > 1 else float("nan")
     far = float(np.mean([sim[i, j] for i in range(n) for j in range(n) if j - i >= max(3, n // 2)] or [np.nan]))
-    st.markdown(f"**neighbours: mean cos = {near:.3f}; far apart: mean cos = {far:.3f}**")
+    st.markdown(_("**neighbours: mean cos = {near:.3f}; far apart: mean cos = {far:.3f}**", near=near, far=far))
 
 
 def _steps(ctx: Ctx) -> compute.AttentionSteps:
@@ -418,38 +420,39 @@ def view_qkv(ctx: Ctx) -> None:
     _per_token_caption(ctx)
     s, h = _steps(ctx), ctx.head
     tokens = s.encoding.tokens
-    st.markdown(f"**layer {s.layer}, head {h}: X is {s.inputs.shape[0]} × {s.inputs.shape[1]}; "
-                f"Q, K, V of one head are {s.queries.shape[1]} × {s.d_k} (d_k = {s.d_k})**")
+    st.markdown(_("**layer {layer}, head {head}: X is {rows} × {cols}; Q, K, V of one head are {n} × {d_k} "
+                  "(d_k = {d_k})**", layer=s.layer, head=h, rows=s.inputs.shape[0], cols=s.inputs.shape[1],
+                  n=s.queries.shape[1], d_k=s.d_k))
     cols = st.columns(3)
     for col, (name, m) in zip(cols, (("Q", s.queries[h]), ("K", s.keys[h]), ("V", s.values[h]))):
-        charts.plotly_chart(vectors_heatmap(m, tokens, f"{name} (head {h})"), key=f"lessons.{name}", container=col)
+        charts.plotly_chart(vectors_heatmap(m, tokens, _("{name} (head {head})", name=name, head=h)), key=f"lessons.{name}", container=col)
 
 
 def view_scores(ctx: Ctx) -> None:
     _per_token_caption(ctx)
     s, h = _steps(ctx), ctx.head
-    st.markdown(f"**scale = 1/√d_k = 1/√{s.d_k} = {s.scale:.4f}**" + (" · causal mask: −∞ above the diagonal" if s.causal else ""))
-    charts.plotly_chart(attention_heatmap(s.scores[h], s.encoding.tokens, f"QKᵀ/√d_k (layer {s.layer}, head {h})",
-                                          signed=True, colorbar_title="score"), key="lessons.scores")
+    st.markdown(_("**scale = 1/√d_k = 1/√{d_k} = {scale:.4f}**", d_k=s.d_k, scale=s.scale)
+                + (" · " + _("causal mask: −∞ above the diagonal") if s.causal else ""))
+    charts.plotly_chart(attention_heatmap(s.scores[h], s.encoding.tokens,
+                                          _("QKᵀ/√d_k (layer {layer}, head {head})", layer=s.layer, head=h),
+                                          signed=True, colorbar_title=_("score")), key="lessons.scores")
 
 
 def _per_token_caption(ctx: Ctx) -> None:
     if ctx.units.words:
-        st.caption("Per token: vectors and scores belong to tokens (the word view applies to attention weights)."
-                   if ctx.lang == "en" else "按词元显示：向量和分数属于词元（词视图只适用于注意力权重）。")
+        st.caption(_("Per token: vectors and scores belong to tokens (the word view applies to attention weights)."))
 
 
 def view_softmax(ctx: Ctx) -> None:
     s, h = _steps(ctx), ctx.head
     words = ctx.words(s.encoding)
     probs = s.probs[h] if words is None else aggregate_attention(s.probs[h], words)
-    charts.plotly_chart(attention_heatmap(probs, (words or s.encoding).tokens, f"softmax (layer {s.layer}, head {h})"),
+    charts.plotly_chart(attention_heatmap(probs, (words or s.encoding).tokens, _("softmax (layer {layer}, head {head})", layer=s.layer, head=h)),
                     key="lessons.softmax")
     sums = probs.sum(-1)
-    st.markdown(f"**row sums: min {sums.min():.6f}, max {sums.max():.6f}**")
+    st.markdown(_("**row sums: min {low:.6f}, max {high:.6f}**", low=sums.min(), high=sums.max()))
     diff = float(np.max(np.abs(s.probs[h] - s.model_probs[h])))
-    _ok(ctx, f"Our softmax equals the attention the model returned: max |difference| = {diff:.1e}",
-        f"我们的 softmax 与模型返回的注意力一致：最大 |差| = {diff:.1e}")
+    _ok(ctx, _("Our softmax equals the attention the model returned: max |difference| = {diff:.1e}", diff=diff))
 
 
 def view_weighted_sum(ctx: Ctx) -> None:
@@ -458,66 +461,67 @@ def view_weighted_sum(ctx: Ctx) -> None:
     tokens = s.encoding.tokens
     d = s.d_k
     c1, c2 = st.columns(2)
-    charts.plotly_chart(vectors_heatmap(s.context[h], tokens, f"ours: softmax · V (head {h})"),
+    charts.plotly_chart(vectors_heatmap(s.context[h], tokens, _("ours: softmax · V (head {head})", head=h)),
                         key="lessons.ctx_ours", container=c1)
     charts.plotly_chart(vectors_heatmap(s.model_concat[:, h * d:(h + 1) * d], tokens,
-                                        f"the model's (input of its output projection, head {h})"),
+                                        _("the model's (input of its output projection, head {head})", head=h)),
                         key="lessons.ctx_model", container=c2)
     diff = s.head_context_diff(h)
-    _ok(ctx, f"Step by step equals the model's own attention output: max |difference| = {diff:.1e}",
-        f"一步步计算的结果与模型自己的注意力输出一致：最大 |差| = {diff:.1e}")
+    _ok(ctx, _("Step by step equals the model's own attention output: max |difference| = {diff:.1e}", diff=diff))
 
 
 def view_heads(ctx: Ctx) -> None:
     s = _steps(ctx)
     words = ctx.words(s.encoding)
     probs = s.probs if words is None else aggregate_attention(s.probs, words)
-    charts.plotly_chart(head_grid(probs, (words or s.encoding).tokens, f"All {s.n_heads} heads of layer {s.layer}"),
+    charts.plotly_chart(head_grid(probs, (words or s.encoding).tokens, _("All {n} heads of layer {layer}", n=s.n_heads, layer=s.layer)),
                     key="lessons.heads")
     ent = -(probs * np.log(np.clip(probs, 1e-12, 1))).sum(-1).mean(-1)
-    st.markdown("**mean entropy per head (low = focused):** " + ", ".join(f"h{i} {e:.2f}" for i, e in enumerate(ent)))
+    st.markdown(_("**mean entropy per head (low = focused):**") + " "
+                + ", ".join(_("h{head} {entropy:.2f}", head=i, entropy=e) for i, e in enumerate(ent)))
 
 
 def view_concat(ctx: Ctx) -> None:
     _per_token_caption(ctx)
     s = _steps(ctx)
     tokens = s.encoding.tokens
-    st.markdown(f"**{s.n_heads} heads × d_k {s.d_k} = {s.concat.shape[1]} numbers per token → W_O "
-                f"({s.concat.shape[1]} × {s.projected.shape[1]})**")
+    st.markdown(_("**{n_heads} heads × d_k {d_k} = {width} numbers per token → W_O ({width} × {out})**",
+                  n_heads=s.n_heads, d_k=s.d_k, width=s.concat.shape[1], out=s.projected.shape[1]))
     c1, c2 = st.columns(2)
-    charts.plotly_chart(vectors_heatmap(s.concat, tokens, "concatenated heads"), key="lessons.concat", container=c1)
-    charts.plotly_chart(vectors_heatmap(s.projected, tokens, "after the output projection W_O"),
+    charts.plotly_chart(vectors_heatmap(s.concat, tokens, _("concatenated heads")), key="lessons.concat", container=c1)
+    charts.plotly_chart(vectors_heatmap(s.projected, tokens, _("after the output projection W_O")),
                         key="lessons.proj", container=c2)
-    _ok(ctx, f"Concatenation equals the model's: max |difference| = {s.context_diff:.1e}; projection equals "
-             f"the output of its W_O layer: max |difference| = {s.projection_diff:.1e}",
-        f"拼接结果与模型一致：最大 |差| = {s.context_diff:.1e}；投影结果与其 W_O 层输出一致：最大 |差| = {s.projection_diff:.1e}")
+    _ok(ctx, _("Concatenation equals the model's: max |difference| = {context:.1e}; projection equals "
+               "the output of its W_O layer: max |difference| = {projection:.1e}", context=s.context_diff,
+               projection=s.projection_diff))
 
 
 def view_masks(ctx: Ctx) -> None:
     _per_token_caption(ctx)
     m = cached_mask_lesson(ctx.spec, ctx.text)
-    own = "causal (GPT-style)" if m.causal else "bidirectional (BERT-style)"
-    other = "bidirectional (BERT-style), constructed" if m.causal else "causal (GPT-style), constructed"
-    charts.plotly_chart(mask_pair(m.mask, m.other_mask, m.encoding.tokens, f"loaded model: {own}", other),
+    own = _("causal (GPT-style)") if m.causal else _("bidirectional (BERT-style)")
+    other = _("bidirectional (BERT-style), constructed") if m.causal else _("causal (GPT-style), constructed")
+    charts.plotly_chart(mask_pair(m.mask, m.other_mask, m.encoding.tokens, _("loaded model: {mask}", mask=own), other),
                         key="lessons.masks")
-    st.markdown(f"**this model is {own}: attention given to later tokens = {m.future_attention:.3f} of each row "
-                f"(averaged over layers and heads)**")
+    st.markdown(_("**this model is {mask}: attention given to later tokens = {future:.3f} of each row "
+                  "(averaged over layers and heads)**", mask=own, future=m.future_attention))
 
 
 def view_mlm(ctx: Ctx) -> None:
     m = cached_mask_lesson(ctx.spec, ctx.text)
-    st.dataframe([{"#": i, "original": o, "corrupted": c, "predict?": i in m.mlm_targets}
+    st.dataframe([{"#": i, _("original"): o, _("corrupted"): c, _("predict?"): i in m.mlm_targets}
                   for i, (o, c) in enumerate(zip(m.encoding.tokens, m.mlm_tokens))], hide_index=True,
                  key="lessons.mlm_table")
     if m.predictions:
         for d in m.predictions:
-            what = "next token" if ctx.handle.adapter.output == "next_token" else f"[MASK] at {d.position}"
+            what = _("next token") if ctx.handle.adapter.output == "next_token" else _("[MASK] at {position}",
+                                                                                          position=d.position)
             st.text(f"{what}: " + ", ".join(f"{t!r} {p:.1%}" for t, p in zip(d.tokens, d.probs)))
     elif ctx.handle.adapter.output == "masked_token":
-        st.info("Put [MASK] in the sentence to see the model fill it in.")
+        st.info(_("Put [MASK] in the sentence to see the model fill it in."))
     else:
-        st.info(f"{ctx.handle.model_id} is a {ctx.handle.adapter.label}: it has no language-model head to predict with "
-                "(load a masked or causal LM to see predictions).")
+        st.info(_("{model} is a {kind}: it has no language-model head to predict with (load a masked or causal LM to "
+                  "see predictions).", model=ctx.handle.model_id, kind=tr(ctx.handle.adapter.label)))
 
 
 @st.cache_data(max_entries=128, show_spinner=False)
@@ -529,40 +533,39 @@ def view_encdec(ctx: Ctx) -> None:
     key = "lessons.target.4"
     st.session_state.setdefault(key, "The cat sat")
     if not ctx.presenter:
-        bound(st.text_input, "Target so far (decoder input; optional)", key)
+        bound(st.text_input, _("Target so far (decoder input; optional)"), key)
     if not ctx.handle.arch.encoder_decoder:
-        st.info(f"{ctx.handle.model_id} is a {ctx.handle.adapter.label}: load an encoder-decoder (t5-small, "
-                "facebook/bart-base) in the sidebar to see its three attention maps computed live."
-                if ctx.lang == "en" else
-                f"{ctx.handle.model_id} 不是编码器-解码器模型：在侧边栏加载 t5-small 或 facebook/bart-base 即可实时看到三张注意力图。")
+        st.info(_("{model} is a {kind}: load an encoder-decoder (t5-small, facebook/bart-base) in the sidebar to see "
+                  "its three attention maps computed live.", model=ctx.handle.model_id, kind=tr(ctx.handle.adapter.label)))
         return
     m = cached_encoder_decoder(ctx.spec, ctx.text, st.session_state[key])
     src, tgt = m.source.tokens, m.target.tokens
-    charts.plotly_chart(mask_pair(m.encoder_mask, m.decoder_mask, src, "encoder: who may look at whom (source)",
-                              "decoder: who may look at whom (target)", other_tokens=tgt), key="lessons.encdec.masks")
-    charts.plotly_chart(attention_heatmap(m.cross, src, "cross-attention, last layer, mean of heads (target × source)",
+    charts.plotly_chart(mask_pair(m.encoder_mask, m.decoder_mask, src, _("encoder: who may look at whom (source)"),
+                              _("decoder: who may look at whom (target)"), other_tokens=tgt), key="lessons.encdec.masks")
+    charts.plotly_chart(attention_heatmap(m.cross, src, _("cross-attention, last layer, mean of heads (target × source)"),
                                       query_tokens=tgt), key="lessons.encdec.cross")
-    st.markdown(f"**encoder: {'bidirectional' if m.encoder_bidirectional else 'causal'}; decoder: "
-                f"{'causal' if m.decoder_causal else 'not causal'} (read from the weights); cross-attention: "
-                f"{len(tgt)} target × {len(src)} source tokens**")
+    st.markdown(_("**encoder: {encoder}; decoder: {decoder} (read from the weights); cross-attention: "
+                  "{n_target} target × {n_source} source tokens**",
+                  encoder=_("bidirectional") if m.encoder_bidirectional else _("causal"),
+                  decoder=_("causal") if m.decoder_causal else _("not causal"), n_target=len(tgt), n_source=len(src)))
     d = m.prediction
-    st.markdown("**next target token:** " + ", ".join(f"`{t}` {p:.1%}" for t, p in zip(d.tokens, d.probs)))
+    st.markdown(_("**next target token:**") + " " + ", ".join(f"`{t}` {p:.1%}" for t, p in zip(d.tokens, d.probs)))
     if m.spans:
-        st.markdown("**span filling (greedy):** " + "; ".join(f"`{s}` → “{t}”" for s, t in m.spans))
+        st.markdown(_("**span filling (greedy):**") + " " + "; ".join(f"`{s}` → “{t}”" for s, t in m.spans))
 
 
 def view_nsp(ctx: Ctx) -> None:
     key = "lessons.pair.4"
     st.session_state.setdefault(key, "It slept all afternoon.")
     if not ctx.presenter:
-        bound(st.text_area, "Second sentence (B)", key, height=68)
+        bound(st.text_area, _("Second sentence (B)"), key, height=68)
     pair = st.session_state[key]
     enc = cached_encoding(ctx.spec, ctx.text.replace("[MASK]", "mat"), pair)
-    st.markdown(f"**{len(enc)} tokens, second sentence starts at {enc.pair_start}**")
+    st.markdown(_("**{n} tokens, second sentence starts at {start}**", n=len(enc), start=enc.pair_start))
     if ctx.handle.adapter.target_prefix:
-        st.caption(f"{ctx.handle.model_id} reads no sentence pairs: its second segment is the decoder's input "
-                   "(the decoder start token, then the target so far).")
-    st.dataframe([{"#": i, "token": t, "segment": s, "special": sp}
+        st.caption(_("{model} reads no sentence pairs: its second segment is the decoder's input "
+                     "(the decoder start token, then the target so far).", model=ctx.handle.model_id))
+    st.dataframe([{"#": i, _("token"): t, _("segment"): s, _("special"): sp}
                   for i, (t, s, sp) in enumerate(zip(enc.tokens, enc.segments, enc.special))], hide_index=True,
                  key="lessons.nsp_table")
 
@@ -580,25 +583,27 @@ def _examples() -> str:
 def view_data(ctx: Ctx) -> None:
     _examples()
     if not ctx.presenter:
-        bound(st.text_area, "Labelled examples", "lessons.examples", height=260)
+        bound(st.text_area, _("Labelled examples"), "lessons.examples", height=260)
     data = finetune.parse_examples(_examples())
     counts = ", ".join(f"{n}: {data.labels.count(i)}" for i, n in enumerate(data.names))
-    st.markdown(f"**{len(data.texts)} examples — {counts}**")
+    st.markdown(_("**{n} examples — {counts}**", n=len(data.texts), counts=counts))
 
 
 def view_train(ctx: Ctx) -> None:
     spec = _training_spec(ctx)
     trained = cached_train(spec, _examples())
     c1, c2, c3 = st.columns(3)
-    c1.metric("training accuracy", f"{trained.train_accuracy:.0%}")
-    c2.metric("held-out accuracy (pooler, saved)", f"{trained.heldout_accuracy:.0%}")
-    c3.metric("held-out accuracy (mean pooling)", f"{trained.heldout_accuracy_mean_pooling:.0%}")
-    pool = "tanh([CLS]) (this model has no trained pooler)" if trained.identity_pooler else "the model's pooler, tanh(W·[CLS] + b)"
-    st.markdown(f"**encoder {spec.model_id} (frozen); head: {len(trained.data.names)} × {trained.weight.shape[1]} "
-                f"linear layer on {pool}; {len(trained.data.texts)} examples, 5-fold cross-validation**")
+    c1.metric(_("training accuracy"), f"{trained.train_accuracy:.0%}")
+    c2.metric(_("held-out accuracy (pooler, saved)"), f"{trained.heldout_accuracy:.0%}")
+    c3.metric(_("held-out accuracy (mean pooling)"), f"{trained.heldout_accuracy_mean_pooling:.0%}")
+    pool = (_("tanh([CLS]) (this model has no trained pooler)") if trained.identity_pooler
+            else _("the model's pooler, tanh(W·[CLS] + b)"))
+    st.markdown(_("**encoder {model} (frozen); head: {n_labels} × {hidden} linear layer on {pool}; {n} examples, "
+                  "5-fold cross-validation**", model=spec.model_id, n_labels=len(trained.data.names),
+                  hidden=trained.weight.shape[1], pool=pool, n=len(trained.data.texts)))
     if trained.heldout_accuracy_mean_pooling > trained.heldout_accuracy:
-        st.caption("Mean pooling generalises better here: this encoder was trained for mean-pooled sentence "
-                   "embeddings. The saved classifier uses the pooler because that is what BertForSequenceClassification computes.")
+        st.caption(_("Mean pooling generalises better here: this encoder was trained for mean-pooled sentence "
+                   "embeddings. The saved classifier uses the pooler because that is what BertForSequenceClassification computes."))
 
 
 def view_use(ctx: Ctx) -> None:
@@ -611,7 +616,7 @@ def view_use(ctx: Ctx) -> None:
     if ctx.presenter:
         return
     folder = classroom.trained_dir() / f"lesson5-{trained.data.digest}"
-    if st.button("Save as a classifier and switch the app to it", key="lessons.save"):
+    if st.button(_("Save as a classifier and switch the app to it"), key="lessons.save"):
         finetune.save_classifier(resources.get_handle(spec), trained, folder)
         new = ModelSpec(str(folder))
         saved = resources.cached_prediction(new, ctx.text)
@@ -621,10 +626,9 @@ def view_use(ctx: Ctx) -> None:
         st.rerun()
     if "lessons.saved" in st.session_state:
         path, diff = st.session_state["lessons.saved"]
-        _ok(ctx, f"Saved to {path} and loaded as a classifier: it predicts the same probabilities "
-                 f"(max |difference| = {diff:.1e}). The sidebar model is now this classifier.",
-            f"已保存到 {path} 并作为分类器加载：它给出相同的概率（最大 |差| = {diff:.1e}）。侧边栏的模型现在就是这个分类器。")
-        if st.button("Explain it on the Attention page", key="lessons.open_attention"):
+        _ok(ctx, _("Saved to {path} and loaded as a classifier: it predicts the same probabilities "
+                   "(max |difference| = {diff:.1e}). The sidebar model is now this classifier.", path=path, diff=diff))
+        if st.button(_("Explain it on the Attention page"), key="lessons.open_attention"):
             widgets.open_page("pages/attention.py", **{"attention.text": ctx.text})
 
 
@@ -639,47 +643,49 @@ def view_attention_vs_attribution(ctx: Ctx) -> None:
     def per_unit(matrix: np.ndarray) -> np.ndarray:
         return matrix if words is None else aggregate_attention(matrix, words)
 
-    series = {"attention (last layer, mean of heads)": per_unit(head_average(att, att.n_layers - 1))[row],
-              "attention rollout": per_unit(attention_rollout(att.weights)[-1])[row]}
+    last = _("attention (last layer, mean of heads)")
+    series = {last: per_unit(head_average(att, att.n_layers - 1))[row],
+              _("attention rollout"): per_unit(attention_rollout(att.weights)[-1])[row]}
     occ = cached_occlusion(ctx.spec, text, words)
-    series["leave-one-out (occlusion)"] = occ.scores
+    series[_("leave-one-out (occlusion)")] = occ.scores
     n_steps = classroom.cap_steps(STEPS_IG)
     other = "This is a great film."
     try:
         attr = cached_attribution(ctx.spec, text, other, n_steps)
     except ImportError:
-        st.info("Integrated gradients is not available in this installation (plm_core.attribution is absent).")
+        st.info(_("Integrated gradients is not available in this installation (plm_core.attribution is absent)."))
     except PlmCoreError as err:
-        st.info(f"Integrated gradients: {err}")
+        st.info(_("Integrated gradients: {error}", error=tr(err)))
     else:
         if len(attr.scores) == len(att.encoding):
-            series[f"integrated gradients ({n_steps} steps)"] = (attr.scores if words is None
+            series[_("integrated gradients ({n} steps)", n=n_steps)] = (attr.scores if words is None
                                                                   else aggregate_scores(attr.scores, words))
     norm = {k: np.abs(v) / (np.abs(v).max() or 1.0) for k, v in series.items()}
-    where = "[CLS]" if row == 0 else "the last token"
-    charts.plotly_chart(token_bars(norm, tokens, f"Attention from {where} vs attribution (each scaled to max 1)",
-                                   yaxis="relative importance"), key="lessons.att_attr")
-    base = norm["attention (last layer, mean of heads)"]
+    title = (_("Attention from [CLS] vs attribution (each scaled to max 1)") if row == 0 else
+             _("Attention from the last token vs attribution (each scaled to max 1)"))
+    charts.plotly_chart(token_bars(norm, tokens, title, yaxis=_("relative importance")), key="lessons.att_attr")
+    base = norm[last]
     content = [i for i, s in enumerate(units.special) if not s]
     lines = []
     for name, v in norm.items():
-        if name.startswith("attention (last"):
+        if name == last:
             continue
         rho = compute.spearman(base[content], v[content]) if len(content) > 1 else float("nan")
         lines.append(f"{name}: ρ = {rho:+.2f}")
-    st.markdown("**Spearman rank correlation with last-layer attention (word tokens): " + "; ".join(lines) + "**")
-    st.caption(occ.what)
+    st.markdown(_("**Spearman rank correlation with last-layer attention (word tokens): {values}**",
+                  values="; ".join(lines)))
+    st.caption(tr(occ.what))
 
 
 def view_bias_probe(ctx: Ctx) -> None:
     words = compute.parse_words(ctx.text)
     res = cached_bias(ctx.spec, words)
     charts.plotly_chart(probe_bars(res.scores, res.occupations, res.templates,
-                                   "Association: + leans male, − leans female", res.method), key="lessons.bias")
+                                   _("Association: + leans male, − leans female"), tr(res.method)), key="lessons.bias")
     mean = res.scores.mean(0)
-    st.markdown("**mean over templates:** " + ", ".join(f"{w} {m:+.3f}" for w, m in zip(res.occupations, mean)))
+    st.markdown(_("**mean over templates:**") + " " + ", ".join(f"{w} {m:+.3f}" for w, m in zip(res.occupations, mean)))
     spread = res.scores.max(0) - res.scores.min(0)
-    st.caption("Spread between templates per word: " + ", ".join(f"{w} {s:.3f}" for w, s in zip(res.occupations, spread)))
+    st.caption(_("Spread between templates per word:") + " " + ", ".join(f"{w} {s:.3f}" for w, s in zip(res.occupations, spread)))
 
 
 VIEWS: dict[str, Callable[[Ctx], None]] = {

@@ -13,6 +13,7 @@ from plm_core.types import Encoding
 from ui import resources
 from ui.backend import compute
 from ui.text import picker_labels
+from plm_core.i18n import N_, _, lazy_gettext
 
 # handles this process has handed to the masking/compare pages and that are still alive (weakly held:
 # an unloaded model disappears from the list once no session uses it)
@@ -54,14 +55,14 @@ def cached_occlusion(spec: ModelSpec, text: str, positions: tuple[int, ...], str
 
 MASKS_KEY = "masking.masks"  # token positions (the URL's masks=); the word pills write into it
 WORD_MASKS_KEY = "masking.word_masks"
-PILLS_HELP = "Special tokens ([CLS], [SEP], <s>…) are not offered: the model always sees them."
+PILLS_HELP = N_("Special tokens ([CLS], [SEP], <s>…) are not offered: the model always sees them.")
 
 
 def token_pills(encoding: Encoding, options: list[int]) -> list[int]:
     """Pills over token positions; repeated tokens get numbered labels (Streamlit maps a click back by label)."""
     labels = dict(zip(options, picker_labels([encoding.tokens[i] for i in options], markdown=True)))
-    return st.pills("Tokens — click to select", options, selection_mode="multi", key=MASKS_KEY,
-                    format_func=lambda i: labels.get(i, str(i)), help=PILLS_HELP)
+    return st.pills(_("Tokens — click to select"), options, selection_mode="multi", key=MASKS_KEY,
+                    format_func=lambda i: labels.get(i, str(i)), help=_(PILLS_HELP))
 
 
 def _word_clicked(words: Encoding, before: list[int]) -> None:
@@ -86,8 +87,8 @@ def word_pills(words: Encoding) -> list[int]:
     chosen = [w for w in options if set(words.pieces[w]) <= masks]
     st.session_state[WORD_MASKS_KEY] = chosen
     labels = dict(zip(options, picker_labels([words.tokens[w] for w in options], markdown=True)))
-    st.pills("Words — click to select", options, selection_mode="multi", key=WORD_MASKS_KEY,
-             format_func=lambda w: labels.get(w, str(w)), help=PILLS_HELP, on_change=_word_clicked,
+    st.pills(_("Words — click to select"), options, selection_mode="multi", key=WORD_MASKS_KEY,
+             format_func=lambda w: labels.get(w, str(w)), help=_(PILLS_HELP), on_change=_word_clicked,
              args=(words, chosen))
     return sorted(masks)
 
@@ -98,7 +99,7 @@ def cached_text_comparison(spec: ModelSpec, text_a: str, text_b: str, top_k: int
     return compute(spec, "compare_texts", text_a, text_b, top_k=top_k)
 
 
-@st.cache_data(max_entries=64, show_spinner="Attributing both sentences…")
+@st.cache_data(max_entries=64, show_spinner=lazy_gettext("Attributing both sentences…"))
 def cached_attribution_difference(spec: ModelSpec, text_a: str, text_b: str, method: str) -> AttributionDifference:
     return compute(spec, "attribution_difference", text_a, text_b, method)
 

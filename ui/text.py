@@ -19,6 +19,7 @@ import streamlit as st
 
 from plm_core.types import AttentionResult, Encoding
 from plm_core.words import aggregate_attention, has_cjk, jieba_segmenter, word_attention, word_spans
+from plm_core.i18n import _
 
 UNITS = ("tokens", "words")
 UNITS_KEY = "units"  # widget key = query parameter (?units=words), shared by every page
@@ -96,13 +97,14 @@ def unit_switch(*texts: str | None, container=None) -> Units:
     """The tokens/words switch (``?units=words``) and, for Chinese text in word mode, the jieba toggle."""
     where = container or st
     unit = where.segmented_control(
-        "Show", UNITS, default="tokens", required=True, key=UNITS_KEY, bind="query-params",
-        help="Words: the tokenizer's words (Chinese split into words by jieba). Attention to a word is the sum over "
-             "its pieces, from a word the mean (Clark et al. 2019); a word's attribution is the sum of its pieces.")
+        _("Show"), UNITS, default="tokens", required=True, key=UNITS_KEY, bind="query-params",
+        format_func=lambda u: _("tokens") if u == "tokens" else _("words"),
+        help=_("Words: the tokenizer's words (Chinese split into words by jieba). Attention to a word is the sum over "
+               "its pieces, from a word the mean (Clark et al. 2019); a word's attribution is the sum of its pieces."))
     segment = True
     if unit == "words" and any(has_cjk(t) for t in texts):
-        segment = where.toggle("Chinese words (jieba)", value=True, key=SEGMENT_KEY, bind="query-params",
-                               help="Off: each Chinese character (or byte-level run) as the tokenizer groups it.")
+        segment = where.toggle(_("Chinese words (jieba)"), value=True, key=SEGMENT_KEY, bind="query-params",
+                               help=_("Off: each Chinese character (or byte-level run) as the tokenizer groups it."))
     return Units(unit == "words", bool(segment))
 
 

@@ -10,6 +10,7 @@ import plotly.graph_objects as go
 
 from plm_core.types import QueryKeyResult, TokenFlow
 from plm_core.viz import theme
+from plm_core.i18n import _
 
 ATTENTION_SCALE = theme.SEQUENTIAL
 
@@ -17,7 +18,7 @@ ATTENTION_SCALE = theme.SEQUENTIAL
 def attention_heatmap(matrix: np.ndarray, tokens: Sequence[str], title: str, *,
                       query_tokens: Sequence[str] | None = None, signed: bool | None = None,
                       zmid: float | None = None, colorscale: str | None = None,
-                      colorbar_title: str = "weight") -> go.Figure:
+                      colorbar_title: str | None = None) -> go.Figure:
     """A [query, key] matrix as a heatmap: rows are queries (who attends), columns keys (attended to).
 
     Axis labels are made unique ("3:the") because plotly merges equal category names, and escaped: plotly reads
@@ -30,6 +31,7 @@ def attention_heatmap(matrix: np.ndarray, tokens: Sequence[str], title: str, *,
         zmid, colorscale: kept for callers written before the theme; the scale is always the theme's.
     """
     signed = zmid is not None if signed is None else signed
+    colorbar_title = _("weight") if colorbar_title is None else colorbar_title
     keys = [f"{i}:{_label(t)}" for i, t in enumerate(tokens)]
     queries = [f"{i}:{_label(t)}" for i, t in enumerate(query_tokens if query_tokens is not None else tokens)]
     z = np.where(np.isfinite(matrix), matrix, np.nan)
@@ -42,12 +44,12 @@ def attention_heatmap(matrix: np.ndarray, tokens: Sequence[str], title: str, *,
         scale = {"colorscale": theme.SEQUENTIAL, "colorbar": {"title": {"text": colorbar_title}}}
     fig = go.Figure(go.Heatmap(
         z=z, x=keys, y=queries, **scale,
-        hovertemplate="query %{y}<br>key %{x}<br>%{z:.4f}<extra></extra>",
+        hovertemplate=_("query %{y}<br>key %{x}<br>%{z:.4f}<extra></extra>"),
     ))
     side = max(320, min(900, 28 * len(queries) + 160))
     fig.update_layout(title=title, height=side,
-                      xaxis={"title": "key (attended to)", "tickangle": -60, "side": "bottom"},
-                      yaxis={"title": "query (attending)", "autorange": "reversed"})
+                      xaxis={"title": _("key (attended to)"), "tickangle": -60, "side": "bottom"},
+                      yaxis={"title": _("query (attending)"), "autorange": "reversed"})
     return theme.apply(fig)
 
 
@@ -59,12 +61,12 @@ def query_key_figures(result: QueryKeyResult) -> dict[str, go.Figure]:
     """The steps of one head: QK^T·scale (diverging), its softmax, and the model's own attention."""
     queries = result.encoding.tokens
     keys = (result.key_encoding or result.encoding).tokens  # cross-attention: target queries, source keys
-    where = f"layer {result.layer}, head {result.head}"
+    where = _("layer {layer}, head {head}", layer=result.layer, head=result.head)
     return {
         "scores": attention_heatmap(result.scores, keys, f"QKᵀ/√d_k ({where})", query_tokens=queries, signed=True,
-                                    colorbar_title="score"),
+                                    colorbar_title=_("score")),
         "probs": attention_heatmap(result.probs, keys, f"softmax(QKᵀ/√d_k) ({where})", query_tokens=queries),
-        "model": attention_heatmap(result.model_probs, keys, f"attention returned by the model ({where})",
+        "model": attention_heatmap(result.model_probs, keys, _("attention returned by the model ({where})", where=where),
                                    query_tokens=queries),
     }
 
@@ -73,11 +75,11 @@ def token_flow_figure(flow: TokenFlow, tokens: Sequence[str]) -> go.Figure:
     """Bars: attention the chosen tokens give to each key, and receive from each query."""
     labels = [f"{i}:{t}" for i, t in enumerate(tokens)]
     chosen = ", ".join(labels[p] for p in flow.positions)
-    head = "mean of heads" if flow.head is None else f"head {flow.head}"
+    head = _("mean of heads") if flow.head is None else _("head {head}", head=flow.head)
     fig = go.Figure([
-        go.Bar(name="given (mean over chosen queries)", x=labels, y=flow.given),
-        go.Bar(name="received (sum over chosen keys)", x=labels, y=flow.received),
+        go.Bar(name=_("given (mean over chosen queries)"), x=labels, y=flow.given),
+        go.Bar(name=_("received (sum over chosen keys)"), x=labels, y=flow.received),
     ])
-    fig.update_layout(title=f"Attention of {chosen} (layer {flow.layer}, {head})", barmode="group",
-                      height=380, xaxis={"tickangle": -60}, yaxis={"title": "attention"})
+    fig.update_layout(title=_("Attention of {chosen} (layer {layer}, {head})", chosen=chosen, layer=flow.layer, head=head),
+                      barmode="group", height=380, xaxis={"tickangle": -60}, yaxis={"title": _("attention")})
     return theme.apply(fig)

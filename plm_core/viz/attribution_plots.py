@@ -17,16 +17,17 @@ import plotly.graph_objects as go
 from plm_core.attribution import METHOD_LABELS
 from plm_core.attribution.types import AttributionResult
 from plm_core.viz import theme
+from plm_core.i18n import N_, _, tr
 
 POSITIVE = theme.POSITIVE  # red: the token raises the target
 NEGATIVE = theme.NEGATIVE  # blue: the token lowers it
 HIGHLIGHT_ALPHA = 0.5  # strongest highlight opacity (|score| = max)
-SCORE_AXIS = "score (red raises, blue lowers)"
+SCORE_AXIS = N_("score (red raises, blue lowers)")
 
 
 def method_label(method: str) -> str:
     """A method's name as people say it ("Integrated Gradients", never ``integrated_gradients``)."""
-    return METHOD_LABELS.get(method, method.replace("_", " "))
+    return tr(METHOD_LABELS.get(method, method.replace("_", " ")))
 
 
 def score_color(value: float) -> str:
@@ -61,7 +62,7 @@ def token_highlight_html(result: AttributionResult, *, show_specials: bool = Tru
         title = f"{i}: {raw} = {float(result.scores[i]):.4g}"
         spans.append(f'<span class="plm-token" data-score="{value:.4f}" title="{html.escape(title, quote=True)}" '
                      f'style="{style}">{html.escape(shown)}</span>')
-    label = html.escape(f"{method_label(result.method)} · {result.target_label}")
+    label = html.escape(f"{method_label(result.method)} · {tr(result.target_label)}")
     return (f'<div class="plm-attribution" aria-label="{label}" '
             f'style="font-family:inherit;font-size:1.05rem;color:inherit;">{"".join(spans)}</div>')
 
@@ -79,7 +80,7 @@ def color_legend_html() -> str:
     stops = "".join(f'<span style="display:inline-block;width:18px;height:12px;background:{score_color(v)}"></span>'
                     for v in np.linspace(-1, 1, 11))
     return (f'<div class="plm-legend" style="font-family:inherit;font-size:0.8rem;color:inherit;">'
-            f'blue: lowers the target {stops} red: raises the target</div>')
+            f'{html.escape(_("blue: lowers the target"))} {stops} {html.escape(_("red: raises the target"))}</div>')
 
 
 def token_bar_chart(result: AttributionResult, title: str | None = None) -> go.Figure:
@@ -87,9 +88,9 @@ def token_bar_chart(result: AttributionResult, title: str | None = None) -> go.F
     labels = result.encoding.labels()
     scores = result.scores.astype(float)
     fig = go.Figure(go.Bar(x=labels, y=scores, marker_color=[theme.sign_color(s) for s in scores],
-                           hovertemplate="%{x}<br>score %{y:.4g}<extra></extra>"))
+                           hovertemplate=_("%{x}<br>score %{y:.4g}<extra></extra>")))
     fig.update_layout(title=title or method_label(result.method), height=320,
-                      xaxis={"tickangle": -60}, yaxis={"title": SCORE_AXIS, "zeroline": True})
+                      xaxis={"tickangle": -60}, yaxis={"title": _(SCORE_AXIS), "zeroline": True})
     return theme.apply(fig)
 
 
@@ -99,9 +100,9 @@ def methods_heatmap(results: Sequence[AttributionResult]) -> go.Figure:
     z = np.stack([r.normalized() for r in results]).astype(float)
     names = [method_label(r.method) for r in results]
     fig = go.Figure(go.Heatmap(z=z, x=labels, y=names, colorscale=theme.DIVERGING, zmid=0, zmin=-1, zmax=1,
-                               colorbar={"title": {"text": theme.signed_title("score / max", "raises", "lowers")}},
+                               colorbar={"title": {"text": theme.signed_title(_("score / max"), _("raises"), _("lowers"))}},
                                hovertemplate="%{y}<br>%{x}<br>%{z:.3f}<extra></extra>"))
-    fig.update_layout(title="All methods (each row scaled to its largest |score|)",
+    fig.update_layout(title=_("All methods (each row scaled to its largest |score|)"),
                       height=max(320, 140 + 32 * len(results)), xaxis={"tickangle": -60},
                       yaxis={"autorange": "reversed"})
     return theme.apply(fig)

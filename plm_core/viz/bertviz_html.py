@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import base64
 import functools
+import html
 import json
 import uuid
 from pathlib import Path
@@ -32,10 +33,11 @@ from typing import Literal
 import numpy as np
 
 from plm_core.types import AttentionResult
+from plm_core.i18n import N_, _
 
 View = Literal["head", "model"]
 # bertviz's own filter names for an encoder-decoder's stacks (head_view/model_view encoder_attention=...)
-STACK_FILTERS = {"encoder": "Encoder", "decoder": "Decoder", "cross": "Cross"}
+STACK_FILTERS = {"encoder": N_("Encoder"), "decoder": N_("Decoder"), "cross": N_("Cross")}
 
 _DECODER_JS = """
 (function () {
@@ -139,7 +141,7 @@ _FIT_JS = """
     var n = p.include_heads.length, cell = (W - AXIS) / p.total_heads;
     var fits = Math.max(0, Math.min(n, Math.floor((avail / s - AXIS) / cell)));
     note.hidden = W * s <= avail + 1;
-    note.textContent = 'Scroll sideways: ' + fits + ' of ' + n + ' heads fit this width.';
+    note.textContent = p.scroll_note.replace('{fits}', fits).replace('{n}', n);
   }
   new MutationObserver(fit).observe(vis, {childList: true});
   window.addEventListener('resize', fit);
@@ -193,21 +195,23 @@ def bertviz_html(result: AttentionResult, view: View = "head", *, layers: list[i
     enc = result.encoding
     n = len(enc)
     tokens = list(enc.tokens)
-    name = None if enc.pair_start is None else "All"
+    name = None if enc.pair_start is None else _("All")
     if result.stacks:  # encoder-decoder: bertviz's "Encoder", "Decoder" and "Cross" attention
-        name = STACK_FILTERS.get(result.stack, result.stack)
+        name = _(STACK_FILTERS.get(result.stack, result.stack))
     filters = [{"name": name, "rows": [0, n], "cols": [0, n], "left_text": tokens, "right_text": tokens}]
     extra_blobs = []
     for src, other in enumerate(result.stacks, start=1):
         rows, cols = other.weights.shape[-2:]
-        filters.append({"name": STACK_FILTERS.get(other.stack, other.stack), "src": src, "shape": [rows, cols],
+        filters.append({"name": _(STACK_FILTERS.get(other.stack, other.stack)), "src": src, "shape": [rows, cols],
                         "rows": [0, rows], "cols": [0, cols], "left_text": list(other.encoding.tokens),
                         "right_text": list(other.keys.tokens)})
         extra_blobs.append(base64.b64encode(quantize(other.weights[layers])).decode("ascii"))
     if enc.pair_start is not None and not result.stacks:
         b = enc.pair_start
-        for name, rows, cols in (("Sentence A -> Sentence A", (0, b), (0, b)), ("Sentence B -> Sentence B", (b, n), (b, n)),
-                                 ("Sentence A -> Sentence B", (0, b), (b, n)), ("Sentence B -> Sentence A", (b, n), (0, b))):
+        for name, rows, cols in ((_("Sentence A -> Sentence A"), (0, b), (0, b)),
+                                 (_("Sentence B -> Sentence B"), (b, n), (b, n)),
+                                 (_("Sentence A -> Sentence B"), (0, b), (b, n)),
+                                 (_("Sentence B -> Sentence A"), (b, n), (0, b))):
             filters.append({"name": name, "rows": list(rows), "cols": list(cols),
                             "left_text": tokens[slice(*rows)], "right_text": tokens[slice(*cols)]})
     root = f"bertviz-{uuid.uuid4().hex}"
@@ -220,10 +224,11 @@ def bertviz_html(result: AttentionResult, view: View = "head", *, layers: list[i
         params |= {"layer": layers[0], "heads": heads}
     else:
         params |= {"display_mode": display_mode, "include_heads": list(range(result.n_heads)),
-                   "total_heads": result.n_heads}
-    options = "".join(f'<option value="{i}">{f["name"]}</option>' for i, f in enumerate(filters)) if len(filters) > 1 else ""
-    select = f'Attention: <select id="filter">{options}</select>' if options else ""
-    layer_select = 'Layer: <select id="layer"></select>' if view == "head" else ""
+                   "total_heads": result.n_heads,
+                   "scroll_note": _("Scroll sideways: {fits} of {n} heads fit this width.")}
+    options = "".join(f'<option value="{i}">{html.escape(f["name"])}</option>' for i, f in enumerate(filters)) if len(filters) > 1 else ""
+    select = f'{html.escape(_("Attention:"))} <select id="filter">{options}</select>' if options else ""
+    layer_select = f'{html.escape(_("Layer:"))} <select id="layer"></select>' if view == "head" else ""
     note = '<div id="plm-scroll-note" hidden></div>' if view == "model" else ""
     body = (f'<div id="{root}" style="font-family:\'Helvetica Neue\', Helvetica, Arial, sans-serif;">'
             f'<span style="user-select:none">{layer_select} {select}</span>{note}<div id="vis"></div></div>')

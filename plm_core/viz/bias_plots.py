@@ -14,6 +14,7 @@ from plm_core.bias.seat import SeatResult
 from plm_core.bias.stats import Estimate
 from plm_core.bias.templates import TemplateResult
 from plm_core.viz import theme
+from plm_core.i18n import N_, _, tr
 
 # One distinct hue per series (target word, model, gender). Not a palette of light/dark pairs: a legend of
 # paired shades reads as pairs of series ("career" and "salary" one blue pair, "office" and "family" one red
@@ -40,12 +41,13 @@ def _error(estimates: Sequence[Estimate | None]) -> dict:
 def _hover(e: Estimate | None, digits: int, suffix: str) -> str:
     if e is None:
         return ""
-    ci = (f"<br>{e.confidence:.0%} CI [{e.ci_low:.{digits}f}, {e.ci_high:.{digits}f}]{suffix} ({e.interval})"
-          if np.isfinite(e.ci_low) else "<br>no interval (n < 2)")
+    ci = ("<br>" + _("{confidence:.0%} CI [{low}, {high}]{suffix} ({interval})", confidence=e.confidence,
+                     low=f"{e.ci_low:.{digits}f}", high=f"{e.ci_high:.{digits}f}", suffix=suffix, interval=tr(e.interval))
+          if np.isfinite(e.ci_low) else "<br>" + _("no interval (n < 2)"))
     p = f"<br>p = {e.p_value:.3g}" if np.isfinite(e.p_value) else ""
     if e.p_bound:
         p = f"<br>p < {e.p_value:.3g}"
-    return f"n = {e.n} {e.unit}{ci}{p}"
+    return f"n = {e.n} {tr(e.unit)}{ci}{p}"
 
 
 def _reference_line(fig: go.Figure, y: float, label: str) -> None:
@@ -93,12 +95,12 @@ def template_figure(result: TemplateResult) -> go.Figure:
         if not rows:
             continue
         est = [Estimate("value", v, rows[v]["n_units"], rows[v]["mean"], rows[v]["ci_low"], rows[v]["ci_high"],
-                        interval="t interval of the mean", unit=rows[v]["unit"]) if v in rows else None
+                        interval=N_("t interval of the mean"), unit=rows[v]["unit"]) if v in rows else None
                for v in values]
         fig.add_trace(go.Bar(
             name=target, x=values, y=[e.estimate if e is not None else None for e in est], error_y=_error(est),
             marker_color=series_color(k), customdata=[_hover(e, 4, "") for e in est],
-            hovertemplate=f"target {target}<br>%{{x}}: %{{y:.4g}}<br>%{{customdata}}<extra></extra>",
+            hovertemplate=_("target {target}<br>%{{x}}: %{{y:.4g}}<br>%{{customdata}}<extra></extra>", target=target),
             offsetgroup=target, legendgroup=target,
         ))
     # one dot per sentence, in the colour of its target (never a second legend entry)
@@ -106,16 +108,17 @@ def template_figure(result: TemplateResult) -> go.Figure:
         pts = [r for r in result.rows if r.target == target]
         if pts:
             fig.add_trace(go.Box(
-                x=[r.probe_value for r in pts], y=[r.score for r in pts], name=f"{target} (each sentence)",
+                x=[r.probe_value for r in pts], y=[r.score for r in pts], name=_("{target} (each sentence)", target=target),
                 offsetgroup=target, legendgroup=target, boxpoints="all", fillcolor="rgba(0,0,0,0)",
                 line={"width": 0}, marker={"size": 4, "color": series_color(k), "opacity": 0.55,
                                            "line": {"width": 0.5, "color": ERROR_COLOR}},
                 showlegend=False, jitter=0.3, pointpos=0, hovertext=[r.sentence for r in pts], hoverinfo="y+text",
             ))
     slot = result.template_set.probe_slot
-    fig.update_layout(title=f"{result.template_set.name}: {result.metric} by [{slot}]", barmode="group",
-                      boxmode="group", height=420, legend_title_text="target",
-                      xaxis_title=f"[{slot}]", yaxis_title=result.metric)
+    fig.update_layout(title=_("{name}: {metric} by [{slot}]", name=tr(result.template_set.name),
+                              metric=tr(result.metric), slot=slot), barmode="group",
+                      boxmode="group", height=420, legend_title_text=_("target"),
+                      xaxis_title=f"[{slot}]", yaxis_title=tr(result.metric))
     return theme.apply(fig)
 
 
@@ -124,7 +127,7 @@ def crows_pairs_figure(result: CrowsPairsResult, column: str = "bias_type") -> g
     Wilson intervals (50% line: no preference)."""
     estimates = result.estimates(column)
     overall, groups = estimates[0], estimates[1:]
-    ordered = [*groups, Estimate(overall.group_by, "overall", overall.n, overall.estimate, overall.ci_low,
+    ordered = [*groups, Estimate(overall.group_by, _("overall"), overall.n, overall.estimate, overall.ci_low,
                                  overall.ci_high, overall.confidence, overall.interval, overall.p_value,
                                  overall.test, overall.unit)]
     fig = go.Figure(go.Bar(
@@ -134,9 +137,11 @@ def crows_pairs_figure(result: CrowsPairsResult, column: str = "bias_type") -> g
         customdata=[_hover(e, 1, "%") for e in ordered],
         hovertemplate="%{x}: %{y:.1f}%<br>%{customdata}<extra></extra>",
     ))
-    _reference_line(fig, 50, "50%: no preference")
-    fig.update_layout(title=f"CrowS-Pairs: % more-stereotyping sentence preferred, 95% Wilson CI ({result.model_id})",
-                      yaxis={"range": [0, 100], "title": "% of pairs"}, xaxis_title=column, height=420, showlegend=True)
+    _reference_line(fig, 50, _("50%: no preference"))
+    fig.update_layout(title=_("CrowS-Pairs: % more-stereotyping sentence preferred, 95% Wilson CI ({model})",
+                              model=result.model_id),
+                      yaxis={"range": [0, 100], "title": _("% of pairs")}, xaxis_title=tr(column), height=420,
+                      showlegend=True)
     return theme.apply(fig)
 
 
@@ -147,11 +152,11 @@ def bec_pro_figure(result: BecProResult) -> go.Figure:
 
     series: dict[str, list[Estimate]] = {}
     for gender, rows in stats.grouped(result.rows, lambda r: r.gender).items():
-        series[f"{gender} person words"] = [
-            stats.mean_estimate("Prof_Gender", f"{p} professions", [r.association for r in sub])
+        series[_("{gender} person words", gender=tr(gender))] = [
+            stats.mean_estimate("Prof_Gender", _("{group} professions", group=tr(p)), [r.association for r in sub])
             for p, sub in stats.grouped(rows, lambda r: r.prof_gender).items()]
-    fig = estimates_figure(series, title="BEC-Pro: mean association log(p_target / p_prior), 95% t interval",
-                           y_title="association", digits=3)
+    fig = estimates_figure(series, title=_("BEC-Pro: mean association log(p_target / p_prior), 95% t interval"),
+                           y_title=_("association"), digits=3)
     fig.add_hline(y=0, line_color=ERROR_COLOR)
     return theme.apply(fig)
 
@@ -169,6 +174,7 @@ def seat_figure(result: SeatResult) -> go.Figure:
     low, high = result.effect_size_ci
     ci = f" [{low:.2f}, {high:.2f}]" if np.isfinite(low) and np.isfinite(high) else ""
     fig.update_layout(
-        title=f"SEAT {result.test}: effect size d = {result.effect_size:.3f}{ci}, {result.p_text}",
+        title=_("SEAT {test}: effect size d = {d:.3f}{ci}, {p}", test=result.test, d=result.effect_size, ci=ci,
+                p=result.p_text),
         yaxis_title=f"s(w) = mean cos(w, {a}) − mean cos(w, {b})", height=420, showlegend=False)
     return theme.apply(fig)

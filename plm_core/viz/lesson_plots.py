@@ -11,6 +11,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from plm_core.viz import theme
+from plm_core.i18n import _
 
 
 def _labels(tokens: Sequence[str]) -> list[str]:
@@ -34,10 +35,10 @@ def vectors_heatmap(matrix: np.ndarray, tokens: Sequence[str], title: str, *, ma
     m = np.asarray(matrix)[:, :max_dims]
     lim = float(np.max(np.abs(m))) or 1.0
     fig = go.Figure(go.Heatmap(z=m, y=_labels(tokens), x=list(range(m.shape[1])), colorscale=theme.DIVERGING,
-                               zmid=0.0, zmin=-lim, zmax=lim, colorbar={"title": {"text": theme.signed_title("value")}},
-                               hovertemplate="%{y}<br>dim %{x}<br>%{z:.3f}<extra></extra>"))
+                               zmid=0.0, zmin=-lim, zmax=lim, colorbar={"title": {"text": theme.signed_title(_("value"))}},
+                               hovertemplate=_("%{y}<br>dim %{x}<br>%{z:.3f}<extra></extra>")))
     fig.update_layout(title=title, height=max(280, min(700, 24 * m.shape[0] + 140)),
-                      xaxis={"title": "dimension"}, yaxis={"autorange": "reversed"})
+                      xaxis={"title": _("dimension")}, yaxis={"autorange": "reversed"})
     return theme.apply(fig)
 
 
@@ -54,18 +55,18 @@ def head_grid(probs: np.ndarray, tokens: Sequence[str], title: str, *, cols: int
     """Every head's attention ([head, query, key]) as small heat maps, shared colour scale 0…1."""
     n_heads = probs.shape[0]
     rows = (n_heads + cols - 1) // cols
-    fig = make_subplots(rows=rows, cols=cols, subplot_titles=[f"head {h}" for h in range(n_heads)],
+    fig = make_subplots(rows=rows, cols=cols, subplot_titles=[_("head {head}", head=h) for h in range(n_heads)],
                         horizontal_spacing=0.03, vertical_spacing=0.12 if rows > 1 else 0.1)
     labels = _labels(tokens)
     for h in range(n_heads):
         fig.add_trace(go.Heatmap(z=probs[h], x=labels, y=labels, coloraxis="coloraxis",
-                                 hovertemplate=f"head {h}<br>query %{{y}}<br>key %{{x}}<br>%{{z:.3f}}<extra></extra>"),
+                                 hovertemplate=_("head {head}<br>query %{{y}}<br>key %{{x}}<br>%{{z:.3f}}<extra></extra>", head=h)),
                       row=h // cols + 1, col=h % cols + 1)
     fig.update_xaxes(showticklabels=False)
     fig.update_yaxes(showticklabels=False, autorange="reversed")
     fig.update_layout(title=title, height=80 + 200 * rows,
                       coloraxis={"colorscale": theme.SEQUENTIAL, "cmin": 0.0, "cmax": 1.0,
-                                 "colorbar": {"title": {"text": "weight"}}})
+                                 "colorbar": {"title": {"text": _("weight")}}})
     return theme.apply(fig)
 
 
@@ -78,7 +79,7 @@ def mask_pair(mask: np.ndarray, other: np.ndarray, tokens: Sequence[str], left: 
     fig = make_subplots(rows=1, cols=2, subplot_titles=[left, right], horizontal_spacing=0.12)
     for c, m, lab in ((1, mask, labels), (2, other, other_labels)):
         fig.add_trace(go.Heatmap(z=m, x=lab, y=lab, coloraxis="coloraxis",
-                                 hovertemplate="query %{y}<br>key %{x}<br>%{z:.0f}<extra></extra>"), row=1, col=c)
+                                 hovertemplate=_("query %{y}<br>key %{x}<br>%{z:.0f}<extra></extra>")), row=1, col=c)
     fig.update_yaxes(autorange="reversed")
     fig.update_xaxes(tickangle=-60)
     side = max(340, min(720, 26 * len(labels) + 180))
@@ -95,7 +96,7 @@ def probe_bars(scores: np.ndarray, words: Sequence[str], templates: Sequence[str
     """
     scores = np.asarray(scores, float)
     fig = go.Figure([go.Bar(name=template_label(t), x=list(words), y=scores[i]) for i, t in enumerate(templates)])
-    fig.add_trace(go.Scatter(name="mean of templates", x=list(words), y=scores.mean(0), mode="markers",
+    fig.add_trace(go.Scatter(name=_("mean of templates"), x=list(words), y=scores.mean(0), mode="markers",
                              marker={"symbol": "diamond", "size": 12, "color": theme.MARKER,
                                      "line": {"width": 1.5, "color": "#ffffff"}}))
     fig.update_layout(title=title, barmode="group", height=440, yaxis={"title": yaxis, "zeroline": True})

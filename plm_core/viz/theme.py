@@ -35,6 +35,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import plotly.graph_objects as go
+from plm_core.i18n import _
 
 # ---------------------------------------------------------------------------------------------- colours ----
 
@@ -54,7 +55,7 @@ MARKER = "#8c8c8c"  # points and markers drawn over bars: visible on white and o
 
 def signed_title(name: str, positive: str = "+", negative: str = "−") -> str:
     """A colour-bar or axis title that says the sign of the diverging colours, e.g. ``score · red +, blue −``."""
-    return f"{name}<br>red {positive}<br>blue {negative}"
+    return _("{name}<br>red {positive}<br>blue {negative}", name=name, positive=positive, negative=negative)
 
 
 def sign_color(value: float) -> str:
