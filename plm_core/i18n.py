@@ -142,6 +142,14 @@ def _n(singular: str, plural: str, n: int, /, **params: Any) -> str:
     return _format(_lookup(singular, plural, n, lang), {"n": n, **params}, lang)
 
 
+def _p(context: str, msgid: str, /, **params: Any) -> str:
+    """``msgid`` in the sense ``context`` (gettext's msgctxt: "column" for a table header, where the same English
+    word elsewhere reads differently), in the active language."""
+    lang = get_language()
+    text = translations(lang).pgettext(context, msgid)
+    return _format(text, params, lang)
+
+
 def N_(msgid: str) -> str:  # noqa: N802 - the gettext convention
     """Mark a constant for extraction; returns it unchanged (translate it where it is shown: ``_(value)``)."""
     return msgid

@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parents[1]
 LOCALE = ROOT / "plm_core" / "locale"
 POT = LOCALE / "messages.pot"
 # the marking functions of plm_core.i18n (and the lessons' T(...) prose); "name:1,2" = singular, plural
-KEYWORDS = ("_", "_n:1,2", "msg", "nmsg:1,2", "N_", "lazy_gettext", "gettext_in:2", "T")
+KEYWORDS = ("_", "_n:1,2", "_p:1c,2", "msg", "nmsg:1,2", "N_", "lazy_gettext", "gettext_in:2", "T")
 
 
 def _pybabel(*args: str) -> None:
@@ -46,7 +46,7 @@ def extract() -> None:
 
 def update() -> None:
     extract()
-    _pybabel("update", "-i", str(POT), "-d", str(LOCALE), "-D", "messages", "--no-wrap", "--ignore-obsolete")
+    _pybabel("update", "-i", str(POT), "-d", str(LOCALE), "-D", "messages", "--no-wrap", "--ignore-obsolete", "--no-fuzzy-matching")
 
 
 def code_messages() -> dict[str, str | None]:
@@ -56,12 +56,14 @@ def code_messages() -> dict[str, str | None]:
     keywords = {}
     for k in KEYWORDS:
         name, _, spec = k.partition(":")
-        keywords[name] = tuple(int(i) for i in spec.split(",")) if spec else None
+        keywords[name] = tuple((int(i[:-1]), "c") if i.endswith("c") else int(i) for i in spec.split(",")) if spec else None
     found: dict[str, str | None] = {}
-    for _fn, _lineno, message, _comments, _context in extract_from_dir(
+    for _fn, _lineno, message, _comments, context in extract_from_dir(
             str(ROOT), method_map=[("app.py", "python"), ("pages/**.py", "python"), ("ui/**.py", "python"),
                                    ("plm_core/**.py", "python")], keywords=keywords, comment_tags=()):
-        if isinstance(message, tuple):
+        if context:  # a msgctxt entry: checked under its context
+            message = (context, message)
+        if isinstance(message, tuple) and not context:
             found[message[0]] = message[1]
         else:
             found.setdefault(message, None)
@@ -78,7 +80,10 @@ def problems(lang: str) -> list[str]:
         catalog = read_po(f, locale=lang)
     out = []
     for msgid, plural in code_messages().items():
-        entry = catalog.get(msgid)
+        context = None
+        if isinstance(msgid, tuple):
+            context, msgid = msgid
+        entry = catalog.get(msgid, context=context)
         if entry is None or not entry.string or (isinstance(entry.string, tuple) and not all(entry.string)):
             out.append(f"missing: {msgid!r}")
             continue

@@ -28,7 +28,7 @@ from plm_core.words import aggregate_attention, aggregate_scores
 from ui import charts, keyboard, language, resources, widgets
 from ui import text as ui_text
 from ui.backend import compute as compute_op  # (plm_core.lessons.compute is `compute` here)
-from plm_core.i18n import LANGUAGES, _, lazy_gettext, msg, tr
+from plm_core.i18n import _, _p, LANGUAGES, lazy_gettext, msg, tr
 
 MAX_URL_TEXT = 500  # characters of the sentence carried in a link
 INPUT_VIEWS = {"data"}  # views that ARE the input: shown before the guess
@@ -366,11 +366,11 @@ def view_tokens(ctx: Ctx) -> None:
     words = ui_text.cached_words(enc, ctx.units.segment)
     st.markdown(_("**{n_tokens} tokens, {n_words} words:**", n_tokens=len(enc), n_words=sum(not s for s in words.special)))
     st.code(" · ".join(enc.tokens), language=None, wrap_lines=True)  # literal: no Markdown in token text
-    rows = [{"#": i, _("token"): t, "id": enc.input_ids[i], _("special"): enc.special[i],
-             _("segment"): enc.segments[i]} for i, t in enumerate(enc.tokens)]
+    rows = [{"#": i, _p("column", "token"): t, "id": enc.input_ids[i], _p("column", "special"): enc.special[i],
+             _p("column", "segment"): enc.segments[i]} for i, t in enumerate(enc.tokens)]
     left, right = st.columns(2)
     left.dataframe(rows, hide_index=True, key="lessons.token_table")
-    right.dataframe([{_("word"): w, _("pieces"): " · ".join(enc.tokens[i] for i in words.pieces[n]),
+    right.dataframe([{_p("column", "word"): w, _p("column", "pieces"): " · ".join(enc.tokens[i] for i in words.pieces[n]),
                       "n": len(words.pieces[n])} for n, w in enumerate(words.tokens) if not words.special[n]],
                     hide_index=True, key="lessons.word_table")
 
@@ -565,7 +565,7 @@ def view_nsp(ctx: Ctx) -> None:
     if ctx.handle.adapter.target_prefix:
         st.caption(_("{model} reads no sentence pairs: its second segment is the decoder's input "
                      "(the decoder start token, then the target so far).", model=ctx.handle.model_id))
-    st.dataframe([{"#": i, _("token"): t, _("segment"): s, _("special"): sp}
+    st.dataframe([{"#": i, _p("column", "token"): t, _p("column", "segment"): s, _p("column", "special"): sp}
                   for i, (t, s, sp) in enumerate(zip(enc.tokens, enc.segments, enc.special))], hide_index=True,
                  key="lessons.nsp_table")
 
@@ -645,7 +645,7 @@ def view_attention_vs_attribution(ctx: Ctx) -> None:
 
     last = _("attention (last layer, mean of heads)")
     series = {last: per_unit(head_average(att, att.n_layers - 1))[row],
-              _("attention rollout"): per_unit(attention_rollout(att.weights)[-1])[row]}
+              _p("series", "attention rollout"): per_unit(attention_rollout(att.weights)[-1])[row]}
     occ = cached_occlusion(ctx.spec, text, words)
     series[_("leave-one-out (occlusion)")] = occ.scores
     n_steps = classroom.cap_steps(STEPS_IG)
