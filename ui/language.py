@@ -1,25 +1,33 @@
 """The language switch: sidebar, every page, kept in the URL as ``?lang=zh`` (English when absent).
 
-The switch is a radio bound to the query parameter ``lang`` (Streamlit's ``bind="query-params"``). Every script
-run starts by :func:`activate`, which makes the session's language the active language of :mod:`plm_core.i18n`
-for this run's thread (a ContextVar: sessions run in their own threads and never see each other's language).
+Every script run starts with :func:`language_switch` (app.py), which makes the session's language the active
+language of :mod:`plm_core.i18n` for this run's thread (a ContextVar: sessions run in their own threads and never
+see each other's language) and mirrors it into the address bar.
+
+The switch is not ``bind="query-params"``: Streamlit matches a bound radio's URL value against the *displayed*
+option, which would put ``?lang=中文`` in links; the codes ``en`` / ``zh`` are what a link carries, so the switch
+reads ``?lang=`` once per session and writes it back on every run.
 """
 
 from __future__ import annotations
 
 import streamlit as st
 
-from plm_core.i18n import DEFAULT_LANGUAGE, LANGUAGES, _, set_language
+from plm_core.i18n import DEFAULT_LANGUAGE, LANGUAGES, _, set_language, use_language
 
-KEY = "lang"  # widget key = query parameter
+PARAM = "lang"  # query parameter (?lang=zh)
+KEY = "language"  # the switch's widget key
+
+
+def _from_url() -> str:
+    value = st.query_params.get(PARAM, DEFAULT_LANGUAGE)
+    return value if value in LANGUAGES else DEFAULT_LANGUAGE
 
 
 def current() -> str:
     """The session's language: the switch's value, else the URL's ``lang``, else English."""
     value = st.session_state.get(KEY)
-    if value not in LANGUAGES:
-        value = st.query_params.get(KEY, DEFAULT_LANGUAGE)
-    return value if value in LANGUAGES else DEFAULT_LANGUAGE
+    return value if value in LANGUAGES else _from_url()
 
 
 def activate() -> str:
@@ -28,13 +36,55 @@ def activate() -> str:
 
 
 def language_switch() -> str:
-    """Sidebar: English / 中文, bound to ``?lang=``. Call at the top of every run (app.py), before any text."""
+    """Sidebar: English / 中文, kept in ``?lang=``. Call at the top of every run (app.py), before any text."""
+    if st.session_state.get(KEY) not in LANGUAGES:
+        st.session_state[KEY] = _from_url()  # a fresh session (an opened link)
     activate()  # the label below is already in the session's language
     lang = st.sidebar.radio(_("Language"), list(LANGUAGES), format_func=LANGUAGES.get, key=KEY, horizontal=True,
-                            bind="query-params")
-    return set_language(lang)
+                            on_change=forget_translated_choices)
+    lang = set_language(lang)
+    if lang == DEFAULT_LANGUAGE:
+        if PARAM in st.query_params:
+            del st.query_params[PARAM]
+    elif st.query_params.get(PARAM) != lang:
+        st.query_params[PARAM] = lang
+    return lang
 
 
 def toggle() -> None:
     """Switch English ↔ 中文 (a button callback: the presenter view, where the sidebar is hidden)."""
     st.session_state[KEY] = "en" if current() == "zh" else "zh"
+    forget_translated_choices()
+
+
+def forget_translated_choices() -> None:
+    """After a language change, let every choice widget whose options read differently start again.
+
+    Streamlit 1.67 keeps a select box's, radio's or pill's value as the *displayed* option text; once the options are
+    shown in the other language that text matches none of them and the widget would return the old label itself
+    instead of an option. Those widgets (and only those: token pills, model ids and numbers read the same) are
+    reset to their default, which the URL-backed ones take from the address bar again. Reads Streamlit's widget
+    registry (internal API, guarded: on any change there nothing is reset).
+    """
+    new = current()
+    try:
+        from streamlit.runtime.state import get_session_state
+
+        state = get_session_state()._state
+        ids = dict(state._key_id_mapper._key_id_mapping)
+        metas = state._new_widget_state.widget_metadata
+    except Exception:  # noqa: BLE001 - internals moved: keep every value
+        return
+    for key, wid in ids.items():
+        serde = getattr(getattr(metas.get(wid), "deserializer", None), "__self__", None)
+        shown = getattr(serde, "formatted_options", None)
+        if key == KEY or shown is None:
+            continue
+        fmt = getattr(serde, "format_func", None)
+        try:
+            with use_language(new):
+                changed = fmt is None or [str(fmt(o)) for o in serde.options] != list(shown)
+        except Exception:  # noqa: BLE001 - a format_func that cannot run here: reset to be safe
+            changed = True
+        if changed:
+            st.session_state.pop(key, None)

@@ -29,8 +29,7 @@ SUGGESTED_MODELS = {
     "t5-small": N_("t5-small — encoder-decoder (242 MB)"),
     "HuggingFaceTB/SmolLM2-135M": N_("SmolLM2-135M — Llama-style causal LM (270 MB)"),
 }
-OTHER = "Other: a Hub id or a local folder…"  # the option's value; shown as _(OTHER)
-N_(OTHER)
+OTHER = N_("Other: a Hub id or a local folder…")  # the option's value; shown as _(OTHER)
 SPEC_KEY = "model.spec"
 
 
