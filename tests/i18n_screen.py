@@ -108,8 +108,10 @@ def english_on_screen(texts: list[str], *, allowed: set[str] = frozenset()) -> l
         for run in runs:
             if len(_WORD.findall(run)) >= 2:
                 hit = next((t for t in shown if run in t), None)
-            else:
+            elif run == msgid.strip():  # a one-word msgid: only as a whole label (a fragment may be a token)
                 hit = next((t for t in shown if t.strip() == run), None)
+            else:
+                hit = None
             if hit is not None:
                 found.append((msgid, hit))
                 break
