@@ -54,6 +54,8 @@ def screen_texts(at) -> list[str]:
         proto = getattr(node, "proto", None)
         if proto is not None and not hasattr(node, "children") or proto is not None and getattr(node, "type", "") != "block":
             d = MessageToDict(proto, preserving_proto_field_name=True)
+            d.pop("columns", None)  # a table's column_config: its labels are read with the table below
+            d.pop("arrow_data", None)
             if "spec" in d and isinstance(d["spec"], str):  # a plotly chart
                 try:
                     out.extend(chart_texts(json.loads(d["spec"])))
@@ -66,8 +68,9 @@ def screen_texts(at) -> list[str]:
             walk(child)
 
     walk(at._tree)
-    for frame in at.dataframe:  # column headers (cells are data)
-        out.extend(str(c) for c in frame.value.columns)
+    for frame in at.dataframe:  # column headers as shown: the column_config label, else the name (cells are data)
+        config = json.loads(frame.proto.columns or "{}")
+        out.extend(str(config.get(str(c), {}).get("label") or c) for c in frame.value.columns)
     for table in at.table:
         out.extend(str(c) for c in table.value.columns)
     return out

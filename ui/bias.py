@@ -30,7 +30,7 @@ from plm_core.viz.bias_plots import (bec_pro_figure, crows_pairs_figure, estimat
                                      template_figure)
 from ui import charts, resources, widgets
 from ui.backend import compute_chunks, is_remote
-from plm_core.i18n import _, lazy_gettext, tr
+from plm_core.i18n import _, lazy_gettext, N_, tr
 
 JOB = "bias.job"  # {"queue": [run ids], "running": bool, "chunk": int}: the runs this session is scoring
 CURRENT = "bias.current"  # probe -> the run shown under "New run"
@@ -390,8 +390,27 @@ def estimates_table(estimates: list[stats.Estimate], key: str, digits_label: str
                + (_("; tests: {tests}", tests=", ".join(tests)) if tests else "") + _("."))
 
 
+# result-row fields shown as table headers in the viewer's language (the data sets' own columns — sent_more,
+# bias_type, Prof_Gender … — keep their names: they are the file's, and the exports use them)
+ROW_FIELDS = {"score": N_("score"), "target": N_("target"), "value": N_("value"), "sentence": N_("sentence"),
+              "template": N_("template"), "template_index": N_("template index"), "probe_value": N_("probe value"),
+              "slot_values": N_("slot values"), "index": N_("index"), "text": N_("text"), "category": N_("category"),
+              "role": N_("role"), "association": N_("association"), "direction": N_("direction"), "tie": N_("tie"),
+              "n_shared": N_("shared tokens"), "more_higher": N_("more-stereotyping preferred"),
+              "score_more": N_("score (more)"), "score_less": N_("score (less)"), "mean": N_("mean"),
+              "std": N_("std"), "min": N_("min"), "max": N_("max"), "ci_low": N_("CI low"), "ci_high": N_("CI high"),
+              "n_units": N_("units"), "unit": N_("unit"), "n_sentences": N_("sentences")}
+
+
+def row_columns(records: list[dict]) -> dict:
+    """``column_config`` naming the result-row fields of ``records`` in the viewer's language."""
+    names = {k for r in records[:1] for k in r}
+    return {k: st.column_config.Column(_(label)) for k, label in ROW_FIELDS.items() if k in names}
+
+
 def _rows_table(rows, key: str) -> None:
-    st.dataframe([row_record(r) for r in rows], hide_index=True, height=260, key=key)
+    records = [row_record(r) for r in rows]
+    st.dataframe(records, hide_index=True, height=260, key=key, column_config=row_columns(records))
 
 
 def show_crows(result) -> None:
@@ -494,7 +513,8 @@ def show_seat(result: SeatResult) -> None:
               x=result.categories[0], y=result.categories[1], a=result.categories[2], b=result.categories[3],
               sizes=result.sizes))
     charts.plotly_chart(seat_figure(result), key="bias.seat.chart")
-    st.dataframe([dataclasses.asdict(i) for i in result.items], hide_index=True, height=260, key="bias.seat.rows")
+    items = [dataclasses.asdict(i) for i in result.items]
+    st.dataframe(items, hide_index=True, height=260, key="bias.seat.rows", column_config=row_columns(items))
     export_buttons(result, "seat")
     st.subheader(_("Open an item"))
     items = list(result.items)
@@ -517,8 +537,11 @@ def show_template(result: templates.TemplateResult) -> None:
                  "templates (one template: across its sentences); dots: each sentence."))
     column = breakdown_picker(result, "bias.template.by", "value · target")
     if column == "value · target":
-        st.dataframe(result.summary_table(), hide_index=True, key="bias.template.summary",
-                     column_config={c: NUMBER for c in ("mean", "ci_low", "ci_high", "std", "min", "max")})
+        summary = result.summary_table()
+        st.dataframe(summary, hide_index=True, key="bias.template.summary",
+                     column_config=row_columns(summary) | {
+                         c: st.column_config.NumberColumn(_(ROW_FIELDS[c]), format="%.4g")
+                         for c in ("mean", "ci_low", "ci_high", "std", "min", "max")})
     else:
         estimates = result.estimates(column)
         charts.plotly_chart(estimates_figure({tr(result.metric): estimates},
@@ -526,8 +549,8 @@ def show_template(result: templates.TemplateResult) -> None:
                                                      column=tr(column)),
                                              y_title=tr(result.metric), digits=4), key="bias.template.breakdown_chart")
         estimates_table(estimates, "bias.template.summary", result.metric)
-    st.dataframe([{**row_record(r), "slot_values": ", ".join(f"{k}={v}" for k, v in r.slot_values)}
-                  for r in result.rows], hide_index=True, height=260, key="bias.template.rows")
+    records = [{**row_record(r), "slot_values": ", ".join(f"{k}={v}" for k, v in r.slot_values)} for r in result.rows]
+    st.dataframe(records, hide_index=True, height=260, key="bias.template.rows", column_config=row_columns(records))
     export_buttons(result, "template_probe", column)
     st.subheader(_("Open a template row"))
     sentences = list(dict.fromkeys((r.template_index, r.slot_values, r.sentence) for r in result.rows))

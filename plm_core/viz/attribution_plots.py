@@ -79,8 +79,9 @@ def color_legend_html() -> str:
     """A small legend: blue lowers the target, no colour neutral, red raises it."""
     stops = "".join(f'<span style="display:inline-block;width:18px;height:12px;background:{score_color(v)}"></span>'
                     for v in np.linspace(-1, 1, 11))
+    lowers, raises = html.escape(_("blue: lowers the target")), html.escape(_("red: raises the target"))
     return (f'<div class="plm-legend" style="font-family:inherit;font-size:0.8rem;color:inherit;">'
-            f'{html.escape(_("blue: lowers the target"))} {stops} {html.escape(_("red: raises the target"))}</div>')
+            f'{lowers} {stops} {raises}</div>')
 
 
 def token_bar_chart(result: AttributionResult, title: str | None = None) -> go.Figure:

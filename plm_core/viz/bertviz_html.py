@@ -227,8 +227,9 @@ def bertviz_html(result: AttentionResult, view: View = "head", *, layers: list[i
                    "total_heads": result.n_heads,
                    "scroll_note": _("Scroll sideways: {fits} of {n} heads fit this width.")}
     options = "".join(f'<option value="{i}">{html.escape(f["name"])}</option>' for i, f in enumerate(filters)) if len(filters) > 1 else ""
-    select = f'{html.escape(_("Attention:"))} <select id="filter">{options}</select>' if options else ""
-    layer_select = f'{html.escape(_("Layer:"))} <select id="layer"></select>' if view == "head" else ""
+    attention_label, layer_label = html.escape(_("Attention:")), html.escape(_("Layer:"))
+    select = f'{attention_label} <select id="filter">{options}</select>' if options else ""
+    layer_select = f'{layer_label} <select id="layer"></select>' if view == "head" else ""
     note = '<div id="plm-scroll-note" hidden></div>' if view == "model" else ""
     body = (f'<div id="{root}" style="font-family:\'Helvetica Neue\', Helvetica, Arial, sans-serif;">'
             f'<span style="user-select:none">{layer_select} {select}</span>{note}<div id="vis"></div></div>')
