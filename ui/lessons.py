@@ -383,7 +383,7 @@ def view_embedding_tables(ctx: Ctx) -> None:
     parts = _("token table {vocab:,} × {hidden}, position table {positions} × {hidden}", vocab=res.vocab_size,
               hidden=hidden, positions=res.n_positions)
     st.markdown(f"**{parts}**" + (_(" + segment table") if res.segment is not None else "")
-                + (" → LayerNorm" if res.layer_norm else ""))
+                + (_(" → LayerNorm") if res.layer_norm else ""))
     bars = {_("‖token row‖"): np.linalg.norm(res.word, axis=1), _("‖position row‖"): np.linalg.norm(res.position, axis=1)}
     if res.segment is not None:
         bars[_("‖segment row‖")] = np.linalg.norm(res.segment, axis=1)
