@@ -20,7 +20,7 @@ from plm_core.errors import InvalidInputError, PlmCoreError, UnsupportedModelErr
 from plm_core.inference import class_labels, forward, mean_pool, predict, top_tokens
 from plm_core.loading import ModelHandle
 from plm_core.masking import PredictionComparison, _Batch, _batch, _pair_comparison
-from plm_core.tokens import encode
+from plm_core.tokens import encode, no_mask_message
 from plm_core.types import AttentionResult, Encoding, Prediction
 
 AlignBy = Literal["tokens", "characters"]
@@ -238,7 +238,7 @@ def compare_texts(handle: ModelHandle, text_a: str, text_b: str, *, top_k: int =
     att_a = AttentionResult(handle.model_id, enc_a, wa)
     att_b = AttentionResult(handle.model_id, enc_b, wb)
     kind, model_id = handle.kind, handle.model_id
-    notes: list[str] = []
+    notes: list[str] = _input_notes((("A", enc_a), ("B", enc_b)))
     mask = torch.tensor([[1] * len(enc_a) + [0] * (max(len(enc_a), len(enc_b)) - len(enc_a)),
                          [1] * len(enc_b) + [0] * (max(len(enc_a), len(enc_b)) - len(enc_b))])
     if kind == "classifier":
@@ -260,7 +260,8 @@ def compare_texts(handle: ModelHandle, text_a: str, text_b: str, *, top_k: int =
         pb = Prediction(model_id, kind, enc_b, embedding=emb[1])
         comps = compare_predictions(pa, pb)
     else:
-        mask_id = handle.tokenizer.mask_token_id
+        with handle.lock:
+            mask_id = handle.tokenizer.mask_token_id
         ma = [i for i, t in enumerate(enc_a.input_ids) if t == mask_id]
         mb = [i for i, t in enumerate(enc_b.input_ids) if t == mask_id]
         logits = out.logits.float()
@@ -268,6 +269,9 @@ def compare_texts(handle: ModelHandle, text_a: str, text_b: str, *, top_k: int =
         pb = Prediction(model_id, kind, enc_b, distributions=tuple(top_tokens(handle, logits[1, p], p, top_k) for p in mb))
         comps = tuple(_pair_comparison(handle, f"fill-in at mask {n + 1} (A:{p}, B:{q})", torch.softmax(logits[0, p], -1),
                                        torch.softmax(logits[1, q], -1), top_k) for n, (p, q) in enumerate(zip(ma, mb)))
+        cut = [f"{side}: {no_mask_message(handle, enc)}" for side, enc, found in (("A", enc_a, ma), ("B", enc_b, mb))
+               if not found and enc.truncated]
+        notes += [c for c in cut if " past the limit" in c]
         if not ma or not mb:
             notes.append(f"a masked LM predicts at {handle.tokenizer.mask_token}: put one in both sentences to "
                          "compare fill-ins")
@@ -314,10 +318,10 @@ def compare_models(handle_a: ModelHandle, handle_b: ModelHandle, text: str, *, t
     """
     from plm_core.attention import extract_attention
 
-    notes: list[str] = []
     att_a = extract_attention(handle_a, text, max_tokens=max_tokens)
     att_b = extract_attention(handle_b, text, max_tokens=max_tokens)
     enc_a, enc_b = att_a.encoding, att_b.encoding
+    notes: list[str] = _input_notes((("A", enc_a), ("B", enc_b)))
     same_tokens = enc_a.tokens == enc_b.tokens and enc_a.input_ids == enc_b.input_ids
     alignment = align_tokens(enc_a, enc_b) if same_tokens else align_by_characters(enc_a, enc_b)
     if not same_tokens:
@@ -334,7 +338,7 @@ def compare_models(handle_a: ModelHandle, handle_b: ModelHandle, text: str, *, t
     if handle_a.kind != handle_b.kind:
         notes.append(f"the models are of different kinds (A: {handle_a.kind}, B: {handle_b.kind}) and predict "
                      "different things: shown side by side, not subtracted")
-    elif handle_a.kind in ("masked_lm", "causal_lm") and handle_a.tokenizer.get_vocab() != handle_b.tokenizer.get_vocab():
+    elif handle_a.kind in ("masked_lm", "causal_lm") and _vocabulary(handle_a) != _vocabulary(handle_b):
         notes.append("the vocabularies differ: the word lists are shown side by side, not subtracted")
     elif pa is not None and pb is not None:
         try:
@@ -347,6 +351,16 @@ def compare_models(handle_a: ModelHandle, handle_b: ModelHandle, text: str, *, t
         diff = None
         notes.append(str(err))
     return ModelComparison(text, pa, pb, att_a, att_b, alignment, comps, diff, tuple(notes) + alignment.notes)
+
+
+def _vocabulary(handle: ModelHandle) -> dict[str, int]:
+    with handle.lock:
+        return handle.tokenizer.get_vocab()
+
+
+def _input_notes(sides: Sequence[tuple[str, Encoding]]) -> list[str]:
+    """What was changed on the way in (truncation to the limit, a giant word as [UNK]), per side."""
+    return [f"{side}: {note}" for side, enc in sides for note in enc.notes]
 
 
 def describe_loaded(handles: Sequence[ModelHandle]) -> tuple[LoadedModel, ...]:

@@ -12,7 +12,7 @@ import torch
 
 from plm_core.errors import InvalidInputError, UnsupportedModelError
 from plm_core.loading import ModelHandle
-from plm_core.tokens import clean_token, clean_text, encode
+from plm_core.tokens import clean_token, clean_text, encode, no_mask_message
 from plm_core.types import Encoding, Prediction, TokenDistribution
 
 
@@ -24,7 +24,8 @@ def forward(handle: ModelHandle, batch, **kwargs):
 
 def mask_positions(handle: ModelHandle, encoding: Encoding) -> list[int]:
     """Indices of the mask token in ``encoding`` (empty when the tokenizer has none)."""
-    mask_id = handle.tokenizer.mask_token_id
+    with handle.lock:
+        mask_id = handle.tokenizer.mask_token_id
     return [] if mask_id is None else [i for i, t in enumerate(encoding.input_ids) if t == mask_id]
 
 
@@ -33,7 +34,8 @@ def top_tokens(handle: ModelHandle, logits: torch.Tensor, position: int, k: int)
     probs = torch.softmax(logits.float(), dim=-1)
     values, ids = probs.topk(min(k, probs.shape[-1]))
     ids_list = ids.tolist()
-    tokens = tuple(clean_token(t) for t in handle.tokenizer.convert_ids_to_tokens(ids_list))
+    with handle.lock:
+        tokens = tuple(clean_token(t) for t in handle.tokenizer.convert_ids_to_tokens(ids_list))
     return TokenDistribution(position, tuple(ids_list), tokens, values.cpu().numpy().astype(np.float32))
 
 
@@ -92,8 +94,7 @@ def predict(handle: ModelHandle, text: str, text_pair: str | None = None, *, top
     if kind == "masked_lm":
         positions = mask_positions(handle, encoding)
         if not positions:
-            mask = handle.tokenizer.mask_token or "[MASK]"
-            raise InvalidInputError(f"the text has no {mask} token: put {mask} where the model should fill in a word")
+            raise InvalidInputError(no_mask_message(handle, encoding))
         dists = tuple(top_tokens(handle, out.logits[0, p], p, top_k) for p in positions)
         return Prediction(handle.model_id, kind, encoding, distributions=dists)
     if kind == "causal_lm":

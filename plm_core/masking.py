@@ -14,10 +14,10 @@ from typing import Literal
 import numpy as np
 import torch
 
-from plm_core.errors import InvalidInputError, UnsupportedModelError
+from plm_core.errors import InvalidInputError, UnsupportedModelError, excerpt
 from plm_core.inference import class_labels, forward, mean_pool, top_tokens
 from plm_core.loading import ModelHandle
-from plm_core.tokens import clean_text, clean_token, encode
+from plm_core.tokens import clean_text, clean_token, encode, no_mask_message, uses_token_types
 from plm_core.types import Encoding, ModelKind, Prediction, TokenDistribution
 
 Strategy = Literal["mask_token", "delete", "substitute"]
@@ -186,7 +186,7 @@ def _piece_ids(handle: ModelHandle, text: str, after_space: bool) -> list[int]:
     with handle.lock:
         ids = tok(text, add_special_tokens=False)["input_ids"]
     if not ids:
-        raise InvalidInputError(f"the substitute {text!r} gives no tokens for this model")
+        raise InvalidInputError(f"the substitute {excerpt(text)} gives no tokens for this model")
     return list(ids)
 
 
@@ -196,17 +196,27 @@ def _decode(handle: ModelHandle, ids: Sequence[int], special: Sequence[bool]) ->
         return handle.tokenizer.decode(keep, skip_special_tokens=False, clean_up_tokenization_spaces=False).strip()
 
 
-def apply_mask(handle: ModelHandle, encoding: Encoding, spec: MaskSpec) -> MaskedInput:
+def apply_mask(handle: ModelHandle, encoding: Encoding, spec: MaskSpec, *,
+               max_tokens: int | None = None) -> MaskedInput:
     """Apply ``spec`` to ``encoding`` on token ids (no re-tokenization).
+
+    Args:
+        max_tokens: a lower limit than the model's own for the edited input; None = the model's.
 
     Returns:
         The MaskedInput: the edited encoding (offsets of an edited token are the span it replaced), the
         decoded edited text, and for each edited token its index in the original.
 
     Raises:
-        InvalidInputError: special or missing positions; a deletion that leaves nothing.
+        InvalidInputError: special or missing positions; a deletion that leaves nothing; a substitute that
+            makes the input longer than the limit.
         UnsupportedModelError: "mask_token" on a tokenizer without a mask token (GPT-2).
     """
+    with handle.lock:  # the tokenizer is shared
+        return _apply_mask(handle, encoding, spec, min(handle.max_tokens, max_tokens or handle.max_tokens))
+
+
+def _apply_mask(handle: ModelHandle, encoding: Encoding, spec: MaskSpec, limit: int) -> MaskedInput:
     notes = list(check_mask(encoding, spec))
     chosen = set(spec.positions)
     tok = handle.tokenizer
@@ -222,8 +232,8 @@ def apply_mask(handle: ModelHandle, encoding: Encoding, spec: MaskSpec) -> Maske
         pieces = _piece_ids(handle, spec.substitute or "", after_space)
         if len(pieces) > 1:
             shown = " ".join(clean_token(t) for t in tok.convert_ids_to_tokens(pieces))
-            notes.append(f"the substitute {spec.substitute!r} is {len(pieces)} tokens for this model ({shown}): "
-                         "each chosen token is replaced by all of them, so later positions shift")
+            notes.append(f"the substitute {excerpt(spec.substitute)} is {len(pieces)} tokens for this model "
+                         f"({excerpt(shown)}): each chosen token is replaced by all of them, so later positions shift")
     ids: list[int] = []
     origin: list[int] = []
     special: list[bool] = []
@@ -246,6 +256,11 @@ def apply_mask(handle: ModelHandle, encoding: Encoding, spec: MaskSpec) -> Maske
             offsets.append(encoding.offsets[i])
     if not ids:
         raise InvalidInputError("deleting every token leaves nothing for the model to read")
+    if len(ids) > limit:
+        raise InvalidInputError(
+            f"the edit makes the input {len(ids)} tokens, past the limit of {limit} here: the substitute "
+            f"{excerpt(spec.substitute, 30)} is {len(pieces)} tokens in place of {len(chosen)}; choose a shorter "
+            "substitute or a shorter text")
     with handle.lock:
         raw = tok.convert_ids_to_tokens(ids)
     edited = Encoding(
@@ -260,7 +275,7 @@ def apply_mask(handle: ModelHandle, encoding: Encoding, spec: MaskSpec) -> Maske
 
 
 def _uses_token_types(handle: ModelHandle) -> bool:
-    return "token_type_ids" in handle.tokenizer.model_input_names and getattr(handle.config, "type_vocab_size", 2) >= 2
+    return uses_token_types(handle)
 
 
 def _batch(handle: ModelHandle, rows: Sequence[Encoding]) -> dict[str, torch.Tensor]:
@@ -363,7 +378,7 @@ def mask_and_predict(handle: ModelHandle, text: str, spec: MaskSpec, *, text_pai
     """
     with handle.lock:
         encoding, _ = encode(handle, text, text_pair, max_tokens=max_tokens)
-        edit = apply_mask(handle, encoding, spec)
+        edit = apply_mask(handle, encoding, spec, max_tokens=max_tokens)
         rows = [encoding, edit.edited]
         ref_text = reference.strip() if reference and reference.strip() else None
         if handle.kind == "encoder" and ref_text:
@@ -394,11 +409,14 @@ def mask_and_predict(handle: ModelHandle, text: str, spec: MaskSpec, *, text_pai
         return MaskingResult(model_id, kind, edit, before, after, (_similarity_comparison(emb[0], emb[1], ref),),
                              reference=ref_text, notes=tuple(notes))
     # masked LM
-    mask_id = handle.tokenizer.mask_token_id
+    with handle.lock:
+        mask_id = handle.tokenizer.mask_token_id
     masks_after = [i for i, t in enumerate(edit.edited.input_ids) if t == mask_id]
     if not masks_after:
         mask = handle.tokenizer.mask_token or "[MASK]"
-        notes.append(f"the edited input has no {mask}: nothing to fill in (click a token with 'mask token' "
+        cut = no_mask_message(handle, encoding) if encoding.truncated else ""
+        notes.append(cut if " past the limit" in cut else
+                     f"the edited input has no {mask}: nothing to fill in (click a token with 'mask token' "
                      f"chosen, or type {mask} in the text)")
     if len(masks_after) > 1:
         notes.append(f"{len(masks_after)} masks are predicted independently: each fill-in is the model's guess "
@@ -450,19 +468,23 @@ def occlusion_sweep(handle: ModelHandle, text: str, spec: MaskSpec | None = None
     Raises:
         InvalidInputError: a masked LM input with no mask to measure; nothing to occlude.
     """
-    strategy = strategy or ("mask_token" if handle.tokenizer.mask_token_id is not None else "delete")
+    with handle.lock:
+        has_mask = handle.tokenizer.mask_token_id is not None
+    strategy = strategy or ("mask_token" if has_mask else "delete")
     if strategy == "substitute":
         raise InvalidInputError("the occlusion sweep masks or deletes tokens; choose mask_token or delete")
     if batch_size < 1:
         raise InvalidInputError(f"batch_size must be at least 1, got {batch_size}")
     with handle.lock:
         encoding, _ = encode(handle, text, text_pair, max_tokens=max_tokens)
-        base = apply_mask(handle, encoding, spec).edited if spec and spec.positions else encoding
+        base = apply_mask(handle, encoding, spec, max_tokens=max_tokens).edited if spec and spec.positions else encoding
         mask_id = handle.tokenizer.mask_token_id
         masks = [i for i, t in enumerate(base.input_ids) if mask_id is not None and t == mask_id]
         if handle.kind == "masked_lm" and not masks:
             mask = handle.tokenizer.mask_token or "[MASK]"
-            raise InvalidInputError(f"the sweep measures the top fill-in at a mask: mask a token or type {mask}")
+            cut = no_mask_message(handle, encoding) if encoding.truncated else ""
+            raise InvalidInputError(cut if " past the limit" in cut else
+                                    f"the sweep measures the top fill-in at a mask: mask a token or type {mask}")
         targets = [i for i, s in enumerate(base.special) if not s and i not in masks]
         if not targets:
             raise InvalidInputError("there is no word token to occlude")

@@ -6,13 +6,15 @@ import unicodedata
 
 from transformers import BatchEncoding
 
-from plm_core.errors import InvalidInputError
+from plm_core.errors import InvalidInputError, excerpt
 from plm_core.loading import ModelHandle
 from plm_core.types import Encoding
 
 # Longest text (characters) accepted before tokenizing: more is cut, and the note says so.
 MAX_CHARS = 20_000
 _KEEP_CONTROL = {"\n", "\t"}
+# an [UNK] covering at least this many characters gets a note (a word too long for the tokenizer to split)
+LONG_UNKNOWN_CHARS = 50
 
 
 def clean_text(text: str, what: str = "text") -> tuple[str, tuple[str, ...]]:
@@ -83,7 +85,7 @@ def encode(
         seq_ids = batch.sequence_ids(0) if tok.is_fast else [0] * len(ids)
     if not ids or all(batch["special_tokens_mask"][0].tolist()):
         raise InvalidInputError("the text gives no tokens for this model")
-    if "token_type_ids" in batch and getattr(handle.config, "type_vocab_size", 2) < 2:
+    if "token_type_ids" in batch and not uses_token_types(handle):
         del batch["token_type_ids"]  # RoBERTa-style: one segment embedding, pairs told apart by </s></s>
     special = tuple(bool(s) for s in batch.pop("special_tokens_mask")[0].tolist())
     offsets = (
@@ -98,9 +100,47 @@ def encode(
     truncated = n_full > limit
     if truncated:
         notes += (f"the input has {n_full} tokens; only the first {limit} (the limit here) are used",)
+    notes += _long_unknown_notes(handle, ids, offsets, segments, (text, text_pair or ""))
     encoding = Encoding(
         text=text, text_pair=text_pair, tokens=tuple(clean_token(t) for t in raw_tokens),
         input_ids=tuple(ids), special=special, segments=tuple(segments), offsets=offsets,
         truncated=truncated, notes=notes + pair_notes,
     )
     return encoding, batch
+
+
+def uses_token_types(handle: ModelHandle) -> bool:
+    """True when the model reads token type ids (segment A/B embeddings): BERT yes, RoBERTa (one type) and
+    DistilBERT (none) no. Every path that builds a batch itself asks this, as :func:`encode` does."""
+    with handle.lock:
+        names = handle.tokenizer.model_input_names
+    return "token_type_ids" in names and int(getattr(handle.config, "type_vocab_size", 2) or 0) >= 2
+
+
+def _long_unknown_notes(handle: ModelHandle, ids: list[int], offsets, segments, texts: tuple[str, str]) -> tuple[str, ...]:
+    """A note for each unknown token that stands for a whole long word (the model sees nothing of it)."""
+    with handle.lock:
+        unk_id, unk = handle.tokenizer.unk_token_id, handle.tokenizer.unk_token
+    if unk_id is None:
+        return ()
+    notes = []
+    for tid, (a, b), seg in zip(ids, offsets, segments):
+        if tid == unk_id and b - a >= LONG_UNKNOWN_CHARS:
+            word = texts[seg][a:b] if seg < len(texts) else ""
+            notes.append(f"the word {excerpt(word, 24)} became a single {unk} token: the tokenizer does not split a "
+                         f"word of {b - a:,} characters, so the model sees nothing of it")
+    return tuple(notes)
+
+
+def no_mask_message(handle: ModelHandle, encoding: Encoding) -> str:
+    """Why ``encoding`` has no mask token to predict at: none typed, or the limit cut it off (says where)."""
+    with handle.lock:
+        tok = handle.tokenizer
+        mask, mask_id = tok.mask_token or "[MASK]", tok.mask_token_id
+        full = (tok(encoding.text, encoding.text_pair, add_special_tokens=True, truncation=False, verbose=False)
+                ["input_ids"] if encoding.truncated and mask_id is not None else [])
+    where = [i for i, t in enumerate(full) if t == mask_id]
+    if where:
+        return (f"the {mask} is at token {where[0]} of {len(full)}, past the limit of {len(encoding)} tokens here: "
+                f"only the first {len(encoding)} are used, so shorten the text before the {mask}")
+    return f"the text has no {mask} token: put {mask} where the model should fill in a word"

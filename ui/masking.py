@@ -74,7 +74,7 @@ def cached_model_comparison(spec_a: ModelSpec, spec_b: ModelSpec, text: str, top
 
 
 def loaded_models() -> tuple[LoadedModel, ...]:
-    """Models used by these pages that are still in memory (ui.resources keeps at most MAX_MODELS)."""
+    """Models used by these pages that are still in memory (ui.resources evicts idle ones past its memory budget)."""
     return describe_loaded(list(_SEEN.values()))
 
 

@@ -35,8 +35,9 @@ from plm_core.attribution.types import (
     TargetKind,
 )
 from plm_core.classroom import cap_steps
-from plm_core.errors import InvalidInputError, UnknownMethodError
+from plm_core.errors import InvalidInputError, UnknownMethodError, excerpt
 from plm_core.loading import ModelHandle
+from plm_core.tokens import uses_token_types
 
 __all__ = [
     "ATTENTION_METHODS", "BASELINES", "COMPLETENESS_METHODS", "KIND_TARGETS", "METHODS", "METHOD_LABELS",
@@ -55,7 +56,7 @@ def _attention_method(rollout: bool) -> MethodFn:
         enc = obj.encoding
         batch = {"input_ids": torch.tensor([enc.input_ids])}
         batch["attention_mask"] = torch.ones_like(batch["input_ids"])
-        if "token_type_ids" in _model_inputs(handle):
+        if uses_token_types(handle) and "token_type_ids" in _model_inputs(handle):  # not RoBERTa's single type
             batch["token_type_ids"] = torch.tensor([enc.segments])
         from transformers import BatchEncoding
 
@@ -171,7 +172,7 @@ def attribute(
     except KeyError:
         raise UnknownMethodError(method, available=list(METHODS)) from None
     if baseline not in BASELINES:
-        raise InvalidInputError(f"unknown baseline {baseline!r}; choose one of {', '.join(BASELINES)}")
+        raise InvalidInputError(f"unknown baseline {excerpt(baseline)}; choose one of {', '.join(BASELINES)}")
     if n_steps is not None and not 1 <= int(n_steps) <= 1024:
         raise InvalidInputError(f"n_steps must be between 1 and 1024, got {n_steps}")
     if n_steps is not None:
@@ -230,7 +231,9 @@ def _forward_rate(handle: ModelHandle) -> float:
     if handle in _SPEED:
         return _SPEED[handle]
     n = min(32, handle.max_tokens)
-    ids = torch.full((1, n), int(handle.tokenizer.pad_token_id or 0), device=handle.device)
+    with handle.lock:
+        pad = int(handle.tokenizer.pad_token_id or 0)
+    ids = torch.full((1, n), pad, device=handle.device)
     with handle.lock, torch.inference_mode():
         handle.model(input_ids=ids)
         t0 = time.perf_counter()

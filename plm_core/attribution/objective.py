@@ -17,10 +17,10 @@ from dataclasses import dataclass
 import torch
 
 from plm_core.attribution.types import KIND_TARGETS, Target
-from plm_core.errors import InvalidInputError, UnsupportedModelError
+from plm_core.errors import InvalidInputError, UnsupportedModelError, excerpt
 from plm_core.inference import class_labels, lm_body_and_head, mask_positions, mean_pool
 from plm_core.loading import ModelHandle
-from plm_core.tokens import clean_token, encode
+from plm_core.tokens import clean_token, encode, no_mask_message
 from plm_core.types import Encoding
 
 
@@ -47,7 +47,7 @@ def word_ids(handle: ModelHandle, word: str, *, leading_space: bool) -> list[int
     text = (" " + word) if leading_space else word
     ids = handle.tokenizer(text, add_special_tokens=False)["input_ids"]
     if not ids:
-        raise InvalidInputError(f"the word {word!r} gives no token for this model")
+        raise InvalidInputError(f"the word {excerpt(word)} gives no token for this model")
     return list(ids)
 
 
@@ -58,8 +58,8 @@ def _one_token(handle: ModelHandle, word: str, leading_space: bool, notes: list[
         return int(exact)
     if len(ids) > 1:
         pieces = [clean_token(t) for t in handle.tokenizer.convert_ids_to_tokens(ids)]
-        notes.append(f"'{word.strip()}' is {len(ids)} tokens for this model ({' + '.join(pieces)}); "
-                     f"its first piece '{pieces[0].strip()}' is explained")
+        notes.append(f"{excerpt(word.strip())} is {len(ids)} tokens for this model ({excerpt(' + '.join(pieces))}); "
+                     f"its first piece {excerpt(pieces[0].strip())} is explained")
     return int(ids[0])
 
 
@@ -70,15 +70,17 @@ def _token_name(handle: ModelHandle, token_id: int) -> str:
 _OTHER_CACHE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # handle -> {(text, max): embedding}
 
 
-def _other_embedding(handle: ModelHandle, other: str, max_tokens: int | None) -> torch.Tensor:
-    """Mean-pooled, normalised embedding of the second sentence (kept for the last 32 sentences)."""
+def _other_embedding(handle: ModelHandle, other: str, max_tokens: int | None) -> tuple[torch.Tensor, tuple[str, ...]]:
+    """Mean-pooled, normalised embedding of the second sentence and the notes of its encoding (truncation);
+    kept for the last 32 sentences."""
     cache = _OTHER_CACHE.setdefault(handle, {})
     key = (other, max_tokens)
     if key not in cache:
         with torch.no_grad():
-            _, batch2 = encode(handle, other, max_tokens=max_tokens)
+            enc2, batch2 = encode(handle, other, max_tokens=max_tokens)
             out2 = handle.model(**batch2.to(handle.device))
-            cache[key] = mean_pool(out2.last_hidden_state.float(), batch2["attention_mask"].to(handle.device))[0]
+            emb = mean_pool(out2.last_hidden_state.float(), batch2["attention_mask"].to(handle.device))[0]
+        cache[key] = (emb, tuple(f"second sentence: {n}" for n in enc2.notes))
         while len(cache) > 32:
             cache.pop(next(iter(cache)))
     return cache[key]
@@ -149,7 +151,7 @@ def build_objective(handle: ModelHandle, text: str, target: Target | None, text_
             logits = model(input_ids=ids, **extra).logits[0]
         if target.class_id is None and target.label is not None:
             if target.label not in labels:
-                raise InvalidInputError(f"unknown class {target.label!r}; the classes are: {', '.join(labels)}")
+                raise InvalidInputError(f"unknown class {excerpt(target.label)}; the classes are: {', '.join(labels)}")
             target = target.with_(class_id=labels.index(target.label))
         cid = int(logits.argmax()) if target.class_id is None else int(target.class_id)
         if not 0 <= cid < len(labels):
@@ -169,7 +171,8 @@ def build_objective(handle: ModelHandle, text: str, target: Target | None, text_
         other = (target.other or "").strip()
         if not other:
             raise InvalidInputError("the similarity target needs a second sentence to compare with: type one")
-        e2 = _other_embedding(handle, other, max_tokens)
+        e2, other_notes = _other_embedding(handle, other, max_tokens)
+        notes += other_notes
         mask = extra["attention_mask"].float()
 
         def f(emb: torch.Tensor) -> torch.Tensor:
@@ -186,8 +189,7 @@ def build_objective(handle: ModelHandle, text: str, target: Target | None, text_
         positions = mask_positions(handle, encoding)
         mask_tok = handle.tokenizer.mask_token or "[MASK]"
         if not positions:
-            raise InvalidInputError(
-                f"the text has no {mask_tok} token: put {mask_tok} where the model should fill in a word")
+            raise InvalidInputError(no_mask_message(handle, encoding))
         if not 0 <= target.mask_index < len(positions):
             raise InvalidInputError(f"there are {len(positions)} {mask_tok} tokens; mask_index "
                                     f"{target.mask_index} does not exist")
@@ -224,7 +226,8 @@ def build_objective(handle: ModelHandle, text: str, target: Target | None, text_
             raise InvalidInputError("a contrastive target needs a second word (the foil, e.g. 'she')")
         foil = _one_token(handle, target.contrast, leading_space, notes)
         if foil == tid:
-            raise InvalidInputError(f"'{target.word}' and '{target.contrast}' are the same token: choose two words")
+            raise InvalidInputError(f"{excerpt(target.word)} and {excerpt(target.contrast)} are the same token: "
+                                    "choose two words")
         label = f"'{word}' rather than '{_token_name(handle, foil)}' {where} (logit difference)"
 
         def f(emb: torch.Tensor) -> torch.Tensor:

@@ -53,7 +53,7 @@ def test_bad_model_link_opens_the_default(app_factory):
 
 
 def test_model_loaded_once_for_reruns_and_sessions(app_factory, tiny_dirs, monkeypatch):
-    """st.cache_resource: one handle per process, whatever the reruns and the number of sessions."""
+    """The model cache: one handle per process, whatever the reruns and the number of sessions."""
     from streamlit.testing.v1 import AppTest
 
     import ui.resources as resources

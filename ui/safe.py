@@ -1,0 +1,57 @@
+"""User text in Markdown elements, shown literally: the one escaping helper of the app.
+
+Streamlit renders the body of ``st.markdown``, ``st.caption``, ``st.error``/``warning``/``info``/``success``,
+titles and headers as GitHub-flavoured Markdown with extras: ``$…$`` (LaTeX), ``:red[…]`` (colours),
+``:material/…:`` and ``:smile:`` (icons, emoji), bare URLs become links and ``![…](…)`` makes the browser
+fetch an image. Text a user typed, a model id, a file name, a data-set cell, a token or an error message
+that quotes any of them must never become markup: put it through :func:`md` (or show it with ``st.text``,
+``st.code`` or a data frame, which render no Markdown).
+
+    st.error(md(str(err)))
+    st.markdown(f"**Explained:** {md(result.target_label)} = **{value:.4g}**")
+
+Numbers formatted with a format spec (``{x:.3f}``, ``{n:d}``, ``{n:,}``) need no escaping.
+tests/app/test_hostile_pages.py drives every page with hostile text; tests/unit/test_safe_markdown.py
+checks statically that every f-string given to a Markdown element escapes what it interpolates.
+"""
+
+from __future__ import annotations
+
+import re
+import string
+
+_PUNCTUATION = frozenset(string.punctuation)  # CommonMark lets a backslash escape any ASCII punctuation
+_SPACES = re.compile(r" {2,}")
+# After parsing, Streamlit's frontend rewrites text that escapes no longer protect: GFM autolinks
+# ("http://…", "www.…", "name@host.org"), ":streamlit:" (an image) and "->", "<-", "<->", "--", ">=",
+# "<=", "~=" (arrows and signs). An invisible WORD JOINER (U+2060) breaks each pattern without changing
+# what is shown: after ":", before "@", between "www" and ".", and between two of "<->=~".
+WORD_JOINER = "\u2060"
+_JOIN = (re.compile(r"(?<=:)"), re.compile(r"(?=@)"), re.compile(r"(?<=www)(?=\.)", re.IGNORECASE),
+         re.compile(r"(?<=[<>=~-])(?=[<>=~-])"))
+
+
+def md(text: object) -> str:
+    """``text`` as Markdown that renders as exactly these characters, on one line.
+
+    Every ASCII punctuation character is backslash-escaped (``*``, ``_``, ``[``, ``]``, ``(``, ``)``, ``!``,
+    ``<``, ``>``, ``&``, `` ` ``, ``$``, ``:``, ``#``, ``|``, ``~``, ``-``, ``.`` …): no emphasis, link, image,
+    HTML, code span, math, colour directive, emoji shortcode, heading, list, table or autolink can start.
+    Invisible word joiners (U+2060) break what the frontend rewrites after parsing (bare URLs and e-mail
+    addresses as links, ``:streamlit:``, ``->`` as an arrow). Line breaks and tabs become spaces (no
+    paragraph, heading or code block), and runs of spaces keep their width with no-break spaces (four
+    leading spaces would start a code block).
+    """
+    s = str(text).replace(WORD_JOINER, "")
+    for pattern in _JOIN:
+        s = pattern.sub(WORD_JOINER, s)
+    out = []
+    for ch in s:
+        if ch in _PUNCTUATION:
+            out.append("\\" + ch)
+        elif ch in "\r\n\t\v\f":
+            out.append(" ")
+        else:
+            out.append(ch)
+    return _SPACES.sub(lambda m: " " + "\u00a0" * (len(m.group()) - 1), "".join(out))
+
