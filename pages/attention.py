@@ -6,6 +6,7 @@ from plm_core.attention import attention_rollout, describe, head_average, token_
 from plm_core.viz.attention_plots import attention_heatmap, query_key_figures, token_flow_figure
 from plm_core.viz.bertviz_html import bertviz_html
 from ui import resources, widgets
+from ui.safe import md, safe_figure
 
 EXAMPLE = "The cat sat on the mat because it was tired."
 BERTVIZ_MAX_TOKENS = 128  # the head/model views draw n² lines per head: past this they are unreadable and slow
@@ -25,7 +26,7 @@ with right:
 result = widgets.run_or_stop(lambda: resources.cached_attention(spec, text, pair or None))
 widgets.show_notes(result.encoding)
 tokens = result.encoding.tokens
-st.markdown(f"**{describe(result.encoding)}** · {result.n_layers} layers × {result.n_heads} heads")
+st.markdown(f"**{md(describe(result.encoding))}** · {result.n_layers:d} layers × {result.n_heads:d} heads")
 
 head_tab, model_tab, heat_tab, flow_tab, qk_tab = st.tabs(
     ["Head view", "Model view", "Heatmaps & rollout", "Token flow", "Query · key"])
@@ -35,7 +36,7 @@ for tab, view, height in ((head_tab, "head", 80 + 23 * len(tokens)),
                           (model_tab, "model", 110 + result.n_layers * (14 + 7 * len(tokens)))):
     with tab:
         if too_long:
-            st.info(f"The {view} view draws every pair of tokens; it is shown up to {BERTVIZ_MAX_TOKENS} tokens "
+            st.info(f"The {md(view)} view draws every pair of tokens; it is shown up to {BERTVIZ_MAX_TOKENS:d} tokens "
                     f"(this input has {len(tokens)}). The heatmaps show all of it.")
         else:
             st.caption("Hover a token to see what it attends to; click a colour to toggle a head; "
@@ -50,14 +51,14 @@ with heat_tab:
         layer, head = widgets.layer_head_picker("attention.heat", result.n_layers, result.n_heads)
         matrix = head_average(result, layer) if head is None else result.weights[layer, head]
         label = "average of heads" if head is None else f"head {head}"
-        st.plotly_chart(attention_heatmap(matrix, tokens, f"Layer {layer}, {label}"), key="attention.heatmap")
+        st.plotly_chart(safe_figure(attention_heatmap(matrix, tokens, f"Layer {layer}, {label}")), key="attention.heatmap")
     else:
         layer = st.selectbox("Up to layer", list(range(result.n_layers)), index=result.n_layers - 1,
                              key="attention.rollout_layer")
         st.caption("Rollout (Abnar & Zuidema, 2020): heads averaged, the residual added as 0.5·A + 0.5·I, "
                    "and the layers multiplied — how much each input token flows into each position.")
-        st.plotly_chart(attention_heatmap(attention_rollout(result.weights)[layer], tokens,
-                                          f"Rollout up to layer {layer}"), key="attention.rollout")
+        st.plotly_chart(safe_figure(attention_heatmap(attention_rollout(result.weights)[layer], tokens,
+                                          f"Rollout up to layer {layer}")), key="attention.rollout")
 
 with flow_tab:
     labels = result.encoding.labels()
@@ -67,7 +68,7 @@ with flow_tab:
                                             default_layer=result.n_layers - 1)
     if chosen:
         flow = token_flow(result, chosen, layer, head)
-        st.plotly_chart(token_flow_figure(flow, tokens), key="attention.flow_chart")
+        st.plotly_chart(safe_figure(token_flow_figure(flow, tokens)), key="attention.flow_chart")
     else:
         st.info("Choose one or more tokens.")
 
@@ -75,12 +76,12 @@ with qk_tab:
     layer, head = widgets.layer_head_picker("attention.qk", result.n_layers, result.n_heads, allow_average=False)
     qk = widgets.run_or_stop(lambda: resources.cached_query_key(spec, text, layer, head, pair or None))
     st.markdown(
-        f"Q and K of head {head} are the model's own projections, captured while it ran: "
-        f"{qk.queries.shape[0]} tokens × d_k = {qk.queries.shape[1]}; scale 1/√d_k = {qk.scale:.4f}"
+        f"Q and K of head {head:d} are the model's own projections, captured while it ran: "
+        f"{qk.queries.shape[0]:d} tokens × d_k = {qk.queries.shape[1]:d}; scale 1/√d_k = {qk.scale:.4f}"
         + (" ; causal mask: a token sees only itself and earlier tokens." if qk.causal else ".")
     )
     figs = query_key_figures(qk)
     c1, c2 = st.columns(2)
-    c1.plotly_chart(figs["scores"], key="attention.qk_scores")
-    c2.plotly_chart(figs["probs"], key="attention.qk_probs")
+    c1.plotly_chart(safe_figure(figs["scores"]), key="attention.qk_scores")
+    c2.plotly_chart(safe_figure(figs["probs"]), key="attention.qk_probs")
     st.success(f"Recomputed softmax(QKᵀ/√d_k) equals the model's attention: max |difference| = {qk.max_abs_diff:.2e}")

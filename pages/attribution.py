@@ -9,6 +9,7 @@ from plm_core.viz.attribution_plots import (agreement_heatmap, color_legend_html
                                             token_bar_chart, token_highlight_html)
 from ui import attribution as ua
 from ui import widgets
+from ui.safe import md, safe_figure
 
 WARN_REL = 0.05  # completeness error above this is shown as a warning
 SLOW_S = 4.0  # estimated seconds above which the page asks before running
@@ -50,7 +51,7 @@ if seconds > SLOW_S and request not in approved:
     if st.button(f"Run anyway (about {seconds:.0f} s)", key="attribution.run"):
         approved[:] = approved[-20:] + [request]
         st.rerun()
-    st.warning(f"{n_tokens} tokens with {len(methods)} method(s) will take about {seconds:.0f} s. "
+    st.warning(f"{n_tokens:d} tokens with {len(methods)} method(s) will take about {seconds:.0f} s. "
                "Shorten the text or choose fewer methods, or run it anyway.")
     st.stop()
 
@@ -62,15 +63,15 @@ with st.spinner("Computing attributions…"):
         except PlmCoreError as err:
             failed[m] = str(err)
 for m, msg in failed.items():
-    st.error(f"{METHOD_LABELS[m]}: {msg}")
+    st.error(f"{md(METHOD_LABELS[m])}: {md(msg)}")
 if not results:
     st.stop()
 first = results[0]
 widgets.show_notes(first.encoding)
 for note in first.notes:
-    st.info(note[0].upper() + note[1:] + ".")
-st.markdown(f"**Explained:** {first.target_label} = **{first.f_x:.4g}** (baseline: "
-            f"{'n/a' if first.f_baseline is None else f'{first.f_baseline:.4g}'})")
+    widgets.show_note(note)
+baseline_value = "n/a" if first.f_baseline is None else f"{first.f_baseline:.4g}"
+st.markdown(f"**Explained:** {md(first.target_label)} = **{first.f_x:.4g}** (baseline: {md(baseline_value)})")
 st.html(color_legend_html())
 for r in results:
     st.subheader(METHOD_LABELS[r.method])
@@ -83,16 +84,16 @@ for r in results:
             line + steps + (f" — above 5%: use more {'samples' if r.method == 'gradient_shap' else 'steps'} "
                             "(Settings) before trusting the scores." if r.delta_rel > WARN_REL else ""))
     with st.expander("Bar chart", expanded=len(results) == 1):
-        st.plotly_chart(token_bar_chart(r, METHOD_LABELS[r.method]), key=f"attribution.bar.{r.method}")
+        st.plotly_chart(safe_figure(token_bar_chart(r, METHOD_LABELS[r.method])), key=f"attribution.bar.{r.method}")
 
 if len(results) > 1:
     st.subheader("Methods side by side")
     names = [METHOD_LABELS[r.method] for r in results]
-    st.plotly_chart(methods_heatmap(results), key="attribution.heatmap")
+    st.plotly_chart(safe_figure(methods_heatmap(results)), key="attribution.heatmap")
     left, right = st.columns(2) if len(results) <= 4 else (st.container(), st.container())
-    left.plotly_chart(agreement_heatmap(names, rank_agreement(results, "spearman"), "Rank agreement: Spearman ρ"),
+    left.plotly_chart(safe_figure(agreement_heatmap(names, rank_agreement(results, "spearman"), "Rank agreement: Spearman ρ")),
                       key="attribution.spearman")
-    right.plotly_chart(agreement_heatmap(names, rank_agreement(results, "kendall"), "Rank agreement: Kendall τ"),
+    right.plotly_chart(safe_figure(agreement_heatmap(names, rank_agreement(results, "kendall"), "Rank agreement: Kendall τ")),
                        key="attribution.kendall")
     st.caption("Correlation of the token rankings (special tokens left out). 1 = same order, −1 = reversed.")
 

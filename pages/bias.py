@@ -7,6 +7,7 @@ from plm_core.bias.crows_pairs import select_pairs
 from plm_core.bias.common import require_masked_lm
 from ui import bias as ui_bias
 from ui import widgets
+from ui.safe import md
 
 PROBES = {"template": "Templates", "crows_pairs": "CrowS-Pairs", "bec_pro": "BEC-Pro", "seat": "SEAT"}
 BIAS_TYPES = ["race-color", "gender", "socioeconomic", "nationality", "religion", "age", "sexual-orientation",
@@ -27,7 +28,7 @@ def fill_editor(tset: templates.TemplateSet) -> None:
 
 
 if probe == "template":
-    st.caption(f"Score: **{templates.METRICS.get(handle.kind, '—')}** for this {handle.kind}. Slots in capitals "
+    st.caption(f"Score: **{md(templates.METRICS.get(handle.kind, '—'))}** for this {md(handle.kind)}. Slots in capitals "
                "([NAME]) take each word of their list; the first slot is compared, the templates give the spread.")
     sets = {s.name: s for s in templates.example_sets_for(handle.kind)}
     if sets and st.session_state.get("bias.template.kind") != handle.kind:
@@ -63,7 +64,7 @@ if probe == "template":
 elif probe in ("crows_pairs", "bec_pro"):
     name = PROBES[probe]
     if handle.kind != "masked_lm":
-        st.info(f"{name} scores a masked language model; {spec.model_id} is a {handle.kind}. Load one in the "
+        st.info(f"{md(name)} scores a masked language model; {md(spec.model_id)} is a {md(handle.kind)}. Load one in the "
                 "sidebar (e.g. bert-base-uncased). Results of earlier runs stay below.")
     path, data, upload_name = ui_bias.data_source_inputs(probe, f"{name} file or data folder")
     c1, c2 = st.columns(2)

@@ -10,6 +10,7 @@ from plm_core.viz.attention_plots import attention_heatmap
 from plm_core.viz.masking_plots import comparison_bars, distribution_bars, token_pair_bars
 from ui import masking as ui_masking
 from ui import LIVE_PAUSE, url_state, widgets
+from ui.safe import md, safe_figure
 from ui.url_state import UrlParam
 
 MODES = ("texts", "models")
@@ -62,9 +63,9 @@ def head_label(head: int) -> str:
 
 def difference_heatmap(diff: AttentionDifference, layer: int, head: int, key: str) -> None:
     """B − A attention on the matched tokens at one layer and head (-1 = average of heads)."""
-    st.plotly_chart(attention_heatmap(pick(diff.weights, layer, head), [t.split(":", 1)[1] for t in diff.tokens],
+    st.plotly_chart(safe_figure(attention_heatmap(pick(diff.weights, layer, head), [t.split(":", 1)[1] for t in diff.tokens],
                                       f"Layer {layer}, {head_label(head)}: B − A", colorscale="RdBu", zmid=0.0,
-                                      colorbar_title="B − A"), key=key)
+                                      colorbar_title="B − A")), key=key)
 
 
 if mode == "texts":
@@ -73,10 +74,10 @@ if mode == "texts":
     text_b = c2.text_input("Sentence B", key="compare.b", live=LIVE_PAUSE)
     result = widgets.run_or_stop(lambda: ui_masking.cached_text_comparison(spec, text_a, text_b))
     for note in result.notes:
-        st.info(note[0].upper() + note[1:] + ".")
+        widgets.show_note(note)
     rows = alignment_rows(result.alignment, result.a.encoding, result.b.encoding)
     n_match = sum(1 for r in rows if r[2])
-    st.markdown(f"**Aligned tokens** — {n_match} matched, {len(result.alignment.only_a)} only in A, "
+    st.markdown(f"**Aligned tokens** — {n_match:d} matched, {len(result.alignment.only_a)} only in A, "
                 f"{len(result.alignment.only_b)} only in B")
     st.dataframe({"A": [r[0] for r in rows], "B": [r[1] for r in rows], "": ["=" if r[2] else "≠" for r in rows]},
                  hide_index=True, height=min(400, 38 + 35 * len(rows)), key="compare.alignment")
@@ -85,11 +86,12 @@ if mode == "texts":
         st.info("Nothing to compare for this model kind and these inputs.")
     for n, cmp in enumerate(result.comparisons):
         title = "Similarity of B to A" if cmp.kind == "encoder" else cmp.what
-        st.plotly_chart(comparison_bars(cmp, title, names=("A", "B")), key=f"compare.pred{n}")
+        st.plotly_chart(safe_figure(comparison_bars(cmp, title, names=("A", "B"))), key=f"compare.pred{n}")
         if cmp.kind == "encoder":
             st.markdown(f"Cosine similarity of the two sentence embeddings: **{float(cmp.perturbed[0]):.3f}**")
         elif cmp.label_changed:
-            st.warning(f"The top prediction differs: {cmp.top_original!r} (A) vs {cmp.top_perturbed!r} (B).")
+            st.warning(f"The top prediction differs: {md(repr(cmp.top_original))} (A) vs "
+                       f"{md(repr(cmp.top_perturbed))} (B).")
     st.subheader("Attention difference (B − A) on matched tokens")
     layer, head = layer_head(result.attention_a.n_layers, result.attention_a.n_heads)
     difference_heatmap(result.attention, layer, head, "compare.attn_diff")
@@ -100,9 +102,9 @@ if mode == "texts":
         labels = [result.a.encoding.tokens[i] if result.a.encoding.tokens[i] == result.b.encoding.tokens[j]
                   else f"{result.a.encoding.tokens[i]}/{result.b.encoding.tokens[j]}" for i, j in attr.pairs]
         labels = [f"{n}:{t}" for n, t in enumerate(labels)]
-        st.plotly_chart(token_pair_bars(labels, np.asarray([attr.scores_a[i] for i, _ in attr.pairs]),
+        st.plotly_chart(safe_figure(token_pair_bars(labels, np.asarray([attr.scores_a[i] for i, _ in attr.pairs]),
                                         np.asarray([attr.scores_b[j] for _, j in attr.pairs]),
-                                        f"{method.replace('_', ' ')} on matched tokens — target: {attr.target_label}"),
+                                        f"{method.replace('_', ' ')} on matched tokens — target: {attr.target_label}")),
                         key="compare.attr_chart")
 else:
     model_b = st.text_input("Second model (Hub id, local folder, or 'embedded')", key="compare.model_b",
@@ -114,7 +116,7 @@ else:
         spec_b = ModelSpec(model_b.strip())
         result = widgets.run_or_stop(lambda: ui_masking.cached_model_comparison(spec, spec_b, text))
         for note in result.notes:
-            st.info(note[0].upper() + note[1:] + ".")
+            widgets.show_note(note)
         depth = min(result.attention_a.n_layers, result.attention_b.n_layers)
         n_heads = min(result.attention_a.n_heads, result.attention_b.n_heads)
         st.session_state["compare.layer_from_top"] = min(max(1, int(st.session_state["compare.layer_from_top"])), depth)
@@ -126,26 +128,26 @@ else:
         for col, name, pred, att in ((cols[0], f"A: {spec.model_id}", result.a, result.attention_a),
                                      (cols[1], f"B: {spec_b.model_id}", result.b, result.attention_b)):
             with col:
-                st.markdown(f"**{name}**")
+                st.markdown(f"**{md(name)}**")
                 if pred is None:
                     st.caption("no prediction for this input (see the note above)")
                 else:
-                    st.caption(KIND_LABELS[pred.kind])
+                    st.caption(md(KIND_LABELS[pred.kind]))
                     if pred.kind == "classifier":
-                        st.plotly_chart(distribution_bars(pred.labels, pred.probs, "Class probabilities"),
+                        st.plotly_chart(safe_figure(distribution_bars(pred.labels, pred.probs, "Class probabilities")),
                                         key=f"compare.mpred.{name}")
                     elif pred.kind == "encoder":
-                        st.markdown(f"Sentence embedding: {pred.embedding.shape[0]} dimensions")
+                        st.markdown(f"Sentence embedding: {pred.embedding.shape[0]:d} dimensions")
                     else:
                         for n, d in enumerate(pred.distributions):
-                            st.plotly_chart(distribution_bars([repr(t) for t in d.tokens], d.probs,
-                                                              f"Top tokens at position {d.position}"),
+                            st.plotly_chart(safe_figure(distribution_bars([repr(t) for t in d.tokens], d.probs,
+                                                              f"Top tokens at position {d.position}")),
                                             key=f"compare.mpred.{name}.{n}")
                 lyr = att.n_layers - layer
-                st.plotly_chart(attention_heatmap(pick(att.weights, lyr, head), att.encoding.tokens,
-                                                  f"Layer {lyr}, {head_label(head)}"), key=f"compare.matt.{name}")
+                st.plotly_chart(safe_figure(attention_heatmap(pick(att.weights, lyr, head), att.encoding.tokens,
+                                                  f"Layer {lyr}, {head_label(head)}")), key=f"compare.matt.{name}")
         for n, cmp in enumerate(result.comparisons):
-            st.plotly_chart(comparison_bars(cmp, names=("A", "B")), key=f"compare.mcmp{n}")
+            st.plotly_chart(safe_figure(comparison_bars(cmp, names=("A", "B"))), key=f"compare.mcmp{n}")
         if result.attention is not None:  # same layers and heads (two checkpoints of one architecture)
             st.subheader("Attention difference (B − A)")
             difference_heatmap(result.attention, result.attention_a.n_layers - layer, head, "compare.mattn_diff")
@@ -164,8 +166,7 @@ with st.expander("Loaded models and memory"):
                     f"{gpu['free'] / 2**30:.2f} of {gpu['total'] / 2**30:.2f} GiB free")
     else:
         st.caption("No GPU: models run on the CPU.")
-    st.caption("The server keeps at most 3 models loaded; the least recently used one is dropped first.")
-    if st.button("Unload all models", key="compare.unload",
-                 help="Frees memory; the sidebar's model is loaded again on the next view."):
-        ui_masking.unload()
-        st.rerun()
+    st.caption(f"The server keeps models loaded within {ui_masking.memory_budget_mb():,.0f} MB of weights "
+               "(PLM_MODEL_MEMORY_MB); when it needs room, it drops the model unused for longest, never one used "
+               "in the last 5 minutes.")
+    ui_masking.unload_controls()

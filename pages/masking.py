@@ -6,6 +6,7 @@ from plm_core.masking import STRATEGIES, STRATEGY_LABELS, MaskSpec, check_mask
 from plm_core.viz.masking_plots import comparison_bars, fill_in_bars, occlusion_bars
 from ui import masking as ui_masking
 from ui import LIVE_PAUSE, url_state, widgets
+from ui.safe import md, safe_figure
 from ui.url_state import UrlParam
 
 EXAMPLES = {
@@ -50,7 +51,7 @@ def masking_view() -> None:
         try:
             check_mask(encoding, MaskSpec(tuple(dropped)))
         except ValueError as err:
-            st.warning(f"Not masked: {err}.")
+            st.warning(f"Not masked: {md(err)}.")
         st.session_state["masking.masks"] = [p for p in asked if p in options]
         url_state.publish(PARAMS)  # the address bar links to the masks kept, not the ones dropped
 
@@ -60,7 +61,7 @@ def masking_view() -> None:
     if strategy == "substitute":
         substitute = st.text_input("Substitute", key="masking.sub", live=LIVE_PAUSE, placeholder="a word or phrase")
     chosen = st.pills("Tokens — click to select", options, selection_mode="multi", key="masking.masks",
-                      format_func=lambda i: encoding.tokens[i],
+                      format_func=lambda i: md(encoding.tokens[i]),  # option labels are Markdown
                       help="Special tokens ([CLS], [SEP], <s>…) are not offered: the model always sees them.")
     reference = None
     if kind == "encoder":
@@ -75,34 +76,34 @@ def masking_view() -> None:
     st.markdown("**Model input after the edit:**")
     st.code(" ".join(result.edit.edited.tokens), language=None, wrap_lines=True)
     for note in result.notes:
-        st.info(note[0].upper() + note[1:] + ".")
+        widgets.show_note(note)
 
     if kind == "masked_lm":
         st.caption("Each mask is predicted on its own: the model sees the other masks as masks, so several fill-ins "
                    "are independent guesses, not one joint sentence.")
         cols = st.columns(min(3, max(1, len(result.fill_ins))))
         for n, fill in enumerate(result.fill_ins):
-            cols[n % len(cols)].plotly_chart(fill_in_bars(fill), key=f"masking.fill{n}")
+            cols[n % len(cols)].plotly_chart(safe_figure(fill_in_bars(fill)), key=f"masking.fill{n}")
         for n, cmp in enumerate(result.comparisons):
-            st.plotly_chart(comparison_bars(cmp, names=("unmasked", "masked")), key=f"masking.cmp{n}")
+            st.plotly_chart(safe_figure(comparison_bars(cmp, names=("unmasked", "masked"))), key=f"masking.cmp{n}")
     else:
         cmp = result.comparisons[0]
         title = {"classifier": "Class probabilities", "causal_lm": "Next token",
                  "encoder": "Similarity of the edited sentence"}[kind]
-        st.plotly_chart(comparison_bars(cmp, title, names=("original", "edited")), key="masking.chart")
+        st.plotly_chart(safe_figure(comparison_bars(cmp, title, names=("original", "edited"))), key="masking.chart")
         if kind == "classifier" and cmp.label_changed:
-            st.warning(f"The prediction flipped: {cmp.top_original} → {cmp.top_perturbed}.")
+            st.warning(f"The prediction flipped: {md(cmp.top_original)} → {md(cmp.top_perturbed)}.")
         elif kind == "causal_lm":
-            st.markdown(f"Most likely next token: `{cmp.top_original!r}` → `{cmp.top_perturbed!r}`")
+            st.markdown(f"Most likely next token: {md(repr(cmp.top_original))} → {md(repr(cmp.top_perturbed))}")
 
     if st.toggle("Occlusion sweep: mask each token in turn", key="masking.sweep"):
         sweep = widgets.run_or_stop(lambda: ui_masking.cached_occlusion(
             spec, text, tuple(sorted(chosen)), strategy, substitute))
         st.caption("All masked copies run in one batched forward pass. A positive bar: hiding that token lowers "
                    "the measured value.")
-        st.plotly_chart(occlusion_bars(sweep), key="masking.sweep_chart")
+        st.plotly_chart(safe_figure(occlusion_bars(sweep)), key="masking.sweep_chart")
         for note in sweep.notes:
-            st.info(note[0].upper() + note[1:] + ".")
+            widgets.show_note(note)
 
 
 masking_view()

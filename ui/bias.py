@@ -23,6 +23,7 @@ from plm_core.errors import PlmCoreError
 from plm_core.loading import ModelSpec
 from plm_core.viz.bias_plots import bec_pro_figure, crows_pairs_figure, seat_figure, template_figure
 from ui import resources, widgets
+from ui.safe import md, safe_figure
 
 JOB = "bias.job"
 RESULTS = "bias.results"  # probe -> result object
@@ -142,9 +143,9 @@ def job_status(probe: str) -> None:
     if not job or job["probe"] != probe:
         return
     if job["error"]:
-        st.error(f"Stopped by an error: {job['error']} — the {len(job['rows'])} items scored before it are kept.")
+        st.error(f"Stopped by an error: {md(job['error'])} — the {len(job['rows'])} items scored before it are kept.")
     elif not job["running"] and job["done"] < len(job["items"]):
-        st.info(f"Stopped after {job['done']} of {len(job['items'])} items; the results below cover those.")
+        st.info(f"Stopped after {job['done']:d} of {len(job['items'])} items; the results below cover those.")
 
 
 # ---- result views -----------------------------------------------------------------------------------
@@ -170,9 +171,9 @@ def explain_links(text_a: str, text_b: str, key: str) -> None:
 
 def side_by_side(label_a: str, text_a: str, label_b: str, text_b: str, key: str) -> None:
     c1, c2 = st.columns(2)
-    c1.markdown(f"**A — {label_a}**")
+    c1.markdown(f"**A — {md(label_a)}**")
     c1.code(text_a, language=None, wrap_lines=True)
-    c2.markdown(f"**B — {label_b}**")
+    c2.markdown(f"**B — {md(label_b)}**")
     c2.code(text_b, language=None, wrap_lines=True)
     explain_links(text_a, text_b, key)
 
@@ -191,7 +192,7 @@ def show_crows(result: crows_mod.CrowsPairsResult) -> None:
         return
     st.metric("CrowS-Pairs metric", f"{result.metric:.1f}%", help="% of pairs where the more-stereotyping sentence "
               "has the higher pseudo-log-likelihood; 50% = no preference")
-    st.plotly_chart(crows_pairs_figure(result), key="bias.crows.chart")
+    st.plotly_chart(safe_figure(crows_pairs_figure(result)), key="bias.crows.chart")
     table = [{"bias type": k, **{c: v[c] for c in ("n", "metric", "stereo", "antistereo", "ties")}}
              for k, v in result.by_bias_type().items()]
     st.dataframe(table, hide_index=True, key="bias.crows.types")
@@ -203,8 +204,9 @@ def show_crows(result: crows_mod.CrowsPairsResult) -> None:
                   "bias.crows.item")
     if index is not None:
         r = by_index[index]
-        st.caption(f"{r.direction} · {r.n_shared} shared tokens scored · sent_more {r.score_more:.3f} vs "
-                   f"sent_less {r.score_less:.3f} → {'more-stereotyping preferred' if r.more_higher else 'not preferred'}")
+        verdict = "more-stereotyping preferred" if r.more_higher else "not preferred"
+        st.caption(f"{md(r.direction)} · {r.n_shared:d} shared tokens scored · sent_more {r.score_more:.3f} vs "
+                   f"sent_less {r.score_less:.3f} → {md(verdict)}")
         side_by_side("more stereotyping", r.sent_more, "less stereotyping", r.sent_less, "bias.crows.open")
 
 
@@ -212,10 +214,10 @@ def show_bec(result: bec_mod.BecProResult) -> None:
     caveat("bec_pro")
     if result.skipped:
         st.info("Left out: person words that are several tokens for this tokenizer "
-                f"({', '.join(result.skipped)}); the association needs one [MASK] token.")
+                f"({md(', '.join(result.skipped))}); the association needs one [MASK] token.")
     if not result.rows:
         return
-    st.plotly_chart(bec_pro_figure(result), key="bias.bec.chart")
+    st.plotly_chart(safe_figure(bec_pro_figure(result)), key="bias.bec.chart")
     st.dataframe([{"group": k, **v} for k, v in result.by_group().items()], hide_index=True, key="bias.bec.groups")
     st.dataframe([asdict(r) for r in result.rows], hide_index=True, height=260, key="bias.bec.rows")
     export_buttons(result, "bec_pro")
@@ -235,9 +237,10 @@ def show_seat(result: SeatResult) -> None:
     c1.metric("Effect size d", f"{result.effect_size:.3f}")
     c2.metric("p-value (one-sided)", f"{result.p_value:.3g}")
     c3.metric("Permutations", f"{result.n_permutations:,}" + (" (exact)" if result.exact else " (sampled)"))
-    st.caption(f"X = {result.categories[0]}, Y = {result.categories[1]}, A = {result.categories[2]}, "
-               f"B = {result.categories[3]}; sizes {result.sizes}. d > 0: X is closer to A (and Y to B).")
-    st.plotly_chart(seat_figure(result), key="bias.seat.chart")
+    cats = result.categories
+    st.caption(f"X = {md(cats[0])}, Y = {md(cats[1])}, A = {md(cats[2])}, B = {md(cats[3])}; sizes {md(result.sizes)}. "
+               "d > 0: X is closer to A (and Y to B).")
+    st.plotly_chart(safe_figure(seat_figure(result)), key="bias.seat.chart")
     st.dataframe([asdict(i) for i in result.items], hide_index=True, height=260, key="bias.seat.rows")
     export_buttons(result, "seat")
     st.subheader("Open an item")
@@ -256,7 +259,7 @@ def show_template(result: templates.TemplateResult) -> None:
     caveat("template")
     if not result.rows:
         return
-    st.plotly_chart(template_figure(result), key="bias.template.chart")
+    st.plotly_chart(safe_figure(template_figure(result)), key="bias.template.chart")
     st.dataframe(result.summary_table(), hide_index=True, key="bias.template.summary")
     st.dataframe([{**asdict(r), "slot_values": ", ".join(f"{k}={v}" for k, v in r.slot_values)} for r in result.rows],
                  hide_index=True, height=260, key="bias.template.rows")

@@ -23,6 +23,7 @@ from plm_core.loading import DEFAULT_MODEL_ID, ModelHandle, ModelSpec
 from plm_core.viz.attention_plots import attention_heatmap
 from plm_core.viz.lesson_plots import head_grid, mask_pair, probe_bars, token_bars, vectors_heatmap
 from ui import resources, widgets
+from ui.safe import md, safe_figure
 
 MAX_URL_TEXT = 500  # characters of the sentence carried in a link
 INPUT_VIEWS = {"data"}  # views that ARE the input: shown before the guess
@@ -243,9 +244,9 @@ def render_page() -> None:
     step = lesson.steps[index]
 
     if presenter:
-        st.title(f"{lesson.number}. {lesson.title(lang)}")
+        st.title(f"{lesson.number}. {lesson.title(lang)}")  # md: trusted (lesson content)
     else:
-        st.caption(lesson.summary(lang))
+        st.caption(lesson.summary(lang))  # md: trusted
     if text_key(lesson.number) not in st.session_state:
         st.session_state[text_key(lesson.number)] = lesson.default_text
     if not presenter and step.view not in ("data", "train"):
@@ -268,8 +269,8 @@ def render_page() -> None:
     st.progress((index + 1) / len(lesson.steps),
                 text=f"Lesson {lesson.number} · step {index + 1} / {len(lesson.steps)}" if lang == "en"
                 else f"第 {lesson.number} 课 · 第 {index + 1} / {len(lesson.steps)} 步")
-    st.header(step.title(lang))
-    st.markdown(step.body(lang))
+    st.header(step.title(lang))  # md: trusted
+    st.markdown(step.body(lang))  # md: trusted
     revealed = _question(ctx)
     if revealed or step.view in INPUT_VIEWS:
         widgets.run_or_stop(lambda: VIEWS[step.view](ctx))
@@ -278,7 +279,8 @@ def render_page() -> None:
         st.button("Exit presenter view" if lang == "en" else "退出演示模式", key="lessons.exit", on_click=_exit_presenter)
         return
     with st.expander("Glossary" if lang == "en" else "术语表"):
-        st.markdown("\n".join(f"- **{term(lang)}** — {definition(lang)}" for term, definition in lesson.glossary))
+        st.markdown("\n".join(f"- **{term(lang)}** — {definition(lang)}"  # md: trusted
+                               for term, definition in lesson.glossary))
     st.caption("Share this step (opens in presenter view):" if lang == "en" else "分享这一步（以演示模式打开）：")
     st.code(link, language=None)
 
@@ -292,7 +294,7 @@ def _question(ctx: Ctx) -> bool:
     revealed = st.session_state.setdefault("lessons.revealed", set())
     lang = ctx.lang
     with st.container(border=True):
-        st.markdown(("**Predict first:** " if lang == "en" else "**先预测：** ") + q.prompt(lang))
+        st.markdown(("**Predict first:** " if lang == "en" else "**先预测：** ") + q.prompt(lang))  # md: trusted
         key = f"lessons.guess.{where[0]}.{where[1]}"
         guess = st.radio("Your guess" if lang == "en" else "你的猜测", list(range(len(q.options))), index=None,
                          key=key, format_func=lambda i: q.options[i](lang), label_visibility="collapsed")
@@ -312,9 +314,9 @@ def _question(ctx: Ctx) -> bool:
         answer = q.options[q.answer](lang)
         msg = f"{verdict}**{answer}**. {q.explanation(lang)}"
         if right:  # Material icons ship with Streamlit's frontend (no emoji font needed)
-            st.success(msg, icon=":material/check_circle:")
+            st.success(msg, icon=":material/check_circle:")  # md: trusted (the lesson's answer)
         else:
-            st.info(msg, icon=":material/cancel:")
+            st.info(msg, icon=":material/cancel:")  # md: trusted
     return True
 
 
@@ -339,14 +341,14 @@ def _frame(rows: list[dict]):
 
 
 def _ok(ctx: Ctx, en: str, zh: str) -> None:
-    st.success(zh if ctx.lang == "zh" else en)
+    st.success(md(zh if ctx.lang == "zh" else en))
 
 
 def view_tokens(ctx: Ctx) -> None:
     res = cached_token_embeddings(ctx.spec, ctx.text)
     widgets.show_notes(res.encoding)
     enc = res.encoding
-    st.markdown(f"**{len(enc)} tokens:** " + " · ".join(f"`{t}`" for t in enc.tokens))
+    st.markdown(f"**{len(enc)} tokens:** " + " · ".join(md(t) for t in enc.tokens))
     rows = [{"#": i, "token": t, "id": enc.input_ids[i], "special": enc.special[i], "segment": enc.segments[i]}
             for i, t in enumerate(enc.tokens)]
     left, right = st.columns(2)
@@ -361,13 +363,13 @@ def view_embedding_tables(ctx: Ctx) -> None:
     tokens = res.encoding.tokens
     hidden = res.word.shape[1]
     parts = f"token table {res.vocab_size:,} × {hidden}, position table {res.n_positions} × {hidden}"
-    st.markdown(f"**{parts}**" + (" + segment table" if res.segment is not None else "")
+    st.markdown(f"**{md(parts)}**" + (" + segment table" if res.segment is not None else "")
                 + (" → LayerNorm" if res.layer_norm else ""))
     bars = {"‖token row‖": np.linalg.norm(res.word, axis=1), "‖position row‖": np.linalg.norm(res.position, axis=1)}
     if res.segment is not None:
         bars["‖segment row‖"] = np.linalg.norm(res.segment, axis=1)
-    st.plotly_chart(token_bars(bars, tokens, "Length of each looked-up row"), key="lessons.emb_norms")
-    st.plotly_chart(vectors_heatmap(res.combined, tokens, "Input vectors (first 64 dimensions)"), key="lessons.emb_vec")
+    st.plotly_chart(safe_figure(token_bars(bars, tokens, "Length of each looked-up row")), key="lessons.emb_norms")
+    st.plotly_chart(safe_figure(vectors_heatmap(res.combined, tokens, "Input vectors (first 64 dimensions)")), key="lessons.emb_vec")
     _ok(ctx, f"Our sum{' + LayerNorm' if res.layer_norm else ''} equals the model's input vectors: "
              f"max |difference| = {res.max_abs_diff:.1e}",
         f"我们的求和{' + LayerNorm' if res.layer_norm else ''}与模型的输入向量一致：最大 |差| = {res.max_abs_diff:.1e}")
@@ -377,11 +379,11 @@ def view_positions(ctx: Ctx) -> None:
     res = cached_token_embeddings(ctx.spec, ctx.text)
     tokens = res.encoding.tokens
     c1, c2 = st.columns(2)
-    c1.plotly_chart(attention_heatmap(res.position_similarity(), [f"pos {p}" for p in res.position_ids],
+    c1.plotly_chart(safe_figure(attention_heatmap(res.position_similarity(), [f"pos {p}" for p in res.position_ids],
                                       "Cosine similarity of position rows", colorscale="RdBu", zmid=0.0,
-                                      colorbar_title="cos"), key="lessons.pos_sim")
-    c2.plotly_chart(attention_heatmap(res.word_similarity(), tokens, "Cosine similarity of token rows",
-                                      colorscale="RdBu", zmid=0.0, colorbar_title="cos"), key="lessons.word_sim")
+                                      colorbar_title="cos")), key="lessons.pos_sim")
+    c2.plotly_chart(safe_figure(attention_heatmap(res.word_similarity(), tokens, "Cosine similarity of token rows",
+                                      colorscale="RdBu", zmid=0.0, colorbar_title="cos")), key="lessons.word_sim")
     sim = res.position_similarity()
     n = sim.shape[0]
     near = float(np.mean([sim[i, i + 1] for i in range(n - 1)])) if n > 1 else float("nan")
@@ -396,23 +398,23 @@ def _steps(ctx: Ctx) -> compute.AttentionSteps:
 def view_qkv(ctx: Ctx) -> None:
     s, h = _steps(ctx), ctx.head
     tokens = s.encoding.tokens
-    st.markdown(f"**layer {s.layer}, head {h}: X is {s.inputs.shape[0]} × {s.inputs.shape[1]}; "
-                f"Q, K, V of one head are {s.queries.shape[1]} × {s.d_k} (d_k = {s.d_k})**")
+    st.markdown(f"**layer {s.layer:d}, head {h:d}: X is {s.inputs.shape[0]:d} × {s.inputs.shape[1]:d}; "
+                f"Q, K, V of one head are {s.queries.shape[1]:d} × {s.d_k:d} (d_k = {s.d_k:d})**")
     cols = st.columns(3)
     for col, (name, m) in zip(cols, (("Q", s.queries[h]), ("K", s.keys[h]), ("V", s.values[h]))):
-        col.plotly_chart(vectors_heatmap(m, tokens, f"{name} (head {h})"), key=f"lessons.{name}")
+        col.plotly_chart(safe_figure(vectors_heatmap(m, tokens, f"{name} (head {h})")), key=f"lessons.{name}")
 
 
 def view_scores(ctx: Ctx) -> None:
     s, h = _steps(ctx), ctx.head
-    st.markdown(f"**scale = 1/√d_k = 1/√{s.d_k} = {s.scale:.4f}**" + (" · causal mask: −∞ above the diagonal" if s.causal else ""))
-    st.plotly_chart(attention_heatmap(s.scores[h], s.encoding.tokens, f"QKᵀ/√d_k (layer {s.layer}, head {h})",
-                                      colorscale="RdBu", zmid=0.0, colorbar_title="score"), key="lessons.scores")
+    st.markdown(f"**scale = 1/√d_k = 1/√{s.d_k:d} = {s.scale:.4f}**" + (" · causal mask: −∞ above the diagonal" if s.causal else ""))
+    st.plotly_chart(safe_figure(attention_heatmap(s.scores[h], s.encoding.tokens, f"QKᵀ/√d_k (layer {s.layer}, head {h})",
+                                      colorscale="RdBu", zmid=0.0, colorbar_title="score")), key="lessons.scores")
 
 
 def view_softmax(ctx: Ctx) -> None:
     s, h = _steps(ctx), ctx.head
-    st.plotly_chart(attention_heatmap(s.probs[h], s.encoding.tokens, f"softmax (layer {s.layer}, head {h})"),
+    st.plotly_chart(safe_figure(attention_heatmap(s.probs[h], s.encoding.tokens, f"softmax (layer {s.layer}, head {h})")),
                     key="lessons.softmax")
     sums = s.probs[h].sum(-1)
     st.markdown(f"**row sums: min {sums.min():.6f}, max {sums.max():.6f}**")
@@ -426,9 +428,9 @@ def view_weighted_sum(ctx: Ctx) -> None:
     tokens = s.encoding.tokens
     d = s.d_k
     c1, c2 = st.columns(2)
-    c1.plotly_chart(vectors_heatmap(s.context[h], tokens, f"ours: softmax · V (head {h})"), key="lessons.ctx_ours")
-    c2.plotly_chart(vectors_heatmap(s.model_concat[:, h * d:(h + 1) * d], tokens,
-                                    f"the model's (input of its output projection, head {h})"), key="lessons.ctx_model")
+    c1.plotly_chart(safe_figure(vectors_heatmap(s.context[h], tokens, f"ours: softmax · V (head {h})")), key="lessons.ctx_ours")
+    c2.plotly_chart(safe_figure(vectors_heatmap(s.model_concat[:, h * d:(h + 1) * d], tokens,
+                                    f"the model's (input of its output projection, head {h})")), key="lessons.ctx_model")
     diff = s.head_context_diff(h)
     _ok(ctx, f"Step by step equals the model's own attention output: max |difference| = {diff:.1e}",
         f"一步步计算的结果与模型自己的注意力输出一致：最大 |差| = {diff:.1e}")
@@ -436,20 +438,20 @@ def view_weighted_sum(ctx: Ctx) -> None:
 
 def view_heads(ctx: Ctx) -> None:
     s = _steps(ctx)
-    st.plotly_chart(head_grid(s.probs, s.encoding.tokens, f"All {s.n_heads} heads of layer {s.layer}"),
+    st.plotly_chart(safe_figure(head_grid(s.probs, s.encoding.tokens, f"All {s.n_heads} heads of layer {s.layer}")),
                     key="lessons.heads")
     ent = -(s.probs * np.log(np.clip(s.probs, 1e-12, 1))).sum(-1).mean(-1)
-    st.markdown("**mean entropy per head (low = focused):** " + ", ".join(f"h{i} {e:.2f}" for i, e in enumerate(ent)))
+    st.markdown("**mean entropy per head (low = focused):** " + ", ".join(f"h{i:d} {e:.2f}" for i, e in enumerate(ent)))
 
 
 def view_concat(ctx: Ctx) -> None:
     s = _steps(ctx)
     tokens = s.encoding.tokens
-    st.markdown(f"**{s.n_heads} heads × d_k {s.d_k} = {s.concat.shape[1]} numbers per token → W_O "
-                f"({s.concat.shape[1]} × {s.projected.shape[1]})**")
+    st.markdown(f"**{s.n_heads:d} heads × d_k {s.d_k:d} = {s.concat.shape[1]:d} numbers per token → W_O "
+                f"({s.concat.shape[1]:d} × {s.projected.shape[1]:d})**")
     c1, c2 = st.columns(2)
-    c1.plotly_chart(vectors_heatmap(s.concat, tokens, "concatenated heads"), key="lessons.concat")
-    c2.plotly_chart(vectors_heatmap(s.projected, tokens, "after the output projection W_O"), key="lessons.proj")
+    c1.plotly_chart(safe_figure(vectors_heatmap(s.concat, tokens, "concatenated heads")), key="lessons.concat")
+    c2.plotly_chart(safe_figure(vectors_heatmap(s.projected, tokens, "after the output projection W_O")), key="lessons.proj")
     _ok(ctx, f"Concatenation equals the model's: max |difference| = {s.context_diff:.1e}; projection equals "
              f"the output of its W_O layer: max |difference| = {s.projection_diff:.1e}",
         f"拼接结果与模型一致：最大 |差| = {s.context_diff:.1e}；投影结果与其 W_O 层输出一致：最大 |差| = {s.projection_diff:.1e}")
@@ -459,8 +461,8 @@ def view_masks(ctx: Ctx) -> None:
     m = cached_mask_lesson(ctx.spec, ctx.text)
     own = "causal (GPT-style)" if m.causal else "bidirectional (BERT-style)"
     other = "bidirectional (BERT-style), constructed" if m.causal else "causal (GPT-style), constructed"
-    st.plotly_chart(mask_pair(m.mask, m.other_mask, m.encoding.tokens, f"loaded model: {own}", other), key="lessons.masks")
-    st.markdown(f"**this model is {own}: attention given to later tokens = {m.future_attention:.3f} of each row "
+    st.plotly_chart(safe_figure(mask_pair(m.mask, m.other_mask, m.encoding.tokens, f"loaded model: {own}", other)), key="lessons.masks")
+    st.markdown(f"**this model is {md(own)}: attention given to later tokens = {m.future_attention:.3f} of each row "
                 f"(averaged over layers and heads)**")
 
 
@@ -471,11 +473,11 @@ def view_mlm(ctx: Ctx) -> None:
     if m.predictions:
         for d in m.predictions:
             what = "next token" if ctx.handle.kind == "causal_lm" else f"[MASK] at {d.position}"
-            st.markdown(f"**{what}:** " + ", ".join(f"`{t}` {p:.1%}" for t, p in zip(d.tokens, d.probs)))
+            st.markdown(f"**{md(what)}:** " + ", ".join(f"{md(repr(t))} {p:.1%}" for t, p in zip(d.tokens, d.probs)))
     elif ctx.handle.kind == "masked_lm":
         st.info("Put [MASK] in the sentence to see the model fill it in.")
     else:
-        st.info(f"{ctx.handle.model_id} is a {ctx.handle.kind}: it has no language-model head to predict with "
+        st.info(f"{md(ctx.handle.model_id)} is a {md(ctx.handle.kind)}: it has no language-model head to predict with "
                 "(load a masked or causal LM to see predictions).")
 
 
@@ -487,7 +489,7 @@ def view_nsp(ctx: Ctx) -> None:
     pair = st.session_state[key]
     res = cached_token_embeddings(ctx.spec, ctx.text.replace("[MASK]", "mat"), pair)
     enc = res.encoding
-    st.markdown(f"**{len(enc)} tokens, second sentence starts at {enc.pair_start}**")
+    st.markdown(f"**{len(enc)} tokens, second sentence starts at {md(enc.pair_start)}**")
     st.table(_frame([{"#": i, "token": t, "segment": s, "special": sp}
                      for i, (t, s, sp) in enumerate(zip(enc.tokens, enc.segments, enc.special))]))
 
@@ -508,7 +510,7 @@ def view_data(ctx: Ctx) -> None:
         bound(st.text_area, "Labelled examples", "lessons.examples", height=260)
     data = finetune.parse_examples(_examples())
     counts = ", ".join(f"{n}: {data.labels.count(i)}" for i, n in enumerate(data.names))
-    st.markdown(f"**{len(data.texts)} examples — {counts}**")
+    st.markdown(f"**{len(data.texts)} examples — {md(counts)}**")
 
 
 def view_train(ctx: Ctx) -> None:
@@ -519,8 +521,9 @@ def view_train(ctx: Ctx) -> None:
     c2.metric("held-out accuracy (pooler, saved)", f"{trained.heldout_accuracy:.0%}")
     c3.metric("held-out accuracy (mean pooling)", f"{trained.heldout_accuracy_mean_pooling:.0%}")
     pool = "tanh([CLS]) (this model has no trained pooler)" if trained.identity_pooler else "the model's pooler, tanh(W·[CLS] + b)"
-    st.markdown(f"**encoder {spec.model_id} (frozen); head: {len(trained.data.names)} × {trained.weight.shape[1]} "
-                f"linear layer on {pool}; {len(trained.data.texts)} examples, 5-fold cross-validation**")
+    st.markdown(f"**encoder {md(spec.model_id)} (frozen); head: {len(trained.data.names)} × "
+                f"{trained.weight.shape[1]:d} linear layer on {md(pool)}; {len(trained.data.texts)} examples, "
+                "5-fold cross-validation**")
     if trained.heldout_accuracy_mean_pooling > trained.heldout_accuracy:
         st.caption("Mean pooling generalises better here: this encoder was trained for mean-pooled sentence "
                    "embeddings. The saved classifier uses the pooler because that is what BertForSequenceClassification computes.")
@@ -532,7 +535,7 @@ def view_use(ctx: Ctx) -> None:
     trained = cached_train(spec, examples)
     probs = cached_classify(spec, examples, ctx.text)
     names = trained.data.names
-    st.markdown("**" + " · ".join(f"{n}: {p:.1%}" for n, p in zip(names, probs)) + "**")
+    st.markdown("**" + " · ".join(f"{md(n)}: {p:.1%}" for n, p in zip(names, probs)) + "**")
     if ctx.presenter:
         return
     folder = classroom.trained_dir() / f"lesson5-{trained.data.digest}"
@@ -569,14 +572,14 @@ def view_attention_vs_attribution(ctx: Ctx) -> None:
     except ImportError:
         st.info("Integrated gradients is not available in this installation (plm_core.attribution is absent).")
     except PlmCoreError as err:
-        st.info(f"Integrated gradients: {err}")
+        st.info(f"Integrated gradients: {md(err)}")
     else:
         if len(attr.scores) == len(tokens):
             series[f"integrated gradients ({n_steps} steps)"] = attr.scores
     norm = {k: np.abs(v) / (np.abs(v).max() or 1.0) for k, v in series.items()}
     where = "[CLS]" if row == 0 else "the last token"
-    st.plotly_chart(token_bars(norm, tokens, f"Attention from {where} vs attribution (each scaled to max 1)",
-                               yaxis="relative importance"), key="lessons.att_attr")
+    st.plotly_chart(safe_figure(token_bars(norm, tokens, f"Attention from {where} vs attribution (each scaled to max 1)",
+                               yaxis="relative importance")), key="lessons.att_attr")
     base = norm["attention (last layer, mean of heads)"]
     content = [i for i, s in enumerate(att.encoding.special) if not s]
     lines = []
@@ -585,19 +588,19 @@ def view_attention_vs_attribution(ctx: Ctx) -> None:
             continue
         rho = compute.spearman(base[content], v[content]) if len(content) > 1 else float("nan")
         lines.append(f"{name}: ρ = {rho:+.2f}")
-    st.markdown("**Spearman rank correlation with last-layer attention (word tokens): " + "; ".join(lines) + "**")
-    st.caption(occ.what)
+    st.markdown("**Spearman rank correlation with last-layer attention (word tokens): " + md("; ".join(lines)) + "**")
+    st.caption(md(occ.what))
 
 
 def view_bias_probe(ctx: Ctx) -> None:
     words = compute.parse_words(ctx.text)
     res = cached_bias(ctx.spec, words)
-    st.plotly_chart(probe_bars(res.scores, res.occupations, res.templates, "Association: + leans male, − leans female",
-                               res.method), key="lessons.bias")
+    st.plotly_chart(safe_figure(probe_bars(res.scores, res.occupations, res.templates, "Association: + leans male, − leans female",
+                               res.method)), key="lessons.bias")
     mean = res.scores.mean(0)
-    st.markdown("**mean over templates:** " + ", ".join(f"{w} {m:+.3f}" for w, m in zip(res.occupations, mean)))
+    st.markdown("**mean over templates:** " + ", ".join(f"{md(w)} {m:+.3f}" for w, m in zip(res.occupations, mean)))
     spread = res.scores.max(0) - res.scores.min(0)
-    st.caption("Spread between templates per word: " + ", ".join(f"{w} {s:.3f}" for w, s in zip(res.occupations, spread)))
+    st.caption("Spread between templates per word: " + ", ".join(f"{md(w)} {s:.3f}" for w, s in zip(res.occupations, spread)))
 
 
 VIEWS: dict[str, Callable[[Ctx], None]] = {

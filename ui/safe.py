@@ -55,3 +55,65 @@ def md(text: object) -> str:
             out.append(ch)
     return _SPACES.sub(lambda m: " " + "\u00a0" * (len(m.group()) - 1), "".join(out))
 
+
+
+# Plotly draws titles, axis labels, legend names and category labels with its own HTML subset: "<b>",
+# "<i>", "<br>" and "<a href=…>" (a live link) work there. User text (tokens, words, model ids, data-set
+# cells) reaches those places, so every figure passes through safe_figure before st.plotly_chart. The
+# figure's own templates (hovertemplate, texttemplate, text) are left alone: plm_core.viz writes them.
+_TRACE_TEXT = ("name", "x", "y", "labels", "ids", "hovertext", "customdata")
+_HTML = ("<", ">", "&")
+
+
+def plotly_text(text: str) -> str:
+    """``text`` as plotly shows it literally: its HTML subset's metacharacters as entities."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _needs(value) -> bool:
+    if isinstance(value, str):
+        return any(c in value for c in _HTML)
+    if value is None or getattr(getattr(value, "dtype", None), "kind", "O") not in "OUS":
+        return False  # numbers
+    try:
+        return any(isinstance(v, str) and any(c in v for c in _HTML) for v in value)
+    except TypeError:
+        return False
+
+
+def _escaped(value):
+    if isinstance(value, str):
+        return plotly_text(value)
+    return [plotly_text(v) if isinstance(v, str) else v for v in value]
+
+
+def _title(obj) -> None:
+    title = getattr(obj, "title", None)
+    if title is not None and isinstance(getattr(title, "text", None), str) and _needs(title.text):
+        title.text = plotly_text(title.text)
+
+
+def safe_figure(fig):
+    """``fig`` with every title, axis and category label, legend name and annotation shown literally (no bold,
+    link or image from user text). Changes the figure in place (only where a ``<``, ``>`` or ``&`` is)."""
+    layout = fig.layout
+    _title(layout)
+    _title(layout.legend)
+    fig.for_each_xaxis(_title)
+    fig.for_each_yaxis(_title)
+    for axis in [*fig.select_xaxes(), *fig.select_yaxes()]:
+        if axis.ticktext is not None and _needs(axis.ticktext):
+            axis.ticktext = _escaped(axis.ticktext)
+    for note in layout.annotations or ():
+        if isinstance(note.text, str) and _needs(note.text):
+            note.text = plotly_text(note.text)
+    for trace in fig.data:
+        for key in _TRACE_TEXT:
+            value = getattr(trace, key, None) if key in trace else None
+            if value is not None and _needs(value):
+                setattr(trace, key, _escaped(value))
+        if "colorbar" in trace:
+            _title(trace.colorbar)
+        if "marker" in trace and "colorbar" in trace.marker:
+            _title(trace.marker.colorbar)
+    return fig
