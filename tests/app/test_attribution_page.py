@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from helpers import chart_specs
+from helpers import chart_specs, shown
 
 PAGE = "pages/attribution.py"
 
@@ -33,7 +33,7 @@ def _highlights(at) -> list[str]:
 
 
 def _texts(at, kind: str) -> list[str]:
-    return [e.value for e in getattr(at, kind)]
+    return [shown(e.value) for e in getattr(at, kind)]
 
 
 @pytest.mark.slow

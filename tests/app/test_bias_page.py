@@ -7,7 +7,7 @@ import json
 
 import numpy as np
 import pytest
-from helpers import open_page, plotly_array
+from helpers import open_page, plotly_array, shown
 
 from plm_core.bias import datasets, templates
 from plm_core.bias.crows_pairs import run_crows_pairs
@@ -27,7 +27,7 @@ CROWS_CSV = (
 
 def test_template_probe_chart_equals_core_and_opens_attention(app_factory, tiny_dirs):
     at = open_page(app_factory, tiny_dirs["masked_lm"], "pages/bias.py")
-    assert any("offensive stereotypes" in w.value for w in at.warning)
+    assert any("offensive stereotypes" in shown(w.value) for w in at.warning)
     tset = templates.EXAMPLE_SETS["Pronouns for occupations"]
     assert at.text_area(key="bias.targets").value == "he, she"
     at.button(key="bias.template.run").click().run()
@@ -38,12 +38,12 @@ def test_template_probe_chart_equals_core_and_opens_attention(app_factory, tiny_
     bar_he = next(t for t in fig["data"] if t["type"] == "bar" and t["name"] == "he")
     assert list(bar_he["x"]) == list(tset.words("JOB"))
     np.testing.assert_allclose(plotly_array(bar_he["y"]), [want[(v, "he")] for v in tset.words("JOB")], rtol=1e-5)
-    assert "Blodgett" not in " ".join(i.value for i in at.info)  # the template caveat, not CrowS-Pairs'
-    assert any("wording" in i.value for i in at.info)
+    assert "Blodgett" not in " ".join(shown(i.value) for i in at.info)  # the template caveat, not CrowS-Pairs'
+    assert any("wording" in shown(i.value) for i in at.info)
     # bad input: a template without a slot gives a message, the earlier result stays
     at.text_area(key="bias.templates").input("he is a [MASK].").run()
     at.button(key="bias.template.run").click().run()
-    assert any("has no slot" in e.value for e in at.error)
+    assert any("has no slot" in shown(e.value) for e in at.error)
     # drill-down: a template row opens in the Attention page with the sentence preset
     at.text_area(key="bias.templates").input("\n".join(tset.templates)).run()
     at.button(key="bias.template.run").click().run()
@@ -64,7 +64,7 @@ def test_multi_token_target_is_a_clear_message(app_factory, tiny_dirs):
     at.text_area(key="bias.targets").input("he, aunt").run()
     at.button(key="bias.template.run").click().run()
     assert not at.exception
-    assert any("'aunt' is" in e.value and "single token" in e.value for e in at.error)
+    assert any("'aunt' is" in shown(e.value) and "single token" in shown(e.value) for e in at.error)
 
 
 @pytest.fixture
@@ -95,7 +95,7 @@ def test_crows_pairs_run_per_bias_type_equals_core(app_factory, tiny_dirs, crows
     types = at.dataframe[0].value
     assert list(types["bias type"]) == ["age", "gender", "race-color", "socioeconomic"]
     assert list(types["metric"]) == pytest.approx([v["metric"] for v in expected.by_bias_type().values()])
-    assert any("Blodgett" in i.value for i in at.info)
+    assert any("Blodgett" in shown(i.value) for i in at.info)
     at.selectbox(key="bias.crows.item").set_value(4).run()
     assert [c.value for c in at.code][:2] == ["she is a good wife", "he is a good wife"]
     assert at.button(key="bias.crows.open.compare") is not None  # the Compare page is registered
@@ -126,7 +126,7 @@ def test_stopped_run_keeps_what_was_computed(app_factory, tiny_dirs, crows_file,
     at = open_page(app_factory, tiny_dirs["masked_lm"], "pages/bias.py")
     run_crows(at, crows_file)
     assert calls == [4, 1]  # the first chunk is 4 pairs, then sized to CHUNK_SECONDS (here: 1 pair)
-    assert any("Stopped after 5 of 6 items" in i.value for i in at.info)
+    assert any("Stopped after 5 of 6 items" in shown(i.value) for i in at.info)
     assert len(at.dataframe[1].value) == 5  # the rows table
 
     def fail_on_second(handle, chunk):
@@ -137,5 +137,5 @@ def test_stopped_run_keeps_what_was_computed(app_factory, tiny_dirs, crows_file,
 
     monkeypatch.setattr(ui.bias.crows_mod, "score_pairs", fail_on_second)
     at.button(key="bias.crows_pairs.run").click().run()
-    assert any("simulated failure" in e.value and "4 items scored before it are kept" in e.value for e in at.error)
+    assert any("simulated failure" in shown(e.value) and "4 items scored before it are kept" in shown(e.value) for e in at.error)
     assert len(at.dataframe[1].value) == 4
