@@ -172,8 +172,11 @@ def _same_model(a: str, b: str) -> bool:
     a, b = a.strip(), b.strip()
     if a == b or (a in EMBEDDED and b in EMBEDDED):
         return True
-    pa, pb = Path(a).expanduser(), Path(b).expanduser()
-    return _is_dir(pa) and _is_dir(pb) and pa.resolve() == pb.resolve()
+    try:
+        pa, pb = Path(a).expanduser(), Path(b).expanduser()
+        return _is_dir(pa) and _is_dir(pb) and pa.resolve() == pb.resolve()
+    except (OSError, RuntimeError, ValueError):  # "~nosuchuser", a name too long to resolve
+        return False
 
 
 def is_trained_folder(model_id: str) -> bool:

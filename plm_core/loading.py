@@ -166,7 +166,11 @@ def resolve_source(model_id: str) -> str:
     if model_id in EMBEDDED_ALIASES:
         return embedded_model_path()
     check_model_id(model_id)
-    path = Path(model_id).expanduser()
+    try:
+        path = Path(model_id).expanduser()
+    except RuntimeError:  # "~name" of no user here
+        raise ModelLoadError(f"there is no folder {excerpt(model_id)}: no user of this machine is called that") \
+            from None
     if _is_dir(path):
         return str(path)
     if path.is_absolute() or model_id.startswith((".", "~")):

@@ -1,40 +1,45 @@
 """Drive every page's text inputs with hostile text through AppTest, and find user text turned into markup.
 
 Used by tests/app/test_hostile_pages.py (fixed fragments) and tests/app/test_hostile_property.py
-(hypothesis). A body of a Markdown element (markdown, caption, error, warning, info, success, titles) is
-checked two ways:
+(hypothesis). The body of every Markdown element (markdown, caption, error, warning, info, success, titles)
+of every run is checked:
 
-- every link or image it renders (markdown-it, CommonMark + GFM tables) and every bare URL it holds: none
-  may come from user text (the fragments point at example.invalid and 127.0.0.1:9);
-- wherever a fragment's marker ("zq…") shows up, the fragment is there in the escaped form ``ui.safe.md``
-  gives, i.e. the page put it through the one escaping helper.
+- around each marker ("zq" + a letter) of a fragment, every ASCII punctuation character is backslash-escaped
+  (``ui.safe.md``), whatever piece of the fragment the page shows (a whole sentence, an excerpt, a word);
+- rendered (markdown-it, CommonMark + GFM tables), no link, image, code, strikethrough, heading, quote,
+  list or table holds a marker;
+- what the frontend rewrites after parsing is broken: no bare URL to the hostile hosts, no ``:streamlit:``,
+  no ``->``/``<-``/``--`` between spaces, no HTML entity from user text.
 """
 
 from __future__ import annotations
 
+import html
 import re
+import string
 from collections.abc import Callable
 from dataclasses import dataclass
+from html.parser import HTMLParser
 
 from markdown_it import MarkdownIt
 
-from ui.safe import md
-
 MARKDOWN_KINDS = ("title", "header", "subheader", "markdown", "caption", "error", "warning", "info", "success")
 _MD = MarkdownIt("commonmark", {"html": True}).enable(["table", "strikethrough"])
-HOSTILE_URLS = ("example.invalid", "127.0.0.1:9")
+HOSTILE_HOSTS = ("example.invalid", "127.0.0.1:9")
+_MARKER = re.compile(r"zq[a-z]")
+_PUNCT = set(string.punctuation)
 _BARE_URL = re.compile(r"(?<!\\)(https?:(?!\u2060)//|www(?=\.))", re.IGNORECASE)
+_TYPOGRAPHY = re.compile(r"(^|\s)(<->|->|<-|--|>=|<=|~=)(\s|$)")
+_BLOCKING = {"a", "img", "code", "del", "s", "h1", "h2", "h3", "h4", "h5", "h6", "blockquote", "table", "li", "pre",
+             "b", "i", "script", "iframe"}
 
-# one fragment per kind of markup; each carries a unique marker so its echo can be found
+# one fragment per kind of markup, each with a marker ("zq" + a letter) next to its metacharacters
 FRAGMENTS = (
-    "**zqa**", "[zqb](http://example.invalid)", "![zqc](http://127.0.0.1:9/i.png)", "<b>zqd</b>", "$zqe$",
-    "`zqf`", ":red[zqg]", "zqh http://example.invalid", "# zqi", "zqj | x |", "> zqk", "zql_x_ __y__",
-    ":streamlit: zqm", "zqn -> y <- z", "&amp; zqo", "zqp@example.invalid", "~~zqq~~", "zqr\n\n    code",
+    "a**zqa**b", "a[zqb](http://example.invalid)b", "a![zqc](http://127.0.0.1:9/i.png)b", "a<b>zqd</b>b",
+    "a$zqe$b", "a`zqf`b", "a:red[zqg]b", "zqh http://example.invalid www.example.invalid", "# zqi",
+    "a|zqj|b\n|-|-|", "> zqk", "_zql_ __zql__", ":streamlit: zqm", "zqn -> y <- z -- w", "&amp; &lt;b&gt;zqo",
+    "zqp@example.invalid", "~~zqq~~", "zqr\n\n    zqs", "- zqt", ":smile:zqu:material/home:",
 )
-
-
-def marker(fragment: str) -> str:
-    return re.search(r"zq[a-z]", fragment).group()
 
 
 def bodies(at) -> list[tuple[str, str]]:
@@ -46,30 +51,74 @@ def bodies(at) -> list[tuple[str, str]]:
     return out
 
 
-def markup_problems(at, fragments=FRAGMENTS) -> list[str]:
-    """What the last run turned into markup: links/images/bare URLs to the hostile hosts, unescaped fragments."""
+def _unescaped(run: str) -> list[str]:
+    """ASCII punctuation in ``run`` that no backslash escapes (the page's own edges left out: ``**…**``,
+    sentence punctuation, quotes and brackets around the run)."""
+    units, i = [], 0
+    while i < len(run):  # an escaped pair is one unit
+        step = 2 if run[i] == "\\" and i + 1 < len(run) and run[i + 1] in _PUNCT else 1
+        units.append(run[i:i + step])
+        i += step
+    while units and units[0] in ("*", "(", "'", '"'):
+        units.pop(0)
+    while units and units[-1] in ("*", ".", ",", ":", ";", ")", "'", '"'):
+        units.pop()
+    return [u for u in units if len(u) == 1 and u in _PUNCT]
+
+
+class _Tags(HTMLParser):
+    """Markers inside (or in the attributes of) the tags user text must never make."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.stack: list[str] = []
+        self.found: list[str] = []
+
+    def handle_starttag(self, tag, attrs):
+        if tag in _BLOCKING and any(_MARKER.search(str(v)) for _, v in attrs):
+            self.found.append(f"<{tag} {attrs}>")
+        if tag not in ("img", "br", "hr", "input"):
+            self.stack.append(tag)
+
+    def handle_endtag(self, tag):
+        if tag in self.stack:
+            while self.stack and self.stack.pop() != tag:
+                pass
+
+    def handle_data(self, data):
+        inside = [t for t in self.stack if t in _BLOCKING]
+        if inside and _MARKER.search(data):
+            self.found.append(f"<{inside[-1]}>{data[:40]}")
+
+
+def markup_problems(at) -> list[str]:
+    """What the last run turned into markup from user text (see the module doc)."""
     problems = []
     for kind, body in bodies(at):
-        html = _MD.render(body)
-        for tag in re.findall(r"<(?:a|img)\b[^>]*>", html):
-            if any(u in tag for u in HOSTILE_URLS):
-                problems.append(f"{kind}: a link or image from user text: {tag[:120]} in {body[:160]!r}")
+        where = f"{kind} {body[:140]!r}"
+        for run in re.findall(r"\S*zq[a-z]\S*", body):
+            bad = _unescaped(run)
+            if bad:
+                problems.append(f"unescaped {''.join(dict.fromkeys(bad))!r} around {run[:60]!r} in {where}")
+        rendered = _MD.render(body)
+        parser = _Tags()
+        parser.feed(rendered)
+        problems += [f"markup {t!r} from user text in {where}" for t in parser.found]
+        shown = html.unescape(re.sub(r"<[^>]+>", "", rendered))
         for m in _BARE_URL.finditer(body):
-            rest = body[m.start(): m.start() + 40]
-            if any(u.split(":")[0] in rest for u in HOSTILE_URLS):
-                problems.append(f"{kind}: a bare URL (GFM autolink) from user text: {rest!r}")
-        for fragment in fragments:
-            mk = marker(fragment)
-            if mk in body and md(fragment) not in body:
-                problems.append(f"{kind}: {fragment!r} is not escaped with ui.safe.md in {body[:200]!r}")
+            if any(h.split(":")[0] in body[m.start(): m.start() + 40] for h in HOSTILE_HOSTS):
+                problems.append(f"a bare URL (autolink) in {where}")
+        if ":streamlit:" in shown or _TYPOGRAPHY.search(shown):
+            problems.append(f"text the frontend rewrites (:streamlit:, ->) in {where}")
+        if re.search(r"(?<!\\)&(amp|lt|gt);", body):
+            problems.append(f"an HTML entity from user text in {where}")
     return problems
 
 
 class Recorder:
     """Runs the app and, after every run, records exceptions and markup made from user text."""
 
-    def __init__(self, fragments=FRAGMENTS) -> None:
-        self.fragments = fragments
+    def __init__(self) -> None:
         self.problems: list[str] = []
         self.runs = 0
 
@@ -78,7 +127,7 @@ class Recorder:
         self.runs += 1
         for exc in at.exception:
             self.problems.append(f"{what}: exception {str(exc.value)[:300]}")
-        self.problems += [f"{what}: {p}" for p in markup_problems(at, self.fragments)]
+        self.problems += [f"{what}: {p}" for p in markup_problems(at)]
 
 
 @dataclass(frozen=True)

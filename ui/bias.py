@@ -21,6 +21,7 @@ from plm_core.bias.common import CAVEATS, CONTENT_WARNING
 from plm_core.bias.seat import SeatResult, counterpart, run_seat
 from plm_core.errors import PlmCoreError
 from plm_core.loading import ModelSpec
+from plm_core.paths import is_dir, user_path
 from plm_core.viz.bias_plots import bec_pro_figure, crows_pairs_figure, seat_figure, template_figure
 from ui import resources, widgets
 from ui.safe import md, safe_figure
@@ -54,13 +55,13 @@ def load_data(probe: str, path: str, upload: bytes | None = None, upload_name: s
         return parse(text), f"upload {upload_name}"
     path = path.strip()
     if probe == "seat":
-        p = Path(path).expanduser()
-        if path and p.is_dir():
-            p = p / "seat" / f"{seat_test}.jsonl" if (p / "seat").is_dir() else p / f"{seat_test}.jsonl"
+        p = user_path(path, "SEAT file or folder")
+        if path and is_dir(p):
+            p = p / "seat" / f"{seat_test}.jsonl" if is_dir(p / "seat") else p / f"{seat_test}.jsonl"
         return datasets.load_seat(p if path else seat_test), str(p) if path else f"{seat_test} (downloaded)"
     if path:
-        p = Path(path).expanduser()
-        if p.is_dir():
+        p = user_path(path, "data file or folder")
+        if is_dir(p):
             p = p / DATA_FILES[probe]
         loader = datasets.load_crows_pairs if probe == "crows_pairs" else datasets.load_bec_pro
         return loader(p), str(p)

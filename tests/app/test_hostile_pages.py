@@ -21,8 +21,8 @@ GROUPS = [" ".join(FRAGMENTS[i:i + 2]) for i in range(0, len(FRAGMENTS), 2)]
 @pytest.mark.parametrize("drive", DRIVES, ids=[d.name for d in DRIVES])
 def test_user_text_never_becomes_markup(app_factory, tiny_dirs, drive):
     rec = Recorder()
+    at = open_drive(app_factory, tiny_dirs, drive)
     for text in GROUPS:
-        at = open_drive(app_factory, tiny_dirs, drive)
         drive.fill(at, text, rec)
     assert rec.runs
     assert not rec.problems, f"{len(rec.problems)} problems:\n" + "\n".join(dict.fromkeys(rec.problems))

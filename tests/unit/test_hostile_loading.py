@@ -36,7 +36,8 @@ def test_a_model_id_of_256_characters_or_more_is_a_message(model_id):
         load_model(ModelSpec(model_id, device="cpu"))
 
 
-@pytest.mark.parametrize("model_id", ["bad\x00id", "x" * 100 + "\n" + "y", "../" * 200])
+@pytest.mark.parametrize("model_id", ["bad\x00id", "x" * 100 + "\n" + "y", "../" * 200, "~nosuchuserzq/model",
+                                      "~~zqq~~"])
 def test_other_odd_model_ids_are_messages(model_id):
     with pytest.raises(PlmCoreError) as err:
         load_model(ModelSpec(model_id, device="cpu"))
@@ -165,3 +166,14 @@ def test_a_broken_sentence_transformers_config_is_ignored(tiny_dirs, tmp_path):
     (folder / "sentence_bert_config.json").write_text("{not json")
     assert load_model(ModelSpec(str(folder), device="cpu")).max_tokens == 128
 
+
+
+@pytest.mark.parametrize("path", ["~nosuchuserzq/data.csv", "~~zqq~~", "a" * 300, "/tmp/" + "b" * 300 + "/x.csv", "\x00"])
+def test_typed_data_paths_are_messages(path):
+    """A typed path reached Path.expanduser/is_dir: RuntimeError or OSError tracebacks (bias page)."""
+    from plm_core.bias import datasets
+
+    for load in (datasets.load_crows_pairs, datasets.load_bec_pro, datasets.load_seat):
+        with pytest.raises(PlmCoreError) as err:
+            load(path)
+        assert len(str(err.value)) < MAX_MESSAGE
