@@ -75,8 +75,10 @@ def encode(
     with handle.lock:
         full = tok(text, text_pair, add_special_tokens=True, truncation=False, verbose=False)
         n_full = len(full["input_ids"])
+        cut_a, cut_b = (_shorten_pair(handle, text, text_pair, limit) if text_pair is not None and n_full > limit
+                        else (text, text_pair))
         batch = tok(
-            text, text_pair, return_tensors="pt", truncation="longest_first" if n_full > limit else False,
+            cut_a, cut_b, return_tensors="pt", truncation="longest_first" if n_full > limit else False,
             max_length=limit if n_full > limit else None, return_offsets_mapping=tok.is_fast,
             return_special_tokens_mask=True, return_token_type_ids=None,
         )
@@ -99,7 +101,7 @@ def encode(
         segments.append(int(current))
     truncated = n_full > limit
     if truncated:
-        notes += (f"the input has {n_full} tokens; only the first {limit} (the limit here) are used",)
+        notes += (f"the input has {n_full:,} tokens; only the first {limit} (the limit here) are used",)
     notes += _long_unknown_notes(handle, ids, offsets, segments, (text, text_pair or ""))
     encoding = Encoding(
         text=text, text_pair=text_pair, tokens=tuple(clean_token(t) for t in raw_tokens),
@@ -144,3 +146,32 @@ def no_mask_message(handle: ModelHandle, encoding: Encoding) -> str:
         return (f"the {mask} is at token {where[0]} of {len(full)}, past the limit of {len(encoding)} tokens here: "
                 f"only the first {len(encoding)} are used, so shorten the text before the {mask}")
     return f"the text has no {mask} token: put {mask} where the model should fill in a word"
+
+
+# tokens kept beyond the limit when a long sentence of a pair is cut before the tokenizer truncates the pair
+PAIR_MARGIN = 16
+
+
+def _shorten_pair(handle: ModelHandle, text: str, text_pair: str, limit: int) -> tuple[str, str]:
+    """The two sentences of a long pair cut short enough for the tokenizer's own truncation to be fast.
+
+    tokenizers truncates a pair by building every combination of overflow windows of both sentences: two
+    20,000-character texts took 24 s (tiny BERT) with the model's lock held, i.e. one user's paste stopped
+    every other user of that model. "longest_first" keeps at most ``limit`` tokens of a sentence and, of
+    the longer one, depends only on the shorter's length and on which is longer: so a sentence past the
+    limit is cut at a token boundary a margin beyond it (one token more for the longer sentence, so it stays
+    the longer). The tokenizer then truncates the same tokens as before, in milliseconds. Call under the lock.
+    """
+    tok = handle.tokenizer
+    if not tok.is_fast:
+        return text, text_pair
+    sides = [tok(t, add_special_tokens=False, truncation=False, return_offsets_mapping=True, verbose=False)
+             for t in (text, text_pair)]
+    n = [len(s["input_ids"]) for s in sides]
+    out = []
+    for i, (t, side) in enumerate(zip((text, text_pair), sides)):
+        keep = limit + PAIR_MARGIN + (1 if n[i] > n[1 - i] else 0)  # one more for the longer: it stays longer
+        if n[i] > keep:
+            t = t[: side["offset_mapping"][keep - 1][1]]
+        out.append(t)
+    return out[0], out[1]

@@ -270,3 +270,35 @@ def test_a_20000_character_word_is_one_unk_with_a_note(tiny_handles, kind):
     notes = " ".join(enc.notes)
     assert "[UNK]" in notes and "19,990" in notes, enc.notes
     assert len(notes) < MAX_MESSAGE
+
+
+# ------------------------------------------------------------------ one user's paste must not stall the model ----
+
+@pytest.mark.parametrize("kind", ["masked_lm", "roberta_mlm", "causal_lm"])
+def test_a_long_pair_is_truncated_as_the_tokenizer_does_from_a_short_input(tiny_handles, kind, monkeypatch):
+    """tokenizers truncates a pair by combining every overflow window of both sentences: two 20,000-character
+    texts held the model's lock for 24 s. encode() cuts each sentence a margin past the limit first; the
+    tokens kept must be exactly the tokenizer's own longest-first truncation of the whole texts."""
+    import plm_core.tokens as tokens
+
+    h = tiny_handles[kind]
+    asked: list[int] = []
+    real = tokens._shorten_pair
+
+    def spy(handle, a, b, limit):
+        a2, b2 = real(handle, a, b, limit)
+        asked.extend(len(handle.tokenizer(t, add_special_tokens=False)["input_ids"]) for t in (a2, b2))
+        return a2, b2
+
+    for la, lb in ((400, 10), (10, 400), (400, 400), (401, 400), (130, 600), (64, 64)):
+        a, b = " ".join(["cat sat"] * (la // 2)), " ".join(["dog the"] * (lb // 2))
+        for limit in (20, 64, 128):
+            monkeypatch.setattr(tokens, "_shorten_pair", lambda handle, x, y, lim: (x, y))
+            whole, _ = encode(h, a, b, max_tokens=limit)
+            monkeypatch.setattr(tokens, "_shorten_pair", spy)
+            fast, _ = encode(h, a, b, max_tokens=limit)
+            assert (fast.input_ids, fast.segments, fast.offsets, fast.notes) == \
+                (whole.input_ids, whole.segments, whole.offsets, whole.notes), (la, lb, limit)
+    assert asked and max(asked) <= 128 + tokens.PAIR_MARGIN + 1  # the tokenizer never sees a long pair
+    huge, _ = encode(h, HUGE, HUGE)
+    assert len(huge) == 128 and huge.pair_start is not None
