@@ -93,9 +93,27 @@ def _title(obj) -> None:
         title.text = plotly_text(title.text)
 
 
+_OWN_TEXT = frozenset({"hovertemplate", "texttemplate", "text", "template"})  # written by plm_core.viz
+
+
+def _raw_needs(node) -> bool:
+    """Any string with ``<``, ``>`` or ``&`` in a figure's raw dicts, outside its own templates (no validation:
+    fast, so a figure with nothing to escape costs almost nothing)."""
+    if isinstance(node, str):
+        return any(c in node for c in _HTML)
+    if isinstance(node, dict):
+        return any(_raw_needs(v) for k, v in node.items() if k not in _OWN_TEXT)
+    if isinstance(node, (list, tuple)):
+        return any(_raw_needs(v) for v in node)
+    return _needs(node) if getattr(getattr(node, "dtype", None), "kind", "") in "OUS" else False
+
+
 def safe_figure(fig):
     """``fig`` with every title, axis and category label, legend name and annotation shown literally (no bold,
     link or image from user text). Changes the figure in place (only where a ``<``, ``>`` or ``&`` is)."""
+    raw_layout, raw_data = getattr(fig, "_layout", None), getattr(fig, "_data", None)
+    if raw_layout is not None and raw_data is not None and not _raw_needs(raw_layout) and not _raw_needs(raw_data):
+        return fig
     layout = fig.layout
     _title(layout)
     _title(layout.legend)
