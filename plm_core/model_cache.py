@@ -149,7 +149,13 @@ class ModelCache(Generic[K, V]):
 
     @property
     def budget(self) -> int:
-        return self._budget if self._budget is not None else budget_bytes()
+        if self._budget is not None:
+            return self._budget
+        try:
+            return budget_bytes()
+        except ValueError as err:  # a typo in the environment must not break every model load
+            log.error("%s; using the default of %d MB", err, DEFAULT_MEMORY_MB)
+            return DEFAULT_MEMORY_MB * 2**20
 
     # ---------------------------------------------------------------- eviction
 

@@ -25,9 +25,10 @@ _SPACES = re.compile(r" {2,}")
 # After parsing, Streamlit's frontend rewrites text that escapes no longer protect: GFM autolinks
 # ("http://…", "www.…", "name@host.org"), ":streamlit:" (an image) and "->", "<-", "<->", "--", ">=",
 # "<=", "~=" (arrows and signs). An invisible WORD JOINER (U+2060) breaks each pattern without changing
-# what is shown: after ":", before "@", between "www" and ".", and between two of "<->=~".
+# what is shown: after a ":" that is not followed by a space (a colon ending a phrase stays as it is),
+# before "@", between "www" and ".", and between two of "<->=~".
 WORD_JOINER = "\u2060"
-_JOIN = (re.compile(r"(?<=:)"), re.compile(r"(?=@)"), re.compile(r"(?<=www)(?=\.)", re.IGNORECASE),
+_JOIN = (re.compile(r"(?<=:)(?=\S)"), re.compile(r"(?=@)"), re.compile(r"(?<=www)(?=\.)", re.IGNORECASE),
          re.compile(r"(?<=[<>=~-])(?=[<>=~-])"))
 
 

@@ -93,11 +93,11 @@ def read_text(path: str | os.PathLike) -> str:
     p = user_path(str(path), "file")
     if not is_file(p):
         raise InvalidInputError(f"no such file: {excerpt(str(p))}")
-    check_size(p.stat().st_size, f"the file {excerpt(p.name)}")
+    check_size(p.stat().st_size, f"the file {p.name}")  # a file name: at most 255 bytes
     try:
         return p.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError as err:
-        raise InvalidInputError(f"{excerpt(p.name)} is not UTF-8 text ({err.reason})") from None
+        raise InvalidInputError(f"{p.name} is not UTF-8 text ({err.reason})") from None
     except OSError as err:
         raise InvalidInputError(f"cannot read {excerpt(p.name)}: {err.strerror or err}") from None
 

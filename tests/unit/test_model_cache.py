@@ -138,6 +138,7 @@ def test_budget_from_the_environment(monkeypatch):
     monkeypatch.setenv(MEMORY_ENV, "lots")
     with pytest.raises(ValueError, match=MEMORY_ENV):
         budget_bytes()
+    assert ModelCache(lambda k: k).budget == 4096 * MB  # the cache keeps working on a typo (and logs it)
     monkeypatch.delenv(MEMORY_ENV)
     assert budget_bytes() > 1000 * MB
 
