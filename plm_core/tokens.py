@@ -130,7 +130,7 @@ def _long_unknown_notes(handle: ModelHandle, ids: list[int], offsets, segments, 
         if tid == unk_id and b - a >= LONG_UNKNOWN_CHARS:
             word = texts[seg][a:b] if seg < len(texts) else ""
             notes.append(f"the word {excerpt(word, 24)} became a single {unk} token: the tokenizer does not split a "
-                         f"word of {b - a:,} characters, so the model sees nothing of it")
+                         "word this long, so the model sees nothing of it")
     return tuple(notes)
 
 
