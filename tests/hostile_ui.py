@@ -43,12 +43,28 @@ FRAGMENTS = (
 
 
 def bodies(at) -> list[tuple[str, str]]:
-    """(kind, body) of every Markdown element the last run drew (main area and sidebar)."""
+    """(kind, body) of every Markdown element the last run drew (main area and sidebar), and the option labels
+    of pills and segmented controls (Markdown too: the masking lab's token and word pills)."""
     out = []
     for kind in MARKDOWN_KINDS:
         for el in getattr(at, kind):
             out.append((kind, str(el.value)))
+    for el in at.pills:  # labels made from the user's tokens and words (segmented controls: the app's own labels)
+        out += [("pills option", str(option)) for option in el.options]
     return out
+
+
+def _bare_punctuation(label: str) -> list[str]:
+    """ASCII punctuation no backslash escapes, anywhere in ``label`` (a pill label is all user text)."""
+    bad, i = [], 0
+    while i < len(label):
+        if label[i] == "\\" and i + 1 < len(label) and label[i + 1] in _PUNCT:
+            i += 2
+            continue
+        if label[i] in _PUNCT:
+            bad.append(label[i])
+        i += 1
+    return bad
 
 
 def _unescaped(run: str) -> list[str]:
@@ -96,6 +112,8 @@ def markup_problems(at) -> list[str]:
     problems = []
     for kind, body in bodies(at):
         where = f"{kind} {body[:140]!r}"
+        if kind == "pills option" and _bare_punctuation(body):
+            problems.append(f"unescaped {''.join(dict.fromkeys(_bare_punctuation(body)))!r} in {where}")
         for run in re.findall(r"\S*zq[a-z]\S*", body):
             bad = _unescaped(run)
             if bad:
@@ -165,13 +183,27 @@ def fill_sidebar(at, value: str, rec: Recorder) -> None:
 
 def fill_attention(at, value: str, rec: Recorder) -> None:
     _text(at, "attention.text", value)
-    _text(at, "attention.pair", value)
+    _text(at, "attention.pair", value)  # a second sentence, or an encoder-decoder's target so far
     rec.run(at, "attention")
+
+
+def _words(at, rec: Recorder, what: str) -> None:
+    """Switch the page to words (plm_core.words: word spans, word pills, word attention)."""
+    at.segmented_control(key="units").set_value("words")
+    rec.run(at, f"{what} in words")
+
+
+def fill_attention_words(at, value: str, rec: Recorder) -> None:
+    _words(at, rec, "attention")
+    fill_attention(at, value, rec)
 
 
 def fill_attribution(at, value: str, rec: Recorder) -> None:
     _text(at, "attribution.text", f"{value} [MASK] .")
     rec.run(at, "attribution text")
+    if _exists(at, "attribution.pair"):  # a second sentence, or an encoder-decoder's target so far
+        _text(at, "attribution.pair", value)
+        rec.run(at, "attribution second text")
     if _exists(at, "attribution.other"):
         _text(at, "attribution.other", value)
         rec.run(at, "attribution other")
@@ -187,6 +219,8 @@ def fill_attribution(at, value: str, rec: Recorder) -> None:
 
 def fill_masking(at, value: str, rec: Recorder) -> None:
     _text(at, "masking.text", f"the cat {value} [MASK] .")
+    if _exists(at, "masking.target"):  # an encoder-decoder's target so far
+        _text(at, "masking.target", value)
     rec.run(at, "masking text")
     if at.exception or at.error:
         return
@@ -204,6 +238,20 @@ def fill_compare_texts(at, value: str, rec: Recorder) -> None:
     _text(at, "compare.a", f"the cat {value} [MASK]")
     _text(at, "compare.b", value)
     rec.run(at, "compare texts")
+
+
+def fill_masking_words(at, value: str, rec: Recorder) -> None:
+    _text(at, "masking.text", f"the cat {value} [MASK] .")
+    rec.run(at, "masking text")
+    _words(at, rec, "masking")
+    if not at.exception and not at.error and at.pills(key="masking.word_masks").options:
+        at.pills(key="masking.word_masks").set_value([1])
+        rec.run(at, "masking word pill")
+
+
+def fill_compare_words(at, value: str, rec: Recorder) -> None:
+    _words(at, rec, "compare")
+    fill_compare_texts(at, value, rec)
 
 
 def fill_compare_models(at, value: str, rec: Recorder) -> None:
@@ -237,6 +285,36 @@ def fill_bias(at, value: str, rec: Recorder) -> None:
     rec.run(at, "bias seat path")
 
 
+def fill_bias_runs(at, value: str, rec: Recorder) -> None:
+    """A template run queued over hostile "models" (each refused: an error run), then the stored runs and the
+    comparison views, which show model ids, set names, templates and error messages."""
+    at.radio(key="bias.probe").set_value("template")
+    at.radio(key="bias.view").set_value("run")
+    rec.run(at, "bias")
+    _text(at, "bias.templates", f"{value} [X] said [MASK] .")
+    _text(at, "bias.slots", f"X: {value}, nurse")
+    _text(at, "bias.targets", "he, she")
+    _text(at, "bias.template.models", f"{value}\n~{value}")
+    at.button(key="bias.template.run").click()
+    rec.run(at, "bias template run on other models")
+    for view in ("runs", "compare"):
+        at.radio(key="bias.view").set_value(view)
+        rec.run(at, f"bias {view}")
+
+
+def fill_lessons_encdec(at, value: str, rec: Recorder) -> None:
+    """The encoder-decoder step (lesson 4): source and the target so far."""
+    at.session_state["lessons.lesson"] = 4
+    at.session_state["lessons.step"] = 3
+    at.session_state["lessons.revealed"] = {(4, 3)}
+    rec.run(at, "lesson 4 encoder-decoder")
+    if _exists(at, "lessons.w.text.4"):
+        _text(at, "lessons.w.text.4", f"{value} [MASK]")
+        rec.run(at, "lesson 4 source")
+    _text(at, "lessons.w.target.4", value)
+    rec.run(at, "lesson 4 target so far")
+
+
 def fill_lessons(at, value: str, rec: Recorder) -> None:
     for lesson, step in ((1, 0), (4, 2), (5, 2), (7, 0)):
         at.session_state["lessons.lesson"] = lesson
@@ -268,6 +346,17 @@ DRIVES = (
     PageDrive("compare models", "pages/compare.py", "masked_lm", fill_compare_models),
     PageDrive("bias", "pages/bias.py", "masked_lm", fill_bias),
     PageDrive("lessons", "pages/lessons.py", "masked_lm", fill_lessons),
+    # pages and boxes main added since (kinds, text, bias): encoder-decoders' target box, Llama, word views,
+    # stored bias runs and their comparison
+    PageDrive("attention (T5)", "pages/attention.py", "t5", fill_attention),
+    PageDrive("attention (Llama, words)", "pages/attention.py", "llama", fill_attention_words),
+    PageDrive("attribution (BART)", "pages/attribution.py", "bart", fill_attribution),
+    PageDrive("attribution (Llama)", "pages/attribution.py", "llama", fill_attribution),
+    PageDrive("masking (T5)", "pages/masking.py", "t5", fill_masking),
+    PageDrive("masking (words)", "pages/masking.py", "masked_lm", fill_masking_words),
+    PageDrive("compare texts (words)", "pages/compare.py", "masked_lm", fill_compare_words),
+    PageDrive("bias runs", "pages/bias.py", "masked_lm", fill_bias_runs),
+    PageDrive("lessons (T5)", "pages/lessons.py", "t5", fill_lessons_encdec),
 )
 
 

@@ -30,7 +30,9 @@ pieces = st.one_of(
 )
 hostile_text = st.lists(pieces, min_size=1, max_size=5).map(" ".join)
 
-EXAMPLES = {"bias": 2, "lessons": 2, "sidebar": 3}  # slower drives (several runs each) get fewer examples
+# slower drives (several runs each, or word views of up to 128 tokens) get fewer examples
+EXAMPLES = {"bias": 2, "lessons": 2, "sidebar": 3, "masking (words)": 2, "compare texts (words)": 2,
+            "bias runs": 2, "lessons (T5)": 2}
 
 
 @pytest.mark.parametrize("drive", DRIVES, ids=[d.name for d in DRIVES])
