@@ -45,4 +45,10 @@ def excerpt(text: object, limit: int = EXCERPT_CHARS) -> str:
     flat = " ".join(s.split())
     if len(flat) <= limit:
         return repr(flat)
-    return f"{flat[: limit - 1] + '…'!r} ({len(s):,} characters)"
+    return f"{clip(flat, limit)!r} ({len(s):,} characters)"
+
+
+def clip(text: object, limit: int = EXCERPT_CHARS) -> str:
+    """``text`` on one line, cut to ``limit`` characters with "…" (unquoted: for a list the message wrote)."""
+    flat = " ".join(str(text).split())
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"

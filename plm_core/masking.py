@@ -15,7 +15,7 @@ from typing import Literal
 import numpy as np
 import torch
 
-from plm_core.errors import InvalidInputError, UnsupportedModelError, excerpt
+from plm_core.errors import InvalidInputError, UnsupportedModelError, clip, excerpt
 from plm_core.inference import mask_positions, model_inputs, run
 from plm_core.loading import ModelHandle
 from plm_core.display import token_text, token_texts
@@ -194,7 +194,7 @@ def _apply_mask(handle: ModelHandle, encoding: Encoding, spec: MaskSpec, limit: 
         if len(pieces) > 1:
             shown = " ".join(token_texts(handle, pieces))
             notes.append(f"the substitute {excerpt(spec.substitute)} is {len(pieces)} tokens for this model "
-                         f"({excerpt(shown)}): each chosen token is replaced by all of them, so later positions shift")
+                         f"({clip(shown)}): each chosen token is replaced by all of them, so later positions shift")
     ids: list[int] = []
     origin: list[int] = []
     special: list[bool] = []

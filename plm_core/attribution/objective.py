@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import torch
 
 from plm_core.attribution.types import Target
-from plm_core.errors import InvalidInputError, UnsupportedModelError, excerpt
+from plm_core.errors import InvalidInputError, UnsupportedModelError, clip, excerpt
 from plm_core.inference import class_labels, lm_body_and_head, mean_pool, run
 from plm_core.loading import ModelHandle
 from plm_core.display import is_bytes, token_text, token_texts
@@ -62,7 +62,7 @@ def _one_token(handle: ModelHandle, word: str, leading_space: bool, notes: list[
         return int(exact), _token_name(handle, int(exact))
     pieces = token_texts(handle, ids)  # in context: "é 1/2", not a lone byte
     if len(ids) > 1:
-        notes.append(f"{excerpt(word.strip())} is {len(ids)} tokens for this model ({excerpt(' + '.join(pieces))}); "
+        notes.append(f"{excerpt(word.strip())} is {len(ids)} tokens for this model ({clip(' + '.join(pieces))}); "
                      f"its first piece {excerpt(pieces[0].strip())} is explained")
     return int(ids[0]), pieces[0].strip() or pieces[0]
 

@@ -111,7 +111,7 @@ def masked_log_probs(handle: ModelHandle, input_ids: Sequence[Sequence[int]], po
 def single_token_id(handle: ModelHandle, word: str, *, leading_space: bool = True) -> int:
     """Vocabulary id of ``word`` as one token, or InvalidInputError naming its pieces."""
     from plm_core.display import token_texts
-    from plm_core.errors import InvalidInputError, excerpt
+    from plm_core.errors import InvalidInputError, clip, excerpt
 
     tok = handle.tokenizer
     text = word.strip()
@@ -124,7 +124,7 @@ def single_token_id(handle: ModelHandle, word: str, *, leading_space: bool = Tru
     if len(ids) != 1:
         raise InvalidInputError(
             f"the target word {excerpt(text)} is {len(ids)} tokens for this tokenizer "
-            f"({excerpt(' '.join(pieces) + (' …' if len(ids) > 8 else ''))}): a masked LM fills one token at "
+            f"({clip(' '.join(pieces) + (' …' if len(ids) > 8 else ''))}): a masked LM fills one token at "
             "[MASK], so choose a word that is a single token (or use a causal LM)."
         )
     return int(ids[0])
