@@ -294,12 +294,15 @@ def call_many(spec: ModelSpec, op: str, calls: list[tuple[tuple, dict]]) -> list
 
 def replica_stats() -> list[dict[str, Any]]:
     """``get_stats`` of the replicas that answer a few calls (for the benchmarks; not exhaustive)."""
-    handle = _app_handle()
-    seen: dict[int, dict[str, Any]] = {}
-    for _ in range(8):
-        stats = handle.get_stats.remote().result(timeout_s=30)
-        seen[stats["pid"]] = stats
-    return list(seen.values())
+    def ask() -> list[dict[str, Any]]:
+        handle = _app_handle()
+        seen: dict[int, dict[str, Any]] = {}
+        for _ in range(8):
+            stats = handle.get_stats.remote().result(timeout_s=30)
+            seen[stats["pid"]] = stats
+        return list(seen.values())
+
+    return _off_event_loop(ask)
 
 
 def describe() -> str:
