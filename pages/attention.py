@@ -10,6 +10,7 @@ from plm_core.viz.bertviz_html import bertviz_html
 from ui import charts, resources, widgets
 from ui import text as ui_text
 from plm_core.i18n import N_, _, tr
+from ui.safe import md
 
 EXAMPLE = "The cat sat on the mat because it was tired."
 STACK_LABELS = {"encoder": N_("encoder self-attention"), "decoder": N_("decoder self-attention"),
@@ -34,9 +35,9 @@ result = widgets.run_or_stop(lambda: resources.cached_attention(spec, text, pair
 widgets.show_notes(result.encoding)
 units = ui_text.unit_switch(text, pair)
 in_units = units.attention(result)  # words: rows mean over a word's pieces, columns sum (every stack)
-st.markdown(f"**{tr(describe(result.encoding))}**"
+st.markdown(f"**{md(tr(describe(result.encoding)))}**"
             + (" · " + _("{n} words", n=len(in_units.encoding)) if units.words else "")
-            + " · " + _("{layers} layers × {heads} heads", layers=result.n_layers, heads=result.n_heads))
+            + " · " + _("{layers} layers × {heads} heads", layers=int(result.n_layers), heads=int(result.n_heads)))
 if result.stacks:  # an encoder-decoder: pick the stack the heatmaps, token flow and query·key view show
     st.caption(_("Encoder-decoder: the encoder reads the source (self-attention), the decoder reads the target so "
                  "far (causal self-attention) and, through cross-attention, the encoder's output: one row per target "
@@ -125,8 +126,8 @@ with qk_tab:
     qk = widgets.run_or_stop(lambda: resources.cached_query_key(spec, text, layer, head, pair or None, stack=qk_stack))
     st.markdown(
         _("Q and K of head {head} are the model's own projections, captured while it ran: "
-          "{n} tokens × d_k = {d_k}; scale 1/√d_k = {scale:.4f}", head=head, n=qk.queries.shape[0],
-          d_k=qk.queries.shape[1], scale=qk.scale)
+          "{n} tokens × d_k = {d_k}; scale 1/√d_k = {scale:.4f}", head=int(head), n=int(qk.queries.shape[0]),
+          d_k=int(qk.queries.shape[1]), scale=qk.scale)
         + (_(" ; causal mask: a token sees only itself and earlier tokens.") if qk.causal else _("."))
     )
     if qk.positions == "rotary":
@@ -134,8 +135,8 @@ with qk_tab:
                      "so QKᵀ depends on how far apart two tokens are. Q and K are shown rotated."))
     if qk.n_kv_heads is not None and qk.n_kv_heads < shown.n_heads:
         st.caption(_("Grouped-query attention: {n_heads} query heads share {n_kv} key/value head(s); head {head} "
-                     "reads key/value head {kv_head}.", n_heads=shown.n_heads, n_kv=qk.n_kv_heads, head=head,
-                     kv_head=qk.kv_head))
+                     "reads key/value head {kv_head}.", n_heads=int(shown.n_heads), n_kv=int(qk.n_kv_heads),
+                     head=int(head), kv_head=int(qk.kv_head)))
     if qk.bias is not None:
         st.caption(_("Relative positions: a learned bias per head and distance is added to QKᵀ before the softmax "
                      "(T5 does not scale QKᵀ)."))

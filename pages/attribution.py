@@ -11,7 +11,8 @@ from ui import attribution as ua
 from plm_core.words import word_attribution
 from ui import text as ui_text
 from ui import charts, widgets
-from plm_core.i18n import _, sentence, tr
+from plm_core.i18n import _, tr
+from ui.safe import md
 
 WARN_REL = 0.05  # completeness error above this is shown as a warning
 SLOW_S = 4.0  # estimated seconds above which the page asks before running
@@ -61,7 +62,7 @@ if seconds > SLOW_S and request not in approved:
         approved[:] = approved[-20:] + [request]
         st.rerun()
     st.warning(_("{n_tokens} tokens with {n_methods} method(s) will take about {seconds:.0f} s. "
-                 "Shorten the text or choose fewer methods, or run it anyway.", n_tokens=n_tokens,
+                 "Shorten the text or choose fewer methods, or run it anyway.", n_tokens=int(n_tokens),
                  n_methods=len(methods), seconds=seconds))
     st.stop()
 
@@ -73,7 +74,7 @@ with st.spinner(_("Computing attributions…")):
         except PlmCoreError as err:
             failed[m] = tr(err)
 for m, msg in failed.items():
-    st.error(f"{tr(METHOD_LABELS[m])}: {msg}")
+    st.error(f"{md(tr(METHOD_LABELS[m]))}: {md(msg)}")
 if not results:
     st.stop()
 first = results[0]
@@ -82,10 +83,10 @@ widgets.show_notes(first.encoding)
 results, token_results = [r if units.of(r.encoding) is None else word_attribution(r, units.of(r.encoding))
                           for r in results], results
 for note in first.notes:
-    st.info(sentence(note))
+    widgets.show_note(note)
 st.markdown(_("**Explained:** {target} = **{value:.4g}** (baseline: {baseline})",
-               target=ui_text.markdown_literal(tr(first.target_label)), value=first.f_x,
-               baseline=_("n/a") if first.f_baseline is None else f"{first.f_baseline:.4g}"))
+              target=md(tr(first.target_label)), value=first.f_x,
+              baseline=_("n/a") if first.f_baseline is None else md(f"{first.f_baseline:.4g}")))
 st.html(color_legend_html())
 for r in results:
     st.subheader(tr(METHOD_LABELS[r.method]))

@@ -13,8 +13,9 @@ from ui import masking as ui_masking
 from plm_core.words import aggregate_scores
 from ui import LIVE_PAUSE, charts, url_state, widgets
 from ui import text as ui_text
+from ui.safe import md
 from ui.url_state import UrlParam
-from plm_core.i18n import _, sentence, tr
+from plm_core.i18n import _, tr
 
 MODES = ("texts", "models")
 ATTR_METHODS = ("input_x_gradient", "saliency", "integrated_gradients")
@@ -77,11 +78,8 @@ if mode == "texts":
     text_a = c1.text_input(_("Sentence A"), key="compare.a", live=LIVE_PAUSE)
     text_b = c2.text_input(_("Sentence B"), key="compare.b", live=LIVE_PAUSE)
     result = widgets.run_or_stop(lambda: ui_masking.cached_text_comparison(spec, text_a, text_b))
-    for side, encoding in (("A", result.a.encoding), ("B", result.b.encoding)):
-        for note in encoding.notes:  # cut input, unknown characters
-            st.info(_("Sentence {side}: {note}.", side=side, note=tr(note)))
-    for note in result.notes:
-        st.info(sentence(note))
+    for note in result.notes:  # first each sentence's own (cut input, unknown characters), then the comparison's
+        widgets.show_note(note)
     units = ui_text.unit_switch(text_a, text_b)
     words = None
     if units.words:  # the same views over words: aligned by word text, attention summed/averaged per word
@@ -92,7 +90,7 @@ if mode == "texts":
     rows = alignment_rows(alignment, enc_a, enc_b)
     n_match = sum(1 for r in rows if r[2])
     st.markdown((_("**Aligned words**") if units.words else _("**Aligned tokens**")) + " — "
-                + _("{matched} matched, {only_a} only in A, {only_b} only in B", matched=n_match,
+                + _("{matched} matched, {only_a} only in A, {only_b} only in B", matched=int(n_match),
                     only_a=len(alignment.only_a), only_b=len(alignment.only_b)))
     st.dataframe({"A": [r[0] for r in rows], "B": [r[1] for r in rows], "": ["=" if r[2] else "≠" for r in rows]},
                  hide_index=True, height=min(400, 38 + 35 * len(rows)), key="compare.alignment")
@@ -108,8 +106,7 @@ if mode == "texts":
                           value=float(cmp.perturbed[0])))
         elif cmp.label_changed:
             st.warning(_("The top prediction differs: {a} (A) vs {b} (B).",
-                         a=ui_text.markdown_literal(repr(cmp.top_original)),
-                         b=ui_text.markdown_literal(repr(cmp.top_perturbed))))
+                         a=md(repr(cmp.top_original)), b=md(repr(cmp.top_perturbed))))
     st.subheader(_("Attention difference (B − A) on matched words") if units.words else
                  _("Attention difference (B − A) on matched tokens"))
     layer, head = layer_head(result.attention_a.n_layers, result.attention_a.n_heads)
@@ -142,7 +139,7 @@ else:
         spec_b = ModelSpec(model_b.strip())
         result = widgets.run_or_stop(lambda: ui_masking.cached_model_comparison(spec, spec_b, text))
         for note in result.notes:
-            st.info(sentence(note))
+            widgets.show_note(note)
         units = ui_text.unit_switch(text)
         words = None
         if units.words:  # one text: words matched by the characters they cover
@@ -161,16 +158,16 @@ else:
         for col, name, pred, att in ((cols[0], f"A: {spec.model_id}", result.a, att_a),
                                      (cols[1], f"B: {spec_b.model_id}", result.b, att_b)):
             with col:
-                st.markdown(f"**{name}**")
+                st.markdown(f"**{md(name)}**")
                 if pred is None:
                     st.caption(_("no prediction for this input (see the note above)"))
                 else:
-                    st.caption(tr(kind_label(pred.kind)))
+                    st.caption(md(tr(kind_label(pred.kind))))
                     if pred.labels:  # class probabilities
                         charts.plotly_chart(distribution_bars(pred.labels, pred.probs, _("Class probabilities")),
                                         key=f"compare.mpred.{name}")
                     elif pred.embedding is not None:
-                        st.markdown(_("Sentence embedding: {n} dimensions", n=pred.embedding.shape[0]))
+                        st.markdown(_("Sentence embedding: {n} dimensions", n=int(pred.embedding.shape[0])))
                     else:
                         for n, d in enumerate(pred.distributions):
                             charts.plotly_chart(distribution_bars([repr(t) for t in d.tokens], d.probs,
@@ -202,8 +199,7 @@ with st.expander(_("Loaded models and memory")):
                       free=gpu["free"] / 2**30, total=gpu["total"] / 2**30))
     else:
         st.caption(_("No GPU: models run on the CPU."))
-    st.caption(_("The server keeps at most 3 models loaded; the least recently used one is dropped first."))
-    if st.button(_("Unload all models"), key="compare.unload",
-                 help=_("Frees memory; the sidebar's model is loaded again on the next view.")):
-        ui_masking.unload()
-        st.rerun()
+    st.caption(_("The server keeps models loaded within {budget:,.0f} MB of weights (PLM_MODEL_MEMORY_MB); when it "
+                 "needs room, it drops the model unused for longest, never one used in the last 5 minutes.",
+                 budget=ui_masking.memory_budget_mb()))
+    ui_masking.unload_controls()

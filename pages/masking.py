@@ -7,8 +7,9 @@ from plm_core.viz.masking_plots import comparison_bars, fill_in_bars, occlusion_
 from ui import masking as ui_masking
 from ui import LIVE_PAUSE, charts, url_state, widgets
 from ui import text as ui_text
+from ui.safe import md
 from ui.url_state import UrlParam
-from plm_core.i18n import _, sentence, tr
+from plm_core.i18n import _, tr
 
 handle = widgets.require_handle()
 spec = widgets.active_spec()
@@ -51,7 +52,7 @@ def masking_view() -> None:
         try:
             check_mask(encoding, MaskSpec(tuple(dropped)))
         except ValueError as err:
-            st.warning(_("Not masked: {error}.", error=tr(err)))
+            st.warning(_("Not masked: {error}.", error=md(tr(err))))
         st.session_state["masking.masks"] = [p for p in asked if p in options]
         url_state.publish(PARAMS)  # the address bar links to the masks kept, not the ones dropped
 
@@ -80,7 +81,7 @@ def masking_view() -> None:
     st.markdown(_("**Model input after the edit:**"))
     st.code(" ".join(result.edit.edited.tokens), language=None, wrap_lines=True)
     for note in result.notes:
-        st.info(sentence(note))
+        widgets.show_note(note)
 
     if adapter.output == "masked_token":
         st.caption(_("Each mask is predicted on its own: the model sees the other masks as masks, so several "
@@ -95,7 +96,8 @@ def masking_view() -> None:
         charts.plotly_chart(comparison_bars(cmp, tr(adapter.prediction_title), names=(_("original"), _("edited"))),
                             key="masking.chart")
         if adapter.output == "classes" and cmp.label_changed:
-            st.warning(_("The prediction flipped: {before} → {after}.", before=cmp.top_original, after=cmp.top_perturbed))
+            st.warning(_("The prediction flipped: {before} → {after}.", before=md(cmp.top_original),
+                         after=md(cmp.top_perturbed)))
         elif adapter.output == "next_token":
             st.text(_("Most likely next token: {before!r} → {after!r}", before=cmp.top_original, after=cmp.top_perturbed))
     if result.before.spans or result.after.spans:  # T5 span filling (greedy decoding)
@@ -113,7 +115,7 @@ def masking_view() -> None:
                      "the measured value."))
         charts.plotly_chart(occlusion_bars(sweep), key="masking.sweep_chart")
         for note in sweep.notes:
-            st.info(sentence(note))
+            widgets.show_note(note)
 
 
 masking_view()

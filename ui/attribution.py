@@ -8,6 +8,7 @@ from plm_core.attribution import AttributionResult, Target
 from plm_core.loading import ModelSpec
 from ui.backend import compute
 from plm_core.i18n import _
+from ui.safe import md
 
 
 @st.cache_data(max_entries=512, show_spinner=False)
@@ -76,11 +77,11 @@ def target_picker(handle, text: str, prefix: str = "attribution") -> Target | No
         n_masks = text.count(mask)
         if n_masks == 0:
             st.warning(_("This is a masked language model: the sentence needs a {mask} token where the model "
-                         "should fill in a word.", mask=mask))
-            st.button(_("Insert {mask} at the end", mask=mask), key=f"{prefix}.insert_mask", on_click=_insert_mask,
+                         "should fill in a word.", mask=md(mask)))
+            st.button(_("Insert {mask} at the end", mask=md(mask)), key=f"{prefix}.insert_mask", on_click=_insert_mask,
                       args=(f"{prefix}.text", mask))
             return None
-    modes = {"single": _("a word at {mask}", mask=mask) if at_mask else _("a word as the next token"),
+    modes = {"single": _("a word at {mask}", mask=md(mask)) if at_mask else _("a word as the next token"),
              "contrast": _("a word rather than another (contrast)")}
     mode = st.radio(_("Explain"), list(modes), format_func=modes.get, horizontal=True, key=f"{prefix}.mode")
     cols = st.columns(4 if at_mask else 3)
@@ -96,7 +97,7 @@ def target_picker(handle, text: str, prefix: str = "attribution") -> Target | No
                                format_func={"prob": _("probability"), "logit": _("logit")}.get)
     mask_index = 0
     if at_mask and text.count(mask) > 1:
-        mask_index = cols[2].selectbox(_("Which {mask}", mask=mask), list(range(text.count(mask))), key=f"{prefix}.mask_index",
+        mask_index = cols[2].selectbox(_("Which {mask}", mask=md(mask)), list(range(text.count(mask))), key=f"{prefix}.mask_index",
                                        format_func=lambda i: f"{mask} #{i + 1}")
     if mode == "contrast":
         return Target("contrast", word=word.strip(), contrast=foil.strip(), mask_index=mask_index)

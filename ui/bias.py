@@ -26,11 +26,13 @@ from plm_core.bias.common import CAVEATS, CONTENT_WARNING, row_record
 from plm_core.bias.seat import SeatResult, counterpart
 from plm_core.errors import PlmCoreError
 from plm_core.loading import ModelSpec
+from plm_core.paths import is_dir, user_path
 from plm_core.viz.bias_plots import (bec_pro_figure, crows_pairs_figure, estimates_figure, seat_figure,
                                      template_figure)
 from ui import charts, resources, widgets
 from ui.backend import compute_chunks, is_remote
 from plm_core.i18n import _, lazy_gettext, N_, tr
+from ui.safe import md
 
 JOB = "bias.job"  # {"queue": [run ids], "running": bool, "chunk": int}: the runs this session is scoring
 CURRENT = "bias.current"  # probe -> the run shown under "New run"
@@ -112,16 +114,16 @@ def load_data(probe: str, path: str, upload: bytes | None = None, upload_name: s
         return Data(tuple(parse(text)), f"upload {upload_name}", datasets.sha256_bytes(upload))
     path = path.strip()
     if probe == "seat":
-        p = Path(path).expanduser()
-        if path and p.is_dir():
-            p = p / "seat" / f"{seat_test}.jsonl" if (p / "seat").is_dir() else p / f"{seat_test}.jsonl"
+        p = user_path(path, "SEAT file or folder")
+        if path and is_dir(p):
+            p = p / "seat" / f"{seat_test}.jsonl" if is_dir(p / "seat") else p / f"{seat_test}.jsonl"
         if not path:
             p = datasets.fetch(f"seat/{seat_test}.jsonl")
         return Data((datasets.load_seat(p),), str(p) if path else f"{seat_test} (downloaded)", datasets.file_sha256(p))
     loader = datasets.load_crows_pairs if probe == "crows_pairs" else datasets.load_bec_pro
     if path:
-        p = Path(path).expanduser()
-        if p.is_dir():
+        p = user_path(path, "data file or folder")
+        if is_dir(p):
             p = p / DATA_FILES[probe]
         return Data(tuple(loader(p)), str(p), datasets.file_sha256(p) if p.is_file() else "")
     p = datasets.fetch(DATA_FILES[probe])
@@ -158,7 +160,7 @@ def available_data(probe: str, path: str, upload: bytes | None, upload_name: str
     try:
         return load_data(probe, path, upload, upload_name)
     except PlmCoreError as err:
-        st.error(tr(err))
+        st.error(md(tr(err)))
         return None
 
 
@@ -294,7 +296,7 @@ def job_status(run_id: int) -> None:
     job = st.session_state.get(JOB)
     active = bool(job and job["running"] and run_id in job["queue"])
     if info.status == "error":
-        st.error(_("Stopped by an error: {error} — the {n:,} items scored before it are kept.", error=info.error,
+        st.error(_("Stopped by an error: {error} — the {n:,} items scored before it are kept.", error=md(tr(info.error)),
                    n=info.n_done))
     elif info.complete or active:
         return
@@ -303,7 +305,7 @@ def job_status(run_id: int) -> None:
                   "Stored runs.", done=info.n_done, total=info.n_items))
     else:
         st.info(_("Run #{run_id} has {done:,} of {total:,} items scored and is not running in this session (a closed "
-                  "tab or a restarted server); resume it under Stored runs.", run_id=run_id, done=info.n_done,
+                  "tab or a restarted server); resume it under Stored runs.", run_id=int(run_id), done=info.n_done,
                   total=info.n_items))
 
 
@@ -386,8 +388,8 @@ def estimates_table(estimates: list[stats.Estimate], key: str, digits_label: str
     methods = sorted({tr(e.interval) for e in estimates if e.interval})
     tests = sorted({tr(e.test) for e in estimates if e.test})
     st.caption(_("{confidence:.0%} intervals: {methods}", confidence=estimates[0].confidence,
-                 methods=", ".join(methods) or "—")
-               + (_("; tests: {tests}", tests=", ".join(tests)) if tests else "") + _("."))
+                 methods=md(", ".join(methods) or "—"))
+               + (_("; tests: {tests}", tests=md(", ".join(tests))) if tests else "") + _("."))
 
 
 # result-row fields shown as table headers in the viewer's language (the data sets' own columns — sent_more,
@@ -426,7 +428,7 @@ def show_crows(result) -> None:
               help=_("Wilson score interval of the share, n = {n} pairs", n=overall.n))
     c3.metric(_("Binomial test vs 50%"), stats.format_p(overall.p_value),
               help=_("Two-sided exact binomial test of the share against 50% (scipy.stats.binomtest)"))
-    st.caption(sample_caption(result.config))
+    st.caption(md(sample_caption(result.config)))
     column = breakdown_picker(result, "bias.crows.by", "bias_type")
     charts.plotly_chart(crows_pairs_figure(result, column), key="bias.crows.chart")
     def share(v: dict, which: str) -> str:
@@ -464,10 +466,10 @@ def show_bec(result) -> None:
     caveat("bec_pro")
     if result.skipped:
         st.info(_("Left out: person words that are several tokens for this tokenizer ({words}); the association "
-                  "needs one [MASK] token.", words=", ".join(result.skipped)))
+                  "needs one [MASK] token.", words=md(", ".join(result.skipped))))
     if not result.rows:
         return
-    st.caption(sample_caption(result.config))
+    st.caption(md(sample_caption(result.config)))
     charts.plotly_chart(bec_pro_figure(result), key="bias.bec.chart")
     tests = result.gender_tests()
     if tests:

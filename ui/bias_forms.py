@@ -14,6 +14,7 @@ from plm_core.loading import ModelHandle, ModelSpec
 from ui import bias as ui_bias
 from ui import bias_runs, widgets
 from plm_core.i18n import N_, _, tr
+from ui.safe import md
 
 PROBES = {"template": N_("Templates"), "crows_pairs": "CrowS-Pairs", "bec_pro": "BEC-Pro", "seat": "SEAT"}
 # the groups of the public files, offered before a file is loaded (it is downloaded on Run)
@@ -54,7 +55,7 @@ def show_current(probe: str, spec: ModelSpec) -> None:
         if len(scored) > 1:
             st.subheader(_("{n} models side by side", n=len(scored)))
             bias_runs.compare_runs(scored, probe, key="bias.batch")
-            st.subheader(_("Run #{run_id} in detail", run_id=run_id))
+            st.subheader(_("Run #{run_id} in detail", run_id=int(run_id)))
     ui_bias.show_run(run_id)
 
 
@@ -63,8 +64,8 @@ def dataset_form(probe: str, handle: ModelHandle, spec: ModelSpec) -> None:
     name = PROBES[probe]
     if handle.adapter.output != "masked_token":
         st.info(_("{name} scores a masked language model; {model} is a {kind}. Load one in the sidebar (e.g. "
-                  "bert-base-uncased). Results of earlier runs stay below.", name=_(name), model=spec.model_id,
-                  kind=tr(handle.adapter.label)))
+                  "bert-base-uncased). Results of earlier runs stay below.", name=md(_(name)), model=md(spec.model_id),
+                  kind=md(tr(handle.adapter.label))))
     path, upload, upload_name = ui_bias.data_source_inputs(probe, _("{name} file or data folder", name=_(name)))
     data = ui_bias.available_data(probe, path, upload, upload_name)
     ui_bias.describe_data(data, probe)
@@ -123,7 +124,7 @@ def template_form(handle: ModelHandle, spec: ModelSpec) -> None:
     """Example sets, the cross-product editor, and CSV uploads as word lists or as rows written out."""
     st.caption(_("Score: **{metric}** for this {kind}. Slots in capitals ([NAME]) take each word of their list; "
                  "the first slot is compared, the templates give the spread.",
-                 metric=tr(templates.metric(handle.kind)) or "—", kind=tr(handle.adapter.label)))
+                 metric=md(tr(templates.metric(handle.kind)) or "—"), kind=md(tr(handle.adapter.label))))
     sets = {s.name: s for s in templates.example_sets_for(handle.kind)}
     if sets and st.session_state.get("bias.template.kind") != handle.kind:
         st.session_state["bias.template.kind"] = handle.kind

@@ -17,6 +17,7 @@ from plm_core.viz.bias_plots import estimates_figure
 from ui import bias as ui_bias
 from ui import charts
 from plm_core.i18n import N_, _, tr
+from ui.safe import md
 
 # per probe: default breakdown, y-axis title, digits, unit suffix, reference line, y range
 VIEW = {
@@ -59,9 +60,9 @@ def runs_view(probe: str) -> None:
     store = ui_bias.run_store()
     runs = store.runs(probe)
     st.caption(_("Runs are kept in {path} (set PLM_BIAS_STORE to move it); they survive reloads and server "
-                 "restarts, and an unfinished run resumes from its last stored chunk.", path=store.path))
+                 "restarts, and an unfinished run resumes from its last stored chunk.", path=md(store.path)))
     if not runs:
-        st.info(_("No stored {probe} runs yet: start one under New run.", probe=tr(jobs.NAMES[probe])))
+        st.info(_("No stored {probe} runs yet: start one under New run.", probe=md(tr(jobs.NAMES[probe]))))
         return
     runs_table(runs, "bias.runs.table")
     by_id = {r.run_id: r for r in runs}
@@ -94,7 +95,7 @@ def compare_view(probe: str, current: int | None = None) -> None:
     runs = [r for r in store.runs(probe) if r.n_done > 0]
     if not runs:
         st.info(_("No scored {probe} runs yet. Start one under New run, listing other models in "
-                  "'Also run on these models': each is stored, then compared here.", probe=tr(jobs.NAMES[probe])))
+                  "'Also run on these models': each is stored, then compared here.", probe=md(tr(jobs.NAMES[probe]))))
         return
     groups: dict[str, list[RunInfo]] = {}
     for r in runs:
@@ -168,9 +169,9 @@ def compare_runs(infos: list[RunInfo], probe: str, key: str = "bias.compare") ->
     st.dataframe(wide, hide_index=True, key=f"{key}.table")
     first = next(iter(series.values()))
     st.caption(_("estimate [{confidence:.0%} CI]; intervals: {methods}", confidence=first[0].confidence,
-                 methods=", ".join(sorted({tr(e.interval) for es in series.values() for e in es if e.interval})))
-               + (_("; tests: {tests}", tests=", ".join(sorted({tr(e.test) for es in series.values() for e in es
-                                                                  if e.test})))
+                 methods=md(", ".join(sorted({tr(e.interval) for es in series.values() for e in es if e.interval}))))
+               + (_("; tests: {tests}", tests=md(", ".join(sorted({tr(e.test) for es in series.values() for e in es
+                                                                     if e.test}))))
                   if any(e.test for es in series.values() for e in es) else "") + _("."))
     if probe == "bec_pro":
         low, high = _("CI low"), _("CI high")

@@ -29,6 +29,7 @@ from ui import charts, keyboard, language, resources, widgets
 from ui import text as ui_text
 from ui.backend import compute as compute_op  # (plm_core.lessons.compute is `compute` here)
 from plm_core.i18n import _, _p, LANGUAGES, lazy_gettext, msg, tr
+from ui.safe import md
 
 MAX_URL_TEXT = 500  # characters of the sentence carried in a link
 INPUT_VIEWS = {"data"}  # views that ARE the input: shown before the guess
@@ -263,9 +264,9 @@ def _render_page() -> None:
     step = lesson.steps[index]
 
     if presenter:
-        st.title(f"{lesson.number}. {lesson.title(lang)}")
+        st.title(f"{lesson.number}. {lesson.title(lang)}")  # md: trusted (lesson content)
     else:
-        st.caption(lesson.summary(lang))
+        st.caption(lesson.summary(lang))  # md: trusted
     if text_key(lesson.number) not in st.session_state:
         st.session_state[text_key(lesson.number)] = lesson.default_text
     if not presenter and step.view not in ("data", "train"):
@@ -289,8 +290,8 @@ def _render_page() -> None:
     st.progress((index + 1) / len(lesson.steps),
                 text=_("Lesson {lesson} · step {step} / {n_steps}", lesson=lesson.number, step=index + 1,
                        n_steps=len(lesson.steps)))
-    st.header(step.title(lang))
-    st.markdown(step.body(lang))
+    st.header(step.title(lang))  # md: trusted
+    st.markdown(step.body(lang))  # md: trusted
     revealed = _question(ctx)
     if revealed or step.view in INPUT_VIEWS:
         widgets.run_or_stop(lambda: VIEWS[step.view](ctx))
@@ -302,7 +303,8 @@ def _render_page() -> None:
         c2.button(LANGUAGES["en" if lang == "zh" else "zh"], key="lessons.lang", on_click=language.toggle)
         return
     with st.expander(_("Glossary")):
-        st.markdown("\n".join(f"- **{term(lang)}** — {definition(lang)}" for term, definition in lesson.glossary))
+        st.markdown("\n".join(f"- **{term(lang)}** — {definition(lang)}"  # md: trusted
+                               for term, definition in lesson.glossary))
     st.caption(_("Share this step (opens in presenter view):"))
     st.code(link, language=None)
 
@@ -316,7 +318,7 @@ def _question(ctx: Ctx) -> bool:
     revealed = st.session_state.setdefault("lessons.revealed", set())
     lang = ctx.lang
     with st.container(border=True):
-        st.markdown(_("**Predict first:** {question}", question=q.prompt(lang)))
+        st.markdown(_("**Predict first:** {question}", question=q.prompt(lang)))  # md: trusted
         key = f"lessons.guess.{where[0]}.{where[1]}"
         guess = st.radio(_("Your guess"), list(range(len(q.options))), index=None,
                          key=key, format_func=lambda i: q.options[i](lang), label_visibility="collapsed")
@@ -336,9 +338,9 @@ def _question(ctx: Ctx) -> bool:
         text = (_("Right: **{answer}**. {explanation}", answer=answer, explanation=why) if right else
                 _("Not quite — **{answer}**. {explanation}", answer=answer, explanation=why))
         if right:  # Material icons ship with Streamlit's frontend (no emoji font needed)
-            st.success(text, icon=":material/check_circle:")
+            st.success(text, icon=":material/check_circle:")  # md: trusted (the lesson's answer)
         else:
-            st.info(text, icon=":material/cancel:")
+            st.info(text, icon=":material/cancel:")  # md: trusted
     return True
 
 
@@ -356,7 +358,7 @@ def _navigation(lesson: Lesson, index: int, lang: Lang, presenter: bool) -> None
 
 
 def _ok(ctx: Ctx, text: str) -> None:
-    st.success(text)
+    st.success(md(text))
 
 
 def view_tokens(ctx: Ctx) -> None:
@@ -364,7 +366,8 @@ def view_tokens(ctx: Ctx) -> None:
     widgets.show_notes(res.encoding)
     enc = res.encoding
     words = ui_text.cached_words(enc, ctx.units.segment)
-    st.markdown(_("**{n_tokens} tokens, {n_words} words:**", n_tokens=len(enc), n_words=sum(not s for s in words.special)))
+    st.markdown(_("**{n_tokens} tokens, {n_words} words:**", n_tokens=len(enc),
+                  n_words=sum(not s for s in words.special)))
     st.code(" · ".join(enc.tokens), language=None, wrap_lines=True)  # literal: no Markdown in token text
     rows = [{"#": i, _p("column", "token"): t, "id": enc.input_ids[i], _p("column", "special"): enc.special[i],
              _p("column", "segment"): enc.segments[i]} for i, t in enumerate(enc.tokens)]
@@ -381,8 +384,8 @@ def view_embedding_tables(ctx: Ctx) -> None:
     tokens = res.encoding.tokens
     hidden = res.word.shape[1]
     parts = _("token table {vocab:,} × {hidden}, position table {positions} × {hidden}", vocab=res.vocab_size,
-              hidden=hidden, positions=res.n_positions)
-    st.markdown(f"**{parts}**" + (_(" + segment table") if res.segment is not None else "")
+              hidden=int(hidden), positions=int(res.n_positions))
+    st.markdown(f"**{md(parts)}**" + (_(" + segment table") if res.segment is not None else "")
                 + (_(" → LayerNorm") if res.layer_norm else ""))
     bars = {_("‖token row‖"): np.linalg.norm(res.word, axis=1), _("‖position row‖"): np.linalg.norm(res.position, axis=1)}
     if res.segment is not None:
@@ -421,8 +424,8 @@ def view_qkv(ctx: Ctx) -> None:
     s, h = _steps(ctx), ctx.head
     tokens = s.encoding.tokens
     st.markdown(_("**layer {layer}, head {head}: X is {rows} × {cols}; Q, K, V of one head are {n} × {d_k} "
-                  "(d_k = {d_k})**", layer=s.layer, head=h, rows=s.inputs.shape[0], cols=s.inputs.shape[1],
-                  n=s.queries.shape[1], d_k=s.d_k))
+                  "(d_k = {d_k})**", layer=int(s.layer), head=int(h), rows=int(s.inputs.shape[0]),
+                  cols=int(s.inputs.shape[1]), n=int(s.queries.shape[1]), d_k=int(s.d_k)))
     cols = st.columns(3)
     for col, (name, m) in zip(cols, (("Q", s.queries[h]), ("K", s.keys[h]), ("V", s.values[h]))):
         charts.plotly_chart(vectors_heatmap(m, tokens, _("{name} (head {head})", name=name, head=h)), key=f"lessons.{name}", container=col)
@@ -431,7 +434,7 @@ def view_qkv(ctx: Ctx) -> None:
 def view_scores(ctx: Ctx) -> None:
     _per_token_caption(ctx)
     s, h = _steps(ctx), ctx.head
-    st.markdown(_("**scale = 1/√d_k = 1/√{d_k} = {scale:.4f}**", d_k=s.d_k, scale=s.scale)
+    st.markdown(_("**scale = 1/√d_k = 1/√{d_k} = {scale:.4f}**", d_k=int(s.d_k), scale=s.scale)
                 + (" · " + _("causal mask: −∞ above the diagonal") if s.causal else ""))
     charts.plotly_chart(attention_heatmap(s.scores[h], s.encoding.tokens,
                                           _("QKᵀ/√d_k (layer {layer}, head {head})", layer=s.layer, head=h),
@@ -478,7 +481,7 @@ def view_heads(ctx: Ctx) -> None:
                     key="lessons.heads")
     ent = -(probs * np.log(np.clip(probs, 1e-12, 1))).sum(-1).mean(-1)
     st.markdown(_("**mean entropy per head (low = focused):**") + " "
-                + ", ".join(_("h{head} {entropy:.2f}", head=i, entropy=e) for i, e in enumerate(ent)))
+                + ", ".join(_("h{head} {entropy:.2f}", head=int(i), entropy=e) for i, e in enumerate(ent)))
 
 
 def view_concat(ctx: Ctx) -> None:
@@ -486,7 +489,7 @@ def view_concat(ctx: Ctx) -> None:
     s = _steps(ctx)
     tokens = s.encoding.tokens
     st.markdown(_("**{n_heads} heads × d_k {d_k} = {width} numbers per token → W_O ({width} × {out})**",
-                  n_heads=s.n_heads, d_k=s.d_k, width=s.concat.shape[1], out=s.projected.shape[1]))
+                  n_heads=int(s.n_heads), d_k=int(s.d_k), width=int(s.concat.shape[1]), out=int(s.projected.shape[1])))
     c1, c2 = st.columns(2)
     charts.plotly_chart(vectors_heatmap(s.concat, tokens, _("concatenated heads")), key="lessons.concat", container=c1)
     charts.plotly_chart(vectors_heatmap(s.projected, tokens, _("after the output projection W_O")),
@@ -504,7 +507,7 @@ def view_masks(ctx: Ctx) -> None:
     charts.plotly_chart(mask_pair(m.mask, m.other_mask, m.encoding.tokens, _("loaded model: {mask}", mask=own), other),
                         key="lessons.masks")
     st.markdown(_("**this model is {mask}: attention given to later tokens = {future:.3f} of each row "
-                  "(averaged over layers and heads)**", mask=own, future=m.future_attention))
+                  "(averaged over layers and heads)**", mask=md(own), future=m.future_attention))
 
 
 def view_mlm(ctx: Ctx) -> None:
@@ -521,7 +524,7 @@ def view_mlm(ctx: Ctx) -> None:
         st.info(_("Put [MASK] in the sentence to see the model fill it in."))
     else:
         st.info(_("{model} is a {kind}: it has no language-model head to predict with (load a masked or causal LM to "
-                  "see predictions).", model=ctx.handle.model_id, kind=tr(ctx.handle.adapter.label)))
+                  "see predictions).", model=md(ctx.handle.model_id), kind=md(tr(ctx.handle.adapter.label))))
 
 
 @st.cache_data(max_entries=128, show_spinner=False)
@@ -536,7 +539,8 @@ def view_encdec(ctx: Ctx) -> None:
         bound(st.text_input, _("Target so far (decoder input; optional)"), key)
     if not ctx.handle.arch.encoder_decoder:
         st.info(_("{model} is a {kind}: load an encoder-decoder (t5-small, facebook/bart-base) in the sidebar to see "
-                  "its three attention maps computed live.", model=ctx.handle.model_id, kind=tr(ctx.handle.adapter.label)))
+                  "its three attention maps computed live.", model=md(ctx.handle.model_id),
+                  kind=md(tr(ctx.handle.adapter.label))))
         return
     m = cached_encoder_decoder(ctx.spec, ctx.text, st.session_state[key])
     src, tgt = m.source.tokens, m.target.tokens
@@ -549,9 +553,9 @@ def view_encdec(ctx: Ctx) -> None:
                   encoder=_("bidirectional") if m.encoder_bidirectional else _("causal"),
                   decoder=_("causal") if m.decoder_causal else _("not causal"), n_target=len(tgt), n_source=len(src)))
     d = m.prediction
-    st.markdown(_("**next target token:**") + " " + ", ".join(f"`{t}` {p:.1%}" for t, p in zip(d.tokens, d.probs)))
+    st.markdown(_("**next target token:**") + " " + ", ".join(f"{md(repr(t))} {p:.1%}" for t, p in zip(d.tokens, d.probs)))
     if m.spans:
-        st.markdown(_("**span filling (greedy):**") + " " + "; ".join(f"`{s}` → “{t}”" for s, t in m.spans))
+        st.markdown(_("**span filling (greedy):**") + " " + "; ".join(f"{md(s)} → “{md(t)}”" for s, t in m.spans))
 
 
 def view_nsp(ctx: Ctx) -> None:
@@ -561,10 +565,10 @@ def view_nsp(ctx: Ctx) -> None:
         bound(st.text_area, _("Second sentence (B)"), key, height=68)
     pair = st.session_state[key]
     enc = cached_encoding(ctx.spec, ctx.text.replace("[MASK]", "mat"), pair)
-    st.markdown(_("**{n} tokens, second sentence starts at {start}**", n=len(enc), start=enc.pair_start))
+    st.markdown(_("**{n} tokens, second sentence starts at {start}**", n=len(enc), start=md(enc.pair_start)))
     if ctx.handle.adapter.target_prefix:
         st.caption(_("{model} reads no sentence pairs: its second segment is the decoder's input "
-                     "(the decoder start token, then the target so far).", model=ctx.handle.model_id))
+                     "(the decoder start token, then the target so far).", model=md(ctx.handle.model_id)))
     st.dataframe([{"#": i, _p("column", "token"): t, _p("column", "segment"): s, _p("column", "special"): sp}
                   for i, (t, s, sp) in enumerate(zip(enc.tokens, enc.segments, enc.special))], hide_index=True,
                  key="lessons.nsp_table")
@@ -586,7 +590,7 @@ def view_data(ctx: Ctx) -> None:
         bound(st.text_area, _("Labelled examples"), "lessons.examples", height=260)
     data = finetune.parse_examples(_examples())
     counts = ", ".join(f"{n}: {data.labels.count(i)}" for i, n in enumerate(data.names))
-    st.markdown(_("**{n} examples — {counts}**", n=len(data.texts), counts=counts))
+    st.markdown(_("**{n} examples — {counts}**", n=len(data.texts), counts=md(counts)))
 
 
 def view_train(ctx: Ctx) -> None:
@@ -599,8 +603,8 @@ def view_train(ctx: Ctx) -> None:
     pool = (_("tanh([CLS]) (this model has no trained pooler)") if trained.identity_pooler
             else _("the model's pooler, tanh(W·[CLS] + b)"))
     st.markdown(_("**encoder {model} (frozen); head: {n_labels} × {hidden} linear layer on {pool}; {n} examples, "
-                  "5-fold cross-validation**", model=spec.model_id, n_labels=len(trained.data.names),
-                  hidden=trained.weight.shape[1], pool=pool, n=len(trained.data.texts)))
+                  "5-fold cross-validation**", model=md(spec.model_id), n_labels=len(trained.data.names),
+                  hidden=int(trained.weight.shape[1]), pool=md(pool), n=len(trained.data.texts)))
     if trained.heldout_accuracy_mean_pooling > trained.heldout_accuracy:
         st.caption(_("Mean pooling generalises better here: this encoder was trained for mean-pooled sentence "
                    "embeddings. The saved classifier uses the pooler because that is what BertForSequenceClassification computes."))
@@ -612,7 +616,7 @@ def view_use(ctx: Ctx) -> None:
     trained = cached_train(spec, examples)
     probs = cached_classify(spec, examples, ctx.text)
     names = trained.data.names
-    st.markdown("**" + " · ".join(f"{n}: {p:.1%}" for n, p in zip(names, probs)) + "**")
+    st.markdown("**" + " · ".join(f"{md(n)}: {p:.1%}" for n, p in zip(names, probs)) + "**")
     if ctx.presenter:
         return
     folder = classroom.trained_dir() / f"lesson5-{trained.data.digest}"
@@ -655,7 +659,7 @@ def view_attention_vs_attribution(ctx: Ctx) -> None:
     except ImportError:
         st.info(_("Integrated gradients is not available in this installation (plm_core.attribution is absent)."))
     except PlmCoreError as err:
-        st.info(_("Integrated gradients: {error}", error=tr(err)))
+        st.info(_("Integrated gradients: {error}", error=md(tr(err))))
     else:
         if len(attr.scores) == len(att.encoding):
             series[_("integrated gradients ({n} steps)", n=n_steps)] = (attr.scores if words is None
@@ -673,8 +677,8 @@ def view_attention_vs_attribution(ctx: Ctx) -> None:
         rho = compute.spearman(base[content], v[content]) if len(content) > 1 else float("nan")
         lines.append(f"{name}: ρ = {rho:+.2f}")
     st.markdown(_("**Spearman rank correlation with last-layer attention (word tokens): {values}**",
-                  values="; ".join(lines)))
-    st.caption(tr(occ.what))
+                  values=md("; ".join(lines))))
+    st.caption(md(tr(occ.what)))
 
 
 def view_bias_probe(ctx: Ctx) -> None:
@@ -683,9 +687,9 @@ def view_bias_probe(ctx: Ctx) -> None:
     charts.plotly_chart(probe_bars(res.scores, res.occupations, res.templates,
                                    _("Association: + leans male, − leans female"), tr(res.method)), key="lessons.bias")
     mean = res.scores.mean(0)
-    st.markdown(_("**mean over templates:**") + " " + ", ".join(f"{w} {m:+.3f}" for w, m in zip(res.occupations, mean)))
+    st.markdown(_("**mean over templates:**") + " " + ", ".join(f"{md(w)} {m:+.3f}" for w, m in zip(res.occupations, mean)))
     spread = res.scores.max(0) - res.scores.min(0)
-    st.caption(_("Spread between templates per word:") + " " + ", ".join(f"{w} {s:.3f}" for w, s in zip(res.occupations, spread)))
+    st.caption(_("Spread between templates per word:") + " " + ", ".join(f"{md(w)} {s:.3f}" for w, s in zip(res.occupations, spread)))
 
 
 VIEWS: dict[str, Callable[[Ctx], None]] = {

@@ -16,6 +16,7 @@ from plm_core.loading import DEFAULT_MODEL_ID, EMBEDDED_ALIASES, ModelHandle, Mo
 from plm_core.kinds import MODEL_KINDS, kind_label
 from plm_core.types import Encoding
 from ui import language, resources
+from ui.safe import md
 
 T = TypeVar("T")
 
@@ -92,7 +93,7 @@ def model_picker() -> ModelHandle | None:
         try:
             resources.get_handle(new)
         except PlmCoreError as err:
-            sb.error(_("{error} — still using {model}.", error=tr(err), model=spec.model_id))
+            sb.error(_("{error} — still using {model}.", error=md(tr(err)), model=md(spec.model_id)))
         else:
             st.session_state[SPEC_KEY] = spec = new
     try:
@@ -101,23 +102,23 @@ def model_picker() -> ModelHandle | None:
         # a bad ?model= link: say why and open the default, rather than failing again on every rerun
         fallback = ModelSpec(default_model_id())
         if spec == fallback:
-            sb.error(tr(err))
+            sb.error(md(tr(err)))
             return None
-        sb.error(_("{error} — opened {model} instead.", error=tr(err), model=fallback.model_id))
+        sb.error(_("{error} — opened {model} instead.", error=md(tr(err)), model=md(fallback.model_id)))
         st.session_state[SPEC_KEY] = spec = fallback
         try:
             handle = resources.get_handle(spec)
         except PlmCoreError as err:
-            sb.error(tr(err))
+            sb.error(md(tr(err)))
             return None
     st.query_params["model"] = spec.model_id
     if room.enabled:
-        sb.caption(tr(room.describe()))
+        sb.caption(md(tr(room.describe())))
     sb.caption(
-        f"**{spec.model_id}**  \n{tr(handle.adapter.label)}  \n"
-        + _("{layers} layers × {heads} heads, {params:.1f} M parameters", layers=handle.n_layers,
-            heads=handle.n_heads, params=handle.n_parameters / 1e6)
-        + "  \n" + _("device: {device}", device=tr(describe_device(handle.device)))
+        f"**{md(spec.model_id)}**  \n{md(tr(handle.adapter.label))}  \n"
+        + _("{layers} layers × {heads} heads, {params:.1f} M parameters", layers=int(handle.n_layers),
+            heads=int(handle.n_heads), params=handle.n_parameters / 1e6)
+        + "  \n" + _("device: {device}", device=md(tr(describe_device(handle.device))))
     )
     return handle
 
@@ -167,7 +168,13 @@ def require_handle() -> ModelHandle:
 def show_notes(encoding: Encoding) -> None:
     """Tell the user what was changed on the way in (truncation, removed characters)."""
     for note in encoding.notes:
-        st.info(sentence(note))  # not str.capitalize: it lower-cases the rest ("Chinese")
+        show_note(note)
+
+
+def show_note(note: str) -> None:
+    """One note of the core as a sentence in an info box, in the viewer's language (it may quote user text:
+    escaped). Not str.capitalize: it lower-cases the rest ("Chinese")."""
+    st.info(md(sentence(note)))
 
 
 def run_or_stop(fn: Callable[[], T]) -> T:
@@ -175,7 +182,7 @@ def run_or_stop(fn: Callable[[], T]) -> T:
     try:
         return fn()
     except PlmCoreError as err:
-        st.error(tr(err))
+        st.error(md(tr(err)))
         st.stop()
         raise  # unreachable: st.stop() raises
 

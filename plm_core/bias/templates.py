@@ -35,7 +35,7 @@ from plm_core import classroom
 from plm_core.bias import stats
 from plm_core.bias.common import (CAVEATS, ProgressFn, StopFn, masked_log_probs, report, result_to_json,
                                   rows_to_csv, single_token_id, table_to_csv)
-from plm_core.errors import InvalidInputError, UnsupportedModelError
+from plm_core.errors import InvalidInputError, UnsupportedModelError, excerpt
 from plm_core.inference import embed, run
 from plm_core.kinds import get_adapter
 from plm_core.loading import ModelHandle
@@ -201,9 +201,9 @@ def validate(tset: TemplateSet, kind: str) -> None:
     for i, template in enumerate(tset.templates, 1):
         names = slot_names(template)
         if not names:
-            raise InvalidInputError(msg('template {i} ({template!r}) has no slot: put a slot such as [NAME] in it '
-                                        'and give the slot a word list',
-                                        i=i, template=template))
+            raise InvalidInputError(msg("template {i} ({template}) has no slot: put a slot such as [NAME] in it "
+                                        "and give the slot a word list",
+                                        i=i, template=excerpt(template)))
         unknown = [n for n in names if n not in defined]
         if unknown:
             raise InvalidInputError(msg('template {i} uses the slot(s) {value} that have no word list (defined: '
@@ -212,23 +212,25 @@ def validate(tset: TemplateSet, kind: str) -> None:
         n_mask = template.count(MASK)
         if _scoring(kind) in ("mask", "continuation") and n_mask != 1:
             what = "no [MASK]" if n_mask == 0 else f"{n_mask} [MASK]s"
-            raise InvalidInputError(msg('template {i} ({template!r}) has {what}: put exactly one [MASK] where the '
-                                        'target words go',
-                                        i=i, template=template, what=what))
+            raise InvalidInputError(msg("template {i} ({template}) has {what}: put exactly one [MASK] where the "
+                                        "target words go",
+                                        i=i, template=excerpt(template), what=what))
         if _scoring(kind) == "similarity" and n_mask:
-            raise InvalidInputError(msg('template {i} ({template!r}) has a [MASK], but a sentence encoder has no '
-                                        'masked-word head: it compares each filled sentence with each target, so '
-                                        'write the templates without [MASK] (or load a masked LM)',
-                                        i=i, template=template))
+            raise InvalidInputError(msg("template {i} ({template}) has a [MASK], but a sentence encoder has no "
+                                        "masked-word head: it compares each filled sentence with each target, so "
+                                        "write the templates without [MASK] (or load a masked LM)",
+                                        i=i, template=excerpt(template)))
     for k, inst in enumerate(tset.instances, 1):
         values = dict(inst.slot_values)
         empty = [n for n in slot_names(inst.template) if not values.get(n, "").strip()]
         if empty:
-            raise InvalidInputError(msg('row {k} ({template!r}) has no value for the slot(s) {value}: fill its '
-                                        'column(s) on that row',
-                                        k=k, template=inst.template, value=', '.join(('[' + n + ']' for n in empty))))
+            raise InvalidInputError(msg("row {k} ({template}) has no value for the slot(s) {value}: fill its "
+                                        "column(s) on that row",
+                                        k=k, template=excerpt(inst.template),
+                                        value=", ".join("[" + n + "]" for n in empty)))
         if not inst.targets:
-            raise InvalidInputError(msg('row {k} ({template!r}) has no target words', k=k, template=inst.template))
+            raise InvalidInputError(msg("row {k} ({template}) has no target words", k=k,
+                                        template=excerpt(inst.template)))
     if not _scoring(kind):
         raise UnsupportedModelError(msg('template probes do not support {kind} models', kind=kind))
 
@@ -285,7 +287,8 @@ def parse_slots(text: str) -> tuple[tuple[str, tuple[str, ...]], ...]:
         name, sep, words = line.partition(":")
         name = name.strip().strip("[]")
         if not sep or not re.fullmatch(r"[A-Za-z][A-Za-z0-9_]*", name) or name == "MASK":
-            raise InvalidInputError(msg("slot line {n} ({value!r}) should look like 'NAME: John, Mary'", n=n, value=line.strip()))
+            raise InvalidInputError(msg("slot line {n} ({value}) should look like 'NAME: John, Mary'", n=n,
+                                        value=excerpt(line.strip())))
         slots.append((name, split_list(words)))
     return tuple(slots)
 
@@ -311,7 +314,8 @@ def from_csv(text: str, name: str = "uploaded CSV", layout: str = "lists") -> Te
         InvalidInputError: empty text, missing columns, no slot column, an unknown layout.
     """
     if layout not in LAYOUTS:
-        raise InvalidInputError(msg('unknown CSV layout {layout!r}; choose one of {value}', layout=layout, value=', '.join(LAYOUTS)))
+        raise InvalidInputError(msg("unknown CSV layout {layout}; choose one of {value}", layout=excerpt(layout),
+                                    value=", ".join(LAYOUTS)))
     if not (text or "").strip():
         raise InvalidInputError(msg('the CSV file is empty'))
     reader = csv.DictReader(io.StringIO(text))
@@ -373,10 +377,12 @@ def _masked_lm_scores(handle, sentences, targets, batch_size):
     seqs, where = [], []
     with handle.lock:
         for s in sentences:
-            ids = tok(s.replace(MASK, tok.mask_token), truncation=True, max_length=handle.max_tokens)["input_ids"]
+            ids = tok(s.replace(MASK, tok.mask_token), truncation=False, verbose=False)["input_ids"]
+            _check_fits(handle, s, len(ids))
             pos = [i for i, t in enumerate(ids) if t == tok.mask_token_id]
             if len(pos) != 1:
-                raise InvalidInputError(msg('{s!r} has {n_pos} mask tokens after tokenization (need 1)', s=s, n_pos=len(pos)))
+                raise InvalidInputError(msg("{s} has {n_pos} mask tokens after tokenization (need 1)", s=excerpt(s),
+                                            n_pos=len(pos)))
             seqs.append(ids)
             where.append(pos[0])
     logp = masked_log_probs(handle, seqs, where, batch_size)
@@ -398,12 +404,14 @@ def continuation_log_probs(handle: ModelHandle, pairs: Sequence[tuple[str, str]]
                 p_ids = [bos]
             c_ids = tok((" " if prefix else "") + cont.strip(), add_special_tokens=False)["input_ids"]
             if not c_ids:
-                raise InvalidInputError(msg('the target {cont!r} has no tokens', cont=cont))
-            ids = (p_ids + c_ids)[-handle.max_tokens:]
+                raise InvalidInputError(msg("the target {cont} has no tokens", cont=excerpt(cont)))
+            _check_fits(handle, f"{prefix} {cont.strip()}", len(p_ids) + len(c_ids))
+            ids = p_ids + c_ids
             seqs.append(ids)
             starts.append(len(ids) - len(c_ids))
     batch_size = batch_size or (128 if handle.device.type == "cuda" else 32)
-    pad = tok.pad_token_id if tok.pad_token_id is not None else (tok.eos_token_id or 0)
+    with handle.lock:
+        pad = tok.pad_token_id if tok.pad_token_id is not None else (tok.eos_token_id or 0)
     out = [0.0] * len(seqs)
     order = sorted(range(len(seqs)), key=lambda i: len(seqs[i]))
     for b in range(0, len(order), batch_size):
@@ -427,6 +435,21 @@ def max_scores() -> int | None:
     return CLASSROOM_MAX_SCORES if classroom.current().enabled else None
 
 
+def _check_fits(handle: ModelHandle, sentence: str, n_tokens: int) -> None:
+    """Refuse a filled sentence longer than the model's limit: cutting it would change what is measured
+    (and could cut the [MASK] or the target off)."""
+    if n_tokens > handle.max_tokens:
+        raise InvalidInputError(
+            f"the filled sentence {excerpt(sentence)} is {n_tokens} tokens, past the limit of {handle.max_tokens} "
+            "here: shorten the template, the slot words or the target words")
+
+
+def _check_sentences_fit(handle: ModelHandle, sentences: Sequence[str]) -> None:
+    with handle.lock:
+        for s in sentences:
+            _check_fits(handle, s, len(handle.tokenizer(s, truncation=False, verbose=False)["input_ids"]))
+
+
 def plan(handle: ModelHandle, tset: TemplateSet) -> tuple[FilledTemplate, ...]:
     """Check ``tset`` for this model and expand it: the sentences a template job scores.
 
@@ -442,11 +465,13 @@ def plan(handle: ModelHandle, tset: TemplateSet) -> tuple[FilledTemplate, ...]:
     n_rows = sum(len(f.targets) for f in filled)
     limit = max_scores()
     if limit is not None and n_rows > limit:
-        raise InvalidInputError(msg('this set expands to {n_rows:,} scores (templates × slot words × targets); '
-                                    'classroom mode allows {limit:,}: shorten a list',
+        raise InvalidInputError(msg("this set expands to {n_rows:,} scores (templates × slot words × targets); "
+                                    "classroom mode allows {limit:,}: shorten a list",
                                     n_rows=n_rows, limit=limit))
-    if scoring == "mask" and handle.tokenizer.mask_token_id is None:
-        raise UnsupportedModelError(msg('{model_id} has no mask token', model_id=handle.model_id))
+    with handle.lock:
+        has_mask = handle.tokenizer.mask_token_id is not None
+    if scoring == "mask" and not has_mask:
+        raise UnsupportedModelError(msg("{model_id} has no mask token", model_id=handle.model_id))
     if scoring == "mask":
         for t in tset.targets:
             single_token_id(handle, t)  # fail before any work when a target is several tokens
@@ -473,6 +498,7 @@ def score_filled(handle: ModelHandle, probe_slot: str, chunk: Sequence[FilledTem
         flat = continuation_log_probs(handle, [(p, t) for p in prefixes for t in targets], batch_size)
         scores = np.asarray(flat).reshape(len(sentences), len(targets))
     else:
+        _check_sentences_fit(handle, sentences + list(targets))
         emb = embed(handle, sentences + list(targets))
         scores = emb[:len(sentences)] @ emb[len(sentences):].T
     rows = []
