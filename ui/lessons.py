@@ -357,6 +357,16 @@ def _navigation(lesson: Lesson, index: int, lang: Lang, presenter: bool) -> None
 # -------------------------------------------------------------------------------------------- views ----
 
 
+def _frame(rows: list[dict]):
+    """A static table for st.table, which the presenter view scales (st.dataframe draws on a canvas and its
+    toolbar fetches icons from fonts.gstatic.com). st.table renders each cell as Markdown: text cells go
+    through md() so tokens such as ">", "*" or "#" show literally."""
+    import pandas as pd
+
+    frame = pd.DataFrame([{k: md(v) if isinstance(v, str) else v for k, v in row.items()} for row in rows])
+    return frame.set_index(frame.columns[0]) if len(frame.columns) else frame
+
+
 def _ok(ctx: Ctx, text: str) -> None:
     st.success(md(text))
 
@@ -372,10 +382,9 @@ def view_tokens(ctx: Ctx) -> None:
     rows = [{"#": i, _p("column", "token"): t, "id": enc.input_ids[i], _p("column", "special"): enc.special[i],
              _p("column", "segment"): enc.segments[i]} for i, t in enumerate(enc.tokens)]
     left, right = st.columns(2)
-    left.dataframe(rows, hide_index=True, key="lessons.token_table")
-    right.dataframe([{_p("column", "word"): w, _p("column", "pieces"): " · ".join(enc.tokens[i] for i in words.pieces[n]),
-                      "n": len(words.pieces[n])} for n, w in enumerate(words.tokens) if not words.special[n]],
-                    hide_index=True, key="lessons.word_table")
+    left.table(_frame(rows))
+    right.table(_frame([{_p("column", "word"): w, _p("column", "pieces"): " · ".join(enc.tokens[i] for i in words.pieces[n]),
+                         "n": len(words.pieces[n])} for n, w in enumerate(words.tokens) if not words.special[n]]))
 
 
 def view_embedding_tables(ctx: Ctx) -> None:
@@ -512,9 +521,8 @@ def view_masks(ctx: Ctx) -> None:
 
 def view_mlm(ctx: Ctx) -> None:
     m = cached_mask_lesson(ctx.spec, ctx.text)
-    st.dataframe([{"#": i, _("original"): o, _("corrupted"): c, _("predict?"): i in m.mlm_targets}
-                  for i, (o, c) in enumerate(zip(m.encoding.tokens, m.mlm_tokens))], hide_index=True,
-                 key="lessons.mlm_table")
+    st.table(_frame([{"#": i, _("original"): o, _("corrupted"): c, _("predict?"): i in m.mlm_targets}
+                     for i, (o, c) in enumerate(zip(m.encoding.tokens, m.mlm_tokens))]))
     if m.predictions:
         for d in m.predictions:
             what = _("next token") if ctx.handle.adapter.output == "next_token" else _("[MASK] at {position}",
@@ -569,9 +577,8 @@ def view_nsp(ctx: Ctx) -> None:
     if ctx.handle.adapter.target_prefix:
         st.caption(_("{model} reads no sentence pairs: its second segment is the decoder's input "
                      "(the decoder start token, then the target so far).", model=md(ctx.handle.model_id)))
-    st.dataframe([{"#": i, _p("column", "token"): t, _p("column", "segment"): s, _p("column", "special"): sp}
-                  for i, (t, s, sp) in enumerate(zip(enc.tokens, enc.segments, enc.special))], hide_index=True,
-                 key="lessons.nsp_table")
+    st.table(_frame([{"#": i, _p("column", "token"): t, _p("column", "segment"): s, _p("column", "special"): sp}
+                     for i, (t, s, sp) in enumerate(zip(enc.tokens, enc.segments, enc.special))]))
 
 
 def _training_spec(ctx: Ctx) -> ModelSpec:
