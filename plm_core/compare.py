@@ -241,7 +241,7 @@ def compare_texts(handle: ModelHandle, text_a: str, text_b: str, *, top_k: int =
     alignment = align_tokens(enc_a, enc_b)
     # an encoder-decoder's attention result is its encoder's, over the source tokens only
     att_alignment = alignment if att_a.encoding == enc_a else align_tokens(att_a.encoding, att_b.encoding)
-    notes = tuple(_input_notes((("sentence A", enc_a), ("sentence B", enc_b)))) + read.notes
+    notes = tuple(_input_notes(((msg("sentence A"), enc_a), (msg("sentence B"), enc_b)))) + read.notes
     return TextComparison(handle.model_id, alignment, read.a, read.b, read.comparisons, att_a, att_b,
                           attention_difference(att_a, att_b, att_alignment), notes)
 
@@ -286,7 +286,7 @@ def compare_models(handle_a: ModelHandle, handle_b: ModelHandle, text: str, *, t
     att_a = extract_attention(handle_a, text, max_tokens=max_tokens)
     att_b = extract_attention(handle_b, text, max_tokens=max_tokens)
     enc_a, enc_b = att_a.encoding, att_b.encoding
-    notes: list[str] = _input_notes((("model A", enc_a), ("model B", enc_b)))
+    notes: list[str] = _input_notes(((msg("model A"), enc_a), (msg("model B"), enc_b)))
     same_tokens = enc_a.tokens == enc_b.tokens and enc_a.input_ids == enc_b.input_ids
     alignment = align_tokens(enc_a, enc_b) if same_tokens else align_by_characters(enc_a, enc_b)
     if not same_tokens:
@@ -326,7 +326,7 @@ def _vocabulary(handle: ModelHandle) -> dict[str, int]:
 
 def _input_notes(sides: Sequence[tuple[str, Encoding]]) -> list[str]:
     """What was changed on the way in (truncation to the limit, a giant word as [UNK]), per side."""
-    return [f"{side}: {note}" for side, enc in sides for note in enc.notes]
+    return [msg("{side}: {note}", side=side, note=note) for side, enc in sides for note in enc.notes]
 
 
 def describe_loaded(handles: Sequence[ModelHandle]) -> tuple[LoadedModel, ...]:

@@ -172,8 +172,8 @@ def resolve_source(model_id: str) -> str:
     try:
         path = Path(model_id).expanduser()
     except RuntimeError:  # "~name" of no user here
-        raise ModelLoadError(f"there is no folder {excerpt(model_id)}: no user of this machine is called that") \
-            from None
+        raise ModelLoadError(msg("there is no folder {model_id}: no user of this machine is called that",
+                                 model_id=excerpt(model_id))) from None
     if _is_dir(path):
         return str(path)
     if path.is_absolute() or model_id.startswith((".", "~")):
@@ -198,10 +198,12 @@ def check_model_id(model_id: str) -> None:
     longest = max(len(part.encode("utf-8", "surrogatepass")) for part in model_id.split("/"))
     if longest > MAX_NAME_BYTES or len(model_id) > MAX_PATH_CHARS:
         raise ModelLoadError(
-            f"{excerpt(model_id)} is not a model id or folder: a Hub id part has at most 96 characters and a "
-            f"folder name at most {MAX_NAME_BYTES} bytes (this one has {len(model_id):,} characters)")
+            msg("{model_id} is not a model id or folder: a Hub id part has at most 96 characters and a folder name at "
+                "most {max_bytes} bytes (this one has {n:,} characters)",
+                model_id=excerpt(model_id), max_bytes=MAX_NAME_BYTES, n=len(model_id)))
     if any(ord(c) < 32 or ord(c) == 127 for c in model_id):
-        raise ModelLoadError(f"{excerpt(model_id)} is not a model id or folder: it contains a control character")
+        raise ModelLoadError(msg("{model_id} is not a model id or folder: it contains a control character",
+                                 model_id=excerpt(model_id)))
 
 
 def _is_dir(path: Path) -> bool:
@@ -378,11 +380,15 @@ def check_no_remote_code(model_id: str, auto_map: object, what: str) -> None:
         for item in (value if isinstance(value, (list, tuple)) else [value]):
             if item and str(item) not in names:
                 names.append(str(item))
-    shown = ", ".join(excerpt(n, 80) for n in names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
+    shown = ", ".join(excerpt(n, 80) for n in names[:3])
+    if len(names) > 3:
+        shown = msg("{shown} and {n} more", shown=shown, n=len(names) - 3)
     raise UnsupportedModelError(
-        f"{excerpt(model_id)} wants to run its own {what} code ({shown}); plm-lens never runs code from a model "
-        "repository, and the plain transformers class would not be the model it describes. Choose a model "
-        "that transformers supports without remote code.")
+        msg("{model_id} wants to run its own {what} code ({shown}); plm-lens never runs code from a model repository, "
+            "and the plain transformers class would not be the model it describes. Choose a model that transformers "
+            "supports without remote code.",
+            model_id=excerpt(model_id), what={"model": msg("model"), "tokenizer": msg("tokenizer")}.get(what, what),
+            shown=shown))
 
 
 def check_tokenizer_fits_kind(model_id: str, kind: str, tokenizer: PreTrainedTokenizerBase) -> None:
@@ -397,9 +403,9 @@ def check_tokenizer_fits_kind(model_id: str, kind: str, tokenizer: PreTrainedTok
     adapter = get_adapter(kind)
     if adapter.needs_mask_token and getattr(tokenizer, "mask_token", None) is None:
         raise UnsupportedModelError(
-            f"{excerpt(model_id)} cannot be a {adapter.label} here: its tokenizer has no mask token, so no "
-            "input has a position to fill in. Load it as an encoder (sentence encoder) to see its attention "
-            "and attributions.")
+            msg("{model_id} cannot be a {kind} here: its tokenizer has no mask token, so no input has a position to "
+                "fill in. Load it as an encoder (sentence encoder) to see its attention and attributions.",
+                model_id=excerpt(model_id), kind=adapter.label))
 
 
 def check_loaded_weights(model_id: str, kind: str, saved_as: str, info: dict) -> None:
@@ -418,21 +424,24 @@ def check_loaded_weights(model_id: str, kind: str, saved_as: str, info: dict) ->
     missing = [k for k in info.get("missing_keys", ()) if not any(u in k for u in unused)]
     if not missing:
         return
-    shown = ", ".join(sorted(missing)[:4]) + (f" and {len(missing) - 4} more" if len(missing) > 4 else "")
-    instead = "as an encoder" if saved_as in (kind, FALLBACK_KIND) else \
-        f"as a {get_adapter(saved_as).label} (what it was saved as) or as an encoder"
+    shown = ", ".join(sorted(missing)[:4])
+    if len(missing) > 4:
+        shown = msg("{shown} and {n} more", shown=shown, n=len(missing) - 4)
+    instead = msg("as an encoder") if saved_as in (kind, FALLBACK_KIND) else \
+        msg("as a {kind} (what it was saved as) or as an encoder", kind=get_adapter(saved_as).label)
     raise UnsupportedModelError(
-        f"{excerpt(model_id)} has no trained weights for a {get_adapter(kind).label}: its checkpoint lacks {shown}. "
-        f"They would be random (different on every load), and so would the outputs. Load it {instead}.")
+        msg("{model_id} has no trained weights for a {kind}: its checkpoint lacks {shown}. They would be random "
+            "(different on every load), and so would the outputs. Load it {instead}.",
+            model_id=excerpt(model_id), kind=get_adapter(kind).label, shown=shown, instead=instead))
 
 
 def describe_refused_pickle(model_id: str, err: Exception) -> str:
     """Why torch's weights-only loader refused a pickle: the global it would have called (never how to force it)."""
     found = re.search(r"GLOBAL ([\w.]+)", str(err))
-    what = f"call {found.group(1)}" if found else "run code"
-    return (f"loading {excerpt(model_id)} was refused: its pickle weights (pytorch_model.bin) would {what} while "
-            "loading, which is code, not tensor data, so torch's safe loader blocked them. Use safetensors "
-            "weights (model.safetensors) from a source you trust.")
+    what = msg("call {name}", name=found.group(1)) if found else msg("run code")
+    return msg("loading {model_id} was refused: its pickle weights (pytorch_model.bin) would {what} while loading, "
+               "which is code, not tensor data, so torch's safe loader blocked them. Use safetensors weights "
+               "(model.safetensors) from a source you trust.", model_id=excerpt(model_id), what=what)
 
 
 def declared_max_tokens(source: str, revision: str | None = None) -> int | None:

@@ -9,9 +9,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from plm_core.errors import InvalidInputError, excerpt
+from plm_core.i18n import msg
 
 
-def user_path(text: str, what: str = "path") -> Path:
+def user_path(text: str, what: str = msg("path")) -> Path:
     """``text`` as a path with ``~`` expanded.
 
     Raises:
@@ -20,8 +21,8 @@ def user_path(text: str, what: str = "path") -> Path:
     try:
         return Path(text).expanduser()
     except RuntimeError:
-        raise InvalidInputError(f"the {what} {excerpt(text)} starts with ~ but names no user of this machine") \
-            from None
+        raise InvalidInputError(msg("the {what} {text} starts with ~ but names no user of this machine", what=what,
+                                    text=excerpt(text))) from None
 
 
 def is_dir(path: Path | str) -> bool:

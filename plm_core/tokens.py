@@ -160,8 +160,8 @@ def _long_unknown_notes(handle: ModelHandle, ids: list[int], offsets, segments, 
     for tid, (a, b), seg in zip(ids, offsets, segments):
         if tid == unk_id and b - a >= LONG_UNKNOWN_CHARS:
             word = texts[seg][a:b] if seg < len(texts) else ""
-            notes.append(f"the word {excerpt(word, 24)} became a single {unk} token: the tokenizer does not split a "
-                         "word this long, so the model sees nothing of it")
+            notes.append(msg("the word {word} became a single {unk} token: the tokenizer does not split a word this "
+                             "long, so the model sees nothing of it", word=excerpt(word, 24), unk=unk))
     return tuple(notes)
 
 
@@ -174,9 +174,10 @@ def no_mask_message(handle: ModelHandle, encoding: Encoding) -> str:
                 ["input_ids"] if encoding.truncated and mask_id is not None else [])
     where = [i for i, t in enumerate(full) if t == mask_id]
     if where:
-        return (f"the {mask} is at token {where[0]} of {len(full)}, past the limit of {len(encoding)} tokens here: "
-                f"only the first {len(encoding)} are used, so shorten the text before the {mask}")
-    return f"the text has no {mask} token: put {mask} where the model should fill in a word"
+        return msg("the {mask} is at token {position} of {n_full}, past the limit of {limit} tokens here: only the "
+                   "first {limit} are used, so shorten the text before the {mask}",
+                   mask=mask, position=where[0], n_full=len(full), limit=len(encoding))
+    return msg("the text has no {mask} token: put {mask} where the model should fill in a word", mask=mask)
 
 
 # tokens kept beyond the limit when a long sentence of a pair is cut before the tokenizer truncates the pair

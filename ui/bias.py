@@ -31,7 +31,7 @@ from plm_core.viz.bias_plots import (bec_pro_figure, crows_pairs_figure, estimat
                                      template_figure)
 from ui import charts, resources, widgets
 from ui.backend import compute_chunks, is_remote
-from plm_core.i18n import _, _n, lazy_gettext, N_, tr
+from plm_core.i18n import _, _n, lazy_gettext, msg, N_, tr
 from ui.safe import md
 
 JOB = "bias.job"  # {"queue": [run ids], "running": bool, "chunk": int}: the runs this session is scoring
@@ -114,7 +114,7 @@ def load_data(probe: str, path: str, upload: bytes | None = None, upload_name: s
         return Data(tuple(parse(text)), f"upload {upload_name}", datasets.sha256_bytes(upload))
     path = path.strip()
     if probe == "seat":
-        p = user_path(path, "SEAT file or folder")
+        p = user_path(path, msg("SEAT file or folder"))
         if path and is_dir(p):
             p = p / "seat" / f"{seat_test}.jsonl" if is_dir(p / "seat") else p / f"{seat_test}.jsonl"
         if not path:
@@ -122,7 +122,7 @@ def load_data(probe: str, path: str, upload: bytes | None = None, upload_name: s
         return Data((datasets.load_seat(p),), str(p) if path else f"{seat_test} (downloaded)", datasets.file_sha256(p))
     loader = datasets.load_crows_pairs if probe == "crows_pairs" else datasets.load_bec_pro
     if path:
-        p = user_path(path, "data file or folder")
+        p = user_path(path, msg("data file or folder"))
         if is_dir(p):
             p = p / DATA_FILES[probe]
         return Data(tuple(loader(p)), str(p), datasets.file_sha256(p) if p.is_file() else "")

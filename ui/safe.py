@@ -9,6 +9,9 @@ that quotes any of them must never become markup: put it through :func:`md` (or 
 
     st.error(md(str(err)))
     st.markdown(f"**Explained:** {md(result.target_label)} = **{value:.4g}**")
+    st.markdown(_("**Explained:** {target} = **{value:.4g}**", target=md(tr(result.target_label)), value=value))
+
+A translated message (plm_core.i18n ``_``) is the app's own text: its parameters follow the same rule.
 
 Numbers formatted with a format spec (``{x:.3f}``, ``{n:d}``, ``{n:,}``) need no escaping.
 tests/app/test_hostile_pages.py drives every page with hostile text; tests/unit/test_safe_markdown.py

@@ -94,7 +94,7 @@ def _other_embedding(handle: ModelHandle, other: str, max_tokens: int | None) ->
         hidden = handle.adapter.last_hidden(handle, batch2).float()
         # a plain tensor (not an inference-mode one): the objective's backward reads it
         emb = mean_pool(hidden, batch2["attention_mask"].to(hidden.device))[0].clone()
-        cache[key] = (emb, tuple(f"second sentence: {n}" for n in enc2.notes))
+        cache[key] = (emb, tuple(msg("second sentence: {note}", note=n) for n in enc2.notes))
         while len(cache) > 32:
             cache.pop(next(iter(cache)))
     return cache[key]

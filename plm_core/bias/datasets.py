@@ -151,10 +151,10 @@ def read_text(path: str | os.PathLike) -> str:
     from plm_core.errors import excerpt
     from plm_core.paths import is_file, user_path
 
-    p = user_path(str(path), "file")
+    p = user_path(str(path), msg("file"))
     if not is_file(p):
         raise InvalidInputError(msg("no such file: {p}", p=excerpt(str(p))))
-    check_size(p.stat().st_size, f"the file {p.name}")  # a file name: at most 255 bytes
+    check_size(p.stat().st_size, msg("the file {name}", name=p.name))  # a file name: at most 255 bytes
     try:
         return p.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError as err:
@@ -196,7 +196,7 @@ def fetch(relative: str, *, base_url: str | None = None, cache: Path | None = No
         raise InvalidInputError(msg('could not download {url} ({reason}); download it yourself and give its local '
                                     'path instead',
                                     url=url, reason=reason)) from None
-    check_size(len(data), f"the download from {url}")
+    check_size(len(data), msg("the download from {url}", url=url))
     fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".part-")
     with os.fdopen(fd, "wb") as f:
         f.write(data)
@@ -306,7 +306,7 @@ def load_seat(name_or_path: str | os.PathLike = "sent-weat6", *, base_url: str |
     from plm_core.errors import excerpt
     from plm_core.paths import is_dir, is_file, user_path
 
-    p = user_path(str(name_or_path), "SEAT file")
+    p = user_path(str(name_or_path), msg("SEAT file"))
     if p.suffix in (".jsonl", ".json") or is_file(p) or is_dir(p):
         return parse_seat(read_text(p), p.stem)
     name = str(name_or_path)

@@ -175,7 +175,7 @@ def bootstrap_interval(sizes: Sequence[int], statistic: Callable[..., float], *,
         (low, high, method name).
     """
     if min(sizes, default=0) < 2:  # scipy resamples nothing from a sample of one (a SEAT attribute of one item)
-        return float("nan"), float("nan"), "bootstrap (undefined: a sample of one)"
+        return float("nan"), float("nan"), msg("bootstrap (undefined: a sample of one)")
     data = tuple(np.arange(n) for n in sizes)
 
     def stat(*idx: np.ndarray) -> float:
@@ -190,7 +190,7 @@ def bootstrap_interval(sizes: Sequence[int], statistic: Callable[..., float], *,
         if np.isfinite(low) and np.isfinite(high):
             return low, high, msg("bootstrap {method} ({n_resamples:,} resamples, seed {seed})", method=method,
                                   n_resamples=n_resamples, seed=seed)
-    return float("nan"), float("nan"), "bootstrap (undefined)"
+    return float("nan"), float("nan"), msg("bootstrap (undefined)")
 
 
 def grouped(rows: Iterable[Any], key: Callable[[Any], str]) -> dict[str, list[Any]]:

@@ -208,10 +208,10 @@ def validate(tset: TemplateSet, kind: str) -> None:
         if unknown:
             raise InvalidInputError(msg('template {i} uses the slot(s) {value} that have no word list (defined: '
                                         '{value2})',
-                                        i=i, value=', '.join(('[' + n + ']' for n in unknown)), value2=', '.join(('[' + n + ']' for n in defined)) or 'none'))
+                                        i=i, value=', '.join(('[' + n + ']' for n in unknown)), value2=', '.join(('[' + n + ']' for n in defined)) or msg('none')))
         n_mask = template.count(MASK)
         if _scoring(kind) in ("mask", "continuation") and n_mask != 1:
-            what = "no [MASK]" if n_mask == 0 else f"{n_mask} [MASK]s"
+            what = msg("no [MASK]") if n_mask == 0 else msg("{n} [MASK]s", n=n_mask)
             raise InvalidInputError(msg("template {i} ({template}) has {what}: put exactly one [MASK] where the "
                                         "target words go",
                                         i=i, template=excerpt(template), what=what))
@@ -440,8 +440,9 @@ def _check_fits(handle: ModelHandle, sentence: str, n_tokens: int) -> None:
     (and could cut the [MASK] or the target off)."""
     if n_tokens > handle.max_tokens:
         raise InvalidInputError(
-            f"the filled sentence {excerpt(sentence)} is {n_tokens} tokens, past the limit of {handle.max_tokens} "
-            "here: shorten the template, the slot words or the target words")
+            msg("the filled sentence {sentence} is {n_tokens} tokens, past the limit of {limit} here: shorten the "
+                "template, the slot words or the target words",
+                sentence=excerpt(sentence), n_tokens=n_tokens, limit=handle.max_tokens))
 
 
 def _check_sentences_fit(handle: ModelHandle, sentences: Sequence[str]) -> None:

@@ -122,7 +122,7 @@ class MaskedLMAdapter(KindAdapter):
         comps = tuple(self.pair_comparison(handle, msg("fill-in at mask {n} (A:{a}, B:{b})", n=n + 1, a=p, b=q), torch.softmax(logits[0, p], -1),
                                            torch.softmax(logits[1, q], -1), top_k) for n, (p, q) in enumerate(zip(ma, mb)))
         # a mask the limit cut off: say where it is, per side
-        notes = [f"{side}: {cut}" for side, enc, found in (("A", a, ma), ("B", b, mb))
+        notes = [msg("{side}: {note}", side=side, note=cut) for side, enc, found in (("A", a, ma), ("B", b, mb))
                  if not found and (cut := self._cut_mask(handle, enc))]
         if not ma or not mb:
             notes.append(msg("a masked LM predicts at {mask_token}: put one in both sentences to compare fill-ins",

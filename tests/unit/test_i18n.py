@@ -84,7 +84,7 @@ def test_every_streamlit_text_is_marked():
 
 
 def test_message_is_english_text_and_renders_in_each_language():
-    note = msg("the input has {n_full} tokens; only the first {limit} (the limit here) are used", n_full=40, limit=8)
+    note = msg("the input has {n_full:,} tokens; only the first {limit} (the limit here) are used", n_full=40, limit=8)
     assert note == "the input has 40 tokens; only the first 8 (the limit here) are used"  # a str, in English
     assert tr(note, "zh") == "输入有 40 个词元；只使用前 8 个（此处的上限）"
     with use_language("zh"):
