@@ -188,7 +188,7 @@ else:
 
 with st.expander(_("Loaded models and memory")):
     loaded = ui_masking.loaded_models()
-    st.dataframe({_("model"): [m.model_id for m in loaded], _("kind"): [m.kind for m in loaded],
+    st.dataframe({_("model"): [m.model_id for m in loaded], _("kind"): [tr(kind_label(m.kind)) for m in loaded],
                   _("device"): [tr(m.device) for m in loaded],
                   _("parameters (M)"): [round(m.n_parameters / 1e6, 1) for m in loaded],
                   _("weights (MB)"): [round(m.weight_bytes / 2**20, 1) for m in loaded]}, hide_index=True)
