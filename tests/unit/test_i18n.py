@@ -127,3 +127,52 @@ def test_lesson_prose_comes_from_the_catalogue():
 def test_plm_core_i18n_needs_no_streamlit():
     code = "import plm_core.i18n, sys; assert 'streamlit' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT)
+
+
+def _core_errors() -> set[str]:
+    """Names of every error class a page shows (PlmCoreError and its subclasses in plm_core)."""
+    import inspect
+
+    import plm_core.classroom
+    import plm_core.errors
+    from plm_core.errors import PlmCoreError
+
+    return {name for module in (plm_core.errors, plm_core.classroom) for name, cls in inspect.getmembers(module)
+            if inspect.isclass(cls) and issubclass(cls, PlmCoreError)}
+
+
+def _english(node) -> bool:
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        return sum(ch.isalpha() and ch.isascii() for ch in node.value) >= 3
+    if isinstance(node, ast.JoinedStr):
+        return any(_english(v) for v in node.values if isinstance(v, ast.Constant))
+    if isinstance(node, (ast.BinOp, ast.BoolOp)):
+        return any(_english(v) for v in ([node.left, node.right] if isinstance(node, ast.BinOp) else node.values))
+    if isinstance(node, ast.IfExp):
+        return _english(node.body) or _english(node.orelse)
+    if isinstance(node, (ast.Tuple, ast.List, ast.GeneratorExp, ast.ListComp)):
+        return any(_english(e) for e in (node.elts if hasattr(node, "elts") else [node.elt]))
+    return False
+
+
+def test_core_errors_and_notes_are_messages():
+    """Every error a page shows (a PlmCoreError raised in plm_core) and every note added to a result is a msg(...)
+    (translated when shown), never an English str or f-string: the 中文 page would show it in English. (The bias
+    command line, plm_core/bias/__main__.py, speaks English.)"""
+    errors = _core_errors()
+    bad = []
+    for path in sorted(ROOT.glob("plm_core/**/*.py")):
+        if path.name == "__main__.py":
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            texts = []
+            if isinstance(node, ast.Raise) and isinstance(node.exc, ast.Call) and node.exc.args \
+                    and getattr(node.exc.func, "id", getattr(node.exc.func, "attr", "")) in errors:
+                texts.append(node.exc.args[0])
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) \
+                    and node.func.attr in ("append", "extend") and "note" in ast.unparse(node.func.value):
+                texts += node.args
+            if isinstance(node, ast.AugAssign) and "note" in ast.unparse(node.target):
+                texts.append(node.value)
+            bad += [f"{path.relative_to(ROOT)}:{t.lineno}: {ast.unparse(t)[:70]}" for t in texts if _english(t)]
+    assert bad == [], "English text shown to the user, not marked with msg():\n" + "\n".join(bad)
