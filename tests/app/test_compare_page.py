@@ -8,6 +8,7 @@ from helpers import open_page, plotly_array
 
 from plm_core.attention import extract_attention
 from plm_core.compare import compare_texts
+from plm_core.kinds import kind_label
 from plm_core.loading import ModelSpec, load_model
 
 
@@ -40,7 +41,7 @@ def test_two_models_with_different_tokenizers_and_unload(app_factory, tiny_dirs)
     titles = [f["layout"]["title"]["text"] for f in figures(at)]
     assert "Class probabilities" in titles and any(t.startswith("Top tokens") for t in titles)
     loaded = at.dataframe[-1].value
-    assert len(loaded) == 2 and set(loaded["kind"]) == {"classifier", "causal_lm"}
+    assert len(loaded) == 2 and set(loaded["kind"]) == {kind_label("classifier"), kind_label("causal_lm")}  # shown names
     at.button(key="compare.unload").click().run()
     assert not at.exception
     assert len(at.dataframe[-1].value) == 2  # the page loads both again for its view
