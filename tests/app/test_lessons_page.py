@@ -8,6 +8,7 @@ import re
 import pytest
 from helpers import shown
 
+from plm_core.i18n import use_language
 from plm_core.lessons.content import LESSONS
 
 PAGE = "pages/lessons.py"
@@ -79,6 +80,11 @@ def test_shared_link_opens_the_step_with_its_inputs(app_factory, tiny_dirs):
 
 
 def test_presenter_view_hides_controls_and_steps(app_factory, tiny_dirs):
+    with use_language("zh"):  # AppTest formats widget options in the test's thread: the session's language there too
+        _presenter_view_in_chinese(app_factory, tiny_dirs)
+
+
+def _presenter_view_in_chinese(app_factory, tiny_dirs):
     at = _open(app_factory, str(tiny_dirs["masked_lm"]), {"lesson": "1", "presenter": "1", "lang": "zh"})
     assert not at.text_area and not at.selectbox(key="model.choice").proto is None
     assert [s for s in at.selectbox if s.key and s.key.startswith("lessons")] == []
