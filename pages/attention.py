@@ -5,7 +5,7 @@ import streamlit as st
 from plm_core.attention import attention_rollout, describe, head_average, token_flow
 from plm_core.viz.attention_plots import attention_heatmap, query_key_figures, token_flow_figure
 from plm_core.viz.bertviz_html import bertviz_html
-from ui import resources, widgets
+from ui import neuron, resources, widgets
 
 EXAMPLE = "The cat sat on the mat because it was tired."
 BERTVIZ_MAX_TOKENS = 128  # the head/model views draw n² lines per head: past this they are unreadable and slow
@@ -84,3 +84,4 @@ with qk_tab:
     c1.plotly_chart(figs["scores"], key="attention.qk_scores")
     c2.plotly_chart(figs["probs"], key="attention.qk_probs")
     st.success(f"Recomputed softmax(QKᵀ/√d_k) equals the model's attention: max |difference| = {qk.max_abs_diff:.2e}")
+    neuron.render(qk, "attention.qk")

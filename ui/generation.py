@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import string
+from typing import TYPE_CHECKING
 
 import streamlit as st
 
 from plm_core import generation as gen
-from plm_core.attribution import AttributionResult
 from plm_core.generation import Generation, SamplingSettings, StepAttention, StepDistribution
 from plm_core.logit_lens import LogitLens, logit_lens, logit_lens_ids
 from plm_core.loading import ModelSpec
 from plm_core.types import Encoding
 from ui.resources import get_handle
+
+if TYPE_CHECKING:
+    from plm_core.attribution import AttributionResult
 
 STATE = "generation.state"  # the Generation of this session (a small frozen result; the KV cache stays in the core)
 MAX_RUN = 64  # "Run to N tokens" limit on the page
