@@ -258,7 +258,7 @@ def render_page() -> None:
         st.caption(lesson.summary(lang))
     if text_key(lesson.number) not in st.session_state:
         st.session_state[text_key(lesson.number)] = lesson.default_text
-    if not presenter and step.view not in ("data", "train"):
+    if not presenter and step.view not in ("data", "train", "contextual"):  # these steps have their own inputs
         label = {5: "Sentence to classify", 7: "Occupations (comma-separated)"}.get(lesson.number, "Sentence")
         bound(st.text_area, label, text_key(lesson.number), height=68)
     text = st.session_state[text_key(lesson.number)]
@@ -417,8 +417,10 @@ def view_contextual(ctx: Ctx) -> None:
     res = cached_contextual(ctx.spec, *(st.session_state[k] for k in CONTEXT_DEFAULTS))
     st.plotly_chart(contextual_figure(res.layers, res.cosines, res.static_cosine, res.word), key="lessons.contextual")
     where = " and ".join(f"token{'s' if len(sp) > 1 else ''} {', '.join(map(str, sp))}" for sp in res.spans)
-    st.markdown(f"**{where}; cosine after the embedding layer {res.cosines[0]:.3f} (positions differ), after the last "
-                f"layer {res.cosines[-1]:.3f}**")
+    same = res.spans[0] == res.spans[1]
+    st.markdown(f"**{where}; cosine after the embedding layer {res.cosines[0]:.3f} "
+                f"({'same position' if same else 'the position embeddings differ'}), after the last layer "
+                f"{res.cosines[-1]:.3f}**")
     if res.static_diff < 1e-5:
         _ok(ctx, f"The two token-embedding rows are the same vector (a static embedding): max |difference| = "
                  f"{res.static_diff:.1e}",

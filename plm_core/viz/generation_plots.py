@@ -131,9 +131,10 @@ def neuron_view_figure(nv: NeuronView, *, max_dims: int = 64) -> go.Figure:
     lim_v = float(max(np.max(np.abs(nv.q[:d])), np.max(np.abs(nv.keys[:, :d])))) or 1.0
     lim_p = float(np.nanmax(np.abs(products))) if np.isfinite(products).any() else 1.0
     dims = list(range(d))
+    height = max(340, 26 * len(keys) + 230)
     fig = make_subplots(
-        rows=2, cols=4, column_widths=[0.34, 0.34, 0.16, 0.16], row_heights=[0.08, 0.92], shared_yaxes=False,
-        horizontal_spacing=0.03, vertical_spacing=0.04,
+        rows=2, cols=4, column_widths=[0.34, 0.34, 0.16, 0.16], row_heights=[0.1, 0.9], shared_yaxes=False,
+        horizontal_spacing=0.03, vertical_spacing=48 / height,
         specs=[[{}, {}, None, None], [{}, {}, {}, {}]],
         subplot_titles=(f"q: query {nv.query}:{plain(nv.encoding.tokens[nv.query])}", "q (again, to compare)",
                         "k: each key", "q ⊙ k (element-wise)", "q·k (sum)", "softmax"),
@@ -159,13 +160,13 @@ def neuron_view_figure(nv: NeuronView, *, max_dims: int = 64) -> go.Figure:
     for col in (1, 2):
         fig.update_xaxes(showticklabels=False, row=1, col=col)
         fig.update_xaxes(title_text="dimension", row=2, col=col)
-    fig.update_xaxes(title_text="score before × scale", row=2, col=3)
+    fig.update_xaxes(title_text="q·k (before × scale)", row=2, col=3)
     fig.update_xaxes(range=[0, 1], row=2, col=4)
     note = f" (first {d} of {nv.d_k} dimensions)" if d < nv.d_k else ""
     hidden_note = f"; keys {hidden[0]}–{hidden[-1]} hidden by the causal mask" if hidden else ""
     fig.update_layout(
         title=f"Neuron view, layer {nv.layer}, head {nv.head}: scale = {nv.scale:.4f}{note}{hidden_note}",
-        height=max(320, 26 * len(keys) + 200), margin=_MARGIN, showlegend=False,
+        height=height, margin=_MARGIN, showlegend=False,
         coloraxis={"colorscale": DIVERGING, "reversescale": True, "cmin": -lim_v, "cmax": lim_v, "showscale": False},
         coloraxis2={"colorscale": DIVERGING, "reversescale": True, "cmin": -lim_p, "cmax": lim_p,
                     "colorbar": {"title": "q ⊙ k", "len": 0.6, "y": 0.4}},
