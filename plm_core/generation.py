@@ -399,35 +399,49 @@ def start(handle: ModelHandle, prompt: str) -> Generation:
     return Generation(handle.model_id, encoding, tuple(int(i) for i in ids), len(ids), notes=encoding.notes)
 
 
-def distribution_of(handle: ModelHandle, logits: torch.Tensor, position: int, settings: SamplingSettings,
-                    top_n: int = CANDIDATES) -> StepDistribution:
-    """The three distributions of one step from its logits (float32 ``[vocab]``)."""
+class _Warped(NamedTuple):
+    probs: torch.Tensor  # [vocab] softmax(logits)
+    log_probs: torch.Tensor  # [vocab]
+    probs_temperature: torch.Tensor  # [vocab]
+    final: torch.Tensor  # [vocab] what is drawn from
+    kept: torch.Tensor  # bool [vocab]
+
+
+def _warped(logits: torch.Tensor, settings: SamplingSettings) -> _Warped:
     logits = logits.float()
-    probs = torch.softmax(logits, -1)
+    log_probs = torch.log_softmax(logits, -1)
+    probs = log_probs.exp()
     if settings.do_sample:
         scaled, final_scores = warp(logits, settings)
-        probs_t = torch.softmax(scaled, -1)
-        final = torch.softmax(final_scores, -1)
+        probs_t = probs if scaled is logits else torch.softmax(scaled, -1)
+        final = torch.softmax(final_scores, -1)  # what model.generate hands to torch.multinomial
         kept = torch.isfinite(final_scores)
     else:
         probs_t = probs
         final = torch.zeros_like(probs)
         final[int(torch.argmax(logits))] = 1.0
         kept = final > 0
+    return _Warped(probs, log_probs, probs_t, final, kept)
+
+
+def distribution_of(handle: ModelHandle, logits: torch.Tensor, position: int, settings: SamplingSettings,
+                    top_n: int = CANDIDATES, *, warped: _Warped | None = None) -> StepDistribution:
+    """The three distributions of one step from its logits (float32 ``[vocab]``)."""
+    w = warped or _warped(logits, settings)
     k = min(int(top_n), logits.shape[-1])
-    order = torch.argsort(logits, descending=True, stable=True)[:k]
+    order = torch.topk(logits.float(), k).indices  # temperature and truncation keep this order
     ids = tuple(int(i) for i in order.tolist())
     as_np = lambda t: t[order].cpu().numpy().astype(np.float32)  # noqa: E731
-
-    def entropy(p: torch.Tensor) -> float:
-        p = p[p > 0].double()
-        return float(-(p * p.log()).sum())
-
+    zero = torch.zeros((), device=logits.device)
+    entropy = float(-torch.where(w.probs > 0, w.probs * w.log_probs, zero).sum())
+    final_log = torch.log(w.final.clamp_min(1e-45))
+    entropy_final = float(-torch.where(w.final > 0, w.final * final_log, zero).sum())
     return StepDistribution(
         position=int(position), settings=settings, token_ids=ids, tokens=token_strings(handle, ids),
-        probs=as_np(probs), probs_temperature=as_np(probs_t), probs_final=as_np(final),
-        cumulative=np.cumsum(as_np(probs_t)).astype(np.float32), n_kept=int(kept.sum()),
-        kept_mass=float(probs_t[kept].sum()), entropy=entropy(probs), entropy_final=entropy(final),
+        probs=as_np(w.probs), probs_temperature=as_np(w.probs_temperature), probs_final=as_np(w.final),
+        cumulative=np.cumsum(as_np(w.probs_temperature)).astype(np.float32), n_kept=int(w.kept.sum()),
+        kept_mass=float(torch.where(w.kept, w.probs_temperature, zero).sum()), entropy=entropy,
+        entropy_final=max(0.0, entropy_final),
     )
 
 
@@ -472,22 +486,15 @@ def generate_steps(handle: ModelHandle, generation: Generation, settings: Sampli
             notes.append(f"stopped at {limit} tokens, the longest input this model takes here")
             break
         logits = next_logits(handle, generation.prompt, ids)
+        w = _warped(logits, settings)
         if settings.do_sample:
-            _, scores = warp(logits, settings)
-            probs = torch.softmax(scores, -1).cpu()
-            choice = int(torch.multinomial(probs[None], num_samples=1, generator=rng)[0, 0])
+            choice = int(torch.multinomial(w.final.cpu()[None], num_samples=1, generator=rng)[0, 0])
         else:
             choice = int(torch.argmax(logits))
-        dist = distribution_of(handle, logits, len(ids) - 1, settings, top_n)
-        p_model = torch.softmax(logits, -1)
-        if settings.do_sample:
-            p_final = float(probs[choice])
-        else:
-            p_final = 1.0
         steps.append(GenerationStep(
-            distribution=dist, token_id=choice, token=token_strings(handle, [choice])[0],
-            rank=int((logits > logits[choice]).sum()), prob=float(p_model[choice]), prob_final=p_final,
-            eos=eos is not None and choice == eos,
+            distribution=distribution_of(handle, logits, len(ids) - 1, settings, top_n, warped=w), token_id=choice,
+            token=token_strings(handle, [choice])[0], rank=int((logits > logits[choice]).sum()),
+            prob=float(w.probs[choice]), prob_final=float(w.final[choice]), eos=eos is not None and choice == eos,
         ))
         ids.append(choice)
     state = rng.get_state().numpy().tobytes() if rng is not None else generation.rng_state
