@@ -153,7 +153,10 @@ def bench_lens(handle: ModelHandle, repeats: int) -> list[str]:
             with torch.inference_mode():
                 handle.model(input_ids=t_ids)
 
-        t = medians({"lens": lambda: logit_lens_ids(handle, ids, encoding), "plain": plain}, handle.device, repeats)
+        def lens(ids=ids, encoding=encoding) -> None:
+            logit_lens_ids(handle, ids, encoding)
+
+        t = medians({"lens": lens, "plain": plain}, handle.device, repeats)
         rows.append(f"| {n} | {t['lens'] * 1e3:.1f} ms | {t['plain'] * 1e3:.1f} ms | {t['lens'] / t['plain']:.2f} |")
     return rows
 

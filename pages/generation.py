@@ -7,7 +7,12 @@ from plm_core import generation as gen
 from plm_core.attribution import METHOD_LABELS, METHODS
 from plm_core.errors import PlmCoreError
 from plm_core.viz.attribution_plots import color_legend_html, token_bar_chart, token_highlight_html
-from plm_core.viz.generation_plots import distribution_figure, logit_lens_figure, logit_lens_trace, step_attention_figure
+from plm_core.viz.generation_plots import (
+    distribution_figure,
+    logit_lens_figure,
+    logit_lens_trace,
+    step_attention_figure,
+)
 from ui import generation as ug
 from ui import widgets
 

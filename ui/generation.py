@@ -9,8 +9,8 @@ import streamlit as st
 
 from plm_core import generation as gen
 from plm_core.generation import Generation, SamplingSettings, StepAttention, StepDistribution
-from plm_core.logit_lens import LogitLens, logit_lens, logit_lens_ids
 from plm_core.loading import ModelSpec
+from plm_core.logit_lens import LogitLens, logit_lens, logit_lens_ids
 from plm_core.types import Encoding
 from ui.resources import get_handle
 

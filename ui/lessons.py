@@ -14,16 +14,15 @@ from urllib.parse import urlencode
 import numpy as np
 import streamlit as st
 
-from plm_core import classroom
+from plm_core import classroom, generation
 from plm_core.attention import attention_rollout, head_average
 from plm_core.errors import PlmCoreError
 from plm_core.lessons import compute, finetune
 from plm_core.lessons.content import LESSONS, Lang, Lesson, Step, get_lesson
 from plm_core.loading import DEFAULT_MODEL_ID, ModelHandle, ModelSpec
-from plm_core.viz.attention_plots import attention_heatmap
-from plm_core import generation
 from plm_core.neuron_view import neuron_view
 from plm_core.types import QueryKeyResult
+from plm_core.viz.attention_plots import attention_heatmap
 from plm_core.viz.generation_plots import contextual_figure, distribution_figure, neuron_view_figure
 from plm_core.viz.lesson_plots import head_grid, mask_pair, probe_bars, token_bars, vectors_heatmap
 from ui import generation as ug
@@ -554,7 +553,7 @@ def view_generation(ctx: Ctx) -> None:
               max_value=3.0, step=0.1)
     t = float(st.session_state["lessons.temperature"])
     try:
-        encoding, dist = ug.cached_text_distribution(ctx.spec, text, generation.SamplingSettings(True, t))
+        _, dist = ug.cached_text_distribution(ctx.spec, text, generation.SamplingSettings(True, t))
     except PlmCoreError as err:
         st.info(f"{err}" if ctx.lang == "en" else f"{err}（请加载掩码或因果语言模型）")
         return

@@ -8,7 +8,6 @@ import pytest
 from helpers import chart_specs, open_page, plotly_array
 
 from plm_core import generation as gen
-from plm_core.loading import ModelSpec, load_model
 
 PAGE = "pages/generation.py"
 
