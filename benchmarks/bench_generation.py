@@ -13,7 +13,8 @@ Prints markdown tables (gpt2 shape, random weights, eager attention; prompts of 
 
 Calls alternate between the variants and the tables give medians and same-run ratios; on a shared CPU the
 absolute times move, the ratios much less. Run: ``python benchmarks/bench_generation.py`` (``--quick``:
-fewer repeats; ``--device cuda`` where there is a GPU).
+fewer repeats; ``--device cuda`` where there is a GPU; ``--cpu-time`` on a machine
+other jobs load: CPU seconds of this process instead of wall time).
 """
 
 from __future__ import annotations
@@ -68,12 +69,15 @@ def prompt_ids(n: int) -> tuple[int, ...]:
     return tuple(torch.randint(1, 600, (n,), generator=g).tolist())
 
 
+CLOCK = time.perf_counter  # --cpu-time: time.process_time (CPU seconds of this process, all its threads)
+
+
 def timed(fn, device) -> float:
     sync(device)
-    t0 = time.perf_counter()
+    t0 = CLOCK()
     fn()
     sync(device)
-    return time.perf_counter() - t0
+    return CLOCK() - t0
 
 
 def medians(fns: dict, device: torch.device, repeats: int) -> dict[str, float]:
@@ -142,6 +146,46 @@ def bench_generation(handle: ModelHandle, n_new: int, repeats: int) -> list[str]
     return rows
 
 
+def bench_overhead(handle: ModelHandle, repeats: int) -> list[str]:
+    """What a step adds to the model's own KV-cached forward: the warpers, three distributions, top-20,
+    rank, display strings (and, for sampling, the draw) — against one cached single-token forward."""
+    rows = ["| prompt | mode | step bookkeeping | one cached 1-token forward | bookkeeping / forward |",
+            "|---|---|---|---|---|"]
+    device = handle.device
+    for n in LENGTHS:
+        ids = prompt_ids(n)
+        t_ids = torch.tensor([list(ids)], device=device)
+        with torch.inference_mode():
+            prefix = handle.model(input_ids=t_ids[:, :-1], use_cache=True).past_key_values
+            logits = handle.model(input_ids=t_ids[:, -1:], past_key_values=prefix).logits[0, -1].float()
+
+        def forward(t_ids=t_ids) -> None:  # one decode step on a copy of the prefix cache
+            with torch.inference_mode():
+                handle.model(input_ids=t_ids[:, -1:], past_key_values=cache_copy())
+
+        def cache_copy(prefix=prefix):
+            import copy
+
+            return copy.deepcopy(prefix)
+
+        copy_only = medians({"copy": lambda: cache_copy()}, device, repeats)["copy"]
+        for mode, settings in (("greedy", gen.SamplingSettings()), ("sampling", SAMPLING)):
+            rng = torch.Generator().manual_seed(0)
+
+            def book(settings=settings, logits=logits, n=n, rng=rng) -> None:
+                w = gen._warped(logits, settings)
+                choice = (int(torch.multinomial(w.final.cpu()[None], 1, generator=rng)[0, 0]) if settings.do_sample
+                          else int(torch.argmax(logits)))
+                gen.distribution_of(handle, logits, n - 1, settings, warped=w)
+                gen.token_strings(handle, [choice])
+                int((logits > logits[choice]).sum())
+
+            t = medians({"book": book, "forward": forward}, device, repeats)
+            fwd = max(t["forward"] - copy_only, 1e-9)
+            rows.append(f"| {n} | {mode} | {t['book'] * 1e3:.2f} ms | {fwd * 1e3:.1f} ms | {t['book'] / fwd:.3f} |")
+    return rows
+
+
 def bench_lens(handle: ModelHandle, repeats: int) -> list[str]:
     rows = ["| tokens | logit lens (all layers, top 10) | one plain forward | lens / forward |", "|---|---|---|---|"]
     for n in LENGTHS:
@@ -166,13 +210,23 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="fewer repeats")
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--new", type=int, default=16, help="tokens generated per run")
+    ap.add_argument("--cpu-time", action="store_true",
+                    help="measure CPU time of this process instead of wall time (on a machine others load too)")
+    ap.add_argument("--overhead-only", action="store_true", help="only the per-step bookkeeping and the lens")
     args = ap.parse_args()
+    global CLOCK
+    if args.cpu_time:
+        CLOCK = time.process_time
     device = torch.device(args.device)
     repeats = 2 if args.quick else 5
     handle = gpt2_handle(device)
     print(f"# bench_generation — {describe_device(device)}, torch {torch.__version__}, {platform.machine()}, "
-          f"{torch.get_num_threads()} threads, {args.new} new tokens, median of {repeats}\n")
-    print("\n".join(bench_generation(handle, args.new, repeats)))
+          f"{torch.get_num_threads()} threads, {args.new} new tokens, median of {repeats}, "
+          f"{'CPU time of this process' if args.cpu_time else 'wall time'}\n")
+    print("\n".join(bench_overhead(handle, repeats * 4)))
+    print()
+    if not args.overhead_only:
+        print("\n".join(bench_generation(handle, args.new, repeats)))
     print()
     print("\n".join(bench_lens(handle, repeats * 2)))
 
