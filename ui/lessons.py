@@ -467,9 +467,12 @@ def _neuron_view(ctx: Ctx, s: compute.AttentionSteps) -> None:
     st.plotly_chart(neuron_view_figure(nv), key="lessons.neuron")
     vis = np.array(nv.visible)
     diff = float(np.max(np.abs(nv.dots[vis] * nv.scale - s.scores[h][query][vis])))
-    _ok(ctx, f"Each row of products adds up to q·k; times the scale it is row {query} of the score matrix: "
-             f"max |difference| = {diff:.1e}",
-        f"每一行乘积加起来就是 q·k；乘以缩放系数即为分数矩阵的第 {query} 行：最大 |差| = {diff:.1e}")
+    if diff < 1e-5:
+        _ok(ctx, f"Each row of products adds up to q·k; times the scale it is row {query} of the score matrix: "
+                 f"max |difference| = {diff:.1e}",
+            f"每一行乘积加起来就是 q·k；乘以缩放系数即为分数矩阵的第 {query} 行：最大 |差| = {diff:.1e}")
+    else:
+        st.warning(f"Σ q ⊙ k × scale differs from row {query} of the score matrix by up to {diff:.2e}")
 
 
 def view_softmax(ctx: Ctx) -> None:
