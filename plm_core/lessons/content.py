@@ -282,7 +282,7 @@ LESSON_4 = Lesson(
             "distribution at its `[MASK]`, but it does not write left to right. The Generation page does this "
             "step by step.",
             "因果语言模型这样写作：预测下一个词元在整个词表上的分布，选一个，接到末尾，再预测下一个。**贪心**解码总是取"
-            "最可能的词元；**采样**则随机抽一个。**温度** T 在 softmax 之前去除分数（logits），**top-k** / **top-p** "
+            "最可能的词元；**采样**则随机抽一个。在 softmax 之前，分数（logits）先除以**温度** T；**top-k** / **top-p** "
             "截掉不太可能的长尾。掩码语言模型在 `[MASK]` 处也有同样的分布，但它不从左到右写作。“生成”页面会一步一步演示。"),
             "generation",
             _q(T("What happens to the distribution at temperature 2?", "温度为 2 时，分布会怎样变化？"),
