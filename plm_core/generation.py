@@ -403,8 +403,9 @@ class _Warped(NamedTuple):
     probs: torch.Tensor  # [vocab] softmax(logits)
     log_probs: torch.Tensor  # [vocab]
     probs_temperature: torch.Tensor  # [vocab]
-    final: torch.Tensor  # [vocab] what is drawn from
-    kept: torch.Tensor  # bool [vocab]
+    final: torch.Tensor | None  # [vocab] what is drawn from (None for greedy: one-hot at the argmax)
+    kept: torch.Tensor | None  # bool [vocab] (None for greedy)
+    top: int  # argmax of the logits
 
 
 def _warped(logits: torch.Tensor, settings: SamplingSettings) -> _Warped:
@@ -417,11 +418,8 @@ def _warped(logits: torch.Tensor, settings: SamplingSettings) -> _Warped:
         final = torch.softmax(final_scores, -1)  # what model.generate hands to torch.multinomial
         kept = torch.isfinite(final_scores)
     else:
-        probs_t = probs
-        final = torch.zeros_like(probs)
-        final[int(torch.argmax(logits))] = 1.0
-        kept = final > 0
-    return _Warped(probs, log_probs, probs_t, final, kept)
+        probs_t, final, kept = probs, None, None
+    return _Warped(probs, log_probs, probs_t, final, kept, int(torch.argmax(logits)))
 
 
 def distribution_of(handle: ModelHandle, logits: torch.Tensor, position: int, settings: SamplingSettings,
@@ -434,14 +432,20 @@ def distribution_of(handle: ModelHandle, logits: torch.Tensor, position: int, se
     as_np = lambda t: t[order].cpu().numpy().astype(np.float32)  # noqa: E731
     zero = torch.zeros((), device=logits.device)
     entropy = float(-torch.where(w.probs > 0, w.probs * w.log_probs, zero).sum())
-    final_log = torch.log(w.final.clamp_min(1e-45))
-    entropy_final = float(-torch.where(w.final > 0, w.final * final_log, zero).sum())
+    if w.final is None:  # greedy: all probability on the argmax
+        final = (order == w.top).float()
+        n_kept, kept_mass, entropy_final = 1, float(w.probs[w.top]), 0.0
+    else:
+        final = w.final[order]
+        final_log = torch.log(w.final.clamp_min(1e-45))
+        entropy_final = max(0.0, float(-torch.where(w.final > 0, w.final * final_log, zero).sum()))
+        n_kept, kept_mass = int(w.kept.sum()), float(torch.where(w.kept, w.probs_temperature, zero).sum())
     return StepDistribution(
         position=int(position), settings=settings, token_ids=ids, tokens=token_strings(handle, ids),
-        probs=as_np(w.probs), probs_temperature=as_np(w.probs_temperature), probs_final=as_np(w.final),
-        cumulative=np.cumsum(as_np(w.probs_temperature)).astype(np.float32), n_kept=int(w.kept.sum()),
-        kept_mass=float(torch.where(w.kept, w.probs_temperature, zero).sum()), entropy=entropy,
-        entropy_final=max(0.0, entropy_final),
+        probs=as_np(w.probs), probs_temperature=as_np(w.probs_temperature),
+        probs_final=final.cpu().numpy().astype(np.float32),
+        cumulative=np.cumsum(as_np(w.probs_temperature)).astype(np.float32), n_kept=n_kept, kept_mass=kept_mass,
+        entropy=entropy, entropy_final=entropy_final,
     )
 
 
@@ -487,14 +491,15 @@ def generate_steps(handle: ModelHandle, generation: Generation, settings: Sampli
             break
         logits = next_logits(handle, generation.prompt, ids)
         w = _warped(logits, settings)
-        if settings.do_sample:
+        if w.final is not None:
             choice = int(torch.multinomial(w.final.cpu()[None], num_samples=1, generator=rng)[0, 0])
         else:
-            choice = int(torch.argmax(logits))
+            choice = w.top
         steps.append(GenerationStep(
             distribution=distribution_of(handle, logits, len(ids) - 1, settings, top_n, warped=w), token_id=choice,
             token=token_strings(handle, [choice])[0], rank=int((logits > logits[choice]).sum()),
-            prob=float(w.probs[choice]), prob_final=float(w.final[choice]), eos=eos is not None and choice == eos,
+            prob=float(w.probs[choice]), prob_final=1.0 if w.final is None else float(w.final[choice]),
+            eos=eos is not None and choice == eos,
         ))
         ids.append(choice)
     state = rng.get_state().numpy().tobytes() if rng is not None else generation.rng_state
