@@ -7,7 +7,7 @@ import streamlit as st
 from plm_core.attention import attention_rollout, cross_attention_rollout, describe, head_average, token_flow
 from plm_core.viz.attention_plots import attention_heatmap, query_key_figures, token_flow_figure
 from plm_core.viz.bertviz_html import bertviz_html
-from ui import charts, resources, widgets
+from ui import charts, neuron, resources, widgets
 from ui import text as ui_text
 
 EXAMPLE = "The cat sat on the mat because it was tired."
@@ -141,3 +141,4 @@ with qk_tab:
     else:
         st.warning(f"Recomputed softmax(QKᵀ/√d_k) differs from the model's attention by more than "
                    f"{QK_TOLERANCE:g}: max |difference| = {qk.max_abs_diff:.2e}")
+    neuron.render(qk, "attention.qk")

@@ -14,19 +14,22 @@ from urllib.parse import urlencode
 import numpy as np
 import streamlit as st
 
-from plm_core import classroom
+from plm_core import classroom, generation
 from plm_core.attention import attention_rollout, head_average
 from plm_core.errors import PlmCoreError
 from plm_core.lessons import compute, finetune
 from plm_core.lessons.content import LESSONS, Lang, Lesson, Step, get_lesson
 from plm_core.loading import DEFAULT_MODEL_ID, ModelHandle, ModelSpec
-from plm_core.types import Encoding
+from plm_core.neuron_view import neuron_view
+from plm_core.types import Encoding, QueryKeyResult
 from plm_core.viz.attention_plots import attention_heatmap
+from plm_core.viz.generation_plots import contextual_figure, distribution_figure, neuron_view_figure
 from plm_core.viz.lesson_plots import head_grid, mask_pair, probe_bars, token_bars, vectors_heatmap
 from plm_core.words import aggregate_attention, aggregate_scores
 from ui import charts, keyboard, resources, widgets
 from ui import text as ui_text
 from ui.backend import compute as compute_op  # (plm_core.lessons.compute is `compute` here)
+from ui import generation as ug
 
 MAX_URL_TEXT = 500  # characters of the sentence carried in a link
 INPUT_VIEWS = {"data"}  # views that ARE the input: shown before the guess
@@ -38,6 +41,11 @@ STEPS_IG = 32  # integration steps for lesson 6 (lowered further by classroom mo
 @st.cache_data(max_entries=256, show_spinner=False)
 def cached_token_embeddings(spec: ModelSpec, text: str, pair: str | None = None) -> compute.TokenEmbeddings:
     return compute_op(spec, "token_embeddings", text, pair)
+
+
+@st.cache_data(max_entries=128, show_spinner=False)
+def cached_contextual(spec: ModelSpec, sentence_a: str, sentence_b: str, word: str) -> compute.ContextualEmbeddings:
+    return compute.contextual_embeddings(resources.get_handle(spec), sentence_a, sentence_b, word)
 
 
 @st.cache_data(max_entries=256, show_spinner=False)
@@ -270,7 +278,7 @@ def _render_page() -> None:
         st.caption(lesson.summary(lang))
     if text_key(lesson.number) not in st.session_state:
         st.session_state[text_key(lesson.number)] = lesson.default_text
-    if not presenter and step.view not in ("data", "train"):
+    if not presenter and step.view not in ("data", "train", "contextual"):  # these steps have their own inputs
         label = {5: "Sentence to classify", 7: "Occupations (comma-separated)"}.get(lesson.number, "Sentence")
         bound(st.text_area, label, text_key(lesson.number), height=68)
     text = st.session_state[text_key(lesson.number)]
@@ -410,6 +418,37 @@ def view_positions(ctx: Ctx) -> None:
     st.markdown(f"**neighbours: mean cos = {near:.3f}; far apart: mean cos = {far:.3f}**")
 
 
+CONTEXT_DEFAULTS = {"lessons.ctx_a": "We sat on the bank of the river and watched the water.",
+                    "lessons.ctx_b": "She went to the bank to ask for a loan.", "lessons.ctx_word": "bank"}
+
+
+def view_contextual(ctx: Ctx) -> None:
+    for key, value in CONTEXT_DEFAULTS.items():
+        st.session_state.setdefault(key, value)
+    if not ctx.presenter:
+        c1, c2, c3 = st.columns([3, 3, 1])
+        with c1:
+            bound(st.text_input, "First sentence" if ctx.lang == "en" else "第一句", "lessons.ctx_a")
+        with c2:
+            bound(st.text_input, "Second sentence" if ctx.lang == "en" else "第二句", "lessons.ctx_b")
+        with c3:
+            bound(st.text_input, "Word" if ctx.lang == "en" else "词", "lessons.ctx_word")
+    res = cached_contextual(ctx.spec, *(st.session_state[k] for k in CONTEXT_DEFAULTS))
+    st.plotly_chart(contextual_figure(res.layers, res.cosines, res.static_cosine, res.word), key="lessons.contextual")
+    where = " and ".join(f"token{'s' if len(sp) > 1 else ''} {', '.join(map(str, sp))}" for sp in res.spans)
+    same = res.spans[0] == res.spans[1]
+    st.markdown(f"**{where}; cosine after the embedding layer {res.cosines[0]:.3f} "
+                f"({'same position' if same else 'the position embeddings differ'}), after the last layer "
+                f"{res.cosines[-1]:.3f}**")
+    if res.static_diff < 1e-5:
+        _ok(ctx, f"The two token-embedding rows are the same vector (a static embedding): max |difference| = "
+                 f"{res.static_diff:.1e}",
+            f"两个词元嵌入行是同一个向量（静态嵌入）：最大 |差| = {res.static_diff:.1e}")
+    else:  # the word is split differently in the two sentences
+        st.info(f"The word's token-embedding rows differ (max |difference| = {res.static_diff:.2e}): it is split "
+                "into different pieces in the two sentences.")
+
+
 def _steps(ctx: Ctx) -> compute.AttentionSteps:
     return cached_attention_steps(ctx.spec, ctx.text, ctx.layer)
 
@@ -431,12 +470,37 @@ def view_scores(ctx: Ctx) -> None:
     st.markdown(f"**scale = 1/√d_k = 1/√{s.d_k} = {s.scale:.4f}**" + (" · causal mask: −∞ above the diagonal" if s.causal else ""))
     charts.plotly_chart(attention_heatmap(s.scores[h], s.encoding.tokens, f"QKᵀ/√d_k (layer {s.layer}, head {h})",
                                           signed=True, colorbar_title="score"), key="lessons.scores")
+    _neuron_view(ctx, s)
 
 
 def _per_token_caption(ctx: Ctx) -> None:
     if ctx.units.words:
         st.caption("Per token: vectors and scores belong to tokens (the word view applies to attention weights)."
                    if ctx.lang == "en" else "按词元显示：向量和分数属于词元（词视图只适用于注意力权重）。")
+
+
+def _neuron_view(ctx: Ctx, s: compute.AttentionSteps) -> None:
+    """One query token against every key (bertviz's neuron view), from the lesson's own Q and K."""
+    h, n = ctx.head, len(s.encoding)
+    st.session_state["lessons.query"] = min(int(st.session_state.get("lessons.query", min(2, n - 1))), n - 1)
+    if not ctx.presenter:
+        labels = s.encoding.labels()
+        bound(st.selectbox, "Query token (neuron view)" if ctx.lang == "en" else "查询词元（神经元视图）",
+              "lessons.query", options=list(range(n)), format_func=lambda i: labels[i])
+    query = st.session_state["lessons.query"]
+    qk = QueryKeyResult(model_id=s.model_id, encoding=s.encoding, layer=s.layer, head=h, queries=s.queries[h],
+                        keys=s.keys[h], scores=s.scores[h], probs=s.probs[h], model_probs=s.model_probs[h],
+                        scale=s.scale, causal=s.causal)
+    nv = neuron_view(qk, query)
+    st.plotly_chart(neuron_view_figure(nv), key="lessons.neuron")
+    vis = np.array(nv.visible)
+    diff = float(np.max(np.abs(nv.dots[vis] * nv.scale - s.scores[h][query][vis])))
+    if diff < 1e-5:
+        _ok(ctx, f"Each row of products adds up to q·k; times the scale it is row {query} of the score matrix: "
+                 f"max |difference| = {diff:.1e}",
+            f"每一行乘积加起来就是 q·k；乘以缩放系数即为分数矩阵的第 {query} 行：最大 |差| = {diff:.1e}")
+    else:
+        st.warning(f"Σ q ⊙ k × scale differs from row {query} of the score matrix by up to {diff:.2e}")
 
 
 def view_softmax(ctx: Ctx) -> None:
@@ -549,6 +613,39 @@ def view_encdec(ctx: Ctx) -> None:
     st.markdown("**next target token:** " + ", ".join(f"`{t}` {p:.1%}" for t, p in zip(d.tokens, d.probs)))
     if m.spans:
         st.markdown("**span filling (greedy):** " + "; ".join(f"`{s}` → “{t}”" for s, t in m.spans))
+
+
+def view_generation(ctx: Ctx) -> None:
+    """Lesson 4: the LM's distribution at temperature 1 and T (a masked LM at its [MASK]); a causal LM samples."""
+    handle = ctx.handle
+    mask = handle.tokenizer.mask_token or "[MASK]"
+    generates = generation.can_generate(handle)
+    text = (ctx.text.split(mask)[0].strip() or ctx.text) if generates else ctx.text
+    st.session_state.setdefault("lessons.temperature", 2.0)
+    if not ctx.presenter:
+        bound(st.slider, "Temperature" if ctx.lang == "en" else "温度", "lessons.temperature", min_value=0.1,
+              max_value=3.0, step=0.1)
+    t = float(st.session_state["lessons.temperature"])
+    try:
+        _, dist = ug.cached_text_distribution(ctx.spec, text, generation.SamplingSettings(True, t))
+    except PlmCoreError as err:
+        st.info(f"{err}" if ctx.lang == "en" else f"{err}（请加载掩码或因果语言模型）")
+        return
+    where = "next token" if generates else f"{mask} (token {dist.position})"
+    st.plotly_chart(distribution_figure(dist, f"{where}: temperature 1 and {t:g}"), key="lessons.temperature_chart")
+    st.markdown(f"**entropy: {dist.entropy:.2f} nats at T = 1 → {dist.entropy_final:.2f} at T = {t:g}; top token "
+                f"{dist.probs[0]:.1%} → {dist.probs_temperature[0]:.1%}**")
+    if not generates:
+        return
+    key = ("lessons.gen", ctx.spec, text)
+    state = st.session_state.get("lessons.gen")
+    if state is None or state[0] != key:
+        state = (key, generation.start(handle, text))
+    if st.button(f"Sample the next token at T = {t:g}" if ctx.lang == "en" else f"在 T = {t:g} 时采样下一个词元",
+                 key="lessons.sample"):
+        state = (key, generation.generate_steps(handle, state[1], generation.SamplingSettings(True, t), 1))
+    st.session_state["lessons.gen"] = state
+    st.code(generation.text_of(handle, state[1].ids), language=None, wrap_lines=True)
 
 
 def view_nsp(ctx: Ctx) -> None:
@@ -684,7 +781,7 @@ def view_bias_probe(ctx: Ctx) -> None:
 
 VIEWS: dict[str, Callable[[Ctx], None]] = {
     "tokens": view_tokens, "embedding_tables": view_embedding_tables, "positions": view_positions,
-    "qkv": view_qkv, "scores": view_scores, "softmax": view_softmax, "weighted_sum": view_weighted_sum,
+    "contextual": view_contextual, "generation": view_generation, "qkv": view_qkv, "scores": view_scores, "softmax": view_softmax, "weighted_sum": view_weighted_sum,
     "heads": view_heads, "concat": view_concat, "masks": view_masks, "mlm": view_mlm, "nsp": view_nsp,
     "encdec": view_encdec,
     "data": view_data, "train": view_train, "use": view_use,
