@@ -69,3 +69,14 @@ def open_page(app_factory, model_id, page: str, query: dict[str, str] | None = N
     at.switch_page(page).run()
     assert not at.exception, at.exception
     return at
+
+
+def shown(body: str) -> str:
+    """The text a Markdown body shows (escapes resolved, markup dropped, ui.safe's invisible joiners removed)."""
+    import html as _html
+    import re as _re
+
+    from markdown_it import MarkdownIt
+
+    out = MarkdownIt("commonmark").enable(["table", "strikethrough"]).render(str(body))
+    return _html.unescape(_re.sub(r"<[^>]+>", "", out)).replace("\u2060", "").strip()

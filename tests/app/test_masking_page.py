@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from helpers import chart_specs as figures
+from helpers import chart_specs as figures, shown
 from helpers import open_page, plotly_array
 
 from plm_core.loading import ModelSpec, load_model
@@ -43,7 +43,7 @@ def test_a_shared_link_reproduces_the_view(app_factory, tiny_dirs):
 
 def test_special_token_from_a_link_is_refused_with_the_reason(app_factory, tiny_dirs):
     at = open_page(app_factory, tiny_dirs["classifier"], "pages/masking.py", {"text": "the cat", "masks": "0,1"})
-    assert any("special token" in w.value and "always sees" in w.value for w in at.warning)
+    assert any("special token" in shown(w.value) and "always sees" in w.value for w in at.warning)
     assert at.session_state["masking.masks"] == [1]
     assert at.query_params["masks"] == "1"  # the link is updated in the same run
     assert not at.error
@@ -55,12 +55,12 @@ def test_masked_lm_fill_ins_and_substitute(app_factory, tiny_dirs):
     at.pills(key="masking.masks").set_value([2, 6]).run()
     titles = [f["layout"]["title"]["text"] for f in figures(at)]
     assert sum(t.startswith("Fill-ins at position") for t in titles) == 2
-    assert any("independently" in i.value for i in at.info)
+    assert any("independently" in shown(i.value) for i in at.info)
     at.segmented_control(key="masking.strategy").set_value("substitute").run()
-    assert any("Type the word" in i.value for i in at.info)
+    assert any("Type the word" in shown(i.value) for i in at.info)
     at.text_input(key="masking.sub").input("lazy brown").run()
     assert not at.exception
-    assert any("2 tokens" in i.value for i in at.info)
+    assert any("2 tokens" in shown(i.value) for i in at.info)
     assert "[CLS] the lazy brown sat on the lazy brown [SEP]" in [c.value for c in at.code]
 
 
