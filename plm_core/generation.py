@@ -13,10 +13,9 @@ live in a small per-model LRU (:data:`CACHE_ENV` MiB, default 256) keyed by the 
 page that asks for one step per click costs one token's forward per click; a cache another session evicted is
 rebuilt with one forward over the prefix. Every forward runs under ``handle.lock``.
 
-The model-family part is one :class:`Decoder` per model kind (:data:`DECODERS`): ``start`` (the ids the
-decoder continues) and ``forward`` (feed ids with a cache, return the next-token logits). Causal LMs and
-encoder-decoder models (``seq2seq``: the prompt goes to the encoder, the decoder starts from its start token)
-are the two entries.
+The model-kind part is the kind adapter's (``handle.adapter``: ``generates``, ``decoder_start``,
+``decoder_forward``): causal LMs continue the prompt; encoder-decoder models read the prompt with the encoder
+and their decoder starts from its start token.
 """
 
 from __future__ import annotations
@@ -25,16 +24,18 @@ import math
 import os
 import weakref
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
 import numpy as np
 import torch
 
+from plm_core.display import token_texts
 from plm_core.errors import InvalidInputError, UnsupportedModelError
+from plm_core.inference import run
 from plm_core.loading import ModelHandle
-from plm_core.tokens import clean_token, encode
+from plm_core.tokens import encode, encode_text
 from plm_core.types import Encoding
 
 CACHE_ENV = "PLM_GENERATION_CACHE_MB"
@@ -135,85 +136,19 @@ def warp(logits: torch.Tensor, settings: SamplingSettings) -> tuple[torch.Tensor
 
 
 # ----------------------------------------------------------------------------------- model families ----
-
-
-class DecoderOutput(NamedTuple):
-    logits: torch.Tensor  # float32 [vocab]: the next-token logits after the ids fed
-    cache: object  # the model's past_key_values (and whatever else the next forward needs)
-    attentions: tuple[torch.Tensor, ...] | None  # per layer [head, new, key] (decoder self-attention)
-
-
-@dataclass(frozen=True)
-class Decoder:
-    """The family-specific part of generation: where the decoder starts and how one forward runs.
-
-    ``start(handle, prompt)`` gives the decoder's first ids; ``forward(handle, prompt, ids, cache,
-    attentions)`` feeds ``ids`` (all of them when ``cache`` is None, else only the new ones) and returns
-    the logits for the position after the last one. Call ``forward`` under ``handle.lock``.
-    """
-
-    start: Callable[[ModelHandle, Encoding], tuple[int, ...]]
-    forward: Callable[[ModelHandle, Encoding, Sequence[int], object | None, bool], DecoderOutput]
-    prompt_is_prefix: bool  # True: the decoder continues the prompt (causal LM); False: the prompt is the encoder's
-
-
-def _no_grad_forward(handle: ModelHandle, **kwargs):
-    with torch.inference_mode():
-        return handle.model(**kwargs)
-
-
-def _causal_forward(handle: ModelHandle, prompt: Encoding, ids: Sequence[int], cache: object | None,
-                    attentions: bool) -> DecoderOutput:
-    out = _no_grad_forward(handle, input_ids=torch.tensor([list(ids)], device=handle.device), past_key_values=cache,
-                           use_cache=True, output_attentions=attentions)
-    att = tuple(a[0] for a in out.attentions) if attentions and out.attentions else None
-    return DecoderOutput(out.logits[0, -1].float(), out.past_key_values, att)
-
-
-def _seq2seq_start(handle: ModelHandle, prompt: Encoding) -> tuple[int, ...]:
-    start = getattr(handle.model.generation_config, "decoder_start_token_id", None)
-    start = start if start is not None else handle.config.decoder_start_token_id
-    if start is None:
-        raise UnsupportedModelError(f"{handle.model_id} names no decoder start token")
-    return (int(start),)
-
-
-def _seq2seq_forward(handle: ModelHandle, prompt: Encoding, ids: Sequence[int], cache: object | None,
-                     attentions: bool) -> DecoderOutput:
-    """Encoder-decoder (T5, BART): the encoder reads the prompt once; its output travels with the cache."""
-    past, encoder_out = cache if cache is not None else (None, None)
-    if encoder_out is None:
-        with torch.inference_mode():
-            encoder_out = handle.model.get_encoder()(input_ids=torch.tensor([prompt.input_ids], device=handle.device))
-    out = _no_grad_forward(handle, encoder_outputs=encoder_out, decoder_input_ids=torch.tensor([list(ids)], device=handle.device),
-                           past_key_values=past, use_cache=True, output_attentions=attentions)
-    att = tuple(a[0] for a in out.decoder_attentions) if attentions and out.decoder_attentions else None
-    return DecoderOutput(out.logits[0, -1].float(), (out.past_key_values, encoder_out), att)
-
-
-# KIND-TABLE: moves to the kind adapters (a kind that can generate gives its Decoder)
-DECODERS: dict[str, Decoder] = {
-    "causal_lm": Decoder(start=lambda handle, prompt: prompt.input_ids, forward=_causal_forward, prompt_is_prefix=True),
-    "seq2seq": Decoder(start=_seq2seq_start, forward=_seq2seq_forward, prompt_is_prefix=False),
-}
-
-
-def decoder_for(handle: ModelHandle) -> Decoder:
-    """The :class:`Decoder` of ``handle``'s model kind.
-
-    Raises:
-        UnsupportedModelError: the model cannot generate (a masked LM, classifier or sentence encoder).
-    """
-    try:
-        return DECODERS[handle.kind]
-    except KeyError:
-        raise UnsupportedModelError(
-            f"{handle.model_id} is a {handle.kind.replace('_', ' ')}: it does not generate text left to right "
-            "(load a causal language model such as gpt2)") from None
+# What differs by model kind lives in the kind adapters (plm_core.kinds): ``adapter.generates``,
+# ``decoder_start`` (the ids the decoder continues: a causal LM's prompt, an encoder-decoder's start token) and
+# ``decoder_forward`` (feed ids with a cache, return the next-token logits).
 
 
 def can_generate(handle: ModelHandle) -> bool:
-    return handle.kind in DECODERS
+    """Whether the model writes text left to right (a causal LM or an encoder-decoder)."""
+    return handle.adapter.generates
+
+
+def _refuse_unless_generates(handle: ModelHandle) -> None:
+    if not handle.adapter.generates:
+        handle.adapter.decoder_start(handle, None)  # type: ignore[arg-type]  (raises UnsupportedModelError)
 
 
 # ------------------------------------------------------------------------------------ the KV cache ----
@@ -258,7 +193,8 @@ def next_logits(handle: ModelHandle, prompt: Encoding, ids: Sequence[int]) -> to
     A hit on ``ids`` itself costs nothing; a hit on ``ids[:-1]`` costs one token's forward (its cache is
     extended in place and stored under ``ids``); a miss costs one forward over all of ``ids``.
     """
-    decoder = decoder_for(handle)
+    _refuse_unless_generates(handle)
+    adapter = handle.adapter
     ids = tuple(int(i) for i in ids)
     key = (prompt.input_ids, ids)
     with handle.lock:
@@ -268,9 +204,9 @@ def next_logits(handle: ModelHandle, prompt: Encoding, ids: Sequence[int]) -> to
             return lru[key].logits
         prev = lru.pop((prompt.input_ids, ids[:-1]), None) if len(ids) > 1 else None
         if prev is not None:
-            out = decoder.forward(handle, prompt, ids[-1:], prev.cache, False)
+            out = adapter.decoder_forward(handle, prompt, ids[-1:], prev.cache, False)
         else:
-            out = decoder.forward(handle, prompt, ids, None, False)
+            out = adapter.decoder_forward(handle, prompt, ids, None, False)
         entry = _Entry(out.cache, out.logits.detach(), _nbytes(out.cache) + out.logits.numel() * 4)
         lru[key] = entry
         budget = _budget()
@@ -369,10 +305,14 @@ class Generation:
 
 
 def token_strings(handle: ModelHandle, ids: Sequence[int]) -> tuple[str, ...]:
-    """Display strings of vocabulary ids; an id the tokenizer does not know (padded vocabularies) is "<id N>"."""
+    """Display text of vocabulary ids each on its own (:func:`plm_core.display.token_texts`, ``apart``); an id
+    the tokenizer does not know (a vocabulary padded past the tokenizer) is "<id N>"."""
+    ids = [int(i) for i in ids]
     with handle.lock:
-        raw = handle.tokenizer.convert_ids_to_tokens([int(i) for i in ids])
-    return tuple(f"<id {i}>" if t is None else clean_token(t) for i, t in zip(ids, raw))
+        n = len(handle.tokenizer)
+    known = [i for i in ids if 0 <= i < n]
+    shown = iter(token_texts(handle, known, apart=True)) if known else iter(())
+    return tuple(next(shown) if 0 <= i < n else f"<id {i}>" for i in ids)
 
 
 def encoding_of_ids(handle: ModelHandle, ids: Sequence[int]) -> Encoding:
@@ -392,10 +332,11 @@ def start(handle: ModelHandle, prompt: str) -> Generation:
         UnsupportedModelError: the model cannot generate.
         InvalidInputError: an empty prompt.
     """
-    decoder = decoder_for(handle)
+    _refuse_unless_generates(handle)
     with handle.lock:
-        encoding, _ = encode(handle, prompt)
-        ids = decoder.start(handle, encoding)
+        # the prompt on its own (an encoder-decoder's adapter.encode would append the decoder's input)
+        encoding, _ = encode_text(handle, prompt)
+        ids = handle.adapter.decoder_start(handle, encoding)
     return Generation(handle.model_id, encoding, tuple(int(i) for i in ids), len(ids), notes=encoding.notes)
 
 
@@ -478,7 +419,7 @@ def generate_steps(handle: ModelHandle, generation: Generation, settings: Sampli
     """
     if not 1 <= int(n) <= MAX_NEW_TOKENS:
         raise InvalidInputError(f"generate 1 to {MAX_NEW_TOKENS} tokens at a time, not {n}")
-    decoder_for(handle)
+    _refuse_unless_generates(handle)
     eos = handle.tokenizer.eos_token_id
     rng = _generator(generation, settings) if settings.do_sample else None
     ids, steps, notes = list(generation.ids), list(generation.steps), list(generation.notes)
@@ -516,20 +457,21 @@ def generate(handle: ModelHandle, prompt: str, settings: SamplingSettings | None
 
 def text_distribution(handle: ModelHandle, text: str, settings: SamplingSettings, *, mask_index: int = 0,
                       top_n: int = CANDIDATES) -> tuple[Encoding, StepDistribution]:
-    """The LM's distribution for ``text`` — at its [MASK] (masked LM) or for the next token (causal LM) —
-    before and after ``settings``' temperature and truncation. Nothing is drawn.
+    """The LM's distribution for ``text`` — for the next token (a kind that generates: a causal LM, or an
+    encoder-decoder's first target token) or at its [MASK] (a masked LM) — before and after ``settings``'
+    temperature and truncation. Nothing is drawn.
 
     Raises:
         UnsupportedModelError: no language-model head.
         InvalidInputError: empty text, or a masked LM text without a [MASK].
     """
-    from plm_core.logit_lens import predicted_position
-
+    if handle.adapter.generates:
+        g = start(handle, text)
+        return g.prompt, next_distribution(handle, g, settings, top_n)
     with handle.lock:
         encoding, batch = encode(handle, text)
-        position = predicted_position(handle, encoding, mask_index)
-        with torch.inference_mode():
-            out = handle.model(**batch.to(handle.device))
+        position = handle.adapter.lm_position(handle, encoding, mask_index)
+        out = run(handle, batch)
         logits = out.logits[0, position].float()
     return encoding, distribution_of(handle, logits, position, settings, top_n)
 
@@ -568,10 +510,9 @@ def step_attention(handle: ModelHandle, generation: Generation, index: int) -> S
         UnsupportedModelError: the model returned no attention weights.
     """
     position = generation.position(index)
-    decoder = decoder_for(handle)
     context = generation.ids[:position]
     with handle.lock:
-        out = decoder.forward(handle, generation.prompt, context, None, True)
+        out = handle.adapter.decoder_forward(handle, generation.prompt, context, None, True)
     if not out.attentions:
         raise UnsupportedModelError(f"{handle.model_id} returned no attention weights (it must run with eager attention)")
     weights = torch.stack([a[:, -1, :] for a in out.attentions]).float().cpu().numpy()
@@ -619,8 +560,10 @@ def attribute_step(handle: ModelHandle, generation: Generation, index: int, meth
     """
     from plm_core.attribution import attribute
 
-    if not decoder_for(handle).prompt_is_prefix:
-        raise UnsupportedModelError("attributing a generated token to its input is shown for causal LMs only")
+    _refuse_unless_generates(handle)
+    if not handle.adapter.prompt_is_prefix:
+        raise UnsupportedModelError(f"{handle.model_id} is an {handle.adapter.label}: attributing a generated token "
+                                    "to its input is shown for causal LMs only (it depends on the encoder's input too)")
     position = generation.position(index)
     context, target = generation.ids[:position], generation.ids[position]
     return attribute(handle, text_of(handle, context) or " ", method,

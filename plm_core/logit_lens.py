@@ -18,93 +18,41 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from plm_core.architectures import ARCHITECTURES
+from plm_core.architectures import lens_readout as lens_readout_of
 from plm_core.errors import InvalidInputError, UnsupportedModelError
-from plm_core.inference import mask_positions
+from plm_core.inference import run
 from plm_core.loading import ModelHandle
-from plm_core.tokens import clean_token, encode
+from plm_core.tokens import encode
 from plm_core.types import Encoding
 
-# ARCH-TABLE: moves to plm_core/architectures.py
-# model_type -> (final norm on the residual stream, or None where every layer's output is already normalised
-# (post-LN BERT family: the norm is in the head), modules of the LM head applied in order). Dotted attribute
-# paths from the LM model (…ForMaskedLM / …ForCausalLM).
-LENS_READOUT: dict[str, tuple[str | None, tuple[str, ...]]] = {
-    "gpt2": ("transformer.ln_f", ("lm_head",)),
-    "gpt_neo": ("transformer.ln_f", ("lm_head",)),
-    "gptj": ("transformer.ln_f", ("lm_head",)),
-    "llama": ("model.norm", ("lm_head",)),
-    "mistral": ("model.norm", ("lm_head",)),
-    "qwen2": ("model.norm", ("lm_head",)),
-    "bert": (None, ("cls",)),  # cls.predictions: transform (dense, GELU, LayerNorm), then the decoder
-    "roberta": (None, ("lm_head",)),  # dense, GELU, layer_norm, decoder
-    "xlm-roberta": (None, ("lm_head",)),
-    "camembert": (None, ("lm_head",)),
-    "distilbert": (None, ("vocab_transform", "activation", "vocab_layer_norm", "vocab_projector")),
-}
-
-
-def _module(model: torch.nn.Module, path: str) -> torch.nn.Module:
-    obj = model
-    for name in path.split("."):
-        obj = getattr(obj, name)
-    return obj
-
-
 def lens_readout(handle: ModelHandle) -> tuple[Callable[[torch.Tensor], torch.Tensor], Callable[[torch.Tensor], torch.Tensor]]:
-    """(final norm, LM head) of ``handle``'s model, each mapping ``[..., hidden]`` → ``[..., hidden | vocab]``.
+    """(final norm, LM head) of ``handle``'s model, each mapping ``[..., hidden]`` → ``[..., hidden | vocab]``,
+    from the architecture facts (:func:`plm_core.architectures.lens_readout`).
 
     Raises:
-        UnsupportedModelError: an architecture without an entry in :data:`LENS_READOUT`, or no LM head.
+        UnsupportedModelError: no LM head, or an architecture whose norm and head are not mapped.
     """
-    model_type = getattr(handle.config, "model_type", "")
-    try:
-        norm_path, head_paths = LENS_READOUT[model_type]
-        norm = _module(handle.model, norm_path) if norm_path else torch.nn.Identity()
-        head = [_module(handle.model, p) for p in head_paths]
-    except (KeyError, AttributeError):
+    readout = lens_readout_of(handle.model, handle.arch)
+    if readout is None:
+        model_type = getattr(handle.config, "model_type", "")
+        known = sorted(t for t, a in ARCHITECTURES.items() if a.head and a.norm != "unknown")
         raise UnsupportedModelError(
-            f"the logit lens needs a language-model head and knows {', '.join(sorted(LENS_READOUT))}; "
-            f"{handle.model_id} ({model_type}, {type(handle.model).__name__}) is not one of them") from None
-
-    def apply_head(h: torch.Tensor) -> torch.Tensor:
-        for m in head:
-            h = m(h)
-        return h
-
-    return norm, apply_head
-
-
-# KIND-TABLE: moves to the kind adapters (the position an LM kind predicts)
-def _mask_position(handle: ModelHandle, encoding: Encoding, mask_index: int) -> int:
-    positions = mask_positions(handle, encoding)
-    mask = handle.tokenizer.mask_token or "[MASK]"
-    if not positions:
-        raise InvalidInputError(f"the text has no {mask} token: put {mask} where the model should fill in a word")
-    if not 0 <= mask_index < len(positions):
-        raise InvalidInputError(f"there are {len(positions)} {mask} tokens; {mask} number {mask_index + 1} does not exist")
-    return positions[mask_index]
-
-
-PREDICTED_POSITION: dict[str, Callable[[ModelHandle, Encoding, int], int]] = {
-    "masked_lm": _mask_position,
-    "causal_lm": lambda handle, encoding, mask_index: len(encoding) - 1,
-}
+            f"the logit lens needs a language-model head and the place of the model's final norm; "
+            f"{handle.model_id} ({model_type}, {type(handle.model).__name__}) has no head or is not mapped "
+            f"(mapped: {', '.join(known)})")
+    return readout
 
 
 def predicted_position(handle: ModelHandle, encoding: Encoding, mask_index: int = 0) -> int:
-    """The token whose output is the LM's prediction: the [MASK] (masked LM) or the last token (causal LM).
+    """The token whose output is the LM's prediction: the [MASK] (masked LM) or the last token (causal LM),
+    as the kind adapter says (``handle.adapter.lm_position``).
 
     Raises:
-        UnsupportedModelError: the model has no language-model prediction.
+        UnsupportedModelError: the model has no language-model prediction the lens can read.
         InvalidInputError: a masked LM input without that [MASK].
     """
-    try:
-        fn = PREDICTED_POSITION[handle.kind]
-    except KeyError:
-        raise UnsupportedModelError(
-            f"{handle.model_id} is a {handle.kind.replace('_', ' ')}: it has no language-model head to read "
-            "predictions from (load a masked or causal language model)") from None
-    return fn(handle, encoding, mask_index)
+    return handle.adapter.lm_position(handle, encoding, mask_index)
 
 
 @dataclass(frozen=True)
@@ -136,22 +84,21 @@ class LogitLens:
 
 def _lens(handle: ModelHandle, encoding: Encoding, input_ids: torch.Tensor, extra: dict, position: int,
           top_k: int) -> LogitLens:
+    from plm_core.generation import token_strings
+
     norm, head = lens_readout(handle)
     with handle.lock, torch.inference_mode():
-        out = handle.model(input_ids=input_ids.to(handle.device), **{k: v.to(handle.device) for k, v in extra.items()},
-                           output_hidden_states=True)
+        out = run(handle, {"input_ids": input_ids, **extra}, want=("hidden_states",))
         hidden = torch.stack([h[0, position] for h in out.hidden_states])  # [layer, hidden]
         read = torch.cat([norm(hidden[:-1]), hidden[-1:]])  # hidden_states[-1] is already normalised
         logits = head(read).float()  # [layer, vocab]
         own = torch.softmax(out.logits[0, position].float(), -1)
-        tokenizer = handle.tokenizer
         probs = torch.softmax(logits, -1)
         top_p, top_i = probs.topk(min(int(top_k), probs.shape[-1]), dim=-1)
         final_id = int(probs[-1].argmax())
         ranks = (logits > logits[:, final_id : final_id + 1]).sum(-1)
         entropy = -(probs * torch.log(probs.clamp_min(1e-30))).sum(-1)
-        names = [tuple(clean_token(t) if t is not None else f"<id {i}>" for i, t in
-                       zip(row, tokenizer.convert_ids_to_tokens(row))) for row in top_i.tolist()]
+        names = [token_strings(handle, row) for row in top_i.tolist()]
     n = len(out.hidden_states)
     return LogitLens(
         model_id=handle.model_id, encoding=encoding, position=int(position),
@@ -178,7 +125,6 @@ def logit_lens(handle: ModelHandle, text: str, *, top_k: int = 10, mask_index: i
         UnsupportedModelError: no LM head, or an architecture the lens does not know.
         InvalidInputError: empty text, or a masked LM text without a [MASK].
     """
-    lens_readout(handle)  # refuse unknown architectures before any work
     with handle.lock:
         encoding, batch = encode(handle, text, max_tokens=max_tokens)
         position = predicted_position(handle, encoding, mask_index)
@@ -186,11 +132,16 @@ def logit_lens(handle: ModelHandle, text: str, *, top_k: int = 10, mask_index: i
         return _lens(handle, encoding, batch["input_ids"], extra, position, top_k)
 
 
-def logit_lens_ids(handle: ModelHandle, ids: Sequence[int], encoding: Encoding, *, top_k: int = 10) -> LogitLens:
+def logit_lens_ids(handle: ModelHandle, ids: Sequence[int], encoding: Encoding | None = None, *,
+                   top_k: int = 10) -> LogitLens:
     """The logit lens for the token after ``ids`` (a causal LM's next token), on the ids as they are.
 
-    ``encoding`` describes ``ids`` (e.g. :func:`plm_core.generation.encoding_of_ids`).
+    ``encoding`` describes ``ids`` (default: :func:`plm_core.generation.encoding_of_ids`).
     """
+    if encoding is None:
+        from plm_core.generation import encoding_of_ids
+
+        encoding = encoding_of_ids(handle, ids)
     if len(ids) != len(encoding) or not ids:
         raise InvalidInputError(f"{len(ids)} ids for an encoding of {len(encoding)} tokens")
     position = predicted_position(handle, encoding)

@@ -37,18 +37,20 @@ class NeuronView:
     """One query token of one head, against every key."""
 
     model_id: str
-    encoding: Encoding
+    encoding: Encoding  # the key tokens (the source, for cross-attention; else the same tokens as the queries)
     layer: int
     head: int
     query: int  # token position of the query (a position, never a label: words repeat)
+    query_token: str
     q: np.ndarray  # float32 [d_k]
     keys: np.ndarray  # float32 [key, d_k]
     products: np.ndarray  # float32 [key, d_k]; q ⊙ k_j
     dots: np.ndarray  # float32 [key]; products summed over d_k = q·k_j (the score before the scale)
     scale: float
-    scores: np.ndarray  # float32 [key]; dots × scale, −inf where the causal mask hides the key
+    scores: np.ndarray  # float32 [key]; dots × scale (+ bias), −inf where the causal mask hides the key
     probs: np.ndarray  # float32 [key]; softmax of scores
     visible: tuple[bool, ...]  # [key]; False for keys the causal mask hides
+    bias: np.ndarray | None = None  # float32 [key]; a relative position bias added to the scores (T5), else None
 
     def __post_init__(self) -> None:
         n, d = self.keys.shape
@@ -74,7 +76,8 @@ def neuron_view(qk: QueryKeyLike, query: int) -> NeuronView:
         query: the query token's position.
 
     Returns:
-        A :class:`NeuronView`; ``dots × scale`` equals ``qk.scores[query]`` where visible.
+        A :class:`NeuronView`; ``dots × scale`` (+ the position bias, T5) equals ``qk.scores[query]`` where
+        visible. Cross-attention: the keys are the source tokens (``qk.key_encoding``).
 
     Raises:
         InvalidInputError: ``query`` out of range.
@@ -90,12 +93,16 @@ def neuron_view(qk: QueryKeyLike, query: int) -> NeuronView:
     visible = np.ones(keys.shape[0], bool)
     if qk.causal:
         visible[query + 1 :] = False
-    scores = np.where(visible, dots * qk.scale, -np.inf)
+    bias = getattr(qk, "bias", None)
+    bias = None if bias is None else np.asarray(bias[query], np.float64)
+    scores = np.where(visible, dots * qk.scale + (0.0 if bias is None else bias), -np.inf)
     shifted = np.exp(scores - scores[visible].max())
     probs = shifted / shifted.sum()
     f32 = lambda a: np.asarray(a, np.float32)  # noqa: E731
+    keys_encoding = getattr(qk, "key_encoding", None) or qk.encoding
     return NeuronView(
-        model_id=qk.model_id, encoding=qk.encoding, layer=int(qk.layer), head=int(qk.head), query=query, q=f32(q),
-        keys=f32(keys), products=f32(products), dots=f32(dots), scale=float(qk.scale), scores=f32(scores),
-        probs=f32(probs), visible=tuple(bool(v) for v in visible),
+        model_id=qk.model_id, encoding=keys_encoding, layer=int(qk.layer), head=int(qk.head), query=query,
+        query_token=qk.encoding.tokens[query], q=f32(q), keys=f32(keys), products=f32(products), dots=f32(dots),
+        scale=float(qk.scale), scores=f32(scores), probs=f32(probs), visible=tuple(bool(v) for v in visible),
+        bias=None if bias is None else f32(bias),
     )

@@ -1,18 +1,17 @@
-"""Generation page helpers: cached core results (keyed on primitives) and the sampling controls."""
+"""Generation page helpers: cached core results (keyed on primitives, computed through ``ui.backend.compute`` so
+the Ray backend serves them too) and the sampling controls."""
 
 from __future__ import annotations
 
-import string
 from typing import TYPE_CHECKING
 
 import streamlit as st
 
-from plm_core import generation as gen
 from plm_core.generation import Generation, SamplingSettings, StepAttention, StepDistribution
 from plm_core.loading import ModelSpec
-from plm_core.logit_lens import LogitLens, logit_lens, logit_lens_ids
+from plm_core.logit_lens import LogitLens
 from plm_core.types import Encoding
-from ui.resources import get_handle
+from ui.backend import compute
 
 if TYPE_CHECKING:
     from plm_core.attribution import AttributionResult
@@ -21,46 +20,45 @@ STATE = "generation.state"  # the Generation of this session (a small frozen res
 MAX_RUN = 64  # "Run to N tokens" limit on the page
 
 
+def start(spec: ModelSpec, prompt: str) -> Generation:
+    return compute(spec, "generation_start", prompt)
+
+
+def generate_steps(spec: ModelSpec, generation: Generation, settings: SamplingSettings, n: int) -> Generation:
+    return compute(spec, "generate_steps", generation, settings, n)
+
+
+def next_distribution(spec: ModelSpec, generation: Generation, settings: SamplingSettings) -> StepDistribution:
+    return compute(spec, "next_distribution", generation, settings)
+
+
 # The generation itself is not cached here: it is the session's state. The underscore arguments are left out
 # of the cache key; the ids (and the step index) identify the result.
 @st.cache_data(max_entries=128, show_spinner="Attributing the token…")
 def cached_step_attribution(spec: ModelSpec, ids: tuple[int, ...], n_start: int, index: int, method: str,
                             _generation: Generation) -> AttributionResult:
-    return gen.attribute_step(get_handle(spec), _generation, index, method)
+    return compute(spec, "attribute_step", _generation, index, method)
 
 
 @st.cache_data(max_entries=128, show_spinner=False)
 def cached_step_attention(spec: ModelSpec, ids: tuple[int, ...], n_start: int, index: int,
                           _generation: Generation) -> StepAttention:
-    return gen.step_attention(get_handle(spec), _generation, index)
+    return compute(spec, "step_attention", _generation, index)
 
 
 @st.cache_data(max_entries=128, show_spinner=False)
 def cached_lens_ids(spec: ModelSpec, ids: tuple[int, ...], top_k: int = 8) -> LogitLens:
-    handle = get_handle(spec)
-    return logit_lens_ids(handle, ids, gen.encoding_of_ids(handle, ids), top_k=top_k)
+    return compute(spec, "logit_lens_ids", ids, top_k=top_k)
 
 
 @st.cache_data(max_entries=128, show_spinner=False)
 def cached_lens(spec: ModelSpec, text: str, top_k: int = 8) -> LogitLens:
-    return logit_lens(get_handle(spec), text, top_k=top_k)
+    return compute(spec, "logit_lens", text, top_k=top_k)
 
 
 @st.cache_data(max_entries=256, show_spinner=False)
 def cached_text_distribution(spec: ModelSpec, text: str, settings: SamplingSettings) -> tuple[Encoding, StepDistribution]:
-    return gen.text_distribution(get_handle(spec), text, settings)
-
-
-def md(token: str) -> str:
-    """A token as literal text inside Markdown (pills, captions): every ASCII punctuation character escaped,
-    edge spaces shown as ␣. (Fold into the shared Markdown-escaping helper.)"""
-    stripped = token.strip(" ")
-    lead, trail = len(token) - len(token.lstrip(" ")), len(token) - len(token.rstrip(" "))
-    shown = "␣" * lead + stripped + "␣" * trail if stripped else "␣" * len(token)
-    return "".join("\\" + c if c in _PUNCT else c for c in shown or "∅").replace("\n", " ")
-
-
-_PUNCT = frozenset(string.punctuation)
+    return compute(spec, "text_distribution", text, settings)
 
 
 def settings_controls(prefix: str = "generation", *, columns: bool = True) -> SamplingSettings:

@@ -8,6 +8,10 @@ import streamlit as st
 from plm_core.neuron_view import neuron_view
 from plm_core.types import QueryKeyResult
 from plm_core.viz.generation_plots import neuron_view_figure
+from ui import charts
+from ui.safe import md
+
+TOLERANCE = 1e-5  # Σ q ⊙ k × scale is called equal to the score row below this max |difference|
 
 
 def render(qk: QueryKeyResult, prefix: str) -> None:
@@ -19,12 +23,15 @@ def render(qk: QueryKeyResult, prefix: str) -> None:
     query = st.selectbox("Query token", list(range(len(labels))), index=min(2, len(labels) - 1),
                          key=f"{prefix}.query", format_func=lambda i: labels[i])
     nv = neuron_view(qk, query)
-    st.plotly_chart(neuron_view_figure(nv), key=f"{prefix}.neuron")
+    charts.plotly_chart(neuron_view_figure(nv), key=f"{prefix}.neuron")
     vis = np.array(nv.visible)
-    diff = float(np.max(np.abs(nv.dots[vis] * nv.scale - qk.scores[query][vis])))
-    if diff < 1e-5:
-        st.success(f"Σ q ⊙ k × scale equals row {query} of QKᵀ/√d_k: max |difference| = {diff:.1e}")
+    bias = nv.bias[vis] if nv.bias is not None else 0.0  # T5: a position bias added to QKᵀ
+    diff = float(np.max(np.abs(nv.dots[vis] * nv.scale + bias - qk.scores[query][vis])))
+    what = "Σ q ⊙ k × scale" + (" + position bias" if qk.bias is not None else "")
+    if diff < TOLERANCE:
+        st.success(f"{what} equals row {query:d} of QKᵀ/√d_k (within {TOLERANCE:g}): max |difference| = {diff:.1e}")
     else:
-        st.warning(f"Σ q ⊙ k × scale differs from row {query} of QKᵀ/√d_k by up to {diff:.2e}")
+        st.warning(f"{what} differs from row {query:d} of QKᵀ/√d_k by more than {TOLERANCE:g}: "
+                   f"max |difference| = {diff:.2e}")
     top = ", ".join(f"dim {d} ({v:+.2f})" for d, v in nv.top_dimensions(int(np.argmax(np.where(vis, nv.probs, -1)))))
-    st.caption(f"For the key this query attends to most, the dimensions that matter most: {top}.")
+    st.caption(f"For the key this query attends to most, the dimensions that matter most: {md(top)}.")

@@ -179,11 +179,11 @@ def contextual_embeddings(handle: ModelHandle, sentence_a: str, sentence_b: str,
         for text, which in ((sentence_a, "the first"), (sentence_b, "the second")):
             encoding, batch = encode(handle, text)
             span = _find_word(handle, encoding, word, which)
+            states = handle.adapter.layer_states(handle, batch)  # an encoder-decoder: its encoder's
             with torch.inference_mode():
-                out = handle.model(**batch.to(handle.device), output_hidden_states=True)
                 ids = torch.tensor([encoding.input_ids[p] for p in span], device=handle.device)
                 static.append(table(ids).float().mean(0))
-            vectors.append(torch.stack([h[0, list(span)].float().mean(0) for h in out.hidden_states]))
+            vectors.append(torch.stack([h[0, list(span)].float().mean(0) for h in states]))
             encodings.append(encoding)
             spans.append(span)
     vec = torch.stack(vectors)  # [2, layer, hidden]

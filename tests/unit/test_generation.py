@@ -323,3 +323,27 @@ def test_seq2seq_decoder_equals_model_generate(tiny_bart, settings):
     np.testing.assert_allclose(att.weights.sum(-1), 1.0, atol=1e-5)
     with pytest.raises(UnsupportedModelError):
         gen.attribute_step(tiny_bart, g, 0)
+
+
+@pytest.mark.parametrize("kind", ["t5", "bart"])
+def test_loaded_encoder_decoders_generate_through_their_adapter(tiny_handles, kind):
+    """T5 and BART loaded through load_model (kind seq2seq): greedy steps = model.generate, via the adapter."""
+    handle = tiny_handles[kind]
+    assert gen.can_generate(handle) and not handle.adapter.prompt_is_prefix
+    g = gen.generate(handle, "the cat sat on the mat", SamplingSettings(), 8)
+    ids = torch.tensor([list(g.prompt.input_ids)])
+    out = handle.model.generate(ids, attention_mask=torch.ones_like(ids), max_new_tokens=8, min_length=0,
+                                no_repeat_ngram_size=0, num_beams=1, do_sample=False)[0].tolist()
+    eos = handle.tokenizer.eos_token_id
+    expected = out[1:]
+    expected = expected[: expected.index(eos) + 1] if eos in expected else expected
+    assert out[0] == g.ids[0] and list(g.generated_ids) == expected
+    _, dist = gen.text_distribution(handle, "the cat sat on the mat", SamplingSettings())
+    assert dist.token_ids[0] == g.steps[0].token_id
+
+
+def test_kinds_that_do_not_generate_refuse_through_their_adapter(tiny_handles):
+    for kind in ("masked_lm", "encoder", "classifier"):
+        assert not gen.can_generate(tiny_handles[kind])
+        with pytest.raises(UnsupportedModelError, match="does not generate"):
+            gen.start(tiny_handles[kind], "the cat sat")

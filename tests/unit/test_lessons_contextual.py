@@ -25,7 +25,10 @@ def hand_cosines(handle, a: str, b: str, word: str) -> tuple[np.ndarray, np.ndar
         start = next(i for i in range(len(ids)) if ids[i:i + len(target)] == target)
         span = list(range(start, start + len(target)))
         with torch.no_grad():
-            hs = handle.model(**batch, output_hidden_states=True).hidden_states
+            if handle.config.is_encoder_decoder:  # the encoder reads the sentence
+                hs = handle.model.get_encoder()(**batch, output_hidden_states=True).hidden_states
+            else:
+                hs = handle.model(**batch, output_hidden_states=True).hidden_states
         vecs.append(np.stack([h[0, span].double().mean(0).numpy() for h in hs]))
         rows.append(handle.model.get_input_embeddings().weight[target].double().mean(0).detach().numpy())
     a_, b_ = vecs
@@ -33,7 +36,7 @@ def hand_cosines(handle, a: str, b: str, word: str) -> tuple[np.ndarray, np.ndar
     return cos, np.stack(rows)
 
 
-@pytest.mark.parametrize("kind", ["masked_lm", "encoder", "causal_lm", "roberta_mlm"])
+@pytest.mark.parametrize("kind", ["masked_lm", "encoder", "causal_lm", "roberta_mlm", "t5", "bart"])
 def test_static_rows_identical_and_cosines_by_hand(tiny_handles, kind):
     handle = tiny_handles[kind]
     res = contextual_embeddings(handle, A, B, "cat")

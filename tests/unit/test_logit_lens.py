@@ -10,7 +10,8 @@ import torch
 
 from plm_core.errors import InvalidInputError, UnsupportedModelError
 from plm_core.loading import ModelSpec, load_model
-from plm_core.logit_lens import LENS_READOUT, logit_lens, logit_lens_ids
+from plm_core.architectures import lens_readout
+from plm_core.logit_lens import logit_lens, logit_lens_ids
 
 TEXT = {"causal_lm": "the cat sat on the", "masked_lm": "the cat sat on the [MASK] .",
         "distilbert_mlm": "the cat sat on the [MASK] .", "roberta_mlm": "the cat sat on the [MASK] ."}
@@ -129,6 +130,15 @@ def test_second_mask(tiny_mlm):
     assert lens.encoding.tokens[lens.position] == "[MASK]" and lens.position == 6
 
 
-def test_arch_table_covers_the_tiny_models(tiny_handles):
-    for kind in ("causal_lm", "masked_lm", "distilbert_mlm", "roberta_mlm"):
-        assert tiny_handles[kind].config.model_type in LENS_READOUT
+def test_the_architecture_facts_cover_the_tiny_models(tiny_handles):
+    """The read-out comes from plm_core.architectures (final norm + LM head per model_type), one place."""
+    for kind in ("causal_lm", "masked_lm", "distilbert_mlm", "roberta_mlm", "llama"):
+        handle = tiny_handles[kind]
+        assert lens_readout(handle.model, handle.arch) is not None, handle.config.model_type
+
+
+@pytest.mark.parametrize("kind", ["t5", "bart"])
+def test_lens_refuses_an_encoder_decoder_clearly(tiny_handles, kind):
+    """The seq2seq adapter says why (the lens reads one stack's residual stream), whatever the text."""
+    with pytest.raises(UnsupportedModelError, match="encoder-decoder"):
+        logit_lens(tiny_handles[kind], "the cat sat on the mat")

@@ -52,3 +52,20 @@ def test_top_dimensions_are_the_largest_products(tiny_mlm):
     nv = neuron_view(query_key(tiny_mlm, TEXT, 0, 1), 2)
     top = nv.top_dimensions(3, 4)
     assert [abs(v) for _, v in top] == sorted(np.abs(nv.products[3]), reverse=True)[:4]
+
+
+@pytest.mark.parametrize("kind, stack", [("t5", "encoder"), ("t5", "decoder"), ("t5", "cross"), ("bart", "cross"),
+                                         ("llama", None)])
+def test_encoder_decoder_stacks_bias_and_rotary(tiny_handles, kind, stack):
+    """T5 adds a relative position bias to QKᵀ (counted in the scores); cross-attention's keys are the source."""
+    handle = tiny_handles[kind]
+    qk = query_key(handle, TEXT, 0, 1, "the cat" if stack else None, stack=stack)
+    keys = qk.key_encoding or qk.encoding
+    for query in range(qk.queries.shape[0]):
+        nv = neuron_view(qk, query)
+        vis = np.array(nv.visible)
+        assert nv.encoding == keys and nv.query_token == qk.encoding.tokens[query]
+        bias = 0.0 if qk.bias is None else qk.bias[query][vis]
+        np.testing.assert_allclose(nv.dots[vis] * qk.scale + bias, qk.scores[query][vis], atol=1e-5)
+        np.testing.assert_allclose(nv.probs, qk.model_probs[query], atol=1e-5)
+    assert (qk.bias is not None) == (kind == "t5")  # (zero for cross-attention)
