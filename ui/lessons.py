@@ -30,6 +30,7 @@ from ui import charts, keyboard, resources, widgets
 from ui import text as ui_text
 from ui.backend import compute as compute_op  # (plm_core.lessons.compute is `compute` here)
 from ui import generation as ug
+from ui import neuron
 from ui.safe import md
 
 MAX_URL_TEXT = 500  # characters of the sentence carried in a link
@@ -46,7 +47,7 @@ def cached_token_embeddings(spec: ModelSpec, text: str, pair: str | None = None)
 
 @st.cache_data(max_entries=128, show_spinner=False)
 def cached_contextual(spec: ModelSpec, sentence_a: str, sentence_b: str, word: str) -> compute.ContextualEmbeddings:
-    return compute.contextual_embeddings(resources.get_handle(spec), sentence_a, sentence_b, word)
+    return compute_op(spec, "contextual_embeddings", sentence_a, sentence_b, word)
 
 
 @st.cache_data(max_entries=256, show_spinner=False)
@@ -436,11 +437,12 @@ def view_contextual(ctx: Ctx) -> None:
         with c3:
             bound(st.text_input, "Word" if ctx.lang == "en" else "词", "lessons.ctx_word")
     res = cached_contextual(ctx.spec, *(st.session_state[k] for k in CONTEXT_DEFAULTS))
-    st.plotly_chart(contextual_figure(res.layers, res.cosines, res.static_cosine, res.word), key="lessons.contextual")
+    charts.plotly_chart(contextual_figure(res.layers, res.cosines, res.static_cosine, res.word),
+                        key="lessons.contextual")
     where = " and ".join(f"token{'s' if len(sp) > 1 else ''} {', '.join(map(str, sp))}" for sp in res.spans)
     same = res.spans[0] == res.spans[1]
-    st.markdown(f"**{where}; cosine after the embedding layer {res.cosines[0]:.3f} "
-                f"({'same position' if same else 'the position embeddings differ'}), after the last layer "
+    st.markdown(f"**{md(where)}; cosine after the embedding layer {res.cosines[0]:.3f} "
+                f"({md('same position' if same else 'the position embeddings differ')}), after the last layer "
                 f"{res.cosines[-1]:.3f}**")
     if res.static_diff < 1e-5:
         _ok(ctx, f"The two token-embedding rows are the same vector (a static embedding): max |difference| = "
@@ -492,17 +494,19 @@ def _neuron_view(ctx: Ctx, s: compute.AttentionSteps) -> None:
     query = st.session_state["lessons.query"]
     qk = QueryKeyResult(model_id=s.model_id, encoding=s.encoding, layer=s.layer, head=h, queries=s.queries[h],
                         keys=s.keys[h], scores=s.scores[h], probs=s.probs[h], model_probs=s.model_probs[h],
-                        scale=s.scale, causal=s.causal)
+                        scale=s.scale, causal=s.causal, bias=None if s.bias is None else s.bias[h])
     nv = neuron_view(qk, query)
-    st.plotly_chart(neuron_view_figure(nv), key="lessons.neuron")
+    charts.plotly_chart(neuron_view_figure(nv), key="lessons.neuron")
     vis = np.array(nv.visible)
-    diff = float(np.max(np.abs(nv.dots[vis] * nv.scale - s.scores[h][query][vis])))
-    if diff < 1e-5:
-        _ok(ctx, f"Each row of products adds up to q·k; times the scale it is row {query} of the score matrix: "
+    bias = nv.bias[vis] if nv.bias is not None else 0.0  # T5: a position bias added to QKᵀ
+    diff = float(np.max(np.abs(nv.dots[vis] * nv.scale + bias - s.scores[h][query][vis])))
+    if diff < neuron.TOLERANCE:
+        _ok(ctx, f"Each row of products adds up to q·k; times the scale it is row {query:d} of the score matrix: "
                  f"max |difference| = {diff:.1e}",
-            f"每一行乘积加起来就是 q·k；乘以缩放系数即为分数矩阵的第 {query} 行：最大 |差| = {diff:.1e}")
+            f"每一行乘积加起来就是 q·k；乘以缩放系数即为分数矩阵的第 {query:d} 行：最大 |差| = {diff:.1e}")
     else:
-        st.warning(f"Σ q ⊙ k × scale differs from row {query} of the score matrix by up to {diff:.2e}")
+        st.warning(f"Σ q ⊙ k × scale differs from row {query:d} of the score matrix by more than "
+                   f"{neuron.TOLERANCE:g}: max |difference| = {diff:.2e}")
 
 
 def view_softmax(ctx: Ctx) -> None:
@@ -618,10 +622,11 @@ def view_encdec(ctx: Ctx) -> None:
 
 
 def view_generation(ctx: Ctx) -> None:
-    """Lesson 4: the LM's distribution at temperature 1 and T (a masked LM at its [MASK]); a causal LM samples."""
+    """Lesson 4: the LM's distribution at temperature 1 and T (a masked LM at its [MASK]); a model that generates
+    (causal LM, encoder-decoder) samples."""
     handle = ctx.handle
     mask = handle.tokenizer.mask_token or "[MASK]"
-    generates = generation.can_generate(handle)
+    generates = handle.adapter.generates
     text = (ctx.text.split(mask)[0].strip() or ctx.text) if generates else ctx.text
     st.session_state.setdefault("lessons.temperature", 2.0)
     if not ctx.presenter:
@@ -631,10 +636,10 @@ def view_generation(ctx: Ctx) -> None:
     try:
         _, dist = ug.cached_text_distribution(ctx.spec, text, generation.SamplingSettings(True, t))
     except PlmCoreError as err:
-        st.info(f"{err}" if ctx.lang == "en" else f"{err}（请加载掩码或因果语言模型）")
+        st.info(md(err) if ctx.lang == "en" else f"{md(err)}（请加载掩码或因果语言模型）")
         return
     where = "next token" if generates else f"{mask} (token {dist.position})"
-    st.plotly_chart(distribution_figure(dist, f"{where}: temperature 1 and {t:g}"), key="lessons.temperature_chart")
+    charts.plotly_chart(distribution_figure(dist, f"{where}: temperature 1 and {t:g}"), key="lessons.temperature_chart")
     st.markdown(f"**entropy: {dist.entropy:.2f} nats at T = 1 → {dist.entropy_final:.2f} at T = {t:g}; top token "
                 f"{dist.probs[0]:.1%} → {dist.probs_temperature[0]:.1%}**")
     if not generates:
@@ -642,10 +647,11 @@ def view_generation(ctx: Ctx) -> None:
     key = ("lessons.gen", ctx.spec, text)
     state = st.session_state.get("lessons.gen")
     if state is None or state[0] != key:
-        state = (key, generation.start(handle, text))
+        state = (key, widgets.run_or_stop(lambda: ug.start(ctx.spec, text)))
     if st.button(f"Sample the next token at T = {t:g}" if ctx.lang == "en" else f"在 T = {t:g} 时采样下一个词元",
                  key="lessons.sample"):
-        state = (key, generation.generate_steps(handle, state[1], generation.SamplingSettings(True, t), 1))
+        state = (key, widgets.run_or_stop(lambda: ug.generate_steps(ctx.spec, state[1],
+                                                                    generation.SamplingSettings(True, t), 1)))
     st.session_state["lessons.gen"] = state
     st.code(generation.text_of(handle, state[1].ids), language=None, wrap_lines=True)
 

@@ -29,9 +29,10 @@ def render(qk: QueryKeyResult, prefix: str) -> None:
     diff = float(np.max(np.abs(nv.dots[vis] * nv.scale + bias - qk.scores[query][vis])))
     what = "Σ q ⊙ k × scale" + (" + position bias" if qk.bias is not None else "")
     if diff < TOLERANCE:
-        st.success(f"{what} equals row {query:d} of QKᵀ/√d_k (within {TOLERANCE:g}): max |difference| = {diff:.1e}")
+        st.success(f"{md(what)} equals row {query:d} of QKᵀ/√d_k (within {TOLERANCE:g}): "
+                   f"max |difference| = {diff:.1e}")
     else:
-        st.warning(f"{what} differs from row {query:d} of QKᵀ/√d_k by more than {TOLERANCE:g}: "
+        st.warning(f"{md(what)} differs from row {query:d} of QKᵀ/√d_k by more than {TOLERANCE:g}: "
                    f"max |difference| = {diff:.2e}")
     top = ", ".join(f"dim {d} ({v:+.2f})" for d, v in nv.top_dimensions(int(np.argmax(np.where(vis, nv.probs, -1)))))
     st.caption(f"For the key this query attends to most, the dimensions that matter most: {md(top)}.")

@@ -226,6 +226,7 @@ class AttentionSteps:
     model_projected: np.ndarray  # float32 [query, hidden]; output of the model's output projection
     scale: float
     causal: bool
+    bias: np.ndarray | None = None  # float32 [head, query, key]; relative position bias added to the scores (T5)
 
     @property
     def d_k(self) -> int:
@@ -291,6 +292,7 @@ def attention_steps(handle: ModelHandle, text: str, layer: int, head: int = 0,
         queries=_np(qh), keys=_np(kh), values=_np(vh), scores=_np(scores), probs=_np(probs), context=_np(context),
         concat=_np(concat), projected=_np(projected), model_probs=_np(cap.attentions[int(layer)][0]),
         model_concat=_np(cap.context), model_projected=_np(cap.output), scale=cap.scale, causal=cap.causal,
+        bias=None if cap.bias is None else _np(cap.bias.expand_as(scores)),
     )
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from helpers import chart_specs, open_page, plotly_array
+from helpers import chart_specs, open_page, plotly_array, shown
 
 from plm_core import generation as gen
 
@@ -42,7 +42,7 @@ def test_next_adds_a_token_equal_to_the_core(gpt2_page, tiny_gpt2):
     assert not at.exception, at.exception
     expected = gen.generate(tiny_gpt2, prompt, gen.SamplingSettings(do_sample=True), 2)
     assert _text(at) == gen.text_of(tiny_gpt2, expected.ids)
-    assert "2 generated token(s)" in " ".join(m.value for m in at.markdown)
+    assert "2 generated token(s)" in " ".join(shown(m.value) for m in at.markdown)
 
 
 def test_sliders_reshape_the_chart(gpt2_page):
@@ -64,7 +64,7 @@ def test_run_to_n_and_inspect_a_token(gpt2_page, tiny_gpt2):
     at.number_input(key="generation.n").set_value(6).run()
     at.button(key="generation.run").click().run()
     assert not at.exception, at.exception
-    assert "6 generated token(s)" in " ".join(m.value for m in at.markdown)
+    assert "6 generated token(s)" in " ".join(shown(m.value) for m in at.markdown)
     at.button_group(key="generation.pick").set_value(4).run()
     assert not at.exception, at.exception
     prompt = at.text_area(key="generation.prompt").value
@@ -83,10 +83,10 @@ def test_run_to_n_and_inspect_a_token(gpt2_page, tiny_gpt2):
     titles = [c["layout"]["title"]["text"] for c in chart_specs(at)]
     assert any(t.startswith("Attention when generating") for t in titles)
     assert any(t.startswith("Logit lens, read at token") for t in titles)
-    assert any("read-out equals the model's own output" in s.value for s in at.success)
+    assert any("read-out equals the model's own output" in shown(s.value) for s in at.success)
     # Restart forgets the tokens
     at.button(key="generation.restart").click().run()
-    assert "0 generated token(s)" in " ".join(m.value for m in at.markdown)
+    assert "0 generated token(s)" in " ".join(shown(m.value) for m in at.markdown)
 
 
 def test_greedy_mode(gpt2_page, tiny_gpt2):
@@ -110,7 +110,7 @@ def test_user_text_stays_literal(gpt2_page):
 
 def test_masked_lm_shows_the_mask_distribution_and_lens(app_factory, tiny_dirs):
     at = open_page(app_factory, tiny_dirs["masked_lm"], PAGE)
-    assert any("does not generate" in i.value for i in at.info)
+    assert any("does not generate" in shown(i.value) for i in at.info)
     assert "generation.next" not in [b.key for b in at.button]  # a masked LM does not generate
     at.slider(key="generation.top_p").set_value(0.5).run()
     series = _series(_dist_chart(at))
@@ -121,4 +121,26 @@ def test_masked_lm_shows_the_mask_distribution_and_lens(app_factory, tiny_dirs):
 
 def test_encoder_gets_a_clear_message(app_factory, tiny_dirs):
     at = open_page(app_factory, tiny_dirs["encoder"], PAGE)
-    assert [e.value for e in at.error] and "no language-model head" in at.error[0].value
+    assert [e.value for e in at.error] and "no language-model head" in shown(at.error[0].value)
+
+
+@pytest.mark.parametrize("kind", ["t5", "bart"])
+def test_encoder_decoder_generates_and_refuses_what_it_cannot_show(app_factory, tiny_dirs, tiny_handles, kind):
+    """Seq2seq through its kind adapter: Next = the core's tokens; attribution and the lens say why not."""
+    handle = tiny_handles[kind]
+    at = open_page(app_factory, tiny_dirs[kind], PAGE)
+    assert not at.exception, at.exception
+    assert any("encoder-decoder" in shown(c.value) for c in at.caption)
+    at.button_group(key="generation.mode").set_value("greedy").run()
+    at.number_input(key="generation.n").set_value(3).run()
+    at.button(key="generation.run").click().run()
+    assert not at.exception, at.exception
+    prompt = at.text_area(key="generation.prompt").value
+    g = gen.generate(handle, prompt, gen.SamplingSettings(), 3)
+    assert _text(at) == gen.text_of(handle, g.ids)
+    at.button_group(key="generation.pick").set_value(0).run()
+    assert not at.exception, at.exception
+    assert any("causal LMs only" in shown(e.value) for e in at.error)  # attribution
+    assert any("encoder-decoder" in shown(i.value) and "logit lens" in shown(i.value) for i in at.info)  # lens
+    titles = [c["layout"]["title"]["text"] for c in chart_specs(at)]
+    assert any(t.startswith("Attention when generating") for t in titles)
