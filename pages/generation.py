@@ -103,8 +103,10 @@ if not generation.steps:
     st.stop()
 
 st.subheader("Look at a generated token")
+# read as one sequence: a character split over byte pieces is named in each ("中 1/3"), not as a lone byte
+labels = gen.token_strings(handle, generation.ids, apart=False)[generation.n_start:]
 picked = st.pills("Generated tokens — click one", list(range(len(generation.steps))), key="generation.pick",
-                  format_func=lambda i: md(generation.steps[i].token),
+                  format_func=lambda i: md(labels[i]),
                   help="Each pill is one generated token, in order (repeated words are separate pills).")
 if picked is None:
     st.caption("Click a token to see the distribution it was chosen from, what it depends on, and what each "

@@ -304,14 +304,15 @@ class Generation:
         return self.n_start + index
 
 
-def token_strings(handle: ModelHandle, ids: Sequence[int]) -> tuple[str, ...]:
-    """Display text of vocabulary ids each on its own (:func:`plm_core.display.token_texts`, ``apart``); an id
+def token_strings(handle: ModelHandle, ids: Sequence[int], *, apart: bool = True) -> tuple[str, ...]:
+    """Display text of vocabulary ids (:func:`plm_core.display.token_texts`): each on its own (``apart``: a list
+    of candidates), or as one sequence (a character split over byte pieces is named in each: ``中 1/3``). An id
     the tokenizer does not know (a vocabulary padded past the tokenizer) is "<id N>"."""
     ids = [int(i) for i in ids]
     with handle.lock:
         n = len(handle.tokenizer)
     known = [i for i in ids if 0 <= i < n]
-    shown = iter(token_texts(handle, known, apart=True)) if known else iter(())
+    shown = iter(token_texts(handle, known, apart=apart)) if known else iter(())
     return tuple(next(shown) if 0 <= i < n else f"<id {i}>" for i in ids)
 
 
@@ -321,7 +322,7 @@ def encoding_of_ids(handle: ModelHandle, ids: Sequence[int]) -> Encoding:
     with handle.lock:
         text = handle.tokenizer.decode(list(ids))
         special_ids = set(handle.tokenizer.all_special_ids)
-    return Encoding(text=text or " ", tokens=token_strings(handle, ids), input_ids=ids,
+    return Encoding(text=text or " ", tokens=token_strings(handle, ids, apart=False), input_ids=ids,
                     special=tuple(i in special_ids for i in ids), segments=(0,) * len(ids), offsets=((0, 0),) * len(ids))
 
 

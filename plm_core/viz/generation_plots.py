@@ -100,7 +100,7 @@ def logit_lens_figure(lens: LogitLens) -> go.Figure:
     where = f"token {lens.position} “{lens.encoding.tokens[lens.position]}”"
     fig.update_layout(title=f"Logit lens, read at {where}: each layer's top {k}",
                       height=max(280, 44 * len(lens.layers) + 140), yaxis={"autorange": "reversed"},
-                      xaxis={"side": "top"})
+                      xaxis={"side": "top", "type": "category"})  # "#1" is a rank label, not the number 1
     return theme.apply(fig)
 
 

@@ -347,3 +347,12 @@ def test_kinds_that_do_not_generate_refuse_through_their_adapter(tiny_handles):
         assert not gen.can_generate(tiny_handles[kind])
         with pytest.raises(UnsupportedModelError, match="does not generate"):
             gen.start(tiny_handles[kind], "the cat sat")
+
+
+def test_ids_read_as_a_sequence_show_split_characters_like_the_encoding(tiny_gpt2):
+    """Generated and prompt ids shown as one sequence (the attention keys, the pills) name a character split over
+    byte pieces in each piece ("中 1/3"), as plm_core.display does for typed text — never a lone "<0xE4>"."""
+    g = gen.start(tiny_gpt2, "the cat 中文 😀 sat")
+    shown = gen.encoding_of_ids(tiny_gpt2, g.prompt.input_ids).tokens
+    assert shown == g.prompt.tokens
+    assert not any(t.startswith("<0x") for t in shown)
