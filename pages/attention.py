@@ -7,7 +7,7 @@ import streamlit as st
 from plm_core.attention import attention_rollout, cross_attention_rollout, describe, head_average, token_flow
 from plm_core.viz.attention_plots import attention_heatmap, query_key_figures, token_flow_figure
 from plm_core.viz.bertviz_html import bertviz_html
-from ui import charts, resources, widgets
+from ui import charts, neuron, resources, widgets
 from ui import text as ui_text
 from plm_core.i18n import N_, _, tr
 from ui.safe import md
@@ -150,3 +150,4 @@ with qk_tab:
     else:
         st.warning(_("Recomputed softmax(QKᵀ/√d_k) differs from the model's attention by more than "
                      "{tolerance:g}: max |difference| = {diff:.2e}", tolerance=QK_TOLERANCE, diff=qk.max_abs_diff))
+    neuron.render(qk, "attention.qk")

@@ -15,20 +15,24 @@ from urllib.parse import urlencode
 import numpy as np
 import streamlit as st
 
-from plm_core import classroom
+from plm_core import classroom, generation
 from plm_core.attention import attention_rollout, head_average
 from plm_core.errors import PlmCoreError
 from plm_core.lessons import compute, finetune
 from plm_core.lessons.content import LESSONS, Lang, Lesson, Step, get_lesson
 from plm_core.loading import DEFAULT_MODEL_ID, ModelHandle, ModelSpec
-from plm_core.types import Encoding
+from plm_core.neuron_view import neuron_view
+from plm_core.types import Encoding, QueryKeyResult
 from plm_core.viz.attention_plots import attention_heatmap
+from plm_core.viz.generation_plots import contextual_figure, distribution_figure, neuron_view_figure
 from plm_core.viz.lesson_plots import head_grid, mask_pair, probe_bars, token_bars, vectors_heatmap
 from plm_core.words import aggregate_attention, aggregate_scores
 from ui import charts, keyboard, language, resources, widgets
 from ui import text as ui_text
 from ui.backend import compute as compute_op  # (plm_core.lessons.compute is `compute` here)
 from plm_core.i18n import _, _p, LANGUAGES, lazy_gettext, msg, tr
+from ui import generation as ug
+from ui import neuron
 from ui.safe import md
 
 MAX_URL_TEXT = 500  # characters of the sentence carried in a link
@@ -41,6 +45,11 @@ STEPS_IG = 32  # integration steps for lesson 6 (lowered further by classroom mo
 @st.cache_data(max_entries=256, show_spinner=False)
 def cached_token_embeddings(spec: ModelSpec, text: str, pair: str | None = None) -> compute.TokenEmbeddings:
     return compute_op(spec, "token_embeddings", text, pair)
+
+
+@st.cache_data(max_entries=128, show_spinner=False)
+def cached_contextual(spec: ModelSpec, sentence_a: str, sentence_b: str, word: str) -> compute.ContextualEmbeddings:
+    return compute_op(spec, "contextual_embeddings", sentence_a, sentence_b, word)
 
 
 @st.cache_data(max_entries=256, show_spinner=False)
@@ -269,7 +278,7 @@ def _render_page() -> None:
         st.caption(lesson.summary(lang))  # md: trusted
     if text_key(lesson.number) not in st.session_state:
         st.session_state[text_key(lesson.number)] = lesson.default_text
-    if not presenter and step.view not in ("data", "train"):
+    if not presenter and step.view not in ("data", "train", "contextual"):  # these steps have their own inputs
         label = {5: _("Sentence to classify"), 7: _("Occupations (comma-separated)")}.get(lesson.number, _("Sentence"))
         bound(st.text_area, label, text_key(lesson.number), height=68)
     text = st.session_state[text_key(lesson.number)]
@@ -424,6 +433,38 @@ def view_positions(ctx: Ctx) -> None:
     st.markdown(_("**neighbours: mean cos = {near:.3f}; far apart: mean cos = {far:.3f}**", near=near, far=far))
 
 
+CONTEXT_DEFAULTS = {"lessons.ctx_a": "We sat on the bank of the river and watched the water.",
+                    "lessons.ctx_b": "She went to the bank to ask for a loan.", "lessons.ctx_word": "bank"}
+
+
+def view_contextual(ctx: Ctx) -> None:
+    for key, value in CONTEXT_DEFAULTS.items():
+        st.session_state.setdefault(key, value)
+    if not ctx.presenter:
+        c1, c2, c3 = st.columns([3, 3, 1])
+        with c1:
+            bound(st.text_input, "First sentence" if ctx.lang == "en" else "第一句", "lessons.ctx_a")
+        with c2:
+            bound(st.text_input, "Second sentence" if ctx.lang == "en" else "第二句", "lessons.ctx_b")
+        with c3:
+            bound(st.text_input, "Word" if ctx.lang == "en" else "词", "lessons.ctx_word")
+    res = cached_contextual(ctx.spec, *(st.session_state[k] for k in CONTEXT_DEFAULTS))
+    charts.plotly_chart(contextual_figure(res.layers, res.cosines, res.static_cosine, res.word),
+                        key="lessons.contextual")
+    where = " and ".join(f"token{'s' if len(sp) > 1 else ''} {', '.join(map(str, sp))}" for sp in res.spans)
+    same = res.spans[0] == res.spans[1]
+    st.markdown(f"**{md(where)}; cosine after the embedding layer {res.cosines[0]:.3f} "
+                f"({md('same position' if same else 'the position embeddings differ')}), after the last layer "
+                f"{res.cosines[-1]:.3f}**")
+    if res.static_diff < 1e-5:
+        _ok(ctx, f"The two token-embedding rows are the same vector (a static embedding): max |difference| = "
+                 f"{res.static_diff:.1e}",
+            f"两个词元嵌入行是同一个向量（静态嵌入）：最大 |差| = {res.static_diff:.1e}")
+    else:  # the word is split differently in the two sentences
+        st.info(f"The word's token-embedding rows differ (max |difference| = {res.static_diff:.2e}): it is split "
+                "into different pieces in the two sentences.")
+
+
 def _steps(ctx: Ctx) -> compute.AttentionSteps:
     return cached_attention_steps(ctx.spec, ctx.text, ctx.layer)
 
@@ -448,11 +489,38 @@ def view_scores(ctx: Ctx) -> None:
     charts.plotly_chart(attention_heatmap(s.scores[h], s.encoding.tokens,
                                           _("QKᵀ/√d_k (layer {layer}, head {head})", layer=s.layer, head=h),
                                           signed=True, colorbar_title=_("score")), key="lessons.scores")
+    _neuron_view(ctx, s)
 
 
 def _per_token_caption(ctx: Ctx) -> None:
     if ctx.units.words:
         st.caption(_("Per token: vectors and scores belong to tokens (the word view applies to attention weights)."))
+
+
+def _neuron_view(ctx: Ctx, s: compute.AttentionSteps) -> None:
+    """One query token against every key (bertviz's neuron view), from the lesson's own Q and K."""
+    h, n = ctx.head, len(s.encoding)
+    st.session_state["lessons.query"] = min(int(st.session_state.get("lessons.query", min(2, n - 1))), n - 1)
+    if not ctx.presenter:
+        labels = s.encoding.labels()
+        bound(st.selectbox, "Query token (neuron view)" if ctx.lang == "en" else "查询词元（神经元视图）",
+              "lessons.query", options=list(range(n)), format_func=lambda i: labels[i])
+    query = st.session_state["lessons.query"]
+    qk = QueryKeyResult(model_id=s.model_id, encoding=s.encoding, layer=s.layer, head=h, queries=s.queries[h],
+                        keys=s.keys[h], scores=s.scores[h], probs=s.probs[h], model_probs=s.model_probs[h],
+                        scale=s.scale, causal=s.causal, bias=None if s.bias is None else s.bias[h])
+    nv = neuron_view(qk, query)
+    charts.plotly_chart(neuron_view_figure(nv), key="lessons.neuron")
+    vis = np.array(nv.visible)
+    bias = nv.bias[vis] if nv.bias is not None else 0.0  # T5: a position bias added to QKᵀ
+    diff = float(np.max(np.abs(nv.dots[vis] * nv.scale + bias - s.scores[h][query][vis])))
+    if diff < neuron.TOLERANCE:
+        _ok(ctx, f"Each row of products adds up to q·k; times the scale it is row {query:d} of the score matrix: "
+                 f"max |difference| = {diff:.1e}",
+            f"每一行乘积加起来就是 q·k；乘以缩放系数即为分数矩阵的第 {query:d} 行：最大 |差| = {diff:.1e}")
+    else:
+        st.warning(f"Σ q ⊙ k × scale differs from row {query:d} of the score matrix by more than "
+                   f"{neuron.TOLERANCE:g}: max |difference| = {diff:.2e}")
 
 
 def view_softmax(ctx: Ctx) -> None:
@@ -564,6 +632,41 @@ def view_encdec(ctx: Ctx) -> None:
     st.markdown(_("**next target token:**") + " " + ", ".join(f"{md(repr(t))} {p:.1%}" for t, p in zip(d.tokens, d.probs)))
     if m.spans:
         st.markdown(_("**span filling (greedy):**") + " " + "; ".join(f"{md(s)} → “{md(t)}”" for s, t in m.spans))
+
+
+def view_generation(ctx: Ctx) -> None:
+    """Lesson 4: the LM's distribution at temperature 1 and T (a masked LM at its [MASK]); a model that generates
+    (causal LM, encoder-decoder) samples."""
+    handle = ctx.handle
+    mask = handle.tokenizer.mask_token or "[MASK]"
+    generates = handle.adapter.generates
+    text = (ctx.text.split(mask)[0].strip() or ctx.text) if generates else ctx.text
+    st.session_state.setdefault("lessons.temperature", 2.0)
+    if not ctx.presenter:
+        bound(st.slider, "Temperature" if ctx.lang == "en" else "温度", "lessons.temperature", min_value=0.1,
+              max_value=3.0, step=0.1)
+    t = float(st.session_state["lessons.temperature"])
+    try:
+        _, dist = ug.cached_text_distribution(ctx.spec, text, generation.SamplingSettings(True, t))
+    except PlmCoreError as err:
+        st.info(md(err) if ctx.lang == "en" else f"{md(err)}（请加载掩码或因果语言模型）")
+        return
+    where = "next token" if generates else f"{mask} (token {dist.position})"
+    charts.plotly_chart(distribution_figure(dist, f"{where}: temperature 1 and {t:g}"), key="lessons.temperature_chart")
+    st.markdown(f"**entropy: {dist.entropy:.2f} nats at T = 1 → {dist.entropy_final:.2f} at T = {t:g}; top token "
+                f"{dist.probs[0]:.1%} → {dist.probs_temperature[0]:.1%}**")
+    if not generates:
+        return
+    key = ("lessons.gen", ctx.spec, text)
+    state = st.session_state.get("lessons.gen")
+    if state is None or state[0] != key:
+        state = (key, widgets.run_or_stop(lambda: ug.start(ctx.spec, text)))
+    if st.button(f"Sample the next token at T = {t:g}" if ctx.lang == "en" else f"在 T = {t:g} 时采样下一个词元",
+                 key="lessons.sample"):
+        state = (key, widgets.run_or_stop(lambda: ug.generate_steps(ctx.spec, state[1],
+                                                                    generation.SamplingSettings(True, t), 1)))
+    st.session_state["lessons.gen"] = state
+    st.code(generation.text_of(handle, state[1].ids), language=None, wrap_lines=True)
 
 
 def view_nsp(ctx: Ctx) -> None:
@@ -701,7 +804,7 @@ def view_bias_probe(ctx: Ctx) -> None:
 
 VIEWS: dict[str, Callable[[Ctx], None]] = {
     "tokens": view_tokens, "embedding_tables": view_embedding_tables, "positions": view_positions,
-    "qkv": view_qkv, "scores": view_scores, "softmax": view_softmax, "weighted_sum": view_weighted_sum,
+    "contextual": view_contextual, "generation": view_generation, "qkv": view_qkv, "scores": view_scores, "softmax": view_softmax, "weighted_sum": view_weighted_sum,
     "heads": view_heads, "concat": view_concat, "masks": view_masks, "mlm": view_mlm, "nsp": view_nsp,
     "encdec": view_encdec,
     "data": view_data, "train": view_train, "use": view_use,

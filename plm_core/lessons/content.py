@@ -105,6 +105,18 @@ LESSON_1 = Lesson(
                [T("Neighbouring positions"), T("Positions far apart"),
                 T("All are equally similar")], 0,
                T("Learned position vectors change smoothly: neighbours are more alike than distant positions."))),
+        Step("contextual", T("Static versus contextual embeddings"), T(
+            "Word2Vec, GloVe and FastText give every word **one** vector, whatever the sentence: a *static* "
+            "embedding. A transformer starts the same way — the token-embedding row of “bank” is the same in “the "
+            "bank of the river” and in “a bank loan” — but every layer mixes in the other tokens, so the word's "
+            "vectors drift apart: *contextual* embeddings. Below: the cosine similarity of the word's vectors in the "
+            "two sentences, first the token-embedding rows, then after each layer (computed live)."), "contextual",
+            _q(T("“bank” by a river and “bank” of a loan: after the last layer, how similar are its two vectors?"),
+               [T("Identical (cosine 1): same word, same vector"),
+                T("Less similar than at the input: the context changed them"),
+                T("Unrelated (cosine near 0)")], 1,
+               T("The token-embedding rows are identical (cosine 1), as a static embedding would be; each layer adds "
+                 "context, so the vectors move apart — but stay related, since both are still the word “bank”."))),
     ),
     (
         (T("token"), T("A piece of text from the model's vocabulary: a word, a sub-word or a symbol.")),
@@ -112,6 +124,7 @@ LESSON_1 = Lesson(
         (T("special token"), T("[CLS], [SEP], [MASK], [PAD]: tokens with a structural role, not from the text.")),
         (T("embedding"), T("The vector a token id is mapped to: one row of a learned table.")),
         (T("LayerNorm"), T("Rescales a vector to mean 0 and variance 1, then applies a learned scale and shift.")),
+        (T("static / contextual embedding"), T("One vector per word whatever the sentence (Word2Vec, GloVe) / a vector that depends on the sentence (a transformer's layer outputs).")),
     ),
     "The unbelievably quick brown fox jumps over the lazy dog.",
 )
@@ -131,7 +144,9 @@ LESSON_2 = Lesson(
         Step("scores", T("Scores: QKᵀ / √d_k"), T(
             "The score of query token *i* for key token *j* is the dot product **q_i · k_j**, divided by **√d_k** so "
             "the numbers do not grow with the dimension (large scores would make the softmax almost one-hot and "
-            "the gradients vanish)."), "scores",
+            "the gradients vanish). Below the matrix, the **neuron view** takes one query token and shows how its "
+            "query vector meets each key: the products q_d·k_d of every dimension (red pushes the score up, blue "
+            "down) add up to the dot product."), "scores",
             _q(T("Is the score matrix symmetric (score i→j equal to j→i)?"),
                [T("Yes, a dot product is symmetric"), T("No, queries and keys are different projections")], 1,
                T("q_i·k_j uses W_Q for i and W_K for j; swapping them gives q_j·k_i, a different number."))),
@@ -231,6 +246,20 @@ LESSON_4 = Lesson(
                 T("The target tokens written so far"), T("Both at once")], 0,
                T("Cross-attention takes its queries from the decoder and its keys and values from the encoder's output; "
                  "the target so far is read by the decoder's own (causal) self-attention."))),
+        Step("generate", T("Generating text, one token at a time"), T(
+            "A causal LM writes by predicting a distribution over its whole vocabulary for the next token, choosing "
+            "one, appending it and predicting again. **Greedy** decoding always takes the most likely token; "
+            "**sampling** draws one at random. The **temperature** T divides the scores (logits) before the "
+            "softmax, and **top-k** / **top-p** cut off the unlikely tail. A masked LM has the same kind of "
+            "distribution at its `[MASK]`, but it does not write left to right. The Generation page does this "
+            "step by step."),
+            "generation",
+            _q(T("What happens to the distribution at temperature 2?"),
+               [T("It gets flatter: unlikely tokens gain probability"),
+                T("It gets sharper: the top token gains probability"),
+                T("Nothing changes")], 0,
+               T("softmax(z / T) with T > 1 shrinks the differences between the scores, so the probability spreads over "
+                 "more tokens and the entropy rises; T < 1 sharpens it, and T → 0 is greedy decoding."))),
     ),
     (
         (T("masked language model (MLM)"), T("Predicts hidden tokens from both sides (BERT).")),
@@ -239,6 +268,8 @@ LESSON_4 = Lesson(
         (T("causal / autoregressive LM"), T("Predicts each next token from the tokens before it (GPT-2).")),
         (T("causal mask"), T("Sets scores of future tokens to −∞ so their attention weight is 0.")),
         (T("next-sentence prediction (NSP)"), T("BERT's second objective: does sentence B follow sentence A?")),
+        (T("temperature"), T("Logits are divided by T before the softmax: T > 1 flattens the distribution, T < 1 sharpens it.")),
+        (T("top-k / top-p sampling"), T("Draw only from the k most likely tokens / from the smallest set whose probability reaches p (nucleus).")),
     ),
     "The cat sat on the [MASK] because it was tired.",
 )
