@@ -16,6 +16,7 @@ from plm_core.viz.generation_plots import (
 from ui import charts, widgets
 from ui import generation as ug
 from ui.safe import md
+from plm_core.i18n import _, tr
 
 STEP_METHODS = ["integrated_gradients", "input_x_gradient", "saliency", "occlusion", "attention_rollout"]
 LENS_TOLERANCE = 1e-4  # the last layer's read-out is called equal to the model's output below this max |difference|
@@ -23,14 +24,14 @@ LENS_TOLERANCE = 1e-4  # the last layer's read-out is called equal to the model'
 handle = widgets.require_handle()
 spec = widgets.active_spec()
 adapter = handle.adapter
-st.title("Generation")
-st.caption("A language model writes one token at a time: it scores every word of its vocabulary, the scores "
-           "become probabilities, and one token is chosen — the most likely (greedy) or drawn at random "
-           "(sampling). Temperature, top-k and top-p change the distribution it is drawn from.")
+st.title(_("Generation"))
+st.caption(_("A language model writes one token at a time: it scores every word of its vocabulary, the scores "
+             "become probabilities, and one token is chosen — the most likely (greedy) or drawn at random "
+             "(sampling). Temperature, top-k and top-p change the distribution it is drawn from."))
 
 generates = adapter.generates
 default = adapter.example(handle, "attribution" if generates else "default")
-prompt = widgets.text_area("Prompt", "generation.prompt", default, height=80)
+prompt = widgets.text_area(_("Prompt"), "generation.prompt", default, height=80)
 settings = widgets.run_or_stop(ug.settings_controls)
 
 
@@ -38,11 +39,11 @@ def show_lens(lens) -> None:
     charts.plotly_chart(logit_lens_figure(lens), key=f"generation.lens.{lens.position}")
     charts.plotly_chart(logit_lens_trace(lens), key=f"generation.lens_trace.{lens.position}")
     if lens.max_abs_diff < LENS_TOLERANCE:
-        st.success(f"The last layer's read-out equals the model's own output (within {LENS_TOLERANCE:g}): "
-                   f"max |difference| = {lens.max_abs_diff:.1e}")
+        st.success(_("The last layer's read-out equals the model's own output (within {tolerance:g}): "
+                     "max |difference| = {diff:.1e}", tolerance=LENS_TOLERANCE, diff=lens.max_abs_diff))
     else:
-        st.warning(f"The last layer's read-out differs from the model's output by more than {LENS_TOLERANCE:g}: "
-                   f"max |difference| = {lens.max_abs_diff:.2e}")
+        st.warning(_("The last layer's read-out differs from the model's output by more than {tolerance:g}: "
+                     "max |difference| = {diff:.2e}", tolerance=LENS_TOLERANCE, diff=lens.max_abs_diff))
 
 
 if not generates:
@@ -50,14 +51,16 @@ if not generates:
     encoding, dist = widgets.run_or_stop(lambda: ug.cached_text_distribution(spec, prompt, settings))
     widgets.show_notes(encoding)
     mask = encoding.tokens[dist.position]
-    st.info(f"{md(handle.model_id)} is not a left-to-right language model: it fills in {md(mask)} from both sides "
-            "and does not generate. Below: its distribution at the mask, reshaped by the settings, and what each "
-            "layer predicts there. Load a causal LM (such as gpt2) or an encoder-decoder (t5-small) to generate.")
-    charts.plotly_chart(distribution_figure(dist, f"At {mask} (token {dist.position}): {settings.describe()}"),
+    st.info(_("{model} is not a left-to-right language model: it fills in {mask} from both sides and does not "
+              "generate. Below: its distribution at the mask, reshaped by the settings, and what each layer predicts "
+              "there. Load a causal LM (such as gpt2) or an encoder-decoder (t5-small) to generate.",
+              model=md(handle.model_id), mask=md(mask)))
+    charts.plotly_chart(distribution_figure(dist, _("At {mask} (token {position}): {settings}", mask=mask,
+                                                    position=dist.position, settings=tr(settings.describe()))),
                         key="generation.dist")
-    st.caption(f"{dist.n_kept:,} tokens kept, holding {dist.kept_mass:.1%} of the probability; entropy "
-               f"{dist.entropy:.2f} → {dist.entropy_final:.2f} nats.")
-    st.subheader("Logit lens")
+    st.caption(_("{n:,} tokens kept, holding {mass:.1%} of the probability; entropy {before:.2f} → {after:.2f} nats.",
+                 n=dist.n_kept, mass=dist.kept_mass, before=dist.entropy, after=dist.entropy_final))
+    st.subheader(_("Logit lens"))
     show_lens(widgets.run_or_stop(lambda: ug.cached_lens(spec, prompt)))
     st.stop()
 
@@ -68,91 +71,95 @@ if generation is None:
     st.session_state.pop("generation.pick", None)
 
 b1, b2, b3, b4 = st.columns([1, 1, 1, 1], vertical_alignment="bottom")
-next_clicked = b1.button("Next token", key="generation.next", type="primary", disabled=generation.finished)
-n_target = b2.number_input("Tokens in all", 1, ug.MAX_RUN, 10, key="generation.n")
-run_clicked = b3.button(f"Run to {n_target:d} tokens", key="generation.run", disabled=generation.finished)
-if b4.button("Restart", key="generation.restart"):
+next_clicked = b1.button(_("Next token"), key="generation.next", type="primary", disabled=generation.finished)
+n_target = b2.number_input(_("Tokens in all"), 1, ug.MAX_RUN, 10, key="generation.n")
+run_clicked = b3.button(_("Run to {n} tokens", n=int(n_target)), key="generation.run", disabled=generation.finished)
+if b4.button(_("Restart"), key="generation.restart"):
     generation = widgets.run_or_stop(lambda: ug.start(spec, prompt))
     ug.store(spec, prompt, generation)
     st.session_state.pop("generation.pick", None)
 if next_clicked or (run_clicked and len(generation.steps) < n_target):
     n = 1 if next_clicked else n_target - len(generation.steps)
-    with st.spinner("Generating…"):
+    with st.spinner(_("Generating…")):
         generation = widgets.run_or_stop(lambda: ug.generate_steps(spec, generation, settings, n))
     ug.store(spec, prompt, generation)
 for note in generation.notes:  # the prompt's (cut past the limit …) and the generation's (stopped at the limit)
     widgets.show_note(note)
 
 if not adapter.prompt_is_prefix:
-    st.caption("An encoder-decoder: the encoder reads the prompt; the decoder writes a new text from its start "
-               "token, looking at the prompt through cross-attention.")
-st.markdown(f"**Text so far** ({len(generation.steps):d} generated token(s)):")
+    st.caption(_("An encoder-decoder: the encoder reads the prompt; the decoder writes a new text from its start "
+                 "token, looking at the prompt through cross-attention."))
+st.markdown(_("**Text so far** ({n} generated token(s)):", n=len(generation.steps)))
 st.code(gen.text_of(handle, generation.ids), language=None, wrap_lines=True)
 if generation.finished:
-    st.info("The model produced its end-of-text token: generation stops here. Restart to try again.")
+    st.info(_("The model produced its end-of-text token: generation stops here. Restart to try again."))
 
 # the next step under the current settings: moving a slider reshapes it without drawing anything
 if not generation.finished:
     dist = widgets.run_or_stop(lambda: ug.next_distribution(spec, generation, settings))
-    charts.plotly_chart(distribution_figure(dist, f"Next token: {settings.describe()}"), key="generation.dist")
-    st.caption(f"Most likely: “{md(dist.tokens[0])}” ({dist.probs[0]:.1%}). {dist.n_kept:,} tokens can be drawn, "
-               f"holding {dist.kept_mass:.1%} of the probability (at this temperature); entropy {dist.entropy:.2f} "
-               f"nats for the model, {dist.entropy_final:.2f} for what is drawn from.")
+    charts.plotly_chart(distribution_figure(dist, _("Next token: {settings}", settings=tr(settings.describe()))),
+                        key="generation.dist")
+    st.caption(_("Most likely: “{token}” ({p:.1%}). {n:,} tokens can be drawn, holding {mass:.1%} of the probability "
+                 "(at this temperature); entropy {before:.2f} nats for the model, {after:.2f} for what is drawn from.",
+                 token=md(dist.tokens[0]), p=dist.probs[0], n=dist.n_kept, mass=dist.kept_mass, before=dist.entropy,
+                 after=dist.entropy_final))
 
 if not generation.steps:
     st.stop()
 
-st.subheader("Look at a generated token")
+st.subheader(_("Look at a generated token"))
 # read as one sequence: a character split over byte pieces is named in each ("中 1/3"), not as a lone byte
 labels = gen.token_strings(handle, generation.ids, apart=False)[generation.n_start:]
-picked = st.pills("Generated tokens — click one", list(range(len(generation.steps))), key="generation.pick",
+picked = st.pills(_("Generated tokens — click one"), list(range(len(generation.steps))), key="generation.pick",
                   format_func=lambda i: md(labels[i]),
-                  help="Each pill is one generated token, in order (repeated words are separate pills).")
+                  help=_("Each pill is one generated token, in order (repeated words are separate pills)."))
 if picked is None:
-    st.caption("Click a token to see the distribution it was chosen from, what it depends on, and what each "
-               "layer predicted at that step.")
+    st.caption(_("Click a token to see the distribution it was chosen from, what it depends on, and what each "
+                 "layer predicted at that step."))
     st.stop()
 step = generation.steps[picked]
 position = generation.position(picked)
 ids = generation.ids[: position + 1]
-st.markdown(f"**Token {picked + 1:d}: “{md(step.token)}”** — rank {step.rank + 1:d} in the model's distribution "
-            f"(p = {step.prob:.2%}); drawn with p = {step.prob_final:.2%} ({md(step.distribution.settings.describe())}).")
-d_tab, a_tab, att_tab, lens_tab = st.tabs(["Distribution", "Attribution", "Attention", "Logit lens"])
+st.markdown(_("**Token {number}: “{token}”** — rank {rank} in the model's distribution (p = {p:.2%}); drawn with "
+              "p = {p_final:.2%} ({settings}).", number=int(picked + 1), token=md(step.token), rank=int(step.rank + 1),
+              p=step.prob, p_final=step.prob_final, settings=md(tr(step.distribution.settings.describe()))))
+d_tab, a_tab, att_tab, lens_tab = st.tabs([_("Distribution"), _("Attribution"), _("Attention"), _("Logit lens")])
 with d_tab:
-    charts.plotly_chart(distribution_figure(step.distribution, f"Step {picked + 1}: {step.distribution.settings.describe()}",
+    charts.plotly_chart(distribution_figure(step.distribution, _("Step {number}: {settings}", number=picked + 1,
+                                                                  settings=tr(step.distribution.settings.describe())),
                                             chosen=step.token_id), key="generation.step_dist")
     if step.token_id not in step.distribution.token_ids:
-        st.caption(f"The chosen token is outside the {len(step.distribution.token_ids):d} most likely shown "
-                   f"(rank {step.rank + 1:d}).")
+        st.caption(_("The chosen token is outside the {n} most likely shown (rank {rank}).",
+                     n=len(step.distribution.token_ids), rank=int(step.rank + 1)))
 with a_tab:
-    method = st.selectbox("Method", STEP_METHODS, key="generation.method", format_func=METHOD_LABELS.get)
+    method = st.selectbox(_("Method"), STEP_METHODS, key="generation.method", format_func=lambda m: tr(METHOD_LABELS[m]))
     if method in METHODS:
         try:
             result = ug.cached_step_attribution(spec, ids, generation.n_start, picked, method, generation)
         except PlmCoreError as err:
-            st.error(md(err))
+            st.error(md(tr(err)))
         else:
-            st.caption(f"What made “{md(step.token)}” likely at its step: {md(METHOD_LABELS[method])} over the "
-                       "prompt and the tokens generated before it.")
+            st.caption(_("What made “{token}” likely at its step: {method} over the prompt and the tokens generated "
+                         "before it.", token=md(step.token), method=md(tr(METHOD_LABELS[method]))))
             st.html(color_legend_html())
             st.html(token_highlight_html(result))
-            charts.plotly_chart(token_bar_chart(result, METHOD_LABELS[method]), key="generation.attr_bar")
+            charts.plotly_chart(token_bar_chart(result, tr(METHOD_LABELS[method])), key="generation.attr_bar")
 with att_tab:
     att = widgets.run_or_stop(lambda: ug.cached_step_attention(spec, ids, generation.n_start, picked, generation))
     layer, head = widgets.layer_head_picker("generation.att", att.weights.shape[0], att.weights.shape[1],
                                             default_layer=att.weights.shape[0] - 1)
     charts.plotly_chart(step_attention_figure(att, layer, head), key="generation.att_chart")
-    st.caption("The query is the last token the model read before writing this one; the keys are every token "
-               "before it (the causal mask hides nothing else)." if adapter.prompt_is_prefix else
-               "The decoder's self-attention: the query is the last target token read before writing this one; the "
-               "keys are the target tokens before it (the source is read through cross-attention, not shown).")
+    st.caption(_("The query is the last token the model read before writing this one; the keys are every token "
+                 "before it (the causal mask hides nothing else).") if adapter.prompt_is_prefix else
+               _("The decoder's self-attention: the query is the last target token read before writing this one; the "
+                 "keys are the target tokens before it (the source is read through cross-attention, not shown)."))
 with lens_tab:
     try:
         lens = ug.cached_lens_ids(spec, generation.ids[:position])
     except PlmCoreError as err:
-        st.info(md(err))
+        st.info(md(tr(err)))
     else:
-        rank_by_layer = ", ".join(f"{name}: {r + 1}" for name, r in zip(lens.layers, lens.final_ranks))
-        st.caption(f"At this step the model's top token was “{md(lens.final_token)}”; its rank layer by layer: "
-                   f"{md(rank_by_layer)}.")
+        rank_by_layer = ", ".join(f"{tr(name)}: {r + 1}" for name, r in zip(lens.layers, lens.final_ranks))
+        st.caption(_("At this step the model's top token was “{token}”; its rank layer by layer: {ranks}.",
+                     token=md(lens.final_token), ranks=md(rank_by_layer)))
         show_lens(lens)

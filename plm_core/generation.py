@@ -33,6 +33,7 @@ import torch
 
 from plm_core.display import token_texts
 from plm_core.errors import InvalidInputError, UnsupportedModelError
+from plm_core.i18n import msg
 from plm_core.inference import run
 from plm_core.loading import ModelHandle
 from plm_core.tokens import encode, encode_text
@@ -70,26 +71,26 @@ class SamplingSettings:
 
     def __post_init__(self) -> None:
         if not (isinstance(self.temperature, (int, float)) and 0 < self.temperature <= 100 and math.isfinite(self.temperature)):
-            raise InvalidInputError(f"temperature must be above 0 (and at most 100), got {self.temperature}")
+            raise InvalidInputError(msg("temperature must be above 0 (and at most 100), got {value}", value=self.temperature))
         if int(self.top_k) != self.top_k or self.top_k < 0:
-            raise InvalidInputError(f"top-k must be a whole number, 0 (off) or more, got {self.top_k}")
+            raise InvalidInputError(msg("top-k must be a whole number, 0 (off) or more, got {value}", value=self.top_k))
         if not 0 < self.top_p <= 1:
-            raise InvalidInputError(f"top-p must be above 0 and at most 1, got {self.top_p}")
+            raise InvalidInputError(msg("top-p must be above 0 and at most 1, got {value}", value=self.top_p))
         if int(self.seed) != self.seed or not 0 <= self.seed < 2**63:
-            raise InvalidInputError(f"the seed must be a whole number from 0 to 2^63 − 1, got {self.seed}")
+            raise InvalidInputError(msg("the seed must be a whole number from 0 to 2^63 − 1, got {value}", value=self.seed))
         object.__setattr__(self, "top_k", int(self.top_k))
         object.__setattr__(self, "seed", int(self.seed))
         object.__setattr__(self, "temperature", float(self.temperature))
         object.__setattr__(self, "top_p", float(self.top_p))
 
     def describe(self) -> str:
-        """One line: "greedy" or "sampling, T=0.7, top-k 40, top-p 0.9, seed 0"."""
+        """One line: "greedy" or "sampling, T=0.7, top-k 40, top-p 0.9, seed 0" (a Message: translated when shown)."""
         if not self.do_sample:
-            return "greedy"
+            return msg("greedy")
         parts = [f"T={self.temperature:g}"]
         parts += [f"top-k {self.top_k}"] if self.top_k else []
         parts += [f"top-p {self.top_p:g}"] if self.top_p < 1 else []
-        return "sampling, " + ", ".join(parts) + f", seed {self.seed}"
+        return msg("sampling, {settings}, seed {seed}", settings=", ".join(parts), seed=self.seed)
 
 
 def apply_temperature(logits: torch.Tensor, temperature: float) -> torch.Tensor:
@@ -300,7 +301,8 @@ class Generation:
     def position(self, index: int) -> int:
         """Index in ``ids`` of generated token number ``index`` (0 = the first generated)."""
         if not 0 <= index < len(self.steps):
-            raise InvalidInputError(f"there is no generated token {index}: {len(self.steps)} generated so far")
+            raise InvalidInputError(msg("there is no generated token {index}: {n} generated so far", index=index,
+                                        n=len(self.steps)))
         return self.n_start + index
 
 
@@ -419,7 +421,7 @@ def generate_steps(handle: ModelHandle, generation: Generation, settings: Sampli
         InvalidInputError: ``n`` below 1 or above :data:`MAX_NEW_TOKENS`.
     """
     if not 1 <= int(n) <= MAX_NEW_TOKENS:
-        raise InvalidInputError(f"generate 1 to {MAX_NEW_TOKENS} tokens at a time, not {n}")
+        raise InvalidInputError(msg("generate 1 to {limit} tokens at a time, not {n}", limit=MAX_NEW_TOKENS, n=n))
     _refuse_unless_generates(handle)
     eos = handle.tokenizer.eos_token_id
     rng = _generator(generation, settings) if settings.do_sample else None
@@ -429,7 +431,7 @@ def generate_steps(handle: ModelHandle, generation: Generation, settings: Sampli
         if steps and steps[-1].eos:
             break
         if len(ids) >= limit:
-            notes.append(f"stopped at {limit} tokens, the longest input this model takes here")
+            notes.append(msg("stopped at {limit} tokens, the longest input this model takes here", limit=limit))
             break
         logits = next_logits(handle, generation.prompt, ids)
         w = _warped(logits, settings)
@@ -515,7 +517,8 @@ def step_attention(handle: ModelHandle, generation: Generation, index: int) -> S
     with handle.lock:
         out = handle.adapter.decoder_forward(handle, generation.prompt, context, None, True)
     if not out.attentions:
-        raise UnsupportedModelError(f"{handle.model_id} returned no attention weights (it must run with eager attention)")
+        raise UnsupportedModelError(msg("{model_id} returned no attention weights (it must run with eager attention)",
+                                         model_id=handle.model_id))
     weights = torch.stack([a[:, -1, :] for a in out.attentions]).float().cpu().numpy()
     return StepAttention(handle.model_id, encoding_of_ids(handle, context), index, generation.steps[index].token, weights)
 
@@ -563,8 +566,9 @@ def attribute_step(handle: ModelHandle, generation: Generation, index: int, meth
 
     _refuse_unless_generates(handle)
     if not handle.adapter.prompt_is_prefix:
-        raise UnsupportedModelError(f"{handle.model_id} is an {handle.adapter.label}: attributing a generated token "
-                                    "to its input is shown for causal LMs only (it depends on the encoder's input too)")
+        raise UnsupportedModelError(msg("{model_id} is an {kind}: attributing a generated token to its input is shown "
+                                        "for causal LMs only (it depends on the encoder's input too)",
+                                        model_id=handle.model_id, kind=handle.adapter.label))
     position = generation.position(index)
     context, target = generation.ids[:position], generation.ids[position]
     return attribute(handle, text_of(handle, context) or " ", method,

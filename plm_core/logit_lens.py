@@ -21,6 +21,7 @@ import torch
 from plm_core.architectures import ARCHITECTURES
 from plm_core.architectures import lens_readout as lens_readout_of
 from plm_core.errors import InvalidInputError, UnsupportedModelError
+from plm_core.i18n import msg
 from plm_core.inference import run
 from plm_core.loading import ModelHandle
 from plm_core.tokens import encode
@@ -38,9 +39,10 @@ def lens_readout(handle: ModelHandle) -> tuple[Callable[[torch.Tensor], torch.Te
         model_type = getattr(handle.config, "model_type", "")
         known = sorted(t for t, a in ARCHITECTURES.items() if a.head and a.norm != "unknown")
         raise UnsupportedModelError(
-            f"the logit lens needs a language-model head and the place of the model's final norm; "
-            f"{handle.model_id} ({model_type}, {type(handle.model).__name__}) has no head or is not mapped "
-            f"(mapped: {', '.join(known)})")
+            msg("the logit lens needs a language-model head and the place of the model's final norm; {model_id} "
+                "({model_type}, {model_class}) has no head or is not mapped (mapped: {known})",
+                model_id=handle.model_id, model_type=model_type, model_class=type(handle.model).__name__,
+                known=", ".join(known)))
     return readout
 
 
@@ -102,7 +104,7 @@ def _lens(handle: ModelHandle, encoding: Encoding, input_ids: torch.Tensor, extr
     n = len(out.hidden_states)
     return LogitLens(
         model_id=handle.model_id, encoding=encoding, position=int(position),
-        layers=("embeddings",) + tuple(f"layer {i}" for i in range(1, n)),
+        layers=(msg("embeddings"),) + tuple(msg("layer {layer}", layer=i) for i in range(1, n)),
         token_ids=tuple(tuple(r) for r in top_i.tolist()), tokens=tuple(names),
         probs=top_p.cpu().numpy().astype(np.float32), final_id=final_id, final_token=names[-1][0],
         final_ranks=tuple(int(r) for r in ranks.tolist()),
@@ -143,6 +145,6 @@ def logit_lens_ids(handle: ModelHandle, ids: Sequence[int], encoding: Encoding |
 
         encoding = encoding_of_ids(handle, ids)
     if len(ids) != len(encoding) or not ids:
-        raise InvalidInputError(f"{len(ids)} ids for an encoding of {len(encoding)} tokens")
+        raise InvalidInputError(msg("{n_ids} ids for an encoding of {n} tokens", n_ids=len(ids), n=len(encoding)))
     position = predicted_position(handle, encoding)
     return _lens(handle, encoding, torch.tensor([list(ids)]), {}, position, top_k)

@@ -18,6 +18,7 @@ from typing import Protocol
 import numpy as np
 
 from plm_core.errors import InvalidInputError
+from plm_core.i18n import msg
 from plm_core.types import Encoding
 
 
@@ -84,7 +85,7 @@ def neuron_view(qk: QueryKeyLike, query: int) -> NeuronView:
     """
     n = qk.queries.shape[0]
     if not 0 <= int(query) < n:
-        raise InvalidInputError(f"query token {query} is out of range: choose 0 to {n - 1}")
+        raise InvalidInputError(msg("query token {query} is out of range: choose 0 to {last}", query=query, last=n - 1))
     query = int(query)
     q = np.asarray(qk.queries[query], np.float64)
     keys = np.asarray(qk.keys, np.float64)

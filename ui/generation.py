@@ -12,6 +12,7 @@ from plm_core.loading import ModelSpec
 from plm_core.logit_lens import LogitLens
 from plm_core.types import Encoding
 from ui.backend import compute
+from plm_core.i18n import _, lazy_gettext
 
 if TYPE_CHECKING:
     from plm_core.attribution import AttributionResult
@@ -34,7 +35,7 @@ def next_distribution(spec: ModelSpec, generation: Generation, settings: Samplin
 
 # The generation itself is not cached here: it is the session's state. The underscore arguments are left out
 # of the cache key; the ids (and the step index) identify the result.
-@st.cache_data(max_entries=128, show_spinner="Attributing the token…")
+@st.cache_data(max_entries=128, show_spinner=lazy_gettext("Attributing the token…"))
 def cached_step_attribution(spec: ModelSpec, ids: tuple[int, ...], n_start: int, index: int, method: str,
                             _generation: Generation) -> AttributionResult:
     return compute(spec, "attribute_step", _generation, index, method)
@@ -65,20 +66,20 @@ def settings_controls(prefix: str = "generation", *, columns: bool = True) -> Sa
     """Decoding mode, temperature, top-k, top-p and seed; returns the settings they describe."""
     st.session_state.setdefault(f"{prefix}.mode", "sample")
     c1, c2, c3, c4, c5 = st.columns([1.3, 1.4, 1.4, 1.4, 0.9]) if columns else [st.container()] * 5
-    mode = c1.segmented_control("Decoding", ["greedy", "sample"], key=f"{prefix}.mode",
-                                format_func={"greedy": "Greedy", "sample": "Sampling"}.get,
-                                help="Greedy always takes the most likely token; sampling draws one at random "
-                                     "from the distribution after temperature, top-k and top-p.") or "sample"
+    mode = c1.segmented_control(_("Decoding"), ["greedy", "sample"], key=f"{prefix}.mode",
+                                format_func={"greedy": _("Greedy"), "sample": _("Sampling")}.get,
+                                help=_("Greedy always takes the most likely token; sampling draws one at random "
+                                       "from the distribution after temperature, top-k and top-p.")) or "sample"
     sampling = mode == "sample"
-    temperature = c2.slider("Temperature", 0.05, 3.0, 1.0, 0.05, key=f"{prefix}.temperature", disabled=not sampling,
-                            help="Logits are divided by T before the softmax: below 1 sharpens, above 1 flattens.")
-    top_k = c3.slider("Top-k", 0, 100, 0, 1, key=f"{prefix}.top_k", disabled=not sampling,
-                      help="Keep only the k most likely tokens (0 = off).")
-    top_p = c4.slider("Top-p (nucleus)", 0.05, 1.0, 1.0, 0.05, key=f"{prefix}.top_p", disabled=not sampling,
-                      help="Keep the smallest set of most likely tokens whose probability adds up to at least p "
-                           "(1 = off).")
-    seed = c5.number_input("Seed", 0, 2**31 - 1, 0, 1, key=f"{prefix}.seed", disabled=not sampling,
-                           help="The same seed and settings draw the same tokens.")
+    temperature = c2.slider(_("Temperature"), 0.05, 3.0, 1.0, 0.05, key=f"{prefix}.temperature", disabled=not sampling,
+                            help=_("Logits are divided by T before the softmax: below 1 sharpens, above 1 flattens."))
+    top_k = c3.slider(_("Top-k"), 0, 100, 0, 1, key=f"{prefix}.top_k", disabled=not sampling,
+                      help=_("Keep only the k most likely tokens (0 = off)."))
+    top_p = c4.slider(_("Top-p (nucleus)"), 0.05, 1.0, 1.0, 0.05, key=f"{prefix}.top_p", disabled=not sampling,
+                      help=_("Keep the smallest set of most likely tokens whose probability adds up to at least p "
+                             "(1 = off)."))
+    seed = c5.number_input(_("Seed"), 0, 2**31 - 1, 0, 1, key=f"{prefix}.seed", disabled=not sampling,
+                           help=_("The same seed and settings draw the same tokens."))
     return SamplingSettings(do_sample=sampling, temperature=float(temperature), top_k=int(top_k),
                             top_p=float(top_p), seed=int(seed))
 

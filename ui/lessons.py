@@ -30,7 +30,7 @@ from plm_core.words import aggregate_attention, aggregate_scores
 from ui import charts, keyboard, language, resources, widgets
 from ui import text as ui_text
 from ui.backend import compute as compute_op  # (plm_core.lessons.compute is `compute` here)
-from plm_core.i18n import _, _p, LANGUAGES, lazy_gettext, msg, tr
+from plm_core.i18n import _, _n, _p, LANGUAGES, lazy_gettext, msg, tr
 from ui import generation as ug
 from ui import neuron
 from ui.safe import md
@@ -443,26 +443,28 @@ def view_contextual(ctx: Ctx) -> None:
     if not ctx.presenter:
         c1, c2, c3 = st.columns([3, 3, 1])
         with c1:
-            bound(st.text_input, "First sentence" if ctx.lang == "en" else "第一句", "lessons.ctx_a")
+            bound(st.text_input, _("First sentence"), "lessons.ctx_a")
         with c2:
-            bound(st.text_input, "Second sentence" if ctx.lang == "en" else "第二句", "lessons.ctx_b")
+            bound(st.text_input, _("Second sentence"), "lessons.ctx_b")
         with c3:
-            bound(st.text_input, "Word" if ctx.lang == "en" else "词", "lessons.ctx_word")
+            bound(st.text_input, _("Word"), "lessons.ctx_word")
     res = cached_contextual(ctx.spec, *(st.session_state[k] for k in CONTEXT_DEFAULTS))
     charts.plotly_chart(contextual_figure(res.layers, res.cosines, res.static_cosine, res.word),
                         key="lessons.contextual")
-    where = " and ".join(f"token{'s' if len(sp) > 1 else ''} {', '.join(map(str, sp))}" for sp in res.spans)
+    where = _("{a} and {b}", a=_n("token {positions}", "tokens {positions}", len(res.spans[0]),
+                                  positions=", ".join(map(str, res.spans[0]))),
+              b=_n("token {positions}", "tokens {positions}", len(res.spans[1]),
+                   positions=", ".join(map(str, res.spans[1]))))
     same = res.spans[0] == res.spans[1]
-    st.markdown(f"**{md(where)}; cosine after the embedding layer {res.cosines[0]:.3f} "
-                f"({md('same position' if same else 'the position embeddings differ')}), after the last layer "
-                f"{res.cosines[-1]:.3f}**")
+    st.markdown(_("**{where}; cosine after the embedding layer {first:.3f} ({position}), after the last layer "
+                  "{last:.3f}**", where=md(where), first=res.cosines[0], last=res.cosines[-1],
+                  position=_("same position") if same else _("the position embeddings differ")))
     if res.static_diff < 1e-5:
-        _ok(ctx, f"The two token-embedding rows are the same vector (a static embedding): max |difference| = "
-                 f"{res.static_diff:.1e}",
-            f"两个词元嵌入行是同一个向量（静态嵌入）：最大 |差| = {res.static_diff:.1e}")
+        _ok(ctx, _("The two token-embedding rows are the same vector (a static embedding): max |difference| = "
+                   "{diff:.1e}", diff=res.static_diff))
     else:  # the word is split differently in the two sentences
-        st.info(f"The word's token-embedding rows differ (max |difference| = {res.static_diff:.2e}): it is split "
-                "into different pieces in the two sentences.")
+        st.info(_("The word's token-embedding rows differ (max |difference| = {diff:.2e}): it is split into different "
+                  "pieces in the two sentences.", diff=res.static_diff))
 
 
 def _steps(ctx: Ctx) -> compute.AttentionSteps:
@@ -503,7 +505,7 @@ def _neuron_view(ctx: Ctx, s: compute.AttentionSteps) -> None:
     st.session_state["lessons.query"] = min(int(st.session_state.get("lessons.query", min(2, n - 1))), n - 1)
     if not ctx.presenter:
         labels = s.encoding.labels()
-        bound(st.selectbox, "Query token (neuron view)" if ctx.lang == "en" else "查询词元（神经元视图）",
+        bound(st.selectbox, _("Query token (neuron view)"),
               "lessons.query", options=list(range(n)), format_func=lambda i: labels[i])
     query = st.session_state["lessons.query"]
     qk = QueryKeyResult(model_id=s.model_id, encoding=s.encoding, layer=s.layer, head=h, queries=s.queries[h],
@@ -515,12 +517,11 @@ def _neuron_view(ctx: Ctx, s: compute.AttentionSteps) -> None:
     bias = nv.bias[vis] if nv.bias is not None else 0.0  # T5: a position bias added to QKᵀ
     diff = float(np.max(np.abs(nv.dots[vis] * nv.scale + bias - s.scores[h][query][vis])))
     if diff < neuron.TOLERANCE:
-        _ok(ctx, f"Each row of products adds up to q·k; times the scale it is row {query:d} of the score matrix: "
-                 f"max |difference| = {diff:.1e}",
-            f"每一行乘积加起来就是 q·k；乘以缩放系数即为分数矩阵的第 {query:d} 行：最大 |差| = {diff:.1e}")
+        _ok(ctx, _("Each row of products adds up to q·k; times the scale it is row {row} of the score matrix: "
+                   "max |difference| = {diff:.1e}", row=int(query), diff=diff))
     else:
-        st.warning(f"Σ q ⊙ k × scale differs from row {query:d} of the score matrix by more than "
-                   f"{neuron.TOLERANCE:g}: max |difference| = {diff:.2e}")
+        st.warning(_("Σ q ⊙ k × scale differs from row {row} of the score matrix by more than {tolerance:g}: "
+                     "max |difference| = {diff:.2e}", row=int(query), tolerance=neuron.TOLERANCE, diff=diff))
 
 
 def view_softmax(ctx: Ctx) -> None:
@@ -643,25 +644,26 @@ def view_generation(ctx: Ctx) -> None:
     text = (ctx.text.split(mask)[0].strip() or ctx.text) if generates else ctx.text
     st.session_state.setdefault("lessons.temperature", 2.0)
     if not ctx.presenter:
-        bound(st.slider, "Temperature" if ctx.lang == "en" else "温度", "lessons.temperature", min_value=0.1,
+        bound(st.slider, _("Temperature"), "lessons.temperature", min_value=0.1,
               max_value=3.0, step=0.1)
     t = float(st.session_state["lessons.temperature"])
     try:
-        _, dist = ug.cached_text_distribution(ctx.spec, text, generation.SamplingSettings(True, t))
+        _encoding, dist = ug.cached_text_distribution(ctx.spec, text, generation.SamplingSettings(True, t))
     except PlmCoreError as err:
-        st.info(md(err) if ctx.lang == "en" else f"{md(err)}（请加载掩码或因果语言模型）")
+        st.info(md(tr(err)))  # says which model to load
         return
-    where = "next token" if generates else f"{mask} (token {dist.position})"
-    charts.plotly_chart(distribution_figure(dist, f"{where}: temperature 1 and {t:g}"), key="lessons.temperature_chart")
-    st.markdown(f"**entropy: {dist.entropy:.2f} nats at T = 1 → {dist.entropy_final:.2f} at T = {t:g}; top token "
-                f"{dist.probs[0]:.1%} → {dist.probs_temperature[0]:.1%}**")
+    where = _("next token") if generates else _("{mask} (token {position})", mask=mask, position=dist.position)
+    charts.plotly_chart(distribution_figure(dist, _("{where}: temperature 1 and {t:g}", where=where, t=t)),
+                        key="lessons.temperature_chart")
+    st.markdown(_("**entropy: {before:.2f} nats at T = 1 → {after:.2f} at T = {t:g}; top token {p:.1%} → {p_t:.1%}**",
+                  before=dist.entropy, after=dist.entropy_final, t=t, p=dist.probs[0], p_t=dist.probs_temperature[0]))
     if not generates:
         return
     key = ("lessons.gen", ctx.spec, text)
     state = st.session_state.get("lessons.gen")
     if state is None or state[0] != key:
         state = (key, widgets.run_or_stop(lambda: ug.start(ctx.spec, text)))
-    if st.button(f"Sample the next token at T = {t:g}" if ctx.lang == "en" else f"在 T = {t:g} 时采样下一个词元",
+    if st.button(_("Sample the next token at T = {t:g}", t=t),
                  key="lessons.sample"):
         state = (key, widgets.run_or_stop(lambda: ug.generate_steps(ctx.spec, state[1],
                                                                     generation.SamplingSettings(True, t), 1)))

@@ -10,29 +10,31 @@ from plm_core.types import QueryKeyResult
 from plm_core.viz.generation_plots import neuron_view_figure
 from ui import charts
 from ui.safe import md
+from plm_core.i18n import _
 
 TOLERANCE = 1e-5  # Σ q ⊙ k × scale is called equal to the score row below this max |difference|
 
 
 def render(qk: QueryKeyResult, prefix: str) -> None:
     """A query-token picker, the neuron-view figure and the check that its sums are the scores."""
-    st.markdown("**Neuron view** (bertviz): one query token against every key — its query vector **q**, each key "
-                "vector **k**, their element-wise product **q ⊙ k** (red pushes the score up, blue down), the sum "
-                "**q·k** (the score before the scale) and the softmax.")
+    st.markdown(_("**Neuron view** (bertviz): one query token against every key — its query vector **q**, each key "
+                  "vector **k**, their element-wise product **q ⊙ k** (red pushes the score up, blue down), the sum "
+                  "**q·k** (the score before the scale) and the softmax."))
     labels = qk.encoding.labels()
-    query = st.selectbox("Query token", list(range(len(labels))), index=min(2, len(labels) - 1),
+    query = st.selectbox(_("Query token"), list(range(len(labels))), index=min(2, len(labels) - 1),
                          key=f"{prefix}.query", format_func=lambda i: labels[i])
     nv = neuron_view(qk, query)
     charts.plotly_chart(neuron_view_figure(nv), key=f"{prefix}.neuron")
     vis = np.array(nv.visible)
     bias = nv.bias[vis] if nv.bias is not None else 0.0  # T5: a position bias added to QKᵀ
     diff = float(np.max(np.abs(nv.dots[vis] * nv.scale + bias - qk.scores[query][vis])))
-    what = "Σ q ⊙ k × scale" + (" + position bias" if qk.bias is not None else "")
+    what = "Σ q ⊙ k × scale" + (_(" + position bias") if qk.bias is not None else "")
     if diff < TOLERANCE:
-        st.success(f"{md(what)} equals row {query:d} of QKᵀ/√d_k (within {TOLERANCE:g}): "
-                   f"max |difference| = {diff:.1e}")
+        st.success(_("{what} equals row {row} of QKᵀ/√d_k (within {tolerance:g}): max |difference| = {diff:.1e}",
+                     what=md(what), row=int(query), tolerance=TOLERANCE, diff=diff))
     else:
-        st.warning(f"{md(what)} differs from row {query:d} of QKᵀ/√d_k by more than {TOLERANCE:g}: "
-                   f"max |difference| = {diff:.2e}")
-    top = ", ".join(f"dim {d} ({v:+.2f})" for d, v in nv.top_dimensions(int(np.argmax(np.where(vis, nv.probs, -1)))))
-    st.caption(f"For the key this query attends to most, the dimensions that matter most: {md(top)}.")
+        st.warning(_("{what} differs from row {row} of QKᵀ/√d_k by more than {tolerance:g}: max |difference| = "
+                     "{diff:.2e}", what=md(what), row=int(query), tolerance=TOLERANCE, diff=diff))
+    top = ", ".join(_("dim {d} ({v:+.2f})", d=d, v=v)
+                    for d, v in nv.top_dimensions(int(np.argmax(np.where(vis, nv.probs, -1)))))
+    st.caption(_("For the key this query attends to most, the dimensions that matter most: {top}.", top=md(top)))

@@ -287,8 +287,8 @@ class KindAdapter:
 
     def no_lm_head(self, handle: ModelHandle) -> UnsupportedModelError:
         return UnsupportedModelError(
-            f"{handle.model_id} is a {self.label}: it has no language-model head to read predictions from "
-            "(load a masked or causal language model)")
+            msg("{model_id} is a {kind}: it has no language-model head to read predictions from (load a masked or "
+                "causal language model)", model_id=handle.model_id, kind=self.label))
 
     def lm_position(self, handle: ModelHandle, encoding: Encoding, mask_index: int = 0) -> int:
         """The token whose output is the LM's prediction for ``encoding``: a masked LM's [MASK] number
@@ -308,8 +308,8 @@ class KindAdapter:
             UnsupportedModelError: the kind does not generate.
         """
         raise UnsupportedModelError(
-            f"{handle.model_id} is a {self.label}: it does not generate text left to right (load a causal language "
-            "model such as gpt2, or an encoder-decoder such as t5-small)")
+            msg("{model_id} is a {kind}: it does not generate text left to right (load a causal language model such "
+                "as gpt2, or an encoder-decoder such as t5-small)", model_id=handle.model_id, kind=self.label))
 
     def decoder_forward(self, handle: ModelHandle, prompt: Encoding, ids: Sequence[int], cache: object | None,
                         attentions: bool) -> DecoderOutput:

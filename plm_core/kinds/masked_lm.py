@@ -54,8 +54,8 @@ class MaskedLMAdapter(KindAdapter):
         if not positions:
             raise InvalidInputError(no_mask_message(handle, encoding))
         if not 0 <= mask_index < len(positions):
-            raise InvalidInputError(f"there are {len(positions)} {mask} tokens; {mask} number {mask_index + 1} "
-                                    "does not exist")
+            raise InvalidInputError(msg("there are {n} {mask} tokens; {mask} number {number} does not exist",
+                                        n=len(positions), mask=mask, number=mask_index + 1))
         return positions[mask_index]
 
     def outputs(self, handle: ModelHandle, out: Any, inputs: Mapping[str, torch.Tensor],

@@ -84,8 +84,8 @@ class Seq2SeqAdapter(CausalLMAdapter):
 
     def lm_position(self, handle: ModelHandle, encoding: Encoding, mask_index: int = 0) -> int:
         raise UnsupportedModelError(
-            f"{handle.model_id} is an {self.label}: the logit lens reads one stack's residual stream (a decoder-only "
-            "or masked LM); for an encoder-decoder it is not shown yet")
+            msg("{model_id} is an {kind}: the logit lens reads one stack's residual stream (a decoder-only or masked "
+                "LM); for an encoder-decoder it is not shown yet", model_id=handle.model_id, kind=self.label))
 
     def decoder_start(self, handle: ModelHandle, prompt: Encoding) -> tuple[int, ...]:
         return (decoder_start(handle),)

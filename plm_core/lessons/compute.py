@@ -16,7 +16,7 @@ import torch
 
 from plm_core.attention import _check_index, attention_result, capture_layer, causal_mask
 from plm_core.display import token_text, token_texts
-from plm_core.errors import InvalidInputError, UnsupportedModelError
+from plm_core.errors import InvalidInputError, UnsupportedModelError, excerpt
 from plm_core.inference import embed, mask_positions, model_inputs, run
 from plm_core.loading import ModelHandle
 from plm_core.tokens import encode
@@ -163,7 +163,8 @@ def _find_word(handle: ModelHandle, encoding: Encoding, word: str, which: str) -
         for start in range(len(ids) - len(pieces) + 1) if pieces else ():
             if ids[start:start + len(pieces)] == pieces:
                 return tuple(range(start, start + len(pieces)))
-    raise InvalidInputError(f"the word {word!r} is not in {which} sentence (as this model's tokens): type it there")
+    raise InvalidInputError(msg("the word {word} is not in {which} sentence (as this model's tokens): type it there",
+                                word=excerpt(word), which=which))
 
 
 def contextual_embeddings(handle: ModelHandle, sentence_a: str, sentence_b: str, word: str) -> ContextualEmbeddings:
@@ -174,11 +175,11 @@ def contextual_embeddings(handle: ModelHandle, sentence_a: str, sentence_b: str,
     """
     word = (word or "").strip()
     if not word:
-        raise InvalidInputError("type the word to compare (for example: bank)")
+        raise InvalidInputError(msg("type the word to compare (for example: bank)"))
     encodings, spans, static, vectors = [], [], [], []
     with handle.lock:
         table = handle.model.get_input_embeddings()
-        for text, which in ((sentence_a, "the first"), (sentence_b, "the second")):
+        for text, which in ((sentence_a, msg("the first")), (sentence_b, msg("the second"))):
             encoding, batch = encode(handle, text)
             span = _find_word(handle, encoding, word, which)
             states = handle.adapter.layer_states(handle, batch)  # an encoder-decoder: its encoder's
@@ -194,7 +195,7 @@ def contextual_embeddings(handle: ModelHandle, sentence_a: str, sentence_b: str,
     return ContextualEmbeddings(
         model_id=handle.model_id, word=word, encodings=(encodings[0], encodings[1]), spans=(spans[0], spans[1]),
         static=_np(torch.stack(static)),
-        layers=("embedding layer",) + tuple(f"layer {i}" for i in range(1, n)),
+        layers=(msg("embedding layer"),) + tuple(msg("layer {layer}", layer=i) for i in range(1, n)),
         vectors=_np(vec), cosines=_np(cosines),
     )
 

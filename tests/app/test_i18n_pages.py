@@ -10,8 +10,8 @@ from i18n_screen import english_on_screen, screen_texts
 from plm_core.i18n import set_language, use_language
 from plm_core.lessons.content import LESSONS
 
-PAGES = ("pages/home.py", "pages/attention.py", "pages/attribution.py", "pages/masking.py", "pages/compare.py",
-         "pages/bias.py", "pages/lessons.py")
+PAGES = ("pages/home.py", "pages/attention.py", "pages/attribution.py", "pages/masking.py", "pages/generation.py",
+         "pages/compare.py", "pages/bias.py", "pages/lessons.py")
 
 
 @pytest.fixture
@@ -67,6 +67,21 @@ def test_pages_with_their_views_open_in_chinese(app_factory, tiny_dirs, zh_threa
         at.run()
     assert not at.exception, at.exception
     _assert_chinese(at, "bias: a template probe's result")
+
+
+def test_generation_step_by_step_in_chinese(app_factory, tiny_dirs, zh_thread):
+    """A causal LM writes two tokens; a generated token opened on each tab (distribution, attribution, attention,
+    logit lens), with sampling settings moved: no English catalogue string on screen."""
+    at = _open(app_factory, tiny_dirs["causal_lm"], "pages/generation.py")
+    at.slider(key="generation.temperature").set_value(1.5).run()
+    at.slider(key="generation.top_k").set_value(5).run()
+    at.button(key="generation.next").click().run()
+    at.button(key="generation.next").click().run()
+    assert not at.exception, at.exception
+    at.pills(key="generation.pick").set_value(1).run()
+    assert not at.exception, at.exception
+    _assert_chinese(at, "generation: two tokens, the second opened")
+    assert "第 2 个词元" in " ".join(screen_texts(at))
 
 
 def test_every_lesson_step_in_chinese(app_factory, tiny_dirs, zh_thread, monkeypatch, tmp_path):

@@ -156,7 +156,7 @@ def _english(node) -> bool:
 
 
 def test_core_errors_and_notes_are_messages():
-    """Every error a page shows (a PlmCoreError raised in plm_core) and every note added to a result is a msg(...)
+    """Every error a page shows (a PlmCoreError made in plm_core) and every note added to a result is a msg(...)
     (translated when shown), never an English str or f-string: the 中文 page would show it in English. (The bias
     command line, plm_core/bias/__main__.py, speaks English.)"""
     errors = _core_errors()
@@ -166,9 +166,9 @@ def test_core_errors_and_notes_are_messages():
             continue
         for node in ast.walk(ast.parse(path.read_text())):
             texts = []
-            if isinstance(node, ast.Raise) and isinstance(node.exc, ast.Call) and node.exc.args \
-                    and getattr(node.exc.func, "id", getattr(node.exc.func, "attr", "")) in errors:
-                texts.append(node.exc.args[0])
+            if isinstance(node, ast.Call) and node.args \
+                    and getattr(node.func, "id", getattr(node.func, "attr", "")) in errors:  # raised or returned
+                texts.append(node.args[0])
             if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) \
                     and node.func.attr in ("append", "extend") and "note" in ast.unparse(node.func.value):
                 texts += node.args
