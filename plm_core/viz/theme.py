@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import math
 import re
+import unicodedata
 from collections.abc import Mapping
 from typing import Any
 
@@ -89,23 +90,51 @@ def size(part: str, scale: float = 1.0) -> int:
 
 
 def wrap(text: str, width: int) -> str:
-    """Break ``text`` at spaces into lines of at most ``width`` characters, joined with ``<br>``.
+    """Break ``text`` at spaces into lines of at most ``width`` columns, joined with ``<br>``.
 
     Existing ``<br>`` breaks are kept; a word longer than ``width`` stays whole on its own line. A line broken here
     keeps its space before the ``<br>``, so the chart's text (what a screen reader or a search reads) is still
-    "cosine similarity", not "cosinesimilarity".
+    "cosine similarity", not "cosinesimilarity". Chinese (and other East Asian wide) characters count two columns,
+    as they are drawn, and a line may break between two of them (Chinese has no spaces), never before closing
+    punctuation such as "，" or "）" (Unicode line breaking: UAX #14 classes ID and CL).
     """
     out = []
     for para in re.split(r"<br\s*/?>", text):
         line = ""
         for word in para.split(" "):
-            if line and len(_visible(line)) + 1 + len(_visible(word)) > width:
-                out.append(line + " ")
-                line = word
-            else:
-                line = f"{line} {word}" if line else word
+            for i, unit in enumerate(_units(word)):
+                sep = " " if i == 0 and line else ""
+                if line and unit not in _NO_LINE_START and _columns(line) + len(sep) + _columns(unit) > width:
+                    out.append(line + sep)
+                    line = unit
+                else:
+                    line = f"{line}{sep}{unit}"
         out.append(line)
     return "<br>".join(out)
+
+
+# closing punctuation that never starts a line (UAX #14 class CL and friends, the ones Chinese titles use)
+_NO_LINE_START = frozenset("，。、：；！？）」』】》〉”’,.:;!?)]}")
+
+
+def _wide(ch: str) -> bool:
+    return unicodedata.east_asian_width(ch) in ("W", "F")
+
+
+def _units(word: str) -> list[str]:
+    """``word`` as the pieces a line may break between: each wide character alone, runs of others whole."""
+    units: list[str] = []
+    for ch in word:
+        if _wide(ch) or not units or _wide(units[-1][-1]):
+            units.append(ch)
+        else:
+            units[-1] += ch
+    return units or [""]
+
+
+def _columns(text: str) -> int:
+    """Display width of ``text`` without tags: a wide character is two columns."""
+    return sum(2 if _wide(ch) else 1 for ch in _visible(text))
 
 
 def _visible(text: str) -> str:

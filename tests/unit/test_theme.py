@@ -5,6 +5,8 @@ The figures come from the real core functions on tiny models (tests/viz_samples.
 
 from __future__ import annotations
 
+import unicodedata
+
 import numpy as np
 import plotly.graph_objects as go
 import pytest
@@ -143,6 +145,24 @@ def test_presenter_scale_reaches_seven_tenths_of_the_body(samples):
 ])
 def test_wrap(text, width, expected):
     assert theme.wrap(text, width) == expected
+
+
+@pytest.mark.parametrize("text, width", [
+    ("Logit 透镜，在第 18 个词元“s”处读取：每层的前 8 名", 20),
+    ("重新计算的 softmax(QKᵀ/√d_k) 与模型的注意力一致（误差在 0.0001 以内）：最大 |差| = 1.2e-07", 24),
+    ("生成“今天”时的注意力（第 2 层，各头平均）", 10),
+])
+def test_wrap_chinese_by_drawn_width(text, width):
+    """Chinese titles have no spaces: they are broken between characters, each counted two columns wide (as drawn),
+    never before closing punctuation; nothing is lost or added but the breaks."""
+    lines = theme.wrap(text, width).split("<br>")
+    assert len(lines) > 1 and "".join(lines) == text
+    for line in lines:
+        wide = sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in line.rstrip())
+        longest_unit = max(len(w) for w in line.split(" "))  # a Latin word longer than the width stays whole
+        assert wide <= width + 2 or longest_unit > width // 2, line  # + one closing mark kept on its line
+        assert line[:1] not in "，。：；）”", line
+    assert theme.wrap("注意力" * 10, 12).count("<br>") == 4  # 60 columns in lines of 12
 
 
 @pytest.mark.parametrize("template, shown", [
