@@ -26,6 +26,7 @@ from captum.attr import (
 )
 
 from plm_core.attribution.objective import Objective
+from plm_core.attribution.quadrature import LEVELS, PROBE_INTERVALS, integrate_adaptive
 from plm_core.errors import UnsupportedModelError
 from plm_core.loading import ModelHandle
 
@@ -104,87 +105,82 @@ def path_values(handle: ModelHandle, f: Callable[[torch.Tensor], torch.Tensor], 
     return torch.cat(out).numpy().astype(np.float64)
 
 
-def segment_bounds(values: np.ndarray, n_segments: int, floor: float = 0.3) -> np.ndarray:
-    """Split [0, 1] into ``n_segments`` pieces that each hold an equal share of the change of f.
+PATH_INTERVALS = PROBE_INTERVALS  # forward-only probe of f along the path that places the nodes
+FALLBACK_STEPS = 50  # the fixed rule adaptive IG must never be worse than (captum's default)
+TOKEN_TOLERANCE = 0.01  # adaptive IG's per-token error estimate, relative to the largest |score|
+DEFAULT_MAX_NODES = 65  # adaptive IG's budget of gradient evaluations (Clenshaw–Curtis 9, 17, 33, 65)
 
-    ``values``: f at equally spaced α. The integrand of IG integrates to f(α) − f(x'), so |Δf| per
-    interval says where the integrand is large; ``floor`` (share of the mean) keeps nodes everywhere.
+
+def path_gradients(ctx: Context, alphas: np.ndarray) -> np.ndarray:
+    """IG's integrand at each α: ∂f/∂x(x' + α(x − x')) · (x − x'), summed over hidden, per token.
+
+    Returns float64 ``[len(alphas), query]``; batched within the memory budget. Uses
+    ``torch.autograd.grad`` (never ``.backward()``: it would accumulate into the shared parameters).
     """
-    change = np.abs(np.diff(values))
-    mass = change + floor * max(float(change.mean()), 1e-12)
-    grid = np.linspace(0.0, 1.0, len(values))
-    cdf = np.concatenate([[0.0], np.cumsum(mass)]) / mass.sum()
-    return np.interp(np.linspace(0.0, 1.0, n_segments + 1), cdf, grid)
+    x, base = ctx.x.detach(), ctx.base.detach()
+    diff = x - base
+    limit = batch_limit(ctx.handle, x.shape[1])
+    out = []
+    for start in range(0, len(alphas), limit):
+        a = torch.as_tensor(np.asarray(alphas[start:start + limit]), dtype=x.dtype, device=x.device)
+        pts = (base + a[:, None, None] * diff).requires_grad_(True)
+        (grad,) = torch.autograd.grad(ctx.obj.f(pts).sum(), pts)
+        out.append((grad.float() * diff.float()).sum(-1).double().cpu().numpy())
+    return np.concatenate(out)
 
 
-def composite_gauss_legendre(bounds: np.ndarray, k: int) -> tuple[list[float], list[float]]:
-    """(step sizes, alphas) of k-point Gauss-Legendre on each segment [bounds[i], bounds[i+1]]."""
-    nodes, weights = np.polynomial.legendre.leggauss(k)
-    steps, alphas = [], []
-    for a, b in zip(bounds[:-1], bounds[1:]):
-        half = (b - a) / 2
-        alphas.extend((a + half * (nodes + 1)).tolist())
-        steps.extend((half * weights).tolist())
-    return steps, alphas
-
-
-# (segments, Gauss-Legendre points per segment) tried in turn by adaptive IG: 8, 16, 32, 64 gradient steps.
-# On MiniLM (18 sentence/baseline pairs) 4x4 met 1% in 16/18 cases, plain 16-point Gauss-Legendre in 9/18.
-ADAPTIVE_SCHEDULE = ((4, 2), (4, 4), (8, 4), (16, 4))
-# skip the 8-node try when one probe interval holds more than this share of the change (a sharp bump)
-SHARP_SHARE = 0.3
-PATH_INTERVALS = 8  # forward-only probe of f along the path that places the nodes
-
-
-def _ig_custom(ig: IntegratedGradients, ctx: Context, steps: list[float], alphas: list[float],
-               batch: int) -> torch.Tensor:
-    """captum's IG with our nodes and weights (its ``_attribute`` takes them), in memory-bounded chunks."""
-    total = None
-    for start in range(0, len(alphas), batch):
-        s, a = steps[start:start + batch], alphas[start:start + batch]
-        (part,) = ig._attribute(inputs=(ctx.x,), baselines=(ctx.base,), n_steps=len(a),
-                                step_sizes_and_alphas=(s, a))
-        total = part if total is None else total + part
-    return total
+def _fixed_ig(ig: IntegratedGradients, ctx: Context, steps: int) -> tuple[torch.Tensor, int]:
+    """captum's IG with its Gauss–Legendre rule (= plain captum LayerIntegratedGradients on the embeddings)."""
+    bs = min(steps, batch_limit(ctx.handle, ctx.x.shape[1]))
+    attr = ig.attribute(ctx.x, baselines=ctx.base, n_steps=steps, method="gausslegendre", internal_batch_size=bs)
+    return attr, bs
 
 
 def integrated_gradients(ctx: Context) -> tuple[np.ndarray, dict[str, object]]:
     """Integrated Gradients (Sundararajan et al., 2017) on the word embeddings.
 
-    With ``n_steps`` given: captum's Gauss-Legendre rule with that many steps (= plain captum).
-    With ``n_steps`` None (adaptive): a forward-only probe of f at 9 points along the path finds where
-    the integrand is large (it integrates to f(α) − f(x')); composite Gauss-Legendre then puts its nodes
-    there, 8 → 16 → 32 → 64 of them (starting at 16 when the probe shows a sharp bump), stopping at the first whose completeness error
-    |sum − (f(x) − f(x'))| is under ``tolerance`` × |f(x) − f(x')|. Each try is one batched pass unless
-    the memory budget splits it.
+    With ``n_steps`` given: captum's Gauss–Legendre rule with that many steps (= plain captum).
+    With ``n_steps`` None (adaptive, :mod:`plm_core.attribution.quadrature`): nested Clenshaw–Curtis rules
+    (9 → 17 → 33 → 65 gradients, each level reusing the last) on a sinh-mapped path that puts the nodes where
+    a forward-only probe saw f change. It stops at the first level whose completeness error is within
+    ``tolerance`` × |f(x) − f(x')| and whose per-token error estimate is within 1 % of the largest |score|.
+    If no level within the budget (``max_steps``, default 65) meets both, it computes captum's fixed
+    50-node Gauss–Legendre rule as well and returns whichever has the smaller completeness error, so it is
+    never less complete than that rule beyond the tolerance asked for.
     """
     ig = IntegratedGradients(ctx.obj.f)
-    limit = batch_limit(ctx.handle, ctx.x.shape[1])
     diff = ctx.f_x - ctx.f_b
     if ctx.n_steps:
         steps = int(ctx.n_steps)
-        bs = min(steps, limit)
-        attr = ig.attribute(ctx.x, baselines=ctx.base, n_steps=steps, method="gausslegendre",
-                            internal_batch_size=bs)
+        attr, bs = _fixed_ig(ig, ctx, steps)
         return _per_token(attr), {"n_steps": steps, "tries": 1, "internal_batch_size": bs, "rule": "gausslegendre"}
-    max_steps = int(ctx.params.get("max_steps", 64))
-    values = ctx.probe if ctx.probe is not None else path_values(ctx.handle, ctx.obj.f, ctx.x, ctx.base,
-                                                                   PATH_INTERVALS)
-    change = np.abs(np.diff(values))
-    sharp = float(change.max() / max(change.sum(), 1e-12)) > SHARP_SHARE
-    tries = 0
-    for n_seg, k in ADAPTIVE_SCHEDULE[1:] if sharp else ADAPTIVE_SCHEDULE:
-        if tries and n_seg * k > max_steps:
-            break
-        tries += 1
-        steps, alphas = composite_gauss_legendre(segment_bounds(values, n_seg), k)
-        bs = min(len(alphas), limit)
-        attr = _ig_custom(ig, ctx, steps, alphas, bs)
-        if abs(float(attr.detach().float().sum()) - diff) <= ctx.tolerance * max(abs(diff), 1e-6):
-            break
-    return _per_token(attr), {"n_steps": len(alphas), "tries": tries, "internal_batch_size": bs, "sharp": sharp,
-                              "rule": f"adaptive composite gauss-legendre ({n_seg}x{k})",
-                              "path_probe": PATH_INTERVALS - 1}
+    max_nodes = max(int(ctx.params.get("max_steps", DEFAULT_MAX_NODES)), LEVELS[0] + 1)
+    probe = ctx.probe if ctx.probe is not None else path_values(ctx.handle, ctx.obj.f, ctx.x, ctx.base,
+                                                                  PATH_INTERVALS)
+    res = integrate_adaptive(lambda a: path_gradients(ctx, a), diff, probe, tolerance=ctx.tolerance,
+                             token_tolerance=TOKEN_TOLERANCE, max_nodes=max_nodes)
+    scores = res.scores.astype(np.float32)
+    info: dict[str, object] = {
+        "n_steps": res.nodes, "tries": res.tries, "rule": "adaptive clenshaw-curtis (sinh map)",
+        "nodes": res.nodes, "level": res.level, "center": round(res.center, 4), "width": round(res.width, 4),
+        "token_error": res.token_error, "met": res.met, "fallback": False, "max_nodes": max_nodes,
+        "path_probe": PATH_INTERVALS + 1, "internal_batch_size": min(res.nodes, batch_limit(ctx.handle, ctx.x.shape[1])),
+    }
+    if not res.met:
+        fixed = min(FALLBACK_STEPS, max_nodes)
+        attr, _ = _fixed_ig(ig, ctx, fixed)
+        fixed_scores = _per_token(attr)
+        fixed_err = abs(float(fixed_scores.astype(np.float64).sum()) - diff)
+        info.update(fallback=True, fallback_steps=fixed, adaptive_completeness_error=res.completeness_error,
+                    fallback_completeness_error=fixed_err, n_steps=res.nodes + fixed, tries=res.tries + 1)
+        if fixed_err < res.completeness_error:
+            scores = fixed_scores
+            info.update(rule=f"gausslegendre-{fixed} (fallback: smaller completeness error than adaptive)",
+                        level=fixed)
+            info.pop("token_error")
+        else:
+            info.update(rule="adaptive clenshaw-curtis (sinh map); the fixed fallback was less complete")
+    return scores, info
 
 
 def saliency(ctx: Context) -> tuple[np.ndarray, dict[str, object]]:

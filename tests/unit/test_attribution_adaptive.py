@@ -1,0 +1,149 @@
+"""Adaptive IG ("auto") is never less complete than the fixed 50-node Gauss–Legendre rule it replaced (issue 16).
+
+The bound: auto's completeness error ≤ max(fixed-50's, tolerance × |f(x) − f(x')|) (+ float32 rounding).
+The fixed rule is computed independently here (``n_steps=50`` = plain captum, checked in test_attribution_core).
+"""
+
+from __future__ import annotations
+
+import functools
+import warnings
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from transformers import (
+    BertConfig,
+    BertForMaskedLM,
+    BertForSequenceClassification,
+    BertModel,
+    DistilBertConfig,
+    DistilBertForSequenceClassification,
+    GPT2Config,
+    GPT2LMHeadModel,
+)
+
+from plm_core.attribution import Target, attribute
+from plm_core.attribution.quadrature import NOISE
+from plm_core.loading import ModelHandle, ModelSpec, load_model
+from tiny_models import WORDS, bert_tokenizer, bpe_tokenizer, save_tiny
+
+warnings.filterwarnings("ignore", message=".*required_grads.*")
+DEFAULT_TOLERANCE = 0.001  # attribute()'s documented default
+SENTENCES = (
+    "good movie", "the acting was terrible and the plot was boring", "i loved this film so much",
+    "a great story with a sad end", "the food was awful but the staff were kind", "not bad at all",
+    "the cat sat on the mat because it was tired", "she was happy today", "what a boring and terrible book",
+    "the children were happy today",
+)
+
+
+def assert_never_worse(auto, fixed, tolerance: float = DEFAULT_TOLERANCE) -> None:
+    """auto's completeness error within max(fixed rule's, tolerance × |Δf|), up to float32 rounding."""
+    assert auto.delta_abs is not None and fixed.delta_abs is not None
+    change = abs(auto.f_x - auto.f_baseline)
+    assert change == pytest.approx(abs(fixed.f_x - fixed.f_baseline), rel=1e-5, abs=1e-7)
+    noise = NOISE * float(np.abs(auto.scores).sum()) + 1e-7 * max(abs(auto.f_x), abs(auto.f_baseline))
+    bound = max(fixed.delta_abs, tolerance * change) + noise
+    assert auto.delta_abs <= bound, (
+        f"auto {auto.delta_rel:.4%} ({auto.params.get('n_steps')} gradients, {auto.params.get('rule')}) "
+        f"vs fixed-50 {fixed.delta_rel:.4%}")
+
+
+@pytest.fixture(scope="module")
+def distilbert_classifier(tmp_path_factory) -> ModelHandle:
+    """The issue's tiny DistilBERT classifier: on some of these 10 sentences the old auto lost to 50 fixed steps."""
+    folder = save_tiny("distilbert_classifier", tmp_path_factory.mktemp("distilbert_classifier"))
+    return load_model(ModelSpec(str(folder), device="cpu"))
+
+
+@pytest.mark.parametrize("text", SENTENCES)
+def test_auto_never_worse_than_fixed_50_distilbert_classifier(distilbert_classifier, text):
+    auto = attribute(distilbert_classifier, text)
+    fixed = attribute(distilbert_classifier, text, n_steps=50)
+    assert_never_worse(auto, fixed)
+
+
+def test_auto_reports_what_it_did(distilbert_classifier):
+    res = attribute(distilbert_classifier, SENTENCES[1])
+    p = res.params
+    assert {"nodes", "tries", "fallback", "met", "rule", "center", "width", "max_nodes"} <= set(p)
+    assert p["nodes"] in (9, 17, 33, 65) and 1 <= p["tries"] <= 4
+    if p["fallback"]:  # the fixed rule was computed too: both numbers are there, the gradients counted
+        assert p["n_steps"] == p["nodes"] + p["fallback_steps"]
+        assert res.delta_abs == pytest.approx(min(p["adaptive_completeness_error"],
+                                                  p["fallback_completeness_error"]), rel=1e-4, abs=1e-7)
+    else:
+        assert p["met"] and p["n_steps"] == p["nodes"]
+        assert res.delta_rel <= res.params["tolerance"] + 1e-6
+
+
+def test_budget_too_small_falls_back_to_the_more_complete_rule(distilbert_classifier):
+    """With 9 gradients allowed auto cannot refine: it computes the fixed rule (capped at 9 too) and keeps the
+    one with the smaller completeness error."""
+    text = SENTENCES[1]
+    res = attribute(distilbert_classifier, text, tolerance=1e-6, max_steps=9)
+    assert res.params["fallback"] and res.params["fallback_steps"] == 9 and res.params["nodes"] == 9
+    fixed9 = attribute(distilbert_classifier, text, n_steps=9)
+    assert res.delta_abs <= fixed9.delta_abs + 1e-7
+
+
+# ---------------------------------------------------------------- property: random tiny models and sentences
+
+
+@functools.lru_cache(maxsize=None)
+def _tokenizers():
+    bpe = bpe_tokenizer()
+    bpe.pad_token = bpe.eos_token  # as load_model does for GPT-2
+    return bert_tokenizer(), bpe
+
+
+def _random_handle(kind: str, seed: int, init: float) -> tuple[ModelHandle, Target | None]:
+    bert_tok, bpe_tok = _tokenizers()
+    torch.manual_seed(seed)
+    small = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=64,
+                 max_position_embeddings=64, attn_implementation="eager", initializer_range=init,
+                 hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0, vocab_size=len(bert_tok))
+    labels = dict(num_labels=2, id2label={0: "negative", 1: "positive"}, label2id={"negative": 0, "positive": 1})
+    tok, target = bert_tok, None
+    if kind == "classifier":
+        model = BertForSequenceClassification(BertConfig(**small, **labels))
+    elif kind == "distilbert_classifier":
+        model = DistilBertForSequenceClassification(DistilBertConfig(
+            vocab_size=len(bert_tok), dim=32, n_layers=2, n_heads=4, hidden_dim=64, max_position_embeddings=64,
+            attn_implementation="eager", dropout=0.0, attention_dropout=0.0, seq_classif_dropout=0.0,
+            initializer_range=init, **labels))
+    elif kind == "masked_lm":
+        model = BertForMaskedLM(BertConfig(**small))
+    elif kind == "encoder":
+        model, target = BertModel(BertConfig(**small)), Target("similarity", other="a dog ran in the city")
+    else:
+        tok = bpe_tok
+        model = GPT2LMHeadModel(GPT2Config(vocab_size=len(bpe_tok), n_positions=64, n_embd=32, n_layer=2, n_head=4,
+                                           attn_implementation="eager", initializer_range=init, resid_pdrop=0.0,
+                                           embd_pdrop=0.0, attn_pdrop=0.0, bos_token_id=bpe_tok.bos_token_id,
+                                           eos_token_id=bpe_tok.eos_token_id))
+    model.eval()
+    for p in model.parameters():
+        p.requires_grad_(False)
+    handle = ModelHandle(spec=ModelSpec(f"random-{kind}-{seed}", device="cpu"), model=model, tokenizer=tok,
+                         device=torch.device("cpu"), kind=kind.replace("distilbert_", ""), source="random weights")
+    return handle, target
+
+
+@settings(max_examples=30, deadline=None, derandomize=True, database=None,
+          suppress_health_check=[HealthCheck.too_slow])
+@given(kind=st.sampled_from(["classifier", "distilbert_classifier", "masked_lm", "encoder", "causal_lm"]),
+       seed=st.integers(0, 10_000), init=st.sampled_from([0.02, 0.1, 0.2, 0.4]),
+       words=st.lists(st.sampled_from(WORDS), min_size=2, max_size=10),
+       baseline=st.sampled_from(["pad", "zero"]))
+def test_property_auto_never_loses_to_fixed_rule(kind, seed, init, words, baseline):
+    handle, target = _random_handle(kind, seed, init)
+    text = " ".join(words)
+    if kind == "masked_lm":
+        text = " ".join(words[:1] + ["[MASK]"] + words[1:])
+    auto = attribute(handle, text, target=target, baseline=baseline)
+    fixed = attribute(handle, text, target=target, baseline=baseline, n_steps=50)
+    assert_never_worse(auto, fixed)
