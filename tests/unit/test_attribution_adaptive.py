@@ -26,30 +26,17 @@ from transformers import (
 )
 
 from plm_core.attribution import Target, attribute
-from plm_core.attribution.quadrature import NOISE
 from plm_core.loading import ModelHandle, ModelSpec, load_model
+from helpers import assert_never_worse
 from tiny_models import WORDS, bert_tokenizer, bpe_tokenizer, save_tiny
 
 warnings.filterwarnings("ignore", message=".*required_grads.*")
-DEFAULT_TOLERANCE = 0.001  # attribute()'s documented default
 SENTENCES = (
     "good movie", "the acting was terrible and the plot was boring", "i loved this film so much",
     "a great story with a sad end", "the food was awful but the staff were kind", "not bad at all",
     "the cat sat on the mat because it was tired", "she was happy today", "what a boring and terrible book",
     "the children were happy today",
 )
-
-
-def assert_never_worse(auto, fixed, tolerance: float = DEFAULT_TOLERANCE) -> None:
-    """auto's completeness error within max(fixed rule's, tolerance × |Δf|), up to float32 rounding."""
-    assert auto.delta_abs is not None and fixed.delta_abs is not None
-    change = abs(auto.f_x - auto.f_baseline)
-    assert change == pytest.approx(abs(fixed.f_x - fixed.f_baseline), rel=1e-5, abs=1e-7)
-    noise = NOISE * float(np.abs(auto.scores).sum()) + 1e-7 * max(abs(auto.f_x), abs(auto.f_baseline))
-    bound = max(fixed.delta_abs, tolerance * change) + noise
-    assert auto.delta_abs <= bound, (
-        f"auto {auto.delta_rel:.4%} ({auto.params.get('n_steps')} gradients, {auto.params.get('rule')}) "
-        f"vs fixed-50 {fixed.delta_rel:.4%}")
 
 
 @pytest.fixture(scope="module")
