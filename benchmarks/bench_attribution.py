@@ -18,7 +18,7 @@ zero baseline (no token id has a zero embedding; captum's LIG computes exactly t
 Speed-up = captum LIG-50 time / method time, same input, back to back. The machine is shared: times are noisy,
 the ratios are what to read.
 
-Full run (≈ 1 h on a busy 2-core CPU):
+Full run (MiniLM on all 60 sentences, the random shapes on 20 of them; ≈ 1 h on a busy 2-core CPU):
     flock /tmp/plm-bench.lock python benchmarks/bench_attribution.py --csv /tmp/attribution_rows.csv
 Quick run (MiniLM, 12 sentences, pad and zero; a few minutes):
     python benchmarks/bench_attribution.py --quick
@@ -232,6 +232,9 @@ def main() -> None:
     ap.add_argument("--models", default="minilm,bert,gpt2")
     ap.add_argument("--baselines", default="pad,mask,zero")
     ap.add_argument("--sentences", type=int, default=0, help="use the first N sentences (0 = all)")
+    ap.add_argument("--shape-sentences", type=int, default=20,
+                    help="sentences for the random bert-base / gpt2 shapes (every third; 0 = all): their reference "
+                         "at 300 steps costs ~10 s an input on a 2-core CPU")
     ap.add_argument("--csv", help="write one row per (input, method) here")
     args = ap.parse_args()
     torch.set_num_threads(max(1, min(torch.get_num_threads(), os.cpu_count() or 1)))
@@ -246,7 +249,8 @@ def main() -> None:
     rows: list[dict] = []
     t0 = time.perf_counter()
     for setup in setups(only, baselines):
-        run(setup, sentences, rows)
+        big = setup.handle.kind != "encoder" and args.shape_sentences and not args.quick
+        run(setup, sentences[::3][:args.shape_sentences] if big else sentences, rows)
     print("\nGoal per input: Spearman ≥ 0.99 and max |difference| ≤ 2 % of the largest |score| (against captum at "
           f"{REFERENCE_STEPS} steps); speed-up = captum LIG-50 time / method time on the same input.\n")
     print(summary(rows))

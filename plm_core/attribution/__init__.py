@@ -35,13 +35,13 @@ from plm_core.attribution.types import (
     TargetKind,
 )
 from plm_core.classroom import cap_steps
-from plm_core.errors import InvalidInputError, UnknownMethodError
+from plm_core.errors import InvalidInputError, UnknownMethodError, UnsupportedModelError
 from plm_core.loading import ModelHandle
 
 __all__ = [
     "ATTENTION_METHODS", "BASELINES", "COMPLETENESS_METHODS", "KIND_TARGETS", "METHODS", "METHOD_LABELS",
     "TARGET_KINDS", "AttributionMethodName", "AttributionResult", "BaselineName", "Target", "TargetKind",
-    "attribute", "default_target", "estimate_seconds",
+    "attribute", "default_target", "estimate_seconds", "unavailable_baselines", "unavailable_methods",
 ]
 
 MethodFn = Callable[[_m.Context], tuple[np.ndarray, dict[str, object]]]
@@ -107,12 +107,66 @@ METHOD_LABELS: dict[str, str] = {
     "occlusion": "Occlusion (token ablation)", "kernel_shap": "KernelSHAP", "lime": "LIME",
     "attention_last_layer": "Attention (last layer)", "attention_rollout": "Attention rollout",
 }
-# methods whose scores should add up to f(x) − f(baseline)
-COMPLETENESS_METHODS = ("integrated_gradients", "deeplift", "gradient_shap")
+# methods whose scores should add up to f(x) − f(baseline) (Shapley values do: "efficiency")
+COMPLETENESS_METHODS = ("integrated_gradients", "deeplift", "gradient_shap", "kernel_shap")
+COMPLETENESS_WARNING = 0.05  # a completeness error above this share of |f(x) − f(baseline)| is shown as a warning
 ATTENTION_METHODS = ("attention_last_layer", "attention_rollout")
 SAMPLING_METHODS = ("gradient_shap", "kernel_shap", "lime")
 _RNG_LOCK = threading.Lock()  # taken after a handle's lock, never before: no deadlock
 _NEEDS_BASELINE = ("integrated_gradients", "deeplift", "gradient_shap", "occlusion", "kernel_shap", "lime")
+
+
+def _deeplift_unsupported(model: torch.nn.Module, n_heads: int) -> str | None:
+    """Why captum's DeepLift cannot explain ``model`` (None when it can).
+
+    DeepLift propagates through non-linearities with rescale rules, which captum has only for the module types
+    in ``SUPPORTED_NON_LINEAR`` (ReLU, ELU, Sigmoid, Tanh, Softmax, ...). Anything else non-linear (LayerNorm,
+    GELU modules, and self-attention, whose softmax of query·key products is computed by functions, not
+    modules) gets plain gradients, and the scores no longer add up to f(x) − f(x').
+    """
+    from captum.attr._core.deep_lift import SUPPORTED_NON_LINEAR
+    from transformers.pytorch_utils import Conv1D
+
+    linear = (torch.nn.Linear, torch.nn.Embedding, torch.nn.Dropout, torch.nn.Identity, Conv1D)
+    other = sorted({type(m).__name__ for m in model.modules()
+                    if not list(m.children()) and not isinstance(m, linear) and type(m) not in SUPPORTED_NON_LINEAR})
+    if n_heads > 0:
+        other.append("self-attention (softmax of query·key products)")
+    if not other:
+        return None
+    return ("captum's DeepLift has rescale rules only for ReLU, Sigmoid, Tanh, Softmax and similar modules; this "
+            f"model also computes {', '.join(other)}, so its DeepLift scores would not add up to the change of the "
+            "output. Integrated Gradients explains the same change exactly.")
+
+
+def unavailable_methods(handle: ModelHandle) -> dict[str, str]:
+    """Methods of :data:`METHODS` that cannot work on this model, each with the reason (the rest can).
+
+    A page offers only the others and lists these with their reasons; :func:`attribute` refuses them with
+    the same reason (UnsupportedModelError).
+    """
+    out = {}
+    reason = _deeplift_unsupported(handle.model, _n_heads(handle))
+    if reason:
+        out["deeplift"] = reason
+    return out
+
+
+def unavailable_baselines(handle: ModelHandle) -> dict[str, str]:
+    """Baselines of :data:`BASELINES` this model's tokenizer cannot build, each with the reason."""
+    tok = handle.tokenizer
+    out = {}
+    for name, token_id in (("pad", tok.pad_token_id), ("mask", tok.mask_token_id)):
+        if token_id is None:
+            out[name] = f"this model's tokenizer has no {name} token"
+    return out
+
+
+def _n_heads(handle: ModelHandle) -> int:
+    try:
+        return handle.n_heads
+    except (KeyError, AttributeError, TypeError, ValueError):
+        return 0
 
 
 @contextlib.contextmanager
@@ -160,14 +214,15 @@ def attribute(
             50-step rule reaches on almost every input of the embedded model).
         sdpa: run the passes with SDPA attention (same maths, no attention weights kept); None = on a
             GPU only (on this CPU it measured no faster than eager).
-        params: method settings, e.g. ``n_samples`` (GradientSHAP, KernelSHAP, LIME), ``stdevs``.
+        params: method settings, e.g. ``n_samples`` (GradientSHAP, KernelSHAP, LIME; absent = adaptive, up to
+            ``max_samples``), ``stdevs``, ``max_steps`` (adaptive IG's budget of gradients, default 65).
 
     Returns:
         AttributionResult with scores float32 [key] and the completeness numbers.
 
     Raises:
         UnknownMethodError, InvalidInputError (no [MASK], empty second sentence, bad baseline),
-        UnsupportedModelError (target or method that does not fit the model).
+        UnsupportedModelError (target or method that does not fit the model, see :func:`unavailable_methods`).
     """
     try:
         fn = METHODS[method]
@@ -175,12 +230,19 @@ def attribute(
         raise UnknownMethodError(method, available=list(METHODS)) from None
     if baseline not in BASELINES:
         raise InvalidInputError(f"unknown baseline {baseline!r}; choose one of {', '.join(BASELINES)}")
+    if not 0 < float(tolerance) < 1:
+        raise InvalidInputError(f"tolerance must be between 0 and 1 (a share), got {tolerance}")
+    refused = unavailable_methods(handle).get(method)
+    if refused:
+        raise UnsupportedModelError(f"{METHOD_LABELS[method]} is not available for this model: {refused}")
     if n_steps is not None and not 1 <= int(n_steps) <= 1024:
         raise InvalidInputError(f"n_steps must be between 1 and 1024, got {n_steps}")
     if n_steps is not None:
         n_steps = cap_steps(int(n_steps))  # classroom mode's maximum
     if "n_samples" in params:
         params["n_samples"] = cap_steps(int(params["n_samples"]))
+    if method in SAMPLING_METHODS:
+        params.setdefault("max_samples", cap_steps(_m.MAX_SAMPLES))
     params.setdefault("max_steps", cap_steps(_m.DEFAULT_MAX_NODES))
     if sdpa is None:
         sdpa = handle.device.type == "cuda"
@@ -260,10 +322,12 @@ def _work(handle: ModelHandle, n: int, method: str, n_steps: int | None, n_sampl
     """Token-forwards one call costs (a backward ≈ 2 forwards; attention adds a share growing with n)."""
     grad = 3.0
     passes = {
-        "integrated_gradients": grad * (n_steps or 16) + 2 + (0 if n_steps else 4),
+        # adaptive IG: the 17-point forward probe and, typically, 33 gradients (measured on MiniLM)
+        "integrated_gradients": grad * (n_steps or 33) + 2 + (0 if n_steps else 17),
         "saliency": grad + 2, "input_x_gradient": grad + 2, "deeplift": 2 * grad + 2,
-        "gradient_shap": grad * (n_samples or 16) + 2,
-        "occlusion": n + 3, "kernel_shap": (n_samples or 64) + 2, "lime": (n_samples or 64) + 2,
+        # adaptive sample counts: typically 256 (GradientSHAP on MiniLM reaches its maximum of 512 often)
+        "gradient_shap": grad * (n_samples or 256) + 2,
+        "occlusion": n + 3, "kernel_shap": (n_samples or 2 * 128) + 2, "lime": (n_samples or 2 * 128) + 2,
         "attention_last_layer": 3, "attention_rollout": 3,
     }[method]
     return passes * n * (1.0 + max(0, n - 32) / 512)

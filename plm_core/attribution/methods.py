@@ -230,12 +230,74 @@ def deeplift(ctx: Context) -> tuple[np.ndarray, dict[str, object]]:
     return scores, {}
 
 
+SAMPLING_TARGET = 0.025  # sampling methods aim at half the attribution page's 5 % completeness warning level
+STABILITY_TARGET = 0.05  # ... and at scores that move less than 5 % of the largest |score| when samples double
+FIRST_SAMPLES = 32
+MAX_SAMPLES = 512
+
+
+def _relative_completeness(ctx: Context, scores: np.ndarray) -> float:
+    diff = ctx.f_x - ctx.f_b
+    return abs(float(np.asarray(scores, np.float64).sum()) - diff) / max(abs(diff), 1e-12)
+
+
+def _adaptive_samples(ctx: Context, run: Callable[[int], np.ndarray], *, completeness: bool,
+                      pooled: bool) -> tuple[np.ndarray, dict[str, object]]:
+    """Sample counts for GradientSHAP, KernelSHAP and LIME.
+
+    With ``n_samples`` in the settings: that many, once. Otherwise (adaptive): 32, 64, ... up to
+    ``max_samples`` (default 512), stopping when the scores move less than 5 % of the largest |score| from
+    the previous count and (where the method should add up: GradientSHAP, KernelSHAP) the completeness error
+    is under 2.5 %, half the page's warning level. ``pooled``: the new samples are averaged with the earlier
+    ones (GradientSHAP is a plain mean over samples), otherwise each count is a fresh run (a regression).
+    """
+    if "n_samples" in ctx.params:
+        n = int(ctx.params["n_samples"])
+        return run(n), {"n_samples": n, "adaptive_samples": False}
+    max_samples = max(FIRST_SAMPLES, int(ctx.params.get("max_samples", MAX_SAMPLES)))
+    n, scores, previous = FIRST_SAMPLES, run(FIRST_SAMPLES), None
+    change = comp = float("nan")
+    while True:
+        scale = max(float(np.abs(scores).max()), 1e-30)
+        change = float(np.abs(scores - previous).max()) / scale if previous is not None else float("inf")
+        comp = _relative_completeness(ctx, scores) if completeness else 0.0
+        met = change <= STABILITY_TARGET and comp <= SAMPLING_TARGET
+        if met or 2 * n > max_samples:
+            break
+        previous = scores
+        if pooled:
+            scores = (scores + run(n)) / 2.0  # n more samples: the mean of 2n
+        else:
+            scores = run(2 * n)
+        n *= 2
+    info: dict[str, object] = {"n_samples": n, "adaptive_samples": True, "max_samples": max_samples,
+                               "samples_met": bool(met)}
+    if np.isfinite(change):
+        info["sample_change"] = change
+    return scores.astype(np.float32), info
+
+
 def gradient_shap(ctx: Context) -> tuple[np.ndarray, dict[str, object]]:
-    """GradientSHAP (Lundberg & Lee, 2017): expected gradients from the baseline plus Gaussian noise."""
-    n_samples = int(ctx.params.get("n_samples", 16))
+    """GradientSHAP (Lundberg & Lee, 2017): expected gradients from the baseline plus Gaussian noise.
+
+    An unbiased Monte-Carlo estimate of IG at random α; its completeness error shrinks only as 1/√samples
+    (measured on MiniLM: 10–60 % at 32 samples, 3–35 % at 256), so the count adapts (see
+    :func:`_adaptive_samples`), in batches within the memory budget.
+    """
     stdevs = float(ctx.params.get("stdevs", 0.01))
-    attr = GradientShap(ctx.obj.f).attribute(ctx.x, baselines=ctx.base, n_samples=n_samples, stdevs=stdevs)
-    return _per_token(attr), {"n_samples": n_samples, "stdevs": stdevs}
+    limit = batch_limit(ctx.handle, ctx.x.shape[1])
+    explainer = GradientShap(ctx.obj.f)
+
+    def run(n: int) -> np.ndarray:
+        total = np.zeros(ctx.x.shape[1])
+        for start in range(0, n, limit):
+            k = min(limit, n - start)
+            attr = explainer.attribute(ctx.x, baselines=ctx.base, n_samples=k, stdevs=stdevs)
+            total += _per_token(attr).astype(np.float64) * k
+        return total / n
+
+    scores, info = _adaptive_samples(ctx, run, completeness=True, pooled=True)
+    return scores.astype(np.float32), {**info, "stdevs": stdevs}
 
 
 def occlusion(ctx: Context) -> tuple[np.ndarray, dict[str, object]]:
@@ -248,23 +310,34 @@ def occlusion(ctx: Context) -> tuple[np.ndarray, dict[str, object]]:
 
 
 def kernel_shap(ctx: Context) -> tuple[np.ndarray, dict[str, object]]:
-    """KernelSHAP (Lundberg & Lee, 2017) over tokens, ``n_samples`` coalitions in batched passes."""
-    n = ctx.x.shape[1]
-    n_samples = int(ctx.params.get("n_samples", 64))
-    per_eval = max(1, min(n_samples, batch_limit(ctx.handle, n) * 3))
-    attr = KernelShap(ctx.obj.f).attribute(ctx.x, baselines=ctx.base, feature_mask=_token_mask(ctx, True),
-                                           n_samples=n_samples, perturbations_per_eval=per_eval)
-    return attr[0, :, 0].float().detach().cpu().numpy().astype(np.float32), {"n_samples": n_samples}
+    """KernelSHAP (Lundberg & Lee, 2017) over tokens: coalitions in batched passes, the count adaptive
+    (:func:`_adaptive_samples`; Shapley values add up to f(x) − f(x'), so completeness is checked)."""
+    n_tokens = ctx.x.shape[1]
+    explainer = KernelShap(ctx.obj.f)
+
+    def run(n: int) -> np.ndarray:
+        per_eval = max(1, min(n, batch_limit(ctx.handle, n_tokens) * 3))
+        attr = explainer.attribute(ctx.x, baselines=ctx.base, feature_mask=_token_mask(ctx, True), n_samples=n,
+                                   perturbations_per_eval=per_eval)
+        return attr[0, :, 0].float().detach().cpu().numpy().astype(np.float64)
+
+    scores, info = _adaptive_samples(ctx, run, completeness=True, pooled=False)
+    return scores.astype(np.float32), info
 
 
 def lime(ctx: Context) -> tuple[np.ndarray, dict[str, object]]:
-    """LIME (Ribeiro et al., 2016) over tokens: a ridge surrogate fit to ``n_samples`` perturbations."""
+    """LIME (Ribeiro et al., 2016) over tokens: a ridge surrogate fit to perturbations, the count adaptive
+    (:func:`_adaptive_samples`; a surrogate need not add up to f(x) − f(x'), so only stability is checked)."""
     from captum._utils.models.linear_model import SkLearnRidge
 
-    n = ctx.x.shape[1]
-    n_samples = int(ctx.params.get("n_samples", 64))
-    per_eval = max(1, min(n_samples, batch_limit(ctx.handle, n) * 3))
-    attr = Lime(ctx.obj.f, interpretable_model=SkLearnRidge(alpha=0.01)).attribute(
-        ctx.x, baselines=ctx.base, feature_mask=_token_mask(ctx, True), n_samples=n_samples,
-        perturbations_per_eval=per_eval)
-    return attr[0, :, 0].float().detach().cpu().numpy().astype(np.float32), {"n_samples": n_samples}
+    n_tokens = ctx.x.shape[1]
+    explainer = Lime(ctx.obj.f, interpretable_model=SkLearnRidge(alpha=0.01))
+
+    def run(n: int) -> np.ndarray:
+        per_eval = max(1, min(n, batch_limit(ctx.handle, n_tokens) * 3))
+        attr = explainer.attribute(ctx.x, baselines=ctx.base, feature_mask=_token_mask(ctx, True), n_samples=n,
+                                   perturbations_per_eval=per_eval)
+        return attr[0, :, 0].float().detach().cpu().numpy().astype(np.float64)
+
+    scores, info = _adaptive_samples(ctx, run, completeness=False, pooled=False)
+    return scores.astype(np.float32), info

@@ -134,3 +134,61 @@ def test_property_auto_never_loses_to_fixed_rule(kind, seed, init, words, baseli
     auto = attribute(handle, text, target=target, baseline=baseline)
     fixed = attribute(handle, text, target=target, baseline=baseline, n_steps=50)
     assert_never_worse(auto, fixed)
+
+
+# ---------------------------------------------------------------- sampling methods and availability
+
+
+@pytest.mark.parametrize("method", ["gradient_shap", "kernel_shap", "lime"])
+def test_sampling_methods_adapt_their_count(tiny_classifier, method):
+    """No ``n_samples``: 32, 64, ... until stable (and complete, where the method adds up) or the maximum."""
+    res = attribute(tiny_classifier, "the acting was terrible and the plot was boring", method)
+    p = res.params
+    assert p["adaptive_samples"] and p["n_samples"] in (32, 64, 128, 256, 512) and p["max_samples"] == 512
+    if p["samples_met"]:
+        assert p["sample_change"] <= 0.05
+        if method != "lime":
+            assert res.delta_rel <= 0.025
+    else:
+        assert p["n_samples"] == 512
+    fixed = attribute(tiny_classifier, "the acting was terrible and the plot was boring", method, n_samples=32)
+    assert fixed.params["n_samples"] == 32 and not fixed.params["adaptive_samples"]
+    capped = attribute(tiny_classifier, "good movie", method, max_samples=32)
+    assert capped.params["n_samples"] == 32 and not capped.params["samples_met"]
+
+
+def test_gradient_shap_adaptive_beats_its_old_default(tiny_classifier):
+    """GradientSHAP's completeness error with the adaptive count is no larger than with the old fixed 16."""
+    for text in SENTENCES[:4]:
+        adaptive = attribute(tiny_classifier, text, "gradient_shap")
+        old = attribute(tiny_classifier, text, "gradient_shap", n_samples=16)
+        assert adaptive.delta_rel <= max(old.delta_rel, 0.025) + 1e-6, text
+
+
+def test_deeplift_listed_unavailable_with_reason(tiny_handles):
+    from plm_core.attribution import unavailable_methods
+    from plm_core.errors import UnsupportedModelError
+
+    for kind, handle in tiny_handles.items():
+        reasons = unavailable_methods(handle)
+        assert set(reasons) == {"deeplift"}, kind
+        assert "LayerNorm" in reasons["deeplift"] and "self-attention" in reasons["deeplift"]
+        with pytest.raises(UnsupportedModelError, match="not available for this model"):
+            attribute(handle, "the [MASK] sat" if "mlm" in kind or kind == "masked_lm" else "the cat sat", "deeplift",
+                      target=Target("similarity", other="a dog") if kind == "encoder" else None)
+
+
+def test_deeplift_check_accepts_what_captum_supports():
+    """The same check says yes to a network built only of modules captum's DeepLift has rules for."""
+    from plm_core.attribution import _deeplift_unsupported
+
+    mlp = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.ReLU(), torch.nn.Linear(8, 1), torch.nn.Sigmoid())
+    assert _deeplift_unsupported(mlp, n_heads=0) is None
+    assert "GELU" in _deeplift_unsupported(torch.nn.Sequential(torch.nn.Linear(4, 4), torch.nn.GELU()), n_heads=0)
+
+
+def test_unavailable_baselines(tiny_handles):
+    from plm_core.attribution import unavailable_baselines
+
+    assert unavailable_baselines(tiny_handles["masked_lm"]) == {}
+    assert set(unavailable_baselines(tiny_handles["causal_lm"])) == {"mask"}
