@@ -242,8 +242,8 @@ def attribute(
     if "n_samples" in params:
         params["n_samples"] = cap_steps(int(params["n_samples"]))
     if method in SAMPLING_METHODS:
-        params.setdefault("max_samples", cap_steps(_m.MAX_SAMPLES))
-    params.setdefault("max_steps", cap_steps(_m.DEFAULT_MAX_NODES))
+        params["max_samples"] = cap_steps(int(params.get("max_samples", _m.MAX_SAMPLES)))
+    params["max_steps"] = cap_steps(int(params.get("max_steps", _m.DEFAULT_MAX_NODES)))  # classroom mode's maximum
     if sdpa is None:
         sdpa = handle.device.type == "cuda"
     t0 = time.perf_counter()

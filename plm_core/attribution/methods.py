@@ -246,22 +246,25 @@ def _adaptive_samples(ctx: Context, run: Callable[[int], np.ndarray], *, complet
     """Sample counts for GradientSHAP, KernelSHAP and LIME.
 
     With ``n_samples`` in the settings: that many, once. Otherwise (adaptive): 32, 64, ... up to
-    ``max_samples`` (default 512), stopping when the scores move less than 5 % of the largest |score| from
-    the previous count and (where the method should add up: GradientSHAP, KernelSHAP) the completeness error
-    is under 2.5 %, half the page's warning level. ``pooled``: the new samples are averaged with the earlier
-    ones (GradientSHAP is a plain mean over samples), otherwise each count is a fresh run (a regression).
+    ``max_samples`` (default 512), stopping when the completeness error is under 2.5 % (half the page's
+    warning level; GradientSHAP and KernelSHAP, whose scores should add up to f(x) − f(x')), or, for LIME
+    (a surrogate with no such property), when the scores move less than 5 % of the largest |score| from the
+    previous count. ``pooled``: the new samples are averaged with the earlier ones (GradientSHAP is a plain
+    mean over samples); otherwise each count is a fresh run (a regression over coalitions).
+    Reports ``n_samples``, ``samples_met`` and ``sample_change`` (the last move, relative to max |score|).
     """
     if "n_samples" in ctx.params:
         n = int(ctx.params["n_samples"])
         return run(n), {"n_samples": n, "adaptive_samples": False}
     max_samples = max(FIRST_SAMPLES, int(ctx.params.get("max_samples", MAX_SAMPLES)))
     n, scores, previous = FIRST_SAMPLES, run(FIRST_SAMPLES), None
-    change = comp = float("nan")
     while True:
         scale = max(float(np.abs(scores).max()), 1e-30)
         change = float(np.abs(scores - previous).max()) / scale if previous is not None else float("inf")
-        comp = _relative_completeness(ctx, scores) if completeness else 0.0
-        met = change <= STABILITY_TARGET and comp <= SAMPLING_TARGET
+        if completeness:
+            met = _relative_completeness(ctx, scores) <= SAMPLING_TARGET
+        else:
+            met = change <= STABILITY_TARGET
         if met or 2 * n > max_samples:
             break
         previous = scores
