@@ -83,4 +83,5 @@ with qk_tab:
     c1, c2 = st.columns(2)
     c1.plotly_chart(figs["scores"], key="attention.qk_scores")
     c2.plotly_chart(figs["probs"], key="attention.qk_probs")
-    st.success(f"Recomputed softmax(QKᵀ/√d_k) equals the model's attention: max |difference| = {qk.max_abs_diff:.2e}")
+    widgets.check_equal("Recomputed softmax(QKᵀ/√d_k)", "the model's attention", qk.max_abs_diff,
+                        widgets.PROBS_TOLERANCE)
