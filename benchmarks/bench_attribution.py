@@ -6,7 +6,7 @@ largest |reference score|, the completeness error |Σ scores − (f(x) − f(x')
 An input meets the accuracy goal when Spearman ≥ 0.99 and max |difference| ≤ 2 % of the largest |score|.
 
 Corpus: the 40 sentences of the sentiment lesson (plm_core/lessons/data) and, when ../shared/data is there,
-20 CrowS-Pairs sentences (every 75th row; public data, offensive stereotypes among them) = 60 sentences,
+10 CrowS-Pairs sentences (every 150th row; public data, offensive stereotypes among them) = 50 sentences,
 × baselines pad / mask / zero, on
 - the real embedded MiniLM (cosine similarity to the page's default second sentence),
 - the bert-base shape with random weights (logit of the predicted word at a [MASK] put in the middle),
@@ -18,7 +18,8 @@ zero baseline (no token id has a zero embedding; captum's LIG computes exactly t
 Speed-up = captum LIG-50 time / method time, same input, back to back. The machine is shared: times are noisy,
 the ratios are what to read.
 
-Full run (MiniLM on all 60 sentences, the random shapes on 20 of them; ≈ 1 h on a busy 2-core CPU):
+Full run (MiniLM on all 50 sentences × 3 baselines, the random shapes on 10 of them; ≈ 2 h on the shared,
+busy 2-core CPU, ≈ 30 min on an idle one):
     flock /tmp/plm-bench.lock python benchmarks/bench_attribution.py --csv /tmp/attribution_rows.csv
 Quick run (MiniLM, 12 sentences, pad and zero; a few minutes):
     python benchmarks/bench_attribution.py --quick
@@ -60,15 +61,15 @@ GOAL_SPEARMAN, GOAL_DIFF = 0.99, 0.02
 METHODS = ("auto", "captum LIG-50", "fixed GL-50")
 
 
-def corpus(n_shared: int = 20) -> list[str]:
-    """Lesson sentences, then every 75th CrowS-Pairs sentence (when ../shared/data is there)."""
+def corpus(n_shared: int = 10) -> list[str]:
+    """Lesson sentences, then every 150th CrowS-Pairs sentence (when ../shared/data is there)."""
     lines = [ln.split("\t", 1)[1].strip() for ln in LESSON_DATA.read_text(encoding="utf-8").splitlines()
              if ln.strip() and not ln.startswith("#")]
     crows = SHARED_DATA / "crows_pairs" / "crows_pairs_anonymized.csv"
     if crows.is_file():
         with crows.open(encoding="utf-8") as fh:
             rows = list(csv.DictReader(fh))
-        lines += [rows[i]["sent_more"].strip() for i in range(0, len(rows), 75)][:n_shared]
+        lines += [rows[i]["sent_more"].strip() for i in range(0, len(rows), 150)][:n_shared]
     else:
         print(f"note: {crows} not found; corpus = {len(lines)} lesson sentences only", file=sys.stderr)
     return lines
@@ -232,8 +233,8 @@ def main() -> None:
     ap.add_argument("--models", default="minilm,bert,gpt2")
     ap.add_argument("--baselines", default="pad,mask,zero")
     ap.add_argument("--sentences", type=int, default=0, help="use the first N sentences (0 = all)")
-    ap.add_argument("--shape-sentences", type=int, default=20,
-                    help="sentences for the random bert-base / gpt2 shapes (every third; 0 = all): their reference "
+    ap.add_argument("--shape-sentences", type=int, default=10,
+                    help="sentences for the random bert-base / gpt2 shapes (every fifth; 0 = all): their reference "
                          "at 300 steps costs ~10 s an input on a 2-core CPU")
     ap.add_argument("--csv", help="write one row per (input, method) here")
     args = ap.parse_args()
@@ -250,7 +251,7 @@ def main() -> None:
     t0 = time.perf_counter()
     for setup in setups(only, baselines):
         big = setup.handle.kind != "encoder" and args.shape_sentences and not args.quick
-        run(setup, sentences[::3][:args.shape_sentences] if big else sentences, rows)
+        run(setup, sentences[::5][:args.shape_sentences] if big else sentences, rows)
     print("\nGoal per input: Spearman ≥ 0.99 and max |difference| ≤ 2 % of the largest |score| (against captum at "
           f"{REFERENCE_STEPS} steps); speed-up = captum LIG-50 time / method time on the same input.\n")
     print(summary(rows))
