@@ -26,7 +26,7 @@ from captum.attr import (
 )
 
 from plm_core.attribution.objective import Objective
-from plm_core.attribution.quadrature import LEVELS, PROBE_INTERVALS, integrate_adaptive
+from plm_core.attribution.quadrature import BF16_NOISE, LEVELS, NOISE, PROBE_INTERVALS, integrate_adaptive
 from plm_core.errors import UnsupportedModelError
 from plm_core.loading import ModelHandle
 
@@ -157,8 +157,9 @@ def integrated_gradients(ctx: Context) -> tuple[np.ndarray, dict[str, object]]:
     max_nodes = max(int(ctx.params.get("max_steps", DEFAULT_MAX_NODES)), LEVELS[0] + 1)
     probe = ctx.probe if ctx.probe is not None else path_values(ctx.handle, ctx.obj.f, ctx.x, ctx.base,
                                                                   PATH_INTERVALS)
+    noise = BF16_NOISE if ctx.x.device.type == "cuda" else NOISE  # the objective autocasts to bf16 on CUDA
     res = integrate_adaptive(lambda a: path_gradients(ctx, a), diff, probe, tolerance=ctx.tolerance,
-                             token_tolerance=TOKEN_TOLERANCE, max_nodes=max_nodes)
+                             token_tolerance=TOKEN_TOLERANCE, max_nodes=max_nodes, noise=noise)
     scores = res.scores.astype(np.float32)
     info: dict[str, object] = {
         "n_steps": res.nodes, "tries": res.tries, "rule": "adaptive clenshaw-curtis (sinh map)",

@@ -37,6 +37,7 @@ LEVELS = (8, 16, 32, 64)  # Clenshaw–Curtis degrees; a level of degree n has n
 PROBE_INTERVALS = 16  # f at 17 equally spaced α locates the change (forward passes only)
 MIN_WIDTH = 1.0 / 64  # the map never focuses on less than this (a bump between probe points is still covered)
 NOISE = 1e-6  # float32 rounding: errors below NOISE × Σ|scores| are not told apart from zero
+BF16_NOISE = 4e-3  # the same under bfloat16 autocast (8-bit mantissa), as the objective runs on CUDA
 
 
 @lru_cache(maxsize=None)
@@ -150,7 +151,8 @@ class AdaptiveIntegral:
 
 
 def integrate_adaptive(integrand: Callable[[np.ndarray], np.ndarray], total: float, probe: np.ndarray, *,
-                       tolerance: float, token_tolerance: float, max_nodes: int = 65) -> AdaptiveIntegral:
+                       tolerance: float, token_tolerance: float, max_nodes: int = 65,
+                       noise: float = NOISE) -> AdaptiveIntegral:
     """Integrate a vector-valued integrand over α ∈ [0, 1] until the error measures meet the tolerances.
 
     Args:
@@ -160,6 +162,8 @@ def integrate_adaptive(integrand: Callable[[np.ndarray], np.ndarray], total: flo
         tolerance: completeness error allowed, relative to |total|.
         token_tolerance: per-token error estimate allowed, relative to the largest |score|.
         max_nodes: the most integrand evaluations (levels that would pass it are not computed; ≥ 9).
+        noise: relative rounding of the integrand values (× Σ|scores| is added to both allowances), so that
+            a tolerance below what the arithmetic can show does not force refinement.
 
     Returns:
         AdaptiveIntegral of the last level computed; ``met`` says whether it is within both tolerances.
@@ -196,7 +200,7 @@ def integrate_adaptive(integrand: Callable[[np.ndarray], np.ndarray], total: flo
         scores = _cc_sum(values[idx], n)
         coarse = _cc_sum(values[idx[::2]], n // 2)
         scale = float(np.abs(scores).max())
-        floor = NOISE * float(np.abs(scores).sum())
+        floor = noise * float(np.abs(scores).sum())
         token_err = float(np.abs(scores - coarse).max())
         comp_err = abs(float(scores.sum()) - total)
         history.append((n + 1, token_err / max(scale, 1e-30), comp_err))
