@@ -322,7 +322,7 @@ def _work(handle: ModelHandle, n: int, method: str, n_steps: int | None, n_sampl
     """Token-forwards one call costs (a backward ≈ 2 forwards; attention adds a share growing with n)."""
     grad = 3.0
     passes = {
-        # adaptive IG: the 17-point forward probe and, typically, 33 gradients (measured on MiniLM)
+        # adaptive IG: the forward probe (9 + 8 points) and, typically, 33 gradients (measured on MiniLM)
         "integrated_gradients": grad * (n_steps or 33) + 2 + (0 if n_steps else 17),
         "saliency": grad + 2, "input_x_gradient": grad + 2, "deeplift": 2 * grad + 2,
         # adaptive sample counts: typically 256 (GradientSHAP on MiniLM reaches its maximum of 512 often)

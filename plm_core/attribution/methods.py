@@ -26,7 +26,14 @@ from captum.attr import (
 )
 
 from plm_core.attribution.objective import Objective
-from plm_core.attribution.quadrature import BF16_NOISE, LEVELS, NOISE, PROBE_INTERVALS, integrate_adaptive
+from plm_core.attribution.quadrature import (
+    BF16_NOISE,
+    LEVELS,
+    NOISE,
+    PROBE_INTERVALS,
+    integrate_adaptive,
+    locate_change,
+)
 from plm_core.errors import UnsupportedModelError
 from plm_core.loading import ModelHandle
 
@@ -88,24 +95,26 @@ def _token_mask(ctx: Context, group_fixed: bool = False) -> torch.Tensor:
 
 
 def path_values(handle: ModelHandle, f: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor,
-                base: torch.Tensor, n_intervals: int) -> np.ndarray:
+                base: torch.Tensor, n_intervals: int, *, alphas: np.ndarray | None = None) -> np.ndarray:
     """f along the straight path at α = j/n_intervals, j = 0..n (both ends included), forward only.
 
-    Returns float64 ``[n_intervals + 1]``: the first is f(baseline), the last f(x).
+    Returns float64 ``[n_intervals + 1]``: the first is f(baseline), the last f(x). ``alphas``: these α
+    instead (float64 [k] -> [k]).
     """
-    alphas = torch.linspace(0, 1, n_intervals + 1).to(x.device, x.dtype)
+    grid = np.linspace(0.0, 1.0, n_intervals + 1) if alphas is None else np.asarray(alphas, np.float64)
+    alphas_t = torch.as_tensor(grid).to(x.device, x.dtype)
     limit = batch_limit(handle, x.shape[1]) * 3  # no activations are kept for a backward
     x = x.detach()
     out = []
     with torch.no_grad():
-        for chunk in alphas.split(limit):
+        for chunk in alphas_t.split(limit):
             pts = base + chunk[:, None, None] * (x - base)
             pts[chunk == 1] = x  # exactly the input at α = 1
             out.append(f(pts).float().cpu())
     return torch.cat(out).numpy().astype(np.float64)
 
 
-PATH_INTERVALS = PROBE_INTERVALS  # forward-only probe of f along the path that places the nodes
+PATH_INTERVALS = PROBE_INTERVALS // 2  # first forward-only probe of f along the path (9 points; 17 if f changes locally)
 FALLBACK_STEPS = 50  # the fixed rule adaptive IG must never be worse than (captum's default)
 TOKEN_TOLERANCE = 0.01  # adaptive IG's per-token error estimate, relative to the largest |score|
 DEFAULT_MAX_NODES = 65  # adaptive IG's budget of gradient evaluations (Clenshaw–Curtis 9, 17, 33, 65)
@@ -142,7 +151,7 @@ def integrated_gradients(ctx: Context) -> tuple[np.ndarray, dict[str, object]]:
     With ``n_steps`` given: captum's Gauss–Legendre rule with that many steps (= plain captum).
     With ``n_steps`` None (adaptive, :mod:`plm_core.attribution.quadrature`): nested Clenshaw–Curtis rules
     (9 → 17 → 33 → 65 gradients, each level reusing the last) on a sinh-mapped path that puts the nodes where
-    a forward-only probe saw f change. It stops at the first level whose completeness error is within
+    a forward-only probe saw f change (f at 9 points; at 8 midpoints more when it changes locally). It stops at the first level whose completeness error is within
     ``tolerance`` × |f(x) − f(x')| and whose per-token error estimate is within 1 % of the largest |score|.
     If no level within the budget (``max_steps``, default 65) meets both, it computes captum's fixed
     50-node Gauss–Legendre rule as well and returns whichever has the smaller completeness error, so it is
@@ -157,6 +166,13 @@ def integrated_gradients(ctx: Context) -> tuple[np.ndarray, dict[str, object]]:
     max_nodes = max(int(ctx.params.get("max_steps", DEFAULT_MAX_NODES)), LEVELS[0] + 1)
     probe = ctx.probe if ctx.probe is not None else path_values(ctx.handle, ctx.obj.f, ctx.x, ctx.base,
                                                                   PATH_INTERVALS)
+    if len(probe) - 1 < PROBE_INTERVALS and locate_change(probe)[1] < 0.5:
+        # a local change: the midpoints too (one more forward-only pass), to centre the map on it
+        n = len(probe) - 1
+        mids = path_values(ctx.handle, ctx.obj.f, ctx.x, ctx.base, n, alphas=(np.arange(n) + 0.5) / n)
+        fine = np.empty(2 * n + 1)
+        fine[0::2], fine[1::2] = probe, mids
+        probe = fine
     noise = BF16_NOISE if ctx.x.device.type == "cuda" else NOISE  # the objective autocasts to bf16 on CUDA
     res = integrate_adaptive(lambda a: path_gradients(ctx, a), diff, probe, tolerance=ctx.tolerance,
                              token_tolerance=TOKEN_TOLERANCE, max_nodes=max_nodes, noise=noise)
@@ -165,7 +181,7 @@ def integrated_gradients(ctx: Context) -> tuple[np.ndarray, dict[str, object]]:
         "n_steps": res.nodes, "tries": res.tries, "rule": "adaptive clenshaw-curtis (sinh map)",
         "nodes": res.nodes, "level": res.level, "center": round(res.center, 4), "width": round(res.width, 4),
         "token_error": res.token_error, "met": res.met, "fallback": False, "max_nodes": max_nodes,
-        "path_probe": PATH_INTERVALS + 1, "internal_batch_size": min(res.nodes, batch_limit(ctx.handle, ctx.x.shape[1])),
+        "path_probe": len(probe), "internal_batch_size": min(res.nodes, batch_limit(ctx.handle, ctx.x.shape[1])),
     }
     if not res.met:
         fixed = min(FALLBACK_STEPS, max_nodes)

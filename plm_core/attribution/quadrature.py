@@ -6,8 +6,9 @@ changes. A fixed 50-node Gauss–Legendre rule resolves it; 16 nodes often do no
 measured on the embedded MiniLM), and equal sub-intervals refined by bisection (Gauss–Kronrod 7/15) measured
 worse than Gauss–Legendre-50 even at 45 nodes. What works is to put the nodes where the bump is:
 
-1. locate the change: f along the path at equally spaced α (forward passes only, cheap) gives a centre c and
-   a width d of the region where f changes (:func:`locate_change`);
+1. locate the change: f along the path at equally spaced α (forward passes only, cheap: 9 points, and 8
+   midpoints more when f changes locally) gives a centre c and a width d of the region where f changes
+   (:func:`locate_change`);
 2. map: ``α = φ(t)``, the sinh transformation of Elliott & Johnston (2007, "Gauss–Legendre quadrature for
    near-singular integrals", J. Comput. Appl. Math. 205) centred at c with width d, spreads the bump over
    the whole t-interval (:class:`SinhMap`; with a wide d it is nearly affine, i.e. plain quadrature);
@@ -34,7 +35,7 @@ from functools import lru_cache
 import numpy as np
 
 LEVELS = (8, 16, 32, 64)  # Clenshaw–Curtis degrees; a level of degree n has n + 1 nodes (9, 17, 33, 65)
-PROBE_INTERVALS = 16  # f at 17 equally spaced α locates the change (forward passes only)
+PROBE_INTERVALS = 16  # f at (up to) 17 equally spaced α locates the change (forward passes only)
 MIN_WIDTH = 1.0 / 64  # the map never focuses on less than this (a bump between probe points is still covered)
 NOISE = 1e-6  # float32 rounding: errors below NOISE × Σ|scores| are not told apart from zero
 BF16_NOISE = 4e-3  # the same under bfloat16 autocast (8-bit mantissa), as the objective runs on CUDA
