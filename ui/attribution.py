@@ -8,7 +8,6 @@ from plm_core.attribution import (
     BASELINES,
     COMPLETENESS_METHODS,
     COMPLETENESS_WARNING,
-    METHOD_LABELS,
     METHODS,
     AttributionResult,
     Target,

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cache
 
 import numpy as np
 
@@ -41,7 +41,7 @@ NOISE = 1e-6  # float32 rounding: errors below NOISE × Σ|scores| are not told 
 BF16_NOISE = 4e-3  # the same under bfloat16 autocast (8-bit mantissa), as the objective runs on CUDA
 
 
-@lru_cache(maxsize=None)
+@cache
 def clenshaw_curtis(n: int) -> tuple[np.ndarray, np.ndarray]:
     """Nodes and weights of the (n + 1)-point Clenshaw–Curtis rule on [-1, 1]; n even.
 

@@ -9,11 +9,12 @@ from __future__ import annotations
 import functools
 import warnings
 
-import numpy as np
 import pytest
 import torch
+from helpers import assert_never_worse
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from tiny_models import WORDS, bert_tokenizer, bpe_tokenizer, save_tiny
 from transformers import (
     BertConfig,
     BertForMaskedLM,
@@ -27,8 +28,6 @@ from transformers import (
 
 from plm_core.attribution import Target, attribute
 from plm_core.loading import ModelHandle, ModelSpec, load_model
-from helpers import assert_never_worse
-from tiny_models import WORDS, bert_tokenizer, bpe_tokenizer, save_tiny
 
 warnings.filterwarnings("ignore", message=".*required_grads.*")
 SENTENCES = (
@@ -80,7 +79,7 @@ def test_budget_too_small_falls_back_to_the_more_complete_rule(distilbert_classi
 # ---------------------------------------------------------------- property: random tiny models and sentences
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _tokenizers():
     bpe = bpe_tokenizer()
     bpe.pad_token = bpe.eos_token  # as load_model does for GPT-2
@@ -90,10 +89,10 @@ def _tokenizers():
 def _random_handle(kind: str, seed: int, init: float) -> tuple[ModelHandle, Target | None]:
     bert_tok, bpe_tok = _tokenizers()
     torch.manual_seed(seed)
-    small = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=64,
-                 max_position_embeddings=64, attn_implementation="eager", initializer_range=init,
-                 hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0, vocab_size=len(bert_tok))
-    labels = dict(num_labels=2, id2label={0: "negative", 1: "positive"}, label2id={"negative": 0, "positive": 1})
+    small = {"hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 4, "intermediate_size": 64,
+             "max_position_embeddings": 64, "attn_implementation": "eager", "initializer_range": init,
+             "hidden_dropout_prob": 0.0, "attention_probs_dropout_prob": 0.0, "vocab_size": len(bert_tok)}
+    labels = {"num_labels": 2, "id2label": {0: "negative", 1: "positive"}, "label2id": {"negative": 0, "positive": 1}}
     tok, target = bert_tok, None
     if kind == "classifier":
         model = BertForSequenceClassification(BertConfig(**small, **labels))
