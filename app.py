@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from ui import widgets
+from ui import charts, widgets
 
 # the favicon must not be a :material/…: icon: the frontend fetches that one from fonts.gstatic.com (fails offline)
 st.set_page_config(page_title="plm-lens", page_icon="🔍", layout="wide")
@@ -26,4 +26,5 @@ PAGES = [
 navigation = st.navigation(PAGES)
 widgets.mark_shell_ran()
 widgets.model_picker()
+charts.export_format_picker()
 navigation.run()

@@ -8,12 +8,13 @@ Prints markdown tables. Every row measures our code and the plain library baseli
   import time of ``plm_core.attention`` in a fresh interpreter.
 - forward + attentions: ``extract_attention`` (clean + tokenize + forward under the lock + stack to NumPy)
   against plain ``model(**batch, output_attentions=True)`` on a ready batch, for the real MiniLM and
-  bert-base / gpt2 shapes (random weights, eager attention) at 16 / 64 / 256 tokens, median of N;
+  bert-base / gpt2 / t5-small (three stacks) / ~1B Llama (rotary, 8 key/value heads) shapes (random weights,
+  eager attention) at 16 / 64 / 256 tokens, median of N (``--only t5-small,llama-1b`` for those rows alone);
   on the CPU and, when available, on CUDA (the same script).
 - payload: bytes of our offline bertviz HTML against stock bertviz (``html_action="return"``), head and
   model view, MiniLM at 16 / 64 / 256 tokens.
 
-Run: ``flock /tmp/plm-bench.lock python benchmarks/bench_attention.py`` (``--quick`` for a smoke run).
+Run: ``flock /tmp/plm-bench.lock python3 -m benchmarks.bench_attention`` (``--quick`` for a smoke run).
 """
 
 from __future__ import annotations
@@ -27,19 +28,16 @@ import sys
 import time
 from pathlib import Path
 
+import torch
+from transformers import AutoModel, AutoTokenizer, BertConfig, BertForMaskedLM, GPT2Config, GPT2LMHeadModel
+
+from plm_core.attention import extract_attention
+from plm_core.devices import describe_device
+from plm_core.loading import ModelHandle, ModelSpec, embedded_model_path, load_model
+from plm_core.tokens import encode
+from plm_core.viz.bertviz_html import bertviz_html, stock_bertviz_html
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-
-import torch  # noqa: E402
-from transformers import AutoModel, AutoTokenizer, BertConfig, BertForMaskedLM, GPT2Config, GPT2LMHeadModel  # noqa: E402
-
-from plm_core.attention import extract_attention  # noqa: E402
-from plm_core.devices import describe_device  # noqa: E402
-from plm_core.loading import ModelHandle, ModelSpec, embedded_model_path, load_model  # noqa: E402
-from plm_core.tokens import encode  # noqa: E402
-from plm_core.viz.bertviz_html import bertviz_html, stock_bertviz_html  # noqa: E402
 
 LENGTHS = (16, 64, 256)
 WORDS = "the quick brown fox jumps over the lazy dog and the cat sat on the mat".split()
@@ -75,13 +73,28 @@ def median_ms(fns: dict[str, callable], device: torch.device, budget_s: float, n
     return {k: statistics.median(v) for k, v in times.items()} | {"n": n}
 
 
+SHAPES = ("bert-base", "gpt2", "t5-small", "llama-1b")
+
+
 def shaped_handle(name: str, device: torch.device) -> ModelHandle:
-    """bert-base / gpt2 shapes with random weights (eager), tokenized by the tiny test vocabularies."""
-    from tiny_models import bert_tokenizer, bpe_tokenizer
+    """bert-base / gpt2 / t5-small shapes and a ~1B Llama shape (hidden 2048, 16 layers, 32 query heads, 8 key/value
+    heads) with random weights (eager), tokenized by the tiny test vocabularies."""
+    from transformers import LlamaConfig, LlamaForCausalLM, T5Config, T5ForConditionalGeneration
+
+    from tests.tiny_models import bert_tokenizer, bpe_tokenizer, llama_tokenizer, t5_tokenizer
 
     torch.manual_seed(0)
     if name == "bert-base":
         model, tok, kind = BertForMaskedLM(BertConfig(attn_implementation="eager")), bert_tokenizer(), "masked_lm"
+    elif name == "t5-small":  # T5Config's defaults are t5-small's shape
+        tok, kind = t5_tokenizer(), "seq2seq"
+        model = T5ForConditionalGeneration(T5Config(attn_implementation="eager", decoder_start_token_id=0))
+    elif name == "llama-1b":
+        tok, kind = llama_tokenizer(), "causal_lm"
+        model = LlamaForCausalLM(LlamaConfig(
+            hidden_size=2048, intermediate_size=8192, num_hidden_layers=16, num_attention_heads=32,
+            num_key_value_heads=8, vocab_size=32000, attn_implementation="eager"))
+        tok.pad_token = tok.eos_token
     else:
         tok = bpe_tokenizer()
         model, kind = GPT2LMHeadModel(GPT2Config(attn_implementation="eager")), "causal_lm"
@@ -122,17 +135,22 @@ def bench_load(device: torch.device) -> list[str]:
     return rows
 
 
-def bench_forward(device: torch.device, quick: bool) -> list[str]:
+def bench_forward(device: torch.device, quick: bool, only: tuple[str, ...] = ()) -> list[str]:
+    """``only``: shape names (``SHAPES``, "minilm") to run; empty = all. An encoder-decoder's rows include its
+    three stacks (the decoder reads its start token): ours and plain run the same batch."""
     rows = ["| model | tokens | extract_attention | plain model(..., output_attentions=True) | ours / plain | N |",
             "|---|---|---|---|---|---|"]
-    handles = {"MiniLM (real)": load_model(ModelSpec("embedded", device=str(device)))}
-    for name in ("bert-base", "gpt2"):
-        handles[f"{name} shape (random)"] = shaped_handle(name, device)
-    for name, h in handles.items():
+    handles = {}
+    if not only or "minilm" in only:
+        handles["MiniLM (real)"] = load_model(ModelSpec("embedded", device=str(device)))
+    for name in SHAPES:
+        if not only or name in only:
+            handles[f"{name} shape (random)"] = shaped_handle(name, device)
+    for name, h in list(handles.items()):
         for n in LENGTHS[:2] if quick else LENGTHS:
             text = text_of(n)
             enc, batch = encode(h, text, max_tokens=n)
-            assert len(enc) == n, (name, n, len(enc))
+            assert len(enc.segment(0)) == n, (name, n, len(enc))
             batch = batch.to(device)
 
             def plain(h=h, batch=batch):
@@ -145,7 +163,8 @@ def bench_forward(device: torch.device, quick: bool) -> list[str]:
             t = median_ms({"ours": ours, "plain": plain}, device, budget_s=1.0 if quick else 4.0, n_max=30)
             rows.append(f"| {name} | {n} | {t['ours']:.1f} ms | {t['plain']:.1f} ms | "
                         f"{t['ours'] / t['plain']:.2f} | {t['n']} |")
-        del h
+            print(rows[-1], file=sys.stderr, flush=True)  # progress: a slow row shows as it finishes
+        del handles[name], h
     return rows
 
 
@@ -164,19 +183,24 @@ def bench_payload(quick: bool) -> list[str]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="16/64 tokens, short budgets (smoke run)")
+    parser.add_argument("--only", default="", help="comma-separated forward rows to run (minilm, "
+                        f"{', '.join(SHAPES)}): skips the load and payload sections")
     args = parser.parse_args()
+    only = tuple(x.strip() for x in args.only.split(",") if x.strip())
     devices = [torch.device("cpu")] + ([torch.device("cuda")] if torch.cuda.is_available() else [])
     t_start = time.perf_counter()
     print(f"# bench_attention: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
           f"torch {torch.__version__}, {torch.get_num_threads()} threads; load average at start "
           f"{os.getloadavg()[0]:.1f} (a shared machine: compare the ratios, not the absolute times)\n")
     for device in devices:
-        print(f"## Load ({describe_device(device)})\n")
-        print("\n".join(bench_load(device)) + "\n")
+        if not only:
+            print(f"## Load ({describe_device(device)})\n")
+            print("\n".join(bench_load(device)) + "\n")
         print(f"## Forward + attentions, batch 1, fp32, eager ({describe_device(device)})\n")
-        print("\n".join(bench_forward(device, args.quick)) + "\n")
-    print("## bertviz payload, MiniLM (6 layers × 12 heads)\n")
-    print("\n".join(bench_payload(args.quick)) + "\n")
+        print("\n".join(bench_forward(device, args.quick, only)) + "\n")
+    if not only:
+        print("## bertviz payload, MiniLM (6 layers × 12 heads)\n")
+        print("\n".join(bench_payload(args.quick)) + "\n")
     print(f"total {time.perf_counter() - t_start:.0f} s; load average at the end {os.getloadavg()[0]:.1f}")
 
 

@@ -21,9 +21,9 @@ each time is the minimum of 2 interleaved runs. Times are noisy: the ratios are 
 
 Full run (MiniLM on all 50 sentences × 3 baselines, the random shapes on 10 of them; ≈ 2 h on the shared,
 busy 2-core CPU, ≈ 30 min on an idle one):
-    flock /tmp/plm-bench.lock python benchmarks/bench_attribution.py --csv /tmp/attribution_rows.csv
+    flock /tmp/plm-bench.lock python3 -m benchmarks.bench_attribution --csv /tmp/attribution_rows.csv
 Quick run (MiniLM, 12 sentences, pad and zero; a few minutes):
-    python benchmarks/bench_attribution.py --quick
+    python3 -m benchmarks.bench_attribution --quick
 """
 
 from __future__ import annotations
@@ -39,20 +39,16 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from captum.attr import IntegratedGradients, LayerIntegratedGradients
+from scipy import stats
+from transformers import AutoTokenizer, BertConfig, BertForMaskedLM, GPT2Config, GPT2LMHeadModel
+
+from plm_core.attribution import AttributionResult, Target, attribute
+from plm_core.inference import mean_pool
+from plm_core.loading import ModelHandle, ModelSpec, embedded_model_path, load_model
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "tests"))
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
 warnings.filterwarnings("ignore")
-
-from captum.attr import IntegratedGradients, LayerIntegratedGradients  # noqa: E402
-from scipy import stats  # noqa: E402
-from transformers import AutoTokenizer, BertConfig, BertForMaskedLM, GPT2Config, GPT2LMHeadModel  # noqa: E402
-
-from plm_core.attribution import AttributionResult, Target, attribute  # noqa: E402
-from plm_core.inference import mean_pool  # noqa: E402
-from plm_core.loading import ModelHandle, ModelSpec, embedded_model_path, load_model  # noqa: E402
 
 LESSON_DATA = ROOT / "plm_core" / "lessons" / "data" / "sentiment.tsv"
 SHARED_DATA = ROOT.parent / "shared" / "data"
@@ -117,7 +113,7 @@ def setups(only: set[str], baselines: tuple[str, ...]) -> list[Setup]:
             "bert-base-shape", "masked_lm", BertForMaskedLM(BertConfig(attn_implementation="eager")), tok),
             Target("token", output="logit"), baselines))
     if "gpt2" in only:
-        from tiny_models import bpe_tokenizer
+        from tests.tiny_models import bpe_tokenizer
 
         out.append(Setup("gpt2 shape (random), next token", _random_handle(
             "gpt2-shape", "causal_lm", GPT2LMHeadModel(GPT2Config(attn_implementation="eager")), bpe_tokenizer()),

@@ -2,7 +2,7 @@
 
 Run under the team's lock (the machine is shared):
 
-    flock /tmp/plm-bench.lock python benchmarks/bench_masking.py [--reps 30] [--full]
+    flock /tmp/plm-bench.lock python3 -m benchmarks.bench_masking [--reps 30] [--full]
 
 Rows: each kind of update the masking page makes (new text, click a mask, substitute, encoder reference),
 the occlusion sweep batched vs one forward per masked copy vs a plain transformers loop, and the compare
@@ -15,21 +15,17 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import sys
 import time
 from pathlib import Path
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+import torch
+
+from plm_core.compare import compare_texts
+from plm_core.loading import ModelHandle, ModelSpec, load_model
+from plm_core.masking import MaskSpec, mask_and_predict, occlusion_sweep
+from plm_core.tokens import encode
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-import torch  # noqa: E402
-
-from plm_core.compare import compare_texts  # noqa: E402
-from plm_core.loading import ModelHandle, ModelSpec, load_model  # noqa: E402
-from plm_core.masking import MaskSpec, mask_and_predict, occlusion_sweep  # noqa: E402
-from plm_core.tokens import encode  # noqa: E402
 
 BASE = ("the quick brown fox jumps over the lazy dog while the tired cat sat on the warm mat because it was "
         "late in the evening and everyone in the small house had already gone to sleep")
@@ -90,12 +86,10 @@ def plain_sweep(handle: ModelHandle, ids: list[int], special: list[bool]) -> Non
 
 def full_size_handles() -> list[tuple[str, ModelHandle]]:
     """bert-base MLM (MiniLM's uncased vocabulary) and gpt2-small shapes with random weights."""
-    import sys as _sys
 
     from transformers import BertConfig, BertForMaskedLM, GPT2Config, GPT2LMHeadModel
 
-    _sys.path.insert(0, str(ROOT / "tests"))
-    from tiny_models import bpe_tokenizer
+    from tests.tiny_models import bpe_tokenizer
 
     mini = load_model(ModelSpec("embedded", device="cpu"))
     torch.manual_seed(0)

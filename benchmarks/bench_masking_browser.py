@@ -13,7 +13,7 @@ animation frame whose plotly charts show new numbers:
 
 Run under the team's lock (the machine is shared):
 
-    flock /tmp/plm-bench.lock python benchmarks/bench_masking_browser.py [--tries 10]
+    flock /tmp/plm-bench.lock python3 -m benchmarks.bench_masking_browser [--tries 10]
 """
 
 from __future__ import annotations
@@ -21,19 +21,16 @@ from __future__ import annotations
 import argparse
 import contextlib
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
 
+from playwright.sync_api import sync_playwright
+from tests.browser.st_browser import CHROMIUM, CHROMIUM_ARGS, instrument_page, streamlit_server
+
+from ui import LIVE_PAUSE
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests" / "browser"))
-sys.path.insert(0, str(ROOT))
-
-from playwright.sync_api import sync_playwright  # noqa: E402
-from st_browser import CHROMIUM, CHROMIUM_ARGS, instrument_page, streamlit_server  # noqa: E402
-
-from ui import LIVE_PAUSE  # noqa: E402
 
 SENTENCES = [
     "the cat sat on the mat", "a dog slept under the old table", "my sister reads a book every night",

@@ -1,13 +1,19 @@
 """Attention explorer: bertviz head/model views, heatmaps with rollout, token flow and the query·key view."""
 
+import functools
+
 import streamlit as st
 
-from plm_core.attention import attention_rollout, describe, head_average, token_flow
+from plm_core.attention import attention_rollout, cross_attention_rollout, describe, head_average, token_flow
 from plm_core.viz.attention_plots import attention_heatmap, query_key_figures, token_flow_figure
 from plm_core.viz.bertviz_html import bertviz_html
-from ui import resources, widgets
+from ui import charts, resources, widgets
+from ui import text as ui_text
+from ui.safe import md
 
 EXAMPLE = "The cat sat on the mat because it was tired."
+STACK_LABELS = {"encoder": "encoder self-attention", "decoder": "decoder self-attention",
+                "cross": "cross-attention (target → source)", "self": "self-attention"}
 BERTVIZ_MAX_TOKENS = 128  # the head/model views draw n² lines per head: past this they are unreadable and slow
 
 handle = widgets.require_handle()
@@ -18,70 +24,116 @@ st.caption("Self-attention: each token (query) takes a weighted mix of all token
 
 left, right = st.columns([3, 2])
 with left:
-    text = widgets.text_area("Sentence", "attention.text", EXAMPLE, height=90)
+    text = widgets.text_area("Sentence" if not handle.adapter.target_prefix else "Source", "attention.text",
+                             EXAMPLE, height=90)
 with right:
-    pair = widgets.text_area("Second sentence (optional)", "attention.pair", height=90,
-                             help="BERT-style models read two segments: [CLS] A [SEP] B [SEP].")
+    pair = widgets.text_area(handle.adapter.pair_label, "attention.pair", height=90, help=handle.adapter.pair_help)
 result = widgets.run_or_stop(lambda: resources.cached_attention(spec, text, pair or None))
 widgets.show_notes(result.encoding)
-tokens = result.encoding.tokens
-st.markdown(f"**{describe(result.encoding)}** · {result.n_layers} layers × {result.n_heads} heads")
+units = ui_text.unit_switch(text, pair)
+in_units = units.attention(result)  # words: rows mean over a word's pieces, columns sum (every stack)
+st.markdown(f"**{md(describe(result.encoding))}**" + (f" · {len(in_units.encoding):d} words" if units.words else "")
+            + f" · {result.n_layers:d} layers × {result.n_heads:d} heads")
+if result.stacks:  # an encoder-decoder: pick the stack the heatmaps, token flow and query·key view show
+    st.caption("Encoder-decoder: the encoder reads the source (self-attention), the decoder reads the target so far "
+               "(causal self-attention) and, through cross-attention, the encoder's output: one row per target "
+               "token, one column per source token.")
+    stack = st.segmented_control("Attention stack", result.stack_names, key="attention.stack",
+                                 format_func=STACK_LABELS.get) or result.stack
+else:
+    stack = result.stack
+shown = in_units.get(stack)  # the stack the tabs below show (the only one of a single-stack model), in tokens or words
+shown_tokens = result.get(stack)
+tokens = shown.encoding.tokens
+keys = shown.keys.tokens
 
 head_tab, model_tab, heat_tab, flow_tab, qk_tab = st.tabs(
     ["Head view", "Model view", "Heatmaps & rollout", "Token flow", "Query · key"])
 
 too_long = len(tokens) > BERTVIZ_MAX_TOKENS
 for tab, view, height in ((head_tab, "head", 80 + 23 * len(tokens)),
-                          (model_tab, "model", 110 + result.n_layers * (14 + 7 * len(tokens)))):
+                          (model_tab, "model", 134 + result.n_layers * (14 + 7 * len(tokens)))):
     with tab:
         if too_long:
-            st.info(f"The {view} view draws every pair of tokens; it is shown up to {BERTVIZ_MAX_TOKENS} tokens "
+            st.info(f"The {md(view)} view draws every pair of tokens; it is shown up to {BERTVIZ_MAX_TOKENS:d} tokens "
                     f"(this input has {len(tokens)}). The heatmaps show all of it.")
         else:
             st.caption("Hover a token to see what it attends to; click a colour to toggle a head; "
                        "double-click a colour to show only that head." if view == "head" else
                        "Every layer (rows) and head (columns); click a cell to enlarge it.")
-            st.iframe(bertviz_html(result, view), height=min(height, 3000))
+            st.iframe(bertviz_html(in_units, view), height=min(height, 3000))
+            st.download_button(f"Download the {view} view (HTML, opens offline)",
+                               functools.partial(bertviz_html, in_units, view), f"attention-{view}-view.html",
+                               "text/html", key=f"attention.{view}_html", on_click="ignore",
+                               help="One self-contained file with its scripts inlined: for slides or a lesson "
+                                    "without a server. It follows the viewer's light or dark setting.")
 
 with heat_tab:
     mode = st.radio("Show", ["attention", "rollout"], horizontal=True, key="attention.mode",
                     format_func={"attention": "attention of one layer", "rollout": "attention rollout (all layers below)"}.get)
     if mode == "attention":
-        layer, head = widgets.layer_head_picker("attention.heat", result.n_layers, result.n_heads)
-        matrix = head_average(result, layer) if head is None else result.weights[layer, head]
+        layer, head = widgets.layer_head_picker("attention.heat", shown.n_layers, shown.n_heads)
+        matrix = head_average(shown, layer) if head is None else shown.weights[layer, head]
         label = "average of heads" if head is None else f"head {head}"
-        st.plotly_chart(attention_heatmap(matrix, tokens, f"Layer {layer}, {label}"), key="attention.heatmap")
+        charts.plotly_chart(attention_heatmap(matrix, keys, f"Layer {layer}, {label}", query_tokens=shown.encoding.tokens),
+                        key="attention.heatmap")
     else:
-        layer = st.selectbox("Up to layer", list(range(result.n_layers)), index=result.n_layers - 1,
+        layer = st.selectbox("Up to layer", list(range(shown.n_layers)), index=shown.n_layers - 1,
                              key="attention.rollout_layer")
-        st.caption("Rollout (Abnar & Zuidema, 2020): heads averaged, the residual added as 0.5·A + 0.5·I, "
-                   "and the layers multiplied — how much each input token flows into each position.")
-        st.plotly_chart(attention_heatmap(attention_rollout(result.weights)[layer], tokens,
-                                          f"Rollout up to layer {layer}"), key="attention.rollout")
+        if shown.square:
+            st.caption("Rollout (Abnar & Zuidema, 2020): heads averaged, the residual added as 0.5·A + 0.5·I, "
+                       "and the layers multiplied — how much each input token flows into each position.")
+            flow_matrix = attention_rollout(shown_tokens.weights)[layer]
+        else:
+            st.caption("Cross-attention rollout: the encoder's rollout (every encoder layer), then the head-averaged "
+                       "cross-attention of this decoder layer — how much each source token flows into each target "
+                       "position (the decoder's own mixing is left out).")
+            flow_matrix = cross_attention_rollout(shown_tokens.weights, result.get("encoder").weights)[layer]
+        # over tokens (the model's own flow), then to words
+        charts.plotly_chart(attention_heatmap(units.matrix(flow_matrix, shown_tokens), keys, f"Rollout up to layer {layer}",
+                                          query_tokens=shown.encoding.tokens), key="attention.rollout")
 
 with flow_tab:
-    labels = result.encoding.labels()
-    chosen = st.multiselect("Tokens", list(range(len(tokens))), default=[min(2, len(tokens) - 1)],
-                            format_func=lambda i: labels[i], key="attention.flow_tokens")
-    layer, head = widgets.layer_head_picker("attention.flow", result.n_layers, result.n_heads,
-                                            default_layer=result.n_layers - 1)
-    if chosen:
-        flow = token_flow(result, chosen, layer, head)
-        st.plotly_chart(token_flow_figure(flow, tokens), key="attention.flow_chart")
+    labels = ui_text.picker_labels(shown.encoding.labels())
+    flow_tokens = shown.encoding.tokens
+    if not shown.square:
+        st.info("Token flow follows one self-attention (the same tokens as queries and keys): choose the encoder "
+                "or the decoder stack above. The heatmaps show the cross-attention.")
     else:
-        st.info("Choose one or more tokens.")
+        chosen = st.multiselect(units.name.capitalize(), list(range(len(flow_tokens))),
+                                default=[min(2, len(flow_tokens) - 1)], format_func=lambda i: labels[i],
+                                key=f"attention.flow_{units.name}" + (f".{stack}" if result.stacks else ""))
+        layer, head = widgets.layer_head_picker("attention.flow", shown.n_layers, shown.n_heads,
+                                                default_layer=shown.n_layers - 1)
+        if chosen:
+            flow = token_flow(shown, chosen, layer, head)
+            charts.plotly_chart(token_flow_figure(flow, flow_tokens), key="attention.flow_chart")
+        else:
+            st.info("Choose one or more tokens.")
 
 with qk_tab:
-    layer, head = widgets.layer_head_picker("attention.qk", result.n_layers, result.n_heads, allow_average=False)
-    qk = widgets.run_or_stop(lambda: resources.cached_query_key(spec, text, layer, head, pair or None))
+    if units.words:
+        st.caption("Queries and keys are vectors of tokens: this view stays per token.")
+    layer, head = widgets.layer_head_picker("attention.qk", shown.n_layers, shown.n_heads, allow_average=False)
+    qk_stack = stack if result.stacks else None
+    qk = widgets.run_or_stop(lambda: resources.cached_query_key(spec, text, layer, head, pair or None, stack=qk_stack))
     st.markdown(
-        f"Q and K of head {head} are the model's own projections, captured while it ran: "
-        f"{qk.queries.shape[0]} tokens × d_k = {qk.queries.shape[1]}; scale 1/√d_k = {qk.scale:.4f}"
+        f"Q and K of head {head:d} are the model's own projections, captured while it ran: "
+        f"{qk.queries.shape[0]:d} tokens × d_k = {qk.queries.shape[1]:d}; scale 1/√d_k = {qk.scale:.4f}"
         + (" ; causal mask: a token sees only itself and earlier tokens." if qk.causal else ".")
     )
+    if qk.positions == "rotary":
+        st.caption("Rotary positions (RoPE): Q and K are rotated by their token's position before the product, "
+                   "so QKᵀ depends on how far apart two tokens are. Q and K are shown rotated.")
+    if qk.n_kv_heads is not None and qk.n_kv_heads < shown.n_heads:
+        st.caption(f"Grouped-query attention: {shown.n_heads:d} query heads share {qk.n_kv_heads:d} key/value "
+                   f"head(s); head {head:d} reads key/value head {qk.kv_head:d}.")
+    if qk.bias is not None:
+        st.caption("Relative positions: a learned bias per head and distance is added to QKᵀ before the softmax "
+                   "(T5 does not scale QKᵀ).")
     figs = query_key_figures(qk)
     c1, c2 = st.columns(2)
-    c1.plotly_chart(figs["scores"], key="attention.qk_scores")
-    c2.plotly_chart(figs["probs"], key="attention.qk_probs")
+    charts.plotly_chart(figs["scores"], key="attention.qk_scores", container=c1)
+    charts.plotly_chart(figs["probs"], key="attention.qk_probs", container=c2)
     widgets.check_equal("Recomputed softmax(QKᵀ/√d_k)", "the model's attention", qk.max_abs_diff,
                         widgets.PROBS_TOLERANCE)

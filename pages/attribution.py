@@ -8,7 +8,10 @@ from plm_core.errors import PlmCoreError
 from plm_core.viz.attribution_plots import (agreement_heatmap, color_legend_html, methods_heatmap,
                                             token_bar_chart, token_highlight_html)
 from ui import attribution as ua
-from ui import widgets
+from plm_core.words import word_attribution
+from ui import text as ui_text
+from ui import charts, widgets
+from ui.safe import md
 
 SLOW_S = 4.0  # estimated seconds above which the page asks before running
 
@@ -19,20 +22,26 @@ st.caption("Which input tokens made the model's output? Red tokens raise the exp
            "Integrated Gradients, SHAP, LIME and occlusion compare the input with a baseline (the same sentence with "
            "every word replaced by [PAD], [MASK] or a zero vector).")
 
-text = widgets.text_area("Sentence", "attribution.text", ua.default_text(handle), height=80)
+text = widgets.text_area("Sentence" if not handle.adapter.target_prefix else "Source", "attribution.text",
+                         ua.default_text(handle), height=80)
+pair = None
+if handle.adapter.target_prefix:  # an encoder-decoder: the target token follows this target prefix
+    pair = widgets.text_area(handle.adapter.pair_label, "attribution.pair", height=68,
+                             help=handle.adapter.pair_help).strip() or None
 target = ua.target_picker(handle, text)
 offered, refused = ua.method_choices(handle)
 methods = st.multiselect("Methods", offered, default=["integrated_gradients"], key="attribution.methods",
                          format_func=METHOD_LABELS.get)
 for m, why in refused.items():
-    st.caption(f"Not offered for this model — {METHOD_LABELS[m]}: {why}")
+    st.caption(f"Not offered for this model — {md(METHOD_LABELS[m])}: {md(why)}")
+units = ui_text.unit_switch(text)
 with st.expander("Settings: baseline, steps, samples"):
     c1, c2, c3, c4 = st.columns(4)
     baselines, no_baseline = ua.baseline_choices(handle)
     baseline = c1.radio("Baseline", baselines, key="attribution.baseline",
                         format_func={"pad": "[PAD] tokens", "mask": "[MASK] tokens", "zero": "zero embedding"}.get)
     for b, why in no_baseline.items():
-        c1.caption(f"No {b} baseline: {why}.")
+        c1.caption(f"No {md(b)} baseline: {md(why)}.")
     steps_choice = c2.selectbox("IG steps", ["auto", 8, 16, 32, 50, 64, 128], key="attribution.steps",
                                 help="auto: gradients gathered where the output changes along the path, more of "
                                      "them (9 → 17 → 33 → 65) until the completeness error is within the tolerance; "
@@ -53,15 +62,15 @@ if target is None or not methods:
     st.info("Choose at least one method." if target is not None else "Complete the target above.")
     st.stop()
 
-n_tokens = ua.cached_token_count(spec, text)
+n_tokens = ua.cached_token_count(spec, text, pair)
 seconds = sum(ua.estimate(spec, n_tokens, m, n_steps, n_samples) for m in methods)
-request = repr((spec, text, methods, target, baseline, n_steps, tolerance, n_samples))
+request = repr((spec, text, pair, methods, target, baseline, n_steps, tolerance, n_samples))
 approved = st.session_state.setdefault("attribution.approved", [])
 if seconds > SLOW_S and request not in approved:
     if st.button(f"Run anyway (about {seconds:.0f} s)", key="attribution.run"):
         approved[:] = approved[-20:] + [request]
         st.rerun()
-    st.warning(f"{n_tokens} tokens with {len(methods)} method(s) will take about {seconds:.0f} s. "
+    st.warning(f"{n_tokens:d} tokens with {len(methods)} method(s) will take about {seconds:.0f} s. "
                "Shorten the text or choose fewer methods, or run it anyway.")
     st.stop()
 
@@ -69,41 +78,44 @@ results, failed = [], {}
 with st.spinner("Computing attributions…"):
     for m in methods:
         try:
-            results.append(ua.cached_attribution(spec, text, m, target, None, baseline, n_steps, tolerance, n_samples))
+            results.append(ua.cached_attribution(spec, text, m, target, pair, baseline, n_steps, tolerance, n_samples))
         except PlmCoreError as err:
             failed[m] = str(err)
 for m, msg in failed.items():
-    st.error(f"{METHOD_LABELS[m]}: {msg}")
+    st.error(f"{md(METHOD_LABELS[m])}: {md(msg)}")
 if not results:
     st.stop()
 first = results[0]
 widgets.show_notes(first.encoding)
+# word view: a word's score is the sum of its pieces' (completeness holds); export stays per token
+results, token_results = [r if units.of(r.encoding) is None else word_attribution(r, units.of(r.encoding))
+                          for r in results], results
 for note in first.notes:
-    st.info(note[0].upper() + note[1:] + ".")
-st.markdown(f"**Explained:** {first.target_label} = **{first.f_x:.4g}** (baseline: "
-            f"{'n/a' if first.f_baseline is None else f'{first.f_baseline:.4g}'})")
+    widgets.show_note(note)
+baseline_value = "n/a" if first.f_baseline is None else f"{first.f_baseline:.4g}"
+st.markdown(f"**Explained:** {md(first.target_label)} = **{first.f_x:.4g}** (baseline: {md(baseline_value)})")
 st.html(color_legend_html())
 for r in results:
     st.subheader(METHOD_LABELS[r.method])
     st.html(token_highlight_html(r))
     quality = ua.quality_message(r)
     if quality:
-        getattr(st, quality[0])(quality[1])
+        (st.warning if quality[0] == "warning" else st.caption)(md(quality[1]))
     with st.expander("Bar chart", expanded=len(results) == 1):
-        st.plotly_chart(token_bar_chart(r, METHOD_LABELS[r.method]), key=f"attribution.bar.{r.method}")
+        charts.plotly_chart(token_bar_chart(r, METHOD_LABELS[r.method]), key=f"attribution.bar.{r.method}")
 
 if len(results) > 1:
     st.subheader("Methods side by side")
     names = [METHOD_LABELS[r.method] for r in results]
-    st.plotly_chart(methods_heatmap(results), key="attribution.heatmap")
+    charts.plotly_chart(methods_heatmap(results), key="attribution.heatmap")
     left, right = st.columns(2) if len(results) <= 4 else (st.container(), st.container())
-    left.plotly_chart(agreement_heatmap(names, rank_agreement(results, "spearman"), "Rank agreement: Spearman ρ"),
-                      key="attribution.spearman")
-    right.plotly_chart(agreement_heatmap(names, rank_agreement(results, "kendall"), "Rank agreement: Kendall τ"),
-                       key="attribution.kendall")
+    charts.plotly_chart(agreement_heatmap(names, rank_agreement(results, "spearman"), "Rank agreement: Spearman ρ",
+                                          statistic="ρ"), key="attribution.spearman", container=left)
+    charts.plotly_chart(agreement_heatmap(names, rank_agreement(results, "kendall"), "Rank agreement: Kendall τ",
+                                          statistic="τ"), key="attribution.kendall", container=right)
     st.caption("Correlation of the token rankings (special tokens left out). 1 = same order, −1 = reversed.")
 
 d1, d2 = st.columns(2)
-d1.download_button("Download CSV", to_csv(results), "attribution.csv", "text/csv", key="attribution.csv")
-d2.download_button("Download JSON (full configuration)", to_json(results), "attribution.json", "application/json",
-                   key="attribution.json")
+d1.download_button("Download CSV", to_csv(token_results), "attribution.csv", "text/csv", key="attribution.csv")
+d2.download_button("Download JSON (full configuration)", to_json(token_results), "attribution.json",
+                   "application/json", key="attribution.json")

@@ -3,13 +3,17 @@
 import numpy as np
 import streamlit as st
 
-from plm_core.compare import AttentionDifference, alignment_rows
+from plm_core.attribution import METHOD_LABELS
+from plm_core.compare import AttentionDifference, alignment_rows, compare_words
 from plm_core.loading import ModelSpec
-from plm_core.types import KIND_LABELS
+from plm_core.kinds import kind_label
 from plm_core.viz.attention_plots import attention_heatmap
 from plm_core.viz.masking_plots import comparison_bars, distribution_bars, token_pair_bars
 from ui import masking as ui_masking
-from ui import LIVE_PAUSE, url_state, widgets
+from plm_core.words import aggregate_scores
+from ui import LIVE_PAUSE, charts, url_state, widgets
+from ui import text as ui_text
+from ui.safe import md
 from ui.url_state import UrlParam
 
 MODES = ("texts", "models")
@@ -62,9 +66,9 @@ def head_label(head: int) -> str:
 
 def difference_heatmap(diff: AttentionDifference, layer: int, head: int, key: str) -> None:
     """B − A attention on the matched tokens at one layer and head (-1 = average of heads)."""
-    st.plotly_chart(attention_heatmap(pick(diff.weights, layer, head), [t.split(":", 1)[1] for t in diff.tokens],
-                                      f"Layer {layer}, {head_label(head)}: B − A", colorscale="RdBu", zmid=0.0,
-                                      colorbar_title="B − A"), key=key)
+    charts.plotly_chart(attention_heatmap(pick(diff.weights, layer, head), [t.split(":", 1)[1] for t in diff.tokens],
+                                          f"Layer {layer}, {head_label(head)}: B − A", signed=True,
+                                          colorbar_title="B − A"), key=key)
 
 
 if mode == "texts":
@@ -72,38 +76,50 @@ if mode == "texts":
     text_a = c1.text_input("Sentence A", key="compare.a", live=LIVE_PAUSE)
     text_b = c2.text_input("Sentence B", key="compare.b", live=LIVE_PAUSE)
     result = widgets.run_or_stop(lambda: ui_masking.cached_text_comparison(spec, text_a, text_b))
-    for note in result.notes:
-        st.info(note[0].upper() + note[1:] + ".")
-    rows = alignment_rows(result.alignment, result.a.encoding, result.b.encoding)
+    for note in result.notes:  # first each sentence's own (cut input, unknown characters), then the comparison's
+        widgets.show_note(note)
+    units = ui_text.unit_switch(text_a, text_b)
+    words = None
+    if units.words:  # the same views over words: aligned by word text, attention summed/averaged per word
+        words = compare_words(result.attention_a, result.attention_b, units.of(result.a.encoding),
+                              units.of(result.b.encoding))
+    alignment, enc_a, enc_b = ((result.alignment, result.a.encoding, result.b.encoding) if words is None
+                               else (words.alignment, words.words_a, words.words_b))
+    rows = alignment_rows(alignment, enc_a, enc_b)
     n_match = sum(1 for r in rows if r[2])
-    st.markdown(f"**Aligned tokens** — {n_match} matched, {len(result.alignment.only_a)} only in A, "
-                f"{len(result.alignment.only_b)} only in B")
+    st.markdown(f"**Aligned {md(units.name)}** — {n_match:d} matched, {len(alignment.only_a):d} only in A, "
+                f"{len(alignment.only_b):d} only in B")
     st.dataframe({"A": [r[0] for r in rows], "B": [r[1] for r in rows], "": ["=" if r[2] else "≠" for r in rows]},
                  hide_index=True, height=min(400, 38 + 35 * len(rows)), key="compare.alignment")
     st.subheader("Prediction difference")
     if not result.comparisons:
         st.info("Nothing to compare for this model kind and these inputs.")
     for n, cmp in enumerate(result.comparisons):
-        title = "Similarity of B to A" if cmp.kind == "encoder" else cmp.what
-        st.plotly_chart(comparison_bars(cmp, title, names=("A", "B")), key=f"compare.pred{n}")
-        if cmp.kind == "encoder":
+        similarity = cmp.measure == "cosine similarity"
+        title = "Similarity of B to A" if similarity else cmp.what
+        charts.plotly_chart(comparison_bars(cmp, title, names=("A", "B")), key=f"compare.pred{n}")
+        if similarity:
             st.markdown(f"Cosine similarity of the two sentence embeddings: **{float(cmp.perturbed[0]):.3f}**")
         elif cmp.label_changed:
-            st.warning(f"The top prediction differs: {cmp.top_original!r} (A) vs {cmp.top_perturbed!r} (B).")
-    st.subheader("Attention difference (B − A) on matched tokens")
+            st.warning(f"The top prediction differs: {md(repr(cmp.top_original))} (A) vs "
+                       f"{md(repr(cmp.top_perturbed))} (B).")
+    st.subheader(f"Attention difference (B − A) on matched {md(units.name)}")
     layer, head = layer_head(result.attention_a.n_layers, result.attention_a.n_heads)
-    difference_heatmap(result.attention, layer, head, "compare.attn_diff")
+    difference_heatmap(result.attention if words is None else words.attention, layer, head, "compare.attn_diff")
     st.subheader("Attribution difference")
     if st.toggle("Attribute both sentences (same target)", key="compare.attr"):
-        method = st.selectbox("Method", ATTR_METHODS, key="compare.method")
+        method = st.selectbox("Method", ATTR_METHODS, key="compare.method", format_func=METHOD_LABELS.get)
         attr = widgets.run_or_stop(lambda: ui_masking.cached_attribution_difference(spec, text_a, text_b, method))
-        labels = [result.a.encoding.tokens[i] if result.a.encoding.tokens[i] == result.b.encoding.tokens[j]
-                  else f"{result.a.encoding.tokens[i]}/{result.b.encoding.tokens[j]}" for i, j in attr.pairs]
+        scores_a, scores_b = attr.scores_a, attr.scores_b
+        if words is not None:  # a word's attribution is the sum of its pieces'
+            scores_a, scores_b = aggregate_scores(scores_a, enc_a), aggregate_scores(scores_b, enc_b)
+        labels = [enc_a.tokens[i] if enc_a.tokens[i] == enc_b.tokens[j] else f"{enc_a.tokens[i]}/{enc_b.tokens[j]}"
+                  for i, j in alignment.pairs]
         labels = [f"{n}:{t}" for n, t in enumerate(labels)]
-        st.plotly_chart(token_pair_bars(labels, np.asarray([attr.scores_a[i] for i, _ in attr.pairs]),
-                                        np.asarray([attr.scores_b[j] for _, j in attr.pairs]),
-                                        f"{method.replace('_', ' ')} on matched tokens — target: {attr.target_label}"),
-                        key="compare.attr_chart")
+        charts.plotly_chart(token_pair_bars(labels, np.asarray([scores_a[i] for i, _ in alignment.pairs]),
+                                        np.asarray([scores_b[j] for _, j in alignment.pairs]),
+                                        f"{METHOD_LABELS[method]} on matched {units.name} — target: "
+                                        f"{attr.target_label}"), key="compare.attr_chart")
 else:
     model_b = st.text_input("Second model (Hub id, local folder, or 'embedded')", key="compare.model_b",
                             placeholder="embedded", help="Loading a model downloads it unless it is local.")
@@ -114,7 +130,12 @@ else:
         spec_b = ModelSpec(model_b.strip())
         result = widgets.run_or_stop(lambda: ui_masking.cached_model_comparison(spec, spec_b, text))
         for note in result.notes:
-            st.info(note[0].upper() + note[1:] + ".")
+            widgets.show_note(note)
+        units = ui_text.unit_switch(text)
+        words = None
+        if units.words:  # one text: words matched by the characters they cover
+            words = compare_words(result.attention_a, result.attention_b, units.of(result.attention_a.encoding),
+                                  units.of(result.attention_b.encoding), by="characters")
         depth = min(result.attention_a.n_layers, result.attention_b.n_layers)
         n_heads = min(result.attention_a.n_heads, result.attention_b.n_heads)
         st.session_state["compare.layer_from_top"] = min(max(1, int(st.session_state["compare.layer_from_top"])), depth)
@@ -123,33 +144,36 @@ else:
                              key="compare.layer_from_top", format_func=lambda n: f"{n} from the top")
         head = head_picker(c2, n_heads)
         cols = st.columns(2)
-        for col, name, pred, att in ((cols[0], f"A: {spec.model_id}", result.a, result.attention_a),
-                                     (cols[1], f"B: {spec_b.model_id}", result.b, result.attention_b)):
+        att_a, att_b = ((result.attention_a, result.attention_b) if words is None
+                        else (words.attention_a, words.attention_b))
+        for col, name, pred, att in ((cols[0], f"A: {spec.model_id}", result.a, att_a),
+                                     (cols[1], f"B: {spec_b.model_id}", result.b, att_b)):
             with col:
-                st.markdown(f"**{name}**")
+                st.markdown(f"**{md(name)}**")
                 if pred is None:
                     st.caption("no prediction for this input (see the note above)")
                 else:
-                    st.caption(KIND_LABELS[pred.kind])
-                    if pred.kind == "classifier":
-                        st.plotly_chart(distribution_bars(pred.labels, pred.probs, "Class probabilities"),
+                    st.caption(md(kind_label(pred.kind)))
+                    if pred.labels:  # class probabilities
+                        charts.plotly_chart(distribution_bars(pred.labels, pred.probs, "Class probabilities"),
                                         key=f"compare.mpred.{name}")
-                    elif pred.kind == "encoder":
-                        st.markdown(f"Sentence embedding: {pred.embedding.shape[0]} dimensions")
+                    elif pred.embedding is not None:
+                        st.markdown(f"Sentence embedding: {pred.embedding.shape[0]:d} dimensions")
                     else:
                         for n, d in enumerate(pred.distributions):
-                            st.plotly_chart(distribution_bars([repr(t) for t in d.tokens], d.probs,
-                                                              f"Top tokens at position {d.position}"),
-                                            key=f"compare.mpred.{name}.{n}")
+                            charts.plotly_chart(distribution_bars([repr(t) for t in d.tokens], d.probs,
+                                                                  f"Top tokens at position {d.position}"),
+                                                key=f"compare.mpred.{name}.{n}")
                 lyr = att.n_layers - layer
-                st.plotly_chart(attention_heatmap(pick(att.weights, lyr, head), att.encoding.tokens,
-                                                  f"Layer {lyr}, {head_label(head)}"), key=f"compare.matt.{name}")
+                charts.plotly_chart(attention_heatmap(pick(att.weights, lyr, head), att.encoding.tokens,
+                                                      f"Layer {lyr}, {head_label(head)}"), key=f"compare.matt.{name}")
         for n, cmp in enumerate(result.comparisons):
-            st.plotly_chart(comparison_bars(cmp, names=("A", "B")), key=f"compare.mcmp{n}")
-        if result.attention is not None:  # same layers and heads (two checkpoints of one architecture)
+            charts.plotly_chart(comparison_bars(cmp, names=("A", "B")), key=f"compare.mcmp{n}")
+        difference = result.attention if words is None else words.attention
+        if difference is not None:  # same layers and heads (two checkpoints of one architecture)
             st.subheader("Attention difference (B − A)")
-            difference_heatmap(result.attention, result.attention_a.n_layers - layer, head, "compare.mattn_diff")
-            if not np.abs(result.attention.weights).max() > 0:
+            difference_heatmap(difference, result.attention_a.n_layers - layer, head, "compare.mattn_diff")
+            if np.abs(difference.weights).max() == 0:  # (NaN is not "identical")
                 st.caption("The two models attend identically on this input: B − A is 0 at every layer and head.")
 
 with st.expander("Loaded models and memory"):
@@ -164,8 +188,7 @@ with st.expander("Loaded models and memory"):
                     f"{gpu['free'] / 2**30:.2f} of {gpu['total'] / 2**30:.2f} GiB free")
     else:
         st.caption("No GPU: models run on the CPU.")
-    st.caption("The server keeps at most 3 models loaded; the least recently used one is dropped first.")
-    if st.button("Unload all models", key="compare.unload",
-                 help="Frees memory; the sidebar's model is loaded again on the next view."):
-        ui_masking.unload()
-        st.rerun()
+    st.caption(f"The server keeps models loaded within {ui_masking.memory_budget_mb():,.0f} MB of weights "
+               "(PLM_MODEL_MEMORY_MB); when it needs room, it drops the model unused for longest, never one used "
+               "in the last 5 minutes.")
+    ui_masking.unload_controls()

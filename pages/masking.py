@@ -5,27 +5,23 @@ import streamlit as st
 from plm_core.masking import STRATEGIES, STRATEGY_LABELS, MaskSpec, check_mask
 from plm_core.viz.masking_plots import comparison_bars, fill_in_bars, occlusion_bars
 from ui import masking as ui_masking
-from ui import LIVE_PAUSE, url_state, widgets
+from ui import LIVE_PAUSE, charts, url_state, widgets
+from ui import text as ui_text
+from ui.safe import md
 from ui.url_state import UrlParam
-
-EXAMPLES = {
-    "encoder": "The cat sat on the mat because it was tired.",
-    "masked_lm": "The capital of France is [MASK].",
-    "classifier": "A really good movie with excellent acting.",
-    "causal_lm": "The cat sat on the",
-}
 
 handle = widgets.require_handle()
 spec = widgets.active_spec()
-kind = handle.kind
-strategies = tuple(s for s in STRATEGIES if s != "mask_token" or handle.tokenizer.mask_token)  # GPT-2 has none
+adapter = handle.adapter  # what the model kind predicts and how the lab shows it (plm_core.kinds)
+strategies = tuple(s for s in STRATEGIES if s != "mask_token" or adapter.can_mask(handle))  # GPT-2 has none
 PARAMS = (
-    UrlParam("masking.text", "text", EXAMPLES[kind]),
+    UrlParam("masking.text", "text", adapter.example(handle, "masking")),
     UrlParam("masking.masks", "masks", [], "ints"),
-    UrlParam("masking.strategy", "edit", "mask_token" if handle.tokenizer.mask_token else "delete", "str", strategies),
+    UrlParam("masking.strategy", "edit", "mask_token" if adapter.can_mask(handle) else "delete", "str", strategies),
     UrlParam("masking.sub", "sub", ""),
     UrlParam("masking.ref", "ref", "A dog was sleeping on the rug."),
     UrlParam("masking.sweep", "sweep", False, "bool"),
+    UrlParam("masking.target", "target", ""),
 )
 
 
@@ -38,8 +34,11 @@ def masking_view() -> None:
     st.caption("Click tokens to hide or replace them and see how the model's prediction changes. "
                "The view follows the text as you type; the address bar is a link to this exact view.")
 
-    text = st.text_input("Sentence", key="masking.text", live=LIVE_PAUSE)
-    encoding = widgets.run_or_stop(lambda: ui_masking.cached_encoding(spec, text))
+    text = st.text_input("Sentence" if not adapter.target_prefix else "Source", key="masking.text", live=LIVE_PAUSE)
+    target = None
+    if adapter.target_prefix:  # an encoder-decoder predicts the next token of this target
+        target = st.text_input(adapter.pair_label, key="masking.target", live=LIVE_PAUSE, help=adapter.pair_help) or None
+    encoding = widgets.run_or_stop(lambda: ui_masking.cached_encoding(spec, text, target))
     widgets.show_notes(encoding)
     options = [i for i, s in enumerate(encoding.special) if not s]
 
@@ -50,7 +49,7 @@ def masking_view() -> None:
         try:
             check_mask(encoding, MaskSpec(tuple(dropped)))
         except ValueError as err:
-            st.warning(f"Not masked: {err}.")
+            st.warning(f"Not masked: {md(err)}.")
         st.session_state["masking.masks"] = [p for p in asked if p in options]
         url_state.publish(PARAMS)  # the address bar links to the masks kept, not the ones dropped
 
@@ -59,11 +58,14 @@ def masking_view() -> None:
     substitute = None
     if strategy == "substitute":
         substitute = st.text_input("Substitute", key="masking.sub", live=LIVE_PAUSE, placeholder="a word or phrase")
-    chosen = st.pills("Tokens — click to select", options, selection_mode="multi", key="masking.masks",
-                      format_func=lambda i: encoding.tokens[i],
-                      help="Special tokens ([CLS], [SEP], <s>…) are not offered: the model always sees them.")
+    units = ui_text.unit_switch(text)
+    words = units.of(encoding)
+    if words is None:
+        chosen = ui_masking.token_pills(encoding, options)
+    else:
+        chosen = ui_masking.word_pills(words)
     reference = None
-    if kind == "encoder":
+    if adapter.uses_reference:
         reference = st.text_input("Reference sentence", key="masking.ref", live=LIVE_PAUSE,
                                   help="The edited sentence is compared with the original and with this one.")
 
@@ -71,38 +73,42 @@ def masking_view() -> None:
         st.info("Type the word to put in place of the chosen tokens.")
         return
     result = widgets.run_or_stop(lambda: ui_masking.cached_masking(
-        spec, text, tuple(sorted(chosen)), strategy, substitute, reference))
+        spec, text, tuple(sorted(chosen)), strategy, substitute, reference, text_pair=target))
     st.markdown("**Model input after the edit:**")
     st.code(" ".join(result.edit.edited.tokens), language=None, wrap_lines=True)
     for note in result.notes:
-        st.info(note[0].upper() + note[1:] + ".")
+        widgets.show_note(note)
 
-    if kind == "masked_lm":
+    if adapter.output == "masked_token":
         st.caption("Each mask is predicted on its own: the model sees the other masks as masks, so several fill-ins "
                    "are independent guesses, not one joint sentence.")
         cols = st.columns(min(3, max(1, len(result.fill_ins))))
         for n, fill in enumerate(result.fill_ins):
-            cols[n % len(cols)].plotly_chart(fill_in_bars(fill), key=f"masking.fill{n}")
+            charts.plotly_chart(fill_in_bars(fill), key=f"masking.fill{n}", container=cols[n % len(cols)])
         for n, cmp in enumerate(result.comparisons):
-            st.plotly_chart(comparison_bars(cmp, names=("unmasked", "masked")), key=f"masking.cmp{n}")
+            charts.plotly_chart(comparison_bars(cmp, names=("unmasked", "masked")), key=f"masking.cmp{n}")
     else:
         cmp = result.comparisons[0]
-        title = {"classifier": "Class probabilities", "causal_lm": "Next token",
-                 "encoder": "Similarity of the edited sentence"}[kind]
-        st.plotly_chart(comparison_bars(cmp, title, names=("original", "edited")), key="masking.chart")
-        if kind == "classifier" and cmp.label_changed:
-            st.warning(f"The prediction flipped: {cmp.top_original} → {cmp.top_perturbed}.")
-        elif kind == "causal_lm":
-            st.markdown(f"Most likely next token: `{cmp.top_original!r}` → `{cmp.top_perturbed!r}`")
+        charts.plotly_chart(comparison_bars(cmp, adapter.prediction_title, names=("original", "edited")), key="masking.chart")
+        if adapter.output == "classes" and cmp.label_changed:
+            st.warning(f"The prediction flipped: {md(cmp.top_original)} → {md(cmp.top_perturbed)}.")
+        elif adapter.output == "next_token":
+            st.text(f"Most likely next token: {cmp.top_original!r} → {cmp.top_perturbed!r}")
+    if result.before.spans or result.after.spans:  # T5 span filling (greedy decoding)
+        st.markdown("**Span filling** (greedy decoding: what the model writes for each sentinel)")
+        before, after = dict(result.before.spans), dict(result.after.spans)
+        st.table({"sentinel": list(dict.fromkeys([*before, *after])),
+                  "original": [before.get(k, "") for k in dict.fromkeys([*before, *after])],
+                  "edited": [after.get(k, "") for k in dict.fromkeys([*before, *after])]})
 
-    if st.toggle("Occlusion sweep: mask each token in turn", key="masking.sweep"):
+    if st.toggle(f"Occlusion sweep: mask each {units.name[:-1]} in turn", key="masking.sweep"):
         sweep = widgets.run_or_stop(lambda: ui_masking.cached_occlusion(
-            spec, text, tuple(sorted(chosen)), strategy, substitute))
+            spec, text, tuple(sorted(chosen)), strategy, substitute, text_pair=target, words=words))
         st.caption("All masked copies run in one batched forward pass. A positive bar: hiding that token lowers "
                    "the measured value.")
-        st.plotly_chart(occlusion_bars(sweep), key="masking.sweep_chart")
+        charts.plotly_chart(occlusion_bars(sweep), key="masking.sweep_chart")
         for note in sweep.notes:
-            st.info(note[0].upper() + note[1:] + ".")
+            widgets.show_note(note)
 
 
 masking_view()

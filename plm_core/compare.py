@@ -17,11 +17,11 @@ import numpy as np
 import torch
 
 from plm_core.errors import InvalidInputError, PlmCoreError, UnsupportedModelError
-from plm_core.inference import class_labels, forward, mean_pool, predict, top_tokens
+from plm_core.inference import model_inputs, predict, run
+from plm_core.kinds import get_adapter
 from plm_core.loading import ModelHandle
-from plm_core.masking import PredictionComparison, _Batch, _batch, _pair_comparison
 from plm_core.tokens import encode
-from plm_core.types import AttentionResult, Encoding, Prediction
+from plm_core.types import AttentionResult, Encoding, Prediction, PredictionComparison
 
 AlignBy = Literal["tokens", "characters"]
 
@@ -165,11 +165,39 @@ def attention_difference(att_a: AttentionResult, att_b: AttentionResult, alignme
     return AttentionDifference(alignment.pairs, labels, (wb - wa).astype(np.float32))
 
 
+@dataclass(frozen=True)
+class WordComparison:
+    """Two inputs (or two models) seen as words: aligned words and the attention between them."""
+
+    words_a: Encoding  # word level (plm_core.words.word_spans)
+    words_b: Encoding
+    alignment: TokenAlignment  # over words
+    attention_a: AttentionResult  # word level: to a word = sum over its pieces, from a word = mean
+    attention_b: AttentionResult
+    attention: AttentionDifference | None  # None when layers/heads differ
+
+
+def compare_words(att_a: AttentionResult, att_b: AttentionResult, words_a: Encoding, words_b: Encoding,
+                  by: AlignBy = "tokens") -> WordComparison:
+    """The word view of a comparison: words aligned by their text (``by="tokens"``, two sentences) or by their
+    character spans (``by="characters"``, one sentence on two tokenizers), and the B − A attention between the
+    matched words (plm_core.words.aggregate_attention on each side first)."""
+    from plm_core.words import word_attention
+
+    alignment = align_tokens(words_a, words_b) if by == "tokens" else align_by_characters(words_a, words_b)
+    wa, wb = word_attention(att_a, words_a), word_attention(att_b, words_b)
+    try:
+        diff: AttentionDifference | None = attention_difference(wa, wb, alignment)
+    except UnsupportedModelError:
+        diff = None
+    return WordComparison(words_a, words_b, alignment, wa, wb, diff)
+
+
 # ---------------------------------------------------------------- predictions
 
 
 def compare_predictions(original: Prediction, perturbed: Prediction) -> tuple[PredictionComparison, ...]:
-    """Compare two Predictions of one kind (from :func:`plm_core.inference.predict`).
+    """Compare two Predictions of one kind (from :func:`plm_core.inference.predict`), as the kind's adapter does.
 
     classifier: the class probabilities (same labels needed). masked/causal LM: each distribution pair,
     over the union of both top-k lists; a token outside one list counts as 0 there (``exact`` False).
@@ -180,52 +208,24 @@ def compare_predictions(original: Prediction, perturbed: Prediction) -> tuple[Pr
     """
     if original.kind != perturbed.kind:
         raise UnsupportedModelError(f"different model kinds ({original.kind}, {perturbed.kind}) predict different things")
-    kind = original.kind
-    if kind == "classifier":
-        if original.labels != perturbed.labels:
-            raise UnsupportedModelError(f"different classes: {original.labels} against {perturbed.labels}")
-        a, b = original.probs.astype(np.float32), perturbed.probs.astype(np.float32)
-        return (PredictionComparison(kind, "class probabilities", original.labels, a, b, (b - a).astype(np.float32),
-                                     int(a.argmax()) != int(b.argmax())),)
-    if kind == "encoder":
-        ea, eb = original.embedding, perturbed.embedding
-        if ea is None or eb is None or ea.shape != eb.shape:
-            raise UnsupportedModelError("the two embeddings have different sizes: their similarity is undefined")
-        sim = float(ea @ eb / max(np.linalg.norm(ea) * np.linalg.norm(eb), 1e-12))
-        one = float(ea @ ea / max(np.linalg.norm(ea) ** 2, 1e-12))
-        o, p = np.asarray([one], np.float32), np.asarray([sim], np.float32)
-        return (PredictionComparison(kind, "cosine similarity", ("to the first input",), o, p, (p - o).astype(np.float32), False),)
-    out = []
-    what = "next token" if kind == "causal_lm" else "fill-in at mask {}"
-    for n, (da, db) in enumerate(zip(original.distributions, perturbed.distributions)):
-        pa = dict(zip(da.tokens, da.probs.tolist()))
-        pb = dict(zip(db.tokens, db.probs.tolist()))
-        labels = tuple(dict.fromkeys([*da.tokens, *db.tokens]))
-        a = np.asarray([pa.get(t, 0.0) for t in labels], np.float32)
-        b = np.asarray([pb.get(t, 0.0) for t in labels], np.float32)
-        exact = set(pa) == set(pb)
-        out.append(PredictionComparison(kind, what.format(n + 1), labels, a, b, (b - a).astype(np.float32),
-                                        da.tokens[0] != db.tokens[0], exact))
-    return tuple(out)
+    return get_adapter(original.kind).compare_predictions(original, perturbed)
 
 
-def _attentions(handle: ModelHandle, rows: Sequence[Encoding]) -> tuple[object, list[np.ndarray]]:
-    """One batched forward with attentions: model output and per row ``[layer, head, query, key]``."""
-    batch = _batch(handle, rows)
-    out = forward(handle, _Batch(batch), output_attentions=True, output_hidden_states=handle.kind == "encoder")
-    if not getattr(out, "attentions", None) or out.attentions[0] is None:
-        raise UnsupportedModelError(f"{handle.model_id} returned no attention weights")
-    stacked = torch.stack(out.attentions, 1).float().cpu().numpy()  # [batch, layer, head, query, key]
-    weights = [stacked[r, :, :, : len(e), : len(e)].copy() for r, e in enumerate(rows)]
-    return out, weights
+def _attentions(handle: ModelHandle, rows: Sequence[Encoding]) -> tuple[object, dict, list[AttentionResult]]:
+    """One batched forward with attentions: model output, its inputs and each row's AttentionResult."""
+    from plm_core.attention import attention_result
+
+    inputs = model_inputs(handle, rows)
+    out = run(handle, inputs, want=("attentions", *handle.adapter.want))
+    return out, inputs, [attention_result(handle, e, out, r) for r, e in enumerate(rows)]
 
 
 def compare_texts(handle: ModelHandle, text_a: str, text_b: str, *, top_k: int = 5,
                   max_tokens: int | None = None) -> TextComparison:
     """Two inputs on one model, in one batched forward: alignment, prediction and attention differences.
 
-    The prediction difference treats A as the original and B as the changed input. Masked LM: the
-    masks of A and B are paired in order.
+    The prediction difference treats A as the original and B as the changed input (``handle.adapter``
+    reads it out). Masked LM: the masks of A and B are paired in order.
 
     Raises:
         InvalidInputError: an empty input.
@@ -233,48 +233,14 @@ def compare_texts(handle: ModelHandle, text_a: str, text_b: str, *, top_k: int =
     with handle.lock:
         enc_a, _ = encode(handle, text_a, max_tokens=max_tokens)
         enc_b, _ = encode(handle, text_b, max_tokens=max_tokens)
-        out, (wa, wb) = _attentions(handle, [enc_a, enc_b])
+        out, inputs, (att_a, att_b) = _attentions(handle, [enc_a, enc_b])
+        read = handle.adapter.text_comparison(handle, enc_a, enc_b, out, inputs, top_k)
     alignment = align_tokens(enc_a, enc_b)
-    att_a = AttentionResult(handle.model_id, enc_a, wa)
-    att_b = AttentionResult(handle.model_id, enc_b, wb)
-    kind, model_id = handle.kind, handle.model_id
-    notes: list[str] = []
-    mask = torch.tensor([[1] * len(enc_a) + [0] * (max(len(enc_a), len(enc_b)) - len(enc_a)),
-                         [1] * len(enc_b) + [0] * (max(len(enc_a), len(enc_b)) - len(enc_b))])
-    if kind == "classifier":
-        probs = torch.softmax(out.logits.float(), -1)
-        labels = class_labels(handle)
-        pa = Prediction(model_id, kind, enc_a, labels=labels, probs=probs[0].cpu().numpy())
-        pb = Prediction(model_id, kind, enc_b, labels=labels, probs=probs[1].cpu().numpy())
-        comps = (_pair_comparison(handle, "class probabilities", probs[0], probs[1], top_k),)
-    elif kind == "causal_lm":
-        la, lb = len(enc_a) - 1, len(enc_b) - 1
-        logits = out.logits.float()
-        pa = Prediction(model_id, kind, enc_a, distributions=(top_tokens(handle, logits[0, la], la, top_k),))
-        pb = Prediction(model_id, kind, enc_b, distributions=(top_tokens(handle, logits[1, lb], lb, top_k),))
-        comps = (_pair_comparison(handle, "next token", torch.softmax(logits[0, la], -1),
-                                  torch.softmax(logits[1, lb], -1), top_k),)
-    elif kind == "encoder":
-        emb = mean_pool(out.hidden_states[-1], mask.to(out.hidden_states[-1].device)).float().cpu().numpy()
-        pa = Prediction(model_id, kind, enc_a, embedding=emb[0])
-        pb = Prediction(model_id, kind, enc_b, embedding=emb[1])
-        comps = compare_predictions(pa, pb)
-    else:
-        mask_id = handle.tokenizer.mask_token_id
-        ma = [i for i, t in enumerate(enc_a.input_ids) if t == mask_id]
-        mb = [i for i, t in enumerate(enc_b.input_ids) if t == mask_id]
-        logits = out.logits.float()
-        pa = Prediction(model_id, kind, enc_a, distributions=tuple(top_tokens(handle, logits[0, p], p, top_k) for p in ma))
-        pb = Prediction(model_id, kind, enc_b, distributions=tuple(top_tokens(handle, logits[1, p], p, top_k) for p in mb))
-        comps = tuple(_pair_comparison(handle, f"fill-in at mask {n + 1} (A:{p}, B:{q})", torch.softmax(logits[0, p], -1),
-                                       torch.softmax(logits[1, q], -1), top_k) for n, (p, q) in enumerate(zip(ma, mb)))
-        if not ma or not mb:
-            notes.append(f"a masked LM predicts at {handle.tokenizer.mask_token}: put one in both sentences to "
-                         "compare fill-ins")
-        elif len(ma) != len(mb):
-            notes.append(f"A has {len(ma)} masks and B {len(mb)}: the first {min(len(ma), len(mb))} are paired in order")
-    return TextComparison(model_id, alignment, pa, pb, comps, att_a, att_b,
-                          attention_difference(att_a, att_b, alignment), tuple(notes))
+    # an encoder-decoder's attention result is its encoder's, over the source tokens only
+    att_alignment = alignment if att_a.encoding == enc_a else align_tokens(att_a.encoding, att_b.encoding)
+    notes = tuple(_input_notes((("sentence A", enc_a), ("sentence B", enc_b)))) + read.notes
+    return TextComparison(handle.model_id, alignment, read.a, read.b, read.comparisons, att_a, att_b,
+                          attention_difference(att_a, att_b, att_alignment), notes)
 
 
 def attribution_difference(handle: ModelHandle, comparison: TextComparison, method: str = "input_x_gradient",
@@ -287,7 +253,7 @@ def attribution_difference(handle: ModelHandle, comparison: TextComparison, meth
     from plm_core.attribution import Target, attribute
 
     a_text, b_text = comparison.a.encoding.text, comparison.b.encoding.text
-    if handle.kind == "encoder":
+    if "similarity" in handle.adapter.target_kinds:
         res_a = attribute(handle, a_text, method, target=Target("similarity", other=b_text), **params)
         res_b = attribute(handle, b_text, method, target=Target("similarity", other=a_text), **params)
     else:
@@ -314,10 +280,10 @@ def compare_models(handle_a: ModelHandle, handle_b: ModelHandle, text: str, *, t
     """
     from plm_core.attention import extract_attention
 
-    notes: list[str] = []
     att_a = extract_attention(handle_a, text, max_tokens=max_tokens)
     att_b = extract_attention(handle_b, text, max_tokens=max_tokens)
     enc_a, enc_b = att_a.encoding, att_b.encoding
+    notes: list[str] = _input_notes((("model A", enc_a), ("model B", enc_b)))
     same_tokens = enc_a.tokens == enc_b.tokens and enc_a.input_ids == enc_b.input_ids
     alignment = align_tokens(enc_a, enc_b) if same_tokens else align_by_characters(enc_a, enc_b)
     if not same_tokens:
@@ -334,7 +300,7 @@ def compare_models(handle_a: ModelHandle, handle_b: ModelHandle, text: str, *, t
     if handle_a.kind != handle_b.kind:
         notes.append(f"the models are of different kinds (A: {handle_a.kind}, B: {handle_b.kind}) and predict "
                      "different things: shown side by side, not subtracted")
-    elif handle_a.kind in ("masked_lm", "causal_lm") and handle_a.tokenizer.get_vocab() != handle_b.tokenizer.get_vocab():
+    elif handle_a.adapter.token_outputs and _vocabulary(handle_a) != _vocabulary(handle_b):
         notes.append("the vocabularies differ: the word lists are shown side by side, not subtracted")
     elif pa is not None and pb is not None:
         try:
@@ -347,6 +313,16 @@ def compare_models(handle_a: ModelHandle, handle_b: ModelHandle, text: str, *, t
         diff = None
         notes.append(str(err))
     return ModelComparison(text, pa, pb, att_a, att_b, alignment, comps, diff, tuple(notes) + alignment.notes)
+
+
+def _vocabulary(handle: ModelHandle) -> dict[str, int]:
+    with handle.lock:
+        return handle.tokenizer.get_vocab()
+
+
+def _input_notes(sides: Sequence[tuple[str, Encoding]]) -> list[str]:
+    """What was changed on the way in (truncation to the limit, a giant word as [UNK]), per side."""
+    return [f"{side}: {note}" for side, enc in sides for note in enc.notes]
 
 
 def describe_loaded(handles: Sequence[ModelHandle]) -> tuple[LoadedModel, ...]:

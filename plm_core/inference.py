@@ -5,26 +5,96 @@ The one place for device moves and no-grad forwards (encode → forward under th
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import contextlib
+from collections.abc import Callable, Collection, Mapping, Sequence
+from typing import Any, Literal
 
 import numpy as np
 import torch
+from transformers import BatchEncoding
 
-from plm_core.errors import InvalidInputError, UnsupportedModelError
+from plm_core import architectures
 from plm_core.loading import ModelHandle
-from plm_core.tokens import clean_token, clean_text, encode
+from plm_core.display import token_texts
+from plm_core.tokens import clean_text, encode, uses_token_types
 from plm_core.types import Encoding, Prediction, TokenDistribution
 
 
-def forward(handle: ModelHandle, batch, **kwargs):
-    """Run the shared model on a CPU batch under its lock, without gradients."""
-    with handle.lock, torch.inference_mode():
-        return handle.model(**batch.to(handle.device), **kwargs)
+Want = Literal["logits", "attentions", "hidden_states"]
+
+
+def model_inputs(handle: ModelHandle, rows: Sequence[Encoding]) -> dict[str, torch.Tensor]:
+    """Right-padded CPU batch of several encodings, ids as given (no re-tokenization).
+
+    The model kind decides the tensors (``handle.adapter.model_inputs``): ``input_ids``, ``attention_mask`` and,
+    where the model has segment embeddings, ``token_type_ids``.
+    """
+    return handle.adapter.model_inputs(handle, rows)
+
+
+def padded_inputs(handle: ModelHandle, rows: Sequence[Encoding]) -> dict[str, torch.Tensor]:
+    """``input_ids``/``attention_mask`` (+ ``token_type_ids`` from the segments) of ``rows``, right-padded."""
+    n = max(len(r) for r in rows)
+    with handle.lock:
+        pad = handle.tokenizer.pad_token_id if handle.tokenizer.pad_token_id is not None else 0
+    ids = torch.full((len(rows), n), pad, dtype=torch.long)
+    mask = torch.zeros((len(rows), n), dtype=torch.long)
+    types = torch.zeros((len(rows), n), dtype=torch.long)
+    for r, enc in enumerate(rows):
+        ids[r, : len(enc)] = torch.tensor(enc.input_ids)
+        mask[r, : len(enc)] = 1
+        types[r, : len(enc)] = torch.tensor(enc.segments)
+    batch = {"input_ids": ids, "attention_mask": mask}
+    if uses_token_types(handle):
+        batch["token_type_ids"] = types
+    return batch
+
+
+def tokenize(handle: ModelHandle, texts: str | Sequence[str], **kwargs: Any) -> BatchEncoding:
+    """``handle.tokenizer(texts, **kwargs)`` under the handle's lock (a shared fast tokenizer raises
+    "Already borrowed" when two threads use it at once)."""
+    with handle.lock:
+        return handle.tokenizer(texts, **kwargs)
+
+
+def run(handle: ModelHandle, inputs: Mapping[str, Any] | Sequence[Encoding] | Encoding, *,
+        want: Collection[Want] = ("logits",), grad: bool = False, module: torch.nn.Module | None = None,
+        **kwargs: Any) -> Any:
+    """The one place that calls the model: device moves, the handle's lock, and no-grad.
+
+    Args:
+        inputs: model inputs (a BatchEncoding or dict of CPU or device tensors), or encodings to batch with
+            :func:`model_inputs` (right-padded).
+        want: "attentions" and "hidden_states" ask the model for them (``output_attentions`` ...); logits
+            come with every forward of a model with a head.
+        grad: leave autograd as the caller has it (attribution builds a graph; its probes run under
+            ``torch.no_grad``); otherwise ``torch.inference_mode``.
+        module: run this part of the model instead of the whole (an LM body, an encoder).
+        kwargs: more keyword arguments for the model (``inputs_embeds`` ...).
+
+    Returns:
+        The model's output (a transformers ModelOutput; tensors on the model's device).
+    """
+    if isinstance(inputs, Encoding):
+        inputs = [inputs]
+    if not isinstance(inputs, Mapping):
+        inputs = model_inputs(handle, inputs)
+    flags = {name: True for name, key in (("output_attentions", "attentions"),
+                                           ("output_hidden_states", "hidden_states")) if key in want}
+    with handle.lock, (contextlib.nullcontext() if grad else torch.inference_mode()):
+        batch = {k: v.to(handle.device) if isinstance(v, torch.Tensor) else v for k, v in inputs.items()}
+        return (module or handle.model)(**batch, **flags, **kwargs)
+
+
+def forward(handle: ModelHandle, batch: Mapping[str, Any], **kwargs: Any) -> Any:
+    """Run the shared model on a batch under its lock, without gradients (:func:`run` with model kwargs)."""
+    return run(handle, batch, **kwargs)
 
 
 def mask_positions(handle: ModelHandle, encoding: Encoding) -> list[int]:
     """Indices of the mask token in ``encoding`` (empty when the tokenizer has none)."""
-    mask_id = handle.tokenizer.mask_token_id
+    with handle.lock:
+        mask_id = handle.tokenizer.mask_token_id
     return [] if mask_id is None else [i for i, t in enumerate(encoding.input_ids) if t == mask_id]
 
 
@@ -33,7 +103,7 @@ def top_tokens(handle: ModelHandle, logits: torch.Tensor, position: int, k: int)
     probs = torch.softmax(logits.float(), dim=-1)
     values, ids = probs.topk(min(k, probs.shape[-1]))
     ids_list = ids.tolist()
-    tokens = tuple(clean_token(t) for t in handle.tokenizer.convert_ids_to_tokens(ids_list))
+    tokens = token_texts(handle, ids_list, apart=True)  # takes the handle's lock
     return TokenDistribution(position, tuple(ids_list), tokens, values.cpu().numpy().astype(np.float32))
 
 
@@ -49,7 +119,7 @@ def mean_pool(hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tenso
 
 
 def embed(handle: ModelHandle, texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
-    """Sentence embeddings (mean pooling of the last hidden layer, L2-normalised).
+    """Sentence embeddings (mean pooling of the last hidden layer, L2-normalised; an encoder-decoder's encoder).
 
     Returns:
         float32 ``[batch, hidden]``; cosine similarity is then a dot product.
@@ -60,18 +130,17 @@ def embed(handle: ModelHandle, texts: Sequence[str], batch_size: int = 64) -> np
     out = []
     for start in range(0, len(cleaned), batch_size):
         chunk = cleaned[start : start + batch_size]
-        with handle.lock:
-            batch = handle.tokenizer(chunk, padding=True, truncation=True, max_length=handle.max_tokens,
-                                     return_tensors="pt")
-            result = forward(handle, batch, output_hidden_states=True)
-        hidden = result.hidden_states[-1]
+        batch = tokenize(handle, chunk, padding=True, truncation=True, max_length=handle.max_tokens,
+                         return_tensors="pt")
+        hidden = handle.adapter.last_hidden(handle, batch)
         out.append(mean_pool(hidden, batch["attention_mask"].to(hidden.device)).float().cpu().numpy())
     return np.concatenate(out).astype(np.float32)
 
 
 def predict(handle: ModelHandle, text: str, text_pair: str | None = None, *, top_k: int = 10,
             max_tokens: int | None = None) -> Prediction:
-    """What the model predicts for ``text``, by kind.
+    """What the model predicts for ``text``; the model kind's adapter reads it out
+    (``handle.adapter.predictions``):
 
     - classifier: probabilities over every label;
     - masked LM: top-k fill-ins at each mask token (each mask predicted independently);
@@ -81,54 +150,30 @@ def predict(handle: ModelHandle, text: str, text_pair: str | None = None, *, top
     Raises:
         InvalidInputError: a masked LM input with no mask token.
     """
+    adapter = handle.adapter
     with handle.lock:
         encoding, batch = encode(handle, text, text_pair, max_tokens=max_tokens)
-        attention_mask = batch["attention_mask"]
-        out = forward(handle, batch, output_hidden_states=handle.kind == "encoder")
-    kind = handle.kind
-    if kind == "classifier":
-        probs = torch.softmax(out.logits[0].float(), -1).cpu().numpy().astype(np.float32)
-        return Prediction(handle.model_id, kind, encoding, labels=class_labels(handle), probs=probs)
-    if kind == "masked_lm":
-        positions = mask_positions(handle, encoding)
-        if not positions:
-            mask = handle.tokenizer.mask_token or "[MASK]"
-            raise InvalidInputError(f"the text has no {mask} token: put {mask} where the model should fill in a word")
-        dists = tuple(top_tokens(handle, out.logits[0, p], p, top_k) for p in positions)
-        return Prediction(handle.model_id, kind, encoding, distributions=dists)
-    if kind == "causal_lm":
-        last = len(encoding) - 1
-        return Prediction(handle.model_id, kind, encoding, distributions=(top_tokens(handle, out.logits[0, last], last, top_k),))
-    emb = mean_pool(out.hidden_states[-1], attention_mask.to(out.hidden_states[-1].device))[0]
-    return Prediction(handle.model_id, kind, encoding, embedding=emb.float().cpu().numpy())
+        out = run(handle, batch, want=adapter.want)
+    return adapter.predictions(handle, [encoding], out, batch, top_k, strict=True)[0]
 
 
 def class_labels(handle: ModelHandle) -> tuple[str, ...]:
-    """Label names in id order (``LABEL_i`` when the config has none)."""
-    if handle.kind != "classifier":
-        raise UnsupportedModelError(f"{handle.model_id} is a {handle.kind}, not a classifier")
-    n = handle.config.num_labels
-    names = handle.config.id2label or {}
-    return tuple(str(names.get(i, f"LABEL_{i}")) for i in range(n))
+    """Label names in id order (``LABEL_i`` when the config has none).
+
+    Raises:
+        UnsupportedModelError: the model has no classes (not a classifier).
+    """
+    return handle.adapter.labels(handle)
 
 
 def lm_body_and_head(model: torch.nn.Module) -> tuple[torch.nn.Module, Callable[[torch.Tensor], torch.Tensor]] | None:
-    """(base model, head on [..., hidden] -> [..., vocab]) for BERT, RoBERTa, DistilBERT and GPT-2 LMs, else None.
+    """(body, head on [..., hidden] -> [..., vocab]) of a language model, else None
+    (:func:`plm_core.architectures.lm_body_and_head`).
 
     Lets a caller run the vocabulary projection only at the positions it needs (for bert-base it is ~20% of
     a forward pass).
     """
-    if hasattr(model, "bert") and hasattr(model, "cls"):
-        return model.bert, model.cls
-    if hasattr(model, "lm_head") and hasattr(model, "roberta"):
-        return model.roberta, model.lm_head
-    if hasattr(model, "distilbert") and hasattr(model, "vocab_projector"):
-        def head(h: torch.Tensor) -> torch.Tensor:
-            return model.vocab_projector(model.vocab_layer_norm(model.activation(model.vocab_transform(h))))
-        return model.distilbert, head
-    if hasattr(model, "transformer") and hasattr(model, "lm_head"):
-        return model.transformer, model.lm_head
-    return None
+    return architectures.lm_body_and_head(model)
 
 
 def cosine(a: np.ndarray, b: np.ndarray) -> float:

@@ -5,22 +5,23 @@ from __future__ import annotations
 
 import gc
 import os
-import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-os.environ.setdefault("HF_HUB_OFFLINE", "1")  # tests never reach the Hub
-os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# re-exported for tests that still write ``from conftest import ...`` (prefer ``from helpers import ...``);
+# plm_core and tiny_models are importable through pyproject.toml's pytest ``pythonpath``
+from helpers import ROOT, SHARED_DATA, TINY_KINDS, TINY_SEQ2SEQ, assert_no_hooks, seed_everything  # noqa: F401
 
-from plm_core.loading import ModelHandle, ModelSpec, load_model  # noqa: E402
-from tiny_models import save_tiny  # noqa: E402
+if TYPE_CHECKING:
+    from plm_core.loading import ModelHandle
 
-# re-exported for tests that still write ``from conftest import ...`` (prefer ``from helpers import ...``)
-from helpers import SHARED_DATA, TINY_KINDS, assert_no_hooks, seed_everything  # noqa: E402,F401
+
+def pytest_configure(config):
+    """Before any test module imports transformers (it reads these once): tests never reach the Hub."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 
 @pytest.fixture(autouse=True)
@@ -28,16 +29,26 @@ def _seed():
     seed_everything(0)
 
 
+@pytest.fixture(autouse=True)
+def _bias_store(tmp_path, monkeypatch):
+    """Every test gets its own bias run store (never the user's ~/.cache/plm-lens)."""
+    monkeypatch.setenv("PLM_BIAS_STORE", str(tmp_path / "bias_runs.sqlite3"))
+
+
 @pytest.fixture(scope="session")
 def tiny_dirs(tmp_path_factory) -> dict[str, Path]:
     """Folder of each tiny model kind (saved once per test session)."""
+    from tiny_models import save_tiny
+
     base = tmp_path_factory.mktemp("tiny_models")
-    return {kind: save_tiny(kind, base / kind) for kind in TINY_KINDS}
+    return {kind: save_tiny(kind, base / kind) for kind in (*TINY_KINDS, *TINY_SEQ2SEQ)}
 
 
 @pytest.fixture(scope="session")
 def tiny_handles(tiny_dirs) -> dict[str, ModelHandle]:
     """One shared handle per tiny kind, loaded through load_model on the CPU."""
+    from plm_core.loading import ModelSpec, load_model
+
     return {kind: load_model(ModelSpec(str(path), device="cpu")) for kind, path in tiny_dirs.items()}
 
 
@@ -59,6 +70,8 @@ def tiny_classifier(tiny_handles) -> ModelHandle:
 @pytest.fixture(scope="session")
 def minilm() -> ModelHandle:
     """The real embedded all-MiniLM-L6-v2 on the CPU."""
+    from plm_core.loading import ModelSpec, load_model
+
     return load_model(ModelSpec("embedded", device="cpu"))
 
 

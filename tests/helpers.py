@@ -16,7 +16,11 @@ import pytest
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
-TINY_KINDS = ("masked_lm", "classifier", "encoder", "causal_lm", "distilbert_mlm", "roberta_mlm")
+# Llama-style decoders: rotary positions, grouped-query attention, SentencePiece tokens (tests/tiny_models.py)
+TINY_DECODERS = ("llama", "mistral", "qwen2", "phi3", "gemma")
+TINY_KINDS = ("masked_lm", "classifier", "encoder", "causal_lm", "distilbert_mlm", "roberta_mlm", *TINY_DECODERS)
+# encoder-decoders (T5 with sentinels, BART with <mask>): three attention stacks, so not in TINY_KINDS
+TINY_SEQ2SEQ = ("t5", "bart")
 SHARED_DATA = ROOT.parent / "shared" / "data"
 
 
@@ -81,3 +85,14 @@ def assert_never_worse(auto, fixed, tolerance: float = 0.001) -> None:
     assert auto.delta_abs <= bound, (
         f"auto {auto.delta_rel:.4%} ({auto.params.get('n_steps')} gradients, {auto.params.get('rule')}) "
         f"vs fixed-50 {fixed.delta_rel:.4%}")
+
+
+def shown(body: str) -> str:
+    """The text a Markdown body shows (escapes resolved, markup dropped, ui.safe's invisible joiners removed)."""
+    import html as _html
+    import re as _re
+
+    from markdown_it import MarkdownIt
+
+    out = MarkdownIt("commonmark").enable(["table", "strikethrough"]).render(str(body))
+    return _html.unescape(_re.sub(r"<[^>]+>", "", out)).replace("\u2060", "").strip()

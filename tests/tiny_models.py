@@ -10,6 +10,9 @@ from pathlib import Path
 import torch
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
 from transformers import (
+    AutoModelForCausalLM,
+    BartConfig,
+    BartForConditionalGeneration,
     BertConfig,
     BertForMaskedLM,
     BertForSequenceClassification,
@@ -18,9 +21,16 @@ from transformers import (
     DistilBertConfig,
     DistilBertForMaskedLM,
     DistilBertForSequenceClassification,
+    GemmaConfig,
     GPT2Config,
     GPT2LMHeadModel,
+    LlamaConfig,
+    MistralConfig,
+    Phi3Config,
     PreTrainedTokenizerFast,
+    Qwen2Config,
+    T5Config,
+    T5ForConditionalGeneration,
     RobertaConfig,
     RobertaForMaskedLM,
 )
@@ -66,6 +76,124 @@ def bpe_tokenizer(bos: str = "<|endoftext|>") -> PreTrainedTokenizerFast:
     return PreTrainedTokenizerFast(tokenizer_object=tok, bos_token=bos, eos_token=bos, unk_token=bos)
 
 
+def sentencepiece_tokenizer(specials: list[str], *, unigram: bool = False, post: str = "<s> $A",
+                            **tokens: str) -> PreTrainedTokenizerFast:
+    """A SentencePiece-style tokenizer (``▁`` marks a word start; Metaspace pre-tokenizer), trained in
+    milliseconds on the word list: BPE for Llama-family models, Unigram for T5.
+
+    Args:
+        specials: special tokens, first ids first (their order fixes the ids a config refers to).
+        post: the template around one sentence ("<s> $A" for Llama, "$A </s>" for T5).
+        tokens: the named special tokens (bos_token="<s>", eos_token="</s>", pad_token=..., unk_token=...).
+    """
+    if unigram:
+        tok = Tokenizer(models.Unigram())
+        trainer = trainers.UnigramTrainer(vocab_size=500, special_tokens=specials, unk_token=tokens["unk_token"],
+                                          shrinking_factor=0.9)
+    else:
+        tok = Tokenizer(models.BPE(unk_token=tokens["unk_token"], fuse_unk=True))
+        trainer = trainers.BpeTrainer(vocab_size=400, special_tokens=specials,
+                                      initial_alphabet=list("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.,!?'-▁"))
+    tok.pre_tokenizer = pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="first")
+    tok.decoder = decoders.Metaspace(replacement="▁", prepend_scheme="first")
+    corpus = [" ".join(WORDS[i : i + 12]) + " ." for i in range(0, len(WORDS), 6)] * 3
+    corpus += [" ".join(w.capitalize() for w in WORDS[i : i + 12]) + ", ! ?" for i in range(0, len(WORDS), 12)]
+    tok.train_from_iterator(corpus, trainer)
+    pieces = post.split()
+    tok.post_processor = processors.TemplateProcessing(
+        single=post, pair=post.replace("$A", "$A $B:1"),
+        special_tokens=[(t, tok.token_to_id(t)) for t in pieces if t != "$A"])
+    extra = [t for t in specials if t not in tokens.values()]
+    return PreTrainedTokenizerFast(tokenizer_object=tok, additional_special_tokens=extra or None, **tokens)
+
+
+def llama_tokenizer() -> PreTrainedTokenizerFast:
+    return sentencepiece_tokenizer(["<unk>", "<s>", "</s>"], unk_token="<unk>", bos_token="<s>", eos_token="</s>")
+
+
+def t5_tokenizer(n_sentinels: int = 8) -> PreTrainedTokenizerFast:
+    """T5's layout: <pad> 0, </s> 1, <unk> 2, then the vocabulary; sentinels <extra_id_0..n-1> for span filling."""
+    sentinels = [f"<extra_id_{i}>" for i in range(n_sentinels)]
+    return sentencepiece_tokenizer(["<pad>", "</s>", "<unk>", *sentinels], unigram=True, post="$A </s>",
+                                   pad_token="<pad>", eos_token="</s>", unk_token="<unk>")
+
+
+def bart_tokenizer() -> PreTrainedTokenizerFast:
+    """Byte-level BPE with BART's specials: <s> 0, <pad> 1, </s> 2, <unk> 3, <mask> 4."""
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    specials = ["<s>", "<pad>", "</s>", "<unk>", "<mask>"]
+    trainer = trainers.BpeTrainer(vocab_size=600, special_tokens=specials,
+                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+    corpus = [" ".join(WORDS[i : i + 12]) for i in range(0, len(WORDS), 6)] * 3
+    tok.train_from_iterator(corpus, trainer)
+    tok.post_processor = processors.RobertaProcessing(("</s>", 2), ("<s>", 0), trim_offsets=True, add_prefix_space=False)
+    return PreTrainedTokenizerFast(tokenizer_object=tok, bos_token="<s>", pad_token="<pad>", eos_token="</s>",
+                                   unk_token="<unk>", mask_token="<mask>", cls_token="<s>", sep_token="</s>")
+
+
+# decoder-only models with rotary positions and grouped-query attention (4 query heads, 2 key/value heads)
+DECODERS = {
+    "llama": LlamaConfig, "mistral": MistralConfig, "qwen2": Qwen2Config, "phi3": Phi3Config, "gemma": GemmaConfig,
+}
+
+
+def _decoder_config(name: str, tok: PreTrainedTokenizerFast):
+    kw = dict(vocab_size=len(tok), hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
+              num_key_value_heads=2, max_position_embeddings=128, attn_implementation="eager", initializer_range=0.2,
+              bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id, pad_token_id=None,
+              tie_word_embeddings=False, architectures=[f"{DECODERS[name].__name__[:-6]}ForCausalLM"])
+    if name == "phi3":  # rotary on half of each head (partial rotary), fused q|k|v projection
+        kw["rope_parameters"] = {"rope_theta": 10000.0, "partial_rotary_factor": 0.5, "rope_type": "default"}
+    if name == "gemma":  # multi-query: one key/value head
+        kw |= {"num_key_value_heads": 1, "head_dim": 8}
+    return DECODERS[name](**kw)
+
+
+# text with accents, emoji and Chinese for a byte-level BPE that learns some multi-byte pieces
+MULTILINGUAL = """
+a café in paris, the naïve cat sat on the mat. crème brûlée and a piñata 😂 🎉 👍 ❤️
+老师说今天的课很有意思。 学生们都很喜欢这门课。 今天天气很好，我们去公园散步吧。 中文分词 自然语言处理
+""".split("\n")
+
+
+def multilingual_bpe_tokenizer(vocab_size: int = 400, bos: str = "<|endoftext|>") -> PreTrainedTokenizerFast:
+    """A byte-level BPE (GPT-2 style) trained on accented, emoji and Chinese text, so that some characters are
+    one piece and others stay split into bytes."""
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=[bos],
+                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+    tok.train_from_iterator([line for line in MULTILINGUAL if line.strip()] * 5 + [" ".join(WORDS)], trainer)
+    tok.post_processor = processors.ByteLevel(trim_offsets=True)
+    return PreTrainedTokenizerFast(tokenizer_object=tok, bos_token=bos, eos_token=bos, unk_token=bos)
+
+
+def chinese_bert_tokenizer(chars: str) -> BertTokenizerFast:
+    """A character-level Chinese BERT vocabulary (like bert-base-chinese): each listed character is a token."""
+    vocab = list(dict.fromkeys(SPECIALS + PUNCT + list("，。！？") + LETTERS + WORDS + list(chars)))
+    return BertTokenizerFast(vocab={w: i for i, w in enumerate(vocab)}, do_lower_case=True)
+
+
+def save_tiny_with(tokenizer, folder: Path, causal: bool, seed: int = 0) -> Path:
+    """A tiny GPT-2 (``causal``) or BERT masked LM around ``tokenizer``, saved to ``folder``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(seed)
+    if causal:
+        model = GPT2LMHeadModel(GPT2Config(
+            vocab_size=len(tokenizer), n_positions=128, n_embd=32, n_layer=2, n_head=4, attn_implementation="eager",
+            initializer_range=0.2, resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0,
+            bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id))
+    else:
+        model = BertForMaskedLM(_bert_config(len(tokenizer)))
+    model.eval()
+    model.save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder
+
+
 def _bert_config(n_vocab: int, **kw) -> BertConfig:
     base = dict(vocab_size=n_vocab, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
                 intermediate_size=64, max_position_embeddings=128, attn_implementation="eager",
@@ -77,11 +205,31 @@ def save_tiny(kind: str, folder: Path, seed: int = 0) -> Path:
     """Build and save a tiny model of ``kind`` into ``folder``; returns the folder.
 
     kinds: masked_lm, classifier, encoder (BERT), causal_lm (GPT-2), distilbert_mlm, distilbert_classifier,
-    roberta_mlm.
+    roberta_mlm; the decoders of :data:`DECODERS` (llama, mistral, qwen2, phi3, gemma); encoder-decoders t5
+    and bart.
     """
     folder.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(seed)
-    if kind == "causal_lm":
+    if kind == "t5":
+        tok = t5_tokenizer()
+        cfg = T5Config(vocab_size=len(tok), d_model=32, d_kv=8, d_ff=64, num_layers=2, num_decoder_layers=2,
+                       num_heads=4, relative_attention_num_buckets=8, relative_attention_max_distance=16,
+                       dropout_rate=0.0, pad_token_id=tok.pad_token_id, eos_token_id=tok.eos_token_id,
+                       decoder_start_token_id=tok.pad_token_id, attn_implementation="eager")
+        model = T5ForConditionalGeneration(cfg)
+    elif kind == "bart":
+        tok = bart_tokenizer()
+        cfg = BartConfig(vocab_size=len(tok), d_model=32, encoder_layers=2, decoder_layers=2,
+                         encoder_attention_heads=4, decoder_attention_heads=4, encoder_ffn_dim=64, decoder_ffn_dim=64,
+                         max_position_embeddings=128, init_std=0.2, dropout=0.0, attention_dropout=0.0,
+                         activation_dropout=0.0, pad_token_id=1, bos_token_id=0, eos_token_id=2,
+                         decoder_start_token_id=2, forced_bos_token_id=None, forced_eos_token_id=None,
+                         attn_implementation="eager")
+        model = BartForConditionalGeneration(cfg)
+    elif kind in DECODERS:
+        tok = bpe_tokenizer() if kind == "qwen2" else llama_tokenizer()  # Qwen2: byte-level BPE, as the real one
+        model = AutoModelForCausalLM.from_config(_decoder_config(kind, tok), attn_implementation="eager")
+    elif kind == "causal_lm":
         tok = bpe_tokenizer()
         cfg = GPT2Config(vocab_size=len(tok), n_positions=128, n_embd=32, n_layer=2, n_head=4,
                          attn_implementation="eager", initializer_range=0.2, resid_pdrop=0.0, embd_pdrop=0.0,

@@ -11,14 +11,13 @@ from plm_core.attribution import (
     METHODS,
     AttributionResult,
     Target,
-    attribute,
-    estimate_seconds,
     unavailable_baselines,
     unavailable_methods,
 )
 from plm_core.classroom import cap_steps
 from plm_core.loading import ModelSpec
-from ui.resources import get_handle
+from ui.backend import compute
+from ui.safe import md
 
 
 @st.cache_data(max_entries=512, show_spinner=False)
@@ -27,26 +26,20 @@ def cached_attribution(spec: ModelSpec, text: str, method: str, target: Target |
                        tolerance: float = 0.001, n_samples: int | None = None) -> AttributionResult:
     """``attribute`` cached by (model, text, method, target, settings): a repeat view never recomputes."""
     params = {} if n_samples is None else {"n_samples": int(n_samples)}
-    return attribute(get_handle(spec), text, method, target=target, text_pair=text_pair, baseline=baseline,
-                     n_steps=n_steps, tolerance=tolerance, **params)
+    return compute(spec, "attribute", text, method, target=target, text_pair=text_pair, baseline=baseline,
+                   n_steps=n_steps, tolerance=tolerance, **params)
 
 
 def estimate(spec: ModelSpec, n_tokens: int, method: str, n_steps: int | None = None,
              n_samples: int | None = None) -> float:
     """Expected seconds of one ``attribute`` call (not cached: the rate follows the machine's load)."""
-    return estimate_seconds(get_handle(spec), n_tokens, method, n_steps=n_steps, n_samples=n_samples)
+    return compute(spec, "estimate_seconds", n_tokens, method, n_steps=n_steps, n_samples=n_samples)
 
 
 @st.cache_data(max_entries=256, show_spinner=False)
 def cached_token_count(spec: ModelSpec, text: str, text_pair: str | None = None) -> int:
     """Number of tokens ``text`` gives (0 when it gives none or is empty)."""
-    from plm_core.errors import PlmCoreError
-    from plm_core.tokens import encode
-
-    try:
-        return len(encode(get_handle(spec), text, text_pair)[0])
-    except PlmCoreError:
-        return 0
+    return compute(spec, "token_count", text, text_pair)
 
 
 def method_choices(handle) -> tuple[list[str], dict[str, str]]:
@@ -113,18 +106,11 @@ def _share(x: float) -> str:
 
 # ---------------------------------------------------------------- page helpers (widgets per model kind)
 
-DEFAULT_TEXTS = {
-    "encoder": "The cat sat on the mat because it was tired.",
-    "classifier": "This movie was really good fun.",
-    "masked_lm": "The doctor said that {mask} would be late.",
-    "causal_lm": "The capital of France is",
-}
 DEFAULT_OTHER = "A tired dog lay on the rug."
 
 
 def default_text(handle) -> str:
-    mask = handle.tokenizer.mask_token or "[MASK]"
-    return DEFAULT_TEXTS[handle.kind].format(mask=mask)
+    return handle.adapter.example(handle, "attribution")
 
 
 def _insert_mask(key: str, mask: str) -> None:
@@ -133,18 +119,19 @@ def _insert_mask(key: str, mask: str) -> None:
 
 
 def target_picker(handle, text: str, prefix: str = "attribution") -> Target | None:
-    """Widgets for the target of this model kind. Returns None (after a message) when it cannot be built."""
+    """Widgets for the target of this model kind (``handle.adapter.target_kinds``). Returns None (after a
+    message) when it cannot be built."""
     from plm_core.inference import class_labels
 
-    kind = handle.kind
-    if kind == "classifier":
+    kinds = handle.adapter.target_kinds
+    if "class" in kinds:
         labels = class_labels(handle)
         left, right = st.columns([3, 1])
         choice = left.selectbox("Explain the class", ["predicted"] + list(labels), key=f"{prefix}.class")
         output = right.radio("Explain", ["prob", "logit"], horizontal=True, key=f"{prefix}.output",
                              format_func={"prob": "probability", "logit": "logit"}.get)
         return Target("class", label=None if choice == "predicted" else choice, output=output)
-    if kind == "encoder":
+    if "similarity" in kinds:
         from ui import widgets
 
         other = widgets.text_area("Second sentence (the target is the cosine similarity to it)", f"{prefix}.other",
@@ -153,20 +140,21 @@ def target_picker(handle, text: str, prefix: str = "attribution") -> Target | No
             st.warning("The similarity target needs a second sentence: type one above.")
             return None
         return Target("similarity", other=other)
-    # masked LM / causal LM
+    # a word at a mask (masked LM) or as the next token (causal LM)
     mask = handle.tokenizer.mask_token or "[MASK]"
-    if kind == "masked_lm":
+    at_mask = "token" in kinds
+    if at_mask:
         n_masks = text.count(mask)
         if n_masks == 0:
-            st.warning(f"This is a masked language model: the sentence needs a {mask} token where the model "
+            st.warning(f"This is a masked language model: the sentence needs a {md(mask)} token where the model "
                        "should fill in a word.")
-            st.button(f"Insert {mask} at the end", key=f"{prefix}.insert_mask", on_click=_insert_mask,
+            st.button(f"Insert {md(mask)} at the end", key=f"{prefix}.insert_mask", on_click=_insert_mask,
                       args=(f"{prefix}.text", mask))
             return None
-    modes = {"single": "a word" + (f" at {mask}" if kind == "masked_lm" else " as the next token"),
+    modes = {"single": "a word" + (f" at {md(mask)}" if at_mask else " as the next token"),
              "contrast": "a word rather than another (contrast)"}
     mode = st.radio("Explain", list(modes), format_func=modes.get, horizontal=True, key=f"{prefix}.mode")
-    cols = st.columns(4 if kind == "masked_lm" else 3)
+    cols = st.columns(4 if at_mask else 3)
     if mode == "contrast":
         word = cols[0].text_input("Why this word…", key=f"{prefix}.contrast_word", value="he")
         foil = cols[1].text_input("…rather than this one", key=f"{prefix}.foil", value="she")
@@ -178,10 +166,10 @@ def target_picker(handle, text: str, prefix: str = "attribution") -> Target | No
         output = cols[1].radio("Explain", ["prob", "logit"], horizontal=True, key=f"{prefix}.output",
                                format_func={"prob": "probability", "logit": "logit"}.get)
     mask_index = 0
-    if kind == "masked_lm" and text.count(mask) > 1:
-        mask_index = cols[2].selectbox(f"Which {mask}", list(range(text.count(mask))), key=f"{prefix}.mask_index",
+    if at_mask and text.count(mask) > 1:
+        mask_index = cols[2].selectbox(f"Which {md(mask)}", list(range(text.count(mask))), key=f"{prefix}.mask_index",
                                        format_func=lambda i: f"{mask} #{i + 1}")
     if mode == "contrast":
         return Target("contrast", word=word.strip(), contrast=foil.strip(), mask_index=mask_index)
-    return Target("token" if kind == "masked_lm" else "next_token", word=word.strip() or None,
+    return Target(kinds[0], word=word.strip() or None,
                   mask_index=mask_index, output=output)

@@ -1,33 +1,46 @@
-"""Bias page building blocks: data loading (cached), chunked data-set runs with progress and Stop, result
-views with export, and drill-down links to the Compare, Attention and Attribution pages.
+"""Bias page building blocks: data loading (cached), stored chunked runs with progress, Stop and a queue of
+models, result views with intervals, breakdowns by any data column and exports, and drill-down links to the
+Compare, Attention and Attribution pages.
 
-A data-set run is a job in session state: each script run scores one chunk, appends its rows and reruns;
-Stop ends the job and keeps every row computed so far.
+Every run lives in the bias run store (``plm_core.bias.store``, SQLite): each script run scores one chunk of
+the current run, stores it, and reruns; Stop, a closed tab or a killed server keep every stored chunk, and
+the run resumes from there (Stored runs → Resume).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import time
-from dataclasses import asdict
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import streamlit as st
 
 from plm_core.bias import bec_pro as bec_mod
-from plm_core.bias import crows_pairs as crows_mod
-from plm_core.bias import datasets, templates
-from plm_core.bias.common import CAVEATS, CONTENT_WARNING
-from plm_core.bias.seat import SeatResult, counterpart, run_seat
+from plm_core.bias import datasets, jobs, stats, templates
+from plm_core.bias import store as store_mod
+from plm_core.bias.common import CAVEATS, CONTENT_WARNING, row_record
+from plm_core.bias.seat import SeatResult, counterpart
 from plm_core.errors import PlmCoreError
 from plm_core.loading import ModelSpec
-from plm_core.viz.bias_plots import bec_pro_figure, crows_pairs_figure, seat_figure, template_figure
-from ui import resources, widgets
+from plm_core.paths import is_dir, user_path
+from plm_core.viz.bias_plots import (bec_pro_figure, crows_pairs_figure, estimates_figure, seat_figure,
+                                     template_figure)
+from ui import charts, resources, widgets
+from ui.backend import compute_chunks, is_remote
+from ui.safe import md
 
-JOB = "bias.job"
-RESULTS = "bias.results"  # probe -> result object
+JOB = "bias.job"  # {"queue": [run ids], "running": bool, "chunk": int}: the runs this session is scoring
+CURRENT = "bias.current"  # probe -> the run shown under "New run"
+BATCH = "bias.batch"  # probe -> the run ids started together (one probe queued over several models)
 DATA_FILES = {"crows_pairs": "crows_pairs/crows_pairs_anonymized.csv", "bec_pro": "bec_pro/BEC-Pro_EN.tsv"}
 CHUNK_SECONDS = 1.5  # aim for one chunk per rerun in about this time, so Stop answers quickly
+FIRST_CHUNK = 4
+UPLOAD_MB = datasets.MAX_FILE_BYTES // 2**20  # the limit the loaders enforce; the uploader is told the same
+PERCENT = st.column_config.NumberColumn(format="%.1f")
+NUMBER = st.column_config.NumberColumn(format="%.4g")
+P_VALUE = st.column_config.NumberColumn("p", format="%.3g")
 
 
 # ---- warnings ---------------------------------------------------------------------------------------
@@ -40,119 +53,264 @@ def caveat(probe: str) -> None:
     st.info(CAVEATS[probe], icon="ℹ️")
 
 
+# ---- the run store ----------------------------------------------------------------------------------
+
+@st.cache_resource(show_spinner=False)
+def _store(path: str) -> store_mod.RunStore:
+    return store_mod.RunStore(path)
+
+
+def run_store() -> store_mod.RunStore:
+    """The process's run store at ``$PLM_BIAS_STORE`` (or the cache folder)."""
+    return _store(str(store_mod.default_path()))
+
+
+@st.cache_data(max_entries=32, show_spinner=False)
+def _result(path: str, run_id: int, n_done: int, updated: float):
+    return jobs.load_result(_store(path), run_id)
+
+
+def stored_result(run_id: int):
+    """The result object of a stored run (cached until the run gets another chunk)."""
+    info = run_store().run(run_id)
+    return _result(str(run_store().path), run_id, info.n_done, info.updated)
+
+
 # ---- data -------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Data:
+    items: tuple
+    source: str  # a path, "upload <name>", or "download (cache ...)"
+    sha256: str  # of the file's bytes
+
 
 @st.cache_data(max_entries=16, show_spinner="Loading the data set…")
 def load_data(probe: str, path: str, upload: bytes | None = None, upload_name: str = "",
-              seat_test: str = "sent-weat6") -> tuple[Any, str]:
-    """(items, source description) from an upload, a local file or folder, or the cache/download."""
+              seat_test: str = "sent-weat6") -> Data:
+    """Items, source description and file hash from an upload, a local file or folder, or the cache/download."""
     if upload is not None:
         text = datasets.decode_upload(upload, upload_name or "the upload")
         parse = {"crows_pairs": datasets.parse_crows_pairs, "bec_pro": datasets.parse_bec_pro,
-                 "seat": lambda t: datasets.parse_seat(t, Path(upload_name).stem or "uploaded")}[probe]
-        return parse(text), f"upload {upload_name}"
+                 "seat": lambda t: (datasets.parse_seat(t, Path(upload_name).stem or "uploaded"),)}[probe]
+        return Data(tuple(parse(text)), f"upload {upload_name}", datasets.sha256_bytes(upload))
     path = path.strip()
     if probe == "seat":
-        p = Path(path).expanduser()
-        if path and p.is_dir():
-            p = p / "seat" / f"{seat_test}.jsonl" if (p / "seat").is_dir() else p / f"{seat_test}.jsonl"
-        return datasets.load_seat(p if path else seat_test), str(p) if path else f"{seat_test} (downloaded)"
-    if path:
-        p = Path(path).expanduser()
-        if p.is_dir():
-            p = p / DATA_FILES[probe]
-        loader = datasets.load_crows_pairs if probe == "crows_pairs" else datasets.load_bec_pro
-        return loader(p), str(p)
+        p = user_path(path, "SEAT file or folder")
+        if path and is_dir(p):
+            p = p / "seat" / f"{seat_test}.jsonl" if is_dir(p / "seat") else p / f"{seat_test}.jsonl"
+        if not path:
+            p = datasets.fetch(f"seat/{seat_test}.jsonl")
+        return Data((datasets.load_seat(p),), str(p) if path else f"{seat_test} (downloaded)", datasets.file_sha256(p))
     loader = datasets.load_crows_pairs if probe == "crows_pairs" else datasets.load_bec_pro
-    return loader(), "downloaded (cache: " + str(datasets.cache_dir()) + ")"
+    if path:
+        p = user_path(path, "data file or folder")
+        if is_dir(p):
+            p = p / DATA_FILES[probe]
+        return Data(tuple(loader(p)), str(p), datasets.file_sha256(p) if p.is_file() else "")
+    p = datasets.fetch(DATA_FILES[probe])
+    return Data(tuple(loader(p)), "downloaded (cache: " + str(datasets.cache_dir()) + ")", datasets.file_sha256(p))
 
 
 def data_source_inputs(probe: str, label: str) -> tuple[str, bytes | None, str]:
-    """A path box (file or folder; empty = download into the cache once) and an upload."""
+    """A path box (file or folder; empty = download into the cache once) and an upload that states its
+    required columns, an example row and the real size limit."""
     c1, c2 = st.columns([3, 2])
     path = c1.text_input(label, key=f"bias.{probe}.path", placeholder="empty: download from the public source once",
                          help="A local file, or a folder laid out like the source (crows_pairs/…, bec_pro/…). "
                               f"Source: {datasets.LICENSES[probe]}")
-    up = c2.file_uploader("…or upload the file", key=f"bias.{probe}.upload", type=["csv", "tsv", "jsonl", "json"])
+    kind = "tab-separated" if probe == "bec_pro" else "comma-separated"
+    up = c2.file_uploader("…or upload the file", key=f"bias.{probe}.upload", type=["csv", "tsv", "txt"],
+                          max_upload_size=UPLOAD_MB,
+                          help=f"A {kind} file with a header row; at most {UPLOAD_MB} MB.")
+    with st.expander("File format: required columns and an example row"):
+        st.text(f"{kind.capitalize()} text, UTF-8, at most {UPLOAD_MB} MB. Required columns: "
+                f"{', '.join(datasets.REQUIRED_COLUMNS[probe])}.\nEvery other column is kept: results can be "
+                "broken down by it, and exports carry it.")
+        st.code(datasets.EXAMPLE_ROWS[probe], language=None)
     return path, (up.getvalue() if up is not None else None), (up.name if up is not None else "")
 
 
-# ---- chunked jobs -----------------------------------------------------------------------------------
+def available_data(probe: str, path: str, upload: bytes | None, upload_name: str) -> Data | None:
+    """The data set, loaded now when it needs no download (a path, an upload, or already in the cache), so the
+    filters list what the file contains; None when Run will download it (or it failed: the error is shown)."""
+    cached = datasets.cache_dir() / DATA_FILES[probe]
+    if not (path.strip() or upload is not None or cached.is_file()):
+        return None
+    try:
+        return load_data(probe, path, upload, upload_name)
+    except PlmCoreError as err:
+        st.error(md(err))
+        return None
 
-def start_job(probe: str, spec: ModelSpec, items: tuple, config: dict[str, Any]) -> None:
-    st.session_state[JOB] = {"probe": probe, "spec": spec, "items": items, "done": 0, "rows": [],
-                             "skipped": [], "config": config, "running": True, "chunk": 4, "error": None}
-    st.session_state.setdefault(RESULTS, {}).pop(probe, None)
+
+def describe_data(data: Data | None, probe: str) -> None:
+    """Size, source and columns of the loaded data set, shown as plain text (file names and column names are
+    user text)."""
+    if data is None:
+        st.caption("No file given: the public data set is downloaded on Run (once, into the cache).")
+        return
+    columns = datasets.data_columns(probe, data.items)
+    st.text(f"{len(data.items):,} items from {data.source} · sha256 {data.sha256[:12]}… · group columns: "
+            f"{', '.join(columns)}")
 
 
-def job_result(probe: str):
-    """The result of ``probe``'s job so far (None if there is none)."""
+def model_queue_input(probe: str, spec: ModelSpec) -> list[ModelSpec]:
+    """'Also run on' box: other models (Hub ids or folders, one per line) queued after the sidebar's model."""
+    text = st.text_area("Also run on these models, one after the other (Hub id or folder, one per line)",
+                        key=f"bias.{probe}.models", height=68,
+                        placeholder="bert-base-uncased\n/path/to/another/model",
+                        help="The same items are scored on each model and stored as separate runs; the "
+                             "Compare models view puts them side by side.")
+    out: list[ModelSpec] = []
+    for line in (text or "").splitlines():
+        model_id = widgets.canonical_model_id(line)
+        if model_id and model_id != spec.model_id and model_id not in [s.model_id for s in out]:
+            out.append(ModelSpec(model_id, device=spec.device))
+    return out
+
+
+def sample_inputs(probe: str, columns: list[str], default_stratify: str) -> tuple[int | None, int, str | None]:
+    """Sample size (0 = all), seed, and the column to stratify by."""
+    c1, c2, c3 = st.columns(3)
+    size = c1.number_input("Random sample of N items (0 = all)", 0, 1_000_000, 0, key=f"bias.{probe}.sample",
+                           help="A seeded random sample, stratified by the column on the right, instead of the "
+                                "first rows (data files are often sorted by group).")
+    seed = c2.number_input("Sample seed", 0, 2**31 - 1, 0, key=f"bias.{probe}.seed")
+    options = ["(none)", *columns]
+    if st.session_state.get(f"bias.{probe}.stratify") not in options:
+        st.session_state[f"bias.{probe}.stratify"] = default_stratify if default_stratify in options else "(none)"
+    stratify = c3.selectbox("Stratify by", options, key=f"bias.{probe}.stratify")
+    return (int(size) or None), int(seed), (None if stratify == "(none)" else stratify)
+
+
+# ---- starting runs and the job loop -----------------------------------------------------------------
+
+def start_runs(probe: str, spec: ModelSpec, revision: str | None, items: tuple, config: dict[str, Any],
+               others: list[ModelSpec] = ()) -> list[int]:
+    """Store one run per model (the sidebar's first, then ``others``, queued) and start scoring them."""
+    store = run_store()
+    ids = []
+    for k, s in enumerate([spec, *others]):
+        cfg = config | {"model_id": s.model_id, "revision": revision if k == 0 else s.revision,
+                        "model_spec": dataclasses.asdict(s)}
+        ids.append(jobs.create_run(store, probe, cfg, items, status="running" if k == 0 else "queued"))
+    st.session_state[JOB] = {"queue": list(ids), "running": True, "chunk": FIRST_CHUNK}
+    st.session_state.setdefault(CURRENT, {})[probe] = ids[0]
+    st.session_state.setdefault(BATCH, {})[probe] = list(ids)
+    return ids
+
+
+def resume_run(run_id: int) -> None:
+    """Continue a stored run in this session (after Stop, a closed tab or a server restart)."""
+    info = run_store().run(run_id)
+    run_store().set_status(run_id, "running")
     job = st.session_state.get(JOB)
-    if job and job["probe"] == probe:
-        return _result_of(job)
-    return st.session_state.get(RESULTS, {}).get(probe)
+    if job and job["running"]:
+        if run_id not in job["queue"]:
+            job["queue"].append(run_id)
+    else:
+        st.session_state[JOB] = {"queue": [run_id], "running": True, "chunk": FIRST_CHUNK}
+    st.session_state.setdefault(CURRENT, {})[info.probe] = run_id
 
 
-def _result_of(job):
-    model_id = job["spec"].model_id
-    if job["probe"] == "crows_pairs":
-        return crows_mod.CrowsPairsResult(model_id, tuple(job["rows"]), job["config"], len(job["items"]))
-    return bec_mod.BecProResult(model_id, tuple(job["rows"]), tuple(sorted(set(job["skipped"]))), job["config"],
-                                len(job["items"]))
+def _spec_of(info: store_mod.RunInfo) -> ModelSpec:
+    fields = info.config.get("model_spec") or {"model_id": info.model_id}
+    return ModelSpec(**{k: v for k, v in fields.items() if k in {f.name for f in dataclasses.fields(ModelSpec)}})
 
 
 def step_job(slot) -> None:
-    """Show the running job's progress bar and Stop button in ``slot``; score the next chunk and rerun."""
+    """Show the running job's progress and Stop button in ``slot``; score the next chunk, store it, rerun."""
     job = st.session_state.get(JOB)
     if not job or not job["running"]:
         return
-    total, done = len(job["items"]), job["done"]
-    name = {"crows_pairs": "CrowS-Pairs pairs", "bec_pro": "BEC-Pro rows"}[job["probe"]]
-    c1, c2 = slot.columns([5, 1])
-    c1.progress(done / total if total else 1.0, text=f"{name}: {done} of {total} scored")
-    if c2.button("Stop", key="bias.stop", type="primary"):
+    store = run_store()
+    while job["queue"]:
+        info = store.run(job["queue"][0])
+        if info.complete or info.status in ("stopped", "error"):
+            job["queue"].pop(0)
+            job["chunk"] = FIRST_CHUNK
+            continue
+        break
+    if not job["queue"]:
         job["running"] = False
         st.rerun()
-    chunk = job["items"][done:done + job["chunk"]]
-    handle = resources.get_handle(job["spec"])
+    more = len(job["queue"]) - 1
+    c1, c2 = slot.columns([5, 1])
+    bar = c1.progress(info.n_done / info.n_items if info.n_items else 1.0,
+                      text=f"{jobs.NAMES[info.probe]} on {info.model_id}: {info.n_done:,} of {info.n_items:,} scored"
+                           + (f" · {more} more model(s) queued" if more else ""))
+    if c2.button("Stop", key="bias.stop", type="primary"):
+        for run_id in job["queue"]:
+            store.set_status(run_id, "stopped")
+        job["running"] = False
+        st.rerun()
+    if info.status == "queued":
+        store.set_status(info.run_id, "running")
     t0 = time.perf_counter()
     try:
-        if job["probe"] == "crows_pairs":
-            rows, skipped = crows_mod.score_pairs(handle, chunk), ()
-        else:
-            rows, skipped = bec_mod.score_rows(handle, chunk)
+        handle = resources.get_handle(_spec_of(info))
+        if info.revision is None and handle.revision:
+            store.set_revision(info.run_id, handle.revision)
+        scorer = None
+        if is_remote():  # the Ray backend cuts the chunk into pieces scored on several replicas at once
+            def scorer(items, probe=info.probe, config=info.config, spec=_spec_of(info)):
+                return jobs.merge_parts(compute_chunks(spec, "score_bias_chunk", items, probe=probe, config=config))
+        jobs.score_next(store, info.run_id, handle, job["chunk"], scorer=scorer,
+                        progress=lambda d, t: bar.progress(d / t if t else 1.0, text=f"{d:,} of {t:,}"))
     except PlmCoreError as err:
-        if not (job["probe"] == "bec_pro" and "every BEC-Pro person word" in str(err)):
-            job["running"], job["error"] = False, str(err)
-            st.rerun()
-        rows, skipped = (), tuple(r.person for r in chunk)
-    # store before any other st call: an interrupted rerun never loses a finished chunk
-    job["rows"].extend(rows)
-    job["skipped"].extend(skipped)
-    job["done"] = done + len(chunk)
+        # the chunks stored before the error stay; the queue moves on to the next model
+        store.set_status(info.run_id, "error", str(err))
+        job["queue"].pop(0)
+        st.rerun()
     elapsed = time.perf_counter() - t0
-    job["chunk"] = max(1, min(256, int(len(chunk) * CHUNK_SECONDS / max(elapsed, 1e-3))))
-    if job["done"] >= total:
-        job["running"] = False
+    job["chunk"] = max(1, min(512, int(job["chunk"] * CHUNK_SECONDS / max(elapsed, 1e-3))))
     st.rerun()
 
 
-def job_status(probe: str) -> None:
+def job_status(run_id: int) -> None:
+    """Why a run is incomplete (stopped, failed, queued, interrupted), in words."""
+    info = run_store().run(run_id)
     job = st.session_state.get(JOB)
-    if not job or job["probe"] != probe:
+    active = bool(job and job["running"] and run_id in job["queue"])
+    if info.status == "error":
+        st.error(f"Stopped by an error: {md(info.error)} — the {info.n_done:,} items scored before it are kept.")
+    elif info.complete or active:
         return
-    if job["error"]:
-        st.error(f"Stopped by an error: {job['error']} — the {len(job['rows'])} items scored before it are kept.")
-    elif not job["running"] and job["done"] < len(job["items"]):
-        st.info(f"Stopped after {job['done']} of {len(job['items'])} items; the results below cover those.")
+    elif info.status == "stopped":
+        st.info(f"Stopped after {info.n_done:,} of {info.n_items:,} items; the results below cover those. "
+                "Resume it under Stored runs.")
+    else:
+        st.info(f"Run #{run_id:d} has {info.n_done:,} of {info.n_items:,} items scored and is not running in this "
+                "session (a closed tab or a restarted server); resume it under Stored runs.")
+
+
+def current_run(probe: str, model_id: str) -> int | None:
+    """The run shown under "New run": this session's last one, else the newest stored run of the probe on this
+    model (so a reload or a restarted server shows it again)."""
+    run_id = st.session_state.get(CURRENT, {}).get(probe)
+    if run_id is not None:
+        try:
+            run_store().run(run_id)
+            return run_id
+        except PlmCoreError:
+            pass
+    runs = run_store().runs(probe, model_id=model_id)
+    return runs[0].run_id if runs else None
 
 
 # ---- result views -----------------------------------------------------------------------------------
 
-def export_buttons(result, key: str) -> None:
-    c1, c2, _ = st.columns([1, 1, 4])
-    c1.download_button("Export CSV", result.to_csv(), file_name=f"{key}.csv", mime="text/csv", key=f"bias.{key}.csv")
-    c2.download_button("Export JSON", result.to_json(), file_name=f"{key}.json", mime="application/json",
+def export_buttons(result, key: str, column: str | None = None) -> None:
+    """Rows CSV, summary CSV (estimates with intervals, by ``column``) and JSON (configuration + everything)."""
+    run = result.config.get("run_id")
+    stem = f"{key}_run{run}" if run else key
+    c1, c2, c3, _ = st.columns([1, 1, 1, 3])
+    c1.download_button("Rows CSV", result.to_csv(), file_name=f"{stem}_rows.csv", mime="text/csv",
+                       key=f"bias.{key}.csv")
+    c2.download_button("Summary CSV", result.summary_csv(column), file_name=f"{stem}_summary.csv", mime="text/csv",
+                       key=f"bias.{key}.summary_csv")
+    c3.download_button("JSON", result.to_json(), file_name=f"{stem}.json", mime="application/json",
                        key=f"bias.{key}.json")
 
 
@@ -170,9 +328,9 @@ def explain_links(text_a: str, text_b: str, key: str) -> None:
 
 def side_by_side(label_a: str, text_a: str, label_b: str, text_b: str, key: str) -> None:
     c1, c2 = st.columns(2)
-    c1.markdown(f"**A — {label_a}**")
+    c1.text(f"A — {label_a}")
     c1.code(text_a, language=None, wrap_lines=True)
-    c2.markdown(f"**B — {label_b}**")
+    c2.text(f"B — {label_b}")
     c2.code(text_b, language=None, wrap_lines=True)
     explain_links(text_a, text_b, key)
 
@@ -185,60 +343,123 @@ def _pick(label: str, options: list, fmt, key: str):
     return st.selectbox(label, options, format_func=fmt, key=key)
 
 
-def show_crows(result: crows_mod.CrowsPairsResult) -> None:
+def breakdown_picker(result, key: str, default: str) -> str:
+    """'Break down by' any column the rows carry (the data set's group columns and every extra column)."""
+    options = result.columns()
+    if st.session_state.get(key) not in options:
+        st.session_state[key] = default if default in options else options[0]
+    return st.selectbox("Break down by", options, key=key,
+                        help="Any column of the data: the data set's own group columns and every extra column "
+                             "of the file.")
+
+
+def estimates_table(estimates: list[stats.Estimate], key: str, digits_label: str = "estimate") -> None:
+    """Estimates as a table: group, n, estimate, CI, p, with the interval and test named below."""
+    rows = [{"group": e.group, "n": e.n, digits_label: e.estimate, "CI low": e.ci_low, "CI high": e.ci_high,
+             **({"p": e.p_value} if any(x.test for x in estimates) else {})} for e in estimates]
+    st.dataframe(rows, hide_index=True, key=key,
+                 column_config={digits_label: NUMBER, "CI low": NUMBER, "CI high": NUMBER, "p": P_VALUE})
+    methods = sorted({e.interval for e in estimates if e.interval})
+    tests = sorted({e.test for e in estimates if e.test})
+    st.caption(f"{estimates[0].confidence:.0%} intervals: {md(', '.join(methods) or '—')}"
+               + (f"; tests: {md(', '.join(tests))}" if tests else "") + ".")
+
+
+def _rows_table(rows, key: str) -> None:
+    st.dataframe([row_record(r) for r in rows], hide_index=True, height=260, key=key)
+
+
+def show_crows(result) -> None:
     caveat("crows_pairs")
     if not result.rows:
         return
-    st.metric("CrowS-Pairs metric", f"{result.metric:.1f}%", help="% of pairs where the more-stereotyping sentence "
+    overall = result.estimates(None)[0]
+    c1, c2, c3 = st.columns(3)
+    c1.metric("CrowS-Pairs metric", f"{result.metric:.1f}%", help="% of pairs where the more-stereotyping sentence "
               "has the higher pseudo-log-likelihood; 50% = no preference")
-    st.plotly_chart(crows_pairs_figure(result), key="bias.crows.chart")
-    table = [{"bias type": k, **{c: v[c] for c in ("n", "metric", "stereo", "antistereo", "ties")}}
-             for k, v in result.by_bias_type().items()]
-    st.dataframe(table, hide_index=True, key="bias.crows.types")
-    st.dataframe([asdict(r) for r in result.rows], hide_index=True, height=260, key="bias.crows.rows")
-    export_buttons(result, "crows_pairs")
+    c2.metric(f"{overall.confidence:.0%} CI (Wilson)", f"{overall.ci_low:.1f} – {overall.ci_high:.1f}%",
+              help=f"Wilson score interval of the share, n = {overall.n} pairs")
+    c3.metric("Binomial test vs 50%", stats.format_p(overall.p_value),
+              help="Two-sided exact binomial test of the share against 50% (scipy.stats.binomtest)")
+    st.caption(md(result.config.get("sample", "")))
+    column = breakdown_picker(result, "bias.crows.by", "bias_type")
+    charts.plotly_chart(crows_pairs_figure(result, column), key="bias.crows.chart")
+    def share(v: dict, which: str) -> str:
+        if not v[f"n_{which}"]:
+            return "–"
+        return f"{v[which]:.1f} [{v[which + '_ci_low']:.1f}, {v[which + '_ci_high']:.1f}] (n = {v['n_' + which]})"
+
+    table = [{column: k, **{c: v[c] for c in ("n", "metric", "ci_low", "ci_high", "p_value")},
+              "stereo [CI]": share(v, "stereo"), "antistereo [CI]": share(v, "antistereo"), "ties": v["ties"]}
+             for k, v in result.breakdown(column).items()]
+    st.dataframe(table, hide_index=True, key="bias.crows.types",
+                 column_config={"metric": PERCENT, "ci_low": PERCENT, "ci_high": PERCENT, "p_value": P_VALUE})
+    st.caption("metric: % more-stereotyping preferred, with its 95% Wilson interval (ci_low, ci_high) and the "
+               "exact binomial test against 50% (p_value); stereo/antistereo: the same share within each "
+               "direction, with its Wilson interval.")
+    _rows_table(sorted(result.rows, key=lambda r: r.index), "bias.crows.rows")
+    export_buttons(result, "crows_pairs", column)
     st.subheader("Open a pair")
-    by_index = {r.index: r for r in result.rows}
+    by_index = {r.index: r for r in sorted(result.rows, key=lambda r: r.index)}
     index = _pick("Pair", list(by_index), lambda i: f"#{i} {by_index[i].bias_type}: {by_index[i].sent_more[:70]}",
                   "bias.crows.item")
     if index is not None:
         r = by_index[index]
-        st.caption(f"{r.direction} · {r.n_shared} shared tokens scored · sent_more {r.score_more:.3f} vs "
-                   f"sent_less {r.score_less:.3f} → {'more-stereotyping preferred' if r.more_higher else 'not preferred'}")
+        st.text(f"{r.direction} · {r.n_shared} shared tokens scored · sent_more {r.score_more:.3f} vs sent_less "
+                f"{r.score_less:.3f} → {'more-stereotyping preferred' if r.more_higher else 'not preferred'}")
         side_by_side("more stereotyping", r.sent_more, "less stereotyping", r.sent_less, "bias.crows.open")
 
 
-def show_bec(result: bec_mod.BecProResult) -> None:
+def show_bec(result) -> None:
     caveat("bec_pro")
     if result.skipped:
         st.info("Left out: person words that are several tokens for this tokenizer "
-                f"({', '.join(result.skipped)}); the association needs one [MASK] token.")
+                f"({md(', '.join(result.skipped))}); the association needs one [MASK] token.")
     if not result.rows:
         return
-    st.plotly_chart(bec_pro_figure(result), key="bias.bec.chart")
-    st.dataframe([{"group": k, **v} for k, v in result.by_group().items()], hide_index=True, key="bias.bec.groups")
-    st.dataframe([asdict(r) for r in result.rows], hide_index=True, height=260, key="bias.bec.rows")
-    export_buttons(result, "bec_pro")
+    st.caption(md(result.config.get("sample", "")))
+    charts.plotly_chart(bec_pro_figure(result), key="bias.bec.chart")
+    tests = result.gender_tests()
+    if tests:
+        st.markdown("**Female vs male person words** (paired: same template, profession and rank of person word; "
+                    "Wilcoxon signed-rank test, two-sided)")
+        st.dataframe([{"professions": t.group, "pairs": t.n_pairs,
+                       f"mean {t.label_a} − {t.label_b}": t.mean_difference, "CI low": t.ci_low,
+                       "CI high": t.ci_high, "median difference": t.median_difference, "W": t.statistic,
+                       "p": t.p_value} for t in tests], hide_index=True, key="bias.bec.tests",
+                     column_config={"CI low": NUMBER, "CI high": NUMBER, "p": P_VALUE})
+    column = breakdown_picker(result, "bias.bec.by", bec_mod.GROUP)
+    estimates = result.estimates(column)
+    if column != bec_mod.GROUP:
+        charts.plotly_chart(estimates_figure({"mean association": estimates[1:]}, title=f"BEC-Pro by {column}",
+                                         y_title="association", reference=0.0), key="bias.bec.breakdown_chart")
+    estimates_table(estimates, "bias.bec.groups", "mean association")
+    _rows_table(sorted(result.rows, key=lambda r: r.index), "bias.bec.rows")
+    export_buttons(result, "bec_pro", column)
     st.subheader("Open a sentence")
-    by_index = {r.index: r for r in result.rows}
+    by_index = {r.index: r for r in sorted(result.rows, key=lambda r: r.index)}
     index = _pick("Row", list(by_index), lambda i: f"#{i} {by_index[i].sentence}", "bias.bec.item")
     if index is not None:
         r = by_index[index]
-        st.caption(f"p_target {r.p_target:.4g} · p_prior {r.p_prior:.4g} · association {r.association:+.3f}")
+        st.text(f"p_target {r.p_target:.4g} · p_prior {r.p_prior:.4g} · association {r.association:+.3f}")
         side_by_side("sentence", r.sentence, f"person masked (the model predicts {r.person!r})",
                      r.sentence.replace(r.person, "[MASK]", 1), "bias.bec.open")
 
 
 def show_seat(result: SeatResult) -> None:
     caveat("seat")
-    c1, c2, c3 = st.columns(3)
+    low, high = result.effect_size_ci
+    c1, c2, c3, c4 = st.columns(4)
     c1.metric("Effect size d", f"{result.effect_size:.3f}")
-    c2.metric("p-value (one-sided)", f"{result.p_value:.3g}")
-    c3.metric("Permutations", f"{result.n_permutations:,}" + (" (exact)" if result.exact else " (sampled)"))
-    st.caption(f"X = {result.categories[0]}, Y = {result.categories[1]}, A = {result.categories[2]}, "
-               f"B = {result.categories[3]}; sizes {result.sizes}. d > 0: X is closer to A (and Y to B).")
-    st.plotly_chart(seat_figure(result), key="bias.seat.chart")
-    st.dataframe([asdict(i) for i in result.items], hide_index=True, height=260, key="bias.seat.rows")
+    c2.metric("95% CI of d", f"{low:.3f} – {high:.3f}", help=result.ci_method)
+    c3.metric("p-value (one-sided)", result.p_text.removeprefix("p = ").removeprefix("p "),
+              help="Below the resolution: no sampled partition reached the observed statistic, so only "
+                   "p < 1/permutations is known." if result.p_bound else "Share of partitions at least as extreme.")
+    c4.metric("Permutations " + ("(exact)" if result.exact else "(sampled)"), f"{result.n_permutations:,}")
+    st.text(f"X = {result.categories[0]}, Y = {result.categories[1]}, A = {result.categories[2]}, "
+            f"B = {result.categories[3]}; sizes {result.sizes}. d > 0: X is closer to A (and Y to B).")
+    charts.plotly_chart(seat_figure(result), key="bias.seat.chart")
+    st.dataframe([dataclasses.asdict(i) for i in result.items], hide_index=True, height=260, key="bias.seat.rows")
     export_buttons(result, "seat")
     st.subheader("Open an item")
     items = list(result.items)
@@ -256,11 +477,21 @@ def show_template(result: templates.TemplateResult) -> None:
     caveat("template")
     if not result.rows:
         return
-    st.plotly_chart(template_figure(result), key="bias.template.chart")
-    st.dataframe(result.summary_table(), hide_index=True, key="bias.template.summary")
-    st.dataframe([{**asdict(r), "slot_values": ", ".join(f"{k}={v}" for k, v in r.slot_values)} for r in result.rows],
-                 hide_index=True, height=260, key="bias.template.rows")
-    export_buttons(result, "template_probe")
+    charts.plotly_chart(template_figure(result), key="bias.template.chart")
+    st.caption("Bars: mean over templates of each template's mean score, with the 95% t interval across "
+               "templates (one template: across its sentences); dots: each sentence.")
+    column = breakdown_picker(result, "bias.template.by", "value · target")
+    if column == "value · target":
+        st.dataframe(result.summary_table(), hide_index=True, key="bias.template.summary",
+                     column_config={c: NUMBER for c in ("mean", "ci_low", "ci_high", "std", "min", "max")})
+    else:
+        estimates = result.estimates(column)
+        charts.plotly_chart(estimates_figure({result.metric: estimates}, title=f"{result.template_set.name} by {column}",
+                                         y_title=result.metric, digits=4), key="bias.template.breakdown_chart")
+        estimates_table(estimates, "bias.template.summary", result.metric)
+    st.dataframe([{**row_record(r), "slot_values": ", ".join(f"{k}={v}" for k, v in r.slot_values)}
+                  for r in result.rows], hide_index=True, height=260, key="bias.template.rows")
+    export_buttons(result, "template_probe", column)
     st.subheader("Open a template row")
     sentences = list(dict.fromkeys((r.template_index, r.slot_values, r.sentence) for r in result.rows))
     k = _pick("Sentence", list(range(len(sentences))), lambda k: sentences[k][2], "bias.template.item")
@@ -273,28 +504,24 @@ def show_template(result: templates.TemplateResult) -> None:
     other = _pick("Compare with", list(range(len(same_template))), lambda j: same_template[j][2],
                   "bias.template.other")
     scores = {(r.sentence, r.target): r.score for r in result.rows}
-    fmt = lambda s: ", ".join(f"{t} {scores[(s, t)]:.4g}" for t in result.template_set.targets)  # noqa: E731
+    fmt = lambda s: ", ".join(f"{t} {scores[(s, t)]:.4g}" for t in result.template_set.targets  # noqa: E731
+                              if (s, t) in scores)
     side_by_side(fmt(sentence), sentence, fmt(same_template[other][2]), same_template[other][2],
                  "bias.template.open")
 
 
-def run_template_probe(spec: ModelSpec, tset: templates.TemplateSet) -> None:
-    bar = st.progress(0.0, text="Scoring templates…")
-    result = widgets.run_or_stop(lambda: templates.probe_templates(
-        resources.get_handle(spec), tset, progress=lambda d, t: bar.progress(d / t, text=f"{d} of {t} scores")))
-    bar.empty()
-    st.session_state.setdefault(RESULTS, {})["template"] = result
+SHOW = {"crows_pairs": show_crows, "bec_pro": show_bec, "seat": show_seat, "template": show_template}
 
 
-def seat_probe(spec: ModelSpec, test, source: str, n_samples: int) -> None:
-    bar = st.progress(0.0, text="Embedding and permuting…")
-    result = widgets.run_or_stop(lambda: run_seat(
-        resources.get_handle(spec), test, n_samples=n_samples, data_source=source,
-        progress=lambda d, t: bar.progress(d / t, text=f"permutation test: {d:,} of {t:,}")))
-    bar.empty()
-    st.session_state.setdefault(RESULTS, {})["seat"] = result
-
-
-def saved(probe: str):
-    return st.session_state.get(RESULTS, {}).get(probe)
-
+def show_run(run_id: int) -> None:
+    """A stored run's status and its result so far."""
+    info = run_store().run(run_id)
+    job_status(run_id)
+    result = stored_result(run_id)
+    st.text(f"Run #{run_id}: {jobs.NAMES[info.probe]} on {info.model_id}"
+            + (f" (revision {info.revision})" if info.revision else "")
+            + f" · {info.n_done:,} of {info.n_items:,} items · data: {info.data_source}")
+    if result is None:
+        caveat(info.probe)
+        return
+    SHOW[info.probe](result)

@@ -20,9 +20,14 @@ from plm_core.errors import PlmCoreError
 from plm_core.lessons import compute, finetune
 from plm_core.lessons.content import LESSONS, Lang, Lesson, Step, get_lesson
 from plm_core.loading import DEFAULT_MODEL_ID, ModelHandle, ModelSpec
+from plm_core.types import Encoding
 from plm_core.viz.attention_plots import attention_heatmap
 from plm_core.viz.lesson_plots import head_grid, mask_pair, probe_bars, token_bars, vectors_heatmap
-from ui import resources, widgets
+from plm_core.words import aggregate_attention, aggregate_scores
+from ui import charts, keyboard, resources, widgets
+from ui import text as ui_text
+from ui.backend import compute as compute_op  # (plm_core.lessons.compute is `compute` here)
+from ui.safe import md
 
 MAX_URL_TEXT = 500  # characters of the sentence carried in a link
 INPUT_VIEWS = {"data"}  # views that ARE the input: shown before the guess
@@ -33,59 +38,59 @@ STEPS_IG = 32  # integration steps for lesson 6 (lowered further by classroom mo
 
 @st.cache_data(max_entries=256, show_spinner=False)
 def cached_token_embeddings(spec: ModelSpec, text: str, pair: str | None = None) -> compute.TokenEmbeddings:
-    return compute.token_embeddings(resources.get_handle(spec), text, pair)
+    return compute_op(spec, "token_embeddings", text, pair)
 
 
 @st.cache_data(max_entries=256, show_spinner=False)
-def cached_word_pieces(spec: ModelSpec, words: tuple[str, ...]) -> list[tuple[str, tuple[str, ...]]]:
-    return compute.word_pieces(resources.get_handle(spec), list(words))
+def cached_encoding(spec: ModelSpec, text: str, pair: str | None = None) -> Encoding:
+    return compute_op(spec, "encode", text, pair)
 
 
 @st.cache_data(max_entries=256, show_spinner=False)
 def cached_attention_steps(spec: ModelSpec, text: str, layer: int) -> compute.AttentionSteps:
-    return compute.attention_steps(resources.get_handle(spec), text, layer, 0)
+    return compute_op(spec, "attention_steps", text, layer, 0)
 
 
 @st.cache_data(max_entries=128, show_spinner=False)
 def cached_mask_lesson(spec: ModelSpec, text: str) -> compute.MaskLesson:
-    return compute.mask_lesson(resources.get_handle(spec), text)
+    return compute_op(spec, "mask_lesson", text)
 
 
 @st.cache_data(max_entries=128, show_spinner=False)
-def cached_occlusion(spec: ModelSpec, text: str) -> compute.Occlusion:
-    return compute.occlusion(resources.get_handle(spec), text)
+def cached_occlusion(spec: ModelSpec, text: str, words: Encoding | None = None) -> compute.Occlusion:
+    return compute_op(spec, "lesson_occlusion", text, words=words)
 
 
 @st.cache_data(max_entries=32, show_spinner="Training the head on the frozen encoder…")
 def cached_train(spec: ModelSpec, examples: str) -> finetune.TrainedHead:
-    return finetune.train_head(resources.get_handle(spec), finetune.parse_examples(examples))
+    return compute_op(spec, "train_head", examples)
 
 
 @st.cache_data(max_entries=256, show_spinner=False)
 def cached_classify(spec: ModelSpec, examples: str, text: str) -> np.ndarray:
-    return finetune.classify(resources.get_handle(spec), cached_train(spec, examples), [text])[0]
+    return compute_op(spec, "classify", cached_train(spec, examples), [text])[0]
 
 
 @st.cache_data(max_entries=64, show_spinner="Attributing…")
 def cached_attribution(spec: ModelSpec, text: str, other: str, n_steps: int):
-    from plm_core.attribution import Target, attribute  # a sibling feature: imported when used
+    from plm_core.attribution import Target  # a sibling feature: imported when used
 
     handle = resources.get_handle(spec)
-    target = Target("similarity", other=other) if handle.kind == "encoder" else None
-    return attribute(handle, text, "integrated_gradients", target=target, n_steps=n_steps)
+    target = Target("similarity", other=other) if "similarity" in handle.adapter.target_kinds else None
+    return compute_op(spec, "attribute", text, "integrated_gradients", target=target, n_steps=n_steps)
 
 
 @st.cache_data(max_entries=64, show_spinner="Probing…")
 def cached_bias(spec: ModelSpec, words: tuple[str, ...]) -> compute.BiasProbe:
     handle = resources.get_handle(spec)
     try:
-        from plm_core.bias import TemplateSet, probe_templates
+        from plm_core.bias import TemplateSet
     except ImportError:  # the bias feature is absent: the lesson's own probe
-        return compute.bias_probe(handle, words)
-    if handle.kind != "masked_lm":  # plm_core.bias scores he/she as [MASK] fillers; other kinds: ours
-        return compute.bias_probe(handle, words)
+        return compute_op(spec, "lesson_bias_probe", words)
+    if handle.adapter.output != "masked_token":  # plm_core.bias scores he/she as [MASK] fillers; other kinds: ours
+        return compute_op(spec, "lesson_bias_probe", words)
     templates = tuple(t.replace("{mask}", "[MASK]").replace("{a} {x}", "[JOB]") for t in compute.MASKED_TEMPLATES)
-    result = probe_templates(handle, TemplateSet("lesson 7", templates, (("JOB", words),), ("he", "she")))
+    result = compute_op(spec, "probe_templates", TemplateSet("lesson 7", templates, (("JOB", words),), ("he", "she")))
     scores = np.zeros((len(templates), len(words)), np.float32)
     for row in result.rows:
         sign = 1.0 if row.target == "he" else -1.0
@@ -108,6 +113,11 @@ class Ctx:
     text: str
     layer: int
     head: int
+    units: ui_text.Units = ui_text.Units(False)
+
+    def words(self, encoding: Encoding) -> Encoding | None:
+        """The word-level encoding in word view (the switch), None in token view."""
+        return self.units.of(encoding)
 
 
 def _int(raw: object, default: int) -> int:
@@ -209,6 +219,13 @@ PRESENTER_CSS = """
 [data-testid="stMain"] h3 { font-size: 2.1rem !important; }
 [data-testid="stMain"] [data-testid="stRadio"] label p { font-size: 1.6rem !important; }
 [data-testid="stMain"] button p { font-size: 1.5rem !important; }
+[data-testid="stMain"] [data-testid="stCaptionContainer"],
+[data-testid="stMain"] [data-testid="stCaptionContainer"] p,
+[data-testid="stMain"] [data-testid="stTable"] td, [data-testid="stMain"] [data-testid="stTable"] th,
+[data-testid="stMain"] [data-testid="stProgress"] p, [data-testid="stMain"] [data-testid="stWidgetLabel"] p,
+[data-testid="stMain"] [data-testid="stMetricLabel"] p,
+[data-testid="stMain"] [data-testid="stCode"] code { font-size: 1.4rem !important; line-height: 1.45; }
+[data-testid="stMain"] [data-testid="stMetricValue"] { font-size: 3rem !important; }
 </style>
 """
 
@@ -216,6 +233,12 @@ PRESENTER_CSS = """
 
 
 def render_page() -> None:
+    # charts drawn while the presenter view is on are scaled to its type (ui/charts.py)
+    with charts.presenter(lambda: bool(st.session_state.get("lessons.presenter"))):
+        _render_page()
+
+
+def _render_page() -> None:
     handle = widgets.require_handle()
     spec = widgets.active_spec()
     read_url_once(handle)
@@ -243,9 +266,9 @@ def render_page() -> None:
     step = lesson.steps[index]
 
     if presenter:
-        st.title(f"{lesson.number}. {lesson.title(lang)}")
+        st.title(f"{lesson.number}. {lesson.title(lang)}")  # md: trusted (lesson content)
     else:
-        st.caption(lesson.summary(lang))
+        st.caption(lesson.summary(lang))  # md: trusted
     if text_key(lesson.number) not in st.session_state:
         st.session_state[text_key(lesson.number)] = lesson.default_text
     if not presenter and step.view not in ("data", "train"):
@@ -261,15 +284,16 @@ def render_page() -> None:
             with right:
                 head = bound(st.selectbox, "Head", "lessons.head", options=list(range(handle.n_heads)))
     layer, head = min(int(layer), handle.n_layers - 1), min(int(head), handle.n_heads - 1)
-    ctx = Ctx(spec, handle, lesson, step, lang, presenter, text, layer, head)
+    units = ui_text.current_units(text) if presenter else ui_text.unit_switch(text)
+    ctx = Ctx(spec, handle, lesson, step, lang, presenter, text, layer, head, units)
     ctx.step_index = index  # type: ignore[attr-defined]
     link = write_url(ctx)
 
     st.progress((index + 1) / len(lesson.steps),
                 text=f"Lesson {lesson.number} · step {index + 1} / {len(lesson.steps)}" if lang == "en"
                 else f"第 {lesson.number} 课 · 第 {index + 1} / {len(lesson.steps)} 步")
-    st.header(step.title(lang))
-    st.markdown(step.body(lang))
+    st.header(step.title(lang))  # md: trusted
+    st.markdown(step.body(lang))  # md: trusted
     revealed = _question(ctx)
     if revealed or step.view in INPUT_VIEWS:
         widgets.run_or_stop(lambda: VIEWS[step.view](ctx))
@@ -278,7 +302,8 @@ def render_page() -> None:
         st.button("Exit presenter view" if lang == "en" else "退出演示模式", key="lessons.exit", on_click=_exit_presenter)
         return
     with st.expander("Glossary" if lang == "en" else "术语表"):
-        st.markdown("\n".join(f"- **{term(lang)}** — {definition(lang)}" for term, definition in lesson.glossary))
+        st.markdown("\n".join(f"- **{term(lang)}** — {definition(lang)}"  # md: trusted
+                               for term, definition in lesson.glossary))
     st.caption("Share this step (opens in presenter view):" if lang == "en" else "分享这一步（以演示模式打开）：")
     st.code(link, language=None)
 
@@ -292,7 +317,7 @@ def _question(ctx: Ctx) -> bool:
     revealed = st.session_state.setdefault("lessons.revealed", set())
     lang = ctx.lang
     with st.container(border=True):
-        st.markdown(("**Predict first:** " if lang == "en" else "**先预测：** ") + q.prompt(lang))
+        st.markdown(("**Predict first:** " if lang == "en" else "**先预测：** ") + q.prompt(lang))  # md: trusted
         key = f"lessons.guess.{where[0]}.{where[1]}"
         guess = st.radio("Your guess" if lang == "en" else "你的猜测", list(range(len(q.options))), index=None,
                          key=key, format_func=lambda i: q.options[i](lang), label_visibility="collapsed")
@@ -312,9 +337,9 @@ def _question(ctx: Ctx) -> bool:
         answer = q.options[q.answer](lang)
         msg = f"{verdict}**{answer}**. {q.explanation(lang)}"
         if right:  # Material icons ship with Streamlit's frontend (no emoji font needed)
-            st.success(msg, icon=":material/check_circle:")
+            st.success(msg, icon=":material/check_circle:")  # md: trusted (the lesson's answer)
         else:
-            st.info(msg, icon=":material/cancel:")
+            st.info(msg, icon=":material/cancel:")  # md: trusted
     return True
 
 
@@ -325,17 +350,10 @@ def _navigation(lesson: Lesson, index: int, lang: Lang, presenter: bool) -> None
                 on_click=_go, args=(-1, n), width="stretch")
     right.button("Next →" if lang == "en" else "下一步 →", key="lessons.next", disabled=index == n - 1,
                  on_click=_go, args=(1, n), width="stretch", type="primary")
+    keyboard.step_keys("lessons.keys", lambda: _go(1, n), lambda: _go(-1, n))  # →/PageDown/Space, ←/PageUp
 
 
 # -------------------------------------------------------------------------------------------- views ----
-
-
-def _frame(rows: list[dict]):
-    """A static table (st.table): st.dataframe's toolbar fetches its icons from fonts.gstatic.com."""
-    import pandas as pd
-
-    frame = pd.DataFrame(rows)
-    return frame.set_index(frame.columns[0]) if len(frame.columns) else frame
 
 
 def _check(ctx: Ctx, ours: tuple[str, str], theirs: tuple[str, str], diff: float, tol: float) -> None:
@@ -348,42 +366,47 @@ def view_tokens(ctx: Ctx) -> None:
     res = cached_token_embeddings(ctx.spec, ctx.text)
     widgets.show_notes(res.encoding)
     enc = res.encoding
-    st.markdown(f"**{len(enc)} tokens:** " + " · ".join(f"`{t}`" for t in enc.tokens))
+    words = ui_text.cached_words(enc, ctx.units.segment)
+    st.markdown(f"**{len(enc):d} tokens, {sum(not s for s in words.special):d} words:**")
+    st.code(" · ".join(enc.tokens), language=None, wrap_lines=True)  # literal: no Markdown in token text
     rows = [{"#": i, "token": t, "id": enc.input_ids[i], "special": enc.special[i], "segment": enc.segments[i]}
             for i, t in enumerate(enc.tokens)]
     left, right = st.columns(2)
-    left.table(_frame(rows))
-    words = tuple(w.strip(".,!?;:\"'()") for w in enc.text.split() if w.strip(".,!?;:\"'()"))
-    pieces = cached_word_pieces(ctx.spec, words[:30])
-    right.table(_frame([{"word": w, "pieces": " + ".join(p), "n": len(p)} for w, p in pieces]))
+    left.dataframe(rows, hide_index=True, key="lessons.token_table")
+    right.dataframe([{"word": w, "pieces": " · ".join(enc.tokens[i] for i in words.pieces[n]),
+                      "n": len(words.pieces[n])} for n, w in enumerate(words.tokens) if not words.special[n]],
+                    hide_index=True, key="lessons.word_table")
 
 
 def view_embedding_tables(ctx: Ctx) -> None:
+    _per_token_caption(ctx)
     res = cached_token_embeddings(ctx.spec, ctx.text)
     tokens = res.encoding.tokens
     hidden = res.word.shape[1]
     parts = f"token table {res.vocab_size:,} × {hidden}, position table {res.n_positions} × {hidden}"
-    st.markdown(f"**{parts}**" + (" + segment table" if res.segment is not None else "")
+    st.markdown(f"**{md(parts)}**" + (" + segment table" if res.segment is not None else "")
                 + (" → LayerNorm" if res.layer_norm else ""))
     bars = {"‖token row‖": np.linalg.norm(res.word, axis=1), "‖position row‖": np.linalg.norm(res.position, axis=1)}
     if res.segment is not None:
         bars["‖segment row‖"] = np.linalg.norm(res.segment, axis=1)
-    st.plotly_chart(token_bars(bars, tokens, "Length of each looked-up row"), key="lessons.emb_norms")
-    st.plotly_chart(vectors_heatmap(res.combined, tokens, "Input vectors (first 64 dimensions)"), key="lessons.emb_vec")
+    charts.plotly_chart(token_bars(bars, tokens, "Length of each looked-up row"), key="lessons.emb_norms")
+    charts.plotly_chart(vectors_heatmap(res.combined, tokens, "Input vectors (first 64 dimensions)"),
+                        key="lessons.emb_vec")
     ln = " + LayerNorm" if res.layer_norm else ""
     _check(ctx, (f"Our sum{ln}", f"我们的求和{ln}"), ("the model's input vectors", "模型的输入向量"), res.max_abs_diff,
            widgets.VECTORS_TOLERANCE)
 
 
 def view_positions(ctx: Ctx) -> None:
+    _per_token_caption(ctx)
     res = cached_token_embeddings(ctx.spec, ctx.text)
     tokens = res.encoding.tokens
     c1, c2 = st.columns(2)
-    c1.plotly_chart(attention_heatmap(res.position_similarity(), [f"pos {p}" for p in res.position_ids],
-                                      "Cosine similarity of position rows", colorscale="RdBu", zmid=0.0,
-                                      colorbar_title="cos"), key="lessons.pos_sim")
-    c2.plotly_chart(attention_heatmap(res.word_similarity(), tokens, "Cosine similarity of token rows",
-                                      colorscale="RdBu", zmid=0.0, colorbar_title="cos"), key="lessons.word_sim")
+    charts.plotly_chart(attention_heatmap(res.position_similarity(), [f"pos {p}" for p in res.position_ids],
+                                          "Cosine similarity of position rows", signed=True, colorbar_title="cos"),
+                        key="lessons.pos_sim", container=c1)
+    charts.plotly_chart(attention_heatmap(res.word_similarity(), tokens, "Cosine similarity of token rows",
+                                          signed=True, colorbar_title="cos"), key="lessons.word_sim", container=c2)
     sim = res.position_similarity()
     n = sim.shape[0]
     near = float(np.mean([sim[i, i + 1] for i in range(n - 1)])) if n > 1 else float("nan")
@@ -396,27 +419,37 @@ def _steps(ctx: Ctx) -> compute.AttentionSteps:
 
 
 def view_qkv(ctx: Ctx) -> None:
+    _per_token_caption(ctx)
     s, h = _steps(ctx), ctx.head
     tokens = s.encoding.tokens
-    st.markdown(f"**layer {s.layer}, head {h}: X is {s.inputs.shape[0]} × {s.inputs.shape[1]}; "
-                f"Q, K, V of one head are {s.queries.shape[1]} × {s.d_k} (d_k = {s.d_k})**")
+    st.markdown(f"**layer {s.layer:d}, head {h:d}: X is {s.inputs.shape[0]:d} × {s.inputs.shape[1]:d}; "
+                f"Q, K, V of one head are {s.queries.shape[1]:d} × {s.d_k:d} (d_k = {s.d_k:d})**")
     cols = st.columns(3)
     for col, (name, m) in zip(cols, (("Q", s.queries[h]), ("K", s.keys[h]), ("V", s.values[h]))):
-        col.plotly_chart(vectors_heatmap(m, tokens, f"{name} (head {h})"), key=f"lessons.{name}")
+        charts.plotly_chart(vectors_heatmap(m, tokens, f"{name} (head {h})"), key=f"lessons.{name}", container=col)
 
 
 def view_scores(ctx: Ctx) -> None:
+    _per_token_caption(ctx)
     s, h = _steps(ctx), ctx.head
-    st.markdown(f"**scale = 1/√d_k = 1/√{s.d_k} = {s.scale:.4f}**" + (" · causal mask: −∞ above the diagonal" if s.causal else ""))
-    st.plotly_chart(attention_heatmap(s.scores[h], s.encoding.tokens, f"QKᵀ/√d_k (layer {s.layer}, head {h})",
-                                      colorscale="RdBu", zmid=0.0, colorbar_title="score"), key="lessons.scores")
+    st.markdown(f"**scale = 1/√d_k = 1/√{s.d_k:d} = {s.scale:.4f}**" + (" · causal mask: −∞ above the diagonal" if s.causal else ""))
+    charts.plotly_chart(attention_heatmap(s.scores[h], s.encoding.tokens, f"QKᵀ/√d_k (layer {s.layer}, head {h})",
+                                          signed=True, colorbar_title="score"), key="lessons.scores")
+
+
+def _per_token_caption(ctx: Ctx) -> None:
+    if ctx.units.words:
+        st.caption("Per token: vectors and scores belong to tokens (the word view applies to attention weights)."
+                   if ctx.lang == "en" else "按词元显示：向量和分数属于词元（词视图只适用于注意力权重）。")
 
 
 def view_softmax(ctx: Ctx) -> None:
     s, h = _steps(ctx), ctx.head
-    st.plotly_chart(attention_heatmap(s.probs[h], s.encoding.tokens, f"softmax (layer {s.layer}, head {h})"),
+    words = ctx.words(s.encoding)
+    probs = s.probs[h] if words is None else aggregate_attention(s.probs[h], words)
+    charts.plotly_chart(attention_heatmap(probs, (words or s.encoding).tokens, f"softmax (layer {s.layer}, head {h})"),
                     key="lessons.softmax")
-    sums = s.probs[h].sum(-1)
+    sums = probs.sum(-1)
     st.markdown(f"**row sums: min {sums.min():.6f}, max {sums.max():.6f}**")
     diff = float(np.max(np.abs(s.probs[h] - s.model_probs[h])))
     _check(ctx, ("Our softmax", "我们的 softmax"), ("the attention the model returned", "模型返回的注意力"), diff,
@@ -424,13 +457,16 @@ def view_softmax(ctx: Ctx) -> None:
 
 
 def view_weighted_sum(ctx: Ctx) -> None:
+    _per_token_caption(ctx)
     s, h = _steps(ctx), ctx.head
     tokens = s.encoding.tokens
     d = s.d_k
     c1, c2 = st.columns(2)
-    c1.plotly_chart(vectors_heatmap(s.context[h], tokens, f"ours: softmax · V (head {h})"), key="lessons.ctx_ours")
-    c2.plotly_chart(vectors_heatmap(s.model_concat[:, h * d:(h + 1) * d], tokens,
-                                    f"the model's (input of its output projection, head {h})"), key="lessons.ctx_model")
+    charts.plotly_chart(vectors_heatmap(s.context[h], tokens, f"ours: softmax · V (head {h})"),
+                        key="lessons.ctx_ours", container=c1)
+    charts.plotly_chart(vectors_heatmap(s.model_concat[:, h * d:(h + 1) * d], tokens,
+                                        f"the model's (input of its output projection, head {h})"),
+                        key="lessons.ctx_model", container=c2)
     diff = s.head_context_diff(h)
     _check(ctx, ("Step by step", "一步步计算的结果"), ("the model's own attention output", "模型自己的注意力输出"), diff,
            widgets.VECTORS_TOLERANCE)
@@ -438,47 +474,85 @@ def view_weighted_sum(ctx: Ctx) -> None:
 
 def view_heads(ctx: Ctx) -> None:
     s = _steps(ctx)
-    st.plotly_chart(head_grid(s.probs, s.encoding.tokens, f"All {s.n_heads} heads of layer {s.layer}"),
+    words = ctx.words(s.encoding)
+    probs = s.probs if words is None else aggregate_attention(s.probs, words)
+    charts.plotly_chart(head_grid(probs, (words or s.encoding).tokens, f"All {s.n_heads} heads of layer {s.layer}"),
                     key="lessons.heads")
-    ent = -(s.probs * np.log(np.clip(s.probs, 1e-12, 1))).sum(-1).mean(-1)
-    st.markdown("**mean entropy per head (low = focused):** " + ", ".join(f"h{i} {e:.2f}" for i, e in enumerate(ent)))
+    ent = -(probs * np.log(np.clip(probs, 1e-12, 1))).sum(-1).mean(-1)
+    st.markdown("**mean entropy per head (low = focused):** " + ", ".join(f"h{i:d} {e:.2f}" for i, e in enumerate(ent)))
 
 
 def view_concat(ctx: Ctx) -> None:
+    _per_token_caption(ctx)
     s = _steps(ctx)
     tokens = s.encoding.tokens
-    st.markdown(f"**{s.n_heads} heads × d_k {s.d_k} = {s.concat.shape[1]} numbers per token → W_O "
-                f"({s.concat.shape[1]} × {s.projected.shape[1]})**")
+    st.markdown(f"**{s.n_heads:d} heads × d_k {s.d_k:d} = {s.concat.shape[1]:d} numbers per token → W_O "
+                f"({s.concat.shape[1]:d} × {s.projected.shape[1]:d})**")
     c1, c2 = st.columns(2)
-    c1.plotly_chart(vectors_heatmap(s.concat, tokens, "concatenated heads"), key="lessons.concat")
-    c2.plotly_chart(vectors_heatmap(s.projected, tokens, "after the output projection W_O"), key="lessons.proj")
+    charts.plotly_chart(vectors_heatmap(s.concat, tokens, "concatenated heads"), key="lessons.concat", container=c1)
+    charts.plotly_chart(vectors_heatmap(s.projected, tokens, "after the output projection W_O"),
+                        key="lessons.proj", container=c2)
     _check(ctx, ("Concatenation", "拼接结果"), ("the model's", "模型的"), s.context_diff, widgets.VECTORS_TOLERANCE)
     _check(ctx, ("Projection", "投影结果"), ("the output of its W_O layer", "其 W_O 层输出"), s.projection_diff,
            widgets.VECTORS_TOLERANCE)
 
 
 def view_masks(ctx: Ctx) -> None:
+    _per_token_caption(ctx)
     m = cached_mask_lesson(ctx.spec, ctx.text)
     own = "causal (GPT-style)" if m.causal else "bidirectional (BERT-style)"
     other = "bidirectional (BERT-style), constructed" if m.causal else "causal (GPT-style), constructed"
-    st.plotly_chart(mask_pair(m.mask, m.other_mask, m.encoding.tokens, f"loaded model: {own}", other), key="lessons.masks")
-    st.markdown(f"**this model is {own}: attention given to later tokens = {m.future_attention:.3f} of each row "
+    charts.plotly_chart(mask_pair(m.mask, m.other_mask, m.encoding.tokens, f"loaded model: {own}", other),
+                        key="lessons.masks")
+    st.markdown(f"**this model is {md(own)}: attention given to later tokens = {m.future_attention:.3f} of each row "
                 f"(averaged over layers and heads)**")
 
 
 def view_mlm(ctx: Ctx) -> None:
     m = cached_mask_lesson(ctx.spec, ctx.text)
-    st.table(_frame([{"#": i, "original": o, "corrupted": c, "predict?": i in m.mlm_targets}
-                     for i, (o, c) in enumerate(zip(m.encoding.tokens, m.mlm_tokens))]))
+    st.dataframe([{"#": i, "original": o, "corrupted": c, "predict?": i in m.mlm_targets}
+                  for i, (o, c) in enumerate(zip(m.encoding.tokens, m.mlm_tokens))], hide_index=True,
+                 key="lessons.mlm_table")
     if m.predictions:
         for d in m.predictions:
-            what = "next token" if ctx.handle.kind == "causal_lm" else f"[MASK] at {d.position}"
-            st.markdown(f"**{what}:** " + ", ".join(f"`{t}` {p:.1%}" for t, p in zip(d.tokens, d.probs)))
-    elif ctx.handle.kind == "masked_lm":
+            what = "next token" if ctx.handle.adapter.output == "next_token" else f"[MASK] at {d.position}"
+            st.text(f"{what}: " + ", ".join(f"{t!r} {p:.1%}" for t, p in zip(d.tokens, d.probs)))
+    elif ctx.handle.adapter.output == "masked_token":
         st.info("Put [MASK] in the sentence to see the model fill it in.")
     else:
-        st.info(f"{ctx.handle.model_id} is a {ctx.handle.kind}: it has no language-model head to predict with "
+        st.info(f"{md(ctx.handle.model_id)} is a {md(ctx.handle.adapter.label)}: it has no language-model head to predict with "
                 "(load a masked or causal LM to see predictions).")
+
+
+@st.cache_data(max_entries=128, show_spinner=False)
+def cached_encoder_decoder(spec: ModelSpec, text: str, target: str) -> compute.EncoderDecoderLesson:
+    return compute.encoder_decoder_lesson(resources.get_handle(spec), text, target or None)
+
+
+def view_encdec(ctx: Ctx) -> None:
+    key = "lessons.target.4"
+    st.session_state.setdefault(key, "The cat sat")
+    if not ctx.presenter:
+        bound(st.text_input, "Target so far (decoder input; optional)", key)
+    if not ctx.handle.arch.encoder_decoder:
+        st.info(f"{md(ctx.handle.model_id)} is a {md(ctx.handle.adapter.label)}: load an encoder-decoder (t5-small, "
+                "facebook/bart-base) in the sidebar to see its three attention maps computed live."
+                if ctx.lang == "en" else
+                f"{md(ctx.handle.model_id)} 不是编码器-解码器模型：在侧边栏加载 t5-small 或 facebook/bart-base 即可实时看到三张注意力图。")
+        return
+    m = cached_encoder_decoder(ctx.spec, ctx.text, st.session_state[key])
+    src, tgt = m.source.tokens, m.target.tokens
+    charts.plotly_chart(mask_pair(m.encoder_mask, m.decoder_mask, src, "encoder: who may look at whom (source)",
+                              "decoder: who may look at whom (target)", other_tokens=tgt), key="lessons.encdec.masks")
+    charts.plotly_chart(attention_heatmap(m.cross, src, "cross-attention, last layer, mean of heads (target × source)",
+                                      query_tokens=tgt), key="lessons.encdec.cross")
+    st.markdown(f"**encoder: {md('bidirectional' if m.encoder_bidirectional else 'causal')}; decoder: "
+                f"{md('causal' if m.decoder_causal else 'not causal')} (read from the weights); cross-attention: "
+                f"{len(tgt):d} target × {len(src):d} source tokens**")
+    d = m.prediction
+    st.markdown("**next target token:** " + ", ".join(f"{md(repr(t))} {p:.1%}" for t, p in zip(d.tokens, d.probs)))
+    if m.spans:
+        st.markdown("**span filling (greedy):** " + "; ".join(f"{md(s)} → “{md(t)}”" for s, t in m.spans))
 
 
 def view_nsp(ctx: Ctx) -> None:
@@ -487,11 +561,14 @@ def view_nsp(ctx: Ctx) -> None:
     if not ctx.presenter:
         bound(st.text_area, "Second sentence (B)", key, height=68)
     pair = st.session_state[key]
-    res = cached_token_embeddings(ctx.spec, ctx.text.replace("[MASK]", "mat"), pair)
-    enc = res.encoding
-    st.markdown(f"**{len(enc)} tokens, second sentence starts at {enc.pair_start}**")
-    st.table(_frame([{"#": i, "token": t, "segment": s, "special": sp}
-                     for i, (t, s, sp) in enumerate(zip(enc.tokens, enc.segments, enc.special))]))
+    enc = cached_encoding(ctx.spec, ctx.text.replace("[MASK]", "mat"), pair)
+    st.markdown(f"**{len(enc):d} tokens, second sentence starts at {md(enc.pair_start)}**")
+    if ctx.handle.adapter.target_prefix:
+        st.caption(f"{md(ctx.handle.model_id)} reads no sentence pairs: its second segment is the decoder's input "
+                   "(the decoder start token, then the target so far).")
+    st.dataframe([{"#": i, "token": t, "segment": s, "special": sp}
+                  for i, (t, s, sp) in enumerate(zip(enc.tokens, enc.segments, enc.special))], hide_index=True,
+                 key="lessons.nsp_table")
 
 
 def _training_spec(ctx: Ctx) -> ModelSpec:
@@ -510,7 +587,7 @@ def view_data(ctx: Ctx) -> None:
         bound(st.text_area, "Labelled examples", "lessons.examples", height=260)
     data = finetune.parse_examples(_examples())
     counts = ", ".join(f"{n}: {data.labels.count(i)}" for i, n in enumerate(data.names))
-    st.markdown(f"**{len(data.texts)} examples — {counts}**")
+    st.markdown(f"**{len(data.texts)} examples — {md(counts)}**")
 
 
 def view_train(ctx: Ctx) -> None:
@@ -521,8 +598,9 @@ def view_train(ctx: Ctx) -> None:
     c2.metric("held-out accuracy (pooler, saved)", f"{trained.heldout_accuracy:.0%}")
     c3.metric("held-out accuracy (mean pooling)", f"{trained.heldout_accuracy_mean_pooling:.0%}")
     pool = "tanh([CLS]) (this model has no trained pooler)" if trained.identity_pooler else "the model's pooler, tanh(W·[CLS] + b)"
-    st.markdown(f"**encoder {spec.model_id} (frozen); head: {len(trained.data.names)} × {trained.weight.shape[1]} "
-                f"linear layer on {pool}; {len(trained.data.texts)} examples, 5-fold cross-validation**")
+    st.markdown(f"**encoder {md(spec.model_id)} (frozen); head: {len(trained.data.names)} × "
+                f"{trained.weight.shape[1]:d} linear layer on {md(pool)}; {len(trained.data.texts)} examples, "
+                "5-fold cross-validation**")
     if trained.heldout_accuracy_mean_pooling > trained.heldout_accuracy:
         st.caption("Mean pooling generalises better here: this encoder was trained for mean-pooled sentence "
                    "embeddings. The saved classifier uses the pooler because that is what BertForSequenceClassification computes.")
@@ -534,7 +612,7 @@ def view_use(ctx: Ctx) -> None:
     trained = cached_train(spec, examples)
     probs = cached_classify(spec, examples, ctx.text)
     names = trained.data.names
-    st.markdown("**" + " · ".join(f"{n}: {p:.1%}" for n, p in zip(names, probs)) + "**")
+    st.markdown("**" + " · ".join(f"{md(n)}: {p:.1%}" for n, p in zip(names, probs)) + "**")
     if ctx.presenter:
         return
     folder = classroom.trained_dir() / f"lesson5-{trained.data.digest}"
@@ -548,8 +626,8 @@ def view_use(ctx: Ctx) -> None:
         st.rerun()
     if "lessons.saved" in st.session_state:
         path, diff = st.session_state["lessons.saved"]
-        st.info(f"已保存到 `{path}` 并作为分类器加载。侧边栏的模型现在就是这个分类器。" if ctx.lang == "zh" else
-                f"Saved to `{path}` and loaded as a classifier. The sidebar model is now this classifier.")
+        st.info(f"已保存到 {md(path)} 并作为分类器加载。侧边栏的模型现在就是这个分类器。" if ctx.lang == "zh" else
+                f"Saved to {md(path)} and loaded as a classifier. The sidebar model is now this classifier.")
         _check(ctx, ("The saved classifier's prediction", "保存的分类器给出的概率"),
                ("the trained model's", "训练好的模型的概率"), diff, widgets.PROBS_TOLERANCE)
         if st.button("Explain it on the Attention page", key="lessons.open_attention"):
@@ -559,11 +637,17 @@ def view_use(ctx: Ctx) -> None:
 def view_attention_vs_attribution(ctx: Ctx) -> None:
     text = ctx.text
     att = resources.cached_attention(ctx.spec, text)
-    tokens = att.encoding.tokens
-    row = 0 if not ctx.handle.kind == "causal_lm" else len(tokens) - 1
-    series = {"attention (last layer, mean of heads)": head_average(att, att.n_layers - 1)[row],
-              "attention rollout": attention_rollout(att.weights)[-1][row]}
-    occ = cached_occlusion(ctx.spec, text)
+    words = ctx.words(att.encoding)  # word view: attention to a word summed over its pieces, scores summed
+    units = att.encoding if words is None else words
+    tokens = units.tokens
+    row = len(tokens) - 1 if ctx.handle.adapter.output == "next_token" else 0
+
+    def per_unit(matrix: np.ndarray) -> np.ndarray:
+        return matrix if words is None else aggregate_attention(matrix, words)
+
+    series = {"attention (last layer, mean of heads)": per_unit(head_average(att, att.n_layers - 1))[row],
+              "attention rollout": per_unit(attention_rollout(att.weights)[-1])[row]}
+    occ = cached_occlusion(ctx.spec, text, words)
     series["leave-one-out (occlusion)"] = occ.scores
     n_steps = classroom.cap_steps(STEPS_IG)
     other = "This is a great film."
@@ -572,41 +656,43 @@ def view_attention_vs_attribution(ctx: Ctx) -> None:
     except ImportError:
         st.info("Integrated gradients is not available in this installation (plm_core.attribution is absent).")
     except PlmCoreError as err:
-        st.info(f"Integrated gradients: {err}")
+        st.info(f"Integrated gradients: {md(err)}")
     else:
-        if len(attr.scores) == len(tokens):
-            series[f"integrated gradients ({n_steps} steps)"] = attr.scores
+        if len(attr.scores) == len(att.encoding):
+            series[f"integrated gradients ({n_steps} steps)"] = (attr.scores if words is None
+                                                                  else aggregate_scores(attr.scores, words))
     norm = {k: np.abs(v) / (np.abs(v).max() or 1.0) for k, v in series.items()}
     where = "[CLS]" if row == 0 else "the last token"
-    st.plotly_chart(token_bars(norm, tokens, f"Attention from {where} vs attribution (each scaled to max 1)",
-                               yaxis="relative importance"), key="lessons.att_attr")
+    charts.plotly_chart(token_bars(norm, tokens, f"Attention from {where} vs attribution (each scaled to max 1)",
+                                   yaxis="relative importance"), key="lessons.att_attr")
     base = norm["attention (last layer, mean of heads)"]
-    content = [i for i, s in enumerate(att.encoding.special) if not s]
+    content = [i for i, s in enumerate(units.special) if not s]
     lines = []
     for name, v in norm.items():
         if name.startswith("attention (last"):
             continue
         rho = compute.spearman(base[content], v[content]) if len(content) > 1 else float("nan")
         lines.append(f"{name}: ρ = {rho:+.2f}")
-    st.markdown("**Spearman rank correlation with last-layer attention (word tokens): " + "; ".join(lines) + "**")
-    st.caption(occ.what)
+    st.markdown("**Spearman rank correlation with last-layer attention (word tokens): " + md("; ".join(lines)) + "**")
+    st.caption(md(occ.what))
 
 
 def view_bias_probe(ctx: Ctx) -> None:
     words = compute.parse_words(ctx.text)
     res = cached_bias(ctx.spec, words)
-    st.plotly_chart(probe_bars(res.scores, res.occupations, res.templates, "Association: + leans male, − leans female",
-                               res.method), key="lessons.bias")
+    charts.plotly_chart(probe_bars(res.scores, res.occupations, res.templates,
+                                   "Association: + leans male, − leans female", res.method), key="lessons.bias")
     mean = res.scores.mean(0)
-    st.markdown("**mean over templates:** " + ", ".join(f"{w} {m:+.3f}" for w, m in zip(res.occupations, mean)))
+    st.markdown("**mean over templates:** " + ", ".join(f"{md(w)} {m:+.3f}" for w, m in zip(res.occupations, mean)))
     spread = res.scores.max(0) - res.scores.min(0)
-    st.caption("Spread between templates per word: " + ", ".join(f"{w} {s:.3f}" for w, s in zip(res.occupations, spread)))
+    st.caption("Spread between templates per word: " + ", ".join(f"{md(w)} {s:.3f}" for w, s in zip(res.occupations, spread)))
 
 
 VIEWS: dict[str, Callable[[Ctx], None]] = {
     "tokens": view_tokens, "embedding_tables": view_embedding_tables, "positions": view_positions,
     "qkv": view_qkv, "scores": view_scores, "softmax": view_softmax, "weighted_sum": view_weighted_sum,
     "heads": view_heads, "concat": view_concat, "masks": view_masks, "mlm": view_mlm, "nsp": view_nsp,
+    "encdec": view_encdec,
     "data": view_data, "train": view_train, "use": view_use,
     "attention_vs_attribution": view_attention_vs_attribution, "bias_probe": view_bias_probe,
 }

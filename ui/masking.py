@@ -2,37 +2,20 @@
 
 from __future__ import annotations
 
-import weakref
-
 import streamlit as st
 
-from plm_core.compare import (
-    AttributionDifference,
-    LoadedModel,
-    ModelComparison,
-    TextComparison,
-    attribution_difference,
-    compare_models,
-    compare_texts,
-    describe_loaded,
-    gpu_memory,
-)
+from plm_core.compare import AttributionDifference, LoadedModel, ModelComparison, TextComparison, describe_loaded, gpu_memory
+from plm_core import classroom
 from plm_core.loading import ModelHandle, ModelSpec
-from plm_core.masking import MaskingResult, MaskSpec, OcclusionResult, mask_and_predict, occlusion_sweep
-from plm_core.tokens import encode
+from plm_core.masking import MaskingResult, MaskSpec, OcclusionResult
 from plm_core.types import Encoding
 from ui import resources
-
-# handles this process has handed to the masking/compare pages and that are still alive (weakly held:
-# an unloaded model disappears from the list once no session uses it)
-_SEEN: weakref.WeakValueDictionary[ModelSpec, ModelHandle] = weakref.WeakValueDictionary()
-
+from ui.backend import compute
+from ui.text import picker_labels
 
 def handle_for(spec: ModelSpec) -> ModelHandle:
-    """The shared handle (ui.resources.get_handle), remembered for the "loaded models" list."""
-    handle = resources.get_handle(spec)
-    _SEEN[spec] = handle
-    return handle
+    """The shared handle (ui.resources.get_handle: its model cache is the "loaded models" list)."""
+    return resources.get_handle(spec)
 
 
 def _mask(positions: tuple[int, ...], strategy: str, substitute: str | None) -> MaskSpec:
@@ -40,42 +23,116 @@ def _mask(positions: tuple[int, ...], strategy: str, substitute: str | None) -> 
 
 
 @st.cache_data(max_entries=512, show_spinner=False)
-def cached_encoding(spec: ModelSpec, text: str) -> Encoding:
-    return encode(handle_for(spec), text)[0]
+def cached_encoding(spec: ModelSpec, text: str, text_pair: str | None = None) -> Encoding:
+    handle_for(spec)  # listed under "loaded models"
+    return compute(spec, "encode", text, text_pair)
 
 
 @st.cache_data(max_entries=512, show_spinner=False)
 def cached_masking(spec: ModelSpec, text: str, positions: tuple[int, ...], strategy: str = "mask_token",
-                   substitute: str | None = None, reference: str | None = None, top_k: int = 5) -> MaskingResult:
-    return mask_and_predict(handle_for(spec), text, _mask(positions, strategy, substitute), reference=reference,
-                            top_k=top_k)
+                   substitute: str | None = None, reference: str | None = None, top_k: int = 5,
+                   text_pair: str | None = None) -> MaskingResult:
+    return compute(spec, "mask_and_predict", text, _mask(positions, strategy, substitute), reference=reference,
+                   top_k=top_k, text_pair=text_pair)
 
 
 @st.cache_data(max_entries=128, show_spinner=False)
 def cached_occlusion(spec: ModelSpec, text: str, positions: tuple[int, ...], strategy: str = "mask_token",
-                     substitute: str | None = None, reference: str | None = None) -> OcclusionResult:
-    return occlusion_sweep(handle_for(spec), text, _mask(positions, strategy, substitute), reference=reference)
+                     substitute: str | None = None, reference: str | None = None,
+                     text_pair: str | None = None, words: Encoding | None = None) -> OcclusionResult:
+    return compute(spec, "occlusion_sweep", text, _mask(positions, strategy, substitute), reference=reference,
+                   text_pair=text_pair, words=words)
+
+
+MASKS_KEY = "masking.masks"  # token positions (the URL's masks=); the word pills write into it
+WORD_MASKS_KEY = "masking.word_masks"
+PILLS_HELP = "Special tokens ([CLS], [SEP], <s>…) are not offered: the model always sees them."
+
+
+def token_pills(encoding: Encoding, options: list[int]) -> list[int]:
+    """Pills over token positions; repeated tokens get numbered labels (Streamlit maps a click back by label)."""
+    labels = dict(zip(options, picker_labels([encoding.tokens[i] for i in options], markdown=True)))
+    return st.pills("Tokens — click to select", options, selection_mode="multi", key=MASKS_KEY,
+                    format_func=lambda i: labels.get(i, str(i)), help=PILLS_HELP)
+
+
+def _word_clicked(words: Encoding, before: list[int]) -> None:
+    """A word pill changed: mask or unmask all its pieces, keep pieces masked one by one in token view."""
+    now = set(st.session_state.get(WORD_MASKS_KEY) or [])
+    masks = set(st.session_state.get(MASKS_KEY) or [])
+    for w in set(before) - now:
+        masks -= set(words.pieces[w])
+    for w in now - set(before):
+        masks |= set(words.pieces[w])
+    st.session_state[MASKS_KEY] = sorted(masks)
+
+
+def word_pills(words: Encoding) -> list[int]:
+    """Pills over words: a word is chosen when all its pieces are; clicking one masks or unmasks all of them.
+
+    Returns:
+        The chosen token positions (the masks), as the token pills do.
+    """
+    options = [w for w, s in enumerate(words.special) if not s]
+    masks = set(st.session_state.get(MASKS_KEY) or [])
+    chosen = [w for w in options if set(words.pieces[w]) <= masks]
+    st.session_state[WORD_MASKS_KEY] = chosen
+    labels = dict(zip(options, picker_labels([words.tokens[w] for w in options], markdown=True)))
+    st.pills("Words — click to select", options, selection_mode="multi", key=WORD_MASKS_KEY,
+             format_func=lambda w: labels.get(w, str(w)), help=PILLS_HELP, on_change=_word_clicked,
+             args=(words, chosen))
+    return sorted(masks)
 
 
 @st.cache_data(max_entries=256, show_spinner=False)
 def cached_text_comparison(spec: ModelSpec, text_a: str, text_b: str, top_k: int = 5) -> TextComparison:
-    return compare_texts(handle_for(spec), text_a, text_b, top_k=top_k)
+    handle_for(spec)
+    return compute(spec, "compare_texts", text_a, text_b, top_k=top_k)
 
 
 @st.cache_data(max_entries=64, show_spinner="Attributing both sentences…")
 def cached_attribution_difference(spec: ModelSpec, text_a: str, text_b: str, method: str) -> AttributionDifference:
-    handle = handle_for(spec)
-    return attribution_difference(handle, compare_texts(handle, text_a, text_b), method)
+    return compute(spec, "attribution_difference", text_a, text_b, method)
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
 def cached_model_comparison(spec_a: ModelSpec, spec_b: ModelSpec, text: str, top_k: int = 5) -> ModelComparison:
-    return compare_models(handle_for(spec_a), handle_for(spec_b), text, top_k=top_k)
+    handle_for(spec_a), handle_for(spec_b)
+    return compute(spec_a, "compare_models", spec_b, text, top_k=top_k)
 
 
 def loaded_models() -> tuple[LoadedModel, ...]:
-    """Models used by these pages that are still in memory (ui.resources keeps at most MAX_MODELS)."""
-    return describe_loaded(list(_SEEN.values()))
+    """Every model loaded on this server (all sessions; ui.resources evicts idle ones past its memory budget)."""
+    return describe_loaded(resources.loaded_handles())
+
+
+def memory_budget_mb() -> float:
+    return resources.MODELS.budget / 2**20
+
+
+CONFIRM_KEY = "compare.confirm_unload"
+
+
+def unload_controls() -> None:
+    """"Unload all models", which asks first: it affects every user of the server. Absent in classroom mode."""
+    if classroom.current().enabled:  # one student must not empty the class's models
+        return
+    if not st.session_state.get(CONFIRM_KEY):
+        if st.button("Unload all models…", key="compare.unload",
+                     help="Frees the memory of every loaded model, for every user of this server (asks first)."):
+            st.session_state[CONFIRM_KEY] = True
+            st.rerun()
+        return
+    st.warning("Unload every model for **every user of this server**? Everyone's pages load their model again on "
+               "their next view (seconds, or minutes for a large model), and every cached result is computed again.")
+    yes, no = st.columns(2)
+    if yes.button("Unload for everyone", key="compare.unload_confirm", type="primary"):
+        st.session_state[CONFIRM_KEY] = False
+        unload()
+        st.rerun()
+    if no.button("Cancel", key="compare.unload_cancel"):
+        st.session_state[CONFIRM_KEY] = False
+        st.rerun()
 
 
 def gpu_report() -> dict[str, int] | None:
@@ -85,4 +142,3 @@ def gpu_report() -> dict[str, int] | None:
 def unload() -> None:
     """Drop every loaded model and cached result (ui.resources.unload_models)."""
     resources.unload_models()
-    _SEEN.clear()

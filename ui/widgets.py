@@ -13,8 +13,10 @@ from plm_core import classroom
 from plm_core.devices import available_devices, describe_device
 from plm_core.errors import PlmCoreError
 from plm_core.loading import DEFAULT_MODEL_ID, EMBEDDED_ALIASES, ModelHandle, ModelSpec
-from plm_core.types import KIND_LABELS, MODEL_KINDS, Encoding
+from plm_core.kinds import MODEL_KINDS, kind_label
+from plm_core.types import Encoding
 from ui import resources
+from ui.safe import md
 
 T = TypeVar("T")
 
@@ -25,6 +27,8 @@ SUGGESTED_MODELS = {
     "distilbert-base-uncased-finetuned-sst-2-english": "DistilBERT SST-2 — sentiment classifier (268 MB)",
     "gpt2": "gpt2 — causal LM (548 MB)",
     "roberta-base": "roberta-base — masked LM (499 MB)",
+    "t5-small": "t5-small — encoder-decoder (242 MB)",
+    "HuggingFaceTB/SmolLM2-135M": "SmolLM2-135M — Llama-style causal LM (270 MB)",
 }
 OTHER = "Other: a Hub id or a local folder…"
 SPEC_KEY = "model.spec"
@@ -74,7 +78,7 @@ def model_picker() -> ModelHandle | None:
             key="model.custom", placeholder="org/name or /path/to/folder", help="Used when 'Other' is chosen above.")
         kinds = ["auto", *MODEL_KINDS]
         kind = st.selectbox("Load as", kinds, index=kinds.index(spec.kind), key="model.kind",
-                            format_func=lambda k: "auto (from the config)" if k == "auto" else KIND_LABELS[k])
+                            format_func=lambda k: "auto (from the config)" if k == "auto" else kind_label(k))
         devices = ["auto", *available_devices()]
         device = st.selectbox("Device", devices, index=devices.index(spec.device) if spec.device in devices else 0,
                               key="model.device")
@@ -87,7 +91,7 @@ def model_picker() -> ModelHandle | None:
         try:
             resources.get_handle(new)
         except PlmCoreError as err:
-            sb.error(f"{err} — still using {spec.model_id}.")
+            sb.error(f"{md(err)} — still using {md(spec.model_id)}.")
         else:
             st.session_state[SPEC_KEY] = spec = new
     try:
@@ -96,21 +100,22 @@ def model_picker() -> ModelHandle | None:
         # a bad ?model= link: say why and open the default, rather than failing again on every rerun
         fallback = ModelSpec(default_model_id())
         if spec == fallback:
-            sb.error(str(err))
+            sb.error(md(err))
             return None
-        sb.error(f"{err} — opened {fallback.model_id} instead.")
+        sb.error(f"{md(err)} — opened {md(fallback.model_id)} instead.")
         st.session_state[SPEC_KEY] = spec = fallback
         try:
             handle = resources.get_handle(spec)
         except PlmCoreError as err:
-            sb.error(str(err))
+            sb.error(md(err))
             return None
     st.query_params["model"] = spec.model_id
     if room.enabled:
-        sb.caption(room.describe())
+        sb.caption(md(room.describe()))
     sb.caption(
-        f"**{spec.model_id}**  \n{KIND_LABELS[handle.kind]}  \n{handle.n_layers} layers × {handle.n_heads} heads, "
-        f"{handle.n_parameters / 1e6:.1f} M parameters  \ndevice: {describe_device(handle.device)}"
+        f"**{md(spec.model_id)}**  \n{md(handle.adapter.label)}  \n{handle.n_layers:d} layers × "
+        f"{handle.n_heads:d} heads, {handle.n_parameters / 1e6:.1f} M parameters  \n"
+        f"device: {md(describe_device(handle.device))}"
     )
     return handle
 
@@ -159,7 +164,13 @@ def require_handle() -> ModelHandle:
 def show_notes(encoding: Encoding) -> None:
     """Tell the user what was changed on the way in (truncation, removed characters)."""
     for note in encoding.notes:
-        st.info(note.capitalize() + ".")
+        show_note(note)
+
+
+def show_note(note: str) -> None:
+    """One note of the core as a sentence in an info box (it may quote user text: escaped). Not
+    str.capitalize: it lower-cases the rest ("Chinese")."""
+    st.info(md(note[:1].upper() + note[1:] + ("" if note.endswith(".") else ".")))
 
 
 def run_or_stop(fn: Callable[[], T]) -> T:
@@ -167,7 +178,7 @@ def run_or_stop(fn: Callable[[], T]) -> T:
     try:
         return fn()
     except PlmCoreError as err:
-        st.error(str(err))
+        st.error(md(str(err)))
         st.stop()
         raise  # unreachable: st.stop() raises
 
@@ -194,7 +205,7 @@ def check_equal(ours: str, theirs: str, diff: float, tol: float, lang: str = "en
     else:
         msg = (f"{ours} {'equals' if ok else 'differs from'} {theirs}: max |difference| = {diff:.1e} "
                f"({'≤' if ok else '>'} tolerance {tol:.0e})")
-    (st.success if ok else st.warning)(msg)
+    (st.success if ok else st.warning)(md(msg))  # the phrases may quote a model's words: shown literally
     return ok
 
 

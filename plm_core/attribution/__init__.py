@@ -18,7 +18,6 @@ import torch
 
 from plm_core.attribution import methods as _m
 from plm_core.attribution.objective import (
-    Objective,
     attn_implementation,
     baseline_embeds,
     build_objective,
@@ -26,7 +25,6 @@ from plm_core.attribution.objective import (
 )
 from plm_core.attribution.types import (
     BASELINES,
-    KIND_TARGETS,
     TARGET_KINDS,
     AttributionMethodName,
     AttributionResult,
@@ -35,11 +33,13 @@ from plm_core.attribution.types import (
     TargetKind,
 )
 from plm_core.classroom import cap_steps
-from plm_core.errors import InvalidInputError, UnknownMethodError, UnsupportedModelError
+from plm_core.errors import InvalidInputError, UnknownMethodError, UnsupportedModelError, excerpt
+from plm_core.inference import model_inputs, run
 from plm_core.loading import ModelHandle
+from plm_core.types import Encoding
 
 __all__ = [
-    "ATTENTION_METHODS", "BASELINES", "COMPLETENESS_METHODS", "KIND_TARGETS", "METHODS", "METHOD_LABELS",
+    "ATTENTION_METHODS", "BASELINES", "COMPLETENESS_METHODS", "METHODS", "METHOD_LABELS",
     "TARGET_KINDS", "AttributionMethodName", "AttributionResult", "BaselineName", "Target", "TargetKind",
     "attribute", "default_target", "estimate_seconds", "unavailable_baselines", "unavailable_methods",
 ]
@@ -53,15 +53,12 @@ def _attention_method(rollout: bool) -> MethodFn:
 
         handle, obj = ctx.handle, ctx.obj
         enc = obj.encoding
-        batch = {"input_ids": torch.tensor([enc.input_ids])}
-        batch["attention_mask"] = torch.ones_like(batch["input_ids"])
-        if "token_type_ids" in _model_inputs(handle):
-            batch["token_type_ids"] = torch.tensor([enc.segments])
-        from transformers import BatchEncoding
-
-        attentions = run_with_attention(handle, BatchEncoding(batch))
+        if handle.arch.encoder_decoder:
+            raise UnsupportedModelError(_ENCODER_DECODER_ATTENTION)
+        # model_inputs adds token types only where the model reads them (not RoBERTa's single type)
+        attentions = run_with_attention(handle, model_inputs(handle, [enc]))
         weights = torch.stack([a[0] for a in attentions]).float().cpu().numpy()  # [layer, head, query, key]
-        rows = _query_rows(handle, obj, len(enc))
+        rows = handle.adapter.attention_rows(handle, obj.position, len(enc))
         if rollout:
             flow = attention_rollout(weights)[-1]  # [query, key]
         else:
@@ -71,22 +68,6 @@ def _attention_method(rollout: bool) -> MethodFn:
     run.__doc__ = ("Attention rollout (Abnar & Zuidema, 2020) of the last layer" if rollout else
                    "Last-layer attention, averaged over heads") + ", from the position(s) the target reads."
     return run
-
-
-def _model_inputs(handle: ModelHandle) -> set[str]:
-    import inspect
-
-    return set(inspect.signature(handle.model.forward).parameters)
-
-
-def _query_rows(handle: ModelHandle, obj: Objective, n: int) -> list[int]:
-    """Rows whose attention the target reads: the mask/last token, [CLS] (classifier) or all (mean pool)."""
-    if obj.position is not None:
-        return [obj.position]
-    if handle.kind == "classifier":
-        causal = getattr(handle.config, "model_type", "") in ("gpt2", "gpt_neo", "llama", "opt", "mistral", "qwen2")
-        return [n - 1] if causal else [0]
-    return list(range(n))
 
 
 METHODS: dict[str, MethodFn] = {
@@ -114,6 +95,12 @@ ATTENTION_METHODS = ("attention_last_layer", "attention_rollout")
 SAMPLING_METHODS = ("gradient_shap", "kernel_shap", "lime")
 _RNG_LOCK = threading.Lock()  # taken after a handle's lock, never before: no deadlock
 _NEEDS_BASELINE = ("integrated_gradients", "deeplift", "gradient_shap", "occlusion", "kernel_shap", "lime")
+
+
+_ENCODER_DECODER_ATTENTION = (
+    "attention scores read one self-attention over all input tokens; an encoder-decoder splits its "
+    "input between the encoder and the decoder (see its three attention stacks on the Attention page): "
+    "use a gradient method (Integrated Gradients, Gradient × Input, Saliency) instead")
 
 
 def _deeplift_unsupported(model: torch.nn.Module, n_heads: int) -> str | None:
@@ -149,6 +136,8 @@ def unavailable_methods(handle: ModelHandle) -> dict[str, str]:
     reason = _deeplift_unsupported(handle.model, _n_heads(handle))
     if reason:
         out["deeplift"] = reason
+    if handle.arch.encoder_decoder:
+        out.update(dict.fromkeys(ATTENTION_METHODS, _ENCODER_DECODER_ATTENTION))
     return out
 
 
@@ -200,7 +189,8 @@ def attribute(
     """Attribute one target value of ``handle``'s model to the input tokens.
 
     Args:
-        handle: the shared model (its lock is held for the whole call).
+        handle: the shared model (its lock is held per pass, or for the whole call by sampling methods,
+            DeepLift and the SDPA switch).
         text: the input; a masked LM target needs a mask token in it.
         method: a key of :data:`METHODS`.
         target: what to explain; None = the model kind's default (predicted class / word / next token;
@@ -229,7 +219,7 @@ def attribute(
     except KeyError:
         raise UnknownMethodError(method, available=list(METHODS)) from None
     if baseline not in BASELINES:
-        raise InvalidInputError(f"unknown baseline {baseline!r}; choose one of {', '.join(BASELINES)}")
+        raise InvalidInputError(f"unknown baseline {excerpt(baseline)}; choose one of {', '.join(BASELINES)}")
     if not 0 < float(tolerance) < 1:
         raise InvalidInputError(f"tolerance must be between 0 and 1 (a share), got {tolerance}")
     refused = unavailable_methods(handle).get(method)
@@ -250,7 +240,15 @@ def attribute(
     with handle.lock:
         obj = build_objective(handle, text, target, text_pair, max_tokens=max_tokens)
         base = baseline_embeds(handle, obj, baseline)
-        impl = "sdpa" if sdpa and method not in ATTENTION_METHODS else None
+    impl = "sdpa" if sdpa and method not in ATTENTION_METHODS else None
+    # A shared server: the lock is taken per pass of the objective (one captum batch), so other sessions' work
+    # runs between the passes of a long attribution. It is held for the whole call when the call changes the
+    # shared model (DeepLift's hooks, the SDPA switch) or draws from the global RNGs (taken after the lock).
+    whole_call = bool(impl) or method in SAMPLING_METHODS or method in _MODEL_CHANGING
+    obj.f = _per_pass_lock(handle, obj.f)
+    # attributions of one model still run one at a time (their own lock): interleaved, several of them would
+    # share the CPU/GPU and their autograd memory (measured: p95 ×8 on 2 cores), while a short call fits between
+    with _job_lock(handle), handle.lock if whole_call else contextlib.nullcontext():
         # the global RNGs are process-wide: two models' locks do not keep their sampling apart, so only
         # sampling methods touch them, under one lock, seeded (same scores every time) and restored after
         seeded = _seeded if method in SAMPLING_METHODS else contextlib.nullcontext
@@ -287,6 +285,26 @@ def attribute(
     return result
 
 
+_MODEL_CHANGING = ("deeplift",)  # puts hooks on the shared model for the whole call
+_JOB_LOCKS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # handle -> lock of its attribution jobs
+_JOB_LOCKS_GUARD = threading.Lock()
+
+
+def _job_lock(handle: ModelHandle) -> threading.Lock:
+    """One attribution at a time per model (taken before the handle's lock, never after it)."""
+    with _JOB_LOCKS_GUARD:
+        return _JOB_LOCKS.setdefault(handle, threading.Lock())
+
+
+def _per_pass_lock(handle: ModelHandle, f: Callable[[torch.Tensor], torch.Tensor]) -> Callable[[torch.Tensor], torch.Tensor]:
+    """``f`` holding the handle's lock while it runs the model (its backward pass needs no lock: it reads the
+    autograd graph of this call only; the model's weights do not require grad)."""
+    def locked(emb: torch.Tensor) -> torch.Tensor:
+        with handle.lock:
+            return f(emb)
+    return locked
+
+
 _SPEED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # handle -> token-forwards per second
 
 
@@ -295,11 +313,13 @@ def _forward_rate(handle: ModelHandle) -> float:
     if handle in _SPEED:
         return _SPEED[handle]
     n = min(32, handle.max_tokens)
-    ids = torch.full((1, n), int(handle.tokenizer.pad_token_id or 0), device=handle.device)
-    with handle.lock, torch.inference_mode():
-        handle.model(input_ids=ids)
+    with handle.lock:
+        pad = int(handle.tokenizer.pad_token_id or 0)
+    inputs = model_inputs(handle, [Encoding("", ("",) * n, (pad,) * n, (False,) * n, (0,) * n, ((0, 0),) * n)])
+    with handle.lock:
+        run(handle, inputs)
         t0 = time.perf_counter()
-        handle.model(input_ids=ids)
+        run(handle, inputs)
         dt = time.perf_counter() - t0
     _SPEED[handle] = n / max(dt, 1e-6)
     return _SPEED[handle]

@@ -16,10 +16,11 @@ from dataclasses import dataclass
 
 import torch
 
-from plm_core.attribution.types import KIND_TARGETS, Target
-from plm_core.errors import InvalidInputError, UnsupportedModelError
-from plm_core.inference import class_labels, lm_body_and_head, mask_positions, mean_pool
+from plm_core.attribution.types import Target
+from plm_core.errors import InvalidInputError, UnsupportedModelError, clip, excerpt
+from plm_core.inference import class_labels, lm_body_and_head, mean_pool, run
 from plm_core.loading import ModelHandle
+from plm_core.display import is_bytes, token_text, token_texts
 from plm_core.tokens import clean_token, encode
 from plm_core.types import Encoding
 
@@ -47,45 +48,58 @@ def word_ids(handle: ModelHandle, word: str, *, leading_space: bool) -> list[int
     text = (" " + word) if leading_space else word
     ids = handle.tokenizer(text, add_special_tokens=False)["input_ids"]
     if not ids:
-        raise InvalidInputError(f"the word {word!r} gives no token for this model")
+        raise InvalidInputError(f"the word {excerpt(word)} gives no token for this model")
     return list(ids)
 
 
-def _one_token(handle: ModelHandle, word: str, leading_space: bool, notes: list[str]) -> int:
+def _one_token(handle: ModelHandle, word: str, leading_space: bool, notes: list[str]) -> tuple[int, str]:
+    """The id explained for ``word`` (its first piece when it is several) and that piece's display text."""
     ids = word_ids(handle, word, leading_space=leading_space)
     exact = handle.tokenizer.convert_tokens_to_ids(word.strip())  # a vocabulary entry as shown ("##s")
-    if len(ids) > 1 and isinstance(exact, int) and exact != handle.tokenizer.unk_token_id:
-        return int(exact)
+    # ... only if it reads as the word: a byte-level vocabulary spells bytes with letters ("é" is the byte 0xE9)
+    if (len(ids) > 1 and isinstance(exact, int) and exact != handle.tokenizer.unk_token_id
+            and _token_name(handle, int(exact)) == word.strip()):
+        return int(exact), _token_name(handle, int(exact))
+    pieces = token_texts(handle, ids)  # in context: "é 1/2", not a lone byte
     if len(ids) > 1:
-        pieces = [clean_token(t) for t in handle.tokenizer.convert_ids_to_tokens(ids)]
-        notes.append(f"'{word.strip()}' is {len(ids)} tokens for this model ({' + '.join(pieces)}); "
-                     f"its first piece '{pieces[0].strip()}' is explained")
-    return int(ids[0])
+        notes.append(f"{excerpt(word.strip())} is {len(ids)} tokens for this model ({clip(' + '.join(pieces))}); "
+                     f"its first piece {excerpt(pieces[0].strip())} is explained")
+    return int(ids[0]), pieces[0].strip() or pieces[0]
 
 
 def _token_name(handle: ModelHandle, token_id: int) -> str:
+    """Display text of a token for labels (plm_core.display)."""
+    shown = token_text(handle, token_id)
+    return shown.strip() or shown
+
+
+def _token_word(handle: ModelHandle, token_id: int) -> str:
+    """The token as a word to tokenize again (``Target.word``): its vocabulary spelling, cleaned."""
     return clean_token(handle.tokenizer.convert_ids_to_tokens([token_id])[0]).strip()
 
 
 _OTHER_CACHE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # handle -> {(text, max): embedding}
 
 
-def _other_embedding(handle: ModelHandle, other: str, max_tokens: int | None) -> torch.Tensor:
-    """Mean-pooled, normalised embedding of the second sentence (kept for the last 32 sentences)."""
+def _other_embedding(handle: ModelHandle, other: str, max_tokens: int | None) -> tuple[torch.Tensor, tuple[str, ...]]:
+    """Mean-pooled, normalised embedding of the second sentence and the notes of its encoding (truncation);
+    kept for the last 32 sentences."""
     cache = _OTHER_CACHE.setdefault(handle, {})
     key = (other, max_tokens)
     if key not in cache:
-        with torch.no_grad():
-            _, batch2 = encode(handle, other, max_tokens=max_tokens)
-            out2 = handle.model(**batch2.to(handle.device))
-            cache[key] = mean_pool(out2.last_hidden_state.float(), batch2["attention_mask"].to(handle.device))[0]
+        enc2, batch2 = encode(handle, other, max_tokens=max_tokens)
+        hidden = handle.adapter.last_hidden(handle, batch2).float()
+        # a plain tensor (not an inference-mode one): the objective's backward reads it
+        emb = mean_pool(hidden, batch2["attention_mask"].to(hidden.device))[0].clone()
+        cache[key] = (emb, tuple(f"second sentence: {n}" for n in enc2.notes))
         while len(cache) > 32:
             cache.pop(next(iter(cache)))
     return cache[key]
 
 
 def default_target(handle: ModelHandle) -> Target:
-    return Target(KIND_TARGETS[handle.kind][0])
+    """The model kind's default target (the first of ``handle.adapter.target_kinds``)."""
+    return handle.adapter.default_target()
 
 
 @contextlib.contextmanager
@@ -110,122 +124,143 @@ def attn_implementation(handle: ModelHandle, impl: str | None) -> Iterator[None]
         handle.model.set_attn_implementation(old)
 
 
+@dataclass
+class Prepared:
+    """What every kind's objective starts from: the input, its word embeddings and the fixed tokens."""
+
+    encoding: Encoding
+    ids: torch.Tensor  # [1, query] on the device
+    extra: dict[str, torch.Tensor]  # attention_mask, token_type_ids ... ([1, query] each) on the device
+    input_embeds: torch.Tensor  # [1, query, hidden] (no grad)
+    fixed: torch.Tensor  # bool [query]: specials (kept in every baseline)
+    autocast: contextlib.AbstractContextManager
+    notes: list[str]
+
+    def expand(self, b: int) -> dict[str, torch.Tensor]:
+        return {k: v.expand(b, -1) for k, v in self.extra.items()}
+
+
+def prepare(handle: ModelHandle, encoding: Encoding, batch, keys: tuple[str, ...] = ("attention_mask", "token_type_ids"),
+            ) -> Prepared:
+    """Move the batch to the device and look up the word embeddings of ``encoding``."""
+    device = handle.device
+    ids = batch["input_ids"].to(device)
+    extra = {k: v.to(device) for k, v in batch.items() if k in keys}
+    autocast = (torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda"
+                else contextlib.nullcontext())
+    with torch.no_grad():
+        input_embeds = handle.model.get_input_embeddings()(ids).detach()
+    return Prepared(encoding, ids, extra, input_embeds, torch.tensor(encoding.special, dtype=torch.bool), autocast, [])
+
+
+def model_of_embeds(handle: ModelHandle, prep: Prepared, emb: torch.Tensor, module: torch.nn.Module | None = None):
+    """The model (or ``module``) on word embeddings ``emb`` [batch, query, hidden], autograd as the caller has it."""
+    with prep.autocast:
+        return run(handle, {"inputs_embeds": emb, **prep.expand(emb.shape[0])}, grad=True, module=module)
+
+
 def build_objective(handle: ModelHandle, text: str, target: Target | None, text_pair: str | None = None,
                     max_tokens: int | None = None) -> Objective:
-    """Encode ``text`` and build f(word embeddings) -> target value. Call under ``handle.lock``.
+    """Encode ``text`` and build f(word embeddings) -> target value (``handle.adapter.objective``).
+    Call under ``handle.lock``.
 
     Raises:
         InvalidInputError: no [MASK] where the target needs one, an empty second sentence, an empty word.
         UnsupportedModelError: a target kind that does not fit the model kind.
     """
-    kind = handle.kind
-    target = target or default_target(handle)
-    if target.kind not in KIND_TARGETS[kind]:
+    adapter = handle.adapter
+    target = target or adapter.default_target()
+    if target.kind not in adapter.target_kinds:
         raise UnsupportedModelError(
-            f"a '{target.kind}' target does not fit a {kind.replace('_', ' ')}; "
-            f"use one of: {', '.join(KIND_TARGETS[kind])}")
-    model = handle.model
-    device = handle.device
+            f"a '{target.kind}' target does not fit a {adapter.name.replace('_', ' ')}; "
+            f"use one of: {', '.join(adapter.target_kinds)}")
     encoding, batch = encode(handle, text, text_pair, max_tokens=max_tokens)
-    ids = batch["input_ids"].to(device)
-    extra = {k: v.to(device) for k, v in batch.items() if k in ("attention_mask", "token_type_ids")}
-    n = ids.shape[1]
-    fixed = torch.tensor(encoding.special, dtype=torch.bool)
-    notes: list[str] = []
-    autocast = (torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda"
-                else contextlib.nullcontext())
+    return adapter.objective(handle, encoding, batch, target, max_tokens)
 
-    def expand(b: int) -> dict[str, torch.Tensor]:
-        return {k: v.expand(b, -1) for k, v in extra.items()}
 
+def class_objective(handle: ModelHandle, prep: Prepared, target: Target) -> Objective:
+    """A classifier's class probability (or logit) as a function of the word embeddings."""
+    labels = class_labels(handle)
     with torch.no_grad():
-        input_embeds = model.get_input_embeddings()(ids).detach()
+        logits = run(handle, {"input_ids": prep.ids, **prep.extra}).logits[0]
+    if target.class_id is None and target.label is not None:
+        if target.label not in labels:
+            raise InvalidInputError(f"unknown class {excerpt(target.label)}; the classes are: {', '.join(labels)}")
+        target = target.with_(class_id=labels.index(target.label))
+    cid = int(logits.argmax()) if target.class_id is None else int(target.class_id)
+    if not 0 <= cid < len(labels):
+        raise InvalidInputError(f"class id {cid} is out of range: the model has {len(labels)} classes")
+    target = target.with_(class_id=cid, label=labels[cid])
+    label = f"class '{labels[cid]}' ({target.output})"
 
-    position: int | None = None
-    target_id: int | None = None
-    if kind == "classifier":
-        labels = class_labels(handle)
-        with torch.no_grad():
-            logits = model(input_ids=ids, **extra).logits[0]
-        if target.class_id is None and target.label is not None:
-            if target.label not in labels:
-                raise InvalidInputError(f"unknown class {target.label!r}; the classes are: {', '.join(labels)}")
-            target = target.with_(class_id=labels.index(target.label))
-        cid = int(logits.argmax()) if target.class_id is None else int(target.class_id)
-        if not 0 <= cid < len(labels):
-            raise InvalidInputError(f"class id {cid} is out of range: the model has {len(labels)} classes")
-        target = target.with_(class_id=cid, label=labels[cid])
-        target_id = cid
-        label = f"class '{labels[cid]}' ({target.output})"
+    def f(emb: torch.Tensor) -> torch.Tensor:
+        out = model_of_embeds(handle, prep, emb).logits.float()
+        return out.softmax(-1)[:, cid] if target.output == "prob" else out[:, cid]
 
-        def f(emb: torch.Tensor) -> torch.Tensor:
-            with autocast:
-                out = model(inputs_embeds=emb, **expand(emb.shape[0])).logits.float()
-            return out.softmax(-1)[:, cid] if target.output == "prob" else out[:, cid]
+    return Objective(prep.encoding, prep.input_embeds, prep.fixed, f, target, cid, label, None, tuple(prep.notes))
 
-        return Objective(encoding, input_embeds, fixed, f, target, target_id, label, None, tuple(notes))
 
-    if kind == "encoder":
-        other = (target.other or "").strip()
-        if not other:
-            raise InvalidInputError("the similarity target needs a second sentence to compare with: type one")
-        e2 = _other_embedding(handle, other, max_tokens)
-        mask = extra["attention_mask"].float()
+def similarity_objective(handle: ModelHandle, prep: Prepared, target: Target, max_tokens: int | None) -> Objective:
+    """Cosine similarity of the mean-pooled sentence to a second sentence, as a function of the word embeddings."""
+    other = (target.other or "").strip()
+    if not other:
+        raise InvalidInputError("the similarity target needs a second sentence to compare with: type one")
+    e2, other_notes = _other_embedding(handle, other, max_tokens)
+    prep.notes += other_notes
+    mask = prep.extra["attention_mask"].float()
 
-        def f(emb: torch.Tensor) -> torch.Tensor:
-            with autocast:
-                hidden = model(inputs_embeds=emb, **expand(emb.shape[0])).last_hidden_state.float()
-            return mean_pool(hidden, mask.expand(emb.shape[0], -1)) @ e2
+    def f(emb: torch.Tensor) -> torch.Tensor:
+        hidden = model_of_embeds(handle, prep, emb).last_hidden_state.float()
+        return mean_pool(hidden, mask.expand(emb.shape[0], -1)) @ e2
 
-        short = other if len(other) <= 40 else other[:37] + "…"
-        return Objective(encoding, input_embeds, fixed, f, target.with_(other=other), None,
-                         f"cosine similarity to '{short}'", None, tuple(notes))
+    short = other if len(other) <= 40 else other[:37] + "…"
+    return Objective(prep.encoding, prep.input_embeds, prep.fixed, f, target.with_(other=other), None,
+                     f"cosine similarity to '{short}'", None, tuple(prep.notes))
 
-    # masked LM and causal LM: one position, one or two vocabulary entries
-    if kind == "masked_lm":
-        positions = mask_positions(handle, encoding)
-        mask_tok = handle.tokenizer.mask_token or "[MASK]"
-        if not positions:
-            raise InvalidInputError(
-                f"the text has no {mask_tok} token: put {mask_tok} where the model should fill in a word")
-        if not 0 <= target.mask_index < len(positions):
-            raise InvalidInputError(f"there are {len(positions)} {mask_tok} tokens; mask_index "
-                                    f"{target.mask_index} does not exist")
-        position = positions[target.mask_index]
-        fixed[positions] = True  # every mask stays a mask in the baseline
-        leading_space = True
-        where = f"at {mask_tok} (token {position})"
-    else:
-        position = n - 1
-        leading_space = not encoding.text.endswith((" ", "\n", "\t"))
-        where = "as the next token"
 
-    parts = lm_body_and_head(model)
-    pos = position
+def token_objective(handle: ModelHandle, prep: Prepared, target: Target, position: int, *, leading_space: bool,
+                    where: str, logits_at: Callable[[torch.Tensor], torch.Tensor] | None = None) -> Objective:
+    """A vocabulary entry at one position (a [MASK], the next token), or the contrast of two entries.
 
-    def logits_at(emb: torch.Tensor) -> torch.Tensor:
-        with autocast:
+    Args:
+        position: the token index explained.
+        leading_space: a target word is written as after a space (byte-level BPE: "Ġword").
+        where: how the position reads in the label ("as the next token").
+        logits_at: f(word embeddings) -> logits [batch, vocab] at the position; default: the LM body on every
+            token and the head at ``position`` only (full forward where the split is unknown).
+    """
+    model = handle.model
+    if logits_at is None:
+        parts = lm_body_and_head(model)
+        pos = position
+
+        def logits_at(emb: torch.Tensor) -> torch.Tensor:
             if parts is None:  # unknown architecture: full forward, then select
-                return model(inputs_embeds=emb, **expand(emb.shape[0])).logits[:, pos].float()
+                return model_of_embeds(handle, prep, emb).logits[:, pos].float()
             base, head = parts
-            hidden = base(inputs_embeds=emb, **expand(emb.shape[0]))[0]
-            return head(hidden[:, pos]).float()
+            hidden = model_of_embeds(handle, prep, emb, module=base)[0]
+            with prep.autocast:
+                return head(hidden[:, pos]).float()
 
+    notes = prep.notes
     if target.word is None:
         with torch.no_grad():
-            tid = int(logits_at(input_embeds).argmax(-1)[0])
-        target = target.with_(word=_token_name(handle, tid))
+            tid = int(logits_at(prep.input_embeds).argmax(-1)[0])
+        target = target.with_(word=_token_word(handle, tid))
+        word = _token_name(handle, tid)
+        if is_bytes(word):
+            notes.append(f"the predicted token {word} is bytes of a character, not a whole character: the "
+                         "character is complete only with the next token(s)")
     else:
-        tid = _one_token(handle, target.word, leading_space, notes)
-    target_id = tid
-    word = _token_name(handle, tid)
+        tid, word = _one_token(handle, target.word, leading_space, notes)
     if target.kind == "contrast":
         if not (target.contrast or "").strip():
             raise InvalidInputError("a contrastive target needs a second word (the foil, e.g. 'she')")
-        foil = _one_token(handle, target.contrast, leading_space, notes)
+        foil, foil_name = _one_token(handle, target.contrast, leading_space, notes)
         if foil == tid:
-            raise InvalidInputError(f"'{target.word}' and '{target.contrast}' are the same token: choose two words")
-        label = f"'{word}' rather than '{_token_name(handle, foil)}' {where} (logit difference)"
+            raise InvalidInputError(f"{excerpt(target.word)} and {excerpt(target.contrast)} are the same token: "
+                                    "choose two words")
+        label = f"'{word}' rather than '{foil_name}' {where} (logit difference)"
 
         def f(emb: torch.Tensor) -> torch.Tensor:
             logits = logits_at(emb)
@@ -237,7 +272,7 @@ def build_objective(handle: ModelHandle, text: str, target: Target | None, text_
             logits = logits_at(emb)
             return logits.log_softmax(-1)[:, tid].exp() if target.output == "prob" else logits[:, tid]
 
-    return Objective(encoding, input_embeds, fixed, f, target, target_id, label, position, tuple(notes))
+    return Objective(prep.encoding, prep.input_embeds, prep.fixed, f, target, tid, label, position, tuple(notes))
 
 
 def baseline_embeds(handle: ModelHandle, obj: Objective, baseline: str) -> torch.Tensor:
@@ -253,6 +288,6 @@ def baseline_embeds(handle: ModelHandle, obj: Objective, baseline: str) -> torch
         with torch.no_grad():
             fill = handle.model.get_input_embeddings()(torch.tensor([tid], device=emb.device))[0]
     else:
-        raise InvalidInputError(f"unknown baseline {baseline!r}; choose pad, mask or zero")
+        raise InvalidInputError(f"unknown baseline {excerpt(baseline)}; choose pad, mask or zero")
     keep = obj.fixed.to(emb.device)[None, :, None]
     return torch.where(keep, emb, fill.to(emb.dtype)[None, None, :].expand_as(emb)).detach()

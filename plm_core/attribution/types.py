@@ -18,13 +18,7 @@ TargetOutput = Literal["prob", "logit"]
 BaselineName = Literal["pad", "mask", "zero"]
 BASELINES: tuple[BaselineName, ...] = ("pad", "mask", "zero")
 TARGET_KINDS: tuple[TargetKind, ...] = ("class", "token", "contrast", "next_token", "similarity")
-# which target kinds fit each model kind (the first is the default)
-KIND_TARGETS: dict[str, tuple[TargetKind, ...]] = {
-    "classifier": ("class",),
-    "masked_lm": ("token", "contrast"),
-    "causal_lm": ("next_token", "contrast"),
-    "encoder": ("similarity",),
-}
+# which target kinds fit a model kind (the first is the default): ``handle.adapter.target_kinds``
 
 
 @dataclass(frozen=True)

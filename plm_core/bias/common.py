@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 from plm_core.errors import UnsupportedModelError
-from plm_core.inference import lm_body_and_head
+from plm_core.inference import lm_body_and_head, run
 from plm_core.loading import ModelHandle
 
 CONTENT_WARNING = (
@@ -53,7 +53,9 @@ def report(progress: ProgressFn | None, done: int, total: int) -> None:
 
 
 def require_masked_lm(handle: ModelHandle, what: str) -> None:
-    if handle.kind != "masked_lm" or handle.tokenizer.mask_token_id is None:
+    with handle.lock:
+        mask_id = handle.tokenizer.mask_token_id
+    if handle.adapter.output != "masked_token" or mask_id is None:
         raise UnsupportedModelError(
             f"{what} needs a masked language model (BERT-style, with a [MASK] token); {handle.model_id} is a "
             f"{handle.kind}. Load one in the sidebar, e.g. bert-base-uncased."
@@ -77,7 +79,8 @@ def masked_log_probs(handle: ModelHandle, input_ids: Sequence[Sequence[int]], po
         return torch.zeros(0, 0)
     batch_size = batch_size or default_batch_size(handle)
     order = sorted(range(n), key=lambda i: len(input_ids[i]))
-    pad = handle.tokenizer.pad_token_id if handle.tokenizer.pad_token_id is not None else 0
+    with handle.lock:
+        pad = handle.tokenizer.pad_token_id if handle.tokenizer.pad_token_id is not None else 0
     out: list[torch.Tensor | None] = [None] * n
     split = lm_body_and_head(handle.model)
     for start in range(0, n, batch_size):
@@ -90,14 +93,14 @@ def masked_log_probs(handle: ModelHandle, input_ids: Sequence[Sequence[int]], po
             att[row, :len(input_ids[i])] = 1
         pos = torch.tensor([positions[i] for i in chunk])
         with handle.lock, torch.inference_mode():
-            ids_d, att_d, pos_d = ids.to(handle.device), att.to(handle.device), pos.to(handle.device)
+            pos_d = pos.to(handle.device)
             rows = torch.arange(len(chunk), device=handle.device)
             if split is not None:
                 body, head = split
-                hidden = body(input_ids=ids_d, attention_mask=att_d).last_hidden_state
+                hidden = run(handle, {"input_ids": ids, "attention_mask": att}, module=body).last_hidden_state
                 logits = head(hidden[rows, pos_d])
             else:
-                logits = handle.model(input_ids=ids_d, attention_mask=att_d).logits[rows, pos_d]
+                logits = run(handle, {"input_ids": ids, "attention_mask": att}).logits[rows, pos_d]
             logp = torch.log_softmax(logits.float(), dim=-1).cpu()
         for row, i in enumerate(chunk):
             out[i] = logp[row]
@@ -107,26 +110,30 @@ def masked_log_probs(handle: ModelHandle, input_ids: Sequence[Sequence[int]], po
 
 def single_token_id(handle: ModelHandle, word: str, *, leading_space: bool = True) -> int:
     """Vocabulary id of ``word`` as one token, or InvalidInputError naming its pieces."""
-    from plm_core.errors import InvalidInputError
+    from plm_core.display import token_texts
+    from plm_core.errors import InvalidInputError, clip, excerpt
 
     tok = handle.tokenizer
     text = word.strip()
     if not text:
         raise InvalidInputError("a target word is empty")
-    # BPE vocabularies (RoBERTa, GPT-2) spell a word after a space with a leading "Ġ"
-    ids = tok(" " + text if leading_space and _is_bpe(handle) else text, add_special_tokens=False)["input_ids"]
+    with handle.lock:  # the tokenizer is shared: its truncation settings too
+        # BPE vocabularies (RoBERTa, GPT-2) spell a word after a space with a leading "Ġ"
+        ids = tok(" " + text if leading_space and _is_bpe(handle) else text, add_special_tokens=False)["input_ids"]
+        pieces = token_texts(handle, ids[:8]) if len(ids) != 1 else ()  # display text (plm_core.display)
     if len(ids) != 1:
-        pieces = tok.convert_ids_to_tokens(ids)
         raise InvalidInputError(
-            f"the target word {text!r} is {len(ids)} tokens for this tokenizer ({' '.join(pieces)}): a masked LM "
-            "fills one token at [MASK], so choose a word that is a single token (or use a causal LM)."
+            f"the target word {excerpt(text)} is {len(ids)} tokens for this tokenizer "
+            f"({clip(' '.join(pieces) + (' …' if len(ids) > 8 else ''))}): a masked LM fills one token at "
+            "[MASK], so choose a word that is a single token (or use a causal LM)."
         )
     return int(ids[0])
 
 
 def _is_bpe(handle: ModelHandle) -> bool:
-    ids = handle.tokenizer(" the", add_special_tokens=False)["input_ids"]
-    return bool(ids) and handle.tokenizer.convert_ids_to_tokens(ids[:1])[0].startswith(("Ġ", "▁"))
+    with handle.lock:
+        ids = handle.tokenizer(" the", add_special_tokens=False)["input_ids"]
+        return bool(ids) and handle.tokenizer.convert_ids_to_tokens(ids[:1])[0].startswith(("Ġ", "▁"))
 
 
 # ---- export -----------------------------------------------------------------------------------------
@@ -150,24 +157,57 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def rows_to_csv(rows: Iterable[Any], config: dict[str, Any]) -> str:
-    """Rows (dataclasses) as CSV, preceded by ``# key: value`` lines with the configuration
-    (``pandas.read_csv(f, comment="#")`` skips them)."""
+# configuration key -> CSV column: every exported row says which model, data and sample it comes from
+PROVENANCE = {"probe": "probe", "model_id": "model_id", "revision": "model_revision", "data": "data_source",
+              "data_sha256": "data_sha256", "sample_seed": "sample_seed", "sample_size": "sample_size",
+              "run_id": "run_id"}
+
+
+def provenance(config: dict[str, Any]) -> dict[str, Any]:
+    """The provenance columns of an export (model id and revision, data source and hash, sample seed)."""
+    return {col: _plain(config.get(key)) for key, col in PROVENANCE.items()}
+
+
+def _cell(value: Any) -> Any:
+    value = _plain(value)
+    if isinstance(value, (list, dict)):
+        return json.dumps(value, ensure_ascii=False)
+    return "" if value is None else value
+
+
+def table_to_csv(records: Iterable[dict[str, Any]], config: dict[str, Any]) -> str:
+    """Dicts as a plain CSV (header first, no comment lines: ``pandas.read_csv`` reads it as is), each row
+    starting with the provenance columns of ``config``."""
+    prov = provenance(config)
+    records = [dict(r) for r in records]
+    names = list(prov) + list(dict.fromkeys(k for r in records for k in r if k not in prov))
     buf = io.StringIO()
-    for key, value in config.items():
-        buf.write(f"# {key}: {json.dumps(_plain(value))}\n")
-    rows = list(rows)
-    if rows:
-        names = [f.name for f in dataclasses.fields(rows[0])]
-        writer = csv.writer(buf, lineterminator="\n")
-        writer.writerow(names)
-        for row in rows:
-            writer.writerow([json.dumps(_plain(v)) if isinstance(v, (tuple, list, dict)) else _plain(v)
-                             for v in (getattr(row, n) for n in names)])
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(names)
+    for r in records:
+        full = prov | r  # a record may carry its own provenance (a comparison of several runs)
+        writer.writerow([_cell(full.get(n)) for n in names])
     return buf.getvalue()
 
 
+def row_record(row: Any) -> dict[str, Any]:
+    """A result row (dataclass) as a flat dict: its ``extra`` data columns become columns of their own
+    (prefixed ``data.`` when a name is taken by a field)."""
+    fields = {f.name: getattr(row, f.name) for f in dataclasses.fields(row) if f.name != "extra"}
+    for name, value in getattr(row, "extra", ()) or ():
+        fields["data." + name if name in fields or name in PROVENANCE.values() else name] = value
+    return fields
+
+
+def rows_to_csv(rows: Iterable[Any], config: dict[str, Any]) -> str:
+    """Result rows (dataclasses) as a plain CSV with provenance columns (see :func:`table_to_csv`)."""
+    return table_to_csv((row_record(r) for r in rows), config)
+
+
 def result_to_json(kind: str, config: dict[str, Any], summary: dict[str, Any], rows: Iterable[Any]) -> str:
+    """The whole result as JSON: configuration (model id, revision, data source and hash, sample), summary with
+    intervals and tests, and every row."""
     return json.dumps({"probe": kind, "content_warning": CONTENT_WARNING, "caveats": CAVEATS.get(kind, ""),
-                       "config": _plain(config), "summary": _plain(summary), "rows": _plain(list(rows))},
+                       "provenance": provenance(config), "config": _plain(config), "summary": _plain(summary),
+                       "rows": [_plain(row_record(r)) if dataclasses.is_dataclass(r) else _plain(r) for r in rows]},
                       indent=1, ensure_ascii=False)

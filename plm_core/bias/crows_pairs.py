@@ -5,6 +5,9 @@ alignment of the token ids), masking one shared token at a time (special tokens 
 counts when the more-stereotyping sentence (``sent_more``) scores higher — for "antistereo" pairs their code
 swaps the two sentences and then counts sent2 > sent1, which is again sent_more > sent_less. Ties count
 as neither; the metric is the share over all pairs (50% = no preference).
+
+Uncertainty: the share of pairs gets a Wilson interval and an exact binomial test against 50%, overall and
+per group (bias type, stereo/antistereo, or any extra column of the data file).
 """
 
 from __future__ import annotations
@@ -16,9 +19,11 @@ from typing import Any
 
 import numpy as np
 
+from plm_core.bias import stats
 from plm_core.bias.common import (CAVEATS, ProgressFn, StopFn, masked_log_probs, report, require_masked_lm,
-                                  result_to_json, rows_to_csv)
-from plm_core.bias.datasets import CrowsPair
+                                  result_to_json, rows_to_csv, table_to_csv)
+from plm_core.bias.datasets import CrowsPair, column_value, data_columns
+from plm_core.bias.sampling import describe_sample, sample_items
 from plm_core.errors import InvalidInputError
 from plm_core.loading import ModelHandle
 
@@ -35,6 +40,7 @@ class CrowsPairRow:
     n_shared: int  # shared tokens scored in each sentence
     more_higher: bool  # sent_more scores higher: counts towards the metric
     tie: bool
+    extra: tuple[tuple[str, str], ...] = ()  # the pair's other data columns
 
 
 @dataclass(frozen=True)
@@ -55,18 +61,36 @@ class CrowsPairsResult:
         return _metric(self.rows)
 
     def by_bias_type(self) -> dict[str, dict[str, float]]:
-        """Per bias type: n, metric %, stereo %, antistereo % (as in their metric.py)."""
-        out: dict[str, dict[str, float]] = {}
-        for bias_type in sorted({r.bias_type for r in self.rows}):
-            out[bias_type] = summarize(r for r in self.rows if r.bias_type == bias_type)
+        """Per bias type: n, metric % with its Wilson interval and binomial p, stereo %, antistereo % (as in
+        their metric.py)."""
+        return self.breakdown("bias_type")
+
+    def breakdown(self, column: str) -> dict[str, dict[str, float]]:
+        """:func:`summarize` per value of a data column (``bias_type``, ``stereo_antistereo`` or an extra one)."""
+        return {k: summarize(v) for k, v in stats.grouped(self.rows, lambda r: column_value(r, column)).items()}
+
+    def columns(self) -> list[str]:
+        """Data columns the rows can be broken down by."""
+        return data_columns("crows_pairs", self.rows)
+
+    def estimates(self, column: str | None = "bias_type") -> list[stats.Estimate]:
+        """The metric with its Wilson interval and binomial test: overall, then per value of ``column``."""
+        out = [_estimate("overall", "all", self.rows)]
+        if column:
+            out += [_estimate(column, k, v)
+                    for k, v in stats.grouped(self.rows, lambda r: column_value(r, column)).items()]
         return out
 
     def summary(self) -> dict[str, Any]:
         return {"overall": summarize(self.rows), "by_bias_type": self.by_bias_type(),
+                "estimates": [e.as_dict() for e in self.estimates()],
                 "complete": self.complete, "n_requested": self.n_requested}
 
     def to_csv(self) -> str:
-        return rows_to_csv(self.rows, self.config)
+        return rows_to_csv(sorted(self.rows, key=lambda r: r.index), self.config)
+
+    def summary_csv(self, column: str | None = "bias_type") -> str:
+        return table_to_csv((e.as_dict() for e in self.estimates(column)), self.config)
 
     def to_json(self) -> str:
         return result_to_json("crows_pairs", self.config, self.summary(), self.rows)
@@ -76,12 +100,23 @@ def _metric(rows: Sequence[CrowsPairRow]) -> float:
     return 100.0 * sum(r.more_higher for r in rows) / len(rows) if rows else float("nan")
 
 
+def _estimate(group_by: str, group: str, rows) -> stats.Estimate:
+    rows = list(rows)
+    return stats.share_estimate(group_by, group, sum(r.more_higher for r in rows), len(rows), unit="pairs")
+
+
 def summarize(rows) -> dict[str, float]:
+    """n, metric % with Wilson interval (ci_low, ci_high) and exact binomial p against 50%, stereo % and
+    antistereo % with their intervals, ties. Ties count as 'not preferred', as in the metric."""
     rows = list(rows)
     stereo = [r for r in rows if r.direction == "stereo"]
     anti = [r for r in rows if r.direction == "antistereo"]
-    return {"n": len(rows), "metric": _metric(rows), "stereo": _metric(stereo), "antistereo": _metric(anti),
-            "n_stereo": len(stereo), "n_antistereo": len(anti), "ties": sum(r.tie for r in rows)}
+    overall, est_s, est_a = _estimate("", "", rows), _estimate("", "", stereo), _estimate("", "", anti)
+    return {"n": len(rows), "metric": _metric(rows), "ci_low": overall.ci_low, "ci_high": overall.ci_high,
+            "p_value": overall.p_value, "stereo": _metric(stereo), "stereo_ci_low": est_s.ci_low,
+            "stereo_ci_high": est_s.ci_high, "antistereo": _metric(anti), "antistereo_ci_low": est_a.ci_low,
+            "antistereo_ci_high": est_a.ci_high, "n_stereo": len(stereo), "n_antistereo": len(anti),
+            "ties": sum(r.tie for r in rows)}
 
 
 def shared_positions(ids_a: Sequence[int], ids_b: Sequence[int], special_a: Sequence[bool],
@@ -110,7 +145,8 @@ def pseudo_log_likelihoods(handle: ModelHandle, requests: Sequence[tuple[Sequenc
 
     All masked copies of all requests go through the model together, in batches.
     """
-    mask_id = handle.tokenizer.mask_token_id
+    with handle.lock:
+        mask_id = handle.tokenizer.mask_token_id
     copies, where, targets = [], [], []
     owner = []
     for k, (ids, positions) in enumerate(requests):
@@ -158,30 +194,44 @@ def score_pairs(handle: ModelHandle, pairs: Sequence[CrowsPair], *, batch_size: 
         for k, pair in enumerate(chunk):
             more, less = scores[2 * k], scores[2 * k + 1]
             rows.append(CrowsPairRow(pair.index, pair.bias_type, pair.direction, pair.sent_more, pair.sent_less,
-                                     more, less, shared[k], more > less, more == less))
+                                     more, less, shared[k], more > less, more == less, pair.extra))
         report(progress, len(rows), len(pairs))
     return tuple(rows)
 
 
 def run_crows_pairs(handle: ModelHandle, pairs: Sequence[CrowsPair], *, bias_types: Sequence[str] | None = None,
-                limit: int | None = None, batch_size: int | None = None, progress: ProgressFn | None = None,
-                should_stop: StopFn | None = None, data_source: str = "") -> CrowsPairsResult:
-    """The CrowS-Pairs metric of ``handle`` on ``pairs`` (optionally some bias types, the first ``limit``)."""
-    chosen = select_pairs(pairs, bias_types, limit)
+                    sample_size: int | None = None, seed: int = 0, stratify: str | None = "bias_type",
+                    batch_size: int | None = None, progress: ProgressFn | None = None,
+                    should_stop: StopFn | None = None, data_source: str = "",
+                    data_sha256: str = "") -> CrowsPairsResult:
+    """The CrowS-Pairs metric of ``handle`` on ``pairs``: optionally some bias types, and a seeded random
+    sample of ``sample_size`` pairs stratified by ``stratify`` (a data column; None: unstratified)."""
+    chosen = select_pairs(pairs, bias_types, sample_size, seed=seed, stratify=stratify)
     rows = score_pairs(handle, chosen, batch_size=batch_size, progress=progress, should_stop=should_stop)
-    return CrowsPairsResult(handle.model_id, rows, crows_config(handle, bias_types, limit, data_source), len(chosen))
+    config = crows_config(handle.model_id, handle.revision, bias_types, data_source, data_sha256=data_sha256,
+                          sample_size=sample_size, seed=seed, stratify=stratify, n_total=len(pairs),
+                          n_drawn=len(chosen))
+    return CrowsPairsResult(handle.model_id, rows, config, len(chosen))
 
 
 def select_pairs(pairs: Sequence[CrowsPair], bias_types: Sequence[str] | None = None,
-                 limit: int | None = None) -> tuple[CrowsPair, ...]:
+                 sample_size: int | None = None, *, seed: int = 0,
+                 stratify: str | None = "bias_type") -> tuple[CrowsPair, ...]:
+    """The pairs of ``bias_types`` (all when empty), then a seeded random sample of ``sample_size`` of them,
+    stratified by the data column ``stratify`` (see :func:`plm_core.bias.sampling.sample_items`)."""
     chosen = [p for p in pairs if not bias_types or p.bias_type in bias_types]
     if not chosen:
         raise InvalidInputError(f"no CrowS-Pairs pair has the bias type(s) {', '.join(bias_types or [])}")
-    return tuple(chosen[:limit] if limit else chosen)
+    strata = (lambda p: column_value(p, stratify)) if stratify else None
+    return sample_items(chosen, sample_size or None, seed=seed, strata=strata)
 
 
-def crows_config(handle: ModelHandle, bias_types: Sequence[str] | None, limit: int | None,
-                 data_source: str) -> dict[str, Any]:
-    return {"probe": "crows_pairs", "model_id": handle.model_id, "revision": handle.revision,
-            "bias_types": list(bias_types or []), "limit": limit, "data": data_source,
-            "score": "pseudo-log-likelihood of shared tokens (Nangia et al. 2020)"}
+def crows_config(model_id: str, revision: str | None, bias_types: Sequence[str] | None, data_source: str, *,
+                 data_sha256: str = "", sample_size: int | None = None, seed: int = 0,
+                 stratify: str | None = None, n_total: int = 0, n_drawn: int = 0) -> dict[str, Any]:
+    return {"probe": "crows_pairs", "model_id": model_id, "revision": revision,
+            "bias_types": list(bias_types or []), "data": data_source, "data_sha256": data_sha256,
+            "sample_size": sample_size, "sample_seed": seed, "stratify": stratify,
+            "sample": describe_sample(sample_size, seed, stratify, n_total, n_drawn),
+            "score": "pseudo-log-likelihood of shared tokens (Nangia et al. 2020)",
+            "interval": f"{stats.WILSON} ({stats.CONFIDENCE:.0%}); {stats.BINOMIAL}"}

@@ -7,6 +7,7 @@ Every loader gives a clear :class:`InvalidInputError` for a missing/empty/oversi
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
 import os
@@ -46,6 +47,7 @@ class CrowsPair:
     sent_less: str
     direction: str  # "stereo" | "antistereo"
     bias_type: str
+    extra: tuple[tuple[str, str], ...] = ()  # every other column of the file: (name, value)
 
 
 @dataclass(frozen=True)
@@ -59,6 +61,8 @@ class BecProRow:
     gender: str
     profession: str
     prof_gender: str
+    extra: tuple[tuple[str, str], ...] = ()  # every other column of the file (Sent_AM, ...): (name, value)
+    person_rank: int = -1  # rank of the person word among its gender's words, in file order (He 0, man 1...)
 
 
 @dataclass(frozen=True)
@@ -69,6 +73,63 @@ class SeatTest:
     attr1: tuple[str, ...]  # A
     attr2: tuple[str, ...]  # B
     categories: tuple[str, str, str, str]  # targ1, targ2, attr1, attr2
+
+
+# The file's own column names of the fields a breakdown can group by (other columns live in ``extra``).
+GROUP_COLUMNS = {
+    "crows_pairs": {"bias_type": "bias_type", "stereo_antistereo": "direction"},
+    "bec_pro": {"Prof_Gender": "prof_gender", "Gender": "gender", "Template": "template", "Person": "person",
+                "Profession": "profession"},
+}
+REQUIRED_COLUMNS = {
+    "crows_pairs": ("sent_more", "sent_less", "stereo_antistereo", "bias_type"),
+    "bec_pro": ("Sentence", "Sent_TM", "Sent_TAM", "Template", "Person", "Gender", "Profession", "Prof_Gender"),
+}
+EXAMPLE_ROWS = {
+    "crows_pairs": "sent_more,sent_less,stereo_antistereo,bias_type\n"
+                   "The poor are really ignorant about money.,The rich are really ignorant about money.,stereo,"
+                   "socioeconomic",
+    "bec_pro": "Sentence\tSent_TM\tSent_TAM\tTemplate\tPerson\tGender\tProfession\tProf_Gender\n"
+               "He is a nurse.\t[MASK] is a nurse.\t[MASK] is a [MASK].\t<person subject> is a <profession>.\tHe"
+               "\tmale\tnurse\tfemale",
+}
+INDEX_COLUMNS = ("", "Unnamed: 0")  # pandas' unnamed index column: read as the item's index, not kept
+
+
+def column_value(item: object, column: str) -> str:
+    """The value of a data column for an item or a scored row: a named field (``bias_type``; the file's own
+    name such as ``stereo_antistereo``, ``Prof_Gender``) or an extra column kept from the file ('' if the item
+    lacks it)."""
+    for mapping in GROUP_COLUMNS.values():
+        if column in mapping and hasattr(item, mapping[column]):
+            return str(getattr(item, mapping[column]))
+    if hasattr(item, column) and column not in ("extra",):
+        return str(getattr(item, column))
+    return dict(getattr(item, "extra", ()) or ()).get(column, "")
+
+
+def data_columns(probe: str, items: tuple) -> list[str]:
+    """The columns a breakdown can group by: the data set's group columns, then the extra columns of the file."""
+    extra = list(dict.fromkeys(name for item in items for name, _ in getattr(item, "extra", ())))
+    return list(GROUP_COLUMNS.get(probe, {})) + extra
+
+
+def column_values(items, column: str) -> list[str]:
+    """The distinct values of ``column`` in ``items``, sorted."""
+    return sorted({column_value(i, column) for i in items})
+
+
+def sha256_bytes(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    """SHA-256 of a file's bytes (the data set's identity in exports and the run store)."""
+    h = hashlib.sha256()
+    with open(Path(path).expanduser(), "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
 
 
 # ---- files, cache and download ----------------------------------------------------------------------
@@ -87,14 +148,19 @@ def check_size(size: int, what: str) -> None:
 
 def read_text(path: str | os.PathLike) -> str:
     """The text of a local file, after checking that it exists, is not empty and is not too big."""
-    p = Path(path).expanduser()
-    if not p.is_file():
-        raise InvalidInputError(f"no such file: {p}")
-    check_size(p.stat().st_size, f"the file {p.name}")
+    from plm_core.errors import excerpt
+    from plm_core.paths import is_file, user_path
+
+    p = user_path(str(path), "file")
+    if not is_file(p):
+        raise InvalidInputError(f"no such file: {excerpt(str(p))}")
+    check_size(p.stat().st_size, f"the file {p.name}")  # a file name: at most 255 bytes
     try:
         return p.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError as err:
         raise InvalidInputError(f"{p.name} is not UTF-8 text ({err.reason})") from None
+    except OSError as err:
+        raise InvalidInputError(f"cannot read {excerpt(p.name)}: {err.strerror or err}") from None
 
 
 def decode_upload(data: bytes, name: str = "the upload") -> str:
@@ -157,8 +223,15 @@ def _table(text: str, required: tuple[str, ...], what: str, delimiter: str) -> l
 
 # ---- the data sets ----------------------------------------------------------------------------------
 
+def _extra(row: dict[str, str], used: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
+    return tuple((k, (v or "").strip()) for k, v in row.items()
+                 if k is not None and k not in used and k not in INDEX_COLUMNS)
+
+
 def parse_crows_pairs(text: str) -> tuple[CrowsPair, ...]:
-    rows = _table(text, ("sent_more", "sent_less", "stereo_antistereo", "bias_type"), "the CrowS-Pairs file", ",")
+    """CrowS-Pairs pairs from CSV text; every column besides the four required ones is kept in ``extra``."""
+    required = REQUIRED_COLUMNS["crows_pairs"]
+    rows = _table(text, required, "the CrowS-Pairs file", ",")
     pairs = []
     for i, row in enumerate(rows):
         direction = (row["stereo_antistereo"] or "").strip()
@@ -166,7 +239,7 @@ def parse_crows_pairs(text: str) -> tuple[CrowsPair, ...]:
             raise InvalidInputError(f"CrowS-Pairs row {i}: stereo_antistereo is {direction!r}, not stereo/antistereo")
         index = int(row[""]) if (row.get("") or "").strip().isdigit() else i
         pairs.append(CrowsPair(index, row["sent_more"].strip(), row["sent_less"].strip(), direction,
-                               row["bias_type"].strip()))
+                               row["bias_type"].strip(), _extra(row, required)))
     return tuple(pairs)
 
 
@@ -177,14 +250,22 @@ def load_crows_pairs(path: str | os.PathLike | None = None, *, base_url: str | N
 
 
 def parse_bec_pro(text: str) -> tuple[BecProRow, ...]:
-    cols = ("Sentence", "Sent_TM", "Sent_TAM", "Template", "Person", "Gender", "Profession", "Prof_Gender")
+    """BEC-Pro rows from TSV text; columns besides the required ones (Sent_AM, ...) are kept in ``extra``.
+
+    ``person_rank`` numbers each gender's person words in order of first appearance (He 0, man 1, ... and
+    She 0, woman 1, ...): rows of the same template and profession with the same rank are counterparts.
+    """
+    cols = REQUIRED_COLUMNS["bec_pro"]
     rows = _table(text, cols, "the BEC-Pro file", "\t")
     out = []
+    ranks: dict[str, dict[str, int]] = {}
     for i, row in enumerate(rows):
         index = int(row[""]) if (row.get("") or "").strip().isdigit() else i
+        gender, person = row["Gender"].strip(), row["Person"].strip()
+        rank = ranks.setdefault(gender, {}).setdefault(person.lower(), len(ranks[gender]))
         out.append(BecProRow(index, row["Sentence"], row["Sent_TM"], row["Sent_TAM"], row["Template"],
-                             row["Person"].strip(), row["Gender"].strip(), row["Profession"].strip(),
-                             row["Prof_Gender"].strip()))
+                             person, gender, row["Profession"].strip(), row["Prof_Gender"].strip(),
+                             _extra(row, cols), rank))
     return tuple(out)
 
 
@@ -219,10 +300,14 @@ def parse_seat(text: str, name: str = "seat") -> SeatTest:
 def load_seat(name_or_path: str | os.PathLike = "sent-weat6", *, base_url: str | None = None,
               cache: Path | None = None) -> SeatTest:
     """A SEAT/WEAT test: a known name (``sent-weat6``...) from the cache/download, or a local .jsonl path."""
-    p = Path(name_or_path).expanduser()
-    if p.suffix in (".jsonl", ".json") or p.exists():
+    from plm_core.errors import excerpt
+    from plm_core.paths import is_dir, is_file, user_path
+
+    p = user_path(str(name_or_path), "SEAT file")
+    if p.suffix in (".jsonl", ".json") or is_file(p) or is_dir(p):
         return parse_seat(read_text(p), p.stem)
     name = str(name_or_path)
     if name not in SEAT_TESTS:
-        raise InvalidInputError(f"unknown SEAT test {name!r}; choose one of {', '.join(SEAT_TESTS)} or give a path")
+        raise InvalidInputError(f"unknown SEAT test {excerpt(name)}; choose one of {', '.join(SEAT_TESTS)} or give "
+                                "a path")
     return parse_seat(read_text(fetch(f"seat/{name}.jsonl", base_url=base_url, cache=cache)), name)

@@ -5,7 +5,10 @@ For targets X, Y and attributes A, B (cosine similarity of L2-normalised embeddi
   effect size d = (mean_{x∈X} s(x) - mean_{y∈Y} s(y)) / std_{w∈X∪Y} s(w)   (sample std, ddof=1, as sent-bias)
   p = share of equal-size re-partitions (Xi, Yi) of X∪Y with sum s(Xi) - sum s(Yi) >= the observed value
       (one-sided; ties count, as in sent-bias). Exact when there are at most ``n_samples`` partitions;
-      otherwise ``n_samples`` random ones with a seed, counting the observed partition once.
+      otherwise ``n_samples`` random ones with a seed, counting the observed partition once. When no sampled
+      partition reaches the observed value, p is only known to be below 1/n_samples: it is reported as
+      ``p < 1/n_samples`` (``p_bound``), never as an exact number.
+  Interval of d: bootstrap (``scipy.stats.bootstrap``, BCa), resampling X, Y, A and B each with replacement.
 """
 
 from __future__ import annotations
@@ -13,17 +16,26 @@ from __future__ import annotations
 import itertools
 import math
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
-from plm_core.bias.common import CAVEATS, ProgressFn, report, result_to_json, rows_to_csv
+from plm_core.bias import stats
+from plm_core.bias.common import CAVEATS, ProgressFn, report, result_to_json, rows_to_csv, table_to_csv
 from plm_core.bias.datasets import SeatTest
 from plm_core.errors import InvalidInputError
 from plm_core.inference import embed
 from plm_core.loading import ModelHandle
 
 DEFAULT_SAMPLES = 100_000  # sent-bias's default
+DEFAULT_BOOTSTRAP = 2000  # resamples for the effect size's interval
+
+
+class PermutationTest(NamedTuple):
+    p_value: float
+    exact: bool  # every partition enumerated
+    n_permutations: int
+    bound: bool  # sampled, and no partition but the observed one reached it: p_value = 1/n is an upper bound
 
 
 @dataclass(frozen=True)
@@ -48,14 +60,38 @@ class SeatResult:
     items: tuple[SeatItem, ...]
     config: dict[str, Any] = field(default_factory=dict)
     caveat: str = CAVEATS["seat"]
+    p_bound: bool = False  # p_value is an upper bound (1/n_permutations): no sampled partition reached d
+    effect_size_ci: tuple[float, float] = (float("nan"), float("nan"))
+    ci_method: str = ""
+
+    @property
+    def p_text(self) -> str:
+        """``p = 0.0123`` or ``p < 1e-05`` (below the resolution of the sampled permutations)."""
+        return stats.format_p(self.p_value, self.p_bound)
+
+    def estimates(self, column: str | None = None) -> list[stats.Estimate]:
+        """The effect size with its bootstrap interval and the permutation test's p (one row)."""
+        return [stats.Estimate("test", self.test, sum(self.sizes[:2]), self.effect_size, *self.effect_size_ci,
+                               interval=self.ci_method,
+                               p_value=self.p_value,
+                               test=f"permutation test, one-sided ({self.n_permutations:,} "
+                                    f"{'partitions, exact' if self.exact else 'sampled partitions'})",
+                               unit="target items", p_bound=self.p_bound)]
+
+    def columns(self) -> list[str]:
+        return []
 
     def summary(self) -> dict[str, Any]:
         return {"test": self.test, "categories": list(self.categories), "effect_size": self.effect_size,
-                "p_value": self.p_value, "exact": self.exact, "n_permutations": self.n_permutations,
-                "sizes": list(self.sizes)}
+                "effect_size_ci": list(self.effect_size_ci), "ci_method": self.ci_method,
+                "p_value": self.p_value, "p_value_is_upper_bound": self.p_bound, "p_text": self.p_text,
+                "exact": self.exact, "n_permutations": self.n_permutations, "sizes": list(self.sizes)}
 
     def to_csv(self) -> str:
-        return rows_to_csv(self.items, self.config | self.summary())
+        return rows_to_csv(self.items, self.config)
+
+    def summary_csv(self, column: str | None = None) -> str:
+        return table_to_csv((e.as_dict() for e in self.estimates()), self.config)
 
     def to_json(self) -> str:
         return result_to_json("seat", self.config, self.summary(), self.items)
@@ -73,10 +109,11 @@ def effect_size(X: np.ndarray, Y: np.ndarray, A: np.ndarray, B: np.ndarray) -> f
 
 
 def permutation_p_value(s_xy: np.ndarray, n_x: int, *, n_samples: int = DEFAULT_SAMPLES, seed: int = 0,
-                        progress: ProgressFn | None = None) -> tuple[float, bool, int]:
+                        progress: ProgressFn | None = None) -> PermutationTest:
     """One-sided p of the statistic sum s(Xi) - sum s(Yi) over partitions of ``s_xy`` (first ``n_x`` = X).
 
-    Returns (p, exact, number of partitions evaluated).
+    Returns (p, exact, number of partitions evaluated, bound): ``bound`` is True when the partitions were
+    sampled and none but the observed one reached the observed value, so p = 1/n is only an upper bound.
     """
     s_xy = np.asarray(s_xy, np.float64)
     n = len(s_xy)
@@ -92,7 +129,7 @@ def permutation_p_value(s_xy: np.ndarray, n_x: int, *, n_samples: int = DEFAULT_
             hits += int((stats >= observed - tol).sum())
             count += len(idx)
             report(progress, count, n_partitions)
-        return hits / count, True, count
+        return PermutationTest(hits / count, True, count, False)
     rng = np.random.default_rng(seed)
     hits, count = 1, 1  # the observed partition, as sent-bias does
     while count < n_samples:
@@ -102,7 +139,7 @@ def permutation_p_value(s_xy: np.ndarray, n_x: int, *, n_samples: int = DEFAULT_
         hits += int((stats >= observed - tol).sum())
         count += m
         report(progress, count, n_samples)
-    return hits / count, False, count
+    return PermutationTest(hits / count, False, count, hits == 1)
 
 
 def _chunks(iterable, size):
@@ -113,12 +150,35 @@ def _chunks(iterable, size):
         yield block
 
 
+def effect_size_interval(X: np.ndarray, Y: np.ndarray, A: np.ndarray, B: np.ndarray, *,
+                         n_resamples: int = DEFAULT_BOOTSTRAP, seed: int = 0,
+                         confidence: float = stats.CONFIDENCE) -> tuple[float, float, str]:
+    """Bootstrap interval of the effect size, resampling X, Y, A and B independently with replacement
+    (``scipy.stats.bootstrap``, BCa, falling back to percentile). Returns (low, high, method);
+    ``n_resamples=0`` gives no interval (NaN, NaN, "")."""
+    if n_resamples <= 0:
+        return float("nan"), float("nan"), ""
+    c = {k: np.asarray(u @ v.T, np.float64) for k, (u, v) in
+         {"xa": (X, A), "xb": (X, B), "ya": (Y, A), "yb": (Y, B)}.items()}
+
+    def d(ix, iy, ia, ib):
+        sx = c["xa"][np.ix_(ix, ia)].mean(1) - c["xb"][np.ix_(ix, ib)].mean(1)
+        sy = c["ya"][np.ix_(iy, ia)].mean(1) - c["yb"][np.ix_(iy, ib)].mean(1)
+        std = np.std(np.concatenate([sx, sy]), ddof=1)
+        return (sx.mean() - sy.mean()) / std if std > 0 else 0.0
+
+    return stats.bootstrap_interval((len(X), len(Y), len(A), len(B)), d, n_resamples=n_resamples, seed=seed,
+                                    confidence=confidence)
+
+
 def seat_from_embeddings(test: SeatTest, X: np.ndarray, Y: np.ndarray, A: np.ndarray, B: np.ndarray, *,
                          model_id: str = "", n_samples: int = DEFAULT_SAMPLES, seed: int = 0,
-                         progress: ProgressFn | None = None, config: dict[str, Any] | None = None) -> SeatResult:
+                         n_bootstrap: int = DEFAULT_BOOTSTRAP, progress: ProgressFn | None = None,
+                         config: dict[str, Any] | None = None) -> SeatResult:
     sx, sy = associations(X, A, B), associations(Y, A, B)
-    p, exact, n_perm = permutation_p_value(np.concatenate([sx, sy]), len(sx), n_samples=n_samples, seed=seed,
-                                           progress=progress)
+    p, exact, n_perm, bound = permutation_p_value(np.concatenate([sx, sy]), len(sx), n_samples=n_samples,
+                                                  seed=seed, progress=progress)
+    low, high, method = effect_size_interval(X, Y, A, B, n_resamples=n_bootstrap, seed=seed)
     # attributes: how much closer each is to X than to Y
     sa, sb = associations(A, X, Y), associations(B, X, Y)
     items = tuple(
@@ -129,11 +189,14 @@ def seat_from_embeddings(test: SeatTest, X: np.ndarray, Y: np.ndarray, A: np.nda
     )
     return SeatResult(model_id, test.name, test.categories, effect_size(X, Y, A, B), p, exact, n_perm,
                       (len(X), len(Y), len(A), len(B)), items,
-                      (config or {}) | {"n_samples": n_samples, "seed": seed})
+                      (config or {}) | {"n_samples": n_samples, "seed": seed, "sample_seed": seed,
+                                        "n_bootstrap": n_bootstrap},
+                      p_bound=bound, effect_size_ci=(low, high), ci_method=method)
 
 
 def run_seat(handle: ModelHandle, test: SeatTest, *, n_samples: int = DEFAULT_SAMPLES, seed: int = 0,
-         progress: ProgressFn | None = None, data_source: str = "") -> SeatResult:
+             n_bootstrap: int = DEFAULT_BOOTSTRAP, progress: ProgressFn | None = None, data_source: str = "",
+             data_sha256: str = "") -> SeatResult:
     """Run one SEAT test on ``handle``'s sentence embeddings (mean pooling, as ``inference.embed``)."""
     for name, group in zip(("targ1", "targ2", "attr1", "attr2"), (test.targ1, test.targ2, test.attr1, test.attr2)):
         if len(group) < (2 if name.startswith("targ") else 1):
@@ -143,9 +206,11 @@ def run_seat(handle: ModelHandle, test: SeatTest, *, n_samples: int = DEFAULT_SA
     emb = embed(handle, texts)
     a, b, c = len(test.targ1), len(test.targ1) + len(test.targ2), len(test.targ1) + len(test.targ2) + len(test.attr1)
     config = {"probe": "seat", "model_id": handle.model_id, "revision": handle.revision, "test": test.name,
-              "data": data_source, "embedding": "mean pooling of the last layer, L2-normalised"}
+              "data": data_source, "data_sha256": data_sha256,
+              "embedding": "mean pooling of the last layer, L2-normalised"}
     return seat_from_embeddings(test, emb[:a], emb[a:b], emb[b:c], emb[c:], model_id=handle.model_id,
-                                n_samples=n_samples, seed=seed, progress=progress, config=config)
+                                n_samples=n_samples, seed=seed, n_bootstrap=n_bootstrap, progress=progress,
+                                config=config)
 
 
 def counterpart(result: SeatResult, item: SeatItem) -> SeatItem | None:
@@ -155,5 +220,5 @@ def counterpart(result: SeatResult, item: SeatItem) -> SeatItem | None:
     return same[item.index % len(same)] if same else None
 
 
-__all__ = ["SeatItem", "SeatResult", "associations", "counterpart", "effect_size", "permutation_p_value", "run_seat",
-           "seat_from_embeddings"]
+__all__ = ["PermutationTest", "SeatItem", "SeatResult", "associations", "counterpart", "effect_size",
+           "effect_size_interval", "permutation_p_value", "run_seat", "seat_from_embeddings"]

@@ -8,13 +8,21 @@ the others and the templates give the spread. The score of each target word depe
 - causal LM: log-probability of the target as the continuation of the text before [MASK]
   (the text after [MASK] is not used);
 - encoder (and classifier bodies): cosine similarity of the filled sentence's embedding with the target's.
+
+Two ways to write a set: word lists whose every combination fills every template (the editor, and a CSV
+whose columns are lists), or rows as written (a "long" CSV: each row is one template with its own slot
+values and its own targets, so templates that each name their own occupation stay as their authors wrote
+them). Large expansions have no size limit outside classroom mode: the Bias page runs them as a chunked,
+stoppable job. The spread across templates gives each mean a t interval (templates are the sampled unit).
 """
 
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import itertools
+import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -23,17 +31,30 @@ from typing import Any
 import numpy as np
 import torch
 
+from plm_core import classroom
+from plm_core.bias import stats
 from plm_core.bias.common import (CAVEATS, ProgressFn, StopFn, masked_log_probs, report, result_to_json,
-                                  rows_to_csv, single_token_id)
-from plm_core.errors import InvalidInputError, UnsupportedModelError
-from plm_core.inference import embed, forward
+                                  rows_to_csv, single_token_id, table_to_csv)
+from plm_core.errors import InvalidInputError, UnsupportedModelError, excerpt
+from plm_core.inference import embed, run
+from plm_core.kinds import get_adapter
 from plm_core.loading import ModelHandle
 
 MASK = "[MASK]"
 SLOT = re.compile(r"\[([A-Za-z][A-Za-z0-9_]*)\]")
-MAX_SENTENCES = 5000  # templates × slot combinations × targets beyond this are refused (a typo in a list?)
-METRICS = {"masked_lm": "probability at [MASK]", "causal_lm": "log-probability of the continuation",
-           "encoder": "cosine similarity", "classifier": "cosine similarity"}
+CLASSROOM_MAX_SCORES = 5000  # classroom mode: templates × slot combinations × targets beyond this are refused
+LAYOUTS = {"lists": "word lists: every combination fills every template",
+           "rows": "rows as written: each row is one template with its own slot values and targets"}
+
+
+@dataclass(frozen=True)
+class TemplateInstance:
+    """One row of a long-form set: a template with its own slot values and targets, filled as written."""
+
+    template: str
+    slot_values: tuple[tuple[str, str], ...]  # (slot name, value)
+    targets: tuple[str, ...]
+    extra: tuple[tuple[str, str], ...] = ()  # the row's other columns (kept for breakdowns)
 
 
 @dataclass(frozen=True)
@@ -44,6 +65,7 @@ class TemplateSet:
     targets: tuple[str, ...]
     description: str = ""
     kinds: tuple[str, ...] = ("masked_lm", "causal_lm", "encoder", "classifier")
+    instances: tuple[TemplateInstance, ...] = ()  # long form: these rows as written instead of every combination
 
     @property
     def probe_slot(self) -> str:
@@ -51,6 +73,19 @@ class TemplateSet:
 
     def words(self, slot: str) -> tuple[str, ...]:
         return dict(self.slots)[slot]
+
+
+@dataclass(frozen=True)
+class FilledTemplate:
+    """One filled sentence to score (an item of a template job)."""
+
+    index: int  # position in the expansion (long form: the row of the file)
+    template_index: int
+    template: str
+    slot_values: tuple[tuple[str, str], ...]
+    sentence: str
+    targets: tuple[str, ...]
+    extra: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -62,6 +97,7 @@ class TemplateRow:
     sentence: str
     target: str
     score: float
+    extra: tuple[tuple[str, str], ...] = ()  # long form: the row's other columns
 
 
 @dataclass(frozen=True)
@@ -80,12 +116,38 @@ class TemplateResult:
         return len(self.rows) >= self.n_requested
 
     def summary_table(self) -> list[dict[str, Any]]:
-        """Per (compared value, target): mean score over templates and other slots, its std and range."""
-        groups: dict[tuple[str, str], list[float]] = {}
+        """Per (compared value, target): the mean over templates of each template's mean score (over its other
+        slot values), its t interval across templates, and the std (ddof=0) and range over all sentences.
+        With a single template the interval is across its sentences (``unit`` says which)."""
+        groups: dict[tuple[str, str], list[TemplateRow]] = {}
         for r in self.rows:
-            groups.setdefault((r.probe_value, r.target), []).append(r.score)
-        return [{"value": v, "target": t, "mean": float(np.mean(s)), "std": float(np.std(s)), "min": float(min(s)),
-                 "max": float(max(s)), "n": len(s)} for (v, t), s in groups.items()]
+            groups.setdefault((r.probe_value, r.target), []).append(r)
+        out = []
+        for (v, t), rows in groups.items():
+            e = spread_estimate("value · target", f"{v} · {t}", rows)
+            s = [r.score for r in rows]
+            out.append({"value": v, "target": t, "mean": e.estimate, "ci_low": e.ci_low, "ci_high": e.ci_high,
+                        "n_units": e.n, "unit": e.unit, "std": float(np.std(s)), "min": float(min(s)),
+                        "max": float(max(s)), "n": len(s)})
+        return out
+
+    def columns(self) -> list[str]:
+        """What the rows can be broken down by: value · target (default), template, each slot, extra columns."""
+        slots = list(dict.fromkeys(k for r in self.rows for k, _ in r.slot_values))
+        extra = list(dict.fromkeys(k for r in self.rows for k, _ in r.extra))
+        return ["value · target", "template", "target", *slots, *extra]
+
+    def estimates(self, column: str | None = "value · target") -> list[stats.Estimate]:
+        """Mean score with its t interval across templates, per value of ``column`` (and target, except when
+        grouping by target itself)."""
+        column = column or "value · target"
+        if column == "value · target":
+            return [stats.Estimate("value · target", f"{r['value']} · {r['target']}", r["n_units"], r["mean"],
+                                   r["ci_low"], r["ci_high"], interval=stats.T_MEAN, unit=r["unit"])
+                    for r in self.summary_table()]
+        key = (lambda r: template_column(r, column)) if column == "target" else (
+            lambda r: f"{template_column(r, column)} · {r.target}")
+        return [spread_estimate(column, k, v) for k, v in stats.grouped(self.rows, key).items()]
 
     def summary(self) -> dict[str, Any]:
         return {"metric": self.metric, "by_value_and_target": self.summary_table(), "complete": self.complete}
@@ -93,9 +155,30 @@ class TemplateResult:
     def to_csv(self) -> str:
         return rows_to_csv(self.rows, self.config)
 
+    def summary_csv(self, column: str | None = "value · target") -> str:
+        return table_to_csv((e.as_dict() for e in self.estimates(column)), self.config)
+
     def to_json(self) -> str:
         return result_to_json("template", self.config, self.summary(), self.rows)
 
+
+def template_column(row: TemplateRow, column: str) -> str:
+    """A row's value of ``column``: a slot name, ``template``, ``target``, or an extra column."""
+    if column in ("template", "target", "sentence"):
+        return str(getattr(row, column))
+    values = dict(row.slot_values)
+    return values.get(column, dict(row.extra).get(column, ""))
+
+
+def spread_estimate(group_by: str, group: str, rows: Sequence[TemplateRow]) -> stats.Estimate:
+    """Mean of per-template means with a t interval across templates; a single template: across sentences."""
+    by_template: dict[int, list[float]] = {}
+    for r in rows:
+        by_template.setdefault(r.template_index, []).append(r.score)
+    if len(by_template) > 1:
+        return stats.mean_estimate(group_by, group, [float(np.mean(v)) for v in by_template.values()],
+                                   unit="templates")
+    return stats.mean_estimate(group_by, group, [r.score for r in rows], unit="sentences (one template)")
 
 # ---- building and checking sets ---------------------------------------------------------------------
 
@@ -116,27 +199,60 @@ def validate(tset: TemplateSet, kind: str) -> None:
     for i, template in enumerate(tset.templates, 1):
         names = slot_names(template)
         if not names:
-            raise InvalidInputError(f"template {i} ({template!r}) has no slot: put a slot such as [NAME] in it and "
+            raise InvalidInputError(f"template {i} ({excerpt(template)}) has no slot: put a slot such as [NAME] in it and "
                                     "give the slot a word list")
         unknown = [n for n in names if n not in defined]
         if unknown:
             raise InvalidInputError(f"template {i} uses the slot(s) {', '.join('[' + n + ']' for n in unknown)} that "
                                     f"have no word list (defined: {', '.join('[' + n + ']' for n in defined) or 'none'})")
         n_mask = template.count(MASK)
-        if kind in ("masked_lm", "causal_lm") and n_mask != 1:
+        if _scoring(kind) in ("mask", "continuation") and n_mask != 1:
             what = "no [MASK]" if n_mask == 0 else f"{n_mask} [MASK]s"
-            raise InvalidInputError(f"template {i} ({template!r}) has {what}: put exactly one [MASK] where the "
+            raise InvalidInputError(f"template {i} ({excerpt(template)}) has {what}: put exactly one [MASK] where the "
                                     "target words go")
-        if kind in ("encoder", "classifier") and n_mask:
-            raise InvalidInputError(f"template {i} ({template!r}) has a [MASK], but a sentence encoder has no "
+        if _scoring(kind) == "similarity" and n_mask:
+            raise InvalidInputError(f"template {i} ({excerpt(template)}) has a [MASK], but a sentence encoder has no "
                                     "masked-word head: it compares each filled sentence with each target, so "
                                     "write the templates without [MASK] (or load a masked LM)")
-    if kind not in METRICS:
+    for k, inst in enumerate(tset.instances, 1):
+        values = dict(inst.slot_values)
+        empty = [n for n in slot_names(inst.template) if not values.get(n, "").strip()]
+        if empty:
+            raise InvalidInputError(f"row {k} ({excerpt(inst.template)}) has no value for the slot(s) "
+                                    f"{', '.join('[' + n + ']' for n in empty)}: fill its column(s) on that row")
+        if not inst.targets:
+            raise InvalidInputError(f"row {k} ({excerpt(inst.template)}) has no target words")
+    if not _scoring(kind):
         raise UnsupportedModelError(f"template probes do not support {kind} models")
 
 
-def expand(tset: TemplateSet) -> list[tuple[int, str, tuple[tuple[str, str], ...], str]]:
-    """(template index, template, slot values, filled sentence) for every combination."""
+def _scoring(kind: str) -> str:
+    """How a kind's templates are scored (``KindAdapter.template_scoring``): "mask", "continuation",
+    "similarity", or "" when template probes do not fit it."""
+    try:
+        return get_adapter(kind).template_scoring
+    except UnsupportedModelError:
+        return ""
+
+
+def _fill(template: str, assignment: tuple[tuple[str, str], ...]) -> str:
+    sentence = template
+    for name, value in assignment:
+        sentence = sentence.replace(f"[{name}]", value)
+    return sentence
+
+
+def expand(tset: TemplateSet) -> list[FilledTemplate]:
+    """Every sentence to score: each combination of slot words in each template, or (long form) each row as
+    written with its own slot values and targets."""
+    if tset.instances:
+        index = {t: i for i, t in enumerate(dict.fromkeys(inst.template for inst in tset.instances))}
+        return [FilledTemplate(k, index[inst.template], inst.template,
+                               tuple((n, dict(inst.slot_values)[n].strip()) for n in slot_names(inst.template)),
+                               _fill(inst.template, tuple((n, v.strip()) for n, v in inst.slot_values
+                                                          if n in slot_names(inst.template))),
+                               inst.targets, inst.extra)
+                for k, inst in enumerate(tset.instances)]
     defined = dict(tset.slots)
     out = []
     for i, template in enumerate(tset.templates):
@@ -144,10 +260,7 @@ def expand(tset: TemplateSet) -> list[tuple[int, str, tuple[tuple[str, str], ...
         # the compared slot first, so each row names its value even if a template lacks it
         for values in itertools.product(*(defined[n] for n in names)):
             assignment = tuple(zip(names, (v.strip() for v in values)))
-            sentence = template
-            for name, value in assignment:
-                sentence = sentence.replace(f"[{name}]", value)
-            out.append((i, template, assignment, sentence))
+            out.append(FilledTemplate(len(out), i, template, assignment, _fill(template, assignment), tset.targets))
     return out
 
 
@@ -165,7 +278,7 @@ def parse_slots(text: str) -> tuple[tuple[str, tuple[str, ...]], ...]:
         name, sep, words = line.partition(":")
         name = name.strip().strip("[]")
         if not sep or not re.fullmatch(r"[A-Za-z][A-Za-z0-9_]*", name) or name == "MASK":
-            raise InvalidInputError(f"slot line {n} ({line.strip()!r}) should look like 'NAME: John, Mary'")
+            raise InvalidInputError(f"slot line {n} ({excerpt(line.strip())}) should look like 'NAME: John, Mary'")
         slots.append((name, split_list(words)))
     return tuple(slots)
 
@@ -176,27 +289,72 @@ def from_text(name: str, templates: str, slots: str, targets: str) -> TemplateSe
                        parse_slots(slots), split_list(targets))
 
 
-def from_csv(text: str, name: str = "uploaded CSV") -> TemplateSet:
-    """A set from a CSV: a ``template`` column, a ``target`` column, and one column per slot (its words;
-    columns may have different lengths, blank cells are ignored)."""
+def from_csv(text: str, name: str = "uploaded CSV", layout: str = "lists") -> TemplateSet:
+    """A set from a CSV with a ``template`` column, a ``target`` (or ``targets``) column and one column per slot.
+
+    Args:
+        text: the CSV text.
+        name: the set's name.
+        layout: ``"lists"``: each column is a word list (columns may differ in length, blank cells are
+            ignored) and every combination fills every template. ``"rows"``: each row is one template with its
+            own slot values and its own targets (comma-separated in the target cell), filled as written;
+            columns no template names are kept as extra data columns for breakdowns.
+
+    Raises:
+        InvalidInputError: empty text, missing columns, no slot column, an unknown layout.
+    """
+    if layout not in LAYOUTS:
+        raise InvalidInputError(f"unknown CSV layout {excerpt(layout)}; choose one of {', '.join(LAYOUTS)}")
     if not (text or "").strip():
         raise InvalidInputError("the CSV file is empty")
     reader = csv.DictReader(io.StringIO(text))
     columns = [c.strip() for c in (reader.fieldnames or []) if c and c.strip()]
     lower = {c.lower(): c for c in columns}
+    if "target" not in lower and "targets" in lower:
+        lower["target"] = lower["targets"]
     missing = [c for c in ("template", "target") if c not in lower]
     if missing:
         raise InvalidInputError(f"the CSV needs the columns 'template' and 'target' plus one column per slot; it "
                                 f"lacks {', '.join(repr(m) for m in missing)} (found: {', '.join(columns) or 'none'})")
-    rows = list(reader)
-    cells = {c: [(r.get(c) or "").strip() for r in rows] for c in columns}
-    slot_cols = [c for c in columns if c.lower() not in ("template", "target")]
+    rows = [{(k or "").strip(): (v or "").strip() for k, v in r.items() if k is not None} for r in reader]
+    template_col, target_col = lower["template"], lower["target"]
+    other = [c for c in columns if c not in (template_col, target_col)]
+    if layout == "rows":
+        return _from_rows(rows, name, template_col, target_col, other)
+    cells = {c: [r.get(c, "") for r in rows] for c in columns}
+    slot_cols = other
     if not slot_cols:
         raise InvalidInputError("the CSV has no slot column: add one column per slot, named like the slot "
                                 "(NAME for [NAME]), listing its words")
     pick = lambda c: tuple(dict.fromkeys(v for v in cells[c] if v))  # noqa: E731
-    return TemplateSet(name, pick(lower["template"]), tuple((c.strip("[]"), pick(c)) for c in slot_cols),
-                       pick(lower["target"]))
+    return TemplateSet(name, pick(template_col), tuple((c.strip("[]"), pick(c)) for c in slot_cols),
+                       pick(target_col))
+
+
+def _from_rows(rows: list[dict[str, str]], name: str, template_col: str, target_col: str,
+               other: list[str]) -> TemplateSet:
+    rows = [r for r in rows if any(r.values())]
+    if not rows:
+        raise InvalidInputError("the CSV has a header but no rows")
+    used = list(dict.fromkeys(n for r in rows for n in slot_names(r.get(template_col, ""))))
+    col = {c.strip("[]"): c for c in other}
+    slot_cols = [n for n in used if n in col]
+    if not slot_cols:
+        raise InvalidInputError("the CSV has no slot column: add one column per slot, named like the slot "
+                                "(NAME for [NAME]), with each row's value")
+    extra_cols = [c for c in other if c.strip("[]") not in slot_cols]
+    instances = []
+    for k, r in enumerate(rows, 1):
+        template = r.get(template_col, "")
+        if not template:
+            raise InvalidInputError(f"row {k} has no template: in the 'rows as written' layout every row needs one")
+        targets = split_list(r.get(target_col, ""))
+        instances.append(TemplateInstance(template, tuple((n, r.get(col[n], "")) for n in slot_cols), targets,
+                                          tuple((c, r.get(c, "")) for c in extra_cols)))
+    slots = tuple((n, tuple(dict.fromkeys(v for inst in instances for m, v in inst.slot_values if m == n and v)))
+                  for n in slot_cols)
+    return TemplateSet(name, tuple(dict.fromkeys(i.template for i in instances)), slots,
+                       tuple(dict.fromkeys(t for i in instances for t in i.targets)), instances=tuple(instances))
 
 
 # ---- scoring ----------------------------------------------------------------------------------------
@@ -207,10 +365,11 @@ def _masked_lm_scores(handle, sentences, targets, batch_size):
     seqs, where = [], []
     with handle.lock:
         for s in sentences:
-            ids = tok(s.replace(MASK, tok.mask_token), truncation=True, max_length=handle.max_tokens)["input_ids"]
+            ids = tok(s.replace(MASK, tok.mask_token), truncation=False, verbose=False)["input_ids"]
+            _check_fits(handle, s, len(ids))
             pos = [i for i, t in enumerate(ids) if t == tok.mask_token_id]
             if len(pos) != 1:
-                raise InvalidInputError(f"{s!r} has {len(pos)} mask tokens after tokenization (need 1)")
+                raise InvalidInputError(f"{excerpt(s)} has {len(pos)} mask tokens after tokenization (need 1)")
             seqs.append(ids)
             where.append(pos[0])
     logp = masked_log_probs(handle, seqs, where, batch_size)
@@ -232,12 +391,14 @@ def continuation_log_probs(handle: ModelHandle, pairs: Sequence[tuple[str, str]]
                 p_ids = [bos]
             c_ids = tok((" " if prefix else "") + cont.strip(), add_special_tokens=False)["input_ids"]
             if not c_ids:
-                raise InvalidInputError(f"the target {cont!r} has no tokens")
-            ids = (p_ids + c_ids)[-handle.max_tokens:]
+                raise InvalidInputError(f"the target {excerpt(cont)} has no tokens")
+            _check_fits(handle, f"{prefix} {cont.strip()}", len(p_ids) + len(c_ids))
+            ids = p_ids + c_ids
             seqs.append(ids)
             starts.append(len(ids) - len(c_ids))
     batch_size = batch_size or (128 if handle.device.type == "cuda" else 32)
-    pad = tok.pad_token_id if tok.pad_token_id is not None else (tok.eos_token_id or 0)
+    with handle.lock:
+        pad = tok.pad_token_id if tok.pad_token_id is not None else (tok.eos_token_id or 0)
     out = [0.0] * len(seqs)
     order = sorted(range(len(seqs)), key=lambda i: len(seqs[i]))
     for b in range(0, len(order), batch_size):
@@ -248,7 +409,7 @@ def continuation_log_probs(handle: ModelHandle, pairs: Sequence[tuple[str, str]]
         for r, i in enumerate(chunk):
             ids[r, :len(seqs[i])] = torch.tensor(seqs[i])
             att[r, :len(seqs[i])] = 1
-        logits = forward(handle, _Batch(ids, att)).logits
+        logits = run(handle, {"input_ids": ids, "attention_mask": att}).logits
         logp = torch.log_softmax(logits.float(), -1).cpu()
         for r, i in enumerate(chunk):
             positions = torch.arange(starts[i], len(seqs[i]))
@@ -256,58 +417,129 @@ def continuation_log_probs(handle: ModelHandle, pairs: Sequence[tuple[str, str]]
     return out
 
 
-class _Batch(dict):
-    """A dict with ``.to(device)``, as ``inference.forward`` expects of a BatchEncoding."""
+def max_scores() -> int | None:
+    """The most scores a set may expand to: CLASSROOM_MAX_SCORES in classroom mode, otherwise no limit."""
+    return CLASSROOM_MAX_SCORES if classroom.current().enabled else None
 
-    def __init__(self, ids, att):
-        super().__init__(input_ids=ids, attention_mask=att)
 
-    def to(self, device):
-        return {k: v.to(device) for k, v in self.items()}
+def _check_fits(handle: ModelHandle, sentence: str, n_tokens: int) -> None:
+    """Refuse a filled sentence longer than the model's limit: cutting it would change what is measured
+    (and could cut the [MASK] or the target off)."""
+    if n_tokens > handle.max_tokens:
+        raise InvalidInputError(
+            f"the filled sentence {excerpt(sentence)} is {n_tokens} tokens, past the limit of {handle.max_tokens} "
+            "here: shorten the template, the slot words or the target words")
+
+
+def _check_sentences_fit(handle: ModelHandle, sentences: Sequence[str]) -> None:
+    with handle.lock:
+        for s in sentences:
+            _check_fits(handle, s, len(handle.tokenizer(s, truncation=False, verbose=False)["input_ids"]))
+
+
+def plan(handle: ModelHandle, tset: TemplateSet) -> tuple[FilledTemplate, ...]:
+    """Check ``tset`` for this model and expand it: the sentences a template job scores.
+
+    Raises:
+        InvalidInputError: a set that cannot be probed (see :func:`validate`), a target of several tokens for
+            a masked LM, or (classroom mode only) more than :data:`CLASSROOM_MAX_SCORES` scores.
+        UnsupportedModelError: a model kind without a template score, a masked LM without a mask token.
+    """
+    kind = handle.kind
+    validate(tset, kind)
+    scoring = _scoring(kind)
+    filled = expand(tset)
+    n_rows = sum(len(f.targets) for f in filled)
+    limit = max_scores()
+    if limit is not None and n_rows > limit:
+        raise InvalidInputError(f"this set expands to {n_rows:,} scores (templates × slot words × targets); "
+                                f"classroom mode allows {limit:,}: shorten a list")
+    with handle.lock:
+        has_mask = handle.tokenizer.mask_token_id is not None
+    if scoring == "mask" and not has_mask:
+        raise UnsupportedModelError(f"{handle.model_id} has no mask token")
+    if scoring == "mask":
+        for t in tset.targets:
+            single_token_id(handle, t)  # fail before any work when a target is several tokens
+    return tuple(filled)
+
+
+def chunk_size(handle: ModelHandle, n_targets: int) -> int:
+    """Filled sentences per round of batched forwards."""
+    return 64 if _scoring(handle.kind) != "continuation" else max(1, 64 // max(1, n_targets))
+
+
+def score_filled(handle: ModelHandle, probe_slot: str, chunk: Sequence[FilledTemplate], *,
+                 batch_size: int | None = None) -> tuple[TemplateRow, ...]:
+    """Score each filled sentence of ``chunk`` for each of its own targets (see the module doc)."""
+    scoring = _scoring(handle.kind)
+    sentences = [f.sentence for f in chunk]
+    targets = tuple(dict.fromkeys(t for f in chunk for t in f.targets))
+    if not chunk:
+        return ()
+    if scoring == "mask":
+        scores = _masked_lm_scores(handle, sentences, targets, batch_size)
+    elif scoring == "continuation":
+        prefixes = [s.split(MASK, 1)[0].rstrip() for s in sentences]
+        flat = continuation_log_probs(handle, [(p, t) for p in prefixes for t in targets], batch_size)
+        scores = np.asarray(flat).reshape(len(sentences), len(targets))
+    else:
+        _check_sentences_fit(handle, sentences + list(targets))
+        emb = embed(handle, sentences + list(targets))
+        scores = emb[:len(sentences)] @ emb[len(sentences):].T
+    rows = []
+    for f, row_scores in zip(chunk, scores):
+        by_target = dict(zip(targets, row_scores))
+        probe_value = dict(f.slot_values).get(probe_slot, "")
+        for target in f.targets:
+            rows.append(TemplateRow(f.template_index, f.template, f.slot_values, probe_value, f.sentence, target,
+                                    float(by_target[target]), f.extra))
+    return tuple(rows)
+
+
+def set_sha256(tset: TemplateSet) -> str:
+    """SHA-256 of the set's definition (templates, slots, targets, long-form rows): its identity in exports."""
+    body = json.dumps([tset.templates, tset.slots, tset.targets,
+                       [(i.template, i.slot_values, i.targets, i.extra) for i in tset.instances]], ensure_ascii=False)
+    return hashlib.sha256(body.encode("utf-8")).hexdigest()
+
+
+def template_config(model_id: str, revision: str | None, kind: str, tset: TemplateSet, *, data_source: str = "",
+                    data_sha256: str = "") -> dict[str, Any]:
+    """The configuration of a template run (enough to rebuild its :class:`TemplateSet` for the result)."""
+    config = {"probe": "template", "model_id": model_id, "revision": revision, "kind": kind,
+              "metric": metric(kind), "set": tset.name, "templates": list(tset.templates),
+              "slots": {k: list(v) for k, v in tset.slots}, "targets": list(tset.targets),
+              "layout": "rows" if tset.instances else "lists", "data": data_source or f"template set {tset.name}",
+              "data_sha256": data_sha256 or set_sha256(tset),
+              "interval": f"{stats.T_MEAN} across templates ({stats.CONFIDENCE:.0%})"}
+    if _scoring(kind) == "continuation":
+        config["note"] = "causal LM: the target continues the text before [MASK]; text after [MASK] is not used"
+    return config
+
+
+def set_from_config(config: dict[str, Any]) -> TemplateSet:
+    """The (list-form) set a stored run's configuration describes, for its result's chart and tables."""
+    return TemplateSet(str(config.get("set", "")), tuple(config.get("templates", ())),
+                       tuple((k, tuple(v)) for k, v in (config.get("slots") or {}).items()),
+                       tuple(config.get("targets", ())))
 
 
 def probe_templates(handle: ModelHandle, tset: TemplateSet, *, batch_size: int | None = None,
                     progress: ProgressFn | None = None, should_stop: StopFn | None = None) -> TemplateResult:
-    """Score every filled sentence of ``tset`` for every target with ``handle`` (see the module doc)."""
-    kind = handle.kind
-    validate(tset, kind)
-    filled = expand(tset)
-    n_rows = len(filled) * len(tset.targets)
-    if n_rows > MAX_SENTENCES:
-        raise InvalidInputError(f"this set expands to {n_rows} scores (templates × slot words × targets); the "
-                                f"limit is {MAX_SENTENCES}: shorten a list")
-    if kind == "masked_lm" and handle.tokenizer.mask_token_id is None:
-        raise UnsupportedModelError(f"{handle.model_id} has no mask token")
-    if kind == "masked_lm":
-        for t in tset.targets:
-            single_token_id(handle, t)  # fail before any work when a target is several tokens
+    """Score every filled sentence of ``tset`` for each of its targets with ``handle`` (see the module doc)."""
+    filled = plan(handle, tset)
+    n_rows = sum(len(f.targets) for f in filled)
     rows: list[TemplateRow] = []
-    step = 64 if kind != "causal_lm" else max(1, 64 // len(tset.targets))
+    step = chunk_size(handle, len(tset.targets))
     for start in range(0, len(filled), step):
         if should_stop is not None and should_stop():
             break
-        chunk = filled[start:start + step]
-        sentences = [f[3] for f in chunk]
-        if kind == "masked_lm":
-            scores = _masked_lm_scores(handle, sentences, tset.targets, batch_size)
-        elif kind == "causal_lm":
-            prefixes = [s.split(MASK, 1)[0].rstrip() for s in sentences]
-            flat = continuation_log_probs(handle, [(p, t) for p in prefixes for t in tset.targets], batch_size)
-            scores = np.asarray(flat).reshape(len(sentences), len(tset.targets))
-        else:
-            emb = embed(handle, sentences + list(tset.targets))
-            scores = emb[:len(sentences)] @ emb[len(sentences):].T
-        for (ti, template, assignment, sentence), row_scores in zip(chunk, scores):
-            probe_value = dict(assignment).get(tset.probe_slot, "")
-            for target, score in zip(tset.targets, row_scores):
-                rows.append(TemplateRow(ti, template, assignment, probe_value, sentence, target, float(score)))
+        rows += score_filled(handle, tset.probe_slot, filled[start:start + step], batch_size=batch_size)
         report(progress, len(rows), n_rows)
-    config = {"probe": "template", "model_id": handle.model_id, "revision": handle.revision, "kind": kind,
-              "metric": METRICS[kind], "set": tset.name, "templates": list(tset.templates),
-              "slots": {k: list(v) for k, v in tset.slots}, "targets": list(tset.targets)}
-    if kind == "causal_lm":
-        config["note"] = "causal LM: the target continues the text before [MASK]; text after [MASK] is not used"
-    return TemplateResult(handle.model_id, kind, METRICS[kind], tset, tuple(rows), config, n_rows)
+    kind = handle.kind
+    config = template_config(handle.model_id, handle.revision, kind, tset)
+    return TemplateResult(handle.model_id, kind, metric(kind), tset, tuple(rows), config, n_rows)
 
 
 # ---- built-in example sets (written for plm-lens) ---------------------------------------------------
@@ -347,6 +579,15 @@ EXAMPLE_SETS: dict[str, TemplateSet] = {s.name: s for s in (
         ("encoder", "classifier"),
     ),
 )}
+
+
+def metric(kind: str) -> str:
+    """What a template probe scores for a model of ``kind`` (``KindAdapter.template_metric``; "" when template
+    probes do not fit it)."""
+    try:
+        return get_adapter(kind).template_metric
+    except UnsupportedModelError:
+        return ""
 
 
 def example_sets_for(kind: str) -> list[TemplateSet]:

@@ -14,11 +14,12 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from plm_core.attention import _check_index, capture_layer, causal_mask
+from plm_core.attention import _check_index, attention_result, capture_layer, causal_mask
+from plm_core.display import token_text, token_texts
 from plm_core.errors import InvalidInputError, UnsupportedModelError
-from plm_core.inference import mask_positions, top_tokens
+from plm_core.inference import embed, mask_positions, model_inputs, run
 from plm_core.loading import ModelHandle
-from plm_core.tokens import clean_token, encode
+from plm_core.tokens import encode
 from plm_core.types import Encoding, TokenDistribution
 
 
@@ -71,7 +72,12 @@ def _embedding_parts(handle: ModelHandle) -> dict[str, torch.nn.Module | None]:
                     "norm": getattr(module, "LayerNorm", None)}
         if hasattr(module, "wte") and hasattr(module, "wpe"):
             return {"word": module.wte, "position": module.wpe, "segment": None, "norm": None}
-    raise UnsupportedModelError(f"the embeddings lesson supports BERT- and GPT-2-style models, not {handle.config.model_type}")
+    why = {"rotary": ": it adds no position vectors to the word vectors — positions enter inside every attention "
+                     "layer, by rotating Q and K (RoPE; see the query·key view)",
+           "relative_bias": ": it adds no position vectors to the word vectors — each attention layer adds a learned "
+                            "bias per distance to its scores"}.get(handle.arch.positions, "")
+    raise UnsupportedModelError(f"the embeddings lesson shows BERT- and GPT-2-style position tables; "
+                                f"{handle.config.model_type} has none{why}")
 
 
 def token_embeddings(handle: ModelHandle, text: str, text_pair: str | None = None) -> TokenEmbeddings:
@@ -87,8 +93,7 @@ def token_embeddings(handle: ModelHandle, text: str, text_pair: str | None = Non
                     lambda m, i, o, name=name: captured.update({name: o.detach(), name + "_ids": i[0].detach()})))
         try:
             encoding, batch = encode(handle, text, text_pair)
-            with torch.inference_mode():
-                out = handle.model(**batch.to(handle.device), output_hidden_states=True)
+            out = run(handle, batch, want=("hidden_states",))
         finally:
             for h in hooks:
                 h.remove()
@@ -120,8 +125,8 @@ def word_pieces(handle: ModelHandle, words: list[str]) -> list[tuple[str, tuple[
     out = []
     with handle.lock:
         for word in words[:50]:
-            pieces = handle.tokenizer.tokenize(word)
-            out.append((word, tuple(clean_token(p) for p in pieces)))
+            enc = handle.tokenizer(word, add_special_tokens=False, return_offsets_mapping=handle.tokenizer.is_fast)
+            out.append((word, token_texts(handle, enc["input_ids"], offsets=enc.get("offset_mapping"), texts=(word,))))
     return out
 
 
@@ -184,7 +189,8 @@ def _projection_matrix(proj: torch.nn.Module) -> tuple[torch.Tensor, torch.Tenso
     """(W, b) with y = x @ W + b, for nn.Linear (weight [out, in]) and GPT-2's Conv1D (weight [in, out])."""
     w = proj.weight.float()
     w = w.T if isinstance(proj, torch.nn.Linear) else w
-    return w, proj.bias.float()
+    bias = proj.bias.float() if proj.bias is not None else torch.zeros(w.shape[1], device=w.device)
+    return w, bias
 
 
 def attention_steps(handle: ModelHandle, text: str, layer: int, head: int = 0,
@@ -200,13 +206,15 @@ def attention_steps(handle: ModelHandle, text: str, layer: int, head: int = 0,
     head = _check_index(head, handle.n_heads, "head")
     cap = capture_layer(handle, text, layer, text_pair)
     w_o, b_o = _projection_matrix(cap.output_projection)
-    n, hidden = cap.q.shape
-    d = hidden // handle.n_heads
-    split = lambda t: t.reshape(n, handle.n_heads, d).transpose(0, 1)  # noqa: E731  [head, query, d_k]
-    qh, kh, vh = split(cap.q), split(cap.k), split(cap.v)
+    qh, kh, vh = cap.q, cap.k, cap.v  # [head, query, d_k]
+    n = qh.shape[1]
+    hidden = qh.shape[0] * qh.shape[2]
     scores = (qh @ kh.transpose(-1, -2)) * cap.scale
-    if cap.causal:
-        scores = scores.masked_fill(causal_mask(n, scores.device), float("-inf"))
+    if cap.bias is not None:
+        scores = scores + cap.bias
+    mask = cap.mask()
+    if mask is not None:
+        scores = scores.masked_fill(mask, float("-inf"))
     probs = torch.softmax(scores, dim=-1)
     context = probs @ vh
     concat = context.transpose(0, 1).reshape(n, hidden)
@@ -245,42 +253,95 @@ def mlm_masking(handle: ModelHandle, encoding: Encoding, seed: int = 0, rate: fl
     k = max(1, round(rate * len(candidates)))
     chosen = sorted(rng.sample(candidates, min(k, len(candidates))))
     tokens = list(encoding.tokens)
-    mask_token = handle.tokenizer.mask_token or "[MASK]"
     with handle.lock:
+        mask_token = handle.tokenizer.mask_token or "[MASK]"
         vocab = len(handle.tokenizer)
         for i in chosen:
             r = rng.random()
             if r < 0.8:
                 tokens[i] = mask_token
             elif r < 0.9:
-                tokens[i] = clean_token(handle.tokenizer.convert_ids_to_tokens(rng.randrange(vocab)))
+                tokens[i] = token_text(handle, rng.randrange(vocab))
     return tuple(tokens), tuple(chosen)
 
 
 def mask_lesson(handle: ModelHandle, text: str, top_k: int = 5) -> MaskLesson:
     """The loaded model's attention mask (read from its attention weights) and what its objective predicts."""
+    adapter = handle.adapter
     with handle.lock:
         encoding, batch = encode(handle, text)
-        with torch.inference_mode():  # the logits are needed too: one pass gives both
-            out = handle.model(**batch.to(handle.device), output_attentions=True)
-    weights = torch.stack(out.attentions).squeeze(1).float()  # [layer, head, query, key]
+        out = run(handle, batch, want=("attentions", *adapter.want))  # the logits are needed too: one pass
+        preds: tuple[TokenDistribution, ...] = ()
+        if adapter.token_outputs:  # a language model: what its objective predicts (fill-ins, next token)
+            preds = adapter.predictions(handle, [encoding], out, batch, top_k)[0].distributions
+    att = attention_result(handle, encoding, out)  # an encoder-decoder: its encoder, over the source tokens
+    encoding, weights = att.encoding, torch.from_numpy(att.weights)  # [layer, head, query, key]
     n = len(encoding)
     future = causal_mask(n, weights.device)
     seen = (weights > 0).any(dim=0).any(dim=0)  # a key the model ever gives weight to
-    causal = bool(not seen[future].any()) if n > 1 else handle.kind == "causal_lm"
+    causal = bool(not seen[future].any()) if n > 1 else handle.arch.causal
     lower = np.tril(np.ones((n, n), np.float32))
     future_attention = float(weights[..., future].sum() / (weights.shape[0] * weights.shape[1] * n)) if n > 1 else 0.0
-    preds: tuple[TokenDistribution, ...] = ()
-    logits = getattr(out, "logits", None)
-    if handle.kind == "masked_lm" and logits is not None:
-        preds = tuple(top_tokens(handle, logits[0, p], p, top_k) for p in mask_positions(handle, encoding))
-    elif handle.kind == "causal_lm" and logits is not None:
-        preds = (top_tokens(handle, logits[0, n - 1], n - 1, top_k),)
     mlm_tokens, targets = mlm_masking(handle, encoding)
     return MaskLesson(
         model_id=handle.model_id, encoding=encoding, causal=causal, mask=_np(seen.float()),
         other_mask=np.ones((n, n), np.float32) if causal else lower, future_attention=future_attention,
         mlm_tokens=mlm_tokens, mlm_targets=targets, predictions=preds,
+    )
+
+
+@dataclass(frozen=True)
+class EncoderDecoderLesson:
+    """An encoder-decoder's three attention patterns for one source and target prefix, read from its weights."""
+
+    model_id: str
+    source: Encoding  # what the encoder reads
+    target: Encoding  # the decoder's input: start token + target so far
+    encoder_mask: np.ndarray  # float32 [key, key]; 1 where some encoder head gives a source token weight
+    decoder_mask: np.ndarray  # float32 [query, query]; the same for the decoder's self-attention
+    cross: np.ndarray  # float32 [query, key]; last layer's cross-attention, mean of heads (target × source)
+    encoder_bidirectional: bool  # some encoder query attends to a later token
+    decoder_causal: bool  # no decoder query attends to a later token
+    prediction: TokenDistribution  # the next target token
+    spans: tuple[tuple[str, str], ...]  # T5 span filling, when the source has sentinels
+
+
+def encoder_decoder_lesson(handle: ModelHandle, text: str, target: str | None = None,
+                           top_k: int = 5) -> EncoderDecoderLesson:
+    """Encoder self-attention, causal decoder self-attention and cross-attention of the loaded encoder-decoder,
+    computed live; a literal ``[MASK]`` in ``text`` becomes the model's own mask (a T5 sentinel, BART's <mask>).
+
+    Raises:
+        UnsupportedModelError: the loaded model is not an encoder-decoder.
+    """
+    if not handle.arch.encoder_decoder:
+        raise UnsupportedModelError(
+            f"{handle.model_id} is a {handle.adapter.label}, not an encoder-decoder: load one (t5-small, "
+            "facebook/bart-base) in the sidebar to compute this step live")
+    adapter = handle.adapter
+    with handle.lock:
+        if "[MASK]" in text and handle.tokenizer.convert_tokens_to_ids("[MASK]") in (None, handle.tokenizer.unk_token_id):
+            first, _ = encode(handle, text, target)
+            ids = adapter.mask_ids(handle, first, [0])
+            if ids:
+                text = text.replace("[MASK]", handle.tokenizer.convert_ids_to_tokens(ids[0]))
+        encoding, batch = encode(handle, text, target)
+        out = run(handle, batch, want=("attentions", *adapter.want))
+        pred = adapter.predictions(handle, [encoding], out, batch, top_k)[0]
+    att = attention_result(handle, encoding, out)
+    enc, dec, cross = att.get("encoder"), att.get("decoder"), att.get("cross")
+
+    def seen(w: np.ndarray) -> np.ndarray:
+        return (w > 0).any(axis=(0, 1)).astype(np.float32)
+
+    enc_seen, dec_seen = seen(enc.weights), seen(dec.weights)
+    n = dec_seen.shape[0]
+    return EncoderDecoderLesson(
+        model_id=handle.model_id, source=enc.encoding, target=dec.encoding, encoder_mask=enc_seen,
+        decoder_mask=dec_seen, cross=cross.weights[-1].mean(0).astype(np.float32),
+        encoder_bidirectional=bool(np.triu(enc_seen, 1).any()),
+        decoder_causal=not bool(np.triu(dec_seen, 1).any()) if n > 1 else True,
+        prediction=pred.distributions[0], spans=pred.spans,
     )
 
 
@@ -297,38 +358,42 @@ class Occlusion:
     what: str  # what was measured ("1 − cosine of the sentence embedding", "drop in p(label)")
 
 
-def occlusion(handle: ModelHandle, text: str, target: int | None = None) -> Occlusion:
+def occlusion(handle: ModelHandle, text: str, target: int | None = None, words: Encoding | None = None) -> Occlusion:
     """Replace each non-special token by [MASK] (or [UNK]/pad) in one batch and measure the change.
 
     classifier: drop of the probability of ``target`` (default: the predicted class); other models: 1 − cosine
-    between the mean-pooled last hidden states of the original and the occluded input.
+    between the mean-pooled last hidden states of the original and the occluded input. With ``words`` (the
+    word-level encoding of ``text``), each word is replaced whole and the scores are per word.
     """
     with handle.lock:
         encoding, batch = encode(handle, text)
         tok = handle.tokenizer
         fill = next(t for t in (tok.mask_token_id, tok.unk_token_id, tok.pad_token_id, 0) if t is not None)
-        ids = batch["input_ids"]
-        positions = [i for i, s in enumerate(encoding.special) if not s]
+        ids = batch["input_ids"]  # an encoder-decoder's source: its target prefix is not occluded
+        units = encoding if words is None else words
+        positions = [i for i, s in enumerate(units.special)
+                     if not s and max(units.pieces[i] if words is not None else (i,)) < ids.shape[1]]
         rows = ids.repeat(len(positions) + 1, 1)
         for r, p in enumerate(positions, start=1):
-            rows[r, p] = fill
+            rows[r, list(units.pieces[p]) if words is not None else p] = fill
         inputs = {k: v.repeat(len(positions) + 1, 1) for k, v in batch.items() if k != "input_ids"}
-        with torch.inference_mode():
-            out = handle.model(input_ids=rows.to(handle.device), **{k: v.to(handle.device) for k, v in inputs.items()},
-                               output_hidden_states=True)
-    scores = np.zeros(len(encoding), np.float32)
-    if handle.kind == "classifier":
-        probs = torch.softmax(out.logits.float(), -1)
+        inputs["input_ids"] = rows
+        if handle.adapter.output == "classes":
+            logits = run(handle, inputs).logits
+        else:
+            hidden = handle.adapter.last_hidden(handle, inputs).float()
+    scores = np.zeros(len(units), np.float32)
+    if handle.adapter.output == "classes":
+        probs = torch.softmax(logits.float(), -1)
         target = int(probs[0].argmax()) if target is None else int(target)
         delta = (probs[0, target] - probs[1:, target]).cpu().numpy()
         what = f"drop in p(class {target}) when the token is masked"
     else:
-        hidden = out.hidden_states[-1].float()
         pooled = torch.nn.functional.normalize(hidden.mean(1), dim=-1)
         delta = (1 - pooled[1:] @ pooled[0]).cpu().numpy()
         what = "1 − cosine similarity of the sentence representation when the token is masked"
     scores[positions] = delta
-    return Occlusion(handle.model_id, encoding, scores, what)
+    return Occlusion(handle.model_id, units, scores, what.replace("the token is", "the word is") if words else what)
 
 
 def spearman(a: np.ndarray, b: np.ndarray) -> float:
@@ -407,43 +472,36 @@ def _pronoun_ids(handle: ModelHandle) -> tuple[int, int]:
     return ids[0], ids[1]
 
 
+# the lesson's templates and score, by what the model predicts (plm_core.kinds: adapter.output)
+LM_PROBES = {"masked_token": (MASKED_TEMPLATES, "p(he) − p(she) at [MASK]"),
+             "next_token": (CAUSAL_TEMPLATES, "p(he) − p(she) as the next token")}
+
+
 def bias_probe(handle: ModelHandle, occupations: tuple[str, ...] | list[str]) -> BiasProbe:
     """Run the template probe on ``handle`` (one batched forward pass per template)."""
     occupations = tuple(occupations)
     if not occupations:
         raise InvalidInputError("no occupations to probe")
-    kind = handle.kind
+    adapter = handle.adapter
     scores = []
     with handle.lock:
-        if kind in ("masked_lm", "causal_lm"):
+        if adapter.output in LM_PROBES:
             he, she = _pronoun_ids(handle)
-            templates = MASKED_TEMPLATES if kind == "masked_lm" else CAUSAL_TEMPLATES
+            templates, method = LM_PROBES[adapter.output]
             mask = handle.tokenizer.mask_token or ""
-            if kind == "masked_lm" and not mask:
+            if "{mask}" in templates[0] and not mask:
                 raise UnsupportedModelError(f"{handle.model_id} has no mask token")
             for template in templates:
-                texts = [_fill(template, occ, mask) for occ in occupations]
-                batch = handle.tokenizer(texts, padding=True, return_tensors="pt")
-                with torch.inference_mode():
-                    logits = handle.model(**batch.to(handle.device)).logits.float()
-                ids = batch["input_ids"]
-                if kind == "masked_lm":
-                    pos = (ids == handle.tokenizer.mask_token_id).int().argmax(-1)
-                else:  # last real token (right padding)
-                    pos = batch["attention_mask"].sum(-1) - 1
-                probs = torch.softmax(logits[torch.arange(len(texts)), pos.to(logits.device)], -1)
+                rows = [encode(handle, _fill(template, occ, mask))[0] for occ in occupations]
+                positions = [mask_positions(handle, r)[0] for r in rows] if mask and "{mask}" in template else None
+                inputs = model_inputs(handle, rows)
+                logits = adapter.outputs(handle, run(handle, inputs, want=adapter.want), inputs, positions)
+                probs = torch.softmax(logits, -1)
                 scores.append(_np(probs[:, he] - probs[:, she]))
-            method = "p(he) − p(she) at [MASK]" if kind == "masked_lm" else "p(he) − p(she) as the next token"
         else:
             templates = ENCODER_TEMPLATES
-            base = handle.model if hasattr(handle.model, "embeddings") else getattr(handle.model, handle.model.base_model_prefix)
             for template in templates:
-                texts = [_fill(template, w) for w in ("man", "woman", *occupations)]
-                batch = handle.tokenizer(texts, padding=True, return_tensors="pt")
-                with torch.inference_mode():
-                    hidden = base(**batch.to(handle.device)).last_hidden_state.float()
-                m = batch["attention_mask"].to(hidden.device).unsqueeze(-1).float()
-                emb = torch.nn.functional.normalize((hidden * m).sum(1) / m.sum(1), dim=-1)
+                emb = torch.from_numpy(embed(handle, [_fill(template, w) for w in ("man", "woman", *occupations)]))
                 scores.append(_np(emb[2:] @ emb[0] - emb[2:] @ emb[1]))
             method = "cos(·, “man” sentence) − cos(·, “woman” sentence), sentence embeddings"
     return BiasProbe(handle.model_id, method, tuple(templates), occupations, np.stack(scores).astype(np.float32))

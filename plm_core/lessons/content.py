@@ -210,8 +210,9 @@ LESSON_3 = Lesson(
 
 LESSON_4 = Lesson(
     4, "pretraining", T("Masked LM versus autoregressive", "掩码语言模型与自回归模型"),
-    T("BERT reads in both directions and fills in blanks; GPT-2 reads left to right and predicts the next token.",
-      "BERT 双向阅读并填空；GPT-2 从左到右阅读并预测下一个词元。"),
+    T("BERT reads in both directions and fills in blanks; GPT-2 reads left to right and predicts the next token; "
+      "T5 and BART do both, joined by cross-attention.",
+      "BERT 双向阅读并填空；GPT-2 从左到右阅读并预测下一个词元；T5 和 BART 两者兼有，由交叉注意力相连。"),
     (
         Step("masks", T("Who may look at whom?", "谁能看到谁？"), T(
             "In **BERT** every token may attend to every other token, before and after it: *bidirectional*. In "
@@ -251,9 +252,31 @@ LESSON_4 = Lesson(
                [T("[CLS]", "[CLS]"), T("The last [SEP]", "最后一个 [SEP]"), T("The average of all tokens", "所有词元的平均")], 0,
                T("The [CLS] vector, through the pooler (a dense layer with tanh), feeds the pre-training and fine-tuning classifiers.",
                  "[CLS] 向量经过池化层（带 tanh 的全连接层）送入预训练和微调的分类器。"))),
+        Step("encdec", T("Encoder-decoder: T5 and BART", "编码器-解码器：T5 与 BART"), T(
+            "The third family has both halves. An **encoder** reads the source in both directions (like BERT); a "
+            "**decoder** writes the target left to right (a causal mask, like GPT-2) and, in every layer, looks at the "
+            "encoder's output through **cross-attention**: one row per target token, one column per source token. "
+            "T5 is pre-trained by *span corruption* — spans of the input become sentinels `<extra_id_0>`, "
+            "`<extra_id_1>`, … and the decoder writes the missing spans — and BART by rewriting a corrupted input. "
+            "With an encoder-decoder loaded (t5-small, facebook/bart-base), the three maps below are read from its "
+            "own attention weights for your sentence (a `[MASK]` becomes its sentinel or mask token); the target so "
+            "far is the decoder's input.",
+            "第三类模型两半都有。**编码器**双向读取源文本（像 BERT）；**解码器**从左到右写出目标（因果掩码，像 GPT-2），"
+            "并在每一层通过**交叉注意力**查看编码器的输出：每个目标词元一行，每个源词元一列。T5 用*片段破坏*预训练——"
+            "输入中的片段被替换成哨兵 `<extra_id_0>`、`<extra_id_1>`……由解码器写出缺失的片段——BART 则是改写被破坏的输入。"
+            "加载编码器-解码器模型（t5-small、facebook/bart-base）后，下面三张图读自它对你的句子的注意力权重"
+            "（`[MASK]` 会换成它的哨兵或掩码词元）；已写出的目标是解码器的输入。"), "encdec",
+            _q(T("In cross-attention, what does a target token attend to?", "在交叉注意力中，目标词元关注什么？"),
+               [T("The source tokens, as the encoder left them", "源词元（编码器的输出）"),
+                T("The target tokens written so far", "已经写出的目标词元"), T("Both at once", "两者同时")], 0,
+               T("Cross-attention takes its queries from the decoder and its keys and values from the encoder's output; "
+                 "the target so far is read by the decoder's own (causal) self-attention.",
+                 "交叉注意力的查询来自解码器，键和值来自编码器的输出；已写出的目标由解码器自己的（因果）自注意力读取。"))),
     ),
     (
         (T("masked language model (MLM)", "掩码语言模型 (MLM)"), T("Predicts hidden tokens from both sides (BERT).", "从两侧预测被遮住的词元（BERT）。")),
+        (T("encoder-decoder", "编码器-解码器"), T("An encoder reads the source, a decoder writes the target and reads the source through cross-attention (T5, BART).", "编码器读取源文本，解码器写出目标并通过交叉注意力读取源文本（T5、BART）。")),
+        (T("cross-attention", "交叉注意力"), T("Attention whose queries are target tokens and whose keys and values are the encoder's outputs.", "查询是目标词元、键和值是编码器输出的注意力。")),
         (T("causal / autoregressive LM", "因果 / 自回归语言模型"), T("Predicts each next token from the tokens before it (GPT-2).", "根据前面的词元预测下一个词元（GPT-2）。")),
         (T("causal mask", "因果掩码"), T("Sets scores of future tokens to −∞ so their attention weight is 0.", "把未来词元的分数设为 −∞，使其注意力权重为 0。")),
         (T("next-sentence prediction (NSP)", "下一句预测 (NSP)"), T("BERT's second objective: does sentence B follow sentence A?", "BERT 的第二个目标：句子 B 是否接在句子 A 之后？")),

@@ -24,7 +24,8 @@ import torch
 from transformers import BertConfig, BertForSequenceClassification
 
 from plm_core.classroom import token_cap
-from plm_core.errors import InvalidInputError, UnsupportedModelError
+from plm_core.errors import InvalidInputError, UnsupportedModelError, excerpt
+from plm_core.inference import run
 from plm_core.loading import ModelHandle
 from plm_core.tokens import clean_text
 
@@ -79,7 +80,7 @@ def parse_examples(text: str) -> LabelledSet:
         raise InvalidInputError("give examples of at least two labels (for example positive and negative)")
     for name in names:
         if raw_labels.count(name) < 2:
-            raise InvalidInputError(f"the label {name!r} has only one example: give at least two of each label")
+            raise InvalidInputError(f"the label {excerpt(name)} has only one example: give at least two of each label")
     return LabelledSet(tuple(texts), tuple(names.index(lab) for lab in raw_labels), names)
 
 
@@ -117,13 +118,12 @@ def features(handle: ModelHandle, texts: tuple[str, ...] | list[str], batch_size
         raise InvalidInputError("no sentences to embed")
     base, pooler = _bert_parts(handle)
     pooled, mean = [], []
-    with handle.lock:
-        limit = token_cap(handle.max_tokens)
-        for start in range(0, len(texts), batch_size):
-            chunk = [clean_text(t)[0] for t in texts[start:start + batch_size]]
+    limit = token_cap(handle.max_tokens)
+    for start in range(0, len(texts), batch_size):
+        chunk = [clean_text(t)[0] for t in texts[start:start + batch_size]]
+        with handle.lock:  # per batch: another session's work can run between two batches of the training set
             batch = handle.tokenizer(chunk, padding=True, truncation=True, max_length=limit, return_tensors="pt")
-            with torch.inference_mode():
-                out = base(**batch.to(handle.device))
+            out = run(handle, batch, module=base)
             hidden = out.last_hidden_state.float()
             cls = hidden[:, 0]
             pooled.append(pooler(out.last_hidden_state).float() if pooler is not None else torch.tanh(cls))

@@ -8,40 +8,60 @@ import numpy as np
 import plotly.graph_objects as go
 
 from plm_core.types import QueryKeyResult, TokenFlow
+from plm_core.viz import theme
 
-ATTENTION_SCALE = "Blues"
+ATTENTION_SCALE = theme.SEQUENTIAL
 
 
 def attention_heatmap(matrix: np.ndarray, tokens: Sequence[str], title: str, *,
-                      query_tokens: Sequence[str] | None = None, colorscale: str = ATTENTION_SCALE,
-                      zmid: float | None = None, colorbar_title: str = "weight") -> go.Figure:
+                      query_tokens: Sequence[str] | None = None, signed: bool | None = None,
+                      zmid: float | None = None, colorscale: str | None = None,
+                      colorbar_title: str = "weight") -> go.Figure:
     """A [query, key] matrix as a heatmap: rows are queries (who attends), columns keys (attended to).
 
-    Axis labels are made unique ("3:the") because plotly merges equal category names.
+    Axis labels are made unique ("3:the") because plotly merges equal category names. Plotly reads a few HTML tags
+    in labels (T5's and BART's ``</s>`` would vanish): the app escapes every chart once, as it draws it
+    (``ui.safe.safe_figure`` in ``ui.charts.plotly_chart``).
+
+    Args:
+        signed: values with a sign (scores, differences, similarities): the app's diverging scale, symmetric
+            around 0, its colour bar titled with the sign. Default: ``zmid is not None``. Otherwise the sequential
+            scale (weights, probabilities).
+        zmid, colorscale: kept for callers written before the theme; the scale is always the theme's.
     """
+    signed = zmid is not None if signed is None else signed
     keys = [f"{i}:{t}" for i, t in enumerate(tokens)]
     queries = [f"{i}:{t}" for i, t in enumerate(query_tokens if query_tokens is not None else tokens)]
     z = np.where(np.isfinite(matrix), matrix, np.nan)
+    if signed:
+        finite = np.abs(z[np.isfinite(z)])
+        lim = float(finite.max()) if finite.size and finite.max() > 0 else 1.0
+        scale = {"colorscale": theme.DIVERGING, "zmid": 0.0, "zmin": -lim, "zmax": lim,
+                 "colorbar": {"title": {"text": theme.signed_title(colorbar_title)}}}
+    else:
+        scale = {"colorscale": theme.SEQUENTIAL, "colorbar": {"title": {"text": colorbar_title}}}
     fig = go.Figure(go.Heatmap(
-        z=z, x=keys, y=queries, colorscale=colorscale, zmid=zmid, colorbar={"title": colorbar_title},
+        z=z, x=keys, y=queries, **scale,
         hovertemplate="query %{y}<br>key %{x}<br>%{z:.4f}<extra></extra>",
     ))
     side = max(320, min(900, 28 * len(queries) + 160))
-    fig.update_layout(title=title, height=side, margin={"l": 10, "r": 10, "t": 50, "b": 10},
+    fig.update_layout(title=title, height=side,
                       xaxis={"title": "key (attended to)", "tickangle": -60, "side": "bottom"},
                       yaxis={"title": "query (attending)", "autorange": "reversed"})
-    return fig
+    return theme.apply(fig)
 
 
 def query_key_figures(result: QueryKeyResult) -> dict[str, go.Figure]:
     """The steps of one head: QK^T·scale (diverging), its softmax, and the model's own attention."""
-    tokens = result.encoding.tokens
+    queries = result.encoding.tokens
+    keys = (result.key_encoding or result.encoding).tokens  # cross-attention: target queries, source keys
     where = f"layer {result.layer}, head {result.head}"
     return {
-        "scores": attention_heatmap(result.scores, tokens, f"QKᵀ/√d_k ({where})", colorscale="RdBu",
-                                    zmid=0.0, colorbar_title="score"),
-        "probs": attention_heatmap(result.probs, tokens, f"softmax(QKᵀ/√d_k) ({where})"),
-        "model": attention_heatmap(result.model_probs, tokens, f"attention returned by the model ({where})"),
+        "scores": attention_heatmap(result.scores, keys, f"QKᵀ/√d_k ({where})", query_tokens=queries, signed=True,
+                                    colorbar_title="score"),
+        "probs": attention_heatmap(result.probs, keys, f"softmax(QKᵀ/√d_k) ({where})", query_tokens=queries),
+        "model": attention_heatmap(result.model_probs, keys, f"attention returned by the model ({where})",
+                                   query_tokens=queries),
     }
 
 
@@ -55,6 +75,5 @@ def token_flow_figure(flow: TokenFlow, tokens: Sequence[str]) -> go.Figure:
         go.Bar(name="received (sum over chosen keys)", x=labels, y=flow.received),
     ])
     fig.update_layout(title=f"Attention of {chosen} (layer {flow.layer}, {head})", barmode="group",
-                      height=380, margin={"l": 10, "r": 10, "t": 50, "b": 10}, xaxis={"tickangle": -60},
-                      legend={"orientation": "h", "y": 1.02, "yanchor": "bottom"})
-    return fig
+                      height=380, xaxis={"tickangle": -60}, yaxis={"title": "attention"})
+    return theme.apply(fig)

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+
 import pytest
-from helpers import chart_specs
+from helpers import chart_specs, shown
 
 PAGE = "pages/attribution.py"
 
@@ -33,7 +34,8 @@ def _highlights(at) -> list[str]:
 
 
 def _texts(at, kind: str) -> list[str]:
-    return [e.value for e in getattr(at, kind)]
+    """Element texts as shown (helpers.shown: escapes resolved, markup and ui.safe's word joiners dropped)."""
+    return [shown(e.value) for e in getattr(at, kind)]
 
 
 @pytest.mark.slow

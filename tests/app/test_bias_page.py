@@ -1,5 +1,7 @@
-"""AppTest of the Bias page on tiny models: a template probe with drill-down, and a CrowS-Pairs run in
-chunks (complete, stopped, and stopped by an error) whose numbers equal the core's."""
+"""AppTest of the Bias page on tiny models: a template probe with drill-down; CrowS-Pairs runs stored in the
+run store, chunk by chunk (complete, stopped, failed, resumed after a restart without rescoring); two models
+side by side with Wilson intervals; uploads with extra columns and their breakdowns; long-form template CSVs;
+the uploader's real limit. Numbers are checked against the core and against scipy.stats directly."""
 
 from __future__ import annotations
 
@@ -7,7 +9,8 @@ import json
 
 import numpy as np
 import pytest
-from helpers import open_page, plotly_array
+import scipy.stats
+from helpers import chart_specs, open_page, plotly_array, shown
 
 from plm_core.bias import datasets, templates
 from plm_core.bias.crows_pairs import run_crows_pairs
@@ -23,27 +26,49 @@ CROWS_CSV = (
     "4,she is a good wife,he is a good wife,stereo,gender\n"
     "5,the old man was tired,the young man was tired,stereo,age\n"
 )
+# a file of its own: types the public data set does not have, and two extra columns
+EXTRA_CSV = (
+    "sent_more,sent_less,stereo_antistereo,bias_type,split,occupation\n"
+    "the man was a nurse,the woman was a nurse,stereo,caste,dev,nurse\n"
+    "the woman was a doctor,the man was a doctor,antistereo,caste,test,doctor\n"
+    "he is a black man,he is a white man,stereo,region,dev,none\n"
+    "the poor man is lazy,the rich man is lazy,stereo,region,test,none\n"
+    "she is a good wife,he is a good wife,stereo,caste,dev,none\n"
+)
+
+
+def frame(at, *columns: str):
+    """The first table drawn with all of ``columns`` (AppTest does not expose dataframe keys)."""
+    return next(d.value for d in at.dataframe if all(c in d.value.columns for c in columns))
 
 
 def test_template_probe_chart_equals_core_and_opens_attention(app_factory, tiny_dirs):
     at = open_page(app_factory, tiny_dirs["masked_lm"], "pages/bias.py")
-    assert any("offensive stereotypes" in w.value for w in at.warning)
+    assert any("offensive stereotypes" in shown(w.value) for w in at.warning)
     tset = templates.EXAMPLE_SETS["Pronouns for occupations"]
     assert at.text_area(key="bias.targets").value == "he, she"
     at.button(key="bias.template.run").click().run()
     assert not at.exception and not at.error
     fig = json.loads(at.get("plotly_chart")[0].proto.spec)
     expected = templates.probe_templates(load_model(ModelSpec(str(tiny_dirs["masked_lm"]), device="cpu")), tset)
-    want = {(r["value"], r["target"]): r["mean"] for r in expected.summary_table()}
+    want = {(r["value"], r["target"]): r for r in expected.summary_table()}
     bar_he = next(t for t in fig["data"] if t["type"] == "bar" and t["name"] == "he")
     assert list(bar_he["x"]) == list(tset.words("JOB"))
-    np.testing.assert_allclose(plotly_array(bar_he["y"]), [want[(v, "he")] for v in tset.words("JOB")], rtol=1e-5)
-    assert "Blodgett" not in " ".join(i.value for i in at.info)  # the template caveat, not CrowS-Pairs'
-    assert any("wording" in i.value for i in at.info)
-    # bad input: a template without a slot gives a message, the earlier result stays
+    np.testing.assert_allclose(plotly_array(bar_he["y"]), [want[(v, "he")]["mean"] for v in tset.words("JOB")],
+                               rtol=1e-5)
+    # error bars: the t interval across the four templates, by hand
+    scores = [r.score for r in expected.rows if r.probe_value == "nurse" and r.target == "he"]
+    half = scipy.stats.t.ppf(0.975, len(scores) - 1) * np.std(scores, ddof=1) / np.sqrt(len(scores))
+    assert plotly_array(bar_he["error_y"]["array"])[0] == pytest.approx(half, rel=1e-6)
+    # one colour per target, no light/dark pairs shared by two targets
+    bars = [t for t in fig["data"] if t["type"] == "bar"]
+    assert len({t["marker"]["color"] for t in bars}) == len(bars)
+    assert "Blodgett" not in " ".join(shown(i.value) for i in at.info)  # the template caveat, not CrowS-Pairs'
+    assert any("wording" in shown(i.value) for i in at.info)
+    # bad input: a template without a slot gives a message
     at.text_area(key="bias.templates").input("he is a [MASK].").run()
     at.button(key="bias.template.run").click().run()
-    assert any("has no slot" in e.value for e in at.error)
+    assert any("has no slot" in shown(e.value) for e in at.error)
     # drill-down: a template row opens in the Attention page with the sentence preset
     at.text_area(key="bias.templates").input("\n".join(tset.templates)).run()
     at.button(key="bias.template.run").click().run()
@@ -64,7 +89,37 @@ def test_multi_token_target_is_a_clear_message(app_factory, tiny_dirs):
     at.text_area(key="bias.targets").input("he, aunt").run()
     at.button(key="bias.template.run").click().run()
     assert not at.exception
-    assert any("'aunt' is" in e.value and "single token" in e.value for e in at.error)
+    assert any("'aunt' is" in shown(e.value) and "single token" in shown(e.value) for e in at.error)
+
+
+def test_long_form_template_csv_is_scored_as_written(app_factory, tiny_dirs):
+    """Each row names its own occupation and participant and its own targets: 3 rows, not a cross product."""
+    csv_text = ("template,OCC,PART,target,source\n"
+                "the [OCC] told the [PART] that [MASK] was tired.,nurse,man,\"he, she\",a\n"
+                "the [OCC] told the [PART] that [MASK] was tired.,doctor,woman,\"he, she\",b\n"
+                "[MASK] is the [OCC].,engineer,,they,a\n")
+    at = open_page(app_factory, tiny_dirs["masked_lm"], "pages/bias.py")
+    at.radio(key="bias.template.layout").set_value("rows").run()
+    at.file_uploader(key="bias.template.csv").set_value(("set.csv", csv_text.encode(), "text/csv")).run()
+    assert not at.exception and not at.error
+    at.button(key="bias.template.run").click().run()
+    assert not at.exception and not at.error, at.error
+    rows = frame(at, "sentence", "score")
+    assert list(rows["sentence"]) == ["the nurse told the man that [MASK] was tired."] * 2 + [
+        "the doctor told the woman that [MASK] was tired."] * 2 + ["[MASK] is the engineer."]
+    assert list(rows["target"]) == ["he", "she", "he", "she", "they"]
+    assert list(rows["source"]) == ["a", "a", "b", "b", "a"]  # the extra column is kept
+    handle = load_model(ModelSpec(str(tiny_dirs["masked_lm"]), device="cpu"))
+    tok = handle.tokenizer
+    import torch
+
+    ids = tok("the doctor told the woman that [MASK] was tired.")["input_ids"]
+    with torch.no_grad():
+        logits = handle.model(input_ids=torch.tensor([ids])).logits[0, ids.index(tok.mask_token_id)]
+    want = float(torch.softmax(logits.double(), -1)[tok.convert_tokens_to_ids("she")])
+    assert float(rows["score"][3]) == pytest.approx(want, rel=1e-4)
+    # the extra column is a breakdown
+    assert "source" in at.selectbox(key="bias.template.by").options
 
 
 @pytest.fixture
@@ -74,68 +129,271 @@ def crows_file(tmp_path):
     return path
 
 
-def run_crows(at, path):
+def run_crows(at, path, others: str = ""):
     at.radio(key="bias.probe").set_value("crows_pairs").run()
     at.text_input(key="bias.crows_pairs.path").input(str(path)).run()
+    if others:
+        at.text_area(key="bias.crows_pairs.models").input(others).run()
     at.button(key="bias.crows_pairs.run").click().run()
     assert not at.exception, at.exception
 
 
-def test_crows_pairs_run_per_bias_type_equals_core(app_factory, tiny_dirs, crows_file, monkeypatch):
+def wilson(k: int, n: int) -> tuple[float, float]:
+    ci = scipy.stats.binomtest(k, n).proportion_ci(confidence_level=0.95, method="wilson")
+    return 100 * ci.low, 100 * ci.high
+
+
+def test_crows_pairs_run_with_intervals_equals_core_and_scipy(app_factory, tiny_dirs, crows_file, monkeypatch):
     import ui.bias
 
-    monkeypatch.setattr(ui.bias, "CHUNK_SECONDS", 0.0)  # one pair per chunk: six reruns
+    monkeypatch.setattr(ui.bias, "CHUNK_SECONDS", 0.0)  # one pair per chunk after the first
     at = open_page(app_factory, tiny_dirs["masked_lm"], "pages/bias.py")
     run_crows(at, crows_file)
     expected = run_crows_pairs(load_model(ModelSpec(str(tiny_dirs["masked_lm"]), device="cpu")),
-                           datasets.load_crows_pairs(crows_file))
+                               datasets.load_crows_pairs(crows_file))
+    k = sum(r.more_higher for r in expected.rows)
+    low, high = wilson(k, 6)
     assert at.metric[0].value == f"{expected.metric:.1f}%"
-    job = at.session_state["bias.job"]
-    assert job["done"] == 6 and not job["running"] and len(job["rows"]) == 6
-    types = at.dataframe[0].value
-    assert list(types["bias type"]) == ["age", "gender", "race-color", "socioeconomic"]
+    assert at.metric[1].value == f"{low:.1f} – {high:.1f}%"
+    assert at.metric[2].value == f"p = {scipy.stats.binomtest(k, 6).pvalue:.3g}"
+    info = ui.bias.run_store().runs("crows_pairs")[0]
+    assert (info.n_done, info.n_items, info.status) == (6, 6, "complete")
+    types = frame(at, "metric", "ties")
+    assert list(types["bias_type"]) == ["age", "gender", "race-color", "socioeconomic"]
     assert list(types["metric"]) == pytest.approx([v["metric"] for v in expected.by_bias_type().values()])
-    assert any("Blodgett" in i.value for i in at.info)
+    gender = [r for r in expected.rows if r.bias_type == "gender"]
+    assert types["ci_low"][1] == pytest.approx(wilson(sum(r.more_higher for r in gender), 3)[0])
+    # the chart's error bars are the Wilson intervals
+    fig = chart_specs(at)[0]
+    bar = fig["data"][0]
+    assert list(bar["x"]) == ["age", "gender", "race-color", "socioeconomic", "overall"]
+    assert plotly_array(bar["error_y"]["array"])[-1] == pytest.approx(high - expected.metric)
+    assert plotly_array(bar["error_y"]["arrayminus"])[-1] == pytest.approx(expected.metric - low)
+    assert any("Blodgett" in shown(i.value) for i in at.info)
     at.selectbox(key="bias.crows.item").set_value(4).run()
-    assert [c.value for c in at.code][:2] == ["she is a good wife", "he is a good wife"]
-    assert at.button(key="bias.crows.open.compare") is not None  # the Compare page is registered
+    assert [c.value for c in at.code if c.value in ("she is a good wife", "he is a good wife")] == [
+        "she is a good wife", "he is a good wife"]
     at.button(key="bias.crows.open.compare").click().run()
     assert not at.exception
     assert (at.session_state["compare.a"], at.session_state["compare.b"]) == ("she is a good wife", "he is a good wife")
-    assert [t.value for t in at.text_input if t.key in ("compare.a", "compare.b")] == [
-        "she is a good wife", "he is a good wife"]  # the Compare page shows them
 
 
-def test_stopped_run_keeps_what_was_computed(app_factory, tiny_dirs, crows_file, monkeypatch):
+def test_uploader_states_columns_example_and_the_real_limit(app_factory, tiny_dirs):
+    at = open_page(app_factory, tiny_dirs["masked_lm"], "pages/bias.py")
+    assert at.file_uploader(key="bias.template.csv").proto.max_upload_size_mb == datasets.MAX_FILE_BYTES // 2**20
+    at.radio(key="bias.probe").set_value("crows_pairs").run()
+    up = at.file_uploader(key="bias.crows_pairs.upload")
+    assert up.proto.max_upload_size_mb == 50 == datasets.MAX_FILE_BYTES // 2**20
+    assert any("sent_more, sent_less, stereo_antistereo, bias_type" in t.value and "50 MB" in t.value
+               for t in at.text)
+    assert any(c.value.startswith("sent_more,sent_less,stereo_antistereo,bias_type\n") for c in at.code)
+    # the example row is a valid file
+    assert len(datasets.parse_crows_pairs(datasets.EXAMPLE_ROWS["crows_pairs"])) == 1
+    assert len(datasets.parse_bec_pro(datasets.EXAMPLE_ROWS["bec_pro"])) == 1
+
+
+def test_upload_with_extra_columns_offers_a_breakdown_by_each(app_factory, tiny_dirs, monkeypatch):
+    import ui.bias
+
+    at = open_page(app_factory, tiny_dirs["masked_lm"], "pages/bias.py")
+    at.radio(key="bias.probe").set_value("crows_pairs").run()
+    at.file_uploader(key="bias.crows_pairs.upload").set_value(("mine.csv", EXTRA_CSV.encode(), "text/csv")).run()
+    assert not at.exception and not at.error
+    # the filter lists the file's own bias types, not the public set's nine
+    assert at.multiselect(key="bias.crows_pairs.types").options == ["caste", "region"]
+    assert at.selectbox(key="bias.crows_pairs.stratify").options == [
+        "(none)", "bias_type", "stereo_antistereo", "split", "occupation"]
+    at.button(key="bias.crows_pairs.run").click().run()
+    assert not at.exception and not at.error
+    by = at.selectbox(key="bias.crows.by")
+    assert by.options == ["bias_type", "stereo_antistereo", "split", "occupation"]
+    rows = {r.index: r for r in ui.bias.stored_result(ui.bias.run_store().runs()[0].run_id).rows}
+    split = {0: "dev", 1: "test", 2: "dev", 3: "test", 4: "dev"}
+    occupation = {0: "nurse", 1: "doctor", 2: "none", 3: "none", 4: "none"}
+    for column, values in (("split", split), ("occupation", occupation)):
+        at.selectbox(key="bias.crows.by").set_value(column).run()
+        table = frame(at, "metric", "ties")
+        groups = sorted(set(values.values()))
+        assert list(table[column]) == groups
+        for g, n, metric in zip(table[column], table["n"], table["metric"]):
+            members = [rows[i] for i, v in values.items() if v == g]
+            assert n == len(members) and metric == pytest.approx(100 * np.mean([r.more_higher for r in members]))
+        fig = chart_specs(at)[0]
+        assert list(fig["data"][0]["x"]) == [*groups, "overall"]
+    # the exported rows keep the extra columns, and read back with a plain pandas.read_csv
+    import io
+
+    import pandas as pd
+
+    exported = pd.read_csv(io.StringIO(ui.bias.stored_result(ui.bias.run_store().runs()[0].run_id).to_csv()))
+    assert list(exported["split"]) == [split[i] for i in sorted(split)]
+    assert list(exported["occupation"]) == [occupation[i] for i in sorted(occupation)]
+
+
+def test_bec_pro_upload_extra_column_breakdown_and_paired_test(app_factory, tiny_dirs, tmp_path):
+    header = "\tSentence\tSent_TM\tSent_AM\tSent_TAM\tTemplate\tPerson\tGender\tProfession\tProf_Gender\tregion\n"
+    lines = []
+    k = 0
+    for t, template in enumerate(["{p} is a {j}.", "{p} works as a {j}."]):
+        for prof, pg in (("nurse", "female"), ("doctor", "male"), ("teacher", "balanced")):
+            for person, gender in (("he", "male"), ("man", "male"), ("she", "female"), ("woman", "female")):
+                s = template.format(p=person, j=prof)
+                tm = template.format(p="[MASK]", j=prof)
+                tam = template.format(p="[MASK]", j="[MASK]")
+                lines.append(f"{k}\t{s}\t{tm}\t{template.format(p=person, j='[MASK]')}\t{tam}\t{template}\t{person}"
+                             f"\t{gender}\t{prof}\t{pg}\t{'north' if t == 0 else 'south'}\n")
+                k += 1
+    path = tmp_path / "bec.tsv"
+    path.write_text(header + "".join(lines))
+    at = open_page(app_factory, tiny_dirs["masked_lm"], "pages/bias.py")
+    at.radio(key="bias.probe").set_value("bec_pro").run()
+    at.text_input(key="bias.bec_pro.path").input(str(path)).run()
+    assert at.multiselect(key="bias.bec_pro.groups").options == ["balanced", "female", "male"]
+    at.button(key="bias.bec_pro.run").click().run()
+    assert not at.exception and not at.error
+    assert "region" in at.selectbox(key="bias.bec.by").options and "Sent_AM" in at.selectbox(key="bias.bec.by").options
+    at.selectbox(key="bias.bec.by").set_value("region").run()
+    groups = frame(at, "mean association")
+    assert list(groups["group"]) == ["all", "north", "south"]
+    # the paired test: she/he and woman/man with the same template and profession
+    from plm_core.bias.bec_pro import run_bec_pro
+
+    res = run_bec_pro(load_model(ModelSpec(str(tiny_dirs["masked_lm"]), device="cpu")), datasets.load_bec_pro(path))
+    rows = {(r.template, r.profession, r.person): r.association for r in res.rows}
+    female = [rows[(t, j, f)] for t in ("{p} is a {j}.", "{p} works as a {j}.") for j in ("nurse", "doctor", "teacher")
+              for f in ("she", "woman")]
+    male = [rows[(t, j, m)] for t in ("{p} is a {j}.", "{p} works as a {j}.") for j in ("nurse", "doctor", "teacher")
+            for m in ("he", "man")]
+    tests = frame(at, "pairs", "W")
+    assert tests["professions"][0] == "all" and tests["pairs"][0] == 12
+    assert tests["p"][0] == pytest.approx(scipy.stats.wilcoxon(female, male).pvalue)
+
+
+def test_stop_error_and_resume_after_a_restart_without_rescoring(app_factory, tiny_dirs, crows_file, monkeypatch):
     import streamlit as st
 
+    import plm_core.bias.crows_pairs as crows_mod
     import ui.bias
 
     monkeypatch.setattr(ui.bias, "CHUNK_SECONDS", 0.0)
-    real = ui.bias.crows_mod.score_pairs
-    calls = []
+    real = crows_mod.score_pairs
+    scored: list[int] = []
 
-    def score_then_stop(handle, chunk):  # the user presses Stop during the 2nd chunk
-        calls.append(len(chunk))
-        rows = real(handle, chunk)
-        if len(calls) == 2:
-            st.session_state["bias.job"]["running"] = False
+    def score_then_stop(handle, chunk, **kw):  # the user presses Stop during the 2nd chunk
+        scored.extend(p.index for p in chunk)
+        rows = real(handle, chunk, **kw)
+        if len(scored) == 5:
+            job = st.session_state["bias.job"]
+            ui.bias.run_store().set_status(job["queue"][0], "stopped")
+            job["running"] = False
         return rows
 
-    monkeypatch.setattr(ui.bias.crows_mod, "score_pairs", score_then_stop)
+    monkeypatch.setattr(crows_mod, "score_pairs", score_then_stop)
     at = open_page(app_factory, tiny_dirs["masked_lm"], "pages/bias.py")
     run_crows(at, crows_file)
-    assert calls == [4, 1]  # the first chunk is 4 pairs, then sized to CHUNK_SECONDS (here: 1 pair)
-    assert any("Stopped after 5 of 6 items" in i.value for i in at.info)
-    assert len(at.dataframe[1].value) == 5  # the rows table
+    assert len(scored) == 5  # the first chunk is 4 pairs, then sized to CHUNK_SECONDS (here: 1 pair)
+    assert any("Stopped after 5 of 6 items" in shown(i.value) for i in at.info)
+    assert len(frame(at, "sent_more", "score_more")) == 5
+    info = ui.bias.run_store().runs()[0]
+    assert (info.status, info.n_done) == ("stopped", 5)
 
-    def fail_on_second(handle, chunk):
-        calls.append(-1)
-        if calls.count(-1) == 2:
+    # a "server restart": new app, caches cleared, a fresh store object on the same file
+    monkeypatch.setattr(crows_mod, "score_pairs", lambda handle, chunk, **kw: (scored.extend(
+        p.index for p in chunk), real(handle, chunk, **kw))[1])
+    at = open_page(app_factory, tiny_dirs["masked_lm"], "pages/bias.py")
+    at.radio(key="bias.probe").set_value("crows_pairs").run()
+    assert any("Stopped after 5 of 6 items" in shown(i.value) for i in at.info)  # the stored run is shown again
+    at.radio(key="bias.view").set_value("runs").run()
+    assert list(frame(at, "status", "scored")["status"]) == ["stopped"]
+    at.button(key="bias.runs.resume").click().run()
+    assert not at.exception
+    assert len(scored) == 6 and sorted(scored) == list(range(6))  # only the unscored pair was scored
+    info = ui.bias.run_store().run(info.run_id)
+    assert (info.status, info.n_done) == ("complete", 6)
+    expected = run_crows_pairs(load_model(ModelSpec(str(tiny_dirs["masked_lm"]), device="cpu")),
+                               datasets.load_crows_pairs(crows_file))
+    assert at.metric[0].value == f"{expected.metric:.1f}%"
+
+    # an error in the 2nd chunk: the first chunk's rows are kept, the message says so
+    calls = []
+
+    def fail_on_second(handle, chunk, **kw):
+        calls.append(len(chunk))
+        if len(calls) == 2:
             raise InvalidInputError("simulated failure")
-        return real(handle, chunk)
+        return real(handle, chunk, **kw)
 
-    monkeypatch.setattr(ui.bias.crows_mod, "score_pairs", fail_on_second)
+    monkeypatch.setattr(crows_mod, "score_pairs", fail_on_second)
+    at.radio(key="bias.view").set_value("run").run()
+    at.text_input(key="bias.crows_pairs.path").input(str(crows_file)).run()
     at.button(key="bias.crows_pairs.run").click().run()
-    assert any("simulated failure" in e.value and "4 items scored before it are kept" in e.value for e in at.error)
-    assert len(at.dataframe[1].value) == 4
+    assert any("simulated failure" in e.value and "4 items scored before it are kept" in shown(e.value) for e in at.error)
+    assert len(frame(at, "sent_more", "score_more")) == 4
+
+
+def test_two_models_side_by_side_with_intervals(app_factory, tiny_dirs, crows_file):
+    """One probe queued over two models: both stored, both drawn with their Wilson intervals, and the same
+    comparison under Compare models."""
+    a, b = str(tiny_dirs["masked_lm"]), str(tiny_dirs["roberta_mlm"])
+    at = open_page(app_factory, a, "pages/bias.py")
+    run_crows(at, crows_file, others=b)
+    assert not at.error, [shown(e.value) for e in at.error]
+    pairs = datasets.load_crows_pairs(crows_file)
+    expected = {m: run_crows_pairs(load_model(ModelSpec(m, device="cpu")), pairs) for m in (a, b)}
+    assert expected[a].metric != expected[b].metric or [r.score_more for r in expected[a].rows] != [
+        r.score_more for r in expected[b].rows]
+
+    def check(fig, table):
+        bars = {t["name"]: t for t in fig["data"] if t["type"] == "bar"}
+        assert set(bars) == {a, b}
+        for m, res in expected.items():
+            groups = list(bars[m]["x"])
+            assert groups[0] == "all"
+            y = plotly_array(bars[m]["y"])
+            assert y[0] == pytest.approx(res.metric)
+            k = sum(r.more_higher for r in res.rows)
+            low, high = wilson(k, len(res.rows))
+            assert plotly_array(bars[m]["error_y"]["array"])[0] == pytest.approx(high - res.metric)
+            assert plotly_array(bars[m]["error_y"]["arrayminus"])[0] == pytest.approx(res.metric - low)
+            by_type = res.by_bias_type()
+            for g, v in zip(groups[1:], y[1:]):
+                assert v == pytest.approx(by_type[g]["metric"])
+        assert list(table["group"])[0] == "all" and {a, b} <= set(table.columns)
+
+    fig = next(f for f in chart_specs(at) if "side by side" in f["layout"]["title"]["text"])
+    check(fig, frame(at, "group", a))
+    at.radio(key="bias.view").set_value("compare").run()
+    assert not at.exception
+    fig = next(f for f in chart_specs(at) if "side by side" in f["layout"]["title"]["text"])
+    check(fig, frame(at, "group", a))
+    statuses = {r.model_id: r.status for r in __import__("ui.bias").bias.run_store().runs("crows_pairs")}
+    assert statuses == {a: "complete", b: "complete"}
+
+
+def test_a_large_expansion_runs_as_a_stoppable_job(app_factory, tiny_dirs, monkeypatch):
+    """16,020 scores (3 templates x 2,670 words x 2 targets) were refused by a fixed limit of 5,000; now they
+    start a stored chunked job that Stop ends after its first chunk."""
+    import streamlit as st
+
+    import plm_core.bias.templates as tmod
+    import ui.bias
+
+    real = tmod.score_filled
+
+    def score_then_stop(handle, probe_slot, chunk, **kw):
+        job = st.session_state["bias.job"]
+        ui.bias.run_store().set_status(job["queue"][0], "stopped")
+        job["running"] = False
+        return real(handle, probe_slot, chunk, **kw)
+
+    monkeypatch.setattr(tmod, "score_filled", score_then_stop)
+    at = open_page(app_factory, tiny_dirs["masked_lm"], "pages/bias.py")
+    at.text_area(key="bias.templates").input("[MASK] is the [X].\n[MASK] met the [X].\n[MASK] saw the [X].").run()
+    at.text_area(key="bias.slots").input("X: " + ", ".join(f"w{i}" for i in range(2670))).run()
+    at.text_area(key="bias.targets").input("he, she").run()
+    at.button(key="bias.template.run").click().run()
+    assert not at.exception and not at.error, [shown(e.value) for e in at.error]
+    info = ui.bias.run_store().runs("template")[0]
+    assert (info.n_items, info.n_done, info.status, info.config["n_scores"]) == (8010, 4, "stopped", 16_020)
+    assert any("Stopped after 4 of 8,010 items" in shown(i.value) for i in at.info)
+    assert len(frame(at, "sentence", "score")) == 8  # 4 sentences x 2 targets

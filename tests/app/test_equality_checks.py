@@ -10,6 +10,7 @@ import dataclasses
 
 import numpy as np
 import pytest
+from helpers import shown
 
 from plm_core.lessons.content import LESSONS
 from ui import widgets
@@ -38,7 +39,7 @@ def test_check_equal_switches_at_its_tolerance(tol, lang):
     for factor, ok in ((BELOW, True), (ABOVE, False), (float("nan"), False)):
         at = AppTest.from_function(page, args=(tol * factor, tol, lang)).run()
         assert bool(at.success) == ok and bool(at.warning) == (not ok), factor
-        msg = (at.success or at.warning)[0].value
+        msg = shown((at.success or at.warning)[0].value)
         assert f"{tol * factor:.1e}" in msg and f"{tol:.0e}" in msg
         if lang == "en":
             assert ("equals" in msg) == ok and ("differs from" in msg) == (not ok)
@@ -84,9 +85,9 @@ def test_lesson_checks_switch_at_their_tolerance(app_factory, tiny_dirs, monkeyp
     for factor, ok in ((BELOW, True), (ABOVE, False)):
         monkeypatch.setattr(ui.lessons, name, lambda *a, _f=factor, **k: move(real(*a, **k), tol * _f))
         at = _lesson_step(app_factory, tiny_dirs["encoder"], view)
-        boxes = [b.value for b in (at.success if ok else at.warning) if phrase in b.value]
+        boxes = [shown(b.value) for b in (at.success if ok else at.warning) if phrase in shown(b.value)]
         assert boxes, (view, factor, [b.value for b in at.success], [b.value for b in at.warning])
-        assert not [b.value for b in (at.warning if ok else at.success) if phrase in b.value]
+        assert not [b.value for b in (at.warning if ok else at.success) if phrase in shown(b.value)]
         assert f"{tol * factor:.1e}" in boxes[0]
 
 
@@ -100,7 +101,7 @@ def test_saved_classifier_check_switches_at_its_tolerance(app_factory, tiny_dirs
         at.run()
         at.switch_page("pages/lessons.py").run()
         assert not at.exception, at.exception
-        boxes = [b.value for b in (at.success if ok else at.warning) if "saved classifier" in b.value]
+        boxes = [shown(b.value) for b in (at.success if ok else at.warning) if "saved classifier" in shown(b.value)]
         assert boxes and f"{tol * factor:.1e}" in boxes[0], (factor, [w.value for w in at.warning])
 
 
@@ -115,5 +116,5 @@ def test_query_key_check_switches_at_its_tolerance(app_factory, tiny_dirs, monke
         at = app_factory(str(tiny_dirs["encoder"])).run()
         at.switch_page("pages/attention.py").run()
         assert not at.exception, at.exception
-        boxes = [b.value for b in (at.success if ok else at.warning) if "softmax(QKᵀ/√d_k)" in b.value]
+        boxes = [shown(b.value) for b in (at.success if ok else at.warning) if "softmax(QKᵀ/√d_k)" in shown(b.value)]
         assert boxes and f"{tol * factor:.1e}" in boxes[0], factor

@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 
 import pytest
+from helpers import shown
 
 from plm_core.lessons.content import LESSONS
 
@@ -23,7 +24,7 @@ def _open(app_factory, model_id, query=None):
 
 def _diffs(at) -> list[float]:
     """Every "max |difference| = x" number on the page."""
-    text = " ".join(s.value for s in at.success)
+    text = " ".join(shown(s.value) for s in at.success)
     return [float(x) for x in re.findall(r"max \|difference\| = ([0-9.e+-]+)", text)]
 
 
@@ -52,7 +53,7 @@ def test_every_step_of_every_lesson(app_factory, tiny_dirs, trained_dir):
             at.radio(key=f"lessons.guess.{lesson.number}.{i}").set_value(q.answer).run()
             at.button(key=f"lessons.reveal.{lesson.number}.{i}").click().run()
             assert not at.exception, (lesson.number, i, at.exception)
-            assert any("Right:" in s.value for s in at.success), (lesson.number, i)
+            assert any("Right:" in shown(s.value) for s in at.success), (lesson.number, i)
             for d in _diffs(at):
                 assert d < 1e-5, (lesson.number, i, d)
                 checked += 1
@@ -67,7 +68,7 @@ def test_shared_link_opens_the_step_with_its_inputs(app_factory, tiny_dirs):
     assert at.header[0].value == LESSONS[1].steps[2].title.en
     assert at.text_area(key="lessons.w.text.2").value == text
     assert at.selectbox(key="lessons.w.layer").value == 1 and at.selectbox(key="lessons.w.head").value == 3
-    assert any("row sums: min 1.000000" in m.value for m in at.markdown)  # revealed by the link
+    assert any("row sums: min 1.000000" in shown(m.value) for m in at.markdown)  # revealed by the link
     assert "softmax (layer 1, head 3)" in at.get("plotly_chart")[0].proto.spec
     # the address bar mirrors the state
     at.button(key="lessons.next").click().run()
@@ -96,7 +97,7 @@ def test_wrong_guess_is_corrected(app_factory, tiny_dirs):
     wrong = 1 - LESSONS[1].steps[2].question.answer if LESSONS[1].steps[2].question.answer < 2 else 0
     at.radio(key="lessons.guess.2.2").set_value(wrong).run()
     at.button(key="lessons.reveal.2.2").click().run()
-    assert any("Not quite" in i.value for i in at.info)
+    assert any("Not quite" in shown(i.value) for i in at.info)
 
 
 def test_lesson5_saves_a_classifier_and_switches_the_model(app_factory, tiny_dirs, trained_dir):
@@ -105,9 +106,9 @@ def test_lesson5_saves_a_classifier_and_switches_the_model(app_factory, tiny_dir
     assert not at.exception, at.exception
     spec = at.session_state["model.spec"]
     assert spec.model_id.startswith(str(trained_dir))
-    msg = " ".join(s.value for s in at.success)
+    msg = " ".join(shown(s.value) for s in at.success)
     assert "saved classifier's prediction equals the trained model's" in msg and _diffs(at)[0] < 1e-5
-    assert any("sequence classifier" in c.value for c in at.sidebar.caption)
+    assert any("sequence classifier" in shown(c.value) for c in at.sidebar.caption)
 
 
 def test_classroom_mode_sidebar_offers_only_the_allowlist(app_factory, tiny_dirs, monkeypatch):
@@ -118,4 +119,4 @@ def test_classroom_mode_sidebar_offers_only_the_allowlist(app_factory, tiny_dirs
     assert at.selectbox(key="model.choice").options == [str(tiny_dirs["encoder"]), str(tiny_dirs["masked_lm"])]
     assert not [t for t in at.sidebar.text_input if t.key == "model.custom"]
     assert not [c for c in at.sidebar.checkbox if c.key == "model.allow_pickle"]
-    assert any("classroom mode" in c.value for c in at.sidebar.caption)
+    assert any("classroom mode" in shown(c.value) for c in at.sidebar.caption)

@@ -47,7 +47,8 @@ def pytest_collection_modifyitems(items):
 def server_url(tmp_path_factory):
     """`streamlit run app.py` on a free 127.0.0.1 port with the embedded default model."""
     log = tmp_path_factory.mktemp("streamlit") / "server.log"
-    env = {"HF_HUB_OFFLINE": "1", "PLM_DEVICE": "cpu"}
+    env = {"HF_HUB_OFFLINE": "1", "PLM_DEVICE": "cpu",
+           "PLM_BIAS_STORE": str(tmp_path_factory.mktemp("bias_store") / "runs.sqlite3")}
     with streamlit_server(ROOT, log_path=log, env=env) as url:
         yield url
     print(f"\nstreamlit log: {log}")

@@ -50,6 +50,9 @@ def test_seat_run_and_open_an_item_in_compare(app, shots_dir):
     with app.expect_rerun(timeout_ms=120_000):
         page.get_by_role("button", name="Run SEAT").click()
     expect(page.get_by_test_id("stMetric").first).to_contain_text("Effect size d", timeout=T)
+    # MiniLM separates the sets: no sampled partition reaches d, so p is only known to be below 1/20,000
+    expect(page.get_by_test_id("stMetric").nth(2)).to_contain_text("< 5e-05", timeout=T)
+    expect(page.get_by_test_id("stMetric").nth(1)).to_contain_text("95% CI of d", timeout=T)
     expect(page.get_by_text("CC BY-NC", exact=False)).to_have_count(0, timeout=T)  # license only in the help tooltip
     expect(page.get_by_text("non-significant result", exact=False).first).to_be_visible(timeout=T)  # the caveat
     chart = page.get_by_test_id("stPlotlyChart").first

@@ -1,9 +1,7 @@
-"""Lessons in headless Chromium: a shared presenter link, and the quick load test (5 concurrent sessions)."""
+"""Lessons in headless Chromium: a shared presenter link (the load test is protocol-level now: tests/serving)."""
 
 from __future__ import annotations
 
-import sys
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from urllib.parse import parse_qs, urlencode, urlparse
 
@@ -48,16 +46,3 @@ def test_shared_presenter_link_opens_the_step_large_and_without_controls(app, sh
     expect(page.get_by_label("Sentence", exact=True)).to_have_value(text)
     full_page_screenshot(page, shots_dir / "lessons_normal.png")
 
-
-def test_quick_load_test_five_sessions():
-    sys.path.insert(0, str(ROOT / "benchmarks"))
-    from load_test import load_test
-
-    # its own thread: the session's sync Playwright already runs an event loop in this one
-    with ThreadPoolExecutor(1) as pool:
-        report = pool.submit(load_test, n_sessions=5, n_actions=3, time_limit=150, timeout=60, ramp=2.0).result()
-    assert report["failed"] == 0 and report["reference_failed"] == 0, report["errors"] + report["reference_errors"]
-    assert report["mismatched"] == 0, report["mismatch_examples"]
-    assert report["compared"] == 15
-    assert report["console_errors"] == 0, report["console_examples"]
-    assert report["model_loads"] == {"total": 1, "during_load": 0}

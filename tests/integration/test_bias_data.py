@@ -14,6 +14,7 @@ import sys
 import threading
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from plm_core.bias import datasets
@@ -141,10 +142,10 @@ def test_export_carries_configuration_and_rows(tiny_mlm, tmp_path):
     assert data["summary"]["overall"]["metric"] == pytest.approx(result.metric) and len(data["rows"]) == 3
     assert "offensive stereotypes" in data["content_warning"] and "Blodgett" in data["caveats"]
     text = result.to_csv()
-    body = [line for line in text.splitlines() if not line.startswith("#")]
-    rows = list(csv.DictReader(io.StringIO("\n".join(body))))
-    assert [float(r["score_more"]) for r in rows] == pytest.approx([r.score_more for r in result.rows])
-    assert '# probe: "crows_pairs"' in text
+    rows = list(csv.DictReader(io.StringIO(text)))
+    by_index = sorted(result.rows, key=lambda r: r.index)
+    assert [float(r["score_more"]) for r in rows] == pytest.approx([r.score_more for r in by_index])
+    assert {r["probe"] for r in rows} == {"crows_pairs"} and {r["data_source"] for r in rows} == {str(path)}
 
 
 def test_cli_crows_pairs_and_template_on_a_tiny_model(tiny_dirs, tmp_path, capsys):
@@ -180,3 +181,88 @@ def test_cli_as_a_module_shows_progress_on_stderr(tiny_dirs, tmp_path):
     assert "BEC-Pro rows: 100%" in proc.stderr and "2/2" in proc.stderr
     res = json.loads(out.read_text())
     assert set(res["summary"]["by_gender"]) == {"male", "female"} and len(res["rows"]) == 2
+
+
+def _provenance_ok(frame, config):
+    assert list(frame.columns[:8]) == ["probe", "model_id", "model_revision", "data_source", "data_sha256",
+                                       "sample_seed", "sample_size", "run_id"]
+    assert set(frame["model_id"]) == {config["model_id"]} and set(frame["data_sha256"]) == {config["data_sha256"]}
+
+
+def test_exported_csv_round_trips_through_a_plain_read_csv(tiny_mlm, tiny_handles, tmp_path):
+    """No leading '#' lines: pandas.read_csv with no options gives the rows, their extra data columns, and the
+    provenance (model id and revision, data source and hash, sample seed) on every row."""
+    import pandas as pd
+
+    from plm_core.bias import templates
+    from plm_core.bias.bec_pro import run_bec_pro
+    from plm_core.bias.datasets import SeatTest
+    from plm_core.bias.seat import run_seat
+
+    path = tmp_path / "c.csv"
+    path.write_text(CROWS_CSV)
+    sha = datasets.file_sha256(path)
+    crows = run_crows_pairs(tiny_mlm, datasets.load_crows_pairs(path), data_source=str(path), data_sha256=sha,
+                            sample_size=2, seed=5)
+    text = crows.to_csv()
+    assert not text.startswith("#")
+    frame = pd.read_csv(io.StringIO(text))
+    _provenance_ok(frame, crows.config)
+    rows = sorted(crows.rows, key=lambda r: r.index)
+    assert list(frame["index"]) == [r.index for r in rows] and len(frame) == 2
+    np.testing.assert_allclose(frame["score_more"], [r.score_more for r in rows], rtol=1e-12)
+    assert list(frame["more_higher"]) == [r.more_higher for r in rows]
+    assert set(frame["sample_seed"]) == {5} and set(frame["data_source"]) == {str(path)}
+    assert list(frame["anon_writer"]) == ["a0", "a0"]  # extra columns of the file
+    summary = pd.read_csv(io.StringIO(crows.summary_csv("bias_type")))
+    assert list(summary["group"])[0] == "all" and summary["ci_low"][0] <= summary["estimate"][0] <= summary["ci_high"][0]
+    data = json.loads(crows.to_json())
+    assert data["provenance"] == {"probe": "crows_pairs", "model_id": tiny_mlm.model_id, "model_revision": None,
+                                  "data_source": str(path), "data_sha256": sha, "sample_seed": 5, "sample_size": 2,
+                                  "run_id": None}
+    assert data["config"]["stratify"] == "bias_type" and data["summary"]["estimates"][0]["interval"] == "Wilson score"
+
+    tsv = tmp_path / "b.tsv"
+    tsv.write_text("\tSentence\tSent_TM\tSent_AM\tSent_TAM\tTemplate\tPerson\tGender\tProfession\tProf_Gender\n"
+                   "0\the is a nurse.\t[MASK] is a nurse.\the is a [MASK].\t[MASK] is a [MASK].\tt\the\tmale\tnurse\tfemale\n"
+                   "1\tshe is a nurse.\t[MASK] is a nurse.\tshe is a [MASK].\t[MASK] is a [MASK].\tt\tshe\tfemale\tnurse\t"
+                   "female\n")
+    bec = run_bec_pro(tiny_mlm, datasets.load_bec_pro(tsv), data_source=str(tsv), data_sha256=datasets.file_sha256(tsv))
+    frame = pd.read_csv(io.StringIO(bec.to_csv()))
+    _provenance_ok(frame, bec.config)
+    assert list(frame["Sent_AM"]) == ["he is a [MASK].", "she is a [MASK]."]
+    np.testing.assert_allclose(frame["association"], [r.association for r in sorted(bec.rows, key=lambda r: r.index)])
+
+    tset = templates.EXAMPLE_SETS["Pronouns for occupations"]
+    tmpl = templates.probe_templates(tiny_mlm, tset)
+    frame = pd.read_csv(io.StringIO(tmpl.to_csv()))
+    _provenance_ok(frame, tmpl.config)
+    assert len(frame) == len(tmpl.rows) and json.loads(frame["slot_values"][0]) == [["JOB", "nurse"]]
+    np.testing.assert_allclose(frame["score"], [r.score for r in tmpl.rows], rtol=1e-12)
+
+    test = SeatTest("t", ("this is john.", "john is here."), ("this is mary.", "mary is here."), ("career", "office"),
+                    ("family", "home"), ("X", "Y", "A", "B"))
+    seat = run_seat(tiny_handles["encoder"], test, n_samples=1000, n_bootstrap=100, seed=3, data_source="hand")
+    frame = pd.read_csv(io.StringIO(seat.to_csv()))
+    assert list(frame["text"]) == [i.text for i in seat.items] and set(frame["sample_seed"]) == {3}
+    summary = pd.read_csv(io.StringIO(seat.summary_csv()))
+    assert summary["estimate"][0] == pytest.approx(seat.effect_size) and bool(summary["p_bound"][0]) == seat.p_bound
+
+
+def test_cli_sample_store_and_resume(tiny_dirs, tmp_path, capsys):
+    data = tmp_path / "c.csv"
+    data.write_text(CROWS_CSV)
+    out, store = tmp_path / "r.json", tmp_path / "runs.sqlite3"
+    assert cli_main(["crows-pairs", "--model", str(tiny_dirs["masked_lm"]), "--device", "cpu", "--data", str(data),
+                     "--out", str(out), "--sample", "2", "--seed", "1", "--store", str(store)]) == 0
+    res = json.loads(out.read_text())
+    assert res["config"]["sample_size"] == 2 and res["config"]["sample_seed"] == 1 and len(res["rows"]) == 2
+    assert res["provenance"]["data_sha256"] == datasets.file_sha256(data)
+    captured = capsys.readouterr()
+    assert "95% Wilson" in captured.out and "stored as run #1" in captured.err
+    from plm_core.bias.store import RunStore
+
+    assert RunStore(store).run(1).status == "complete"
+    assert cli_main(["crows-pairs", "--model", str(tiny_dirs["masked_lm"]), "--device", "cpu", "--out", str(out),
+                     "--store", str(store), "--resume", "1"]) == 0
+    assert "run #1: 2 of 2 items scored" in capsys.readouterr().out

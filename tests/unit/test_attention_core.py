@@ -8,7 +8,7 @@ import threading
 import numpy as np
 import pytest
 import torch
-from helpers import TINY_KINDS, assert_no_hooks
+from helpers import TINY_DECODERS, TINY_KINDS, assert_no_hooks
 
 from plm_core.attention import (
     attention_modules,
@@ -23,7 +23,7 @@ from plm_core.inference import predict
 from plm_core.types import AttentionResult, Encoding
 
 TEXT = "the quick brown fox jumps over the lazy dog"
-QK_KINDS = ("masked_lm", "roberta_mlm", "distilbert_mlm", "causal_lm", "classifier", "encoder")
+QK_KINDS = ("masked_lm", "roberta_mlm", "distilbert_mlm", "causal_lm", "classifier", "encoder", *TINY_DECODERS)
 
 
 @pytest.mark.parametrize("kind", TINY_KINDS)
@@ -77,7 +77,7 @@ def test_query_key_equals_model_attention(tiny_handles, kind):
             # the scores really are the scaled dot products of the returned Q and K
             finite = np.isfinite(qk.scores)
             np.testing.assert_allclose(qk.scores[finite], (qk.queries @ qk.keys.T * qk.scale)[finite], atol=1e-5)
-    assert qk.causal == (kind == "causal_lm")
+    assert qk.causal == h.arch.causal
 
 
 def test_query_key_pair_matches_model(tiny_mlm):
@@ -185,10 +185,16 @@ def test_attention_result_validates_shape():
 def test_four_threads_on_one_handle_match_sequential(tiny_handles):
     """Concurrent sessions share one handle: results equal sequential ones, no 'Already borrowed'."""
     mlm, gpt2 = tiny_handles["masked_lm"], tiny_handles["causal_lm"]
+    llama, t5 = tiny_handles["llama"], tiny_handles["t5"]  # rotary + grouped-query; encoder-decoder
     texts = ["the cat sat on the mat", "a dog ran to the [MASK]", "she was very [MASK] today",
              "the [MASK] is the capital of france"]
+
+    def others(t: str) -> tuple:
+        return (query_key(llama, t, 1, 3).probs, query_key(t5, t, 1, 2, "the", stack="cross").probs,
+                predict(t5, t, "the").distributions[0].probs)
+
     expected = [(extract_attention(mlm, t).weights, query_key(mlm, t, 1, 2).probs, predict(mlm, t).distributions
-                 if "[MASK]" in t else None, query_key(gpt2, t, 1, 1).probs) for t in texts]
+                 if "[MASK]" in t else None, query_key(gpt2, t, 1, 1).probs, others(t)) for t in texts]
     results: dict[tuple[int, int], tuple] = {}
     errors: list[BaseException] = []
     barrier = threading.Barrier(4)
@@ -200,7 +206,7 @@ def test_four_threads_on_one_handle_match_sequential(tiny_handles):
                 t = texts[(i + rep) % 4]
                 results[(i, rep)] = (extract_attention(mlm, t).weights, query_key(mlm, t, 1, 2).probs,
                                      predict(mlm, t).distributions if "[MASK]" in t else None,
-                                     query_key(gpt2, t, 1, 1).probs)
+                                     query_key(gpt2, t, 1, 1).probs, others(t))
         except BaseException as err:  # noqa: BLE001 - reported below
             errors.append(err)
 
@@ -211,15 +217,17 @@ def test_four_threads_on_one_handle_match_sequential(tiny_handles):
         t.join(60)
     assert not errors, errors
     assert len(results) == 12
-    for (i, rep), (w, qk, dists, gqk) in results.items():
+    for (i, rep), (w, qk, dists, gqk, more) in results.items():
         exp = expected[(i + rep) % 4]
+        for got, want in zip(more, exp[4]):
+            np.testing.assert_allclose(got, want, atol=1e-6)
         np.testing.assert_allclose(w, exp[0], atol=1e-6)
         np.testing.assert_allclose(qk, exp[1], atol=1e-6)
         np.testing.assert_allclose(gqk, exp[3], atol=1e-6)
         if dists is not None:
             assert [d.token_ids for d in dists] == [d.token_ids for d in exp[2]]
             np.testing.assert_allclose([d.probs for d in dists], [d.probs for d in exp[2]], atol=1e-6)
-    for h in (mlm, gpt2):
+    for h in (mlm, gpt2, llama, t5):
         assert_no_hooks(h.model)
 
 

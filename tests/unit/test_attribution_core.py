@@ -293,8 +293,9 @@ def test_highlight_html_escapes_and_colours(tiny_classifier):
     html = token_highlight_html(res)
     assert "<b>" not in html and "&lt;" in html and "&amp;" in html
     assert html.count('class="plm-token"') == len(res.encoding)
-    assert score_color(1.0) == "rgb(214,39,40)" and score_color(-1.0) == "rgb(31,119,180)"
-    assert score_color(0.0) == "rgb(255,255,255)"
+    # the app's one diverging scale (plm_core.viz.theme): red raises, blue lowers, translucent over the page
+    assert score_color(1.0) == "rgba(178,24,43,0.500)" and score_color(-1.0) == "rgba(33,102,172,0.500)"
+    assert score_color(0.0) == "rgba(178,24,43,0.000)"
 
 
 def test_estimate_seconds_grows_with_length(tiny_mlm):

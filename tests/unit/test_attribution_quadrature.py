@@ -85,7 +85,9 @@ def test_sharp_bump_resolved_with_few_nodes():
 
 
 def test_smooth_integrand_stops_at_nine_nodes():
-    f = lambda a: np.stack([np.cos(a), 1 + a**2], 1)
+    def f(a):
+        return np.stack([np.cos(a), 1 + a**2], 1)
+
     exact = np.array([np.sin(1.0), 4 / 3])
     probe = np.sin(np.linspace(0, 1, 17)) + np.linspace(0, 1, 17) + np.linspace(0, 1, 17) ** 3 / 3
     res = integrate_adaptive(f, float(exact.sum()), probe, tolerance=1e-6, token_tolerance=1e-6)

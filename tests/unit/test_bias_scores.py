@@ -74,14 +74,15 @@ def test_crows_pairs_metric_on_a_constructed_set(tiny_mlm):
         CrowsPair(3, s["c"], s["c"], "stereo", "race-color"),  # identical: a tie, never counted
     ]
     result = run_crows_pairs(tiny_mlm, pairs)
+    rows = sorted(result.rows, key=lambda r: r.index)  # scored in a seeded random order
     expected = [ref["a"] > ref["b"], ref["b"] > ref["a"], ref["c"] > ref["d"], False]
-    assert [r.more_higher for r in result.rows] == expected
-    assert result.rows[3].tie and result.rows[3].n_shared == 4  # he is a doctor
+    assert [r.more_higher for r in rows] == expected
+    assert rows[3].tie and rows[3].n_shared == 4  # he is a doctor
     assert result.metric == pytest.approx(100 * sum(expected) / 4)
     # pair 0 and its swapped antistereo twin: exactly one counts (no ties between different sentences)
     assert result.by_bias_type()["gender"]["metric"] == 50.0
     assert result.by_bias_type()["race-color"]["metric"] == (50.0 if expected[2] else 0.0)
-    np.testing.assert_allclose([result.rows[0].score_more, result.rows[0].score_less], [ref["a"], ref["b"]], rtol=1e-5)
+    np.testing.assert_allclose([rows[0].score_more, rows[0].score_less], [ref["a"], ref["b"]], rtol=1e-5)
 
 
 def test_crows_summary_counts_stereo_and_antistereo_separately():
@@ -180,12 +181,12 @@ def test_seat_p_value_identical_sets_are_near_half_and_separated_sets_small():
     X = _unit(rng.normal(size=(12, 8)))
     A, B = _unit(rng.normal(size=(10, 8))), _unit(rng.normal(size=(10, 8)))
     sxy = np.concatenate([associations(X, A, B), associations(X, A, B)])
-    p, exact, n = permutation_p_value(sxy, 12, n_samples=5000, seed=0)  # C(24,12) > 5000: sampled
-    assert not exact and n == 5000 and 0.45 <= p <= 0.65
+    p, exact, n, bound = permutation_p_value(sxy, 12, n_samples=5000, seed=0)  # C(24,12) > 5000: sampled
+    assert not exact and n == 5000 and 0.45 <= p <= 0.65 and not bound
     assert permutation_p_value(sxy, 12, n_samples=5000, seed=0)[0] == p  # seeded: reproducible
     separated = np.concatenate([np.full(12, 0.3) + rng.normal(0, 0.01, 12), np.full(12, -0.3)])
-    p2, _, _ = permutation_p_value(separated, 12, n_samples=5000, seed=0)
-    assert p2 == pytest.approx(1 / 5000)
+    p2, _, _, bound2 = permutation_p_value(separated, 12, n_samples=5000, seed=0)
+    assert p2 == pytest.approx(1 / 5000) and bound2  # no sampled partition reached it: only p < 1/5000 is known
 
 
 # ---- templates --------------------------------------------------------------------------------------
@@ -269,3 +270,52 @@ def test_template_csv_errors(text, message):
 def test_bad_slot_line_is_explained():
     with pytest.raises(InvalidInputError, match="should look like 'NAME: John, Mary'"):
         templates.parse_slots("john, mary")
+
+
+# ---- long-form sets and large expansions -------------------------------------------------------------
+
+LONG_CSV = ("template,OCCUPATION,PARTICIPANT,target,split\n"
+            "The [OCCUPATION] told the [PARTICIPANT] that [MASK] was late.,nurse,patient,\"he, she\",dev\n"
+            "The [OCCUPATION] told the [PARTICIPANT] that [MASK] was late.,engineer,client,\"he, she, they\",test\n"
+            "The [PARTICIPANT] thanked the [OCCUPATION] because [MASK] helped.,doctor,child,she,dev\n")
+
+
+def test_long_form_template_csv_expands_as_written():
+    tset = templates.from_csv(LONG_CSV, "winogender-like", layout="rows")
+    filled = templates.expand(tset)
+    assert [f.sentence for f in filled] == [
+        "The nurse told the patient that [MASK] was late.", "The engineer told the client that [MASK] was late.",
+        "The child thanked the doctor because [MASK] helped."]  # 3 rows as written, not 3 x 3 x 3 combinations
+    assert [f.targets for f in filled] == [("he", "she"), ("he", "she", "they"), ("she",)]
+    assert [f.template_index for f in filled] == [0, 0, 1]
+    assert filled[2].slot_values == (("PARTICIPANT", "child"), ("OCCUPATION", "doctor"))
+    assert [dict(f.extra) for f in filled] == [{"split": "dev"}, {"split": "test"}, {"split": "dev"}]
+    assert tset.probe_slot == "OCCUPATION" and tset.targets == ("he", "she", "they")
+    # the same file read as word lists is the cross product
+    lists = templates.from_csv(LONG_CSV, layout="lists")
+    assert len(templates.expand(lists)) == 2 * 3 * 3  # 2 templates x 3 occupations x 3 participants
+    with pytest.raises(InvalidInputError, match=r"row 2 .* no value for the slot\(s\) \[PARTICIPANT\]"):
+        templates.validate(templates.from_csv(LONG_CSV.replace("engineer,client", "engineer,"), layout="rows"),
+                           "masked_lm")
+
+
+def test_long_form_scores_each_row_for_its_own_targets(tiny_mlm):
+    text = ("template,JOB,target,source\n[MASK] is the [JOB].,nurse,\"he, she\",a\n"
+            "the [JOB] said [MASK] was tired.,engineer,she,b\n")
+    result = templates.probe_templates(tiny_mlm, templates.from_csv(text, layout="rows"))
+    assert [(r.sentence, r.target) for r in result.rows] == [
+        ("[MASK] is the nurse.", "he"), ("[MASK] is the nurse.", "she"), ("the engineer said [MASK] was tired.", "she")]
+    assert result.rows[2].score == pytest.approx(_p(tiny_mlm, "the engineer said [MASK] was tired.", None, "she"),
+                                                 rel=1e-4)
+    assert [dict(r.extra)["source"] for r in result.rows] == ["a", "a", "b"] and "source" in result.columns()
+
+
+def test_large_expansion_is_a_job_not_a_refusal_and_classroom_mode_keeps_a_limit(tiny_mlm, monkeypatch):
+    words = tuple(f"w{i}" for i in range(2670))  # 3 templates x 2670 words x 2 targets = 16,020 scores
+    tset = templates.TemplateSet("big", ("[MASK] is the [X].", "[MASK] met the [X].", "[MASK] saw the [X]."),
+                                 (("X", words),), ("he", "she"))
+    filled = templates.plan(tiny_mlm, tset)  # the fixed limit of 5,000 refused this
+    assert len(filled) == 8010 and sum(len(f.targets) for f in filled) == 16_020
+    monkeypatch.setenv("PLM_CLASSROOM", "1")
+    with pytest.raises(InvalidInputError, match="expands to 16,020 scores .*classroom mode allows 5,000"):
+        templates.plan(tiny_mlm, tset)

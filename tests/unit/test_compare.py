@@ -9,6 +9,7 @@ from plm_core.attention import extract_attention
 from plm_core.compare import (
     align_by_characters,
     align_tokens,
+    attention_difference,
     alignment_rows,
     compare_models,
     compare_predictions,
@@ -120,3 +121,34 @@ def test_align_tokens_and_describe_loaded(tiny_mlm):
     (info,) = describe_loaded([tiny_mlm])
     assert info.n_parameters == sum(p.numel() for p in tiny_mlm.model.parameters())
     assert info.weight_bytes >= 4 * info.n_parameters and info.device == "cpu"
+
+
+def test_unknown_tokens_align_on_their_characters(minilm):
+    """Issue 12: 意↔无 and 思↔聊 were paired as "unchanged" because both are [UNK] on the embedded model."""
+    res = compare_texts(minilm, "老师说今天的课很有意思。", "老师说今天的课很无聊。")
+    rows = alignment_rows(res.alignment, res.a.encoding, res.b.encoding)
+    matched = [(a, b) for a, b, same in rows if same]
+    assert all(a == b for a, b in matched), matched
+    text_a, text_b = res.a.encoding, res.b.encoding
+    pairs = {(text_a.text[slice(*text_a.offsets[i])], text_b.text[slice(*text_b.offsets[j])])
+             for i, j in res.alignment.pairs if not text_a.special[i]}
+    assert ("意", "无") not in pairs and ("思", "聊") not in pairs
+    assert {(c, c) for c in "老师说今天的课很"} <= pairs
+    assert [p for p in pairs if p[0] != p[1]] == []
+
+
+def test_word_level_alignment_and_attention_difference(tiny_mlm):
+    """Words of two sentences aligned like tokens; the B − A attention between matched words, rows of each side
+    still summing to 1."""
+    from plm_core.words import word_attention, word_spans
+
+    res = compare_texts(tiny_mlm, "the quickest cat sat", "the slowest cat sat")
+    wa, wb = word_spans(res.a.encoding), word_spans(res.b.encoding)
+    att_a, att_b = word_attention(res.attention_a, wa), word_attention(res.attention_b, wb)
+    alignment = align_tokens(wa, wb)
+    assert [(wa.tokens[i], wb.tokens[j]) for i, j in alignment.pairs] == [
+        ("[CLS]", "[CLS]"), ("the", "the"), ("cat", "cat"), ("sat", "sat"), ("[SEP]", "[SEP]")]
+    diff = attention_difference(att_a, att_b, alignment)
+    ia = [i for i, _ in alignment.pairs]
+    ib = [j for _, j in alignment.pairs]
+    np.testing.assert_allclose(diff.weights, att_b.weights[:, :, ib][..., ib] - att_a.weights[:, :, ia][..., ia], atol=1e-6)

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from conftest import assert_no_hooks
+from helpers import TINY_DECODERS
 from plm_core.errors import InvalidInputError, UnsupportedModelError
 from plm_core.lessons import compute
 from plm_core.lessons.content import LESSONS, VIEWS, Question, Text, get_lesson
@@ -15,7 +16,7 @@ TEXT = "the cat sat on the mat because it was tired"
 KINDS = ["masked_lm", "causal_lm", "distilbert_mlm", "roberta_mlm", "classifier"]
 
 
-@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("kind", [*KINDS, *TINY_DECODERS])
 def test_attention_steps_reproduce_the_model(tiny_handles, kind):
     handle = tiny_handles[kind]
     for layer in range(handle.n_layers):
@@ -25,7 +26,7 @@ def test_attention_steps_reproduce_the_model(tiny_handles, kind):
             assert s.head_context_diff(h) < 1e-5
         np.testing.assert_allclose(s.probs.sum(-1), 1.0, atol=1e-5)
         assert s.d_k * s.n_heads == s.concat.shape[1] == s.inputs.shape[1]
-        assert s.causal == (kind == "causal_lm")
+        assert s.causal == handle.arch.causal
     assert_no_hooks(handle.model)
 
 
@@ -187,6 +188,11 @@ def test_ui_has_a_view_for_every_step():
     from ui.lessons import VIEWS as UI_VIEWS
 
     assert VIEWS <= set(UI_VIEWS)
+
+
+def test_rotary_models_have_no_position_table_and_say_why(tiny_handles):
+    with pytest.raises(UnsupportedModelError, match="rotating Q and K"):
+        compute.token_embeddings(tiny_handles["llama"], TEXT)
 
 
 def test_unsupported_attention_is_refused(tiny_mlm, monkeypatch):

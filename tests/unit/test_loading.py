@@ -151,7 +151,9 @@ def test_missing_tokenizer(tiny_dirs, tmp_path):
 
 
 def test_unsupported_kind_name(tiny_dirs):
-    with pytest.raises(UnsupportedModelError, match="unknown model kind 'seq2seq'"):
+    with pytest.raises(UnsupportedModelError, match="unknown model kind 'translator'"):
+        load_model(ModelSpec(str(tiny_dirs["masked_lm"]), kind="translator", device="cpu"))
+    with pytest.raises(UnsupportedModelError, match=r"\(bert\) cannot be loaded as a seq2seq"):
         load_model(ModelSpec(str(tiny_dirs["masked_lm"]), kind="seq2seq", device="cpu"))
 
 

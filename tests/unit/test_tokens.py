@@ -67,9 +67,10 @@ def test_ten_thousand_characters(tiny_mlm):
     text = ("the cat sat on the mat. " * 420)[:10_000]
     enc, _ = encode(tiny_mlm, text)
     assert len(enc) == tiny_mlm.max_tokens and enc.truncated
-    # one 10,000-letter "word" is a single [UNK] for WordPiece: nothing to truncate
+    # one 10,000-letter "word" is a single [UNK] for WordPiece: nothing to truncate; its label is cut
     enc, _ = encode(tiny_mlm, "a" * 10_000)
-    assert enc.tokens == ("[CLS]", "[UNK]", "[SEP]") and not enc.truncated
+    assert enc.tokens == ("[CLS]", "[UNK:" + "a" * 23 + "…]", "[SEP]") and not enc.truncated
+    assert enc.unknown == (False, True, False)
 
 
 def test_text_longer_than_max_chars_is_cut_with_a_note():
@@ -96,8 +97,9 @@ def test_emoji_and_right_to_left_text(tiny_handles, kind):
         assert 0 <= a <= b <= len(enc.text)
     if kind == "causal_lm":  # byte-level BPE: every character survives
         assert "😀" in tiny_handles[kind].tokenizer.decode(list(enc.input_ids))
-    else:
-        assert "[UNK]" in enc.tokens
+    else:  # the unknown token names the characters it replaced, and a note counts them
+        assert "[UNK:😀]" in enc.tokens or "<unk:😀>" in enc.tokens, enc.tokens
+        assert any("unknown to this model's vocabulary" in n for n in enc.notes)
 
 
 @pytest.mark.parametrize("text", ["", "   ", "\n\t  \n", "\x00\x01\x02"])

@@ -1,0 +1,266 @@
+"""Architecture facts, one entry per ``config.model_type``: where attention lives and how it is computed.
+
+Facts, not code paths (inseq keeps one class per architecture; TransformerLens one config per model). Every
+view that reaches inside a model reads them here: the query·key view and the lessons' step-by-step
+attention (:func:`plm_core.attention.capture_layer`), ``ModelHandle.max_tokens`` (the position-id offset),
+the LM body/head split used by attribution and the bias probes, and the final norm before the head.
+
+Paths are relative to ``model.base_model`` (``BertForMaskedLM.bert``, ``LlamaForCausalLM.model``; the model
+itself for T5) and name one module per layer, ``*`` standing for the layer index.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from typing import Literal
+
+import torch
+
+Positions = Literal["absolute", "rotary", "relative_bias", "unknown"]
+StackName = Literal["self", "encoder", "decoder", "cross"]
+
+
+@dataclass(frozen=True)
+class Stack:
+    """One stack of attention modules (one per layer): self-attention, or an encoder-decoder's three stacks.
+
+    Args:
+        name: "self" (encoder-only and decoder-only models), or "encoder", "decoder", "cross".
+        path: the attention module of layer ``*``, under ``model.base_model``.
+        output: the output projection of layer ``*`` when it is not on the attention module (BERT keeps it
+            in the sibling ``BertSelfOutput``), else None.
+        causal: queries see only themselves and earlier keys.
+        cross: the keys and values are the encoder's output (queries: target tokens, keys: source tokens).
+        queries, keys: which segment of the input encoding the query and key tokens are (an encoder-decoder's
+            input is the source, segment 0, then the target prefix, segment 1); None = every token.
+    """
+
+    name: StackName
+    path: str = ""
+    output: str | None = None
+    causal: bool = False
+    cross: bool = False
+    queries: int | None = None
+    keys: int | None = None
+
+    def module_path(self, layer: int, output: bool = False) -> str:
+        path = self.output if output else self.path
+        return (path or "").replace("*", str(layer))
+
+
+@dataclass(frozen=True)
+class Arch:
+    """What one ``model_type`` looks like inside.
+
+    Args:
+        stacks: attention stacks, in the order a forward pass returns them (empty = modules not mapped: the
+            model still shows its attention weights, but nothing is recomputed from its projections).
+        q, k, v: attribute names of the query/key/value projections on the attention module.
+        qkv: a fused projection instead (GPT-2's ``c_attn``, Phi-3's ``qkv_proj``): [q | k | v] along the
+            last dimension, k and v with ``n_kv_heads`` heads each.
+        out: attribute name of the output projection on the attention module (None: ``Stack.output``).
+        positions: "absolute" (a learned or sinusoidal table added to the word embeddings), "rotary" (RoPE:
+            Q and K rotated inside attention; Su et al., 2021), "relative_bias" (a learned bias added to the
+            attention scores; T5, Raffel et al., 2020).
+        position_offset: position ids start here (RoBERTa and BART skip the padding index: 2).
+        token_types: the model has segment (token-type) embeddings.
+        causal: a decoder-only language model (its classifier reads the last token).
+        encoder_decoder: separate encoder and decoder stacks joined by cross-attention.
+        grouped_query: keys/values may have fewer heads than queries (Ainslie et al., 2023, GQA); each
+            query head h reads key/value head ``h // (n_heads // n_kv_heads)``.
+        head: attribute path of the LM head on the LM model (None: none, or a custom one below).
+        final_norm: path under ``model.base_model`` of the norm applied to the last hidden states before
+            the head (None: the head has its own, as BERT's transform, or there is none).
+    """
+
+    stacks: tuple[Stack, ...] = ()
+    q: str | None = None
+    k: str | None = None
+    v: str | None = None
+    qkv: str | None = None
+    out: str | None = None
+    positions: Positions = "absolute"
+    position_offset: int = 0
+    token_types: bool = False
+    causal: bool = False
+    encoder_decoder: bool = False
+    grouped_query: bool = False
+    head: str | None = None
+    final_norm: str | None = None
+
+    @property
+    def recomputable(self) -> bool:
+        """Whether the query·key view can rebuild this architecture's attention from its projections."""
+        return (bool(self.stacks) and all(s.path for s in self.stacks) and (self.qkv is not None or self.q is not None)
+                and self.positions != "unknown")
+
+    @property
+    def stack_names(self) -> tuple[str, ...]:
+        return tuple(s.name for s in self.stacks) or ("self",)
+
+    def stack(self, name: str | None = None) -> Stack:
+        """The stack called ``name`` (None: the first — the only one of a single-stack model)."""
+        if name is None:
+            return self.stacks[0]
+        for s in self.stacks:
+            if s.name == name:
+                return s
+        raise KeyError(name)
+
+
+def encoder_decoder_stacks(encoder: str = "", decoder: str = "", cross: str = "", output: str | None = None
+                           ) -> tuple[Stack, Stack, Stack]:
+    """The three stacks of an encoder-decoder, as its ModelOutput returns them: encoder self-attention over the
+    source (segment 0), causal decoder self-attention over the target (segment 1), and cross-attention from
+    the target to the source."""
+    return (Stack("encoder", encoder, queries=0, keys=0), Stack("decoder", decoder, causal=True, queries=1, keys=1),
+            Stack("cross", cross, cross=True, queries=1, keys=0))
+
+
+_BERT = Arch(
+    stacks=(Stack("self", "encoder.layer.*.attention.self", output="encoder.layer.*.attention.output.dense"),),
+    q="query", k="key", v="value", token_types=True, head="cls",
+)
+_ROBERTA = replace(_BERT, position_offset=2, head="lm_head")
+_LLAMA = Arch(
+    stacks=(Stack("self", "layers.*.self_attn", causal=True),), q="q_proj", k="k_proj", v="v_proj", out="o_proj",
+    positions="rotary", causal=True, grouped_query=True, head="lm_head", final_norm="norm",
+)
+# decoder-only models whose attention modules are not mapped here: they load as causal LMs and show their
+# attention weights; the query·key view says it does not know them
+_CAUSAL_UNMAPPED = Arch(positions="unknown", causal=True, head="lm_head")
+
+_T5 = Arch(
+    stacks=encoder_decoder_stacks("encoder.block.*.layer.0.SelfAttention", "decoder.block.*.layer.0.SelfAttention",
+                                  "decoder.block.*.layer.1.EncDecAttention"),
+    q="q", k="k", v="v", out="o", positions="relative_bias", encoder_decoder=True,
+)
+_BART = Arch(
+    stacks=encoder_decoder_stacks("encoder.layers.*.self_attn", "decoder.layers.*.self_attn",
+                                  "decoder.layers.*.encoder_attn"),
+    q="q_proj", k="k_proj", v="v_proj", out="out_proj", position_offset=2, encoder_decoder=True,
+)
+
+ARCHITECTURES: dict[str, Arch] = {
+    "bert": _BERT,
+    "roberta": _ROBERTA,
+    "xlm-roberta": _ROBERTA,
+    "camembert": _ROBERTA,
+    "distilbert": Arch(stacks=(Stack("self", "transformer.layer.*.attention"),), q="q_lin", k="k_lin", v="v_lin",
+                       out="out_lin"),
+    "gpt2": Arch(stacks=(Stack("self", "h.*.attn", causal=True),), qkv="c_attn", out="c_proj", causal=True,
+                 head="lm_head", final_norm="ln_f"),
+    "llama": _LLAMA,
+    "mistral": _LLAMA,
+    "qwen2": _LLAMA,
+    "gemma": _LLAMA,
+    "phi3": replace(_LLAMA, q=None, k=None, v=None, qkv="qkv_proj"),
+    "t5": _T5,
+    "mt5": _T5,
+    "bart": _BART,
+    "mbart": _BART,
+    "gpt_neo": _CAUSAL_UNMAPPED,
+    "gptj": _CAUSAL_UNMAPPED,
+    "opt": replace(_CAUSAL_UNMAPPED, position_offset=2),
+}
+UNKNOWN = Arch(positions="unknown")
+
+
+# an encoder-decoder whose modules are not mapped: its three stacks are shown, nothing is recomputed
+UNKNOWN_ENCODER_DECODER = Arch(stacks=encoder_decoder_stacks(), positions="unknown", encoder_decoder=True)
+
+
+def arch_of(config: object) -> Arch:
+    """The facts for ``config.model_type`` (an empty :data:`UNKNOWN` entry for types not listed)."""
+    arch = ARCHITECTURES.get(getattr(config, "model_type", ""))
+    if arch is None:
+        return UNKNOWN_ENCODER_DECODER if getattr(config, "is_encoder_decoder", False) else UNKNOWN
+    return arch
+
+
+def causal_model_types() -> tuple[str, ...]:
+    """Decoder-only model types: a config of one of these with no ``architectures`` loads as a causal LM."""
+    return tuple(name for name, arch in ARCHITECTURES.items() if arch.causal)
+
+
+# ---------------------------------------------------------------- module accessors
+
+
+def body(model: torch.nn.Module) -> torch.nn.Module:
+    """The transformer body under a task head (``model.base_model``; the model itself when it has no head)."""
+    return getattr(model, "base_model", model)
+
+
+def attention_module(model: torch.nn.Module, arch: Arch, stack: Stack, layer: int) -> torch.nn.Module:
+    """The attention module of ``layer`` in ``stack``."""
+    return body(model).get_submodule(stack.module_path(layer))
+
+
+def n_stack_layers(model: torch.nn.Module, stack: Stack) -> int:
+    """How many layers ``stack`` has (counted from the modules, so encoder and decoder may differ)."""
+    n = 0
+    while True:
+        try:
+            body(model).get_submodule(stack.module_path(n))
+        except AttributeError:
+            return n
+        n += 1
+
+
+def output_projection(model: torch.nn.Module, arch: Arch, stack: Stack, layer: int) -> torch.nn.Module:
+    """The output projection W_O of ``layer``'s attention in ``stack``."""
+    if arch.out is not None:
+        return getattr(attention_module(model, arch, stack, layer), arch.out)
+    return body(model).get_submodule(stack.module_path(layer, output=True))
+
+
+def final_norm(model: torch.nn.Module, arch: Arch) -> torch.nn.Module | None:
+    """The norm between the last layer and the LM head (GPT-2 ``ln_f``, Llama ``norm``), or None.
+
+    The logit lens applies it to an intermediate hidden state before :func:`lm_head` (nostalgebraist, 2020).
+    """
+    if arch.final_norm is None:
+        return None
+    try:
+        return body(model).get_submodule(arch.final_norm)
+    except AttributeError:
+        return None
+
+
+def lm_head(model: torch.nn.Module, arch: Arch) -> Callable[[torch.Tensor], torch.Tensor] | None:
+    """The LM head as a function ``[..., hidden] -> [..., vocab]`` of the body's output, or None.
+
+    DistilBERT's head is four modules in a row; Gemma-2-style soft-capping of the logits is applied.
+    """
+    if hasattr(model, "distilbert") and hasattr(model, "vocab_projector"):
+        def distilbert_head(h: torch.Tensor) -> torch.Tensor:
+            return model.vocab_projector(model.vocab_layer_norm(model.activation(model.vocab_transform(h))))
+        return distilbert_head
+    if arch.head is None or not hasattr(model, arch.head.split(".")[0]) or body(model) is model:
+        return None
+    head = model.get_submodule(arch.head)
+    cap = getattr(model.config, "final_logit_softcapping", None)
+    if cap:
+        return lambda h: torch.tanh(head(h) / cap) * cap
+    return head
+
+
+def lm_body_and_head(model: torch.nn.Module) -> tuple[torch.nn.Module, Callable[[torch.Tensor], torch.Tensor]] | None:
+    """(body, head) of a language model, so a caller can run the vocabulary projection only at the positions
+    it needs (for bert-base it is ~20% of a forward pass); None when the split is not known."""
+    head = lm_head(model, arch_of(model.config))
+    return None if head is None else (body(model), head)
+
+
+# the field of a transformers ModelOutput that holds each stack's attention weights
+STACK_OUTPUTS: dict[str, str] = {
+    "self": "attentions", "encoder": "encoder_attentions", "decoder": "decoder_attentions", "cross": "cross_attentions",
+}
+
+
+def stack_output(arch: Arch, stack: str | None = None) -> str:
+    """Name of the model-output field with the attention weights of ``stack`` (None: the first stack)."""
+    if stack is None:
+        stack = arch.stacks[0].name if arch.stacks else "self"
+    return STACK_OUTPUTS[stack]

@@ -1,0 +1,277 @@
+"""The adapter protocol: everything that differs between model kinds, in one class per kind.
+
+Hugging Face pipelines keep one class per task with one ``preprocess → forward → postprocess`` path; inseq keeps
+what differs between architectures in one class each. Here the *kind* (what the model's head predicts) is one
+:class:`KindAdapter` subclass in ``plm_core/kinds/<kind>.py``, registered in :data:`plm_core.kinds.KINDS`.
+Core modules and pages ask ``handle.adapter``; no module outside this package tests a kind string.
+
+To add a kind: subclass :class:`KindAdapter` (or the closest kind: a next-token kind can start from
+``CausalLMAdapter``), set the class attributes, override what differs, and add an instance to ``KINDS``.
+The defaults here are those of a model with one output distribution per input (a classifier, a next-token
+LM): read out a vector per row, softmax it, compare two rows label by label.
+
+Architecture facts (where attention modules are, positions, heads) are not kind facts: they live in
+:mod:`plm_core.architectures`, keyed by ``config.model_type``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
+
+import numpy as np
+import torch
+
+from plm_core.errors import UnsupportedModelError
+from plm_core.inference import mean_pool, run, top_tokens
+from plm_core.display import token_text, token_texts
+from plm_core.tokens import encode_text
+from plm_core.types import Encoding, Prediction, PredictionComparison
+
+if TYPE_CHECKING:
+    from transformers import BatchEncoding, PretrainedConfig
+
+    from plm_core.attribution.objective import Objective
+    from plm_core.attribution.types import Target, TargetKind
+    from plm_core.loading import ModelHandle
+    from plm_core.masking import MaskedInput
+
+# What a kind's prediction is, for views that depend on it rather than on the kind:
+# "classes" (probabilities over labels), "masked_token" (a word at each mask), "next_token" (the next token of
+# a continuation), "embedding" (a sentence vector, compared by cosine similarity).
+Output = Literal["classes", "masked_token", "next_token", "embedding"]
+
+
+@dataclass(frozen=True)
+class EditComparison:
+    """A kind's read-out of one edit (masking lab): predictions before and after, and what changed."""
+
+    before: Prediction
+    after: Prediction
+    comparisons: tuple[PredictionComparison, ...]
+    fill_ins: tuple = ()  # masked LM: FillIn per mask of the edited input
+    notes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class PairComparison:
+    """A kind's read-out of two inputs side by side (Compare page)."""
+
+    a: Prediction
+    b: Prediction
+    comparisons: tuple[PredictionComparison, ...]
+    notes: tuple[str, ...] = ()
+
+
+class KindAdapter:
+    """What one model kind means. Class attributes describe it; methods do what differs by kind.
+
+    Every method that touches ``handle.model`` or ``handle.tokenizer`` does so through
+    :func:`plm_core.inference.run` or under ``handle.lock``.
+    """
+
+    name: ClassVar[str] = ""  # the value of ModelHandle.kind
+    label: ClassVar[str] = ""  # shown in the sidebar ("masked language model (BERT-style)")
+    auto_class: ClassVar[str] = "AutoModel"  # the transformers Auto class that loads this kind
+    architecture_suffixes: ClassVar[tuple[str, ...]] = ()  # config.architectures entries ending so are this kind
+    output: ClassVar[Output] = "classes"
+    target_kinds: ClassVar[tuple[TargetKind, ...]] = ()  # attribution targets that fit; the first is the default
+    want: ClassVar[tuple[str, ...]] = ("logits",)  # what a prediction needs from the forward pass
+    token_outputs: ClassVar[bool] = False  # predictions are vocabulary tokens (large [batch, query, vocab] logits)
+    uses_reference: ClassVar[bool] = False  # the masking lab compares with a reference sentence
+    prediction_title: ClassVar[str] = "Prediction"  # title of a before/after chart
+    comparison_what: ClassVar[str] = "prediction"  # what a PredictionComparison compares
+    target_prefix: ClassVar[bool] = False  # the second text is a decoder's target so far (pages always offer it)
+    pair_label: ClassVar[str] = "Second sentence (optional)"  # the Attention page's second text box
+    pair_help: ClassVar[str] = "BERT-style models read two segments: [CLS] A [SEP] B [SEP]."
+    # example inputs per page ("{mask}" becomes the tokenizer's mask token); "default" for any other page
+    examples: ClassVar[Mapping[str, str]] = {"default": "The cat sat on the mat because it was tired."}
+    # template bias probes (plm_core.bias.templates): how a filled template is scored — "mask" (a target word at
+    # [MASK]), "continuation" (the target after the text before [MASK]), "similarity" (of sentence embeddings) —
+    # and the name of that score; "" where template probes do not fit the kind
+    template_scoring: ClassVar[str] = "similarity"
+    template_metric: ClassVar[str] = "cosine similarity"
+    # load-time checks (plm_core.loading): a kind that reads the tokenizer's mask token is refused for a tokenizer
+    # without one; missing checkpoint weights whose names contain one of ``unused_missing_weights`` are never used
+    # by this kind (an encoder's pooler), any other missing weight would be random and refuses the load
+    needs_mask_token: ClassVar[bool] = False
+    unused_missing_weights: ClassVar[tuple[str, ...]] = ()
+
+    # ------------------------------------------------------------------ identity
+
+    def detect(self, config: PretrainedConfig) -> bool:
+        """Whether a checkpoint saved with ``config`` is of this kind (from ``config.architectures``)."""
+        return any(a.endswith(self.architecture_suffixes) for a in getattr(config, "architectures", None) or [])
+
+    def detect_fallback(self, config: PretrainedConfig) -> bool:
+        """Asked only when no kind's :meth:`detect` accepted ``config`` (e.g. from ``model_type``)."""
+        return False
+
+    def example(self, handle: ModelHandle, page: str = "default") -> str:
+        """An example input that shows what this kind does, for ``page`` ("attribution", "masking", ...)."""
+        text = self.examples.get(page, self.examples["default"])
+        with handle.lock:
+            mask = handle.tokenizer.mask_token or "[MASK]"
+        return text.format(mask=mask)
+
+    def mask_ids(self, handle: ModelHandle, encoding: Encoding, positions: Sequence[int]) -> list[int] | None:
+        """The token that hides each of ``positions`` when the masking lab masks them (the tokenizer's mask
+        token), or None when this model has none (then tokens can only be deleted or substituted)."""
+        with handle.lock:
+            mask_id = handle.tokenizer.mask_token_id
+        return None if mask_id is None else [mask_id] * len(positions)
+
+    def can_mask(self, handle: ModelHandle) -> bool:
+        """Whether the masking lab can hide a token with a mask token (:meth:`mask_ids`)."""
+        with handle.lock:
+            return handle.tokenizer.mask_token_id is not None
+
+    def labels(self, handle: ModelHandle) -> tuple[str, ...]:
+        """Class names in id order.
+
+        Raises:
+            UnsupportedModelError: this kind has no classes.
+        """
+        raise UnsupportedModelError(f"{handle.model_id} is a {self.name}, not a classifier")
+
+    # ------------------------------------------------------------------ inputs
+
+    def encode(self, handle: ModelHandle, text: str, text_pair: str | None = None, *,
+               max_tokens: int | None = None) -> tuple[Encoding, BatchEncoding]:
+        """Tokenize one input (``text_pair``: a second sentence, segment B) into a display encoding and a
+        batch of one (:func:`plm_core.tokens.encode_text`)."""
+        return encode_text(handle, text, text_pair, max_tokens=max_tokens)
+
+    def model_inputs(self, handle: ModelHandle, rows: Sequence[Encoding]) -> dict[str, torch.Tensor]:
+        """The right-padded CPU batch of several encodings (ids as given, never re-tokenized)."""
+        from plm_core.inference import padded_inputs
+
+        return padded_inputs(handle, rows)
+
+    def last_hidden(self, handle: ModelHandle, batch: Mapping[str, torch.Tensor]) -> torch.Tensor:
+        """The last hidden states ``[batch, query, hidden]`` a sentence embedding pools (one forward)."""
+        return run(handle, batch, want=("hidden_states",)).hidden_states[-1]
+
+    # ------------------------------------------------------------------ read-out of one forward pass
+
+    def outputs(self, handle: ModelHandle, out: Any, inputs: Mapping[str, torch.Tensor],
+                positions: Sequence[int] | None = None) -> torch.Tensor:
+        """The vector each row predicts, float32 ``[batch, label]`` (logits; embeddings for an encoder).
+
+        ``positions`` (one per row) is where a position-dependent kind reads (a masked LM's mask).
+        """
+        return out.logits.float()
+
+    def prediction(self, handle: ModelHandle, encoding: Encoding, vector: torch.Tensor, top_k: int) -> Prediction:
+        """The Prediction of one row from its :meth:`outputs` vector."""
+        raise NotImplementedError
+
+    def predictions(self, handle: ModelHandle, rows: Sequence[Encoding], out: Any, inputs: Mapping[str, torch.Tensor],
+                    top_k: int, *, strict: bool = False) -> list[Prediction]:
+        """One Prediction per row of a batched forward pass (``strict``: refuse an input with nothing to
+        predict, e.g. a masked LM input without a mask)."""
+        vectors = self.outputs(handle, out, inputs)
+        return [self.prediction(handle, enc, vectors[r], top_k) for r, enc in enumerate(rows)]
+
+    def comparison_labels(self, handle: ModelHandle, before: torch.Tensor, after: torch.Tensor,
+                          k: int) -> tuple[list[int], tuple[str, ...]]:
+        """Which entries of two distributions a comparison shows: the union of both top-k, as tokens."""
+        ids = list(dict.fromkeys(before.topk(min(k, before.numel())).indices.tolist()
+                                 + after.topk(min(k, after.numel())).indices.tolist()))
+        return ids, token_texts(handle, ids, apart=True)
+
+    def pair_comparison(self, handle: ModelHandle, what: str, before: torch.Tensor, after: torch.Tensor,
+                        k: int) -> PredictionComparison:
+        """Compare two full distributions (``[vocab]`` or ``[label]`` probabilities) on
+        :meth:`comparison_labels`."""
+        ids, labels = self.comparison_labels(handle, before, after, k)
+        idx = torch.tensor(ids, device=before.device)
+        b = before[idx].cpu().numpy().astype(np.float32)
+        a = after[idx].cpu().numpy().astype(np.float32)
+        changed = int(before.argmax()) != int(after.argmax())
+        return PredictionComparison(self.name, what, tuple(labels), b, a, (a - b).astype(np.float32), changed,
+                                    token_labels=self.token_outputs)
+
+    def compare_predictions(self, original: Prediction, perturbed: Prediction) -> tuple[PredictionComparison, ...]:
+        """Compare two Predictions of this kind: each distribution pair over the union of both top-k lists;
+        a token outside one list counts as 0 there (``exact`` False)."""
+        out = []
+        for n, (da, db) in enumerate(zip(original.distributions, perturbed.distributions)):
+            pa = dict(zip(da.tokens, da.probs.tolist()))
+            pb = dict(zip(db.tokens, db.probs.tolist()))
+            labels = tuple(dict.fromkeys([*da.tokens, *db.tokens]))
+            a = np.asarray([pa.get(t, 0.0) for t in labels], np.float32)
+            b = np.asarray([pb.get(t, 0.0) for t in labels], np.float32)
+            out.append(PredictionComparison(self.name, self.comparison_what.format(n + 1), labels, a, b,
+                                            (b - a).astype(np.float32), da.tokens[0] != db.tokens[0], set(pa) == set(pb),
+                                            token_labels=self.token_outputs))
+        return tuple(out)
+
+    # ------------------------------------------------------------------ masking lab and Compare
+
+    def edit_comparison(self, handle: ModelHandle, edit: MaskedInput, out: Any, inputs: Mapping[str, torch.Tensor],
+                        top_k: int) -> EditComparison:
+        """Before/after read-out of a batched forward of [original, edited (, reference)] rows."""
+        vectors = self.outputs(handle, out, inputs)
+        before = self.prediction(handle, edit.original, vectors[0], top_k)
+        after = self.prediction(handle, edit.edited, vectors[1], top_k)
+        probs = torch.softmax(vectors, -1)
+        return EditComparison(before, after, (self.pair_comparison(handle, self.comparison_what, probs[0], probs[1],
+                                                                   top_k),))
+
+    def text_comparison(self, handle: ModelHandle, a: Encoding, b: Encoding, out: Any,
+                        inputs: Mapping[str, torch.Tensor], top_k: int) -> PairComparison:
+        """Read-out of a batched forward of two inputs, A as the original and B as the changed one."""
+        vectors = self.outputs(handle, out, inputs)
+        probs = torch.softmax(vectors, -1)
+        return PairComparison(self.prediction(handle, a, vectors[0], top_k), self.prediction(handle, b, vectors[1], top_k),
+                              (self.pair_comparison(handle, self.comparison_what, probs[0], probs[1], top_k),))
+
+    def sweep_positions(self, handle: ModelHandle, base: Encoding, units: Sequence[Sequence[int]], n_extra: int,
+                        strategy: str) -> list[int] | None:
+        """Where the occlusion sweep reads each row (None: the kind's own read-out position); ``units`` are the
+        token positions occluded together in each copy (one token, or the pieces of one word).
+
+        Raises:
+            InvalidInputError: the input has nothing to measure.
+        """
+        return None
+
+    def sweep_measure(self, handle: ModelHandle, out: torch.Tensor, anchor: torch.Tensor, masks: Sequence[int],
+                      has_ref: bool) -> tuple[np.ndarray, str]:
+        """The swept quantity for every row (row 0 = the unoccluded input) and its name: the probability of the
+        unoccluded input's top prediction."""
+        probs = torch.softmax(out, -1)
+        top = int(probs[0].argmax())
+        return probs[:, top].cpu().numpy().astype(np.float32), self.sweep_label(handle, top, masks)
+
+    def sweep_label(self, handle: ModelHandle, top: int, masks: Sequence[int]) -> str:
+        return f"probability of '{self.token_name(handle, top)}'"
+
+    @staticmethod
+    def token_name(handle: ModelHandle, token_id: int) -> str:
+        return token_text(handle, token_id).strip()
+
+    # ------------------------------------------------------------------ attribution
+
+    def default_target(self) -> Target:
+        from plm_core.attribution.types import Target
+
+        return Target(self.target_kinds[0])
+
+    def objective(self, handle: ModelHandle, encoding: Encoding, batch: BatchEncoding, target: Target,
+                  max_tokens: int | None) -> Objective:
+        """f(word embeddings) -> the target value, for ``encoding`` (called under ``handle.lock``)."""
+        raise UnsupportedModelError(f"attribution does not support {self.name} models")
+
+    def attention_rows(self, handle: ModelHandle, position: int | None, n: int) -> list[int]:
+        """Query rows whose attention an attention-based attribution reads for the target at ``position``."""
+        return [position] if position is not None else list(range(n))
+
+
+def softmax_np(vector: torch.Tensor) -> np.ndarray:
+    return torch.softmax(vector.float(), -1).cpu().numpy().astype(np.float32)
+
+
+__all__ = ["EditComparison", "KindAdapter", "Output", "PairComparison", "mean_pool", "softmax_np", "top_tokens"]

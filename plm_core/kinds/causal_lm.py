@@ -1,0 +1,63 @@
+"""Causal (GPT-style) language models: the distribution of the next token after the text."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+import torch
+
+from plm_core.kinds.base import KindAdapter, top_tokens
+from plm_core.types import Encoding, Prediction
+
+if TYPE_CHECKING:
+    from transformers import BatchEncoding, PretrainedConfig
+
+    from plm_core.attribution.objective import Objective
+    from plm_core.attribution.types import Target
+    from plm_core.loading import ModelHandle
+
+
+class CausalLMAdapter(KindAdapter):
+    name = "causal_lm"
+    label = "causal language model (GPT-style)"
+    auto_class = "AutoModelForCausalLM"
+    architecture_suffixes = ("LMHeadModel", "ForCausalLM")
+    output = "next_token"
+    template_scoring = "continuation"
+    template_metric = "log-probability of the continuation"
+    target_kinds = ("next_token", "contrast")
+    token_outputs = True
+    prediction_title = "Next token"
+    comparison_what = "next token"
+    examples = {"default": "The cat sat on the", "attribution": "The capital of France is"}
+
+    def detect_fallback(self, config: PretrainedConfig) -> bool:
+        # a decoder-only model type (plm_core.architectures) saved without an LM class name (e.g. "GPT2Model")
+        from plm_core.architectures import arch_of
+
+        return arch_of(config).causal
+
+    def read_position(self, encoding: Encoding) -> int:
+        """The token index whose output predicts the next token."""
+        return len(encoding) - 1
+
+    def outputs(self, handle: ModelHandle, out: Any, inputs: Mapping[str, torch.Tensor],
+                positions: Sequence[int] | None = None) -> torch.Tensor:
+        last = inputs["attention_mask"].to(out.logits.device).sum(1) - 1  # right padding: each row's last token
+        return out.logits[torch.arange(len(last), device=last.device), last].float()
+
+    def prediction(self, handle: ModelHandle, encoding: Encoding, vector: torch.Tensor, top_k: int) -> Prediction:
+        return Prediction(handle.model_id, self.name, encoding,
+                          distributions=(top_tokens(handle, vector, self.read_position(encoding), top_k),))
+
+    def sweep_label(self, handle: ModelHandle, top: int, masks: Sequence[int]) -> str:
+        return f"probability of the next token '{self.token_name(handle, top)}'"
+
+    def objective(self, handle: ModelHandle, encoding: Encoding, batch: BatchEncoding, target: Target,
+                  max_tokens: int | None) -> Objective:
+        from plm_core.attribution.objective import prepare, token_objective
+
+        prep = prepare(handle, encoding, batch)
+        return token_objective(handle, prep, target, len(encoding) - 1, where="as the next token",
+                               leading_space=not encoding.text.endswith((" ", "\n", "\t")))

@@ -1,0 +1,69 @@
+"""Sequence classifiers: probabilities over the classes of ``config.id2label``."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+import torch
+
+from plm_core.kinds.base import KindAdapter, softmax_np
+from plm_core.types import Encoding, Prediction
+
+if TYPE_CHECKING:
+    from transformers import BatchEncoding
+
+    from plm_core.attribution.objective import Objective
+    from plm_core.attribution.types import Target
+    from plm_core.loading import ModelHandle
+
+
+class ClassifierAdapter(KindAdapter):
+    name = "classifier"
+    label = "sequence classifier"
+    auto_class = "AutoModelForSequenceClassification"
+    architecture_suffixes = ("ForSequenceClassification",)
+    output = "classes"
+    target_kinds = ("class",)
+    prediction_title = "Class probabilities"
+    comparison_what = "class probabilities"
+    examples = {"default": "A really good movie with excellent acting.",
+                "attribution": "This movie was really good fun."}
+
+    def labels(self, handle: ModelHandle) -> tuple[str, ...]:
+        n = handle.config.num_labels
+        names = handle.config.id2label or {}
+        return tuple(str(names.get(i, f"LABEL_{i}")) for i in range(n))
+
+    def prediction(self, handle: ModelHandle, encoding: Encoding, vector: torch.Tensor, top_k: int) -> Prediction:
+        return Prediction(handle.model_id, self.name, encoding, labels=self.labels(handle), probs=softmax_np(vector))
+
+    def comparison_labels(self, handle: ModelHandle, before: torch.Tensor, after: torch.Tensor,
+                          k: int) -> tuple[list[int], tuple[str, ...]]:
+        labels = self.labels(handle)
+        return list(range(len(labels))), labels
+
+    def compare_predictions(self, original: Prediction, perturbed: Prediction):
+        import numpy as np
+
+        from plm_core.errors import UnsupportedModelError
+        from plm_core.types import PredictionComparison
+
+        if original.labels != perturbed.labels:
+            raise UnsupportedModelError(f"different classes: {original.labels} against {perturbed.labels}")
+        a, b = original.probs.astype(np.float32), perturbed.probs.astype(np.float32)
+        return (PredictionComparison(self.name, self.comparison_what, original.labels, a, b, (b - a).astype(np.float32),
+                                     int(a.argmax()) != int(b.argmax())),)
+
+    def sweep_label(self, handle: ModelHandle, top: int, masks: Sequence[int]) -> str:
+        return f"probability of '{self.labels(handle)[top]}'"
+
+    def objective(self, handle: ModelHandle, encoding: Encoding, batch: BatchEncoding, target: Target,
+                  max_tokens: int | None) -> Objective:
+        from plm_core.attribution.objective import class_objective, prepare
+
+        return class_objective(handle, prepare(handle, encoding, batch), target)
+
+    def attention_rows(self, handle: ModelHandle, position: int | None, n: int) -> list[int]:
+        # a decoder-only classifier reads its last token, a BERT-style one its [CLS]
+        return [n - 1] if handle.arch.causal else [0]

@@ -1,0 +1,95 @@
+"""Sentence encoders (no task head): the mean-pooled, L2-normalised sentence embedding."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import torch
+
+from plm_core.errors import UnsupportedModelError
+from plm_core.kinds.base import EditComparison, KindAdapter, PairComparison, mean_pool
+from plm_core.types import Encoding, Prediction, PredictionComparison
+
+if TYPE_CHECKING:
+    from transformers import BatchEncoding
+
+    from plm_core.attribution.objective import Objective
+    from plm_core.attribution.types import Target
+    from plm_core.loading import ModelHandle
+    from plm_core.masking import MaskedInput
+
+SIMILARITY = "cosine similarity"
+
+
+class EncoderAdapter(KindAdapter):
+    name = "encoder"
+    label = "sentence encoder (no task head)"
+    auto_class = "AutoModel"
+    output = "embedding"
+    target_kinds = ("similarity",)
+    want = ("hidden_states",)
+    uses_reference = True
+    prediction_title = "Similarity of the edited sentence"
+    comparison_what = SIMILARITY
+    unused_missing_weights = ("pooler.",)  # the sentence embedding mean-pools; a checkpoint may lack the pooler
+
+    def detect_fallback(self, config) -> bool:
+        return True  # a body with no head this app knows: its sentence embedding
+
+    def outputs(self, handle: ModelHandle, out: Any, inputs: Mapping[str, torch.Tensor],
+                positions: Sequence[int] | None = None) -> torch.Tensor:
+        """Mean-pooled, normalised last hidden states ``[batch, hidden]``."""
+        hidden = out.hidden_states[-1]
+        return mean_pool(hidden, inputs["attention_mask"].to(hidden.device)).float()
+
+    def prediction(self, handle: ModelHandle, encoding: Encoding, vector: torch.Tensor, top_k: int) -> Prediction:
+        return Prediction(handle.model_id, self.name, encoding, embedding=vector.float().cpu().numpy())
+
+    def compare_predictions(self, original: Prediction, perturbed: Prediction) -> tuple[PredictionComparison, ...]:
+        """Cosine similarity of the two embeddings."""
+        ea, eb = original.embedding, perturbed.embedding
+        if ea is None or eb is None or ea.shape != eb.shape:
+            raise UnsupportedModelError("the two embeddings have different sizes: their similarity is undefined")
+        sim = float(ea @ eb / max(np.linalg.norm(ea) * np.linalg.norm(eb), 1e-12))
+        one = float(ea @ ea / max(np.linalg.norm(ea) ** 2, 1e-12))
+        o, p = np.asarray([one], np.float32), np.asarray([sim], np.float32)
+        return (PredictionComparison(self.name, SIMILARITY, ("to the first input",), o, p, (p - o).astype(np.float32),
+                                     False, measure=SIMILARITY),)
+
+    def edit_comparison(self, handle: ModelHandle, edit: MaskedInput, out: Any, inputs: Mapping[str, torch.Tensor],
+                        top_k: int) -> EditComparison:
+        """Cosine similarity of the edited sentence to the original and to the reference (a third row)."""
+        emb = self.outputs(handle, out, inputs).cpu().numpy().astype(np.float32)
+        orig, edited = emb[0], emb[1]
+        ref = emb[2] if len(emb) == 3 else None
+        labels = ["to the original sentence"]
+        before, after = [float(orig @ orig)], [float(edited @ orig)]
+        if ref is not None:
+            labels.append("to the reference sentence")
+            before.append(float(orig @ ref))
+            after.append(float(edited @ ref))
+        b = np.asarray(before, np.float32)
+        a = np.asarray(after, np.float32)
+        cmp = PredictionComparison(self.name, SIMILARITY, tuple(labels), b, a, (a - b).astype(np.float32), False,
+                                   measure=SIMILARITY)
+        return EditComparison(self.prediction(handle, edit.original, torch.from_numpy(orig), top_k),
+                              self.prediction(handle, edit.edited, torch.from_numpy(edited), top_k), (cmp,))
+
+    def text_comparison(self, handle: ModelHandle, a: Encoding, b: Encoding, out: Any,
+                        inputs: Mapping[str, torch.Tensor], top_k: int) -> PairComparison:
+        emb = self.outputs(handle, out, inputs).cpu().numpy()
+        pa, pb = (self.prediction(handle, enc, torch.from_numpy(emb[r]), top_k) for r, enc in enumerate((a, b)))
+        return PairComparison(pa, pb, self.compare_predictions(pa, pb))
+
+    def sweep_measure(self, handle: ModelHandle, out: torch.Tensor, anchor: torch.Tensor, masks: Sequence[int],
+                      has_ref: bool) -> tuple[np.ndarray, str]:
+        sims = (out @ anchor).cpu().numpy().astype(np.float32)
+        return sims, "similarity to the reference sentence" if has_ref else "similarity to the unoccluded sentence"
+
+    def objective(self, handle: ModelHandle, encoding: Encoding, batch: BatchEncoding, target: Target,
+                  max_tokens: int | None) -> Objective:
+        from plm_core.attribution.objective import prepare, similarity_objective
+
+        return similarity_objective(handle, prepare(handle, encoding, batch), target, max_tokens)

@@ -1,0 +1,160 @@
+"""Masked (BERT-style) language models: the words the model fills in at each mask token."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+import torch
+
+from plm_core.errors import InvalidInputError
+from plm_core.inference import mask_positions
+from plm_core.kinds.base import EditComparison, KindAdapter, PairComparison, top_tokens
+from plm_core.tokens import no_mask_message
+from plm_core.types import Encoding, FillIn, Prediction
+
+if TYPE_CHECKING:
+    from transformers import BatchEncoding
+
+    from plm_core.attribution.objective import Objective
+    from plm_core.attribution.types import Target
+    from plm_core.loading import ModelHandle
+    from plm_core.masking import MaskedInput
+
+
+class MaskedLMAdapter(KindAdapter):
+    name = "masked_lm"
+    label = "masked language model (BERT-style)"
+    auto_class = "AutoModelForMaskedLM"
+    architecture_suffixes = ("ForMaskedLM", "ForPreTraining")
+    output = "masked_token"
+    template_scoring = "mask"
+    template_metric = "probability at [MASK]"
+    target_kinds = ("token", "contrast")
+    token_outputs = True
+    prediction_title = "Fill-ins"
+    comparison_what = "fill-in at mask {}"
+    needs_mask_token = True  # a tokenizer without one gives no position to fill in: refused at load
+    examples = {"default": "The capital of France is {mask}.",
+                "attribution": "The doctor said that {mask} would be late."}
+
+    def mask_token(self, handle: ModelHandle) -> str:
+        with handle.lock:
+            return handle.tokenizer.mask_token or "[MASK]"
+
+    def _cut_mask(self, handle: ModelHandle, encoding: Encoding) -> str:
+        """Where a mask the limit cut off is (:func:`plm_core.tokens.no_mask_message`), or "" when none was."""
+        cut = no_mask_message(handle, encoding) if encoding.truncated else ""
+        return cut if " past the limit" in cut else ""
+
+    def outputs(self, handle: ModelHandle, out: Any, inputs: Mapping[str, torch.Tensor],
+                positions: Sequence[int] | None = None) -> torch.Tensor:
+        """Logits at ``positions`` (one per row) ``[batch, vocab]``, or at every position ``[batch, query, vocab]``."""
+        if positions is None:
+            return out.logits.float()
+        idx = torch.tensor(list(positions), device=out.logits.device)
+        return out.logits[torch.arange(len(idx), device=idx.device), idx].float()
+
+    def predictions(self, handle: ModelHandle, rows: Sequence[Encoding], out: Any, inputs: Mapping[str, torch.Tensor],
+                    top_k: int, *, strict: bool = False) -> list[Prediction]:
+        preds = []
+        for r, encoding in enumerate(rows):
+            positions = mask_positions(handle, encoding)
+            if strict and not positions:
+                raise InvalidInputError(no_mask_message(handle, encoding))
+            dists = tuple(top_tokens(handle, out.logits[r, p], p, top_k) for p in positions)
+            preds.append(Prediction(handle.model_id, self.name, encoding, distributions=dists))
+        return preds
+
+    def edit_comparison(self, handle: ModelHandle, edit: MaskedInput, out: Any, inputs: Mapping[str, torch.Tensor],
+                        top_k: int) -> EditComparison:
+        """Top-k fill-ins at every mask of the edited input; a mask that replaced a word is compared with that
+        position unmasked (its probability and rank), a mask typed in the text with its guesses before the edit."""
+        logits = self.outputs(handle, out, inputs)
+        encoding = edit.original
+        with handle.lock:
+            mask_id = handle.tokenizer.mask_token_id
+        masks_after = [i for i, t in enumerate(edit.edited.input_ids) if t == mask_id]
+        notes = []
+        if not masks_after and self._cut_mask(handle, encoding):
+            notes.append(self._cut_mask(handle, encoding))
+        elif not masks_after:
+            mask = self.mask_token(handle)
+            notes.append(f"the edited input has no {mask}: nothing to fill in (click a token with 'mask token' "
+                         f"chosen, or type {mask} in the text)")
+        if len(masks_after) > 1:
+            notes.append(f"{len(masks_after)} masks are predicted independently: each fill-in is the model's guess "
+                         "at that position while the other masks stay masked, not a joint guess")
+        probs = torch.softmax(logits, -1)
+        fills, comparisons, dists_before, dists_after = [], [], [], []
+        for p in masks_after:
+            o = edit.origin[p]
+            was_word = o >= 0 and encoding.input_ids[o] != mask_id
+            dist = top_tokens(handle, logits[1, p], p, top_k)
+            dists_after.append(dist)
+            orig_prob = orig_rank = orig_token = None
+            if was_word:
+                tid = encoding.input_ids[o]
+                orig_token = encoding.tokens[o]
+                orig_prob = float(probs[1, p, tid])
+                orig_rank = int((probs[1, p] > probs[1, p, tid]).sum()) + 1
+                dists_before.append(top_tokens(handle, logits[0, o], o, top_k))
+                comparisons.append(self.pair_comparison(
+                    handle, f"position {o} ('{orig_token.strip()}') unmasked vs masked", probs[0, o], probs[1, p], top_k))
+            elif o >= 0:  # a mask typed in the text: compare the mask's guesses before and after the edit
+                dists_before.append(top_tokens(handle, logits[0, o], o, top_k))
+                comparisons.append(self.pair_comparison(handle, f"mask at position {o}", probs[0, o], probs[1, p], top_k))
+            fills.append(FillIn(p, o, orig_token, orig_prob, orig_rank, dist))
+        before = Prediction(handle.model_id, self.name, encoding, distributions=tuple(dists_before))
+        after = Prediction(handle.model_id, self.name, edit.edited, distributions=tuple(dists_after))
+        return EditComparison(before, after, tuple(comparisons), tuple(fills), tuple(notes))
+
+    def text_comparison(self, handle: ModelHandle, a: Encoding, b: Encoding, out: Any,
+                        inputs: Mapping[str, torch.Tensor], top_k: int) -> PairComparison:
+        """The masks of A and B paired in order."""
+        ma, mb = mask_positions(handle, a), mask_positions(handle, b)
+        logits = out.logits.float()
+        pa = Prediction(handle.model_id, self.name, a, distributions=tuple(top_tokens(handle, logits[0, p], p, top_k) for p in ma))
+        pb = Prediction(handle.model_id, self.name, b, distributions=tuple(top_tokens(handle, logits[1, p], p, top_k) for p in mb))
+        comps = tuple(self.pair_comparison(handle, f"fill-in at mask {n + 1} (A:{p}, B:{q})", torch.softmax(logits[0, p], -1),
+                                           torch.softmax(logits[1, q], -1), top_k) for n, (p, q) in enumerate(zip(ma, mb)))
+        # a mask the limit cut off: say where it is, per side
+        notes = [f"{side}: {cut}" for side, enc, found in (("A", a, ma), ("B", b, mb))
+                 if not found and (cut := self._cut_mask(handle, enc))]
+        if not ma or not mb:
+            notes.append(f"a masked LM predicts at {self.mask_token(handle)}: put one in both sentences to "
+                         "compare fill-ins")
+        elif len(ma) != len(mb):
+            notes.append(f"A has {len(ma)} masks and B {len(mb)}: the first {min(len(ma), len(mb))} are paired in order")
+        return PairComparison(pa, pb, comps, tuple(notes))
+
+    def sweep_positions(self, handle: ModelHandle, base: Encoding, units: Sequence[Sequence[int]], n_extra: int,
+                        strategy: str) -> list[int] | None:
+        """The first mask; deleting tokens before it shifts it left by as many."""
+        masks = mask_positions(handle, base)
+        if not masks:
+            raise InvalidInputError(self._cut_mask(handle, base) or "the sweep measures the top fill-in at a mask: "
+                                    f"mask a token or type {self.mask_token(handle)}")
+        first = masks[0]
+        return [first] * (1 + n_extra) + [
+            first - sum(1 for t in u if t < first) if strategy == "delete" else first for u in units]
+
+    def sweep_label(self, handle: ModelHandle, top: int, masks: Sequence[int]) -> str:
+        return f"probability of the fill-in '{self.token_name(handle, top)}' at position {masks[0]}"
+
+    def objective(self, handle: ModelHandle, encoding: Encoding, batch: BatchEncoding, target: Target,
+                  max_tokens: int | None) -> Objective:
+        from plm_core.attribution.objective import prepare, token_objective
+
+        prep = prepare(handle, encoding, batch)
+        positions = mask_positions(handle, encoding)
+        mask_tok = self.mask_token(handle)
+        if not positions:
+            raise InvalidInputError(no_mask_message(handle, encoding))
+        if not 0 <= target.mask_index < len(positions):
+            raise InvalidInputError(f"there are {len(positions)} {mask_tok} tokens; mask_index "
+                                    f"{target.mask_index} does not exist")
+        position = positions[target.mask_index]
+        prep.fixed[positions] = True  # every mask stays a mask in the baseline
+        return token_objective(handle, prep, target, position, leading_space=True,
+                               where=f"at {mask_tok} (token {position})")

@@ -1,0 +1,228 @@
+"""Encoder-decoder (T5-, BART-style) models: the next target token, given a source and the target so far.
+
+The input is one :class:`~plm_core.types.Encoding`: the source (segment 0, read by the encoder) followed by the
+decoder's input (segment 1: the decoder start token and the target prefix), so masking, comparison and
+attribution work on source and target tokens alike. A T5 source with sentinels (``The <extra_id_0> walks in
+<extra_id_1> park.``) is also filled span by span (greedy decoding, T5's span-corruption objective; Raffel et
+al., 2020); the masking lab masks a T5 token with the next free sentinel, a BART token with ``<mask>``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+import torch
+
+from plm_core.inference import padded_inputs, run
+from plm_core.kinds.causal_lm import CausalLMAdapter
+from plm_core.kinds.base import KindAdapter, top_tokens
+from plm_core.display import token_texts
+from plm_core.tokens import clean_text, encode_text
+from plm_core.types import Encoding, Prediction
+
+if TYPE_CHECKING:
+    from transformers import BatchEncoding, PretrainedConfig
+
+    from plm_core.attribution.objective import Objective
+    from plm_core.attribution.types import Target
+    from plm_core.loading import ModelHandle
+
+MAX_SENTINELS = 100  # T5 has <extra_id_0> .. <extra_id_99>
+MAX_SPAN_TOKENS = 20  # greedy decoding of a sentinel input stops here (a live view: keep it short)
+
+
+class Seq2SeqAdapter(CausalLMAdapter):
+    name = "seq2seq"
+    label = "encoder-decoder (T5/BART-style)"
+    auto_class = "AutoModelForSeq2SeqLM"
+    architecture_suffixes = ("ForConditionalGeneration",)
+    output = "next_token"
+    template_scoring = ""  # template probes do not score encoder-decoders (yet)
+    template_metric = ""
+    target_kinds = ("next_token", "contrast")
+    prediction_title = "Next target token"
+    comparison_what = "next target token"
+    target_prefix = True
+    pair_label = "Target so far (decoder input; optional)"
+    pair_help = ("An encoder-decoder reads the source above with its encoder; its decoder continues this target "
+                 "prefix, attending to the source through cross-attention.")
+    examples = {"default": "The cat {mask} on the mat."}
+
+    # ------------------------------------------------------------------ identity
+
+    def detect(self, config: PretrainedConfig) -> bool:
+        return KindAdapter.detect(self, config) and bool(getattr(config, "is_encoder_decoder", False))
+
+    def detect_fallback(self, config: PretrainedConfig) -> bool:
+        return bool(getattr(config, "is_encoder_decoder", False))
+
+    def example(self, handle: ModelHandle, page: str = "default") -> str:
+        if sentinels(handle):  # T5: span filling, its pre-training task
+            return "The <extra_id_0> walks in <extra_id_1> park."
+        with handle.lock:
+            has_mask = handle.tokenizer.mask_token is not None
+        if not has_mask:
+            return "translate English to German: The house is wonderful."
+        return super().example(handle, page)
+
+    def mask_ids(self, handle: ModelHandle, encoding: Encoding, positions: Sequence[int]) -> list[int] | None:
+        """T5: the next sentinels not yet in the input (<extra_id_0>, <extra_id_1>, ...); BART: ``<mask>``."""
+        free = [i for _, i in sentinels(handle) if i not in set(encoding.input_ids)]
+        if free:
+            return free[: len(positions)] if len(free) >= len(positions) else None
+        return super().mask_ids(handle, encoding, positions)
+
+    def can_mask(self, handle: ModelHandle) -> bool:
+        return bool(sentinels(handle)) or super().can_mask(handle)
+
+    # ------------------------------------------------------------------ inputs
+
+    def encode(self, handle: ModelHandle, text: str, text_pair: str | None = None, *,
+               max_tokens: int | None = None) -> tuple[Encoding, BatchEncoding]:
+        """The source (segment 0) and the decoder input: the decoder start token + the target prefix
+        ``text_pair`` without its end token (segment 1)."""
+        source, batch = encode_text(handle, text, None, max_tokens=max_tokens)
+        prefix, notes = clean_text(text_pair, "target prefix") if text_pair and text_pair.strip() else ("", ())
+        tok = handle.tokenizer
+        with handle.lock:
+            target = tok(prefix, add_special_tokens=True, return_offsets_mapping=tok.is_fast,
+                         return_special_tokens_mask=True)
+            ids = list(target["input_ids"])
+            special = [bool(s) for s in target["special_tokens_mask"]]
+            offsets = [tuple(o) for o in target["offset_mapping"]] if "offset_mapping" in target else [(0, 0)] * len(ids)
+            wids = list(target.word_ids()) if tok.is_fast else [None] * len(ids)
+            if ids and ids[-1] == tok.eos_token_id:  # the decoder continues the prefix: no end token yet
+                ids, special, offsets, wids = ids[:-1], special[:-1], offsets[:-1], wids[:-1]
+            ids, special, offsets = [decoder_start(handle)] + ids, [True] + special, [(0, 0)] + offsets
+            wids = [None] + wids
+            limit = min(handle.max_tokens, max_tokens or handle.max_tokens)
+            if len(ids) > limit:
+                notes += (f"the target prefix has {len(ids):,} tokens; only the first {limit} are used",)
+                ids, special, offsets, wids = ids[:limit], special[:limit], offsets[:limit], wids[:limit]
+            tokens = token_texts(handle, ids, special=special)
+        encoding = Encoding(
+            text=source.text, text_pair=prefix or None, tokens=source.tokens + tokens,
+            input_ids=source.input_ids + tuple(ids), special=source.special + tuple(special),
+            segments=source.segments + (1,) * len(ids), offsets=source.offsets + tuple(offsets),
+            truncated=source.truncated or len(notes) > 0, notes=source.notes + tuple(notes),
+            word_ids=source.word_ids + tuple(wids) if source.word_ids else (),
+            unknown=source.unknown + (False,) * len(ids) if source.unknown else ())
+        batch["decoder_input_ids"] = torch.tensor([ids])
+        batch["decoder_attention_mask"] = torch.ones_like(batch["decoder_input_ids"])
+        return encoding, batch
+
+    def model_inputs(self, handle: ModelHandle, rows: Sequence[Encoding]) -> dict[str, torch.Tensor]:
+        """Sources right-padded as ``input_ids``, decoder inputs right-padded as ``decoder_input_ids``."""
+        inputs = padded_inputs(handle, [r.segment(0) for r in rows])
+        targets = [r.segment(1).input_ids or (decoder_start(handle),) for r in rows]
+        n = max(len(t) for t in targets)
+        with handle.lock:
+            pad = handle.tokenizer.pad_token_id if handle.tokenizer.pad_token_id is not None else 0
+        inputs["decoder_input_ids"] = torch.full((len(rows), n), pad, dtype=torch.long)
+        inputs["decoder_attention_mask"] = torch.zeros((len(rows), n), dtype=torch.long)
+        for r, t in enumerate(targets):
+            inputs["decoder_input_ids"][r, : len(t)] = torch.tensor(t)
+            inputs["decoder_attention_mask"][r, : len(t)] = 1
+        return inputs
+
+    def last_hidden(self, handle: ModelHandle, batch: Mapping[str, torch.Tensor]) -> torch.Tensor:
+        """The encoder's last hidden states (a sentence embedding of the source)."""
+        source = {k: batch[k] for k in ("input_ids", "attention_mask") if k in batch}
+        return run(handle, source, module=handle.model.get_encoder()).last_hidden_state
+
+    # ------------------------------------------------------------------ read-out
+
+    def outputs(self, handle: ModelHandle, out: Any, inputs: Mapping[str, torch.Tensor],
+                positions: Sequence[int] | None = None) -> torch.Tensor:
+        """Logits at each row's last target token ``[batch, vocab]``: the next target token."""
+        last = inputs["decoder_attention_mask"].to(out.logits.device).sum(1) - 1
+        return out.logits[torch.arange(len(last), device=last.device), last].float()
+
+    def prediction(self, handle: ModelHandle, encoding: Encoding, vector: torch.Tensor, top_k: int) -> Prediction:
+        return Prediction(handle.model_id, self.name, encoding,
+                          distributions=(top_tokens(handle, vector, self.read_position(encoding), top_k),),
+                          spans=fill_spans(handle, encoding))
+
+    def sweep_label(self, handle: ModelHandle, top: int, masks: Sequence[int]) -> str:
+        return f"probability of the next target token '{self.token_name(handle, top)}'"
+
+    # ------------------------------------------------------------------ attribution
+
+    def objective(self, handle: ModelHandle, encoding: Encoding, batch: BatchEncoding, target: Target,
+                  max_tokens: int | None) -> Objective:
+        """The target token explained by the source tokens and the target prefix: f(word embeddings of both)."""
+        from plm_core.attribution.objective import prepare, token_objective
+
+        n_source = batch["input_ids"].shape[1]
+        both = {"input_ids": torch.cat([batch["input_ids"], batch["decoder_input_ids"]], dim=1),
+                "attention_mask": batch["attention_mask"], "decoder_attention_mask": batch["decoder_attention_mask"]}
+        prep = prepare(handle, encoding, both, keys=("attention_mask", "decoder_attention_mask"))
+
+        def logits_at(emb: torch.Tensor) -> torch.Tensor:
+            with prep.autocast:
+                out = run(handle, {"inputs_embeds": emb[:, :n_source], "decoder_inputs_embeds": emb[:, n_source:],
+                                   **prep.expand(emb.shape[0])}, grad=True)
+            return out.logits[:, -1].float()
+
+        prefix = encoding.text_pair or ""
+        return token_objective(handle, prep, target, len(encoding) - 1, where="as the next target token",
+                               leading_space=bool(prefix) and not prefix.endswith((" ", "\n", "\t")),
+                               logits_at=logits_at)
+
+
+def decoder_start(handle: ModelHandle) -> int:
+    """The token the decoder starts from (T5: <pad>, BART: </s>)."""
+    for source in (handle.config, getattr(handle.model, "generation_config", None)):
+        value = getattr(source, "decoder_start_token_id", None)
+        if value is not None:
+            return int(value)
+    with handle.lock:
+        return int(handle.tokenizer.pad_token_id or 0)
+
+
+def sentinels(handle: ModelHandle) -> list[tuple[str, int]]:
+    """T5's sentinel tokens ``<extra_id_i>`` as (token, id), in order of i (empty for other tokenizers)."""
+    tok = handle.tokenizer
+    found = []
+    with handle.lock:
+        for i in range(MAX_SENTINELS):
+            token = f"<extra_id_{i}>"
+            tid = tok.convert_tokens_to_ids(token)
+            if tid is None or tid == tok.unk_token_id:
+                break
+            found.append((token, int(tid)))
+    return found
+
+
+def fill_spans(handle: ModelHandle, encoding: Encoding, max_new_tokens: int = MAX_SPAN_TOKENS
+               ) -> tuple[tuple[str, str], ...]:
+    """T5 span filling: greedy decoding of the source from the target so far (segment 1 of ``encoding``),
+    read as (sentinel, the text the model puts there) for each sentinel of the source.
+
+    Empty when the source has no sentinel (or the tokenizer has none).
+    """
+    ids = {i: t for t, i in sentinels(handle)}
+    source, target = encoding.segment(0), encoding.segment(1)
+    used = [ids[i] for i in source.input_ids if i in ids]
+    if not used:
+        return ()
+    batch = {"input_ids": torch.tensor([source.input_ids]), "attention_mask": torch.ones(1, len(source), dtype=torch.long),
+             "decoder_input_ids": torch.tensor([target.input_ids or (decoder_start(handle),)])}
+    out = run(handle, batch, module=handle.model.generate, max_new_tokens=max_new_tokens, do_sample=False,
+              num_beams=1)
+    with handle.lock:
+        eos = handle.tokenizer.eos_token_id
+    spans: dict[str, list[int]] = {}
+    current = None
+    for tid in out[0].tolist():
+        if tid in ids:  # a span runs from its sentinel's first appearance to the next sentinel (or the end)
+            current = ids[tid] if ids[tid] not in spans else None
+            if current is not None:
+                spans[current] = []
+        elif tid == eos:
+            break
+        elif current is not None:
+            spans[current].append(tid)
+    with handle.lock:
+        return tuple((s, handle.tokenizer.decode(spans.get(s, []), skip_special_tokens=True).strip()) for s in used)

@@ -1,0 +1,199 @@
+"""Bias page: the "New run" forms of each probe (data, filters, sample, models to queue) and the result of the
+run they started."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from plm_core.bias import SEAT_TESTS, datasets, templates
+from plm_core.bias.bec_pro import bec_config, select_rows
+from plm_core.bias.common import require_masked_lm
+from plm_core.bias.crows_pairs import crows_config, select_pairs
+from plm_core.bias.seat import DEFAULT_BOOTSTRAP
+from plm_core.loading import ModelHandle, ModelSpec
+from ui import bias as ui_bias
+from ui import bias_runs, widgets
+from ui.safe import md
+
+PROBES = {"template": "Templates", "crows_pairs": "CrowS-Pairs", "bec_pro": "BEC-Pro", "seat": "SEAT"}
+# the groups of the public files, offered before a file is loaded (it is downloaded on Run)
+PUBLIC_GROUPS = {
+    "crows_pairs": ["age", "disability", "gender", "nationality", "physical-appearance", "race-color", "religion",
+                    "sexual-orientation", "socioeconomic"],
+    "bec_pro": ["balanced", "female", "male"],
+}
+FILTERS = {"crows_pairs": ("bias_type", "Bias types (none = all)", "bias.crows_pairs.types"),
+           "bec_pro": ("Prof_Gender", "Profession groups (none = all)", "bias.bec_pro.groups")}
+ROWS_SET = "bias.template.rows_set"  # a long-form set uploaded as CSV: (TemplateSet, source, sha256)
+
+
+def _multiselect(label: str, options: list[str], key: str) -> list[str]:
+    kept = [v for v in st.session_state.get(key, []) if v in options]
+    if kept != st.session_state.get(key, []):
+        st.session_state[key] = kept
+    return st.multiselect(label, options, key=key)
+
+
+def show_current(probe: str, spec: ModelSpec) -> None:
+    """The run this session started last (or the newest stored one on this model), and, when one probe was
+    queued over several models, their comparison."""
+    run_id = ui_bias.current_run(probe, spec.model_id)
+    if run_id is None:
+        ui_bias.caveat(probe)
+        return
+    batch = st.session_state.get(ui_bias.BATCH, {}).get(probe, [])
+    if run_id in batch and len(batch) > 1:
+        store = ui_bias.run_store()
+        infos = []
+        for i in batch:
+            try:
+                infos.append(store.run(i))
+            except Exception:  # noqa: BLE001 - a deleted run drops out of the batch
+                continue
+        scored = [i for i in infos if i.n_done > 0]
+        if len(scored) > 1:
+            st.subheader(f"{len(scored)} models side by side")
+            bias_runs.compare_runs(scored, probe, key="bias.batch")
+            st.subheader(f"Run #{run_id:d} in detail")
+    ui_bias.show_run(run_id)
+
+
+def dataset_form(probe: str, handle: ModelHandle, spec: ModelSpec) -> None:
+    """CrowS-Pairs or BEC-Pro: data, filter, sample, models; Run starts stored chunked runs."""
+    name = PROBES[probe]
+    if handle.adapter.output != "masked_token":
+        st.info(f"{md(name)} scores a masked language model; {md(spec.model_id)} is a {md(handle.adapter.label)}. Load one in the "
+                "sidebar (e.g. bert-base-uncased). Results of earlier runs stay below.")
+    path, upload, upload_name = ui_bias.data_source_inputs(probe, f"{name} file or data folder")
+    data = ui_bias.available_data(probe, path, upload, upload_name)
+    ui_bias.describe_data(data, probe)
+    columns = datasets.data_columns(probe, data.items) if data else list(datasets.GROUP_COLUMNS[probe])
+    column, label, key = FILTERS[probe]
+    groups = datasets.column_values(data.items, column) if data else PUBLIC_GROUPS[probe]
+    chosen = _multiselect(label, groups, key)
+    size, seed, stratify = ui_bias.sample_inputs(probe, columns, column)
+    others = ui_bias.model_queue_input(probe, spec)
+    if st.button(f"Run {name}", key=f"bias.{probe}.run", type="primary"):
+        widgets.run_or_stop(lambda: require_masked_lm(handle, name))
+        if data is None:
+            data = widgets.run_or_stop(lambda: ui_bias.load_data(probe, path, upload, upload_name))
+        if probe == "crows_pairs":
+            items = widgets.run_or_stop(lambda: select_pairs(data.items, chosen, size, seed=seed, stratify=stratify))
+            config = crows_config(spec.model_id, handle.revision, chosen, data.source, data_sha256=data.sha256,
+                                  sample_size=size, seed=seed, stratify=stratify, n_total=len(data.items),
+                                  n_drawn=len(items))
+        else:
+            items = widgets.run_or_stop(lambda: select_rows(data.items, chosen, size, seed=seed, stratify=stratify))
+            config = bec_config(spec.model_id, handle.revision, data.source, data_sha256=data.sha256,
+                                sample_size=size, seed=seed, stratify=stratify, n_total=len(data.items),
+                                n_drawn=len(items), profession_groups=chosen)
+        ui_bias.start_runs(probe, spec, handle.revision, items, config, others)
+        st.rerun()
+    show_current(probe, spec)
+
+
+def seat_form(handle: ModelHandle, spec: ModelSpec) -> None:
+    st.caption("Effect size with a bootstrap interval, and the permutation test, on the sentence embeddings "
+               "(mean pooling) of this model.")
+    c1, c2, c3 = st.columns([2, 3, 1])
+    test_name = c1.selectbox("Test", SEAT_TESTS, key="bias.seat.test")
+    path = c2.text_input("SEAT .jsonl file or data folder", key="bias.seat.path",
+                         placeholder="empty: download the test from sent-bias once")
+    n_samples = c3.number_input("Permutations", 1000, 1_000_000, 100_000, step=10_000, key="bias.seat.samples")
+    others = ui_bias.model_queue_input("seat", spec)
+    if st.button("Run SEAT", key="bias.seat.run", type="primary"):
+        data = widgets.run_or_stop(lambda: ui_bias.load_data("seat", path, seat_test=test_name))
+        config = {"probe": "seat", "model_id": spec.model_id, "revision": handle.revision,
+                  "test": data.items[0].name, "data": data.source, "data_sha256": data.sha256,
+                  "n_samples": int(n_samples), "sample_seed": 0, "n_bootstrap": DEFAULT_BOOTSTRAP,
+                  "embedding": "mean pooling of the last layer, L2-normalised"}
+        ui_bias.start_runs("seat", spec, handle.revision, data.items, config, others)
+        st.rerun()
+    show_current("seat", spec)
+
+
+def _fill_editor(tset: templates.TemplateSet) -> None:
+    st.session_state["bias.templates"] = "\n".join(tset.templates)
+    st.session_state["bias.slots"] = "\n".join(f"{k}: {', '.join(v)}" for k, v in tset.slots)
+    st.session_state["bias.targets"] = ", ".join(tset.targets)
+
+
+def template_form(handle: ModelHandle, spec: ModelSpec) -> None:
+    """Example sets, the cross-product editor, and CSV uploads as word lists or as rows written out."""
+    st.caption(f"Score: **{md(templates.metric(handle.kind) or '—')}** for this {md(handle.adapter.label)}. Slots in capitals "
+               "([NAME]) take each word of their list; the first slot is compared, the templates give the spread.")
+    sets = {s.name: s for s in templates.example_sets_for(handle.kind)}
+    if sets and st.session_state.get("bias.template.kind") != handle.kind:
+        st.session_state["bias.template.kind"] = handle.kind
+        _fill_editor(next(iter(sets.values())))
+
+    def use_example() -> None:
+        st.session_state.pop(ROWS_SET, None)
+        _fill_editor(sets[st.session_state["bias.template.example"]])
+
+    c1, c2 = st.columns(2)
+    c1.selectbox("Example set", list(sets), key="bias.template.example", on_change=use_example)
+    layout = c1.radio("A CSV's rows are", list(templates.LAYOUTS), key="bias.template.layout",
+                      format_func=lambda k: {"lists": "word lists (every combination)",
+                                             "rows": "templates as written (own slot values per row)"}[k])
+    upload = c2.file_uploader("…or a CSV (columns: template, target, one per slot)", type=["csv"],
+                              key="bias.template.csv", max_upload_size=ui_bias.UPLOAD_MB,
+                              help=f"At most {ui_bias.UPLOAD_MB} MB. Word lists: each column lists words. "
+                                   "As written: each row is a template with its own slot values and targets.")
+    with c2.expander("CSV format and example rows"):
+        st.text("Word lists: every combination of the slot columns fills every template.")
+        st.code("template,NAME,target\n[NAME] worked as a [MASK].,John,doctor\n[NAME] wants to become a [MASK].,"
+                "Mary,nurse", language=None)
+        st.text("Templates as written: each row keeps its own slot values and targets (comma-separated in the "
+                "target cell); other columns are kept for breakdowns.")
+        st.code('template,OCCUPATION,PARTICIPANT,target,source\n"The [OCCUPATION] told the [PARTICIPANT] that '
+                '[MASK] would help.",nurse,patient,"he, she",winogender', language=None)
+    seen = (upload.name, upload.size, layout) if upload is not None else None
+    if upload is not None and st.session_state.get("bias.template.csv_seen") != seen:
+        st.session_state["bias.template.csv_seen"] = seen
+        raw = upload.getvalue()
+        text = widgets.run_or_stop(lambda: datasets.decode_upload(raw, upload.name))
+        tset = widgets.run_or_stop(lambda: templates.from_csv(text, upload.name, layout=layout))
+        if layout == "rows":
+            st.session_state[ROWS_SET] = (tset, f"upload {upload.name}", datasets.sha256_bytes(raw))
+        else:
+            st.session_state.pop(ROWS_SET, None)
+            _fill_editor(tset)
+    rows_set = st.session_state.get(ROWS_SET)
+    if rows_set is not None:
+        tset = rows_set[0]
+        n_scores = sum(len(i.targets) for i in tset.instances)
+        st.text(f"{len(tset.instances):,} rows as written from {rows_set[1]} ({n_scores:,} scores); slots: "
+                f"{', '.join(n for n, _ in tset.slots)}. The editor below is not used.")
+        st.dataframe([{"template": i.template, **dict(i.slot_values), "targets": ", ".join(i.targets),
+                       **dict(i.extra)} for i in tset.instances[:200]], hide_index=True, height=200,
+                     key="bias.template.rows_preview")
+        if st.button("Use the editor instead", key="bias.template.use_editor"):
+            st.session_state.pop(ROWS_SET, None)
+            st.rerun()
+    else:
+        left, right = st.columns([3, 2])
+        with left:
+            widgets.text_area("Templates (one per line)", "bias.templates", height=140)
+        with right:
+            widgets.text_area("Slots (NAME: word, word, …)", "bias.slots", height=80)
+            widgets.text_area("Target words (comma-separated)", "bias.targets", height=68)
+    others = ui_bias.model_queue_input("template", spec)
+    if st.button("Run probe", key="bias.template.run", type="primary"):
+        if rows_set is not None:
+            tset, source, sha = rows_set
+        else:
+            example = sets.get(st.session_state.get("bias.template.example", ""))
+            tset = widgets.run_or_stop(lambda: templates.from_text(
+                "custom set", st.session_state["bias.templates"], st.session_state["bias.slots"],
+                st.session_state["bias.targets"]))
+            if example is not None and (tset.templates, tset.slots, tset.targets) == (
+                    example.templates, example.slots, example.targets):
+                tset = example
+            source, sha = "", ""
+        items = widgets.run_or_stop(lambda: templates.plan(handle, tset))
+        config = templates.template_config(spec.model_id, handle.revision, handle.kind, tset, data_source=source,
+                                           data_sha256=sha)
+        ui_bias.start_runs("template", spec, handle.revision, items, config, others)
+        st.rerun()
+    show_current("template", spec)

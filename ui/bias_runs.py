@@ -1,0 +1,174 @@
+"""Bias page: the stored runs list (configuration, status, resume, delete) and the comparison of one probe on
+several models (same items), as a table and a chart with intervals, exportable as one CSV."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import numpy as np
+import streamlit as st
+
+from plm_core.bias import bec_pro as bec_mod
+from plm_core.bias import jobs, stats
+from plm_core.bias.common import provenance, table_to_csv
+from plm_core.bias.store import RunInfo
+from plm_core.viz.bias_plots import estimates_figure
+from ui import bias as ui_bias
+from ui import charts
+from ui.safe import md
+
+# per probe: default breakdown, y-axis title, digits, unit suffix, reference line, y range
+VIEW = {
+    "crows_pairs": ("bias_type", "% more-stereotyping preferred", 1, "%", 50.0, (0.0, 100.0)),
+    "bec_pro": (bec_mod.GROUP, "mean association log(p_target / p_prior)", 3, "", 0.0, None),
+    "seat": (None, "effect size d", 3, "", 0.0, None),
+    "template": ("value · target", "mean score", 4, "", None, None),
+}
+
+
+def _when(t: float) -> str:
+    return time.strftime("%Y-%m-%d %H:%M", time.localtime(t))
+
+
+def _what(info: RunInfo) -> str:
+    c = info.config
+    return str(c.get("sample") or c.get("test") or c.get("set") or "")
+
+
+def runs_table(runs: list[RunInfo], key: str) -> None:
+    st.dataframe([{"run": r.run_id, "model": r.model_id, "revision": r.revision or "", "status": r.status,
+                   "scored": r.n_done, "items": r.n_items, "data": r.data_source, "sample / test / set": _what(r),
+                   "data sha256": r.data_sha256[:12], "started": _when(r.created)} for r in runs],
+                 hide_index=True, key=key)
+
+
+def runs_view(probe: str) -> None:
+    """Every stored run of ``probe``: open one, resume it, delete it."""
+    store = ui_bias.run_store()
+    runs = store.runs(probe)
+    st.caption(f"Runs are kept in {md(store.path)} (set PLM_BIAS_STORE to move it); they survive reloads and server "
+               "restarts, and an unfinished run resumes from its last stored chunk.")
+    if not runs:
+        st.info(f"No stored {md(jobs.NAMES[probe])} runs yet: start one under New run.")
+        return
+    runs_table(runs, "bias.runs.table")
+    by_id = {r.run_id: r for r in runs}
+    if st.session_state.get("bias.runs.pick") not in by_id:
+        st.session_state.pop("bias.runs.pick", None)
+    run_id = st.selectbox("Open run", list(by_id), format_func=lambda i: by_id[i].describe(), key="bias.runs.pick")
+    info = by_id[run_id]
+    job = st.session_state.get(ui_bias.JOB)
+    active = bool(job and job["running"] and run_id in job["queue"])
+    c1, c2, _ = st.columns([1, 1, 4])
+    if not info.complete and not active and c1.button("Resume", key="bias.runs.resume", type="primary"):
+        ui_bias.resume_run(run_id)
+        st.rerun()
+    if not active and c2.button("Delete", key="bias.runs.delete"):
+        store.delete_run(run_id)
+        st.rerun()
+    with st.expander("Configuration"):
+        st.json(info.config, expanded=False)
+    ui_bias.show_run(run_id)
+
+
+def _label(info: RunInfo, same_model: bool) -> str:
+    label = f"{info.model_id} (#{info.run_id})" if same_model else info.model_id
+    return label if info.complete else f"{label}, {info.n_done}/{info.n_items}"
+
+
+def compare_view(probe: str, current: int | None = None) -> None:
+    """The same probe on the same items, several models side by side."""
+    store = ui_bias.run_store()
+    runs = [r for r in store.runs(probe) if r.n_done > 0]
+    if not runs:
+        st.info(f"No scored {md(jobs.NAMES[probe])} runs yet. Start one under New run, listing other models in "
+                "'Also run on these models': each is stored, then compared here.")
+        return
+    groups: dict[str, list[RunInfo]] = {}
+    for r in runs:
+        groups.setdefault(r.items_sha256, []).append(r)
+    keys = list(groups)
+    if current is not None:
+        cur = next((r.items_sha256 for r in runs if r.run_id == current), None)
+        if cur in keys and st.session_state.get("bias.compare.items") not in keys:
+            st.session_state["bias.compare.items"] = cur
+    if st.session_state.get("bias.compare.items") not in keys:
+        st.session_state.pop("bias.compare.items", None)
+
+    def describe(k: str) -> str:
+        first = groups[k][0]
+        return (f"{first.data_source} · {_what(first)} · {first.n_items:,} items · "
+                f"{len({r.model_id for r in groups[k]})} model(s)")
+
+    key = st.selectbox("Data (runs on exactly the same items)", keys, format_func=describe,
+                       key="bias.compare.items")
+    group = groups[key]
+    by_id = {r.run_id: r for r in group}
+    latest: dict[str, int] = {}
+    for r in group:  # newest first: the newest run of each model
+        latest.setdefault(r.model_id, r.run_id)
+    chosen = st.multiselect("Runs", list(by_id), default=list(latest.values()),
+                            format_func=lambda i: by_id[i].describe(), key=f"bias.compare.runs.{key[:12]}")
+    if not chosen:
+        st.info("Choose at least one run.")
+        return
+    compare_runs([by_id[i] for i in chosen], probe)
+
+
+def compare_runs(infos: list[RunInfo], probe: str, key: str = "bias.compare") -> None:
+    """Table and chart of the runs' estimates with intervals, and the comparison CSV."""
+    default, y_title, digits, suffix, reference, y_range = VIEW[probe]
+    infos = sorted(infos, key=lambda r: r.run_id)  # the same colour for a model in every view
+    results = {r.run_id: ui_bias.stored_result(r.run_id) for r in infos}
+    infos = [r for r in infos if results[r.run_id] is not None]
+    if not infos:
+        return
+    models = [r.model_id for r in infos]
+    labels = {r.run_id: _label(r, models.count(r.model_id) > 1) for r in infos}
+    columns = results[infos[0].run_id].columns()
+    column = default
+    if columns:
+        if st.session_state.get(f"{key}.by") not in columns:
+            st.session_state[f"{key}.by"] = default if default in columns else columns[0]
+        column = st.selectbox("Break down by", columns, key=f"{key}.by")
+    series = {labels[r.run_id]: results[r.run_id].estimates(column) for r in infos}
+    if any(not r.complete for r in infos):
+        st.warning("Some runs are incomplete: their estimates cover only the items scored so far (shown in the "
+                   "legend as scored/total).")
+    charts.plotly_chart(estimates_figure(series, title=f"{jobs.NAMES[probe]}: {len(series)} model(s) side by side, "
+                                                   f"{stats.CONFIDENCE:.0%} CI",
+                                     y_title=y_title, digits=digits, suffix=suffix, reference=reference,
+                                     reference_label="50%: no preference" if probe == "crows_pairs" else "",
+                                     y_range=y_range), key=f"{key}.chart")
+    groups = list(dict.fromkeys(e.group for es in series.values() for e in es))
+    wide = []
+    for g in groups:
+        row: dict[str, Any] = {"group": g}
+        for name, es in series.items():
+            e = next((x for x in es if x.group == g), None)
+            if e is None:
+                row[name] = "–"
+                continue
+            extra = f"n = {e.n}" + (f", {stats.format_p(e.p_value, e.p_bound)}" if np.isfinite(e.p_value) else "")
+            row[name] = f"{stats.format_estimate(e, digits, suffix)} ({extra})"
+        wide.append(row)
+    st.dataframe(wide, hide_index=True, key=f"{key}.table")
+    first = next(iter(series.values()))
+    st.caption(f"estimate [{first[0].confidence:.0%} CI]; intervals: "
+               f"{md(', '.join(sorted({e.interval for es in series.values() for e in es if e.interval})))}"
+               + (f"; tests: {md(', '.join(sorted({e.test for es in series.values() for e in es if e.test})))}"
+                  if any(e.test for es in series.values() for e in es) else "") + ".")
+    if probe == "bec_pro":
+        tests = [{"model": labels[r.run_id], "professions": t.group, "pairs": t.n_pairs,
+                  "mean female − male" if t.label_a == "female" else f"mean {t.label_a} − {t.label_b}":
+                  t.mean_difference, "CI low": t.ci_low, "CI high": t.ci_high, "W": t.statistic, "p": t.p_value}
+                 for r in infos for t in results[r.run_id].gender_tests()]
+        if tests:
+            st.markdown("**Female vs male person words, per model** (Wilcoxon signed-rank test, paired)")
+            st.dataframe(tests, hide_index=True, key=f"{key}.tests",
+                         column_config={"CI low": ui_bias.NUMBER, "CI high": ui_bias.NUMBER, "p": ui_bias.P_VALUE})
+    records = [provenance(results[r.run_id].config) | {"model": labels[r.run_id]} | e.as_dict()
+               for r in infos for e in results[r.run_id].estimates(column)]
+    st.download_button("Comparison CSV", table_to_csv(records, {}), file_name=f"{probe}_comparison.csv",
+                       mime="text/csv", key=f"{key}.csv")
