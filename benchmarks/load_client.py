@@ -36,6 +36,7 @@ import http.cookiejar
 import json
 import os
 import random
+import re
 import socket
 import subprocess
 import sys
@@ -52,6 +53,9 @@ ROOT = Path(__file__).resolve().parents[1]
 UPSTREAM_HEADER = "X-Plm-Upstream"
 MASKING_P95_LIMIT_S = 1.0
 ACTIVITIES = ("masking", "lesson", "attribution", "bias")
+# Text that legitimately differs between sessions doing the same thing: numbers the server counts across all
+# sessions (the bias page's run ids, "Run #12", and the count of stored runs, "3 stored runs").
+SERVER_COUNTERS = re.compile(r"(\b[Rr]un #)\d+|()\b[\d,]+(?= stored runs?\b)")
 SENTENCES = [
     "The cat sat on the mat because it was tired.",
     "A quick brown fox jumps over the lazy dog.",
@@ -400,12 +404,14 @@ class StSession:
         return time.perf_counter() - t0
 
     def result(self) -> str:
-        """What the last run showed, as text: its texts and its charts' numbers (rounded to 1e-7)."""
+        """What the last run showed, as text: its texts (server-wide counters masked, see SERVER_COUNTERS) and its
+        charts' numbers (rounded to 1e-7)."""
         charts = []
         for spec in self.run_charts:
             fig = json.loads(spec)
             charts.append([_numbers(trace) for trace in fig.get("data", [])])
-        return json.dumps({"texts": self.run_texts, "charts": charts}, sort_keys=True, ensure_ascii=False)
+        texts = [SERVER_COUNTERS.sub(lambda m: (m.group(1) or "") + "#", t) for t in self.run_texts]
+        return json.dumps({"texts": texts, "charts": charts}, sort_keys=True, ensure_ascii=False)
 
 
 def plotly_array(value) -> list[float]:
