@@ -146,7 +146,7 @@ def test_tiny_gpt2_folder_as_default(app_factory, tiny_dirs):
     assert _summary(at).endswith("2 layers × 4 heads")
     assert "causal language model" in " ".join(shown(c.value) for c in at.sidebar.caption)
     assert any("causal mask: a token sees only itself and earlier tokens" in m for m in _markdown(at))
-    diff = float(at.success[0].value.rsplit("=", 1)[1].split("(")[0])
+    diff = float(shown(at.success[0].value).rsplit("=", 1)[1].split("(")[0])
     assert diff < 1e-5
     heat = json.loads(at.get("plotly_chart")[0].proto.spec)["data"][0]
     z = plotly_array(heat["z"])

@@ -165,16 +165,21 @@ def test_gradient_shap_adaptive_beats_its_old_default(tiny_classifier):
 
 
 def test_deeplift_listed_unavailable_with_reason(tiny_handles):
-    from plm_core.attribution import unavailable_methods
+    """Every tiny kind (BERT, DistilBERT, RoBERTa, GPT-2, the Llama-style decoders, T5, BART): DeepLift is listed
+    with the reason (a norm layer, self-attention) and refused at once; encoder-decoders also list the attention
+    methods (one self-attention over all input tokens does not exist there)."""
+    from plm_core.attribution import ATTENTION_METHODS, unavailable_methods
     from plm_core.errors import UnsupportedModelError
 
     for kind, handle in tiny_handles.items():
         reasons = unavailable_methods(handle)
-        assert set(reasons) == {"deeplift"}, kind
-        assert "LayerNorm" in reasons["deeplift"] and "self-attention" in reasons["deeplift"]
-        with pytest.raises(UnsupportedModelError, match="not available for this model"):
-            attribute(handle, "the [MASK] sat" if "mlm" in kind or kind == "masked_lm" else "the cat sat", "deeplift",
-                      target=Target("similarity", other="a dog") if kind == "encoder" else None)
+        expected = {"deeplift", *(ATTENTION_METHODS if handle.arch.encoder_decoder else ())}
+        assert set(reasons) == expected, kind
+        assert "Norm" in reasons["deeplift"] and "self-attention" in reasons["deeplift"], (kind, reasons["deeplift"])
+        for method in expected:  # refused before any work, with the listed reason
+            with pytest.raises(UnsupportedModelError, match="not available for this model") as err:
+                attribute(handle, "the cat sat", method)
+            assert reasons[method] in str(err.value), kind
 
 
 def test_deeplift_check_accepts_what_captum_supports():
