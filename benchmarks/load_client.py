@@ -55,7 +55,7 @@ MASKING_P95_LIMIT_S = 1.0
 ACTIVITIES = ("masking", "lesson", "attribution", "bias")
 # Text that legitimately differs between sessions doing the same thing: numbers the server counts across all
 # sessions (the bias page's run ids, "Run #12", and the count of stored runs, "3 stored runs").
-SERVER_COUNTERS = re.compile(r"(\b[Rr]un #)\d+|()\b[\d,]+(?= stored runs?\b)")
+SERVER_COUNTERS = ((re.compile(r"\b([Rr]un) #\d+"), r"\1 #N"), (re.compile(r"\b[\d,]+ stored runs?\b"), "N stored runs"))
 SENTENCES = [
     "The cat sat on the mat because it was tired.",
     "A quick brown fox jumps over the lazy dog.",
@@ -410,7 +410,9 @@ class StSession:
         for spec in self.run_charts:
             fig = json.loads(spec)
             charts.append([_numbers(trace) for trace in fig.get("data", [])])
-        texts = [SERVER_COUNTERS.sub(lambda m: (m.group(1) or "") + "#", t) for t in self.run_texts]
+        texts = list(self.run_texts)
+        for pattern, mask in SERVER_COUNTERS:
+            texts = [pattern.sub(mask, t) for t in texts]
         return json.dumps({"texts": texts, "charts": charts}, sort_keys=True, ensure_ascii=False)
 
 
