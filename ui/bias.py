@@ -305,8 +305,9 @@ def stored_runs_hint(probe: str) -> None:
     """Under "New run" when this session has none: how many stored runs of ``probe`` wait under Stored runs."""
     n = len(run_store().runs(probe))
     if n:
-        st.caption(f"{n:,} stored run{'s' if n != 1 else ''} of this probe (from earlier sessions or other users "
-                   "of this server): open or resume them under Show → Stored runs.")
+        runs = "stored run" if n == 1 else "stored runs"
+        st.caption(f"{n:,} {runs} of this probe (from earlier sessions or other users of this server): "  # md: trusted
+                   "open or resume them under Show → Stored runs.")
 
 
 # ---- result views -----------------------------------------------------------------------------------

@@ -20,7 +20,7 @@ def _titles(at) -> list[str]:
 def test_home_and_sidebar(app_factory, tiny_dirs, name):
     at = open_page(app_factory, tiny_dirs[name], "pages/home.py")
     label = {"t5": "encoder-decoder (T5/BART-style)", "llama": "causal language model (GPT-style)"}[name]
-    assert any(label in c.value for c in at.sidebar.caption)
+    assert any(label in shown(c.value) for c in at.sidebar.caption)
 
 
 def test_attention_page_t5_three_stacks(app_factory, tiny_dirs):
