@@ -15,7 +15,6 @@ from ui.safe import md
 EXAMPLE = "The cat sat on the mat because it was tired."
 STACK_LABELS = {"encoder": N_("encoder self-attention"), "decoder": N_("decoder self-attention"),
                 "cross": N_("cross-attention (target → source)"), "self": N_("self-attention")}
-QK_TOLERANCE = 1e-5  # the recomputation is called equal to the model's attention below this max |difference|
 VIEW_NAMES = {"head": N_("head"), "model": N_("model")}  # bertviz's two views, in "the head view"
 BERTVIZ_MAX_TOKENS = 128  # the head/model views draw n² lines per head: past this they are unreadable and slow
 
@@ -144,10 +143,6 @@ with qk_tab:
     c1, c2 = st.columns(2)
     charts.plotly_chart(figs["scores"], key="attention.qk_scores", container=c1)
     charts.plotly_chart(figs["probs"], key="attention.qk_probs", container=c2)
-    if qk.max_abs_diff < QK_TOLERANCE:
-        st.success(_("Recomputed softmax(QKᵀ/√d_k) equals the model's attention (within {tolerance:g}): "
-                     "max |difference| = {diff:.2e}", tolerance=QK_TOLERANCE, diff=qk.max_abs_diff))
-    else:
-        st.warning(_("Recomputed softmax(QKᵀ/√d_k) differs from the model's attention by more than "
-                     "{tolerance:g}: max |difference| = {diff:.2e}", tolerance=QK_TOLERANCE, diff=qk.max_abs_diff))
+    widgets.check_equal(_("Recomputed softmax(QKᵀ/√d_k)"), _("the model's attention"), qk.max_abs_diff,
+                        widgets.PROBS_TOLERANCE)
     neuron.render(qk, "attention.qk")

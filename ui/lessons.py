@@ -411,9 +411,8 @@ def view_embedding_tables(ctx: Ctx) -> None:
     charts.plotly_chart(token_bars(bars, tokens, _("Length of each looked-up row")), key="lessons.emb_norms")
     charts.plotly_chart(vectors_heatmap(res.combined, tokens, _("Input vectors (first 64 dimensions)")),
                         key="lessons.emb_vec")
-    _ok(ctx, (_("Our sum + LayerNorm equals the model's input vectors: max |difference| = {diff:.1e}", diff=res.max_abs_diff)
-              if res.layer_norm else
-              _("Our sum equals the model's input vectors: max |difference| = {diff:.1e}", diff=res.max_abs_diff)))
+    widgets.check_equal(_("Our sum + LayerNorm") if res.layer_norm else _("Our sum"), _("the model's input vectors"),
+                        res.max_abs_diff, widgets.VECTORS_TOLERANCE)
 
 
 def view_positions(ctx: Ctx) -> None:
@@ -533,7 +532,7 @@ def view_softmax(ctx: Ctx) -> None:
     sums = probs.sum(-1)
     st.markdown(_("**row sums: min {low:.6f}, max {high:.6f}**", low=sums.min(), high=sums.max()))
     diff = float(np.max(np.abs(s.probs[h] - s.model_probs[h])))
-    _ok(ctx, _("Our softmax equals the attention the model returned: max |difference| = {diff:.1e}", diff=diff))
+    widgets.check_equal(_("Our softmax"), _("the attention the model returned"), diff, widgets.PROBS_TOLERANCE)
 
 
 def view_weighted_sum(ctx: Ctx) -> None:
@@ -548,7 +547,7 @@ def view_weighted_sum(ctx: Ctx) -> None:
                                         _("the model's (input of its output projection, head {head})", head=h)),
                         key="lessons.ctx_model", container=c2)
     diff = s.head_context_diff(h)
-    _ok(ctx, _("Step by step equals the model's own attention output: max |difference| = {diff:.1e}", diff=diff))
+    widgets.check_equal(_("Step by step"), _("the model's own attention output"), diff, widgets.VECTORS_TOLERANCE)
 
 
 def view_heads(ctx: Ctx) -> None:
@@ -572,9 +571,8 @@ def view_concat(ctx: Ctx) -> None:
     charts.plotly_chart(vectors_heatmap(s.concat, tokens, _("concatenated heads")), key="lessons.concat", container=c1)
     charts.plotly_chart(vectors_heatmap(s.projected, tokens, _("after the output projection W_O")),
                         key="lessons.proj", container=c2)
-    _ok(ctx, _("Concatenation equals the model's: max |difference| = {context:.1e}; projection equals "
-               "the output of its W_O layer: max |difference| = {projection:.1e}", context=s.context_diff,
-               projection=s.projection_diff))
+    widgets.check_equal(_("Concatenation"), _("the model's"), s.context_diff, widgets.VECTORS_TOLERANCE)
+    widgets.check_equal(_("Projection"), _("the output of its W_O layer"), s.projection_diff, widgets.VECTORS_TOLERANCE)
 
 
 def view_masks(ctx: Ctx) -> None:
@@ -742,8 +740,10 @@ def view_use(ctx: Ctx) -> None:
         st.rerun()
     if "lessons.saved" in st.session_state:
         path, diff = st.session_state["lessons.saved"]
-        _ok(ctx, _("Saved to {path} and loaded as a classifier: it predicts the same probabilities "
-                   "(max |difference| = {diff:.1e}). The sidebar model is now this classifier.", path=path, diff=diff))
+        st.info(_("Saved to {path} and loaded as a classifier. The sidebar model is now this classifier.",
+                  path=md(path)))
+        widgets.check_equal(_("The saved classifier's prediction"), _("the trained model's"), diff,
+                            widgets.PROBS_TOLERANCE)
         if st.button(_("Explain it on the Attention page"), key="lessons.open_attention"):
             widgets.open_page("pages/attention.py", **{"attention.text": ctx.text})
 
