@@ -18,7 +18,6 @@ from ui import generation as ug
 from ui.safe import md
 
 STEP_METHODS = ["integrated_gradients", "input_x_gradient", "saliency", "occlusion", "attention_rollout"]
-LENS_TOLERANCE = 1e-4  # the last layer's read-out is called equal to the model's output below this max |difference|
 
 handle = widgets.require_handle()
 spec = widgets.active_spec()
@@ -37,12 +36,8 @@ settings = widgets.run_or_stop(ug.settings_controls)
 def show_lens(lens) -> None:
     charts.plotly_chart(logit_lens_figure(lens), key=f"generation.lens.{lens.position}")
     charts.plotly_chart(logit_lens_trace(lens), key=f"generation.lens_trace.{lens.position}")
-    if lens.max_abs_diff < LENS_TOLERANCE:
-        st.success(f"The last layer's read-out equals the model's own output (within {LENS_TOLERANCE:g}): "
-                   f"max |difference| = {lens.max_abs_diff:.1e}")
-    else:
-        st.warning(f"The last layer's read-out differs from the model's output by more than {LENS_TOLERANCE:g}: "
-                   f"max |difference| = {lens.max_abs_diff:.2e}")
+    widgets.check_equal("The last layer's read-out", "the model's own output", lens.max_abs_diff,
+                        widgets.PROBS_TOLERANCE)  # probabilities
 
 
 if not generates:

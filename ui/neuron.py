@@ -8,10 +8,10 @@ import streamlit as st
 from plm_core.neuron_view import neuron_view
 from plm_core.types import QueryKeyResult
 from plm_core.viz.generation_plots import neuron_view_figure
-from ui import charts
+from ui import charts, widgets
 from ui.safe import md
 
-TOLERANCE = 1e-5  # Σ q ⊙ k × scale is called equal to the score row below this max |difference|
+TOLERANCE = 1e-5  # Σ q ⊙ k × scale is called equal to the score row up to this max |difference|
 
 
 def render(qk: QueryKeyResult, prefix: str) -> None:
@@ -28,11 +28,6 @@ def render(qk: QueryKeyResult, prefix: str) -> None:
     bias = nv.bias[vis] if nv.bias is not None else 0.0  # T5: a position bias added to QKᵀ
     diff = float(np.max(np.abs(nv.dots[vis] * nv.scale + bias - qk.scores[query][vis])))
     what = "Σ q ⊙ k × scale" + (" + position bias" if qk.bias is not None else "")
-    if diff < TOLERANCE:
-        st.success(f"{md(what)} equals row {query:d} of QKᵀ/√d_k (within {TOLERANCE:g}): "
-                   f"max |difference| = {diff:.1e}")
-    else:
-        st.warning(f"{md(what)} differs from row {query:d} of QKᵀ/√d_k by more than {TOLERANCE:g}: "
-                   f"max |difference| = {diff:.2e}")
+    widgets.check_equal(what, f"row {query:d} of QKᵀ/√d_k", diff, TOLERANCE)
     top = ", ".join(f"dim {d} ({v:+.2f})" for d, v in nv.top_dimensions(int(np.argmax(np.where(vis, nv.probs, -1)))))
     st.caption(f"For the key this query attends to most, the dimensions that matter most: {md(top)}.")
