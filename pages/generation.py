@@ -19,7 +19,6 @@ from ui.safe import md
 from plm_core.i18n import _, tr
 
 STEP_METHODS = ["integrated_gradients", "input_x_gradient", "saliency", "occlusion", "attention_rollout"]
-LENS_TOLERANCE = 1e-4  # the last layer's read-out is called equal to the model's output below this max |difference|
 
 handle = widgets.require_handle()
 spec = widgets.active_spec()
@@ -38,12 +37,8 @@ settings = widgets.run_or_stop(ug.settings_controls)
 def show_lens(lens) -> None:
     charts.plotly_chart(logit_lens_figure(lens), key=f"generation.lens.{lens.position}")
     charts.plotly_chart(logit_lens_trace(lens), key=f"generation.lens_trace.{lens.position}")
-    if lens.max_abs_diff < LENS_TOLERANCE:
-        st.success(_("The last layer's read-out equals the model's own output (within {tolerance:g}): "
-                     "max |difference| = {diff:.1e}", tolerance=LENS_TOLERANCE, diff=lens.max_abs_diff))
-    else:
-        st.warning(_("The last layer's read-out differs from the model's output by more than {tolerance:g}: "
-                     "max |difference| = {diff:.2e}", tolerance=LENS_TOLERANCE, diff=lens.max_abs_diff))
+    widgets.check_equal(_("The last layer's read-out"), _("the model's own output"), lens.max_abs_diff,
+                        widgets.PROBS_TOLERANCE)  # probabilities
 
 
 if not generates:

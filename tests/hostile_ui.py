@@ -345,7 +345,7 @@ def fill_generation(at, value: str, rec: Recorder) -> None:
     rec.run(at, "generation next token")
     at.button(key="generation.next").click()
     rec.run(at, "generation next token")
-    if not at.exception and at.pills(key="generation.pick").options:
+    if not at.exception and any(p.key == "generation.pick" and p.options for p in at.pills):  # none at the limit
         at.pills(key="generation.pick").set_value(1)
         rec.run(at, "generation pick a token")
         at.selectbox(key="generation.method").set_value("occlusion")

@@ -376,10 +376,6 @@ def _frame(rows: list[dict]):
     return frame.set_index(frame.columns[0]) if len(frame.columns) else frame
 
 
-def _ok(ctx: Ctx, text: str) -> None:
-    st.success(md(text))
-
-
 def view_tokens(ctx: Ctx) -> None:
     res = cached_token_embeddings(ctx.spec, ctx.text)
     widgets.show_notes(res.encoding)
@@ -458,9 +454,9 @@ def view_contextual(ctx: Ctx) -> None:
     st.markdown(_("**{where}; cosine after the embedding layer {first:.3f} ({position}), after the last layer "
                   "{last:.3f}**", where=md(where), first=res.cosines[0], last=res.cosines[-1],
                   position=_("same position") if same else _("the position embeddings differ")))
-    if res.static_diff < 1e-5:
-        _ok(ctx, _("The two token-embedding rows are the same vector (a static embedding): max |difference| = "
-                   "{diff:.1e}", diff=res.static_diff))
+    if res.static_diff <= widgets.VECTORS_TOLERANCE:
+        widgets.check_equal(_("The second sentence's token-embedding row"), _("the first's (a static embedding)"),
+                            res.static_diff, widgets.VECTORS_TOLERANCE)
     else:  # the word is split differently in the two sentences
         st.info(_("The word's token-embedding rows differ (max |difference| = {diff:.2e}): it is split into different "
                   "pieces in the two sentences.", diff=res.static_diff))
@@ -515,12 +511,8 @@ def _neuron_view(ctx: Ctx, s: compute.AttentionSteps) -> None:
     vis = np.array(nv.visible)
     bias = nv.bias[vis] if nv.bias is not None else 0.0  # T5: a position bias added to QKᵀ
     diff = float(np.max(np.abs(nv.dots[vis] * nv.scale + bias - s.scores[h][query][vis])))
-    if diff < neuron.TOLERANCE:
-        _ok(ctx, _("Each row of products adds up to q·k; times the scale it is row {row} of the score matrix: "
-                   "max |difference| = {diff:.1e}", row=int(query), diff=diff))
-    else:
-        st.warning(_("Σ q ⊙ k × scale differs from row {row} of the score matrix by more than {tolerance:g}: "
-                     "max |difference| = {diff:.2e}", row=int(query), tolerance=neuron.TOLERANCE, diff=diff))
+    widgets.check_equal(_("Σ q ⊙ k × scale + position bias") if nv.bias is not None else _("Σ q ⊙ k × scale"),
+                        _("row {row} of the score matrix", row=int(query)), diff, neuron.TOLERANCE)
 
 
 def view_softmax(ctx: Ctx) -> None:

@@ -8,11 +8,11 @@ import streamlit as st
 from plm_core.neuron_view import neuron_view
 from plm_core.types import QueryKeyResult
 from plm_core.viz.generation_plots import neuron_view_figure
-from ui import charts
+from ui import charts, widgets
 from ui.safe import md
 from plm_core.i18n import _
 
-TOLERANCE = 1e-5  # Σ q ⊙ k × scale is called equal to the score row below this max |difference|
+TOLERANCE = 1e-5  # Σ q ⊙ k × scale is called equal to the score row up to this max |difference|
 
 
 def render(qk: QueryKeyResult, prefix: str) -> None:
@@ -28,13 +28,8 @@ def render(qk: QueryKeyResult, prefix: str) -> None:
     vis = np.array(nv.visible)
     bias = nv.bias[vis] if nv.bias is not None else 0.0  # T5: a position bias added to QKᵀ
     diff = float(np.max(np.abs(nv.dots[vis] * nv.scale + bias - qk.scores[query][vis])))
-    what = "Σ q ⊙ k × scale" + (_(" + position bias") if qk.bias is not None else "")
-    if diff < TOLERANCE:
-        st.success(_("{what} equals row {row} of QKᵀ/√d_k (within {tolerance:g}): max |difference| = {diff:.1e}",
-                     what=md(what), row=int(query), tolerance=TOLERANCE, diff=diff))
-    else:
-        st.warning(_("{what} differs from row {row} of QKᵀ/√d_k by more than {tolerance:g}: max |difference| = "
-                     "{diff:.2e}", what=md(what), row=int(query), tolerance=TOLERANCE, diff=diff))
+    what = _("Σ q ⊙ k × scale + position bias") if qk.bias is not None else _("Σ q ⊙ k × scale")
+    widgets.check_equal(what, _("row {row} of QKᵀ/√d_k", row=int(query)), diff, TOLERANCE)
     top = ", ".join(_("dim {d} ({v:+.2f})", d=d, v=v)
                     for d, v in nv.top_dimensions(int(np.argmax(np.where(vis, nv.probs, -1)))))
     st.caption(_("For the key this query attends to most, the dimensions that matter most: {top}.", top=md(top)))

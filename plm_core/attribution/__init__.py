@@ -18,6 +18,7 @@ import torch
 
 from plm_core.attribution import methods as _m
 from plm_core.attribution.objective import (
+    Objective,
     attn_implementation,
     baseline_embeds,
     build_objective,

@@ -105,7 +105,8 @@ def test_user_text_stays_literal(gpt2_page):
     at.text_area(key="generation.prompt").input("**bold** <b>x</b> $x$").run()
     assert not at.exception and _text(at) == "**bold** <b>x</b> $x$"
     at.button(key="generation.next").click().run()
-    assert _text(at).startswith("**bold** <b>x</b> $x$")
+    assert _text(at).startswith("**bold** <b>x</b> $x$") and len(_text(at)) > len("**bold** <b>x</b> $x$")
+    assert "1 generated token(s)" in " ".join(shown(m.value) for m in at.markdown)
 
 
 def test_masked_lm_shows_the_mask_distribution_and_lens(app_factory, tiny_dirs):

@@ -54,7 +54,7 @@ def test_lesson1_contextual_step(app_factory, tiny_dirs):
     fig = _figure(at, "“bank” in the two sentences")
     y = plotly_array(fig["data"][0]["y"])
     assert y[0] == pytest.approx(1.0, abs=1e-6) and len(y) == 1 + 3  # static row, embedding layer, 2 layers
-    assert any("same vector (a static embedding): max |difference| = 0.0e+00" in shown(s.value) for s in at.success)
+    assert any("equals the first's (a static embedding): max |difference| = 0.0e+00" in shown(s.value) for s in at.success)
     at.text_input(key="lessons.w.ctx_word").input("river").run()  # not in the second sentence
     assert any("is not in the second sentence" in shown(e.value) for e in at.error)
 
