@@ -39,7 +39,7 @@ if result.stacks:  # an encoder-decoder: pick the stack the heatmaps, token flow
                "(causal self-attention) and, through cross-attention, the encoder's output: one row per target "
                "token, one column per source token.")
     stack = st.segmented_control("Attention stack", result.stack_names, key="attention.stack",
-                                 format_func=STACK_LABELS.get) or result.stack
+                                 format_func=STACK_LABELS.get, bind="query-params") or result.stack
 else:
     stack = result.stack
 shown = in_units.get(stack)  # the stack the tabs below show (the only one of a single-stack model), in tokens or words
@@ -48,7 +48,8 @@ tokens = shown.encoding.tokens
 keys = shown.keys.tokens
 
 head_tab, model_tab, heat_tab, flow_tab, qk_tab = st.tabs(
-    ["Head view", "Model view", "Heatmaps & rollout", "Token flow", "Query · key"])
+    ["Head view", "Model view", "Heatmaps & rollout", "Token flow", "Query · key"], key="attention.view",
+    bind="query-params")
 
 too_long = len(tokens) > BERTVIZ_MAX_TOKENS
 for tab, view, height in ((head_tab, "head", 80 + 23 * len(tokens)),
@@ -69,7 +70,7 @@ for tab, view, height in ((head_tab, "head", 80 + 23 * len(tokens)),
                                     "without a server. It follows the viewer's light or dark setting.")
 
 with heat_tab:
-    mode = st.radio("Show", ["attention", "rollout"], horizontal=True, key="attention.mode",
+    mode = st.radio("Show", ["attention", "rollout"], horizontal=True, key="attention.mode", bind="query-params",
                     format_func={"attention": "attention of one layer", "rollout": "attention rollout (all layers below)"}.get)
     if mode == "attention":
         layer, head = widgets.layer_head_picker("attention.heat", shown.n_layers, shown.n_heads)
@@ -79,7 +80,7 @@ with heat_tab:
                         key="attention.heatmap")
     else:
         layer = st.selectbox("Up to layer", list(range(shown.n_layers)), index=shown.n_layers - 1,
-                             key="attention.rollout_layer")
+                             key="attention.rollout_layer", bind="query-params")
         if shown.square:
             st.caption("Rollout (Abnar & Zuidema, 2020): heads averaged, the residual added as 0.5·A + 0.5·I, "
                        "and the layers multiplied — how much each input token flows into each position.")
@@ -102,7 +103,8 @@ with flow_tab:
     else:
         chosen = st.multiselect(units.name.capitalize(), list(range(len(flow_tokens))),
                                 default=[min(2, len(flow_tokens) - 1)], format_func=lambda i: labels[i],
-                                key=f"attention.flow_{units.name}" + (f".{stack}" if result.stacks else ""))
+                                key=f"attention.flow_{units.name}" + (f".{stack}" if result.stacks else ""),
+                                bind="query-params")
         layer, head = widgets.layer_head_picker("attention.flow", shown.n_layers, shown.n_heads,
                                                 default_layer=shown.n_layers - 1)
         if chosen:

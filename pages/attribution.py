@@ -30,18 +30,19 @@ if handle.adapter.target_prefix:  # an encoder-decoder: the target token follows
                              help=handle.adapter.pair_help).strip() or None
 target = ua.target_picker(handle, text)
 methods = st.multiselect("Methods", list(METHODS), default=["integrated_gradients"], key="attribution.methods",
-                         format_func=METHOD_LABELS.get)
+                         format_func=METHOD_LABELS.get, bind="query-params")
 units = ui_text.unit_switch(text)
 with st.expander("Settings: baseline, steps, samples"):
     c1, c2, c3, c4 = st.columns(4)
-    baseline = c1.radio("Baseline", ["pad", "mask", "zero"], key="attribution.baseline",
+    baseline = c1.radio("Baseline", ["pad", "mask", "zero"], key="attribution.baseline", bind="query-params",
                         format_func={"pad": "[PAD] tokens", "mask": "[MASK] tokens", "zero": "zero embedding"}.get)
-    steps_choice = c2.selectbox("IG steps", ["auto", 8, 16, 32, 50, 64, 128], key="attribution.steps",
+    steps_choice = c2.selectbox("IG steps", ["auto", 8, 16, 32, 50, 64, 128], key="attribution.steps", bind="query-params",
                                 help="auto: Gauss-Legendre nodes placed where the output changes, more of them "
                                      "until the completeness error is under the tolerance.")
     tolerance = c3.select_slider("Tolerance (auto)", [0.001, 0.005, 0.01, 0.02, 0.05], value=0.01,
-                                 key="attribution.tolerance", format_func=lambda v: f"{v:.1%}")
-    n_samples = c4.select_slider("Samples (SHAP, LIME)", [8, 16, 32, 64, 128], value=32, key="attribution.samples")
+                                 key="attribution.tolerance", format_func=lambda v: f"{v:.1%}", bind="query-params")
+    n_samples = c4.select_slider("Samples (SHAP, LIME)", [8, 16, 32, 64, 128], value=32, key="attribution.samples",
+                                 bind="query-params")
 n_steps = None if steps_choice == "auto" else int(steps_choice)
 if not text.strip():
     st.info("Type a sentence above.")

@@ -15,8 +15,8 @@ ui_bias.content_warning()
 progress_slot = st.container()
 c1, c2 = st.columns([3, 2])
 probe = c1.radio("Probe", list(bias_forms.PROBES), format_func=bias_forms.PROBES.get, horizontal=True,
-                 key="bias.probe")
-view = c2.radio("Show", list(VIEWS), format_func=VIEWS.get, horizontal=True, key="bias.view")
+                 key="bias.probe", bind="query-params")
+view = c2.radio("Show", list(VIEWS), format_func=VIEWS.get, horizontal=True, key="bias.view", bind="query-params")
 
 if view == "runs":
     bias_runs.runs_view(probe)

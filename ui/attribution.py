@@ -54,9 +54,10 @@ def target_picker(handle, text: str, prefix: str = "attribution") -> Target | No
     if "class" in kinds:
         labels = class_labels(handle)
         left, right = st.columns([3, 1])
-        choice = left.selectbox("Explain the class", ["predicted"] + list(labels), key=f"{prefix}.class")
+        choice = left.selectbox("Explain the class", ["predicted"] + list(labels), key=f"{prefix}.class",
+                                bind="query-params")
         output = right.radio("Explain", ["prob", "logit"], horizontal=True, key=f"{prefix}.output",
-                             format_func={"prob": "probability", "logit": "logit"}.get)
+                             format_func={"prob": "probability", "logit": "logit"}.get, bind="query-params")
         return Target("class", label=None if choice == "predicted" else choice, output=output)
     if "similarity" in kinds:
         from ui import widgets
@@ -80,22 +81,24 @@ def target_picker(handle, text: str, prefix: str = "attribution") -> Target | No
             return None
     modes = {"single": "a word" + (f" at {mask}" if at_mask else " as the next token"),
              "contrast": "a word rather than another (contrast)"}
-    mode = st.radio("Explain", list(modes), format_func=modes.get, horizontal=True, key=f"{prefix}.mode")
+    mode = st.radio("Explain", list(modes), format_func=modes.get, horizontal=True, key=f"{prefix}.mode",
+                    bind="query-params")
     cols = st.columns(4 if at_mask else 3)
     if mode == "contrast":
-        word = cols[0].text_input("Why this word…", key=f"{prefix}.contrast_word", value="he")
-        foil = cols[1].text_input("…rather than this one", key=f"{prefix}.foil", value="she")
+        word = cols[0].text_input("Why this word…", key=f"{prefix}.contrast_word", value="he", bind="query-params")
+        foil = cols[1].text_input("…rather than this one", key=f"{prefix}.foil", value="she", bind="query-params")
         if not word.strip() or not foil.strip():
             st.warning("A contrast needs two words: the word and the one it is compared with.")
             return None
     else:
-        word = cols[0].text_input("Word (empty = the model's top prediction)", key=f"{prefix}.word")
+        word = cols[0].text_input("Word (empty = the model's top prediction)", key=f"{prefix}.word",
+                                  bind="query-params")
         output = cols[1].radio("Explain", ["prob", "logit"], horizontal=True, key=f"{prefix}.output",
-                               format_func={"prob": "probability", "logit": "logit"}.get)
+                               format_func={"prob": "probability", "logit": "logit"}.get, bind="query-params")
     mask_index = 0
     if at_mask and text.count(mask) > 1:
         mask_index = cols[2].selectbox(f"Which {mask}", list(range(text.count(mask))), key=f"{prefix}.mask_index",
-                                       format_func=lambda i: f"{mask} #{i + 1}")
+                                       format_func=lambda i: f"{mask} #{i + 1}", bind="query-params")
     if mode == "contrast":
         return Target("contrast", word=word.strip(), contrast=foil.strip(), mask_index=mask_index)
     return Target(kinds[0], word=word.strip() or None,

@@ -1,8 +1,10 @@
 """Lessons page: step navigation, presenter view, shareable links, predict-then-reveal, and the live views.
 
-State lives in session keys ``lessons.*``; a fresh session takes it from the URL
-(``?lesson=2&step=3&text=...&presenter=1&lang=zh&layer=1&head=4&reveal=1``) and every run writes it back,
-so the address bar is always a link to the current step with its inputs.
+Every input is a widget bound to the URL with Streamlit's ``bind="query-params"`` (the parameter is the widget
+key): ``?lessons.lesson=2.+Self-attention…&lessons.step=3&lessons.text.2=…&lessons.layer=1&lessons.head=4
+&lessons.reveal.2.2=true&lessons.presenter=true``, so the address bar is always a link to the current step with its
+inputs and whether its answer is shown. A student's guess stays in the session (``persist_state``), not in links.
+The presenter view hides the controls with CSS but still draws them, so their values stay in the URL.
 """
 
 from __future__ import annotations
@@ -28,7 +30,6 @@ from ui import charts, keyboard, resources, widgets
 from ui import text as ui_text
 from ui.backend import compute as compute_op  # (plm_core.lessons.compute is `compute` here)
 
-MAX_URL_TEXT = 500  # characters of the sentence carried in a link
 INPUT_VIEWS = {"data"}  # views that ARE the input: shown before the guess
 STEPS_IG = 32  # integration steps for lesson 6 (lowered further by classroom mode)
 
@@ -119,93 +120,34 @@ class Ctx:
         return self.units.of(encoding)
 
 
-def _int(raw: object, default: int) -> int:
-    try:
-        return int(str(raw))
-    except ValueError:
-        return default
-
-
 def text_key(lesson: int) -> str:
     return f"lessons.text.{lesson}"
 
 
-def read_url_once(handle: ModelHandle) -> None:
-    """A fresh session (a shared link) takes lesson, step and inputs from the URL."""
-    if st.session_state.get("lessons.url_read"):
-        return
-    qp = st.query_params
-    lesson = get_lesson(_int(qp.get("lesson", 1), 1))
-    st.session_state["lessons.lesson"] = lesson.number
-    st.session_state["lessons.step"] = min(max(_int(qp.get("step", 1), 1), 1), len(lesson.steps)) - 1
-    if qp.get("text"):
-        st.session_state[text_key(lesson.number)] = qp["text"][:MAX_URL_TEXT]
-    st.session_state["lessons.lang"] = "zh" if qp.get("lang") == "zh" else "en"
-    st.session_state["lessons.presenter"] = qp.get("presenter") in ("1", "true")
-    st.session_state["lessons.layer"] = min(max(_int(qp.get("layer", 0), 0), 0), handle.n_layers - 1)
-    st.session_state["lessons.head"] = min(max(_int(qp.get("head", 0), 0), 0), handle.n_heads - 1)
-    if qp.get("reveal") in ("1", "true"):
-        st.session_state["lessons.revealed"] = {(lesson.number, st.session_state["lessons.step"])}
-    st.session_state["lessons.url_read"] = True
-
-
-def link_params(ctx: Ctx) -> dict[str, str]:
-    params = {"lesson": str(ctx.lesson.number), "step": str(ctx.step_index + 1)}  # type: ignore[attr-defined]
-    if ctx.text != ctx.lesson.default_text:
-        params["text"] = ctx.text[:MAX_URL_TEXT]
-    if ctx.lang != "en":
-        params["lang"] = ctx.lang
-    if ctx.lesson.number in (2, 3):
-        params.update(layer=str(ctx.layer), head=str(ctx.head))
-    return params
-
-
-def write_url(ctx: Ctx) -> str:
-    """Mirror the state into the address bar; returns the shareable presenter link."""
-    params = link_params(ctx)
-    qp = st.query_params
-    for key in ("lesson", "step", "text", "lang", "layer", "head", "presenter", "reveal"):
-        if key in qp and key not in params:
-            del qp[key]
-    if ctx.presenter:
-        params["presenter"] = "1"
-    qp.update(params)
-    base = (st.context.url or "").split("?")[0]
-    return f"{base}?{urlencode({**params, 'presenter': '1', 'model': ctx.spec.model_id})}"
-
-
-def bound(widget: Callable, label: str, key: str, **kwargs):
-    """A widget whose value lives in the plain session key ``key`` (widget key ``lessons.w.…``).
-
-    Streamlit drops a widget's state when the widget is not drawn in a run; the presenter view hides the
-    controls, so the value is kept under a key no widget owns and copied in and out.
-    """
-    wkey = key.replace("lessons.", "lessons.w.", 1)
-    st.session_state[wkey] = st.session_state[key]
-    user_change = kwargs.pop("on_change", None)
-
-    def copy_back() -> None:
-        st.session_state[key] = st.session_state[wkey]
-        if user_change:
-            user_change()
-
-    return widget(label, key=wkey, on_change=copy_back, **kwargs)
+def controls(name: str):
+    """A container for inputs the presenter view hides (CSS only: they are still drawn, so their values stay in
+    the URL and the link keeps opening the same step)."""
+    return st.container(key=f"{CONTROLS}{name}")
 
 
 def _go(delta: int, n_steps: int) -> None:
-    st.session_state["lessons.step"] = min(max(st.session_state.get("lessons.step", 0) + delta, 0), n_steps - 1)
+    st.session_state["lessons.step"] = min(max(st.session_state.get("lessons.step", 1) + delta, 1), n_steps)
 
 
 def _lesson_changed() -> None:
-    st.session_state["lessons.step"] = 0
+    st.session_state["lessons.step"] = 1
 
 
 def _exit_presenter() -> None:
     st.session_state["lessons.presenter"] = False
 
 
+CONTROLS = "lessons-ctl-"  # key prefix of the containers the presenter view hides (CSS class st-key-…)
+HIDDEN = "lessons-hidden"  # a container never shown: inputs a step does not use, kept in the URL
+HIDDEN_CSS = f'<style>[class*="st-key-{HIDDEN}"] {{ display: none !important; }}</style>'
 PRESENTER_CSS = """
 <style>
+[class*="st-key-lessons-ctl-"],
 [data-testid="stSidebar"], [data-testid="stSidebarCollapsedControl"], [data-testid="stHeader"],
 [data-testid="stToolbar"], [data-testid="stDecoration"] { display: none !important; }
 [data-testid="stMainBlockContainer"] { max-width: 100% !important; padding: 1.5rem 3rem !important; }
@@ -240,53 +182,48 @@ def render_page() -> None:
 def _render_page() -> None:
     handle = widgets.require_handle()
     spec = widgets.active_spec()
-    read_url_once(handle)
-    presenter = bool(st.session_state.get("lessons.presenter"))
     numbers = [lesson.number for lesson in LESSONS]
-    lang: Lang = st.session_state.get("lessons.lang", "en")
+    # Every input is a widget bound to the URL (bind="query-params", the key is the parameter), so the address
+    # bar is a link to this step with its inputs. The language is drawn first: the lesson picker's labels (its
+    # URL values) are in that language.
+    with controls("top"):
+        title = st.empty()
+        c1, c2, c3 = st.columns([3, 1, 1])
+        lang: Lang = c2.radio("Language / 语言", ["en", "zh"], horizontal=True, key="lessons.lang",
+                              format_func={"en": "English", "zh": "中文"}.get, bind="query-params")
+        number = c1.selectbox("Lesson", numbers, key="lessons.lesson", on_change=_lesson_changed,
+                              format_func=lambda n: f"{n}. {get_lesson(n).title(lang)}", bind="query-params")
+        presenter = c3.toggle("Presenter view", key="lessons.presenter", bind="query-params",
+                              help="Large type, no controls: for a projector. The link below opens it directly.")
+        lesson = get_lesson(number)
+        title.title("Lessons" if lang == "en" else "课程")
+        position = st.segmented_control("Step" if lang == "en" else "步骤", list(range(1, len(lesson.steps) + 1)),
+                                        default=1, required=True, key="lessons.step", bind="query-params")
+        st.caption(lesson.summary(lang))
     if presenter:
         st.html(PRESENTER_CSS)
-    else:
-        st.title("Lessons" if lang == "en" else "课程")
-        c1, c2, c3 = st.columns([3, 1, 1])
-        with c1:
-            bound(st.selectbox, "Lesson", "lessons.lesson", options=numbers, on_change=_lesson_changed,
-                  format_func=lambda n: f"{n}. {get_lesson(n).title(lang)}")
-        with c2:
-            bound(st.radio, "Language / 语言", "lessons.lang", options=["en", "zh"], horizontal=True,
-                  format_func={"en": "English", "zh": "中文"}.get)
-        with c3:
-            bound(st.toggle, "Presenter view", "lessons.presenter",
-                  help="Large type, no controls: for a projector. The link below opens it directly.")
-        lang = st.session_state["lessons.lang"]
-    lesson = get_lesson(st.session_state.get("lessons.lesson", 1))
-    index = min(st.session_state.get("lessons.step", 0), len(lesson.steps) - 1)
-    st.session_state["lessons.step"] = index
+    index = min(int(position or 1), len(lesson.steps)) - 1
     step = lesson.steps[index]
 
     if presenter:
         st.title(f"{lesson.number}. {lesson.title(lang)}")
-    else:
-        st.caption(lesson.summary(lang))
-    if text_key(lesson.number) not in st.session_state:
-        st.session_state[text_key(lesson.number)] = lesson.default_text
-    if not presenter and step.view not in ("data", "train"):
+    uses_text = step.view not in ("data", "train")
+    with controls("inputs") if uses_text else st.container(key=f"{HIDDEN}-text"):  # kept in the link where not used
         label = {5: "Sentence to classify", 7: "Occupations (comma-separated)"}.get(lesson.number, "Sentence")
-        bound(st.text_area, label, text_key(lesson.number), height=68)
-    text = st.session_state[text_key(lesson.number)]
-    layer, head = st.session_state.get("lessons.layer", 0), st.session_state.get("lessons.head", 0)
-    if lesson.number in (2, 3) and not presenter:
-        left, right = st.columns(2)
-        with left:
-            layer = bound(st.selectbox, "Layer", "lessons.layer", options=list(range(handle.n_layers)))
-        if lesson.number == 2:
-            with right:
-                head = bound(st.selectbox, "Head", "lessons.head", options=list(range(handle.n_heads)))
-    layer, head = min(int(layer), handle.n_layers - 1), min(int(head), handle.n_heads - 1)
-    units = ui_text.current_units(text) if presenter else ui_text.unit_switch(text)
-    ctx = Ctx(spec, handle, lesson, step, lang, presenter, text, layer, head, units)
+        text = st.text_area(label, lesson.default_text, key=text_key(lesson.number), height=68, bind="query-params")
+        layer, head = 0, 0
+        if lesson.number in (2, 3):
+            left, right = st.columns(2)
+            layer = left.selectbox("Layer", list(range(handle.n_layers)), key="lessons.layer", bind="query-params")
+            if lesson.number == 2:
+                head = right.selectbox("Head", list(range(handle.n_heads)), key="lessons.head", bind="query-params")
+        units = ui_text.unit_switch(text)
+    if not uses_text:
+        st.html(HIDDEN_CSS)
+    if step.view in EXAMPLE_VIEWS - INPUT_VIEWS:
+        examples_input(shown=False)
+    ctx = Ctx(spec, handle, lesson, step, lang, presenter, text, int(layer), int(head), units)
     ctx.step_index = index  # type: ignore[attr-defined]
-    link = write_url(ctx)
 
     st.progress((index + 1) / len(lesson.steps),
                 text=f"Lesson {lesson.number} · step {index + 1} / {len(lesson.steps)}" if lang == "en"
@@ -303,7 +240,18 @@ def _render_page() -> None:
     with st.expander("Glossary" if lang == "en" else "术语表"):
         st.markdown("\n".join(f"- **{term(lang)}** — {definition(lang)}" for term, definition in lesson.glossary))
     st.caption("Share this step (opens in presenter view):" if lang == "en" else "分享这一步（以演示模式打开）：")
-    st.code(link, language=None)
+    st.code(presenter_link(), language=None)
+
+
+def presenter_link() -> str:
+    """The address bar's link to this step (Streamlit keeps every bound widget in it), in presenter view.
+
+    Read at the end of the run: every widget of the step has registered, so the query parameters hold their
+    values (the browser's URL at the start of the run, updated by values set in this run)."""
+    query = {k: st.query_params.get_all(k) for k in st.query_params}
+    query["lessons.presenter"] = ["true"]
+    base = (st.context.url or "").split("?")[0]
+    return f"{base}?{urlencode(query, doseq=True)}"
 
 
 def _question(ctx: Ctx) -> bool:
@@ -312,27 +260,37 @@ def _question(ctx: Ctx) -> bool:
     if q is None:
         return True
     where = (ctx.lesson.number, ctx.step_index)  # type: ignore[attr-defined]
-    revealed = st.session_state.setdefault("lessons.revealed", set())
     lang = ctx.lang
     with st.container(border=True):
         st.markdown(("**Predict first:** " if lang == "en" else "**先预测：** ") + q.prompt(lang))
         key = f"lessons.guess.{where[0]}.{where[1]}"
+        reveal_key = f"lessons.reveal.{where[0]}.{where[1]}"  # in the URL: a link can open the step revealed
+        guesses = st.session_state.setdefault("lessons.guesses", {})  # the guess each reveal judged
+        shown_before = bool(st.session_state.get(reveal_key))
+        # a student's own guess is not in the link; it survives moving between steps
         guess = st.radio("Your guess" if lang == "en" else "你的猜测", list(range(len(q.options))), index=None,
-                         key=key, format_func=lambda i: q.options[i](lang), label_visibility="collapsed")
-        guesses = st.session_state.setdefault("lessons.guesses", {})
-        if where not in revealed:
-            def reveal() -> None:
-                revealed.add(where)
-                guesses[where] = st.session_state.get(key)
+                         key=key, format_func=lambda i: q.options[i](lang), label_visibility="collapsed",
+                         disabled=shown_before, persist_state="session")
 
-            st.button("Reveal the answer" if lang == "en" else "揭晓答案", key=f"lessons.reveal.{where[0]}.{where[1]}",
-                      disabled=guess is None, type="primary", on_click=reveal,
-                      help="Commit to a guess first." if lang == "en" else "请先选择一个答案。")
+        def record() -> None:  # the guess committed when the answer is revealed here (not by a link)
+            if st.session_state.get(reveal_key):
+                guesses[where] = st.session_state.get(key)
+            else:
+                guesses.pop(where, None)
+
+        shown = st.toggle("Reveal the answer" if lang == "en" else "揭晓答案", key=reveal_key, on_change=record,
+                          disabled=guess is None and not shown_before, bind="query-params",
+                          help="Commit to a guess first." if lang == "en" else "请先选择一个答案。")
+        if not shown:
             return False
-        guess = guesses.get(where, guess)
-        right = guess == q.answer
-        verdict = ("Right: " if right else "Not quite — ") if lang == "en" else ("答对了：" if right else "不完全对——")
         answer = q.options[q.answer](lang)
+        judged = guesses.get(where)
+        if judged is None:  # revealed by a link (or before a guess): the answer, without a verdict
+            st.info(("The answer: " if lang == "en" else "答案：") + f"**{answer}**. {q.explanation(lang)}",
+                    icon=":material/lightbulb:")
+            return True
+        right = judged == q.answer
+        verdict = ("Right: " if right else "Not quite — ") if lang == "en" else ("答对了：" if right else "不完全对——")
         msg = f"{verdict}**{answer}**. {q.explanation(lang)}"
         if right:  # Material icons ship with Streamlit's frontend (no emoji font needed)
             st.success(msg, icon=":material/check_circle:")
@@ -526,17 +484,16 @@ def cached_encoder_decoder(spec: ModelSpec, text: str, target: str) -> compute.E
 
 
 def view_encdec(ctx: Ctx) -> None:
-    key = "lessons.target.4"
-    st.session_state.setdefault(key, "The cat sat")
-    if not ctx.presenter:
-        bound(st.text_input, "Target so far (decoder input; optional)", key)
+    with controls("view"):
+        target = st.text_input("Target so far (decoder input; optional)", "The cat sat", key="lessons.target.4",
+                               bind="query-params")
     if not ctx.handle.arch.encoder_decoder:
         st.info(f"{ctx.handle.model_id} is a {ctx.handle.adapter.label}: load an encoder-decoder (t5-small, "
                 "facebook/bart-base) in the sidebar to see its three attention maps computed live."
                 if ctx.lang == "en" else
                 f"{ctx.handle.model_id} 不是编码器-解码器模型：在侧边栏加载 t5-small 或 facebook/bart-base 即可实时看到三张注意力图。")
         return
-    m = cached_encoder_decoder(ctx.spec, ctx.text, st.session_state[key])
+    m = cached_encoder_decoder(ctx.spec, ctx.text, target)
     src, tgt = m.source.tokens, m.target.tokens
     charts.plotly_chart(mask_pair(m.encoder_mask, m.decoder_mask, src, "encoder: who may look at whom (source)",
                               "decoder: who may look at whom (target)", other_tokens=tgt), key="lessons.encdec.masks")
@@ -552,11 +509,9 @@ def view_encdec(ctx: Ctx) -> None:
 
 
 def view_nsp(ctx: Ctx) -> None:
-    key = "lessons.pair.4"
-    st.session_state.setdefault(key, "It slept all afternoon.")
-    if not ctx.presenter:
-        bound(st.text_area, "Second sentence (B)", key, height=68)
-    pair = st.session_state[key]
+    with controls("view"):
+        pair = st.text_area("Second sentence (B)", "It slept all afternoon.", key="lessons.pair.4", height=68,
+                            bind="query-params")
     enc = cached_encoding(ctx.spec, ctx.text.replace("[MASK]", "mat"), pair)
     st.markdown(f"**{len(enc)} tokens, second sentence starts at {enc.pair_start}**")
     if ctx.handle.adapter.target_prefix:
@@ -572,16 +527,26 @@ def _training_spec(ctx: Ctx) -> ModelSpec:
     return ctx.spec if getattr(ctx.handle.config, "model_type", "") == "bert" else ModelSpec(DEFAULT_MODEL_ID)
 
 
+EXAMPLE_VIEWS = {"data", "train", "use"}  # the steps that read the labelled examples (lesson 5)
+
+
+def examples_input(shown: bool) -> str:
+    """The labelled examples, drawn in every step that reads them (hidden but for the data step), so a link to
+    any of those steps carries them."""
+    with controls("view") if shown else st.container(key=f"{HIDDEN}-examples"):
+        examples = st.text_area("Labelled examples", finetune.example_text(), key="lessons.examples", height=260,
+                                bind="query-params")
+    if not shown:
+        st.html(HIDDEN_CSS)
+    return examples
+
+
 def _examples() -> str:
-    st.session_state.setdefault("lessons.examples", finetune.example_text())
-    return st.session_state["lessons.examples"]
+    return st.session_state.get("lessons.examples", finetune.example_text())
 
 
 def view_data(ctx: Ctx) -> None:
-    _examples()
-    if not ctx.presenter:
-        bound(st.text_area, "Labelled examples", "lessons.examples", height=260)
-    data = finetune.parse_examples(_examples())
+    data = finetune.parse_examples(examples_input(shown=True))
     counts = ", ".join(f"{n}: {data.labels.count(i)}" for i, n in enumerate(data.names))
     st.markdown(f"**{len(data.texts)} examples — {counts}**")
 
