@@ -9,6 +9,7 @@ from plm_core.viz.attention_plots import attention_heatmap, query_key_figures, t
 from plm_core.viz.bertviz_html import bertviz_html
 from ui import charts, resources, widgets
 from ui import text as ui_text
+from ui.safe import md
 
 EXAMPLE = "The cat sat on the mat because it was tired."
 STACK_LABELS = {"encoder": "encoder self-attention", "decoder": "decoder self-attention",
@@ -32,8 +33,8 @@ result = widgets.run_or_stop(lambda: resources.cached_attention(spec, text, pair
 widgets.show_notes(result.encoding)
 units = ui_text.unit_switch(text, pair)
 in_units = units.attention(result)  # words: rows mean over a word's pieces, columns sum (every stack)
-st.markdown(f"**{describe(result.encoding)}**" + (f" · {len(in_units.encoding)} words" if units.words else "")
-            + f" · {result.n_layers} layers × {result.n_heads} heads")
+st.markdown(f"**{md(describe(result.encoding))}**" + (f" · {len(in_units.encoding):d} words" if units.words else "")
+            + f" · {result.n_layers:d} layers × {result.n_heads:d} heads")
 if result.stacks:  # an encoder-decoder: pick the stack the heatmaps, token flow and query·key view show
     st.caption("Encoder-decoder: the encoder reads the source (self-attention), the decoder reads the target so far "
                "(causal self-attention) and, through cross-attention, the encoder's output: one row per target "
@@ -56,7 +57,7 @@ for tab, view, height in ((head_tab, "head", 80 + 23 * len(tokens)),
                           (model_tab, "model", 134 + result.n_layers * (14 + 7 * len(tokens)))):
     with tab:
         if too_long:
-            st.info(f"The {view} view draws every pair of tokens; it is shown up to {BERTVIZ_MAX_TOKENS} tokens "
+            st.info(f"The {md(view)} view draws every pair of tokens; it is shown up to {BERTVIZ_MAX_TOKENS:d} tokens "
                     f"(this input has {len(tokens)}). The heatmaps show all of it.")
         else:
             st.caption("Hover a token to see what it attends to; click a colour to toggle a head; "
@@ -120,16 +121,16 @@ with qk_tab:
     qk_stack = stack if result.stacks else None
     qk = widgets.run_or_stop(lambda: resources.cached_query_key(spec, text, layer, head, pair or None, stack=qk_stack))
     st.markdown(
-        f"Q and K of head {head} are the model's own projections, captured while it ran: "
-        f"{qk.queries.shape[0]} tokens × d_k = {qk.queries.shape[1]}; scale 1/√d_k = {qk.scale:.4f}"
+        f"Q and K of head {head:d} are the model's own projections, captured while it ran: "
+        f"{qk.queries.shape[0]:d} tokens × d_k = {qk.queries.shape[1]:d}; scale 1/√d_k = {qk.scale:.4f}"
         + (" ; causal mask: a token sees only itself and earlier tokens." if qk.causal else ".")
     )
     if qk.positions == "rotary":
         st.caption("Rotary positions (RoPE): Q and K are rotated by their token's position before the product, "
                    "so QKᵀ depends on how far apart two tokens are. Q and K are shown rotated.")
     if qk.n_kv_heads is not None and qk.n_kv_heads < shown.n_heads:
-        st.caption(f"Grouped-query attention: {shown.n_heads} query heads share {qk.n_kv_heads} key/value "
-                   f"head(s); head {head} reads key/value head {qk.kv_head}.")
+        st.caption(f"Grouped-query attention: {shown.n_heads:d} query heads share {qk.n_kv_heads:d} key/value "
+                   f"head(s); head {head:d} reads key/value head {qk.kv_head:d}.")
     if qk.bias is not None:
         st.caption("Relative positions: a learned bias per head and distance is added to QKᵀ before the softmax "
                    "(T5 does not scale QKᵀ).")

@@ -11,6 +11,7 @@ from ui import attribution as ua
 from plm_core.words import word_attribution
 from ui import text as ui_text
 from ui import charts, widgets
+from ui.safe import md
 
 WARN_REL = 0.05  # completeness error above this is shown as a warning
 SLOW_S = 4.0  # estimated seconds above which the page asks before running
@@ -59,7 +60,7 @@ if seconds > SLOW_S and request not in approved:
     if st.button(f"Run anyway (about {seconds:.0f} s)", key="attribution.run"):
         approved[:] = approved[-20:] + [request]
         st.rerun()
-    st.warning(f"{n_tokens} tokens with {len(methods)} method(s) will take about {seconds:.0f} s. "
+    st.warning(f"{n_tokens:d} tokens with {len(methods)} method(s) will take about {seconds:.0f} s. "
                "Shorten the text or choose fewer methods, or run it anyway.")
     st.stop()
 
@@ -71,7 +72,7 @@ with st.spinner("Computing attributions…"):
         except PlmCoreError as err:
             failed[m] = str(err)
 for m, msg in failed.items():
-    st.error(f"{METHOD_LABELS[m]}: {msg}")
+    st.error(f"{md(METHOD_LABELS[m])}: {md(msg)}")
 if not results:
     st.stop()
 first = results[0]
@@ -80,9 +81,9 @@ widgets.show_notes(first.encoding)
 results, token_results = [r if units.of(r.encoding) is None else word_attribution(r, units.of(r.encoding))
                           for r in results], results
 for note in first.notes:
-    st.info(note[0].upper() + note[1:] + ".")
-st.markdown(f"**Explained:** {ui_text.markdown_literal(first.target_label)} = **{first.f_x:.4g}** (baseline: "
-            f"{'n/a' if first.f_baseline is None else f'{first.f_baseline:.4g}'})")
+    widgets.show_note(note)
+baseline_value = "n/a" if first.f_baseline is None else f"{first.f_baseline:.4g}"
+st.markdown(f"**Explained:** {md(first.target_label)} = **{first.f_x:.4g}** (baseline: {md(baseline_value)})")
 st.html(color_legend_html())
 for r in results:
     st.subheader(METHOD_LABELS[r.method])

@@ -13,6 +13,7 @@ from ui import masking as ui_masking
 from plm_core.words import aggregate_scores
 from ui import LIVE_PAUSE, charts, widgets
 from ui import text as ui_text
+from ui.safe import md
 
 MODES = ("texts", "models")
 ATTR_METHODS = ("input_x_gradient", "saliency", "integrated_gradients")
@@ -59,11 +60,8 @@ if mode == "texts":
     text_a = c1.text_input("Sentence A", "The cat sat on the mat.", key="compare.a", live=LIVE_PAUSE, bind="query-params")
     text_b = c2.text_input("Sentence B", "The dog sat on the rug.", key="compare.b", live=LIVE_PAUSE, bind="query-params")
     result = widgets.run_or_stop(lambda: ui_masking.cached_text_comparison(spec, text_a, text_b))
-    for side, encoding in (("A", result.a.encoding), ("B", result.b.encoding)):
-        for note in encoding.notes:  # cut input, unknown characters
-            st.info(f"Sentence {side}: {note}.")
-    for note in result.notes:
-        st.info(note[0].upper() + note[1:] + ".")
+    for note in result.notes:  # first each sentence's own (cut input, unknown characters), then the comparison's
+        widgets.show_note(note)
     units = ui_text.unit_switch(text_a, text_b)
     words = None
     if units.words:  # the same views over words: aligned by word text, attention summed/averaged per word
@@ -73,8 +71,8 @@ if mode == "texts":
                                else (words.alignment, words.words_a, words.words_b))
     rows = alignment_rows(alignment, enc_a, enc_b)
     n_match = sum(1 for r in rows if r[2])
-    st.markdown(f"**Aligned {units.name}** — {n_match} matched, {len(alignment.only_a)} only in A, "
-                f"{len(alignment.only_b)} only in B")
+    st.markdown(f"**Aligned {md(units.name)}** — {n_match:d} matched, {len(alignment.only_a):d} only in A, "
+                f"{len(alignment.only_b):d} only in B")
     st.dataframe({"A": [r[0] for r in rows], "B": [r[1] for r in rows], "": ["=" if r[2] else "≠" for r in rows]},
                  hide_index=True, height=min(400, 38 + 35 * len(rows)), key="compare.alignment")
     st.subheader("Prediction difference")
@@ -87,9 +85,9 @@ if mode == "texts":
         if similarity:
             st.markdown(f"Cosine similarity of the two sentence embeddings: **{float(cmp.perturbed[0]):.3f}**")
         elif cmp.label_changed:
-            st.warning(f"The top prediction differs: {ui_text.markdown_literal(repr(cmp.top_original))} (A) vs "
-                       f"{ui_text.markdown_literal(repr(cmp.top_perturbed))} (B).")
-    st.subheader(f"Attention difference (B − A) on matched {units.name}")
+            st.warning(f"The top prediction differs: {md(repr(cmp.top_original))} (A) vs "
+                       f"{md(repr(cmp.top_perturbed))} (B).")
+    st.subheader(f"Attention difference (B − A) on matched {md(units.name)}")
     layer, head = layer_head(result.attention_a.n_layers, result.attention_a.n_heads)
     difference_heatmap(result.attention if words is None else words.attention, layer, head, "compare.attn_diff")
     st.subheader("Attribution difference")
@@ -118,7 +116,7 @@ else:
         spec_b = ModelSpec(model_b.strip())
         result = widgets.run_or_stop(lambda: ui_masking.cached_model_comparison(spec, spec_b, text))
         for note in result.notes:
-            st.info(note[0].upper() + note[1:] + ".")
+            widgets.show_note(note)
         units = ui_text.unit_switch(text)
         words = None
         if units.words:  # one text: words matched by the characters they cover
@@ -137,16 +135,16 @@ else:
         for col, name, pred, att in ((cols[0], f"A: {spec.model_id}", result.a, att_a),
                                      (cols[1], f"B: {spec_b.model_id}", result.b, att_b)):
             with col:
-                st.markdown(f"**{name}**")
+                st.markdown(f"**{md(name)}**")
                 if pred is None:
                     st.caption("no prediction for this input (see the note above)")
                 else:
-                    st.caption(kind_label(pred.kind))
+                    st.caption(md(kind_label(pred.kind)))
                     if pred.labels:  # class probabilities
                         charts.plotly_chart(distribution_bars(pred.labels, pred.probs, "Class probabilities"),
                                         key=f"compare.mpred.{name}")
                     elif pred.embedding is not None:
-                        st.markdown(f"Sentence embedding: {pred.embedding.shape[0]} dimensions")
+                        st.markdown(f"Sentence embedding: {pred.embedding.shape[0]:d} dimensions")
                     else:
                         for n, d in enumerate(pred.distributions):
                             charts.plotly_chart(distribution_bars([repr(t) for t in d.tokens], d.probs,
@@ -176,8 +174,7 @@ with st.expander("Loaded models and memory"):
                     f"{gpu['free'] / 2**30:.2f} of {gpu['total'] / 2**30:.2f} GiB free")
     else:
         st.caption("No GPU: models run on the CPU.")
-    st.caption("The server keeps at most 3 models loaded; the least recently used one is dropped first.")
-    if st.button("Unload all models", key="compare.unload",
-                 help="Frees memory; the sidebar's model is loaded again on the next view."):
-        ui_masking.unload()
-        st.rerun()
+    st.caption(f"The server keeps models loaded within {ui_masking.memory_budget_mb():,.0f} MB of weights "
+               "(PLM_MODEL_MEMORY_MB); when it needs room, it drops the model unused for longest, never one used "
+               "in the last 5 minutes.")
+    ui_masking.unload_controls()

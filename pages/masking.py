@@ -7,6 +7,7 @@ from plm_core.viz.masking_plots import comparison_bars, fill_in_bars, occlusion_
 from ui import masking as ui_masking
 from ui import LIVE_PAUSE, charts, widgets
 from ui import text as ui_text
+from ui.safe import md
 
 handle = widgets.require_handle()
 spec = widgets.active_spec()
@@ -44,7 +45,7 @@ def masking_view() -> None:
         try:
             check_mask(encoding, MaskSpec(tuple(dropped)))
         except ValueError as err:
-            st.warning(f"Not masked: {err}.")
+            st.warning(f"Not masked: {md(err)}.")
         st.session_state["masking.masks"] = [p for p in asked if p in options]
 
     strategy = st.segmented_control("Edit chosen tokens by", strategies, default=strategies[0], key="masking.strategy",
@@ -73,7 +74,7 @@ def masking_view() -> None:
     st.markdown("**Model input after the edit:**")
     st.code(" ".join(result.edit.edited.tokens), language=None, wrap_lines=True)
     for note in result.notes:
-        st.info(note[0].upper() + note[1:] + ".")
+        widgets.show_note(note)
 
     if adapter.output == "masked_token":
         st.caption("Each mask is predicted on its own: the model sees the other masks as masks, so several fill-ins "
@@ -87,7 +88,7 @@ def masking_view() -> None:
         cmp = result.comparisons[0]
         charts.plotly_chart(comparison_bars(cmp, adapter.prediction_title, names=("original", "edited")), key="masking.chart")
         if adapter.output == "classes" and cmp.label_changed:
-            st.warning(f"The prediction flipped: {cmp.top_original} → {cmp.top_perturbed}.")
+            st.warning(f"The prediction flipped: {md(cmp.top_original)} → {md(cmp.top_perturbed)}.")
         elif adapter.output == "next_token":
             st.text(f"Most likely next token: {cmp.top_original!r} → {cmp.top_perturbed!r}")
     if result.before.spans or result.after.spans:  # T5 span filling (greedy decoding)
@@ -104,7 +105,7 @@ def masking_view() -> None:
                    "the measured value.")
         charts.plotly_chart(occlusion_bars(sweep), key="masking.sweep_chart")
         for note in sweep.notes:
-            st.info(note[0].upper() + note[1:] + ".")
+            widgets.show_note(note)
 
 
 masking_view()

@@ -30,7 +30,7 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
-from plm_core.errors import PlmCoreError
+from plm_core.errors import PlmCoreError, excerpt
 
 CONFIG_ENV = "PLM_CLASSROOM_CONFIG"
 ENABLED_ENV = "PLM_CLASSROOM"
@@ -160,12 +160,23 @@ def trained_dir() -> Path:
     return Path(os.environ.get(TRAINED_ENV) or Path(tempfile.gettempdir()) / "plm-lens-trained").expanduser()
 
 
+def _is_dir(path: Path) -> bool:
+    """``path.is_dir()``, False for a name the file system refuses (too long, a NUL byte, ...)."""
+    try:
+        return path.is_dir()
+    except (OSError, ValueError):
+        return False
+
+
 def _same_model(a: str, b: str) -> bool:
     a, b = a.strip(), b.strip()
     if a == b or (a in EMBEDDED and b in EMBEDDED):
         return True
-    pa, pb = Path(a).expanduser(), Path(b).expanduser()
-    return pa.is_dir() and pb.is_dir() and pa.resolve() == pb.resolve()
+    try:
+        pa, pb = Path(a).expanduser(), Path(b).expanduser()
+        return _is_dir(pa) and _is_dir(pb) and pa.resolve() == pb.resolve()
+    except (OSError, RuntimeError, ValueError):  # "~nosuchuser", a name too long to resolve
+        return False
 
 
 def is_trained_folder(model_id: str) -> bool:
@@ -173,9 +184,9 @@ def is_trained_folder(model_id: str) -> bool:
     try:
         path = Path(model_id).expanduser().resolve()
         root = trained_dir().resolve()
-    except OSError:
+    except (OSError, ValueError, RuntimeError):
         return False
-    return path.is_dir() and path != root and root in path.parents
+    return _is_dir(path) and path != root and root in path.parents
 
 
 def allowed_models(config: ClassroomConfig | None = None) -> tuple[str, ...]:
@@ -206,7 +217,7 @@ def check_model_allowed(model_id: str, *, allow_pickle: bool = False, config: Cl
     if any(_same_model(model_id, m) for m in allowed_models(config)) or is_trained_folder(model_id):
         return
     raise ModelNotAllowedError(
-        f"classroom mode: {model_id!r} is not on this server's list of models "
+        f"classroom mode: {excerpt(model_id)} is not on this server's list of models "
         f"({', '.join(allowed_models(config))}); ask the teacher to add it"
     )
 

@@ -238,8 +238,9 @@ def compare_texts(handle: ModelHandle, text_a: str, text_b: str, *, top_k: int =
     alignment = align_tokens(enc_a, enc_b)
     # an encoder-decoder's attention result is its encoder's, over the source tokens only
     att_alignment = alignment if att_a.encoding == enc_a else align_tokens(att_a.encoding, att_b.encoding)
+    notes = tuple(_input_notes((("sentence A", enc_a), ("sentence B", enc_b)))) + read.notes
     return TextComparison(handle.model_id, alignment, read.a, read.b, read.comparisons, att_a, att_b,
-                          attention_difference(att_a, att_b, att_alignment), read.notes)
+                          attention_difference(att_a, att_b, att_alignment), notes)
 
 
 def attribution_difference(handle: ModelHandle, comparison: TextComparison, method: str = "input_x_gradient",
@@ -279,10 +280,10 @@ def compare_models(handle_a: ModelHandle, handle_b: ModelHandle, text: str, *, t
     """
     from plm_core.attention import extract_attention
 
-    notes: list[str] = []
     att_a = extract_attention(handle_a, text, max_tokens=max_tokens)
     att_b = extract_attention(handle_b, text, max_tokens=max_tokens)
     enc_a, enc_b = att_a.encoding, att_b.encoding
+    notes: list[str] = _input_notes((("model A", enc_a), ("model B", enc_b)))
     same_tokens = enc_a.tokens == enc_b.tokens and enc_a.input_ids == enc_b.input_ids
     alignment = align_tokens(enc_a, enc_b) if same_tokens else align_by_characters(enc_a, enc_b)
     if not same_tokens:
@@ -299,7 +300,7 @@ def compare_models(handle_a: ModelHandle, handle_b: ModelHandle, text: str, *, t
     if handle_a.kind != handle_b.kind:
         notes.append(f"the models are of different kinds (A: {handle_a.kind}, B: {handle_b.kind}) and predict "
                      "different things: shown side by side, not subtracted")
-    elif handle_a.adapter.token_outputs and handle_a.tokenizer.get_vocab() != handle_b.tokenizer.get_vocab():
+    elif handle_a.adapter.token_outputs and _vocabulary(handle_a) != _vocabulary(handle_b):
         notes.append("the vocabularies differ: the word lists are shown side by side, not subtracted")
     elif pa is not None and pb is not None:
         try:
@@ -312,6 +313,16 @@ def compare_models(handle_a: ModelHandle, handle_b: ModelHandle, text: str, *, t
         diff = None
         notes.append(str(err))
     return ModelComparison(text, pa, pb, att_a, att_b, alignment, comps, diff, tuple(notes) + alignment.notes)
+
+
+def _vocabulary(handle: ModelHandle) -> dict[str, int]:
+    with handle.lock:
+        return handle.tokenizer.get_vocab()
+
+
+def _input_notes(sides: Sequence[tuple[str, Encoding]]) -> list[str]:
+    """What was changed on the way in (truncation to the limit, a giant word as [UNK]), per side."""
+    return [f"{side}: {note}" for side, enc in sides for note in enc.notes]
 
 
 def describe_loaded(handles: Sequence[ModelHandle]) -> tuple[LoadedModel, ...]:

@@ -16,7 +16,7 @@ from transformers import BatchEncoding
 from plm_core import architectures
 from plm_core.loading import ModelHandle
 from plm_core.display import token_texts
-from plm_core.tokens import clean_text, encode
+from plm_core.tokens import clean_text, encode, uses_token_types
 from plm_core.types import Encoding, Prediction, TokenDistribution
 
 
@@ -35,7 +35,8 @@ def model_inputs(handle: ModelHandle, rows: Sequence[Encoding]) -> dict[str, tor
 def padded_inputs(handle: ModelHandle, rows: Sequence[Encoding]) -> dict[str, torch.Tensor]:
     """``input_ids``/``attention_mask`` (+ ``token_type_ids`` from the segments) of ``rows``, right-padded."""
     n = max(len(r) for r in rows)
-    pad = handle.tokenizer.pad_token_id if handle.tokenizer.pad_token_id is not None else 0
+    with handle.lock:
+        pad = handle.tokenizer.pad_token_id if handle.tokenizer.pad_token_id is not None else 0
     ids = torch.full((len(rows), n), pad, dtype=torch.long)
     mask = torch.zeros((len(rows), n), dtype=torch.long)
     types = torch.zeros((len(rows), n), dtype=torch.long)
@@ -47,11 +48,6 @@ def padded_inputs(handle: ModelHandle, rows: Sequence[Encoding]) -> dict[str, to
     if uses_token_types(handle):
         batch["token_type_ids"] = types
     return batch
-
-
-def uses_token_types(handle: ModelHandle) -> bool:
-    """The model reads segment ids (BERT; not RoBERTa, whose one segment embedding is shared)."""
-    return "token_type_ids" in handle.tokenizer.model_input_names and getattr(handle.config, "type_vocab_size", 2) >= 2
 
 
 def tokenize(handle: ModelHandle, texts: str | Sequence[str], **kwargs: Any) -> BatchEncoding:
@@ -97,7 +93,8 @@ def forward(handle: ModelHandle, batch: Mapping[str, Any], **kwargs: Any) -> Any
 
 def mask_positions(handle: ModelHandle, encoding: Encoding) -> list[int]:
     """Indices of the mask token in ``encoding`` (empty when the tokenizer has none)."""
-    mask_id = handle.tokenizer.mask_token_id
+    with handle.lock:
+        mask_id = handle.tokenizer.mask_token_id
     return [] if mask_id is None else [i for i, t in enumerate(encoding.input_ids) if t == mask_id]
 
 

@@ -6,8 +6,10 @@ and never ``trust_remote_code``: a shared classroom server must not run a model 
 
 from __future__ import annotations
 
+import json
 import logging
 import os
+import pickle
 import re
 import threading
 from dataclasses import dataclass, field
@@ -23,7 +25,7 @@ from transformers.utils import logging as hf_logging
 from plm_core.architectures import Arch, arch_of
 from plm_core.classroom import token_cap
 from plm_core.devices import pick_device
-from plm_core.errors import ModelLoadError, UnsupportedModelError
+from plm_core.errors import ModelLoadError, UnsupportedModelError, excerpt
 from plm_core.types import ModelKind
 
 if TYPE_CHECKING:
@@ -38,6 +40,8 @@ EMBEDDED_ALIASES = {DEFAULT_MODEL_ID, "all-MiniLM-L6-v2", "embedded"}
 HARD_MAX_TOKENS = 512
 
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]{0,95}(/[\w.-]{1,96})?$")
+MAX_NAME_BYTES = 255  # one folder or file name (most file systems); a Hub id part is at most 96 characters
+MAX_PATH_CHARS = 4096
 
 
 @dataclass(frozen=True)
@@ -76,6 +80,8 @@ class ModelHandle:
     kind: ModelKind
     source: str  # folder the weights came from, or the Hub id
     lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
+    # the model's own input limit where its files declare one (sentence-transformers' max_seq_length)
+    declared_max_tokens: int | None = None
 
     @property
     def model_id(self) -> str:
@@ -116,6 +122,8 @@ class ModelHandle:
         tok_max = getattr(self.tokenizer, "model_max_length", None)
         if isinstance(tok_max, int) and 0 < tok_max < 1_000_000:
             limits.append(tok_max)
+        if self.declared_max_tokens:
+            limits.append(self.declared_max_tokens)
         return token_cap(min(limits))  # classroom mode's maximum input length, for every path
 
     @property
@@ -159,17 +167,46 @@ def resolve_source(model_id: str) -> str:
         raise ModelLoadError("no model given: enter a Hugging Face Hub id or a local folder")
     if model_id in EMBEDDED_ALIASES:
         return embedded_model_path()
-    path = Path(model_id).expanduser()
-    if path.is_dir():
+    check_model_id(model_id)
+    try:
+        path = Path(model_id).expanduser()
+    except RuntimeError:  # "~name" of no user here
+        raise ModelLoadError(f"there is no folder {excerpt(model_id)}: no user of this machine is called that") \
+            from None
+    if _is_dir(path):
         return str(path)
     if path.is_absolute() or model_id.startswith((".", "~")):
-        raise ModelLoadError(f"there is no folder {model_id!r}: check the path (or enter a Hugging Face Hub id)")
+        raise ModelLoadError(f"there is no folder {excerpt(model_id)}: check the path (or enter a Hugging Face Hub id)")
     if not _HUB_ID.match(model_id):
         raise ModelLoadError(
-            f"{model_id!r} is not a local folder and not a valid Hugging Face Hub id "
+            f"{excerpt(model_id)} is not a local folder and not a valid Hugging Face Hub id "
             "(like 'bert-base-uncased' or 'org/name')"
         )
     return model_id
+
+
+def check_model_id(model_id: str) -> None:
+    """Refuse a model id no folder or Hub repository can have (before the file system sees it).
+
+    Raises:
+        ModelLoadError: a name part longer than 255 bytes, a path longer than 4096 characters, or a
+            control character.
+    """
+    longest = max(len(part.encode("utf-8", "surrogatepass")) for part in model_id.split("/"))
+    if longest > MAX_NAME_BYTES or len(model_id) > MAX_PATH_CHARS:
+        raise ModelLoadError(
+            f"{excerpt(model_id)} is not a model id or folder: a Hub id part has at most 96 characters and a "
+            f"folder name at most {MAX_NAME_BYTES} bytes (this one has {len(model_id):,} characters)")
+    if any(ord(c) < 32 or ord(c) == 127 for c in model_id):
+        raise ModelLoadError(f"{excerpt(model_id)} is not a model id or folder: it contains a control character")
+
+
+def _is_dir(path: Path) -> bool:
+    """``path.is_dir()``, False where the file system refuses the name (too long, a NUL byte, ...)."""
+    try:
+        return path.is_dir()
+    except (OSError, ValueError):
+        return False
 
 
 def detect_kind(config: PretrainedConfig) -> ModelKind:
@@ -182,7 +219,8 @@ def detect_kind(config: PretrainedConfig) -> ModelKind:
 
 def _first_line(err: Exception) -> str:
     lines = [line for line in str(err).splitlines() if line.strip()]
-    return lines[0] if lines else type(err).__name__
+    line = lines[0] if lines else type(err).__name__
+    return line if len(line) <= 240 else line[:239] + "…"
 
 
 def _vocabulary_missing(tokenizer: PreTrainedTokenizerBase) -> bool:
@@ -191,10 +229,10 @@ def _vocabulary_missing(tokenizer: PreTrainedTokenizerBase) -> bool:
 
 
 def _describe_failure(model_id: str, source: str, err: Exception) -> str:
-    if Path(source).is_dir():
-        return f"could not load {model_id!r} from its folder: {_first_line(err)}"
+    if _is_dir(Path(source)):
+        return f"could not load {excerpt(model_id)} from its folder: {_first_line(err)}"
     return (
-        f"could not load {model_id!r}: it is not a local folder or the embedded default, and the "
+        f"could not load {excerpt(model_id)}: it is not a local folder or the embedded default, and the "
         "Hugging Face Hub did not provide it (unknown or private id, or no network and not in the local "
         f"cache). Details: {_first_line(err)}"
     )
@@ -230,71 +268,184 @@ def load_model(spec: ModelSpec) -> ModelHandle:
     """Load model and tokenizer, in eval mode on the chosen device, with eager attention.
 
     Raises:
-        ModelLoadError: unknown id, no network and no cache, missing tokenizer, pickle-only weights.
-        UnsupportedModelError: an architecture this app cannot run, or an unknown ``kind``.
+        ModelLoadError: unknown or impossible id, no network and no cache, missing tokenizer, pickle-only
+            weights, pickle weights that would run code.
+        UnsupportedModelError: an architecture this app cannot run, an unknown ``kind``, a repository that
+            wants its own code, a head the checkpoint lacks, a masked LM without a mask token.
     """
     source = resolve_source(spec.model_id)
     device = pick_device(spec.device)
     common = {"revision": spec.revision, "trust_remote_code": False}
-    if Path(source).is_dir() and not (Path(source) / "config.json").is_file():
-        raise ModelLoadError(f"the folder {spec.model_id!r} has no config.json: it does not hold a saved model")
-    if not Path(source).is_dir() and _hub_unreachable(source, spec.revision):
+    name = excerpt(spec.model_id)
+    is_folder = _is_dir(Path(source))
+    if is_folder and not (Path(source) / "config.json").is_file():
+        raise ModelLoadError(f"the folder {name} has no config.json: it does not hold a saved model")
+    if not is_folder and _hub_unreachable(source, spec.revision):
         raise ModelLoadError(
-            f"could not load {spec.model_id!r}: it is not a local folder or the embedded default, it is not in "
+            f"could not load {name}: it is not a local folder or the embedded default, it is not in "
             "the local Hugging Face cache, and the Hub cannot be reached (offline mode or no network). "
             "Use a local folder or the embedded default."
         )
     try:
         config = AutoConfig.from_pretrained(source, **common)
     except ValueError as err:  # unknown model_type: needs remote code or a newer transformers
-        raise UnsupportedModelError(f"unsupported architecture for {spec.model_id!r}: {_first_line(err)}") from None
+        raise UnsupportedModelError(f"unsupported architecture for {name}: {_first_line(err)}") from None
     except OSError as err:
         raise ModelLoadError(_describe_failure(spec.model_id, source, err)) from None
     from plm_core.kinds import KINDS
 
+    check_no_remote_code(spec.model_id, getattr(config, "auto_map", None), "model")
     kind = detect_kind(config) if spec.kind == "auto" else spec.kind
     if kind not in KINDS:
-        raise UnsupportedModelError(f"unknown model kind {spec.kind!r}; choose auto or one of {tuple(KINDS)}")
+        raise UnsupportedModelError(f"unknown model kind {excerpt(spec.kind)}; choose auto or one of {tuple(KINDS)}")
     auto_class = getattr(transformers, KINDS[kind].auto_class)
 
     try:
         tokenizer = AutoTokenizer.from_pretrained(source, **common)
     except (OSError, ValueError, TypeError) as err:
         raise ModelLoadError(
-            f"{spec.model_id!r} has no usable tokenizer (tokenizer.json, vocab.txt or vocab.json + merges.txt): "
+            f"{name} has no usable tokenizer (tokenizer.json, vocab.txt or vocab.json + merges.txt): "
             f"{_first_line(err)}"
         ) from None
+    check_no_remote_code(spec.model_id, getattr(tokenizer, "init_kwargs", {}).get("auto_map"), "tokenizer")
     if _vocabulary_missing(tokenizer):
         # transformers 5 builds an empty tokenizer (special tokens only) when the files are absent
         raise ModelLoadError(
-            f"{spec.model_id!r} has no usable tokenizer: no tokenizer.json, vocab.txt or vocab.json + merges.txt "
+            f"{name} has no usable tokenizer: no tokenizer.json, vocab.txt or vocab.json + merges.txt "
             "was found next to the model"
         )
+    check_tokenizer_fits_kind(spec.model_id, kind, tokenizer)
     if tokenizer.pad_token is None and tokenizer.eos_token is not None:
         tokenizer.pad_token = tokenizer.eos_token  # GPT-2 has none; batched passes need one
 
     try:
         # eager: SDPA cannot return attention weights
-        model = auto_class.from_pretrained(
-            source, config=config, attn_implementation="eager",
+        model, info = auto_class.from_pretrained(
+            source, config=config, attn_implementation="eager", output_loading_info=True,
             use_safetensors=None if spec.allow_pickle else True, **common,
         )
     except ValueError as err:
         raise UnsupportedModelError(
-            f"{spec.model_id!r} ({config.model_type}) cannot be loaded as a {kind}: {_first_line(err)}"
+            f"{name} ({config.model_type}) cannot be loaded as a {kind}: {_first_line(err)}"
         ) from None
+    except pickle.UnpicklingError as err:  # torch's weights-only unpickler refused a global: code, not data
+        raise ModelLoadError(describe_refused_pickle(spec.model_id, err)) from None
     except OSError as err:
         msg = str(err)
         if not spec.allow_pickle and ("safetensors" in msg or "pytorch_model.bin" in msg):
             raise ModelLoadError(
-                f"{spec.model_id!r} has no safetensors weights. Pickle weights (pytorch_model.bin) can run "
+                f"{name} has no safetensors weights. Pickle weights (pytorch_model.bin) can run "
                 "code when loaded: allow them only for a source you trust."
             ) from None
         raise ModelLoadError(_describe_failure(spec.model_id, source, err)) from None
+    check_loaded_weights(spec.model_id, kind, detect_kind(config), info)
     model.eval()
     model.to(device)
     for p in model.parameters():  # nothing in the app trains the shared model
         p.requires_grad_(False)
+    declared = declared_max_tokens(source, spec.revision)
     log.info("loaded %s as %s on %s", spec.model_id, kind, device)
-    return ModelHandle(spec=spec, model=model, tokenizer=tokenizer, device=device, kind=kind, source=source)
+    return ModelHandle(spec=spec, model=model, tokenizer=tokenizer, device=device, kind=kind, source=source,
+                       declared_max_tokens=declared)
 
+
+# ---------------------------------------------------------------- load-time checks (issue 10)
+
+
+def check_no_remote_code(model_id: str, auto_map: object, what: str) -> None:
+    """Refuse a repository whose config names its own code (``auto_map``): plm-lens never runs it.
+
+    transformers ignores ``auto_map`` without ``trust_remote_code`` and loads the plain class of the
+    ``model_type`` instead, which is not the model the repository describes.
+
+    Raises:
+        UnsupportedModelError: naming the code the repository wants to run.
+    """
+    if not auto_map:
+        return
+    names: list[str] = []
+    for value in (auto_map.values() if isinstance(auto_map, dict) else [auto_map]):
+        for item in (value if isinstance(value, (list, tuple)) else [value]):
+            if item and str(item) not in names:
+                names.append(str(item))
+    shown = ", ".join(excerpt(n, 80) for n in names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
+    raise UnsupportedModelError(
+        f"{excerpt(model_id)} wants to run its own {what} code ({shown}); plm-lens never runs code from a model "
+        "repository, and the plain transformers class would not be the model it describes. Choose a model "
+        "that transformers supports without remote code.")
+
+
+def check_tokenizer_fits_kind(model_id: str, kind: str, tokenizer: PreTrainedTokenizerBase) -> None:
+    """Refuse a kind whose adapter needs a mask token (``KindAdapter.needs_mask_token``: a masked LM) when the
+    tokenizer has none (nothing to predict at).
+
+    Raises:
+        UnsupportedModelError: suggesting to load it as an encoder.
+    """
+    from plm_core.kinds import get_adapter
+
+    adapter = get_adapter(kind)
+    if adapter.needs_mask_token and getattr(tokenizer, "mask_token", None) is None:
+        raise UnsupportedModelError(
+            f"{excerpt(model_id)} cannot be a {adapter.label} here: its tokenizer has no mask token, so no "
+            "input has a position to fill in. Load it as an encoder (sentence encoder) to see its attention "
+            "and attributions.")
+
+
+def check_loaded_weights(model_id: str, kind: str, saved_as: str, info: dict) -> None:
+    """Refuse a model whose checkpoint lacks weights it needs (``output_loading_info``'s missing keys).
+
+    transformers initialises missing weights randomly (a different head on every load) and reports them
+    on stderr only. A masked-LM checkpoint loaded as a classifier, or a bare encoder as a masked LM, would
+    show random outputs as if they were the model's.
+
+    Raises:
+        UnsupportedModelError: naming the missing weights and the kind to load it as instead.
+    """
+    from plm_core.kinds import FALLBACK_KIND, get_adapter
+
+    unused = get_adapter(kind).unused_missing_weights
+    missing = [k for k in info.get("missing_keys", ()) if not any(u in k for u in unused)]
+    if not missing:
+        return
+    shown = ", ".join(sorted(missing)[:4]) + (f" and {len(missing) - 4} more" if len(missing) > 4 else "")
+    instead = "as an encoder" if saved_as in (kind, FALLBACK_KIND) else \
+        f"as a {get_adapter(saved_as).label} (what it was saved as) or as an encoder"
+    raise UnsupportedModelError(
+        f"{excerpt(model_id)} has no trained weights for a {get_adapter(kind).label}: its checkpoint lacks {shown}. "
+        f"They would be random (different on every load), and so would the outputs. Load it {instead}.")
+
+
+def describe_refused_pickle(model_id: str, err: Exception) -> str:
+    """Why torch's weights-only loader refused a pickle: the global it would have called (never how to force it)."""
+    found = re.search(r"GLOBAL ([\w.]+)", str(err))
+    what = f"call {found.group(1)}" if found else "run code"
+    return (f"loading {excerpt(model_id)} was refused: its pickle weights (pytorch_model.bin) would {what} while "
+            "loading, which is code, not tensor data, so torch's safe loader blocked them. Use safetensors "
+            "weights (model.safetensors) from a source you trust.")
+
+
+def declared_max_tokens(source: str, revision: str | None = None) -> int | None:
+    """The input limit a sentence-transformers model declares (``max_seq_length`` in
+    ``sentence_bert_config.json``), or None. Its embeddings are defined on at most that many tokens."""
+    path: str | None = None
+    if _is_dir(Path(source)):
+        candidate = Path(source) / "sentence_bert_config.json"
+        path = str(candidate) if candidate.is_file() else None
+    else:
+        try:
+            from transformers.utils import cached_file
+
+            path = cached_file(source, "sentence_bert_config.json", revision=revision,
+                               _raise_exceptions_for_missing_entries=False,
+                               _raise_exceptions_for_connection_errors=False)
+        except (OSError, ValueError):
+            path = None
+    if not path:
+        return None
+    try:
+        value = json.loads(Path(path).read_text(encoding="utf-8")).get("max_seq_length")
+    except (OSError, ValueError, AttributeError):
+        log.warning("ignored an unreadable %s", path)
+        return None
+    return int(value) if isinstance(value, int) and value > 0 else None

@@ -7,6 +7,7 @@ handle's lock; the occlusion sweep masks every token in turn in one batched pass
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
@@ -14,7 +15,7 @@ from typing import Literal
 import numpy as np
 import torch
 
-from plm_core.errors import InvalidInputError, UnsupportedModelError
+from plm_core.errors import InvalidInputError, UnsupportedModelError, clip, excerpt
 from plm_core.inference import mask_positions, model_inputs, run
 from plm_core.loading import ModelHandle
 from plm_core.display import token_text, token_texts
@@ -143,7 +144,7 @@ def _piece_ids(handle: ModelHandle, text: str, after_space: bool) -> list[int]:
     with handle.lock:
         ids = tok(text, add_special_tokens=False)["input_ids"]
     if not ids:
-        raise InvalidInputError(f"the substitute {text!r} gives no tokens for this model")
+        raise InvalidInputError(f"the substitute {excerpt(text)} gives no tokens for this model")
     return list(ids)
 
 
@@ -153,17 +154,27 @@ def _decode(handle: ModelHandle, ids: Sequence[int], special: Sequence[bool]) ->
         return handle.tokenizer.decode(keep, skip_special_tokens=False, clean_up_tokenization_spaces=False).strip()
 
 
-def apply_mask(handle: ModelHandle, encoding: Encoding, spec: MaskSpec) -> MaskedInput:
+def apply_mask(handle: ModelHandle, encoding: Encoding, spec: MaskSpec, *,
+               max_tokens: int | None = None) -> MaskedInput:
     """Apply ``spec`` to ``encoding`` on token ids (no re-tokenization).
+
+    Args:
+        max_tokens: a lower limit than the model's own for the edited input; None = the model's.
 
     Returns:
         The MaskedInput: the edited encoding (offsets of an edited token are the span it replaced), the
         decoded edited text, and for each edited token its index in the original.
 
     Raises:
-        InvalidInputError: special or missing positions; a deletion that leaves nothing.
+        InvalidInputError: special or missing positions; a deletion that leaves nothing; a substitute that
+            makes the input longer than the limit.
         UnsupportedModelError: "mask_token" on a tokenizer without a mask token (GPT-2).
     """
+    with handle.lock:  # the tokenizer is shared
+        return _apply_mask(handle, encoding, spec, min(handle.max_tokens, max_tokens or handle.max_tokens))
+
+
+def _apply_mask(handle: ModelHandle, encoding: Encoding, spec: MaskSpec, limit: int) -> MaskedInput:
     notes = list(check_mask(encoding, spec))
     chosen = set(spec.positions)
     tok = handle.tokenizer
@@ -182,8 +193,8 @@ def apply_mask(handle: ModelHandle, encoding: Encoding, spec: MaskSpec) -> Maske
         pieces = _piece_ids(handle, spec.substitute or "", after_space)
         if len(pieces) > 1:
             shown = " ".join(token_texts(handle, pieces))
-            notes.append(f"the substitute {spec.substitute!r} is {len(pieces)} tokens for this model ({shown}): "
-                         "each chosen token is replaced by all of them, so later positions shift")
+            notes.append(f"the substitute {excerpt(spec.substitute)} is {len(pieces)} tokens for this model "
+                         f"({clip(shown)}): each chosen token is replaced by all of them, so later positions shift")
     ids: list[int] = []
     origin: list[int] = []
     special: list[bool] = []
@@ -214,6 +225,13 @@ def apply_mask(handle: ModelHandle, encoding: Encoding, spec: MaskSpec) -> Maske
             offsets.append(encoding.offsets[i])
     if not ids:
         raise InvalidInputError("deleting every token leaves nothing for the model to read")
+    # an encoder-decoder reads its source and its target prefix each up to the limit; other models read one input
+    longest = max(Counter(segments).values()) if handle.adapter.target_prefix else len(ids)
+    if longest > limit:
+        raise InvalidInputError(
+            f"the edit makes the input {longest} tokens, past the limit of {limit} here: the substitute "
+            f"{excerpt(spec.substitute, 30)} is {len(pieces)} tokens in place of {len(chosen)}; choose a shorter "
+            "substitute or a shorter text")
     edited = Encoding(
         text=encoding.text, text_pair=encoding.text_pair, tokens=tuple(tokens),
         input_ids=tuple(ids), special=tuple(special), segments=tuple(segments), offsets=tuple(offsets),
@@ -261,7 +279,7 @@ def mask_and_predict(handle: ModelHandle, text: str, spec: MaskSpec, *, text_pai
     adapter = handle.adapter
     with handle.lock:
         encoding, _ = encode(handle, text, text_pair, max_tokens=max_tokens)
-        edit = apply_mask(handle, encoding, spec)
+        edit = apply_mask(handle, encoding, spec, max_tokens=max_tokens)
         rows = [encoding, edit.edited]
         ref_text = reference.strip() if reference and reference.strip() and adapter.uses_reference else None
         if ref_text:
@@ -303,7 +321,7 @@ def occlusion_sweep(handle: ModelHandle, text: str, spec: MaskSpec | None = None
         raise InvalidInputError(f"batch_size must be at least 1, got {batch_size}")
     with handle.lock:
         encoding, _ = encode(handle, text, text_pair, max_tokens=max_tokens)
-        base = apply_mask(handle, encoding, spec).edited if spec and spec.positions else encoding
+        base = apply_mask(handle, encoding, spec, max_tokens=max_tokens).edited if spec and spec.positions else encoding
         masks = mask_positions(handle, base)
         targets = [i for i, s in enumerate(base.special) if not s and i not in masks]
         if not targets:

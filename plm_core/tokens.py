@@ -7,13 +7,15 @@ import unicodedata
 from transformers import BatchEncoding
 
 from plm_core import display
-from plm_core.errors import InvalidInputError
+from plm_core.errors import InvalidInputError, excerpt
 from plm_core.loading import ModelHandle
 from plm_core.types import Encoding
 
 # Longest text (characters) accepted before tokenizing: more is cut, and the note says so.
 MAX_CHARS = 20_000
 _KEEP_CONTROL = {"\n", "\t"}
+# an [UNK] covering at least this many characters gets a note (a word too long for the tokenizer to split)
+LONG_UNKNOWN_CHARS = 50
 
 
 def clean_text(text: str, what: str = "text") -> tuple[str, tuple[str, ...]]:
@@ -90,8 +92,10 @@ def encode_text(
     with handle.lock:
         full = tok(text, text_pair, add_special_tokens=True, truncation=False, verbose=False)
         n_full = len(full["input_ids"])
+        cut_a, cut_b = (_shorten_pair(handle, text, text_pair, limit) if text_pair is not None and n_full > limit
+                        else (text, text_pair))
         batch = tok(
-            text, text_pair, return_tensors="pt", truncation="longest_first" if n_full > limit else False,
+            cut_a, cut_b, return_tensors="pt", truncation="longest_first" if n_full > limit else False,
             max_length=limit if n_full > limit else None, return_offsets_mapping=tok.is_fast,
             return_special_tokens_mask=True, return_token_type_ids=None,
         )
@@ -99,9 +103,10 @@ def encode_text(
         raw_tokens = tok.convert_ids_to_tokens(ids)
         seq_ids = batch.sequence_ids(0) if tok.is_fast else [0] * len(ids)
         word_ids = tuple(batch.word_ids(0)) if tok.is_fast else ()
+        unk_id = tok.unk_token_id
     if not ids or all(batch["special_tokens_mask"][0].tolist()):
         raise InvalidInputError("the text gives no tokens for this model")
-    if "token_type_ids" in batch and getattr(handle.config, "type_vocab_size", 2) < 2:
+    if "token_type_ids" in batch and not uses_token_types(handle):
         del batch["token_type_ids"]  # RoBERTa-style: one segment embedding, pairs told apart by </s></s>
     special = tuple(bool(s) for s in batch.pop("special_tokens_mask")[0].tolist())
     offsets = (
@@ -115,17 +120,87 @@ def encode_text(
         segments.append(int(current))
     truncated = n_full > limit
     if truncated:
-        notes += (f"the input has {n_full} tokens; only the first {limit} (the limit here) are used",)
+        notes += (f"the input has {n_full:,} tokens; only the first {limit} (the limit here) are used",)
     texts = (text, text_pair)
     shown = display.token_texts(handle, ids, special=special, offsets=offsets, segments=segments, texts=texts)
-    unknown = tuple(not s and i == tok.unk_token_id and shown[k] != raw_tokens[k]
+    unknown = tuple(not s and i == unk_id and shown[k] != raw_tokens[k]
                     for k, (i, s) in enumerate(zip(ids, special)))
-    if any(unknown):
-        note = display.unknown_note(*display.unknown_characters(unknown, offsets, segments, texts))
+    # an unknown token that stands for a whole long word gets its own note (the word is too long to split, its
+    # characters may well be in the vocabulary); the characters-unknown note counts the others
+    short = tuple(u and b - a < LONG_UNKNOWN_CHARS for u, (a, b) in zip(unknown, offsets))
+    if any(short):
+        note = display.unknown_note(*display.unknown_characters(short, offsets, segments, texts))
         notes += (note,) if note else ()
+    notes += _long_unknown_notes(handle, ids, offsets, segments, (text, text_pair or ""))
     encoding = Encoding(
         text=text, text_pair=text_pair, tokens=shown,
         input_ids=tuple(ids), special=special, segments=tuple(segments), offsets=offsets,
         truncated=truncated, notes=notes + pair_notes, word_ids=word_ids, unknown=unknown,
     )
     return encoding, batch
+
+
+def uses_token_types(handle: ModelHandle) -> bool:
+    """True when the model reads token type ids (segment A/B embeddings): BERT yes, RoBERTa (one type) and
+    DistilBERT (none) no. Every path that builds a batch itself asks this, as :func:`encode` does."""
+    with handle.lock:
+        names = handle.tokenizer.model_input_names
+    return "token_type_ids" in names and int(getattr(handle.config, "type_vocab_size", 2) or 0) >= 2
+
+
+def _long_unknown_notes(handle: ModelHandle, ids: list[int], offsets, segments, texts: tuple[str, str]) -> tuple[str, ...]:
+    """A note for each unknown token that stands for a whole long word (the model sees nothing of it)."""
+    with handle.lock:
+        unk_id, unk = handle.tokenizer.unk_token_id, handle.tokenizer.unk_token
+    if unk_id is None:
+        return ()
+    notes = []
+    for tid, (a, b), seg in zip(ids, offsets, segments):
+        if tid == unk_id and b - a >= LONG_UNKNOWN_CHARS:
+            word = texts[seg][a:b] if seg < len(texts) else ""
+            notes.append(f"the word {excerpt(word, 24)} became a single {unk} token: the tokenizer does not split a "
+                         "word this long, so the model sees nothing of it")
+    return tuple(notes)
+
+
+def no_mask_message(handle: ModelHandle, encoding: Encoding) -> str:
+    """Why ``encoding`` has no mask token to predict at: none typed, or the limit cut it off (says where)."""
+    with handle.lock:
+        tok = handle.tokenizer
+        mask, mask_id = tok.mask_token or "[MASK]", tok.mask_token_id
+        full = (tok(encoding.text, encoding.text_pair, add_special_tokens=True, truncation=False, verbose=False)
+                ["input_ids"] if encoding.truncated and mask_id is not None else [])
+    where = [i for i, t in enumerate(full) if t == mask_id]
+    if where:
+        return (f"the {mask} is at token {where[0]} of {len(full)}, past the limit of {len(encoding)} tokens here: "
+                f"only the first {len(encoding)} are used, so shorten the text before the {mask}")
+    return f"the text has no {mask} token: put {mask} where the model should fill in a word"
+
+
+# tokens kept beyond the limit when a long sentence of a pair is cut before the tokenizer truncates the pair
+PAIR_MARGIN = 16
+
+
+def _shorten_pair(handle: ModelHandle, text: str, text_pair: str, limit: int) -> tuple[str, str]:
+    """The two sentences of a long pair cut short enough for the tokenizer's own truncation to be fast.
+
+    tokenizers truncates a pair by building every combination of overflow windows of both sentences: two
+    20,000-character texts took 24 s (tiny BERT) with the model's lock held, i.e. one user's paste stopped
+    every other user of that model. "longest_first" keeps at most ``limit`` tokens of a sentence and, of
+    the longer one, depends only on the shorter's length and on which is longer: so a sentence past the
+    limit is cut at a token boundary a margin beyond it (one token more for the longer sentence, so it stays
+    the longer). The tokenizer then truncates the same tokens as before, in milliseconds. Call under the lock.
+    """
+    tok = handle.tokenizer
+    if not tok.is_fast:
+        return text, text_pair
+    sides = [tok(t, add_special_tokens=False, truncation=False, return_offsets_mapping=True, verbose=False)
+             for t in (text, text_pair)]
+    n = [len(s["input_ids"]) for s in sides]
+    out = []
+    for i, (t, side) in enumerate(zip((text, text_pair), sides)):
+        keep = limit + PAIR_MARGIN + (1 if n[i] > n[1 - i] else 0)  # one more for the longer: it stays longer
+        if n[i] > keep:
+            t = t[: side["offset_mapping"][keep - 1][1]]
+        out.append(t)
+    return out[0], out[1]

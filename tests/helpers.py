@@ -71,6 +71,17 @@ def open_page(app_factory, model_id, page: str, query: dict[str, str] | None = N
     return at
 
 
+def shown(body: str) -> str:
+    """The text a Markdown body shows (escapes resolved, markup dropped, ui.safe's invisible joiners removed)."""
+    import html as _html
+    import re as _re
+
+    from markdown_it import MarkdownIt
+
+    out = MarkdownIt("commonmark").enable(["table", "strikethrough"]).render(str(body))
+    return _html.unescape(_re.sub(r"<[^>]+>", "", out)).replace("\u2060", "").strip()
+
+
 def lesson_query(lesson: int = 1, step: int = 1, *, lang: str = "en", presenter: bool = False, reveal: bool = False,
                  text: str | None = None, layer: int | None = None, head: int | None = None) -> dict[str, str]:
     """Query parameters of a link to a lesson step, as the app writes them: every input is a widget bound to the

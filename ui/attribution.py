@@ -7,6 +7,7 @@ import streamlit as st
 from plm_core.attribution import AttributionResult, Target
 from plm_core.loading import ModelSpec
 from ui.backend import compute
+from ui.safe import md
 
 
 @st.cache_data(max_entries=512, show_spinner=False)
@@ -74,12 +75,12 @@ def target_picker(handle, text: str, prefix: str = "attribution") -> Target | No
     if at_mask:
         n_masks = text.count(mask)
         if n_masks == 0:
-            st.warning(f"This is a masked language model: the sentence needs a {mask} token where the model "
+            st.warning(f"This is a masked language model: the sentence needs a {md(mask)} token where the model "
                        "should fill in a word.")
-            st.button(f"Insert {mask} at the end", key=f"{prefix}.insert_mask", on_click=_insert_mask,
+            st.button(f"Insert {md(mask)} at the end", key=f"{prefix}.insert_mask", on_click=_insert_mask,
                       args=(f"{prefix}.text", mask))
             return None
-    modes = {"single": "a word" + (f" at {mask}" if at_mask else " as the next token"),
+    modes = {"single": "a word" + (f" at {md(mask)}" if at_mask else " as the next token"),
              "contrast": "a word rather than another (contrast)"}
     mode = st.radio("Explain", list(modes), format_func=modes.get, horizontal=True, key=f"{prefix}.mode",
                     bind="query-params")
@@ -97,7 +98,7 @@ def target_picker(handle, text: str, prefix: str = "attribution") -> Target | No
                                format_func={"prob": "probability", "logit": "logit"}.get, bind="query-params")
     mask_index = 0
     if at_mask and text.count(mask) > 1:
-        mask_index = cols[2].selectbox(f"Which {mask}", list(range(text.count(mask))), key=f"{prefix}.mask_index",
+        mask_index = cols[2].selectbox(f"Which {md(mask)}", list(range(text.count(mask))), key=f"{prefix}.mask_index",
                                        format_func=lambda i: f"{mask} #{i + 1}", bind="query-params")
     if mode == "contrast":
         return Target("contrast", word=word.strip(), contrast=foil.strip(), mask_index=mask_index)

@@ -24,10 +24,12 @@ from plm_core.bias.common import CAVEATS, CONTENT_WARNING, row_record
 from plm_core.bias.seat import SeatResult, counterpart
 from plm_core.errors import PlmCoreError
 from plm_core.loading import ModelSpec
+from plm_core.paths import is_dir, user_path
 from plm_core.viz.bias_plots import (bec_pro_figure, crows_pairs_figure, estimates_figure, seat_figure,
                                      template_figure)
 from ui import charts, resources, widgets
 from ui.backend import compute_chunks, is_remote
+from ui.safe import md
 
 JOB = "bias.job"  # {"queue": [run ids], "running": bool, "chunk": int}: the runs this session is scoring
 CURRENT = "bias.current"  # probe -> the run shown under "New run"
@@ -94,16 +96,16 @@ def load_data(probe: str, path: str, upload: bytes | None = None, upload_name: s
         return Data(tuple(parse(text)), f"upload {upload_name}", datasets.sha256_bytes(upload))
     path = path.strip()
     if probe == "seat":
-        p = Path(path).expanduser()
-        if path and p.is_dir():
-            p = p / "seat" / f"{seat_test}.jsonl" if (p / "seat").is_dir() else p / f"{seat_test}.jsonl"
+        p = user_path(path, "SEAT file or folder")
+        if path and is_dir(p):
+            p = p / "seat" / f"{seat_test}.jsonl" if is_dir(p / "seat") else p / f"{seat_test}.jsonl"
         if not path:
             p = datasets.fetch(f"seat/{seat_test}.jsonl")
         return Data((datasets.load_seat(p),), str(p) if path else f"{seat_test} (downloaded)", datasets.file_sha256(p))
     loader = datasets.load_crows_pairs if probe == "crows_pairs" else datasets.load_bec_pro
     if path:
-        p = Path(path).expanduser()
-        if p.is_dir():
+        p = user_path(path, "data file or folder")
+        if is_dir(p):
             p = p / DATA_FILES[probe]
         return Data(tuple(loader(p)), str(p), datasets.file_sha256(p) if p.is_file() else "")
     p = datasets.fetch(DATA_FILES[probe])
@@ -151,7 +153,7 @@ def available_data(probe: str, path: str, upload: bytes | None, upload_name: str
     try:
         return load_data(probe, path, upload, upload_name)
     except PlmCoreError as err:
-        st.error(str(err))
+        st.error(md(err))
         return None
 
 
@@ -285,14 +287,14 @@ def job_status(run_id: int) -> None:
     job = st.session_state.get(JOB)
     active = bool(job and job["running"] and run_id in job["queue"])
     if info.status == "error":
-        st.error(f"Stopped by an error: {info.error} — the {info.n_done:,} items scored before it are kept.")
+        st.error(f"Stopped by an error: {md(info.error)} — the {info.n_done:,} items scored before it are kept.")
     elif info.complete or active:
         return
     elif info.status == "stopped":
         st.info(f"Stopped after {info.n_done:,} of {info.n_items:,} items; the results below cover those. "
                 "Resume it under Stored runs.")
     else:
-        st.info(f"Run #{run_id} has {info.n_done:,} of {info.n_items:,} items scored and is not running in this "
+        st.info(f"Run #{run_id:d} has {info.n_done:,} of {info.n_items:,} items scored and is not running in this "
                 "session (a closed tab or a restarted server); resume it under Stored runs.")
 
 
@@ -372,8 +374,8 @@ def estimates_table(estimates: list[stats.Estimate], key: str, digits_label: str
                  column_config={digits_label: NUMBER, "CI low": NUMBER, "CI high": NUMBER, "p": P_VALUE})
     methods = sorted({e.interval for e in estimates if e.interval})
     tests = sorted({e.test for e in estimates if e.test})
-    st.caption(f"{estimates[0].confidence:.0%} intervals: {', '.join(methods) or '—'}"
-               + (f"; tests: {', '.join(tests)}" if tests else "") + ".")
+    st.caption(f"{estimates[0].confidence:.0%} intervals: {md(', '.join(methods) or '—')}"
+               + (f"; tests: {md(', '.join(tests))}" if tests else "") + ".")
 
 
 def _rows_table(rows, key: str) -> None:
@@ -392,7 +394,7 @@ def show_crows(result) -> None:
               help=f"Wilson score interval of the share, n = {overall.n} pairs")
     c3.metric("Binomial test vs 50%", stats.format_p(overall.p_value),
               help="Two-sided exact binomial test of the share against 50% (scipy.stats.binomtest)")
-    st.caption(result.config.get("sample", ""))
+    st.caption(md(result.config.get("sample", "")))
     column = breakdown_picker(result, "bias.crows.by", "bias_type")
     charts.plotly_chart(crows_pairs_figure(result, column), key="bias.crows.chart")
     def share(v: dict, which: str) -> str:
@@ -425,10 +427,10 @@ def show_bec(result) -> None:
     caveat("bec_pro")
     if result.skipped:
         st.info("Left out: person words that are several tokens for this tokenizer "
-                f"({', '.join(result.skipped)}); the association needs one [MASK] token.")
+                f"({md(', '.join(result.skipped))}); the association needs one [MASK] token.")
     if not result.rows:
         return
-    st.caption(result.config.get("sample", ""))
+    st.caption(md(result.config.get("sample", "")))
     charts.plotly_chart(bec_pro_figure(result), key="bias.bec.chart")
     tests = result.gender_tests()
     if tests:

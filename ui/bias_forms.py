@@ -13,6 +13,7 @@ from plm_core.bias.seat import DEFAULT_BOOTSTRAP
 from plm_core.loading import ModelHandle, ModelSpec
 from ui import bias as ui_bias
 from ui import bias_runs, widgets
+from ui.safe import md
 
 PROBES = {"template": "Templates", "crows_pairs": "CrowS-Pairs", "bec_pro": "BEC-Pro", "seat": "SEAT"}
 # the groups of the public files, offered before a file is loaded (it is downloaded on Run)
@@ -53,7 +54,7 @@ def show_current(probe: str, spec: ModelSpec) -> None:
         if len(scored) > 1:
             st.subheader(f"{len(scored)} models side by side")
             bias_runs.compare_runs(scored, probe, key="bias.batch")
-            st.subheader(f"Run #{run_id} in detail")
+            st.subheader(f"Run #{run_id:d} in detail")
     ui_bias.show_run(run_id)
 
 
@@ -61,7 +62,7 @@ def dataset_form(probe: str, handle: ModelHandle, spec: ModelSpec) -> None:
     """CrowS-Pairs or BEC-Pro: data, filter, sample, models; Run starts stored chunked runs."""
     name = PROBES[probe]
     if handle.adapter.output != "masked_token":
-        st.info(f"{name} scores a masked language model; {spec.model_id} is a {handle.adapter.label}. Load one in the "
+        st.info(f"{md(name)} scores a masked language model; {md(spec.model_id)} is a {md(handle.adapter.label)}. Load one in the "
                 "sidebar (e.g. bert-base-uncased). Results of earlier runs stay below.")
     path, upload, upload_name = ui_bias.data_source_inputs(probe, f"{name} file or data folder")
     data = ui_bias.available_data(probe, path, upload, upload_name)
@@ -127,7 +128,7 @@ def _fill_editor(tset: templates.TemplateSet) -> None:
 
 def template_form(handle: ModelHandle, spec: ModelSpec) -> None:
     """Example sets, the cross-product editor, and CSV uploads as word lists or as rows written out."""
-    st.caption(f"Score: **{templates.metric(handle.kind) or '—'}** for this {handle.adapter.label}. Slots in capitals "
+    st.caption(f"Score: **{md(templates.metric(handle.kind) or '—')}** for this {md(handle.adapter.label)}. Slots in capitals "
                "([NAME]) take each word of their list; the first slot is compared, the templates give the spread.")
     sets = {s.name: s for s in templates.example_sets_for(handle.kind)}
     if sets and st.session_state.get("bias.template.kind") != handle.kind:

@@ -16,6 +16,7 @@ from plm_core.bias.store import RunInfo
 from plm_core.viz.bias_plots import estimates_figure
 from ui import bias as ui_bias
 from ui import charts
+from ui.safe import md
 
 # per probe: default breakdown, y-axis title, digits, unit suffix, reference line, y range
 VIEW = {
@@ -46,10 +47,10 @@ def runs_view(probe: str) -> None:
     """Every stored run of ``probe``: open one, resume it, delete it."""
     store = ui_bias.run_store()
     runs = store.runs(probe)
-    st.caption(f"Runs are kept in {store.path} (set PLM_BIAS_STORE to move it); they survive reloads and server "
+    st.caption(f"Runs are kept in {md(store.path)} (set PLM_BIAS_STORE to move it); they survive reloads and server "
                "restarts, and an unfinished run resumes from its last stored chunk.")
     if not runs:
-        st.info(f"No stored {jobs.NAMES[probe]} runs yet: start one under New run.")
+        st.info(f"No stored {md(jobs.NAMES[probe])} runs yet: start one under New run.")
         return
     runs_table(runs, "bias.runs.table")
     by_id = {r.run_id: r for r in runs}
@@ -82,7 +83,7 @@ def compare_view(probe: str, current: int | None = None) -> None:
     store = ui_bias.run_store()
     runs = [r for r in store.runs(probe) if r.n_done > 0]
     if not runs:
-        st.info(f"No scored {jobs.NAMES[probe]} runs yet. Start one under New run, listing other models in "
+        st.info(f"No scored {md(jobs.NAMES[probe])} runs yet. Start one under New run, listing other models in "
                 "'Also run on these models': each is stored, then compared here.")
         return
     groups: dict[str, list[RunInfo]] = {}
@@ -156,8 +157,8 @@ def compare_runs(infos: list[RunInfo], probe: str, key: str = "bias.compare") ->
     st.dataframe(wide, hide_index=True, key=f"{key}.table")
     first = next(iter(series.values()))
     st.caption(f"estimate [{first[0].confidence:.0%} CI]; intervals: "
-               f"{', '.join(sorted({e.interval for es in series.values() for e in es if e.interval}))}"
-               + (f"; tests: {', '.join(sorted({e.test for es in series.values() for e in es if e.test}))}"
+               f"{md(', '.join(sorted({e.interval for es in series.values() for e in es if e.interval})))}"
+               + (f"; tests: {md(', '.join(sorted({e.test for es in series.values() for e in es if e.test})))}"
                   if any(e.test for es in series.values() for e in es) else "") + ".")
     if probe == "bec_pro":
         tests = [{"model": labels[r.run_id], "professions": t.group, "pairs": t.n_pairs,

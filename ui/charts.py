@@ -1,4 +1,5 @@
-"""Every plotly chart of the app goes through :func:`plotly_chart`: presenter scaling and export for slides.
+"""Every plotly chart of the app goes through :func:`plotly_chart`: presenter scaling, export for slides, and
+:func:`ui.safe.safe_figure` (user text in a chart shown literally, never as plotly's HTML), once per chart.
 
 - Presenter view: inside ``with presenter(True):`` every chart is redrawn by :func:`plm_core.viz.theme.apply`
   at :data:`~plm_core.viz.theme.PRESENTER_SCALE`, so its titles, ticks, legends, hover labels and colour bars
@@ -20,6 +21,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from plm_core.viz import theme
+from ui.safe import safe_figure
 
 FORMAT_KEY = "charts.export_format"
 FORMATS = {"png": "PNG (3× resolution)", "svg": "SVG (vector)"}
@@ -68,7 +70,8 @@ def plotly_chart(fig: go.Figure, *, key: str, container: Any = None, **kwargs: A
     if presenter_active():
         theme.apply(fig, scale=theme.PRESENTER_SCALE)
     where = container if container is not None else st
-    return where.plotly_chart(fig, key=key, config=export_config(key), **kwargs)
+    # the last step (it only escapes, never restyles): user text in titles, labels and legends shown literally
+    return where.plotly_chart(safe_figure(fig), key=key, config=export_config(key), **kwargs)
 
 
 def export_format_picker() -> None:

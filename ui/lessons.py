@@ -29,6 +29,7 @@ from plm_core.words import aggregate_attention, aggregate_scores
 from ui import charts, keyboard, resources, widgets
 from ui import text as ui_text
 from ui.backend import compute as compute_op  # (plm_core.lessons.compute is `compute` here)
+from ui.safe import md
 
 INPUT_VIEWS = {"data"}  # views that ARE the input: shown before the guess
 STEPS_IG = 32  # integration steps for lesson 6 (lowered further by classroom mode)
@@ -199,14 +200,14 @@ def _render_page() -> None:
         title.title("Lessons" if lang == "en" else "课程")
         position = st.segmented_control("Step" if lang == "en" else "步骤", list(range(1, len(lesson.steps) + 1)),
                                         default=1, required=True, key="lessons.step", bind="query-params")
-        st.caption(lesson.summary(lang))
+        st.caption(lesson.summary(lang))  # md: trusted
     if presenter:
         st.html(PRESENTER_CSS)
     index = min(int(position or 1), len(lesson.steps)) - 1
     step = lesson.steps[index]
 
     if presenter:
-        st.title(f"{lesson.number}. {lesson.title(lang)}")
+        st.title(f"{lesson.number}. {lesson.title(lang)}")  # md: trusted (lesson content)
     uses_text = step.view not in ("data", "train")
     with controls("inputs") if uses_text else st.container(key=f"{HIDDEN}-text"):  # kept in the link where not used
         label = {5: "Sentence to classify", 7: "Occupations (comma-separated)"}.get(lesson.number, "Sentence")
@@ -228,8 +229,8 @@ def _render_page() -> None:
     st.progress((index + 1) / len(lesson.steps),
                 text=f"Lesson {lesson.number} · step {index + 1} / {len(lesson.steps)}" if lang == "en"
                 else f"第 {lesson.number} 课 · 第 {index + 1} / {len(lesson.steps)} 步")
-    st.header(step.title(lang))
-    st.markdown(step.body(lang))
+    st.header(step.title(lang))  # md: trusted
+    st.markdown(step.body(lang))  # md: trusted
     revealed = _question(ctx)
     if revealed or step.view in INPUT_VIEWS:
         widgets.run_or_stop(lambda: VIEWS[step.view](ctx))
@@ -238,7 +239,8 @@ def _render_page() -> None:
         st.button("Exit presenter view" if lang == "en" else "退出演示模式", key="lessons.exit", on_click=_exit_presenter)
         return
     with st.expander("Glossary" if lang == "en" else "术语表"):
-        st.markdown("\n".join(f"- **{term(lang)}** — {definition(lang)}" for term, definition in lesson.glossary))
+        st.markdown("\n".join(f"- **{term(lang)}** — {definition(lang)}"  # md: trusted
+                               for term, definition in lesson.glossary))
     st.caption("Share this step (opens in presenter view):" if lang == "en" else "分享这一步（以演示模式打开）：")
     st.code(presenter_link(), language=None)
 
@@ -262,7 +264,7 @@ def _question(ctx: Ctx) -> bool:
     where = (ctx.lesson.number, ctx.step_index)  # type: ignore[attr-defined]
     lang = ctx.lang
     with st.container(border=True):
-        st.markdown(("**Predict first:** " if lang == "en" else "**先预测：** ") + q.prompt(lang))
+        st.markdown(("**Predict first:** " if lang == "en" else "**先预测：** ") + q.prompt(lang))  # md: trusted
         key = f"lessons.guess.{where[0]}.{where[1]}"
         reveal_key = f"lessons.reveal.{where[0]}.{where[1]}"  # in the URL: a link can open the step revealed
         guesses = st.session_state.setdefault("lessons.guesses", {})  # the guess each reveal judged
@@ -287,15 +289,15 @@ def _question(ctx: Ctx) -> bool:
         judged = guesses.get(where)
         if judged is None:  # revealed by a link (or before a guess): the answer, without a verdict
             st.info(("The answer: " if lang == "en" else "答案：") + f"**{answer}**. {q.explanation(lang)}",
-                    icon=":material/lightbulb:")
+                    icon=":material/lightbulb:")  # md: trusted (the lesson's answer)
             return True
         right = judged == q.answer
         verdict = ("Right: " if right else "Not quite — ") if lang == "en" else ("答对了：" if right else "不完全对——")
         msg = f"{verdict}**{answer}**. {q.explanation(lang)}"
         if right:  # Material icons ship with Streamlit's frontend (no emoji font needed)
-            st.success(msg, icon=":material/check_circle:")
+            st.success(msg, icon=":material/check_circle:")  # md: trusted (the lesson's answer)
         else:
-            st.info(msg, icon=":material/cancel:")
+            st.info(msg, icon=":material/cancel:")  # md: trusted
     return True
 
 
@@ -313,7 +315,7 @@ def _navigation(lesson: Lesson, index: int, lang: Lang, presenter: bool) -> None
 
 
 def _ok(ctx: Ctx, en: str, zh: str) -> None:
-    st.success(zh if ctx.lang == "zh" else en)
+    st.success(md(zh if ctx.lang == "zh" else en))
 
 
 def view_tokens(ctx: Ctx) -> None:
@@ -321,7 +323,7 @@ def view_tokens(ctx: Ctx) -> None:
     widgets.show_notes(res.encoding)
     enc = res.encoding
     words = ui_text.cached_words(enc, ctx.units.segment)
-    st.markdown(f"**{len(enc)} tokens, {sum(not s for s in words.special)} words:**")
+    st.markdown(f"**{len(enc):d} tokens, {sum(not s for s in words.special):d} words:**")
     st.code(" · ".join(enc.tokens), language=None, wrap_lines=True)  # literal: no Markdown in token text
     rows = [{"#": i, "token": t, "id": enc.input_ids[i], "special": enc.special[i], "segment": enc.segments[i]}
             for i, t in enumerate(enc.tokens)]
@@ -338,7 +340,7 @@ def view_embedding_tables(ctx: Ctx) -> None:
     tokens = res.encoding.tokens
     hidden = res.word.shape[1]
     parts = f"token table {res.vocab_size:,} × {hidden}, position table {res.n_positions} × {hidden}"
-    st.markdown(f"**{parts}**" + (" + segment table" if res.segment is not None else "")
+    st.markdown(f"**{md(parts)}**" + (" + segment table" if res.segment is not None else "")
                 + (" → LayerNorm" if res.layer_norm else ""))
     bars = {"‖token row‖": np.linalg.norm(res.word, axis=1), "‖position row‖": np.linalg.norm(res.position, axis=1)}
     if res.segment is not None:
@@ -376,8 +378,8 @@ def view_qkv(ctx: Ctx) -> None:
     _per_token_caption(ctx)
     s, h = _steps(ctx), ctx.head
     tokens = s.encoding.tokens
-    st.markdown(f"**layer {s.layer}, head {h}: X is {s.inputs.shape[0]} × {s.inputs.shape[1]}; "
-                f"Q, K, V of one head are {s.queries.shape[1]} × {s.d_k} (d_k = {s.d_k})**")
+    st.markdown(f"**layer {s.layer:d}, head {h:d}: X is {s.inputs.shape[0]:d} × {s.inputs.shape[1]:d}; "
+                f"Q, K, V of one head are {s.queries.shape[1]:d} × {s.d_k:d} (d_k = {s.d_k:d})**")
     cols = st.columns(3)
     for col, (name, m) in zip(cols, (("Q", s.queries[h]), ("K", s.keys[h]), ("V", s.values[h]))):
         charts.plotly_chart(vectors_heatmap(m, tokens, f"{name} (head {h})"), key=f"lessons.{name}", container=col)
@@ -386,7 +388,7 @@ def view_qkv(ctx: Ctx) -> None:
 def view_scores(ctx: Ctx) -> None:
     _per_token_caption(ctx)
     s, h = _steps(ctx), ctx.head
-    st.markdown(f"**scale = 1/√d_k = 1/√{s.d_k} = {s.scale:.4f}**" + (" · causal mask: −∞ above the diagonal" if s.causal else ""))
+    st.markdown(f"**scale = 1/√d_k = 1/√{s.d_k:d} = {s.scale:.4f}**" + (" · causal mask: −∞ above the diagonal" if s.causal else ""))
     charts.plotly_chart(attention_heatmap(s.scores[h], s.encoding.tokens, f"QKᵀ/√d_k (layer {s.layer}, head {h})",
                                           signed=True, colorbar_title="score"), key="lessons.scores")
 
@@ -433,15 +435,15 @@ def view_heads(ctx: Ctx) -> None:
     charts.plotly_chart(head_grid(probs, (words or s.encoding).tokens, f"All {s.n_heads} heads of layer {s.layer}"),
                     key="lessons.heads")
     ent = -(probs * np.log(np.clip(probs, 1e-12, 1))).sum(-1).mean(-1)
-    st.markdown("**mean entropy per head (low = focused):** " + ", ".join(f"h{i} {e:.2f}" for i, e in enumerate(ent)))
+    st.markdown("**mean entropy per head (low = focused):** " + ", ".join(f"h{i:d} {e:.2f}" for i, e in enumerate(ent)))
 
 
 def view_concat(ctx: Ctx) -> None:
     _per_token_caption(ctx)
     s = _steps(ctx)
     tokens = s.encoding.tokens
-    st.markdown(f"**{s.n_heads} heads × d_k {s.d_k} = {s.concat.shape[1]} numbers per token → W_O "
-                f"({s.concat.shape[1]} × {s.projected.shape[1]})**")
+    st.markdown(f"**{s.n_heads:d} heads × d_k {s.d_k:d} = {s.concat.shape[1]:d} numbers per token → W_O "
+                f"({s.concat.shape[1]:d} × {s.projected.shape[1]:d})**")
     c1, c2 = st.columns(2)
     charts.plotly_chart(vectors_heatmap(s.concat, tokens, "concatenated heads"), key="lessons.concat", container=c1)
     charts.plotly_chart(vectors_heatmap(s.projected, tokens, "after the output projection W_O"),
@@ -458,7 +460,7 @@ def view_masks(ctx: Ctx) -> None:
     other = "bidirectional (BERT-style), constructed" if m.causal else "causal (GPT-style), constructed"
     charts.plotly_chart(mask_pair(m.mask, m.other_mask, m.encoding.tokens, f"loaded model: {own}", other),
                         key="lessons.masks")
-    st.markdown(f"**this model is {own}: attention given to later tokens = {m.future_attention:.3f} of each row "
+    st.markdown(f"**this model is {md(own)}: attention given to later tokens = {m.future_attention:.3f} of each row "
                 f"(averaged over layers and heads)**")
 
 
@@ -474,7 +476,7 @@ def view_mlm(ctx: Ctx) -> None:
     elif ctx.handle.adapter.output == "masked_token":
         st.info("Put [MASK] in the sentence to see the model fill it in.")
     else:
-        st.info(f"{ctx.handle.model_id} is a {ctx.handle.adapter.label}: it has no language-model head to predict with "
+        st.info(f"{md(ctx.handle.model_id)} is a {md(ctx.handle.adapter.label)}: it has no language-model head to predict with "
                 "(load a masked or causal LM to see predictions).")
 
 
@@ -488,10 +490,10 @@ def view_encdec(ctx: Ctx) -> None:
         target = st.text_input("Target so far (decoder input; optional)", "The cat sat", key="lessons.target.4",
                                bind="query-params")
     if not ctx.handle.arch.encoder_decoder:
-        st.info(f"{ctx.handle.model_id} is a {ctx.handle.adapter.label}: load an encoder-decoder (t5-small, "
+        st.info(f"{md(ctx.handle.model_id)} is a {md(ctx.handle.adapter.label)}: load an encoder-decoder (t5-small, "
                 "facebook/bart-base) in the sidebar to see its three attention maps computed live."
                 if ctx.lang == "en" else
-                f"{ctx.handle.model_id} 不是编码器-解码器模型：在侧边栏加载 t5-small 或 facebook/bart-base 即可实时看到三张注意力图。")
+                f"{md(ctx.handle.model_id)} 不是编码器-解码器模型：在侧边栏加载 t5-small 或 facebook/bart-base 即可实时看到三张注意力图。")
         return
     m = cached_encoder_decoder(ctx.spec, ctx.text, target)
     src, tgt = m.source.tokens, m.target.tokens
@@ -499,13 +501,13 @@ def view_encdec(ctx: Ctx) -> None:
                               "decoder: who may look at whom (target)", other_tokens=tgt), key="lessons.encdec.masks")
     charts.plotly_chart(attention_heatmap(m.cross, src, "cross-attention, last layer, mean of heads (target × source)",
                                       query_tokens=tgt), key="lessons.encdec.cross")
-    st.markdown(f"**encoder: {'bidirectional' if m.encoder_bidirectional else 'causal'}; decoder: "
-                f"{'causal' if m.decoder_causal else 'not causal'} (read from the weights); cross-attention: "
-                f"{len(tgt)} target × {len(src)} source tokens**")
+    st.markdown(f"**encoder: {md('bidirectional' if m.encoder_bidirectional else 'causal')}; decoder: "
+                f"{md('causal' if m.decoder_causal else 'not causal')} (read from the weights); cross-attention: "
+                f"{len(tgt):d} target × {len(src):d} source tokens**")
     d = m.prediction
-    st.markdown("**next target token:** " + ", ".join(f"`{t}` {p:.1%}" for t, p in zip(d.tokens, d.probs)))
+    st.markdown("**next target token:** " + ", ".join(f"{md(repr(t))} {p:.1%}" for t, p in zip(d.tokens, d.probs)))
     if m.spans:
-        st.markdown("**span filling (greedy):** " + "; ".join(f"`{s}` → “{t}”" for s, t in m.spans))
+        st.markdown("**span filling (greedy):** " + "; ".join(f"{md(s)} → “{md(t)}”" for s, t in m.spans))
 
 
 def view_nsp(ctx: Ctx) -> None:
@@ -513,9 +515,9 @@ def view_nsp(ctx: Ctx) -> None:
         pair = st.text_area("Second sentence (B)", "It slept all afternoon.", key="lessons.pair.4", height=68,
                             bind="query-params")
     enc = cached_encoding(ctx.spec, ctx.text.replace("[MASK]", "mat"), pair)
-    st.markdown(f"**{len(enc)} tokens, second sentence starts at {enc.pair_start}**")
+    st.markdown(f"**{len(enc):d} tokens, second sentence starts at {md(enc.pair_start)}**")
     if ctx.handle.adapter.target_prefix:
-        st.caption(f"{ctx.handle.model_id} reads no sentence pairs: its second segment is the decoder's input "
+        st.caption(f"{md(ctx.handle.model_id)} reads no sentence pairs: its second segment is the decoder's input "
                    "(the decoder start token, then the target so far).")
     st.dataframe([{"#": i, "token": t, "segment": s, "special": sp}
                   for i, (t, s, sp) in enumerate(zip(enc.tokens, enc.segments, enc.special))], hide_index=True,
@@ -548,7 +550,7 @@ def _examples() -> str:
 def view_data(ctx: Ctx) -> None:
     data = finetune.parse_examples(examples_input(shown=True))
     counts = ", ".join(f"{n}: {data.labels.count(i)}" for i, n in enumerate(data.names))
-    st.markdown(f"**{len(data.texts)} examples — {counts}**")
+    st.markdown(f"**{len(data.texts)} examples — {md(counts)}**")
 
 
 def view_train(ctx: Ctx) -> None:
@@ -559,8 +561,9 @@ def view_train(ctx: Ctx) -> None:
     c2.metric("held-out accuracy (pooler, saved)", f"{trained.heldout_accuracy:.0%}")
     c3.metric("held-out accuracy (mean pooling)", f"{trained.heldout_accuracy_mean_pooling:.0%}")
     pool = "tanh([CLS]) (this model has no trained pooler)" if trained.identity_pooler else "the model's pooler, tanh(W·[CLS] + b)"
-    st.markdown(f"**encoder {spec.model_id} (frozen); head: {len(trained.data.names)} × {trained.weight.shape[1]} "
-                f"linear layer on {pool}; {len(trained.data.texts)} examples, 5-fold cross-validation**")
+    st.markdown(f"**encoder {md(spec.model_id)} (frozen); head: {len(trained.data.names)} × "
+                f"{trained.weight.shape[1]:d} linear layer on {md(pool)}; {len(trained.data.texts)} examples, "
+                "5-fold cross-validation**")
     if trained.heldout_accuracy_mean_pooling > trained.heldout_accuracy:
         st.caption("Mean pooling generalises better here: this encoder was trained for mean-pooled sentence "
                    "embeddings. The saved classifier uses the pooler because that is what BertForSequenceClassification computes.")
@@ -572,7 +575,7 @@ def view_use(ctx: Ctx) -> None:
     trained = cached_train(spec, examples)
     probs = cached_classify(spec, examples, ctx.text)
     names = trained.data.names
-    st.markdown("**" + " · ".join(f"{n}: {p:.1%}" for n, p in zip(names, probs)) + "**")
+    st.markdown("**" + " · ".join(f"{md(n)}: {p:.1%}" for n, p in zip(names, probs)) + "**")
     if ctx.presenter:
         return
     folder = classroom.trained_dir() / f"lesson5-{trained.data.digest}"
@@ -615,7 +618,7 @@ def view_attention_vs_attribution(ctx: Ctx) -> None:
     except ImportError:
         st.info("Integrated gradients is not available in this installation (plm_core.attribution is absent).")
     except PlmCoreError as err:
-        st.info(f"Integrated gradients: {err}")
+        st.info(f"Integrated gradients: {md(err)}")
     else:
         if len(attr.scores) == len(att.encoding):
             series[f"integrated gradients ({n_steps} steps)"] = (attr.scores if words is None
@@ -632,8 +635,8 @@ def view_attention_vs_attribution(ctx: Ctx) -> None:
             continue
         rho = compute.spearman(base[content], v[content]) if len(content) > 1 else float("nan")
         lines.append(f"{name}: ρ = {rho:+.2f}")
-    st.markdown("**Spearman rank correlation with last-layer attention (word tokens): " + "; ".join(lines) + "**")
-    st.caption(occ.what)
+    st.markdown("**Spearman rank correlation with last-layer attention (word tokens): " + md("; ".join(lines)) + "**")
+    st.caption(md(occ.what))
 
 
 def view_bias_probe(ctx: Ctx) -> None:
@@ -642,9 +645,9 @@ def view_bias_probe(ctx: Ctx) -> None:
     charts.plotly_chart(probe_bars(res.scores, res.occupations, res.templates,
                                    "Association: + leans male, − leans female", res.method), key="lessons.bias")
     mean = res.scores.mean(0)
-    st.markdown("**mean over templates:** " + ", ".join(f"{w} {m:+.3f}" for w, m in zip(res.occupations, mean)))
+    st.markdown("**mean over templates:** " + ", ".join(f"{md(w)} {m:+.3f}" for w, m in zip(res.occupations, mean)))
     spread = res.scores.max(0) - res.scores.min(0)
-    st.caption("Spread between templates per word: " + ", ".join(f"{w} {s:.3f}" for w, s in zip(res.occupations, spread)))
+    st.caption("Spread between templates per word: " + ", ".join(f"{md(w)} {s:.3f}" for w, s in zip(res.occupations, spread)))
 
 
 VIEWS: dict[str, Callable[[Ctx], None]] = {

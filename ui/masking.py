@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import weakref
-
 import streamlit as st
 
 from plm_core.compare import AttributionDifference, LoadedModel, ModelComparison, TextComparison, describe_loaded, gpu_memory
+from plm_core import classroom
 from plm_core.loading import ModelHandle, ModelSpec
 from plm_core.masking import MaskingResult, MaskSpec, OcclusionResult
 from plm_core.types import Encoding
@@ -14,16 +13,9 @@ from ui import resources
 from ui.backend import compute
 from ui.text import picker_labels
 
-# handles this process has handed to the masking/compare pages and that are still alive (weakly held:
-# an unloaded model disappears from the list once no session uses it)
-_SEEN: weakref.WeakValueDictionary[ModelSpec, ModelHandle] = weakref.WeakValueDictionary()
-
-
 def handle_for(spec: ModelSpec) -> ModelHandle:
-    """The shared handle (ui.resources.get_handle), remembered for the "loaded models" list."""
-    handle = resources.get_handle(spec)
-    _SEEN[spec] = handle
-    return handle
+    """The shared handle (ui.resources.get_handle: its model cache is the "loaded models" list)."""
+    return resources.get_handle(spec)
 
 
 def _mask(positions: tuple[int, ...], strategy: str, substitute: str | None) -> MaskSpec:
@@ -113,8 +105,37 @@ def cached_model_comparison(spec_a: ModelSpec, spec_b: ModelSpec, text: str, top
 
 
 def loaded_models() -> tuple[LoadedModel, ...]:
-    """Models used by these pages that are still in memory (ui.resources keeps at most MAX_MODELS)."""
-    return describe_loaded(list(_SEEN.values()))
+    """Every model loaded on this server (all sessions; ui.resources evicts idle ones past its memory budget)."""
+    return describe_loaded(resources.loaded_handles())
+
+
+def memory_budget_mb() -> float:
+    return resources.MODELS.budget / 2**20
+
+
+CONFIRM_KEY = "compare.confirm_unload"
+
+
+def unload_controls() -> None:
+    """"Unload all models", which asks first: it affects every user of the server. Absent in classroom mode."""
+    if classroom.current().enabled:  # one student must not empty the class's models
+        return
+    if not st.session_state.get(CONFIRM_KEY):
+        if st.button("Unload all models…", key="compare.unload",
+                     help="Frees the memory of every loaded model, for every user of this server (asks first)."):
+            st.session_state[CONFIRM_KEY] = True
+            st.rerun()
+        return
+    st.warning("Unload every model for **every user of this server**? Everyone's pages load their model again on "
+               "their next view (seconds, or minutes for a large model), and every cached result is computed again.")
+    yes, no = st.columns(2)
+    if yes.button("Unload for everyone", key="compare.unload_confirm", type="primary"):
+        st.session_state[CONFIRM_KEY] = False
+        unload()
+        st.rerun()
+    if no.button("Cancel", key="compare.unload_cancel"):
+        st.session_state[CONFIRM_KEY] = False
+        st.rerun()
 
 
 def gpu_report() -> dict[str, int] | None:
@@ -124,4 +145,3 @@ def gpu_report() -> dict[str, int] | None:
 def unload() -> None:
     """Drop every loaded model and cached result (ui.resources.unload_models)."""
     resources.unload_models()
-    _SEEN.clear()

@@ -1,7 +1,9 @@
 """Process-wide model handles and cached core results, keyed on primitives.
 
-``st.cache_resource`` is shared by every browser session of the server and takes a per-key lock, so
-a model is loaded once per process however many students open the page at the same time.
+The model cache (``plm_core.model_cache.ModelCache``) is shared by every browser session of the server and
+loads each model once however many students open the page at the same time. It evicts by memory
+(``PLM_MODEL_MEMORY_MB``), never a model a session used in the last minutes; a count-based
+``st.cache_resource(max_entries=3)`` reloaded models on every rerun once four were in use.
 """
 
 from __future__ import annotations
@@ -10,28 +12,39 @@ import streamlit as st
 
 from plm_core.classroom import check_model_allowed
 from plm_core.loading import ModelHandle, ModelSpec, load_model
+from plm_core.model_cache import ModelCache
 from plm_core.types import AttentionResult, Prediction, QueryKeyResult
 
 from ui.backend import compute  # noqa: E402 - where the model work runs (this process or Ray Serve)
 
-# how many models may be loaded at once (two side by side, plus the one being switched to)
-MAX_MODELS = 3
+# one per process: every session shares it (load_model is looked up at each load, so tests can count loads); a
+# Ray Serve replica (ui/ray_backend.py) loads its handles through get_handle too, so the budget applies there
+MODELS: ModelCache[ModelSpec, ModelHandle] = ModelCache(lambda spec: load_model(spec))
 
 
-@st.cache_resource(max_entries=MAX_MODELS, show_spinner="Loading model…")
 def get_handle(spec: ModelSpec) -> ModelHandle:
     """The shared handle for ``spec`` (loaded on first use, then reused by every session).
 
     Raises:
         ModelNotAllowedError: classroom mode is on and ``spec`` is not on its allowlist.
+        PlmCoreError: the model cannot be loaded (the message says why).
     """
     check_model_allowed(spec.model_id, allow_pickle=spec.allow_pickle)
-    return load_model(spec)
+    if spec in MODELS:
+        return MODELS.get(spec)
+    with st.spinner("Loading model…"):
+        return MODELS.get(spec)
+
+
+def loaded_handles() -> list[ModelHandle]:
+    """Every model loaded in this process (all sessions)."""
+    return MODELS.values()
 
 
 def unload_models() -> None:
-    """Drop every loaded model (frees GPU memory once no session holds a reference)."""
-    get_handle.clear()
+    """Drop every loaded model and every cached result, for every session of the server (frees GPU
+    memory once no session holds a reference)."""
+    MODELS.clear()
     st.cache_data.clear()
     try:
         import torch

@@ -2,14 +2,13 @@
 
 Streamlit maps a widget's choice back by its label (1.67 sends the formatted option, and for repeated labels
 the last or the first option wins), so every picker over token or word positions gets unique labels from
-:func:`picker_labels`; pills and segmented controls render labels as Markdown, so theirs are escaped.
+:func:`picker_labels`; pills and segmented controls render labels as Markdown, so theirs are escaped
+(:func:`ui.safe.md`, the app's one escaping helper).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import re
-import string
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -19,17 +18,12 @@ import streamlit as st
 
 from plm_core.types import AttentionResult, Encoding
 from plm_core.words import aggregate_attention, has_cjk, jieba_segmenter, word_attention, word_spans
+from ui.safe import WORD_JOINER, md
 
 UNITS = ("tokens", "words")
 UNITS_KEY = "units"  # widget key = query parameter (?units=words), shared by every page
 SEGMENT_KEY = "zh_words"  # ?zh_words=false: Chinese words as the tokenizer has them (no jieba)
 _SUPERSCRIPT = str.maketrans("0123456789", "⁰¹²³⁴⁵⁶⁷⁸⁹")
-_MARKDOWN = re.compile("([" + re.escape(string.punctuation) + "])")
-
-
-def markdown_literal(text: str) -> str:
-    """``text`` shown as it is where Streamlit reads Markdown (pill labels): every ASCII punctuation escaped."""
-    return _MARKDOWN.sub(r"\\\1", text)
 
 
 def picker_labels(texts: Sequence[str], *, markdown: bool = False) -> list[str]:
@@ -44,15 +38,15 @@ def picker_labels(texts: Sequence[str], *, markdown: bool = False) -> list[str]:
     used: set[str] = set()
     labels = []
     for t in texts:
-        label = t or "∅"
+        label = md(t or "∅") if markdown else t or "∅"  # escaped first: md drops word joiners
         if counts[t] > 1:
             seen[t] += 1
             label += str(seen[t]).translate(_SUPERSCRIPT)
         while label in used:  # a text that already ends in a superscript digit: still unique
-            label += "\u2060"  # word joiner: invisible
+            label += WORD_JOINER  # invisible
         used.add(label)
         labels.append(label)
-    return [markdown_literal(x) for x in labels] if markdown else labels
+    return labels
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ from plm_core.loading import DEFAULT_MODEL_ID, EMBEDDED_ALIASES, ModelHandle, Mo
 from plm_core.kinds import MODEL_KINDS, kind_label
 from plm_core.types import Encoding
 from ui import resources
+from ui.safe import md
 
 T = TypeVar("T")
 
@@ -94,7 +95,7 @@ def model_picker() -> ModelHandle | None:
         try:
             resources.get_handle(new)
         except PlmCoreError as err:
-            sb.error(f"{err} — still using {spec.model_id}.")
+            sb.error(f"{md(err)} — still using {md(spec.model_id)}.")
         else:
             st.session_state[SPEC_KEY] = spec = new
     try:
@@ -103,21 +104,22 @@ def model_picker() -> ModelHandle | None:
         # a bad ?model= link: say why and open the default, rather than failing again on every rerun
         fallback = ModelSpec(default_model_id())
         if spec == fallback:
-            sb.error(str(err))
+            sb.error(md(err))
             return None
-        sb.error(f"{err} — opened {fallback.model_id} instead.")
+        sb.error(f"{md(err)} — opened {md(fallback.model_id)} instead.")
         st.session_state[SPEC_KEY] = spec = fallback
         try:
             handle = resources.get_handle(spec)
         except PlmCoreError as err:
-            sb.error(str(err))
+            sb.error(md(err))
             return None
     st.query_params["model"] = spec.model_id
     if room.enabled:
-        sb.caption(room.describe())
+        sb.caption(md(room.describe()))
     sb.caption(
-        f"**{spec.model_id}**  \n{handle.adapter.label}  \n{handle.n_layers} layers × {handle.n_heads} heads, "
-        f"{handle.n_parameters / 1e6:.1f} M parameters  \ndevice: {describe_device(handle.device)}"
+        f"**{md(spec.model_id)}**  \n{md(handle.adapter.label)}  \n{handle.n_layers:d} layers × "
+        f"{handle.n_heads:d} heads, {handle.n_parameters / 1e6:.1f} M parameters  \n"
+        f"device: {md(describe_device(handle.device))}"
     )
     return handle
 
@@ -166,7 +168,13 @@ def require_handle() -> ModelHandle:
 def show_notes(encoding: Encoding) -> None:
     """Tell the user what was changed on the way in (truncation, removed characters)."""
     for note in encoding.notes:
-        st.info(note[:1].upper() + note[1:] + ".")  # not str.capitalize: it lower-cases the rest ("Chinese")
+        show_note(note)
+
+
+def show_note(note: str) -> None:
+    """One note of the core as a sentence in an info box (it may quote user text: escaped). Not
+    str.capitalize: it lower-cases the rest ("Chinese")."""
+    st.info(md(note[:1].upper() + note[1:] + ("" if note.endswith(".") else ".")))
 
 
 def run_or_stop(fn: Callable[[], T]) -> T:
@@ -174,7 +182,7 @@ def run_or_stop(fn: Callable[[], T]) -> T:
     try:
         return fn()
     except PlmCoreError as err:
-        st.error(str(err))
+        st.error(md(str(err)))
         st.stop()
         raise  # unreachable: st.stop() raises
 

@@ -33,7 +33,7 @@ from plm_core.attribution.types import (
     TargetKind,
 )
 from plm_core.classroom import cap_steps
-from plm_core.errors import InvalidInputError, UnknownMethodError, UnsupportedModelError
+from plm_core.errors import InvalidInputError, UnknownMethodError, UnsupportedModelError, excerpt
 from plm_core.inference import model_inputs, run
 from plm_core.loading import ModelHandle
 from plm_core.types import Encoding
@@ -58,6 +58,7 @@ def _attention_method(rollout: bool) -> MethodFn:
                 "attention scores read one self-attention over all input tokens; an encoder-decoder splits its "
                 "input between the encoder and the decoder (see its three attention stacks on the Attention page): "
                 "use a gradient method (Integrated Gradients, Gradient × Input, Saliency) instead")
+        # model_inputs adds token types only where the model reads them (not RoBERTa's single type)
         attentions = run_with_attention(handle, model_inputs(handle, [enc]))
         weights = torch.stack([a[0] for a in attentions]).float().cpu().numpy()  # [layer, head, query, key]
         rows = handle.adapter.attention_rows(handle, obj.position, len(enc))
@@ -155,7 +156,7 @@ def attribute(
     except KeyError:
         raise UnknownMethodError(method, available=list(METHODS)) from None
     if baseline not in BASELINES:
-        raise InvalidInputError(f"unknown baseline {baseline!r}; choose one of {', '.join(BASELINES)}")
+        raise InvalidInputError(f"unknown baseline {excerpt(baseline)}; choose one of {', '.join(BASELINES)}")
     if n_steps is not None and not 1 <= int(n_steps) <= 1024:
         raise InvalidInputError(f"n_steps must be between 1 and 1024, got {n_steps}")
     if n_steps is not None:
@@ -242,7 +243,8 @@ def _forward_rate(handle: ModelHandle) -> float:
     if handle in _SPEED:
         return _SPEED[handle]
     n = min(32, handle.max_tokens)
-    pad = int(handle.tokenizer.pad_token_id or 0)
+    with handle.lock:
+        pad = int(handle.tokenizer.pad_token_id or 0)
     inputs = model_inputs(handle, [Encoding("", ("",) * n, (pad,) * n, (False,) * n, (0,) * n, ((0, 0),) * n)])
     with handle.lock:
         run(handle, inputs)

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import torch
 
 from plm_core.attribution.types import Target
-from plm_core.errors import InvalidInputError, UnsupportedModelError
+from plm_core.errors import InvalidInputError, UnsupportedModelError, clip, excerpt
 from plm_core.inference import class_labels, lm_body_and_head, mean_pool, run
 from plm_core.loading import ModelHandle
 from plm_core.display import is_bytes, token_text, token_texts
@@ -48,7 +48,7 @@ def word_ids(handle: ModelHandle, word: str, *, leading_space: bool) -> list[int
     text = (" " + word) if leading_space else word
     ids = handle.tokenizer(text, add_special_tokens=False)["input_ids"]
     if not ids:
-        raise InvalidInputError(f"the word {word!r} gives no token for this model")
+        raise InvalidInputError(f"the word {excerpt(word)} gives no token for this model")
     return list(ids)
 
 
@@ -62,8 +62,8 @@ def _one_token(handle: ModelHandle, word: str, leading_space: bool, notes: list[
         return int(exact), _token_name(handle, int(exact))
     pieces = token_texts(handle, ids)  # in context: "é 1/2", not a lone byte
     if len(ids) > 1:
-        notes.append(f"'{word.strip()}' is {len(ids)} tokens for this model ({' + '.join(pieces)}); "
-                     f"its first piece '{pieces[0].strip()}' is explained")
+        notes.append(f"{excerpt(word.strip())} is {len(ids)} tokens for this model ({clip(' + '.join(pieces))}); "
+                     f"its first piece {excerpt(pieces[0].strip())} is explained")
     return int(ids[0]), pieces[0].strip() or pieces[0]
 
 
@@ -81,15 +81,17 @@ def _token_word(handle: ModelHandle, token_id: int) -> str:
 _OTHER_CACHE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # handle -> {(text, max): embedding}
 
 
-def _other_embedding(handle: ModelHandle, other: str, max_tokens: int | None) -> torch.Tensor:
-    """Mean-pooled, normalised embedding of the second sentence (kept for the last 32 sentences)."""
+def _other_embedding(handle: ModelHandle, other: str, max_tokens: int | None) -> tuple[torch.Tensor, tuple[str, ...]]:
+    """Mean-pooled, normalised embedding of the second sentence and the notes of its encoding (truncation);
+    kept for the last 32 sentences."""
     cache = _OTHER_CACHE.setdefault(handle, {})
     key = (other, max_tokens)
     if key not in cache:
-        _, batch2 = encode(handle, other, max_tokens=max_tokens)
+        enc2, batch2 = encode(handle, other, max_tokens=max_tokens)
         hidden = handle.adapter.last_hidden(handle, batch2).float()
         # a plain tensor (not an inference-mode one): the objective's backward reads it
-        cache[key] = mean_pool(hidden, batch2["attention_mask"].to(hidden.device))[0].clone()
+        emb = mean_pool(hidden, batch2["attention_mask"].to(hidden.device))[0].clone()
+        cache[key] = (emb, tuple(f"second sentence: {n}" for n in enc2.notes))
         while len(cache) > 32:
             cache.pop(next(iter(cache)))
     return cache[key]
@@ -183,7 +185,7 @@ def class_objective(handle: ModelHandle, prep: Prepared, target: Target) -> Obje
         logits = run(handle, {"input_ids": prep.ids, **prep.extra}).logits[0]
     if target.class_id is None and target.label is not None:
         if target.label not in labels:
-            raise InvalidInputError(f"unknown class {target.label!r}; the classes are: {', '.join(labels)}")
+            raise InvalidInputError(f"unknown class {excerpt(target.label)}; the classes are: {', '.join(labels)}")
         target = target.with_(class_id=labels.index(target.label))
     cid = int(logits.argmax()) if target.class_id is None else int(target.class_id)
     if not 0 <= cid < len(labels):
@@ -203,7 +205,8 @@ def similarity_objective(handle: ModelHandle, prep: Prepared, target: Target, ma
     other = (target.other or "").strip()
     if not other:
         raise InvalidInputError("the similarity target needs a second sentence to compare with: type one")
-    e2 = _other_embedding(handle, other, max_tokens)
+    e2, other_notes = _other_embedding(handle, other, max_tokens)
+    prep.notes += other_notes
     mask = prep.extra["attention_mask"].float()
 
     def f(emb: torch.Tensor) -> torch.Tensor:
@@ -255,7 +258,8 @@ def token_objective(handle: ModelHandle, prep: Prepared, target: Target, positio
             raise InvalidInputError("a contrastive target needs a second word (the foil, e.g. 'she')")
         foil, foil_name = _one_token(handle, target.contrast, leading_space, notes)
         if foil == tid:
-            raise InvalidInputError(f"'{target.word}' and '{target.contrast}' are the same token: choose two words")
+            raise InvalidInputError(f"{excerpt(target.word)} and {excerpt(target.contrast)} are the same token: "
+                                    "choose two words")
         label = f"'{word}' rather than '{foil_name}' {where} (logit difference)"
 
         def f(emb: torch.Tensor) -> torch.Tensor:
@@ -284,6 +288,6 @@ def baseline_embeds(handle: ModelHandle, obj: Objective, baseline: str) -> torch
         with torch.no_grad():
             fill = handle.model.get_input_embeddings()(torch.tensor([tid], device=emb.device))[0]
     else:
-        raise InvalidInputError(f"unknown baseline {baseline!r}; choose pad, mask or zero")
+        raise InvalidInputError(f"unknown baseline {excerpt(baseline)}; choose pad, mask or zero")
     keep = obj.fixed.to(emb.device)[None, :, None]
     return torch.where(keep, emb, fill.to(emb.dtype)[None, None, :].expand_as(emb)).detach()

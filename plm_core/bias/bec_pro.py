@@ -27,7 +27,7 @@ from plm_core.bias.common import (CAVEATS, ProgressFn, StopFn, masked_log_probs,
                                   result_to_json, rows_to_csv, single_token_id, table_to_csv)
 from plm_core.bias.datasets import BecProRow, column_value, data_columns
 from plm_core.bias.sampling import describe_sample, sample_items
-from plm_core.errors import InvalidInputError
+from plm_core.errors import InvalidInputError, excerpt
 from plm_core.loading import ModelHandle
 
 GROUP = "person gender / profession group"  # the default breakdown, as in Bartl et al.'s Table 2
@@ -156,6 +156,11 @@ def _group(rows, key) -> dict[str, dict[str, float]]:
 
 def prepare(handle: ModelHandle, row: BecProRow) -> tuple[list[int], list[int], int, int]:
     """(Sent_TM ids, prior ids, person [MASK] position, person token id) for one row."""
+    with handle.lock:  # the tokenizer is shared
+        return _prepare(handle, row)
+
+
+def _prepare(handle: ModelHandle, row: BecProRow) -> tuple[list[int], list[int], int, int]:
     tok = handle.tokenizer
     target_id = single_token_id(handle, row.person)
     text = row.sent_tm.replace("[MASK]", tok.mask_token)
@@ -164,15 +169,21 @@ def prepare(handle: ModelHandle, row: BecProRow) -> tuple[list[int], list[int], 
     ids = list(enc["input_ids"])
     masks = [i for i, t in enumerate(ids) if t == tok.mask_token_id]
     if len(masks) != 1:
+        full = tok(text, add_special_tokens=True, truncation=False, verbose=False)["input_ids"]
+        cut = [i for i, t in enumerate(full) if t == tok.mask_token_id and i >= len(ids)]
+        if cut and len(full) > len(ids):
+            raise InvalidInputError(f"BEC-Pro row {row.index}: its [MASK] is at token {cut[0]} of {len(full)}, past "
+                                    f"the limit of {len(ids)} tokens here")
         raise InvalidInputError(f"BEC-Pro row {row.index}: Sent_TM needs exactly one [MASK], it has {len(masks)}")
     start = text.lower().find(row.profession.lower())
     if start < 0:
-        raise InvalidInputError(f"BEC-Pro row {row.index}: the profession {row.profession!r} is not in Sent_TM")
+        raise InvalidInputError(f"BEC-Pro row {row.index}: the profession {excerpt(row.profession)} is not in "
+                                "Sent_TM")
     end = start + len(row.profession)
     prior = [tok.mask_token_id if (s < end and e > start and e > s) else t
              for t, (s, e) in zip(ids, enc["offset_mapping"])]
     if prior == ids:
-        raise InvalidInputError(f"BEC-Pro row {row.index}: no token of {row.profession!r} found to mask")
+        raise InvalidInputError(f"BEC-Pro row {row.index}: no token of {excerpt(row.profession)} found to mask")
     return ids, prior, masks[0], target_id
 
 
@@ -259,7 +270,7 @@ def score_rows(handle: ModelHandle, rows: Sequence[BecProRow], *, batch_size: in
         report(progress, done, len(rows))
     if require_any and done and not out:
         words = ", ".join(sorted(skipped))
-        raise InvalidInputError(f"every BEC-Pro person word is several tokens for this tokenizer ({words}): "
+        raise InvalidInputError(f"every BEC-Pro person word is several tokens for this tokenizer ({excerpt(words)}): "
                                 "nothing to score")
     return tuple(out), tuple(sorted(skipped))
 

@@ -53,7 +53,9 @@ def report(progress: ProgressFn | None, done: int, total: int) -> None:
 
 
 def require_masked_lm(handle: ModelHandle, what: str) -> None:
-    if handle.adapter.output != "masked_token" or handle.tokenizer.mask_token_id is None:
+    with handle.lock:
+        mask_id = handle.tokenizer.mask_token_id
+    if handle.adapter.output != "masked_token" or mask_id is None:
         raise UnsupportedModelError(
             f"{what} needs a masked language model (BERT-style, with a [MASK] token); {handle.model_id} is a "
             f"{handle.kind}. Load one in the sidebar, e.g. bert-base-uncased."
@@ -77,7 +79,8 @@ def masked_log_probs(handle: ModelHandle, input_ids: Sequence[Sequence[int]], po
         return torch.zeros(0, 0)
     batch_size = batch_size or default_batch_size(handle)
     order = sorted(range(n), key=lambda i: len(input_ids[i]))
-    pad = handle.tokenizer.pad_token_id if handle.tokenizer.pad_token_id is not None else 0
+    with handle.lock:
+        pad = handle.tokenizer.pad_token_id if handle.tokenizer.pad_token_id is not None else 0
     out: list[torch.Tensor | None] = [None] * n
     split = lm_body_and_head(handle.model)
     for start in range(0, n, batch_size):
@@ -107,28 +110,30 @@ def masked_log_probs(handle: ModelHandle, input_ids: Sequence[Sequence[int]], po
 
 def single_token_id(handle: ModelHandle, word: str, *, leading_space: bool = True) -> int:
     """Vocabulary id of ``word`` as one token, or InvalidInputError naming its pieces."""
-    from plm_core.errors import InvalidInputError
+    from plm_core.display import token_texts
+    from plm_core.errors import InvalidInputError, clip, excerpt
 
     tok = handle.tokenizer
     text = word.strip()
     if not text:
         raise InvalidInputError("a target word is empty")
-    # BPE vocabularies (RoBERTa, GPT-2) spell a word after a space with a leading "Ġ"
-    ids = tok(" " + text if leading_space and _is_bpe(handle) else text, add_special_tokens=False)["input_ids"]
+    with handle.lock:  # the tokenizer is shared: its truncation settings too
+        # BPE vocabularies (RoBERTa, GPT-2) spell a word after a space with a leading "Ġ"
+        ids = tok(" " + text if leading_space and _is_bpe(handle) else text, add_special_tokens=False)["input_ids"]
+        pieces = token_texts(handle, ids[:8]) if len(ids) != 1 else ()  # display text (plm_core.display)
     if len(ids) != 1:
-        from plm_core.display import token_texts
-
-        pieces = token_texts(handle, ids)
         raise InvalidInputError(
-            f"the target word {text!r} is {len(ids)} tokens for this tokenizer ({' '.join(pieces)}): a masked LM "
-            "fills one token at [MASK], so choose a word that is a single token (or use a causal LM)."
+            f"the target word {excerpt(text)} is {len(ids)} tokens for this tokenizer "
+            f"({clip(' '.join(pieces) + (' …' if len(ids) > 8 else ''))}): a masked LM fills one token at "
+            "[MASK], so choose a word that is a single token (or use a causal LM)."
         )
     return int(ids[0])
 
 
 def _is_bpe(handle: ModelHandle) -> bool:
-    ids = handle.tokenizer(" the", add_special_tokens=False)["input_ids"]
-    return bool(ids) and handle.tokenizer.convert_ids_to_tokens(ids[:1])[0].startswith(("Ġ", "▁"))
+    with handle.lock:
+        ids = handle.tokenizer(" the", add_special_tokens=False)["input_ids"]
+        return bool(ids) and handle.tokenizer.convert_ids_to_tokens(ids[:1])[0].startswith(("Ġ", "▁"))
 
 
 # ---- export -----------------------------------------------------------------------------------------

@@ -145,7 +145,8 @@ def pseudo_log_likelihoods(handle: ModelHandle, requests: Sequence[tuple[Sequenc
 
     All masked copies of all requests go through the model together, in batches.
     """
-    mask_id = handle.tokenizer.mask_token_id
+    with handle.lock:
+        mask_id = handle.tokenizer.mask_token_id
     copies, where, targets = [], [], []
     owner = []
     for k, (ids, positions) in enumerate(requests):

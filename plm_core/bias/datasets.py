@@ -148,14 +148,19 @@ def check_size(size: int, what: str) -> None:
 
 def read_text(path: str | os.PathLike) -> str:
     """The text of a local file, after checking that it exists, is not empty and is not too big."""
-    p = Path(path).expanduser()
-    if not p.is_file():
-        raise InvalidInputError(f"no such file: {p}")
-    check_size(p.stat().st_size, f"the file {p.name}")
+    from plm_core.errors import excerpt
+    from plm_core.paths import is_file, user_path
+
+    p = user_path(str(path), "file")
+    if not is_file(p):
+        raise InvalidInputError(f"no such file: {excerpt(str(p))}")
+    check_size(p.stat().st_size, f"the file {p.name}")  # a file name: at most 255 bytes
     try:
         return p.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError as err:
         raise InvalidInputError(f"{p.name} is not UTF-8 text ({err.reason})") from None
+    except OSError as err:
+        raise InvalidInputError(f"cannot read {excerpt(p.name)}: {err.strerror or err}") from None
 
 
 def decode_upload(data: bytes, name: str = "the upload") -> str:
@@ -295,10 +300,14 @@ def parse_seat(text: str, name: str = "seat") -> SeatTest:
 def load_seat(name_or_path: str | os.PathLike = "sent-weat6", *, base_url: str | None = None,
               cache: Path | None = None) -> SeatTest:
     """A SEAT/WEAT test: a known name (``sent-weat6``...) from the cache/download, or a local .jsonl path."""
-    p = Path(name_or_path).expanduser()
-    if p.suffix in (".jsonl", ".json") or p.exists():
+    from plm_core.errors import excerpt
+    from plm_core.paths import is_dir, is_file, user_path
+
+    p = user_path(str(name_or_path), "SEAT file")
+    if p.suffix in (".jsonl", ".json") or is_file(p) or is_dir(p):
         return parse_seat(read_text(p), p.stem)
     name = str(name_or_path)
     if name not in SEAT_TESTS:
-        raise InvalidInputError(f"unknown SEAT test {name!r}; choose one of {', '.join(SEAT_TESTS)} or give a path")
+        raise InvalidInputError(f"unknown SEAT test {excerpt(name)}; choose one of {', '.join(SEAT_TESTS)} or give "
+                                "a path")
     return parse_seat(read_text(fetch(f"seat/{name}.jsonl", base_url=base_url, cache=cache)), name)

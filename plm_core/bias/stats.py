@@ -167,11 +167,14 @@ def bootstrap_interval(sizes: Sequence[int], statistic: Callable[..., float], *,
     sizes) with replacement independently (``scipy.stats.bootstrap``, ``paired=False``).
 
     ``statistic`` receives one integer index array per sample, so samples may be rows of embedding matrices.
-    BCa first; when BCa is undefined (a degenerate jackknife) the percentile interval.
+    BCa first; when BCa is undefined (a degenerate jackknife) the percentile interval; none (NaN) when a sample
+    has fewer than two items.
 
     Returns:
         (low, high, method name).
     """
+    if min(sizes, default=0) < 2:  # scipy resamples nothing from a sample of one (a SEAT attribute of one item)
+        return float("nan"), float("nan"), "bootstrap (undefined: a sample of one)"
     data = tuple(np.arange(n) for n in sizes)
 
     def stat(*idx: np.ndarray) -> float:

@@ -35,7 +35,7 @@ from plm_core import classroom
 from plm_core.bias import stats
 from plm_core.bias.common import (CAVEATS, ProgressFn, StopFn, masked_log_probs, report, result_to_json,
                                   rows_to_csv, single_token_id, table_to_csv)
-from plm_core.errors import InvalidInputError, UnsupportedModelError
+from plm_core.errors import InvalidInputError, UnsupportedModelError, excerpt
 from plm_core.inference import embed, run
 from plm_core.kinds import get_adapter
 from plm_core.loading import ModelHandle
@@ -199,7 +199,7 @@ def validate(tset: TemplateSet, kind: str) -> None:
     for i, template in enumerate(tset.templates, 1):
         names = slot_names(template)
         if not names:
-            raise InvalidInputError(f"template {i} ({template!r}) has no slot: put a slot such as [NAME] in it and "
+            raise InvalidInputError(f"template {i} ({excerpt(template)}) has no slot: put a slot such as [NAME] in it and "
                                     "give the slot a word list")
         unknown = [n for n in names if n not in defined]
         if unknown:
@@ -208,20 +208,20 @@ def validate(tset: TemplateSet, kind: str) -> None:
         n_mask = template.count(MASK)
         if _scoring(kind) in ("mask", "continuation") and n_mask != 1:
             what = "no [MASK]" if n_mask == 0 else f"{n_mask} [MASK]s"
-            raise InvalidInputError(f"template {i} ({template!r}) has {what}: put exactly one [MASK] where the "
+            raise InvalidInputError(f"template {i} ({excerpt(template)}) has {what}: put exactly one [MASK] where the "
                                     "target words go")
         if _scoring(kind) == "similarity" and n_mask:
-            raise InvalidInputError(f"template {i} ({template!r}) has a [MASK], but a sentence encoder has no "
+            raise InvalidInputError(f"template {i} ({excerpt(template)}) has a [MASK], but a sentence encoder has no "
                                     "masked-word head: it compares each filled sentence with each target, so "
                                     "write the templates without [MASK] (or load a masked LM)")
     for k, inst in enumerate(tset.instances, 1):
         values = dict(inst.slot_values)
         empty = [n for n in slot_names(inst.template) if not values.get(n, "").strip()]
         if empty:
-            raise InvalidInputError(f"row {k} ({inst.template!r}) has no value for the slot(s) "
+            raise InvalidInputError(f"row {k} ({excerpt(inst.template)}) has no value for the slot(s) "
                                     f"{', '.join('[' + n + ']' for n in empty)}: fill its column(s) on that row")
         if not inst.targets:
-            raise InvalidInputError(f"row {k} ({inst.template!r}) has no target words")
+            raise InvalidInputError(f"row {k} ({excerpt(inst.template)}) has no target words")
     if not _scoring(kind):
         raise UnsupportedModelError(f"template probes do not support {kind} models")
 
@@ -278,7 +278,7 @@ def parse_slots(text: str) -> tuple[tuple[str, tuple[str, ...]], ...]:
         name, sep, words = line.partition(":")
         name = name.strip().strip("[]")
         if not sep or not re.fullmatch(r"[A-Za-z][A-Za-z0-9_]*", name) or name == "MASK":
-            raise InvalidInputError(f"slot line {n} ({line.strip()!r}) should look like 'NAME: John, Mary'")
+            raise InvalidInputError(f"slot line {n} ({excerpt(line.strip())}) should look like 'NAME: John, Mary'")
         slots.append((name, split_list(words)))
     return tuple(slots)
 
@@ -304,7 +304,7 @@ def from_csv(text: str, name: str = "uploaded CSV", layout: str = "lists") -> Te
         InvalidInputError: empty text, missing columns, no slot column, an unknown layout.
     """
     if layout not in LAYOUTS:
-        raise InvalidInputError(f"unknown CSV layout {layout!r}; choose one of {', '.join(LAYOUTS)}")
+        raise InvalidInputError(f"unknown CSV layout {excerpt(layout)}; choose one of {', '.join(LAYOUTS)}")
     if not (text or "").strip():
         raise InvalidInputError("the CSV file is empty")
     reader = csv.DictReader(io.StringIO(text))
@@ -365,10 +365,11 @@ def _masked_lm_scores(handle, sentences, targets, batch_size):
     seqs, where = [], []
     with handle.lock:
         for s in sentences:
-            ids = tok(s.replace(MASK, tok.mask_token), truncation=True, max_length=handle.max_tokens)["input_ids"]
+            ids = tok(s.replace(MASK, tok.mask_token), truncation=False, verbose=False)["input_ids"]
+            _check_fits(handle, s, len(ids))
             pos = [i for i, t in enumerate(ids) if t == tok.mask_token_id]
             if len(pos) != 1:
-                raise InvalidInputError(f"{s!r} has {len(pos)} mask tokens after tokenization (need 1)")
+                raise InvalidInputError(f"{excerpt(s)} has {len(pos)} mask tokens after tokenization (need 1)")
             seqs.append(ids)
             where.append(pos[0])
     logp = masked_log_probs(handle, seqs, where, batch_size)
@@ -390,12 +391,14 @@ def continuation_log_probs(handle: ModelHandle, pairs: Sequence[tuple[str, str]]
                 p_ids = [bos]
             c_ids = tok((" " if prefix else "") + cont.strip(), add_special_tokens=False)["input_ids"]
             if not c_ids:
-                raise InvalidInputError(f"the target {cont!r} has no tokens")
-            ids = (p_ids + c_ids)[-handle.max_tokens:]
+                raise InvalidInputError(f"the target {excerpt(cont)} has no tokens")
+            _check_fits(handle, f"{prefix} {cont.strip()}", len(p_ids) + len(c_ids))
+            ids = p_ids + c_ids
             seqs.append(ids)
             starts.append(len(ids) - len(c_ids))
     batch_size = batch_size or (128 if handle.device.type == "cuda" else 32)
-    pad = tok.pad_token_id if tok.pad_token_id is not None else (tok.eos_token_id or 0)
+    with handle.lock:
+        pad = tok.pad_token_id if tok.pad_token_id is not None else (tok.eos_token_id or 0)
     out = [0.0] * len(seqs)
     order = sorted(range(len(seqs)), key=lambda i: len(seqs[i]))
     for b in range(0, len(order), batch_size):
@@ -419,6 +422,21 @@ def max_scores() -> int | None:
     return CLASSROOM_MAX_SCORES if classroom.current().enabled else None
 
 
+def _check_fits(handle: ModelHandle, sentence: str, n_tokens: int) -> None:
+    """Refuse a filled sentence longer than the model's limit: cutting it would change what is measured
+    (and could cut the [MASK] or the target off)."""
+    if n_tokens > handle.max_tokens:
+        raise InvalidInputError(
+            f"the filled sentence {excerpt(sentence)} is {n_tokens} tokens, past the limit of {handle.max_tokens} "
+            "here: shorten the template, the slot words or the target words")
+
+
+def _check_sentences_fit(handle: ModelHandle, sentences: Sequence[str]) -> None:
+    with handle.lock:
+        for s in sentences:
+            _check_fits(handle, s, len(handle.tokenizer(s, truncation=False, verbose=False)["input_ids"]))
+
+
 def plan(handle: ModelHandle, tset: TemplateSet) -> tuple[FilledTemplate, ...]:
     """Check ``tset`` for this model and expand it: the sentences a template job scores.
 
@@ -436,7 +454,9 @@ def plan(handle: ModelHandle, tset: TemplateSet) -> tuple[FilledTemplate, ...]:
     if limit is not None and n_rows > limit:
         raise InvalidInputError(f"this set expands to {n_rows:,} scores (templates × slot words × targets); "
                                 f"classroom mode allows {limit:,}: shorten a list")
-    if scoring == "mask" and handle.tokenizer.mask_token_id is None:
+    with handle.lock:
+        has_mask = handle.tokenizer.mask_token_id is not None
+    if scoring == "mask" and not has_mask:
         raise UnsupportedModelError(f"{handle.model_id} has no mask token")
     if scoring == "mask":
         for t in tset.targets:
@@ -464,6 +484,7 @@ def score_filled(handle: ModelHandle, probe_slot: str, chunk: Sequence[FilledTem
         flat = continuation_log_probs(handle, [(p, t) for p in prefixes for t in targets], batch_size)
         scores = np.asarray(flat).reshape(len(sentences), len(targets))
     else:
+        _check_sentences_fit(handle, sentences + list(targets))
         emb = embed(handle, sentences + list(targets))
         scores = emb[:len(sentences)] @ emb[len(sentences):].T
     rows = []

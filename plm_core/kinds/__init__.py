@@ -19,6 +19,8 @@ KINDS: dict[str, KindAdapter] = {a.name: a for a in (
     MaskedLMAdapter(), CausalLMAdapter(), ClassifierAdapter(), Seq2SeqAdapter(), EncoderAdapter(),
 )}
 MODEL_KINDS: tuple[str, ...] = tuple(KINDS)
+# the kind any checkpoint loads as (no head to lack): what load-time refusals suggest instead
+FALLBACK_KIND: str = EncoderAdapter.name
 
 
 def get_adapter(kind: str) -> KindAdapter:
@@ -50,5 +52,5 @@ def kind_label(kind: str) -> str:
     return get_adapter(kind).label
 
 
-__all__ = ["KINDS", "MODEL_KINDS", "CausalLMAdapter", "ClassifierAdapter", "EditComparison", "EncoderAdapter",
+__all__ = ["FALLBACK_KIND", "KINDS", "MODEL_KINDS", "CausalLMAdapter", "ClassifierAdapter", "EditComparison", "EncoderAdapter",
            "KindAdapter", "MaskedLMAdapter", "Output", "PairComparison", "Seq2SeqAdapter", "detect_kind", "get_adapter", "kind_label"]

@@ -92,6 +92,11 @@ class KindAdapter:
     # and the name of that score; "" where template probes do not fit the kind
     template_scoring: ClassVar[str] = "similarity"
     template_metric: ClassVar[str] = "cosine similarity"
+    # load-time checks (plm_core.loading): a kind that reads the tokenizer's mask token is refused for a tokenizer
+    # without one; missing checkpoint weights whose names contain one of ``unused_missing_weights`` are never used
+    # by this kind (an encoder's pooler), any other missing weight would be random and refuses the load
+    needs_mask_token: ClassVar[bool] = False
+    unused_missing_weights: ClassVar[tuple[str, ...]] = ()
 
     # ------------------------------------------------------------------ identity
 
@@ -106,17 +111,21 @@ class KindAdapter:
     def example(self, handle: ModelHandle, page: str = "default") -> str:
         """An example input that shows what this kind does, for ``page`` ("attribution", "masking", ...)."""
         text = self.examples.get(page, self.examples["default"])
-        return text.format(mask=handle.tokenizer.mask_token or "[MASK]")
+        with handle.lock:
+            mask = handle.tokenizer.mask_token or "[MASK]"
+        return text.format(mask=mask)
 
     def mask_ids(self, handle: ModelHandle, encoding: Encoding, positions: Sequence[int]) -> list[int] | None:
         """The token that hides each of ``positions`` when the masking lab masks them (the tokenizer's mask
         token), or None when this model has none (then tokens can only be deleted or substituted)."""
-        mask_id = handle.tokenizer.mask_token_id
+        with handle.lock:
+            mask_id = handle.tokenizer.mask_token_id
         return None if mask_id is None else [mask_id] * len(positions)
 
     def can_mask(self, handle: ModelHandle) -> bool:
         """Whether the masking lab can hide a token with a mask token (:meth:`mask_ids`)."""
-        return handle.tokenizer.mask_token_id is not None
+        with handle.lock:
+            return handle.tokenizer.mask_token_id is not None
 
     def labels(self, handle: ModelHandle) -> tuple[str, ...]:
         """Class names in id order.

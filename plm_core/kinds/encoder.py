@@ -33,6 +33,7 @@ class EncoderAdapter(KindAdapter):
     uses_reference = True
     prediction_title = "Similarity of the edited sentence"
     comparison_what = SIMILARITY
+    unused_missing_weights = ("pooler.",)  # the sentence embedding mean-pools; a checkpoint may lack the pooler
 
     def detect_fallback(self, config) -> bool:
         return True  # a body with no head this app knows: its sentence embedding

@@ -10,6 +10,7 @@ import torch
 from plm_core.errors import InvalidInputError
 from plm_core.inference import mask_positions
 from plm_core.kinds.base import EditComparison, KindAdapter, PairComparison, top_tokens
+from plm_core.tokens import no_mask_message
 from plm_core.types import Encoding, FillIn, Prediction
 
 if TYPE_CHECKING:
@@ -33,11 +34,18 @@ class MaskedLMAdapter(KindAdapter):
     token_outputs = True
     prediction_title = "Fill-ins"
     comparison_what = "fill-in at mask {}"
+    needs_mask_token = True  # a tokenizer without one gives no position to fill in: refused at load
     examples = {"default": "The capital of France is {mask}.",
                 "attribution": "The doctor said that {mask} would be late."}
 
     def mask_token(self, handle: ModelHandle) -> str:
-        return handle.tokenizer.mask_token or "[MASK]"
+        with handle.lock:
+            return handle.tokenizer.mask_token or "[MASK]"
+
+    def _cut_mask(self, handle: ModelHandle, encoding: Encoding) -> str:
+        """Where a mask the limit cut off is (:func:`plm_core.tokens.no_mask_message`), or "" when none was."""
+        cut = no_mask_message(handle, encoding) if encoding.truncated else ""
+        return cut if " past the limit" in cut else ""
 
     def outputs(self, handle: ModelHandle, out: Any, inputs: Mapping[str, torch.Tensor],
                 positions: Sequence[int] | None = None) -> torch.Tensor:
@@ -53,8 +61,7 @@ class MaskedLMAdapter(KindAdapter):
         for r, encoding in enumerate(rows):
             positions = mask_positions(handle, encoding)
             if strict and not positions:
-                mask = self.mask_token(handle)
-                raise InvalidInputError(f"the text has no {mask} token: put {mask} where the model should fill in a word")
+                raise InvalidInputError(no_mask_message(handle, encoding))
             dists = tuple(top_tokens(handle, out.logits[r, p], p, top_k) for p in positions)
             preds.append(Prediction(handle.model_id, self.name, encoding, distributions=dists))
         return preds
@@ -65,10 +72,13 @@ class MaskedLMAdapter(KindAdapter):
         position unmasked (its probability and rank), a mask typed in the text with its guesses before the edit."""
         logits = self.outputs(handle, out, inputs)
         encoding = edit.original
-        mask_id = handle.tokenizer.mask_token_id
+        with handle.lock:
+            mask_id = handle.tokenizer.mask_token_id
         masks_after = [i for i, t in enumerate(edit.edited.input_ids) if t == mask_id]
         notes = []
-        if not masks_after:
+        if not masks_after and self._cut_mask(handle, encoding):
+            notes.append(self._cut_mask(handle, encoding))
+        elif not masks_after:
             mask = self.mask_token(handle)
             notes.append(f"the edited input has no {mask}: nothing to fill in (click a token with 'mask token' "
                          f"chosen, or type {mask} in the text)")
@@ -108,9 +118,11 @@ class MaskedLMAdapter(KindAdapter):
         pb = Prediction(handle.model_id, self.name, b, distributions=tuple(top_tokens(handle, logits[1, p], p, top_k) for p in mb))
         comps = tuple(self.pair_comparison(handle, f"fill-in at mask {n + 1} (A:{p}, B:{q})", torch.softmax(logits[0, p], -1),
                                            torch.softmax(logits[1, q], -1), top_k) for n, (p, q) in enumerate(zip(ma, mb)))
-        notes = []
+        # a mask the limit cut off: say where it is, per side
+        notes = [f"{side}: {cut}" for side, enc, found in (("A", a, ma), ("B", b, mb))
+                 if not found and (cut := self._cut_mask(handle, enc))]
         if not ma or not mb:
-            notes.append(f"a masked LM predicts at {handle.tokenizer.mask_token}: put one in both sentences to "
+            notes.append(f"a masked LM predicts at {self.mask_token(handle)}: put one in both sentences to "
                          "compare fill-ins")
         elif len(ma) != len(mb):
             notes.append(f"A has {len(ma)} masks and B {len(mb)}: the first {min(len(ma), len(mb))} are paired in order")
@@ -121,8 +133,8 @@ class MaskedLMAdapter(KindAdapter):
         """The first mask; deleting tokens before it shifts it left by as many."""
         masks = mask_positions(handle, base)
         if not masks:
-            raise InvalidInputError("the sweep measures the top fill-in at a mask: mask a token or type "
-                                    f"{self.mask_token(handle)}")
+            raise InvalidInputError(self._cut_mask(handle, base) or "the sweep measures the top fill-in at a mask: "
+                                    f"mask a token or type {self.mask_token(handle)}")
         first = masks[0]
         return [first] * (1 + n_extra) + [
             first - sum(1 for t in u if t < first) if strategy == "delete" else first for u in units]
@@ -138,8 +150,7 @@ class MaskedLMAdapter(KindAdapter):
         positions = mask_positions(handle, encoding)
         mask_tok = self.mask_token(handle)
         if not positions:
-            raise InvalidInputError(
-                f"the text has no {mask_tok} token: put {mask_tok} where the model should fill in a word")
+            raise InvalidInputError(no_mask_message(handle, encoding))
         if not 0 <= target.mask_index < len(positions):
             raise InvalidInputError(f"there are {len(positions)} {mask_tok} tokens; mask_index "
                                     f"{target.mask_index} does not exist")

@@ -60,7 +60,9 @@ class Seq2SeqAdapter(CausalLMAdapter):
     def example(self, handle: ModelHandle, page: str = "default") -> str:
         if sentinels(handle):  # T5: span filling, its pre-training task
             return "The <extra_id_0> walks in <extra_id_1> park."
-        if handle.tokenizer.mask_token is None:
+        with handle.lock:
+            has_mask = handle.tokenizer.mask_token is not None
+        if not has_mask:
             return "translate English to German: The house is wonderful."
         return super().example(handle, page)
 
@@ -96,7 +98,7 @@ class Seq2SeqAdapter(CausalLMAdapter):
             wids = [None] + wids
             limit = min(handle.max_tokens, max_tokens or handle.max_tokens)
             if len(ids) > limit:
-                notes += (f"the target prefix has {len(ids)} tokens; only the first {limit} are used",)
+                notes += (f"the target prefix has {len(ids):,} tokens; only the first {limit} are used",)
                 ids, special, offsets, wids = ids[:limit], special[:limit], offsets[:limit], wids[:limit]
             tokens = token_texts(handle, ids, special=special)
         encoding = Encoding(
@@ -115,7 +117,8 @@ class Seq2SeqAdapter(CausalLMAdapter):
         inputs = padded_inputs(handle, [r.segment(0) for r in rows])
         targets = [r.segment(1).input_ids or (decoder_start(handle),) for r in rows]
         n = max(len(t) for t in targets)
-        pad = handle.tokenizer.pad_token_id if handle.tokenizer.pad_token_id is not None else 0
+        with handle.lock:
+            pad = handle.tokenizer.pad_token_id if handle.tokenizer.pad_token_id is not None else 0
         inputs["decoder_input_ids"] = torch.full((len(rows), n), pad, dtype=torch.long)
         inputs["decoder_attention_mask"] = torch.zeros((len(rows), n), dtype=torch.long)
         for r, t in enumerate(targets):
@@ -174,7 +177,8 @@ def decoder_start(handle: ModelHandle) -> int:
         value = getattr(source, "decoder_start_token_id", None)
         if value is not None:
             return int(value)
-    return int(handle.tokenizer.pad_token_id or 0)
+    with handle.lock:
+        return int(handle.tokenizer.pad_token_id or 0)
 
 
 def sentinels(handle: ModelHandle) -> list[tuple[str, int]]:
@@ -207,6 +211,8 @@ def fill_spans(handle: ModelHandle, encoding: Encoding, max_new_tokens: int = MA
              "decoder_input_ids": torch.tensor([target.input_ids or (decoder_start(handle),)])}
     out = run(handle, batch, module=handle.model.generate, max_new_tokens=max_new_tokens, do_sample=False,
               num_beams=1)
+    with handle.lock:
+        eos = handle.tokenizer.eos_token_id
     spans: dict[str, list[int]] = {}
     current = None
     for tid in out[0].tolist():
@@ -214,7 +220,7 @@ def fill_spans(handle: ModelHandle, encoding: Encoding, max_new_tokens: int = MA
             current = ids[tid] if ids[tid] not in spans else None
             if current is not None:
                 spans[current] = []
-        elif tid == handle.tokenizer.eos_token_id:
+        elif tid == eos:
             break
         elif current is not None:
             spans[current].append(tid)

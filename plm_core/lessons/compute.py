@@ -253,8 +253,8 @@ def mlm_masking(handle: ModelHandle, encoding: Encoding, seed: int = 0, rate: fl
     k = max(1, round(rate * len(candidates)))
     chosen = sorted(rng.sample(candidates, min(k, len(candidates))))
     tokens = list(encoding.tokens)
-    mask_token = handle.tokenizer.mask_token or "[MASK]"
     with handle.lock:
+        mask_token = handle.tokenizer.mask_token or "[MASK]"
         vocab = len(handle.tokenizer)
         for i in chosen:
             r = rng.random()

@@ -24,7 +24,7 @@ import torch
 from transformers import BertConfig, BertForSequenceClassification
 
 from plm_core.classroom import token_cap
-from plm_core.errors import InvalidInputError, UnsupportedModelError
+from plm_core.errors import InvalidInputError, UnsupportedModelError, excerpt
 from plm_core.inference import run
 from plm_core.loading import ModelHandle
 from plm_core.tokens import clean_text
@@ -80,7 +80,7 @@ def parse_examples(text: str) -> LabelledSet:
         raise InvalidInputError("give examples of at least two labels (for example positive and negative)")
     for name in names:
         if raw_labels.count(name) < 2:
-            raise InvalidInputError(f"the label {name!r} has only one example: give at least two of each label")
+            raise InvalidInputError(f"the label {excerpt(name)} has only one example: give at least two of each label")
     return LabelledSet(tuple(texts), tuple(names.index(lab) for lab in raw_labels), names)
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import html
 from collections.abc import Sequence
 
 import numpy as np
@@ -20,8 +19,9 @@ def attention_heatmap(matrix: np.ndarray, tokens: Sequence[str], title: str, *,
                       colorbar_title: str = "weight") -> go.Figure:
     """A [query, key] matrix as a heatmap: rows are queries (who attends), columns keys (attended to).
 
-    Axis labels are made unique ("3:the") because plotly merges equal category names, and escaped: plotly reads
-    a few HTML tags in labels, so T5's and BART's ``</s>`` would vanish (strike-through) without it.
+    Axis labels are made unique ("3:the") because plotly merges equal category names. Plotly reads a few HTML tags
+    in labels (T5's and BART's ``</s>`` would vanish): the app escapes every chart once, as it draws it
+    (``ui.safe.safe_figure`` in ``ui.charts.plotly_chart``).
 
     Args:
         signed: values with a sign (scores, differences, similarities): the app's diverging scale, symmetric
@@ -30,8 +30,8 @@ def attention_heatmap(matrix: np.ndarray, tokens: Sequence[str], title: str, *,
         zmid, colorscale: kept for callers written before the theme; the scale is always the theme's.
     """
     signed = zmid is not None if signed is None else signed
-    keys = [f"{i}:{_label(t)}" for i, t in enumerate(tokens)]
-    queries = [f"{i}:{_label(t)}" for i, t in enumerate(query_tokens if query_tokens is not None else tokens)]
+    keys = [f"{i}:{t}" for i, t in enumerate(tokens)]
+    queries = [f"{i}:{t}" for i, t in enumerate(query_tokens if query_tokens is not None else tokens)]
     z = np.where(np.isfinite(matrix), matrix, np.nan)
     if signed:
         finite = np.abs(z[np.isfinite(z)])
@@ -49,10 +49,6 @@ def attention_heatmap(matrix: np.ndarray, tokens: Sequence[str], title: str, *,
                       xaxis={"title": "key (attended to)", "tickangle": -60, "side": "bottom"},
                       yaxis={"title": "query (attending)", "autorange": "reversed"})
     return theme.apply(fig)
-
-
-def _label(token: str) -> str:
-    return html.escape(token, quote=False)
 
 
 def query_key_figures(result: QueryKeyResult) -> dict[str, go.Figure]:

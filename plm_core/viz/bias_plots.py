@@ -70,7 +70,9 @@ def estimates_figure(series: Mapping[str, Sequence[Estimate]], *, title: str, y_
             name=name, x=groups, y=[e.estimate if e is not None else None for e in chosen],
             error_y=_error(chosen), marker_color=series_color(k),
             customdata=[_hover(e, digits, suffix) for e in chosen],
-            hovertemplate=f"{name}<br>%{{x}}: %{{y:.{digits}f}}{suffix}<br>%{{customdata}}<extra></extra>",
+            # the series name through plotly's fullData (the trace name, escaped with the rest by ui.safe.safe_figure):
+            # never user text (a model id, a group) inside the template itself
+            hovertemplate=f"%{{fullData.name}}<br>%{{x}}: %{{y:.{digits}f}}{suffix}<br>%{{customdata}}<extra></extra>",
         ))
     if reference is not None:
         _reference_line(fig, reference, reference_label)
@@ -98,7 +100,7 @@ def template_figure(result: TemplateResult) -> go.Figure:
         fig.add_trace(go.Bar(
             name=target, x=values, y=[e.estimate if e is not None else None for e in est], error_y=_error(est),
             marker_color=series_color(k), customdata=[_hover(e, 4, "") for e in est],
-            hovertemplate=f"target {target}<br>%{{x}}: %{{y:.4g}}<br>%{{customdata}}<extra></extra>",
+            hovertemplate="target %{fullData.name}<br>%{x}: %{y:.4g}<br>%{customdata}<extra></extra>",  # name = target
             offsetgroup=target, legendgroup=target,
         ))
     # one dot per sentence, in the colour of its target (never a second legend entry)

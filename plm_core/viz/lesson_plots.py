@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import html
 import re
 from collections.abc import Sequence
 
@@ -14,8 +13,8 @@ from plm_core.viz import theme
 
 
 def _labels(tokens: Sequence[str]) -> list[str]:
-    """Unique "i:token" axis labels, escaped (plotly reads a few HTML tags: T5's "</s>" would vanish)."""
-    return [f"{i}:{html.escape(t, quote=False)}" for i, t in enumerate(tokens)]
+    """Unique "i:token" axis labels (escaped once as the app draws the chart: ui.safe.safe_figure)."""
+    return [f"{i}:{t}" for i, t in enumerate(tokens)]
 
 
 def template_label(template: str) -> str:

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import re
 
 import pytest
-from helpers import chart_specs
+from helpers import chart_specs, shown
 
 PAGE = "pages/attribution.py"
 
@@ -35,8 +34,8 @@ def _highlights(at) -> list[str]:
 
 
 def _texts(at, kind: str) -> list[str]:
-    """Element texts as shown: Markdown backslash escapes removed."""
-    return [re.sub(r"\\(.)", r"\1", e.value) for e in getattr(at, kind)]
+    """Element texts as shown (helpers.shown: escapes resolved, markup and ui.safe's word joiners dropped)."""
+    return [shown(e.value) for e in getattr(at, kind)]
 
 
 @pytest.mark.slow

@@ -10,7 +10,7 @@ import json
 import numpy as np
 import pytest
 import scipy.stats
-from helpers import chart_specs, open_page, plotly_array
+from helpers import chart_specs, open_page, plotly_array, shown
 
 from plm_core.bias import datasets, templates
 from plm_core.bias.crows_pairs import run_crows_pairs
@@ -44,7 +44,7 @@ def frame(at, *columns: str):
 
 def test_template_probe_chart_equals_core_and_opens_attention(app_factory, tiny_dirs):
     at = open_page(app_factory, tiny_dirs["masked_lm"], "pages/bias.py")
-    assert any("offensive stereotypes" in w.value for w in at.warning)
+    assert any("offensive stereotypes" in shown(w.value) for w in at.warning)
     tset = templates.EXAMPLE_SETS["Pronouns for occupations"]
     assert at.text_area(key="bias.targets").value == "he, she"
     at.button(key="bias.template.run").click().run()
@@ -63,12 +63,12 @@ def test_template_probe_chart_equals_core_and_opens_attention(app_factory, tiny_
     # one colour per target, no light/dark pairs shared by two targets
     bars = [t for t in fig["data"] if t["type"] == "bar"]
     assert len({t["marker"]["color"] for t in bars}) == len(bars)
-    assert "Blodgett" not in " ".join(i.value for i in at.info)  # the template caveat, not CrowS-Pairs'
-    assert any("wording" in i.value for i in at.info)
+    assert "Blodgett" not in " ".join(shown(i.value) for i in at.info)  # the template caveat, not CrowS-Pairs'
+    assert any("wording" in shown(i.value) for i in at.info)
     # bad input: a template without a slot gives a message
     at.text_area(key="bias.templates").input("he is a [MASK].").run()
     at.button(key="bias.template.run").click().run()
-    assert any("has no slot" in e.value for e in at.error)
+    assert any("has no slot" in shown(e.value) for e in at.error)
     # drill-down: a template row opens in the Attention page with the sentence preset
     at.text_area(key="bias.templates").input("\n".join(tset.templates)).run()
     at.button(key="bias.template.run").click().run()
@@ -89,7 +89,7 @@ def test_multi_token_target_is_a_clear_message(app_factory, tiny_dirs):
     at.text_area(key="bias.targets").input("he, aunt").run()
     at.button(key="bias.template.run").click().run()
     assert not at.exception
-    assert any("'aunt' is" in e.value and "single token" in e.value for e in at.error)
+    assert any("'aunt' is" in shown(e.value) and "single token" in shown(e.value) for e in at.error)
 
 
 def test_long_form_template_csv_is_scored_as_written(app_factory, tiny_dirs):
@@ -169,7 +169,7 @@ def test_crows_pairs_run_with_intervals_equals_core_and_scipy(app_factory, tiny_
     assert list(bar["x"]) == ["age", "gender", "race-color", "socioeconomic", "overall"]
     assert plotly_array(bar["error_y"]["array"])[-1] == pytest.approx(high - expected.metric)
     assert plotly_array(bar["error_y"]["arrayminus"])[-1] == pytest.approx(expected.metric - low)
-    assert any("Blodgett" in i.value for i in at.info)
+    assert any("Blodgett" in shown(i.value) for i in at.info)
     at.selectbox(key="bias.crows.item").set_value(4).run()
     assert [c.value for c in at.code if c.value in ("she is a good wife", "he is a good wife")] == [
         "she is a good wife", "he is a good wife"]
@@ -292,7 +292,7 @@ def test_stop_error_and_resume_after_a_restart_without_rescoring(app_factory, ti
     at = open_page(app_factory, tiny_dirs["masked_lm"], "pages/bias.py")
     run_crows(at, crows_file)
     assert len(scored) == 5  # the first chunk is 4 pairs, then sized to CHUNK_SECONDS (here: 1 pair)
-    assert any("Stopped after 5 of 6 items" in i.value for i in at.info)
+    assert any("Stopped after 5 of 6 items" in shown(i.value) for i in at.info)
     assert len(frame(at, "sent_more", "score_more")) == 5
     info = ui.bias.run_store().runs()[0]
     assert (info.status, info.n_done) == ("stopped", 5)
@@ -302,7 +302,7 @@ def test_stop_error_and_resume_after_a_restart_without_rescoring(app_factory, ti
         p.index for p in chunk), real(handle, chunk, **kw))[1])
     at = open_page(app_factory, tiny_dirs["masked_lm"], "pages/bias.py")
     at.radio(key="bias.probe").set_value("crows_pairs").run()
-    assert any("Stopped after 5 of 6 items" in i.value for i in at.info)  # the stored run is shown again
+    assert any("Stopped after 5 of 6 items" in shown(i.value) for i in at.info)  # the stored run is shown again
     at.radio(key="bias.view").set_value("runs").run()
     assert list(frame(at, "status", "scored")["status"]) == ["stopped"]
     at.button(key="bias.runs.resume").click().run()
@@ -327,7 +327,7 @@ def test_stop_error_and_resume_after_a_restart_without_rescoring(app_factory, ti
     at.radio(key="bias.view").set_value("run").run()
     at.text_input(key="bias.crows_pairs.path").input(str(crows_file)).run()
     at.button(key="bias.crows_pairs.run").click().run()
-    assert any("simulated failure" in e.value and "4 items scored before it are kept" in e.value for e in at.error)
+    assert any("simulated failure" in e.value and "4 items scored before it are kept" in shown(e.value) for e in at.error)
     assert len(frame(at, "sent_more", "score_more")) == 4
 
 
@@ -337,7 +337,7 @@ def test_two_models_side_by_side_with_intervals(app_factory, tiny_dirs, crows_fi
     a, b = str(tiny_dirs["masked_lm"]), str(tiny_dirs["roberta_mlm"])
     at = open_page(app_factory, a, "pages/bias.py")
     run_crows(at, crows_file, others=b)
-    assert not at.error, [e.value for e in at.error]
+    assert not at.error, [shown(e.value) for e in at.error]
     pairs = datasets.load_crows_pairs(crows_file)
     expected = {m: run_crows_pairs(load_model(ModelSpec(m, device="cpu")), pairs) for m in (a, b)}
     assert expected[a].metric != expected[b].metric or [r.score_more for r in expected[a].rows] != [
@@ -392,8 +392,8 @@ def test_a_large_expansion_runs_as_a_stoppable_job(app_factory, tiny_dirs, monke
     at.text_area(key="bias.slots").input("X: " + ", ".join(f"w{i}" for i in range(2670))).run()
     at.text_area(key="bias.targets").input("he, she").run()
     at.button(key="bias.template.run").click().run()
-    assert not at.exception and not at.error, [e.value for e in at.error]
+    assert not at.exception and not at.error, [shown(e.value) for e in at.error]
     info = ui.bias.run_store().runs("template")[0]
     assert (info.n_items, info.n_done, info.status, info.config["n_scores"]) == (8010, 4, "stopped", 16_020)
-    assert any("Stopped after 4 of 8,010 items" in i.value for i in at.info)
+    assert any("Stopped after 4 of 8,010 items" in shown(i.value) for i in at.info)
     assert len(frame(at, "sentence", "score")) == 8  # 4 sentences x 2 targets

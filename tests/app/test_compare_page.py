@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
-from helpers import chart_specs as figures
+from helpers import chart_specs as figures, shown
 from helpers import open_page, plotly_array
 
 from plm_core.attention import extract_attention
@@ -33,10 +33,10 @@ def test_two_sentences_prediction_and_attention_difference(app_factory, tiny_dir
 
 def test_two_models_with_different_tokenizers_and_unload(app_factory, tiny_dirs):
     at = open_page(app_factory, tiny_dirs["classifier"], "pages/compare.py", {"compare.mode": "one sentence, two models"})
-    assert any("Enter a second model" in i.value for i in at.info)
+    assert any("Enter a second model" in shown(i.value) for i in at.info)
     at.text_input(key="compare.model_b").input(str(tiny_dirs["causal_lm"])).run()
     assert not at.exception and not at.error
-    notes = " ".join(i.value for i in at.info)
+    notes = " ".join(shown(i.value) for i in at.info)
     assert "tokenize differently" in notes and "different kinds" in notes
     titles = [f["layout"]["title"]["text"] for f in figures(at)]
     assert "Class probabilities" in titles and any(t.startswith("Top tokens") for t in titles)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from helpers import shown
 
 
 @pytest.mark.slow
@@ -14,7 +15,7 @@ def test_home_opens_on_the_embedded_model(app_factory):
     assert "| **Attention** |" in table
     # the sidebar: the embedded model preselected, its kind, shape and device shown
     assert at.selectbox(key="model.choice").value == "sentence-transformers/all-MiniLM-L6-v2"
-    caption = " ".join(c.value for c in at.sidebar.caption)
+    caption = " ".join(shown(c.value) for c in at.sidebar.caption)
     assert "sentence encoder" in caption and "6 layers × 12 heads" in caption and "device: cpu" in caption
     assert at.query_params["model"] == "sentence-transformers/all-MiniLM-L6-v2"
     assert not at.error and not at.sidebar.error
@@ -25,25 +26,25 @@ def test_home_on_a_tiny_folder(app_factory, tiny_dirs):
     assert not at.exception, at.exception
     assert at.selectbox(key="model.choice").value.startswith("Other")
     assert at.text_input(key="model.custom").value == str(tiny_dirs["classifier"])
-    caption = " ".join(c.value for c in at.sidebar.caption)
+    caption = " ".join(shown(c.value) for c in at.sidebar.caption)
     assert "sequence classifier" in caption and "2 layers × 4 heads" in caption
 
 
 def test_unloadable_default_model_shows_why(app_factory, tmp_path):
     at = app_factory(str(tmp_path)).run()  # an empty folder: no config.json
     assert not at.exception, at.exception
-    assert any("has no config.json" in e.value for e in at.sidebar.error)
+    assert any("has no config.json" in shown(e.value) for e in at.sidebar.error)
     assert at.title[0].value == "plm-lens"  # the landing page still renders
     at.switch_page("pages/attention.py").run()
     assert not at.exception, at.exception
-    assert [w.value for w in at.warning] == ["No model is loaded: choose one in the sidebar."]
+    assert [shown(w.value) for w in at.warning] == ["No model is loaded: choose one in the sidebar."]
 
 
 @pytest.mark.slow
 def test_bad_model_link_opens_the_default(app_factory):
     at = app_factory("embedded", query={"model": "/no/such/folder"}).run()
     assert not at.exception, at.exception
-    errors = [e.value for e in at.sidebar.error]
+    errors = [shown(e.value) for e in at.sidebar.error]
     assert len(errors) == 1 and "there is no folder '/no/such/folder'" in errors[0]
     assert errors[0].endswith("opened sentence-transformers/all-MiniLM-L6-v2 instead.")
     assert at.query_params["model"] == "sentence-transformers/all-MiniLM-L6-v2"
@@ -53,7 +54,7 @@ def test_bad_model_link_opens_the_default(app_factory):
 
 
 def test_model_loaded_once_for_reruns_and_sessions(app_factory, tiny_dirs, monkeypatch):
-    """st.cache_resource: one handle per process, whatever the reruns and the number of sessions."""
+    """The model cache: one handle per process, whatever the reruns and the number of sessions."""
     from streamlit.testing.v1 import AppTest
 
     import ui.resources as resources

@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 
 import pytest
+from helpers import shown
 
 from plm_core.lessons.content import LESSONS
 
@@ -28,7 +29,7 @@ def _open(app_factory, model_id, query=None):
 
 def _diffs(at) -> list[float]:
     """Every "max |difference| = x" number on the page."""
-    text = " ".join(s.value for s in at.success)
+    text = " ".join(shown(s.value) for s in at.success)
     return [float(x) for x in re.findall(r"max \|difference\| = ([0-9.e+-]+)", text)]
 
 
@@ -57,7 +58,7 @@ def test_every_step_of_every_lesson(app_factory, tiny_dirs, trained_dir):
             at.radio(key=f"lessons.guess.{lesson.number}.{i}").set_value(q.answer).run()
             at.toggle(key=f"lessons.reveal.{lesson.number}.{i}").set_value(True).run()
             assert not at.exception, (lesson.number, i, at.exception)
-            assert any("Right:" in s.value for s in at.success), (lesson.number, i)
+            assert any("Right:" in shown(s.value) for s in at.success), (lesson.number, i)
             for d in _diffs(at):
                 assert d < 1e-5, (lesson.number, i, d)
                 checked += 1
@@ -74,7 +75,7 @@ def test_shared_link_opens_the_step_with_its_inputs(app_factory, tiny_dirs):
     assert at.header[0].value == LESSONS[1].steps[2].title.en
     assert at.text_area(key="lessons.text.2").value == text
     assert at.selectbox(key="lessons.layer").value == 1 and at.selectbox(key="lessons.head").value == 3
-    assert any("row sums: min 1.000000" in m.value for m in at.markdown)  # revealed by the link
+    assert any("row sums: min 1.000000" in shown(m.value) for m in at.markdown)  # revealed by the link
     assert "softmax (layer 1, head 3)" in at.get("plotly_chart")[0].proto.spec
     answer = LESSONS[1].steps[2].question.options[LESSONS[1].steps[2].question.answer].en
     assert any(i.value.startswith(f"The answer: **{answer}**") for i in at.info)  # shown, not judged
@@ -115,11 +116,11 @@ def test_wrong_guess_is_corrected(app_factory, tiny_dirs):
     wrong = 1 - LESSONS[1].steps[2].question.answer if LESSONS[1].steps[2].question.answer < 2 else 0
     at.radio(key="lessons.guess.2.2").set_value(wrong).run()
     at.toggle(key="lessons.reveal.2.2").set_value(True).run()
-    assert any("Not quite" in i.value for i in at.info)
+    assert any("Not quite" in shown(i.value) for i in at.info)
     # the guess survives moving between steps (persist_state), and so does the revealed answer
     at.button(key="lessons.next").click().run()
     at.button(key="lessons.prev").click().run()
-    assert at.radio(key="lessons.guess.2.2").value == wrong and any("Not quite" in i.value for i in at.info)
+    assert at.radio(key="lessons.guess.2.2").value == wrong and any("Not quite" in shown(i.value) for i in at.info)
 
 
 def test_lesson5_saves_a_classifier_and_switches_the_model(app_factory, tiny_dirs, trained_dir):
@@ -129,9 +130,9 @@ def test_lesson5_saves_a_classifier_and_switches_the_model(app_factory, tiny_dir
     assert not at.exception, at.exception
     spec = at.session_state["model.spec"]
     assert spec.model_id.startswith(str(trained_dir))
-    msg = " ".join(s.value for s in at.success)
+    msg = " ".join(shown(s.value) for s in at.success)
     assert "predicts the same probabilities" in msg and _diffs(at)[0] < 1e-5
-    assert any("sequence classifier" in c.value for c in at.sidebar.caption)
+    assert any("sequence classifier" in shown(c.value) for c in at.sidebar.caption)
 
 
 def test_classroom_mode_sidebar_offers_only_the_allowlist(app_factory, tiny_dirs, monkeypatch):
@@ -142,4 +143,4 @@ def test_classroom_mode_sidebar_offers_only_the_allowlist(app_factory, tiny_dirs
     assert at.selectbox(key="model.choice").options == [str(tiny_dirs["encoder"]), str(tiny_dirs["masked_lm"])]
     assert not [t for t in at.sidebar.text_input if t.key == "model.custom"]
     assert not [c for c in at.sidebar.checkbox if c.key == "model.allow_pickle"]
-    assert any("classroom mode" in c.value for c in at.sidebar.caption)
+    assert any("classroom mode" in shown(c.value) for c in at.sidebar.caption)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from helpers import chart_specs as figures
+from helpers import chart_specs as figures, shown
 from helpers import open_page, plotly_array
 
 from plm_core.loading import ModelSpec, load_model
@@ -52,7 +52,7 @@ def test_special_token_from_a_link_is_not_offered_and_a_shorter_text_says_why(ap
     assert not at.error and not at.exception
     at.pills(key="masking.masks").set_value([1, 2]).run()
     at.text_input(key="masking.text").input("the").run()  # position 2 is now [SEP]
-    assert any("special token" in w.value and "always sees" in w.value for w in at.warning)
+    assert any("special token" in shown(w.value) and "always sees" in w.value for w in at.warning)
     assert at.session_state["masking.masks"] == [1]
     assert not at.error and not at.exception
 
@@ -63,12 +63,12 @@ def test_masked_lm_fill_ins_and_substitute(app_factory, tiny_dirs):
     at.pills(key="masking.masks").set_value([2, 6]).run()
     titles = [f["layout"]["title"]["text"] for f in figures(at)]
     assert sum(t.startswith("Fill-ins at position") for t in titles) == 2
-    assert any("independently" in i.value for i in at.info)
+    assert any("independently" in shown(i.value) for i in at.info)
     at.segmented_control(key="masking.strategy").set_value("substitute").run()
-    assert any("Type the word" in i.value for i in at.info)
+    assert any("Type the word" in shown(i.value) for i in at.info)
     at.text_input(key="masking.sub").input("lazy brown").run()
     assert not at.exception
-    assert any("2 tokens" in i.value for i in at.info)
+    assert any("2 tokens" in shown(i.value) for i in at.info)
     assert "[CLS] the lazy brown sat on the lazy brown [SEP]" in [c.value for c in at.code]
 
 

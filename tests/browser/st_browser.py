@@ -67,7 +67,6 @@ def streamlit_server(app_dir: Path, script: str = "app.py", port: int | None = N
         "--server.headless", "true",
         "--server.port", str(port),
         "--server.address", "127.0.0.1",
-        "--browser.gatherUsageStats", "false",
         "--server.fileWatcherType", "none",
     ]
     log = open(log_path, "wb") if log_path else subprocess.DEVNULL

@@ -60,9 +60,10 @@ def test_embeddings_reproduce_published_similarity(minilm):
 
 
 def test_long_input_truncated_to_model_limit(minilm):
+    """all-MiniLM-L6-v2 is defined on 256 tokens (max_seq_length in its sentence-transformers config)."""
     res = extract_attention(minilm, "word " * 600)
-    assert len(res.encoding) == minilm.max_tokens == 512
-    assert res.encoding.truncated and any("only the first 512" in n for n in res.encoding.notes)
+    assert len(res.encoding) == minilm.max_tokens == 256
+    assert res.encoding.truncated and any("only the first 256" in n for n in res.encoding.notes)
 
 
 def test_bertviz_payload_is_a_tenth_of_stock(minilm):

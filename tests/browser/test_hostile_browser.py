@@ -1,0 +1,250 @@
+"""Issue 10 in headless Chromium: nothing leaves the machine (case 7), and hostile text shows literally in the
+real frontend (cases 1, 5, 6).
+
+- The server is started exactly as the README says (``python3 -m streamlit run app.py`` from the repository
+  root), plus the two flags a test cannot do without: a free port (other servers run on this machine) and
+  ``--server.headless true`` (else Streamlit asks for an e-mail address on stdin). A control run with the
+  same command line, on a copy of the app whose ``.streamlit/config.toml`` lacks the ``[browser]`` section,
+  does send usage statistics: so the flags do not hide them, the configuration file stops them.
+- ``ui.safe.md`` and ``ui.safe.safe_figure`` checked against Streamlit's own Markdown renderer and plotly.
+- The app driven with a 300-character model id, link/image/bold text in every box and a 95 kB text.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from urllib.parse import urlparse
+
+import pytest
+from playwright.sync_api import expect
+from st_browser import free_port, full_page_screenshot, instrument_page, set_text_area, wait_healthy
+
+ROOT = Path(__file__).resolve().parents[2]
+LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1", "[::1]"}
+README_COMMAND = "python3 -m streamlit run app.py"
+
+
+def _start(app_dir: Path, log: Path) -> tuple[subprocess.Popen, str]:
+    port = free_port()
+    cmd = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port), "--server.headless", "true"]
+    out = open(log, "wb")
+    proc = subprocess.Popen(cmd, cwd=app_dir, stdout=out, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}/"
+    try:
+        wait_healthy(base, proc, timeout=90)
+    except Exception:
+        _stop(proc)
+        raise
+    return proc, base
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    proc.terminate()  # our own PID only
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=10)
+
+
+def _outside_requests(browser, base: str) -> list[str]:
+    """Every request a fresh browser context makes while two pages of the app load and run (refused)."""
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    outside: list[str] = []
+
+    def guard(route):
+        host = urlparse(route.request.url).hostname or ""
+        if route.request.url.startswith(("data:", "blob:", "about:")) or host in LOCAL_HOSTS:
+            route.continue_()
+        else:
+            outside.append(route.request.url)
+            route.abort()
+
+    context.route("**/*", guard)
+    page = context.new_page()
+    app = instrument_page(page)
+    app.goto(base)
+    app.goto(base + "attention")
+    expect(page.get_by_text("13 tokens", exact=False).first).to_be_visible(timeout=60_000)
+    page.wait_for_timeout(3000)  # statistics are sent after the page has rendered
+    context.close()
+    return outside
+
+
+def test_the_readme_server_sends_nothing_off_the_machine(browser, tmp_path):
+    assert README_COMMAND in (ROOT / "README.md").read_text(encoding="utf-8")
+    control = tmp_path / "control"
+    control.mkdir()
+    for name in ("app.py", "pages", "ui", "plm_core", ".streamlit"):
+        src = ROOT / name
+        (shutil.copytree if src.is_dir() else shutil.copy)(src, control / name,
+                                                         **({"ignore": shutil.ignore_patterns("__pycache__")}
+                                                            if src.is_dir() else {}))
+    config = (control / ".streamlit" / "config.toml").read_text(encoding="utf-8")
+    assert "gatherUsageStats = false" in config
+    (control / ".streamlit" / "config.toml").write_text(config.split("[browser]")[0], encoding="utf-8")
+
+    results = {}
+    for name, app_dir in (("app", ROOT), ("control", control)):
+        proc, base = _start(app_dir, tmp_path / f"{name}.log")
+        try:
+            results[name] = _outside_requests(browser, base)
+        finally:
+            _stop(proc)
+    assert any("data.streamlit.io" in u for u in results["control"]), results["control"]  # the recorder sees them
+    assert results["app"] == [], results["app"]
+
+
+# ------------------------------------------------------------------ the escaping helpers in the real frontend ----
+
+CASES = ["**x**", "[a](http://example.invalid)", "![i](http://127.0.0.1:9/i.png)", "*", "$x$ and $y$", "<b>bold</b>",
+         "`code`", "# head", "| a | b |", "> quote", ":smile: :red[x] :material/home: :streamlit:",
+         "email:someone@example.invalid", "http://example.invalid www.example.invalid", "a -> b <- c <-> d -- e",
+         "~~strike~~", "&amp; &lt;b&gt;", "_x_ __y__", "1. item", "- item", "中文 😀 \u202eRTL\u202c", "x\\*y",
+         "[MASK] <s> <|endoftext|> <extra_id_0>", ":orange-background[x] :small[y]", "\\", "a\nb"]
+SCRIPT = '''
+import json, sys
+sys.path.insert(0, {root!r})
+import plotly.graph_objects as go
+import streamlit as st
+from ui.safe import md, safe_figure
+cases = json.loads({cases!r})
+for i, s in enumerate(cases):
+    with st.container(key=f"case{{i}}"):
+        st.markdown(md(s))
+        st.error(md(s))
+        st.caption("Sentence: " + md(s) + " end")
+fig = go.Figure(go.Bar(x=cases[:6], y=list(range(6)), name=cases[0]))
+fig.update_layout(title=cases[1] + " " + cases[5])
+st.plotly_chart(safe_figure(fig), key="chart")
+'''
+
+
+@pytest.fixture(scope="module")
+def escaping_app(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("escaping")
+    shutil.copytree(ROOT / ".streamlit", folder / ".streamlit")  # no usage statistics here either
+    (folder / "app.py").write_text(SCRIPT.format(root=str(ROOT), cases=json.dumps(CASES)), encoding="utf-8")
+    proc, base = _start(folder, folder / "server.log")
+    yield base
+    _stop(proc)
+
+
+def test_md_and_safe_figure_show_text_literally_in_streamlit(browser, escaping_app):
+    page = browser.new_page(viewport={"width": 1100, "height": 1200})
+    app = instrument_page(page)
+    app.goto(escaping_app)
+    page.wait_for_selector(f".st-key-case{len(CASES) - 1}", timeout=30_000)
+    expect(page.locator(".js-plotly-plot .xtick").first).to_be_attached(timeout=30_000)
+    for i, text in enumerate(CASES):
+        boxes = page.locator(f'.st-key-case{i} [data-testid="stMarkdownContainer"], '
+                             f'.st-key-case{i} [data-testid="stCaptionContainer"]')
+        expected = " ".join(text.split("\n"))
+        shown = [boxes.nth(j).inner_text().replace("\u2060", "") for j in range(boxes.count())]
+        assert shown == [expected, expected, f"Sentence: {expected} end"], (text, shown)
+        inner = " ".join(boxes.nth(j).inner_html() for j in range(boxes.count()))
+        for tag in ("<a ", "<img", "katex", "<strong", "<em>", "<code", "<h1", "<table", "<blockquote", "<del",
+                    "<li", "<pre"):
+            assert tag not in inner, (text, tag, inner[:300])
+    chart = page.locator(".js-plotly-plot")
+    assert chart.locator("a").count() == 0  # plotly makes <a> of "<a href=…>" in titles and labels
+    ticks = [t.text_content() for t in chart.locator(".xtick text").all()]
+    assert "<b>bold</b>" in ticks and "[a](http://example.invalid)" in ticks  # the tags themselves, as text
+    title = chart.locator(".gtitle").text_content()
+    assert title == CASES[1] + " " + CASES[5]
+    assert app.errors == []
+    page.close()
+
+
+# ------------------------------------------------------------------ the app with hostile input ----
+
+HOSTILE = "**x** [a](http://example.invalid) ![i](http://127.0.0.1:9/i.png) <b>b</b> $y$ :red[z]"
+
+
+def _no_markup_from_user_text(page) -> None:
+    assert page.locator("a[href*='example.invalid']").count() == 0
+    assert page.locator("img[src*='127.0.0.1:9']").count() == 0
+    assert page.get_by_test_id("stException").count() == 0
+
+
+def _shot(page, name: str) -> None:
+    """Screenshots for a person to look at, outside the repository (set PLM_SHOTS to a folder)."""
+    folder = os.environ.get("PLM_SHOTS")
+    if folder:
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        full_page_screenshot(page, Path(folder) / f"{name}.png")
+
+
+def test_a_300_character_model_id_is_a_message_and_the_session_keeps_working(app):
+    app.goto(app.base_url + "attention")
+    page = app.page
+    sidebar = page.get_by_test_id("stSidebar")
+    sidebar.get_by_test_id("stSelectbox").first.click()
+    page.get_by_role("option", name="Other: a Hub id or a local folder…").click()
+    sidebar.get_by_label("Hub id or folder", exact=True).fill("a" * 300)
+    with app.expect_rerun():
+        sidebar.get_by_role("button", name="Load model").click()
+    alert = sidebar.get_by_test_id("stAlertContentError")
+    expect(alert).to_contain_text("is not a model id or folder")
+    expect(alert).to_contain_text("(300 characters)")
+    _shot(page, "sidebar_300_character_model_id")
+    set_text_area(app, "Sentence", "a dog runs in the park")
+    expect(page.get_by_text("8 tokens", exact=False).first).to_be_visible()
+    _no_markup_from_user_text(page)
+
+
+def test_a_link_to_a_300_character_model_opens_the_default(app):
+    app.goto(app.base_url + "attention?model=" + "a" * 300)
+    page = app.page
+    expect(page.get_by_test_id("stSidebar").get_by_test_id("stAlertContentError")).to_contain_text("opened")
+    expect(page.get_by_text("13 tokens", exact=False).first).to_be_visible()
+    _no_markup_from_user_text(page)
+
+
+def test_hostile_text_in_every_box_shows_literally(app):
+    page = app.page
+    app.goto(app.base_url + "attention")
+    set_text_area(app, "Sentence", HOSTILE)
+    set_text_area(app, "Second sentence (optional)", HOSTILE)
+    _no_markup_from_user_text(page)
+    _shot(page, "attention_hostile_text")
+
+    app.goto(app.base_url + "attribution")
+    set_text_area(app, "Sentence", HOSTILE)
+    set_text_area(app, "Second sentence (the target is the cosine similarity to it)", HOSTILE)
+    explained = page.get_by_test_id("stMarkdownContainer").filter(has_text="Explained:")
+    expect(explained).to_contain_text("cosine similarity to")
+    assert "'**x** [a](http://example.invalid)" in explained.inner_text().replace("\u2060", "")
+    _no_markup_from_user_text(page)
+    _shot(page, "attribution_hostile_text")
+
+    app.goto(app.base_url + "masking")
+    box = page.get_by_label("Reference sentence", exact=True)
+    box.fill(HOSTILE)
+    with app.expect_rerun():
+        box.press("Enter")
+    _no_markup_from_user_text(page)
+
+    app.goto(app.base_url + "compare?mode=models&model_b=" + "**x**%20[a](http://example.invalid)")
+    alert = page.get_by_test_id("stAlertContentError").first
+    expect(alert).to_contain_text("**x** [a](http:")
+    assert "'**x** [a](http://example.invalid)'" in alert.inner_text().replace("\u2060", "")
+    _no_markup_from_user_text(page)
+    _shot(page, "compare_hostile_model")
+
+
+def test_a_95_kB_text_gives_a_short_note_not_a_giant_box(app):
+    page = app.page
+    app.goto(app.base_url + "attention")
+    set_text_area(app, "Sentence", "the cat sat on the mat because it was tired. " * 2100)
+    expect(page.get_by_text("256 tokens", exact=False).first).to_be_visible(timeout=60_000)
+    alerts = page.get_by_test_id("stAlert")
+    boxes = [alerts.nth(i).bounding_box() for i in range(alerts.count())]
+    heights = [b["height"] for b in boxes if b]  # alerts in hidden tabs have no box
+    assert heights and max(heights) < 200, heights
+    _shot(page, "attention_95kB_text")
