@@ -302,36 +302,36 @@ def fill_bias_runs(at, value: str, rec: Recorder) -> None:
         rec.run(at, f"bias {view}")
 
 
+def _lesson_step(at, lesson: int, step: int, rec: Recorder, what: str) -> None:
+    """Open a lesson step (1-based) with its answer revealed, as a link does (the reveal toggle is bound to the URL)."""
+    at.session_state["lessons.lesson"] = lesson
+    at.session_state["lessons.step"] = step
+    at.session_state[f"lessons.reveal.{lesson}.{step - 1}"] = True
+    rec.run(at, what)
+
+
 def fill_lessons_encdec(at, value: str, rec: Recorder) -> None:
     """The encoder-decoder step (lesson 4): source and the target so far."""
-    at.session_state["lessons.lesson"] = 4
-    at.session_state["lessons.step"] = 3
-    at.session_state["lessons.revealed"] = {(4, 3)}
-    rec.run(at, "lesson 4 encoder-decoder")
-    if _exists(at, "lessons.w.text.4"):
-        _text(at, "lessons.w.text.4", f"{value} [MASK]")
+    _lesson_step(at, 4, 4, rec, "lesson 4 encoder-decoder")
+    if _exists(at, "lessons.text.4"):
+        _text(at, "lessons.text.4", f"{value} [MASK]")
         rec.run(at, "lesson 4 source")
-    _text(at, "lessons.w.target.4", value)
+    _text(at, "lessons.target.4", value)
     rec.run(at, "lesson 4 target so far")
 
 
 def fill_lessons(at, value: str, rec: Recorder) -> None:
     for lesson, step in ((1, 0), (4, 2), (5, 2), (7, 0)):
-        at.session_state["lessons.lesson"] = lesson
-        at.session_state["lessons.step"] = step
-        at.session_state["lessons.revealed"] = {(lesson, step)}
-        rec.run(at, f"lesson {lesson}")
-        key = f"lessons.w.text.{lesson}"
+        _lesson_step(at, lesson, step + 1, rec, f"lesson {lesson}")
+        key = f"lessons.text.{lesson}"
         if _exists(at, key):
             _text(at, key, f"{value}, nurse" if lesson == 7 else f"{value} [MASK]")
             rec.run(at, f"lesson {lesson} text")
-        if _exists(at, "lessons.w.pair.4"):
-            _text(at, "lessons.w.pair.4", value)
+        if _exists(at, "lessons.pair.4"):
+            _text(at, "lessons.pair.4", value)
             rec.run(at, "lesson 4 second sentence")
-    at.session_state["lessons.lesson"] = 5
-    at.session_state["lessons.step"] = 0
-    rec.run(at, "lesson 5 data")
-    _text(at, "lessons.w.examples", f"pos: {value}\npos: good\nneg: bad\nneg: awful\n{value}")
+    _lesson_step(at, 5, 1, rec, "lesson 5 data")
+    _text(at, "lessons.examples", f"pos: {value}\npos: good\nneg: bad\nneg: awful\n{value}")
     rec.run(at, "lesson 5 examples")
 
 
