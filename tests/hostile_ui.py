@@ -304,10 +304,13 @@ def fill_bias_runs(at, value: str, rec: Recorder) -> None:
 
 def _lesson_step(at, lesson: int, step: int, rec: Recorder, what: str) -> None:
     """Open a lesson step (1-based) with its answer revealed, as a link does (the reveal toggle is bound to the URL)."""
-    at.session_state["lessons.lesson"] = lesson
+    if at.session_state["lessons.lesson"] != lesson:  # a new lesson starts at its step 1 (the picker's on_change)
+        at.session_state["lessons.lesson"] = lesson
+        at.run()
     at.session_state["lessons.step"] = step
     at.session_state[f"lessons.reveal.{lesson}.{step - 1}"] = True
     rec.run(at, what)
+    assert at.session_state["lessons.step"] == step, (what, at.session_state["lessons.step"])
 
 
 def fill_lessons_encdec(at, value: str, rec: Recorder) -> None:
