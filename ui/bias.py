@@ -299,17 +299,28 @@ def job_status(run_id: int) -> None:
 
 
 def current_run(probe: str, model_id: str) -> int | None:
-    """The run shown under "New run": this session's last one, else the newest stored run of the probe on this
-    model (so a reload or a restarted server shows it again)."""
+    """The run shown under "New run": the one this session started last, or None.
+
+    Runs other sessions started (another student's on a shared server, or this browser's before a reload or a
+    server restart) are never shown here: they are listed under "Stored runs", where they can be opened and
+    resumed. ``model_id`` is unused (kept for the callers' signature)."""
     run_id = st.session_state.get(CURRENT, {}).get(probe)
-    if run_id is not None:
-        try:
-            run_store().run(run_id)
-            return run_id
-        except PlmCoreError:
-            pass
-    runs = run_store().runs(probe, model_id=model_id)
-    return runs[0].run_id if runs else None
+    if run_id is None:
+        return None
+    try:
+        run_store().run(run_id)
+    except PlmCoreError:
+        return None  # deleted meanwhile
+    return run_id
+
+
+def stored_runs_hint(probe: str) -> None:
+    """Under "New run" when this session has none: how many stored runs of ``probe`` wait under Stored runs."""
+    n = len(run_store().runs(probe))
+    if n:
+        runs = "stored run" if n == 1 else "stored runs"
+        st.caption(f"{n:,} {runs} of this probe (from earlier sessions or other users of this server): "  # md: trusted
+                   "open or resume them under Show → Stored runs.")
 
 
 # ---- result views -----------------------------------------------------------------------------------

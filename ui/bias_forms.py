@@ -35,10 +35,10 @@ def _multiselect(label: str, options: list[str], key: str) -> list[str]:
 
 
 def show_current(probe: str, spec: ModelSpec) -> None:
-    """The run this session started last (or the newest stored one on this model), and, when one probe was
-    queued over several models, their comparison."""
+    """The run this session started last and, when one probe was queued over several models, their comparison."""
     run_id = ui_bias.current_run(probe, spec.model_id)
     if run_id is None:
+        ui_bias.stored_runs_hint(probe)
         ui_bias.caveat(probe)
         return
     batch = st.session_state.get(ui_bias.BATCH, {}).get(probe, [])

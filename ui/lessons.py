@@ -314,6 +314,16 @@ def _navigation(lesson: Lesson, index: int, lang: Lang, presenter: bool) -> None
 # -------------------------------------------------------------------------------------------- views ----
 
 
+def _frame(rows: list[dict]):
+    """A static table for st.table, which the presenter view scales (st.dataframe draws on a canvas and its
+    toolbar fetches icons from fonts.gstatic.com). st.table renders each cell as Markdown: text cells go
+    through md() so tokens such as ">", "*" or "#" show literally."""
+    import pandas as pd
+
+    frame = pd.DataFrame([{k: md(v) if isinstance(v, str) else v for k, v in row.items()} for row in rows])
+    return frame.set_index(frame.columns[0]) if len(frame.columns) else frame
+
+
 def _ok(ctx: Ctx, en: str, zh: str) -> None:
     st.success(md(zh if ctx.lang == "zh" else en))
 
@@ -328,10 +338,9 @@ def view_tokens(ctx: Ctx) -> None:
     rows = [{"#": i, "token": t, "id": enc.input_ids[i], "special": enc.special[i], "segment": enc.segments[i]}
             for i, t in enumerate(enc.tokens)]
     left, right = st.columns(2)
-    left.dataframe(rows, hide_index=True, key="lessons.token_table")
-    right.dataframe([{"word": w, "pieces": " · ".join(enc.tokens[i] for i in words.pieces[n]),
-                      "n": len(words.pieces[n])} for n, w in enumerate(words.tokens) if not words.special[n]],
-                    hide_index=True, key="lessons.word_table")
+    left.table(_frame(rows))
+    right.table(_frame([{"word": w, "pieces": " · ".join(enc.tokens[i] for i in words.pieces[n]),
+                         "n": len(words.pieces[n])} for n, w in enumerate(words.tokens) if not words.special[n]]))
 
 
 def view_embedding_tables(ctx: Ctx) -> None:
@@ -466,9 +475,8 @@ def view_masks(ctx: Ctx) -> None:
 
 def view_mlm(ctx: Ctx) -> None:
     m = cached_mask_lesson(ctx.spec, ctx.text)
-    st.dataframe([{"#": i, "original": o, "corrupted": c, "predict?": i in m.mlm_targets}
-                  for i, (o, c) in enumerate(zip(m.encoding.tokens, m.mlm_tokens))], hide_index=True,
-                 key="lessons.mlm_table")
+    st.table(_frame([{"#": i, "original": o, "corrupted": c, "predict?": i in m.mlm_targets}
+                     for i, (o, c) in enumerate(zip(m.encoding.tokens, m.mlm_tokens))]))
     if m.predictions:
         for d in m.predictions:
             what = "next token" if ctx.handle.adapter.output == "next_token" else f"[MASK] at {d.position}"
@@ -519,9 +527,8 @@ def view_nsp(ctx: Ctx) -> None:
     if ctx.handle.adapter.target_prefix:
         st.caption(f"{md(ctx.handle.model_id)} reads no sentence pairs: its second segment is the decoder's input "
                    "(the decoder start token, then the target so far).")
-    st.dataframe([{"#": i, "token": t, "segment": s, "special": sp}
-                  for i, (t, s, sp) in enumerate(zip(enc.tokens, enc.segments, enc.special))], hide_index=True,
-                 key="lessons.nsp_table")
+    st.table(_frame([{"#": i, "token": t, "segment": s, "special": sp}
+                     for i, (t, s, sp) in enumerate(zip(enc.tokens, enc.segments, enc.special))]))
 
 
 def _training_spec(ctx: Ctx) -> ModelSpec:

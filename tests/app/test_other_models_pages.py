@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from helpers import chart_specs, open_page, plotly_array
+from helpers import chart_specs, open_page, plotly_array, shown
 
 from plm_core.lessons.content import LESSONS
 
@@ -20,7 +20,7 @@ def _titles(at) -> list[str]:
 def test_home_and_sidebar(app_factory, tiny_dirs, name):
     at = open_page(app_factory, tiny_dirs[name], "pages/home.py")
     label = {"t5": "encoder-decoder (T5/BART-style)", "llama": "causal language model (GPT-style)"}[name]
-    assert any(label in c.value for c in at.sidebar.caption)
+    assert any(label in shown(c.value) for c in at.sidebar.caption)
 
 
 def test_attention_page_t5_three_stacks(app_factory, tiny_dirs):
