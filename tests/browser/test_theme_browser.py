@@ -82,15 +82,16 @@ def test_every_figure_builder_lays_out_without_overlap(browser, gallery_url, sho
 
 PAGES = [  # (path, tab to open, charts expected at least) — the cases first
     ("attention", "Token flow", 1),
-    ("lessons?" + urlencode({"lesson": 1, "step": 2, "reveal": 1}), None, 2),
-    ("lessons?" + urlencode({"lesson": 6, "step": 1, "reveal": 1}), None, 1),
-    ("lessons?" + urlencode({"lesson": 7, "step": 1, "reveal": 1}), None, 1),
-    ("masking?" + urlencode({"masks": "2,5", "sweep": 1}), None, 2),
-    ("compare?attr=1", None, 3),
+    ("lessons?" + urlencode(lesson_query(1, 2, reveal=True)), None, 2),
+    ("lessons?" + urlencode(lesson_query(6, 1, reveal=True)), None, 1),
+    ("lessons?" + urlencode(lesson_query(7, 1, reveal=True)), None, 1),
+    ("masking?" + urlencode({"masking.text": "the cat sat on the mat", "masking.masks": ["cat", "the²"],
+                           "masking.sweep": "true"}, doseq=True), None, 2),
+    ("compare?compare.attr=true", None, 3),
     ("attention", "Heatmaps & rollout", 1),
     ("attention", "Query · key", 2),
-    ("lessons?" + urlencode({"lesson": 3, "step": 1, "reveal": 1}), None, 1),
-    ("lessons?" + urlencode({"lesson": 4, "step": 1, "reveal": 1}), None, 1),
+    ("lessons?" + urlencode(lesson_query(3, 1, reveal=True)), None, 1),
+    ("lessons?" + urlencode(lesson_query(4, 1, reveal=True)), None, 1),
 ]
 
 
