@@ -11,7 +11,7 @@ from plm_core.viz.attention_plots import attention_heatmap
 from plm_core.viz.masking_plots import comparison_bars, distribution_bars, token_pair_bars
 from ui import masking as ui_masking
 from plm_core.words import aggregate_scores
-from ui import LIVE_PAUSE, MAX_PATH_CHARS, MAX_TEXT_CHARS, charts, widgets
+from ui import LIVE_PAUSE, charts, widgets
 from ui import text as ui_text
 from ui.safe import md
 
@@ -57,8 +57,8 @@ def difference_heatmap(diff: AttentionDifference, layer: int, head: int, key: st
 
 if mode == "texts":
     c1, c2 = st.columns(2)
-    text_a = c1.text_input("Sentence A", "The cat sat on the mat.", key="compare.a", max_chars=MAX_TEXT_CHARS, live=LIVE_PAUSE, bind="query-params")
-    text_b = c2.text_input("Sentence B", "The dog sat on the rug.", key="compare.b", max_chars=MAX_TEXT_CHARS, live=LIVE_PAUSE, bind="query-params")
+    text_a = c1.text_input("Sentence A", "The cat sat on the mat.", key="compare.a", live=LIVE_PAUSE, bind="query-params")
+    text_b = c2.text_input("Sentence B", "The dog sat on the rug.", key="compare.b", live=LIVE_PAUSE, bind="query-params")
     result = widgets.run_or_stop(lambda: ui_masking.cached_text_comparison(spec, text_a, text_b))
     for note in result.notes:  # first each sentence's own (cut input, unknown characters), then the comparison's
         widgets.show_note(note)
@@ -106,10 +106,10 @@ if mode == "texts":
                                         f"{METHOD_LABELS[method]} on matched {units.name} — target: "
                                         f"{attr.target_label}"), key="compare.attr_chart")
 else:
-    model_b = st.text_input("Second model (Hub id, local folder, or 'embedded')", key="compare.model_b", max_chars=MAX_PATH_CHARS, 
+    model_b = st.text_input("Second model (Hub id, local folder, or 'embedded')", key="compare.model_b",
                             placeholder="embedded", help="Loading a model downloads it unless it is local.",
                             bind="query-params")
-    text = st.text_input("Sentence", "The cat sat on the mat.", key="compare.text", max_chars=MAX_TEXT_CHARS, live=LIVE_PAUSE, bind="query-params")
+    text = st.text_input("Sentence", "The cat sat on the mat.", key="compare.text", live=LIVE_PAUSE, bind="query-params")
     if not model_b.strip():
         st.info("Enter a second model to put next to the sidebar's model.")
     else:

@@ -5,7 +5,7 @@ import streamlit as st
 from plm_core.masking import STRATEGIES, STRATEGY_LABELS, MaskSpec, check_mask
 from plm_core.viz.masking_plots import comparison_bars, fill_in_bars, occlusion_bars
 from ui import masking as ui_masking
-from ui import LIVE_PAUSE, MAX_TEXT_CHARS, charts, widgets
+from ui import LIVE_PAUSE, charts, widgets
 from ui import text as ui_text
 from ui.safe import md
 
@@ -28,10 +28,10 @@ def masking_view() -> None:
                "The view follows the text as you type; the address bar is a link to this exact view.")
 
     text = st.text_input("Sentence" if not adapter.target_prefix else "Source", adapter.example(handle, "masking"),
-                         key="masking.text", max_chars=MAX_TEXT_CHARS, live=LIVE_PAUSE, bind="query-params")
+                         key="masking.text", live=LIVE_PAUSE, bind="query-params")
     target = None
     if adapter.target_prefix:  # an encoder-decoder predicts the next token of this target
-        target = st.text_input(adapter.pair_label, key="masking.target", max_chars=MAX_TEXT_CHARS, live=LIVE_PAUSE, help=adapter.pair_help,
+        target = st.text_input(adapter.pair_label, key="masking.target", live=LIVE_PAUSE, help=adapter.pair_help,
                                bind="query-params") or None
     encoding = widgets.run_or_stop(lambda: ui_masking.cached_encoding(spec, text, target))
     widgets.show_notes(encoding)
@@ -52,7 +52,7 @@ def masking_view() -> None:
                                     format_func=STRATEGY_LABELS.get, bind="query-params") or strategies[0]
     substitute = None
     if strategy == "substitute":
-        substitute = st.text_input("Substitute", key="masking.sub", max_chars=MAX_TEXT_CHARS, live=LIVE_PAUSE, placeholder="a word or phrase",
+        substitute = st.text_input("Substitute", key="masking.sub", live=LIVE_PAUSE, placeholder="a word or phrase",
                                    bind="query-params")
     units = ui_text.unit_switch(text)
     words = units.of(encoding)
@@ -62,7 +62,7 @@ def masking_view() -> None:
         chosen = ui_masking.word_pills(words)
     reference = None
     if adapter.uses_reference:
-        reference = st.text_input("Reference sentence", REFERENCE, key="masking.ref", max_chars=MAX_TEXT_CHARS, live=LIVE_PAUSE,
+        reference = st.text_input("Reference sentence", REFERENCE, key="masking.ref", live=LIVE_PAUSE,
                                   help="The edited sentence is compared with the original and with this one.",
                                   bind="query-params")
 

@@ -10,8 +10,3 @@ import pandas  # noqa: F401,E402
 # masking lab is this pause + ~130 ms on a 2-core laptop that also runs the browser (bench_masking_browser.py).
 LIVE_PAUSE = "100ms"
 
-# Every text box is bound to the URL (bind="query-params"): a link's text is user input. Streamlit cuts a box's value,
-# typed or from a link, to its max_chars: sentences to what plm_core reads at most, model ids and paths to what a
-# loader accepts (issue 10's limits; tests/unit/test_links_static.py checks every bound box has one).
-from plm_core.loading import MAX_PATH_CHARS  # noqa: E402
-from plm_core.tokens import MAX_CHARS as MAX_TEXT_CHARS  # noqa: E402,F401

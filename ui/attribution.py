@@ -6,7 +6,6 @@ import streamlit as st
 
 from plm_core.attribution import AttributionResult, Target
 from plm_core.loading import ModelSpec
-from ui import MAX_TEXT_CHARS
 from ui.backend import compute
 from ui.safe import md
 
@@ -87,13 +86,13 @@ def target_picker(handle, text: str, prefix: str = "attribution") -> Target | No
                     bind="query-params")
     cols = st.columns(4 if at_mask else 3)
     if mode == "contrast":
-        word = cols[0].text_input("Why this word…", key=f"{prefix}.contrast_word", value="he", max_chars=MAX_TEXT_CHARS, bind="query-params")
-        foil = cols[1].text_input("…rather than this one", key=f"{prefix}.foil", value="she", max_chars=MAX_TEXT_CHARS, bind="query-params")
+        word = cols[0].text_input("Why this word…", key=f"{prefix}.contrast_word", value="he", bind="query-params")
+        foil = cols[1].text_input("…rather than this one", key=f"{prefix}.foil", value="she", bind="query-params")
         if not word.strip() or not foil.strip():
             st.warning("A contrast needs two words: the word and the one it is compared with.")
             return None
     else:
-        word = cols[0].text_input("Word (empty = the model's top prediction)", key=f"{prefix}.word", max_chars=MAX_TEXT_CHARS,
+        word = cols[0].text_input("Word (empty = the model's top prediction)", key=f"{prefix}.word",
                                   bind="query-params")
         output = cols[1].radio("Explain", ["prob", "logit"], horizontal=True, key=f"{prefix}.output",
                                format_func={"prob": "probability", "logit": "logit"}.get, bind="query-params")

@@ -27,7 +27,7 @@ from plm_core.loading import ModelSpec
 from plm_core.paths import is_dir, user_path
 from plm_core.viz.bias_plots import (bec_pro_figure, crows_pairs_figure, estimates_figure, seat_figure,
                                      template_figure)
-from ui import MAX_PATH_CHARS, MAX_TEXT_CHARS, charts, resources, widgets
+from ui import charts, resources, widgets
 from ui.backend import compute_chunks, is_remote
 from ui.safe import md
 
@@ -116,7 +116,7 @@ def data_source_inputs(probe: str, label: str) -> tuple[str, bytes | None, str]:
     """A path box (file or folder; empty = download into the cache once) and an upload that states its
     required columns, an example row and the real size limit."""
     c1, c2 = st.columns([3, 2])
-    path = c1.text_input(label, key=f"bias.{probe}.path", max_chars=MAX_PATH_CHARS, placeholder="empty: download from the public source once",
+    path = c1.text_input(label, key=f"bias.{probe}.path", placeholder="empty: download from the public source once",
                          help="A local file, or a folder laid out like the source (crows_pairs/…, bec_pro/…). "
                               f"Source: {datasets.LICENSES[probe]}", bind="query-params")
     kind = "tab-separated" if probe == "bec_pro" else "comma-separated"
@@ -171,7 +171,7 @@ def describe_data(data: Data | None, probe: str) -> None:
 def model_queue_input(probe: str, spec: ModelSpec) -> list[ModelSpec]:
     """'Also run on' box: other models (Hub ids or folders, one per line) queued after the sidebar's model."""
     text = st.text_area("Also run on these models, one after the other (Hub id or folder, one per line)",
-                        key=f"bias.{probe}.models", height=68, max_chars=MAX_TEXT_CHARS, bind="query-params",
+                        key=f"bias.{probe}.models", height=68, bind="query-params",
                         placeholder="bert-base-uncased\n/path/to/another/model",
                         help="The same items are scored on each model and stored as separate runs; the "
                              "Compare models view puts them side by side.")

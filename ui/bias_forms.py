@@ -12,7 +12,7 @@ from plm_core.bias.crows_pairs import crows_config, select_pairs
 from plm_core.bias.seat import DEFAULT_BOOTSTRAP
 from plm_core.loading import ModelHandle, ModelSpec
 from ui import bias as ui_bias
-from ui import MAX_PATH_CHARS, bias_runs, widgets
+from ui import bias_runs, widgets
 from ui.safe import md
 
 PROBES = {"template": "Templates", "crows_pairs": "CrowS-Pairs", "bec_pro": "BEC-Pro", "seat": "SEAT"}
@@ -97,7 +97,7 @@ def seat_form(handle: ModelHandle, spec: ModelSpec) -> None:
                "(mean pooling) of this model.")
     c1, c2, c3 = st.columns([2, 3, 1])
     test_name = c1.selectbox("Test", SEAT_TESTS, key="bias.seat.test", bind="query-params")
-    path = c2.text_input("SEAT .jsonl file or data folder", key="bias.seat.path", max_chars=MAX_PATH_CHARS,
+    path = c2.text_input("SEAT .jsonl file or data folder", key="bias.seat.path",
                          placeholder="empty: download the test from sent-bias once", bind="query-params")
     n_samples = c3.number_input("Permutations", 1000, 1_000_000, 100_000, step=10_000, key="bias.seat.samples",
                                 bind="query-params")

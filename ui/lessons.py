@@ -26,7 +26,7 @@ from plm_core.types import Encoding
 from plm_core.viz.attention_plots import attention_heatmap
 from plm_core.viz.lesson_plots import head_grid, mask_pair, probe_bars, token_bars, vectors_heatmap
 from plm_core.words import aggregate_attention, aggregate_scores
-from ui import MAX_TEXT_CHARS, charts, keyboard, resources, widgets
+from ui import charts, keyboard, resources, widgets
 from ui import text as ui_text
 from ui.backend import compute as compute_op  # (plm_core.lessons.compute is `compute` here)
 from ui.safe import md
@@ -211,7 +211,7 @@ def _render_page() -> None:
     uses_text = step.view not in ("data", "train")
     with controls("inputs") if uses_text else st.container(key=f"{HIDDEN}-text"):  # kept in the link where not used
         label = {5: "Sentence to classify", 7: "Occupations (comma-separated)"}.get(lesson.number, "Sentence")
-        text = st.text_area(label, lesson.default_text, key=text_key(lesson.number), height=68, max_chars=MAX_TEXT_CHARS, bind="query-params")
+        text = st.text_area(label, lesson.default_text, key=text_key(lesson.number), height=68, bind="query-params")
         layer, head = 0, 0
         if lesson.number in (2, 3):
             left, right = st.columns(2)
@@ -495,7 +495,7 @@ def cached_encoder_decoder(spec: ModelSpec, text: str, target: str) -> compute.E
 
 def view_encdec(ctx: Ctx) -> None:
     with controls("view"):
-        target = st.text_input("Target so far (decoder input; optional)", "The cat sat", key="lessons.target.4", max_chars=MAX_TEXT_CHARS,
+        target = st.text_input("Target so far (decoder input; optional)", "The cat sat", key="lessons.target.4",
                                bind="query-params")
     if not ctx.handle.arch.encoder_decoder:
         st.info(f"{md(ctx.handle.model_id)} is a {md(ctx.handle.adapter.label)}: load an encoder-decoder (t5-small, "
@@ -520,7 +520,7 @@ def view_encdec(ctx: Ctx) -> None:
 
 def view_nsp(ctx: Ctx) -> None:
     with controls("view"):
-        pair = st.text_area("Second sentence (B)", "It slept all afternoon.", key="lessons.pair.4", height=68, max_chars=MAX_TEXT_CHARS,
+        pair = st.text_area("Second sentence (B)", "It slept all afternoon.", key="lessons.pair.4", height=68,
                             bind="query-params")
     enc = cached_encoding(ctx.spec, ctx.text.replace("[MASK]", "mat"), pair)
     st.markdown(f"**{len(enc):d} tokens, second sentence starts at {md(enc.pair_start)}**")
@@ -543,7 +543,7 @@ def examples_input(shown: bool) -> str:
     """The labelled examples, drawn in every step that reads them (hidden but for the data step), so a link to
     any of those steps carries them."""
     with controls("view") if shown else st.container(key=f"{HIDDEN}-examples"):
-        examples = st.text_area("Labelled examples", finetune.example_text(), key="lessons.examples", height=260, max_chars=MAX_TEXT_CHARS,
+        examples = st.text_area("Labelled examples", finetune.example_text(), key="lessons.examples", height=260,
                                 bind="query-params")
     if not shown:
         st.html(HIDDEN_CSS)

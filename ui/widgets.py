@@ -14,7 +14,7 @@ from plm_core.errors import PlmCoreError
 from plm_core.loading import DEFAULT_MODEL_ID, EMBEDDED_ALIASES, ModelHandle, ModelSpec
 from plm_core.kinds import MODEL_KINDS, kind_label
 from plm_core.types import Encoding
-from ui import MAX_TEXT_CHARS, resources
+from ui import resources
 from ui.safe import md
 
 T = TypeVar("T")
@@ -205,7 +205,7 @@ def text_area(label: str, key: str, default: str = "", **kwargs) -> str:
 
     Another page can preset it (``open_page``): a value set in session state wins over ``default``.
     """
-    return st.text_area(label, value=default, key=key, bind="query-params", max_chars=MAX_TEXT_CHARS, **kwargs)
+    return st.text_area(label, value=default, key=key, bind="query-params", **kwargs)
 
 
 def open_page(page: str, **values: object) -> None:

@@ -19,7 +19,7 @@ from typing import Callable
 
 import numpy as np
 import pytest
-from helpers import chart_specs, open_page, plotly_array
+from helpers import chart_specs, open_page, plotly_array, shown
 from hostile_ui import FRAGMENTS, markup_problems
 
 from plm_core.lessons.content import LESSONS
@@ -207,15 +207,18 @@ TEXT_PARAMS = (  # page, model, a bound text box's query parameter
 
 
 @pytest.mark.parametrize(("page", "model", "param"), TEXT_PARAMS, ids=[p[2] for p in TEXT_PARAMS])
-def test_hostile_link_text_shows_literally_and_is_cut(app_factory, tiny_dirs, page, model, param):
+def test_hostile_link_text_shows_literally_and_a_long_one_is_cut(app_factory, tiny_dirs, page, model, param):
     hostile = " ".join(FRAGMENTS[:6]) + " [MASK]"
     at = open_page(app_factory, tiny_dirs[model], page, {param: hostile, "lessons.reveal.1.0": "true"})
     box = next(b for b in [*at.text_area, *at.text_input] if b.key == param)
     assert box.value == hostile  # in the box as written
     assert not markup_problems(at), markup_problems(at)
-    at = open_page(app_factory, tiny_dirs[model], page, {param: "word " * (MAX_CHARS // 2)})
-    box = next(b for b in [*at.text_area, *at.text_input] if b.key == param)
-    assert len(box.value) == MAX_CHARS and not at.exception  # cut to what plm_core reads, before the page reads it
+    # a long text from a link is cut by plm_core like a typed one, and the page says so
+    n = MAX_CHARS + 5_000
+    at = open_page(app_factory, tiny_dirs[model], page, {param: ("[MASK] " + "word " * n)[:n], "lessons.reveal.1.0": "true"})
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    said = " ".join(shown(m.value) for kind in ("info", "warning", "caption", "markdown") for m in getattr(at, kind))
+    assert f"cut from {n:,} to {MAX_CHARS:,} characters" in said, said[:500]
 
 
 def test_a_link_with_values_a_widget_cannot_take_opens_the_defaults(app_factory, tiny_dirs):

@@ -6,8 +6,10 @@ written by hand) cannot come back on a new widget or page:
 - every input widget with a key is bound to the URL (``bind="query-params"``) or, where its value cannot or should
   not be in a link, kept in the session (``persist_state``); the sidebar's model form and the app-wide chart
   format are the listed exceptions (the model travels as ``?model=``);
-- no code writes ``st.query_params`` but the model picker (``?model=``): no hand-made URL state;
-- every bound free-text box is length-limited (``max_chars``): a link's text is user input (issue 10).
+- no code writes ``st.query_params`` but the model picker (``?model=``): no hand-made URL state.
+
+(A link's text is user input: plm_core cuts it on every path like typed text, tests/app/test_links.py. Not
+``max_chars``: Streamlit's boxes then ignore a longer paste altogether, with no message.)
 """
 
 from __future__ import annotations
@@ -22,7 +24,6 @@ SOURCES = sorted([*ROOT.glob("pages/*.py"), *ROOT.glob("ui/*.py"), ROOT / "app.p
 INPUTS = {"text_input", "text_area", "selectbox", "multiselect", "radio", "toggle", "checkbox", "slider",
           "select_slider", "number_input", "pills", "segmented_control", "tabs", "date_input", "time_input",
           "color_picker", "feedback", "data_editor"}
-TEXT = {"text_input", "text_area"}
 # not part of a view: the sidebar's model form (the model is ?model=, written by the picker once loaded) and the
 # app-wide download format (a preference, drawn on every page by app.py)
 NOT_IN_LINKS = {"model.choice", "model.custom", "model.kind", "model.device", "model.allow_pickle", "FORMAT_KEY"}
@@ -96,16 +97,3 @@ def test_only_the_model_picker_writes_the_url(path):
 
 def test_one_mechanism_the_hand_made_url_state_is_gone():
     assert not (ROOT / "ui" / "url_state.py").exists()
-
-
-@pytest.mark.parametrize("path", SOURCES, ids=lambda p: str(p.relative_to(ROOT)))
-def test_every_bound_text_box_is_length_limited(path):
-    """A link's ?text= is user input: cut to plm_core's input limit before any page reads it."""
-    unlimited = []
-    for call in _calls(path):
-        name = _name(call)
-        bound = _kw(call, "bind")
-        if name in TEXT and isinstance(bound, ast.Constant) and bound.value == "query-params" \
-                and _kw(call, "max_chars") is None:
-            unlimited.append(f"line {call.lineno}: {name}(key={_key_text(_kw(call, 'key'))})")
-    assert not unlimited, "bound text boxes without max_chars:\n" + "\n".join(unlimited)
