@@ -38,7 +38,6 @@ import math
 import os
 import random
 import re
-import socket
 import subprocess
 import sys
 import threading
@@ -49,6 +48,8 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from deploy.plm_cluster import SERVE_STREAMLIT, free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 UPSTREAM_HEADER = "X-Plm-Upstream"
@@ -70,24 +71,11 @@ NAMES = ["Ann", "Ben", "Chen", "Dara", "Eli", "Fatima", "Goran", "Hana", "Ivo", 
 TEMPLATE_CSV = ("template,target,NAME\n"
                 "This is [NAME].,career,John\nThis is [NAME].,family,Amy\n"
                 "[NAME] is here.,career,Paul\n[NAME] is here.,family,Lisa\n")
-# the server wrapper: log plm_core's model loads to a file, then run the streamlit CLI
-SERVE = """
-import logging, sys
-h = logging.FileHandler(sys.argv[1]); h.setFormatter(logging.Formatter('%(asctime)s %(name)s %(message)s'))
-lg = logging.getLogger('plm_core.loading'); lg.setLevel(logging.INFO); lg.addHandler(h)
-sys.argv = ['streamlit'] + sys.argv[2:]
-from streamlit.web.cli import main
-main()
-"""
+# the server wrapper that logs plm_core's model loads to a file (one copy: the launcher's)
+SERVE = SERVE_STREAMLIT
 
 
 # --------------------------------------------------------------------------------------------- server ----
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def rss_mb(pid: int) -> float:

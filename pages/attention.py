@@ -14,7 +14,6 @@ from ui.safe import md
 EXAMPLE = "The cat sat on the mat because it was tired."
 STACK_LABELS = {"encoder": "encoder self-attention", "decoder": "decoder self-attention",
                 "cross": "cross-attention (target → source)", "self": "self-attention"}
-QK_TOLERANCE = 1e-5  # the recomputation is called equal to the model's attention below this max |difference|
 BERTVIZ_MAX_TOKENS = 128  # the head/model views draw n² lines per head: past this they are unreadable and slow
 
 handle = widgets.require_handle()
@@ -138,9 +137,5 @@ with qk_tab:
     c1, c2 = st.columns(2)
     charts.plotly_chart(figs["scores"], key="attention.qk_scores", container=c1)
     charts.plotly_chart(figs["probs"], key="attention.qk_probs", container=c2)
-    if qk.max_abs_diff < QK_TOLERANCE:
-        st.success(f"Recomputed softmax(QKᵀ/√d_k) equals the model's attention (within {QK_TOLERANCE:g}): "
-                   f"max |difference| = {qk.max_abs_diff:.2e}")
-    else:
-        st.warning(f"Recomputed softmax(QKᵀ/√d_k) differs from the model's attention by more than "
-                   f"{QK_TOLERANCE:g}: max |difference| = {qk.max_abs_diff:.2e}")
+    widgets.check_equal("Recomputed softmax(QKᵀ/√d_k)", "the model's attention", qk.max_abs_diff,
+                        widgets.PROBS_TOLERANCE)

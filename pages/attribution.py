@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from plm_core.attribution import COMPLETENESS_METHODS, METHOD_LABELS, METHODS
+from plm_core.attribution import METHOD_LABELS
 from plm_core.attribution.report import rank_agreement, to_csv, to_json
 from plm_core.errors import PlmCoreError
 from plm_core.viz.attribution_plots import (agreement_heatmap, color_legend_html, methods_heatmap,
@@ -13,7 +13,6 @@ from ui import text as ui_text
 from ui import charts, widgets
 from ui.safe import md
 
-WARN_REL = 0.05  # completeness error above this is shown as a warning
 SLOW_S = 4.0  # estimated seconds above which the page asks before running
 
 handle = widgets.require_handle()
@@ -30,21 +29,32 @@ if handle.adapter.target_prefix:  # an encoder-decoder: the target token follows
     pair = widgets.text_area(handle.adapter.pair_label, "attribution.pair", height=68,
                              help=handle.adapter.pair_help).strip() or None
 target = ua.target_picker(handle, text)
-methods = st.multiselect("Methods", list(METHODS), default=["integrated_gradients"], key="attribution.methods",
+offered, refused = ua.method_choices(handle)
+methods = st.multiselect("Methods", offered, default=["integrated_gradients"], key="attribution.methods",
                          format_func=METHOD_LABELS.get, bind="query-params")
+for m, why in refused.items():
+    st.caption(f"Not offered for this model — {md(METHOD_LABELS[m])}: {md(why)}")
 units = ui_text.unit_switch(text)
 with st.expander("Settings: baseline, steps, samples"):
     c1, c2, c3, c4 = st.columns(4)
-    baseline = c1.radio("Baseline", ["pad", "mask", "zero"], key="attribution.baseline", bind="query-params",
+    baselines, no_baseline = ua.baseline_choices(handle)
+    baseline = c1.radio("Baseline", baselines, key="attribution.baseline", bind="query-params",
                         format_func={"pad": "[PAD] tokens", "mask": "[MASK] tokens", "zero": "zero embedding"}.get)
+    for b, why in no_baseline.items():
+        c1.caption(f"No {md(b)} baseline: {md(why)}.")
     steps_choice = c2.selectbox("IG steps", ["auto", 8, 16, 32, 50, 64, 128], key="attribution.steps", bind="query-params",
-                                help="auto: Gauss-Legendre nodes placed where the output changes, more of them "
-                                     "until the completeness error is under the tolerance.")
-    tolerance = c3.select_slider("Tolerance (auto)", [0.001, 0.005, 0.01, 0.02, 0.05], value=0.01,
-                                 key="attribution.tolerance", format_func=lambda v: f"{v:.1%}", bind="query-params")
-    n_samples = c4.select_slider("Samples (SHAP, LIME)", [8, 16, 32, 64, 128], value=32, key="attribution.samples",
-                                 bind="query-params")
+                                help="auto: gradients gathered where the output changes along the path, more of "
+                                     "them (9 → 17 → 33 → 65) until the completeness error is within the tolerance; "
+                                     "if none is, the fixed 50-step rule is computed too and the more complete one "
+                                     "shown. A number: captum's fixed Gauss–Legendre rule with that many steps.")
+    tolerance = c3.select_slider("Tolerance (auto)", [0.0001, 0.001, 0.01, 0.05], value=0.001,
+                                 key="attribution.tolerance", format_func=lambda v: f"{v * 100:g}%", bind="query-params")
+    samples_choice = c4.select_slider("Samples (SHAP, LIME)", ["auto", 16, 32, 64, 128, 256, 512], value="auto",
+                                      key="attribution.samples", bind="query-params",
+                                      help="auto: 32 → 512 until the scores add up within 2.5 % (GradientSHAP, "
+                                           "KernelSHAP) or settle within 5 % (LIME).")
 n_steps = None if steps_choice == "auto" else int(steps_choice)
+n_samples = None if samples_choice == "auto" else int(samples_choice)
 if not text.strip():
     st.info("Type a sentence above.")
     st.stop()
@@ -88,13 +98,9 @@ st.html(color_legend_html())
 for r in results:
     st.subheader(METHOD_LABELS[r.method])
     st.html(token_highlight_html(r))
-    if r.method in COMPLETENESS_METHODS and r.delta_rel is not None:
-        line = (f"Completeness error |Σ scores − (f(x) − f(baseline))| = {r.delta_abs:.2e} "
-                f"({r.delta_rel:.2%} of {abs(r.f_x - r.f_baseline):.4g})")
-        steps = f" · {r.params['n_steps']} steps" if "n_steps" in r.params else ""
-        (st.warning if r.delta_rel > WARN_REL else st.caption)(
-            line + steps + (f" — above 5%: use more {'samples' if r.method == 'gradient_shap' else 'steps'} "
-                            "(Settings) before trusting the scores." if r.delta_rel > WARN_REL else ""))
+    quality = ua.quality_message(r)
+    if quality:
+        (st.warning if quality[0] == "warning" else st.caption)(md(quality[1]))
     with st.expander("Bar chart", expanded=len(results) == 1):
         charts.plotly_chart(token_bar_chart(r, METHOD_LABELS[r.method]), key=f"attribution.bar.{r.method}")
 

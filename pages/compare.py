@@ -159,7 +159,7 @@ else:
         if difference is not None:  # same layers and heads (two checkpoints of one architecture)
             st.subheader("Attention difference (B − A)")
             difference_heatmap(difference, result.attention_a.n_layers - layer, head, "compare.mattn_diff")
-            if not np.abs(difference.weights).max() > 0:
+            if np.abs(difference.weights).max() == 0:  # (NaN is not "identical")
                 st.caption("The two models attend identically on this input: B − A is 0 at every layer and head.")
 
 with st.expander("Loaded models and memory"):

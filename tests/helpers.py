@@ -12,6 +12,7 @@ import random
 from pathlib import Path
 
 import numpy as np
+import pytest
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -69,6 +70,21 @@ def open_page(app_factory, model_id, page: str, query: dict[str, str] | None = N
     at.switch_page(page).run()
     assert not at.exception, at.exception
     return at
+
+
+def assert_never_worse(auto, fixed, tolerance: float = 0.001) -> None:
+    """Adaptive IG's completeness error within max(the fixed rule's, tolerance × |Δf|), up to float32 rounding.
+
+    ``tolerance``: attribute()'s default (0.1 %).
+    """
+    assert auto.delta_abs is not None and fixed.delta_abs is not None
+    change = abs(auto.f_x - auto.f_baseline)
+    assert change == pytest.approx(abs(fixed.f_x - fixed.f_baseline), rel=1e-5, abs=1e-7)
+    noise = 1e-6 * float(np.abs(auto.scores).sum()) + 1e-7 * max(abs(auto.f_x), abs(auto.f_baseline))
+    bound = max(fixed.delta_abs, tolerance * change) + noise
+    assert auto.delta_abs <= bound, (
+        f"auto {auto.delta_rel:.4%} ({auto.params.get('n_steps')} gradients, {auto.params.get('rule')}) "
+        f"vs fixed-50 {fixed.delta_rel:.4%}")
 
 
 def shown(body: str) -> str:

@@ -20,6 +20,7 @@ from transformers import (
     BertTokenizerFast,
     DistilBertConfig,
     DistilBertForMaskedLM,
+    DistilBertForSequenceClassification,
     GemmaConfig,
     GPT2Config,
     GPT2LMHeadModel,
@@ -203,8 +204,9 @@ def _bert_config(n_vocab: int, **kw) -> BertConfig:
 def save_tiny(kind: str, folder: Path, seed: int = 0) -> Path:
     """Build and save a tiny model of ``kind`` into ``folder``; returns the folder.
 
-    kinds: masked_lm, classifier, encoder (BERT), causal_lm (GPT-2), distilbert_mlm, roberta_mlm; the
-    decoders of :data:`DECODERS` (llama, mistral, qwen2, phi3, gemma); encoder-decoders t5 and bart.
+    kinds: masked_lm, classifier, encoder (BERT), causal_lm (GPT-2), distilbert_mlm, distilbert_classifier,
+    roberta_mlm; the decoders of :data:`DECODERS` (llama, mistral, qwen2, phi3, gemma); encoder-decoders t5
+    and bart.
     """
     folder.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(seed)
@@ -247,6 +249,12 @@ def save_tiny(kind: str, folder: Path, seed: int = 0) -> Path:
             model = DistilBertForMaskedLM(DistilBertConfig(
                 vocab_size=n, dim=32, n_layers=2, n_heads=4, hidden_dim=64, max_position_embeddings=128,
                 attn_implementation="eager", dropout=0.0, attention_dropout=0.0, initializer_range=0.2))
+        elif kind == "distilbert_classifier":
+            model = DistilBertForSequenceClassification(DistilBertConfig(
+                vocab_size=n, dim=32, n_layers=2, n_heads=4, hidden_dim=64, max_position_embeddings=128,
+                attn_implementation="eager", dropout=0.0, attention_dropout=0.0, seq_classif_dropout=0.0,
+                initializer_range=0.2, num_labels=2, id2label={0: "negative", 1: "positive"},
+                label2id={"negative": 0, "positive": 1}))
         elif kind == "roberta_mlm":
             model = RobertaForMaskedLM(RobertaConfig(**_bert_config(n).to_dict() | {
                 "pad_token_id": 0, "max_position_embeddings": 130, "type_vocab_size": 1, "model_type": "roberta"}))

@@ -4,7 +4,17 @@ from __future__ import annotations
 
 import streamlit as st
 
-from plm_core.attribution import AttributionResult, Target
+from plm_core.attribution import (
+    BASELINES,
+    COMPLETENESS_METHODS,
+    COMPLETENESS_WARNING,
+    METHODS,
+    AttributionResult,
+    Target,
+    unavailable_baselines,
+    unavailable_methods,
+)
+from plm_core.classroom import cap_steps
 from plm_core.loading import ModelSpec
 from ui.backend import compute
 from ui.safe import md
@@ -13,7 +23,7 @@ from ui.safe import md
 @st.cache_data(max_entries=512, show_spinner=False)
 def cached_attribution(spec: ModelSpec, text: str, method: str, target: Target | None = None,
                        text_pair: str | None = None, baseline: str = "pad", n_steps: int | None = None,
-                       tolerance: float = 0.01, n_samples: int | None = None) -> AttributionResult:
+                       tolerance: float = 0.001, n_samples: int | None = None) -> AttributionResult:
     """``attribute`` cached by (model, text, method, target, settings): a repeat view never recomputes."""
     params = {} if n_samples is None else {"n_samples": int(n_samples)}
     return compute(spec, "attribute", text, method, target=target, text_pair=text_pair, baseline=baseline,
@@ -30,6 +40,68 @@ def estimate(spec: ModelSpec, n_tokens: int, method: str, n_steps: int | None = 
 def cached_token_count(spec: ModelSpec, text: str, text_pair: str | None = None) -> int:
     """Number of tokens ``text`` gives (0 when it gives none or is empty)."""
     return compute(spec, "token_count", text, text_pair)
+
+
+def method_choices(handle) -> tuple[list[str], dict[str, str]]:
+    """(methods this model can use, {method: why not} for the others), in :data:`METHODS` order."""
+    refused = unavailable_methods(handle)
+    return [m for m in METHODS if m not in refused], refused
+
+
+def baseline_choices(handle) -> tuple[list[str], dict[str, str]]:
+    """(baselines this model's tokenizer can build, {baseline: why not} for the others)."""
+    refused = unavailable_baselines(handle)
+    return [b for b in BASELINES if b not in refused], refused
+
+
+def quality_message(r: AttributionResult, warn: float = COMPLETENESS_WARNING) -> tuple[str, str] | None:
+    """(level, text) saying how far ``r`` can be trusted and what produced it; level "caption" or "warning".
+
+    Never advises more steps or samples than the method may take (adaptive IG and adaptive sampling have
+    already used their budget when they miss). None for methods with nothing to report.
+    """
+    p = r.params
+    parts, advice = [], ""
+    if r.method in COMPLETENESS_METHODS and r.delta_rel is not None:
+        parts.append(f"Completeness error |Σ scores − (f(x) − f(baseline))| = {r.delta_abs:.2e} "
+                     f"({_share(r.delta_rel)} of {abs(r.f_x - r.f_baseline):.4g})")
+    if r.method == "integrated_gradients":
+        if p.get("fallback"):
+            parts.append(f"auto: no rule met the {_share(p['tolerance'])} tolerance within {p['nodes']} gradients, "
+                         f"so the fixed {p['fallback_steps']}-step rule was computed too and the more complete "
+                         f"of the two is shown ({p['rule']}; {p['n_steps']} gradients in all)")
+        elif "nodes" in p:
+            parts.append(f"auto: {p['nodes']} gradients in {p['tries']} tr{'y' if p['tries'] == 1 else 'ies'} "
+                         f"(Clenshaw–Curtis nodes gathered around α ≈ {p['center']:.2f}), estimated token error "
+                         f"≤ {_share(p['token_error'])} of the largest |score|")
+        else:
+            parts.append(f"{p['n_steps']} steps (Gauss–Legendre)")
+            larger = cap_steps(1024) > int(p["n_steps"])
+            advice = (" — above the warning level: choose 'auto' (error-controlled) or more steps in Settings before "
+                      "trusting the scores." if larger else " — above the warning level: choose 'auto' in Settings.")
+    elif "n_samples" in p:
+        if p.get("adaptive_samples") and not p.get("samples_met"):
+            what = "add up within 2.5 %" if r.method in COMPLETENESS_METHODS else "settle within 5 %"
+            parts.append(f"{p['n_samples']} samples, the most allowed: the scores did not {what}; "
+                         "Integrated Gradients explains the same change without sampling")
+        else:
+            parts.append(f"{p['n_samples']} samples" + (" (auto)" if p.get("adaptive_samples") else ""))
+            if not p.get("adaptive_samples") and int(p["n_samples"]) < min(cap_steps(512), 512):
+                advice = " — above the warning level: choose 'auto' samples in Settings before trusting the scores."
+    if not parts:
+        return None
+    above = r.delta_rel is not None and r.method in COMPLETENESS_METHODS and r.delta_rel > warn
+    return ("warning" if above else "caption"), " · ".join(parts) + (advice if above else "")
+
+
+def _share(x: float) -> str:
+    """A share as a percentage, with enough digits for small ones (0.0034 %, 0.14 %, 6.2 %)."""
+    pct = 100.0 * float(x)
+    if pct == 0:
+        return "0%"
+    if pct >= 10:
+        return f"{pct:.0f}%"
+    return f"{pct:.2g}%" if pct >= 1e-4 else "< 0.0001%"
 
 
 # ---------------------------------------------------------------- page helpers (widgets per model kind)

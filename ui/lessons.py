@@ -324,8 +324,10 @@ def _frame(rows: list[dict]):
     return frame.set_index(frame.columns[0]) if len(frame.columns) else frame
 
 
-def _ok(ctx: Ctx, en: str, zh: str) -> None:
-    st.success(md(zh if ctx.lang == "zh" else en))
+def _check(ctx: Ctx, ours: tuple[str, str], theirs: tuple[str, str], diff: float, tol: float) -> None:
+    """An "equals the model" check in the lesson's language: success only within ``tol`` (widgets.check_equal)."""
+    zh = ctx.lang == "zh"
+    widgets.check_equal(ours[zh], theirs[zh], diff, tol, lang=ctx.lang)
 
 
 def view_tokens(ctx: Ctx) -> None:
@@ -357,9 +359,9 @@ def view_embedding_tables(ctx: Ctx) -> None:
     charts.plotly_chart(token_bars(bars, tokens, "Length of each looked-up row"), key="lessons.emb_norms")
     charts.plotly_chart(vectors_heatmap(res.combined, tokens, "Input vectors (first 64 dimensions)"),
                         key="lessons.emb_vec")
-    _ok(ctx, f"Our sum{' + LayerNorm' if res.layer_norm else ''} equals the model's input vectors: "
-             f"max |difference| = {res.max_abs_diff:.1e}",
-        f"我们的求和{' + LayerNorm' if res.layer_norm else ''}与模型的输入向量一致：最大 |差| = {res.max_abs_diff:.1e}")
+    ln = " + LayerNorm" if res.layer_norm else ""
+    _check(ctx, (f"Our sum{ln}", f"我们的求和{ln}"), ("the model's input vectors", "模型的输入向量"), res.max_abs_diff,
+           widgets.VECTORS_TOLERANCE)
 
 
 def view_positions(ctx: Ctx) -> None:
@@ -417,8 +419,8 @@ def view_softmax(ctx: Ctx) -> None:
     sums = probs.sum(-1)
     st.markdown(f"**row sums: min {sums.min():.6f}, max {sums.max():.6f}**")
     diff = float(np.max(np.abs(s.probs[h] - s.model_probs[h])))
-    _ok(ctx, f"Our softmax equals the attention the model returned: max |difference| = {diff:.1e}",
-        f"我们的 softmax 与模型返回的注意力一致：最大 |差| = {diff:.1e}")
+    _check(ctx, ("Our softmax", "我们的 softmax"), ("the attention the model returned", "模型返回的注意力"), diff,
+           widgets.PROBS_TOLERANCE)
 
 
 def view_weighted_sum(ctx: Ctx) -> None:
@@ -433,8 +435,8 @@ def view_weighted_sum(ctx: Ctx) -> None:
                                         f"the model's (input of its output projection, head {h})"),
                         key="lessons.ctx_model", container=c2)
     diff = s.head_context_diff(h)
-    _ok(ctx, f"Step by step equals the model's own attention output: max |difference| = {diff:.1e}",
-        f"一步步计算的结果与模型自己的注意力输出一致：最大 |差| = {diff:.1e}")
+    _check(ctx, ("Step by step", "一步步计算的结果"), ("the model's own attention output", "模型自己的注意力输出"), diff,
+           widgets.VECTORS_TOLERANCE)
 
 
 def view_heads(ctx: Ctx) -> None:
@@ -457,9 +459,9 @@ def view_concat(ctx: Ctx) -> None:
     charts.plotly_chart(vectors_heatmap(s.concat, tokens, "concatenated heads"), key="lessons.concat", container=c1)
     charts.plotly_chart(vectors_heatmap(s.projected, tokens, "after the output projection W_O"),
                         key="lessons.proj", container=c2)
-    _ok(ctx, f"Concatenation equals the model's: max |difference| = {s.context_diff:.1e}; projection equals "
-             f"the output of its W_O layer: max |difference| = {s.projection_diff:.1e}",
-        f"拼接结果与模型一致：最大 |差| = {s.context_diff:.1e}；投影结果与其 W_O 层输出一致：最大 |差| = {s.projection_diff:.1e}")
+    _check(ctx, ("Concatenation", "拼接结果"), ("the model's", "模型的"), s.context_diff, widgets.VECTORS_TOLERANCE)
+    _check(ctx, ("Projection", "投影结果"), ("the output of its W_O layer", "其 W_O 层输出"), s.projection_diff,
+           widgets.VECTORS_TOLERANCE)
 
 
 def view_masks(ctx: Ctx) -> None:
@@ -596,9 +598,10 @@ def view_use(ctx: Ctx) -> None:
         st.rerun()
     if "lessons.saved" in st.session_state:
         path, diff = st.session_state["lessons.saved"]
-        _ok(ctx, f"Saved to {path} and loaded as a classifier: it predicts the same probabilities "
-                 f"(max |difference| = {diff:.1e}). The sidebar model is now this classifier.",
-            f"已保存到 {path} 并作为分类器加载：它给出相同的概率（最大 |差| = {diff:.1e}）。侧边栏的模型现在就是这个分类器。")
+        st.info(f"已保存到 {md(path)} 并作为分类器加载。侧边栏的模型现在就是这个分类器。" if ctx.lang == "zh" else
+                f"Saved to {md(path)} and loaded as a classifier. The sidebar model is now this classifier.")
+        _check(ctx, ("The saved classifier's prediction", "保存的分类器给出的概率"),
+               ("the trained model's", "训练好的模型的概率"), diff, widgets.PROBS_TOLERANCE)
         if st.button("Explain it on the Attention page", key="lessons.open_attention"):
             widgets.open_page("pages/attention.py", **{"attention.text": ctx.text})
 

@@ -6,6 +6,7 @@ import os
 from collections.abc import Callable
 from typing import TypeVar
 
+import numpy as np
 import streamlit as st
 
 from plm_core import classroom
@@ -185,6 +186,32 @@ def run_or_stop(fn: Callable[[], T]) -> T:
         st.error(md(str(err)))
         st.stop()
         raise  # unreachable: st.stop() raises
+
+
+# what "equals the model" allows: float32 rounding of a recomputation (measured ≤ 1e-6 on every model here)
+PROBS_TOLERANCE = 1e-5  # probabilities (attention weights, class probabilities), values in [0, 1]
+VECTORS_TOLERANCE = 1e-4  # hidden vectors (embeddings, attention outputs), values of order 1
+
+
+def check_equal(ours: str, theirs: str, diff: float, tol: float, lang: str = "en") -> bool:
+    """Say that ``ours`` equals ``theirs`` (a success box) only when ``diff`` ≤ ``tol``; otherwise a warning
+    that says they differ and by how much. Returns whether the difference was within the tolerance.
+
+    Args:
+        ours, theirs: what is compared, as phrases ("Our softmax", "the attention the model returned").
+        diff: the measured max |difference|; NaN counts as not equal.
+        tol: the largest difference still called equal (float32 rounding of that computation).
+        lang: "en" or "zh".
+    """
+    ok = bool(np.isfinite(diff)) and float(diff) <= tol
+    if lang == "zh":
+        msg = (f"{ours}与{theirs}{'一致' if ok else '不一致'}：最大 |差| = {diff:.1e}"
+               f"（{'≤' if ok else '>'} 容差 {tol:.0e}）")
+    else:
+        msg = (f"{ours} {'equals' if ok else 'differs from'} {theirs}: max |difference| = {diff:.1e} "
+               f"({'≤' if ok else '>'} tolerance {tol:.0e})")
+    (st.success if ok else st.warning)(md(msg))  # the phrases may quote a model's words: shown literally
+    return ok
 
 
 def layer_head_picker(prefix: str, n_layers: int, n_heads: int, *, allow_average: bool = True,

@@ -41,7 +41,7 @@ from plm_core.types import Encoding
 __all__ = [
     "ATTENTION_METHODS", "BASELINES", "COMPLETENESS_METHODS", "METHODS", "METHOD_LABELS",
     "TARGET_KINDS", "AttributionMethodName", "AttributionResult", "BaselineName", "Target", "TargetKind",
-    "attribute", "default_target", "estimate_seconds",
+    "attribute", "default_target", "estimate_seconds", "unavailable_baselines", "unavailable_methods",
 ]
 
 MethodFn = Callable[[_m.Context], tuple[np.ndarray, dict[str, object]]]
@@ -54,10 +54,7 @@ def _attention_method(rollout: bool) -> MethodFn:
         handle, obj = ctx.handle, ctx.obj
         enc = obj.encoding
         if handle.arch.encoder_decoder:
-            raise UnsupportedModelError(
-                "attention scores read one self-attention over all input tokens; an encoder-decoder splits its "
-                "input between the encoder and the decoder (see its three attention stacks on the Attention page): "
-                "use a gradient method (Integrated Gradients, Gradient × Input, Saliency) instead")
+            raise UnsupportedModelError(_ENCODER_DECODER_ATTENTION)
         # model_inputs adds token types only where the model reads them (not RoBERTa's single type)
         attentions = run_with_attention(handle, model_inputs(handle, [enc]))
         weights = torch.stack([a[0] for a in attentions]).float().cpu().numpy()  # [layer, head, query, key]
@@ -91,12 +88,74 @@ METHOD_LABELS: dict[str, str] = {
     "occlusion": "Occlusion (token ablation)", "kernel_shap": "KernelSHAP", "lime": "LIME",
     "attention_last_layer": "Attention (last layer)", "attention_rollout": "Attention rollout",
 }
-# methods whose scores should add up to f(x) − f(baseline)
-COMPLETENESS_METHODS = ("integrated_gradients", "deeplift", "gradient_shap")
+# methods whose scores should add up to f(x) − f(baseline) (Shapley values do: "efficiency")
+COMPLETENESS_METHODS = ("integrated_gradients", "deeplift", "gradient_shap", "kernel_shap")
+COMPLETENESS_WARNING = 0.05  # a completeness error above this share of |f(x) − f(baseline)| is shown as a warning
 ATTENTION_METHODS = ("attention_last_layer", "attention_rollout")
 SAMPLING_METHODS = ("gradient_shap", "kernel_shap", "lime")
 _RNG_LOCK = threading.Lock()  # taken after a handle's lock, never before: no deadlock
 _NEEDS_BASELINE = ("integrated_gradients", "deeplift", "gradient_shap", "occlusion", "kernel_shap", "lime")
+
+
+_ENCODER_DECODER_ATTENTION = (
+    "attention scores read one self-attention over all input tokens; an encoder-decoder splits its "
+    "input between the encoder and the decoder (see its three attention stacks on the Attention page): "
+    "use a gradient method (Integrated Gradients, Gradient × Input, Saliency) instead")
+
+
+def _deeplift_unsupported(model: torch.nn.Module, n_heads: int) -> str | None:
+    """Why captum's DeepLift cannot explain ``model`` (None when it can).
+
+    DeepLift propagates through non-linearities with rescale rules, which captum has only for the module types
+    in ``SUPPORTED_NON_LINEAR`` (ReLU, ELU, Sigmoid, Tanh, Softmax, ...). Anything else non-linear (LayerNorm,
+    GELU modules, and self-attention, whose softmax of query·key products is computed by functions, not
+    modules) gets plain gradients, and the scores no longer add up to f(x) − f(x').
+    """
+    from captum.attr._core.deep_lift import SUPPORTED_NON_LINEAR
+    from transformers.pytorch_utils import Conv1D
+
+    linear = (torch.nn.Linear, torch.nn.Embedding, torch.nn.Dropout, torch.nn.Identity, Conv1D)
+    other = sorted({type(m).__name__ for m in model.modules()
+                    if not list(m.children()) and not isinstance(m, linear) and type(m) not in SUPPORTED_NON_LINEAR})
+    if n_heads > 0:
+        other.append("self-attention (softmax of query·key products)")
+    if not other:
+        return None
+    return ("captum's DeepLift has rescale rules only for ReLU, Sigmoid, Tanh, Softmax and similar modules; this "
+            f"model also computes {', '.join(other)}, so its DeepLift scores would not add up to the change of the "
+            "output. Integrated Gradients explains the same change exactly.")
+
+
+def unavailable_methods(handle: ModelHandle) -> dict[str, str]:
+    """Methods of :data:`METHODS` that cannot work on this model, each with the reason (the rest can).
+
+    A page offers only the others and lists these with their reasons; :func:`attribute` refuses them with
+    the same reason (UnsupportedModelError).
+    """
+    out = {}
+    reason = _deeplift_unsupported(handle.model, _n_heads(handle))
+    if reason:
+        out["deeplift"] = reason
+    if handle.arch.encoder_decoder:
+        out.update(dict.fromkeys(ATTENTION_METHODS, _ENCODER_DECODER_ATTENTION))
+    return out
+
+
+def unavailable_baselines(handle: ModelHandle) -> dict[str, str]:
+    """Baselines of :data:`BASELINES` this model's tokenizer cannot build, each with the reason."""
+    tok = handle.tokenizer
+    out = {}
+    for name, token_id in (("pad", tok.pad_token_id), ("mask", tok.mask_token_id)):
+        if token_id is None:
+            out[name] = f"this model's tokenizer has no {name} token"
+    return out
+
+
+def _n_heads(handle: ModelHandle) -> int:
+    try:
+        return handle.n_heads
+    except (KeyError, AttributeError, TypeError, ValueError):
+        return 0
 
 
 @contextlib.contextmanager
@@ -122,7 +181,7 @@ def attribute(
     text_pair: str | None = None,
     baseline: str = "pad",
     n_steps: int | None = None,
-    tolerance: float = 0.01,
+    tolerance: float = 0.001,
     max_tokens: int | None = None,
     sdpa: bool | None = None,
     **params: int | float | str,
@@ -138,18 +197,22 @@ def attribute(
             an encoder needs ``Target("similarity", other=...)``).
         text_pair: second segment for pair classifiers (not the similarity sentence).
         baseline: "pad", "mask" or "zero" word embeddings at every non-special token.
-        n_steps: integration steps (IG); None = adaptive until the completeness error < ``tolerance``.
-        tolerance: relative completeness error at which adaptive IG stops.
+        n_steps: integration steps (IG, captum's Gauss–Legendre rule); None = adaptive
+            (:func:`plm_core.attribution.methods.integrated_gradients`): it stops when the completeness error is
+            within ``tolerance`` and falls back to the fixed 50-step rule when it cannot get there.
+        tolerance: relative completeness error at which adaptive IG stops (default 0.1 %, what the fixed
+            50-step rule reaches on almost every input of the embedded model).
         sdpa: run the passes with SDPA attention (same maths, no attention weights kept); None = on a
             GPU only (on this CPU it measured no faster than eager).
-        params: method settings, e.g. ``n_samples`` (GradientSHAP, KernelSHAP, LIME), ``stdevs``.
+        params: method settings, e.g. ``n_samples`` (GradientSHAP, KernelSHAP, LIME; absent = adaptive, up to
+            ``max_samples``), ``stdevs``, ``max_steps`` (adaptive IG's budget of gradients, default 65).
 
     Returns:
         AttributionResult with scores float32 [key] and the completeness numbers.
 
     Raises:
         UnknownMethodError, InvalidInputError (no [MASK], empty second sentence, bad baseline),
-        UnsupportedModelError (target or method that does not fit the model).
+        UnsupportedModelError (target or method that does not fit the model, see :func:`unavailable_methods`).
     """
     try:
         fn = METHODS[method]
@@ -157,13 +220,20 @@ def attribute(
         raise UnknownMethodError(method, available=list(METHODS)) from None
     if baseline not in BASELINES:
         raise InvalidInputError(f"unknown baseline {excerpt(baseline)}; choose one of {', '.join(BASELINES)}")
+    if not 0 < float(tolerance) < 1:
+        raise InvalidInputError(f"tolerance must be between 0 and 1 (a share), got {tolerance}")
+    refused = unavailable_methods(handle).get(method)
+    if refused:
+        raise UnsupportedModelError(f"{METHOD_LABELS[method]} is not available for this model: {refused}")
     if n_steps is not None and not 1 <= int(n_steps) <= 1024:
         raise InvalidInputError(f"n_steps must be between 1 and 1024, got {n_steps}")
     if n_steps is not None:
         n_steps = cap_steps(int(n_steps))  # classroom mode's maximum
     if "n_samples" in params:
         params["n_samples"] = cap_steps(int(params["n_samples"]))
-    params.setdefault("max_steps", cap_steps(64))
+    if method in SAMPLING_METHODS:
+        params["max_samples"] = cap_steps(int(params.get("max_samples", _m.MAX_SAMPLES)))
+    params["max_steps"] = cap_steps(int(params.get("max_steps", _m.DEFAULT_MAX_NODES)))  # classroom mode's maximum
     if sdpa is None:
         sdpa = handle.device.type == "cuda"
     t0 = time.perf_counter()
@@ -198,7 +268,7 @@ def attribute(
             used_impl = getattr(handle.config, "_attn_implementation", None)
     delta = delta_abs = delta_rel = None
     if method in COMPLETENESS_METHODS:
-        delta = float(scores.sum()) - (f_x - f_b)
+        delta = float(np.asarray(scores, np.float64).sum()) - (f_x - f_b)
         delta_abs = abs(delta)
         delta_rel = delta_abs / max(abs(f_x - f_b), 1e-12)
     uses_baseline = method in _NEEDS_BASELINE
@@ -239,19 +309,27 @@ _SPEED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # handle -> tok
 
 
 def _forward_rate(handle: ModelHandle) -> float:
-    """Tokens per second of one forward pass on this handle, measured once (32 tokens, no grad)."""
+    """Tokens per second of one forward pass on this handle, measured once (32 tokens, no grad; the fastest of
+    3-5 passes)."""
     if handle in _SPEED:
         return _SPEED[handle]
     n = min(32, handle.max_tokens)
     with handle.lock:
         pad = int(handle.tokenizer.pad_token_id or 0)
     inputs = model_inputs(handle, [Encoding("", ("",) * n, (pad,) * n, (False,) * n, (0,) * n, ((0, 0),) * n)])
+    # the fastest of 3-5 timed passes (after one warm-up): one pass of a small model takes about a millisecond,
+    # and a single timing on the busy shared CPU was measured up to 500x too slow (other processes ran meanwhile).
+    # A large model whose passes take over a second is timed fewer times (the pauses matter less there).
+    times: list[float] = []
     with handle.lock:
         run(handle, inputs)
-        t0 = time.perf_counter()
-        run(handle, inputs)
-        dt = time.perf_counter() - t0
-    _SPEED[handle] = n / max(dt, 1e-6)
+        start = time.perf_counter()
+        while len(times) < 5 and (not times or (elapsed := time.perf_counter() - start) < 0.25
+                                  or (len(times) < 3 and elapsed < 1.0)):
+            t0 = time.perf_counter()
+            run(handle, inputs)
+            times.append(time.perf_counter() - t0)
+    _SPEED[handle] = n / max(min(times), 1e-6)
     return _SPEED[handle]
 
 
@@ -272,10 +350,12 @@ def _work(handle: ModelHandle, n: int, method: str, n_steps: int | None, n_sampl
     """Token-forwards one call costs (a backward ≈ 2 forwards; attention adds a share growing with n)."""
     grad = 3.0
     passes = {
-        "integrated_gradients": grad * (n_steps or 16) + 2 + (0 if n_steps else 4),
+        # adaptive IG: the forward probe (9 + 8 points) and, typically, 33 gradients (measured on MiniLM)
+        "integrated_gradients": grad * (n_steps or 33) + 2 + (0 if n_steps else 17),
         "saliency": grad + 2, "input_x_gradient": grad + 2, "deeplift": 2 * grad + 2,
-        "gradient_shap": grad * (n_samples or 16) + 2,
-        "occlusion": n + 3, "kernel_shap": (n_samples or 64) + 2, "lime": (n_samples or 64) + 2,
+        # adaptive sample counts: typically 256 (GradientSHAP on MiniLM reaches its maximum of 512 often)
+        "gradient_shap": grad * (n_samples or 256) + 2,
+        "occlusion": n + 3, "kernel_shap": (n_samples or 2 * 128) + 2, "lime": (n_samples or 2 * 128) + 2,
         "attention_last_layer": 3, "attention_rollout": 3,
     }[method]
     return passes * n * (1.0 + max(0, n - 32) / 512)

@@ -83,22 +83,70 @@ def test_masked_lm_targets_and_missing_mask(app_factory, tiny_dirs):
     assert len(_highlights(at)) == 1
 
 
-def test_classifier_and_deeplift_message(app_factory, tiny_dirs):
+def test_classifier_and_deeplift_not_offered(app_factory, tiny_dirs):
     at = _open(app_factory, str(tiny_dirs["classifier"]))
     _run_if_asked(at.selectbox(key="attribution.class").set_value("negative").run())
-    _run_if_asked(at.multiselect(key="attribution.methods").select("deeplift").select("attention_rollout").run())
-    assert not at.exception
-    errors = _texts(at, "error")
-    assert any("DeepLift" in e for e in errors), errors  # unsupported: said why, the others still shown
-    assert len(_highlights(at)) == 2
+    methods = at.multiselect(key="attribution.methods")
+    assert "DeepLift" not in methods.options and "Integrated Gradients" in methods.options  # labels
+    # listed with the reason instead of being offered and then refused
+    assert any("DeepLift" in c and "LayerNorm" in c and "self-attention" in c for c in _texts(at, "caption"))
+    _run_if_asked(methods.select("attention_rollout").select("gradient_shap").run())
+    assert not at.exception and not _texts(at, "error")
+    assert len(_highlights(at)) == 3
     assert any("class 'negative'" in m for m in _texts(at, "markdown"))
+    shap = [c for c in _texts(at, "caption") + _texts(at, "warning") if "samples" in c]
+    assert shap, "the sample count used is said"
 
 
 def test_causal_lm_next_token(app_factory, tiny_dirs):
     at = _open(app_factory, str(tiny_dirs["causal_lm"]))
     assert not at.exception
     assert any("next token" in m for m in _texts(at, "markdown"))
-    at.expander  # settings: the mask baseline does not fit GPT-2 -> a clear message
-    _run_if_asked(at.radio(key="attribution.baseline").set_value("mask").run())
-    assert not at.exception
-    assert any("no mask token" in e for e in _texts(at, "error"))
+    # GPT-2 has no mask token: the mask baseline is not offered, and the page says why
+    assert at.radio(key="attribution.baseline").options == ["[PAD] tokens", "zero embedding"]
+    assert any("no mask token" in c for c in _texts(at, "caption"))
+    _run_if_asked(at.radio(key="attribution.baseline").set_value("zero").run())
+    assert not at.exception and len(_highlights(at)) == 1
+
+
+@pytest.fixture(scope="module")
+def distilbert_classifier(tmp_path_factory):
+    """A tiny DistilBERT classifier with sharp integrands (adaptive IG falls back to the fixed rule on it)."""
+    from plm_core.loading import ModelSpec, load_model
+    from tiny_models import save_tiny
+
+    return load_model(ModelSpec(str(save_tiny("distilbert_classifier", tmp_path_factory.mktemp("db"))), device="cpu"))
+
+
+def test_quality_message_never_advises_steps_it_cannot_take(tiny_classifier, distilbert_classifier):
+    """The page's line under each result: what auto did; advice to add steps only where more are possible."""
+    from plm_core.attribution import attribute
+    from ui.attribution import quality_message
+
+    text = "the acting was terrible and the plot was boring"
+    auto = attribute(tiny_classifier, text)
+    level, msg = quality_message(auto)
+    assert "auto:" in msg and "gradients" in msg and "more steps" not in msg
+    # a budget auto cannot meet: it says so, shows the fixed rule's result if better, and gives no advice
+    starved = attribute(distilbert_classifier, text, max_steps=9)
+    assert starved.params["fallback"]
+    level, msg = quality_message(starved, warn=0.0)
+    assert level == "warning" and "fixed 9-step rule was computed too" in msg and "more steps" not in msg
+    # a fixed rule above the warning level: advice to choose auto or more steps
+    few = attribute(tiny_classifier, text, n_steps=2)
+    level, msg = quality_message(few, warn=0.0)
+    assert level == "warning" and "'auto'" in msg
+    # sampling at its maximum without adding up: no "more samples" advice
+    shap = attribute(tiny_classifier, text, "gradient_shap", max_samples=32, tolerance=0.001)
+    level, msg = quality_message(shap, warn=0.0)
+    assert "samples" in msg and "more samples" not in msg
+    assert quality_message(attribute(tiny_classifier, text, "saliency")) is None
+
+
+@pytest.mark.slow
+def test_embedded_default_auto_message(app_factory):
+    """MiniLM at the page's defaults: the auto line says what it did; completeness within the tolerance."""
+    at = _open(app_factory, "embedded")
+    lines = [c for c in _texts(at, "caption") if "Completeness error" in c]
+    assert lines and "auto:" in lines[0] and "gradients" in lines[0], lines
+    assert not any("Completeness error" in w for w in _texts(at, "warning"))

@@ -131,7 +131,7 @@ def test_lesson5_saves_a_classifier_and_switches_the_model(app_factory, tiny_dir
     spec = at.session_state["model.spec"]
     assert spec.model_id.startswith(str(trained_dir))
     msg = " ".join(shown(s.value) for s in at.success)
-    assert "predicts the same probabilities" in msg and _diffs(at)[0] < 1e-5
+    assert "saved classifier's prediction equals the trained model's" in msg and _diffs(at)[0] < 1e-5
     assert any("sequence classifier" in shown(c.value) for c in at.sidebar.caption)
 
 

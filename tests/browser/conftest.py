@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import shutil
 from pathlib import Path
-from urllib.parse import urlparse
 
 import pytest
 
@@ -16,6 +15,7 @@ from st_browser import (  # noqa: E402,F401 - set_text_area re-exported for olde
     CHROMIUM_ARGS,
     StTracker,
     instrument_page,
+    refuse_outside_requests,
     set_text_area,
     streamlit_server,
 )
@@ -26,7 +26,6 @@ from helpers import SHARED_DATA, TINY_KINDS, assert_no_hooks, seed_everything  #
 
 ROOT = Path(__file__).resolve().parents[2]
 SHOTS = ROOT / "shots"
-LOCAL_HOSTS = {"127.0.0.1", "localhost", "[::1]", "::1"}
 
 HERE = Path(__file__).resolve().parent
 
@@ -75,17 +74,7 @@ def app(browser, server_url):
     """A fresh page (1280×900) at the app; fails on console errors or any request leaving 127.0.0.1."""
     context = browser.new_context(viewport={"width": 1280, "height": 900})
     page = context.new_page()
-    refused: list[str] = []
-
-    def guard(route):
-        host = urlparse(route.request.url).hostname or ""
-        if route.request.url.startswith(("data:", "blob:", "about:")) or host in LOCAL_HOSTS:
-            route.continue_()
-        else:
-            refused.append(route.request.url)
-            route.abort()
-
-    context.route("**/*", guard)
+    refused = refuse_outside_requests(context)
     dialogs: list[str] = []
     page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
     tracker = instrument_page(page)

@@ -258,3 +258,25 @@ def full_page_screenshot(page: Page, path: str | Path) -> None:
     wait_idle(page)
     page.screenshot(path=str(path), full_page=True)
     page.set_viewport_size(vp)
+
+
+LOCAL_HOSTS = {"127.0.0.1", "localhost", "[::1]", "::1"}
+
+
+def refuse_outside_requests(context) -> list[str]:
+    """Route every request of a Playwright browser ``context``: local ones (127.0.0.1, data:, blob:, about:) go on,
+    any other is aborted and its URL appended to the returned list."""
+    from urllib.parse import urlparse
+
+    refused: list[str] = []
+
+    def guard(route):
+        host = urlparse(route.request.url).hostname or ""
+        if route.request.url.startswith(("data:", "blob:", "about:")) or host in LOCAL_HOSTS:
+            route.continue_()
+        else:
+            refused.append(route.request.url)
+            route.abort()
+
+    context.route("**/*", guard)
+    return refused

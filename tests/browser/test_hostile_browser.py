@@ -18,14 +18,14 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
-from urllib.parse import urlencode, urlparse
+from urllib.parse import urlencode
 
 import pytest
 from playwright.sync_api import expect
-from st_browser import free_port, full_page_screenshot, instrument_page, set_text_area, wait_healthy
+from st_browser import (free_port, full_page_screenshot, instrument_page, refuse_outside_requests, set_text_area,
+                        wait_healthy)
 
 ROOT = Path(__file__).resolve().parents[2]
-LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1", "[::1]"}
 README_COMMAND = "python3 -m streamlit run app.py"
 
 
@@ -55,17 +55,7 @@ def _stop(proc: subprocess.Popen) -> None:
 def _outside_requests(browser, base: str) -> list[str]:
     """Every request a fresh browser context makes while two pages of the app load and run (refused)."""
     context = browser.new_context(viewport={"width": 1280, "height": 900})
-    outside: list[str] = []
-
-    def guard(route):
-        host = urlparse(route.request.url).hostname or ""
-        if route.request.url.startswith(("data:", "blob:", "about:")) or host in LOCAL_HOSTS:
-            route.continue_()
-        else:
-            outside.append(route.request.url)
-            route.abort()
-
-    context.route("**/*", guard)
+    outside = refuse_outside_requests(context)
     page = context.new_page()
     app = instrument_page(page)
     app.goto(base)

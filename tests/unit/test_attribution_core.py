@@ -45,7 +45,7 @@ def test_linear_toy_ig_is_exact(tiny_handles, n_steps):
     np.testing.assert_allclose(scores, expected, rtol=1e-5, atol=1e-6)
     assert expected[0] == 0 and expected[-1] == 0  # [CLS]/[SEP] are kept in the baseline
     if n_steps is None:
-        assert info["n_steps"] == 8 and info["tries"] == 1  # linear: the first try is already exact
+        assert info["n_steps"] == 9 and info["tries"] == 1 and info["met"]  # linear: 9 nodes are already exact
 
 
 @pytest.mark.parametrize("kind,text,target", [

@@ -1,0 +1,120 @@
+"""Every "equals the model" check shows success only within its tolerance, a warning with the difference above it.
+
+Each check is driven through its real page with the model's side of the comparison moved by δ = tolerance × 0.98
+and × 1.02 (our recomputation + δ at one element, so the measured max |difference| is δ).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+from helpers import lesson_query, shown
+
+from plm_core.lessons.content import LESSONS
+from ui import widgets
+
+BELOW, ABOVE = 0.98, 1.02
+
+
+def _bump(ours: np.ndarray, delta: float, columns: tuple[int, ...] = (0,)) -> np.ndarray:
+    """``ours`` with ``delta`` added at row 0 of the given last-axis columns (the model's side, moved by δ)."""
+    out = np.array(ours, dtype=np.float32, copy=True)
+    for c in columns:
+        out[(0,) * (out.ndim - 1) + (c,)] += np.float32(delta)
+    return out
+
+
+@pytest.mark.parametrize("tol", [widgets.PROBS_TOLERANCE, widgets.VECTORS_TOLERANCE])
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_check_equal_switches_at_its_tolerance(tol, lang):
+    from streamlit.testing.v1 import AppTest
+
+    def page(diff: float, tol: float, lang: str) -> None:
+        from ui import widgets
+
+        widgets.check_equal("Ours", "theirs", diff, tol, lang=lang)
+
+    for factor, ok in ((BELOW, True), (ABOVE, False), (float("nan"), False)):
+        at = AppTest.from_function(page, args=(tol * factor, tol, lang)).run()
+        assert bool(at.success) == ok and bool(at.warning) == (not ok), factor
+        msg = shown((at.success or at.warning)[0].value)
+        assert f"{tol * factor:.1e}" in msg and f"{tol:.0e}" in msg
+        if lang == "en":
+            assert ("equals" in msg) == ok and ("differs from" in msg) == (not ok)
+
+
+def _where(view: str) -> tuple[int, int]:
+    return next((lesson.number, i) for lesson in LESSONS for i, s in enumerate(lesson.steps) if s.view == view)
+
+
+def _lesson_step(app_factory, model_dir, view: str):
+    number, i = _where(view)
+    at = app_factory(str(model_dir), query=lesson_query(number, i + 1, reveal=True))
+    at.run()
+    at.switch_page("pages/lessons.py").run()
+    assert not at.exception, at.exception
+    return at
+
+
+LESSON_CHECKS = {
+    # view: (function in ui.lessons to wrap, how to move the model's side, phrase, tolerance)
+    "embedding_tables": ("cached_token_embeddings",
+                         lambda r, d: dataclasses.replace(r, model_output=_bump(r.combined, d)),
+                         "input vectors", widgets.VECTORS_TOLERANCE),
+    "softmax": ("cached_attention_steps",
+                lambda r, d: dataclasses.replace(r, model_probs=np.stack([_bump(p, d) for p in r.probs])),
+                "the attention the model returned", widgets.PROBS_TOLERANCE),
+    "weighted_sum": ("cached_attention_steps",
+                     lambda r, d: dataclasses.replace(r, model_concat=_bump(
+                         r.concat, d, tuple(h * r.d_k for h in range(r.n_heads)))),
+                     "own attention output", widgets.VECTORS_TOLERANCE),
+    "concat": ("cached_attention_steps",
+               lambda r, d: dataclasses.replace(r, model_concat=_bump(r.concat, d), model_projected=_bump(r.projected, d)),
+               "W_O layer", widgets.VECTORS_TOLERANCE),
+}
+
+
+@pytest.mark.parametrize("view", list(LESSON_CHECKS))
+def test_lesson_checks_switch_at_their_tolerance(app_factory, tiny_dirs, monkeypatch, view):
+    import ui.lessons
+
+    name, move, phrase, tol = LESSON_CHECKS[view]
+    real = getattr(ui.lessons, name)
+    for factor, ok in ((BELOW, True), (ABOVE, False)):
+        monkeypatch.setattr(ui.lessons, name, lambda *a, _f=factor, **k: move(real(*a, **k), tol * _f))
+        at = _lesson_step(app_factory, tiny_dirs["encoder"], view)
+        boxes = [shown(b.value) for b in (at.success if ok else at.warning) if phrase in shown(b.value)]
+        assert boxes, (view, factor, [b.value for b in at.success], [b.value for b in at.warning])
+        assert not [b.value for b in (at.warning if ok else at.success) if phrase in shown(b.value)]
+        assert f"{tol * factor:.1e}" in boxes[0]
+
+
+def test_saved_classifier_check_switches_at_its_tolerance(app_factory, tiny_dirs, monkeypatch, tmp_path):
+    monkeypatch.setenv("PLM_TRAINED_DIR", str(tmp_path / "trained"))
+    tol = widgets.PROBS_TOLERANCE
+    for factor, ok in ((BELOW, True), (ABOVE, False)):
+        number, i = _where("use")
+        at = app_factory(str(tiny_dirs["encoder"]), query=lesson_query(number, i + 1, reveal=True))
+        at.session_state["lessons.saved"] = (str(tmp_path / "trained" / "x"), tol * factor)
+        at.run()
+        at.switch_page("pages/lessons.py").run()
+        assert not at.exception, at.exception
+        boxes = [shown(b.value) for b in (at.success if ok else at.warning) if "saved classifier" in shown(b.value)]
+        assert boxes and f"{tol * factor:.1e}" in boxes[0], (factor, [w.value for w in at.warning])
+
+
+def test_query_key_check_switches_at_its_tolerance(app_factory, tiny_dirs, monkeypatch):
+    from ui import resources
+
+    real = resources.cached_query_key
+    tol = widgets.PROBS_TOLERANCE
+    for factor, ok in ((BELOW, True), (ABOVE, False)):
+        monkeypatch.setattr(resources, "cached_query_key", lambda *a, _f=factor, **k: dataclasses.replace(
+            real(*a, **k), model_probs=_bump(real(*a, **k).probs, tol * _f)))
+        at = app_factory(str(tiny_dirs["encoder"])).run()
+        at.switch_page("pages/attention.py").run()
+        assert not at.exception, at.exception
+        boxes = [shown(b.value) for b in (at.success if ok else at.warning) if "softmax(QKᵀ/√d_k)" in shown(b.value)]
+        assert boxes and f"{tol * factor:.1e}" in boxes[0], factor
