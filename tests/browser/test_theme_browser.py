@@ -171,6 +171,10 @@ def test_presenter_view_text_scales_with_the_body(browser, server_url, shots_dir
     expect(page.locator('[data-testid="stMain"] h2').first).to_be_visible()
     if charts:
         _wait_charts(page, charts)
+    # the presenter style is an element of the run like any other: under load the heading can be painted first
+    page.wait_for_function("""() => Array.from(document.querySelectorAll(
+        '[data-testid="stMain"] [data-testid="stMarkdownContainer"] p')).some(
+        p => parseFloat(getComputedStyle(p).fontSize) >= 24)""", timeout=30_000)
     body_px = max(_font_px(page.locator('[data-testid="stMain"] [data-testid="stMarkdownContainer"] p')))
     assert body_px >= 24, body_px
     floor = PRESENTER_BODY_SHARE * body_px
