@@ -19,6 +19,7 @@ PAGES = [
     st.Page("pages/attribution.py", title="Attribution", icon=":material/target:", url_path="attribution"),
     st.Page("pages/bias.py", title="Bias probes", icon=":material/balance:", url_path="bias"),
     st.Page("pages/masking.py", title="Masking lab", icon=":material/masks:", url_path="masking"),
+    st.Page("pages/generation.py", title="Generation", icon=":material/edit_note:", url_path="generation"),
     st.Page("pages/compare.py", title="Compare", icon=":material/compare_arrows:", url_path="compare"),
     st.Page("pages/lessons.py", title="Lessons", icon=":material/school:", url_path="lessons"),
 ]

@@ -7,7 +7,7 @@ import streamlit as st
 from plm_core.attention import attention_rollout, cross_attention_rollout, describe, head_average, token_flow
 from plm_core.viz.attention_plots import attention_heatmap, query_key_figures, token_flow_figure
 from plm_core.viz.bertviz_html import bertviz_html
-from ui import charts, resources, widgets
+from ui import charts, neuron, resources, widgets
 from ui import text as ui_text
 from ui.safe import md
 
@@ -139,3 +139,4 @@ with qk_tab:
     charts.plotly_chart(figs["probs"], key="attention.qk_probs", container=c2)
     widgets.check_equal("Recomputed softmax(QKᵀ/√d_k)", "the model's attention", qk.max_abs_diff,
                         widgets.PROBS_TOLERANCE)
+    neuron.render(qk, "attention.qk")

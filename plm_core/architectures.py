@@ -72,6 +72,10 @@ class Arch:
         head: attribute path of the LM head on the LM model (None: none, or a custom one below).
         final_norm: path under ``model.base_model`` of the norm applied to the last hidden states before
             the head (None: the head has its own, as BERT's transform, or there is none).
+        norm: where the layer norms sit. "post" (BERT, BART; Vaswani et al., 2017): every layer's output is
+            already normalised, so any layer's hidden state can go straight into the LM head. "pre" (GPT-2,
+            Llama, T5; Xiong et al., 2020): the residual stream is normalised only by ``final_norm`` before
+            the head. "unknown": not mapped. The logit lens reads intermediate layers through these facts.
     """
 
     stacks: tuple[Stack, ...] = ()
@@ -88,6 +92,7 @@ class Arch:
     grouped_query: bool = False
     head: str | None = None
     final_norm: str | None = None
+    norm: Literal["post", "pre", "unknown"] = "unknown"
 
     @property
     def recomputable(self) -> bool:
@@ -120,12 +125,12 @@ def encoder_decoder_stacks(encoder: str = "", decoder: str = "", cross: str = ""
 
 _BERT = Arch(
     stacks=(Stack("self", "encoder.layer.*.attention.self", output="encoder.layer.*.attention.output.dense"),),
-    q="query", k="key", v="value", token_types=True, head="cls",
+    q="query", k="key", v="value", token_types=True, head="cls", norm="post",
 )
 _ROBERTA = replace(_BERT, position_offset=2, head="lm_head")
 _LLAMA = Arch(
     stacks=(Stack("self", "layers.*.self_attn", causal=True),), q="q_proj", k="k_proj", v="v_proj", out="o_proj",
-    positions="rotary", causal=True, grouped_query=True, head="lm_head", final_norm="norm",
+    positions="rotary", causal=True, grouped_query=True, head="lm_head", final_norm="norm", norm="pre",
 )
 # decoder-only models whose attention modules are not mapped here: they load as causal LMs and show their
 # attention weights; the query·key view says it does not know them
@@ -134,12 +139,12 @@ _CAUSAL_UNMAPPED = Arch(positions="unknown", causal=True, head="lm_head")
 _T5 = Arch(
     stacks=encoder_decoder_stacks("encoder.block.*.layer.0.SelfAttention", "decoder.block.*.layer.0.SelfAttention",
                                   "decoder.block.*.layer.1.EncDecAttention"),
-    q="q", k="k", v="v", out="o", positions="relative_bias", encoder_decoder=True,
+    q="q", k="k", v="v", out="o", positions="relative_bias", encoder_decoder=True, norm="pre",
 )
 _BART = Arch(
     stacks=encoder_decoder_stacks("encoder.layers.*.self_attn", "decoder.layers.*.self_attn",
                                   "decoder.layers.*.encoder_attn"),
-    q="q_proj", k="k_proj", v="v_proj", out="out_proj", position_offset=2, encoder_decoder=True,
+    q="q_proj", k="k_proj", v="v_proj", out="out_proj", position_offset=2, encoder_decoder=True, norm="post",
 )
 
 ARCHITECTURES: dict[str, Arch] = {
@@ -148,9 +153,9 @@ ARCHITECTURES: dict[str, Arch] = {
     "xlm-roberta": _ROBERTA,
     "camembert": _ROBERTA,
     "distilbert": Arch(stacks=(Stack("self", "transformer.layer.*.attention"),), q="q_lin", k="k_lin", v="v_lin",
-                       out="out_lin"),
+                       out="out_lin", norm="post"),
     "gpt2": Arch(stacks=(Stack("self", "h.*.attn", causal=True),), qkv="c_attn", out="c_proj", causal=True,
-                 head="lm_head", final_norm="ln_f"),
+                 head="lm_head", final_norm="ln_f", norm="pre"),
     "llama": _LLAMA,
     "mistral": _LLAMA,
     "qwen2": _LLAMA,
@@ -159,10 +164,10 @@ ARCHITECTURES: dict[str, Arch] = {
     "t5": _T5,
     "mt5": _T5,
     "bart": _BART,
-    "mbart": _BART,
-    "gpt_neo": _CAUSAL_UNMAPPED,
-    "gptj": _CAUSAL_UNMAPPED,
-    "opt": replace(_CAUSAL_UNMAPPED, position_offset=2),
+    "mbart": replace(_BART, norm="pre"),
+    "gpt_neo": replace(_CAUSAL_UNMAPPED, final_norm="ln_f", norm="pre"),
+    "gptj": replace(_CAUSAL_UNMAPPED, final_norm="ln_f", norm="pre"),
+    "opt": replace(_CAUSAL_UNMAPPED, position_offset=2, final_norm="decoder.final_layer_norm", norm="pre"),
 }
 UNKNOWN = Arch(positions="unknown")
 
@@ -244,6 +249,23 @@ def lm_head(model: torch.nn.Module, arch: Arch) -> Callable[[torch.Tensor], torc
     if cap:
         return lambda h: torch.tanh(head(h) / cap) * cap
     return head
+
+
+def lens_readout(model: torch.nn.Module, arch: Arch) -> tuple[Callable[[torch.Tensor], torch.Tensor],
+                                                               Callable[[torch.Tensor], torch.Tensor]] | None:
+    """(norm, LM head) that read an intermediate hidden state as the model reads its last one, or None when
+    this architecture's facts do not say (the logit lens; nostalgebraist, 2020).
+
+    A pre-LN model's residual stream goes through ``final_norm`` first; a post-LN model's layers are already
+    normalised (the norm is the identity). Hugging Face returns the last hidden state already normalised.
+    """
+    head = lm_head(model, arch)
+    if head is None or arch.norm == "unknown":
+        return None
+    if arch.norm == "post":
+        return (lambda h: h), head
+    norm = final_norm(model, arch)
+    return None if norm is None else (norm, head)
 
 
 def lm_body_and_head(model: torch.nn.Module) -> tuple[torch.nn.Module, Callable[[torch.Tensor], torch.Tensor]] | None:

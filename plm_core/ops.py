@@ -36,6 +36,17 @@ OPS: dict[str, str] = {
     "lesson_occlusion": "plm_core.lessons.compute:occlusion",
     "lesson_bias_probe": "plm_core.lessons.compute:bias_probe",
     "embed": "plm_core.inference:embed",
+    "contextual_embeddings": "plm_core.lessons.compute:contextual_embeddings",
+    "logit_lens": "plm_core.logit_lens:logit_lens",
+    "logit_lens_ids": "plm_core.logit_lens:logit_lens_ids",
+    # generation step by step (the KV cache stays where the model is: a step that lands elsewhere re-reads the
+    # prefix once, same tokens)
+    "generation_start": "plm_core.generation:start",
+    "generate_steps": "plm_core.generation:generate_steps",
+    "next_distribution": "plm_core.generation:next_distribution",
+    "text_distribution": "plm_core.generation:text_distribution",
+    "step_attention": "plm_core.generation:step_attention",
+    "attribute_step": "plm_core.generation:attribute_step",
     # gradients, sampling and data-set work (not merged into batches)
     "attribute": "plm_core.attribution:attribute",
     "estimate_seconds": "plm_core.attribution:estimate_seconds",

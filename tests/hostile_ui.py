@@ -338,6 +338,47 @@ def fill_lessons(at, value: str, rec: Recorder) -> None:
     rec.run(at, "lesson 5 examples")
 
 
+def fill_generation(at, value: str, rec: Recorder) -> None:
+    """The generation page (issue 15): the prompt, a generated token (Next), its pill and the tabs behind it."""
+    _text(at, "generation.prompt", f"{value} [MASK]")
+    rec.run(at, "generation prompt")
+    if at.exception or at.error or not any(b.key == "generation.next" for b in at.button):
+        return  # a masked LM: the [MASK] distribution and the lens only
+    at.button(key="generation.next").click()
+    rec.run(at, "generation next token")
+    at.button(key="generation.next").click()
+    rec.run(at, "generation next token")
+    if not at.exception and any(p.key == "generation.pick" and p.options for p in at.pills):  # none at the limit
+        at.pills(key="generation.pick").set_value(1)
+        rec.run(at, "generation pick a token")
+        at.selectbox(key="generation.method").set_value("occlusion")
+        rec.run(at, "generation occlusion")
+
+
+def fill_lessons_generation(at, value: str, rec: Recorder) -> None:
+    """Issue 15's lesson steps: static versus contextual embeddings (two sentences and a word; lesson 1) and
+    generating one token at a time (lesson 4)."""
+    at.session_state["lessons.lesson"] = 1
+    at.session_state["lessons.step"] = 3
+    at.session_state["lessons.revealed"] = {(1, 3)}
+    rec.run(at, "lesson 1 contextual")
+    _text(at, "lessons.w.ctx_a", f"the {value} bank")
+    _text(at, "lessons.w.ctx_b", f"a bank {value}")
+    rec.run(at, "lesson 1 contextual sentences")
+    _text(at, "lessons.w.ctx_word", value)
+    rec.run(at, "lesson 1 contextual word")
+    at.session_state["lessons.lesson"] = 4
+    at.session_state["lessons.step"] = 4
+    at.session_state["lessons.revealed"] = {(4, 4)}
+    rec.run(at, "lesson 4 generation")
+    if _exists(at, "lessons.w.text.4"):
+        _text(at, "lessons.w.text.4", f"{value} [MASK]")
+        rec.run(at, "lesson 4 text")
+    if any(b.key == "lessons.sample" for b in at.button):
+        at.button(key="lessons.sample").click()
+        rec.run(at, "lesson 4 sample")
+
+
 DRIVES = (
     PageDrive("sidebar", "", "masked_lm", fill_sidebar),
     PageDrive("attention", "pages/attention.py", "masked_lm", fill_attention),
@@ -360,6 +401,11 @@ DRIVES = (
     PageDrive("compare texts (words)", "pages/compare.py", "masked_lm", fill_compare_words),
     PageDrive("bias runs", "pages/bias.py", "masked_lm", fill_bias_runs),
     PageDrive("lessons (T5)", "pages/lessons.py", "t5", fill_lessons_encdec),
+    # issue 15 (gen): the generation page on each kind that reaches it, its lesson steps
+    PageDrive("generation (GPT-2)", "pages/generation.py", "causal_lm", fill_generation),
+    PageDrive("generation (masked LM)", "pages/generation.py", "masked_lm", fill_generation),
+    PageDrive("generation (T5)", "pages/generation.py", "t5", fill_generation),
+    PageDrive("lessons (generation, GPT-2)", "pages/lessons.py", "causal_lm", fill_lessons_generation),
 )
 
 

@@ -15,9 +15,9 @@ import numpy as np
 import plotly.graph_objects as go
 
 from plm_core import attention as core_attention
-from plm_core.viz import attention_plots, attribution_plots, bias_plots, lesson_plots, masking_plots
+from plm_core.viz import attention_plots, attribution_plots, bias_plots, generation_plots, lesson_plots, masking_plots
 
-BUILDER_MODULES = (attention_plots, attribution_plots, bias_plots, lesson_plots, masking_plots)
+BUILDER_MODULES = (attention_plots, attribution_plots, bias_plots, generation_plots, lesson_plots, masking_plots)
 TEXT = "The nurse said that the doctor was tired because the night was long."
 
 
@@ -34,12 +34,13 @@ def builders() -> dict[str, Callable]:
     return out
 
 
-def sample_figures(encoder, mlm) -> dict[str, Callable[[], go.Figure | dict[str, go.Figure]]]:
+def sample_figures(encoder, mlm, causal=None) -> dict[str, Callable[[], go.Figure | dict[str, go.Figure]]]:
     """``"module.function[:variant]"`` → a zero-argument function that builds the figure(s).
 
     Args:
         encoder: a sentence-encoder handle (the embedded MiniLM in the browser, a tiny BERT encoder in unit tests).
         mlm: a masked-LM handle (a tiny BERT MLM).
+        causal: a causal-LM handle (a tiny GPT-2) for the generation figures.
     """
     from plm_core.attribution import Target, attribute
     from plm_core.attribution.report import rank_agreement
@@ -47,7 +48,10 @@ def sample_figures(encoder, mlm) -> dict[str, Callable[[], go.Figure | dict[str,
     from plm_core.bias.bec_pro import run_bec_pro
     from plm_core.bias.datasets import BecProRow, CrowsPair, SeatTest
     from plm_core.lessons import compute
+    from plm_core import generation
+    from plm_core.logit_lens import logit_lens
     from plm_core.masking import MaskSpec, mask_and_predict, occlusion_sweep
+    from plm_core.neuron_view import neuron_view
 
     @functools.cache
     def att():
@@ -117,6 +121,11 @@ def sample_figures(encoder, mlm) -> dict[str, Callable[[], go.Figure | dict[str,
     def mask_lesson():
         return compute.mask_lesson(encoder, TEXT)
 
+    @functools.cache
+    def generated():
+        settings = generation.SamplingSettings(True, 1.5, top_k=12, top_p=0.9, seed=3)
+        return generation.generate(causal, "the cat sat on the", settings, 4)
+
     res_tokens = lambda: att().encoding.tokens  # noqa: E731
 
     samples: dict[str, Callable] = {
@@ -142,6 +151,22 @@ def sample_figures(encoder, mlm) -> dict[str, Callable[[], go.Figure | dict[str,
             {"model A": crows().estimates("bias_type")[1:], "model B": crows().estimates("bias_type")[1:]},
             title="CrowS-Pairs: 2 model(s) side by side, 95% Wilson CI", y_title="% of pairs", digits=1, suffix="%",
             reference=50, reference_label="50%: no preference", y_range=(0, 100)),
+        "generation_plots.distribution_figure": lambda: generation_plots.distribution_figure(
+            generated().steps[-1].distribution, "Step 4: sampling", chosen=generated().steps[-1].token_id),
+        "generation_plots.distribution_figure:mlm": lambda: generation_plots.distribution_figure(
+            generation.text_distribution(mlm, "the cat sat on the [MASK] .",
+                                         generation.SamplingSettings(True, 2.0))[1], "At [MASK]: temperature 2"),
+        "generation_plots.step_attention_figure": lambda: generation_plots.step_attention_figure(
+            generation.step_attention(causal, generated(), 2), 0, None),
+        "generation_plots.logit_lens_figure": lambda: generation_plots.logit_lens_figure(
+            logit_lens(mlm, "the cat sat on the [MASK] .", top_k=6)),
+        "generation_plots.logit_lens_trace": lambda: generation_plots.logit_lens_trace(
+            logit_lens(causal, "the cat sat on the", top_k=6)),
+        "generation_plots.neuron_view_figure": lambda: generation_plots.neuron_view_figure(
+            neuron_view(core_attention.query_key(encoder, TEXT, 0, 1), 2)),
+        "generation_plots.contextual_figure": lambda: (lambda c: generation_plots.contextual_figure(
+            c.layers, c.cosines, c.static_cosine, c.word))(compute.contextual_embeddings(
+                encoder, "I sat on the river bank.", "I paid at the bank.", "bank")),
         "lesson_plots.vectors_heatmap": lambda: lesson_plots.vectors_heatmap(
             token_embeddings().combined, token_embeddings().encoding.tokens, "Input vectors (first 64 dimensions)"),
         "lesson_plots.token_bars": lambda: lesson_plots.token_bars(

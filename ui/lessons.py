@@ -16,19 +16,23 @@ from urllib.parse import urlencode
 import numpy as np
 import streamlit as st
 
-from plm_core import classroom
+from plm_core import classroom, generation
 from plm_core.attention import attention_rollout, head_average
 from plm_core.errors import PlmCoreError
 from plm_core.lessons import compute, finetune
 from plm_core.lessons.content import LESSONS, Lang, Lesson, Step, get_lesson
 from plm_core.loading import DEFAULT_MODEL_ID, ModelHandle, ModelSpec
-from plm_core.types import Encoding
+from plm_core.neuron_view import neuron_view
+from plm_core.types import Encoding, QueryKeyResult
 from plm_core.viz.attention_plots import attention_heatmap
+from plm_core.viz.generation_plots import contextual_figure, distribution_figure, neuron_view_figure
 from plm_core.viz.lesson_plots import head_grid, mask_pair, probe_bars, token_bars, vectors_heatmap
 from plm_core.words import aggregate_attention, aggregate_scores
 from ui import charts, keyboard, resources, widgets
 from ui import text as ui_text
 from ui.backend import compute as compute_op  # (plm_core.lessons.compute is `compute` here)
+from ui import generation as ug
+from ui import neuron
 from ui.safe import md
 
 INPUT_VIEWS = {"data"}  # views that ARE the input: shown before the guess
@@ -40,6 +44,11 @@ STEPS_IG = 32  # integration steps for lesson 6 (lowered further by classroom mo
 @st.cache_data(max_entries=256, show_spinner=False)
 def cached_token_embeddings(spec: ModelSpec, text: str, pair: str | None = None) -> compute.TokenEmbeddings:
     return compute_op(spec, "token_embeddings", text, pair)
+
+
+@st.cache_data(max_entries=128, show_spinner=False)
+def cached_contextual(spec: ModelSpec, sentence_a: str, sentence_b: str, word: str) -> compute.ContextualEmbeddings:
+    return compute_op(spec, "contextual_embeddings", sentence_a, sentence_b, word)
 
 
 @st.cache_data(max_entries=256, show_spinner=False)
@@ -208,7 +217,7 @@ def _render_page() -> None:
 
     if presenter:
         st.title(f"{lesson.number}. {lesson.title(lang)}")  # md: trusted (lesson content)
-    uses_text = step.view not in ("data", "train")
+    uses_text = step.view not in ("data", "train", "contextual")  # these steps have their own inputs
     with controls("inputs") if uses_text else st.container(key=f"{HIDDEN}-text"):  # kept in the link where not used
         label = {5: "Sentence to classify", 7: "Occupations (comma-separated)"}.get(lesson.number, "Sentence")
         text = st.text_area(label, lesson.default_text, key=text_key(lesson.number), height=68, bind="query-params")
@@ -381,6 +390,34 @@ def view_positions(ctx: Ctx) -> None:
     st.markdown(f"**neighbours: mean cos = {near:.3f}; far apart: mean cos = {far:.3f}**")
 
 
+CONTEXT_DEFAULTS = {"lessons.ctx_a": "We sat on the bank of the river and watched the water.",
+                    "lessons.ctx_b": "She went to the bank to ask for a loan.", "lessons.ctx_word": "bank"}
+
+
+CONTEXT_LABELS = {"lessons.ctx_a": ("First sentence", "第一句"), "lessons.ctx_b": ("Second sentence", "第二句"),
+                  "lessons.ctx_word": ("Word", "词")}
+
+
+def view_contextual(ctx: Ctx) -> None:
+    with controls("view"):
+        values = [column.text_input(CONTEXT_LABELS[key][ctx.lang != "en"], default, key=key, bind="query-params")
+                  for column, (key, default) in zip(st.columns([3, 3, 1]), CONTEXT_DEFAULTS.items())]
+    res = cached_contextual(ctx.spec, *values)
+    charts.plotly_chart(contextual_figure(res.layers, res.cosines, res.static_cosine, res.word),
+                        key="lessons.contextual")
+    where = " and ".join(f"token{'s' if len(sp) > 1 else ''} {', '.join(map(str, sp))}" for sp in res.spans)
+    same = res.spans[0] == res.spans[1]
+    st.markdown(f"**{md(where)}; cosine after the embedding layer {res.cosines[0]:.3f} "
+                f"({md('same position' if same else 'the position embeddings differ')}), after the last layer "
+                f"{res.cosines[-1]:.3f}**")
+    if res.static_diff <= widgets.VECTORS_TOLERANCE:
+        _check(ctx, ("The second sentence's token-embedding row", "第二句的词元嵌入行"),
+               ("the first's (a static embedding)", "第一句的（静态嵌入）"), res.static_diff, widgets.VECTORS_TOLERANCE)
+    else:  # the word is split differently in the two sentences
+        st.info(f"The word's token-embedding rows differ (max |difference| = {res.static_diff:.2e}): it is split "
+                "into different pieces in the two sentences.")
+
+
 def _steps(ctx: Ctx) -> compute.AttentionSteps:
     return cached_attention_steps(ctx.spec, ctx.text, ctx.layer)
 
@@ -402,12 +439,36 @@ def view_scores(ctx: Ctx) -> None:
     st.markdown(f"**scale = 1/√d_k = 1/√{s.d_k:d} = {s.scale:.4f}**" + (" · causal mask: −∞ above the diagonal" if s.causal else ""))
     charts.plotly_chart(attention_heatmap(s.scores[h], s.encoding.tokens, f"QKᵀ/√d_k (layer {s.layer}, head {h})",
                                           signed=True, colorbar_title="score"), key="lessons.scores")
+    _neuron_view(ctx, s)
 
 
 def _per_token_caption(ctx: Ctx) -> None:
     if ctx.units.words:
         st.caption("Per token: vectors and scores belong to tokens (the word view applies to attention weights)."
                    if ctx.lang == "en" else "按词元显示：向量和分数属于词元（词视图只适用于注意力权重）。")
+
+
+def _neuron_view(ctx: Ctx, s: compute.AttentionSteps) -> None:
+    """One query token against every key (bertviz's neuron view), from the lesson's own Q and K."""
+    h, n = ctx.head, len(s.encoding)
+    if st.session_state.get("lessons.query") not in range(n):  # a position of an older, longer sentence
+        st.session_state.pop("lessons.query", None)
+    labels = s.encoding.labels()
+    with controls("view"):
+        query = st.selectbox("Query token (neuron view)" if ctx.lang == "en" else "查询词元（神经元视图）", list(range(n)),
+                             index=min(2, n - 1), format_func=lambda i: labels[i], key="lessons.query",
+                             bind="query-params")
+    qk = QueryKeyResult(model_id=s.model_id, encoding=s.encoding, layer=s.layer, head=h, queries=s.queries[h],
+                        keys=s.keys[h], scores=s.scores[h], probs=s.probs[h], model_probs=s.model_probs[h],
+                        scale=s.scale, causal=s.causal, bias=None if s.bias is None else s.bias[h])
+    nv = neuron_view(qk, query)
+    charts.plotly_chart(neuron_view_figure(nv), key="lessons.neuron")
+    vis = np.array(nv.visible)
+    bias = nv.bias[vis] if nv.bias is not None else 0.0  # T5: a position bias added to QKᵀ
+    diff = float(np.max(np.abs(nv.dots[vis] * nv.scale + bias - s.scores[h][query][vis])))
+    plus = " + position bias" if nv.bias is not None else ""
+    _check(ctx, (f"Σ q ⊙ k × scale{plus}", f"Σ q ⊙ k × 缩放系数{plus}"),
+           (f"row {query:d} of the score matrix", f"分数矩阵的第 {query:d} 行"), diff, neuron.TOLERANCE)
 
 
 def view_softmax(ctx: Ctx) -> None:
@@ -518,6 +579,39 @@ def view_encdec(ctx: Ctx) -> None:
     st.markdown("**next target token:** " + ", ".join(f"{md(repr(t))} {p:.1%}" for t, p in zip(d.tokens, d.probs)))
     if m.spans:
         st.markdown("**span filling (greedy):** " + "; ".join(f"{md(s)} → “{md(t)}”" for s, t in m.spans))
+
+
+def view_generation(ctx: Ctx) -> None:
+    """Lesson 4: the LM's distribution at temperature 1 and T (a masked LM at its [MASK]); a model that generates
+    (causal LM, encoder-decoder) samples."""
+    handle = ctx.handle
+    mask = handle.tokenizer.mask_token or "[MASK]"
+    generates = handle.adapter.generates
+    text = (ctx.text.split(mask)[0].strip() or ctx.text) if generates else ctx.text
+    with controls("view"):
+        t = float(st.slider("Temperature" if ctx.lang == "en" else "温度", 0.1, 3.0, 2.0, step=0.1,
+                            key="lessons.temperature", bind="query-params"))
+    try:
+        _, dist = ug.cached_text_distribution(ctx.spec, text, generation.SamplingSettings(True, t))
+    except PlmCoreError as err:
+        st.info(md(err) if ctx.lang == "en" else f"{md(err)}（请加载掩码或因果语言模型）")
+        return
+    where = "next token" if generates else f"{mask} (token {dist.position})"
+    charts.plotly_chart(distribution_figure(dist, f"{where}: temperature 1 and {t:g}"), key="lessons.temperature_chart")
+    st.markdown(f"**entropy: {dist.entropy:.2f} nats at T = 1 → {dist.entropy_final:.2f} at T = {t:g}; top token "
+                f"{dist.probs[0]:.1%} → {dist.probs_temperature[0]:.1%}**")
+    if not generates:
+        return
+    key = ("lessons.gen", ctx.spec, text)
+    state = st.session_state.get("lessons.gen")
+    if state is None or state[0] != key:
+        state = (key, widgets.run_or_stop(lambda: ug.start(ctx.spec, text)))
+    if st.button(f"Sample the next token at T = {t:g}" if ctx.lang == "en" else f"在 T = {t:g} 时采样下一个词元",
+                 key="lessons.sample"):
+        state = (key, widgets.run_or_stop(lambda: ug.generate_steps(ctx.spec, state[1],
+                                                                    generation.SamplingSettings(True, t), 1)))
+    st.session_state["lessons.gen"] = state
+    st.code(generation.text_of(handle, state[1].ids), language=None, wrap_lines=True)
 
 
 def view_nsp(ctx: Ctx) -> None:
@@ -662,7 +756,7 @@ def view_bias_probe(ctx: Ctx) -> None:
 
 VIEWS: dict[str, Callable[[Ctx], None]] = {
     "tokens": view_tokens, "embedding_tables": view_embedding_tables, "positions": view_positions,
-    "qkv": view_qkv, "scores": view_scores, "softmax": view_softmax, "weighted_sum": view_weighted_sum,
+    "contextual": view_contextual, "generation": view_generation, "qkv": view_qkv, "scores": view_scores, "softmax": view_softmax, "weighted_sum": view_weighted_sum,
     "heads": view_heads, "concat": view_concat, "masks": view_masks, "mlm": view_mlm, "nsp": view_nsp,
     "encdec": view_encdec,
     "data": view_data, "train": view_train, "use": view_use,

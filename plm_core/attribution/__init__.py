@@ -18,6 +18,7 @@ import torch
 
 from plm_core.attribution import methods as _m
 from plm_core.attribution.objective import (
+    Objective,
     attn_implementation,
     baseline_embeds,
     build_objective,
@@ -184,6 +185,7 @@ def attribute(
     tolerance: float = 0.001,
     max_tokens: int | None = None,
     sdpa: bool | None = None,
+    objective: Callable[[], Objective] | None = None,
     **params: int | float | str,
 ) -> AttributionResult:
     """Attribute one target value of ``handle``'s model to the input tokens.
@@ -204,6 +206,8 @@ def attribute(
             50-step rule reaches on almost every input of the embedded model).
         sdpa: run the passes with SDPA attention (same maths, no attention weights kept); None = on a
             GPU only (on this CPU it measured no faster than eager).
+        objective: builds the objective instead of ``text``/``target`` (called under the lock), e.g. a
+            generated token explained on its exact token ids (``plm_core.generation.attribute_step``).
         params: method settings, e.g. ``n_samples`` (GradientSHAP, KernelSHAP, LIME; absent = adaptive, up to
             ``max_samples``), ``stdevs``, ``max_steps`` (adaptive IG's budget of gradients, default 65).
 
@@ -238,7 +242,7 @@ def attribute(
         sdpa = handle.device.type == "cuda"
     t0 = time.perf_counter()
     with handle.lock:
-        obj = build_objective(handle, text, target, text_pair, max_tokens=max_tokens)
+        obj = objective() if objective else build_objective(handle, text, target, text_pair, max_tokens=max_tokens)
         base = baseline_embeds(handle, obj, baseline)
     impl = "sdpa" if sdpa and method not in ATTENTION_METHODS else None
     # A shared server: the lock is taken per pass of the objective (one captum batch), so other sessions' work

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, NamedTuple
 
 import numpy as np
 import torch
@@ -64,6 +64,14 @@ class PairComparison:
     notes: tuple[str, ...] = ()
 
 
+class DecoderOutput(NamedTuple):
+    """One forward of a generating kind's decoder (:meth:`KindAdapter.decoder_forward`)."""
+
+    logits: torch.Tensor  # float32 [vocab]: the next-token logits after the ids fed
+    cache: object  # the model's past_key_values (and whatever else the next forward needs)
+    attentions: tuple[torch.Tensor, ...] | None  # per layer [head, new, key] (decoder self-attention)
+
+
 class KindAdapter:
     """What one model kind means. Class attributes describe it; methods do what differs by kind.
 
@@ -92,6 +100,10 @@ class KindAdapter:
     # and the name of that score; "" where template probes do not fit the kind
     template_scoring: ClassVar[str] = "similarity"
     template_metric: ClassVar[str] = "cosine similarity"
+    # generation step by step (plm_core.generation): the kind writes text left to right, and whether its decoder
+    # continues the prompt (a causal LM) or starts afresh with the prompt as the encoder's input (seq2seq)
+    generates: ClassVar[bool] = False
+    prompt_is_prefix: ClassVar[bool] = True
     # load-time checks (plm_core.loading): a kind that reads the tokenizer's mask token is refused for a tokenizer
     # without one; missing checkpoint weights whose names contain one of ``unused_missing_weights`` are never used
     # by this kind (an encoder's pooler), any other missing weight would be random and refuses the load
@@ -152,6 +164,11 @@ class KindAdapter:
     def last_hidden(self, handle: ModelHandle, batch: Mapping[str, torch.Tensor]) -> torch.Tensor:
         """The last hidden states ``[batch, query, hidden]`` a sentence embedding pools (one forward)."""
         return run(handle, batch, want=("hidden_states",)).hidden_states[-1]
+
+    def layer_states(self, handle: ModelHandle, batch: Mapping[str, torch.Tensor]) -> tuple[torch.Tensor, ...]:
+        """The input's hidden states after the embeddings and after each layer, ``[batch, token, hidden]`` each,
+        of the stack that reads the input (one forward)."""
+        return tuple(run(handle, batch, want=("hidden_states",)).hidden_states)
 
     # ------------------------------------------------------------------ read-out of one forward pass
 
@@ -265,6 +282,42 @@ class KindAdapter:
         """f(word embeddings) -> the target value, for ``encoding`` (called under ``handle.lock``)."""
         raise UnsupportedModelError(f"attribution does not support {self.name} models")
 
+    # ------------------------------------------------------------------ generation and the logit lens
+
+    def no_lm_head(self, handle: ModelHandle) -> UnsupportedModelError:
+        return UnsupportedModelError(
+            f"{handle.model_id} is a {self.label}: it has no language-model head to read predictions from "
+            "(load a masked or causal language model)")
+
+    def lm_position(self, handle: ModelHandle, encoding: Encoding, mask_index: int = 0) -> int:
+        """The token whose output is the LM's prediction for ``encoding``: a masked LM's [MASK] number
+        ``mask_index``, a causal LM's last token (the logit lens and the distribution under the sampling settings
+        read there).
+
+        Raises:
+            UnsupportedModelError: the kind has no single residual stream with an LM read-out.
+            InvalidInputError: a masked LM input without that [MASK].
+        """
+        raise self.no_lm_head(handle)
+
+    def decoder_start(self, handle: ModelHandle, prompt: Encoding) -> tuple[int, ...]:
+        """The ids the decoder continues when generating from ``prompt`` (see :attr:`generates`).
+
+        Raises:
+            UnsupportedModelError: the kind does not generate.
+        """
+        raise UnsupportedModelError(
+            f"{handle.model_id} is a {self.label}: it does not generate text left to right (load a causal language "
+            "model such as gpt2, or an encoder-decoder such as t5-small)")
+
+    def decoder_forward(self, handle: ModelHandle, prompt: Encoding, ids: Sequence[int], cache: object | None,
+                        attentions: bool) -> DecoderOutput:
+        """Feed ``ids`` to the decoder (all of them when ``cache`` is None, else only the new ones) and return the
+        logits for the position after the last one; ``cache`` is the previous call's. Through
+        :func:`plm_core.inference.run` (the handle's lock, no gradients)."""
+        self.decoder_start(handle, prompt)  # refuses a kind that does not generate
+        raise NotImplementedError
+
     def attention_rows(self, handle: ModelHandle, position: int | None, n: int) -> list[int]:
         """Query rows whose attention an attention-based attribution reads for the target at ``position``."""
         return [position] if position is not None else list(range(n))
@@ -274,4 +327,4 @@ def softmax_np(vector: torch.Tensor) -> np.ndarray:
     return torch.softmax(vector.float(), -1).cpu().numpy().astype(np.float32)
 
 
-__all__ = ["EditComparison", "KindAdapter", "Output", "PairComparison", "mean_pool", "softmax_np", "top_tokens"]
+__all__ = ["DecoderOutput", "EditComparison", "KindAdapter", "Output", "PairComparison", "mean_pool", "softmax_np", "top_tokens"]

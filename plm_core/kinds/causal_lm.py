@@ -7,7 +7,8 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from plm_core.kinds.base import KindAdapter, top_tokens
+from plm_core.inference import run
+from plm_core.kinds.base import DecoderOutput, KindAdapter, top_tokens
 from plm_core.types import Encoding, Prediction
 
 if TYPE_CHECKING:
@@ -31,6 +32,8 @@ class CausalLMAdapter(KindAdapter):
     prediction_title = "Next token"
     comparison_what = "next token"
     examples = {"default": "The cat sat on the", "attribution": "The capital of France is"}
+    generates = True
+    prompt_is_prefix = True
 
     def detect_fallback(self, config: PretrainedConfig) -> bool:
         # a decoder-only model type (plm_core.architectures) saved without an LM class name (e.g. "GPT2Model")
@@ -41,6 +44,19 @@ class CausalLMAdapter(KindAdapter):
     def read_position(self, encoding: Encoding) -> int:
         """The token index whose output predicts the next token."""
         return len(encoding) - 1
+
+    def lm_position(self, handle: ModelHandle, encoding: Encoding, mask_index: int = 0) -> int:
+        return self.read_position(encoding)
+
+    def decoder_start(self, handle: ModelHandle, prompt: Encoding) -> tuple[int, ...]:
+        return tuple(prompt.input_ids)
+
+    def decoder_forward(self, handle: ModelHandle, prompt: Encoding, ids: Sequence[int], cache: object | None,
+                        attentions: bool) -> DecoderOutput:
+        out = run(handle, {"input_ids": torch.tensor([list(ids)])}, want=("attentions",) if attentions else (),
+                  past_key_values=cache, use_cache=True)
+        att = tuple(a[0] for a in out.attentions) if attentions and out.attentions else None
+        return DecoderOutput(out.logits[0, -1].float(), out.past_key_values, att)
 
     def outputs(self, handle: ModelHandle, out: Any, inputs: Mapping[str, torch.Tensor],
                 positions: Sequence[int] | None = None) -> torch.Tensor:

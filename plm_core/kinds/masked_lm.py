@@ -47,6 +47,16 @@ class MaskedLMAdapter(KindAdapter):
         cut = no_mask_message(handle, encoding) if encoding.truncated else ""
         return cut if " past the limit" in cut else ""
 
+    def lm_position(self, handle: ModelHandle, encoding: Encoding, mask_index: int = 0) -> int:
+        positions = mask_positions(handle, encoding)
+        mask = self.mask_token(handle)
+        if not positions:
+            raise InvalidInputError(no_mask_message(handle, encoding))
+        if not 0 <= mask_index < len(positions):
+            raise InvalidInputError(f"there are {len(positions)} {mask} tokens; {mask} number {mask_index + 1} "
+                                    "does not exist")
+        return positions[mask_index]
+
     def outputs(self, handle: ModelHandle, out: Any, inputs: Mapping[str, torch.Tensor],
                 positions: Sequence[int] | None = None) -> torch.Tensor:
         """Logits at ``positions`` (one per row) ``[batch, vocab]``, or at every position ``[batch, query, vocab]``."""

@@ -16,7 +16,8 @@ import torch
 
 from plm_core.inference import padded_inputs, run
 from plm_core.kinds.causal_lm import CausalLMAdapter
-from plm_core.kinds.base import KindAdapter, top_tokens
+from plm_core.errors import UnsupportedModelError
+from plm_core.kinds.base import DecoderOutput, KindAdapter, top_tokens
 from plm_core.display import token_texts
 from plm_core.tokens import clean_text, encode_text
 from plm_core.types import Encoding, Prediction
@@ -48,6 +49,8 @@ class Seq2SeqAdapter(CausalLMAdapter):
     pair_help = ("An encoder-decoder reads the source above with its encoder; its decoder continues this target "
                  "prefix, attending to the source through cross-attention.")
     examples = {"default": "The cat {mask} on the mat."}
+    generates = True
+    prompt_is_prefix = False  # the prompt is the encoder's input; the decoder starts from its start token
 
     # ------------------------------------------------------------------ identity
 
@@ -75,6 +78,28 @@ class Seq2SeqAdapter(CausalLMAdapter):
 
     def can_mask(self, handle: ModelHandle) -> bool:
         return bool(sentinels(handle)) or super().can_mask(handle)
+
+    # ------------------------------------------------------------------ generation and the logit lens
+
+    def lm_position(self, handle: ModelHandle, encoding: Encoding, mask_index: int = 0) -> int:
+        raise UnsupportedModelError(
+            f"{handle.model_id} is an {self.label}: the logit lens reads one stack's residual stream (a decoder-only "
+            "or masked LM); for an encoder-decoder it is not shown yet")
+
+    def decoder_start(self, handle: ModelHandle, prompt: Encoding) -> tuple[int, ...]:
+        return (decoder_start(handle),)
+
+    def decoder_forward(self, handle: ModelHandle, prompt: Encoding, ids: Sequence[int], cache: object | None,
+                        attentions: bool) -> DecoderOutput:
+        """The encoder reads the prompt once; its output travels with the decoder's cache."""
+        past, encoder_out = cache if cache is not None else (None, None)
+        if encoder_out is None:
+            encoder_out = run(handle, {"input_ids": torch.tensor([prompt.input_ids])}, want=(),
+                              module=handle.model.get_encoder())
+        out = run(handle, {"decoder_input_ids": torch.tensor([list(ids)])}, want=(), encoder_outputs=encoder_out,
+                  past_key_values=past, use_cache=True, output_attentions=attentions)
+        att = tuple(a[0] for a in out.decoder_attentions) if attentions and out.decoder_attentions else None
+        return DecoderOutput(out.logits[0, -1].float(), (out.past_key_values, encoder_out), att)
 
     # ------------------------------------------------------------------ inputs
 
@@ -125,6 +150,10 @@ class Seq2SeqAdapter(CausalLMAdapter):
             inputs["decoder_input_ids"][r, : len(t)] = torch.tensor(t)
             inputs["decoder_attention_mask"][r, : len(t)] = 1
         return inputs
+
+    def layer_states(self, handle: ModelHandle, batch: Mapping[str, torch.Tensor]) -> tuple[torch.Tensor, ...]:
+        """The encoder's hidden states (the source tokens: segment 0 of the encoding)."""
+        return tuple(run(handle, batch, want=("hidden_states",)).encoder_hidden_states)
 
     def last_hidden(self, handle: ModelHandle, batch: Mapping[str, torch.Tensor]) -> torch.Tensor:
         """The encoder's last hidden states (a sentence embedding of the source)."""

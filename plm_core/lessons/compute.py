@@ -130,6 +130,73 @@ def word_pieces(handle: ModelHandle, words: list[str]) -> list[tuple[str, tuple[
     return out
 
 
+@dataclass(frozen=True)
+class ContextualEmbeddings:
+    """One word in two sentences: its static vector (the token-embedding row, the same in both, as in
+    Word2Vec/GloVe) and its contextual vectors after each layer (different: each layer mixes in the context)."""
+
+    model_id: str
+    word: str
+    encodings: tuple[Encoding, Encoding]
+    spans: tuple[tuple[int, ...], tuple[int, ...]]  # token positions of the word in each sentence
+    static: np.ndarray  # float32 [2, hidden]; token-embedding rows (mean over the word's pieces)
+    layers: tuple[str, ...]  # [layer] "embedding layer (token + position, normalised)", "layer 1", …
+    vectors: np.ndarray  # float32 [2, layer, hidden]; the word's vector (mean over its pieces) after each layer
+    cosines: np.ndarray  # float32 [layer]; cosine similarity of the two sentences' vectors at each layer
+
+    @property
+    def static_cosine(self) -> float:
+        return float(_cosine_matrix(self.static)[0, 1])
+
+    @property
+    def static_diff(self) -> float:
+        return float(np.max(np.abs(self.static[0] - self.static[1])))
+
+
+def _find_word(handle: ModelHandle, encoding: Encoding, word: str, which: str) -> tuple[int, ...]:
+    """Positions of the first occurrence of ``word``'s tokens in ``encoding`` (with or without a leading space)."""
+    ids = list(encoding.input_ids)
+    for variant in (word, " " + word, word.lower(), " " + word.lower()):
+        pieces = handle.tokenizer(variant, add_special_tokens=False)["input_ids"]
+        for start in range(len(ids) - len(pieces) + 1) if pieces else ():
+            if ids[start:start + len(pieces)] == pieces:
+                return tuple(range(start, start + len(pieces)))
+    raise InvalidInputError(f"the word {word!r} is not in {which} sentence (as this model's tokens): type it there")
+
+
+def contextual_embeddings(handle: ModelHandle, sentence_a: str, sentence_b: str, word: str) -> ContextualEmbeddings:
+    """The static and the per-layer contextual vectors of ``word`` in two sentences, and their cosines.
+
+    Raises:
+        InvalidInputError: an empty word, or a sentence that does not contain it.
+    """
+    word = (word or "").strip()
+    if not word:
+        raise InvalidInputError("type the word to compare (for example: bank)")
+    encodings, spans, static, vectors = [], [], [], []
+    with handle.lock:
+        table = handle.model.get_input_embeddings()
+        for text, which in ((sentence_a, "the first"), (sentence_b, "the second")):
+            encoding, batch = encode(handle, text)
+            span = _find_word(handle, encoding, word, which)
+            states = handle.adapter.layer_states(handle, batch)  # an encoder-decoder: its encoder's
+            with torch.inference_mode():
+                ids = torch.tensor([encoding.input_ids[p] for p in span], device=handle.device)
+                static.append(table(ids).float().mean(0))
+            vectors.append(torch.stack([h[0, list(span)].float().mean(0) for h in states]))
+            encodings.append(encoding)
+            spans.append(span)
+    vec = torch.stack(vectors)  # [2, layer, hidden]
+    cosines = torch.nn.functional.cosine_similarity(vec[0], vec[1], dim=-1)
+    n = vec.shape[1]
+    return ContextualEmbeddings(
+        model_id=handle.model_id, word=word, encodings=(encodings[0], encodings[1]), spans=(spans[0], spans[1]),
+        static=_np(torch.stack(static)),
+        layers=("embedding layer",) + tuple(f"layer {i}" for i in range(1, n)),
+        vectors=_np(vec), cosines=_np(cosines),
+    )
+
+
 # ------------------------------------------------------------ lessons 2–3: self-attention, multi-head ----
 
 
@@ -159,6 +226,7 @@ class AttentionSteps:
     model_projected: np.ndarray  # float32 [query, hidden]; output of the model's output projection
     scale: float
     causal: bool
+    bias: np.ndarray | None = None  # float32 [head, query, key]; relative position bias added to the scores (T5)
 
     @property
     def d_k(self) -> int:
@@ -224,6 +292,7 @@ def attention_steps(handle: ModelHandle, text: str, layer: int, head: int = 0,
         queries=_np(qh), keys=_np(kh), values=_np(vh), scores=_np(scores), probs=_np(probs), context=_np(context),
         concat=_np(concat), projected=_np(projected), model_probs=_np(cap.attentions[int(layer)][0]),
         model_concat=_np(cap.context), model_projected=_np(cap.output), scale=cap.scale, causal=cap.causal,
+        bias=None if cap.bias is None else _np(cap.bias.expand_as(scores)),
     )
 
 

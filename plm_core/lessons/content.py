@@ -108,6 +108,25 @@ LESSON_1 = Lesson(
                 T("All are equally similar", "都一样相似")], 0,
                T("Learned position vectors change smoothly: neighbours are more alike than distant positions.",
                  "学到的位置向量变化平滑：相邻位置比远处位置更相似。"))),
+        Step("contextual", T("Static versus contextual embeddings", "静态嵌入与上下文嵌入"), T(
+            "Word2Vec, GloVe and FastText give every word **one** vector, whatever the sentence: a *static* "
+            "embedding. A transformer starts the same way — the token-embedding row of “bank” is the same in “the "
+            "bank of the river” and in “a bank loan” — but every layer mixes in the other tokens, so the word's "
+            "vectors drift apart: *contextual* embeddings. Below: the cosine similarity of the word's vectors in the "
+            "two sentences, first the token-embedding rows, then after each layer (computed live).",
+            "Word2Vec、GloVe 和 FastText 给每个词**一个**向量，不论它出现在什么句子里：这是*静态*嵌入。Transformer 的起点"
+            "相同——“bank” 在 “the bank of the river” 和 “a bank loan” 中的词元嵌入行完全一样——但每一层都会混入其他词元"
+            "的信息，于是这个词的两个向量渐渐分开：这是*上下文*嵌入。下面是它在两个句子中的向量的余弦相似度：先是词元"
+            "嵌入行，然后是每一层之后（实时计算）。"), "contextual",
+            _q(T("“bank” by a river and “bank” of a loan: after the last layer, how similar are its two vectors?",
+                 "河边的 “bank” 和贷款的 “bank”：经过最后一层后，它的两个向量有多相似？"),
+               [T("Identical (cosine 1): same word, same vector", "完全相同（余弦为 1）：同一个词，同一个向量"),
+                T("Less similar than at the input: the context changed them", "比输入时更不相似：上下文改变了它们"),
+                T("Unrelated (cosine near 0)", "毫无关系（余弦接近 0）")], 1,
+               T("The token-embedding rows are identical (cosine 1), as a static embedding would be; each layer adds "
+                 "context, so the vectors move apart — but stay related, since both are still the word “bank”.",
+                 "两个词元嵌入行完全相同（余弦为 1），和静态嵌入一样；每一层加入上下文，向量随之分开——但仍然相关，"
+                 "因为它们都还是 “bank” 这个词。"))),
     ),
     (
         (T("token", "词元 (token)"), T("A piece of text from the model's vocabulary: a word, a sub-word or a symbol.", "模型词表中的一段文本：一个词、子词或符号。")),
@@ -115,6 +134,7 @@ LESSON_1 = Lesson(
         (T("special token", "特殊词元"), T("[CLS], [SEP], [MASK], [PAD]: tokens with a structural role, not from the text.", "[CLS]、[SEP]、[MASK]、[PAD]：起结构作用、不来自原文的词元。")),
         (T("embedding", "嵌入 (embedding)"), T("The vector a token id is mapped to: one row of a learned table.", "词元 id 映射到的向量：学习得到的表中的一行。")),
         (T("LayerNorm", "层归一化 (LayerNorm)"), T("Rescales a vector to mean 0 and variance 1, then applies a learned scale and shift.", "把向量缩放到均值 0、方差 1，再施加学习到的缩放与平移。")),
+        (T("static / contextual embedding", "静态 / 上下文嵌入"), T("One vector per word whatever the sentence (Word2Vec, GloVe) / a vector that depends on the sentence (a transformer's layer outputs).", "无论在什么句子里，每个词只有一个向量（Word2Vec、GloVe）/ 随句子变化的向量（Transformer 各层的输出）。")),
     ),
     "The unbelievably quick brown fox jumps over the lazy dog.",
 )
@@ -139,9 +159,12 @@ LESSON_2 = Lesson(
         Step("scores", T("Scores: QKᵀ / √d_k", "分数：QKᵀ / √d_k"), T(
             "The score of query token *i* for key token *j* is the dot product **q_i · k_j**, divided by **√d_k** so "
             "the numbers do not grow with the dimension (large scores would make the softmax almost one-hot and "
-            "the gradients vanish).",
+            "the gradients vanish). Below the matrix, the **neuron view** takes one query token and shows how its "
+            "query vector meets each key: the products q_d·k_d of every dimension (red pushes the score up, blue "
+            "down) add up to the dot product.",
             "查询词元 *i* 对键词元 *j* 的分数是点积 **q_i · k_j**，再除以 **√d_k**，使数值不随维度增大"
-            "（分数太大会让 softmax 几乎变成独热，梯度消失）。"), "scores",
+            "（分数太大会让 softmax 几乎变成独热，梯度消失）。矩阵下方的**神经元视图**选一个查询词元，显示它的查询向量"
+            "如何与每个键相遇：每一维的乘积 q_d·k_d（红色把分数推高，蓝色拉低）加起来就是点积。"), "scores",
             _q(T("Is the score matrix symmetric (score i→j equal to j→i)?", "分数矩阵是对称的吗（i→j 等于 j→i）？"),
                [T("Yes, a dot product is symmetric", "是，点积是对称的"), T("No, queries and keys are different projections", "不是，查询和键是不同的投影")], 1,
                T("q_i·k_j uses W_Q for i and W_K for j; swapping them gives q_j·k_i, a different number.",
@@ -272,6 +295,25 @@ LESSON_4 = Lesson(
                T("Cross-attention takes its queries from the decoder and its keys and values from the encoder's output; "
                  "the target so far is read by the decoder's own (causal) self-attention.",
                  "交叉注意力的查询来自解码器，键和值来自编码器的输出；已写出的目标由解码器自己的（因果）自注意力读取。"))),
+        Step("generate", T("Generating text, one token at a time", "逐个词元生成文本"), T(
+            "A causal LM writes by predicting a distribution over its whole vocabulary for the next token, choosing "
+            "one, appending it and predicting again. **Greedy** decoding always takes the most likely token; "
+            "**sampling** draws one at random. The **temperature** T divides the scores (logits) before the "
+            "softmax, and **top-k** / **top-p** cut off the unlikely tail. A masked LM has the same kind of "
+            "distribution at its `[MASK]`, but it does not write left to right. The Generation page does this "
+            "step by step.",
+            "因果语言模型这样写作：预测下一个词元在整个词表上的分布，选一个，接到末尾，再预测下一个。**贪心**解码总是取"
+            "最可能的词元；**采样**则随机抽一个。在 softmax 之前，分数（logits）先除以**温度** T；**top-k** / **top-p** "
+            "截掉不太可能的长尾。掩码语言模型在 `[MASK]` 处也有同样的分布，但它不从左到右写作。“生成”页面会一步一步演示。"),
+            "generation",
+            _q(T("What happens to the distribution at temperature 2?", "温度为 2 时，分布会怎样变化？"),
+               [T("It gets flatter: unlikely tokens gain probability", "变得更平：不太可能的词元获得更多概率"),
+                T("It gets sharper: the top token gains probability", "变得更尖：最可能的词元获得更多概率"),
+                T("Nothing changes", "没有变化")], 0,
+               T("softmax(z / T) with T > 1 shrinks the differences between the scores, so the probability spreads over "
+                 "more tokens and the entropy rises; T < 1 sharpens it, and T → 0 is greedy decoding.",
+                 "T > 1 时 softmax(z / T) 缩小了分数之间的差距，概率分散到更多词元上，熵升高；T < 1 让分布更尖，"
+                 "T → 0 就是贪心解码。"))),
     ),
     (
         (T("masked language model (MLM)", "掩码语言模型 (MLM)"), T("Predicts hidden tokens from both sides (BERT).", "从两侧预测被遮住的词元（BERT）。")),
@@ -280,6 +322,8 @@ LESSON_4 = Lesson(
         (T("causal / autoregressive LM", "因果 / 自回归语言模型"), T("Predicts each next token from the tokens before it (GPT-2).", "根据前面的词元预测下一个词元（GPT-2）。")),
         (T("causal mask", "因果掩码"), T("Sets scores of future tokens to −∞ so their attention weight is 0.", "把未来词元的分数设为 −∞，使其注意力权重为 0。")),
         (T("next-sentence prediction (NSP)", "下一句预测 (NSP)"), T("BERT's second objective: does sentence B follow sentence A?", "BERT 的第二个目标：句子 B 是否接在句子 A 之后？")),
+        (T("temperature", "温度"), T("Logits are divided by T before the softmax: T > 1 flattens the distribution, T < 1 sharpens it.", "softmax 之前把 logits 除以 T：T > 1 让分布变平，T < 1 让它变尖。")),
+        (T("top-k / top-p sampling", "top-k / top-p 采样"), T("Draw only from the k most likely tokens / from the smallest set whose probability reaches p (nucleus).", "只从最可能的 k 个词元中抽取 / 只从概率之和达到 p 的最小集合（核）中抽取。")),
     ),
     "The cat sat on the [MASK] because it was tired.",
 )

@@ -48,7 +48,7 @@ def test_opens_with_the_example_analysed(app_factory):
         html = frame.proto.srcdoc
         assert "window.PLM_PARAMS" in html and "cdnjs" not in html
     charts = chart_specs(at)
-    assert len(charts) == 4  # heatmap, token flow, QK^T scores, softmax
+    assert len(charts) == 5  # heatmap, token flow, QK^T scores, softmax, neuron view
     heat = charts[0]["data"][0]
     z = plotly_array(heat["z"])
     assert heat["type"] == "heatmap" and z.shape == (13, 13) and heat["x"][1] == "1:the"
@@ -78,7 +78,8 @@ def test_query_key_tab_success_line(app_factory):
     at.selectbox(key="attention.qk.head").set_value(7).run()
     assert not at.exception
     success = [shown(s.value) for s in at.success]
-    assert len(success) == 1 and success[0].startswith("Recomputed softmax(QKᵀ/√d_k) equals the model's attention")
+    assert len(success) == 2 and success[0].startswith("Recomputed softmax(QKᵀ/√d_k) equals the model's attention")
+    assert success[1].startswith("Σ q ⊙ k × scale equals row 2 of QKᵀ/√d_k")  # the neuron view
     diff = float(success[0].rsplit("=", 1)[1].split("(")[0])
     assert diff < 1e-5
     assert any("Q and K of head 7" in m and "d_k = 32" in m for m in _markdown(at))

@@ -118,3 +118,67 @@ def test_query_key_check_switches_at_its_tolerance(app_factory, tiny_dirs, monke
         assert not at.exception, at.exception
         boxes = [shown(b.value) for b in (at.success if ok else at.warning) if "softmax(QKᵀ/√d_k)" in shown(b.value)]
         assert boxes and f"{tol * factor:.1e}" in boxes[0], factor
+
+
+# ------------------------------------------------------------------ issue 15's checks (gen) ----
+
+def test_logit_lens_check_switches_at_its_tolerance(app_factory, tiny_dirs, monkeypatch):
+    """The generation page's "the last layer's read-out equals the model's own output" (probabilities)."""
+    from ui import generation as ug
+
+    real = ug.cached_lens
+    tol = widgets.PROBS_TOLERANCE
+    for factor, ok in ((BELOW, True), (ABOVE, False)):
+        monkeypatch.setattr(ug, "cached_lens", lambda *a, _f=factor, **k: dataclasses.replace(
+            real(*a, **k), max_abs_diff=float(np.float32(tol * _f))))
+        at = app_factory(str(tiny_dirs["masked_lm"])).run()
+        at.switch_page("pages/generation.py").run()
+        assert not at.exception, at.exception
+        boxes = [shown(b.value) for b in (at.success if ok else at.warning) if "read-out" in shown(b.value)]
+        assert boxes and f"{tol * factor:.1e}" in boxes[0], (factor, [w.value for w in at.warning])
+
+
+def test_neuron_view_check_switches_at_its_tolerance(app_factory, tiny_dirs, monkeypatch):
+    """The Attention page's neuron view: Σ q ⊙ k × scale against the row of QKᵀ/√d_k (the query picked: 2)."""
+    from ui import neuron, resources
+
+    real = resources.cached_query_key
+    tol = neuron.TOLERANCE
+
+    def moved(*a, _f, **k):
+        qk = real(*a, **k)
+        scores = np.array(qk.scores, dtype=np.float32, copy=True)
+        scores[2, 0] += np.float32(tol * _f)
+        return dataclasses.replace(qk, scores=scores)
+
+    for factor, ok in ((BELOW, True), (ABOVE, False)):
+        monkeypatch.setattr(resources, "cached_query_key", lambda *a, _f=factor, **k: moved(*a, _f=_f, **k))
+        at = app_factory(str(tiny_dirs["encoder"])).run()
+        at.switch_page("pages/attention.py").run()
+        assert not at.exception, at.exception
+        boxes = [shown(b.value) for b in (at.success if ok else at.warning) if "Σ q ⊙ k" in shown(b.value)]
+        # (the measured difference is δ plus float32 rounding of the score: 9.7e-06 for δ = 9.8e-06)
+        assert boxes and f"tolerance {tol:.0e}" in boxes[0], (factor, [w.value for w in at.warning])
+        assert not [b.value for b in (at.warning if ok else at.success) if "Σ q ⊙ k" in shown(b.value)]
+
+
+def test_contextual_step_check_switches_at_its_tolerance(app_factory, tiny_dirs, monkeypatch):
+    """Lesson 1's static rows: "equals" only within the tolerance; past it the page explains the difference."""
+    import ui.lessons
+
+    real = ui.lessons.cached_contextual
+    tol = widgets.VECTORS_TOLERANCE
+
+    def moved(*a, _f, **k):
+        res = real(*a, **k)
+        static = np.array(res.static, dtype=np.float32, copy=True)
+        static[1] = static[0]
+        static[1, 0] += np.float32(tol * _f)
+        return dataclasses.replace(res, static=static)
+
+    for factor, ok in ((BELOW, True), (ABOVE, False)):
+        monkeypatch.setattr(ui.lessons, "cached_contextual", lambda *a, _f=factor, **k: moved(*a, _f=_f, **k))
+        at = _lesson_step(app_factory, tiny_dirs["encoder"], "contextual")
+        equal = [shown(b.value) for b in at.success if "static embedding" in shown(b.value)]
+        differ = [shown(i.value) for i in at.info if "token-embedding rows differ" in shown(i.value)]
+        assert bool(equal) == ok and bool(differ) == (not ok), factor

@@ -62,7 +62,8 @@ def test_every_step_of_every_lesson(app_factory, tiny_dirs, trained_dir):
             for d in _diffs(at):
                 assert d < 1e-5, (lesson.number, i, d)
                 checked += 1
-    assert checked == 5  # embeddings, softmax, weighted sum, concatenation, projection
+    # embeddings, static rows, neuron view, softmax, weighted sum, concatenation, projection
+    assert checked == 7
 
 
 def test_shared_link_opens_the_step_with_its_inputs(app_factory, tiny_dirs):

@@ -27,15 +27,16 @@ st.set_page_config(page_title="chart gallery", layout="wide")
 
 @st.cache_resource
 def handles():
-    folder = Path(tempfile.mkdtemp(prefix="plm-gallery-")) / "mlm"
-    return load_model(ModelSpec("embedded", device="cpu")), load_model(ModelSpec(str(save_tiny("masked_lm", folder)),
-                                                                                 device="cpu"))
+    folder = Path(tempfile.mkdtemp(prefix="plm-gallery-"))
+    return (load_model(ModelSpec("embedded", device="cpu")),
+            load_model(ModelSpec(str(save_tiny("masked_lm", folder / "mlm")), device="cpu")),
+            load_model(ModelSpec(str(save_tiny("causal_lm", folder / "causal")), device="cpu")))
 
 
 @st.cache_resource
 def figures():
-    encoder, mlm = handles()
-    return {name: figures_of(make()) for name, make in sample_figures(encoder, mlm).items()}
+    encoder, mlm, causal = handles()
+    return {name: figures_of(make()) for name, make in sample_figures(encoder, mlm, causal).items()}
 
 
 presenter = st.query_params.get("presenter") == "1"

@@ -304,3 +304,31 @@ def test_a_long_pair_is_truncated_as_the_tokenizer_does_from_a_short_input(tiny_
     assert asked and max(asked) <= 128 + tokens.PAIR_MARGIN + 1  # the tokenizer never sees a long pair
     huge, _ = encode(h, HUGE, HUGE)
     assert len(huge) == 128 and huge.pair_start is not None
+
+
+# ------------------------------------------------------------------ generation, logit lens (issue 15) ----
+
+@pytest.mark.parametrize("kind", ["causal_lm", "masked_lm", "t5"])
+def test_generation_paths_past_the_limit(tiny_handles, kind):
+    """A prompt past the limit is cut with a note; generating at the limit stops with a note, never a size error."""
+    from plm_core import generation as gen
+    from plm_core.logit_lens import logit_lens
+
+    h = tiny_handles[kind]
+    limit = h.max_tokens
+    said = lambda notes: any(str(limit) in n or "limit" in n for n in notes)  # noqa: E731
+    settings = gen.SamplingSettings(True, 1.0, top_k=5, seed=1)
+    for text in (LONG * 3, HUGE):
+        res, err = outcome(lambda: gen.text_distribution(h, text + " [MASK]", settings))
+        assert err is None or kind == "masked_lm"  # the [MASK] is past the limit: a message saying so
+        if err is None:
+            assert len(res[0]) <= limit and said(res[0].notes)
+        outcome(lambda: logit_lens(h, text + " [MASK]"))
+        if gen.can_generate(h):
+            g, err = outcome(lambda: gen.start(h, text))
+            assert err is None and len(g.prompt) <= limit and said(g.prompt.notes)
+            g, err = outcome(lambda: gen.generate_steps(h, g, settings, 3))
+            assert err is None
+            if h.adapter.prompt_is_prefix:  # the decoder continues the cut prompt up to the limit, then stops
+                assert len(g.ids) <= limit and (len(g.steps) == 3 or any(str(limit) in n for n in g.notes))
+    outcome(lambda: compute.contextual_embeddings(h, LONG + " bank", HUGE + " bank", "bank"))

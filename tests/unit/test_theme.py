@@ -16,7 +16,8 @@ from viz_samples import builders, figures_of, sample_figures
 @pytest.fixture(scope="module")
 def samples(tiny_handles):
     return {name: figures_of(make()) for name, make in sample_figures(tiny_handles["encoder"],
-                                                                       tiny_handles["masked_lm"]).items()}
+                                                                       tiny_handles["masked_lm"],
+                                                                       tiny_handles["causal_lm"]).items()}
 
 
 def test_every_builder_has_a_sample():

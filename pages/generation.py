@@ -1,0 +1,155 @@
+"""Generation, step by step: watch a language model write one token at a time; temperature, top-k and top-p
+reshape each step's distribution; click a generated token for its attribution, attention and logit lens."""
+
+import streamlit as st
+
+from plm_core import generation as gen
+from plm_core.attribution import METHOD_LABELS, METHODS
+from plm_core.errors import PlmCoreError
+from plm_core.viz.attribution_plots import color_legend_html, token_bar_chart, token_highlight_html
+from plm_core.viz.generation_plots import (
+    distribution_figure,
+    logit_lens_figure,
+    logit_lens_trace,
+    step_attention_figure,
+)
+from ui import charts, widgets
+from ui import generation as ug
+from ui.safe import md
+
+STEP_METHODS = ["integrated_gradients", "input_x_gradient", "saliency", "occlusion", "attention_rollout"]
+
+handle = widgets.require_handle()
+spec = widgets.active_spec()
+adapter = handle.adapter
+st.title("Generation")
+st.caption("A language model writes one token at a time: it scores every word of its vocabulary, the scores "
+           "become probabilities, and one token is chosen — the most likely (greedy) or drawn at random "
+           "(sampling). Temperature, top-k and top-p change the distribution it is drawn from.")
+
+generates = adapter.generates
+default = adapter.example(handle, "attribution" if generates else "default")
+prompt = widgets.text_area("Prompt", "generation.prompt", default, height=80)
+settings = widgets.run_or_stop(ug.settings_controls)
+
+
+def show_lens(lens) -> None:
+    charts.plotly_chart(logit_lens_figure(lens), key=f"generation.lens.{lens.position}")
+    charts.plotly_chart(logit_lens_trace(lens), key=f"generation.lens_trace.{lens.position}")
+    widgets.check_equal("The last layer's read-out", "the model's own output", lens.max_abs_diff,
+                        widgets.PROBS_TOLERANCE)  # probabilities
+
+
+if not generates:
+    # a masked LM: the distribution at [MASK] under the same settings, and the logit lens there
+    encoding, dist = widgets.run_or_stop(lambda: ug.cached_text_distribution(spec, prompt, settings))
+    widgets.show_notes(encoding)
+    mask = encoding.tokens[dist.position]
+    st.info(f"{md(handle.model_id)} is not a left-to-right language model: it fills in {md(mask)} from both sides "
+            "and does not generate. Below: its distribution at the mask, reshaped by the settings, and what each "
+            "layer predicts there. Load a causal LM (such as gpt2) or an encoder-decoder (t5-small) to generate.")
+    charts.plotly_chart(distribution_figure(dist, f"At {mask} (token {dist.position}): {settings.describe()}"),
+                        key="generation.dist")
+    st.caption(f"{dist.n_kept:,} tokens kept, holding {dist.kept_mass:.1%} of the probability; entropy "
+               f"{dist.entropy:.2f} → {dist.entropy_final:.2f} nats.")
+    st.subheader("Logit lens")
+    show_lens(widgets.run_or_stop(lambda: ug.cached_lens(spec, prompt)))
+    st.stop()
+
+generation = ug.current(spec, prompt)
+if generation is None:
+    generation = widgets.run_or_stop(lambda: ug.start(spec, prompt))
+    ug.store(spec, prompt, generation)
+    st.session_state.pop("generation.pick", None)
+
+b1, b2, b3, b4 = st.columns([1, 1, 1, 1], vertical_alignment="bottom")
+next_clicked = b1.button("Next token", key="generation.next", type="primary", disabled=generation.finished)
+n_target = b2.number_input("Tokens in all", 1, ug.MAX_RUN, 10, key="generation.n", bind="query-params")
+run_clicked = b3.button(f"Run to {n_target:d} tokens", key="generation.run", disabled=generation.finished)
+if b4.button("Restart", key="generation.restart"):
+    generation = widgets.run_or_stop(lambda: ug.start(spec, prompt))
+    ug.store(spec, prompt, generation)
+    st.session_state.pop("generation.pick", None)
+if next_clicked or (run_clicked and len(generation.steps) < n_target):
+    n = 1 if next_clicked else n_target - len(generation.steps)
+    with st.spinner("Generating…"):
+        generation = widgets.run_or_stop(lambda: ug.generate_steps(spec, generation, settings, n))
+    ug.store(spec, prompt, generation)
+for note in generation.notes:  # the prompt's (cut past the limit …) and the generation's (stopped at the limit)
+    widgets.show_note(note)
+
+if not adapter.prompt_is_prefix:
+    st.caption("An encoder-decoder: the encoder reads the prompt; the decoder writes a new text from its start "
+               "token, looking at the prompt through cross-attention.")
+st.markdown(f"**Text so far** ({len(generation.steps):d} generated token(s)):")
+st.code(gen.text_of(handle, generation.ids), language=None, wrap_lines=True)
+if generation.finished:
+    st.info("The model produced its end-of-text token: generation stops here. Restart to try again.")
+
+# the next step under the current settings: moving a slider reshapes it without drawing anything
+if not generation.finished:
+    dist = widgets.run_or_stop(lambda: ug.next_distribution(spec, generation, settings))
+    charts.plotly_chart(distribution_figure(dist, f"Next token: {settings.describe()}"), key="generation.dist")
+    st.caption(f"Most likely: “{md(dist.tokens[0])}” ({dist.probs[0]:.1%}). {dist.n_kept:,} tokens can be drawn, "
+               f"holding {dist.kept_mass:.1%} of the probability (at this temperature); entropy {dist.entropy:.2f} "
+               f"nats for the model, {dist.entropy_final:.2f} for what is drawn from.")
+
+if not generation.steps:
+    st.stop()
+
+st.subheader("Look at a generated token")
+# read as one sequence: a character split over byte pieces is named in each ("中 1/3"), not as a lone byte
+labels = gen.token_strings(handle, generation.ids, apart=False)[generation.n_start:]
+# the tokens of this session's run (not for links: a link cannot replay the clicks that made them)
+picked = st.pills("Generated tokens — click one", list(range(len(generation.steps))), key="generation.pick",
+                  persist_state="session", format_func=lambda i: md(labels[i]),
+                  help="Each pill is one generated token, in order (repeated words are separate pills).")
+if picked is None:
+    st.caption("Click a token to see the distribution it was chosen from, what it depends on, and what each "
+               "layer predicted at that step.")
+    st.stop()
+step = generation.steps[picked]
+position = generation.position(picked)
+ids = generation.ids[: position + 1]
+st.markdown(f"**Token {picked + 1:d}: “{md(step.token)}”** — rank {step.rank + 1:d} in the model's distribution "
+            f"(p = {step.prob:.2%}); drawn with p = {step.prob_final:.2%} ({md(step.distribution.settings.describe())}).")
+d_tab, a_tab, att_tab, lens_tab = st.tabs(["Distribution", "Attribution", "Attention", "Logit lens"])
+with d_tab:
+    charts.plotly_chart(distribution_figure(step.distribution, f"Step {picked + 1}: {step.distribution.settings.describe()}",
+                                            chosen=step.token_id), key="generation.step_dist")
+    if step.token_id not in step.distribution.token_ids:
+        st.caption(f"The chosen token is outside the {len(step.distribution.token_ids):d} most likely shown "
+                   f"(rank {step.rank + 1:d}).")
+with a_tab:
+    method = st.selectbox("Method", STEP_METHODS, key="generation.method", format_func=METHOD_LABELS.get,
+                          bind="query-params")
+    if method in METHODS:
+        try:
+            result = ug.cached_step_attribution(spec, ids, generation.n_start, picked, method, generation)
+        except PlmCoreError as err:
+            st.error(md(err))
+        else:
+            st.caption(f"What made “{md(step.token)}” likely at its step: {md(METHOD_LABELS[method])} over the "
+                       "prompt and the tokens generated before it.")
+            st.html(color_legend_html())
+            st.html(token_highlight_html(result))
+            charts.plotly_chart(token_bar_chart(result, METHOD_LABELS[method]), key="generation.attr_bar")
+with att_tab:
+    att = widgets.run_or_stop(lambda: ug.cached_step_attention(spec, ids, generation.n_start, picked, generation))
+    layer, head = widgets.layer_head_picker("generation.att", att.weights.shape[0], att.weights.shape[1],
+                                            default_layer=att.weights.shape[0] - 1)
+    charts.plotly_chart(step_attention_figure(att, layer, head), key="generation.att_chart")
+    st.caption("The query is the last token the model read before writing this one; the keys are every token "
+               "before it (the causal mask hides nothing else)." if adapter.prompt_is_prefix else
+               "The decoder's self-attention: the query is the last target token read before writing this one; the "
+               "keys are the target tokens before it (the source is read through cross-attention, not shown).")
+with lens_tab:
+    try:
+        lens = ug.cached_lens_ids(spec, generation.ids[:position])
+    except PlmCoreError as err:
+        st.info(md(err))
+    else:
+        rank_by_layer = ", ".join(f"{name}: {r + 1}" for name, r in zip(lens.layers, lens.final_ranks))
+        st.caption(f"At this step the model's top token was “{md(lens.final_token)}”; its rank layer by layer: "
+                   f"{md(rank_by_layer)}.")
+        show_lens(lens)
