@@ -358,21 +358,15 @@ def fill_generation(at, value: str, rec: Recorder) -> None:
 def fill_lessons_generation(at, value: str, rec: Recorder) -> None:
     """Issue 15's lesson steps: static versus contextual embeddings (two sentences and a word; lesson 1) and
     generating one token at a time (lesson 4)."""
-    at.session_state["lessons.lesson"] = 1
-    at.session_state["lessons.step"] = 3
-    at.session_state["lessons.revealed"] = {(1, 3)}
-    rec.run(at, "lesson 1 contextual")
-    _text(at, "lessons.w.ctx_a", f"the {value} bank")
-    _text(at, "lessons.w.ctx_b", f"a bank {value}")
+    _lesson_step(at, 1, 4, rec, "lesson 1 contextual")
+    _text(at, "lessons.ctx_a", f"the {value} bank")
+    _text(at, "lessons.ctx_b", f"a bank {value}")
     rec.run(at, "lesson 1 contextual sentences")
-    _text(at, "lessons.w.ctx_word", value)
+    _text(at, "lessons.ctx_word", value)
     rec.run(at, "lesson 1 contextual word")
-    at.session_state["lessons.lesson"] = 4
-    at.session_state["lessons.step"] = 4
-    at.session_state["lessons.revealed"] = {(4, 4)}
-    rec.run(at, "lesson 4 generation")
-    if _exists(at, "lessons.w.text.4"):
-        _text(at, "lessons.w.text.4", f"{value} [MASK]")
+    _lesson_step(at, 4, 5, rec, "lesson 4 generation")
+    if _exists(at, "lessons.text.4"):
+        _text(at, "lessons.text.4", f"{value} [MASK]")
         rec.run(at, "lesson 4 text")
     if any(b.key == "lessons.sample" for b in at.button):
         at.button(key="lessons.sample").click()
