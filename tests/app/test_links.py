@@ -75,6 +75,12 @@ def _compare(at):
     at.selectbox(key="compare.method").set_value("saliency").run()
 
 
+def _generation(at):
+    at.text_area(key="generation.prompt").input("the cat sat on the").run()
+    at.slider(key="generation.temperature").set_value(0.5).run()
+    at.slider(key="generation.top_k").set_value(5).run()
+
+
 def _lessons(at):
     at.selectbox(key="lessons.lesson").set_value(2).run()
     at.segmented_control(key="lessons.step").set_value(3).run()
@@ -99,6 +105,8 @@ VIEWS = (
     View("compare", "classifier", "pages/compare.py", _compare,
          {"compare.a": "the cat sat on the mat", "compare.b": "a dog lay on the rug", "compare.layer": "0",
           "compare.head": "1", "compare.attr": "true", "compare.method": "Saliency"}),
+    View("generation", "causal_lm", "pages/generation.py", _generation,
+         {"generation.prompt": "the cat sat on the", "generation.temperature": "0.5", "generation.top_k": "5"}),
     View("lessons", "masked_lm", "pages/lessons.py", _lessons,
          {"lessons.lesson": f"2. {LESSONS[1].title('en')}", "lessons.step": "3",
           "lessons.text.2": "the dog sat on the mat", "lessons.layer": "1", "lessons.head": "3",
