@@ -100,7 +100,7 @@ def run(setup: str, tries: int, threads: int | None) -> tuple[dict[str, list[tup
         stack.callback(browser.close)
         page = browser.new_page(viewport={"width": 1280, "height": 900})
         app = instrument_page(page)
-        app.goto(base + "masking?masks=2")
+        app.goto(base + "masking")
         page.wait_for_function(READY)
         box = page.get_by_label("Sentence", exact=True)
         box.click()
@@ -126,7 +126,7 @@ def run(setup: str, tries: int, threads: int | None) -> tuple[dict[str, list[tup
             results["click"].append(measure(page, token.click, "mousedown"))
             page.wait_for_timeout(400)
         # the compare page: a new sentence B (+ Enter) → its prediction and attention-difference charts
-        app.goto(base + "compare?a=the+cat+sat+on+the+mat&b=a+dog+sat+on+the+rug")
+        app.goto(base + "compare?compare.a=the+cat+sat+on+the+mat&compare.b=a+dog+sat+on+the+rug")
         page.wait_for_function(READY)
         box_b = page.get_by_label("Sentence B", exact=True)
         for n in range(tries):

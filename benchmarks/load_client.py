@@ -490,7 +490,9 @@ class Student:
             await st.close()
 
     async def lesson(self, sentence: str) -> None:
-        query = urllib.parse.urlencode({"lesson": 2, "step": 1, "text": sentence})
+        from plm_core.lessons.content import get_lesson  # the lesson picker's label is what a link carries
+
+        query = urllib.parse.urlencode({"lessons.lesson": f"2. {get_lesson(2).title('en')}", "lessons.text.2": sentence})
         st = await self.session("lessons", query, "open_page", f"lesson 2 {sentence}")
         try:
             for step in range(1, 4):
@@ -499,7 +501,7 @@ class Student:
                     await self.pause()
                     first = st.options(guess)[0]
                     await self.act("lesson_step", f"guess 2.{step} {sentence}", lambda: st.set(**{guess: first}))
-                    await self.act("lesson_step", f"reveal 2.{step} {sentence}", lambda: st.click(reveal))
+                    await self.act("lesson_step", f"reveal 2.{step} {sentence}", lambda: st.set(**{reveal: True}))  # a toggle
                 await self.pause()
                 await self.act("lesson_step", f"next 2.{step} {sentence}", lambda: st.click("lessons.next"))
         finally:

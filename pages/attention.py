@@ -42,7 +42,7 @@ if result.stacks:  # an encoder-decoder: pick the stack the heatmaps, token flow
                  "far (causal self-attention) and, through cross-attention, the encoder's output: one row per target "
                  "token, one column per source token."))
     stack = st.segmented_control(_("Attention stack"), result.stack_names, key="attention.stack",
-                                 format_func=lambda s: _(STACK_LABELS[s])) or result.stack
+                                 format_func=lambda s: _(STACK_LABELS[s]), bind="query-params") or result.stack
 else:
     stack = result.stack
 shown = in_units.get(stack)  # the stack the tabs below show (the only one of a single-stack model), in tokens or words
@@ -51,7 +51,8 @@ tokens = shown.encoding.tokens
 keys = shown.keys.tokens
 
 head_tab, model_tab, heat_tab, flow_tab, qk_tab = st.tabs(
-    [_("Head view"), _("Model view"), _("Heatmaps & rollout"), _("Token flow"), _("Query · key")])
+    [_("Head view"), _("Model view"), _("Heatmaps & rollout"), _("Token flow"), _("Query · key")], key="attention.view",
+    bind="query-params")
 
 too_long = len(tokens) > BERTVIZ_MAX_TOKENS
 for tab, view, height in ((head_tab, "head", 80 + 23 * len(tokens)),
@@ -73,7 +74,7 @@ for tab, view, height in ((head_tab, "head", 80 + 23 * len(tokens)),
                                       "without a server. It follows the viewer's light or dark setting."))
 
 with heat_tab:
-    mode = st.radio(_("Show"), ["attention", "rollout"], horizontal=True, key="attention.mode",
+    mode = st.radio(_("Show"), ["attention", "rollout"], horizontal=True, key="attention.mode", bind="query-params",
                     format_func={"attention": _("attention of one layer"),
                                  "rollout": _("attention rollout (all layers below)")}.get)
     if mode == "attention":
@@ -85,7 +86,7 @@ with heat_tab:
                         key="attention.heatmap")
     else:
         layer = st.selectbox(_("Up to layer"), list(range(shown.n_layers)), index=shown.n_layers - 1,
-                             key="attention.rollout_layer")
+                             key="attention.rollout_layer", bind="query-params")
         if shown.square:
             st.caption(_("Rollout (Abnar & Zuidema, 2020): heads averaged, the residual added as 0.5·A + 0.5·I, "
                          "and the layers multiplied — how much each input token flows into each position."))
@@ -108,7 +109,8 @@ with flow_tab:
     else:
         chosen = st.multiselect(_("Words") if units.words else _("Tokens"), list(range(len(flow_tokens))),
                                 default=[min(2, len(flow_tokens) - 1)], format_func=lambda i: labels[i],
-                                key=f"attention.flow_{units.name}" + (f".{stack}" if result.stacks else ""))
+                                key=f"attention.flow_{units.name}" + (f".{stack}" if result.stacks else ""),
+                                bind="query-params")
         layer, head = widgets.layer_head_picker("attention.flow", shown.n_layers, shown.n_heads,
                                                 default_layer=shown.n_layers - 1)
         if chosen:

@@ -32,27 +32,28 @@ if handle.adapter.target_prefix:  # an encoder-decoder: the target token follows
 target = ua.target_picker(handle, text)
 offered, refused = ua.method_choices(handle)
 methods = st.multiselect(_("Methods"), offered, default=["integrated_gradients"], key="attribution.methods",
-                         format_func=lambda m: tr(METHOD_LABELS[m]))
+                         format_func=lambda m: tr(METHOD_LABELS[m]), bind="query-params")
 for m, why in refused.items():
     st.caption(_("Not offered for this model — {method}: {reason}", method=md(tr(METHOD_LABELS[m])), reason=md(tr(why))))
 units = ui_text.unit_switch(text)
 with st.expander(_("Settings: baseline, steps, samples")):
     c1, c2, c3, c4 = st.columns(4)
     baselines, no_baseline = ua.baseline_choices(handle)
-    baseline = c1.radio(_("Baseline"), baselines, key="attribution.baseline",
+    baseline = c1.radio(_("Baseline"), baselines, key="attribution.baseline", bind="query-params",
                         format_func={"pad": _("[PAD] tokens"), "mask": _("[MASK] tokens"), "zero": _("zero embedding")}.get)
     for b, why in no_baseline.items():
         c1.caption(_("No {baseline} baseline: {reason}.", baseline=md(b), reason=md(tr(why))))
     steps_choice = c2.selectbox(_("IG steps"), ["auto", 8, 16, 32, 50, 64, 128], key="attribution.steps",
-                                format_func=lambda v: _("auto") if v == "auto" else str(v),
+                                format_func=lambda v: _("auto") if v == "auto" else str(v), bind="query-params",
                                 help=_("auto: gradients gathered where the output changes along the path, more of "
                                        "them (9 → 17 → 33 → 65) until the completeness error is within the tolerance; "
                                        "if none is, the fixed 50-step rule is computed too and the more complete one "
                                        "shown. A number: captum's fixed Gauss–Legendre rule with that many steps."))
     tolerance = c3.select_slider(_("Tolerance (auto)"), [0.0001, 0.001, 0.01, 0.05], value=0.001,
-                                 key="attribution.tolerance", format_func=lambda v: f"{v * 100:g}%")
+                                 key="attribution.tolerance", format_func=lambda v: f"{v * 100:g}%", bind="query-params")
     samples_choice = c4.select_slider(_("Samples (SHAP, LIME)"), ["auto", 16, 32, 64, 128, 256, 512], value="auto",
                                       key="attribution.samples", format_func=lambda v: _("auto") if v == "auto" else str(v),
+                                      bind="query-params",
                                       help=_("auto: 32 → 512 until the scores add up within 2.5 % (GradientSHAP, "
                                              "KernelSHAP) or settle within 5 % (LIME)."))
 n_steps = None if steps_choice == "auto" else int(steps_choice)

@@ -16,8 +16,9 @@ ui_bias.content_warning()
 progress_slot = st.container()
 c1, c2 = st.columns([3, 2])
 probe = c1.radio(_("Probe"), list(bias_forms.PROBES), format_func=lambda p: _(bias_forms.PROBES[p]), horizontal=True,
-                 key="bias.probe")
-view = c2.radio(_("Show"), list(VIEWS), format_func=lambda v: _(VIEWS[v]), horizontal=True, key="bias.view")
+                 key="bias.probe", bind="query-params")
+view = c2.radio(_("Show"), list(VIEWS), format_func=lambda v: _(VIEWS[v]), horizontal=True, key="bias.view",
+                bind="query-params")
 
 if view == "runs":
     bias_runs.runs_view(probe)

@@ -11,10 +11,9 @@ from plm_core.viz.attention_plots import attention_heatmap
 from plm_core.viz.masking_plots import comparison_bars, distribution_bars, token_pair_bars
 from ui import masking as ui_masking
 from plm_core.words import aggregate_scores
-from ui import LIVE_PAUSE, charts, url_state, widgets
+from ui import LIVE_PAUSE, charts, widgets
 from ui import text as ui_text
 from ui.safe import md
-from ui.url_state import UrlParam
 from plm_core.i18n import _, tr
 
 MODES = ("texts", "models")
@@ -23,37 +22,22 @@ ATTR_METHODS = ("input_x_gradient", "saliency", "integrated_gradients")
 handle = widgets.require_handle()
 spec = widgets.active_spec()
 ui_masking.handle_for(spec)
-PARAMS = (
-    UrlParam("compare.mode", "mode", "texts", "str", MODES),
-    UrlParam("compare.a", "a", "The cat sat on the mat."),
-    UrlParam("compare.b", "b", "The dog sat on the rug."),
-    UrlParam("compare.layer", "layer", handle.n_layers - 1, "int"),
-    UrlParam("compare.head", "head", -1, "int"),
-    UrlParam("compare.attr", "attr", False, "bool"),
-    UrlParam("compare.method", "method", ATTR_METHODS[0], "str", ATTR_METHODS),
-    UrlParam("compare.model_b", "model_b", ""),
-    UrlParam("compare.text", "text", "The cat sat on the mat."),
-    UrlParam("compare.layer_from_top", "from_top", 1, "int"),
-)
-url_state.sync(PARAMS)
 
 st.title(_("Compare"))
-mode = st.segmented_control(_("Compare"), MODES, key="compare.mode", format_func={
+mode = st.segmented_control(_("Compare"), MODES, default="texts", key="compare.mode", bind="query-params", format_func={
     "texts": _("two sentences, one model"), "models": _("one sentence, two models")}.get) or "texts"
 
 
 def head_picker(column, n_heads: int) -> int:
     """Head (-1 = average of heads) picker bound to the URL, shared by both modes."""
-    st.session_state["compare.head"] = min(max(-1, int(st.session_state["compare.head"])), n_heads - 1)
-    return int(column.selectbox(_("Head"), list(range(-1, n_heads)), key="compare.head",
+    return int(column.selectbox(_("Head"), list(range(-1, n_heads)), key="compare.head", bind="query-params",
                                 format_func=lambda h: _("average of heads") if h == -1 else str(h)))
 
 
 def layer_head(n_layers: int, n_heads: int) -> tuple[int, int]:
     """Layer and head (-1 = average of heads) pickers bound to the URL."""
-    st.session_state["compare.layer"] = min(max(0, int(st.session_state["compare.layer"])), n_layers - 1)
     c1, c2 = st.columns(2)
-    layer = c1.selectbox(_("Layer"), list(range(n_layers)), key="compare.layer")
+    layer = c1.selectbox(_("Layer"), list(range(n_layers)), index=n_layers - 1, key="compare.layer", bind="query-params")
     return int(layer), head_picker(c2, n_heads)
 
 
@@ -75,8 +59,8 @@ def difference_heatmap(diff: AttentionDifference, layer: int, head: int, key: st
 
 if mode == "texts":
     c1, c2 = st.columns(2)
-    text_a = c1.text_input(_("Sentence A"), key="compare.a", live=LIVE_PAUSE)
-    text_b = c2.text_input(_("Sentence B"), key="compare.b", live=LIVE_PAUSE)
+    text_a = c1.text_input(_("Sentence A"), "The cat sat on the mat.", key="compare.a", live=LIVE_PAUSE, bind="query-params")
+    text_b = c2.text_input(_("Sentence B"), "The dog sat on the rug.", key="compare.b", live=LIVE_PAUSE, bind="query-params")
     result = widgets.run_or_stop(lambda: ui_masking.cached_text_comparison(spec, text_a, text_b))
     for note in result.notes:  # first each sentence's own (cut input, unknown characters), then the comparison's
         widgets.show_note(note)
@@ -112,9 +96,9 @@ if mode == "texts":
     layer, head = layer_head(result.attention_a.n_layers, result.attention_a.n_heads)
     difference_heatmap(result.attention if words is None else words.attention, layer, head, "compare.attn_diff")
     st.subheader(_("Attribution difference"))
-    if st.toggle(_("Attribute both sentences (same target)"), key="compare.attr"):
-        method = st.selectbox(_("Method"), ATTR_METHODS, key="compare.method",
-                              format_func=lambda m: tr(METHOD_LABELS[m]))
+    if st.toggle(_("Attribute both sentences (same target)"), key="compare.attr", bind="query-params"):
+        method = st.selectbox(_("Method"), ATTR_METHODS, key="compare.method", format_func=lambda m: tr(METHOD_LABELS[m]),
+                              bind="query-params")
         attr = widgets.run_or_stop(lambda: ui_masking.cached_attribution_difference(spec, text_a, text_b, method))
         scores_a, scores_b = attr.scores_a, attr.scores_b
         if words is not None:  # a word's attribution is the sum of its pieces'
@@ -131,8 +115,9 @@ if mode == "texts":
                                         names=("A", "B"), axis=_("attribution")), key="compare.attr_chart")
 else:
     model_b = st.text_input(_("Second model (Hub id, local folder, or 'embedded')"), key="compare.model_b",
-                            placeholder="embedded", help=_("Loading a model downloads it unless it is local."))
-    text = st.text_input(_("Sentence"), key="compare.text", live=LIVE_PAUSE)
+                            placeholder="embedded", help=_("Loading a model downloads it unless it is local."),
+                            bind="query-params")
+    text = st.text_input(_("Sentence"), "The cat sat on the mat.", key="compare.text", live=LIVE_PAUSE, bind="query-params")
     if not model_b.strip():
         st.info(_("Enter a second model to put next to the sidebar's model."))
     else:
@@ -147,10 +132,10 @@ else:
                                   units.of(result.attention_b.encoding), by="characters")
         depth = min(result.attention_a.n_layers, result.attention_b.n_layers)
         n_heads = min(result.attention_a.n_heads, result.attention_b.n_heads)
-        st.session_state["compare.layer_from_top"] = min(max(1, int(st.session_state["compare.layer_from_top"])), depth)
         c1, c2 = st.columns(2)
         layer = c1.selectbox(_("Layer (counted from the top when the depths differ)"), list(range(1, 1 + depth)),
-                             key="compare.layer_from_top", format_func=lambda n: _("{n} from the top", n=n))
+                             key="compare.layer_from_top", format_func=lambda n: _("{n} from the top", n=n),
+                             bind="query-params")
         head = head_picker(c2, n_heads)
         cols = st.columns(2)
         att_a, att_b = ((result.attention_a, result.attention_b) if words is None

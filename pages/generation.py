@@ -67,7 +67,7 @@ if generation is None:
 
 b1, b2, b3, b4 = st.columns([1, 1, 1, 1], vertical_alignment="bottom")
 next_clicked = b1.button(_("Next token"), key="generation.next", type="primary", disabled=generation.finished)
-n_target = b2.number_input(_("Tokens in all"), 1, ug.MAX_RUN, 10, key="generation.n")
+n_target = b2.number_input(_("Tokens in all"), 1, ug.MAX_RUN, 10, key="generation.n", bind="query-params")
 run_clicked = b3.button(_("Run to {n} tokens", n=int(n_target)), key="generation.run", disabled=generation.finished)
 if b4.button(_("Restart"), key="generation.restart"):
     generation = widgets.run_or_stop(lambda: ug.start(spec, prompt))
@@ -105,8 +105,9 @@ if not generation.steps:
 st.subheader(_("Look at a generated token"))
 # read as one sequence: a character split over byte pieces is named in each ("中 1/3"), not as a lone byte
 labels = gen.token_strings(handle, generation.ids, apart=False)[generation.n_start:]
+# the tokens of this session's run (not for links: a link cannot replay the clicks that made them)
 picked = st.pills(_("Generated tokens — click one"), list(range(len(generation.steps))), key="generation.pick",
-                  format_func=lambda i: md(labels[i]),
+                  persist_state="session", format_func=lambda i: md(labels[i]),
                   help=_("Each pill is one generated token, in order (repeated words are separate pills)."))
 if picked is None:
     st.caption(_("Click a token to see the distribution it was chosen from, what it depends on, and what each "
@@ -127,7 +128,8 @@ with d_tab:
         st.caption(_("The chosen token is outside the {n} most likely shown (rank {rank}).",
                      n=len(step.distribution.token_ids), rank=int(step.rank + 1)))
 with a_tab:
-    method = st.selectbox(_("Method"), STEP_METHODS, key="generation.method", format_func=lambda m: tr(METHOD_LABELS[m]))
+    method = st.selectbox(_("Method"), STEP_METHODS, key="generation.method", format_func=lambda m: tr(METHOD_LABELS[m]),
+                          bind="query-params")
     if method in METHODS:
         try:
             result = ug.cached_step_attribution(spec, ids, generation.n_start, picked, method, generation)

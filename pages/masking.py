@@ -5,47 +5,41 @@ import streamlit as st
 from plm_core.masking import STRATEGIES, STRATEGY_LABELS, MaskSpec, check_mask
 from plm_core.viz.masking_plots import comparison_bars, fill_in_bars, occlusion_bars
 from ui import masking as ui_masking
-from ui import LIVE_PAUSE, charts, url_state, widgets
+from ui import LIVE_PAUSE, charts, widgets
 from ui import text as ui_text
 from ui.safe import md
-from ui.url_state import UrlParam
 from plm_core.i18n import _, tr
 
 handle = widgets.require_handle()
 spec = widgets.active_spec()
 adapter = handle.adapter  # what the model kind predicts and how the lab shows it (plm_core.kinds)
 strategies = tuple(s for s in STRATEGIES if s != "mask_token" or adapter.can_mask(handle))  # GPT-2 has none
-PARAMS = (
-    UrlParam("masking.text", "text", adapter.example(handle, "masking")),
-    UrlParam("masking.masks", "masks", [], "ints"),
-    UrlParam("masking.strategy", "edit", "mask_token" if adapter.can_mask(handle) else "delete", "str", strategies),
-    UrlParam("masking.sub", "sub", ""),
-    UrlParam("masking.ref", "ref", "A dog was sleeping on the rug."),
-    UrlParam("masking.sweep", "sweep", False, "bool"),
-    UrlParam("masking.target", "target", ""),
-)
+REFERENCE = "A dog was sleeping on the rug."
 
 
 @st.fragment
 def masking_view() -> None:
-    """The whole view: a change of any of its widgets reruns only this (not the sidebar and the app shell)."""
-    url_state.sync(PARAMS)  # in the fragment, so that fragment reruns keep the URL current
+    """The whole view: a change of any of its widgets reruns only this (not the sidebar and the app shell).
 
+    Every widget is bound to the URL (bind="query-params" works in a fragment's reruns too), so the address bar
+    is a link to this exact view: ?masking.text=…&masking.masks=cat (masks are named by their pill labels).
+    """
     st.title(_("Masking lab"))
     st.caption(_("Click tokens to hide or replace them and see how the model's prediction changes. "
                  "The view follows the text as you type; the address bar is a link to this exact view."))
 
-    text = st.text_input(_("Sentence") if not adapter.target_prefix else _("Source"), key="masking.text",
-                         live=LIVE_PAUSE)
+    text = st.text_input(_("Sentence") if not adapter.target_prefix else _("Source"), adapter.example(handle, "masking"),
+                         key="masking.text", live=LIVE_PAUSE, bind="query-params")
     target = None
     if adapter.target_prefix:  # an encoder-decoder predicts the next token of this target
         target = st.text_input(tr(adapter.pair_label), key="masking.target", live=LIVE_PAUSE,
-                               help=tr(adapter.pair_help)) or None
+                               help=tr(adapter.pair_help), bind="query-params") or None
     encoding = widgets.run_or_stop(lambda: ui_masking.cached_encoding(spec, text, target))
     widgets.show_notes(encoding)
     options = [i for i, s in enumerate(encoding.special) if not s]
 
-    # positions from a link or an older text: keep the valid ones, say why the others were dropped
+    # positions chosen on an older text: keep the valid ones, say why the others were dropped (the URL follows:
+    # a bound widget's value set here is written to it; a link's labels that name no pill are dropped by Streamlit)
     asked = [int(p) for p in st.session_state.get("masking.masks") or []]
     dropped = [p for p in asked if p not in options]
     if dropped:
@@ -54,14 +48,13 @@ def masking_view() -> None:
         except ValueError as err:
             st.warning(_("Not masked: {error}.", error=md(tr(err))))
         st.session_state["masking.masks"] = [p for p in asked if p in options]
-        url_state.publish(PARAMS)  # the address bar links to the masks kept, not the ones dropped
 
-    strategy = st.segmented_control(_("Edit chosen tokens by"), strategies, key="masking.strategy",
-                                    format_func=lambda s: tr(STRATEGY_LABELS[s])) or strategies[0]
+    strategy = st.segmented_control(_("Edit chosen tokens by"), strategies, default=strategies[0], key="masking.strategy",
+                                    format_func=lambda s: tr(STRATEGY_LABELS[s]), bind="query-params") or strategies[0]
     substitute = None
     if strategy == "substitute":
         substitute = st.text_input(_("Substitute"), key="masking.sub", live=LIVE_PAUSE,
-                                   placeholder=_("a word or phrase"))
+                                   placeholder=_("a word or phrase"), bind="query-params")
     units = ui_text.unit_switch(text)
     words = units.of(encoding)
     if words is None:
@@ -70,8 +63,9 @@ def masking_view() -> None:
         chosen = ui_masking.word_pills(words)
     reference = None
     if adapter.uses_reference:
-        reference = st.text_input(_("Reference sentence"), key="masking.ref", live=LIVE_PAUSE,
-                                  help=_("The edited sentence is compared with the original and with this one."))
+        reference = st.text_input(_("Reference sentence"), REFERENCE, key="masking.ref", live=LIVE_PAUSE,
+                                  help=_("The edited sentence is compared with the original and with this one."),
+                                  bind="query-params")
 
     if strategy == "substitute" and not (substitute or "").strip():
         st.info(_("Type the word to put in place of the chosen tokens."))
@@ -108,7 +102,7 @@ def masking_view() -> None:
                   _("edited"): [after.get(k, "") for k in dict.fromkeys([*before, *after])]})
 
     if st.toggle(_("Occlusion sweep: mask each word in turn") if units.words else
-                 _("Occlusion sweep: mask each token in turn"), key="masking.sweep"):
+                 _("Occlusion sweep: mask each token in turn"), key="masking.sweep", bind="query-params"):
         sweep = widgets.run_or_stop(lambda: ui_masking.cached_occlusion(
             spec, text, tuple(sorted(chosen)), strategy, substitute, text_pair=target, words=words))
         st.caption(_("All masked copies run in one batched forward pass. A positive bar: hiding that token lowers "

@@ -96,3 +96,33 @@ def shown(body: str) -> str:
 
     out = MarkdownIt("commonmark").enable(["table", "strikethrough"]).render(str(body))
     return _html.unescape(_re.sub(r"<[^>]+>", "", out)).replace("\u2060", "").strip()
+
+
+def lesson_query(lesson: int = 1, step: int = 1, *, lang: str = "en", presenter: bool = False, reveal: bool = False,
+                 text: str | None = None, layer: int | None = None, head: int | None = None) -> dict[str, str]:
+    """Query parameters of a link to a lesson step, as the app writes them: every input is a widget bound to the
+    URL (``bind="query-params"``): the parameter is the widget key, a choice is its label, defaults are left out.
+
+    Args:
+        lesson, step: 1-based numbers. reveal: the step's answer shown. text: the lesson's sentence.
+    """
+    from plm_core.lessons.content import get_lesson
+
+    query: dict[str, str] = {}
+    if lesson != 1:
+        query["lessons.lesson"] = f"{lesson}. {get_lesson(lesson).title(lang)}"
+    if step != 1:
+        query["lessons.step"] = str(step)
+    if lang != "en":
+        query["lang"] = lang  # the app's language (ui.language), which the lesson labels above are in
+    if presenter:
+        query["lessons.presenter"] = "true"
+    if reveal:
+        query[f"lessons.reveal.{lesson}.{step - 1}"] = "true"
+    if text is not None:
+        query[f"lessons.text.{lesson}"] = text
+    if layer is not None:
+        query["lessons.layer"] = str(layer)
+    if head is not None:
+        query["lessons.head"] = str(head)
+    return query

@@ -302,36 +302,39 @@ def fill_bias_runs(at, value: str, rec: Recorder) -> None:
         rec.run(at, f"bias {view}")
 
 
+def _lesson_step(at, lesson: int, step: int, rec: Recorder, what: str) -> None:
+    """Open a lesson step (1-based) with its answer revealed, as a link does (the reveal toggle is bound to the URL)."""
+    if at.session_state["lessons.lesson"] != lesson:  # a new lesson starts at its step 1 (the picker's on_change)
+        at.session_state["lessons.lesson"] = lesson
+        at.run()
+    at.session_state["lessons.step"] = step
+    at.session_state[f"lessons.reveal.{lesson}.{step - 1}"] = True
+    rec.run(at, what)
+    assert at.session_state["lessons.step"] == step, (what, at.session_state["lessons.step"])
+
+
 def fill_lessons_encdec(at, value: str, rec: Recorder) -> None:
     """The encoder-decoder step (lesson 4): source and the target so far."""
-    at.session_state["lessons.lesson"] = 4
-    at.session_state["lessons.step"] = 3
-    at.session_state["lessons.revealed"] = {(4, 3)}
-    rec.run(at, "lesson 4 encoder-decoder")
-    if _exists(at, "lessons.w.text.4"):
-        _text(at, "lessons.w.text.4", f"{value} [MASK]")
+    _lesson_step(at, 4, 4, rec, "lesson 4 encoder-decoder")
+    if _exists(at, "lessons.text.4"):
+        _text(at, "lessons.text.4", f"{value} [MASK]")
         rec.run(at, "lesson 4 source")
-    _text(at, "lessons.w.target.4", value)
+    _text(at, "lessons.target.4", value)
     rec.run(at, "lesson 4 target so far")
 
 
 def fill_lessons(at, value: str, rec: Recorder) -> None:
     for lesson, step in ((1, 0), (4, 2), (5, 2), (7, 0)):
-        at.session_state["lessons.lesson"] = lesson
-        at.session_state["lessons.step"] = step
-        at.session_state["lessons.revealed"] = {(lesson, step)}
-        rec.run(at, f"lesson {lesson}")
-        key = f"lessons.w.text.{lesson}"
+        _lesson_step(at, lesson, step + 1, rec, f"lesson {lesson}")
+        key = f"lessons.text.{lesson}"
         if _exists(at, key):
             _text(at, key, f"{value}, nurse" if lesson == 7 else f"{value} [MASK]")
             rec.run(at, f"lesson {lesson} text")
-        if _exists(at, "lessons.w.pair.4"):
-            _text(at, "lessons.w.pair.4", value)
+        if _exists(at, "lessons.pair.4"):
+            _text(at, "lessons.pair.4", value)
             rec.run(at, "lesson 4 second sentence")
-    at.session_state["lessons.lesson"] = 5
-    at.session_state["lessons.step"] = 0
-    rec.run(at, "lesson 5 data")
-    _text(at, "lessons.w.examples", f"pos: {value}\npos: good\nneg: bad\nneg: awful\n{value}")
+    _lesson_step(at, 5, 1, rec, "lesson 5 data")
+    _text(at, "lessons.examples", f"pos: {value}\npos: good\nneg: bad\nneg: awful\n{value}")
     rec.run(at, "lesson 5 examples")
 
 
@@ -355,21 +358,15 @@ def fill_generation(at, value: str, rec: Recorder) -> None:
 def fill_lessons_generation(at, value: str, rec: Recorder) -> None:
     """Issue 15's lesson steps: static versus contextual embeddings (two sentences and a word; lesson 1) and
     generating one token at a time (lesson 4)."""
-    at.session_state["lessons.lesson"] = 1
-    at.session_state["lessons.step"] = 3
-    at.session_state["lessons.revealed"] = {(1, 3)}
-    rec.run(at, "lesson 1 contextual")
-    _text(at, "lessons.w.ctx_a", f"the {value} bank")
-    _text(at, "lessons.w.ctx_b", f"a bank {value}")
+    _lesson_step(at, 1, 4, rec, "lesson 1 contextual")
+    _text(at, "lessons.ctx_a", f"the {value} bank")
+    _text(at, "lessons.ctx_b", f"a bank {value}")
     rec.run(at, "lesson 1 contextual sentences")
-    _text(at, "lessons.w.ctx_word", value)
+    _text(at, "lessons.ctx_word", value)
     rec.run(at, "lesson 1 contextual word")
-    at.session_state["lessons.lesson"] = 4
-    at.session_state["lessons.step"] = 4
-    at.session_state["lessons.revealed"] = {(4, 4)}
-    rec.run(at, "lesson 4 generation")
-    if _exists(at, "lessons.w.text.4"):
-        _text(at, "lessons.w.text.4", f"{value} [MASK]")
+    _lesson_step(at, 4, 5, rec, "lesson 4 generation")
+    if _exists(at, "lessons.text.4"):
+        _text(at, "lessons.text.4", f"{value} [MASK]")
         rec.run(at, "lesson 4 text")
     if any(b.key == "lessons.sample" for b in at.button):
         at.button(key="lessons.sample").click()

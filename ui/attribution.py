@@ -132,9 +132,9 @@ def target_picker(handle, text: str, prefix: str = "attribution") -> Target | No
         labels = class_labels(handle)
         left, right = st.columns([3, 1])
         choice = left.selectbox(_("Explain the class"), ["predicted"] + list(labels), key=f"{prefix}.class",
-                                format_func=lambda c: _("predicted") if c == "predicted" else c)
+                                format_func=lambda c: _("predicted") if c == "predicted" else c, bind="query-params")
         output = right.radio(_("Explain"), ["prob", "logit"], horizontal=True, key=f"{prefix}.output",
-                             format_func={"prob": _("probability"), "logit": _("logit")}.get)
+                             format_func={"prob": _("probability"), "logit": _("logit")}.get, bind="query-params")
         return Target("class", label=None if choice == "predicted" else choice, output=output)
     if "similarity" in kinds:
         from ui import widgets
@@ -158,22 +158,24 @@ def target_picker(handle, text: str, prefix: str = "attribution") -> Target | No
             return None
     modes = {"single": _("a word at {mask}", mask=md(mask)) if at_mask else _("a word as the next token"),
              "contrast": _("a word rather than another (contrast)")}
-    mode = st.radio(_("Explain"), list(modes), format_func=modes.get, horizontal=True, key=f"{prefix}.mode")
+    mode = st.radio(_("Explain"), list(modes), format_func=modes.get, horizontal=True, key=f"{prefix}.mode",
+                    bind="query-params")
     cols = st.columns(4 if at_mask else 3)
     if mode == "contrast":
-        word = cols[0].text_input(_("Why this word…"), key=f"{prefix}.contrast_word", value="he")
-        foil = cols[1].text_input(_("…rather than this one"), key=f"{prefix}.foil", value="she")
+        word = cols[0].text_input(_("Why this word…"), key=f"{prefix}.contrast_word", value="he", bind="query-params")
+        foil = cols[1].text_input(_("…rather than this one"), key=f"{prefix}.foil", value="she", bind="query-params")
         if not word.strip() or not foil.strip():
             st.warning(_("A contrast needs two words: the word and the one it is compared with."))
             return None
     else:
-        word = cols[0].text_input(_("Word (empty = the model's top prediction)"), key=f"{prefix}.word")
+        word = cols[0].text_input(_("Word (empty = the model's top prediction)"), key=f"{prefix}.word",
+                                  bind="query-params")
         output = cols[1].radio(_("Explain"), ["prob", "logit"], horizontal=True, key=f"{prefix}.output",
-                               format_func={"prob": _("probability"), "logit": _("logit")}.get)
+                               format_func={"prob": _("probability"), "logit": _("logit")}.get, bind="query-params")
     mask_index = 0
     if at_mask and text.count(mask) > 1:
         mask_index = cols[2].selectbox(_("Which {mask}", mask=md(mask)), list(range(text.count(mask))), key=f"{prefix}.mask_index",
-                                       format_func=lambda i: f"{mask} #{i + 1}")
+                                       format_func=lambda i: f"{mask} #{i + 1}", bind="query-params")
     if mode == "contrast":
         return Target("contrast", word=word.strip(), contrast=foil.strip(), mask_index=mask_index)
     return Target(kinds[0], word=word.strip() or None,

@@ -136,18 +136,31 @@ def data_source_inputs(probe: str, label: str) -> tuple[str, bytes | None, str]:
     c1, c2 = st.columns([3, 2])
     path = c1.text_input(label, key=f"bias.{probe}.path", placeholder=_("empty: download from the public source once"),
                          help=_("A local file, or a folder laid out like the source (crows_pairs/…, bec_pro/…). "
-                                "Source: {source}", source=tr(datasets.LICENSES[probe])))
+                                "Source: {source}", source=tr(datasets.LICENSES[probe])), bind="query-params")
     tab = probe == "bec_pro"
-    up = c2.file_uploader(_("…or upload the file"), key=f"bias.{probe}.upload", type=["csv", "tsv", "txt"],
-                          max_upload_size=UPLOAD_MB,
+    # a file cannot be in a link, and Streamlit forgets an uploader's file when its page is left (a drill-down):
+    # the session keeps the last upload until the user removes it from the uploader
+    upload_key, kept_key = f"bias.{probe}.upload", f"bias.{probe}.upload_kept"
+
+    def keep_upload() -> None:
+        f = st.session_state.get(upload_key)
+        st.session_state[kept_key] = (f.name, f.getvalue()) if f is not None else None
+
+    up = c2.file_uploader(_("…or upload the file"), key=upload_key, type=["csv", "tsv", "txt"],
+                          max_upload_size=UPLOAD_MB, on_change=keep_upload,
                           help=(_("A tab-separated file with a header row; at most {mb} MB.", mb=UPLOAD_MB) if tab else
                                 _("A comma-separated file with a header row; at most {mb} MB.", mb=UPLOAD_MB)))
+    kept = st.session_state.get(kept_key) if up is None else None
+    if kept is not None:
+        c2.text(_("Using {name}, uploaded earlier in this session.", name=kept[0]))
     with st.expander(_("File format: required columns and an example row")):
         st.text((_("Tab-separated text, UTF-8, at most {mb} MB.", mb=UPLOAD_MB) if tab else
                  _("Comma-separated text, UTF-8, at most {mb} MB.", mb=UPLOAD_MB)) + " "
                 + _("Required columns: {columns}.\nEvery other column is kept: results can be broken down by it, and "
                     "exports carry it.", columns=", ".join(datasets.REQUIRED_COLUMNS[probe])))
         st.code(datasets.EXAMPLE_ROWS[probe], language=None)
+    if kept is not None:
+        return path, kept[1], kept[0]
     return path, (up.getvalue() if up is not None else None), (up.name if up is not None else "")
 
 
@@ -178,7 +191,7 @@ def describe_data(data: Data | None, probe: str) -> None:
 def model_queue_input(probe: str, spec: ModelSpec) -> list[ModelSpec]:
     """'Also run on' box: other models (Hub ids or folders, one per line) queued after the sidebar's model."""
     text = st.text_area(_("Also run on these models, one after the other (Hub id or folder, one per line)"),
-                        key=f"bias.{probe}.models", height=68,
+                        key=f"bias.{probe}.models", height=68, bind="query-params",
                         placeholder=_("bert-base-uncased\n/path/to/another/model"),
                         help=_("The same items are scored on each model and stored as separate runs; the "
                                "Compare models view puts them side by side."))
@@ -194,13 +207,13 @@ def sample_inputs(probe: str, columns: list[str], default_stratify: str) -> tupl
     """Sample size (0 = all), seed, and the column to stratify by."""
     c1, c2, c3 = st.columns(3)
     size = c1.number_input(_("Random sample of N items (0 = all)"), 0, 1_000_000, 0, key=f"bias.{probe}.sample",
+                           bind="query-params",
                            help=_("A seeded random sample, stratified by the column on the right, instead of the "
                                   "first rows (data files are often sorted by group)."))
-    seed = c2.number_input(_("Sample seed"), 0, 2**31 - 1, 0, key=f"bias.{probe}.seed")
+    seed = c2.number_input(_("Sample seed"), 0, 2**31 - 1, 0, key=f"bias.{probe}.seed", bind="query-params")
     options = ["(none)", *columns]
-    if st.session_state.get(f"bias.{probe}.stratify") not in options:
-        st.session_state[f"bias.{probe}.stratify"] = default_stratify if default_stratify in options else "(none)"
-    stratify = c3.selectbox(_("Stratify by"), options, key=f"bias.{probe}.stratify",
+    stratify = c3.selectbox(_("Stratify by"), options, index=options.index(default_stratify) if default_stratify in
+                            options else 0, key=f"bias.{probe}.stratify", bind="query-params",
                             format_func=lambda c: _("(none)") if c == "(none)" else c)
     return (int(size) or None), int(seed), (None if stratify == "(none)" else stratify)
 
@@ -376,15 +389,15 @@ def _pick(label: str, options: list, fmt, key: str):
         return None
     if st.session_state.get(key) not in options:
         st.session_state.pop(key, None)
-    return st.selectbox(label, options, format_func=fmt, key=key)
+    # kept while another probe or page is shown (a drill-down and back), not in links: it picks from a stored run
+    return st.selectbox(label, options, format_func=fmt, key=key, persist_state="session")
 
 
 def breakdown_picker(result, key: str, default: str) -> str:
     """'Break down by' any column the rows carry (the data set's group columns and every extra column)."""
     options = result.columns()
-    if st.session_state.get(key) not in options:
-        st.session_state[key] = default if default in options else options[0]
-    return st.selectbox(_("Break down by"), options, key=key, format_func=tr,
+    return st.selectbox(_("Break down by"), options, index=options.index(default) if default in options else 0,
+                        key=key, format_func=tr, bind="query-params",
                         help=_("Any column of the data: the data set's own group columns and every extra column "
                                "of the file."))
 

@@ -32,7 +32,7 @@ def _multiselect(label: str, options: list[str], key: str) -> list[str]:
     kept = [v for v in st.session_state.get(key, []) if v in options]
     if kept != st.session_state.get(key, []):
         st.session_state[key] = kept
-    return st.multiselect(_(label), options, key=key)
+    return st.multiselect(_(label), options, key=key, bind="query-params")
 
 
 def show_current(probe: str, spec: ModelSpec) -> None:
@@ -98,10 +98,11 @@ def seat_form(handle: ModelHandle, spec: ModelSpec) -> None:
     st.caption(_("Effect size with a bootstrap interval, and the permutation test, on the sentence embeddings "
                  "(mean pooling) of this model."))
     c1, c2, c3 = st.columns([2, 3, 1])
-    test_name = c1.selectbox(_("Test"), SEAT_TESTS, key="bias.seat.test")
+    test_name = c1.selectbox(_("Test"), SEAT_TESTS, key="bias.seat.test", bind="query-params")
     path = c2.text_input(_("SEAT .jsonl file or data folder"), key="bias.seat.path",
-                         placeholder=_("empty: download the test from sent-bias once"))
-    n_samples = c3.number_input(_("Permutations"), 1000, 1_000_000, 100_000, step=10_000, key="bias.seat.samples")
+                         placeholder=_("empty: download the test from sent-bias once"), bind="query-params")
+    n_samples = c3.number_input(_("Permutations"), 1000, 1_000_000, 100_000, step=10_000, key="bias.seat.samples",
+                                bind="query-params")
     others = ui_bias.model_queue_input("seat", spec)
     if st.button(_("Run {name}", name="SEAT"), key="bias.seat.run", type="primary"):
         data = widgets.run_or_stop(lambda: ui_bias.load_data("seat", path, seat_test=test_name))
@@ -114,10 +115,17 @@ def seat_form(handle: ModelHandle, spec: ModelSpec) -> None:
     show_current("seat", spec)
 
 
+EDITOR = ("bias.templates", "bias.slots", "bias.targets")  # the editor's text areas (kept in the URL)
+
+
+def _editor_text(tset: templates.TemplateSet) -> tuple[str, str, str]:
+    return ("\n".join(tset.templates), "\n".join(f"{k}: {', '.join(v)}" for k, v in tset.slots),
+            ", ".join(tset.targets))
+
+
 def _fill_editor(tset: templates.TemplateSet) -> None:
-    st.session_state["bias.templates"] = "\n".join(tset.templates)
-    st.session_state["bias.slots"] = "\n".join(f"{k}: {', '.join(v)}" for k, v in tset.slots)
-    st.session_state["bias.targets"] = ", ".join(tset.targets)
+    for key, text in zip(EDITOR, _editor_text(tset)):
+        st.session_state[key] = text
 
 
 def template_form(handle: ModelHandle, spec: ModelSpec) -> None:
@@ -136,8 +144,8 @@ def template_form(handle: ModelHandle, spec: ModelSpec) -> None:
 
     c1, c2 = st.columns(2)
     c1.selectbox(_("Example set"), list(sets), key="bias.template.example", on_change=use_example,
-                 format_func=tr)
-    layout = c1.radio(_("A CSV's rows are"), list(templates.LAYOUTS), key="bias.template.layout",
+                 format_func=tr, bind="query-params")
+    layout = c1.radio(_("A CSV's rows are"), list(templates.LAYOUTS), key="bias.template.layout", bind="query-params",
                       format_func=lambda k: {"lists": _("word lists (every combination)"),
                                              "rows": _("templates as written (own slot values per row)")}[k])
     upload = c2.file_uploader(_("…or a CSV (columns: template, target, one per slot)"), type=["csv"],
@@ -177,12 +185,14 @@ def template_form(handle: ModelHandle, spec: ModelSpec) -> None:
             st.session_state.pop(ROWS_SET, None)
             st.rerun()
     else:
+        # the model kind's first example set is the default: a link carries the editor only once it is changed
+        defaults = _editor_text(next(iter(sets.values()))) if sets else ("", "", "")
         left, right = st.columns([3, 2])
         with left:
-            widgets.text_area(_("Templates (one per line)"), "bias.templates", height=140)
+            widgets.text_area(_("Templates (one per line)"), "bias.templates", defaults[0], height=140)
         with right:
-            widgets.text_area(_("Slots (NAME: word, word, …)"), "bias.slots", height=80)
-            widgets.text_area(_("Target words (comma-separated)"), "bias.targets", height=68)
+            widgets.text_area(_("Slots (NAME: word, word, …)"), "bias.slots", defaults[1], height=80)
+            widgets.text_area(_("Target words (comma-separated)"), "bias.targets", defaults[2], height=68)
     others = ui_bias.model_queue_input("template", spec)
     if st.button(_("Run probe"), key="bias.template.run", type="primary"):
         if rows_set is not None:

@@ -68,7 +68,8 @@ def runs_view(probe: str) -> None:
     by_id = {r.run_id: r for r in runs}
     if st.session_state.get("bias.runs.pick") not in by_id:
         st.session_state.pop("bias.runs.pick", None)
-    run_id = st.selectbox(_("Open run"), list(by_id), format_func=lambda i: describe_run(by_id[i]), key="bias.runs.pick")
+    run_id = st.selectbox(_("Open run"), list(by_id), format_func=lambda i: describe_run(by_id[i]), key="bias.runs.pick",
+                          persist_state="session")  # a run's label changes while it is scored: not for links
     info = by_id[run_id]
     job = st.session_state.get(ui_bias.JOB)
     active = bool(job and job["running"] and run_id in job["queue"])
@@ -114,14 +115,15 @@ def compare_view(probe: str, current: int | None = None) -> None:
                  what=tr(_what(first)), n=first.n_items, n_models=len({r.model_id for r in groups[k]}))
 
     key = st.selectbox(_("Data (runs on exactly the same items)"), keys, format_func=describe,
-                       key="bias.compare.items")
+                       key="bias.compare.items", persist_state="session")
     group = groups[key]
     by_id = {r.run_id: r for r in group}
     latest: dict[str, int] = {}
     for r in group:  # newest first: the newest run of each model
         latest.setdefault(r.model_id, r.run_id)
     chosen = st.multiselect(_("Runs"), list(by_id), default=list(latest.values()),
-                            format_func=lambda i: describe_run(by_id[i]), key=f"bias.compare.runs.{key[:12]}")
+                            format_func=lambda i: describe_run(by_id[i]), key=f"bias.compare.runs.{key[:12]}",
+                            persist_state="session")
     if not chosen:
         st.info(_("Choose at least one run."))
         return
@@ -141,9 +143,8 @@ def compare_runs(infos: list[RunInfo], probe: str, key: str = "bias.compare") ->
     columns = results[infos[0].run_id].columns()
     column = default
     if columns:
-        if st.session_state.get(f"{key}.by") not in columns:
-            st.session_state[f"{key}.by"] = default if default in columns else columns[0]
-        column = st.selectbox(_("Break down by"), columns, key=f"{key}.by", format_func=tr)
+        column = st.selectbox(_("Break down by"), columns, index=columns.index(default) if default in columns else 0,
+                              key=f"{key}.by", format_func=tr, bind="query-params")
     series = {labels[r.run_id]: results[r.run_id].estimates(column) for r in infos}
     if any(not r.complete for r in infos):
         st.warning(_("Some runs are incomplete: their estimates cover only the items scored so far (shown in the "

@@ -1,9 +1,12 @@
 """Lessons page: step navigation, presenter view, shareable links, predict-then-reveal, and the live views.
 
-State lives in session keys ``lessons.*``; a fresh session takes it from the URL
-(``?lesson=2&step=3&text=...&presenter=1&layer=1&head=4&reveal=1``) and every run writes it back,
-so the address bar is always a link to the current step with its inputs. The language is the app's
-(``?lang=zh``, :mod:`ui.language`); the step's shareable link carries it too.
+Every input is a widget bound to the URL with Streamlit's ``bind="query-params"`` (the parameter is the widget
+key): ``?lessons.lesson=2.+Self-attention…&lessons.step=3&lessons.text.2=…&lessons.layer=1&lessons.head=4
+&lessons.reveal.2.2=true&lessons.presenter=true``, so the address bar is always a link to the current step with its
+inputs and whether its answer is shown. A student's guess stays in the session (``persist_state``), not in links.
+The presenter view hides the controls with CSS but still draws them, so their values stay in the URL. The language
+is the app's (``?lang=zh``, :mod:`ui.language`): a link carries it, and the lesson picker's labels (its URL value)
+are in that language.
 """
 
 from __future__ import annotations
@@ -30,12 +33,11 @@ from plm_core.words import aggregate_attention, aggregate_scores
 from ui import charts, keyboard, language, resources, widgets
 from ui import text as ui_text
 from ui.backend import compute as compute_op  # (plm_core.lessons.compute is `compute` here)
-from plm_core.i18n import _, _n, _p, LANGUAGES, lazy_gettext, msg, tr
+from plm_core.i18n import N_, _, _n, _p, LANGUAGES, lazy_gettext, msg, tr
 from ui import generation as ug
 from ui import neuron
 from ui.safe import md
 
-MAX_URL_TEXT = 500  # characters of the sentence carried in a link
 INPUT_VIEWS = {"data"}  # views that ARE the input: shown before the guess
 STEPS_IG = 32  # integration steps for lesson 6 (lowered further by classroom mode)
 
@@ -132,92 +134,34 @@ class Ctx:
         return self.units.of(encoding)
 
 
-def _int(raw: object, default: int) -> int:
-    try:
-        return int(str(raw))
-    except ValueError:
-        return default
-
-
 def text_key(lesson: int) -> str:
     return f"lessons.text.{lesson}"
 
 
-def read_url_once(handle: ModelHandle) -> None:
-    """A fresh session (a shared link) takes lesson, step and inputs from the URL."""
-    if st.session_state.get("lessons.url_read"):
-        return
-    qp = st.query_params
-    lesson = get_lesson(_int(qp.get("lesson", 1), 1))
-    st.session_state["lessons.lesson"] = lesson.number
-    st.session_state["lessons.step"] = min(max(_int(qp.get("step", 1), 1), 1), len(lesson.steps)) - 1
-    if qp.get("text"):
-        st.session_state[text_key(lesson.number)] = qp["text"][:MAX_URL_TEXT]
-    st.session_state["lessons.presenter"] = qp.get("presenter") in ("1", "true")
-    st.session_state["lessons.layer"] = min(max(_int(qp.get("layer", 0), 0), 0), handle.n_layers - 1)
-    st.session_state["lessons.head"] = min(max(_int(qp.get("head", 0), 0), 0), handle.n_heads - 1)
-    if qp.get("reveal") in ("1", "true"):
-        st.session_state["lessons.revealed"] = {(lesson.number, st.session_state["lessons.step"])}
-    st.session_state["lessons.url_read"] = True
-
-
-def link_params(ctx: Ctx) -> dict[str, str]:
-    params = {"lesson": str(ctx.lesson.number), "step": str(ctx.step_index + 1)}  # type: ignore[attr-defined]
-    if ctx.text != ctx.lesson.default_text:
-        params["text"] = ctx.text[:MAX_URL_TEXT]
-    if ctx.lang != "en":
-        params["lang"] = ctx.lang
-    if ctx.lesson.number in (2, 3):
-        params.update(layer=str(ctx.layer), head=str(ctx.head))
-    return params
-
-
-def write_url(ctx: Ctx) -> str:
-    """Mirror the state into the address bar; returns the shareable presenter link."""
-    params = link_params(ctx)
-    qp = st.query_params
-    for key in ("lesson", "step", "text", "layer", "head", "presenter", "reveal"):
-        if key in qp and key not in params:
-            del qp[key]
-    if ctx.presenter:
-        params["presenter"] = "1"
-    qp.update({k: v for k, v in params.items() if k != "lang"})  # lang: the switch's own (bound) parameter
-    base = (st.context.url or "").split("?")[0]
-    return f"{base}?{urlencode({**params, 'presenter': '1', 'model': ctx.spec.model_id})}"
-
-
-def bound(widget: Callable, label: str, key: str, **kwargs):
-    """A widget whose value lives in the plain session key ``key`` (widget key ``lessons.w.…``).
-
-    Streamlit drops a widget's state when the widget is not drawn in a run; the presenter view hides the
-    controls, so the value is kept under a key no widget owns and copied in and out.
-    """
-    wkey = key.replace("lessons.", "lessons.w.", 1)
-    st.session_state[wkey] = st.session_state[key]
-    user_change = kwargs.pop("on_change", None)
-
-    def copy_back() -> None:
-        st.session_state[key] = st.session_state[wkey]
-        if user_change:
-            user_change()
-
-    return widget(label, key=wkey, on_change=copy_back, **kwargs)
+def controls(name: str):
+    """A container for inputs the presenter view hides (CSS only: they are still drawn, so their values stay in
+    the URL and the link keeps opening the same step)."""
+    return st.container(key=f"{CONTROLS}{name}")
 
 
 def _go(delta: int, n_steps: int) -> None:
-    st.session_state["lessons.step"] = min(max(st.session_state.get("lessons.step", 0) + delta, 0), n_steps - 1)
+    st.session_state["lessons.step"] = min(max(st.session_state.get("lessons.step", 1) + delta, 1), n_steps)
 
 
 def _lesson_changed() -> None:
-    st.session_state["lessons.step"] = 0
+    st.session_state["lessons.step"] = 1
 
 
 def _exit_presenter() -> None:
     st.session_state["lessons.presenter"] = False
 
 
+CONTROLS = "lessons-ctl-"  # key prefix of the containers the presenter view hides (CSS class st-key-…)
+HIDDEN = "lessons-hidden"  # a container never shown: inputs a step does not use, kept in the URL
+HIDDEN_CSS = f'<style>[class*="st-key-{HIDDEN}"] {{ display: none !important; }}</style>'
 PRESENTER_CSS = """
 <style>
+[class*="st-key-lessons-ctl-"],
 [data-testid="stSidebar"], [data-testid="stSidebarCollapsedControl"], [data-testid="stHeader"],
 [data-testid="stToolbar"], [data-testid="stDecoration"] { display: none !important; }
 [data-testid="stMainBlockContainer"] { max-width: 100% !important; padding: 1.5rem 3rem !important; }
@@ -252,49 +196,47 @@ def render_page() -> None:
 def _render_page() -> None:
     handle = widgets.require_handle()
     spec = widgets.active_spec()
-    read_url_once(handle)
-    presenter = bool(st.session_state.get("lessons.presenter"))
     numbers = [lesson.number for lesson in LESSONS]
-    lang: Lang = language.activate()  # the app's language switch (sidebar, ?lang=zh)
+    # Every input is a widget bound to the URL (bind="query-params", the key is the parameter), so the address
+    # bar is a link to this step with its inputs. The language is the app's (sidebar, ?lang=zh): the lesson
+    # picker's labels (its URL values) are in that language.
+    lang: Lang = language.activate()
+    with controls("top"):
+        title = st.empty()
+        c1, c3 = st.columns([4, 1])
+        number = c1.selectbox(_("Lesson"), numbers, key="lessons.lesson", on_change=_lesson_changed,
+                              format_func=lambda n: f"{n}. {get_lesson(n).title(lang)}", bind="query-params")
+        presenter = c3.toggle(_("Presenter view"), key="lessons.presenter", bind="query-params",
+                              help=_("Large type, no controls: for a projector. The link below opens it directly."))
+        lesson = get_lesson(number)
+        title.title(_("Lessons"))
+        position = st.segmented_control(_("Step"), list(range(1, len(lesson.steps) + 1)),
+                                        default=1, required=True, key="lessons.step", bind="query-params")
+        st.caption(lesson.summary(lang))  # md: trusted
     if presenter:
         st.html(PRESENTER_CSS)
-    else:
-        st.title(_("Lessons"))
-        c1, c3 = st.columns([4, 1])
-        with c1:
-            bound(st.selectbox, _("Lesson"), "lessons.lesson", options=numbers, on_change=_lesson_changed,
-                  format_func=lambda n: f"{n}. {get_lesson(n).title(lang)}")
-        with c3:
-            bound(st.toggle, _("Presenter view"), "lessons.presenter",
-                  help=_("Large type, no controls: for a projector. The link below opens it directly."))
-    lesson = get_lesson(st.session_state.get("lessons.lesson", 1))
-    index = min(st.session_state.get("lessons.step", 0), len(lesson.steps) - 1)
-    st.session_state["lessons.step"] = index
+    index = min(int(position or 1), len(lesson.steps)) - 1
     step = lesson.steps[index]
 
     if presenter:
         st.title(f"{lesson.number}. {lesson.title(lang)}")  # md: trusted (lesson content)
-    else:
-        st.caption(lesson.summary(lang))  # md: trusted
-    if text_key(lesson.number) not in st.session_state:
-        st.session_state[text_key(lesson.number)] = lesson.default_text
-    if not presenter and step.view not in ("data", "train", "contextual"):  # these steps have their own inputs
+    uses_text = step.view not in ("data", "train", "contextual")  # these steps have their own inputs
+    with controls("inputs") if uses_text else st.container(key=f"{HIDDEN}-text"):  # kept in the link where not used
         label = {5: _("Sentence to classify"), 7: _("Occupations (comma-separated)")}.get(lesson.number, _("Sentence"))
-        bound(st.text_area, label, text_key(lesson.number), height=68)
-    text = st.session_state[text_key(lesson.number)]
-    layer, head = st.session_state.get("lessons.layer", 0), st.session_state.get("lessons.head", 0)
-    if lesson.number in (2, 3) and not presenter:
-        left, right = st.columns(2)
-        with left:
-            layer = bound(st.selectbox, _("Layer"), "lessons.layer", options=list(range(handle.n_layers)))
-        if lesson.number == 2:
-            with right:
-                head = bound(st.selectbox, _("Head"), "lessons.head", options=list(range(handle.n_heads)))
-    layer, head = min(int(layer), handle.n_layers - 1), min(int(head), handle.n_heads - 1)
-    units = ui_text.current_units(text) if presenter else ui_text.unit_switch(text)
-    ctx = Ctx(spec, handle, lesson, step, lang, presenter, text, layer, head, units)
+        text = st.text_area(label, lesson.default_text, key=text_key(lesson.number), height=68, bind="query-params")
+        layer, head = 0, 0
+        if lesson.number in (2, 3):
+            left, right = st.columns(2)
+            layer = left.selectbox(_("Layer"), list(range(handle.n_layers)), key="lessons.layer", bind="query-params")
+            if lesson.number == 2:
+                head = right.selectbox(_("Head"), list(range(handle.n_heads)), key="lessons.head", bind="query-params")
+        units = ui_text.unit_switch(text)
+    if not uses_text:
+        st.html(HIDDEN_CSS)
+    if step.view in EXAMPLE_VIEWS - INPUT_VIEWS:
+        examples_input(shown=False)
+    ctx = Ctx(spec, handle, lesson, step, lang, presenter, text, int(layer), int(head), units)
     ctx.step_index = index  # type: ignore[attr-defined]
-    link = write_url(ctx)
 
     st.progress((index + 1) / len(lesson.steps),
                 text=_("Lesson {lesson} · step {step} / {n_steps}", lesson=lesson.number, step=index + 1,
@@ -315,7 +257,18 @@ def _render_page() -> None:
         st.markdown("\n".join(f"- **{term(lang)}** — {definition(lang)}"  # md: trusted
                                for term, definition in lesson.glossary))
     st.caption(_("Share this step (opens in presenter view):"))
-    st.code(link, language=None)
+    st.code(presenter_link(), language=None)
+
+
+def presenter_link() -> str:
+    """The address bar's link to this step (Streamlit keeps every bound widget in it), in presenter view.
+
+    Read at the end of the run: every widget of the step has registered, so the query parameters hold their
+    values (the browser's URL at the start of the run, updated by values set in this run)."""
+    query = {k: st.query_params.get_all(k) for k in st.query_params}
+    query["lessons.presenter"] = ["true"]
+    base = (st.context.url or "").split("?")[0]
+    return f"{base}?{urlencode(query, doseq=True)}"
 
 
 def _question(ctx: Ctx) -> bool:
@@ -324,26 +277,36 @@ def _question(ctx: Ctx) -> bool:
     if q is None:
         return True
     where = (ctx.lesson.number, ctx.step_index)  # type: ignore[attr-defined]
-    revealed = st.session_state.setdefault("lessons.revealed", set())
     lang = ctx.lang
     with st.container(border=True):
         st.markdown(_("**Predict first:** {question}", question=q.prompt(lang)))  # md: trusted
         key = f"lessons.guess.{where[0]}.{where[1]}"
+        reveal_key = f"lessons.reveal.{where[0]}.{where[1]}"  # in the URL: a link can open the step revealed
+        guesses = st.session_state.setdefault("lessons.guesses", {})  # the guess each reveal judged
+        shown_before = bool(st.session_state.get(reveal_key))
+        # a student's own guess is not in the link; it survives moving between steps
         guess = st.radio(_("Your guess"), list(range(len(q.options))), index=None,
-                         key=key, format_func=lambda i: q.options[i](lang), label_visibility="collapsed")
-        guesses = st.session_state.setdefault("lessons.guesses", {})
-        if where not in revealed:
-            def reveal() -> None:
-                revealed.add(where)
-                guesses[where] = st.session_state.get(key)
+                         key=key, format_func=lambda i: q.options[i](lang), label_visibility="collapsed",
+                         disabled=shown_before, persist_state="session")
 
-            st.button(_("Reveal the answer"), key=f"lessons.reveal.{where[0]}.{where[1]}",
-                      disabled=guess is None, type="primary", on_click=reveal,
-                      help=_("Commit to a guess first."))
+        def record() -> None:  # the guess committed when the answer is revealed here (not by a link)
+            if st.session_state.get(reveal_key):
+                guesses[where] = st.session_state.get(key)
+            else:
+                guesses.pop(where, None)
+
+        shown = st.toggle(_("Reveal the answer"), key=reveal_key, on_change=record,
+                          disabled=guess is None and not shown_before, bind="query-params",
+                          help=_("Commit to a guess first."))
+        if not shown:
             return False
-        guess = guesses.get(where, guess)
-        right = guess == q.answer
         answer, why = q.options[q.answer](lang), q.explanation(lang)
+        judged = guesses.get(where)
+        if judged is None:  # revealed by a link (or before a guess): the answer, without a verdict
+            st.info(_("The answer: **{answer}**. {explanation}", answer=answer, explanation=why),  # md: trusted
+                    icon=":material/lightbulb:")  # md: trusted (the lesson's answer)
+            return True
+        right = judged == q.answer
         text = (_("Right: **{answer}**. {explanation}", answer=answer, explanation=why) if right else
                 _("Not quite — **{answer}**. {explanation}", answer=answer, explanation=why))
         if right:  # Material icons ship with Streamlit's frontend (no emoji font needed)
@@ -432,18 +395,15 @@ CONTEXT_DEFAULTS = {"lessons.ctx_a": "We sat on the bank of the river and watche
                     "lessons.ctx_b": "She went to the bank to ask for a loan.", "lessons.ctx_word": "bank"}
 
 
+CONTEXT_LABELS = {"lessons.ctx_a": N_("First sentence"), "lessons.ctx_b": N_("Second sentence"),
+                  "lessons.ctx_word": N_("Word")}
+
+
 def view_contextual(ctx: Ctx) -> None:
-    for key, value in CONTEXT_DEFAULTS.items():
-        st.session_state.setdefault(key, value)
-    if not ctx.presenter:
-        c1, c2, c3 = st.columns([3, 3, 1])
-        with c1:
-            bound(st.text_input, _("First sentence"), "lessons.ctx_a")
-        with c2:
-            bound(st.text_input, _("Second sentence"), "lessons.ctx_b")
-        with c3:
-            bound(st.text_input, _("Word"), "lessons.ctx_word")
-    res = cached_contextual(ctx.spec, *(st.session_state[k] for k in CONTEXT_DEFAULTS))
+    with controls("view"):
+        values = [column.text_input(_(CONTEXT_LABELS[key]), default, key=key, bind="query-params")
+                  for column, (key, default) in zip(st.columns([3, 3, 1]), CONTEXT_DEFAULTS.items())]
+    res = cached_contextual(ctx.spec, *values)
     charts.plotly_chart(contextual_figure(res.layers, res.cosines, res.static_cosine, res.word),
                         key="lessons.contextual")
     where = _("{a} and {b}", a=_n("token {positions}", "tokens {positions}", len(res.spans[0]),
@@ -497,12 +457,13 @@ def _per_token_caption(ctx: Ctx) -> None:
 def _neuron_view(ctx: Ctx, s: compute.AttentionSteps) -> None:
     """One query token against every key (bertviz's neuron view), from the lesson's own Q and K."""
     h, n = ctx.head, len(s.encoding)
-    st.session_state["lessons.query"] = min(int(st.session_state.get("lessons.query", min(2, n - 1))), n - 1)
-    if not ctx.presenter:
-        labels = s.encoding.labels()
-        bound(st.selectbox, _("Query token (neuron view)"),
-              "lessons.query", options=list(range(n)), format_func=lambda i: labels[i])
-    query = st.session_state["lessons.query"]
+    if st.session_state.get("lessons.query") not in range(n):  # a position of an older, longer sentence
+        st.session_state.pop("lessons.query", None)
+    labels = s.encoding.labels()
+    with controls("view"):
+        query = st.selectbox(_("Query token (neuron view)"), list(range(n)),
+                             index=min(2, n - 1), format_func=lambda i: labels[i], key="lessons.query",
+                             bind="query-params")
     qk = QueryKeyResult(model_id=s.model_id, encoding=s.encoding, layer=s.layer, head=h, queries=s.queries[h],
                         keys=s.keys[h], scores=s.scores[h], probs=s.probs[h], model_probs=s.model_probs[h],
                         scale=s.scale, causal=s.causal, bias=None if s.bias is None else s.bias[h])
@@ -600,16 +561,15 @@ def cached_encoder_decoder(spec: ModelSpec, text: str, target: str) -> compute.E
 
 
 def view_encdec(ctx: Ctx) -> None:
-    key = "lessons.target.4"
-    st.session_state.setdefault(key, "The cat sat")
-    if not ctx.presenter:
-        bound(st.text_input, _("Target so far (decoder input; optional)"), key)
+    with controls("view"):
+        target = st.text_input(_("Target so far (decoder input; optional)"), "The cat sat", key="lessons.target.4",
+                               bind="query-params")
     if not ctx.handle.arch.encoder_decoder:
         st.info(_("{model} is a {kind}: load an encoder-decoder (t5-small, facebook/bart-base) in the sidebar to see "
                   "its three attention maps computed live.", model=md(ctx.handle.model_id),
                   kind=md(tr(ctx.handle.adapter.label))))
         return
-    m = cached_encoder_decoder(ctx.spec, ctx.text, st.session_state[key])
+    m = cached_encoder_decoder(ctx.spec, ctx.text, target)
     src, tgt = m.source.tokens, m.target.tokens
     charts.plotly_chart(mask_pair(m.encoder_mask, m.decoder_mask, src, _("encoder: who may look at whom (source)"),
                               _("decoder: who may look at whom (target)"), other_tokens=tgt), key="lessons.encdec.masks")
@@ -632,11 +592,8 @@ def view_generation(ctx: Ctx) -> None:
     mask = handle.tokenizer.mask_token or "[MASK]"
     generates = handle.adapter.generates
     text = (ctx.text.split(mask)[0].strip() or ctx.text) if generates else ctx.text
-    st.session_state.setdefault("lessons.temperature", 2.0)
-    if not ctx.presenter:
-        bound(st.slider, _("Temperature"), "lessons.temperature", min_value=0.1,
-              max_value=3.0, step=0.1)
-    t = float(st.session_state["lessons.temperature"])
+    with controls("view"):
+        t = float(st.slider(_("Temperature"), 0.1, 3.0, 2.0, step=0.1, key="lessons.temperature", bind="query-params"))
     try:
         _encoding, dist = ug.cached_text_distribution(ctx.spec, text, generation.SamplingSettings(True, t))
     except PlmCoreError as err:
@@ -662,11 +619,9 @@ def view_generation(ctx: Ctx) -> None:
 
 
 def view_nsp(ctx: Ctx) -> None:
-    key = "lessons.pair.4"
-    st.session_state.setdefault(key, "It slept all afternoon.")
-    if not ctx.presenter:
-        bound(st.text_area, _("Second sentence (B)"), key, height=68)
-    pair = st.session_state[key]
+    with controls("view"):
+        pair = st.text_area(_("Second sentence (B)"), "It slept all afternoon.", key="lessons.pair.4", height=68,
+                            bind="query-params")
     enc = cached_encoding(ctx.spec, ctx.text.replace("[MASK]", "mat"), pair)
     st.markdown(_("**{n} tokens, second sentence starts at {start}**", n=len(enc), start=md(enc.pair_start)))
     if ctx.handle.adapter.target_prefix:
@@ -681,16 +636,26 @@ def _training_spec(ctx: Ctx) -> ModelSpec:
     return ctx.spec if getattr(ctx.handle.config, "model_type", "") == "bert" else ModelSpec(DEFAULT_MODEL_ID)
 
 
+EXAMPLE_VIEWS = {"data", "train", "use"}  # the steps that read the labelled examples (lesson 5)
+
+
+def examples_input(shown: bool) -> str:
+    """The labelled examples, drawn in every step that reads them (hidden but for the data step), so a link to
+    any of those steps carries them."""
+    with controls("view") if shown else st.container(key=f"{HIDDEN}-examples"):
+        examples = st.text_area(_("Labelled examples"), finetune.example_text(), key="lessons.examples", height=260,
+                                bind="query-params")
+    if not shown:
+        st.html(HIDDEN_CSS)
+    return examples
+
+
 def _examples() -> str:
-    st.session_state.setdefault("lessons.examples", finetune.example_text())
-    return st.session_state["lessons.examples"]
+    return st.session_state.get("lessons.examples", finetune.example_text())
 
 
 def view_data(ctx: Ctx) -> None:
-    _examples()
-    if not ctx.presenter:
-        bound(st.text_area, _("Labelled examples"), "lessons.examples", height=260)
-    data = finetune.parse_examples(_examples())
+    data = finetune.parse_examples(examples_input(shown=True))
     counts = ", ".join(f"{n}: {data.labels.count(i)}" for i, n in enumerate(data.names))
     st.markdown(_("**{n} examples — {counts}**", n=len(data.texts), counts=md(counts)))
 

@@ -54,7 +54,7 @@ def token_pills(encoding: Encoding, options: list[int]) -> list[int]:
     """Pills over token positions; repeated tokens get numbered labels (Streamlit maps a click back by label)."""
     labels = dict(zip(options, picker_labels([encoding.tokens[i] for i in options], markdown=True)))
     return st.pills(_("Tokens — click to select"), options, selection_mode="multi", key=MASKS_KEY,
-                    format_func=lambda i: labels.get(i, str(i)), help=_(PILLS_HELP))
+                    format_func=lambda i: labels.get(i, str(i)), help=_(PILLS_HELP), bind="query-params")
 
 
 def _word_clicked(words: Encoding, before: list[int]) -> None:
@@ -79,9 +79,12 @@ def word_pills(words: Encoding) -> list[int]:
     chosen = [w for w in options if set(words.pieces[w]) <= masks]
     st.session_state[WORD_MASKS_KEY] = chosen
     labels = dict(zip(options, picker_labels([words.tokens[w] for w in options], markdown=True)))
-    st.pills(_("Words — click to select"), options, selection_mode="multi", key=WORD_MASKS_KEY,
-             format_func=lambda w: labels.get(w, str(w)), help=_(PILLS_HELP), on_change=_word_clicked,
-             args=(words, chosen))
+    shown = st.pills(_("Words — click to select"), options, selection_mode="multi", key=WORD_MASKS_KEY,
+                     format_func=lambda w: labels.get(w, str(w)), help=_(PILLS_HELP), on_change=_word_clicked,
+                     args=(words, chosen), bind="query-params")
+    if sorted(shown) != chosen:  # words from a link (the URL wins on a session's first run): mask their pieces
+        masks = {p for w in shown for p in words.pieces[w]}
+        st.session_state[MASKS_KEY] = sorted(masks)
     return sorted(masks)
 
 

@@ -22,7 +22,7 @@ def render(qk: QueryKeyResult, prefix: str) -> None:
                   "**q·k** (the score before the scale) and the softmax."))
     labels = qk.encoding.labels()
     query = st.selectbox(_("Query token"), list(range(len(labels))), index=min(2, len(labels) - 1),
-                         key=f"{prefix}.query", format_func=lambda i: labels[i])
+                         key=f"{prefix}.query", format_func=lambda i: labels[i], bind="query-params")
     nv = neuron_view(qk, query)
     charts.plotly_chart(neuron_view_figure(nv), key=f"{prefix}.neuron")
     vis = np.array(nv.visible)

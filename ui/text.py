@@ -101,10 +101,3 @@ def unit_switch(*texts: str | None, container=None) -> Units:
                                help=_("Off: each Chinese character (or byte-level run) as the tokenizer groups it."))
     return Units(unit == "words", bool(segment))
 
-
-def current_units(*texts: str | None) -> Units:
-    """The switch's value where it is not drawn (the presenter view): from the session, else the URL."""
-    unit = st.session_state.get(UNITS_KEY) or st.query_params.get(UNITS_KEY, "tokens")
-    raw = st.session_state.get(SEGMENT_KEY, st.query_params.get(SEGMENT_KEY, "true"))
-    segment = raw if isinstance(raw, bool) else str(raw).lower() not in ("false", "0")
-    return Units(unit == "words", segment if any(has_cjk(t) for t in texts) else True)

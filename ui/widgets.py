@@ -33,6 +33,11 @@ SUGGESTED_MODELS = {
 }
 OTHER = N_("Other: a Hub id or a local folder…")  # the option's value; shown as _(OTHER)
 SPEC_KEY = "model.spec"
+# Every view is kept in the address bar by Streamlit itself: widgets take bind="query-params" (the query parameter
+# is the widget key, e.g. ?attention.text=…; a value equal to the widget's default is left out; one the widget
+# cannot take falls back to its default). Widgets whose value cannot or should not be in a link take
+# persist_state="session" instead, so they survive switching views and pages. ?model= is the one parameter
+# written by hand: it names the model loaded (model_picker), not a widget's value.
 
 
 def canonical_model_id(model_id: str) -> str:
@@ -219,29 +224,30 @@ def layer_head_picker(prefix: str, n_layers: int, n_heads: int, *, allow_average
     """Two select boxes side by side. Head None means the average over heads."""
     left, right = st.columns(2)
     layer = left.selectbox(_("Layer"), list(range(n_layers)), index=min(default_layer, n_layers - 1),
-                           key=f"{prefix}.layer")
+                           key=f"{prefix}.layer", bind="query-params")
     heads: list[int | None] = ([None] if allow_average else []) + list(range(n_heads))
     head = right.selectbox(_("Head"), heads, index=heads.index(min(default_head, n_heads - 1)) if not allow_average else 0,
-                           key=f"{prefix}.head", format_func=lambda h: _("average of heads") if h is None else str(h))
+                           key=f"{prefix}.head", format_func=lambda h: _("average of heads") if h is None else str(h),
+                           bind="query-params")
     return int(layer), head
 
 
 def text_area(label: str, key: str, default: str = "", **kwargs) -> str:
-    """A text area whose value can be preset by another page (``open_page``) or the URL.
+    """A text area kept in the URL (``?<key>=…``; left out while it holds ``default``).
 
-    The default goes into session state once; the widget is then created without ``value`` so a
-    preset never clashes with it.
+    Another page can preset it (``open_page``): a value set in session state wins over ``default``.
     """
-    if key not in st.session_state:
-        st.session_state[key] = default
-    return st.text_area(label, key=key, **kwargs)
+    return st.text_area(label, value=default, key=key, bind="query-params", **kwargs)
 
 
 def open_page(page: str, **values: object) -> None:
-    """Switch to ``page`` (e.g. "pages/attention.py") with some of its widgets preset.
+    """Switch to ``page`` (e.g. "pages/attention.py") with some of its widgets preset (a drill-down).
 
-    Keys are the target page's widget keys ("attention.text"); values are primitives.
+    Keys are the target page's widget keys ("attention.text"); values are what the widgets return (not URL
+    text). The address bar then links to the view opened. This page's own widgets keep their values
+    (bound to the URL or ``persist_state``), so going back finds the view as it was left.
     """
     for key, value in values.items():
         st.session_state[key] = value
-    st.switch_page(page)
+    # without query_params, st.switch_page clears the URL and refuses while widgets of this page are bound to it
+    st.switch_page(page, query_params={"model": active_spec().model_id})

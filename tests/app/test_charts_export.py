@@ -12,9 +12,9 @@ from plm_core.viz import theme
 
 PAGES = [  # page, query, charts at least
     ("pages/attention.py", {}, 1),
-    ("pages/masking.py", {"masks": "2", "sweep": "1"}, 2),
+    ("pages/masking.py", {"masking.text": "the cat sat on the mat", "masking.masks": "cat", "masking.sweep": "true"}, 2),
     ("pages/compare.py", {}, 2),
-    ("pages/lessons.py", {"lesson": "1", "step": "2", "reveal": "1"}, 2),
+    ("pages/lessons.py", {"lessons.step": "2", "lessons.reveal.1.1": "true"}, 2),
 ]
 
 
@@ -38,10 +38,10 @@ def test_every_chart_exports_for_slides(app_factory, tiny_dirs, page, query, n):
 
 
 def test_presenter_view_scales_every_chart(app_factory, tiny_dirs):
-    query = {"lesson": "1", "step": "2", "reveal": "1"}
+    query = {"lessons.step": "2", "lessons.reveal.1.1": "true"}
     at = open_page(app_factory, tiny_dirs["encoder"], "pages/lessons.py", query)
     normal = {s["layout"]["title"]["text"]: s["layout"] for s, _ in _charts(at)}
-    at = open_page(app_factory, tiny_dirs["encoder"], "pages/lessons.py", query | {"presenter": "1"})
+    at = open_page(app_factory, tiny_dirs["encoder"], "pages/lessons.py", query | {"lessons.presenter": "true"})
     presenter = {s["layout"]["title"]["text"]: s["layout"] for s, _ in _charts(at)}
     assert presenter.keys() == normal.keys() and presenter
     for title, layout in presenter.items():

@@ -10,7 +10,7 @@ import dataclasses
 
 import numpy as np
 import pytest
-from helpers import shown
+from helpers import lesson_query, shown
 
 from plm_core.lessons.content import LESSONS
 from ui import widgets
@@ -55,7 +55,7 @@ def _where(view: str) -> tuple[int, int]:
 
 def _lesson_step(app_factory, model_dir, view: str):
     number, i = _where(view)
-    at = app_factory(str(model_dir), query={"lesson": str(number), "step": str(i + 1), "reveal": "1"})
+    at = app_factory(str(model_dir), query=lesson_query(number, i + 1, reveal=True))
     at.run()
     at.switch_page("pages/lessons.py").run()
     assert not at.exception, at.exception
@@ -100,7 +100,7 @@ def test_saved_classifier_check_switches_at_its_tolerance(app_factory, tiny_dirs
     tol = widgets.PROBS_TOLERANCE
     for factor, ok in ((BELOW, True), (ABOVE, False)):
         number, i = _where("use")
-        at = app_factory(str(tiny_dirs["encoder"]), query={"lesson": str(number), "step": str(i + 1), "reveal": "1"})
+        at = app_factory(str(tiny_dirs["encoder"]), query=lesson_query(number, i + 1, reveal=True))
         at.session_state["lessons.saved"] = (str(tmp_path / "trained" / "x"), tol * factor)
         at.run()
         at.switch_page("pages/lessons.py").run()

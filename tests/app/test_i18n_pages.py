@@ -46,7 +46,10 @@ def test_every_page_in_chinese(app_factory, tiny_dirs, zh_thread, page):
 def test_pages_with_their_views_open_in_chinese(app_factory, tiny_dirs, zh_thread):
     """The views behind buttons, toggles and choices: masks and the occlusion sweep, words, attribution with several
     methods, comparison with attribution, a template bias probe run to the end."""
-    at = _open(app_factory, tiny_dirs["masked_lm"], "pages/masking.py", {"masks": "2", "sweep": "1"})
+    at = _open(app_factory, tiny_dirs["masked_lm"], "pages/masking.py")
+    at.pills(key="masking.masks").set_value([2]).run()
+    at.toggle(key="masking.sweep").set_value(True).run()
+    assert not at.exception, at.exception
     _assert_chinese(at, "masking lab with a mask and the sweep")
     at.switch_page("pages/attention.py").run()
     at.segmented_control(key="units").set_value("words").run()
@@ -90,8 +93,8 @@ def test_every_lesson_step_in_chinese(app_factory, tiny_dirs, zh_thread, monkeyp
     for lesson in LESSONS:
         for i, step in enumerate(lesson.steps):
             at.session_state["lessons.lesson"] = lesson.number
-            at.session_state["lessons.step"] = i
-            at.session_state["lessons.revealed"] = {(lesson.number, i)}
+            at.session_state["lessons.step"] = i + 1
+            at.session_state[f"lessons.reveal.{lesson.number}.{i}"] = True
             at.run()
             assert not at.exception, (lesson.number, i, at.exception)
             assert at.header[0].value == step.title.zh
@@ -99,7 +102,8 @@ def test_every_lesson_step_in_chinese(app_factory, tiny_dirs, zh_thread, monkeyp
 
 
 def test_presenter_view_in_chinese_and_its_language_button(app_factory, tiny_dirs, zh_thread):
-    at = _open(app_factory, tiny_dirs["masked_lm"], "pages/lessons.py", {"lesson": "2", "presenter": "1"})
+    at = _open(app_factory, tiny_dirs["masked_lm"], "pages/lessons.py",
+               {"lessons.lesson": f"2. {LESSONS[1].title('zh')}", "lessons.presenter": "true"})
     _assert_chinese(at, "presenter view")
     assert at.button(key="lessons.lang").label == "English"
     at.button(key="lessons.lang").click().run()  # (the test thread formats this run's widgets in Chinese)

@@ -14,6 +14,11 @@ from plm_core.lessons.content import LESSONS
 PAGE = "pages/lessons.py"
 
 
+def lesson_label(number: int, lang: str = "en") -> str:
+    """The lesson picker's label: the value a link carries (Streamlit binds a choice to the URL by its label)."""
+    return f"{number}. {LESSONS[number - 1].title(lang)}"
+
+
 def _open(app_factory, model_id, query=None):
     at = app_factory(model_id, query=query)
     at.run()
@@ -41,18 +46,18 @@ def test_every_step_of_every_lesson(app_factory, tiny_dirs, trained_dir):
     for lesson in LESSONS:
         at.session_state["lessons.lesson"] = lesson.number
         for i, step in enumerate(lesson.steps):
-            at.session_state["lessons.step"] = i
+            at.session_state["lessons.step"] = i + 1
             at.run()
             assert not at.exception, (lesson.number, i, at.exception)
             assert at.header[0].value == step.title.en
             n_charts = len(at.get("plotly_chart"))
             q = step.question
-            reveal = at.button(key=f"lessons.reveal.{lesson.number}.{i}")
-            assert reveal.disabled  # no guess yet: nothing to reveal
+            reveal = at.toggle(key=f"lessons.reveal.{lesson.number}.{i}")
+            assert reveal.disabled and not reveal.value  # no guess yet: nothing to reveal
             if step.view not in ("data",):
                 assert n_charts == 0 and not at.success  # the live view waits for the guess
             at.radio(key=f"lessons.guess.{lesson.number}.{i}").set_value(q.answer).run()
-            at.button(key=f"lessons.reveal.{lesson.number}.{i}").click().run()
+            at.toggle(key=f"lessons.reveal.{lesson.number}.{i}").set_value(True).run()
             assert not at.exception, (lesson.number, i, at.exception)
             assert any("Right:" in shown(s.value) for s in at.success), (lesson.number, i)
             for d in _diffs(at):
@@ -63,21 +68,34 @@ def test_every_step_of_every_lesson(app_factory, tiny_dirs, trained_dir):
 
 
 def test_shared_link_opens_the_step_with_its_inputs(app_factory, tiny_dirs):
+    """Issue 13: a `reveal` link greeted a class that never guessed with "Not quite —"."""
     text = "the dog sat on the mat"
     at = _open(app_factory, str(tiny_dirs["masked_lm"]),
-               {"lesson": "2", "step": "3", "text": text, "layer": "1", "head": "3", "reveal": "1"})
-    assert at.session_state["lessons.lesson"] == 2 and at.session_state["lessons.step"] == 2
+               {"lessons.lesson": lesson_label(2), "lessons.step": "3", "lessons.text.2": text, "lessons.layer": "1",
+                "lessons.head": "3", "lessons.reveal.2.2": "true"})
+    assert at.session_state["lessons.lesson"] == 2 and at.session_state["lessons.step"] == 3
     assert at.header[0].value == LESSONS[1].steps[2].title.en
-    assert at.text_area(key="lessons.w.text.2").value == text
-    assert at.selectbox(key="lessons.w.layer").value == 1 and at.selectbox(key="lessons.w.head").value == 3
+    assert at.text_area(key="lessons.text.2").value == text
+    assert at.selectbox(key="lessons.layer").value == 1 and at.selectbox(key="lessons.head").value == 3
     assert any("row sums: min 1.000000" in shown(m.value) for m in at.markdown)  # revealed by the link
     assert "softmax (layer 1, head 3)" in at.get("plotly_chart")[0].proto.spec
-    # the address bar mirrors the state
+    answer = LESSONS[1].steps[2].question.options[LESSONS[1].steps[2].question.answer].en
+    assert any(i.value.startswith(f"The answer: **{answer}**") for i in at.info)  # shown, not judged
+    assert not any("Not quite" in i.value for i in at.info) and not any("Right:" in s.value for s in at.success)
     at.button(key="lessons.next").click().run()
-    assert at.session_state["lessons.step"] == 3
-    qp = {k: v if isinstance(v, str) else v[0] for k, v in at.query_params.items()}
-    assert qp["lesson"] == "2" and qp["step"] == "4" and qp["text"] == text and qp["head"] == "3"
-    assert any("presenter=1" in c.value and "lesson=2" in c.value for c in at.code)
+    assert at.session_state["lessons.step"] == 4 and not at.exception
+    link = at.code[-1].value  # the presenter link: the address bar's parameters, presenter view on
+    assert "lessons.presenter=true" in link and "lessons.step=4" in link and "lessons.layer=1" in link
+
+
+def test_a_link_with_invalid_values_opens_the_defaults(app_factory, tiny_dirs):
+    at = _open(app_factory, str(tiny_dirs["masked_lm"]),
+               {"lessons.lesson": "99. Nope", "lessons.step": "-3", "lessons.layer": "x", "lang": "fr",
+                "lessons.presenter": "maybe", "lessons.reveal.1.0": "yes"})
+    assert not at.exception and not at.error
+    assert at.session_state["lessons.lesson"] == 1 and at.session_state["lessons.step"] == 1
+    assert at.session_state["language"] == "en" and at.session_state["lessons.presenter"] is False
+    assert at.header[0].value == LESSONS[0].steps[0].title.en
 
 
 def test_presenter_view_hides_controls_and_steps(app_factory, tiny_dirs):
@@ -86,29 +104,35 @@ def test_presenter_view_hides_controls_and_steps(app_factory, tiny_dirs):
 
 
 def _presenter_view_in_chinese(app_factory, tiny_dirs):
-    at = _open(app_factory, str(tiny_dirs["masked_lm"]), {"lesson": "1", "presenter": "1", "lang": "zh"})
-    assert not at.text_area and not at.selectbox(key="model.choice").proto is None
-    assert [s for s in at.selectbox if s.key and s.key.startswith("lessons")] == []
-    assert at.title[0].value.startswith("1. 词元与嵌入")
+    at = _open(app_factory, str(tiny_dirs["masked_lm"]),
+               {"lessons.lesson": lesson_label(1, "zh"), "lessons.presenter": "true", "lang": "zh"})
+    # the controls are drawn (their values stay in the link) inside containers the presenter CSS hides
     html = " ".join(h.proto.body for h in at.get("html"))
-    assert "stSidebar" in html and "font-size" in html
+    assert "stSidebar" in html and "font-size" in html and '[class*="st-key-lessons-ctl-"]' in html
+    assert at.title[-1].value.startswith("1. 词元与嵌入")
     at.button(key="lessons.next").click().run()
-    assert at.session_state["lessons.step"] == 1 and at.header[0].value == LESSONS[0].steps[1].title.zh
+    assert at.session_state["lessons.step"] == 2 and at.header[0].value == LESSONS[0].steps[1].title.zh
     at.button(key="lessons.exit").click().run()
-    assert not at.exception and at.text_area(key="lessons.w.text.1").value == LESSONS[0].default_text
-    assert at.session_state["lessons.step"] == 1  # state survived the hidden controls
+    assert not at.exception and at.text_area(key="lessons.text.1").value == LESSONS[0].default_text
+    assert at.session_state["lessons.step"] == 2 and at.session_state["lessons.presenter"] is False
+    assert '[class*="st-key-lessons-ctl-"]' not in " ".join(h.proto.body for h in at.get("html"))
 
 
 def test_wrong_guess_is_corrected(app_factory, tiny_dirs):
-    at = _open(app_factory, str(tiny_dirs["masked_lm"]), {"lesson": "2", "step": "3"})
+    at = _open(app_factory, str(tiny_dirs["masked_lm"]), {"lessons.lesson": lesson_label(2), "lessons.step": "3"})
     wrong = 1 - LESSONS[1].steps[2].question.answer if LESSONS[1].steps[2].question.answer < 2 else 0
     at.radio(key="lessons.guess.2.2").set_value(wrong).run()
-    at.button(key="lessons.reveal.2.2").click().run()
+    at.toggle(key="lessons.reveal.2.2").set_value(True).run()
     assert any("Not quite" in shown(i.value) for i in at.info)
+    # the guess survives moving between steps (persist_state), and so does the revealed answer
+    at.button(key="lessons.next").click().run()
+    at.button(key="lessons.prev").click().run()
+    assert at.radio(key="lessons.guess.2.2").value == wrong and any("Not quite" in shown(i.value) for i in at.info)
 
 
 def test_lesson5_saves_a_classifier_and_switches_the_model(app_factory, tiny_dirs, trained_dir):
-    at = _open(app_factory, str(tiny_dirs["encoder"]), {"lesson": "5", "step": "3", "reveal": "1"})
+    at = _open(app_factory, str(tiny_dirs["encoder"]),
+               {"lessons.lesson": lesson_label(5), "lessons.step": "3", "lessons.reveal.5.2": "true"})
     at.button(key="lessons.save").click().run()
     assert not at.exception, at.exception
     spec = at.session_state["model.spec"]

@@ -39,11 +39,12 @@ def test_attention_page_neuron_view_by_position(app_factory, tiny_dirs, tiny_mlm
 def _lesson_step(app_factory, model_dir, lesson: int, step: int):
     at = open_page(app_factory, model_dir, "pages/lessons.py")
     at.session_state["lessons.lesson"] = lesson
-    at.session_state["lessons.step"] = step
+    at.run()
+    at.session_state["lessons.step"] = step + 1  # the step control is 1-based (its URL value)
     at.run()
     q = get_lesson(lesson).steps[step].question
     at.radio(key=f"lessons.guess.{lesson}.{step}").set_value(q.answer).run()
-    at.button(key=f"lessons.reveal.{lesson}.{step}").click().run()
+    at.toggle(key=f"lessons.reveal.{lesson}.{step}").set_value(True).run()
     assert not at.exception, at.exception
     return at
 
@@ -55,13 +56,13 @@ def test_lesson1_contextual_step(app_factory, tiny_dirs):
     y = plotly_array(fig["data"][0]["y"])
     assert y[0] == pytest.approx(1.0, abs=1e-6) and len(y) == 1 + 3  # static row, embedding layer, 2 layers
     assert any("equals the first's (a static embedding): max |difference| = 0.0e+00" in shown(s.value) for s in at.success)
-    at.text_input(key="lessons.w.ctx_word").input("river").run()  # not in the second sentence
+    at.text_input(key="lessons.ctx_word").input("river").run()  # not in the second sentence
     assert any("is not in the second sentence" in shown(e.value) for e in at.error)
 
 
 def test_lesson2_neuron_view_follows_the_query(app_factory, tiny_dirs):
     at = _lesson_step(app_factory, tiny_dirs["causal_lm"], 2, 1)
-    at.selectbox(key="lessons.w.query").set_value(4).run()
+    at.selectbox(key="lessons.query").set_value(4).run()
     fig = _figure(at, "Neuron view, layer 0, head 0")
     assert fig["layout"]["annotations"][0]["text"].startswith("q: query 4:")
     assert "hidden by the causal mask" in fig["layout"]["title"]["text"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from helpers import chart_specs, open_page, plotly_array, shown
+from helpers import chart_specs, lesson_query, open_page, plotly_array, shown
 
 from plm_core.attention import extract_attention, head_average
 from plm_core.attribution import attribute
@@ -92,7 +92,7 @@ def test_lessons_token_table_shows_markdown_characters(app_factory):
     """Issue 12: the Lessons token table showed >, -, *, + and # as empty cells (st.table renders Markdown)."""
     text = "> - * + # ok"
     at = open_page(app_factory, "embedded", "pages/lessons.py",
-                   {"lesson": "1", "step": "1", "text": text, "reveal": "1"})
+                   lesson_query(1, 1, text=text, reveal=True))
     tokens = [shown(t) for t in at.table[0].value["token"]]  # st.table renders cells as Markdown
     assert tokens == ["[CLS]", ">", "-", "*", "+", "#", "ok", "[SEP]"]
     assert "[CLS] · > · - · * · + · # · ok · [SEP]" in [c.value for c in at.code]
@@ -113,8 +113,7 @@ def test_presenter_view_keeps_the_word_view_from_the_link(app_factory, tiny_dirs
 
     step = next(n for n, s in enumerate(get_lesson(2).steps, start=1) if s.view == "softmax")
     at = open_page(app_factory, tiny_dirs["masked_lm"], "pages/lessons.py",
-                   {"lesson": "2", "step": str(step), "reveal": "1", "presenter": "1", "units": "words",
-                    "text": "the quickest cat"})
+                   lesson_query(2, step, text="the quickest cat", reveal=True, presenter=True) | {"units": "words"})
     words = word_spans(encode(load_model(ModelSpec(str(tiny_dirs["masked_lm"]), device="cpu")), "the quickest cat")[0])
     heat = _heatmap(at, "softmax")
     assert heat["x"] == [f"{i}:{w}" for i, w in enumerate(words.tokens)]

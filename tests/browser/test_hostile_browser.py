@@ -18,6 +18,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from urllib.parse import urlencode
 
 import pytest
 from playwright.sync_api import expect
@@ -220,7 +221,8 @@ def test_hostile_text_in_every_box_shows_literally(app):
         box.press("Enter")
     _no_markup_from_user_text(page)
 
-    app.goto(app.base_url + "compare?mode=models&model_b=" + "**x**%20[a](http://example.invalid)")
+    app.goto(app.base_url + "compare?" + urlencode({"compare.mode": "one sentence, two models",
+                                                     "compare.model_b": "**x** [a](http://example.invalid)"}))
     alert = page.get_by_test_id("stAlertContentError").first
     expect(alert).to_contain_text("**x** [a](http:")
     assert "'**x** [a](http://example.invalid)'" in alert.inner_text().replace("\u2060", "")

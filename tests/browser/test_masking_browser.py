@@ -3,6 +3,8 @@ share the link and open it in a fresh page; compare two sentences."""
 
 from __future__ import annotations
 
+from urllib.parse import parse_qs, urlparse
+
 from playwright.sync_api import expect
 from st_browser import full_page_screenshot, instrument_page
 
@@ -30,9 +32,11 @@ def test_type_mask_by_click_and_open_the_shared_link(app, browser, shots_dir):
         page.get_by_text("Occlusion sweep: mask each token in turn").click()
     expect(page.get_by_text("Occlusion (mask token)").first).to_be_visible(timeout=30_000)
     full_page_screenshot(page, shots_dir / "masking_lab.png")
-    page.wait_for_function("() => location.search.includes('masks=2')")
+    # every widget is bound to the URL: the parameter is its key, a pill by its label
+    page.wait_for_function("() => new URLSearchParams(location.search).get('masking.masks') === 'cat'")
     shared = page.url
-    assert "text=the+cat+sat+on+the+mat" in shared and "sweep=1" in shared and "model=" in shared
+    qs = parse_qs(urlparse(shared).query)
+    assert qs["masking.text"] == [SENTENCE] and qs["masking.sweep"] == ["true"] and "model" in qs
 
     # the link in a fresh browser context (new session, no state) reproduces the view
     context = browser.new_context(viewport={"width": 1280, "height": 900})

@@ -3,9 +3,10 @@ lab, the tokens/words switch in the address bar, and token text shown literally 
 
 from __future__ import annotations
 
-import re
+from urllib.parse import parse_qs, urlencode, urlparse
 
 from playwright.sync_api import expect
+from helpers import lesson_query
 from st_browser import full_page_screenshot
 
 SENTENCE = "the cat sat on the mat"
@@ -19,9 +20,9 @@ def pill(page, name: str):
     return page.get_by_test_id("stButtonGroup").get_by_role("button", name=name, exact=True)
 
 
-def masks_in_url(page) -> str | None:
-    found = re.search(r"[?&]masks=([^&]*)", page.url)
-    return found[1].replace("%2C", ",") if found else None
+def masks_in_url(page) -> list[str]:
+    """The masks a link carries: the pills' labels (Streamlit binds a choice to the URL by its label)."""
+    return parse_qs(urlparse(page.url).query).get("masking.masks", [])
 
 
 def test_each_copy_of_a_repeated_token_is_clicked_by_position(app, shots_dir):
@@ -32,22 +33,24 @@ def test_each_copy_of_a_repeated_token_is_clicked_by_position(app, shots_dir):
     with app.expect_rerun():
         box.fill(SENTENCE)
     expect(edited_input(page)).to_contain_text(f"[CLS] {SENTENCE} [SEP]")
-    for name, position, edited in (("the¹", 1, "[CLS] [MASK] cat sat on the mat [SEP]"),
-                                   ("the²", 5, "[CLS] the cat sat on [MASK] mat [SEP]")):
+    for name, edited in (("the¹", "[CLS] [MASK] cat sat on the mat [SEP]"),
+                         ("the²", "[CLS] the cat sat on [MASK] mat [SEP]")):
         with app.expect_rerun():
             pill(page, name).click()
         expect(edited_input(page)).to_contain_text(edited)
-        page.wait_for_function(f"() => /[?&]masks={position}(&|$)/.test(location.search)")
+        page.wait_for_function("name => new URLSearchParams(location.search).getAll('masking.masks').join() === name",
+                               arg=name)
         with app.expect_rerun():  # clicking it again unmasks it
             pill(page, name).click()
         expect(edited_input(page)).to_contain_text(f"[CLS] {SENTENCE} [SEP]")
-        page.wait_for_function("() => !/[?&]masks=/.test(location.search)")
+        page.wait_for_function("() => !new URLSearchParams(location.search).has('masking.masks')")
     # the keyboard: focus the first "the" and press space
     pill(page, "the¹").focus()
     with app.expect_rerun():
         page.keyboard.press("Space")
     expect(edited_input(page)).to_contain_text("[CLS] [MASK] cat sat on the mat [SEP]")
-    assert masks_in_url(page) == "1"
+    page.wait_for_function("() => new URLSearchParams(location.search).has('masking.masks')")
+    assert masks_in_url(page) == ["the¹"]
     full_page_screenshot(page, shots_dir / "text_masking_repeated.png")
 
 
@@ -87,7 +90,7 @@ def test_markdown_characters_are_literal_in_pills_and_tables(app, shots_dir):
     full_page_screenshot(page, shots_dir / "text_masking_markdown.png")
     # the Lessons token table: st.table (which the presenter view scales) renders cells as Markdown; md() keeps
     # each token literal
-    app.goto(app.base_url + "lessons?lesson=1&step=1&reveal=1&text=%3E+-+*+%2B+%23+ok")
+    app.goto(app.base_url + "lessons?" + urlencode(lesson_query(1, 1, reveal=True, text="> - * + # ok")))
     table = page.get_by_test_id("stTable").first
     expect(table).to_be_visible(timeout=30_000)
     column = [h.strip() for h in table.locator("thead tr > *").all_inner_texts()].index("token")

@@ -13,6 +13,7 @@ from urllib.parse import urlencode
 
 import pytest
 from chart_layout import chart_boxes, layout_problems
+from helpers import lesson_query
 from playwright.sync_api import expect
 from st_browser import answer_slow_warning, full_page_screenshot, instrument_page, streamlit_server
 
@@ -81,15 +82,16 @@ def test_every_figure_builder_lays_out_without_overlap(browser, gallery_url, sho
 
 PAGES = [  # (path, tab to open, charts expected at least) — the issue's cases first
     ("attention", "Token flow", 1),
-    ("lessons?" + urlencode({"lesson": 1, "step": 2, "reveal": 1}), None, 2),
-    ("lessons?" + urlencode({"lesson": 6, "step": 1, "reveal": 1}), None, 1),
-    ("lessons?" + urlencode({"lesson": 7, "step": 1, "reveal": 1}), None, 1),
-    ("masking?" + urlencode({"masks": "2,5", "sweep": 1}), None, 2),
-    ("compare?attr=1", None, 3),
+    ("lessons?" + urlencode(lesson_query(1, 2, reveal=True)), None, 2),
+    ("lessons?" + urlencode(lesson_query(6, 1, reveal=True)), None, 1),
+    ("lessons?" + urlencode(lesson_query(7, 1, reveal=True)), None, 1),
+    ("masking?" + urlencode({"masking.text": "the cat sat on the mat", "masking.masks": ["cat", "the²"],
+                           "masking.sweep": "true"}, doseq=True), None, 2),
+    ("compare?compare.attr=true", None, 3),
     ("attention", "Heatmaps & rollout", 1),
     ("attention", "Query · key", 2),
-    ("lessons?" + urlencode({"lesson": 3, "step": 1, "reveal": 1}), None, 1),
-    ("lessons?" + urlencode({"lesson": 4, "step": 1, "reveal": 1}), None, 1),
+    ("lessons?" + urlencode(lesson_query(3, 1, reveal=True)), None, 1),
+    ("lessons?" + urlencode(lesson_query(4, 1, reveal=True)), None, 1),
 ]
 
 
@@ -162,10 +164,14 @@ def test_presenter_view_text_scales_with_the_body(browser, server_url, shots_dir
     """Chart titles, ticks, legends, axis and colour-bar titles, hover labels, captions and tables: every one at
     least 0.7 × the presenter body size, read from the computed styles at 1920×1080."""
     context, page, app = _page(browser, 1920, 1080)
-    app.goto(server_url + "lessons?" + urlencode({**query, "reveal": 1, "presenter": 1}))
+    app.goto(server_url + "lessons?" + urlencode(lesson_query(**query, reveal=True, presenter=True)))
     expect(page.locator('[data-testid="stMain"] h2').first).to_be_visible()
     if charts:
         _wait_charts(page, charts)
+    # the presenter style is an element of the run like any other: under load the heading can be painted first
+    page.wait_for_function("""() => Array.from(document.querySelectorAll(
+        '[data-testid="stMain"] [data-testid="stMarkdownContainer"] p')).some(
+        p => parseFloat(getComputedStyle(p).fontSize) >= 24)""", timeout=30_000)
     body_px = max(_font_px(page.locator('[data-testid="stMain"] [data-testid="stMarkdownContainer"] p')))
     assert body_px >= 24, body_px
     floor = PRESENTER_BODY_SHARE * body_px
@@ -182,7 +188,8 @@ def test_presenter_view_text_scales_with_the_body(browser, server_url, shots_dir
         "progress": page.locator('[data-testid="stMain"] [data-testid="stProgress"] p'),
     }
     for name in expected - {"hover labels"}:  # everything the step draws has arrived
-        expect(parts[name].first).to_be_visible(timeout=60_000)
+        # (the presenter view hides the controls, still drawn to keep the link whole: look at visible text only)
+        expect(parts[name].filter(visible=True).first).to_be_visible(timeout=60_000)
     small, seen = {}, set()
     for name, loc in parts.items():
         sizes = _font_px(loc)
@@ -219,7 +226,7 @@ def _heading(page) -> str:
 def test_keyboard_moves_lesson_steps(browser, server_url):
     """→, PageDown and Space go forward; ← and PageUp go back; keys typed in a text box stay in it."""
     context, page, app = _page(browser, 1920, 1080)
-    app.goto(server_url + "lessons?" + urlencode({"lesson": 2, "step": 1, "presenter": 1}))
+    app.goto(server_url + "lessons?" + urlencode(lesson_query(2, 1, presenter=True)))
     steps = ["Queries, keys and values", "Scores: QKᵀ / √d_k", "Softmax: scores become weights",
              "The weighted sum of V"]
     expect(page.locator('[data-testid="stMain"] h2').first).to_have_text(steps[0])
@@ -228,7 +235,7 @@ def test_keyboard_moves_lesson_steps(browser, server_url):
         with app.expect_rerun():
             page.keyboard.press(key)
         expect(page.locator('[data-testid="stMain"] h2').first).to_have_text(steps[index])
-        assert re.search(rf"[?&]step={index + 1}\b", page.url), page.url
+        assert re.search(rf"[?&]lessons\.step={index + 1}\b", page.url), page.url
     # the normal view: an arrow key in the sentence box moves the cursor, not the lesson
     with app.expect_rerun():
         page.get_by_role("button", name="Exit presenter view").click()
