@@ -280,3 +280,11 @@ def refuse_outside_requests(context) -> list[str]:
 
     context.route("**/*", guard)
     return refused
+
+
+def answer_slow_warning(app, timeout_ms: int = 180_000) -> None:
+    """A busy machine may make the Attribution page ask first ("Run anyway (about N s)"): click it when it does."""
+    button = app.page.get_by_role("button", name="Run anyway", exact=False)
+    if button.count():
+        with app.expect_rerun(timeout_ms=timeout_ms):
+            button.click()

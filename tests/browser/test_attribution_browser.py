@@ -3,15 +3,7 @@
 from __future__ import annotations
 
 from playwright.sync_api import expect
-from st_browser import full_page_screenshot, set_text_area
-
-
-def _answer_slow_warning(app) -> None:
-    """A busy machine may make the page ask first: click "Run anyway" when it does."""
-    button = app.page.get_by_role("button", name="Run anyway", exact=False)
-    if button.count():
-        with app.expect_rerun(timeout_ms=120_000):
-            button.click()
+from st_browser import answer_slow_warning, full_page_screenshot, set_text_area
 
 
 def _pick_method(app, label: str) -> None:
@@ -27,16 +19,16 @@ def _pick_method(app, label: str) -> None:
         box.press("Enter")
     page.keyboard.press("Escape")
     wait_idle(page, timeout_ms=120_000)
-    _answer_slow_warning(app)
+    answer_slow_warning(app)
 
 
 def test_type_pick_method_see_highlights(app, shots_dir):
     app.goto(app.base_url + "attribution")
     page = app.page
-    _answer_slow_warning(app)
+    answer_slow_warning(app)
     expect(page.locator(".plm-attribution").first).to_be_visible(timeout=60_000)
     set_text_area(app, "Sentence", "the quick brown fox jumps over the lazy dog")
-    _answer_slow_warning(app)
+    answer_slow_warning(app)
     highlight = page.locator(".plm-attribution").first
     expect(highlight.locator(".plm-token", has_text="fox")).to_have_count(1)
     expect(highlight.locator(".plm-token")).to_have_count(11)  # [CLS] + 9 words + [SEP]
@@ -54,9 +46,9 @@ def test_type_pick_method_see_highlights(app, shots_dir):
 def test_every_method_runs_on_the_embedded_model(app, shots_dir):
     app.goto(app.base_url + "attribution")
     page = app.page
-    _answer_slow_warning(app)
+    answer_slow_warning(app)
     set_text_area(app, "Sentence", "a dog runs fast")
-    _answer_slow_warning(app)
+    answer_slow_warning(app)
     # DeepLift does not fit a transformer: not offered, listed with the reason
     expect(page.get_by_text("Not offered for this model — DeepLift", exact=False)).to_be_visible()
     for label in ["Gradient × Input", "Saliency", "GradientSHAP", "Occlusion (token ablation)",

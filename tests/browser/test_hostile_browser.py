@@ -22,8 +22,8 @@ from urllib.parse import urlencode
 
 import pytest
 from playwright.sync_api import expect
-from st_browser import (free_port, full_page_screenshot, instrument_page, refuse_outside_requests, set_text_area,
-                        wait_healthy)
+from st_browser import (answer_slow_warning, free_port, full_page_screenshot, instrument_page,
+                        refuse_outside_requests, set_text_area, wait_healthy)
 
 ROOT = Path(__file__).resolve().parents[2]
 README_COMMAND = "python3 -m streamlit run app.py"
@@ -207,6 +207,7 @@ def test_hostile_text_in_every_box_shows_literally(app):
     app.goto(app.base_url + "attribution")
     set_text_area(app, "Sentence", HOSTILE)
     set_text_area(app, "Second sentence (the target is the cosine similarity to it)", HOSTILE)
+    answer_slow_warning(app)
     explained = page.get_by_test_id("stMarkdownContainer").filter(has_text="Explained:")
     expect(explained).to_contain_text("cosine similarity to")
     assert "'**x** [a](http://example.invalid)" in explained.inner_text().replace("\u2060", "")

@@ -15,7 +15,7 @@ import pytest
 from chart_layout import chart_boxes, layout_problems
 from helpers import lesson_query
 from playwright.sync_api import expect
-from st_browser import full_page_screenshot, instrument_page, streamlit_server
+from st_browser import answer_slow_warning, full_page_screenshot, instrument_page, streamlit_server
 
 ROOT = Path(__file__).resolve().parents[2]
 PRESENTER_BODY_SHARE = 0.7
@@ -128,10 +128,7 @@ def test_attribution_methods_side_by_side_layout_and_names(browser, server_url, 
         with app.expect_rerun(120_000):
             page.get_by_role("option", name=name, exact=True).click()
         page.keyboard.press("Escape")
-    run_anyway = page.get_by_role("button", name=re.compile("Run anyway"))
-    if run_anyway.count():
-        with app.expect_rerun(180_000):
-            run_anyway.click()
+    answer_slow_warning(app)
     _wait_charts(page, 4)
     problems = layout_problems(chart_boxes(page))
     colorbars = {title: page.locator(".js-plotly-plot", has=page.locator("text.gtitle", has_text=title)).first
