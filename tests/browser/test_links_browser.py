@@ -16,7 +16,7 @@ from urllib.parse import parse_qs, urlencode, urlparse
 import pytest
 from helpers import lesson_query
 from playwright.sync_api import expect
-from st_browser import full_page_screenshot, instrument_page, wait_idle
+from st_browser import answer_slow_warning, full_page_screenshot, instrument_page, wait_idle
 
 # the numbers each chart shown draws (charts in a tab or expander not open are left out: the frontend draws them
 # when they are opened) (plotly's own data on the page: x, y, z of every trace), and its title
@@ -49,6 +49,7 @@ def fresh(browser, url: str):
     app = instrument_page(context.new_page())
     app.page.set_default_timeout(60_000)
     app.goto(url, timeout_ms=120_000)
+    answer_slow_warning(app)  # a busy machine may make the Attribution page ask first (not part of the link)
     return context, app
 
 
@@ -138,6 +139,7 @@ def test_a_shared_link_reopens_identically(app, browser, shots_dir, name):
     path, params, n = LINKS[name]
     page = app.page
     app.goto(app.base_url + path + "?" + urlencode(params, doseq=True), timeout_ms=120_000)
+    answer_slow_warning(app)
     values = chart_values(page, n)
     kept = query(page)
     for key, value in params.items():  # Streamlit keeps every value the link set (none was a default)
