@@ -257,15 +257,17 @@ def _render_page() -> None:
         st.markdown("\n".join(f"- **{term(lang)}** — {definition(lang)}"  # md: trusted
                                for term, definition in lesson.glossary))
     st.caption(_("Share this step (opens in presenter view):"))
-    st.code(presenter_link(), language=None)
+    st.code(presenter_link(ctx.spec.model_id), language=None)
 
 
-def presenter_link() -> str:
-    """The address bar's link to this step (Streamlit keeps every bound widget in it), in presenter view.
+def presenter_link(model_id: str) -> str:
+    """The address bar's link to this step (Streamlit keeps every bound widget in it), in presenter view, on
+    ``model_id`` (always named: whether the address bar holds ``?model=`` yet depends on the run's timing).
 
     Read at the end of the run: every widget of the step has registered, so the query parameters hold their
     values (the browser's URL at the start of the run, updated by values set in this run)."""
     query = {k: st.query_params.get_all(k) for k in st.query_params}
+    query["model"] = [model_id]
     query["lessons.presenter"] = ["true"]
     base = (st.context.url or "").split("?")[0]
     return f"{base}?{urlencode(query, doseq=True)}"
