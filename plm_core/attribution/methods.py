@@ -331,11 +331,10 @@ def occlusion(ctx: Context) -> tuple[np.ndarray, dict[str, object]]:
     return attr[0, :, 0].float().detach().cpu().numpy().astype(np.float32), {"perturbations_per_eval": per_eval}
 
 
-def kernel_shap(ctx: Context) -> tuple[np.ndarray, dict[str, object]]:
-    """KernelSHAP (Lundberg & Lee, 2017) over tokens: coalitions in batched passes, the count adaptive
-    (:func:`_adaptive_samples`; Shapley values add up to f(x) − f(x'), so completeness is checked)."""
+def _token_sampler(ctx: Context, explainer) -> Callable[[int], np.ndarray]:
+    """``run(n)``: a captum perturbation explainer (KernelShap, Lime) with ``n`` samples over whole tokens, in
+    batches the model's memory allows; scores of shape [n_tokens] (float64)."""
     n_tokens = ctx.x.shape[1]
-    explainer = KernelShap(ctx.obj.f)
 
     def run(n: int) -> np.ndarray:
         per_eval = max(1, min(n, batch_limit(ctx.handle, n_tokens) * 3))
@@ -343,6 +342,13 @@ def kernel_shap(ctx: Context) -> tuple[np.ndarray, dict[str, object]]:
                                    perturbations_per_eval=per_eval)
         return attr[0, :, 0].float().detach().cpu().numpy().astype(np.float64)
 
+    return run
+
+
+def kernel_shap(ctx: Context) -> tuple[np.ndarray, dict[str, object]]:
+    """KernelSHAP (Lundberg & Lee, 2017) over tokens: coalitions in batched passes, the count adaptive
+    (:func:`_adaptive_samples`; Shapley values add up to f(x) − f(x'), so completeness is checked)."""
+    run = _token_sampler(ctx, KernelShap(ctx.obj.f))
     scores, info = _adaptive_samples(ctx, run, completeness=True, pooled=False)
     return scores.astype(np.float32), info
 
@@ -352,14 +358,6 @@ def lime(ctx: Context) -> tuple[np.ndarray, dict[str, object]]:
     (:func:`_adaptive_samples`; a surrogate need not add up to f(x) − f(x'), so only stability is checked)."""
     from captum._utils.models.linear_model import SkLearnRidge
 
-    n_tokens = ctx.x.shape[1]
-    explainer = Lime(ctx.obj.f, interpretable_model=SkLearnRidge(alpha=0.01))
-
-    def run(n: int) -> np.ndarray:
-        per_eval = max(1, min(n, batch_limit(ctx.handle, n_tokens) * 3))
-        attr = explainer.attribute(ctx.x, baselines=ctx.base, feature_mask=_token_mask(ctx, True), n_samples=n,
-                                   perturbations_per_eval=per_eval)
-        return attr[0, :, 0].float().detach().cpu().numpy().astype(np.float64)
-
+    run = _token_sampler(ctx, Lime(ctx.obj.f, interpretable_model=SkLearnRidge(alpha=0.01)))
     scores, info = _adaptive_samples(ctx, run, completeness=False, pooled=False)
     return scores.astype(np.float32), info
