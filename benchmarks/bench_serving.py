@@ -111,7 +111,7 @@ def main() -> None:
             finally:
                 server.stop()
         else:
-            import plm_cluster
+            from deploy import plm_cluster
 
             state = Path(os.environ.get("TMPDIR", "/tmp")) / f"plm-bench-{setup}-{os.getpid()}"
             info = cluster_up(1 if setup == "b" else 2, state)
