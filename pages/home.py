@@ -21,6 +21,7 @@ st.markdown(_(
 | **Bias probes** | counterfactual template sets (masked-LM probabilities, causal-LM log-probabilities, encoder similarities), CrowS-Pairs, BEC-Pro and SEAT scored as their papers define, per bias type, with a click from any item to its attention and attribution |
 | **Lessons** | seven guided lessons computed live from the loaded model (tokens and embeddings, self-attention step by step, multi-head, masked vs causal LM, fine-tuning a classifier in seconds, attention vs attribution, a bias probe), with predict-then-reveal questions, English/中文, a presenter view and shareable step links |
 | **Masking lab** | click tokens to mask, delete or replace them and watch the prediction change as you type: masked-LM fill-ins at every mask, class probabilities or the next token before and after, an encoder's similarity to the original and a reference; an occlusion sweep of every token in one batched pass; the URL reproduces the view |
+| **Generation** | a causal LM (or the decoder of T5/BART) writing token by token: greedy, temperature, top-k and top-p with a seed, each step's distribution before and after, the logit lens (what every layer would predict), and for any generated token its attribution and attention |
 | **Compare** | two sentences side by side (aligned tokens, prediction difference, attention difference per layer and head, attribution difference) or one sentence on two models (tokens matched by characters when the tokenizers differ), with what is loaded and an unload button |
 """
 ))
