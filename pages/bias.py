@@ -23,7 +23,7 @@ view = c2.radio(_("Show"), list(VIEWS), format_func=lambda v: _(VIEWS[v]), horiz
 if view == "runs":
     bias_runs.runs_view(probe)
 elif view == "compare":
-    bias_runs.compare_view(probe, ui_bias.current_run(probe, spec.model_id))
+    bias_runs.compare_view(probe, ui_bias.current_run(probe))
 elif probe == "template":
     bias_forms.template_form(handle, spec)
 elif probe == "seat":

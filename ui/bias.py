@@ -322,12 +322,12 @@ def job_status(run_id: int) -> None:
                   total=info.n_items))
 
 
-def current_run(probe: str, model_id: str) -> int | None:
+def current_run(probe: str) -> int | None:
     """The run shown under "New run": the one this session started last, or None.
 
     Runs other sessions started (another student's on a shared server, or this browser's before a reload or a
     server restart) are never shown here: they are listed under "Stored runs", where they can be opened and
-    resumed. ``model_id`` is unused (kept for the callers' signature)."""
+    resumed."""
     run_id = st.session_state.get(CURRENT, {}).get(probe)
     if run_id is None:
         return None

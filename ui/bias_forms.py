@@ -37,7 +37,7 @@ def _multiselect(label: str, options: list[str], key: str) -> list[str]:
 
 def show_current(probe: str, spec: ModelSpec) -> None:
     """The run this session started last and, when one probe was queued over several models, their comparison."""
-    run_id = ui_bias.current_run(probe, spec.model_id)
+    run_id = ui_bias.current_run(probe)
     if run_id is None:
         ui_bias.stored_runs_hint(probe)
         ui_bias.caveat(probe)
