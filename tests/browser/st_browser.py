@@ -288,3 +288,58 @@ def answer_slow_warning(app, timeout_ms: int = 180_000) -> None:
     if button.count():
         with app.expect_rerun(timeout_ms=timeout_ms):
             button.click()
+
+
+def choose_option(app, box, option: str, exact: bool = False, attempts: int = 4,
+                  rerun_ms: float | None = None) -> None:
+    """Open the select box ``box`` (a Locator) and click ``option``, as a person does. A rerun that redraws the
+    box (a query-parameter write, a late fragment) closes an open list: when the option has not appeared within
+    5 s, close the list and open it again, at most ``attempts`` times. With ``rerun_ms``, wait (that long at
+    most) for the rerun the choice starts."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    page = app.page
+    choice = page.get_by_role("option", name=option, exact=exact)
+    for attempt in range(attempts):
+        wait_idle(page)
+        box.click()
+        try:
+            choice.wait_for(state="visible", timeout=5_000)
+        except PlaywrightTimeout:
+            if attempt == attempts - 1:
+                raise
+            page.keyboard.press("Escape")
+            continue
+        if rerun_ms is None:
+            choice.click()
+        else:
+            with app.expect_rerun(rerun_ms):
+                choice.click()
+        return
+
+
+def load_model_from_sidebar(app, model_id: str, timeout_ms: float = 60_000) -> None:
+    """Pick "Other: a Hub id or a local folder…" in the sidebar's model box, type ``model_id`` and press
+    Load model, waiting for the rerun."""
+    sidebar = app.page.get_by_test_id("stSidebar")
+    choose_option(app, sidebar.get_by_test_id("stSelectbox").first, "Other: a Hub id or a local folder…")
+    sidebar.get_by_label("Hub id or folder", exact=True).fill(model_id)
+    with app.expect_rerun(timeout_ms):
+        sidebar.get_by_role("button", name="Load model").click()
+
+
+def plotly_z_shape(chart, timeout_ms: float = 30_000, expected: list[int] | None = None) -> list[int]:
+    """[rows, columns] of the first heatmap trace of the Plotly chart in ``chart`` (a Locator of a
+    stPlotlyChart). Plotly draws after Streamlit's rerun ends: wait until the trace exists (and, with
+    ``expected``, until it has that shape; on timeout the last shape is returned for the assertion)."""
+    plot = chart.locator(".js-plotly-plot")
+    plot.wait_for(state="visible", timeout=timeout_ms)
+    js = "p => (p._fullData && p._fullData[0] && p._fullData[0].z) ? [p._fullData[0].z.length, p._fullData[0].z[0].length] : null"
+    deadline = time.monotonic() + timeout_ms / 1000
+    shape = None
+    while time.monotonic() < deadline:
+        shape = plot.evaluate(js)
+        if shape is not None and (expected is None or shape == expected):
+            return shape
+        chart.page.wait_for_timeout(100)
+    return shape

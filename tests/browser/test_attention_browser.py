@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from playwright.sync_api import expect
-from st_browser import full_page_screenshot, set_text_area
+from st_browser import full_page_screenshot, load_model_from_sidebar, set_text_area
 
 
 def test_attention_page_shows_bertviz_and_heatmap_offline(app, shots_dir):
@@ -39,11 +39,7 @@ def test_unknown_model_in_the_sidebar_keeps_the_page_working(app, shots_dir):
     page = app.page
     sidebar = page.get_by_test_id("stSidebar")
     expect(sidebar.get_by_text("sentence encoder (no task head)")).to_be_visible()
-    sidebar.get_by_test_id("stSelectbox").first.click()
-    page.get_by_role("option", name="Other: a Hub id or a local folder…").click()
-    sidebar.get_by_label("Hub id or folder", exact=True).fill("no-such-org/no-such-model")
-    with app.expect_rerun():
-        sidebar.get_by_role("button", name="Load model").click()
+    load_model_from_sidebar(app, "no-such-org/no-such-model")
     alert = sidebar.get_by_test_id("stAlertContentError")
     expect(alert).to_contain_text("could not load 'no-such-org/no-such-model'")
     expect(alert).to_contain_text("still using sentence-transformers/all-MiniLM-L6-v2")

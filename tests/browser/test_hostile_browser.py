@@ -23,7 +23,7 @@ from urllib.parse import urlencode
 import pytest
 from playwright.sync_api import expect
 from st_browser import (answer_slow_warning, free_port, full_page_screenshot, instrument_page,
-                        refuse_outside_requests, set_text_area, wait_healthy)
+                        load_model_from_sidebar, refuse_outside_requests, set_text_area, wait_healthy)
 
 ROOT = Path(__file__).resolve().parents[2]
 README_COMMAND = "python3 -m streamlit run app.py"
@@ -174,11 +174,7 @@ def test_a_300_character_model_id_is_a_message_and_the_session_keeps_working(app
     app.goto(app.base_url + "attention")
     page = app.page
     sidebar = page.get_by_test_id("stSidebar")
-    sidebar.get_by_test_id("stSelectbox").first.click()
-    page.get_by_role("option", name="Other: a Hub id or a local folder…").click()
-    sidebar.get_by_label("Hub id or folder", exact=True).fill("a" * 300)
-    with app.expect_rerun():
-        sidebar.get_by_role("button", name="Load model").click()
+    load_model_from_sidebar(app, "a" * 300)
     alert = sidebar.get_by_test_id("stAlertContentError")
     expect(alert).to_contain_text("is not a model id or folder")
     expect(alert).to_contain_text("(300 characters)")

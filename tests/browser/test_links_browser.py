@@ -16,7 +16,7 @@ from urllib.parse import parse_qs, urlencode, urlparse
 import pytest
 from helpers import lesson_query
 from playwright.sync_api import expect
-from st_browser import answer_slow_warning, full_page_screenshot, instrument_page, wait_idle
+from st_browser import answer_slow_warning, choose_option, full_page_screenshot, instrument_page, wait_idle
 
 # the numbers each chart shown draws (charts in a tab or expander not open are left out: the frontend draws them
 # when they are opened) (plotly's own data on the page: x, y, z of every trace), and its title
@@ -55,10 +55,8 @@ def fresh(browser, url: str):
 
 def pick(app, label: str, option: str) -> None:
     """A select box in the main area, by its label, as a person picks it."""
-    page = app.page
-    page.get_by_test_id("stMain").get_by_test_id("stSelectbox").filter(has_text=label).filter(visible=True).first.click()
-    with app.expect_rerun(60_000):
-        page.get_by_role("option", name=option, exact=True).click()
+    box = app.page.get_by_test_id("stMain").get_by_test_id("stSelectbox").filter(has_text=label).filter(visible=True)
+    choose_option(app, box.first, option, exact=True, rerun_ms=60_000)
 
 
 def test_a_view_set_by_hand_is_in_the_address_bar_and_kept_across_pages(app, browser, shots_dir):

@@ -4,23 +4,13 @@ views draw its encoder, decoder and cross-attention, and the cross-attention hea
 from __future__ import annotations
 
 from playwright.sync_api import expect
-from st_browser import full_page_screenshot, set_text_area
-
-
-def _load_from_sidebar(app, folder: str) -> None:
-    page = app.page
-    sidebar = page.get_by_test_id("stSidebar")
-    sidebar.get_by_test_id("stSelectbox").first.click()
-    page.get_by_role("option", name="Other: a Hub id or a local folder…").click()
-    sidebar.get_by_label("Hub id or folder", exact=True).fill(folder)
-    with app.expect_rerun(60_000):
-        sidebar.get_by_role("button", name="Load model").click()
+from st_browser import full_page_screenshot, load_model_from_sidebar, plotly_z_shape, set_text_area
 
 
 def test_t5_folder_three_attention_stacks(app, tiny_dirs, shots_dir):
     app.goto(app.base_url + "attention")
     page = app.page
-    _load_from_sidebar(app, str(tiny_dirs["t5"]))
+    load_model_from_sidebar(app, str(tiny_dirs["t5"]))
     expect(page.get_by_test_id("stSidebar").get_by_text("encoder-decoder (T5/BART-style)")).to_be_visible()
     set_text_area(app, "Source", "the cat sat on the mat")
     set_text_area(app, "Target so far (decoder input; optional)", "the cat")
@@ -54,10 +44,7 @@ def test_t5_folder_three_attention_stacks(app, tiny_dirs, shots_dir):
         page.get_by_test_id("stButtonGroup").get_by_text("cross-attention (target → source)").click()
     chart = page.get_by_test_id("stPlotlyChart").filter(has_text="Layer 0").first
     expect(chart.locator(".js-plotly-plot")).to_be_visible()
-    shape = chart.locator(".js-plotly-plot").evaluate("""(p) => {
-        const z = p._fullData[0].z;  // plotly's decoded [query][key] matrix
-        return [z.length, z[0].length];
-    }""")
+    shape = plotly_z_shape(chart, expected=[target, source])  # plotly's decoded [query][key] matrix
     assert shape == [target, source], shape
     ticks = chart.locator(".xtick text").evaluate_all("els => els.map(e => e.textContent)")
     assert ticks[-1] == f"{source - 1}:</s>"  # T5's end token shown as text (plotly reads some tags in labels)
