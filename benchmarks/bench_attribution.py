@@ -199,21 +199,30 @@ def run(setup: Setup, sentences: list[str], rows: list[dict]) -> None:
                        "speedup": cpu["captum LIG-50"] / cpu[method],
                        "wall_speedup": wall["captum LIG-50"] / wall[method],
                        "nodes": res.params.get("n_steps") if res else 50,
-                       "fallback": bool(res.params.get("fallback")) if res else False,
+                       "strategy": str(res.params.get("strategy", "fixed")) if res else "",
                        **judge(scores, ref, content, total)}
                 rows.append(row)
             a = rows[-3]
+            # issue 16's contract on the same f(x) − f(x'): auto no less complete than GL-50, or at float32 rounding
+            floor = 1e-6 * float(np.abs(auto.scores).sum())
+            a["worse_than_gl50"] = (abs(auto.scores.astype(np.float64).sum() - total)
+                                    > max(abs(fixed.scores.astype(np.float64).sum() - total), floor))
             print(f"  {setup.name[:12]:12s} {baseline:4s} #{i:<2d} {len(auto.encoding):3d} tok | auto {a['nodes']:>3} nodes "
-                  f"{'(fallback) ' if a['fallback'] else ''}ρ={a['spearman']:.4f} diff={a['max_diff']:.1e} "
+                  f"{a['strategy']}{' WORSE THAN GL-50' if a['worse_than_gl50'] else ''} ρ={a['spearman']:.4f} diff={a['max_diff']:.1e} "
                   f"compl={a['completeness']:.1e} ×{a['speedup']:.2f} (wall ×{a['wall_speedup']:.2f}) "
                   f"| LIG-50 diff={rows[-2]['max_diff']:.1e} "
                   f"| GL-50 ×{rows[-1]['speedup']:.2f}", flush=True)
 
 
+def _paths(rows: list[dict]) -> str:
+    """How many inputs took each of auto's paths (smooth / fixed / refined)."""
+    return "/".join(str(sum(r["strategy"] == k for r in rows)) for k in ("smooth", "fixed", "refined"))
+
+
 def summary(rows: list[dict]) -> str:
     head = ("| model | method | inputs | meet goal | median speed-up vs LIG-50 (CPU time) | p10 speed-up "
-            "| median speed-up (wall) | median gradients | fallbacks | worst max diff | worst Spearman "
-            "| median / worst completeness |\n|---|---|---|---|---|---|---|---|---|---|---|---|")
+            "| median speed-up (wall) | median gradients | auto's paths smooth/fixed/refined | less complete than GL-50 "
+            "| worst max diff | worst Spearman | median / worst completeness |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     lines = [head]
     models = list(dict.fromkeys(r["model"] for r in rows)) + ["all"]
     for model in models:
@@ -227,7 +236,9 @@ def summary(rows: list[dict]) -> str:
                 f"| {model} | {method} | {len(sel)} | {np.mean([r['meets'] for r in sel]):.1%} | {np.median(sp):.2f}× "
                 f"| {np.percentile(sp, 10):.2f}× | {np.median([r['wall_speedup'] for r in sel]):.2f}× "
                 f"| {np.median([r['nodes'] for r in sel]):.0f} "
-                f"| {sum(r['fallback'] for r in sel)} | {max(r['max_diff'] for r in sel):.2%} "
+                f"| {_paths(sel) if method == 'auto' else '—'} "
+                f"| {sum(r.get('worse_than_gl50', False) for r in sel) if method == 'auto' else '—'} "
+                f"| {max(r['max_diff'] for r in sel):.2%} "
                 f"| {min(r['spearman'] for r in sel):.4f} | {np.median(comp):.4%} / {comp.max():.3%} |")
     return "\n".join(lines)
 

@@ -72,19 +72,19 @@ def open_page(app_factory, model_id, page: str, query: dict[str, str] | None = N
     return at
 
 
-def assert_never_worse(auto, fixed, tolerance: float = 0.001) -> None:
-    """Adaptive IG's completeness error within max(the fixed rule's, tolerance × |Δf|), up to float32 rounding.
-
-    ``tolerance``: attribute()'s default (0.1 %).
-    """
+def assert_never_worse(auto, fixed) -> None:
+    """Adaptive IG's completeness error ≤ the fixed rule's, or at the float32 rounding level (1e-6 × Σ|scores|),
+    where two errors cannot be told apart. Both errors are taken against the same f(x) − f(x') (auto's): a
+    separate call evaluates f in other batches, which moves it by float rounding (measured 4e-6 of the change)."""
     assert auto.delta_abs is not None and fixed.delta_abs is not None
-    change = abs(auto.f_x - auto.f_baseline)
-    assert change == pytest.approx(abs(fixed.f_x - fixed.f_baseline), rel=1e-5, abs=1e-7)
-    noise = 1e-6 * float(np.abs(auto.scores).sum()) + 1e-7 * max(abs(auto.f_x), abs(auto.f_baseline))
-    bound = max(fixed.delta_abs, tolerance * change) + noise
-    assert auto.delta_abs <= bound, (
-        f"auto {auto.delta_rel:.4%} ({auto.params.get('n_steps')} gradients, {auto.params.get('rule')}) "
-        f"vs fixed-50 {fixed.delta_rel:.4%}")
+    change = auto.f_x - auto.f_baseline
+    assert abs(change) == pytest.approx(abs(fixed.f_x - fixed.f_baseline), rel=1e-4, abs=1e-6)
+    auto_err = abs(float(np.asarray(auto.scores, np.float64).sum()) - change)
+    fixed_err = abs(float(np.asarray(fixed.scores, np.float64).sum()) - change)
+    noise = 1e-6 * float(np.abs(auto.scores).sum())
+    assert auto_err <= max(fixed_err, noise), (
+        f"auto {auto_err / abs(change):.5%} ({auto.params.get('n_steps')} gradients, {auto.params.get('rule')}) "
+        f"vs fixed-50 {fixed_err / abs(change):.5%}")
 
 
 def shown(body: str) -> str:

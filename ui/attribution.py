@@ -17,7 +17,7 @@ from plm_core.attribution import (
 from plm_core.classroom import cap_steps
 from plm_core.loading import ModelSpec
 from ui.backend import compute
-from plm_core.i18n import _, _n
+from plm_core.i18n import _
 from ui.safe import md
 
 
@@ -67,17 +67,28 @@ def quality_message(r: AttributionResult, warn: float = COMPLETENESS_WARNING) ->
         parts.append(_("Completeness error |Σ scores − (f(x) − f(baseline))| = {abs:.2e} ({share} of {change:.4g})",
                        abs=r.delta_abs, share=_share(r.delta_rel), change=abs(r.f_x - r.f_baseline)))
     if r.method == "integrated_gradients":
-        if p.get("fallback"):
-            parts.append(_("auto: no rule met the {tolerance} tolerance within {nodes} gradients, so the fixed "
-                           "{steps}-step rule was computed too and the more complete of the two is shown ({rule}; "
-                           "{n} gradients in all)", tolerance=_share(p["tolerance"]), nodes=p["nodes"],
-                           steps=p["fallback_steps"], rule=p["rule"], n=p["n_steps"]))
-        elif "nodes" in p:
-            parts.append(_n("auto: {nodes} gradients in {n} try (Clenshaw–Curtis nodes gathered around α ≈ "
-                            "{center:.2f}), estimated token error ≤ {error} of the largest |score|",
-                            "auto: {nodes} gradients in {n} tries (Clenshaw–Curtis nodes gathered around α ≈ "
-                            "{center:.2f}), estimated token error ≤ {error} of the largest |score|",
-                            int(p["tries"]), nodes=p["nodes"], center=p["center"], error=_share(p["token_error"])))
+        strategy = p.get("strategy")
+        if strategy == "smooth":
+            parts.append(_("auto: {n} gradients (Clenshaw–Curtis): f changes evenly along the path and the scores add "
+                           "up to float rounding", n=p["n_steps"]))
+        elif strategy == "fixed":
+            parts.append(_("auto: the fixed {steps}-step rule (Gauss–Legendre) is within the {tolerance} tolerance",
+                           steps=p["fixed_steps"], tolerance=_share(p["tolerance"])))
+        elif strategy == "refined":
+            missed = _share(float(p["fixed_completeness_error"]) / max(abs(r.f_x - r.f_baseline), 1e-12))
+            if str(p["rule"]).startswith("clenshaw"):
+                parts.append(_("auto: the fixed {steps}-step rule missed the {tolerance} tolerance ({missed}), so "
+                               "{nodes} more gradients were placed around α ≈ {center:.2f}, where f changes "
+                               "(Clenshaw–Curtis); {n} gradients in all, estimated token error ≤ {error} of the "
+                               "largest |score|", steps=p["fixed_steps"], tolerance=_share(p["tolerance"]),
+                               missed=missed, nodes=p["nodes"], center=p["center"], n=p["n_steps"],
+                               error=_share(p["token_error"])))
+            else:
+                parts.append(_("auto: the fixed {steps}-step rule missed the {tolerance} tolerance ({missed}); "
+                               "{nodes} more gradients placed around α ≈ {center:.2f} were less complete, so the "
+                               "fixed rule's scores are shown ({n} gradients in all)", steps=p["fixed_steps"],
+                               tolerance=_share(p["tolerance"]), missed=missed, nodes=p["nodes"],
+                               center=p["center"], n=p["n_steps"]))
         else:
             parts.append(_("{n} steps (Gauss–Legendre)", n=p["n_steps"]))
             larger = cap_steps(1024) > int(p["n_steps"])

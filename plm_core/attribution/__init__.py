@@ -202,11 +202,11 @@ def attribute(
             an encoder needs ``Target("similarity", other=...)``).
         text_pair: second segment for pair classifiers (not the similarity sentence).
         baseline: "pad", "mask" or "zero" word embeddings at every non-special token.
-        n_steps: integration steps (IG, captum's Gauss–Legendre rule); None = adaptive
-            (:func:`plm_core.attribution.methods.integrated_gradients`): it stops when the completeness error is
-            within ``tolerance`` and falls back to the fixed 50-step rule when it cannot get there.
-        tolerance: relative completeness error at which adaptive IG stops (default 0.1 %, what the fixed
-            50-step rule reaches on almost every input of the embedded model).
+        n_steps: integration steps (IG, captum's Gauss–Legendre rule); None = "auto"
+            (:func:`plm_core.attribution.methods.integrated_gradients`): never less complete than the fixed
+            50-step rule on the same input (or at float32 rounding); refines where that rule misses ``tolerance``.
+        tolerance: relative completeness error auto accepts from the fixed rule and refines towards
+            (default 0.1 %; the fixed 50-step rule meets it on almost every input of the embedded model).
         sdpa: run the passes with SDPA attention (same maths, no attention weights kept); None = on a
             GPU only (on this CPU it measured no faster than eager).
         objective: builds the objective instead of ``text``/``target`` (called under the lock), e.g. a
@@ -359,8 +359,8 @@ def _work(handle: ModelHandle, n: int, method: str, n_steps: int | None, n_sampl
     """Token-forwards one call costs (a backward ≈ 2 forwards; attention adds a share growing with n)."""
     grad = 3.0
     passes = {
-        # adaptive IG: the forward probe (9 + 8 points) and, typically, 33 gradients (measured on MiniLM)
-        "integrated_gradients": grad * (n_steps or 33) + 2 + (0 if n_steps else 17),
+        # auto IG: the forward probe (9 points) and, typically, the fixed rule's 50 gradients (MiniLM)
+        "integrated_gradients": grad * (n_steps or 50) + 2 + (0 if n_steps else 9),
         "saliency": grad + 2, "input_x_gradient": grad + 2, "deeplift": 2 * grad + 2,
         # adaptive sample counts: typically 256 (GradientSHAP on MiniLM reaches its maximum of 512 often)
         "gradient_shap": grad * (n_samples or 256) + 2,

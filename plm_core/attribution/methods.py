@@ -116,7 +116,7 @@ def path_values(handle: ModelHandle, f: Callable[[torch.Tensor], torch.Tensor], 
 
 
 PATH_INTERVALS = PROBE_INTERVALS // 2  # first forward-only probe of f along the path (9 points; 17 if f changes locally)
-FALLBACK_STEPS = 50  # the fixed rule adaptive IG must never be worse than (captum's default)
+FIXED_STEPS = 50  # the fixed rule auto IG is never less complete than (captum's Gauss–Legendre, 50 nodes)
 TOKEN_TOLERANCE = 0.01  # adaptive IG's per-token error estimate, relative to the largest |score|
 DEFAULT_MAX_NODES = 65  # adaptive IG's budget of gradient evaluations (Clenshaw–Curtis 9, 17, 33, 65)
 
@@ -146,17 +146,54 @@ def _fixed_ig(ig: IntegratedGradients, ctx: Context, steps: int) -> tuple[torch.
     return attr, bs
 
 
+def _refined_probe(ctx: Context, probe: np.ndarray) -> np.ndarray:
+    """The probe with its midpoints added (one more forward-only pass) when f changes locally along the path,
+    so that the sinh map is centred on the change; else ``probe`` itself."""
+    if len(probe) - 1 >= PROBE_INTERVALS or locate_change(probe)[1] >= 0.5:
+        return probe
+    n = len(probe) - 1
+    mids = path_values(ctx.handle, ctx.obj.f, ctx.x, ctx.base, n, alphas=(np.arange(n) + 0.5) / n)
+    fine = np.empty(2 * n + 1)
+    fine[0::2], fine[1::2] = probe, mids
+    return fine
+
+
+def _memo_gradients(ctx: Context) -> Callable[[np.ndarray], np.ndarray]:
+    """:func:`path_gradients` that computes each α once (a second adaptive pass reuses the first's gradients)."""
+    rows: dict[float, np.ndarray] = {}
+
+    def integrand(alphas: np.ndarray) -> np.ndarray:
+        todo = np.array([a for a in np.asarray(alphas, np.float64) if float(a) not in rows])
+        if todo.size:
+            for a, row in zip(todo, path_gradients(ctx, todo), strict=True):
+                rows[float(a)] = row
+        return np.stack([rows[float(a)] for a in alphas])
+
+    integrand.computed = rows  # type: ignore[attr-defined]
+    return integrand
+
+
 def integrated_gradients(ctx: Context) -> tuple[np.ndarray, dict[str, object]]:
     """Integrated Gradients (Sundararajan et al., 2017) on the word embeddings.
 
     With ``n_steps`` given: captum's Gauss–Legendre rule with that many steps (= plain captum).
-    With ``n_steps`` None (adaptive, :mod:`plm_core.attribution.quadrature`): nested Clenshaw–Curtis rules
-    (9 → 17 → 33 → 65 gradients, each level reusing the last) on a sinh-mapped path that puts the nodes where
-    a forward-only probe saw f change (f at 9 points; at 8 midpoints more when it changes locally). It stops at the first level whose completeness error is within
-    ``tolerance`` × |f(x) − f(x')| and whose per-token error estimate is within 1 % of the largest |score|.
-    If no level within the budget (``max_steps``, default 65) meets both, it computes captum's fixed
-    50-node Gauss–Legendre rule as well and returns whichever has the smaller completeness error, so it is
-    never less complete than that rule beyond the tolerance asked for.
+    With ``n_steps`` None ("auto"), never less complete than captum's fixed 50-node Gauss–Legendre rule on the
+    same input (up to float rounding, where two errors cannot be told apart), by construction:
+
+    1. ``smooth``: when a forward-only probe (f at 9 points) sees f change evenly along the path, nested
+       Clenshaw–Curtis rules (9 → 17 gradients) are tried first; they are kept only when their completeness
+       error is at the float32 rounding level (≤ 1e-6 × Σ|scores|), where no rule is measurably better.
+    2. ``fixed``: otherwise captum's fixed rule (``min(50, max_steps)`` Gauss–Legendre nodes); kept when its
+       completeness error is within ``tolerance`` × |f(x) − f(x')|.
+    3. ``refined``: otherwise error-controlled refinement (:mod:`plm_core.attribution.quadrature`: a sinh map
+       centred where the probe saw f change, nested Clenshaw–Curtis 17 → 33 → 65 nodes, per-token and
+       completeness error checks) within ``max_steps`` more gradients, and the more complete of it and the
+       fixed rule is returned.
+
+    ``info``: ``strategy`` (smooth / fixed / refined), ``rule`` (what the scores come from), ``n_steps``
+    (every gradient computed), ``met`` (result within ``tolerance``), ``fixed_steps`` and
+    ``fixed_completeness_error`` when the fixed rule ran, ``nodes``, ``level``, ``center``, ``width``,
+    ``token_error`` and ``adaptive_completeness_error`` when a Clenshaw–Curtis rule ran.
     """
     ig = IntegratedGradients(ctx.obj.f)
     diff = ctx.f_x - ctx.f_b
@@ -165,40 +202,46 @@ def integrated_gradients(ctx: Context) -> tuple[np.ndarray, dict[str, object]]:
         attr, bs = _fixed_ig(ig, ctx, steps)
         return _per_token(attr), {"n_steps": steps, "tries": 1, "internal_batch_size": bs, "rule": "gausslegendre"}
     max_nodes = max(int(ctx.params.get("max_steps", DEFAULT_MAX_NODES)), LEVELS[0] + 1)
+    noise = BF16_NOISE if ctx.x.device.type == "cuda" else NOISE  # the objective autocasts to bf16 on CUDA
     probe = ctx.probe if ctx.probe is not None else path_values(ctx.handle, ctx.obj.f, ctx.x, ctx.base,
                                                                   PATH_INTERVALS)
-    if len(probe) - 1 < PROBE_INTERVALS and locate_change(probe)[1] < 0.5:
-        # a local change: the midpoints too (one more forward-only pass), to centre the map on it
-        n = len(probe) - 1
-        mids = path_values(ctx.handle, ctx.obj.f, ctx.x, ctx.base, n, alphas=(np.arange(n) + 0.5) / n)
-        fine = np.empty(2 * n + 1)
-        fine[0::2], fine[1::2] = probe, mids
-        probe = fine
-    noise = BF16_NOISE if ctx.x.device.type == "cuda" else NOISE  # the objective autocasts to bf16 on CUDA
-    res = integrate_adaptive(lambda a: path_gradients(ctx, a), diff, probe, tolerance=ctx.tolerance,
-                             token_tolerance=TOKEN_TOLERANCE, max_nodes=max_nodes, noise=noise)
-    scores = res.scores.astype(np.float32)
-    info: dict[str, object] = {
-        "n_steps": res.nodes, "tries": res.tries, "rule": "adaptive clenshaw-curtis (sinh map)",
-        "nodes": res.nodes, "level": res.level, "center": round(res.center, 4), "width": round(res.width, 4),
-        "token_error": res.token_error, "met": res.met, "fallback": False, "max_nodes": max_nodes,
-        "path_probe": len(probe), "internal_batch_size": min(res.nodes, batch_limit(ctx.handle, ctx.x.shape[1])),
-    }
-    if not res.met:
-        fixed = min(FALLBACK_STEPS, max_nodes)
-        attr, _ = _fixed_ig(ig, ctx, fixed)
-        fixed_scores = _per_token(attr)
-        fixed_err = abs(float(fixed_scores.astype(np.float64).sum()) - diff)
-        info.update(fallback=True, fallback_steps=fixed, adaptive_completeness_error=res.completeness_error,
-                    fallback_completeness_error=fixed_err, n_steps=res.nodes + fixed, tries=res.tries + 1)
-        if fixed_err < res.completeness_error:
-            scores = fixed_scores
-            info.update(rule=f"gausslegendre-{fixed} (fallback: smaller completeness error than adaptive)",
-                        level=fixed)
-            info.pop("token_error")
+    gradients = _memo_gradients(ctx)
+    info: dict[str, object] = {"max_nodes": max_nodes, "path_probe": len(probe), "tries": 0,
+                               "internal_batch_size": batch_limit(ctx.handle, ctx.x.shape[1])}
+
+    def adaptive(probe_values: np.ndarray, tolerance: float, budget: int):
+        res = integrate_adaptive(gradients, diff, probe_values, tolerance=tolerance, token_tolerance=TOKEN_TOLERANCE,
+                                 max_nodes=budget, noise=noise)
+        info.update(nodes=len(gradients.computed), level=res.level, center=round(res.center, 4),
+                    width=round(res.width, 4), token_error=res.token_error,
+                    adaptive_completeness_error=res.completeness_error, tries=int(info["tries"]) + res.tries)
+        return res
+
+    def done(strategy: str, rule: str, scores: np.ndarray, err: float) -> tuple[np.ndarray, dict[str, object]]:
+        floor = noise * float(np.abs(scores).sum())
+        info.update(strategy=strategy, rule=rule, met=bool(err <= ctx.tolerance * abs(diff) + floor),
+                    n_steps=len(gradients.computed) + int(info.get("fixed_steps", 0)))
+        return scores.astype(np.float32), info
+
+    if locate_change(probe)[1] >= 0.5 and max_nodes >= LEVELS[1] + 1:  # f changes evenly: a short rule may be exact
+        res = adaptive(probe, 0.0, LEVELS[1] + 1)
+        if res.met:  # completeness error at the rounding level (tolerance 0)
+            return done("smooth", "clenshaw-curtis", res.scores, res.completeness_error)
+    fixed = min(FIXED_STEPS, max_nodes)
+    attr, _ = _fixed_ig(ig, ctx, fixed)
+    fixed_scores = _per_token(attr).astype(np.float64)
+    fixed_err = abs(float(fixed_scores.sum()) - diff)
+    info.update(fixed_steps=fixed, fixed_completeness_error=fixed_err, tries=int(info["tries"]) + 1)
+    best = ("fixed", f"gausslegendre-{fixed}", fixed_scores, fixed_err)
+    if "adaptive_completeness_error" in info and float(info["adaptive_completeness_error"]) < fixed_err:
+        best = ("smooth", "clenshaw-curtis", res.scores, res.completeness_error)
+    if fixed_err > ctx.tolerance * abs(diff) + noise * float(np.abs(fixed_scores).sum()):
+        res = adaptive(_refined_probe(ctx, probe), ctx.tolerance, max_nodes)
+        if res.completeness_error < best[3]:
+            best = ("refined", "clenshaw-curtis (sinh map)", res.scores, res.completeness_error)
         else:
-            info.update(rule="adaptive clenshaw-curtis (sinh map); the fixed fallback was less complete")
-    return scores, info
+            best = ("refined", best[1], best[2], best[3])
+    return done(*best)
 
 
 def saliency(ctx: Context) -> tuple[np.ndarray, dict[str, object]]:

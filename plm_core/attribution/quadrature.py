@@ -20,7 +20,8 @@ worse than Gauss–Legendre-50 even at 45 nodes. What works is to put the nodes 
    true error on MiniLM) and the *exact* completeness error ``|Σ_i Q_n,i − (f(x) − f(x'))|``;
 5. stop at the first level where both are within tolerance (starting at 17 nodes when the probe saw a
    localised change, at 9 when f changes evenly). If none is within the node budget the result
-   says so (``met=False``), and the caller computes its fallback rule and keeps the more complete one.
+   says so (``met=False``). The caller (:func:`plm_core.attribution.methods.integrated_gradients`) runs this
+   only where captum's fixed 50-node rule missed the tolerance, and keeps the more complete of the two.
 
 This module is pure NumPy: the integrand is a callable, so the rules are tested on functions with known
 integrals as well as on models.

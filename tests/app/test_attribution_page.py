@@ -129,9 +129,9 @@ def test_quality_message_never_advises_steps_it_cannot_take(tiny_classifier, dis
     assert "auto:" in msg and "gradients" in msg and "more steps" not in msg
     # a budget auto cannot meet: it says so, shows the fixed rule's result if better, and gives no advice
     starved = attribute(distilbert_classifier, text, max_steps=9)
-    assert starved.params["fallback"]
+    assert starved.params["strategy"] == "refined"
     level, msg = quality_message(starved, warn=0.0)
-    assert level == "warning" and "fixed 9-step rule was computed too" in msg and "more steps" not in msg
+    assert level == "warning" and "the fixed 9-step rule missed the 0.1% tolerance" in msg and "more steps" not in msg
     # a fixed rule above the warning level: advice to choose auto or more steps
     few = attribute(tiny_classifier, text, n_steps=2)
     level, msg = quality_message(few, warn=0.0)
@@ -148,5 +148,7 @@ def test_embedded_default_auto_message(app_factory):
     """MiniLM at the page's defaults: the auto line says what it did; completeness within the tolerance."""
     at = _open(app_factory, "embedded")
     lines = [c for c in _texts(at, "caption") if "Completeness error" in c]
-    assert lines and "auto:" in lines[0] and "gradients" in lines[0], lines
+    assert lines and "auto:" in lines[0], lines
+    # MiniLM's integrands change locally: the fixed rule runs, and meets the 0.1 % tolerance on the default text
+    assert "the fixed 50-step rule (Gauss–Legendre) is within the 0.1% tolerance" in lines[0], lines
     assert not any("Completeness error" in w for w in _texts(at, "warning"))
