@@ -547,7 +547,7 @@ def _token_objective(handle: ModelHandle, context: Sequence[int], target_id: int
     word = token_strings(handle, [target_id])[0]
     label = f"'{word.strip() or word}' as generated token {index + 1} (prob)"
     return Objective(encoding, input_embeds, torch.tensor(encoding.special, dtype=torch.bool), f,
-                     Target("next_token", word=word), int(target_id), label, len(context) - 1, ())
+                     Target("next_token", word=word, token_id=int(target_id)), int(target_id), label, len(context) - 1, ())
 
 
 def attribute_step(handle: ModelHandle, generation: Generation, index: int, method: str = "integrated_gradients",

@@ -249,10 +249,18 @@ def token_objective(handle: ModelHandle, prep: Prepared, target: Target, positio
                 return head(hidden[:, pos]).float()
 
     notes = prep.notes
-    if target.word is None:
-        with torch.no_grad():
-            tid = int(logits_at(prep.input_embeds).argmax(-1)[0])
-        target = target.with_(word=_token_word(handle, tid))
+    if target.token_id is not None or target.word is None:
+        if target.token_id is not None:  # a resolved target asked for again: the same id, not its word re-tokenised
+            tid = int(target.token_id)
+            vocab = int(model.get_output_embeddings().weight.shape[0]) if model.get_output_embeddings() is not None \
+                else len(handle.tokenizer)
+            if not 0 <= tid < vocab:
+                raise InvalidInputError(msg("token id {value} is outside this model's vocabulary (0 to {n})",
+                                            value=tid, n=vocab - 1))
+        else:
+            with torch.no_grad():
+                tid = int(logits_at(prep.input_embeds).argmax(-1)[0])
+        target = target.with_(word=target.word or _token_word(handle, tid), token_id=tid)
         word = _token_name(handle, tid)
         if is_bytes(word):
             notes.append(msg('the predicted token {word} is bytes of a character, not a whole character: the '
@@ -260,6 +268,7 @@ def token_objective(handle: ModelHandle, prep: Prepared, target: Target, positio
                              word=word))
     else:
         tid, word = _one_token(handle, target.word, leading_space, notes)
+        target = target.with_(token_id=tid)
     if target.kind == "contrast":
         if not (target.contrast or "").strip():
             raise InvalidInputError(msg("a contrastive target needs a second word (the foil, e.g. 'she')"))

@@ -32,6 +32,9 @@ class Target:
     - ``similarity`` (encoder): cosine similarity of the mean-pooled sentence to ``other`` (second sentence).
 
     ``output``: explain the probability (softmax) or the raw logit; contrast and similarity ignore it.
+    ``token_id`` (token, next_token, contrast): the vocabulary id of ``word``, filled in when the target is
+    resolved; when given it is explained as it is, so a result's ``target`` asks for the same id again
+    (tokenising a token's spelling again can give another id: a byte of a character, a piece without its space).
     """
 
     kind: TargetKind
@@ -42,6 +45,7 @@ class Target:
     mask_index: int = 0
     other: str | None = None
     output: TargetOutput = "prob"
+    token_id: int | None = None
 
     def __post_init__(self) -> None:
         if self.kind not in TARGET_KINDS:

@@ -305,3 +305,18 @@ def test_estimate_seconds_grows_with_length(tiny_mlm):
     assert 0 < short < long and occ > estimate_seconds(tiny_mlm, 16, "occlusion")
     with pytest.raises(UnknownMethodError):
         estimate_seconds(tiny_mlm, 16, "nope")
+
+
+@pytest.mark.parametrize("text", ["über", "a café 😂", "the cat sat on"])
+def test_a_resolved_target_asks_for_the_same_token_again(tiny_gpt2, text):
+    """A result's ``target`` explains the same vocabulary id when passed back (the Compare page reuses A's target on
+    B). On the tiny byte-level GPT-2, 'über' predicts the token spelled 'à'; tokenising 'à' again gave another id."""
+    first = attribute(tiny_gpt2, text, "saliency")
+    again = attribute(tiny_gpt2, text, "saliency", target=first.target)
+    assert first.target.token_id == first.target_id
+    assert again.target_id == first.target_id and again.f_x == pytest.approx(first.f_x, rel=1e-6)
+    # on another input (Compare: A's target on B) it is the same id, whatever B predicts
+    other = attribute(tiny_gpt2, text + " now", "saliency", target=first.target)
+    assert other.target_id == first.target_id
+    with pytest.raises(InvalidInputError, match="outside this model's vocabulary"):
+        attribute(tiny_gpt2, text, "saliency", target=Target("next_token", token_id=10**9))
