@@ -35,6 +35,11 @@ methods = st.multiselect(_("Methods"), offered, default=["integrated_gradients"]
                          format_func=lambda m: tr(METHOD_LABELS[m]), bind="query-params")
 for m, why in refused.items():
     st.caption(_("Not offered for this model — {method}: {reason}", method=md(tr(METHOD_LABELS[m])), reason=md(tr(why))))
+if "gradient_shap" in methods:  # what to expect before it runs: its error is measured only after
+    st.caption(_("GradientSHAP averages gradients at random points between the baseline and the input, so its scores "
+                 "add up only on average: where the output changes sharply along the way, the sum can stay far from "
+                 "the total even at 512 samples. The line under its result gives the error measured; Integrated "
+                 "Gradients explains the same change with a controlled error."))
 units = ui_text.unit_switch(text)
 with st.expander(_("Settings: baseline, steps, samples")):
     c1, c2, c3, c4 = st.columns(4)
@@ -45,10 +50,12 @@ with st.expander(_("Settings: baseline, steps, samples")):
         c1.caption(_("No {baseline} baseline: {reason}.", baseline=md(b), reason=md(tr(why))))
     steps_choice = c2.selectbox(_("IG steps"), ["auto", 8, 16, 32, 50, 64, 128], key="attribution.steps",
                                 format_func=lambda v: _("auto") if v == "auto" else str(v), bind="query-params",
-                                help=_("auto: gradients gathered where the output changes along the path, more of "
-                                       "them (9 → 17 → 33 → 65) until the completeness error is within the tolerance; "
-                                       "if none is, the fixed 50-step rule is computed too and the more complete one "
-                                       "shown. A number: captum's fixed Gauss–Legendre rule with that many steps."))
+                                help=_("auto: never less complete than the fixed 50-step rule. Where the output "
+                                       "changes evenly along the path, 9 or 17 gradients whose scores add up to float "
+                                       "rounding; otherwise captum's 50-step Gauss–Legendre rule, and where that misses "
+                                       "the tolerance, up to 65 more gradients gathered where the output changes, "
+                                       "showing the more complete result. A number: captum's fixed Gauss–Legendre rule "
+                                       "with that many steps."))
     tolerance = c3.select_slider(_("Tolerance (auto)"), [0.0001, 0.001, 0.01, 0.05], value=0.001,
                                  key="attribution.tolerance", format_func=lambda v: f"{v * 100:g}%", bind="query-params")
     samples_choice = c4.select_slider(_("Samples (SHAP, LIME)"), ["auto", 16, 32, 64, 128, 256, 512], value="auto",

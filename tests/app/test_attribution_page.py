@@ -152,3 +152,15 @@ def test_embedded_default_auto_message(app_factory):
     # MiniLM's integrands change locally: the fixed rule runs, and meets the 0.1 % tolerance on the default text
     assert "the fixed 50-step rule (Gauss–Legendre) is within the 0.1% tolerance" in lines[0], lines
     assert not any("Completeness error" in w for w in _texts(at, "warning"))
+
+
+def test_gradient_shap_says_what_to_expect_before_it_runs(app_factory):
+    """GradientSHAP's completeness error is known only after a run (on MiniLM it measured 0.4–90 % at 512 samples,
+    and an 8-sample pilot predicted it 2–15× off): when it is chosen, a caption above the results says so first."""
+    at = app_factory("embedded").run()
+    at.switch_page(PAGE).run()
+    expect = "its scores add up only on average"
+    assert not any(expect in c for c in _texts(at, "caption"))  # IG alone: nothing to say
+    at.multiselect(key="attribution.methods").select("gradient_shap").run()
+    assert not at.exception
+    assert any(expect in c for c in _texts(at, "caption")), _texts(at, "caption")
