@@ -71,6 +71,10 @@ def quality_message(r: AttributionResult, warn: float = COMPLETENESS_WARNING) ->
         if strategy == "smooth":
             parts.append(_("auto: {n} gradients (Clenshaw–Curtis): f changes evenly along the path and the scores add "
                            "up to float rounding", n=p["n_steps"]))
+        elif strategy == "fixed" and str(p["rule"]).startswith("clenshaw"):
+            parts.append(_("auto: {nodes} Clenshaw–Curtis gradients (f changes evenly along the path), more complete "
+                           "than the fixed {steps}-step rule computed after them; {n} gradients in all",
+                           nodes=p["nodes"], steps=p["fixed_steps"], n=p["n_steps"]))
         elif strategy == "fixed":
             parts.append(_("auto: the fixed {steps}-step rule (Gauss–Legendre) is within the {tolerance} tolerance",
                            steps=p["fixed_steps"], tolerance=_share(p["tolerance"])))

@@ -184,7 +184,8 @@ def integrated_gradients(ctx: Context) -> tuple[np.ndarray, dict[str, object]]:
        Clenshaw–Curtis rules (9 → 17 gradients) are tried first; they are kept only when their completeness
        error is at the float32 rounding level (≤ 1e-6 × Σ|scores|), where no rule is measurably better.
     2. ``fixed``: otherwise captum's fixed rule (``min(50, max_steps)`` Gauss–Legendre nodes); kept when its
-       completeness error is within ``tolerance`` × |f(x) − f(x')|.
+       completeness error is within ``tolerance`` × |f(x) − f(x')| (or the short rule of step 1, when that
+       was tried and is more complete).
     3. ``refined``: otherwise error-controlled refinement (:mod:`plm_core.attribution.quadrature`: a sinh map
        centred where the probe saw f change, nested Clenshaw–Curtis 17 → 33 → 65 nodes, per-token and
        completeness error checks) within ``max_steps`` more gradients, and the more complete of it and the
@@ -234,7 +235,7 @@ def integrated_gradients(ctx: Context) -> tuple[np.ndarray, dict[str, object]]:
     info.update(fixed_steps=fixed, fixed_completeness_error=fixed_err, tries=int(info["tries"]) + 1)
     best = ("fixed", f"gausslegendre-{fixed}", fixed_scores, fixed_err)
     if "adaptive_completeness_error" in info and float(info["adaptive_completeness_error"]) < fixed_err:
-        best = ("smooth", "clenshaw-curtis", res.scores, res.completeness_error)
+        best = ("fixed", "clenshaw-curtis", res.scores, res.completeness_error)  # the short rule tried first won
     if fixed_err > ctx.tolerance * abs(diff) + noise * float(np.abs(fixed_scores).sum()):
         res = adaptive(_refined_probe(ctx, probe), ctx.tolerance, max_nodes)
         if res.completeness_error < best[3]:
