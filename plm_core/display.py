@@ -211,7 +211,11 @@ def token_texts(handle, ids: Sequence[int], *, special: Sequence[bool] | None = 
     with handle.lock:
         tok = handle.tokenizer
         scheme = _scheme(tok)
-        raws = [str(t) for t in tok.convert_ids_to_tokens([int(i) for i in ids])]
+        n_tokens = len(tok)
+        raws: list[str | None] = [None] * len(ids)  # None: an id past the tokenizer (it may raise on one)
+        known = [t for t, i in enumerate(ids) if 0 <= int(i) < n_tokens]
+        for t, raw in zip(known, tok.convert_ids_to_tokens([int(ids[t]) for t in known]) if known else ()):
+            raws[t] = None if raw is None else str(raw)
     out: list[str | None] = [None] * len(raws)
     run: list[int] = []  # consecutive byte pieces, decoded together
 
@@ -222,6 +226,10 @@ def token_texts(handle, ids: Sequence[int], *, special: Sequence[bool] | None = 
 
     chunks: dict[int, bytes] = {}
     for t, (raw, tid) in enumerate(zip(raws, ids)):
+        if raw is None:  # an id of the model's output layer that the tokenizer has no token for (padded vocabulary)
+            flush()
+            out[t] = no_token_label(int(tid))
+            continue
         if special is not None and special[t]:
             flush()
             out[t] = raw
@@ -248,6 +256,13 @@ def token_texts(handle, ids: Sequence[int], *, special: Sequence[bool] | None = 
         out[t] = visible(raw.replace("▁", " ") if scheme.metaspace or raw.startswith("▁") else raw)
     flush()
     return tuple(s if s is not None else "" for s in out)
+
+
+def no_token_label(token_id: int) -> str:
+    """Display text of an id the tokenizer has no token for: output layers are often padded past the tokenizer's
+    vocabulary (T5: 32,128 rows for 32,100 tokens; Phi-2: 51,200 for 50,295), and untrained or random weights can
+    predict those rows."""
+    return f"<id {int(token_id)}>"
 
 
 def is_bytes(shown: str) -> bool:

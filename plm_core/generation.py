@@ -310,12 +310,7 @@ def token_strings(handle: ModelHandle, ids: Sequence[int], *, apart: bool = True
     """Display text of vocabulary ids (:func:`plm_core.display.token_texts`): each on its own (``apart``: a list
     of candidates), or as one sequence (a character split over byte pieces is named in each: ``中 1/3``). An id
     the tokenizer does not know (a vocabulary padded past the tokenizer) is "<id N>"."""
-    ids = [int(i) for i in ids]
-    with handle.lock:
-        n = len(handle.tokenizer)
-    known = [i for i in ids if 0 <= i < n]
-    shown = iter(token_texts(handle, known, apart=apart)) if known else iter(())
-    return tuple(next(shown) if 0 <= i < n else f"<id {i}>" for i in ids)
+    return token_texts(handle, [int(i) for i in ids], apart=apart)
 
 
 def encoding_of_ids(handle: ModelHandle, ids: Sequence[int]) -> Encoding:

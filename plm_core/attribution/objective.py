@@ -78,7 +78,9 @@ def _token_name(handle: ModelHandle, token_id: int) -> str:
 
 def _token_word(handle: ModelHandle, token_id: int) -> str:
     """The token as a word to tokenize again (``Target.word``): its vocabulary spelling, cleaned."""
-    return clean_token(handle.tokenizer.convert_ids_to_tokens([token_id])[0]).strip()
+    tok = handle.tokenizer
+    raw = tok.convert_ids_to_tokens([token_id])[0] if 0 <= token_id < len(tok) else None
+    return clean_token(raw).strip() if raw is not None else token_text(handle, token_id)  # no token: <id N>
 
 
 _OTHER_CACHE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # handle -> {(text, max): embedding}
