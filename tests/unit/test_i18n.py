@@ -176,3 +176,34 @@ def test_core_errors_and_notes_are_messages():
                 texts.append(node.value)
             bad += [f"{path.relative_to(ROOT)}:{t.lineno}: {ast.unparse(t)[:70]}" for t in texts if _english(t)]
     assert bad == [], "English text shown to the user, not marked with msg():\n" + "\n".join(bad)
+
+
+def test_translated_markdown_renders_like_the_english():
+    """CommonMark closes ``**`` only where it is "right-flanking": after CJK punctuation it must be followed by a space
+    or punctuation, so ``**被解释的量：**{target}`` showed its asterisks once {target} began with a character (seen on
+    the Attribution page in 中文). Every translation, with each placeholder filled by a letter, renders with no more
+    literal ``*`` or ``_`` than its English msgid."""
+    import re
+
+    from babel.messages.pofile import read_po
+    from markdown_it import MarkdownIt
+
+    render = MarkdownIt("commonmark").renderInline
+
+    def shown(text: str) -> str:
+        return re.sub(r"<[^>]+>", "", render(re.sub(r"\{[^{}]*\}", "x", text)))
+
+    bad = []
+    for lang in ("zh",):
+        with open(ROOT / "plm_core" / "locale" / lang / "LC_MESSAGES" / "messages.po", "rb") as f:
+            catalogue = read_po(f)
+        for m in catalogue:
+            ids = m.id if isinstance(m.id, tuple) else (m.id,)
+            strings = m.string if isinstance(m.string, tuple) else (m.string,)
+            for english, translated in zip(ids * len(strings), strings):
+                if not english or not translated:
+                    continue
+                for mark in ("*", "_"):
+                    if shown(translated).count(mark) > shown(english).count(mark):
+                        bad.append(f"{lang}: {translated!r} shows {shown(translated)!r}")
+    assert not bad, "\n".join(bad)
