@@ -35,7 +35,7 @@ def _multiselect(label: str, options: list[str], key: str) -> list[str]:
     return st.multiselect(_(label), options, key=key, bind="query-params")
 
 
-def show_current(probe: str, spec: ModelSpec) -> None:
+def show_current(probe: str) -> None:
     """The run this session started last and, when one probe was queued over several models, their comparison."""
     run_id = ui_bias.current_run(probe)
     if run_id is None:
@@ -91,7 +91,7 @@ def dataset_form(probe: str, handle: ModelHandle, spec: ModelSpec) -> None:
                                 n_drawn=len(items), profession_groups=chosen)
         ui_bias.start_runs(probe, spec, handle.revision, items, config, others)
         st.rerun()
-    show_current(probe, spec)
+    show_current(probe)
 
 
 def seat_form(handle: ModelHandle, spec: ModelSpec) -> None:
@@ -112,7 +112,7 @@ def seat_form(handle: ModelHandle, spec: ModelSpec) -> None:
                   "embedding": "mean pooling of the last layer, L2-normalised"}
         ui_bias.start_runs("seat", spec, handle.revision, data.items, config, others)
         st.rerun()
-    show_current("seat", spec)
+    show_current("seat")
 
 
 EDITOR = ("bias.templates", "bias.slots", "bias.targets")  # the editor's text areas (kept in the URL)
@@ -211,4 +211,4 @@ def template_form(handle: ModelHandle, spec: ModelSpec) -> None:
                                            data_sha256=sha)
         ui_bias.start_runs("template", spec, handle.revision, items, config, others)
         st.rerun()
-    show_current("template", spec)
+    show_current("template")

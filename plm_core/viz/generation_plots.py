@@ -102,7 +102,8 @@ def logit_lens_figure(lens: LogitLens) -> go.Figure:
     where = _("token {position} “{token}”", position=lens.position, token=lens.encoding.tokens[lens.position])
     fig.update_layout(title=_("Logit lens, read at {where}: each layer's top {k}", where=where, k=k),
                       height=max(280, 44 * len(lens.layers) + 140), yaxis={"autorange": "reversed"},
-                      xaxis={"side": "top", "type": "category"})  # "#1" is a rank label, not the number 1
+                      xaxis={"type": "category", "title": _("rank")})  # "#1" is a rank label, not the number 1
+    # (the ranks sit under the cells: on top they ran into a title wrapped over two lines at phone width)
     return theme.apply(fig)
 
 
