@@ -19,8 +19,8 @@ Speed-up = captum LIG-50 time / method time, same input, from the process's CPU 
 work done, much less disturbed by other jobs on the shared machine than the wall clock, which is reported too);
 each time is the minimum of 2 interleaved runs. Times are noisy: the ratios are what to read.
 
-Full run (MiniLM on all 50 sentences × 3 baselines, the random shapes on 10 of them; ≈ 2 h on the shared,
-busy 2-core CPU, ≈ 30 min on an idle one):
+Full run (MiniLM on all 50 sentences × 3 baselines, the random shapes on 10 of them; ≈ 1 h on the shared
+2-core CPU: MiniLM and the bert-base shape took 34 min alongside the test suite, the gpt2 shape about 20 min more):
     flock /tmp/plm-bench.lock python3 -m benchmarks.bench_attribution --csv /tmp/attribution_rows.csv
 Quick run (MiniLM, 12 sentences, pad and zero; a few minutes):
     python3 -m benchmarks.bench_attribution --quick
