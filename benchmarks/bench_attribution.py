@@ -121,8 +121,13 @@ def setups(only: set[str], baselines: tuple[str, ...]) -> list[Setup]:
     return out
 
 
-def captum_ig(handle: ModelHandle, res: AttributionResult, baseline: str, n_steps: int) -> np.ndarray:
-    """Plain captum on the word embeddings, full model forward, Gauss–Legendre (captum's default): scores."""
+def captum_ig(handle: ModelHandle, res: AttributionResult, baseline: str, n_steps: int,
+              batch: int | None = None) -> np.ndarray:
+    """Plain captum on the word embeddings, full model forward, Gauss–Legendre (captum's default): scores.
+
+    ``batch``: captum's ``internal_batch_size`` (None: every step in one batch, as a user writes it). The
+    300-step reference on the gpt2 shape needs one: 300 × 35 tokens × 50,257 logits in one batch took 22 GB.
+    """
     model, tok = handle.model, handle.tokenizer
     ids = torch.tensor([res.encoding.input_ids])
     keep = torch.tensor(res.encoding.special)
@@ -148,12 +153,12 @@ def captum_ig(handle: ModelHandle, res: AttributionResult, baseline: str, n_step
         base_ids = torch.where(keep, ids[0], torch.tensor(fill))[None]
         lig = LayerIntegratedGradients(lambda i: read(model(input_ids=i, attention_mask=mask.expand(i.shape[0], -1))),
                                        model.get_input_embeddings())
-        attr = lig.attribute(ids, baselines=base_ids, n_steps=n_steps)
+        attr = lig.attribute(ids, baselines=base_ids, n_steps=n_steps, internal_batch_size=batch)
     else:
         emb = model.get_input_embeddings()(ids).detach()
         base = torch.where(keep[None, :, None], emb, torch.zeros_like(emb))
         ig = IntegratedGradients(lambda e: read(model(inputs_embeds=e, attention_mask=mask.expand(e.shape[0], -1))))
-        attr = ig.attribute(emb, baselines=base, n_steps=n_steps)
+        attr = ig.attribute(emb, baselines=base, n_steps=n_steps, internal_batch_size=batch)
     return attr.sum(-1)[0].detach().double().numpy()
 
 
@@ -188,7 +193,7 @@ def run(setup: Setup, sentences: list[str], rows: list[dict]) -> None:
                         lig50 = captum_ig(handle, auto, baseline, 50)
                     wall[method] = min(wall[method], time.perf_counter() - t0)
                     cpu[method] = min(cpu[method], time.process_time() - c0)
-            ref = captum_ig(handle, auto, baseline, REFERENCE_STEPS)
+            ref = captum_ig(handle, auto, baseline, REFERENCE_STEPS, batch=50)
             total = auto.f_x - auto.f_baseline
             content = np.array([j for j, s in enumerate(auto.encoding.special) if not s
                                 and auto.encoding.input_ids[j] != handle.tokenizer.mask_token_id], dtype=int)
