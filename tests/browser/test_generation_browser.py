@@ -37,7 +37,13 @@ def _chart(page):
 
 
 def _traces(page) -> dict[str, list[float]]:
-    return _chart(page).evaluate("gd => Object.fromEntries(gd._fullData.filter(t => t.type === 'bar')"
+    chart = _chart(page)
+    chart.wait_for(state="visible")
+    for _ in range(300):  # Plotly draws after the rerun ends: wait (≤ 30 s) until it has
+        if chart.evaluate("gd => Array.isArray(gd._fullData) && gd._fullData.length > 0"):
+            break
+        page.wait_for_timeout(100)
+    return chart.evaluate("gd => Object.fromEntries(gd._fullData.filter(t => t.type === 'bar')"
                                  ".map(t => [t.name, Array.from(t.y)]))")
 
 
