@@ -31,7 +31,7 @@ from typing import NamedTuple
 import numpy as np
 import torch
 
-from plm_core.display import token_texts
+from plm_core.display import no_token_label, token_texts
 from plm_core.errors import InvalidInputError, UnsupportedModelError
 from plm_core.i18n import msg
 from plm_core.inference import run
@@ -316,8 +316,8 @@ def token_strings(handle: ModelHandle, ids: Sequence[int], *, apart: bool = True
 def encoding_of_ids(handle: ModelHandle, ids: Sequence[int]) -> Encoding:
     """An :class:`Encoding` of token ids as they are (never re-tokenized: generated ids need not round-trip)."""
     ids = tuple(int(i) for i in ids)
+    text = text_of(handle, ids)
     with handle.lock:
-        text = handle.tokenizer.decode(list(ids))
         special_ids = set(handle.tokenizer.all_special_ids)
     return Encoding(text=text or " ", tokens=token_strings(handle, ids, apart=False), input_ids=ids,
                     special=tuple(i in special_ids for i in ids), segments=(0,) * len(ids), offsets=((0, 0),) * len(ids))
@@ -475,9 +475,23 @@ def text_distribution(handle: ModelHandle, text: str, settings: SamplingSettings
 
 
 def text_of(handle: ModelHandle, ids: Sequence[int]) -> str:
-    """The decoded text of ids (as the tokenizer joins them)."""
+    """The decoded text of ids (as the tokenizer joins them). An id past the tokenizer (a padded output layer),
+    which ``decode`` would drop silently, is written as its label "<id N>" (:func:`plm_core.display.no_token_label`)."""
+    ids = [int(i) for i in ids]
     with handle.lock:
-        return handle.tokenizer.decode([int(i) for i in ids])
+        n = len(handle.tokenizer)
+        parts, run = [], []
+        for i in ids:
+            if 0 <= i < n:
+                run.append(i)
+                continue
+            if run:
+                parts.append(handle.tokenizer.decode(run))
+                run = []
+            parts.append(no_token_label(i))
+        if run or not parts:
+            parts.append(handle.tokenizer.decode(run))
+    return "".join(parts)
 
 
 # ---------------------------------------------------------------- looking back at one generated token ----

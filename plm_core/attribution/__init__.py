@@ -212,7 +212,8 @@ def attribute(
         objective: builds the objective instead of ``text``/``target`` (called under the lock), e.g. a
             generated token explained on its exact token ids (``plm_core.generation.attribute_step``).
         params: method settings, e.g. ``n_samples`` (GradientSHAP, KernelSHAP, LIME; absent = adaptive, up to
-            ``max_samples``), ``stdevs``, ``max_steps`` (adaptive IG's budget of gradients, default 65).
+            ``max_samples``), ``stdevs``, ``max_steps`` (the most Clenshaw–Curtis gradients auto IG adds to its
+            fixed rule, default 65; so auto computes at most 50 + ``max_steps`` gradients).
 
     Returns:
         AttributionResult with scores float32 [key] and the completeness numbers.
@@ -243,6 +244,7 @@ def attribute(
     if method in SAMPLING_METHODS:
         params["max_samples"] = cap_steps(int(params.get("max_samples", _m.MAX_SAMPLES)))
     params["max_steps"] = cap_steps(int(params.get("max_steps", _m.DEFAULT_MAX_NODES)))  # classroom mode's maximum
+    params["fixed_steps"] = cap_steps(_m.FIXED_STEPS)  # auto's reference rule: what n_steps=50 gives here
     if sdpa is None:
         sdpa = handle.device.type == "cuda"
     t0 = time.perf_counter()

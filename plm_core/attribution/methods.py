@@ -183,13 +183,16 @@ def integrated_gradients(ctx: Context) -> tuple[np.ndarray, dict[str, object]]:
     1. ``smooth``: when a forward-only probe (f at 9 points) sees f change evenly along the path, nested
        Clenshaw–Curtis rules (9 → 17 gradients) are tried first; they are kept only when their completeness
        error is at the float32 rounding level (≤ 1e-6 × Σ|scores|), where no rule is measurably better.
-    2. ``fixed``: otherwise captum's fixed rule (``min(50, max_steps)`` Gauss–Legendre nodes); kept when its
+    2. ``fixed``: otherwise captum's fixed rule (50 Gauss–Legendre nodes, or the classroom's maximum steps when
+       that is lower: what ``n_steps=50`` gives); kept when its
        completeness error is within ``tolerance`` × |f(x) − f(x')| (or the short rule of step 1, when that
        was tried and is more complete).
     3. ``refined``: otherwise error-controlled refinement (:mod:`plm_core.attribution.quadrature`: a sinh map
        centred where the probe saw f change, nested Clenshaw–Curtis 17 → 33 → 65 nodes, per-token and
-       completeness error checks) within ``max_steps`` more gradients, and the more complete of it and the
-       fixed rule is returned.
+       completeness error checks), and the more complete of it and the fixed rule is returned.
+
+    ``max_steps`` (default 65) bounds the Clenshaw–Curtis gradients of steps 1 and 3 together, so auto computes
+    at most 50 + ``max_steps`` gradients (plus the forward-only probe).
 
     ``info``: ``strategy`` (smooth / fixed / refined), ``rule`` (what the scores come from), ``n_steps``
     (every gradient computed), ``met`` (result within ``tolerance``), ``fixed_steps`` and
@@ -228,7 +231,7 @@ def integrated_gradients(ctx: Context) -> tuple[np.ndarray, dict[str, object]]:
         res = adaptive(probe, 0.0, LEVELS[1] + 1)
         if res.met:  # completeness error at the rounding level (tolerance 0)
             return done("smooth", "clenshaw-curtis", res.scores, res.completeness_error)
-    fixed = min(FIXED_STEPS, max_nodes)
+    fixed = int(ctx.params.get("fixed_steps", FIXED_STEPS))  # = n_steps=50 under the classroom cap
     attr, _ = _fixed_ig(ig, ctx, fixed)
     fixed_scores = _per_token(attr).astype(np.float64)
     fixed_err = abs(float(fixed_scores.sum()) - diff)
@@ -236,8 +239,12 @@ def integrated_gradients(ctx: Context) -> tuple[np.ndarray, dict[str, object]]:
     best = ("fixed", f"gausslegendre-{fixed}", fixed_scores, fixed_err)
     if "adaptive_completeness_error" in info and float(info["adaptive_completeness_error"]) < fixed_err:
         best = ("fixed", "clenshaw-curtis", res.scores, res.completeness_error)  # the short rule tried first won
-    if fixed_err > ctx.tolerance * abs(diff) + noise * float(np.abs(fixed_scores).sum()):
-        res = adaptive(_refined_probe(ctx, probe), ctx.tolerance, max_nodes)
+    refined_probe = _refined_probe(ctx, probe)
+    # the budget counts every Clenshaw–Curtis gradient: a smooth try on the same map is reused, on another spent
+    budget = max_nodes if refined_probe is probe else max_nodes - len(gradients.computed)
+    if (fixed_err > ctx.tolerance * abs(diff) + noise * float(np.abs(fixed_scores).sum())
+            and budget >= LEVELS[0] + 1):
+        res = adaptive(refined_probe, ctx.tolerance, budget)
         if res.completeness_error < best[3]:
             best = ("refined", "clenshaw-curtis (sinh map)", res.scores, res.completeness_error)
         else:

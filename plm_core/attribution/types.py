@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numbers
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
@@ -52,6 +53,9 @@ class Target:
             raise ValueError(f"unknown target kind {self.kind!r}; choose one of {TARGET_KINDS}")
         if self.output not in ("prob", "logit"):
             raise ValueError(f"output must be 'prob' or 'logit', got {self.output!r}")
+        if self.token_id is not None and (isinstance(self.token_id, bool)
+                                          or not isinstance(self.token_id, numbers.Integral)):
+            raise ValueError(f"token_id must be an integer vocabulary id, got {self.token_id!r}")
 
     def with_(self, **changes: object) -> Target:
         return replace(self, **changes)

@@ -318,5 +318,9 @@ def test_a_resolved_target_asks_for_the_same_token_again(tiny_gpt2, text):
     # on another input (Compare: A's target on B) it is the same id, whatever B predicts
     other = attribute(tiny_gpt2, text + " now", "saliency", target=first.target)
     assert other.target_id == first.target_id
-    with pytest.raises(InvalidInputError, match="outside this model's vocabulary"):
-        attribute(tiny_gpt2, text, "saliency", target=Target("next_token", token_id=10**9))
+    for bad in (10**9, -1):
+        with pytest.raises(InvalidInputError, match="outside this model's vocabulary"):
+            attribute(tiny_gpt2, text, "saliency", target=Target("next_token", token_id=bad))
+    for bad in ("abc", 3.7, float("nan"), True):  # not an integer id: refused when the target is made
+        with pytest.raises(ValueError, match="token_id must be an integer"):
+            Target("next_token", token_id=bad)

@@ -61,6 +61,11 @@ def test_display_names_ids_without_a_token(padded):
     handle, n_tok = padded
     assert token_texts(handle, [n_tok + 3], apart=True) == (f"<id {n_tok + 3}>",)
     assert generation.token_strings(handle, [n_tok, 10**6]) == (f"<id {n_tok}>", "<id 1000000>")
+    # the generated text keeps them too (tokenizer.decode drops them without a word)
+    ids = handle.tokenizer("the cat", add_special_tokens=False)["input_ids"]
+    text = generation.text_of(handle, ids + [n_tok + 1] + ids)
+    assert text.count(f"<id {n_tok + 1}>") == 1 and text.count("cat") == 2
+    assert generation.encoding_of_ids(handle, ids + [n_tok + 1]).text.endswith(f"<id {n_tok + 1}>")
 
 
 def test_predictions_and_lens_show_padded_ids(padded):
