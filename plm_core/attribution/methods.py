@@ -239,11 +239,12 @@ def integrated_gradients(ctx: Context) -> tuple[np.ndarray, dict[str, object]]:
     best = ("fixed", f"gausslegendre-{fixed}", fixed_scores, fixed_err)
     if "adaptive_completeness_error" in info and float(info["adaptive_completeness_error"]) < fixed_err:
         best = ("fixed", "clenshaw-curtis", res.scores, res.completeness_error)  # the short rule tried first won
-    refined_probe = _refined_probe(ctx, probe)
+    if fixed_err <= ctx.tolerance * abs(diff) + noise * float(np.abs(fixed_scores).sum()):
+        return done(*best)
+    refined_probe = _refined_probe(ctx, probe)  # (one more forward-only pass where f changes locally)
     # the budget counts every Clenshaw–Curtis gradient: a smooth try on the same map is reused, on another spent
     budget = max_nodes if refined_probe is probe else max_nodes - len(gradients.computed)
-    if (fixed_err > ctx.tolerance * abs(diff) + noise * float(np.abs(fixed_scores).sum())
-            and budget >= LEVELS[0] + 1):
+    if budget >= LEVELS[0] + 1:
         res = adaptive(refined_probe, ctx.tolerance, budget)
         if res.completeness_error < best[3]:
             best = ("refined", "clenshaw-curtis (sinh map)", res.scores, res.completeness_error)
