@@ -44,6 +44,7 @@ from scipy import stats
 from transformers import AutoTokenizer, BertConfig, BertForMaskedLM, GPT2Config, GPT2LMHeadModel
 
 from plm_core.attribution import AttributionResult, Target, attribute
+from plm_core.attribution.quadrature import NOISE
 from plm_core.inference import mean_pool
 from plm_core.loading import ModelHandle, ModelSpec, embedded_model_path, load_model
 
@@ -209,7 +210,7 @@ def run(setup: Setup, sentences: list[str], rows: list[dict]) -> None:
                 rows.append(row)
             a = rows[-3]
             # issue 16's contract on the same f(x) − f(x'): auto no less complete than GL-50, or at float32 rounding
-            floor = 1e-6 * float(np.abs(auto.scores).sum())
+            floor = NOISE * float(np.abs(auto.scores).sum())
             a["worse_than_gl50"] = (abs(auto.scores.astype(np.float64).sum() - total)
                                     > max(abs(fixed.scores.astype(np.float64).sum() - total), floor))
             print(f"  {setup.name[:12]:12s} {baseline:4s} #{i:<2d} {len(auto.encoding):3d} tok | auto {a['nodes']:>3} nodes "

@@ -20,6 +20,7 @@ and their decoder starts from its start token.
 
 from __future__ import annotations
 
+import itertools
 import math
 import os
 import weakref
@@ -479,18 +480,10 @@ def text_of(handle: ModelHandle, ids: Sequence[int]) -> str:
     which ``decode`` would drop silently, is written as its label "<id N>" (:func:`plm_core.display.no_token_label`)."""
     ids = [int(i) for i in ids]
     with handle.lock:
-        n = len(handle.tokenizer)
-        parts, run = [], []
-        for i in ids:
-            if 0 <= i < n:
-                run.append(i)
-                continue
-            if run:
-                parts.append(handle.tokenizer.decode(run))
-                run = []
-            parts.append(no_token_label(i))
-        if run or not parts:
-            parts.append(handle.tokenizer.decode(run))
+        tok = handle.tokenizer
+        n = len(tok)
+        parts = [tok.decode(list(run)) if known else "".join(no_token_label(i) for i in run)
+                 for known, run in itertools.groupby(ids, key=lambda i: 0 <= i < n)]
     return "".join(parts)
 
 

@@ -362,7 +362,7 @@ def _work(handle: ModelHandle, n: int, method: str, n_steps: int | None, n_sampl
     grad = 3.0
     passes = {
         # auto IG: the forward probe (9 points) and, typically, the fixed rule's 50 gradients (MiniLM)
-        "integrated_gradients": grad * (n_steps or 50) + 2 + (0 if n_steps else 9),
+        "integrated_gradients": grad * (n_steps or _m.FIXED_STEPS) + 2 + (0 if n_steps else _m.PATH_INTERVALS + 1),
         "saliency": grad + 2, "input_x_gradient": grad + 2, "deeplift": 2 * grad + 2,
         # adaptive sample counts: typically 256 (GradientSHAP on MiniLM reaches its maximum of 512 often)
         "gradient_shap": grad * (n_samples or 256) + 2,

@@ -254,8 +254,8 @@ def token_objective(handle: ModelHandle, prep: Prepared, target: Target, positio
     if target.token_id is not None or target.word is None:
         if target.token_id is not None:  # a resolved target asked for again: the same id, not its word re-tokenised
             tid = int(target.token_id)
-            vocab = int(model.get_output_embeddings().weight.shape[0]) if model.get_output_embeddings() is not None \
-                else len(handle.tokenizer)
+            head = model.get_output_embeddings()
+            vocab = int(head.weight.shape[0]) if head is not None else len(handle.tokenizer)
             if not 0 <= tid < vocab:
                 raise InvalidInputError(msg("token id {value} is outside this model's vocabulary (0 to {n})",
                                             value=tid, n=vocab - 1))
