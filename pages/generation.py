@@ -43,7 +43,11 @@ def show_lens(lens) -> None:
 
 if not generates:
     # a masked LM: the distribution at [MASK] under the same settings, and the logit lens there
-    encoding, dist = widgets.run_or_stop(lambda: ug.cached_text_distribution(spec, prompt, settings))
+    try:
+        encoding, dist = ug.cached_text_distribution(spec, prompt, settings)
+    except PlmCoreError as err:  # a sentence encoder or a classifier: nothing to generate or fill in
+        widgets.offer_embedded_model(md(tr(err)), widget_key="generation.load_causal_lm")
+        st.stop()
     widgets.show_notes(encoding)
     mask = encoding.tokens[dist.position]
     st.info(_("{model} is not a left-to-right language model: it fills in {mask} from both sides and does not "

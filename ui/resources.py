@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import streamlit as st
 
-from plm_core.i18n import _
+from plm_core import models as embedded
+from plm_core.i18n import _, tr
 from plm_core.classroom import check_model_allowed
 from plm_core.loading import ModelHandle, ModelSpec, load_model
 from plm_core.model_cache import ModelCache
@@ -33,8 +34,20 @@ def get_handle(spec: ModelSpec) -> ModelHandle:
     check_model_allowed(spec.model_id, allow_pickle=spec.allow_pickle)
     if spec in MODELS:
         return MODELS.get(spec)
+    prepare_embedded(spec.model_id)
     with st.spinner(_("Loading model…")):
         return MODELS.get(spec)
+
+
+def prepare_embedded(model_id: str) -> None:
+    """First use of an embedded GGUF model (SmolLM2, Gemma 3): convert it once, with a progress bar (other
+    sessions asking at the same time wait, with a message; ``plm_core.models.prepare``)."""
+    found = embedded.lookup(model_id)
+    if found is None or embedded.is_prepared(found):
+        return
+    bar = st.progress(0.0, text=_("Preparing {model} for its first use (once per machine)…", model=_(found.label)))
+    embedded.prepare(found.key, lambda fraction, text: bar.progress(min(max(fraction, 0.0), 1.0), text=tr(text)))
+    bar.empty()
 
 
 def loaded_handles() -> list[ModelHandle]:

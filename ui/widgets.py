@@ -10,10 +10,11 @@ import numpy as np
 import streamlit as st
 
 from plm_core import classroom
+from plm_core import models as embedded
 from plm_core.devices import available_devices, describe_device
 from plm_core.errors import PlmCoreError
 from plm_core.i18n import N_, _, sentence, tr
-from plm_core.loading import DEFAULT_MODEL_ID, EMBEDDED_ALIASES, ModelHandle, ModelSpec
+from plm_core.loading import DEFAULT_MODEL_ID, ModelHandle, ModelSpec
 from plm_core.kinds import MODEL_KINDS, kind_label
 from plm_core.types import Encoding
 from ui import language, resources
@@ -22,8 +23,8 @@ from ui.safe import md
 T = TypeVar("T")
 
 DEFAULT_MODEL_ENV = "PLM_DEFAULT_MODEL"  # start the app on another model (a folder or Hub id)
-SUGGESTED_MODELS = {
-    DEFAULT_MODEL_ID: N_("all-MiniLM-L6-v2 — embedded, works offline (sentence encoder)"),
+SUGGESTED_MODELS = {  # the embedded models first (no download), then Hub downloads
+    **{m.model_id: m.label for m in embedded.EMBEDDED.values()},
     "bert-base-uncased": N_("bert-base-uncased — masked LM (downloads 440 MB)"),
     "distilbert-base-uncased-finetuned-sst-2-english": N_("DistilBERT SST-2 — sentiment classifier (268 MB)"),
     "gpt2": N_("gpt2 — causal LM (548 MB)"),
@@ -41,9 +42,9 @@ SPEC_KEY = "model.spec"
 
 
 def canonical_model_id(model_id: str) -> str:
-    """One name for the embedded model ("embedded", "all-MiniLM-L6-v2" -> its Hub id), others stripped."""
-    model_id = model_id.strip()
-    return DEFAULT_MODEL_ID if model_id in EMBEDDED_ALIASES else model_id
+    """One name per embedded model ("embedded", "all-MiniLM-L6-v2" -> its Hub id; " smollm2" -> "smollm2"),
+    others stripped."""
+    return embedded.canonical_id(model_id)
 
 
 def default_model_id() -> str:
@@ -120,6 +121,9 @@ def model_picker() -> ModelHandle | None:
     st.query_params["model"] = spec.model_id
     if room.enabled:
         sb.caption(md(tr(room.describe())))
+    if (shipped := embedded.lookup(spec.model_id)) is not None:
+        sb.caption(_("{about} [Licence: {licence}]({url})", about=_(shipped.about), licence=md(shipped.licence[0]),
+                     url=shipped.licence[1]))
     sb.caption(
         f"**{md(spec.model_id)}**  \n{md(tr(handle.adapter.label))}  \n"
         + _("{layers} layers × {heads} heads, {params:.1f} M parameters", layers=int(handle.n_layers),
@@ -127,6 +131,28 @@ def model_picker() -> ModelHandle | None:
         + "  \n" + _("device: {device}", device=md(tr(describe_device(handle.device))))
     )
     return handle
+
+
+def offer_embedded_model(reason: str, key: str = "smollm2", *, widget_key: str) -> None:
+    """Say why the loaded model cannot do this, and offer an embedded model that can, in one click (it loads with
+    its first-use progress bar, and the sidebar then shows it). ``reason`` is catalogue text or escaped."""
+    model = embedded.EMBEDDED[key]
+    st.info(reason)
+    if classroom.current().enabled:
+        try:
+            classroom.check_model_allowed(model.model_id)
+        except PlmCoreError:
+            return  # not on this classroom's list: the message alone
+    if st.button(_("Load {model}", model=_(model.label)), key=widget_key, type="primary"):
+        spec = ModelSpec(model.model_id)
+        try:
+            resources.get_handle(spec)
+        except PlmCoreError as err:
+            st.error(md(tr(err)))
+            return
+        st.session_state[SPEC_KEY] = spec
+        st.query_params["model"] = spec.model_id
+        st.rerun()
 
 
 SHELL_KEY = "shell.run"

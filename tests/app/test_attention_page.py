@@ -130,7 +130,7 @@ def _submit_model(at, model_id: str) -> None:
 def test_unknown_model_keeps_the_previous_one(app_factory, monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     at = _open(app_factory)
-    for model_id, reason in (("no-such-org/no-such-model", "the Hub cannot be reached (offline mode or no network)"),
+    for model_id, reason in (("no-such-org/no-such-model", "the Hugging Face Hub cannot be reached (offline mode or no network)"),
                              ("/no/such/folder", "there is no folder")):
         _submit_model(at, model_id)
         errors = [shown(e.value) for e in at.sidebar.error]

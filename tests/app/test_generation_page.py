@@ -120,9 +120,11 @@ def test_masked_lm_shows_the_mask_distribution_and_lens(app_factory, tiny_dirs):
     assert any("Logit lens, read at token" in t and "[MASK]" in t for t in titles)
 
 
-def test_encoder_gets_a_clear_message(app_factory, tiny_dirs):
+def test_encoder_gets_a_clear_message_and_the_embedded_causal_lm_offered(app_factory, tiny_dirs):
     at = open_page(app_factory, tiny_dirs["encoder"], PAGE)
-    assert [e.value for e in at.error] and "no language-model head" in shown(at.error[0].value)
+    assert not at.error  # not a red error: what to load instead, in one click
+    assert any("no language-model head" in shown(i.value) for i in at.info)
+    assert "SmolLM2-135M-Instruct" in at.button(key="generation.load_causal_lm").label
 
 
 @pytest.mark.parametrize("kind", ["t5", "bart"])

@@ -91,7 +91,7 @@ def test_unknown_hub_id_offline_is_a_clear_error(monkeypatch):
     import huggingface_hub.constants
 
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
-    with pytest.raises(ModelLoadError, match="not in the local Hugging Face cache, and the Hub cannot be "
+    with pytest.raises(ModelLoadError, match="not in the local Hugging Face cache, and the Hugging Face Hub cannot be "
                                              r"reached \(offline mode or no network\)") as err:
         load_model(ModelSpec("no-such-org/no-such-model", device="cpu"))
     assert "\n" not in str(err.value)
@@ -115,7 +115,7 @@ def test_no_network_fails_fast(monkeypatch):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setattr(socket, "create_connection", refuse)
     t0 = time.perf_counter()
-    with pytest.raises(ModelLoadError, match="the Hub cannot be reached"):
+    with pytest.raises(ModelLoadError, match="the Hugging Face Hub cannot be reached"):
         load_model(ModelSpec("some-org/some-model", device="cpu"))
     assert time.perf_counter() - t0 < 2
     assert len(tried) == 1 and tried[0][1] == 3  # one connect to the Hub endpoint, 3 s at most

@@ -1,0 +1,37 @@
+"""The embedded real models in the app: listed in the sidebar by name and size with what their weights are, and
+offered in one click where the loaded model cannot do what a page or lesson step needs (issue 20)."""
+
+from __future__ import annotations
+
+import pytest
+from helpers import open_page, shown
+
+from plm_core import models
+
+pytestmark = pytest.mark.slow
+
+
+def test_sidebar_lists_the_embedded_models_first(app_factory):
+    at = app_factory("embedded")
+    at.run()
+    box = at.selectbox(key="model.choice")
+    assert box.options[:3] == [models.EMBEDDED[k].label for k in ("embedded", "smollm2", "gemma3")]
+    assert "540 MB" in box.options[1] and "中文" in box.options[2]
+    assert any("float32 safetensors as released" in shown(c.value) and "Apache-2.0" in shown(c.value)
+               for c in at.sidebar.caption)
+
+
+def test_lesson_on_the_sentence_encoder_offers_smollm2_and_loads_it(app_factory, smollm2):
+    from plm_core.lessons.content import LESSONS
+
+    lesson = next(les for les in LESSONS if any(s.view == "generation" for s in les.steps))
+    step = 1 + [s.view for s in lesson.steps].index("generation")
+    at = open_page(app_factory, "embedded", "pages/lessons.py",
+                   {"lessons.lesson": f"{lesson.number}. {lesson.title('en')}", "lessons.step": str(step)})
+    buttons = [b for b in at.button if b.key == "lessons.load_causal_lm"]
+    assert buttons, [b.key for b in at.button]
+    buttons[0].click().run()
+    assert not at.exception, at.exception
+    assert at.query_params["model"] == ["smollm2"]
+    assert any("Llama-architecture causal LM" in shown(c.value) for c in at.sidebar.caption)
+    assert [b for b in at.button if b.key == "lessons.sample"]  # the step now samples from SmolLM2
