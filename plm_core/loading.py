@@ -102,7 +102,7 @@ class ModelHandle:
     @property
     def arch(self) -> Arch:
         """Architecture facts for this model type (plm_core.architectures)."""
-        return arch_of(self.config)
+        return arch_of(self.config, self.model)
 
     @property
     def n_layers(self) -> int:
