@@ -202,6 +202,9 @@ def arch_of(config: object, model: torch.nn.Module | None = None) -> Arch:
     listed = arch is not None
     if arch is None:
         arch = UNKNOWN_ENCODER_DECODER if getattr(config, "is_encoder_decoder", False) else UNKNOWN
+    elif arch.encoder_decoder and not getattr(config, "is_encoder_decoder", True):
+        # an encoder-decoder type's decoder alone (BartForCausalLM, is_decoder): one causal self-attention stack
+        arch = replace(arch, stacks=(), encoder_decoder=False, causal=True)
     if model is None:
         return arch
     key = (id(config), listed)

@@ -100,9 +100,21 @@ def _lens(handle: ModelHandle, encoding: Encoding, input_ids: torch.Tensor, extr
         finally:
             if hook is not None:
                 hook.remove()
+        sizes = {h.shape[-1] for h in out.hidden_states}
+        if len(sizes) > 1:
+            raise UnsupportedModelError(msg(
+                "the logit lens reads every layer through one head, but {model_type}'s hidden states change size "
+                "between layers ({sizes}: a projection in or out)", model_type=handle.config.model_type,
+                sizes=", ".join(str(n) for n in sorted(sizes))))
         hidden = torch.stack([h[0, position] for h in out.hidden_states])  # [layer, hidden]
-        read = torch.cat([norm(hidden[:-1]), hidden[-1:]])  # hidden_states[-1] is already normalised
-        logits = head(read).float()  # [layer, vocab]
+        try:
+            read = torch.cat([norm(hidden[:-1]), hidden[-1:]])  # hidden_states[-1] is already normalised
+            logits = head(read).float()  # [layer, vocab]
+        except RuntimeError as err:  # the output embeddings do not read the hidden state (a head of several modules)
+            raise UnsupportedModelError(msg(
+                "the logit lens reads the layers through {model_type}'s output embeddings, which do not read its "
+                "hidden states directly ({error})", model_type=handle.config.model_type,
+                error=str(err).splitlines()[0][:80])) from None
         own = torch.softmax(out.logits[0, position].float(), -1)
         probs = torch.softmax(logits, -1)
         diff = float((probs[-1] - own).abs().max())
