@@ -1,9 +1,14 @@
-"""Architecture facts, one entry per ``config.model_type``: where attention lives and how it is computed.
+"""Architecture facts: what is read from the model itself, and a table for what cannot be.
 
-Facts, not code paths (inseq keeps one class per architecture; TransformerLens one config per model). Every
-view that reaches inside a model reads them here: the query·key view and the lessons' step-by-step
-attention (:func:`plm_core.attention.capture_layer`), ``ModelHandle.max_tokens`` (the position-id offset),
-the LM body/head split used by attribution and the bias probes, and the final norm before the head.
+Most facts are read from the loaded model (:func:`arch_of` with the model): whether it is causal (its attention
+modules' ``is_causal``, the config's ``is_decoder``), its position scheme (a rotary-embedding module), its LM
+head (``get_output_embeddings``) and final norm (:func:`final_norm_of`: the base model's last norm, found by
+running it). The query·key view and the lessons' step-by-step attention capture query and key through
+transformers' attention interface (:mod:`plm_core.capture`), so they need no entry here.
+
+The table :data:`ARCHITECTURES` (one entry per ``config.model_type``) keeps only what cannot be read from the
+model: the position-id offset (``ModelHandle.max_tokens``), the encoder-decoder stacks' module paths, heads
+that are several modules in a row (DistilBERT), and the lessons' embedding tables.
 
 Paths are relative to ``model.base_model`` (``BertForMaskedLM.bert``, ``LlamaForCausalLM.model``; the model
 itself for T5) and name one module per layer, ``*`` standing for the layer index.
@@ -12,10 +17,13 @@ itself for T5) and name one module per layer, ``*`` standing for the layer index
 from __future__ import annotations
 
 from collections.abc import Callable
+import weakref
 from dataclasses import dataclass, replace
 from typing import Literal
 
 import torch
+
+from plm_core.i18n import N_
 
 Positions = Literal["absolute", "rotary", "relative_bias", "unknown"]
 StackName = Literal["self", "encoder", "decoder", "cross"]
@@ -75,7 +83,10 @@ class Arch:
         norm: where the layer norms sit. "post" (BERT, BART; Vaswani et al., 2017): every layer's output is
             already normalised, so any layer's hidden state can go straight into the LM head. "pre" (GPT-2,
             Llama, T5; Xiong et al., 2020): the residual stream is normalised only by ``final_norm`` before
-            the head. "unknown": not mapped. The logit lens reads intermediate layers through these facts.
+            the head. "unknown": read from the model (:func:`final_norm_of`). The logit lens reads intermediate
+            layers through these facts.
+        capture_refusal: why the query·key view cannot capture this type's attention (XLNet), shown with the
+            refusal.
     """
 
     stacks: tuple[Stack, ...] = ()
@@ -93,6 +104,7 @@ class Arch:
     head: str | None = None
     final_norm: str | None = None
     norm: Literal["post", "pre", "unknown"] = "unknown"
+    capture_refusal: str = ""  # why the attention capture cannot read this type (N_-marked), shown when refused
 
     @property
     def recomputable(self) -> bool:
@@ -168,6 +180,12 @@ ARCHITECTURES: dict[str, Arch] = {
     "gpt_neo": replace(_CAUSAL_UNMAPPED, final_norm="ln_f", norm="pre"),
     "gptj": replace(_CAUSAL_UNMAPPED, final_norm="ln_f", norm="pre"),
     "opt": replace(_CAUSAL_UNMAPPED, position_offset=2, final_norm="decoder.final_layer_norm", norm="pre"),
+    # XLNet (Yang et al., 2019) attends in its own code: relative positions (Transformer-XL) and, in
+    # pre-training, two streams; the weights its forward returns are the content stream's
+    "xlnet": Arch(positions="unknown", token_types=True, capture_refusal=N_(
+        "XLNet computes relative-position attention (Transformer-XL) with a content stream and a query stream "
+        "(two-stream attention, used in pre-training with a permutation of the factorisation order) in its own "
+        "module; the heatmaps show the content stream, whose weights it returns")),
 }
 UNKNOWN = Arch(positions="unknown")
 
@@ -176,12 +194,65 @@ UNKNOWN = Arch(positions="unknown")
 UNKNOWN_ENCODER_DECODER = Arch(stacks=encoder_decoder_stacks(), positions="unknown", encoder_decoder=True)
 
 
-def arch_of(config: object) -> Arch:
-    """The facts for ``config.model_type`` (an empty :data:`UNKNOWN` entry for types not listed)."""
+def arch_of(config: object, model: torch.nn.Module | None = None) -> Arch:
+    """The facts for ``config.model_type`` (an empty :data:`UNKNOWN` entry for types not listed), completed from
+    ``model`` when it is given: causality (:func:`causal_of`), the position scheme and grouped-query heads of a
+    type the table does not list. Cached per model."""
     arch = ARCHITECTURES.get(getattr(config, "model_type", ""))
+    listed = arch is not None
     if arch is None:
-        return UNKNOWN_ENCODER_DECODER if getattr(config, "is_encoder_decoder", False) else UNKNOWN
+        arch = UNKNOWN_ENCODER_DECODER if getattr(config, "is_encoder_decoder", False) else UNKNOWN
+    elif arch.encoder_decoder and not getattr(config, "is_encoder_decoder", True):
+        # an encoder-decoder type's decoder alone (BartForCausalLM, is_decoder): one causal self-attention stack
+        arch = replace(arch, stacks=(), encoder_decoder=False, causal=True)
+    if model is None:
+        return arch
+    key = (id(config), listed)
+    cached = _ARCH_CACHE.get(model)
+    if cached is not None and cached[0] == key:
+        return cached[1]
+    facts = {"causal": causal_of(model, arch)}
+    if not listed:
+        facts["positions"] = _positions_of(model, arch)
+        kv = getattr(config, "num_key_value_heads", None)
+        heads = getattr(config, "num_attention_heads", None)
+        facts["grouped_query"] = bool(kv and heads and int(kv) < int(heads))
+    arch = replace(arch, **facts)
+    _ARCH_CACHE[model] = (key, arch)
     return arch
+
+
+_ARCH_CACHE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def causal_of(model: torch.nn.Module, arch: Arch | None = None) -> bool:
+    """Whether a query sees only itself and earlier keys, read from the model: its self-attention modules'
+    ``is_causal`` (set from the config by transformers: ``is_decoder``, ``use_bidirectional_attention``), else
+    the config's ``is_decoder``, else the table's fact. An encoder-decoder as a whole is not causal (its
+    decoder stack is; see :data:`Stack.causal`).
+
+    A Qwen3 or Llama sequence classifier is causal (its attention modules say so), whatever its head.
+    """
+    config = model.config
+    if getattr(config, "is_encoder_decoder", False):
+        return False
+    flags = [m.is_causal for m in model.modules()
+             if isinstance(getattr(m, "is_causal", None), bool) and not getattr(m, "is_cross_attention", False)]
+    if flags:
+        return all(flags)
+    if getattr(config, "is_decoder", False):
+        return True
+    return bool(arch.causal if arch is not None else arch_of(config).causal)
+
+
+def _positions_of(model: torch.nn.Module, arch: Arch) -> Positions:
+    """"rotary" when the model has a rotary-embedding module, "absolute" when it has a position table."""
+    names = [name.rsplit(".", 1)[-1].lower() for name, _ in model.named_modules()]
+    if any("rotary" in n or n == "rope" for n in names) or any("Rotary" in type(m).__name__ for m in model.modules()):
+        return "rotary"
+    if any(n in ("position_embeddings", "wpe", "embed_positions") for n in names):
+        return "absolute"
+    return arch.positions
 
 
 def causal_model_types() -> tuple[str, ...]:
@@ -223,28 +294,101 @@ def output_projection(model: torch.nn.Module, arch: Arch, stack: Stack, layer: i
 def final_norm(model: torch.nn.Module, arch: Arch) -> torch.nn.Module | None:
     """The norm between the last layer and the LM head (GPT-2 ``ln_f``, Llama ``norm``), or None.
 
-    The logit lens applies it to an intermediate hidden state before :func:`lm_head` (nostalgebraist, 2020).
+    The table's ``final_norm`` where it names one; otherwise the base model's last norm, found by running the
+    model once (:func:`final_norm_of`). The logit lens applies it to an intermediate hidden state before
+    :func:`lm_head` (nostalgebraist, 2020).
     """
-    if arch.final_norm is None:
+    if arch.final_norm is not None:
+        try:
+            return body(model).get_submodule(arch.final_norm)
+        except AttributeError:
+            return None
+    if arch.norm == "post":
         return None
+    return final_norm_of(model)
+
+
+_NORM_CACHE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _is_norm(module: torch.nn.Module) -> bool:
+    return isinstance(module, (torch.nn.LayerNorm, torch.nn.GroupNorm)) or "Norm" in type(module).__name__
+
+
+def layer_list(model: torch.nn.Module) -> torch.nn.ModuleList | None:
+    """The base model's repeated blocks: its longest ``ModuleList`` (``layers``, ``h``, ``encoder.layer``)."""
+    lists = [m for m in body(model).modules() if isinstance(m, torch.nn.ModuleList) and len(m)]
+    return max(lists, key=len) if lists else None
+
+
+def final_norm_of(model: torch.nn.Module) -> torch.nn.Module | None:
+    """The base model's last norm: the first norm module outside its blocks that runs after the last block
+    (Llama ``norm``, GPT-NeoX ``final_layer_norm``, OPT ``decoder.final_layer_norm``), found by running the model
+    once on two tokens (then cached); None when no norm follows the blocks (post-LN models such as BERT, whose
+    every block already ends in a norm).
+
+    Call it under the handle's lock.
+    """
+    if model in _NORM_CACHE:
+        return _NORM_CACHE[model]() if _NORM_CACHE[model] is not None else None
+    blocks = layer_list(model)
+    if blocks is None:
+        return None
+    inside = {id(m) for m in blocks.modules()}
+    candidates = [m for m in body(model).modules() if _is_norm(m) and id(m) not in inside]
+    clock = {"t": 0, "last_block": -1}
+    seen: list[tuple[int, torch.nn.Module]] = []
+
+    def block_done(module, args, out):
+        clock["t"] += 1
+        clock["last_block"] = clock["t"]
+
+    def norm_called(module, args):
+        clock["t"] += 1
+        seen.append((clock["t"], module))
+
+    hooks = [b.register_forward_hook(block_done) for b in blocks]
+    hooks += [c.register_forward_pre_hook(norm_called) for c in candidates]
     try:
-        return body(model).get_submodule(arch.final_norm)
-    except AttributeError:
-        return None
+        with torch.inference_mode():
+            vocab = int(getattr(model.config, "vocab_size", 3) or 3)
+            body(model)(input_ids=torch.tensor([[1 % vocab, 2 % vocab]], device=next(model.parameters()).device))
+    finally:
+        for h in hooks:
+            h.remove()
+    after = [m for t, m in seen if t > clock["last_block"]]
+    norm = after[0] if after else None
+    _NORM_CACHE[model] = weakref.ref(norm) if norm is not None else None
+    return norm
 
 
-def lm_head(model: torch.nn.Module, arch: Arch) -> Callable[[torch.Tensor], torch.Tensor] | None:
+def lm_head(model: torch.nn.Module, arch: Arch, generic: bool = True) -> Callable[[torch.Tensor], torch.Tensor] | None:
     """The LM head as a function ``[..., hidden] -> [..., vocab]`` of the body's output, or None.
 
-    DistilBERT's head is four modules in a row; Gemma-2-style soft-capping of the logits is applied.
+    The table's ``head`` where it names one; otherwise the model's child that holds its output embeddings
+    (``get_output_embeddings``: Llama's ``lm_head``, BERT's ``cls``, ALBERT's ``predictions``, GPT-NeoX's
+    ``embed_out``). DistilBERT's head is four modules in a row; Gemma-2-style soft-capping of the logits is
+    applied. ``generic=False``: the table's head only (a caller that cannot check the result against the model).
     """
     if hasattr(model, "distilbert") and hasattr(model, "vocab_projector"):
         def distilbert_head(h: torch.Tensor) -> torch.Tensor:
             return model.vocab_projector(model.vocab_layer_norm(model.activation(model.vocab_transform(h))))
         return distilbert_head
-    if arch.head is None or not hasattr(model, arch.head.split(".")[0]) or body(model) is model:
+    base = body(model)
+    if base is model:
         return None
-    head = model.get_submodule(arch.head)
+    head = None
+    if arch.head is not None and hasattr(model, arch.head.split(".")[0]):
+        head = model.get_submodule(arch.head)
+    elif generic:
+        out = model.get_output_embeddings() if hasattr(model, "get_output_embeddings") else None
+        if out is not None:
+            for _, child in model.named_children():
+                if child is not base and any(m is out for m in child.modules()):
+                    head = child
+                    break
+    if head is None:
+        return None
     cap = getattr(model.config, "final_logit_softcapping", None)
     if cap:
         return lambda h: torch.tanh(head(h) / cap) * cap
@@ -254,24 +398,29 @@ def lm_head(model: torch.nn.Module, arch: Arch) -> Callable[[torch.Tensor], torc
 def lens_readout(model: torch.nn.Module, arch: Arch) -> tuple[Callable[[torch.Tensor], torch.Tensor],
                                                                Callable[[torch.Tensor], torch.Tensor]] | None:
     """(norm, LM head) that read an intermediate hidden state as the model reads its last one, or None when
-    this architecture's facts do not say (the logit lens; nostalgebraist, 2020).
+    the model has no LM head (the logit lens; nostalgebraist, 2020).
 
-    A pre-LN model's residual stream goes through ``final_norm`` first; a post-LN model's layers are already
-    normalised (the norm is the identity). Hugging Face returns the last hidden state already normalised.
+    A pre-LN model's residual stream goes through its final norm first (:func:`final_norm`); a post-LN model's
+    layers are already normalised (no norm follows its blocks: the identity). Hugging Face returns the last
+    hidden state already normalised. Call it under the handle's lock (the norm may be found by running the model).
     """
     head = lm_head(model, arch)
-    if head is None or arch.norm == "unknown":
+    if head is None:
         return None
     if arch.norm == "post":
         return (lambda h: h), head
     norm = final_norm(model, arch)
-    return None if norm is None else (norm, head)
+    if norm is None:
+        if arch.norm == "pre":  # the table says there is one, and it is not where the table says
+            return None
+        return (lambda h: h), head
+    return norm, head
 
 
 def lm_body_and_head(model: torch.nn.Module) -> tuple[torch.nn.Module, Callable[[torch.Tensor], torch.Tensor]] | None:
     """(body, head) of a language model, so a caller can run the vocabulary projection only at the positions
     it needs (for bert-base it is ~20% of a forward pass); None when the split is not known."""
-    head = lm_head(model, arch_of(model.config))
+    head = lm_head(model, arch_of(model.config), generic=False)  # only heads known to be the whole read-out
     return None if head is None else (body(model), head)
 
 

@@ -3,20 +3,15 @@
 from __future__ import annotations
 
 import dataclasses
+import weakref
 from collections.abc import Sequence
-from typing import NamedTuple
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 
-from plm_core.architectures import (
-    ARCHITECTURES,
-    Stack,
-    attention_module,
-    n_stack_layers,
-    output_projection,
-    stack_output,
-)
+from plm_core.architectures import Stack, attention_module, n_stack_layers, stack_output
+from plm_core.capture import AttentionCall, capturing
 from plm_core.errors import InvalidInputError, UnsupportedModelError
 from plm_core.inference import run
 from plm_core.loading import ModelHandle
@@ -163,192 +158,233 @@ def token_flow(result: AttentionResult, positions: Sequence[int], layer: int, he
     )
 
 
-def attention_modules(handle: ModelHandle, stack: str | None = None) -> list[torch.nn.Module]:
-    """The attention module of each layer of ``stack``, in order (``plm_core.architectures`` maps them).
+@dataclass(frozen=True)
+class _Site:
+    """Where one layer's attention runs: the module that calls the attention function, which of its calls in a
+    forward pass it is (ALBERT shares one module across depths), and the projection that reads its output."""
+
+    module: torch.nn.Module
+    occurrence: int
+    output: torch.nn.Module | None
+    output_occurrence: int
+
+
+_LAYOUTS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_PROJECTIONS = ("Linear", "Conv1D")  # nn.Linear, and GPT-2's transposed transformers.pytorch_utils.Conv1D
+
+
+def _layout(handle: ModelHandle) -> dict[str, list[_Site]]:
+    """The attention sites of every stack, in layer order, found by running the model once with the attention
+    capture on (then cached per model). Call it under the handle's lock.
+
+    Single-stack models: every call, in order. Encoder-decoders: each call goes to the stack whose modules
+    (``plm_core.architectures``) hold its module.
 
     Raises:
-        UnsupportedModelError: an architecture whose attention modules are not mapped.
+        UnsupportedModelError: the model's attention does not go through transformers' attention interface.
     """
+    model = handle.model
+    if model in _LAYOUTS:
+        return _LAYOUTS[model]
+    counts: dict[int, int] = {}
+    matched: dict[int, tuple[torch.nn.Module, int]] = {}
+    calls_ref: list = []
+
+    def reads_output(module, args):  # the first projection after call i that reads its output: W_O of layer i
+        n = counts[id(module)] = counts.get(id(module), -1) + 1
+        i = len(calls_ref[0]) - 1
+        if i < 0 or i in matched or not args or not isinstance(args[0], torch.Tensor):
+            return
+        x, ctx = args[0].detach()[0].float(), calls_ref[0][i].output
+        if x.shape[-1] == ctx.shape[-1] and x.reshape(-1, x.shape[-1]).shape == ctx.shape \
+                and torch.allclose(x.reshape(ctx.shape), ctx, atol=1e-6):
+            matched[i] = (module, n)
+
+    projections = [m for m in model.modules() if type(m).__name__ in _PROJECTIONS]
+    hooks = [m.register_forward_pre_hook(reads_output) for m in projections]
+    try:
+        encoding, batch = encode(handle, "the cat sat", "the cat" if handle.arch.encoder_decoder else None)
+        with capturing(model) as calls:
+            calls_ref.append(calls)
+            run(handle, batch)
+    finally:
+        for h in hooks:
+            h.remove()
+    if not calls:
+        why = handle.arch.capture_refusal
+        raise UnsupportedModelError(msg(
+            "{model_type} computes its attention in its own code, not through transformers' attention interface, "
+            "so its query and key cannot be captured{why}",
+            model_type=getattr(handle.config, "model_type", ""), why=msg(": {why}", why=msg(why)) if why else ""))
+    seen: dict[int, int] = {}
+    sites: list[_Site] = []
+    for i, call in enumerate(calls):
+        occurrence = seen[id(call.module)] = seen.get(id(call.module), -1) + 1
+        out, out_n = matched.get(i, (None, 0))
+        sites.append(_Site(call.module, occurrence, out, out_n))
     arch = handle.arch
-    if not arch.recomputable:
-        known = ", ".join(sorted(t for t, a in ARCHITECTURES.items() if a.recomputable))
-        raise UnsupportedModelError(
-            msg('the query·key view knows the attention of {known}; {model_type} is not one of them', known=known, model_type=handle.config.model_type))
-    s = _stack(handle, stack)
-    return [attention_module(handle.model, arch, s, i) for i in range(n_stack_layers(handle.model, s))]
+    if arch.encoder_decoder:
+        if not arch.stacks or not all(s.path for s in arch.stacks):
+            raise UnsupportedModelError(msg(
+                "the query·key view tells an encoder-decoder's three stacks apart by their module paths; {model_type} "
+                "has none in plm_core/architectures.py", model_type=getattr(handle.config, "model_type", "")))
+        owner = {id(attention_module(model, arch, st, layer)): st.name
+                 for st in arch.stacks for layer in range(n_stack_layers(model, st))}
+        layout = {st.name: [site for site in sites if owner.get(id(site.module)) == st.name] for st in arch.stacks}
+    else:
+        layout = {"self": sites}
+    _LAYOUTS[model] = layout
+    return layout
+
+
+def attention_modules(handle: ModelHandle, stack: str | None = None) -> list[torch.nn.Module]:
+    """The attention module of each layer of ``stack``, in order: the modules that call transformers' attention
+    interface (one module may serve several layers, as ALBERT's).
+
+    Raises:
+        UnsupportedModelError: a model whose attention does not go through the interface.
+    """
+    with handle.lock:
+        layout = _layout(handle)
+    return [site.module for site in layout[_stack(handle, stack).name]]
 
 
 def _stack(handle: ModelHandle, name: str | None) -> Stack:
-    try:
-        return handle.arch.stack(name)
-    except (KeyError, IndexError):
-        names = ", ".join(s.name for s in handle.arch.stacks) or "none"
-        raise InvalidInputError(msg('{model_id} has no {name!r} attention (its stacks: {names})', model_id=handle.model_id, name=name, names=names)) from None
+    stacks = handle.arch.stacks or (Stack("self", causal=handle.arch.causal),)
+    if name is None:
+        return stacks[0]
+    for s in stacks:
+        if s.name == name:
+            return s
+    names = ", ".join(s.name for s in stacks)
+    raise InvalidInputError(msg('{model_id} has no {name!r} attention (its stacks: {names})', model_id=handle.model_id, name=name, names=names))
 
 
-class CapturedLayer(NamedTuple):
-    """One forward pass with one layer's attention inputs and projections captured (internal tensors).
+@dataclass(frozen=True)
+class CapturedLayer:
+    """One forward pass with one layer's attention call captured (internal tensors, batch row 0).
 
-    q, k, v are per head, as the model multiplies them: rotary positions applied to q and k, and grouped-query
-    key/value heads repeated so that head h of k and v is the one query head h reads.
+    ``call`` holds query and key as the model multiplies them (rotary embedding and QK-norm applied), its scale,
+    mask, soft-capping and bias (:class:`plm_core.capture.AttentionCall`); q, k, v are per query head (grouped
+    key/value heads repeated).
     """
 
     encoding: Encoding
     attentions: tuple[torch.Tensor, ...]  # the model's own weights of this stack, [1, head, query, key] per layer
-    inputs: torch.Tensor  # [query, hidden]; what the query projection reads
-    q: torch.Tensor  # [head, query, d_k] (float32)
-    k: torch.Tensor  # [head, key, d_k]
-    v: torch.Tensor  # [head, key, d_k]
-    bias: torch.Tensor | None  # [head, query, key]; a relative position bias added to the scores (T5), or None
-    context: torch.Tensor | None  # [query, hidden]; input of the output projection (heads concatenated)
+    call: AttentionCall
+    inputs: torch.Tensor | None  # [query, hidden]; what the attention module read (the query projection's input)
+    context: torch.Tensor  # [query, hidden]; input of the output projection (heads concatenated)
     output: torch.Tensor | None  # [query, hidden]; output of the output projection
-    output_projection: torch.nn.Module
-    scale: float  # what the module multiplies QK^T by
-    causal: bool
-    n_kv_heads: int  # key/value heads before repetition (= n_heads without grouped-query attention)
+    output_projection: torch.nn.Module | None
+    causal: bool  # from the model's mask: no query sees a later key
     positions: str  # "absolute", "rotary", "relative_bias" (plm_core.architectures)
-    window: int | None = None  # sliding window: a query sees at most this many keys back (Mistral)
     key_encoding: Encoding | None = None  # cross-attention: the key tokens (the source)
     stack: str = "self"
 
-    def mask(self) -> torch.Tensor | None:
-        """[query, key] True where the model hides a key from a query (causal, sliding window), else None."""
-        if not self.causal:
-            return None
-        n, m = self.q.shape[1], self.k.shape[1]
-        hidden = causal_mask(n, self.q.device) if n == m else torch.zeros(n, m, dtype=torch.bool)
-        if self.window is not None:
-            i = torch.arange(n)[:, None]
-            hidden = hidden | (torch.arange(m)[None, :] <= i - self.window)
-        return hidden
+    @property
+    def q(self) -> torch.Tensor:
+        return self.call.query  # [head, query, d_k]
 
+    @property
+    def k(self) -> torch.Tensor:
+        return self.call.keys_per_head()  # [head, key, d_k]
 
-def attention_projections(handle: ModelHandle, module: torch.nn.Module, layer: int | None = None,
-                          stack: str | None = None) -> tuple[list[torch.nn.Module], torch.nn.Module]:
-    """Q, K, V projections (or a fused ``qkv`` alone) and the output projection of one attention module."""
-    arch = handle.arch
-    projs = [getattr(module, arch.qkv)] if arch.qkv else [getattr(module, n) for n in (arch.q, arch.k, arch.v)]
-    if arch.out is not None:
-        return projs, getattr(module, arch.out)
-    if layer is None:
-        layer = attention_modules(handle, stack).index(module)
-    return projs, output_projection(handle.model, arch, _stack(handle, stack), layer)
+    @property
+    def v(self) -> torch.Tensor:
+        return self.call.values_per_head()  # [head, key, d_v]
 
+    @property
+    def scale(self) -> float:
+        return self.call.scaling
 
-def _heads(x: torch.Tensor, n_heads: int, d: int) -> torch.Tensor:
-    """[query, n_heads * d] -> [head, query, d]."""
-    return x.reshape(x.shape[0], n_heads, d).transpose(0, 1)
+    @property
+    def softcap(self) -> float | None:
+        return self.call.softcap
+
+    @property
+    def n_kv_heads(self) -> int:
+        return self.call.n_kv_heads
+
+    @property
+    def bias(self) -> torch.Tensor | None:
+        """[head, query, key]: what the model adds to the scores besides its hiding mask (T5's position bias)."""
+        return self.call.additive()
+
+    @property
+    def window(self) -> int | None:
+        """Sliding window the model passed for this layer (Mistral, Gemma), or None."""
+        w = self.call.extra.get("sliding_window")
+        return int(w) if w else None
+
+    def scores(self) -> torch.Tensor:
+        """[head, query, key]: QKᵀ·scale (soft-capped, + bias), −inf where the model's mask hides a key."""
+        return self.call.scores()
+
+    def probs(self) -> torch.Tensor:
+        """[head, query, key]: softmax of :meth:`scores` (attention sinks included)."""
+        return self.call.probs()
+
+    def mask(self) -> torch.Tensor:
+        """[query, key] True where the model hides a key from the query (head 0's; the mask is per layer)."""
+        return self.call.hidden()[0]
 
 
 def capture_layer(handle: ModelHandle, text: str, layer: int, text_pair: str | None = None, *,
                   max_tokens: int | None = None, stack: str | None = None) -> CapturedLayer:
-    """Run the model once, capturing ``layer``'s Q, K, V and its output projection's input and output.
-
-    Which modules to hook, and how positions enter the scores, come from ``plm_core.architectures``. Hooks
-    are registered under the handle's lock and removed in ``finally``.
+    """Run the model once with the attention capture on (:mod:`plm_core.capture`) and return ``layer``'s call:
+    query and key as the model multiplied them, its mask, scale, soft-capping, bias, and its output projection's
+    input and output.
 
     Raises:
-        UnsupportedModelError: an attention implementation this does not know, or relative positions.
+        UnsupportedModelError: the model's attention does not go through transformers' attention interface, or
+            its attention function computes something the recomputation does not reproduce (the difference is
+            named).
         InvalidInputError: layer out of range.
     """
-    modules = attention_modules(handle, stack)
-    layer = _check_index(layer, len(modules), msg("layer"))
-    if getattr(handle.config, "position_embedding_type", "absolute") not in ("absolute", None):
-        raise UnsupportedModelError(msg('recomputing attention does not cover relative position attention'))
-    arch = handle.arch
-    captured: dict[str, torch.Tensor] = {}
+    model_type = getattr(handle.config, "model_type", "")
+    captured: dict[str, list[torch.Tensor]] = {"x": [], "ctx": [], "out": []}
 
-    def keep(name: str):
-        return lambda module, args, out: captured.__setitem__(name, out.detach())
-
-    def keep_rotary(module, args, kwargs):  # RoPE: the (cos, sin) tables the layer rotates Q and K with
-        cos, sin = kwargs["position_embeddings"]
-        captured["cos"], captured["sin"] = cos.detach(), sin.detach()
-
-    def keep_bias(module, args, out):  # T5: the relative position bias the layer adds to its scores
-        captured["bias"] = out[1].detach()
+    def keep_input(module, args, kwargs):
+        x = args[0] if args else kwargs.get("hidden_states")
+        if isinstance(x, torch.Tensor):
+            captured["x"].append(x.detach())
 
     with handle.lock:
-        module = modules[layer]
-        projs, out_proj = attention_projections(handle, module, layer, stack)
-        hooks = [projs[0].register_forward_pre_hook(lambda m, args: captured.__setitem__("x", args[0].detach())),
-                 out_proj.register_forward_pre_hook(lambda m, args: captured.__setitem__("ctx", args[0].detach())),
-                 out_proj.register_forward_hook(keep("out"))]
-        hooks += [proj.register_forward_hook(keep(name)) for name, proj in zip("qkv", projs)]
-        if arch.positions == "rotary":
-            hooks.append(module.register_forward_pre_hook(keep_rotary, with_kwargs=True))
-        elif arch.positions == "relative_bias":
-            hooks.append(module.register_forward_hook(keep_bias))
+        sites = _layout(handle)[_stack(handle, stack).name]
+        layer = _check_index(layer, len(sites), msg("layer"))
+        site = sites[layer]
+        hooks = [site.module.register_forward_pre_hook(keep_input, with_kwargs=True)]
+        if site.output is not None:
+            hooks += [site.output.register_forward_pre_hook(lambda m, args: captured["ctx"].append(args[0].detach())),
+                      site.output.register_forward_hook(lambda m, args, out: captured["out"].append(out.detach()))]
         try:
             encoding, batch = encode(handle, text, text_pair, max_tokens=max_tokens)
-            attentions = run_with_attention(handle, batch, stack)
+            with capturing(handle.model) as calls:
+                attentions = run_with_attention(handle, batch, stack)
         finally:
             for h in hooks:
                 h.remove()
-        scale = float(module.scaling)
-        causal = bool(getattr(module, "is_causal", _stack(handle, stack).causal))
-    n_heads = int(attentions[layer].shape[1])
-    if "k" in captured:
-        q, k, v = (captured[c][0].float() for c in "qkv")
-    else:  # a fused projection: [q | k | v], k and v with the key/value heads
-        fused = captured["q"][0].float()
-        width_q = n_heads * _head_dim(module, fused.shape[-1], n_heads)
-        kv = (fused.shape[-1] - width_q) // 2
-        q, k, v = fused.split([width_q, kv, kv], dim=-1)
-    d = q.shape[-1] // n_heads
-    n_kv = k.shape[-1] // d
-    qh, kh, vh = _heads(q, n_heads, d), _heads(k, n_kv, d), _heads(v, n_kv, d)
-    if "cos" in captured:
-        qh, kh = apply_rotary(qh, kh, captured["cos"][0].float(), captured["sin"][0].float())
-    if n_kv != n_heads:  # grouped-query attention: each key/value head serves n_heads // n_kv query heads
-        kh, vh = kh.repeat_interleave(n_heads // n_kv, 0), vh.repeat_interleave(n_heads // n_kv, 0)
-    bias = captured["bias"][0].float() if "bias" in captured else None
-    window = _sliding_window(handle, layer) if causal else None
-    first = lambda name: captured[name][0].float() if name in captured else None  # noqa: E731
-    queries, keys = stack_encodings(handle, encoding, _stack(handle, stack))
+    st = _stack(handle, stack)
+    mine = [c for c in calls if c.module is site.module]
+    if len(mine) <= site.occurrence or len(attentions) != len(sites):
+        raise UnsupportedModelError(msg("{model_type}'s attention calls do not match its layers", model_type=model_type))
+    call = mine[site.occurrence]
+    call.check(model_type)
+    pick = lambda name, n: captured[name][n][0].float() if len(captured[name]) > n else None  # noqa: E731
+    queries, keys = stack_encodings(handle, encoding, st)
     n, m = len(queries), len(keys if keys is not None else queries)
     attentions = tuple(a[:, :, :n, :m] for a in attentions)
-    return CapturedLayer(queries, attentions, first("x"), qh, kh, vh, bias, first("ctx"), first("out"), out_proj,
-                         scale, causal, n_kv, arch.positions, window, keys, _stack(handle, stack).name)
-
-
-def rotate_half(x: torch.Tensor) -> torch.Tensor:
-    """[x1, x2] -> [-x2, x1] on the last dimension (the rotation RoPE applies to each pair of coordinates)."""
-    x1, x2 = x.chunk(2, dim=-1)
-    return torch.cat((-x2, x1), dim=-1)
-
-
-def apply_rotary(q: torch.Tensor, k: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Rotary position embedding (Su et al., 2021, "RoFormer"), as Llama-family models apply it.
-
-    Args:
-        q, k: ``[head, query, d_k]``.
-        cos, sin: ``[query, rotary_dim]``, the model's own tables for these positions; with partial rotary
-            (Phi-3, ``rotary_dim < d_k``) the remaining coordinates pass unrotated.
-
-    Returns:
-        q and k rotated: position p turns each coordinate pair by p·θ_i, so q·k depends on the distance.
-    """
-    r = cos.shape[-1]
-
-    def rot(x: torch.Tensor) -> torch.Tensor:
-        return torch.cat([x[..., :r] * cos + rotate_half(x[..., :r]) * sin, x[..., r:]], dim=-1)
-
-    return rot(q), rot(k)
-
-
-def _sliding_window(handle: ModelHandle, layer: int) -> int | None:
-    """Keys farther back than this are hidden from a query in ``layer`` (Mistral-style sliding window), or None."""
-    window = getattr(handle.config, "sliding_window", None)
-    types = getattr(handle.config, "layer_types", None)
-    if not window or (types and types[layer] != "sliding_attention"):
-        return None
-    return int(window)
-
-
-def _head_dim(module: torch.nn.Module, width: int, n_heads: int) -> int:
-    d = getattr(module, "head_dim", None)
-    return int(d) if d else width // (3 * n_heads)
+    hidden = call.hidden()
+    if n == m and n > 1:
+        causal = bool(hidden[:, causal_mask(n)].all())  # read from the model's own mask
+    else:
+        causal = bool(getattr(site.module, "is_causal", st.causal))
+    context = pick("ctx", site.output_occurrence)
+    return CapturedLayer(
+        encoding=queries, attentions=attentions, call=call, inputs=pick("x", site.occurrence),
+        context=(context.reshape(call.output.shape) if context is not None else call.output),
+        output=pick("out", site.output_occurrence), output_projection=site.output, causal=causal,
+        positions=handle.arch.positions, key_encoding=keys, stack=st.name)
 
 
 def causal_mask(n: int, device: torch.device | str = "cpu") -> torch.Tensor:
@@ -358,33 +394,30 @@ def causal_mask(n: int, device: torch.device | str = "cpu") -> torch.Tensor:
 
 def query_key(handle: ModelHandle, text: str, layer: int, head: int, text_pair: str | None = None,
               *, max_tokens: int | None = None, stack: str | None = None) -> QueryKeyResult:
-    """Recompute one head's attention from the model's own Q and K projections (captured by hooks).
+    """Recompute one head's attention from the query and key the model multiplied (captured through
+    transformers' attention interface, :mod:`plm_core.capture`), for any architecture that uses it.
 
-    Shows ``softmax(QK^T / sqrt(d_k))`` step by step and returns the model's own attention beside it,
-    so the two can be checked equal.
+    Shows ``softmax(QKᵀ·scale + mask)`` (soft-capped and biased where the model is) step by step and returns
+    the model's own attention beside it, so the two can be checked equal.
 
     Raises:
-        UnsupportedModelError: an attention implementation this view does not know, or relative positions.
+        UnsupportedModelError: a model whose attention does not go through the interface, or whose attention
+            function this recomputation does not reproduce.
         InvalidInputError: layer or head out of range.
     """
     cap = capture_layer(handle, text, layer, text_pair, max_tokens=max_tokens, stack=stack)
     head = _check_index(head, cap.q.shape[0], msg("head"))
-    q_h, k_h = cap.q[head], cap.k[head]
-    scores = (q_h @ k_h.T) * cap.scale
-    if cap.bias is not None:
-        scores = scores + cap.bias[head]
-    mask = cap.mask()
-    if mask is not None:
-        scores = scores.masked_fill(mask, float("-inf"))
-    probs = torch.softmax(scores, dim=-1)
+    scores, probs = cap.scores()[head], cap.probs()[head]
+    bias = cap.bias
     as_np = lambda t: t.cpu().numpy().astype(np.float32)  # noqa: E731
     n_heads = cap.q.shape[0]
     return QueryKeyResult(
         model_id=handle.model_id, encoding=cap.encoding, layer=int(layer), head=head,
-        queries=as_np(q_h), keys=as_np(k_h), scores=as_np(scores), probs=as_np(probs),
+        queries=as_np(cap.q[head]), keys=as_np(cap.k[head]), scores=as_np(scores), probs=as_np(probs),
         model_probs=as_np(cap.attentions[int(layer)][0, head].float()), scale=cap.scale, causal=cap.causal,
         positions=cap.positions, kv_head=head // (n_heads // cap.n_kv_heads), n_kv_heads=cap.n_kv_heads,
-        bias=None if cap.bias is None else as_np(cap.bias[head]), key_encoding=cap.key_encoding, stack=cap.stack,
+        bias=None if bias is None else as_np(bias[head]), key_encoding=cap.key_encoding, stack=cap.stack,
+        softcap=cap.softcap, window=cap.window,
     )
 
 

@@ -103,7 +103,7 @@ class ModelHandle:
     @property
     def arch(self) -> Arch:
         """Architecture facts for this model type (plm_core.architectures)."""
-        return arch_of(self.config)
+        return arch_of(self.config, self.model)
 
     @property
     def n_layers(self) -> int:
@@ -118,7 +118,7 @@ class ModelHandle:
         """Longest input (tokens, specials included): the model's limit, HARD_MAX_TOKENS, classroom mode's cap."""
         limits = [HARD_MAX_TOKENS]
         n_pos = _config_get(self.config, "max_position_embeddings", "n_positions", default=None)
-        if n_pos:
+        if n_pos and int(n_pos) > 0:  # XLNet's is -1: relative positions, no table (no limit of its own)
             # RoBERTa-style position ids start after the padding index
             limits.append(int(n_pos) - self.arch.position_offset)
         tok_max = getattr(self.tokenizer, "model_max_length", None)
@@ -419,6 +419,7 @@ def load_model(spec: ModelSpec) -> ModelHandle:
             ) from None
         raise ModelLoadError(_describe_failure(spec.model_id, source, err)) from None
     check_loaded_weights(spec.model_id, kind, detect_kind(config), info)
+    check_causal_lm_is_causal(spec.model_id, kind, model)
     model.eval()
     model.to(device)
     for p in model.parameters():  # nothing in the app trains the shared model
@@ -430,6 +431,25 @@ def load_model(spec: ModelSpec) -> ModelHandle:
 
 
 # ---------------------------------------------------------------- load-time checks (issue 10)
+
+
+def check_causal_lm_is_causal(model_id: str, kind: str, model: torch.nn.Module) -> None:
+    """Refuse a causal-LM load of a model whose attention is not causal (read from the model,
+    :func:`plm_core.architectures.causal_of`): its last token's output is no next-token prediction.
+
+    XLNet's LM head (Yang et al., 2019) predicts through a permutation mask and a query stream; a plain forward
+    lets every token see the whole text. Raises UnsupportedModelError naming the kind to load it as instead.
+    """
+    from plm_core.architectures import causal_of
+
+    if kind != "causal_lm" or causal_of(model):
+        return
+    raise UnsupportedModelError(msg(
+        "{model_id} ({model_type}) cannot be read as a causal language model: its attention is not causal (every "
+        "token sees the tokens after it), so its output at the last token is not a next-token prediction (XLNet "
+        "predicts through a permutation mask and a separate query stream). Load it as a sentence encoder (kind "
+        "'encoder') to see its attention, or use a classifier checkpoint",
+        model_id=excerpt(model_id), model_type=getattr(model.config, "model_type", "")))
 
 
 def check_no_remote_code(model_id: str, auto_map: object, what: str) -> None:

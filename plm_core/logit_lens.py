@@ -18,7 +18,6 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from plm_core.architectures import ARCHITECTURES
 from plm_core.architectures import lens_readout as lens_readout_of
 from plm_core.errors import InvalidInputError, UnsupportedModelError
 from plm_core.i18n import msg
@@ -27,22 +26,25 @@ from plm_core.loading import ModelHandle
 from plm_core.tokens import encode
 from plm_core.types import Encoding
 
+LENS_TOLERANCE = 1e-4  # max |last layer's read-out − the model's own probabilities| for the lens to be shown
+
+
 def lens_readout(handle: ModelHandle) -> tuple[Callable[[torch.Tensor], torch.Tensor], Callable[[torch.Tensor], torch.Tensor]]:
     """(final norm, LM head) of ``handle``'s model, each mapping ``[..., hidden]`` → ``[..., hidden | vocab]``,
-    from the architecture facts (:func:`plm_core.architectures.lens_readout`).
+    read from the model (:func:`plm_core.architectures.lens_readout`: ``get_output_embeddings`` and the base
+    model's last norm).
 
     Raises:
-        UnsupportedModelError: no LM head, or an architecture whose norm and head are not mapped.
+        UnsupportedModelError: the model has no language-model head.
     """
-    readout = lens_readout_of(handle.model, handle.arch)
+    with handle.lock:
+        readout = lens_readout_of(handle.model, handle.arch)
     if readout is None:
         model_type = getattr(handle.config, "model_type", "")
-        known = sorted(t for t, a in ARCHITECTURES.items() if a.head and a.norm != "unknown")
         raise UnsupportedModelError(
-            msg("the logit lens needs a language-model head and the place of the model's final norm; {model_id} "
-                "({model_type}, {model_class}) has no head or is not mapped (mapped: {known})",
-                model_id=handle.model_id, model_type=model_type, model_class=type(handle.model).__name__,
-                known=", ".join(known)))
+            msg("the logit lens reads the layers through the model's language-model head; {model_id} "
+                "({model_type}, {model_class}) has none",
+                model_id=handle.model_id, model_type=model_type, model_class=type(handle.model).__name__))
     return readout
 
 
@@ -90,12 +92,40 @@ def _lens(handle: ModelHandle, encoding: Encoding, input_ids: torch.Tensor, extr
 
     norm, head = lens_readout(handle)
     with handle.lock, torch.inference_mode():
-        out = run(handle, {"input_ids": input_ids, **extra}, want=("hidden_states",))
+        before_norm: dict[str, torch.Tensor] = {}  # the final norm's input: checks that it is the model's
+        hook = (norm.register_forward_pre_hook(lambda m, args: before_norm.__setitem__("x", args[0].detach()))
+                if isinstance(norm, torch.nn.Module) else None)
+        try:
+            out = run(handle, {"input_ids": input_ids, **extra}, want=("hidden_states",))
+        finally:
+            if hook is not None:
+                hook.remove()
+        sizes = {h.shape[-1] for h in out.hidden_states}
+        if len(sizes) > 1:
+            raise UnsupportedModelError(msg(
+                "the logit lens reads every layer through one head, but {model_type}'s hidden states change size "
+                "between layers ({sizes}: a projection in or out)", model_type=handle.config.model_type,
+                sizes=", ".join(str(n) for n in sorted(sizes))))
         hidden = torch.stack([h[0, position] for h in out.hidden_states])  # [layer, hidden]
-        read = torch.cat([norm(hidden[:-1]), hidden[-1:]])  # hidden_states[-1] is already normalised
-        logits = head(read).float()  # [layer, vocab]
+        try:
+            read = torch.cat([norm(hidden[:-1]), hidden[-1:]])  # hidden_states[-1] is already normalised
+            logits = head(read).float()  # [layer, vocab]
+        except RuntimeError as err:  # the output embeddings do not read the hidden state (a head of several modules)
+            raise UnsupportedModelError(msg(
+                "the logit lens reads the layers through {model_type}'s output embeddings, which do not read its "
+                "hidden states directly ({error})", model_type=handle.config.model_type,
+                error=str(err).splitlines()[0][:80])) from None
         own = torch.softmax(out.logits[0, position].float(), -1)
         probs = torch.softmax(logits, -1)
+        diff = float((probs[-1] - own).abs().max())
+        if "x" in before_norm:  # the last layer read through the norm found, from the norm's own input
+            renormed = torch.softmax(head(norm(before_norm["x"][0, position])).float(), -1)
+            diff = max(diff, float((renormed - own).abs().max()))
+        if not diff <= LENS_TOLERANCE:  # the head found is not the whole read-out: never show a wrong lens
+            raise UnsupportedModelError(msg(
+                "the logit lens reads the layers through {model_type}'s output embeddings and final norm, but the "
+                "last layer read that way differs from the model's own probabilities by {diff:.2g}: its head does "
+                "more (a logit scale, another norm)", model_type=getattr(handle.config, "model_type", ""), diff=diff))
         top_p, top_i = probs.topk(min(int(top_k), probs.shape[-1]), dim=-1)
         final_id = int(probs[-1].argmax())
         ranks = (logits > logits[:, final_id : final_id + 1]).sum(-1)
@@ -110,7 +140,7 @@ def _lens(handle: ModelHandle, encoding: Encoding, input_ids: torch.Tensor, extr
         final_ranks=tuple(int(r) for r in ranks.tolist()),
         final_probs=probs[:, final_id].cpu().numpy().astype(np.float32),
         entropy=entropy.cpu().numpy().astype(np.float32),
-        max_abs_diff=float((probs[-1] - own).abs().max()),
+        max_abs_diff=diff,
     )
 
 

@@ -6,8 +6,9 @@ q·k_j, the score q·k_j × scale and the softmax over keys. The sum of a row of
 so the figure shows which dimensions push a score up (positive products) or down (negative ones).
 
 Takes a :class:`~plm_core.types.QueryKeyResult` (or anything with the same fields: ``encoding``, ``layer``,
-``head``, ``queries [query, d_k]``, ``keys [key, d_k]``, ``scale``, ``causal``), so it composes with any way of
-capturing Q and K (rotary or grouped-query attention included: the vectors given are used as they are).
+``head``, ``queries [query, d_k]``, ``keys [key, d_k]``, ``scale``, ``causal``; optional ``scores`` — whose −inf
+entries are the keys the model's mask hides —, ``bias`` and ``softcap``), so it composes with any way of capturing
+Q and K (rotary, QK-norm, grouped-query attention included: the vectors given are used as they are).
 """
 
 from __future__ import annotations
@@ -48,10 +49,11 @@ class NeuronView:
     products: np.ndarray  # float32 [key, d_k]; q ⊙ k_j
     dots: np.ndarray  # float32 [key]; products summed over d_k = q·k_j (the score before the scale)
     scale: float
-    scores: np.ndarray  # float32 [key]; dots × scale (+ bias), −inf where the causal mask hides the key
+    scores: np.ndarray  # float32 [key]; dots × scale (soft-capped, + bias), −inf where the model's mask hides the key
     probs: np.ndarray  # float32 [key]; softmax of scores
-    visible: tuple[bool, ...]  # [key]; False for keys the causal mask hides
+    visible: tuple[bool, ...]  # [key]; False for keys the model's mask hides (causal, sliding window)
     bias: np.ndarray | None = None  # float32 [key]; a relative position bias added to the scores (T5), else None
+    softcap: float | None = None  # scores are cap·tanh(dots·scale / cap) (Gemma-2), else None
 
     def __post_init__(self) -> None:
         n, d = self.keys.shape
@@ -91,12 +93,20 @@ def neuron_view(qk: QueryKeyLike, query: int) -> NeuronView:
     keys = np.asarray(qk.keys, np.float64)
     products = keys * q[None, :]
     dots = products.sum(-1)
-    visible = np.ones(keys.shape[0], bool)
-    if qk.causal:
-        visible[query + 1 :] = False
+    given = getattr(qk, "scores", None)
+    if given is not None:  # the model's own mask (causal, sliding window, padding): −inf where it hides a key
+        visible = np.isfinite(np.asarray(given[query]))
+    else:
+        visible = np.ones(keys.shape[0], bool)
+        if qk.causal:
+            visible[query + 1 :] = False
     bias = getattr(qk, "bias", None)
     bias = None if bias is None else np.asarray(bias[query], np.float64)
-    scores = np.where(visible, dots * qk.scale + (0.0 if bias is None else bias), -np.inf)
+    scaled = dots * qk.scale
+    cap = getattr(qk, "softcap", None)
+    if cap:  # Gemma-2's soft-capping of the scores: cap·tanh(score / cap)
+        scaled = np.tanh(scaled / cap) * cap
+    scores = np.where(visible, scaled + (0.0 if bias is None else bias), -np.inf)
     shifted = np.exp(scores - scores[visible].max())
     probs = shifted / shifted.sum()
     f32 = lambda a: np.asarray(a, np.float32)  # noqa: E731
@@ -105,5 +115,5 @@ def neuron_view(qk: QueryKeyLike, query: int) -> NeuronView:
         model_id=qk.model_id, encoding=keys_encoding, layer=int(qk.layer), head=int(qk.head), query=query,
         query_token=qk.encoding.tokens[query], q=f32(q), keys=f32(keys), products=f32(products), dots=f32(dots),
         scale=float(qk.scale), scores=f32(scores), probs=f32(probs), visible=tuple(bool(v) for v in visible),
-        bias=None if bias is None else f32(bias),
+        bias=None if bias is None else f32(bias), softcap=float(cap) if cap else None,
     )

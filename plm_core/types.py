@@ -150,7 +150,7 @@ class QueryKeyResult:
     head: int
     queries: np.ndarray  # float32 [query, hidden]; hidden = d_k of one head
     keys: np.ndarray  # float32 [key, hidden]
-    scores: np.ndarray  # float32 [query, key]; QK^T * scale, -inf where masked (causal)
+    scores: np.ndarray  # float32 [query, key]; QK^T * scale (soft-capped, + bias), -inf where the model's mask hides a key
     probs: np.ndarray  # float32 [query, key]; softmax of scores
     model_probs: np.ndarray  # float32 [query, key]; the attention the model itself returned
     scale: float  # 1/sqrt(d_k) as the model applies it
@@ -161,6 +161,8 @@ class QueryKeyResult:
     kv_head: int | None = None  # the key/value head this query head reads (grouped-query attention)
     n_kv_heads: int | None = None
     bias: np.ndarray | None = None  # float32 [query, key]; relative position bias added to the scores (T5)
+    softcap: float | None = None  # scores are cap·tanh(QKᵀ·scale / cap) before the mask (Gemma-2), else None
+    window: int | None = None  # sliding window of this layer: a query sees this many keys back at most
 
     @property
     def max_abs_diff(self) -> float:

@@ -12,7 +12,7 @@ import pytest
 
 # re-exported for tests that still write ``from conftest import ...`` (prefer ``from helpers import ...``);
 # plm_core and tiny_models are importable through pyproject.toml's pytest ``pythonpath``
-from helpers import ROOT, SHARED_DATA, TINY_KINDS, TINY_SEQ2SEQ, assert_no_hooks, seed_everything  # noqa: F401
+from helpers import ROOT, SHARED_DATA, TINY_ARCHS, TINY_KINDS, TINY_SEQ2SEQ, assert_no_hooks, seed_everything  # noqa: F401
 
 if TYPE_CHECKING:
     from plm_core.loading import ModelHandle
@@ -41,15 +41,17 @@ def tiny_dirs(tmp_path_factory) -> dict[str, Path]:
     from tiny_models import save_tiny
 
     base = tmp_path_factory.mktemp("tiny_models")
-    return {kind: save_tiny(kind, base / kind) for kind in (*TINY_KINDS, *TINY_SEQ2SEQ)}
+    return {kind: save_tiny(kind, base / kind) for kind in (*TINY_KINDS, *TINY_SEQ2SEQ, *TINY_ARCHS)}
 
 
 @pytest.fixture(scope="session")
 def tiny_handles(tiny_dirs) -> dict[str, ModelHandle]:
     """One shared handle per tiny kind, loaded through load_model on the CPU."""
     from plm_core.loading import ModelSpec, load_model
+    from tiny_models import ARCH_CASES
 
-    return {kind: load_model(ModelSpec(str(path), device="cpu")) for kind, path in tiny_dirs.items()}
+    return {kind: load_model(ModelSpec(str(path), device="cpu", kind=ARCH_CASES.get(kind, ("", "auto"))[1]))
+            for kind, path in tiny_dirs.items()}
 
 
 @pytest.fixture(scope="session")

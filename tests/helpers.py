@@ -21,6 +21,9 @@ TINY_DECODERS = ("llama", "mistral", "qwen2", "phi3", "gemma")
 TINY_KINDS = ("masked_lm", "classifier", "encoder", "causal_lm", "distilbert_mlm", "roberta_mlm", *TINY_DECODERS)
 # encoder-decoders (T5 with sentinels, BART with <mask>): three attention stacks, so not in TINY_KINDS
 TINY_SEQ2SEQ = ("t5", "bart")
+# newer architectures and the other models of the overviews (tests/tiny_models.py ARCH_CASES)
+TINY_ARCHS = ("qwen3", "qwen3_classifier", "gemma2", "gemma3", "olmo2", "gpt_neox", "albert_mlm", "mobilebert_mlm",
+              "xlnet_lm")
 SHARED_DATA = ROOT.parent / "shared" / "data"
 
 

@@ -201,15 +201,105 @@ def _bert_config(n_vocab: int, **kw) -> BertConfig:
     return BertConfig(**(base | kw))
 
 
+def _small_decoder(config_cls, tok, **extra):
+    """A 2-layer (4 with sliding windows) decoder config of ``config_cls``: 4 query heads, 2 key/value heads."""
+    kw = dict(vocab_size=len(tok), hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
+              num_key_value_heads=2, max_position_embeddings=128, initializer_range=0.2,
+              bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id, pad_token_id=None,
+              tie_word_embeddings=False, attn_implementation="eager")
+    return config_cls(**(kw | extra))
+
+
+def xlnet_tokenizer() -> PreTrainedTokenizerFast:
+    """SentencePiece pieces with XLNet's layout: the sentence, then <sep> <cls> at the end."""
+    return sentencepiece_tokenizer(["<unk>", "<s>", "</s>", "<cls>", "<sep>", "<pad>", "<mask>"], post="$A <sep> <cls>",
+                                   unk_token="<unk>", bos_token="<s>", eos_token="</s>", cls_token="<cls>",
+                                   sep_token="<sep>", pad_token="<pad>", mask_token="<mask>")
+
+
+def _arch_case(kind: str):
+    """(model, tokenizer) of one row of :data:`ARCH_CASES`."""
+    import transformers as tf
+
+    bert_like = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=64,
+                     max_position_embeddings=128, initializer_range=0.2, hidden_dropout_prob=0.0,
+                     attention_probs_dropout_prob=0.0, attn_implementation="eager")
+    if kind in ("qwen3", "qwen3_classifier"):
+        tok = bpe_tokenizer()
+        cfg = _small_decoder(tf.Qwen3Config, tok, head_dim=8)  # QK-norm
+        if kind == "qwen3_classifier":
+            cfg.num_labels, cfg.id2label, cfg.label2id = 2, {0: "negative", 1: "positive"}, {"negative": 0, "positive": 1}
+            cfg.pad_token_id = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
+            return tf.Qwen3ForSequenceClassification(cfg), tok
+        return tf.Qwen3ForCausalLM(cfg), tok
+    if kind == "gemma2":  # soft-capped scores and logits, sliding window on every other layer, query_pre_attn_scalar
+        tok = llama_tokenizer()
+        return tf.Gemma2ForCausalLM(_small_decoder(
+            tf.Gemma2Config, tok, head_dim=8, query_pre_attn_scalar=12, sliding_window=4, attn_logit_softcapping=5.0,
+            final_logit_softcapping=3.0)), tok
+    if kind == "gemma3":  # QK-norm, query_pre_attn_scalar, sliding-window layers shorter than the test inputs
+        tok = llama_tokenizer()
+        return tf.Gemma3ForCausalLM(_small_decoder(
+            tf.Gemma3TextConfig, tok, head_dim=8, query_pre_attn_scalar=12, sliding_window=3, num_hidden_layers=4,
+            layer_types=["sliding_attention", "full_attention", "sliding_attention", "full_attention"])), tok
+    if kind == "olmo2":  # QK-norm over all heads, norms after attention and MLP
+        tok = bpe_tokenizer()
+        return tf.Olmo2ForCausalLM(_small_decoder(tf.Olmo2Config, tok)), tok
+    if kind == "gpt_neox":  # fused query_key_value, partial rotary, parallel residual
+        tok = bpe_tokenizer()
+        return tf.GPTNeoXForCausalLM(tf.GPTNeoXConfig(
+            vocab_size=len(tok), hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
+            max_position_embeddings=128, initializer_range=0.2, rotary_pct=0.5, bos_token_id=tok.bos_token_id,
+            eos_token_id=tok.eos_token_id, tie_word_embeddings=False, attn_implementation="eager")), tok
+    if kind == "albert_mlm":  # one layer shared by every depth, factorised embeddings
+        tok = bert_tokenizer()
+        return tf.AlbertForMaskedLM(tf.AlbertConfig(vocab_size=len(tok), embedding_size=16, classifier_dropout_prob=0.0,
+                                                    **bert_like)), tok
+    if kind == "mobilebert_mlm":  # bottlenecks, NoNorm
+        tok = bert_tokenizer()
+        return tf.MobileBertForMaskedLM(tf.MobileBertConfig(
+            vocab_size=len(tok), embedding_size=16, intra_bottleneck_size=16, true_hidden_size=16,
+            num_feedforward_networks=2, **(bert_like | {"num_attention_heads": 4}))), tok
+    if kind == "xlnet_lm":  # permutation LM: two-stream relative attention in its own code
+        tok = xlnet_tokenizer()
+        return tf.XLNetLMHeadModel(tf.XLNetConfig(
+            vocab_size=len(tok), d_model=32, n_layer=2, n_head=4, d_inner=64, dropout=0.0, initializer_range=0.2,
+            pad_token_id=tok.pad_token_id, bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id,
+            attn_implementation="eager")), tok
+    raise ValueError(f"unknown tiny kind {kind!r}")
+
+
+# one table of tiny-model cases beyond the kinds above: what each one is there to exercise, and the kind the
+# tests load it as ("auto": what its config says)
+ARCH_CASES = {
+    "qwen3": ("QK-norm (Qwen3)", "auto"),
+    "qwen3_classifier": ("a decoder-only sequence classifier: causal, reads its last token", "auto"),
+    "gemma2": ("soft-capped scores and logits, sliding window (Gemma-2)", "auto"),
+    "gemma3": ("QK-norm, query_pre_attn_scalar, sliding-window layers shorter than the input (Gemma 3)", "auto"),
+    "olmo2": ("QK-norm over all heads (OLMo-2)", "auto"),
+    "gpt_neox": ("fused query_key_value, partial rotary (GPT-NeoX / Pythia)", "auto"),
+    "albert_mlm": ("one layer shared by every depth (ALBERT)", "auto"),
+    "mobilebert_mlm": ("bottleneck layers, NoNorm (MobileBERT)", "auto"),
+    # its LM head is refused as a causal LM (not causal): the tests load its body as a sentence encoder
+    "xlnet_lm": ("permutation LM, two-stream relative attention in its own code (XLNet)", "encoder"),
+}
+
+
 def save_tiny(kind: str, folder: Path, seed: int = 0) -> Path:
     """Build and save a tiny model of ``kind`` into ``folder``; returns the folder.
 
     kinds: masked_lm, classifier, encoder (BERT), causal_lm (GPT-2), distilbert_mlm, distilbert_classifier,
     roberta_mlm; the decoders of :data:`DECODERS` (llama, mistral, qwen2, phi3, gemma); encoder-decoders t5
-    and bart.
+    and bart; the rows of :data:`ARCH_CASES`.
     """
     folder.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(seed)
+    if kind in ARCH_CASES:
+        model, tok = _arch_case(kind)
+        model.eval()
+        model.save_pretrained(folder)
+        tok.save_pretrained(folder)
+        return folder
     if kind == "t5":
         tok = t5_tokenizer()
         cfg = T5Config(vocab_size=len(tok), d_model=32, d_kv=8, d_ff=64, num_layers=2, num_decoder_layers=2,

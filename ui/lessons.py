@@ -468,12 +468,12 @@ def _neuron_view(ctx: Ctx, s: compute.AttentionSteps) -> None:
                              bind="query-params")
     qk = QueryKeyResult(model_id=s.model_id, encoding=s.encoding, layer=s.layer, head=h, queries=s.queries[h],
                         keys=s.keys[h], scores=s.scores[h], probs=s.probs[h], model_probs=s.model_probs[h],
-                        scale=s.scale, causal=s.causal, bias=None if s.bias is None else s.bias[h])
+                        scale=s.scale, causal=s.causal, bias=None if s.bias is None else s.bias[h],
+                        softcap=s.softcap)
     nv = neuron_view(qk, query)
     charts.plotly_chart(neuron_view_figure(nv), key="lessons.neuron")
     vis = np.array(nv.visible)
-    bias = nv.bias[vis] if nv.bias is not None else 0.0  # T5: a position bias added to QKᵀ
-    diff = float(np.max(np.abs(nv.dots[vis] * nv.scale + bias - s.scores[h][query][vis])))
+    diff = float(np.max(np.abs(nv.scores[vis] - s.scores[h][query][vis])))  # Σ q ⊙ k × scale (+ cap, bias)
     widgets.check_equal(_("Σ q ⊙ k × scale + position bias") if nv.bias is not None else _("Σ q ⊙ k × scale"),
                         _("row {row} of the score matrix", row=int(query)), diff, neuron.TOLERANCE)
 

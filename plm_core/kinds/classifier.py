@@ -66,5 +66,7 @@ class ClassifierAdapter(KindAdapter):
         return class_objective(handle, prepare(handle, encoding, batch), target)
 
     def attention_rows(self, handle: ModelHandle, position: int | None, n: int) -> list[int]:
-        # a decoder-only classifier reads its last token, a BERT-style one its [CLS]
-        return [n - 1] if handle.arch.causal else [0]
+        # a decoder-only classifier reads its last token (causality read from the model: a Qwen3 classifier is),
+        # and so does XLNet's sequence summary (summary_type "last"); a BERT-style one its [CLS]
+        last = handle.arch.causal or getattr(handle.config, "summary_type", None) == "last"
+        return [n - 1] if last else [0]

@@ -230,6 +230,7 @@ class AttentionSteps:
     scale: float
     causal: bool
     bias: np.ndarray | None = None  # float32 [head, query, key]; relative position bias added to the scores (T5)
+    softcap: float | None = None  # scores are cap·tanh(QKᵀ·scale / cap) (Gemma-2), else None
 
     @property
     def d_k(self) -> int:
@@ -276,26 +277,24 @@ def attention_steps(handle: ModelHandle, text: str, layer: int, head: int = 0,
     """
     head = _check_index(head, handle.n_heads, msg("head"))
     cap = capture_layer(handle, text, layer, text_pair)
+    if cap.output_projection is None:
+        raise UnsupportedModelError(msg("no projection of {model_type} reads its attention output as it is: the "
+                                        "output-projection step cannot be shown", model_type=handle.config.model_type))
     w_o, b_o = _projection_matrix(cap.output_projection)
-    qh, kh, vh = cap.q, cap.k, cap.v  # [head, query, d_k]
+    qh, kh, vh = cap.q, cap.k, cap.v  # [head, query, d_k]; rotary and QK-norm applied, as the model multiplies
     n = qh.shape[1]
-    hidden = qh.shape[0] * qh.shape[2]
-    scores = (qh @ kh.transpose(-1, -2)) * cap.scale
-    if cap.bias is not None:
-        scores = scores + cap.bias
-    mask = cap.mask()
-    if mask is not None:
-        scores = scores.masked_fill(mask, float("-inf"))
-    probs = torch.softmax(scores, dim=-1)
+    scores = cap.scores()  # QKᵀ·scale (+ soft-capping, bias), −inf where the model's mask hides a key
+    probs = cap.probs()
     context = probs @ vh
-    concat = context.transpose(0, 1).reshape(n, hidden)
+    concat = context.transpose(0, 1).reshape(n, -1)
     projected = concat @ w_o + b_o
     return AttentionSteps(
-        model_id=handle.model_id, encoding=cap.encoding, layer=int(layer), head=head, inputs=_np(cap.inputs),
-        queries=_np(qh), keys=_np(kh), values=_np(vh), scores=_np(scores), probs=_np(probs), context=_np(context),
+        model_id=handle.model_id, encoding=cap.encoding, layer=int(layer), head=head,
+        inputs=_np(cap.inputs if cap.inputs is not None else cap.context), queries=_np(qh), keys=_np(kh),
+        values=_np(vh), scores=_np(scores), probs=_np(probs), context=_np(context),
         concat=_np(concat), projected=_np(projected), model_probs=_np(cap.attentions[int(layer)][0]),
         model_concat=_np(cap.context), model_projected=_np(cap.output), scale=cap.scale, causal=cap.causal,
-        bias=None if cap.bias is None else _np(cap.bias.expand_as(scores)),
+        bias=None if cap.bias is None else _np(cap.bias.expand_as(scores)), softcap=cap.softcap,
     )
 
 

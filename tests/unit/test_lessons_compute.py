@@ -196,6 +196,16 @@ def test_rotary_models_have_no_position_table_and_say_why(tiny_handles):
 
 
 def test_unsupported_attention_is_refused(tiny_mlm, monkeypatch):
-    monkeypatch.setattr(tiny_mlm.config, "position_embedding_type", "relative_key", raising=False)
-    with pytest.raises(UnsupportedModelError):
+    """An eager attention function that does more than softmax(QKᵀ·scale + mask) with the query and key it is
+    given (here: it sharpens the query inside, as a learned temperature would) is refused with the measured
+    difference, never shown."""
+    import transformers.models.bert.modeling_bert as bert
+
+    own = bert.eager_attention_forward
+
+    def with_temperature(module, query, key, value, attention_mask, *args, **kwargs):
+        return own(module, query * 1.5, key, value, attention_mask, *args, **kwargs)
+
+    monkeypatch.setattr(bert, "eager_attention_forward", with_temperature)
+    with pytest.raises(UnsupportedModelError, match="differ from its own"):
         compute.attention_steps(tiny_mlm, TEXT, 0, 0)
