@@ -87,10 +87,11 @@ SETUPS = {
 }
 
 
-def run(setup: str, tries: int, threads: int | None) -> tuple[dict[str, list[tuple[float, float]]], list[str], Path]:
+def run(setup: str, tries: int, threads: int | None, model: str = "embedded"
+        ) -> tuple[dict[str, list[tuple[float, float]]], list[str], Path]:
     """Start a server with ``SETUPS[setup]``, time ``tries`` Enter and live updates; (results, console errors, log)."""
     log = Path(tempfile.mkdtemp()) / "server.log"
-    env = {"HF_HUB_OFFLINE": "1", "PLM_DEVICE": "cpu", **SETUPS[setup]}
+    env = {"HF_HUB_OFFLINE": "1", "PLM_DEVICE": "cpu", "PLM_DEFAULT_MODEL": model, **SETUPS[setup]}
     if threads:
         env["OMP_NUM_THREADS"] = str(threads)
     with contextlib.ExitStack() as stack:
@@ -148,9 +149,10 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=None,
                     help="OMP_NUM_THREADS for the server (torch CPU threads); default: torch's own (all cores)")
     ap.add_argument("--setups", nargs="+", choices=sorted(SETUPS), default=list(SETUPS))
+    ap.add_argument("--model", default="embedded", help="the server's model (PLM_DEFAULT_MODEL): embedded, smollm2, …")
     args = ap.parse_args()
-    runs = {setup: run(setup, args.tries, args.threads) for setup in args.setups}
-    print(f"# bench_masking_browser: /masking and /compare on the embedded MiniLM, {args.tries} tries, "
+    runs = {setup: run(setup, args.tries, args.threads, args.model) for setup in args.setups}
+    print(f"# bench_masking_browser: /masking and /compare on {args.model}, {args.tries} tries, "
           f"headless Chromium, server torch threads: {args.threads or 'default'}; server logs: "
           + ", ".join(f"{setup} {log}" for setup, (_, _, log) in runs.items()))
     print("\n| server | user action → updated chart (ms) | min | median | max |")

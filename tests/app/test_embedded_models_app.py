@@ -35,3 +35,21 @@ def test_lesson_on_the_sentence_encoder_offers_smollm2_and_loads_it(app_factory,
     assert at.query_params["model"] == ["smollm2"]
     assert any("Llama-architecture causal LM" in shown(c.value) for c in at.sidebar.caption)
     assert [b for b in at.button if b.key == "lessons.sample"]  # the step now samples from SmolLM2
+
+
+PAGES = ("pages/home.py", "pages/attention.py", "pages/masking.py", "pages/compare.py", "pages/generation.py",
+         "pages/attribution.py", "pages/bias.py", "pages/lessons.py")
+
+
+@pytest.mark.parametrize("key", ["smollm2", "gemma3"])
+def test_every_page_opens_on_the_real_causal_lm(app_factory, request, key):
+    """Every page on the real model, as a user who picks it in the sidebar sees it: no exception, no error, and
+    the query·key view's check passes (the model's own attention equals softmax(QKᵀ·scale) on these weights)."""
+    request.getfixturevalue(key)  # converted and loadable (skips where the packages are not installed)
+    for page in PAGES:
+        at = open_page(app_factory, key, page)
+        assert not at.error, (page, [shown(e.value) for e in at.error])
+        if page == "pages/attention.py":
+            checks = [shown(s.value) for s in at.success]
+            assert any(c.startswith("Recomputed softmax(QKᵀ/√d_k) equals the model's attention") for c in checks), (
+                checks, [shown(w.value) for w in at.warning])
