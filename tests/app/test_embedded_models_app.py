@@ -8,7 +8,8 @@ from helpers import open_page, shown
 
 from plm_core import models
 
-pytestmark = pytest.mark.slow
+# the first test to use a model converts it (minutes on a fresh machine): longer than the default timeout
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]
 
 
 def test_sidebar_lists_the_embedded_models_first(app_factory):

@@ -20,7 +20,8 @@ from plm_core.inference import predict
 from plm_core.logit_lens import logit_lens
 from plm_core.tokens import encode
 
-pytestmark = pytest.mark.slow
+# the first test to use a model converts it (minutes on a fresh machine): longer than the default timeout
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]
 
 FRANCE = "The capital of France is"
 CHINESE = "老师说今天的课很有意思。"
