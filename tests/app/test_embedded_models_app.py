@@ -29,8 +29,8 @@ def test_lesson_on_the_sentence_encoder_offers_smollm2_and_loads_it(app_factory,
     step = 1 + [s.view for s in lesson.steps].index("generation")
     at = open_page(app_factory, "embedded", "pages/lessons.py",
                    {"lessons.lesson": f"{lesson.number}. {lesson.title('en')}", "lessons.step": str(step)})
-    reveal = [t for t in at.toggle if t.key.startswith("lessons.reveal.")]
-    reveal[0].set_value(True).run()  # predict, then reveal: the live view comes with the answer
+    [r for r in at.radio if r.key.startswith("lessons.guess.")][0].set_value(0).run()  # predict, then reveal:
+    [t for t in at.toggle if t.key.startswith("lessons.reveal.")][0].set_value(True).run()  # the live view follows
     buttons = [b for b in at.button if b.key == "lessons.load_causal_lm"]
     assert buttons, [b.key for b in at.button]
     buttons[0].click().run()
