@@ -1,0 +1,111 @@
+"""AppTest of the Evaluate page on tiny models: an upload scored as a stored run (metrics equal scikit-learn,
+the confusion matrix, slices by an extra column, error links that open Attribution with the text and class),
+label words on a masked LM, hostile files, the embedding map and the model cards."""
+
+from __future__ import annotations
+
+import urllib.parse
+
+import numpy as np
+import pytest
+from helpers import chart_specs, open_page, plotly_array
+from sklearn.metrics import confusion_matrix, f1_score
+
+import ui.bias
+from plm_core.inference import class_labels
+from plm_core.loading import ModelSpec, load_model
+
+TEXTS = ["good movie", "bad film", "a great book", "awful plot", "fun story", "boring acting", "loved it",
+         "hated the film"]
+
+
+def labelled_csv(labels) -> str:
+    lines = ["text,label,source"] + [f"{t},{labels[i % 2]},{'ab'[i % 3 == 0]}" for i, t in enumerate(TEXTS)]
+    return "\n".join(lines) + "\n"
+
+
+def table_with(at, column: str):
+    """The first data frame on screen with ``column``."""
+    return next(d.value for d in at.dataframe if column in d.value.columns)
+
+
+def upload_page(app_factory, model_dir):
+    at = open_page(app_factory, model_dir, "pages/evaluate.py")
+    at.radio(key="evaluate.data").set_value("upload").run()
+    return at
+
+
+def test_upload_scores_a_stored_run_with_metrics_confusion_slices_and_links(app_factory, tiny_dirs):
+    labels = class_labels(load_model(ModelSpec(str(tiny_dirs["classifier"]), device="cpu")))
+    at = upload_page(app_factory, tiny_dirs["classifier"])
+    at.file_uploader(key="evaluate.upload").set_value(("mine.csv", labelled_csv(labels).encode(), "text/csv")).run()
+    assert not at.exception and not at.error
+    at.button(key="evaluate.run").click().run()
+    assert not at.exception and not at.error, (at.exception, [e.value for e in at.error])
+    run = ui.bias.run_store().runs("evaluate")[0]
+    assert run.complete
+    res = ui.bias.stored_result(run.run_id)
+    gold = [labels[i % 2] for i in range(len(TEXTS))]
+    pred = [r.predicted for r in res.rows]
+    np.testing.assert_array_equal(res.metrics().confusion, confusion_matrix(gold, pred, labels=list(labels)))
+    assert res.metrics().get("f1", "macro").value == pytest.approx(f1_score(gold, pred, average="macro"))
+    figs = chart_specs(at)
+    heat = next(f for f in figs if f["data"][0]["type"] == "heatmap")
+    np.testing.assert_array_equal(plotly_array(heat["data"][0]["z"]), confusion_matrix(gold, pred, labels=list(labels)))
+    assert at.selectbox(key="evaluate.slice").options == ["source"]
+    errors = table_with(at, "Attribution") if res.errors() else None
+    if errors is not None:
+        link = errors.iloc[0]["Attribution"]
+        q = urllib.parse.parse_qs(link.split("?", 1)[1])
+        first = res.errors()[0]
+        assert link.startswith("attribution?") and q["attribution.text"] == [first.text]
+        assert q["attribution.class"] == [first.predicted] and q["model"] == [str(tiny_dirs["classifier"])]
+
+
+def test_label_words_on_a_masked_lm(app_factory, tiny_dirs):
+    at = upload_page(app_factory, tiny_dirs["masked_lm"])
+    at.file_uploader(key="evaluate.upload").set_value(
+        ("m.csv", labelled_csv(["positive", "negative"]).encode(), "text/csv")).run()
+    assert at.radio(key="evaluate.mode").options == ["Label words (zero-shot)", "(Pseudo-)perplexity per sentence"]
+    at.text_area(key="evaluate.label_words").input("positive: great\nnegative: terrible").run()
+    at.button(key="evaluate.run").click().run()
+    assert not at.exception and not at.error
+    res = ui.bias.stored_result(ui.bias.run_store().runs("evaluate")[0].run_id)
+    assert res.rows[0].prompt == "good movie It was [MASK]."
+    at.text_area(key="evaluate.label_words").input("positive: zzzqx\nnegative: terrible").run()
+    assert any("tokens for this tokenizer" in e.value for e in at.error)
+
+
+HOSTILE = [b"", b"\xff\xfe\x00garbage", b"sentence,label\na,b\n", "text,label\n**bold** [x](http://e.com) <b>$x$</b>,"
+           "pos\n=HYPERLINK(1),neg\n".encode()]
+
+
+@pytest.mark.parametrize("payload", HOSTILE)
+def test_hostile_files_get_clear_messages_and_no_markup(app_factory, tiny_dirs, payload):
+    at = upload_page(app_factory, tiny_dirs["classifier"])
+    at.file_uploader(key="evaluate.upload").set_value(("h.csv", payload, "text/csv")).run()
+    assert not at.exception
+    for el in [*at.markdown, *at.caption, *at.error, *at.info]:
+        assert "<b>" not in el.value and "](http" not in el.value.replace("\\]", "")
+    if payload in HOSTILE[:3]:
+        assert at.error and any(w in at.error[0].value for w in ("empty", "UTF", "lacks"))
+
+
+def test_embedding_map_and_model_cards(app_factory, tiny_dirs):
+    at = open_page(app_factory, tiny_dirs["masked_lm"], "pages/evaluate.py")
+    at.radio(key="evaluate.view").set_value("map").run()
+    assert not at.exception and not at.error
+    at.radio(key="evaluate.map.source").set_value("words").run()
+    assert not at.exception and any("is 4 tokens" in c.value for c in at.caption)  # "king": left out, with why
+    at.text_area(key="evaluate.map.words").input("man\nwoman\nboy\ngirl\ncat\ndog").run()
+    for box, word in zip("abc", ("man", "woman", "girl")):
+        at.text_input(key=f"evaluate.analogy.{box}").input(word)
+    at.run()
+    assert not at.exception and not at.error
+    assert len(table_with(at, "neighbour")) == 5
+    at.radio(key="evaluate.view").set_value("cards").run()
+    assert not at.exception
+    table = table_with(at, "")
+    handle = load_model(ModelSpec(str(tiny_dirs["masked_lm"]), device="cpu"))
+    row = table[table[""] == "parameters (M)"]
+    assert row[str(tiny_dirs["masked_lm"])].iloc[0] == f"{sum(p.numel() for p in handle.model.parameters()) / 1e6:.1f}"
