@@ -109,3 +109,29 @@ def test_embedding_map_and_model_cards(app_factory, tiny_dirs):
     handle = load_model(ModelSpec(str(tiny_dirs["masked_lm"]), device="cpu"))
     row = table[table[""] == "parameters (M)"]
     assert row[str(tiny_dirs["masked_lm"])].iloc[0] == f"{sum(p.numel() for p in handle.model.parameters()) / 1e6:.1f}"
+
+
+def test_lesson5_shows_heldout_metrics_and_opens_evaluate_on_the_trained_classifier(app_factory, tiny_dirs, tmp_path,
+                                                                                    monkeypatch):
+    from plm_core.lessons.content import LESSONS
+
+    monkeypatch.setenv("PLM_TRAINED_DIR", str(tmp_path / "trained"))
+    label = f"5. {LESSONS[4].title('en')}"
+    at = open_page(app_factory, tiny_dirs["encoder"], "pages/lessons.py", {"lessons.lesson": label, "lessons.step": "2",
+                                                                           "lessons.reveal.5.1": "true", "lessons.reveal.5.2": "true"})
+    heat = [f for f in chart_specs(at) if f["data"][0]["type"] == "heatmap"]
+    assert heat, (at.session_state["lessons.step"], [m.value[:80] for m in at.markdown], [e.value for e in at.error],
+                  [f["data"][0]["type"] for f in chart_specs(at)])
+    assert plotly_array(heat[0]["data"][0]["z"]).sum() == 40  # every example predicted once, held out
+    at.button(key="lessons.next").click().run()
+    at.button(key="lessons.save").click().run()
+    folder = at.session_state["model.spec"].model_id
+    at.button(key="lessons.open_evaluate").click().run()
+    assert not at.exception and at.radio(key="evaluate.data").value == "lesson"
+    at.switch_page("pages/evaluate.py").run()  # AppTest follows a script's page switch for one run only
+    assert at.radio(key="evaluate.mode").value == "classifier"
+    at.button(key="evaluate.run").click().run()
+    assert not at.exception and not at.error
+    run = ui.bias.run_store().runs("evaluate")[0]
+    assert run.model_id == folder and run.complete and run.n_items == 40
+    assert [f for f in chart_specs(at) if f["data"][0]["type"] == "heatmap"]
