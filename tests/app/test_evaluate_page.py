@@ -135,3 +135,27 @@ def test_lesson5_shows_heldout_metrics_and_opens_evaluate_on_the_trained_classif
     run = ui.bias.run_store().runs("evaluate")[0]
     assert run.model_id == folder and run.complete and run.n_items == 40
     assert [f for f in chart_specs(at) if f["data"][0]["type"] == "heatmap"]
+
+
+def test_evaluate_page_in_chinese(app_factory, tiny_dirs):
+    from i18n_screen import english_on_screen, screen_texts
+
+    from plm_core.i18n import set_language
+
+    set_language("zh")  # AppTest formats widget options in the test's own thread
+    try:
+        at = app_factory(str(tiny_dirs["classifier"]), {"lang": "zh"})
+        at.run()
+        at.switch_page("pages/evaluate.py").run()
+        at.radio(key="evaluate.data").set_value("upload").run()
+        at.file_uploader(key="evaluate.upload").set_value(
+            ("m.csv", labelled_csv(class_labels(load_model(ModelSpec(str(tiny_dirs["classifier"]), device="cpu"))))
+             .encode(), "text/csv")).run()
+        at.button(key="evaluate.run").click().run()
+        for view in ("metrics", "map", "cards"):
+            at.radio(key="evaluate.view").set_value(view).run()
+            assert not at.exception, at.exception
+            found = english_on_screen(screen_texts(at))
+            assert not found, f"{view}: " + "; ".join(f"{m!r} in {w!r}" for m, w in found[:8])
+    finally:
+        set_language("en")
