@@ -267,6 +267,21 @@ def show_errors(result: ev.EvalResult, spec: ModelSpec) -> None:
         _("Compare"): st.column_config.LinkColumn(_("Compare"), display_text=_("compare"))})
     if len(errors) > 500:
         st.caption(_("The first 500 errors are listed; the rows CSV has all of them."))
+    shown = errors[:500]
+    pick = st.selectbox(_("Open an error"), list(range(len(shown))), key="evaluate.error", bind="query-params",
+                        format_func=lambda i: _("{gold} → {predicted}: {text}", gold=shown[i].label,
+                                                predicted=shown[i].predicted, text=shown[i].text[:80]))
+    r = shown[pick]
+    text = r.prompt if result.mode == "label_words" else r.text
+    target = ({"attribution.word": dict(result.config.get("label_words", {})).get(r.predicted, "")}
+              if result.mode == "label_words" else {"attribution.class": r.predicted})
+    c1, c2, c3, _rest = st.columns([2, 2, 1, 1])
+    if c1.button(_("Explain in Attribution"), key="evaluate.open.attribution"):
+        widgets.open_page("pages/attribution.py", **{"attribution.text": text}, **target)
+    if c2.button(_("Open in the Masking lab"), key="evaluate.open.masking"):
+        widgets.open_page("pages/masking.py", **{"masking.text": text})
+    if c3.button(_("Compare"), key="evaluate.open.compare"):
+        widgets.open_page("pages/compare.py", **{"compare.a": text, "compare.b": text})
 
 
 # ---- embedding map ------------------------------------------------------------------------------------
@@ -379,25 +394,26 @@ def map_view(handle, spec: ModelSpec, data: Data | None, result: ev.EvalResult |
         analogy_view(handle)
 
 
-def analogy_view(handle) -> None:
+def analogy_view(handle, prefix: str = "evaluate") -> None:
+    """The word-analogy probe on the input embedding table (also lesson 1's static-embedding step)."""
     st.subheader(_("Word analogy: a − b + c"))
     st.caption(_("The tokens nearest to a − b + c in the input embedding table (a, b and c left out). Word2Vec "
                  "and GloVe learn one vector per word for exactly this; a subword vocabulary splits many words and "
                  "its input embeddings are trained only as the first layer of a deep model, so analogies come out "
                  "weaker here. A word must be one token."))
     c1, c2, c3 = st.columns(3)
-    a = c1.text_input("a", "king", key="evaluate.analogy.a", bind="query-params")
-    b = c2.text_input("b", "man", key="evaluate.analogy.b", bind="query-params")
-    c = c3.text_input("c", "woman", key="evaluate.analogy.c", bind="query-params")
+    a = c1.text_input("a", "king", key=f"{prefix}.analogy.a", bind="query-params")
+    b = c2.text_input("b", "man", key=f"{prefix}.analogy.b", bind="query-params")
+    c = c3.text_input("c", "woman", key=f"{prefix}.analogy.c", bind="query-params")
     if not (a.strip() and b.strip() and c.strip()):
         return
     try:
         res = em.analogy(handle, a, b, c, k=10)
-    except PlmCoreError as err:
-        st.error(md(tr(err)))
+    except PlmCoreError as err:  # a word of several tokens: said, not guessed (the probe needs one row each)
+        st.info(md(tr(err)))
         return
     st.dataframe([{_("token"): t, _("cosine"): v} for t, v in zip(res.tokens, res.cosines)], hide_index=True,
-                 key="evaluate.analogy.table", column_config={_("cosine"): NUMBER})
+                 key=f"{prefix}.analogy.table", column_config={_("cosine"): NUMBER})
 
 
 # ---- model cards --------------------------------------------------------------------------------------

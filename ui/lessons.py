@@ -422,6 +422,10 @@ def view_contextual(ctx: Ctx) -> None:
     else:  # the word is split differently in the two sentences
         st.info(_("The word's token-embedding rows differ (max |difference| = {diff:.2e}): it is split into different "
                   "pieces in the two sentences.", diff=res.static_diff))
+    if not ctx.presenter:  # a static table's classic probe, with its caveat (ui.evaluate, as on the Evaluate page)
+        from ui.evaluate import analogy_view
+
+        analogy_view(ctx.handle, prefix="lessons")
 
 
 def _steps(ctx: Ctx) -> compute.AttentionSteps:
