@@ -343,7 +343,8 @@ def map_view(handle, spec: ModelSpec, data: Data | None, result: ev.EvalResult |
             return dict(r.extra).get(color_by, "")
 
         colors = [colour(r) for r in data.rows]
-        hover = [f"{r.text[:200]}<br>{by[color_by]}: {c}" for r, c in zip(data.rows, colors)]
+        # one line: plotly renders <br> (and <b>, <a>) in hover text, so user text is escaped as a whole
+        hover = [f"{r.text[:200]} · {by[color_by]}: {c}" for r, c in zip(data.rows, colors)]
         labels = list(texts)
     else:
         words_text = c2.text_area(_("Words, one per line (each must be one token)"),

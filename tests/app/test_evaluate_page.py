@@ -159,3 +159,30 @@ def test_evaluate_page_in_chinese(app_factory, tiny_dirs):
             assert not found, f"{view}: " + "; ".join(f"{m!r} in {w!r}" for m, w in found[:8])
     finally:
         set_language("en")
+
+
+def test_hostile_text_in_every_box_of_the_page_stays_literal(app_factory, tiny_dirs):
+    from hostile_ui import FRAGMENTS, markup_problems
+
+    hostile = " ".join(FRAGMENTS[:12]).replace("\n", " ")
+    rows = "text,label,zq" + "\n" + "".join(f"{f.replace(',', ' ').replace(chr(10), ' ')},{'ab'[i % 2]},{f[:5]}\n"
+                                             for i, f in enumerate(FRAGMENTS))
+    at = upload_page(app_factory, tiny_dirs["masked_lm"])
+    at.file_uploader(key="evaluate.upload").set_value(("zq<b>x</b>.csv", rows.encode(), "text/csv")).run()
+    at.text_input(key="evaluate.template").input(hostile + " {text} {mask}").run()
+    at.text_area(key="evaluate.label_words").input(f"a: {hostile}\nb: great").run()
+    assert not at.exception and not markup_problems(at), markup_problems(at)
+    at.text_area(key="evaluate.label_words").input("a: great\nb: terrible").run()
+    at.button(key="evaluate.run").click().run()
+    assert not at.exception and not markup_problems(at), markup_problems(at)
+    at.radio(key="evaluate.view").set_value("map").run()
+    at.selectbox(key="evaluate.map.color").set_value("zq").run()
+    assert not at.exception and not markup_problems(at), markup_problems(at)
+    at.radio(key="evaluate.map.source").set_value("words").run()
+    at.text_area(key="evaluate.map.words").input("\n".join(FRAGMENTS)).run()
+    assert not at.exception and not markup_problems(at), markup_problems(at)
+    at.text_area(key="evaluate.map.words").input("man\nwoman\nboy\ngirl").run()
+    for box in "abc":
+        at.text_input(key=f"evaluate.analogy.{box}").input(hostile)
+    at.run()
+    assert not at.exception and not markup_problems(at), markup_problems(at)
