@@ -5,6 +5,7 @@ import streamlit as st
 
 from plm_core.i18n import N_, _, tr
 from plm_core.errors import PlmCoreError
+from plm_core.loading import ModelSpec
 from ui import bias as ui_bias
 from ui import evaluate as ue
 from ui import widgets
@@ -31,9 +32,9 @@ if run_id is not None:
         result = ui_bias.stored_result(run_id)
     except PlmCoreError as err:
         st.error(md(tr(err)))
-    if result is not None and (result.model_id != spec.model_id or data is None
-                               or result.config.get("data_sha256") != data.sha256):
-        result = None  # another model or data set than the one shown now
+# the map colours by predictions only of this model on this data
+matching = result if (result is not None and data is not None and result.model_id == spec.model_id
+                      and result.config.get("data_sha256") == data.sha256) else None
 
 if view == "metrics":
     chosen = ue.mode_input(handle)
@@ -41,11 +42,13 @@ if view == "metrics":
         mode, config = chosen
         if st.button(_("Evaluate {n:,} examples", n=len(data.rows)), key="evaluate.run", type="primary"):
             ue.start(handle, spec, data, config)
+    ue.stored_runs()
     if result is not None:
         ui_bias.job_status(run_id)
-        ue.show_result(result, spec)
+        ue.describe_run(run_id)
+        ue.show_result(result, ModelSpec(result.model_id))
 elif view == "map":
-    ue.map_view(handle, spec, data, result)
+    ue.map_view(handle, spec, data, matching)
 else:
     ue.cards_view(spec, data)
 

@@ -148,6 +148,38 @@ def start(handle, spec: ModelSpec, data: Data, config: dict) -> None:
     st.rerun()
 
 
+def stored_runs() -> None:
+    """Every stored evaluation: open one (its result below), resume an unfinished one."""
+    runs = ui_bias.run_store().runs(PROBE)
+    if not runs:
+        return
+    with st.expander(_("Stored runs ({n})", n=len(runs))):
+        by_id = {r.run_id: r for r in runs}
+        if st.session_state.get("evaluate.runs.pick") not in by_id:
+            st.session_state.pop("evaluate.runs.pick", None)
+        # a run's label changes while it is scored: kept in the session, not in links
+        run_id = st.selectbox(_("Run"), list(by_id), key="evaluate.runs.pick", persist_state="session",
+                              format_func=lambda i: by_id[i].describe())
+        info = by_id[run_id]
+        job = st.session_state.get(ui_bias.JOB)
+        active = bool(job and job["running"] and run_id in job["queue"])
+        c1, c2, _rest = st.columns([1, 1, 4])
+        if c1.button(_("Open"), key="evaluate.runs.open"):
+            st.session_state.setdefault(ui_bias.CURRENT, {})[PROBE] = run_id
+            st.rerun()
+        if not info.complete and not active and c2.button(_("Resume"), key="evaluate.runs.resume"):
+            ui_bias.resume_run(run_id)
+            st.rerun()
+
+
+def describe_run(run_id: int) -> None:
+    info = ui_bias.run_store().run(run_id)
+    label = MODE_LABELS.get(info.config.get("mode"))
+    st.text(_("Run #{run_id}: {model} · {mode} · data: {source} · {done:,} of {total:,} scored", run_id=run_id,
+              model=info.model_id, mode=_(label) if label else "—",
+              source=info.data_source, done=info.n_done, total=info.n_items))
+
+
 def link(page: str, model_id: str, **params: str) -> str:
     """A relative link to ``page`` with its widgets preset by query parameters (and this session's language)."""
     query = {"model": model_id, **params}
@@ -377,7 +409,7 @@ def map_view(handle, spec: ModelSpec, data: Data | None, result: ev.EvalResult |
     title = _("{projection} of {n:,} points", projection={"pca": "PCA", "tsne": "t-SNE", "umap": "UMAP"}[projection],
               n=len(labels))
     charts.plotly_chart(embedding_figure(coords, colors, hover, title, _("colour"), highlight=point),
-                        key="evaluate.map.chart")
+                        key="evaluate.map.chart", on_select=_clicked_point, selection_mode="points")
     st.caption(_("Distances in a 2-D projection are approximate; the neighbours below are computed in the full "
                  "space (cosine)."))
     st.markdown(_("**Nearest neighbours of the chosen point (cosine, full dimension)**"))
@@ -393,6 +425,15 @@ def map_view(handle, spec: ModelSpec, data: Data | None, result: ev.EvalResult |
             widgets.open_page("pages/masking.py", **{"masking.text": labels[point]})
     else:
         analogy_view(handle)
+
+
+def _clicked_point() -> None:
+    """A click on the map chooses that point (its row index rides in the trace's customdata)."""
+    event = st.session_state.get("evaluate.map.chart")
+    points = (event or {}).get("selection", {}).get("points", [])
+    if points and points[0].get("customdata") is not None:
+        data = points[0]["customdata"]
+        st.session_state["evaluate.map.point"] = int(data[0] if isinstance(data, list) else data)
 
 
 def analogy_view(handle, prefix: str = "evaluate") -> None:

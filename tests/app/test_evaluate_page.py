@@ -53,6 +53,7 @@ def test_upload_scores_a_stored_run_with_metrics_confusion_slices_and_links(app_
     heat = next(f for f in figs if f["data"][0]["type"] == "heatmap")
     np.testing.assert_array_equal(plotly_array(heat["data"][0]["z"]), confusion_matrix(gold, pred, labels=list(labels)))
     assert at.selectbox(key="evaluate.slice").options == ["source"]
+    assert at.selectbox(key="evaluate.runs.pick").options == [run.describe()]  # stored: open or resume it
     errors = table_with(at, "Attribution") if res.errors() else None
     if errors is not None:
         link = errors.iloc[0]["Attribution"]
