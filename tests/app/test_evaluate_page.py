@@ -187,3 +187,27 @@ def test_hostile_text_in_every_box_of_the_page_stays_literal(app_factory, tiny_d
         at.text_input(key=f"evaluate.analogy.{box}").input(hostile)
     at.run()
     assert not at.exception and not markup_problems(at), markup_problems(at)
+
+
+def test_a_link_reopens_the_map_view_and_an_error_link_opens_attribution(app_factory, tiny_dirs):
+    query = {"evaluate.view": "Embedding map", "evaluate.map.source": "words (input embedding table)",
+             "evaluate.map.words": "man\nwoman\nboy\ngirl\ncat", "evaluate.analogy.a": "boy",
+             "evaluate.analogy.b": "man", "evaluate.analogy.c": "woman", "evaluate.map.point": "3: girl"}
+    at = open_page(app_factory, tiny_dirs["masked_lm"], "pages/evaluate.py", query)
+    assert at.radio(key="evaluate.view").value == "map" and at.radio(key="evaluate.map.source").value == "words"
+    assert at.selectbox(key="evaluate.map.point").value == 3 and at.text_input(key="evaluate.analogy.a").value == "boy"
+    assert not at.exception and not at.error
+    # an error row's Attribution link, opened as a link: the text and the class are filled in
+    labels = class_labels(load_model(ModelSpec(str(tiny_dirs["classifier"]), device="cpu")))
+    from plm_core import evaluate as ev
+
+    result = ev.EvalResult(str(tiny_dirs["classifier"]), (ev.EvalRow(0, "a <b>bad</b> film", "", labels[0], labels[1],
+                                                                     (0.2, 0.8), False, 5, float("nan"), 0),),
+                           {"mode": "classifier", "classes": list(labels)}, 1)
+    import ui.evaluate
+
+    url = ui.evaluate._explain_links(result, result.rows[0], str(tiny_dirs["classifier"]))["attribution"]
+    q = {k: v[0] for k, v in urllib.parse.parse_qs(url.split("?", 1)[1]).items()}
+    at = open_page(app_factory, tiny_dirs["classifier"], "pages/attribution.py", q)
+    assert at.text_area(key="attribution.text").value == "a <b>bad</b> film"
+    assert at.selectbox(key="attribution.class").value == labels[1]
