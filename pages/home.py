@@ -23,6 +23,7 @@ st.markdown(_(
 | **Masking lab** | click tokens to mask, delete or replace them and watch the prediction change as you type: masked-LM fill-ins at every mask, class probabilities or the next token before and after, an encoder's similarity to the original and a reference; an occlusion sweep of every token in one batched pass; the URL reproduces the view |
 | **Generation** | a causal LM (or the decoder of T5/BART) writing token by token: greedy, temperature, top-k and top-p with a seed, each step's distribution before and after, the logit lens (what every layer would predict), and for any generated token its attribution and attention |
 | **Compare** | two sentences side by side (aligned tokens, prediction difference, attention difference per layer and head, attribution difference) or one sentence on two models (tokens matched by characters when the tokenizers differ), with what is loaded and an unload button |
+| **Evaluate** | a labelled file or lesson 5's set scored by the model (its classes, label words, or perplexity): accuracy, precision, recall, F1 and the confusion matrix with bootstrap intervals, slices, errors that open in Attribution; an embedding map with nearest neighbours; model cards measured on this machine with a "which model" guide |
 """
 ))
 st.caption(_(

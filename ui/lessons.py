@@ -422,6 +422,10 @@ def view_contextual(ctx: Ctx) -> None:
     else:  # the word is split differently in the two sentences
         st.info(_("The word's token-embedding rows differ (max |difference| = {diff:.2e}): it is split into different "
                   "pieces in the two sentences.", diff=res.static_diff))
+    if not ctx.presenter:  # a static table's classic probe, with its caveat (ui.evaluate, as on the Evaluate page)
+        from ui.evaluate import analogy_view
+
+        analogy_view(ctx.handle, prefix="lessons")
 
 
 def _steps(ctx: Ctx) -> compute.AttentionSteps:
@@ -672,11 +676,33 @@ def view_train(ctx: Ctx) -> None:
     pool = (_("tanh([CLS]) (this model has no trained pooler)") if trained.identity_pooler
             else _("the model's pooler, tanh(W·[CLS] + b)"))
     st.markdown(_("**encoder {model} (frozen); head: {n_labels} × {hidden} linear layer on {pool}; {n} examples, "
-                  "5-fold cross-validation**", model=md(spec.model_id), n_labels=len(trained.data.names),
-                  hidden=int(trained.weight.shape[1]), pool=md(pool), n=len(trained.data.texts)))
+                  "{folds}-fold stratified cross-validation**", model=md(spec.model_id),
+                  n_labels=len(trained.data.names), hidden=int(trained.weight.shape[1]), pool=md(pool),
+                  n=len(trained.data.texts), folds=int(trained.n_folds)))
+    heldout_metrics(trained)
     if trained.heldout_accuracy_mean_pooling > trained.heldout_accuracy:
         st.caption(_("Mean pooling generalises better here: this encoder was trained for mean-pooled sentence "
                    "embeddings. The saved classifier uses the pooler because that is what BertForSequenceClassification computes."))
+
+
+def heldout_metrics(trained: finetune.TrainedHead) -> None:
+    """Precision, recall and F1 per label and the confusion matrix of the held-out (cross-validated) predictions."""
+    from plm_core.viz.evaluate_plots import confusion_figure
+
+    m = trained.heldout_metrics()
+    rows = [{_("label"): name, _("precision"): m.get("precision", name).value, _("recall"): m.get("recall", name).value,
+             "F1": m.get("f1", name).value, "n": m.get("f1", name).support} for name in m.classes]
+    rows.append({_("label"): _("macro"), _("precision"): m.get("precision", "macro").value,
+                 _("recall"): m.get("recall", "macro").value, "F1": m.get("f1", "macro").value, "n": m.n})
+    number = st.column_config.NumberColumn(format="%.2f")
+    left, right = st.columns(2)
+    left.dataframe(rows, hide_index=True, key="lessons.heldout_metrics",
+                   column_config={_("precision"): number, _("recall"): number, "F1": number})
+    left.caption(_("Held-out predictions (each example predicted by a head trained without it), scored with "
+                   "scikit-learn; {how}: macro-F1 {low:.2f}–{high:.2f}.", how=md(tr(m.interval)),
+                   low=m.get("f1", "macro").ci_low, high=m.get("f1", "macro").ci_high))
+    charts.plotly_chart(confusion_figure(m, _("Held-out confusion matrix")), key="lessons.heldout_confusion",
+                        container=right)
 
 
 def view_use(ctx: Ctx) -> None:
@@ -705,6 +731,9 @@ def view_use(ctx: Ctx) -> None:
                             widgets.PROBS_TOLERANCE)
         if st.button(_("Explain it on the Attention page"), key="lessons.open_attention"):
             widgets.open_page("pages/attention.py", **{"attention.text": ctx.text})
+        if st.button(_("Evaluate it on the Evaluate page"), key="lessons.open_evaluate"):
+            widgets.open_page("pages/evaluate.py", **{"evaluate.view": "metrics", "evaluate.data": "lesson",
+                                                      "evaluate.mode": "classifier"})
 
 
 def view_attention_vs_attribution(ctx: Ctx) -> None:

@@ -26,7 +26,8 @@ from plm_core.errors import InvalidInputError
 from plm_core.loading import ModelHandle
 from plm_core.i18n import msg
 
-NAMES = {"template": msg("Templates"), "crows_pairs": "CrowS-Pairs", "bec_pro": "BEC-Pro", "seat": "SEAT"}
+NAMES = {"template": msg("Templates"), "crows_pairs": "CrowS-Pairs", "bec_pro": "BEC-Pro", "seat": "SEAT",
+         "evaluate": msg("Evaluation")}
 
 
 @functools.cache
@@ -122,6 +123,29 @@ def _cuda(handle: ModelHandle) -> bool:
     return handle.device.type == "cuda"
 
 
+def _score_evaluate(handle, config, items, progress):
+    from plm_core import evaluate
+
+    return evaluate.score_rows(handle, config, items), {}
+
+
+def _evaluate_result(info: RunInfo, rows, metas):
+    from plm_core import evaluate
+
+    return evaluate.EvalResult(info.model_id, tuple(rows), info.config, info.n_items)
+
+
+def evaluate_job(item_type: type, row_type: type, chunk: Callable[[ModelHandle, dict], int]) -> ProbeJob:
+    """The Evaluate page's probe; ``plm_core.evaluate`` registers it as ``PROBES["evaluate"]`` on import."""
+    return ProbeJob(item_type, row_type, _score_evaluate, _evaluate_result, chunk)
+
+
+def _job(probe: str) -> ProbeJob:
+    if probe == "evaluate" and probe not in PROBES:
+        import plm_core.evaluate  # noqa: F401 - registers its probe (it imports this module: no cycle at import)
+    return PROBES[probe]
+
+
 PROBES: dict[str, ProbeJob] = {
     "crows_pairs": ProbeJob(CrowsPair, crows_pairs.CrowsPairRow, _score_crows, _crows_result,
                             lambda h, c: 64 if _cuda(h) else 8),
@@ -138,7 +162,7 @@ PROBES: dict[str, ProbeJob] = {
 def create_run(store: RunStore, probe: str, config: dict[str, Any], items: Sequence[Any], *,
                status: str = "queued") -> int:
     """Store a run of ``probe`` over ``items`` with ``config`` (which names model_id, revision, data, ...)."""
-    if probe not in PROBES:
+    if probe != "evaluate" and probe not in PROBES:
         raise InvalidInputError(msg('unknown probe {probe!r}; choose one of {value}', probe=probe, value=', '.join(PROBES)))
     if not items:
         raise InvalidInputError(msg('a run needs at least one item to score'))
@@ -158,7 +182,7 @@ def score_chunk(handle: ModelHandle, items: Sequence[Any], *, probe: str, config
                 ) -> tuple[Sequence[Any], dict[str, Any]]:
     """Score ``items`` of a ``probe`` run with ``config``: (rows, meta). The unit a compute backend runs on one
     model replica (``plm_core.ops`` "score_bias_chunk"); :func:`merge_parts` joins several."""
-    return PROBES[probe].score(handle, config, list(items), None)
+    return _job(probe).score(handle, config, list(items), None)
 
 
 def merge_parts(parts: Sequence[tuple[Sequence[Any], dict[str, Any]]]) -> tuple[tuple[Any, ...], dict[str, Any]]:
@@ -186,7 +210,7 @@ def score_next(store: RunStore, run_id: int, handle: ModelHandle, n: int | None 
     if info.complete:
         return info
     check_model(info, handle)
-    job = PROBES[info.probe]
+    job = _job(info.probe)
     n = max(1, int(n or job.chunk(handle, info.config)))
     start = info.n_done
     items = [from_plain(job.item_type, d) for d in store.items(run_id, start, start + n)]
@@ -221,7 +245,7 @@ def load_result(store: RunStore, run_id: int) -> Any:
     covering the chunks scored so far; None for a SEAT run not scored yet."""
     info = store.run(run_id)
     info = dataclasses.replace(info, config=info.config | {"run_id": run_id})
-    job = PROBES[info.probe]
+    job = _job(info.probe)
     chunks = store.chunks(run_id)
     rows = [from_plain(job.row_type, r) for c in chunks for r in c["rows"]]
     return job.result(info, rows, [c["meta"] for c in chunks])

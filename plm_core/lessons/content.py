@@ -289,14 +289,17 @@ LESSON_5 = Lesson(
             "Each sentence is encoded once by the frozen model. A new linear layer (logistic regression) is fitted "
             "on those vectors — the shared model itself is never changed. BERT's classifier reads the **pooler** "
             "output (tanh of a dense layer on `[CLS]`), so we train on exactly that; we also report what a head on "
-            "**mean-pooled** vectors (how MiniLM was trained) would score, measured by 5-fold cross-validation."), "train",
+            "**mean-pooled** vectors (how MiniLM was trained) would score, measured by stratified k-fold cross-validation "
+            "(every fold keeps the label proportions), with precision, recall and F1 per label and the confusion "
+            "matrix."), "train",
             _q(T("Training accuracy will be near 100%. Does that prove the classifier is good?"),
                [T("Yes"), T("No: only held-out accuracy tells")], 1,
                T("With 384 features and 40 examples a linear head can fit almost anything; look at the cross-validated accuracy."))),
         Step("use", T("A real classifier"), T(
             "Try the classifier on your own sentence, then save it: the folder is a standard "
             "`BertForSequenceClassification` (the encoder's weights, its pooler and your head). Switch the app to it "
-            "and the Attribution, Masking and Compare pages explain *your* classifier."), "use",
+            "and the Attribution, Masking and Compare pages explain *your* classifier, and the Evaluate page scores it on "
+            "a labelled set."), "use",
             _q(T("Will the saved folder, loaded as a normal model, give the same probabilities as the head here?"),
                [T("Yes, exactly"), T("Only roughly")], 0,
                T("It contains the very same weights and computes the same pooler → linear → softmax; the app checks it."))),

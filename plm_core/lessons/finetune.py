@@ -179,19 +179,41 @@ def predict_probs(head: torch.nn.Linear, x: np.ndarray) -> np.ndarray:
         return torch.softmax(head(torch.from_numpy(np.asarray(x, np.float32))), -1).numpy().astype(np.float32)
 
 
-def cross_validated_accuracy(x: np.ndarray, y: np.ndarray, n_labels: int, folds: int = 5, seed: int = 0) -> float:
-    """Accuracy on held-out examples, k-fold (each example predicted by a head that never saw it)."""
+@dataclass(frozen=True)
+class CrossValidation:
+    """Held-out predictions of k-fold cross-validation: every example predicted once, by a head that never saw it."""
+
+    predictions: np.ndarray  # int [example]; the label id predicted for each example when it was held out
+    n_folds: int
+
+    def accuracy(self, y: np.ndarray) -> float:
+        return float((self.predictions == np.asarray(y)).mean())
+
+
+def cross_validate(x: np.ndarray, y: np.ndarray, n_labels: int, folds: int = 5, seed: int = 0) -> CrossValidation:
+    """Stratified k-fold cross-validation (scikit-learn ``StratifiedKFold``, shuffled with ``seed``): each fold
+    keeps the label proportions, so every training split holds every label and no fold is skipped.
+
+    ``folds`` is lowered to the smallest label's count (each fold needs one example of each label), at least 2.
+
+    Returns:
+        The held-out prediction of every example.
+    """
+    from sklearn.model_selection import StratifiedKFold
+
     y = np.asarray(y)
-    order = np.random.default_rng(seed).permutation(len(y))
-    correct = 0
-    for f in range(min(folds, len(y))):
-        test = order[f::folds]
-        train = np.setdiff1d(order, test)
-        if len(np.unique(y[train])) < 2:
-            continue
+    n_splits = max(2, min(folds, int(np.bincount(y).min()) if len(y) else 2))
+    pred = np.full(len(y), -1)
+    splitter = StratifiedKFold(n_splits=n_splits, shuffle=True, random_state=seed)
+    for train, test in splitter.split(np.zeros(len(y)), y):
         head = fit_linear(x[train], y[train], n_labels, seed=seed)
-        correct += int((predict_probs(head, x[test]).argmax(-1) == y[test]).sum())
-    return correct / len(y)
+        pred[test] = predict_probs(head, x[test]).argmax(-1)
+    return CrossValidation(pred, n_splits)
+
+
+def cross_validated_accuracy(x: np.ndarray, y: np.ndarray, n_labels: int, folds: int = 5, seed: int = 0) -> float:
+    """Accuracy on held-out examples (:func:`cross_validate`)."""
+    return cross_validate(x, y, n_labels, folds, seed).accuracy(y)
 
 
 @dataclass(frozen=True)
@@ -207,6 +229,17 @@ class TrainedHead:
     heldout_accuracy: float  # k-fold, pooler features (what is saved)
     heldout_accuracy_mean_pooling: float  # k-fold, mean-pooled features (for comparison, not saved)
     identity_pooler: bool
+    heldout_predictions: np.ndarray = None  # int [example]; stratified k-fold, pooler features
+    n_folds: int = 0
+
+    def heldout_metrics(self):
+        """Precision, recall, F1 and the confusion matrix of the held-out predictions (scikit-learn, with
+        bootstrap intervals: :func:`plm_core.evaluate.classification_metrics`)."""
+        from plm_core.evaluate import classification_metrics
+
+        names = self.data.names
+        return classification_metrics([names[i] for i in self.data.labels],
+                                      [names[i] for i in self.heldout_predictions], names)
 
     def head(self) -> torch.nn.Linear:
         lin = torch.nn.Linear(self.weight.shape[1], self.weight.shape[0])
@@ -223,14 +256,15 @@ def train_head(handle: ModelHandle, data: LabelledSet, *, folds: int = 5, seed: 
     n_labels = len(data.names)
     head = fit_linear(feats.pooled, y, n_labels, seed=seed)
     probs = predict_probs(head, feats.pooled)
+    cv = cross_validate(feats.pooled, y, n_labels, folds, seed)
     return TrainedHead(
         model_id=handle.model_id, data=data,
         weight=head.weight.detach().numpy().astype(np.float32).copy(),
         bias=head.bias.detach().numpy().astype(np.float32).copy(),
         train_probs=probs, train_accuracy=float((probs.argmax(-1) == y).mean()),
-        heldout_accuracy=cross_validated_accuracy(feats.pooled, y, n_labels, folds, seed),
+        heldout_accuracy=cv.accuracy(y),
         heldout_accuracy_mean_pooling=cross_validated_accuracy(feats.mean, y, n_labels, folds, seed),
-        identity_pooler=feats.identity_pooler,
+        identity_pooler=feats.identity_pooler, heldout_predictions=cv.predictions, n_folds=cv.n_folds,
     )
 
 

@@ -81,3 +81,29 @@ def test_trained_head_saves_as_a_classifier_with_the_same_probabilities(tiny_han
 def test_only_bert_models_are_saved_as_classifiers(tiny_gpt2):
     with pytest.raises(UnsupportedModelError, match="BERT"):
         finetune.features(tiny_gpt2, ["a b"])
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_cross_validation_loses_no_fold(seed):
+    """Two examples of the rare label: a plain k-fold split could put both in one test fold, skip it (its
+    training split has one label) and count its examples wrong. Stratified k-fold keeps one in each split."""
+    rng = np.random.default_rng(seed)
+    y = np.array([0] * 8 + [1] * 2)
+    x = np.where(y[:, None] == 1, 3.0, -3.0) + rng.normal(0, 0.3, (10, 3))
+    assert finetune.cross_validated_accuracy(x.astype(np.float32), y, 2, folds=2, seed=seed) == 1.0
+
+
+def test_cross_validation_predicts_every_example_once_and_metrics_equal_scikit_learn():
+    from sklearn.metrics import confusion_matrix, f1_score
+
+    rng = np.random.default_rng(1)
+    y = np.array([0] * 9 + [1] * 7 + [2] * 5)
+    x = (np.eye(3)[y] * 1.5 + rng.normal(0, 1.0, (21, 3))).astype(np.float32)
+    cv = finetune.cross_validate(x, y, 3, folds=5)
+    assert cv.n_folds == 5 and (cv.predictions >= 0).all()
+    data = finetune.LabelledSet(tuple(f"t{i}" for i in range(21)), tuple(int(v) for v in y), ("a", "b", "c"))
+    trained = finetune.TrainedHead("m", data, np.zeros((3, 3), np.float32), np.zeros(3, np.float32),
+                                   np.zeros((21, 3), np.float32), 0.0, cv.accuracy(y), 0.0, False, cv.predictions, 5)
+    m = trained.heldout_metrics()
+    assert m.get("f1", "macro").value == pytest.approx(f1_score(y, cv.predictions, average="macro"))
+    np.testing.assert_array_equal(m.confusion, confusion_matrix(y, cv.predictions))
