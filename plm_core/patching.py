@@ -119,6 +119,20 @@ def _logits(handle: ModelHandle, encoding: Encoding, copies: int, p: int) -> tor
     return out.logits[:, p].double().cpu()
 
 
+def _explained(handle: ModelHandle, a: Encoding, clean_logits: torch.Tensor, corrupt_logits: torch.Tensor,
+               word: str | None, contrast: str | None, notes: list[str]) -> tuple[int, int | None, torch.Tensor]:
+    """(answer, contrast, direction): ``word`` (default: the clean top prediction) minus ``contrast`` (default:
+    the corrupted top prediction when it is another token)."""
+    space = leading_space(handle, a)
+    target = resolve_token(handle, word, clean_logits, leading_space=space, notes=notes)
+    if contrast and contrast.strip():
+        foil: int | None = resolve_token(handle, contrast, corrupt_logits, leading_space=space, notes=notes)
+    else:
+        top = int(corrupt_logits.argmax())
+        foil = top if top != target else None
+    return target, foil, direction(clean_logits.shape[0], target, foil)
+
+
 def patch(handle: ModelHandle, clean: str, corrupt: str, what: PatchWhat = "residual", *,
           word: str | None = None, contrast: str | None = None, text_pair: str | None = None,
           max_tokens: int | None = None) -> PatchingResult:
@@ -153,14 +167,7 @@ def patch(handle: ModelHandle, clean: str, corrupt: str, what: PatchWhat = "resi
     with handle.lock:
         clean_logits = _logits(handle, a, 1, p_stack)[0]
         corrupt_logits = _logits(handle, b, 1, p_stack)[0]
-    space = leading_space(handle, a)
-    target = resolve_token(handle, word, clean_logits, leading_space=space, notes=notes)
-    if contrast and contrast.strip():
-        foil: int | None = resolve_token(handle, contrast, corrupt_logits, leading_space=space, notes=notes)
-    else:
-        top = int(corrupt_logits.argmax())
-        foil = top if top != target else None
-    d = direction(clean_logits.shape[0], target, foil)
+    target, foil, d = _explained(handle, a, clean_logits, corrupt_logits, word, contrast, notes)
     clean_value, corrupt_value = float(clean_logits @ d), float(corrupt_logits @ d)
     if abs(clean_value - corrupt_value) < 1e-6 * (1 + abs(clean_value)):
         notes.append(msg("the clean and corrupted prompts give the same number: nothing to restore"))
@@ -199,10 +206,7 @@ def _source_sub(handle: ModelHandle):
     return Sublayer("cross") if handle.arch.encoder_decoder else None  # the encoder's tokens
 
 
-def _residual(handle: ModelHandle, lay: Layout, a: Encoding, b: Encoding, p: int,
-              d: torch.Tensor) -> tuple[np.ndarray, int]:
-    """[layer, position]: the corrupted run with the clean residual stream entering layer l at position i."""
-    layers = _layers(handle, lay, source=True)
+def _clean_layer_inputs(handle: ModelHandle, layers: list[torch.nn.Module], a: Encoding) -> dict[int, torch.Tensor]:
     saved: dict[int, torch.Tensor] = {}
 
     def keep(i):
@@ -212,19 +216,64 @@ def _residual(handle: ModelHandle, lay: Layout, a: Encoding, b: Encoding, p: int
 
     with hooks([(m, keep(i)) for i, m in enumerate(layers)], pre=True, with_kwargs=True):
         run(handle, handle.adapter.model_inputs(handle, [a]))
+    return saved
+
+
+def _patched_rows(handle: ModelHandle, module: torch.nn.Module, clean: torch.Tensor, b: Encoding, p: int,
+                  copies: Sequence[Sequence[int]]) -> torch.Tensor:
+    """Logits at ``p`` of one batched forward of the corrupted input, copy r with the clean residual stream
+    entering ``module`` at the positions ``copies[r]``: ``[copy, vocab]``."""
+    def put(module, args, kwargs):
+        h = _hidden_arg(args, kwargs).clone()
+        for r, positions in enumerate(copies):
+            idx = torch.tensor(list(positions), dtype=torch.long)
+            if len(idx):
+                h[r, idx] = clean[idx].to(h.dtype)
+        return _with_hidden(args, kwargs, h)
+
+    with hooks([(module, put)], pre=True, with_kwargs=True):
+        return _logits(handle, b, len(copies), p)
+
+
+def _residual(handle: ModelHandle, lay: Layout, a: Encoding, b: Encoding, p: int,
+              d: torch.Tensor) -> tuple[np.ndarray, int]:
+    """[layer, position]: the corrupted run with the clean residual stream entering layer l at position i."""
+    layers = _layers(handle, lay, source=True)
+    saved = _clean_layer_inputs(handle, layers, a)
     n_pos = saved[0].shape[0]
     values = np.zeros((len(layers), n_pos), np.float64)
     for i, module in enumerate(layers):
-        def put(module, args, kwargs, i=i):
-            h = _hidden_arg(args, kwargs).clone()
-            idx = torch.arange(h.shape[0])
-            h[idx, idx] = saved[i][idx].to(h.dtype)  # copy r gets the clean vector at position r
-            return _with_hidden(args, kwargs, h)
-
-        with hooks([(module, put)], pre=True, with_kwargs=True):
-            logits = _logits(handle, b, n_pos, p)
-        values[i] = (logits @ d).numpy()
+        values[i] = (_patched_rows(handle, module, saved[i], b, p, [[r] for r in range(n_pos)]) @ d).numpy()
     return values, len(layers)
+
+
+def patch_residual(handle: ModelHandle, clean: str, corrupt: str, layer: int, positions: Sequence[int], *,
+                   word: str | None = None, contrast: str | None = None, text_pair: str | None = None,
+                   max_tokens: int | None = None) -> tuple[float, float, float]:
+    """The explained number of the corrupted run with the clean residual stream entering ``layer`` (0-based)
+    put back at every one of ``positions`` at once.
+
+    Returns:
+        (patched, clean, corrupted) values of the explained number (as :func:`patch` defines it).
+
+    Raises:
+        InvalidInputError: as :func:`patch`, or a layer or position that does not exist.
+    """
+    lay = layout(handle)
+    a, b = _pair(handle, clean, corrupt, text_pair, max_tokens)
+    p, _ = read_position(handle, a)
+    with handle.lock:
+        layers = _layers(handle, lay, source=True)
+        if not 0 <= layer < len(layers):
+            raise InvalidInputError(msg("there is no layer {layer}", layer=layer + 1))
+        saved = _clean_layer_inputs(handle, layers, a)
+        if any(not 0 <= i < saved[layer].shape[0] for i in positions):
+            raise InvalidInputError(msg("a position is outside the prompt"))
+        clean_logits = _logits(handle, a, 1, p)[0]
+        corrupt_logits = _logits(handle, b, 1, p)[0]
+        _, _, d = _explained(handle, a, clean_logits, corrupt_logits, word, contrast, [])
+        patched = _patched_rows(handle, layers[layer], saved[layer], b, p, [list(positions)])[0]
+    return float(patched @ d), float(clean_logits @ d), float(corrupt_logits @ d)
 
 
 def _attention_subs(lay: Layout) -> list[int]:
