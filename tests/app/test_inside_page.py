@@ -1,0 +1,60 @@
+"""AppTest of the "Inside the model" page: its charts equal the core's numbers, every LM kind renders, a model
+without an LM head is refused with the reason, and a link reproduces the view."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from helpers import chart_specs as figures
+from helpers import open_page, plotly_array, shown
+
+from plm_core.contributions import contributions
+from plm_core.loading import ModelSpec, load_model
+from plm_core.patching import patch
+
+TEXT, CORRUPT = "the cat sat on the", "the dog sat on the"
+
+
+def test_contributions_heatmap_and_patching_equal_the_core(app_factory, tiny_dirs):
+    query = {"inside.text": TEXT, "inside.corrupt": CORRUPT}
+    at = open_page(app_factory, tiny_dirs["causal_lm"], "pages/inside.py", query)
+    handle = load_model(ModelSpec(str(tiny_dirs["causal_lm"]), device="cpu"))
+    res = contributions(handle, TEXT)
+    specs = {f["layout"]["title"]["text"]: f for f in figures(at)}
+    heat = next(f for t, f in specs.items() if t.startswith("Who wrote"))
+    z = plotly_array(heat["data"][0]["z"])
+    np.testing.assert_allclose(z[:, :-1], res.heads[0], atol=1e-5)
+    np.testing.assert_allclose(z[:, -1], res.ffn, atol=1e-5)
+    assert any("equals the model's own logit" in shown(s.value) for s in at.success)
+    trace = next(f for t, f in specs.items() if t.startswith("Causal tracing"))
+    pres = patch(handle, TEXT, CORRUPT, "residual")
+    np.testing.assert_allclose(plotly_array(trace["data"][0]["z"]), pres.restored, atol=1e-5)
+
+
+@pytest.mark.parametrize("kind", ["llama", "masked_lm", "t5", "bart"])
+def test_every_lm_kind_renders(app_factory, tiny_dirs, kind):
+    text = "the cat [MASK] on the mat" if kind == "masked_lm" else TEXT
+    corrupt = "the dog [MASK] on the mat" if kind == "masked_lm" else CORRUPT
+    at = open_page(app_factory, tiny_dirs[kind], "pages/inside.py", {"inside.text": text, "inside.corrupt": corrupt})
+    assert not at.error, [e.value for e in at.error]
+    assert len(figures(at)) >= 4  # heatmap, sources, flow, patching, FFN
+
+
+def test_ablation_and_ffn_tab(app_factory, tiny_dirs):
+    at = open_page(app_factory, tiny_dirs["causal_lm"], "pages/inside.py",
+                   {"inside.text": TEXT, "inside.corrupt": CORRUPT, "inside.ffn.layer": "2"})
+    at.multiselect(key="inside.ablate").select(("ffn", -1, 0, -1)).run()
+    assert not at.exception
+    assert any(f["layout"]["title"]["text"].startswith("Prediction with and without") for f in figures(at))
+    assert any(f["layout"]["title"]["text"].startswith("Layer 2 FFN") for f in figures(at))
+
+
+def test_a_model_without_an_lm_head_is_refused_with_the_reason(app_factory, tiny_dirs):
+    at = open_page(app_factory, tiny_dirs["classifier"], "pages/inside.py")
+    assert any("no language-model head" in shown(e.value) for e in at.error)
+
+
+def test_prompts_of_different_lengths_get_a_message(app_factory, tiny_dirs):
+    at = open_page(app_factory, tiny_dirs["causal_lm"], "pages/inside.py",
+                   {"inside.text": TEXT, "inside.corrupt": "the dog sat on the mat today"})
+    assert any("same number of tokens" in shown(e.value) for e in at.error)
