@@ -56,7 +56,7 @@ contrib_tab, flow_tab, patch_tab, ffn_tab = st.tabs(
 
 with contrib_tab:
     st.markdown(_("**Explained:** {what} at token {position} ({token}) = {value:.4f}",
-                  what=md(explained_label(res)), position=res.position, token=md(res.encoding.tokens[res.position]),
+                  what=md(explained_label(res)), position=md(res.position), token=md(res.encoding.tokens[res.position]),
                   value=res.value))
     st.caption(_("Direct logit attribution: each part's output read through the rest of the residual stream with "
                  "every norm's scale frozen at this run (as TransformerLens does); with the scales frozen the parts "
@@ -122,7 +122,7 @@ with patch_tab:
         widgets.show_note(note)
     st.markdown(_("Clean {what} = {clean:.4f}; corrupted = {corrupt:.4f}; {n} forward passes.",
                   what=md(explained_label(pres)), clean=pres.clean_value, corrupt=pres.corrupt_value,
-                  n=pres.n_forwards))
+                  n=md(pres.n_forwards)))
     if what == "ffn":
         charts.plotly_chart(patching_bars(pres), key="inside.patch.chart")
     else:
@@ -163,8 +163,8 @@ with ffn_tab:
                                                             word if position == res.stack_position else None, pair,
                                                             rank_by))
     st.markdown(_("The FFN block of layer {layer} adds {total:+.4f} to logit({token}) at this token; its {n} neurons' "
-                  "effects plus its bias give that sum (difference {diff:.1e}).", layer=ffn_layer + 1,
-                  total=view.block_total, token=md(repr(view.target_token.strip())), n=view.n_neurons,
+                  "effects plus its bias give that sum (difference {diff:.1e}).", layer=md(ffn_layer + 1),
+                  total=view.block_total, token=md(repr(view.target_token.strip())), n=md(view.n_neurons),
                   diff=view.max_abs_diff))
     charts.plotly_chart(ffn_bars(view), key="inside.ffn.chart")
     st.table(promoted_table(view))
