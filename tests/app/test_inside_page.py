@@ -58,3 +58,22 @@ def test_prompts_of_different_lengths_get_a_message(app_factory, tiny_dirs):
     at = open_page(app_factory, tiny_dirs["causal_lm"], "pages/inside.py",
                    {"inside.text": TEXT, "inside.corrupt": "the dog sat on the mat today"})
     assert any("same number of tokens" in shown(e.value) for e in at.error)
+
+
+@pytest.mark.parametrize("kind", ["masked_lm", "causal_lm"])
+def test_the_page_in_chinese(app_factory, tiny_dirs, kind):
+    from i18n_screen import english_on_screen, screen_texts
+
+    from plm_core.i18n import set_language
+
+    set_language("zh")  # AppTest formats widget options in the test's own thread
+    try:
+        at = app_factory(str(tiny_dirs[kind]), {"lang": "zh", "inside.corrupt": "the dog sat on the"
+                                                if kind == "causal_lm" else "the dog is [MASK] ."})
+        at.run()
+        at.switch_page("pages/inside.py").run()
+        assert not at.exception, at.exception
+        found = english_on_screen(screen_texts(at))
+        assert not found, "; ".join(f"{m!r} in {w!r}" for m, w in found[:8])
+    finally:
+        set_language("en")
