@@ -77,3 +77,38 @@ def test_the_page_in_chinese(app_factory, tiny_dirs, kind):
         assert not found, "; ".join(f"{m!r} in {w!r}" for m, w in found[:8])
     finally:
         set_language("en")
+
+
+@pytest.mark.parametrize("kind", ["causal_lm", "masked_lm"])
+def test_lesson_8_runs_live_step_by_step(app_factory, tiny_dirs, kind):
+    from helpers import lesson_query
+
+    from plm_core.lessons.content import get_lesson
+
+    lesson = get_lesson(8)
+    assert lesson.number == 8 and len(lesson.steps) == 4
+    for step in range(1, len(lesson.steps) + 1):
+        at = open_page(app_factory, tiny_dirs[kind], "pages/lessons.py", lesson_query(8, step, reveal=True))
+        assert not at.error, [e.value for e in at.error]
+        assert figures(at) or at.table, step
+        if lesson.steps[step - 1].key == "residual":
+            assert any("equals the model's own logit" in shown(s.value) for s in at.success)
+
+
+def test_lesson_8_in_chinese(app_factory, tiny_dirs):
+    from helpers import lesson_query
+    from i18n_screen import english_on_screen, screen_texts
+
+    from plm_core.i18n import set_language
+
+    set_language("zh")
+    try:
+        for step in (1, 2, 3, 4):
+            at = app_factory(str(tiny_dirs["causal_lm"]), lesson_query(8, step, lang="zh", reveal=True))
+            at.run()
+            at.switch_page("pages/lessons.py").run()
+            assert not at.exception, at.exception
+            found = english_on_screen(screen_texts(at))
+            assert not found, "; ".join(f"{m!r} in {w!r}" for m, w in found[:8])
+    finally:
+        set_language("en")
