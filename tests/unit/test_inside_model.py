@@ -171,7 +171,10 @@ def test_patching_every_position_restores_the_clean_run(tiny_handles, kind):
     own_clean, _, _ = _own_logits(handle, clean, pair)
     own_corrupt, _, _ = _own_logits(handle, corrupt, pair)
     foil = res.contrast_id
-    sign = (lambda lg: float(lg[res.target_id] - (lg[foil] if foil is not None else 0)))
+
+    def sign(lg):
+        return float(lg[res.target_id] - (lg[foil] if foil is not None else 0))
+
     assert res.clean_value == pytest.approx(sign(own_clean), abs=1e-5)
     assert res.corrupt_value == pytest.approx(sign(own_corrupt), abs=1e-5)
     for layer in range(n_layers):
