@@ -44,6 +44,7 @@ OPS: dict[str, str] = {
     "patch": "plm_core.patching:patch",
     "ablate": "plm_core.patching:ablate",
     "ffn_view": "plm_core.ffn:ffn_view",
+    "attribute_continuation": "plm_core.attribution.continuation:attribute_continuation",
     # generation step by step (the KV cache stays where the model is: a step that lands elsewhere re-reads the
     # prefix once, same tokens)
     "generation_start": "plm_core.generation:start",

@@ -130,7 +130,7 @@ def attribute_continuation(handle: ModelHandle, prompt: str, continuation: str,
     seq_enc = _encoding(handle, enc, continuation, ids, offsets, len(ids) - 1)
     targets = [(p - 1 + t, ids[t]) for t in range(len(ids))]
     sequence = attribute(handle, seq_enc.text, method, objective=lambda: _objective(
-        handle, seq_enc, targets, True, str(msg("log-probability of the continuation"))), **kwargs)
+        handle, seq_enc, targets, True, msg("log-probability of the continuation")), **kwargs)
     from plm_core.inference import run
 
     # per-token log-probabilities from one forward (their sum is the sequence objective's f(x))
@@ -142,6 +142,6 @@ def attribute_continuation(handle: ModelHandle, prompt: str, continuation: str,
             ctx = _encoding(handle, enc, continuation, ids, offsets, t)
             tokens.append(attribute(handle, ctx.text, method, objective=lambda ctx=ctx, t=t: _objective(
                 handle, ctx, [(p - 1 + t, ids[t])], False,
-                str(msg("probability of continuation token {index} ({token})", index=t + 1, token=names[t]))),
+                msg("probability of continuation token {index} ({token})", index=t + 1, token=names[t])),
                 **kwargs))
     return ContinuationAttribution(tuple(ids), tuple(names), tuple(float(v) for v in lp), sequence, tuple(tokens))

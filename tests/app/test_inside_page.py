@@ -112,3 +112,22 @@ def test_lesson_8_in_chinese(app_factory, tiny_dirs):
             assert not found, "; ".join(f"{m!r} in {w!r}" for m, w in found[:8])
     finally:
         set_language("en")
+
+
+def test_attribution_page_segments_and_continuation(app_factory, tiny_dirs):
+    from plm_core.attribution import attribute
+    from plm_core.attribution.continuation import attribute_continuation
+
+    text = "the cat sat. the dog ran on the"
+    at = open_page(app_factory, tiny_dirs["causal_lm"], "pages/attribution.py",
+                   {"attribution.text": text, "attribution.methods": "Gradient × Input",
+                    "attribution.segments": "sentences", "attribution.continuation": " mat"})
+    assert not at.error, [e.value for e in at.error]
+    handle = load_model(ModelSpec(str(tiny_dirs["causal_lm"]), device="cpu"))
+    res = attribute(handle, text, "input_x_gradient")
+    table = next(t for t in at.table if "segment" in t.value.columns)
+    assert len(table.value) == 2 and float(table.value["score"].astype(float).sum()) == pytest.approx(
+        float(res.scores.sum()), abs=2e-4)
+    cont = attribute_continuation(handle, text, " mat", "input_x_gradient", per_token=False)
+    bar = next(f for f in figures(at) if f["layout"]["title"]["text"].startswith("Whole continuation"))
+    np.testing.assert_allclose(plotly_array(bar["data"][0]["y"]), cont.sequence.scores, atol=1e-5)
