@@ -259,6 +259,22 @@ def stack_tokens(handle: ModelHandle, encoding: Encoding, sub: Sublayer | None =
     return tuple(t for t, s in zip(encoding.tokens, encoding.segments) if s == segment)
 
 
+def forward_at(handle: ModelHandle, inputs: dict[str, torch.Tensor], position: int,
+               want: tuple[str, ...] = ()) -> tuple[Any, torch.Tensor]:
+    """One forward, the LM head run at ``position`` only where the model splits into body and head (the head
+    over every position is most of a forward for a large vocabulary): (model output, logits ``[batch, vocab]``)."""
+    from plm_core.inference import lm_body_and_head, run
+
+    parts = None if handle.arch.encoder_decoder else lm_body_and_head(handle.model)
+    if parts is None:
+        out = run(handle, inputs, want=want)
+        return out, out.logits[:, position]
+    base, head = parts
+    out = run(handle, inputs, want=want, module=base)
+    with torch.inference_mode():
+        return out, head(out[0][:, position])
+
+
 def capture(handle: ModelHandle, lay: Layout, encoding: Encoding, position: int, *,
             values: bool = True) -> Captured:
     """One forward pass with hooks that keep, at ``position`` of the stack the head reads, every block's output
@@ -306,14 +322,13 @@ def capture(handle: ModelHandle, lay: Layout, encoding: Encoding, position: int,
             store["final"] = (args[0][0, position].detach().double().cpu(),
                               first(output)[0, position].detach().double().cpu())
         pairs.append((final, keep_final))
-    from plm_core.inference import run
 
     with handle.lock, hooks(pairs):
-        out = run(handle, model_inputs(handle, encoding), want=("attentions", "hidden_states"))
+        out, logits = forward_at(handle, model_inputs(handle, encoding), position, want=("attentions", "hidden_states"))
     cap = Captured(embeddings=getattr(out, lay.hidden_states)[0][0, position].detach().double().cpu(),
                    z=store.get("z", {}), delta=store.get("delta", {}), values=store.get("values", {}),
                    norms=store.get("norms", {}), final=store.get("final"),
-                   logits=out.logits[0, position].detach().double().cpu())
+                   logits=logits[0].detach().double().cpu())
     for j, sub in enumerate(lay.sublayers):
         if sub.kind == "ffn":
             continue
@@ -348,8 +363,19 @@ class Readout:
 
     ops: list[tuple[float, Callable[[torch.Tensor], torch.Tensor]]]
     biases: list[tuple[float, torch.Tensor, str]]  # (entry, vector written there, what it is)
-    vocab: torch.Tensor  # [vocab, hidden'] float64
-    vocab_bias: torch.Tensor  # [vocab] float64 (head bias + any bias added to the logits)
+    vocab: torch.Tensor  # [vocab, hidden'] the head's own weight (not copied: rows are read as needed)
+    vocab_bias: torch.Tensor  # [vocab] (head bias + any bias added to the logits)
+
+    @property
+    def n_vocab(self) -> int:
+        return int(self.vocab.shape[0])
+
+    def unembed(self, direction: torch.Tensor) -> tuple[torch.Tensor, float]:
+        """(W_Uᵀ · direction ``[hidden']``, bias · direction) over the direction's non-zero entries only."""
+        idx = direction.nonzero().flatten()
+        rows = self.vocab[idx.to(self.vocab.device)].detach().double().cpu()
+        return rows.T @ direction[idx], float(self.vocab_bias[idx.to(self.vocab_bias.device)].detach().double().cpu()
+                                              @ direction[idx])
 
     def apply(self, x: torch.Tensor, entry: float) -> torch.Tensor:
         """``[n, hidden]`` written at ``entry`` → ``[n, hidden']`` at the vocabulary projection."""
@@ -363,13 +389,13 @@ class Readout:
         ``[n]``) of vectors written at ``entry``, without the constant."""
         h = self.apply(x, entry)
         if direction is None:
-            return h @ self.vocab.T
-        return h @ (self.vocab.T @ direction)
+            return (h.float().to(self.vocab.device) @ self.vocab.detach().float().T).double().cpu()
+        return h @ self.unembed(direction)[0]
 
     def constant(self, direction: torch.Tensor) -> tuple[float, list[tuple[str, float]]]:
         """The logit-space constant on ``direction``: the sum, and each bias's share."""
         shares = [(what, float(self.project(vec[None], entry, direction)[0])) for entry, vec, what in self.biases]
-        shares.append((msg("output bias"), float(self.vocab_bias @ direction)))
+        shares.append((msg("output bias"), self.unembed(direction)[1]))
         return sum(v for _, v in shares), shares
 
 
@@ -425,11 +451,11 @@ def readout(handle: ModelHandle, lay: Layout, cap: Captured) -> Readout:
         scale = float(handle.config.d_model) ** -0.5
         ops.append((head + 4, lambda x, s=scale: x * s))
     vocab_mod = model.get_submodule(lay.head_vocab)
-    vocab = _weight_cols(vocab_mod)
-    vocab_bias = (vocab_mod.bias.detach().double().cpu() if getattr(vocab_mod, "bias", None) is not None
-                  else torch.zeros(vocab.shape[0], dtype=torch.float64))
+    vocab = vocab_mod.weight if isinstance(vocab_mod, torch.nn.Linear) else vocab_mod.weight.T
+    vocab_bias = (vocab_mod.bias if getattr(vocab_mod, "bias", None) is not None
+                  else torch.zeros(vocab.shape[0], dtype=vocab.dtype, device=vocab.device))
     if lay.head_bias:
-        vocab_bias = vocab_bias + getattr(model, lay.head_bias).detach().double().cpu().reshape(-1)[: vocab.shape[0]]
+        vocab_bias = vocab_bias + getattr(model, lay.head_bias).reshape(-1)[: vocab.shape[0]]
     # the ops are ordered by threshold so a vector meets them in the order the model applies them
     ops.sort(key=lambda t: t[0])
     return Readout(ops, biases, vocab, vocab_bias)
@@ -566,7 +592,7 @@ def decompose(handle: ModelHandle, lay: Layout, encoding: Encoding, p_stack: int
     contrast_id = (resolve_token(handle, contrast, cap.logits, leading_space=space, notes=notes)
                    if contrast and contrast.strip() else None)
     ro = readout(handle, lay, cap)
-    d = direction(ro.vocab.shape[0], target_id, contrast_id)
+    d = direction(ro.n_vocab, target_id, contrast_id)
     n = n_layers(handle, lay)
     n_sub = len(lay.sublayers)
     att_subs = [j for j, s in enumerate(lay.sublayers) if s.kind != "ffn"]

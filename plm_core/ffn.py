@@ -104,7 +104,7 @@ def ffn_view(handle: ModelHandle, text: str, layer: int, *, position: int | None
     ro = readout(handle, lay, cap)
     notes: list[str] = []
     target = resolve_token(handle, word, cap.logits, leading_space=leading_space(handle, encoding), notes=notes)
-    d = direction(ro.vocab.shape[0], target, None)
+    d = direction(ro.n_vocab, target, None)
     down = sub_module(handle, lay, lay.sublayers[j], layer)
     w = _weight_cols(down)  # [hidden, d_ff]
     entry = layer * len(lay.sublayers) + j

@@ -34,6 +34,7 @@ from plm_core.contributions import (
     direction,
     encode_input,
     first,
+    forward_at,
     hooks,
     layer_path,
     layout,
@@ -49,7 +50,6 @@ from plm_core.contributions import (
 from plm_core.display import token_text
 from plm_core.errors import InvalidInputError, clip
 from plm_core.i18n import msg
-from plm_core.inference import run
 from plm_core.loading import ModelHandle
 from plm_core.types import Encoding
 
@@ -115,8 +115,8 @@ def _pair(handle: ModelHandle, clean: str, corrupt: str, text_pair: str | None,
 
 
 def _logits(handle: ModelHandle, encoding: Encoding, copies: int, p: int) -> torch.Tensor:
-    out = run(handle, handle.adapter.model_inputs(handle, [encoding] * copies))
-    return out.logits[:, p].double().cpu()
+    """Logits ``[copy, vocab]`` at ``p`` of ``copies`` copies of ``encoding`` in one batched forward."""
+    return forward_at(handle, handle.adapter.model_inputs(handle, [encoding] * copies), p)[1].double().cpu()
 
 
 def _explained(handle: ModelHandle, a: Encoding, clean_logits: torch.Tensor, corrupt_logits: torch.Tensor,
@@ -215,7 +215,7 @@ def _clean_layer_inputs(handle: ModelHandle, layers: list[torch.nn.Module], a: E
         return hook
 
     with hooks([(m, keep(i)) for i, m in enumerate(layers)], pre=True, with_kwargs=True):
-        run(handle, handle.adapter.model_inputs(handle, [a]))
+        forward_at(handle, handle.adapter.model_inputs(handle, [a]), 0)
     return saved
 
 
@@ -297,7 +297,7 @@ def _heads(handle: ModelHandle, lay: Layout, a: Encoding, b: Encoding, p: int,
         return hook
 
     with hooks([(m, keep(k)) for k, m in projs.items()], pre=True):
-        run(handle, handle.adapter.model_inputs(handle, [a]))
+        forward_at(handle, handle.adapter.model_inputs(handle, [a]), 0)
     values = np.zeros((len(subs), n, n_heads), np.float64)
     count = 0
     for si, j in enumerate(subs):
@@ -336,7 +336,7 @@ def _ffn(handle: ModelHandle, lay: Layout, a: Encoding, b: Encoding, p: int,
         return hook
 
     with hooks([(m, keep(i)) for i, m in enumerate(mods)]):
-        run(handle, handle.adapter.model_inputs(handle, [a]))
+        forward_at(handle, handle.adapter.model_inputs(handle, [a]), 0)
 
     def put(i):
         def hook(module, args, output):
