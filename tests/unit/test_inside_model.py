@@ -21,7 +21,8 @@ TEXT = "the cat sat on the"
 MLM_TEXT = "the cat [MASK] on the mat"
 CLEAN, CORRUPT = "the cat sat on the", "the dog sat on the"
 # kinds the contributions explain; an encoder-decoder is given a target prefix
-KINDS = ("causal_lm", "llama", "mistral", "qwen2", "phi3", "gemma", "masked_lm", "distilbert_mlm", "t5", "bart")
+KINDS = ("causal_lm", "llama", "mistral", "qwen2", "phi3", "gemma", "masked_lm", "distilbert_mlm", "roberta_mlm", "t5",
+         "bart")
 
 
 def _text(kind: str) -> tuple[str, str | None]:
