@@ -131,6 +131,7 @@ if len(results) > 1:
 uc.segment_view(token_results)
 if handle.adapter.generates and handle.adapter.prompt_is_prefix:  # a causal LM continues the text
     uc.continuation_view(spec, text, uc.gradient_method(token_results), baseline, n_steps)
+uc.batch_view(spec, token_results[0].method, target, baseline, n_steps)
 
 d1, d2 = st.columns(2)
 d1.download_button(_("Download CSV"), to_csv(token_results), "attribution.csv", "text/csv", key="attribution.csv")

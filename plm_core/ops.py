@@ -45,6 +45,7 @@ OPS: dict[str, str] = {
     "ablate": "plm_core.patching:ablate",
     "ffn_view": "plm_core.ffn:ffn_view",
     "attribute_continuation": "plm_core.attribution.continuation:attribute_continuation",
+    "attribute_rows": "plm_core.attribution.batch:attribute_rows",
     # generation step by step (the KV cache stays where the model is: a step that lands elsewhere re-reads the
     # prefix once, same tokens)
     "generation_start": "plm_core.generation:start",

@@ -75,3 +75,53 @@ def continuation_view(spec: ModelSpec, prompt: str, method: str, baseline: str, 
     one = res.per_token[index]
     st.caption(_("Token {index}: probability {p:.3f} given everything before it.", index=index + 1, p=one.f_x))
     st.html(token_highlight_html(one))
+
+
+BATCH = "attribution.batch.state"  # this session's file run: its key, the rows done, whether it is running
+CHUNK = 4  # rows per script run: a run between two chunks shows the progress and lets Stop in
+
+
+def batch_view(spec: ModelSpec, method: str, target, baseline: str, n_steps: int | None) -> None:
+    """Attribute every row of an uploaded file with the chosen method and target, a few rows per script run
+    (progress, Stop, Resume), and export one CSV/JSON."""
+    from plm_core.attribution.batch import read_rows, to_csv, to_json
+    from ui import widgets
+
+    with st.expander(_("Attribute every row of a file (one method, one target; CSV/JSON export)")):
+        up = st.file_uploader(_("A text file (one input per line) or a CSV with a text column"), type=["txt", "csv"],
+                              key="attribution.batch.file")
+        if up is None:
+            return
+        rows = widgets.run_or_stop(lambda: read_rows(up.getvalue(), up.name))
+        key = repr((spec, up.name, rows, method, target, baseline, n_steps))
+        state = st.session_state.get(BATCH)
+        if state is None or state["key"] != key:
+            state = {"key": key, "done": [], "running": False}
+        done = state["done"]
+        finished = len(done) >= len(rows) or bool(done and done[-1].fatal)
+        c1, c2 = st.columns(2)
+        if c1.button(_("Resume") if done and not finished else _("Run"), key="attribution.batch.run",
+                     disabled=finished or state["running"]):
+            state["running"] = True
+        if c2.button(_("Stop"), key="attribution.batch.stop", disabled=not state["running"]):
+            state["running"] = False
+        st.progress(len(done) / len(rows), text=_("{done} of {n} rows with {method}", done=len(done), n=len(rows),
+                                                  method=tr(METHOD_LABELS[method])))
+        if state["running"] and len(done) < len(rows):
+            more = widgets.run_or_stop(lambda: compute(spec, "attribute_rows", rows, method, target=target,
+                                                       start=len(done), limit=CHUNK, baseline=baseline,
+                                                       n_steps=n_steps))
+            state["done"] = done + list(more)
+            state["running"] = len(state["done"]) < len(rows) and bool(more) and not more[-1].fatal
+            st.session_state[BATCH] = state
+            st.rerun()
+        st.session_state[BATCH] = state
+        errors = [r for r in done if r.result is None]
+        if errors:
+            st.caption(_("{n} rows have no attribution (their reason is in the export's error column).", n=len(errors)))
+        if done:
+            d1, d2 = st.columns(2)
+            d1.download_button(_("Download CSV"), to_csv(done), "attribution_rows.csv", "text/csv",
+                               key="attribution.batch.csv")
+            d2.download_button(_("Download JSON (full configuration)"), to_json(done), "attribution_rows.json",
+                               "application/json", key="attribution.batch.json")

@@ -80,3 +80,32 @@ def test_segments_of_a_continuation(tiny_gpt2):
     seg = group_scores(cont.sequence.encoding, cont.sequence.scores, "sentence")
     assert seg.scores.sum() == pytest.approx(float(cont.sequence.scores.astype(np.float64).sum()), abs=1e-5)
     assert seg.labels[0].startswith("the cat sat.")
+
+
+def test_every_row_of_a_file_attributed_and_exported(tiny_mlm):
+    import io as _io
+
+    import pandas as pd
+
+    from plm_core.attribution.batch import attribute_rows, read_rows, to_csv, to_json
+
+    data = "the cat [MASK] on the mat\n\n=cmd|' /C calc'!A0 [MASK]\nno mask here\n".encode()
+    rows = read_rows(data, "rows.txt")
+    assert rows == ("the cat [MASK] on the mat", "=cmd|' /C calc'!A0 [MASK]", "no mask here")
+    calls = []
+    done = attribute_rows(tiny_mlm, rows, "input_x_gradient", progress=lambda d, n: calls.append((d, n)))
+    assert [r.row for r in done] == [0, 1, 2] and calls[-1] == (3, 3)
+    assert done[2].result is None and "[MASK]" in done[2].error  # that row's reason; the others go on
+    one = attribute(tiny_mlm, rows[0], "input_x_gradient")
+    np.testing.assert_allclose(done[0].result.scores, one.scores, atol=1e-6)
+    table = pd.read_csv(_io.StringIO(to_csv(done)))
+    assert set(table["row"]) == {0, 1, 2}
+    assert not any(str(t).startswith("=") for t in table["text"])  # never a spreadsheet formula
+    np.testing.assert_allclose(table[table["row"] == 0]["score"].to_numpy(), one.scores, atol=1e-6)
+    assert '"rows"' in to_json(done)
+    stopped = attribute_rows(tiny_mlm, rows, "input_x_gradient", should_stop=lambda: True)
+    assert stopped == ()
+    resumed = attribute_rows(tiny_mlm, rows, "input_x_gradient", start=2)
+    assert [r.row for r in resumed] == [2]
+    with pytest.raises(InvalidInputError):
+        read_rows(b"a,b\n1,2\n", "x.csv")
