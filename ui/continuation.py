@@ -73,7 +73,7 @@ def continuation_view(spec: ModelSpec, prompt: str, method: str, baseline: str, 
     index = st.selectbox(_("Continuation token"), list(range(len(res.per_token))), key="attribution.continuation.token",
                          format_func=lambda i: f"{i + 1}: {res.continuation_tokens[i]}", bind="query-params")
     one = res.per_token[index]
-    st.caption(_("Token {index}: probability {p:.3f} given everything before it.", index=index + 1, p=one.f_x))
+    st.caption(_("Token {index}: probability {p:.3f} given everything before it.", index=md(index + 1), p=one.f_x))
     st.html(token_highlight_html(one))
 
 
