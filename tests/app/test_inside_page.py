@@ -131,3 +131,12 @@ def test_attribution_page_segments_and_continuation(app_factory, tiny_dirs):
     cont = attribute_continuation(handle, text, " mat", "input_x_gradient", per_token=False)
     bar = next(f for f in figures(at) if f["layout"]["title"]["text"].startswith("Whole continuation"))
     np.testing.assert_allclose(plotly_array(bar["data"][0]["y"]), cont.sequence.scores, atol=1e-5)
+
+
+def test_a_head_opens_in_the_attention_page(app_factory, tiny_dirs):
+    at = open_page(app_factory, tiny_dirs["causal_lm"], "pages/inside.py",
+                   {"inside.text": TEXT, "inside.corrupt": CORRUPT, "inside.layer": "2", "inside.head": "3"})
+    at.button(key="inside.open_head").click().run()
+    assert not at.exception, at.exception
+    assert at.session_state["attention.heat.layer"] == 1 and at.session_state["attention.heat.head"] == 2
+    assert at.text_area(key="attention.text").value == TEXT
