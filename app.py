@@ -24,6 +24,7 @@ PAGES = [
     st.Page("pages/generation.py", title=_("Generation"), icon=":material/edit_note:", url_path="generation"),
     st.Page("pages/compare.py", title=_("Compare"), icon=":material/compare_arrows:", url_path="compare"),
     st.Page("pages/lessons.py", title=_("Lessons"), icon=":material/school:", url_path="lessons"),
+    st.Page("pages/inside.py", title=_("Inside the model"), icon=":material/hub:", url_path="inside"),
     st.Page("pages/evaluate.py", title=_("Evaluate"), icon=":material/analytics:", url_path="evaluate"),
 ]
 

@@ -8,6 +8,7 @@ from plm_core.errors import PlmCoreError
 from plm_core.viz.attribution_plots import (agreement_heatmap, color_legend_html, methods_heatmap,
                                             token_bar_chart, token_highlight_html)
 from ui import attribution as ua
+from ui import continuation as uc
 from plm_core.words import word_attribution
 from ui import text as ui_text
 from ui import charts, widgets
@@ -126,6 +127,11 @@ if len(results) > 1:
     charts.plotly_chart(agreement_heatmap(names, rank_agreement(results, "kendall"), _("Rank agreement: Kendall τ"),
                                           statistic="τ"), key="attribution.kendall", container=right)
     st.caption(_("Correlation of the token rankings (special tokens left out). 1 = same order, −1 = reversed."))
+
+uc.segment_view(token_results)
+if handle.adapter.generates and handle.adapter.prompt_is_prefix:  # a causal LM continues the text
+    uc.continuation_view(spec, text, uc.gradient_method(token_results), baseline, n_steps)
+uc.batch_view(spec, token_results[0].method, target, baseline, n_steps)
 
 d1, d2 = st.columns(2)
 d1.download_button(_("Download CSV"), to_csv(token_results), "attribution.csv", "text/csv", key="attribution.csv")

@@ -435,3 +435,92 @@ def stack_output(arch: Arch, stack: str | None = None) -> str:
     if stack is None:
         stack = arch.stacks[0].name if arch.stacks else "self"
     return STACK_OUTPUTS[stack]
+
+
+# ---------------------------------------------------------------- residual-stream layout (inside the model)
+
+
+@dataclass(frozen=True)
+class Sublayer:
+    """One block that adds to the residual stream of the stack the LM head reads.
+
+    Args:
+        kind: "attn" (self-attention), "cross" (an encoder-decoder's cross-attention) or "ffn" (feed-forward).
+        stack: for "attn"/"cross", the :class:`Stack` whose output projection W_O writes the block's output.
+        proj: for "ffn", the path (under ``model.base_model``, ``*`` = layer) of the down projection whose
+            input is the neuron activations and whose output is the block's output.
+        post_norm: the norm applied after the block's output is added (post-LN models: BERT, BART), else None.
+    """
+
+    kind: Literal["attn", "cross", "ffn"]
+    stack: str = "self"
+    proj: str = ""
+    post_norm: str | None = None
+
+
+@dataclass(frozen=True)
+class Layout:
+    """How the residual stream read by the LM head is built: embeddings, then per layer ``sublayers`` in order,
+    then ``final_norm`` (pre-LN models) and the head.
+
+    Args:
+        head_vocab: path (under the model) of the linear map to the vocabulary (``get_output_embeddings()``).
+        head_transform: (dense, activation, norm) paths under the model between the residual stream and
+            ``head_vocab`` (BERT's MLM transform); the activation may name a ``transformers`` ACT2FN function.
+        head_scale: the decoder output is multiplied by d_model**-0.5 before the head when the config's
+            ``scale_decoder_outputs`` says so (T5).
+        head_bias: a model attribute added to the logits after the head (BART ``final_logits_bias``).
+        final_norm: path under ``model.base_model`` of the norm before the head; None for post-LN models.
+        hidden_states: the model-output field whose first entry is the embedding output of this stack.
+        layers: path under ``model.base_model`` of layer ``*`` of the stack the head reads (its input is the
+            residual stream before that layer).
+        source_layers: an encoder-decoder's encoder layers (the stack its prompt goes into), else None.
+    """
+
+    sublayers: tuple[Sublayer, ...]
+    head_vocab: str
+    layers: str = ""
+    source_layers: str | None = None
+    head_transform: tuple[str, str, str] | None = None
+    head_scale: bool = False
+    head_bias: str | None = None
+    final_norm: str | None = None
+    hidden_states: str = "hidden_states"
+
+
+_LLAMA_LAYOUT = Layout((Sublayer("attn"), Sublayer("ffn", proj="layers.*.mlp.down_proj")), "lm_head", "layers.*",
+                       final_norm="norm")
+_BERT_LAYOUT = Layout(
+    (Sublayer("attn", post_norm="encoder.layer.*.attention.output.LayerNorm"),
+     Sublayer("ffn", proj="encoder.layer.*.output.dense", post_norm="encoder.layer.*.output.LayerNorm")),
+    "cls.predictions.decoder", "encoder.layer.*",
+    head_transform=("cls.predictions.transform.dense", "cls.predictions.transform.transform_act_fn",
+                    "cls.predictions.transform.LayerNorm"))
+
+LAYOUTS: dict[str, Layout] = {
+    "gpt2": Layout((Sublayer("attn"), Sublayer("ffn", proj="h.*.mlp.c_proj")), "lm_head", "h.*",
+                   final_norm="ln_f"),
+    "llama": _LLAMA_LAYOUT, "mistral": _LLAMA_LAYOUT, "qwen2": _LLAMA_LAYOUT, "gemma": _LLAMA_LAYOUT,
+    "phi3": _LLAMA_LAYOUT,
+    "bert": _BERT_LAYOUT,
+    "roberta": replace(_BERT_LAYOUT, head_vocab="lm_head.decoder",
+                       head_transform=("lm_head.dense", "gelu", "lm_head.layer_norm")),
+    "distilbert": Layout(
+        (Sublayer("attn", post_norm="transformer.layer.*.sa_layer_norm"),
+         Sublayer("ffn", proj="transformer.layer.*.ffn.lin2", post_norm="transformer.layer.*.output_layer_norm")),
+        "vocab_projector", "transformer.layer.*", head_transform=("vocab_transform", "activation", "vocab_layer_norm")),
+    "t5": Layout((Sublayer("attn", stack="decoder"), Sublayer("cross", stack="cross"),
+                  Sublayer("ffn", proj="decoder.block.*.layer.2.DenseReluDense.wo")),
+                 "lm_head", "decoder.block.*", "encoder.block.*", head_scale=True, final_norm="decoder.final_layer_norm", hidden_states="decoder_hidden_states"),
+    "bart": Layout((Sublayer("attn", stack="decoder", post_norm="decoder.layers.*.self_attn_layer_norm"),
+                    Sublayer("cross", stack="cross", post_norm="decoder.layers.*.encoder_attn_layer_norm"),
+                    Sublayer("ffn", proj="decoder.layers.*.fc2", post_norm="decoder.layers.*.final_layer_norm")),
+                   "lm_head", "decoder.layers.*", "encoder.layers.*", head_bias="final_logits_bias", hidden_states="decoder_hidden_states"),
+}
+LAYOUTS["xlm-roberta"] = LAYOUTS["camembert"] = LAYOUTS["roberta"]
+LAYOUTS["mt5"] = LAYOUTS["t5"]
+
+
+def layout_of(config: object) -> Layout | None:
+    """The residual-stream layout of ``config.model_type`` (:data:`LAYOUTS`), or None when it is not mapped."""
+    return LAYOUTS.get(getattr(config, "model_type", ""))

@@ -39,6 +39,13 @@ OPS: dict[str, str] = {
     "contextual_embeddings": "plm_core.lessons.compute:contextual_embeddings",
     "logit_lens": "plm_core.logit_lens:logit_lens",
     "logit_lens_ids": "plm_core.logit_lens:logit_lens_ids",
+    # inside the model (issue 22): contributions, patching and ablation, FFN neurons
+    "contributions": "plm_core.contributions:contributions",
+    "patch": "plm_core.patching:patch",
+    "ablate": "plm_core.patching:ablate",
+    "ffn_view": "plm_core.ffn:ffn_view",
+    "attribute_continuation": "plm_core.attribution.continuation:attribute_continuation",
+    "attribute_rows": "plm_core.attribution.batch:attribute_rows",
     # generation step by step (the KV cache stays where the model is: a step that lands elsewhere re-reads the
     # prefix once, same tokens)
     "generation_start": "plm_core.generation:start",

@@ -373,6 +373,29 @@ def fill_lessons_generation(at, value: str, rec: Recorder) -> None:
         rec.run(at, "lesson 4 sample")
 
 
+def fill_inside(at, value: str, rec: Recorder) -> None:
+    """The Inside the model page (issue 22): the sentence, the explained and contrast words, the corrupted
+    prompt, and an encoder-decoder's target so far."""
+    _text(at, "inside.text", value)
+    rec.run(at, "inside text")
+    for key in ("inside.pair", "inside.word", "inside.contrast", "inside.corrupt"):
+        if _exists(at, key):
+            _text(at, key, value)
+            rec.run(at, key)
+
+
+def fill_attribution_continuation(at, value: str, rec: Recorder) -> None:
+    """The Attribution page's continuation box and marked span (issue 22, item 5) on a causal LM."""
+    _text(at, "attribution.text", f"the cat {value}")
+    rec.run(at, "attribution text")
+    _text(at, "attribution.continuation", f" {value}")
+    rec.run(at, "attribution continuation")
+    at.segmented_control(key="attribution.segments").set_value("spans")
+    rec.run(at, "attribution segments")
+    _text(at, "attribution.segments.span", value)
+    rec.run(at, "attribution marked span")
+
+
 DRIVES = (
     PageDrive("sidebar", "", "masked_lm", fill_sidebar),
     PageDrive("attention", "pages/attention.py", "masked_lm", fill_attention),
@@ -400,6 +423,10 @@ DRIVES = (
     PageDrive("generation (masked LM)", "pages/generation.py", "masked_lm", fill_generation),
     PageDrive("generation (T5)", "pages/generation.py", "t5", fill_generation),
     PageDrive("lessons (generation, GPT-2)", "pages/lessons.py", "causal_lm", fill_lessons_generation),
+    # issue 22: the Inside the model page, the Attribution page's continuation and marked span
+    PageDrive("inside (GPT-2)", "pages/inside.py", "causal_lm", fill_inside),
+    PageDrive("inside (T5)", "pages/inside.py", "t5", fill_inside),
+    PageDrive("attribution (GPT-2, continuation)", "pages/attribution.py", "causal_lm", fill_attribution_continuation),
 )
 
 

@@ -27,7 +27,8 @@ from plm_core.loading import DEFAULT_MODEL_ID, ModelHandle, ModelSpec
 from plm_core.neuron_view import neuron_view
 from plm_core.types import Encoding, QueryKeyResult
 from plm_core.viz.attention_plots import attention_heatmap
-from plm_core.viz.generation_plots import contextual_figure, distribution_figure, neuron_view_figure
+from plm_core.viz.generation_plots import contextual_figure, distribution_figure, logit_lens_trace, neuron_view_figure
+from plm_core.viz.inside_plots import contribution_heatmap, explained_label, ffn_bars, promoted_table
 from plm_core.viz.lesson_plots import head_grid, mask_pair, probe_bars, token_bars, vectors_heatmap
 from plm_core.words import aggregate_attention, aggregate_scores
 from ui import charts, keyboard, language, resources, widgets
@@ -792,6 +793,73 @@ def view_bias_probe(ctx: Ctx) -> None:
     st.caption(_("Spread between templates per word:") + " " + ", ".join(f"{md(w)} {s:.3f}" for w, s in zip(res.occupations, spread)))
 
 
+def _inside_text(ctx: Ctx) -> str:
+    """Lesson 8's sentence, with a [MASK] at the end for a masked LM that was given none."""
+    mask = ctx.handle.tokenizer.mask_token
+    if ctx.handle.adapter.output == "masked_token" and mask and mask not in ctx.text:
+        return f"{ctx.text.rstrip()} {mask}."
+    return ctx.text
+
+
+def _inside_contributions(ctx: Ctx):
+    from ui import inside as ui_inside
+
+    try:
+        return ui_inside.cached_contributions(ctx.spec, _inside_text(ctx), None, None, None)
+    except PlmCoreError as err:
+        st.info(md(tr(err)))  # says which model to load
+        return None
+
+
+def view_inside_halves(ctx: Ctx) -> None:
+    res = _inside_contributions(ctx)
+    if res is None:
+        return
+    attn = sum(g.sum(1) for g in res.heads) + sum(res.attention_bias)
+    layers = [_("layer {layer}", layer=i + 1) for i in range(res.n_layers)]
+    values = {_("attention"): np.asarray(attn, np.float32), _("FFN"): res.ffn}
+    charts.plotly_chart(token_bars(values, layers, _("What each half of each layer added to {what}",
+                                                        what=explained_label(res)), yaxis=_("contribution")),
+                        key="lessons.inside_halves")
+
+
+def view_inside_residual(ctx: Ctx) -> None:
+    res = _inside_contributions(ctx)
+    if res is None:
+        return
+    parts = {_("embeddings"): res.embeddings, _("attention heads"): sum(float(g.sum()) for g in res.heads),
+             _("attention output biases"): sum(float(b.sum()) for b in res.attention_bias),
+             _("FFN blocks"): float(res.ffn.sum()), _("biases and norm offsets"): res.constant,
+             _("sum of the parts"): res.total, _("the model's own value"): res.value}
+    st.table({_("part"): list(parts), _("contribution"): [f"{v:+.5f}" for v in parts.values()]})
+    widgets.check_equal(_("The sum of the parts"), _("the model's own logit"), abs(res.difference),
+                        1e-4 * (1 + abs(res.value)))
+    charts.plotly_chart(contribution_heatmap(res), key="lessons.inside_heatmap")
+
+
+def view_inside_neurons(ctx: Ctx) -> None:
+    from ui import inside as ui_inside
+
+    res = _inside_contributions(ctx)
+    if res is None:
+        return
+    view = widgets.run_or_stop(lambda: ui_inside.cached_ffn(ctx.spec, _inside_text(ctx), res.n_layers - 1, None, None,
+                                                            None, "activation"))
+    charts.plotly_chart(ffn_bars(view), key="lessons.inside_neurons")
+    st.table(promoted_table(view))
+
+
+def view_inside_lens(ctx: Ctx) -> None:
+    try:
+        lens = ug.cached_lens(ctx.spec, _inside_text(ctx))
+    except PlmCoreError as err:
+        st.info(md(tr(err)))
+        return
+    charts.plotly_chart(logit_lens_trace(lens), key="lessons.inside_lens")
+    st.markdown(_("**final prediction: {token}; its rank after each layer: {ranks}**", token=md(repr(lens.final_token)),
+                  ranks=md(", ".join(str(r + 1) for r in lens.final_ranks))))
+
+
 VIEWS: dict[str, Callable[[Ctx], None]] = {
     "tokens": view_tokens, "embedding_tables": view_embedding_tables, "positions": view_positions,
     "contextual": view_contextual, "generation": view_generation, "qkv": view_qkv, "scores": view_scores, "softmax": view_softmax, "weighted_sum": view_weighted_sum,
@@ -799,4 +867,6 @@ VIEWS: dict[str, Callable[[Ctx], None]] = {
     "encdec": view_encdec,
     "data": view_data, "train": view_train, "use": view_use,
     "attention_vs_attribution": view_attention_vs_attribution, "bias_probe": view_bias_probe,
+    "inside_halves": view_inside_halves, "inside_residual": view_inside_residual,
+    "inside_neurons": view_inside_neurons, "inside_lens": view_inside_lens,
 }

@@ -377,7 +377,67 @@ LESSON_7 = Lesson(
     "nurse, engineer, teacher, doctor, secretary, programmer",
 )
 
-LESSONS: tuple[Lesson, ...] = (LESSON_1, LESSON_2, LESSON_3, LESSON_4, LESSON_5, LESSON_6, LESSON_7)
+LESSON_8 = Lesson(
+    8, "ffn", T("The other half of a layer: feed-forward networks and the residual stream"),
+    T("A Transformer layer is self-attention **and** a feed-forward network; both add to one residual stream, "
+      "which the output head reads."),
+    (
+        Step("halves", T("Two halves: moving and transforming"), T(
+            "Every layer has two blocks. **Attention moves information between tokens**: each token's output is a "
+            "weighted mix of the other tokens' values. The **feed-forward network (FFN)** then **transforms each "
+            "token on its own**: the same two matrices, W_in then W_out with a non-linearity between, applied at "
+            "every position, with no view of the other tokens. Below: how much each layer's attention and each "
+            "layer's FFN added to the prediction's logit (computed live from the loaded model)."), "inside_halves",
+            _q(T("Which half of a layer can copy information from one token to another?"),
+               [T("Attention"), T("The feed-forward network"), T("Both")], 0,
+               T("Only attention mixes positions. The FFN reads one token's vector and writes back to that same "
+                 "token; what it knows about other tokens came through attention in this or an earlier layer."))),
+        Step("residual", T("One residual stream"), T(
+            "Neither block replaces the token's vector: each **adds** its output to it (the *residual connection*). "
+            "So the vector the head finally reads is a sum: the embeddings, plus every attention head's output, "
+            "plus every FFN block's output. With each norm's scale frozen at this run (norms are the only "
+            "non-linear step on that path), the logit splits exactly into one share per part. The table adds them up "
+            "and compares the sum with the model's own logit."), "inside_residual",
+            _q(T("If we add up the shares of the embeddings, every head and every FFN block (and the biases), what do "
+                 "we get?"),
+               [T("Exactly the model's logit"), T("Roughly the logit, within a few percent"),
+                T("Nothing in particular: the parts interact")], 0,
+               T("The residual stream is a sum and, with the norms' scales frozen, the head is linear: the parts add "
+                 "up to the logit to float rounding. Patching (Inside the model page) measures what a part changes "
+                 "downstream, which this split leaves out."))),
+        Step("neurons", T("What an FFN neuron writes"), T(
+            "An FFN block has many **neurons** (often 4 × the hidden size). Neuron *i* fires with activation a_i and "
+            "adds a_i × (its output vector) to the stream. Read that vector through the output head and it "
+            "**promotes some tokens**: the FFN works like a key-value memory (Geva et al., 2021). Below: the "
+            "neurons of the last layer that fire most at the predicted position, their effect on the logit, and "
+            "the tokens each one promotes."), "inside_neurons",
+            _q(T("A neuron's output vector is fixed after training. What changes from one input to the next?"),
+               [T("How strongly it fires (its activation)"), T("The tokens it promotes"),
+                T("Nothing: it always adds the same amount")], 0,
+               T("The vector, and so the tokens it promotes, is a weight; the input only sets the activation that "
+                 "scales it (and its sign)."))),
+        Step("lens", T("Reading the stream: the logit lens"), T(
+            "Because every layer only adds to the stream, we can read it **before the last layer** through the "
+            "final norm and the head, as if the model stopped there: the *logit lens* (nostalgebraist, 2020). "
+            "Below: the rank of the model's final prediction after each layer."), "inside_lens",
+            _q(T("After the first layers, is the final prediction already the top token?"),
+               [T("Usually not: it rises to the top in later layers"), T("Yes, from the embeddings on"),
+                T("It is never the top before the last layer")], 0,
+               T("Early layers read like the input token's neighbours; the answer usually climbs the ranking in "
+                 "the middle and later layers, as attention and FFN blocks add to the stream."))),
+    ),
+    (
+        (T("feed-forward network (FFN, MLP)"), T("The per-token half of a layer: W_out · act(W_in · x), the same weights at every position.")),
+        (T("residual stream"), T("The vector of each token that every block adds its output to; the head reads it after the last layer.")),
+        (T("neuron"), T("One hidden unit of an FFN: its activation scales one output vector added to the stream.")),
+        (T("direct logit attribution"), T("A part's output read straight through the head (norm scales frozen): its share of a logit.")),
+        (T("logit lens"), T("Reading an intermediate layer's residual stream through the final norm and the head.")),
+    ),
+    "The capital of France is",
+)
+
+LESSONS: tuple[Lesson, ...] = (LESSON_1, LESSON_2, LESSON_3, LESSON_4, LESSON_5, LESSON_6, LESSON_7,
+                              LESSON_8)
 VIEWS = frozenset(step.view for lesson in LESSONS for step in lesson.steps)
 
 
