@@ -149,7 +149,9 @@ else:
                 else:
                     st.caption(md(tr(kind_label(pred.kind))))
                     if pred.labels:  # class probabilities
-                        charts.plotly_chart(distribution_bars(pred.labels, pred.probs, _("Class probabilities")),
+                        charts.plotly_chart(distribution_bars(
+                            pred.labels, pred.probs, _("Class probabilities"),
+                            _("probability (sigmoid, each label on its own)") if pred.multi_label else None),
                                         key=f"compare.mpred.{name}")
                     elif pred.embedding is not None:
                         st.markdown(_("Sentence embedding: {n} dimensions", n=int(pred.embedding.shape[0])))

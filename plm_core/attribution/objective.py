@@ -196,11 +196,14 @@ def class_objective(handle: ModelHandle, prep: Prepared, target: Target) -> Obje
     if not 0 <= cid < len(labels):
         raise InvalidInputError(msg('class id {cid} is out of range: the model has {n_labels} classes', cid=cid, n_labels=len(labels)))
     target = target.with_(class_id=cid, label=labels[cid])
-    label = msg("class '{label}' ({output})", label=labels[cid], output=_OUTPUT[target.output])
+    multi = handle.adapter.multi_label(handle)
+    output = msg("prob, sigmoid") if multi and target.output == "prob" else _OUTPUT[target.output]
+    label = msg("class '{label}' ({output})", label=labels[cid], output=output)
 
     def f(emb: torch.Tensor) -> torch.Tensor:
         out = model_of_embeds(handle, prep, emb).logits.float()
-        return out.softmax(-1)[:, cid] if target.output == "prob" else out[:, cid]
+        # the probability the model gives: a softmax over the classes, or a sigmoid per label (multi-label head)
+        return handle.adapter.probabilities(handle, out)[:, cid] if target.output == "prob" else out[:, cid]
 
     return Objective(prep.encoding, prep.input_embeds, prep.fixed, f, target, cid, label, None, tuple(prep.notes))
 

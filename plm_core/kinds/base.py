@@ -173,6 +173,16 @@ class KindAdapter:
 
     # ------------------------------------------------------------------ read-out of one forward pass
 
+    def multi_label(self, handle: ModelHandle) -> bool:
+        """Whether each label is an independent yes/no (a sigmoid per label) rather than one distribution."""
+        return False
+
+    def probabilities(self, handle: ModelHandle, vectors: torch.Tensor) -> torch.Tensor:
+        """Probabilities of :meth:`outputs` vectors ``[..., label]``: a softmax over the last axis (one
+        distribution), or a sigmoid per label where :meth:`multi_label` (float32, same shape)."""
+        vectors = vectors.float()
+        return torch.sigmoid(vectors) if self.multi_label(handle) else torch.softmax(vectors, -1)
+
     def outputs(self, handle: ModelHandle, out: Any, inputs: Mapping[str, torch.Tensor],
                 positions: Sequence[int] | None = None) -> torch.Tensor:
         """The vector each row predicts, float32 ``[batch, label]`` (logits; embeddings for an encoder).
@@ -234,7 +244,7 @@ class KindAdapter:
         vectors = self.outputs(handle, out, inputs)
         before = self.prediction(handle, edit.original, vectors[0], top_k)
         after = self.prediction(handle, edit.edited, vectors[1], top_k)
-        probs = torch.softmax(vectors, -1)
+        probs = self.probabilities(handle, vectors)
         return EditComparison(before, after, (self.pair_comparison(handle, self.comparison_what, probs[0], probs[1],
                                                                    top_k),))
 
@@ -242,7 +252,7 @@ class KindAdapter:
                         inputs: Mapping[str, torch.Tensor], top_k: int) -> PairComparison:
         """Read-out of a batched forward of two inputs, A as the original and B as the changed one."""
         vectors = self.outputs(handle, out, inputs)
-        probs = torch.softmax(vectors, -1)
+        probs = self.probabilities(handle, vectors)
         return PairComparison(self.prediction(handle, a, vectors[0], top_k), self.prediction(handle, b, vectors[1], top_k),
                               (self.pair_comparison(handle, self.comparison_what, probs[0], probs[1], top_k),))
 
@@ -260,7 +270,7 @@ class KindAdapter:
                       has_ref: bool) -> tuple[np.ndarray, str]:
         """The swept quantity for every row (row 0 = the unoccluded input) and its name: the probability of the
         unoccluded input's top prediction."""
-        probs = torch.softmax(out, -1)
+        probs = self.probabilities(handle, out)
         top = int(probs[0].argmax())
         return probs[:, top].cpu().numpy().astype(np.float32), self.sweep_label(handle, top, masks)
 

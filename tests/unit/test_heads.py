@@ -1,0 +1,83 @@
+"""Issue 21 (b): every head the checkpoint has — multi-label sigmoid, NLI pairs, QA/NER/multiple choice refused
+at load — chat templates, typed special tokens, contrast words, sampling methods on one token.
+
+Each number is checked against the model's own forward pass run here (transformers), not against a constant.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from plm_core.loading import ModelSpec, load_model
+
+
+@pytest.fixture(scope="module")
+def head_dirs(tmp_path_factory):
+    from tiny_models import HEAD_KINDS, save_tiny_head
+
+    base = tmp_path_factory.mktemp("tiny_heads")
+    return {kind: save_tiny_head(kind, base / kind) for kind in HEAD_KINDS}
+
+
+@pytest.fixture(scope="module")
+def multilabel(head_dirs):
+    return load_model(ModelSpec(str(head_dirs["multilabel"]), device="cpu"))
+
+
+@pytest.fixture(scope="module")
+def bart_nli(head_dirs):
+    return load_model(ModelSpec(str(head_dirs["bart_nli"]), device="cpu"))
+
+
+@pytest.fixture(scope="module")
+def chat(head_dirs):
+    return load_model(ModelSpec(str(head_dirs["chat"]), device="cpu"))
+
+
+def _logits(handle, text, text_pair=None):
+    batch = handle.tokenizer(text, text_pair, return_tensors="pt")
+    with torch.no_grad():
+        return handle.model(**batch).logits[0].float()
+
+
+# ---------------------------------------------------------------- multi-label: a sigmoid per label
+
+
+TEXT = "you are a terrible person"
+
+
+def test_multilabel_prediction_is_a_sigmoid_per_label(multilabel):
+    from plm_core.inference import predict
+
+    pred = predict(multilabel, TEXT)
+    expected = torch.sigmoid(_logits(multilabel, TEXT)).numpy()
+    assert pred.multi_label
+    np.testing.assert_allclose(pred.probs, expected, atol=1e-6)
+    assert abs(float(pred.probs.sum()) - 1.0) > 1e-3  # not a distribution over the labels
+
+
+def test_multilabel_attribution_explains_the_sigmoid(multilabel):
+    from plm_core.attribution import Target, attribute
+
+    res = attribute(multilabel, TEXT, "saliency", target=Target("class", label="insult"))
+    expected = float(torch.sigmoid(_logits(multilabel, TEXT))[1])
+    assert res.f_x == pytest.approx(expected, abs=1e-6)
+    assert "sigmoid" in res.target_label
+
+
+def test_multilabel_masking_and_compare_read_sigmoids(multilabel):
+    from plm_core.compare import compare_texts
+    from plm_core.masking import MaskSpec, mask_and_predict, occlusion_sweep
+
+    other = "you are a good person"
+    cmp = compare_texts(multilabel, TEXT, other).comparisons[0]
+    np.testing.assert_allclose(cmp.original, torch.sigmoid(_logits(multilabel, TEXT)).numpy(), atol=1e-6)
+    np.testing.assert_allclose(cmp.perturbed, torch.sigmoid(_logits(multilabel, other)).numpy(), atol=1e-6)
+    assert "sigmoid" in cmp.measure
+    edit = mask_and_predict(multilabel, TEXT, MaskSpec(positions=(4,)))
+    assert "sigmoid" in edit.comparisons[0].measure
+    np.testing.assert_allclose(edit.before.probs, torch.sigmoid(_logits(multilabel, TEXT)).numpy(), atol=1e-6)
+    sweep = occlusion_sweep(multilabel, TEXT)
+    assert sweep.base_value == pytest.approx(float(torch.sigmoid(_logits(multilabel, TEXT)).max()), abs=1e-6)
