@@ -81,3 +81,22 @@ def test_multilabel_masking_and_compare_read_sigmoids(multilabel):
     np.testing.assert_allclose(edit.before.probs, torch.sigmoid(_logits(multilabel, TEXT)).numpy(), atol=1e-6)
     sweep = occlusion_sweep(multilabel, TEXT)
     assert sweep.base_value == pytest.approx(float(torch.sigmoid(_logits(multilabel, TEXT)).max()), abs=1e-6)
+
+
+# ---------------------------------------------------------------- heads no kind explains: refused at load
+
+
+@pytest.mark.parametrize("kind, arch, words", [
+    ("bert_qa", "BertForQuestionAnswering", "question answering"),
+    ("bert_ner", "BertForTokenClassification", "token classification"),
+    ("bert_mc", "BertForMultipleChoice", "multiple choice"),
+])
+def test_unexplained_heads_are_refused_at_load_naming_the_head(head_dirs, kind, arch, words):
+    from plm_core.errors import UnsupportedModelError
+
+    with pytest.raises(UnsupportedModelError) as err:
+        load_model(ModelSpec(str(head_dirs[kind]), device="cpu"))
+    assert arch in str(err.value) and words in str(err.value)
+    # asked for explicitly, the encoder alone loads (the user chose to leave the head out)
+    handle = load_model(ModelSpec(str(head_dirs[kind]), kind="encoder", device="cpu"))
+    assert handle.kind == "encoder"
