@@ -26,10 +26,10 @@ st.caption(_("Self-attention: each token (query) takes a weighted mix of all tok
 
 left, right = st.columns([3, 2])
 with left:
-    text = widgets.text_area(_("Sentence") if not handle.adapter.target_prefix else _("Source"), "attention.text",
-                             EXAMPLE, height=90)
+    first_label, pair_label, pair_help = handle.adapter.text_labels(handle)
+    text = widgets.text_area(tr(first_label), "attention.text", EXAMPLE, height=90)
 with right:
-    pair = widgets.text_area(tr(handle.adapter.pair_label), "attention.pair", height=90, help=tr(handle.adapter.pair_help))
+    pair = widgets.text_area(tr(pair_label), "attention.pair", height=90, help=tr(pair_help))
 result = widgets.run_or_stop(lambda: resources.cached_attention(spec, text, pair or None))
 widgets.show_notes(result.encoding)
 units = ui_text.unit_switch(text, pair)

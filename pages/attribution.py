@@ -23,12 +23,11 @@ st.caption(_("Which input tokens made the model's output? Red tokens raise the e
              "it. Integrated Gradients, SHAP, LIME and occlusion compare the input with a baseline (the same sentence "
              "with every word replaced by [PAD], [MASK] or a zero vector)."))
 
-text = widgets.text_area(_("Sentence") if not handle.adapter.target_prefix else _("Source"), "attribution.text",
-                         ua.default_text(handle), height=80)
+first_label, pair_label, pair_help = handle.adapter.text_labels(handle)
+text = widgets.text_area(tr(first_label), "attribution.text", ua.default_text(handle), height=80)
 pair = None
-if handle.adapter.target_prefix:  # an encoder-decoder: the target token follows this target prefix
-    pair = widgets.text_area(tr(handle.adapter.pair_label), "attribution.pair", height=68,
-                             help=tr(handle.adapter.pair_help)).strip() or None
+if handle.adapter.takes_pair:  # a pair classifier's second text, an encoder-decoder's target prefix
+    pair = widgets.text_area(tr(pair_label), "attribution.pair", height=68, help=tr(pair_help)).strip() or None
 target = ua.target_picker(handle, text)
 offered, refused = ua.method_choices(handle)
 methods = st.multiselect(_("Methods"), offered, default=["integrated_gradients"], key="attribution.methods",

@@ -327,7 +327,11 @@ def _forward_rate(handle: ModelHandle) -> float:
     n = min(32, handle.max_tokens)
     with handle.lock:
         pad = int(handle.tokenizer.pad_token_id or 0)
-    inputs = model_inputs(handle, [Encoding("", ("",) * n, (pad,) * n, (False,) * n, (0,) * n, ((0, 0),) * n)])
+        eos = handle.tokenizer.eos_token_id
+    # pads closed by the end-of-sequence token: a BART-style classifier reads its input at the last <eos> and
+    # refuses an input without one ("Each example must contain at least one <eos> token")
+    ids = (pad,) * (n - 1) + (int(eos) if eos is not None else pad,)
+    inputs = model_inputs(handle, [Encoding("", ("",) * n, ids, (False,) * n, (0,) * n, ((0, 0),) * n)])
     # the fastest of 3-5 timed passes (after one warm-up): one pass of a small model takes about a millisecond,
     # and a single timing on the busy shared CPU was measured up to 500x too slow (other processes ran meanwhile).
     # A large model whose passes take over a second is timed fewer times (the pauses matter less there).

@@ -200,12 +200,56 @@ def class_objective(handle: ModelHandle, prep: Prepared, target: Target) -> Obje
     output = msg("prob, sigmoid") if multi and target.output == "prob" else _OUTPUT[target.output]
     label = msg("class '{label}' ({output})", label=labels[cid], output=output)
 
+    logits_of = _encoder_decoder_classifier(handle, prep) if handle.arch.encoder_decoder else None
+
     def f(emb: torch.Tensor) -> torch.Tensor:
-        out = model_of_embeds(handle, prep, emb).logits.float()
+        out = (logits_of(emb) if logits_of else model_of_embeds(handle, prep, emb).logits).float()
         # the probability the model gives: a softmax over the classes, or a sigmoid per label (multi-label head)
         return handle.adapter.probabilities(handle, out)[:, cid] if target.output == "prob" else out[:, cid]
 
     return Objective(prep.encoding, prep.input_embeds, prep.fixed, f, target, cid, label, None, tuple(prep.notes))
+
+
+def _encoder_decoder_classifier(handle: ModelHandle, prep: Prepared) -> Callable[[torch.Tensor], torch.Tensor]:
+    """f(word embeddings [batch, query, hidden]) -> class logits [batch, label] of a BART-style sequence classifier.
+
+    transformers' ``BartForSequenceClassification.forward`` (and mBART's, PLBart's, MVP's, LED's) refuses
+    ``inputs_embeds`` (NotImplementedError): it finds the <eos> tokens in ``input_ids``. This is the same
+    computation on embeddings: the input goes to the encoder, the same tokens shifted right behind the decoder
+    start token to the decoder (``shift_tokens_right``), and the classification head reads the decoder's state at
+    the last <eos>. Each token's word embedding feeds both stacks, so its attribution covers both uses.
+
+    Raises:
+        UnsupportedModelError: the model lacks that layout (no ``classification_head`` or base ``model``).
+        InvalidInputError: the input has no <eos> token.
+    """
+    from plm_core.kinds.seq2seq import decoder_start
+
+    model = handle.model
+    base, head = getattr(model, "model", None), getattr(model, "classification_head", None)
+    if base is None or head is None:
+        raise UnsupportedModelError(msg("{model_id} is an encoder-decoder classifier of a layout plm-lens does not "
+                                        "know ({value}): it cannot be attributed", model_id=handle.model_id,
+                                        value=type(model).__name__))
+    eos_id = getattr(handle.config, "eos_token_id", None)
+    eos = [i for i, t in enumerate(prep.encoding.input_ids) if t == eos_id]
+    if not eos:
+        raise InvalidInputError(msg("the input has no end-of-sequence token, which this classifier reads"))
+    last = eos[-1]
+    with torch.no_grad():
+        start = model.get_input_embeddings()(torch.tensor([[decoder_start(handle)]], device=prep.ids.device))
+    mask = prep.extra.get("attention_mask")
+
+    def logits_of(emb: torch.Tensor) -> torch.Tensor:
+        b = emb.shape[0]
+        decoder_embeds = torch.cat([start.to(emb.dtype).expand(b, 1, -1), emb[:, :-1]], dim=1)
+        extra = {} if mask is None else {"attention_mask": mask.expand(b, -1)}
+        with prep.autocast:
+            hidden = run(handle, {"inputs_embeds": emb, "decoder_inputs_embeds": decoder_embeds, **extra}, grad=True,
+                         module=base).last_hidden_state
+            return head(hidden[:, last])
+
+    return logits_of
 
 
 def similarity_objective(handle: ModelHandle, prep: Prepared, target: Target, max_tokens: int | None) -> Objective:

@@ -94,6 +94,9 @@ class KindAdapter:
     target_prefix: ClassVar[bool] = False  # the second text is a decoder's target so far (pages always offer it)
     pair_label: ClassVar[str] = msg("Second sentence (optional)")  # the Attention page's second text box
     pair_help: ClassVar[str] = msg("BERT-style models read two segments: [CLS] A [SEP] B [SEP].")
+    # the Attribution, Masking and Compare pages offer the second text too (a pair classifier's hypothesis, a
+    # decoder's target so far); the Attention page always does
+    takes_pair: ClassVar[bool] = False
     # example inputs per page ("{mask}" becomes the tokenizer's mask token); "default" for any other page
     examples: ClassVar[Mapping[str, str]] = {"default": "The cat sat on the mat because it was tired."}
     # template bias probes (plm_core.bias.templates): how a filled template is scored — "mask" (a target word at
@@ -149,6 +152,10 @@ class KindAdapter:
         raise UnsupportedModelError(msg('{model_id} is a {name}, not a classifier', model_id=handle.model_id, name=self.name))
 
     # ------------------------------------------------------------------ inputs
+
+    def text_labels(self, handle: ModelHandle) -> tuple[str, str, str]:
+        """(the first text box's label, the second's label, the second's help) on every page."""
+        return (msg("Source") if self.target_prefix else msg("Sentence")), self.pair_label, self.pair_help
 
     def encode(self, handle: ModelHandle, text: str, text_pair: str | None = None, *,
                max_tokens: int | None = None) -> tuple[Encoding, BatchEncoding]:

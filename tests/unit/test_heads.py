@@ -100,3 +100,36 @@ def test_unexplained_heads_are_refused_at_load_naming_the_head(head_dirs, kind, 
     # asked for explicitly, the encoder alone loads (the user chose to leave the head out)
     handle = load_model(ModelSpec(str(head_dirs[kind]), kind="encoder", device="cpu"))
     assert handle.kind == "encoder"
+
+
+# ---------------------------------------------------------------- NLI / pair classifiers (BART-MNLI layout)
+
+
+PREMISE, HYPOTHESIS = "a man is eating", "a person eats"
+
+
+def test_bart_nli_estimate_does_not_crash(bart_nli):
+    from plm_core.attribution import estimate_seconds
+
+    # the estimate's synthetic input had no <eos>: "Each example must contain at least one <eos> token"
+    assert estimate_seconds(bart_nli, 12) > 0
+
+
+@pytest.mark.parametrize("method", ["integrated_gradients", "saliency", "occlusion"])
+def test_bart_nli_attribution_over_both_texts(bart_nli, method):
+    from plm_core.attribution import Target, attribute
+
+    res = attribute(bart_nli, PREMISE, method, text_pair=HYPOTHESIS, target=Target("class", label="entailment"))
+    probs = torch.softmax(_logits(bart_nli, PREMISE, HYPOTHESIS), -1)
+    assert res.f_x == pytest.approx(float(probs[2]), abs=1e-5)  # transformers' own forward on the ids
+    seg = np.asarray(res.encoding.segments)
+    plain = ~np.asarray(res.encoding.special)
+    assert np.abs(res.scores[plain & (seg == 0)]).sum() > 0 and np.abs(res.scores[plain & (seg == 1)]).sum() > 0
+    if method == "integrated_gradients":
+        assert res.delta_rel < 0.01
+
+
+def test_pair_classifier_pages_offer_the_second_text(bart_nli, multilabel):
+    first, second, help_ = bart_nli.adapter.text_labels(bart_nli)
+    assert (first, second) == ("Premise", "Hypothesis") and bart_nli.adapter.takes_pair
+    assert multilabel.adapter.takes_pair
