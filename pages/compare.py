@@ -61,7 +61,12 @@ if mode == "texts":
     c1, c2 = st.columns(2)
     text_a = c1.text_input(_("Sentence A"), "The cat sat on the mat.", key="compare.a", live=LIVE_PAUSE, bind="query-params")
     text_b = c2.text_input(_("Sentence B"), "The dog sat on the rug.", key="compare.b", live=LIVE_PAUSE, bind="query-params")
-    result = widgets.run_or_stop(lambda: ui_masking.cached_text_comparison(spec, text_a, text_b))
+    pair = None
+    if handle.adapter.takes_pair:  # a pair classifier's hypothesis, an encoder-decoder's target: one for both
+        _first, pair_label, pair_help = handle.adapter.text_labels(handle)
+        pair = st.text_input(_("{label} (read with both sentences)", label=tr(pair_label)), key="compare.pair",
+                             live=LIVE_PAUSE, bind="query-params", help=tr(pair_help)).strip() or None
+    result = widgets.run_or_stop(lambda: ui_masking.cached_text_comparison(spec, text_a, text_b, text_pair=pair))
     for note in result.notes:  # first each sentence's own (cut input, unknown characters), then the comparison's
         widgets.show_note(note)
     units = ui_text.unit_switch(text_a, text_b)
@@ -99,7 +104,7 @@ if mode == "texts":
     if st.toggle(_("Attribute both sentences (same target)"), key="compare.attr", bind="query-params"):
         method = st.selectbox(_("Method"), ATTR_METHODS, key="compare.method", format_func=lambda m: tr(METHOD_LABELS[m]),
                               bind="query-params")
-        attr = widgets.run_or_stop(lambda: ui_masking.cached_attribution_difference(spec, text_a, text_b, method))
+        attr = widgets.run_or_stop(lambda: ui_masking.cached_attribution_difference(spec, text_a, text_b, method, pair))
         scores_a, scores_b = attr.scores_a, attr.scores_b
         if words is not None:  # a word's attribution is the sum of its pieces'
             scores_a, scores_b = aggregate_scores(scores_a, enc_a), aggregate_scores(scores_b, enc_b)

@@ -111,11 +111,12 @@ def token_count(handle: ModelHandle, text: str, text_pair: str | None = None) ->
         return 0
 
 
-def attribution_difference(handle: ModelHandle, text_a: str, text_b: str, method: str):
-    """Attribute both sentences of a text comparison with one target (``compare.attribution_difference``)."""
+def attribution_difference(handle: ModelHandle, text_a: str, text_b: str, method: str, text_pair: str | None = None):
+    """Attribute both sentences of a text comparison with one target (``compare.attribution_difference``);
+    ``text_pair``: the second text both are read with (a pair classifier's hypothesis)."""
     from plm_core.compare import attribution_difference as diff, compare_texts
 
-    return diff(handle, compare_texts(handle, text_a, text_b), method)
+    return diff(handle, compare_texts(handle, text_a, text_b, text_pair=text_pair), method)
 
 
 def train_head(handle: ModelHandle, examples: str):

@@ -133,3 +133,16 @@ def test_pair_classifier_pages_offer_the_second_text(bart_nli, multilabel):
     first, second, help_ = bart_nli.adapter.text_labels(bart_nli)
     assert (first, second) == ("Premise", "Hypothesis") and bart_nli.adapter.takes_pair
     assert multilabel.adapter.takes_pair
+
+
+def test_compare_reads_both_sentences_with_the_hypothesis(bart_nli):
+    from plm_core.compare import attribution_difference, compare_texts
+
+    other = "a woman is sleeping"
+    cmp = compare_texts(bart_nli, PREMISE, other, text_pair=HYPOTHESIS)
+    np.testing.assert_allclose(cmp.comparisons[0].original,
+                               torch.softmax(_logits(bart_nli, PREMISE, HYPOTHESIS), -1).numpy(), atol=1e-6)
+    np.testing.assert_allclose(cmp.comparisons[0].perturbed,
+                               torch.softmax(_logits(bart_nli, other, HYPOTHESIS), -1).numpy(), atol=1e-6)
+    diff = attribution_difference(bart_nli, cmp, "saliency")
+    assert len(diff.scores_a) == len(cmp.a.encoding) and "person" in "".join(cmp.a.encoding.tokens)
