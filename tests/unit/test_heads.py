@@ -146,3 +146,18 @@ def test_compare_reads_both_sentences_with_the_hypothesis(bart_nli):
                                torch.softmax(_logits(bart_nli, other, HYPOTHESIS), -1).numpy(), atol=1e-6)
     diff = attribution_difference(bart_nli, cmp, "saliency")
     assert len(diff.scores_a) == len(cmp.a.encoding) and "person" in "".join(cmp.a.encoding.tokens)
+
+
+# ---------------------------------------------------------------- sampling methods on a one-token input
+
+
+@pytest.mark.parametrize("method", ["kernel_shap", "lime", "gradient_shap", "occlusion", "integrated_gradients"])
+def test_every_sampling_method_on_a_one_token_prompt(tiny_gpt2, method):
+    from plm_core.attribution import attribute
+
+    res = attribute(tiny_gpt2, "a", method)  # one token, no BOS: KernelSHAP raised Categorical(probs: nan)
+    assert len(res.encoding) == 1 and np.isfinite(res.scores).all()
+    if method in ("kernel_shap", "occlusion"):  # exact on one token: the whole change is the token's
+        assert float(res.scores[0]) == pytest.approx(res.f_x - res.f_baseline, abs=1e-6)
+    if method == "kernel_shap":
+        assert any("one token" in n for n in res.notes)
