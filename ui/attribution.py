@@ -98,6 +98,8 @@ def quality_message(r: AttributionResult, warn: float = COMPLETENESS_WARNING) ->
             larger = cap_steps(1024) > int(p["n_steps"])
             advice = (_(" — above the warning level: choose 'auto' (error-controlled) or more steps in Settings before "
                         "trusting the scores.") if larger else _(" — above the warning level: choose 'auto' in Settings."))
+    elif p.get("exact_single_feature"):
+        parts.append(_("exact: one token to explain, nothing sampled"))
     elif "n_samples" in p:
         if p.get("adaptive_samples") and not p.get("samples_met"):
             what = _("add up within 2.5 %") if r.method in COMPLETENESS_METHODS else _("settle within 5 %")
