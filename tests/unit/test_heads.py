@@ -161,3 +161,35 @@ def test_every_sampling_method_on_a_one_token_prompt(tiny_gpt2, method):
         assert float(res.scores[0]) == pytest.approx(res.f_x - res.f_baseline, abs=1e-6)
     if method == "kernel_shap":
         assert any("one token" in n for n in res.notes)
+
+
+# ---------------------------------------------------------------- contrast words: the same form on both sides
+
+
+def test_contrast_words_resolve_to_the_same_form(tiny_gpt2):
+    from plm_core.attribution import Target, attribute
+
+    tok = tiny_gpt2.tokenizer
+    text = "the doctor said that"
+    # this byte-level vocabulary has 'he' (no space) and ' she' as single tokens, ' he' and 'she' as two each
+    assert len(tok("he", add_special_tokens=False)["input_ids"]) == 1
+    assert len(tok(" he", add_special_tokens=False)["input_ids"]) == 2
+    assert len(tok(" she", add_special_tokens=False)["input_ids"]) == 1
+    res = attribute(tiny_gpt2, text, "saliency", target=Target("contrast", word="he", contrast="she"))
+    he, she = tok(" he", add_special_tokens=False)["input_ids"][0], tok(" she", add_special_tokens=False)["input_ids"][0]
+    assert res.target.token_id == he  # both after a space, as in running text (was: 'he' without its space)
+    with torch.no_grad():
+        logits = tiny_gpt2.model(**tok(text, return_tensors="pt")).logits[0, -1]
+    assert res.f_x == pytest.approx(float(logits[he] - logits[she]), abs=1e-5)
+    shown_he, shown_she = tok.decode([he]), tok.decode([she])
+    assert repr(shown_he) in res.target_label and repr(shown_she) in res.target_label  # the exact pieces
+    assert any("2 tokens" in n for n in res.notes)
+
+
+def test_contrast_words_single_only_without_space_use_that_form_for_both(tiny_gpt2):
+    from plm_core.attribution import Target, attribute
+
+    tok = tiny_gpt2.tokenizer
+    res = attribute(tiny_gpt2, "the doctor said that", "saliency", target=Target("contrast", word="cat", contrast="dog"))
+    assert res.target.token_id == tok(" cat", add_special_tokens=False)["input_ids"][0]
+    assert "' cat' rather than ' dog'" in res.target_label
