@@ -193,3 +193,44 @@ def test_contrast_words_single_only_without_space_use_that_form_for_both(tiny_gp
     res = attribute(tiny_gpt2, "the doctor said that", "saliency", target=Target("contrast", word="cat", contrast="dog"))
     assert res.target.token_id == tok(" cat", add_special_tokens=False)["input_ids"][0]
     assert "' cat' rather than ' dog'" in res.target_label
+
+
+# ---------------------------------------------------------------- typed special tokens
+
+
+@pytest.mark.parametrize("kind, typed, plain", [
+    ("classifier", "[CLS] the cat sat [SEP]", "the cat sat"),
+    ("llama", "<s> the cat sat", "the cat sat"),
+])
+def test_typed_start_token_is_not_duplicated(tiny_handles, kind, typed, plain):
+    from plm_core.tokens import encode
+
+    handle = tiny_handles[kind]
+    enc, batch = encode(handle, typed)
+    expected = handle.tokenizer(plain)["input_ids"]  # the tokenizer's own reading, with its own specials once
+    assert list(enc.input_ids) == expected and batch["input_ids"][0].tolist() == expected
+    assert enc.special[0] and (enc.special[-1] or kind == "llama")
+    assert any("reads it once" in n for n in enc.notes)
+
+
+def test_typed_endoftext_is_special_and_kept_in_baselines(tiny_gpt2):
+    from plm_core.attribution import attribute
+    from plm_core.errors import InvalidInputError
+    from plm_core.masking import MaskSpec, mask_and_predict
+    from plm_core.tokens import encode
+
+    text = "<|endoftext|>the cat sat"
+    enc, _ = encode(tiny_gpt2, text)
+    assert enc.input_ids[0] == tiny_gpt2.tokenizer.eos_token_id and enc.special[0]
+    assert any("special token" in n for n in enc.notes)
+    res = attribute(tiny_gpt2, text, "integrated_gradients")
+    assert res.scores[0] == 0.0  # kept in the baseline, so it explains nothing (it was scored)
+    with pytest.raises(InvalidInputError):
+        mask_and_predict(tiny_gpt2, text, MaskSpec(positions=(0,), strategy="delete"))
+
+
+def test_chat_template_tokens_are_special(chat):
+    from plm_core.tokens import encode
+
+    enc, _ = encode(chat, "<|im_start|>user\nthe cat<|im_end|>")
+    assert [t for t, s in zip(enc.tokens, enc.special) if s] == ["<|im_start|>", "<|im_end|>"]
