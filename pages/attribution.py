@@ -25,6 +25,7 @@ st.caption(_("Which input tokens made the model's output? Red tokens raise the e
 
 first_label, pair_label, pair_help = handle.adapter.text_labels(handle)
 text = widgets.text_area(tr(first_label), "attribution.text", ua.default_text(handle), height=80)
+text = widgets.chat_wrapped(spec, text, "attribution.chat")
 pair = None
 if handle.adapter.takes_pair:  # a pair classifier's second text, an encoder-decoder's target prefix
     pair = widgets.text_area(tr(pair_label), "attribution.pair", height=68, help=tr(pair_help)).strip() or None

@@ -61,6 +61,8 @@ if mode == "texts":
     c1, c2 = st.columns(2)
     text_a = c1.text_input(_("Sentence A"), "The cat sat on the mat.", key="compare.a", live=LIVE_PAUSE, bind="query-params")
     text_b = c2.text_input(_("Sentence B"), "The dog sat on the rug.", key="compare.b", live=LIVE_PAUSE, bind="query-params")
+    if widgets.chat_toggle(spec, "compare.chat"):
+        text_a, text_b = widgets.chat_wrap(spec, text_a), widgets.chat_wrap(spec, text_b)
     pair = None
     if handle.adapter.takes_pair:  # a pair classifier's hypothesis, an encoder-decoder's target: one for both
         _first, pair_label, pair_help = handle.adapter.text_labels(handle)

@@ -31,6 +31,7 @@ def masking_view() -> None:
     first_label, pair_label, pair_help = adapter.text_labels(handle)
     text = st.text_input(tr(first_label), adapter.example(handle, "masking"),
                          key="masking.text", live=LIVE_PAUSE, bind="query-params")
+    text = widgets.chat_wrapped(spec, text, "masking.chat")
     target = None
     if adapter.takes_pair:  # a pair classifier's second text; an encoder-decoder predicts the next token of this target
         target = st.text_input(tr(pair_label), key="masking.target", live=LIVE_PAUSE,

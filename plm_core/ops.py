@@ -62,9 +62,11 @@ OPS: dict[str, str] = {
     "encode": "plm_core.ops:encoding",
     "token_count": "plm_core.ops:token_count",
     "word_pieces": "plm_core.lessons.compute:word_pieces",
+    "chat_prompt": "plm_core.tokens:chat_prompt",
+    "has_chat_template": "plm_core.tokens:has_chat_template",
 }
 # no forward pass: always run where the caller is (every app process holds the tokenizer)
-TOKENIZER_OPS = frozenset({"encode", "token_count", "word_pieces"})
+TOKENIZER_OPS = frozenset({"encode", "token_count", "word_pieces", "chat_prompt", "has_chat_template"})
 # one forward pass (or a few), no gradients, no global state: several sessions' calls may share a batch
 FORWARD_OPS = frozenset({"predict", "extract_attention", "query_key", "mask_and_predict", "occlusion_sweep",
                          "compare_texts", "compare_models", "token_embeddings", "attention_steps", "mask_lesson",

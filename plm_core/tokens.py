@@ -7,7 +7,7 @@ import unicodedata
 from transformers import BatchEncoding
 
 from plm_core import display
-from plm_core.errors import InvalidInputError, excerpt
+from plm_core.errors import InvalidInputError, UnsupportedModelError, excerpt
 from plm_core.loading import ModelHandle
 from plm_core.types import Encoding
 from plm_core.i18n import msg
@@ -261,3 +261,28 @@ def _shorten_pair(handle: ModelHandle, text: str, text_pair: str, limit: int) ->
             t = t[: side["offset_mapping"][keep - 1][1]]
         out.append(t)
     return out[0], out[1]
+
+
+def has_chat_template(handle: ModelHandle) -> bool:
+    """Whether the model's tokenizer has a chat template (``tokenizer.chat_template``)."""
+    with handle.lock:
+        return bool(getattr(handle.tokenizer, "chat_template", None))
+
+
+def chat_prompt(handle: ModelHandle, text: str) -> str:
+    """``text`` as one user message wrapped in the model's chat template, ending where the assistant's reply
+    starts (transformers' ``apply_chat_template(..., add_generation_prompt=True)``; its sandboxed Jinja reads the
+    text as data). The template's special tokens are then read as the model's own (:func:`encode_text`).
+
+    Raises:
+        UnsupportedModelError: the tokenizer has no chat template.
+        InvalidInputError: an empty text.
+    """
+    text, _notes = clean_text(text)
+    with handle.lock:
+        tok = handle.tokenizer
+        if not getattr(tok, "chat_template", None):
+            raise UnsupportedModelError(msg("{model_id} has no chat template: its tokenizer does not say how a "
+                                            "conversation is written for it", model_id=excerpt(handle.model_id)))
+        return str(tok.apply_chat_template([{"role": "user", "content": text}], tokenize=False,
+                                           add_generation_prompt=True))

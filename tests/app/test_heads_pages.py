@@ -68,3 +68,28 @@ def test_multilabel_masking_chart_is_per_label_sigmoid(app_factory, head_dirs):
     expected = _probs(head_dirs["multilabel"], "you are a terrible person", sigmoid=True)
     order = [["toxic", "insult", "threat"].index(x) for x in labels]
     np.testing.assert_allclose(plotly_array(by_name["original"]["x"]), expected[order], atol=1e-6)
+
+
+@pytest.fixture(scope="module")
+def chat_dir(tmp_path_factory):
+    from tiny_models import save_tiny_head
+
+    return save_tiny_head("chat", tmp_path_factory.mktemp("tiny_chat") / "chat")
+
+
+@pytest.mark.parametrize("page, key, box", [
+    ("pages/attribution.py", "attribution.chat", "attribution.text"),
+    ("pages/masking.py", "masking.chat", "masking.text"),
+    ("pages/generation.py", "generation.chat", "generation.prompt"),
+    ("pages/compare.py", "compare.chat", "compare.a"),
+])
+def test_chat_template_option_on_every_prompt_page(app_factory, chat_dir, page, key, box):
+    at = open_page(app_factory, chat_dir, page)
+    widget = at.text_area(key=box) if page in ("pages/attribution.py", "pages/generation.py") else at.text_input(key=box)
+    widget.input("the cat sat").run()
+    assert not at.exception, at.exception
+    at.toggle(key=key).set_value(True).run()
+    assert not at.exception, at.exception
+    assert any(c.value.startswith("<|im_start|>user\nthe cat sat<|im_end|>") for c in at.code)
+    if page == "pages/masking.py":  # the template's special tokens cannot be masked
+        assert not any("im_start" in o or "im_end" in o for o in at.pills(key="masking.masks").options)

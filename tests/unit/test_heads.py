@@ -234,3 +234,15 @@ def test_chat_template_tokens_are_special(chat):
 
     enc, _ = encode(chat, "<|im_start|>user\nthe cat<|im_end|>")
     assert [t for t, s in zip(enc.tokens, enc.special) if s] == ["<|im_start|>", "<|im_end|>"]
+
+
+def test_chat_prompt_is_the_tokenizers_template(chat, tiny_gpt2):
+    from plm_core.errors import UnsupportedModelError
+    from plm_core.tokens import chat_prompt, has_chat_template
+
+    expected = chat.tokenizer.apply_chat_template([{"role": "user", "content": "the cat"}], tokenize=False,
+                                                  add_generation_prompt=True)
+    assert has_chat_template(chat) and chat_prompt(chat, "the cat") == expected
+    assert not has_chat_template(tiny_gpt2)
+    with pytest.raises(UnsupportedModelError):
+        chat_prompt(tiny_gpt2, "the cat")
