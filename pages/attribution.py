@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from plm_core.attribution import METHOD_LABELS
+from plm_core.attribution import METHOD_LABELS, every_label_table
 from plm_core.attribution.report import rank_agreement, to_csv, to_json
 from plm_core.errors import PlmCoreError
 from plm_core.viz.attribution_plots import (agreement_heatmap, color_legend_html, methods_heatmap,
@@ -126,6 +126,25 @@ if len(results) > 1:
     charts.plotly_chart(agreement_heatmap(names, rank_agreement(results, "kendall"), _("Rank agreement: Kendall τ"),
                                           statistic="τ"), key="attribution.kendall", container=right)
     st.caption(_("Correlation of the token rankings (special tokens left out). 1 = same order, −1 = reversed."))
+
+if "class" in handle.adapter.target_kinds:  # every class of a classifier, with the first method: one table
+    n_labels = len(ua.class_names(handle))
+    every = st.toggle(_("Explain every label ({n} labels, about {seconds:.0f} s)", n=n_labels,
+                        seconds=n_labels * ua.estimate(spec, n_tokens, methods[0], n_steps, n_samples)),
+                      key="attribution.every_label", bind="query-params")
+    if every:
+        with st.spinner(_("Explaining every label…")):
+            every_results = widgets.run_or_stop(lambda: ua.cached_every_label(
+                spec, text, methods[0], target.output, pair, baseline, n_steps, tolerance, n_samples))
+        st.subheader(_("Every label: {method}", method=tr(METHOD_LABELS[methods[0]])))
+        st.caption(_("One column per label: what raised (positive) or lowered (negative) that label's {output}.",
+                     output=_("probability") if target.output == "prob" else _("logit")))
+        st.dataframe(every_label_table(every_results), hide_index=True, key="attribution.every_table")
+        e1, e2 = st.columns(2)
+        e1.download_button(_("Download every label (CSV)"), to_csv(every_results), "attribution-every-label.csv",
+                           "text/csv", key="attribution.every_csv")
+        e2.download_button(_("Download every label (JSON)"), to_json(every_results), "attribution-every-label.json",
+                           "application/json", key="attribution.every_json")
 
 d1, d2 = st.columns(2)
 d1.download_button(_("Download CSV"), to_csv(token_results), "attribution.csv", "text/csv", key="attribution.csv")

@@ -49,6 +49,7 @@ OPS: dict[str, str] = {
     "attribute_step": "plm_core.generation:attribute_step",
     # gradients, sampling and data-set work (not merged into batches)
     "attribute": "plm_core.attribution:attribute",
+    "attribute_every_label": "plm_core.attribution:attribute_every_label",
     "estimate_seconds": "plm_core.attribution:estimate_seconds",
     "attribution_difference": "plm_core.ops:attribution_difference",
     "train_head": "plm_core.ops:train_head",

@@ -31,6 +31,23 @@ def cached_attribution(spec: ModelSpec, text: str, method: str, target: Target |
                    n_steps=n_steps, tolerance=tolerance, **params)
 
 
+def class_names(handle) -> tuple[str, ...]:
+    """The classifier's labels in id order."""
+    from plm_core.inference import class_labels
+
+    return class_labels(handle)
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def cached_every_label(spec: ModelSpec, text: str, method: str, output: str = "prob", text_pair: str | None = None,
+                       baseline: str = "pad", n_steps: int | None = None, tolerance: float = 0.001,
+                       n_samples: int | None = None) -> tuple[AttributionResult, ...]:
+    """``attribute_every_label`` cached like :func:`cached_attribution`."""
+    params = {} if n_samples is None else {"n_samples": int(n_samples)}
+    return compute(spec, "attribute_every_label", text, method, text_pair=text_pair, output=output,
+                   baseline=baseline, n_steps=n_steps, tolerance=tolerance, **params)
+
+
 def estimate(spec: ModelSpec, n_tokens: int, method: str, n_steps: int | None = None,
              n_samples: int | None = None) -> float:
     """Expected seconds of one ``attribute`` call (not cached: the rate follows the machine's load)."""

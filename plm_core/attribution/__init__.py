@@ -43,7 +43,8 @@ from plm_core.i18n import msg
 __all__ = [
     "ATTENTION_METHODS", "BASELINES", "COMPLETENESS_METHODS", "METHODS", "METHOD_LABELS",
     "TARGET_KINDS", "AttributionMethodName", "AttributionResult", "BaselineName", "Target", "TargetKind",
-    "attribute", "default_target", "estimate_seconds", "unavailable_baselines", "unavailable_methods",
+    "attribute", "attribute_every_label", "default_target", "estimate_seconds", "every_label_table",
+    "unavailable_baselines", "unavailable_methods",
 ]
 
 MethodFn = Callable[[_m.Context], tuple[np.ndarray, dict[str, object]]]
@@ -294,6 +295,48 @@ def attribute(
     )
     _record_speed(handle, result)
     return result
+
+
+def attribute_every_label(handle: ModelHandle, text: str, method: str = "integrated_gradients", *,
+                          text_pair: str | None = None, output: str = "prob",
+                          **kwargs: object) -> tuple[AttributionResult, ...]:
+    """:func:`attribute` once per class of a classifier ("explain every label"), in label order, each with the
+    same input, method and settings: what raised or lowered each label's probability (a multi-label head: each
+    label's own sigmoid) or logit.
+
+    Args:
+        output: "prob" or "logit" for every label; other keyword arguments as for :func:`attribute`.
+
+    Returns:
+        One AttributionResult per label (``target.class_id`` 0, 1, …), scores float32 [key] each.
+
+    Raises:
+        UnsupportedModelError: the model has no classes. Others as for :func:`attribute`.
+    """
+    if "class" not in handle.adapter.target_kinds:
+        raise UnsupportedModelError(msg("explaining every label needs a classifier; {model_id} is a {kind}",
+                                        model_id=handle.model_id, kind=handle.adapter.label))
+    labels = handle.adapter.labels(handle)
+    return tuple(attribute(handle, text, method, target=Target("class", class_id=i, output=output),
+                           text_pair=text_pair, **kwargs) for i in range(len(labels)))
+
+
+def every_label_table(results: tuple[AttributionResult, ...] | list[AttributionResult]) -> dict[str, list]:
+    """One table of every label's attribution of the same input (:func:`attribute_every_label`): a "token"
+    column, then one column of scores per label (named by the label), one row per token.
+
+    Raises:
+        ValueError: the results are not of one input (different tokens).
+    """
+    if not results:
+        return {"token": []}
+    tokens = results[0].encoding.tokens
+    if any(r.encoding.tokens != tokens for r in results):
+        raise ValueError("every_label_table needs the results of one input")
+    table: dict[str, list] = {"token": list(tokens)}
+    for r in results:
+        table[str(r.target.label)] = [float(v) for v in r.scores]
+    return table
 
 
 _MODEL_CHANGING = ("deeplift",)  # puts hooks on the shared model for the whole call

@@ -93,3 +93,48 @@ def test_chat_template_option_on_every_prompt_page(app_factory, chat_dir, page, 
     assert any(c.value.startswith("<|im_start|>user\nthe cat sat<|im_end|>") for c in at.code)
     if page == "pages/masking.py":  # the template's special tokens cannot be masked
         assert not any("im_start" in o or "im_end" in o for o in at.pills(key="masking.masks").options)
+
+
+def test_large_bertviz_views_offer_a_subset_within_the_limit(app_factory, tiny_dirs):
+    """Past the size limit the head and model views say why and draw a layer/head subset (was: everything up to
+    128 tokens, 1.2 million SVG lines for MiniLM's model view)."""
+    import json
+    import re
+
+    from plm_core.viz.bertviz_html import MAX_SVG_ELEMENTS, view_elements
+
+    at = open_page(app_factory, tiny_dirs["masked_lm"], "pages/attention.py")
+    at.text_area(key="attention.text").input("the cat sat on the mat " * 17).run()  # 104 tokens, 2 layers × 4 heads
+    assert not at.exception, at.exception
+    infos = [i.value for i in at.info]
+    assert sum("would draw" in i for i in infos) == 2, infos
+    heads = at.multiselect(key="attention.model_heads").value
+    layers = at.multiselect(key="attention.model_layers").value
+    assert view_elements("model", 104, len(layers), len(heads)) <= MAX_SVG_ELEMENTS < view_elements("model", 104, 2, 4)
+    frames = [f.proto.srcdoc for f in at.get("iframe")]
+    params = [json.loads(re.search(r"window\.PLM_PARAMS = (.*?);</script>", f, re.S).group(1)) for f in frames]
+    model = next(p for p in params if "include_heads" in p)
+    assert model["include_heads"] == list(heads) and model["n_layers"] == len(layers)
+    at.multiselect(key="attention.model_heads").set_value([0, 1, 2, 3]).run()  # too many: refused with the reason
+    at.multiselect(key="attention.model_layers").set_value([0, 1]).run()
+    assert any("choose fewer" in w.value for w in at.warning)
+
+
+def test_explain_every_label_table_and_export(app_factory, head_dirs):
+    from plm_core.attribution import Target, attribute
+
+    at = open_page(app_factory, head_dirs["multilabel"], "pages/attribution.py")
+    at.text_area(key="attribution.text").input("you are a terrible person").run()
+    run = [b for b in at.button if b.key == "attribution.run"]
+    if run:  # a busy machine: the page asks before a run it estimates as slow
+        run[0].click().run()
+    at.toggle(key="attribution.every_label").set_value(True).run()
+    assert not at.exception, at.exception
+    table = next(d.value for d in at.dataframe if "threat" in d.value.columns)
+    assert list(table.columns) == ["token", "toxic", "insult", "threat"]
+    handle = load_model(ModelSpec(str(head_dirs["multilabel"]), device="cpu"))
+    expected = attribute(handle, "you are a terrible person", "integrated_gradients",
+                         target=Target("class", label="insult"))
+    np.testing.assert_allclose(table["insult"].to_numpy(), expected.scores, atol=1e-5)
+    assert {b.proto.label for b in at.get("download_button")} >= {"Download every label (CSV)",
+                                                                  "Download every label (JSON)"}

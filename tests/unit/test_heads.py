@@ -246,3 +246,22 @@ def test_chat_prompt_is_the_tokenizers_template(chat, tiny_gpt2):
     assert not has_chat_template(tiny_gpt2)
     with pytest.raises(UnsupportedModelError):
         chat_prompt(tiny_gpt2, "the cat")
+
+
+# ---------------------------------------------------------------- explain every label
+
+
+def test_every_label_is_one_table_of_each_labels_attribution(multilabel):
+    from plm_core.attribution import Target, attribute, attribute_every_label, every_label_table
+    from plm_core.attribution.report import to_csv
+
+    results = attribute_every_label(multilabel, TEXT, "saliency")
+    assert [r.target.label for r in results] == ["toxic", "insult", "threat"]
+    probs = torch.sigmoid(_logits(multilabel, TEXT)).numpy()
+    np.testing.assert_allclose([r.f_x for r in results], probs, atol=1e-6)
+    one = attribute(multilabel, TEXT, "saliency", target=Target("class", label="threat"))
+    table = every_label_table(results)
+    assert list(table) == ["token", "toxic", "insult", "threat"]
+    np.testing.assert_allclose(table["threat"], one.scores, atol=1e-6)
+    csv_text = to_csv(results)
+    assert all(f"class 'toxic'" in csv_text.split("\n", 5)[1] or label in csv_text for label in ("insult", "threat"))
