@@ -64,13 +64,13 @@ for tab, view in ((head_tab, "head"), (model_tab, "model")):
             if fit is None:
                 st.info(_("The {view} view of {n} tokens would draw {total:,} lines, and even one head draws "
                           "{one:,}: past {limit:,} the browser takes more than 2 s to draw it. The heatmaps show all "
-                          "of it.", view=_(VIEW_NAMES[view]), n=n, total=total,
+                          "of it.", view=_(VIEW_NAMES[view]), n=int(n), total=total,
                           one=view_elements(view, n, 1, 1), limit=MAX_SVG_ELEMENTS))
                 continue
             st.info(_("The {view} view of every layer and head would draw {total:,} lines ({n} × {n} per head); past "
                       "{limit:,} the browser takes more than 2 s to draw it (measured in Chromium). It shows the "
                       "layers and heads chosen below; the heatmaps show all of it.", view=_(VIEW_NAMES[view]),
-                      total=total, n=n, limit=MAX_SVG_ELEMENTS))
+                      total=total, n=int(n), limit=MAX_SVG_ELEMENTS))
             c1, c2 = st.columns(2)
             if view == "model":
                 layers = c1.multiselect(_("Layers"), list(range(n_layers)), default=fit[0],
