@@ -125,11 +125,16 @@ else:
                             placeholder="embedded", help=_("Loading a model downloads it unless it is local."),
                             bind="query-params")
     text = st.text_input(_("Sentence"), "The cat sat on the mat.", key="compare.text", live=LIVE_PAUSE, bind="query-params")
+    pair = None
+    if handle.adapter.takes_pair:  # a pair classifier's hypothesis, read by both models
+        _first, pair_label, pair_help = handle.adapter.text_labels(handle)
+        pair = st.text_input(tr(pair_label), key="compare.model_pair", live=LIVE_PAUSE, bind="query-params",
+                             help=tr(pair_help)).strip() or None
     if not model_b.strip():
         st.info(_("Enter a second model to put next to the sidebar's model."))
     else:
         spec_b = ModelSpec(model_b.strip())
-        result = widgets.run_or_stop(lambda: ui_masking.cached_model_comparison(spec, spec_b, text))
+        result = widgets.run_or_stop(lambda: ui_masking.cached_model_comparison(spec, spec_b, text, text_pair=pair))
         for note in result.notes:
             widgets.show_note(note)
         units = ui_text.unit_switch(text)

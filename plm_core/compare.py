@@ -276,8 +276,9 @@ def attribution_difference(handle: ModelHandle, comparison: TextComparison, meth
 
 
 def compare_models(handle_a: ModelHandle, handle_b: ModelHandle, text: str, *, top_k: int = 5,
-                   max_tokens: int | None = None) -> ModelComparison:
+                   max_tokens: int | None = None, text_pair: str | None = None) -> ModelComparison:
     """One input on two models: predictions and attentions side by side, differences where defined.
+    ``text_pair``: a second text both read with (two pair classifiers' hypothesis).
 
     Tokens are aligned by strings when both tokenizers give the same tokens, else by character spans.
     Predictions are compared only for the same kind with the same labels or vocabulary; attention is
@@ -285,8 +286,8 @@ def compare_models(handle_a: ModelHandle, handle_b: ModelHandle, text: str, *, t
     """
     from plm_core.attention import extract_attention
 
-    att_a = extract_attention(handle_a, text, max_tokens=max_tokens)
-    att_b = extract_attention(handle_b, text, max_tokens=max_tokens)
+    att_a = extract_attention(handle_a, text, text_pair, max_tokens=max_tokens)
+    att_b = extract_attention(handle_b, text, text_pair, max_tokens=max_tokens)
     enc_a, enc_b = att_a.encoding, att_b.encoding
     notes: list[str] = _input_notes(((msg("model A"), enc_a), (msg("model B"), enc_b)))
     same_tokens = enc_a.tokens == enc_b.tokens and enc_a.input_ids == enc_b.input_ids
@@ -296,7 +297,7 @@ def compare_models(handle_a: ModelHandle, handle_b: ModelHandle, text: str, *, t
     preds: list[Prediction | None] = []
     for side, handle in (("A", handle_a), ("B", handle_b)):
         try:
-            preds.append(predict(handle, text, top_k=top_k, max_tokens=max_tokens))
+            preds.append(predict(handle, text, text_pair, top_k=top_k, max_tokens=max_tokens))
         except PlmCoreError as err:
             preds.append(None)
             notes.append(msg('model {side} ({model_id}) gives no prediction here: {err}', side=side, model_id=handle.model_id, err=err))

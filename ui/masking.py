@@ -102,9 +102,10 @@ def cached_attribution_difference(spec: ModelSpec, text_a: str, text_b: str, met
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
-def cached_model_comparison(spec_a: ModelSpec, spec_b: ModelSpec, text: str, top_k: int = 5) -> ModelComparison:
+def cached_model_comparison(spec_a: ModelSpec, spec_b: ModelSpec, text: str, top_k: int = 5,
+                            text_pair: str | None = None) -> ModelComparison:
     handle_for(spec_a), handle_for(spec_b)
-    return compute(spec_a, "compare_models", spec_b, text, top_k=top_k)
+    return compute(spec_a, "compare_models", spec_b, text, top_k=top_k, text_pair=text_pair)
 
 
 def loaded_models() -> tuple[LoadedModel, ...]:

@@ -269,3 +269,12 @@ def test_every_label_is_one_table_of_each_labels_attribution(multilabel):
     rows = list(csv.DictReader(io.StringIO(to_csv(results))))  # exported together: one file, every label
     assert len(rows) == 3 * len(one.encoding)
     assert {r["target"] for r in rows} == {r.target_label for r in results}
+
+
+def test_compare_models_reads_the_hypothesis(bart_nli):
+    from plm_core.compare import compare_models
+
+    res = compare_models(bart_nli, bart_nli, PREMISE, text_pair=HYPOTHESIS)
+    expected = torch.softmax(_logits(bart_nli, PREMISE, HYPOTHESIS), -1).numpy()
+    np.testing.assert_allclose(res.a.probs, expected, atol=1e-6)
+    assert res.a.encoding.text_pair == HYPOTHESIS
