@@ -7,7 +7,6 @@ import time
 
 import numpy as np
 import pytest
-from st_browser import CHROMIUM, CHROMIUM_ARGS
 
 from plm_core.types import AttentionResult, Encoding
 from plm_core.viz.bertviz_html import MAX_SVG_ELEMENTS, bertviz_html, fitting_subset, view_elements
@@ -21,13 +20,11 @@ def _result(n: int, layers: int, heads: int) -> AttentionResult:
 
 
 @pytest.fixture(scope="module")
-def chromium_page(tmp_path_factory):
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        yield browser.new_page(viewport={"width": 1200, "height": 900}), tmp_path_factory.mktemp("bertviz")
-        browser.close()
+def chromium_page(browser, tmp_path_factory):
+    """A page of the session's Chromium (tests/browser/conftest.py), no server needed."""
+    context = browser.new_context(viewport={"width": 1200, "height": 900})
+    yield context.new_page(), tmp_path_factory.mktemp("bertviz")
+    context.close()
 
 
 @pytest.mark.parametrize("view, n", [("head", 64), ("model", 64), ("head", 24), ("model", 24)])
