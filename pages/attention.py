@@ -6,7 +6,7 @@ import streamlit as st
 
 from plm_core.attention import attention_rollout, cross_attention_rollout, describe, head_average, token_flow
 from plm_core.viz.attention_plots import attention_heatmap, query_key_figures, token_flow_figure
-from plm_core.viz.bertviz_html import bertviz_html
+from plm_core.viz.bertviz_html import MAX_SVG_ELEMENTS, bertviz_html, fitting_subset, view_elements
 from ui import charts, neuron, resources, widgets
 from ui import text as ui_text
 from plm_core.i18n import N_, _, tr
@@ -16,7 +16,6 @@ EXAMPLE = "The cat sat on the mat because it was tired."
 STACK_LABELS = {"encoder": N_("encoder self-attention"), "decoder": N_("decoder self-attention"),
                 "cross": N_("cross-attention (target → source)"), "self": N_("self-attention")}
 VIEW_NAMES = {"head": N_("head"), "model": N_("model")}  # bertviz's two views, in "the head view"
-BERTVIZ_MAX_TOKENS = 128  # the head/model views draw n² lines per head: past this they are unreadable and slow
 
 handle = widgets.require_handle()
 spec = widgets.active_spec()
@@ -26,10 +25,10 @@ st.caption(_("Self-attention: each token (query) takes a weighted mix of all tok
 
 left, right = st.columns([3, 2])
 with left:
-    text = widgets.text_area(_("Sentence") if not handle.adapter.target_prefix else _("Source"), "attention.text",
-                             EXAMPLE, height=90)
+    first_label, pair_label, pair_help = handle.adapter.text_labels(handle)
+    text = widgets.text_area(tr(first_label), "attention.text", EXAMPLE, height=90)
 with right:
-    pair = widgets.text_area(tr(handle.adapter.pair_label), "attention.pair", height=90, help=tr(handle.adapter.pair_help))
+    pair = widgets.text_area(tr(pair_label), "attention.pair", height=90, help=tr(pair_help))
 result = widgets.run_or_stop(lambda: resources.cached_attention(spec, text, pair or None))
 widgets.show_notes(result.encoding)
 units = ui_text.unit_switch(text, pair)
@@ -54,24 +53,47 @@ head_tab, model_tab, heat_tab, flow_tab, qk_tab = st.tabs(
     [_("Head view"), _("Model view"), _("Heatmaps & rollout"), _("Token flow"), _("Query · key")], key="attention.view",
     bind="query-params")
 
-too_long = len(tokens) > BERTVIZ_MAX_TOKENS
-for tab, view, height in ((head_tab, "head", 80 + 23 * len(tokens)),
-                          (model_tab, "model", 134 + result.n_layers * (14 + 7 * len(tokens)))):
+n_layers, n_heads = in_units.n_layers, in_units.n_heads
+for tab, view in ((head_tab, "head"), (model_tab, "model")):
     with tab:
-        if too_long:
-            st.info(_("The {view} view draws every pair of tokens; it is shown up to {limit} tokens "
-                      "(this input has {n}). The heatmaps show all of it.", view=_(VIEW_NAMES[view]),
-                      limit=BERTVIZ_MAX_TOKENS, n=len(tokens)))
-        else:
-            st.caption(_("Hover a token to see what it attends to; click a colour to toggle a head; "
-                         "double-click a colour to show only that head.") if view == "head" else
-                       _("Every layer (rows) and head (columns); click a cell to enlarge it."))
-            st.iframe(bertviz_html(in_units, view), height=min(height, 3000))
-            st.download_button(_("Download the {view} view (HTML, opens offline)", view=_(VIEW_NAMES[view])),
-                               functools.partial(bertviz_html, in_units, view), f"attention-{view}-view.html",
-                               "text/html", key=f"attention.{view}_html", on_click="ignore",
-                               help=_("One self-contained file with its scripts inlined: for slides or a lesson "
-                                      "without a server. It follows the viewer's light or dark setting."))
+        # bertviz draws one SVG line per (head, query, key): estimate before drawing, offer a subset past the limit
+        layers, heads, n = list(range(n_layers)), list(range(n_heads)), len(tokens)
+        total = view_elements(view, n, n_layers, n_heads)
+        if total > MAX_SVG_ELEMENTS:
+            fit = fitting_subset(view, n, n_layers, n_heads)
+            if fit is None:
+                st.info(_("The {view} view of {n} tokens would draw {total:,} lines, and even one head draws "
+                          "{one:,}: past {limit:,} the browser takes more than 2 s to draw it. The heatmaps show all "
+                          "of it.", view=_(VIEW_NAMES[view]), n=int(n), total=total,
+                          one=view_elements(view, n, 1, 1), limit=MAX_SVG_ELEMENTS))
+                continue
+            st.info(_("The {view} view of every layer and head would draw {total:,} lines ({n} × {n} per head); past "
+                      "{limit:,} the browser takes more than 2 s to draw it (measured in Chromium). It shows the "
+                      "layers and heads chosen below; the heatmaps show all of it.", view=_(VIEW_NAMES[view]),
+                      total=total, n=int(n), limit=MAX_SVG_ELEMENTS))
+            c1, c2 = st.columns(2)
+            if view == "model":
+                layers = c1.multiselect(_("Layers"), list(range(n_layers)), default=fit[0],
+                                        key="attention.model_layers", bind="query-params")
+            heads = c2.multiselect(_("Heads"), list(range(n_heads)), default=fit[1], key=f"attention.{view}_heads",
+                                   bind="query-params")
+            chosen = view_elements(view, n, len(layers), len(heads))
+            if not layers or not heads or chosen > MAX_SVG_ELEMENTS:
+                st.warning(_("These layers and heads would draw {chosen:,} lines (the limit is {limit:,}): choose "
+                             "fewer.", chosen=chosen, limit=MAX_SVG_ELEMENTS))
+                continue
+        st.caption(_("Hover a token to see what it attends to; click a colour to toggle a head; "
+                     "double-click a colour to show only that head.") if view == "head" else
+                   _("Every layer (rows) and head (columns); click a cell to enlarge it."))
+        draw = functools.partial(bertviz_html, in_units, view, layers=layers if view == "model" else None,
+                                 head_subset=heads)
+        height = 80 + 23 * n if view == "head" else 134 + len(layers) * (14 + 7 * n)
+        st.iframe(draw(), height=min(height, 3000))
+        st.download_button(_("Download the {view} view (HTML, opens offline)", view=_(VIEW_NAMES[view])),
+                           draw, f"attention-{view}-view.html",
+                           "text/html", key=f"attention.{view}_html", on_click="ignore",
+                           help=_("One self-contained file with its scripts inlined: for slides or a lesson "
+                                  "without a server. It follows the viewer's light or dark setting."))
 
 with heat_tab:
     mode = st.radio(_("Show"), ["attention", "rollout"], horizontal=True, key="attention.mode", bind="query-params",

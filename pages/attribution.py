@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from plm_core.attribution import METHOD_LABELS
+from plm_core.attribution import METHOD_LABELS, every_label_table
 from plm_core.attribution.report import rank_agreement, to_csv, to_json
 from plm_core.errors import PlmCoreError
 from plm_core.viz.attribution_plots import (agreement_heatmap, color_legend_html, methods_heatmap,
@@ -24,12 +24,12 @@ st.caption(_("Which input tokens made the model's output? Red tokens raise the e
              "it. Integrated Gradients, SHAP, LIME and occlusion compare the input with a baseline (the same sentence "
              "with every word replaced by [PAD], [MASK] or a zero vector)."))
 
-text = widgets.text_area(_("Sentence") if not handle.adapter.target_prefix else _("Source"), "attribution.text",
-                         ua.default_text(handle), height=80)
+first_label, pair_label, pair_help = handle.adapter.text_labels(handle)
+text = widgets.text_area(tr(first_label), "attribution.text", ua.default_text(handle), height=80)
+text = widgets.chat_wrapped(spec, text, "attribution.chat")
 pair = None
-if handle.adapter.target_prefix:  # an encoder-decoder: the target token follows this target prefix
-    pair = widgets.text_area(tr(handle.adapter.pair_label), "attribution.pair", height=68,
-                             help=tr(handle.adapter.pair_help)).strip() or None
+if handle.adapter.takes_pair:  # a pair classifier's second text, an encoder-decoder's target prefix
+    pair = widgets.text_area(tr(pair_label), "attribution.pair", height=68, help=tr(pair_help)).strip() or None
 target = ua.target_picker(handle, text)
 offered, refused = ua.method_choices(handle)
 methods = st.multiselect(_("Methods"), offered, default=["integrated_gradients"], key="attribution.methods",
@@ -128,6 +128,24 @@ if len(results) > 1:
                                           statistic="τ"), key="attribution.kendall", container=right)
     st.caption(_("Correlation of the token rankings (special tokens left out). 1 = same order, −1 = reversed."))
 
+if "class" in handle.adapter.target_kinds:  # every class of a classifier, with the first method: one table
+    n_labels = len(ua.class_names(handle))
+    every = st.toggle(_("Explain every label ({n} labels, about {seconds:.0f} s)", n=n_labels,
+                        seconds=n_labels * ua.estimate(spec, n_tokens, methods[0], n_steps, n_samples)),
+                      key="attribution.every_label", bind="query-params")
+    if every:
+        with st.spinner(_("Explaining every label…")):
+            every_results = widgets.run_or_stop(lambda: ua.cached_every_label(
+                spec, text, methods[0], target.output, pair, baseline, n_steps, tolerance, n_samples))
+        st.subheader(_("Every label: {method}", method=tr(METHOD_LABELS[methods[0]])))
+        st.caption(_("One column per label: what raised (positive) or lowered (negative) that label's {output}.",
+                     output=_("probability") if target.output == "prob" else _("logit")))
+        st.dataframe(every_label_table(every_results), hide_index=True, key="attribution.every_table")
+        e1, e2 = st.columns(2)
+        e1.download_button(_("Download every label (CSV)"), to_csv(every_results), "attribution-every-label.csv",
+                           "text/csv", key="attribution.every_csv")
+        e2.download_button(_("Download every label (JSON)"), to_json(every_results), "attribution-every-label.json",
+                           "application/json", key="attribution.every_json")
 uc.segment_view(token_results)
 if handle.adapter.generates and handle.adapter.prompt_is_prefix:  # a causal LM continues the text
     uc.continuation_view(spec, text, uc.gradient_method(token_results), baseline, n_steps)

@@ -61,7 +61,14 @@ if mode == "texts":
     c1, c2 = st.columns(2)
     text_a = c1.text_input(_("Sentence A"), "The cat sat on the mat.", key="compare.a", live=LIVE_PAUSE, bind="query-params")
     text_b = c2.text_input(_("Sentence B"), "The dog sat on the rug.", key="compare.b", live=LIVE_PAUSE, bind="query-params")
-    result = widgets.run_or_stop(lambda: ui_masking.cached_text_comparison(spec, text_a, text_b))
+    if widgets.chat_toggle(spec, "compare.chat"):
+        text_a, text_b = widgets.chat_wrap(spec, text_a), widgets.chat_wrap(spec, text_b)
+    pair = None
+    if handle.adapter.takes_pair:  # a pair classifier's hypothesis, an encoder-decoder's target: one for both
+        _first, pair_label, pair_help = handle.adapter.text_labels(handle)
+        pair = st.text_input(_("{label} (read with both sentences)", label=tr(pair_label)), key="compare.pair",
+                             live=LIVE_PAUSE, bind="query-params", help=tr(pair_help)).strip() or None
+    result = widgets.run_or_stop(lambda: ui_masking.cached_text_comparison(spec, text_a, text_b, text_pair=pair))
     for note in result.notes:  # first each sentence's own (cut input, unknown characters), then the comparison's
         widgets.show_note(note)
     units = ui_text.unit_switch(text_a, text_b)
@@ -99,7 +106,7 @@ if mode == "texts":
     if st.toggle(_("Attribute both sentences (same target)"), key="compare.attr", bind="query-params"):
         method = st.selectbox(_("Method"), ATTR_METHODS, key="compare.method", format_func=lambda m: tr(METHOD_LABELS[m]),
                               bind="query-params")
-        attr = widgets.run_or_stop(lambda: ui_masking.cached_attribution_difference(spec, text_a, text_b, method))
+        attr = widgets.run_or_stop(lambda: ui_masking.cached_attribution_difference(spec, text_a, text_b, method, pair))
         scores_a, scores_b = attr.scores_a, attr.scores_b
         if words is not None:  # a word's attribution is the sum of its pieces'
             scores_a, scores_b = aggregate_scores(scores_a, enc_a), aggregate_scores(scores_b, enc_b)
@@ -118,11 +125,16 @@ else:
                             placeholder="embedded", help=_("Loading a model downloads it unless it is local."),
                             bind="query-params")
     text = st.text_input(_("Sentence"), "The cat sat on the mat.", key="compare.text", live=LIVE_PAUSE, bind="query-params")
+    pair = None
+    if handle.adapter.takes_pair:  # a pair classifier's hypothesis, read by both models
+        _first, pair_label, pair_help = handle.adapter.text_labels(handle)
+        pair = st.text_input(tr(pair_label), key="compare.model_pair", live=LIVE_PAUSE, bind="query-params",
+                             help=tr(pair_help)).strip() or None
     if not model_b.strip():
         st.info(_("Enter a second model to put next to the sidebar's model."))
     else:
         spec_b = ModelSpec(model_b.strip())
-        result = widgets.run_or_stop(lambda: ui_masking.cached_model_comparison(spec, spec_b, text))
+        result = widgets.run_or_stop(lambda: ui_masking.cached_model_comparison(spec, spec_b, text, text_pair=pair))
         for note in result.notes:
             widgets.show_note(note)
         units = ui_text.unit_switch(text)
@@ -149,7 +161,9 @@ else:
                 else:
                     st.caption(md(tr(kind_label(pred.kind))))
                     if pred.labels:  # class probabilities
-                        charts.plotly_chart(distribution_bars(pred.labels, pred.probs, _("Class probabilities")),
+                        charts.plotly_chart(distribution_bars(
+                            pred.labels, pred.probs, _("Class probabilities"),
+                            _("probability (sigmoid, each label on its own)") if pred.multi_label else None),
                                         key=f"compare.mpred.{name}")
                     elif pred.embedding is not None:
                         st.markdown(_("Sentence embedding: {n} dimensions", n=int(pred.embedding.shape[0])))

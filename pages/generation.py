@@ -31,6 +31,7 @@ st.caption(_("A language model writes one token at a time: it scores every word 
 generates = adapter.generates
 default = adapter.example(handle, "attribution" if generates else "default")
 prompt = widgets.text_area(_("Prompt"), "generation.prompt", default, height=80)
+prompt = widgets.chat_wrapped(spec, prompt, "generation.chat")
 settings = widgets.run_or_stop(ug.settings_controls)
 
 

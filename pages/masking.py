@@ -28,12 +28,14 @@ def masking_view() -> None:
     st.caption(_("Click tokens to hide or replace them and see how the model's prediction changes. "
                  "The view follows the text as you type; the address bar is a link to this exact view."))
 
-    text = st.text_input(_("Sentence") if not adapter.target_prefix else _("Source"), adapter.example(handle, "masking"),
+    first_label, pair_label, pair_help = adapter.text_labels(handle)
+    text = st.text_input(tr(first_label), adapter.example(handle, "masking"),
                          key="masking.text", live=LIVE_PAUSE, bind="query-params")
+    text = widgets.chat_wrapped(spec, text, "masking.chat")
     target = None
-    if adapter.target_prefix:  # an encoder-decoder predicts the next token of this target
-        target = st.text_input(tr(adapter.pair_label), key="masking.target", live=LIVE_PAUSE,
-                               help=tr(adapter.pair_help), bind="query-params") or None
+    if adapter.takes_pair:  # a pair classifier's second text; an encoder-decoder predicts the next token of this target
+        target = st.text_input(tr(pair_label), key="masking.target", live=LIVE_PAUSE,
+                               help=tr(pair_help), bind="query-params") or None
     encoding = widgets.run_or_stop(lambda: ui_masking.cached_encoding(spec, text, target))
     widgets.show_notes(encoding)
     options = [i for i, s in enumerate(encoding.special) if not s]

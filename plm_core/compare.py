@@ -224,18 +224,19 @@ def _attentions(handle: ModelHandle, rows: Sequence[Encoding]) -> tuple[object, 
 
 
 def compare_texts(handle: ModelHandle, text_a: str, text_b: str, *, top_k: int = 5,
-                  max_tokens: int | None = None) -> TextComparison:
+                  max_tokens: int | None = None, text_pair: str | None = None) -> TextComparison:
     """Two inputs on one model, in one batched forward: alignment, prediction and attention differences.
 
     The prediction difference treats A as the original and B as the changed input (``handle.adapter``
-    reads it out). Masked LM: the masks of A and B are paired in order.
+    reads it out). Masked LM: the masks of A and B are paired in order. ``text_pair``: the second text both
+    are read with (a pair classifier's hypothesis, an encoder-decoder's target so far).
 
     Raises:
         InvalidInputError: an empty input.
     """
     with handle.lock:
-        enc_a, _ = encode(handle, text_a, max_tokens=max_tokens)
-        enc_b, _ = encode(handle, text_b, max_tokens=max_tokens)
+        enc_a, _ = encode(handle, text_a, text_pair, max_tokens=max_tokens)
+        enc_b, _ = encode(handle, text_b, text_pair, max_tokens=max_tokens)
         out, inputs, (att_a, att_b) = _attentions(handle, [enc_a, enc_b])
         read = handle.adapter.text_comparison(handle, enc_a, enc_b, out, inputs, top_k)
     alignment = align_tokens(enc_a, enc_b)
@@ -256,12 +257,13 @@ def attribution_difference(handle: ModelHandle, comparison: TextComparison, meth
     from plm_core.attribution import Target, attribute
 
     a_text, b_text = comparison.a.encoding.text, comparison.b.encoding.text
+    pair = comparison.a.encoding.text_pair  # the second text both were read with
     if "similarity" in handle.adapter.target_kinds:
         res_a = attribute(handle, a_text, method, target=Target("similarity", other=b_text), **params)
         res_b = attribute(handle, b_text, method, target=Target("similarity", other=a_text), **params)
     else:
-        res_a = attribute(handle, a_text, method, **params)
-        res_b = attribute(handle, b_text, method, target=res_a.target, **params)
+        res_a = attribute(handle, a_text, method, text_pair=pair, **params)
+        res_b = attribute(handle, b_text, method, target=res_a.target, text_pair=pair, **params)
     pairs = comparison.alignment.pairs
     if len(res_a.scores) != len(comparison.a.encoding) or len(res_b.scores) != len(comparison.b.encoding):
         raise UnsupportedModelError(msg('the attribution tokenized the inputs differently from the comparison'))
@@ -274,8 +276,9 @@ def attribution_difference(handle: ModelHandle, comparison: TextComparison, meth
 
 
 def compare_models(handle_a: ModelHandle, handle_b: ModelHandle, text: str, *, top_k: int = 5,
-                   max_tokens: int | None = None) -> ModelComparison:
+                   max_tokens: int | None = None, text_pair: str | None = None) -> ModelComparison:
     """One input on two models: predictions and attentions side by side, differences where defined.
+    ``text_pair``: a second text both read with (two pair classifiers' hypothesis).
 
     Tokens are aligned by strings when both tokenizers give the same tokens, else by character spans.
     Predictions are compared only for the same kind with the same labels or vocabulary; attention is
@@ -283,8 +286,8 @@ def compare_models(handle_a: ModelHandle, handle_b: ModelHandle, text: str, *, t
     """
     from plm_core.attention import extract_attention
 
-    att_a = extract_attention(handle_a, text, max_tokens=max_tokens)
-    att_b = extract_attention(handle_b, text, max_tokens=max_tokens)
+    att_a = extract_attention(handle_a, text, text_pair, max_tokens=max_tokens)
+    att_b = extract_attention(handle_b, text, text_pair, max_tokens=max_tokens)
     enc_a, enc_b = att_a.encoding, att_b.encoding
     notes: list[str] = _input_notes(((msg("model A"), enc_a), (msg("model B"), enc_b)))
     same_tokens = enc_a.tokens == enc_b.tokens and enc_a.input_ids == enc_b.input_ids
@@ -294,7 +297,7 @@ def compare_models(handle_a: ModelHandle, handle_b: ModelHandle, text: str, *, t
     preds: list[Prediction | None] = []
     for side, handle in (("A", handle_a), ("B", handle_b)):
         try:
-            preds.append(predict(handle, text, top_k=top_k, max_tokens=max_tokens))
+            preds.append(predict(handle, text, text_pair, top_k=top_k, max_tokens=max_tokens))
         except PlmCoreError as err:
             preds.append(None)
             notes.append(msg('model {side} ({model_id}) gives no prediction here: {err}', side=side, model_id=handle.model_id, err=err))

@@ -371,6 +371,8 @@ def load_model(spec: ModelSpec) -> ModelHandle:
     from plm_core.kinds import KINDS
 
     check_no_remote_code(spec.model_id, getattr(config, "auto_map", None), "model")
+    if spec.kind == "auto":
+        check_head_explained(spec.model_id, config)
     kind = detect_kind(config) if spec.kind == "auto" else spec.kind
     if kind not in KINDS:
         raise UnsupportedModelError(msg("unknown model kind {kind}; choose auto or one of {value}",
@@ -477,6 +479,26 @@ def check_no_remote_code(model_id: str, auto_map: object, what: str) -> None:
             "supports without remote code.",
             model_id=excerpt(model_id), what={"model": msg("model"), "tokenizer": msg("tokenizer")}.get(what, what),
             shown=shown))
+
+
+def check_head_explained(model_id: str, config: PretrainedConfig) -> None:
+    """Refuse a checkpoint whose task head no kind explains (question answering, token classification,
+    multiple choice: :data:`plm_core.kinds.UNEXPLAINED_HEADS`) instead of loading it silently without its head.
+
+    Raises:
+        UnsupportedModelError: naming the head and what it predicts, and how to see the encoder alone.
+    """
+    from plm_core.kinds import FALLBACK_KIND, get_adapter, unexplained_head
+
+    found = unexplained_head(config)
+    if found is None:
+        return
+    arch, what = found
+    raise UnsupportedModelError(
+        msg("{model_id} is a {arch}: its head predicts {what}. plm-lens does not explain that head, and loading it "
+            "as a {kind} would drop the head, so it is not loaded. To look at its encoder alone (attention, "
+            "similarity; the head unused), choose \"Load as: {kind}\".",
+            model_id=excerpt(model_id), arch=arch, what=what, kind=get_adapter(FALLBACK_KIND).label))
 
 
 def check_tokenizer_fits_kind(model_id: str, kind: str, tokenizer: PreTrainedTokenizerBase) -> None:

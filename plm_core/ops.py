@@ -56,6 +56,7 @@ OPS: dict[str, str] = {
     "attribute_step": "plm_core.generation:attribute_step",
     # gradients, sampling and data-set work (not merged into batches)
     "attribute": "plm_core.attribution:attribute",
+    "attribute_every_label": "plm_core.attribution:attribute_every_label",
     "estimate_seconds": "plm_core.attribution:estimate_seconds",
     "attribution_difference": "plm_core.ops:attribution_difference",
     "train_head": "plm_core.ops:train_head",
@@ -69,9 +70,11 @@ OPS: dict[str, str] = {
     "encode": "plm_core.ops:encoding",
     "token_count": "plm_core.ops:token_count",
     "word_pieces": "plm_core.lessons.compute:word_pieces",
+    "chat_prompt": "plm_core.tokens:chat_prompt",
+    "has_chat_template": "plm_core.tokens:has_chat_template",
 }
 # no forward pass: always run where the caller is (every app process holds the tokenizer)
-TOKENIZER_OPS = frozenset({"encode", "token_count", "word_pieces"})
+TOKENIZER_OPS = frozenset({"encode", "token_count", "word_pieces", "chat_prompt", "has_chat_template"})
 # one forward pass (or a few), no gradients, no global state: several sessions' calls may share a batch
 FORWARD_OPS = frozenset({"predict", "extract_attention", "query_key", "mask_and_predict", "occlusion_sweep",
                          "compare_texts", "compare_models", "token_embeddings", "attention_steps", "mask_lesson",
@@ -118,11 +121,12 @@ def token_count(handle: ModelHandle, text: str, text_pair: str | None = None) ->
         return 0
 
 
-def attribution_difference(handle: ModelHandle, text_a: str, text_b: str, method: str):
-    """Attribute both sentences of a text comparison with one target (``compare.attribution_difference``)."""
+def attribution_difference(handle: ModelHandle, text_a: str, text_b: str, method: str, text_pair: str | None = None):
+    """Attribute both sentences of a text comparison with one target (``compare.attribution_difference``);
+    ``text_pair``: the second text both are read with (a pair classifier's hypothesis)."""
     from plm_core.compare import attribution_difference as diff, compare_texts
 
-    return diff(handle, compare_texts(handle, text_a, text_b), method)
+    return diff(handle, compare_texts(handle, text_a, text_b, text_pair=text_pair), method)
 
 
 def train_head(handle: ModelHandle, examples: str):

@@ -7,7 +7,7 @@ import unicodedata
 from transformers import BatchEncoding
 
 from plm_core import display
-from plm_core.errors import InvalidInputError, excerpt
+from plm_core.errors import InvalidInputError, UnsupportedModelError, excerpt
 from plm_core.loading import ModelHandle
 from plm_core.types import Encoding
 from plm_core.i18n import msg
@@ -101,15 +101,29 @@ def encode_text(
             return_special_tokens_mask=True, return_token_type_ids=None,
         )
         ids = batch["input_ids"][0].tolist()
-        raw_tokens = tok.convert_ids_to_tokens(ids)
         seq_ids = batch.sequence_ids(0) if tok.is_fast else [0] * len(ids)
         word_ids = tuple(batch.word_ids(0)) if tok.is_fast else ()
         unk_id = tok.unk_token_id
+        typed_ids = _typed_special_ids(tok)
     if not ids or all(batch["special_tokens_mask"][0].tolist()):
         raise InvalidInputError(msg("the text gives no tokens for this model"))
+    typed, keep, typed_notes = _typed_specials(handle, batch, seq_ids, (text, text_pair), typed_ids)
+    if len(keep) < len(ids):  # a typed <s>/[CLS]/[SEP] stands for the one the tokenizer adds: not added twice
+        for key in ("input_ids", "attention_mask", "token_type_ids", "special_tokens_mask", "offset_mapping"):
+            if key in batch:
+                batch[key] = batch[key][:, keep]
+        ids = [ids[k] for k in keep]
+        seq_ids = [seq_ids[k] for k in keep]
+        word_ids = tuple(word_ids[k] for k in keep) if word_ids else ()
+        typed = [typed[k] for k in keep]
+    with handle.lock:
+        raw_tokens = tok.convert_ids_to_tokens(ids)
+    notes += typed_notes
     if "token_type_ids" in batch and not uses_token_types(handle):
         del batch["token_type_ids"]  # RoBERTa-style: one segment embedding, pairs told apart by </s></s>
-    special = tuple(bool(s) for s in batch.pop("special_tokens_mask")[0].tolist())
+    # typed special tokens are what the tokenizer made of them: the model's own specials (shown, kept in baselines,
+    # never masked or scored)
+    special = tuple(bool(s) or t for s, t in zip(batch.pop("special_tokens_mask")[0].tolist(), typed))
     offsets = (
         tuple((int(a), int(b)) for a, b in batch.pop("offset_mapping")[0].tolist())
         if "offset_mapping" in batch else tuple((0, 0) for _ in ids)
@@ -140,6 +154,46 @@ def encode_text(
         truncated=truncated, notes=notes + pair_notes, word_ids=word_ids, unknown=unknown,
     )
     return encoding, batch
+
+
+def _typed_special_ids(tok) -> dict[int, str]:
+    """Special tokens a text may contain as typed (template tokens, <s>, [CLS], <|endoftext|>), by id: every special
+    token but the mask token (a typed [MASK] is where a masked LM predicts). The unknown token counts only where it is
+    spelt out (an unknown character also becomes it: :func:`_typed_specials` compares the characters). Call under
+    the handle's lock."""
+    return {int(i): str(t) for t, i in zip(tok.all_special_tokens, tok.all_special_ids) if i != tok.mask_token_id}
+
+
+def _typed_specials(handle: ModelHandle, batch: BatchEncoding, seq_ids: list[int | None], texts: tuple[str, str | None],
+                    typed_ids: dict[int, str]) -> tuple[list[bool], list[int], tuple[str, ...]]:
+    """Which tokens are special tokens typed in the text (or written by a chat template), which positions to keep,
+    and the notes (inseq #271, #278).
+
+    A typed special is the model's own special token: it is marked special (shown, kept in baselines, never masked
+    or scored). Where the tokenizer adds the same special right beside it (its own <s>/[CLS] before a typed one,
+    its [SEP] after a typed one), the tokenizer's is left out, so the model reads it once.
+    """
+    ids = batch["input_ids"][0].tolist()
+    auto = [bool(s) for s in batch["special_tokens_mask"][0].tolist()]
+    offsets = batch["offset_mapping"][0].tolist() if "offset_mapping" in batch else [(0, 0)] * len(ids)
+    typed = [False] * len(ids)
+    for k, (tid, is_auto, seq, (a, b)) in enumerate(zip(ids, auto, seq_ids, offsets)):
+        if is_auto or tid not in typed_ids or seq is None or texts[seq] is None:
+            continue
+        # the characters spell the token (a lower-casing tokenizer reads "[cls]" as [CLS] too)
+        typed[k] = texts[seq][a:b].strip().lower() == typed_ids[tid].lower()
+    if not any(typed):
+        return typed, list(range(len(ids))), ()
+    drop = {k for k in range(len(ids)) if auto[k] and (
+        (k + 1 < len(ids) and typed[k + 1] and ids[k + 1] == ids[k]) or (k > 0 and typed[k - 1] and ids[k - 1] == ids[k]))}
+    names = list(dict.fromkeys(typed_ids[t] for t, is_typed in zip(ids, typed) if is_typed))
+    notes = [msg("the text contains the special token(s) {tokens}: each is read as the model's own special token "
+                 "(shown, kept in baselines, never masked or scored)", tokens=", ".join(names))]
+    if drop:
+        twice = list(dict.fromkeys(typed_ids[ids[k]] for k in sorted(drop)))
+        notes.append(msg("the typed {tokens} stands for the one the tokenizer adds there, so the model reads it once "
+                         "(the tokenizer's own was left out)", tokens=", ".join(twice)))
+    return typed, [k for k in range(len(ids)) if k not in drop], tuple(notes)
 
 
 def uses_token_types(handle: ModelHandle) -> bool:
@@ -207,3 +261,28 @@ def _shorten_pair(handle: ModelHandle, text: str, text_pair: str, limit: int) ->
             t = t[: side["offset_mapping"][keep - 1][1]]
         out.append(t)
     return out[0], out[1]
+
+
+def has_chat_template(handle: ModelHandle) -> bool:
+    """Whether the model's tokenizer has a chat template (``tokenizer.chat_template``)."""
+    with handle.lock:
+        return bool(getattr(handle.tokenizer, "chat_template", None))
+
+
+def chat_prompt(handle: ModelHandle, text: str) -> str:
+    """``text`` as one user message wrapped in the model's chat template, ending where the assistant's reply
+    starts (transformers' ``apply_chat_template(..., add_generation_prompt=True)``; its sandboxed Jinja reads the
+    text as data). The template's special tokens are then read as the model's own (:func:`encode_text`).
+
+    Raises:
+        UnsupportedModelError: the tokenizer has no chat template.
+        InvalidInputError: an empty text.
+    """
+    text, _notes = clean_text(text)
+    with handle.lock:
+        tok = handle.tokenizer
+        if not getattr(tok, "chat_template", None):
+            raise UnsupportedModelError(msg("{model_id} has no chat template: its tokenizer does not say how a "
+                                            "conversation is written for it", model_id=excerpt(handle.model_id)))
+        return str(tok.apply_chat_template([{"role": "user", "content": text}], tokenize=False,
+                                           add_generation_prompt=True))

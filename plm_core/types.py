@@ -196,6 +196,7 @@ class Prediction:
     distributions: tuple[TokenDistribution, ...] = ()
     embedding: np.ndarray | None = None  # float32 [hidden]; mean-pooled, L2-normalised (encoder)
     spans: tuple[tuple[str, str], ...] = ()  # T5 span filling: (sentinel, the text the model puts there)
+    multi_label: bool = False  # classifier: probs are a sigmoid per label (they need not sum to 1)
 
     @property
     def top_label(self) -> str | None:

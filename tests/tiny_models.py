@@ -354,3 +354,82 @@ def save_tiny(kind: str, folder: Path, seed: int = 0) -> Path:
     model.save_pretrained(folder)
     tok.save_pretrained(folder)
     return folder
+
+
+# ---------------------------------------------------------------- issue 21 (b): every head, chat templates
+# Kept apart from save_tiny's kinds (not in TINY_KINDS): each test that needs one of these asks for it.
+
+CHATML_TEMPLATE = (
+    "{% for message in messages %}<|im_start|>{{ message['role'] }}\n{{ message['content'] }}<|im_end|>\n"
+    "{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}")
+HEAD_KINDS = ("multilabel", "bart_nli", "bert_qa", "bert_ner", "bert_mc", "chat")
+
+
+def chat_tokenizer() -> PreTrainedTokenizerFast:
+    """A byte-level BPE (Qwen2 style) with ChatML's template tokens and a chat template."""
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    specials = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
+    trainer = trainers.BpeTrainer(vocab_size=600, special_tokens=specials,
+                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+    corpus = [" ".join(WORDS[i : i + 12]) for i in range(0, len(WORDS), 6)] * 3 + ["user assistant system"] * 3
+    tok.train_from_iterator(corpus, trainer)
+    tok.post_processor = processors.ByteLevel(trim_offsets=True)
+    out = PreTrainedTokenizerFast(tokenizer_object=tok, eos_token="<|im_end|>", pad_token="<|endoftext|>",
+                                  additional_special_tokens=["<|im_start|>", "<|im_end|>"])
+    out.chat_template = CHATML_TEMPLATE
+    return out
+
+
+def save_tiny_head(kind: str, folder: Path, seed: int = 0) -> Path:
+    """A tiny model with a task head (:data:`HEAD_KINDS`), saved to ``folder``.
+
+    multilabel: BERT classifier with ``problem_type="multi_label_classification"`` (toxic / insult / threat);
+    bart_nli: BartForSequenceClassification with contradiction / neutral / entailment (BART-MNLI's layout);
+    bert_qa / bert_ner / bert_mc: BERT question answering, token classification, multiple choice;
+    chat: a Qwen2 causal LM whose tokenizer has ChatML template tokens and a chat template.
+    """
+    from transformers import (BartForSequenceClassification, BertForMultipleChoice, BertForQuestionAnswering,
+                              BertForTokenClassification)
+
+    folder.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(seed)
+    if kind == "bart_nli":
+        tok = bart_tokenizer()
+        labels = {0: "contradiction", 1: "neutral", 2: "entailment"}
+        cfg = BartConfig(vocab_size=len(tok), d_model=32, encoder_layers=2, decoder_layers=2,
+                         encoder_attention_heads=4, decoder_attention_heads=4, encoder_ffn_dim=64, decoder_ffn_dim=64,
+                         max_position_embeddings=128, init_std=0.2, dropout=0.0, attention_dropout=0.0,
+                         activation_dropout=0.0, classifier_dropout=0.0, pad_token_id=1, bos_token_id=0,
+                         eos_token_id=2, decoder_start_token_id=2, forced_bos_token_id=None,
+                         forced_eos_token_id=None, num_labels=3, id2label=labels,
+                         label2id={v: k for k, v in labels.items()}, attn_implementation="eager")
+        model = BartForSequenceClassification(cfg)
+    elif kind == "chat":
+        tok = chat_tokenizer()
+        cfg = _decoder_config("qwen2", tok)
+        cfg.eos_token_id, cfg.bos_token_id = tok.eos_token_id, None
+        model = AutoModelForCausalLM.from_config(cfg, attn_implementation="eager")
+    else:
+        tok = bert_tokenizer()
+        n = len(tok)
+        if kind == "multilabel":
+            labels = {0: "toxic", 1: "insult", 2: "threat"}
+            model = BertForSequenceClassification(_bert_config(
+                n, num_labels=3, id2label=labels, label2id={v: k for k, v in labels.items()},
+                problem_type="multi_label_classification"))
+        elif kind == "bert_qa":
+            model = BertForQuestionAnswering(_bert_config(n))
+        elif kind == "bert_ner":
+            labels = {0: "O", 1: "B-PER", 2: "I-PER", 3: "B-LOC", 4: "I-LOC"}
+            model = BertForTokenClassification(_bert_config(n, num_labels=5, id2label=labels,
+                                                            label2id={v: k for k, v in labels.items()}))
+        elif kind == "bert_mc":
+            model = BertForMultipleChoice(_bert_config(n))
+        else:
+            raise ValueError(f"unknown tiny head kind {kind!r}")
+    model.eval()
+    model.save_pretrained(folder)
+    tok.save_pretrained(folder)
+    return folder

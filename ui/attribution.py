@@ -31,6 +31,23 @@ def cached_attribution(spec: ModelSpec, text: str, method: str, target: Target |
                    n_steps=n_steps, tolerance=tolerance, **params)
 
 
+def class_names(handle) -> tuple[str, ...]:
+    """The classifier's labels in id order."""
+    from plm_core.inference import class_labels
+
+    return class_labels(handle)
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def cached_every_label(spec: ModelSpec, text: str, method: str, output: str = "prob", text_pair: str | None = None,
+                       baseline: str = "pad", n_steps: int | None = None, tolerance: float = 0.001,
+                       n_samples: int | None = None) -> tuple[AttributionResult, ...]:
+    """``attribute_every_label`` cached like :func:`cached_attribution`."""
+    params = {} if n_samples is None else {"n_samples": int(n_samples)}
+    return compute(spec, "attribute_every_label", text, method, text_pair=text_pair, output=output,
+                   baseline=baseline, n_steps=n_steps, tolerance=tolerance, **params)
+
+
 def estimate(spec: ModelSpec, n_tokens: int, method: str, n_steps: int | None = None,
              n_samples: int | None = None) -> float:
     """Expected seconds of one ``attribute`` call (not cached: the rate follows the machine's load)."""
@@ -98,6 +115,8 @@ def quality_message(r: AttributionResult, warn: float = COMPLETENESS_WARNING) ->
             larger = cap_steps(1024) > int(p["n_steps"])
             advice = (_(" — above the warning level: choose 'auto' (error-controlled) or more steps in Settings before "
                         "trusting the scores.") if larger else _(" — above the warning level: choose 'auto' in Settings."))
+    elif p.get("exact_single_feature"):
+        parts.append(_("exact: one token to explain, nothing sampled"))
     elif "n_samples" in p:
         if p.get("adaptive_samples") and not p.get("samples_met"):
             what = _("add up within 2.5 %") if r.method in COMPLETENESS_METHODS else _("settle within 5 %")

@@ -89,20 +89,23 @@ def word_pills(words: Encoding) -> list[int]:
 
 
 @st.cache_data(max_entries=256, show_spinner=False)
-def cached_text_comparison(spec: ModelSpec, text_a: str, text_b: str, top_k: int = 5) -> TextComparison:
+def cached_text_comparison(spec: ModelSpec, text_a: str, text_b: str, top_k: int = 5,
+                           text_pair: str | None = None) -> TextComparison:
     handle_for(spec)
-    return compute(spec, "compare_texts", text_a, text_b, top_k=top_k)
+    return compute(spec, "compare_texts", text_a, text_b, top_k=top_k, text_pair=text_pair)
 
 
 @st.cache_data(max_entries=64, show_spinner=lazy_gettext("Attributing both sentences…"))
-def cached_attribution_difference(spec: ModelSpec, text_a: str, text_b: str, method: str) -> AttributionDifference:
-    return compute(spec, "attribution_difference", text_a, text_b, method)
+def cached_attribution_difference(spec: ModelSpec, text_a: str, text_b: str, method: str,
+                                  text_pair: str | None = None) -> AttributionDifference:
+    return compute(spec, "attribution_difference", text_a, text_b, method, text_pair)
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
-def cached_model_comparison(spec_a: ModelSpec, spec_b: ModelSpec, text: str, top_k: int = 5) -> ModelComparison:
+def cached_model_comparison(spec_a: ModelSpec, spec_b: ModelSpec, text: str, top_k: int = 5,
+                            text_pair: str | None = None) -> ModelComparison:
     handle_for(spec_a), handle_for(spec_b)
-    return compute(spec_a, "compare_models", spec_b, text, top_k=top_k)
+    return compute(spec_a, "compare_models", spec_b, text, top_k=top_k, text_pair=text_pair)
 
 
 def loaded_models() -> tuple[LoadedModel, ...]:

@@ -277,3 +277,33 @@ def open_page(page: str, **values: object) -> None:
         st.session_state[key] = value
     # without query_params, st.switch_page clears the URL and refuses while widgets of this page are bound to it
     st.switch_page(page, query_params={"model": active_spec().model_id})
+
+
+
+def chat_toggle(spec: ModelSpec, key: str) -> bool:
+    """A "chat template" switch, shown only for a model whose tokenizer has a chat template; whether it is on."""
+    from ui.backend import compute
+
+    if not compute(spec, "has_chat_template"):
+        return False
+    return st.toggle(_("Wrap in the model's chat template"), key=key, bind="query-params",
+                     help=_("A chat model was trained on conversations written in its template: the prompt becomes a "
+                            "user message and the model continues as the assistant. The template's special tokens are "
+                            "shown, never masked or scored."))
+
+
+def chat_wrap(spec: ModelSpec, text: str) -> str:
+    """``text`` as one user message in the model's chat template (``plm_core.tokens.chat_prompt``), shown as the
+    model will read it; an empty text stays empty."""
+    from ui.backend import compute
+
+    if not text.strip():
+        return text
+    wrapped = run_or_stop(lambda: compute(spec, "chat_prompt", text))
+    st.code(wrapped, language=None, wrap_lines=True)
+    return wrapped
+
+
+def chat_wrapped(spec: ModelSpec, text: str, key: str) -> str:
+    """:func:`chat_toggle` under a prompt box, and the prompt wrapped (:func:`chat_wrap`) when it is on."""
+    return chat_wrap(spec, text) if chat_toggle(spec, key) else text

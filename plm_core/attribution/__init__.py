@@ -43,7 +43,8 @@ from plm_core.i18n import msg
 __all__ = [
     "ATTENTION_METHODS", "BASELINES", "COMPLETENESS_METHODS", "METHODS", "METHOD_LABELS",
     "TARGET_KINDS", "AttributionMethodName", "AttributionResult", "BaselineName", "Target", "TargetKind",
-    "attribute", "default_target", "estimate_seconds", "unavailable_baselines", "unavailable_methods",
+    "attribute", "attribute_every_label", "default_target", "estimate_seconds", "every_label_table",
+    "unavailable_baselines", "unavailable_methods",
 ]
 
 MethodFn = Callable[[_m.Context], tuple[np.ndarray, dict[str, object]]]
@@ -296,6 +297,48 @@ def attribute(
     return result
 
 
+def attribute_every_label(handle: ModelHandle, text: str, method: str = "integrated_gradients", *,
+                          text_pair: str | None = None, output: str = "prob",
+                          **kwargs: object) -> tuple[AttributionResult, ...]:
+    """:func:`attribute` once per class of a classifier ("explain every label"), in label order, each with the
+    same input, method and settings: what raised or lowered each label's probability (a multi-label head: each
+    label's own sigmoid) or logit.
+
+    Args:
+        output: "prob" or "logit" for every label; other keyword arguments as for :func:`attribute`.
+
+    Returns:
+        One AttributionResult per label (``target.class_id`` 0, 1, …), scores float32 [key] each.
+
+    Raises:
+        UnsupportedModelError: the model has no classes. Others as for :func:`attribute`.
+    """
+    if "class" not in handle.adapter.target_kinds:
+        raise UnsupportedModelError(msg("explaining every label needs a classifier; {model_id} is a {kind}",
+                                        model_id=handle.model_id, kind=handle.adapter.label))
+    labels = handle.adapter.labels(handle)
+    return tuple(attribute(handle, text, method, target=Target("class", class_id=i, output=output),
+                           text_pair=text_pair, **kwargs) for i in range(len(labels)))
+
+
+def every_label_table(results: tuple[AttributionResult, ...] | list[AttributionResult]) -> dict[str, list]:
+    """One table of every label's attribution of the same input (:func:`attribute_every_label`): a "token"
+    column, then one column of scores per label (named by the label), one row per token.
+
+    Raises:
+        ValueError: the results are not of one input (different tokens).
+    """
+    if not results:
+        return {"token": []}
+    tokens = results[0].encoding.tokens
+    if any(r.encoding.tokens != tokens for r in results):
+        raise ValueError("every_label_table needs the results of one input")
+    table: dict[str, list] = {"token": list(tokens)}
+    for r in results:
+        table[str(r.target.label)] = [float(v) for v in r.scores]
+    return table
+
+
 _MODEL_CHANGING = ("deeplift",)  # puts hooks on the shared model for the whole call
 _JOB_LOCKS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # handle -> lock of its attribution jobs
 _JOB_LOCKS_GUARD = threading.Lock()
@@ -327,7 +370,11 @@ def _forward_rate(handle: ModelHandle) -> float:
     n = min(32, handle.max_tokens)
     with handle.lock:
         pad = int(handle.tokenizer.pad_token_id or 0)
-    inputs = model_inputs(handle, [Encoding("", ("",) * n, (pad,) * n, (False,) * n, (0,) * n, ((0, 0),) * n)])
+        eos = handle.tokenizer.eos_token_id
+    # pads closed by the end-of-sequence token: a BART-style classifier reads its input at the last <eos> and
+    # refuses an input without one ("Each example must contain at least one <eos> token")
+    ids = (pad,) * (n - 1) + (int(eos) if eos is not None else pad,)
+    inputs = model_inputs(handle, [Encoding("", ("",) * n, ids, (False,) * n, (0,) * n, ((0, 0),) * n)])
     # the fastest of 3-5 timed passes (after one warm-up): one pass of a small model takes about a millisecond,
     # and a single timing on the busy shared CPU was measured up to 500x too slow (other processes ran meanwhile).
     # A large model whose passes take over a second is timed fewer times (the pauses matter less there).

@@ -400,7 +400,20 @@ def _token_sampler(ctx: Context, explainer) -> Callable[[int], np.ndarray]:
 
 def kernel_shap(ctx: Context) -> tuple[np.ndarray, dict[str, object]]:
     """KernelSHAP (Lundberg & Lee, 2017) over tokens: coalitions in batched passes, the count adaptive
-    (:func:`_adaptive_samples`; Shapley values add up to f(x) − f(x'), so completeness is checked)."""
+    (:func:`_adaptive_samples`; Shapley values add up to f(x) − f(x'), so completeness is checked).
+
+    With a single feature (a one-token input) there is no coalition to sample (captum's sampler divides by zero:
+    ``Categorical(probs: tensor([nan]))``); its Shapley value is exactly f(x) − f(x'), which is returned."""
+    mask = _token_mask(ctx, True)[0, :, 0]
+    if int(mask.unique().numel()) == 1:
+        scores = np.zeros(ctx.x.shape[1], np.float32)
+        free = ~ctx.obj.fixed.cpu().numpy()
+        if free.any():  # one token: all of f(x) − f(x') is its own (efficiency); all fixed: nothing changes
+            scores[free] = (ctx.f_x - ctx.f_b) / int(free.sum())
+        ctx.obj.notes = (*ctx.obj.notes, msg(
+            "KernelSHAP: the input has one token to explain, so there is no coalition to sample: its Shapley value "
+            "is exactly f(input) − f(baseline)"))
+        return scores, {"n_samples": 0, "exact_single_feature": True}
     run = _token_sampler(ctx, KernelShap(ctx.obj.f))
     scores, info = _adaptive_samples(ctx, run, completeness=True, pooled=False)
     return scores.astype(np.float32), info

@@ -70,6 +70,38 @@ def _one_token(handle: ModelHandle, word: str, leading_space: bool, notes: list[
     return int(ids[0]), pieces[0].strip() or pieces[0]
 
 
+def _piece(handle: ModelHandle, token_id: int) -> str:
+    """A token exactly as compared, quoted with its spaces (repr: ``' he'``, ``'he'``)."""
+    return repr(token_text(handle, token_id))
+
+
+def _contrast_pair(handle: ModelHandle, word: str, foil: str, leading_space: bool,
+                   notes: list[str]) -> tuple[int, int, str, str]:
+    """The ids of a contrast's two words in the same form, and their quoted pieces (inseq #147).
+
+    Both are written as after a space when the words continue running text (``leading_space``), else without;
+    when one of them is a single token only in the other form, both take that form (a note says so). Read
+    separately, "he" could resolve to the piece without a space and "she" to " she": a difference of two
+    unrelated tokens.
+    """
+    for space in (leading_space, not leading_space):
+        a, b = word_ids(handle, word, leading_space=space), word_ids(handle, foil, leading_space=space)
+        if len(a) == 1 and len(b) == 1:
+            if space != leading_space:
+                notes.append(msg("{word} and {foil} are single tokens for this model only {form}, so both are "
+                                 "compared in that form", word=excerpt(word.strip()), foil=excerpt(foil.strip()),
+                                 form=msg("after a space") if space else msg("without a leading space")))
+            return int(a[0]), int(b[0]), _piece(handle, int(a[0])), _piece(handle, int(b[0]))
+    a = word_ids(handle, word, leading_space=leading_space)
+    b = word_ids(handle, foil, leading_space=leading_space)
+    for w, ids in ((word, a), (foil, b)):
+        if len(ids) > 1:
+            notes.append(msg("{value} is {n_ids} tokens for this model ({value2}); its first piece {value3} is "
+                             "explained", value=excerpt(w.strip()), n_ids=len(ids),
+                             value2=clip(" + ".join(token_texts(handle, ids))), value3=_piece(handle, int(ids[0]))))
+    return int(a[0]), int(b[0]), _piece(handle, int(a[0])), _piece(handle, int(b[0]))
+
+
 def _token_name(handle: ModelHandle, token_id: int) -> str:
     """Display text of a token for labels (plm_core.display)."""
     shown = token_text(handle, token_id)
@@ -196,13 +228,60 @@ def class_objective(handle: ModelHandle, prep: Prepared, target: Target) -> Obje
     if not 0 <= cid < len(labels):
         raise InvalidInputError(msg('class id {cid} is out of range: the model has {n_labels} classes', cid=cid, n_labels=len(labels)))
     target = target.with_(class_id=cid, label=labels[cid])
-    label = msg("class '{label}' ({output})", label=labels[cid], output=_OUTPUT[target.output])
+    multi = handle.adapter.multi_label(handle)
+    output = msg("prob, sigmoid") if multi and target.output == "prob" else _OUTPUT[target.output]
+    label = msg("class '{label}' ({output})", label=labels[cid], output=output)
+
+    logits_of = _encoder_decoder_classifier(handle, prep) if handle.arch.encoder_decoder else None
 
     def f(emb: torch.Tensor) -> torch.Tensor:
-        out = model_of_embeds(handle, prep, emb).logits.float()
-        return out.softmax(-1)[:, cid] if target.output == "prob" else out[:, cid]
+        out = (logits_of(emb) if logits_of else model_of_embeds(handle, prep, emb).logits).float()
+        # the probability the model gives: a softmax over the classes, or a sigmoid per label (multi-label head)
+        return handle.adapter.probabilities(handle, out)[:, cid] if target.output == "prob" else out[:, cid]
 
     return Objective(prep.encoding, prep.input_embeds, prep.fixed, f, target, cid, label, None, tuple(prep.notes))
+
+
+def _encoder_decoder_classifier(handle: ModelHandle, prep: Prepared) -> Callable[[torch.Tensor], torch.Tensor]:
+    """f(word embeddings [batch, query, hidden]) -> class logits [batch, label] of a BART-style sequence classifier.
+
+    transformers' ``BartForSequenceClassification.forward`` (and mBART's, PLBart's, MVP's, LED's) refuses
+    ``inputs_embeds`` (NotImplementedError): it finds the <eos> tokens in ``input_ids``. This is the same
+    computation on embeddings: the input goes to the encoder, the same tokens shifted right behind the decoder
+    start token to the decoder (``shift_tokens_right``), and the classification head reads the decoder's state at
+    the last <eos>. Each token's word embedding feeds both stacks, so its attribution covers both uses.
+
+    Raises:
+        UnsupportedModelError: the model lacks that layout (no ``classification_head`` or base ``model``).
+        InvalidInputError: the input has no <eos> token.
+    """
+    from plm_core.kinds.seq2seq import decoder_start
+
+    model = handle.model
+    base, head = getattr(model, "model", None), getattr(model, "classification_head", None)
+    if base is None or head is None:
+        raise UnsupportedModelError(msg("{model_id} is an encoder-decoder classifier of a layout plm-lens does not "
+                                        "know ({value}): it cannot be attributed", model_id=handle.model_id,
+                                        value=type(model).__name__))
+    eos_id = getattr(handle.config, "eos_token_id", None)
+    eos = [i for i, t in enumerate(prep.encoding.input_ids) if t == eos_id]
+    if not eos:
+        raise InvalidInputError(msg("the input has no end-of-sequence token, which this classifier reads"))
+    last = eos[-1]
+    with torch.no_grad():
+        start = model.get_input_embeddings()(torch.tensor([[decoder_start(handle)]], device=prep.ids.device))
+    mask = prep.extra.get("attention_mask")
+
+    def logits_of(emb: torch.Tensor) -> torch.Tensor:
+        b = emb.shape[0]
+        decoder_embeds = torch.cat([start.to(emb.dtype).expand(b, 1, -1), emb[:, :-1]], dim=1)
+        extra = {} if mask is None else {"attention_mask": mask.expand(b, -1)}
+        with prep.autocast:
+            hidden = run(handle, {"inputs_embeds": emb, "decoder_inputs_embeds": decoder_embeds, **extra}, grad=True,
+                         module=base).last_hidden_state
+            return head(hidden[:, last])
+
+    return logits_of
 
 
 def similarity_objective(handle: ModelHandle, prep: Prepared, target: Target, max_tokens: int | None) -> Objective:
@@ -268,17 +347,26 @@ def token_objective(handle: ModelHandle, prep: Prepared, target: Target, positio
             notes.append(msg('the predicted token {word} is bytes of a character, not a whole character: the '
                              'character is complete only with the next token(s)',
                              word=word))
+    elif target.kind == "contrast":
+        tid = None  # resolved below together with the foil, in the same form
     else:
         tid, word = _one_token(handle, target.word, leading_space, notes)
         target = target.with_(token_id=tid)
     if target.kind == "contrast":
         if not (target.contrast or "").strip():
             raise InvalidInputError(msg("a contrastive target needs a second word (the foil, e.g. 'she')"))
-        foil, foil_name = _one_token(handle, target.contrast, leading_space, notes)
+        if tid is None:
+            tid, foil, word, foil_name = _contrast_pair(handle, target.word, target.contrast, leading_space, notes)
+            target = target.with_(token_id=tid)
+        else:  # the target token is fixed: the foil in the same form (with or without its leading space)
+            space = token_text(handle, tid)[:1].isspace() if tid < len(handle.tokenizer) else leading_space
+            foil, foil_name = _one_token(handle, target.contrast, space, notes)
+            word, foil_name = _piece(handle, tid), _piece(handle, foil)
         if foil == tid:
             raise InvalidInputError(msg("{word} and {contrast} are the same token: choose two words",
                                         word=excerpt(target.word), contrast=excerpt(target.contrast)))
-        label = msg("'{word}' rather than '{foil}' {where} (logit difference)", word=word, foil=foil_name, where=where)
+        # the exact pieces compared, quoted with their spaces: ' he' and 'he' are different tokens
+        label = msg("{word} rather than {foil} {where} (logit difference)", word=word, foil=foil_name, where=where)
 
         def f(emb: torch.Tensor) -> torch.Tensor:
             logits = logits_at(emb)

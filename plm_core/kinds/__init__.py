@@ -24,6 +24,29 @@ MODEL_KINDS: tuple[str, ...] = tuple(KINDS)
 FALLBACK_KIND: str = EncoderAdapter.name
 
 
+# task heads no kind explains yet, by the end of their ``config.architectures`` class name: what the head predicts.
+# A checkpoint saved with one is refused when its kind is detected ("auto"), naming the head; loading it as an
+# encoder would silently drop the head (captum #1524's confusion). "Load as: encoder" still shows its encoder.
+UNEXPLAINED_HEADS: dict[str, str] = {
+    "ForQuestionAnswering": msg("question answering (the start and end of an answer span in a context)"),
+    "ForTokenClassification": msg("token classification (a label for every token, e.g. named entities)"),
+    "ForMultipleChoice": msg("multiple choice (a score for each of several choices)"),
+}
+
+
+def unexplained_head(config) -> tuple[str, str] | None:
+    """(architecture class, what its head predicts) when ``config`` was saved with a head of
+    :data:`UNEXPLAINED_HEADS` and with no head a kind explains, else None."""
+    archs = list(getattr(config, "architectures", None) or [])
+    if any(a.detect(config) for a in KINDS.values()):
+        return None
+    for arch in archs:
+        for suffix, what in UNEXPLAINED_HEADS.items():
+            if arch.endswith(suffix):
+                return arch, what
+    return None
+
+
 def get_adapter(kind: str) -> KindAdapter:
     """The adapter of ``kind`` (a ``ModelHandle.kind`` value).
 
@@ -53,5 +76,5 @@ def kind_label(kind: str) -> str:
     return get_adapter(kind).label
 
 
-__all__ = ["FALLBACK_KIND", "KINDS", "MODEL_KINDS", "CausalLMAdapter", "ClassifierAdapter", "EditComparison", "EncoderAdapter",
+__all__ = ["FALLBACK_KIND", "KINDS", "UNEXPLAINED_HEADS", "unexplained_head", "MODEL_KINDS", "CausalLMAdapter", "ClassifierAdapter", "EditComparison", "EncoderAdapter",
            "KindAdapter", "MaskedLMAdapter", "Output", "PairComparison", "Seq2SeqAdapter", "detect_kind", "get_adapter", "kind_label"]

@@ -94,6 +94,9 @@ class KindAdapter:
     target_prefix: ClassVar[bool] = False  # the second text is a decoder's target so far (pages always offer it)
     pair_label: ClassVar[str] = msg("Second sentence (optional)")  # the Attention page's second text box
     pair_help: ClassVar[str] = msg("BERT-style models read two segments: [CLS] A [SEP] B [SEP].")
+    # the Attribution, Masking and Compare pages offer the second text too (a pair classifier's hypothesis, a
+    # decoder's target so far); the Attention page always does
+    takes_pair: ClassVar[bool] = False
     # example inputs per page ("{mask}" becomes the tokenizer's mask token); "default" for any other page
     examples: ClassVar[Mapping[str, str]] = {"default": "The cat sat on the mat because it was tired."}
     # template bias probes (plm_core.bias.templates): how a filled template is scored — "mask" (a target word at
@@ -150,6 +153,10 @@ class KindAdapter:
 
     # ------------------------------------------------------------------ inputs
 
+    def text_labels(self, handle: ModelHandle) -> tuple[str, str, str]:
+        """(the first text box's label, the second's label, the second's help) on every page."""
+        return (msg("Source") if self.target_prefix else msg("Sentence")), self.pair_label, self.pair_help
+
     def encode(self, handle: ModelHandle, text: str, text_pair: str | None = None, *,
                max_tokens: int | None = None) -> tuple[Encoding, BatchEncoding]:
         """Tokenize one input (``text_pair``: a second sentence, segment B) into a display encoding and a
@@ -172,6 +179,16 @@ class KindAdapter:
         return tuple(run(handle, batch, want=("hidden_states",)).hidden_states)
 
     # ------------------------------------------------------------------ read-out of one forward pass
+
+    def multi_label(self, handle: ModelHandle) -> bool:
+        """Whether each label is an independent yes/no (a sigmoid per label) rather than one distribution."""
+        return False
+
+    def probabilities(self, handle: ModelHandle, vectors: torch.Tensor) -> torch.Tensor:
+        """Probabilities of :meth:`outputs` vectors ``[..., label]``: a softmax over the last axis (one
+        distribution), or a sigmoid per label where :meth:`multi_label` (float32, same shape)."""
+        vectors = vectors.float()
+        return torch.sigmoid(vectors) if self.multi_label(handle) else torch.softmax(vectors, -1)
 
     def outputs(self, handle: ModelHandle, out: Any, inputs: Mapping[str, torch.Tensor],
                 positions: Sequence[int] | None = None) -> torch.Tensor:
@@ -234,7 +251,7 @@ class KindAdapter:
         vectors = self.outputs(handle, out, inputs)
         before = self.prediction(handle, edit.original, vectors[0], top_k)
         after = self.prediction(handle, edit.edited, vectors[1], top_k)
-        probs = torch.softmax(vectors, -1)
+        probs = self.probabilities(handle, vectors)
         return EditComparison(before, after, (self.pair_comparison(handle, self.comparison_what, probs[0], probs[1],
                                                                    top_k),))
 
@@ -242,7 +259,7 @@ class KindAdapter:
                         inputs: Mapping[str, torch.Tensor], top_k: int) -> PairComparison:
         """Read-out of a batched forward of two inputs, A as the original and B as the changed one."""
         vectors = self.outputs(handle, out, inputs)
-        probs = torch.softmax(vectors, -1)
+        probs = self.probabilities(handle, vectors)
         return PairComparison(self.prediction(handle, a, vectors[0], top_k), self.prediction(handle, b, vectors[1], top_k),
                               (self.pair_comparison(handle, self.comparison_what, probs[0], probs[1], top_k),))
 
@@ -260,7 +277,7 @@ class KindAdapter:
                       has_ref: bool) -> tuple[np.ndarray, str]:
         """The swept quantity for every row (row 0 = the unoccluded input) and its name: the probability of the
         unoccluded input's top prediction."""
-        probs = torch.softmax(out, -1)
+        probs = self.probabilities(handle, out)
         top = int(probs[0].argmax())
         return probs[:, top].cpu().numpy().astype(np.float32), self.sweep_label(handle, top, masks)
 

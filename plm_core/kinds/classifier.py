@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+import numpy as np
 import torch
 
 from plm_core.kinds.base import KindAdapter, softmax_np
@@ -31,13 +32,34 @@ class ClassifierAdapter(KindAdapter):
     examples = {"default": "A really good movie with excellent acting.",
                 "attribution": "This movie was really good fun."}
 
+    takes_pair = True  # pair classifiers (NLI, paraphrase) read two texts as segments A and B
+
+    def text_labels(self, handle: ModelHandle) -> tuple[str, str, str]:
+        if any(label.lower().startswith("entail") for label in self.labels(handle)):  # an NLI head (MNLI's labels)
+            return (msg("Premise"), msg("Hypothesis"),
+                    msg("A natural-language-inference classifier reads the premise and the hypothesis as one pair of "
+                        "segments; its classes say whether the hypothesis follows from the premise, contradicts it or "
+                        "neither. Zero-shot classification asks it with a hypothesis such as 'This text is about "
+                        "sports.'"))
+        return (msg("Sentence"), msg("Second sentence (optional; pair classifiers)"),
+                msg("A pair classifier (paraphrase, similarity, NLI) reads two texts as segments A and B; leave it "
+                    "empty for a single-text classifier."))
+
     def labels(self, handle: ModelHandle) -> tuple[str, ...]:
         n = handle.config.num_labels
         names = handle.config.id2label or {}
         return tuple(str(names.get(i, f"LABEL_{i}")) for i in range(n))
 
+    def multi_label(self, handle: ModelHandle) -> bool:
+        # transformers' own reading of the head: BCEWithLogitsLoss per label when problem_type says so
+        # (BertForSequenceClassification.forward); pipelines' "sigmoid" function_to_apply likewise
+        return getattr(handle.config, "problem_type", None) == "multi_label_classification"
+
     def prediction(self, handle: ModelHandle, encoding: Encoding, vector: torch.Tensor, top_k: int) -> Prediction:
-        return Prediction(handle.model_id, self.name, encoding, labels=self.labels(handle), probs=softmax_np(vector))
+        multi = self.multi_label(handle)
+        probs = self.probabilities(handle, vector).cpu().numpy().astype(np.float32) if multi else softmax_np(vector)
+        return Prediction(handle.model_id, self.name, encoding, labels=self.labels(handle), probs=probs,
+                          multi_label=multi)
 
     def comparison_labels(self, handle: ModelHandle, before: torch.Tensor, after: torch.Tensor,
                           k: int) -> tuple[list[int], tuple[str, ...]]:
@@ -54,7 +76,19 @@ class ClassifierAdapter(KindAdapter):
             raise UnsupportedModelError(msg('different classes: {labels} against {labels2}', labels=original.labels, labels2=perturbed.labels))
         a, b = original.probs.astype(np.float32), perturbed.probs.astype(np.float32)
         return (PredictionComparison(self.name, self.comparison_what, original.labels, a, b, (b - a).astype(np.float32),
-                                     int(a.argmax()) != int(b.argmax())),)
+                                     int(a.argmax()) != int(b.argmax()), measure=self.measure(original.multi_label)),)
+
+    @staticmethod
+    def measure(multi_label: bool) -> str:
+        """The axis title of compared class probabilities (a multi-label head's do not sum to 1)."""
+        return msg("probability (sigmoid, each label on its own)") if multi_label else "probability"
+
+    def pair_comparison(self, handle: ModelHandle, what: str, before: torch.Tensor, after: torch.Tensor,
+                        k: int):
+        from dataclasses import replace
+
+        return replace(super().pair_comparison(handle, what, before, after, k),
+                       measure=self.measure(self.multi_label(handle)))
 
     def sweep_label(self, handle: ModelHandle, top: int, masks: Sequence[int]) -> str:
         return msg("probability of '{token}'", token=self.labels(handle)[top])

@@ -46,6 +46,7 @@ class Seq2SeqAdapter(CausalLMAdapter):
     prediction_title = msg("Next target token")
     comparison_what = msg("next target token")
     target_prefix = True
+    takes_pair = True
     pair_label = msg("Target so far (decoder input; optional)")
     pair_help = msg("An encoder-decoder reads the source above with its encoder; its decoder continues this target "
                     "prefix, attending to the source through cross-attention.")

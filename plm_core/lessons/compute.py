@@ -456,7 +456,7 @@ def occlusion(handle: ModelHandle, text: str, target: int | None = None, words: 
             hidden = handle.adapter.last_hidden(handle, inputs).float()
     scores = np.zeros(len(units), np.float32)
     if handle.adapter.output == "classes":
-        probs = torch.softmax(logits.float(), -1)
+        probs = handle.adapter.probabilities(handle, logits)  # a sigmoid per label for a multi-label head
         target = int(probs[0].argmax()) if target is None else int(target)
         delta = (probs[0, target] - probs[1:, target]).cpu().numpy()
         what = (msg("drop in p(class {target}) when the word is masked", target=target) if words else

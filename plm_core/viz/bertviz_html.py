@@ -178,20 +178,58 @@ def quantize(weights: np.ndarray) -> bytes:
     return np.clip(np.rint(weights * 255.0), 0, 255).astype(np.uint8).tobytes()
 
 
+# The most SVG elements a bertviz view may draw. Measured in headless Chromium 156 (benchmarks/bench_bertviz_size.py,
+# on the shared 2-core machine at load ~12): head view 13,688 elements 2.2 s, 51,896 4.8 s, 202,040 19 s; model view
+# 43,436 2.1 s, 76,268 4.3 s, 299,756 27 s (the model view of 128 tokens × 6 layers × 12 heads, 1.2 million lines,
+# took 115 s: bertviz #121, #82). 40,000 keeps both views near 2 s even on that loaded machine.
+MAX_SVG_ELEMENTS = 40_000
+
+
+def view_elements(view: View, n_tokens: int, n_layers: int, n_heads: int, n_keys: int | None = None) -> int:
+    """SVG elements bertviz draws for a view (its cost in the browser): one line per (head, query, key) of the
+    layer shown (head view: every head of one layer, hidden ones too) or of every layer (model view), plus the
+    token labels and the model view's thumbnails."""
+    lines = n_heads * n_tokens * (n_keys or n_tokens) * (n_layers if view == "model" else 1)
+    # measured: ~40 elements per token label in the head view; ~one per token per thumbnail in the model view
+    extra = 40 * n_tokens if view == "head" else n_layers * n_heads * n_tokens
+    return int(lines + extra)
+
+
+def fitting_subset(view: View, n_tokens: int, n_layers: int, n_heads: int, n_keys: int | None = None,
+                   limit: int = MAX_SVG_ELEMENTS) -> tuple[list[int], list[int]] | None:
+    """The largest leading (layers, heads) whose view stays within ``limit`` SVG elements (all layers and heads
+    when the whole view does), or None when even one head of one layer does not (then only the heatmaps fit)."""
+    per_head = view_elements(view, n_tokens, 1, 1, n_keys)
+    if view_elements(view, n_tokens, n_layers, n_heads, n_keys) <= limit:
+        return list(range(n_layers)), list(range(n_heads))
+    if per_head > limit:
+        return None
+    if view == "head":  # one layer at a time: fewer heads
+        return list(range(n_layers)), list(range(max(1, limit // per_head)))
+    cells = limit // per_head
+    if cells >= n_heads:  # whole layers
+        return list(range(cells // n_heads)), list(range(n_heads))
+    return [0], list(range(cells))
+
+
 def bertviz_html(result: AttentionResult, view: View = "head", *, layers: list[int] | None = None,
-                 heads: list[int] | None = None, display_mode: Literal["light", "dark"] = "light") -> str:
+                 heads: list[int] | None = None, display_mode: Literal["light", "dark"] = "light",
+                 head_subset: list[int] | None = None) -> str:
     """A bertviz view of ``result`` as one HTML document (for an iframe) that needs no network.
 
     Args:
         view: "head" (lines between tokens, one colour per head) or "model" (every layer × head).
         layers: layer indices to include (default all); fewer layers = smaller page.
-        heads: heads pre-selected in the head view (default all).
+        heads: heads pre-selected in the head view (default all; the others are drawn too, hidden).
         display_mode: kept for older callers; the page's own script replaces it with the theme it finds (the
             app around the frame, or the OS setting for a file opened on its own).
+        head_subset: only these heads are sent and drawn (default all): a smaller view of a large input
+            (:func:`fitting_subset`); the model view labels them with their own numbers.
     """
     n_layers = min(r.n_layers for r in (result, *result.stacks))  # bertviz has one layer menu for all stacks
     layers = list(range(n_layers)) if layers is None else sorted(set(layers))
-    weights = result.weights[layers]
+    head_subset = list(range(result.n_heads)) if head_subset is None else sorted(set(head_subset))
+    weights = result.weights[layers][:, head_subset]
     enc = result.encoding
     n = len(enc)
     tokens = list(enc.tokens)
@@ -205,7 +243,7 @@ def bertviz_html(result: AttentionResult, view: View = "head", *, layers: list[i
         filters.append({"name": _(STACK_FILTERS.get(other.stack, other.stack)), "src": src, "shape": [rows, cols],
                         "rows": [0, rows], "cols": [0, cols], "left_text": list(other.encoding.tokens),
                         "right_text": list(other.keys.tokens)})
-        extra_blobs.append(base64.b64encode(quantize(other.weights[layers])).decode("ascii"))
+        extra_blobs.append(base64.b64encode(quantize(other.weights[layers][:, head_subset])).decode("ascii"))
     if enc.pair_start is not None and not result.stacks:
         b = enc.pair_start
         for name, rows, cols in ((_("Sentence A -> Sentence A"), (0, b), (0, b)),
@@ -218,12 +256,13 @@ def bertviz_html(result: AttentionResult, view: View = "head", *, layers: list[i
     params: dict[str, object] = {
         "attention": filters, "default_filter": "0", "root_div_id": root, "include_layers": layers,
         "blob": base64.b64encode(quantize(weights)).decode("ascii"), "extra_blobs": extra_blobs,
-        "n_tokens": n, "n_heads": result.n_heads, "n_layers": len(layers),
+        "n_tokens": n, "n_heads": len(head_subset), "n_layers": len(layers),
     }
     if view == "head":
-        params |= {"layer": layers[0], "heads": heads}
+        params |= {"layer": layers[0], "heads": None if heads is None else [head_subset.index(h) for h in heads
+                                                                            if h in head_subset]}
     else:
-        params |= {"display_mode": display_mode, "include_heads": list(range(result.n_heads)),
+        params |= {"display_mode": display_mode, "include_heads": head_subset,
                    "total_heads": result.n_heads,
                    "scroll_note": _("Scroll sideways: {fits} of {n} heads fit this width.")}
     options = "".join(f'<option value="{i}">{html.escape(f["name"])}</option>' for i, f in enumerate(filters)) if len(filters) > 1 else ""

@@ -98,7 +98,8 @@ def test_bad_input_gives_clear_messages(app_factory):
     _set_text(at, "the cat sat on the mat. " * 417)  # 10,008 characters
     infos = [shown(i.value) for i in at.info]
     assert any("only the first 256 (the limit here) are used" in i for i in infos), infos  # MiniLM's own limit
-    assert any("shown up to 128 tokens" in i for i in infos), infos
+    # bertviz: every layer and head of 256 tokens is far past what Chromium draws in 2 s; a subset is offered
+    assert any("would draw" in i and "2 s" in i for i in infos), infos
     assert _summary(at).startswith("256 tokens") and not at.error
 
     _set_text(at, "I love 😀 שלום עולם مرحبا بالعالم")

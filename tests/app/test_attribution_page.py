@@ -165,3 +165,19 @@ def test_gradient_shap_says_what_to_expect_before_it_runs(app_factory):
     at.multiselect(key="attribution.methods").select("gradient_shap").run()
     assert not at.exception
     assert any(expect in c for c in _texts(at, "caption")), _texts(at, "caption")
+
+
+def test_bart_nli_pair_box_and_attribution(app_factory, tmp_path):
+    """A BART-MNLI-style classifier: the page has the hypothesis box, runs (the estimate crashed) and explains
+    tokens of both texts."""
+    from tiny_models import save_tiny_head
+
+    folder = save_tiny_head("bart_nli", tmp_path / "bart_nli")
+    at = _open(app_factory, str(folder))
+    assert not at.exception, at.exception
+    at.text_area(key="attribution.text").input("a man is eating").run()
+    _run_if_asked(at.text_area(key="attribution.pair").input("a person eats").run())
+    assert not at.exception, at.exception
+    assert [t.label for t in at.text_area if t.key == "attribution.pair"] == ["Hypothesis"]
+    (highlight,) = _highlights(at)
+    assert "man" in highlight and "person" in highlight

@@ -92,3 +92,19 @@ def test_offline_no_cdn(tiny_mlm, view):
     assert "cdnjs" not in html and "require.config({" not in html.replace(" ", "")
     assert "d3" in html and "jQuery" in html  # inlined from pip packages (mpld3, xstatic-jquery)
     assert "window.PLM_PARAMS" in html
+
+
+def test_head_subset_sends_only_those_heads(tiny_mlm):
+    """A large view drawn for a subset of layers and heads (issue 21 b): only their weights travel."""
+    from plm_core.viz.bertviz_html import MAX_SVG_ELEMENTS, fitting_subset, view_elements
+
+    result = extract_attention(tiny_mlm, "the quick brown fox jumps over the lazy dog")
+    params, _ = _params(bertviz_html(result, "model", layers=[1], head_subset=[3, 1]))
+    assert params["include_heads"] == [1, 3] and params["include_layers"] == [1]
+    np.testing.assert_allclose(_decode(params), quantize(result.weights[[1]][:, [1, 3]]).__len__() and
+                               np.rint(result.weights[[1]][:, [1, 3]] * 255) / 255, atol=1e-6)
+    # the subset offered for a long input fits the limit, a short input is drawn whole
+    assert fitting_subset("model", 11, 2, 4) == ([0, 1], [0, 1, 2, 3])
+    layers, heads = fitting_subset("model", 120, 6, 12)
+    assert view_elements("model", 120, len(layers), len(heads)) <= MAX_SVG_ELEMENTS
+    assert fitting_subset("head", 400, 6, 12) is None  # one head of 400 tokens is already too large
