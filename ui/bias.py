@@ -363,25 +363,45 @@ def export_buttons(result, key: str, column: str | None = None) -> None:
                        key=f"bias.{key}.json")
 
 
-def explain_links(text_a: str, text_b: str, key: str) -> None:
-    """Buttons that open the two sentences in the Compare, Attention and Attribution pages."""
+def result_origin(config: dict[str, Any]) -> widgets.Origin:
+    """The model (as loaded to score it) and revision of a result, from its configuration: a drill-down
+    explains the item with this model, not the sidebar's."""
+    run_id = config.get("run_id")
+    if run_id is not None:
+        try:
+            info = run_store().run(int(run_id))
+        except PlmCoreError:
+            pass
+        else:
+            return widgets.Origin(_spec_of(info), msg("bias run #{run_id} ({probe})", run_id=int(run_id),
+                                                      probe=jobs.NAMES[info.probe]), info.revision)
+    fields = config.get("model_spec") or {"model_id": config.get("model_id", "")}
+    spec = ModelSpec(**{k: v for k, v in fields.items() if k in {f.name for f in dataclasses.fields(ModelSpec)}})
+    return widgets.Origin(spec, msg("a bias probe result"), config.get("revision"))
+
+
+def explain_links(text_a: str, text_b: str, key: str, origin: widgets.Origin) -> None:
+    """Buttons that open the two sentences in the Compare, Attention and Attribution pages, on the model that
+    scored them (``origin``)."""
+    st.caption(_("Opens on {model}, the model that scored this item.", model=md(origin.spec.model_id)))
     cols = st.columns(5)
     if cols[0].button(_("Compare side by side"), key=f"{key}.compare"):
-        widgets.open_page("pages/compare.py", **{"compare.mode": "texts", "compare.a": text_a, "compare.b": text_b})
+        widgets.open_page("pages/compare.py", origin,
+                          **{"compare.mode": "texts", "compare.a": text_a, "compare.b": text_b})
     for i, (label, text) in enumerate((("A", text_a), ("B", text_b))):
         if cols[1 + i].button(_("Attention: {side}", side=label), key=f"{key}.attention_{label}"):
-            widgets.open_page("pages/attention.py", **{"attention.text": text, "attention.pair": ""})
+            widgets.open_page("pages/attention.py", origin, **{"attention.text": text, "attention.pair": ""})
         if cols[3 + i].button(_("Attribution: {side}", side=label), key=f"{key}.attribution_{label}"):
-            widgets.open_page("pages/attribution.py", **{"attribution.text": text})
+            widgets.open_page("pages/attribution.py", origin, **{"attribution.text": text})
 
 
-def side_by_side(label_a: str, text_a: str, label_b: str, text_b: str, key: str) -> None:
+def side_by_side(label_a: str, text_a: str, label_b: str, text_b: str, key: str, origin: widgets.Origin) -> None:
     c1, c2 = st.columns(2)
     c1.text(f"A — {label_a}")
     c1.code(text_a, language=None, wrap_lines=True)
     c2.text(f"B — {label_b}")
     c2.code(text_b, language=None, wrap_lines=True)
-    explain_links(text_a, text_b, key)
+    explain_links(text_a, text_b, key, origin)
 
 
 def _pick(label: str, options: list, fmt, key: str):
@@ -484,7 +504,7 @@ def show_crows(result) -> None:
         st.text(_("{direction} · {n} shared tokens scored · sent_more {more:.3f} vs sent_less {less:.3f} → {verdict}",
                   direction=r.direction, n=r.n_shared, more=r.score_more, less=r.score_less,
                   verdict=_("more-stereotyping preferred") if r.more_higher else _("not preferred")))
-        side_by_side(_("more stereotyping"), r.sent_more, _("less stereotyping"), r.sent_less, "bias.crows.open")
+        side_by_side(_("more stereotyping"), r.sent_more, _("less stereotyping"), r.sent_less, "bias.crows.open", result_origin(result.config))
 
 
 def show_bec(result) -> None:
@@ -523,7 +543,7 @@ def show_bec(result) -> None:
         st.text(_("p_target {target:.4g} · p_prior {prior:.4g} · association {association:+.3f}", target=r.p_target,
                   prior=r.p_prior, association=r.association))
         side_by_side(_("sentence"), r.sentence, _("person masked (the model predicts {person!r})", person=r.person),
-                     r.sentence.replace(r.person, "[MASK]", 1), "bias.bec.open")
+                     r.sentence.replace(r.person, "[MASK]", 1), "bias.bec.open", result_origin(result.config))
 
 
 def show_seat(result: SeatResult) -> None:
@@ -552,7 +572,7 @@ def show_seat(result: SeatResult) -> None:
         other = counterpart(result, item)
         if other is not None:
             side_by_side(f"{item.category} (s = {item.association:+.4f})", item.text,
-                         f"{other.category} (s = {other.association:+.4f})", other.text, "bias.seat.open")
+                         f"{other.category} (s = {other.association:+.4f})", other.text, "bias.seat.open", result_origin(result.config))
 
 
 def show_template(result: templates.TemplateResult) -> None:
@@ -594,7 +614,7 @@ def show_template(result: templates.TemplateResult) -> None:
     fmt = lambda s: ", ".join(f"{t} {scores[(s, t)]:.4g}" for t in result.template_set.targets  # noqa: E731
                               if (s, t) in scores)
     side_by_side(fmt(sentence), sentence, fmt(same_template[other][2]), same_template[other][2],
-                 "bias.template.open")
+                 "bias.template.open", result_origin(result.config))
 
 
 SHOW = {"crows_pairs": show_crows, "bec_pro": show_bec, "seat": show_seat, "template": show_template}

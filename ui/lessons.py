@@ -145,7 +145,25 @@ def controls(name: str):
 
 
 def _go(delta: int, n_steps: int) -> None:
-    st.session_state["lessons.step"] = min(max(st.session_state.get("lessons.step", 1) + delta, 1), n_steps)
+    """One step forward or back; past a lesson's last step the next lesson's first step, before its first step
+    the previous lesson's last (a clicker runs the whole sequence). The first and last steps of all stay put."""
+    step = int(st.session_state.get("lessons.step") or 1) + delta
+    number = int(st.session_state.get("lessons.lesson") or LESSONS[0].number)
+    numbers = [lesson.number for lesson in LESSONS]
+    if step > n_steps and number != numbers[-1]:
+        st.session_state["lessons.lesson"] = numbers[numbers.index(number) + 1]
+        step = 1
+    elif step < 1 and number != numbers[0]:
+        before = numbers[numbers.index(number) - 1]
+        st.session_state["lessons.lesson"] = before
+        step = len(get_lesson(before).steps)
+    st.session_state["lessons.step"] = min(max(step, 1), len(get_lesson(st.session_state.get("lessons.lesson")
+                                                                        or numbers[0]).steps))
+
+
+def _open_lesson(number: int) -> None:
+    st.session_state["lessons.lesson"] = number
+    st.session_state["lessons.step"] = 1
 
 
 def _lesson_changed() -> None:
@@ -252,12 +270,23 @@ def _render_page() -> None:
         c1.button(_("Exit presenter view"), key="lessons.exit", on_click=_exit_presenter)
         # the sidebar (and its language switch) is hidden here: the other language, named in itself
         c2.button(LANGUAGES["en" if lang == "zh" else "zh"], key="lessons.lang", on_click=language.toggle)
+        _lesson_list(lesson, lang)
         return
     with st.expander(_("Glossary")):
         st.markdown("\n".join(f"- **{term(lang)}** — {definition(lang)}"  # md: trusted
                                for term, definition in lesson.glossary))
     st.caption(_("Share this step (opens in presenter view):"))
     st.code(presenter_link(ctx.spec.model_id), language=None)
+
+
+def _lesson_list(current: Lesson, lang: Lang) -> None:
+    """Presenter view: every lesson as a button (the sidebar and the lesson picker are hidden on the projector)."""
+    st.caption(_("Lessons"))
+    cols = st.columns(4)
+    for k, lesson in enumerate(LESSONS):
+        cols[k % 4].button(f"{lesson.number}. {lesson.title(lang)}", key=f"lessons.open.{lesson.number}",
+                   on_click=_open_lesson, args=(lesson.number,), width="stretch",
+                   type="primary" if lesson is current else "secondary")
 
 
 def presenter_link(model_id: str) -> str:
@@ -278,7 +307,7 @@ def _question(ctx: Ctx) -> bool:
     q = ctx.step.question
     if q is None:
         return True
-    where = (ctx.lesson.number, ctx.step_index)  # type: ignore[attr-defined]
+    where = (ctx.lesson.number, ctx.step_index + 1)  # type: ignore[attr-defined]  # 1-based, as lessons.step
     lang = ctx.lang
     with st.container(border=True):
         st.markdown(_("**Predict first:** {question}", question=q.prompt(lang)))  # md: trusted
@@ -320,11 +349,12 @@ def _question(ctx: Ctx) -> bool:
 
 def _navigation(lesson: Lesson, index: int, lang: Lang, presenter: bool) -> None:
     n = len(lesson.steps)
+    first, last = index == 0 and lesson.number == LESSONS[0].number, index == n - 1 and lesson is LESSONS[-1]
     left, _middle, right = st.columns([1, 3, 1])
-    left.button(_("← Previous"), key="lessons.prev", disabled=index == 0,
+    left.button(_("← Previous"), key="lessons.prev", disabled=first,
                 on_click=_go, args=(-1, n), width="stretch")
-    right.button(_("Next →"), key="lessons.next", disabled=index == n - 1,
-                 on_click=_go, args=(1, n), width="stretch", type="primary")
+    right.button(_("Next lesson →") if index == n - 1 and not last else _("Next →"), key="lessons.next",
+                 disabled=last, on_click=_go, args=(1, n), width="stretch", type="primary")
     keyboard.step_keys("lessons.keys", lambda: _go(1, n), lambda: _go(-1, n))  # →/PageDown/Space, ←/PageUp
 
 
@@ -696,6 +726,7 @@ def view_use(ctx: Ctx) -> None:
         diff = float(np.max(np.abs(saved.probs - probs)))
         st.session_state["lessons.saved"] = (str(folder), diff)
         st.session_state[widgets.SPEC_KEY] = new
+        st.session_state[widgets.PENDING_KEY] = new  # the sidebar shows it too
         st.rerun()
     if "lessons.saved" in st.session_state:
         path, diff = st.session_state["lessons.saved"]
@@ -704,7 +735,9 @@ def view_use(ctx: Ctx) -> None:
         widgets.check_equal(_("The saved classifier's prediction"), _("the trained model's"), diff,
                             widgets.PROBS_TOLERANCE)
         if st.button(_("Explain it on the Attention page"), key="lessons.open_attention"):
-            widgets.open_page("pages/attention.py", **{"attention.text": ctx.text})
+            widgets.open_page("pages/attention.py", widgets.Origin(ModelSpec(path), msg("the classifier saved in "
+                                                                                       "lesson 5")),
+                              **{"attention.text": ctx.text})
 
 
 def view_attention_vs_attribution(ctx: Ctx) -> None:

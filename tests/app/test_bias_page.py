@@ -399,3 +399,35 @@ def test_a_large_expansion_runs_as_a_stoppable_job(app_factory, tiny_dirs, monke
     assert (info.n_items, info.n_done, info.status, info.config["n_scores"]) == (8010, 4, "stopped", 16_020)
     assert any("Stopped after 4 of 8,010 items" in shown(i.value) for i in at.info)
     assert len(frame(at, "sentence", "score")) == 8  # 4 sentences x 2 targets
+
+
+def test_drill_down_opens_on_the_model_that_scored_the_run(app_factory, tiny_dirs, crows_file):
+    """Issue 24, item 1: a pair scored by a masked LM was "explained" by whatever model the sidebar held."""
+    from plm_core.attention import extract_attention
+    from ui.widgets import OTHER
+
+    a, b = str(tiny_dirs["masked_lm"]), str(tiny_dirs["encoder"])
+    at = open_page(app_factory, a, "pages/bias.py")
+    run_crows(at, crows_file)
+    assert not at.error, [shown(e.value) for e in at.error]
+    # the user loads another model in the sidebar; the run (scored on A) is still shown
+    at.selectbox(key="model.choice").set_value(OTHER)
+    at.text_input(key="model.custom").input(b)
+    at.button(key="FormSubmitter:model.form-Load model").click().run()
+    assert at.session_state["model.spec"].model_id == b
+    assert any(a in shown(c.value) for c in at.caption)  # the buttons say which model they open on
+    at.button(key="bias.crows.open.attention_A").click().run()
+    assert not at.exception, at.exception
+    assert at.session_state["model.spec"].model_id == a  # explained with the model that scored the pair
+    assert at.text_input(key="model.custom").value == a  # and the sidebar says so
+    assert any("Opened from bias run #1 (CrowS-Pairs): explained with" in shown(i.value) and a in shown(i.value)
+               for i in at.info), [shown(i.value) for i in at.info]
+    text = at.session_state["attention.text"]
+    # the page's numbers are model A's: its heatmap equals A's attention computed directly (B's differs)
+    handle_a = load_model(ModelSpec(a, device="cpu"))
+    want = extract_attention(handle_a, text).weights
+    other = extract_attention(load_model(ModelSpec(b, device="cpu")), text).weights
+    assert want.shape != other.shape or not np.allclose(want, other)
+    heat = next(f for f in chart_specs(at) if f["data"] and f["data"][0]["type"] == "heatmap")
+    z = np.asarray(plotly_array(heat["data"][0]["z"]), dtype=np.float64)  # layer 0, average of heads (defaults)
+    np.testing.assert_allclose(z, want[0].mean(0), atol=1e-5)

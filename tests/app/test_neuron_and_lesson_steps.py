@@ -43,8 +43,8 @@ def _lesson_step(app_factory, model_dir, lesson: int, step: int):
     at.session_state["lessons.step"] = step + 1  # the step control is 1-based (its URL value)
     at.run()
     q = get_lesson(lesson).steps[step].question
-    at.radio(key=f"lessons.guess.{lesson}.{step}").set_value(q.answer).run()
-    at.toggle(key=f"lessons.reveal.{lesson}.{step}").set_value(True).run()
+    at.radio(key=f"lessons.guess.{lesson}.{step + 1}").set_value(q.answer).run()
+    at.toggle(key=f"lessons.reveal.{lesson}.{step + 1}").set_value(True).run()
     assert not at.exception, at.exception
     return at
 
