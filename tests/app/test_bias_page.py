@@ -56,10 +56,13 @@ def test_template_probe_chart_equals_core_and_opens_attention(app_factory, tiny_
     assert list(bar_he["x"]) == list(tset.words("JOB"))
     np.testing.assert_allclose(plotly_array(bar_he["y"]), [want[(v, "he")]["mean"] for v in tset.words("JOB")],
                                rtol=1e-5)
-    # error bars: the t interval across the four templates, by hand
+    # error bars: the t interval across the four templates on the logit scale (probabilities), by hand
     scores = [r.score for r in expected.rows if r.probe_value == "nurse" and r.target == "he"]
-    half = scipy.stats.t.ppf(0.975, len(scores) - 1) * np.std(scores, ddof=1) / np.sqrt(len(scores))
-    assert plotly_array(bar_he["error_y"]["array"])[0] == pytest.approx(half, rel=1e-6)
+    m = np.mean(scores)
+    half = scipy.stats.t.ppf(0.975, len(scores) - 1) * np.std(scores, ddof=1) / np.sqrt(len(scores)) / (m * (1 - m))
+    low, high = (1 / (1 + np.exp(-(np.log(m / (1 - m)) + s * half))) for s in (-1, 1))
+    assert plotly_array(bar_he["error_y"]["array"])[0] == pytest.approx(high - m, rel=1e-6)
+    assert plotly_array(bar_he["error_y"]["arrayminus"])[0] == pytest.approx(m - low, rel=1e-6)
     # one colour per target, no light/dark pairs shared by two targets
     bars = [t for t in fig["data"] if t["type"] == "bar"]
     assert len({t["marker"]["color"] for t in bars}) == len(bars)
