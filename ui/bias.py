@@ -599,6 +599,7 @@ def show_template(result: templates.TemplateResult) -> None:
     records = [{**row_record(r), "slot_values": ", ".join(f"{k}={v}" for k, v in r.slot_values)} for r in result.rows]
     st.dataframe(records, hide_index=True, height=260, key="bias.template.rows", column_config=row_columns(records))
     export_buttons(result, "template_probe", column)
+    contrasts_view(result)
     st.subheader(_("Open a template row"))
     sentences = list(dict.fromkeys((r.template_index, r.slot_values, r.sentence) for r in result.rows))
     k = _pick(_("Sentence"), list(range(len(sentences))), lambda k: sentences[k][2], "bias.template.item")
@@ -615,6 +616,35 @@ def show_template(result: templates.TemplateResult) -> None:
                               if (s, t) in scores)
     side_by_side(fmt(sentence), sentence, fmt(same_template[other][2]), same_template[other][2],
                  "bias.template.open", result_origin(result.config))
+
+
+def contrasts_view(result: templates.TemplateResult) -> None:
+    """Per-sentence contrasts of the targets (he − she, he − they, she − they; each case apart) with the paired
+    test per case and pair, the contrasts themselves, and their CSV."""
+    tests = result.contrast_tests()
+    if not tests:
+        return
+    st.subheader(_("Per-sentence contrasts"))
+    st.caption(_("Each filled sentence scored for two of its targets (same grammatical case): the difference a − b "
+                 "per sentence; per case and pair its mean with the 95% t interval and the two-sided Wilcoxon "
+                 "signed-rank test (paired: the same sentence)."))
+    low, high = _("CI low"), _("CI high")
+    st.dataframe([{_("case"): tr(t.group), _("contrast"): f"{t.label_a} − {t.label_b}", _("pairs"): t.n_pairs,
+                   _("mean difference"): t.mean_difference, low: t.ci_low, high: t.ci_high,
+                   _("median difference"): t.median_difference, "W": t.statistic, "p": t.p_value} for t in tests],
+                 hide_index=True, key="bias.template.contrast_tests",
+                 column_config={_("mean difference"): NUMBER, low: NUMBER, high: NUMBER,
+                                _("median difference"): NUMBER, "p": P_VALUE})
+    contrasts = result.contrasts()
+    st.dataframe([{_("sentence"): c.sentence, _("case"): c.case, _("value"): c.probe_value,
+                   _("contrast"): f"{c.target_a} − {c.target_b}", "a": c.score_a, "b": c.score_b,
+                   _("difference"): c.difference} for c in contrasts], hide_index=True, height=220,
+                 key="bias.template.contrasts",
+                 column_config={"a": NUMBER, "b": NUMBER, _("difference"): NUMBER})
+    run = result.config.get("run_id")
+    st.download_button(_("Contrasts CSV"), result.contrasts_csv(),
+                       file_name=f"template_probe_run{run}_contrasts.csv" if run else "template_probe_contrasts.csv",
+                       mime="text/csv", key="bias.template.contrasts_csv")
 
 
 SHOW = {"crows_pairs": show_crows, "bec_pro": show_bec, "seat": show_seat, "template": show_template}

@@ -19,6 +19,7 @@ stoppable job. The spread across templates gives each mean a t interval (templat
 from __future__ import annotations
 
 import csv
+import dataclasses
 import hashlib
 import io
 import itertools
@@ -230,6 +231,10 @@ class TemplateResult:
     def to_json(self) -> str:
         return result_to_json("template", self.config, self.summary(), self.rows)
 
+    def contrasts_csv(self) -> str:
+        """Every per-sentence contrast (one row each, with the run's provenance columns)."""
+        return table_to_csv((dataclasses.asdict(c) for c in self.contrasts()), self.config)
+
 
 def template_column(row: TemplateRow, column: str) -> str:
     """A row's value of ``column``: a slot name, ``template``, ``target``, or an extra column."""
@@ -370,7 +375,7 @@ def from_text(name: str, templates: str, slots: str, targets: str) -> TemplateSe
 
 
 def from_csv(text: str, name: str = "uploaded CSV", layout: str = "lists") -> TemplateSet:
-    """A set from a CSV with a ``template`` column, a ``target`` (or ``targets``) column and one column per slot.
+    """A set from a CSV (or a TSV: a ``.tsv`` name or a tab-separated header) with a ``template`` column, a ``target`` (or ``targets``) column and one column per slot.
 
     Args:
         text: the CSV text.
@@ -388,7 +393,11 @@ def from_csv(text: str, name: str = "uploaded CSV", layout: str = "lists") -> Te
                                     value=", ".join(LAYOUTS)))
     if not (text or "").strip():
         raise InvalidInputError(msg('the CSV file is empty'))
-    reader = csv.DictReader(io.StringIO(text))
+    header = text.lstrip("\ufeff").split("\n", 1)[0]
+    if name.lower().endswith(".tsv") or header.count("\t") > header.count(","):  # a TSV, as published sets ship
+        reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")), delimiter="\t", quoting=csv.QUOTE_NONE)
+    else:
+        reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
     columns = [c.strip() for c in (reader.fieldnames or []) if c and c.strip()]
     lower = {c.lower(): c for c in columns}
     if "target" not in lower and "targets" in lower:
@@ -400,6 +409,8 @@ def from_csv(text: str, name: str = "uploaded CSV", layout: str = "lists") -> Te
                                     value=', '.join((repr(m) for m in missing)), value2=', '.join(columns) or 'none'))
     rows = [{(k or "").strip(): (v or "").strip() for k, v in r.items() if k is not None} for r in reader]
     template_col, target_col = lower["template"], lower["target"]
+    for r in rows:  # $SLOT and {slot} read as [SLOT]
+        r[template_col] = bracket_slots(r.get(template_col, ""))
     other = [c for c in columns if c not in (template_col, target_col)]
     if layout == "rows":
         return _from_rows(rows, name, template_col, target_col, other)

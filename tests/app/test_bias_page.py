@@ -434,3 +434,61 @@ def test_drill_down_opens_on_the_model_that_scored_the_run(app_factory, tiny_dir
     heat = next(f for f in chart_specs(at) if f["data"] and f["data"][0]["type"] == "heatmap")
     z = np.asarray(plotly_array(heat["data"][0]["z"]), dtype=np.float64)  # layer 0, average of heads (defaults)
     np.testing.assert_allclose(z, want[0].mean(0), atol=1e-5)
+
+
+WINOGENDER_STYLE_TSV = ("occupation(0)\tother-participant(1)\tanswer\tsentence\n"
+                        "nurse\tman\t1\tThe $OCCUPATION told the $PARTICIPANT that $NOM_PRONOUN was tired.\n"
+                        "doctor\twoman\t0\tThe $OCCUPATION gave the $PARTICIPANT $POSS_PRONOUN book.\n"
+                        "teacher\tboy\t1\tThe $PARTICIPANT saw the $OCCUPATION with $ACC_PRONOUN.\n"
+                        "engineer\tgirl\t0\tThe $OCCUPATION told the $PARTICIPANT that $NOM_PRONOUN was happy.\n")
+
+
+def test_a_published_tsv_runs_after_the_mapping_step_with_per_row_contrasts(app_factory, tiny_dirs):
+    """Issue 24, item 4: the uploader refused .tsv, `$` slots were not recognised, there was no per-row contrast."""
+    at = open_page(app_factory, tiny_dirs["masked_lm"], "pages/bias.py")
+    at.radio(key="bias.template.layout").set_value("table").run()
+    at.file_uploader(key="bias.template.csv").set_value(
+        ("templates.tsv", WINOGENDER_STYLE_TSV.encode(), "text/tab-separated-values")).run()
+    assert not at.exception and not at.error, [shown(e.value) for e in at.error]
+    # the suggested mapping, shown for confirmation
+    assert at.selectbox(key="bias.template.map.template").value == "sentence"
+    assert at.selectbox(key="bias.template.map.slot.OCCUPATION").value == "occupation(0)"
+    assert at.text_input(key="bias.template.map.targets.POSS_PRONOUN").value == "his, her, their"
+    at.button(key="bias.template.map.use").click().run()
+    at.button(key="bias.template.run").click().run()
+    assert not at.exception and not at.error, [shown(e.value) for e in at.error]
+    tset = templates.from_table(WINOGENDER_STYLE_TSV, "templates.tsv", templates.suggest_mapping(
+        *templates.read_table(WINOGENDER_STYLE_TSV, "templates.tsv")))
+    expected = templates.probe_templates(load_model(ModelSpec(str(tiny_dirs["masked_lm"]), device="cpu")), tset)
+    shown_contrasts = frame(at, "contrast", "difference")
+    want = expected.contrasts()
+    assert len(shown_contrasts) == len(want) == 12
+    np.testing.assert_allclose(list(shown_contrasts["difference"]), [c.difference for c in want], rtol=1e-6)
+    tests = frame(at, "contrast", "pairs")
+    he_she = tests[(tests["case"] == "NOM_PRONOUN") & (tests["contrast"] == "he − she")]
+    d = [c.difference for c in want if c.case == "NOM_PRONOUN" and (c.target_a, c.target_b) == ("he", "she")]
+    assert int(he_she["pairs"].iloc[0]) == 2 and he_she["mean difference"].iloc[0] == pytest.approx(np.mean(d))
+    # no probability interval leaves [0, 1]
+    summary = frame(at, "value", "target", "mean")
+    assert (summary["ci_low"].dropna() >= 0).all() and (summary["ci_high"].dropna() <= 1).all()
+
+
+def test_compare_models_adds_the_exact_mcnemar_test_on_the_same_pairs(app_factory, tiny_dirs, crows_file):
+    """Issue 24, item 4: Compare models showed both estimates with intervals but no test of their difference."""
+    import math
+
+    a, b = str(tiny_dirs["masked_lm"]), str(tiny_dirs["roberta_mlm"])
+    at = open_page(app_factory, a, "pages/bias.py")
+    run_crows(at, crows_file, others=b)
+    assert not at.error, [shown(e.value) for e in at.error]
+    pairs = datasets.load_crows_pairs(crows_file)
+    ra, rb = (run_crows_pairs(load_model(ModelSpec(m, device="cpu")), pairs) for m in (a, b))
+    da, db = ({r.index: r.more_higher for r in res.rows} for res in (ra, rb))
+    only_a = sum(da[i] and not db[i] for i in da)
+    only_b = sum(db[i] and not da[i] for i in da)
+    n = only_a + only_b  # exact McNemar by hand: two-sided binomial test of the discordant pairs at 1/2
+    p = 1.0 if n == 0 else min(1.0, 2 * sum(math.comb(n, k) for k in range(min(only_a, only_b) + 1)) / 2**n)
+    table = frame(at, "only A / only B", "p")
+    assert table["only A / only B"].iloc[0] == f"{only_a} / {only_b}"
+    assert table["p"].iloc[0] == pytest.approx(p)
+    assert table["difference A − B"].iloc[0] == pytest.approx(ra.metric - rb.metric)
