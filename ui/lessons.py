@@ -361,13 +361,20 @@ def _navigation(lesson: Lesson, index: int, lang: Lang, presenter: bool) -> None
 # -------------------------------------------------------------------------------------------- views ----
 
 
+def _bool_cell(value):
+    """A yes/no cell in the viewer's language (pandas would show True/False in English); other values as they are."""
+    if isinstance(value, (bool, np.bool_)):
+        return _p("cell", "yes") if value else _p("cell", "no")
+    return value
+
+
 def _frame(rows: list[dict]):
     """A static table for st.table, which the presenter view scales (st.dataframe draws on a canvas and its
     toolbar fetches icons from fonts.gstatic.com). st.table renders each cell as Markdown: text cells go
-    through md() so tokens such as ">", "*" or "#" show literally."""
+    through md() so tokens such as ">", "*" or "#" show literally; yes/no cells are translated."""
     import pandas as pd
 
-    frame = pd.DataFrame([{k: md(v) if isinstance(v, str) else v for k, v in row.items()} for row in rows])
+    frame = pd.DataFrame([{k: md(v) if isinstance(v, str) else _bool_cell(v) for k, v in row.items()} for row in rows])
     return frame.set_index(frame.columns[0]) if len(frame.columns) else frame
 
 
@@ -400,7 +407,7 @@ def view_embedding_tables(ctx: Ctx) -> None:
     if res.segment is not None:
         bars[_("‖segment row‖")] = np.linalg.norm(res.segment, axis=1)
     charts.plotly_chart(token_bars(bars, tokens, _("Length of each looked-up row")), key="lessons.emb_norms")
-    charts.plotly_chart(vectors_heatmap(res.combined, tokens, _("Input vectors (first 64 dimensions)")),
+    charts.plotly_chart(vectors_heatmap(res.combined, tokens, _("Input vectors")),
                         key="lessons.emb_vec")
     widgets.check_equal(_("Our sum + LayerNorm") if res.layer_norm else _("Our sum"), _("the model's input vectors"),
                         res.max_abs_diff, widgets.VECTORS_TOLERANCE)
@@ -412,10 +419,12 @@ def view_positions(ctx: Ctx) -> None:
     tokens = res.encoding.tokens
     c1, c2 = st.columns(2)
     charts.plotly_chart(attention_heatmap(res.position_similarity(), [_("pos {p}", p=p) for p in res.position_ids],
-                                          _("Cosine similarity of position rows"), signed=True, colorbar_title="cos"),
+                                          _("Cosine similarity of position rows"), signed=True, colorbar_title="cos",
+                                          axis_titles=(_("position"), _("position"))),
                         key="lessons.pos_sim", container=c1)
     charts.plotly_chart(attention_heatmap(res.word_similarity(), tokens, _("Cosine similarity of token rows"),
-                                          signed=True, colorbar_title="cos"), key="lessons.word_sim", container=c2)
+                                          signed=True, colorbar_title="cos", axis_titles=(_("token"), _("token"))),
+                        key="lessons.word_sim", container=c2)
     sim = res.position_similarity()
     n = sim.shape[0]
     near = float(np.mean([sim[i, i + 1] for i in range(n - 1)])) if n > 1 else float("nan")
@@ -768,6 +777,11 @@ def view_attention_vs_attribution(ctx: Ctx) -> None:
         if len(attr.scores) == len(att.encoding):
             series[_("integrated gradients ({n} steps)", n=n_steps)] = (attr.scores if words is None
                                                                   else aggregate_scores(attr.scores, words))
+            if "similarity" in ctx.handle.adapter.target_kinds:  # an encoder: what IG explains needs a 2nd sentence
+                st.caption(_("Integrated gradients explains the cosine similarity of your sentence's embedding with "
+                             "the embedding of the sentence “{other}”.", other=md(other)))
+            else:
+                st.caption(_("Integrated gradients explains: {target}.", target=md(tr(attr.target_label))))
     norm = {k: np.abs(v) / (np.abs(v).max() or 1.0) for k, v in series.items()}
     title = (_("Attention from [CLS] vs attribution (each scaled to max 1)") if row == 0 else
              _("Attention from the last token vs attribution (each scaled to max 1)"))

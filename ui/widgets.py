@@ -74,7 +74,7 @@ def model_picker() -> ModelHandle | None:
     if (pending := st.session_state.pop(PENDING_KEY, None)) is not None:  # a drill-down or a failed load
         _sync_picker(pending)
     if (failed := st.session_state.pop(FAILED_KEY, None)) is not None:
-        sb.error(failed)
+        sb.error(failed)  # md: trusted (built with md() on every user part when stored)
     room = classroom.current()  # classroom mode: only the allowlist (and lesson-trained folders), no pickle
     with sb.form("model.form", border=False):
         options = list(SUGGESTED_MODELS) + [OTHER]
@@ -217,10 +217,10 @@ def origin_note(handle: ModelHandle) -> None:
     if revision:
         text += " " + _("(revision {revision})", revision=md(revision))
     if revision and handle.revision and revision != handle.revision:
-        st.warning(text + " " + _("The model loaded now is revision {revision}: its numbers may differ from the "
-                                  "result's.", revision=md(handle.revision)))
+        st.warning(text + " " + _("The model loaded now is revision {revision}: its numbers may differ from the "  # md: trusted
+                                  "result's.", revision=md(handle.revision)))  # md: trusted (parts escaped above)
     else:
-        st.info(text, icon=":material/link:")
+        st.info(text, icon=":material/link:")  # md: trusted (every user part escaped with md() above)
 
 
 def show_notes(encoding: Encoding) -> None:

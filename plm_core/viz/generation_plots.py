@@ -138,13 +138,14 @@ def neuron_view_figure(nv: NeuronView, *, max_dims: int = 64) -> go.Figure:
     lim_v = float(max(np.max(np.abs(nv.q[:d])), np.max(np.abs(nv.keys[:, :d])))) or 1.0
     lim_p = float(np.nanmax(np.abs(products))) if np.isfinite(products).any() else 1.0
     dims = list(range(d))
-    height = max(340, 26 * len(keys) + 230)
+    height = max(360, 26 * len(keys) + 250)
     fig = make_subplots(
-        rows=2, cols=4, column_widths=[0.34, 0.34, 0.16, 0.16], row_heights=[0.1, 0.9], shared_yaxes=False,
-        horizontal_spacing=0.03, vertical_spacing=48 / height,
+        rows=2, cols=4, column_widths=[0.31, 0.31, 0.19, 0.19], row_heights=[0.1, 0.9], shared_yaxes=False,
+        horizontal_spacing=0.03, vertical_spacing=64 / height,
         specs=[[{}, {}, None, None], [{}, {}, {}, {}]],
-        subplot_titles=(_("q: query {label}", label=f"{nv.query}:{nv.query_token}"), _("q (again, to compare)"),
-                        _("k: each key"), _("q ⊙ k (element-wise)"), _("q·k (sum)"), "softmax"),
+        # two short lines each: side by side over narrow columns they never overlap, down to a 390 px phone
+        subplot_titles=(_("q: query<br>{label}", label=f"{nv.query}:{nv.query_token}"), _("q (again,<br>to compare)"),
+                        _("k:<br>each key"), _("q ⊙ k<br>(element-wise)"), _("q·k<br>(sum)"), "softmax"),
     )
     qrow = np.asarray(nv.q[:d], float)[None, :]
     vectors = theme.signed_title(_("value"))

@@ -72,3 +72,28 @@ def test_model_loaded_once_for_reruns_and_sessions(app_factory, tiny_dirs, monke
     assert len(loaded) == 1
     assert any(m.value.startswith("**5 tokens**") for m in first.markdown)
     assert any(m.value.startswith("**13 tokens**") for m in second.markdown)
+
+
+def _sidebar_titles() -> list[str]:
+    """The page titles in app.py's navigation order (the sidebar's)."""
+    import ast
+    from pathlib import Path
+
+    tree = ast.parse((Path(__file__).resolve().parents[2] / "app.py").read_text(encoding="utf-8"))
+    return [kw.value.args[0].value for node in ast.walk(tree) if isinstance(node, ast.Call)
+            and getattr(node.func, "attr", "") == "Page" for kw in node.keywords if kw.arg == "title"]
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_home_lists_the_pages_in_the_sidebars_order(app_factory, tiny_dirs, lang):
+    """Issue 24, item 5: Home listed the pages in another order than the sidebar."""
+    import re
+
+    from plm_core.i18n import translations
+
+    at = app_factory(str(tiny_dirs["classifier"]), query={"lang": lang} if lang != "en" else None).run()
+    assert not at.exception, at.exception
+    table = next(m.value for m in at.markdown if m.value.count("| **") >= 5)
+    listed = re.findall(r"^\| \*\*(.+?)\*\* \|", table, flags=re.M)
+    sidebar = [translations(lang).gettext(t) for t in _sidebar_titles() if t != "Home"]
+    assert listed == [t for t in sidebar if t in listed] and len(listed) == len(sidebar), (listed, sidebar)

@@ -64,7 +64,7 @@ def test_clicker_keys_step_with_focus_on_the_reveal_switch_and_cross_into_the_ne
     expect(_h2(page)).to_have_text("Positions")
     expect(page.locator("html[data-plm-step-keys=on]")).to_have_count(1)
     main = page.get_by_test_id("stMain")
-    for key, heading in (("ArrowRight", "Static versus contextual embeddings"), ("PageDown", "From text to tokens")):
+    for key, heading in (("ArrowRight", "Static versus contextual embeddings"), ("PageDown", "Queries, keys and values")):
         with app.expect_rerun():
             main.get_by_role("radio").first.check(force=True)
         reveal = page.get_by_role("switch", name="Reveal the answer")
