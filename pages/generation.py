@@ -29,6 +29,14 @@ st.caption(_("A language model writes one token at a time: it scores every word 
              "(sampling). Temperature, top-k and top-p change the distribution it is drawn from."))
 
 generates = adapter.generates
+if not (generates or adapter.output == "masked_token"):  # no language-model head: say what to load, and offer it
+    widgets.offer_models(_("{model} ({kind}) has no language-model head: it cannot generate, nor fill in a word. "
+                           "Load a causal LM (such as gpt2) or an encoder-decoder (t5-small) to generate, or a masked "
+                           "LM to see the distribution at its mask.", model=md(handle.model_id),
+                           kind=md(tr(adapter.label))),
+                         lambda h: h.adapter.generates or h.adapter.output == "masked_token",
+                         suggested=("gpt2", "t5-small"), key="generation.offer")
+    st.stop()
 default = adapter.example(handle, "attribution" if generates else "default")
 prompt = widgets.text_area(_("Prompt"), "generation.prompt", default, height=80)
 settings = widgets.run_or_stop(ug.settings_controls)

@@ -22,7 +22,7 @@ from plm_core.bias import bec_pro as bec_mod
 from plm_core.bias import datasets, jobs, stats, templates
 from plm_core.bias import store as store_mod
 from plm_core.bias.sampling import describe_sample
-from plm_core.bias.common import CAVEATS, CONTENT_WARNING, row_record
+from plm_core.bias.common import CAVEATS, CONTENT_WARNING, model_files, row_record
 from plm_core.bias.seat import SeatResult, counterpart
 from plm_core.errors import PlmCoreError
 from plm_core.loading import ModelSpec
@@ -227,7 +227,7 @@ def start_runs(probe: str, spec: ModelSpec, revision: str | None, items: tuple, 
     ids = []
     for k, s in enumerate([spec, *others]):
         cfg = config | {"model_id": s.model_id, "revision": revision if k == 0 else s.revision,
-                        "model_spec": dataclasses.asdict(s)}
+                        "model_spec": dataclasses.asdict(s)} | model_files(s.model_id)  # a folder: its weights' hash
         ids.append(jobs.create_run(store, probe, cfg, items, status="running" if k == 0 else "queued"))
     st.session_state[JOB] = {"queue": list(ids), "running": True, "chunk": FIRST_CHUNK}
     st.session_state.setdefault(CURRENT, {})[probe] = ids[0]

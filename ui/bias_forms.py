@@ -182,8 +182,11 @@ def template_form(handle: ModelHandle, spec: ModelSpec) -> None:
                  metric=md(tr(templates.metric(handle.kind)) or "—"), kind=md(tr(handle.adapter.label))))
     sets = {s.name: s for s in templates.example_sets_for(handle.kind)}
     if sets and st.session_state.get("bias.template.kind") != handle.kind:
+        # another kind of model since the last visit: its first example set. On a first visit the editor's
+        # defaults are that set already (setting them too made Streamlit log a warning with a stack trace)
+        if st.session_state.get("bias.template.kind") is not None:
+            _fill_editor(next(iter(sets.values())))
         st.session_state["bias.template.kind"] = handle.kind
-        _fill_editor(next(iter(sets.values())))
 
     def use_example() -> None:
         st.session_state.pop(ROWS_SET, None)

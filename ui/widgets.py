@@ -223,6 +223,33 @@ def origin_note(handle: ModelHandle) -> None:
         st.info(text, icon=":material/link:")  # md: trusted (every user part escaped with md() above)
 
 
+def use_model(spec: ModelSpec) -> None:
+    """Make ``spec`` the session's model from a button's callback (the sidebar shows it on the rerun)."""
+    st.session_state[SPEC_KEY] = spec
+    st.session_state[PENDING_KEY] = spec
+
+
+def offer_models(text: str, fits: Callable[[ModelHandle], bool], *, suggested: tuple[str, ...], key: str) -> None:
+    """A page the loaded model cannot serve: ``text`` (why, what to load; md-escaped by the caller), then a button
+    per model that fits: those already loaded on this server first, then ``suggested`` ones (a download unless
+    cached; a failed load keeps the current model and says why in the sidebar)."""
+    st.info(text, icon=":material/swap_horiz:")  # md: trusted (the caller escapes every user part)
+    loaded = [h.spec for h in resources.loaded_handles() if fits(h)]
+    specs = []
+    for s in dict.fromkeys([*loaded, *(ModelSpec(m) for m in suggested)]):
+        try:  # classroom mode offers only what it allows
+            classroom.check_model_allowed(s.model_id, allow_pickle=s.allow_pickle)
+        except PlmCoreError:
+            continue
+        specs.append(s)
+    cols = st.columns(min(4, len(specs)) or 1)
+    for n, s in enumerate(specs):
+        label = (_("Use {model} (loaded)", model=md(s.model_id)) if s in loaded else
+                 _("Load {model}", model=md(_(SUGGESTED_MODELS[s.model_id]) if s.model_id in SUGGESTED_MODELS
+                                            else s.model_id)))
+        cols[n % len(cols)].button(label, key=f"{key}.{n}", on_click=use_model, args=(s,))
+
+
 def show_notes(encoding: Encoding) -> None:
     """Tell the user what was changed on the way in (truncation, removed characters)."""
     for note in encoding.notes:

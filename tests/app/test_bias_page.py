@@ -492,3 +492,46 @@ def test_compare_models_adds_the_exact_mcnemar_test_on_the_same_pairs(app_factor
     assert table["only A / only B"].iloc[0] == f"{only_a} / {only_b}"
     assert table["p"].iloc[0] == pytest.approx(p)
     assert table["difference A − B"].iloc[0] == pytest.approx(ra.metric - rb.metric)
+
+
+def test_first_visit_logs_no_session_state_warning(app_factory, tiny_dirs):
+    """Issue 24, item 5: the first visit to Bias probes logged a session-state warning with a stack trace."""
+    import logging
+
+    from streamlit.elements.lib import policies
+
+    seen: list[str] = []
+    handler = logging.Handler()
+    handler.emit = lambda record: seen.append(record.getMessage())  # type: ignore[method-assign]
+    logger = logging.getLogger(policies.__name__)
+    policies._shown_default_value_warning = False  # Streamlit logs it once per process
+    logger.addHandler(handler)
+    try:
+        at = open_page(app_factory, tiny_dirs["masked_lm"], "pages/bias.py")
+    finally:
+        logger.removeHandler(handler)
+    assert not at.exception
+    assert at.text_area(key="bias.targets").value == "he, she"  # the editor still opens on the first example set
+    assert not [m for m in seen if "Session State API" in m], seen
+
+
+def test_exports_of_a_local_model_carry_its_folder_and_weights_sha256(app_factory, tiny_dirs, crows_file):
+    """Issue 24, item 5: exports of a local-folder model carried no revision or weights hash."""
+    import hashlib
+    import io
+    from pathlib import Path
+
+    import pandas as pd
+
+    a, b = tiny_dirs["masked_lm"], tiny_dirs["roberta_mlm"]
+    at = open_page(app_factory, str(a), "pages/bias.py")
+    run_crows(at, crows_file, others=str(b))  # the queued model records its own folder, not the first one's
+    assert not at.error, [shown(e.value) for e in at.error]
+    import ui.bias
+
+    for info in ui.bias.run_store().runs("crows_pairs"):
+        folder = Path(info.model_id)
+        frame = pd.read_csv(io.StringIO(ui.bias.stored_result(info.run_id).to_csv()))
+        want = hashlib.sha256((folder / "model.safetensors").read_bytes()).hexdigest()
+        assert set(frame["model_folder"]) == {folder.name} and set(frame["model_weights_sha256"]) == {want}
+        assert info.config["weights_sha256"] == want  # recorded when the run started
