@@ -69,9 +69,8 @@ _TRACE_TEXT = ("name", "x", "y", "labels", "ids", "hovertext")
 _HTML = ("<", ">", "&")
 
 
-# plm_core.viz.theme breaks long titles and colour-bar legends into lines with "<br>", and subplot titles (annotations)
-# are written in two lines where columns are narrow: in titles, that one tag is kept (a line break: no link, style or
-# image), everything else is escaped
+# plm_core.viz.theme breaks long titles and colour-bar legends into lines with "<br>": in titles, that one tag is
+# kept (a line break: no link, style or image), everything else is escaped
 BREAK = "<br>"
 
 
@@ -118,8 +117,7 @@ def _raw_needs(node, title: bool = False) -> bool:
         return _needs(node, title)
     if isinstance(node, dict):
         # layout.meta: the theme's memory of the builder's titles (never drawn)
-        return any(_raw_needs(v, title or k in ("title", "annotations")) for k, v in node.items()
-                   if k not in _OWN_TEXT and k != "meta")
+        return any(_raw_needs(v, title or k == "title") for k, v in node.items() if k not in _OWN_TEXT and k != "meta")
     if isinstance(node, (list, tuple)):
         return any(_raw_needs(v, title) for v in node)
     return _needs(node) if getattr(getattr(node, "dtype", None), "kind", "") in "OUS" else False
@@ -139,9 +137,9 @@ def safe_figure(fig):
     for axis in [*fig.select_xaxes(), *fig.select_yaxes()]:
         if axis.ticktext is not None and _needs(axis.ticktext):
             axis.ticktext = _escaped(axis.ticktext)
-    for note in layout.annotations or ():  # subplot titles and notes: titles too (their own line breaks kept)
-        if isinstance(note.text, str) and _needs(note.text, title=True):
-            note.text = title_text(note.text)
+    for note in layout.annotations or ():
+        if isinstance(note.text, str) and _needs(note.text):
+            note.text = plotly_text(note.text)
     for trace in fig.data:
         for key in _TRACE_TEXT:
             value = getattr(trace, key, None) if key in trace else None
