@@ -64,8 +64,9 @@ def export_config(name: str) -> dict[str, Any]:
 # Streamlit's plotly theme draws ticks, axis titles, legends and colour-bar labels in a grey of 3.72:1 on white
 # (measured in Chromium; WCAG AA asks 4.5:1). Drawn in the page's own text colour (currentColor: Streamlit's
 # theme sets it, light or dark, so dark mode still follows the viewer's setting) they reach AA in both themes.
-CHART_TEXT_CSS = ('<style>.js-plotly-plot .main-svg .infolayer text, .js-plotly-plot .main-svg .xtick text, '
-                  '.js-plotly-plot .main-svg .ytick text, .js-plotly-plot .main-svg .legendtext, '
+# Subplots' tick groups are named x2tick, y3tick…: every g[class$="tick"].
+CHART_TEXT_CSS = ('<style>.js-plotly-plot .main-svg .infolayer text, '
+                  '.js-plotly-plot .main-svg g[class$="tick"] > text, .js-plotly-plot .main-svg .legendtext, '
                   '.js-plotly-plot .main-svg .cbaxis text, .js-plotly-plot .main-svg .annotation-text '
                   '{ fill: currentColor !important; fill-opacity: 1 !important; }</style>')
 
