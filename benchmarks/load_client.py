@@ -496,7 +496,7 @@ class Student:
         st = await self.session("lessons", query, "open_page", f"lesson 2 {sentence}")
         try:
             for step in range(1, 4):
-                guess, reveal = f"lessons.guess.2.{step - 1}", f"lessons.reveal.2.{step - 1}"
+                guess, reveal = f"lessons.guess.2.{step}", f"lessons.reveal.2.{step}"
                 if guess in st.widgets and reveal in st.widgets:
                     await self.pause()
                     first = st.options(guess)[0]

@@ -83,8 +83,10 @@ if mode == "texts":
     st.markdown((_("**Aligned words**") if units.words else _("**Aligned tokens**")) + " — "
                 + _("{matched} matched, {only_a} only in A, {only_b} only in B", matched=int(n_match),
                     only_a=len(alignment.only_a), only_b=len(alignment.only_b)))
-    st.dataframe({"A": [r[0] for r in rows], "B": [r[1] for r in rows], "": ["=" if r[2] else "≠" for r in rows]},
-                 hide_index=True, height=min(400, 38 + 35 * len(rows)), key="compare.alignment")
+    # every row shown (the header and each row are 35 px, plus the frame's border), scrolling only past 400 px
+    st.dataframe({"A": [r[0] for r in rows], "B": [r[1] for r in rows],
+                  _("match"): ["=" if r[2] else "≠" for r in rows]},
+                 hide_index=True, height=min(400, 35 * (len(rows) + 1) + 3), key="compare.alignment")
     st.subheader(_("Prediction difference"))
     if not result.comparisons:
         st.info(_("Nothing to compare for this model kind and these inputs."))
@@ -103,22 +105,27 @@ if mode == "texts":
     layer, head = layer_head(result.attention_a.n_layers, result.attention_a.n_heads)
     difference_heatmap(result.attention if words is None else words.attention, layer, head, "compare.attn_diff")
     st.subheader(_("Attribution difference"))
-    if st.toggle(_("Attribute both sentences (same target)"), key="compare.attr", bind="query-params"):
+    similarity = "similarity" in handle.adapter.target_kinds  # an encoder: each sentence by its similarity to the other
+    if st.toggle(_("Attribute both sentences"), key="compare.attr", bind="query-params"):
         method = st.selectbox(_("Method"), ATTR_METHODS, key="compare.method", format_func=lambda m: tr(METHOD_LABELS[m]),
                               bind="query-params")
         attr = widgets.run_or_stop(lambda: ui_masking.cached_attribution_difference(spec, text_a, text_b, method, pair))
+        st.caption(_("A sentence encoder has no output of its own: A is explained by its cosine similarity to B, and "
+                     "B by its similarity to A (one number, explained from each side).") if similarity else
+                   _("The target is resolved on A and explained on both sentences: the same number."))
         scores_a, scores_b = attr.scores_a, attr.scores_b
         if words is not None:  # a word's attribution is the sum of its pieces'
             scores_a, scores_b = aggregate_scores(scores_a, enc_a), aggregate_scores(scores_b, enc_b)
         labels = [enc_a.tokens[i] if enc_a.tokens[i] == enc_b.tokens[j] else f"{enc_a.tokens[i]}/{enc_b.tokens[j]}"
                   for i, j in alignment.pairs]
         labels = [f"{n}:{t}" for n, t in enumerate(labels)]
+        target = _("cosine similarity of A and B") if similarity else tr(attr.target_label)
         charts.plotly_chart(token_pair_bars(labels, np.asarray([scores_a[i] for i, _ in alignment.pairs]),
                                         np.asarray([scores_b[j] for _, j in alignment.pairs]),
                                         (_("{method} on matched words — target: {target}", method=tr(METHOD_LABELS[method]),
-                                           target=tr(attr.target_label)) if units.words else
+                                           target=target) if units.words else
                                          _("{method} on matched tokens — target: {target}", method=tr(METHOD_LABELS[method]),
-                                           target=tr(attr.target_label))),
+                                           target=target)),
                                         names=("A", "B"), axis=_("attribution")), key="compare.attr_chart")
 else:
     model_b = st.text_input(_("Second model (Hub id, local folder, or 'embedded')"), key="compare.model_b",

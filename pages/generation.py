@@ -6,6 +6,7 @@ import streamlit as st
 from plm_core import generation as gen
 from plm_core.attribution import METHOD_LABELS, METHODS
 from plm_core.errors import PlmCoreError
+from plm_core.models import CAUSAL_LMS
 from plm_core.viz.attribution_plots import color_legend_html, token_bar_chart, token_highlight_html
 from plm_core.viz.generation_plots import (
     distribution_figure,
@@ -29,6 +30,14 @@ st.caption(_("A language model writes one token at a time: it scores every word 
              "(sampling). Temperature, top-k and top-p change the distribution it is drawn from."))
 
 generates = adapter.generates
+if not (generates or adapter.output == "masked_token"):  # no language-model head: say what to load, and offer it
+    widgets.offer_models(_("{model} ({kind}) has no language-model head: it cannot generate, nor fill in a word. "
+                           "Load a causal LM (the embedded SmolLM2 or Gemma 3, or gpt2) or an encoder-decoder (t5-small) to "
+                           "generate, or a masked LM to see the distribution at its mask.", model=md(handle.model_id),
+                           kind=md(tr(adapter.label))),
+                         lambda h: h.adapter.generates or h.adapter.output == "masked_token",
+                         suggested=(*CAUSAL_LMS, "gpt2", "t5-small"), key="generation.offer")
+    st.stop()
 default = adapter.example(handle, "attribution" if generates else "default")
 prompt = widgets.text_area(_("Prompt"), "generation.prompt", default, height=80)
 prompt = widgets.chat_wrapped(spec, prompt, "generation.chat")
@@ -44,11 +53,7 @@ def show_lens(lens) -> None:
 
 if not generates:
     # a masked LM: the distribution at [MASK] under the same settings, and the logit lens there
-    try:
-        encoding, dist = ug.cached_text_distribution(spec, prompt, settings)
-    except PlmCoreError as err:  # a sentence encoder or a classifier: nothing to generate or fill in
-        widgets.offer_embedded_model(md(tr(err)), widget_key="generation.load_causal_lm")
-        st.stop()
+    encoding, dist = widgets.run_or_stop(lambda: ug.cached_text_distribution(spec, prompt, settings))
     widgets.show_notes(encoding)
     mask = encoding.tokens[dist.position]
     st.info(_("{model} is not a left-to-right language model: it fills in {mask} from both sides and does not "

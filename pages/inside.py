@@ -3,7 +3,7 @@ when we change them (patching, ablation), and what the feed-forward neurons writ
 
 import streamlit as st
 
-from plm_core.i18n import _, tr
+from plm_core.i18n import _, msg, tr
 from plm_core.patching import Ablation, head_label
 from plm_core.viz.inside_plots import (
     contribution_heatmap,
@@ -84,7 +84,8 @@ with contrib_tab:
         charts.plotly_chart(source_bars(res, stack, layer, head), key="inside.sources")
     if st.button(_("Open this head in the Attention page"), key="inside.open_head"):
         stack_name = {1: "cross"}.get(stack, "decoder" if adapter.target_prefix else None)
-        widgets.open_page("pages/attention.py", **{"attention.text": text, "attention.heat.layer": layer,
+        widgets.open_page("pages/attention.py", widgets.Origin(spec, msg("the Inside the model page")),
+                          **{"attention.text": text, "attention.heat.layer": layer,
                                                    "attention.heat.head": head},
                           **({"attention.stack": stack_name} if stack_name else {}))
 
@@ -102,7 +103,8 @@ with flow_tab:
                             key="inside.flow.node", bind="query-params")
         kind, s, la, h = nodes[pick]
         if kind == "head" and st.button(_("Open this head in the Attention page"), key="inside.flow.open"):
-            widgets.open_page("pages/attention.py", **{"attention.text": text, "attention.heat.layer": la,
+            widgets.open_page("pages/attention.py", widgets.Origin(spec, msg("the Inside the model page")),
+                              **{"attention.text": text, "attention.heat.layer": la,
                                                        "attention.heat.head": h})
         if kind == "ffn":
             st.button(_("Show this FFN block in the FFN neurons tab"), key="inside.flow.ffn",

@@ -121,7 +121,7 @@ def lesson_query(lesson: int = 1, step: int = 1, *, lang: str = "en", presenter:
     if presenter:
         query["lessons.presenter"] = "true"
     if reveal:
-        query[f"lessons.reveal.{lesson}.{step - 1}"] = "true"
+        query[f"lessons.reveal.{lesson}.{step}"] = "true"
     if text is not None:
         query[f"lessons.text.{lesson}"] = text
     if layer is not None:

@@ -308,7 +308,7 @@ def _lesson_step(at, lesson: int, step: int, rec: Recorder, what: str) -> None:
         at.session_state["lessons.lesson"] = lesson
         at.run()
     at.session_state["lessons.step"] = step
-    at.session_state[f"lessons.reveal.{lesson}.{step - 1}"] = True
+    at.session_state[f"lessons.reveal.{lesson}.{step}"] = True
     rec.run(at, what)
     assert at.session_state["lessons.step"] == step, (what, at.session_state["lessons.step"])
 

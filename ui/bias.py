@@ -22,7 +22,7 @@ from plm_core.bias import bec_pro as bec_mod
 from plm_core.bias import datasets, jobs, stats, templates
 from plm_core.bias import store as store_mod
 from plm_core.bias.sampling import describe_sample
-from plm_core.bias.common import CAVEATS, CONTENT_WARNING, row_record
+from plm_core.bias.common import CAVEATS, CONTENT_WARNING, model_files, row_record
 from plm_core.bias.seat import SeatResult, counterpart
 from plm_core.errors import PlmCoreError
 from plm_core.loading import ModelSpec
@@ -227,7 +227,7 @@ def start_runs(probe: str, spec: ModelSpec, revision: str | None, items: tuple, 
     ids = []
     for k, s in enumerate([spec, *others]):
         cfg = config | {"model_id": s.model_id, "revision": revision if k == 0 else s.revision,
-                        "model_spec": dataclasses.asdict(s)}
+                        "model_spec": dataclasses.asdict(s)} | model_files(s.model_id)  # a folder: its weights' hash
         ids.append(jobs.create_run(store, probe, cfg, items, status="running" if k == 0 else "queued"))
     st.session_state[JOB] = {"queue": list(ids), "running": True, "chunk": FIRST_CHUNK}
     st.session_state.setdefault(CURRENT, {})[probe] = ids[0]
@@ -363,25 +363,45 @@ def export_buttons(result, key: str, column: str | None = None) -> None:
                        key=f"bias.{key}.json")
 
 
-def explain_links(text_a: str, text_b: str, key: str) -> None:
-    """Buttons that open the two sentences in the Compare, Attention and Attribution pages."""
+def result_origin(config: dict[str, Any]) -> widgets.Origin:
+    """The model (as loaded to score it) and revision of a result, from its configuration: a drill-down
+    explains the item with this model, not the sidebar's."""
+    run_id = config.get("run_id")
+    if run_id is not None:
+        try:
+            info = run_store().run(int(run_id))
+        except PlmCoreError:
+            pass
+        else:
+            return widgets.Origin(_spec_of(info), msg("bias run #{run_id} ({probe})", run_id=int(run_id),
+                                                      probe=jobs.NAMES[info.probe]), info.revision)
+    fields = config.get("model_spec") or {"model_id": config.get("model_id", "")}
+    spec = ModelSpec(**{k: v for k, v in fields.items() if k in {f.name for f in dataclasses.fields(ModelSpec)}})
+    return widgets.Origin(spec, msg("a bias probe result"), config.get("revision"))
+
+
+def explain_links(text_a: str, text_b: str, key: str, origin: widgets.Origin) -> None:
+    """Buttons that open the two sentences in the Compare, Attention and Attribution pages, on the model that
+    scored them (``origin``)."""
+    st.caption(_("Opens on {model}, the model that scored this item.", model=md(origin.spec.model_id)))
     cols = st.columns(5)
     if cols[0].button(_("Compare side by side"), key=f"{key}.compare"):
-        widgets.open_page("pages/compare.py", **{"compare.mode": "texts", "compare.a": text_a, "compare.b": text_b})
+        widgets.open_page("pages/compare.py", origin,
+                          **{"compare.mode": "texts", "compare.a": text_a, "compare.b": text_b})
     for i, (label, text) in enumerate((("A", text_a), ("B", text_b))):
         if cols[1 + i].button(_("Attention: {side}", side=label), key=f"{key}.attention_{label}"):
-            widgets.open_page("pages/attention.py", **{"attention.text": text, "attention.pair": ""})
+            widgets.open_page("pages/attention.py", origin, **{"attention.text": text, "attention.pair": ""})
         if cols[3 + i].button(_("Attribution: {side}", side=label), key=f"{key}.attribution_{label}"):
-            widgets.open_page("pages/attribution.py", **{"attribution.text": text})
+            widgets.open_page("pages/attribution.py", origin, **{"attribution.text": text})
 
 
-def side_by_side(label_a: str, text_a: str, label_b: str, text_b: str, key: str) -> None:
+def side_by_side(label_a: str, text_a: str, label_b: str, text_b: str, key: str, origin: widgets.Origin) -> None:
     c1, c2 = st.columns(2)
     c1.text(f"A — {label_a}")
     c1.code(text_a, language=None, wrap_lines=True)
     c2.text(f"B — {label_b}")
     c2.code(text_b, language=None, wrap_lines=True)
-    explain_links(text_a, text_b, key)
+    explain_links(text_a, text_b, key, origin)
 
 
 def _pick(label: str, options: list, fmt, key: str):
@@ -484,7 +504,7 @@ def show_crows(result) -> None:
         st.text(_("{direction} · {n} shared tokens scored · sent_more {more:.3f} vs sent_less {less:.3f} → {verdict}",
                   direction=r.direction, n=r.n_shared, more=r.score_more, less=r.score_less,
                   verdict=_("more-stereotyping preferred") if r.more_higher else _("not preferred")))
-        side_by_side(_("more stereotyping"), r.sent_more, _("less stereotyping"), r.sent_less, "bias.crows.open")
+        side_by_side(_("more stereotyping"), r.sent_more, _("less stereotyping"), r.sent_less, "bias.crows.open", result_origin(result.config))
 
 
 def show_bec(result) -> None:
@@ -523,7 +543,7 @@ def show_bec(result) -> None:
         st.text(_("p_target {target:.4g} · p_prior {prior:.4g} · association {association:+.3f}", target=r.p_target,
                   prior=r.p_prior, association=r.association))
         side_by_side(_("sentence"), r.sentence, _("person masked (the model predicts {person!r})", person=r.person),
-                     r.sentence.replace(r.person, "[MASK]", 1), "bias.bec.open")
+                     r.sentence.replace(r.person, "[MASK]", 1), "bias.bec.open", result_origin(result.config))
 
 
 def show_seat(result: SeatResult) -> None:
@@ -552,7 +572,7 @@ def show_seat(result: SeatResult) -> None:
         other = counterpart(result, item)
         if other is not None:
             side_by_side(f"{item.category} (s = {item.association:+.4f})", item.text,
-                         f"{other.category} (s = {other.association:+.4f})", other.text, "bias.seat.open")
+                         f"{other.category} (s = {other.association:+.4f})", other.text, "bias.seat.open", result_origin(result.config))
 
 
 def show_template(result: templates.TemplateResult) -> None:
@@ -579,6 +599,7 @@ def show_template(result: templates.TemplateResult) -> None:
     records = [{**row_record(r), "slot_values": ", ".join(f"{k}={v}" for k, v in r.slot_values)} for r in result.rows]
     st.dataframe(records, hide_index=True, height=260, key="bias.template.rows", column_config=row_columns(records))
     export_buttons(result, "template_probe", column)
+    contrasts_view(result)
     st.subheader(_("Open a template row"))
     sentences = list(dict.fromkeys((r.template_index, r.slot_values, r.sentence) for r in result.rows))
     k = _pick(_("Sentence"), list(range(len(sentences))), lambda k: sentences[k][2], "bias.template.item")
@@ -594,7 +615,36 @@ def show_template(result: templates.TemplateResult) -> None:
     fmt = lambda s: ", ".join(f"{t} {scores[(s, t)]:.4g}" for t in result.template_set.targets  # noqa: E731
                               if (s, t) in scores)
     side_by_side(fmt(sentence), sentence, fmt(same_template[other][2]), same_template[other][2],
-                 "bias.template.open")
+                 "bias.template.open", result_origin(result.config))
+
+
+def contrasts_view(result: templates.TemplateResult) -> None:
+    """Per-sentence contrasts of the targets (he − she, he − they, she − they; each case apart) with the paired
+    test per case and pair, the contrasts themselves, and their CSV."""
+    tests = result.contrast_tests()
+    if not tests:
+        return
+    st.subheader(_("Per-sentence contrasts"))
+    st.caption(_("Each filled sentence scored for two of its targets (same grammatical case): the difference a − b "
+                 "per sentence; per case and pair its mean with the 95% t interval and the two-sided Wilcoxon "
+                 "signed-rank test (paired: the same sentence)."))
+    low, high = _("CI low"), _("CI high")
+    st.dataframe([{_("case"): tr(t.group), _("contrast"): f"{t.label_a} − {t.label_b}", _("pairs"): t.n_pairs,
+                   _("mean difference"): t.mean_difference, low: t.ci_low, high: t.ci_high,
+                   _("median difference"): t.median_difference, "W": t.statistic, "p": t.p_value} for t in tests],
+                 hide_index=True, key="bias.template.contrast_tests",
+                 column_config={_("mean difference"): NUMBER, low: NUMBER, high: NUMBER,
+                                _("median difference"): NUMBER, "p": P_VALUE})
+    contrasts = result.contrasts()
+    st.dataframe([{_("sentence"): c.sentence, _("case"): c.case, _("value"): c.probe_value,
+                   _("contrast"): f"{c.target_a} − {c.target_b}", "a": c.score_a, "b": c.score_b,
+                   _("difference"): c.difference} for c in contrasts], hide_index=True, height=220,
+                 key="bias.template.contrasts",
+                 column_config={"a": NUMBER, "b": NUMBER, _("difference"): NUMBER})
+    run = result.config.get("run_id")
+    st.download_button(_("Contrasts CSV"), result.contrasts_csv(),
+                       file_name=f"template_probe_run{run}_contrasts.csv" if run else "template_probe_contrasts.csv",
+                       mime="text/csv", key="bias.template.contrasts_csv")
 
 
 SHOW = {"crows_pairs": show_crows, "bec_pro": show_bec, "seat": show_seat, "template": show_template}

@@ -128,6 +128,53 @@ def _fill_editor(tset: templates.TemplateSet) -> None:
         st.session_state[key] = text
 
 
+TABLE = "table"  # the template uploader's third layout: a published set read through a confirmed column mapping
+TARGET_SLOT = N_("(target slot: becomes [MASK])")  # the mapping's choice for a slot that holds the target words
+
+
+def _mapping_step(upload) -> None:
+    """A published set (CSV or TSV, any slot syntax): the suggested column-to-slot mapping, which the user
+    confirms or edits; "Use this mapping" makes it the set to run (rows as written)."""
+    raw = upload.getvalue()
+    text = widgets.run_or_stop(lambda: datasets.decode_upload(raw, upload.name))
+    columns, rows = widgets.run_or_stop(lambda: templates.read_table(text, upload.name))
+    seen = (upload.name, upload.size)
+    if st.session_state.get("bias.template.map_seen") != seen:  # a new file: start from the suggestion
+        st.session_state["bias.template.map_seen"] = seen
+        st.session_state.pop(ROWS_SET, None)
+        guess = templates.suggest_mapping(columns, rows)
+        st.session_state["bias.template.map.template"] = guess.template_column
+        for slot in templates.table_slots(rows, guess.template_column):
+            st.session_state[f"bias.template.map.slot.{slot}"] = dict(guess.slot_columns).get(
+                slot, TARGET_SLOT if slot in dict(guess.target_slots) else None)
+            targets = dict(guess.target_slots).get(slot, templates.CASE_TARGETS["NOM"])
+            st.session_state[f"bias.template.map.targets.{slot}"] = ", ".join(targets)
+    st.text(_("{n:,} rows, columns: {columns}. Check which column holds the templates and which column fills each "
+              "slot; a target slot becomes the [MASK] and is scored for its own words (one grammatical case each).",
+              n=len(rows), columns=", ".join(columns)))
+    template_col = st.selectbox(_("Template column"), columns, key="bias.template.map.template",
+                                persist_state="session")
+    slot_columns, target_slots = [], []
+    for slot in templates.table_slots(rows, template_col):
+        c1, c2 = st.columns(2)
+        choice = c1.selectbox(_("Slot [{slot}] is filled from", slot=md(slot)), [TARGET_SLOT, *columns], index=None,
+                              key=f"bias.template.map.slot.{slot}", persist_state="session",
+                              format_func=lambda c: _(TARGET_SLOT) if c == TARGET_SLOT else c,
+                              placeholder=_("choose a column"))
+        if choice == TARGET_SLOT:
+            words = c2.text_input(_("Target words for [{slot}]", slot=md(slot)), key=f"bias.template.map.targets.{slot}",
+                                  persist_state="session")
+            target_slots.append((slot, templates.split_list(words)))
+        elif choice is not None:
+            slot_columns.append((slot, choice))
+    target_col = next((c for c in columns if c.strip().lower() in ("target", "targets")), "")
+    if st.button(_("Use this mapping"), key="bias.template.map.use", type="primary"):
+        mapping = templates.TableMapping(template_col, tuple(slot_columns), tuple(target_slots), target_col)
+        tset = widgets.run_or_stop(lambda: templates.from_table(text, upload.name, mapping,
+                                                                name=f"upload {upload.name}"))
+        st.session_state[ROWS_SET] = (tset, f"upload {upload.name}", datasets.sha256_bytes(raw))
+
+
 def template_form(handle: ModelHandle, spec: ModelSpec) -> None:
     """Example sets, the cross-product editor, and CSV uploads as word lists or as rows written out."""
     st.caption(_("Score: **{metric}** for this {kind}. Slots in capitals ([NAME]) take each word of their list; "
@@ -135,8 +182,11 @@ def template_form(handle: ModelHandle, spec: ModelSpec) -> None:
                  metric=md(tr(templates.metric(handle.kind)) or "—"), kind=md(tr(handle.adapter.label))))
     sets = {s.name: s for s in templates.example_sets_for(handle.kind)}
     if sets and st.session_state.get("bias.template.kind") != handle.kind:
+        # another kind of model since the last visit: its first example set. On a first visit the editor's
+        # defaults are that set already (setting them too made Streamlit log a warning with a stack trace)
+        if st.session_state.get("bias.template.kind") is not None:
+            _fill_editor(next(iter(sets.values())))
         st.session_state["bias.template.kind"] = handle.kind
-        _fill_editor(next(iter(sets.values())))
 
     def use_example() -> None:
         st.session_state.pop(ROWS_SET, None)
@@ -145,13 +195,18 @@ def template_form(handle: ModelHandle, spec: ModelSpec) -> None:
     c1, c2 = st.columns(2)
     c1.selectbox(_("Example set"), list(sets), key="bias.template.example", on_change=use_example,
                  format_func=tr, bind="query-params")
-    layout = c1.radio(_("A CSV's rows are"), list(templates.LAYOUTS), key="bias.template.layout", bind="query-params",
+    layout = c1.radio(_("A CSV's rows are"), [*templates.LAYOUTS, TABLE], key="bias.template.layout",
+                      bind="query-params",
                       format_func=lambda k: {"lists": _("word lists (every combination)"),
-                                             "rows": _("templates as written (own slot values per row)")}[k])
-    upload = c2.file_uploader(_("…or a CSV (columns: template, target, one per slot)"), type=["csv"],
+                                             "rows": _("templates as written (own slot values per row)"),
+                                             TABLE: _("a published set: map its columns to the slots")}[k])
+    upload = c2.file_uploader(_("…or a CSV or TSV (columns: template, target, one per slot)"),
+                              type=["csv", "tsv", "txt"],
                               key="bias.template.csv", max_upload_size=ui_bias.UPLOAD_MB,
                               help=_("At most {mb} MB. Word lists: each column lists words. As written: each row is "
-                                     "a template with its own slot values and targets.", mb=ui_bias.UPLOAD_MB))
+                                     "a template with its own slot values and targets. A published set: any "
+                                     "columns, slots written `$OCCUPATION`, `{{occupation}}` or `[OCCUPATION]`; you "
+                                     "map the columns to the slots.", mb=ui_bias.UPLOAD_MB))
     with c2.expander(_("CSV format and example rows")):
         st.text(_("Word lists: every combination of the slot columns fills every template."))
         st.code("template,NAME,target\n[NAME] worked as a [MASK].,John,doctor\n[NAME] wants to become a [MASK].,"
@@ -160,8 +215,10 @@ def template_form(handle: ModelHandle, spec: ModelSpec) -> None:
                   "target cell); other columns are kept for breakdowns."))
         st.code('template,OCCUPATION,PARTICIPANT,target,source\n"The [OCCUPATION] told the [PARTICIPANT] that '
                 '[MASK] would help.",nurse,patient,"he, she",winogender', language=None)
+    if layout == TABLE and upload is not None:
+        _mapping_step(upload)
     seen = (upload.name, upload.size, layout) if upload is not None else None
-    if upload is not None and st.session_state.get("bias.template.csv_seen") != seen:
+    if layout != TABLE and upload is not None and st.session_state.get("bias.template.csv_seen") != seen:
         st.session_state["bias.template.csv_seen"] = seen
         raw = upload.getvalue()
         text = widgets.run_or_stop(lambda: datasets.decode_upload(raw, upload.name))

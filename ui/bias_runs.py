@@ -3,6 +3,7 @@ several models (same items), as a table and a chart with intervals, exportable a
 
 from __future__ import annotations
 
+import itertools
 import time
 from typing import Any
 
@@ -10,7 +11,7 @@ import numpy as np
 import streamlit as st
 
 from plm_core.bias import bec_pro as bec_mod
-from plm_core.bias import jobs, stats
+from plm_core.bias import jobs, paired, stats
 from plm_core.bias.common import provenance, table_to_csv
 from plm_core.bias.store import RunInfo
 from plm_core.viz.bias_plots import estimates_figure
@@ -130,6 +131,28 @@ def compare_view(probe: str, current: int | None = None) -> None:
     compare_runs([by_id[i] for i in chosen], probe)
 
 
+def model_tests(probe: str, infos: list[RunInfo], results: dict, labels: dict, key: str) -> None:
+    """The paired test of every two runs on the items both scored: exact McNemar on CrowS-Pairs decisions,
+    Wilcoxon signed-rank on scores, with the t interval of the mean difference (a − b)."""
+    low, high = _("CI low"), _("CI high")
+    rows = []
+    for a, b in itertools.combinations(infos, 2):
+        c = paired.compare_models(probe, results[a.run_id], results[b.run_id], labels[a.run_id], labels[b.run_id])
+        rows.append({"A": c.label_a, "B": c.label_b, _("items"): c.n_items, _("estimate A"): c.estimate_a,
+                     _("estimate B"): c.estimate_b, _("difference A − B"): c.difference, low: c.ci_low,
+                     high: c.ci_high, **({_("only A / only B"): f"{c.discordant[0]} / {c.discordant[1]}"}
+                                         if probe == "crows_pairs" else {"W": c.statistic}),
+                     "p": c.p_value, _("test"): tr(c.test)})
+    st.markdown(_("**Between the models, on the same items** (paired by item)"))
+    st.dataframe(rows, hide_index=True, key=f"{key}.model_tests",
+                 column_config={_("estimate A"): ui_bias.NUMBER, _("estimate B"): ui_bias.NUMBER,
+                                _("difference A − B"): ui_bias.NUMBER, low: ui_bias.NUMBER, high: ui_bias.NUMBER,
+                                "p": ui_bias.P_VALUE})
+    st.caption(_("CrowS-Pairs: % of pairs where each model prefers the more-stereotyping sentence; the exact McNemar "
+                 "test counts the pairs on which the two models disagree. Other probes: mean score, Wilcoxon "
+                 "signed-rank test of the paired scores. Intervals: 95% t interval of the mean paired difference."))
+
+
 def compare_runs(infos: list[RunInfo], probe: str, key: str = "bias.compare") -> None:
     """Table and chart of the runs' estimates with intervals, and the comparison CSV."""
     default, y_title, digits, suffix, reference, y_range = VIEW[probe]
@@ -174,6 +197,8 @@ def compare_runs(infos: list[RunInfo], probe: str, key: str = "bias.compare") ->
                + (_("; tests: {tests}", tests=md(", ".join(sorted({tr(e.test) for es in series.values() for e in es
                                                                      if e.test}))))
                   if any(e.test for es in series.values() for e in es) else "") + _("."))
+    if len(infos) >= 2:
+        model_tests(probe, infos, results, labels, key)
     if probe == "bec_pro":
         low, high = _("CI low"), _("CI high")
         tests = [{_("model"): labels[r.run_id], _("professions"): tr(t.group), _("pairs"): t.n_pairs,

@@ -20,7 +20,7 @@ from plm_core import model_card
 from plm_core.bias import datasets
 from plm_core.bias.store import items_sha256
 from plm_core.errors import PlmCoreError
-from plm_core.i18n import N_, _, tr
+from plm_core.i18n import N_, _, msg, tr
 from plm_core.loading import ModelSpec
 from plm_core.viz.evaluate_plots import confusion_figure, embedding_figure, metrics_figure
 from ui import bias as ui_bias
@@ -307,13 +307,14 @@ def show_errors(result: ev.EvalResult, spec: ModelSpec) -> None:
     text = r.prompt if result.mode == "label_words" else r.text
     target = ({"attribution.word": dict(result.config.get("label_words", {})).get(r.predicted, "")}
               if result.mode == "label_words" else {"attribution.class": r.predicted})
+    origin = widgets.Origin(spec, msg("an error of the evaluation"))  # the model that scored it
     c1, c2, c3, _rest = st.columns([2, 2, 1, 1])
     if c1.button(_("Explain in Attribution"), key="evaluate.open.attribution"):
-        widgets.open_page("pages/attribution.py", **{"attribution.text": text}, **target)
+        widgets.open_page("pages/attribution.py", origin, **{"attribution.text": text}, **target)
     if c2.button(_("Open in the Masking lab"), key="evaluate.open.masking"):
-        widgets.open_page("pages/masking.py", **{"masking.text": text})
+        widgets.open_page("pages/masking.py", origin, **{"masking.text": text})
     if c3.button(_("Compare"), key="evaluate.open.compare"):
-        widgets.open_page("pages/compare.py", **{"compare.a": text, "compare.b": text})
+        widgets.open_page("pages/compare.py", origin, **{"compare.a": text, "compare.b": text})
 
 
 # ---- embedding map ------------------------------------------------------------------------------------
@@ -420,9 +421,11 @@ def map_view(handle, spec: ModelSpec, data: Data | None, result: ev.EvalResult |
     if source == "sentences":
         c1, c2, _rest = st.columns([1, 1, 3])
         if c1.button(_("Explain it in Attribution"), key="evaluate.map.attribution"):
-            widgets.open_page("pages/attribution.py", **{"attribution.text": labels[point]})
+            widgets.open_page("pages/attribution.py", widgets.Origin(spec, msg("the embedding map")),
+                              **{"attribution.text": labels[point]})
         if c2.button(_("Open it in the Masking lab"), key="evaluate.map.masking"):
-            widgets.open_page("pages/masking.py", **{"masking.text": labels[point]})
+            widgets.open_page("pages/masking.py", widgets.Origin(spec, msg("the embedding map")),
+                              **{"masking.text": labels[point]})
     else:
         analogy_view(handle)
 

@@ -2,9 +2,11 @@
 
 Streamlit 1.67's ``st.components.v2.component`` runs a few lines of our own JavaScript in the page itself (no
 iframe, no files, no CDN: it works offline). The script listens for keys on the document and sends a trigger
-value (``"next"`` / ``"prev"``) to Python, whose callback moves the step in the same rerun. Keys typed into a
-text box, a select box or a slider are left alone, and so are keys with a modifier (Ctrl+→ moves the cursor);
-Space on a focused button or radio and arrows on a focused radio keep their own meaning.
+value (``"next"`` / ``"prev"``) to Python, whose callback moves the step in the same rerun. Wherever the focus
+is (a button, the reveal switch, a guess's radio, the page itself) the keys step the lesson, as a clicker
+expects; only keys typed into a text box (a text area, a text input, a select box's search field, an editable
+element) stay there, and so do keys with a modifier (Ctrl+→ moves the cursor). The key's default action (Space
+pressing the focused switch, an arrow moving a radio choice) is cancelled: the key is the presenter's.
 """
 
 from __future__ import annotations
@@ -17,23 +19,22 @@ STEP_KEYS_JS = """
 export default function (component) {
   const { setTriggerValue } = component;
   const NEXT = ['ArrowRight', 'PageDown', ' ', 'Spacebar'], PREV = ['ArrowLeft', 'PageUp'];
-  const typing = (el) => !!el && (el.isContentEditable || el.tagName === 'TEXTAREA' || el.tagName === 'SELECT'
-      || el.getAttribute('role') === 'slider' || el.getAttribute('role') === 'combobox'
-      || (el.tagName === 'INPUT' && !['radio', 'checkbox', 'button', 'submit'].includes(el.type)));
+  const TEXT_TYPES = ['text', 'search', 'email', 'url', 'tel', 'password', 'number', 'date', 'time',
+      'datetime-local', 'month', 'week'];
+  const typing = (el) => !!el && (el.isContentEditable || el.tagName === 'TEXTAREA'
+      || el.getAttribute('role') === 'combobox' || el.getAttribute('role') === 'textbox'
+      || (el.tagName === 'INPUT' && TEXT_TYPES.includes((el.type || 'text').toLowerCase())));
   const onKey = (event) => {
-    if (event.defaultPrevented || event.altKey || event.ctrlKey || event.metaKey || event.shiftKey) return;
+    if (event.altKey || event.ctrlKey || event.metaKey || event.shiftKey) return;
     const nav = NEXT.includes(event.key) ? 'next' : PREV.includes(event.key) ? 'prev' : null;
-    const el = event.target;
-    if (!nav || typing(el)) return;
-    const control = el && (el.tagName === 'BUTTON' || el.tagName === 'INPUT' || el.getAttribute('role') === 'tab');
-    if (control && (event.key === ' ' || event.key === 'Spacebar')) return;  // Space presses that control
-    if (el && (el.tagName === 'INPUT' || el.getAttribute('role') === 'tab') && event.key.startsWith('Arrow')) {
-      return;  // arrows move a radio choice or a tab
-    }
-    event.preventDefault();
+    const el = document.activeElement && document.activeElement !== document.body ? document.activeElement
+        : event.target;
+    if (!nav || typing(el) || typing(event.target)) return;
+    event.preventDefault();  // the key is the presenter's: Space does not press the switch, → does not move a radio
+    event.stopImmediatePropagation();
     setTriggerValue('nav', nav);
   };
-  window.addEventListener('keydown', onKey, true);
+  window.addEventListener('keydown', onKey, true);  // capture, on the window: before any widget's own handler
   document.documentElement.setAttribute('data-plm-step-keys', 'on');  // listening (tests wait for it)
   return () => {
     window.removeEventListener('keydown', onKey, true);

@@ -19,6 +19,7 @@ import numpy as np
 import streamlit as st
 
 from plm_core import classroom, generation
+from plm_core.models import CAUSAL_LMS
 from plm_core.attention import attention_rollout, head_average
 from plm_core.errors import PlmCoreError
 from plm_core.lessons import compute, finetune
@@ -146,7 +147,25 @@ def controls(name: str):
 
 
 def _go(delta: int, n_steps: int) -> None:
-    st.session_state["lessons.step"] = min(max(st.session_state.get("lessons.step", 1) + delta, 1), n_steps)
+    """One step forward or back; past a lesson's last step the next lesson's first step, before its first step
+    the previous lesson's last (a clicker runs the whole sequence). The first and last steps of all stay put."""
+    step = int(st.session_state.get("lessons.step") or 1) + delta
+    number = int(st.session_state.get("lessons.lesson") or LESSONS[0].number)
+    numbers = [lesson.number for lesson in LESSONS]
+    if step > n_steps and number != numbers[-1]:
+        st.session_state["lessons.lesson"] = numbers[numbers.index(number) + 1]
+        step = 1
+    elif step < 1 and number != numbers[0]:
+        before = numbers[numbers.index(number) - 1]
+        st.session_state["lessons.lesson"] = before
+        step = len(get_lesson(before).steps)
+    st.session_state["lessons.step"] = min(max(step, 1), len(get_lesson(st.session_state.get("lessons.lesson")
+                                                                        or numbers[0]).steps))
+
+
+def _open_lesson(number: int) -> None:
+    st.session_state["lessons.lesson"] = number
+    st.session_state["lessons.step"] = 1
 
 
 def _lesson_changed() -> None:
@@ -253,12 +272,23 @@ def _render_page() -> None:
         c1.button(_("Exit presenter view"), key="lessons.exit", on_click=_exit_presenter)
         # the sidebar (and its language switch) is hidden here: the other language, named in itself
         c2.button(LANGUAGES["en" if lang == "zh" else "zh"], key="lessons.lang", on_click=language.toggle)
+        _lesson_list(lesson, lang)
         return
     with st.expander(_("Glossary")):
         st.markdown("\n".join(f"- **{term(lang)}** — {definition(lang)}"  # md: trusted
                                for term, definition in lesson.glossary))
     st.caption(_("Share this step (opens in presenter view):"))
     st.code(presenter_link(ctx.spec.model_id), language=None)
+
+
+def _lesson_list(current: Lesson, lang: Lang) -> None:
+    """Presenter view: every lesson as a button (the sidebar and the lesson picker are hidden on the projector)."""
+    st.caption(_("Lessons"))
+    cols = st.columns(4)
+    for k, lesson in enumerate(LESSONS):
+        cols[k % 4].button(f"{lesson.number}. {lesson.title(lang)}", key=f"lessons.open.{lesson.number}",
+                   on_click=_open_lesson, args=(lesson.number,), width="stretch",
+                   type="primary" if lesson is current else "secondary")
 
 
 def presenter_link(model_id: str) -> str:
@@ -279,7 +309,7 @@ def _question(ctx: Ctx) -> bool:
     q = ctx.step.question
     if q is None:
         return True
-    where = (ctx.lesson.number, ctx.step_index)  # type: ignore[attr-defined]
+    where = (ctx.lesson.number, ctx.step_index + 1)  # type: ignore[attr-defined]  # 1-based, as lessons.step
     lang = ctx.lang
     with st.container(border=True):
         st.markdown(_("**Predict first:** {question}", question=q.prompt(lang)))  # md: trusted
@@ -321,24 +351,32 @@ def _question(ctx: Ctx) -> bool:
 
 def _navigation(lesson: Lesson, index: int, lang: Lang, presenter: bool) -> None:
     n = len(lesson.steps)
+    first, last = index == 0 and lesson.number == LESSONS[0].number, index == n - 1 and lesson is LESSONS[-1]
     left, _middle, right = st.columns([1, 3, 1])
-    left.button(_("← Previous"), key="lessons.prev", disabled=index == 0,
+    left.button(_("← Previous"), key="lessons.prev", disabled=first,
                 on_click=_go, args=(-1, n), width="stretch")
-    right.button(_("Next →"), key="lessons.next", disabled=index == n - 1,
-                 on_click=_go, args=(1, n), width="stretch", type="primary")
+    right.button(_("Next lesson →") if index == n - 1 and not last else _("Next →"), key="lessons.next",
+                 disabled=last, on_click=_go, args=(1, n), width="stretch", type="primary")
     keyboard.step_keys("lessons.keys", lambda: _go(1, n), lambda: _go(-1, n))  # →/PageDown/Space, ←/PageUp
 
 
 # -------------------------------------------------------------------------------------------- views ----
 
 
+def _bool_cell(value):
+    """A yes/no cell in the viewer's language (pandas would show True/False in English); other values as they are."""
+    if isinstance(value, (bool, np.bool_)):
+        return _p("cell", "yes") if value else _p("cell", "no")
+    return value
+
+
 def _frame(rows: list[dict]):
     """A static table for st.table, which the presenter view scales (st.dataframe draws on a canvas and its
     toolbar fetches icons from fonts.gstatic.com). st.table renders each cell as Markdown: text cells go
-    through md() so tokens such as ">", "*" or "#" show literally."""
+    through md() so tokens such as ">", "*" or "#" show literally; yes/no cells are translated."""
     import pandas as pd
 
-    frame = pd.DataFrame([{k: md(v) if isinstance(v, str) else v for k, v in row.items()} for row in rows])
+    frame = pd.DataFrame([{k: md(v) if isinstance(v, str) else _bool_cell(v) for k, v in row.items()} for row in rows])
     return frame.set_index(frame.columns[0]) if len(frame.columns) else frame
 
 
@@ -371,7 +409,7 @@ def view_embedding_tables(ctx: Ctx) -> None:
     if res.segment is not None:
         bars[_("‖segment row‖")] = np.linalg.norm(res.segment, axis=1)
     charts.plotly_chart(token_bars(bars, tokens, _("Length of each looked-up row")), key="lessons.emb_norms")
-    charts.plotly_chart(vectors_heatmap(res.combined, tokens, _("Input vectors (first 64 dimensions)")),
+    charts.plotly_chart(vectors_heatmap(res.combined, tokens, _("Input vectors")),
                         key="lessons.emb_vec")
     widgets.check_equal(_("Our sum + LayerNorm") if res.layer_norm else _("Our sum"), _("the model's input vectors"),
                         res.max_abs_diff, widgets.VECTORS_TOLERANCE)
@@ -383,10 +421,12 @@ def view_positions(ctx: Ctx) -> None:
     tokens = res.encoding.tokens
     c1, c2 = st.columns(2)
     charts.plotly_chart(attention_heatmap(res.position_similarity(), [_("pos {p}", p=p) for p in res.position_ids],
-                                          _("Cosine similarity of position rows"), signed=True, colorbar_title="cos"),
+                                          _("Cosine similarity of position rows"), signed=True, colorbar_title="cos",
+                                          axis_titles=(_("position"), _("position"))),
                         key="lessons.pos_sim", container=c1)
     charts.plotly_chart(attention_heatmap(res.word_similarity(), tokens, _("Cosine similarity of token rows"),
-                                          signed=True, colorbar_title="cos"), key="lessons.word_sim", container=c2)
+                                          signed=True, colorbar_title="cos", axis_titles=(_("token"), _("token"))),
+                        key="lessons.word_sim", container=c2)
     sim = res.position_similarity()
     n = sim.shape[0]
     near = float(np.mean([sim[i, i + 1] for i in range(n - 1)])) if n > 1 else float("nan")
@@ -603,8 +643,8 @@ def view_generation(ctx: Ctx) -> None:
         t = float(st.slider(_("Temperature"), 0.1, 3.0, 2.0, step=0.1, key="lessons.temperature", bind="query-params"))
     try:
         _encoding, dist = ug.cached_text_distribution(ctx.spec, text, generation.SamplingSettings(True, t))
-    except PlmCoreError as err:  # a sentence encoder: no language-model head at all
-        widgets.offer_embedded_model(md(tr(err)), widget_key="lessons.load_causal_lm")
+    except PlmCoreError as err:  # a sentence encoder: no language-model head at all; offer a model that writes
+        widgets.offer_models(md(tr(err)), lambda h: h.adapter.generates, suggested=CAUSAL_LMS, key="lessons.offer")
         return
     where = _("next token") if generates else _("{mask} (token {position})", mask=mask, position=dist.position)
     charts.plotly_chart(distribution_figure(dist, _("{where}: temperature 1 and {t:g}", where=where, t=t)),
@@ -723,6 +763,7 @@ def view_use(ctx: Ctx) -> None:
         diff = float(np.max(np.abs(saved.probs - probs)))
         st.session_state["lessons.saved"] = (str(folder), diff)
         st.session_state[widgets.SPEC_KEY] = new
+        st.session_state[widgets.PENDING_KEY] = new  # the sidebar shows it too
         st.rerun()
     if "lessons.saved" in st.session_state:
         path, diff = st.session_state["lessons.saved"]
@@ -731,10 +772,13 @@ def view_use(ctx: Ctx) -> None:
         widgets.check_equal(_("The saved classifier's prediction"), _("the trained model's"), diff,
                             widgets.PROBS_TOLERANCE)
         if st.button(_("Explain it on the Attention page"), key="lessons.open_attention"):
-            widgets.open_page("pages/attention.py", **{"attention.text": ctx.text})
+            widgets.open_page("pages/attention.py", widgets.Origin(ModelSpec(path), msg("the classifier saved in "
+                                                                                       "lesson 5")),
+                              **{"attention.text": ctx.text})
         if st.button(_("Evaluate it on the Evaluate page"), key="lessons.open_evaluate"):
-            widgets.open_page("pages/evaluate.py", **{"evaluate.view": "metrics", "evaluate.data": "lesson",
-                                                      "evaluate.mode": "classifier"})
+            widgets.open_page("pages/evaluate.py", widgets.Origin(ModelSpec(path), msg("the classifier saved in "
+                                                                                       "lesson 5")),
+                              **{"evaluate.view": "metrics", "evaluate.data": "lesson", "evaluate.mode": "classifier"})
 
 
 def view_attention_vs_attribution(ctx: Ctx) -> None:
@@ -765,6 +809,11 @@ def view_attention_vs_attribution(ctx: Ctx) -> None:
         if len(attr.scores) == len(att.encoding):
             series[_("integrated gradients ({n} steps)", n=n_steps)] = (attr.scores if words is None
                                                                   else aggregate_scores(attr.scores, words))
+            if "similarity" in ctx.handle.adapter.target_kinds:  # an encoder: what IG explains needs a 2nd sentence
+                st.caption(_("Integrated gradients explains the cosine similarity of your sentence's embedding with "
+                             "the embedding of the sentence “{other}”.", other=md(other)))
+            else:
+                st.caption(_("Integrated gradients explains: {target}.", target=md(tr(attr.target_label))))
     norm = {k: np.abs(v) / (np.abs(v).max() or 1.0) for k, v in series.items()}
     title = (_("Attention from [CLS] vs attribution (each scaled to max 1)") if row == 0 else
              _("Attention from the last token vs attribution (each scaled to max 1)"))

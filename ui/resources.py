@@ -16,6 +16,7 @@ from plm_core.classroom import check_model_allowed
 from plm_core.loading import ModelHandle, ModelSpec, load_model
 from plm_core.model_cache import ModelCache
 from plm_core.types import AttentionResult, Prediction, QueryKeyResult
+from ui.safe import md
 
 from ui.backend import compute  # noqa: E402 - where the model work runs (this process or Ray Serve)
 
@@ -35,7 +36,7 @@ def get_handle(spec: ModelSpec) -> ModelHandle:
     if spec in MODELS:
         return MODELS.get(spec)
     prepare_embedded(spec.model_id)
-    with st.spinner(_("Loading model…")):
+    with st.spinner(_("Loading {model}…", model=md(spec.model_id))):
         return MODELS.get(spec)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TypeVar
 
 import numpy as np
@@ -71,6 +72,10 @@ def model_picker() -> ModelHandle | None:
     spec = active_spec()
     sb = st.sidebar
     sb.header(_("Model"))
+    if (pending := st.session_state.pop(PENDING_KEY, None)) is not None:  # a drill-down or a failed load
+        _sync_picker(pending)
+    if (failed := st.session_state.pop(FAILED_KEY, None)) is not None:
+        sb.error(failed)  # md: trusted (built with md() on every user part when stored)
     room = classroom.current()  # classroom mode: only the allowlist (and lesson-trained folders), no pickle
     with sb.form("model.form", border=False):
         options = list(SUGGESTED_MODELS) + [OTHER]
@@ -95,12 +100,20 @@ def model_picker() -> ModelHandle | None:
             _("Allow pickle weights (trusted sources only)"), value=spec.allow_pickle, key="model.allow_pickle")
         submitted = st.form_submit_button(_("Load model"))
     if submitted:
-        model_id = canonical_model_id(custom) if choice == OTHER else choice
+        typed = canonical_model_id(custom or "")
+        # a Hub id or folder typed into the box is what the user asked for, whatever the list shows
+        model_id = typed if choice == OTHER or (typed and typed != spec.model_id) else choice
+        if choice == OTHER and not typed:
+            model_id = spec.model_id
         new = ModelSpec(model_id, kind=kind, device=None if device == "auto" else device, allow_pickle=allow_pickle)
         try:
             resources.get_handle(new)
         except PlmCoreError as err:
-            sb.error(_("{error} — still using {model}.", error=md(tr(err)), model=md(spec.model_id)))
+            # the picker goes back to the model still in use (it showed the failed id), and says why
+            st.session_state[FAILED_KEY] = _("{error} — still using {model}.", error=md(tr(err)),
+                                             model=md(spec.model_id))
+            st.session_state[PENDING_KEY] = spec
+            st.rerun()
         else:
             st.session_state[SPEC_KEY] = spec = new
     try:
@@ -133,26 +146,19 @@ def model_picker() -> ModelHandle | None:
     return handle
 
 
-def offer_embedded_model(reason: str, key: str = "smollm2", *, widget_key: str) -> None:
-    """Say why the loaded model cannot do this, and offer an embedded model that can, in one click (it loads with
-    its first-use progress bar, and the sidebar then shows it). ``reason`` is catalogue text or escaped."""
-    model = embedded.EMBEDDED[key]
-    st.info(reason)
-    if classroom.current().enabled:
-        try:
-            classroom.check_model_allowed(model.model_id)
-        except PlmCoreError:
-            return  # not on this classroom's list: the message alone
-    if st.button(_("Load {model}", model=_(model.label)), key=widget_key, type="primary"):
-        spec = ModelSpec(model.model_id)
-        try:
-            resources.get_handle(spec)
-        except PlmCoreError as err:
-            st.error(md(tr(err)))
-            return
-        st.session_state[SPEC_KEY] = spec
-        st.query_params["model"] = spec.model_id
-        st.rerun()
+PENDING_KEY = "model.pending"  # a spec the picker's widgets must show on the next run (set before they are drawn)
+FAILED_KEY = "model.failed"  # the message of a load that failed, shown after the rerun that resets the picker
+ORIGIN_KEY = "model.origin"  # where a drill-down came from: {"page", "source", "model_id", "revision"}
+
+
+def _sync_picker(spec: ModelSpec) -> None:
+    """Make ``spec`` the session's model and the sidebar form show it (only before the form is drawn)."""
+    st.session_state[SPEC_KEY] = spec
+    st.session_state["model.choice"] = spec.model_id if spec.model_id in SUGGESTED_MODELS else OTHER
+    st.session_state["model.custom"] = "" if spec.model_id in SUGGESTED_MODELS else spec.model_id
+    st.session_state["model.kind"] = spec.kind
+    st.session_state["model.device"] = spec.device or "auto"
+    st.session_state["model.allow_pickle"] = spec.allow_pickle
 
 
 SHELL_KEY = "shell.run"
@@ -187,14 +193,65 @@ def ensure_shell() -> None:
 
 
 def require_handle() -> ModelHandle:
-    """The shared handle of this session's model, or stop the page with a message."""
+    """The shared handle of this session's model, or stop the page with a message. A page opened from a result
+    (``open_page``) says which model produced it, and warns when the model loaded now differs from it."""
     ensure_shell()
     try:
-        return resources.get_handle(active_spec())
+        handle = resources.get_handle(active_spec())
     except PlmCoreError:
         st.warning(_("No model is loaded: choose one in the sidebar."))
         st.stop()
         raise  # unreachable: st.stop() raises
+    origin_note(handle)
+    return handle
+
+
+def origin_note(handle: ModelHandle) -> None:
+    """The drill-down's note on the page it opened: the result's source and model, and whether it is the model
+    loaded now (the note goes once the user loads another model)."""
+    origin = st.session_state.get(ORIGIN_KEY)
+    if not origin:
+        return
+    if origin["model_id"] != handle.model_id:  # another model was loaded since: the drill-down is over
+        st.session_state.pop(ORIGIN_KEY, None)
+        return
+    revision = origin.get("revision")
+    text = _("Opened from {source}: explained with {model}, the model that produced the result.",
+             source=md(tr(origin["source"])), model=md(origin["model_id"]))
+    if revision:
+        text += " " + _("(revision {revision})", revision=md(revision))
+    if revision and handle.revision and revision != handle.revision:
+        st.warning(text + " " + _("The model loaded now is revision {revision}: its numbers may differ from the "  # md: trusted
+                                  "result's.", revision=md(handle.revision)))  # md: trusted (parts escaped above)
+    else:
+        st.info(text, icon=":material/link:")  # md: trusted (every user part escaped with md() above)
+
+
+def use_model(spec: ModelSpec) -> None:
+    """Make ``spec`` the session's model from a button's callback (the sidebar shows it on the rerun)."""
+    st.session_state[SPEC_KEY] = spec
+    st.session_state[PENDING_KEY] = spec
+
+
+def offer_models(text: str, fits: Callable[[ModelHandle], bool], *, suggested: tuple[str, ...], key: str) -> None:
+    """A page the loaded model cannot serve: ``text`` (why, what to load; md-escaped by the caller), then a button
+    per model that fits: those already loaded on this server first, then ``suggested`` ones (a download unless
+    cached; a failed load keeps the current model and says why in the sidebar)."""
+    st.info(text, icon=":material/swap_horiz:")  # md: trusted (the caller escapes every user part)
+    loaded = [h.spec for h in resources.loaded_handles() if fits(h)]
+    specs = []
+    for s in dict.fromkeys([*loaded, *(ModelSpec(m) for m in suggested)]):
+        try:  # classroom mode offers only what it allows
+            classroom.check_model_allowed(s.model_id, allow_pickle=s.allow_pickle)
+        except PlmCoreError:
+            continue
+        specs.append(s)
+    cols = st.columns(min(4, len(specs)) or 1)
+    for n, s in enumerate(specs):
+        label = (_("Use {model} (loaded)", model=md(s.model_id)) if s in loaded else
+                 _("Load {model}", model=md(_(SUGGESTED_MODELS[s.model_id]) if s.model_id in SUGGESTED_MODELS
+                                            else s.model_id)))
+        cols[n % len(cols)].button(label, key=f"{key}.{n}", on_click=use_model, args=(s,))
 
 
 def show_notes(encoding: Encoding) -> None:
@@ -266,17 +323,34 @@ def text_area(label: str, key: str, default: str = "", **kwargs) -> str:
     return st.text_area(label, value=default, key=key, bind="query-params", **kwargs)
 
 
-def open_page(page: str, **values: object) -> None:
-    """Switch to ``page`` (e.g. "pages/attention.py") with some of its widgets preset (a drill-down).
+@dataclass(frozen=True)
+class Origin:
+    """What produced a result a drill-down explains: the model (as it was loaded to score it), its revision
+    (the Hub commit, or None for a folder) and a phrase naming the result ("bias run #3")."""
 
-    Keys are the target page's widget keys ("attention.text"); values are what the widgets return (not URL
-    text). The address bar then links to the view opened. This page's own widgets keep their values
-    (bound to the URL or ``persist_state``), so going back finds the view as it was left.
+    spec: ModelSpec
+    source: str
+    revision: str | None = None
+
+
+def open_page(page: str, origin: Origin, **values: object) -> None:
+    """Switch to ``page`` (e.g. "pages/attention.py") on the model that produced the result, with some of its
+    widgets preset (a drill-down).
+
+    The target page loads ``origin.spec`` if needed (with the sidebar's progress), the sidebar shows it, and
+    the page says which model and result it explains (:func:`origin_note`). Keys are the target page's widget
+    keys ("attention.text"); values are what the widgets return (not URL text). The address bar then links to
+    the view opened (``?model=`` names the model). This page's own widgets keep their values (bound to the URL
+    or ``persist_state``), so going back finds the view as it was left.
     """
     for key, value in values.items():
         st.session_state[key] = value
+    st.session_state[PENDING_KEY] = origin.spec  # the picker's widgets are drawn already: set on the next run
+    st.session_state[SPEC_KEY] = origin.spec
+    st.session_state[ORIGIN_KEY] = {"page": page, "source": origin.source, "model_id": origin.spec.model_id,
+                                    "revision": origin.revision}
     # without query_params, st.switch_page clears the URL and refuses while widgets of this page are bound to it
-    st.switch_page(page, query_params={"model": active_spec().model_id})
+    st.switch_page(page, query_params={"model": origin.spec.model_id})
 
 
 

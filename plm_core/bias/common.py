@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import functools
+import hashlib
 import io
 import json
 from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -162,11 +165,49 @@ def _plain(value: Any) -> Any:
 # configuration key -> CSV column: every exported row says which model, data and sample it comes from
 PROVENANCE = {"probe": "probe", "model_id": "model_id", "revision": "model_revision", "data": "data_source",
               "data_sha256": "data_sha256", "sample_seed": "sample_seed", "sample_size": "sample_size",
-              "run_id": "run_id"}
+              "run_id": "run_id", "model_folder": "model_folder", "weights_sha256": "model_weights_sha256"}
+WEIGHT_FILES = ("*.safetensors", "*.bin", "*.pt", "*.gguf")
+
+
+def model_files(model_id: str) -> dict[str, str | None]:
+    """What identifies a local model folder's weights, for exports (a Hub model has its revision instead):
+    ``model_folder`` (the folder's name) and ``weights_sha256`` (SHA-256 of its weight file; of several, the
+    SHA-256 of ``sha256sum``'s lines ``<hash>  <name>`` sorted by name). Both None for a Hub id.
+
+    Hashing reads every weight byte once per file version (cached on name, size and modification time).
+    """
+    try:
+        folder = Path(model_id).expanduser()
+        files = sorted({f for pattern in WEIGHT_FILES for f in folder.glob(pattern) if f.is_file()}) \
+            if model_id and folder.is_dir() else []
+    except (OSError, ValueError, RuntimeError):
+        files = []
+    if not files:
+        return {"model_folder": None, "weights_sha256": None}
+    stamps = tuple((str(f), f.stat().st_size, f.stat().st_mtime_ns) for f in files)
+    return {"model_folder": folder.resolve().name, "weights_sha256": _weights_sha256(stamps)}
+
+
+@functools.lru_cache(maxsize=64)
+def _weights_sha256(stamps: tuple[tuple[str, int, int], ...]) -> str:
+    hashes = []
+    for name, _size, _mtime in stamps:
+        digest = hashlib.sha256()
+        with open(name, "rb") as f:
+            for block in iter(lambda: f.read(1 << 22), b""):
+                digest.update(block)
+        hashes.append((digest.hexdigest(), Path(name).name))
+    if len(hashes) == 1:
+        return hashes[0][0]
+    return hashlib.sha256("".join(f"{h}  {n}\n" for h, n in hashes).encode()).hexdigest()
 
 
 def provenance(config: dict[str, Any]) -> dict[str, Any]:
-    """The provenance columns of an export (model id and revision, data source and hash, sample seed)."""
+    """The provenance columns of an export (model id and revision; a local folder's name and weights' SHA-256;
+    data source and hash, sample seed). A run records its folder's hash when it starts; a result without one
+    (the core's API called directly) is hashed from its folder when exported."""
+    if "weights_sha256" not in config:
+        config = config | model_files(str(config.get("model_id") or ""))
     return {col: _plain(config.get(key)) for key, col in PROVENANCE.items()}
 
 

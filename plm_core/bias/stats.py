@@ -13,7 +13,13 @@ Methods (all two-sided, 95% by default):
 - paired differences (BEC-Pro female vs male person words): Wilcoxon signed-rank test
   (``scipy.stats.wilcoxon``), as Bartl et al. (2020) test their associations;
 - a statistic of several samples (SEAT effect size): bootstrap over each sample separately
-  (``scipy.stats.bootstrap``, BCa; percentile where BCa is undefined).
+  (``scipy.stats.bootstrap``, BCa; percentile where BCa is undefined);
+- a mean of probabilities (masked-LM template scores): the t interval on the logit scale (delta method:
+  ``logit(m) ± t · se / (m (1 − m))``, back-transformed; Korn & Graubard 1998, as Stata's ``proportion``), so
+  the interval stays inside [0, 1] and is asymmetric near 0 and 1;
+- two models on the same items: the exact McNemar test of paired decisions (CrowS-Pairs: the binomial test of
+  the discordant pairs, ``scipy.stats.binomtest``; McNemar 1947) and the Wilcoxon signed-rank test of paired
+  scores (``scipy.stats.wilcoxon``), each with the t interval of the mean paired difference.
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ from typing import Any
 
 import numpy as np
 from scipy import stats as sps
+from scipy.special import expit
 from plm_core.i18n import msg
 
 CONFIDENCE = 0.95
@@ -33,6 +40,9 @@ WILSON = msg("Wilson score")
 T_MEAN = msg("t interval of the mean")
 BINOMIAL = msg("exact binomial test vs 50%")
 WILCOXON = msg("Wilcoxon signed-rank test")
+T_LOGIT = msg("t interval of the mean on the logit scale")
+MCNEMAR = msg("exact McNemar test")
+T_DIFFERENCE = msg("t interval of the mean paired difference")
 
 
 @dataclass(frozen=True)
@@ -122,6 +132,47 @@ def mean_interval(values: Sequence[float], confidence: float = CONFIDENCE) -> tu
     return float(low), float(high)
 
 
+def logit_mean_interval(values: Sequence[float], confidence: float = CONFIDENCE) -> tuple[float, float]:
+    """Interval of the mean of probabilities ``values`` (each in [0, 1]) that stays inside [0, 1]: the Student-t
+    interval built on the logit scale with the delta method (``logit(m) ± t · s / (√n · m (1 − m))``) and
+    transformed back (Korn & Graubard 1998; Stata's ``proportion``). A t interval on the probabilities
+    themselves went below 0 for a quarter of the occupation·target means of a published template set.
+
+    Args:
+        values: probabilities, shape [n].
+        confidence: the interval's confidence level.
+
+    Returns:
+        (low, high) with ``0 <= low <= mean <= high <= 1``; (NaN, NaN) with fewer than 2 values; (m, m) for a
+        constant sample or a mean of exactly 0 or 1.
+
+    Raises:
+        ValueError: a value outside [0, 1] (or NaN).
+    """
+    x = np.asarray(values, dtype=np.float64)
+    if not np.all((x >= 0) & (x <= 1)):
+        raise ValueError("probabilities must lie in [0, 1]")
+    if len(x) < 2:
+        return float("nan"), float("nan")
+    mean = float(x.mean())
+    sem = float(x.std(ddof=1) / math.sqrt(len(x)))
+    if sem == 0 or mean <= 0 or mean >= 1:
+        return mean, mean
+    half = float(sps.t.ppf(0.5 + confidence / 2, len(x) - 1)) * sem / (mean * (1 - mean))
+    centre = math.log(mean) - math.log1p(-mean)
+    low, high = float(expit(centre - half)), float(expit(centre + half))
+    return min(low, mean), max(high, mean)  # rounding can put a tiny interval a hair past its mean
+
+
+def probability_mean_estimate(group_by: str, group: str, values: Sequence[float], *, unit: str = "rows",
+                              confidence: float = CONFIDENCE) -> Estimate:
+    """The mean of probabilities with its logit-scale t interval (inside [0, 1]; no test)."""
+    x = np.asarray(values, dtype=np.float64)
+    low, high = logit_mean_interval(x, confidence)
+    return Estimate(group_by, group, len(x), float(x.mean()) if len(x) else float("nan"), low, high, confidence,
+                    T_LOGIT, unit=unit)
+
+
 def share_estimate(group_by: str, group: str, successes: int, n: int, *, unit: str = "pairs",
                    confidence: float = CONFIDENCE) -> Estimate:
     """A share in % with its Wilson interval and the exact binomial test against 50%."""
@@ -160,6 +211,79 @@ def paired_test(group: str, a: Sequence[float], b: Sequence[float], *, label_a: 
         stat, p = float(res.statistic), float(res.pvalue)
     return PairedTest(group, label_a, label_b, len(d), float(d.mean()) if len(d) else float("nan"), low, high,
                       float(np.median(d)) if len(d) else float("nan"), stat, p, confidence)
+
+
+@dataclass(frozen=True)
+class ModelComparison:
+    """Two models on the same items: each model's estimate, their difference (a − b) with its interval, and a
+    paired test (McNemar for decisions, Wilcoxon for scores)."""
+
+    label_a: str
+    label_b: str
+    n_items: int  # items both models scored (matched by item)
+    estimate_a: float  # % of decisions "yes" (decisions) or mean score (scores)
+    estimate_b: float
+    difference: float  # estimate_a − estimate_b (percentage points for decisions)
+    ci_low: float
+    ci_high: float
+    statistic: float  # McNemar: the smaller discordant count; Wilcoxon: W
+    p_value: float
+    test: str
+    interval: str = T_DIFFERENCE
+    discordant: tuple[int, int] = (0, 0)  # decisions: (a yes & b no, a no & b yes)
+    confidence: float = CONFIDENCE
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def mcnemar_test(a: Sequence[bool], b: Sequence[bool]) -> tuple[int, int, float]:
+    """Exact McNemar test of paired binary decisions (McNemar 1947; exact form: the two-sided binomial test of
+    the discordant pairs against 1/2, ``scipy.stats.binomtest``, as ``statsmodels``' ``mcnemar(exact=True)``).
+
+    Args:
+        a, b: one decision per item from each model, same length and item order.
+
+    Returns:
+        (n_ab, n_ba, p): items where only ``a`` says yes, where only ``b`` does, and the p-value (1.0 when no
+        item is discordant).
+
+    Raises:
+        ValueError: ``a`` and ``b`` differ in length.
+    """
+    x, y = np.asarray(a, dtype=bool), np.asarray(b, dtype=bool)
+    if x.shape != y.shape:
+        raise ValueError(f"paired decisions of different lengths: {len(x)} and {len(y)}")
+    n_ab, n_ba = int(np.sum(x & ~y)), int(np.sum(~x & y))
+    if n_ab + n_ba == 0:
+        return n_ab, n_ba, 1.0
+    return n_ab, n_ba, float(sps.binomtest(min(n_ab, n_ba), n_ab + n_ba, 0.5).pvalue)
+
+
+def compare_decisions(label_a: str, label_b: str, a: Sequence[bool], b: Sequence[bool], *,
+                      confidence: float = CONFIDENCE) -> ModelComparison:
+    """Two models' shares of "yes" decisions on the same items (in %), the difference with the t interval of
+    the mean paired difference (per item: 1, 0 or −1), and the exact McNemar test."""
+    x, y = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    n_ab, n_ba, p = mcnemar_test(a, b)
+    low, high = mean_interval(x - y, confidence)
+    nan = float("nan")
+    return ModelComparison(label_a, label_b, len(x), 100 * float(x.mean()) if len(x) else nan,
+                           100 * float(y.mean()) if len(y) else nan, 100 * float((x - y).mean()) if len(x) else nan,
+                           100 * low, 100 * high, float(min(n_ab, n_ba)), p, MCNEMAR, discordant=(n_ab, n_ba),
+                           confidence=confidence)
+
+
+def compare_scores(label_a: str, label_b: str, a: Sequence[float], b: Sequence[float], *,
+                   confidence: float = CONFIDENCE) -> ModelComparison:
+    """Two models' mean scores on the same items, the mean paired difference with its t interval, and the
+    Wilcoxon signed-rank test (:func:`paired_test`)."""
+    t = paired_test("all", a, b, label_a=label_a, label_b=label_b, confidence=confidence)
+    x, y = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    nan = float("nan")
+    return ModelComparison(label_a, label_b, t.n_pairs, float(x.mean()) if len(x) else nan,
+                           float(y.mean()) if len(y) else nan, t.mean_difference, t.ci_low, t.ci_high, t.statistic,
+                           t.p_value, WILCOXON, confidence=confidence)
 
 
 def bootstrap_interval(sizes: Sequence[int], statistic: Callable[..., float], *, n_resamples: int = 2000,
@@ -218,6 +342,8 @@ def format_estimate(e: Estimate, digits: int = 1, suffix: str = "") -> str:
     return text
 
 
-__all__ = ["BINOMIAL", "CONFIDENCE", "Estimate", "PairedTest", "T_MEAN", "WILCOXON", "WILSON", "binomial_p_value",
-           "bootstrap_interval", "format_estimate", "format_p", "grouped", "mean_estimate", "mean_interval",
-           "paired_test", "proportion_interval", "share_estimate"]
+__all__ = ["BINOMIAL", "CONFIDENCE", "Estimate", "MCNEMAR", "ModelComparison", "PairedTest", "T_DIFFERENCE",
+           "T_LOGIT", "T_MEAN", "WILCOXON", "WILSON", "binomial_p_value", "bootstrap_interval", "compare_decisions",
+           "compare_scores", "format_estimate", "format_p", "grouped", "logit_mean_interval", "mcnemar_test",
+           "mean_estimate", "mean_interval", "paired_test", "probability_mean_estimate", "proportion_interval",
+           "share_estimate"]

@@ -19,6 +19,7 @@ stoppable job. The spread across templates gives each mean a t interval (templat
 from __future__ import annotations
 
 import csv
+import dataclasses
 import hashlib
 import io
 import itertools
@@ -43,6 +44,13 @@ from plm_core.i18n import msg
 
 MASK = "[MASK]"
 SLOT = re.compile(r"\[([A-Za-z][A-Za-z0-9_]*)\]")
+# the slot syntaxes published sets use, all read as [NAME]: $OCCUPATION (Winogender), {occupation}, [X]
+SLOT_SYNTAXES = ("$NAME", "{name}", "[NAME]")
+_DOLLAR_SLOT = re.compile(r"\$([A-Za-z][A-Za-z0-9_]*)")
+_BRACE_SLOT = re.compile(r"\{([A-Za-z][A-Za-z0-9_]*)\}")
+CASE_COLUMN = "case"  # the extra column naming a row's target slot (its grammatical case): never pooled
+# target words per pronoun case, offered for a slot whose name says its case (the user confirms or edits them)
+CASE_TARGETS = {"NOM": ("he", "she", "they"), "POSS": ("his", "her", "their"), "ACC": ("him", "her", "them")}
 CLASSROOM_MAX_SCORES = 5000  # classroom mode: templates × slot combinations × targets beyond this are refused
 LAYOUTS = {"lists": "word lists: every combination fills every template",
            "rows": "rows as written: each row is one template with its own slot values and targets"}
@@ -99,6 +107,32 @@ class TemplateRow:
     target: str
     score: float
     extra: tuple[tuple[str, str], ...] = ()  # long form: the row's other columns
+    item: int = -1  # the filled sentence's position in the expansion (its targets share it); -1: an older run
+
+    @property
+    def case(self) -> str:
+        """The grammatical case of the target slot (its name, e.g. POSS_PRONOUN), "" when the set has none."""
+        return dict(self.extra).get(CASE_COLUMN, "")
+
+    @property
+    def target_label(self) -> str:
+        """The target as results name it: "her (POSS_PRONOUN)" and "her (ACC_PRONOUN)" are never pooled."""
+        return f"{self.target} ({self.case})" if self.case else self.target
+
+
+@dataclass(frozen=True)
+class Contrast:
+    """One filled sentence's contrast of two of its targets (same sentence, same case): score a − score b."""
+
+    item: int
+    sentence: str
+    case: str
+    probe_value: str
+    target_a: str
+    target_b: str
+    score_a: float
+    score_b: float
+    difference: float  # score_a − score_b (masked LM: probability difference)
 
 
 @dataclass(frozen=True)
@@ -122,10 +156,10 @@ class TemplateResult:
         With a single template the interval is across its sentences (``unit`` says which)."""
         groups: dict[tuple[str, str], list[TemplateRow]] = {}
         for r in self.rows:
-            groups.setdefault((r.probe_value, r.target), []).append(r)
+            groups.setdefault((r.probe_value, r.target_label), []).append(r)
         out = []
         for (v, t), rows in groups.items():
-            e = spread_estimate("value · target", f"{v} · {t}", rows)
+            e = spread_estimate("value · target", f"{v} · {t}", rows, probability=self.probability)
             s = [r.score for r in rows]
             out.append({"value": v, "target": t, "mean": e.estimate, "ci_low": e.ci_low, "ci_high": e.ci_high,
                         "n_units": e.n, "unit": e.unit, "std": float(np.std(s)), "min": float(min(s)),
@@ -144,11 +178,46 @@ class TemplateResult:
         column = column or "value · target"
         if column == "value · target":
             return [stats.Estimate("value · target", f"{r['value']} · {r['target']}", r["n_units"], r["mean"],
-                                   r["ci_low"], r["ci_high"], interval=stats.T_MEAN, unit=r["unit"])
+                                   r["ci_low"], r["ci_high"], interval=self.interval, unit=r["unit"])
                     for r in self.summary_table()]
         key = (lambda r: template_column(r, column)) if column == "target" else (
-            lambda r: f"{template_column(r, column)} · {r.target}")
-        return [spread_estimate(column, k, v) for k, v in stats.grouped(self.rows, key).items()]
+            lambda r: f"{template_column(r, column)} · {r.target_label}")
+        return [spread_estimate(column, k, v, probability=self.probability)
+                for k, v in stats.grouped(self.rows, key).items()]
+
+    @property
+    def probability(self) -> bool:
+        """Scores are probabilities (masked LM): their intervals are built on the logit scale, inside [0, 1]."""
+        return _scoring(self.kind) == "mask"
+
+    @property
+    def interval(self) -> str:
+        return stats.T_LOGIT if self.probability else stats.T_MEAN
+
+    def contrasts(self) -> list[Contrast]:
+        """Per filled sentence, every pair of its targets (a before b in the row's order, e.g. he − she, he −
+        they, she − they) with the difference of their scores. Targets of different cases are never paired."""
+        by_item: dict[Any, list[TemplateRow]] = {}
+        for r in self.rows:
+            key = r.item if r.item >= 0 else (r.template_index, r.sentence, r.slot_values, r.extra)
+            by_item.setdefault(key, []).append(r)
+        out = []
+        for k, rows in enumerate(by_item.values()):
+            for i, a in enumerate(rows):
+                for b in rows[i + 1:]:
+                    if a.case == b.case and a.target != b.target:
+                        out.append(Contrast(a.item if a.item >= 0 else k, a.sentence, a.case, a.probe_value,
+                                            a.target, b.target, a.score, b.score, a.score - b.score))
+        return out
+
+    def contrast_tests(self) -> list[stats.PairedTest]:
+        """Per case and target pair: the mean per-sentence difference with its t interval and the Wilcoxon
+        signed-rank test (paired: the same sentence scored for both targets)."""
+        groups: dict[tuple[str, str, str], list[Contrast]] = {}
+        for c in self.contrasts():
+            groups.setdefault((c.case, c.target_a, c.target_b), []).append(c)
+        return [stats.paired_test(case or "all", [c.score_a for c in cs], [c.score_b for c in cs], label_a=a,
+                                  label_b=b) for (case, a, b), cs in groups.items()]
 
     def summary(self) -> dict[str, Any]:
         return {"metric": self.metric, "by_value_and_target": self.summary_table(), "complete": self.complete}
@@ -162,6 +231,10 @@ class TemplateResult:
     def to_json(self) -> str:
         return result_to_json("template", self.config, self.summary(), self.rows)
 
+    def contrasts_csv(self) -> str:
+        """Every per-sentence contrast (one row each, with the run's provenance columns)."""
+        return table_to_csv((dataclasses.asdict(c) for c in self.contrasts()), self.config)
+
 
 def template_column(row: TemplateRow, column: str) -> str:
     """A row's value of ``column``: a slot name, ``template``, ``target``, or an extra column."""
@@ -171,15 +244,17 @@ def template_column(row: TemplateRow, column: str) -> str:
     return values.get(column, dict(row.extra).get(column, ""))
 
 
-def spread_estimate(group_by: str, group: str, rows: Sequence[TemplateRow]) -> stats.Estimate:
-    """Mean of per-template means with a t interval across templates; a single template: across sentences."""
+def spread_estimate(group_by: str, group: str, rows: Sequence[TemplateRow], *,
+                    probability: bool = False) -> stats.Estimate:
+    """Mean of per-template means with a t interval across templates; a single template: across sentences.
+    ``probability``: the scores are probabilities, so the interval is the logit-scale one (inside [0, 1])."""
+    estimate = stats.probability_mean_estimate if probability else stats.mean_estimate
     by_template: dict[int, list[float]] = {}
     for r in rows:
         by_template.setdefault(r.template_index, []).append(r.score)
     if len(by_template) > 1:
-        return stats.mean_estimate(group_by, group, [float(np.mean(v)) for v in by_template.values()],
-                                   unit="templates")
-    return stats.mean_estimate(group_by, group, [r.score for r in rows], unit="sentences (one template)")
+        return estimate(group_by, group, [float(np.mean(v)) for v in by_template.values()], unit="templates")
+    return estimate(group_by, group, [r.score for r in rows], unit="sentences (one template)")
 
 # ---- building and checking sets ---------------------------------------------------------------------
 
@@ -300,7 +375,7 @@ def from_text(name: str, templates: str, slots: str, targets: str) -> TemplateSe
 
 
 def from_csv(text: str, name: str = "uploaded CSV", layout: str = "lists") -> TemplateSet:
-    """A set from a CSV with a ``template`` column, a ``target`` (or ``targets``) column and one column per slot.
+    """A set from a CSV (or a TSV: a ``.tsv`` name or a tab-separated header) with a ``template`` column, a ``target`` (or ``targets``) column and one column per slot.
 
     Args:
         text: the CSV text.
@@ -318,7 +393,11 @@ def from_csv(text: str, name: str = "uploaded CSV", layout: str = "lists") -> Te
                                     value=", ".join(LAYOUTS)))
     if not (text or "").strip():
         raise InvalidInputError(msg('the CSV file is empty'))
-    reader = csv.DictReader(io.StringIO(text))
+    header = text.lstrip("\ufeff").split("\n", 1)[0]
+    if name.lower().endswith(".tsv") or header.count("\t") > header.count(","):  # a TSV, as published sets ship
+        reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")), delimiter="\t", quoting=csv.QUOTE_NONE)
+    else:
+        reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
     columns = [c.strip() for c in (reader.fieldnames or []) if c and c.strip()]
     lower = {c.lower(): c for c in columns}
     if "target" not in lower and "targets" in lower:
@@ -330,6 +409,8 @@ def from_csv(text: str, name: str = "uploaded CSV", layout: str = "lists") -> Te
                                     value=', '.join((repr(m) for m in missing)), value2=', '.join(columns) or 'none'))
     rows = [{(k or "").strip(): (v or "").strip() for k, v in r.items() if k is not None} for r in reader]
     template_col, target_col = lower["template"], lower["target"]
+    for r in rows:  # $SLOT and {slot} read as [SLOT]
+        r[template_col] = bracket_slots(r.get(template_col, ""))
     other = [c for c in columns if c not in (template_col, target_col)]
     if layout == "rows":
         return _from_rows(rows, name, template_col, target_col, other)
@@ -365,6 +446,148 @@ def _from_rows(rows: list[dict[str, str]], name: str, template_col: str, target_
                                           tuple((c, r.get(c, "")) for c in extra_cols)))
     slots = tuple((n, tuple(dict.fromkeys(v for inst in instances for m, v in inst.slot_values if m == n and v)))
                   for n in slot_cols)
+    return TemplateSet(name, tuple(dict.fromkeys(i.template for i in instances)), slots,
+                       tuple(dict.fromkeys(t for i in instances for t in i.targets)), instances=tuple(instances))
+
+
+# ---- tables as researchers publish them: CSV or TSV, $SLOT / {slot} / [SLOT], a confirmed mapping ------
+
+def bracket_slots(template: str) -> str:
+    """``template`` with every published slot syntax written as ``[NAME]``: ``$OCCUPATION`` (Winogender's
+    templates.tsv) and ``{occupation}`` become ``[OCCUPATION]`` and ``[occupation]``; ``[X]`` stays."""
+    return _BRACE_SLOT.sub(r"[\1]", _DOLLAR_SLOT.sub(r"[\1]", template))
+
+
+def read_table(text: str, filename: str = "") -> tuple[list[str], list[dict[str, str]]]:
+    """Columns and rows of a CSV or TSV file (a ``.tsv`` name, or a header with more tabs than commas, is read
+    as tab-separated without quoting, as published TSVs are written).
+
+    Raises:
+        InvalidInputError: empty text, no header, no rows.
+    """
+    text = (text or "").lstrip("\ufeff")
+    if not text.strip():
+        raise InvalidInputError(msg("the file is empty"))
+    header = text.split("\n", 1)[0]
+    tab = filename.lower().endswith(".tsv") or header.count("\t") > header.count(",")
+    reader = (csv.DictReader(io.StringIO(text), delimiter="\t", quoting=csv.QUOTE_NONE) if tab
+              else csv.DictReader(io.StringIO(text)))
+    columns = [c.strip() for c in (reader.fieldnames or []) if c and c.strip()]
+    rows = [{(k or "").strip(): (v or "").strip() for k, v in r.items() if k is not None} for r in reader]
+    rows = [r for r in rows if any(r.values())]
+    if not columns or not rows:
+        raise InvalidInputError(msg("the file needs a header row and at least one row below it"))
+    return columns, rows
+
+
+@dataclass(frozen=True)
+class TableMapping:
+    """Which column holds what, confirmed by the user before a table becomes a template set.
+
+    ``target_slots`` are the slots replaced by [MASK], each with its own target words: a template's pronoun
+    slot names its grammatical case ($NOM_PRONOUN: he/she/they; $POSS_PRONOUN: his/her/their; $ACC_PRONOUN:
+    him/her/them), and results keep each case apart. ``target_column`` holds comma-separated targets for rows
+    whose template has a [MASK] already."""
+
+    template_column: str
+    slot_columns: tuple[tuple[str, str], ...]  # (slot name, column); the first is the compared slot
+    target_slots: tuple[tuple[str, tuple[str, ...]], ...] = ()  # (slot name, its targets)
+    target_column: str = ""
+
+
+def _norm(name: str) -> str:
+    return re.sub(r"[^a-z0-9]", "", name.lower())
+
+
+def table_slots(rows: Sequence[dict[str, str]], template_column: str) -> list[str]:
+    """Every slot the templates use (any published syntax), in order of first use; [MASK] is not a slot."""
+    return list(dict.fromkeys(n for r in rows for n in slot_names(bracket_slots(r.get(template_column, "")))))
+
+
+def suggest_mapping(columns: Sequence[str], rows: Sequence[dict[str, str]]) -> TableMapping:
+    """A first guess the user confirms: the template column (named template/sentence/text, or the one whose
+    cells hold the most slots), each slot's column by name (OCCUPATION → occupation, PARTICIPANT →
+    other-participant), pronoun slots as target slots with the targets of their case, a target column if
+    one is named so. Slots it cannot place are left out: the user maps them."""
+    named = [c for c in columns if _norm(c) in ("template", "templates", "sentence", "text")]
+
+    def n_slots(c: str) -> int:
+        return sum(len(slot_names(bracket_slots(r.get(c, "")))) + r.get(c, "").count(MASK) for r in rows)
+
+    template_col = named[0] if named else max(columns, key=n_slots)
+    target_col = next((c for c in columns if _norm(c) in ("target", "targets")), "")
+    free = [c for c in columns if c not in (template_col, target_col)]
+    slot_cols, target_slots = [], []
+    for slot in table_slots(rows, template_col):
+        key = _norm(slot)
+        col = next((c for c in free if _norm(c) == key), None) or next(
+            (c for c in free if key and _norm(c) and (key in _norm(c) or _norm(c) in key)), None)
+        if col is not None:
+            slot_cols.append((slot, col))
+            free.remove(col)
+        elif "PRONOUN" in slot.upper() or slot.upper() in ("PRON", "PRONOUN"):
+            case = next((c for c in CASE_TARGETS if slot.upper().startswith(c)), "NOM")
+            target_slots.append((slot, CASE_TARGETS[case]))
+    return TableMapping(template_col, tuple(slot_cols), tuple(target_slots), target_col)
+
+
+def from_table(text: str, filename: str, mapping: TableMapping, name: str = "uploaded table") -> TemplateSet:
+    """A long-form set from a CSV or TSV as its authors ship it: one template per row with its own slot values,
+    slots in any published syntax, read through the user's ``mapping``.
+
+    Each row's target slot (exactly one per row, unless its template has a [MASK] and ``mapping.target_column``
+    gives the targets) becomes the [MASK]; the row keeps its other columns and, in the ``case`` column, the
+    target slot's name, so a possessive "her" and an object "her" are never pooled.
+
+    Raises:
+        InvalidInputError: a column of the mapping the file lacks, a row without a template or a target slot,
+            a row with two target slots, a slot the mapping does not place.
+    """
+    columns, rows = read_table(text, filename)
+    wanted = [mapping.template_column, *(c for _s, c in mapping.slot_columns)] + (
+        [mapping.target_column] if mapping.target_column else [])
+    missing = [c for c in wanted if c not in columns]
+    if missing:
+        raise InvalidInputError(msg("the file has no column {value} (found: {value2})",
+                                    value=", ".join(repr(excerpt(c)) for c in missing),
+                                    value2=", ".join(excerpt(c) for c in columns)))
+    slot_col = dict(mapping.slot_columns)
+    targets_of = dict(mapping.target_slots)
+    used = set(wanted)
+    extra_cols = [c for c in columns if c not in used and c != CASE_COLUMN]
+    instances = []
+    for k, r in enumerate(rows, 1):
+        template = bracket_slots(r.get(mapping.template_column, ""))
+        if not template.strip():
+            raise InvalidInputError(msg("row {k} has no template", k=k))
+        names = slot_names(template)
+        masked = [n for n in names if n in targets_of]
+        if len(masked) > 1:
+            raise InvalidInputError(msg("row {k} ({template}) has two target slots ({value}): one [MASK] per "
+                                        "sentence; write one row per target slot",
+                                        k=k, template=excerpt(template), value=", ".join(masked)))
+        unplaced = [n for n in names if n not in slot_col and n not in targets_of]
+        if unplaced:
+            raise InvalidInputError(msg("row {k} ({template}) uses the slot(s) {value}, which the mapping does not "
+                                        "place: map each to a column or make it the target slot",
+                                        k=k, template=excerpt(template),
+                                        value=", ".join("[" + n + "]" for n in unplaced)))
+        case = ""
+        if masked:
+            case = masked[0]
+            template = template.replace(f"[{case}]", MASK)
+            targets = targets_of[case]
+        elif MASK in template and mapping.target_column:
+            targets = split_list(r.get(mapping.target_column, ""))
+        else:
+            raise InvalidInputError(msg("row {k} ({template}) has no target slot: make one slot the target (it "
+                                        "becomes the [MASK]) or give a target column",
+                                        k=k, template=excerpt(template)))
+        values = tuple((n, r.get(slot_col[n], "")) for n, _c in mapping.slot_columns)
+        extra = tuple((c, r.get(c, "")) for c in extra_cols) + (((CASE_COLUMN, case),) if case else ())
+        instances.append(TemplateInstance(template, values, tuple(targets), extra))
+    slots = tuple((n, tuple(dict.fromkeys(v for inst in instances for m, v in inst.slot_values if m == n and v)))
+                  for n, _c in mapping.slot_columns)
     return TemplateSet(name, tuple(dict.fromkeys(i.template for i in instances)), slots,
                        tuple(dict.fromkeys(t for i in instances for t in i.targets)), instances=tuple(instances))
 
@@ -508,7 +731,7 @@ def score_filled(handle: ModelHandle, probe_slot: str, chunk: Sequence[FilledTem
         probe_value = dict(f.slot_values).get(probe_slot, "")
         for target in f.targets:
             rows.append(TemplateRow(f.template_index, f.template, f.slot_values, probe_value, f.sentence, target,
-                                    float(by_target[target]), f.extra))
+                                    float(by_target[target]), f.extra, f.index))
     return tuple(rows)
 
 
@@ -527,7 +750,8 @@ def template_config(model_id: str, revision: str | None, kind: str, tset: Templa
               "slots": {k: list(v) for k, v in tset.slots}, "targets": list(tset.targets),
               "layout": "rows" if tset.instances else "lists", "data": data_source or f"template set {tset.name}",
               "data_sha256": data_sha256 or set_sha256(tset),
-              "interval": f"{stats.T_MEAN} across templates ({stats.CONFIDENCE:.0%})"}
+              "interval": f"{stats.T_LOGIT if _scoring(kind) == 'mask' else stats.T_MEAN} across templates "
+                          f"({stats.CONFIDENCE:.0%})"}
     if _scoring(kind) == "continuation":
         config["note"] = "causal LM: the target continues the text before [MASK]; text after [MASK] is not used"
     return config

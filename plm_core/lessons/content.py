@@ -354,9 +354,10 @@ LESSON_7 = Lesson(
     (
         Step("probe", T("Templates and occupations"), T(
             "A **template probe** keeps the sentence fixed and changes one slot. For each occupation we compare the "
-            "model's association with *he/man* versus *she/woman*: for a masked LM, the probability of “he” versus "
-            "“she” at `[MASK]` in “[MASK] is a nurse.”; for a sentence encoder, the cosine similarity of “The nurse "
-            "is here.” with “He is here.” minus with “She is here.”. Positive bars lean male, negative lean female."), "bias_probe",
+            "model's association with *he/man* versus *she/woman*: for a masked or causal LM, the probability of “he” "
+            "versus “she” at `[MASK]` in “[MASK] works as a nurse.” (or as the next word after “the nurse said "
+            "that”); for a sentence encoder, the cosine similarity of “the nurse is here.” with “the man is here.” "
+            "minus with “the woman is here.”. Positive bars lean male, negative lean female."), "bias_probe",
             _q(T("Which way will “nurse” lean in a model trained on web text?"),
                [T("Towards she/woman"), T("Towards he/man"), T("Neither")], 0,
                T("Models absorb the statistics of their training text, including occupational stereotypes. Look at the bars for the "

@@ -119,6 +119,7 @@ GEMMA3 = EmbeddedModel(
     licence=("Gemma terms of use", "https://ai.google.dev/gemma/terms"), parameters=268.1,
 )
 EMBEDDED: dict[str, EmbeddedModel] = {m.key: m for m in (MINILM, SMOLLM2, GEMMA3)}
+CAUSAL_LMS = (SMOLLM2.model_id, GEMMA3.model_id)  # what a page or lesson that needs a model that writes offers
 _BY_ALIAS = {alias: m for m in EMBEDDED.values() for alias in (m.key, *m.aliases)}
 
 

@@ -17,7 +17,8 @@ ATTENTION_SCALE = theme.SEQUENTIAL
 def attention_heatmap(matrix: np.ndarray, tokens: Sequence[str], title: str, *,
                       query_tokens: Sequence[str] | None = None, signed: bool | None = None,
                       zmid: float | None = None, colorscale: str | None = None,
-                      colorbar_title: str | None = None) -> go.Figure:
+                      colorbar_title: str | None = None,
+                      axis_titles: tuple[str, str] | None = None) -> go.Figure:
     """A [query, key] matrix as a heatmap: rows are queries (who attends), columns keys (attended to).
 
     Axis labels are made unique ("3:the") because plotly merges equal category names. Plotly reads a few HTML tags
@@ -29,6 +30,8 @@ def attention_heatmap(matrix: np.ndarray, tokens: Sequence[str], title: str, *,
             around 0, its colour bar titled with the sign. Default: ``zmid is not None``. Otherwise the sequential
             scale (weights, probabilities).
         zmid, colorscale: kept for callers written before the theme; the scale is always the theme's.
+        axis_titles: (x, y) titles for a matrix that is not attention (a similarity of positions or tokens):
+            the axes and the hover then name these, never query and key.
     """
     signed = zmid is not None if signed is None else signed
     colorbar_title = _("weight") if colorbar_title is None else colorbar_title
@@ -44,12 +47,14 @@ def attention_heatmap(matrix: np.ndarray, tokens: Sequence[str], title: str, *,
         scale = {"colorscale": theme.SEQUENTIAL, "colorbar": {"title": {"text": colorbar_title}}}
     fig = go.Figure(go.Heatmap(
         z=z, x=keys, y=queries, **scale,
-        hovertemplate=_("query %{y}<br>key %{x}<br>%{z:.4f}<extra></extra>"),
+        hovertemplate=(_("query %{y}<br>key %{x}<br>%{z:.4f}<extra></extra>") if axis_titles is None else
+                       "%{y} · %{x}<br>%{z:.4f}<extra></extra>"),
     ))
     side = max(320, min(900, 28 * len(queries) + 160))
+    x_title, y_title = axis_titles or (_("key (attended to)"), _("query (attending)"))
     fig.update_layout(title=title, height=side,
-                      xaxis={"title": _("key (attended to)"), "tickangle": -60, "side": "bottom"},
-                      yaxis={"title": _("query (attending)"), "autorange": "reversed"})
+                      xaxis={"title": x_title, "tickangle": -60, "side": "bottom"},
+                      yaxis={"title": y_title, "autorange": "reversed"})
     return theme.apply(fig)
 
 

@@ -14,7 +14,7 @@ from plm_core.bias.seat import SeatResult
 from plm_core.bias.stats import Estimate
 from plm_core.bias.templates import TemplateResult
 from plm_core.viz import theme
-from plm_core.i18n import N_, _, tr
+from plm_core.i18n import _, tr
 
 # One distinct hue per series (target word, model, gender). Not a palette of light/dark pairs: a legend of
 # paired shades reads as pairs of series ("career" and "salary" one blue pair, "office" and "family" one red
@@ -97,7 +97,7 @@ def template_figure(result: TemplateResult) -> go.Figure:
         if not rows:
             continue
         est = [Estimate("value", v, rows[v]["n_units"], rows[v]["mean"], rows[v]["ci_low"], rows[v]["ci_high"],
-                        interval=N_("t interval of the mean"), unit=rows[v]["unit"]) if v in rows else None
+                        interval=result.interval, unit=rows[v]["unit"]) if v in rows else None
                for v in values]
         fig.add_trace(go.Bar(
             name=target, x=values, y=[e.estimate if e is not None else None for e in est], error_y=_error(est),
@@ -109,7 +109,7 @@ def template_figure(result: TemplateResult) -> go.Figure:
         ))
     # one dot per sentence, in the colour of its target (never a second legend entry)
     for k, target in enumerate(targets):
-        pts = [r for r in result.rows if r.target == target]
+        pts = [r for r in result.rows if r.target_label == target]
         if pts:
             fig.add_trace(go.Box(
                 x=[r.probe_value for r in pts], y=[r.score for r in pts], name=_("{target} (each sentence)", target=target),

@@ -140,11 +140,12 @@ def neuron_view_figure(nv: NeuronView, *, max_dims: int = 64) -> go.Figure:
     dims = list(range(d))
     height = max(340, 26 * len(keys) + 230)
     fig = make_subplots(
-        rows=2, cols=4, column_widths=[0.34, 0.34, 0.16, 0.16], row_heights=[0.1, 0.9], shared_yaxes=False,
+        rows=2, cols=4, column_widths=[0.31, 0.31, 0.19, 0.19], row_heights=[0.1, 0.9], shared_yaxes=False,
         horizontal_spacing=0.03, vertical_spacing=48 / height,
         specs=[[{}, {}, None, None], [{}, {}, {}, {}]],
-        subplot_titles=(_("q: query {label}", label=f"{nv.query}:{nv.query_token}"), _("q (again, to compare)"),
-                        _("k: each key"), _("q ⊙ k (element-wise)"), _("q·k (sum)"), "softmax"),
+        # short symbols (the hovers say the rest): side by side over narrow columns they never overlap, down to a
+        # 390 px phone; the query token is named in the title
+        subplot_titles=("q", _("q (again)"), "k", "q ⊙ k", "q·k", "softmax"),
     )
     qrow = np.asarray(nv.q[:d], float)[None, :]
     vectors = theme.signed_title(_("value"))
@@ -172,13 +173,12 @@ def neuron_view_figure(nv: NeuronView, *, max_dims: int = 64) -> go.Figure:
     for col in (1, 2):
         fig.update_xaxes(showticklabels=False, row=1, col=col)
         fig.update_xaxes(title_text=_("dimension"), row=2, col=col)
-    fig.update_xaxes(title_text=_("q·k (before × scale)"), row=2, col=3)
     fig.update_xaxes(range=[0, 1], row=2, col=4)
     note = _(" (first {d} of {d_k} dimensions)", d=d, d_k=nv.d_k) if d < nv.d_k else ""
     hidden_note = _("; keys {first}–{last} hidden by the causal mask", first=hidden[0], last=hidden[-1]) if hidden else ""
     fig.update_layout(
-        title=_("Neuron view, layer {layer}, head {head}: scale = {scale:.4f}", layer=nv.layer, head=nv.head,
-                scale=nv.scale) + note + hidden_note,
+        title=_("Neuron view, layer {layer}, head {head}, query {label}: scale = {scale:.4f}", layer=nv.layer,
+                head=nv.head, label=f"{nv.query}:{nv.query_token}", scale=nv.scale) + note + hidden_note,
         height=height, showlegend=False,
     )
     return theme.apply(fig)

@@ -30,8 +30,12 @@ def template_label(template: str) -> str:
 
 
 def vectors_heatmap(matrix: np.ndarray, tokens: Sequence[str], title: str, *, max_dims: int = 64) -> go.Figure:
-    """Rows = tokens, columns = vector dimensions (the first ``max_dims``), the app's diverging colours."""
-    m = np.asarray(matrix)[:, :max_dims]
+    """Rows = tokens, columns = vector dimensions (the first ``max_dims``, named in the title when the vectors
+    have more), the app's diverging colours."""
+    full = np.asarray(matrix)
+    m = full[:, :max_dims]
+    if m.shape[1] < full.shape[1]:  # never a part shown as the whole: the title says which dimensions
+        title = _("{title} — dimensions 0–{last} of {total}", title=title, last=m.shape[1] - 1, total=full.shape[1])
     lim = float(np.max(np.abs(m))) or 1.0
     fig = go.Figure(go.Heatmap(z=m, y=_labels(tokens), x=list(range(m.shape[1])), colorscale=theme.DIVERGING,
                                zmid=0.0, zmin=-lim, zmax=lim, colorbar={"title": {"text": theme.signed_title(_("value"))}},

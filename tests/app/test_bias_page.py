@@ -56,10 +56,13 @@ def test_template_probe_chart_equals_core_and_opens_attention(app_factory, tiny_
     assert list(bar_he["x"]) == list(tset.words("JOB"))
     np.testing.assert_allclose(plotly_array(bar_he["y"]), [want[(v, "he")]["mean"] for v in tset.words("JOB")],
                                rtol=1e-5)
-    # error bars: the t interval across the four templates, by hand
+    # error bars: the t interval across the four templates on the logit scale (probabilities), by hand
     scores = [r.score for r in expected.rows if r.probe_value == "nurse" and r.target == "he"]
-    half = scipy.stats.t.ppf(0.975, len(scores) - 1) * np.std(scores, ddof=1) / np.sqrt(len(scores))
-    assert plotly_array(bar_he["error_y"]["array"])[0] == pytest.approx(half, rel=1e-6)
+    m = np.mean(scores)
+    half = scipy.stats.t.ppf(0.975, len(scores) - 1) * np.std(scores, ddof=1) / np.sqrt(len(scores)) / (m * (1 - m))
+    low, high = (1 / (1 + np.exp(-(np.log(m / (1 - m)) + s * half))) for s in (-1, 1))
+    assert plotly_array(bar_he["error_y"]["array"])[0] == pytest.approx(high - m, rel=1e-6)
+    assert plotly_array(bar_he["error_y"]["arrayminus"])[0] == pytest.approx(m - low, rel=1e-6)
     # one colour per target, no light/dark pairs shared by two targets
     bars = [t for t in fig["data"] if t["type"] == "bar"]
     assert len({t["marker"]["color"] for t in bars}) == len(bars)
@@ -399,3 +402,136 @@ def test_a_large_expansion_runs_as_a_stoppable_job(app_factory, tiny_dirs, monke
     assert (info.n_items, info.n_done, info.status, info.config["n_scores"]) == (8010, 4, "stopped", 16_020)
     assert any("Stopped after 4 of 8,010 items" in shown(i.value) for i in at.info)
     assert len(frame(at, "sentence", "score")) == 8  # 4 sentences x 2 targets
+
+
+def test_drill_down_opens_on_the_model_that_scored_the_run(app_factory, tiny_dirs, crows_file):
+    """Issue 24, item 1: a pair scored by a masked LM was "explained" by whatever model the sidebar held."""
+    from plm_core.attention import extract_attention
+    from ui.widgets import OTHER
+
+    a, b = str(tiny_dirs["masked_lm"]), str(tiny_dirs["encoder"])
+    at = open_page(app_factory, a, "pages/bias.py")
+    run_crows(at, crows_file)
+    assert not at.error, [shown(e.value) for e in at.error]
+    # the user loads another model in the sidebar; the run (scored on A) is still shown
+    at.selectbox(key="model.choice").set_value(OTHER)
+    at.text_input(key="model.custom").input(b)
+    at.button(key="FormSubmitter:model.form-Load model").click().run()
+    assert at.session_state["model.spec"].model_id == b
+    assert any(a in shown(c.value) for c in at.caption)  # the buttons say which model they open on
+    at.button(key="bias.crows.open.attention_A").click().run()
+    assert not at.exception, at.exception
+    assert at.session_state["model.spec"].model_id == a  # explained with the model that scored the pair
+    assert at.text_input(key="model.custom").value == a  # and the sidebar says so
+    assert any("Opened from bias run #1 (CrowS-Pairs): explained with" in shown(i.value) and a in shown(i.value)
+               for i in at.info), [shown(i.value) for i in at.info]
+    text = at.session_state["attention.text"]
+    # the page's numbers are model A's: its heatmap equals A's attention computed directly (B's differs)
+    handle_a = load_model(ModelSpec(a, device="cpu"))
+    want = extract_attention(handle_a, text).weights
+    other = extract_attention(load_model(ModelSpec(b, device="cpu")), text).weights
+    assert want.shape != other.shape or not np.allclose(want, other)
+    heat = next(f for f in chart_specs(at) if f["data"] and f["data"][0]["type"] == "heatmap")
+    z = np.asarray(plotly_array(heat["data"][0]["z"]), dtype=np.float64)  # layer 0, average of heads (defaults)
+    np.testing.assert_allclose(z, want[0].mean(0), atol=1e-5)
+
+
+WINOGENDER_STYLE_TSV = ("occupation(0)\tother-participant(1)\tanswer\tsentence\n"
+                        "nurse\tman\t1\tThe $OCCUPATION told the $PARTICIPANT that $NOM_PRONOUN was tired.\n"
+                        "doctor\twoman\t0\tThe $OCCUPATION gave the $PARTICIPANT $POSS_PRONOUN book.\n"
+                        "teacher\tboy\t1\tThe $PARTICIPANT saw the $OCCUPATION with $ACC_PRONOUN.\n"
+                        "engineer\tgirl\t0\tThe $OCCUPATION told the $PARTICIPANT that $NOM_PRONOUN was happy.\n")
+
+
+def test_a_published_tsv_runs_after_the_mapping_step_with_per_row_contrasts(app_factory, tiny_dirs):
+    """Issue 24, item 4: the uploader refused .tsv, `$` slots were not recognised, there was no per-row contrast."""
+    at = open_page(app_factory, tiny_dirs["masked_lm"], "pages/bias.py")
+    at.radio(key="bias.template.layout").set_value("table").run()
+    at.file_uploader(key="bias.template.csv").set_value(
+        ("templates.tsv", WINOGENDER_STYLE_TSV.encode(), "text/tab-separated-values")).run()
+    assert not at.exception and not at.error, [shown(e.value) for e in at.error]
+    # the suggested mapping, shown for confirmation
+    assert at.selectbox(key="bias.template.map.template").value == "sentence"
+    assert at.selectbox(key="bias.template.map.slot.OCCUPATION").value == "occupation(0)"
+    assert at.text_input(key="bias.template.map.targets.POSS_PRONOUN").value == "his, her, their"
+    at.button(key="bias.template.map.use").click().run()
+    at.button(key="bias.template.run").click().run()
+    assert not at.exception and not at.error, [shown(e.value) for e in at.error]
+    tset = templates.from_table(WINOGENDER_STYLE_TSV, "templates.tsv", templates.suggest_mapping(
+        *templates.read_table(WINOGENDER_STYLE_TSV, "templates.tsv")))
+    expected = templates.probe_templates(load_model(ModelSpec(str(tiny_dirs["masked_lm"]), device="cpu")), tset)
+    shown_contrasts = frame(at, "contrast", "difference")
+    want = expected.contrasts()
+    assert len(shown_contrasts) == len(want) == 12
+    np.testing.assert_allclose(list(shown_contrasts["difference"]), [c.difference for c in want], rtol=1e-6)
+    tests = frame(at, "contrast", "pairs")
+    he_she = tests[(tests["case"] == "NOM_PRONOUN") & (tests["contrast"] == "he − she")]
+    d = [c.difference for c in want if c.case == "NOM_PRONOUN" and (c.target_a, c.target_b) == ("he", "she")]
+    assert int(he_she["pairs"].iloc[0]) == 2 and he_she["mean difference"].iloc[0] == pytest.approx(np.mean(d))
+    # no probability interval leaves [0, 1]
+    summary = frame(at, "value", "target", "mean")
+    assert (summary["ci_low"].dropna() >= 0).all() and (summary["ci_high"].dropna() <= 1).all()
+
+
+def test_compare_models_adds_the_exact_mcnemar_test_on_the_same_pairs(app_factory, tiny_dirs, crows_file):
+    """Issue 24, item 4: Compare models showed both estimates with intervals but no test of their difference."""
+    import math
+
+    a, b = str(tiny_dirs["masked_lm"]), str(tiny_dirs["roberta_mlm"])
+    at = open_page(app_factory, a, "pages/bias.py")
+    run_crows(at, crows_file, others=b)
+    assert not at.error, [shown(e.value) for e in at.error]
+    pairs = datasets.load_crows_pairs(crows_file)
+    ra, rb = (run_crows_pairs(load_model(ModelSpec(m, device="cpu")), pairs) for m in (a, b))
+    da, db = ({r.index: r.more_higher for r in res.rows} for res in (ra, rb))
+    only_a = sum(da[i] and not db[i] for i in da)
+    only_b = sum(db[i] and not da[i] for i in da)
+    n = only_a + only_b  # exact McNemar by hand: two-sided binomial test of the discordant pairs at 1/2
+    p = 1.0 if n == 0 else min(1.0, 2 * sum(math.comb(n, k) for k in range(min(only_a, only_b) + 1)) / 2**n)
+    table = frame(at, "only A / only B", "p")
+    assert table["only A / only B"].iloc[0] == f"{only_a} / {only_b}"
+    assert table["p"].iloc[0] == pytest.approx(p)
+    assert table["difference A − B"].iloc[0] == pytest.approx(ra.metric - rb.metric)
+
+
+def test_first_visit_logs_no_session_state_warning(app_factory, tiny_dirs):
+    """Issue 24, item 5: the first visit to Bias probes logged a session-state warning with a stack trace."""
+    import logging
+
+    from streamlit.elements.lib import policies
+
+    seen: list[str] = []
+    handler = logging.Handler()
+    handler.emit = lambda record: seen.append(record.getMessage())  # type: ignore[method-assign]
+    logger = logging.getLogger(policies.__name__)
+    policies._shown_default_value_warning = False  # Streamlit logs it once per process
+    logger.addHandler(handler)
+    try:
+        at = open_page(app_factory, tiny_dirs["masked_lm"], "pages/bias.py")
+    finally:
+        logger.removeHandler(handler)
+    assert not at.exception
+    assert at.text_area(key="bias.targets").value == "he, she"  # the editor still opens on the first example set
+    assert not [m for m in seen if "Session State API" in m], seen
+
+
+def test_exports_of_a_local_model_carry_its_folder_and_weights_sha256(app_factory, tiny_dirs, crows_file):
+    """Issue 24, item 5: exports of a local-folder model carried no revision or weights hash."""
+    import hashlib
+    import io
+    from pathlib import Path
+
+    import pandas as pd
+
+    a, b = tiny_dirs["masked_lm"], tiny_dirs["roberta_mlm"]
+    at = open_page(app_factory, str(a), "pages/bias.py")
+    run_crows(at, crows_file, others=str(b))  # the queued model records its own folder, not the first one's
+    assert not at.error, [shown(e.value) for e in at.error]
+    import ui.bias
+
+    for info in ui.bias.run_store().runs("crows_pairs"):
+        folder = Path(info.model_id)
+        frame = pd.read_csv(io.StringIO(ui.bias.stored_result(info.run_id).to_csv()))
+        want = hashlib.sha256((folder / "model.safetensors").read_bytes()).hexdigest()
+        assert set(frame["model_folder"]) == {folder.name} and set(frame["model_weights_sha256"]) == {want}
+        assert info.config["weights_sha256"] == want  # recorded when the run started

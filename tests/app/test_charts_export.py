@@ -14,7 +14,7 @@ PAGES = [  # page, query, charts at least
     ("pages/attention.py", {}, 1),
     ("pages/masking.py", {"masking.text": "the cat sat on the mat", "masking.masks": "cat", "masking.sweep": "true"}, 2),
     ("pages/compare.py", {}, 2),
-    ("pages/lessons.py", {"lessons.step": "2", "lessons.reveal.1.1": "true"}, 2),
+    ("pages/lessons.py", {"lessons.step": "2", "lessons.reveal.1.2": "true"}, 2),
 ]
 
 
@@ -38,7 +38,7 @@ def test_every_chart_exports_for_slides(app_factory, tiny_dirs, page, query, n):
 
 
 def test_presenter_view_scales_every_chart(app_factory, tiny_dirs):
-    query = {"lessons.step": "2", "lessons.reveal.1.1": "true"}
+    query = {"lessons.step": "2", "lessons.reveal.1.2": "true"}
     at = open_page(app_factory, tiny_dirs["encoder"], "pages/lessons.py", query)
     normal = {s["layout"]["title"]["text"]: s["layout"] for s, _ in _charts(at)}
     at = open_page(app_factory, tiny_dirs["encoder"], "pages/lessons.py", query | {"lessons.presenter": "true"})

@@ -120,11 +120,26 @@ def test_masked_lm_shows_the_mask_distribution_and_lens(app_factory, tiny_dirs):
     assert any("Logit lens, read at token" in t and "[MASK]" in t for t in titles)
 
 
-def test_encoder_gets_a_clear_message_and_the_embedded_causal_lm_offered(app_factory, tiny_dirs):
-    at = open_page(app_factory, tiny_dirs["encoder"], PAGE)
-    assert not at.error  # not a red error: what to load instead, in one click
-    assert any("no language-model head" in shown(i.value) for i in at.info)
-    assert "SmolLM2-135M-Instruct" in at.button(key="generation.load_causal_lm").label
+def test_encoder_says_what_to_load_and_offers_it(app_factory, tiny_dirs):
+    """Issue 24, item 5: a red error with every control still active; now why, what to load, and a button."""
+    from ui.widgets import OTHER
+
+    at = open_page(app_factory, tiny_dirs["causal_lm"], PAGE)  # a causal LM loaded on this server
+    at.selectbox(key="model.choice").set_value(OTHER)
+    at.text_input(key="model.custom").input(str(tiny_dirs["encoder"]))
+    at.button(key="FormSubmitter:model.form-Load model").click().run()
+    assert not at.exception and not at.error, [shown(e.value) for e in at.error]
+    assert any("no language-model head" in shown(i.value) and "Load a causal LM (the embedded SmolLM2" in shown(i.value) for i in at.info)
+    assert not at.slider and "generation.prompt" not in [t.key for t in at.text_area]  # no dead controls
+    offers = {shown(b.label): b for b in at.button if (b.key or "").startswith("generation.offer.")}
+    loaded = next(b for label, b in offers.items() if str(tiny_dirs["causal_lm"]) in label and "(loaded)" in label)
+    assert any("gpt2" in label for label in offers)
+    assert any("SmolLM2-135M-Instruct" in label for label in offers)  # the embedded causal LMs first
+    loaded.click().run()
+    assert not at.exception, at.exception
+    assert at.session_state["model.spec"].model_id == str(tiny_dirs["causal_lm"])
+    assert at.text_input(key="model.custom").value == str(tiny_dirs["causal_lm"])
+    assert "generation.next" in [b.key for b in at.button]  # the page now generates
 
 
 @pytest.mark.parametrize("kind", ["t5", "bart"])

@@ -72,3 +72,49 @@ def test_model_loaded_once_for_reruns_and_sessions(app_factory, tiny_dirs, monke
     assert len(loaded) == 1
     assert any(m.value.startswith("**5 tokens**") for m in first.markdown)
     assert any(m.value.startswith("**13 tokens**") for m in second.markdown)
+
+
+def _sidebar_titles() -> list[str]:
+    """The page titles in app.py's navigation order (the sidebar's)."""
+    import ast
+    from pathlib import Path
+
+    tree = ast.parse((Path(__file__).resolve().parents[2] / "app.py").read_text(encoding="utf-8"))
+    return [kw.value.args[0].value for node in ast.walk(tree) if isinstance(node, ast.Call)
+            and getattr(node.func, "attr", "") == "Page" for kw in node.keywords if kw.arg == "title"]
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_home_lists_the_pages_in_the_sidebars_order(app_factory, tiny_dirs, lang):
+    """Issue 24, item 5: Home listed the pages in another order than the sidebar."""
+    import re
+
+    from plm_core.i18n import translations
+
+    at = app_factory(str(tiny_dirs["classifier"]), query={"lang": lang} if lang != "en" else None).run()
+    assert not at.exception, at.exception
+    table = next(m.value for m in at.markdown if m.value.count("| **") >= 5)
+    listed = re.findall(r"^\| \*\*(.+?)\*\* \|", table, flags=re.M)
+    sidebar = [translations(lang).gettext(t) for t in _sidebar_titles() if t != "Home"]
+    assert listed == [t for t in sidebar if t in listed] and len(listed) == len(sidebar), (listed, sidebar)
+
+
+def test_a_typed_folder_loads_without_choosing_other_and_a_failed_load_resets_the_list(app_factory, tiny_dirs,
+                                                                                       tmp_path):
+    """Issue 24, item 5: a Hub id or folder typed into "Hub id or folder" was ignored unless the list was first set
+    to "Other…"; after a failed load the list still showed the failed id while the app kept the old model."""
+    at = app_factory("embedded").run()
+    at.text_input(key="model.custom").input(str(tiny_dirs["classifier"]))  # the list still shows the embedded model
+    at.button(key="FormSubmitter:model.form-Load model").click().run()
+    assert not at.exception and not at.sidebar.error, [shown(e.value) for e in at.sidebar.error]
+    assert at.session_state["model.spec"].model_id == str(tiny_dirs["classifier"])
+    assert "sequence classifier" in " ".join(shown(c.value) for c in at.sidebar.caption)
+    broken = tmp_path / "not-a-model"
+    broken.mkdir()
+    at.text_input(key="model.custom").input(str(broken))
+    at.button(key="FormSubmitter:model.form-Load model").click().run()
+    assert not at.exception, at.exception
+    (err,) = at.sidebar.error
+    assert "still using" in shown(err.value) and str(tiny_dirs["classifier"]) in shown(err.value)
+    assert at.session_state["model.spec"].model_id == str(tiny_dirs["classifier"])
+    assert at.text_input(key="model.custom").value == str(tiny_dirs["classifier"])  # the picker shows what is used

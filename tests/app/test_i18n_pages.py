@@ -94,7 +94,7 @@ def test_every_lesson_step_in_chinese(app_factory, tiny_dirs, zh_thread, monkeyp
         for i, step in enumerate(lesson.steps):
             at.session_state["lessons.lesson"] = lesson.number
             at.session_state["lessons.step"] = i + 1
-            at.session_state[f"lessons.reveal.{lesson.number}.{i}"] = True
+            at.session_state[f"lessons.reveal.{lesson.number}.{i + 1}"] = True
             at.run()
             assert not at.exception, (lesson.number, i, at.exception)
             assert at.header[0].value == step.title.zh

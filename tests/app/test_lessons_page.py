@@ -52,12 +52,12 @@ def test_every_step_of_every_lesson(app_factory, tiny_dirs, trained_dir):
             assert at.header[0].value == step.title.en
             n_charts = len(at.get("plotly_chart"))
             q = step.question
-            reveal = at.toggle(key=f"lessons.reveal.{lesson.number}.{i}")
+            reveal = at.toggle(key=f"lessons.reveal.{lesson.number}.{i + 1}")
             assert reveal.disabled and not reveal.value  # no guess yet: nothing to reveal
             if step.view not in ("data",):
                 assert n_charts == 0 and not at.success  # the live view waits for the guess
-            at.radio(key=f"lessons.guess.{lesson.number}.{i}").set_value(q.answer).run()
-            at.toggle(key=f"lessons.reveal.{lesson.number}.{i}").set_value(True).run()
+            at.radio(key=f"lessons.guess.{lesson.number}.{i + 1}").set_value(q.answer).run()
+            at.toggle(key=f"lessons.reveal.{lesson.number}.{i + 1}").set_value(True).run()
             assert not at.exception, (lesson.number, i, at.exception)
             assert any("Right:" in shown(s.value) for s in at.success), (lesson.number, i)
             for d in _diffs(at):
@@ -72,7 +72,7 @@ def test_shared_link_opens_the_step_with_its_inputs(app_factory, tiny_dirs):
     text = "the dog sat on the mat"
     at = _open(app_factory, str(tiny_dirs["masked_lm"]),
                {"lessons.lesson": lesson_label(2), "lessons.step": "3", "lessons.text.2": text, "lessons.layer": "1",
-                "lessons.head": "3", "lessons.reveal.2.2": "true"})
+                "lessons.head": "3", "lessons.reveal.2.3": "true"})
     assert at.session_state["lessons.lesson"] == 2 and at.session_state["lessons.step"] == 3
     assert at.header[0].value == LESSONS[1].steps[2].title.en
     assert at.text_area(key="lessons.text.2").value == text
@@ -91,7 +91,7 @@ def test_shared_link_opens_the_step_with_its_inputs(app_factory, tiny_dirs):
 def test_a_link_with_invalid_values_opens_the_defaults(app_factory, tiny_dirs):
     at = _open(app_factory, str(tiny_dirs["masked_lm"]),
                {"lessons.lesson": "99. Nope", "lessons.step": "-3", "lessons.layer": "x", "lang": "fr",
-                "lessons.presenter": "maybe", "lessons.reveal.1.0": "yes"})
+                "lessons.presenter": "maybe", "lessons.reveal.1.1": "yes"})
     assert not at.exception and not at.error
     assert at.session_state["lessons.lesson"] == 1 and at.session_state["lessons.step"] == 1
     assert at.session_state["language"] == "en" and at.session_state["lessons.presenter"] is False
@@ -121,18 +121,18 @@ def _presenter_view_in_chinese(app_factory, tiny_dirs):
 def test_wrong_guess_is_corrected(app_factory, tiny_dirs):
     at = _open(app_factory, str(tiny_dirs["masked_lm"]), {"lessons.lesson": lesson_label(2), "lessons.step": "3"})
     wrong = 1 - LESSONS[1].steps[2].question.answer if LESSONS[1].steps[2].question.answer < 2 else 0
-    at.radio(key="lessons.guess.2.2").set_value(wrong).run()
-    at.toggle(key="lessons.reveal.2.2").set_value(True).run()
+    at.radio(key="lessons.guess.2.3").set_value(wrong).run()
+    at.toggle(key="lessons.reveal.2.3").set_value(True).run()
     assert any("Not quite" in shown(i.value) for i in at.info)
     # the guess survives moving between steps (persist_state), and so does the revealed answer
     at.button(key="lessons.next").click().run()
     at.button(key="lessons.prev").click().run()
-    assert at.radio(key="lessons.guess.2.2").value == wrong and any("Not quite" in shown(i.value) for i in at.info)
+    assert at.radio(key="lessons.guess.2.3").value == wrong and any("Not quite" in shown(i.value) for i in at.info)
 
 
 def test_lesson5_saves_a_classifier_and_switches_the_model(app_factory, tiny_dirs, trained_dir):
     at = _open(app_factory, str(tiny_dirs["encoder"]),
-               {"lessons.lesson": lesson_label(5), "lessons.step": "3", "lessons.reveal.5.2": "true"})
+               {"lessons.lesson": lesson_label(5), "lessons.step": "3", "lessons.reveal.5.3": "true"})
     at.button(key="lessons.save").click().run()
     assert not at.exception, at.exception
     spec = at.session_state["model.spec"]
@@ -151,3 +151,24 @@ def test_classroom_mode_sidebar_offers_only_the_allowlist(app_factory, tiny_dirs
     assert not [t for t in at.sidebar.text_input if t.key == "model.custom"]
     assert not [c for c in at.sidebar.checkbox if c.key == "model.allow_pickle"]
     assert any("classroom mode" in shown(c.value) for c in at.sidebar.caption)
+
+
+def test_next_after_a_lessons_last_step_opens_the_next_lesson(app_factory, tiny_dirs):
+    """Issue 24, item 2: at a lesson's last step nothing moved on; the teacher had to use the sidebar."""
+    last = len(LESSONS[0].steps)
+    at = _open(app_factory, str(tiny_dirs["encoder"]), {"lessons.step": str(last), "lessons.presenter": "true"})
+    assert at.session_state["lessons.lesson"] == 1 and at.session_state["lessons.step"] == last
+    assert not at.button(key="lessons.next").disabled
+    at.button(key="lessons.next").click().run()
+    assert not at.exception, at.exception
+    assert at.session_state["lessons.lesson"] == 2 and at.session_state["lessons.step"] == 1
+    assert at.header[0].value == LESSONS[1].steps[0].title.en
+    at.button(key="lessons.prev").click().run()  # back across the boundary: the previous lesson's last step
+    assert at.session_state["lessons.lesson"] == 1 and at.session_state["lessons.step"] == last
+    assert at.header[0].value == LESSONS[0].steps[-1].title.en
+    # presenter view lists every lesson: one click opens another lesson's first step, no sidebar needed
+    at.button(key="lessons.open.7").click().run()
+    assert at.session_state["lessons.lesson"] == 7 and at.session_state["lessons.step"] == 1
+    at.session_state["lessons.step"] = len(LESSONS[6].steps)
+    at.run()
+    assert at.button(key="lessons.next").disabled  # the very last step of all stays put

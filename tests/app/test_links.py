@@ -87,8 +87,8 @@ def _lessons(at):
     at.text_area(key="lessons.text.2").input("the dog sat on the mat").run()
     at.selectbox(key="lessons.layer").set_value(1).run()
     at.selectbox(key="lessons.head").set_value(3).run()
-    at.radio(key="lessons.guess.2.2").set_value(0).run()
-    at.toggle(key="lessons.reveal.2.2").set_value(True).run()
+    at.radio(key="lessons.guess.2.3").set_value(0).run()
+    at.toggle(key="lessons.reveal.2.3").set_value(True).run()
 
 
 VIEWS = (
@@ -110,7 +110,7 @@ VIEWS = (
     View("lessons", "masked_lm", "pages/lessons.py", _lessons,
          {"lessons.lesson": f"2. {LESSONS[1].title('en')}", "lessons.step": "3",
           "lessons.text.2": "the dog sat on the mat", "lessons.layer": "1", "lessons.head": "3",
-          "lessons.reveal.2.2": "true"}),
+          "lessons.reveal.2.3": "true"}),
 )
 
 
@@ -217,13 +217,13 @@ TEXT_PARAMS = (  # page, model, a bound text box's query parameter
 @pytest.mark.parametrize(("page", "model", "param"), TEXT_PARAMS, ids=[p[2] for p in TEXT_PARAMS])
 def test_hostile_link_text_shows_literally_and_a_long_one_is_cut(app_factory, tiny_dirs, page, model, param):
     hostile = " ".join(FRAGMENTS[:6]) + " [MASK]"
-    at = open_page(app_factory, tiny_dirs[model], page, {param: hostile, "lessons.reveal.1.0": "true"})
+    at = open_page(app_factory, tiny_dirs[model], page, {param: hostile, "lessons.reveal.1.1": "true"})
     box = next(b for b in [*at.text_area, *at.text_input] if b.key == param)
     assert box.value == hostile  # in the box as written
     assert not markup_problems(at), markup_problems(at)
     # a long text from a link is cut by plm_core like a typed one, and the page says so
     n = MAX_CHARS + 5_000
-    at = open_page(app_factory, tiny_dirs[model], page, {param: ("[MASK] " + "word " * n)[:n], "lessons.reveal.1.0": "true"})
+    at = open_page(app_factory, tiny_dirs[model], page, {param: ("[MASK] " + "word " * n)[:n], "lessons.reveal.1.1": "true"})
     assert not at.exception and not at.error, [e.value for e in at.error]
     said = " ".join(shown(m.value) for kind in ("info", "warning", "caption", "markdown") for m in getattr(at, kind))
     assert f"cut from {n:,} to {MAX_CHARS:,} characters" in said, said[:500]

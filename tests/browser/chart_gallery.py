@@ -42,6 +42,7 @@ def figures():
 presenter = st.query_params.get("presenter") == "1"
 only = st.query_params.get("only")
 st.title("Chart gallery")
+charts.chart_text_contrast()  # as app.py does
 with charts.presenter(presenter):
     for name, figs in figures().items():
         if only and not name.startswith(only):

@@ -75,4 +75,9 @@ def layout_problems(charts: list[dict]) -> list[str]:
         for t in c["axis_titles"]:
             if any(_hit(t, p) for p in c["plots"]):
                 out.append(f"{name}: axis title {t['text']!r} overlaps the plot area")
+        notes = c["annotations"]
+        for i, a in enumerate(notes):  # subplot titles side by side (the neuron view's at 390 px)
+            for b in notes[i + 1:]:
+                if _hit(a, b):
+                    out.append(f"{name}: subplot titles {a['text']!r} and {b['text']!r} overlap")
     return out

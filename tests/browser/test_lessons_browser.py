@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from urllib.parse import parse_qs, urlencode, urlparse
 
@@ -49,3 +50,44 @@ def test_shared_presenter_link_opens_the_step_large_and_without_controls(app, sh
     expect(page.get_by_label("Sentence", exact=True)).to_have_value(text)
     full_page_screenshot(page, shots_dir / "lessons_normal.png")
 
+
+
+def _h2(page):
+    return page.locator('[data-testid="stMain"] h2').first
+
+
+def test_clicker_keys_step_with_focus_on_the_reveal_switch_and_cross_into_the_next_lesson(app):
+    """Issue 24, item 2: after clicking the reveal switch, → never moved the step (focus stayed on the switch), and
+    nothing moved on after a lesson's last step."""
+    page = app.page
+    app.goto(app.base_url + "lessons?" + urlencode(lesson_query(1, 3, presenter=True)))
+    expect(_h2(page)).to_have_text("Positions")
+    expect(page.locator("html[data-plm-step-keys=on]")).to_have_count(1)
+    main = page.get_by_test_id("stMain")
+    for key, heading in (("ArrowRight", "Static versus contextual embeddings"), ("PageDown", "Queries, keys and values")):
+        with app.expect_rerun():
+            main.get_by_role("radio").first.check(force=True)
+        reveal = page.get_by_role("switch", name="Reveal the answer")
+        with app.expect_rerun():
+            page.get_by_text("Reveal the answer").click()  # the mouse on the switch (its label takes the click)
+        expect(reveal).to_be_checked()
+        reveal.focus()
+        assert page.evaluate("() => document.activeElement.getAttribute('role')") == "switch"  # focus on the switch
+        with app.expect_rerun():
+            page.keyboard.press(key)
+        expect(_h2(page)).to_have_text(heading, timeout=30_000)
+    expect(page.get_by_role("heading", name="2. Self-attention, step by step")).to_be_visible()  # the next lesson
+    assert re.search(r"[?&]lessons\.lesson=2\.", page.url), page.url
+    with app.expect_rerun():
+        page.keyboard.press("Space")
+    expect(_h2(page)).to_have_text("Scores: QKᵀ / √d_k", timeout=30_000)
+    with app.expect_rerun():
+        page.keyboard.press("ArrowLeft")
+    with app.expect_rerun():
+        page.keyboard.press("PageUp")  # back across the boundary: lesson 1's last step
+    expect(_h2(page)).to_have_text("Static versus contextual embeddings", timeout=30_000)
+    # the lesson list replaces the sidebar on the projector
+    expect(page.get_by_test_id("stSidebar")).to_be_hidden()
+    with app.expect_rerun():
+        page.get_by_role("button", name="2. Self-attention, step by step").click()
+    expect(_h2(page)).to_have_text("Queries, keys and values", timeout=30_000)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import functools
+import hashlib
 import http.server
 import io
 import json
@@ -219,7 +220,9 @@ def test_exported_csv_round_trips_through_a_plain_read_csv(tiny_mlm, tiny_handle
     data = json.loads(crows.to_json())
     assert data["provenance"] == {"probe": "crows_pairs", "model_id": tiny_mlm.model_id, "model_revision": None,
                                   "data_source": str(path), "data_sha256": sha, "sample_seed": 5, "sample_size": 2,
-                                  "run_id": None}
+                                  "run_id": None, "model_folder": Path(tiny_mlm.model_id).name,
+                                  "model_weights_sha256": hashlib.sha256(
+                                      (Path(tiny_mlm.model_id) / "model.safetensors").read_bytes()).hexdigest()}
     assert data["config"]["stratify"] == "bias_type" and data["summary"]["estimates"][0]["interval"] == "Wilson score"
 
     tsv = tmp_path / "b.tsv"

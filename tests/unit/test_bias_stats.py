@@ -180,7 +180,8 @@ def test_template_means_have_t_intervals_across_templates():
     scores = {0: [0.1, 0.3], 1: [0.2, 0.6], 2: [0.5, 0.7]}  # template -> scores of "nurse"/"he" (two names each)
     rows = tuple(TemplateRow(t, f"t{t}", (("JOB", "nurse"), ("NAME", n)), "nurse", "s", "he", v)
                  for t, vs in scores.items() for n, v in zip(("a", "b"), vs))
-    result = TemplateResult("m", "masked_lm", "p", TemplateSet("s", ("t0", "t1", "t2"), (("JOB", ("nurse",)),), ("he",)),
+    # cosine similarities (an encoder): the t interval on the scores themselves
+    result = TemplateResult("m", "encoder", "cos", TemplateSet("s", ("t0", "t1", "t2"), (("JOB", ("nurse",)),), ("he",)),
                             rows)
     (row,) = result.summary_table()
     means = [np.mean(v) for v in scores.values()]
