@@ -314,6 +314,34 @@ class MaskLesson:
     mlm_tokens: tuple[str, ...]  # the input after BERT's 15% masking recipe (80% [MASK], 10% random, 10% kept)
     mlm_targets: tuple[int, ...]  # positions chosen for prediction
     predictions: tuple[TokenDistribution, ...]  # masked LM at each [MASK] / causal LM next token; () for an encoder
+    order: tuple[int, ...] = ()  # a sampled factorisation order of the positions (permuted LM, XLNet)
+    permuted_content: np.ndarray | None = None  # float32 [query, key]; XLNet's content stream under ``order``
+    permuted_query: np.ndarray | None = None  # float32 [query, key]; XLNet's query stream under ``order``
+
+
+def permuted_lm_masks(n: int, seed: int = 0) -> tuple[tuple[int, ...], np.ndarray, np.ndarray]:
+    """The attention masks of permutation language modelling (XLNet; Yang et al., 2019, "XLNet: Generalized
+    Autoregressive Pretraining for Language Understanding", §2.3) for one sampled factorisation order.
+
+    A factorisation order z is a random permutation of the positions; the tokens stay where they are. Token z_t is
+    predicted from the tokens before it in the order, on both sides of it in the text. Two streams: the
+    *content* stream of a token sees the tokens up to and including itself in the order; the *query* stream,
+    which predicts the token, sees only those before it (not its own content).
+
+    Args:
+        n: number of tokens. seed: the order drawn (deterministic for a seed).
+
+    Returns:
+        (order, content, query): order[t] is the position predicted t-th; content and query are float32
+        ``[query, key]`` masks, 1 where the query may attend to the key.
+    """
+    order = list(range(n))
+    random.Random(seed).shuffle(order)
+    rank = np.empty(n, np.int64)
+    rank[order] = np.arange(n)
+    content = (rank[None, :] <= rank[:, None]).astype(np.float32)
+    query = (rank[None, :] < rank[:, None]).astype(np.float32)
+    return tuple(order), content, query
 
 
 def mlm_masking(handle: ModelHandle, encoding: Encoding, seed: int = 0, rate: float = 0.15) -> tuple[tuple[str, ...], tuple[int, ...]]:
@@ -354,10 +382,12 @@ def mask_lesson(handle: ModelHandle, text: str, top_k: int = 5) -> MaskLesson:
     lower = np.tril(np.ones((n, n), np.float32))
     future_attention = float(weights[..., future].sum() / (weights.shape[0] * weights.shape[1] * n)) if n > 1 else 0.0
     mlm_tokens, targets = mlm_masking(handle, encoding)
+    order, content, query = permuted_lm_masks(n)
     return MaskLesson(
         model_id=handle.model_id, encoding=encoding, causal=causal, mask=_np(seen.float()),
         other_mask=np.ones((n, n), np.float32) if causal else lower, future_attention=future_attention,
-        mlm_tokens=mlm_tokens, mlm_targets=targets, predictions=preds,
+        mlm_tokens=mlm_tokens, mlm_targets=targets, predictions=preds, order=order, permuted_content=content,
+        permuted_query=query,
     )
 
 

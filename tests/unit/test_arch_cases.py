@@ -145,3 +145,25 @@ def test_albert_shares_one_attention_module_across_depths(tiny_handles):
     assert len(modules) == handle.n_layers == 2 and modules[0] is modules[1]
     a, b = query_key(handle, TEXT, 0, 0), query_key(handle, TEXT, 1, 0)
     assert not np.allclose(a.probs, b.probs)  # same weights, different inputs: each depth its own call
+
+
+def test_permuted_lm_masks_follow_the_sampled_order():
+    """XLNet's two streams for one factorisation order (Yang et al., 2019): the t-th token of the order sees the
+    t tokens before it (query stream), and itself too (content stream), wherever they are in the text."""
+    order, content, query = compute.permuted_lm_masks(7, seed=3)
+    assert sorted(order) == list(range(7)) and order != tuple(range(7))
+    for t, position in enumerate(order):
+        assert set(np.flatnonzero(query[position])) == set(order[:t])
+        assert set(np.flatnonzero(content[position])) == set(order[: t + 1])
+    assert compute.permuted_lm_masks(7, seed=3)[0] == order  # one order per seed
+    assert (np.triu(query, 1) > 0).any() and (np.tril(query, -1) > 0).any()  # both sides of the text
+
+
+@pytest.mark.parametrize("kind", ("masked_lm", "causal_lm"))
+def test_mask_lesson_adds_the_permuted_lm_masks(tiny_handles, kind):
+    lesson = compute.mask_lesson(tiny_handles[kind], TEXT)
+    n = len(lesson.encoding)
+    order, content, query = compute.permuted_lm_masks(n)
+    assert lesson.order == order
+    np.testing.assert_array_equal(lesson.permuted_content, content)
+    np.testing.assert_array_equal(lesson.permuted_query, query)
