@@ -167,3 +167,13 @@ def test_mask_lesson_adds_the_permuted_lm_masks(tiny_handles, kind):
     assert lesson.order == order
     np.testing.assert_array_equal(lesson.permuted_content, content)
     np.testing.assert_array_equal(lesson.permuted_query, query)
+
+
+def test_embeddings_lesson_on_albert_and_mobilebert(tiny_handles):
+    """ALBERT's factorised embeddings (16 values, projected to 32 after): word + position + segment rows, then
+    its LayerNorm, equal its embeddings module. MobileBERT transforms three neighbouring word rows before adding
+    positions: refused with that reason (it crashed on the sum before)."""
+    res = compute.token_embeddings(tiny_handles["albert_mlm"], "the bank of the river")
+    assert res.word.shape[1] == 16 and res.max_abs_diff <= 1e-5
+    with pytest.raises(UnsupportedModelError, match="three neighbouring words"):
+        compute.token_embeddings(tiny_handles["mobilebert_mlm"], "the bank of the river")
