@@ -379,7 +379,7 @@ def capture_layer(handle: ModelHandle, text: str, layer: int, text_pair: str | N
     attentions = tuple(a[:, :, :n, :m] for a in attentions)
     hidden = call.hidden()
     if n == m and n > 1:
-        causal = bool(hidden[:, causal_mask(n)].all())  # read from the model's own mask
+        causal = bool(hidden[:, causal_mask(n, hidden.device)].all())  # read from the model's own mask
     else:
         causal = bool(getattr(site.module, "is_causal", st.causal))
     context = pick("ctx", site.output_occurrence)
