@@ -58,3 +58,15 @@ def test_attention_lessons(app_factory, tiny_dirs, name):
             if step.view == "masks":
                 titles = [c["layout"].get("annotations", [{}])[0].get("text", "") for c in chart_specs(at)]
                 assert any("permuted LM (XLNet)" in t for t in titles), titles
+
+
+def test_xlnet_as_an_encoder_shows_attention_and_says_why_not_query_key(app_factory, tiny_dirs):
+    at = app_factory(str(tiny_dirs["xlnet_lm"]))
+    at.run()
+    at.selectbox(key="model.kind").set_value("encoder")
+    next(b for b in at.button if b.label == "Load model").click().run()
+    at.switch_page("pages/attention.py").run()
+    assert not at.exception, at.exception
+    assert chart_specs(at)  # the content stream's heatmaps
+    text = " ".join(shown(e.value) for e in at.error)
+    assert "query stream" in text and "Transformer-XL" in text

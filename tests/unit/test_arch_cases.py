@@ -18,7 +18,7 @@ from plm_core.neuron_view import neuron_view
 from plm_core.tokens import encode
 
 TEXT = "the cat sat on the mat because it was tired"
-CAPTURED = tuple(k for k in TINY_ARCHS if k != "xlnet_lm")  # XLNet attends in its own code: refused, below
+CAPTURED = tuple(k for k in TINY_ARCHS if not k.startswith("xlnet"))  # XLNet attends in its own code: refused, below
 LMS = ("qwen3", "gemma2", "gemma3", "olmo2", "gpt_neox", "albert_mlm", "mobilebert_mlm")
 
 
@@ -177,3 +177,16 @@ def test_embeddings_lesson_on_albert_and_mobilebert(tiny_handles):
     assert res.word.shape[1] == 16 and res.max_abs_diff <= 1e-5
     with pytest.raises(UnsupportedModelError, match="three neighbouring words"):
         compute.token_embeddings(tiny_handles["mobilebert_mlm"], "the bank of the river")
+
+
+def test_xlnet_classifier_is_read_at_its_last_token(tiny_handles):
+    """XLNet's sequence summary is its last token (<cls>, summary_type "last"): the attention methods read that
+    row, as its head does, though XLNet is not causal."""
+    from plm_core.attribution import attribute
+
+    handle = tiny_handles["xlnet_classifier"]
+    assert handle.kind == "classifier" and not handle.arch.causal
+    result = attribute(handle, TEXT, "attention_last_layer")
+    n = len(result.encoding)
+    assert result.encoding.tokens[-1] == "<cls>" and result.params["query_rows"] == str(n - 1)
+    np.testing.assert_allclose(result.scores, _plain_eager(handle)[-1].mean(0)[n - 1].numpy(), atol=1e-6)
