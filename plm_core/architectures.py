@@ -23,7 +23,8 @@ from typing import Literal
 
 import torch
 
-from plm_core.i18n import N_
+from plm_core.errors import UnsupportedModelError
+from plm_core.i18n import N_, msg
 
 Positions = Literal["absolute", "rotary", "relative_bias", "unknown"]
 StackName = Literal["self", "encoder", "decoder", "cross"]
@@ -295,6 +296,9 @@ def final_norm_of(model: torch.nn.Module) -> torch.nn.Module | None:
     every block already ends in a norm).
 
     Call it under the handle's lock.
+
+    Raises:
+        UnsupportedModelError: the body does not run on token ids alone (the norm is not guessed).
     """
     if model in _NORM_CACHE:
         return _NORM_CACHE[model]() if _NORM_CACHE[model] is not None else None
@@ -320,6 +324,10 @@ def final_norm_of(model: torch.nn.Module) -> torch.nn.Module | None:
         with torch.inference_mode():
             vocab = int(getattr(model.config, "vocab_size", 3) or 3)
             body(model)(input_ids=torch.tensor([[1 % vocab, 2 % vocab]], device=next(model.parameters()).device))
+    except (TypeError, ValueError, RuntimeError) as err:  # a body that needs more than token ids: not guessed
+        raise UnsupportedModelError(msg(
+            "{model_type}'s final norm is found by running its body on two tokens, which failed: {error}",
+            model_type=getattr(model.config, "model_type", ""), error=str(err).splitlines()[0][:80])) from None
     finally:
         for h in hooks:
             h.remove()
