@@ -22,6 +22,9 @@ def test_attention_page_query_key_equals_the_model(app_factory, tiny_dirs, name)
     at = open_page(app_factory, tiny_dirs[name], "pages/attention.py")
     assert not at.error, [e.value for e in at.error]
     assert _qk_success(at) <= 1e-5
+    if name == "gemma3":  # layer 0 has a sliding window of 3 (the picker starts at layer 0)
+        at.selectbox(key="attention.qk.layer").set_value(0).run()
+        assert any("at most the last 3 tokens" in c.value for c in at.caption), [c.value for c in at.caption]
 
 
 @pytest.mark.parametrize("name", ("qwen3", "gemma3", "albert_mlm", "mobilebert_mlm"))
