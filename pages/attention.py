@@ -163,6 +163,12 @@ with qk_tab:
     if qk.bias is not None:
         st.caption(_("Relative positions: a learned bias per head and distance is added to QKᵀ before the softmax "
                      "(T5 does not scale QKᵀ)."))
+    if qk.window is not None:
+        st.caption(_("Sliding window: in this layer a token sees at most the last {window} tokens, itself included "
+                     "(the model's own mask).", window=int(qk.window)))
+    if qk.softcap is not None:
+        st.caption(_("Soft-capping: the scores are cap · tanh(score / cap) with cap = {cap:g} before the mask and "
+                     "the softmax (Gemma-2).", cap=float(qk.softcap)))
     figs = query_key_figures(qk)
     c1, c2 = st.columns(2)
     charts.plotly_chart(figs["scores"], key="attention.qk_scores", container=c1)

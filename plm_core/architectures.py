@@ -23,7 +23,8 @@ from typing import Literal
 
 import torch
 
-from plm_core.i18n import N_
+from plm_core.errors import UnsupportedModelError
+from plm_core.i18n import N_, msg
 
 Positions = Literal["absolute", "rotary", "relative_bias", "unknown"]
 StackName = Literal["self", "encoder", "decoder", "cross"]
@@ -35,9 +36,8 @@ class Stack:
 
     Args:
         name: "self" (encoder-only and decoder-only models), or "encoder", "decoder", "cross".
-        path: the attention module of layer ``*``, under ``model.base_model``.
-        output: the output projection of layer ``*`` when it is not on the attention module (BERT keeps it
-            in the sibling ``BertSelfOutput``), else None.
+        path: the attention module of layer ``*``, under ``model.base_model`` (an encoder-decoder's stacks: the
+            query·key view tells its attention calls apart by these modules).
         causal: queries see only themselves and earlier keys.
         cross: the keys and values are the encoder's output (queries: target tokens, keys: source tokens).
         queries, keys: which segment of the input encoding the query and key tokens are (an encoder-decoder's
@@ -46,15 +46,13 @@ class Stack:
 
     name: StackName
     path: str = ""
-    output: str | None = None
     causal: bool = False
     cross: bool = False
     queries: int | None = None
     keys: int | None = None
 
-    def module_path(self, layer: int, output: bool = False) -> str:
-        path = self.output if output else self.path
-        return (path or "").replace("*", str(layer))
+    def module_path(self, layer: int) -> str:
+        return (self.path or "").replace("*", str(layer))
 
 
 @dataclass(frozen=True)
@@ -62,12 +60,8 @@ class Arch:
     """What one ``model_type`` looks like inside.
 
     Args:
-        stacks: attention stacks, in the order a forward pass returns them (empty = modules not mapped: the
-            model still shows its attention weights, but nothing is recomputed from its projections).
-        q, k, v: attribute names of the query/key/value projections on the attention module.
-        qkv: a fused projection instead (GPT-2's ``c_attn``, Phi-3's ``qkv_proj``): [q | k | v] along the
-            last dimension, k and v with ``n_kv_heads`` heads each.
-        out: attribute name of the output projection on the attention module (None: ``Stack.output``).
+        stacks: an encoder-decoder's attention stacks, in the order a forward pass returns them (empty: one
+            self-attention stack, whose modules the query·key view finds by running the model).
         positions: "absolute" (a learned or sinusoidal table added to the word embeddings), "rotary" (RoPE:
             Q and K rotated inside attention; Su et al., 2021), "relative_bias" (a learned bias added to the
             attention scores; T5, Raffel et al., 2020).
@@ -90,11 +84,6 @@ class Arch:
     """
 
     stacks: tuple[Stack, ...] = ()
-    q: str | None = None
-    k: str | None = None
-    v: str | None = None
-    qkv: str | None = None
-    out: str | None = None
     positions: Positions = "absolute"
     position_offset: int = 0
     token_types: bool = False
@@ -105,12 +94,6 @@ class Arch:
     final_norm: str | None = None
     norm: Literal["post", "pre", "unknown"] = "unknown"
     capture_refusal: str = ""  # why the attention capture cannot read this type (N_-marked), shown when refused
-
-    @property
-    def recomputable(self) -> bool:
-        """Whether the query·key view can rebuild this architecture's attention from its projections."""
-        return (bool(self.stacks) and all(s.path for s in self.stacks) and (self.qkv is not None or self.q is not None)
-                and self.positions != "unknown")
 
     @property
     def stack_names(self) -> tuple[str, ...]:
@@ -126,7 +109,7 @@ class Arch:
         raise KeyError(name)
 
 
-def encoder_decoder_stacks(encoder: str = "", decoder: str = "", cross: str = "", output: str | None = None
+def encoder_decoder_stacks(encoder: str = "", decoder: str = "", cross: str = ""
                            ) -> tuple[Stack, Stack, Stack]:
     """The three stacks of an encoder-decoder, as its ModelOutput returns them: encoder self-attention over the
     source (segment 0), causal decoder self-attention over the target (segment 1), and cross-attention from
@@ -135,28 +118,22 @@ def encoder_decoder_stacks(encoder: str = "", decoder: str = "", cross: str = ""
             Stack("cross", cross, cross=True, queries=1, keys=0))
 
 
-_BERT = Arch(
-    stacks=(Stack("self", "encoder.layer.*.attention.self", output="encoder.layer.*.attention.output.dense"),),
-    q="query", k="key", v="value", token_types=True, head="cls", norm="post",
-)
+_BERT = Arch(token_types=True, head="cls", norm="post")
 _ROBERTA = replace(_BERT, position_offset=2, head="lm_head")
-_LLAMA = Arch(
-    stacks=(Stack("self", "layers.*.self_attn", causal=True),), q="q_proj", k="k_proj", v="v_proj", out="o_proj",
-    positions="rotary", causal=True, grouped_query=True, head="lm_head", final_norm="norm", norm="pre",
-)
-# decoder-only models whose attention modules are not mapped here: they load as causal LMs and show their
-# attention weights; the query·key view says it does not know them
+_LLAMA = Arch(positions="rotary", causal=True, grouped_query=True, head="lm_head", final_norm="norm", norm="pre")
+# decoder-only models whose attention does not go through transformers' attention interface: they load as
+# causal LMs and show their attention weights; the query·key view says why it cannot capture them
 _CAUSAL_UNMAPPED = Arch(positions="unknown", causal=True, head="lm_head")
 
 _T5 = Arch(
     stacks=encoder_decoder_stacks("encoder.block.*.layer.0.SelfAttention", "decoder.block.*.layer.0.SelfAttention",
                                   "decoder.block.*.layer.1.EncDecAttention"),
-    q="q", k="k", v="v", out="o", positions="relative_bias", encoder_decoder=True, norm="pre",
+    positions="relative_bias", encoder_decoder=True, norm="pre",
 )
 _BART = Arch(
     stacks=encoder_decoder_stacks("encoder.layers.*.self_attn", "decoder.layers.*.self_attn",
                                   "decoder.layers.*.encoder_attn"),
-    q="q_proj", k="k_proj", v="v_proj", out="out_proj", position_offset=2, encoder_decoder=True, norm="post",
+    position_offset=2, encoder_decoder=True, norm="post",
 )
 
 ARCHITECTURES: dict[str, Arch] = {
@@ -164,15 +141,13 @@ ARCHITECTURES: dict[str, Arch] = {
     "roberta": _ROBERTA,
     "xlm-roberta": _ROBERTA,
     "camembert": _ROBERTA,
-    "distilbert": Arch(stacks=(Stack("self", "transformer.layer.*.attention"),), q="q_lin", k="k_lin", v="v_lin",
-                       out="out_lin", norm="post"),
-    "gpt2": Arch(stacks=(Stack("self", "h.*.attn", causal=True),), qkv="c_attn", out="c_proj", causal=True,
-                 head="lm_head", final_norm="ln_f", norm="pre"),
+    "distilbert": Arch(norm="post"),
+    "gpt2": Arch(causal=True, head="lm_head", final_norm="ln_f", norm="pre"),
     "llama": _LLAMA,
     "mistral": _LLAMA,
     "qwen2": _LLAMA,
     "gemma": _LLAMA,
-    "phi3": replace(_LLAMA, q=None, k=None, v=None, qkv="qkv_proj"),
+    "phi3": _LLAMA,
     "t5": _T5,
     "mt5": _T5,
     "bart": _BART,
@@ -284,13 +259,6 @@ def n_stack_layers(model: torch.nn.Module, stack: Stack) -> int:
         n += 1
 
 
-def output_projection(model: torch.nn.Module, arch: Arch, stack: Stack, layer: int) -> torch.nn.Module:
-    """The output projection W_O of ``layer``'s attention in ``stack``."""
-    if arch.out is not None:
-        return getattr(attention_module(model, arch, stack, layer), arch.out)
-    return body(model).get_submodule(stack.module_path(layer, output=True))
-
-
 def final_norm(model: torch.nn.Module, arch: Arch) -> torch.nn.Module | None:
     """The norm between the last layer and the LM head (GPT-2 ``ln_f``, Llama ``norm``), or None.
 
@@ -328,6 +296,9 @@ def final_norm_of(model: torch.nn.Module) -> torch.nn.Module | None:
     every block already ends in a norm).
 
     Call it under the handle's lock.
+
+    Raises:
+        UnsupportedModelError: the body does not run on token ids alone (the norm is not guessed).
     """
     if model in _NORM_CACHE:
         return _NORM_CACHE[model]() if _NORM_CACHE[model] is not None else None
@@ -353,6 +324,10 @@ def final_norm_of(model: torch.nn.Module) -> torch.nn.Module | None:
         with torch.inference_mode():
             vocab = int(getattr(model.config, "vocab_size", 3) or 3)
             body(model)(input_ids=torch.tensor([[1 % vocab, 2 % vocab]], device=next(model.parameters()).device))
+    except (TypeError, ValueError, RuntimeError) as err:  # a body that needs more than token ids: not guessed
+        raise UnsupportedModelError(msg(
+            "{model_type}'s final norm is found by running its body on two tokens, which failed: {error}",
+            model_type=getattr(model.config, "model_type", ""), error=str(err).splitlines()[0][:80])) from None
     finally:
         for h in hooks:
             h.remove()

@@ -211,11 +211,14 @@ def _layout(handle: ModelHandle) -> dict[str, list[_Site]]:
         for h in hooks:
             h.remove()
     if not calls:
-        why = handle.arch.capture_refusal
+        why, model_type = handle.arch.capture_refusal, getattr(handle.config, "model_type", "")
+        if why:
+            raise UnsupportedModelError(msg(
+                "{model_type} computes its attention in its own code, not through transformers' attention interface, "
+                "so its query and key cannot be captured: {why}", model_type=model_type, why=msg(why)))
         raise UnsupportedModelError(msg(
             "{model_type} computes its attention in its own code, not through transformers' attention interface, "
-            "so its query and key cannot be captured{why}",
-            model_type=getattr(handle.config, "model_type", ""), why=msg(": {why}", why=msg(why)) if why else ""))
+            "so its query and key cannot be captured", model_type=model_type))
     seen: dict[int, int] = {}
     sites: list[_Site] = []
     for i, call in enumerate(calls):
@@ -376,7 +379,7 @@ def capture_layer(handle: ModelHandle, text: str, layer: int, text_pair: str | N
     attentions = tuple(a[:, :, :n, :m] for a in attentions)
     hidden = call.hidden()
     if n == m and n > 1:
-        causal = bool(hidden[:, causal_mask(n)].all())  # read from the model's own mask
+        causal = bool(hidden[:, causal_mask(n, hidden.device)].all())  # read from the model's own mask
     else:
         causal = bool(getattr(site.module, "is_causal", st.causal))
     context = pick("ctx", site.output_occurrence)

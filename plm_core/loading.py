@@ -421,7 +421,7 @@ def load_model(spec: ModelSpec) -> ModelHandle:
             ) from None
         raise ModelLoadError(_describe_failure(spec.model_id, source, err)) from None
     check_loaded_weights(spec.model_id, kind, detect_kind(config), info)
-    check_causal_lm_is_causal(spec.model_id, kind, model)
+    check_causal_lm_is_causal(spec.model_id, KINDS[kind], model)
     model.eval()
     model.to(device)
     for p in model.parameters():  # nothing in the app trains the shared model
@@ -435,16 +435,17 @@ def load_model(spec: ModelSpec) -> ModelHandle:
 # ---------------------------------------------------------------- load-time checks (issue 10)
 
 
-def check_causal_lm_is_causal(model_id: str, kind: str, model: torch.nn.Module) -> None:
-    """Refuse a causal-LM load of a model whose attention is not causal (read from the model,
-    :func:`plm_core.architectures.causal_of`): its last token's output is no next-token prediction.
+def check_causal_lm_is_causal(model_id: str, adapter: KindAdapter, model: torch.nn.Module) -> None:
+    """Refuse a load as a kind whose prompt is the prefix of what it generates (a causal LM) when the model's
+    attention is not causal (read from the model, :func:`plm_core.architectures.causal_of`): its last token's
+    output is no next-token prediction.
 
     XLNet's LM head (Yang et al., 2019) predicts through a permutation mask and a query stream; a plain forward
     lets every token see the whole text. Raises UnsupportedModelError naming the kind to load it as instead.
     """
     from plm_core.architectures import causal_of
 
-    if kind != "causal_lm" or causal_of(model):
+    if not (adapter.generates and adapter.prompt_is_prefix) or causal_of(model):
         return
     raise UnsupportedModelError(msg(
         "{model_id} ({model_type}) cannot be read as a causal language model: its attention is not causal (every "

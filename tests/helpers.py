@@ -23,7 +23,7 @@ TINY_KINDS = ("masked_lm", "classifier", "encoder", "causal_lm", "distilbert_mlm
 TINY_SEQ2SEQ = ("t5", "bart")
 # newer architectures and the other models of the overviews (tests/tiny_models.py ARCH_CASES)
 TINY_ARCHS = ("qwen3", "qwen3_classifier", "gemma2", "gemma3", "olmo2", "gpt_neox", "albert_mlm", "mobilebert_mlm",
-              "xlnet_lm")
+              "xlnet_lm", "xlnet_classifier")
 SHARED_DATA = ROOT.parent / "shared" / "data"
 
 

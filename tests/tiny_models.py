@@ -266,6 +266,12 @@ def _arch_case(kind: str):
             vocab_size=len(tok), d_model=32, n_layer=2, n_head=4, d_inner=64, dropout=0.0, initializer_range=0.2,
             pad_token_id=tok.pad_token_id, bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id,
             attn_implementation="eager")), tok
+    if kind == "xlnet_classifier":  # its sequence summary reads the last token (<cls>)
+        tok = xlnet_tokenizer()
+        return tf.XLNetForSequenceClassification(tf.XLNetConfig(
+            vocab_size=len(tok), d_model=32, n_layer=2, n_head=4, d_inner=64, dropout=0.0, initializer_range=0.2,
+            pad_token_id=tok.pad_token_id, num_labels=2, id2label={0: "negative", 1: "positive"},
+            label2id={"negative": 0, "positive": 1}, summary_last_dropout=0.0, attn_implementation="eager")), tok
     raise ValueError(f"unknown tiny kind {kind!r}")
 
 
@@ -282,6 +288,7 @@ ARCH_CASES = {
     "mobilebert_mlm": ("bottleneck layers, NoNorm (MobileBERT)", "auto"),
     # its LM head is refused as a causal LM (not causal): the tests load its body as a sentence encoder
     "xlnet_lm": ("permutation LM, two-stream relative attention in its own code (XLNet)", "encoder"),
+    "xlnet_classifier": ("a classifier whose sequence summary is its last token (XLNet)", "auto"),
 }
 
 

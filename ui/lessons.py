@@ -584,6 +584,17 @@ def view_masks(ctx: Ctx) -> None:
                         key="lessons.masks")
     st.markdown(_("**this model is {mask}: attention given to later tokens = {future:.3f} of each row "
                   "(averaged over layers and heads)**", mask=md(own), future=m.future_attention))
+    if m.order:  # the third family: permutation LM (XLNet), for one sampled factorisation order
+        tokens = m.encoding.tokens
+        order = " → ".join(f"{tokens[i]!r}" for i in m.order)
+        charts.plotly_chart(mask_pair(m.permuted_content, m.permuted_query, tokens,
+                                      _("permuted LM (XLNet): content stream"),
+                                      _("permuted LM (XLNet): query stream")), key="lessons.masks.permuted")
+        st.markdown(_("**permuted LM (XLNet), one sampled factorisation order: {order}.** Each token is predicted "
+                      "from the tokens before it in this order — on both sides of it in the text. Its *query "
+                      "stream* sees only those (not itself: it must predict itself); its *content stream* sees them "
+                      "and itself. Another order, other masks: over many orders every token learns from both "
+                      "sides, without a [MASK] token.", order=md(order)))
 
 
 def view_mlm(ctx: Ctx) -> None:

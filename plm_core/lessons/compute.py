@@ -42,7 +42,7 @@ class TokenEmbeddings:
     position: np.ndarray  # float32 [query, hidden]; rows of the position table
     segment: np.ndarray | None  # float32 [query, hidden]; token-type rows (BERT), None for GPT-2
     combined: np.ndarray  # float32 [query, hidden]; our recomputation (sum, then LayerNorm if the model has one)
-    model_output: np.ndarray  # float32 [query, hidden]; the model's own embedding output (hidden_states[0])
+    model_output: np.ndarray  # float32 [query, hidden]; the embeddings module's own output (GPT-2: hidden_states[0])
     layer_norm: bool
     vocab_size: int
     n_positions: int
@@ -68,11 +68,18 @@ def _cosine_matrix(x: np.ndarray) -> np.ndarray:
 def _embedding_parts(handle: ModelHandle) -> dict[str, torch.nn.Module | None]:
     for module in handle.model.modules():
         if hasattr(module, "word_embeddings") and hasattr(module, "position_embeddings"):
-            return {"word": module.word_embeddings, "position": module.position_embeddings,
+            word, position = module.word_embeddings, module.position_embeddings
+            if getattr(word, "embedding_dim", None) != getattr(position, "embedding_dim", None):
+                raise UnsupportedModelError(msg(
+                    "the embeddings lesson adds a word row and a position row; {model_type}'s word vectors ({word} "
+                    "values) are transformed before its positions ({position} values) are added (MobileBERT: three "
+                    "neighbouring words, projected)", model_type=handle.config.model_type,
+                    word=getattr(word, "embedding_dim", "?"), position=getattr(position, "embedding_dim", "?")))
+            return {"word": word, "position": position,
                     "segment": getattr(module, "token_type_embeddings", None),
-                    "norm": getattr(module, "LayerNorm", None)}
+                    "norm": getattr(module, "LayerNorm", None), "module": module}
         if hasattr(module, "wte") and hasattr(module, "wpe"):
-            return {"word": module.wte, "position": module.wpe, "segment": None, "norm": None}
+            return {"word": module.wte, "position": module.wpe, "segment": None, "norm": None, "module": None}
     why = {"rotary": ": it adds no position vectors to the word vectors — positions enter inside every attention "
                      "layer, by rotating Q and K (RoPE; see the query·key view)",
            "relative_bias": ": it adds no position vectors to the word vectors — each attention layer adds a learned "
@@ -93,6 +100,9 @@ def token_embeddings(handle: ModelHandle, text: str, text_pair: str | None = Non
             if mod is not None:
                 hooks.append(mod.register_forward_hook(
                     lambda m, i, o, name=name: captured.update({name: o.detach(), name + "_ids": i[0].detach()})))
+        if parts["module"] is not None:  # the embeddings module's own output (ALBERT projects it afterwards)
+            hooks.append(parts["module"].register_forward_hook(
+                lambda m, i, o: captured.update({"embeddings": (o[0] if isinstance(o, tuple) else o).detach()})))
         try:
             encoding, batch = encode(handle, text, text_pair)
             out = run(handle, batch, want=("hidden_states",))
@@ -117,7 +127,8 @@ def token_embeddings(handle: ModelHandle, text: str, text_pair: str | None = Non
             model_id=handle.model_id, encoding=encoding, position_ids=tuple(int(p) for p in pos_ids[-n:]),
             word=_np(captured["word"][0]), position=_np(captured["position"][0].expand(n, -1)),
             segment=_np(captured["segment"][0]) if "segment" in captured else None,
-            combined=_np(combined), model_output=_np(out.hidden_states[0][0]), layer_norm=norm is not None,
+            combined=_np(combined), model_output=_np(captured.get("embeddings", out.hidden_states[0])[0]),
+            layer_norm=norm is not None,
             vocab_size=int(parts["word"].num_embeddings), n_positions=int(parts["position"].num_embeddings),
         )
 
@@ -314,6 +325,34 @@ class MaskLesson:
     mlm_tokens: tuple[str, ...]  # the input after BERT's 15% masking recipe (80% [MASK], 10% random, 10% kept)
     mlm_targets: tuple[int, ...]  # positions chosen for prediction
     predictions: tuple[TokenDistribution, ...]  # masked LM at each [MASK] / causal LM next token; () for an encoder
+    order: tuple[int, ...] = ()  # a sampled factorisation order of the positions (permuted LM, XLNet)
+    permuted_content: np.ndarray | None = None  # float32 [query, key]; XLNet's content stream under ``order``
+    permuted_query: np.ndarray | None = None  # float32 [query, key]; XLNet's query stream under ``order``
+
+
+def permuted_lm_masks(n: int, seed: int = 0) -> tuple[tuple[int, ...], np.ndarray, np.ndarray]:
+    """The attention masks of permutation language modelling (XLNet; Yang et al., 2019, "XLNet: Generalized
+    Autoregressive Pretraining for Language Understanding", §2.3) for one sampled factorisation order.
+
+    A factorisation order z is a random permutation of the positions; the tokens stay where they are. Token z_t is
+    predicted from the tokens before it in the order, on both sides of it in the text. Two streams: the
+    *content* stream of a token sees the tokens up to and including itself in the order; the *query* stream,
+    which predicts the token, sees only those before it (not its own content).
+
+    Args:
+        n: number of tokens. seed: the order drawn (deterministic for a seed).
+
+    Returns:
+        (order, content, query): order[t] is the position predicted t-th; content and query are float32
+        ``[query, key]`` masks, 1 where the query may attend to the key.
+    """
+    order = list(range(n))
+    random.Random(seed).shuffle(order)
+    rank = np.empty(n, np.int64)
+    rank[order] = np.arange(n)
+    content = (rank[None, :] <= rank[:, None]).astype(np.float32)
+    query = (rank[None, :] < rank[:, None]).astype(np.float32)
+    return tuple(order), content, query
 
 
 def mlm_masking(handle: ModelHandle, encoding: Encoding, seed: int = 0, rate: float = 0.15) -> tuple[tuple[str, ...], tuple[int, ...]]:
@@ -354,10 +393,12 @@ def mask_lesson(handle: ModelHandle, text: str, top_k: int = 5) -> MaskLesson:
     lower = np.tril(np.ones((n, n), np.float32))
     future_attention = float(weights[..., future].sum() / (weights.shape[0] * weights.shape[1] * n)) if n > 1 else 0.0
     mlm_tokens, targets = mlm_masking(handle, encoding)
+    order, content, query = permuted_lm_masks(n)
     return MaskLesson(
         model_id=handle.model_id, encoding=encoding, causal=causal, mask=_np(seen.float()),
         other_mask=np.ones((n, n), np.float32) if causal else lower, future_attention=future_attention,
-        mlm_tokens=mlm_tokens, mlm_targets=targets, predictions=preds,
+        mlm_tokens=mlm_tokens, mlm_targets=targets, predictions=preds, order=order, permuted_content=content,
+        permuted_query=query,
     )
 
 

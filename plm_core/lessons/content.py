@@ -209,7 +209,8 @@ LESSON_4 = Lesson(
             "In **BERT** every token may attend to every other token, before and after it: *bidirectional*. In "
             "**GPT-2** a **causal mask** hides the future: token *i* sees only tokens 0…i, so it can be trained to "
             "predict token i+1. The left map is read from the loaded model's own attention weights (a cell is on "
-            "if any head gives it weight); the right map is the other family's mask."), "masks",
+            "if any head gives it weight); the right map is the other family's mask. Below them, a third family: "
+            "**XLNet**'s permuted language modelling, the masks of one sampled factorisation order."), "masks",
             _q(T("In GPT-2, how much attention can the first token give to the last token?"),
                [T("None: the future is masked"), T("Some, like any other token")], 0,
                T("The causal mask sets those scores to −∞ before the softmax, so their weights are exactly 0."))),

@@ -21,7 +21,7 @@ TEXT = "the quick brown fox jumps over the lazy dog"
 @pytest.fixture(scope="module")
 def cuda_pairs(tiny_dirs):
     """(cpu handle, cuda handle) for each tiny kind that has a query·key view."""
-    kinds = ("masked_lm", "causal_lm", "distilbert_mlm", "roberta_mlm", "classifier")
+    kinds = ("masked_lm", "causal_lm", "distilbert_mlm", "roberta_mlm", "classifier", "gemma3", "albert_mlm")
     return {k: (load_model(ModelSpec(str(tiny_dirs[k]), device="cpu")),
                 load_model(ModelSpec(str(tiny_dirs[k]), device="cuda"))) for k in kinds}
 
@@ -32,7 +32,8 @@ def test_auto_device_is_cuda(tiny_dirs):
     assert next(h.model.parameters()).device.type == "cuda"
 
 
-@pytest.mark.parametrize("kind", ["masked_lm", "causal_lm", "distilbert_mlm", "roberta_mlm", "classifier"])
+@pytest.mark.parametrize("kind", ["masked_lm", "causal_lm", "distilbert_mlm", "roberta_mlm", "classifier", "gemma3",
+                                  "albert_mlm"])
 def test_attention_same_on_cuda_and_cpu(cuda_pairs, kind):
     cpu, gpu = cuda_pairs[kind]
     a, b = extract_attention(cpu, TEXT), extract_attention(gpu, TEXT)

@@ -18,7 +18,7 @@ from plm_core.neuron_view import neuron_view
 from plm_core.tokens import encode
 
 TEXT = "the cat sat on the mat because it was tired"
-CAPTURED = tuple(k for k in TINY_ARCHS if k != "xlnet_lm")  # XLNet attends in its own code: refused, below
+CAPTURED = tuple(k for k in TINY_ARCHS if not k.startswith("xlnet"))  # XLNet attends in its own code: refused, below
 LMS = ("qwen3", "gemma2", "gemma3", "olmo2", "gpt_neox", "albert_mlm", "mobilebert_mlm")
 
 
@@ -145,3 +145,48 @@ def test_albert_shares_one_attention_module_across_depths(tiny_handles):
     assert len(modules) == handle.n_layers == 2 and modules[0] is modules[1]
     a, b = query_key(handle, TEXT, 0, 0), query_key(handle, TEXT, 1, 0)
     assert not np.allclose(a.probs, b.probs)  # same weights, different inputs: each depth its own call
+
+
+def test_permuted_lm_masks_follow_the_sampled_order():
+    """XLNet's two streams for one factorisation order (Yang et al., 2019): the t-th token of the order sees the
+    t tokens before it (query stream), and itself too (content stream), wherever they are in the text."""
+    order, content, query = compute.permuted_lm_masks(7, seed=3)
+    assert sorted(order) == list(range(7)) and order != tuple(range(7))
+    for t, position in enumerate(order):
+        assert set(np.flatnonzero(query[position])) == set(order[:t])
+        assert set(np.flatnonzero(content[position])) == set(order[: t + 1])
+    assert compute.permuted_lm_masks(7, seed=3)[0] == order  # one order per seed
+    assert (np.triu(query, 1) > 0).any() and (np.tril(query, -1) > 0).any()  # both sides of the text
+
+
+@pytest.mark.parametrize("kind", ("masked_lm", "causal_lm"))
+def test_mask_lesson_adds_the_permuted_lm_masks(tiny_handles, kind):
+    lesson = compute.mask_lesson(tiny_handles[kind], TEXT)
+    n = len(lesson.encoding)
+    order, content, query = compute.permuted_lm_masks(n)
+    assert lesson.order == order
+    np.testing.assert_array_equal(lesson.permuted_content, content)
+    np.testing.assert_array_equal(lesson.permuted_query, query)
+
+
+def test_embeddings_lesson_on_albert_and_mobilebert(tiny_handles):
+    """ALBERT's factorised embeddings (16 values, projected to 32 after): word + position + segment rows, then
+    its LayerNorm, equal its embeddings module. MobileBERT transforms three neighbouring word rows before adding
+    positions: refused with that reason (it crashed on the sum before)."""
+    res = compute.token_embeddings(tiny_handles["albert_mlm"], "the bank of the river")
+    assert res.word.shape[1] == 16 and res.max_abs_diff <= 1e-5
+    with pytest.raises(UnsupportedModelError, match="three neighbouring words"):
+        compute.token_embeddings(tiny_handles["mobilebert_mlm"], "the bank of the river")
+
+
+def test_xlnet_classifier_is_read_at_its_last_token(tiny_handles):
+    """XLNet's sequence summary is its last token (<cls>, summary_type "last"): the attention methods read that
+    row, as its head does, though XLNet is not causal."""
+    from plm_core.attribution import attribute
+
+    handle = tiny_handles["xlnet_classifier"]
+    assert handle.kind == "classifier" and not handle.arch.causal
+    result = attribute(handle, TEXT, "attention_last_layer")
+    n = len(result.encoding)
+    assert result.encoding.tokens[-1] == "<cls>" and result.params["query_rows"] == str(n - 1)
+    np.testing.assert_allclose(result.scores, _plain_eager(handle)[-1].mean(0)[n - 1].numpy(), atol=1e-6)

@@ -119,11 +119,12 @@ def _plain_eager_weights(handle: ModelHandle) -> tuple[torch.Tensor, ...]:
     return tuple(a for a in out.attentions if a is not None)
 
 
+@pytest.mark.slow  # ~1 s a type, 160 types: in the full run, not the quick loop
 @pytest.mark.parametrize("model_type", DECODER_TYPES)
-def test_query_key_equals_the_models_attention_or_is_refused(model_type, bpe):
+def test_query_key_and_logit_lens_equal_the_model_or_are_refused(model_type, bpe):
     handle = _tiny_handle(model_type, bpe)
     own = _plain_eager_weights(handle)
-    try:
+    try:  # the query·key view: every layer, first and last head
         for layer in range(len(own)):
             for head in sorted({0, own[layer].shape[1] - 1}):
                 qk = query_key(handle, TEXT, layer, head)
@@ -134,21 +135,16 @@ def test_query_key_equals_the_models_attention_or_is_refused(model_type, bpe):
     except UnsupportedModelError as err:
         assert model_type not in MUST_WORK, f"{model_type} refused: {err}"
         assert str(err)  # a reason, shown to the user
-
-
-@pytest.mark.parametrize("model_type", DECODER_TYPES)
-def test_logit_lens_last_layer_equals_the_model_or_is_refused(model_type, bpe):
-    handle = _tiny_handle(model_type, bpe)
-    try:
+    try:  # the logit lens: its last layer is the model's own next-token distribution
         lens = logit_lens(handle, TEXT)
     except UnsupportedModelError as err:
         assert model_type not in MUST_WORK, f"{model_type} refused: {err}"
         return
     ids = handle.tokenizer(TEXT, return_tensors="pt")["input_ids"]
     with torch.inference_mode():
-        own = torch.softmax(handle.model(input_ids=ids).logits[0, -1].float(), -1)
-    assert lens.final_id == int(own.argmax())
-    assert float(own[lens.final_id]) == pytest.approx(float(lens.final_probs[-1]), abs=1e-4)
+        probs = torch.softmax(handle.model(input_ids=ids).logits[0, -1].float(), -1)
+    assert lens.final_id == int(probs.argmax())
+    assert float(probs[lens.final_id]) == pytest.approx(float(lens.final_probs[-1]), abs=1e-4)
     assert lens.max_abs_diff <= 1e-4
 
 
