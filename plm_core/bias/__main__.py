@@ -99,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
     bar.close()
     args.out.write_text(result.to_json(), encoding="utf-8")
     if args.csv:
-        args.csv.write_text(result.to_csv(), encoding="utf-8")
+        args.csv.write_text(result.to_csv(), encoding="utf-8", newline="")  # the \r\n rows as written
     print(common.CONTENT_WARNING, file=sys.stderr)
     print(line)
     print(f"wrote {args.out}" + (f" and {args.csv}" if args.csv else ""))
