@@ -134,7 +134,7 @@ def data_source_inputs(probe: str, label: str) -> tuple[str, bytes | None, str]:
     """A path box (file or folder; empty = download into the cache once) and an upload that states its
     required columns, an example row and the real size limit."""
     c1, c2 = st.columns([3, 2])
-    path = c1.text_input(label, key=f"bias.{probe}.path", placeholder=_("empty: download from the public source once"),
+    path = c1.text_input(label, key=f"bias.{probe}.path", placeholder=_("empty: download from the public source once"),  # md: trusted (label: a translated string from the caller)
                          help=_("A local file, or a folder laid out like the source (crows_pairs/…, bec_pro/…). "
                                 "Source: {source}", source=tr(datasets.LICENSES[probe])), bind="query-params")
     tab = probe == "bec_pro"
@@ -273,8 +273,8 @@ def step_job(slot) -> None:
     c1, c2 = slot.columns([5, 1])
     bar = c1.progress(info.n_done / info.n_items if info.n_items else 1.0,
                       text=_("{probe} on {model}: {done:,} of {total:,} scored", probe=tr(jobs.NAMES[info.probe]),
-                             model=info.model_id, done=info.n_done, total=info.n_items)
-                           + (" · " + _("{n} more model(s) queued", n=more) if more else ""))
+                             model=md(info.model_id), done=info.n_done, total=info.n_items)
+                           + (" · " + _("{n} more model(s) queued", n=int(more)) if more else ""))
     if c2.button(_("Stop"), key="bias.stop", type="primary"):
         for run_id in job["queue"]:
             store.set_status(run_id, "stopped")
@@ -369,9 +369,9 @@ def explain_links(text_a: str, text_b: str, key: str) -> None:
     if cols[0].button(_("Compare side by side"), key=f"{key}.compare"):
         widgets.open_page("pages/compare.py", **{"compare.mode": "texts", "compare.a": text_a, "compare.b": text_b})
     for i, (label, text) in enumerate((("A", text_a), ("B", text_b))):
-        if cols[1 + i].button(_("Attention: {side}", side=label), key=f"{key}.attention_{label}"):
+        if cols[1 + i].button(_("Attention: {side}", side=label), key=f"{key}.attention_{label}"):  # md: trusted (A or B)
             widgets.open_page("pages/attention.py", **{"attention.text": text, "attention.pair": ""})
-        if cols[3 + i].button(_("Attribution: {side}", side=label), key=f"{key}.attribution_{label}"):
+        if cols[3 + i].button(_("Attribution: {side}", side=label), key=f"{key}.attribution_{label}"):  # md: trusted (A or B)
             widgets.open_page("pages/attribution.py", **{"attribution.text": text})
 
 
@@ -390,7 +390,7 @@ def _pick(label: str, options: list, fmt, key: str):
     if st.session_state.get(key) not in options:
         st.session_state.pop(key, None)
     # kept while another probe or page is shown (a drill-down and back), not in links: it picks from a stored run
-    return st.selectbox(label, options, format_func=fmt, key=key, persist_state="session")
+    return st.selectbox(label, options, format_func=fmt, key=key, persist_state="session")  # md: trusted (label from the caller, translated)
 
 
 def breakdown_picker(result, key: str, default: str) -> str:
@@ -432,7 +432,7 @@ ROW_FIELDS = {"score": N_("score"), "target": N_("target"), "value": N_("value")
 def row_columns(records: list[dict]) -> dict:
     """``column_config`` naming the result-row fields of ``records`` in the viewer's language."""
     names = {k for r in records[:1] for k in r}
-    return {k: st.column_config.Column(_(label)) for k, label in ROW_FIELDS.items() if k in names}
+    return {k: st.column_config.Column(_(label)) for k, label in ROW_FIELDS.items() if k in names}  # md: trusted (ROW_FIELDS)
 
 
 def _rows_table(rows, key: str) -> None:
@@ -450,7 +450,7 @@ def show_crows(result) -> None:
               "sentence has the higher pseudo-log-likelihood; 50% = no preference"))
     c2.metric(_("{confidence:.0%} CI (Wilson)", confidence=overall.confidence),
               f"{overall.ci_low:.1f} – {overall.ci_high:.1f}%",
-              help=_("Wilson score interval of the share, n = {n} pairs", n=overall.n))
+              help=_("Wilson score interval of the share, n = {n} pairs", n=int(overall.n)))
     c3.metric(_("Binomial test vs 50%"), stats.format_p(overall.p_value),
               help=_("Two-sided exact binomial test of the share against 50% (scipy.stats.binomtest)"))
     st.caption(md(sample_caption(result.config)))
@@ -531,7 +531,7 @@ def show_seat(result: SeatResult) -> None:
     low, high = result.effect_size_ci
     c1, c2, c3, c4 = st.columns(4)
     c1.metric(_("Effect size d"), f"{result.effect_size:.3f}")
-    c2.metric(_("95% CI of d"), f"{low:.3f} – {high:.3f}", help=tr(result.ci_method) or None)
+    c2.metric(_("95% CI of d"), f"{low:.3f} – {high:.3f}", help=md(tr(result.ci_method)) or None)
     c3.metric(_("p-value (one-sided)"), result.p_text.removeprefix("p = ").removeprefix("p "),
               help=_("Below the resolution: no sampled partition reached the observed statistic, so only "
                      "p < 1/permutations is known.") if result.p_bound else _("Share of partitions at least as extreme."))

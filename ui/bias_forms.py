@@ -32,7 +32,7 @@ def _multiselect(label: str, options: list[str], key: str) -> list[str]:
     kept = [v for v in st.session_state.get(key, []) if v in options]
     if kept != st.session_state.get(key, []):
         st.session_state[key] = kept
-    return st.multiselect(_(label), options, key=key, bind="query-params")
+    return st.multiselect(_(label), options, key=key, bind="query-params")  # md: trusted (FILTERS labels)
 
 
 def show_current(probe: str) -> None:
@@ -75,7 +75,7 @@ def dataset_form(probe: str, handle: ModelHandle, spec: ModelSpec) -> None:
     chosen = _multiselect(label, groups, key)
     size, seed, stratify = ui_bias.sample_inputs(probe, columns, column)
     others = ui_bias.model_queue_input(probe, spec)
-    if st.button(_("Run {name}", name=_(name)), key=f"bias.{probe}.run", type="primary"):
+    if st.button(_("Run {name}", name=_(PROBES[probe])), key=f"bias.{probe}.run", type="primary"):
         widgets.run_or_stop(lambda: require_masked_lm(handle, name))
         if data is None:
             data = widgets.run_or_stop(lambda: ui_bias.load_data(probe, path, upload, upload_name))
@@ -145,7 +145,7 @@ def template_form(handle: ModelHandle, spec: ModelSpec) -> None:
     c1, c2 = st.columns(2)
     c1.selectbox(_("Example set"), list(sets), key="bias.template.example", on_change=use_example,
                  format_func=tr, bind="query-params")
-    layout = c1.radio(_("A CSV's rows are"), list(templates.LAYOUTS), key="bias.template.layout", bind="query-params",
+    layout = c1.radio(_("A CSV's rows are"), list(templates.LAYOUTS), key="bias.template.layout", bind="query-params",  # md: trusted
                       format_func=lambda k: {"lists": _("word lists (every combination)"),
                                              "rows": _("templates as written (own slot values per row)")}[k])
     upload = c2.file_uploader(_("…or a CSV (columns: template, target, one per slot)"), type=["csv"],

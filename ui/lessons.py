@@ -223,7 +223,8 @@ def _render_page() -> None:
     uses_text = step.view not in ("data", "train", "contextual")  # these steps have their own inputs
     with controls("inputs") if uses_text else st.container(key=f"{HIDDEN}-text"):  # kept in the link where not used
         label = {5: _("Sentence to classify"), 7: _("Occupations (comma-separated)")}.get(lesson.number, _("Sentence"))
-        text = st.text_area(label, lesson.default_text, key=text_key(lesson.number), height=68, bind="query-params")
+        text = st.text_area(label, lesson.default_text, key=text_key(lesson.number), height=68,  # md: trusted
+                            bind="query-params")
         layer, head = 0, 0
         if lesson.number in (2, 3):
             left, right = st.columns(2)
@@ -239,7 +240,7 @@ def _render_page() -> None:
     ctx.step_index = index  # type: ignore[attr-defined]
 
     st.progress((index + 1) / len(lesson.steps),
-                text=_("Lesson {lesson} · step {step} / {n_steps}", lesson=lesson.number, step=index + 1,
+                text=_("Lesson {lesson} · step {step} / {n_steps}", lesson=int(lesson.number), step=int(index + 1),
                        n_steps=len(lesson.steps)))
     st.header(step.title(lang))  # md: trusted
     st.markdown(step.body(lang))  # md: trusted
@@ -288,7 +289,7 @@ def _question(ctx: Ctx) -> bool:
         shown_before = bool(st.session_state.get(reveal_key))
         # a student's own guess is not in the link; it survives moving between steps
         guess = st.radio(_("Your guess"), list(range(len(q.options))), index=None,
-                         key=key, format_func=lambda i: q.options[i](lang), label_visibility="collapsed",
+                         key=key, format_func=lambda i: q.options[i](lang), label_visibility="collapsed",  # md: trusted
                          disabled=shown_before, persist_state="session")
 
         def record() -> None:  # the guess committed when the answer is revealed here (not by a link)

@@ -237,7 +237,7 @@ def text_area(label: str, key: str, default: str = "", **kwargs) -> str:
 
     Another page can preset it (``open_page``): a value set in session state wins over ``default``.
     """
-    return st.text_area(label, value=default, key=key, bind="query-params", **kwargs)
+    return st.text_area(label, value=default, key=key, bind="query-params", **kwargs)  # md: trusted (callers: _())
 
 
 def open_page(page: str, **values: object) -> None:
