@@ -426,7 +426,9 @@ ROW_FIELDS = {"score": N_("score"), "target": N_("target"), "value": N_("value")
               "n_shared": N_("shared tokens"), "more_higher": N_("more-stereotyping preferred"),
               "score_more": N_("score (more)"), "score_less": N_("score (less)"), "mean": N_("mean"),
               "std": N_("std"), "min": N_("min"), "max": N_("max"), "ci_low": N_("CI low"), "ci_high": N_("CI high"),
-              "n_units": N_("units"), "unit": N_("unit"), "n_sentences": N_("sentences")}
+              "n_units": N_("units"), "unit": N_("unit"), "n_sentences": N_("sentences"),
+              "truncated": N_("truncated"), "n_tokens_more": N_("tokens (more)"),
+              "n_tokens_less": N_("tokens (less)"), "n_tokens": N_("tokens"), "limit": N_("token limit")}
 
 
 def row_columns(records: list[dict]) -> dict:
@@ -440,10 +442,29 @@ def _rows_table(rows, key: str) -> None:
     st.dataframe(records, hide_index=True, height=260, key=key, column_config=row_columns(records))
 
 
+def truncation_switch(result, key: str, message) -> Any:
+    """Items the model saw cut: ``message(n, limit)`` says how many; they are left out of every number unless the
+    switch counts them. Returns the result with that choice."""
+    n = result.n_truncated
+    if not n:
+        return result
+    limit = max(r.limit for r in result.rows if r.truncated)
+    include = st.toggle(_("Count the cut items too"), key=key, bind="query-params",
+                        help=_("Off: every estimate, interval and test covers only the items the model saw whole."))
+    st.warning(md(message(n, int(limit)))
+               + " " + (_("They are counted in the numbers below (switch above).") if include else
+                        _("They are left out of every number below; the rows table flags them (truncated).")))
+    return dataclasses.replace(result, include_truncated=bool(include))
+
+
 def show_crows(result) -> None:
     caveat("crows_pairs")
     if not result.rows:
         return
+    result = truncation_switch(result, "bias.crows.include_truncated", lambda n, limit: _n(
+        "{n:,} pair has a sentence longer than this model's limit of {limit:,} tokens: it was scored on the cut text.",
+        "{n:,} pairs have a sentence longer than this model's limit of {limit:,} tokens: they were scored on the cut "
+        "text.", n, limit=limit))
     overall = result.estimates(None)[0]
     c1, c2, c3 = st.columns(3)
     c1.metric(_("CrowS-Pairs metric"), f"{result.metric:.1f}%", help=_("% of pairs where the more-stereotyping "
@@ -494,6 +515,10 @@ def show_bec(result) -> None:
                   "needs one [MASK] token.", words=md(", ".join(result.skipped))))
     if not result.rows:
         return
+    result = truncation_switch(result, "bias.bec.include_truncated", lambda n, limit: _n(
+        "{n:,} row's sentence is longer than this model's limit of {limit:,} tokens: it was scored on the cut text.",
+        "{n:,} rows' sentences are longer than this model's limit of {limit:,} tokens: they were scored on the cut "
+        "text.", n, limit=limit))
     st.caption(md(sample_caption(result.config)))
     charts.plotly_chart(bec_pro_figure(result), key="bias.bec.chart")
     tests = result.gender_tests()
