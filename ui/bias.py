@@ -2,16 +2,17 @@
 models, result views with intervals, breakdowns by any data column and exports, and drill-down links to the
 Compare, Attention and Attribution pages.
 
-Every run lives in the bias run store (``plm_core.bias.store``, SQLite): each script run scores one chunk of
-the current run, stores it, and reruns; Stop, a closed tab or a killed server keep every stored chunk, and
-the run resumes from there (Stored runs → Resume).
+Every run lives in the bias run store (``plm_core.bias.store``, SQLite) and is scored by a worker thread of the
+server (``plm_core.bias.worker``, at the command line's pace, under a lease); the page only shows its progress
+(``st.fragment(run_every=…)``). A closed tab does not stop it; Stop does, after the chunk being scored; a
+killed server keeps every stored chunk, and the run resumes from there (Stored runs → Resume).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import re
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,11 +20,12 @@ from typing import Any
 import streamlit as st
 
 from plm_core.bias import bec_pro as bec_mod
-from plm_core.bias import datasets, jobs, stats, templates
+from plm_core.bias import datasets, jobs, stats, templates, worker
 from plm_core.bias import store as store_mod
 from plm_core.bias.sampling import describe_sample
 from plm_core.bias.common import CAVEATS, CONTENT_WARNING, row_record
 from plm_core.bias.seat import SeatResult, counterpart
+from plm_core.classroom import check_model_allowed
 from plm_core.errors import PlmCoreError
 from plm_core.loading import ModelSpec
 from plm_core.paths import is_dir, user_path
@@ -34,12 +36,12 @@ from ui.backend import compute_chunks, is_remote
 from plm_core.i18n import _, _n, lazy_gettext, msg, N_, tr
 from ui.safe import md
 
-JOB = "bias.job"  # {"queue": [run ids], "running": bool, "chunk": int}: the runs this session is scoring
+JOB = "bias.job"  # {"runs": [run ids]}: the runs this session started or resumed (scored by their worker)
 CURRENT = "bias.current"  # probe -> the run shown under "New run"
 BATCH = "bias.batch"  # probe -> the run ids started together (one probe queued over several models)
 DATA_FILES = {"crows_pairs": "crows_pairs/crows_pairs_anonymized.csv", "bec_pro": "bec_pro/BEC-Pro_EN.tsv"}
-CHUNK_SECONDS = 1.5  # aim for one chunk per rerun in about this time, so Stop answers quickly
-FIRST_CHUNK = 4
+PROGRESS_SECONDS = 1.0  # the progress bar's refresh (a fragment: the page itself does not rerun)
+CHUNK: int | None = None  # items per chunk; None: the probe's own default, the same as the command line's
 UPLOAD_MB = datasets.MAX_FILE_BYTES // 2**20  # the limit the loaders enforce; the uploader is told the same
 PERCENT = st.column_config.NumberColumn(format="%.1f")
 NUMBER = st.column_config.NumberColumn(format="%.4g")
@@ -220,31 +222,53 @@ def sample_inputs(probe: str, columns: list[str], default_stratify: str) -> tupl
 
 # ---- starting runs and the job loop -----------------------------------------------------------------
 
+def _worker_handle(store: store_mod.RunStore, info: store_mod.RunInfo):
+    """The model of a run, for its worker thread (no Streamlit call: the thread has no session)."""
+    spec = _spec_of(info)
+    check_model_allowed(spec.model_id, allow_pickle=spec.allow_pickle)
+    handle = resources.MODELS.get(spec)
+    if info.revision is None and handle.revision:
+        store.set_revision(info.run_id, handle.revision)
+    return handle
+
+
+def _remote_scorer(info: store_mod.RunInfo):
+    """On the Ray backend, a chunk is cut into pieces scored on several replicas at once; locally None."""
+    if not is_remote():
+        return None
+    spec = _spec_of(info)
+    return lambda items: jobs.merge_parts(compute_chunks(spec, "score_bias_chunk", items, probe=info.probe,
+                                                         config=info.config))
+
+
+def start_worker(run_ids: list[int]) -> None:
+    """Score ``run_ids`` in a worker thread of the server (plm_core.bias.worker), at the command line's pace; a
+    run another session's worker already scores is attached to, not computed again."""
+    store = run_store()
+    worker.start_worker(store, run_ids, functools.partial(_worker_handle, store), scorer_of=_remote_scorer,
+                        chunk=CHUNK)
+    st.session_state[JOB] = {"runs": list(run_ids)}
+
+
 def start_runs(probe: str, spec: ModelSpec, revision: str | None, items: tuple, config: dict[str, Any],
                others: list[ModelSpec] = ()) -> list[int]:
-    """Store one run per model (the sidebar's first, then ``others``, queued) and start scoring them."""
+    """Store one run per model (the sidebar's first, then ``others``, queued) and start their worker."""
     store = run_store()
     ids = []
     for k, s in enumerate([spec, *others]):
         cfg = config | {"model_id": s.model_id, "revision": revision if k == 0 else s.revision,
                         "model_spec": dataclasses.asdict(s)}
-        ids.append(jobs.create_run(store, probe, cfg, items, status="running" if k == 0 else "queued"))
-    st.session_state[JOB] = {"queue": list(ids), "running": True, "chunk": FIRST_CHUNK}
+        ids.append(jobs.create_run(store, probe, cfg, items, status="queued"))
+    start_worker(ids)
     st.session_state.setdefault(CURRENT, {})[probe] = ids[0]
     st.session_state.setdefault(BATCH, {})[probe] = list(ids)
     return ids
 
 
 def resume_run(run_id: int) -> None:
-    """Continue a stored run in this session (after Stop, a closed tab or a server restart)."""
+    """Continue a stored run (after Stop, a closed tab or a server restart) in a worker of this server."""
     info = run_store().run(run_id)
-    run_store().set_status(run_id, "running")
-    job = st.session_state.get(JOB)
-    if job and job["running"]:
-        if run_id not in job["queue"]:
-            job["queue"].append(run_id)
-    else:
-        st.session_state[JOB] = {"queue": [run_id], "running": True, "chunk": FIRST_CHUNK}
+    start_worker([run_id])
     st.session_state.setdefault(CURRENT, {})[info.probe] = run_id
 
 
@@ -253,73 +277,74 @@ def _spec_of(info: store_mod.RunInfo) -> ModelSpec:
     return ModelSpec(**{k: v for k, v in fields.items() if k in {f.name for f in dataclasses.fields(ModelSpec)}})
 
 
-def step_job(slot) -> None:
-    """Show the running job's progress and Stop button in ``slot``; score the next chunk, store it, rerun."""
-    job = st.session_state.get(JOB)
-    if not job or not job["running"]:
-        return
+def is_active(info: store_mod.RunInfo) -> bool:
+    """Being scored now (a live lease: a worker of this server or a command line), or waiting in a worker's
+    queue."""
+    return not info.complete and info.status in ("running", "queued")
+
+
+@st.fragment(run_every=PROGRESS_SECONDS)
+def _progress(run_ids: tuple[int, ...], key: str) -> None:
+    """Progress of the runs being scored, refreshed every PROGRESS_SECONDS without rerunning the page; Stop asks
+    their worker to stop after its chunk. When none is left the whole page reruns once to show the results."""
     store = run_store()
-    while job["queue"]:
-        info = store.run(job["queue"][0])
-        if info.complete or info.status in ("stopped", "error"):
-            job["queue"].pop(0)
-            job["chunk"] = FIRST_CHUNK
-            continue
-        break
-    if not job["queue"]:
-        job["running"] = False
-        st.rerun()
-    more = len(job["queue"]) - 1
-    c1, c2 = slot.columns([5, 1])
-    bar = c1.progress(info.n_done / info.n_items if info.n_items else 1.0,
-                      text=_("{probe} on {model}: {done:,} of {total:,} scored", probe=tr(jobs.NAMES[info.probe]),
-                             model=md(info.model_id), done=info.n_done, total=info.n_items)
-                           + (" · " + _("{n} more model(s) queued", n=int(more)) if more else ""))
-    if c2.button(_("Stop"), key="bias.stop", type="primary"):
-        for run_id in job["queue"]:
-            store.set_status(run_id, "stopped")
-        job["running"] = False
-        st.rerun()
-    if info.status == "queued":
-        store.set_status(info.run_id, "running")
-    t0 = time.perf_counter()
-    try:
-        handle = resources.get_handle(_spec_of(info))
-        if info.revision is None and handle.revision:
-            store.set_revision(info.run_id, handle.revision)
-        scorer = None
-        if is_remote():  # the Ray backend cuts the chunk into pieces scored on several replicas at once
-            def scorer(items, probe=info.probe, config=info.config, spec=_spec_of(info)):
-                return jobs.merge_parts(compute_chunks(spec, "score_bias_chunk", items, probe=probe, config=config))
-        jobs.score_next(store, info.run_id, handle, job["chunk"], scorer=scorer,
-                        progress=lambda d, t: bar.progress(d / t if t else 1.0, text=_("{done:,} of {total:,}", done=d, total=t)))
-    except PlmCoreError as err:
-        # the chunks stored before the error stay; the queue moves on to the next model
-        store.set_status(info.run_id, "error", tr(err))
-        job["queue"].pop(0)
-        st.rerun()
-    elapsed = time.perf_counter() - t0
-    job["chunk"] = max(1, min(512, int(job["chunk"] * CHUNK_SECONDS / max(elapsed, 1e-3))))
-    st.rerun()
+    infos = []
+    for run_id in run_ids:
+        try:
+            infos.append(store.run(run_id))
+        except PlmCoreError:
+            continue  # deleted
+    active = [i for i in infos if is_active(i)]
+    if not active:
+        if st.session_state.get(JOB, {}).get("runs") == list(run_ids):
+            st.session_state.pop(JOB, None)
+        st.rerun(scope="app")
+    info, more = active[0], len(active) - 1
+    c1, c2 = st.columns([5, 1])
+    c1.progress(info.n_done / info.n_items if info.n_items else 1.0,
+                text=_("{probe} on {model}: {done:,} of {total:,} scored", probe=tr(jobs.NAMES[info.probe]),
+                       model=md(info.model_id), done=info.n_done, total=info.n_items)
+                + (" · " + _("{n} more model(s) queued", n=int(more)) if more else ""))
+    if c2.button(_("Stop"), key=key, type="primary"):
+        for i in active:
+            store.request_stop(i.run_id)
+        st.rerun(scope="app")
+
+
+def step_job(slot) -> None:
+    """Show the progress and Stop button of the runs this session started or resumed, in ``slot``; the scoring
+    itself runs in their worker (a closed tab does not stop it)."""
+    job = st.session_state.get(JOB)
+    if not job:
+        return
+    with slot:
+        _progress(tuple(job["runs"]), "bias.stop")
+
+
+def watch_run(info: store_mod.RunInfo) -> None:
+    """Progress and Stop of a run scored elsewhere (another session, the command line), shown in its details."""
+    job = st.session_state.get(JOB)
+    if is_active(info) and not (job and info.run_id in job["runs"]):
+        _progress((info.run_id,), f"bias.stop.{info.run_id}")
 
 
 def job_status(run_id: int) -> None:
-    """Why a run is incomplete (stopped, failed, queued, interrupted), in words."""
+    """Why a run is incomplete (stopped, failed, queued, scored elsewhere), in words."""
     info = run_store().run(run_id)
     job = st.session_state.get(JOB)
-    active = bool(job and job["running"] and run_id in job["queue"])
+    mine = bool(job and run_id in job["runs"])
     if info.status == "error":
         st.error(_("Stopped by an error: {error} — the {n:,} items scored before it are kept.", error=md(tr(info.error)),
                    n=info.n_done))
-    elif info.complete or active:
+    elif info.complete or (mine and is_active(info)):
         return
-    elif info.status == "stopped":
+    elif is_active(info):
+        st.info(_("Run #{run_id} is being scored ({done:,} of {total:,} so far) by a worker of this server or by "
+                  "the command line: it is computed there once, and its progress shows above as it is stored.",
+                  run_id=int(run_id), done=info.n_done, total=info.n_items))
+    else:
         st.info(_("Stopped after {done:,} of {total:,} items; the results below cover those. Resume it under "
                   "Stored runs.", done=info.n_done, total=info.n_items))
-    else:
-        st.info(_("Run #{run_id} has {done:,} of {total:,} items scored and is not running in this session (a closed "
-                  "tab or a restarted server); resume it under Stored runs.", run_id=int(run_id), done=info.n_done,
-                  total=info.n_items))
 
 
 def current_run(probe: str) -> int | None:
