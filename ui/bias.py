@@ -132,13 +132,34 @@ def load_data(probe: str, path: str, upload: bytes | None = None, upload_name: s
     return Data(tuple(loader(p)), "downloaded (cache: " + str(datasets.cache_dir()) + ")", datasets.file_sha256(p))
 
 
-def data_source_inputs(probe: str, label: str) -> tuple[str, bytes | None, str]:
-    """A path box (file or folder; empty = download into the cache once) and an upload that states its
-    required columns, an example row and the real size limit."""
+SOURCES = {"public": N_("the public data set (downloaded once)"), "file": N_("a file or folder on the server"),
+           "upload": N_("an uploaded file")}
+
+
+def data_source_inputs(probe: str, label: str) -> tuple[str | None, str, bytes | None, str]:
+    """The data source, chosen explicitly (never switched on its own: a rejected upload leaves "an uploaded file"
+    with no file, and Run says so), a path box (file or folder) and an upload that states its required columns,
+    an example row and the real size limit.
+
+    Returns:
+        (source, path, upload bytes, upload name): source is "public", "file", "upload" or None (not chosen);
+        only the chosen source's input is returned (the others empty).
+    """
+    source_key, path_key = f"bias.{probe}.source", f"bias.{probe}.path"
+    if source_key not in st.session_state and (st.session_state.get(path_key) or "").strip():
+        st.session_state[source_key] = "file"  # a link from before the choice existed names a path
+
+    def path_changed() -> None:
+        if (st.session_state.get(path_key) or "").strip():
+            st.session_state[source_key] = "file"
+
+    source = st.radio(_("Data"), list(SOURCES), format_func=lambda s: _(SOURCES[s]), index=None, horizontal=True,
+                      key=source_key, bind="query-params")
     c1, c2 = st.columns([3, 2])
-    path = c1.text_input(label, key=f"bias.{probe}.path", placeholder=_("empty: download from the public source once"),  # md: trusted (label: a translated string from the caller)
+    path = c1.text_input(label, key=path_key, placeholder=_("a file, or a folder laid out like the source"),  # md: trusted (label: a translated string from the caller)
                          help=_("A local file, or a folder laid out like the source (crows_pairs/…, bec_pro/…). "
-                                "Source: {source}", source=tr(datasets.LICENSES[probe])), bind="query-params")
+                                "Source: {source}", source=tr(datasets.LICENSES[probe])), bind="query-params",
+                         on_change=path_changed)
     tab = probe == "bec_pro"
     # a file cannot be in a link, and Streamlit forgets an uploader's file when its page is left (a drill-down):
     # the session keeps the last upload until the user removes it from the uploader
@@ -147,6 +168,7 @@ def data_source_inputs(probe: str, label: str) -> tuple[str, bytes | None, str]:
     def keep_upload() -> None:
         f = st.session_state.get(upload_key)
         st.session_state[kept_key] = (f.name, f.getvalue()) if f is not None else None
+        st.session_state[source_key] = "upload"  # removed: still the upload, now with no file
 
     up = c2.file_uploader(_("…or upload the file"), key=upload_key, type=["csv", "tsv", "txt"],
                           max_upload_size=UPLOAD_MB, on_change=keep_upload,
@@ -161,16 +183,31 @@ def data_source_inputs(probe: str, label: str) -> tuple[str, bytes | None, str]:
                 + _("Required columns: {columns}.\nEvery other column is kept: results can be broken down by it, and "
                     "exports carry it.", columns=", ".join(datasets.REQUIRED_COLUMNS[probe])))
         st.code(datasets.EXAMPLE_ROWS[probe], language=None)
-    if kept is not None:
-        return path, kept[1], kept[0]
-    return path, (up.getvalue() if up is not None else None), (up.name if up is not None else "")
+    data = (kept[1], kept[0]) if kept is not None else \
+        ((up.getvalue(), up.name) if up is not None else (None, ""))
+    if source == "upload":
+        return source, "", *data
+    return source, (path if source == "file" else ""), None, ""
 
 
-def available_data(probe: str, path: str, upload: bytes | None, upload_name: str) -> Data | None:
+def missing_source(probe: str, source: str | None, path: str, upload: bytes | None) -> str | None:
+    """Why Run cannot start with this choice of data (no source chosen, no file uploaded, no path), or None."""
+    if source is None:
+        return _("Choose the data first: the public data set, a file on the server, or an upload.")
+    if source == "upload" and upload is None:
+        return _("No file is loaded: upload one (at most {mb} MB; a bigger file is refused by the uploader), or "
+                 "choose another data source.", mb=UPLOAD_MB)
+    if source == "file" and not path.strip():
+        return _("No file or folder given: type its path, or choose another data source.")
+    return None
+
+
+def available_data(probe: str, source: str | None, path: str, upload: bytes | None, upload_name: str) -> Data | None:
     """The data set, loaded now when it needs no download (a path, an upload, or already in the cache), so the
-    filters list what the file contains; None when Run will download it (or it failed: the error is shown)."""
+    filters list what the file contains; None when Run will download it, when nothing is chosen or loaded, or
+    when loading failed (the error is shown)."""
     cached = datasets.cache_dir() / DATA_FILES[probe]
-    if not (path.strip() or upload is not None or cached.is_file()):
+    if missing_source(probe, source, path, upload) or (source == "public" and not cached.is_file()):
         return None
     try:
         return load_data(probe, path, upload, upload_name)
@@ -179,11 +216,14 @@ def available_data(probe: str, path: str, upload: bytes | None, upload_name: str
         return None
 
 
-def describe_data(data: Data | None, probe: str) -> None:
+def describe_data(data: Data | None, probe: str, source: str | None = "public", missing: str | None = None) -> None:
     """Size, source and columns of the loaded data set, shown as plain text (file names and column names are
-    user text)."""
+    user text); what is missing when nothing is loaded."""
     if data is None:
-        st.caption(_("No file given: the public data set is downloaded on Run (once, into the cache)."))
+        if missing:
+            st.info(md(missing))
+        elif source == "public":
+            st.caption(_("The public data set is downloaded on Run (once, into the cache)."))
         return
     columns = datasets.data_columns(probe, data.items)
     st.text(_("{n:,} items from {source} · sha256 {sha}… · group columns: {columns}", n=len(data.items),

@@ -66,9 +66,11 @@ def dataset_form(probe: str, handle: ModelHandle, spec: ModelSpec) -> None:
         st.info(_("{name} scores a masked language model; {model} is a {kind}. Load one in the sidebar (e.g. "
                   "bert-base-uncased). Results of earlier runs stay below.", name=md(_(name)), model=md(spec.model_id),
                   kind=md(tr(handle.adapter.label))))
-    path, upload, upload_name = ui_bias.data_source_inputs(probe, _("{name} file or data folder", name=_(name)))
-    data = ui_bias.available_data(probe, path, upload, upload_name)
-    ui_bias.describe_data(data, probe)
+    source, path, upload, upload_name = ui_bias.data_source_inputs(probe, _("{name} file or data folder",
+                                                                              name=_(PROBES[probe])))
+    missing = ui_bias.missing_source(probe, source, path, upload)
+    data = ui_bias.available_data(probe, source, path, upload, upload_name)
+    ui_bias.describe_data(data, probe, source, missing)
     columns = datasets.data_columns(probe, data.items) if data else list(datasets.GROUP_COLUMNS[probe])
     column, label, key = FILTERS[probe]
     groups = datasets.column_values(data.items, column) if data else PUBLIC_GROUPS[probe]
@@ -77,6 +79,9 @@ def dataset_form(probe: str, handle: ModelHandle, spec: ModelSpec) -> None:
     others = ui_bias.model_queue_input(probe, spec)
     if st.button(_("Run {name}", name=_(PROBES[probe])), key=f"bias.{probe}.run", type="primary"):
         widgets.run_or_stop(lambda: require_masked_lm(handle, name))
+        if missing:  # never another data source than the one chosen (a rejected upload is no upload)
+            st.error(md(missing))
+            st.stop()
         if data is None:
             data = widgets.run_or_stop(lambda: ui_bias.load_data(probe, path, upload, upload_name))
         if probe == "crows_pairs":
@@ -128,6 +133,13 @@ def _fill_editor(tset: templates.TemplateSet) -> None:
         st.session_state[key] = text
 
 
+def _csv_changed() -> None:
+    """The template CSV was removed (or replaced): its rows are no longer loaded."""
+    if st.session_state.get("bias.template.csv") is None:
+        st.session_state.pop(ROWS_SET, None)
+        st.session_state.pop("bias.template.csv_seen", None)
+
+
 def template_form(handle: ModelHandle, spec: ModelSpec) -> None:
     """Example sets, the cross-product editor, and CSV uploads as word lists or as rows written out."""
     st.caption(_("Score: **{metric}** for this {kind}. Slots in capitals ([NAME]) take each word of their list; "
@@ -149,7 +161,7 @@ def template_form(handle: ModelHandle, spec: ModelSpec) -> None:
                       format_func=lambda k: {"lists": _("word lists (every combination)"),
                                              "rows": _("templates as written (own slot values per row)")}[k])
     upload = c2.file_uploader(_("…or a CSV (columns: template, target, one per slot)"), type=["csv"],
-                              key="bias.template.csv", max_upload_size=ui_bias.UPLOAD_MB,
+                              key="bias.template.csv", max_upload_size=ui_bias.UPLOAD_MB, on_change=_csv_changed,
                               help=_("At most {mb} MB. Word lists: each column lists words. As written: each row is "
                                      "a template with its own slot values and targets.", mb=ui_bias.UPLOAD_MB))
     with c2.expander(_("CSV format and example rows")):
@@ -195,6 +207,10 @@ def template_form(handle: ModelHandle, spec: ModelSpec) -> None:
             widgets.text_area(_("Target words (comma-separated)"), "bias.targets", defaults[2], height=68)
     others = ui_bias.model_queue_input("template", spec)
     if st.button(_("Run probe"), key="bias.template.run", type="primary"):
+        if layout == "rows" and rows_set is None:  # never the editor's set in place of a file that is not loaded
+            st.error(_("No CSV is loaded for templates as written: upload one (at most {mb} MB; a bigger file is "
+                       "refused by the uploader), or choose word lists to run the editor's set.", mb=ui_bias.UPLOAD_MB))
+            st.stop()
         if rows_set is not None:
             tset, source, sha = rows_set
         else:

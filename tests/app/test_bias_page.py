@@ -409,3 +409,38 @@ def test_a_large_expansion_runs_as_a_stoppable_job(app_factory, tiny_dirs, monke
     assert (info.n_items, info.n_done, info.status, info.config["n_scores"]) == (8010, 4, "stopped", 16_020)
     assert any("Stopped after 4 of 8,010 items" in shown(i.value) for i in at.info)
     assert len(frame(at, "sentence", "score")) == 8  # 4 sentences x 2 targets
+
+
+def test_a_rejected_or_removed_upload_is_no_file_and_run_says_so(app_factory, tiny_dirs, monkeypatch):
+    """Issue 25, item 4: a 60 MB file never reaches the server (the uploader refuses it above its 50 MB limit), so
+    the page has an upload chosen and no file: Run says so and never switches to the public download; the same
+    after a file is removed; a template CSV 'as written' that is not loaded is not replaced by the editor's set."""
+    import ui.bias
+
+    def no_download(*args, **kwargs):
+        raise AssertionError("the public data set was fetched")
+
+    monkeypatch.setattr(datasets, "fetch", no_download)
+    at = open_page(app_factory, tiny_dirs["masked_lm"], "pages/bias.py")
+    at.radio(key="bias.probe").set_value("crows_pairs").run()
+    assert at.file_uploader(key="bias.crows_pairs.upload").proto.max_upload_size_mb == 50
+    at.button(key="bias.crows_pairs.run").click().run()  # nothing chosen yet
+    assert any("Choose the data first" in shown(e.value) for e in at.error)
+    at.radio(key="bias.crows_pairs.source").set_value("upload").run()  # the 60 MB file: refused in the browser
+    at.button(key="bias.crows_pairs.run").click().run()
+    assert not at.exception
+    assert any("No file is loaded" in shown(e.value) for e in at.error)
+    assert ui.bias.run_store().runs() == []
+    # a file uploaded, then removed: no file again
+    at.file_uploader(key="bias.crows_pairs.upload").set_value(("mine.csv", EXTRA_CSV.encode(), "text/csv")).run()
+    assert at.radio(key="bias.crows_pairs.source").value == "upload"
+    at.file_uploader(key="bias.crows_pairs.upload").set_value(None).run()
+    at.button(key="bias.crows_pairs.run").click().run()
+    assert any("No file is loaded" in shown(e.value) for e in at.error)
+    assert ui.bias.run_store().runs() == []
+    # templates as written with no CSV loaded: a message, not the editor's example set
+    at.radio(key="bias.probe").set_value("template").run()
+    at.radio(key="bias.template.layout").set_value("rows").run()
+    at.button(key="bias.template.run").click().run()
+    assert any("No CSV is loaded" in shown(e.value) for e in at.error)
+    assert ui.bias.run_store().runs() == []
