@@ -31,3 +31,4 @@ widgets.mark_shell_ran()
 widgets.model_picker()
 charts.export_format_picker()
 navigation.run()
+widgets.link_check()  # a link holds no more than the app keeps, and a view too long for one says so

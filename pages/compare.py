@@ -15,6 +15,7 @@ from ui import LIVE_PAUSE, charts, widgets
 from ui import text as ui_text
 from ui.safe import md
 from plm_core.i18n import _, tr
+from plm_core.tokens import MAX_CHARS  # a text box keeps what the app keeps (and a link no more)
 
 MODES = ("texts", "models")
 ATTR_METHODS = ("input_x_gradient", "saliency", "integrated_gradients")
@@ -59,8 +60,8 @@ def difference_heatmap(diff: AttentionDifference, layer: int, head: int, key: st
 
 if mode == "texts":
     c1, c2 = st.columns(2)
-    text_a = c1.text_input(_("Sentence A"), "The cat sat on the mat.", key="compare.a", live=LIVE_PAUSE, bind="query-params")
-    text_b = c2.text_input(_("Sentence B"), "The dog sat on the rug.", key="compare.b", live=LIVE_PAUSE, bind="query-params")
+    text_a = c1.text_input(_("Sentence A"), "The cat sat on the mat.", max_chars=MAX_CHARS, key="compare.a", live=LIVE_PAUSE, bind="query-params")
+    text_b = c2.text_input(_("Sentence B"), "The dog sat on the rug.", max_chars=MAX_CHARS, key="compare.b", live=LIVE_PAUSE, bind="query-params")
     result = widgets.run_or_stop(lambda: ui_masking.cached_text_comparison(spec, text_a, text_b))
     for note in result.notes:  # first each sentence's own (cut input, unknown characters), then the comparison's
         widgets.show_note(note)
@@ -114,10 +115,10 @@ if mode == "texts":
                                            target=tr(attr.target_label))),
                                         names=("A", "B"), axis=_("attribution")), key="compare.attr_chart")
 else:
-    model_b = st.text_input(_("Second model (Hub id, local folder, or 'embedded')"), key="compare.model_b",
+    model_b = st.text_input(_("Second model (Hub id, local folder, or 'embedded')"), max_chars=MAX_CHARS, key="compare.model_b",
                             placeholder="embedded", help=_("Loading a model downloads it unless it is local."),
                             bind="query-params")
-    text = st.text_input(_("Sentence"), "The cat sat on the mat.", key="compare.text", live=LIVE_PAUSE, bind="query-params")
+    text = st.text_input(_("Sentence"), "The cat sat on the mat.", max_chars=MAX_CHARS, key="compare.text", live=LIVE_PAUSE, bind="query-params")
     if not model_b.strip():
         st.info(_("Enter a second model to put next to the sidebar's model."))
     else:

@@ -9,6 +9,7 @@ from ui import LIVE_PAUSE, charts, widgets
 from ui import text as ui_text
 from ui.safe import md
 from plm_core.i18n import _, tr
+from plm_core.tokens import MAX_CHARS  # a text box keeps what the app keeps (and a link no more)
 
 handle = widgets.require_handle()
 spec = widgets.active_spec()
@@ -29,10 +30,10 @@ def masking_view() -> None:
                  "The view follows the text as you type; the address bar is a link to this exact view."))
 
     text = st.text_input(_("Sentence") if not adapter.target_prefix else _("Source"), adapter.example(handle, "masking"),
-                         key="masking.text", live=LIVE_PAUSE, bind="query-params")
+                         max_chars=MAX_CHARS, key="masking.text", live=LIVE_PAUSE, bind="query-params")
     target = None
     if adapter.target_prefix:  # an encoder-decoder predicts the next token of this target
-        target = st.text_input(tr(adapter.pair_label), key="masking.target", live=LIVE_PAUSE,
+        target = st.text_input(tr(adapter.pair_label), max_chars=MAX_CHARS, key="masking.target", live=LIVE_PAUSE,
                                help=tr(adapter.pair_help), bind="query-params") or None
     encoding = widgets.run_or_stop(lambda: ui_masking.cached_encoding(spec, text, target))
     widgets.show_notes(encoding)
@@ -53,7 +54,7 @@ def masking_view() -> None:
                                     format_func=lambda s: tr(STRATEGY_LABELS[s]), bind="query-params") or strategies[0]
     substitute = None
     if strategy == "substitute":
-        substitute = st.text_input(_("Substitute"), key="masking.sub", live=LIVE_PAUSE,
+        substitute = st.text_input(_("Substitute"), max_chars=MAX_CHARS, key="masking.sub", live=LIVE_PAUSE,
                                    placeholder=_("a word or phrase"), bind="query-params")
     units = ui_text.unit_switch(text)
     words = units.of(encoding)
@@ -63,7 +64,7 @@ def masking_view() -> None:
         chosen = ui_masking.word_pills(words)
     reference = None
     if adapter.uses_reference:
-        reference = st.text_input(_("Reference sentence"), REFERENCE, key="masking.ref", live=LIVE_PAUSE,
+        reference = st.text_input(_("Reference sentence"), REFERENCE, max_chars=MAX_CHARS, key="masking.ref", live=LIVE_PAUSE,
                                   help=_("The edited sentence is compared with the original and with this one."),
                                   bind="query-params")
 

@@ -34,6 +34,7 @@ from plm_core.viz.bias_plots import (bec_pro_figure, crows_pairs_figure, estimat
 from ui import charts, resources, widgets
 from ui.backend import compute_chunks, is_remote
 from plm_core.i18n import _, _n, lazy_gettext, msg, N_, tr
+from plm_core.tokens import MAX_CHARS  # a text box keeps what the app keeps (and a link no more)
 from ui.safe import md
 
 JOB = "bias.job"  # {"runs": [run ids]}: the runs this session started or resumed (scored by their worker)
@@ -156,7 +157,7 @@ def data_source_inputs(probe: str, label: str) -> tuple[str | None, str, bytes |
     source = st.radio(_("Data"), list(SOURCES), format_func=lambda s: _(SOURCES[s]), index=None, horizontal=True,
                       key=source_key, bind="query-params")
     c1, c2 = st.columns([3, 2])
-    path = c1.text_input(label, key=path_key, placeholder=_("a file, or a folder laid out like the source"),  # md: trusted (label: a translated string from the caller)
+    path = c1.text_input(label, max_chars=MAX_CHARS, key=path_key, placeholder=_("a file, or a folder laid out like the source"),  # md: trusted (label: a translated string from the caller)
                          help=_("A local file, or a folder laid out like the source (crows_pairs/…, bec_pro/…). "
                                 "Source: {source}", source=tr(datasets.LICENSES[probe])), bind="query-params",
                          on_change=path_changed)
@@ -233,7 +234,7 @@ def describe_data(data: Data | None, probe: str, source: str | None = "public", 
 def model_queue_input(probe: str, spec: ModelSpec) -> list[ModelSpec]:
     """'Also run on' box: other models (Hub ids or folders, one per line) queued after the sidebar's model."""
     text = st.text_area(_("Also run on these models, one after the other (Hub id or folder, one per line)"),
-                        key=f"bias.{probe}.models", height=68, bind="query-params",
+                        max_chars=MAX_CHARS, key=f"bias.{probe}.models", height=68, bind="query-params",
                         placeholder=_("bert-base-uncased\n/path/to/another/model"),
                         help=_("The same items are scored on each model and stored as separate runs; the "
                                "Compare models view puts them side by side."))

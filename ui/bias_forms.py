@@ -14,6 +14,7 @@ from plm_core.loading import ModelHandle, ModelSpec
 from ui import bias as ui_bias
 from ui import bias_runs, widgets
 from plm_core.i18n import N_, _, tr
+from plm_core.tokens import MAX_CHARS  # a text box keeps what the app keeps (and a link no more)
 from ui.safe import md
 
 PROBES = {"template": N_("Templates"), "crows_pairs": "CrowS-Pairs", "bec_pro": "BEC-Pro", "seat": "SEAT"}
@@ -104,7 +105,7 @@ def seat_form(handle: ModelHandle, spec: ModelSpec) -> None:
                  "(mean pooling) of this model."))
     c1, c2, c3 = st.columns([2, 3, 1])
     test_name = c1.selectbox(_("Test"), SEAT_TESTS, key="bias.seat.test", bind="query-params")
-    path = c2.text_input(_("SEAT .jsonl file or data folder"), key="bias.seat.path",
+    path = c2.text_input(_("SEAT .jsonl file or data folder"), max_chars=MAX_CHARS, key="bias.seat.path",
                          placeholder=_("empty: download the test from sent-bias once"), bind="query-params")
     n_samples = c3.number_input(_("Permutations"), 1000, 1_000_000, 100_000, step=10_000, key="bias.seat.samples",
                                 bind="query-params")

@@ -13,6 +13,7 @@ from plm_core import classroom
 from plm_core.devices import available_devices, describe_device
 from plm_core.errors import PlmCoreError
 from plm_core.i18n import N_, _, sentence, tr
+from plm_core.tokens import MAX_CHARS
 from plm_core.loading import DEFAULT_MODEL_ID, EMBEDDED_ALIASES, ModelHandle, ModelSpec
 from plm_core.kinds import MODEL_KINDS, kind_label
 from plm_core.types import Encoding
@@ -237,6 +238,7 @@ def text_area(label: str, key: str, default: str = "", **kwargs) -> str:
 
     Another page can preset it (``open_page``): a value set in session state wins over ``default``.
     """
+    kwargs.setdefault("max_chars", MAX_CHARS)  # what the app keeps: the address bar holds no more
     return st.text_area(label, value=default, key=key, bind="query-params", **kwargs)  # md: trusted (callers: _())
 
 
@@ -251,3 +253,29 @@ def open_page(page: str, **values: object) -> None:
         st.session_state[key] = value
     # without query_params, st.switch_page clears the URL and refuses while widgets of this page are bound to it
     st.switch_page(page, query_params={"model": active_spec().model_id})
+
+
+# uvicorn reads a request's head in one 64 KiB read and h11 refuses a longer incomplete one: an address much over
+# this many characters (plus the request's other headers) gets "HTTP 400 Invalid HTTP request" on reload
+LINK_CHARS = 60_000
+
+
+def link_check() -> None:
+    """After the page has run: say when a text in the address bar was cut to what a box keeps (``MAX_CHARS``, as
+    plm_core cuts typed text), and when the address is too long to reload or share (text outside ASCII takes up
+    to 9 characters each in a link): the view's texts are then offered as a file to share instead."""
+    from urllib.parse import urlencode
+
+    params = st.query_params.to_dict()
+    cut = sorted(k for k, v in params.items() if isinstance(v, str) and len(v) >= MAX_CHARS)
+    if cut:
+        st.sidebar.caption(_("A text box keeps at most {limit:,} characters, and so does its link: {boxes} was cut "
+                             "there.", limit=MAX_CHARS, boxes=md(", ".join(cut))))
+    n = len(urlencode(params))
+    if n > LINK_CHARS:
+        st.sidebar.warning(_("This view is too long for a link: its address holds {n:,} characters and the server "
+                             "reads about {limit:,} at most, so reloading or sharing the address would fail. Share "
+                             "its texts as a file instead.", n=n, limit=LINK_CHARS))
+        long = {k: v for k, v in params.items() if len(urlencode({k: v})) > 1000}
+        st.sidebar.download_button(_("Download the view's texts"), "\n\n".join(f"{k}:\n{v}" for k, v in long.items()),
+                                   file_name="plm-lens-view.txt", mime="text/plain", key="link.texts")
