@@ -188,4 +188,4 @@ def compare_runs(infos: list[RunInfo], probe: str, key: str = "bias.compare") ->
     records = [provenance(results[r.run_id].config) | {"model": labels[r.run_id]} | e.as_dict()
                for r in infos for e in results[r.run_id].estimates(column)]
     st.download_button(_("Comparison CSV"), table_to_csv(records, {}), file_name=f"{probe}_comparison.csv",
-                       mime="text/csv", key=f"{key}.csv")
+                       mime="text/csv", key=f"{key}.csv", on_click="ignore")
