@@ -113,7 +113,8 @@ def test_the_payload_in_model_ids_stays_text_in_labels(browser, leased_run_serve
     assert progress.first.locator("strong, a, img").count() == 0
     # 2. typed into "Also run on these models" (and its link parameter), then run: queued runs, refused models
     app.goto(url + "bias")
-    box = page.get_by_label("Also run on these models, one after the other (Hub id or folder, one per line)")
+    box = page.get_by_role("textbox", name="Also run on these models, one after the other (Hub id or folder, one per "
+                                      "line)", exact=True)
     box.fill(PAYLOAD)
     with app.expect_rerun():
         box.press("Control+Enter")
