@@ -444,3 +444,42 @@ def test_a_rejected_or_removed_upload_is_no_file_and_run_says_so(app_factory, ti
     at.button(key="bias.template.run").click().run()
     assert any("No CSV is loaded" in shown(e.value) for e in at.error)
     assert ui.bias.run_store().runs() == []
+
+
+def test_a_run_goes_on_after_its_tab_closes_and_another_session_sees_it(app_factory, tiny_dirs, crows_file,
+                                                                        monkeypatch):
+    """Issue 24, item 3: the worker scores the run whether or not the session that started it is still there;
+    a second session opening it under Stored runs watches it (its progress), and never scores a chunk itself."""
+    import threading
+
+    import plm_core.bias.crows_pairs as crows_mod
+    import ui.bias
+    from plm_core.bias import worker
+
+    monkeypatch.setattr(ui.bias, "CHUNK", 1)
+    gate, real, threads = threading.Event(), crows_mod.score_pairs, []
+
+    def slow(handle, chunk, **kw):
+        threads.append(threading.current_thread().name)
+        gate.wait(60)  # held until the second session has looked
+        return real(handle, chunk, **kw)
+
+    monkeypatch.setattr(crows_mod, "score_pairs", slow)
+    at = open_page(app_factory, tiny_dirs["masked_lm"], "pages/bias.py")
+    at.radio(key="bias.probe").set_value("crows_pairs").run()
+    at.text_input(key="bias.crows_pairs.path").input(str(crows_file)).run()
+    at.button(key="bias.crows_pairs.run").click().run()
+    del at  # the tab is closed
+    other = open_page(app_factory, tiny_dirs["masked_lm"], "pages/bias.py")
+    other.radio(key="bias.probe").set_value("crows_pairs").run()
+    other.radio(key="bias.view").set_value("runs").run()
+    assert not other.exception
+    assert any("is being scored" in shown(i.value) for i in other.info)
+    assert other.get("progress")  # its progress, refreshed by a fragment
+    assert "bias.runs.resume" not in [b.key for b in other.button]  # nothing to resume: it is being scored
+    gate.set()
+    assert worker.wait_all(180)
+    info = ui.bias.run_store().runs("crows_pairs")[0]
+    assert (info.status, info.n_done) == ("complete", 6)
+    assert set(threads) == {f"bias-run-{info.run_id}"}  # every chunk scored by the run's worker thread
+    assert len(threads) == 6

@@ -143,3 +143,26 @@ def test_attribution_csv_neutralises_tokens(tiny_mlm, token_text):
     for tok, cell in zip(res.encoding.tokens, frame["token"]):
         assert str(cell) == expected(tok)
     assert frame["score"].dtype == np.float64
+
+
+def test_every_csv_is_written_by_the_export_module():
+    """No other module writes CSV itself (csv.writer, csv.DictWriter, pandas' to_csv with its options): the
+    exports of pages to come go through plm_core.export too."""
+    import ast
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    found = []
+    for path in sorted([*root.glob("plm_core/**/*.py"), *root.glob("ui/*.py"), *root.glob("pages/*.py"),
+                        root / "app.py"]):
+        if path.name == "export.py" and path.parent.name == "plm_core":
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)):
+                continue
+            writer = node.func.attr in ("writer", "DictWriter") and getattr(node.func.value, "id", "") == "csv"
+            pandas = node.func.attr == "to_csv" and (node.args or any(k.arg in ("index", "sep", "path_or_buf")
+                                                                      for k in node.keywords))
+            if writer or pandas:
+                found.append(f"{path.relative_to(root)}:{node.lineno}")
+    assert not found, "CSV written outside plm_core/export.py: " + ", ".join(found)
