@@ -88,3 +88,18 @@ def test_bec_pro_rows_cut_are_flagged_and_left_out(tiny_mlm):
     assert result.estimates(None)[0] == stats.mean_estimate("overall", "all", whole)
     assert json.loads(result.to_json())["summary"]["n_truncated"] == 2
     assert dataclasses.replace(result, include_truncated=True).estimates(None)[0].n == 6
+
+
+def test_a_seat_sentence_over_the_limit_is_refused_not_cut(tiny_handles):
+    from plm_core.bias.datasets import SeatTest
+    from plm_core.bias.seat import run_seat
+    from plm_core.errors import InvalidInputError
+
+    encoder = tiny_handles["encoder"]
+    long = "the cat sat on the mat" + " and the dog ran" * encoder.max_tokens
+    cats = ("X", "Y", "A", "B")
+    test = SeatTest("t", ("a man", "a boy"), ("a woman", long), ("good",), ("bad",), cats)
+    with pytest.raises(InvalidInputError, match="1 sentence"):
+        run_seat(encoder, test, n_samples=100, n_bootstrap=100)
+    ok = SeatTest("t", ("a man", "a boy"), ("a woman", "a girl"), ("good",), ("bad",), cats)
+    assert run_seat(encoder, ok, n_samples=100, n_bootstrap=100).items
