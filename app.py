@@ -30,5 +30,5 @@ navigation = st.navigation(PAGES)
 widgets.mark_shell_ran()
 widgets.model_picker()
 charts.export_format_picker()
+widgets.link_check()  # before the page (which may stop early): a cut link text, a view too long for a link
 navigation.run()
-widgets.link_check()  # a link holds no more than the app keeps, and a view too long for one says so

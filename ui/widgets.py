@@ -261,13 +261,14 @@ LINK_CHARS = 60_000
 
 
 def link_check() -> None:
-    """After the page has run: say when a text in the address bar was cut to what a box keeps (``MAX_CHARS``, as
-    plm_core cuts typed text), and when the address is too long to reload or share (text outside ASCII takes up
-    to 9 characters each in a link): the view's texts are then offered as a file to share instead."""
+    """Before the page runs (it may stop early): say when a text in the address bar is longer than a box keeps
+    (``MAX_CHARS``, as plm_core cuts typed text: the box and then the address hold the first ``MAX_CHARS``), and
+    when the address is too long to reload or share (text outside ASCII takes up to 9 characters each in a link):
+    the view's texts are then offered as a file to share instead."""
     from urllib.parse import urlencode
 
-    params = st.query_params.to_dict()
-    cut = sorted(k for k, v in params.items() if isinstance(v, str) and len(v) >= MAX_CHARS)
+    params = {k: v[:MAX_CHARS] if isinstance(v, str) else v for k, v in st.query_params.to_dict().items()}
+    cut = sorted(k for k, v in st.query_params.to_dict().items() if isinstance(v, str) and len(v) > MAX_CHARS)
     if cut:
         st.sidebar.caption(_("A text box keeps at most {limit:,} characters, and so does its link: {boxes} was cut "
                              "there.", limit=MAX_CHARS, boxes=md(", ".join(cut))))

@@ -232,12 +232,17 @@ def test_hostile_link_text_shows_literally_and_a_long_one_is_cut(app_factory, ti
     box = next(b for b in [*at.text_area, *at.text_input] if b.key == param)
     assert box.value == hostile  # in the box as written
     assert not markup_problems(at), markup_problems(at)
-    # a long text from a link is cut by plm_core like a typed one, and the page says so
+    # a long text from a link is cut to what the app keeps, like a typed one (the box holds MAX_CHARS: issue 25,
+    # item 7), and the page says so
     n = MAX_CHARS + 5_000
-    at = open_page(app_factory, tiny_dirs[model], page, {param: ("[MASK] " + "word " * n)[:n], "lessons.reveal.1.0": "true"})
+    long = ("[MASK] " + "word " * n)[:n]
+    at = open_page(app_factory, tiny_dirs[model], page, {param: long, "lessons.reveal.1.0": "true"})
     assert not at.exception and not at.error, [e.value for e in at.error]
+    box = next(b for b in [*at.text_area, *at.text_input] if b.key == param)
+    assert box.value == long[:MAX_CHARS]
     said = " ".join(shown(m.value) for kind in ("info", "warning", "caption", "markdown") for m in getattr(at, kind))
-    assert f"cut from {n:,} to {MAX_CHARS:,} characters" in said, said[:500]
+    said += " ".join(shown(c.value) for c in at.sidebar.caption)
+    assert f"keeps at most {MAX_CHARS:,} characters" in said and param in said, said[:500]
 
 
 def test_a_link_with_values_a_widget_cannot_take_opens_the_defaults(app_factory, tiny_dirs):
