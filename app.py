@@ -33,4 +33,5 @@ widgets.mark_shell_ran()
 widgets.model_picker()
 charts.export_format_picker()
 charts.chart_text_contrast()
+widgets.link_check()  # before the page (which may stop early): a cut link text, a view too long for a link
 navigation.run()

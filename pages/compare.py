@@ -15,6 +15,7 @@ from ui import LIVE_PAUSE, charts, widgets
 from ui import text as ui_text
 from ui.safe import md
 from plm_core.i18n import _, tr
+from plm_core.tokens import MAX_CHARS  # a text box keeps what the app keeps (and a link no more)
 
 MODES = ("texts", "models")
 ATTR_METHODS = ("input_x_gradient", "saliency", "integrated_gradients")
@@ -59,14 +60,14 @@ def difference_heatmap(diff: AttentionDifference, layer: int, head: int, key: st
 
 if mode == "texts":
     c1, c2 = st.columns(2)
-    text_a = c1.text_input(_("Sentence A"), "The cat sat on the mat.", key="compare.a", live=LIVE_PAUSE, bind="query-params")
-    text_b = c2.text_input(_("Sentence B"), "The dog sat on the rug.", key="compare.b", live=LIVE_PAUSE, bind="query-params")
+    text_a = c1.text_input(_("Sentence A"), "The cat sat on the mat.", max_chars=MAX_CHARS, key="compare.a", live=LIVE_PAUSE, bind="query-params")
+    text_b = c2.text_input(_("Sentence B"), "The dog sat on the rug.", max_chars=MAX_CHARS, key="compare.b", live=LIVE_PAUSE, bind="query-params")
     if widgets.chat_toggle(spec, "compare.chat"):
         text_a, text_b = widgets.chat_wrap(spec, text_a), widgets.chat_wrap(spec, text_b)
     pair = None
     if handle.adapter.takes_pair:  # a pair classifier's hypothesis, an encoder-decoder's target: one for both
         _first, pair_label, pair_help = handle.adapter.text_labels(handle)
-        pair = st.text_input(_("{label} (read with both sentences)", label=tr(pair_label)), key="compare.pair",
+        pair = st.text_input(_("{label} (read with both sentences)", label=tr(pair_label)), max_chars=MAX_CHARS, key="compare.pair",
                              live=LIVE_PAUSE, bind="query-params", help=tr(pair_help)).strip() or None
     result = widgets.run_or_stop(lambda: ui_masking.cached_text_comparison(spec, text_a, text_b, text_pair=pair))
     for note in result.notes:  # first each sentence's own (cut input, unknown characters), then the comparison's
@@ -128,14 +129,14 @@ if mode == "texts":
                                            target=target)),
                                         names=("A", "B"), axis=_("attribution")), key="compare.attr_chart")
 else:
-    model_b = st.text_input(_("Second model (Hub id, local folder, or 'embedded')"), key="compare.model_b",
+    model_b = st.text_input(_("Second model (Hub id, local folder, or 'embedded')"), max_chars=MAX_CHARS, key="compare.model_b",
                             placeholder="embedded", help=_("Loading a model downloads it unless it is local."),
                             bind="query-params")
-    text = st.text_input(_("Sentence"), "The cat sat on the mat.", key="compare.text", live=LIVE_PAUSE, bind="query-params")
+    text = st.text_input(_("Sentence"), "The cat sat on the mat.", max_chars=MAX_CHARS, key="compare.text", live=LIVE_PAUSE, bind="query-params")
     pair = None
     if handle.adapter.takes_pair:  # a pair classifier's hypothesis, read by both models
         _first, pair_label, pair_help = handle.adapter.text_labels(handle)
-        pair = st.text_input(tr(pair_label), key="compare.model_pair", live=LIVE_PAUSE, bind="query-params",
+        pair = st.text_input(tr(pair_label), max_chars=MAX_CHARS, key="compare.model_pair", live=LIVE_PAUSE, bind="query-params",
                              help=tr(pair_help)).strip() or None
     if not model_b.strip():
         st.info(_("Enter a second model to put next to the sidebar's model."))

@@ -9,6 +9,7 @@ from ui import LIVE_PAUSE, charts, widgets
 from ui import text as ui_text
 from ui.safe import md
 from plm_core.i18n import _, tr
+from plm_core.tokens import MAX_CHARS  # a text box keeps what the app keeps (and a link no more)
 
 handle = widgets.require_handle()
 spec = widgets.active_spec()
@@ -30,11 +31,11 @@ def masking_view() -> None:
 
     first_label, pair_label, pair_help = adapter.text_labels(handle)
     text = st.text_input(tr(first_label), adapter.example(handle, "masking"),
-                         key="masking.text", live=LIVE_PAUSE, bind="query-params")
+                         max_chars=MAX_CHARS, key="masking.text", live=LIVE_PAUSE, bind="query-params")
     text = widgets.chat_wrapped(spec, text, "masking.chat")
     target = None
     if adapter.takes_pair:  # a pair classifier's second text; an encoder-decoder predicts the next token of this target
-        target = st.text_input(tr(pair_label), key="masking.target", live=LIVE_PAUSE,
+        target = st.text_input(tr(pair_label), max_chars=MAX_CHARS, key="masking.target", live=LIVE_PAUSE,
                                help=tr(pair_help), bind="query-params") or None
     encoding = widgets.run_or_stop(lambda: ui_masking.cached_encoding(spec, text, target))
     widgets.show_notes(encoding)
@@ -55,7 +56,7 @@ def masking_view() -> None:
                                     format_func=lambda s: tr(STRATEGY_LABELS[s]), bind="query-params") or strategies[0]
     substitute = None
     if strategy == "substitute":
-        substitute = st.text_input(_("Substitute"), key="masking.sub", live=LIVE_PAUSE,
+        substitute = st.text_input(_("Substitute"), max_chars=MAX_CHARS, key="masking.sub", live=LIVE_PAUSE,
                                    placeholder=_("a word or phrase"), bind="query-params")
     units = ui_text.unit_switch(text)
     words = units.of(encoding)
@@ -65,7 +66,7 @@ def masking_view() -> None:
         chosen = ui_masking.word_pills(words)
     reference = None
     if adapter.uses_reference:
-        reference = st.text_input(_("Reference sentence"), REFERENCE, key="masking.ref", live=LIVE_PAUSE,
+        reference = st.text_input(_("Reference sentence"), REFERENCE, max_chars=MAX_CHARS, key="masking.ref", live=LIVE_PAUSE,
                                   help=_("The edited sentence is compared with the original and with this one."),
                                   bind="query-params")
 

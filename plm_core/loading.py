@@ -337,6 +337,15 @@ def _hub_unreachable(model_id: str, revision: str | None) -> bool:
     return False
 
 
+# transformers' from_pretrained swaps process-wide functions while it builds a model and puts back what it found
+# (initialization.no_init_weights: torch.nn.init.* and PreTrainedModel.init_weights become no-ops; no_tie_weights:
+# PreTrainedModel.tie_weights; local_torch_dtype: torch's default dtype). Two loads at once interleave: the second
+# saves the first's no-ops as "originals" and restores them last, so every later model is built untied and
+# uninitialised ("has no trained weights"). One lock per process serialises model construction: every
+# from_pretrained and every torch module built while the app runs (lesson 5's head) takes it.
+MODEL_CONSTRUCTION_LOCK = threading.RLock()
+
+
 def load_model(spec: ModelSpec) -> ModelHandle:
     """Load model and tokenizer, in eval mode on the chosen device, with eager attention.
 
@@ -400,10 +409,11 @@ def load_model(spec: ModelSpec) -> ModelHandle:
 
     try:
         # eager: SDPA cannot return attention weights
-        model, info = auto_class.from_pretrained(
-            source, config=config, attn_implementation="eager", output_loading_info=True,
-            use_safetensors=None if spec.allow_pickle else True, **common,
-        )
+        with MODEL_CONSTRUCTION_LOCK:  # transformers toggles process-wide state while it builds a model
+            model, info = auto_class.from_pretrained(
+                source, config=config, attn_implementation="eager", output_loading_info=True,
+                use_safetensors=None if spec.allow_pickle else True, **common,
+            )
     except ValueError as err:
         raise UnsupportedModelError(
             msg("{model_id} ({model_type}) cannot be loaded as a {kind}: {value}", model_id=name,

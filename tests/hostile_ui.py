@@ -262,6 +262,14 @@ def fill_compare_models(at, value: str, rec: Recorder) -> None:
     rec.run(at, "compare second model")
 
 
+def _settle_bias(at, rec: Recorder, what: str) -> None:
+    """Wait for the runs' worker threads (they score outside the script), then show what they stored."""
+    from plm_core.bias import worker
+
+    assert worker.wait_all(180)
+    rec.run(at, what)
+
+
 def fill_bias(at, value: str, rec: Recorder) -> None:
     at.radio(key="bias.probe").set_value("template")
     rec.run(at, "bias")
@@ -270,6 +278,7 @@ def fill_bias(at, value: str, rec: Recorder) -> None:
     _text(at, "bias.targets", f"he, {value}")
     at.button(key="bias.template.run").click()
     rec.run(at, "bias template")
+    _settle_bias(at, rec, "bias template result")
     _text(at, "bias.slots", f"{value}: nurse")
     at.button(key="bias.template.run").click()
     rec.run(at, "bias slot line")
@@ -297,6 +306,7 @@ def fill_bias_runs(at, value: str, rec: Recorder) -> None:
     _text(at, "bias.template.models", f"{value}\n~{value}")
     at.button(key="bias.template.run").click()
     rec.run(at, "bias template run on other models")
+    _settle_bias(at, rec, "bias template runs on other models, scored")
     for view in ("runs", "compare"):
         at.radio(key="bias.view").set_value(view)
         rec.run(at, f"bias {view}")

@@ -18,6 +18,7 @@ from plm_core.classroom import cap_steps
 from plm_core.loading import ModelSpec
 from ui.backend import compute
 from plm_core.i18n import _
+from plm_core.tokens import MAX_CHARS  # a text box keeps what the app keeps (and a link no more)
 from ui.safe import md
 
 
@@ -196,13 +197,13 @@ def target_picker(handle, text: str, prefix: str = "attribution") -> Target | No
                     bind="query-params")
     cols = st.columns(4 if at_mask else 3)
     if mode == "contrast":
-        word = cols[0].text_input(_("Why this word…"), key=f"{prefix}.contrast_word", value="he", bind="query-params")
-        foil = cols[1].text_input(_("…rather than this one"), key=f"{prefix}.foil", value="she", bind="query-params")
+        word = cols[0].text_input(_("Why this word…"), max_chars=MAX_CHARS, key=f"{prefix}.contrast_word", value="he", bind="query-params")
+        foil = cols[1].text_input(_("…rather than this one"), max_chars=MAX_CHARS, key=f"{prefix}.foil", value="she", bind="query-params")
         if not word.strip() or not foil.strip():
             st.warning(_("A contrast needs two words: the word and the one it is compared with."))
             return None
     else:
-        word = cols[0].text_input(_("Word (empty = the model's top prediction)"), key=f"{prefix}.word",
+        word = cols[0].text_input(_("Word (empty = the model's top prediction)"), max_chars=MAX_CHARS, key=f"{prefix}.word",
                                   bind="query-params")
         output = cols[1].radio(_("Explain"), ["prob", "logit"], horizontal=True, key=f"{prefix}.output",
                                format_func={"prob": _("probability"), "logit": _("logit")}.get, bind="query-params")

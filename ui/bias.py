@@ -2,16 +2,17 @@
 models, result views with intervals, breakdowns by any data column and exports, and drill-down links to the
 Compare, Attention and Attribution pages.
 
-Every run lives in the bias run store (``plm_core.bias.store``, SQLite): each script run scores one chunk of
-the current run, stores it, and reruns; Stop, a closed tab or a killed server keep every stored chunk, and
-the run resumes from there (Stored runs → Resume).
+Every run lives in the bias run store (``plm_core.bias.store``, SQLite) and is scored by a worker thread of the
+server (``plm_core.bias.worker``, at the command line's pace, under a lease); the page only shows its progress
+(``st.fragment(run_every=…)``). A closed tab does not stop it; Stop does, after the chunk being scored; a
+killed server keeps every stored chunk, and the run resumes from there (Stored runs → Resume).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import re
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,11 +20,12 @@ from typing import Any
 import streamlit as st
 
 from plm_core.bias import bec_pro as bec_mod
-from plm_core.bias import datasets, jobs, stats, templates
+from plm_core.bias import datasets, jobs, stats, templates, worker
 from plm_core.bias import store as store_mod
 from plm_core.bias.sampling import describe_sample
 from plm_core.bias.common import CAVEATS, CONTENT_WARNING, model_files, row_record
 from plm_core.bias.seat import SeatResult, counterpart
+from plm_core.classroom import check_model_allowed
 from plm_core.errors import PlmCoreError
 from plm_core.loading import ModelSpec
 from plm_core.paths import is_dir, user_path
@@ -32,14 +34,15 @@ from plm_core.viz.bias_plots import (bec_pro_figure, crows_pairs_figure, estimat
 from ui import charts, resources, widgets
 from ui.backend import compute_chunks, is_remote
 from plm_core.i18n import _, _n, lazy_gettext, msg, N_, tr
+from plm_core.tokens import MAX_CHARS  # a text box keeps what the app keeps (and a link no more)
 from ui.safe import md
 
-JOB = "bias.job"  # {"queue": [run ids], "running": bool, "chunk": int}: the runs this session is scoring
+JOB = "bias.job"  # {"runs": [run ids]}: the runs this session started or resumed (scored by their worker)
 CURRENT = "bias.current"  # probe -> the run shown under "New run"
 BATCH = "bias.batch"  # probe -> the run ids started together (one probe queued over several models)
 DATA_FILES = {"crows_pairs": "crows_pairs/crows_pairs_anonymized.csv", "bec_pro": "bec_pro/BEC-Pro_EN.tsv"}
-CHUNK_SECONDS = 1.5  # aim for one chunk per rerun in about this time, so Stop answers quickly
-FIRST_CHUNK = 4
+PROGRESS_SECONDS = 1.0  # the progress bar's refresh (a fragment: the page itself does not rerun)
+CHUNK: int | None = None  # items per chunk; None: the probe's own default, the same as the command line's
 UPLOAD_MB = datasets.MAX_FILE_BYTES // 2**20  # the limit the loaders enforce; the uploader is told the same
 PERCENT = st.column_config.NumberColumn(format="%.1f")
 NUMBER = st.column_config.NumberColumn(format="%.4g")
@@ -130,13 +133,34 @@ def load_data(probe: str, path: str, upload: bytes | None = None, upload_name: s
     return Data(tuple(loader(p)), "downloaded (cache: " + str(datasets.cache_dir()) + ")", datasets.file_sha256(p))
 
 
-def data_source_inputs(probe: str, label: str) -> tuple[str, bytes | None, str]:
-    """A path box (file or folder; empty = download into the cache once) and an upload that states its
-    required columns, an example row and the real size limit."""
+SOURCES = {"public": N_("the public data set (downloaded once)"), "file": N_("a file or folder on the server"),
+           "upload": N_("an uploaded file")}
+
+
+def data_source_inputs(probe: str, label: str) -> tuple[str | None, str, bytes | None, str]:
+    """The data source, chosen explicitly (never switched on its own: a rejected upload leaves "an uploaded file"
+    with no file, and Run says so), a path box (file or folder) and an upload that states its required columns,
+    an example row and the real size limit.
+
+    Returns:
+        (source, path, upload bytes, upload name): source is "public", "file", "upload" or None (not chosen);
+        only the chosen source's input is returned (the others empty).
+    """
+    source_key, path_key = f"bias.{probe}.source", f"bias.{probe}.path"
+    if source_key not in st.session_state and (st.session_state.get(path_key) or "").strip():
+        st.session_state[source_key] = "file"  # a link from before the choice existed names a path
+
+    def path_changed() -> None:
+        if (st.session_state.get(path_key) or "").strip():
+            st.session_state[source_key] = "file"
+
+    source = st.radio(_("Data"), list(SOURCES), format_func=lambda s: _(SOURCES[s]), index=None, horizontal=True,
+                      key=source_key, bind="query-params")
     c1, c2 = st.columns([3, 2])
-    path = c1.text_input(label, key=f"bias.{probe}.path", placeholder=_("empty: download from the public source once"),
+    path = c1.text_input(label, max_chars=MAX_CHARS, key=path_key, placeholder=_("a file, or a folder laid out like the source"),  # md: trusted (label: a translated string from the caller)
                          help=_("A local file, or a folder laid out like the source (crows_pairs/…, bec_pro/…). "
-                                "Source: {source}", source=tr(datasets.LICENSES[probe])), bind="query-params")
+                                "Source: {source}", source=tr(datasets.LICENSES[probe])), bind="query-params",
+                         on_change=path_changed)
     tab = probe == "bec_pro"
     # a file cannot be in a link, and Streamlit forgets an uploader's file when its page is left (a drill-down):
     # the session keeps the last upload until the user removes it from the uploader
@@ -145,6 +169,7 @@ def data_source_inputs(probe: str, label: str) -> tuple[str, bytes | None, str]:
     def keep_upload() -> None:
         f = st.session_state.get(upload_key)
         st.session_state[kept_key] = (f.name, f.getvalue()) if f is not None else None
+        st.session_state[source_key] = "upload"  # removed: still the upload, now with no file
 
     up = c2.file_uploader(_("…or upload the file"), key=upload_key, type=["csv", "tsv", "txt"],
                           max_upload_size=UPLOAD_MB, on_change=keep_upload,
@@ -159,16 +184,31 @@ def data_source_inputs(probe: str, label: str) -> tuple[str, bytes | None, str]:
                 + _("Required columns: {columns}.\nEvery other column is kept: results can be broken down by it, and "
                     "exports carry it.", columns=", ".join(datasets.REQUIRED_COLUMNS[probe])))
         st.code(datasets.EXAMPLE_ROWS[probe], language=None)
-    if kept is not None:
-        return path, kept[1], kept[0]
-    return path, (up.getvalue() if up is not None else None), (up.name if up is not None else "")
+    data = (kept[1], kept[0]) if kept is not None else \
+        ((up.getvalue(), up.name) if up is not None else (None, ""))
+    if source == "upload":
+        return source, "", *data
+    return source, (path if source == "file" else ""), None, ""
 
 
-def available_data(probe: str, path: str, upload: bytes | None, upload_name: str) -> Data | None:
+def missing_source(probe: str, source: str | None, path: str, upload: bytes | None) -> str | None:
+    """Why Run cannot start with this choice of data (no source chosen, no file uploaded, no path), or None."""
+    if source is None:
+        return _("Choose the data first: the public data set, a file on the server, or an upload.")
+    if source == "upload" and upload is None:
+        return _("No file is loaded: upload one (at most {mb} MB; a bigger file is refused by the uploader), or "
+                 "choose another data source.", mb=UPLOAD_MB)
+    if source == "file" and not path.strip():
+        return _("No file or folder given: type its path, or choose another data source.")
+    return None
+
+
+def available_data(probe: str, source: str | None, path: str, upload: bytes | None, upload_name: str) -> Data | None:
     """The data set, loaded now when it needs no download (a path, an upload, or already in the cache), so the
-    filters list what the file contains; None when Run will download it (or it failed: the error is shown)."""
+    filters list what the file contains; None when Run will download it, when nothing is chosen or loaded, or
+    when loading failed (the error is shown)."""
     cached = datasets.cache_dir() / DATA_FILES[probe]
-    if not (path.strip() or upload is not None or cached.is_file()):
+    if missing_source(probe, source, path, upload) or (source == "public" and not cached.is_file()):
         return None
     try:
         return load_data(probe, path, upload, upload_name)
@@ -177,11 +217,14 @@ def available_data(probe: str, path: str, upload: bytes | None, upload_name: str
         return None
 
 
-def describe_data(data: Data | None, probe: str) -> None:
+def describe_data(data: Data | None, probe: str, source: str | None = "public", missing: str | None = None) -> None:
     """Size, source and columns of the loaded data set, shown as plain text (file names and column names are
-    user text)."""
+    user text); what is missing when nothing is loaded."""
     if data is None:
-        st.caption(_("No file given: the public data set is downloaded on Run (once, into the cache)."))
+        if missing:
+            st.info(md(missing))
+        elif source == "public":
+            st.caption(_("The public data set is downloaded on Run (once, into the cache)."))
         return
     columns = datasets.data_columns(probe, data.items)
     st.text(_("{n:,} items from {source} · sha256 {sha}… · group columns: {columns}", n=len(data.items),
@@ -191,7 +234,7 @@ def describe_data(data: Data | None, probe: str) -> None:
 def model_queue_input(probe: str, spec: ModelSpec) -> list[ModelSpec]:
     """'Also run on' box: other models (Hub ids or folders, one per line) queued after the sidebar's model."""
     text = st.text_area(_("Also run on these models, one after the other (Hub id or folder, one per line)"),
-                        key=f"bias.{probe}.models", height=68, bind="query-params",
+                        max_chars=MAX_CHARS, key=f"bias.{probe}.models", height=68, bind="query-params",
                         placeholder=_("bert-base-uncased\n/path/to/another/model"),
                         help=_("The same items are scored on each model and stored as separate runs; the "
                                "Compare models view puts them side by side."))
@@ -220,31 +263,53 @@ def sample_inputs(probe: str, columns: list[str], default_stratify: str) -> tupl
 
 # ---- starting runs and the job loop -----------------------------------------------------------------
 
+def _worker_handle(store: store_mod.RunStore, info: store_mod.RunInfo):
+    """The model of a run, for its worker thread (no Streamlit call: the thread has no session)."""
+    spec = _spec_of(info)
+    check_model_allowed(spec.model_id, allow_pickle=spec.allow_pickle)
+    handle = resources.MODELS.get(spec)
+    if info.revision is None and handle.revision:
+        store.set_revision(info.run_id, handle.revision)
+    return handle
+
+
+def _remote_scorer(info: store_mod.RunInfo):
+    """On the Ray backend, a chunk is cut into pieces scored on several replicas at once; locally None."""
+    if not is_remote():
+        return None
+    spec = _spec_of(info)
+    return lambda items: jobs.merge_parts(compute_chunks(spec, "score_bias_chunk", items, probe=info.probe,
+                                                         config=info.config))
+
+
+def start_worker(run_ids: list[int]) -> None:
+    """Score ``run_ids`` in a worker thread of the server (plm_core.bias.worker), at the command line's pace; a
+    run another session's worker already scores is attached to, not computed again."""
+    store = run_store()
+    worker.start_worker(store, run_ids, functools.partial(_worker_handle, store), scorer_of=_remote_scorer,
+                        chunk=CHUNK)
+    st.session_state[JOB] = {"runs": list(run_ids)}
+
+
 def start_runs(probe: str, spec: ModelSpec, revision: str | None, items: tuple, config: dict[str, Any],
                others: list[ModelSpec] = ()) -> list[int]:
-    """Store one run per model (the sidebar's first, then ``others``, queued) and start scoring them."""
+    """Store one run per model (the sidebar's first, then ``others``, queued) and start their worker."""
     store = run_store()
     ids = []
     for k, s in enumerate([spec, *others]):
         cfg = config | {"model_id": s.model_id, "revision": revision if k == 0 else s.revision,
                         "model_spec": dataclasses.asdict(s)} | model_files(s.model_id)  # a folder: its weights' hash
-        ids.append(jobs.create_run(store, probe, cfg, items, status="running" if k == 0 else "queued"))
-    st.session_state[JOB] = {"queue": list(ids), "running": True, "chunk": FIRST_CHUNK}
+        ids.append(jobs.create_run(store, probe, cfg, items, status="queued"))
+    start_worker(ids)
     st.session_state.setdefault(CURRENT, {})[probe] = ids[0]
     st.session_state.setdefault(BATCH, {})[probe] = list(ids)
     return ids
 
 
 def resume_run(run_id: int) -> None:
-    """Continue a stored run in this session (after Stop, a closed tab or a server restart)."""
+    """Continue a stored run (after Stop, a closed tab or a server restart) in a worker of this server."""
     info = run_store().run(run_id)
-    run_store().set_status(run_id, "running")
-    job = st.session_state.get(JOB)
-    if job and job["running"]:
-        if run_id not in job["queue"]:
-            job["queue"].append(run_id)
-    else:
-        st.session_state[JOB] = {"queue": [run_id], "running": True, "chunk": FIRST_CHUNK}
+    start_worker([run_id])
     st.session_state.setdefault(CURRENT, {})[info.probe] = run_id
 
 
@@ -253,73 +318,74 @@ def _spec_of(info: store_mod.RunInfo) -> ModelSpec:
     return ModelSpec(**{k: v for k, v in fields.items() if k in {f.name for f in dataclasses.fields(ModelSpec)}})
 
 
-def step_job(slot) -> None:
-    """Show the running job's progress and Stop button in ``slot``; score the next chunk, store it, rerun."""
-    job = st.session_state.get(JOB)
-    if not job or not job["running"]:
-        return
+def is_active(info: store_mod.RunInfo) -> bool:
+    """Being scored now (a live lease: a worker of this server or a command line), or waiting in a worker's
+    queue."""
+    return not info.complete and info.status in ("running", "queued")
+
+
+@st.fragment(run_every=PROGRESS_SECONDS)
+def _progress(run_ids: tuple[int, ...], key: str) -> None:
+    """Progress of the runs being scored, refreshed every PROGRESS_SECONDS without rerunning the page; Stop asks
+    their worker to stop after its chunk. When none is left the whole page reruns once to show the results."""
     store = run_store()
-    while job["queue"]:
-        info = store.run(job["queue"][0])
-        if info.complete or info.status in ("stopped", "error"):
-            job["queue"].pop(0)
-            job["chunk"] = FIRST_CHUNK
-            continue
-        break
-    if not job["queue"]:
-        job["running"] = False
-        st.rerun()
-    more = len(job["queue"]) - 1
-    c1, c2 = slot.columns([5, 1])
-    bar = c1.progress(info.n_done / info.n_items if info.n_items else 1.0,
-                      text=_("{probe} on {model}: {done:,} of {total:,} scored", probe=tr(jobs.NAMES[info.probe]),
-                             model=info.model_id, done=info.n_done, total=info.n_items)
-                           + (" · " + _("{n} more model(s) queued", n=more) if more else ""))
-    if c2.button(_("Stop"), key="bias.stop", type="primary"):
-        for run_id in job["queue"]:
-            store.set_status(run_id, "stopped")
-        job["running"] = False
-        st.rerun()
-    if info.status == "queued":
-        store.set_status(info.run_id, "running")
-    t0 = time.perf_counter()
-    try:
-        handle = resources.get_handle(_spec_of(info))
-        if info.revision is None and handle.revision:
-            store.set_revision(info.run_id, handle.revision)
-        scorer = None
-        if is_remote():  # the Ray backend cuts the chunk into pieces scored on several replicas at once
-            def scorer(items, probe=info.probe, config=info.config, spec=_spec_of(info)):
-                return jobs.merge_parts(compute_chunks(spec, "score_bias_chunk", items, probe=probe, config=config))
-        jobs.score_next(store, info.run_id, handle, job["chunk"], scorer=scorer,
-                        progress=lambda d, t: bar.progress(d / t if t else 1.0, text=_("{done:,} of {total:,}", done=d, total=t)))
-    except PlmCoreError as err:
-        # the chunks stored before the error stay; the queue moves on to the next model
-        store.set_status(info.run_id, "error", tr(err))
-        job["queue"].pop(0)
-        st.rerun()
-    elapsed = time.perf_counter() - t0
-    job["chunk"] = max(1, min(512, int(job["chunk"] * CHUNK_SECONDS / max(elapsed, 1e-3))))
-    st.rerun()
+    infos = []
+    for run_id in run_ids:
+        try:
+            infos.append(store.run(run_id))
+        except PlmCoreError:
+            continue  # deleted
+    active = [i for i in infos if is_active(i)]
+    if not active:
+        if st.session_state.get(JOB, {}).get("runs") == list(run_ids):
+            st.session_state.pop(JOB, None)
+        st.rerun(scope="app")
+    info, more = active[0], len(active) - 1
+    c1, c2 = st.columns([5, 1])
+    c1.progress(info.n_done / info.n_items if info.n_items else 1.0,
+                text=_("{probe} on {model}: {done:,} of {total:,} scored", probe=tr(jobs.NAMES[info.probe]),
+                       model=md(info.model_id), done=info.n_done, total=info.n_items)
+                + (" · " + _("{n} more model(s) queued", n=int(more)) if more else ""))
+    if c2.button(_("Stop"), key=key, type="primary"):
+        for i in active:
+            store.request_stop(i.run_id)
+        st.rerun(scope="app")
+
+
+def step_job(slot) -> None:
+    """Show the progress and Stop button of the runs this session started or resumed, in ``slot``; the scoring
+    itself runs in their worker (a closed tab does not stop it)."""
+    job = st.session_state.get(JOB)
+    if not job:
+        return
+    with slot:
+        _progress(tuple(job["runs"]), "bias.stop")
+
+
+def watch_run(info: store_mod.RunInfo) -> None:
+    """Progress and Stop of a run scored elsewhere (another session, the command line), shown in its details."""
+    job = st.session_state.get(JOB)
+    if is_active(info) and not (job and info.run_id in job["runs"]):
+        _progress((info.run_id,), f"bias.stop.{info.run_id}")
 
 
 def job_status(run_id: int) -> None:
-    """Why a run is incomplete (stopped, failed, queued, interrupted), in words."""
+    """Why a run is incomplete (stopped, failed, queued, scored elsewhere), in words."""
     info = run_store().run(run_id)
     job = st.session_state.get(JOB)
-    active = bool(job and job["running"] and run_id in job["queue"])
+    mine = bool(job and run_id in job["runs"])
     if info.status == "error":
         st.error(_("Stopped by an error: {error} — the {n:,} items scored before it are kept.", error=md(tr(info.error)),
                    n=info.n_done))
-    elif info.complete or active:
+    elif info.complete or (mine and is_active(info)):
         return
-    elif info.status == "stopped":
+    elif is_active(info):
+        st.info(_("Run #{run_id} is being scored ({done:,} of {total:,} so far) by a worker of this server or by "
+                  "the command line: it is computed there once, and its progress shows above as it is stored.",
+                  run_id=int(run_id), done=info.n_done, total=info.n_items))
+    else:
         st.info(_("Stopped after {done:,} of {total:,} items; the results below cover those. Resume it under "
                   "Stored runs.", done=info.n_done, total=info.n_items))
-    else:
-        st.info(_("Run #{run_id} has {done:,} of {total:,} items scored and is not running in this session (a closed "
-                  "tab or a restarted server); resume it under Stored runs.", run_id=int(run_id), done=info.n_done,
-                  total=info.n_items))
 
 
 def current_run(probe: str) -> int | None:
@@ -354,13 +420,16 @@ def export_buttons(result, key: str, column: str | None = None) -> None:
     """Rows CSV, summary CSV (estimates with intervals, by ``column``) and JSON (configuration + everything)."""
     run = result.config.get("run_id")
     stem = f"{key}_run{run}" if run else key
+    # Each file is made when its button is clicked (a callable: Streamlit's deferred download) and the click does
+    # not rerun the page. Made on every rerun, a 100,000-row run's three files cost seconds per rerun, and the
+    # rerun a click started replaced the files being downloaded: the browser cancelled the large JSON mid-way.
     c1, c2, c3, _rest = st.columns([1, 1, 1, 3])
-    c1.download_button(_("Rows CSV"), result.to_csv(), file_name=f"{stem}_rows.csv", mime="text/csv",
-                       key=f"bias.{key}.csv")
-    c2.download_button(_("Summary CSV"), result.summary_csv(column), file_name=f"{stem}_summary.csv", mime="text/csv",
-                       key=f"bias.{key}.summary_csv")
-    c3.download_button("JSON", result.to_json(), file_name=f"{stem}.json", mime="application/json",
-                       key=f"bias.{key}.json")
+    c1.download_button(_("Rows CSV"), result.to_csv, file_name=f"{stem}_rows.csv", mime="text/csv",
+                       key=f"bias.{key}.csv", on_click="ignore")
+    c2.download_button(_("Summary CSV"), functools.partial(result.summary_csv, column), file_name=f"{stem}_summary.csv",
+                       mime="text/csv", key=f"bias.{key}.summary_csv", on_click="ignore")
+    c3.download_button("JSON", result.to_json, file_name=f"{stem}.json", mime="application/json",
+                       key=f"bias.{key}.json", on_click="ignore")
 
 
 def result_origin(config: dict[str, Any]) -> widgets.Origin:
@@ -389,9 +458,9 @@ def explain_links(text_a: str, text_b: str, key: str, origin: widgets.Origin) ->
         widgets.open_page("pages/compare.py", origin,
                           **{"compare.mode": "texts", "compare.a": text_a, "compare.b": text_b})
     for i, (label, text) in enumerate((("A", text_a), ("B", text_b))):
-        if cols[1 + i].button(_("Attention: {side}", side=label), key=f"{key}.attention_{label}"):
+        if cols[1 + i].button(_("Attention: {side}", side=label), key=f"{key}.attention_{label}"):  # md: trusted (A or B)
             widgets.open_page("pages/attention.py", origin, **{"attention.text": text, "attention.pair": ""})
-        if cols[3 + i].button(_("Attribution: {side}", side=label), key=f"{key}.attribution_{label}"):
+        if cols[3 + i].button(_("Attribution: {side}", side=label), key=f"{key}.attribution_{label}"):  # md: trusted (A or B)
             widgets.open_page("pages/attribution.py", origin, **{"attribution.text": text})
 
 
@@ -410,7 +479,7 @@ def _pick(label: str, options: list, fmt, key: str):
     if st.session_state.get(key) not in options:
         st.session_state.pop(key, None)
     # kept while another probe or page is shown (a drill-down and back), not in links: it picks from a stored run
-    return st.selectbox(label, options, format_func=fmt, key=key, persist_state="session")
+    return st.selectbox(label, options, format_func=fmt, key=key, persist_state="session")  # md: trusted (label from the caller, translated)
 
 
 def breakdown_picker(result, key: str, default: str) -> str:
@@ -446,13 +515,15 @@ ROW_FIELDS = {"score": N_("score"), "target": N_("target"), "value": N_("value")
               "n_shared": N_("shared tokens"), "more_higher": N_("more-stereotyping preferred"),
               "score_more": N_("score (more)"), "score_less": N_("score (less)"), "mean": N_("mean"),
               "std": N_("std"), "min": N_("min"), "max": N_("max"), "ci_low": N_("CI low"), "ci_high": N_("CI high"),
-              "n_units": N_("units"), "unit": N_("unit"), "n_sentences": N_("sentences")}
+              "n_units": N_("units"), "unit": N_("unit"), "n_sentences": N_("sentences"),
+              "truncated": N_("truncated"), "n_tokens_more": N_("tokens (more)"),
+              "n_tokens_less": N_("tokens (less)"), "n_tokens": N_("tokens"), "limit": N_("token limit")}
 
 
 def row_columns(records: list[dict]) -> dict:
     """``column_config`` naming the result-row fields of ``records`` in the viewer's language."""
     names = {k for r in records[:1] for k in r}
-    return {k: st.column_config.Column(_(label)) for k, label in ROW_FIELDS.items() if k in names}
+    return {k: st.column_config.Column(_(label)) for k, label in ROW_FIELDS.items() if k in names}  # md: trusted (ROW_FIELDS)
 
 
 def _rows_table(rows, key: str) -> None:
@@ -460,17 +531,36 @@ def _rows_table(rows, key: str) -> None:
     st.dataframe(records, hide_index=True, height=260, key=key, column_config=row_columns(records))
 
 
+def truncation_switch(result, key: str, message) -> Any:
+    """Items the model saw cut: ``message(n, limit)`` says how many; they are left out of every number unless the
+    switch counts them. Returns the result with that choice."""
+    n = result.n_truncated
+    if not n:
+        return result
+    limit = max(r.limit for r in result.rows if r.truncated)
+    include = st.toggle(_("Count the cut items too"), key=key, bind="query-params",
+                        help=_("Off: every estimate, interval and test covers only the items the model saw whole."))
+    st.warning(md(message(n, int(limit)))
+               + " " + (_("They are counted in the numbers below (switch above).") if include else
+                        _("They are left out of every number below; the rows table flags them (truncated).")))
+    return dataclasses.replace(result, include_truncated=bool(include))
+
+
 def show_crows(result) -> None:
     caveat("crows_pairs")
     if not result.rows:
         return
+    result = truncation_switch(result, "bias.crows.include_truncated", lambda n, limit: _n(
+        "{n:,} pair has a sentence longer than this model's limit of {limit:,} tokens: it was scored on the cut text.",
+        "{n:,} pairs have a sentence longer than this model's limit of {limit:,} tokens: they were scored on the cut "
+        "text.", n, limit=limit))
     overall = result.estimates(None)[0]
     c1, c2, c3 = st.columns(3)
     c1.metric(_("CrowS-Pairs metric"), f"{result.metric:.1f}%", help=_("% of pairs where the more-stereotyping "
               "sentence has the higher pseudo-log-likelihood; 50% = no preference"))
     c2.metric(_("{confidence:.0%} CI (Wilson)", confidence=overall.confidence),
               f"{overall.ci_low:.1f} – {overall.ci_high:.1f}%",
-              help=_("Wilson score interval of the share, n = {n} pairs", n=overall.n))
+              help=_("Wilson score interval of the share, n = {n} pairs", n=int(overall.n)))
     c3.metric(_("Binomial test vs 50%"), stats.format_p(overall.p_value),
               help=_("Two-sided exact binomial test of the share against 50% (scipy.stats.binomtest)"))
     st.caption(md(sample_caption(result.config)))
@@ -514,6 +604,10 @@ def show_bec(result) -> None:
                   "needs one [MASK] token.", words=md(", ".join(result.skipped))))
     if not result.rows:
         return
+    result = truncation_switch(result, "bias.bec.include_truncated", lambda n, limit: _n(
+        "{n:,} row's sentence is longer than this model's limit of {limit:,} tokens: it was scored on the cut text.",
+        "{n:,} rows' sentences are longer than this model's limit of {limit:,} tokens: they were scored on the cut "
+        "text.", n, limit=limit))
     st.caption(md(sample_caption(result.config)))
     charts.plotly_chart(bec_pro_figure(result), key="bias.bec.chart")
     tests = result.gender_tests()
@@ -551,7 +645,7 @@ def show_seat(result: SeatResult) -> None:
     low, high = result.effect_size_ci
     c1, c2, c3, c4 = st.columns(4)
     c1.metric(_("Effect size d"), f"{result.effect_size:.3f}")
-    c2.metric(_("95% CI of d"), f"{low:.3f} – {high:.3f}", help=tr(result.ci_method) or None)
+    c2.metric(_("95% CI of d"), f"{low:.3f} – {high:.3f}", help=md(tr(result.ci_method)) or None)
     c3.metric(_("p-value (one-sided)"), result.p_text.removeprefix("p = ").removeprefix("p "),
               help=_("Below the resolution: no sampled partition reached the observed statistic, so only "
                      "p < 1/permutations is known.") if result.p_bound else _("Share of partitions at least as extreme."))

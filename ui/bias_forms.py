@@ -14,6 +14,7 @@ from plm_core.loading import ModelHandle, ModelSpec
 from ui import bias as ui_bias
 from ui import bias_runs, widgets
 from plm_core.i18n import N_, _, tr
+from plm_core.tokens import MAX_CHARS  # a text box keeps what the app keeps (and a link no more)
 from ui.safe import md
 
 PROBES = {"template": N_("Templates"), "crows_pairs": "CrowS-Pairs", "bec_pro": "BEC-Pro", "seat": "SEAT"}
@@ -32,7 +33,7 @@ def _multiselect(label: str, options: list[str], key: str) -> list[str]:
     kept = [v for v in st.session_state.get(key, []) if v in options]
     if kept != st.session_state.get(key, []):
         st.session_state[key] = kept
-    return st.multiselect(_(label), options, key=key, bind="query-params")
+    return st.multiselect(_(label), options, key=key, bind="query-params")  # md: trusted (FILTERS labels)
 
 
 def show_current(probe: str) -> None:
@@ -66,17 +67,22 @@ def dataset_form(probe: str, handle: ModelHandle, spec: ModelSpec) -> None:
         st.info(_("{name} scores a masked language model; {model} is a {kind}. Load one in the sidebar (e.g. "
                   "bert-base-uncased). Results of earlier runs stay below.", name=md(_(name)), model=md(spec.model_id),
                   kind=md(tr(handle.adapter.label))))
-    path, upload, upload_name = ui_bias.data_source_inputs(probe, _("{name} file or data folder", name=_(name)))
-    data = ui_bias.available_data(probe, path, upload, upload_name)
-    ui_bias.describe_data(data, probe)
+    source, path, upload, upload_name = ui_bias.data_source_inputs(probe, _("{name} file or data folder",
+                                                                              name=_(PROBES[probe])))
+    missing = ui_bias.missing_source(probe, source, path, upload)
+    data = ui_bias.available_data(probe, source, path, upload, upload_name)
+    ui_bias.describe_data(data, probe, source, missing)
     columns = datasets.data_columns(probe, data.items) if data else list(datasets.GROUP_COLUMNS[probe])
     column, label, key = FILTERS[probe]
     groups = datasets.column_values(data.items, column) if data else PUBLIC_GROUPS[probe]
     chosen = _multiselect(label, groups, key)
     size, seed, stratify = ui_bias.sample_inputs(probe, columns, column)
     others = ui_bias.model_queue_input(probe, spec)
-    if st.button(_("Run {name}", name=_(name)), key=f"bias.{probe}.run", type="primary"):
+    if st.button(_("Run {name}", name=_(PROBES[probe])), key=f"bias.{probe}.run", type="primary"):
         widgets.run_or_stop(lambda: require_masked_lm(handle, name))
+        if missing:  # never another data source than the one chosen (a rejected upload is no upload)
+            st.error(md(missing))
+            st.stop()
         if data is None:
             data = widgets.run_or_stop(lambda: ui_bias.load_data(probe, path, upload, upload_name))
         if probe == "crows_pairs":
@@ -99,7 +105,7 @@ def seat_form(handle: ModelHandle, spec: ModelSpec) -> None:
                  "(mean pooling) of this model."))
     c1, c2, c3 = st.columns([2, 3, 1])
     test_name = c1.selectbox(_("Test"), SEAT_TESTS, key="bias.seat.test", bind="query-params")
-    path = c2.text_input(_("SEAT .jsonl file or data folder"), key="bias.seat.path",
+    path = c2.text_input(_("SEAT .jsonl file or data folder"), max_chars=MAX_CHARS, key="bias.seat.path",
                          placeholder=_("empty: download the test from sent-bias once"), bind="query-params")
     n_samples = c3.number_input(_("Permutations"), 1000, 1_000_000, 100_000, step=10_000, key="bias.seat.samples",
                                 bind="query-params")
@@ -175,6 +181,13 @@ def _mapping_step(upload) -> None:
         st.session_state[ROWS_SET] = (tset, f"upload {upload.name}", datasets.sha256_bytes(raw))
 
 
+def _csv_changed() -> None:
+    """The template CSV was removed (or replaced): its rows are no longer loaded."""
+    if st.session_state.get("bias.template.csv") is None:
+        st.session_state.pop(ROWS_SET, None)
+        st.session_state.pop("bias.template.csv_seen", None)
+
+
 def template_form(handle: ModelHandle, spec: ModelSpec) -> None:
     """Example sets, the cross-product editor, and CSV uploads as word lists or as rows written out."""
     st.caption(_("Score: **{metric}** for this {kind}. Slots in capitals ([NAME]) take each word of their list; "
@@ -202,7 +215,7 @@ def template_form(handle: ModelHandle, spec: ModelSpec) -> None:
                                              TABLE: _("a published set: map its columns to the slots")}[k])
     upload = c2.file_uploader(_("…or a CSV or TSV (columns: template, target, one per slot)"),
                               type=["csv", "tsv", "txt"],
-                              key="bias.template.csv", max_upload_size=ui_bias.UPLOAD_MB,
+                              key="bias.template.csv", max_upload_size=ui_bias.UPLOAD_MB, on_change=_csv_changed,
                               help=_("At most {mb} MB. Word lists: each column lists words. As written: each row is "
                                      "a template with its own slot values and targets. A published set: any "
                                      "columns, slots written `$OCCUPATION`, `{{occupation}}` or `[OCCUPATION]`; you "
@@ -252,6 +265,10 @@ def template_form(handle: ModelHandle, spec: ModelSpec) -> None:
             widgets.text_area(_("Target words (comma-separated)"), "bias.targets", defaults[2], height=68)
     others = ui_bias.model_queue_input("template", spec)
     if st.button(_("Run probe"), key="bias.template.run", type="primary"):
+        if layout == "rows" and rows_set is None:  # never the editor's set in place of a file that is not loaded
+            st.error(_("No CSV is loaded for templates as written: upload one (at most {mb} MB; a bigger file is "
+                       "refused by the uploader), or choose word lists to run the editor's set.", mb=ui_bias.UPLOAD_MB))
+            st.stop()
         if rows_set is not None:
             tset, source, sha = rows_set
         else:

@@ -72,8 +72,9 @@ def runs_view(probe: str) -> None:
     run_id = st.selectbox(_("Open run"), list(by_id), format_func=lambda i: describe_run(by_id[i]), key="bias.runs.pick",
                           persist_state="session")  # a run's label changes while it is scored: not for links
     info = by_id[run_id]
-    job = st.session_state.get(ui_bias.JOB)
-    active = bool(job and job["running"] and run_id in job["queue"])
+    active = ui_bias.is_active(info)  # scored now by a worker (any session's) or the command line: watched, not rerun
+    st.text(describe_run(info))  # the run the box names is the run shown below
+    ui_bias.watch_run(info)
     c1, c2, _rest = st.columns([1, 1, 4])
     if not info.complete and not active and c1.button(_("Resume"), key="bias.runs.resume", type="primary"):
         ui_bias.resume_run(run_id)
@@ -212,4 +213,4 @@ def compare_runs(infos: list[RunInfo], probe: str, key: str = "bias.compare") ->
     records = [provenance(results[r.run_id].config) | {"model": labels[r.run_id]} | e.as_dict()
                for r in infos for e in results[r.run_id].estimates(column)]
     st.download_button(_("Comparison CSV"), table_to_csv(records, {}), file_name=f"{probe}_comparison.csv",
-                       mime="text/csv", key=f"{key}.csv")
+                       mime="text/csv", key=f"{key}.csv", on_click="ignore")

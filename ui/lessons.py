@@ -36,6 +36,7 @@ from ui import charts, keyboard, language, resources, widgets
 from ui import text as ui_text
 from ui.backend import compute as compute_op  # (plm_core.lessons.compute is `compute` here)
 from plm_core.i18n import N_, _, _n, _p, LANGUAGES, lazy_gettext, msg, tr
+from plm_core.tokens import MAX_CHARS  # a text box keeps what the app keeps (and a link no more)
 from ui import generation as ug
 from ui import neuron
 from ui.safe import md
@@ -243,7 +244,8 @@ def _render_page() -> None:
     uses_text = step.view not in ("data", "train", "contextual")  # these steps have their own inputs
     with controls("inputs") if uses_text else st.container(key=f"{HIDDEN}-text"):  # kept in the link where not used
         label = {5: _("Sentence to classify"), 7: _("Occupations (comma-separated)")}.get(lesson.number, _("Sentence"))
-        text = st.text_area(label, lesson.default_text, key=text_key(lesson.number), height=68, bind="query-params")
+        text = st.text_area(label, lesson.default_text, max_chars=MAX_CHARS, key=text_key(lesson.number), height=68,  # md: trusted
+                            bind="query-params")
         layer, head = 0, 0
         if lesson.number in (2, 3):
             left, right = st.columns(2)
@@ -259,7 +261,7 @@ def _render_page() -> None:
     ctx.step_index = index  # type: ignore[attr-defined]
 
     st.progress((index + 1) / len(lesson.steps),
-                text=_("Lesson {lesson} · step {step} / {n_steps}", lesson=lesson.number, step=index + 1,
+                text=_("Lesson {lesson} · step {step} / {n_steps}", lesson=int(lesson.number), step=int(index + 1),
                        n_steps=len(lesson.steps)))
     st.header(step.title(lang))  # md: trusted
     st.markdown(step.body(lang))  # md: trusted
@@ -319,7 +321,7 @@ def _question(ctx: Ctx) -> bool:
         shown_before = bool(st.session_state.get(reveal_key))
         # a student's own guess is not in the link; it survives moving between steps
         guess = st.radio(_("Your guess"), list(range(len(q.options))), index=None,
-                         key=key, format_func=lambda i: q.options[i](lang), label_visibility="collapsed",
+                         key=key, format_func=lambda i: q.options[i](lang), label_visibility="collapsed",  # md: trusted
                          disabled=shown_before, persist_state="session")
 
         def record() -> None:  # the guess committed when the answer is revealed here (not by a link)
@@ -444,7 +446,7 @@ CONTEXT_LABELS = {"lessons.ctx_a": N_("First sentence"), "lessons.ctx_b": N_("Se
 
 def view_contextual(ctx: Ctx) -> None:
     with controls("view"):
-        values = [column.text_input(_(CONTEXT_LABELS[key]), default, key=key, bind="query-params")
+        values = [column.text_input(_(CONTEXT_LABELS[key]), default, max_chars=MAX_CHARS, key=key, bind="query-params")
                   for column, (key, default) in zip(st.columns([3, 3, 1]), CONTEXT_DEFAULTS.items())]
     res = cached_contextual(ctx.spec, *values)
     charts.plotly_chart(contextual_figure(res.layers, res.cosines, res.static_cosine, res.word),
@@ -620,7 +622,7 @@ def cached_encoder_decoder(spec: ModelSpec, text: str, target: str) -> compute.E
 
 def view_encdec(ctx: Ctx) -> None:
     with controls("view"):
-        target = st.text_input(_("Target so far (decoder input; optional)"), "The cat sat", key="lessons.target.4",
+        target = st.text_input(_("Target so far (decoder input; optional)"), "The cat sat", max_chars=MAX_CHARS, key="lessons.target.4",
                                bind="query-params")
     if not ctx.handle.arch.encoder_decoder:
         st.info(_("{model} is a {kind}: load an encoder-decoder (t5-small, facebook/bart-base) in the sidebar to see "
@@ -678,7 +680,7 @@ def view_generation(ctx: Ctx) -> None:
 
 def view_nsp(ctx: Ctx) -> None:
     with controls("view"):
-        pair = st.text_area(_("Second sentence (B)"), "It slept all afternoon.", key="lessons.pair.4", height=68,
+        pair = st.text_area(_("Second sentence (B)"), "It slept all afternoon.", max_chars=MAX_CHARS, key="lessons.pair.4", height=68,
                             bind="query-params")
     enc = cached_encoding(ctx.spec, ctx.text.replace("[MASK]", "mat"), pair)
     st.markdown(_("**{n} tokens, second sentence starts at {start}**", n=len(enc), start=md(enc.pair_start)))
@@ -701,7 +703,7 @@ def examples_input(shown: bool) -> str:
     """The labelled examples, drawn in every step that reads them (hidden but for the data step), so a link to
     any of those steps carries them."""
     with controls("view") if shown else st.container(key=f"{HIDDEN}-examples"):
-        examples = st.text_area(_("Labelled examples"), finetune.example_text(), key="lessons.examples", height=260,
+        examples = st.text_area(_("Labelled examples"), finetune.example_text(), max_chars=MAX_CHARS, key="lessons.examples", height=260,
                                 bind="query-params")
     if not shown:
         st.html(HIDDEN_CSS)

@@ -54,7 +54,7 @@ def token_pills(encoding: Encoding, options: list[int]) -> list[int]:
     """Pills over token positions; repeated tokens get numbered labels (Streamlit maps a click back by label)."""
     labels = dict(zip(options, picker_labels([encoding.tokens[i] for i in options], markdown=True)))
     return st.pills(_("Tokens — click to select"), options, selection_mode="multi", key=MASKS_KEY,
-                    format_func=lambda i: labels.get(i, str(i)), help=_(PILLS_HELP), bind="query-params")
+                    format_func=lambda i: labels.get(i, str(i)), help=_(PILLS_HELP), bind="query-params")  # md: trusted
 
 
 def _word_clicked(words: Encoding, before: list[int]) -> None:
@@ -80,7 +80,7 @@ def word_pills(words: Encoding) -> list[int]:
     st.session_state[WORD_MASKS_KEY] = chosen
     labels = dict(zip(options, picker_labels([words.tokens[w] for w in options], markdown=True)))
     shown = st.pills(_("Words — click to select"), options, selection_mode="multi", key=WORD_MASKS_KEY,
-                     format_func=lambda w: labels.get(w, str(w)), help=_(PILLS_HELP), on_change=_word_clicked,
+                     format_func=lambda w: labels.get(w, str(w)), help=_(PILLS_HELP), on_change=_word_clicked,  # md: trusted
                      args=(words, chosen), bind="query-params")
     if sorted(shown) != chosen:  # words from a link (the URL wins on a session's first run): mask their pieces
         masks = {p for w in shown for p in words.pieces[w]}

@@ -15,6 +15,7 @@ from plm_core import models as embedded
 from plm_core.devices import available_devices, describe_device
 from plm_core.errors import PlmCoreError
 from plm_core.i18n import N_, _, sentence, tr
+from plm_core.tokens import MAX_CHARS
 from plm_core.loading import DEFAULT_MODEL_ID, ModelHandle, ModelSpec
 from plm_core.kinds import MODEL_KINDS, kind_label
 from plm_core.types import Encoding
@@ -320,7 +321,8 @@ def text_area(label: str, key: str, default: str = "", **kwargs) -> str:
 
     Another page can preset it (``open_page``): a value set in session state wins over ``default``.
     """
-    return st.text_area(label, value=default, key=key, bind="query-params", **kwargs)
+    kwargs.setdefault("max_chars", MAX_CHARS)  # what the app keeps: the address bar holds no more
+    return st.text_area(label, value=default, key=key, bind="query-params", **kwargs)  # md: trusted (callers: _())
 
 
 @dataclass(frozen=True)
@@ -381,3 +383,30 @@ def chat_wrap(spec: ModelSpec, text: str) -> str:
 def chat_wrapped(spec: ModelSpec, text: str, key: str) -> str:
     """:func:`chat_toggle` under a prompt box, and the prompt wrapped (:func:`chat_wrap`) when it is on."""
     return chat_wrap(spec, text) if chat_toggle(spec, key) else text
+
+
+# uvicorn reads a request's head in one 64 KiB read and h11 refuses a longer incomplete one: an address much over
+# this many characters (plus the request's other headers) gets "HTTP 400 Invalid HTTP request" on reload
+LINK_CHARS = 60_000
+
+
+def link_check() -> None:
+    """Before the page runs (it may stop early): say when a text in the address bar is longer than a box keeps
+    (``MAX_CHARS``, as plm_core cuts typed text: the box and then the address hold the first ``MAX_CHARS``), and
+    when the address is too long to reload or share (text outside ASCII takes up to 9 characters each in a link):
+    the view's texts are then offered as a file to share instead."""
+    from urllib.parse import urlencode
+
+    params = {k: v[:MAX_CHARS] if isinstance(v, str) else v for k, v in st.query_params.to_dict().items()}
+    cut = sorted(k for k, v in st.query_params.to_dict().items() if isinstance(v, str) and len(v) > MAX_CHARS)
+    if cut:
+        st.sidebar.caption(_("A text box keeps at most {limit:,} characters, and so does its link: {boxes} was cut "
+                             "there.", limit=MAX_CHARS, boxes=md(", ".join(cut))))
+    n = len(urlencode(params))
+    if n > LINK_CHARS:
+        st.sidebar.warning(_("This view is too long for a link: its address holds {n:,} characters and the server "
+                             "reads about {limit:,} at most, so reloading or sharing the address would fail. Share "
+                             "its texts as a file instead.", n=n, limit=LINK_CHARS))
+        long = {k: v for k, v in params.items() if len(urlencode({k: v})) > 1000}
+        st.sidebar.download_button(_("Download the view's texts"), "\n\n".join(f"{k}:\n{v}" for k, v in long.items()),
+                                   file_name="plm-lens-view.txt", mime="text/plain", key="link.texts")

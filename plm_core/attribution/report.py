@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 from collections.abc import Sequence
 
@@ -11,6 +9,7 @@ import numpy as np
 from scipy import stats
 
 from plm_core.attribution.types import AttributionResult
+from plm_core.export import records_to_csv
 
 
 def _content(result: AttributionResult) -> np.ndarray:
@@ -72,14 +71,10 @@ def to_records(results: Sequence[AttributionResult]) -> list[dict[str, object]]:
 
 
 def to_csv(results: Sequence[AttributionResult]) -> str:
-    """CSV text of :func:`to_records` (tokens written as text, so commas and quotes are escaped)."""
-    buf = io.StringIO()
+    """CSV text of :func:`to_records`, written by :func:`plm_core.export.records_to_csv` (tokens are text:
+    commas, quotes and line breaks quoted; a token such as ``=`` or ``-`` neutralised for spreadsheets)."""
     rows = to_records(results)
-    if rows:
-        writer = csv.DictWriter(buf, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
-    return buf.getvalue()
+    return records_to_csv(rows) if rows else ""
 
 
 def to_json(results: Sequence[AttributionResult]) -> str:

@@ -96,10 +96,14 @@ def main(argv: list[str] | None = None) -> int:
         bar.close()
         print(f"error: {err}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:  # a stored run is marked stopped (its lease given back) by run_to_end
+        bar.close()
+        print("stopped: the chunks scored so far are stored; continue with --store --resume RUN_ID", file=sys.stderr)
+        return 130
     bar.close()
     args.out.write_text(result.to_json(), encoding="utf-8")
     if args.csv:
-        args.csv.write_text(result.to_csv(), encoding="utf-8")
+        args.csv.write_text(result.to_csv(), encoding="utf-8", newline="")  # the \r\n rows as written
     print(common.CONTENT_WARNING, file=sys.stderr)
     print(line)
     print(f"wrote {args.out}" + (f" and {args.csv}" if args.csv else ""))

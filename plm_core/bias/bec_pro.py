@@ -48,6 +48,9 @@ class BecProScore:
     association: float  # log(p_target / p_prior)
     person_rank: int = -1  # pairs the row with its other-gender counterpart (see the module doc)
     extra: tuple[tuple[str, str], ...] = ()  # the row's other data columns
+    truncated: bool = False  # Sent_TM was longer than the model's limit: scored on its first tokens only
+    n_tokens: int = 0  # tokens of Sent_TM before any cut (special tokens included)
+    limit: int = 0  # the model's limit it was cut to
 
 
 @dataclass(frozen=True)
@@ -58,42 +61,53 @@ class BecProResult:
     config: dict[str, Any] = field(default_factory=dict)
     n_requested: int = 0
     caveat: str = CAVEATS["bec_pro"]
+    include_truncated: bool = False  # count rows the model saw cut in the numbers (default: left out)
 
     @property
     def complete(self) -> bool:
         return len(self.rows) >= self.n_requested
 
+    @property
+    def n_truncated(self) -> int:
+        """Rows whose Sent_TM was longer than the model's limit (scored on the cut text; flagged per row)."""
+        return sum(r.truncated for r in self.rows)
+
+    @property
+    def counted(self) -> tuple[BecProScore, ...]:
+        """The rows behind every estimate and test: those the model saw whole, unless ``include_truncated``."""
+        return self.rows if self.include_truncated else tuple(r for r in self.rows if not r.truncated)
+
     def by_group(self) -> dict[str, dict[str, float]]:
         """Mean association (n, std, t interval) per "gender person × profession gender" group."""
-        return _group(self.rows, _group_key)
+        return _group(self.counted, _group_key)
 
     def by_gender(self) -> dict[str, dict[str, float]]:
-        return _group(self.rows, lambda r: r.gender)
+        return _group(self.counted, lambda r: r.gender)
 
     def by_profession(self) -> dict[str, dict[str, float]]:
         """Mean association per profession and person gender ("nurse / female")."""
-        return _group(self.rows, lambda r: f"{r.profession} / {r.gender}")
+        return _group(self.counted, lambda r: f"{r.profession} / {r.gender}")
 
     def breakdown(self, column: str) -> dict[str, dict[str, float]]:
         """Mean association per value of a data column (Prof_Gender, Template, an extra column, ...)."""
-        return _group(self.rows, lambda r: column_value(r, column))
+        return _group(self.counted, lambda r: column_value(r, column))
 
     def columns(self) -> list[str]:
         return [GROUP, *data_columns("bec_pro", self.rows)]
 
     def estimates(self, column: str | None = GROUP) -> list[stats.Estimate]:
         """Mean association with its t interval: overall, then per value of ``column``."""
-        out = [stats.mean_estimate("overall", "all", [r.association for r in self.rows])]
+        out = [stats.mean_estimate("overall", "all", [r.association for r in self.counted])]
         if column:
             key = _group_key if column == GROUP else (lambda r: column_value(r, column))
             out += [stats.mean_estimate(column, k, [r.association for r in v])
-                    for k, v in stats.grouped(self.rows, key).items()]
+                    for k, v in stats.grouped(self.counted, key).items()]
         return out
 
     def gender_tests(self) -> list[stats.PairedTest]:
         """Female vs male person words, paired (see the module doc): over all rows, then per profession group.
         Empty when the rows do not have exactly two Gender values."""
-        pairs = counterparts(self.rows)
+        pairs = counterparts(self.counted)
         if pairs is None:
             return []
         (label_a, label_b), matched = pairs
@@ -110,13 +124,15 @@ class BecProResult:
                 "estimates": [e.as_dict() for e in self.estimates()],
                 "gender_tests": [t.as_dict() for t in self.gender_tests()],
                 "skipped_person_words": list(self.skipped), "complete": self.complete,
-                "n_requested": self.n_requested}
+                "n_requested": self.n_requested, "n_scored": len(self.rows), "n_truncated": self.n_truncated,
+                "truncated_included": self.include_truncated}
 
     def to_csv(self) -> str:
         return rows_to_csv(sorted(self.rows, key=lambda r: r.index), self.config)
 
     def summary_csv(self, column: str | None = GROUP) -> str:
-        return table_to_csv((e.as_dict() for e in self.estimates(column)), self.config)
+        return table_to_csv((e.as_dict() | {"n_truncated": self.n_truncated, "truncated_included": self.include_truncated}
+                             for e in self.estimates(column)), self.config)
 
     def to_json(self) -> str:
         return result_to_json("bec_pro", self.config, self.summary(), self.rows)
@@ -156,7 +172,8 @@ def _group(rows, key) -> dict[str, dict[str, float]]:
 
 
 def prepare(handle: ModelHandle, row: BecProRow) -> tuple[list[int], list[int], int, int]:
-    """(Sent_TM ids, prior ids, person [MASK] position, person token id) for one row."""
+    """(Sent_TM ids, prior ids, person [MASK] position, person token id) for one row; the ids are cut to the
+    model's limit (rows cut so are flagged ``truncated`` by :func:`score_rows`)."""
     with handle.lock:  # the tokenizer is shared
         return _prepare(handle, row)
 
@@ -258,6 +275,8 @@ def score_rows(handle: ModelHandle, rows: Sequence[BecProRow], *, batch_size: in
                     if "tokens for this tokenizer" not in str(err):
                         raise
                     skipped.setdefault(row.person, str(err))
+            full = [len(handle.tokenizer(row.sent_tm.replace("[MASK]", handle.tokenizer.mask_token),
+                                         truncation=False, verbose=False)["input_ids"]) for row, *_r in prepared]
         if prepared:
             seqs = [p[1] for p in prepared] + [p[2] for p in prepared]
             where = [p[3] for p in prepared] * 2
@@ -269,7 +288,8 @@ def score_rows(handle: ModelHandle, rows: Sequence[BecProRow], *, batch_size: in
                 lt, lp = float(picked[k]), float(picked[n + k])
                 out.append(BecProScore(row.index, row.sentence, row.template, row.person, row.gender,
                                        row.profession, row.prof_gender, float(np.exp(lt)), float(np.exp(lp)), lt - lp,
-                                       row.person_rank, row.extra))
+                                       row.person_rank, row.extra, truncated=full[k] > handle.max_tokens,
+                                       n_tokens=full[k], limit=handle.max_tokens))
         done += len(chunk)
         report(progress, done, len(rows))
     if require_any and done and not out:

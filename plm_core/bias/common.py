@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import csv
 import dataclasses
 import functools
 import hashlib
-import io
 import json
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
@@ -16,6 +14,7 @@ import numpy as np
 import torch
 
 from plm_core.errors import UnsupportedModelError
+from plm_core.export import records_to_csv
 from plm_core.inference import lm_body_and_head, run
 from plm_core.loading import ModelHandle
 from plm_core.i18n import msg
@@ -220,17 +219,13 @@ def _cell(value: Any) -> Any:
 
 def table_to_csv(records: Iterable[dict[str, Any]], config: dict[str, Any]) -> str:
     """Dicts as a plain CSV (header first, no comment lines: ``pandas.read_csv`` reads it as is), each row
-    starting with the provenance columns of ``config``."""
+    starting with the provenance columns of ``config``; written by :func:`plm_core.export.records_to_csv`
+    (formula cells neutralised, every record one row)."""
     prov = provenance(config)
     records = [dict(r) for r in records]
     names = list(prov) + list(dict.fromkeys(k for r in records for k in r if k not in prov))
-    buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(names)
-    for r in records:
-        full = prov | r  # a record may carry its own provenance (a comparison of several runs)
-        writer.writerow([_cell(full.get(n)) for n in names])
-    return buf.getvalue()
+    # a record may carry its own provenance (a comparison of several runs)
+    return records_to_csv(({n: _cell((prov | r).get(n)) for n in names} for r in records), names)
 
 
 def row_record(row: Any) -> dict[str, Any]:

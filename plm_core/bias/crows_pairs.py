@@ -42,6 +42,10 @@ class CrowsPairRow:
     more_higher: bool  # sent_more scores higher: counts towards the metric
     tie: bool
     extra: tuple[tuple[str, str], ...] = ()  # the pair's other data columns
+    truncated: bool = False  # a sentence was longer than the model's limit: scored on its first tokens only
+    n_tokens_more: int = 0  # tokens of sent_more / sent_less before any cut (special tokens included)
+    n_tokens_less: int = 0
+    limit: int = 0  # the model's limit they were cut to
 
 
 @dataclass(frozen=True)
@@ -51,15 +55,26 @@ class CrowsPairsResult:
     config: dict[str, Any] = field(default_factory=dict)
     n_requested: int = 0  # pairs asked for; more than len(rows) when stopped early
     caveat: str = CAVEATS["crows_pairs"]
+    include_truncated: bool = False  # count pairs the model saw cut in the numbers (default: left out)
 
     @property
     def complete(self) -> bool:
         return len(self.rows) >= self.n_requested
 
     @property
+    def n_truncated(self) -> int:
+        """Pairs with a sentence longer than the model's limit (scored on the cut text; flagged per row)."""
+        return sum(r.truncated for r in self.rows)
+
+    @property
+    def counted(self) -> tuple[CrowsPairRow, ...]:
+        """The rows behind every estimate: the pairs the model saw whole, unless ``include_truncated``."""
+        return self.rows if self.include_truncated else tuple(r for r in self.rows if not r.truncated)
+
+    @property
     def metric(self) -> float:
-        """% of pairs where the more-stereotyping sentence scores higher (NaN with no rows)."""
-        return _metric(self.rows)
+        """% of counted pairs where the more-stereotyping sentence scores higher (NaN with no rows)."""
+        return _metric(self.counted)
 
     def by_bias_type(self) -> dict[str, dict[str, float]]:
         """Per bias type: n, metric % with its Wilson interval and binomial p, stereo %, antistereo % (as in
@@ -68,7 +83,7 @@ class CrowsPairsResult:
 
     def breakdown(self, column: str) -> dict[str, dict[str, float]]:
         """:func:`summarize` per value of a data column (``bias_type``, ``stereo_antistereo`` or an extra one)."""
-        return {k: summarize(v) for k, v in stats.grouped(self.rows, lambda r: column_value(r, column)).items()}
+        return {k: summarize(v) for k, v in stats.grouped(self.counted, lambda r: column_value(r, column)).items()}
 
     def columns(self) -> list[str]:
         """Data columns the rows can be broken down by."""
@@ -76,22 +91,27 @@ class CrowsPairsResult:
 
     def estimates(self, column: str | None = "bias_type") -> list[stats.Estimate]:
         """The metric with its Wilson interval and binomial test: overall, then per value of ``column``."""
-        out = [_estimate("overall", "all", self.rows)]
+        out = [_estimate("overall", "all", self.counted)]
         if column:
             out += [_estimate(column, k, v)
-                    for k, v in stats.grouped(self.rows, lambda r: column_value(r, column)).items()]
+                    for k, v in stats.grouped(self.counted, lambda r: column_value(r, column)).items()]
         return out
 
     def summary(self) -> dict[str, Any]:
-        return {"overall": summarize(self.rows), "by_bias_type": self.by_bias_type(),
+        return {"overall": summarize(self.counted), "by_bias_type": self.by_bias_type(),
                 "estimates": [e.as_dict() for e in self.estimates()],
-                "complete": self.complete, "n_requested": self.n_requested}
+                "complete": self.complete, "n_requested": self.n_requested, "n_scored": len(self.rows),
+                "n_truncated": self.n_truncated, "truncated_included": self.include_truncated}
 
     def to_csv(self) -> str:
         return rows_to_csv(sorted(self.rows, key=lambda r: r.index), self.config)
 
     def summary_csv(self, column: str | None = "bias_type") -> str:
-        return table_to_csv((e.as_dict() for e in self.estimates(column)), self.config)
+        return table_to_csv((e.as_dict() | self.truncation_columns() for e in self.estimates(column)), self.config)
+
+    def truncation_columns(self) -> dict[str, Any]:
+        """What the summary CSV says of cut pairs: how many, and whether the estimates count them."""
+        return {"n_truncated": self.n_truncated, "truncated_included": self.include_truncated}
 
     def to_json(self) -> str:
         return result_to_json("crows_pairs", self.config, self.summary(), self.rows)
@@ -134,10 +154,12 @@ def shared_positions(ids_a: Sequence[int], ids_b: Sequence[int], special_a: Sequ
     return a_pos, b_pos
 
 
-def _tokenize(handle: ModelHandle, text: str) -> tuple[list[int], list[bool]]:
+def _tokenize(handle: ModelHandle, text: str) -> tuple[list[int], list[bool], int]:
+    """(ids cut to the model's limit, special-token mask, number of tokens before the cut)."""
+    n_full = len(handle.tokenizer(text, add_special_tokens=True, truncation=False, verbose=False)["input_ids"])
     enc = handle.tokenizer(text, add_special_tokens=True, truncation=True, max_length=handle.max_tokens,
                            return_special_tokens_mask=True)
-    return list(enc["input_ids"]), [bool(s) for s in enc["special_tokens_mask"]]
+    return list(enc["input_ids"]), [bool(s) for s in enc["special_tokens_mask"]], n_full
 
 
 def pseudo_log_likelihoods(handle: ModelHandle, requests: Sequence[tuple[Sequence[int], Sequence[int]]],
@@ -186,16 +208,20 @@ def score_pairs(handle: ModelHandle, pairs: Sequence[CrowsPair], *, batch_size: 
             for pair in chunk:
                 if not pair.sent_more.strip() or not pair.sent_less.strip():
                     raise InvalidInputError(msg('CrowS-Pairs pair {index} has an empty sentence', index=pair.index))
-                ids_m, sp_m = _tokenize(handle, pair.sent_more)
-                ids_l, sp_l = _tokenize(handle, pair.sent_less)
+                ids_m, sp_m, full_m = _tokenize(handle, pair.sent_more)
+                ids_l, sp_l, full_l = _tokenize(handle, pair.sent_less)
                 pos_m, pos_l = shared_positions(ids_m, ids_l, sp_m, sp_l)
                 requests += [(ids_m, pos_m), (ids_l, pos_l)]
-                shared.append(len(pos_m))
+                shared.append((len(pos_m), full_m, full_l))
         scores = pseudo_log_likelihoods(handle, requests, batch_size)
         for k, pair in enumerate(chunk):
             more, less = scores[2 * k], scores[2 * k + 1]
+            n_shared, full_m, full_l = shared[k]
+            limit = handle.max_tokens
             rows.append(CrowsPairRow(pair.index, pair.bias_type, pair.direction, pair.sent_more, pair.sent_less,
-                                     more, less, shared[k], more > less, more == less, pair.extra))
+                                     more, less, n_shared, more > less, more == less, pair.extra,
+                                     truncated=max(full_m, full_l) > limit, n_tokens_more=full_m,
+                                     n_tokens_less=full_l, limit=limit))
         report(progress, len(rows), len(pairs))
     return tuple(rows)
 

@@ -13,7 +13,11 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import os
+import socket
+import threading
 import typing
+import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -197,7 +201,8 @@ def merge_parts(parts: Sequence[tuple[Sequence[Any], dict[str, Any]]]) -> tuple[
 
 def score_next(store: RunStore, run_id: int, handle: ModelHandle, n: int | None = None, *,
                progress: ProgressFn | None = None,
-               scorer: Callable[[Sequence[Any]], tuple[Sequence[Any], dict[str, Any]]] | None = None) -> RunInfo:
+               scorer: Callable[[Sequence[Any]], tuple[Sequence[Any], dict[str, Any]]] | None = None,
+               owner: str | None = None) -> RunInfo:
     """Score the next ``n`` unscored items of the run (default: the probe's chunk size), store them, and return
     the run's new state. A complete run is returned unchanged. ``scorer(items) -> (rows, meta)`` replaces the
     probe's own scoring on ``handle`` (a compute backend scoring on other processes, see :func:`score_chunk`).
@@ -215,28 +220,94 @@ def score_next(store: RunStore, run_id: int, handle: ModelHandle, n: int | None 
     start = info.n_done
     items = [from_plain(job.item_type, d) for d in store.items(run_id, start, start + n)]
     rows, meta = job.score(handle, info.config, items, progress) if scorer is None else scorer(items)
-    store.add_chunk(run_id, start, start + len(items), rows, meta)
+    store.add_chunk(run_id, start, start + len(items), rows, meta, owner=owner)
     return store.run(run_id)
 
 
-def run_to_end(store: RunStore, run_id: int, handle: ModelHandle, *, chunk: int | None = None,
-               progress: ProgressFn | None = None, should_stop: StopFn | None = None) -> Any:
-    """Score the run's remaining items chunk by chunk (each stored as soon as it is scored), until it is
-    complete or ``should_stop()``; returns :func:`load_result`. ``progress(done, total)`` runs after each stored
-    chunk. An error marks the run ``error`` (its stored chunks stay) and is raised again."""
+class RunBusyError(InvalidInputError):
+    """The run's lease is held by a live scorer (another session's worker, or a command line): it is computed
+    there, once; watch its progress instead."""
+
+
+def new_owner(label: str = "") -> str:
+    """A lease owner name: ``host:pid:label`` (unique per worker)."""
+    return f"{socket.gethostname()}:{os.getpid()}:{label or uuid.uuid4().hex[:8]}"
+
+
+class Heartbeat:
+    """Renews ``owner``'s leases on ``run_ids`` every ``store.lease_seconds / 6`` seconds from a daemon thread,
+    while the ``with`` block runs (a long chunk or a slow model load never lets the lease go stale)."""
+
+    def __init__(self, store: RunStore, owner: str, run_ids: Sequence[int]):
+        self.store, self.owner, self.run_ids = store, owner, list(run_ids)
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._beat, name=f"bias-heartbeat-{owner}", daemon=True)
+
+    def _beat(self) -> None:
+        every = max(0.05, self.store.lease_seconds / 6)
+        while not self._done.wait(every):
+            self.store.beat(self.run_ids, self.owner)
+
+    def __enter__(self) -> Heartbeat:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._done.set()
+        self._thread.join()
+
+
+def run_to_end(store: RunStore, run_id: int, handle: ModelHandle | None = None, *, chunk: int | None = None,
+               progress: ProgressFn | None = None, should_stop: StopFn | None = None, owner: str | None = None,
+               handle_of: Callable[[RunInfo], ModelHandle] | None = None,
+               scorer_of: Callable[[RunInfo], Callable[[Sequence[Any]], tuple[Sequence[Any], dict[str, Any]]] | None]
+               | None = None) -> Any:
+    """Take the run's lease, score its remaining items chunk by chunk (each stored as soon as it is scored)
+    until it is complete, ``should_stop()`` or a stop request (:meth:`RunStore.request_stop`), and give the
+    lease back; returns :func:`load_result`. ``progress(done, total)`` runs after each stored chunk. The chunk
+    size is the probe's default (the same in the app's worker and on the command line) unless ``chunk``.
+
+    ``handle`` is the model, or ``handle_of(info)`` finds it (a worker loading a queued model); ``scorer_of(info)``
+    may give a compute backend's scorer (see :func:`score_next`).
+
+    Raises:
+        RunBusyError: a live scorer holds the run's lease.
+        InvalidInputError, UnsupportedModelError: as :func:`score_next`; the run is marked ``error`` (its stored
+            chunks stay). Ctrl-C (KeyboardInterrupt) marks it ``stopped`` and is raised again.
+    """
+    owner = owner or new_owner()
     info = store.run(run_id)
-    check_model(info, handle)
-    store.set_status(run_id, "running")
-    while not info.complete:
-        if should_stop is not None and should_stop():
-            store.set_status(run_id, "stopped")
-            break
-        try:
-            info = score_next(store, run_id, handle, chunk)
-        except Exception as err:  # noqa: BLE001 - recorded on the run, then raised unchanged
-            store.set_status(run_id, "error", str(err))
-            raise
-        report(progress, info.n_done, info.n_items)
+    if handle is not None:
+        check_model(info, handle)
+    if not info.complete and not store.acquire(run_id, owner):
+        info = store.run(run_id)
+        raise RunBusyError(msg("run #{run_id} is being scored by {owner} ({done:,} of {total:,} so far): it is "
+                               "computed there once; its progress shows here as it is stored",
+                               run_id=run_id, owner=info.lease_owner or "another process", done=info.n_done,
+                               total=info.n_items))
+    status, error = "complete", ""
+    try:
+        with Heartbeat(store, owner, [run_id]):
+            while not info.complete:
+                if info.stop_requested or (should_stop is not None and should_stop()):
+                    status = "stopped"
+                    break
+                model = handle if handle is not None else handle_of(info)  # type: ignore[misc]
+                check_model(info, model)
+                scorer = scorer_of(info) if scorer_of is not None else None
+                info = score_next(store, run_id, model, chunk, scorer=scorer, owner=owner)
+                if info.lease_owner != owner:  # the lease went to another scorer (this one stalled past it)
+                    status = "running"
+                    break
+                report(progress, info.n_done, info.n_items)
+    except KeyboardInterrupt:
+        status = "stopped"
+        raise
+    except Exception as err:  # noqa: BLE001 - recorded on the run, then raised unchanged
+        status, error = "error", str(err)
+        raise
+    finally:  # a no-op when the lease is no longer this scorer's
+        store.release(run_id, owner, "stopped" if status == "running" else status, error)
     return load_result(store, run_id)
 
 
@@ -251,5 +322,5 @@ def load_result(store: RunStore, run_id: int) -> Any:
     return job.result(info, rows, [c["meta"] for c in chunks])
 
 
-__all__ = ["NAMES", "PROBES", "check_model", "create_run", "from_plain", "load_result", "merge_parts", "run_to_end",
-           "score_chunk", "score_next"]
+__all__ = ["NAMES", "PROBES", "Heartbeat", "RunBusyError", "check_model", "create_run", "from_plain", "load_result",
+           "merge_parts", "new_owner", "run_to_end", "score_chunk", "score_next"]

@@ -23,7 +23,7 @@ import numpy as np
 from plm_core.bias import stats
 from plm_core.bias.common import CAVEATS, ProgressFn, report, result_to_json, rows_to_csv, table_to_csv
 from plm_core.bias.datasets import SeatTest
-from plm_core.errors import InvalidInputError
+from plm_core.errors import InvalidInputError, excerpt
 from plm_core.inference import embed
 from plm_core.loading import ModelHandle
 from plm_core.i18n import msg
@@ -196,6 +196,24 @@ def seat_from_embeddings(test: SeatTest, X: np.ndarray, Y: np.ndarray, A: np.nda
                       p_bound=bound, effect_size_ci=(low, high), ci_method=method)
 
 
+def check_whole(handle: ModelHandle, name: str, texts: list[str]) -> None:
+    """Refuse a SEAT test with a sentence longer than the model's limit: the effect size pools every sentence of
+    the four sets, so a cut one cannot be left out of it, and it is never counted silently.
+
+    Raises:
+        InvalidInputError: how many sentences are too long, the first of them and its length.
+    """
+    with handle.lock:  # the tokenizer is shared
+        lengths = [len(handle.tokenizer(t, truncation=False, verbose=False)["input_ids"]) for t in texts]
+    over = [(t, n) for t, n in zip(texts, lengths) if n > handle.max_tokens]
+    if over:
+        raise InvalidInputError(msg("SEAT test {name}: {n} sentence(s) are longer than this model's limit of {limit} "
+                                    "tokens (the first, {sentence}, has {n_tokens}); the effect size pools every "
+                                    "sentence, so none is cut: shorten them",
+                                    name=excerpt(name), n=len(over), limit=handle.max_tokens,
+                                    sentence=excerpt(over[0][0]), n_tokens=over[0][1]))
+
+
 def run_seat(handle: ModelHandle, test: SeatTest, *, n_samples: int = DEFAULT_SAMPLES, seed: int = 0,
              n_bootstrap: int = DEFAULT_BOOTSTRAP, progress: ProgressFn | None = None, data_source: str = "",
              data_sha256: str = "") -> SeatResult:
@@ -204,6 +222,7 @@ def run_seat(handle: ModelHandle, test: SeatTest, *, n_samples: int = DEFAULT_SA
         if len(group) < (2 if name.startswith("targ") else 1):
             raise InvalidInputError(msg('SEAT test {name}: {name2} needs at least {value} examples', name=test.name, name2=name, value=2 if name.startswith('targ') else 1))
     texts = list(test.targ1 + test.targ2 + test.attr1 + test.attr2)
+    check_whole(handle, test.name, texts)
     emb = embed(handle, texts)
     a, b, c = len(test.targ1), len(test.targ1) + len(test.targ2), len(test.targ1) + len(test.targ2) + len(test.attr1)
     config = {"probe": "seat", "model_id": handle.model_id, "revision": handle.revision, "test": test.name,

@@ -5,6 +5,12 @@ expansion, a SEAT test). The store keeps the run's configuration, its items, and
 chunk, each chunk in its own transaction: a run that was stopped, or whose process died, resumes from its
 last stored chunk and never rescores one.
 
+A run being scored holds a **lease**: the scorer (a worker thread of the app, or the command line) writes its
+owner name and a heartbeat every few seconds. Only the lease holder scores and stores chunks, so a run is
+computed once however many sessions or processes look at it; a run whose heartbeat is older than
+:data:`LEASE_SECONDS` (a killed server, a closed terminal) reads as "stopped" and can be resumed by anyone.
+A stop request (:meth:`RunStore.request_stop`) is seen by the holder between chunks.
+
 The file is ``$PLM_BIAS_STORE`` or ``<cache>/bias/runs.sqlite3`` (the cache is ``$PLM_CACHE`` or
 ``~/.cache/plm-lens``). Every call opens its own connection (Streamlit sessions are threads, a CLI run may be
 another process); WAL journaling lets readers and one writer work at the same time.
@@ -29,6 +35,9 @@ from plm_core.i18n import msg
 
 STORE_ENV = "PLM_BIAS_STORE"
 STATUSES = ("queued", "running", "stopped", "complete", "error")
+LEASE_SECONDS = 60.0  # a run whose holder has not beaten for this long is stopped (its process is gone)
+LEASE_COLUMNS = {"lease_owner": "TEXT NOT NULL DEFAULT ''", "heartbeat": "REAL NOT NULL DEFAULT 0",
+                 "stop_requested": "INTEGER NOT NULL DEFAULT 0"}
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
     run_id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -90,6 +99,9 @@ class RunInfo:
     error: str
     created: float  # seconds since the epoch
     updated: float
+    lease_owner: str = ""  # who scores it now ("" = nobody): host:pid:worker
+    heartbeat: float = 0.0  # the holder's last sign of life (seconds since the epoch)
+    stop_requested: bool = False
 
     @property
     def complete(self) -> bool:
@@ -114,12 +126,17 @@ class RunStore:
         path: the database file (created with its folder on first use); default :func:`default_path`.
     """
 
-    def __init__(self, path: str | os.PathLike | None = None):
+    def __init__(self, path: str | os.PathLike | None = None, *, lease_seconds: float = LEASE_SECONDS):
         self.path = Path(path).expanduser() if path else default_path()
+        self.lease_seconds = float(lease_seconds)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with self._connect() as con:
             con.execute("PRAGMA journal_mode=WAL")
             con.executescript(SCHEMA)
+            have = {r["name"] for r in con.execute("PRAGMA table_info(runs)")}
+            for name, decl in LEASE_COLUMNS.items():  # a store written before leases existed
+                if name not in have:
+                    con.execute(f"ALTER TABLE runs ADD COLUMN {name} {decl}")
 
     @contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
@@ -164,7 +181,7 @@ class RunStore:
             row = con.execute("SELECT * FROM runs WHERE run_id = ?", (int(run_id),)).fetchone()
         if row is None:
             raise InvalidInputError(msg('there is no stored bias run #{run_id} in {path}', run_id=run_id, path=self.path))
-        return _info(row)
+        return _info(row, self._stale_before())
 
     def runs(self, probe: str | None = None, *, items_sha256: str | None = None,
              model_id: str | None = None) -> list[RunInfo]:
@@ -176,7 +193,75 @@ class RunStore:
                 args.append(value)
         sql = "SELECT * FROM runs" + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY run_id DESC"
         with self._connect() as con:
-            return [_info(r) for r in con.execute(sql, args).fetchall()]
+            return [_info(r, self._stale_before()) for r in con.execute(sql, args).fetchall()]
+
+    # ---- leases -------------------------------------------------------------------------------------
+
+    def _stale_before(self) -> float:
+        return time.time() - self.lease_seconds
+
+    def acquire(self, run_id: int, owner: str) -> bool:
+        """Take the run's lease for ``owner`` (and mark it running) unless a live holder has it; True if taken.
+
+        A lease is free when nobody holds it, ``owner`` holds it already, or its heartbeat is older than
+        ``lease_seconds``. A complete run is never taken."""
+        now = time.time()
+        with self._connect() as con:
+            con.execute("BEGIN IMMEDIATE")
+            row = con.execute("SELECT lease_owner, heartbeat, n_done, n_items FROM runs WHERE run_id = ?",
+                              (int(run_id),)).fetchone()
+            free = row is not None and row["n_done"] < row["n_items"] and (
+                not row["lease_owner"] or row["lease_owner"] == owner or row["heartbeat"] < now - self.lease_seconds)
+            if free:
+                con.execute("UPDATE runs SET lease_owner = ?, heartbeat = ?, status = 'running', stop_requested = 0, "
+                            "error = '', updated = ? WHERE run_id = ?", (owner, now, now, int(run_id)))
+            con.execute("COMMIT")
+        return free
+
+    def reserve(self, run_ids: Sequence[int], owner: str) -> list[int]:
+        """Hold the leases of queued runs for ``owner`` without starting them (a worker's queue: they read as
+        stopped if the worker dies before reaching them); returns those reserved."""
+        now = time.time()
+        held = []
+        with self._connect() as con:
+            for run_id in run_ids:
+                cur = con.execute("UPDATE runs SET lease_owner = ?, heartbeat = ? WHERE run_id = ? AND n_done < n_items "
+                                  "AND (lease_owner = '' OR lease_owner = ? OR heartbeat < ?)",
+                                  (owner, now, int(run_id), owner, now - self.lease_seconds))
+                if cur.rowcount:
+                    held.append(int(run_id))
+        return held
+
+    def beat(self, run_ids: Sequence[int], owner: str) -> list[int]:
+        """Renew ``owner``'s leases on ``run_ids``; returns those it still holds."""
+        now = time.time()
+        held = []
+        with self._connect() as con:
+            for run_id in run_ids:
+                cur = con.execute("UPDATE runs SET heartbeat = ? WHERE run_id = ? AND lease_owner = ?",
+                                  (now, int(run_id), owner))
+                if cur.rowcount:
+                    held.append(int(run_id))
+        return held
+
+    def release(self, run_id: int, owner: str, status: str, error: str = "") -> None:
+        """Give the lease back with the run's final ``status`` (stopped, complete, error); nothing if ``owner``
+        does not hold it."""
+        if status not in STATUSES:
+            raise ValueError(f"status {status!r} is not one of {STATUSES}")
+        with self._connect() as con:
+            con.execute("UPDATE runs SET lease_owner = '', heartbeat = 0, stop_requested = 0, status = ?, error = ?, "
+                        "updated = ? WHERE run_id = ? AND lease_owner = ?",
+                        (status, error, time.time(), int(run_id), owner))
+
+    def request_stop(self, run_id: int) -> None:
+        """Ask the run's holder to stop after its current chunk; a run nobody holds is marked stopped now."""
+        with self._connect() as con:
+            con.execute("BEGIN IMMEDIATE")
+            con.execute("UPDATE runs SET stop_requested = 1, updated = ? WHERE run_id = ?", (time.time(), int(run_id)))
+            con.execute("UPDATE runs SET status = 'stopped' WHERE run_id = ? AND status IN ('running', 'queued') AND "
+                        "(lease_owner = '' OR heartbeat < ?)", (int(run_id), self._stale_before()))
+            con.execute("COMMIT")
 
     def set_status(self, run_id: int, status: str, error: str = "") -> None:
         if status not in STATUSES:
@@ -210,17 +295,18 @@ class RunStore:
         return [json.loads(r["payload"]) for r in rows]
 
     def add_chunk(self, run_id: int, start: int, stop: int, rows: Sequence[Any],
-                  meta: dict[str, Any] | None = None) -> int:
+                  meta: dict[str, Any] | None = None, owner: str | None = None) -> int:
         """Store the rows scored for items ``start:stop`` in one transaction; returns the run's ``n_done``.
 
         Chunks must continue the run (``start == n_done``); a chunk another session stored first is ignored,
-        so two sessions resuming one run never duplicate rows.
+        so two sessions resuming one run never duplicate rows. With ``owner``, a chunk is stored only while
+        ``owner`` holds the run's lease (one that lost it, its heartbeat late, stores nothing).
         """
         with self._connect() as con:
             con.execute("BEGIN IMMEDIATE")
-            n_done, n_items = con.execute("SELECT n_done, n_items FROM runs WHERE run_id = ?",
-                                          (int(run_id),)).fetchone()
-            if start == n_done and stop > start:
+            n_done, n_items, holder = con.execute("SELECT n_done, n_items, lease_owner FROM runs WHERE run_id = ?",
+                                                  (int(run_id),)).fetchone()
+            if start == n_done and stop > start and (owner is None or holder == owner):
                 con.execute("INSERT INTO chunks (run_id, start, stop, rows, meta, created) VALUES (?,?,?,?,?,?)",
                             (int(run_id), int(start), int(stop),
                              json.dumps([_plain(r) for r in rows], ensure_ascii=False),
@@ -246,10 +332,15 @@ class RunStore:
         return [row for chunk in self.chunks(run_id) for row in chunk["rows"]]
 
 
-def _info(row: sqlite3.Row) -> RunInfo:
+def _info(row: sqlite3.Row, stale_before: float) -> RunInfo:
+    status = row["status"]
+    live = bool(row["lease_owner"]) and row["heartbeat"] >= stale_before
+    if not live and (status == "running" or (status == "queued" and row["created"] < stale_before)):
+        status = "stopped"  # its holder is gone (a killed server or CLI): resumable
     return RunInfo(int(row["run_id"]), row["probe"], row["model_id"], row["revision"], row["data_source"],
                    row["data_sha256"], row["items_sha256"], json.loads(row["config"]), int(row["n_items"]),
-                   int(row["n_done"]), row["status"], row["error"], float(row["created"]), float(row["updated"]))
+                   int(row["n_done"]), status, row["error"], float(row["created"]), float(row["updated"]),
+                   row["lease_owner"] if live else "", float(row["heartbeat"]), bool(row["stop_requested"]))
 
 
-__all__ = ["STORE_ENV", "RunInfo", "RunStore", "default_path", "items_sha256"]
+__all__ = ["LEASE_SECONDS", "STORE_ENV", "RunInfo", "RunStore", "default_path", "items_sha256"]

@@ -284,7 +284,9 @@ def save_classifier(handle: ModelHandle, trained: TrainedHead, folder: str | Pat
         config_dict.pop(key, None)
     config = BertConfig(**config_dict, num_labels=len(names), id2label=dict(enumerate(names)),
                         label2id={n: i for i, n in enumerate(names)}, architectures=["BertForSequenceClassification"])
-    with torch.device("cpu"):
+    from plm_core.loading import MODEL_CONSTRUCTION_LOCK
+
+    with MODEL_CONSTRUCTION_LOCK, torch.device("cpu"):  # not while another session's load swaps init functions
         clf = BertForSequenceClassification(config)
     with handle.lock:  # copy, on the CPU, from the shared model (which stays where it is)
         state = {f"bert.{k}": v.detach().to("cpu", copy=True) for k, v in base.state_dict().items()}

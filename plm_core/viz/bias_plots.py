@@ -155,7 +155,7 @@ def bec_pro_figure(result: BecProResult) -> go.Figure:
     from plm_core.bias import stats
 
     series: dict[str, list[Estimate]] = {}
-    for gender, rows in stats.grouped(result.rows, lambda r: r.gender).items():
+    for gender, rows in stats.grouped(result.counted, lambda r: r.gender).items():
         series[_("{gender} person words", gender=tr(gender))] = [
             stats.mean_estimate("Prof_Gender", _("{group} professions", group=tr(p)), [r.association for r in sub])
             for p, sub in stats.grouped(rows, lambda r: r.prof_gender).items()]

@@ -37,6 +37,16 @@ EXTRA_CSV = (
 )
 
 
+def settle(at):
+    """Wait for the runs' worker threads (plm_core.bias.worker), then rerun: the page shows what they stored."""
+    from plm_core.bias import worker
+
+    assert worker.wait_all(180)
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
 def frame(at, *columns: str):
     """The first table drawn with all of ``columns`` (AppTest does not expose dataframe keys)."""
     return next(d.value for d in at.dataframe if all(c in d.value.columns for c in columns))
@@ -47,7 +57,7 @@ def test_template_probe_chart_equals_core_and_opens_attention(app_factory, tiny_
     assert any("offensive stereotypes" in shown(w.value) for w in at.warning)
     tset = templates.EXAMPLE_SETS["Pronouns for occupations"]
     assert at.text_area(key="bias.targets").value == "he, she"
-    at.button(key="bias.template.run").click().run()
+    settle(at.button(key="bias.template.run").click().run())
     assert not at.exception and not at.error
     fig = json.loads(at.get("plotly_chart")[0].proto.spec)
     expected = templates.probe_templates(load_model(ModelSpec(str(tiny_dirs["masked_lm"]), device="cpu")), tset)
@@ -74,7 +84,7 @@ def test_template_probe_chart_equals_core_and_opens_attention(app_factory, tiny_
     assert any("has no slot" in shown(e.value) for e in at.error)
     # drill-down: a template row opens in the Attention page with the sentence preset
     at.text_area(key="bias.templates").input("\n".join(tset.templates)).run()
-    at.button(key="bias.template.run").click().run()
+    settle(at.button(key="bias.template.run").click().run())
     assert at.selectbox(key="bias.template.item").value == 0
     at.button(key="bias.template.open.attention_A").click().run()
     assert not at.exception
@@ -105,7 +115,7 @@ def test_long_form_template_csv_is_scored_as_written(app_factory, tiny_dirs):
     at.radio(key="bias.template.layout").set_value("rows").run()
     at.file_uploader(key="bias.template.csv").set_value(("set.csv", csv_text.encode(), "text/csv")).run()
     assert not at.exception and not at.error
-    at.button(key="bias.template.run").click().run()
+    settle(at.button(key="bias.template.run").click().run())
     assert not at.exception and not at.error, at.error
     rows = frame(at, "sentence", "score")
     assert list(rows["sentence"]) == ["the nurse told the man that [MASK] was tired."] * 2 + [
@@ -137,8 +147,7 @@ def run_crows(at, path, others: str = ""):
     at.text_input(key="bias.crows_pairs.path").input(str(path)).run()
     if others:
         at.text_area(key="bias.crows_pairs.models").input(others).run()
-    at.button(key="bias.crows_pairs.run").click().run()
-    assert not at.exception, at.exception
+    settle(at.button(key="bias.crows_pairs.run").click().run())
 
 
 def wilson(k: int, n: int) -> tuple[float, float]:
@@ -149,7 +158,7 @@ def wilson(k: int, n: int) -> tuple[float, float]:
 def test_crows_pairs_run_with_intervals_equals_core_and_scipy(app_factory, tiny_dirs, crows_file, monkeypatch):
     import ui.bias
 
-    monkeypatch.setattr(ui.bias, "CHUNK_SECONDS", 0.0)  # one pair per chunk after the first
+    monkeypatch.setattr(ui.bias, "CHUNK", 1)  # one pair per chunk: six chunks
     at = open_page(app_factory, tiny_dirs["masked_lm"], "pages/bias.py")
     run_crows(at, crows_file)
     expected = run_crows_pairs(load_model(ModelSpec(str(tiny_dirs["masked_lm"]), device="cpu")),
@@ -206,7 +215,7 @@ def test_upload_with_extra_columns_offers_a_breakdown_by_each(app_factory, tiny_
     assert at.multiselect(key="bias.crows_pairs.types").options == ["caste", "region"]
     assert at.selectbox(key="bias.crows_pairs.stratify").options == [
         "(none)", "bias_type", "stereo_antistereo", "split", "occupation"]
-    at.button(key="bias.crows_pairs.run").click().run()
+    settle(at.button(key="bias.crows_pairs.run").click().run())
     assert not at.exception and not at.error
     by = at.selectbox(key="bias.crows.by")
     assert by.options == ["bias_type", "stereo_antistereo", "split", "occupation"]
@@ -252,7 +261,7 @@ def test_bec_pro_upload_extra_column_breakdown_and_paired_test(app_factory, tiny
     at.radio(key="bias.probe").set_value("bec_pro").run()
     at.text_input(key="bias.bec_pro.path").input(str(path)).run()
     assert at.multiselect(key="bias.bec_pro.groups").options == ["balanced", "female", "male"]
-    at.button(key="bias.bec_pro.run").click().run()
+    settle(at.button(key="bias.bec_pro.run").click().run())
     assert not at.exception and not at.error
     assert "region" in at.selectbox(key="bias.bec.by").options and "Sent_AM" in at.selectbox(key="bias.bec.by").options
     at.selectbox(key="bias.bec.by").set_value("region").run()
@@ -273,28 +282,28 @@ def test_bec_pro_upload_extra_column_breakdown_and_paired_test(app_factory, tiny
 
 
 def test_stop_error_and_resume_after_a_restart_without_rescoring(app_factory, tiny_dirs, crows_file, monkeypatch):
-    import streamlit as st
 
     import plm_core.bias.crows_pairs as crows_mod
     import ui.bias
 
-    monkeypatch.setattr(ui.bias, "CHUNK_SECONDS", 0.0)
+    from plm_core.bias.store import RunStore
+
+    monkeypatch.setattr(ui.bias, "CHUNK", 1)
     real = crows_mod.score_pairs
     scored: list[int] = []
 
-    def score_then_stop(handle, chunk, **kw):  # the user presses Stop during the 2nd chunk
+    def score_then_stop(handle, chunk, **kw):  # the user presses Stop (any session) during the 5th chunk
         scored.extend(p.index for p in chunk)
         rows = real(handle, chunk, **kw)
         if len(scored) == 5:
-            job = st.session_state["bias.job"]
-            ui.bias.run_store().set_status(job["queue"][0], "stopped")
-            job["running"] = False
+            store = RunStore()
+            store.request_stop(store.runs()[0].run_id)
         return rows
 
     monkeypatch.setattr(crows_mod, "score_pairs", score_then_stop)
     at = open_page(app_factory, tiny_dirs["masked_lm"], "pages/bias.py")
     run_crows(at, crows_file)
-    assert len(scored) == 5  # the first chunk is 4 pairs, then sized to CHUNK_SECONDS (here: 1 pair)
+    assert len(scored) == 5  # the 5th chunk is stored, then the worker stops
     assert any("Stopped after 5 of 6 items" in shown(i.value) for i in at.info)
     assert len(frame(at, "sent_more", "score_more")) == 5
     info = ui.bias.run_store().runs()[0]
@@ -310,8 +319,7 @@ def test_stop_error_and_resume_after_a_restart_without_rescoring(app_factory, ti
     assert any("1 stored run of this probe" in shown(c.value) for c in at.caption)
     at.radio(key="bias.view").set_value("runs").run()  # ... but listed under Stored runs, to open or resume
     assert list(frame(at, "status", "scored")["status"]) == ["stopped"]
-    at.button(key="bias.runs.resume").click().run()
-    assert not at.exception
+    settle(at.button(key="bias.runs.resume").click().run())
     assert len(scored) == 6 and sorted(scored) == list(range(6))  # only the unscored pair was scored
     info = ui.bias.run_store().run(info.run_id)
     assert (info.status, info.n_done) == ("complete", 6)
@@ -329,9 +337,10 @@ def test_stop_error_and_resume_after_a_restart_without_rescoring(app_factory, ti
         return real(handle, chunk, **kw)
 
     monkeypatch.setattr(crows_mod, "score_pairs", fail_on_second)
+    monkeypatch.setattr(ui.bias, "CHUNK", 4)
     at.radio(key="bias.view").set_value("run").run()
     at.text_input(key="bias.crows_pairs.path").input(str(crows_file)).run()
-    at.button(key="bias.crows_pairs.run").click().run()
+    settle(at.button(key="bias.crows_pairs.run").click().run())
     assert any("simulated failure" in e.value and "4 items scored before it are kept" in shown(e.value) for e in at.error)
     assert len(frame(at, "sent_more", "score_more")) == 4
 
@@ -378,17 +387,18 @@ def test_two_models_side_by_side_with_intervals(app_factory, tiny_dirs, crows_fi
 def test_a_large_expansion_runs_as_a_stoppable_job(app_factory, tiny_dirs, monkeypatch):
     """16,020 scores (3 templates x 2,670 words x 2 targets) were refused by a fixed limit of 5,000; now they
     start a stored chunked job that Stop ends after its first chunk."""
-    import streamlit as st
 
     import plm_core.bias.templates as tmod
     import ui.bias
 
-    real = tmod.score_filled
+    from plm_core.bias.store import RunStore
 
-    def score_then_stop(handle, probe_slot, chunk, **kw):
-        job = st.session_state["bias.job"]
-        ui.bias.run_store().set_status(job["queue"][0], "stopped")
-        job["running"] = False
+    real = tmod.score_filled
+    monkeypatch.setattr(ui.bias, "CHUNK", 4)
+
+    def score_then_stop(handle, probe_slot, chunk, **kw):  # Stop pressed while the first chunk is scored
+        store = RunStore()
+        store.request_stop(store.runs("template")[0].run_id)
         return real(handle, probe_slot, chunk, **kw)
 
     monkeypatch.setattr(tmod, "score_filled", score_then_stop)
@@ -396,7 +406,7 @@ def test_a_large_expansion_runs_as_a_stoppable_job(app_factory, tiny_dirs, monke
     at.text_area(key="bias.templates").input("[MASK] is the [X].\n[MASK] met the [X].\n[MASK] saw the [X].").run()
     at.text_area(key="bias.slots").input("X: " + ", ".join(f"w{i}" for i in range(2670))).run()
     at.text_area(key="bias.targets").input("he, she").run()
-    at.button(key="bias.template.run").click().run()
+    settle(at.button(key="bias.template.run").click().run())
     assert not at.exception and not at.error, [shown(e.value) for e in at.error]
     info = ui.bias.run_store().runs("template")[0]
     assert (info.n_items, info.n_done, info.status, info.config["n_scores"]) == (8010, 4, "stopped", 16_020)
@@ -535,3 +545,77 @@ def test_exports_of_a_local_model_carry_its_folder_and_weights_sha256(app_factor
         want = hashlib.sha256((folder / "model.safetensors").read_bytes()).hexdigest()
         assert set(frame["model_folder"]) == {folder.name} and set(frame["model_weights_sha256"]) == {want}
         assert info.config["weights_sha256"] == want  # recorded when the run started
+
+
+def test_a_rejected_or_removed_upload_is_no_file_and_run_says_so(app_factory, tiny_dirs, monkeypatch):
+    """Issue 25, item 4: a 60 MB file never reaches the server (the uploader refuses it above its 50 MB limit), so
+    the page has an upload chosen and no file: Run says so and never switches to the public download; the same
+    after a file is removed; a template CSV 'as written' that is not loaded is not replaced by the editor's set."""
+    import ui.bias
+
+    def no_download(*args, **kwargs):
+        raise AssertionError("the public data set was fetched")
+
+    monkeypatch.setattr(datasets, "fetch", no_download)
+    at = open_page(app_factory, tiny_dirs["masked_lm"], "pages/bias.py")
+    at.radio(key="bias.probe").set_value("crows_pairs").run()
+    assert at.file_uploader(key="bias.crows_pairs.upload").proto.max_upload_size_mb == 50
+    at.button(key="bias.crows_pairs.run").click().run()  # nothing chosen yet
+    assert any("Choose the data first" in shown(e.value) for e in at.error)
+    at.radio(key="bias.crows_pairs.source").set_value("upload").run()  # the 60 MB file: refused in the browser
+    at.button(key="bias.crows_pairs.run").click().run()
+    assert not at.exception
+    assert any("No file is loaded" in shown(e.value) for e in at.error)
+    assert ui.bias.run_store().runs() == []
+    # a file uploaded, then removed: no file again
+    at.file_uploader(key="bias.crows_pairs.upload").set_value(("mine.csv", EXTRA_CSV.encode(), "text/csv")).run()
+    assert at.radio(key="bias.crows_pairs.source").value == "upload"
+    at.file_uploader(key="bias.crows_pairs.upload").set_value(None).run()
+    at.button(key="bias.crows_pairs.run").click().run()
+    assert any("No file is loaded" in shown(e.value) for e in at.error)
+    assert ui.bias.run_store().runs() == []
+    # templates as written with no CSV loaded: a message, not the editor's example set
+    at.radio(key="bias.probe").set_value("template").run()
+    at.radio(key="bias.template.layout").set_value("rows").run()
+    at.button(key="bias.template.run").click().run()
+    assert any("No CSV is loaded" in shown(e.value) for e in at.error)
+    assert ui.bias.run_store().runs() == []
+
+
+def test_a_run_goes_on_after_its_tab_closes_and_another_session_sees_it(app_factory, tiny_dirs, crows_file,
+                                                                        monkeypatch):
+    """Issue 24, item 3: the worker scores the run whether or not the session that started it is still there;
+    a second session opening it under Stored runs watches it (its progress), and never scores a chunk itself."""
+    import threading
+
+    import plm_core.bias.crows_pairs as crows_mod
+    import ui.bias
+    from plm_core.bias import worker
+
+    monkeypatch.setattr(ui.bias, "CHUNK", 1)
+    gate, real, threads = threading.Event(), crows_mod.score_pairs, []
+
+    def slow(handle, chunk, **kw):
+        threads.append(threading.current_thread().name)
+        gate.wait(60)  # held until the second session has looked
+        return real(handle, chunk, **kw)
+
+    monkeypatch.setattr(crows_mod, "score_pairs", slow)
+    at = open_page(app_factory, tiny_dirs["masked_lm"], "pages/bias.py")
+    at.radio(key="bias.probe").set_value("crows_pairs").run()
+    at.text_input(key="bias.crows_pairs.path").input(str(crows_file)).run()
+    at.button(key="bias.crows_pairs.run").click().run()
+    del at  # the tab is closed
+    other = open_page(app_factory, tiny_dirs["masked_lm"], "pages/bias.py")
+    other.radio(key="bias.probe").set_value("crows_pairs").run()
+    other.radio(key="bias.view").set_value("runs").run()
+    assert not other.exception
+    assert any("is being scored" in shown(i.value) for i in other.info)
+    assert other.get("progress")  # its progress, refreshed by a fragment
+    assert "bias.runs.resume" not in [b.key for b in other.button]  # nothing to resume: it is being scored
+    gate.set()
+    assert worker.wait_all(180)
+    info = ui.bias.run_store().runs("crows_pairs")[0]
+    assert (info.status, info.n_done) == ("complete", 6)
+    assert set(threads) == {f"bias-run-{info.run_id}"}  # every chunk scored by the run's worker thread
+    assert len(threads) == 6

@@ -64,10 +64,10 @@ def test_pages_with_their_views_open_in_chinese(app_factory, tiny_dirs, zh_threa
     _assert_chinese(at, "compare with attribution")
     at.switch_page("pages/bias.py").run()
     at.button(key="bias.template.run").click().run()
-    for _ in range(20):  # the job scores a chunk per run
-        if not at.session_state["bias.job"]["running"]:
-            break
-        at.run()
+    from plm_core.bias import worker
+
+    assert worker.wait_all(180)  # the run's worker thread (the page shows its progress)
+    at.run()
     assert not at.exception, at.exception
     _assert_chinese(at, "bias: a template probe's result")
 

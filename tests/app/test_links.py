@@ -143,6 +143,14 @@ def test_an_attention_link_draws_the_heads_of_its_sentence(app_factory, tiny_dir
     np.testing.assert_allclose(plotly_array(heat["data"][0]["z"]), out.attentions[1][0, 2].numpy(), atol=1e-5)
 
 
+def _settle(at) -> None:
+    """Wait for the bias runs' worker threads, then rerun to show what they stored."""
+    from plm_core.bias import worker
+
+    assert worker.wait_all(180)
+    at.run()
+
+
 def test_a_bias_link_opens_the_probe_view_and_editor(app_factory, tiny_dirs):
     query = {"bias.probe": "Templates", "bias.templates": "[MASK] is a [JOB].", "bias.slots": "JOB: nurse, doctor",
              "bias.targets": "he, she"}
@@ -150,6 +158,7 @@ def test_a_bias_link_opens_the_probe_view_and_editor(app_factory, tiny_dirs):
     assert at.text_area(key="bias.templates").value == "[MASK] is a [JOB]."
     assert at.text_area(key="bias.slots").value == "JOB: nurse, doctor"
     at.button(key="bias.template.run").click().run()
+    _settle(at)
     assert not at.exception and not at.error
     fig = chart_specs(at)[0]
     assert [list(t["x"]) for t in fig["data"] if t["type"] == "bar"][0] == ["nurse", "doctor"]
@@ -186,6 +195,7 @@ def test_back_from_a_drill_down_keeps_the_probe_the_upload_and_the_pair(app_fact
     at.radio(key="bias.probe").set_value("crows_pairs").run()
     at.file_uploader(key="bias.crows_pairs.upload").set_value(("mine.csv", CROWS_CSV.encode(), "text/csv")).run()
     at.button(key="bias.crows_pairs.run").click().run()
+    _settle(at)
     assert not at.exception and not at.error
     at.selectbox(key="bias.crows.item").set_value(2).run()
     at.button(key="bias.crows.open.attention_A").click().run()  # the drill-down
@@ -196,6 +206,7 @@ def test_back_from_a_drill_down_keeps_the_probe_the_upload_and_the_pair(app_fact
     assert any("Using mine.csv" in t.value for t in at.text)  # the uploaded file, kept for this session
     assert at.selectbox(key="bias.crows.item").value == 2
     at.button(key="bias.crows_pairs.run").click().run()  # runs on the kept file: 3 pairs, not the public set
+    _settle(at)
     assert not at.exception and not at.error
     assert at.selectbox(key="bias.crows.item").options == [f"#{i} " + x for i, x in
                                                            enumerate(["gender: the man was a nurse",
@@ -221,12 +232,17 @@ def test_hostile_link_text_shows_literally_and_a_long_one_is_cut(app_factory, ti
     box = next(b for b in [*at.text_area, *at.text_input] if b.key == param)
     assert box.value == hostile  # in the box as written
     assert not markup_problems(at), markup_problems(at)
-    # a long text from a link is cut by plm_core like a typed one, and the page says so
+    # a long text from a link is cut to what the app keeps, like a typed one (the box holds MAX_CHARS: issue 25,
+    # item 7), and the page says so
     n = MAX_CHARS + 5_000
-    at = open_page(app_factory, tiny_dirs[model], page, {param: ("[MASK] " + "word " * n)[:n], "lessons.reveal.1.1": "true"})
+    long = ("[MASK] " + "word " * n)[:n]
+    at = open_page(app_factory, tiny_dirs[model], page, {param: long, "lessons.reveal.1.1": "true"})
     assert not at.exception and not at.error, [e.value for e in at.error]
+    box = next(b for b in [*at.text_area, *at.text_input] if b.key == param)
+    assert box.value == long[:MAX_CHARS]
     said = " ".join(shown(m.value) for kind in ("info", "warning", "caption", "markdown") for m in getattr(at, kind))
-    assert f"cut from {n:,} to {MAX_CHARS:,} characters" in said, said[:500]
+    said += " ".join(shown(c.value) for c in at.sidebar.caption)
+    assert f"keeps at most {MAX_CHARS:,} characters" in said and param in said, said[:500]
 
 
 def test_a_link_with_values_a_widget_cannot_take_opens_the_defaults(app_factory, tiny_dirs):

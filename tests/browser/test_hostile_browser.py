@@ -1,6 +1,9 @@
 """Issue 10 in headless Chromium: nothing leaves the machine (case 7), and hostile text shows literally in the
 real frontend (cases 1, 5, 6).
 
+- The server's own outbound connections are watched too: a ``sitecustomize`` on its PYTHONPATH
+  (tests/browser/outbound/) records every connect()/sendto() off 127.0.0.1 and every DNS lookup of another
+  host; without ``browser.serverAddress`` in the config it records Streamlit's external-IP lookup.
 - The server is started exactly as the README says (``python3 -m streamlit run app.py`` from the repository
   root), plus the two flags a test cannot do without: a free port (other servers run on this machine) and
   ``--server.headless true`` (else Streamlit asks for an e-mail address on stdin). A control run with the
@@ -29,11 +32,18 @@ ROOT = Path(__file__).resolve().parents[2]
 README_COMMAND = "python3 -m streamlit run app.py"
 
 
-def _start(app_dir: Path, log: Path) -> tuple[subprocess.Popen, str]:
+OUTBOUND = Path(__file__).resolve().parent / "outbound"  # a sitecustomize recording the server's own connections
+
+
+def _start(app_dir: Path, log: Path, outbound: Path | None = None) -> tuple[subprocess.Popen, str]:
     port = free_port()
     cmd = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port), "--server.headless", "true"]
     out = open(log, "wb")
-    proc = subprocess.Popen(cmd, cwd=app_dir, stdout=out, stderr=subprocess.STDOUT)
+    env = None
+    if outbound is not None:  # Python loads sitecustomize from PYTHONPATH at start-up: no flag of Streamlit's
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(OUTBOUND), os.environ.get("PYTHONPATH")])),
+               "PLM_OUTBOUND_LOG": str(outbound)}
+    proc = subprocess.Popen(cmd, cwd=app_dir, stdout=out, stderr=subprocess.STDOUT, env=env)
     base = f"http://127.0.0.1:{port}/"
     try:
         wait_healthy(base, proc, timeout=90)
@@ -79,15 +89,21 @@ def test_the_readme_server_sends_nothing_off_the_machine(browser, tmp_path):
     assert "gatherUsageStats = false" in config
     (control / ".streamlit" / "config.toml").write_text(config.split("[browser]")[0], encoding="utf-8")
 
-    results = {}
+    results, server = {}, {}
     for name, app_dir in (("app", ROOT), ("control", control)):
-        proc, base = _start(app_dir, tmp_path / f"{name}.log")
+        outbound = tmp_path / f"{name}.outbound.jsonl"
+        proc, base = _start(app_dir, tmp_path / f"{name}.log", outbound)
         try:
             results[name] = _outside_requests(browser, base)
         finally:
             _stop(proc)
+        server[name] = [json.loads(line) for line in outbound.read_text(encoding="utf-8").splitlines()] \
+            if outbound.is_file() else []
     assert any("data.streamlit.io" in u for u in results["control"]), results["control"]  # the recorder sees them
+    # ... and the server's own recorder sees Streamlit's external-IP lookup at start-up without the config
+    assert any("checkip.amazonaws.com" in c["target"] for c in server["control"]), server["control"]
     assert results["app"] == [], results["app"]
+    assert server["app"] == [], [(c["call"], c["target"], c["stack"][-3:]) for c in server["app"]]
 
 
 # ------------------------------------------------------------------ the escaping helpers in the real frontend ----
@@ -229,7 +245,21 @@ def test_hostile_text_in_every_box_shows_literally(app):
 def test_a_95_kB_text_gives_a_short_note_not_a_giant_box(app):
     page = app.page
     app.goto(app.base_url + "attention")
-    set_text_area(app, "Sentence", "the cat sat on the mat because it was tired. " * 2100)
+    # the box keeps 20,000 characters, what the app keeps (issue 25, item 7): Streamlit's text area ignores an
+    # edit past its max_chars, so the 95 kB text is refused by the box and the longest it keeps is pasted
+    box = page.get_by_label("Sentence", exact=True)
+    text = "the cat sat on the mat because it was tired. " * 2100
+    page.context.grant_permissions(["clipboard-read", "clipboard-write"])
+    box.fill("")
+    box.focus()
+    page.evaluate("t => navigator.clipboard.writeText(t)", text)
+    page.keyboard.press("Control+V")
+    expect(box).to_have_value("")
+    page.evaluate("t => navigator.clipboard.writeText(t)", text[:20_000])
+    page.keyboard.press("Control+V")
+    expect(box).to_have_value(text[:20_000])
+    with app.expect_rerun():
+        box.press("Control+Enter")
     expect(page.get_by_text("256 tokens", exact=False).first).to_be_visible(timeout=60_000)
     alerts = page.get_by_test_id("stAlert")
     boxes = [alerts.nth(i).bounding_box() for i in range(alerts.count())]

@@ -88,7 +88,7 @@ def _streamlit_names(tree: ast.AST) -> set[str]:
     """Names bound to Streamlit containers: ``st`` and whatever is assigned from it (``sb = st.sidebar``,
     ``c1, c2 = st.columns(2)``, ``with st.container() as box``, ``for col in cols``), transitively."""
     known = {"st"}
-    makers = {"sidebar", "columns", "container", "tabs", "expander", "empty", "popover", "form", "status"}
+    makers = {"sidebar", "columns", "container", "tabs", "expander", "empty", "popover", "form", "status", "progress"}
     bindings = []
     for node in ast.walk(tree):
         if isinstance(node, ast.Assign):
@@ -157,6 +157,14 @@ def _unsafe_translation(node: ast.Call) -> list[ast.AST]:
     return bad + [a for a in rest if node.func.id != "_n"]
 
 
+def _attr_chain(node: ast.AST) -> list[str]:
+    names = []
+    while isinstance(node, ast.Attribute):
+        names.append(node.attr)
+        node = node.value
+    return names + ([node.id] if isinstance(node, ast.Name) else [])
+
+
 def _unsafe(node: ast.AST) -> list[ast.AST]:
     """Parts of a Markdown body that may carry unescaped text."""
     if isinstance(node, ast.Constant) or _is_md(node):
@@ -164,11 +172,19 @@ def _unsafe(node: ast.AST) -> list[ast.AST]:
     if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in TRANSLATE_CALLS:
         return _unsafe_translation(node)
     if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "tr" and len(node.args) == 1:
+        if isinstance(node.args[0], ast.Attribute) and "adapter" in _attr_chain(node.args[0]):
+            return []  # a kind adapter's own label (plm_core/kinds: N_ constants)
         return _unsafe(node.args[0])  # a constant label the app wrote, in the viewer's language
     if isinstance(node, ast.Name) and node.id.isupper():  # a module constant the app wrote
         return []
     if isinstance(node, ast.Subscript) and isinstance(node.value, ast.Name) and node.value.id.isupper():
         return []
+    if isinstance(node, ast.Attribute) and node.attr.isupper():  # a constant of another module (datasets.LICENSES)
+        return []
+    if isinstance(node, ast.Subscript) and isinstance(node.value, ast.Attribute) and node.value.attr.isupper():
+        return []
+    if isinstance(node, ast.BoolOp):  # ``help=tr(x) or None``
+        return [part for v in node.values for part in _unsafe(v)]
     if isinstance(node, ast.JoinedStr):
         bad = []
         for v in node.values:
@@ -296,3 +312,74 @@ def test_safe_figure_escapes_user_text_in_charts():
     assert "<b>" not in text and "<a " not in text and "<img" not in text
     assert "&lt;b&gt;x&lt;/b&gt;" in text and "a&amp;b" in text
     np.testing.assert_allclose(np.asarray(fig.data[0].z, dtype=float), np.eye(4))
+
+
+# ------------------------------------------------------------------ every Markdown sink, not only bodies ----
+# Issue 25, item 0: Streamlit renders Markdown in more places than st.markdown's body: progress and spinner
+# text, status/toast/expander/popover/tab labels, metric labels, every widget label, every ``help`` tooltip,
+# column-config labels and help, and the option labels of radio, pills and segmented_control (``format_func``).
+# A model id typed into "Also run on these models" reached st.progress(text=...) unescaped.
+
+LABEL_CALLS = {"toast", "expander", "popover", "status", "spinner", "metric", "button", "download_button", "checkbox",
+               "toggle", "radio", "selectbox", "multiselect", "text_input", "text_area", "number_input", "slider",
+               "select_slider", "file_uploader", "form_submit_button", "link_button", "pills", "segmented_control",
+               "color_picker", "date_input", "time_input", "camera_input", "page_link", "feedback", "Column",
+               "NumberColumn", "TextColumn", "CheckboxColumn", "ProgressColumn", "LinkColumn", "ListColumn",
+               "SelectboxColumn", "LineChartColumn", "BarChartColumn", "DatetimeColumn", "ImageColumn"}
+MARKDOWN_KEYWORDS = {"help", "text", "label"}
+MARKDOWN_OPTIONS = {"radio", "pills", "segmented_control"}  # their format_func output is Markdown too
+
+
+def _sink_parts(tree: ast.AST):
+    """(call, part) for every argument of a Streamlit call that Streamlit renders as Markdown."""
+    containers = _streamlit_names(tree) | {"widgets"}  # ui.widgets wraps text_area/text_input with a label
+    for node in ast.walk(tree):
+        if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)):
+            continue
+        root = node.func.value
+        while isinstance(root, (ast.Attribute, ast.Subscript, ast.Call)):
+            root = root.func if isinstance(root, ast.Call) else root.value
+        if not (isinstance(root, ast.Name) and root.id in containers):
+            continue
+        if node.func.attr in LABEL_CALLS and node.args:
+            yield node, node.args[0]
+        if node.func.attr == "tabs" and node.args and isinstance(node.args[0], (ast.List, ast.Tuple)):
+            yield from ((node, e) for e in node.args[0].elts)
+        for kw in node.keywords:
+            if kw.arg in MARKDOWN_KEYWORDS:
+                yield node, kw.value
+            if kw.arg == "format_func" and node.func.attr in MARKDOWN_OPTIONS and isinstance(kw.value, ast.Lambda):
+                yield node, kw.value.body
+
+
+def test_every_markdown_sink_gets_escaped_text():
+    files = sorted([*ROOT.glob("pages/*.py"), *ROOT.glob("ui/*.py"), ROOT / "app.py"])
+    found = []
+    for path in files:
+        source = path.read_text(encoding="utf-8")
+        lines = source.splitlines()
+        for call, part in _sink_parts(ast.parse(source)):
+            span = lines[call.lineno - 1: (call.end_lineno or call.lineno)]
+            if any("# md: trusted" in line for line in span):
+                continue
+            for bad in _unsafe(part):
+                found.append(f"{path.relative_to(ROOT)}:{getattr(bad, 'lineno', call.lineno)}: {call.func.attr}: "
+                             f"{ast.unparse(bad)[:80]}")
+    assert not found, "Markdown sinks (labels, help, progress text, options) with unescaped text:\n" + "\n".join(found)
+
+
+def test_the_sink_guard_catches_the_faults_it_is_for():
+    bad = ['bar.progress(0.5, text=_("{probe} on {model}", probe=_(NAMES[p]), model=info.model_id))',
+           'st.expander(f"Run {info.model_id}")', 'st.tabs([_("A"), model_id])', 'st.metric(label, 3)',
+           'st.button("x", help=err_text)', 'st.radio("x", opts, format_func=lambda o: names[o])',
+           'st.toast(text)', 'st.status(_("Loading {m}", m=spec.model_id))',
+           'st.column_config.NumberColumn(name, help=h)', 'c1.checkbox(label=user_label)']
+    good = ['bar.progress(0.5, text=_("{probe} on {model}", probe=_(NAMES[p]), model=md(info.model_id)))',
+            'st.expander(_("Run {m}", m=md(m)))', 'st.tabs([_("A"), md(model_id)])', 'st.metric(_("x"), value)',
+            'st.button("x", help=_(HELP))', 'st.radio("x", opts, format_func=lambda o: md(names[o]))',
+            'st.selectbox("x", opts, format_func=lambda o: names[o])', 'st.column_config.Column(_(ROW_FIELDS[k]))']
+    for src in bad:
+        parts = list(_sink_parts(ast.parse("c1, c2 = st.columns(2)\nbar = c1.progress(0)\n" + src)))
+        assert any(_unsafe(p) for _c, p in parts), src
+    for src in good:
+        assert not any(_unsafe(p) for _c, p in _sink_parts(ast.parse("bar = st.progress(0)\n" + src))), src
