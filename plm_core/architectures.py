@@ -496,6 +496,57 @@ LAYOUTS["xlm-roberta"] = LAYOUTS["camembert"] = LAYOUTS["roberta"]
 LAYOUTS["mt5"] = LAYOUTS["t5"]
 
 
+@dataclass(frozen=True)
+class Projections:
+    """Where each attention block's value and output projections are, for the views inside the model (the
+    query·key view finds its modules by running the model; a head's value·output path needs them by name).
+
+    Args:
+        paths: stack name ("self"; an encoder-decoder's "encoder", "decoder", "cross") -> the attention module of
+            layer ``*`` under ``model.base_model``.
+        v: the value projection's attribute on the attention module; or ``qkv``: a fused [q | k | v] projection.
+        out: the output projection W_O's attribute on the attention module; or ``output``: stack -> its path
+            (BERT keeps W_O in the sibling ``BertSelfOutput``).
+    """
+
+    paths: tuple[tuple[str, str], ...]
+    v: str | None = None
+    qkv: str | None = None
+    out: str | None = None
+    output: tuple[tuple[str, str], ...] = ()
+
+    def attention(self, model: torch.nn.Module, stack: str, layer: int) -> torch.nn.Module:
+        return body(model).get_submodule(dict(self.paths)[stack].replace("*", str(layer)))
+
+    def value(self, model: torch.nn.Module, stack: str, layer: int) -> tuple[torch.nn.Module, bool]:
+        """(the value projection, fused): a fused projection holds v in its last third."""
+        attn = self.attention(model, stack, layer)
+        return (getattr(attn, self.qkv), True) if self.qkv else (getattr(attn, str(self.v)), False)
+
+    def output_projection(self, model: torch.nn.Module, stack: str, layer: int) -> torch.nn.Module:
+        if self.out:
+            return getattr(self.attention(model, stack, layer), self.out)
+        return body(model).get_submodule(dict(self.output)[stack].replace("*", str(layer)))
+
+
+_LLAMA_PROJ = Projections((("self", "layers.*.self_attn"),), v="v_proj", out="o_proj")
+_BERT_PROJ = Projections((("self", "encoder.layer.*.attention.self"),), v="value",
+                         output=(("self", "encoder.layer.*.attention.output.dense"),))
+_T5_PROJ = Projections((("encoder", "encoder.block.*.layer.0.SelfAttention"),
+                        ("decoder", "decoder.block.*.layer.0.SelfAttention"),
+                        ("cross", "decoder.block.*.layer.1.EncDecAttention")), v="v", out="o")
+PROJECTIONS: dict[str, Projections] = {
+    "gpt2": Projections((("self", "h.*.attn"),), qkv="c_attn", out="c_proj"),
+    "llama": _LLAMA_PROJ, "mistral": _LLAMA_PROJ, "qwen2": _LLAMA_PROJ, "gemma": _LLAMA_PROJ,
+    "phi3": replace(_LLAMA_PROJ, v=None, qkv="qkv_proj"),
+    "bert": _BERT_PROJ, "roberta": _BERT_PROJ, "xlm-roberta": _BERT_PROJ, "camembert": _BERT_PROJ,
+    "distilbert": Projections((("self", "transformer.layer.*.attention"),), v="v_lin", out="out_lin"),
+    "t5": _T5_PROJ, "mt5": _T5_PROJ,
+    "bart": Projections((("encoder", "encoder.layers.*.self_attn"), ("decoder", "decoder.layers.*.self_attn"),
+                         ("cross", "decoder.layers.*.encoder_attn")), v="v_proj", out="out_proj"),
+}
+
+
 def layout_of(config: object) -> Layout | None:
     """The residual-stream layout of ``config.model_type`` (:data:`LAYOUTS`), or None when it is not mapped."""
     return LAYOUTS.get(getattr(config, "model_type", ""))

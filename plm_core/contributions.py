@@ -36,14 +36,13 @@ import numpy as np
 import torch
 
 from plm_core.architectures import (
+    PROJECTIONS,
     Layout,
     STACK_OUTPUTS,
     Sublayer,
-    attention_module,
     body,
     layout_of,
     n_stack_layers,
-    output_projection,
 )
 from plm_core.errors import InvalidInputError, UnsupportedModelError, excerpt
 from plm_core.i18n import msg
@@ -220,17 +219,12 @@ def sub_module(handle: ModelHandle, lay: Layout, sub: Sublayer, layer: int) -> t
     contribution to the residual stream (W_O of an attention block, the down projection of an FFN)."""
     if sub.kind == "ffn":
         return body(handle.model).get_submodule(layer_path(sub.proj, layer))
-    arch = handle.arch
-    return output_projection(handle.model, arch, arch.stack(sub.stack), layer)
+    return PROJECTIONS[handle.config.model_type].output_projection(handle.model, sub.stack, layer)
 
 
 def value_module(handle: ModelHandle, sub: Sublayer, layer: int) -> tuple[torch.nn.Module, bool]:
     """(the value projection, fused): a fused q|k|v projection leaves v in its last third of the key/value width."""
-    arch = handle.arch
-    attn = attention_module(handle.model, arch, arch.stack(sub.stack), layer)
-    if arch.qkv is not None:
-        return getattr(attn, arch.qkv), True
-    return getattr(attn, arch.v), False
+    return PROJECTIONS[handle.config.model_type].value(handle.model, sub.stack, layer)
 
 
 def model_inputs(handle: ModelHandle, encoding: Encoding) -> dict[str, torch.Tensor]:
