@@ -26,9 +26,9 @@ st.caption(_("Self-attention: each token (query) takes a weighted mix of all tok
 left, right = st.columns([3, 2])
 with left:
     first_label, pair_label, pair_help = handle.adapter.text_labels(handle)
-    text = widgets.text_area(tr(first_label), "attention.text", EXAMPLE, height=90)
+    text = widgets.text_area(tr(first_label), "attention.text", EXAMPLE, height=90)  # md: trusted
 with right:
-    pair = widgets.text_area(tr(pair_label), "attention.pair", height=90, help=tr(pair_help))
+    pair = widgets.text_area(tr(pair_label), "attention.pair", height=90, help=tr(pair_help))  # md: trusted
 result = widgets.run_or_stop(lambda: resources.cached_attention(spec, text, pair or None))
 widgets.show_notes(result.encoding)
 units = ui_text.unit_switch(text, pair)

@@ -25,11 +25,11 @@ st.caption(_("Which input tokens made the model's output? Red tokens raise the e
              "with every word replaced by [PAD], [MASK] or a zero vector)."))
 
 first_label, pair_label, pair_help = handle.adapter.text_labels(handle)
-text = widgets.text_area(tr(first_label), "attribution.text", ua.default_text(handle), height=80)
+text = widgets.text_area(tr(first_label), "attribution.text", ua.default_text(handle), height=80)  # md: trusted
 text = widgets.chat_wrapped(spec, text, "attribution.chat")
 pair = None
 if handle.adapter.takes_pair:  # a pair classifier's second text, an encoder-decoder's target prefix
-    pair = widgets.text_area(tr(pair_label), "attribution.pair", height=68, help=tr(pair_help)).strip() or None
+    pair = widgets.text_area(tr(pair_label), "attribution.pair", height=68, help=tr(pair_help)).strip() or None  # md: trusted
 target = ua.target_picker(handle, text)
 offered, refused = ua.method_choices(handle)
 methods = st.multiselect(_("Methods"), offered, default=["integrated_gradients"], key="attribution.methods",
@@ -130,7 +130,7 @@ if len(results) > 1:
 
 if "class" in handle.adapter.target_kinds:  # every class of a classifier, with the first method: one table
     n_labels = len(ua.class_names(handle))
-    every = st.toggle(_("Explain every label ({n} labels, about {seconds:.0f} s)", n=n_labels,
+    every = st.toggle(_("Explain every label ({n} labels, about {seconds:.0f} s)", n=n_labels,  # md: trusted
                         seconds=n_labels * ua.estimate(spec, n_tokens, methods[0], n_steps, n_samples)),
                       key="attribution.every_label", bind="query-params")
     if every:

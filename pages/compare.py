@@ -67,8 +67,8 @@ if mode == "texts":
     pair = None
     if handle.adapter.takes_pair:  # a pair classifier's hypothesis, an encoder-decoder's target: one for both
         _first, pair_label, pair_help = handle.adapter.text_labels(handle)
-        pair = st.text_input(_("{label} (read with both sentences)", label=tr(pair_label)), max_chars=MAX_CHARS, key="compare.pair",
-                             live=LIVE_PAUSE, bind="query-params", help=tr(pair_help)).strip() or None
+        pair = st.text_input(_("{label} (read with both sentences)", label=tr(pair_label)), max_chars=MAX_CHARS, key="compare.pair",  # md: trusted
+                             live=LIVE_PAUSE, bind="query-params", help=tr(pair_help)).strip() or None  # md: trusted
     result = widgets.run_or_stop(lambda: ui_masking.cached_text_comparison(spec, text_a, text_b, text_pair=pair))
     for note in result.notes:  # first each sentence's own (cut input, unknown characters), then the comparison's
         widgets.show_note(note)
@@ -136,8 +136,8 @@ else:
     pair = None
     if handle.adapter.takes_pair:  # a pair classifier's hypothesis, read by both models
         _first, pair_label, pair_help = handle.adapter.text_labels(handle)
-        pair = st.text_input(tr(pair_label), max_chars=MAX_CHARS, key="compare.model_pair", live=LIVE_PAUSE, bind="query-params",
-                             help=tr(pair_help)).strip() or None
+        pair = st.text_input(tr(pair_label), max_chars=MAX_CHARS, key="compare.model_pair", live=LIVE_PAUSE, bind="query-params",  # md: trusted
+                             help=tr(pair_help)).strip() or None  # md: trusted
     if not model_b.strip():
         st.info(_("Enter a second model to put next to the sidebar's model."))
     else:

@@ -118,7 +118,7 @@ with patch_tab:
     what_labels = {"residual": _("residual stream (layer × position)"), "heads": _("each head's output"),
                    "ffn": _("each FFN block's output")}
     what = st.segmented_control(_("Patch"), list(what_labels), default="residual", key="inside.patch.what",
-                                format_func=lambda w: what_labels[w], bind="query-params") or "residual"
+                                format_func=lambda w: what_labels[w], bind="query-params") or "residual"  # md: trusted
     pres = widgets.run_or_stop(lambda: ui_inside.cached_patch(spec, text, corrupt, what, word, contrast, pair))
     for note in pres.notes:
         widgets.show_note(note)

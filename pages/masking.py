@@ -30,13 +30,13 @@ def masking_view() -> None:
                  "The view follows the text as you type; the address bar is a link to this exact view."))
 
     first_label, pair_label, pair_help = adapter.text_labels(handle)
-    text = st.text_input(tr(first_label), adapter.example(handle, "masking"),
+    text = st.text_input(tr(first_label), adapter.example(handle, "masking"),  # md: trusted
                          max_chars=MAX_CHARS, key="masking.text", live=LIVE_PAUSE, bind="query-params")
     text = widgets.chat_wrapped(spec, text, "masking.chat")
     target = None
     if adapter.takes_pair:  # a pair classifier's second text; an encoder-decoder predicts the next token of this target
-        target = st.text_input(tr(pair_label), max_chars=MAX_CHARS, key="masking.target", live=LIVE_PAUSE,
-                               help=tr(pair_help), bind="query-params") or None
+        target = st.text_input(tr(pair_label), max_chars=MAX_CHARS, key="masking.target", live=LIVE_PAUSE,  # md: trusted
+                               help=tr(pair_help), bind="query-params") or None  # md: trusted
     encoding = widgets.run_or_stop(lambda: ui_masking.cached_encoding(spec, text, target))
     widgets.show_notes(encoding)
     options = [i for i, s in enumerate(encoding.special) if not s]

@@ -20,8 +20,6 @@ confusion matrices of the same resamples. A run is stored and scored chunk by ch
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import math
 from collections.abc import Sequence
@@ -137,13 +135,26 @@ def columns(rows: Sequence[LabelledRow | EvalRow]) -> list[str]:
 
 # ---- what the model is asked --------------------------------------------------------------------------
 
+CLASSES_MODE: Mode = "classifier"  # the evaluation mode that reads the model's own classes (not a model kind)
+
+
+def _masked(handle: ModelHandle) -> bool:
+    """A masked LM: label words are scored at its [MASK] (the kind adapter's read-out)."""
+    return handle.adapter.output == "masked_token"
+
+
+def _causal(handle: ModelHandle) -> bool:
+    """A decoder-only LM: label words are scored as the next word after the prompt."""
+    return handle.adapter.output == "next_token" and handle.adapter.prompt_is_prefix
+
+
 def modes(handle: ModelHandle) -> dict[Mode, str | None]:
     """Each mode with None when it works on this model, else the reason it does not."""
-    kind = handle.kind
-    head = None if kind == "classifier" else msg("this model has no classification head (it is a {kind}); "
+    kind, masked, causal = handle.kind, _masked(handle), _causal(handle)
+    head = None if handle.adapter.output == "classes" else msg("this model has no classification head (it is a {kind}); "
                                                   "train one in lesson 5, or use label words with a masked or "
                                                   "causal LM", kind=kind)
-    lm = None if kind in ("masked_lm", "causal_lm") else msg("label words and perplexity need a masked or causal "
+    lm = None if masked or causal else msg("label words and perplexity need a masked or causal "
                                                             "language model; this one is a {kind}", kind=kind)
     return {"classifier": head, "label_words": lm, "perplexity": lm}
 
@@ -181,7 +192,7 @@ def label_word_ids(handle: ModelHandle, words: dict[str, str]) -> dict[str, int]
     from plm_core.bias.common import _is_bpe
     from plm_core.display import token_texts
 
-    causal = handle.kind == "causal_lm"
+    causal = _causal(handle)
     ids: dict[str, int] = {}
     for label, word in words.items():
         spaced = causal or _is_bpe(handle)  # the word follows a space in the template
@@ -204,16 +215,16 @@ def check_template(handle: ModelHandle, template: str) -> None:
     if template.count(TEXT) != 1:
         raise InvalidInputError(msg("the template needs {text} exactly once", text=TEXT))
     n_mask = template.count(MASK)
-    if handle.kind == "masked_lm" and n_mask != 1:
+    if _masked(handle) and n_mask != 1:
         raise InvalidInputError(msg("a masked LM's template needs {mask} exactly once", mask=MASK))
-    if handle.kind == "causal_lm" and (n_mask or template.rstrip() != template):
+    if _causal(handle) and (n_mask or template.rstrip() != template):
         raise InvalidInputError(msg("a causal LM's template ends where the label word follows: no {mask} and no "
                                     "trailing space", mask=MASK))
 
 
 def class_names(handle: ModelHandle, config: dict[str, Any]) -> tuple[str, ...]:
     """The classes a run predicts: the model's labels (classifier) or the label-words' labels."""
-    if config["mode"] == "classifier":
+    if config["mode"] == CLASSES_MODE:
         from plm_core.inference import class_labels
 
         return class_labels(handle)
@@ -285,7 +296,7 @@ def score_rows(handle: ModelHandle, config: dict[str, Any], rows: Sequence[Label
         return _score_perplexity(handle, rows)
     classes = class_names(handle, config)
     gold = match_labels([r.label for r in rows], classes)
-    probs, prompts = (_classifier_probs(handle, rows) if mode == "classifier"
+    probs, prompts = (_classifier_probs(handle, rows) if mode == CLASSES_MODE
                       else _label_word_probs(handle, config, rows))
     out = []
     for r, p, (prompt, n_tok) in zip(rows, probs, prompts):
@@ -323,7 +334,7 @@ def _label_word_probs(handle: ModelHandle, config: dict[str, Any], rows: Sequenc
         with handle.lock:
             enc = handle.tokenizer(prompt, return_offsets_mapping=True, truncation=True, max_length=limit)
         seq = list(enc["input_ids"])
-        if handle.kind == "masked_lm":
+        if _masked(handle):
             where = [i for i, (a, _b) in enumerate(enc["offset_mapping"]) if a == mask_at
                      and seq[i] == handle.tokenizer.mask_token_id]
             if not where:
@@ -334,7 +345,7 @@ def _label_word_probs(handle: ModelHandle, config: dict[str, Any], rows: Sequenc
             positions.append(len(seq) - 1)  # the next token after the template
         sequences.append(seq)
         prompts.append((prompt, len(seq)))
-    if handle.kind == "masked_lm":
+    if _masked(handle):
         logp = masked_log_probs(handle, sequences, positions)  # [row, vocab]
     else:
         logp = _next_token_log_probs(handle, sequences)
@@ -369,7 +380,7 @@ def _score_perplexity(handle: ModelHandle, rows: Sequence[LabelledRow]) -> list[
         encs = [handle.tokenizer(r.text, truncation=True, max_length=limit, return_special_tokens_mask=True)
                 for r in rows]
     out = []
-    if handle.kind == "causal_lm":
+    if _causal(handle):
         for r, enc in zip(rows, encs):
             ll, n = causal_log_likelihood(handle, list(enc["input_ids"]))
             out.append(EvalRow(r.index, r.text, r.text_pair, r.label, "", (), False, len(enc["input_ids"]), ll, n,
@@ -584,24 +595,9 @@ class EvalResult:
 
 
 def export_csv(records: Sequence[dict[str, Any]], config: dict[str, Any]) -> str:
-    """The one CSV writer of this module (provenance columns first; see ``plm_core.bias.common.table_to_csv``),
-    with cells a spreadsheet would run as a formula (``=``, ``+``, ``-``, ``@``, tab, CR) prefixed by ``'``."""
-    text = table_to_csv(records, config)
-    rows = list(csv.reader(io.StringIO(text)))
-    buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\n")
-    for row in rows:
-        writer.writerow(["'" + c if c[:1] in ("=", "+", "-", "@", "\t", "\r") and not _number(c) else c
-                         for c in row])
-    return buf.getvalue()
-
-
-def _number(cell: str) -> bool:
-    try:
-        float(cell)
-        return True
-    except ValueError:
-        return False
+    """The one CSV writer of this module: ``plm_core.bias.common.table_to_csv`` (provenance columns first), which
+    writes through ``plm_core.export`` (cells a spreadsheet would run as a formula get a leading ``'``)."""
+    return table_to_csv(records, config)
 
 
 def evaluate(handle: ModelHandle, rows: Sequence[LabelledRow], config: dict[str, Any], *,

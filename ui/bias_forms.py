@@ -210,7 +210,7 @@ def template_form(handle: ModelHandle, spec: ModelSpec) -> None:
                  format_func=tr, bind="query-params")
     layout = c1.radio(_("A CSV's rows are"), [*templates.LAYOUTS, TABLE], key="bias.template.layout",
                       bind="query-params",
-                      format_func=lambda k: {"lists": _("word lists (every combination)"),
+                      format_func=lambda k: {"lists": _("word lists (every combination)"),  # md: trusted
                                              "rows": _("templates as written (own slot values per row)"),
                                              TABLE: _("a published set: map its columns to the slots")}[k])
     upload = c2.file_uploader(_("…or a CSV or TSV (columns: template, target, one per slot)"),

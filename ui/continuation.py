@@ -30,7 +30,7 @@ def segment_view(results: Sequence[AttributionResult], key: str = "attribution.s
     """Scores summed per sentence, per line, or over a span the user marks (completeness kept)."""
     labels = {"tokens": _("tokens"), "sentence": _("sentences"), "line": _("lines"), "spans": _("a marked span")}
     by = st.segmented_control(_("Group the scores by"), list(labels), default="tokens", key=key,
-                              format_func=lambda b: labels[b], bind="query-params") or "tokens"
+                              format_func=lambda b: labels[b], bind="query-params") or "tokens"  # md: trusted
     if by == "tokens":
         return
     spans: list[tuple[int, int]] = []

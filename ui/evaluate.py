@@ -229,8 +229,8 @@ def show_metrics(result: ev.EvalResult, spec: ModelSpec) -> None:
                   total=result.n_items))
     c1, c2, c3 = st.columns(3)
     acc, macro = m.get("accuracy"), m.get("f1", "macro")
-    c1.metric(_("accuracy"), f"{acc.value:.1%}", help=_metric_label(acc))
-    c2.metric(_("macro-F1"), f"{macro.value:.3f}", help=_metric_label(macro))
+    c1.metric(_("accuracy"), f"{acc.value:.1%}", help=_metric_label(acc))  # md: trusted
+    c2.metric(_("macro-F1"), f"{macro.value:.3f}", help=_metric_label(macro))  # md: trusted
     c3.metric(_("errors"), f"{len(result.errors()):,} / {len(result.rows):,}")
     st.caption(_("Intervals: {how}. Metrics: scikit-learn.", how=md(tr(m.interval))))
     names = {k: _(v) for k, v in METRIC_NAMES.items()}

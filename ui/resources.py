@@ -46,8 +46,8 @@ def prepare_embedded(model_id: str) -> None:
     found = embedded.lookup(model_id)
     if found is None or embedded.is_prepared(found):
         return
-    bar = st.progress(0.0, text=_("Preparing {model} for its first use (once per machine)…", model=_(found.label)))
-    embedded.prepare(found.key, lambda fraction, text: bar.progress(min(max(fraction, 0.0), 1.0), text=tr(text)))
+    bar = st.progress(0.0, text=_("Preparing {model} for its first use (once per machine)…", model=_(found.label)))  # md: trusted
+    embedded.prepare(found.key, lambda fraction, text: bar.progress(min(max(fraction, 0.0), 1.0), text=tr(text)))  # md: trusted
     bar.empty()
 
 

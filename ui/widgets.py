@@ -136,8 +136,8 @@ def model_picker() -> ModelHandle | None:
     if room.enabled:
         sb.caption(md(tr(room.describe())))
     if (shipped := embedded.lookup(spec.model_id)) is not None:
-        sb.caption(_("{about} [Licence: {licence}]({url})", about=_(shipped.about), licence=md(shipped.licence[0]),
-                     url=shipped.licence[1]))
+        sb.caption(_("{about} [Licence: {licence}]({url})", about=_(shipped.about), licence=md(shipped.licence[0]),  # md: trusted
+                     url=shipped.licence[1]))  # md: trusted
     sb.caption(
         f"**{md(spec.model_id)}**  \n{md(tr(handle.adapter.label))}  \n"
         + _("{layers} layers × {heads} heads, {params:.1f} M parameters", layers=int(handle.n_layers),
@@ -252,7 +252,7 @@ def offer_models(text: str, fits: Callable[[ModelHandle], bool], *, suggested: t
         label = (_("Use {model} (loaded)", model=md(s.model_id)) if s in loaded else
                  _("Load {model}", model=md(_(SUGGESTED_MODELS[s.model_id]) if s.model_id in SUGGESTED_MODELS
                                             else s.model_id)))
-        cols[n % len(cols)].button(label, key=f"{key}.{n}", on_click=use_model, args=(s,))
+        cols[n % len(cols)].button(label, key=f"{key}.{n}", on_click=use_model, args=(s,))  # md: trusted
 
 
 def show_notes(encoding: Encoding) -> None:

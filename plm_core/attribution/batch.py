@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 from plm_core.attribution.types import AttributionResult, Target
 from plm_core.errors import InvalidInputError, PlmCoreError
+from plm_core.export import records_to_csv
 from plm_core.i18n import msg
 from plm_core.loading import ModelHandle
 
@@ -91,20 +92,11 @@ def attribute_rows(handle: ModelHandle, rows: Sequence[str], method: str, *, tar
     return tuple(out)
 
 
-_FORMULA = ("=", "+", "-", "@", "\t", "\r")
-
-
-def _cell(value: object) -> object:
-    """A text cell a spreadsheet would read as a formula gets a leading apostrophe (OWASP CSV injection)."""
-    return "'" + value if isinstance(value, str) and value.startswith(_FORMULA) else value
-
-
 def to_csv(results: Sequence[RowResult]) -> str:
     """One CSV row per (file row, token): row, text, the method's configuration, token, score; a row without a
     result has its error. ``pandas.read_csv`` reads it."""
     from plm_core.attribution.report import to_records
 
-    buf = io.StringIO()
     records = []
     for r in results:
         if r.result is None:
@@ -112,11 +104,7 @@ def to_csv(results: Sequence[RowResult]) -> str:
             continue
         for rec in to_records([r.result]):
             records.append({"row": r.row, "text": r.text, "error": "", **rec})
-    fields = list(dict.fromkeys(k for rec in records for k in rec))
-    writer = csv.DictWriter(buf, fieldnames=fields)
-    writer.writeheader()
-    writer.writerows({k: _cell(v) for k, v in rec.items()} for rec in records)
-    return buf.getvalue()
+    return records_to_csv(records, list(dict.fromkeys(k for rec in records for k in rec)))
 
 
 def to_json(results: Sequence[RowResult]) -> str:
