@@ -110,7 +110,8 @@ def test_a_failed_or_killed_conversion_leaves_nothing(fake_conversion, monkeypat
     assert not leftover.exists()
 
 
-def test_missing_model_package_says_what_to_install(monkeypatch):
+def test_missing_model_package_says_what_to_install(monkeypatch, tmp_path):
+    monkeypatch.setenv("PLM_CACHE", str(tmp_path))  # not converted here (an earlier test may have converted it)
     monkeypatch.setattr(models.importlib.util, "find_spec", lambda name: None)
     with pytest.raises(ModelLoadError, match="requirements-models.txt"):
         models.prepare("smollm2")
