@@ -117,11 +117,11 @@ def mode_input(handle) -> tuple[str, dict] | None:
     if mode == "label_words":
         c1, c2 = st.columns(2)
         template = c1.text_input(_("Template ({text} = the example; {mask} = where the label word goes)"),
-                                 ev.DEFAULT_TEMPLATES[handle.kind], key="evaluate.template", bind="query-params",
+                                 ev.DEFAULT_TEMPLATES[handle.kind], key="evaluate.template", bind=max_chars=MAX_CHARS, "query-params",
                                  help=_("PET-style: the label whose word scores highest at {mask} (masked LM) or as "
                                         "the next word after the template (causal LM) is the prediction."))
         words = c2.text_area(_("Label words (label: word, one per line)"), ev.DEFAULT_LABEL_WORDS,
-                             key="evaluate.label_words", bind="query-params", height=90)
+                             key="evaluate.label_words", bind=max_chars=MAX_CHARS, "query-params", height=90)
         try:
             config |= {"template": template, "label_words": ev.parse_label_words(words)}
             ev.check_template(handle, template)
@@ -161,8 +161,7 @@ def stored_runs() -> None:
         run_id = st.selectbox(_("Run"), list(by_id), key="evaluate.runs.pick", persist_state="session",
                               format_func=lambda i: by_id[i].describe())
         info = by_id[run_id]
-        job = st.session_state.get(ui_bias.JOB)
-        active = bool(job and job["running"] and run_id in job["queue"])
+        active = ui_bias.is_active(info)  # its worker is scoring it (this session's or another's)
         c1, c2, _rest = st.columns([1, 1, 4])
         if c1.button(_("Open"), key="evaluate.runs.open"):
             st.session_state.setdefault(ui_bias.CURRENT, {})[PROBE] = run_id
@@ -383,7 +382,7 @@ def map_view(handle, spec: ModelSpec, data: Data | None, result: ev.EvalResult |
         words_text = c2.text_area(_("Words, one per line (each must be one token)"),
                                   "king\nqueen\nman\nwoman\nboy\ngirl\nparis\nfrance\nlondon\nengland\ncat\ndog\n"
                                   "one\ntwo\nthree\nred\ngreen\nblue", key="evaluate.map.words", height=140,
-                                  bind="query-params")
+                                  bind=max_chars=MAX_CHARS, "query-params")
         ids, words, refused = [], [], []
         for w in dict.fromkeys(w.strip() for w in words_text.splitlines() if w.strip()):
             try:
@@ -447,9 +446,9 @@ def analogy_view(handle, prefix: str = "evaluate") -> None:
                  "its input embeddings are trained only as the first layer of a deep model, so analogies come out "
                  "weaker here. A word must be one token."))
     c1, c2, c3 = st.columns(3)
-    a = c1.text_input("a", "king", key=f"{prefix}.analogy.a", bind="query-params")
-    b = c2.text_input("b", "man", key=f"{prefix}.analogy.b", bind="query-params")
-    c = c3.text_input("c", "woman", key=f"{prefix}.analogy.c", bind="query-params")
+    a = c1.text_input("a", "king", key=f"{prefix}.analogy.a", bind=max_chars=MAX_CHARS, "query-params")
+    b = c2.text_input("b", "man", key=f"{prefix}.analogy.b", bind=max_chars=MAX_CHARS, "query-params")
+    c = c3.text_input("c", "woman", key=f"{prefix}.analogy.c", bind=max_chars=MAX_CHARS, "query-params")
     if not (a.strip() and b.strip() and c.strip()):
         return
     try:

@@ -54,8 +54,8 @@ def test_attention_lessons(app_factory, tiny_dirs, name):
         for i, step in enumerate(lesson.steps):
             at.session_state["lessons.step"] = i + 1
             at.run()
-            at.radio(key=f"lessons.guess.{lesson.number}.{i}").set_value(step.question.answer).run()
-            at.toggle(key=f"lessons.reveal.{lesson.number}.{i}").set_value(True).run()
+            at.radio(key=f"lessons.guess.{lesson.number}.{i + 1}").set_value(step.question.answer).run()
+            at.toggle(key=f"lessons.reveal.{lesson.number}.{i + 1}").set_value(True).run()
             assert not at.exception, (lesson.number, i, at.exception)
             assert not at.error, (lesson.number, i, [e.value for e in at.error])
             if step.view == "masks":

@@ -119,7 +119,7 @@ def test_lesson5_shows_heldout_metrics_and_opens_evaluate_on_the_trained_classif
     monkeypatch.setenv("PLM_TRAINED_DIR", str(tmp_path / "trained"))
     label = f"5. {LESSONS[4].title('en')}"
     at = open_page(app_factory, tiny_dirs["encoder"], "pages/lessons.py", {"lessons.lesson": label, "lessons.step": "2",
-                                                                           "lessons.reveal.5.1": "true", "lessons.reveal.5.2": "true"})
+                                                                           "lessons.reveal.5.2": "true", "lessons.reveal.5.3": "true"})
     heat = [f for f in chart_specs(at) if f["data"][0]["type"] == "heatmap"]
     assert heat, (at.session_state["lessons.step"], [m.value[:80] for m in at.markdown], [e.value for e in at.error],
                   [f["data"][0]["type"] for f in chart_specs(at)])

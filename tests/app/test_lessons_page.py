@@ -167,8 +167,9 @@ def test_next_after_a_lessons_last_step_opens_the_next_lesson(app_factory, tiny_
     assert at.session_state["lessons.lesson"] == 1 and at.session_state["lessons.step"] == last
     assert at.header[0].value == LESSONS[0].steps[-1].title.en
     # presenter view lists every lesson: one click opens another lesson's first step, no sidebar needed
-    at.button(key="lessons.open.7").click().run()
-    assert at.session_state["lessons.lesson"] == 7 and at.session_state["lessons.step"] == 1
-    at.session_state["lessons.step"] = len(LESSONS[6].steps)
+    last_lesson = len(LESSONS)
+    at.button(key=f"lessons.open.{last_lesson}").click().run()
+    assert at.session_state["lessons.lesson"] == last_lesson and at.session_state["lessons.step"] == 1
+    at.session_state["lessons.step"] = len(LESSONS[-1].steps)
     at.run()
     assert at.button(key="lessons.next").disabled  # the very last step of all stays put
