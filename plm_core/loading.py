@@ -68,6 +68,14 @@ class ModelSpec:
     allow_pickle: bool = False
     ablation: Ablation | None = None
 
+    @classmethod
+    def from_fields(cls, fields: dict) -> ModelSpec:
+        """The spec ``dataclasses.asdict`` (or its JSON) wrote; unknown keys are left out."""
+        known = {k: v for k, v in fields.items() if k in cls.__dataclass_fields__}
+        if isinstance(known.get("ablation"), dict):
+            known["ablation"] = Ablation(**known["ablation"])
+        return cls(**known)
+
 
 @dataclass(eq=False)
 class ModelHandle:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 from collections.abc import Callable
 from typing import TypeVar
 
@@ -16,7 +17,8 @@ from plm_core.errors import PlmCoreError
 from plm_core.i18n import N_, _, sentence, tr
 from plm_core.loading import DEFAULT_MODEL_ID, ModelHandle, ModelSpec
 from plm_core.kinds import MODEL_KINDS, kind_label
-from plm_core.types import Encoding
+from plm_core.patching import format_ablation, parse_ablation
+from plm_core.types import Ablation, Encoding
 from ui import language, resources
 from ui.safe import md
 
@@ -59,8 +61,33 @@ def active_spec() -> ModelSpec:
             classroom.check_model_allowed(requested or default_model_id())
         except PlmCoreError:
             requested = None
-        st.session_state[SPEC_KEY] = ModelSpec(canonical_model_id(requested) if requested else default_model_id())
+        spec = ModelSpec(canonical_model_id(requested) if requested else default_model_id())
+        if ablate := st.query_params.get("ablate"):  # ?ablate=zero:L3H2,L5F (plm_core.patching.parse_ablation)
+            try:
+                spec = replace(spec, ablation=parse_ablation(ablate))
+            except PlmCoreError as err:
+                st.sidebar.error(_("{error} — opened the full model.", error=md(tr(err))))
+        st.session_state[SPEC_KEY] = spec
     return st.session_state[SPEC_KEY]
+
+
+def describe_ablation(ablation: Ablation) -> str:
+    """"Ablated: L3 H2, L5 FFN replaced by zero." (escaped Markdown)."""
+    parts = [f"L{la + 1} H{h + 1}" if s == 0 else _("L{layer} cross-attention H{head}", layer=la + 1, head=h + 1)
+             for s, la, h in ablation.heads] + [_("L{layer} FFN", layer=la + 1) for la in ablation.ffn]
+    return _("Ablated model: {parts} replaced by {mode}. Every page uses it.", parts=md(", ".join(parts)),
+             mode=_("zero") if ablation.mode == "zero" else _("its mean over the tokens"))
+
+
+def use_spec(spec: ModelSpec) -> None:
+    """Make ``spec`` this session's model and rerun (the caller has loaded it); the link follows."""
+    st.session_state[SPEC_KEY] = spec
+    st.query_params["model"] = spec.model_id
+    if spec.ablation:
+        st.query_params["ablate"] = format_ablation(spec.ablation)
+    elif "ablate" in st.query_params:
+        del st.query_params["ablate"]
+    st.rerun()
 
 
 def model_picker() -> ModelHandle | None:
@@ -106,8 +133,9 @@ def model_picker() -> ModelHandle | None:
     try:
         handle = resources.get_handle(spec)
     except PlmCoreError as err:
-        # a bad ?model= link: say why and open the default, rather than failing again on every rerun
-        fallback = ModelSpec(default_model_id())
+        # a bad ?model= link: say why and open the default, rather than failing again on every rerun (a bad
+        # ?ablate=: the full model)
+        fallback = replace(spec, ablation=None) if spec.ablation else ModelSpec(default_model_id())
         if spec == fallback:
             sb.error(md(tr(err)))
             return None
@@ -119,6 +147,13 @@ def model_picker() -> ModelHandle | None:
             sb.error(md(tr(err)))
             return None
     st.query_params["model"] = spec.model_id
+    if spec.ablation:
+        st.query_params["ablate"] = format_ablation(spec.ablation)
+        sb.warning(describe_ablation(spec.ablation))
+        if sb.button(_("Restore the full model"), key="model.restore"):
+            use_spec(replace(spec, ablation=None))
+    elif "ablate" in st.query_params:
+        del st.query_params["ablate"]
     if room.enabled:
         sb.caption(md(tr(room.describe())))
     if (shipped := embedded.lookup(spec.model_id)) is not None:
