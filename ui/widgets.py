@@ -39,8 +39,8 @@ SPEC_KEY = "model.spec"
 # Every view is kept in the address bar by Streamlit itself: widgets take bind="query-params" (the query parameter
 # is the widget key, e.g. ?attention.text=…; a value equal to the widget's default is left out; one the widget
 # cannot take falls back to its default). Widgets whose value cannot or should not be in a link take
-# persist_state="session" instead, so they survive switching views and pages. ?model= is the one parameter
-# written by hand: it names the model loaded (model_picker), not a widget's value.
+# persist_state="session" instead, so they survive switching views and pages. ?model= and ?ablate= are the
+# parameters written by hand: they name the model loaded (model_picker), not a widget's value.
 
 
 def canonical_model_id(model_id: str) -> str:
