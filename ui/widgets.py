@@ -71,12 +71,11 @@ def active_spec() -> ModelSpec:
     return st.session_state[SPEC_KEY]
 
 
-def describe_ablation(ablation: Ablation) -> str:
-    """"Ablated: L3 H2, L5 FFN replaced by zero." (escaped Markdown)."""
-    parts = [f"L{la + 1} H{h + 1}" if s == 0 else _("L{layer} cross-attention H{head}", layer=la + 1, head=h + 1)
-             for s, la, h in ablation.heads] + [_("L{layer} FFN", layer=la + 1) for la in ablation.ffn]
-    return _("Ablated model: {parts} replaced by {mode}. Every page uses it.", parts=md(", ".join(parts)),
-             mode=_("zero") if ablation.mode == "zero" else _("its mean over the tokens"))
+def ablation_parts(ablation: Ablation) -> str:
+    """"L3 H2, L5 FFN": the parts an ablation removes, in the viewer's language (plain text)."""
+    return ", ".join([f"L{la + 1} H{h + 1}" if s == 0 else _("L{layer} cross-attention H{head}", layer=la + 1,
+                                                               head=h + 1) for s, la, h in ablation.heads]
+                     + [_("L{layer} FFN", layer=la + 1) for la in ablation.ffn])
 
 
 def use_spec(spec: ModelSpec) -> None:
@@ -149,7 +148,9 @@ def model_picker() -> ModelHandle | None:
     st.query_params["model"] = spec.model_id
     if spec.ablation:
         st.query_params["ablate"] = format_ablation(spec.ablation)
-        sb.warning(describe_ablation(spec.ablation))
+        sb.warning(_("Ablated model: {parts} replaced by {mode}. Every page uses it.",
+                     parts=md(ablation_parts(spec.ablation)),
+                     mode=_("zero") if spec.ablation.mode == "zero" else _("its mean over the tokens")))
         if sb.button(_("Restore the full model"), key="model.restore"):
             use_spec(replace(spec, ablation=None))
     elif "ablate" in st.query_params:
