@@ -362,9 +362,9 @@ def _ablation_hooks(handle: ModelHandle, ablation: Ablation) -> tuple[list, list
     Raises:
         InvalidInputError: a layer or head that does not exist.
     """
-    from plm_core.contributions import _n_heads
+    from plm_core.contributions import _n_heads, block_layout
 
-    lay = layout(handle)
+    lay = block_layout(handle)  # a classifier or sentence encoder too: every page can run on the ablated copy
     n = n_layers(handle, lay)
     subs = _attention_subs(lay)
     n_heads = _n_heads(handle)

@@ -214,10 +214,10 @@ def test_patching_refuses_prompts_of_different_lengths(tiny_gpt2):
 
 def _zero_head(model, handle, layer, head, stack=0):
     """A hand-made copy whose head ``head`` of ``layer`` has its output weights (W_O columns) zeroed."""
-    from plm_core.contributions import layout, sub_module
+    from plm_core.contributions import block_layout, sub_module
 
     twin = copy.deepcopy(model)
-    lay = layout(handle)
+    lay = block_layout(handle)
     subs = [s for s in lay.sublayers if s.kind != "ffn"]
     orig = sub_module(handle, lay, subs[stack], layer)
     name = next(n for n, m in model.named_modules() if m is orig)
@@ -367,3 +367,27 @@ def test_malformed_ablation_links_are_refused(text):
 
     with pytest.raises(InvalidInputError):
         parse_ablation(text)
+
+
+@pytest.mark.parametrize("kind", ["classifier", "encoder"])
+def test_ablated_copy_of_a_model_without_an_lm_head(tiny_handles, kind):
+    """Every page runs on the ablated model, also for a classifier or a sentence encoder (no token logit: the
+    Inside page's views refuse them, the ablation does not)."""
+    from plm_core.inference import predict
+    from plm_core.patching import ablated_copy
+
+    handle = tiny_handles[kind]
+    got = predict(ablated_copy(handle, Ablation(heads=((0, 1, 2),))), "the cat sat on the mat")
+    assert_no_hooks(handle.model)
+    zeroed = copy.copy(handle)
+    object.__setattr__(zeroed, "model", _zero_head(handle.model, handle, 1, 2))  # no hooks at all
+    want = predict(zeroed, "the cat sat on the mat")
+    whole = predict(handle, "the cat sat on the mat")
+    if kind == "classifier":
+        np.testing.assert_allclose(got.probs, want.probs, atol=1e-6)
+        assert not np.allclose(got.probs, whole.probs, atol=1e-6)
+    else:
+        np.testing.assert_allclose(got.embedding, want.embedding, atol=1e-6)
+        assert not np.allclose(got.embedding, whole.embedding, atol=1e-6)
+    with pytest.raises(UnsupportedModelError):
+        ablate(handle, "the cat sat on the mat", Ablation(heads=((0, 1, 2),)))
