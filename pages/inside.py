@@ -1,6 +1,8 @@
 """Inside the model: which heads and FFN blocks made the answer (contributions, information flow), what happens
 when we change them (patching, ablation), and what the feed-forward neurons write."""
 
+from dataclasses import replace
+
 import streamlit as st
 
 from plm_core.i18n import _, msg, tr
@@ -16,7 +18,7 @@ from plm_core.viz.inside_plots import (
     source_bars,
 )
 from plm_core.viz.masking_plots import token_pair_bars
-from ui import LIVE_PAUSE, charts, widgets
+from ui import LIVE_PAUSE, charts, resources, widgets
 from ui import inside as ui_inside
 from ui.safe import md
 
@@ -149,6 +151,14 @@ with patch_tab:
                                             names=(_("model"), _("ablated")), axis=_("probability")), key="inside.ablate.chart")
         st.text(_("Top prediction: {before!r} → {after!r}", before=ares.top_before, after=ares.top_after))
         st.caption(_("The ablation applies to this view only; the other pages use the whole model."))
+        if st.button(_("Apply to every page"), key="inside.ablate.apply"):
+            old = spec.ablation
+            if old and old.mode != ablation.mode:
+                st.info(_("The model is already ablated with the other mode: restore the full model first."))
+            else:
+                new = replace(spec, ablation=Ablation(heads=(old.heads if old else ()) + ablation.heads,
+                                                      ffn=(old.ffn if old else ()) + ablation.ffn, mode=mode))
+                widgets.use_spec(widgets.run_or_stop(lambda: resources.get_handle(new)).spec)
 
 with ffn_tab:
     tokens = res.stack_tokens[0]

@@ -88,12 +88,11 @@ def replace_first(output: Any, value: torch.Tensor) -> Any:
 # ------------------------------------------------------------------------------------------ the layout ----
 
 
-def layout(handle: ModelHandle) -> Layout:
-    """The residual-stream layout of ``handle``'s model.
+def block_layout(handle: ModelHandle) -> Layout:
+    """Where ``handle``'s attention and FFN blocks are (any head: ablation needs no LM head).
 
     Raises:
-        UnsupportedModelError: a model type whose blocks are not mapped, or a model without an LM head (a
-            classifier, a sentence encoder): there is no logit of a token to decompose.
+        UnsupportedModelError: a model type whose blocks are not mapped.
     """
     lay = layout_of(handle.config)
     model_type = getattr(handle.config, "model_type", "")
@@ -104,6 +103,17 @@ def layout(handle: ModelHandle) -> Layout:
             "the views inside the model need to know where its attention and feed-forward blocks are; {model_id} "
             "({model_type}) is not mapped (mapped: {known})", model_id=handle.model_id, model_type=model_type,
             known=", ".join(sorted(LAYOUTS))))
+    return lay
+
+
+def layout(handle: ModelHandle) -> Layout:
+    """The residual-stream layout of ``handle``'s model.
+
+    Raises:
+        UnsupportedModelError: a model type whose blocks are not mapped, or a model without an LM head (a
+            classifier, a sentence encoder): there is no logit of a token to decompose.
+    """
+    lay = block_layout(handle)
     try:
         handle.model.get_submodule(lay.head_vocab)
     except AttributeError:

@@ -27,7 +27,7 @@ from plm_core.architectures import Arch, arch_of
 from plm_core.classroom import token_cap
 from plm_core.devices import pick_device
 from plm_core.errors import ModelLoadError, UnsupportedModelError, excerpt
-from plm_core.types import ModelKind
+from plm_core.types import Ablation, ModelKind
 from plm_core.i18n import msg
 
 if TYPE_CHECKING:
@@ -57,6 +57,8 @@ class ModelSpec:
         device: "auto"/None, "cpu", "cuda", "cuda:1", "mps".
         revision: a Hub branch, tag or commit.
         allow_pickle: also accept ``pytorch_model.bin`` weights (pickle can run code: trusted sources only).
+        ablation: heads / FFN blocks removed (``plm_core.patching.ablated_copy`` makes this model from the spec
+            without it); None: the whole model.
     """
 
     model_id: str
@@ -64,6 +66,15 @@ class ModelSpec:
     device: str | None = None
     revision: str | None = None
     allow_pickle: bool = False
+    ablation: Ablation | None = None
+
+    @classmethod
+    def from_fields(cls, fields: dict) -> ModelSpec:
+        """The spec ``dataclasses.asdict`` (or its JSON) wrote; unknown keys are left out."""
+        known = {k: v for k, v in fields.items() if k in cls.__dataclass_fields__}
+        if isinstance(known.get("ablation"), dict):
+            known["ablation"] = Ablation(**known["ablation"])
+        return cls(**known)
 
 
 @dataclass(eq=False)
@@ -354,7 +365,14 @@ def load_model(spec: ModelSpec) -> ModelHandle:
             weights, pickle weights that would run code.
         UnsupportedModelError: an architecture this app cannot run, an unknown ``kind``, a repository that
             wants its own code, a head the checkpoint lacks, a masked LM without a mask token.
+        InvalidInputError: ``spec.ablation`` names a layer or head the model lacks.
     """
+    if spec.ablation is not None:  # the whole model, then an ablated copy of it (plm_core.patching)
+        from dataclasses import replace
+
+        from plm_core.patching import ablated_copy
+
+        return ablated_copy(load_model(replace(spec, ablation=None)), spec.ablation)
     source = resolve_source(spec.model_id)
     device = pick_device(spec.device)
     common = {"revision": spec.revision, "trust_remote_code": False}

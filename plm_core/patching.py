@@ -22,6 +22,10 @@ one forward per layer and attention stack (one copy per head), FFN blocks one fo
 from __future__ import annotations
 
 import contextlib
+import copy
+import dataclasses
+import re
+import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Literal
@@ -51,10 +55,9 @@ from plm_core.display import token_text
 from plm_core.errors import InvalidInputError, clip
 from plm_core.i18n import msg
 from plm_core.loading import ModelHandle
-from plm_core.types import Encoding
+from plm_core.types import Ablation, AblationMode, Encoding  # noqa: F401 - re-exported
 
 PatchWhat = Literal["residual", "heads", "ffn"]
-AblationMode = Literal["zero", "mean"]
 
 
 @dataclass(frozen=True)
@@ -353,32 +356,15 @@ def _ffn(handle: ModelHandle, lay: Layout, a: Encoding, b: Encoding, p: int,
 # ------------------------------------------------------------------------------------------- ablation ----
 
 
-@dataclass(frozen=True)
-class Ablation:
-    """Which heads and FFN blocks to remove: ``heads`` as (stack index, layer, head) — stack 0 is the
-    self-attention the head reads (1: an encoder-decoder's cross-attention) — and ``ffn`` as layers (0-based)."""
-
-    heads: tuple[tuple[int, int, int], ...] = ()
-    ffn: tuple[int, ...] = ()
-    mode: AblationMode = "zero"
-
-    def __bool__(self) -> bool:
-        return bool(self.heads or self.ffn)
-
-
-@contextlib.contextmanager
-def ablated(handle: ModelHandle, ablation: Ablation) -> Iterator[None]:
-    """Within the block, the model runs with the heads and FFN blocks of ``ablation`` removed: a head's output
-    ``z_h`` (the input of W_O for head h) replaced by 0 ("zero") or its mean over the positions of the same
-    input ("mean"), an FFN block's output likewise. Holds the handle's lock for the whole block (no other session
-    sees the ablated model) and removes the hooks on exit.
+def _ablation_hooks(handle: ModelHandle, ablation: Ablation) -> tuple[list, list]:
+    """(forward-pre hooks, forward hooks) as (module, fn) pairs that remove ``ablation``'s parts from ``handle``.
 
     Raises:
         InvalidInputError: a layer or head that does not exist.
     """
-    from plm_core.contributions import _n_heads
+    from plm_core.contributions import _n_heads, block_layout
 
-    lay = layout(handle)
+    lay = block_layout(handle)  # a classifier or sentence encoder too: every page can run on the ablated copy
     n = n_layers(handle, lay)
     subs = _attention_subs(lay)
     n_heads = _n_heads(handle)
@@ -409,8 +395,93 @@ def ablated(handle: ModelHandle, ablation: Ablation) -> Iterator[None]:
             new = torch.zeros_like(out) if ablation.mode == "zero" else out.mean(-2, keepdim=True).expand_as(out)
             return replace_first(output, new.clone())
         post_pairs.append((sub_module(handle, lay, lay.sublayers[j], layer), put_ffn))
+    return pre_pairs, post_pairs
+
+
+@contextlib.contextmanager
+def ablated(handle: ModelHandle, ablation: Ablation) -> Iterator[None]:
+    """Within the block, the model runs with the heads and FFN blocks of ``ablation`` removed: a head's output
+    ``z_h`` (the input of W_O for head h) replaced by 0 ("zero") or its mean over the positions of the same
+    input ("mean"), an FFN block's output likewise. Holds the handle's lock for the whole block (no other session
+    sees the ablated model) and removes the hooks on exit.
+
+    Raises:
+        InvalidInputError: a layer or head that does not exist.
+    """
+    pre_pairs, post_pairs = _ablation_hooks(handle, ablation)
     with handle.lock, hooks(pre_pairs, pre=True), hooks(post_pairs):
         yield
+
+
+def ablated_copy(base: ModelHandle, ablation: Ablation) -> ModelHandle:
+    """A new handle whose model is a deep copy of ``base``'s with ``ablation``'s parts removed for good (the
+    hooks of :func:`ablated`, registered on the copy and never removed). ``base`` is left untouched (no hook);
+    the copy has its own tokenizer copy, its own lock, and the spec ``base.spec`` with ``ablation`` set, so
+    every core function run on it sees the ablated model. It costs the memory of a second model.
+
+    Raises:
+        InvalidInputError: an empty ablation, a layer or head that does not exist.
+        UnsupportedModelError: a model without mapped attention/FFN blocks.
+    """
+    if not ablation:
+        raise InvalidInputError(msg("choose at least one head or FFN block to remove"))
+    with base.lock:
+        model = copy.deepcopy(base.model)
+        tokenizer = copy.deepcopy(base.tokenizer)
+    twin = dataclasses.replace(base, spec=dataclasses.replace(base.spec, ablation=ablation), model=model,
+                               tokenizer=tokenizer, lock=threading.RLock())
+    pre_pairs, post_pairs = _ablation_hooks(twin, ablation)
+    for module, fn in pre_pairs:
+        module.register_forward_pre_hook(fn)
+    for module, fn in post_pairs:
+        module.register_forward_hook(fn)
+    return twin
+
+
+# ?ablate= in a link: "[zero:|mean:]L3H2,L3X1,L5F" — 1-based; H a self-attention head, X a cross-attention head
+# (an encoder-decoder's decoder), F the layer's FFN block
+_ITEM = re.compile(r"L(\d{1,4})(?:([HX])(\d{1,4})|(F))", re.IGNORECASE)
+MAX_ABLATION_TEXT = 2000
+
+
+def parse_ablation(text: str) -> Ablation:
+    """The :class:`Ablation` a link's ``?ablate=`` names: ``[zero:|mean:]`` then comma-separated items, 1-based:
+    ``L3H2`` (layer 3, head 2 of the self-attention), ``L3X2`` (head 2 of layer 3's cross-attention), ``L5F``
+    (layer 5's FFN block). Whether the layers and heads exist is checked when the model is made
+    (:func:`ablated_copy`).
+
+    Raises:
+        InvalidInputError: anything else (the message quotes the first item not understood, clipped).
+    """
+    raw = (text or "").strip()
+    if not raw or len(raw) > MAX_ABLATION_TEXT:
+        raise InvalidInputError(msg("an ablation link needs items like L3H2 or L5F (at most {n} characters)",
+                                    n=MAX_ABLATION_TEXT))
+    mode, sep, rest = raw.partition(":")
+    if not sep:
+        mode, rest = "zero", raw
+    mode = mode.strip().lower()
+    if mode not in ("zero", "mean"):
+        raise InvalidInputError(msg("unknown ablation mode {mode!r}: use zero or mean", mode=clip(mode, 40)))
+    heads, ffn = [], []
+    for item in rest.split(","):
+        m = _ITEM.fullmatch(item.strip())
+        if m is None or int(m.group(1)) < 1 or (m.group(3) is not None and int(m.group(3)) < 1):
+            raise InvalidInputError(msg("{item!r} is not an ablation item: write L3H2 (layer 3, head 2), L3X2 "
+                                        "(cross-attention) or L5F (FFN block)", item=clip(item.strip(), 40)))
+        layer = int(m.group(1)) - 1
+        if m.group(4):
+            ffn.append(layer)
+        else:
+            heads.append((0 if m.group(2).upper() == "H" else 1, layer, int(m.group(3)) - 1))
+    return Ablation(heads=tuple(heads), ffn=tuple(ffn), mode=mode)  # type: ignore[arg-type]
+
+
+def format_ablation(ablation: Ablation) -> str:
+    """The ``?ablate=`` text of ``ablation`` (the inverse of :func:`parse_ablation`)."""
+    items = [f"L{la + 1}{'H' if s == 0 else 'X'}{h + 1}" for s, la, h in ablation.heads]
+    items += [f"L{la + 1}F" for la in ablation.ffn]
+    return f"{ablation.mode}:{','.join(items)}"
 
 
 @dataclass(frozen=True)

@@ -247,3 +247,37 @@ class PredictionComparison:
     @property
     def top_perturbed(self) -> str:
         return self.labels[int(np.argmax(self.perturbed))] if self.labels else ""
+
+
+AblationMode = Literal["zero", "mean"]
+
+
+@dataclass(frozen=True)
+class Ablation:
+    """Which heads and FFN blocks to remove: ``heads`` as (stack index, layer, head) — stack 0 is the
+    self-attention the head reads (1: an encoder-decoder's cross-attention) — and ``ffn`` as layers (0-based);
+    ``mode``: replace their output by zero or by its mean over the input's positions.
+
+    Frozen, hashable and picklable: it is part of a ``ModelSpec`` (an ablated model is its own cached model).
+    The items are stored sorted and without repeats, so one set of parts is one value.
+
+    Raises:
+        ValueError: an unknown mode, or an index that is not a non-negative integer.
+    """
+
+    heads: tuple[tuple[int, int, int], ...] = ()
+    ffn: tuple[int, ...] = ()
+    mode: AblationMode = "zero"
+
+    def __post_init__(self) -> None:
+        if self.mode not in ("zero", "mean"):
+            raise ValueError(f"ablation mode must be 'zero' or 'mean', got {self.mode!r}")
+        heads = tuple(sorted({tuple(int(i) for i in h) for h in self.heads}))
+        ffn = tuple(sorted({int(i) for i in self.ffn}))
+        if any(len(h) != 3 or min(h) < 0 for h in heads) or any(i < 0 for i in ffn):
+            raise ValueError(f"ablation indices must be non-negative (stack, layer, head) / layer: {heads}, {ffn}")
+        object.__setattr__(self, "heads", heads)
+        object.__setattr__(self, "ffn", ffn)
+
+    def __bool__(self) -> bool:
+        return bool(self.heads or self.ffn)

@@ -315,7 +315,7 @@ def resume_run(run_id: int) -> None:
 
 def _spec_of(info: store_mod.RunInfo) -> ModelSpec:
     fields = info.config.get("model_spec") or {"model_id": info.model_id}
-    return ModelSpec(**{k: v for k, v in fields.items() if k in {f.name for f in dataclasses.fields(ModelSpec)}})
+    return ModelSpec.from_fields(fields)
 
 
 def is_active(info: store_mod.RunInfo) -> bool:

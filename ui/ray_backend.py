@@ -54,7 +54,7 @@ def spec_id(spec: ModelSpec) -> str:
 
 
 def spec_of(model_id: str) -> ModelSpec:
-    return ModelSpec(**json.loads(model_id))
+    return ModelSpec.from_fields(json.loads(model_id))
 
 
 # ------------------------------------------------------------------ replies: values or a PlmCoreError as data

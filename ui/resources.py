@@ -8,6 +8,8 @@ loads each model once however many students open the page at the same time. It e
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import streamlit as st
 
 from plm_core import models as embedded
@@ -15,6 +17,7 @@ from plm_core.i18n import _, tr
 from plm_core.classroom import check_model_allowed
 from plm_core.loading import ModelHandle, ModelSpec, load_model
 from plm_core.model_cache import ModelCache
+from plm_core.patching import ablated_copy
 from plm_core.types import AttentionResult, Prediction, QueryKeyResult
 from ui.safe import md
 
@@ -22,7 +25,15 @@ from ui.backend import compute  # noqa: E402 - where the model work runs (this p
 
 # one per process: every session shares it (load_model is looked up at each load, so tests can count loads); a
 # Ray Serve replica (ui/ray_backend.py) loads its handles through get_handle too, so the budget applies there
-MODELS: ModelCache[ModelSpec, ModelHandle] = ModelCache(lambda spec: load_model(spec))
+def _load(spec: ModelSpec) -> ModelHandle:
+    """A whole model from its files; an ablated one (``spec.ablation``) as a copy of the cached whole model, so
+    the memory budget counts the copy and the shared model never carries its hooks."""
+    if spec.ablation is None:
+        return load_model(spec)
+    return ablated_copy(MODELS.get(replace(spec, ablation=None)), spec.ablation)
+
+
+MODELS: ModelCache[ModelSpec, ModelHandle] = ModelCache(_load)
 
 
 def get_handle(spec: ModelSpec) -> ModelHandle:

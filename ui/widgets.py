@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeVar
@@ -18,7 +19,8 @@ from plm_core.i18n import N_, _, sentence, tr
 from plm_core.tokens import MAX_CHARS
 from plm_core.loading import DEFAULT_MODEL_ID, ModelHandle, ModelSpec
 from plm_core.kinds import MODEL_KINDS, kind_label
-from plm_core.types import Encoding
+from plm_core.patching import format_ablation, parse_ablation
+from plm_core.types import Ablation, Encoding
 from ui import language, resources
 from ui.safe import md
 
@@ -39,8 +41,8 @@ SPEC_KEY = "model.spec"
 # Every view is kept in the address bar by Streamlit itself: widgets take bind="query-params" (the query parameter
 # is the widget key, e.g. ?attention.text=…; a value equal to the widget's default is left out; one the widget
 # cannot take falls back to its default). Widgets whose value cannot or should not be in a link take
-# persist_state="session" instead, so they survive switching views and pages. ?model= is the one parameter
-# written by hand: it names the model loaded (model_picker), not a widget's value.
+# persist_state="session" instead, so they survive switching views and pages. ?model= and ?ablate= are the
+# parameters written by hand: they name the model loaded (model_picker), not a widget's value.
 
 
 def canonical_model_id(model_id: str) -> str:
@@ -61,8 +63,32 @@ def active_spec() -> ModelSpec:
             classroom.check_model_allowed(requested or default_model_id())
         except PlmCoreError:
             requested = None
-        st.session_state[SPEC_KEY] = ModelSpec(canonical_model_id(requested) if requested else default_model_id())
+        spec = ModelSpec(canonical_model_id(requested) if requested else default_model_id())
+        if ablate := st.query_params.get("ablate"):  # ?ablate=zero:L3H2,L5F (plm_core.patching.parse_ablation)
+            try:
+                spec = replace(spec, ablation=parse_ablation(ablate))
+            except PlmCoreError as err:
+                st.sidebar.error(_("{error} — opened the full model.", error=md(tr(err))))
+        st.session_state[SPEC_KEY] = spec
     return st.session_state[SPEC_KEY]
+
+
+def ablation_parts(ablation: Ablation) -> str:
+    """"L3 H2, L5 FFN": the parts an ablation removes, in the viewer's language (plain text)."""
+    return ", ".join([f"L{la + 1} H{h + 1}" if s == 0 else _("L{layer} cross-attention H{head}", layer=la + 1,
+                                                               head=h + 1) for s, la, h in ablation.heads]
+                     + [_("L{layer} FFN", layer=la + 1) for la in ablation.ffn])
+
+
+def use_spec(spec: ModelSpec) -> None:
+    """Make ``spec`` this session's model and rerun (the caller has loaded it); the link follows."""
+    st.session_state[SPEC_KEY] = spec
+    st.query_params["model"] = spec.model_id
+    if spec.ablation:
+        st.query_params["ablate"] = format_ablation(spec.ablation)
+    elif "ablate" in st.query_params:
+        del st.query_params["ablate"]
+    st.rerun()
 
 
 def model_picker() -> ModelHandle | None:
@@ -120,8 +146,9 @@ def model_picker() -> ModelHandle | None:
     try:
         handle = resources.get_handle(spec)
     except PlmCoreError as err:
-        # a bad ?model= link: say why and open the default, rather than failing again on every rerun
-        fallback = ModelSpec(default_model_id())
+        # a bad ?model= link: say why and open the default, rather than failing again on every rerun (a bad
+        # ?ablate=: the full model)
+        fallback = replace(spec, ablation=None) if spec.ablation else ModelSpec(default_model_id())
         if spec == fallback:
             sb.error(md(tr(err)))
             return None
@@ -133,6 +160,15 @@ def model_picker() -> ModelHandle | None:
             sb.error(md(tr(err)))
             return None
     st.query_params["model"] = spec.model_id
+    if spec.ablation:
+        st.query_params["ablate"] = format_ablation(spec.ablation)
+        sb.warning(_("Ablated model: {parts} replaced by {mode}. Every page uses it.",
+                     parts=md(ablation_parts(spec.ablation)),
+                     mode=_("zero") if spec.ablation.mode == "zero" else _("its mean over the tokens")))
+        if sb.button(_("Restore the full model"), key="model.restore"):
+            use_spec(replace(spec, ablation=None))
+    elif "ablate" in st.query_params:
+        del st.query_params["ablate"]
     if room.enabled:
         sb.caption(md(tr(room.describe())))
     if (shipped := embedded.lookup(spec.model_id)) is not None:

@@ -3,6 +3,9 @@ without an LM head is refused with the reason, and a link reproduces the view.""
 
 from __future__ import annotations
 
+import ast
+import html
+
 import numpy as np
 import pytest
 from helpers import chart_specs as figures
@@ -140,3 +143,70 @@ def test_a_head_opens_in_the_attention_page(app_factory, tiny_dirs):
     assert not at.exception, at.exception
     assert at.session_state["attention.heat.layer"] == 1 and at.session_state["attention.heat.head"] == 2
     assert at.text_area(key="attention.text").value == TEXT
+
+
+def test_an_ablation_applied_to_every_page_and_restored(app_factory, tiny_dirs):
+    """"Apply to every page": the Masking lab and the Attention page run on the ablated copy (equal to the core on
+    ``ablated_copy``, different from the whole model); "Restore the full model" brings the whole model back."""
+    from plm_core.attention import extract_attention
+    from plm_core.masking import MaskSpec, mask_and_predict
+    from plm_core.patching import Ablation, ablated_copy
+
+    ablation = Ablation(heads=((0, 0, 2),), ffn=(0,))
+    at = open_page(app_factory, tiny_dirs["causal_lm"], "pages/inside.py", {"inside.text": TEXT,
+                                                                           "inside.corrupt": CORRUPT})
+    at.multiselect(key="inside.ablate").select(("head", 0, 0, 2)).select(("ffn", -1, 0, -1)).run()
+    at.button(key="inside.ablate.apply").click().run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    assert at.session_state["model.spec"].ablation == ablation
+    assert at.query_params["ablate"] in ("zero:L1H3,L1F", ["zero:L1H3,L1F"])
+    assert any("Ablated model: L1 H3, L1 FFN replaced by zero" in shown(w.value) for w in at.sidebar.warning)
+
+    whole = load_model(ModelSpec(str(tiny_dirs["causal_lm"]), device="cpu"))
+    cut = ablated_copy(whole, ablation)
+    edit = MaskSpec((1,), strategy="delete")
+
+    def masking_original(at):
+        at.switch_page("pages/masking.py").run()
+        at.text_input(key="masking.text").input(TEXT).run()
+        at.pills(key="masking.masks").set_value([1]).run()
+        assert not at.exception
+        by_name = {t["name"]: t for t in figures(at)[0]["data"]}
+        return [ast.literal_eval(html.unescape(x)) for x in by_name["original"]["y"]], plotly_array(by_name["original"]["x"])
+
+    def attention_layer_2(at):
+        at.switch_page("pages/attention.py").run()
+        at.text_area(key="attention.text").input(TEXT).run()
+        at.selectbox(key="attention.heat.layer").set_value(1).run()
+        at.selectbox(key="attention.heat.head").set_value(1).run()
+        assert not at.exception
+        heat = next(f for f in figures(at) if f["layout"]["title"]["text"].startswith("Layer 1, head 1"))
+        return plotly_array(heat["data"][0]["z"])
+
+    for handle, restore in ((cut, True), (whole, False)):
+        labels, probs = masking_original(at)
+        cmp = mask_and_predict(handle, TEXT, edit).comparisons[0]
+        np.testing.assert_allclose(probs, cmp.original[[cmp.labels.index(x) for x in labels]], atol=1e-6)
+        np.testing.assert_allclose(attention_layer_2(at), extract_attention(handle, TEXT).weights[1, 1], atol=1e-6)
+        if restore:
+            other = mask_and_predict(whole, TEXT, edit).comparisons[0]
+            assert set(labels) != set(other.labels) or not np.allclose(
+                probs, other.original[[other.labels.index(x) for x in labels]], atol=1e-4)
+            assert not np.allclose(extract_attention(whole, TEXT).weights[1, 1],
+                                   extract_attention(cut, TEXT).weights[1, 1], atol=1e-4)
+            at.sidebar.button(key="model.restore").click().run()
+            assert at.session_state["model.spec"].ablation is None and "ablate" not in at.query_params
+            assert not at.sidebar.warning
+
+
+@pytest.mark.parametrize("value,expected", [("half:L1H1", "unknown ablation mode"), ("<b>L1H1</b>", "not an ablation"),
+                                            ("zero:L9H1", "no head 1 in layer 9"), ("L1H99", "no head 99 in layer 1"),
+                                            ("=cmd|' /C calc'!A0", "not an ablation")])
+def test_a_hostile_ablation_link_gets_a_message_and_the_full_model(app_factory, tiny_dirs, value, expected):
+    at = app_factory(str(tiny_dirs["causal_lm"]), {"ablate": value})
+    at.run()
+    assert not at.exception, at.exception
+    errors = [shown(e.value) for e in at.sidebar.error]
+    assert any(expected in e for e in errors), errors
+    assert at.session_state["model.spec"].ablation is None and "ablate" not in at.query_params
+    assert not any("<b>" in e.value for e in at.sidebar.error)  # escaped, never markup

@@ -214,10 +214,10 @@ def test_patching_refuses_prompts_of_different_lengths(tiny_gpt2):
 
 def _zero_head(model, handle, layer, head, stack=0):
     """A hand-made copy whose head ``head`` of ``layer`` has its output weights (W_O columns) zeroed."""
-    from plm_core.contributions import layout, sub_module
+    from plm_core.contributions import block_layout, sub_module
 
     twin = copy.deepcopy(model)
-    lay = layout(handle)
+    lay = block_layout(handle)
     subs = [s for s in lay.sublayers if s.kind != "ffn"]
     orig = sub_module(handle, lay, subs[stack], layer)
     name = next(n for n, m in model.named_modules() if m is orig)
@@ -277,3 +277,117 @@ def test_ablation_hooks_never_leak_on_error(tiny_gpt2):
     with pytest.raises(InvalidInputError):
         ablate(tiny_gpt2, TEXT, Ablation(heads=((0, 9, 0),)))
     assert_no_hooks(tiny_gpt2.model)
+
+
+# ------------------------------------------------- an ablated model for every page (ModelSpec.ablation) ----
+
+
+@pytest.mark.parametrize("kind,text", [("causal_lm", TEXT), ("masked_lm", MLM_TEXT)])
+def test_ablated_copy_predicts_like_ablate_and_like_zeroed_output_weights(tiny_handles, kind, text):
+    from plm_core.inference import predict
+    from plm_core.patching import ablated_copy
+
+    handle = tiny_handles[kind]
+    ablation = Ablation(heads=((0, 1, 2),))
+    twin_handle = ablated_copy(handle, ablation)
+    assert twin_handle.spec.ablation == ablation and twin_handle.spec.model_id == handle.spec.model_id
+    assert twin_handle.model is not handle.model and twin_handle.lock is not handle.lock
+    assert_no_hooks(handle.model)  # the shared model never carries the copy's hooks
+    got = predict(twin_handle, text, top_k=5).distributions[0]
+    res = ablate(handle, text, ablation)  # the context-managed hooks on the base model
+    after = dict(zip(res.token_ids, res.after))
+    ids = list(got.token_ids)
+    np.testing.assert_allclose(got.probs, [after[i] for i in ids], atol=1e-6)  # ablate()'s top-8 holds the top-5
+    # independently: a hand-made model with that head's W_O columns zeroed, no hooks at all
+    zeroed = _zero_head(handle.model, handle, 1, 2)
+    enc, _ = handle.adapter.encode(handle, text)
+    p, _ = read_position(handle, enc)
+    with torch.no_grad():
+        probs = torch.softmax(zeroed(**handle.adapter.model_inputs(handle, [enc])).logits[0, p].float(), -1)
+    np.testing.assert_allclose(got.probs, probs[ids].numpy(), atol=1e-6)
+    assert ids[0] == int(probs.argmax())
+    assert_no_hooks(handle.model)
+
+
+def test_ablated_copy_modes_and_ffn(tiny_gpt2):
+    from plm_core.inference import predict
+    from plm_core.patching import ablated_copy
+
+    def top(handle):
+        d = predict(handle, TEXT, top_k=5).distributions[0]
+        return dict(zip(d.token_ids, d.probs))
+
+    zero = top(ablated_copy(tiny_gpt2, Ablation(heads=((0, 0, 1),), ffn=(1,))))
+    mean = top(ablated_copy(tiny_gpt2, Ablation(heads=((0, 0, 1),), ffn=(1,), mode="mean")))
+    whole = top(tiny_gpt2)
+    assert zero != pytest.approx(mean, abs=1e-4) and zero != pytest.approx(whole, abs=1e-4)
+    res = ablate(tiny_gpt2, TEXT, Ablation(heads=((0, 0, 1),), ffn=(1,), mode="mean"))
+    after = dict(zip(res.token_ids, res.after))
+    np.testing.assert_allclose(list(mean.values()), [after[i] for i in mean], atol=1e-6)
+    assert_no_hooks(tiny_gpt2.model)
+    with pytest.raises(InvalidInputError, match="no head"):
+        ablated_copy(tiny_gpt2, Ablation(heads=((0, 9, 0),)))
+    with pytest.raises(InvalidInputError):
+        ablated_copy(tiny_gpt2, Ablation())
+    assert_no_hooks(tiny_gpt2.model)
+
+
+def test_a_spec_with_an_ablation_is_its_own_hashable_picklable_model(tiny_dirs):
+    import pickle
+
+    from plm_core.loading import ModelSpec, load_model
+
+    spec = ModelSpec(str(tiny_dirs["causal_lm"]), device="cpu", ablation=Ablation(ffn=(1, 0, 1)))
+    assert spec == pickle.loads(pickle.dumps(spec)) and hash(spec) == hash(ModelSpec(
+        str(tiny_dirs["causal_lm"]), device="cpu", ablation=Ablation(ffn=(0, 1))))
+    assert spec != ModelSpec(str(tiny_dirs["causal_lm"]), device="cpu")
+    handle = load_model(spec)
+    assert handle.spec == spec
+    assert not np.allclose(_own_logits(handle, TEXT)[0], _own_logits(load_model(
+        ModelSpec(str(tiny_dirs["causal_lm"]), device="cpu")), TEXT)[0])
+
+
+@pytest.mark.parametrize("text,expected", [
+    ("zero:L3H2,L5F", Ablation(heads=((0, 2, 1),), ffn=(4,))),
+    ("mean:l1x4 , L2F", Ablation(heads=((1, 0, 3),), ffn=(1,), mode="mean")),
+    ("L1H1", Ablation(heads=((0, 0, 0),))),
+])
+def test_ablation_links_parse_and_round_trip(text, expected):
+    from plm_core.patching import format_ablation, parse_ablation
+
+    assert parse_ablation(text) == expected
+    assert parse_ablation(format_ablation(expected)) == expected
+
+
+@pytest.mark.parametrize("text", ["", "zero:", "half:L1H1", "L0H1", "L1H0", "L1", "L1H1;L2F", "<b>L1H1</b>",
+                                  "=cmd|' /C calc'!A0", pytest.param("L1H1," * 600, id="too-long"),
+                                  "L99999H1"])
+def test_malformed_ablation_links_are_refused(text):
+    from plm_core.patching import parse_ablation
+
+    with pytest.raises(InvalidInputError):
+        parse_ablation(text)
+
+
+@pytest.mark.parametrize("kind", ["classifier", "encoder"])
+def test_ablated_copy_of_a_model_without_an_lm_head(tiny_handles, kind):
+    """Every page runs on the ablated model, also for a classifier or a sentence encoder (no token logit: the
+    Inside page's views refuse them, the ablation does not)."""
+    from plm_core.inference import predict
+    from plm_core.patching import ablated_copy
+
+    handle = tiny_handles[kind]
+    got = predict(ablated_copy(handle, Ablation(heads=((0, 1, 2),))), "the cat sat on the mat")
+    assert_no_hooks(handle.model)
+    zeroed = copy.copy(handle)
+    object.__setattr__(zeroed, "model", _zero_head(handle.model, handle, 1, 2))  # no hooks at all
+    want = predict(zeroed, "the cat sat on the mat")
+    whole = predict(handle, "the cat sat on the mat")
+    if kind == "classifier":
+        np.testing.assert_allclose(got.probs, want.probs, atol=1e-6)
+        assert not np.allclose(got.probs, whole.probs, atol=1e-6)
+    else:
+        np.testing.assert_allclose(got.embedding, want.embedding, atol=1e-6)
+        assert not np.allclose(got.embedding, whole.embedding, atol=1e-6)
+    with pytest.raises(UnsupportedModelError):
+        ablate(handle, "the cat sat on the mat", Ablation(heads=((0, 1, 2),)))

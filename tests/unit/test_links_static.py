@@ -95,6 +95,7 @@ def test_only_the_model_picker_writes_the_url(path):
                 node.func.attr in ("update", "clear", "from_dict", "pop") and "query_params" in ast.unparse(node.func.value):
             writes.append((node.lineno, ast.unparse(node)))
     allowed = [(n, w) for n, w in writes if (path.name, w) in (("widgets.py", "st.query_params['model']"),
+                                                                ("widgets.py", "st.query_params['ablate']"),
                                                                 ("language.py", "st.query_params[PARAM]"))]
     assert writes == allowed, writes
 
