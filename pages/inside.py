@@ -18,6 +18,7 @@ from plm_core.viz.inside_plots import (
     source_bars,
 )
 from plm_core.viz.masking_plots import token_pair_bars
+from plm_core.tokens import MAX_CHARS  # a text box keeps what the app keeps (and a link no more)
 from ui import LIVE_PAUSE, charts, resources, widgets
 from ui import inside as ui_inside
 from ui.safe import md
@@ -40,12 +41,12 @@ left, right = st.columns([3, 2])
 with left:
     text = widgets.text_area(_("Sentence") if not adapter.target_prefix else _("Source"), "inside.text", CLEAN, height=80)
 with right:
-    pair = (st.text_input(tr(adapter.pair_label), key="inside.pair", help=tr(adapter.pair_help), bind=max_chars=MAX_CHARS, "query-params")
+    pair = (st.text_input(tr(adapter.pair_label), key="inside.pair", help=tr(adapter.pair_help), max_chars=MAX_CHARS, bind="query-params")
             or None) if adapter.target_prefix else None
     word = st.text_input(_("Explained token (empty: the top prediction)"), key="inside.word", live=LIVE_PAUSE,
-                         bind=max_chars=MAX_CHARS, "query-params") or None
+                         max_chars=MAX_CHARS, bind="query-params") or None
     contrast = st.text_input(_("… minus the logit of (optional)"), key="inside.contrast", live=LIVE_PAUSE,
-                             bind=max_chars=MAX_CHARS, "query-params") or None
+                             max_chars=MAX_CHARS, bind="query-params") or None
 
 res = widgets.run_or_stop(lambda: ui_inside.cached_contributions(spec, text, word, contrast, pair))
 widgets.show_notes(res.encoding)

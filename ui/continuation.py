@@ -15,6 +15,7 @@ from plm_core.attribution.types import AttributionResult
 from plm_core.i18n import _, lazy_gettext, tr
 from plm_core.loading import ModelSpec
 from plm_core.viz.attribution_plots import token_bar_chart, token_highlight_html
+from plm_core.tokens import MAX_CHARS  # a text box keeps what the app keeps (and a link no more)
 from ui import charts
 from ui.backend import compute
 from ui.safe import md
@@ -35,7 +36,7 @@ def segment_view(results: Sequence[AttributionResult], key: str = "attribution.s
         return
     spans: list[tuple[int, int]] = []
     if by == "spans":
-        piece = st.text_input(_("Mark a span: type a part of the sentence"), key=f"{key}.span", bind=max_chars=MAX_CHARS, "query-params")
+        piece = st.text_input(_("Mark a span: type a part of the sentence"), key=f"{key}.span", max_chars=MAX_CHARS, bind="query-params")
         start = results[0].encoding.text.find(piece) if piece else -1
         if start < 0:
             st.info(_("Type a piece of the sentence above, exactly as written."))
@@ -59,7 +60,7 @@ def gradient_method(results: Sequence[AttributionResult]) -> str:
 def continuation_view(spec: ModelSpec, prompt: str, method: str, baseline: str, n_steps: int | None) -> None:
     """Explain a continuation the user writes: the whole sequence (sum of log-probabilities) and each token."""
     cont = st.text_input(_("Explain a continuation you write (forced decoding)"), key="attribution.continuation",
-                         placeholder=_("e.g. a continuation starting with a space"), bind=max_chars=MAX_CHARS, "query-params")
+                         placeholder=_("e.g. a continuation starting with a space"), max_chars=MAX_CHARS, bind="query-params")
     if not cont.strip():
         return
     from ui import widgets

@@ -23,6 +23,7 @@ from plm_core.errors import PlmCoreError
 from plm_core.i18n import N_, _, msg, tr
 from plm_core.loading import ModelSpec
 from plm_core.viz.evaluate_plots import confusion_figure, embedding_figure, metrics_figure
+from plm_core.tokens import MAX_CHARS  # a text box keeps what the app keeps (and a link no more)
 from ui import bias as ui_bias
 from ui import charts, language, resources, widgets
 from ui.safe import md
@@ -117,11 +118,11 @@ def mode_input(handle) -> tuple[str, dict] | None:
     if mode == "label_words":
         c1, c2 = st.columns(2)
         template = c1.text_input(_("Template ({text} = the example; {mask} = where the label word goes)"),
-                                 ev.DEFAULT_TEMPLATES[handle.kind], key="evaluate.template", bind=max_chars=MAX_CHARS, "query-params",
+                                 ev.DEFAULT_TEMPLATES[handle.kind], key="evaluate.template", max_chars=MAX_CHARS, bind="query-params",
                                  help=_("PET-style: the label whose word scores highest at {mask} (masked LM) or as "
                                         "the next word after the template (causal LM) is the prediction."))
         words = c2.text_area(_("Label words (label: word, one per line)"), ev.DEFAULT_LABEL_WORDS,
-                             key="evaluate.label_words", bind=max_chars=MAX_CHARS, "query-params", height=90)
+                             key="evaluate.label_words", max_chars=MAX_CHARS, bind="query-params", height=90)
         try:
             config |= {"template": template, "label_words": ev.parse_label_words(words)}
             ev.check_template(handle, template)
@@ -382,7 +383,7 @@ def map_view(handle, spec: ModelSpec, data: Data | None, result: ev.EvalResult |
         words_text = c2.text_area(_("Words, one per line (each must be one token)"),
                                   "king\nqueen\nman\nwoman\nboy\ngirl\nparis\nfrance\nlondon\nengland\ncat\ndog\n"
                                   "one\ntwo\nthree\nred\ngreen\nblue", key="evaluate.map.words", height=140,
-                                  bind=max_chars=MAX_CHARS, "query-params")
+                                  max_chars=MAX_CHARS, bind="query-params")
         ids, words, refused = [], [], []
         for w in dict.fromkeys(w.strip() for w in words_text.splitlines() if w.strip()):
             try:
@@ -446,9 +447,9 @@ def analogy_view(handle, prefix: str = "evaluate") -> None:
                  "its input embeddings are trained only as the first layer of a deep model, so analogies come out "
                  "weaker here. A word must be one token."))
     c1, c2, c3 = st.columns(3)
-    a = c1.text_input("a", "king", key=f"{prefix}.analogy.a", bind=max_chars=MAX_CHARS, "query-params")
-    b = c2.text_input("b", "man", key=f"{prefix}.analogy.b", bind=max_chars=MAX_CHARS, "query-params")
-    c = c3.text_input("c", "woman", key=f"{prefix}.analogy.c", bind=max_chars=MAX_CHARS, "query-params")
+    a = c1.text_input("a", "king", key=f"{prefix}.analogy.a", max_chars=MAX_CHARS, bind="query-params")
+    b = c2.text_input("b", "man", key=f"{prefix}.analogy.b", max_chars=MAX_CHARS, bind="query-params")
+    c = c3.text_input("c", "woman", key=f"{prefix}.analogy.c", max_chars=MAX_CHARS, bind="query-params")
     if not (a.strip() and b.strip() and c.strip()):
         return
     try:

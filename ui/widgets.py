@@ -358,7 +358,7 @@ def text_area(label: str, key: str, default: str = "", **kwargs) -> str:
     Another page can preset it (``open_page``): a value set in session state wins over ``default``.
     """
     kwargs.setdefault("max_chars", MAX_CHARS)  # what the app keeps: the address bar holds no more
-    return st.text_area(label, value=default, key=key, bind=max_chars=MAX_CHARS, "query-params", **kwargs)  # md: trusted (callers: _())
+    return st.text_area(label, value=default, key=key, bind="query-params", **kwargs)  # md: trusted (callers: _())
 
 
 @dataclass(frozen=True)
