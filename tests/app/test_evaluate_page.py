@@ -19,6 +19,15 @@ TEXTS = ["good movie", "bad film", "a great book", "awful plot", "fun story", "b
          "hated the film"]
 
 
+
+def settle(at):
+    """Wait for the run's worker thread (plm_core.bias.worker, issue 25), then rerun: the page shows what it stored."""
+    from plm_core.bias import worker
+
+    assert worker.wait_all(180)
+    at.run()
+    return at
+
 def labelled_csv(labels) -> str:
     lines = ["text,label,source"] + [f"{t},{labels[i % 2]},{'ab'[i % 3 == 0]}" for i, t in enumerate(TEXTS)]
     return "\n".join(lines) + "\n"
@@ -40,7 +49,7 @@ def test_upload_scores_a_stored_run_with_metrics_confusion_slices_and_links(app_
     at = upload_page(app_factory, tiny_dirs["classifier"])
     at.file_uploader(key="evaluate.upload").set_value(("mine.csv", labelled_csv(labels).encode(), "text/csv")).run()
     assert not at.exception and not at.error
-    at.button(key="evaluate.run").click().run()
+    settle(at.button(key="evaluate.run").click().run())
     assert not at.exception and not at.error, (at.exception, [e.value for e in at.error])
     run = ui.bias.run_store().runs("evaluate")[0]
     assert run.complete
@@ -69,7 +78,7 @@ def test_label_words_on_a_masked_lm(app_factory, tiny_dirs):
         ("m.csv", labelled_csv(["positive", "negative"]).encode(), "text/csv")).run()
     assert at.radio(key="evaluate.mode").options == ["Label words (zero-shot)", "(Pseudo-)perplexity per sentence"]
     at.text_area(key="evaluate.label_words").input("positive: great\nnegative: terrible").run()
-    at.button(key="evaluate.run").click().run()
+    settle(at.button(key="evaluate.run").click().run())
     assert not at.exception and not at.error
     res = ui.bias.stored_result(ui.bias.run_store().runs("evaluate")[0].run_id)
     assert res.rows[0].prompt == "good movie It was [MASK]."
@@ -131,7 +140,7 @@ def test_lesson5_shows_heldout_metrics_and_opens_evaluate_on_the_trained_classif
     assert not at.exception and at.radio(key="evaluate.data").value == "lesson"
     at.switch_page("pages/evaluate.py").run()  # AppTest follows a script's page switch for one run only
     assert at.radio(key="evaluate.mode").value == "classifier"
-    at.button(key="evaluate.run").click().run()
+    settle(at.button(key="evaluate.run").click().run())
     assert not at.exception and not at.error
     run = ui.bias.run_store().runs("evaluate")[0]
     assert run.model_id == folder and run.complete and run.n_items == 40
@@ -152,7 +161,7 @@ def test_evaluate_page_in_chinese(app_factory, tiny_dirs):
         at.file_uploader(key="evaluate.upload").set_value(
             ("m.csv", labelled_csv(class_labels(load_model(ModelSpec(str(tiny_dirs["classifier"]), device="cpu"))))
              .encode(), "text/csv")).run()
-        at.button(key="evaluate.run").click().run()
+        settle(at.button(key="evaluate.run").click().run())
         for view in ("metrics", "map", "cards"):
             at.radio(key="evaluate.view").set_value(view).run()
             assert not at.exception, at.exception
@@ -174,7 +183,7 @@ def test_hostile_text_in_every_box_of_the_page_stays_literal(app_factory, tiny_d
     at.text_area(key="evaluate.label_words").input(f"a: {hostile}\nb: great").run()
     assert not at.exception and not markup_problems(at), markup_problems(at)
     at.text_area(key="evaluate.label_words").input("a: great\nb: terrible").run()
-    at.button(key="evaluate.run").click().run()
+    settle(at.button(key="evaluate.run").click().run())
     assert not at.exception and not markup_problems(at), markup_problems(at)
     at.radio(key="evaluate.view").set_value("map").run()
     at.selectbox(key="evaluate.map.color").set_value("zq").run()
