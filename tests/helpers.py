@@ -129,3 +129,20 @@ def lesson_query(lesson: int = 1, step: int = 1, *, lang: str = "en", presenter:
     if head is not None:
         query["lessons.head"] = str(head)
     return query
+
+
+def hf_generate(handle, prompt_ids, n, settings) -> list[int]:
+    """The ids ``model.generate`` draws after ``prompt_ids`` with ``settings`` (a ``SamplingSettings``; seeded as
+    plm_core.generation seeds), cut after the first end-of-sequence token: the independent reference for generation."""
+    ids = torch.tensor([list(prompt_ids)])
+    kwargs = {"do_sample": False}
+    if settings.do_sample:
+        torch.manual_seed(settings.seed)
+        kwargs = {"do_sample": True, "temperature": settings.temperature, "top_k": settings.top_k,
+                  "top_p": settings.top_p}
+    with handle.lock:
+        out = handle.model.generate(ids, attention_mask=torch.ones_like(ids), max_new_tokens=n,
+                                    pad_token_id=handle.tokenizer.eos_token_id, **kwargs)
+    new = out[0, ids.shape[1]:].tolist()
+    eos = handle.tokenizer.eos_token_id
+    return new[: new.index(eos) + 1] if eos in new else new

@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from helpers import hf_generate
 
 from plm_core import display
 from plm_core import generation as gen
@@ -66,19 +67,7 @@ def test_generation_equals_model_generate(request, key, prompt):
     handle = request.getfixturevalue(key)
     for settings in (gen.SamplingSettings(), gen.SamplingSettings(True, 0.8, 50, 0.95, 7)):
         g = gen.generate(handle, prompt, settings, 8)
-        ids = torch.tensor([list(g.prompt.input_ids)])
-        kwargs = {"do_sample": False}
-        if settings.do_sample:
-            torch.manual_seed(settings.seed)
-            kwargs = {"do_sample": True, "temperature": settings.temperature, "top_k": settings.top_k,
-                      "top_p": settings.top_p}
-        with handle.lock:
-            out = handle.model.generate(ids, attention_mask=torch.ones_like(ids), max_new_tokens=8,
-                                        pad_token_id=handle.tokenizer.pad_token_id, **kwargs)
-        expected = out[0, ids.shape[1]:].tolist()
-        eos = handle.tokenizer.eos_token_id
-        expected = expected[: expected.index(eos) + 1] if eos in expected else expected
-        assert list(g.generated_ids) == expected, settings.describe()
+        assert list(g.generated_ids) == hf_generate(handle, g.prompt.input_ids, 8, settings), settings.describe()
 
 
 def test_smollm2_continues_the_story(smollm2):

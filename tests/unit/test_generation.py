@@ -9,27 +9,13 @@ import threading
 import numpy as np
 import pytest
 import torch
+from helpers import hf_generate
 
 from plm_core import generation as gen
 from plm_core.errors import InvalidInputError, UnsupportedModelError
 from plm_core.generation import SamplingSettings
 
 PROMPTS = ("the cat sat on the", "a good movie", "paris is the capital of")
-
-
-def hf_generate(handle, prompt_ids, n, settings: SamplingSettings) -> list[int]:
-    ids = torch.tensor([list(prompt_ids)])
-    kwargs = {"do_sample": False}
-    if settings.do_sample:
-        torch.manual_seed(settings.seed)
-        kwargs = {"do_sample": True, "temperature": settings.temperature, "top_k": settings.top_k,
-                  "top_p": settings.top_p}
-    with handle.lock:
-        out = handle.model.generate(ids, attention_mask=torch.ones_like(ids), max_new_tokens=n,
-                                    pad_token_id=handle.tokenizer.eos_token_id, **kwargs)
-    new = out[0, ids.shape[1]:].tolist()
-    eos = handle.tokenizer.eos_token_id
-    return new[: new.index(eos) + 1] if eos in new else new
 
 
 @pytest.mark.parametrize("prompt", PROMPTS)
