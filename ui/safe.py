@@ -137,9 +137,9 @@ def safe_figure(fig):
     for axis in [*fig.select_xaxes(), *fig.select_yaxes()]:
         if axis.ticktext is not None and _needs(axis.ticktext):
             axis.ticktext = _escaped(axis.ticktext)
-    for note in layout.annotations or ():
-        if isinstance(note.text, str) and _needs(note.text):
-            note.text = plotly_text(note.text)
+    for note in layout.annotations or ():  # subplot titles are annotations: the theme's line breaks are kept
+        if isinstance(note.text, str) and _needs(note.text, title=True):
+            note.text = title_text(note.text)
     for trace in fig.data:
         for key in _TRACE_TEXT:
             value = getattr(trace, key, None) if key in trace else None

@@ -79,7 +79,9 @@ def mask_pair(mask: np.ndarray, other: np.ndarray, tokens: Sequence[str], left: 
     tokens when they differ (an encoder-decoder's encoder and decoder)."""
     labels = _labels(tokens)
     other_labels = _labels(other_tokens) if other_tokens is not None else labels
-    fig = make_subplots(rows=1, cols=2, subplot_titles=[left, right], horizontal_spacing=0.12)
+    # each title over half the width: broken into lines, so two never run into each other down to a 390 px phone
+    fig = make_subplots(rows=1, cols=2, subplot_titles=[theme.wrap(left, 16), theme.wrap(right, 16)],
+                        horizontal_spacing=0.12)
     for c, m, lab in ((1, mask, labels), (2, other, other_labels)):
         fig.add_trace(go.Heatmap(z=m, x=lab, y=lab, coloraxis="coloraxis",
                                  hovertemplate=_("query %{y}<br>key %{x}<br>%{z:.0f}<extra></extra>")), row=1, col=c)
