@@ -8,7 +8,8 @@ last stored chunk and never rescores one.
 A run being scored holds a **lease**: the scorer (a worker thread of the app, or the command line) writes its
 owner name and a heartbeat every few seconds. Only the lease holder scores and stores chunks, so a run is
 computed once however many sessions or processes look at it; a run whose heartbeat is older than
-:data:`LEASE_SECONDS` (a killed server, a closed terminal) reads as "stopped" and can be resumed by anyone.
+:data:`LEASE_SECONDS` (a killed server, a closed terminal), or whose holder was a process of this machine that
+no longer exists, reads as "stopped" and can be resumed by anyone.
 A stop request (:meth:`RunStore.request_stop`) is seen by the holder between chunks.
 
 The file is ``$PLM_BIAS_STORE`` or ``<cache>/bias/runs.sqlite3`` (the cache is ``$PLM_CACHE`` or
@@ -21,6 +22,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import socket
 import sqlite3
 import time
 from collections.abc import Iterator, Sequence
@@ -203,15 +205,16 @@ class RunStore:
     def acquire(self, run_id: int, owner: str) -> bool:
         """Take the run's lease for ``owner`` (and mark it running) unless a live holder has it; True if taken.
 
-        A lease is free when nobody holds it, ``owner`` holds it already, or its heartbeat is older than
-        ``lease_seconds``. A complete run is never taken."""
+        A lease is free when nobody holds it, ``owner`` holds it already, its heartbeat is older than
+        ``lease_seconds``, or its holder was a process of this host that has exited. A complete run is never
+        taken."""
         now = time.time()
         with self._connect() as con:
             con.execute("BEGIN IMMEDIATE")
             row = con.execute("SELECT lease_owner, heartbeat, n_done, n_items FROM runs WHERE run_id = ?",
                               (int(run_id),)).fetchone()
             free = row is not None and row["n_done"] < row["n_items"] and (
-                not row["lease_owner"] or row["lease_owner"] == owner or row["heartbeat"] < now - self.lease_seconds)
+                row["lease_owner"] == owner or not _live(row["lease_owner"], row["heartbeat"], now - self.lease_seconds))
             if free:
                 con.execute("UPDATE runs SET lease_owner = ?, heartbeat = ?, status = 'running', stop_requested = 0, "
                             "error = '', updated = ? WHERE run_id = ?", (owner, now, now, int(run_id)))
@@ -332,9 +335,31 @@ class RunStore:
         return [row for chunk in self.chunks(run_id) for row in chunk["rows"]]
 
 
+def _holder_exited(owner: str) -> bool:
+    """True when ``owner`` (``host:pid:label``, see :func:`plm_core.bias.jobs.new_owner`) names a process of this
+    host that no longer exists (a killed CLI run): its lease is free at once, not after ``lease_seconds``. A holder
+    on another host, or one whose name does not parse, is judged by its heartbeat alone."""
+    host, _, rest = owner.partition(":")
+    pid = rest.partition(":")[0]
+    if host != socket.gethostname() or not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:  # another user's process: alive
+        return False
+    return False
+
+
+def _live(owner: str, heartbeat: float, stale_before: float) -> bool:
+    """Whether a lease held by ``owner`` with this ``heartbeat`` (seconds since the epoch) still counts."""
+    return bool(owner) and heartbeat >= stale_before and not _holder_exited(owner)
+
+
 def _info(row: sqlite3.Row, stale_before: float) -> RunInfo:
     status = row["status"]
-    live = bool(row["lease_owner"]) and row["heartbeat"] >= stale_before
+    live = _live(row["lease_owner"], row["heartbeat"], stale_before)
     if not live and (status == "running" or (status == "queued" and row["created"] < stale_before)):
         status = "stopped"  # its holder is gone (a killed server or CLI): resumable
     return RunInfo(int(row["run_id"]), row["probe"], row["model_id"], row["revision"], row["data_source"],

@@ -178,3 +178,35 @@ def test_a_killed_scorer_reads_as_stopped_after_its_lease(tiny_mlm, tmp_path):
     assert store.run(run_id).status == "stopped"  # ... then stopped, and resumable
     jobs.run_to_end(store, run_id, tiny_mlm)
     assert store.run(run_id).status == "complete" and len(store.rows(run_id)) == len(PAIRS)
+
+
+def test_a_killed_scorer_of_this_host_frees_its_lease_at_once(tiny_mlm, tmp_path):
+    """A holder named ``host:pid:label`` whose process on this host is gone (a CLI run killed with SIGKILL) holds
+    nothing, even while its heartbeat is fresh; while it lives, its lease holds."""
+    store = RunStore(tmp_path / "runs.sqlite3")  # the default 60 s lease
+    run_id = new_run(store, tiny_mlm)
+    script = textwrap.dedent(f"""
+        import time
+        from plm_core.bias import jobs
+        from plm_core.bias.store import RunStore
+        store = RunStore({str(store.path)!r})
+        assert store.acquire({run_id}, jobs.new_owner("cli"))
+        print("leased", flush=True)
+        time.sleep(600)
+    """)
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    proc = subprocess.Popen([sys.executable, "-c", script], cwd=root, stdout=subprocess.PIPE, text=True,
+                            env={**os.environ, "PYTHONPATH": root})
+    try:
+        assert proc.stdout.readline().strip() == "leased"
+        info = store.run(run_id)
+        assert info.status == "running" and info.lease_owner.split(":")[1] == str(proc.pid)
+        with pytest.raises(jobs.RunBusyError):
+            jobs.run_to_end(store, run_id, tiny_mlm)
+    finally:
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+    info = store.run(run_id)
+    assert (info.status, info.lease_owner) == ("stopped", "")  # at once, its heartbeat still fresh
+    jobs.run_to_end(store, run_id, tiny_mlm)
+    assert store.run(run_id).status == "complete"
