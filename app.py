@@ -6,7 +6,9 @@ all-MiniLM-L6-v2 by default); each page is a thin script over ``plm_core``.
 
 from __future__ import annotations
 
-import streamlit as st
+import ui.preload  # noqa: F401  first: imports the whole app in one thread (sessions are threads; see its docstring)
+
+import streamlit as st  # noqa: E402  (isort: after the preload)
 
 from plm_core.i18n import _
 from ui import charts, language, widgets

@@ -35,6 +35,7 @@ from typing import Any
 
 from ray import serve
 
+import plm_core.preload  # noqa: F401  the replica serves requests from threads: import the core once first
 from plm_core.errors import PlmCoreError
 from plm_core.loading import ModelSpec
 from plm_core.ops import FORWARD_OPS, MERGED, run_op

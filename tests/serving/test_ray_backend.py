@@ -22,12 +22,15 @@ from plm_core.errors import InvalidInputError, PlmCoreError, UnknownMethodError 
 from plm_core.inference import predict  # noqa: E402
 from plm_core.loading import ModelSpec, load_model  # noqa: E402
 from plm_core.masking import MaskSpec, mask_and_predict, occlusion_sweep  # noqa: E402
+from ui.widgets import PROBS_TOLERANCE  # noqa: E402
 
 pytestmark = [pytest.mark.ray, pytest.mark.slow]
 
 SPEC = ModelSpec("embedded", device="cpu")
 TEXT = "The cat sat on the mat because it was tired."
-TOL = 1e-6
+# the app's own "equals the model" tolerance: a replica runs with Ray's thread count (OMP_NUM_THREADS = its CPUs),
+# so its float32 sums are reordered (1.2e-6 measured on MiniLM's attention in CI, 0.0 with equal thread counts)
+TOL = PROBS_TOLERANCE
 
 
 def max_diff(a, b, path="result") -> float:

@@ -1,0 +1,12 @@
+"""Import every module of the app (``ui``) and the core once, in one thread, before any session runs a page.
+
+``app.py`` imports this module before anything else: each Streamlit session is a thread running ``app.py``, and a
+second session waits on this module's import lock until the first has imported everything, so no two sessions
+ever import one module cycle at the same time (see :mod:`plm_core.preload` for the two races this prevents).
+"""
+
+from __future__ import annotations
+
+from plm_core import preload
+
+MODULES = preload.MODULES + preload.import_package("ui")
