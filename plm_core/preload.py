@@ -53,14 +53,17 @@ def preload() -> tuple[str, ...]:
     return names
 
 
-def import_package(package: str) -> list[str]:
-    """Import ``package`` and every module below it, in order; returns the modules imported.
+def import_package(package: str, skip: tuple[str, ...] = ()) -> list[str]:
+    """Import ``package`` and every module below it, in order, except the modules named in ``skip``; returns the
+    modules imported.
 
     A module whose import fails only because an optional dependency is absent (Ray, ModelScope: a
     ``ModuleNotFoundError`` for a module outside ``package``) is skipped; every other error is raised."""
     root = importlib.import_module(package)
     done = [package]
     for info in pkgutil.walk_packages(root.__path__, prefix=f"{package}."):
+        if info.name in skip:
+            continue
         try:
             importlib.import_module(info.name)
         except ModuleNotFoundError as error:

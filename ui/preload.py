@@ -8,5 +8,7 @@ ever import one module cycle at the same time (see :mod:`plm_core.preload` for t
 from __future__ import annotations
 
 from plm_core import preload
+from ui import backend
 
-MODULES = preload.MODULES + preload.import_package("ui")
+# the Ray client only where the app uses it (PLM_BACKEND=ray): importing Ray costs seconds a start otherwise
+MODULES = preload.MODULES + preload.import_package("ui", skip=() if backend.backend_name() == "ray" else ("ui.ray_backend",))
