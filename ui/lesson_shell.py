@@ -111,7 +111,7 @@ def _render_page() -> None:
         units = ui_text.unit_switch(text)
     if not view.uses_text:
         hide()
-    if view.hidden_inputs is not None and not view.before_reveal:
+    if view.hidden_inputs is not None:  # drawn before the question, so a link to the step carries them
         view.hidden_inputs()
     ctx = Ctx(spec, handle, lesson, step, index, lang, presenter, text, int(layer), int(head), units)
 
