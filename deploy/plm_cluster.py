@@ -101,6 +101,13 @@ def spawn(cmd: list[str], log: Path, env: dict[str, str] | None = None) -> subpr
                             env={**os.environ, **(env or {})}, start_new_session=True)
 
 
+def _tail(path: Path, chars: int = 1500) -> str:
+    try:
+        return path.read_text(errors="replace")[-chars:]
+    except OSError as error:
+        return f"({error})"
+
+
 def up(args) -> dict:
     state = Path(args.state_dir)
     if (state / "state.json").exists():
@@ -148,7 +155,10 @@ def up(args) -> dict:
                     break
                 if time.monotonic() > deadline or procs[0].poll() is not None:
                     (state / "serve-run.log").write_text(out.stdout + out.stderr)
-                    raise RuntimeError(f"serve run failed: see {state / 'serve-run.log'}")
+                    head = "exited with " + str(procs[0].returncode) if procs[0].poll() is not None else "running"
+                    raise RuntimeError(f"serve run failed (the Ray head: {head}); the end of "
+                                       f"{state / 'serve-run.log'}:\n{(out.stdout + out.stderr)[-1500:]}\n"
+                                       f"the end of {state / 'ray.log'}:\n{_tail(state / 'ray.log')}")
                 time.sleep(2)
             (state / "serve-run.log").write_text(out.stdout + out.stderr)
             _wait_serve_running(address, env, args.timeout)

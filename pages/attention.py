@@ -1,5 +1,7 @@
 """Attention explorer: bertviz head/model views, heatmaps with rollout, token flow and the query·key view."""
 
+import ui.preload  # noqa: F401  first: a page opened by its URL runs without app.py (see ui/preload.py)
+
 import functools
 
 import streamlit as st

@@ -1,5 +1,7 @@
 """Attribution: which input tokens made the prediction — captum methods and attention scores side by side."""
 
+import ui.preload  # noqa: F401  first: a page opened by its URL runs without app.py (see ui/preload.py)
+
 import streamlit as st
 
 from plm_core.attribution import METHOD_LABELS, every_label_table

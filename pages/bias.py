@@ -1,6 +1,8 @@
 """Bias probes: template sets, CrowS-Pairs, BEC-Pro and SEAT, with intervals, stored runs, comparisons across
 models, and drill-down into any item's explanation."""
 
+import ui.preload  # noqa: F401  first: a page opened by its URL runs without app.py (see ui/preload.py)
+
 import streamlit as st
 
 from ui import bias as ui_bias

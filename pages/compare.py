@@ -1,5 +1,7 @@
 """Side by side: two sentences on one model, or one sentence on two models."""
 
+import ui.preload  # noqa: F401  first: a page opened by its URL runs without app.py (see ui/preload.py)
+
 import numpy as np
 import streamlit as st
 

@@ -1,6 +1,8 @@
 """Evaluate: how good is the model on your labelled data, where does it fail (and why, one click away), how do
 its sentences lie in its embedding space, and which model to choose (model cards measured here)."""
 
+import ui.preload  # noqa: F401  first: a page opened by its URL runs without app.py (see ui/preload.py)
+
 import streamlit as st
 
 from plm_core.i18n import N_, _, tr

@@ -1,6 +1,8 @@
 """Generation, step by step: watch a language model write one token at a time; temperature, top-k and top-p
 reshape each step's distribution; click a generated token for its attribution, attention and logit lens."""
 
+import ui.preload  # noqa: F401  first: a page opened by its URL runs without app.py (see ui/preload.py)
+
 import streamlit as st
 
 from plm_core import generation as gen

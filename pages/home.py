@@ -1,5 +1,7 @@
 """Landing page: what plm-lens is and what each page is for."""
 
+import ui.preload  # noqa: F401  first: a page opened by its URL runs without app.py (see ui/preload.py)
+
 import streamlit as st
 
 from ui import widgets

@@ -1,6 +1,8 @@
 """Inside the model: which heads and FFN blocks made the answer (contributions, information flow), what happens
 when we change them (patching, ablation), and what the feed-forward neurons write."""
 
+import ui.preload  # noqa: F401  first: a page opened by its URL runs without app.py (see ui/preload.py)
+
 from dataclasses import replace
 
 import streamlit as st

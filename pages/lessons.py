@@ -5,6 +5,8 @@ shareable links (the address bar: every input is bound to the URL). The shell li
 in ui/lesson_views/ (one module per lesson), the computations in plm_core.lessons.
 """
 
+import ui.preload  # noqa: F401  first: a page opened by its URL runs without app.py (see ui/preload.py)
+
 from ui import lesson_shell
 
 lesson_shell.render_page()

@@ -1,5 +1,7 @@
 """Masking lab: click tokens to mask, delete or replace them, and watch the prediction change as you type."""
 
+import ui.preload  # noqa: F401  first: a page opened by its URL runs without app.py (see ui/preload.py)
+
 import streamlit as st
 
 from plm_core.masking import STRATEGIES, STRATEGY_LABELS, MaskSpec, check_mask

@@ -12,6 +12,8 @@ import sys
 import textwrap
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
 SOURCES = [ROOT / "app.py", *(p for d in ("plm_core", "ui", "pages", "deploy") for p in (ROOT / d).rglob("*.py"))]
 
@@ -41,8 +43,12 @@ def test_ten_sessions_importing_the_pages_at_once_all_succeed():
         assert out.stdout.strip().splitlines()[-1] == "[]", out.stdout[-3000:]
 
 
-def test_app_imports_the_preload_before_anything_else():
-    tree = ast.parse((ROOT / "app.py").read_text())
+@pytest.mark.parametrize("script", ["app.py", *sorted(p.name for p in (ROOT / "pages").glob("*.py"))])
+def test_every_entry_script_imports_the_preload_before_anything_else(script):
+    """CI, stop 27, again after app.py had it: a student who opened /attribution by its URL ran pages/attribution.py
+    without app.py, and the first import raced."""
+    path = ROOT / script if script == "app.py" else ROOT / "pages" / script
+    tree = ast.parse(path.read_text())
     imports = [n for n in tree.body if isinstance(n, ast.Import | ast.ImportFrom)
                and not (isinstance(n, ast.ImportFrom) and n.module == "__future__")]
     assert isinstance(imports[0], ast.Import) and imports[0].names[0].name == "ui.preload"
