@@ -64,6 +64,12 @@ class NeuronView:
     def d_k(self) -> int:
         return int(self.q.shape[0])
 
+    def score_diff(self, row: np.ndarray) -> float:
+        """Max |Σ q ⊙ k × scale (+ cap, bias) − ``row``| over the visible keys: ``row`` is float [key], the model's
+        own score row for this query (the check that the products add up to the scores)."""
+        vis = np.array(self.visible)
+        return float(np.max(np.abs(self.scores[vis] - np.asarray(row)[vis])))
+
     def top_dimensions(self, key: int, n: int = 5) -> list[tuple[int, float]]:
         """The ``n`` dimensions with the largest |q_d·k_d| for ``key``: (dimension, product)."""
         row = self.products[key]

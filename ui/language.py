@@ -11,6 +11,10 @@ reads ``?lang=`` once per session and writes it back on every run.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
 import streamlit as st
 
 from plm_core.i18n import DEFAULT_LANGUAGE, LANGUAGES, _, set_language, use_language
@@ -63,28 +67,58 @@ def forget_translated_choices() -> None:
     Streamlit 1.67 keeps a select box's, radio's or pill's value as the *displayed* option text; once the options are
     shown in the other language that text matches none of them and the widget would return the old label itself
     instead of an option. Those widgets (and only those: token pills, model ids and numbers read the same) are
-    reset to their default, which the URL-backed ones take from the address bar again. Reads Streamlit's widget
-    registry (internal API, guarded: on any change there nothing is reset).
+    reset to their default (``st.session_state.pop``), which the URL-backed ones take from the address bar again.
+    Which widgets those are, only Streamlit's widget registry knows: :func:`_choice_widgets` reads it.
     """
     new = current()
+    for choice in _choice_widgets():
+        if choice.key == KEY:
+            continue
+        try:
+            with use_language(new):
+                changed = (choice.format_func is None
+                           or [str(choice.format_func(o)) for o in choice.options] != list(choice.shown))
+        except Exception:  # noqa: BLE001 - a format_func that cannot run here: reset to be safe
+            changed = True
+        if changed:
+            st.session_state.pop(choice.key, None)
+
+
+@dataclass(frozen=True)
+class Choice:
+    """A choice widget of this session as Streamlit registered it."""
+
+    key: str  # the widget's key (its st.session_state key)
+    options: tuple[Any, ...]
+    shown: tuple[str, ...]  # the options as displayed (format_func applied when it was drawn)
+    format_func: Callable[[Any], Any] | None
+
+
+def _choice_widgets() -> list[Choice]:
+    """The session's keyed choice widgets (select box, radio, pills, segmented control…) with their options as
+    displayed. The app's one read of Streamlit's private widget state: no documented API lists a widget's options
+    (``st.session_state`` holds values only), and ``bind="query-params"`` would put the displayed text, not the
+    language code, in links (see the module doc).
+
+    Streamlit 1.67: ``SessionState._key_id_mapper._key_id_mapping`` (user key → widget id) and
+    ``_new_widget_state.widget_metadata[id].deserializer`` (a bound method of the widget's serde, whose
+    ``options``, ``formatted_options`` and ``format_func`` are read). Where that moved: [] (nothing is reset; the
+    app keeps working) — and ``tests/app/test_streamlit_private.py`` fails.
+    """
     try:
         from streamlit.runtime.state import get_session_state
 
         state = get_session_state()._state
         ids = dict(state._key_id_mapper._key_id_mapping)
         metas = state._new_widget_state.widget_metadata
-    except Exception:  # noqa: BLE001 - internals moved: keep every value
-        return
+    except Exception:  # noqa: BLE001 - internals moved
+        return []
+    choices = []
     for key, wid in ids.items():
         serde = getattr(getattr(metas.get(wid), "deserializer", None), "__self__", None)
         shown = getattr(serde, "formatted_options", None)
-        if key == KEY or shown is None:
+        if shown is None:
             continue
-        fmt = getattr(serde, "format_func", None)
-        try:
-            with use_language(new):
-                changed = fmt is None or [str(fmt(o)) for o in serde.options] != list(shown)
-        except Exception:  # noqa: BLE001 - a format_func that cannot run here: reset to be safe
-            changed = True
-        if changed:
-            st.session_state.pop(key, None)
+        choices.append(Choice(key, tuple(getattr(serde, "options", ())), tuple(shown),
+                              getattr(serde, "format_func", None)))
+    return choices

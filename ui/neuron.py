@@ -26,7 +26,7 @@ def render(qk: QueryKeyResult, prefix: str) -> None:
     nv = neuron_view(qk, query)
     charts.plotly_chart(neuron_view_figure(nv), key=f"{prefix}.neuron")
     vis = np.array(nv.visible)
-    diff = float(np.max(np.abs(nv.scores[vis] - qk.scores[query][vis])))  # Σ q ⊙ k × scale (+ cap, bias)
+    diff = nv.score_diff(qk.scores[query])  # Σ q ⊙ k × scale (+ cap, bias)
     what = _("Σ q ⊙ k × scale + position bias") if qk.bias is not None else _("Σ q ⊙ k × scale")
     widgets.check_equal(what, _("row {row} of QKᵀ/√d_k", row=int(query)), diff, TOLERANCE)
     top = ", ".join(_("dim {d} ({v:+.2f})", d=d, v=v)

@@ -218,15 +218,31 @@ def ensure_shell() -> None:
     every run after ``switch_page``). Streamlit leaves that mode once st.navigation is used; switch now
     and rerun, so app.py builds the shell around this page.
     """
-    from streamlit.runtime.pages_manager import PagesManager
-
     language.activate()  # this run's language, also when Streamlit runs the page without app.py
-    # the legacy mode is a process-wide flag: a session flag would miss AppTest's per-run reset
-    if not PagesManager.uses_pages_directory or st.session_state.get(FORCED_KEY, 0) >= 2:
+    if st.session_state.get(FORCED_KEY, 0) >= 2 or not _leave_legacy_pages_mode():
         return
     st.session_state[FORCED_KEY] = st.session_state.get(FORCED_KEY, 0) + 1  # never loop
-    PagesManager.uses_pages_directory = False
     st.rerun()
+
+
+def _leave_legacy_pages_mode() -> bool:
+    """Leave Streamlit's legacy ``pages/`` mode now; True if it was on. The app's one write of a private API.
+
+    Streamlit 1.67 (``streamlit/runtime/pages_manager.py``) starts a server in the legacy mode when the entrypoint
+    has a ``pages/`` folder beside it (``PagesManager.uses_pages_directory``, a process-wide class attribute) and
+    leaves it when ``st.navigation`` runs: "As soon as any session of your app executes the st.navigation command,
+    your app will ignore the pages/ directory (across all sessions)" (st.navigation's docs). The documented way out
+    is a folder of another name (``app_pages/``), but this project keeps ``pages/``; and st.navigation may only be
+    called from the entrypoint, which the legacy mode does not run (a first visitor opening /attention runs
+    ``pages/attention.py`` alone). So this sets the flag ``st.navigation`` sets. ``tests/app/test_streamlit_private.py`` fails when Streamlit changes it.
+    """
+    from streamlit.runtime.pages_manager import PagesManager
+
+    # the legacy mode is a process-wide flag: a session flag would miss AppTest's per-run reset
+    if not PagesManager.uses_pages_directory:
+        return False
+    PagesManager.uses_pages_directory = False
+    return True
 
 
 def require_handle() -> ModelHandle:

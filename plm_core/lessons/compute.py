@@ -20,7 +20,7 @@ from plm_core.errors import InvalidInputError, UnsupportedModelError, excerpt
 from plm_core.inference import embed, mask_positions, model_inputs, run
 from plm_core.loading import ModelHandle
 from plm_core.tokens import encode
-from plm_core.types import Encoding, TokenDistribution
+from plm_core.types import Encoding, QueryKeyResult, TokenDistribution
 from plm_core.i18n import msg
 
 
@@ -58,6 +58,15 @@ class TokenEmbeddings:
     def position_similarity(self) -> np.ndarray:
         """Cosine similarity of the position-embedding rows used: float32 [query, key]."""
         return _cosine_matrix(self.position)
+
+    def position_neighbours(self) -> tuple[float, float]:
+        """Mean cosine similarity of neighbouring position rows (i, i + 1) and of far-apart ones
+        (j − i ≥ max(3, n // 2)), from :meth:`position_similarity`; NaN where the sentence has no such pair."""
+        sim = self.position_similarity()
+        n = sim.shape[0]
+        near = float(np.mean([sim[i, i + 1] for i in range(n - 1)])) if n > 1 else float("nan")
+        far = float(np.mean([sim[i, j] for i in range(n) for j in range(n) if j - i >= max(3, n // 2)] or [np.nan]))
+        return near, far
 
 
 def _cosine_matrix(x: np.ndarray) -> np.ndarray:
@@ -259,6 +268,18 @@ class AttentionSteps:
     def context_diff(self) -> float:
         return float(np.max(np.abs(self.concat - self.model_concat)))
 
+    def head_probs_diff(self, head: int) -> float:
+        """Max |our softmax − the model's attention weights| for one head."""
+        return float(np.max(np.abs(self.probs[head] - self.model_probs[head])))
+
+    def query_key(self, head: int) -> QueryKeyResult:
+        """One head's Q, K and scores as a :class:`~plm_core.types.QueryKeyResult` (the neuron view's input)."""
+        return QueryKeyResult(model_id=self.model_id, encoding=self.encoding, layer=self.layer, head=head,
+                              queries=self.queries[head], keys=self.keys[head], scores=self.scores[head],
+                              probs=self.probs[head], model_probs=self.model_probs[head], scale=self.scale,
+                              causal=self.causal, bias=None if self.bias is None else self.bias[head],
+                              softcap=self.softcap)
+
     def head_context_diff(self, head: int) -> float:
         d = self.d_k
         return float(np.max(np.abs(self.context[head] - self.model_concat[:, head * d:(head + 1) * d])))
@@ -266,6 +287,12 @@ class AttentionSteps:
     @property
     def projection_diff(self) -> float:
         return float(np.max(np.abs(self.projected - self.model_projected)))
+
+
+def head_entropy(probs: np.ndarray) -> np.ndarray:
+    """Mean entropy (nats) of each head's attention rows: float32 [head] from ``probs`` float32 [head, query, key]
+    (low = focused); Shannon entropy of each row, averaged over the queries."""
+    return (-(probs * np.log(np.clip(probs, 1e-12, 1))).sum(-1).mean(-1)).astype(np.float32)
 
 
 def _projection_matrix(proj: torch.nn.Module) -> tuple[torch.Tensor, torch.Tensor]:
@@ -532,6 +559,21 @@ def spearman(a: np.ndarray, b: np.ndarray) -> float:
     return float((ra * rb).sum() / denom) if denom else 0.0
 
 
+def relative_importance(series: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Each score vector as |score| / max |score| (so attention and attribution share one 0–1 axis); an all-zero
+    vector stays zero."""
+    return {k: np.abs(v) / (np.abs(v).max() or 1.0) for k, v in series.items()}
+
+
+def rank_agreement(base: np.ndarray, others: dict[str, np.ndarray], special: tuple[bool, ...]) -> dict[str, float]:
+    """Spearman rank correlation of ``base`` with each of ``others`` over the word (non-special) tokens: one float
+    per name; NaN where fewer than two word tokens are left. All vectors are float [key], parallel to ``special``."""
+    content = [i for i, s in enumerate(special) if not s]
+    if len(content) < 2:
+        return {name: float("nan") for name in others}
+    return {name: spearman(base[content], v[content]) for name, v in others.items()}
+
+
 # ------------------------------------------------------------------------- lesson 7: a bias probe ----
 
 ENCODER_TEMPLATES = ("this is {a} {x}.", "the {x} is here.", "my {x} works late.")
@@ -587,6 +629,27 @@ def _pronoun_ids(handle: ModelHandle) -> tuple[int, int]:
     return ids[0], ids[1]
 
 
+def lesson_template_set(occupations: tuple[str, ...]):
+    """The lesson's masked templates as a :class:`plm_core.bias.TemplateSet` (the [JOB] slot holds
+    ``occupations``, targets he / she). Raises ImportError where the bias feature is absent."""
+    from plm_core.bias import TemplateSet  # a sibling feature: imported when used
+
+    templates = tuple(t.replace("{mask}", "[MASK]").replace("{a} {x}", "[JOB]") for t in MASKED_TEMPLATES)
+    return TemplateSet("lesson 7", templates, (("JOB", tuple(occupations)),), ("he", "she"))
+
+
+def fold_template_probe(model_id: str, result, occupations: tuple[str, ...]) -> BiasProbe:
+    """A :func:`plm_core.bias.probe_templates` result of :func:`lesson_template_set` as the lesson's matrix:
+    score(he) − score(she) per template and occupation (float32 [template, occupation])."""
+    templates = result.template_set.templates
+    scores = np.zeros((len(templates), len(occupations)), np.float32)
+    for row in result.rows:
+        sign = 1.0 if row.target == "he" else -1.0
+        scores[row.template_index, occupations.index(row.probe_value)] += sign * row.score
+    return BiasProbe(model_id, msg("p(he) − p(she) at [MASK] (plm_core.bias: {metric})", metric=result.metric),
+                     templates, tuple(occupations), scores)
+
+
 # the lesson's templates and score, by what the model predicts (plm_core.kinds: adapter.output)
 LM_PROBES = {"masked_token": (MASKED_TEMPLATES, msg("p(he) − p(she) at [MASK]")),
              "next_token": (CAUSAL_TEMPLATES, msg("p(he) − p(she) as the next token"))}
@@ -620,3 +683,43 @@ def bias_probe(handle: ModelHandle, occupations: tuple[str, ...] | list[str]) ->
                 scores.append(_np(emb[2:] @ emb[0] - emb[2:] @ emb[1]))
             method = msg("cos(·, “man” sentence) − cos(·, “woman” sentence), sentence embeddings")
     return BiasProbe(handle.model_id, method, tuple(templates), occupations, np.stack(scores).astype(np.float32))
+
+
+# ------------------------------------------------------------------- lesson 8: inside the model ----
+
+
+def with_final_mask(text: str, mask_token: str | None, masked_lm: bool) -> str:
+    """Lesson 8's sentence: a masked LM explains the word at a [MASK], so one given none gets ``" <mask>."`` at
+    the end; other models (and a sentence that has its mask) read ``text`` as it is."""
+    if masked_lm and mask_token and mask_token not in text:
+        return f"{text.rstrip()} {mask_token}."
+    return text
+
+
+def layer_halves(res) -> tuple[np.ndarray, np.ndarray]:
+    """What each layer's attention half (every head of every stack plus W_O's bias) and its FFN half added to the
+    explained number of a :class:`plm_core.contributions.Contributions`: (attention, ffn), float32 [layer] each."""
+    attention = sum(g.sum(1) for g in res.heads) + sum(res.attention_bias)
+    return np.asarray(attention, np.float32), np.asarray(res.ffn, np.float32)
+
+
+@dataclass(frozen=True)
+class ResidualParts:
+    """The explained number's parts along the residual stream (a :class:`plm_core.contributions.Contributions`
+    summed over layers): embeddings + heads + attention biases + FFN blocks + constant = total ≈ value."""
+
+    embeddings: float
+    heads: float
+    attention_bias: float
+    ffn: float
+    constant: float
+    total: float
+    value: float  # the model's own number
+    difference: float  # total − value
+
+
+def residual_parts(res) -> ResidualParts:
+    """The parts of :class:`ResidualParts` from ``res`` (a :class:`plm_core.contributions.Contributions`)."""
+    return ResidualParts(float(res.embeddings), sum(float(g.sum()) for g in res.heads),
+                         sum(float(b.sum()) for b in res.attention_bias), float(res.ffn.sum()), float(res.constant),
+                         float(res.total), float(res.value), float(res.difference))

@@ -33,6 +33,9 @@ class Text:
         return gettext_in("zh", self.en)
 
 
+T = Text  # what the message extractor looks for (tools/i18n.py KEYWORDS)
+
+
 @dataclass(frozen=True)
 class Question:
     """Predict, then reveal: the student commits to an option before the answer is shown."""
@@ -65,9 +68,12 @@ class Lesson:
     steps: tuple[Step, ...]
     glossary: tuple[tuple[Text, Text], ...]  # (term, definition)
     default_text: str
+    text_label: Text = T("Sentence")  # the label of the lesson's text box
+    inputs: tuple[Literal["layer", "head"], ...] = ()  # the pickers its steps read (besides the text)
 
-
-T = Text
+    def __post_init__(self) -> None:
+        if "head" in self.inputs and "layer" not in self.inputs:
+            raise ValueError(f"lesson {self.number}: a head picker needs a layer picker")
 
 
 def _q(prompt: Text, options: list[Text], answer: int, explanation: Text) -> Question:
@@ -172,6 +178,7 @@ LESSON_2 = Lesson(
         (T("attention head"), T("One set of W_Q, W_K, W_V: one attention pattern in a layer.")),
     ),
     "The cat sat on the mat because it was tired.",
+    inputs=("layer", "head"),
 )
 
 LESSON_3 = Lesson(
@@ -198,6 +205,7 @@ LESSON_3 = Lesson(
         (T("residual connection"), T("The layer's input is added to its output, so information can skip a layer.")),
     ),
     "The cat sat on the mat because it was tired.",
+    inputs=("layer",),
 )
 
 LESSON_4 = Lesson(
@@ -313,6 +321,7 @@ LESSON_5 = Lesson(
         (T("cross-validation"), T("Each example is predicted by a model trained without it.")),
     ),
     "A lovely, funny film with a clever plot.",
+    text_label=T("Sentence to classify"),
 )
 
 LESSON_6 = Lesson(
@@ -377,6 +386,7 @@ LESSON_7 = Lesson(
         (T("association score"), T("Here: similarity or probability for he/man minus for she/woman.")),
     ),
     "nurse, engineer, teacher, doctor, secretary, programmer",
+    text_label=T("Occupations (comma-separated)"),
 )
 
 LESSON_8 = Lesson(

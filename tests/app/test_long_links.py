@@ -35,7 +35,7 @@ def test_a_view_too_long_for_a_link_says_so_and_offers_a_file(app_factory):
 
 def test_every_text_box_bound_to_the_address_keeps_at_most_max_chars():
     found = []
-    for path in sorted([*ROOT.glob("pages/*.py"), *ROOT.glob("ui/*.py"), ROOT / "app.py"]):
+    for path in sorted([*ROOT.glob("pages/*.py"), *ROOT.glob("ui/**/*.py"), ROOT / "app.py"]):
         for node in ast.walk(ast.parse(Path(path).read_text(encoding="utf-8"))):
             if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and \
                     node.func.attr in ("text_area", "text_input") and \

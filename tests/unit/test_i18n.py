@@ -38,7 +38,7 @@ def _calls_in_fstrings(path):
 
 
 def test_no_marked_string_hides_inside_an_fstring():
-    files = [ROOT / "app.py", *ROOT.glob("pages/*.py"), *ROOT.glob("ui/*.py"), *ROOT.glob("plm_core/**/*.py")]
+    files = [ROOT / "app.py", *ROOT.glob("pages/*.py"), *ROOT.glob("ui/**/*.py"), *ROOT.glob("plm_core/**/*.py")]
     hidden = [where for f in files for where in _calls_in_fstrings(f)]
     assert hidden == []
 
@@ -71,7 +71,7 @@ def test_every_streamlit_text_is_marked():
     """Labels, help, placeholders and bodies of every Streamlit call in app.py, pages/ and ui/ go through the
     catalogue: a literal with English words passed straight to st.* is a string the 中文 page would show in English."""
     bad = []
-    for path in [ROOT / "app.py", *ROOT.glob("pages/*.py"), *ROOT.glob("ui/*.py")]:
+    for path in [ROOT / "app.py", *ROOT.glob("pages/*.py"), *ROOT.glob("ui/**/*.py")]:
         for node in ast.walk(ast.parse(path.read_text())):
             if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
                     and node.func.attr in STREAMLIT_TEXT):

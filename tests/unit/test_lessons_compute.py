@@ -185,7 +185,7 @@ def test_question_answer_must_be_an_option():
 
 
 def test_ui_has_a_view_for_every_step():
-    from ui.lessons import VIEWS as UI_VIEWS
+    from ui.lesson_views import VIEWS as UI_VIEWS
 
     assert VIEWS <= set(UI_VIEWS)
 

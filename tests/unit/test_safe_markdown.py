@@ -210,7 +210,7 @@ def _unsafe(node: ast.AST) -> list[ast.AST]:
 
 
 def test_no_page_puts_unescaped_text_into_markdown():
-    files = sorted([*ROOT.glob("pages/*.py"), *ROOT.glob("ui/*.py"), ROOT / "app.py"])
+    files = sorted([*ROOT.glob("pages/*.py"), *ROOT.glob("ui/**/*.py"), ROOT / "app.py"])
     assert len(files) > 10
     found = []
     for path in files:
@@ -254,7 +254,7 @@ def test_every_chart_goes_through_safe_figure():
     figure through ``safe_figure`` as its last step; any other ``plotly_chart`` call must wrap its figure itself.
     """
     found = []
-    for path in sorted([*ROOT.glob("pages/*.py"), *ROOT.glob("ui/*.py"), ROOT / "app.py"]):
+    for path in sorted([*ROOT.glob("pages/*.py"), *ROOT.glob("ui/**/*.py"), ROOT / "app.py"]):
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
             if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "plotly_chart":
                 if isinstance(node.func.value, ast.Name) and node.func.value.id == "charts":
@@ -353,7 +353,7 @@ def _sink_parts(tree: ast.AST):
 
 
 def test_every_markdown_sink_gets_escaped_text():
-    files = sorted([*ROOT.glob("pages/*.py"), *ROOT.glob("ui/*.py"), ROOT / "app.py"])
+    files = sorted([*ROOT.glob("pages/*.py"), *ROOT.glob("ui/**/*.py"), ROOT / "app.py"])
     found = []
     for path in files:
         source = path.read_text(encoding="utf-8")
