@@ -84,7 +84,7 @@ def quality_message(r: AttributionResult, warn: float = COMPLETENESS_WARNING) ->
     if complete and r.delta_rel is not None:
         parts.append(_("Completeness error |Σ scores − (f(x) − f(baseline))| = {abs:.2e} ({share} of {change:.4g})",
                        abs=r.delta_abs, share=_share(r.delta_rel), change=abs(r.f_x - r.f_baseline)))
-    if r.method == "integrated_gradients":
+    if METHOD_SPECS[r.method].steps:
         strategy = p.get("strategy")
         if strategy == "smooth":
             parts.append(_("auto: {n} gradients (Clenshaw–Curtis): f changes evenly along the path and the scores add "

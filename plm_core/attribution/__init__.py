@@ -225,7 +225,7 @@ def attribute(
         seeded = _seeded if spec.sampling else contextlib.nullcontext
         with seeded(), attn_implementation(handle, impl):
             probe = None
-            if method == "integrated_gradients" and not n_steps:  # one forward pass gives f(x'), f(x) too
+            if spec.steps and not n_steps:  # auto: one forward pass along the path gives f(x'), f(x) too
                 probe = _m.path_values(handle, obj.f, obj.input_embeds, base, _m.PATH_INTERVALS)
                 f_x, f_b = float(probe[-1]), float(probe[0])
             else:
@@ -373,7 +373,7 @@ def _record_speed(handle: ModelHandle, result: AttributionResult) -> None:
     seconds = float(result.params.get("seconds", 0) or 0)
     if seconds <= 0 or handle not in _SPEED:
         return
-    steps = result.params.get("n_steps") if result.method == "integrated_gradients" else None
+    steps = result.params.get("n_steps") if METHOD_SPECS[result.method].steps else None
     samples = result.params.get("n_samples")
     seen = _work(handle, len(result.encoding), result.method, steps, samples) / seconds
     _SPEED[handle] = 0.5 * _SPEED[handle] + 0.5 * seen

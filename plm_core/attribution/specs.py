@@ -47,6 +47,8 @@ class MethodSpec:
         changes_model: puts hooks on the shared model for the whole call (the handle's lock is held).
         attention: reads attention weights, not gradients (eager attention, no grad, no encoder-decoder).
         cost: passes over the input one call takes, ``cost(n_tokens, n_steps, n_samples)``.
+        steps: integrates along the baseline→input path with ``n_steps`` (None = "auto": adaptive, the path
+            probed first with forward passes; its result reports the strategy).
         generation_step: offered per generated token on the Generation page.
         compare: offered by the Compare page's attribution difference (one gradient pass or IG).
         note: what to expect before it runs (shown under the method picker), or None.
@@ -60,6 +62,7 @@ class MethodSpec:
     changes_model: bool
     attention: bool
     cost: CostFn
+    steps: bool = False
     generation_step: bool = False
     compare: bool = False
     note: str | None = None
@@ -115,7 +118,8 @@ _GRADIENT_SHAP_NOTE = msg(
 METHOD_SPECS: Mapping[str, MethodSpec] = MappingProxyType({
     "integrated_gradients": MethodSpec(
         _m.integrated_gradients, msg("Integrated Gradients"), uses_baseline=True, completeness=True,
-        sampling=False, changes_model=False, attention=False, cost=_ig_cost, generation_step=True, compare=True),
+        sampling=False, changes_model=False, attention=False, cost=_ig_cost, steps=True, generation_step=True,
+        compare=True),
     "input_x_gradient": MethodSpec(
         _m.input_x_gradient, msg("Gradient × Input"), uses_baseline=False, completeness=False, sampling=False,
         changes_model=False, attention=False, cost=_one_gradient, generation_step=True, compare=True),

@@ -31,6 +31,7 @@ def test_every_derived_view_equals_the_registry():
     assert attr.COMPLETENESS_METHODS == ("integrated_gradients", "deeplift", "gradient_shap", "kernel_shap")
     assert methods_where(sampling=True) == ("gradient_shap", "kernel_shap", "lime")
     assert methods_where(changes_model=True) == ("deeplift",)
+    assert methods_where(steps=True) == ("integrated_gradients",)
     assert methods_where(uses_baseline=True) == ("integrated_gradients", "deeplift", "gradient_shap", "occlusion",
                                                  "kernel_shap", "lime")
 
