@@ -38,7 +38,7 @@ for m, why in refused.items():
     st.caption(_("Not offered for this model — {method}: {reason}", method=md(tr(METHOD_LABELS[m])), reason=md(tr(why))))
 for m in methods:  # what to expect before it runs (GradientSHAP: its error is measured only after)
     if METHOD_SPECS[m].note:
-        st.caption(tr(METHOD_SPECS[m].note))
+        st.caption(tr(METHOD_SPECS[m].note))  # md: trusted (a MethodSpec note: a core constant)
 units = ui_text.unit_switch(text)
 with st.expander(_("Settings: baseline, steps, samples")):
     c1, c2, c3, c4 = st.columns(4)

@@ -16,7 +16,7 @@ st.title(_("Bias probes"))
 ui_bias.content_warning()
 progress_slot = st.container()
 c1, c2 = st.columns([3, 2])
-probe = c1.radio(_("Probe"), list(PROBE_SPECS), format_func=lambda p: tr(PROBE_SPECS[p].label), horizontal=True,
+probe = c1.radio(_("Probe"), list(PROBE_SPECS), format_func=lambda p: tr(PROBE_SPECS[p].label), horizontal=True,  # md: trusted (ProbeSpec labels: core constants)
                  key="bias.probe", bind="query-params")
 view = c2.radio(_("Show"), list(VIEWS), format_func=lambda v: _(VIEWS[v]), horizontal=True, key="bias.view",
                 bind="query-params")

@@ -69,7 +69,7 @@ def dataset_form(probe_spec: ProbeSpec, handle: ModelHandle, spec: ModelSpec) ->
     chosen = _multiselect(data_spec.filter_label, groups, data_spec.filter_key)
     size, seed, stratify = ui_bias.sample_inputs(probe, columns, column)
     others = ui_bias.model_queue_input(probe, spec)
-    if st.button(_("Run {name}", name=name), key=f"bias.{probe}.run", type="primary"):
+    if st.button(_("Run {name}", name=name), key=f"bias.{probe}.run", type="primary"):  # md: trusted (a ProbeSpec label)
         if probe_spec.masked_lm:
             widgets.run_or_stop(lambda: require_masked_lm(handle, str(probe_spec.label)))
         if missing:  # never another data source than the one chosen (a rejected upload is no upload)
