@@ -4,7 +4,7 @@ import ui.preload  # noqa: F401  first: a page opened by its URL runs without ap
 
 import streamlit as st
 
-from plm_core.attribution import METHOD_LABELS, every_label_table
+from plm_core.attribution import METHOD_LABELS, METHOD_SPECS, every_label_table
 from plm_core.attribution.report import rank_agreement, to_csv, to_json
 from plm_core.errors import PlmCoreError
 from plm_core.viz.attribution_plots import (agreement_heatmap, color_legend_html, methods_heatmap,
@@ -38,11 +38,9 @@ methods = st.multiselect(_("Methods"), offered, default=["integrated_gradients"]
                          format_func=lambda m: tr(METHOD_LABELS[m]), bind="query-params")
 for m, why in refused.items():
     st.caption(_("Not offered for this model — {method}: {reason}", method=md(tr(METHOD_LABELS[m])), reason=md(tr(why))))
-if "gradient_shap" in methods:  # what to expect before it runs: its error is measured only after
-    st.caption(_("GradientSHAP averages gradients at random points between the baseline and the input, so its scores "
-                 "add up only on average: where the output changes sharply along the way, the sum can stay far from "
-                 "the total even at 512 samples. The line under its result gives the error measured; Integrated "
-                 "Gradients explains the same change with a controlled error."))
+for m in methods:  # what to expect before it runs (GradientSHAP: its error is measured only after)
+    if METHOD_SPECS[m].note:
+        st.caption(tr(METHOD_SPECS[m].note))  # md: trusted (a MethodSpec note: a core constant)
 units = ui_text.unit_switch(text)
 with st.expander(_("Settings: baseline, steps, samples")):
     c1, c2, c3, c4 = st.columns(4)

@@ -5,7 +5,7 @@ import ui.preload  # noqa: F401  first: a page opened by its URL runs without ap
 import numpy as np
 import streamlit as st
 
-from plm_core.attribution import METHOD_LABELS
+from plm_core.attribution import METHOD_LABELS, METHOD_SPECS, methods_where
 from plm_core.compare import AttentionDifference, alignment_rows, compare_words
 from plm_core.loading import ModelSpec
 from plm_core.kinds import kind_label
@@ -20,7 +20,8 @@ from plm_core.i18n import _, tr
 from plm_core.tokens import MAX_CHARS  # a text box keeps what the app keeps (and a link no more)
 
 MODES = ("texts", "models")
-ATTR_METHODS = ("input_x_gradient", "saliency", "integrated_gradients")
+# cheapest first (the default is one gradient pass)
+ATTR_METHODS = tuple(sorted(methods_where(compare=True), key=lambda m: METHOD_SPECS[m].cost(1, None, None)))
 
 handle = widgets.require_handle()
 spec = widgets.active_spec()

@@ -6,7 +6,7 @@ import ui.preload  # noqa: F401  first: a page opened by its URL runs without ap
 import streamlit as st
 
 from plm_core import generation as gen
-from plm_core.attribution import METHOD_LABELS, METHODS
+from plm_core.attribution import METHOD_LABELS, METHOD_SPECS, methods_where
 from plm_core.errors import PlmCoreError
 from plm_core.models import CAUSAL_LMS
 from plm_core.viz.attribution_plots import color_legend_html, token_bar_chart, token_highlight_html
@@ -21,7 +21,7 @@ from ui import generation as ug
 from ui.safe import md
 from plm_core.i18n import _, tr
 
-STEP_METHODS = ["integrated_gradients", "input_x_gradient", "saliency", "occlusion", "attention_rollout"]
+STEP_METHODS = list(methods_where(generation_step=True))
 
 handle = widgets.require_handle()
 spec = widgets.active_spec()
@@ -142,7 +142,7 @@ with d_tab:
 with a_tab:
     method = st.selectbox(_("Method"), STEP_METHODS, key="generation.method", format_func=lambda m: tr(METHOD_LABELS[m]),
                           bind="query-params")
-    if method in METHODS:
+    if method in METHOD_SPECS:
         try:
             result = ug.cached_step_attribution(spec, ids, generation.n_start, picked, method, generation)
         except PlmCoreError as err:

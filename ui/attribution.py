@@ -6,9 +6,8 @@ import streamlit as st
 
 from plm_core.attribution import (
     BASELINES,
-    COMPLETENESS_METHODS,
     COMPLETENESS_WARNING,
-    METHODS,
+    METHOD_SPECS,
     AttributionResult,
     Target,
     unavailable_baselines,
@@ -62,9 +61,9 @@ def cached_token_count(spec: ModelSpec, text: str, text_pair: str | None = None)
 
 
 def method_choices(handle) -> tuple[list[str], dict[str, str]]:
-    """(methods this model can use, {method: why not} for the others), in :data:`METHODS` order."""
+    """(methods this model can use, {method: why not} for the others), in :data:`METHOD_SPECS` order."""
     refused = unavailable_methods(handle)
-    return [m for m in METHODS if m not in refused], refused
+    return [m for m in METHOD_SPECS if m not in refused], refused
 
 
 def baseline_choices(handle) -> tuple[list[str], dict[str, str]]:
@@ -80,11 +79,12 @@ def quality_message(r: AttributionResult, warn: float = COMPLETENESS_WARNING) ->
     already used their budget when they miss). None for methods with nothing to report.
     """
     p = r.params
+    complete = METHOD_SPECS[r.method].completeness
     parts, advice = [], ""
-    if r.method in COMPLETENESS_METHODS and r.delta_rel is not None:
+    if complete and r.delta_rel is not None:
         parts.append(_("Completeness error |Σ scores − (f(x) − f(baseline))| = {abs:.2e} ({share} of {change:.4g})",
                        abs=r.delta_abs, share=_share(r.delta_rel), change=abs(r.f_x - r.f_baseline)))
-    if r.method == "integrated_gradients":
+    if METHOD_SPECS[r.method].steps:
         strategy = p.get("strategy")
         if strategy == "smooth":
             parts.append(_("auto: {n} gradients (Clenshaw–Curtis): f changes evenly along the path and the scores add "
@@ -120,7 +120,7 @@ def quality_message(r: AttributionResult, warn: float = COMPLETENESS_WARNING) ->
         parts.append(_("exact: one token to explain, nothing sampled"))
     elif "n_samples" in p:
         if p.get("adaptive_samples") and not p.get("samples_met"):
-            what = _("add up within 2.5 %") if r.method in COMPLETENESS_METHODS else _("settle within 5 %")
+            what = _("add up within 2.5 %") if complete else _("settle within 5 %")
             parts.append(_("{n} samples, the most allowed: the scores did not {what}; Integrated Gradients explains "
                            "the same change without sampling", n=p["n_samples"], what=what))
         else:
@@ -129,7 +129,7 @@ def quality_message(r: AttributionResult, warn: float = COMPLETENESS_WARNING) ->
                 advice = _(" — above the warning level: choose 'auto' samples in Settings before trusting the scores.")
     if not parts:
         return None
-    above = r.delta_rel is not None and r.method in COMPLETENESS_METHODS and r.delta_rel > warn
+    above = r.delta_rel is not None and complete and r.delta_rel > warn
     return ("warning" if above else "caption"), " · ".join(parts) + (advice if above else "")
 
 

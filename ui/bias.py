@@ -22,6 +22,7 @@ import streamlit as st
 from plm_core.bias import bec_pro as bec_mod
 from plm_core.bias import datasets, jobs, stats, templates, worker
 from plm_core.bias import store as store_mod
+from plm_core.bias.probes import PROBE_SPECS
 from plm_core.bias.sampling import describe_sample
 from plm_core.bias.common import CAVEATS, CONTENT_WARNING, model_files, row_record
 from plm_core.bias.seat import SeatResult, counterpart
@@ -40,7 +41,6 @@ from ui.safe import md
 JOB = "bias.job"  # {"runs": [run ids]}: the runs this session started or resumed (scored by their worker)
 CURRENT = "bias.current"  # probe -> the run shown under "New run"
 BATCH = "bias.batch"  # probe -> the run ids started together (one probe queued over several models)
-DATA_FILES = {"crows_pairs": "crows_pairs/crows_pairs_anonymized.csv", "bec_pro": "bec_pro/BEC-Pro_EN.tsv"}
 PROGRESS_SECONDS = 1.0  # the progress bar's refresh (a fragment: the page itself does not rerun)
 CHUNK: int | None = None  # items per chunk; None: the probe's own default, the same as the command line's
 UPLOAD_MB = datasets.MAX_FILE_BYTES // 2**20  # the limit the loaders enforce; the uploader is told the same
@@ -110,27 +110,27 @@ class Data:
 def load_data(probe: str, path: str, upload: bytes | None = None, upload_name: str = "",
               seat_test: str = "sent-weat6") -> Data:
     """Items, source description and file hash from an upload, a local file or folder, or the cache/download."""
+    data_spec = PROBE_SPECS[probe].data  # None: a SEAT test (one JSON object per file)
     if upload is not None:
         text = datasets.decode_upload(upload, upload_name or "the upload")
-        parse = {"crows_pairs": datasets.parse_crows_pairs, "bec_pro": datasets.parse_bec_pro,
-                 "seat": lambda t: (datasets.parse_seat(t, Path(upload_name).stem or "uploaded"),)}[probe]
-        return Data(tuple(parse(text)), f"upload {upload_name}", datasets.sha256_bytes(upload))
+        items = (data_spec.parse(text) if data_spec else
+                 (datasets.parse_seat(text, Path(upload_name).stem or "uploaded"),))
+        return Data(tuple(items), f"upload {upload_name}", datasets.sha256_bytes(upload))
     path = path.strip()
-    if probe == "seat":
+    if data_spec is None:
         p = user_path(path, msg("SEAT file or folder"))
         if path and is_dir(p):
             p = p / "seat" / f"{seat_test}.jsonl" if is_dir(p / "seat") else p / f"{seat_test}.jsonl"
         if not path:
             p = datasets.fetch(f"seat/{seat_test}.jsonl")
         return Data((datasets.load_seat(p),), str(p) if path else f"{seat_test} (downloaded)", datasets.file_sha256(p))
-    loader = datasets.load_crows_pairs if probe == "crows_pairs" else datasets.load_bec_pro
     if path:
         p = user_path(path, msg("data file or folder"))
         if is_dir(p):
-            p = p / DATA_FILES[probe]
-        return Data(tuple(loader(p)), str(p), datasets.file_sha256(p) if p.is_file() else "")
-    p = datasets.fetch(DATA_FILES[probe])
-    return Data(tuple(loader(p)), "downloaded (cache: " + str(datasets.cache_dir()) + ")", datasets.file_sha256(p))
+            p = p / data_spec.file
+        return Data(tuple(data_spec.load(p)), str(p), datasets.file_sha256(p) if p.is_file() else "")
+    p = datasets.fetch(data_spec.file)
+    return Data(tuple(data_spec.load(p)), "downloaded (cache: " + str(datasets.cache_dir()) + ")", datasets.file_sha256(p))
 
 
 SOURCES = {"public": N_("the public data set (downloaded once)"), "file": N_("a file or folder on the server"),
@@ -161,7 +161,7 @@ def data_source_inputs(probe: str, label: str) -> tuple[str | None, str, bytes |
                          help=_("A local file, or a folder laid out like the source (crows_pairs/…, bec_pro/…). "
                                 "Source: {source}", source=tr(datasets.LICENSES[probe])), bind="query-params",
                          on_change=path_changed)
-    tab = probe == "bec_pro"
+    tab = PROBE_SPECS[probe].data.tab_separated
     # a file cannot be in a link, and Streamlit forgets an uploader's file when its page is left (a drill-down):
     # the session keeps the last upload until the user removes it from the uploader
     upload_key, kept_key = f"bias.{probe}.upload", f"bias.{probe}.upload_kept"
@@ -207,7 +207,7 @@ def available_data(probe: str, source: str | None, path: str, upload: bytes | No
     """The data set, loaded now when it needs no download (a path, an upload, or already in the cache), so the
     filters list what the file contains; None when Run will download it, when nothing is chosen or loaded, or
     when loading failed (the error is shown)."""
-    cached = datasets.cache_dir() / DATA_FILES[probe]
+    cached = datasets.cache_dir() / PROBE_SPECS[probe].data.file
     if missing_source(probe, source, path, upload) or (source == "public" and not cached.is_file()):
         return None
     try:

@@ -6,9 +6,8 @@ from __future__ import annotations
 import streamlit as st
 
 from plm_core.bias import SEAT_TESTS, datasets, templates
-from plm_core.bias.bec_pro import bec_config, select_rows
 from plm_core.bias.common import require_masked_lm
-from plm_core.bias.crows_pairs import crows_config, select_pairs
+from plm_core.bias.probes import ProbeSpec
 from plm_core.bias.seat import DEFAULT_BOOTSTRAP
 from plm_core.loading import ModelHandle, ModelSpec
 from ui import bias as ui_bias
@@ -17,15 +16,6 @@ from plm_core.i18n import N_, _, tr
 from plm_core.tokens import MAX_CHARS  # a text box keeps what the app keeps (and a link no more)
 from ui.safe import md
 
-PROBES = {"template": N_("Templates"), "crows_pairs": "CrowS-Pairs", "bec_pro": "BEC-Pro", "seat": "SEAT"}
-# the groups of the public files, offered before a file is loaded (it is downloaded on Run)
-PUBLIC_GROUPS = {
-    "crows_pairs": ["age", "disability", "gender", "nationality", "physical-appearance", "race-color", "religion",
-                    "sexual-orientation", "socioeconomic"],
-    "bec_pro": ["balanced", "female", "male"],
-}
-FILTERS = {"crows_pairs": ("bias_type", N_("Bias types (none = all)"), "bias.crows_pairs.types"),
-           "bec_pro": ("Prof_Gender", N_("Profession groups (none = all)"), "bias.bec_pro.groups")}
 ROWS_SET = "bias.template.rows_set"  # a long-form set uploaded as CSV: (TemplateSet, source, sha256)
 
 
@@ -33,7 +23,7 @@ def _multiselect(label: str, options: list[str], key: str) -> list[str]:
     kept = [v for v in st.session_state.get(key, []) if v in options]
     if kept != st.session_state.get(key, []):
         st.session_state[key] = kept
-    return st.multiselect(_(label), options, key=key, bind="query-params")  # md: trusted (FILTERS labels)
+    return st.multiselect(tr(label), options, key=key, bind="query-params")  # md: trusted (ProbeData.filter_label)
 
 
 def show_current(probe: str) -> None:
@@ -60,47 +50,43 @@ def show_current(probe: str) -> None:
     ui_bias.show_run(run_id)
 
 
-def dataset_form(probe: str, handle: ModelHandle, spec: ModelSpec) -> None:
-    """CrowS-Pairs or BEC-Pro: data, filter, sample, models; Run starts stored chunked runs."""
-    name = PROBES[probe]
-    if handle.adapter.output != "masked_token":
+def dataset_form(probe_spec: ProbeSpec, handle: ModelHandle, spec: ModelSpec) -> None:
+    """A probe over a public data file (``probe_spec.data``: CrowS-Pairs, BEC-Pro): data, filter, sample, models;
+    Run starts stored chunked runs."""
+    probe, name, data_spec = probe_spec.name, tr(probe_spec.label), probe_spec.data
+    if probe_spec.masked_lm and handle.adapter.output != "masked_token":
         st.info(_("{name} scores a masked language model; {model} is a {kind}. Load one in the sidebar (e.g. "
-                  "bert-base-uncased). Results of earlier runs stay below.", name=md(_(name)), model=md(spec.model_id),
+                  "bert-base-uncased). Results of earlier runs stay below.", name=md(name), model=md(spec.model_id),
                   kind=md(tr(handle.adapter.label))))
     source, path, upload, upload_name = ui_bias.data_source_inputs(probe, _("{name} file or data folder",
-                                                                              name=_(PROBES[probe])))
+                                                                              name=name))
     missing = ui_bias.missing_source(probe, source, path, upload)
     data = ui_bias.available_data(probe, source, path, upload, upload_name)
     ui_bias.describe_data(data, probe, source, missing)
     columns = datasets.data_columns(probe, data.items) if data else list(datasets.GROUP_COLUMNS[probe])
-    column, label, key = FILTERS[probe]
-    groups = datasets.column_values(data.items, column) if data else PUBLIC_GROUPS[probe]
-    chosen = _multiselect(label, groups, key)
+    column = data_spec.filter_column
+    groups = datasets.column_values(data.items, column) if data else list(data_spec.public_groups)
+    chosen = _multiselect(data_spec.filter_label, groups, data_spec.filter_key)
     size, seed, stratify = ui_bias.sample_inputs(probe, columns, column)
     others = ui_bias.model_queue_input(probe, spec)
-    if st.button(_("Run {name}", name=_(PROBES[probe])), key=f"bias.{probe}.run", type="primary"):
-        widgets.run_or_stop(lambda: require_masked_lm(handle, name))
+    if st.button(_("Run {name}", name=name), key=f"bias.{probe}.run", type="primary"):  # md: trusted (a ProbeSpec label)
+        if probe_spec.masked_lm:
+            widgets.run_or_stop(lambda: require_masked_lm(handle, str(probe_spec.label)))
         if missing:  # never another data source than the one chosen (a rejected upload is no upload)
             st.error(md(missing))
             st.stop()
         if data is None:
             data = widgets.run_or_stop(lambda: ui_bias.load_data(probe, path, upload, upload_name))
-        if probe == "crows_pairs":
-            items = widgets.run_or_stop(lambda: select_pairs(data.items, chosen, size, seed=seed, stratify=stratify))
-            config = crows_config(spec.model_id, handle.revision, chosen, data.source, data_sha256=data.sha256,
+        items = widgets.run_or_stop(lambda: data_spec.select(data.items, chosen, size, seed=seed, stratify=stratify))
+        config = data_spec.config(spec.model_id, handle.revision, chosen, data.source, data_sha256=data.sha256,
                                   sample_size=size, seed=seed, stratify=stratify, n_total=len(data.items),
                                   n_drawn=len(items))
-        else:
-            items = widgets.run_or_stop(lambda: select_rows(data.items, chosen, size, seed=seed, stratify=stratify))
-            config = bec_config(spec.model_id, handle.revision, data.source, data_sha256=data.sha256,
-                                sample_size=size, seed=seed, stratify=stratify, n_total=len(data.items),
-                                n_drawn=len(items), profession_groups=chosen)
         ui_bias.start_runs(probe, spec, handle.revision, items, config, others)
         st.rerun()
     show_current(probe)
 
 
-def seat_form(handle: ModelHandle, spec: ModelSpec) -> None:
+def seat_form(probe_spec: ProbeSpec, handle: ModelHandle, spec: ModelSpec) -> None:
     st.caption(_("Effect size with a bootstrap interval, and the permutation test, on the sentence embeddings "
                  "(mean pooling) of this model."))
     c1, c2, c3 = st.columns([2, 3, 1])
@@ -109,16 +95,16 @@ def seat_form(handle: ModelHandle, spec: ModelSpec) -> None:
                          placeholder=_("empty: download the test from sent-bias once"), bind="query-params")
     n_samples = c3.number_input(_("Permutations"), 1000, 1_000_000, 100_000, step=10_000, key="bias.seat.samples",
                                 bind="query-params")
-    others = ui_bias.model_queue_input("seat", spec)
+    others = ui_bias.model_queue_input(probe_spec.name, spec)
     if st.button(_("Run {name}", name="SEAT"), key="bias.seat.run", type="primary"):
-        data = widgets.run_or_stop(lambda: ui_bias.load_data("seat", path, seat_test=test_name))
-        config = {"probe": "seat", "model_id": spec.model_id, "revision": handle.revision,
+        data = widgets.run_or_stop(lambda: ui_bias.load_data(probe_spec.name, path, seat_test=test_name))
+        config = {"probe": probe_spec.name, "model_id": spec.model_id, "revision": handle.revision,
                   "test": data.items[0].name, "data": data.source, "data_sha256": data.sha256,
                   "n_samples": int(n_samples), "sample_seed": 0, "n_bootstrap": DEFAULT_BOOTSTRAP,
                   "embedding": "mean pooling of the last layer, L2-normalised"}
-        ui_bias.start_runs("seat", spec, handle.revision, data.items, config, others)
+        ui_bias.start_runs(probe_spec.name, spec, handle.revision, data.items, config, others)
         st.rerun()
-    show_current("seat")
+    show_current(probe_spec.name)
 
 
 EDITOR = ("bias.templates", "bias.slots", "bias.targets")  # the editor's text areas (kept in the URL)
@@ -188,7 +174,7 @@ def _csv_changed() -> None:
         st.session_state.pop("bias.template.csv_seen", None)
 
 
-def template_form(handle: ModelHandle, spec: ModelSpec) -> None:
+def template_form(probe_spec: ProbeSpec, handle: ModelHandle, spec: ModelSpec) -> None:
     """Example sets, the cross-product editor, and CSV uploads as word lists or as rows written out."""
     st.caption(_("Score: **{metric}** for this {kind}. Slots in capitals ([NAME]) take each word of their list; "
                  "the first slot is compared, the templates give the spread.",
@@ -263,7 +249,7 @@ def template_form(handle: ModelHandle, spec: ModelSpec) -> None:
         with right:
             widgets.text_area(_("Slots (NAME: word, word, …)"), "bias.slots", defaults[1], height=80)
             widgets.text_area(_("Target words (comma-separated)"), "bias.targets", defaults[2], height=68)
-    others = ui_bias.model_queue_input("template", spec)
+    others = ui_bias.model_queue_input(probe_spec.name, spec)
     if st.button(_("Run probe"), key="bias.template.run", type="primary"):
         if layout == "rows" and rows_set is None:  # never the editor's set in place of a file that is not loaded
             st.error(_("No CSV is loaded for templates as written: upload one (at most {mb} MB; a bigger file is "
@@ -283,6 +269,10 @@ def template_form(handle: ModelHandle, spec: ModelSpec) -> None:
         items = widgets.run_or_stop(lambda: templates.plan(handle, tset))
         config = templates.template_config(spec.model_id, handle.revision, handle.kind, tset, data_source=source,
                                            data_sha256=sha)
-        ui_bias.start_runs("template", spec, handle.revision, items, config, others)
+        ui_bias.start_runs(probe_spec.name, spec, handle.revision, items, config, others)
         st.rerun()
-    show_current("template")
+    show_current(probe_spec.name)
+
+
+# the "New run" form of each kind of probe (``ProbeSpec.form``), each called as form(probe spec, handle, model spec)
+FORMS = {"templates": template_form, "dataset": dataset_form, "seat": seat_form}

@@ -10,9 +10,9 @@ from typing import Any
 import numpy as np
 import streamlit as st
 
-from plm_core.bias import bec_pro as bec_mod
 from plm_core.bias import jobs, paired, stats
 from plm_core.bias.common import provenance, table_to_csv
+from plm_core.bias.probes import PROBE_SPECS
 from plm_core.bias.store import RunInfo
 from plm_core.viz.bias_plots import estimates_figure
 from ui import bias as ui_bias
@@ -20,13 +20,6 @@ from ui import charts
 from plm_core.i18n import N_, _, tr
 from ui.safe import md
 
-# per probe: default breakdown, y-axis title, digits, unit suffix, reference line, y range
-VIEW = {
-    "crows_pairs": ("bias_type", N_("% more-stereotyping preferred"), 1, "%", 50.0, (0.0, 100.0)),
-    "bec_pro": (bec_mod.GROUP, N_("mean association log(p_target / p_prior)"), 3, "", 0.0, None),
-    "seat": (None, N_("effect size d"), 3, "", 0.0, None),
-    "template": ("value · target", N_("mean score"), 4, "", None, None),
-}
 
 
 STATUS = {"running": N_("running"), "queued": N_("queued"), "stopped": N_("stopped"), "error": N_("error"),
@@ -142,7 +135,7 @@ def model_tests(probe: str, infos: list[RunInfo], results: dict, labels: dict, k
         rows.append({"A": c.label_a, "B": c.label_b, _("items"): c.n_items, _("estimate A"): c.estimate_a,
                      _("estimate B"): c.estimate_b, _("difference A − B"): c.difference, low: c.ci_low,
                      high: c.ci_high, **({_("only A / only B"): f"{c.discordant[0]} / {c.discordant[1]}"}
-                                         if probe == "crows_pairs" else {"W": c.statistic}),
+                                         if PROBE_SPECS[probe].decisions else {"W": c.statistic}),
                      "p": c.p_value, _("test"): tr(c.test)})
     st.markdown(_("**Between the models, on the same items** (paired by item)"))
     st.dataframe(rows, hide_index=True, key=f"{key}.model_tests",
@@ -156,7 +149,8 @@ def model_tests(probe: str, infos: list[RunInfo], results: dict, labels: dict, k
 
 def compare_runs(infos: list[RunInfo], probe: str, key: str = "bias.compare") -> None:
     """Table and chart of the runs' estimates with intervals, and the comparison CSV."""
-    default, y_title, digits, suffix, reference, y_range = VIEW[probe]
+    view = PROBE_SPECS[probe].view
+    default, digits, suffix = view.breakdown, view.digits, view.suffix
     infos = sorted(infos, key=lambda r: r.run_id)  # the same colour for a model in every view
     results = {r.run_id: ui_bias.stored_result(r.run_id) for r in infos}
     infos = [r for r in infos if results[r.run_id] is not None]
@@ -176,9 +170,9 @@ def compare_runs(infos: list[RunInfo], probe: str, key: str = "bias.compare") ->
     charts.plotly_chart(estimates_figure(series, title=_("{probe}: {n} model(s) side by side, {confidence:.0%} CI",
                                                          probe=tr(jobs.NAMES[probe]), n=len(series),
                                                          confidence=stats.CONFIDENCE),
-                                     y_title=_(y_title), digits=digits, suffix=suffix, reference=reference,
-                                     reference_label=_("50%: no preference") if probe == "crows_pairs" else "",
-                                     y_range=y_range), key=f"{key}.chart")
+                                     y_title=tr(view.y_title), digits=digits, suffix=suffix,
+                                     reference=view.reference, reference_label=tr(view.reference_label),
+                                     y_range=view.y_range), key=f"{key}.chart")
     groups = list(dict.fromkeys(e.group for es in series.values() for e in es))
     wide = []
     for g in groups:
@@ -200,7 +194,7 @@ def compare_runs(infos: list[RunInfo], probe: str, key: str = "bias.compare") ->
                   if any(e.test for es in series.values() for e in es) else "") + _("."))
     if len(infos) >= 2:
         model_tests(probe, infos, results, labels, key)
-    if probe == "bec_pro":
+    if PROBE_SPECS[probe].gender_tests:
         low, high = _("CI low"), _("CI high")
         tests = [{_("model"): labels[r.run_id], _("professions"): tr(t.group), _("pairs"): t.n_pairs,
                   _("mean {a} − {b}", a=tr(t.label_a), b=tr(t.label_b)):

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 import numpy as np
 import streamlit as st
 
-from plm_core.attribution import METHOD_LABELS
+from plm_core.attribution import METHOD_LABELS, METHOD_SPECS
 from plm_core.attribution.continuation import ContinuationAttribution
 from plm_core.attribution.segments import group_scores
 from plm_core.attribution.types import AttributionResult
@@ -52,9 +52,8 @@ def segment_view(results: Sequence[AttributionResult], key: str = "attribution.s
 
 def gradient_method(results: Sequence[AttributionResult]) -> str:
     """The first chosen method that explains any objective (attention scores explain none)."""
-    from plm_core.attribution import ATTENTION_METHODS
 
-    return next((r.method for r in results if r.method not in ATTENTION_METHODS), "integrated_gradients")
+    return next((r.method for r in results if not METHOD_SPECS[r.method].attention), "integrated_gradients")
 
 
 def continuation_view(spec: ModelSpec, prompt: str, method: str, baseline: str, n_steps: int | None) -> None:

@@ -24,6 +24,13 @@ from plm_core.attribution.objective import (
     build_objective,
     default_target,
 )
+from plm_core.attribution.specs import (
+    ENCODER_DECODER_ATTENTION,
+    METHOD_SPECS,
+    MethodFn,
+    MethodSpec,
+    methods_where,
+)
 from plm_core.attribution.types import (
     BASELINES,
     TARGET_KINDS,
@@ -41,69 +48,21 @@ from plm_core.types import Encoding
 from plm_core.i18n import msg
 
 __all__ = [
-    "ATTENTION_METHODS", "BASELINES", "COMPLETENESS_METHODS", "METHODS", "METHOD_LABELS",
+    "ATTENTION_METHODS", "BASELINES", "COMPLETENESS_METHODS", "METHODS", "METHOD_LABELS", "METHOD_SPECS",
+    "MethodSpec", "methods_where",
     "TARGET_KINDS", "AttributionMethodName", "AttributionResult", "BaselineName", "Target", "TargetKind",
     "attribute", "attribute_every_label", "default_target", "estimate_seconds", "every_label_table",
     "unavailable_baselines", "unavailable_methods",
 ]
 
-MethodFn = Callable[[_m.Context], tuple[np.ndarray, dict[str, object]]]
-
-
-def _attention_method(rollout: bool) -> MethodFn:
-    def run(ctx: _m.Context) -> tuple[np.ndarray, dict[str, object]]:
-        from plm_core.attention import attention_rollout, run_with_attention
-
-        handle, obj = ctx.handle, ctx.obj
-        enc = obj.encoding
-        if handle.arch.encoder_decoder:
-            raise UnsupportedModelError(_ENCODER_DECODER_ATTENTION)
-        # model_inputs adds token types only where the model reads them (not RoBERTa's single type)
-        attentions = run_with_attention(handle, model_inputs(handle, [enc]))
-        weights = torch.stack([a[0] for a in attentions]).float().cpu().numpy()  # [layer, head, query, key]
-        rows = handle.adapter.attention_rows(handle, obj.position, len(enc))
-        if rollout:
-            flow = attention_rollout(weights)[-1]  # [query, key]
-        else:
-            flow = weights[-1].mean(0)
-        return flow[rows].mean(0).astype(np.float32), {"query_rows": ",".join(map(str, rows))}
-
-    run.__doc__ = ("Attention rollout (Abnar & Zuidema, 2020) of the last layer" if rollout else
-                   "Last-layer attention, averaged over heads") + ", from the position(s) the target reads."
-    return run
-
-
-METHODS: dict[str, MethodFn] = {
-    "integrated_gradients": _m.integrated_gradients,
-    "input_x_gradient": _m.input_x_gradient,
-    "saliency": _m.saliency,
-    "deeplift": _m.deeplift,
-    "gradient_shap": _m.gradient_shap,
-    "occlusion": _m.occlusion,
-    "kernel_shap": _m.kernel_shap,
-    "lime": _m.lime,
-    "attention_last_layer": _attention_method(rollout=False),
-    "attention_rollout": _attention_method(rollout=True),
-}
-METHOD_LABELS: dict[str, str] = {
-    "integrated_gradients": msg("Integrated Gradients"), "input_x_gradient": msg("Gradient × Input"),
-    "saliency": msg("Saliency"), "deeplift": "DeepLift", "gradient_shap": "GradientSHAP",
-    "occlusion": msg("Occlusion (token ablation)"), "kernel_shap": "KernelSHAP", "lime": "LIME",
-    "attention_last_layer": msg("Attention (last layer)"), "attention_rollout": msg("Attention rollout"),
-}
+# every former list of method facts, derived from the one record per method (:data:`METHOD_SPECS`)
+METHODS: dict[str, MethodFn] = {name: spec.fn for name, spec in METHOD_SPECS.items()}
+METHOD_LABELS: dict[str, str] = {name: spec.label for name, spec in METHOD_SPECS.items()}
 # methods whose scores should add up to f(x) − f(baseline) (Shapley values do: "efficiency")
-COMPLETENESS_METHODS = ("integrated_gradients", "deeplift", "gradient_shap", "kernel_shap")
+COMPLETENESS_METHODS = methods_where(completeness=True)
 COMPLETENESS_WARNING = 0.05  # a completeness error above this share of |f(x) − f(baseline)| is shown as a warning
-ATTENTION_METHODS = ("attention_last_layer", "attention_rollout")
-SAMPLING_METHODS = ("gradient_shap", "kernel_shap", "lime")
+ATTENTION_METHODS = methods_where(attention=True)
 _RNG_LOCK = threading.Lock()  # taken after a handle's lock, never before: no deadlock
-_NEEDS_BASELINE = ("integrated_gradients", "deeplift", "gradient_shap", "occlusion", "kernel_shap", "lime")
-
-
-_ENCODER_DECODER_ATTENTION = msg(
-    "attention scores read one self-attention over all input tokens; an encoder-decoder splits its "
-    "input between the encoder and the decoder (see its three attention stacks on the Attention page): "
-    "use a gradient method (Integrated Gradients, Gradient × Input, Saliency) instead")
 
 
 def _deeplift_unsupported(model: torch.nn.Module, n_heads: int) -> str | None:
@@ -132,7 +91,7 @@ def _deeplift_unsupported(model: torch.nn.Module, n_heads: int) -> str | None:
 
 
 def unavailable_methods(handle: ModelHandle) -> dict[str, str]:
-    """Methods of :data:`METHODS` that cannot work on this model, each with the reason (the rest can).
+    """Methods of :data:`METHOD_SPECS` that cannot work on this model, each with the reason (the rest can).
 
     A page offers only the others and lists these with their reasons; :func:`attribute` refuses them with
     the same reason (UnsupportedModelError).
@@ -142,7 +101,7 @@ def unavailable_methods(handle: ModelHandle) -> dict[str, str]:
     if reason:
         out["deeplift"] = reason
     if handle.arch.encoder_decoder:
-        out.update(dict.fromkeys(ATTENTION_METHODS, _ENCODER_DECODER_ATTENTION))
+        out.update(dict.fromkeys(ATTENTION_METHODS, ENCODER_DECODER_ATTENTION))
     return out
 
 
@@ -198,7 +157,7 @@ def attribute(
         handle: the shared model (its lock is held per pass, or for the whole call by sampling methods,
             DeepLift and the SDPA switch).
         text: the input; a masked LM target needs a mask token in it.
-        method: a key of :data:`METHODS`.
+        method: a key of :data:`METHOD_SPECS`.
         target: what to explain; None = the model kind's default (predicted class / word / next token;
             an encoder needs ``Target("similarity", other=...)``).
         text_pair: second segment for pair classifiers (not the similarity sentence).
@@ -224,9 +183,9 @@ def attribute(
         UnsupportedModelError (target or method that does not fit the model, see :func:`unavailable_methods`).
     """
     try:
-        fn = METHODS[method]
+        spec = METHOD_SPECS[method]
     except KeyError:
-        raise UnknownMethodError(method, available=list(METHODS)) from None
+        raise UnknownMethodError(method, available=list(METHOD_SPECS)) from None
     if baseline not in BASELINES:
         raise InvalidInputError(msg("unknown baseline {baseline}; choose one of {value}", baseline=excerpt(baseline),
                                     value=", ".join(BASELINES)))
@@ -235,14 +194,14 @@ def attribute(
     refused = unavailable_methods(handle).get(method)
     if refused:
         raise UnsupportedModelError(msg("{method} is not available for this model: {reason}",
-                                        method=METHOD_LABELS[method], reason=refused))
+                                        method=spec.label, reason=refused))
     if n_steps is not None and not 1 <= int(n_steps) <= 1024:
         raise InvalidInputError(msg('n_steps must be between 1 and 1024, got {n_steps}', n_steps=n_steps))
     if n_steps is not None:
         n_steps = cap_steps(int(n_steps))  # classroom mode's maximum
     if "n_samples" in params:
         params["n_samples"] = cap_steps(int(params["n_samples"]))
-    if method in SAMPLING_METHODS:
+    if spec.sampling:
         params["max_samples"] = cap_steps(int(params.get("max_samples", _m.MAX_SAMPLES)))
     params["max_steps"] = cap_steps(int(params.get("max_steps", _m.DEFAULT_MAX_NODES)))  # classroom mode's maximum
     params["fixed_steps"] = cap_steps(_m.FIXED_STEPS)  # auto's reference rule: what n_steps=50 gives here
@@ -252,38 +211,38 @@ def attribute(
     with handle.lock:
         obj = objective() if objective else build_objective(handle, text, target, text_pair, max_tokens=max_tokens)
         base = baseline_embeds(handle, obj, baseline)
-    impl = "sdpa" if sdpa and method not in ATTENTION_METHODS else None
+    impl = "sdpa" if sdpa and not spec.attention else None
     # A shared server: the lock is taken per pass of the objective (one captum batch), so other sessions' work
     # runs between the passes of a long attribution. It is held for the whole call when the call changes the
     # shared model (DeepLift's hooks, the SDPA switch) or draws from the global RNGs (taken after the lock).
-    whole_call = bool(impl) or method in SAMPLING_METHODS or method in _MODEL_CHANGING
+    whole_call = bool(impl) or spec.sampling or spec.changes_model
     obj.f = _per_pass_lock(handle, obj.f)
     # attributions of one model still run one at a time (their own lock): interleaved, several of them would
     # share the CPU/GPU and their autograd memory (measured: p95 ×8 on 2 cores), while a short call fits between
     with _job_lock(handle), handle.lock if whole_call else contextlib.nullcontext():
         # the global RNGs are process-wide: two models' locks do not keep their sampling apart, so only
         # sampling methods touch them, under one lock, seeded (same scores every time) and restored after
-        seeded = _seeded if method in SAMPLING_METHODS else contextlib.nullcontext
+        seeded = _seeded if spec.sampling else contextlib.nullcontext
         with seeded(), attn_implementation(handle, impl):
             probe = None
-            if method == "integrated_gradients" and not n_steps:  # one forward pass gives f(x'), f(x) too
+            if spec.steps and not n_steps:  # auto: one forward pass along the path gives f(x'), f(x) too
                 probe = _m.path_values(handle, obj.f, obj.input_embeds, base, _m.PATH_INTERVALS)
                 f_x, f_b = float(probe[-1]), float(probe[0])
             else:
                 with torch.no_grad():
                     f_both = obj.f(torch.cat([obj.input_embeds, base])).float().cpu()
                 f_x, f_b = float(f_both[0]), float(f_both[1])
-            x = obj.input_embeds.clone().requires_grad_(method not in ATTENTION_METHODS)
+            x = obj.input_embeds.clone().requires_grad_(not spec.attention)
             ctx = _m.Context(handle, obj, x, base, f_x, f_b, float(tolerance),
                              int(n_steps) if n_steps else None, dict(params), probe)
-            scores, info = fn(ctx)
+            scores, info = spec.fn(ctx)
             used_impl = getattr(handle.config, "_attn_implementation", None)
     delta = delta_abs = delta_rel = None
-    if method in COMPLETENESS_METHODS:
+    if spec.completeness:
         delta = float(np.asarray(scores, np.float64).sum()) - (f_x - f_b)
         delta_abs = abs(delta)
         delta_rel = delta_abs / max(abs(f_x - f_b), 1e-12)
-    uses_baseline = method in _NEEDS_BASELINE
+    uses_baseline = spec.uses_baseline
     info = {**{k: v for k, v in params.items()}, **info, "attn_implementation": str(used_impl),
             "seconds": round(time.perf_counter() - t0, 4), "tolerance": float(tolerance)}
     result = AttributionResult(
@@ -339,7 +298,6 @@ def every_label_table(results: tuple[AttributionResult, ...] | list[AttributionR
     return table
 
 
-_MODEL_CHANGING = ("deeplift",)  # puts hooks on the shared model for the whole call
 _JOB_LOCKS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # handle -> lock of its attribution jobs
 _JOB_LOCKS_GUARD = threading.Lock()
 
@@ -398,24 +356,15 @@ def estimate_seconds(handle: ModelHandle, n_tokens: int, method: str = "integrat
     Counts token-forwards (a backward ≈ 2 forwards) and scales by a measured forward rate; attention
     grows with the square of the length, added as a factor.
     """
-    if method not in METHODS:
-        raise UnknownMethodError(method, available=list(METHODS))
+    if method not in METHOD_SPECS:
+        raise UnknownMethodError(method, available=list(METHOD_SPECS))
     n = max(1, int(n_tokens))
     return float(_work(handle, n, method, n_steps, n_samples) / _forward_rate(handle))
 
 
 def _work(handle: ModelHandle, n: int, method: str, n_steps: int | None, n_samples: int | None) -> float:
     """Token-forwards one call costs (a backward ≈ 2 forwards; attention adds a share growing with n)."""
-    grad = 3.0
-    passes = {
-        # auto IG: the forward probe (9 points) and, typically, the fixed rule's 50 gradients (MiniLM)
-        "integrated_gradients": grad * (n_steps or _m.FIXED_STEPS) + 2 + (0 if n_steps else _m.PATH_INTERVALS + 1),
-        "saliency": grad + 2, "input_x_gradient": grad + 2, "deeplift": 2 * grad + 2,
-        # adaptive sample counts: typically 256 (GradientSHAP on MiniLM reaches its maximum of 512 often)
-        "gradient_shap": grad * (n_samples or 256) + 2,
-        "occlusion": n + 3, "kernel_shap": (n_samples or 2 * 128) + 2, "lime": (n_samples or 2 * 128) + 2,
-        "attention_last_layer": 3, "attention_rollout": 3,
-    }[method]
+    passes = METHOD_SPECS[method].cost(n, n_steps, n_samples)
     return passes * n * (1.0 + max(0, n - 32) / 512)
 
 
@@ -424,7 +373,7 @@ def _record_speed(handle: ModelHandle, result: AttributionResult) -> None:
     seconds = float(result.params.get("seconds", 0) or 0)
     if seconds <= 0 or handle not in _SPEED:
         return
-    steps = result.params.get("n_steps") if result.method == "integrated_gradients" else None
+    steps = result.params.get("n_steps") if METHOD_SPECS[result.method].steps else None
     samples = result.params.get("n_samples")
     seen = _work(handle, len(result.encoding), result.method, steps, samples) / seconds
     _SPEED[handle] = 0.5 * _SPEED[handle] + 0.5 * seen

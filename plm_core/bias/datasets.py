@@ -11,11 +11,12 @@ import hashlib
 import io
 import json
 import os
-import tempfile
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
+
+import pooch
 
 from plm_core.errors import InvalidInputError
 from plm_core.i18n import msg
@@ -24,14 +25,36 @@ MAX_FILE_BYTES = 50 * 1024 * 1024  # the real files are 0.4-1.4 MB; refuse anyth
 URL_ENV = "PLM_BIAS_DATA_URL"  # replaces every public base below (tests: a 127.0.0.1 server)
 CACHE_ENV = "PLM_CACHE"
 
+# Each public file is pinned to a commit of its repository and to its SHA-256 (pooch checks it after every
+# download and on every cached copy it reuses). The hashes are those of the copies under ../shared/data, whose
+# git blob ids equal the files' at these commits (checked against the repositories, December 2026).
+CROWS_COMMIT = "8aaac11c485473159ec9328a65253a5be9a479dc"  # github.com/nyu-mll/crows-pairs
+BEC_COMMIT = "c1e28434555f79b59e13e3f5ff87846e653fb553"  # github.com/marionbartl/gender-bias-BERT
+SEAT_COMMIT = "e3559fb669ca4832743b42fee715994c15c7f1af"  # github.com/W4ngatang/sent-bias
 # relative name (also the layout of the cache and of ../shared/data) -> public raw address
 SOURCES = {
     "crows_pairs/crows_pairs_anonymized.csv":
-        "https://raw.githubusercontent.com/nyu-mll/crows-pairs/master/data/crows_pairs_anonymized.csv",
+        f"https://raw.githubusercontent.com/nyu-mll/crows-pairs/{CROWS_COMMIT}/data/crows_pairs_anonymized.csv",
     "bec_pro/BEC-Pro_EN.tsv":
-        "https://raw.githubusercontent.com/marionbartl/gender-bias-BERT/master/BEC-Pro/BEC-Pro_EN.tsv",
+        f"https://raw.githubusercontent.com/marionbartl/gender-bias-BERT/{BEC_COMMIT}/BEC-Pro/BEC-Pro_EN.tsv",
 }
-SEAT_URL = "https://raw.githubusercontent.com/W4ngatang/sent-bias/master/tests/{name}.jsonl"
+SEAT_URL = f"https://raw.githubusercontent.com/W4ngatang/sent-bias/{SEAT_COMMIT}/tests/{{name}}.jsonl"
+KNOWN_HASHES = {  # relative name -> pooch's known_hash of the public file
+    "crows_pairs/crows_pairs_anonymized.csv": "sha256:dfb36986ce0502abbaf7055b9176da3d08d48e07df1251991b5dfbcbceab9d0c",
+    "bec_pro/BEC-Pro_EN.tsv": "sha256:228b44c62d7830fec13a1eee52bbe8afff82be455abb9d8a07c17d9d0b48e20f",
+    "seat/heilman_double_bind_competent_one_word.jsonl":
+        "sha256:2926a59745fa07c4069cdfe5eec3153b3a1eb43e1edeefe41667765f2b87a32f",
+    "seat/sent-heilman_double_bind_competent_one_word.jsonl":
+        "sha256:cc99565db26eaea3b09fe73b93109a6c3c11decb7b320f73942abdd7f60fa5d4",
+    "seat/sent-weat6.jsonl": "sha256:bcf1a6864e3da0e8982d70451721877f23e2efaf6aea33628df843d826b68ae2",
+    "seat/sent-weat6b.jsonl": "sha256:8d1dd09833d1854784503c2eb9986d1951d684fb3289a18da85e72fa1e59e4ff",
+    "seat/sent-weat7.jsonl": "sha256:86c151b640bc9ebf6f60cd94920ab1f5bff68ea1a993f322f729cf3620173e0f",
+    "seat/sent-weat8.jsonl": "sha256:352fea8d5440800a219dd6141a6f5e414a708770bc2717bfc581bc249e108ded",
+    "seat/weat6.jsonl": "sha256:21681d3f4d7fdf97cf4cd2c0f9160940cfbd797ec62c7621b5600dc9e6e5b248",
+    "seat/weat6b.jsonl": "sha256:b6c85b5228a3786827b528af3d633fbbddc4fbf05d93e6ceb6f76a4881386c1d",
+    "seat/weat7.jsonl": "sha256:c7e68ec95e30f42df3faa9e1ba933596c9e49651e0017bb90c19d0f58312f2b0",
+    "seat/weat8.jsonl": "sha256:86e650b44e8fd539a9082564f5ede5dae2ed67d120938b9c92a7495f143801e9",
+}
 SEAT_TESTS = ("sent-weat6", "sent-weat6b", "sent-weat7", "sent-weat8", "sent-heilman_double_bind_competent_one_word",
               "weat6", "weat6b", "weat7", "weat8", "heilman_double_bind_competent_one_word")
 LICENSES = {
@@ -181,27 +204,62 @@ def source_url(relative: str, base_url: str | None = None) -> str:
     return SOURCES[relative]
 
 
-def fetch(relative: str, *, base_url: str | None = None, cache: Path | None = None, timeout: float = 30) -> Path:
-    """Path of ``relative`` in the cache, downloading it first if it is not there yet."""
+def pinned_hash(relative: str, base_url: str | None = None) -> str | None:
+    """pooch's ``known_hash`` for ``relative`` from its public address; None from an address the deployment or a
+    test gives (``base_url`` or :data:`URL_ENV`): that source is its owner's, not the pinned public file."""
+    return None if (base_url or os.environ.get(URL_ENV)) else KNOWN_HASHES.get(relative)
+
+
+def _downloader(timeout: float):
+    """pooch downloader: urllib, at most :data:`MAX_FILE_BYTES`, errors as InvalidInputError."""
+    def download(url: str, output_file, pooch_obj, check_only: bool = False) -> bool | None:
+        try:
+            with urllib.request.urlopen(url, timeout=timeout) as resp:  # noqa: S310 - https or a local test server
+                if check_only:
+                    return True
+                data = resp.read(MAX_FILE_BYTES + 1)
+        except (urllib.error.URLError, OSError) as err:
+            reason = getattr(err, "reason", err)
+            raise InvalidInputError(msg('could not download {url} ({reason}); download it yourself and give its '
+                                        'local path instead',
+                                        url=url, reason=reason)) from None
+        check_size(len(data), msg("the download from {url}", url=url))
+        if isinstance(output_file, (str, os.PathLike)):
+            Path(output_file).write_bytes(data)
+        else:
+            output_file.write(data)
+        return None
+    return download
+
+
+def fetch(relative: str, *, base_url: str | None = None, cache: Path | None = None, timeout: float = 30,
+          known_hash: str | None = "pinned") -> Path:
+    """Path of ``relative`` in the cache, downloading it first if it is not there yet (``pooch.retrieve``).
+
+    Args:
+        relative: the file's name under the cache, e.g. "crows_pairs/crows_pairs_anonymized.csv".
+        base_url: download from here instead of the pinned public address (also env :data:`URL_ENV`).
+        known_hash: "sha256:<hex>" the file must have, None for no check; "pinned" (default): :func:`pinned_hash` (the public file's, none
+            for another address). pooch checks it after the download and on a cached copy (downloading again
+            when the cached copy differs).
+
+    Raises:
+        InvalidInputError: the download failed, is over :data:`MAX_FILE_BYTES`, or its hash is not the pinned one
+            (the file is not kept).
+    """
+    if known_hash == "pinned":
+        known_hash = pinned_hash(relative, base_url)
     target = (cache or cache_dir()) / relative
-    if target.is_file() and target.stat().st_size > 0:
+    if known_hash is None and target.is_file() and target.stat().st_size > 0:
         return target
     url = source_url(relative, base_url)
     target.parent.mkdir(parents=True, exist_ok=True)
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as resp:  # noqa: S310 - https or a local test server
-            data = resp.read(MAX_FILE_BYTES + 1)
-    except (urllib.error.URLError, OSError) as err:
-        reason = getattr(err, "reason", err)
-        raise InvalidInputError(msg('could not download {url} ({reason}); download it yourself and give its local '
-                                    'path instead',
-                                    url=url, reason=reason)) from None
-    check_size(len(data), msg("the download from {url}", url=url))
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".part-")
-    with os.fdopen(fd, "wb") as f:
-        f.write(data)
-    os.replace(tmp, target)
-    return target
+        return Path(pooch.retrieve(url, known_hash, fname=target.name, path=target.parent,
+                                   downloader=_downloader(timeout), progressbar=False))
+    except ValueError as err:  # pooch: "SHA256 hash of downloaded file (...) does not match the known hash"
+        raise InvalidInputError(msg("the download from {url} is not the pinned file ({reason}); it was not kept",
+                                    url=url, reason=str(err).splitlines()[0])) from None
 
 
 def _resolve(path: str | os.PathLike | None, relative: str, base_url: str | None, cache: Path | None) -> str:

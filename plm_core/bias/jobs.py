@@ -25,13 +25,12 @@ from typing import Any
 from plm_core.bias import bec_pro, crows_pairs, seat, templates
 from plm_core.bias.common import ProgressFn, StopFn, report
 from plm_core.bias.datasets import BecProRow, CrowsPair, SeatTest
+from plm_core.bias.probes import NAMES  # re-exported: the probes' display names
 from plm_core.bias.store import RunInfo, RunStore
 from plm_core.errors import InvalidInputError
 from plm_core.loading import ModelHandle
 from plm_core.i18n import msg
 
-NAMES = {"template": msg("Templates"), "crows_pairs": "CrowS-Pairs", "bec_pro": "BEC-Pro", "seat": "SEAT",
-         "evaluate": msg("Evaluation")}
 
 
 @functools.cache

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from plm_core.bias import stats
+from plm_core.bias.probes import PROBE_SPECS
 
 
 def item_values(probe: str, result: Any) -> tuple[str, dict[Any, Any]]:
@@ -18,16 +19,10 @@ def item_values(probe: str, result: Any) -> tuple[str, dict[Any, Any]]:
     Raises:
         ValueError: an unknown probe.
     """
-    if probe == "crows_pairs":
-        return "decisions", {r.index: bool(r.more_higher) for r in result.rows}
-    if probe == "bec_pro":
-        return "scores", {r.index: float(r.association) for r in result.rows}
-    if probe == "template":
-        return "scores", {(r.item if r.item >= 0 else (r.template_index, r.sentence), r.target_label): float(r.score)
-                          for r in result.rows}
-    if probe == "seat":
-        return "scores", {(i.role, i.category, i.index): float(i.association) for i in result.items}
-    raise ValueError(f"unknown probe {probe!r}")
+    spec = PROBE_SPECS.get(probe)
+    if spec is None:
+        raise ValueError(f"unknown probe {probe!r}")
+    return ("decisions" if spec.decisions else "scores"), spec.values(result)
 
 
 def compare_models(probe: str, result_a: Any, result_b: Any, label_a: str, label_b: str) -> stats.ModelComparison:

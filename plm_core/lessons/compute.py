@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+from scipy.stats import spearmanr
 
 from plm_core.attention import _check_index, attention_result, capture_layer, causal_mask
 from plm_core.display import token_text, token_texts
@@ -539,24 +540,21 @@ def occlusion(handle: ModelHandle, text: str, target: int | None = None, words: 
 
 
 def spearman(a: np.ndarray, b: np.ndarray) -> float:
-    """Spearman rank correlation of two score vectors (average ranks for ties)."""
+    """Spearman rank correlation of two score vectors of shape [n] (ties get their average rank):
+    ``scipy.stats.spearmanr`` (Spearman 1904).
+
+    Returns a float in [-1, 1]; 0.0 when either vector is constant (no order to agree with; scipy returns NaN
+    there, the lesson shows 0).
+
+    Raises:
+        InvalidInputError: the vectors differ in length or have fewer than 2 values.
+    """
     a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
     if a.shape != b.shape or a.size < 2:
         raise InvalidInputError(msg('need two score vectors of the same length (at least 2)'))
-
-    def ranks(x: np.ndarray) -> np.ndarray:
-        order = x.argsort(kind="stable")
-        r = np.empty_like(x)
-        r[order] = np.arange(len(x), dtype=np.float64)
-        for value in np.unique(x):  # ties get their mean rank
-            tie = x == value
-            r[tie] = r[tie].mean()
-        return r
-
-    ra, rb = ranks(a), ranks(b)
-    ra, rb = ra - ra.mean(), rb - rb.mean()
-    denom = float(np.sqrt((ra**2).sum() * (rb**2).sum()))
-    return float((ra * rb).sum() / denom) if denom else 0.0
+    if np.ptp(a) == 0 or np.ptp(b) == 0:
+        return 0.0
+    return float(spearmanr(a, b).statistic)
 
 
 def relative_importance(series: dict[str, np.ndarray]) -> dict[str, np.ndarray]:

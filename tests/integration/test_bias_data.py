@@ -99,8 +99,9 @@ def test_missing_download_is_a_clear_error(local_server, tmp_path):
 def test_public_addresses_are_the_documented_ones(monkeypatch):
     monkeypatch.delenv(datasets.URL_ENV, raising=False)
     assert datasets.source_url("seat/sent-weat6.jsonl") == \
-        "https://raw.githubusercontent.com/W4ngatang/sent-bias/master/tests/sent-weat6.jsonl"
-    assert datasets.source_url("bec_pro/BEC-Pro_EN.tsv").endswith("marionbartl/gender-bias-BERT/master/BEC-Pro/BEC-Pro_EN.tsv")
+        "https://raw.githubusercontent.com/W4ngatang/sent-bias/e3559fb669ca4832743b42fee715994c15c7f1af/tests/sent-weat6.jsonl"
+    assert datasets.source_url("bec_pro/BEC-Pro_EN.tsv").endswith(
+        "marionbartl/gender-bias-BERT/c1e28434555f79b59e13e3f5ff87846e653fb553/BEC-Pro/BEC-Pro_EN.tsv")
 
 
 def test_bad_files_give_clear_messages(tmp_path):

@@ -209,3 +209,40 @@ def test_unsupported_attention_is_refused(tiny_mlm, monkeypatch):
     monkeypatch.setattr(bert, "eager_attention_forward", with_temperature)
     with pytest.raises(UnsupportedModelError, match="differ from its own"):
         compute.attention_steps(tiny_mlm, TEXT, 0, 0)
+
+
+def _spearman_oracle(a, b):
+    """Pearson correlation of average ranks, computed here without scipy (ties share their mean rank)."""
+    def ranks(x):
+        x = np.asarray(x, np.float64)
+        return np.array([(x < v).sum() + ((x == v).sum() - 1) / 2 for v in x])
+    ra, rb = ranks(a) - ranks(a).mean(), ranks(b) - ranks(b).mean()
+    return float((ra * rb).sum() / np.sqrt((ra ** 2).sum() * (rb ** 2).sum()))
+
+
+def test_spearman_equals_scipy_and_the_rank_definition_on_ties():
+    from scipy.stats import spearmanr
+
+    rng = np.random.default_rng(0)
+    for _ in range(200):
+        n = int(rng.integers(2, 30))
+        a, b = rng.integers(0, 4, n).astype(float), rng.normal(size=n).round(1)  # many ties in a, some in b
+        if np.ptp(a) == 0 or np.ptp(b) == 0:
+            assert compute.spearman(a, b) == 0.0  # no order to agree with: the lesson shows 0
+            continue
+        assert compute.spearman(a, b) == pytest.approx(_spearman_oracle(a, b), abs=1e-12)
+        assert compute.spearman(a, b) == pytest.approx(float(spearmanr(a, b).statistic), abs=1e-12)
+
+
+def test_no_hand_written_rank_correlation_in_the_core():
+    """Issue 26 item 7: rank correlations come from scipy.stats (spearmanr, kendalltau), not from our own ranks."""
+    import ast
+
+    from helpers import ROOT
+
+    found = []
+    for path in (ROOT / "plm_core").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.FunctionDef) and node.name.lstrip("_") in {"rank", "ranks", "rankdata"}:
+                found.append(f"{path.relative_to(ROOT)}:{node.lineno}")
+    assert not found, found
