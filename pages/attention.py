@@ -4,7 +4,7 @@ import functools
 
 import streamlit as st
 
-from plm_core.attention import attention_rollout, cross_attention_rollout, describe, head_average, token_flow
+from plm_core.attention import attention_rollout, cross_attention_rollout, describe, layer_head, token_flow
 from plm_core.viz.attention_plots import attention_heatmap, query_key_figures, token_flow_figure
 from plm_core.viz.bertviz_html import MAX_SVG_ELEMENTS, bertviz_html, fitting_subset, view_elements
 from ui import charts, neuron, resources, widgets
@@ -101,8 +101,8 @@ with heat_tab:
                                  "rollout": _("attention rollout (all layers below)")}.get)
     if mode == "attention":
         layer, head = widgets.layer_head_picker("attention.heat", shown.n_layers, shown.n_heads)
-        matrix = head_average(shown, layer) if head is None else shown.weights[layer, head]
-        label = _("average of heads") if head is None else _("head {head}", head=head)
+        matrix = layer_head(shown.weights, layer, head)
+        label = widgets.head_label(head)
         charts.plotly_chart(attention_heatmap(matrix, keys, _("Layer {layer}, {label}", layer=layer, label=label),
                                               query_tokens=shown.encoding.tokens),
                         key="attention.heatmap")

@@ -13,6 +13,8 @@ import streamlit as st
 
 from plm_core import classroom
 from plm_core import models as embedded
+from plm_core.attention import head_choice
+from plm_core.types import AVERAGE_OF_HEADS
 from plm_core.devices import available_devices, describe_device
 from plm_core.errors import PlmCoreError
 from plm_core.i18n import N_, _, sentence, tr
@@ -339,16 +341,35 @@ def check_equal(ours: str, theirs: str, diff: float, tol: float) -> bool:
     return ok
 
 
+def head_label(head: int | None) -> str:
+    """"average of heads" or "head 3": the label of a head chosen with :func:`head_picker`."""
+    return _("average of heads") if head is AVERAGE_OF_HEADS else _("head {head}", head=head)
+
+
+def head_picker(container, key: str, n_heads: int, *, allow_average: bool = True, default_head: int = 0) -> int | None:
+    """A head select box bound to the URL (``?<key>=…``): a head index, or ``AVERAGE_OF_HEADS`` (the first choice).
+
+    Session state preset by an older link with ``-1`` or ``"none"`` reads as the average (``head_choice``); in the
+    URL those are not choices, so Streamlit falls back to the default, the average, as well.
+    """
+    heads: list[int | None] = ([AVERAGE_OF_HEADS] if allow_average else []) + list(range(n_heads))
+    if key in st.session_state and st.session_state[key] not in heads:
+        try:
+            st.session_state[key] = head_choice(st.session_state[key])
+        except (TypeError, ValueError):
+            del st.session_state[key]
+    index = 0 if allow_average else heads.index(min(default_head, n_heads - 1))
+    return container.selectbox(_("Head"), heads, index=index, key=key, bind="query-params",
+                               format_func=lambda h: _("average of heads") if h is AVERAGE_OF_HEADS else str(h))
+
+
 def layer_head_picker(prefix: str, n_layers: int, n_heads: int, *, allow_average: bool = True,
                       default_layer: int = 0, default_head: int = 0) -> tuple[int, int | None]:
-    """Two select boxes side by side. Head None means the average over heads."""
+    """Two select boxes side by side. Head ``AVERAGE_OF_HEADS`` (None) means the average over heads."""
     left, right = st.columns(2)
     layer = left.selectbox(_("Layer"), list(range(n_layers)), index=min(default_layer, n_layers - 1),
                            key=f"{prefix}.layer", bind="query-params")
-    heads: list[int | None] = ([None] if allow_average else []) + list(range(n_heads))
-    head = right.selectbox(_("Head"), heads, index=heads.index(min(default_head, n_heads - 1)) if not allow_average else 0,
-                           key=f"{prefix}.head", format_func=lambda h: _("average of heads") if h is None else str(h),
-                           bind="query-params")
+    head = head_picker(right, f"{prefix}.head", n_heads, allow_average=allow_average, default_head=default_head)
     return int(layer), head
 
 
