@@ -9,6 +9,7 @@ from plm_core.viz.attention_plots import attention_heatmap, query_key_figures, t
 from plm_core.viz.bertviz_html import MAX_SVG_ELEMENTS, bertviz_html, fitting_subset, view_elements
 from ui import charts, neuron, resources, widgets
 from ui import text as ui_text
+from plm_core import tolerances
 from plm_core.i18n import N_, _, tr
 from ui.safe import md
 
@@ -174,5 +175,5 @@ with qk_tab:
     charts.plotly_chart(figs["scores"], key="attention.qk_scores", container=c1)
     charts.plotly_chart(figs["probs"], key="attention.qk_probs", container=c2)
     widgets.check_equal(_("Recomputed softmax(QKᵀ/√d_k)"), _("the model's attention"), qk.max_abs_diff,
-                        widgets.PROBS_TOLERANCE)
+                        tolerances.PROBS)
     neuron.render(qk, "attention.qk")

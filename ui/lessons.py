@@ -18,7 +18,7 @@ from urllib.parse import urlencode
 import numpy as np
 import streamlit as st
 
-from plm_core import classroom, generation
+from plm_core import classroom, generation, tolerances
 from plm_core.models import CAUSAL_LMS
 from plm_core.attention import attention_rollout, head_average
 from plm_core.errors import PlmCoreError
@@ -38,7 +38,6 @@ from ui.backend import compute as compute_op  # (plm_core.lessons.compute is `co
 from plm_core.i18n import N_, _, _n, _p, LANGUAGES, lazy_gettext, msg, tr
 from plm_core.tokens import MAX_CHARS  # a text box keeps what the app keeps (and a link no more)
 from ui import generation as ug
-from ui import neuron
 from ui.safe import md
 
 INPUT_VIEWS = {"data"}  # views that ARE the input: shown before the guess
@@ -414,7 +413,7 @@ def view_embedding_tables(ctx: Ctx) -> None:
     charts.plotly_chart(vectors_heatmap(res.combined, tokens, _("Input vectors")),
                         key="lessons.emb_vec")
     widgets.check_equal(_("Our sum + LayerNorm") if res.layer_norm else _("Our sum"), _("the model's input vectors"),
-                        res.max_abs_diff, widgets.VECTORS_TOLERANCE)
+                        res.max_abs_diff, tolerances.VECTORS)
 
 
 def view_positions(ctx: Ctx) -> None:
@@ -459,9 +458,9 @@ def view_contextual(ctx: Ctx) -> None:
     st.markdown(_("**{where}; cosine after the embedding layer {first:.3f} ({position}), after the last layer "
                   "{last:.3f}**", where=md(where), first=res.cosines[0], last=res.cosines[-1],
                   position=_("same position") if same else _("the position embeddings differ")))
-    if res.static_diff <= widgets.VECTORS_TOLERANCE:
+    if res.static_diff <= tolerances.VECTORS:
         widgets.check_equal(_("The second sentence's token-embedding row"), _("the first's (a static embedding)"),
-                            res.static_diff, widgets.VECTORS_TOLERANCE)
+                            res.static_diff, tolerances.VECTORS)
     else:  # the word is split differently in the two sentences
         st.info(_("The word's token-embedding rows differ (max |difference| = {diff:.2e}): it is split into different "
                   "pieces in the two sentences.", diff=res.static_diff))
@@ -522,7 +521,7 @@ def _neuron_view(ctx: Ctx, s: compute.AttentionSteps) -> None:
     vis = np.array(nv.visible)
     diff = float(np.max(np.abs(nv.scores[vis] - s.scores[h][query][vis])))  # Σ q ⊙ k × scale (+ cap, bias)
     widgets.check_equal(_("Σ q ⊙ k × scale + position bias") if nv.bias is not None else _("Σ q ⊙ k × scale"),
-                        _("row {row} of the score matrix", row=int(query)), diff, neuron.TOLERANCE)
+                        _("row {row} of the score matrix", row=int(query)), diff, tolerances.SCORE_ROW)
 
 
 def view_softmax(ctx: Ctx) -> None:
@@ -534,7 +533,7 @@ def view_softmax(ctx: Ctx) -> None:
     sums = probs.sum(-1)
     st.markdown(_("**row sums: min {low:.6f}, max {high:.6f}**", low=sums.min(), high=sums.max()))
     diff = float(np.max(np.abs(s.probs[h] - s.model_probs[h])))
-    widgets.check_equal(_("Our softmax"), _("the attention the model returned"), diff, widgets.PROBS_TOLERANCE)
+    widgets.check_equal(_("Our softmax"), _("the attention the model returned"), diff, tolerances.PROBS)
 
 
 def view_weighted_sum(ctx: Ctx) -> None:
@@ -549,7 +548,7 @@ def view_weighted_sum(ctx: Ctx) -> None:
                                         _("the model's (input of its output projection, head {head})", head=h)),
                         key="lessons.ctx_model", container=c2)
     diff = s.head_context_diff(h)
-    widgets.check_equal(_("Step by step"), _("the model's own attention output"), diff, widgets.VECTORS_TOLERANCE)
+    widgets.check_equal(_("Step by step"), _("the model's own attention output"), diff, tolerances.VECTORS)
 
 
 def view_heads(ctx: Ctx) -> None:
@@ -573,8 +572,8 @@ def view_concat(ctx: Ctx) -> None:
     charts.plotly_chart(vectors_heatmap(s.concat, tokens, _("concatenated heads")), key="lessons.concat", container=c1)
     charts.plotly_chart(vectors_heatmap(s.projected, tokens, _("after the output projection W_O")),
                         key="lessons.proj", container=c2)
-    widgets.check_equal(_("Concatenation"), _("the model's"), s.context_diff, widgets.VECTORS_TOLERANCE)
-    widgets.check_equal(_("Projection"), _("the output of its W_O layer"), s.projection_diff, widgets.VECTORS_TOLERANCE)
+    widgets.check_equal(_("Concatenation"), _("the model's"), s.context_diff, tolerances.VECTORS)
+    widgets.check_equal(_("Projection"), _("the output of its W_O layer"), s.projection_diff, tolerances.VECTORS)
 
 
 def view_masks(ctx: Ctx) -> None:
@@ -783,7 +782,7 @@ def view_use(ctx: Ctx) -> None:
         st.info(_("Saved to {path} and loaded as a classifier. The sidebar model is now this classifier.",
                   path=md(path)))
         widgets.check_equal(_("The saved classifier's prediction"), _("the trained model's"), diff,
-                            widgets.PROBS_TOLERANCE)
+                            tolerances.PROBS)
         if st.button(_("Explain it on the Attention page"), key="lessons.open_attention"):
             widgets.open_page("pages/attention.py", widgets.Origin(ModelSpec(path), msg("the classifier saved in "
                                                                                        "lesson 5")),
@@ -897,7 +896,7 @@ def view_inside_residual(ctx: Ctx) -> None:
              _("sum of the parts"): res.total, _("the model's own value"): res.value}
     st.table({_("part"): list(parts), _("contribution"): [f"{v:+.5f}" for v in parts.values()]})
     widgets.check_equal(_("The sum of the parts"), _("the model's own logit"), abs(res.difference),
-                        1e-4 * (1 + abs(res.value)))
+                        tolerances.CONTRIBUTION_SUM * (1 + abs(res.value)))
     charts.plotly_chart(contribution_heatmap(res), key="lessons.inside_heatmap")
 
 

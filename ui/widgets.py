@@ -315,9 +315,6 @@ def run_or_stop(fn: Callable[[], T]) -> T:
         raise  # unreachable: st.stop() raises
 
 
-# what "equals the model" allows: float32 rounding of a recomputation (measured ≤ 1e-6 on every model here)
-PROBS_TOLERANCE = 1e-5  # probabilities (attention weights, class probabilities), values in [0, 1]
-VECTORS_TOLERANCE = 1e-4  # hidden vectors (embeddings, attention outputs), values of order 1
 
 
 def check_equal(ours: str, theirs: str, diff: float, tol: float) -> bool:

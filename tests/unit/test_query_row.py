@@ -4,7 +4,6 @@ and it is the row the model's own head reads (checked against the head applied t
 from __future__ import annotations
 
 import pytest
-import torch
 
 from plm_core.attribution import attribute
 from helpers import row_the_head_reads
