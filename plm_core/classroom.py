@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from plm_core import models as embedded
+from plm_core.paths import is_dir
 from plm_core.errors import PlmCoreError, excerpt
 from plm_core.i18n import msg
 
@@ -164,21 +165,13 @@ def trained_dir() -> Path:
     return Path(os.environ.get(TRAINED_ENV) or Path(tempfile.gettempdir()) / "plm-lens-trained").expanduser()
 
 
-def _is_dir(path: Path) -> bool:
-    """``path.is_dir()``, False for a name the file system refuses (too long, a NUL byte, ...)."""
-    try:
-        return path.is_dir()
-    except (OSError, ValueError):
-        return False
-
-
 def _same_model(a: str, b: str) -> bool:
     a, b = embedded.canonical_id(a), embedded.canonical_id(b)  # "embedded" and the MiniLM Hub id are one model
     if a == b:
         return True
     try:
         pa, pb = Path(a).expanduser(), Path(b).expanduser()
-        return _is_dir(pa) and _is_dir(pb) and pa.resolve() == pb.resolve()
+        return is_dir(pa) and is_dir(pb) and pa.resolve() == pb.resolve()
     except (OSError, RuntimeError, ValueError):  # "~nosuchuser", a name too long to resolve
         return False
 
@@ -190,7 +183,7 @@ def is_trained_folder(model_id: str) -> bool:
         root = trained_dir().resolve()
     except (OSError, ValueError, RuntimeError):
         return False
-    return _is_dir(path) and path != root and root in path.parents
+    return is_dir(path) and path != root and root in path.parents
 
 
 def allowed_models(config: ClassroomConfig | None = None) -> tuple[str, ...]:
