@@ -22,7 +22,6 @@ memory is freed once the sessions running on it finish their current run.
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import time
 import weakref
@@ -30,6 +29,8 @@ from collections import OrderedDict, deque
 from collections.abc import Callable, Hashable, Iterator
 from dataclasses import dataclass
 from typing import Generic, TypeVar
+
+from plm_core.settings import settings
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +48,7 @@ def budget_bytes() -> int:
     Raises:
         ValueError: the variable is not a positive number.
     """
-    raw = os.environ.get(MEMORY_ENV)
+    raw = settings().get(MEMORY_ENV)
     if raw is None or not raw.strip():
         return DEFAULT_MEMORY_MB * 2**20
     try:
@@ -262,7 +263,7 @@ class ModelCache(Generic[K, V]):
         if self.total_bytes > budget:
             log.warning("over the memory budget: %.0f of %.0f MB loaded (%s=%s); every model was used in the last "
                         "%.0f s, so none is evicted", self.total_bytes / 2**20, budget / 2**20, MEMORY_ENV,
-                        os.environ.get(MEMORY_ENV, DEFAULT_MEMORY_MB), self.keep_seconds)
+                        settings().get(MEMORY_ENV) or DEFAULT_MEMORY_MB, self.keep_seconds)
 
     def clear(self) -> None:
         """Drop every model (their memory is freed once no session uses them)."""

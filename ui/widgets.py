@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import replace
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -11,6 +10,7 @@ from typing import TypeVar
 import numpy as np
 import streamlit as st
 
+from plm_core.settings import settings
 from plm_core import classroom
 from plm_core import models as embedded
 from plm_core.attention import head_choice
@@ -54,7 +54,7 @@ def canonical_model_id(model_id: str) -> str:
 
 
 def default_model_id() -> str:
-    return canonical_model_id(os.environ.get(DEFAULT_MODEL_ENV) or DEFAULT_MODEL_ID)
+    return canonical_model_id(settings().default_model or DEFAULT_MODEL_ID)
 
 
 def active_spec() -> ModelSpec:

@@ -8,7 +8,6 @@ model is DeepLift, whose hooks captum removes in ``finally``.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -37,10 +36,9 @@ from plm_core.attribution.quadrature import (
 from plm_core.errors import UnsupportedModelError
 from plm_core.loading import ModelHandle
 from plm_core import tolerances
+from plm_core.settings import settings
 from plm_core.i18n import msg
 
-MEMORY_ENV = "PLM_ATTRIBUTION_MEMORY_MB"
-DEFAULT_MEMORY_MB = 1536
 
 
 @dataclass
@@ -59,7 +57,7 @@ class Context:
 
 def memory_budget_bytes(handle: ModelHandle) -> int:
     """Bytes one batched pass may use for saved activations (env PLM_ATTRIBUTION_MEMORY_MB)."""
-    mb = float(os.environ.get(MEMORY_ENV, DEFAULT_MEMORY_MB))
+    mb = settings().attribution_memory_mb
     if handle.device.type == "cuda":
         free, _total = torch.cuda.mem_get_info(handle.device)
         return int(min(free * 0.5, max(mb, 4096) * 2**20))
