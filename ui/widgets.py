@@ -28,7 +28,6 @@ from ui.safe import md
 
 T = TypeVar("T")
 
-DEFAULT_MODEL_ENV = "PLM_DEFAULT_MODEL"  # start the app on another model (a folder or Hub id)
 SUGGESTED_MODELS = {  # the embedded models first (no download), then Hub downloads
     **{m.model_id: m.label for m in embedded.EMBEDDED.values()},
     "bert-base-uncased": N_("bert-base-uncased — masked LM (downloads 440 MB)"),
