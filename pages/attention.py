@@ -6,11 +6,12 @@ import functools
 
 import streamlit as st
 
-from plm_core.attention import attention_rollout, cross_attention_rollout, describe, head_average, token_flow
+from plm_core.attention import attention_rollout, cross_attention_rollout, describe, layer_head, token_flow
 from plm_core.viz.attention_plots import attention_heatmap, query_key_figures, token_flow_figure
 from plm_core.viz.bertviz_html import MAX_SVG_ELEMENTS, bertviz_html, fitting_subset, view_elements
 from ui import charts, neuron, resources, widgets
 from ui import text as ui_text
+from plm_core import tolerances
 from plm_core.i18n import N_, _, tr
 from ui.safe import md
 
@@ -103,8 +104,8 @@ with heat_tab:
                                  "rollout": _("attention rollout (all layers below)")}.get)
     if mode == "attention":
         layer, head = widgets.layer_head_picker("attention.heat", shown.n_layers, shown.n_heads)
-        matrix = head_average(shown, layer) if head is None else shown.weights[layer, head]
-        label = _("average of heads") if head is None else _("head {head}", head=head)
+        matrix = layer_head(shown.weights, layer, head)
+        label = widgets.head_label(head)
         charts.plotly_chart(attention_heatmap(matrix, keys, _("Layer {layer}, {label}", layer=layer, label=label),
                                               query_tokens=shown.encoding.tokens),
                         key="attention.heatmap")
@@ -176,5 +177,5 @@ with qk_tab:
     charts.plotly_chart(figs["scores"], key="attention.qk_scores", container=c1)
     charts.plotly_chart(figs["probs"], key="attention.qk_probs", container=c2)
     widgets.check_equal(_("Recomputed softmax(QKᵀ/√d_k)"), _("the model's attention"), qk.max_abs_diff,
-                        widgets.PROBS_TOLERANCE)
+                        tolerances.PROBS)
     neuron.render(qk, "attention.qk")

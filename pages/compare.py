@@ -5,6 +5,7 @@ import ui.preload  # noqa: F401  first: a page opened by its URL runs without ap
 import numpy as np
 import streamlit as st
 
+from plm_core.attention import layer_head
 from plm_core.attribution import METHOD_LABELS, METHOD_SPECS, methods_where
 from plm_core.compare import AttentionDifference, alignment_rows, compare_words
 from plm_core.loading import ModelSpec
@@ -32,31 +33,17 @@ mode = st.segmented_control(_("Compare"), MODES, default="texts", key="compare.m
     "texts": _("two sentences, one model"), "models": _("one sentence, two models")}.get) or "texts"
 
 
-def head_picker(column, n_heads: int) -> int:
-    """Head (-1 = average of heads) picker bound to the URL, shared by both modes."""
-    return int(column.selectbox(_("Head"), list(range(-1, n_heads)), key="compare.head", bind="query-params",
-                                format_func=lambda h: _("average of heads") if h == -1 else str(h)))
-
-
-def layer_head(n_layers: int, n_heads: int) -> tuple[int, int]:
-    """Layer and head (-1 = average of heads) pickers bound to the URL."""
+def layer_and_head(n_layers: int, n_heads: int) -> tuple[int, int | None]:
+    """Layer and head (``AVERAGE_OF_HEADS`` = average of heads) pickers bound to the URL."""
     c1, c2 = st.columns(2)
     layer = c1.selectbox(_("Layer"), list(range(n_layers)), index=n_layers - 1, key="compare.layer", bind="query-params")
-    return int(layer), head_picker(c2, n_heads)
+    return int(layer), widgets.head_picker(c2, "compare.head", n_heads)
 
 
-def pick(weights: np.ndarray, layer: int, head: int) -> np.ndarray:
-    return weights[layer].mean(0) if head == -1 else weights[layer, head]
-
-
-def head_label(head: int) -> str:
-    return _("average of heads") if head == -1 else _("head {head}", head=head)
-
-
-def difference_heatmap(diff: AttentionDifference, layer: int, head: int, key: str) -> None:
-    """B − A attention on the matched tokens at one layer and head (-1 = average of heads)."""
-    charts.plotly_chart(attention_heatmap(pick(diff.weights, layer, head), [t.split(":", 1)[1] for t in diff.tokens],
-                                          _("Layer {layer}, {label}: B − A", layer=layer, label=head_label(head)),
+def difference_heatmap(diff: AttentionDifference, layer: int, head: int | None, key: str) -> None:
+    """B − A attention on the matched tokens at one layer and head (``AVERAGE_OF_HEADS``: their average)."""
+    charts.plotly_chart(attention_heatmap(layer_head(diff.weights, layer, head), [t.split(":", 1)[1] for t in diff.tokens],
+                                          _("Layer {layer}, {label}: B − A", layer=layer, label=widgets.head_label(head)),
                                           signed=True,
                                           colorbar_title="B − A"), key=key)
 
@@ -106,7 +93,7 @@ if mode == "texts":
                          a=md(repr(cmp.top_original)), b=md(repr(cmp.top_perturbed))))
     st.subheader(_("Attention difference (B − A) on matched words") if units.words else
                  _("Attention difference (B − A) on matched tokens"))
-    layer, head = layer_head(result.attention_a.n_layers, result.attention_a.n_heads)
+    layer, head = layer_and_head(result.attention_a.n_layers, result.attention_a.n_heads)
     difference_heatmap(result.attention if words is None else words.attention, layer, head, "compare.attn_diff")
     st.subheader(_("Attribution difference"))
     similarity = "similarity" in handle.adapter.target_kinds  # an encoder: each sentence by its similarity to the other
@@ -159,7 +146,7 @@ else:
         layer = c1.selectbox(_("Layer (counted from the top when the depths differ)"), list(range(1, 1 + depth)),
                              key="compare.layer_from_top", format_func=lambda n: _("{n} from the top", n=n),
                              bind="query-params")
-        head = head_picker(c2, n_heads)
+        head = widgets.head_picker(c2, "compare.head", n_heads)
         cols = st.columns(2)
         att_a, att_b = ((result.attention_a, result.attention_b) if words is None
                         else (words.attention_a, words.attention_b))
@@ -184,8 +171,8 @@ else:
                                                                   _("Top tokens at position {position}", position=d.position)),
                                                 key=f"compare.mpred.{name}.{n}")
                 lyr = att.n_layers - layer
-                charts.plotly_chart(attention_heatmap(pick(att.weights, lyr, head), att.encoding.tokens,
-                                                      _("Layer {layer}, {label}", layer=lyr, label=head_label(head))),
+                charts.plotly_chart(attention_heatmap(layer_head(att.weights, lyr, head), att.encoding.tokens,
+                                                      _("Layer {layer}, {label}", layer=lyr, label=widgets.head_label(head))),
                                     key=f"compare.matt.{name}")
         for n, cmp in enumerate(result.comparisons):
             charts.plotly_chart(comparison_bars(cmp, names=("A", "B")), key=f"compare.mcmp{n}")

@@ -6,6 +6,7 @@ import ui.preload  # noqa: F401  first: a page opened by its URL runs without ap
 import streamlit as st
 
 from plm_core import generation as gen
+from plm_core import tolerances
 from plm_core.attribution import METHOD_LABELS, METHOD_SPECS, methods_where
 from plm_core.errors import PlmCoreError
 from plm_core.models import CAUSAL_LMS
@@ -50,7 +51,7 @@ def show_lens(lens) -> None:
     charts.plotly_chart(logit_lens_figure(lens), key=f"generation.lens.{lens.position}")
     charts.plotly_chart(logit_lens_trace(lens), key=f"generation.lens_trace.{lens.position}")
     widgets.check_equal(_("The last layer's read-out"), _("the model's own output"), lens.max_abs_diff,
-                        widgets.PROBS_TOLERANCE)  # probabilities
+                        tolerances.PROBS)  # probabilities
 
 
 if not generates:

@@ -7,6 +7,7 @@ from dataclasses import replace
 
 import streamlit as st
 
+from plm_core import tolerances
 from plm_core.i18n import _, msg, tr
 from plm_core.patching import Ablation, head_label
 from plm_core.viz.inside_plots import (
@@ -73,7 +74,7 @@ with contrib_tab:
              _("sum of the parts"): res.total, _("the model's own value"): res.value}
     st.table({_("part"): list(parts), _("contribution"): [f"{v:+.5f}" for v in parts.values()]})
     widgets.check_equal(_("The sum of the parts"), _("the model's own logit"), abs(res.difference),
-                        1e-4 * (1 + abs(res.value)))
+                        tolerances.CONTRIBUTION_SUM * (1 + abs(res.value)))
     charts.plotly_chart(contribution_heatmap(res), key="inside.heatmap")
     cols = st.columns(3)
     stack = cols[0].selectbox(_("Attention stack"), list(range(len(res.stacks))), key="inside.stack",

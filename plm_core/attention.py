@@ -16,7 +16,7 @@ from plm_core.errors import InvalidInputError, UnsupportedModelError
 from plm_core.inference import run
 from plm_core.loading import ModelHandle
 from plm_core.tokens import encode
-from plm_core.types import AttentionResult, Encoding, QueryKeyResult, TokenFlow
+from plm_core.types import AVERAGE_OF_HEADS, AttentionResult, Encoding, QueryKeyResult, TokenFlow
 from plm_core.i18n import msg
 
 
@@ -86,6 +86,36 @@ def attention_result(handle: ModelHandle, encoding: Encoding, out, row: int = 0)
     return dataclasses.replace(first, stacks=tuple(rest))
 
 
+_OLD_AVERAGE = (-1, "-1", "none", "None")
+
+
+def head_choice(head: object) -> int | None:
+    """A head as given by a picker, a link or session state: :data:`AVERAGE_OF_HEADS` or a head index.
+
+    ``-1`` and ``"none"`` (older links) mean the average; an index stays an ``int``.
+    """
+    if head is AVERAGE_OF_HEADS or head in _OLD_AVERAGE:
+        return AVERAGE_OF_HEADS
+    return int(head)  # type: ignore[call-overload]
+
+
+def layer_head(weights: np.ndarray, layer: int, head: int | None) -> np.ndarray:
+    """One layer's ``[query, key]`` weights of one head, or the mean over heads for :data:`AVERAGE_OF_HEADS`.
+
+    Args:
+        weights: ``[layer, head, query, key]`` (attention weights or a difference of them).
+        head: a head index, :data:`AVERAGE_OF_HEADS`, or an older link's ``-1``.
+
+    Raises:
+        InvalidInputError: the layer or head does not exist.
+    """
+    layer = _check_index(layer, weights.shape[0], msg("layer"))
+    head = head_choice(head)
+    if head is AVERAGE_OF_HEADS:
+        return weights[layer].mean(0)
+    return weights[layer, _check_index(head, weights.shape[1], msg("head"))]
+
+
 def head_average(result: AttentionResult, layer: int | None = None) -> np.ndarray:
     """Mean over heads: ``[layer, query, key]``, or ``[query, key]`` for one ``layer``."""
     mean = result.weights.mean(axis=1)
@@ -149,7 +179,8 @@ def token_flow(result: AttentionResult, positions: Sequence[int], layer: int, he
     for p in positions:
         _check_index(p, n, msg("token"))
     layer = _check_index(layer, result.n_layers, msg("layer"))
-    matrix = head_average(result, layer) if head is None else result.weights[layer, _check_index(head, result.n_heads, msg("head"))]
+    head = head_choice(head)
+    matrix = layer_head(result.weights, layer, head)
     idx = list(positions)
     return TokenFlow(
         positions=positions, layer=layer, head=head,

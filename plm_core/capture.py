@@ -32,13 +32,10 @@ from transformers import AttentionInterface, PretrainedConfig
 from transformers.masking_utils import AttentionMaskInterface, eager_mask
 
 from plm_core.errors import UnsupportedModelError
+from plm_core import tolerances
 from plm_core.i18n import msg
 
 CAPTURE = "plm_lens_capture"  # the name registered in transformers' attention (and mask) interface
-# max |recomputed − eager| of an attention weight for the recomputation to count as the model's formula; it is
-# loose on purpose (float32 rounding of large models and GPUs stays far below it): pages still show "equals the
-# model" only within their own 1e-5 (ui.widgets.PROBS_TOLERANCE), and the measured difference otherwise
-TOLERANCE = 1e-3
 
 # keyword arguments of the interface that change the weights, each handled by AttentionCall.scores/probs
 _KNOWN_KWARGS = {"scaling", "dropout", "softcap", "sliding_window", "position_bias", "s_aux", "sinks"}
@@ -141,14 +138,14 @@ class AttentionCall:
         if self.weights is None:
             raise UnsupportedModelError(msg("{model_type}'s attention function returned no weights", model_type=model_type))
         diff = float((self.probs() - self.weights).abs().max())
-        if not diff <= TOLERANCE and self.sinks is not None:  # a sink that scales the output, not the weights
+        if not diff <= tolerances.CAPTURE and self.sinks is not None:  # a sink that scales the output, not the weights
             sinks, self.sinks = self.sinks, None                 # (granite_swa): its weights are the plain softmax
             plain = float((self.probs() - self.weights).abs().max())
-            if plain <= TOLERANCE:
+            if plain <= tolerances.CAPTURE:
                 diff = plain
             else:
                 self.sinks = sinks
-        if not diff <= TOLERANCE:
+        if not diff <= tolerances.CAPTURE:
             extra = msg(" (it also takes {names})", names=", ".join(self.other)) if self.other else ""
             raise UnsupportedModelError(msg(
                 "{model_type}'s attention is not softmax(QKᵀ·scale + mask) of the query and key it computes: "

@@ -24,23 +24,19 @@ and the sidebar picker call :func:`check_model_allowed`, ``ModelHandle.max_token
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
 from plm_core import models as embedded
+from plm_core.paths import is_dir
+from plm_core.settings import settings
 from plm_core.errors import PlmCoreError, excerpt
 from plm_core.i18n import msg
 
-CONFIG_ENV = "PLM_CLASSROOM_CONFIG"
-ENABLED_ENV = "PLM_CLASSROOM"
-MODELS_ENV = "PLM_ALLOWED_MODELS"
-TOKENS_ENV = "PLM_MAX_TOKENS"
-STEPS_ENV = "PLM_MAX_STEPS"
-TRAINED_ENV = "PLM_TRAINED_DIR"
-DEFAULT_MODEL_ENV = "PLM_DEFAULT_MODEL"
+# the variables' names, defaults and meaning: plm_core.settings.VARIABLES (read there, only there)
+CONFIG_ENV, ENABLED_ENV, MODELS_ENV = "PLM_CLASSROOM_CONFIG", "PLM_CLASSROOM", "PLM_ALLOWED_MODELS"
+TOKENS_ENV, STEPS_ENV = "PLM_MAX_TOKENS", "PLM_MAX_STEPS"
 # classroom defaults when enabled without explicit limits
 DEFAULT_MAX_TOKENS = 128
 DEFAULT_MAX_STEPS = 64
@@ -109,7 +105,7 @@ def load_config(environ: dict[str, str] | None = None) -> ClassroomConfig:
     Raises:
         ClassroomError: an unreadable file or a bad value (the server should not start half-limited).
     """
-    env = os.environ if environ is None else environ
+    env = settings().environ if environ is None else environ
     data: dict = {}
     source = "defaults"
     if env.get(CONFIG_ENV):
@@ -146,7 +142,8 @@ _CACHE: dict[tuple, ClassroomConfig] = {}
 def current() -> ClassroomConfig:
     """The config in force now (re-read when the environment or the file's mtime changes)."""
     keys = (CONFIG_ENV, ENABLED_ENV, MODELS_ENV, TOKENS_ENV, STEPS_ENV)
-    key: tuple = tuple(os.environ.get(k) for k in keys)
+    now = settings()
+    key: tuple = tuple(now.get(k) for k in keys)
     if key[0]:
         try:
             key += (Path(key[0]).expanduser().stat().st_mtime_ns,)
@@ -161,15 +158,7 @@ def current() -> ClassroomConfig:
 
 def trained_dir() -> Path:
     """Folder where lessons save the classifiers they train (allowed in classroom mode)."""
-    return Path(os.environ.get(TRAINED_ENV) or Path(tempfile.gettempdir()) / "plm-lens-trained").expanduser()
-
-
-def _is_dir(path: Path) -> bool:
-    """``path.is_dir()``, False for a name the file system refuses (too long, a NUL byte, ...)."""
-    try:
-        return path.is_dir()
-    except (OSError, ValueError):
-        return False
+    return settings().trained_dir
 
 
 def _same_model(a: str, b: str) -> bool:
@@ -178,7 +167,7 @@ def _same_model(a: str, b: str) -> bool:
         return True
     try:
         pa, pb = Path(a).expanduser(), Path(b).expanduser()
-        return _is_dir(pa) and _is_dir(pb) and pa.resolve() == pb.resolve()
+        return is_dir(pa) and is_dir(pb) and pa.resolve() == pb.resolve()
     except (OSError, RuntimeError, ValueError):  # "~nosuchuser", a name too long to resolve
         return False
 
@@ -190,7 +179,7 @@ def is_trained_folder(model_id: str) -> bool:
         root = trained_dir().resolve()
     except (OSError, ValueError, RuntimeError):
         return False
-    return _is_dir(path) and path != root and root in path.parents
+    return is_dir(path) and path != root and root in path.parents
 
 
 def allowed_models(config: ClassroomConfig | None = None) -> tuple[str, ...]:
@@ -198,7 +187,7 @@ def allowed_models(config: ClassroomConfig | None = None) -> tuple[str, ...]:
     config = config or current()
     if not config.enabled:
         return ()
-    out = [embedded.canonical_id(os.environ.get(DEFAULT_MODEL_ENV) or embedded.MINILM.model_id)]
+    out = [embedded.canonical_id(settings().default_model or embedded.MINILM.model_id)]
     for m in config.allowed_models:
         if not any(_same_model(m, o) for o in out):
             out.append(embedded.canonical_id(m))

@@ -47,12 +47,11 @@ from plm_core.architectures import (
 from plm_core.errors import InvalidInputError, UnsupportedModelError, excerpt
 from plm_core.i18n import msg
 from plm_core.loading import ModelHandle
+from plm_core import tolerances
 from plm_core.types import Encoding
 
 # a head's source tokens are listed when the layers × heads × sources vectors stay below this many
 MAX_SOURCE_ROWS = 200_000
-# |Σ parts − the model's logit| within this (relative to 1 + |logit|) counts as "adds up"
-SUM_TOLERANCE = 1e-4
 
 
 # ----------------------------------------------------------------------------------------------- hooks ----
@@ -507,8 +506,8 @@ class Contributions:
 
     @property
     def adds_up(self) -> bool:
-        """Whether the parts add up to the model's number within :data:`SUM_TOLERANCE`."""
-        return abs(self.difference) <= SUM_TOLERANCE * (1 + abs(self.value))
+        """Whether the parts add up to the model's number within :data:`plm_core.tolerances.CONTRIBUTION_SUM`."""
+        return abs(self.difference) <= tolerances.CONTRIBUTION_SUM * (1 + abs(self.value))
 
     @property
     def n_layers(self) -> int:

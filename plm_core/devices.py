@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import os
 
 import torch
 
+from plm_core.settings import settings
 from plm_core.errors import PlmCoreError
 from plm_core.i18n import msg
 
@@ -32,7 +32,7 @@ def pick_device(preference: str | None = None) -> torch.device:
     Raises:
         PlmCoreError: an explicit device that this machine does not have.
     """
-    choice = preference if preference not in (None, "", "auto") else os.environ.get(DEVICE_ENV)
+    choice = preference if preference not in (None, "", "auto") else settings().device
     if choice in (None, "", "auto"):
         return torch.device(available_devices()[0])
     try:

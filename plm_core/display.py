@@ -22,6 +22,7 @@ import re
 import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
+from enum import Enum
 
 from transformers.convert_slow_tokenizer import bytes_to_unicode
 
@@ -37,10 +38,29 @@ _CHAR_TO_BYTE = {c: b for b, c in _BYTE_TO_CHAR.items()}
 _BYTES = re.compile(r"(<0x[0-9A-F]{2}>)+")
 
 
+class Spacing(str, Enum):
+    """How a tokenizer writes the space before a word: the one answer to "does the space go in the piece".
+
+    Read from the tokenizer's own decoder (``tokenizers`` ``ByteLevel`` / ``Metaspace`` / ``Replace`` /
+    ``WordPiece``), never from a list of model types. The value is the marker a piece carries.
+    """
+
+    BYTE_LEVEL = "Ġ"  # GPT-2 byte-level BPE (RoBERTa, BART, Llama 3, Qwen): the space is the byte "Ġ" of the piece
+    METASPACE = "▁"  # SentencePiece (T5, Llama 2, XLNet, Gemma): the space is "▁" at the start of the piece
+    WORDPIECE = "##"  # WordPiece (BERT): spaces split words; "##" marks a piece glued to the one before
+    NONE = ""  # anything else: the space is not part of any piece
+
+    @property
+    def space_in_piece(self) -> bool:
+        """True when a word after a space is a different piece from the same word on its own (" cat" vs "cat")."""
+        return self in (Spacing.BYTE_LEVEL, Spacing.METASPACE)
+
+
 @dataclass(frozen=True)
 class _Scheme:
     """How a tokenizer spells its pieces (read once from its decoder)."""
 
+    spacing: Spacing
     byte_level: bool  # GPT-2 byte alphabet
     metaspace: bool  # SentencePiece "▁"
     specials: frozenset[int]
@@ -72,9 +92,13 @@ def _scheme(tokenizer) -> _Scheme:
     decoder = getattr(backend, "decoder", None) if backend is not None else None
     if decoder is not None:
         types = _decoder_types(json.loads(decoder.__getstate__()))
+    byte_level = "ByteLevel" in types or getattr(tokenizer, "byte_decoder", None) is not None
+    metaspace = "Metaspace" in types or "Replace" in types
+    spacing = (Spacing.BYTE_LEVEL if byte_level else Spacing.METASPACE if metaspace else
+               Spacing.WORDPIECE if "WordPiece" in types or getattr(tokenizer, "wordpiece_tokenizer", None) is not None
+               else Spacing.NONE)
     scheme = _Scheme(
-        byte_level="ByteLevel" in types or getattr(tokenizer, "byte_decoder", None) is not None,
-        metaspace="Metaspace" in types or "Replace" in types,
+        spacing=spacing, byte_level=byte_level, metaspace=metaspace,
         specials=frozenset(int(i) for i in tokenizer.all_special_ids),
         added=frozenset(int(i) for i in getattr(tokenizer, "added_tokens_decoder", {}) or {}),
         unk_id=tokenizer.unk_token_id,
@@ -84,6 +108,15 @@ def _scheme(tokenizer) -> _Scheme:
     except TypeError:  # not weak-referenceable: recompute next time
         pass
     return scheme
+
+
+def spacing_scheme(tokenizer) -> Spacing:
+    """How ``tokenizer`` writes the space before a word (:class:`Spacing`); read once per tokenizer.
+
+    The one place this is decided: masking substitutes, target words, template words and the display of pieces
+    all ask here (``spacing_scheme(tok).space_in_piece``).
+    """
+    return _scheme(tokenizer).spacing
 
 
 def _byte_fallback(raw: str) -> int | None:
@@ -253,7 +286,8 @@ def token_texts(handle, ids: Sequence[int], *, special: Sequence[bool] | None = 
                 flush()
             continue
         flush()
-        out[t] = visible(raw.replace("▁", " ") if scheme.metaspace or raw.startswith("▁") else raw)
+        meta = Spacing.METASPACE.value
+        out[t] = visible(raw.replace(meta, " ") if scheme.metaspace or raw.startswith(meta) else raw)
     flush()
     return tuple(s if s is not None else "" for s in out)
 

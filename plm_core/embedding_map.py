@@ -76,10 +76,9 @@ def word_ids(handle: ModelHandle, words: Sequence[str]) -> list[int]:
     Raises:
         InvalidInputError: a word that is several tokens (a static embedding of it is not one row).
     """
-    from plm_core.bias.common import _is_bpe
-    from plm_core.display import token_texts
+    from plm_core.display import spacing_scheme, token_texts
 
-    spaced = _is_bpe(handle)
+    spaced = spacing_scheme(handle.tokenizer).space_in_piece
     out = []
     for word in words:
         w = word.strip()

@@ -189,13 +189,12 @@ def label_word_ids(handle: ModelHandle, words: dict[str, str]) -> dict[str, int]
     Raises:
         InvalidInputError: a word that is not one token (its pieces are named), or two labels on one token.
     """
-    from plm_core.bias.common import _is_bpe
-    from plm_core.display import token_texts
+    from plm_core.display import spacing_scheme, token_texts
 
     causal = _causal(handle)
     ids: dict[str, int] = {}
     for label, word in words.items():
-        spaced = causal or _is_bpe(handle)  # the word follows a space in the template
+        spaced = causal or spacing_scheme(handle.tokenizer).space_in_piece  # the word follows a space in the template
         with handle.lock:
             pieces = handle.tokenizer(" " + word if spaced else word, add_special_tokens=False)["input_ids"]
         if len(pieces) != 1:

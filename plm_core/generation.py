@@ -9,9 +9,10 @@ private ``torch.Generator`` seeded with the settings' seed, so a seeded run give
 "The Curious Case of Neural Text Degeneration"; top-k: Fan et al. (2018).
 
 KV cache: a step feeds only the new token with the model's ``past_key_values`` from the step before. Caches
-live in a small per-model LRU (:data:`CACHE_ENV` MiB, default 256) keyed by the token ids they hold, so a
-page that asks for one step per click costs one token's forward per click; a cache another session evicted is
-rebuilt with one forward over the prefix. Every forward runs under ``handle.lock``.
+are side entries of the process's one model cache (:func:`plm_core.model_cache.shared`), keyed by the token
+ids they hold: they count against the same memory budget as the loaded models (``PLM_MODEL_MEMORY_MB``) and
+are evicted first, least recently used first. A page that asks for one step per click costs one token's
+forward per click; a cache evicted meanwhile is rebuilt with one forward over the prefix. Every forward runs under ``handle.lock``.
 
 The model-kind part is the kind adapter's (``handle.adapter``: ``generates``, ``decoder_start``,
 ``decoder_forward``): causal LMs continue the prompt; encoder-decoder models read the prompt with the encoder
@@ -22,9 +23,6 @@ from __future__ import annotations
 
 import itertools
 import math
-import os
-import weakref
-from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import NamedTuple
@@ -37,11 +35,10 @@ from plm_core.errors import InvalidInputError, UnsupportedModelError
 from plm_core.i18n import msg
 from plm_core.inference import run
 from plm_core.loading import ModelHandle
+from plm_core.model_cache import shared
 from plm_core.tokens import encode, encode_text
 from plm_core.types import Encoding
 
-CACHE_ENV = "PLM_GENERATION_CACHE_MB"
-DEFAULT_CACHE_MB = 256
 MAX_NEW_TOKENS = 256  # most tokens one call may add
 CANDIDATES = 20  # candidates kept per step (the model's most likely tokens)
 
@@ -163,9 +160,6 @@ class _Entry:
     nbytes: int
 
 
-_CACHES: weakref.WeakKeyDictionary[ModelHandle, OrderedDict] = weakref.WeakKeyDictionary()
-
-
 def _nbytes(obj: object, depth: int = 0) -> int:
     """Bytes of the tensors in a cache (DynamicCache layers, tuples of tensors, encoder outputs)."""
     if isinstance(obj, torch.Tensor):
@@ -185,10 +179,6 @@ def _nbytes(obj: object, depth: int = 0) -> int:
     return 0
 
 
-def _budget() -> int:
-    return int(float(os.environ.get(CACHE_ENV, DEFAULT_CACHE_MB)) * 2**20)
-
-
 def next_logits(handle: ModelHandle, prompt: Encoding, ids: Sequence[int]) -> torch.Tensor:
     """Next-token logits after ``ids`` (float32 ``[vocab]``), from the KV cache when it holds ``ids[:-1]``.
 
@@ -198,32 +188,29 @@ def next_logits(handle: ModelHandle, prompt: Encoding, ids: Sequence[int]) -> to
     _refuse_unless_generates(handle)
     adapter = handle.adapter
     ids = tuple(int(i) for i in ids)
-    key = (prompt.input_ids, ids)
+    key = ("kv", prompt.input_ids, ids)
+    cache = shared()  # the one memory budget: these entries count with the loaded models
     with handle.lock:
-        lru = _CACHES.setdefault(handle, OrderedDict())
-        if key in lru:
-            lru.move_to_end(key)
-            return lru[key].logits
-        prev = lru.pop((prompt.input_ids, ids[:-1]), None) if len(ids) > 1 else None
+        hit = cache.get_side(handle, key)
+        if hit is not None:
+            return hit.logits  # type: ignore[attr-defined]
+        prev = cache.pop_side(handle, ("kv", prompt.input_ids, ids[:-1])) if len(ids) > 1 else None
         if prev is not None:
-            out = adapter.decoder_forward(handle, prompt, ids[-1:], prev.cache, False)
+            out = adapter.decoder_forward(handle, prompt, ids[-1:], prev.cache, False)  # type: ignore[attr-defined]
         else:
             out = adapter.decoder_forward(handle, prompt, ids, None, False)
         entry = _Entry(out.cache, out.logits.detach(), _nbytes(out.cache) + out.logits.numel() * 4)
-        lru[key] = entry
-        budget = _budget()
-        while len(lru) > 1 and sum(e.nbytes for e in lru.values()) > budget:
-            lru.popitem(last=False)
+        cache.put_side(handle, key, entry, entry.nbytes)
         return entry.logits
 
 
 def clear_cache(handle: ModelHandle | None = None) -> None:
     """Drop the KV caches of ``handle`` (or of every model)."""
     if handle is None:
-        _CACHES.clear()
+        shared().clear_side()
         return
     with handle.lock:
-        _CACHES.pop(handle, None)
+        shared().clear_side(handle)
 
 
 # ------------------------------------------------------------------------------------------ results ----

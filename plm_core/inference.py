@@ -107,15 +107,25 @@ def top_tokens(handle: ModelHandle, logits: torch.Tensor, position: int, k: int)
     return TokenDistribution(position, tuple(ids_list), tokens, values.cpu().numpy().astype(np.float32))
 
 
-def mean_pool(hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-    """Mean of the token vectors where the mask is 1, L2-normalised (sentence-transformers' pooling).
+def mean_pool(hidden: torch.Tensor, attention_mask: torch.Tensor | None = None, *,
+              normalize: bool = True) -> torch.Tensor:
+    """Mean of the token vectors where the mask is 1, L2-normalised (sentence-transformers' ``Pooling`` with
+    ``pooling_mode_mean_tokens``, then ``Normalize``). The one mean pooling of plm-lens: sentence embeddings,
+    embedding maps, SEAT, the lessons' occlusion and fine-tuning features all call it.
 
     Args:
-        hidden: ``[batch, query, hidden]``; attention_mask: ``[batch, query]``.
+        hidden: ``[batch, query, hidden]``.
+        attention_mask: ``[batch, query]``, 1 for a token to average, 0 for padding; None: every token.
+        normalize: False for the plain mean (a classifier's features), not scaled to length 1.
+
+    Returns:
+        ``[batch, hidden]`` in ``hidden``'s dtype.
     """
+    if attention_mask is None:
+        attention_mask = torch.ones(hidden.shape[:2], device=hidden.device)
     mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
     pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
-    return torch.nn.functional.normalize(pooled, dim=-1)
+    return torch.nn.functional.normalize(pooled, dim=-1) if normalize else pooled
 
 
 def embed(handle: ModelHandle, texts: Sequence[str], batch_size: int = 64) -> np.ndarray:

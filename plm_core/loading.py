@@ -26,6 +26,7 @@ from plm_core import models as embedded
 from plm_core.architectures import Arch, arch_of
 from plm_core.classroom import token_cap
 from plm_core.devices import pick_device
+from plm_core.paths import is_dir
 from plm_core.errors import ModelLoadError, UnsupportedModelError, excerpt
 from plm_core.types import Ablation, ModelKind
 from plm_core.i18n import msg
@@ -200,7 +201,7 @@ def resolve_source(model_id: str) -> str:
     except RuntimeError:  # "~name" of no user here
         raise ModelLoadError(msg("there is no folder {model_id}: no user of this machine is called that",
                                  model_id=excerpt(model_id))) from None
-    if _is_dir(path):
+    if is_dir(path):
         return str(path)
     if path.is_absolute() or model_id.startswith((".", "~")):
         raise ModelLoadError(msg("there is no folder {model_id}: check the path (or enter a Hugging Face Hub id)",
@@ -232,14 +233,6 @@ def check_model_id(model_id: str) -> None:
                                  model_id=excerpt(model_id)))
 
 
-def _is_dir(path: Path) -> bool:
-    """``path.is_dir()``, False where the file system refuses the name (too long, a NUL byte, ...)."""
-    try:
-        return path.is_dir()
-    except (OSError, ValueError):
-        return False
-
-
 def detect_kind(config: PretrainedConfig) -> ModelKind:
     """Model kind from the config (what the checkpoint was saved as): the first adapter of
     ``plm_core.kinds.KINDS`` whose ``detect`` accepts it."""
@@ -260,7 +253,7 @@ def _vocabulary_missing(tokenizer: PreTrainedTokenizerBase) -> bool:
 
 
 def _describe_failure(model_id: str, source: str, err: Exception) -> str:
-    if _is_dir(Path(source)):
+    if is_dir(Path(source)):
         return msg("could not load {model_id} from its folder: {details}", model_id=excerpt(model_id),
                    details=_first_line(err))
     return msg(
@@ -377,7 +370,7 @@ def load_model(spec: ModelSpec) -> ModelHandle:
     device = pick_device(spec.device)
     common = {"revision": spec.revision, "trust_remote_code": False}
     name = excerpt(spec.model_id)
-    is_folder = _is_dir(Path(source))
+    is_folder = is_dir(Path(source))
     if is_folder and not (Path(source) / "config.json").is_file():
         raise ModelLoadError(msg("the folder {model_id} has no config.json: it does not hold a saved model", model_id=name))
     if not is_folder and _hub_unreachable(source, spec.revision):
@@ -587,7 +580,7 @@ def declared_max_tokens(source: str, revision: str | None = None) -> int | None:
     """The input limit a sentence-transformers model declares (``max_seq_length`` in
     ``sentence_bert_config.json``), or None. Its embeddings are defined on at most that many tokens."""
     path: str | None = None
-    if _is_dir(Path(source)):
+    if is_dir(Path(source)):
         candidate = Path(source) / "sentence_bert_config.json"
         path = str(candidate) if candidate.is_file() else None
     else:

@@ -25,8 +25,8 @@ from plm_core.inference import run
 from plm_core.loading import ModelHandle
 from plm_core.tokens import encode
 from plm_core.types import Encoding
+from plm_core import tolerances
 
-LENS_TOLERANCE = 1e-4  # max |last layer's read-out − the model's own probabilities| for the lens to be shown
 
 
 def lens_readout(handle: ModelHandle) -> tuple[Callable[[torch.Tensor], torch.Tensor], Callable[[torch.Tensor], torch.Tensor]]:
@@ -121,7 +121,7 @@ def _lens(handle: ModelHandle, encoding: Encoding, input_ids: torch.Tensor, extr
         if "x" in before_norm:  # the last layer read through the norm found, from the norm's own input
             renormed = torch.softmax(head(norm(before_norm["x"][0, position])).float(), -1)
             diff = max(diff, float((renormed - own).abs().max()))
-        if not diff <= LENS_TOLERANCE:  # the head found is not the whole read-out: never show a wrong lens
+        if not diff <= tolerances.LENS:  # the head found is not the whole read-out: never show a wrong lens
             raise UnsupportedModelError(msg(
                 "the logit lens reads the layers through {model_type}'s output embeddings and final norm, but the "
                 "last layer read that way differs from the model's own probabilities by {diff:.2g}: its head does "

@@ -18,7 +18,7 @@ import torch
 from plm_core.errors import InvalidInputError, UnsupportedModelError, clip, excerpt
 from plm_core.inference import mask_positions, model_inputs, run
 from plm_core.loading import ModelHandle
-from plm_core.display import token_text, token_texts
+from plm_core.display import spacing_scheme, token_text, token_texts
 from plm_core.tokens import clean_text, encode
 from plm_core.types import Encoding, FillIn, ModelKind, Prediction, PredictionComparison
 from plm_core.i18n import msg
@@ -141,8 +141,8 @@ def check_mask(encoding: Encoding, spec: MaskSpec) -> tuple[str, ...]:
 def _piece_ids(handle: ModelHandle, text: str, after_space: bool) -> list[int]:
     tok = handle.tokenizer
     text = clean_text(text, msg("substitute"))[0].strip()
-    if after_space and getattr(handle.config, "model_type", "") in ("gpt2", "roberta", "bart", "gpt_neo", "opt", "camembert"):
-        text = " " + text  # byte-level BPE: a word after a space carries the space in its first piece
+    if after_space and spacing_scheme(tok).space_in_piece:
+        text = " " + text  # byte-level BPE, SentencePiece: a word after a space carries the space in its first piece
     with handle.lock:
         ids = tok(text, add_special_tokens=False)["input_ids"]
     if not ids:
@@ -191,7 +191,9 @@ def _apply_mask(handle: ModelHandle, encoding: Encoding, spec: MaskSpec, limit: 
         masks = dict(zip(spec.positions, ids_for))
     if spec.positions and spec.strategy == "substitute":
         first_raw = tok.convert_ids_to_tokens(encoding.input_ids[spec.positions[0]])
-        after_space = spec.positions[0] > 0 and not encoding.special[spec.positions[0] - 1] or str(first_raw).startswith("Ġ")
+        spacing = spacing_scheme(tok)  # "Ġcat" / "▁cat": the piece says it follows a space
+        after_space = (spec.positions[0] > 0 and not encoding.special[spec.positions[0] - 1]
+                       or spacing.space_in_piece and str(first_raw).startswith(spacing.value))
         pieces = _piece_ids(handle, spec.substitute or "", after_space)
         if len(pieces) > 1:
             shown = " ".join(token_texts(handle, pieces))

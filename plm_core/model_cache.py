@@ -9,6 +9,9 @@ every rerun (16 loads for 3 edits each). Here:
   has used for ``keep_seconds`` (default 5 minutes) is dropped. A model used more recently is never
   dropped: the cache may then stay over the budget, and says so in the log;
 - ``PLM_MODEL_MEMORY_MB`` sets the budget (default 4096 MB);
+- the same budget holds what a model keeps between calls (generation's KV caches, :meth:`ModelCache.put_side`):
+  one LRU of side entries, evicted first (one forward rebuilds one), then idle models (whose side entries go
+  with them). :func:`shared` is the process's cache (``ui.resources.MODELS``; a plain one outside the app);
 - each load and each eviction is logged (logger ``plm_core.model_cache``).
 
 A model is loaded once even when several sessions ask for it at the same moment (a lock per key); other
@@ -19,12 +22,15 @@ memory is freed once the sessions running on it finish their current run.
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import time
+import weakref
+from collections import OrderedDict, deque
 from collections.abc import Callable, Hashable, Iterator
 from dataclasses import dataclass
 from typing import Generic, TypeVar
+
+from plm_core.settings import settings
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +48,7 @@ def budget_bytes() -> int:
     Raises:
         ValueError: the variable is not a positive number.
     """
-    raw = os.environ.get(MEMORY_ENV)
+    raw = settings().get(MEMORY_ENV)
     if raw is None or not raw.strip():
         return DEFAULT_MEMORY_MB * 2**20
     try:
@@ -69,6 +75,13 @@ class Entry(Generic[V]):
     last_used: float
 
 
+@dataclass
+class SideEntry:
+    value: object
+    size: int  # bytes
+    owner: int  # the owner's token (see ModelCache._owner)
+
+
 class ModelCache(Generic[K, V]):
     """Load-once, share-by-all cache of models keyed on their spec, evicting by memory (see the module doc).
 
@@ -91,8 +104,13 @@ class ModelCache(Generic[K, V]):
         self._entries: dict[K, Entry[V]] = {}
         self._lock = threading.Lock()  # guards _entries and _loading
         self._loading: dict[K, threading.Lock] = {}
+        self._side: OrderedDict[tuple[int, Hashable], SideEntry] = OrderedDict()  # least recently used first
+        self._owners: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # owner object -> token
+        self._tokens = iter(range(1, 2**62))
+        self._dead: deque[int] = deque()  # tokens of owners collected since the last call
         self.loads = 0
         self.evictions = 0
+        self.side_evictions = 0
 
     # ---------------------------------------------------------------- reading
 
@@ -145,7 +163,65 @@ class ModelCache(Generic[K, V]):
 
     @property
     def total_bytes(self) -> int:
-        return sum(e.size for e in self._entries.values())
+        """Bytes held: every model's weights and every side entry (KV caches)."""
+        return sum(e.size for e in self._entries.values()) + self.side_bytes
+
+    @property
+    def side_bytes(self) -> int:
+        return sum(e.size for e in self._side.values())
+
+    # ---------------------------------------------------------------- side entries (one budget with the models)
+
+    def _owner(self, owner: object) -> int:
+        """A token for ``owner`` (a handle); its side entries are dropped when it is garbage-collected (lock held)."""
+        token = self._owners.get(owner)
+        if token is None:
+            token = next(self._tokens)
+            self._owners[owner] = token
+            weakref.finalize(owner, self._dead.append, token)  # no lock in a finalizer: purged at the next call
+        while self._dead:
+            dead = self._dead.popleft()
+            for k in [k for k in self._side if k[0] == dead]:
+                del self._side[k]
+        return token
+
+    def get_side(self, owner: object, key: Hashable) -> object | None:
+        """The side entry ``key`` of ``owner`` (marked as used now), or None."""
+        with self._lock:
+            entry = self._side.get((self._owner(owner), key))
+            if entry is None:
+                return None
+            self._side.move_to_end((entry.owner, key))
+            return entry.value
+
+    def pop_side(self, owner: object, key: Hashable) -> object | None:
+        """Take the side entry out (to extend it in place and put it back under a new key), or None."""
+        with self._lock:
+            entry = self._side.pop((self._owner(owner), key), None)
+            return None if entry is None else entry.value
+
+    def put_side(self, owner: object, key: Hashable, value: object, size: int) -> None:
+        """Keep ``value`` (``size`` bytes) for ``owner`` under the one budget, then evict (this entry stays)."""
+        with self._lock:
+            token = self._owner(owner)
+            self._side[(token, key)] = SideEntry(value, int(size), token)
+            self._side.move_to_end((token, key))
+            self._evict(keep=None, keep_side=(token, key))
+
+    def side_keys(self, owner: object) -> list[Hashable]:
+        with self._lock:
+            token = self._owner(owner)
+            return [k for t, k in self._side if t == token]
+
+    def clear_side(self, owner: object | None = None) -> None:
+        """Drop the side entries of ``owner`` (of every owner when None)."""
+        with self._lock:
+            if owner is None:
+                self._side.clear()
+            else:
+                token = self._owners.get(owner)
+                for k in [k for k in self._side if token is not None and k[0] == token]:
+                    del self._side[k]
 
     @property
     def budget(self) -> int:
@@ -159,30 +235,63 @@ class ModelCache(Generic[K, V]):
 
     # ---------------------------------------------------------------- eviction
 
-    def _evict(self, keep: K) -> None:
-        """Drop idle models, least recently used first, until the weights fit the budget (lock held)."""
+    def _evict(self, keep: K | None, keep_side: tuple[int, Hashable] | None = None) -> None:
+        """Drop side entries, least recently used first, then idle models, until everything fits the budget
+        (lock held). ``keep`` (a model) and ``keep_side`` (the entry just put) stay."""
         budget, now = self.budget, self._clock()
-        idle = sorted((e.last_used, k) for k, e in self._entries.items()
-                      if k != keep and now - e.last_used >= self.keep_seconds)
+        for side_key in list(self._side):
+            if self.total_bytes <= budget:
+                return
+            if side_key != keep_side:
+                del self._side[side_key]
+                self.side_evictions += 1
+        idle = sorted(((e.last_used, k) for k, e in self._entries.items()
+                       if k != keep and now - e.last_used >= self.keep_seconds), key=lambda t: t[0])
         for _, key in idle:
             if self.total_bytes <= budget:
                 return
             entry = self._entries.pop(key)
+            try:
+                token = self._owners.get(entry.value)  # its side entries go with it
+            except TypeError:  # a value that cannot be weakly referenced owns none
+                token = None
+            for k in [k for k in self._side if token is not None and k[0] == token and k != keep_side]:
+                del self._side[k]
             self.evictions += 1
             log.info("evicted %s (%.0f MB, unused for %.0f s): %.0f of %.0f MB loaded", _name(key),
                      entry.size / 2**20, now - entry.last_used, self.total_bytes / 2**20, budget / 2**20)
         if self.total_bytes > budget:
             log.warning("over the memory budget: %.0f of %.0f MB loaded (%s=%s); every model was used in the last "
                         "%.0f s, so none is evicted", self.total_bytes / 2**20, budget / 2**20, MEMORY_ENV,
-                        os.environ.get(MEMORY_ENV, DEFAULT_MEMORY_MB), self.keep_seconds)
+                        settings().get(MEMORY_ENV) or DEFAULT_MEMORY_MB, self.keep_seconds)
 
     def clear(self) -> None:
         """Drop every model (their memory is freed once no session uses them)."""
         with self._lock:
             n = len(self._entries)
             self._entries.clear()
+            self._side.clear()
         if n:
             log.info("unloaded all %d models", n)
+
+
+_SHARED: list[ModelCache] = []
+_SHARED_LOCK = threading.Lock()
+
+
+def _no_loader(key: object) -> object:
+    raise KeyError(f"this process's model cache loads no models: {key!r}")
+
+
+def shared(cache: ModelCache | None = None) -> ModelCache:
+    """The process's one model cache (and so its one memory budget). ``cache``: make it the shared one (the
+    app's ``ui.resources.MODELS``); without one, a cache that only holds side entries (the CLI, tests)."""
+    with _SHARED_LOCK:
+        if cache is not None:
+            _SHARED[:] = [cache]
+        elif not _SHARED:
+            _SHARED.append(ModelCache(_no_loader))
+        return _SHARED[0]
 
 
 def _name(key: object) -> str:

@@ -7,6 +7,7 @@ import unicodedata
 from transformers import BatchEncoding
 
 from plm_core import display
+from plm_core.display import Spacing
 from plm_core.errors import InvalidInputError, UnsupportedModelError, excerpt
 from plm_core.loading import ModelHandle
 from plm_core.types import Encoding
@@ -44,8 +45,13 @@ def clean_text(text: str, what: str = msg("text")) -> tuple[str, tuple[str, ...]
 
 
 def clean_token(token: str) -> str:
-    """Display form of a raw token (bertviz's format_special_chars): GPT-2/RoBERTa byte markers."""
-    return token.replace("Ġ", " ").replace("Ċ", "\\n").replace("▁", " ").replace("ĉ", "\\t")
+    """Display form of a raw token (bertviz's format_special_chars): the space markers of
+    :class:`plm_core.display.Spacing` (byte-level "Ġ", SentencePiece "▁") read as spaces, GPT-2's newline and tab
+    bytes as ``\\n`` / ``\\t``. Only a spelling: whether a tokenizer puts the space in the piece is
+    :func:`plm_core.display.spacing_scheme`."""
+    for marker in (Spacing.BYTE_LEVEL, Spacing.METASPACE):
+        token = token.replace(marker.value, " ")
+    return token.replace("Ċ", "\\n").replace("ĉ", "\\t")
 
 
 def encode(

@@ -14,6 +14,12 @@ import numpy as np
 ModelKind = Literal["masked_lm", "causal_lm", "classifier", "encoder", "seq2seq"]
 
 
+
+AVERAGE_OF_HEADS = None
+"""The head value that means "average of heads": the one sentinel of every head picker, link and core function
+(``plm_core.attention.layer_head`` / ``token_flow``, ``TokenFlow.head``, the pages' pickers). Links written
+before it used ``-1`` or ``none``: ``plm_core.attention.head_choice`` reads those as this."""
+
 @dataclass(frozen=True)
 class Encoding:
     """A tokenized input: one sentence, or a pair (``text_pair``) for models that take two segments.
@@ -135,7 +141,7 @@ class TokenFlow:
 
     positions: tuple[int, ...]
     layer: int
-    head: int | None  # None = average over heads
+    head: int | None  # AVERAGE_OF_HEADS (None) = average over heads
     given: np.ndarray  # float32 [key]; mean over the chosen query rows
     received: np.ndarray  # float32 [query]; sum over the chosen key columns
 

@@ -146,3 +146,16 @@ def hf_generate(handle, prompt_ids, n, settings) -> list[int]:
     new = out[0, ids.shape[1]:].tolist()
     eos = handle.tokenizer.eos_token_id
     return new[: new.index(eos) + 1] if eos in new else new
+
+
+def row_the_head_reads(handle, text: str) -> int:
+    """Independent: the one row whose score-head output equals the classifier's own logits."""
+    from plm_core.tokens import encode
+
+    _, batch = encode(handle, text)
+    with torch.inference_mode():
+        out = handle.model(**batch, output_hidden_states=True)
+        per_row = handle.model.score(out.hidden_states[-1][0]).float()
+    hits = [r for r in range(per_row.shape[0]) if torch.allclose(per_row[r], out.logits[0].float(), atol=1e-6)]
+    assert len(hits) == 1, hits
+    return hits[0]

@@ -15,10 +15,10 @@ Nothing here imports Ray unless the Ray backend is chosen.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from typing import Any
 
+from plm_core.settings import settings
 from plm_core.errors import PlmCoreError
 from plm_core.loading import ModelSpec
 from plm_core.ops import TOKENIZER_OPS, run_op
@@ -35,7 +35,7 @@ def backend_name() -> str:
     Raises:
         PlmCoreError: an unknown backend name.
     """
-    name = (os.environ.get(BACKEND_ENV) or "local").strip().lower()
+    name = settings().backend
     if name not in BACKENDS:
         raise PlmCoreError(f"unknown {BACKEND_ENV}={name!r}; choose one of: {', '.join(BACKENDS)}")
     return name

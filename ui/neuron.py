@@ -10,9 +10,9 @@ from plm_core.types import QueryKeyResult
 from plm_core.viz.generation_plots import neuron_view_figure
 from ui import charts, widgets
 from ui.safe import md
+from plm_core import tolerances
 from plm_core.i18n import _
 
-TOLERANCE = 1e-5  # Σ q ⊙ k × scale is called equal to the score row up to this max |difference|
 
 
 def render(qk: QueryKeyResult, prefix: str) -> None:
@@ -28,7 +28,7 @@ def render(qk: QueryKeyResult, prefix: str) -> None:
     vis = np.array(nv.visible)
     diff = nv.score_diff(qk.scores[query])  # Σ q ⊙ k × scale (+ cap, bias)
     what = _("Σ q ⊙ k × scale + position bias") if qk.bias is not None else _("Σ q ⊙ k × scale")
-    widgets.check_equal(what, _("row {row} of QKᵀ/√d_k", row=int(query)), diff, TOLERANCE)
+    widgets.check_equal(what, _("row {row} of QKᵀ/√d_k", row=int(query)), diff, tolerances.SCORE_ROW)
     top = ", ".join(_("dim {d} ({v:+.2f})", d=d, v=v)
                     for d, v in nv.top_dimensions(int(np.argmax(np.where(vis, nv.probs, -1)))))
     st.caption(_("For the key this query attends to most, the dimensions that matter most: {top}.", top=md(top)))

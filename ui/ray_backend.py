@@ -36,13 +36,14 @@ from typing import Any
 from ray import serve
 
 import plm_core.preload  # noqa: F401  the replica serves requests from threads: import the core once first
+from plm_core.settings import settings
 from plm_core.errors import PlmCoreError
 from plm_core.loading import ModelSpec
 from plm_core.ops import FORWARD_OPS, MERGED, run_op
 
 APP_NAME = "plm"
 DEPLOYMENT_NAME = "PlmModels"
-CALL_TIMEOUT_S = float(os.environ.get("PLM_RAY_TIMEOUT", "600"))
+CALL_TIMEOUT_S = settings().ray_timeout_s
 # models one replica keeps loaded (the multiplexing LRU; get_handle's own budget governs memory)
 MODELS_PER_REPLICA = 3
 

@@ -16,7 +16,7 @@ from plm_core import models as embedded
 from plm_core.i18n import _, tr
 from plm_core.classroom import check_model_allowed
 from plm_core.loading import ModelHandle, ModelSpec, load_model
-from plm_core.model_cache import ModelCache
+from plm_core.model_cache import ModelCache, shared
 from plm_core.patching import ablated_copy
 from plm_core.types import AttentionResult, Prediction, QueryKeyResult
 from ui.safe import md
@@ -33,7 +33,7 @@ def _load(spec: ModelSpec) -> ModelHandle:
     return ablated_copy(MODELS.get(replace(spec, ablation=None)), spec.ablation)
 
 
-MODELS: ModelCache[ModelSpec, ModelHandle] = ModelCache(_load)
+MODELS: ModelCache[ModelSpec, ModelHandle] = shared(ModelCache(_load))  # generation's KV caches count here too
 
 
 def get_handle(spec: ModelSpec) -> ModelHandle:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import replace
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -11,8 +10,11 @@ from typing import TypeVar
 import numpy as np
 import streamlit as st
 
+from plm_core.settings import settings
 from plm_core import classroom
 from plm_core import models as embedded
+from plm_core.attention import head_choice
+from plm_core.types import AVERAGE_OF_HEADS
 from plm_core.devices import available_devices, describe_device
 from plm_core.errors import PlmCoreError
 from plm_core.i18n import N_, _, sentence, tr
@@ -26,7 +28,6 @@ from ui.safe import md
 
 T = TypeVar("T")
 
-DEFAULT_MODEL_ENV = "PLM_DEFAULT_MODEL"  # start the app on another model (a folder or Hub id)
 SUGGESTED_MODELS = {  # the embedded models first (no download), then Hub downloads
     **{m.model_id: m.label for m in embedded.EMBEDDED.values()},
     "bert-base-uncased": N_("bert-base-uncased — masked LM (downloads 440 MB)"),
@@ -52,7 +53,7 @@ def canonical_model_id(model_id: str) -> str:
 
 
 def default_model_id() -> str:
-    return canonical_model_id(os.environ.get(DEFAULT_MODEL_ENV) or DEFAULT_MODEL_ID)
+    return canonical_model_id(settings().default_model or DEFAULT_MODEL_ID)
 
 
 def active_spec() -> ModelSpec:
@@ -329,9 +330,6 @@ def run_or_stop(fn: Callable[[], T]) -> T:
         raise  # unreachable: st.stop() raises
 
 
-# what "equals the model" allows: float32 rounding of a recomputation (measured ≤ 1e-6 on every model here)
-PROBS_TOLERANCE = 1e-5  # probabilities (attention weights, class probabilities), values in [0, 1]
-VECTORS_TOLERANCE = 1e-4  # hidden vectors (embeddings, attention outputs), values of order 1
 
 
 def check_equal(ours: str, theirs: str, diff: float, tol: float) -> bool:
@@ -355,16 +353,35 @@ def check_equal(ours: str, theirs: str, diff: float, tol: float) -> bool:
     return ok
 
 
+def head_label(head: int | None) -> str:
+    """"average of heads" or "head 3": the label of a head chosen with :func:`head_picker`."""
+    return _("average of heads") if head is AVERAGE_OF_HEADS else _("head {head}", head=head)
+
+
+def head_picker(container, key: str, n_heads: int, *, allow_average: bool = True, default_head: int = 0) -> int | None:
+    """A head select box bound to the URL (``?<key>=…``): a head index, or ``AVERAGE_OF_HEADS`` (the first choice).
+
+    Session state preset by an older link with ``-1`` or ``"none"`` reads as the average (``head_choice``); in the
+    URL those are not choices, so Streamlit falls back to the default, the average, as well.
+    """
+    heads: list[int | None] = ([AVERAGE_OF_HEADS] if allow_average else []) + list(range(n_heads))
+    if key in st.session_state and st.session_state[key] not in heads:
+        try:
+            st.session_state[key] = head_choice(st.session_state[key])
+        except (TypeError, ValueError):
+            del st.session_state[key]
+    index = 0 if allow_average else heads.index(min(default_head, n_heads - 1))
+    return container.selectbox(_("Head"), heads, index=index, key=key, bind="query-params",
+                               format_func=lambda h: _("average of heads") if h is AVERAGE_OF_HEADS else str(h))
+
+
 def layer_head_picker(prefix: str, n_layers: int, n_heads: int, *, allow_average: bool = True,
                       default_layer: int = 0, default_head: int = 0) -> tuple[int, int | None]:
-    """Two select boxes side by side. Head None means the average over heads."""
+    """Two select boxes side by side. Head ``AVERAGE_OF_HEADS`` (None) means the average over heads."""
     left, right = st.columns(2)
     layer = left.selectbox(_("Layer"), list(range(n_layers)), index=min(default_layer, n_layers - 1),
                            key=f"{prefix}.layer", bind="query-params")
-    heads: list[int | None] = ([None] if allow_average else []) + list(range(n_heads))
-    head = right.selectbox(_("Head"), heads, index=heads.index(min(default_head, n_heads - 1)) if not allow_average else 0,
-                           key=f"{prefix}.head", format_func=lambda h: _("average of heads") if h is None else str(h),
-                           bind="query-params")
+    head = head_picker(right, f"{prefix}.head", n_heads, allow_average=allow_average, default_head=default_head)
     return int(layer), head
 
 

@@ -8,7 +8,6 @@ model is DeepLift, whose hooks captum removes in ``finally``.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -36,10 +35,10 @@ from plm_core.attribution.quadrature import (
 )
 from plm_core.errors import UnsupportedModelError
 from plm_core.loading import ModelHandle
+from plm_core import tolerances
+from plm_core.settings import settings
 from plm_core.i18n import msg
 
-MEMORY_ENV = "PLM_ATTRIBUTION_MEMORY_MB"
-DEFAULT_MEMORY_MB = 1536
 
 
 @dataclass
@@ -58,7 +57,7 @@ class Context:
 
 def memory_budget_bytes(handle: ModelHandle) -> int:
     """Bytes one batched pass may use for saved activations (env PLM_ATTRIBUTION_MEMORY_MB)."""
-    mb = float(os.environ.get(MEMORY_ENV, DEFAULT_MEMORY_MB))
+    mb = settings().attribution_memory_mb
     if handle.device.type == "cuda":
         free, _total = torch.cuda.mem_get_info(handle.device)
         return int(min(free * 0.5, max(mb, 4096) * 2**20))
@@ -117,7 +116,6 @@ def path_values(handle: ModelHandle, f: Callable[[torch.Tensor], torch.Tensor], 
 
 PATH_INTERVALS = PROBE_INTERVALS // 2  # first forward-only probe of f along the path (9 points; 17 if f changes locally)
 FIXED_STEPS = 50  # the fixed rule auto IG is never less complete than (captum's Gauss–Legendre, 50 nodes)
-TOKEN_TOLERANCE = 0.01  # adaptive IG's per-token error estimate, relative to the largest |score|
 DEFAULT_MAX_NODES = 65  # adaptive IG's budget of gradient evaluations (Clenshaw–Curtis 9, 17, 33, 65)
 
 
@@ -214,7 +212,7 @@ def integrated_gradients(ctx: Context) -> tuple[np.ndarray, dict[str, object]]:
                                "internal_batch_size": batch_limit(ctx.handle, ctx.x.shape[1])}
 
     def adaptive(probe_values: np.ndarray, tolerance: float, budget: int):
-        res = integrate_adaptive(gradients, diff, probe_values, tolerance=tolerance, token_tolerance=TOKEN_TOLERANCE,
+        res = integrate_adaptive(gradients, diff, probe_values, tolerance=tolerance, token_tolerance=tolerances.IG_TOKEN,
                                  max_nodes=budget, noise=noise)
         info.update(nodes=len(gradients.computed), level=res.level, center=round(res.center, 4),
                     width=round(res.width, 4), token_error=res.token_error,

@@ -263,11 +263,9 @@ def _encoder_decoder_classifier(handle: ModelHandle, prep: Prepared) -> Callable
         raise UnsupportedModelError(msg("{model_id} is an encoder-decoder classifier of a layout plm-lens does not "
                                         "know ({value}): it cannot be attributed", model_id=handle.model_id,
                                         value=type(model).__name__))
-    eos_id = getattr(handle.config, "eos_token_id", None)
-    eos = [i for i, t in enumerate(prep.encoding.input_ids) if t == eos_id]
-    if not eos:
+    last = handle.adapter.query_row(handle, prep.encoding)  # its last <eos>, -1 when there is none
+    if last < 0:
         raise InvalidInputError(msg("the input has no end-of-sequence token, which this classifier reads"))
-    last = eos[-1]
     with torch.no_grad():
         start = model.get_input_embeddings()(torch.tensor([[decoder_start(handle)]], device=prep.ids.device))
     mask = prep.extra.get("attention_mask")

@@ -79,7 +79,7 @@ def _attention_method(rollout: bool) -> MethodFn:
         # model_inputs adds token types only where the model reads them (not RoBERTa's single type)
         attentions = run_with_attention(handle, model_inputs(handle, [enc]))
         weights = torch.stack([a[0] for a in attentions]).float().cpu().numpy()  # [layer, head, query, key]
-        rows = handle.adapter.attention_rows(handle, obj.position, len(enc))
+        rows = handle.adapter.attention_rows(handle, obj.position, enc)
         if rollout:
             flow = attention_rollout(weights)[-1]  # [query, key]
         else:

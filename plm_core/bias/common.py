@@ -114,7 +114,7 @@ def masked_log_probs(handle: ModelHandle, input_ids: Sequence[Sequence[int]], po
 
 def single_token_id(handle: ModelHandle, word: str, *, leading_space: bool = True) -> int:
     """Vocabulary id of ``word`` as one token, or InvalidInputError naming its pieces."""
-    from plm_core.display import token_texts
+    from plm_core.display import spacing_scheme, token_texts
     from plm_core.errors import InvalidInputError, clip, excerpt
 
     tok = handle.tokenizer
@@ -123,7 +123,8 @@ def single_token_id(handle: ModelHandle, word: str, *, leading_space: bool = Tru
         raise InvalidInputError(msg("a target word is empty"))
     with handle.lock:  # the tokenizer is shared: its truncation settings too
         # BPE vocabularies (RoBERTa, GPT-2) spell a word after a space with a leading "Ġ"
-        ids = tok(" " + text if leading_space and _is_bpe(handle) else text, add_special_tokens=False)["input_ids"]
+        spaced = leading_space and spacing_scheme(tok).space_in_piece
+        ids = tok(" " + text if spaced else text, add_special_tokens=False)["input_ids"]
         pieces = token_texts(handle, ids[:8]) if len(ids) != 1 else ()  # display text (plm_core.display)
     if len(ids) != 1:
         raise InvalidInputError(
@@ -132,12 +133,6 @@ def single_token_id(handle: ModelHandle, word: str, *, leading_space: bool = Tru
                 text=excerpt(text), n_ids=len(ids), value=clip(" ".join(pieces) + (" …" if len(ids) > 8 else "")))
         )
     return int(ids[0])
-
-
-def _is_bpe(handle: ModelHandle) -> bool:
-    with handle.lock:
-        ids = handle.tokenizer(" the", add_special_tokens=False)["input_ids"]
-        return bool(ids) and handle.tokenizer.convert_ids_to_tokens(ids[:1])[0].startswith(("Ġ", "▁"))
 
 
 # ---- export -----------------------------------------------------------------------------------------

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pooch
 
+from plm_core.settings import settings
 from plm_core.errors import InvalidInputError
 from plm_core.i18n import msg
 
@@ -159,7 +160,7 @@ def file_sha256(path: str | os.PathLike) -> str:
 # ---- files, cache and download ----------------------------------------------------------------------
 
 def cache_dir() -> Path:
-    return Path(os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "plm-lens") / "bias"
+    return settings().cache_root / "bias"
 
 
 def check_size(size: int, what: str) -> None:
@@ -196,7 +197,7 @@ def decode_upload(data: bytes, name: str = "the upload") -> str:
 
 
 def source_url(relative: str, base_url: str | None = None) -> str:
-    base = base_url or os.environ.get(URL_ENV)
+    base = base_url or settings().bias_data_url
     if base:
         return base.rstrip("/") + "/" + relative
     if relative.startswith("seat/"):

@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from plm_core.settings import settings
 from plm_core.bias.common import _plain
 from plm_core.errors import InvalidInputError
 from plm_core.i18n import msg
@@ -80,7 +81,7 @@ def default_path() -> Path:
     """``$PLM_BIAS_STORE``, or ``runs.sqlite3`` in the bias cache folder."""
     from plm_core.bias.datasets import cache_dir
 
-    return Path(os.environ.get(STORE_ENV) or cache_dir() / "runs.sqlite3").expanduser()
+    return settings().bias_store or (cache_dir() / "runs.sqlite3").expanduser()
 
 
 @dataclass(frozen=True)

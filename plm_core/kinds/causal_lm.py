@@ -36,6 +36,9 @@ class CausalLMAdapter(KindAdapter):
     generates = True
     prompt_is_prefix = True
 
+    def query_row(self, handle: ModelHandle, encoding: Encoding) -> int:
+        return len(encoding) - 1  # the next token is read from the last one
+
     def detect_fallback(self, config: PretrainedConfig) -> bool:
         # a decoder-only model type (plm_core.architectures) saved without an LM class name (e.g. "GPT2Model")
         from plm_core.architectures import arch_of

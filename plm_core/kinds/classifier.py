@@ -99,8 +99,30 @@ class ClassifierAdapter(KindAdapter):
 
         return class_objective(handle, prepare(handle, encoding, batch), target)
 
-    def attention_rows(self, handle: ModelHandle, position: int | None, n: int) -> list[int]:
-        # a decoder-only classifier reads its last token (causality read from the model: a Qwen3 classifier is),
-        # and so does XLNet's sequence summary (summary_type "last"); a BERT-style one its [CLS]
-        last = handle.arch.causal or getattr(handle.config, "summary_type", None) == "last"
-        return [n - 1] if last else [0]
+    def query_row(self, handle: ModelHandle, encoding: Encoding) -> int:
+        """The row the classification head pools, as transformers reads it.
+
+        - decoder-only (causality read from the model: a Qwen3 classifier is): the last token that is not the
+          pad token (``GenericForSequenceClassification`` / ``GPT2ForSequenceClassification``:
+          ``last_non_pad_token``);
+        - XLNet's sequence summary (``summary_type`` "last"): the last token;
+        - an encoder-decoder (BART): its last end-of-sequence token (``BartForSequenceClassification``'s
+          ``eos_mask``); -1 when the input has none;
+        - otherwise (BERT-style) the first token, [CLS].
+        """
+        ids = encoding.input_ids
+        if handle.arch.encoder_decoder:
+            eos = getattr(handle.config, "eos_token_id", None)
+            found = [i for i, t in enumerate(ids) if t == eos]
+            return found[-1] if found else -1
+        if getattr(handle.config, "summary_type", None) == "last":  # XLNet's SequenceSummary: hidden[:, -1]
+            return len(ids) - 1
+        if handle.arch.causal:
+            text_config = handle.config.get_text_config() if hasattr(handle.config, "get_text_config") else handle.config
+            pad = getattr(text_config, "pad_token_id", None)
+            kept = [i for i, t in enumerate(ids) if pad is None or t != pad]
+            return kept[-1] if kept else 0  # transformers' argmax over an all-pad row is 0
+        return 0
+
+    def attention_rows(self, handle: ModelHandle, position: int | None, encoding: Encoding) -> list[int]:
+        return [self.query_row(handle, encoding)]

@@ -18,7 +18,7 @@ from scipy.stats import spearmanr
 from plm_core.attention import _check_index, attention_result, capture_layer, causal_mask
 from plm_core.display import token_text, token_texts
 from plm_core.errors import InvalidInputError, UnsupportedModelError, excerpt
-from plm_core.inference import embed, mask_positions, model_inputs, run
+from plm_core.inference import embed, mask_positions, mean_pool, model_inputs, run
 from plm_core.loading import ModelHandle
 from plm_core.tokens import encode
 from plm_core.types import Encoding, QueryKeyResult, TokenDistribution
@@ -531,7 +531,7 @@ def occlusion(handle: ModelHandle, text: str, target: int | None = None, words: 
         what = (msg("drop in p(class {target}) when the word is masked", target=target) if words else
                 msg("drop in p(class {target}) when the token is masked", target=target))
     else:
-        pooled = torch.nn.functional.normalize(hidden.mean(1), dim=-1)
+        pooled = mean_pool(hidden)  # every token: the rows have the same length, no padding
         delta = (1 - pooled[1:] @ pooled[0]).cpu().numpy()
         what = (msg("1 − cosine similarity of the sentence representation when the word is masked") if words else
                 msg("1 − cosine similarity of the sentence representation when the token is masked"))

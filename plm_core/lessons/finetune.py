@@ -25,7 +25,7 @@ from transformers import BertConfig, BertForSequenceClassification
 
 from plm_core.classroom import token_cap
 from plm_core.errors import InvalidInputError, UnsupportedModelError, excerpt
-from plm_core.inference import run
+from plm_core.inference import mean_pool, run
 from plm_core.loading import ModelHandle
 from plm_core.tokens import clean_text
 from plm_core.i18n import msg
@@ -131,8 +131,7 @@ def features(handle: ModelHandle, texts: tuple[str, ...] | list[str], batch_size
             hidden = out.last_hidden_state.float()
             cls = hidden[:, 0]
             pooled.append(pooler(out.last_hidden_state).float() if pooler is not None else torch.tanh(cls))
-            m = batch["attention_mask"].to(hidden.device).unsqueeze(-1).float()
-            mean.append((hidden * m).sum(1) / m.sum(1))
+            mean.append(mean_pool(hidden, batch["attention_mask"].to(hidden.device), normalize=False))
     return Features(_np(torch.cat(pooled)), _np(torch.cat(mean)), pooler is None)
 
 

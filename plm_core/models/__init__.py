@@ -38,6 +38,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from plm_core.settings import settings
 from plm_core.errors import ModelLoadError
 from plm_core.i18n import N_, msg
 
@@ -136,7 +137,7 @@ def canonical_id(model_id: str) -> str:
 
 def cache_root() -> Path:
     """Where converted models live: ``$PLM_CACHE/models`` (default ``~/.cache/plm-lens/models``)."""
-    return Path(os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "plm-lens") / "models"
+    return settings().cache_root / "models"
 
 
 def _package_dir(distribution: str) -> Path:

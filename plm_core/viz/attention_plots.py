@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import numpy as np
 import plotly.graph_objects as go
 
-from plm_core.types import QueryKeyResult, TokenFlow
+from plm_core.types import AVERAGE_OF_HEADS, QueryKeyResult, TokenFlow
 from plm_core.viz import theme
 from plm_core.i18n import _
 
@@ -76,7 +76,7 @@ def token_flow_figure(flow: TokenFlow, tokens: Sequence[str]) -> go.Figure:
     """Bars: attention the chosen tokens give to each key, and receive from each query."""
     labels = [f"{i}:{t}" for i, t in enumerate(tokens)]
     chosen = ", ".join(labels[p] for p in flow.positions)
-    head = _("mean of heads") if flow.head is None else _("head {head}", head=flow.head)
+    head = _("mean of heads") if flow.head is AVERAGE_OF_HEADS else _("head {head}", head=flow.head)
     fig = go.Figure([
         go.Bar(name=_("given (mean over chosen queries)"), x=labels, y=flow.given),
         go.Bar(name=_("received (sum over chosen keys)"), x=labels, y=flow.received),

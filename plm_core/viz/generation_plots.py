@@ -18,7 +18,9 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from plm_core.attention import layer_head
 from plm_core.generation import StepAttention, StepDistribution
+from plm_core.types import AVERAGE_OF_HEADS
 from plm_core.logit_lens import LogitLens
 from plm_core.neuron_view import NeuronView
 from plm_core.i18n import _, tr
@@ -78,8 +80,8 @@ def distribution_figure(dist: StepDistribution, title: str, *, chosen: int | Non
 
 def step_attention_figure(att: StepAttention, layer: int, head: int | None) -> go.Figure:
     """Bars over the earlier tokens: the attention of the step's query (one head, or the mean of heads)."""
-    row = att.weights[layer].mean(0) if head is None else att.weights[layer, head]
-    which = _("mean of heads") if head is None else _("head {head}", head=head)
+    row = layer_head(att.weights, layer, head)
+    which = _("mean of heads") if head is AVERAGE_OF_HEADS else _("head {head}", head=head)
     labels = _labels(att.encoding.tokens)
     fig = go.Figure(go.Bar(x=list(range(len(row))), y=np.asarray(row, float), customdata=[_own(t) for t in labels],
                            marker_color=theme.CATEGORICAL[2], hovertemplate="%{customdata}<br>%{y:.4f}<extra></extra>"))

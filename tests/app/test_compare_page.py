@@ -67,6 +67,6 @@ def test_two_checkpoints_of_one_architecture_per_head_and_difference(app_factory
     (diff,) = (z.reshape(att_a.shape) for t, z in charts if t == "Layer 1, head 3: B − A")
     np.testing.assert_allclose(diff, att_b - att_a, atol=1e-6)
     assert np.abs(diff).max() > 1e-3  # two different models: the difference is not zero
-    at.selectbox(key="compare.head").set_value(-1).run()
+    at.selectbox(key="compare.head").select_index(0).run()  # "average of heads" (AVERAGE_OF_HEADS)
     titles = [f["layout"]["title"]["text"] for f in figures(at)]
     assert "Layer 1, average of heads: B − A" in titles

@@ -13,7 +13,7 @@ import pytest
 from helpers import lesson_query, shown
 
 from plm_core.lessons.content import LESSONS
-from ui import widgets
+from plm_core import tolerances
 
 BELOW, ABOVE = 0.98, 1.02
 
@@ -26,14 +26,14 @@ def _bump(ours: np.ndarray, delta: float, columns: tuple[int, ...] = (0,)) -> np
     return out
 
 
-@pytest.mark.parametrize("tol", [widgets.PROBS_TOLERANCE, widgets.VECTORS_TOLERANCE])
+@pytest.mark.parametrize("tol", [tolerances.PROBS, tolerances.VECTORS])
 @pytest.mark.parametrize("lang", ["en", "zh"])
 def test_check_equal_switches_at_its_tolerance(tol, lang):
     from streamlit.testing.v1 import AppTest
 
     def page(diff: float, tol: float, lang: str) -> None:
         from plm_core.i18n import set_language
-        from ui import widgets
+        from ui import widgets  # noqa: F811  (AppTest.from_function runs this body as a script of its own)
 
         set_language(lang)  # as app.py does from ?lang=: the check speaks the session's language
         widgets.check_equal("Ours", "theirs", diff, tol)
@@ -66,17 +66,17 @@ LESSON_CHECKS = {
     # view: (function in ui.lessons to wrap, how to move the model's side, phrase, tolerance)
     "embedding_tables": ("cached_token_embeddings",
                          lambda r, d: dataclasses.replace(r, model_output=_bump(r.combined, d)),
-                         "input vectors", widgets.VECTORS_TOLERANCE),
+                         "input vectors", tolerances.VECTORS),
     "softmax": ("cached_attention_steps",
                 lambda r, d: dataclasses.replace(r, model_probs=np.stack([_bump(p, d) for p in r.probs])),
-                "the attention the model returned", widgets.PROBS_TOLERANCE),
+                "the attention the model returned", tolerances.PROBS),
     "weighted_sum": ("cached_attention_steps",
                      lambda r, d: dataclasses.replace(r, model_concat=_bump(
                          r.concat, d, tuple(h * r.d_k for h in range(r.n_heads)))),
-                     "own attention output", widgets.VECTORS_TOLERANCE),
+                     "own attention output", tolerances.VECTORS),
     "concat": ("cached_attention_steps",
                lambda r, d: dataclasses.replace(r, model_concat=_bump(r.concat, d), model_projected=_bump(r.projected, d)),
-               "W_O layer", widgets.VECTORS_TOLERANCE),
+               "W_O layer", tolerances.VECTORS),
 }
 
 
@@ -97,7 +97,7 @@ def test_lesson_checks_switch_at_their_tolerance(app_factory, tiny_dirs, monkeyp
 
 def test_saved_classifier_check_switches_at_its_tolerance(app_factory, tiny_dirs, monkeypatch, tmp_path):
     monkeypatch.setenv("PLM_TRAINED_DIR", str(tmp_path / "trained"))
-    tol = widgets.PROBS_TOLERANCE
+    tol = tolerances.PROBS
     for factor, ok in ((BELOW, True), (ABOVE, False)):
         number, i = _where("use")
         at = app_factory(str(tiny_dirs["encoder"]), query=lesson_query(number, i + 1, reveal=True))
@@ -113,7 +113,7 @@ def test_query_key_check_switches_at_its_tolerance(app_factory, tiny_dirs, monke
     from ui import resources
 
     real = resources.cached_query_key
-    tol = widgets.PROBS_TOLERANCE
+    tol = tolerances.PROBS
     for factor, ok in ((BELOW, True), (ABOVE, False)):
         monkeypatch.setattr(resources, "cached_query_key", lambda *a, _f=factor, **k: dataclasses.replace(
             real(*a, **k), model_probs=_bump(real(*a, **k).probs, tol * _f)))
@@ -131,7 +131,7 @@ def test_logit_lens_check_switches_at_its_tolerance(app_factory, tiny_dirs, monk
     from ui import generation as ug
 
     real = ug.cached_lens
-    tol = widgets.PROBS_TOLERANCE
+    tol = tolerances.PROBS
     for factor, ok in ((BELOW, True), (ABOVE, False)):
         monkeypatch.setattr(ug, "cached_lens", lambda *a, _f=factor, **k: dataclasses.replace(
             real(*a, **k), max_abs_diff=float(np.float32(tol * _f))))
@@ -144,10 +144,10 @@ def test_logit_lens_check_switches_at_its_tolerance(app_factory, tiny_dirs, monk
 
 def test_neuron_view_check_switches_at_its_tolerance(app_factory, tiny_dirs, monkeypatch):
     """The Attention page's neuron view: Σ q ⊙ k × scale against the row of QKᵀ/√d_k (the query picked: 2)."""
-    from ui import neuron, resources
+    from ui import resources
 
     real = resources.cached_query_key
-    tol = neuron.TOLERANCE
+    tol = tolerances.SCORE_ROW
 
     def moved(*a, _f, **k):
         qk = real(*a, **k)
@@ -171,7 +171,7 @@ def test_contextual_step_check_switches_at_its_tolerance(app_factory, tiny_dirs,
     import ui.lessons
 
     real = ui.lessons.cached_contextual
-    tol = widgets.VECTORS_TOLERANCE
+    tol = tolerances.VECTORS
 
     def moved(*a, _f, **k):
         res = real(*a, **k)

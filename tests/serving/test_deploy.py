@@ -21,7 +21,7 @@ if not (shutil.which("nginx") or Path("/usr/sbin/nginx").exists()):
 
 from plm_core.loading import ModelSpec, load_model  # noqa: E402
 from plm_core.masking import MaskSpec, mask_and_predict  # noqa: E402
-from ui.widgets import PROBS_TOLERANCE  # noqa: E402
+from plm_core.tolerances import PROBS as PROBS_TOLERANCE  # noqa: E402
 
 pytestmark = [pytest.mark.ray, pytest.mark.slow]
 ROOT = Path(__file__).resolve().parents[2]

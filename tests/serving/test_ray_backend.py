@@ -22,7 +22,7 @@ from plm_core.errors import InvalidInputError, PlmCoreError, UnknownMethodError 
 from plm_core.inference import predict  # noqa: E402
 from plm_core.loading import ModelSpec, load_model  # noqa: E402
 from plm_core.masking import MaskSpec, mask_and_predict, occlusion_sweep  # noqa: E402
-from ui.widgets import PROBS_TOLERANCE  # noqa: E402
+from plm_core.tolerances import PROBS as PROBS_TOLERANCE  # noqa: E402
 
 pytestmark = [pytest.mark.ray, pytest.mark.slow]
 

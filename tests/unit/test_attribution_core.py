@@ -236,7 +236,7 @@ def test_four_threads_equal_sequential(tiny_mlm, tiny_classifier):
 
 def test_memory_budget_bounds_batches_same_scores(tiny_mlm, monkeypatch):
     free = attribute(tiny_mlm, MLM_TEXT, n_steps=12)
-    monkeypatch.setenv(M.MEMORY_ENV, "0.05")  # 50 kB: one example per pass
+    monkeypatch.setenv("PLM_ATTRIBUTION_MEMORY_MB", "0.05")  # 50 kB: one example per pass (plm_core.settings)
     assert M.batch_limit(tiny_mlm, len(free.encoding)) == 1
     bounded = attribute(tiny_mlm, MLM_TEXT, n_steps=12)
     assert bounded.params["internal_batch_size"] == 1 and free.params["internal_batch_size"] == 12

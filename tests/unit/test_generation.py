@@ -147,11 +147,13 @@ def test_a_step_feeds_one_token(tiny_gpt2):
 
 
 def test_cache_budget_is_respected(tiny_gpt2, monkeypatch):
-    monkeypatch.setenv(gen.CACHE_ENV, "0.001")  # ~1 KB: only the newest entry stays
+    from plm_core.model_cache import MEMORY_ENV, shared
+
+    monkeypatch.setenv(MEMORY_ENV, "0.001")  # ~1 KB, the one budget: only the newest entry stays
     gen.clear_cache(tiny_gpt2)
     for prompt in PROMPTS:
         gen.next_distribution(tiny_gpt2, gen.start(tiny_gpt2, prompt), SamplingSettings())
-    assert len(gen._CACHES[tiny_gpt2]) == 1
+    assert len(shared().side_keys(tiny_gpt2)) == 1
 
 
 def test_concurrent_sessions_get_sequential_results(tiny_gpt2):

@@ -148,3 +148,46 @@ def test_weights_are_measured_at_load(tiny_handles):
     expected = sum(p.numel() * p.element_size() for p in h.model.parameters()) + sum(
         b.numel() * b.element_size() for b in h.model.buffers())
     assert weight_bytes(h) == expected > 0
+
+
+def test_generation_kv_caches_count_against_the_one_budget(tiny_dirs):
+    """Issue 26, item 3: one memory budget. A model's generation KV caches are side entries of the model cache:
+    they add to its bytes (measured from the tensors themselves), and a large one evicts older KV caches first,
+    then an idle model, under the same budget — there is no second LRU with its own budget."""
+    from plm_core import generation as gen
+    from plm_core import model_cache
+    from plm_core.loading import ModelSpec, load_model
+
+    clock = Clock()
+    spec_a, spec_b = (ModelSpec(str(tiny_dirs[k]), device="cpu") for k in ("causal_lm", "masked_lm"))
+    cache = ModelCache(load_model, clock=clock, budget_bytes=10**12)
+    previous = model_cache.shared()
+    model_cache.shared(cache)
+    try:
+        idle, lm = cache.get(spec_b), cache.get(spec_a)
+        weights = weight_bytes(idle) + weight_bytes(lm)
+        assert cache.total_bytes == weights
+        g = gen.generate(lm, "the cat sat on the", gen.SamplingSettings(True, seed=1), 6)
+        keys = cache.side_keys(lm)
+        assert keys and len(keys) <= 7
+        prefix = tuple(g.ids)
+        gen.next_logits(lm, g.prompt, prefix)  # the distribution after the last token: one more entry
+        kv = sum(e.size for e in cache._side.values())
+        entry = cache.get_side(lm, ("kv", g.prompt.input_ids, prefix))
+        layers = entry.cache.layers  # the KV tensors of the longest prefix: what the entry says it holds
+        own = sum(t.numel() * t.element_size() for layer in layers for t in (layer.keys, layer.values))
+        assert entry.nbytes == own + entry.logits.numel() * 4
+        assert cache.total_bytes == weights + kv
+        # the one budget shrinks to the weights plus one KV cache: older KV caches go first, models stay
+        cache._budget = weights + entry.nbytes
+        clock.now += KEEP_SECONDS + 1  # the masked LM is idle now
+        gen.next_logits(lm, g.prompt, prefix[:-1])  # a miss: one more entry, the budget is full
+        assert cache.side_evictions >= len(keys) - 1 and spec_b in cache and spec_a in cache
+        # a KV cache larger than the idle model's weights: the idle model is evicted under the same budget
+        cache._budget = weight_bytes(lm) + 1
+        assert cache.get(spec_a) is lm  # the page asks for its model on each run: in use, never evicted
+        gen.next_distribution(lm, gen.start(lm, "a dog ran home"), gen.SamplingSettings())  # a new prompt: a miss
+        assert spec_b not in cache and spec_a in cache and cache.evictions == 1
+        assert len(cache.side_keys(lm)) == 1  # only the newest entry stays once over the budget
+    finally:
+        model_cache.shared(previous)

@@ -27,7 +27,9 @@ def view_attention_vs_attribution(ctx: Ctx) -> None:
     words = ctx.words(att.encoding)  # word view: attention to a word summed over its pieces, scores summed
     units = att.encoding if words is None else words
     tokens = units.tokens
-    row = len(tokens) - 1 if ctx.handle.adapter.output == "next_token" else 0
+    row = ctx.handle.adapter.query_row(ctx.handle, att.encoding)  # the token the output is read from
+    if words is not None:
+        row = next(w for w, pieces in enumerate(words.pieces) if row % len(att.encoding) in pieces)
 
     def per_unit(matrix: np.ndarray) -> np.ndarray:
         return matrix if words is None else aggregate_attention(matrix, words)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import streamlit as st
 
+from plm_core import tolerances
 from plm_core.errors import PlmCoreError
 from plm_core.i18n import _, tr
 from plm_core.lessons import compute
@@ -55,7 +56,7 @@ def view_inside_residual(ctx: Ctx) -> None:
              _("the model's own value"): p.value}
     st.table({_("part"): list(parts), _("contribution"): [f"{v:+.5f}" for v in parts.values()]})
     widgets.check_equal(_("The sum of the parts"), _("the model's own logit"), abs(p.difference),
-                        1e-4 * (1 + abs(p.value)))
+                        tolerances.CONTRIBUTION_SUM * (1 + abs(p.value)))
     charts.plotly_chart(contribution_heatmap(res), key="lessons.inside_heatmap")
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
+from plm_core import tolerances
 from plm_core.i18n import _
 from plm_core.lessons import compute
 from plm_core.viz.lesson_plots import head_grid, vectors_heatmap
@@ -33,8 +34,8 @@ def view_concat(ctx: Ctx) -> None:
     charts.plotly_chart(vectors_heatmap(s.concat, tokens, _("concatenated heads")), key="lessons.concat", container=c1)
     charts.plotly_chart(vectors_heatmap(s.projected, tokens, _("after the output projection W_O")),
                         key="lessons.proj", container=c2)
-    widgets.check_equal(_("Concatenation"), _("the model's"), s.context_diff, widgets.VECTORS_TOLERANCE)
-    widgets.check_equal(_("Projection"), _("the output of its W_O layer"), s.projection_diff, widgets.VECTORS_TOLERANCE)
+    widgets.check_equal(_("Concatenation"), _("the model's"), s.context_diff, tolerances.VECTORS)
+    widgets.check_equal(_("Projection"), _("the output of its W_O layer"), s.projection_diff, tolerances.VECTORS)
 
 
 VIEWS = {"heads": View(view_heads), "concat": View(view_concat)}

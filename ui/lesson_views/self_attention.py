@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import streamlit as st
 
+from plm_core import tolerances
 from plm_core.i18n import _
 from plm_core.lessons import compute
 from plm_core.neuron_view import neuron_view
@@ -12,7 +13,7 @@ from plm_core.viz.attention_plots import attention_heatmap
 from plm_core.viz.generation_plots import neuron_view_figure
 from plm_core.viz.lesson_plots import vectors_heatmap
 from plm_core.words import aggregate_attention
-from ui import charts, neuron, widgets
+from ui import charts, widgets
 from ui.lesson_views.base import Ctx, View, attention_steps, controls, per_token_caption
 
 
@@ -53,7 +54,7 @@ def _neuron_view(ctx: Ctx, s: compute.AttentionSteps) -> None:
     charts.plotly_chart(neuron_view_figure(nv), key="lessons.neuron")
     diff = nv.score_diff(s.scores[h][query])  # Σ q ⊙ k × scale (+ cap, bias)
     widgets.check_equal(_("Σ q ⊙ k × scale + position bias") if nv.bias is not None else _("Σ q ⊙ k × scale"),
-                        _("row {row} of the score matrix", row=int(query)), diff, neuron.TOLERANCE)
+                        _("row {row} of the score matrix", row=int(query)), diff, tolerances.SCORE_ROW)
 
 
 def view_softmax(ctx: Ctx) -> None:
@@ -65,7 +66,7 @@ def view_softmax(ctx: Ctx) -> None:
     sums = probs.sum(-1)
     st.markdown(_("**row sums: min {low:.6f}, max {high:.6f}**", low=sums.min(), high=sums.max()))
     widgets.check_equal(_("Our softmax"), _("the attention the model returned"), s.head_probs_diff(h),
-                        widgets.PROBS_TOLERANCE)
+                        tolerances.PROBS)
 
 
 def view_weighted_sum(ctx: Ctx) -> None:
@@ -80,7 +81,7 @@ def view_weighted_sum(ctx: Ctx) -> None:
                                         _("the model's (input of its output projection, head {head})", head=h)),
                         key="lessons.ctx_model", container=c2)
     diff = s.head_context_diff(h)
-    widgets.check_equal(_("Step by step"), _("the model's own attention output"), diff, widgets.VECTORS_TOLERANCE)
+    widgets.check_equal(_("Step by step"), _("the model's own attention output"), diff, tolerances.VECTORS)
 
 
 VIEWS = {"qkv": View(view_qkv), "scores": View(view_scores), "softmax": View(view_softmax),

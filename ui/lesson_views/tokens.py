@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
+from plm_core import tolerances
 from plm_core.i18n import N_, _, _n, _p
 from plm_core.tokens import MAX_CHARS  # a text box keeps what the app keeps (and a link no more)
 from plm_core.viz.attention_plots import attention_heatmap
@@ -48,7 +49,7 @@ def view_embedding_tables(ctx: Ctx) -> None:
     charts.plotly_chart(vectors_heatmap(res.combined, tokens, _("Input vectors")),
                         key="lessons.emb_vec")
     widgets.check_equal(_("Our sum + LayerNorm") if res.layer_norm else _("Our sum"), _("the model's input vectors"),
-                        res.max_abs_diff, widgets.VECTORS_TOLERANCE)
+                        res.max_abs_diff, tolerances.VECTORS)
 
 
 def view_positions(ctx: Ctx) -> None:
@@ -90,9 +91,9 @@ def view_contextual(ctx: Ctx) -> None:
     st.markdown(_("**{where}; cosine after the embedding layer {first:.3f} ({position}), after the last layer "
                   "{last:.3f}**", where=md(where), first=res.cosines[0], last=res.cosines[-1],
                   position=_("same position") if same else _("the position embeddings differ")))
-    if res.static_diff <= widgets.VECTORS_TOLERANCE:
+    if res.static_diff <= tolerances.VECTORS:
         widgets.check_equal(_("The second sentence's token-embedding row"), _("the first's (a static embedding)"),
-                            res.static_diff, widgets.VECTORS_TOLERANCE)
+                            res.static_diff, tolerances.VECTORS)
     else:  # the word is split differently in the two sentences
         st.info(_("The word's token-embedding rows differ (max |difference| = {diff:.2e}): it is split into different "
                   "pieces in the two sentences.", diff=res.static_diff))

@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
+from plm_core import tolerances
 from plm_core import classroom
 from plm_core.i18n import _, msg, tr
 from plm_core.lessons import finetune
@@ -105,7 +106,7 @@ def view_use(ctx: Ctx) -> None:
         st.info(_("Saved to {path} and loaded as a classifier. The sidebar model is now this classifier.",
                   path=md(path)))
         widgets.check_equal(_("The saved classifier's prediction"), _("the trained model's"), diff,
-                            widgets.PROBS_TOLERANCE)
+                            tolerances.PROBS)
         origin = widgets.Origin(ModelSpec(path), msg("the classifier saved in lesson 5"))
         if st.button(_("Explain it on the Attention page"), key="lessons.open_attention"):
             widgets.open_page("pages/attention.py", origin, **{"attention.text": ctx.text})
