@@ -35,7 +35,7 @@ from plm_core.attribution.quadrature import (
     locate_change,
 )
 from plm_core.errors import UnsupportedModelError
-from plm_core.loading import ModelHandle
+from plm_core.handle import ModelHandle
 from plm_core.i18n import msg
 
 MEMORY_ENV = "PLM_ATTRIBUTION_MEMORY_MB"
