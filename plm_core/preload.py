@@ -75,4 +75,5 @@ def import_package(package: str, skip: tuple[str, ...] = ()) -> list[str]:
 
 
 RESOLVED = preload()
-MODULES = import_package("plm_core")
+# not the Ray Serve replica: it imports this module first, and Ray costs seconds a start where nothing serves
+MODULES = import_package("plm_core", skip=("plm_core.serving.ray_replica",))
