@@ -1,5 +1,6 @@
-"""Start (and stop) plm-lens scaled out on one machine: a Ray head, the Serve application of deploy/serve.yaml,
-N Streamlit replicas (PLM_BACKEND=ray) and nginx in front of them with session affinity.
+"""Start (and stop) plm-lens scaled out on one machine: a Ray head, the Serve application of deploy/serve.yaml (the
+replica ``plm_core/serving/ray_replica.py``), N Streamlit replicas (PLM_BACKEND=ray; their client
+``ui/ray_backend.py``) and nginx in front of them with session affinity.
 
     python3 deploy/plm_cluster.py up --app-replicas 2            # until Ctrl-C, then everything stops
     python3 deploy/plm_cluster.py up --app-replicas 2 --detach   # returns; state in $TMPDIR/plm-cluster
@@ -192,10 +193,11 @@ def up(args) -> dict:
 WAIT_SERVE = """
 import sys, time, ray
 from ray import serve
+from plm_core.serving.protocol import APP_NAME
 ray.init(address=sys.argv[1], log_to_driver=False)
 deadline = time.monotonic() + float(sys.argv[2])
 while time.monotonic() < deadline:
-    app = serve.status().applications.get("plm")
+    app = serve.status().applications.get(APP_NAME)
     if app is not None and str(app.status).endswith("RUNNING"):
         sys.exit(0)
     if app is not None and "FAILED" in str(app.status):
@@ -206,7 +208,7 @@ sys.exit("the Serve application is not RUNNING")
 
 
 def _wait_serve_running(address: str, env: dict[str, str], timeout: float) -> None:
-    """Until Serve says the plm application is RUNNING (its replicas started and loaded their models)."""
+    """Until Serve says the plm application (``plm_core.serving.protocol.APP_NAME``) is RUNNING (its replicas started and loaded their models)."""
     out = subprocess.run([sys.executable, "-c", WAIT_SERVE, address, str(timeout)], capture_output=True, text=True,
                          env={**os.environ, **env}, timeout=timeout + 120, cwd=ROOT)
     if out.returncode:

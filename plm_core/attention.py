@@ -14,7 +14,7 @@ from plm_core.architectures import Stack, attention_module, n_stack_layers, stac
 from plm_core.capture import AttentionCall, capturing
 from plm_core.errors import InvalidInputError, UnsupportedModelError
 from plm_core.inference import run
-from plm_core.loading import ModelHandle
+from plm_core.handle import ModelHandle
 from plm_core.tokens import encode
 from plm_core.types import AVERAGE_OF_HEADS, AttentionResult, Encoding, QueryKeyResult, TokenFlow
 from plm_core.i18n import msg

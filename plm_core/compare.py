@@ -19,7 +19,7 @@ import torch
 from plm_core.errors import InvalidInputError, PlmCoreError, UnsupportedModelError
 from plm_core.inference import model_inputs, predict, run
 from plm_core.kinds import get_adapter
-from plm_core.loading import ModelHandle
+from plm_core.handle import ModelHandle
 from plm_core.tokens import encode
 from plm_core.types import AttentionResult, Encoding, Prediction, PredictionComparison
 from plm_core.i18n import error_message, msg

@@ -46,7 +46,7 @@ from plm_core.architectures import (
 )
 from plm_core.errors import InvalidInputError, UnsupportedModelError, excerpt
 from plm_core.i18n import msg
-from plm_core.loading import ModelHandle
+from plm_core.handle import ModelHandle
 from plm_core import tolerances
 from plm_core.types import Encoding
 

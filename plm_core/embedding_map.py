@@ -18,7 +18,7 @@ from plm_core.classroom import token_cap
 from plm_core.errors import InvalidInputError, clip, excerpt
 from plm_core.i18n import msg
 from plm_core.inference import mean_pool, tokenize
-from plm_core.loading import ModelHandle
+from plm_core.handle import ModelHandle
 from plm_core.tokens import clean_text
 
 Projection = Literal["pca", "tsne", "umap"]

@@ -33,7 +33,7 @@ from plm_core.contributions import (
 from plm_core.display import token_text
 from plm_core.errors import InvalidInputError
 from plm_core.i18n import msg
-from plm_core.loading import ModelHandle
+from plm_core.handle import ModelHandle
 from plm_core.types import Encoding
 
 RankBy = Literal["activation", "effect"]

@@ -34,7 +34,7 @@ from plm_core.display import no_token_label, token_texts
 from plm_core.errors import InvalidInputError, UnsupportedModelError
 from plm_core.i18n import msg
 from plm_core.inference import run
-from plm_core.loading import ModelHandle
+from plm_core.handle import ModelHandle
 from plm_core.model_cache import shared
 from plm_core.tokens import encode, encode_text
 from plm_core.types import Encoding

@@ -14,7 +14,7 @@ import torch
 from transformers import BatchEncoding
 
 from plm_core import architectures
-from plm_core.loading import ModelHandle
+from plm_core.handle import ModelHandle
 from plm_core.display import token_texts
 from plm_core.tokens import clean_text, encode, uses_token_types
 from plm_core.types import Encoding, Prediction, TokenDistribution
@@ -190,3 +190,13 @@ def cosine(a: np.ndarray, b: np.ndarray) -> float:
     """Cosine similarity of two vectors."""
     denom = float(np.linalg.norm(a) * np.linalg.norm(b))
     return float(np.dot(a, b) / denom) if denom else 0.0
+
+
+def decoder_start(handle: ModelHandle) -> int:
+    """The token the decoder starts from (T5: <pad>, BART: </s>)."""
+    for source in (handle.config, getattr(handle.model, "generation_config", None)):
+        value = getattr(source, "decoder_start_token_id", None)
+        if value is not None:
+            return int(value)
+    with handle.lock:
+        return int(handle.tokenizer.pad_token_id or 0)

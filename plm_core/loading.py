@@ -11,152 +11,41 @@ import logging
 import os
 import pickle
 import re
-import threading
-from dataclasses import dataclass, field
+from dataclasses import replace
 from pathlib import Path
 
 import torch
-from typing import TYPE_CHECKING
 
 import transformers
-from transformers import AutoConfig, AutoTokenizer, PretrainedConfig, PreTrainedModel, PreTrainedTokenizerBase
+from transformers import AutoConfig, AutoTokenizer, PretrainedConfig, PreTrainedTokenizerBase
 from transformers.utils import logging as hf_logging
 
 from plm_core import models as embedded
-from plm_core.architectures import Arch, arch_of
-from plm_core.classroom import token_cap
 from plm_core.devices import pick_device
 from plm_core.paths import is_dir
 from plm_core.errors import ModelLoadError, UnsupportedModelError, excerpt
-from plm_core.types import Ablation, ModelKind
+from plm_core.handle import (  # noqa: F401 - re-exported: the handle types' historical home
+    HARD_MAX_TOKENS,
+    MODEL_CONSTRUCTION_LOCK,
+    ModelHandle,
+    ModelSpec,
+    _config_get,
+)
 from plm_core.i18n import msg
-
-if TYPE_CHECKING:
-    from plm_core.kinds import KindAdapter
+from plm_core.kinds import FALLBACK_KIND, KINDS, KindAdapter, get_adapter, unexplained_head
+from plm_core.kinds import detect_kind as _detect_kind
+from plm_core.patching import ablated_copy
+from plm_core.types import ModelKind
 
 log = logging.getLogger(__name__)
 hf_logging.disable_progress_bar()  # no tqdm bars in the server log
 
 DEFAULT_MODEL_ID = embedded.MINILM.model_id  # "sentence-transformers/all-MiniLM-L6-v2"
 EMBEDDED_ALIASES = set(embedded.MINILM.aliases)
-# Longest input any view accepts; bertviz-style views grow with the square of the length.
-HARD_MAX_TOKENS = 512
 
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]{0,95}(/[\w.-]{1,96})?$")
 MAX_NAME_BYTES = 255  # one folder or file name (most file systems); a Hub id part is at most 96 characters
 MAX_PATH_CHARS = 4096
-
-
-@dataclass(frozen=True)
-class ModelSpec:
-    """What to load.
-
-    Args:
-        model_id: a Hub id ("bert-base-uncased"), a local folder, or the embedded default.
-        kind: "auto" (from the config's architectures) or a name in ``plm_core.kinds.KINDS`` (masked_lm,
-            causal_lm, classifier, encoder, ...).
-        device: "auto"/None, "cpu", "cuda", "cuda:1", "mps".
-        revision: a Hub branch, tag or commit.
-        allow_pickle: also accept ``pytorch_model.bin`` weights (pickle can run code: trusted sources only).
-        ablation: heads / FFN blocks removed (``plm_core.patching.ablated_copy`` makes this model from the spec
-            without it); None: the whole model.
-    """
-
-    model_id: str
-    kind: str = "auto"
-    device: str | None = None
-    revision: str | None = None
-    allow_pickle: bool = False
-    ablation: Ablation | None = None
-
-    @classmethod
-    def from_fields(cls, fields: dict) -> ModelSpec:
-        """The spec ``dataclasses.asdict`` (or its JSON) wrote; unknown keys are left out."""
-        known = {k: v for k, v in fields.items() if k in cls.__dataclass_fields__}
-        if isinstance(known.get("ablation"), dict):
-            known["ablation"] = Ablation(**known["ablation"])
-        return cls(**known)
-
-
-@dataclass(eq=False)
-class ModelHandle:
-    """One loaded model + tokenizer, shared by every session of the process.
-
-    Every core function that touches ``model`` or ``tokenizer`` holds ``lock`` while it does: captum
-    hooks replace module outputs, and a shared fast tokenizer raises "Already borrowed" when used from
-    two threads. It is re-entrant so core functions may call each other.
-    """
-
-    spec: ModelSpec
-    model: PreTrainedModel  # eval(), eager attention; never .train()/.to() after load
-    tokenizer: PreTrainedTokenizerBase
-    device: torch.device
-    kind: ModelKind
-    source: str  # folder the weights came from, or the Hub id
-    lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
-    # the model's own input limit where its files declare one (sentence-transformers' max_seq_length)
-    declared_max_tokens: int | None = None
-
-    @property
-    def model_id(self) -> str:
-        return self.spec.model_id
-
-    @property
-    def config(self) -> PretrainedConfig:
-        return self.model.config
-
-    @property
-    def adapter(self) -> KindAdapter:
-        """What this model's kind means everywhere: read-outs, targets, masking, examples (plm_core.kinds)."""
-        from plm_core.kinds import get_adapter
-
-        return get_adapter(self.kind)
-
-    @property
-    def arch(self) -> Arch:
-        """Architecture facts for this model type (plm_core.architectures)."""
-        return arch_of(self.config, self.model)
-
-    @property
-    def n_layers(self) -> int:
-        return int(_config_get(self.config, "num_hidden_layers", "n_layer", "num_layers", "n_layers"))
-
-    @property
-    def n_heads(self) -> int:
-        return int(_config_get(self.config, "num_attention_heads", "n_head", "num_heads", "n_heads"))
-
-    @property
-    def max_tokens(self) -> int:
-        """Longest input (tokens, specials included): the model's limit, HARD_MAX_TOKENS, classroom mode's cap."""
-        limits = [HARD_MAX_TOKENS]
-        n_pos = _config_get(self.config, "max_position_embeddings", "n_positions", default=None)
-        if n_pos and int(n_pos) > 0:  # XLNet's is -1: relative positions, no table (no limit of its own)
-            # RoBERTa-style position ids start after the padding index
-            limits.append(int(n_pos) - self.arch.position_offset)
-        tok_max = getattr(self.tokenizer, "model_max_length", None)
-        if isinstance(tok_max, int) and 0 < tok_max < 1_000_000:
-            limits.append(tok_max)
-        if self.declared_max_tokens:
-            limits.append(self.declared_max_tokens)
-        return token_cap(min(limits))  # classroom mode's maximum input length, for every path
-
-    @property
-    def revision(self) -> str | None:
-        return self.spec.revision or getattr(self.config, "_commit_hash", None)
-
-    @property
-    def n_parameters(self) -> int:
-        return sum(p.numel() for p in self.model.parameters())
-
-
-def _config_get(config: PretrainedConfig, *names: str, default: object = ...) -> object:
-    for name in names:
-        value = getattr(config, name, None)
-        if value is not None:
-            return value
-    if default is ...:
-        raise UnsupportedModelError(msg('the model config has none of {names}', names=names))
-    return default
 
 
 def embedded_model_path() -> str:
@@ -236,9 +125,7 @@ def check_model_id(model_id: str) -> None:
 def detect_kind(config: PretrainedConfig) -> ModelKind:
     """Model kind from the config (what the checkpoint was saved as): the first adapter of
     ``plm_core.kinds.KINDS`` whose ``detect`` accepts it."""
-    from plm_core.kinds import detect_kind as detect
-
-    return detect(config)
+    return _detect_kind(config)
 
 
 def _first_line(err: Exception) -> str:
@@ -341,13 +228,6 @@ def _hub_unreachable(model_id: str, revision: str | None) -> bool:
     return False
 
 
-# transformers' from_pretrained swaps process-wide functions while it builds a model and puts back what it found
-# (initialization.no_init_weights: torch.nn.init.* and PreTrainedModel.init_weights become no-ops; no_tie_weights:
-# PreTrainedModel.tie_weights; local_torch_dtype: torch's default dtype). Two loads at once interleave: the second
-# saves the first's no-ops as "originals" and restores them last, so every later model is built untied and
-# uninitialised ("has no trained weights"). One lock per process serialises model construction: every
-# from_pretrained and every torch module built while the app runs (lesson 5's head) takes it.
-MODEL_CONSTRUCTION_LOCK = threading.RLock()
 
 
 def load_model(spec: ModelSpec) -> ModelHandle:
@@ -361,10 +241,6 @@ def load_model(spec: ModelSpec) -> ModelHandle:
         InvalidInputError: ``spec.ablation`` names a layer or head the model lacks.
     """
     if spec.ablation is not None:  # the whole model, then an ablated copy of it (plm_core.patching)
-        from dataclasses import replace
-
-        from plm_core.patching import ablated_copy
-
         return ablated_copy(load_model(replace(spec, ablation=None)), spec.ablation)
     source = resolve_source(spec.model_id)
     device = pick_device(spec.device)
@@ -388,8 +264,6 @@ def load_model(spec: ModelSpec) -> ModelHandle:
                                         value=_first_line(err))) from None
     except OSError as err:
         raise ModelLoadError(_describe_failure(spec.model_id, source, err)) from None
-    from plm_core.kinds import KINDS
-
     check_no_remote_code(spec.model_id, getattr(config, "auto_map", None), "model")
     if spec.kind == "auto":
         check_head_explained(spec.model_id, config)
@@ -510,8 +384,6 @@ def check_head_explained(model_id: str, config: PretrainedConfig) -> None:
     Raises:
         UnsupportedModelError: naming the head and what it predicts, and how to see the encoder alone.
     """
-    from plm_core.kinds import FALLBACK_KIND, get_adapter, unexplained_head
-
     found = unexplained_head(config)
     if found is None:
         return
@@ -530,8 +402,6 @@ def check_tokenizer_fits_kind(model_id: str, kind: str, tokenizer: PreTrainedTok
     Raises:
         UnsupportedModelError: suggesting to load it as an encoder.
     """
-    from plm_core.kinds import get_adapter
-
     adapter = get_adapter(kind)
     if adapter.needs_mask_token and getattr(tokenizer, "mask_token", None) is None:
         raise UnsupportedModelError(
@@ -550,8 +420,6 @@ def check_loaded_weights(model_id: str, kind: str, saved_as: str, info: dict) ->
     Raises:
         UnsupportedModelError: naming the missing weights and the kind to load it as instead.
     """
-    from plm_core.kinds import FALLBACK_KIND, get_adapter
-
     unused = get_adapter(kind).unused_missing_weights
     missing = [k for k in info.get("missing_keys", ()) if not any(u in k for u in unused)]
     if not missing:

@@ -22,7 +22,7 @@ from plm_core.architectures import lens_readout as lens_readout_of
 from plm_core.errors import InvalidInputError, UnsupportedModelError
 from plm_core.i18n import msg
 from plm_core.inference import run
-from plm_core.loading import ModelHandle
+from plm_core.handle import ModelHandle
 from plm_core.tokens import encode
 from plm_core.types import Encoding
 from plm_core import tolerances

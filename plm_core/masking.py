@@ -17,7 +17,7 @@ import torch
 
 from plm_core.errors import InvalidInputError, UnsupportedModelError, clip, excerpt
 from plm_core.inference import mask_positions, model_inputs, run
-from plm_core.loading import ModelHandle
+from plm_core.handle import ModelHandle
 from plm_core.display import spacing_scheme, token_text, token_texts
 from plm_core.tokens import clean_text, encode
 from plm_core.types import Encoding, FillIn, ModelKind, Prediction, PredictionComparison

@@ -15,7 +15,7 @@ import torch
 
 from plm_core.i18n import msg
 from plm_core.inference import run
-from plm_core.loading import ModelHandle, _config_get
+from plm_core.handle import ModelHandle, _config_get
 
 ENGLISH_SAMPLE = ("The students read the paper twice before the seminar, and everyone agreed that its main "
                   "result was simpler than it first looked.")

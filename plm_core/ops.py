@@ -18,7 +18,7 @@ from typing import Any
 
 
 from plm_core.errors import UnknownMethodError
-from plm_core.loading import ModelHandle, ModelSpec
+from plm_core.handle import ModelHandle, ModelSpec
 
 # name -> "module:function"; every function takes the handle first
 OPS: dict[str, str] = {
@@ -65,7 +65,7 @@ OPS: dict[str, str] = {
     "score_pairs": "plm_core.bias.crows_pairs:score_pairs",
     "score_rows": "plm_core.bias.bec_pro:score_rows",
     "run_seat": "plm_core.bias.seat:run_seat",
-    "score_bias_chunk": "plm_core.bias.jobs:score_chunk",
+    "score_bias_chunk": "plm_core.ops:score_bias_chunk",
     # tokenizer only
     "encode": "plm_core.ops:encoding",
     "token_count": "plm_core.ops:token_count",
@@ -134,6 +134,15 @@ def train_head(handle: ModelHandle, examples: str):
     from plm_core.lessons import finetune
 
     return finetune.train_head(handle, finetune.parse_examples(examples))
+
+
+def score_bias_chunk(handle: ModelHandle, items: Sequence[Any], *, probe: str, config: dict[str, Any]):
+    """``plm_core.bias.jobs.score_chunk`` with every probe registered: the Evaluate page's registers itself when
+    :mod:`plm_core.evaluate` is imported (a Ray replica may score its chunks before anything else imported it)."""
+    from plm_core import evaluate  # noqa: F401 - registers PROBES["evaluate"]
+    from plm_core.bias import jobs
+
+    return jobs.score_chunk(handle, items, probe=probe, config=config)
 
 
 # ------------------------------------------------------------------ several sessions' calls in one pass

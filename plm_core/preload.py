@@ -6,7 +6,10 @@ Two kinds of first import are not thread-safe, and a server's sessions are threa
 - A module cycle: when two threads start importing modules of one cycle (``plm_core.inference`` and a module it
   imports that imports it back) at the same moment, Python's deadlock avoidance hands one of them the other's
   half-built module, and ``from plm_core.inference import run`` fails with "cannot import name 'run' from
-  partially initialized module". Ten threads importing ten page modules at once fail this way nine times in ten.
+  partially initialized module". Ten threads importing ten page modules at once failed this way nine times in ten;
+  since issue 26 the app has no import cycle (``tests/unit/test_import_graph.py``) and ``plm_core/__init__`` imports
+  nothing eagerly, and the same imports succeed without this module once the libraries' names are resolved
+  (``tests/app/test_preload.py``).
 - transformers 5 builds ``import transformers`` as a lazy module: ``from transformers import BatchEncoding`` imports
 the submodule that defines the name on first use, and that first use is not thread-safe. Two Streamlit sessions
 (threads of one process) importing the core at once can get ``ImportError: cannot import name 'BatchEncoding'
@@ -75,4 +78,5 @@ def import_package(package: str, skip: tuple[str, ...] = ()) -> list[str]:
 
 
 RESOLVED = preload()
-MODULES = import_package("plm_core")
+# not the Ray Serve replica: it imports this module first, and Ray costs seconds a start where nothing serves
+MODULES = import_package("plm_core", skip=("plm_core.serving.ray_replica",))

@@ -9,7 +9,7 @@ from transformers import BatchEncoding
 from plm_core import display
 from plm_core.display import Spacing
 from plm_core.errors import InvalidInputError, UnsupportedModelError, excerpt
-from plm_core.loading import ModelHandle
+from plm_core.handle import ModelHandle
 from plm_core.types import Encoding
 from plm_core.i18n import msg
 

@@ -4,9 +4,10 @@
 model ``spec``:
 
 - ``PLM_BACKEND`` unset or ``local`` (the default): in this process, on the shared handle of
-  :func:`ui.resources.get_handle` (loaded once per process, behind its lock).
+  :func:`ui.handles.get_handle` (loaded once per process, behind its lock).
 - ``PLM_BACKEND=ray``: in a Ray Serve replica of the ``plm`` application on the cluster at ``RAY_ADDRESS``
-  (``ui/ray_backend.py``; ``pip install -r requirements-ray.txt``). The replica runs the same
+  (the client ``ui/ray_backend.py``, the replica ``plm_core/serving/ray_replica.py``;
+  ``pip install -r requirements-ray.txt``). The replica runs the same
   :func:`plm_core.ops.run_op` on its own handle and returns the same frozen result; a ``PlmCoreError`` raised
   there is raised here as the same class with the same message. Tokenizer-only operations stay here.
 
@@ -22,6 +23,7 @@ from plm_core.settings import settings
 from plm_core.errors import PlmCoreError
 from plm_core.loading import ModelSpec
 from plm_core.ops import TOKENIZER_OPS, run_op
+from ui import handles
 
 BACKEND_ENV = "PLM_BACKEND"
 BACKENDS = ("local", "ray")
@@ -52,9 +54,7 @@ def compute(spec: ModelSpec, op: str, *args: Any, **kwargs: Any) -> Any:
         PlmCoreError: whatever the operation raises (the same subclass and message on every backend).
     """
     if op in TOKENIZER_OPS or backend_name() == "local":
-        from ui import resources  # (resources routes its own wrappers through this module)
-
-        return run_op(op, resources.get_handle, spec, args, kwargs)
+        return run_op(op, handles.get_handle, spec, args, kwargs)
     from ui import ray_backend  # only with PLM_BACKEND=ray
 
     kwargs = {k: v for k, v in kwargs.items() if k not in LOCAL_ONLY_KWARGS}

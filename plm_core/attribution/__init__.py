@@ -43,7 +43,7 @@ from plm_core.attribution.types import (
 from plm_core.classroom import cap_steps
 from plm_core.errors import InvalidInputError, UnknownMethodError, UnsupportedModelError, excerpt
 from plm_core.inference import model_inputs, run
-from plm_core.loading import ModelHandle
+from plm_core.handle import ModelHandle
 from plm_core.types import Encoding
 from plm_core.i18n import msg
 

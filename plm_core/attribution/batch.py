@@ -18,7 +18,7 @@ from plm_core.attribution.types import AttributionResult, Target
 from plm_core.errors import InvalidInputError, PlmCoreError
 from plm_core.export import records_to_csv
 from plm_core.i18n import msg
-from plm_core.loading import ModelHandle
+from plm_core.handle import ModelHandle
 
 MAX_ROWS = 5000
 MAX_BYTES = 5_000_000

@@ -22,7 +22,7 @@ from plm_core.attribution.objective import Objective
 from plm_core.attribution.types import AttributionResult, Target
 from plm_core.errors import InvalidInputError, UnsupportedModelError
 from plm_core.i18n import msg
-from plm_core.loading import ModelHandle
+from plm_core.handle import ModelHandle
 from plm_core.tokens import encode_text
 from plm_core.types import Encoding
 

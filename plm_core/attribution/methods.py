@@ -34,7 +34,7 @@ from plm_core.attribution.quadrature import (
     locate_change,
 )
 from plm_core.errors import UnsupportedModelError
-from plm_core.loading import ModelHandle
+from plm_core.handle import ModelHandle
 from plm_core import tolerances
 from plm_core.settings import settings
 from plm_core.i18n import msg

@@ -18,8 +18,8 @@ import torch
 
 from plm_core.attribution.types import Target
 from plm_core.errors import InvalidInputError, UnsupportedModelError, clip, excerpt
-from plm_core.inference import class_labels, lm_body_and_head, mean_pool, run
-from plm_core.loading import ModelHandle
+from plm_core.inference import class_labels, decoder_start, lm_body_and_head, mean_pool, run
+from plm_core.handle import ModelHandle
 from plm_core.display import is_bytes, token_text, token_texts
 from plm_core.tokens import clean_token, encode
 from plm_core.types import Encoding
@@ -255,8 +255,6 @@ def _encoder_decoder_classifier(handle: ModelHandle, prep: Prepared) -> Callable
         UnsupportedModelError: the model lacks that layout (no ``classification_head`` or base ``model``).
         InvalidInputError: the input has no <eos> token.
     """
-    from plm_core.kinds.seq2seq import decoder_start
-
     model = handle.model
     base, head = getattr(model, "model", None), getattr(model, "classification_head", None)
     if base is None or head is None:

@@ -199,6 +199,7 @@ def _run_direct(args, probe, handle, items, config, progress):
 
 
 def _resume(store, run_id, handle, progress, bar):
+    from plm_core import evaluate  # noqa: F401 - registers the Evaluate page's probe: its runs resume here too
     from plm_core.bias import jobs
 
     info = store.run(run_id)

@@ -28,7 +28,7 @@ from plm_core.bias.common import (CAVEATS, ProgressFn, StopFn, masked_log_probs,
 from plm_core.bias.datasets import BecProRow, column_value, data_columns
 from plm_core.bias.sampling import describe_sample, sample_items
 from plm_core.errors import InvalidInputError, excerpt
-from plm_core.loading import ModelHandle
+from plm_core.handle import ModelHandle
 from plm_core.i18n import msg
 
 GROUP = "person gender / profession group"  # the default breakdown, as in Bartl et al.'s Table 2

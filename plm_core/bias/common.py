@@ -16,7 +16,7 @@ import torch
 from plm_core.errors import UnsupportedModelError
 from plm_core.export import records_to_csv
 from plm_core.inference import lm_body_and_head, run
-from plm_core.loading import ModelHandle
+from plm_core.handle import ModelHandle
 from plm_core.i18n import msg
 
 CONTENT_WARNING = msg(

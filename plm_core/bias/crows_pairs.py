@@ -25,7 +25,7 @@ from plm_core.bias.common import (CAVEATS, ProgressFn, StopFn, masked_log_probs,
 from plm_core.bias.datasets import CrowsPair, column_value, data_columns
 from plm_core.bias.sampling import describe_sample, sample_items
 from plm_core.errors import InvalidInputError
-from plm_core.loading import ModelHandle
+from plm_core.handle import ModelHandle
 from plm_core.i18n import msg
 
 

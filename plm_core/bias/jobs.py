@@ -28,7 +28,7 @@ from plm_core.bias.datasets import BecProRow, CrowsPair, SeatTest
 from plm_core.bias.probes import NAMES  # re-exported: the probes' display names
 from plm_core.bias.store import RunInfo, RunStore
 from plm_core.errors import InvalidInputError
-from plm_core.loading import ModelHandle
+from plm_core.handle import ModelHandle
 from plm_core.i18n import msg
 
 
@@ -126,27 +126,19 @@ def _cuda(handle: ModelHandle) -> bool:
     return handle.device.type == "cuda"
 
 
-def _score_evaluate(handle, config, items, progress):
-    from plm_core import evaluate
-
-    return evaluate.score_rows(handle, config, items), {}
-
-
-def _evaluate_result(info: RunInfo, rows, metas):
-    from plm_core import evaluate
-
-    return evaluate.EvalResult(info.model_id, tuple(rows), info.config, info.n_items)
-
-
-def evaluate_job(item_type: type, row_type: type, chunk: Callable[[ModelHandle, dict], int]) -> ProbeJob:
-    """The Evaluate page's probe; ``plm_core.evaluate`` registers it as ``PROBES["evaluate"]`` on import."""
-    return ProbeJob(item_type, row_type, _score_evaluate, _evaluate_result, chunk)
-
-
 def _job(probe: str) -> ProbeJob:
-    if probe == "evaluate" and probe not in PROBES:
-        import plm_core.evaluate  # noqa: F401 - registers its probe (it imports this module: no cycle at import)
-    return PROBES[probe]
+    """The registered job of ``probe``. The Evaluate page's probe is registered by :mod:`plm_core.evaluate` when it
+    is imported (it builds on this module; this module never imports it): :mod:`plm_core.bias.worker` and
+    ``plm_core.ops``' "score_bias_chunk" import it.
+
+    Raises:
+        InvalidInputError: no such probe registered.
+    """
+    try:
+        return PROBES[probe]
+    except KeyError:
+        raise InvalidInputError(msg('unknown probe {probe!r}; choose one of {value}', probe=probe,
+                                    value=', '.join(PROBES))) from None
 
 
 PROBES: dict[str, ProbeJob] = {
@@ -165,8 +157,7 @@ PROBES: dict[str, ProbeJob] = {
 def create_run(store: RunStore, probe: str, config: dict[str, Any], items: Sequence[Any], *,
                status: str = "queued") -> int:
     """Store a run of ``probe`` over ``items`` with ``config`` (which names model_id, revision, data, ...)."""
-    if probe != "evaluate" and probe not in PROBES:
-        raise InvalidInputError(msg('unknown probe {probe!r}; choose one of {value}', probe=probe, value=', '.join(PROBES)))
+    _job(probe)  # refuses an unknown probe
     if not items:
         raise InvalidInputError(msg('a run needs at least one item to score'))
     config = dict(config) | {"probe": probe}

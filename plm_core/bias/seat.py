@@ -25,7 +25,7 @@ from plm_core.bias.common import CAVEATS, ProgressFn, report, result_to_json, ro
 from plm_core.bias.datasets import SeatTest
 from plm_core.errors import InvalidInputError, excerpt
 from plm_core.inference import embed
-from plm_core.loading import ModelHandle
+from plm_core.handle import ModelHandle
 from plm_core.i18n import msg
 
 DEFAULT_SAMPLES = 100_000  # sent-bias's default

@@ -39,7 +39,7 @@ from plm_core.bias.common import (CAVEATS, ProgressFn, StopFn, masked_log_probs,
 from plm_core.errors import InvalidInputError, UnsupportedModelError, excerpt
 from plm_core.inference import embed, run
 from plm_core.kinds import get_adapter
-from plm_core.loading import ModelHandle
+from plm_core.handle import ModelHandle
 from plm_core.i18n import msg
 
 MASK = "[MASK]"

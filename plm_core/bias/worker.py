@@ -19,10 +19,11 @@ import threading
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from plm_core import evaluate  # noqa: F401 - registers the Evaluate page's probe (PROBES["evaluate"])
 from plm_core.bias import jobs
 from plm_core.bias.store import RunInfo, RunStore
 from plm_core.errors import PlmCoreError
-from plm_core.loading import ModelHandle
+from plm_core.handle import ModelHandle
 
 log = logging.getLogger(__name__)
 

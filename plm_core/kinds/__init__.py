@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 from plm_core.errors import UnsupportedModelError
+from plm_core.kind_registry import KINDS, get_adapter, register
 from plm_core.kinds.base import EditComparison, KindAdapter, Output, PairComparison
 from plm_core.kinds.causal_lm import CausalLMAdapter
 from plm_core.kinds.classifier import ClassifierAdapter
@@ -15,10 +16,11 @@ from plm_core.kinds.masked_lm import MaskedLMAdapter
 from plm_core.kinds.seq2seq import Seq2SeqAdapter
 from plm_core.i18n import msg
 
-# detection order: the first adapter whose detect() accepts a config wins, then detect_fallback() in this order
-KINDS: dict[str, KindAdapter] = {a.name: a for a in (
-    MaskedLMAdapter(), CausalLMAdapter(), ClassifierAdapter(), Seq2SeqAdapter(), EncoderAdapter(),
-)}
+# detection order: the first adapter whose detect() accepts a config wins, then detect_fallback() in this order.
+# KINDS is plm_core.kind_registry's dict (ModelHandle.adapter reads it there without importing the adapters).
+for _adapter in (MaskedLMAdapter(), CausalLMAdapter(), ClassifierAdapter(), Seq2SeqAdapter(), EncoderAdapter()):
+    register(_adapter)
+del _adapter
 MODEL_KINDS: tuple[str, ...] = tuple(KINDS)
 # the kind any checkpoint loads as (no head to lack): what load-time refusals suggest instead
 FALLBACK_KIND: str = EncoderAdapter.name
@@ -45,18 +47,6 @@ def unexplained_head(config) -> tuple[str, str] | None:
             if arch.endswith(suffix):
                 return arch, what
     return None
-
-
-def get_adapter(kind: str) -> KindAdapter:
-    """The adapter of ``kind`` (a ``ModelHandle.kind`` value).
-
-    Raises:
-        UnsupportedModelError: no such kind.
-    """
-    try:
-        return KINDS[kind]
-    except KeyError:
-        raise UnsupportedModelError(msg('unknown model kind {kind!r}; choose one of {value}', kind=kind, value=', '.join(KINDS))) from None
 
 
 def detect_kind(config) -> str:

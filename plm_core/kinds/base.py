@@ -35,7 +35,7 @@ if TYPE_CHECKING:
 
     from plm_core.attribution.objective import Objective
     from plm_core.attribution.types import Target, TargetKind
-    from plm_core.loading import ModelHandle
+    from plm_core.handle import ModelHandle
     from plm_core.masking import MaskedInput
 
 # What a kind's prediction is, for views that depend on it rather than on the kind:

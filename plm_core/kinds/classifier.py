@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 
     from plm_core.attribution.objective import Objective
     from plm_core.attribution.types import Target
-    from plm_core.loading import ModelHandle
+    from plm_core.handle import ModelHandle
 
 
 class ClassifierAdapter(KindAdapter):

@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 
     from plm_core.attribution.objective import Objective
     from plm_core.attribution.types import Target
-    from plm_core.loading import ModelHandle
+    from plm_core.handle import ModelHandle
     from plm_core.masking import MaskedInput
 
 

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from plm_core.inference import padded_inputs, run
+from plm_core.inference import decoder_start, padded_inputs, run
 from plm_core.kinds.causal_lm import CausalLMAdapter
 from plm_core.errors import UnsupportedModelError
 from plm_core.kinds.base import DecoderOutput, KindAdapter, top_tokens
@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 
     from plm_core.attribution.objective import Objective
     from plm_core.attribution.types import Target
-    from plm_core.loading import ModelHandle
+    from plm_core.handle import ModelHandle
 
 MAX_SENTINELS = 100  # T5 has <extra_id_0> .. <extra_id_99>
 MAX_SPAN_TOKENS = 20  # greedy decoding of a sentinel input stops here (a live view: keep it short)
@@ -201,16 +201,6 @@ class Seq2SeqAdapter(CausalLMAdapter):
         return token_objective(handle, prep, target, len(encoding) - 1, where=msg("as the next target token"),
                                leading_space=bool(prefix) and not prefix.endswith((" ", "\n", "\t")),
                                logits_at=logits_at)
-
-
-def decoder_start(handle: ModelHandle) -> int:
-    """The token the decoder starts from (T5: <pad>, BART: </s>)."""
-    for source in (handle.config, getattr(handle.model, "generation_config", None)):
-        value = getattr(source, "decoder_start_token_id", None)
-        if value is not None:
-            return int(value)
-    with handle.lock:
-        return int(handle.tokenizer.pad_token_id or 0)
 
 
 def sentinels(handle: ModelHandle) -> list[tuple[str, int]]:

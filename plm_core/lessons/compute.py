@@ -19,7 +19,7 @@ from plm_core.attention import _check_index, attention_result, capture_layer, ca
 from plm_core.display import token_text, token_texts
 from plm_core.errors import InvalidInputError, UnsupportedModelError, excerpt
 from plm_core.inference import embed, mask_positions, mean_pool, model_inputs, run
-from plm_core.loading import ModelHandle
+from plm_core.handle import ModelHandle
 from plm_core.tokens import encode
 from plm_core.types import Encoding, QueryKeyResult, TokenDistribution
 from plm_core.i18n import msg

@@ -26,7 +26,8 @@ from transformers import BertConfig, BertForSequenceClassification
 from plm_core.classroom import token_cap
 from plm_core.errors import InvalidInputError, UnsupportedModelError, excerpt
 from plm_core.inference import mean_pool, run
-from plm_core.loading import ModelHandle
+from plm_core.metrics import classification_metrics
+from plm_core.handle import MODEL_CONSTRUCTION_LOCK, ModelHandle
 from plm_core.tokens import clean_text
 from plm_core.i18n import msg
 
@@ -233,9 +234,7 @@ class TrainedHead:
 
     def heldout_metrics(self):
         """Precision, recall, F1 and the confusion matrix of the held-out predictions (scikit-learn, with
-        bootstrap intervals: :func:`plm_core.evaluate.classification_metrics`)."""
-        from plm_core.evaluate import classification_metrics
-
+        bootstrap intervals: :func:`plm_core.metrics.classification_metrics`)."""
         names = self.data.names
         return classification_metrics([names[i] for i in self.data.labels],
                                       [names[i] for i in self.heldout_predictions], names)
@@ -283,8 +282,6 @@ def save_classifier(handle: ModelHandle, trained: TrainedHead, folder: str | Pat
         config_dict.pop(key, None)
     config = BertConfig(**config_dict, num_labels=len(names), id2label=dict(enumerate(names)),
                         label2id={n: i for i, n in enumerate(names)}, architectures=["BertForSequenceClassification"])
-    from plm_core.loading import MODEL_CONSTRUCTION_LOCK
-
     with MODEL_CONSTRUCTION_LOCK, torch.device("cpu"):  # not while another session's load swaps init functions
         clf = BertForSequenceClassification(config)
     with handle.lock:  # copy, on the CPU, from the shared model (which stays where it is)

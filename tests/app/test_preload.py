@@ -43,6 +43,41 @@ def test_ten_sessions_importing_the_pages_at_once_all_succeed():
         assert out.stdout.strip().splitlines()[-1] == "[]", out.stdout[-3000:]
 
 
+def test_ten_sessions_importing_the_pages_at_once_need_no_preload_for_the_app_s_own_modules():
+    """The same ten first imports at once WITHOUT ``ui.preload``, the libraries' lazy names resolved first (their
+    own race, which the preload exists for): no module of the app waits on a half-built one of its own. Before
+    issue 26 (import cycles, and ``plm_core/__init__`` importing the core eagerly) this failed 3 times in 3 with
+    "cannot import name 'run' from partially initialized module 'plm_core.inference'"."""
+    script = textwrap.dedent("""
+        import ast, importlib, pathlib, threading
+        import captum.attr, pandas, plotly.express, plotly.graph_objects, plotly.subplots, scipy.stats, sklearn.metrics
+        import streamlit, transformers
+        LISTS = {t.id: ast.literal_eval(n.value) for n in ast.parse(pathlib.Path("plm_core/preload.py").read_text()).body
+                 if isinstance(n, ast.Assign) for t in n.targets if getattr(t, "id", "") in ("NAMES", "SUBMODULES")}
+        [getattr(transformers, name) for name in LISTS["NAMES"] + ("AutoModelForMaskedLM", "AutoModelForSeq2SeqLM",
+                                                                    "AutoModelForSequenceClassification")]
+        [importlib.import_module(name) for name in LISTS["SUBMODULES"]]
+        MODULES = ["ui.attribution", "ui.masking", "ui.generation", "ui.lessons", "ui.inside", "ui.evaluate",
+                   "ui.bias", "plm_core.tokens", "plm_core.inference", "plm_core.attention"]
+        errors, barrier = [], threading.Barrier(len(MODULES))
+        def session(module):
+            barrier.wait()
+            try:
+                importlib.import_module(module)
+            except Exception as error:
+                errors.append(f"{module}: {type(error).__name__}: {error}")
+        threads = [threading.Thread(target=session, args=(m,)) for m in MODULES]
+        [t.start() for t in threads]
+        [t.join() for t in threads]
+        print(repr(errors))
+    """)
+    for _ in range(2):
+        out = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=600,
+                             env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin", "HF_HUB_OFFLINE": "1"})
+        assert out.returncode == 0, out.stderr[-3000:]
+        assert out.stdout.strip().splitlines()[-1] == "[]", out.stdout[-3000:]
+
+
 @pytest.mark.parametrize("script", ["app.py", *sorted(p.name for p in (ROOT / "pages").glob("*.py"))])
 def test_every_entry_script_imports_the_preload_before_anything_else(script):
     """CI, stop 27, again after app.py had it: a student who opened /attribution by its URL ran pages/attribution.py

@@ -56,6 +56,7 @@ def ray_backend(monkeypatch_module):
     import ray
     from ray import serve
 
+    from plm_core.serving.ray_replica import build_app
     from ui import ray_backend as rb
 
     monkeypatch_module.setenv("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")  # Ray's switch for a loopback-only node
@@ -64,7 +65,7 @@ def ray_backend(monkeypatch_module):
              runtime_env={"env_vars": {"HF_HUB_OFFLINE": "1", "PLM_DEVICE": "cpu", "TOKENIZERS_PARALLELISM": "false"}})
     try:
         serve.start(proxy_location="Disabled")
-        serve.run(rb.build_app({"preload": "embedded"}), name=rb.APP_NAME, route_prefix=None)
+        serve.run(build_app({"preload": "embedded"}), name=rb.APP_NAME, route_prefix=None)
         monkeypatch_module.setenv("PLM_BACKEND", "ray")
         rb.reset()
         yield rb

@@ -66,12 +66,12 @@ def test_predict_many_returns_each_items_own_error(tiny_handles):
 
 
 def test_local_backend_runs_the_core_function(tiny_handles, monkeypatch):
-    """compute(spec, op, ...) with PLM_BACKEND unset == the core function on ui.resources' handle."""
-    from ui import backend, resources
+    """compute(spec, op, ...) with PLM_BACKEND unset == the core function on ui.handles' handle."""
+    from ui import backend, handles
 
     handle = tiny_handles["classifier"]
     monkeypatch.delenv("PLM_BACKEND", raising=False)
-    monkeypatch.setattr(resources, "get_handle", lambda spec: handle)
+    monkeypatch.setattr(handles, "get_handle", lambda spec: handle)
     got = backend.compute(handle.spec, "predict", "good movie", top_k=3)
     np.testing.assert_array_equal(got.probs, predict(handle, "good movie", top_k=3).probs)
     assert run_op("token_count", lambda s: handle, handle.spec, ("good movie",)) == len(got.encoding)
