@@ -208,7 +208,7 @@ def source_url(relative: str, base_url: str | None = None) -> str:
 def pinned_hash(relative: str, base_url: str | None = None) -> str | None:
     """pooch's ``known_hash`` for ``relative`` from its public address; None from an address the deployment or a
     test gives (``base_url`` or :data:`URL_ENV`): that source is its owner's, not the pinned public file."""
-    return None if (base_url or os.environ.get(URL_ENV)) else KNOWN_HASHES.get(relative)
+    return None if (base_url or settings().bias_data_url) else KNOWN_HASHES.get(relative)
 
 
 def _downloader(timeout: float):
