@@ -113,7 +113,7 @@ def test_causal_lm_next_token(app_factory, tiny_dirs):
 def distilbert_classifier(tmp_path_factory):
     """A tiny DistilBERT classifier with sharp integrands (adaptive IG falls back to the fixed rule on it)."""
     from plm_core.loading import ModelSpec, load_model
-    from tiny_models import save_tiny
+    from plm_core.testing import save_tiny
 
     return load_model(ModelSpec(str(save_tiny("distilbert_classifier", tmp_path_factory.mktemp("db"))), device="cpu"))
 
@@ -170,7 +170,7 @@ def test_gradient_shap_says_what_to_expect_before_it_runs(app_factory):
 def test_bart_nli_pair_box_and_attribution(app_factory, tmp_path):
     """A BART-MNLI-style classifier: the page has the hypothesis box, runs (the estimate crashed) and explains
     tokens of both texts."""
-    from tiny_models import save_tiny_head
+    from plm_core.testing import save_tiny_head
 
     folder = save_tiny_head("bart_nli", tmp_path / "bart_nli")
     at = _open(app_factory, str(folder))

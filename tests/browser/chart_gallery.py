@@ -18,7 +18,7 @@ for path in (ROOT, ROOT / "tests"):
         sys.path.insert(0, str(path))
 
 from plm_core.loading import ModelSpec, load_model  # noqa: E402
-from tiny_models import save_tiny  # noqa: E402
+from plm_core.testing import save_tiny  # noqa: E402
 from ui import charts  # noqa: E402
 from viz_samples import figures_of, sample_figures  # noqa: E402
 

@@ -14,7 +14,7 @@ TEXTS = ["good movie", "bad film", "a great book", "awful plot", "fun story", "b
 
 
 def test_upload_confusion_matrix_and_an_error_opens_in_attribution(app, shots_dir, tmp_path):
-    from tiny_models import save_tiny
+    from plm_core.testing import save_tiny
 
     from plm_core.loading import ModelSpec, load_model
 

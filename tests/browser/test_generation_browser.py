@@ -17,7 +17,7 @@ PROMPT = "the cat sat on the mat, the"  # "the" three times: tokens are picked b
 
 @pytest.fixture(scope="module")
 def tiny_gpt2_dir(tmp_path_factory):
-    from tiny_models import save_tiny
+    from plm_core.testing import save_tiny
 
     return save_tiny("causal_lm", tmp_path_factory.mktemp("gen_browser") / "gpt2")
 
