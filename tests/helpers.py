@@ -74,9 +74,11 @@ def plotly_array(value) -> np.ndarray:
 
 
 def open_page(app_factory, model_id, page: str, query: dict[str, str] | None = None):
-    """An AppTest of app.py on ``model_id``, switched to ``page`` (e.g. "pages/masking.py"), with no exception."""
+    """An AppTest of app.py on ``model_id`` (a folder or an embedded model's id) with ``query`` parameters, switched to
+    ``page`` (e.g. "pages/masking.py"), with no exception on the home page or the page."""
     at = app_factory(str(model_id), query)
     at.run()
+    assert not at.exception, at.exception
     at.switch_page(page).run()
     assert not at.exception, at.exception
     return at
