@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import gc
 import os
-import tempfile
-import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -24,25 +22,6 @@ def pytest_configure(config):
     """Before any test module imports transformers (it reads these once): tests never reach the Hub."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-
-
-# folders the suite's servers and benchmarks make in the temporary folder (tests/browser/chart_gallery.py,
-# benchmarks/load_client.py, tests/browser/st_browser.py's per-server folder)
-OWN_TEMP_FOLDERS = ("plm-gallery-*", "plm-load-*", "plm-server-*")
-
-
-@pytest.fixture(scope="session", autouse=True)
-def _no_leftover_temp_folders():
-    """The suite leaves none of its folders in the machine's temporary folder (an error at the end of the session
-    names them). Only folders made during this session count: another checkout's run on the same machine may make
-    them too, so one found here is worth a look before blaming this run."""
-    tmp = Path(tempfile.gettempdir())
-    before = {p for pattern in OWN_TEMP_FOLDERS for p in tmp.glob(pattern)}
-    started = time.time()
-    yield
-    left = sorted(str(p) for pattern in OWN_TEMP_FOLDERS for p in tmp.glob(pattern)
-                  if p not in before and p.exists() and p.stat().st_mtime >= started)
-    assert not left, f"the test session left these in {tmp}: {left}"
 
 
 @pytest.fixture(autouse=True)

@@ -1,7 +1,8 @@
 """The suite leaves no folder in the machine's temporary folder (issue 26, item 6): a server started by
 ``st_browser.streamlit_server`` keeps its temporary files (the chart gallery's tiny models, plm-gallery-*) in a folder
-of its own, removed when it stops. (tests/conftest.py checks the whole session; tests/serving/test_load_client.py the
-load client's plm-load-* folder.)"""
+of its own, removed when it stops (tests/serving/test_load_client.py checks the load client's plm-load-* folder).
+A check of the whole temporary folder after a session cannot tell this run's folders from those of other runs on a
+shared machine (tried: it caught another checkout's live server), so each maker of such folders is tested instead."""
 
 from __future__ import annotations
 
