@@ -7,6 +7,9 @@ imported by the app; it lives in the package so that benchmarks need not import 
 
 from __future__ import annotations
 
+import atexit
+import shutil
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
@@ -55,6 +58,15 @@ one two three four five today yesterday tomorrow day night time year week always
 SPECIALS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 PUNCT = list(".,!?;:'\"()-<>=/&")
 LETTERS = list("abcdefghijklmnopqrstuvwxyz0123456789")
+
+
+def temp_folder(prefix: str) -> Path:
+    """A new folder in the temporary folder (``tempfile.mkdtemp``), removed when this process exits normally
+    (``atexit``; a Streamlit server stopped with SIGTERM exits normally): for scripts outside pytest's ``tmp_path``,
+    such as the browser tests' chart gallery."""
+    folder = Path(tempfile.mkdtemp(prefix=prefix))
+    atexit.register(shutil.rmtree, folder, True)
+    return folder
 
 
 def bert_vocab() -> list[str]:

@@ -8,11 +8,9 @@ from __future__ import annotations
 import contextlib
 import os
 import re
-import shutil
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 import urllib.request
 from pathlib import Path
@@ -88,15 +86,8 @@ def wait_healthy(base_url: str, proc: subprocess.Popen | None = None, timeout: f
 @contextlib.contextmanager
 def streamlit_server(app_dir: Path, script: str = "app.py", port: int | None = None,
                      log_path: Path | None = None, env: dict | None = None):
-    """Start `streamlit run` on 127.0.0.1:<port>, yield base URL, stop it (by PID).
-
-    The server's temporary files go to a folder of its own (``TMPDIR``), removed when it stops, unless ``env``
-    names one: a server killed mid-run leaves nothing in the machine's temporary folder.
-    """
+    """Start `streamlit run` on 127.0.0.1:<port>, yield base URL, stop it (by PID)."""
     port = port or free_port()
-    own_tmp = None if "TMPDIR" in (env or {}) else tempfile.mkdtemp(prefix=f"plm-server-{port}-")
-    if own_tmp:
-        env = {**(env or {}), "TMPDIR": own_tmp}
     cmd = [
         sys.executable, "-m", "streamlit", "run", script,
         "--server.headless", "true",
@@ -120,8 +111,6 @@ def streamlit_server(app_dir: Path, script: str = "app.py", port: int | None = N
             proc.wait(timeout=10)
         if log_path:
             log.close()
-        if own_tmp:
-            shutil.rmtree(own_tmp, ignore_errors=True)
 
 
 # --------------------------------------------------------------- browser ----
