@@ -81,7 +81,7 @@ def shaped_handle(name: str, device: torch.device) -> ModelHandle:
     heads) with random weights (eager), tokenized by the tiny test vocabularies."""
     from transformers import LlamaConfig, LlamaForCausalLM, T5Config, T5ForConditionalGeneration
 
-    from tests.tiny_models import bert_tokenizer, bpe_tokenizer, llama_tokenizer, t5_tokenizer
+    from plm_core.testing import bert_tokenizer, bpe_tokenizer, llama_tokenizer, t5_tokenizer
 
     torch.manual_seed(0)
     if name == "bert-base":

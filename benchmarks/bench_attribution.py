@@ -114,7 +114,7 @@ def setups(only: set[str], baselines: tuple[str, ...]) -> list[Setup]:
             "bert-base-shape", "masked_lm", BertForMaskedLM(BertConfig(attn_implementation="eager")), tok),
             Target("token", output="logit"), baselines))
     if "gpt2" in only:
-        from tests.tiny_models import bpe_tokenizer
+        from plm_core.testing import bpe_tokenizer
 
         out.append(Setup("gpt2 shape (random), next token", _random_handle(
             "gpt2-shape", "causal_lm", GPT2LMHeadModel(GPT2Config(attn_implementation="eager")), bpe_tokenizer()),

@@ -45,7 +45,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--reps", type=int, default=50)
     args = parser.parse_args()
-    from tests.tiny_models import multilingual_bpe_tokenizer, save_tiny_with
+    from plm_core.testing import multilingual_bpe_tokenizer, save_tiny_with
 
     handles = {"MiniLM (WordPiece)": load_model(ModelSpec("embedded", device="cpu")),
                "tiny GPT-2 (byte-level BPE)": load_model(ModelSpec(str(save_tiny_with(

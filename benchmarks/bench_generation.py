@@ -28,7 +28,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
+sys.path[:0] = [str(ROOT)]
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
@@ -52,7 +52,7 @@ def sync(device: torch.device) -> None:
 def gpt2_handle(device: torch.device) -> ModelHandle:
     """gpt2 (124 M) shape, random weights, eager; the tiny byte-level BPE tokenizes (ids above its vocabulary
     are shown as "<id N>", as for any padded vocabulary)."""
-    from tiny_models import bpe_tokenizer
+    from plm_core.testing import bpe_tokenizer
 
     torch.manual_seed(0)
     tok = bpe_tokenizer()

@@ -19,7 +19,6 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "tests"))
 
 
 def best(fn, reps: int) -> float:
@@ -41,7 +40,7 @@ def main() -> None:
     from plm_core.loading import ModelSpec, load_model
     from plm_core.tokens import encode
     from plm_core.viz.attention_plots import attention_heatmap
-    from tiny_models import save_tiny
+    from plm_core.testing import save_tiny
     from ui.safe import safe_figure
 
     folder = Path(tempfile.mkdtemp()) / "tiny_bert"

@@ -26,7 +26,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
+sys.path[:0] = [str(ROOT)]
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
@@ -41,7 +41,7 @@ from plm_core.patching import patch  # noqa: E402
 def gpt2_handle() -> ModelHandle:
     from transformers import GPT2Config, GPT2LMHeadModel
 
-    from tiny_models import bpe_tokenizer
+    from plm_core.testing import bpe_tokenizer
 
     torch.manual_seed(0)
     tok = bpe_tokenizer()

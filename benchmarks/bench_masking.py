@@ -89,7 +89,7 @@ def full_size_handles() -> list[tuple[str, ModelHandle]]:
 
     from transformers import BertConfig, BertForMaskedLM, GPT2Config, GPT2LMHeadModel
 
-    from tests.tiny_models import bpe_tokenizer
+    from plm_core.testing import bpe_tokenizer
 
     mini = load_model(ModelSpec("embedded", device="cpu"))
     torch.manual_seed(0)

@@ -113,10 +113,12 @@ def streamlit_command(port: int, load_log: Path, *extra: str) -> list[str]:
 class Server:
     """The README's server (``streamlit run app.py``) on a free port, started and stopped by this client."""
 
-    def __init__(self, env: dict[str, str] | None = None):
+    def __init__(self, env: dict[str, str] | None = None, folder: Path | None = None):
+        """``folder``: where its logs go (default: plm-load-<port> in the temporary folder, kept for a person to
+        read after a benchmark; tests pass a folder of their own)."""
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}/"
-        self.dir = Path(os.environ.get("TMPDIR", "/tmp")) / f"plm-load-{self.port}"
+        self.dir = folder or Path(os.environ.get("TMPDIR", "/tmp")) / f"plm-load-{self.port}"
         self.dir.mkdir(parents=True, exist_ok=True)
         self.load_log = self.dir / "loads.log"
         self.load_log.write_text("")

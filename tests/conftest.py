@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 # re-exported for tests that still write ``from conftest import ...`` (prefer ``from helpers import ...``);
-# plm_core and tiny_models are importable through pyproject.toml's pytest ``pythonpath``
+# plm_core (and its tiny models, plm_core.testing) and helpers are importable through pyproject.toml's pytest ``pythonpath``
 from helpers import ROOT, SHARED_DATA, TINY_ARCHS, TINY_KINDS, TINY_SEQ2SEQ, assert_no_hooks, seed_everything  # noqa: F401
 
 if TYPE_CHECKING:
@@ -38,7 +38,7 @@ def _bias_store(tmp_path, monkeypatch):
 @pytest.fixture(scope="session")
 def tiny_dirs(tmp_path_factory) -> dict[str, Path]:
     """Folder of each tiny model kind (saved once per test session)."""
-    from tiny_models import save_tiny
+    from plm_core.testing import save_tiny
 
     base = tmp_path_factory.mktemp("tiny_models")
     return {kind: save_tiny(kind, base / kind) for kind in (*TINY_KINDS, *TINY_SEQ2SEQ, *TINY_ARCHS)}
@@ -48,9 +48,9 @@ def tiny_dirs(tmp_path_factory) -> dict[str, Path]:
 def tiny_handles(tiny_dirs) -> dict[str, ModelHandle]:
     """One shared handle per tiny kind, loaded through load_model on the CPU."""
     from plm_core.loading import ModelSpec, load_model
-    from tiny_models import ARCH_CASES
+    from plm_core.testing import TINY_CASES
 
-    return {kind: load_model(ModelSpec(str(path), device="cpu", kind=ARCH_CASES.get(kind, ("", "auto"))[1]))
+    return {kind: load_model(ModelSpec(str(path), device="cpu", kind=TINY_CASES[kind].load_as))
             for kind, path in tiny_dirs.items()}
 
 

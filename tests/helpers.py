@@ -8,23 +8,30 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import random
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
+# the groups of the one table of tiny-model cases (plm_core.testing.TINY_CASES): core kinds, the rotary decoders among
+# them, encoder-decoders (three attention stacks), and the newer architectures of the overviews
+from plm_core.testing import TINY_ARCHS, TINY_DECODERS, TINY_KINDS, TINY_SEQ2SEQ, tiny_names  # noqa: F401
+
 ROOT = Path(__file__).resolve().parents[1]
-# Llama-style decoders: rotary positions, grouped-query attention, SentencePiece tokens (tests/tiny_models.py)
-TINY_DECODERS = ("llama", "mistral", "qwen2", "phi3", "gemma")
-TINY_KINDS = ("masked_lm", "classifier", "encoder", "causal_lm", "distilbert_mlm", "roberta_mlm", *TINY_DECODERS)
-# encoder-decoders (T5 with sentinels, BART with <mask>): three attention stacks, so not in TINY_KINDS
-TINY_SEQ2SEQ = ("t5", "bart")
-# newer architectures and the other models of the overviews (tests/tiny_models.py ARCH_CASES)
-TINY_ARCHS = ("qwen3", "qwen3_classifier", "gemma2", "gemma3", "olmo2", "gpt_neox", "albert_mlm", "mobilebert_mlm",
-              "xlnet_lm", "xlnet_classifier")
 SHARED_DATA = ROOT.parent / "shared" / "data"
+
+
+def run_python(code: str, env: dict[str, str]) -> subprocess.CompletedProcess:
+    """``python -c code`` in a fresh interpreter at the repository root, with ``env`` over this environment (less
+    OMP_WAIT_POLICY, so that a test sees plm_core's default)."""
+    base = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+    return subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120,
+                          env={**base, **env})
 
 
 def seed_everything(seed: int = 0) -> None:
@@ -67,9 +74,11 @@ def plotly_array(value) -> np.ndarray:
 
 
 def open_page(app_factory, model_id, page: str, query: dict[str, str] | None = None):
-    """An AppTest of app.py on ``model_id``, switched to ``page`` (e.g. "pages/masking.py"), with no exception."""
+    """An AppTest of app.py on ``model_id`` (a folder or an embedded model's id) with ``query`` parameters, switched to
+    ``page`` (e.g. "pages/masking.py"), with no exception on the home page or the page."""
     at = app_factory(str(model_id), query)
     at.run()
+    assert not at.exception, at.exception
     at.switch_page(page).run()
     assert not at.exception, at.exception
     return at

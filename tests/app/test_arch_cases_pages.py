@@ -1,4 +1,4 @@
-"""The pages on the newer architectures and the other models of the overviews (tests/tiny_models.py ARCH_CASES),
+"""The pages on the newer architectures and the other models of the overviews (plm_core.testing.TINY_CASES, group "arch"),
 loaded from their folders through the real loader as a user's would be."""
 
 from __future__ import annotations

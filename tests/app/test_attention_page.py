@@ -7,19 +7,11 @@ import re
 
 import numpy as np
 import pytest
-from helpers import chart_specs, plotly_array, shown
+from helpers import chart_specs, open_page, plotly_array, shown
 
 from ui.widgets import OTHER
 
 PAGE = "pages/attention.py"
-
-
-def _open(app_factory, model_id: str = "embedded"):
-    at = app_factory(model_id).run()
-    assert not at.exception, at.exception
-    at.switch_page(PAGE).run()
-    assert not at.exception, at.exception
-    return at
 
 
 def _markdown(at) -> list[str]:
@@ -39,7 +31,7 @@ def _set_text(at, text: str) -> None:
 
 @pytest.mark.slow
 def test_opens_with_the_example_analysed(app_factory):
-    at = _open(app_factory)
+    at = open_page(app_factory, "embedded", PAGE)
     assert at.title[0].value == "Attention"
     assert _summary(at) == "13 tokens · 6 layers × 12 heads"
     frames = at.get("iframe")
@@ -60,7 +52,7 @@ def test_opens_with_the_example_analysed(app_factory):
 
 @pytest.mark.slow
 def test_typing_updates_tokens_and_pair(app_factory):
-    at = _open(app_factory)
+    at = open_page(app_factory, "embedded", PAGE)
     _set_text(at, "the quick brown fox jumps over the lazy dog")
     assert _summary(at).startswith("11 tokens")
     heat = json.loads(at.get("plotly_chart")[0].proto.spec)["data"][0]
@@ -73,7 +65,7 @@ def test_typing_updates_tokens_and_pair(app_factory):
 
 @pytest.mark.slow
 def test_query_key_tab_success_line(app_factory):
-    at = _open(app_factory)
+    at = open_page(app_factory, "embedded", PAGE)
     at.selectbox(key="attention.qk.layer").set_value(3).run()
     at.selectbox(key="attention.qk.head").set_value(7).run()
     assert not at.exception
@@ -89,7 +81,7 @@ def test_query_key_tab_success_line(app_factory):
 
 @pytest.mark.slow
 def test_bad_input_gives_clear_messages(app_factory):
-    at = _open(app_factory)
+    at = open_page(app_factory, "embedded", PAGE)
     for text in ("", "   \n\t "):
         _set_text(at, text)
         assert [shown(e.value) for e in at.error] == ["the text is empty: type a sentence"]
@@ -130,7 +122,7 @@ def _submit_model(at, model_id: str) -> None:
 @pytest.mark.slow
 def test_unknown_model_keeps_the_previous_one(app_factory, monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    at = _open(app_factory)
+    at = open_page(app_factory, "embedded", PAGE)
     for model_id, reason in (("no-such-org/no-such-model", "the Hugging Face Hub cannot be reached (offline mode or no network)"),
                              ("/no/such/folder", "there is no folder")):
         _submit_model(at, model_id)
@@ -144,7 +136,7 @@ def test_unknown_model_keeps_the_previous_one(app_factory, monkeypatch):
 
 
 def test_tiny_gpt2_folder_as_default(app_factory, tiny_dirs):
-    at = _open(app_factory, str(tiny_dirs["causal_lm"]))
+    at = open_page(app_factory, str(tiny_dirs["causal_lm"]), PAGE)
     assert _summary(at).endswith("2 layers × 4 heads")
     assert "causal language model" in " ".join(shown(c.value) for c in at.sidebar.caption)
     assert any("causal mask: a token sees only itself and earlier tokens" in m for m in _markdown(at))
@@ -157,7 +149,7 @@ def test_tiny_gpt2_folder_as_default(app_factory, tiny_dirs):
 
 
 def test_switching_to_a_tiny_folder_in_the_sidebar(app_factory, tiny_dirs):
-    at = _open(app_factory, str(tiny_dirs["masked_lm"]))
+    at = open_page(app_factory, str(tiny_dirs["masked_lm"]), PAGE)
     _submit_model(at, str(tiny_dirs["classifier"]))
     assert not at.sidebar.error
     assert "sequence classifier" in " ".join(shown(c.value) for c in at.sidebar.caption)

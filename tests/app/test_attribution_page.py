@@ -4,7 +4,7 @@ from __future__ import annotations
 
 
 import pytest
-from helpers import chart_specs, shown
+from helpers import chart_specs, open_page, shown
 
 PAGE = "pages/attribution.py"
 
@@ -15,14 +15,6 @@ def _run_if_asked(at):
     if asked:
         asked[0].click().run()
     return at
-
-
-def _open(app_factory, model_id: str):
-    at = app_factory(model_id).run()
-    assert not at.exception, at.exception
-    at.switch_page(PAGE).run()
-    assert not at.exception, at.exception
-    return _run_if_asked(at)
 
 
 def _html(at) -> list[str]:
@@ -40,7 +32,7 @@ def _texts(at, kind: str) -> list[str]:
 
 @pytest.mark.slow
 def test_embedded_similarity_two_methods(app_factory):
-    at = _open(app_factory, "embedded")
+    at = _run_if_asked(open_page(app_factory, "embedded", PAGE))
     assert len(_highlights(at)) == 1  # IG by default, on the default sentence and second sentence
     assert any("cosine similarity" in m for m in _texts(at, "markdown"))
     captions = _texts(at, "caption")
@@ -63,7 +55,7 @@ def test_embedded_similarity_two_methods(app_factory):
 
 
 def test_masked_lm_targets_and_missing_mask(app_factory, tiny_dirs):
-    at = _open(app_factory, str(tiny_dirs["masked_lm"]))
+    at = _run_if_asked(open_page(app_factory, str(tiny_dirs["masked_lm"]), PAGE))
     assert not at.exception and len(_highlights(at)) == 1
     assert any("at [MASK]" in m for m in _texts(at, "markdown"))
     # contrast: he rather than she
@@ -84,7 +76,7 @@ def test_masked_lm_targets_and_missing_mask(app_factory, tiny_dirs):
 
 
 def test_classifier_and_deeplift_not_offered(app_factory, tiny_dirs):
-    at = _open(app_factory, str(tiny_dirs["classifier"]))
+    at = _run_if_asked(open_page(app_factory, str(tiny_dirs["classifier"]), PAGE))
     _run_if_asked(at.selectbox(key="attribution.class").set_value("negative").run())
     methods = at.multiselect(key="attribution.methods")
     assert "DeepLift" not in methods.options and "Integrated Gradients" in methods.options  # labels
@@ -99,7 +91,7 @@ def test_classifier_and_deeplift_not_offered(app_factory, tiny_dirs):
 
 
 def test_causal_lm_next_token(app_factory, tiny_dirs):
-    at = _open(app_factory, str(tiny_dirs["causal_lm"]))
+    at = _run_if_asked(open_page(app_factory, str(tiny_dirs["causal_lm"]), PAGE))
     assert not at.exception
     assert any("next token" in m for m in _texts(at, "markdown"))
     # GPT-2 has no mask token: the mask baseline is not offered, and the page says why
@@ -113,7 +105,7 @@ def test_causal_lm_next_token(app_factory, tiny_dirs):
 def distilbert_classifier(tmp_path_factory):
     """A tiny DistilBERT classifier with sharp integrands (adaptive IG falls back to the fixed rule on it)."""
     from plm_core.loading import ModelSpec, load_model
-    from tiny_models import save_tiny
+    from plm_core.testing import save_tiny
 
     return load_model(ModelSpec(str(save_tiny("distilbert_classifier", tmp_path_factory.mktemp("db"))), device="cpu"))
 
@@ -147,7 +139,7 @@ def test_quality_message_never_advises_steps_it_cannot_take(tiny_classifier, dis
 @pytest.mark.slow
 def test_embedded_default_auto_message(app_factory):
     """MiniLM at the page's defaults: the auto line says what it did; completeness within the tolerance."""
-    at = _open(app_factory, "embedded")
+    at = _run_if_asked(open_page(app_factory, "embedded", PAGE))
     lines = [c for c in _texts(at, "caption") if "Completeness error" in c]
     assert lines and "auto:" in lines[0], lines
     # MiniLM's integrands change locally: the fixed rule runs, and meets the 0.1 % tolerance on the default text
@@ -170,10 +162,10 @@ def test_gradient_shap_says_what_to_expect_before_it_runs(app_factory):
 def test_bart_nli_pair_box_and_attribution(app_factory, tmp_path):
     """A BART-MNLI-style classifier: the page has the hypothesis box, runs (the estimate crashed) and explains
     tokens of both texts."""
-    from tiny_models import save_tiny_head
+    from plm_core.testing import save_tiny_head
 
     folder = save_tiny_head("bart_nli", tmp_path / "bart_nli")
-    at = _open(app_factory, str(folder))
+    at = _run_if_asked(open_page(app_factory, str(folder), PAGE))
     assert not at.exception, at.exception
     at.text_area(key="attribution.text").input("a man is eating").run()
     _run_if_asked(at.text_area(key="attribution.pair").input("a person eats").run())

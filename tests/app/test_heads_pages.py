@@ -14,7 +14,7 @@ PREMISE, HYPOTHESIS = "a man is eating", "a person eats"
 
 @pytest.fixture(scope="module")
 def head_dirs(tmp_path_factory):
-    from tiny_models import save_tiny_head
+    from plm_core.testing import save_tiny_head
 
     base = tmp_path_factory.mktemp("tiny_heads_app")
     return {kind: save_tiny_head(kind, base / kind) for kind in ("bart_nli", "multilabel")}
@@ -72,7 +72,7 @@ def test_multilabel_masking_chart_is_per_label_sigmoid(app_factory, head_dirs):
 
 @pytest.fixture(scope="module")
 def chat_dir(tmp_path_factory):
-    from tiny_models import save_tiny_head
+    from plm_core.testing import save_tiny_head
 
     return save_tiny_head("chat", tmp_path_factory.mktemp("tiny_chat") / "chat")
 

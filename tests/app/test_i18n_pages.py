@@ -5,6 +5,7 @@ sharing one server's cached results, each see their own language (issue 12, item
 from __future__ import annotations
 
 import pytest
+from helpers import open_page
 from i18n_screen import english_on_screen, screen_texts
 
 from plm_core.i18n import set_language, use_language
@@ -22,14 +23,6 @@ def zh_thread():
     set_language("en")
 
 
-def _open(app_factory, model_id, page, query=None):
-    at = app_factory(str(model_id), {"lang": "zh", **(query or {})})
-    at.run()
-    at.switch_page(page).run()
-    assert not at.exception, at.exception
-    return at
-
-
 def _assert_chinese(at, where):
     found = english_on_screen(screen_texts(at))
     assert not found, f"{where}: English on screen: " + "; ".join(f"{m!r} in {w!r}" for m, w in found[:8])
@@ -37,7 +30,7 @@ def _assert_chinese(at, where):
 
 @pytest.mark.parametrize("page", PAGES)
 def test_every_page_in_chinese(app_factory, tiny_dirs, zh_thread, page):
-    at = _open(app_factory, tiny_dirs["masked_lm"], page)
+    at = open_page(app_factory, tiny_dirs["masked_lm"], page, {"lang": "zh"})
     _assert_chinese(at, page)
     assert at.sidebar.radio(key="language").value == "zh"
     assert any("\u4e00" <= c <= "\u9fff" for t in screen_texts(at) for c in t)
@@ -46,7 +39,7 @@ def test_every_page_in_chinese(app_factory, tiny_dirs, zh_thread, page):
 def test_pages_with_their_views_open_in_chinese(app_factory, tiny_dirs, zh_thread):
     """The views behind buttons, toggles and choices: masks and the occlusion sweep, words, attribution with several
     methods, comparison with attribution, a template bias probe run to the end."""
-    at = _open(app_factory, tiny_dirs["masked_lm"], "pages/masking.py")
+    at = open_page(app_factory, tiny_dirs["masked_lm"], "pages/masking.py", {"lang": "zh"})
     at.pills(key="masking.masks").set_value([2]).run()
     at.toggle(key="masking.sweep").set_value(True).run()
     assert not at.exception, at.exception
@@ -75,7 +68,7 @@ def test_pages_with_their_views_open_in_chinese(app_factory, tiny_dirs, zh_threa
 def test_generation_step_by_step_in_chinese(app_factory, tiny_dirs, zh_thread):
     """A causal LM writes two tokens; a generated token opened on each tab (distribution, attribution, attention,
     logit lens), with sampling settings moved: no English catalogue string on screen."""
-    at = _open(app_factory, tiny_dirs["causal_lm"], "pages/generation.py")
+    at = open_page(app_factory, tiny_dirs["causal_lm"], "pages/generation.py", {"lang": "zh"})
     at.slider(key="generation.temperature").set_value(1.5).run()
     at.slider(key="generation.top_k").set_value(5).run()
     at.button(key="generation.next").click().run()
@@ -89,7 +82,7 @@ def test_generation_step_by_step_in_chinese(app_factory, tiny_dirs, zh_thread):
 
 def test_every_lesson_step_in_chinese(app_factory, tiny_dirs, zh_thread, monkeypatch, tmp_path):
     monkeypatch.setenv("PLM_TRAINED_DIR", str(tmp_path / "trained"))
-    at = _open(app_factory, tiny_dirs["encoder"], "pages/lessons.py")
+    at = open_page(app_factory, tiny_dirs["encoder"], "pages/lessons.py", {"lang": "zh"})
     for lesson in LESSONS:
         for i, step in enumerate(lesson.steps):
             at.session_state["lessons.lesson"] = lesson.number
@@ -102,8 +95,7 @@ def test_every_lesson_step_in_chinese(app_factory, tiny_dirs, zh_thread, monkeyp
 
 
 def test_presenter_view_in_chinese_and_its_language_button(app_factory, tiny_dirs, zh_thread):
-    at = _open(app_factory, tiny_dirs["masked_lm"], "pages/lessons.py",
-               {"lessons.lesson": f"2. {LESSONS[1].title('zh')}", "lessons.presenter": "true"})
+    at = open_page(app_factory, tiny_dirs["masked_lm"], "pages/lessons.py", {"lang": "zh", **{"lessons.lesson": f"2. {LESSONS[1].title('zh')}", "lessons.presenter": "true"}})
     _assert_chinese(at, "presenter view")
     assert at.button(key="lessons.lang").label == "English"
     at.button(key="lessons.lang").click().run()  # (the test thread formats this run's widgets in Chinese)

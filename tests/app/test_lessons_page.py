@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 
 import pytest
-from helpers import shown
+from helpers import open_page, shown
 
 from plm_core.i18n import use_language
 from plm_core.lessons.content import LESSONS
@@ -17,15 +17,6 @@ PAGE = "pages/lessons.py"
 def lesson_label(number: int, lang: str = "en") -> str:
     """The lesson picker's label: the value a link carries (Streamlit binds a choice to the URL by its label)."""
     return f"{number}. {LESSONS[number - 1].title(lang)}"
-
-
-def _open(app_factory, model_id, query=None):
-    at = app_factory(model_id, query=query)
-    at.run()
-    assert not at.exception, at.exception
-    at.switch_page(PAGE).run()
-    assert not at.exception, at.exception
-    return at
 
 
 def _diffs(at) -> list[float]:
@@ -41,7 +32,7 @@ def trained_dir(tmp_path, monkeypatch):
 
 
 def test_every_step_of_every_lesson(app_factory, tiny_dirs, trained_dir):
-    at = _open(app_factory, str(tiny_dirs["encoder"]))
+    at = open_page(app_factory, str(tiny_dirs["encoder"]), PAGE)
     checked = 0
     for lesson in LESSONS:
         at.session_state["lessons.lesson"] = lesson.number
@@ -70,8 +61,7 @@ def test_every_step_of_every_lesson(app_factory, tiny_dirs, trained_dir):
 def test_shared_link_opens_the_step_with_its_inputs(app_factory, tiny_dirs):
     """Issue 13: a `reveal` link greeted a class that never guessed with "Not quite —"."""
     text = "the dog sat on the mat"
-    at = _open(app_factory, str(tiny_dirs["masked_lm"]),
-               {"lessons.lesson": lesson_label(2), "lessons.step": "3", "lessons.text.2": text, "lessons.layer": "1",
+    at = open_page(app_factory, str(tiny_dirs["masked_lm"]), PAGE, {"lessons.lesson": lesson_label(2), "lessons.step": "3", "lessons.text.2": text, "lessons.layer": "1",
                 "lessons.head": "3", "lessons.reveal.2.3": "true"})
     assert at.session_state["lessons.lesson"] == 2 and at.session_state["lessons.step"] == 3
     assert at.header[0].value == LESSONS[1].steps[2].title.en
@@ -89,8 +79,7 @@ def test_shared_link_opens_the_step_with_its_inputs(app_factory, tiny_dirs):
 
 
 def test_a_link_with_invalid_values_opens_the_defaults(app_factory, tiny_dirs):
-    at = _open(app_factory, str(tiny_dirs["masked_lm"]),
-               {"lessons.lesson": "99. Nope", "lessons.step": "-3", "lessons.layer": "x", "lang": "fr",
+    at = open_page(app_factory, str(tiny_dirs["masked_lm"]), PAGE, {"lessons.lesson": "99. Nope", "lessons.step": "-3", "lessons.layer": "x", "lang": "fr",
                 "lessons.presenter": "maybe", "lessons.reveal.1.1": "yes"})
     assert not at.exception and not at.error
     assert at.session_state["lessons.lesson"] == 1 and at.session_state["lessons.step"] == 1
@@ -104,8 +93,7 @@ def test_presenter_view_hides_controls_and_steps(app_factory, tiny_dirs):
 
 
 def _presenter_view_in_chinese(app_factory, tiny_dirs):
-    at = _open(app_factory, str(tiny_dirs["masked_lm"]),
-               {"lessons.lesson": lesson_label(1, "zh"), "lessons.presenter": "true", "lang": "zh"})
+    at = open_page(app_factory, str(tiny_dirs["masked_lm"]), PAGE, {"lessons.lesson": lesson_label(1, "zh"), "lessons.presenter": "true", "lang": "zh"})
     # the controls are drawn (their values stay in the link) inside containers the presenter CSS hides
     html = " ".join(h.proto.body for h in at.get("html"))
     assert "stSidebar" in html and "font-size" in html and '[class*="st-key-lessons-ctl-"]' in html
@@ -119,7 +107,7 @@ def _presenter_view_in_chinese(app_factory, tiny_dirs):
 
 
 def test_wrong_guess_is_corrected(app_factory, tiny_dirs):
-    at = _open(app_factory, str(tiny_dirs["masked_lm"]), {"lessons.lesson": lesson_label(2), "lessons.step": "3"})
+    at = open_page(app_factory, str(tiny_dirs["masked_lm"]), PAGE, {"lessons.lesson": lesson_label(2), "lessons.step": "3"})
     wrong = 1 - LESSONS[1].steps[2].question.answer if LESSONS[1].steps[2].question.answer < 2 else 0
     at.radio(key="lessons.guess.2.3").set_value(wrong).run()
     at.toggle(key="lessons.reveal.2.3").set_value(True).run()
@@ -131,8 +119,7 @@ def test_wrong_guess_is_corrected(app_factory, tiny_dirs):
 
 
 def test_lesson5_saves_a_classifier_and_switches_the_model(app_factory, tiny_dirs, trained_dir):
-    at = _open(app_factory, str(tiny_dirs["encoder"]),
-               {"lessons.lesson": lesson_label(5), "lessons.step": "3", "lessons.reveal.5.3": "true"})
+    at = open_page(app_factory, str(tiny_dirs["encoder"]), PAGE, {"lessons.lesson": lesson_label(5), "lessons.step": "3", "lessons.reveal.5.3": "true"})
     at.button(key="lessons.save").click().run()
     assert not at.exception, at.exception
     spec = at.session_state["model.spec"]
@@ -145,7 +132,7 @@ def test_lesson5_saves_a_classifier_and_switches_the_model(app_factory, tiny_dir
 def test_classroom_mode_sidebar_offers_only_the_allowlist(app_factory, tiny_dirs, monkeypatch):
     monkeypatch.setenv("PLM_CLASSROOM", "1")
     monkeypatch.setenv("PLM_ALLOWED_MODELS", str(tiny_dirs["masked_lm"]))
-    at = _open(app_factory, str(tiny_dirs["encoder"]), {"model": str(tiny_dirs["causal_lm"])})
+    at = open_page(app_factory, str(tiny_dirs["encoder"]), PAGE, {"model": str(tiny_dirs["causal_lm"])})
     assert at.session_state["model.spec"].model_id == str(tiny_dirs["encoder"])  # link's model refused
     assert at.selectbox(key="model.choice").options == [str(tiny_dirs["encoder"]), str(tiny_dirs["masked_lm"])]
     assert not [t for t in at.sidebar.text_input if t.key == "model.custom"]
@@ -156,7 +143,7 @@ def test_classroom_mode_sidebar_offers_only_the_allowlist(app_factory, tiny_dirs
 def test_next_after_a_lessons_last_step_opens_the_next_lesson(app_factory, tiny_dirs):
     """Issue 24, item 2: at a lesson's last step nothing moved on; the teacher had to use the sidebar."""
     last = len(LESSONS[0].steps)
-    at = _open(app_factory, str(tiny_dirs["encoder"]), {"lessons.step": str(last), "lessons.presenter": "true"})
+    at = open_page(app_factory, str(tiny_dirs["encoder"]), PAGE, {"lessons.step": str(last), "lessons.presenter": "true"})
     assert at.session_state["lessons.lesson"] == 1 and at.session_state["lessons.step"] == last
     assert not at.button(key="lessons.next").disabled
     at.button(key="lessons.next").click().run()

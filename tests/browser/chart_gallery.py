@@ -6,7 +6,6 @@ scale). Encoder figures come from the embedded MiniLM, masked-LM ones from a tin
 from __future__ import annotations
 
 import sys
-import tempfile
 from pathlib import Path
 
 import plotly.graph_objects as go
@@ -18,7 +17,7 @@ for path in (ROOT, ROOT / "tests"):
         sys.path.insert(0, str(path))
 
 from plm_core.loading import ModelSpec, load_model  # noqa: E402
-from tiny_models import save_tiny  # noqa: E402
+from plm_core.testing import save_tiny, temp_folder  # noqa: E402
 from ui import charts  # noqa: E402
 from viz_samples import figures_of, sample_figures  # noqa: E402
 
@@ -27,7 +26,7 @@ st.set_page_config(page_title="chart gallery", layout="wide")
 
 @st.cache_resource
 def handles():
-    folder = Path(tempfile.mkdtemp(prefix="plm-gallery-"))
+    folder = temp_folder("plm-gallery-")  # removed when the server stops (the suite leaves no plm-gallery-*)
     return (load_model(ModelSpec("embedded", device="cpu")),
             load_model(ModelSpec(str(save_tiny("masked_lm", folder / "mlm")), device="cpu")),
             load_model(ModelSpec(str(save_tiny("causal_lm", folder / "causal")), device="cpu")))

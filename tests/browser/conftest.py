@@ -15,6 +15,7 @@ from st_browser import (  # noqa: E402,F401 - set_text_area re-exported for olde
     CHROMIUM_ARGS,
     StTracker,
     instrument_page,
+    patience,
     refuse_outside_requests,
     set_text_area,
     streamlit_server,
@@ -42,9 +43,12 @@ def pytest_collection_modifyitems(items):
                 item.add_marker(skip)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def server_url(tmp_path_factory):
-    """`streamlit run app.py` on a free 127.0.0.1 port with the embedded default model."""
+    """`streamlit run app.py` on a free 127.0.0.1 port with the embedded default model, one per test module: what
+    one module leaves running on its server (a script still computing for a closed page, full caches) cannot slow
+    the next module (two tests failed only after the hostile-text module: a chart 3.6 s after the run, not 0.4 s),
+    and each module starts from a fresh server, whatever ran before it."""
     log = tmp_path_factory.mktemp("streamlit") / "server.log"
     env = {"HF_HUB_OFFLINE": "1", "PLM_DEVICE": "cpu",
            "PLM_BIAS_STORE": str(tmp_path_factory.mktemp("bias_store") / "runs.sqlite3")}
@@ -81,12 +85,22 @@ def app(browser, server_url):
     tracker.refused = refused
     tracker.dialogs = dialogs
     tracker.base_url = server_url
-    page.set_default_timeout(30_000)
+    page.set_default_timeout(patience(30_000))
     yield tracker
     context.close()
     assert not tracker.errors, f"browser console errors: {tracker.errors}"
     assert not refused, f"requests tried to leave 127.0.0.1: {refused}"
     assert not dialogs, f"a script opened a dialog (injected HTML ran?): {dialogs}"
+
+
+@pytest.fixture(autouse=True)
+def _patient_expect():
+    """Playwright's expect() waits 5 s by default: as long, stretched by the machine's load (st_browser.patience)."""
+    from playwright.sync_api import expect
+
+    expect.set_options(timeout=patience(5_000))
+    yield
+    expect.set_options(timeout=5_000)
 
 
 @pytest.fixture(scope="session")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from playwright.sync_api import expect
-from st_browser import answer_slow_warning, full_page_screenshot, set_text_area
+from st_browser import answer_slow_warning, full_page_screenshot, patience, set_text_area
 
 
 def _pick_method(app, label: str) -> None:
@@ -26,7 +26,7 @@ def test_type_pick_method_see_highlights(app, shots_dir):
     app.goto(app.base_url + "attribution")
     page = app.page
     answer_slow_warning(app)
-    expect(page.locator(".plm-attribution").first).to_be_visible(timeout=60_000)
+    expect(page.locator(".plm-attribution").first).to_be_visible(timeout=patience(60_000))
     set_text_area(app, "Sentence", "the quick brown fox jumps over the lazy dog")
     answer_slow_warning(app)
     highlight = page.locator(".plm-attribution").first
@@ -34,7 +34,7 @@ def test_type_pick_method_see_highlights(app, shots_dir):
     expect(highlight.locator(".plm-token")).to_have_count(11)  # [CLS] + 9 words + [SEP]
     expect(page.get_by_text("Completeness error", exact=False).first).to_be_visible()
     _pick_method(app, "Occlusion (token ablation)")
-    expect(page.locator(".plm-attribution")).to_have_count(2, timeout=60_000)
+    expect(page.locator(".plm-attribution")).to_have_count(2, timeout=patience(60_000))
     expect(page.get_by_text("Rank agreement", exact=False).first).to_be_visible()
     # a coloured token: the background is not white for the highest-scoring word
     colours = page.locator(".plm-attribution").first.locator(".plm-token").evaluate_all(
@@ -54,7 +54,7 @@ def test_every_method_runs_on_the_embedded_model(app, shots_dir):
     for label in ["Gradient × Input", "Saliency", "GradientSHAP", "Occlusion (token ablation)",
                   "KernelSHAP", "LIME", "Attention (last layer)", "Attention rollout"]:
         _pick_method(app, label)
-    expect(page.locator(".plm-attribution")).to_have_count(9, timeout=120_000)
+    expect(page.locator(".plm-attribution")).to_have_count(9, timeout=patience(120_000))
     expect(page.get_by_test_id("stAlertContentError")).to_have_count(0)
     expect(page.get_by_role("button", name="Download JSON", exact=False)).to_be_visible()
     full_page_screenshot(page, shots_dir / "attribution_all_methods.png")

@@ -11,7 +11,7 @@ import random
 import pandas as pd
 import pytest
 from playwright.sync_api import expect
-from st_browser import free_port, instrument_page, streamlit_server
+from st_browser import free_port, instrument_page, patience, streamlit_server, wait_idle
 
 from helpers import ROOT
 from plm_core.bias import jobs
@@ -50,14 +50,14 @@ def test_a_100000_row_run_exports_all_three_files(browser, big_run_server, tmp_p
     url, run_id = big_run_server
     context = browser.new_context(viewport={"width": 1280, "height": 900}, accept_downloads=True)
     page = context.new_page()
-    page.set_default_timeout(T)
+    page.set_default_timeout(patience(T))
     instrument_page(page)
     page.goto(url + "bias?bias.probe=CrowS-Pairs&bias.view=Stored+runs")  # the first run takes long: expect waits
-    expect(page.get_by_text(f"Run #{run_id}:", exact=False).first).to_be_visible(timeout=T)
-    expect(page.get_by_role("button", name="JSON")).to_be_visible(timeout=T)
+    expect(page.get_by_text(f"Run #{run_id}:", exact=False).first).to_be_visible(timeout=patience(T))
+    expect(page.get_by_role("button", name="JSON")).to_be_visible(timeout=patience(T))
     files = {}
     for name in ("Rows CSV", "Summary CSV", "JSON"):
-        with page.expect_download(timeout=T) as info:
+        with page.expect_download(timeout=patience(T)) as info:
             page.get_by_role("button", name=name).click()
         download = info.value
         assert download.failure() is None, (name, download.failure())
@@ -101,7 +101,7 @@ def test_the_payload_in_model_ids_stays_text_in_labels(browser, leased_run_serve
     url, run_id = leased_run_server
     context = browser.new_context(viewport={"width": 1280, "height": 900})
     page = context.new_page()
-    page.set_default_timeout(120_000)
+    page.set_default_timeout(patience(120_000))
     to_port_9: list[str] = []
     page.on("request", lambda r: to_port_9.append(r.url) if ":9/" in r.url else None)
     refused = __import__("st_browser").refuse_outside_requests(context)
@@ -109,7 +109,7 @@ def test_the_payload_in_model_ids_stays_text_in_labels(browser, leased_run_serve
     # 1. a run of the payload "model" being scored elsewhere: its progress bar's label names it
     page.goto(url + "bias?bias.probe=CrowS-Pairs&bias.view=Stored+runs")
     progress = page.get_by_test_id("stProgress")
-    expect(progress.first).to_contain_text("**bold**", timeout=120_000)  # the asterisks shown: no <strong>
+    expect(progress.first).to_contain_text("**bold**", timeout=patience(120_000))  # the asterisks shown: no <strong>
     assert progress.first.locator("strong, a, img").count() == 0
     # 2. typed into "Also run on these models" (and its link parameter), then run: queued runs, refused models
     app.goto(url + "bias")
@@ -120,10 +120,10 @@ def test_the_payload_in_model_ids_stays_text_in_labels(browser, leased_run_serve
         box.press("Control+Enter")
     with app.expect_rerun(timeout_ms=120_000):
         page.get_by_role("button", name="Run probe").click()
-    expect(page.get_by_test_id("stPlotlyChart").first).to_be_visible(timeout=120_000)  # the worker finished
+    expect(page.get_by_test_id("stPlotlyChart").first).to_be_visible(timeout=patience(120_000))  # the worker finished
     app.goto(url + "bias?bias.view=Stored+runs")
-    expect(page.get_by_text("#", exact=False).first).to_be_visible(timeout=60_000)
-    page.wait_for_timeout(2000)
+    expect(page.get_by_text("#", exact=False).first).to_be_visible(timeout=patience(60_000))
+    wait_idle(page)  # the view drawn to the end (not running, nothing stale), not a fixed 2 s
     for selector in ("img[src*='127.0.0.1:9']", "a[href*='127.0.0.1:9']"):
         assert page.locator(selector).count() == 0, selector
     assert page.locator("strong", has_text="bold").count() == 0

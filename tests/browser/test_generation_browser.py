@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 from playwright.sync_api import expect
-from st_browser import full_page_screenshot, set_text_area, streamlit_server
+from st_browser import full_page_screenshot, set_text_area, streamlit_server, wait_until
 
 from plm_core import generation as gen
 from plm_core.loading import ModelSpec, load_model
@@ -17,7 +17,7 @@ PROMPT = "the cat sat on the mat, the"  # "the" three times: tokens are picked b
 
 @pytest.fixture(scope="module")
 def tiny_gpt2_dir(tmp_path_factory):
-    from tiny_models import save_tiny
+    from plm_core.testing import save_tiny
 
     return save_tiny("causal_lm", tmp_path_factory.mktemp("gen_browser") / "gpt2")
 
@@ -39,10 +39,9 @@ def _chart(page):
 def _traces(page) -> dict[str, list[float]]:
     chart = _chart(page)
     chart.wait_for(state="visible")
-    for _ in range(300):  # Plotly draws after the rerun ends: wait (≤ 30 s) until it has
-        if chart.evaluate("gd => Array.isArray(gd._fullData) && gd._fullData.length > 0"):
-            break
-        page.wait_for_timeout(100)
+    # Plotly draws after the rerun ends: wait until it has
+    wait_until(page, lambda: chart.evaluate("gd => Array.isArray(gd._fullData) && gd._fullData.length > 0"), 30_000,
+               poll_ms=100)
     return chart.evaluate("gd => Object.fromEntries(gd._fullData.filter(t => t.type === 'bar')"
                                  ".map(t => [t.name, Array.from(t.y)]))")
 

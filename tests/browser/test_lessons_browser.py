@@ -8,7 +8,7 @@ from urllib.parse import parse_qs, urlencode, urlparse
 
 from helpers import lesson_query
 from playwright.sync_api import expect
-from st_browser import full_page_screenshot
+from st_browser import full_page_screenshot, patience
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -75,19 +75,19 @@ def test_clicker_keys_step_with_focus_on_the_reveal_switch_and_cross_into_the_ne
         assert page.evaluate("() => document.activeElement.getAttribute('role')") == "switch"  # focus on the switch
         with app.expect_rerun():
             page.keyboard.press(key)
-        expect(_h2(page)).to_have_text(heading, timeout=30_000)
+        expect(_h2(page)).to_have_text(heading, timeout=patience(30_000))
     expect(page.get_by_role("heading", name="2. Self-attention, step by step")).to_be_visible()  # the next lesson
     assert re.search(r"[?&]lessons\.lesson=2\.", page.url), page.url
     with app.expect_rerun():
         page.keyboard.press("Space")
-    expect(_h2(page)).to_have_text("Scores: QKᵀ / √d_k", timeout=30_000)
+    expect(_h2(page)).to_have_text("Scores: QKᵀ / √d_k", timeout=patience(30_000))
     with app.expect_rerun():
         page.keyboard.press("ArrowLeft")
     with app.expect_rerun():
         page.keyboard.press("PageUp")  # back across the boundary: lesson 1's last step
-    expect(_h2(page)).to_have_text("Static versus contextual embeddings", timeout=30_000)
+    expect(_h2(page)).to_have_text("Static versus contextual embeddings", timeout=patience(30_000))
     # the lesson list replaces the sidebar on the projector
     expect(page.get_by_test_id("stSidebar")).to_be_hidden()
     with app.expect_rerun():
         page.get_by_role("button", name="2. Self-attention, step by step").click()
-    expect(_h2(page)).to_have_text("Queries, keys and values", timeout=30_000)
+    expect(_h2(page)).to_have_text("Queries, keys and values", timeout=patience(30_000))

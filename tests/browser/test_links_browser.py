@@ -16,7 +16,7 @@ from urllib.parse import parse_qs, urlencode, urlparse
 import pytest
 from helpers import lesson_query
 from playwright.sync_api import expect
-from st_browser import answer_slow_warning, choose_option, full_page_screenshot, instrument_page, wait_idle
+from st_browser import answer_slow_warning, choose_option, full_page_screenshot, instrument_page, patience, wait_idle
 
 # the numbers each chart shown draws (charts in a tab or expander not open are left out: the frontend draws them
 # when they are opened) (plotly's own data on the page: x, y, z of every trace), and its title
@@ -34,7 +34,7 @@ def chart_values(page, n: int) -> list[str]:
         const shown = Array.from(document.querySelectorAll('[data-testid="stPlotlyChart"]'))
           .filter(c => c.checkVisibility());
         const drawn = shown.filter(c => c.querySelector('.js-plotly-plot .main-svg')).length;
-        return drawn >= n && drawn === shown.length; }""", arg=n, timeout=120_000)
+        return drawn >= n && drawn === shown.length; }""", arg=n, timeout=patience(120_000))
     wait_idle(page, 60_000)
     return sorted(page.evaluate(CHART_VALUES_JS))
 
@@ -47,7 +47,7 @@ def fresh(browser, url: str):
     """The URL in a new browser context: a new session with nothing but the link."""
     context = browser.new_context(viewport={"width": 1280, "height": 900})
     app = instrument_page(context.new_page())
-    app.page.set_default_timeout(60_000)
+    app.page.set_default_timeout(patience(60_000))
     app.goto(url, timeout_ms=120_000)
     answer_slow_warning(app)  # a busy machine may make the Attribution page ask first (not part of the link)
     return context, app
@@ -110,7 +110,7 @@ def test_the_back_button_returns_to_the_view_left(app):
         page.get_by_test_id("stSidebar").get_by_role("link", name="Masking lab").click()
     with app.expect_rerun(60_000):
         page.go_back(wait_until="commit")
-    expect(page.get_by_label("Sentence", exact=True)).to_have_value("the nurse said", timeout=10_000)
+    expect(page.get_by_label("Sentence", exact=True)).to_have_value("the nurse said", timeout=patience(10_000))
 
 
 LINKS = {  # page, its link (the address bar's parameters, as the app writes them), charts to wait for
@@ -169,7 +169,7 @@ def test_bias_probe_switch_and_back_from_a_drill_down_keep_the_editor(app, shots
     expect(templates).to_have_value(written)  # it was emptied
     with app.expect_rerun(120_000):
         page.get_by_role("button", name="Run probe").click()
-    expect(page.get_by_test_id("stPlotlyChart").first).to_be_visible(timeout=120_000)
+    expect(page.get_by_test_id("stPlotlyChart").first).to_be_visible(timeout=patience(120_000))
     with app.expect_rerun(120_000):  # the drill-down
         page.get_by_role("button", name="Attention: A").click()
     expect(page.get_by_role("heading", name="Attention")).to_be_visible()

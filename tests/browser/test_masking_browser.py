@@ -6,7 +6,7 @@ from __future__ import annotations
 from urllib.parse import parse_qs, urlparse
 
 from playwright.sync_api import expect
-from st_browser import full_page_screenshot, instrument_page
+from st_browser import full_page_screenshot, instrument_page, patience
 
 SENTENCE = "the cat sat on the mat"
 
@@ -30,7 +30,7 @@ def test_type_mask_by_click_and_open_the_shared_link(app, browser, shots_dir):
     expect(chart.locator("g.trace.bars g.point")).to_have_count(4)  # 2 similarities × original/edited
     with app.expect_rerun():
         page.get_by_text("Occlusion sweep: mask each token in turn").click()
-    expect(page.get_by_text("Occlusion (mask token)").first).to_be_visible(timeout=30_000)
+    expect(page.get_by_text("Occlusion (mask token)").first).to_be_visible(timeout=patience(30_000))
     full_page_screenshot(page, shots_dir / "masking_lab.png")
     # every widget is bound to the URL: the parameter is its key, a pill by its label
     page.wait_for_function("() => new URLSearchParams(location.search).get('masking.masks') === 'cat'")
@@ -45,7 +45,7 @@ def test_type_mask_by_click_and_open_the_shared_link(app, browser, shots_dir):
         fresh.goto(shared)
         expect(edited_input(fresh.page)).to_contain_text("[CLS] the [MASK] sat on the mat [SEP]")
         expect(fresh.page.get_by_label("Sentence", exact=True)).to_have_value(SENTENCE)
-        expect(fresh.page.get_by_text("Occlusion (mask token)").first).to_be_visible(timeout=30_000)
+        expect(fresh.page.get_by_text("Occlusion (mask token)").first).to_be_visible(timeout=patience(30_000))
         selected = fresh.page.get_by_test_id("stButtonGroup").filter(has_text="mat").locator("button[aria-pressed='true'], "
                                                                           "button[aria-checked='true']")
         expect(selected).to_have_text(["cat"])

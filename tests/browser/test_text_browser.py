@@ -7,7 +7,7 @@ from urllib.parse import parse_qs, urlencode, urlparse
 
 from playwright.sync_api import expect
 from helpers import lesson_query
-from st_browser import full_page_screenshot
+from st_browser import full_page_screenshot, patience
 
 SENTENCE = "the cat sat on the mat"
 
@@ -92,7 +92,7 @@ def test_markdown_characters_are_literal_in_pills_and_tables(app, shots_dir):
     # each token literal
     app.goto(app.base_url + "lessons?" + urlencode(lesson_query(1, 1, reveal=True, text="> - * + # ok")))
     table = page.get_by_test_id("stTable").first
-    expect(table).to_be_visible(timeout=30_000)
+    expect(table).to_be_visible(timeout=patience(30_000))
     column = [h.strip() for h in table.locator("thead tr > *").all_inner_texts()].index("token")
     cells = [r.locator(":scope > *").nth(column).inner_text().strip() for r in table.locator("tbody tr").all()]
     assert cells == ["[CLS]", ">", "-", "*", "+", "#", "ok", "[SEP]"], cells

@@ -15,7 +15,8 @@ import pytest
 from chart_layout import chart_boxes, layout_problems
 from helpers import lesson_query
 from playwright.sync_api import expect
-from st_browser import answer_slow_warning, full_page_screenshot, instrument_page, streamlit_server
+from st_browser import (answer_slow_warning, full_page_screenshot, instrument_page, patience, streamlit_server,
+                        wait_plots_sized)
 
 ROOT = Path(__file__).resolve().parents[2]
 PRESENTER_BODY_SHARE = 0.7
@@ -44,15 +45,15 @@ def dark_url(tmp_path_factory):
 def _page(browser, width: int, height: int = 1000, scheme: str = "light", **kwargs):
     context = browser.new_context(viewport={"width": width, "height": height}, color_scheme=scheme, **kwargs)
     page = context.new_page()
-    page.set_default_timeout(60_000)
+    page.set_default_timeout(patience(60_000))
     return context, page, instrument_page(page)
 
 
 def _wait_charts(page, n: int) -> None:
     page.wait_for_function("n => Array.from(document.querySelectorAll('.js-plotly-plot'))"
                            ".filter(p => (p.querySelector('.main-svg') || p).getBoundingClientRect().width > 0"
-                           " && p.querySelector('.main-svg')).length >= n", arg=n, timeout=120_000)
-    page.wait_for_timeout(600)  # plotly's relayout after the container width is known
+                           " && p.querySelector('.main-svg')).length >= n", arg=n, timeout=patience(120_000))
+    wait_plots_sized(page)  # plotly's relayout after the container width is known
 
 
 # ------------------------------------------------------------------------------------------------ layout ----
@@ -173,7 +174,7 @@ def test_presenter_view_text_scales_with_the_body(browser, server_url, shots_dir
     # style arrives, and would pass for a presenter-sized body)
     page.wait_for_function("""() => Array.from(document.querySelectorAll(
         '[data-testid="stMain"] [data-testid="stMarkdown"] [data-testid="stMarkdownContainer"] p')).some(
-        p => parseFloat(getComputedStyle(p).fontSize) >= 24)""", timeout=30_000)
+        p => parseFloat(getComputedStyle(p).fontSize) >= 24)""", timeout=patience(30_000))
     body_px = max(_font_px(page.locator(
         '[data-testid="stMain"] [data-testid="stMarkdown"] [data-testid="stMarkdownContainer"] p')))
     assert body_px >= 24, body_px
@@ -192,7 +193,7 @@ def test_presenter_view_text_scales_with_the_body(browser, server_url, shots_dir
     }
     for name in expected - {"hover labels"}:  # everything the step draws has arrived
         # (the presenter view hides the controls, still drawn to keep the link whole: look at visible text only)
-        expect(parts[name].filter(visible=True).first).to_be_visible(timeout=60_000)
+        expect(parts[name].filter(visible=True).first).to_be_visible(timeout=patience(60_000))
     small, seen = {}, set()
     for name, loc in parts.items():
         sizes = _font_px(loc)
@@ -332,8 +333,9 @@ def test_bertviz_and_highlight_contrast(browser, server_url, dark_url, shots_dir
                 assert _luminance(item["bg"]) < 0.1, (view, item)
         full_page_screenshot(page, shots_dir / f"theme_contrast_{view.split()[0].lower()}_{name.strip('-').replace(' ', '_')}.png")
     app.goto(base + "attribution")
+    answer_slow_warning(app)
     tokens = page.locator(".plm-token")
-    expect(tokens.first).to_be_visible(timeout=120_000)
+    expect(tokens.first).to_be_visible(timeout=patience(120_000))
     highlights = _colours(tokens)
     assert len(highlights) >= 10
     for item in highlights:

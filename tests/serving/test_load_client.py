@@ -17,10 +17,23 @@ pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def test_five_students_on_one_server():
+def test_the_server_logs_where_it_is_told(tmp_path):
+    """Server(folder=...) keeps its logs there: a test leaves no plm-load-<port> folder in /tmp (the benchmark's
+    command line still keeps one for a person to read)."""
+    import tempfile
+
     from benchmarks import load_client
 
-    server = load_client.Server()
+    server = load_client.Server(folder=tmp_path / "server")
+    server.stop()
+    assert (tmp_path / "server" / "server.log").is_file() and (tmp_path / "server" / "loads.log").is_file()
+    assert not (Path(tempfile.gettempdir()) / f"plm-load-{server.port}").exists()
+
+
+def test_five_students_on_one_server(tmp_path):
+    from benchmarks import load_client
+
+    server = load_client.Server(folder=tmp_path / "server")  # its logs in pytest's folder, not plm-load-* in /tmp
     try:
         report = load_client.run_load(server.base, 5, duration=120, max_actions=30, timeout=300, ramp=1.0,
                                       think=(0.0, 0.2), pids=server.pids, load_logs=server.load_logs,

@@ -1,4 +1,4 @@
-"""The newer architectures and the other models of the overviews (tests/tiny_models.py ARCH_CASES), through the
+"""The newer architectures and the other models of the overviews (plm_core.testing.TINY_CASES, group "arch"), through the
 real loader: the query·key view, the neuron view, the lessons' step-by-step attention and the logit lens, each
 checked against an independent computation (a plain eager forward pass, the model's modules called by name)."""
 
@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from helpers import TINY_ARCHS
+from helpers import TINY_ARCHS, tiny_names
 from plm_core.attention import extract_attention, query_key
 from plm_core.errors import UnsupportedModelError
 from plm_core.lessons import compute
@@ -19,7 +19,7 @@ from plm_core.tokens import encode
 
 TEXT = "the cat sat on the mat because it was tired"
 CAPTURED = tuple(k for k in TINY_ARCHS if not k.startswith("xlnet"))  # XLNet attends in its own code: refused, below
-LMS = ("qwen3", "gemma2", "gemma3", "olmo2", "gpt_neox", "albert_mlm", "mobilebert_mlm")
+LMS = tiny_names("arch", kinds=("causal_lm", "masked_lm"))
 
 
 def _plain_eager(handle, text=TEXT) -> torch.Tensor:

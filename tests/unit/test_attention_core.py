@@ -8,7 +8,7 @@ import threading
 import numpy as np
 import pytest
 import torch
-from helpers import TINY_DECODERS, TINY_KINDS, assert_no_hooks
+from helpers import TINY_KINDS, assert_no_hooks
 
 from plm_core.attention import (
     attention_modules,
@@ -23,7 +23,6 @@ from plm_core.inference import predict
 from plm_core.types import AttentionResult, Encoding
 
 TEXT = "the quick brown fox jumps over the lazy dog"
-QK_KINDS = ("masked_lm", "roberta_mlm", "distilbert_mlm", "causal_lm", "classifier", "encoder", *TINY_DECODERS)
 
 
 @pytest.mark.parametrize("kind", TINY_KINDS)
@@ -61,7 +60,7 @@ def test_causal_attention_is_lower_triangular(tiny_gpt2):
     np.testing.assert_allclose(res.weights[:, :, 0, 0], 1.0, atol=1e-6)
 
 
-@pytest.mark.parametrize("kind", QK_KINDS)
+@pytest.mark.parametrize("kind", TINY_KINDS)
 def test_query_key_equals_model_attention(tiny_handles, kind):
     """softmax(QK^T/sqrt(d_k)) from hooked projections equals the model's attention, every layer and head."""
     h = tiny_handles[kind]
@@ -102,7 +101,7 @@ def test_query_key_index_out_of_range(tiny_mlm, layer, head):
         query_key(tiny_mlm, TEXT, layer, head)
 
 
-@pytest.mark.parametrize("kind", QK_KINDS)
+@pytest.mark.parametrize("kind", TINY_KINDS)
 def test_attention_modules_one_per_layer(tiny_handles, kind):
     assert len(attention_modules(tiny_handles[kind])) == 2
 

@@ -16,7 +16,7 @@ import torch
 from helpers import assert_never_worse
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from tiny_models import WORDS, bert_tokenizer, bpe_tokenizer, save_tiny
+from plm_core.testing import WORDS, bert_tokenizer, bpe_tokenizer, save_tiny
 from transformers import (
     BertConfig,
     BertForMaskedLM,

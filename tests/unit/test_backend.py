@@ -4,9 +4,6 @@ imports Ray."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +12,7 @@ import pytest
 from helpers import TINY_KINDS
 from plm_core.errors import PlmCoreError, UnknownMethodError
 from plm_core.inference import predict
-from plm_core.ops import FORWARD_OPS, MERGED, OPS, TOKENIZER_OPS, predict_many, resolve, run_op
+from plm_core.ops import FORWARD_OPS, MERGED, OPS, TOKENIZER_OPS, predict_many, resolve
 
 ROOT = Path(__file__).resolve().parents[2]
 TEXTS = {
@@ -63,30 +60,3 @@ def test_predict_many_returns_each_items_own_error(tiny_handles):
             predict(handle, text)
         assert str(err.value) == str(got)
     assert out[1].distributions
-
-
-def test_local_backend_runs_the_core_function(tiny_handles, monkeypatch):
-    """compute(spec, op, ...) with PLM_BACKEND unset == the core function on ui.handles' handle."""
-    from ui import backend, handles
-
-    handle = tiny_handles["classifier"]
-    monkeypatch.delenv("PLM_BACKEND", raising=False)
-    monkeypatch.setattr(handles, "get_handle", lambda spec: handle)
-    got = backend.compute(handle.spec, "predict", "good movie", top_k=3)
-    np.testing.assert_array_equal(got.probs, predict(handle, "good movie", top_k=3).probs)
-    assert run_op("token_count", lambda s: handle, handle.spec, ("good movie",)) == len(got.encoding)
-    monkeypatch.setenv("PLM_BACKEND", "spark")
-    with pytest.raises(PlmCoreError, match="unknown PLM_BACKEND='spark'; choose one of: local, ray"):
-        backend.compute(handle.spec, "predict", "good movie")
-
-
-def test_default_app_never_imports_ray():
-    """The README's app (PLM_BACKEND unset): importing every ui module and computing never imports Ray."""
-    code = ("import sys, importlib, pkgutil, ui; from plm_core.loading import ModelSpec; from ui.backend import compute; "
-            "[importlib.import_module('ui.' + m.name) for m in pkgutil.iter_modules(ui.__path__) if m.name != 'ray_backend']; "
-            "compute(ModelSpec('embedded', device='cpu'), 'token_count', 'a b c'); "
-            "print(sorted(m for m in sys.modules if m == 'ray' or m.startswith('ray.')))")
-    env = {k: v for k, v in os.environ.items() if k != "PLM_BACKEND"}
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300, cwd=ROOT)
-    assert out.returncode == 0, out.stderr[-2000:]
-    assert out.stdout.strip().splitlines()[-1] == "[]"

@@ -120,16 +120,3 @@ def test_embeddings_are_capped_in_classroom_mode(tiny_handles, monkeypatch):
     # truncation keeps the first 9 tokens and the closing [SEP]: the same ids as the 8-word text
     np.testing.assert_allclose(capped, embed(encoder, [capped_text]), atol=1e-6)
     assert not np.allclose(capped, full, atol=1e-4)
-
-
-def test_get_handle_refuses_a_model_off_the_allowlist(monkeypatch, tiny_dirs):
-    import streamlit as st
-
-    from plm_core.loading import ModelSpec
-    from ui import resources
-
-    monkeypatch.setenv("PLM_CLASSROOM", "1")
-    monkeypatch.setenv("PLM_ALLOWED_MODELS", "embedded")
-    st.cache_resource.clear()
-    with pytest.raises(ModelNotAllowedError):
-        resources.get_handle(ModelSpec(str(tiny_dirs["causal_lm"])))

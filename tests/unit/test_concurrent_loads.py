@@ -14,8 +14,10 @@ import transformers
 
 from plm_core import loading
 from plm_core.loading import ModelSpec, load_model
+from helpers import tiny_names
 
-KINDS = ("masked_lm", "causal_lm", "roberta_mlm", "distilbert_mlm", "t5", "bart")
+# every language-model head of the absolute-position families and both encoder-decoders: six loads at once
+KINDS = tiny_names("core", "seq2seq", kinds=("masked_lm", "causal_lm", "seq2seq"), families=("bert", "gpt2", "seq2seq"))
 ROUNDS = 6
 
 

@@ -8,7 +8,7 @@ import threading
 import types
 
 import pytest
-from tiny_models import chinese_bert_tokenizer, multilingual_bpe_tokenizer, save_tiny_with
+from plm_core.testing import chinese_bert_tokenizer, multilingual_bpe_tokenizer, save_tiny_with
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 from transformers import PreTrainedTokenizerFast
 
@@ -142,32 +142,6 @@ def test_chinese_vocabulary_has_no_unknown_where_it_has_the_character(chinese_be
     assert [n for n in enc.notes if "unknown" in n] == [
         "1 of 12 characters are unknown to this model's vocabulary (思): the model reads them as its unknown "
         "token — use a Chinese or multilingual model"]
-
-
-def test_embedded_model_counts_unknown_characters(minilm):
-    """Issue 12: on the embedded model 8 of 12 characters of 老师说今天的课很有意思。 are [UNK], with no note."""
-    text = "老师说今天的课很有意思。"
-    enc, _ = encode(minilm, text)
-    assert "[UNK]" not in enc.tokens
-    unknown = [t for t in enc.tokens if t.startswith("[UNK:")]
-    assert unknown == [f"[UNK:{c}]" for c in "老师说今课很意思"]
-    # independently: a character is unknown when the vocabulary lacks it (MiniLM lower-cases, no accents to strip)
-    vocab = minilm.tokenizer.get_vocab()
-    assert sum(1 for c in text if c not in vocab) == 8
-    assert any(n.startswith("8 of 12 characters are unknown") and "Chinese or multilingual" in n for n in enc.notes)
-
-
-def test_unknown_count_covers_both_sentences_and_ignores_spaces(minilm):
-    enc, _ = encode(minilm, "the 😂 cat", "课 and 课")
-    (note,) = [n for n in enc.notes if "unknown" in n]
-    # non-space characters: 3 + 1 + 3 in A, 1 + 3 + 1 in B = 12; unknown: 😂, 课, 课 = 3
-    assert note.startswith("3 of 12 characters are unknown") and "(😂课)" in note
-
-
-def test_typed_unknown_token_is_not_counted(minilm):
-    enc, _ = encode(minilm, "the [UNK] cat")
-    assert "[UNK]" in enc.tokens and not any(enc.unknown)
-    assert not any("unknown" in n for n in enc.notes)
 
 
 def test_attribution_headline_reads_the_character(tiny_gpt2):

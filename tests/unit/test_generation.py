@@ -274,7 +274,7 @@ def test_generated_ids_are_never_retokenized(tiny_gpt2):
 
 @pytest.fixture(scope="module")
 def tiny_bart():
-    from tiny_models import bpe_tokenizer
+    from plm_core.testing import bpe_tokenizer
     from transformers import BartConfig, BartForConditionalGeneration
 
     from plm_core.loading import ModelHandle, ModelSpec

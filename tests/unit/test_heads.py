@@ -15,7 +15,7 @@ from plm_core.loading import ModelSpec, load_model
 
 @pytest.fixture(scope="module")
 def head_dirs(tmp_path_factory):
-    from tiny_models import HEAD_KINDS, save_tiny_head
+    from plm_core.testing import HEAD_KINDS, save_tiny_head
 
     base = tmp_path_factory.mktemp("tiny_heads")
     return {kind: save_tiny_head(kind, base / kind) for kind in HEAD_KINDS}

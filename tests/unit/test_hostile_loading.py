@@ -118,11 +118,6 @@ def test_a_head_the_checkpoint_lacks_is_refused(tiny_dirs, source, kind, missing
     assert "encoder" in msg  # what to load it as instead
 
 
-def test_the_embedded_model_has_no_classifier_head(minilm):
-    with pytest.raises(UnsupportedModelError, match="classifier.weight"):
-        load_model(ModelSpec("embedded", kind="classifier", device="cpu"))
-
-
 def test_an_encoder_may_drop_the_head_and_lack_a_pooler(tiny_dirs):
     """Loading a masked LM as an encoder drops its head; the missing pooler is not used by the encoder views."""
     h = load_model(ModelSpec(str(tiny_dirs["masked_lm"]), kind="encoder", device="cpu"))
@@ -145,10 +140,6 @@ def test_a_tokenizer_without_mask_token_cannot_be_a_masked_lm(tiny_dirs, tmp_pat
 
 # ------------------------------------------------------------------ case 12: declared limit ----
 
-def test_the_embedded_model_declares_256_tokens(minilm):
-    """sentence_bert_config.json says max_seq_length 256; plm-lens used 512 (case 12)."""
-    assert minilm.max_tokens == 256
-
 
 def test_a_folder_with_a_sentence_transformers_limit_uses_it(tiny_dirs, tmp_path):
     folder = tmp_path / "st_limit"
@@ -165,7 +156,6 @@ def test_a_broken_sentence_transformers_config_is_ignored(tiny_dirs, tmp_path):
     shutil.copytree(tiny_dirs["encoder"], folder)
     (folder / "sentence_bert_config.json").write_text("{not json")
     assert load_model(ModelSpec(str(folder), device="cpu")).max_tokens == 128
-
 
 
 @pytest.mark.parametrize("path", ["~nosuchuserzq/data.csv", "~~zqq~~", "a" * 300, "/tmp/" + "b" * 300 + "/x.csv", "\x00"])

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from helpers import assert_no_hooks
+from helpers import assert_no_hooks, tiny_names
 from plm_core.contributions import contributions, read_position
 from plm_core.errors import InvalidInputError, UnsupportedModelError
 from plm_core.ffn import ffn_view
@@ -21,8 +21,7 @@ TEXT = "the cat sat on the"
 MLM_TEXT = "the cat [MASK] on the mat"
 CLEAN, CORRUPT = "the cat sat on the", "the dog sat on the"
 # kinds the contributions explain; an encoder-decoder is given a target prefix
-KINDS = ("causal_lm", "llama", "mistral", "qwen2", "phi3", "gemma", "masked_lm", "distilbert_mlm", "roberta_mlm", "t5",
-         "bart")
+KINDS = tiny_names("core", "seq2seq", kinds=("causal_lm", "masked_lm", "seq2seq"))
 
 
 def _text(kind: str) -> tuple[str, str | None]:

@@ -4,14 +4,14 @@ imports streamlit."""
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 import sys
 
 import pytest
 import torch
-from helpers import ROOT
+from helpers import ROOT, run_python, tiny_names
+from plm_core.testing import TINY_CASES
 from safetensors.torch import load_file
 from transformers import BertConfig, GPT2Config
 
@@ -19,8 +19,8 @@ from plm_core.devices import available_devices, describe_device, pick_device
 from plm_core.errors import ModelLoadError, PlmCoreError, UnsupportedModelError
 from plm_core.loading import ModelSpec, detect_kind, embedded_model_path, load_model, resolve_source
 
-EXPECTED_KINDS = {"masked_lm": "masked_lm", "classifier": "classifier", "encoder": "encoder",
-                  "causal_lm": "causal_lm", "distilbert_mlm": "masked_lm", "roberta_mlm": "masked_lm"}
+# the kind each core case is built as (plm_core.testing.TINY_CASES), read back from its saved config
+EXPECTED_KINDS = {name: TINY_CASES[name].kind for name in tiny_names("core")}
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED_KINDS))
@@ -198,11 +198,11 @@ def test_pick_device_cpu_and_auto(monkeypatch):
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")
-def test_explicit_cuda_unavailable():
+def test_explicit_cuda_unavailable(tiny_dirs):
     with pytest.raises(PlmCoreError, match="CUDA is not available"):
         pick_device("cuda")
     with pytest.raises(PlmCoreError, match="CUDA is not available"):
-        load_model(ModelSpec("embedded", device="cuda:0"))
+        load_model(ModelSpec(str(tiny_dirs["masked_lm"]), device="cuda:0"))
 
 
 def test_unknown_device_name():
@@ -230,12 +230,6 @@ def test_core_never_imports_streamlit():
     assert proc.returncode == 0, proc.stdout + proc.stderr[-2000:]
 
 
-def _run_python(code: str, env: dict[str, str]) -> subprocess.CompletedProcess:
-    base = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
-    return subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120,
-                          env={**base, **env})
-
-
 # records OMP_WAIT_POLICY at the moment torch is first imported (libgomp reads it then, once)
 _POLICY_AT_TORCH_IMPORT = (
     "import os, sys\n"
@@ -253,17 +247,6 @@ _POLICY_AT_TORCH_IMPORT = (
 @pytest.mark.parametrize(("given", "expected"), [(None, "PASSIVE"), ("ACTIVE", "ACTIVE")])
 def test_openmp_threads_sleep_unless_the_user_says_otherwise(given, expected):
     """plm_core sets OMP_WAIT_POLICY=PASSIVE before torch loads libgomp, and keeps a value the user set."""
-    proc = _run_python(_POLICY_AT_TORCH_IMPORT, {} if given is None else {"OMP_WAIT_POLICY": given})
+    proc = run_python(_POLICY_AT_TORCH_IMPORT, {} if given is None else {"OMP_WAIT_POLICY": given})
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert proc.stdout.strip() == expected
-
-
-def test_streamlit_server_skips_the_full_gc_after_each_run():
-    """.streamlit/config.toml (read from the folder `streamlit run app.py` starts in) turns off the post-run gc."""
-    code = ("from streamlit import config\n"
-            "config.get_config_options(force_reparse=True)\n"
-            "print(config.get_option('runner.postScriptGC'), config.get_where_defined('runner.postScriptGC'))\n")
-    proc = _run_python(code, {})
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    value, where = proc.stdout.split(maxsplit=1)
-    assert value == "False" and where.strip().endswith(".streamlit/config.toml"), proc.stdout

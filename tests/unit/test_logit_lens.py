@@ -30,7 +30,7 @@ def _randomise_norms(model: torch.nn.Module) -> None:
 @pytest.fixture(scope="module")
 def own_handles(tiny_dirs, tmp_path_factory):
     """Private copies (the shared tiny handles stay untouched) with randomised norms, plus a tiny Llama."""
-    from tiny_models import bpe_tokenizer
+    from plm_core.testing import bpe_tokenizer
     from transformers import LlamaConfig, LlamaForCausalLM
 
     handles = {k: load_model(ModelSpec(str(tiny_dirs[k]), device="cpu")) for k in TEXT}

@@ -36,18 +36,6 @@ def test_every_derived_view_equals_the_registry():
                                                  "kernel_shap", "lime")
 
 
-def test_page_choices_derive_from_the_registry(tiny_classifier):
-    from plm_core.attribution import unavailable_methods
-    from ui.attribution import method_choices
-
-    offered, refused = method_choices(tiny_classifier)
-    assert refused == unavailable_methods(tiny_classifier)
-    assert offered == [m for m in METHOD_SPECS if m not in refused]
-    assert methods_where(generation_step=True) == ("integrated_gradients", "input_x_gradient", "saliency",
-                                                   "occlusion", "attention_rollout")
-    assert set(methods_where(compare=True)) == {"input_x_gradient", "saliency", "integrated_gradients"}
-
-
 # the token-forward counts the estimate used before the registry (one dict in _work), as an oracle
 def _old_passes(n, steps, samples):
     grad = 3.0

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from tiny_models import bert_tokenizer, bpe_tokenizer
+from plm_core.testing import bert_tokenizer, bpe_tokenizer
 from transformers import BertConfig, BertForMaskedLM, GPT2Config, GPT2LMHeadModel
 
 from plm_core import generation, inference, logit_lens

@@ -271,34 +271,6 @@ def test_every_chart_goes_through_safe_figure():
     assert getattr(ret.value.args[0].func, "id", "") == "safe_figure"
 
 
-def test_charts_plotly_chart_escapes_every_chart(monkeypatch):
-    """What ``ui.charts.plotly_chart`` hands to Streamlit shows user text literally (and the theme's line breaks
-    in titles stay line breaks), in the plain and the presenter view."""
-    import numpy as np
-
-    from plm_core.viz.attention_plots import attention_heatmap
-    from ui import charts
-
-    drawn = []
-
-    class Where:
-        def plotly_chart(self, fig, **kwargs):
-            drawn.append(fig.to_plotly_json())
-
-    tokens = ["[CLS]", "<b>x</b>", "<a href='http://example.invalid'>y</a>", "a&b"]
-    title = "a long title that the theme wraps onto two lines: <i>user text</i> " * 2
-    for presenting in (False, True):
-        with charts.presenter(presenting):
-            charts.plotly_chart(attention_heatmap(np.eye(4, dtype=np.float32), tokens, title, signed=True),
-                                key="t", container=Where())
-    for spec in drawn:
-        text = str(spec["layout"]["title"]) + str(list(spec["data"][0]["x"]))
-        assert "<b>" not in text and "<a " not in text and "<i>" not in text
-        assert "&lt;b&gt;x&lt;/b&gt;" in text and "a&amp;b" in text and "&amp;lt;" not in text  # escaped once
-        assert "<br>" in spec["layout"]["title"]["text"]  # the theme's wrap
-        assert "<br>" in spec["data"][0]["colorbar"]["title"]["text"]  # the theme's signed colour-bar legend
-
-
 def test_safe_figure_escapes_user_text_in_charts():
     import numpy as np
 

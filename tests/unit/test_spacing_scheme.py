@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-import tiny_models as tm
+from plm_core import testing as tm
 from plm_core.display import Spacing, spacing_scheme
 from plm_core.masking import MaskSpec, apply_mask
 from plm_core.tokens import encode

@@ -90,7 +90,7 @@ def shrink(config, vocab: int):
 
 @pytest.fixture(scope="module")
 def bpe():
-    from tiny_models import bpe_tokenizer
+    from plm_core.testing import bpe_tokenizer
 
     return bpe_tokenizer()
 

@@ -1,10 +1,18 @@
-"""Tiny models of every kind, built from configs with a local vocabulary (no download), saved to folders.
+"""Tiny models of every kind for tests and benchmarks: built from configs with locally trained tokenizers (no
+download), saved to folders, one table of cases (:data:`TINY_CASES`).
 
-They load through the real ``load_model`` (a local folder), so tests exercise the same path as users.
+They load through the real ``load_model`` (a local folder), so tests exercise the same path as users. Not
+imported by the app; it lives in the package so that benchmarks need not import ``tests/``.
 """
 
 from __future__ import annotations
 
+import atexit
+import shutil
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import torch
@@ -50,6 +58,15 @@ one two three four five today yesterday tomorrow day night time year week always
 SPECIALS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 PUNCT = list(".,!?;:'\"()-<>=/&")
 LETTERS = list("abcdefghijklmnopqrstuvwxyz0123456789")
+
+
+def temp_folder(prefix: str) -> Path:
+    """A new folder in the temporary folder (``tempfile.mkdtemp``), removed when this process exits normally
+    (``atexit``; a Streamlit server stopped with SIGTERM exits normally): for scripts outside pytest's ``tmp_path``,
+    such as the browser tests' chart gallery."""
+    folder = Path(tempfile.mkdtemp(prefix=prefix))
+    atexit.register(shutil.rmtree, folder, True)
+    return folder
 
 
 def bert_vocab() -> list[str]:
@@ -218,7 +235,7 @@ def xlnet_tokenizer() -> PreTrainedTokenizerFast:
 
 
 def _arch_case(kind: str):
-    """(model, tokenizer) of one row of :data:`ARCH_CASES`."""
+    """(model, tokenizer) of the "arch" row ``kind`` of :data:`TINY_CASES`."""
     import transformers as tf
 
     bert_like = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=64,
@@ -275,88 +292,165 @@ def _arch_case(kind: str):
     raise ValueError(f"unknown tiny kind {kind!r}")
 
 
-# one table of tiny-model cases beyond the kinds above: what each one is there to exercise, and the kind the
-# tests load it as ("auto": what its config says)
-ARCH_CASES = {
-    "qwen3": ("QK-norm (Qwen3)", "auto"),
-    "qwen3_classifier": ("a decoder-only sequence classifier: causal, reads its last token", "auto"),
-    "gemma2": ("soft-capped scores and logits, sliding window (Gemma-2)", "auto"),
-    "gemma3": ("QK-norm, query_pre_attn_scalar, sliding-window layers shorter than the input (Gemma 3)", "auto"),
-    "olmo2": ("QK-norm over all heads (OLMo-2)", "auto"),
-    "gpt_neox": ("fused query_key_value, partial rotary (GPT-NeoX / Pythia)", "auto"),
-    "albert_mlm": ("one layer shared by every depth (ALBERT)", "auto"),
-    "mobilebert_mlm": ("bottleneck layers, NoNorm (MobileBERT)", "auto"),
-    # its LM head is refused as a causal LM (not causal): the tests load its body as a sentence encoder
-    "xlnet_lm": ("permutation LM, two-stream relative attention in its own code (XLNet)", "encoder"),
-    "xlnet_classifier": ("a classifier whose sequence summary is its last token (XLNet)", "auto"),
-}
+def _bert_body(model_cls, config_cls=None, **config):
+    """A builder of a tiny BERT-vocabulary model: ``model_cls`` around a small config (``_bert_config`` unless
+    ``config_cls`` is given) of the WordPiece tokenizer's size."""
+    def build():
+        tok = bert_tokenizer()
+        cfg = _bert_config(len(tok), **config) if config_cls is None else config_cls(vocab_size=len(tok), **config)
+        return model_cls(cfg), tok
+    return build
+
+
+_LABELS = {"num_labels": 2, "id2label": {0: "negative", 1: "positive"}, "label2id": {"negative": 0, "positive": 1}}
+_DISTILBERT = dict(dim=32, n_layers=2, n_heads=4, hidden_dim=64, max_position_embeddings=128,
+                   attn_implementation="eager", dropout=0.0, attention_dropout=0.0, initializer_range=0.2)
+
+
+def _roberta_mlm():
+    tok = bert_tokenizer()
+    return RobertaForMaskedLM(RobertaConfig(**_bert_config(len(tok)).to_dict() | {
+        "pad_token_id": 0, "max_position_embeddings": 130, "type_vocab_size": 1, "model_type": "roberta"})), tok
+
+
+def _gpt2():
+    tok = bpe_tokenizer()
+    return GPT2LMHeadModel(GPT2Config(
+        vocab_size=len(tok), n_positions=128, n_embd=32, n_layer=2, n_head=4, attn_implementation="eager",
+        initializer_range=0.2, resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0, bos_token_id=tok.bos_token_id,
+        eos_token_id=tok.eos_token_id)), tok
+
+
+def _decoder(name: str):
+    def build():
+        tok = bpe_tokenizer() if name == "qwen2" else llama_tokenizer()  # Qwen2: byte-level BPE, as the real one
+        return AutoModelForCausalLM.from_config(_decoder_config(name, tok), attn_implementation="eager"), tok
+    return build
+
+
+def _t5():
+    tok = t5_tokenizer()
+    return T5ForConditionalGeneration(T5Config(
+        vocab_size=len(tok), d_model=32, d_kv=8, d_ff=64, num_layers=2, num_decoder_layers=2, num_heads=4,
+        relative_attention_num_buckets=8, relative_attention_max_distance=16, dropout_rate=0.0,
+        pad_token_id=tok.pad_token_id, eos_token_id=tok.eos_token_id, decoder_start_token_id=tok.pad_token_id,
+        attn_implementation="eager")), tok
+
+
+def _bart():
+    tok = bart_tokenizer()
+    return BartForConditionalGeneration(BartConfig(
+        vocab_size=len(tok), d_model=32, encoder_layers=2, decoder_layers=2, encoder_attention_heads=4,
+        decoder_attention_heads=4, encoder_ffn_dim=64, decoder_ffn_dim=64, max_position_embeddings=128, init_std=0.2,
+        dropout=0.0, attention_dropout=0.0, activation_dropout=0.0, pad_token_id=1, bos_token_id=0, eos_token_id=2,
+        decoder_start_token_id=2, forced_bos_token_id=None, forced_eos_token_id=None, attn_implementation="eager")), tok
+
+
+@dataclass(frozen=True)
+class TinyCase:
+    """One tiny model the tests build (a row of :data:`TINY_CASES`).
+
+    Attributes:
+        name: the case's name (``tiny_handles[name]`` in tests).
+        kind: the plm_core kind its handle has (``handle.kind``; checked by tests/unit/test_loading.py).
+        group: "core" (one attention stack: the kinds every feature is tested on), "seq2seq" (encoder-decoders:
+            three attention stacks), "arch" (newer architectures and the other models of the overviews), "extra"
+            (built only where a test names it).
+        family: the tokenizer and position scheme: "bert" (WordPiece, learned absolute positions), "gpt2"
+            (byte-level BPE, absolute positions), "rotary" (rotary positions, grouped-query attention,
+            SentencePiece or byte-level BPE), "seq2seq", or the architecture's own name for "arch" rows.
+        what: what the case is there to exercise.
+        build: makes the (model, tokenizer), random weights from the global torch seed.
+        load_as: the kind tests load it as ("auto": what its config says).
+    """
+
+    name: str
+    kind: str
+    group: str
+    family: str
+    what: str
+    build: Callable[[], tuple[object, object]] = field(repr=False, compare=False)
+    load_as: str = "auto"
+
+
+# the one table of tiny-model cases (captum keeps its test configurations the same way); tests select from it
+# with :func:`tiny_names` instead of keeping their own lists of names
+TINY_CASES: dict[str, TinyCase] = {c.name: c for c in (
+    TinyCase("masked_lm", "masked_lm", "core", "bert", "BERT masked LM", _bert_body(BertForMaskedLM)),
+    TinyCase("classifier", "classifier", "core", "bert", "BERT sequence classifier (negative / positive)",
+             _bert_body(BertForSequenceClassification, **_LABELS)),
+    TinyCase("encoder", "encoder", "core", "bert", "BERT body without a head (a sentence encoder)",
+             _bert_body(BertModel)),
+    TinyCase("causal_lm", "causal_lm", "core", "gpt2", "GPT-2 causal LM (byte-level BPE)", _gpt2),
+    TinyCase("distilbert_mlm", "masked_lm", "core", "bert", "DistilBERT masked LM (no token types)",
+             _bert_body(DistilBertForMaskedLM, DistilBertConfig, **_DISTILBERT)),
+    TinyCase("roberta_mlm", "masked_lm", "core", "bert", "RoBERTa masked LM (positions offset by the pad id)",
+             _roberta_mlm),
+    *(TinyCase(name, "causal_lm", "core", "rotary", what, _decoder(name)) for name, what in (
+        ("llama", "Llama: rotary positions, grouped-query attention, SentencePiece"),
+        ("mistral", "Mistral: as Llama"),
+        ("qwen2", "Qwen2: biased q/k/v projections, byte-level BPE"),
+        ("phi3", "Phi-3: partial rotary, fused q|k|v projection"),
+        ("gemma", "Gemma: multi-query attention (one key/value head)"))),
+    TinyCase("t5", "seq2seq", "seq2seq", "seq2seq", "T5 with sentinels (relative position buckets)", _t5),
+    TinyCase("bart", "seq2seq", "seq2seq", "seq2seq", "BART with <mask>", _bart),
+    *(TinyCase(name, kind, "arch", name.split("_")[0], what, partial(_arch_case, name), load_as) for
+      name, kind, what, load_as in (
+        ("qwen3", "causal_lm", "QK-norm (Qwen3)", "auto"),
+        ("qwen3_classifier", "classifier", "a decoder-only sequence classifier: causal, reads its last token", "auto"),
+        ("gemma2", "causal_lm", "soft-capped scores and logits, sliding window (Gemma-2)", "auto"),
+        ("gemma3", "causal_lm", "QK-norm, query_pre_attn_scalar, sliding-window layers shorter than the input "
+                                "(Gemma 3)", "auto"),
+        ("olmo2", "causal_lm", "QK-norm over all heads (OLMo-2)", "auto"),
+        ("gpt_neox", "causal_lm", "fused query_key_value, partial rotary (GPT-NeoX / Pythia)", "auto"),
+        ("albert_mlm", "masked_lm", "one layer shared by every depth (ALBERT)", "auto"),
+        ("mobilebert_mlm", "masked_lm", "bottleneck layers, NoNorm (MobileBERT)", "auto"),
+        # its LM head is refused as a causal LM (not causal): the tests load its body as a sentence encoder
+        ("xlnet_lm", "encoder", "permutation LM, two-stream relative attention in its own code (XLNet)", "encoder"),
+        ("xlnet_classifier", "classifier", "a classifier whose sequence summary is its last token (XLNet)", "auto"))),
+    # asked for by name only (the adaptive-IG tests' second classifier)
+    TinyCase("distilbert_classifier", "classifier", "extra", "bert", "DistilBERT sequence classifier",
+             _bert_body(DistilBertForSequenceClassification, DistilBertConfig, **_DISTILBERT,
+                        seq_classif_dropout=0.0, **_LABELS)),
+)}
+
+
+def tiny_names(*groups: str, kinds: tuple[str, ...] = (), families: tuple[str, ...] = (),
+               without: tuple[str, ...] = ()) -> tuple[str, ...]:
+    """Names of the :data:`TINY_CASES` rows in ``groups`` (all groups if none), of one of ``kinds`` and
+    ``families`` (any if empty), minus the names in ``without``; in the table's order.
+
+    Raises:
+        ValueError: an unknown group, or a name in ``without`` that is not in the table.
+    """
+    unknown = set(groups) - {c.group for c in TINY_CASES.values()} or set(without) - set(TINY_CASES)
+    if unknown:
+        raise ValueError(f"not in TINY_CASES: {sorted(unknown)}")
+    return tuple(c.name for c in TINY_CASES.values()
+                 if (not groups or c.group in groups) and (not kinds or c.kind in kinds)
+                 and (not families or c.family in families) and c.name not in without)
+
+
+# the groups tests parametrize over (tests/helpers.py re-exports them)
+TINY_DECODERS = tiny_names("core", families=("rotary",))
+TINY_KINDS = tiny_names("core")
+TINY_SEQ2SEQ = tiny_names("seq2seq")
+TINY_ARCHS = tiny_names("arch")
 
 
 def save_tiny(kind: str, folder: Path, seed: int = 0) -> Path:
-    """Build and save a tiny model of ``kind`` into ``folder``; returns the folder.
+    """Build the :data:`TINY_CASES` row named ``kind`` (seeded with ``seed``) and save it into ``folder``.
 
-    kinds: masked_lm, classifier, encoder (BERT), causal_lm (GPT-2), distilbert_mlm, distilbert_classifier,
-    roberta_mlm; the decoders of :data:`DECODERS` (llama, mistral, qwen2, phi3, gemma); encoder-decoders t5
-    and bart; the rows of :data:`ARCH_CASES`.
+    Returns the folder.
+
+    Raises:
+        ValueError: ``kind`` is not a case.
     """
+    if kind not in TINY_CASES:
+        raise ValueError(f"unknown tiny kind {kind!r}")
     folder.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(seed)
-    if kind in ARCH_CASES:
-        model, tok = _arch_case(kind)
-        model.eval()
-        model.save_pretrained(folder)
-        tok.save_pretrained(folder)
-        return folder
-    if kind == "t5":
-        tok = t5_tokenizer()
-        cfg = T5Config(vocab_size=len(tok), d_model=32, d_kv=8, d_ff=64, num_layers=2, num_decoder_layers=2,
-                       num_heads=4, relative_attention_num_buckets=8, relative_attention_max_distance=16,
-                       dropout_rate=0.0, pad_token_id=tok.pad_token_id, eos_token_id=tok.eos_token_id,
-                       decoder_start_token_id=tok.pad_token_id, attn_implementation="eager")
-        model = T5ForConditionalGeneration(cfg)
-    elif kind == "bart":
-        tok = bart_tokenizer()
-        cfg = BartConfig(vocab_size=len(tok), d_model=32, encoder_layers=2, decoder_layers=2,
-                         encoder_attention_heads=4, decoder_attention_heads=4, encoder_ffn_dim=64, decoder_ffn_dim=64,
-                         max_position_embeddings=128, init_std=0.2, dropout=0.0, attention_dropout=0.0,
-                         activation_dropout=0.0, pad_token_id=1, bos_token_id=0, eos_token_id=2,
-                         decoder_start_token_id=2, forced_bos_token_id=None, forced_eos_token_id=None,
-                         attn_implementation="eager")
-        model = BartForConditionalGeneration(cfg)
-    elif kind in DECODERS:
-        tok = bpe_tokenizer() if kind == "qwen2" else llama_tokenizer()  # Qwen2: byte-level BPE, as the real one
-        model = AutoModelForCausalLM.from_config(_decoder_config(kind, tok), attn_implementation="eager")
-    elif kind == "causal_lm":
-        tok = bpe_tokenizer()
-        cfg = GPT2Config(vocab_size=len(tok), n_positions=128, n_embd=32, n_layer=2, n_head=4,
-                         attn_implementation="eager", initializer_range=0.2, resid_pdrop=0.0, embd_pdrop=0.0,
-                         attn_pdrop=0.0, bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id)
-        model = GPT2LMHeadModel(cfg)
-    else:
-        tok = bert_tokenizer()
-        n = len(tok)
-        if kind == "masked_lm":
-            model = BertForMaskedLM(_bert_config(n))
-        elif kind == "classifier":
-            model = BertForSequenceClassification(_bert_config(
-                n, num_labels=2, id2label={0: "negative", 1: "positive"}, label2id={"negative": 0, "positive": 1}))
-        elif kind == "encoder":
-            model = BertModel(_bert_config(n))
-        elif kind == "distilbert_mlm":
-            model = DistilBertForMaskedLM(DistilBertConfig(
-                vocab_size=n, dim=32, n_layers=2, n_heads=4, hidden_dim=64, max_position_embeddings=128,
-                attn_implementation="eager", dropout=0.0, attention_dropout=0.0, initializer_range=0.2))
-        elif kind == "distilbert_classifier":
-            model = DistilBertForSequenceClassification(DistilBertConfig(
-                vocab_size=n, dim=32, n_layers=2, n_heads=4, hidden_dim=64, max_position_embeddings=128,
-                attn_implementation="eager", dropout=0.0, attention_dropout=0.0, seq_classif_dropout=0.0,
-                initializer_range=0.2, num_labels=2, id2label={0: "negative", 1: "positive"},
-                label2id={"negative": 0, "positive": 1}))
-        elif kind == "roberta_mlm":
-            model = RobertaForMaskedLM(RobertaConfig(**_bert_config(n).to_dict() | {
-                "pad_token_id": 0, "max_position_embeddings": 130, "type_vocab_size": 1, "model_type": "roberta"}))
-        else:
-            raise ValueError(f"unknown tiny kind {kind!r}")
+    model, tok = TINY_CASES[kind].build()
     model.eval()
     model.save_pretrained(folder)
     tok.save_pretrained(folder)

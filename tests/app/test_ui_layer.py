@@ -1,0 +1,104 @@
+"""Checks of the Streamlit layer (ui/) that lived among the unit tests (issue 26, item 6: a unit test imports no
+Streamlit): the local backend, the classroom allow-list of ui.resources, a view for every lesson step, ui.charts'
+escaping, the server's configuration, and the README's app never importing Ray."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from helpers import ROOT, run_python
+from plm_core.classroom import ModelNotAllowedError
+from plm_core.errors import PlmCoreError
+from plm_core.inference import predict
+from plm_core.lessons.content import VIEWS
+from plm_core.loading import ModelSpec
+from plm_core.ops import run_op
+
+
+def test_charts_plotly_chart_escapes_every_chart(monkeypatch):
+    """What ``ui.charts.plotly_chart`` hands to Streamlit shows user text literally (and the theme's line breaks
+    in titles stay line breaks), in the plain and the presenter view."""
+    import numpy as np
+
+    from plm_core.viz.attention_plots import attention_heatmap
+    from ui import charts
+
+    drawn = []
+
+    class Where:
+        def plotly_chart(self, fig, **kwargs):
+            drawn.append(fig.to_plotly_json())
+
+    tokens = ["[CLS]", "<b>x</b>", "<a href='http://example.invalid'>y</a>", "a&b"]
+    title = "a long title that the theme wraps onto two lines: <i>user text</i> " * 2
+    for presenting in (False, True):
+        with charts.presenter(presenting):
+            charts.plotly_chart(attention_heatmap(np.eye(4, dtype=np.float32), tokens, title, signed=True),
+                                key="t", container=Where())
+    for spec in drawn:
+        text = str(spec["layout"]["title"]) + str(list(spec["data"][0]["x"]))
+        assert "<b>" not in text and "<a " not in text and "<i>" not in text
+        assert "&lt;b&gt;x&lt;/b&gt;" in text and "a&amp;b" in text and "&amp;lt;" not in text  # escaped once
+        assert "<br>" in spec["layout"]["title"]["text"]  # the theme's wrap
+        assert "<br>" in spec["data"][0]["colorbar"]["title"]["text"]  # the theme's signed colour-bar legend
+
+
+def test_streamlit_server_skips_the_full_gc_after_each_run():
+    """.streamlit/config.toml (read from the folder `streamlit run app.py` starts in) turns off the post-run gc."""
+    code = ("from streamlit import config\n"
+            "config.get_config_options(force_reparse=True)\n"
+            "print(config.get_option('runner.postScriptGC'), config.get_where_defined('runner.postScriptGC'))\n")
+    proc = run_python(code, {})
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    value, where = proc.stdout.split(maxsplit=1)
+    assert value == "False" and where.strip().endswith(".streamlit/config.toml"), proc.stdout
+
+
+def test_ui_has_a_view_for_every_step():
+    from ui.lesson_views import VIEWS as UI_VIEWS
+
+    assert VIEWS <= set(UI_VIEWS)
+
+
+def test_get_handle_refuses_a_model_off_the_allowlist(monkeypatch, tiny_dirs):
+    import streamlit as st
+
+    from ui import resources
+
+    monkeypatch.setenv("PLM_CLASSROOM", "1")
+    monkeypatch.setenv("PLM_ALLOWED_MODELS", "embedded")
+    st.cache_resource.clear()
+    with pytest.raises(ModelNotAllowedError):
+        resources.get_handle(ModelSpec(str(tiny_dirs["causal_lm"])))
+
+
+def test_local_backend_runs_the_core_function(tiny_handles, monkeypatch):
+    """compute(spec, op, ...) with PLM_BACKEND unset == the core function on ui.handles' handle."""
+    from ui import backend, handles
+
+    handle = tiny_handles["classifier"]
+    monkeypatch.delenv("PLM_BACKEND", raising=False)
+    monkeypatch.setattr(handles, "get_handle", lambda spec: handle)
+    got = backend.compute(handle.spec, "predict", "good movie", top_k=3)
+    np.testing.assert_array_equal(got.probs, predict(handle, "good movie", top_k=3).probs)
+    assert run_op("token_count", lambda s: handle, handle.spec, ("good movie",)) == len(got.encoding)
+    monkeypatch.setenv("PLM_BACKEND", "spark")
+    with pytest.raises(PlmCoreError, match="unknown PLM_BACKEND='spark'; choose one of: local, ray"):
+        backend.compute(handle.spec, "predict", "good movie")
+
+
+def test_default_app_never_imports_ray():
+    """The README's app (PLM_BACKEND unset): importing every ui module and computing never imports Ray."""
+    code = ("import sys, importlib, pkgutil, ui; from plm_core.loading import ModelSpec; from ui.backend import compute; "
+            "[importlib.import_module('ui.' + m.name) for m in pkgutil.iter_modules(ui.__path__) if m.name != 'ray_backend']; "
+            "compute(ModelSpec('embedded', device='cpu'), 'token_count', 'a b c'); "
+            "print(sorted(m for m in sys.modules if m == 'ray' or m.startswith('ray.')))")
+    env = {k: v for k, v in os.environ.items() if k != "PLM_BACKEND"}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300, cwd=ROOT)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip().splitlines()[-1] == "[]"
