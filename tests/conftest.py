@@ -12,7 +12,7 @@ import pytest
 
 # re-exported for tests that still write ``from conftest import ...`` (prefer ``from helpers import ...``);
 # plm_core (and its tiny models, plm_core.testing) and helpers are importable through pyproject.toml's pytest ``pythonpath``
-from helpers import ROOT, SHARED_DATA, TINY_ARCHS, TINY_KINDS, TINY_SEQ2SEQ, assert_no_hooks, seed_everything  # noqa: F401
+from helpers import app_timeout, ROOT, SHARED_DATA, TINY_ARCHS, TINY_KINDS, TINY_SEQ2SEQ, assert_no_hooks, seed_everything  # noqa: F401
 
 if TYPE_CHECKING:
     from plm_core.loading import ModelHandle
@@ -137,7 +137,7 @@ def app_factory(monkeypatch):
         st.cache_data.clear()
         masking.unload()  # also forgets the handles the Compare page listed as loaded
         gc.collect()
-        at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
+        at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=app_timeout())
         for key, value in (query or {}).items():
             at.query_params[key] = value
         return at

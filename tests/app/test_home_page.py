@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from helpers import shown
+from helpers import app_timeout, shown
 
 
 @pytest.mark.slow
@@ -66,7 +66,7 @@ def test_model_loaded_once_for_reruns_and_sessions(app_factory, tiny_dirs, monke
     first.switch_page("pages/attention.py").run()
     first.text_area(key="attention.text").input("the cat sat").run()
     first.run()
-    second = AppTest.from_file(first._script_path, default_timeout=120).run()  # another session, same process
+    second = AppTest.from_file(first._script_path, default_timeout=app_timeout()).run()  # another session, same process
     second.switch_page("pages/attention.py").run()
     assert not first.exception and not second.exception
     assert len(loaded) == 1

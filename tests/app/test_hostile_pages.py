@@ -9,7 +9,7 @@ link or image from user text, and every echo escaped by ``ui.safe.md``.
 from __future__ import annotations
 
 import pytest
-from helpers import open_page
+from helpers import app_timeout, open_page
 from hostile_ui import DRIVES, FRAGMENTS, Recorder, open_drive
 
 from plm_core.loading import ModelSpec
@@ -140,6 +140,6 @@ def _session(folder):
     from helpers import ROOT
     from streamlit.testing.v1 import AppTest
 
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=app_timeout())
     at.query_params["model"] = str(folder)
     return at

@@ -5,7 +5,7 @@ sharing one server's cached results, each see their own language (issue 12, item
 from __future__ import annotations
 
 import pytest
-from helpers import open_page
+from helpers import app_timeout, open_page
 from i18n_screen import english_on_screen, screen_texts
 
 from plm_core.i18n import set_language, use_language
@@ -117,7 +117,7 @@ def test_two_sessions_each_see_their_own_language(app_factory, tiny_dirs):
     en.text_area(key="attention.text").input(text).run()
     notes_en = [i.value for i in en.info]
     assert any("only the first" in n for n in notes_en), notes_en
-    zh = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)  # a second session: same caches
+    zh = AppTest.from_file(str(ROOT / "app.py"), default_timeout=app_timeout())  # a second session: same caches
     zh.query_params["lang"] = "zh"
     with use_language("zh"):
         zh.run()

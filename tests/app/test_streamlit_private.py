@@ -7,6 +7,8 @@ import inspect
 
 from streamlit.testing.v1 import AppTest
 
+from helpers import app_timeout
+
 
 def test_legacy_pages_flag_is_what_streamlit_reads_and_st_navigation_sets(tmp_path, monkeypatch):
     from streamlit.commands import navigation
@@ -46,7 +48,7 @@ def _script():
 
 
 def test_choice_widgets_are_read_from_streamlits_widget_registry():
-    at = AppTest.from_function(_script, default_timeout=60)
+    at = AppTest.from_function(_script, default_timeout=app_timeout(60))
     at.run()
     assert not at.exception, at.exception
     at.run()  # the registry as a callback sees it: after a run

@@ -18,6 +18,8 @@ from pathlib import Path
 from playwright.sync_api import Browser, Page, Playwright, WebSocket
 from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
 
+from helpers import patience  # noqa: F401 - the bound of every wait below (and the tests' name for it)
+
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
 # Needed on a closed-network, root, GPU-less machine.
 # --headless is added by Playwright itself (headless=True).
@@ -33,18 +35,6 @@ CHROMIUM_ARGS = [
 
 # ---------------------------------------------------------------- patience ----
 
-MAX_PATIENCE = 10.0
-
-
-def patience(ms: float) -> float:
-    """``ms`` (a bound for a healthy run on an idle 2-core machine) stretched by how busy this machine is now: times
-    the 1-minute load average per core when that is above 1, at most ``MAX_PATIENCE`` times. ``PLM_TEST_PATIENCE``
-    (a factor) overrides the load. Every wait of these tests is on a condition; this only bounds how long a
-    condition may take before the test fails (four tests failed at load 20-40 with fixed 5-30 s bounds)."""
-    factor = os.environ.get("PLM_TEST_PATIENCE")
-    if factor:
-        return ms * float(factor)
-    return ms * min(MAX_PATIENCE, max(1.0, os.getloadavg()[0] / (os.cpu_count() or 1)))
 
 
 def wait_until(page: Page, condition, timeout_ms: float = 30_000, poll_ms: float = 50) -> None:
