@@ -100,3 +100,45 @@ def test_frozen_map_keeps_order_and_equals_a_dict():
     m = FrozenMap({"b": 1, "a": None})
     assert list(m) == ["b", "a"] and m == {"a": None, "b": 1} and hash(m) == hash(FrozenMap((("b", 1), ("a", None))))
     assert pickle.loads(pickle.dumps(m)) == m
+
+
+# What ui/ and pages/ may still read on a live handle (file, attribute): each a model run, not a fact a page shows.
+# Every other fact comes from ModelInfo (ui.handles.model_info / widgets.require_info).
+HANDLE_READS_ALLOWED = {
+    ("ui/bias.py", "revision"): "the bias worker thread records the revision of the handle it runs (no session)",
+    ("ui/lesson_views/explanation.py", "adapter"): "query_row(handle, encoding): the row the head reads, per input",
+    ("ui/lessons.py", "adapter"): "inside st.cache_data wrappers that branch h26-lens turns into Lens calls",
+    ("ui/lessons.py", "model_id"): "inside st.cache_data wrappers that branch h26-lens turns into Lens calls",
+    ("ui/widgets.py", "spec"): "the cache key of a loaded model (which spec to offer), not a fact of the model",
+    ("ui/evaluate.py", "spec"): "the cache key of a loaded model (which models to measure), not a fact of the model",
+}
+HANDLE_NAMES = {"handle", "h", "adapter"}  # the names a page gave a ModelHandle or its KindAdapter
+NOT_MODEL_HANDLES = {"ui/ray_backend.py"}  # its ``handle`` is a Ray Serve deployment handle
+
+
+def handle_reads(root) -> set[tuple[str, str]]:
+    """(file, attribute) of every attribute read on a name bound to a handle (``handle.x``, ``h.x``,
+    ``adapter.x``, ``ctx.handle.x``) in app.py, ui/ and pages/."""
+    import ast
+
+    found = set()
+    for path in [root / "app.py", *(root / "ui").rglob("*.py"), *(root / "pages").rglob("*.py")]:
+        rel = path.relative_to(root).as_posix()
+        if rel in NOT_MODEL_HANDLES:
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if not isinstance(node, ast.Attribute):
+                continue
+            owner = node.value
+            if (isinstance(owner, ast.Name) and owner.id in HANDLE_NAMES) or (
+                    isinstance(owner, ast.Attribute) and owner.attr == "handle"):
+                found.add((rel, node.attr))
+    return found
+
+
+def test_pages_and_ui_read_model_facts_from_model_info_not_a_handle():
+    from helpers import ROOT
+
+    reads = handle_reads(ROOT)
+    extra = sorted(reads - set(HANDLE_READS_ALLOWED))
+    assert not extra, "read ModelInfo (ui.handles.model_info) instead of a handle: " + ", ".join(map(str, extra))
