@@ -3,7 +3,8 @@
 Hugging Face pipelines keep one class per task with one ``preprocess → forward → postprocess`` path; inseq keeps
 what differs between architectures in one class each. Here the *kind* (what the model's head predicts) is one
 :class:`KindAdapter` subclass in ``plm_core/kinds/<kind>.py``, registered in :data:`plm_core.kinds.KINDS`.
-Core modules and pages ask ``handle.adapter``; no module outside this package tests a kind string.
+Core modules ask ``handle.adapter``; pages read :class:`plm_core.model_info.ModelInfo`; no module outside this
+package tests a kind string. What users see of a kind (its name, labels, examples) is in :mod:`plm_core.kinds.texts`.
 
 To add a kind: subclass :class:`KindAdapter` (or the closest kind: a next-token kind can start from
 ``CausalLMAdapter``), set the class attributes, override what differs, and add an instance to ``KINDS``.
