@@ -20,7 +20,7 @@ STACK_LABELS = {"encoder": N_("encoder self-attention"), "decoder": N_("decoder 
                 "cross": N_("cross-attention (target → source)"), "self": N_("self-attention")}
 VIEW_NAMES = {"head": N_("head"), "model": N_("model")}  # bertviz's two views, in "the head view"
 
-handle = widgets.require_handle()
+info = widgets.require_info()
 spec = widgets.active_spec()
 st.title(_("Attention"))
 st.caption(_("Self-attention: each token (query) takes a weighted mix of all tokens (keys), "
@@ -28,7 +28,7 @@ st.caption(_("Self-attention: each token (query) takes a weighted mix of all tok
 
 left, right = st.columns([3, 2])
 with left:
-    first_label, pair_label, pair_help = handle.adapter.text_labels(handle)
+    first_label, pair_label, pair_help = info.text_labels
     text = widgets.text_area(tr(first_label), "attention.text", EXAMPLE, height=90)  # md: trusted
 with right:
     pair = widgets.text_area(tr(pair_label), "attention.pair", height=90, help=tr(pair_help))  # md: trusted

@@ -19,21 +19,21 @@ from ui.safe import md
 
 SLOW_S = 4.0  # estimated seconds above which the page asks before running
 
-handle = widgets.require_handle()
+info = widgets.require_info()
 spec = widgets.active_spec()
 st.title(_("Attribution"))
 st.caption(_("Which input tokens made the model's output? Red tokens raise the explained number, blue ones lower "
              "it. Integrated Gradients, SHAP, LIME and occlusion compare the input with a baseline (the same sentence "
              "with every word replaced by [PAD], [MASK] or a zero vector)."))
 
-first_label, pair_label, pair_help = handle.adapter.text_labels(handle)
-text = widgets.text_area(tr(first_label), "attribution.text", ua.default_text(handle), height=80)  # md: trusted
+first_label, pair_label, pair_help = info.text_labels
+text = widgets.text_area(tr(first_label), "attribution.text", ua.default_text(info), height=80)  # md: trusted
 text = widgets.chat_wrapped(spec, text, "attribution.chat")
 pair = None
-if handle.adapter.takes_pair:  # a pair classifier's second text, an encoder-decoder's target prefix
+if info.takes_pair:  # a pair classifier's second text, an encoder-decoder's target prefix
     pair = widgets.text_area(tr(pair_label), "attribution.pair", height=68, help=tr(pair_help)).strip() or None  # md: trusted
-target = ua.target_picker(handle, text)
-offered, refused = ua.method_choices(handle)
+target = ua.target_picker(info, text)
+offered, refused = ua.method_choices(info)
 methods = st.multiselect(_("Methods"), offered, default=["integrated_gradients"], key="attribution.methods",
                          format_func=lambda m: tr(METHOD_LABELS[m]), bind="query-params")
 for m, why in refused.items():
@@ -44,7 +44,7 @@ for m in methods:  # what to expect before it runs (GradientSHAP: its error is m
 units = ui_text.unit_switch(text)
 with st.expander(_("Settings: baseline, steps, samples")):
     c1, c2, c3, c4 = st.columns(4)
-    baselines, no_baseline = ua.baseline_choices(handle)
+    baselines, no_baseline = ua.baseline_choices(info)
     baseline = c1.radio(_("Baseline"), baselines, key="attribution.baseline", bind="query-params",
                         format_func={"pad": _("[PAD] tokens"), "mask": _("[MASK] tokens"), "zero": _("zero embedding")}.get)
     for b, why in no_baseline.items():
@@ -128,8 +128,8 @@ if len(results) > 1:
                                           statistic="τ"), key="attribution.kendall", container=right)
     st.caption(_("Correlation of the token rankings (special tokens left out). 1 = same order, −1 = reversed."))
 
-if "class" in handle.adapter.target_kinds:  # every class of a classifier, with the first method: one table
-    n_labels = len(ua.class_names(handle))
+if "class" in info.target_kinds:  # every class of a classifier, with the first method: one table
+    n_labels = len(ua.class_names(info))
     every = st.toggle(_("Explain every label ({n} labels, about {seconds:.0f} s)", n=n_labels,  # md: trusted
                         seconds=n_labels * ua.estimate(spec, n_tokens, methods[0], n_steps, n_samples)),
                       key="attribution.every_label", bind="query-params")
@@ -147,7 +147,7 @@ if "class" in handle.adapter.target_kinds:  # every class of a classifier, with 
         e2.download_button(_("Download every label (JSON)"), to_json(every_results), "attribution-every-label.json",
                            "application/json", key="attribution.every_json")
 uc.segment_view(token_results)
-if handle.adapter.generates and handle.adapter.prompt_is_prefix:  # a causal LM continues the text
+if info.generates and info.prompt_is_prefix:  # a causal LM continues the text
     uc.continuation_view(spec, text, uc.gradient_method(token_results), baseline, n_steps)
 uc.batch_view(spec, token_results[0].method, target, baseline, n_steps)
 

@@ -12,7 +12,7 @@ from plm_core.i18n import N_, _, tr
 
 VIEWS = {"run": N_("New run"), "runs": N_("Stored runs"), "compare": N_("Compare models")}
 
-handle = widgets.require_handle()
+info = widgets.require_info()
 spec = widgets.active_spec()
 st.title(_("Bias probes"))
 ui_bias.content_warning()
@@ -28,6 +28,6 @@ if view == "runs":
 elif view == "compare":
     bias_runs.compare_view(probe, ui_bias.current_run(probe))
 else:
-    bias_forms.FORMS[PROBE_SPECS[probe].form](PROBE_SPECS[probe], handle, spec)
+    bias_forms.FORMS[PROBE_SPECS[probe].form](PROBE_SPECS[probe], info, spec)
 
 ui_bias.step_job(progress_slot)

@@ -24,7 +24,7 @@ MODES = ("texts", "models")
 # cheapest first (the default is one gradient pass)
 ATTR_METHODS = tuple(sorted(methods_where(compare=True), key=lambda m: METHOD_SPECS[m].cost(1, None, None)))
 
-handle = widgets.require_handle()
+info = widgets.require_info()
 spec = widgets.active_spec()
 ui_masking.handle_for(spec)
 
@@ -55,8 +55,8 @@ if mode == "texts":
     if widgets.chat_toggle(spec, "compare.chat"):
         text_a, text_b = widgets.chat_wrap(spec, text_a), widgets.chat_wrap(spec, text_b)
     pair = None
-    if handle.adapter.takes_pair:  # a pair classifier's hypothesis, an encoder-decoder's target: one for both
-        _first, pair_label, pair_help = handle.adapter.text_labels(handle)
+    if info.takes_pair:  # a pair classifier's hypothesis, an encoder-decoder's target: one for both
+        _first, pair_label, pair_help = info.text_labels
         pair = st.text_input(_("{label} (read with both sentences)", label=tr(pair_label)), max_chars=MAX_CHARS, key="compare.pair",  # md: trusted
                              live=LIVE_PAUSE, bind="query-params", help=tr(pair_help)).strip() or None  # md: trusted
     result = widgets.run_or_stop(lambda: ui_masking.cached_text_comparison(spec, text_a, text_b, text_pair=pair))
@@ -96,7 +96,7 @@ if mode == "texts":
     layer, head = layer_and_head(result.attention_a.n_layers, result.attention_a.n_heads)
     difference_heatmap(result.attention if words is None else words.attention, layer, head, "compare.attn_diff")
     st.subheader(_("Attribution difference"))
-    similarity = "similarity" in handle.adapter.target_kinds  # an encoder: each sentence by its similarity to the other
+    similarity = "similarity" in info.target_kinds  # an encoder: each sentence by its similarity to the other
     if st.toggle(_("Attribute both sentences"), key="compare.attr", bind="query-params"):
         method = st.selectbox(_("Method"), ATTR_METHODS, key="compare.method", format_func=lambda m: tr(METHOD_LABELS[m]),
                               bind="query-params")
@@ -124,8 +124,8 @@ else:
                             bind="query-params")
     text = st.text_input(_("Sentence"), "The cat sat on the mat.", max_chars=MAX_CHARS, key="compare.text", live=LIVE_PAUSE, bind="query-params")
     pair = None
-    if handle.adapter.takes_pair:  # a pair classifier's hypothesis, read by both models
-        _first, pair_label, pair_help = handle.adapter.text_labels(handle)
+    if info.takes_pair:  # a pair classifier's hypothesis, read by both models
+        _first, pair_label, pair_help = info.text_labels
         pair = st.text_input(tr(pair_label), max_chars=MAX_CHARS, key="compare.model_pair", live=LIVE_PAUSE, bind="query-params",  # md: trusted
                              help=tr(pair_help)).strip() or None  # md: trusted
     if not model_b.strip():

@@ -15,7 +15,7 @@ from ui.safe import md
 
 VIEWS = {"metrics": N_("Metrics on your data"), "map": N_("Embedding map"), "cards": N_("Model cards")}
 
-handle = widgets.require_handle()
+info = widgets.require_info()
 spec = widgets.active_spec()
 st.title(_("Evaluate"))
 st.caption(_("Run the model on a labelled set: accuracy, precision, recall and F1 with intervals, the confusion "
@@ -39,18 +39,18 @@ matching = result if (result is not None and data is not None and result.model_i
                       and result.config.get("data_sha256") == data.sha256) else None
 
 if view == "metrics":
-    chosen = ue.mode_input(handle)
+    chosen = ue.mode_input(info, spec)
     if chosen is not None and data is not None:
         mode, config = chosen
         if st.button(_("Evaluate {n:,} examples", n=len(data.rows)), key="evaluate.run", type="primary"):
-            ue.start(handle, spec, data, config)
+            ue.start(info, spec, data, config)
     ue.stored_runs()
     if result is not None:
         ui_bias.job_status(run_id)
         ue.describe_run(run_id)
         ue.show_result(result, ModelSpec(result.model_id))
 elif view == "map":
-    ue.map_view(handle, spec, data, matching)
+    ue.map_view(info, spec, data, matching)
 else:
     ue.cards_view(spec, data)
 

@@ -24,24 +24,23 @@ from plm_core.i18n import _, tr
 
 STEP_METHODS = list(methods_where(generation_step=True))
 
-handle = widgets.require_handle()
+info = widgets.require_info()
 spec = widgets.active_spec()
-adapter = handle.adapter
 st.title(_("Generation"))
 st.caption(_("A language model writes one token at a time: it scores every word of its vocabulary, the scores "
              "become probabilities, and one token is chosen — the most likely (greedy) or drawn at random "
              "(sampling). Temperature, top-k and top-p change the distribution it is drawn from."))
 
-generates = adapter.generates
-if not (generates or adapter.output == "masked_token"):  # no language-model head: say what to load, and offer it
+generates = info.generates
+if not (generates or info.output == "masked_token"):  # no language-model head: say what to load, and offer it
     widgets.offer_models(_("{model} ({kind}) has no language-model head: it cannot generate, nor fill in a word. "
                            "Load a causal LM (the embedded SmolLM2 or Gemma 3, or gpt2) or an encoder-decoder (t5-small) to "
-                           "generate, or a masked LM to see the distribution at its mask.", model=md(handle.model_id),
-                           kind=md(tr(adapter.label))),
-                         lambda h: h.adapter.generates or h.adapter.output == "masked_token",
+                           "generate, or a masked LM to see the distribution at its mask.", model=md(info.model_id),
+                           kind=md(tr(info.kind_label))),
+                         lambda other: other.generates or other.output == "masked_token",
                          suggested=(*CAUSAL_LMS, "gpt2", "t5-small"), key="generation.offer")
     st.stop()
-default = adapter.example(handle, "attribution" if generates else "default")
+default = info.example("attribution" if generates else "default")
 prompt = widgets.text_area(_("Prompt"), "generation.prompt", default, height=80)
 prompt = widgets.chat_wrapped(spec, prompt, "generation.chat")
 settings = widgets.run_or_stop(ug.settings_controls)
@@ -62,7 +61,7 @@ if not generates:
     st.info(_("{model} is not a left-to-right language model: it fills in {mask} from both sides and does not "
               "generate. Below: its distribution at the mask, reshaped by the settings, and what each layer predicts "
               "there. Load a causal LM (such as gpt2) or an encoder-decoder (t5-small) to generate.",
-              model=md(handle.model_id), mask=md(mask)))
+              model=md(info.model_id), mask=md(mask)))
     charts.plotly_chart(distribution_figure(dist, _("At {mask} (token {position}): {settings}", mask=mask,
                                                     position=dist.position, settings=tr(settings.describe()))),
                         key="generation.dist")
@@ -94,10 +93,11 @@ if next_clicked or (run_clicked and len(generation.steps) < n_target):
 for note in generation.notes:  # the prompt's (cut past the limit …) and the generation's (stopped at the limit)
     widgets.show_note(note)
 
-if not adapter.prompt_is_prefix:
+if not info.prompt_is_prefix:
     st.caption(_("An encoder-decoder: the encoder reads the prompt; the decoder writes a new text from its start "
                  "token, looking at the prompt through cross-attention."))
 st.markdown(_("**Text so far** ({n} generated token(s)):", n=len(generation.steps)))
+handle = widgets.require_handle()  # the tokenizer decodes the generated ids in this process
 st.code(gen.text_of(handle, generation.ids), language=None, wrap_lines=True)
 if generation.finished:
     st.info(_("The model produced its end-of-text token: generation stops here. Restart to try again."))
@@ -160,7 +160,7 @@ with att_tab:
                                             default_layer=att.weights.shape[0] - 1)
     charts.plotly_chart(step_attention_figure(att, layer, head), key="generation.att_chart")
     st.caption(_("The query is the last token the model read before writing this one; the keys are every token "
-                 "before it (the causal mask hides nothing else).") if adapter.prompt_is_prefix else
+                 "before it (the causal mask hides nothing else).") if info.prompt_is_prefix else
                _("The decoder's self-attention: the query is the last target token read before writing this one; the "
                  "keys are the target tokens before it (the source is read through cross-attention, not shown)."))
 with lens_tab:

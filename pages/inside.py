@@ -26,12 +26,10 @@ from ui import LIVE_PAUSE, charts, resources, widgets
 from ui import inside as ui_inside
 from ui.safe import md
 
-handle = widgets.require_handle()
+info = widgets.require_info()
 spec = widgets.active_spec()
-adapter = handle.adapter
-masked = adapter.output == "masked_token"
-with handle.lock:
-    mask = handle.tokenizer.mask_token or "[MASK]"
+masked = info.output == "masked_token"
+mask = info.mask_token or "[MASK]"
 CLEAN = f"The capital of France is {mask}." if masked else "The capital of France is"
 CORRUPT = f"The capital of Italy is {mask}." if masked else "The capital of Italy is"
 
@@ -42,10 +40,10 @@ st.caption(_("Which attention heads and feed-forward (FFN) blocks wrote the pred
 
 left, right = st.columns([3, 2])
 with left:
-    text = widgets.text_area(_("Sentence") if not adapter.target_prefix else _("Source"), "inside.text", CLEAN, height=80)
+    text = widgets.text_area(_("Sentence") if not info.target_prefix else _("Source"), "inside.text", CLEAN, height=80)
 with right:
-    pair = (st.text_input(tr(adapter.pair_label), key="inside.pair", help=tr(adapter.pair_help), max_chars=MAX_CHARS, bind="query-params")
-            or None) if adapter.target_prefix else None
+    pair = (st.text_input(tr(info.pair_label), key="inside.pair", help=tr(info.pair_help), max_chars=MAX_CHARS, bind="query-params")
+            or None) if info.target_prefix else None
     word = st.text_input(_("Explained token (empty: the top prediction)"), key="inside.word", live=LIVE_PAUSE,
                          max_chars=MAX_CHARS, bind="query-params") or None
     contrast = st.text_input(_("… minus the logit of (optional)"), key="inside.contrast", live=LIVE_PAUSE,
@@ -89,7 +87,7 @@ with contrib_tab:
     else:
         charts.plotly_chart(source_bars(res, stack, layer, head), key="inside.sources")
     if st.button(_("Open this head in the Attention page"), key="inside.open_head"):
-        stack_name = {1: "cross"}.get(stack, "decoder" if adapter.target_prefix else None)
+        stack_name = {1: "cross"}.get(stack, "decoder" if info.target_prefix else None)
         widgets.open_page("pages/attention.py", widgets.Origin(spec, msg("the Inside the model page")),
                           **{"attention.text": text, "attention.heat.layer": layer,
                                                    "attention.heat.head": head},

@@ -13,10 +13,9 @@ from ui.safe import md
 from plm_core.i18n import _, tr
 from plm_core.tokens import MAX_CHARS  # a text box keeps what the app keeps (and a link no more)
 
-handle = widgets.require_handle()
+info = widgets.require_info()  # what the model kind predicts and how the lab shows it (plm_core.model_info)
 spec = widgets.active_spec()
-adapter = handle.adapter  # what the model kind predicts and how the lab shows it (plm_core.kinds)
-strategies = tuple(s for s in STRATEGIES if s != "mask_token" or adapter.can_mask(handle))  # GPT-2 has none
+strategies = tuple(s for s in STRATEGIES if s != "mask_token" or info.can_mask)  # GPT-2 has none
 REFERENCE = "A dog was sleeping on the rug."
 
 
@@ -31,12 +30,12 @@ def masking_view() -> None:
     st.caption(_("Click tokens to hide or replace them and see how the model's prediction changes. "
                  "The view follows the text as you type; the address bar is a link to this exact view."))
 
-    first_label, pair_label, pair_help = adapter.text_labels(handle)
-    text = st.text_input(tr(first_label), adapter.example(handle, "masking"),  # md: trusted
+    first_label, pair_label, pair_help = info.text_labels
+    text = st.text_input(tr(first_label), info.example("masking"),  # md: trusted
                          max_chars=MAX_CHARS, key="masking.text", live=LIVE_PAUSE, bind="query-params")
     text = widgets.chat_wrapped(spec, text, "masking.chat")
     target = None
-    if adapter.takes_pair:  # a pair classifier's second text; an encoder-decoder predicts the next token of this target
+    if info.takes_pair:  # a pair classifier's second text; an encoder-decoder predicts the next token of this target
         target = st.text_input(tr(pair_label), max_chars=MAX_CHARS, key="masking.target", live=LIVE_PAUSE,  # md: trusted
                                help=tr(pair_help), bind="query-params") or None  # md: trusted
     encoding = widgets.run_or_stop(lambda: ui_masking.cached_encoding(spec, text, target))
@@ -67,7 +66,7 @@ def masking_view() -> None:
     else:
         chosen = ui_masking.word_pills(words)
     reference = None
-    if adapter.uses_reference:
+    if info.uses_reference:
         reference = st.text_input(_("Reference sentence"), REFERENCE, max_chars=MAX_CHARS, key="masking.ref", live=LIVE_PAUSE,
                                   help=_("The edited sentence is compared with the original and with this one."),
                                   bind="query-params")
@@ -82,7 +81,7 @@ def masking_view() -> None:
     for note in result.notes:
         widgets.show_note(note)
 
-    if adapter.output == "masked_token":
+    if info.output == "masked_token":
         st.caption(_("Each mask is predicted on its own: the model sees the other masks as masks, so several "
                      "fill-ins are independent guesses, not one joint sentence."))
         cols = st.columns(min(3, max(1, len(result.fill_ins))))
@@ -92,12 +91,12 @@ def masking_view() -> None:
             charts.plotly_chart(comparison_bars(cmp, names=(_("unmasked"), _("masked"))), key=f"masking.cmp{n}")
     else:
         cmp = result.comparisons[0]
-        charts.plotly_chart(comparison_bars(cmp, tr(adapter.prediction_title), names=(_("original"), _("edited"))),
+        charts.plotly_chart(comparison_bars(cmp, tr(info.prediction_title), names=(_("original"), _("edited"))),
                             key="masking.chart")
-        if adapter.output == "classes" and cmp.label_changed:
+        if info.output == "classes" and cmp.label_changed:
             st.warning(_("The prediction flipped: {before} → {after}.", before=md(cmp.top_original),
                          after=md(cmp.top_perturbed)))
-        elif adapter.output == "next_token":
+        elif info.output == "next_token":
             st.text(_("Most likely next token: {before!r} → {after!r}", before=cmp.top_original, after=cmp.top_perturbed))
     if result.before.spans or result.after.spans:  # T5 span filling (greedy decoding)
         st.markdown(_("**Span filling** (greedy decoding: what the model writes for each sentinel)"))

@@ -42,7 +42,7 @@ def extract_attention(
 
     Args:
         text_pair: optional second sentence (segment B for BERT-style models; an encoder-decoder's target
-            prefix, ``handle.adapter.pair_label``).
+            prefix, ``ModelInfo.pair_label``).
         max_tokens: truncate to this many tokens (the encoding's notes say so).
 
     Returns:

@@ -46,6 +46,7 @@ from plm_core.architectures import (
 )
 from plm_core.errors import InvalidInputError, UnsupportedModelError, excerpt
 from plm_core.i18n import msg
+from plm_core.kinds.texts import kind_label
 from plm_core.handle import ModelHandle
 from plm_core import tolerances
 from plm_core.types import Encoding
@@ -119,7 +120,7 @@ def layout(handle: ModelHandle) -> Layout:
         raise UnsupportedModelError(msg(
             "{model_id} is a {kind}: it has no language-model head, so there is no token logit to split into heads "
             "and feed-forward blocks (load a masked, causal or encoder-decoder language model)",
-            model_id=handle.model_id, kind=handle.adapter.label)) from None
+            model_id=handle.model_id, kind=kind_label(handle.kind))) from None
     if getattr(handle.config, "final_logit_softcapping", None):
         raise UnsupportedModelError(msg(
             "{model_id} caps its logits with tanh, which is not linear: its logit cannot be split into parts",

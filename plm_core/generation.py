@@ -33,6 +33,7 @@ import torch
 from plm_core.display import no_token_label, token_texts
 from plm_core.errors import InvalidInputError, UnsupportedModelError
 from plm_core.i18n import msg
+from plm_core.kinds.texts import kind_label
 from plm_core.inference import run
 from plm_core.handle import ModelHandle
 from plm_core.model_cache import shared
@@ -557,7 +558,7 @@ def attribute_step(handle: ModelHandle, generation: Generation, index: int, meth
     if not handle.adapter.prompt_is_prefix:
         raise UnsupportedModelError(msg("{model_id} is an {kind}: attributing a generated token to its input is shown "
                                         "for causal LMs only (it depends on the encoder's input too)",
-                                        model_id=handle.model_id, kind=handle.adapter.label))
+                                        model_id=handle.model_id, kind=kind_label(handle.kind)))
     position = generation.position(index)
     context, target = generation.ids[:position], generation.ids[position]
     return attribute(handle, text_of(handle, context) or " ", method,

@@ -89,7 +89,7 @@ class ModelHandle:
 
     @property
     def adapter(self) -> KindAdapter:
-        """What this model's kind means everywhere: read-outs, targets, masking, examples (``plm_core.kinds``,
+        """What this model's kind means everywhere: read-outs, targets, masking (``plm_core.kinds``,
         looked up in :mod:`plm_core.kind_registry`)."""
         return get_adapter(self.kind)
 

@@ -32,7 +32,7 @@ from plm_core.handle import (  # noqa: F401 - re-exported: the handle types' his
     _config_get,
 )
 from plm_core.i18n import msg
-from plm_core.kinds import FALLBACK_KIND, KINDS, KindAdapter, get_adapter, unexplained_head
+from plm_core.kinds import FALLBACK_KIND, KINDS, KindAdapter, get_adapter, kind_label, unexplained_head
 from plm_core.kinds import detect_kind as _detect_kind
 from plm_core.patching import ablated_copy
 from plm_core.types import ModelKind
@@ -392,7 +392,7 @@ def check_head_explained(model_id: str, config: PretrainedConfig) -> None:
         msg("{model_id} is a {arch}: its head predicts {what}. plm-lens does not explain that head, and loading it "
             "as a {kind} would drop the head, so it is not loaded. To look at its encoder alone (attention, "
             "similarity; the head unused), choose \"Load as: {kind}\".",
-            model_id=excerpt(model_id), arch=arch, what=what, kind=get_adapter(FALLBACK_KIND).label))
+            model_id=excerpt(model_id), arch=arch, what=what, kind=kind_label(FALLBACK_KIND)))
 
 
 def check_tokenizer_fits_kind(model_id: str, kind: str, tokenizer: PreTrainedTokenizerBase) -> None:
@@ -407,7 +407,7 @@ def check_tokenizer_fits_kind(model_id: str, kind: str, tokenizer: PreTrainedTok
         raise UnsupportedModelError(
             msg("{model_id} cannot be a {kind} here: its tokenizer has no mask token, so no input has a position to "
                 "fill in. Load it as an encoder (sentence encoder) to see its attention and attributions.",
-                model_id=excerpt(model_id), kind=adapter.label))
+                model_id=excerpt(model_id), kind=kind_label(adapter.name)))
 
 
 def check_loaded_weights(model_id: str, kind: str, saved_as: str, info: dict) -> None:
@@ -428,11 +428,11 @@ def check_loaded_weights(model_id: str, kind: str, saved_as: str, info: dict) ->
     if len(missing) > 4:
         shown = msg("{shown} and {n} more", shown=shown, n=len(missing) - 4)
     instead = msg("as an encoder") if saved_as in (kind, FALLBACK_KIND) else \
-        msg("as a {kind} (what it was saved as) or as an encoder", kind=get_adapter(saved_as).label)
+        msg("as a {kind} (what it was saved as) or as an encoder", kind=kind_label(saved_as))
     raise UnsupportedModelError(
         msg("{model_id} has no trained weights for a {kind}: its checkpoint lacks {shown}. They would be random "
             "(different on every load), and so would the outputs. Load it {instead}.",
-            model_id=excerpt(model_id), kind=get_adapter(kind).label, shown=shown, instead=instead))
+            model_id=excerpt(model_id), kind=kind_label(kind), shown=shown, instead=instead))
 
 
 def describe_refused_pickle(model_id: str, err: Exception) -> str:

@@ -5,16 +5,14 @@ from __future__ import annotations
 import streamlit as st
 
 from plm_core.attribution import (
-    BASELINES,
     COMPLETENESS_WARNING,
     METHOD_SPECS,
     AttributionResult,
     Target,
-    unavailable_baselines,
-    unavailable_methods,
 )
 from plm_core.classroom import cap_steps
 from plm_core.loading import ModelSpec
+from plm_core.model_info import ModelInfo
 from ui.backend import compute
 from plm_core.i18n import _
 from plm_core.tokens import MAX_CHARS  # a text box keeps what the app keeps (and a link no more)
@@ -31,11 +29,9 @@ def cached_attribution(spec: ModelSpec, text: str, method: str, target: Target |
                    n_steps=n_steps, tolerance=tolerance, **params)
 
 
-def class_names(handle) -> tuple[str, ...]:
+def class_names(info: ModelInfo) -> tuple[str, ...]:
     """The classifier's labels in id order."""
-    from plm_core.inference import class_labels
-
-    return class_labels(handle)
+    return info.labels
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
@@ -60,16 +56,20 @@ def cached_token_count(spec: ModelSpec, text: str, text_pair: str | None = None)
     return compute(spec, "token_count", text, text_pair)
 
 
-def method_choices(handle) -> tuple[list[str], dict[str, str]]:
-    """(methods this model can use, {method: why not} for the others), in :data:`METHOD_SPECS` order."""
-    refused = unavailable_methods(handle)
-    return [m for m in METHOD_SPECS if m not in refused], refused
+def method_choices(info: ModelInfo) -> tuple[list[str], dict[str, str]]:
+    """(methods this model can use, {method: why not} for the others), in :data:`METHOD_SPECS` order
+    (``ModelInfo.methods``)."""
+    return _choices(info.methods)
 
 
-def baseline_choices(handle) -> tuple[list[str], dict[str, str]]:
-    """(baselines this model's tokenizer can build, {baseline: why not} for the others)."""
-    refused = unavailable_baselines(handle)
-    return [b for b in BASELINES if b not in refused], refused
+def baseline_choices(info: ModelInfo) -> tuple[list[str], dict[str, str]]:
+    """(baselines this model's tokenizer can build, {baseline: why not} for the others), in :data:`BASELINES`
+    order (``ModelInfo.baselines``)."""
+    return _choices(info.baselines)
+
+
+def _choices(reasons) -> tuple[list[str], dict[str, str]]:
+    return [n for n, why in reasons.items() if why is None], {n: why for n, why in reasons.items() if why is not None}
 
 
 def quality_message(r: AttributionResult, warn: float = COMPLETENESS_WARNING) -> tuple[str, str] | None:
@@ -148,8 +148,8 @@ def _share(x: float) -> str:
 DEFAULT_OTHER = "A tired dog lay on the rug."
 
 
-def default_text(handle) -> str:
-    return handle.adapter.example(handle, "attribution")
+def default_text(info: ModelInfo) -> str:
+    return info.example("attribution")
 
 
 def _insert_mask(key: str, mask: str) -> None:
@@ -157,14 +157,12 @@ def _insert_mask(key: str, mask: str) -> None:
     st.session_state[key] = f"{text} {mask}".strip()
 
 
-def target_picker(handle, text: str, prefix: str = "attribution") -> Target | None:
-    """Widgets for the target of this model kind (``handle.adapter.target_kinds``). Returns None (after a
+def target_picker(info: ModelInfo, text: str, prefix: str = "attribution") -> Target | None:
+    """Widgets for the target of this model kind (``ModelInfo.target_kinds``). Returns None (after a
     message) when it cannot be built."""
-    from plm_core.inference import class_labels
-
-    kinds = handle.adapter.target_kinds
+    kinds = info.target_kinds
     if "class" in kinds:
-        labels = class_labels(handle)
+        labels = info.labels
         left, right = st.columns([3, 1])
         choice = left.selectbox(_("Explain the class"), ["predicted"] + list(labels), key=f"{prefix}.class",
                                 format_func=lambda c: _("predicted") if c == "predicted" else c, bind="query-params")
@@ -181,7 +179,7 @@ def target_picker(handle, text: str, prefix: str = "attribution") -> Target | No
             return None
         return Target("similarity", other=other)
     # a word at a mask (masked LM) or as the next token (causal LM)
-    mask = handle.tokenizer.mask_token or "[MASK]"
+    mask = info.mask_token or "[MASK]"
     at_mask = "token" in kinds
     if at_mask:
         n_masks = text.count(mask)

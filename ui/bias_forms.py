@@ -9,9 +9,10 @@ from plm_core.bias import SEAT_TESTS, datasets, templates
 from plm_core.bias.common import require_masked_lm
 from plm_core.bias.probes import ProbeSpec
 from plm_core.bias.seat import DEFAULT_BOOTSTRAP
-from plm_core.loading import ModelHandle, ModelSpec
+from plm_core.loading import ModelSpec
+from plm_core.model_info import ModelInfo
 from ui import bias as ui_bias
-from ui import bias_runs, widgets
+from ui import bias_runs, resources, widgets
 from plm_core.i18n import N_, _, tr
 from plm_core.tokens import MAX_CHARS  # a text box keeps what the app keeps (and a link no more)
 from ui.safe import md
@@ -50,14 +51,14 @@ def show_current(probe: str) -> None:
     ui_bias.show_run(run_id)
 
 
-def dataset_form(probe_spec: ProbeSpec, handle: ModelHandle, spec: ModelSpec) -> None:
+def dataset_form(probe_spec: ProbeSpec, info: ModelInfo, spec: ModelSpec) -> None:
     """A probe over a public data file (``probe_spec.data``: CrowS-Pairs, BEC-Pro): data, filter, sample, models;
     Run starts stored chunked runs."""
     probe, name, data_spec = probe_spec.name, tr(probe_spec.label), probe_spec.data
-    if probe_spec.masked_lm and handle.adapter.output != "masked_token":
+    if probe_spec.masked_lm and info.output != "masked_token":
         st.info(_("{name} scores a masked language model; {model} is a {kind}. Load one in the sidebar (e.g. "
                   "bert-base-uncased). Results of earlier runs stay below.", name=md(name), model=md(spec.model_id),
-                  kind=md(tr(handle.adapter.label))))
+                  kind=md(tr(info.kind_label))))
     source, path, upload, upload_name = ui_bias.data_source_inputs(probe, _("{name} file or data folder",
                                                                               name=name))
     missing = ui_bias.missing_source(probe, source, path, upload)
@@ -71,22 +72,22 @@ def dataset_form(probe_spec: ProbeSpec, handle: ModelHandle, spec: ModelSpec) ->
     others = ui_bias.model_queue_input(probe, spec)
     if st.button(_("Run {name}", name=name), key=f"bias.{probe}.run", type="primary"):  # md: trusted (a ProbeSpec label)
         if probe_spec.masked_lm:
-            widgets.run_or_stop(lambda: require_masked_lm(handle, str(probe_spec.label)))
+            widgets.run_or_stop(lambda: require_masked_lm(resources.get_handle(spec), str(probe_spec.label)))
         if missing:  # never another data source than the one chosen (a rejected upload is no upload)
             st.error(md(missing))
             st.stop()
         if data is None:
             data = widgets.run_or_stop(lambda: ui_bias.load_data(probe, path, upload, upload_name))
         items = widgets.run_or_stop(lambda: data_spec.select(data.items, chosen, size, seed=seed, stratify=stratify))
-        config = data_spec.config(spec.model_id, handle.revision, chosen, data.source, data_sha256=data.sha256,
+        config = data_spec.config(spec.model_id, info.revision, chosen, data.source, data_sha256=data.sha256,
                                   sample_size=size, seed=seed, stratify=stratify, n_total=len(data.items),
                                   n_drawn=len(items))
-        ui_bias.start_runs(probe, spec, handle.revision, items, config, others)
+        ui_bias.start_runs(probe, spec, info.revision, items, config, others)
         st.rerun()
     show_current(probe)
 
 
-def seat_form(probe_spec: ProbeSpec, handle: ModelHandle, spec: ModelSpec) -> None:
+def seat_form(probe_spec: ProbeSpec, info: ModelInfo, spec: ModelSpec) -> None:
     st.caption(_("Effect size with a bootstrap interval, and the permutation test, on the sentence embeddings "
                  "(mean pooling) of this model."))
     c1, c2, c3 = st.columns([2, 3, 1])
@@ -98,11 +99,11 @@ def seat_form(probe_spec: ProbeSpec, handle: ModelHandle, spec: ModelSpec) -> No
     others = ui_bias.model_queue_input(probe_spec.name, spec)
     if st.button(_("Run {name}", name="SEAT"), key="bias.seat.run", type="primary"):
         data = widgets.run_or_stop(lambda: ui_bias.load_data(probe_spec.name, path, seat_test=test_name))
-        config = {"probe": probe_spec.name, "model_id": spec.model_id, "revision": handle.revision,
+        config = {"probe": probe_spec.name, "model_id": spec.model_id, "revision": info.revision,
                   "test": data.items[0].name, "data": data.source, "data_sha256": data.sha256,
                   "n_samples": int(n_samples), "sample_seed": 0, "n_bootstrap": DEFAULT_BOOTSTRAP,
                   "embedding": "mean pooling of the last layer, L2-normalised"}
-        ui_bias.start_runs(probe_spec.name, spec, handle.revision, data.items, config, others)
+        ui_bias.start_runs(probe_spec.name, spec, info.revision, data.items, config, others)
         st.rerun()
     show_current(probe_spec.name)
 
@@ -174,18 +175,18 @@ def _csv_changed() -> None:
         st.session_state.pop("bias.template.csv_seen", None)
 
 
-def template_form(probe_spec: ProbeSpec, handle: ModelHandle, spec: ModelSpec) -> None:
+def template_form(probe_spec: ProbeSpec, info: ModelInfo, spec: ModelSpec) -> None:
     """Example sets, the cross-product editor, and CSV uploads as word lists or as rows written out."""
     st.caption(_("Score: **{metric}** for this {kind}. Slots in capitals ([NAME]) take each word of their list; "
                  "the first slot is compared, the templates give the spread.",
-                 metric=md(tr(templates.metric(handle.kind)) or "—"), kind=md(tr(handle.adapter.label))))
-    sets = {s.name: s for s in templates.example_sets_for(handle.kind)}
-    if sets and st.session_state.get("bias.template.kind") != handle.kind:
+                 metric=md(tr(templates.metric(info.kind)) or "—"), kind=md(tr(info.kind_label))))
+    sets = {s.name: s for s in templates.example_sets_for(info.kind)}
+    if sets and st.session_state.get("bias.template.kind") != info.kind:
         # another kind of model since the last visit: its first example set. On a first visit the editor's
         # defaults are that set already (setting them too made Streamlit log a warning with a stack trace)
         if st.session_state.get("bias.template.kind") is not None:
             _fill_editor(next(iter(sets.values())))
-        st.session_state["bias.template.kind"] = handle.kind
+        st.session_state["bias.template.kind"] = info.kind
 
     def use_example() -> None:
         st.session_state.pop(ROWS_SET, None)
@@ -266,13 +267,13 @@ def template_form(probe_spec: ProbeSpec, handle: ModelHandle, spec: ModelSpec) -
                     example.templates, example.slots, example.targets):
                 tset = example
             source, sha = "", ""
-        items = widgets.run_or_stop(lambda: templates.plan(handle, tset))
-        config = templates.template_config(spec.model_id, handle.revision, handle.kind, tset, data_source=source,
+        items = widgets.run_or_stop(lambda: templates.plan(resources.get_handle(spec), tset))
+        config = templates.template_config(spec.model_id, info.revision, info.kind, tset, data_source=source,
                                            data_sha256=sha)
-        ui_bias.start_runs(probe_spec.name, spec, handle.revision, items, config, others)
+        ui_bias.start_runs(probe_spec.name, spec, info.revision, items, config, others)
         st.rerun()
     show_current(probe_spec.name)
 
 
-# the "New run" form of each kind of probe (``ProbeSpec.form``), each called as form(probe spec, handle, model spec)
+# the "New run" form of each kind of probe (``ProbeSpec.form``), each called as form(probe spec, model info, model spec)
 FORMS = {"templates": template_form, "dataset": dataset_form, "seat": seat_form}

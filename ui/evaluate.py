@@ -22,6 +22,7 @@ from plm_core.bias.store import items_sha256
 from plm_core.errors import PlmCoreError
 from plm_core.i18n import N_, _, msg, tr
 from plm_core.loading import ModelSpec
+from plm_core.model_info import ModelInfo
 from plm_core.viz.evaluate_plots import confusion_figure, embedding_figure, metrics_figure
 from plm_core.tokens import MAX_CHARS  # a text box keeps what the app keeps (and a link no more)
 from ui import bias as ui_bias
@@ -103,9 +104,9 @@ def describe(data: Data) -> None:
 
 # ---- runs ---------------------------------------------------------------------------------------------
 
-def mode_input(handle) -> tuple[str, dict] | None:
+def mode_input(info: ModelInfo, spec: ModelSpec) -> tuple[str, dict] | None:
     """The scoring mode (only those this model can do; the others with the reason) and its settings."""
-    options = ev.modes(handle)
+    options = info.evaluate_modes
     offered = [m for m, why in options.items() if why is None]
     for m, why in options.items():
         if why is not None:
@@ -118,26 +119,28 @@ def mode_input(handle) -> tuple[str, dict] | None:
     if mode == "label_words":
         c1, c2 = st.columns(2)
         template = c1.text_input(_("Template ({text} = the example; {mask} = where the label word goes)"),
-                                 ev.DEFAULT_TEMPLATES[handle.kind], key="evaluate.template", max_chars=MAX_CHARS, bind="query-params",
+                                 ev.DEFAULT_TEMPLATES[info.kind], key="evaluate.template", max_chars=MAX_CHARS, bind="query-params",
                                  help=_("PET-style: the label whose word scores highest at {mask} (masked LM) or as "
                                         "the next word after the template (causal LM) is the prediction."))
         words = c2.text_area(_("Label words (label: word, one per line)"), ev.DEFAULT_LABEL_WORDS,
                              key="evaluate.label_words", max_chars=MAX_CHARS, bind="query-params", height=90)
         try:
             config |= {"template": template, "label_words": ev.parse_label_words(words)}
+            handle = resources.get_handle(spec)  # the tokenizer reads the template and the label words
             ev.check_template(handle, template)
             ev.label_word_ids(handle, config["label_words"])
         except PlmCoreError as err:
             st.error(md(tr(err)))
             return None
-        example = ev.fill_template(template, _("<the example>"), handle.tokenizer.mask_token or "")[0]
+        example = ev.fill_template(template, _("<the example>"), info.mask_token or "")[0]
         st.text(_("The model reads: {prompt}", prompt=example))
     return mode, config
 
 
-def start(handle, spec: ModelSpec, data: Data, config: dict) -> None:
+def start(info: ModelInfo, spec: ModelSpec, data: Data, config: dict) -> None:
     try:
-        classes = list(ev.class_names(handle, config))
+        classes = list(info.labels if config["mode"] == ev.CLASSES_MODE else
+                       ev.class_names(resources.get_handle(spec), config))
         if config["mode"] != "perplexity":
             ev.match_labels([r.label for r in data.rows], classes)
     except PlmCoreError as err:
@@ -145,7 +148,7 @@ def start(handle, spec: ModelSpec, data: Data, config: dict) -> None:
         return
     cfg = config | {"data": data.source, "data_sha256": data.sha256, "classes": classes,
                     "sample": f"all {len(data.rows):,} items"}
-    ui_bias.start_runs(PROBE, spec, handle.revision, data.rows, cfg)
+    ui_bias.start_runs(PROBE, spec, info.revision, data.rows, cfg)
     st.rerun()
 
 
@@ -329,7 +332,7 @@ def cached_projection(x_bytes: bytes, shape: tuple[int, int], method: str) -> np
     return em.project(np.frombuffer(x_bytes, np.float32).reshape(shape), method)
 
 
-def map_view(handle, spec: ModelSpec, data: Data | None, result: ev.EvalResult | None) -> None:
+def map_view(info: ModelInfo, spec: ModelSpec, data: Data | None, result: ev.EvalResult | None) -> None:
     """The embedding map of the data's sentences or of typed words, neighbours and the analogy probe."""
     sources = {"sentences": _("the data's sentences"), "words": _("words (input embedding table)")}
     source = st.radio(_("Map"), list(sources), format_func=sources.get, horizontal=True, key="evaluate.map.source",
@@ -346,7 +349,7 @@ def map_view(handle, spec: ModelSpec, data: Data | None, result: ev.EvalResult |
         if data is None:
             st.info(_("Choose a data set above to map its sentences."))
             return
-        layers = ["pooled", *range(handle.n_layers + 1)]
+        layers = ["pooled", *range(info.n_layers + 1)]
         layer = c2.selectbox(_("Layer"), layers, key="evaluate.map.layer", bind="query-params",
                              format_func=lambda v: _("last layer, mean-pooled (the sentence embedding)")
                              if v == "pooled" else _("layer {layer} (0 = embeddings)", layer=v))
@@ -384,6 +387,7 @@ def map_view(handle, spec: ModelSpec, data: Data | None, result: ev.EvalResult |
                                   "king\nqueen\nman\nwoman\nboy\ngirl\nparis\nfrance\nlondon\nengland\ncat\ndog\n"
                                   "one\ntwo\nthree\nred\ngreen\nblue", key="evaluate.map.words", height=140,
                                   max_chars=MAX_CHARS, bind="query-params")
+        handle = resources.get_handle(spec)  # word ids and the input embedding table: the model's own
         ids, words, refused = [], [], []
         for w in dict.fromkeys(w.strip() for w in words_text.splitlines() if w.strip()):
             try:

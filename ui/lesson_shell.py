@@ -69,7 +69,7 @@ def render_page() -> None:
 
 
 def _render_page() -> None:
-    handle = widgets.require_handle()
+    info = widgets.require_info()
     spec = widgets.active_spec()
     numbers = [lesson.number for lesson in LESSONS]
     # Every input is a widget bound to the URL (bind="query-params", the key is the parameter), so the address
@@ -103,17 +103,17 @@ def _render_page() -> None:
         if lesson.inputs:  # the pickers the lesson's steps read (its definition's data)
             left, right = st.columns(2)
             if "layer" in lesson.inputs:
-                layer = left.selectbox(_("Layer"), list(range(handle.n_layers)), key="lessons.layer",
+                layer = left.selectbox(_("Layer"), list(range(info.n_layers)), key="lessons.layer",
                                        bind="query-params")
             if "head" in lesson.inputs:
-                head = right.selectbox(_("Head"), list(range(handle.n_heads)), key="lessons.head",
+                head = right.selectbox(_("Head"), list(range(info.n_heads)), key="lessons.head",
                                        bind="query-params")
         units = ui_text.unit_switch(text)
     if not view.uses_text:
         hide()
     if view.hidden_inputs is not None:  # drawn before the question, so a link to the step carries them
         view.hidden_inputs()
-    ctx = Ctx(spec, handle, lesson, step, index, lang, presenter, text, int(layer), int(head), units)
+    ctx = Ctx(spec, info, lesson, step, index, lang, presenter, text, int(layer), int(head), units)
 
     st.progress((index + 1) / len(lesson.steps),
                 text=_("Lesson {lesson} · step {step} / {n_steps}", lesson=int(lesson.number), step=int(index + 1),

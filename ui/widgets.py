@@ -15,15 +15,16 @@ from plm_core import classroom
 from plm_core import models as embedded
 from plm_core.attention import head_choice
 from plm_core.types import AVERAGE_OF_HEADS
-from plm_core.devices import available_devices, describe_device
+from plm_core.devices import available_devices
 from plm_core.errors import PlmCoreError
 from plm_core.i18n import N_, _, sentence, tr
 from plm_core.tokens import MAX_CHARS
 from plm_core.loading import DEFAULT_MODEL_ID, ModelHandle, ModelSpec
+from plm_core.model_info import ModelInfo
 from plm_core.kinds import MODEL_KINDS, kind_label
 from plm_core.patching import format_ablation, parse_ablation
 from plm_core.types import Ablation, Encoding
-from ui import language, resources
+from ui import handles, language, resources
 from ui.safe import md
 
 T = TypeVar("T")
@@ -92,8 +93,8 @@ def use_spec(spec: ModelSpec) -> None:
     st.rerun()
 
 
-def model_picker() -> ModelHandle | None:
-    """Sidebar: choose, load and describe the model. Returns the loaded handle (None if none loads).
+def model_picker() -> ModelInfo | None:
+    """Sidebar: choose, load and describe the model. Returns the loaded model's facts (None if none loads).
 
     A failed load shows why and keeps the previous model, so nothing the user was doing is lost.
     """
@@ -145,7 +146,7 @@ def model_picker() -> ModelHandle | None:
         else:
             st.session_state[SPEC_KEY] = spec = new
     try:
-        handle = resources.get_handle(spec)
+        info = handles.model_info(spec)
     except PlmCoreError as err:
         # a bad ?model= link: say why and open the default, rather than failing again on every rerun (a bad
         # ?ablate=: the full model)
@@ -156,7 +157,7 @@ def model_picker() -> ModelHandle | None:
         sb.error(_("{error} — opened {model} instead.", error=md(tr(err)), model=md(fallback.model_id)))
         st.session_state[SPEC_KEY] = spec = fallback
         try:
-            handle = resources.get_handle(spec)
+            info = handles.model_info(spec)
         except PlmCoreError as err:
             sb.error(md(tr(err)))
             return None
@@ -176,12 +177,12 @@ def model_picker() -> ModelHandle | None:
         sb.caption(_("{about} [Licence: {licence}]({url})", about=_(shipped.about), licence=md(shipped.licence[0]),  # md: trusted
                      url=shipped.licence[1]))  # md: trusted
     sb.caption(
-        f"**{md(spec.model_id)}**  \n{md(tr(handle.adapter.label))}  \n"
-        + _("{layers} layers × {heads} heads, {params:.1f} M parameters", layers=int(handle.n_layers),
-            heads=int(handle.n_heads), params=handle.n_parameters / 1e6)
-        + "  \n" + _("device: {device}", device=md(tr(describe_device(handle.device))))
+        f"**{md(spec.model_id)}**  \n{md(tr(info.kind_label))}  \n"
+        + _("{layers} layers × {heads} heads, {params:.1f} M parameters", layers=int(info.n_layers),
+            heads=int(info.n_heads), params=info.n_parameters / 1e6)
+        + "  \n" + _("device: {device}", device=md(tr(info.device_description)))
     )
-    return handle
+    return info
 
 
 PENDING_KEY = "model.pending"  # a spec the picker's widgets must show on the next run (set before they are drawn)
@@ -246,27 +247,34 @@ def _leave_legacy_pages_mode() -> bool:
     return True
 
 
-def require_handle() -> ModelHandle:
-    """The shared handle of this session's model, or stop the page with a message. A page opened from a result
-    (``open_page``) says which model produced it, and warns when the model loaded now differs from it."""
+def require_info() -> ModelInfo:
+    """What a page may know about this session's model (:func:`ui.handles.model_info`), or stop the page with a
+    message. A page opened from a result (``open_page``) says which model produced it, and warns when the model
+    loaded now differs from it."""
     ensure_shell()
     try:
-        handle = resources.get_handle(active_spec())
+        info = handles.model_info(active_spec())
     except PlmCoreError:
         st.warning(_("No model is loaded: choose one in the sidebar."))
         st.stop()
         raise  # unreachable: st.stop() raises
-    origin_note(handle)
-    return handle
+    origin_note(info)
+    return info
 
 
-def origin_note(handle: ModelHandle) -> None:
+def require_handle() -> ModelHandle:
+    """The shared handle of this session's model, for a page that runs it in this process (after
+    :func:`require_info`, which stops the page when none loads)."""
+    return resources.get_handle(active_spec())
+
+
+def origin_note(info: ModelInfo) -> None:
     """The drill-down's note on the page it opened: the result's source and model, and whether it is the model
     loaded now (the note goes once the user loads another model)."""
     origin = st.session_state.get(ORIGIN_KEY)
     if not origin:
         return
-    if origin["model_id"] != handle.model_id:  # another model was loaded since: the drill-down is over
+    if origin["model_id"] != info.model_id:  # another model was loaded since: the drill-down is over
         st.session_state.pop(ORIGIN_KEY, None)
         return
     revision = origin.get("revision")
@@ -274,9 +282,9 @@ def origin_note(handle: ModelHandle) -> None:
              source=md(tr(origin["source"])), model=md(origin["model_id"]))
     if revision:
         text += " " + _("(revision {revision})", revision=md(revision))
-    if revision and handle.revision and revision != handle.revision:
+    if revision and info.revision and revision != info.revision:
         st.warning(text + " " + _("The model loaded now is revision {revision}: its numbers may differ from the "  # md: trusted
-                                  "result's.", revision=md(handle.revision)))  # md: trusted (parts escaped above)
+                                  "result's.", revision=md(info.revision)))  # md: trusted (parts escaped above)
     else:
         st.info(text, icon=":material/link:")  # md: trusted (every user part escaped with md() above)
 
@@ -287,12 +295,12 @@ def use_model(spec: ModelSpec) -> None:
     st.session_state[PENDING_KEY] = spec
 
 
-def offer_models(text: str, fits: Callable[[ModelHandle], bool], *, suggested: tuple[str, ...], key: str) -> None:
+def offer_models(text: str, fits: Callable[[ModelInfo], bool], *, suggested: tuple[str, ...], key: str) -> None:
     """A page the loaded model cannot serve: ``text`` (why, what to load; md-escaped by the caller), then a button
     per model that fits: those already loaded on this server first, then ``suggested`` ones (a download unless
     cached; a failed load keeps the current model and says why in the sidebar)."""
     st.info(text, icon=":material/swap_horiz:")  # md: trusted (the caller escapes every user part)
-    loaded = [h.spec for h in resources.loaded_handles() if fits(h)]
+    loaded = [s for s in (h.spec for h in resources.loaded_handles()) if _fits(fits, s)]
     specs = []
     for s in dict.fromkeys([*loaded, *(ModelSpec(m) for m in suggested)]):
         try:  # classroom mode offers only what it allows
@@ -306,6 +314,14 @@ def offer_models(text: str, fits: Callable[[ModelHandle], bool], *, suggested: t
                  _("Load {model}", model=md(_(SUGGESTED_MODELS[s.model_id]) if s.model_id in SUGGESTED_MODELS
                                             else s.model_id)))
         cols[n % len(cols)].button(label, key=f"{key}.{n}", on_click=use_model, args=(s,))  # md: trusted
+
+
+def _fits(fits: Callable[[ModelInfo], bool], spec: ModelSpec) -> bool:
+    """Whether the loaded model of ``spec`` fits (False when it can no longer be used, e.g. off the allowlist)."""
+    try:
+        return fits(handles.model_info(spec))
+    except PlmCoreError:
+        return False
 
 
 def show_notes(encoding: Encoding) -> None:

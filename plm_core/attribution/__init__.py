@@ -46,6 +46,7 @@ from plm_core.inference import model_inputs, run
 from plm_core.handle import ModelHandle
 from plm_core.types import Encoding
 from plm_core.i18n import msg
+from plm_core.kinds.texts import kind_label
 
 __all__ = [
     "ATTENTION_METHODS", "BASELINES", "COMPLETENESS_METHODS", "METHODS", "METHOD_LABELS", "METHOD_SPECS",
@@ -107,9 +108,10 @@ def unavailable_methods(handle: ModelHandle) -> dict[str, str]:
 
 def unavailable_baselines(handle: ModelHandle) -> dict[str, str]:
     """Baselines of :data:`BASELINES` this model's tokenizer cannot build, each with the reason."""
-    tok = handle.tokenizer
+    with handle.lock:  # a shared fast tokenizer is read under the handle's lock
+        ids = (("pad", handle.tokenizer.pad_token_id), ("mask", handle.tokenizer.mask_token_id))
     out = {}
-    for name, token_id in (("pad", tok.pad_token_id), ("mask", tok.mask_token_id)):
+    for name, token_id in ids:
         if token_id is None:
             out[name] = msg("this model's tokenizer has no {name} token", name=name)
     return out
@@ -274,7 +276,7 @@ def attribute_every_label(handle: ModelHandle, text: str, method: str = "integra
     """
     if "class" not in handle.adapter.target_kinds:
         raise UnsupportedModelError(msg("explaining every label needs a classifier; {model_id} is a {kind}",
-                                        model_id=handle.model_id, kind=handle.adapter.label))
+                                        model_id=handle.model_id, kind=kind_label(handle.kind)))
     labels = handle.adapter.labels(handle)
     return tuple(attribute(handle, text, method, target=Target("class", class_id=i, output=output),
                            text_pair=text_pair, **kwargs) for i in range(len(labels)))

@@ -22,6 +22,7 @@ from plm_core.attribution.objective import Objective
 from plm_core.attribution.types import AttributionResult, Target
 from plm_core.errors import InvalidInputError, UnsupportedModelError
 from plm_core.i18n import msg
+from plm_core.kinds.texts import kind_label
 from plm_core.handle import ModelHandle
 from plm_core.tokens import encode_text
 from plm_core.types import Encoding
@@ -108,7 +109,7 @@ def attribute_continuation(handle: ModelHandle, prompt: str, continuation: str,
         raise UnsupportedModelError(msg(
             "{model_id} is a {kind}: a continuation is attributed for causal language models only (a masked LM does "
             "not continue text; an encoder-decoder's output depends on its source too)",
-            model_id=handle.model_id, kind=adapter.label))
+            model_id=handle.model_id, kind=kind_label(handle.kind)))
     if not continuation or not continuation.strip():
         raise InvalidInputError(msg("the continuation is empty: type the text that follows the prompt"))
     with handle.lock:

@@ -15,6 +15,7 @@ from plm_core.kinds.encoder import EncoderAdapter
 from plm_core.kinds.masked_lm import MaskedLMAdapter
 from plm_core.kinds.seq2seq import Seq2SeqAdapter
 from plm_core.i18n import msg
+from plm_core.kinds.texts import kind_label
 
 # detection order: the first adapter whose detect() accepts a config wins, then detect_fallback() in this order.
 # KINDS is plm_core.kind_registry's dict (ModelHandle.adapter reads it there without importing the adapters).
@@ -59,11 +60,6 @@ def detect_kind(config) -> str:
         if adapter.detect_fallback(config):
             return adapter.name
     raise UnsupportedModelError(msg('no model kind fits a {value} configuration', value=getattr(config, 'model_type', '?')))
-
-
-def kind_label(kind: str) -> str:
-    """The human name of ``kind`` ("masked language model (BERT-style)")."""
-    return get_adapter(kind).label
 
 
 __all__ = ["FALLBACK_KIND", "KINDS", "UNEXPLAINED_HEADS", "unexplained_head", "MODEL_KINDS", "CausalLMAdapter", "ClassifierAdapter", "EditComparison", "EncoderAdapter",

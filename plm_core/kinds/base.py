@@ -3,7 +3,8 @@
 Hugging Face pipelines keep one class per task with one ``preprocess → forward → postprocess`` path; inseq keeps
 what differs between architectures in one class each. Here the *kind* (what the model's head predicts) is one
 :class:`KindAdapter` subclass in ``plm_core/kinds/<kind>.py``, registered in :data:`plm_core.kinds.KINDS`.
-Core modules and pages ask ``handle.adapter``; no module outside this package tests a kind string.
+Core modules ask ``handle.adapter``; pages read :class:`plm_core.model_info.ModelInfo`; no module outside this
+package tests a kind string. What users see of a kind (its name, labels, examples) is in :mod:`plm_core.kinds.texts`.
 
 To add a kind: subclass :class:`KindAdapter` (or the closest kind: a next-token kind can start from
 ``CausalLMAdapter``), set the class attributes, override what differs, and add an instance to ``KINDS``.
@@ -29,6 +30,7 @@ from plm_core.display import token_text, token_texts
 from plm_core.tokens import encode_text
 from plm_core.types import Encoding, Prediction, PredictionComparison
 from plm_core.i18n import msg
+from plm_core.kinds.texts import kind_label
 
 if TYPE_CHECKING:
     from transformers import BatchEncoding, PretrainedConfig
@@ -80,8 +82,7 @@ class KindAdapter:
     :func:`plm_core.inference.run` or under ``handle.lock``.
     """
 
-    name: ClassVar[str] = ""  # the value of ModelHandle.kind
-    label: ClassVar[str] = ""  # shown in the sidebar ("masked language model (BERT-style)")
+    name: ClassVar[str] = ""  # the value of ModelHandle.kind (its name and texts: plm_core.kinds.texts)
     auto_class: ClassVar[str] = "AutoModel"  # the transformers Auto class that loads this kind
     architecture_suffixes: ClassVar[tuple[str, ...]] = ()  # config.architectures entries ending so are this kind
     output: ClassVar[Output] = "classes"
@@ -89,16 +90,11 @@ class KindAdapter:
     want: ClassVar[tuple[str, ...]] = ("logits",)  # what a prediction needs from the forward pass
     token_outputs: ClassVar[bool] = False  # predictions are vocabulary tokens (large [batch, query, vocab] logits)
     uses_reference: ClassVar[bool] = False  # the masking lab compares with a reference sentence
-    prediction_title: ClassVar[str] = msg("Prediction")  # title of a before/after chart
     comparison_what: ClassVar[str] = msg("prediction")  # what a PredictionComparison compares
     target_prefix: ClassVar[bool] = False  # the second text is a decoder's target so far (pages always offer it)
-    pair_label: ClassVar[str] = msg("Second sentence (optional)")  # the Attention page's second text box
-    pair_help: ClassVar[str] = msg("BERT-style models read two segments: [CLS] A [SEP] B [SEP].")
     # the Attribution, Masking and Compare pages offer the second text too (a pair classifier's hypothesis, a
     # decoder's target so far); the Attention page always does
     takes_pair: ClassVar[bool] = False
-    # example inputs per page ("{mask}" becomes the tokenizer's mask token); "default" for any other page
-    examples: ClassVar[Mapping[str, str]] = {"default": "The cat sat on the mat because it was tired."}
     # template bias probes (plm_core.bias.templates): how a filled template is scored — "mask" (a target word at
     # [MASK]), "continuation" (the target after the text before [MASK]), "similarity" (of sentence embeddings) —
     # and the name of that score; "" where template probes do not fit the kind
@@ -124,13 +120,6 @@ class KindAdapter:
         """Asked only when no kind's :meth:`detect` accepted ``config`` (e.g. from ``model_type``)."""
         return False
 
-    def example(self, handle: ModelHandle, page: str = "default") -> str:
-        """An example input that shows what this kind does, for ``page`` ("attribution", "masking", ...)."""
-        text = self.examples.get(page, self.examples["default"])
-        with handle.lock:
-            mask = handle.tokenizer.mask_token or "[MASK]"
-        return text.format(mask=mask)
-
     def mask_ids(self, handle: ModelHandle, encoding: Encoding, positions: Sequence[int]) -> list[int] | None:
         """The token that hides each of ``positions`` when the masking lab masks them (the tokenizer's mask
         token), or None when this model has none (then tokens can only be deleted or substituted)."""
@@ -152,10 +141,6 @@ class KindAdapter:
         raise UnsupportedModelError(msg('{model_id} is a {name}, not a classifier', model_id=handle.model_id, name=self.name))
 
     # ------------------------------------------------------------------ inputs
-
-    def text_labels(self, handle: ModelHandle) -> tuple[str, str, str]:
-        """(the first text box's label, the second's label, the second's help) on every page."""
-        return (msg("Source") if self.target_prefix else msg("Sentence")), self.pair_label, self.pair_help
 
     def encode(self, handle: ModelHandle, text: str, text_pair: str | None = None, *,
                max_tokens: int | None = None) -> tuple[Encoding, BatchEncoding]:
@@ -305,7 +290,7 @@ class KindAdapter:
     def no_lm_head(self, handle: ModelHandle) -> UnsupportedModelError:
         return UnsupportedModelError(
             msg("{model_id} is a {kind}: it has no language-model head to read predictions from (load a masked or "
-                "causal language model)", model_id=handle.model_id, kind=self.label))
+                "causal language model)", model_id=handle.model_id, kind=kind_label(self.name)))
 
     def lm_position(self, handle: ModelHandle, encoding: Encoding, mask_index: int = 0) -> int:
         """The token whose output is the LM's prediction for ``encoding``: a masked LM's [MASK] number
@@ -326,7 +311,7 @@ class KindAdapter:
         """
         raise UnsupportedModelError(
             msg("{model_id} is a {kind}: it does not generate text left to right (load a causal language model such "
-                "as gpt2, or an encoder-decoder such as t5-small)", model_id=handle.model_id, kind=self.label))
+                "as gpt2, or an encoder-decoder such as t5-small)", model_id=handle.model_id, kind=kind_label(self.name)))
 
     def decoder_forward(self, handle: ModelHandle, prompt: Encoding, ids: Sequence[int], cache: object | None,
                         attentions: bool) -> DecoderOutput:

@@ -22,7 +22,6 @@ if TYPE_CHECKING:
 
 class CausalLMAdapter(KindAdapter):
     name = "causal_lm"
-    label = msg("causal language model (GPT-style)")
     auto_class = "AutoModelForCausalLM"
     architecture_suffixes = ("LMHeadModel", "ForCausalLM")
     output = "next_token"
@@ -30,9 +29,7 @@ class CausalLMAdapter(KindAdapter):
     template_metric = msg("log-probability of the continuation")
     target_kinds = ("next_token", "contrast")
     token_outputs = True
-    prediction_title = msg("Next token")
     comparison_what = msg("next token")
-    examples = {"default": "The cat sat on the", "attribution": "The capital of France is"}
     generates = True
     prompt_is_prefix = True
 

@@ -22,28 +22,13 @@ if TYPE_CHECKING:
 
 class ClassifierAdapter(KindAdapter):
     name = "classifier"
-    label = msg("sequence classifier")
     auto_class = "AutoModelForSequenceClassification"
     architecture_suffixes = ("ForSequenceClassification",)
     output = "classes"
     target_kinds = ("class",)
-    prediction_title = msg("Class probabilities")
     comparison_what = msg("class probabilities")
-    examples = {"default": "A really good movie with excellent acting.",
-                "attribution": "This movie was really good fun."}
 
     takes_pair = True  # pair classifiers (NLI, paraphrase) read two texts as segments A and B
-
-    def text_labels(self, handle: ModelHandle) -> tuple[str, str, str]:
-        if any(label.lower().startswith("entail") for label in self.labels(handle)):  # an NLI head (MNLI's labels)
-            return (msg("Premise"), msg("Hypothesis"),
-                    msg("A natural-language-inference classifier reads the premise and the hypothesis as one pair of "
-                        "segments; its classes say whether the hypothesis follows from the premise, contradicts it or "
-                        "neither. Zero-shot classification asks it with a hypothesis such as 'This text is about "
-                        "sports.'"))
-        return (msg("Sentence"), msg("Second sentence (optional; pair classifiers)"),
-                msg("A pair classifier (paraphrase, similarity, NLI) reads two texts as segments A and B; leave it "
-                    "empty for a single-text classifier."))
 
     def labels(self, handle: ModelHandle) -> tuple[str, ...]:
         n = handle.config.num_labels

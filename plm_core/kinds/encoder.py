@@ -26,13 +26,11 @@ SIMILARITY = msg("cosine similarity")
 
 class EncoderAdapter(KindAdapter):
     name = "encoder"
-    label = msg("sentence encoder (no task head)")
     auto_class = "AutoModel"
     output = "embedding"
     target_kinds = ("similarity",)
     want = ("hidden_states",)
     uses_reference = True
-    prediction_title = msg("Similarity of the edited sentence")
     comparison_what = SIMILARITY
     unused_missing_weights = ("pooler.",)  # the sentence embedding mean-pools; a checkpoint may lack the pooler
 

@@ -25,7 +25,6 @@ if TYPE_CHECKING:
 
 class MaskedLMAdapter(KindAdapter):
     name = "masked_lm"
-    label = msg("masked language model (BERT-style)")
     auto_class = "AutoModelForMaskedLM"
     architecture_suffixes = ("ForMaskedLM", "ForPreTraining")
     output = "masked_token"
@@ -33,11 +32,8 @@ class MaskedLMAdapter(KindAdapter):
     template_metric = msg("probability at [MASK]")
     target_kinds = ("token", "contrast")
     token_outputs = True
-    prediction_title = "Fill-ins"
     comparison_what = msg("fill-in at mask {n}", n=1)
     needs_mask_token = True  # a tokenizer without one gives no position to fill in: refused at load
-    examples = {"default": "The capital of France is {mask}.",
-                "attribution": "The doctor said that {mask} would be late."}
 
     def mask_token(self, handle: ModelHandle) -> str:
         with handle.lock:

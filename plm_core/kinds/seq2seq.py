@@ -22,6 +22,7 @@ from plm_core.display import token_texts
 from plm_core.tokens import clean_text, encode_text
 from plm_core.types import Encoding, Prediction
 from plm_core.i18n import msg
+from plm_core.kinds.texts import kind_label
 
 if TYPE_CHECKING:
     from transformers import BatchEncoding, PretrainedConfig
@@ -36,21 +37,15 @@ MAX_SPAN_TOKENS = 20  # greedy decoding of a sentinel input stops here (a live v
 
 class Seq2SeqAdapter(CausalLMAdapter):
     name = "seq2seq"
-    label = msg("encoder-decoder (T5/BART-style)")
     auto_class = "AutoModelForSeq2SeqLM"
     architecture_suffixes = ("ForConditionalGeneration",)
     output = "next_token"
     template_scoring = ""  # template probes do not score encoder-decoders (yet)
     template_metric = ""
     target_kinds = ("next_token", "contrast")
-    prediction_title = msg("Next target token")
     comparison_what = msg("next target token")
     target_prefix = True
     takes_pair = True
-    pair_label = msg("Target so far (decoder input; optional)")
-    pair_help = msg("An encoder-decoder reads the source above with its encoder; its decoder continues this target "
-                    "prefix, attending to the source through cross-attention.")
-    examples = {"default": "The cat {mask} on the mat."}
     generates = True
     prompt_is_prefix = False  # the prompt is the encoder's input; the decoder starts from its start token
 
@@ -61,15 +56,6 @@ class Seq2SeqAdapter(CausalLMAdapter):
 
     def detect_fallback(self, config: PretrainedConfig) -> bool:
         return bool(getattr(config, "is_encoder_decoder", False))
-
-    def example(self, handle: ModelHandle, page: str = "default") -> str:
-        if sentinels(handle):  # T5: span filling, its pre-training task
-            return "The <extra_id_0> walks in <extra_id_1> park."
-        with handle.lock:
-            has_mask = handle.tokenizer.mask_token is not None
-        if not has_mask:
-            return "translate English to German: The house is wonderful."
-        return super().example(handle, page)
 
     def mask_ids(self, handle: ModelHandle, encoding: Encoding, positions: Sequence[int]) -> list[int] | None:
         """T5: the next sentinels not yet in the input (<extra_id_0>, <extra_id_1>, ...); BART: ``<mask>``."""
@@ -86,7 +72,7 @@ class Seq2SeqAdapter(CausalLMAdapter):
     def lm_position(self, handle: ModelHandle, encoding: Encoding, mask_index: int = 0) -> int:
         raise UnsupportedModelError(
             msg("{model_id} is an {kind}: the logit lens reads one stack's residual stream (a decoder-only or masked "
-                "LM); for an encoder-decoder it is not shown yet", model_id=handle.model_id, kind=self.label))
+                "LM); for an encoder-decoder it is not shown yet", model_id=handle.model_id, kind=kind_label(self.name)))
 
     def decoder_start(self, handle: ModelHandle, prompt: Encoding) -> tuple[int, ...]:
         return (decoder_start(handle),)

@@ -23,6 +23,7 @@ from plm_core.handle import ModelHandle
 from plm_core.tokens import encode
 from plm_core.types import Encoding, QueryKeyResult, TokenDistribution
 from plm_core.i18n import msg
+from plm_core.kinds.texts import kind_label
 
 
 def _np(t: torch.Tensor) -> np.ndarray:
@@ -458,7 +459,7 @@ def encoder_decoder_lesson(handle: ModelHandle, text: str, target: str | None = 
         raise UnsupportedModelError(
             msg('{model_id} is a {label}, not an encoder-decoder: load one (t5-small, facebook/bart-base) in the '
                 'sidebar to compute this step live',
-                model_id=handle.model_id, label=handle.adapter.label))
+                model_id=handle.model_id, label=kind_label(handle.kind)))
     adapter = handle.adapter
     with handle.lock:
         if "[MASK]" in text and handle.tokenizer.convert_tokens_to_ids("[MASK]") in (None, handle.tokenizer.unk_token_id):

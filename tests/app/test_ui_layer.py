@@ -102,3 +102,24 @@ def test_default_app_never_imports_ray():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300, cwd=ROOT)
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_pages_get_model_facts_from_one_function(tiny_handles, monkeypatch):
+    """``ui.handles.model_info(spec)``: the ModelInfo of the shared handle (the sidebar, every page and the
+    attribution choices read it), frozen and picklable, with the facts of that model."""
+    import pickle
+
+    from plm_core.attribution import unavailable_baselines, unavailable_methods
+    from ui import attribution as ua
+    from ui import handles
+
+    handle = tiny_handles["t5"]
+    monkeypatch.setattr(handles, "get_handle", lambda spec: handle)
+    info = handles.model_info(handle.spec)
+    assert pickle.loads(pickle.dumps(info)) == info
+    assert (info.model_id, info.n_layers, info.mask_token) == (handle.spec.model_id, handle.model.config.num_layers,
+                                                               handle.tokenizer.mask_token)
+    offered, refused = ua.method_choices(info)
+    assert refused == unavailable_methods(handle) and "attention_rollout" not in offered
+    assert ua.baseline_choices(info)[1] == unavailable_baselines(handle)
+    assert ua.default_text(info) == info.example("attribution") and "<extra_id_0>" in ua.default_text(info)

@@ -11,9 +11,10 @@ from plm_core.bias.probes import NAMES, PROBE_SPECS
 
 def test_page_choices_derive_from_the_registry(tiny_classifier):
     from plm_core.attribution import unavailable_methods
+    from plm_core.model_info import model_info
     from ui.attribution import method_choices
 
-    offered, refused = method_choices(tiny_classifier)
+    offered, refused = method_choices(model_info(tiny_classifier))
     assert refused == unavailable_methods(tiny_classifier)
     assert offered == [m for m in METHOD_SPECS if m not in refused]
     assert methods_where(generation_step=True) == ("integrated_gradients", "input_x_gradient", "saliency",

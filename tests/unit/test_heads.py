@@ -130,7 +130,9 @@ def test_bart_nli_attribution_over_both_texts(bart_nli, method):
 
 
 def test_pair_classifier_pages_offer_the_second_text(bart_nli, multilabel):
-    first, second, help_ = bart_nli.adapter.text_labels(bart_nli)
+    from plm_core.model_info import model_info
+
+    first, second, help_ = model_info(bart_nli).text_labels
     assert (first, second) == ("Premise", "Hypothesis") and bart_nli.adapter.takes_pair
     assert multilabel.adapter.takes_pair
 

@@ -12,6 +12,8 @@ from helpers import ROOT
 from plm_core.architectures import ARCHITECTURES, arch_of, causal_model_types
 from plm_core.attribution.types import TARGET_KINDS
 from plm_core.kinds import KINDS, detect_kind, get_adapter
+from plm_core.kinds.texts import kind_label, kind_texts
+from plm_core.model_info import model_info
 from plm_core.loading import detect_kind as loading_detect_kind
 from plm_core.tokens import encode
 
@@ -34,10 +36,10 @@ def test_no_kind_string_branch_outside_the_adapters():
 @pytest.mark.parametrize("name", list(KINDS))
 def test_every_adapter_is_complete(name):
     adapter = KINDS[name]
-    assert adapter.name == name and adapter.label
+    assert adapter.name == name and kind_label(name)
     assert hasattr(transformers, adapter.auto_class)
     assert adapter.target_kinds and set(adapter.target_kinds) <= set(TARGET_KINDS)
-    assert adapter.examples["default"].strip()
+    assert dict(kind_texts(name).examples)["default"].strip()
     assert get_adapter(name) is adapter
 
 
@@ -84,4 +86,4 @@ def test_classifier_attention_rows_follow_the_architecture(tiny_handles):
 def test_handle_adapter_matches_kind(tiny_handles, kind):
     handle = tiny_handles[kind]
     assert handle.adapter.name == handle.kind == kind
-    assert handle.adapter.example(handle, "masking").strip()
+    assert model_info(handle).example("masking").strip()

@@ -157,6 +157,10 @@ def _unsafe_translation(node: ast.Call) -> list[ast.AST]:
     return bad + [a for a in rest if node.func.id != "_n"]
 
 
+# ModelInfo fields that hold the app's own texts of a kind (plm_core.kinds.texts), not user input
+KIND_TEXTS = {"kind_label", "first_label", "pair_label", "pair_help", "prediction_title"}
+
+
 def _attr_chain(node: ast.AST) -> list[str]:
     names = []
     while isinstance(node, ast.Attribute):
@@ -174,6 +178,9 @@ def _unsafe(node: ast.AST) -> list[ast.AST]:
     if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "tr" and len(node.args) == 1:
         if isinstance(node.args[0], ast.Attribute) and "adapter" in _attr_chain(node.args[0]):
             return []  # a kind adapter's own label (plm_core/kinds: N_ constants)
+        if (isinstance(node.args[0], ast.Attribute) and "info" in _attr_chain(node.args[0])
+                and node.args[0].attr in KIND_TEXTS):
+            return []  # a ModelInfo's kind text (plm_core/kinds/texts.py: msg constants), never its model_id
         return _unsafe(node.args[0])  # a constant label the app wrote, in the viewer's language
     if isinstance(node, ast.Name) and node.id.isupper():  # a module constant the app wrote
         return []

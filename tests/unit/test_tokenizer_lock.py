@@ -35,6 +35,7 @@ from plm_core.inference import embed, predict
 from plm_core.lessons import compute, finetune
 from plm_core.loading import ModelSpec, load_model
 from plm_core.masking import MaskSpec, mask_and_predict, occlusion_sweep
+from plm_core.model_info import model_info
 
 LONG = "the cat sat on the mat because it was tired " * 40  # past the tiny models' 128 tokens
 
@@ -84,11 +85,11 @@ def _runs(h):
     seq2seq = h.arch.encoder_decoder
     text = "the cat sat on the [MASK] ." if mlm else "the cat sat on the mat"
     target = Target("similarity", other="a dog slept") if h.kind == "encoder" else None
-    yield "example", lambda: h.adapter.example(h, "masking")
+    yield "model_info", lambda: model_info(h).example("masking")
     yield "predict", lambda: predict(h, text)
     if seq2seq:  # the target so far (decoder input), and T5's span filling from an input with sentinels
         yield "predict (target prefix)", lambda: predict(h, text, "the cat")
-        yield "predict (example)", lambda: predict(h, h.adapter.example(h))
+        yield "predict (example)", lambda: predict(h, model_info(h).example())
         yield "encoder_decoder_lesson", lambda: compute.encoder_decoder_lesson(h, text, "the cat")
     yield "extract_attention", lambda: extract_attention(h, text, "a dog")
     yield "query_key", lambda: query_key(h, text, 1, 0)

@@ -11,7 +11,8 @@ import streamlit as st
 
 from plm_core.i18n import _, _p
 from plm_core.lessons.content import Lang, Lesson, Step
-from plm_core.loading import ModelHandle, ModelSpec
+from plm_core.loading import ModelSpec
+from plm_core.model_info import ModelInfo
 from plm_core.types import Encoding
 from ui import lessons  # the cached computations (looked up at call time: a test may replace a wrapper)
 from ui import text as ui_text
@@ -23,7 +24,7 @@ class Ctx:
     """One run of one step: the model, the lesson and step, and the shared inputs (text, layer, head)."""
 
     spec: ModelSpec
-    handle: ModelHandle
+    info: ModelInfo  # what the step may know about the model (it runs through ui.lessons and ui.resources)
     lesson: Lesson
     step: Step
     step_index: int  # 0-based (the URL's lessons.step is 1-based)

@@ -27,7 +27,8 @@ def view_attention_vs_attribution(ctx: Ctx) -> None:
     words = ctx.words(att.encoding)  # word view: attention to a word summed over its pieces, scores summed
     units = att.encoding if words is None else words
     tokens = units.tokens
-    row = ctx.handle.adapter.query_row(ctx.handle, att.encoding)  # the token the output is read from
+    handle = resources.get_handle(ctx.spec)
+    row = handle.adapter.query_row(handle, att.encoding)  # the token the output is read from
     if words is not None:
         row = next(w for w, pieces in enumerate(words.pieces) if row % len(att.encoding) in pieces)
 
@@ -50,7 +51,7 @@ def view_attention_vs_attribution(ctx: Ctx) -> None:
         if len(attr.scores) == len(att.encoding):
             series[_("integrated gradients ({n} steps)", n=n_steps)] = (attr.scores if words is None
                                                                       else aggregate_scores(attr.scores, words))
-            if "similarity" in ctx.handle.adapter.target_kinds:  # an encoder: what IG explains needs a 2nd sentence
+            if "similarity" in ctx.info.target_kinds:  # an encoder: what IG explains needs a 2nd sentence
                 st.caption(_("Integrated gradients explains the cosine similarity of your sentence's embedding with "
                              "the embedding of the sentence “{other}”.", other=md(OTHER)))
             else:

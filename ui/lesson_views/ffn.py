@@ -19,8 +19,8 @@ from ui.safe import md
 
 
 def _inside_text(ctx: Ctx) -> str:
-    return compute.with_final_mask(ctx.text, ctx.handle.tokenizer.mask_token,
-                                   ctx.handle.adapter.output == "masked_token")
+    return compute.with_final_mask(ctx.text, ctx.info.mask_token,
+                                   ctx.info.output == "masked_token")
 
 
 def _inside_contributions(ctx: Ctx):

@@ -13,7 +13,7 @@ from plm_core.tokens import MAX_CHARS  # a text box keeps what the app keeps (an
 from plm_core.viz.attention_plots import attention_heatmap
 from plm_core.viz.generation_plots import distribution_figure
 from plm_core.viz.lesson_plots import mask_pair
-from ui import charts, lessons, widgets
+from ui import charts, lessons, resources, widgets
 from ui import generation as ug
 from ui.lesson_views.base import Ctx, View, controls, frame, per_token_caption
 from ui.safe import md
@@ -47,14 +47,14 @@ def view_mlm(ctx: Ctx) -> None:
                     for i, (o, c) in enumerate(zip(m.encoding.tokens, m.mlm_tokens))]))
     if m.predictions:
         for d in m.predictions:
-            what = _("next token") if ctx.handle.adapter.output == "next_token" else _("[MASK] at {position}",
+            what = _("next token") if ctx.info.output == "next_token" else _("[MASK] at {position}",
                                                                                           position=d.position)
             st.text(f"{what}: " + ", ".join(f"{t!r} {p:.1%}" for t, p in zip(d.tokens, d.probs)))
-    elif ctx.handle.adapter.output == "masked_token":
+    elif ctx.info.output == "masked_token":
         st.info(_("Put [MASK] in the sentence to see the model fill it in."))
     else:
         st.info(_("{model} is a {kind}: it has no language-model head to predict with (load a masked or causal LM to "
-                  "see predictions).", model=md(ctx.handle.model_id), kind=md(tr(ctx.handle.adapter.label))))
+                  "see predictions).", model=md(ctx.info.model_id), kind=md(tr(ctx.info.kind_label))))
 
 
 def view_nsp(ctx: Ctx) -> None:
@@ -63,9 +63,9 @@ def view_nsp(ctx: Ctx) -> None:
                             bind="query-params")
     enc = lessons.cached_encoding(ctx.spec, ctx.text.replace("[MASK]", "mat"), pair)
     st.markdown(_("**{n} tokens, second sentence starts at {start}**", n=len(enc), start=md(enc.pair_start)))
-    if ctx.handle.adapter.target_prefix:
+    if ctx.info.target_prefix:
         st.caption(_("{model} reads no sentence pairs: its second segment is the decoder's input "
-                     "(the decoder start token, then the target so far).", model=md(ctx.handle.model_id)))
+                     "(the decoder start token, then the target so far).", model=md(ctx.info.model_id)))
     st.table(frame([{"#": i, _p("column", "token"): t, _p("column", "segment"): s, _p("column", "special"): sp}
                     for i, (t, s, sp) in enumerate(zip(enc.tokens, enc.segments, enc.special))]))
 
@@ -74,10 +74,10 @@ def view_encdec(ctx: Ctx) -> None:
     with controls("view"):
         target = st.text_input(_("Target so far (decoder input; optional)"), "The cat sat", max_chars=MAX_CHARS, key="lessons.target.4",
                                bind="query-params")
-    if not ctx.handle.arch.encoder_decoder:
+    if not ctx.info.encoder_decoder:
         st.info(_("{model} is a {kind}: load an encoder-decoder (t5-small, facebook/bart-base) in the sidebar to see "
-                  "its three attention maps computed live.", model=md(ctx.handle.model_id),
-                  kind=md(tr(ctx.handle.adapter.label))))
+                  "its three attention maps computed live.", model=md(ctx.info.model_id),
+                  kind=md(tr(ctx.info.kind_label))))
         return
     m = lessons.cached_encoder_decoder(ctx.spec, ctx.text, target)
     src, tgt = m.source.tokens, m.target.tokens
@@ -98,16 +98,15 @@ def view_encdec(ctx: Ctx) -> None:
 def view_generation(ctx: Ctx) -> None:
     """The LM's distribution at temperature 1 and T (a masked LM at its [MASK]); a model that generates
     (causal LM, encoder-decoder) samples."""
-    handle = ctx.handle
-    mask = handle.tokenizer.mask_token or "[MASK]"
-    generates = handle.adapter.generates
+    mask = ctx.info.mask_token or "[MASK]"
+    generates = ctx.info.generates
     text = (ctx.text.split(mask)[0].strip() or ctx.text) if generates else ctx.text
     with controls("view"):
         t = float(st.slider(_("Temperature"), 0.1, 3.0, 2.0, step=0.1, key="lessons.temperature", bind="query-params"))
     try:
         _encoding, dist = ug.cached_text_distribution(ctx.spec, text, generation.SamplingSettings(True, t))
     except PlmCoreError as err:  # a sentence encoder: no language-model head at all; offer a model that writes
-        widgets.offer_models(md(tr(err)), lambda h: h.adapter.generates, suggested=CAUSAL_LMS, key="lessons.offer")
+        widgets.offer_models(md(tr(err)), lambda other: other.generates, suggested=CAUSAL_LMS, key="lessons.offer")
         return
     where = _("next token") if generates else _("{mask} (token {position})", mask=mask, position=dist.position)
     charts.plotly_chart(distribution_figure(dist, _("{where}: temperature 1 and {t:g}", where=where, t=t)),
@@ -125,7 +124,7 @@ def view_generation(ctx: Ctx) -> None:
         state = (key, widgets.run_or_stop(lambda: ug.generate_steps(ctx.spec, state[1],
                                                                     generation.SamplingSettings(True, t), 1)))
     st.session_state["lessons.gen"] = state
-    st.code(generation.text_of(handle, state[1].ids), language=None, wrap_lines=True)
+    st.code(generation.text_of(resources.get_handle(ctx.spec), state[1].ids), language=None, wrap_lines=True)
 
 
 VIEWS = {"masks": View(view_masks), "mlm": View(view_mlm), "nsp": View(view_nsp), "encdec": View(view_encdec),

@@ -19,7 +19,7 @@ from ui.safe import md
 
 def _training_spec(ctx: Ctx) -> ModelSpec:
     """The active model when it is a BERT encoder the head can sit on, else the embedded MiniLM."""
-    return ctx.spec if getattr(ctx.handle.config, "model_type", "") == "bert" else ModelSpec(DEFAULT_MODEL_ID)
+    return ctx.spec if ctx.info.model_type == "bert" else ModelSpec(DEFAULT_MODEL_ID)
 
 
 def examples_input(shown: bool) -> str:
