@@ -55,7 +55,7 @@ def compute(spec: ModelSpec, op: str, *args: Any, **kwargs: Any) -> Any:
     """
     if op in TOKENIZER_OPS or backend_name() == "local":
         return run_op(op, handles.get_handle, spec, args, kwargs)
-    from ui import ray_backend  # only with PLM_BACKEND=ray
+    from plm_core.serving import client as ray_backend  # only with PLM_BACKEND=ray
 
     kwargs = {k: v for k, v in kwargs.items() if k not in LOCAL_ONLY_KWARGS}
     return ray_backend.call(spec, op, args, kwargs)
@@ -71,7 +71,7 @@ def compute_chunks(spec: ModelSpec, op: str, items: Sequence[Any], *, pieces: in
     """
     if backend_name() == "local" or len(items) < 2 * min_piece:
         return [compute(spec, op, items, **kwargs)]
-    from ui import ray_backend
+    from plm_core.serving import client as ray_backend
 
     size = max(min_piece, -(-len(items) // pieces))
     parts = [tuple(items[s:s + size]) for s in range(0, len(items), size)]
@@ -83,7 +83,7 @@ def describe() -> str:
     """One line for the sidebar/logs: where the model work runs."""
     if backend_name() == "local":
         return "in this process"
-    from ui import ray_backend
+    from plm_core.serving import client as ray_backend
 
     return ray_backend.describe()
 

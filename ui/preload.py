@@ -13,4 +13,4 @@ from plm_core import preload
 from ui import backend
 
 # the Ray client only where the app uses it (PLM_BACKEND=ray): importing Ray costs seconds a start otherwise
-MODULES = preload.MODULES + preload.import_package("ui", skip=() if backend.backend_name() == "ray" else ("ui.ray_backend",))
+MODULES = preload.MODULES + preload.import_package("ui", skip=() if backend.backend_name() == "ray" else ())
