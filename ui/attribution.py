@@ -1,4 +1,5 @@
-"""Cached attribution results for the pages (st.cache_data keyed on primitives + the model spec)."""
+"""The Attribution page's helpers: its settings passed to the lens, method and baseline choices, the quality
+message and the target widgets."""
 
 from __future__ import annotations
 
@@ -14,21 +15,19 @@ from plm_core.attribution import (
     unavailable_methods,
 )
 from plm_core.classroom import cap_steps
-from plm_core.loading import ModelSpec
-from ui.backend import compute
+from plm_core.lens import Lens
 from plm_core.i18n import _
 from plm_core.tokens import MAX_CHARS  # a text box keeps what the app keeps (and a link no more)
 from ui.safe import md
 
 
-@st.cache_data(max_entries=512, show_spinner=False)
-def cached_attribution(spec: ModelSpec, text: str, method: str, target: Target | None = None,
-                       text_pair: str | None = None, baseline: str = "pad", n_steps: int | None = None,
-                       tolerance: float = 0.001, n_samples: int | None = None) -> AttributionResult:
-    """``attribute`` cached by (model, text, method, target, settings): a repeat view never recomputes."""
+def attribute(lens: Lens, text: str, method: str, target: Target | None = None, text_pair: str | None = None,
+              baseline: str = "pad", n_steps: int | None = None, tolerance: float = 0.001,
+              n_samples: int | None = None) -> AttributionResult:
+    """``lens.attribute`` with the page's settings (``n_samples`` passed only when set)."""
     params = {} if n_samples is None else {"n_samples": int(n_samples)}
-    return compute(spec, "attribute", text, method, target=target, text_pair=text_pair, baseline=baseline,
-                   n_steps=n_steps, tolerance=tolerance, **params)
+    return lens.attribute(text, method, target=target, text_pair=text_pair, baseline=baseline, n_steps=n_steps,
+                          tolerance=tolerance, **params)
 
 
 def class_names(handle) -> tuple[str, ...]:
@@ -38,26 +37,13 @@ def class_names(handle) -> tuple[str, ...]:
     return class_labels(handle)
 
 
-@st.cache_data(max_entries=64, show_spinner=False)
-def cached_every_label(spec: ModelSpec, text: str, method: str, output: str = "prob", text_pair: str | None = None,
-                       baseline: str = "pad", n_steps: int | None = None, tolerance: float = 0.001,
-                       n_samples: int | None = None) -> tuple[AttributionResult, ...]:
-    """``attribute_every_label`` cached like :func:`cached_attribution`."""
+def every_label(lens: Lens, text: str, method: str, output: str = "prob", text_pair: str | None = None,
+                baseline: str = "pad", n_steps: int | None = None, tolerance: float = 0.001,
+                n_samples: int | None = None) -> tuple[AttributionResult, ...]:
+    """``lens.attribute_every_label`` with the page's settings, like :func:`attribute`."""
     params = {} if n_samples is None else {"n_samples": int(n_samples)}
-    return compute(spec, "attribute_every_label", text, method, text_pair=text_pair, output=output,
-                   baseline=baseline, n_steps=n_steps, tolerance=tolerance, **params)
-
-
-def estimate(spec: ModelSpec, n_tokens: int, method: str, n_steps: int | None = None,
-             n_samples: int | None = None) -> float:
-    """Expected seconds of one ``attribute`` call (not cached: the rate follows the machine's load)."""
-    return compute(spec, "estimate_seconds", n_tokens, method, n_steps=n_steps, n_samples=n_samples)
-
-
-@st.cache_data(max_entries=256, show_spinner=False)
-def cached_token_count(spec: ModelSpec, text: str, text_pair: str | None = None) -> int:
-    """Number of tokens ``text`` gives (0 when it gives none or is empty)."""
-    return compute(spec, "token_count", text, text_pair)
+    return lens.attribute_every_label(text, method, text_pair=text_pair, output=output, baseline=baseline,
+                                      n_steps=n_steps, tolerance=tolerance, **params)
 
 
 def method_choices(handle) -> tuple[list[str], dict[str, str]]:

@@ -5,7 +5,7 @@ model once however many students open the page at the same time. It evicts by me
 never a model a session used in the last minutes; a count-based ``st.cache_resource(max_entries=3)`` reloaded
 models on every rerun once four were in use.
 
-Below :mod:`ui.backend` (which runs operations on these handles) and :mod:`ui.resources` (the cached results):
+Below :mod:`ui.lens` (whose local lens runs operations on these handles) and :mod:`ui.resources`:
 it imports neither.
 """
 

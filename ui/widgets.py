@@ -23,7 +23,9 @@ from plm_core.loading import DEFAULT_MODEL_ID, ModelHandle, ModelSpec
 from plm_core.kinds import MODEL_KINDS, kind_label
 from plm_core.patching import format_ablation, parse_ablation
 from plm_core.types import Ablation, Encoding
+from plm_core.lens import Lens
 from ui import language, resources
+from ui.lens import get_lens
 from ui.safe import md
 
 T = TypeVar("T")
@@ -54,6 +56,12 @@ def canonical_model_id(model_id: str) -> str:
 
 def default_model_id() -> str:
     return canonical_model_id(settings().default_model or DEFAULT_MODEL_ID)
+
+
+def lens() -> Lens:
+    """The lens on the sidebar's model (:func:`ui.lens.get_lens` of :func:`active_spec`): every model operation a
+    page runs goes through it."""
+    return get_lens(active_spec())
 
 
 def active_spec() -> ModelSpec:
@@ -427,9 +435,7 @@ def open_page(page: str, origin: Origin, **values: object) -> None:
 
 def chat_toggle(spec: ModelSpec, key: str) -> bool:
     """A "chat template" switch, shown only for a model whose tokenizer has a chat template; whether it is on."""
-    from ui.backend import compute
-
-    if not compute(spec, "has_chat_template"):
+    if not get_lens(spec).has_chat_template():
         return False
     return st.toggle(_("Wrap in the model's chat template"), key=key, bind="query-params",
                      help=_("A chat model was trained on conversations written in its template: the prompt becomes a "
@@ -440,11 +446,9 @@ def chat_toggle(spec: ModelSpec, key: str) -> bool:
 def chat_wrap(spec: ModelSpec, text: str) -> str:
     """``text`` as one user message in the model's chat template (``plm_core.tokens.chat_prompt``), shown as the
     model will read it; an empty text stays empty."""
-    from ui.backend import compute
-
     if not text.strip():
         return text
-    wrapped = run_or_stop(lambda: compute(spec, "chat_prompt", text))
+    wrapped = run_or_stop(lambda: get_lens(spec).chat_prompt(text))
     st.code(wrapped, language=None, wrap_lines=True)
     return wrapped
 

@@ -13,7 +13,9 @@ from plm_core.i18n import _, _p
 from plm_core.lessons.content import Lang, Lesson, Step
 from plm_core.loading import ModelHandle, ModelSpec
 from plm_core.types import Encoding
-from ui import lessons  # the cached computations (looked up at call time: a test may replace a wrapper)
+from plm_core.lens import Lens
+from ui import lessons  # the lessons' compositions of lens methods
+from ui.lens import get_lens
 from ui import text as ui_text
 from ui.safe import md
 
@@ -33,6 +35,11 @@ class Ctx:
     layer: int
     head: int
     units: ui_text.Units = ui_text.Units(False)
+
+    @property
+    def lens(self) -> Lens:
+        """The lens on this step's model (:func:`ui.lens.get_lens`)."""
+        return get_lens(self.spec)
 
     def words(self, encoding: Encoding) -> Encoding | None:
         """The word-level encoding in word view (the switch), None in token view."""
@@ -117,4 +124,4 @@ def per_token_caption(ctx: Ctx) -> None:
 
 def attention_steps(ctx: Ctx):
     """Lessons 2–3: the step-by-step attention of the picked layer (:func:`plm_core.lessons.compute.attention_steps`)."""
-    return lessons.cached_attention_steps(ctx.spec, ctx.text, ctx.layer)
+    return lessons.attention_steps(ctx.lens, ctx.text, ctx.layer)
