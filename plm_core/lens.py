@@ -17,54 +17,35 @@ from __future__ import annotations
 
 import abc
 from collections.abc import Callable, Sequence
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-import numpy as np
-
-import plm_core.attention
-import plm_core.attribution
-import plm_core.attribution.batch
-import plm_core.attribution.continuation
-import plm_core.bias.bec_pro
-import plm_core.bias.crows_pairs
-import plm_core.bias.jobs
-import plm_core.bias.seat
-import plm_core.bias.templates
-import plm_core.compare
-import plm_core.contributions
-import plm_core.evaluate  # noqa: F401 - registers the Evaluate page's bias probe (score_bias_chunk in a replica)
-import plm_core.ffn
-import plm_core.generation
-import plm_core.inference
-import plm_core.lessons.compute
-import plm_core.lessons.finetune
-import plm_core.logit_lens
-import plm_core.masking
-import plm_core.patching
-import plm_core.tokens
-from plm_core.attribution.batch import RowResult
-from plm_core.attribution.continuation import ContinuationAttribution
-from plm_core.attribution.objective import Objective
-from plm_core.attribution.types import AttributionResult, Target
-from plm_core.bias.bec_pro import BecProScore
-from plm_core.bias.common import ProgressFn, StopFn
-from plm_core.bias.crows_pairs import CrowsPairRow
-from plm_core.bias.datasets import BecProRow, CrowsPair, SeatTest
-from plm_core.bias.seat import SeatResult
-from plm_core.bias.templates import TemplateResult, TemplateSet
-from plm_core.compare import AttributionDifference, ModelComparison, TextComparison
-from plm_core.contributions import Contributions
 from plm_core.errors import PlmCoreError, UnknownMethodError
-from plm_core.ffn import FFNView, RankBy
-from plm_core.generation import Generation, SamplingSettings, StepAttention, StepDistribution
 from plm_core.handle import ModelHandle, ModelSpec
-from plm_core.lessons.compute import (AttentionSteps, BiasProbe, ContextualEmbeddings, MaskLesson, Occlusion,
-                                      TokenEmbeddings)
-from plm_core.lessons.finetune import TrainedHead
-from plm_core.logit_lens import LogitLens
-from plm_core.masking import MaskingResult, MaskSpec, OcclusionResult, Strategy
-from plm_core.patching import AblationResult, PatchingResult, PatchWhat
-from plm_core.types import Ablation, AttentionResult, Encoding, Prediction, QueryKeyResult
+
+if TYPE_CHECKING:  # the feature modules are imported where each method runs (this module imports no model code)
+    import numpy as np
+
+    from plm_core.attribution.batch import RowResult
+    from plm_core.attribution.continuation import ContinuationAttribution
+    from plm_core.attribution.objective import Objective
+    from plm_core.attribution.types import AttributionResult, Target
+    from plm_core.bias.bec_pro import BecProScore
+    from plm_core.bias.common import ProgressFn, StopFn
+    from plm_core.bias.crows_pairs import CrowsPairRow
+    from plm_core.bias.datasets import BecProRow, CrowsPair, SeatTest
+    from plm_core.bias.seat import SeatResult
+    from plm_core.bias.templates import TemplateResult, TemplateSet
+    from plm_core.compare import AttributionDifference, ModelComparison, TextComparison
+    from plm_core.contributions import Contributions
+    from plm_core.ffn import FFNView, RankBy
+    from plm_core.generation import Generation, SamplingSettings, StepAttention, StepDistribution
+    from plm_core.lessons.compute import (AttentionSteps, BiasProbe, ContextualEmbeddings, MaskLesson, Occlusion,
+                                          TokenEmbeddings)
+    from plm_core.lessons.finetune import TrainedHead
+    from plm_core.logit_lens import LogitLens
+    from plm_core.masking import MaskingResult, MaskSpec, OcclusionResult, Strategy
+    from plm_core.patching import AblationResult, PatchingResult, PatchWhat
+    from plm_core.types import Ablation, AttentionResult, Encoding, Prediction, QueryKeyResult
 
 Runs = Literal["tokenizer", "forward", "call"]
 # several calls of one method on one model -> one result (or PlmCoreError) per call, or None: run them one by one
@@ -91,6 +72,8 @@ def forward_only(fn: Callable | None = None, *, merge: Merge | None = None) -> C
 def merge_predict(handle: ModelHandle, calls: Sequence[tuple[tuple, dict]]) -> list[Any] | None:
     """Merge ``predict(text[, None], top_k=k)`` calls that share ``top_k`` and have no pair or limit into one
     padded forward (:func:`plm_core.inference.predict_many`); None when they cannot be merged."""
+    import plm_core.inference
+
     simple = [(a, k) for a, k in calls if len(a) == 1 or (len(a) == 2 and a[1] is None)]
     if len(simple) != len(calls) or len({k.get("top_k", 10) for _, k in calls}) != 1 or any(
             set(k) - {"top_k"} for _, k in calls):
@@ -365,95 +348,137 @@ class LocalLens(Lens):
 
     def predict(self, text: str, text_pair: str | None = None, *, top_k: int = 10,
                 max_tokens: int | None = None) -> Prediction:
+        import plm_core.inference
+
         return plm_core.inference.predict(self.handle, text, text_pair, top_k=top_k, max_tokens=max_tokens)
 
     def extract_attention(self, text: str, text_pair: str | None = None, *,
                           max_tokens: int | None = None) -> AttentionResult:
+        import plm_core.attention
+
         return plm_core.attention.extract_attention(self.handle, text, text_pair, max_tokens=max_tokens)
 
     def query_key(self, text: str, layer: int, head: int, text_pair: str | None = None, *,
                   max_tokens: int | None = None, stack: str | None = None) -> QueryKeyResult:
+        import plm_core.attention
+
         return plm_core.attention.query_key(self.handle, text, layer, head, text_pair, max_tokens=max_tokens,
                                             stack=stack)
 
     def mask_and_predict(self, text: str, spec: MaskSpec, *, text_pair: str | None = None,
                          reference: str | None = None, top_k: int = 5,
                          max_tokens: int | None = None) -> MaskingResult:
+        import plm_core.masking
+
         return plm_core.masking.mask_and_predict(self.handle, text, spec, text_pair=text_pair, reference=reference,
                                                  top_k=top_k, max_tokens=max_tokens)
 
     def occlusion_sweep(self, text: str, spec: MaskSpec | None = None, *, strategy: Strategy | None = None,
                         text_pair: str | None = None, reference: str | None = None, batch_size: int = 128,
                         max_tokens: int | None = None, words: Encoding | None = None) -> OcclusionResult:
+        import plm_core.masking
+
         return plm_core.masking.occlusion_sweep(self.handle, text, spec, strategy=strategy, text_pair=text_pair,
                                                 reference=reference, batch_size=batch_size, max_tokens=max_tokens,
                                                 words=words)
 
     def compare_texts(self, text_a: str, text_b: str, *, top_k: int = 5, max_tokens: int | None = None,
                       text_pair: str | None = None) -> TextComparison:
+        import plm_core.compare
+
         return plm_core.compare.compare_texts(self.handle, text_a, text_b, top_k=top_k, max_tokens=max_tokens,
                                               text_pair=text_pair)
 
     def compare_models(self, spec_b: ModelSpec, text: str, *, top_k: int = 5, max_tokens: int | None = None,
                        text_pair: str | None = None) -> ModelComparison:
+        import plm_core.compare
+
         return plm_core.compare.compare_models(self.handle, self._get_handle(spec_b), text, top_k=top_k,
                                                max_tokens=max_tokens, text_pair=text_pair)
 
     def token_embeddings(self, text: str, text_pair: str | None = None) -> TokenEmbeddings:
+        import plm_core.lessons.compute
+
         return plm_core.lessons.compute.token_embeddings(self.handle, text, text_pair)
 
     def attention_steps(self, text: str, layer: int, head: int = 0, text_pair: str | None = None) -> AttentionSteps:
+        import plm_core.lessons.compute
+
         return plm_core.lessons.compute.attention_steps(self.handle, text, layer, head, text_pair)
 
     def mask_lesson(self, text: str, top_k: int = 5) -> MaskLesson:
+        import plm_core.lessons.compute
+
         return plm_core.lessons.compute.mask_lesson(self.handle, text, top_k)
 
     def lesson_occlusion(self, text: str, target: int | None = None, words: Encoding | None = None) -> Occlusion:
+        import plm_core.lessons.compute
+
         return plm_core.lessons.compute.occlusion(self.handle, text, target, words)
 
     def lesson_bias_probe(self, occupations: tuple[str, ...] | list[str]) -> BiasProbe:
+        import plm_core.lessons.compute
+
         return plm_core.lessons.compute.bias_probe(self.handle, occupations)
 
     def embed(self, texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
+        import plm_core.inference
+
         return plm_core.inference.embed(self.handle, texts, batch_size)
 
     def contextual_embeddings(self, sentence_a: str, sentence_b: str, word: str) -> ContextualEmbeddings:
+        import plm_core.lessons.compute
+
         return plm_core.lessons.compute.contextual_embeddings(self.handle, sentence_a, sentence_b, word)
 
     def logit_lens(self, text: str, *, top_k: int = 10, mask_index: int = 0,
                    max_tokens: int | None = None) -> LogitLens:
+        import plm_core.logit_lens
+
         return plm_core.logit_lens.logit_lens(self.handle, text, top_k=top_k, mask_index=mask_index,
                                               max_tokens=max_tokens)
 
     def logit_lens_ids(self, ids: Sequence[int], encoding: Encoding | None = None, *, top_k: int = 10) -> LogitLens:
+        import plm_core.logit_lens
+
         return plm_core.logit_lens.logit_lens_ids(self.handle, ids, encoding, top_k=top_k)
 
     def contributions(self, text: str, word: str | None = None, contrast: str | None = None, *,
                       text_pair: str | None = None, mask_index: int = 0, max_tokens: int | None = None,
                       sources: bool = True) -> Contributions:
+        import plm_core.contributions
+
         return plm_core.contributions.contributions(self.handle, text, word, contrast, text_pair=text_pair,
                                                     mask_index=mask_index, max_tokens=max_tokens, sources=sources)
 
     def patch(self, clean: str, corrupt: str, what: PatchWhat = 'residual', *, word: str | None = None,
               contrast: str | None = None, text_pair: str | None = None,
               max_tokens: int | None = None) -> PatchingResult:
+        import plm_core.patching
+
         return plm_core.patching.patch(self.handle, clean, corrupt, what, word=word, contrast=contrast,
                                        text_pair=text_pair, max_tokens=max_tokens)
 
     def ablate(self, text: str, ablation: Ablation, *, text_pair: str | None = None, top_k: int = 8,
                mask_index: int = 0, max_tokens: int | None = None) -> AblationResult:
+        import plm_core.patching
+
         return plm_core.patching.ablate(self.handle, text, ablation, text_pair=text_pair, top_k=top_k,
                                         mask_index=mask_index, max_tokens=max_tokens)
 
     def ffn_view(self, text: str, layer: int, *, position: int | None = None, word: str | None = None,
                  text_pair: str | None = None, top_k: int = 10, n_vocab: int = 8, rank_by: RankBy = 'activation',
                  max_tokens: int | None = None) -> FFNView:
+        import plm_core.ffn
+
         return plm_core.ffn.ffn_view(self.handle, text, layer, position=position, word=word, text_pair=text_pair,
                                      top_k=top_k, n_vocab=n_vocab, rank_by=rank_by, max_tokens=max_tokens)
 
     def attribute_continuation(self, prompt: str, continuation: str, method: str = 'integrated_gradients', *,
                                per_token: bool = True, max_tokens: int | None = None,
                                **kwargs: object) -> ContinuationAttribution:
+        import plm_core.attribution.continuation
+
         return plm_core.attribution.continuation.attribute_continuation(self.handle, prompt, continuation, method,
             per_token=per_token, max_tokens=max_tokens, **kwargs)
 
@@ -461,31 +486,45 @@ class LocalLens(Lens):
                        limit: int | None = None, should_stop: Callable[[], bool] | None = None,
                        progress: Callable[[int, int], None] | None = None,
                        **kwargs: object) -> tuple[RowResult, ...]:
+        import plm_core.attribution.batch
+
         return plm_core.attribution.batch.attribute_rows(self.handle, rows, method, target=target, start=start,
                                                          limit=limit, should_stop=should_stop, progress=progress,
                                                          **kwargs)
 
     def generation_start(self, prompt: str) -> Generation:
+        import plm_core.generation
+
         return plm_core.generation.start(self.handle, prompt)
 
     def generate_steps(self, generation: Generation, settings: SamplingSettings, n: int = 1, *,
                        top_n: int = 20) -> Generation:
+        import plm_core.generation
+
         return plm_core.generation.generate_steps(self.handle, generation, settings, n, top_n=top_n)
 
     def next_distribution(self, generation: Generation, settings: SamplingSettings,
                           top_n: int = 20) -> StepDistribution:
+        import plm_core.generation
+
         return plm_core.generation.next_distribution(self.handle, generation, settings, top_n)
 
     def text_distribution(self, text: str, settings: SamplingSettings, *, mask_index: int = 0,
                           top_n: int = 20) -> tuple[Encoding, StepDistribution]:
+        import plm_core.generation
+
         return plm_core.generation.text_distribution(self.handle, text, settings, mask_index=mask_index,
                                                      top_n=top_n)
 
     def step_attention(self, generation: Generation, index: int) -> StepAttention:
+        import plm_core.generation
+
         return plm_core.generation.step_attention(self.handle, generation, index)
 
     def attribute_step(self, generation: Generation, index: int, method: str = 'integrated_gradients',
                        **kwargs: object) -> AttributionResult:
+        import plm_core.generation
+
         return plm_core.generation.attribute_step(self.handle, generation, index, method, **kwargs)
 
     def attribute(self, text: str, method: str = 'integrated_gradients', *, target: Target | None = None,
@@ -493,6 +532,8 @@ class LocalLens(Lens):
                   tolerance: float = 0.001, max_tokens: int | None = None, sdpa: bool | None = None,
                   objective: Callable[[], Objective] | None = None,
                   **params: int | float | str) -> AttributionResult:
+        import plm_core.attribution
+
         return plm_core.attribution.attribute(self.handle, text, method, target=target, text_pair=text_pair,
                                               baseline=baseline, n_steps=n_steps, tolerance=tolerance,
                                               max_tokens=max_tokens, sdpa=sdpa, objective=objective, **params)
@@ -500,34 +541,48 @@ class LocalLens(Lens):
     def attribute_every_label(self, text: str, method: str = 'integrated_gradients', *,
                               text_pair: str | None = None, output: str = 'prob',
                               **kwargs: object) -> tuple[AttributionResult, ...]:
+        import plm_core.attribution
+
         return plm_core.attribution.attribute_every_label(self.handle, text, method, text_pair=text_pair,
                                                           output=output, **kwargs)
 
     def estimate_seconds(self, n_tokens: int, method: str = 'integrated_gradients', *, n_steps: int | None = None,
                          n_samples: int | None = None) -> float:
+        import plm_core.attribution
+
         return plm_core.attribution.estimate_seconds(self.handle, n_tokens, method, n_steps=n_steps,
                                                      n_samples=n_samples)
 
     def attribution_difference(self, text_a: str, text_b: str, method: str,
                                text_pair: str | None = None) -> AttributionDifference:
+        import plm_core.compare
+
         handle = self.handle
         return plm_core.compare.attribution_difference(
             handle, plm_core.compare.compare_texts(handle, text_a, text_b, text_pair=text_pair), method)
 
     def train_head(self, examples: str) -> TrainedHead:
+        import plm_core.lessons.finetune
+
         return plm_core.lessons.finetune.train_head(self.handle, plm_core.lessons.finetune.parse_examples(examples))
 
     def classify(self, trained: TrainedHead, texts: list[str]) -> np.ndarray:
+        import plm_core.lessons.finetune
+
         return plm_core.lessons.finetune.classify(self.handle, trained, texts)
 
     def probe_templates(self, tset: TemplateSet, *, batch_size: int | None = None,
                         progress: ProgressFn | None = None, should_stop: StopFn | None = None) -> TemplateResult:
+        import plm_core.bias.templates
+
         return plm_core.bias.templates.probe_templates(self.handle, tset, batch_size=batch_size, progress=progress,
                                                        should_stop=should_stop)
 
     def score_pairs(self, pairs: Sequence[CrowsPair], *, batch_size: int | None = None,
                     chunk_pairs: int | None = None, progress: ProgressFn | None = None,
                     should_stop: StopFn | None = None) -> tuple[CrowsPairRow, ...]:
+        import plm_core.bias.crows_pairs
+
         return plm_core.bias.crows_pairs.score_pairs(self.handle, pairs, batch_size=batch_size,
                                                      chunk_pairs=chunk_pairs, progress=progress,
                                                      should_stop=should_stop)
@@ -535,20 +590,29 @@ class LocalLens(Lens):
     def score_rows(self, rows: Sequence[BecProRow], *, batch_size: int | None = None, chunk_rows: int | None = None,
                    progress: ProgressFn | None = None, should_stop: StopFn | None = None,
                    require_any: bool = True) -> tuple[tuple[BecProScore, ...], tuple[str, ...]]:
+        import plm_core.bias.bec_pro
+
         return plm_core.bias.bec_pro.score_rows(self.handle, rows, batch_size=batch_size, chunk_rows=chunk_rows,
                                                 progress=progress, should_stop=should_stop, require_any=require_any)
 
     def run_seat(self, test: SeatTest, *, n_samples: int = 100000, seed: int = 0, n_bootstrap: int = 2000,
                  progress: ProgressFn | None = None, data_source: str = '', data_sha256: str = '') -> SeatResult:
+        import plm_core.bias.seat
+
         return plm_core.bias.seat.run_seat(self.handle, test, n_samples=n_samples, seed=seed,
                                            n_bootstrap=n_bootstrap, progress=progress, data_source=data_source,
                                            data_sha256=data_sha256)
 
     def score_bias_chunk(self, items: Sequence[Any], *, probe: str,
                          config: dict[str, Any]) -> tuple[Sequence[Any], dict[str, Any]]:
+        import plm_core.bias.jobs
+        import plm_core.evaluate  # noqa: F401 - registers the Evaluate page's probe (a replica may score first)
+
         return plm_core.bias.jobs.score_chunk(self.handle, items, probe=probe, config=config)
 
     def encode(self, text: str, text_pair: str | None = None, **kwargs: Any) -> Encoding:
+        import plm_core.tokens
+
         return plm_core.tokens.encode(self.handle, text, text_pair, **kwargs)[0]
 
     def token_count(self, text: str, text_pair: str | None = None) -> int:
@@ -558,12 +622,18 @@ class LocalLens(Lens):
             return 0
 
     def word_pieces(self, words: list[str]) -> list[tuple[str, tuple[str, ...]]]:
+        import plm_core.lessons.compute
+
         return plm_core.lessons.compute.word_pieces(self.handle, words)
 
     def chat_prompt(self, text: str) -> str:
+        import plm_core.tokens
+
         return plm_core.tokens.chat_prompt(self.handle, text)
 
     def has_chat_template(self) -> bool:
+        import plm_core.tokens
+
         return plm_core.tokens.has_chat_template(self.handle)
 
 

@@ -89,7 +89,7 @@ def call(spec: ModelSpec, name: str, args: tuple | list = (), kwargs: dict | Non
     raise its PlmCoreError); a forward-only method joins the replica's next batch."""
     def send() -> Any:
         handle = _app_handle().options(multiplexed_model_id=spec_id(spec))
-        method = handle.forward if lens_mod.runs(name) == "forward" else handle.run
+        method = handle.forward if name in lens_mod.FORWARD_METHODS else handle.run
         return method.remote(name, tuple(args), dict(kwargs or {})).result(timeout_s=CALL_TIMEOUT_S)
 
     return unwrap(_off_event_loop(send))
