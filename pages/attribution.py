@@ -76,6 +76,7 @@ if target is None or not methods:
 
 n_tokens = lens.token_count(text, pair)
 seconds = sum(lens.estimate_seconds(n_tokens, m, n_steps=n_steps, n_samples=n_samples) for m in methods)
+run_kw = ua.run_settings(pair, baseline, n_steps, tolerance, n_samples)
 request = repr((spec, text, pair, methods, target, baseline, n_steps, tolerance, n_samples))
 approved = st.session_state.setdefault("attribution.approved", [])
 if seconds > SLOW_S and request not in approved:
@@ -91,7 +92,7 @@ results, failed = [], {}
 with st.spinner(_("Computing attributions…")):
     for m in methods:
         try:
-            results.append(ua.attribute(lens, text, m, target, pair, baseline, n_steps, tolerance, n_samples))
+            results.append(lens.attribute(text, m, target=target, **run_kw))
         except PlmCoreError as err:
             failed[m] = tr(err)
 for m, msg in failed.items():
@@ -136,8 +137,8 @@ if "class" in handle.adapter.target_kinds:  # every class of a classifier, with 
                       key="attribution.every_label", bind="query-params")
     if every:
         with st.spinner(_("Explaining every label…")):
-            every_results = widgets.run_or_stop(lambda: ua.every_label(
-                lens, text, methods[0], target.output, pair, baseline, n_steps, tolerance, n_samples))
+            every_results = widgets.run_or_stop(lambda: lens.attribute_every_label(
+                text, methods[0], output=target.output, **run_kw))
         st.subheader(_("Every label: {method}", method=tr(METHOD_LABELS[methods[0]])))
         st.caption(_("One column per label: what raised (positive) or lowered (negative) that label's {output}.",
                      output=_("probability") if target.output == "prob" else _("logit")))

@@ -3,6 +3,8 @@ message and the target widgets."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import streamlit as st
 
 from plm_core.attribution import (
@@ -15,19 +17,17 @@ from plm_core.attribution import (
     unavailable_methods,
 )
 from plm_core.classroom import cap_steps
-from plm_core.lens import Lens
 from plm_core.i18n import _
 from plm_core.tokens import MAX_CHARS  # a text box keeps what the app keeps (and a link no more)
 from ui.safe import md
 
 
-def attribute(lens: Lens, text: str, method: str, target: Target | None = None, text_pair: str | None = None,
-              baseline: str = "pad", n_steps: int | None = None, tolerance: float = 0.001,
-              n_samples: int | None = None) -> AttributionResult:
-    """``lens.attribute`` with the page's settings (``n_samples`` passed only when set)."""
+def run_settings(text_pair: str | None, baseline: str, n_steps: int | None, tolerance: float,
+                 n_samples: int | None) -> dict[str, Any]:
+    """The page's settings as keyword arguments of ``Lens.attribute`` and ``Lens.attribute_every_label``
+    (``n_samples`` only when set: a method that samples nothing takes none)."""
     params = {} if n_samples is None else {"n_samples": int(n_samples)}
-    return lens.attribute(text, method, target=target, text_pair=text_pair, baseline=baseline, n_steps=n_steps,
-                          tolerance=tolerance, **params)
+    return dict(text_pair=text_pair, baseline=baseline, n_steps=n_steps, tolerance=tolerance, **params)
 
 
 def class_names(handle) -> tuple[str, ...]:
@@ -35,15 +35,6 @@ def class_names(handle) -> tuple[str, ...]:
     from plm_core.inference import class_labels
 
     return class_labels(handle)
-
-
-def every_label(lens: Lens, text: str, method: str, output: str = "prob", text_pair: str | None = None,
-                baseline: str = "pad", n_steps: int | None = None, tolerance: float = 0.001,
-                n_samples: int | None = None) -> tuple[AttributionResult, ...]:
-    """``lens.attribute_every_label`` with the page's settings, like :func:`attribute`."""
-    params = {} if n_samples is None else {"n_samples": int(n_samples)}
-    return lens.attribute_every_label(text, method, text_pair=text_pair, output=output, baseline=baseline,
-                                      n_steps=n_steps, tolerance=tolerance, **params)
 
 
 def method_choices(handle) -> tuple[list[str], dict[str, str]]:
