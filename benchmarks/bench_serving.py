@@ -62,8 +62,8 @@ def per_call_overhead(address: str, n: int = 40) -> dict[str, float]:
                       RAY_AUTH_MODE=os.environ.get("RAY_AUTH_MODE", "token"))
     from plm_core.loading import ModelSpec, load_model
     from plm_core.masking import MaskSpec
-    from plm_core.ops import run_op
-    from ui import ray_backend
+    from plm_core.lens import LocalLens
+    from plm_core.serving import client as ray_backend
 
     spec = ModelSpec("embedded")
     local = load_model(ModelSpec("embedded", device="cpu"))
@@ -73,7 +73,7 @@ def per_call_overhead(address: str, n: int = 40) -> dict[str, float]:
         for i in range(n):
             text = f"{TEXT} ({op} {i} {time.time_ns()})"
             t0 = time.perf_counter()
-            run_op(op, lambda s: local, spec, (text, *args))
+            getattr(LocalLens(spec, lambda s: local), op)(text, *args)
             here.append(time.perf_counter() - t0)
             t0 = time.perf_counter()
             ray_backend.call(spec, op, (text + " ", *args))

@@ -1,6 +1,6 @@
 """Start (and stop) plm-lens scaled out on one machine: a Ray head, the Serve application of deploy/serve.yaml (the
 replica ``plm_core/serving/ray_replica.py``), N Streamlit replicas (PLM_BACKEND=ray; their client
-``ui/ray_backend.py``) and nginx in front of them with session affinity.
+``plm_core/serving/client.py``) and nginx in front of them with session affinity.
 
     python3 deploy/plm_cluster.py up --app-replicas 2            # until Ctrl-C, then everything stops
     python3 deploy/plm_cluster.py up --app-replicas 2 --detach   # returns; state in $TMPDIR/plm-cluster

@@ -9,7 +9,7 @@ import streamlit as st
 from plm_core.attention import attention_rollout, cross_attention_rollout, describe, layer_head, token_flow
 from plm_core.viz.attention_plots import attention_heatmap, query_key_figures, token_flow_figure
 from plm_core.viz.bertviz_html import MAX_SVG_ELEMENTS, bertviz_html, fitting_subset, view_elements
-from ui import charts, neuron, resources, widgets
+from ui import charts, neuron, widgets
 from ui import text as ui_text
 from plm_core import tolerances
 from plm_core.i18n import N_, _, tr
@@ -22,6 +22,7 @@ VIEW_NAMES = {"head": N_("head"), "model": N_("model")}  # bertviz's two views, 
 
 info = widgets.require_info()
 spec = widgets.active_spec()
+lens = widgets.lens()
 st.title(_("Attention"))
 st.caption(_("Self-attention: each token (query) takes a weighted mix of all tokens (keys), "
              "weights = softmax(QKᵀ/√d_k). Rows sum to 1."))
@@ -32,7 +33,7 @@ with left:
     text = widgets.text_area(tr(first_label), "attention.text", EXAMPLE, height=90)  # md: trusted
 with right:
     pair = widgets.text_area(tr(pair_label), "attention.pair", height=90, help=tr(pair_help))  # md: trusted
-result = widgets.run_or_stop(lambda: resources.cached_attention(spec, text, pair or None))
+result = widgets.run_or_stop(lambda: lens.extract_attention(text, pair or None))
 widgets.show_notes(result.encoding)
 units = ui_text.unit_switch(text, pair)
 in_units = units.attention(result)  # words: rows mean over a word's pieces, columns sum (every stack)
@@ -149,7 +150,7 @@ with qk_tab:
         st.caption(_("Queries and keys are vectors of tokens: this view stays per token."))
     layer, head = widgets.layer_head_picker("attention.qk", shown.n_layers, shown.n_heads, allow_average=False)
     qk_stack = stack if result.stacks else None
-    qk = widgets.run_or_stop(lambda: resources.cached_query_key(spec, text, layer, head, pair or None, stack=qk_stack))
+    qk = widgets.run_or_stop(lambda: lens.query_key(text, layer, head, pair or None, stack=qk_stack))
     st.markdown(
         _("Q and K of head {head} are the model's own projections, captured while it ran: "
           "{n} tokens × d_k = {d_k}; scale 1/√d_k = {scale:.4f}", head=int(head), n=int(qk.queries.shape[0]),

@@ -21,6 +21,7 @@ SLOW_S = 4.0  # estimated seconds above which the page asks before running
 
 info = widgets.require_info()
 spec = widgets.active_spec()
+lens = widgets.lens()
 st.title(_("Attribution"))
 st.caption(_("Which input tokens made the model's output? Red tokens raise the explained number, blue ones lower "
              "it. Integrated Gradients, SHAP, LIME and occlusion compare the input with a baseline (the same sentence "
@@ -73,8 +74,9 @@ if target is None or not methods:
     st.info(_("Choose at least one method.") if target is not None else _("Complete the target above."))
     st.stop()
 
-n_tokens = ua.cached_token_count(spec, text, pair)
-seconds = sum(ua.estimate(spec, n_tokens, m, n_steps, n_samples) for m in methods)
+n_tokens = lens.token_count(text, pair)
+seconds = sum(lens.estimate_seconds(n_tokens, m, n_steps=n_steps, n_samples=n_samples) for m in methods)
+run_kw = ua.run_settings(pair, baseline, n_steps, tolerance, n_samples)
 request = repr((spec, text, pair, methods, target, baseline, n_steps, tolerance, n_samples))
 approved = st.session_state.setdefault("attribution.approved", [])
 if seconds > SLOW_S and request not in approved:
@@ -90,7 +92,7 @@ results, failed = [], {}
 with st.spinner(_("Computing attributions…")):
     for m in methods:
         try:
-            results.append(ua.cached_attribution(spec, text, m, target, pair, baseline, n_steps, tolerance, n_samples))
+            results.append(lens.attribute(text, m, target=target, **run_kw))
         except PlmCoreError as err:
             failed[m] = tr(err)
 for m, msg in failed.items():
@@ -131,12 +133,12 @@ if len(results) > 1:
 if "class" in info.target_kinds:  # every class of a classifier, with the first method: one table
     n_labels = len(ua.class_names(info))
     every = st.toggle(_("Explain every label ({n} labels, about {seconds:.0f} s)", n=n_labels,  # md: trusted
-                        seconds=n_labels * ua.estimate(spec, n_tokens, methods[0], n_steps, n_samples)),
+                        seconds=n_labels * lens.estimate_seconds(n_tokens, methods[0], n_steps=n_steps, n_samples=n_samples)),
                       key="attribution.every_label", bind="query-params")
     if every:
         with st.spinner(_("Explaining every label…")):
-            every_results = widgets.run_or_stop(lambda: ua.cached_every_label(
-                spec, text, methods[0], target.output, pair, baseline, n_steps, tolerance, n_samples))
+            every_results = widgets.run_or_stop(lambda: lens.attribute_every_label(
+                text, methods[0], output=target.output, **run_kw))
         st.subheader(_("Every label: {method}", method=tr(METHOD_LABELS[methods[0]])))
         st.caption(_("One column per label: what raised (positive) or lowered (negative) that label's {output}.",
                      output=_("probability") if target.output == "prob" else _("logit")))
@@ -148,8 +150,8 @@ if "class" in info.target_kinds:  # every class of a classifier, with the first 
                            "application/json", key="attribution.every_json")
 uc.segment_view(token_results)
 if info.generates and info.prompt_is_prefix:  # a causal LM continues the text
-    uc.continuation_view(spec, text, uc.gradient_method(token_results), baseline, n_steps)
-uc.batch_view(spec, token_results[0].method, target, baseline, n_steps)
+    uc.continuation_view(lens, text, uc.gradient_method(token_results), baseline, n_steps)
+uc.batch_view(lens, token_results[0].method, target, baseline, n_steps)
 
 d1, d2 = st.columns(2)
 d1.download_button(_("Download CSV"), to_csv(token_results), "attribution.csv", "text/csv", key="attribution.csv")

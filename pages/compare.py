@@ -26,6 +26,7 @@ ATTR_METHODS = tuple(sorted(methods_where(compare=True), key=lambda m: METHOD_SP
 
 info = widgets.require_info()
 spec = widgets.active_spec()
+lens = widgets.lens()
 ui_masking.handle_for(spec)
 
 st.title(_("Compare"))
@@ -59,7 +60,7 @@ if mode == "texts":
         _first, pair_label, pair_help = info.text_labels
         pair = st.text_input(_("{label} (read with both sentences)", label=tr(pair_label)), max_chars=MAX_CHARS, key="compare.pair",  # md: trusted
                              live=LIVE_PAUSE, bind="query-params", help=tr(pair_help)).strip() or None  # md: trusted
-    result = widgets.run_or_stop(lambda: ui_masking.cached_text_comparison(spec, text_a, text_b, text_pair=pair))
+    result = widgets.run_or_stop(lambda: lens.compare_texts(text_a, text_b, text_pair=pair))
     for note in result.notes:  # first each sentence's own (cut input, unknown characters), then the comparison's
         widgets.show_note(note)
     units = ui_text.unit_switch(text_a, text_b)
@@ -100,7 +101,7 @@ if mode == "texts":
     if st.toggle(_("Attribute both sentences"), key="compare.attr", bind="query-params"):
         method = st.selectbox(_("Method"), ATTR_METHODS, key="compare.method", format_func=lambda m: tr(METHOD_LABELS[m]),
                               bind="query-params")
-        attr = widgets.run_or_stop(lambda: ui_masking.cached_attribution_difference(spec, text_a, text_b, method, pair))
+        attr = widgets.run_or_stop(lambda: lens.attribution_difference(text_a, text_b, method, pair))
         st.caption(_("A sentence encoder has no output of its own: A is explained by its cosine similarity to B, and "
                      "B by its similarity to A (one number, explained from each side).") if similarity else
                    _("The target is resolved on A and explained on both sentences: the same number."))
@@ -132,7 +133,7 @@ else:
         st.info(_("Enter a second model to put next to the sidebar's model."))
     else:
         spec_b = ModelSpec(model_b.strip())
-        result = widgets.run_or_stop(lambda: ui_masking.cached_model_comparison(spec, spec_b, text, text_pair=pair))
+        result = widgets.run_or_stop(lambda: lens.compare_models(spec_b, text, text_pair=pair))
         for note in result.notes:
             widgets.show_note(note)
         units = ui_text.unit_switch(text)

@@ -26,6 +26,7 @@ STEP_METHODS = list(methods_where(generation_step=True))
 
 info = widgets.require_info()
 spec = widgets.active_spec()
+lens = widgets.lens()
 st.title(_("Generation"))
 st.caption(_("A language model writes one token at a time: it scores every word of its vocabulary, the scores "
              "become probabilities, and one token is chosen — the most likely (greedy) or drawn at random "
@@ -55,7 +56,7 @@ def show_lens(lens) -> None:
 
 if not generates:
     # a masked LM: the distribution at [MASK] under the same settings, and the logit lens there
-    encoding, dist = widgets.run_or_stop(lambda: ug.cached_text_distribution(spec, prompt, settings))
+    encoding, dist = widgets.run_or_stop(lambda: lens.text_distribution(prompt, settings))
     widgets.show_notes(encoding)
     mask = encoding.tokens[dist.position]
     st.info(_("{model} is not a left-to-right language model: it fills in {mask} from both sides and does not "
@@ -68,12 +69,12 @@ if not generates:
     st.caption(_("{n:,} tokens kept, holding {mass:.1%} of the probability; entropy {before:.2f} → {after:.2f} nats.",
                  n=dist.n_kept, mass=dist.kept_mass, before=dist.entropy, after=dist.entropy_final))
     st.subheader(_("Logit lens"))
-    show_lens(widgets.run_or_stop(lambda: ug.cached_lens(spec, prompt)))
+    show_lens(widgets.run_or_stop(lambda: lens.logit_lens(prompt, top_k=8)))
     st.stop()
 
 generation = ug.current(spec, prompt)
 if generation is None:
-    generation = widgets.run_or_stop(lambda: ug.start(spec, prompt))
+    generation = widgets.run_or_stop(lambda: lens.generation_start(prompt))
     ug.store(spec, prompt, generation)
     st.session_state.pop("generation.pick", None)
 
@@ -82,13 +83,13 @@ next_clicked = b1.button(_("Next token"), key="generation.next", type="primary",
 n_target = b2.number_input(_("Tokens in all"), 1, ug.MAX_RUN, 10, key="generation.n", bind="query-params")
 run_clicked = b3.button(_("Run to {n} tokens", n=int(n_target)), key="generation.run", disabled=generation.finished)
 if b4.button(_("Restart"), key="generation.restart"):
-    generation = widgets.run_or_stop(lambda: ug.start(spec, prompt))
+    generation = widgets.run_or_stop(lambda: lens.generation_start(prompt))
     ug.store(spec, prompt, generation)
     st.session_state.pop("generation.pick", None)
 if next_clicked or (run_clicked and len(generation.steps) < n_target):
     n = 1 if next_clicked else n_target - len(generation.steps)
     with st.spinner(_("Generating…")):
-        generation = widgets.run_or_stop(lambda: ug.generate_steps(spec, generation, settings, n))
+        generation = widgets.run_or_stop(lambda: lens.generate_steps(generation, settings, n))
     ug.store(spec, prompt, generation)
 for note in generation.notes:  # the prompt's (cut past the limit …) and the generation's (stopped at the limit)
     widgets.show_note(note)
@@ -104,7 +105,7 @@ if generation.finished:
 
 # the next step under the current settings: moving a slider reshapes it without drawing anything
 if not generation.finished:
-    dist = widgets.run_or_stop(lambda: ug.next_distribution(spec, generation, settings))
+    dist = widgets.run_or_stop(lambda: lens.next_distribution(generation, settings))
     charts.plotly_chart(distribution_figure(dist, _("Next token: {settings}", settings=tr(settings.describe()))),
                         key="generation.dist")
     st.caption(_("Most likely: “{token}” ({p:.1%}). {n:,} tokens can be drawn, holding {mass:.1%} of the probability "
@@ -128,7 +129,6 @@ if picked is None:
     st.stop()
 step = generation.steps[picked]
 position = generation.position(picked)
-ids = generation.ids[: position + 1]
 st.markdown(_("**Token {number}: “{token}”** — rank {rank} in the model's distribution (p = {p:.2%}); drawn with "
               "p = {p_final:.2%} ({settings}).", number=int(picked + 1), token=md(step.token), rank=int(step.rank + 1),
               p=step.prob, p_final=step.prob_final, settings=md(tr(step.distribution.settings.describe()))))
@@ -145,7 +145,7 @@ with a_tab:
                           bind="query-params")
     if method in METHOD_SPECS:
         try:
-            result = ug.cached_step_attribution(spec, ids, generation.n_start, picked, method, generation)
+            result = lens.attribute_step(generation, picked, method)
         except PlmCoreError as err:
             st.error(md(tr(err)))
         else:
@@ -155,7 +155,7 @@ with a_tab:
             st.html(token_highlight_html(result))
             charts.plotly_chart(token_bar_chart(result, tr(METHOD_LABELS[method])), key="generation.attr_bar")
 with att_tab:
-    att = widgets.run_or_stop(lambda: ug.cached_step_attention(spec, ids, generation.n_start, picked, generation))
+    att = widgets.run_or_stop(lambda: lens.step_attention(generation, picked))
     layer, head = widgets.layer_head_picker("generation.att", att.weights.shape[0], att.weights.shape[1],
                                             default_layer=att.weights.shape[0] - 1)
     charts.plotly_chart(step_attention_figure(att, layer, head), key="generation.att_chart")
@@ -165,11 +165,11 @@ with att_tab:
                  "keys are the target tokens before it (the source is read through cross-attention, not shown)."))
 with lens_tab:
     try:
-        lens = ug.cached_lens_ids(spec, generation.ids[:position])
+        traced = lens.logit_lens_ids(generation.ids[:position], top_k=8)
     except PlmCoreError as err:
         st.info(md(tr(err)))
     else:
-        rank_by_layer = ", ".join(f"{tr(name)}: {r + 1}" for name, r in zip(lens.layers, lens.final_ranks))
+        rank_by_layer = ", ".join(f"{tr(name)}: {r + 1}" for name, r in zip(traced.layers, traced.final_ranks))
         st.caption(_("At this step the model's top token was “{token}”; its rank layer by layer: {ranks}.",
-                     token=md(lens.final_token), ranks=md(rank_by_layer)))
-        show_lens(lens)
+                     token=md(traced.final_token), ranks=md(rank_by_layer)))
+        show_lens(traced)

@@ -22,12 +22,12 @@ from plm_core.viz.inside_plots import (
 )
 from plm_core.viz.masking_plots import token_pair_bars
 from plm_core.tokens import MAX_CHARS  # a text box keeps what the app keeps (and a link no more)
-from ui import LIVE_PAUSE, charts, resources, widgets
-from ui import inside as ui_inside
+from ui import LIVE_PAUSE, charts, handles, widgets
 from ui.safe import md
 
 info = widgets.require_info()
 spec = widgets.active_spec()
+lens = widgets.lens()
 masked = info.output == "masked_token"
 mask = info.mask_token or "[MASK]"
 CLEAN = f"The capital of France is {mask}." if masked else "The capital of France is"
@@ -49,7 +49,7 @@ with right:
     contrast = st.text_input(_("… minus the logit of (optional)"), key="inside.contrast", live=LIVE_PAUSE,
                              max_chars=MAX_CHARS, bind="query-params") or None
 
-res = widgets.run_or_stop(lambda: ui_inside.cached_contributions(spec, text, word, contrast, pair))
+res = widgets.run_or_stop(lambda: lens.contributions(text, word, contrast, text_pair=pair))
 widgets.show_notes(res.encoding)
 for note in res.notes:
     widgets.show_note(note)
@@ -123,7 +123,8 @@ with patch_tab:
                    "ffn": _("each FFN block's output")}
     what = st.segmented_control(_("Patch"), list(what_labels), default="residual", key="inside.patch.what",
                                 format_func=lambda w: what_labels[w], bind="query-params") or "residual"  # md: trusted
-    pres = widgets.run_or_stop(lambda: ui_inside.cached_patch(spec, text, corrupt, what, word, contrast, pair))
+    pres = widgets.run_or_stop(lambda: lens.patch(text, corrupt, what, word=word, contrast=contrast,
+                                                                text_pair=pair))
     for note in pres.notes:
         widgets.show_note(note)
     st.markdown(_("Clean {what} = {clean:.4f}; corrupted = {corrupt:.4f}; {n} forward passes.",
@@ -148,7 +149,7 @@ with patch_tab:
     if chosen:
         ablation = Ablation(heads=tuple((s, la, h) for k, s, la, h in chosen if k == "head"),
                             ffn=tuple(la for k, _s, la, _h in chosen if k == "ffn"), mode=mode)
-        ares = widgets.run_or_stop(lambda: ui_inside.cached_ablation(spec, text, ablation, pair))
+        ares = widgets.run_or_stop(lambda: lens.ablate(text, ablation, text_pair=pair))
         charts.plotly_chart(token_pair_bars(ares.tokens, ares.before, ares.after, _("Prediction with and without them"),
                                             names=(_("model"), _("ablated")), axis=_("probability")), key="inside.ablate.chart")
         st.text(_("Top prediction: {before!r} → {after!r}", before=ares.top_before, after=ares.top_after))
@@ -160,7 +161,7 @@ with patch_tab:
             else:
                 new = replace(spec, ablation=Ablation(heads=(old.heads if old else ()) + ablation.heads,
                                                       ffn=(old.ffn if old else ()) + ablation.ffn, mode=mode))
-                widgets.use_spec(widgets.run_or_stop(lambda: resources.get_handle(new)).spec)
+                widgets.use_spec(widgets.run_or_stop(lambda: handles.get_handle(new)).spec)
 
 with ffn_tab:
     tokens = res.stack_tokens[0]
@@ -173,9 +174,9 @@ with ffn_tab:
     rank_by = cols[2].segmented_control(_("Rank neurons by"), ["activation", "effect"], default="activation",
                                         format_func=lambda r: _("|activation|") if r == "activation" else _("|effect|"),
                                         key="inside.ffn.rank", bind="query-params") or "activation"
-    view = widgets.run_or_stop(lambda: ui_inside.cached_ffn(spec, text, ffn_layer, position,
-                                                            word if position == res.stack_position else None, pair,
-                                                            rank_by))
+    view = widgets.run_or_stop(lambda: lens.ffn_view(
+        text, ffn_layer, position=position, word=word if position == res.stack_position else None, text_pair=pair,
+        rank_by=rank_by))
     st.markdown(_("The FFN block of layer {layer} adds {total:+.4f} to logit({token}) at this token; its {n} neurons' "
                   "effects plus its bias give that sum (difference {diff:.1e}).", layer=md(ffn_layer + 1),
                   total=view.block_total, token=md(repr(view.target_token.strip())), n=md(view.n_neurons),

@@ -15,6 +15,7 @@ from plm_core.tokens import MAX_CHARS  # a text box keeps what the app keeps (an
 
 info = widgets.require_info()  # what the model kind predicts and how the lab shows it (plm_core.model_info)
 spec = widgets.active_spec()
+lens = widgets.lens()
 strategies = tuple(s for s in STRATEGIES if s != "mask_token" or info.can_mask)  # GPT-2 has none
 REFERENCE = "A dog was sleeping on the rug."
 
@@ -38,7 +39,7 @@ def masking_view() -> None:
     if info.takes_pair:  # a pair classifier's second text; an encoder-decoder predicts the next token of this target
         target = st.text_input(tr(pair_label), max_chars=MAX_CHARS, key="masking.target", live=LIVE_PAUSE,  # md: trusted
                                help=tr(pair_help), bind="query-params") or None  # md: trusted
-    encoding = widgets.run_or_stop(lambda: ui_masking.cached_encoding(spec, text, target))
+    encoding = widgets.run_or_stop(lambda: lens.encode(text, target))
     widgets.show_notes(encoding)
     options = [i for i, s in enumerate(encoding.special) if not s]
 
@@ -74,8 +75,8 @@ def masking_view() -> None:
     if strategy == "substitute" and not (substitute or "").strip():
         st.info(_("Type the word to put in place of the chosen tokens."))
         return
-    result = widgets.run_or_stop(lambda: ui_masking.cached_masking(
-        spec, text, tuple(sorted(chosen)), strategy, substitute, reference, text_pair=target))
+    result = widgets.run_or_stop(lambda: lens.mask_and_predict(
+        text, ui_masking.mask_spec(chosen, strategy, substitute), reference=reference, text_pair=target))
     st.markdown(_("**Model input after the edit:**"))
     st.code(" ".join(result.edit.edited.tokens), language=None, wrap_lines=True)
     for note in result.notes:
@@ -107,8 +108,8 @@ def masking_view() -> None:
 
     if st.toggle(_("Occlusion sweep: mask each word in turn") if units.words else
                  _("Occlusion sweep: mask each token in turn"), key="masking.sweep", bind="query-params"):
-        sweep = widgets.run_or_stop(lambda: ui_masking.cached_occlusion(
-            spec, text, tuple(sorted(chosen)), strategy, substitute, text_pair=target, words=words))
+        sweep = widgets.run_or_stop(lambda: lens.occlusion_sweep(
+            text, ui_masking.mask_spec(chosen, strategy, substitute), text_pair=target, words=words))
         st.caption(_("All masked copies run in one batched forward pass. A positive bar: hiding that token lowers "
                      "the measured value."))
         charts.plotly_chart(occlusion_bars(sweep), key="masking.sweep_chart")

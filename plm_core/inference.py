@@ -14,6 +14,7 @@ import torch
 from transformers import BatchEncoding
 
 from plm_core import architectures
+from plm_core.errors import PlmCoreError
 from plm_core.handle import ModelHandle
 from plm_core.display import token_texts
 from plm_core.tokens import clean_text, encode, uses_token_types
@@ -200,3 +201,59 @@ def decoder_start(handle: ModelHandle) -> int:
             return int(value)
     with handle.lock:
         return int(handle.tokenizer.pad_token_id or 0)
+
+
+# ------------------------------------------------------------------ several sessions' calls in one pass
+
+
+def predict_many(handle: ModelHandle, texts: Sequence[str], *, top_k: int = 10) -> list[Any]:
+    """``predict(handle, text, top_k=top_k)`` for each text in ONE padded forward pass.
+
+    Each item equals its own ``predict`` call (right padding with the attention mask: the padded positions
+    get zero weight, so only float rounding of the larger matrix products differs). An item that
+    ``predict`` would refuse is returned as that exception instead of a Prediction.
+
+    Returns:
+        one Prediction (or PlmCoreError) per text, in order.
+    """
+    adapter = handle.adapter
+    out: list[Any] = [None] * len(texts)
+    rows: list[tuple[int, Any]] = []
+    with handle.lock:
+        for i, text in enumerate(texts):
+            try:
+                rows.append((i, encode(handle, text)[0]))
+            except PlmCoreError as err:
+                out[i] = err
+        if not rows:
+            return out
+        encodings = [enc for _, enc in rows]
+        inputs = adapter.model_inputs(handle, encodings)
+        res = run(handle, inputs, want=adapter.want)
+    for r, (i, enc) in enumerate(rows):  # each row read out on its own, so a refusal stays that row's
+        try:
+            out[i] = adapter.predictions(handle, [enc], _row(res, r), _row(inputs, r), top_k, strict=True)[0]
+        except PlmCoreError as err:
+            out[i] = err
+    return out
+
+
+def _row(value: Any, r: int) -> Any:
+    """Row ``r`` (kept as a batch of one) of a model output or input batch: every tensor sliced, the rest kept."""
+    if isinstance(value, torch.Tensor):
+        return value[r : r + 1] if value.dim() else value
+    if isinstance(value, tuple):
+        return tuple(_row(v, r) for v in value)
+    if isinstance(value, Mapping):  # a ModelOutput, a BatchEncoding or a dict
+        return _Namespace({k: _row(v, r) for k, v in value.items()})
+    return value
+
+
+class _Namespace(dict):
+    """A model output's fields as a dict that also reads as attributes (``out.logits``)."""
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self[name]
+        except KeyError:
+            raise AttributeError(name) from None

@@ -78,7 +78,7 @@ def import_package(package: str, skip: tuple[str, ...] = ()) -> list[str]:
 
 
 RESOLVED = preload()
-# not the Ray Serve replica (it imports this module first, and Ray costs seconds a start where nothing serves), nor
-# the tests' tiny models (plm_core.testing: tokenizer training, never run by the app)
-NOT_PRELOADED = ("plm_core.serving.ray_replica", "plm_core.testing")
+# not the Ray Serve replica and client (they import Ray: seconds a start where nothing serves), nor the tests' tiny
+# models (plm_core.testing: tokenizer training, never run by the app)
+NOT_PRELOADED = ("plm_core.serving.ray_replica", "plm_core.serving.client", "plm_core.testing")
 MODULES = import_package("plm_core", skip=NOT_PRELOADED)

@@ -1,6 +1,9 @@
-"""Cached attribution results for the pages (st.cache_data keyed on primitives + the model spec)."""
+"""The Attribution page's helpers: its settings passed to the lens, method and baseline choices, the quality
+message and the target widgets."""
 
 from __future__ import annotations
+
+from typing import Any
 
 import streamlit as st
 
@@ -11,49 +14,23 @@ from plm_core.attribution import (
     Target,
 )
 from plm_core.classroom import cap_steps
-from plm_core.loading import ModelSpec
 from plm_core.model_info import ModelInfo
-from ui.backend import compute
 from plm_core.i18n import _
 from plm_core.tokens import MAX_CHARS  # a text box keeps what the app keeps (and a link no more)
 from ui.safe import md
 
 
-@st.cache_data(max_entries=512, show_spinner=False)
-def cached_attribution(spec: ModelSpec, text: str, method: str, target: Target | None = None,
-                       text_pair: str | None = None, baseline: str = "pad", n_steps: int | None = None,
-                       tolerance: float = 0.001, n_samples: int | None = None) -> AttributionResult:
-    """``attribute`` cached by (model, text, method, target, settings): a repeat view never recomputes."""
+def run_settings(text_pair: str | None, baseline: str, n_steps: int | None, tolerance: float,
+                 n_samples: int | None) -> dict[str, Any]:
+    """The page's settings as keyword arguments of ``Lens.attribute`` and ``Lens.attribute_every_label``
+    (``n_samples`` only when set: a method that samples nothing takes none)."""
     params = {} if n_samples is None else {"n_samples": int(n_samples)}
-    return compute(spec, "attribute", text, method, target=target, text_pair=text_pair, baseline=baseline,
-                   n_steps=n_steps, tolerance=tolerance, **params)
+    return dict(text_pair=text_pair, baseline=baseline, n_steps=n_steps, tolerance=tolerance, **params)
 
 
 def class_names(info: ModelInfo) -> tuple[str, ...]:
     """The classifier's labels in id order."""
     return info.labels
-
-
-@st.cache_data(max_entries=64, show_spinner=False)
-def cached_every_label(spec: ModelSpec, text: str, method: str, output: str = "prob", text_pair: str | None = None,
-                       baseline: str = "pad", n_steps: int | None = None, tolerance: float = 0.001,
-                       n_samples: int | None = None) -> tuple[AttributionResult, ...]:
-    """``attribute_every_label`` cached like :func:`cached_attribution`."""
-    params = {} if n_samples is None else {"n_samples": int(n_samples)}
-    return compute(spec, "attribute_every_label", text, method, text_pair=text_pair, output=output,
-                   baseline=baseline, n_steps=n_steps, tolerance=tolerance, **params)
-
-
-def estimate(spec: ModelSpec, n_tokens: int, method: str, n_steps: int | None = None,
-             n_samples: int | None = None) -> float:
-    """Expected seconds of one ``attribute`` call (not cached: the rate follows the machine's load)."""
-    return compute(spec, "estimate_seconds", n_tokens, method, n_steps=n_steps, n_samples=n_samples)
-
-
-@st.cache_data(max_entries=256, show_spinner=False)
-def cached_token_count(spec: ModelSpec, text: str, text_pair: str | None = None) -> int:
-    """Number of tokens ``text`` gives (0 when it gives none or is empty)."""
-    return compute(spec, "token_count", text, text_pair)
 
 
 def method_choices(info: ModelInfo) -> tuple[list[str], dict[str, str]]:

@@ -32,8 +32,8 @@ from plm_core.loading import ModelSpec
 from plm_core.paths import is_dir, user_path
 from plm_core.viz.bias_plots import (bec_pro_figure, crows_pairs_figure, estimates_figure, seat_figure,
                                      template_figure)
-from ui import charts, resources, widgets
-from ui.backend import compute_chunks, is_remote
+from ui import charts, handles, widgets
+from ui.lens import backend_lens, is_remote
 from plm_core.i18n import _, _n, lazy_gettext, msg, N_, tr
 from plm_core.tokens import MAX_CHARS  # a text box keeps what the app keeps (and a link no more)
 from ui.safe import md
@@ -267,7 +267,7 @@ def _worker_handle(store: store_mod.RunStore, info: store_mod.RunInfo):
     """The model of a run, for its worker thread (no Streamlit call: the thread has no session)."""
     spec = _spec_of(info)
     check_model_allowed(spec.model_id, allow_pickle=spec.allow_pickle)
-    handle = resources.MODELS.get(spec)
+    handle = handles.MODELS.get(spec)
     if info.revision is None and handle.revision:
         store.set_revision(info.run_id, handle.revision)
     return handle
@@ -277,9 +277,8 @@ def _remote_scorer(info: store_mod.RunInfo):
     """On the Ray backend, a chunk is cut into pieces scored on several replicas at once; locally None."""
     if not is_remote():
         return None
-    spec = _spec_of(info)
-    return lambda items: jobs.merge_parts(compute_chunks(spec, "score_bias_chunk", items, probe=info.probe,
-                                                         config=info.config))
+    lens = backend_lens(_spec_of(info))
+    return lambda items: lens.score_bias_chunk(items, probe=info.probe, config=info.config)
 
 
 def start_worker(run_ids: list[int]) -> None:

@@ -1,4 +1,4 @@
-"""The Attribution page's continuation and segment views (issue 22, item 5): cached core results and their
+"""The Attribution page's continuation and segment views (issue 22, item 5): the lens's results and their
 widgets, kept apart from ``ui.attribution`` so the page adds them in two calls."""
 
 from __future__ import annotations
@@ -9,22 +9,14 @@ import numpy as np
 import streamlit as st
 
 from plm_core.attribution import METHOD_LABELS, METHOD_SPECS
-from plm_core.attribution.continuation import ContinuationAttribution
 from plm_core.attribution.segments import group_scores
 from plm_core.attribution.types import AttributionResult
-from plm_core.i18n import _, lazy_gettext, tr
-from plm_core.loading import ModelSpec
+from plm_core.i18n import _, tr
+from plm_core.lens import Lens
 from plm_core.viz.attribution_plots import token_bar_chart, token_highlight_html
 from plm_core.tokens import MAX_CHARS  # a text box keeps what the app keeps (and a link no more)
 from ui import charts
-from ui.backend import compute
 from ui.safe import md
-
-
-@st.cache_data(max_entries=64, show_spinner=lazy_gettext("Attributing the continuation…"))
-def cached_continuation(spec: ModelSpec, prompt: str, continuation: str, method: str, baseline: str,
-                        n_steps: int | None) -> ContinuationAttribution:
-    return compute(spec, "attribute_continuation", prompt, continuation, method, baseline=baseline, n_steps=n_steps)
 
 
 def segment_view(results: Sequence[AttributionResult], key: str = "attribution.segments") -> None:
@@ -56,7 +48,7 @@ def gradient_method(results: Sequence[AttributionResult]) -> str:
     return next((r.method for r in results if not METHOD_SPECS[r.method].attention), "integrated_gradients")
 
 
-def continuation_view(spec: ModelSpec, prompt: str, method: str, baseline: str, n_steps: int | None) -> None:
+def continuation_view(lens: Lens, prompt: str, method: str, baseline: str, n_steps: int | None) -> None:
     """Explain a continuation the user writes: the whole sequence (sum of log-probabilities) and each token."""
     cont = st.text_input(_("Explain a continuation you write (forced decoding)"), key="attribution.continuation",
                          placeholder=_("e.g. a continuation starting with a space"), max_chars=MAX_CHARS, bind="query-params")
@@ -64,7 +56,8 @@ def continuation_view(spec: ModelSpec, prompt: str, method: str, baseline: str, 
         return
     from ui import widgets
 
-    res = widgets.run_or_stop(lambda: cached_continuation(spec, prompt, cont, method, baseline, n_steps))
+    res = widgets.run_or_stop(lambda: lens.attribute_continuation(prompt, cont, method, baseline=baseline,
+                                                                                  n_steps=n_steps))
     st.markdown(_("**Continuation:** {tokens} — log-probability {total:.3f}",
                   tokens=md(" · ".join(res.continuation_tokens)), total=sum(res.log_probs)))
     st.html(token_highlight_html(res.sequence))
@@ -81,7 +74,7 @@ BATCH = "attribution.batch.state"  # this session's file run: its key, the rows 
 CHUNK = 4  # rows per script run: a run between two chunks shows the progress and lets Stop in
 
 
-def batch_view(spec: ModelSpec, method: str, target, baseline: str, n_steps: int | None) -> None:
+def batch_view(lens: Lens, method: str, target, baseline: str, n_steps: int | None) -> None:
     """Attribute every row of an uploaded file with the chosen method and target, a few rows per script run
     (progress, Stop, Resume), and export one CSV/JSON."""
     from plm_core.attribution.batch import read_rows, to_csv, to_json
@@ -93,7 +86,7 @@ def batch_view(spec: ModelSpec, method: str, target, baseline: str, n_steps: int
         if up is None:
             return
         rows = widgets.run_or_stop(lambda: read_rows(up.getvalue(), up.name))
-        key = repr((spec, up.name, rows, method, target, baseline, n_steps))
+        key = repr((lens.spec, up.name, rows, method, target, baseline, n_steps))
         state = st.session_state.get(BATCH)
         if state is None or state["key"] != key:
             state = {"key": key, "done": [], "running": False}
@@ -108,9 +101,8 @@ def batch_view(spec: ModelSpec, method: str, target, baseline: str, n_steps: int
         st.progress(len(done) / len(rows), text=_("{done} of {n} rows with {method}", done=len(done), n=len(rows),
                                                   method=tr(METHOD_LABELS[method])))
         if state["running"] and len(done) < len(rows):
-            more = widgets.run_or_stop(lambda: compute(spec, "attribute_rows", rows, method, target=target,
-                                                       start=len(done), limit=CHUNK, baseline=baseline,
-                                                       n_steps=n_steps))
+            more = widgets.run_or_stop(lambda: lens.attribute_rows(rows, method, target=target, start=len(done),
+                                                                  limit=CHUNK, baseline=baseline, n_steps=n_steps))
             state["done"] = done + list(more)
             state["running"] = len(state["done"]) < len(rows) and bool(more) and not more[-1].fatal
             st.session_state[BATCH] = state

@@ -26,7 +26,7 @@ from plm_core.model_info import ModelInfo
 from plm_core.viz.evaluate_plots import confusion_figure, embedding_figure, metrics_figure
 from plm_core.tokens import MAX_CHARS  # a text box keeps what the app keeps (and a link no more)
 from ui import bias as ui_bias
-from ui import charts, language, resources, widgets
+from ui import charts, language, handles, widgets
 from ui.safe import md
 
 PROBE = "evaluate"
@@ -126,7 +126,7 @@ def mode_input(info: ModelInfo, spec: ModelSpec) -> tuple[str, dict] | None:
                              key="evaluate.label_words", max_chars=MAX_CHARS, bind="query-params", height=90)
         try:
             config |= {"template": template, "label_words": ev.parse_label_words(words)}
-            handle = resources.get_handle(spec)  # the tokenizer reads the template and the label words
+            handle = handles.get_handle(spec)  # the tokenizer reads the template and the label words
             ev.check_template(handle, template)
             ev.label_word_ids(handle, config["label_words"])
         except PlmCoreError as err:
@@ -140,7 +140,7 @@ def mode_input(info: ModelInfo, spec: ModelSpec) -> tuple[str, dict] | None:
 def start(info: ModelInfo, spec: ModelSpec, data: Data, config: dict) -> None:
     try:
         classes = list(info.labels if config["mode"] == ev.CLASSES_MODE else
-                       ev.class_names(resources.get_handle(spec), config))
+                       ev.class_names(handles.get_handle(spec), config))
         if config["mode"] != "perplexity":
             ev.match_labels([r.label for r in data.rows], classes)
     except PlmCoreError as err:
@@ -324,7 +324,7 @@ def show_errors(result: ev.EvalResult, spec: ModelSpec) -> None:
 
 @st.cache_data(max_entries=16, show_spinner=False)
 def cached_sentence_embeddings(spec: ModelSpec, texts: tuple[str, ...], layer: int | None) -> np.ndarray:
-    return em.sentence_embeddings(resources.get_handle(spec), list(texts), layer)
+    return em.sentence_embeddings(handles.get_handle(spec), list(texts), layer)
 
 
 @st.cache_data(max_entries=16, show_spinner=False)
@@ -387,7 +387,7 @@ def map_view(info: ModelInfo, spec: ModelSpec, data: Data | None, result: ev.Eva
                                   "king\nqueen\nman\nwoman\nboy\ngirl\nparis\nfrance\nlondon\nengland\ncat\ndog\n"
                                   "one\ntwo\nthree\nred\ngreen\nblue", key="evaluate.map.words", height=140,
                                   max_chars=MAX_CHARS, bind="query-params")
-        handle = resources.get_handle(spec)  # word ids and the input embedding table: the model's own
+        handle = handles.get_handle(spec)  # word ids and the input embedding table: the model's own
         ids, words, refused = [], [], []
         for w in dict.fromkeys(w.strip() for w in words_text.splitlines() if w.strip()):
             try:
@@ -469,7 +469,7 @@ def analogy_view(handle, prefix: str = "evaluate") -> None:
 
 @st.cache_data(max_entries=32, ttl=600, show_spinner=False)
 def cached_card(spec: ModelSpec) -> model_card.ModelCard:
-    return model_card.card(resources.get_handle(spec))
+    return model_card.card(handles.get_handle(spec))
 
 
 def stored_macro_f1(model_id: str, data: Data | None) -> float | None:
@@ -487,8 +487,8 @@ def stored_macro_f1(model_id: str, data: Data | None) -> float | None:
 
 
 def cards_view(spec: ModelSpec, data: Data | None) -> None:
-    handles = {h.spec: h for h in resources.loaded_handles()}
-    specs = list(dict.fromkeys([spec, ModelSpec(widgets.default_model_id()), *handles]))
+    loaded = {h.spec: h for h in handles.loaded_handles()}
+    specs = list(dict.fromkeys([spec, ModelSpec(widgets.default_model_id()), *loaded]))
     cards = []
     with st.spinner(_("Measuring {n} model(s) on this machine…", n=len(specs))):
         for s in specs:

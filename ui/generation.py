@@ -1,65 +1,16 @@
-"""Generation page helpers: cached core results (keyed on primitives, computed through ``ui.backend.compute`` so
-the Ray backend serves them too) and the sampling controls."""
+"""Generation page helpers: the sampling controls and this session's generation (the model work goes through the
+page's lens, ``widgets.lens()``)."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import streamlit as st
 
-from plm_core.generation import Generation, SamplingSettings, StepAttention, StepDistribution
+from plm_core.generation import Generation, SamplingSettings
 from plm_core.loading import ModelSpec
-from plm_core.logit_lens import LogitLens
-from plm_core.types import Encoding
-from ui.backend import compute
-from plm_core.i18n import _, lazy_gettext
-
-if TYPE_CHECKING:
-    from plm_core.attribution import AttributionResult
+from plm_core.i18n import _
 
 STATE = "generation.state"  # the Generation of this session (a small frozen result; the KV cache stays in the core)
 MAX_RUN = 64  # "Run to N tokens" limit on the page
-
-
-def start(spec: ModelSpec, prompt: str) -> Generation:
-    return compute(spec, "generation_start", prompt)
-
-
-def generate_steps(spec: ModelSpec, generation: Generation, settings: SamplingSettings, n: int) -> Generation:
-    return compute(spec, "generate_steps", generation, settings, n)
-
-
-def next_distribution(spec: ModelSpec, generation: Generation, settings: SamplingSettings) -> StepDistribution:
-    return compute(spec, "next_distribution", generation, settings)
-
-
-# The generation itself is not cached here: it is the session's state. The underscore arguments are left out
-# of the cache key; the ids (and the step index) identify the result.
-@st.cache_data(max_entries=128, show_spinner=lazy_gettext("Attributing the token…"))
-def cached_step_attribution(spec: ModelSpec, ids: tuple[int, ...], n_start: int, index: int, method: str,
-                            _generation: Generation) -> AttributionResult:
-    return compute(spec, "attribute_step", _generation, index, method)
-
-
-@st.cache_data(max_entries=128, show_spinner=False)
-def cached_step_attention(spec: ModelSpec, ids: tuple[int, ...], n_start: int, index: int,
-                          _generation: Generation) -> StepAttention:
-    return compute(spec, "step_attention", _generation, index)
-
-
-@st.cache_data(max_entries=128, show_spinner=False)
-def cached_lens_ids(spec: ModelSpec, ids: tuple[int, ...], top_k: int = 8) -> LogitLens:
-    return compute(spec, "logit_lens_ids", ids, top_k=top_k)
-
-
-@st.cache_data(max_entries=128, show_spinner=False)
-def cached_lens(spec: ModelSpec, text: str, top_k: int = 8) -> LogitLens:
-    return compute(spec, "logit_lens", text, top_k=top_k)
-
-
-@st.cache_data(max_entries=256, show_spinner=False)
-def cached_text_distribution(spec: ModelSpec, text: str, settings: SamplingSettings) -> tuple[Encoding, StepDistribution]:
-    return compute(spec, "text_distribution", text, settings)
 
 
 def settings_controls(prefix: str = "generation", *, columns: bool = True) -> SamplingSettings:

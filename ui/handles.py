@@ -5,8 +5,7 @@ model once however many students open the page at the same time. It evicts by me
 never a model a session used in the last minutes; a count-based ``st.cache_resource(max_entries=3)`` reloaded
 models on every rerun once four were in use.
 
-Below :mod:`ui.backend` (which runs operations on these handles) and :mod:`ui.resources` (the cached results):
-it imports neither.
+Below :mod:`ui.lens` (whose local lens runs operations on these handles): it does not import it.
 """
 
 from __future__ import annotations
@@ -18,8 +17,6 @@ from plm_core.classroom import check_model_allowed
 from plm_core.i18n import _, tr
 from plm_core.loading import ModelHandle, ModelSpec, load_model
 from plm_core.model_cache import ModelCache
-from plm_core.model_info import ModelInfo
-from plm_core.model_info import model_info as info_of
 from plm_core.serving.handles import handle_cache
 from ui.safe import md
 
@@ -41,18 +38,6 @@ def get_handle(spec: ModelSpec) -> ModelHandle:
     prepare_embedded(spec.model_id)
     with st.spinner(_("Loading {model}…", model=md(spec.model_id))):
         return MODELS.get(spec)
-
-
-def model_info(spec: ModelSpec) -> ModelInfo:
-    """Every fact a page may read about the model of ``spec`` (:class:`plm_core.model_info.ModelInfo`; the model
-    is loaded on first use, like :func:`get_handle`). The one function pages and ui modules call for model facts:
-    they hold no handle to read them.
-
-    Raises:
-        ModelNotAllowedError: classroom mode is on and ``spec`` is not on its allowlist.
-        PlmCoreError: the model cannot be loaded (the message says why).
-    """
-    return info_of(get_handle(spec))
 
 
 def prepare_embedded(model_id: str) -> None:

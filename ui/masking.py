@@ -1,48 +1,27 @@
-"""Cached wrappers for the masking lab and the comparison page (keyed on primitives + ModelSpec)."""
+"""Helpers of the masking lab and the comparison page: the mask the page chose, token and word pills, the
+loaded models and their memory."""
 
 from __future__ import annotations
 
 import streamlit as st
 
-from plm_core.compare import AttributionDifference, LoadedModel, ModelComparison, TextComparison, describe_loaded, gpu_memory
+from plm_core.compare import LoadedModel, describe_loaded, gpu_memory
 from plm_core import classroom
 from plm_core.loading import ModelHandle, ModelSpec
-from plm_core.masking import MaskingResult, MaskSpec, OcclusionResult
+from plm_core.masking import MaskSpec
 from plm_core.types import Encoding
-from ui import resources
-from ui.backend import compute
+from ui import handles
 from ui.text import picker_labels
-from plm_core.i18n import N_, _, lazy_gettext
+from plm_core.i18n import N_, _
 
 def handle_for(spec: ModelSpec) -> ModelHandle:
-    """The shared handle (ui.resources.get_handle: its model cache is the "loaded models" list)."""
-    return resources.get_handle(spec)
+    """The shared handle (ui.handles.get_handle: its model cache is the "loaded models" list)."""
+    return handles.get_handle(spec)
 
 
-def _mask(positions: tuple[int, ...], strategy: str, substitute: str | None) -> MaskSpec:
-    return MaskSpec(tuple(positions), strategy, substitute if strategy == "substitute" else None)  # type: ignore[arg-type]
-
-
-@st.cache_data(max_entries=512, show_spinner=False)
-def cached_encoding(spec: ModelSpec, text: str, text_pair: str | None = None) -> Encoding:
-    handle_for(spec)  # listed under "loaded models"
-    return compute(spec, "encode", text, text_pair)
-
-
-@st.cache_data(max_entries=512, show_spinner=False)
-def cached_masking(spec: ModelSpec, text: str, positions: tuple[int, ...], strategy: str = "mask_token",
-                   substitute: str | None = None, reference: str | None = None, top_k: int = 5,
-                   text_pair: str | None = None) -> MaskingResult:
-    return compute(spec, "mask_and_predict", text, _mask(positions, strategy, substitute), reference=reference,
-                   top_k=top_k, text_pair=text_pair)
-
-
-@st.cache_data(max_entries=128, show_spinner=False)
-def cached_occlusion(spec: ModelSpec, text: str, positions: tuple[int, ...], strategy: str = "mask_token",
-                     substitute: str | None = None, reference: str | None = None,
-                     text_pair: str | None = None, words: Encoding | None = None) -> OcclusionResult:
-    return compute(spec, "occlusion_sweep", text, _mask(positions, strategy, substitute), reference=reference,
-                   text_pair=text_pair, words=words)
+def mask_spec(positions: tuple[int, ...] | list[int], strategy: str, substitute: str | None) -> MaskSpec:
+    """The page's choices as a MaskSpec (sorted positions; the substitute only for the "substitute" strategy)."""
+    return MaskSpec(tuple(sorted(positions)), strategy, substitute if strategy == "substitute" else None)  # type: ignore[arg-type]
 
 
 MASKS_KEY = "masking.masks"  # token positions (the URL's masks=); the word pills write into it
@@ -88,33 +67,13 @@ def word_pills(words: Encoding) -> list[int]:
     return sorted(masks)
 
 
-@st.cache_data(max_entries=256, show_spinner=False)
-def cached_text_comparison(spec: ModelSpec, text_a: str, text_b: str, top_k: int = 5,
-                           text_pair: str | None = None) -> TextComparison:
-    handle_for(spec)
-    return compute(spec, "compare_texts", text_a, text_b, top_k=top_k, text_pair=text_pair)
-
-
-@st.cache_data(max_entries=64, show_spinner=lazy_gettext("Attributing both sentences…"))
-def cached_attribution_difference(spec: ModelSpec, text_a: str, text_b: str, method: str,
-                                  text_pair: str | None = None) -> AttributionDifference:
-    return compute(spec, "attribution_difference", text_a, text_b, method, text_pair)
-
-
-@st.cache_data(max_entries=64, show_spinner=False)
-def cached_model_comparison(spec_a: ModelSpec, spec_b: ModelSpec, text: str, top_k: int = 5,
-                            text_pair: str | None = None) -> ModelComparison:
-    handle_for(spec_a), handle_for(spec_b)
-    return compute(spec_a, "compare_models", spec_b, text, top_k=top_k, text_pair=text_pair)
-
-
 def loaded_models() -> tuple[LoadedModel, ...]:
-    """Every model loaded on this server (all sessions; ui.resources evicts idle ones past its memory budget)."""
-    return describe_loaded(resources.loaded_handles())
+    """Every model loaded on this server (all sessions; ui.handles evicts idle ones past its memory budget)."""
+    return describe_loaded(handles.loaded_handles())
 
 
 def memory_budget_mb() -> float:
-    return resources.MODELS.budget / 2**20
+    return handles.MODELS.budget / 2**20
 
 
 CONFIRM_KEY = "compare.confirm_unload"
@@ -147,5 +106,5 @@ def gpu_report() -> dict[str, int] | None:
 
 
 def unload() -> None:
-    """Drop every loaded model and cached result (ui.resources.unload_models)."""
-    resources.unload_models()
+    """Drop every loaded model and cached result (ui.handles.unload_models)."""
+    handles.unload_models()

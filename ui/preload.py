@@ -10,7 +10,11 @@ until the first has imported everything, so no two sessions ever import one modu
 from __future__ import annotations
 
 from plm_core import preload
-from ui import backend
+from ui import lens
 
+MODULES = preload.MODULES + preload.import_package("ui")
 # the Ray client only where the app uses it (PLM_BACKEND=ray): importing Ray costs seconds a start otherwise
-MODULES = preload.MODULES + preload.import_package("ui", skip=() if backend.backend_name() == "ray" else ("ui.ray_backend",))
+if lens.backend_name() == "ray":
+    import plm_core.serving.client  # noqa: F401
+
+    MODULES.append("plm_core.serving.client")

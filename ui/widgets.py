@@ -24,7 +24,9 @@ from plm_core.model_info import ModelInfo
 from plm_core.kinds import MODEL_KINDS, kind_label
 from plm_core.patching import format_ablation, parse_ablation
 from plm_core.types import Ablation, Encoding
-from ui import handles, language, resources
+from plm_core.lens import Lens
+from ui import handles, language
+from ui.lens import get_lens
 from ui.safe import md
 
 T = TypeVar("T")
@@ -55,6 +57,12 @@ def canonical_model_id(model_id: str) -> str:
 
 def default_model_id() -> str:
     return canonical_model_id(settings().default_model or DEFAULT_MODEL_ID)
+
+
+def lens() -> Lens:
+    """The lens on the sidebar's model (:func:`ui.lens.get_lens` of :func:`active_spec`): every model operation a
+    page runs goes through it."""
+    return get_lens(active_spec())
 
 
 def active_spec() -> ModelSpec:
@@ -136,7 +144,7 @@ def model_picker() -> ModelInfo | None:
             model_id = spec.model_id
         new = ModelSpec(model_id, kind=kind, device=None if device == "auto" else device, allow_pickle=allow_pickle)
         try:
-            resources.get_handle(new)
+            handles.get_handle(new)
         except PlmCoreError as err:
             # the picker goes back to the model still in use (it showed the failed id), and says why
             st.session_state[FAILED_KEY] = _("{error} — still using {model}.", error=md(tr(err)),
@@ -146,7 +154,7 @@ def model_picker() -> ModelInfo | None:
         else:
             st.session_state[SPEC_KEY] = spec = new
     try:
-        info = handles.model_info(spec)
+        info = get_lens(spec).info()
     except PlmCoreError as err:
         # a bad ?model= link: say why and open the default, rather than failing again on every rerun (a bad
         # ?ablate=: the full model)
@@ -157,7 +165,7 @@ def model_picker() -> ModelInfo | None:
         sb.error(_("{error} — opened {model} instead.", error=md(tr(err)), model=md(fallback.model_id)))
         st.session_state[SPEC_KEY] = spec = fallback
         try:
-            info = handles.model_info(spec)
+            info = get_lens(spec).info()
         except PlmCoreError as err:
             sb.error(md(tr(err)))
             return None
@@ -248,12 +256,12 @@ def _leave_legacy_pages_mode() -> bool:
 
 
 def require_info() -> ModelInfo:
-    """What a page may know about this session's model (:func:`ui.handles.model_info`), or stop the page with a
+    """What a page may know about this session's model (``Lens.info`` of :func:`lens`), or stop the page with a
     message. A page opened from a result (``open_page``) says which model produced it, and warns when the model
     loaded now differs from it."""
     ensure_shell()
     try:
-        info = handles.model_info(active_spec())
+        info = get_lens(active_spec()).info()
     except PlmCoreError:
         st.warning(_("No model is loaded: choose one in the sidebar."))
         st.stop()
@@ -265,7 +273,7 @@ def require_info() -> ModelInfo:
 def require_handle() -> ModelHandle:
     """The shared handle of this session's model, for a page that runs it in this process (after
     :func:`require_info`, which stops the page when none loads)."""
-    return resources.get_handle(active_spec())
+    return handles.get_handle(active_spec())
 
 
 def origin_note(info: ModelInfo) -> None:
@@ -300,7 +308,7 @@ def offer_models(text: str, fits: Callable[[ModelInfo], bool], *, suggested: tup
     per model that fits: those already loaded on this server first, then ``suggested`` ones (a download unless
     cached; a failed load keeps the current model and says why in the sidebar)."""
     st.info(text, icon=":material/swap_horiz:")  # md: trusted (the caller escapes every user part)
-    loaded = [s for s in (h.spec for h in resources.loaded_handles()) if _fits(fits, s)]
+    loaded = [s for s in (h.spec for h in handles.loaded_handles()) if _fits(fits, s)]
     specs = []
     for s in dict.fromkeys([*loaded, *(ModelSpec(m) for m in suggested)]):
         try:  # classroom mode offers only what it allows
@@ -319,7 +327,7 @@ def offer_models(text: str, fits: Callable[[ModelInfo], bool], *, suggested: tup
 def _fits(fits: Callable[[ModelInfo], bool], spec: ModelSpec) -> bool:
     """Whether the loaded model of ``spec`` fits (False when it can no longer be used, e.g. off the allowlist)."""
     try:
-        return fits(handles.model_info(spec))
+        return fits(get_lens(spec).info())
     except PlmCoreError:
         return False
 
@@ -443,9 +451,7 @@ def open_page(page: str, origin: Origin, **values: object) -> None:
 
 def chat_toggle(spec: ModelSpec, key: str) -> bool:
     """A "chat template" switch, shown only for a model whose tokenizer has a chat template; whether it is on."""
-    from ui.backend import compute
-
-    if not compute(spec, "has_chat_template"):
+    if not get_lens(spec).has_chat_template():
         return False
     return st.toggle(_("Wrap in the model's chat template"), key=key, bind="query-params",
                      help=_("A chat model was trained on conversations written in its template: the prompt becomes a "
@@ -456,11 +462,9 @@ def chat_toggle(spec: ModelSpec, key: str) -> bool:
 def chat_wrap(spec: ModelSpec, text: str) -> str:
     """``text`` as one user message in the model's chat template (``plm_core.tokens.chat_prompt``), shown as the
     model will read it; an empty text stays empty."""
-    from ui.backend import compute
-
     if not text.strip():
         return text
-    wrapped = run_or_stop(lambda: compute(spec, "chat_prompt", text))
+    wrapped = run_or_stop(lambda: get_lens(spec).chat_prompt(text))
     st.code(wrapped, language=None, wrap_lines=True)
     return wrapped
 

@@ -129,7 +129,7 @@ def _cuda(handle: ModelHandle) -> bool:
 def _job(probe: str) -> ProbeJob:
     """The registered job of ``probe``. The Evaluate page's probe is registered by :mod:`plm_core.evaluate` when it
     is imported (it builds on this module; this module never imports it): :mod:`plm_core.bias.worker` and
-    ``plm_core.ops``' "score_bias_chunk" import it.
+    ``plm_core.lens`` (``Lens.score_bias_chunk``) import it.
 
     Raises:
         InvalidInputError: no such probe registered.
@@ -175,7 +175,7 @@ def check_model(info: RunInfo, handle: ModelHandle) -> None:
 def score_chunk(handle: ModelHandle, items: Sequence[Any], *, probe: str, config: dict[str, Any]
                 ) -> tuple[Sequence[Any], dict[str, Any]]:
     """Score ``items`` of a ``probe`` run with ``config``: (rows, meta). The unit a compute backend runs on one
-    model replica (``plm_core.ops`` "score_bias_chunk"); :func:`merge_parts` joins several."""
+    model replica (``plm_core.lens.Lens.score_bias_chunk``); :func:`merge_parts` joins several."""
     return _job(probe).score(handle, config, list(items), None)
 
 

@@ -7,5 +7,5 @@
 - :mod:`plm_core.serving.ray_replica`: the Ray Serve deployment (needs ``ray[serve]``,
   ``pip install -r requirements-ray.txt``). It imports neither Streamlit nor ``ui``.
 
-The client the app uses is ``ui/ray_backend.py``.
+- :mod:`plm_core.serving.client`: the client the app uses, :class:`~plm_core.serving.client.RemoteLens` (needs Ray).
 """

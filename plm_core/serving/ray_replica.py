@@ -2,19 +2,19 @@
 
 The Serve application ``plm`` has one deployment, :class:`PlmModels`. Each replica holds model handles in its own
 process-wide cache (:func:`plm_core.serving.handles.handle_cache`: the app's memory budget, eviction and classroom
-allowlist apply per replica) and runs :func:`plm_core.ops.run_op`. Requests name their model with Serve's model
+allowlist apply per replica) and runs each call as the same method of a :class:`plm_core.lens.LocalLens`. Requests name their model with Serve's model
 multiplexing (``multiplexed_model_id`` = the ModelSpec, :func:`plm_core.serving.protocol.spec_id`): Serve routes a
 model's requests to the replicas that already hold it and loads it on one when none does. Replicas follow the
 GPUs: give each ``num_gpus: 1`` in ``deploy/serve.yaml`` and as many replicas as GPUs.
 
-- Forward-only operations (:data:`plm_core.ops.FORWARD_OPS`) go through ``@serve.batch``: calls from many
+- Forward-only methods (:data:`plm_core.lens.FORWARD_METHODS`) go through ``@serve.batch``: calls from many
   sessions that arrive within a few milliseconds are taken together; identical calls (a class on the same
   lesson sentence) are computed once, and ``predict`` calls on one model are merged into one padded forward.
 - Gradient, sampling and data-set work (attribution, training, bias chunks) is one request each; a data-set
   chunk is cut into pieces sent at once (the client's ``call_many``), which Serve spreads over the replicas.
 
 A ``PlmCoreError`` raised here goes back as data (:func:`plm_core.serving.protocol.error`); the client in the app
-(``ui/ray_backend.py``) raises it as the same class with the same message. This module imports neither Streamlit
+(:mod:`plm_core.serving.client`) raises it as the same class with the same message. This module imports neither Streamlit
 nor ``ui``. Run it: ``deploy/plm_cluster.py up`` (one machine), or see the README's "Scaling out (optional)".
 """
 
@@ -34,7 +34,7 @@ import plm_core.preload  # noqa: F401  the replica serves requests from threads:
 from plm_core.errors import PlmCoreError
 from plm_core.handle import ModelSpec
 from plm_core.loading import load_model
-from plm_core.ops import FORWARD_OPS, MERGED, run_op
+from plm_core.lens import FORWARD_METHODS, LocalLens, check_method, merger
 from plm_core.serving.handles import allowed_handle, handle_cache
 from plm_core.serving.protocol import APP_NAME, DEPLOYMENT_NAME, error, ok, spec_of
 
@@ -46,8 +46,8 @@ __all__ = ["APP_NAME", "DEPLOYMENT_NAME", "MODELS_PER_REPLICA", "PlmModels", "ap
 
 @serve.deployment(name=DEPLOYMENT_NAME, max_ongoing_requests=64, ray_actor_options={"num_cpus": 1})
 class PlmModels:
-    """One replica: model handles (:func:`plm_core.serving.handles.handle_cache`) and the operations of
-    ``plm_core.ops``."""
+    """One replica: model handles (:func:`plm_core.serving.handles.handle_cache`) and the methods of
+    :class:`plm_core.lens.LocalLens` on them."""
 
     def __init__(self, preload: tuple[str, ...] | list[str] = (), max_batch_size: int = 16,
                  batch_wait_timeout_s: float = 0.002, threads: int = 4) -> None:
@@ -77,9 +77,10 @@ class PlmModels:
         with self._stats_lock:
             self.stats["loads"] += 1
 
-    def _execute(self, spec: ModelSpec, op: str, args: tuple, kwargs: dict) -> tuple:
+    def _execute(self, spec: ModelSpec, name: str, args: tuple, kwargs: dict) -> tuple:
+        """``LocalLens(spec).<name>(*args, **kwargs)`` as a reply (a PlmCoreError as data)."""
         try:
-            return ok(run_op(op, self._get_handle, spec, args, kwargs))
+            return ok(getattr(LocalLens(spec, self._get_handle), check_method(name))(*args, **kwargs))
         except PlmCoreError as err:
             return error(err)
 
@@ -92,7 +93,7 @@ class PlmModels:
 
     async def forward(self, op: str, args: tuple, kwargs: dict) -> tuple:
         """A forward-only call: joins the next batch."""
-        if op not in FORWARD_OPS:
+        if op not in FORWARD_METHODS:
             return await self.run(op, args, kwargs)
         spec = await self._model(serve.get_multiplexed_model_id())
         return await self._batched((spec, op, args, kwargs))
@@ -120,10 +121,11 @@ class PlmModels:
             groups.setdefault((spec, op), []).append(i)
         for (spec, op), idx in groups.items():
             merged = None
-            if len(idx) > 1 and op in MERGED:
+            merge = merger(op) if op in FORWARD_METHODS else None
+            if len(idx) > 1 and merge is not None:
                 try:
                     handle = self._get_handle(spec)
-                    merged = MERGED[op](handle, [(calls[i][2], calls[i][3]) for i in idx])
+                    merged = merge(handle, [(calls[i][2], calls[i][3]) for i in idx])
                 except PlmCoreError:
                     merged = None  # each call again, for its own error
             for n, i in enumerate(idx):
@@ -140,7 +142,8 @@ class PlmModels:
             self.stats["batches"] += 1
             self.stats["batched_calls"] += len(calls) if len(calls) > 1 else 0
             self.stats["deduplicated"] += len(calls) - len(first)
-            self.stats["merged"] += sum(len(i) for (s, o), i in groups.items() if o in MERGED and len(i) > 1)
+            self.stats["merged"] += sum(len(i) for (s, o), i in groups.items()
+                                        if o in FORWARD_METHODS and merger(o) is not None and len(i) > 1)
         return replies
 
     async def get_stats(self) -> dict[str, Any]:

@@ -22,7 +22,7 @@ SOURCES = [ROOT / "app.py", *(p for d in ("plm_core", "ui", "pages", "deploy") f
 def test_ten_sessions_importing_the_pages_at_once_all_succeed():
     script = textwrap.dedent("""
         import importlib, threading
-        MODULES = ["ui.attribution", "ui.masking", "ui.generation", "ui.lessons", "ui.inside", "ui.evaluate",
+        MODULES = ["ui.attribution", "ui.masking", "ui.generation", "ui.lessons", "ui.lens", "ui.evaluate",
                    "ui.bias", "plm_core.tokens", "plm_core.inference", "plm_core.attention"]
         errors, barrier = [], threading.Barrier(len(MODULES))
         def session(module):
@@ -58,7 +58,7 @@ def test_ten_sessions_importing_the_pages_at_once_need_no_preload_for_the_app_s_
         [getattr(transformers, name) for name in LISTS["NAMES"] + ("AutoModelForMaskedLM", "AutoModelForSeq2SeqLM",
                                                                     "AutoModelForSequenceClassification")]
         [importlib.import_module(name) for name in LISTS["SUBMODULES"]]
-        MODULES = ["ui.attribution", "ui.masking", "ui.generation", "ui.lessons", "ui.inside", "ui.evaluate",
+        MODULES = ["ui.attribution", "ui.masking", "ui.generation", "ui.lessons", "ui.lens", "ui.evaluate",
                    "ui.bias", "plm_core.tokens", "plm_core.inference", "plm_core.attention"]
         errors, barrier = [], threading.Barrier(len(MODULES))
         def session(module):

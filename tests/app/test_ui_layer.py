@@ -1,5 +1,5 @@
 """Checks of the Streamlit layer (ui/) that lived among the unit tests (issue 26, item 6: a unit test imports no
-Streamlit): the local backend, the classroom allow-list of ui.resources, a view for every lesson step, ui.charts'
+Streamlit): the local backend, the classroom allow-list of ui.handles, a view for every lesson step, ui.charts'
 escaping, the server's configuration, and the README's app never importing Ray."""
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ from plm_core.errors import PlmCoreError
 from plm_core.inference import predict
 from plm_core.lessons.content import VIEWS
 from plm_core.loading import ModelSpec
-from plm_core.ops import run_op
 
 
 def test_charts_plotly_chart_escapes_every_chart(monkeypatch):
@@ -68,35 +67,40 @@ def test_ui_has_a_view_for_every_step():
 def test_get_handle_refuses_a_model_off_the_allowlist(monkeypatch, tiny_dirs):
     import streamlit as st
 
-    from ui import resources
+    from ui import handles
 
     monkeypatch.setenv("PLM_CLASSROOM", "1")
     monkeypatch.setenv("PLM_ALLOWED_MODELS", "embedded")
     st.cache_resource.clear()
     with pytest.raises(ModelNotAllowedError):
-        resources.get_handle(ModelSpec(str(tiny_dirs["causal_lm"])))
+        handles.get_handle(ModelSpec(str(tiny_dirs["causal_lm"])))
 
 
-def test_local_backend_runs_the_core_function(tiny_handles, monkeypatch):
-    """compute(spec, op, ...) with PLM_BACKEND unset == the core function on ui.handles' handle."""
-    from ui import backend, handles
+def test_get_lens_is_the_cached_local_lens_and_refuses_an_unknown_backend(tiny_handles, monkeypatch):
+    """get_lens(spec) with PLM_BACKEND unset: a CachingLens around a LocalLens on ui.handles' handle, whose results
+    equal the core function's; an unknown backend is refused."""
+    from plm_core.lens import LocalLens
+    from ui import handles
+    from ui.lens import CachingLens, get_lens
 
     handle = tiny_handles["classifier"]
     monkeypatch.delenv("PLM_BACKEND", raising=False)
     monkeypatch.setattr(handles, "get_handle", lambda spec: handle)
-    got = backend.compute(handle.spec, "predict", "good movie", top_k=3)
+    lens = get_lens(handle.spec)
+    assert isinstance(lens, CachingLens) and isinstance(lens.inner, LocalLens)
+    got = lens.predict("good movie", top_k=3)
     np.testing.assert_array_equal(got.probs, predict(handle, "good movie", top_k=3).probs)
-    assert run_op("token_count", lambda s: handle, handle.spec, ("good movie",)) == len(got.encoding)
+    assert lens.token_count("good movie") == len(got.encoding)
     monkeypatch.setenv("PLM_BACKEND", "spark")
     with pytest.raises(PlmCoreError, match="unknown PLM_BACKEND='spark'; choose one of: local, ray"):
-        backend.compute(handle.spec, "predict", "good movie")
+        get_lens(handle.spec)
 
 
 def test_default_app_never_imports_ray():
     """The README's app (PLM_BACKEND unset): importing every ui module and computing never imports Ray."""
-    code = ("import sys, importlib, pkgutil, ui; from plm_core.loading import ModelSpec; from ui.backend import compute; "
-            "[importlib.import_module('ui.' + m.name) for m in pkgutil.iter_modules(ui.__path__) if m.name != 'ray_backend']; "
-            "compute(ModelSpec('embedded', device='cpu'), 'token_count', 'a b c'); "
+    code = ("import sys, importlib, pkgutil, ui; from plm_core.loading import ModelSpec; from ui.lens import get_lens; "
+            "[importlib.import_module('ui.' + m.name) for m in pkgutil.iter_modules(ui.__path__)]; "
+            "get_lens(ModelSpec('embedded', device='cpu')).token_count('a b c'); "
             "print(sorted(m for m in sys.modules if m == 'ray' or m.startswith('ray.')))")
     env = {k: v for k, v in os.environ.items() if k != "PLM_BACKEND"}
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300, cwd=ROOT)
@@ -105,17 +109,18 @@ def test_default_app_never_imports_ray():
 
 
 def test_pages_get_model_facts_from_one_function(tiny_handles, monkeypatch):
-    """``ui.handles.model_info(spec)``: the ModelInfo of the shared handle (the sidebar, every page and the
+    """``get_lens(spec).info()``: the ModelInfo of the shared handle (the sidebar, every page and the
     attribution choices read it), frozen and picklable, with the facts of that model."""
     import pickle
 
     from plm_core.attribution import unavailable_baselines, unavailable_methods
     from ui import attribution as ua
     from ui import handles
+    from ui.lens import get_lens
 
     handle = tiny_handles["t5"]
     monkeypatch.setattr(handles, "get_handle", lambda spec: handle)
-    info = handles.model_info(handle.spec)
+    info = get_lens(handle.spec).info()
     assert pickle.loads(pickle.dumps(info)) == info
     assert (info.model_id, info.n_layers, info.mask_token) == (handle.spec.model_id, handle.model.config.num_layers,
                                                                handle.tokenizer.mask_token)
@@ -123,3 +128,43 @@ def test_pages_get_model_facts_from_one_function(tiny_handles, monkeypatch):
     assert refused == unavailable_methods(handle) and "attention_rollout" not in offered
     assert ua.baseline_choices(info)[1] == unavailable_baselines(handle)
     assert ua.default_text(info) == info.example("attribution") and "<extra_id_0>" in ua.default_text(info)
+
+
+def test_caching_lens_has_the_lens_signatures_and_caches_only_its_table(tiny_handles):
+    """CachingLens: exactly the Lens methods and signatures; a cached method reaches the inner lens once per
+    distinct call, an uncached one every time; every cached name is a Lens method."""
+    import inspect
+
+    import streamlit as st
+
+    from plm_core.lens import METHODS, Lens, LocalLens
+    from ui.lens import CACHE, CachingLens
+
+    assert set(CACHE) <= METHODS and not CachingLens.__abstractmethods__
+    for name in METHODS:
+        assert inspect.signature(getattr(CachingLens, name)) == inspect.signature(getattr(Lens, name)), name
+
+    handle = tiny_handles["classifier"]
+    counted: list[str] = []
+
+    class Counting(LocalLens):
+        def predict(self, *a, **k):
+            counted.append("predict")
+            return super().predict(*a, **k)
+
+        def estimate_seconds(self, *a, **k):
+            counted.append("estimate_seconds")
+            return super().estimate_seconds(*a, **k)
+
+    st.cache_data.clear()
+    lens = CachingLens(Counting(handle.spec, lambda spec: handle))
+    first = lens.predict("good movie", top_k=3)
+    assert lens.predict("good movie", top_k=3) is not None and counted == ["predict"]
+    np.testing.assert_array_equal(first.probs, predict(handle, "good movie", top_k=3).probs)
+    lens.predict("good movie", top_k=2)
+    assert counted == ["predict", "predict"]
+    assert "estimate_seconds" not in CACHE  # the rate follows the machine's load: never cached
+    lens.estimate_seconds(5, "saliency")
+    lens.estimate_seconds(5, "saliency")
+    assert counted.count("estimate_seconds") == 2
+    st.cache_data.clear()

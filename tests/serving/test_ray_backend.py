@@ -1,6 +1,6 @@
-"""The Ray Serve backend on a local Ray instance: the replica's results equal the in-process ones, errors keep
-their PlmCoreError class and message, forward-only calls from many sessions are batched, data-set chunks fan
-out. Slow (a Ray instance and a replica start: ~40 s); skipped without ``ray[serve]``
+"""The Ray Serve backend on a local Ray instance: a RemoteLens's results equal the LocalLens's, errors keep their
+PlmCoreError class and message, the replica runs Lens methods only, forward-only calls from many sessions are
+batched, data-set chunks fan out, and the app's get_lens is the remote lens under PLM_BACKEND=ray. Slow (a Ray instance and a replica start: ~40 s); skipped without ``ray[serve]``
 (``pip install -r requirements-ray.txt``)."""
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from plm_core.bias.crows_pairs import score_pairs  # noqa: E402
 from plm_core.bias.datasets import CrowsPair  # noqa: E402
 from plm_core.errors import InvalidInputError, PlmCoreError, UnknownMethodError  # noqa: E402
 from plm_core.inference import predict  # noqa: E402
+from plm_core.lens import LocalLens  # noqa: E402
 from plm_core.loading import ModelSpec, load_model  # noqa: E402
 from plm_core.masking import MaskSpec, mask_and_predict, occlusion_sweep  # noqa: E402
 from plm_core.tolerances import PROBS as PROBS_TOLERANCE  # noqa: E402
@@ -57,7 +58,7 @@ def ray_backend(monkeypatch_module):
     from ray import serve
 
     from plm_core.serving.ray_replica import build_app
-    from ui import ray_backend as rb
+    from plm_core.serving import client as rb
 
     monkeypatch_module.setenv("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")  # Ray's switch for a loopback-only node
     # address="local": a new instance of its own, never a cluster someone started with `ray start` on this machine
@@ -88,9 +89,10 @@ def local():
 
 
 def remote(op, *args, **kwargs):
-    from ui.backend import compute
+    """``RemoteLens(SPEC).<op>(*args, **kwargs)`` (its tokenizer-only methods would run on a handle here)."""
+    from plm_core.serving.client import RemoteLens
 
-    return compute(SPEC, op, *args, **kwargs)
+    return getattr(RemoteLens(SPEC, lambda spec: load_model(spec)), op)(*args, **kwargs)
 
 
 def test_results_equal_in_process(ray_backend, local):
@@ -120,14 +122,30 @@ def test_results_equal_in_process(ray_backend, local):
     ("mask_and_predict", (TEXT, MaskSpec((0,))), {}, InvalidInputError),  # [CLS] cannot be masked
 ])
 def test_replica_errors_reach_the_caller_unchanged(ray_backend, local, op, args, kwargs, cls):
-    from plm_core.ops import run_op
-
     with pytest.raises(PlmCoreError) as here:
-        run_op(op, lambda s: local, SPEC, args, kwargs)
+        getattr(LocalLens(SPEC, lambda s: local), op)(*args, **kwargs)
     with pytest.raises(PlmCoreError) as there:
         remote(op, *args, **kwargs)
     assert type(there.value) is type(here.value) and isinstance(there.value, cls)
     assert str(there.value) == str(here.value)
+
+
+def test_the_replica_runs_lens_methods_only(ray_backend):
+    """A name that is no Lens method (a private attribute of LocalLens here) is refused in the replica, as data."""
+    with pytest.raises(UnknownMethodError, match="choose one of"):
+        ray_backend.call(SPEC, "handle")
+    with pytest.raises(UnknownMethodError):
+        ray_backend.call(SPEC, "_get_handle", (SPEC,))
+
+
+def test_the_app_lens_is_remote_under_the_ray_backend(ray_backend, local):
+    """ui.lens.get_lens with PLM_BACKEND=ray: the caching lens around a RemoteLens; its results equal here."""
+    from plm_core.serving.client import RemoteLens
+    from ui.lens import get_lens
+
+    lens = get_lens(SPEC)
+    assert isinstance(lens.inner, RemoteLens)
+    assert max_diff(lens.predict(TEXT, top_k=3), predict(local, TEXT, top_k=3)) <= TOL
 
 
 def test_forward_calls_from_many_sessions_are_batched(ray_backend, local):
@@ -143,15 +161,19 @@ def test_forward_calls_from_many_sessions_are_batched(ray_backend, local):
 
 
 def test_dataset_chunks_fan_out_and_equal_in_process(ray_backend, tiny_dirs):
-    """CrowS-Pairs on a (tiny) masked LM: a chunk cut into pieces scored in the replicas == one local call."""
-    from ui.backend import compute_chunks
+    """CrowS-Pairs on a (tiny) masked LM: a chunk cut into pieces scored in the replicas == one local call, and
+    RemoteLens.score_bias_chunk (pieces on several replicas, merged) == LocalLens.score_bias_chunk."""
+    from plm_core.serving.client import RemoteLens
 
     spec = ModelSpec(str(tiny_dirs["masked_lm"]), device="cpu")
     pairs = tuple(CrowsPair(i, f"the man {w} here .", f"the woman {w} here .", "stereo", "gender")
                   for i, w in enumerate(["is", "was", "sat", "ran", "ate", "slept", "worked", "read", "sang"]))
-    parts = compute_chunks(spec, "score_pairs", pairs, pieces=3, min_piece=3)
+    parts = ray_backend.call_many(spec, "score_pairs", [((pairs[s:s + 3],), {}) for s in range(0, 9, 3)])
     assert len(parts) == 3
     here = load_model(spec)
+    rows, meta = RemoteLens(spec, lambda s: here).score_bias_chunk(pairs, probe="crows_pairs", config={})
+    want_rows, want_meta = LocalLens(spec, lambda s: here).score_bias_chunk(pairs, probe="crows_pairs", config={})
+    assert max_diff(tuple(rows), tuple(want_rows)) <= TOL and meta == want_meta
     # the same pieces scored here (a different batch composition rounds differently: ~1e-7 relative)
     assert max_diff(parts, [score_pairs(here, pairs[s:s + 3]) for s in range(0, 9, 3)]) <= TOL
     whole = score_pairs(here, pairs)

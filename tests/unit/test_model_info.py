@@ -103,12 +103,10 @@ def test_frozen_map_keeps_order_and_equals_a_dict():
 
 
 # What ui/ and pages/ may still read on a live handle (file, attribute): each a model run, not a fact a page shows.
-# Every other fact comes from ModelInfo (ui.handles.model_info / widgets.require_info).
+# Every other fact comes from ModelInfo (Lens.info: widgets.require_info).
 HANDLE_READS_ALLOWED = {
     ("ui/bias.py", "revision"): "the bias worker thread records the revision of the handle it runs (no session)",
     ("ui/lesson_views/explanation.py", "adapter"): "query_row(handle, encoding): the row the head reads, per input",
-    ("ui/lessons.py", "adapter"): "inside st.cache_data wrappers that branch h26-lens turns into Lens calls",
-    ("ui/lessons.py", "model_id"): "inside st.cache_data wrappers that branch h26-lens turns into Lens calls",
     ("ui/widgets.py", "spec"): "the cache key of a loaded model (which spec to offer), not a fact of the model",
     ("ui/evaluate.py", "spec"): "the cache key of a loaded model (which models to measure), not a fact of the model",
 }
@@ -141,4 +139,4 @@ def test_pages_and_ui_read_model_facts_from_model_info_not_a_handle():
 
     reads = handle_reads(ROOT)
     extra = sorted(reads - set(HANDLE_READS_ALLOWED))
-    assert not extra, "read ModelInfo (ui.handles.model_info) instead of a handle: " + ", ".join(map(str, extra))
+    assert not extra, "read ModelInfo (Lens.info, widgets.require_info) instead of a handle: " + ", ".join(map(str, extra))

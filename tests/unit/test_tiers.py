@@ -94,7 +94,7 @@ def test_unit_tests_load_no_real_model_and_no_streamlit():
 
 def test_the_tier_guard_catches_the_faults_it_is_for():
     ui_streamlit = _ui_modules_with_streamlit()
-    assert {"ui.charts", "ui.resources", "ui.backend"} <= ui_streamlit and "ui.safe" not in ui_streamlit
+    assert {"ui.charts", "ui.handles", "ui.lens"} <= ui_streamlit and "ui.safe" not in ui_streamlit
     faulty = {
         "def test_x(minilm): pass": "takes minilm",
         "def test_x(tiny_mlm, gemma3): pass": "takes gemma3",
@@ -104,9 +104,9 @@ def test_the_tier_guard_catches_the_faults_it_is_for():
         "def test_x():\n    h = loading.ModelSpec('all-MiniLM-L6-v2')": "is a real model",
         "def test_x():\n    import streamlit as st": "imports streamlit",
         "from streamlit.testing.v1 import AppTest": "imports streamlit.testing.v1",
-        "def test_x():\n    from ui import resources": "imports ui.resources",
+        "def test_x():\n    from ui import handles": "imports ui.handles",
         "from ui.charts import plotly_chart": "imports ui.charts",
-        "CODE = 'import sys; from ui.backend import compute'": "runs code that imports streamlit",
+        "CODE = 'import sys; from ui.lens import get_lens'": "runs code that imports streamlit",
         "CODE = ('x = 1\\n'\n        'from streamlit import config\\n')": "runs code that imports streamlit",
         "CODE = \"compute(ModelSpec('smollm2'), 'token_count', 'a')\"": "loads ModelSpec('smollm2')",
     }

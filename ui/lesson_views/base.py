@@ -14,7 +14,9 @@ from plm_core.lessons.content import Lang, Lesson, Step
 from plm_core.loading import ModelSpec
 from plm_core.model_info import ModelInfo
 from plm_core.types import Encoding
-from ui import lessons  # the cached computations (looked up at call time: a test may replace a wrapper)
+from plm_core.lens import Lens
+from ui import lessons  # the lessons' compositions of lens methods
+from ui.lens import get_lens
 from ui import text as ui_text
 from ui.safe import md
 
@@ -24,7 +26,7 @@ class Ctx:
     """One run of one step: the model, the lesson and step, and the shared inputs (text, layer, head)."""
 
     spec: ModelSpec
-    info: ModelInfo  # what the step may know about the model (it runs through ui.lessons and ui.resources)
+    info: ModelInfo  # what the step may know about the model (it runs through ui.lessons and ui.handles)
     lesson: Lesson
     step: Step
     step_index: int  # 0-based (the URL's lessons.step is 1-based)
@@ -34,6 +36,11 @@ class Ctx:
     layer: int
     head: int
     units: ui_text.Units = ui_text.Units(False)
+
+    @property
+    def lens(self) -> Lens:
+        """The lens on this step's model (:func:`ui.lens.get_lens`)."""
+        return get_lens(self.spec)
 
     def words(self, encoding: Encoding) -> Encoding | None:
         """The word-level encoding in word view (the switch), None in token view."""
@@ -118,4 +125,4 @@ def per_token_caption(ctx: Ctx) -> None:
 
 def attention_steps(ctx: Ctx):
     """Lessons 2–3: the step-by-step attention of the picked layer (:func:`plm_core.lessons.compute.attention_steps`)."""
-    return lessons.cached_attention_steps(ctx.spec, ctx.text, ctx.layer)
+    return lessons.attention_steps(ctx.lens, ctx.text, ctx.layer)

@@ -14,7 +14,7 @@ from ui.safe import md
 
 def view_bias_probe(ctx: Ctx) -> None:
     words = compute.parse_words(ctx.text)
-    res = lessons.cached_bias(ctx.spec, words)
+    res = lessons.bias(ctx.lens, words)
     charts.plotly_chart(probe_bars(res.scores, res.occupations, res.templates,
                                    _("Association: + leans male, − leans female"), tr(res.method)), key="lessons.bias")
     mean = res.scores.mean(0)

@@ -13,7 +13,7 @@ from plm_core.i18n import _, _p, tr
 from plm_core.lessons import compute
 from plm_core.viz.lesson_plots import token_bars
 from plm_core.words import aggregate_attention, aggregate_scores
-from ui import charts, lessons, resources
+from ui import charts, handles, lessons
 from ui.lesson_views.base import Ctx, View
 from ui.safe import md
 
@@ -23,11 +23,11 @@ OTHER = "This is a great film."  # an encoder's explained number: the similarity
 
 def view_attention_vs_attribution(ctx: Ctx) -> None:
     text = ctx.text
-    att = resources.cached_attention(ctx.spec, text)
+    att = ctx.lens.extract_attention(text)
     words = ctx.words(att.encoding)  # word view: attention to a word summed over its pieces, scores summed
     units = att.encoding if words is None else words
     tokens = units.tokens
-    handle = resources.get_handle(ctx.spec)
+    handle = handles.get_handle(ctx.spec)
     row = handle.adapter.query_row(handle, att.encoding)  # the token the output is read from
     if words is not None:
         row = next(w for w, pieces in enumerate(words.pieces) if row % len(att.encoding) in pieces)
@@ -38,11 +38,11 @@ def view_attention_vs_attribution(ctx: Ctx) -> None:
     last = _("attention (last layer, mean of heads)")
     series = {last: per_unit(head_average(att, att.n_layers - 1))[row],
               _p("series", "attention rollout"): per_unit(attention_rollout(att.weights)[-1])[row]}
-    occ = lessons.cached_occlusion(ctx.spec, text, words)
+    occ = ctx.lens.lesson_occlusion(text, words=words)
     series[_("leave-one-out (occlusion)")] = occ.scores
     n_steps = classroom.cap_steps(STEPS_IG)
     try:
-        attr = lessons.cached_attribution(ctx.spec, text, OTHER, n_steps)
+        attr = lessons.attribution(ctx.lens, text, OTHER, n_steps)
     except ImportError:
         st.info(_("Integrated gradients is not available in this installation (plm_core.attribution is absent)."))
     except PlmCoreError as err:

@@ -13,7 +13,6 @@ from plm_core.viz.generation_plots import logit_lens_trace
 from plm_core.viz.inside_plots import contribution_heatmap, explained_label, ffn_bars, promoted_table
 from plm_core.viz.lesson_plots import token_bars
 from ui import charts, widgets
-from ui import generation as ug
 from ui.lesson_views.base import Ctx, View
 from ui.safe import md
 
@@ -24,10 +23,8 @@ def _inside_text(ctx: Ctx) -> str:
 
 
 def _inside_contributions(ctx: Ctx):
-    from ui import inside as ui_inside
-
     try:
-        return ui_inside.cached_contributions(ctx.spec, _inside_text(ctx), None, None, None)
+        return ctx.lens.contributions(_inside_text(ctx), None, None, text_pair=None)
     except PlmCoreError as err:
         st.info(md(tr(err)))  # says which model to load
         return None
@@ -61,20 +58,18 @@ def view_inside_residual(ctx: Ctx) -> None:
 
 
 def view_inside_neurons(ctx: Ctx) -> None:
-    from ui import inside as ui_inside
-
     res = _inside_contributions(ctx)
     if res is None:
         return
-    view = widgets.run_or_stop(lambda: ui_inside.cached_ffn(ctx.spec, _inside_text(ctx), res.n_layers - 1, None, None,
-                                                            None, "activation"))
+    view = widgets.run_or_stop(lambda: ctx.lens.ffn_view(_inside_text(ctx), res.n_layers - 1, position=None, word=None,
+                                                         text_pair=None, rank_by="activation"))
     charts.plotly_chart(ffn_bars(view), key="lessons.inside_neurons")
     st.table(promoted_table(view))
 
 
 def view_inside_lens(ctx: Ctx) -> None:
     try:
-        lens = ug.cached_lens(ctx.spec, _inside_text(ctx))
+        lens = ctx.lens.logit_lens(_inside_text(ctx), top_k=8)
     except PlmCoreError as err:
         st.info(md(tr(err)))
         return

@@ -13,15 +13,14 @@ from plm_core.tokens import MAX_CHARS  # a text box keeps what the app keeps (an
 from plm_core.viz.attention_plots import attention_heatmap
 from plm_core.viz.generation_plots import distribution_figure
 from plm_core.viz.lesson_plots import mask_pair
-from ui import charts, lessons, resources, widgets
-from ui import generation as ug
+from ui import charts, handles, widgets
 from ui.lesson_views.base import Ctx, View, controls, frame, per_token_caption
 from ui.safe import md
 
 
 def view_masks(ctx: Ctx) -> None:
     per_token_caption(ctx)
-    m = lessons.cached_mask_lesson(ctx.spec, ctx.text)
+    m = ctx.lens.mask_lesson(ctx.text)
     own = _("causal (GPT-style)") if m.causal else _("bidirectional (BERT-style)")
     other = _("bidirectional (BERT-style), constructed") if m.causal else _("causal (GPT-style), constructed")
     charts.plotly_chart(mask_pair(m.mask, m.other_mask, m.encoding.tokens, _("loaded model: {mask}", mask=own), other),
@@ -42,7 +41,7 @@ def view_masks(ctx: Ctx) -> None:
 
 
 def view_mlm(ctx: Ctx) -> None:
-    m = lessons.cached_mask_lesson(ctx.spec, ctx.text)
+    m = ctx.lens.mask_lesson(ctx.text)
     st.table(frame([{"#": i, _("original"): o, _("corrupted"): c, _("predict?"): i in m.mlm_targets}
                     for i, (o, c) in enumerate(zip(m.encoding.tokens, m.mlm_tokens))]))
     if m.predictions:
@@ -61,7 +60,7 @@ def view_nsp(ctx: Ctx) -> None:
     with controls("view"):
         pair = st.text_area(_("Second sentence (B)"), "It slept all afternoon.", max_chars=MAX_CHARS, key="lessons.pair.4", height=68,
                             bind="query-params")
-    enc = lessons.cached_encoding(ctx.spec, ctx.text.replace("[MASK]", "mat"), pair)
+    enc = ctx.lens.encode(ctx.text.replace("[MASK]", "mat"), pair)
     st.markdown(_("**{n} tokens, second sentence starts at {start}**", n=len(enc), start=md(enc.pair_start)))
     if ctx.info.target_prefix:
         st.caption(_("{model} reads no sentence pairs: its second segment is the decoder's input "
@@ -79,7 +78,7 @@ def view_encdec(ctx: Ctx) -> None:
                   "its three attention maps computed live.", model=md(ctx.info.model_id),
                   kind=md(tr(ctx.info.kind_label))))
         return
-    m = lessons.cached_encoder_decoder(ctx.spec, ctx.text, target)
+    m = ctx.lens.encoder_decoder_lesson(ctx.text, target or None)
     src, tgt = m.source.tokens, m.target.tokens
     charts.plotly_chart(mask_pair(m.encoder_mask, m.decoder_mask, src, _("encoder: who may look at whom (source)"),
                                   _("decoder: who may look at whom (target)"), other_tokens=tgt), key="lessons.encdec.masks")
@@ -104,7 +103,7 @@ def view_generation(ctx: Ctx) -> None:
     with controls("view"):
         t = float(st.slider(_("Temperature"), 0.1, 3.0, 2.0, step=0.1, key="lessons.temperature", bind="query-params"))
     try:
-        _encoding, dist = ug.cached_text_distribution(ctx.spec, text, generation.SamplingSettings(True, t))
+        _encoding, dist = ctx.lens.text_distribution(text, generation.SamplingSettings(True, t))
     except PlmCoreError as err:  # a sentence encoder: no language-model head at all; offer a model that writes
         widgets.offer_models(md(tr(err)), lambda other: other.generates, suggested=CAUSAL_LMS, key="lessons.offer")
         return
@@ -118,13 +117,13 @@ def view_generation(ctx: Ctx) -> None:
     key = ("lessons.gen", ctx.spec, text)
     state = st.session_state.get("lessons.gen")
     if state is None or state[0] != key:
-        state = (key, widgets.run_or_stop(lambda: ug.start(ctx.spec, text)))
+        state = (key, widgets.run_or_stop(lambda: ctx.lens.generation_start(text)))
     if st.button(_("Sample the next token at T = {t:g}", t=t),
                  key="lessons.sample"):
-        state = (key, widgets.run_or_stop(lambda: ug.generate_steps(ctx.spec, state[1],
-                                                                    generation.SamplingSettings(True, t), 1)))
+        state = (key, widgets.run_or_stop(lambda: ctx.lens.generate_steps(state[1], generation.SamplingSettings(True, t),
+                                                                          1)))
     st.session_state["lessons.gen"] = state
-    st.code(generation.text_of(resources.get_handle(ctx.spec), state[1].ids), language=None, wrap_lines=True)
+    st.code(generation.text_of(handles.get_handle(ctx.spec), state[1].ids), language=None, wrap_lines=True)
 
 
 VIEWS = {"masks": View(view_masks), "mlm": View(view_mlm), "nsp": View(view_nsp), "encdec": View(view_encdec),

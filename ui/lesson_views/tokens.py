@@ -11,14 +11,14 @@ from plm_core.tokens import MAX_CHARS  # a text box keeps what the app keeps (an
 from plm_core.viz.attention_plots import attention_heatmap
 from plm_core.viz.generation_plots import contextual_figure
 from plm_core.viz.lesson_plots import token_bars, vectors_heatmap
-from ui import charts, lessons, resources, widgets
+from ui import charts, handles, widgets
 from ui import text as ui_text
 from ui.lesson_views.base import Ctx, View, controls, frame, per_token_caption
 from ui.safe import md
 
 
 def view_tokens(ctx: Ctx) -> None:
-    res = lessons.cached_token_embeddings(ctx.spec, ctx.text)
+    res = ctx.lens.token_embeddings(ctx.text)
     widgets.show_notes(res.encoding)
     enc = res.encoding
     words = ui_text.cached_words(enc, ctx.units.segment)
@@ -35,7 +35,7 @@ def view_tokens(ctx: Ctx) -> None:
 
 def view_embedding_tables(ctx: Ctx) -> None:
     per_token_caption(ctx)
-    res = lessons.cached_token_embeddings(ctx.spec, ctx.text)
+    res = ctx.lens.token_embeddings(ctx.text)
     tokens = res.encoding.tokens
     hidden = res.word.shape[1]
     parts = _("token table {vocab:,} × {hidden}, position table {positions} × {hidden}", vocab=res.vocab_size,
@@ -54,7 +54,7 @@ def view_embedding_tables(ctx: Ctx) -> None:
 
 def view_positions(ctx: Ctx) -> None:
     per_token_caption(ctx)
-    res = lessons.cached_token_embeddings(ctx.spec, ctx.text)
+    res = ctx.lens.token_embeddings(ctx.text)
     tokens = res.encoding.tokens
     c1, c2 = st.columns(2)
     charts.plotly_chart(attention_heatmap(res.position_similarity(), [_("pos {p}", p=p) for p in res.position_ids],
@@ -80,7 +80,7 @@ def view_contextual(ctx: Ctx) -> None:
     with controls("view"):
         values = [column.text_input(_(CONTEXT_LABELS[key]), default, max_chars=MAX_CHARS, key=key, bind="query-params")
                   for column, (key, default) in zip(st.columns([3, 3, 1]), CONTEXT_DEFAULTS.items())]
-    res = lessons.cached_contextual(ctx.spec, *values)
+    res = ctx.lens.contextual_embeddings(*values)
     charts.plotly_chart(contextual_figure(res.layers, res.cosines, res.static_cosine, res.word),
                         key="lessons.contextual")
     where = _("{a} and {b}", a=_n("token {positions}", "tokens {positions}", len(res.spans[0]),
@@ -100,7 +100,7 @@ def view_contextual(ctx: Ctx) -> None:
     if not ctx.presenter:  # a static table's classic probe, with its caveat (ui.evaluate, as on the Evaluate page)
         from ui.evaluate import analogy_view
 
-        analogy_view(resources.get_handle(ctx.spec), prefix="lessons")
+        analogy_view(handles.get_handle(ctx.spec), prefix="lessons")
 
 
 VIEWS = {"tokens": View(view_tokens), "embedding_tables": View(view_embedding_tables),

@@ -12,8 +12,9 @@ from plm_core.i18n import _, msg, tr
 from plm_core.lessons import finetune
 from plm_core.loading import DEFAULT_MODEL_ID, ModelSpec
 from plm_core.tokens import MAX_CHARS  # a text box keeps what the app keeps (and a link no more)
-from ui import charts, lessons, resources, widgets
+from ui import charts, lessons, handles, widgets
 from ui.lesson_views.base import Ctx, View, controls, hidden, hide
+from ui.lens import get_lens
 from ui.safe import md
 
 
@@ -45,7 +46,7 @@ def view_data(ctx: Ctx) -> None:
 
 def view_train(ctx: Ctx) -> None:
     spec = _training_spec(ctx)
-    trained = lessons.cached_train(spec, _examples())
+    trained = get_lens(spec).train_head(_examples())
     c1, c2, c3 = st.columns(3)
     c1.metric(_("training accuracy"), f"{trained.train_accuracy:.0%}")
     c2.metric(_("held-out accuracy (pooler, saved)"), f"{trained.heldout_accuracy:.0%}")
@@ -85,17 +86,17 @@ def heldout_metrics(trained: finetune.TrainedHead) -> None:
 def view_use(ctx: Ctx) -> None:
     spec = _training_spec(ctx)
     examples = _examples()
-    trained = lessons.cached_train(spec, examples)
-    probs = lessons.cached_classify(spec, examples, ctx.text)
+    trained = get_lens(spec).train_head(examples)
+    probs = lessons.classify(get_lens(spec), examples, ctx.text)
     names = trained.data.names
     st.markdown("**" + " · ".join(f"{md(n)}: {p:.1%}" for n, p in zip(names, probs)) + "**")
     if ctx.presenter:
         return
     folder = classroom.trained_dir() / f"lesson5-{trained.data.digest}"  # (the folder name links saved models)
     if st.button(_("Save as a classifier and switch the app to it"), key="lessons.save"):
-        finetune.save_classifier(resources.get_handle(spec), trained, folder)
+        finetune.save_classifier(handles.get_handle(spec), trained, folder)
         new = ModelSpec(str(folder))
-        saved = resources.cached_prediction(new, ctx.text)
+        saved = get_lens(new).predict(ctx.text)
         diff = float(np.max(np.abs(saved.probs - probs)))
         st.session_state["lessons.saved"] = (str(folder), diff)
         st.session_state[widgets.SPEC_KEY] = new
