@@ -99,11 +99,6 @@ class KindAdapter:
     takes_pair: ClassVar[bool] = False
     # example inputs per page ("{mask}" becomes the tokenizer's mask token); "default" for any other page
     examples: ClassVar[Mapping[str, str]] = {"default": "The cat sat on the mat because it was tired."}
-    # template bias probes (plm_core.bias.templates): how a filled template is scored — "mask" (a target word at
-    # [MASK]), "continuation" (the target after the text before [MASK]), "similarity" (of sentence embeddings) —
-    # and the name of that score; "" where template probes do not fit the kind
-    template_scoring: ClassVar[str] = "similarity"
-    template_metric: ClassVar[str] = msg("cosine similarity")
     # generation step by step (plm_core.generation): the kind writes text left to right, and whether its decoder
     # continues the prompt (a causal LM) or starts afresh with the prompt as the encoder's input (seq2seq)
     generates: ClassVar[bool] = False

@@ -26,8 +26,6 @@ class CausalLMAdapter(KindAdapter):
     auto_class = "AutoModelForCausalLM"
     architecture_suffixes = ("LMHeadModel", "ForCausalLM")
     output = "next_token"
-    template_scoring = "continuation"
-    template_metric = msg("log-probability of the continuation")
     target_kinds = ("next_token", "contrast")
     token_outputs = True
     prediction_title = msg("Next token")

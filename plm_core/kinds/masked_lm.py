@@ -29,8 +29,6 @@ class MaskedLMAdapter(KindAdapter):
     auto_class = "AutoModelForMaskedLM"
     architecture_suffixes = ("ForMaskedLM", "ForPreTraining")
     output = "masked_token"
-    template_scoring = "mask"
-    template_metric = msg("probability at [MASK]")
     target_kinds = ("token", "contrast")
     token_outputs = True
     prediction_title = "Fill-ins"

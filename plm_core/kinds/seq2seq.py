@@ -40,8 +40,6 @@ class Seq2SeqAdapter(CausalLMAdapter):
     auto_class = "AutoModelForSeq2SeqLM"
     architecture_suffixes = ("ForConditionalGeneration",)
     output = "next_token"
-    template_scoring = ""  # template probes do not score encoder-decoders (yet)
-    template_metric = ""
     target_kinds = ("next_token", "contrast")
     prediction_title = msg("Next target token")
     comparison_what = msg("next target token")
