@@ -25,7 +25,7 @@ import torch
 
 from plm_core.errors import UnsupportedModelError
 from plm_core.inference import mean_pool, run, top_tokens
-from plm_core.display import token_text, token_texts
+from plm_core.display import token_texts
 from plm_core.tokens import encode_text
 from plm_core.types import Encoding, Prediction, PredictionComparison
 from plm_core.i18n import msg
@@ -257,31 +257,6 @@ class KindAdapter:
         probs = self.probabilities(handle, vectors)
         return PairComparison(self.prediction(handle, a, vectors[0], top_k), self.prediction(handle, b, vectors[1], top_k),
                               (self.pair_comparison(handle, self.comparison_what, probs[0], probs[1], top_k),))
-
-    def sweep_positions(self, handle: ModelHandle, base: Encoding, units: Sequence[Sequence[int]], n_extra: int,
-                        strategy: str) -> list[int] | None:
-        """Where the occlusion sweep reads each row (None: the kind's own read-out position); ``units`` are the
-        token positions occluded together in each copy (one token, or the pieces of one word).
-
-        Raises:
-            InvalidInputError: the input has nothing to measure.
-        """
-        return None
-
-    def sweep_measure(self, handle: ModelHandle, out: torch.Tensor, anchor: torch.Tensor, masks: Sequence[int],
-                      has_ref: bool) -> tuple[np.ndarray, str]:
-        """The swept quantity for every row (row 0 = the unoccluded input) and its name: the probability of the
-        unoccluded input's top prediction."""
-        probs = self.probabilities(handle, out)
-        top = int(probs[0].argmax())
-        return probs[:, top].cpu().numpy().astype(np.float32), self.sweep_label(handle, top, masks)
-
-    def sweep_label(self, handle: ModelHandle, top: int, masks: Sequence[int]) -> str:
-        return msg("probability of '{token}'", token=self.token_name(handle, top))
-
-    @staticmethod
-    def token_name(handle: ModelHandle, token_id: int) -> str:
-        return token_text(handle, token_id).strip()
 
     # ------------------------------------------------------------------ attribution
 

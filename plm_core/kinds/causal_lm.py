@@ -69,9 +69,6 @@ class CausalLMAdapter(KindAdapter):
         return Prediction(handle.model_id, self.name, encoding,
                           distributions=(top_tokens(handle, vector, self.read_position(encoding), top_k),))
 
-    def sweep_label(self, handle: ModelHandle, top: int, masks: Sequence[int]) -> str:
-        return msg("probability of the next token '{token}'", token=self.token_name(handle, top))
-
     def objective(self, handle: ModelHandle, encoding: Encoding, batch: BatchEncoding, target: Target,
                   max_tokens: int | None) -> Objective:
         from plm_core.attribution.objective import prepare, token_objective

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -89,9 +88,6 @@ class ClassifierAdapter(KindAdapter):
 
         return replace(super().pair_comparison(handle, what, before, after, k),
                        measure=self.measure(self.multi_label(handle)))
-
-    def sweep_label(self, handle: ModelHandle, top: int, masks: Sequence[int]) -> str:
-        return msg("probability of '{token}'", token=self.labels(handle)[top])
 
     def objective(self, handle: ModelHandle, encoding: Encoding, batch: BatchEncoding, target: Target,
                   max_tokens: int | None) -> Objective:

@@ -139,21 +139,6 @@ class MaskedLMAdapter(KindAdapter):
             notes.append(msg('A has {n_ma} masks and B {n_mb}: the first {value} are paired in order', n_ma=len(ma), n_mb=len(mb), value=min(len(ma), len(mb))))
         return PairComparison(pa, pb, comps, tuple(notes))
 
-    def sweep_positions(self, handle: ModelHandle, base: Encoding, units: Sequence[Sequence[int]], n_extra: int,
-                        strategy: str) -> list[int] | None:
-        """The first mask; deleting tokens before it shifts it left by as many."""
-        masks = mask_positions(handle, base)
-        if not masks:
-            raise InvalidInputError(self._cut_mask(handle, base) or msg(
-                "the sweep measures the top fill-in at a mask: mask a token or type {value}", value=self.mask_token(handle)))
-        first = masks[0]
-        return [first] * (1 + n_extra) + [
-            first - sum(1 for t in u if t < first) if strategy == "delete" else first for u in units]
-
-    def sweep_label(self, handle: ModelHandle, top: int, masks: Sequence[int]) -> str:
-        return msg("probability of the fill-in '{token}' at position {position}", token=self.token_name(handle, top),
-                   position=masks[0])
-
     def objective(self, handle: ModelHandle, encoding: Encoding, batch: BatchEncoding, target: Target,
                   max_tokens: int | None) -> Objective:
         from plm_core.attribution.objective import prepare, token_objective

@@ -174,9 +174,6 @@ class Seq2SeqAdapter(CausalLMAdapter):
                           distributions=(top_tokens(handle, vector, self.read_position(encoding), top_k),),
                           spans=fill_spans(handle, encoding))
 
-    def sweep_label(self, handle: ModelHandle, top: int, masks: Sequence[int]) -> str:
-        return msg("probability of the next target token '{token}'", token=self.token_name(handle, top))
-
     # ------------------------------------------------------------------ attribution
 
     def objective(self, handle: ModelHandle, encoding: Encoding, batch: BatchEncoding, target: Target,

@@ -6,6 +6,7 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -72,12 +73,84 @@ def test_template_probe_scores_every_kind_as_before(tiny_handles, name):
         assert row.score == pytest.approx(want, rel=1e-4, abs=1e-5), (row.sentence, row.target)
 
 
+# ---- occlusion sweep (plm_core.masking.SWEEP_MEASURES) -----------------------------------------------------------
+
+SWEEP_TEXT = {"masked_lm": "the cat sat on the [MASK] today", "seq2seq": "the cat sat on the mat ."}
+# the measure's name before the strategy moved out of the adapters, per kind ({token}: the top prediction)
+SWEEP_LABELS = {"masked_lm": "probability of the fill-in '{token}' at position {position}",
+                "causal_lm": "probability of the next token '{token}'", "classifier": "probability of '{token}'",
+                "encoder": "similarity to the unoccluded sentence",
+                "seq2seq": "probability of the next target token '{token}'"}
+
+
+def _reference_sweep_vector(handle, ids: list[int], segments: list[int], mask_at: int | None) -> torch.Tensor:
+    """One plain forward of one row, read as the kind's sweep reads it (no plm_core read-out code)."""
+    kind = handle.kind
+    with torch.no_grad():
+        if kind == "seq2seq":
+            src = [i for i, s in zip(ids, segments) if s == 0]
+            dec = [i for i, s in zip(ids, segments) if s == 1]
+            out = handle.model(input_ids=torch.tensor([src]), decoder_input_ids=torch.tensor([dec]))
+            return torch.softmax(out.logits[0, -1].float(), -1)
+        batch = {"input_ids": torch.tensor([ids]), "attention_mask": torch.ones(1, len(ids), dtype=torch.long)}
+        if "token_type_ids" in handle.tokenizer.model_input_names and getattr(handle.config, "type_vocab_size", 2) >= 2:
+            batch["token_type_ids"] = torch.zeros(1, len(ids), dtype=torch.long)
+        out = handle.model(**batch, output_hidden_states=True)
+        if kind == "encoder":
+            return torch.nn.functional.normalize(out.hidden_states[-1][0].mean(0), dim=-1)
+        if kind == "classifier":
+            return torch.softmax(out.logits[0].float(), -1)
+        return torch.softmax(out.logits[0, -1 if kind == "causal_lm" else mask_at].float(), -1)
+
+
+@pytest.mark.parametrize("name", KIND_CASES)
+def test_occlusion_sweep_measures_every_kind_as_before(tiny_handles, name):
+    from plm_core.display import token_text
+    from plm_core.masking import occlusion_sweep
+    from plm_core.tokens import encode
+
+    handle = tiny_handles[name]
+    kind = handle.kind
+    text = SWEEP_TEXT.get(kind, "the cat sat on the mat today")
+    if kind == "masked_lm":
+        text = text.replace("[MASK]", handle.tokenizer.mask_token)
+    res = occlusion_sweep(handle, text, strategy="delete")
+    enc, _ = encode(handle, text)
+    ids, segments = list(enc.input_ids), list(enc.segments) or [0] * len(enc)
+    mask_id = handle.tokenizer.mask_token_id
+    first = ids.index(mask_id) if kind == "masked_lm" else None
+    base = _reference_sweep_vector(handle, ids, segments, first)
+    top = int(base.argmax())
+    if kind == "encoder":
+        assert res.target == SWEEP_LABELS[kind]
+    else:
+        token = handle.config.id2label[top] if kind == "classifier" else token_text(handle, top).strip()
+        assert res.target == SWEEP_LABELS[kind].format(token=token, position=first)
+    base_value = float(base @ base) if kind == "encoder" else float(base[top])
+    assert res.base_value == pytest.approx(base_value, abs=1e-5)
+    checked = 0
+    for i, special in enumerate(enc.special):
+        if special or (mask_id is not None and ids[i] == mask_id):
+            assert np.isnan(res.values[i])
+            continue
+        at = None if first is None else first - (i < first)
+        got = _reference_sweep_vector(handle, ids[:i] + ids[i + 1:], segments[:i] + segments[i + 1:], at)
+        want = float(got @ base) if kind == "encoder" else float(got[top])
+        assert res.values[i] == pytest.approx(want, abs=1e-5), i
+        checked += 1
+    assert checked > 3
+
+
 # ---- static: no adapter carries a moved feature behaviour, and nothing outside its table switches on it -----------
 
 # feature behaviour that moved from KindAdapter to the feature's own strategy table: member -> the module that owns it
 MOVED = {
     "template_scoring": "plm_core/bias/templates.py",
     "template_metric": "plm_core/bias/templates.py",
+    "sweep_positions": "plm_core/masking.py",
+    "sweep_measure": "plm_core/masking.py",
+    "sweep_label": "plm_core/masking.py",
+    "token_name": "plm_core/masking.py",
 }
 
 
@@ -106,4 +179,7 @@ def test_no_module_switches_on_a_moved_adapter_member():
 
 
 def test_every_strategy_table_names_registered_kinds_only():
+    from plm_core.masking import SWEEP_MEASURES
+
     assert set(templates.TEMPLATE_SCORERS) <= set(KINDS)
+    assert set(SWEEP_MEASURES) == set(KINDS)  # every kind has its own measure
