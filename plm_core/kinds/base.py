@@ -33,8 +33,7 @@ from plm_core.i18n import msg
 if TYPE_CHECKING:
     from transformers import BatchEncoding, PretrainedConfig
 
-    from plm_core.attribution.objective import Objective
-    from plm_core.attribution.types import Target, TargetKind
+    from plm_core.attribution.types import TargetKind
     from plm_core.handle import ModelHandle
     from plm_core.masking import MaskedInput
 
@@ -257,18 +256,6 @@ class KindAdapter:
         probs = self.probabilities(handle, vectors)
         return PairComparison(self.prediction(handle, a, vectors[0], top_k), self.prediction(handle, b, vectors[1], top_k),
                               (self.pair_comparison(handle, self.comparison_what, probs[0], probs[1], top_k),))
-
-    # ------------------------------------------------------------------ attribution
-
-    def default_target(self) -> Target:
-        from plm_core.attribution.types import Target
-
-        return Target(self.target_kinds[0])
-
-    def objective(self, handle: ModelHandle, encoding: Encoding, batch: BatchEncoding, target: Target,
-                  max_tokens: int | None) -> Objective:
-        """f(word embeddings) -> the target value, for ``encoding`` (called under ``handle.lock``)."""
-        raise UnsupportedModelError(msg('attribution does not support {name} models', name=self.name))
 
     # ------------------------------------------------------------------ generation and the logit lens
 

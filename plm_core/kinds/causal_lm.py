@@ -13,10 +13,8 @@ from plm_core.types import Encoding, Prediction
 from plm_core.i18n import msg
 
 if TYPE_CHECKING:
-    from transformers import BatchEncoding, PretrainedConfig
+    from transformers import PretrainedConfig
 
-    from plm_core.attribution.objective import Objective
-    from plm_core.attribution.types import Target
     from plm_core.handle import ModelHandle
 
 
@@ -68,11 +66,3 @@ class CausalLMAdapter(KindAdapter):
     def prediction(self, handle: ModelHandle, encoding: Encoding, vector: torch.Tensor, top_k: int) -> Prediction:
         return Prediction(handle.model_id, self.name, encoding,
                           distributions=(top_tokens(handle, vector, self.read_position(encoding), top_k),))
-
-    def objective(self, handle: ModelHandle, encoding: Encoding, batch: BatchEncoding, target: Target,
-                  max_tokens: int | None) -> Objective:
-        from plm_core.attribution.objective import prepare, token_objective
-
-        prep = prepare(handle, encoding, batch)
-        return token_objective(handle, prep, target, len(encoding) - 1, where=msg("as the next token"),
-                               leading_space=not encoding.text.endswith((" ", "\n", "\t")))

@@ -12,10 +12,6 @@ from plm_core.types import Encoding, Prediction
 from plm_core.i18n import msg
 
 if TYPE_CHECKING:
-    from transformers import BatchEncoding
-
-    from plm_core.attribution.objective import Objective
-    from plm_core.attribution.types import Target
     from plm_core.handle import ModelHandle
 
 
@@ -88,12 +84,6 @@ class ClassifierAdapter(KindAdapter):
 
         return replace(super().pair_comparison(handle, what, before, after, k),
                        measure=self.measure(self.multi_label(handle)))
-
-    def objective(self, handle: ModelHandle, encoding: Encoding, batch: BatchEncoding, target: Target,
-                  max_tokens: int | None) -> Objective:
-        from plm_core.attribution.objective import class_objective, prepare
-
-        return class_objective(handle, prepare(handle, encoding, batch), target)
 
     def query_row(self, handle: ModelHandle, encoding: Encoding) -> int:
         """The row the classification head pools, as transformers reads it.

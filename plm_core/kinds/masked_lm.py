@@ -15,10 +15,6 @@ from plm_core.types import Encoding, FillIn, Prediction
 from plm_core.i18n import msg
 
 if TYPE_CHECKING:
-    from transformers import BatchEncoding
-
-    from plm_core.attribution.objective import Objective
-    from plm_core.attribution.types import Target
     from plm_core.handle import ModelHandle
     from plm_core.masking import MaskedInput
 
@@ -138,21 +134,3 @@ class MaskedLMAdapter(KindAdapter):
         elif len(ma) != len(mb):
             notes.append(msg('A has {n_ma} masks and B {n_mb}: the first {value} are paired in order', n_ma=len(ma), n_mb=len(mb), value=min(len(ma), len(mb))))
         return PairComparison(pa, pb, comps, tuple(notes))
-
-    def objective(self, handle: ModelHandle, encoding: Encoding, batch: BatchEncoding, target: Target,
-                  max_tokens: int | None) -> Objective:
-        from plm_core.attribution.objective import prepare, token_objective
-
-        prep = prepare(handle, encoding, batch)
-        positions = mask_positions(handle, encoding)
-        mask_tok = self.mask_token(handle)
-        if not positions:
-            raise InvalidInputError(no_mask_message(handle, encoding))
-        if not 0 <= target.mask_index < len(positions):
-            raise InvalidInputError(msg('there are {n_positions} {mask_tok} tokens; mask_index {mask_index} does not '
-                                        'exist',
-                                        n_positions=len(positions), mask_tok=mask_tok, mask_index=target.mask_index))
-        position = positions[target.mask_index]
-        prep.fixed[positions] = True  # every mask stays a mask in the baseline
-        return token_objective(handle, prep, target, position, leading_space=True,
-                               where=msg("at {mask} (token {position})", mask=mask_tok, position=position))

@@ -141,6 +141,75 @@ def test_occlusion_sweep_measures_every_kind_as_before(tiny_handles, name):
     assert checked > 3
 
 
+# ---- attribution objective (plm_core.attribution.objective.OBJECTIVES) ------------------------------------------
+
+OBJECTIVE_TEXT = {"masked_lm": "the cat sat on the [MASK] today", "seq2seq": "the cat sat on the mat ."}
+# the target label before the strategy moved out of the adapters, per kind
+OBJECTIVE_LABELS = {"masked_lm": "'{word}' at {mask} (token {position}) (prob)", "causal_lm": "'{word}' as the next token (prob)",
+                    "seq2seq": "'{word}' as the next target token (prob)", "classifier": "class '{word}' (prob)",
+                    "encoder": "cosine similarity to 'a dog'"}
+
+
+def _reference_objective(handle, text: str) -> tuple[float, int | None, int | None]:
+    """(value, target id, position) of the default target, from one plain forward (no plm_core objective code)."""
+    tok, kind = handle.tokenizer, handle.kind
+    with torch.no_grad():
+        if kind == "encoder":
+            vectors = []
+            for t in (text, "a dog"):
+                v = handle.model(**tok(t, return_tensors="pt")).last_hidden_state[0].mean(0)
+                vectors.append(v / v.norm())
+            return float(vectors[0] @ vectors[1]), None, None
+        if kind == "seq2seq":
+            src = tok(text, return_tensors="pt")
+            prefix = tok("", add_special_tokens=True)["input_ids"]  # the empty target so far, without its end token
+            dec = [handle.config.decoder_start_token_id, *(prefix[:-1] if prefix[-1:] == [tok.eos_token_id] else prefix)]
+            logits = handle.model(**src, decoder_input_ids=torch.tensor([dec])).logits
+            probs, position = torch.softmax(logits[0, -1].float(), -1), src["input_ids"].shape[1] + len(dec) - 1
+        else:
+            batch = tok(text, return_tensors="pt")
+            logits = handle.model(**batch).logits[0].float()
+            ids = batch["input_ids"][0].tolist()
+            position = {"masked_lm": ids.index(tok.mask_token_id) if kind == "masked_lm" else None,
+                        "causal_lm": len(ids) - 1, "classifier": None}[kind]
+            probs = torch.softmax(logits if position is None else logits[position], -1)
+    tid = int(probs.argmax())
+    return float(probs[tid]), tid, position
+
+
+@pytest.mark.parametrize("name", KIND_CASES)
+def test_attribution_objective_of_every_kind_as_before(tiny_handles, name):
+    from plm_core.attribution.objective import build_objective
+    from plm_core.attribution.types import Target
+    from plm_core.display import token_text
+
+    handle = tiny_handles[name]
+    kind = handle.kind
+    text = OBJECTIVE_TEXT.get(kind, "the cat sat on the mat today")
+    if kind == "masked_lm":
+        text = text.replace("[MASK]", handle.tokenizer.mask_token)
+    target = Target("similarity", other="a dog") if kind == "encoder" else None
+    with handle.lock:
+        obj = build_objective(handle, text, target)
+        with torch.no_grad():
+            value = float(obj.f(obj.input_embeds)[0])
+    want, tid, position = _reference_objective(handle, text)
+    assert value == pytest.approx(want, abs=1e-5)
+    assert obj.target_id == tid and obj.position == position
+    word = (handle.config.id2label[tid] if kind == "classifier" else
+            token_text(handle, tid).strip() or token_text(handle, tid)) if tid is not None else ""
+    assert obj.target_label == OBJECTIVE_LABELS[kind].format(word=word, mask=handle.tokenizer.mask_token,
+                                                             position=position)
+
+
+def test_a_kind_without_an_objective_is_refused_as_before(tiny_classifier, monkeypatch):
+    from plm_core.attribution import objective
+
+    monkeypatch.delitem(objective.OBJECTIVES, tiny_classifier.kind)
+    with tiny_classifier.lock, pytest.raises(UnsupportedModelError, match="attribution does not support classifier models"):
+        objective.build_objective(tiny_classifier, "good movie", None)
+
+
 # ---- static: no adapter carries a moved feature behaviour, and nothing outside its table switches on it -----------
 
 # feature behaviour that moved from KindAdapter to the feature's own strategy table: member -> the module that owns it
@@ -151,6 +220,8 @@ MOVED = {
     "sweep_measure": "plm_core/masking.py",
     "sweep_label": "plm_core/masking.py",
     "token_name": "plm_core/masking.py",
+    "objective": "plm_core/attribution/objective.py",
+    "default_target": "plm_core/attribution/objective.py",
 }
 
 
@@ -182,4 +253,7 @@ def test_every_strategy_table_names_registered_kinds_only():
     from plm_core.masking import SWEEP_MEASURES
 
     assert set(templates.TEMPLATE_SCORERS) <= set(KINDS)
+    from plm_core.attribution.objective import OBJECTIVES
+
     assert set(SWEEP_MEASURES) == set(KINDS)  # every kind has its own measure
+    assert set(OBJECTIVES) == set(KINDS)
