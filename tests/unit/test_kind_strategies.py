@@ -210,6 +210,42 @@ def test_a_kind_without_an_objective_is_refused_as_before(tiny_classifier, monke
         objective.build_objective(tiny_classifier, "good movie", None)
 
 
+# ---- Evaluate modes, lesson probes (plm_core.evaluate.LM_READOUTS, plm_core.lessons.compute tables) ------------
+
+# what each kind offered before the tables replaced the adapter.output switches (True: the mode works)
+EVALUATE_MODES = {"masked_lm": (False, True, True), "causal_lm": (False, True, True), "classifier": (True, False, False),
+                  "encoder": (False, False, False), "seq2seq": (False, False, False)}
+LESSON_BIAS_METHOD = {"masked_lm": "p(he) − p(she) at [MASK]", "causal_lm": "p(he) − p(she) as the next token",
+                      "seq2seq": "p(he) − p(she) as the next token",
+                      "classifier": "cos(·, “man” sentence) − cos(·, “woman” sentence), sentence embeddings",
+                      "encoder": "cos(·, “man” sentence) − cos(·, “woman” sentence), sentence embeddings"}
+
+
+@pytest.mark.parametrize("name", KIND_CASES)
+def test_evaluate_modes_and_lesson_probes_of_every_kind_as_before(tiny_handles, name):
+    from plm_core import evaluate
+    from plm_core.bias.common import require_masked_lm
+    from plm_core.lessons import compute
+
+    handle = tiny_handles[name]
+    kind = handle.kind
+    modes = evaluate.modes(handle)
+    assert tuple(modes[m] is None for m in ("classifier", "label_words", "perplexity")) == EVALUATE_MODES[kind]
+    if kind == "masked_lm":
+        require_masked_lm(handle, "CrowS-Pairs")
+    else:
+        with pytest.raises(UnsupportedModelError, match="CrowS-Pairs needs a masked language model"):
+            require_masked_lm(handle, "CrowS-Pairs")
+    try:
+        probe = compute.bias_probe(handle, ["nurse"])
+    except UnsupportedModelError as err:  # a language-model probe on a vocabulary without " he" / " she"
+        assert "as the next token" in LESSON_BIAS_METHOD[kind] and "no single token for" in str(err)
+    else:
+        assert probe.method == LESSON_BIAS_METHOD[kind]
+    occ = compute.occlusion(handle, "the cat sat on the mat")
+    assert occ.what.startswith("drop in p(class" if kind == "classifier" else "1 − cosine similarity")
+
+
 # ---- static: no adapter carries a moved feature behaviour, and nothing outside its table switches on it -----------
 
 # feature behaviour that moved from KindAdapter to the feature's own strategy table: member -> the module that owns it
@@ -249,6 +285,21 @@ def test_no_module_switches_on_a_moved_adapter_member():
     assert not offenders, offenders
 
 
+def _adapter_output_reads(path: Path) -> int:
+    """How many times ``path`` reads ``<...>adapter.output`` (the prediction type a feature used to branch on)."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    return sum(1 for node in ast.walk(tree) if isinstance(node, ast.Attribute) and node.attr == "output"
+               and ((isinstance(node.value, ast.Attribute) and node.value.attr == "adapter")
+                    or (isinstance(node.value, ast.Name) and node.value.id == "adapter")))
+
+
+def test_no_core_feature_branches_on_the_adapter_output_tag():
+    """plm_core's features look their per-kind behaviour up in their own tables, not in ``adapter.output``."""
+    offenders = [path.relative_to(ROOT).as_posix() for path in sorted((ROOT / "plm_core").rglob("*.py"))
+                 if "kinds" not in path.relative_to(ROOT / "plm_core").parts[:1] and _adapter_output_reads(path)]
+    assert not offenders, offenders
+
+
 def test_every_strategy_table_names_registered_kinds_only():
     from plm_core.masking import SWEEP_MEASURES
 
@@ -257,3 +308,10 @@ def test_every_strategy_table_names_registered_kinds_only():
 
     assert set(SWEEP_MEASURES) == set(KINDS)  # every kind has its own measure
     assert set(OBJECTIVES) == set(KINDS)
+    from plm_core import evaluate
+    from plm_core.bias.common import MASKED_LM_KINDS
+    from plm_core.lessons import compute
+
+    for table in (evaluate.LM_READOUTS, evaluate.CLASS_HEADS, MASKED_LM_KINDS, compute.LM_PROBES,
+                  compute.OCCLUSION_BY_CLASS):
+        assert set(table) <= set(KINDS)
