@@ -296,16 +296,12 @@ class KindAdapter:
     def query_row(self, handle: ModelHandle, encoding: Encoding) -> int:
         """The one token row (index into ``encoding``) the model's output for the whole input is read from.
 
-        The single place this fact is decided: attention-based attributions (:meth:`attention_rows`), the
+        The single place this fact is decided: attention-based attributions (:func:`plm_core.attribution.specs.attention_rows`), the
         attention-vs-attribution lesson and the encoder-decoder classifier's objective all ask here. Default:
         the first token ([CLS], ``<s>``); a next-token kind overrides it with the last token, a classifier with
         the row its head pools (transformers' ``*ForSequenceClassification``).
         """
         return 0
-
-    def attention_rows(self, handle: ModelHandle, position: int | None, encoding: Encoding) -> list[int]:
-        """Query rows whose attention an attention-based attribution reads for the target at ``position``."""
-        return [position] if position is not None else list(range(len(encoding)))
 
 
 def softmax_np(vector: torch.Tensor) -> np.ndarray:

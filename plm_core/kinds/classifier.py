@@ -109,6 +109,3 @@ class ClassifierAdapter(KindAdapter):
             kept = [i for i, t in enumerate(ids) if pad is None or t != pad]
             return kept[-1] if kept else 0  # transformers' argmax over an all-pad row is 0
         return 0
-
-    def attention_rows(self, handle: ModelHandle, position: int | None, encoding: Encoding) -> list[int]:
-        return [self.query_row(handle, encoding)]

@@ -202,6 +202,35 @@ def test_attribution_objective_of_every_kind_as_before(tiny_handles, name):
                                                              position=position)
 
 
+@pytest.mark.parametrize("name", KIND_CASES)
+def test_attention_attribution_reads_the_rows_of_every_kind_as_before(tiny_handles, name):
+    from plm_core.attribution import attribute
+    from plm_core.tokens import encode
+
+    handle = tiny_handles[name]
+    kind = handle.kind
+    text = OBJECTIVE_TEXT.get(kind, "the cat sat on the mat today")
+    if kind == "masked_lm":
+        text = text.replace("[MASK]", handle.tokenizer.mask_token)
+    target = _similarity_target() if kind == "encoder" else None
+    if kind == "seq2seq":
+        with pytest.raises(UnsupportedModelError):
+            attribute(handle, text, "attention_last_layer", target=target)
+        return
+    result = attribute(handle, text, "attention_last_layer", target=target)
+    enc, _ = encode(handle, text)
+    ids = list(enc.input_ids)
+    rows = {"classifier": [0], "encoder": list(range(len(ids))), "causal_lm": [len(ids) - 1],
+            "masked_lm": [ids.index(handle.tokenizer.mask_token_id) if kind == "masked_lm" else -1]}[kind]
+    assert result.params["query_rows"] == ",".join(map(str, rows))
+
+
+def _similarity_target():
+    from plm_core.attribution.types import Target
+
+    return Target("similarity", other="a dog")
+
+
 def test_a_kind_without_an_objective_is_refused_as_before(tiny_classifier, monkeypatch):
     from plm_core.attribution import objective
 
@@ -258,6 +287,7 @@ MOVED = {
     "token_name": "plm_core/masking.py",
     "objective": "plm_core/attribution/objective.py",
     "default_target": "plm_core/attribution/objective.py",
+    "attention_rows": "plm_core/attribution/specs.py",
 }
 
 
