@@ -12,6 +12,14 @@ LM): read out a vector per row, softmax it, compare two rows label by label.
 
 Architecture facts (where attention modules are, positions, heads) are not kind facts: they live in
 :mod:`plm_core.architectures`, keyed by ``config.model_type``.
+
+An adapter keeps what every feature shares: inputs, the forward read-out, predictions and comparisons, tokens,
+generation's decoder. What one feature does differently per kind lives in that feature, in a table keyed by the
+adapter's ``name`` (HF pipelines' small per-task interface): template bias scoring in
+:data:`plm_core.bias.templates.TEMPLATE_SCORERS`, the occlusion sweep's measure in
+:data:`plm_core.masking.SWEEP_MEASURES`, the attribution objective in :data:`plm_core.attribution.objective.OBJECTIVES`
+(attention rows: :func:`plm_core.attribution.specs.attention_rows`), Evaluate's read-outs in
+:data:`plm_core.evaluate.LM_READOUTS`. A new kind adds its row there; a kind without one is refused by the feature.
 """
 
 from __future__ import annotations
