@@ -46,6 +46,7 @@ from plm_core.metrics import (  # noqa: F401 - re-exported: the Evaluate page's 
     classification_metrics,
 )
 from plm_core.handle import ModelHandle
+from plm_core.kinds import CausalLMAdapter, ClassifierAdapter, MaskedLMAdapter
 from plm_core.tokens import clean_text
 
 Mode = Literal["classifier", "label_words", "perplexity"]
@@ -144,20 +145,28 @@ def columns(rows: Sequence[LabelledRow | EvalRow]) -> list[str]:
 CLASSES_MODE: Mode = "classifier"  # the evaluation mode that reads the model's own classes (not a model kind)
 
 
+# model kind -> how it answers a label-word prompt and scores perplexity: "mask" (a masked LM: the label word at
+# its [MASK], pseudo-perplexity) or "next_word" (a decoder-only LM: the word after the prompt); a kind absent here
+# is refused for label words and perplexity (modes() says why)
+LM_READOUTS: dict[str, Literal["mask", "next_word"]] = {MaskedLMAdapter.name: "mask", CausalLMAdapter.name: "next_word"}
+# model kinds whose own classes the "classifier" mode reads
+CLASS_HEADS: frozenset[str] = frozenset({ClassifierAdapter.name})
+
+
 def _masked(handle: ModelHandle) -> bool:
-    """A masked LM: label words are scored at its [MASK] (the kind adapter's read-out)."""
-    return handle.adapter.output == "masked_token"
+    """A masked LM: label words are scored at its [MASK] (:data:`LM_READOUTS`)."""
+    return LM_READOUTS.get(handle.kind) == "mask"
 
 
 def _causal(handle: ModelHandle) -> bool:
-    """A decoder-only LM: label words are scored as the next word after the prompt."""
-    return handle.adapter.output == "next_token" and handle.adapter.prompt_is_prefix
+    """A decoder-only LM: label words are scored as the next word after the prompt (:data:`LM_READOUTS`)."""
+    return LM_READOUTS.get(handle.kind) == "next_word"
 
 
 def modes(handle: ModelHandle) -> dict[Mode, str | None]:
     """Each mode with None when it works on this model, else the reason it does not."""
     kind, masked, causal = handle.kind, _masked(handle), _causal(handle)
-    head = None if handle.adapter.output == "classes" else msg("this model has no classification head (it is a {kind}); "
+    head = None if kind in CLASS_HEADS else msg("this model has no classification head (it is a {kind}); "
                                                   "train one in lesson 5, or use label words with a masked or "
                                                   "causal LM", kind=kind)
     lm = None if masked or causal else msg("label words and perplexity need a masked or causal "

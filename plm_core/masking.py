@@ -18,6 +18,7 @@ import torch
 from plm_core.errors import InvalidInputError, UnsupportedModelError, clip, excerpt
 from plm_core.inference import mask_positions, model_inputs, run
 from plm_core.handle import ModelHandle
+from plm_core.kinds import CausalLMAdapter, ClassifierAdapter, EncoderAdapter, MaskedLMAdapter, Seq2SeqAdapter
 from plm_core.display import spacing_scheme, token_text, token_texts
 from plm_core.tokens import clean_text, encode
 from plm_core.types import Encoding, FillIn, ModelKind, Prediction, PredictionComparison
@@ -299,6 +300,108 @@ def mask_and_predict(handle: ModelHandle, text: str, spec: MaskSpec, *, text_pai
 # ---------------------------------------------------------------- occlusion sweep
 
 
+class SweepMeasure:
+    """What the occlusion sweep measures for one model kind, and where it reads each row; one instance per kind
+    in :data:`SWEEP_MEASURES`.
+
+    The default is that of a model with one output distribution per input: the probability of the unoccluded
+    input's top prediction, read where the kind reads its prediction (``KindAdapter.outputs``).
+    """
+
+    def positions(self, handle: ModelHandle, base: Encoding, units: Sequence[Sequence[int]], n_extra: int,
+                  strategy: str) -> list[int] | None:
+        """Where each row is read: one index per row of ``[base, *extra rows, *one copy per unit]`` (``units``:
+        the token positions occluded together in each copy), or None for the kind's own read-out position.
+
+        Raises:
+            InvalidInputError: the input has nothing to measure.
+        """
+        return None
+
+    def measure(self, handle: ModelHandle, out: torch.Tensor, anchor: torch.Tensor, masks: Sequence[int],
+                has_ref: bool) -> tuple[np.ndarray, str]:
+        """The swept quantity, float32 ``[row]`` (row 0 = the unoccluded input), and its name, from the kind's
+        read-out vectors ``out`` ``[row, label]`` (``anchor``: the vector compared with, row 0 or the reference)."""
+        probs = handle.adapter.probabilities(handle, out)
+        top = int(probs[0].argmax())
+        return probs[:, top].cpu().numpy().astype(np.float32), self.label(handle, top, masks)
+
+    def label(self, handle: ModelHandle, top: int, masks: Sequence[int]) -> str:
+        """The name of the measure when ``top`` (a vocabulary id) is the unoccluded input's top prediction."""
+        return msg("probability of '{token}'", token=token_text(handle, top).strip())
+
+
+class ClassSweep(SweepMeasure):
+    """Classifier: the probability of the predicted label."""
+
+    def label(self, handle: ModelHandle, top: int, masks: Sequence[int]) -> str:
+        return msg("probability of '{token}'", token=handle.adapter.labels(handle)[top])
+
+
+class NextTokenSweep(SweepMeasure):
+    """Causal LM: the probability of the predicted next token."""
+
+    def label(self, handle: ModelHandle, top: int, masks: Sequence[int]) -> str:
+        return msg("probability of the next token '{token}'", token=token_text(handle, top).strip())
+
+
+class NextTargetTokenSweep(SweepMeasure):
+    """Encoder-decoder: the probability of the predicted next target token."""
+
+    def label(self, handle: ModelHandle, top: int, masks: Sequence[int]) -> str:
+        return msg("probability of the next target token '{token}'", token=token_text(handle, top).strip())
+
+
+class FillInSweep(SweepMeasure):
+    """Masked LM: the probability of the top fill-in at the first mask."""
+
+    def positions(self, handle: ModelHandle, base: Encoding, units: Sequence[Sequence[int]], n_extra: int,
+                  strategy: str) -> list[int] | None:
+        """The first mask; deleting tokens before it shifts it left by as many."""
+        from plm_core.tokens import no_mask_message
+
+        masks = mask_positions(handle, base)
+        if not masks:
+            cut = no_mask_message(handle, base) if base.truncated else ""
+            with handle.lock:
+                mask = handle.tokenizer.mask_token or "[MASK]"
+            raise InvalidInputError((cut if " past the limit" in cut else "") or msg(
+                "the sweep measures the top fill-in at a mask: mask a token or type {value}", value=mask))
+        first = masks[0]
+        return [first] * (1 + n_extra) + [
+            first - sum(1 for t in u if t < first) if strategy == "delete" else first for u in units]
+
+    def label(self, handle: ModelHandle, top: int, masks: Sequence[int]) -> str:
+        return msg("probability of the fill-in '{token}' at position {position}",
+                   token=token_text(handle, top).strip(), position=masks[0])
+
+
+class SimilaritySweep(SweepMeasure):
+    """Sentence encoder: cosine similarity to the unoccluded sentence, or to the reference sentence."""
+
+    def measure(self, handle: ModelHandle, out: torch.Tensor, anchor: torch.Tensor, masks: Sequence[int],
+                has_ref: bool) -> tuple[np.ndarray, str]:
+        sims = (out @ anchor).cpu().numpy().astype(np.float32)
+        return sims, msg("similarity to the reference sentence") if has_ref else msg("similarity to the unoccluded sentence")
+
+
+# model kind -> what the occlusion sweep measures; a kind absent here gets the default (the probability of its
+# top prediction), as every kind without its own measure did when this lived on the kind adapters
+SWEEP_MEASURES: dict[str, SweepMeasure] = {
+    MaskedLMAdapter.name: FillInSweep(),
+    CausalLMAdapter.name: NextTokenSweep(),
+    ClassifierAdapter.name: ClassSweep(),
+    EncoderAdapter.name: SimilaritySweep(),
+    Seq2SeqAdapter.name: NextTargetTokenSweep(),
+}
+_DEFAULT_SWEEP = SweepMeasure()
+
+
+def sweep_measure(kind: str) -> SweepMeasure:
+    """What the occlusion sweep measures for a model of ``kind`` (:data:`SWEEP_MEASURES`)."""
+    return SWEEP_MEASURES.get(kind, _DEFAULT_SWEEP)
+
+
 def occlusion_sweep(handle: ModelHandle, text: str, spec: MaskSpec | None = None, *, strategy: Strategy | None = None,
                     text_pair: str | None = None, reference: str | None = None, batch_size: int = SWEEP_BATCH,
                     max_tokens: int | None = None, words: Encoding | None = None) -> OcclusionResult:
@@ -321,6 +424,7 @@ def occlusion_sweep(handle: ModelHandle, text: str, spec: MaskSpec | None = None
         InvalidInputError: a masked LM input with no mask to measure; nothing to occlude.
     """
     strategy = strategy or ("mask_token" if handle.adapter.can_mask(handle) else "delete")
+    sweep = sweep_measure(handle.kind)
     if strategy == "substitute":
         raise InvalidInputError(msg('the occlusion sweep masks or deletes tokens; choose mask_token or delete'))
     if batch_size < 1:
@@ -346,7 +450,7 @@ def occlusion_sweep(handle: ModelHandle, text: str, spec: MaskSpec | None = None
         if handle.adapter.uses_reference and ref_text:
             extra = [encode(handle, ref_text, max_tokens=max_tokens)[0]]
         rows = [base, *extra, *copies]
-        positions = handle.adapter.sweep_positions(handle, base, swept, len(extra), strategy)
+        positions = sweep.positions(handle, base, swept, len(extra), strategy)
         step = _chunk_size(handle, len(base), batch_size)
         outs = [_run(handle, rows[s : s + step], None if positions is None else positions[s : s + step])
                 for s in range(0, len(rows), step)]
@@ -355,7 +459,7 @@ def occlusion_sweep(handle: ModelHandle, text: str, spec: MaskSpec | None = None
         anchor, out = out[1], torch.cat([out[:1], out[2:]])
     else:
         anchor = out[0]
-    measured, label = handle.adapter.sweep_measure(handle, out, anchor, masks, bool(extra))
+    measured, label = sweep.measure(handle, out, anchor, masks, bool(extra))
     values = np.full(len(units) if words is not None else len(base), np.nan, np.float32)
     values[[n for n, u in enumerate(units) if u] if words is not None else targets] = measured[1:]
     effects = (measured[0] - values).astype(np.float32)

@@ -13,17 +13,22 @@ import contextlib
 import weakref
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import torch
 
 from plm_core.attribution.types import Target
 from plm_core.errors import InvalidInputError, UnsupportedModelError, clip, excerpt
-from plm_core.inference import class_labels, decoder_start, lm_body_and_head, mean_pool, run
+from plm_core.inference import class_labels, decoder_start, lm_body_and_head, mask_positions, mean_pool, run
+from plm_core.kinds import CausalLMAdapter, ClassifierAdapter, EncoderAdapter, MaskedLMAdapter, Seq2SeqAdapter
 from plm_core.handle import ModelHandle
 from plm_core.display import is_bytes, token_text, token_texts
-from plm_core.tokens import clean_token, encode
+from plm_core.tokens import clean_token, encode, no_mask_message
 from plm_core.types import Encoding
 from plm_core.i18n import msg
+
+if TYPE_CHECKING:
+    from transformers import BatchEncoding
 
 
 @dataclass
@@ -136,7 +141,7 @@ def _other_embedding(handle: ModelHandle, other: str, max_tokens: int | None) ->
 
 def default_target(handle: ModelHandle) -> Target:
     """The model kind's default target (the first of ``handle.adapter.target_kinds``)."""
-    return handle.adapter.default_target()
+    return Target(handle.adapter.target_kinds[0])
 
 
 @contextlib.contextmanager
@@ -198,20 +203,23 @@ def model_of_embeds(handle: ModelHandle, prep: Prepared, emb: torch.Tensor, modu
 
 def build_objective(handle: ModelHandle, text: str, target: Target | None, text_pair: str | None = None,
                     max_tokens: int | None = None) -> Objective:
-    """Encode ``text`` and build f(word embeddings) -> target value (``handle.adapter.objective``).
+    """Encode ``text`` and build f(word embeddings) -> target value (the kind's entry in :data:`OBJECTIVES`).
     Call under ``handle.lock``.
 
     Raises:
         InvalidInputError: no [MASK] where the target needs one, an empty second sentence, an empty word.
-        UnsupportedModelError: a target kind that does not fit the model kind.
+        UnsupportedModelError: a target kind that does not fit the model kind; a kind attribution does not support.
     """
     adapter = handle.adapter
-    target = target or adapter.default_target()
+    target = target or default_target(handle)
     if target.kind not in adapter.target_kinds:
         raise UnsupportedModelError(
             msg("a '{kind}' target does not fit a {value}; use one of: {value2}", kind=target.kind, value=adapter.name.replace('_', ' '), value2=', '.join(adapter.target_kinds)))
     encoding, batch = encode(handle, text, text_pair, max_tokens=max_tokens)
-    return adapter.objective(handle, encoding, batch, target, max_tokens)
+    objective = OBJECTIVES.get(handle.kind)
+    if objective is None:
+        raise UnsupportedModelError(msg('attribution does not support {name} models', name=adapter.name))
+    return objective(handle, encoding, batch, target, max_tokens)
 
 
 def class_objective(handle: ModelHandle, prep: Prepared, target: Target) -> Objective:
@@ -375,6 +383,88 @@ def token_objective(handle: ModelHandle, prep: Prepared, target: Target, positio
             return logits.log_softmax(-1)[:, tid].exp() if target.output == "prob" else logits[:, tid]
 
     return Objective(prep.encoding, prep.input_embeds, prep.fixed, f, target, tid, label, position, tuple(notes))
+
+
+# ---- the objective of each model kind ------------------------------------------------------------------------------
+
+# (handle, encoding, its batch of one, target, max_tokens) -> Objective; called under ``handle.lock``
+ObjectiveFn = Callable[[ModelHandle, Encoding, "BatchEncoding", Target, "int | None"], Objective]
+
+
+def class_target(handle: ModelHandle, encoding: Encoding, batch: BatchEncoding, target: Target,
+                 max_tokens: int | None) -> Objective:
+    """Classifier: a class probability (or logit) (:func:`class_objective`)."""
+    return class_objective(handle, prepare(handle, encoding, batch), target)
+
+
+def similarity_target(handle: ModelHandle, encoding: Encoding, batch: BatchEncoding, target: Target,
+                      max_tokens: int | None) -> Objective:
+    """Sentence encoder: cosine similarity to a second sentence (:func:`similarity_objective`)."""
+    return similarity_objective(handle, prepare(handle, encoding, batch), target, max_tokens)
+
+
+def masked_token_target(handle: ModelHandle, encoding: Encoding, batch: BatchEncoding, target: Target,
+                        max_tokens: int | None) -> Objective:
+    """Masked LM: a word (or the contrast of two) at [MASK] number ``target.mask_index``; every mask stays a mask
+    in the baseline.
+
+    Raises:
+        InvalidInputError: no [MASK] in the input, or no [MASK] of that number.
+    """
+    prep = prepare(handle, encoding, batch)
+    positions = mask_positions(handle, encoding)
+    with handle.lock:
+        mask_tok = handle.tokenizer.mask_token or "[MASK]"
+    if not positions:
+        raise InvalidInputError(no_mask_message(handle, encoding))
+    if not 0 <= target.mask_index < len(positions):
+        raise InvalidInputError(msg('there are {n_positions} {mask_tok} tokens; mask_index {mask_index} does not '
+                                    'exist',
+                                    n_positions=len(positions), mask_tok=mask_tok, mask_index=target.mask_index))
+    position = positions[target.mask_index]
+    prep.fixed[positions] = True  # every mask stays a mask in the baseline
+    return token_objective(handle, prep, target, position, leading_space=True,
+                           where=msg("at {mask} (token {position})", mask=mask_tok, position=position))
+
+
+def next_token_target(handle: ModelHandle, encoding: Encoding, batch: BatchEncoding, target: Target,
+                      max_tokens: int | None) -> Objective:
+    """Causal LM: the next token after the text (read at the last token)."""
+    prep = prepare(handle, encoding, batch)
+    return token_objective(handle, prep, target, len(encoding) - 1, where=msg("as the next token"),
+                           leading_space=not encoding.text.endswith((" ", "\n", "\t")))
+
+
+def next_target_token_target(handle: ModelHandle, encoding: Encoding, batch: BatchEncoding, target: Target,
+                             max_tokens: int | None) -> Objective:
+    """Encoder-decoder: the next target token, explained by the source tokens and the target prefix: f(word
+    embeddings of both), the source's fed to the encoder and the prefix's to the decoder."""
+    n_source = batch["input_ids"].shape[1]
+    both = {"input_ids": torch.cat([batch["input_ids"], batch["decoder_input_ids"]], dim=1),
+            "attention_mask": batch["attention_mask"], "decoder_attention_mask": batch["decoder_attention_mask"]}
+    prep = prepare(handle, encoding, both, keys=("attention_mask", "decoder_attention_mask"))
+
+    def logits_at(emb: torch.Tensor) -> torch.Tensor:
+        with prep.autocast:
+            out = run(handle, {"inputs_embeds": emb[:, :n_source], "decoder_inputs_embeds": emb[:, n_source:],
+                               **prep.expand(emb.shape[0])}, grad=True)
+        return out.logits[:, -1].float()
+
+    prefix = encoding.text_pair or ""
+    return token_objective(handle, prep, target, len(encoding) - 1, where=msg("as the next target token"),
+                           leading_space=bool(prefix) and not prefix.endswith((" ", "\n", "\t")),
+                           logits_at=logits_at)
+
+
+# model kind -> the scalar its attributions explain; a kind absent here is refused by build_objective with
+# "attribution does not support {name} models"
+OBJECTIVES: dict[str, ObjectiveFn] = {
+    MaskedLMAdapter.name: masked_token_target,
+    CausalLMAdapter.name: next_token_target,
+    ClassifierAdapter.name: class_target,
+    EncoderAdapter.name: similarity_target,
+    Seq2SeqAdapter.name: next_target_token_target,
+}
 
 
 def baseline_embeds(handle: ModelHandle, obj: Objective, baseline: str) -> torch.Tensor:

@@ -19,7 +19,10 @@ import torch
 from plm_core.attribution import methods as _m
 from plm_core.errors import UnsupportedModelError
 from plm_core.i18n import msg
+from plm_core.handle import ModelHandle
 from plm_core.inference import model_inputs
+from plm_core.kinds import ClassifierAdapter
+from plm_core.types import Encoding
 
 MethodFn = Callable[[_m.Context], tuple[np.ndarray, dict[str, object]]]
 CostFn = Callable[[int, "int | None", "int | None"], float]
@@ -68,6 +71,19 @@ class MethodSpec:
     note: str | None = None
 
 
+# model kinds whose attention-based attribution reads the one row the head pools (KindAdapter.query_row), whatever
+# the target; any other kind reads the explained token's row (or every row when the target has no position)
+POOLED_ROW_KINDS: frozenset[str] = frozenset({ClassifierAdapter.name})
+
+
+def attention_rows(handle: ModelHandle, position: int | None, encoding: Encoding) -> list[int]:
+    """Query rows (indices into ``encoding``) whose attention an attention-based attribution reads for the target
+    at ``position`` (:data:`POOLED_ROW_KINDS`)."""
+    if handle.kind in POOLED_ROW_KINDS:
+        return [handle.adapter.query_row(handle, encoding)]
+    return [position] if position is not None else list(range(len(encoding)))
+
+
 def _attention_method(rollout: bool) -> MethodFn:
     def run(ctx: _m.Context) -> tuple[np.ndarray, dict[str, object]]:
         from plm_core.attention import attention_rollout, run_with_attention
@@ -79,7 +95,7 @@ def _attention_method(rollout: bool) -> MethodFn:
         # model_inputs adds token types only where the model reads them (not RoBERTa's single type)
         attentions = run_with_attention(handle, model_inputs(handle, [enc]))
         weights = torch.stack([a[0] for a in attentions]).float().cpu().numpy()  # [layer, head, query, key]
-        rows = handle.adapter.attention_rows(handle, obj.position, enc)
+        rows = attention_rows(handle, obj.position, enc)
         if rollout:
             flow = attention_rollout(weights)[-1]  # [query, key]
         else:

@@ -17,6 +17,7 @@ from plm_core.errors import UnsupportedModelError
 from plm_core.export import records_to_csv
 from plm_core.inference import lm_body_and_head, run
 from plm_core.handle import ModelHandle
+from plm_core.kinds import MaskedLMAdapter
 from plm_core.i18n import msg
 
 CONTENT_WARNING = msg(
@@ -55,10 +56,19 @@ def report(progress: ProgressFn | None, done: int, total: int) -> None:
         progress(done, total)
 
 
+# model kinds the dataset probes score (CrowS-Pairs, BEC-Pro: pseudo-log-likelihoods at [MASK])
+MASKED_LM_KINDS: frozenset[str] = frozenset({MaskedLMAdapter.name})
+
+
 def require_masked_lm(handle: ModelHandle, what: str) -> None:
+    """Refuse a model the dataset probe ``what`` cannot score.
+
+    Raises:
+        UnsupportedModelError: not of a kind in :data:`MASKED_LM_KINDS`, or a tokenizer without a mask token.
+    """
     with handle.lock:
         mask_id = handle.tokenizer.mask_token_id
-    if handle.adapter.output != "masked_token" or mask_id is None:
+    if handle.kind not in MASKED_LM_KINDS or mask_id is None:
         raise UnsupportedModelError(
             msg('{what} needs a masked language model (BERT-style, with a [MASK] token); {model_id} is a {kind}. '
                 'Load one in the sidebar, e.g. bert-base-uncased.',

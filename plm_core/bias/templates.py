@@ -27,7 +27,7 @@ import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -38,7 +38,7 @@ from plm_core.bias.common import (CAVEATS, ProgressFn, StopFn, masked_log_probs,
                                   rows_to_csv, single_token_id, table_to_csv)
 from plm_core.errors import InvalidInputError, UnsupportedModelError, excerpt
 from plm_core.inference import embed, run
-from plm_core.kinds import get_adapter
+from plm_core.kinds import CausalLMAdapter, ClassifierAdapter, EncoderAdapter, MaskedLMAdapter
 from plm_core.handle import ModelHandle
 from plm_core.i18n import msg
 
@@ -188,7 +188,8 @@ class TemplateResult:
     @property
     def probability(self) -> bool:
         """Scores are probabilities (masked LM): their intervals are built on the logit scale, inside [0, 1]."""
-        return _scoring(self.kind) == "mask"
+        scorer = TEMPLATE_SCORERS.get(self.kind)
+        return scorer is not None and scorer.probability
 
     @property
     def interval(self) -> str:
@@ -264,6 +265,7 @@ def slot_names(template: str) -> list[str]:
 
 def validate(tset: TemplateSet, kind: str) -> None:
     """Raise InvalidInputError with a clear message for anything that cannot be probed."""
+    scorer = TEMPLATE_SCORERS.get(kind)
     if not tset.templates or not any(t.strip() for t in tset.templates):
         raise InvalidInputError(msg("there is no template: write one sentence per line, e.g. '[NAME] worked as a "
                                     "[MASK].'"))
@@ -284,17 +286,8 @@ def validate(tset: TemplateSet, kind: str) -> None:
             raise InvalidInputError(msg('template {i} uses the slot(s) {value} that have no word list (defined: '
                                         '{value2})',
                                         i=i, value=', '.join(('[' + n + ']' for n in unknown)), value2=', '.join(('[' + n + ']' for n in defined)) or msg('none')))
-        n_mask = template.count(MASK)
-        if _scoring(kind) in ("mask", "continuation") and n_mask != 1:
-            what = msg("no [MASK]") if n_mask == 0 else msg("{n} [MASK]s", n=n_mask)
-            raise InvalidInputError(msg("template {i} ({template}) has {what}: put exactly one [MASK] where the "
-                                        "target words go",
-                                        i=i, template=excerpt(template), what=what))
-        if _scoring(kind) == "similarity" and n_mask:
-            raise InvalidInputError(msg("template {i} ({template}) has a [MASK], but a sentence encoder has no "
-                                        "masked-word head: it compares each filled sentence with each target, so "
-                                        "write the templates without [MASK] (or load a masked LM)",
-                                        i=i, template=excerpt(template)))
+        if scorer is not None:
+            scorer.check_template(i, template)
     for k, inst in enumerate(tset.instances, 1):
         values = dict(inst.slot_values)
         empty = [n for n in slot_names(inst.template) if not values.get(n, "").strip()]
@@ -306,17 +299,8 @@ def validate(tset: TemplateSet, kind: str) -> None:
         if not inst.targets:
             raise InvalidInputError(msg("row {k} ({template}) has no target words", k=k,
                                         template=excerpt(inst.template)))
-    if not _scoring(kind):
+    if scorer is None:
         raise UnsupportedModelError(msg('template probes do not support {kind} models', kind=kind))
-
-
-def _scoring(kind: str) -> str:
-    """How a kind's templates are scored (``KindAdapter.template_scoring``): "mask", "continuation",
-    "similarity", or "" when template probes do not fit it."""
-    try:
-        return get_adapter(kind).template_scoring
-    except UnsupportedModelError:
-        return ""
 
 
 def _fill(template: str, assignment: tuple[tuple[str, str], ...]) -> str:
@@ -674,6 +658,114 @@ def _check_sentences_fit(handle: ModelHandle, sentences: Sequence[str]) -> None:
             _check_fits(handle, s, len(handle.tokenizer(s, truncation=False, verbose=False)["input_ids"]))
 
 
+class TemplateScorer:
+    """How one model kind scores filled templates: what each template must hold, what the model must have, and
+    the score of every (filled sentence, target word). One instance per kind in :data:`TEMPLATE_SCORERS`.
+
+    The default checks are those of a score read at [MASK] or after the text before it (exactly one [MASK]).
+    """
+
+    name: ClassVar[str] = ""  # "mask", "continuation", "similarity": in test names and logs
+    metric: ClassVar[str] = ""  # the name of the score (a msg): axis titles, stored results
+    probability: ClassVar[bool] = False  # scores are probabilities: intervals on the logit scale (stats.T_LOGIT)
+    config_note: ClassVar[str] = ""  # a stored run's configuration says this about the score
+
+    def check_template(self, i: int, template: str) -> None:
+        """Refuse template number ``i`` (1-based) unless it has exactly one [MASK] (where the target words go).
+
+        Raises:
+            InvalidInputError: no [MASK] or several.
+        """
+        n_mask = template.count(MASK)
+        if n_mask != 1:
+            what = msg("no [MASK]") if n_mask == 0 else msg("{n} [MASK]s", n=n_mask)
+            raise InvalidInputError(msg("template {i} ({template}) has {what}: put exactly one [MASK] where the "
+                                        "target words go",
+                                        i=i, template=excerpt(template), what=what))
+
+    def check_model(self, handle: ModelHandle, tset: TemplateSet) -> None:
+        """Refuse, before any work, a model or target words this score cannot use (default: none)."""
+
+    def chunk_size(self, n_targets: int) -> int:
+        """Filled sentences per round of batched forwards (:func:`chunk_size`)."""
+        return 64
+
+    def score(self, handle: ModelHandle, sentences: Sequence[str], targets: Sequence[str],
+              batch_size: int | None) -> np.ndarray:
+        """The score of each target for each filled sentence, ``[sentence, target]``."""
+        raise NotImplementedError
+
+
+class MaskScorer(TemplateScorer):
+    """Masked LM: the probability of each target word (one token) at [MASK]."""
+
+    name = "mask"
+    metric = msg("probability at [MASK]")
+    probability = True
+
+    def check_model(self, handle: ModelHandle, tset: TemplateSet) -> None:
+        """Raises UnsupportedModelError (no mask token) or InvalidInputError (a target of several tokens)."""
+        with handle.lock:
+            has_mask = handle.tokenizer.mask_token_id is not None
+        if not has_mask:
+            raise UnsupportedModelError(msg("{model_id} has no mask token", model_id=handle.model_id))
+        for t in tset.targets:
+            single_token_id(handle, t)  # fail before any work when a target is several tokens
+
+    def score(self, handle: ModelHandle, sentences: Sequence[str], targets: Sequence[str],
+              batch_size: int | None) -> np.ndarray:
+        return _masked_lm_scores(handle, sentences, targets, batch_size)
+
+
+class ContinuationScorer(TemplateScorer):
+    """Causal LM: the log-probability of each target as the continuation of the text before [MASK]."""
+
+    name = "continuation"
+    metric = msg("log-probability of the continuation")
+    config_note = "causal LM: the target continues the text before [MASK]; text after [MASK] is not used"
+
+    def chunk_size(self, n_targets: int) -> int:
+        return max(1, 64 // max(1, n_targets))  # one scored sequence per (sentence, target)
+
+    def score(self, handle: ModelHandle, sentences: Sequence[str], targets: Sequence[str],
+              batch_size: int | None) -> np.ndarray:
+        prefixes = [s.split(MASK, 1)[0].rstrip() for s in sentences]
+        flat = continuation_log_probs(handle, [(p, t) for p in prefixes for t in targets], batch_size)
+        return np.asarray(flat).reshape(len(sentences), len(targets))
+
+
+class SimilarityScorer(TemplateScorer):
+    """Sentence encoder (and a classifier's body): cosine similarity of the filled sentence's embedding with each
+    target's (:func:`plm_core.inference.embed`)."""
+
+    name = "similarity"
+    metric = msg("cosine similarity")
+
+    def check_template(self, i: int, template: str) -> None:
+        """Raises InvalidInputError for a template with a [MASK] (an encoder has no masked-word head)."""
+        if template.count(MASK):
+            raise InvalidInputError(msg("template {i} ({template}) has a [MASK], but a sentence encoder has no "
+                                        "masked-word head: it compares each filled sentence with each target, so "
+                                        "write the templates without [MASK] (or load a masked LM)",
+                                        i=i, template=excerpt(template)))
+
+    def score(self, handle: ModelHandle, sentences: Sequence[str], targets: Sequence[str],
+              batch_size: int | None) -> np.ndarray:
+        _check_sentences_fit(handle, list(sentences) + list(targets))
+        emb = embed(handle, list(sentences) + list(targets))
+        return emb[:len(sentences)] @ emb[len(sentences):].T
+
+
+# model kind -> how its templates are scored; a kind absent here (an encoder-decoder, for now) is refused by
+# validate() with "template probes do not support {kind} models"
+TEMPLATE_SCORERS: dict[str, TemplateScorer] = {
+    MaskedLMAdapter.name: MaskScorer(),
+    CausalLMAdapter.name: ContinuationScorer(),
+    EncoderAdapter.name: SimilarityScorer(),
+    ClassifierAdapter.name: SimilarityScorer(),
+}
+
+
 def plan(handle: ModelHandle, tset: TemplateSet) -> tuple[FilledTemplate, ...]:
     """Check ``tset`` for this model and expand it: the sentences a template job scores.
 
@@ -684,7 +776,7 @@ def plan(handle: ModelHandle, tset: TemplateSet) -> tuple[FilledTemplate, ...]:
     """
     kind = handle.kind
     validate(tset, kind)
-    scoring = _scoring(kind)
+    scorer = TEMPLATE_SCORERS[kind]  # validate refused a kind without one
     filled = expand(tset)
     n_rows = sum(len(f.targets) for f in filled)
     limit = max_scores()
@@ -692,39 +784,24 @@ def plan(handle: ModelHandle, tset: TemplateSet) -> tuple[FilledTemplate, ...]:
         raise InvalidInputError(msg("this set expands to {n_rows:,} scores (templates × slot words × targets); "
                                     "classroom mode allows {limit:,}: shorten a list",
                                     n_rows=n_rows, limit=limit))
-    with handle.lock:
-        has_mask = handle.tokenizer.mask_token_id is not None
-    if scoring == "mask" and not has_mask:
-        raise UnsupportedModelError(msg("{model_id} has no mask token", model_id=handle.model_id))
-    if scoring == "mask":
-        for t in tset.targets:
-            single_token_id(handle, t)  # fail before any work when a target is several tokens
+    scorer.check_model(handle, tset)
     return tuple(filled)
 
 
 def chunk_size(handle: ModelHandle, n_targets: int) -> int:
     """Filled sentences per round of batched forwards."""
-    return 64 if _scoring(handle.kind) != "continuation" else max(1, 64 // max(1, n_targets))
+    return TEMPLATE_SCORERS[handle.kind].chunk_size(n_targets)
 
 
 def score_filled(handle: ModelHandle, probe_slot: str, chunk: Sequence[FilledTemplate], *,
                  batch_size: int | None = None) -> tuple[TemplateRow, ...]:
     """Score each filled sentence of ``chunk`` for each of its own targets (see the module doc)."""
-    scoring = _scoring(handle.kind)
+    scorer = TEMPLATE_SCORERS[handle.kind]
     sentences = [f.sentence for f in chunk]
     targets = tuple(dict.fromkeys(t for f in chunk for t in f.targets))
     if not chunk:
         return ()
-    if scoring == "mask":
-        scores = _masked_lm_scores(handle, sentences, targets, batch_size)
-    elif scoring == "continuation":
-        prefixes = [s.split(MASK, 1)[0].rstrip() for s in sentences]
-        flat = continuation_log_probs(handle, [(p, t) for p in prefixes for t in targets], batch_size)
-        scores = np.asarray(flat).reshape(len(sentences), len(targets))
-    else:
-        _check_sentences_fit(handle, sentences + list(targets))
-        emb = embed(handle, sentences + list(targets))
-        scores = emb[:len(sentences)] @ emb[len(sentences):].T
+    scores = scorer.score(handle, sentences, targets, batch_size)
     rows = []
     for f, row_scores in zip(chunk, scores):
         by_target = dict(zip(targets, row_scores))
@@ -745,15 +822,16 @@ def set_sha256(tset: TemplateSet) -> str:
 def template_config(model_id: str, revision: str | None, kind: str, tset: TemplateSet, *, data_source: str = "",
                     data_sha256: str = "") -> dict[str, Any]:
     """The configuration of a template run (enough to rebuild its :class:`TemplateSet` for the result)."""
+    scorer = TEMPLATE_SCORERS.get(kind)
     config = {"probe": "template", "model_id": model_id, "revision": revision, "kind": kind,
               "metric": metric(kind), "set": tset.name, "templates": list(tset.templates),
               "slots": {k: list(v) for k, v in tset.slots}, "targets": list(tset.targets),
               "layout": "rows" if tset.instances else "lists", "data": data_source or f"template set {tset.name}",
               "data_sha256": data_sha256 or set_sha256(tset),
-              "interval": f"{stats.T_LOGIT if _scoring(kind) == 'mask' else stats.T_MEAN} across templates "
-                          f"({stats.CONFIDENCE:.0%})"}
-    if _scoring(kind) == "continuation":
-        config["note"] = "causal LM: the target continues the text before [MASK]; text after [MASK] is not used"
+              "interval": f"{stats.T_LOGIT if scorer is not None and scorer.probability else stats.T_MEAN} "
+                          f"across templates ({stats.CONFIDENCE:.0%})"}
+    if scorer is not None and scorer.config_note:
+        config["note"] = scorer.config_note
     return config
 
 
@@ -821,12 +899,10 @@ EXAMPLE_SETS: dict[str, TemplateSet] = {s.name: s for s in (
 
 
 def metric(kind: str) -> str:
-    """What a template probe scores for a model of ``kind`` (``KindAdapter.template_metric``; "" when template
-    probes do not fit it)."""
-    try:
-        return get_adapter(kind).template_metric
-    except UnsupportedModelError:
-        return ""
+    """What a template probe scores for a model of ``kind`` (:attr:`TemplateScorer.metric` of
+    :data:`TEMPLATE_SCORERS`; "" when template probes do not fit it)."""
+    scorer = TEMPLATE_SCORERS.get(kind)
+    return scorer.metric if scorer is not None else ""
 
 
 def example_sets_for(kind: str) -> list[TemplateSet]:

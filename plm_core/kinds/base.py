@@ -13,6 +13,14 @@ LM): read out a vector per row, softmax it, compare two rows label by label.
 
 Architecture facts (where attention modules are, positions, heads) are not kind facts: they live in
 :mod:`plm_core.architectures`, keyed by ``config.model_type``.
+
+An adapter keeps what every feature shares: inputs, the forward read-out, predictions and comparisons, tokens,
+generation's decoder. What one feature does differently per kind lives in that feature, in a table keyed by the
+adapter's ``name`` (HF pipelines' small per-task interface): template bias scoring in
+:data:`plm_core.bias.templates.TEMPLATE_SCORERS`, the occlusion sweep's measure in
+:data:`plm_core.masking.SWEEP_MEASURES`, the attribution objective in :data:`plm_core.attribution.objective.OBJECTIVES`
+(attention rows: :func:`plm_core.attribution.specs.attention_rows`), Evaluate's read-outs in
+:data:`plm_core.evaluate.LM_READOUTS`. A new kind adds its row there; a kind without one is refused by the feature.
 """
 
 from __future__ import annotations
@@ -26,7 +34,7 @@ import torch
 
 from plm_core.errors import UnsupportedModelError
 from plm_core.inference import mean_pool, run, top_tokens
-from plm_core.display import token_text, token_texts
+from plm_core.display import token_texts
 from plm_core.tokens import encode_text
 from plm_core.types import Encoding, Prediction, PredictionComparison
 from plm_core.i18n import msg
@@ -35,8 +43,7 @@ from plm_core.kinds.texts import kind_label
 if TYPE_CHECKING:
     from transformers import BatchEncoding, PretrainedConfig
 
-    from plm_core.attribution.objective import Objective
-    from plm_core.attribution.types import Target, TargetKind
+    from plm_core.attribution.types import TargetKind
     from plm_core.handle import ModelHandle
     from plm_core.masking import MaskedInput
 
@@ -95,11 +102,6 @@ class KindAdapter:
     # the Attribution, Masking and Compare pages offer the second text too (a pair classifier's hypothesis, a
     # decoder's target so far); the Attention page always does
     takes_pair: ClassVar[bool] = False
-    # template bias probes (plm_core.bias.templates): how a filled template is scored — "mask" (a target word at
-    # [MASK]), "continuation" (the target after the text before [MASK]), "similarity" (of sentence embeddings) —
-    # and the name of that score; "" where template probes do not fit the kind
-    template_scoring: ClassVar[str] = "similarity"
-    template_metric: ClassVar[str] = msg("cosine similarity")
     # generation step by step (plm_core.generation): the kind writes text left to right, and whether its decoder
     # continues the prompt (a causal LM) or starts afresh with the prompt as the encoder's input (seq2seq)
     generates: ClassVar[bool] = False
@@ -248,43 +250,6 @@ class KindAdapter:
         return PairComparison(self.prediction(handle, a, vectors[0], top_k), self.prediction(handle, b, vectors[1], top_k),
                               (self.pair_comparison(handle, self.comparison_what, probs[0], probs[1], top_k),))
 
-    def sweep_positions(self, handle: ModelHandle, base: Encoding, units: Sequence[Sequence[int]], n_extra: int,
-                        strategy: str) -> list[int] | None:
-        """Where the occlusion sweep reads each row (None: the kind's own read-out position); ``units`` are the
-        token positions occluded together in each copy (one token, or the pieces of one word).
-
-        Raises:
-            InvalidInputError: the input has nothing to measure.
-        """
-        return None
-
-    def sweep_measure(self, handle: ModelHandle, out: torch.Tensor, anchor: torch.Tensor, masks: Sequence[int],
-                      has_ref: bool) -> tuple[np.ndarray, str]:
-        """The swept quantity for every row (row 0 = the unoccluded input) and its name: the probability of the
-        unoccluded input's top prediction."""
-        probs = self.probabilities(handle, out)
-        top = int(probs[0].argmax())
-        return probs[:, top].cpu().numpy().astype(np.float32), self.sweep_label(handle, top, masks)
-
-    def sweep_label(self, handle: ModelHandle, top: int, masks: Sequence[int]) -> str:
-        return msg("probability of '{token}'", token=self.token_name(handle, top))
-
-    @staticmethod
-    def token_name(handle: ModelHandle, token_id: int) -> str:
-        return token_text(handle, token_id).strip()
-
-    # ------------------------------------------------------------------ attribution
-
-    def default_target(self) -> Target:
-        from plm_core.attribution.types import Target
-
-        return Target(self.target_kinds[0])
-
-    def objective(self, handle: ModelHandle, encoding: Encoding, batch: BatchEncoding, target: Target,
-                  max_tokens: int | None) -> Objective:
-        """f(word embeddings) -> the target value, for ``encoding`` (called under ``handle.lock``)."""
-        raise UnsupportedModelError(msg('attribution does not support {name} models', name=self.name))
-
     # ------------------------------------------------------------------ generation and the logit lens
 
     def no_lm_head(self, handle: ModelHandle) -> UnsupportedModelError:
@@ -324,16 +289,12 @@ class KindAdapter:
     def query_row(self, handle: ModelHandle, encoding: Encoding) -> int:
         """The one token row (index into ``encoding``) the model's output for the whole input is read from.
 
-        The single place this fact is decided: attention-based attributions (:meth:`attention_rows`), the
+        The single place this fact is decided: attention-based attributions (:func:`plm_core.attribution.specs.attention_rows`), the
         attention-vs-attribution lesson and the encoder-decoder classifier's objective all ask here. Default:
         the first token ([CLS], ``<s>``); a next-token kind overrides it with the last token, a classifier with
         the row its head pools (transformers' ``*ForSequenceClassification``).
         """
         return 0
-
-    def attention_rows(self, handle: ModelHandle, position: int | None, encoding: Encoding) -> list[int]:
-        """Query rows whose attention an attention-based attribution reads for the target at ``position``."""
-        return [position] if position is not None else list(range(len(encoding)))
 
 
 def softmax_np(vector: torch.Tensor) -> np.ndarray:

@@ -13,10 +13,8 @@ from plm_core.types import Encoding, Prediction
 from plm_core.i18n import msg
 
 if TYPE_CHECKING:
-    from transformers import BatchEncoding, PretrainedConfig
+    from transformers import PretrainedConfig
 
-    from plm_core.attribution.objective import Objective
-    from plm_core.attribution.types import Target
     from plm_core.handle import ModelHandle
 
 
@@ -25,8 +23,6 @@ class CausalLMAdapter(KindAdapter):
     auto_class = "AutoModelForCausalLM"
     architecture_suffixes = ("LMHeadModel", "ForCausalLM")
     output = "next_token"
-    template_scoring = "continuation"
-    template_metric = msg("log-probability of the continuation")
     target_kinds = ("next_token", "contrast")
     token_outputs = True
     comparison_what = msg("next token")
@@ -67,14 +63,3 @@ class CausalLMAdapter(KindAdapter):
     def prediction(self, handle: ModelHandle, encoding: Encoding, vector: torch.Tensor, top_k: int) -> Prediction:
         return Prediction(handle.model_id, self.name, encoding,
                           distributions=(top_tokens(handle, vector, self.read_position(encoding), top_k),))
-
-    def sweep_label(self, handle: ModelHandle, top: int, masks: Sequence[int]) -> str:
-        return msg("probability of the next token '{token}'", token=self.token_name(handle, top))
-
-    def objective(self, handle: ModelHandle, encoding: Encoding, batch: BatchEncoding, target: Target,
-                  max_tokens: int | None) -> Objective:
-        from plm_core.attribution.objective import prepare, token_objective
-
-        prep = prepare(handle, encoding, batch)
-        return token_objective(handle, prep, target, len(encoding) - 1, where=msg("as the next token"),
-                               leading_space=not encoding.text.endswith((" ", "\n", "\t")))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -13,10 +12,6 @@ from plm_core.types import Encoding, Prediction
 from plm_core.i18n import msg
 
 if TYPE_CHECKING:
-    from transformers import BatchEncoding
-
-    from plm_core.attribution.objective import Objective
-    from plm_core.attribution.types import Target
     from plm_core.handle import ModelHandle
 
 
@@ -75,15 +70,6 @@ class ClassifierAdapter(KindAdapter):
         return replace(super().pair_comparison(handle, what, before, after, k),
                        measure=self.measure(self.multi_label(handle)))
 
-    def sweep_label(self, handle: ModelHandle, top: int, masks: Sequence[int]) -> str:
-        return msg("probability of '{token}'", token=self.labels(handle)[top])
-
-    def objective(self, handle: ModelHandle, encoding: Encoding, batch: BatchEncoding, target: Target,
-                  max_tokens: int | None) -> Objective:
-        from plm_core.attribution.objective import class_objective, prepare
-
-        return class_objective(handle, prepare(handle, encoding, batch), target)
-
     def query_row(self, handle: ModelHandle, encoding: Encoding) -> int:
         """The row the classification head pools, as transformers reads it.
 
@@ -108,6 +94,3 @@ class ClassifierAdapter(KindAdapter):
             kept = [i for i, t in enumerate(ids) if pad is None or t != pad]
             return kept[-1] if kept else 0  # transformers' argmax over an all-pad row is 0
         return 0
-
-    def attention_rows(self, handle: ModelHandle, position: int | None, encoding: Encoding) -> list[int]:
-        return [self.query_row(handle, encoding)]

@@ -14,10 +14,6 @@ from plm_core.types import Encoding, Prediction, PredictionComparison
 from plm_core.i18n import msg
 
 if TYPE_CHECKING:
-    from transformers import BatchEncoding
-
-    from plm_core.attribution.objective import Objective
-    from plm_core.attribution.types import Target
     from plm_core.handle import ModelHandle
     from plm_core.masking import MaskedInput
 
@@ -81,14 +77,3 @@ class EncoderAdapter(KindAdapter):
         emb = self.outputs(handle, out, inputs).cpu().numpy()
         pa, pb = (self.prediction(handle, enc, torch.from_numpy(emb[r]), top_k) for r, enc in enumerate((a, b)))
         return PairComparison(pa, pb, self.compare_predictions(pa, pb))
-
-    def sweep_measure(self, handle: ModelHandle, out: torch.Tensor, anchor: torch.Tensor, masks: Sequence[int],
-                      has_ref: bool) -> tuple[np.ndarray, str]:
-        sims = (out @ anchor).cpu().numpy().astype(np.float32)
-        return sims, msg("similarity to the reference sentence") if has_ref else msg("similarity to the unoccluded sentence")
-
-    def objective(self, handle: ModelHandle, encoding: Encoding, batch: BatchEncoding, target: Target,
-                  max_tokens: int | None) -> Objective:
-        from plm_core.attribution.objective import prepare, similarity_objective
-
-        return similarity_objective(handle, prepare(handle, encoding, batch), target, max_tokens)

@@ -15,10 +15,6 @@ from plm_core.types import Encoding, FillIn, Prediction
 from plm_core.i18n import msg
 
 if TYPE_CHECKING:
-    from transformers import BatchEncoding
-
-    from plm_core.attribution.objective import Objective
-    from plm_core.attribution.types import Target
     from plm_core.handle import ModelHandle
     from plm_core.masking import MaskedInput
 
@@ -28,8 +24,6 @@ class MaskedLMAdapter(KindAdapter):
     auto_class = "AutoModelForMaskedLM"
     architecture_suffixes = ("ForMaskedLM", "ForPreTraining")
     output = "masked_token"
-    template_scoring = "mask"
-    template_metric = msg("probability at [MASK]")
     target_kinds = ("token", "contrast")
     token_outputs = True
     comparison_what = msg("fill-in at mask {n}", n=1)
@@ -136,36 +130,3 @@ class MaskedLMAdapter(KindAdapter):
         elif len(ma) != len(mb):
             notes.append(msg('A has {n_ma} masks and B {n_mb}: the first {value} are paired in order', n_ma=len(ma), n_mb=len(mb), value=min(len(ma), len(mb))))
         return PairComparison(pa, pb, comps, tuple(notes))
-
-    def sweep_positions(self, handle: ModelHandle, base: Encoding, units: Sequence[Sequence[int]], n_extra: int,
-                        strategy: str) -> list[int] | None:
-        """The first mask; deleting tokens before it shifts it left by as many."""
-        masks = mask_positions(handle, base)
-        if not masks:
-            raise InvalidInputError(self._cut_mask(handle, base) or msg(
-                "the sweep measures the top fill-in at a mask: mask a token or type {value}", value=self.mask_token(handle)))
-        first = masks[0]
-        return [first] * (1 + n_extra) + [
-            first - sum(1 for t in u if t < first) if strategy == "delete" else first for u in units]
-
-    def sweep_label(self, handle: ModelHandle, top: int, masks: Sequence[int]) -> str:
-        return msg("probability of the fill-in '{token}' at position {position}", token=self.token_name(handle, top),
-                   position=masks[0])
-
-    def objective(self, handle: ModelHandle, encoding: Encoding, batch: BatchEncoding, target: Target,
-                  max_tokens: int | None) -> Objective:
-        from plm_core.attribution.objective import prepare, token_objective
-
-        prep = prepare(handle, encoding, batch)
-        positions = mask_positions(handle, encoding)
-        mask_tok = self.mask_token(handle)
-        if not positions:
-            raise InvalidInputError(no_mask_message(handle, encoding))
-        if not 0 <= target.mask_index < len(positions):
-            raise InvalidInputError(msg('there are {n_positions} {mask_tok} tokens; mask_index {mask_index} does not '
-                                        'exist',
-                                        n_positions=len(positions), mask_tok=mask_tok, mask_index=target.mask_index))
-        position = positions[target.mask_index]
-        prep.fixed[positions] = True  # every mask stays a mask in the baseline
-        return token_objective(handle, prep, target, position, leading_space=True,
-                               where=msg("at {mask} (token {position})", mask=mask_tok, position=position))

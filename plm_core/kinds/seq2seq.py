@@ -27,8 +27,6 @@ from plm_core.kinds.texts import kind_label
 if TYPE_CHECKING:
     from transformers import BatchEncoding, PretrainedConfig
 
-    from plm_core.attribution.objective import Objective
-    from plm_core.attribution.types import Target
     from plm_core.handle import ModelHandle
 
 MAX_SENTINELS = 100  # T5 has <extra_id_0> .. <extra_id_99>
@@ -40,8 +38,6 @@ class Seq2SeqAdapter(CausalLMAdapter):
     auto_class = "AutoModelForSeq2SeqLM"
     architecture_suffixes = ("ForConditionalGeneration",)
     output = "next_token"
-    template_scoring = ""  # template probes do not score encoder-decoders (yet)
-    template_metric = ""
     target_kinds = ("next_token", "contrast")
     comparison_what = msg("next target token")
     target_prefix = True
@@ -161,32 +157,6 @@ class Seq2SeqAdapter(CausalLMAdapter):
         return Prediction(handle.model_id, self.name, encoding,
                           distributions=(top_tokens(handle, vector, self.read_position(encoding), top_k),),
                           spans=fill_spans(handle, encoding))
-
-    def sweep_label(self, handle: ModelHandle, top: int, masks: Sequence[int]) -> str:
-        return msg("probability of the next target token '{token}'", token=self.token_name(handle, top))
-
-    # ------------------------------------------------------------------ attribution
-
-    def objective(self, handle: ModelHandle, encoding: Encoding, batch: BatchEncoding, target: Target,
-                  max_tokens: int | None) -> Objective:
-        """The target token explained by the source tokens and the target prefix: f(word embeddings of both)."""
-        from plm_core.attribution.objective import prepare, token_objective
-
-        n_source = batch["input_ids"].shape[1]
-        both = {"input_ids": torch.cat([batch["input_ids"], batch["decoder_input_ids"]], dim=1),
-                "attention_mask": batch["attention_mask"], "decoder_attention_mask": batch["decoder_attention_mask"]}
-        prep = prepare(handle, encoding, both, keys=("attention_mask", "decoder_attention_mask"))
-
-        def logits_at(emb: torch.Tensor) -> torch.Tensor:
-            with prep.autocast:
-                out = run(handle, {"inputs_embeds": emb[:, :n_source], "decoder_inputs_embeds": emb[:, n_source:],
-                                   **prep.expand(emb.shape[0])}, grad=True)
-            return out.logits[:, -1].float()
-
-        prefix = encoding.text_pair or ""
-        return token_objective(handle, prep, target, len(encoding) - 1, where=msg("as the next target token"),
-                               leading_space=bool(prefix) and not prefix.endswith((" ", "\n", "\t")),
-                               logits_at=logits_at)
 
 
 def sentinels(handle: ModelHandle) -> list[tuple[str, int]]:

@@ -20,6 +20,7 @@ from plm_core.display import token_text, token_texts
 from plm_core.errors import InvalidInputError, UnsupportedModelError, excerpt
 from plm_core.inference import embed, mask_positions, mean_pool, model_inputs, run
 from plm_core.handle import ModelHandle
+from plm_core.kinds import CausalLMAdapter, ClassifierAdapter, MaskedLMAdapter, Seq2SeqAdapter
 from plm_core.tokens import encode
 from plm_core.types import Encoding, QueryKeyResult, TokenDistribution
 from plm_core.i18n import msg
@@ -500,6 +501,10 @@ class Occlusion:
     what: str  # what was measured ("1 − cosine of the sentence embedding", "drop in p(label)")
 
 
+# model kinds whose occlusion (lesson) is the drop of a class probability; any other: 1 − cosine of the embedding
+OCCLUSION_BY_CLASS: frozenset[str] = frozenset({ClassifierAdapter.name})
+
+
 def occlusion(handle: ModelHandle, text: str, target: int | None = None, words: Encoding | None = None) -> Occlusion:
     """Replace each non-special token by [MASK] (or [UNK]/pad) in one batch and measure the change.
 
@@ -520,12 +525,13 @@ def occlusion(handle: ModelHandle, text: str, target: int | None = None, words: 
             rows[r, list(units.pieces[p]) if words is not None else p] = fill
         inputs = {k: v.repeat(len(positions) + 1, 1) for k, v in batch.items() if k != "input_ids"}
         inputs["input_ids"] = rows
-        if handle.adapter.output == "classes":
+        by_class = handle.kind in OCCLUSION_BY_CLASS
+        if by_class:
             logits = run(handle, inputs).logits
         else:
             hidden = handle.adapter.last_hidden(handle, inputs).float()
     scores = np.zeros(len(units), np.float32)
-    if handle.adapter.output == "classes":
+    if by_class:
         probs = handle.adapter.probabilities(handle, logits)  # a sigmoid per label for a multi-label head
         target = int(probs[0].argmax()) if target is None else int(target)
         delta = (probs[0, target] - probs[1:, target]).cpu().numpy()
@@ -649,9 +655,10 @@ def fold_template_probe(model_id: str, result, occupations: tuple[str, ...]) -> 
                      templates, tuple(occupations), scores)
 
 
-# the lesson's templates and score, by what the model predicts (plm_core.kinds: adapter.output)
-LM_PROBES = {"masked_token": (MASKED_TEMPLATES, msg("p(he) − p(she) at [MASK]")),
-             "next_token": (CAUSAL_TEMPLATES, msg("p(he) − p(she) as the next token"))}
+# the lesson's templates and score, by model kind (what its LM head predicts); any other kind: sentence embeddings
+_AT_MASK = (MASKED_TEMPLATES, msg("p(he) − p(she) at [MASK]"))
+_NEXT = (CAUSAL_TEMPLATES, msg("p(he) − p(she) as the next token"))
+LM_PROBES = {MaskedLMAdapter.name: _AT_MASK, CausalLMAdapter.name: _NEXT, Seq2SeqAdapter.name: _NEXT}
 
 
 def bias_probe(handle: ModelHandle, occupations: tuple[str, ...] | list[str]) -> BiasProbe:
@@ -662,9 +669,9 @@ def bias_probe(handle: ModelHandle, occupations: tuple[str, ...] | list[str]) ->
     adapter = handle.adapter
     scores = []
     with handle.lock:
-        if adapter.output in LM_PROBES:
+        if handle.kind in LM_PROBES:
             he, she = _pronoun_ids(handle)
-            templates, method = LM_PROBES[adapter.output]
+            templates, method = LM_PROBES[handle.kind]
             mask = handle.tokenizer.mask_token or ""
             if "{mask}" in templates[0] and not mask:
                 raise UnsupportedModelError(msg('{model_id} has no mask token', model_id=handle.model_id))

@@ -10,6 +10,7 @@ from transformers import BartConfig, BertConfig, GPT2Config, LlamaConfig, T5Conf
 
 from helpers import ROOT
 from plm_core.architectures import ARCHITECTURES, arch_of, causal_model_types
+from plm_core.attribution.specs import attention_rows
 from plm_core.attribution.types import TARGET_KINDS
 from plm_core.kinds import KINDS, detect_kind, get_adapter
 from plm_core.kinds.texts import kind_label, kind_texts
@@ -78,7 +79,7 @@ def test_encoder_decoders_are_seq2seq():
 
 def test_classifier_attention_rows_follow_the_architecture(tiny_handles):
     clf = tiny_handles["classifier"]
-    assert clf.adapter.attention_rows(clf, None, encode(clf, "a b c")[0]) == [0]  # BERT reads [CLS]
+    assert attention_rows(clf, None, encode(clf, "a b c")[0]) == [0]  # BERT reads [CLS]
     assert ARCHITECTURES["gpt2"].causal
 
 

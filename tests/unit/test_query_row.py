@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from plm_core.attribution import attribute
+from plm_core.attribution.specs import attention_rows
 from helpers import row_the_head_reads
 from plm_core.tokens import encode
 
@@ -25,7 +26,7 @@ def test_a_causal_classifiers_attention_attribution_reads_the_row_its_head_reads
 def test_bert_classifier_reads_cls_and_a_causal_lm_its_last_token(tiny_handles):
     clf, lm = tiny_handles["classifier"], tiny_handles["causal_lm"]
     enc, _ = encode(clf, TEXT)
-    assert clf.adapter.query_row(clf, enc) == 0 and clf.adapter.attention_rows(clf, None, enc) == [0]
+    assert clf.adapter.query_row(clf, enc) == 0 and attention_rows(clf, None, enc) == [0]
     enc, _ = encode(lm, TEXT)
     assert lm.adapter.query_row(lm, enc) == len(enc) - 1
 

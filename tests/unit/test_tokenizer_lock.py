@@ -113,7 +113,7 @@ def _runs(h):
     yield "occlusion (lesson)", lambda: compute.occlusion(h, text)
     if h.kind != "causal_lm" and not seq2seq:  # the tiny GPT-2/Llama have no single token for " he"
         yield "bias_probe (lesson)", lambda: compute.bias_probe(h, ("nurse", "doctor"))
-    if h.adapter.template_scoring:
+    if h.kind in templates.TEMPLATE_SCORERS:
         sets = templates.example_sets_for(h.kind)
         yield "probe_templates", lambda: templates.probe_templates(h, sets[0])
         # the stored, chunked job of the Bias page (plm_core.bias.jobs) scores the same sets piece by piece
