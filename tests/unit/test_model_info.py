@@ -182,6 +182,6 @@ def test_the_get_handle_check_sees_a_call(tmp_path):
     (tmp_path / "app.py").write_text("")
     (tmp_path / "ui").mkdir()
     (tmp_path / "pages").mkdir()
-    (tmp_path / "ui" / "x.py").write_text("from ui import handles\nh = handles.get_handle(spec)\nget_handle(s)\n")
+    (tmp_path / "ui" / "x.py").write_text("h = handles.get_handle(spec)\nget_handle(s)\n")
     (tmp_path / "pages" / "y.py").write_text("f = handles.get_handle  # passed, not called\n")
     assert get_handle_calls(tmp_path) == {"ui/x.py": 2}
