@@ -5,7 +5,6 @@ import ui.preload  # noqa: F401  first: a page opened by its URL runs without ap
 
 import streamlit as st
 
-from plm_core import generation as gen
 from plm_core import tolerances
 from plm_core.attribution import METHOD_LABELS, METHOD_SPECS, methods_where
 from plm_core.errors import PlmCoreError
@@ -98,8 +97,7 @@ if not info.prompt_is_prefix:
     st.caption(_("An encoder-decoder: the encoder reads the prompt; the decoder writes a new text from its start "
                  "token, looking at the prompt through cross-attention."))
 st.markdown(_("**Text so far** ({n} generated token(s)):", n=len(generation.steps)))
-handle = widgets.require_handle()  # the tokenizer decodes the generated ids in this process
-st.code(gen.text_of(handle, generation.ids), language=None, wrap_lines=True)
+st.code(lens.text_of(generation.ids), language=None, wrap_lines=True)  # the tokenizer decodes the generated ids
 if generation.finished:
     st.info(_("The model produced its end-of-text token: generation stops here. Restart to try again."))
 
@@ -118,7 +116,7 @@ if not generation.steps:
 
 st.subheader(_("Look at a generated token"))
 # read as one sequence: a character split over byte pieces is named in each ("中 1/3"), not as a lone byte
-labels = gen.token_strings(handle, generation.ids, apart=False)[generation.n_start:]
+labels = lens.token_strings(generation.ids, apart=False)[generation.n_start:]
 # the tokens of this session's run (not for links: a link cannot replay the clicks that made them)
 picked = st.pills(_("Generated tokens — click one"), list(range(len(generation.steps))), key="generation.pick",
                   persist_state="session", format_func=lambda i: md(labels[i]),

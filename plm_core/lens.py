@@ -23,6 +23,8 @@ from plm_core.errors import PlmCoreError, UnknownMethodError
 from plm_core.handle import ModelHandle, ModelSpec
 
 if TYPE_CHECKING:  # the feature modules are imported where each method runs (this module imports no model code)
+    from pathlib import Path
+
     import numpy as np
 
     from plm_core.attribution.batch import RowResult
@@ -34,9 +36,10 @@ if TYPE_CHECKING:  # the feature modules are imported where each method runs (th
     from plm_core.bias.crows_pairs import CrowsPairRow
     from plm_core.bias.datasets import BecProRow, CrowsPair, SeatTest
     from plm_core.bias.seat import SeatResult
-    from plm_core.bias.templates import TemplateResult, TemplateSet
+    from plm_core.bias.templates import FilledTemplate, TemplateResult, TemplateSet
     from plm_core.compare import AttributionDifference, ModelComparison, TextComparison
     from plm_core.contributions import Contributions
+    from plm_core.embedding_map import Analogy
     from plm_core.ffn import FFNView, RankBy
     from plm_core.generation import Generation, SamplingSettings, StepAttention, StepDistribution
     from plm_core.lessons.compute import (AttentionSteps, BiasProbe, ContextualEmbeddings, EncoderDecoderLesson,
@@ -44,6 +47,7 @@ if TYPE_CHECKING:  # the feature modules are imported where each method runs (th
                                           TokenEmbeddings)
     from plm_core.lessons.finetune import TrainedHead
     from plm_core.logit_lens import LogitLens
+    from plm_core.model_card import ModelCard
     from plm_core.masking import MaskingResult, MaskSpec, OcclusionResult, Strategy
     from plm_core.model_info import ModelInfo
     from plm_core.patching import AblationResult, PatchingResult, PatchWhat
@@ -345,6 +349,74 @@ class Lens(abc.ABC):
     @abc.abstractmethod
     def has_chat_template(self) -> bool:
         """``plm_core.tokens.has_chat_template`` on this model."""
+
+    @forward_only
+    @abc.abstractmethod
+    def sentence_embeddings(self, texts: Sequence[str], layer: int | None = None,
+                            batch_size: int = 32) -> np.ndarray:
+        """``plm_core.embedding_map.sentence_embeddings`` on this model."""
+
+    @abc.abstractmethod
+    def input_embeddings(self, ids: Sequence[int]) -> np.ndarray:
+        """Rows ``ids`` of the input embedding table, float32 ``[len(ids), hidden]``
+        (``plm_core.embedding_map.input_embedding_table``)."""
+
+    @abc.abstractmethod
+    def analogy(self, a: str, b: str, c: str, k: int = 10) -> Analogy:
+        """``plm_core.embedding_map.analogy`` on this model."""
+
+    @abc.abstractmethod
+    def model_card(self, *, measure: bool = True) -> ModelCard:
+        """``plm_core.model_card.card`` on this model (``measure`` times forward passes on the machine it runs on)."""
+
+    @abc.abstractmethod
+    def save_classifier(self, trained: TrainedHead, folder: str | Path) -> Path:
+        """``plm_core.lessons.finetune.save_classifier`` on this model (the folder is written where it runs)."""
+
+    @tokenizer_only
+    @abc.abstractmethod
+    def require_masked_lm(self, what: str) -> None:
+        """``plm_core.bias.common.require_masked_lm`` on this model."""
+
+    @tokenizer_only
+    @abc.abstractmethod
+    def plan_templates(self, tset: TemplateSet) -> tuple[FilledTemplate, ...]:
+        """``plm_core.bias.templates.plan`` on this model."""
+
+    @tokenizer_only
+    @abc.abstractmethod
+    def check_template(self, template: str) -> None:
+        """``plm_core.evaluate.check_template`` on this model."""
+
+    @tokenizer_only
+    @abc.abstractmethod
+    def label_word_ids(self, words: dict[str, str]) -> dict[str, int]:
+        """``plm_core.evaluate.label_word_ids`` on this model."""
+
+    @tokenizer_only
+    @abc.abstractmethod
+    def class_names(self, config: dict[str, Any]) -> tuple[str, ...]:
+        """``plm_core.evaluate.class_names`` on this model."""
+
+    @tokenizer_only
+    @abc.abstractmethod
+    def word_ids(self, words: Sequence[str]) -> list[int]:
+        """``plm_core.embedding_map.word_ids`` on this model."""
+
+    @tokenizer_only
+    @abc.abstractmethod
+    def query_row(self, encoding: Encoding) -> int:
+        """The token row the output is read from (``KindAdapter.query_row`` of this model)."""
+
+    @tokenizer_only
+    @abc.abstractmethod
+    def text_of(self, ids: Sequence[int]) -> str:
+        """``plm_core.generation.text_of`` on this model."""
+
+    @tokenizer_only
+    @abc.abstractmethod
+    def token_strings(self, ids: Sequence[int], *, apart: bool = True) -> tuple[str, ...]:
+        """``plm_core.generation.token_strings`` on this model."""
 
 
 class LocalLens(Lens):
@@ -660,6 +732,76 @@ class LocalLens(Lens):
 
         return plm_core.tokens.has_chat_template(self.handle)
 
+    def sentence_embeddings(self, texts: Sequence[str], layer: int | None = None,
+                            batch_size: int = 32) -> np.ndarray:
+        import plm_core.embedding_map
+
+        return plm_core.embedding_map.sentence_embeddings(self.handle, texts, layer, batch_size)
+
+    def input_embeddings(self, ids: Sequence[int]) -> np.ndarray:
+        import plm_core.embedding_map
+
+        return plm_core.embedding_map.input_embedding_table(self.handle)[list(ids)].numpy()
+
+    def analogy(self, a: str, b: str, c: str, k: int = 10) -> Analogy:
+        import plm_core.embedding_map
+
+        return plm_core.embedding_map.analogy(self.handle, a, b, c, k)
+
+    def model_card(self, *, measure: bool = True) -> ModelCard:
+        import plm_core.model_card
+
+        return plm_core.model_card.card(self.handle, measure=measure)
+
+    def save_classifier(self, trained: TrainedHead, folder: str | Path) -> Path:
+        import plm_core.lessons.finetune
+
+        return plm_core.lessons.finetune.save_classifier(self.handle, trained, folder)
+
+    def require_masked_lm(self, what: str) -> None:
+        import plm_core.bias.common
+
+        plm_core.bias.common.require_masked_lm(self.handle, what)
+
+    def plan_templates(self, tset: TemplateSet) -> tuple[FilledTemplate, ...]:
+        import plm_core.bias.templates
+
+        return plm_core.bias.templates.plan(self.handle, tset)
+
+    def check_template(self, template: str) -> None:
+        import plm_core.evaluate
+
+        plm_core.evaluate.check_template(self.handle, template)
+
+    def label_word_ids(self, words: dict[str, str]) -> dict[str, int]:
+        import plm_core.evaluate
+
+        return plm_core.evaluate.label_word_ids(self.handle, words)
+
+    def class_names(self, config: dict[str, Any]) -> tuple[str, ...]:
+        import plm_core.evaluate
+
+        return plm_core.evaluate.class_names(self.handle, config)
+
+    def word_ids(self, words: Sequence[str]) -> list[int]:
+        import plm_core.embedding_map
+
+        return plm_core.embedding_map.word_ids(self.handle, words)
+
+    def query_row(self, encoding: Encoding) -> int:
+        handle = self.handle
+        return handle.adapter.query_row(handle, encoding)
+
+    def text_of(self, ids: Sequence[int]) -> str:
+        import plm_core.generation
+
+        return plm_core.generation.text_of(self.handle, ids)
+
+    def token_strings(self, ids: Sequence[int], *, apart: bool = True) -> tuple[str, ...]:
+        import plm_core.generation
+
+        return plm_core.generation.token_strings(self.handle, ids, apart=apart)
+
 
 class ForwardingLens(Lens):
     """A lens whose every method hands its name and arguments to :meth:`_call` (positional arguments as a tuple,
@@ -863,6 +1005,49 @@ class ForwardingLens(Lens):
 
     def has_chat_template(self) -> bool:
         return self._call("has_chat_template", ())
+
+    def sentence_embeddings(self, texts: Sequence[str], layer: int | None = None,
+                            batch_size: int = 32) -> np.ndarray:
+        return self._call("sentence_embeddings", (texts, layer, batch_size))
+
+    def input_embeddings(self, ids: Sequence[int]) -> np.ndarray:
+        return self._call("input_embeddings", (ids,))
+
+    def analogy(self, a: str, b: str, c: str, k: int = 10) -> Analogy:
+        return self._call("analogy", (a, b, c, k))
+
+    def model_card(self, *, measure: bool = True) -> ModelCard:
+        return self._call("model_card", (), measure=measure)
+
+    def save_classifier(self, trained: TrainedHead, folder: str | Path) -> Path:
+        return self._call("save_classifier", (trained, folder))
+
+    def require_masked_lm(self, what: str) -> None:
+        return self._call("require_masked_lm", (what,))
+
+    def plan_templates(self, tset: TemplateSet) -> tuple[FilledTemplate, ...]:
+        return self._call("plan_templates", (tset,))
+
+    def check_template(self, template: str) -> None:
+        return self._call("check_template", (template,))
+
+    def label_word_ids(self, words: dict[str, str]) -> dict[str, int]:
+        return self._call("label_word_ids", (words,))
+
+    def class_names(self, config: dict[str, Any]) -> tuple[str, ...]:
+        return self._call("class_names", (config,))
+
+    def word_ids(self, words: Sequence[str]) -> list[int]:
+        return self._call("word_ids", (words,))
+
+    def query_row(self, encoding: Encoding) -> int:
+        return self._call("query_row", (encoding,))
+
+    def text_of(self, ids: Sequence[int]) -> str:
+        return self._call("text_of", (ids,))
+
+    def token_strings(self, ids: Sequence[int], *, apart: bool = True) -> tuple[str, ...]:
+        return self._call("token_strings", (ids,), apart=apart)
 
 
 # the operations, read off the interface (not a list kept by hand)

@@ -6,15 +6,15 @@ from __future__ import annotations
 import streamlit as st
 
 from plm_core.bias import SEAT_TESTS, datasets, templates
-from plm_core.bias.common import require_masked_lm
 from plm_core.bias.probes import ProbeSpec
 from plm_core.bias.seat import DEFAULT_BOOTSTRAP
 from plm_core.loading import ModelSpec
 from plm_core.model_info import ModelInfo
 from ui import bias as ui_bias
-from ui import bias_runs, handles, widgets
+from ui import bias_runs, widgets
 from plm_core.i18n import N_, _, tr
 from plm_core.tokens import MAX_CHARS  # a text box keeps what the app keeps (and a link no more)
+from ui.lens import get_lens
 from ui.safe import md
 
 ROWS_SET = "bias.template.rows_set"  # a long-form set uploaded as CSV: (TemplateSet, source, sha256)
@@ -72,7 +72,7 @@ def dataset_form(probe_spec: ProbeSpec, info: ModelInfo, spec: ModelSpec) -> Non
     others = ui_bias.model_queue_input(probe, spec)
     if st.button(_("Run {name}", name=name), key=f"bias.{probe}.run", type="primary"):  # md: trusted (a ProbeSpec label)
         if probe_spec.masked_lm:
-            widgets.run_or_stop(lambda: require_masked_lm(handles.get_handle(spec), str(probe_spec.label)))
+            widgets.run_or_stop(lambda: get_lens(spec).require_masked_lm(str(probe_spec.label)))
         if missing:  # never another data source than the one chosen (a rejected upload is no upload)
             st.error(md(missing))
             st.stop()
@@ -267,7 +267,7 @@ def template_form(probe_spec: ProbeSpec, info: ModelInfo, spec: ModelSpec) -> No
                     example.templates, example.slots, example.targets):
                 tset = example
             source, sha = "", ""
-        items = widgets.run_or_stop(lambda: templates.plan(handles.get_handle(spec), tset))
+        items = widgets.run_or_stop(lambda: get_lens(spec).plan_templates(tset))
         config = templates.template_config(spec.model_id, info.revision, info.kind, tset, data_source=source,
                                            data_sha256=sha)
         ui_bias.start_runs(probe_spec.name, spec, info.revision, items, config, others)

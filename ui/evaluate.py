@@ -20,6 +20,7 @@ from plm_core import model_card
 from plm_core.bias import datasets
 from plm_core.bias.store import items_sha256
 from plm_core.errors import PlmCoreError
+from plm_core.lens import Lens
 from plm_core.i18n import N_, _, msg, tr
 from plm_core.loading import ModelSpec
 from plm_core.model_info import ModelInfo
@@ -27,6 +28,7 @@ from plm_core.viz.evaluate_plots import confusion_figure, embedding_figure, metr
 from plm_core.tokens import MAX_CHARS  # a text box keeps what the app keeps (and a link no more)
 from ui import bias as ui_bias
 from ui import charts, language, handles, widgets
+from ui.lens import get_lens
 from ui.safe import md
 
 PROBE = "evaluate"
@@ -126,9 +128,9 @@ def mode_input(info: ModelInfo, spec: ModelSpec) -> tuple[str, dict] | None:
                              key="evaluate.label_words", max_chars=MAX_CHARS, bind="query-params", height=90)
         try:
             config |= {"template": template, "label_words": ev.parse_label_words(words)}
-            handle = handles.get_handle(spec)  # the tokenizer reads the template and the label words
-            ev.check_template(handle, template)
-            ev.label_word_ids(handle, config["label_words"])
+            lens = get_lens(spec)  # the tokenizer reads the template and the label words
+            lens.check_template(template)
+            lens.label_word_ids(config["label_words"])
         except PlmCoreError as err:
             st.error(md(tr(err)))
             return None
@@ -140,7 +142,7 @@ def mode_input(info: ModelInfo, spec: ModelSpec) -> tuple[str, dict] | None:
 def start(info: ModelInfo, spec: ModelSpec, data: Data, config: dict) -> None:
     try:
         classes = list(info.labels if config["mode"] == ev.CLASSES_MODE else
-                       ev.class_names(handles.get_handle(spec), config))
+                       get_lens(spec).class_names(config))
         if config["mode"] != "perplexity":
             ev.match_labels([r.label for r in data.rows], classes)
     except PlmCoreError as err:
@@ -323,11 +325,6 @@ def show_errors(result: ev.EvalResult, spec: ModelSpec) -> None:
 # ---- embedding map ------------------------------------------------------------------------------------
 
 @st.cache_data(max_entries=16, show_spinner=False)
-def cached_sentence_embeddings(spec: ModelSpec, texts: tuple[str, ...], layer: int | None) -> np.ndarray:
-    return em.sentence_embeddings(handles.get_handle(spec), list(texts), layer)
-
-
-@st.cache_data(max_entries=16, show_spinner=False)
 def cached_projection(x_bytes: bytes, shape: tuple[int, int], method: str) -> np.ndarray:
     return em.project(np.frombuffer(x_bytes, np.float32).reshape(shape), method)
 
@@ -363,7 +360,7 @@ def map_view(info: ModelInfo, spec: ModelSpec, data: Data | None, result: ev.Eva
                                 bind="query-params")
         try:
             with st.spinner(_("Embedding {n:,} sentences…", n=len(texts))):
-                x = cached_sentence_embeddings(spec, texts, None if layer == "pooled" else int(layer))
+                x = get_lens(spec).sentence_embeddings(list(texts), None if layer == "pooled" else int(layer))
         except PlmCoreError as err:
             st.error(md(tr(err)))
             return
@@ -387,11 +384,11 @@ def map_view(info: ModelInfo, spec: ModelSpec, data: Data | None, result: ev.Eva
                                   "king\nqueen\nman\nwoman\nboy\ngirl\nparis\nfrance\nlondon\nengland\ncat\ndog\n"
                                   "one\ntwo\nthree\nred\ngreen\nblue", key="evaluate.map.words", height=140,
                                   max_chars=MAX_CHARS, bind="query-params")
-        handle = handles.get_handle(spec)  # word ids and the input embedding table: the model's own
+        lens = get_lens(spec)  # word ids and the input embedding table: the model's own
         ids, words, refused = [], [], []
         for w in dict.fromkeys(w.strip() for w in words_text.splitlines() if w.strip()):
             try:
-                ids += em.word_ids(handle, [w])
+                ids += lens.word_ids([w])
                 words.append(w)
             except PlmCoreError as err:  # a word of several tokens has no row of its own: left out, with why
                 refused.append(tr(err))
@@ -400,7 +397,7 @@ def map_view(info: ModelInfo, spec: ModelSpec, data: Data | None, result: ev.Eva
         if len(words) < 3:
             st.info(_("Type at least 3 words that are one token each."))
             return
-        x = em.input_embedding_table(handle)[ids].numpy()
+        x = lens.input_embeddings(ids)
         colors = [_("word")] * len(words)
         hover = list(words)
         labels = words
@@ -431,7 +428,7 @@ def map_view(info: ModelInfo, spec: ModelSpec, data: Data | None, result: ev.Eva
             widgets.open_page("pages/masking.py", widgets.Origin(spec, msg("the embedding map")),
                               **{"masking.text": labels[point]})
     else:
-        analogy_view(handle)
+        analogy_view(lens)
 
 
 def _clicked_point() -> None:
@@ -443,7 +440,7 @@ def _clicked_point() -> None:
         st.session_state["evaluate.map.point"] = int(data[0] if isinstance(data, list) else data)
 
 
-def analogy_view(handle, prefix: str = "evaluate") -> None:
+def analogy_view(lens: Lens, prefix: str = "evaluate") -> None:
     """The word-analogy probe on the input embedding table (also lesson 1's static-embedding step)."""
     st.subheader(_("Word analogy: a − b + c"))
     st.caption(_("The tokens nearest to a − b + c in the input embedding table (a, b and c left out). Word2Vec "
@@ -457,7 +454,7 @@ def analogy_view(handle, prefix: str = "evaluate") -> None:
     if not (a.strip() and b.strip() and c.strip()):
         return
     try:
-        res = em.analogy(handle, a, b, c, k=10)
+        res = lens.analogy(a, b, c, k=10)
     except PlmCoreError as err:  # a word of several tokens: said, not guessed (the probe needs one row each)
         st.info(md(tr(err)))
         return
@@ -466,11 +463,6 @@ def analogy_view(handle, prefix: str = "evaluate") -> None:
 
 
 # ---- model cards --------------------------------------------------------------------------------------
-
-@st.cache_data(max_entries=32, ttl=600, show_spinner=False)
-def cached_card(spec: ModelSpec) -> model_card.ModelCard:
-    return model_card.card(handles.get_handle(spec))
-
 
 def stored_macro_f1(model_id: str, data: Data | None) -> float | None:
     """Macro-F1 of the newest complete stored run of ``model_id`` on ``data`` (classes or label words)."""
@@ -493,7 +485,7 @@ def cards_view(spec: ModelSpec, data: Data | None) -> None:
     with st.spinner(_("Measuring {n} model(s) on this machine…", n=len(specs))):
         for s in specs:
             try:
-                c = cached_card(s)
+                c = get_lens(s).model_card()
             except PlmCoreError as err:
                 st.error(md(tr(err)))
                 continue

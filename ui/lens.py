@@ -136,6 +136,8 @@ CACHE: dict[str, dict[str, Any]] = {
     "classify": dict(max_entries=256, show_spinner=False),
     "lesson_bias_probe": dict(max_entries=64, show_spinner=lazy_gettext("Probing…")),
     "probe_templates": dict(max_entries=64, show_spinner=lazy_gettext("Probing…")),
+    "sentence_embeddings": dict(max_entries=16, show_spinner=False),
+    "model_card": dict(max_entries=32, ttl=600, show_spinner=False),
 }
 
 

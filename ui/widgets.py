@@ -19,7 +19,7 @@ from plm_core.devices import available_devices
 from plm_core.errors import PlmCoreError
 from plm_core.i18n import N_, _, sentence, tr
 from plm_core.tokens import MAX_CHARS
-from plm_core.loading import DEFAULT_MODEL_ID, ModelHandle, ModelSpec
+from plm_core.loading import DEFAULT_MODEL_ID, ModelSpec
 from plm_core.model_info import ModelInfo
 from plm_core.kinds import MODEL_KINDS, kind_label
 from plm_core.patching import format_ablation, parse_ablation
@@ -268,12 +268,6 @@ def require_info() -> ModelInfo:
         raise  # unreachable: st.stop() raises
     origin_note(info)
     return info
-
-
-def require_handle() -> ModelHandle:
-    """The shared handle of this session's model, for a page that runs it in this process (after
-    :func:`require_info`, which stops the page when none loads)."""
-    return handles.get_handle(active_spec())
 
 
 def origin_note(info: ModelInfo) -> None:

@@ -34,7 +34,9 @@ OPERATIONS = {
     "text_distribution", "step_attention", "attribute_step", "attribute", "attribute_every_label",
     "estimate_seconds", "attribution_difference", "train_head", "classify", "probe_templates", "score_pairs",
     "score_rows", "run_seat", "score_bias_chunk", "encode", "token_count", "word_pieces", "chat_prompt",
-    "has_chat_template", "info", "encoder_decoder_lesson",
+    "has_chat_template", "info", "encoder_decoder_lesson", "sentence_embeddings", "input_embeddings", "analogy",
+    "model_card", "save_classifier", "require_masked_lm", "plan_templates", "check_template", "label_word_ids",
+    "class_names", "word_ids", "query_row", "text_of", "token_strings",
 }
 
 
@@ -49,7 +51,9 @@ def test_the_lens_has_one_typed_method_per_operation():
 
 
 def test_where_each_method_runs_is_a_mark_on_the_method():
-    assert TOKENIZER_METHODS == {"encode", "token_count", "word_pieces", "chat_prompt", "has_chat_template", "info"}
+    assert TOKENIZER_METHODS == {"encode", "token_count", "word_pieces", "chat_prompt", "has_chat_template", "info",
+                                 "require_masked_lm", "plan_templates", "check_template", "label_word_ids",
+                                 "class_names", "word_ids", "query_row", "text_of", "token_strings"}
     assert {"predict", "extract_attention", "mask_and_predict", "classify", "estimate_seconds"} <= FORWARD_METHODS
     assert not {"attribute", "train_head", "score_bias_chunk", "generate_steps"} & FORWARD_METHODS
     assert runs("predict") == "forward" and runs("encode") == "tokenizer" and runs("attribute") == "call"
@@ -199,3 +203,43 @@ def test_merge_predict_merges_only_plain_calls(tiny_handles):
     assert merge_predict(handle, [(("a",), {"top_k": 3}), (("b",), {"top_k": 4})]) is None
     assert merge_predict(handle, [(("a", "pair"), {}), (("b",), {})]) is None
     assert merge_predict(handle, [(("a",), {"max_tokens": 3}), (("b",), {})]) is None
+
+
+def test_local_lens_page_helpers_equal_the_core(tiny_handles):
+    """The methods the Evaluate, Bias and lesson pages reach a model by (issue 26: no page calls get_handle)."""
+    from plm_core import embedding_map as em
+    from plm_core import evaluate as ev
+    from plm_core import generation
+    from plm_core.bias.common import require_masked_lm
+
+    mlm, enc, causal = tiny_handles["masked_lm"], tiny_handles["encoder"], tiny_handles["causal_lm"]
+    lens = _local(enc)
+    np.testing.assert_array_equal(lens.sentence_embeddings(["a cat", "a dog"], 1),
+                                  em.sentence_embeddings(enc, ["a cat", "a dog"], 1))
+    vocab = []
+    for w in ("the", "a", "cat", "dog", "is", "and", "of", "to", "in"):
+        try:
+            em.word_ids(mlm, [w])
+        except PlmCoreError:  # several tokens in the tiny vocabulary
+            continue
+        vocab.append(w)
+    assert len(vocab) >= 3
+    ids = _local(mlm).word_ids(vocab[:3])
+    assert ids == em.word_ids(mlm, vocab[:3])
+    np.testing.assert_array_equal(_local(mlm).input_embeddings(ids), em.input_embedding_table(mlm)[ids].numpy())
+    encoding = lens.encode("the cat sat")
+    assert _local(causal).query_row(encoding) == causal.adapter.query_row(causal, encoding)
+    assert lens.query_row(encoding) == enc.adapter.query_row(enc, encoding)
+    some = list(range(5, 12))
+    assert _local(causal).text_of(some) == generation.text_of(causal, some)
+    assert _local(causal).token_strings(some, apart=False) == generation.token_strings(causal, some, apart=False)
+    _local(mlm).require_masked_lm("the probe")
+    with pytest.raises(PlmCoreError) as want:
+        require_masked_lm(causal, "the probe")
+    with pytest.raises(type(want.value), match=re.escape(str(want.value))):
+        _local(causal).require_masked_lm("the probe")
+    config = {"mode": "label_words", "label_words": {"good": "good", "bad": "bad"}}
+    assert _local(mlm).class_names(config) == ev.class_names(mlm, config) == ("good", "bad")
+    _local(mlm).check_template("{text} it was {mask} .")
+    with pytest.raises(PlmCoreError):
+        _local(mlm).check_template("no text here")

@@ -140,3 +140,48 @@ def test_pages_and_ui_read_model_facts_from_model_info_not_a_handle():
     reads = handle_reads(ROOT)
     extra = sorted(reads - set(HANDLE_READS_ALLOWED))
     assert not extra, "read ModelInfo (Lens.info, widgets.require_info) instead of a handle: " + ", ".join(map(str, extra))
+
+
+# Where ui/ and pages/ may still call ``get_handle(`` (file -> number of calls, why): each only loads a model (the
+# process's shared handle, so that it is in the loaded list), and runs no core function on it. Every model or
+# tokenizer operation goes through the model's Lens (widgets.lens(), ctx.lens, ui.lens.get_lens).
+GET_HANDLE_ALLOWED = {
+    "ui/widgets.py": (1, "the sidebar loads the model the user chose, to report a failed load before switching"),
+    "ui/masking.py": (1, "handle_for loads a model into the loaded-models list the comparison page offers"),
+    "pages/inside.py": (1, "'Apply to every page' loads the ablated copy and switches to its spec"),
+}
+
+
+def get_handle_calls(root) -> dict[str, int]:
+    """Calls of ``get_handle`` (``get_handle(…)``, ``handles.get_handle(…)``) per file in app.py, ui/ and pages/."""
+    import ast
+
+    found: dict[str, int] = {}
+    for path in [root / "app.py", *(root / "ui").rglob("*.py"), *(root / "pages").rglob("*.py")]:
+        rel = path.relative_to(root).as_posix()
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Call):
+                func = node.func
+                name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", None)
+                if name == "get_handle":
+                    found[rel] = found.get(rel, 0) + 1
+    return found
+
+
+def test_pages_and_ui_reach_a_model_through_its_lens_not_get_handle():
+    from helpers import ROOT
+
+    calls = get_handle_calls(ROOT)
+    extra = {f: n for f, n in calls.items() if n > GET_HANDLE_ALLOWED.get(f, (0, ""))[0]}
+    assert not extra, "call a Lens method (widgets.lens(), ctx.lens, ui.lens.get_lens) instead of get_handle: " + str(extra)
+    # the allow-list holds no stale entry either
+    assert {f: n for f, (n, _why) in GET_HANDLE_ALLOWED.items()} == calls
+
+
+def test_the_get_handle_check_sees_a_call(tmp_path):
+    (tmp_path / "app.py").write_text("")
+    (tmp_path / "ui").mkdir()
+    (tmp_path / "pages").mkdir()
+    (tmp_path / "ui" / "x.py").write_text("h = handles.get_handle(spec)\nget_handle(s)\n")
+    (tmp_path / "pages" / "y.py").write_text("f = handles.get_handle  # passed, not called\n")
+    assert get_handle_calls(tmp_path) == {"ui/x.py": 2}

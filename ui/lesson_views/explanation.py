@@ -13,7 +13,7 @@ from plm_core.i18n import _, _p, tr
 from plm_core.lessons import compute
 from plm_core.viz.lesson_plots import token_bars
 from plm_core.words import aggregate_attention, aggregate_scores
-from ui import charts, handles, lessons
+from ui import charts, lessons
 from ui.lesson_views.base import Ctx, View
 from ui.safe import md
 
@@ -27,8 +27,7 @@ def view_attention_vs_attribution(ctx: Ctx) -> None:
     words = ctx.words(att.encoding)  # word view: attention to a word summed over its pieces, scores summed
     units = att.encoding if words is None else words
     tokens = units.tokens
-    handle = handles.get_handle(ctx.spec)
-    row = handle.adapter.query_row(handle, att.encoding)  # the token the output is read from
+    row = ctx.lens.query_row(att.encoding)  # the token the output is read from
     if words is not None:
         row = next(w for w, pieces in enumerate(words.pieces) if row % len(att.encoding) in pieces)
 

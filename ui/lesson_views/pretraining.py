@@ -13,7 +13,7 @@ from plm_core.tokens import MAX_CHARS  # a text box keeps what the app keeps (an
 from plm_core.viz.attention_plots import attention_heatmap
 from plm_core.viz.generation_plots import distribution_figure
 from plm_core.viz.lesson_plots import mask_pair
-from ui import charts, handles, widgets
+from ui import charts, widgets
 from ui.lesson_views.base import Ctx, View, controls, frame, per_token_caption
 from ui.safe import md
 
@@ -123,7 +123,7 @@ def view_generation(ctx: Ctx) -> None:
         state = (key, widgets.run_or_stop(lambda: ctx.lens.generate_steps(state[1], generation.SamplingSettings(True, t),
                                                                           1)))
     st.session_state["lessons.gen"] = state
-    st.code(generation.text_of(handles.get_handle(ctx.spec), state[1].ids), language=None, wrap_lines=True)
+    st.code(ctx.lens.text_of(state[1].ids), language=None, wrap_lines=True)
 
 
 VIEWS = {"masks": View(view_masks), "mlm": View(view_mlm), "nsp": View(view_nsp), "encdec": View(view_encdec),

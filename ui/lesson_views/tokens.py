@@ -11,7 +11,7 @@ from plm_core.tokens import MAX_CHARS  # a text box keeps what the app keeps (an
 from plm_core.viz.attention_plots import attention_heatmap
 from plm_core.viz.generation_plots import contextual_figure
 from plm_core.viz.lesson_plots import token_bars, vectors_heatmap
-from ui import charts, handles, widgets
+from ui import charts, widgets
 from ui import text as ui_text
 from ui.lesson_views.base import Ctx, View, controls, frame, per_token_caption
 from ui.safe import md
@@ -100,7 +100,7 @@ def view_contextual(ctx: Ctx) -> None:
     if not ctx.presenter:  # a static table's classic probe, with its caveat (ui.evaluate, as on the Evaluate page)
         from ui.evaluate import analogy_view
 
-        analogy_view(handles.get_handle(ctx.spec), prefix="lessons")
+        analogy_view(ctx.lens, prefix="lessons")
 
 
 VIEWS = {"tokens": View(view_tokens), "embedding_tables": View(view_embedding_tables),

@@ -12,7 +12,7 @@ from plm_core.i18n import _, msg, tr
 from plm_core.lessons import finetune
 from plm_core.loading import DEFAULT_MODEL_ID, ModelSpec
 from plm_core.tokens import MAX_CHARS  # a text box keeps what the app keeps (and a link no more)
-from ui import charts, lessons, handles, widgets
+from ui import charts, lessons, widgets
 from ui.lesson_views.base import Ctx, View, controls, hidden, hide
 from ui.lens import get_lens
 from ui.safe import md
@@ -94,7 +94,7 @@ def view_use(ctx: Ctx) -> None:
         return
     folder = classroom.trained_dir() / f"lesson5-{trained.data.digest}"  # (the folder name links saved models)
     if st.button(_("Save as a classifier and switch the app to it"), key="lessons.save"):
-        finetune.save_classifier(handles.get_handle(spec), trained, folder)
+        get_lens(spec).save_classifier(trained, folder)
         new = ModelSpec(str(folder))
         saved = get_lens(new).predict(ctx.text)
         diff = float(np.max(np.abs(saved.probs - probs)))
