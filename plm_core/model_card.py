@@ -16,6 +16,7 @@ import torch
 from plm_core.i18n import msg
 from plm_core.inference import run
 from plm_core.handle import ModelHandle, _config_get
+from plm_core.tokens import encode
 
 ENGLISH_SAMPLE = ("The students read the paper twice before the seminar, and everyone agreed that its main "
                   "result was simpler than it first looked.")
@@ -57,15 +58,16 @@ def tokens_per_100_chars(handle: ModelHandle, text: str) -> float:
 
 
 def forward_latency_ms(handle: ModelHandle, n_tokens: int, repeats: int = REPEATS) -> float:
-    """Median wall time (ms) of one forward pass over ``n_tokens`` tokens (batch 1), after one warm-up pass.
+    """Median wall time (ms) of one forward pass over ``n_tokens`` tokens (batch 1, special tokens included), after
+    one warm-up pass.
 
-    The input repeats an ordinary token; attention costs the same whatever the tokens are."""
+    The input repeats an ordinary word, cut to ``n_tokens`` by the kind's own encoding (attention costs the same
+    whatever the tokens are), and goes in as the kind builds every input (``KindAdapter.model_inputs``): a BART
+    classifier reads its end-of-sentence token and derives its own decoder input, an encoder-decoder gets its
+    decoder start token. A hand-built batch of one repeated id crashed the BART classifier's head."""
     n_tokens = min(n_tokens, handle.max_tokens)
-    with handle.lock:
-        ids = handle.tokenizer("the", add_special_tokens=False)["input_ids"][:1] or [0]
-    batch = {"input_ids": torch.full((1, n_tokens), ids[0]), "attention_mask": torch.ones(1, n_tokens, dtype=torch.long)}
-    if handle.arch.encoder_decoder:
-        batch["decoder_input_ids"] = torch.zeros(1, 1, dtype=torch.long)
+    encoding = encode(handle, " ".join(["the"] * n_tokens), max_tokens=n_tokens)[0]
+    batch = handle.adapter.model_inputs(handle, [encoding])
     times = []
     for k in range(repeats + 1):
         if handle.device.type == "cuda":

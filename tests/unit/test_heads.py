@@ -280,3 +280,20 @@ def test_compare_models_reads_the_hypothesis(bart_nli):
     expected = torch.softmax(_logits(bart_nli, PREMISE, HYPOTHESIS), -1).numpy()
     np.testing.assert_allclose(res.a.probs, expected, atol=1e-6)
     assert res.a.encoding.text_pair == HYPOTHESIS
+
+
+@pytest.mark.parametrize("head", ["bart_nli", "multilabel", "chat"])
+def test_model_card_times_every_head_with_its_own_inputs(head, head_dirs, monkeypatch):
+    """Evaluate → Model cards crashed on a BART NLI classifier (IndexError: its head reads the end-of-sentence token,
+    which the hand-built timing batch lacked, and it got a decoder input it does not take). The timing batch is
+    the kind's own input of exactly the asked number of tokens."""
+    from plm_core import model_card
+
+    handle = load_model(ModelSpec(str(head_dirs[head]), device="cpu"))
+    seen = []
+    real_run = model_card.run
+    monkeypatch.setattr(model_card, "run", lambda h, batch, **kw: seen.append(batch) or real_run(h, batch, **kw))
+    assert model_card.forward_latency_ms(handle, 16, repeats=1) > 0
+    assert {tuple(b["input_ids"].shape) for b in seen} == {(1, 16)}
+    c = model_card.card(handle)
+    assert set(c.latency_ms) == set(model_card.LATENCY_TOKENS) and all(v > 0 for v in c.latency_ms.values())
