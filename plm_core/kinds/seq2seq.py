@@ -54,11 +54,22 @@ class Seq2SeqAdapter(CausalLMAdapter):
         return bool(getattr(config, "is_encoder_decoder", False))
 
     def mask_ids(self, handle: ModelHandle, encoding: Encoding, positions: Sequence[int]) -> list[int] | None:
-        """T5: the next sentinels not yet in the input (<extra_id_0>, <extra_id_1>, ...); BART: ``<mask>``."""
-        free = [i for _, i in sentinels(handle) if i not in set(encoding.input_ids)]
-        if free:
-            return free[: len(positions)] if len(free) >= len(positions) else None
-        return super().mask_ids(handle, encoding, positions)
+        """T5: the next sentinels not yet in the input (<extra_id_0>, <extra_id_1>, ...); BART: ``<mask>``.
+
+        Raises:
+            UnsupportedModelError: more positions than free sentinels (each masked token takes its own).
+        """
+        marks = sentinels(handle)
+        if not marks:
+            return super().mask_ids(handle, encoding, positions)
+        free = [i for _, i in marks if i not in set(encoding.input_ids)]
+        if len(free) < len(positions):  # not "no mask token": T5 has one per masked token, and they ran out
+            raise UnsupportedModelError(
+                msg("{model_id} marks each masked token with its own sentinel (<extra_id_0>, <extra_id_1>, …): it has "
+                    "{n} and {free} are not in the text yet, so at most {free} tokens can be masked at once "
+                    "({asked} asked); delete or substitute the others", model_id=handle.model_id, n=len(marks),
+                    free=len(free), asked=len(positions)))
+        return free[: len(positions)]
 
     def can_mask(self, handle: ModelHandle) -> bool:
         return bool(sentinels(handle)) or super().can_mask(handle)

@@ -249,3 +249,24 @@ def test_encoder_decoder_lesson_is_read_from_the_weights(tiny_handles, name):
 def test_encoder_decoder_lesson_needs_an_encoder_decoder(tiny_handles):
     with pytest.raises(UnsupportedModelError, match="not an encoder-decoder"):
         compute.encoder_decoder_lesson(tiny_handles["llama"], "the cat")
+
+
+def test_t5_masking_past_its_sentinels_says_they_ran_out(tiny_handles):
+    """A fresh tester masked token after token on a T5 and, once its sentinels ran out, read "has no mask token
+    (a seq2seq like GPT-2)": wrong for a model that masks with sentinels. Each masked token takes its own sentinel;
+    past the free ones the refusal says so, with the numbers."""
+    from plm_core.errors import UnsupportedModelError
+    from plm_core.kinds.seq2seq import sentinels
+    from plm_core.masking import MaskSpec, mask_and_predict
+    from plm_core.tokens import encode
+
+    handle = tiny_handles["t5"]
+    text = "the cat sat on the mat and the dog sat on the rug all day long"
+    enc = encode(handle, text)[0]
+    words = [i for i, s in enumerate(enc.special) if not s]
+    n = len(sentinels(handle))
+    assert len(words) > n
+    got = mask_and_predict(handle, text, MaskSpec(tuple(words[:n]), "mask_token"))  # exactly the sentinels there are
+    assert got is not None
+    with pytest.raises(UnsupportedModelError, match=rf"it has {n} and {n} are not in the text yet.*\({n + 1} asked\)"):
+        mask_and_predict(handle, text, MaskSpec(tuple(words[: n + 1]), "mask_token"))
