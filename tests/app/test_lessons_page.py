@@ -160,3 +160,13 @@ def test_next_after_a_lessons_last_step_opens_the_next_lesson(app_factory, tiny_
     at.session_state["lessons.step"] = len(LESSONS[-1].steps)
     at.run()
     assert at.button(key="lessons.next").disabled  # the very last step of all stays put
+
+
+def test_the_token_split_step_needs_no_position_table(app_factory, tiny_dirs):
+    """A fresh tester: on SmolLM2 (rotary positions, no position table) lesson 1's first step, the split into
+    tokens, was refused with the position-table message of the steps after it. The split needs only the
+    tokenizer; the tables' steps still say why they cannot be shown."""
+    at = open_page(app_factory, str(tiny_dirs["llama"]), PAGE, {"lessons.lesson": lesson_label(1), "lessons.step": "1",
+                                                                 "lessons.reveal.1.1": "true"})
+    assert not at.exception and not [e.value for e in at.error]
+    assert "rotating Q and K" not in shown(at) and " · " in " ".join(c.value for c in at.code)

@@ -18,9 +18,8 @@ from ui.safe import md
 
 
 def view_tokens(ctx: Ctx) -> None:
-    res = ctx.lens.token_embeddings(ctx.text)
-    widgets.show_notes(res.encoding)
-    enc = res.encoding
+    enc = ctx.lens.encode(ctx.text)  # the split only: every model has one, with or without position tables
+    widgets.show_notes(enc)
     words = ui_text.cached_words(enc, ctx.units.segment)
     st.markdown(_("**{n_tokens} tokens, {n_words} words:**", n_tokens=len(enc),
                   n_words=sum(not s for s in words.special)))
