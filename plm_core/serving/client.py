@@ -23,6 +23,7 @@ from ray import serve
 
 from plm_core.errors import PlmCoreError
 from plm_core.handle import ModelHandle, ModelSpec
+from plm_core.i18n import msg
 from plm_core.settings import settings
 from plm_core import lens as lens_mod
 from plm_core.serving.protocol import APP_NAME, spec_id, unwrap  # noqa: F401 - re-exported for callers
@@ -53,13 +54,14 @@ def _app_handle():
                     ray.init(address=os.environ.get("RAY_ADDRESS") or "auto", log_to_driver=False,
                              logging_level=logging.WARNING, configure_logging=False)
                 except ConnectionError as err:
-                    raise PlmCoreError(f"PLM_BACKEND=ray, but no Ray cluster answers at "
-                                       f"{os.environ.get('RAY_ADDRESS') or 'auto'}: {err}") from None
+                    raise PlmCoreError(msg("PLM_BACKEND=ray, but no Ray cluster answers at {address}: {error}",
+                                           address=os.environ.get("RAY_ADDRESS") or "auto", error=str(err))) from None
             try:
                 _HANDLE = serve.get_app_handle(APP_NAME)
             except Exception as err:  # noqa: BLE001 - Serve raises several kinds when the app is absent
-                raise PlmCoreError(f"PLM_BACKEND=ray, but the Ray cluster has no Serve application "
-                                   f"{APP_NAME!r} (start it with deploy/plm_cluster.py up): {err}") from None
+                raise PlmCoreError(msg("PLM_BACKEND=ray, but the Ray cluster has no Serve application '{app}' (start "
+                                       "it with deploy/plm_cluster.py up): {error}", app=APP_NAME,
+                                       error=str(err))) from None
         return _HANDLE
 
 
