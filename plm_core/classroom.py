@@ -17,7 +17,7 @@ The file (``classroom.toml``)::
 
 With classroom mode on, only the allowlist, the server's default model and classifiers trained in the lessons
 (folders under :func:`trained_dir`) can be loaded: students cannot make the server download a large model, load
-pickle weights, or run unbounded work. This module is the one place the limits are decided; ``ui.resources``
+pickle weights, or run unbounded work. This module is the one place the limits are decided; ``ui.handles``
 and the sidebar picker call :func:`check_model_allowed`, ``ModelHandle.max_tokens`` applies :func:`token_cap`.
 """
 

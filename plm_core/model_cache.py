@@ -11,7 +11,7 @@ every rerun (16 loads for 3 edits each). Here:
 - ``PLM_MODEL_MEMORY_MB`` sets the budget (default 4096 MB);
 - the same budget holds what a model keeps between calls (generation's KV caches, :meth:`ModelCache.put_side`):
   one LRU of side entries, evicted first (one forward rebuilds one), then idle models (whose side entries go
-  with them). :func:`shared` is the process's cache (``ui.resources.MODELS``; a plain one outside the app);
+  with them). :func:`shared` is the process's cache (``ui.handles.MODELS``; a plain one outside the app);
 - each load and each eviction is logged (logger ``plm_core.model_cache``).
 
 A model is loaded once even when several sessions ask for it at the same moment (a lock per key); other
@@ -285,7 +285,7 @@ def _no_loader(key: object) -> object:
 
 def shared(cache: ModelCache | None = None) -> ModelCache:
     """The process's one model cache (and so its one memory budget). ``cache``: make it the shared one (the
-    app's ``ui.resources.MODELS``); without one, a cache that only holds side entries (the CLI, tests)."""
+    app's ``ui.handles.MODELS``); without one, a cache that only holds side entries (the CLI, tests)."""
     with _SHARED_LOCK:
         if cache is not None:
             _SHARED[:] = [cache]

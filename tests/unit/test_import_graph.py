@@ -5,7 +5,7 @@ neither Streamlit nor ``ui``.
 
 Before issue 26: 3 cycles (19 modules) — ``kinds`` ↔ ``attribution.objective`` ↔ ``inference`` ↔ ``loading`` ↔
 ``tokens`` (with ``contributions`` and ``patching``), ``bias.jobs`` ↔ ``evaluate`` ↔ ``lessons.finetune``, and
-``ui.backend`` ↔ ``ui.handles`` ↔ ``ui.ray_backend`` (modules since replaced by ``ui.lens``)."""
+``ui.backend`` ↔ ``ui.resources`` ↔ ``ui.ray_backend`` (modules since replaced by ``ui.lens``)."""
 
 from __future__ import annotations
 

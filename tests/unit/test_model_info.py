@@ -111,7 +111,7 @@ HANDLE_READS_ALLOWED = {
     ("ui/evaluate.py", "spec"): "the cache key of a loaded model (which models to measure), not a fact of the model",
 }
 HANDLE_NAMES = {"handle", "h", "adapter"}  # the names a page gave a ModelHandle or its KindAdapter
-NOT_MODEL_HANDLES = {"ui/ray_backend.py"}  # its ``handle`` is a Ray Serve deployment handle
+NOT_MODEL_HANDLES: set[str] = set()  # files whose ``handle`` is not a ModelHandle (none since the Ray client left ui/)
 
 
 def handle_reads(root) -> set[tuple[str, str]]:
