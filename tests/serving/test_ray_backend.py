@@ -23,6 +23,7 @@ from plm_core.inference import predict  # noqa: E402
 from plm_core.lens import LocalLens  # noqa: E402
 from plm_core.loading import ModelSpec, load_model  # noqa: E402
 from plm_core.masking import MaskSpec, mask_and_predict, occlusion_sweep  # noqa: E402
+from plm_core.serving.handles import handle_cache  # noqa: E402
 from plm_core.tolerances import PROBS as PROBS_TOLERANCE  # noqa: E402
 
 pytestmark = [pytest.mark.ray, pytest.mark.slow]
@@ -88,11 +89,14 @@ def local():
     return load_model(SPEC)
 
 
+_HERE = handle_cache()  # this process's handles, for the remote lens's tokenizer-only methods
+
+
 def remote(op, *args, **kwargs):
     """``RemoteLens(SPEC).<op>(*args, **kwargs)`` (its tokenizer-only methods would run on a handle here)."""
     from plm_core.serving.client import RemoteLens
 
-    return getattr(RemoteLens(SPEC, lambda spec: load_model(spec)), op)(*args, **kwargs)
+    return getattr(RemoteLens(SPEC, _HERE), op)(*args, **kwargs)
 
 
 def test_results_equal_in_process(ray_backend, local):
@@ -123,7 +127,7 @@ def test_results_equal_in_process(ray_backend, local):
 ])
 def test_replica_errors_reach_the_caller_unchanged(ray_backend, local, op, args, kwargs, cls):
     with pytest.raises(PlmCoreError) as here:
-        getattr(LocalLens(SPEC, lambda s: local), op)(*args, **kwargs)
+        getattr(LocalLens(SPEC, {SPEC: local}), op)(*args, **kwargs)
     with pytest.raises(PlmCoreError) as there:
         remote(op, *args, **kwargs)
     assert type(there.value) is type(here.value) and isinstance(there.value, cls)
@@ -171,8 +175,8 @@ def test_dataset_chunks_fan_out_and_equal_in_process(ray_backend, tiny_dirs):
     parts = ray_backend.call_many(spec, "score_pairs", [((pairs[s:s + 3],), {}) for s in range(0, 9, 3)])
     assert len(parts) == 3
     here = load_model(spec)
-    rows, meta = RemoteLens(spec, lambda s: here).score_bias_chunk(pairs, probe="crows_pairs", config={})
-    want_rows, want_meta = LocalLens(spec, lambda s: here).score_bias_chunk(pairs, probe="crows_pairs", config={})
+    rows, meta = RemoteLens(spec, {spec: here}).score_bias_chunk(pairs, probe="crows_pairs", config={})
+    want_rows, want_meta = LocalLens(spec, {spec: here}).score_bias_chunk(pairs, probe="crows_pairs", config={})
     assert max_diff(tuple(rows), tuple(want_rows)) <= TOL and meta == want_meta
     # the same pieces scored here (a different batch composition rounds differently: ~1e-7 relative)
     assert max_diff(parts, [score_pairs(here, pairs[s:s + 3]) for s in range(0, 9, 3)]) <= TOL
