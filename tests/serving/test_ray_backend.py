@@ -1,12 +1,16 @@
 """The Ray Serve backend on a local Ray instance: a RemoteLens's results equal the LocalLens's, errors keep their
 PlmCoreError class and message, the replica runs Lens methods only, forward-only calls from many sessions are
-batched, data-set chunks fan out, and the app's get_lens is the remote lens under PLM_BACKEND=ray. Slow (a Ray instance and a replica start: ~40 s); skipped without ``ray[serve]``
+batched, data-set chunks fan out, the app's get_lens is the remote lens under PLM_BACKEND=ray, and the replica imports neither Streamlit nor ``ui``. Slow (a Ray instance and a replica start: ~40 s); skipped without ``ray[serve]``
 (``pip install -r requirements-ray.txt``)."""
 
 from __future__ import annotations
 
 import dataclasses
+import subprocess
+import sys
+import textwrap
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -189,3 +193,18 @@ def _stats(rb) -> dict:
     stats = rb.replica_stats()
     return {k: sum(s[k] for s in stats) for k in ("batched_calls", "merged", "deduplicated")}
 
+
+
+def test_the_ray_replica_imports_neither_streamlit_nor_ui():
+    """The replica is core code: in a fresh interpreter, importing it loads no Streamlit and no ``ui`` module."""
+    code = textwrap.dedent("""
+        import sys
+        from plm_core.serving import ray_replica
+        assert ray_replica.build_app and ray_replica.PlmModels
+        print(sorted(m for m in sys.modules if m.split(".")[0] in ("streamlit", "ui")))
+    """)
+    root = Path(__file__).resolve().parents[2]
+    out = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, timeout=600,
+                         env={"PYTHONPATH": str(root), "PATH": "/usr/bin:/bin", "HF_HUB_OFFLINE": "1"})
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert out.stdout.strip().splitlines()[-1] == "[]"
