@@ -73,7 +73,7 @@ def per_call_overhead(address: str, n: int = 40) -> dict[str, float]:
         for i in range(n):
             text = f"{TEXT} ({op} {i} {time.time_ns()})"
             t0 = time.perf_counter()
-            getattr(LocalLens(spec, lambda s: local), op)(text, *args)
+            getattr(LocalLens(spec, {spec: local}), op)(text, *args)
             here.append(time.perf_counter() - t0)
             t0 = time.perf_counter()
             ray_backend.call(spec, op, (text + " ", *args))

@@ -27,7 +27,6 @@ ATTR_METHODS = tuple(sorted(methods_where(compare=True), key=lambda m: METHOD_SP
 info = widgets.require_info()
 spec = widgets.active_spec()
 lens = widgets.lens()
-ui_masking.handle_for(spec)
 
 st.title(_("Compare"))
 mode = st.segmented_control(_("Compare"), MODES, default="texts", key="compare.mode", bind="query-params", format_func={

@@ -4,7 +4,8 @@ The shape of LIT's ``Model`` / ``RemoteModel`` / ``CachingModelWrapper`` (``lit_
 ``lib/caching.py``): :class:`Lens` names each operation once, with the core function's own signature (minus the
 handle) and result type; :class:`LocalLens` runs it in this process on the model's handle; the Ray Serve client
 (:class:`plm_core.serving.client.RemoteLens`) sends the method's name and arguments to a replica, which runs the
-same :class:`LocalLens` there; the app's ``ui.lens.CachingLens`` caches each method's results. A page holds a
+same :class:`LocalLens` there; :class:`CachingLens` keeps the results of the methods marked :func:`cached` (the
+app gives it ``st.cache_data``). Every call goes down: no implementation calls back into the app. A page holds a
 ``Lens`` and never knows which: ``lens.mask_and_predict(text, mask)`` goes to definition on code, not a string.
 
 Where a method may run is a mark on it: :func:`tokenizer_only` (no forward pass: always where the caller is, every
@@ -16,11 +17,13 @@ as its :class:`~plm_core.handle.ModelSpec` (``compare_models``), resolved to a h
 from __future__ import annotations
 
 import abc
-from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any, Literal
+from collections.abc import Callable, Hashable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from plm_core.errors import PlmCoreError, UnknownMethodError
 from plm_core.handle import ModelHandle, ModelSpec
+from plm_core.i18n import lazy_gettext
 
 if TYPE_CHECKING:  # the feature modules are imported where each method runs (this module imports no model code)
     from pathlib import Path
@@ -75,6 +78,47 @@ def forward_only(fn: Callable | None = None, *, merge: Merge | None = None) -> C
     return mark if fn is None else mark(fn)
 
 
+def _generation_key(generation: Any) -> tuple:
+    """A :class:`~plm_core.generation.Generation` in a cache key by its model and tokens (its RNG state and steps
+    are the session's state)."""
+    return generation.model_id, generation.ids, generation.n_start
+
+
+# cache keys for argument types a cache cannot hash by value, by the type's qualified name (this module imports no
+# model code): st.cache_data's ``hash_funcs`` accepts these names
+GENERATION_KEY: dict[str, Callable[[Any], Hashable]] = {"plm_core.generation.Generation": _generation_key}
+
+
+@dataclass(frozen=True)
+class CachePolicy:
+    """How an app may keep a :class:`Lens` method's results (set with :func:`cached`; the app's ``ui.lens``
+    applies it with ``st.cache_data``, keyed on the model's spec and the arguments).
+
+    Attributes:
+        max_entries: results kept per process. An ``AttentionResult`` holds layer × head × n² floats (75 MB for
+            MiniLM at 512 tokens): few of those; recomputing one costs a forward pass.
+        ttl: seconds a result stays valid (None: until evicted).
+        spinner: the message shown while the method runs uncached (None: none).
+        keys: cache keys for argument types hashed by a function, by qualified type name (:data:`GENERATION_KEY`).
+    """
+
+    max_entries: int
+    ttl: float | None = None
+    spinner: str | None = None
+    keys: Mapping[str, Callable[[Any], Hashable]] = field(default_factory=dict)
+
+
+def cached(max_entries: int, *, ttl: float | None = None, spinner: str | None = None,
+           keys: Mapping[str, Callable[[Any], Hashable]] | None = None) -> Callable[[Callable], Callable]:
+    """Mark a :class:`Lens` method whose results an app may cache (:class:`CachePolicy`). Methods without the mark
+    are not cached: they are cheap, a session's state, or follow the machine's load (``estimate_seconds``)."""
+    def mark(f: Callable) -> Callable:
+        f.lens_cache = CachePolicy(max_entries, ttl, spinner, dict(keys or {}))  # type: ignore[attr-defined]
+        return f
+
+    return mark
+
+
 def merge_predict(handle: ModelHandle, calls: Sequence[tuple[tuple, dict]]) -> list[Any] | None:
     """Merge ``predict(text[, None], top_k=k)`` calls that share ``top_k`` and have no pair or limit into one
     padded forward (:func:`plm_core.inference.predict_many`); None when they cannot be merged."""
@@ -91,7 +135,7 @@ class Lens(abc.ABC):
     """Every operation a page asks of one model (``spec``), each with its core function's signature and result.
 
     Implementations: :class:`LocalLens` (this process), :class:`plm_core.serving.client.RemoteLens` (a Ray Serve
-    replica), ``ui.lens.CachingLens`` (``st.cache_data`` around another lens). Each method raises what its core
+    replica), :class:`CachingLens` (a cache around another lens). Each method raises what its core
     function raises (a :class:`~plm_core.errors.PlmCoreError` subclass, the same class and message on every
     implementation).
     """
@@ -105,24 +149,28 @@ class Lens(abc.ABC):
         so a page holds facts, never a live handle. Needs the model loaded where the caller is (its config and
         tokenizer), as the other tokenizer-only methods do."""
 
+    @cached(512)
     @forward_only(merge=merge_predict)
     @abc.abstractmethod
     def predict(self, text: str, text_pair: str | None = None, *, top_k: int = 10,
                 max_tokens: int | None = None) -> Prediction:
         """``plm_core.inference.predict`` on this model."""
 
+    @cached(16, ttl=3600)
     @forward_only
     @abc.abstractmethod
     def extract_attention(self, text: str, text_pair: str | None = None, *,
                           max_tokens: int | None = None) -> AttentionResult:
         """``plm_core.attention.extract_attention`` on this model."""
 
+    @cached(256)
     @forward_only
     @abc.abstractmethod
     def query_key(self, text: str, layer: int, head: int, text_pair: str | None = None, *,
                   max_tokens: int | None = None, stack: str | None = None) -> QueryKeyResult:
         """``plm_core.attention.query_key`` on this model."""
 
+    @cached(512)
     @forward_only
     @abc.abstractmethod
     def mask_and_predict(self, text: str, spec: MaskSpec, *, text_pair: str | None = None,
@@ -130,6 +178,7 @@ class Lens(abc.ABC):
                          max_tokens: int | None = None) -> MaskingResult:
         """``plm_core.masking.mask_and_predict`` on this model."""
 
+    @cached(128)
     @forward_only
     @abc.abstractmethod
     def occlusion_sweep(self, text: str, spec: MaskSpec | None = None, *, strategy: Strategy | None = None,
@@ -137,43 +186,51 @@ class Lens(abc.ABC):
                         max_tokens: int | None = None, words: Encoding | None = None) -> OcclusionResult:
         """``plm_core.masking.occlusion_sweep`` on this model."""
 
+    @cached(256)
     @forward_only
     @abc.abstractmethod
     def compare_texts(self, text_a: str, text_b: str, *, top_k: int = 5, max_tokens: int | None = None,
                       text_pair: str | None = None) -> TextComparison:
         """``plm_core.compare.compare_texts`` on this model."""
 
+    @cached(64)
     @forward_only
     @abc.abstractmethod
     def compare_models(self, spec_b: ModelSpec, text: str, *, top_k: int = 5, max_tokens: int | None = None,
                        text_pair: str | None = None) -> ModelComparison:
         """``plm_core.compare.compare_models`` on this model."""
 
+    @cached(256)
     @forward_only
     @abc.abstractmethod
     def token_embeddings(self, text: str, text_pair: str | None = None) -> TokenEmbeddings:
         """``plm_core.lessons.compute.token_embeddings`` on this model."""
 
+    @cached(256)
     @forward_only
     @abc.abstractmethod
     def attention_steps(self, text: str, layer: int, head: int = 0, text_pair: str | None = None) -> AttentionSteps:
         """``plm_core.lessons.compute.attention_steps`` on this model."""
 
+    @cached(128)
     @forward_only
     @abc.abstractmethod
     def mask_lesson(self, text: str, top_k: int = 5) -> MaskLesson:
         """``plm_core.lessons.compute.mask_lesson`` on this model."""
 
+    @cached(128)
     @forward_only
     @abc.abstractmethod
     def lesson_occlusion(self, text: str, target: int | None = None, words: Encoding | None = None) -> Occlusion:
         """``plm_core.lessons.compute.occlusion`` on this model."""
 
+    @cached(128)
     @forward_only
     @abc.abstractmethod
     def encoder_decoder_lesson(self, text: str, target: str | None = None, top_k: int = 5) -> EncoderDecoderLesson:
         """``plm_core.lessons.compute.encoder_decoder_lesson`` on this model."""
 
+    @cached(64, spinner=lazy_gettext("Probing…"))
     @forward_only
     @abc.abstractmethod
     def lesson_bias_probe(self, occupations: tuple[str, ...] | list[str]) -> BiasProbe:
@@ -184,42 +241,50 @@ class Lens(abc.ABC):
     def embed(self, texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
         """``plm_core.inference.embed`` on this model."""
 
+    @cached(128)
     @abc.abstractmethod
     def contextual_embeddings(self, sentence_a: str, sentence_b: str, word: str) -> ContextualEmbeddings:
         """``plm_core.lessons.compute.contextual_embeddings`` on this model."""
 
+    @cached(128)
     @abc.abstractmethod
     def logit_lens(self, text: str, *, top_k: int = 10, mask_index: int = 0,
                    max_tokens: int | None = None) -> LogitLens:
         """``plm_core.logit_lens.logit_lens`` on this model."""
 
+    @cached(128)
     @abc.abstractmethod
     def logit_lens_ids(self, ids: Sequence[int], encoding: Encoding | None = None, *, top_k: int = 10) -> LogitLens:
         """``plm_core.logit_lens.logit_lens_ids`` on this model."""
 
+    @cached(128, spinner=lazy_gettext("Splitting the logit into heads and FFN blocks…"))
     @abc.abstractmethod
     def contributions(self, text: str, word: str | None = None, contrast: str | None = None, *,
                       text_pair: str | None = None, mask_index: int = 0, max_tokens: int | None = None,
                       sources: bool = True) -> Contributions:
         """``plm_core.contributions.contributions`` on this model."""
 
+    @cached(64, spinner=lazy_gettext("Patching activations…"))
     @abc.abstractmethod
     def patch(self, clean: str, corrupt: str, what: PatchWhat = 'residual', *, word: str | None = None,
               contrast: str | None = None, text_pair: str | None = None,
               max_tokens: int | None = None) -> PatchingResult:
         """``plm_core.patching.patch`` on this model."""
 
+    @cached(64, spinner=lazy_gettext("Running the model without them…"))
     @abc.abstractmethod
     def ablate(self, text: str, ablation: Ablation, *, text_pair: str | None = None, top_k: int = 8,
                mask_index: int = 0, max_tokens: int | None = None) -> AblationResult:
         """``plm_core.patching.ablate`` on this model."""
 
+    @cached(128, spinner=lazy_gettext("Reading the FFN neurons…"))
     @abc.abstractmethod
     def ffn_view(self, text: str, layer: int, *, position: int | None = None, word: str | None = None,
                  text_pair: str | None = None, top_k: int = 10, n_vocab: int = 8, rank_by: RankBy = 'activation',
                  max_tokens: int | None = None) -> FFNView:
         """``plm_core.ffn.ffn_view`` on this model."""
 
+    @cached(64, spinner=lazy_gettext("Attributing the continuation…"))
     @abc.abstractmethod
     def attribute_continuation(self, prompt: str, continuation: str, method: str = 'integrated_gradients', *,
                                per_token: bool = True, max_tokens: int | None = None,
@@ -247,20 +312,24 @@ class Lens(abc.ABC):
                           top_n: int = 20) -> StepDistribution:
         """``plm_core.generation.next_distribution`` on this model."""
 
+    @cached(256)
     @abc.abstractmethod
     def text_distribution(self, text: str, settings: SamplingSettings, *, mask_index: int = 0,
                           top_n: int = 20) -> tuple[Encoding, StepDistribution]:
         """``plm_core.generation.text_distribution`` on this model."""
 
+    @cached(128, keys=GENERATION_KEY)
     @abc.abstractmethod
     def step_attention(self, generation: Generation, index: int) -> StepAttention:
         """``plm_core.generation.step_attention`` on this model."""
 
+    @cached(128, spinner=lazy_gettext("Attributing the token…"), keys=GENERATION_KEY)
     @abc.abstractmethod
     def attribute_step(self, generation: Generation, index: int, method: str = 'integrated_gradients',
                        **kwargs: object) -> AttributionResult:
         """``plm_core.generation.attribute_step`` on this model."""
 
+    @cached(512)
     @abc.abstractmethod
     def attribute(self, text: str, method: str = 'integrated_gradients', *, target: Target | None = None,
                   text_pair: str | None = None, baseline: str = 'pad', n_steps: int | None = None,
@@ -269,6 +338,7 @@ class Lens(abc.ABC):
                   **params: int | float | str) -> AttributionResult:
         """``plm_core.attribution.attribute`` on this model."""
 
+    @cached(64)
     @abc.abstractmethod
     def attribute_every_label(self, text: str, method: str = 'integrated_gradients', *,
                               text_pair: str | None = None, output: str = 'prob',
@@ -281,22 +351,26 @@ class Lens(abc.ABC):
                          n_samples: int | None = None) -> float:
         """``plm_core.attribution.estimate_seconds`` on this model."""
 
+    @cached(64, spinner=lazy_gettext("Attributing both sentences…"))
     @abc.abstractmethod
     def attribution_difference(self, text_a: str, text_b: str, method: str,
                                text_pair: str | None = None) -> AttributionDifference:
         """Both sentences of a text comparison attributed with one target: ``plm_core.compare.attribution_difference``
         of ``compare_texts``; ``text_pair``: the second text both are read with (a pair classifier's hypothesis)."""
 
+    @cached(32, spinner=lazy_gettext("Training the head on the frozen encoder…"))
     @abc.abstractmethod
     def train_head(self, examples: str) -> TrainedHead:
         """Lesson 5: parse the labelled examples and fit the head on the frozen encoder
         (``plm_core.lessons.finetune.parse_examples`` then ``train_head``)."""
 
+    @cached(256)
     @forward_only
     @abc.abstractmethod
     def classify(self, trained: TrainedHead, texts: list[str]) -> np.ndarray:
         """``plm_core.lessons.finetune.classify`` on this model."""
 
+    @cached(64, spinner=lazy_gettext("Probing…"))
     @abc.abstractmethod
     def probe_templates(self, tset: TemplateSet, *, batch_size: int | None = None,
                         progress: ProgressFn | None = None, should_stop: StopFn | None = None) -> TemplateResult:
@@ -325,11 +399,13 @@ class Lens(abc.ABC):
         """(rows, meta) of ``items`` of a bias ``probe`` run with ``config`` (``plm_core.bias.jobs.score_chunk``, every
         probe registered). The remote lens cuts the items into pieces scored on several replicas at once."""
 
+    @cached(512)
     @tokenizer_only
     @abc.abstractmethod
     def encode(self, text: str, text_pair: str | None = None, **kwargs: Any) -> Encoding:
         """``plm_core.tokens.encode`` without the tensors: the Encoding only (picklable, cacheable)."""
 
+    @cached(256)
     @tokenizer_only
     @abc.abstractmethod
     def token_count(self, text: str, text_pair: str | None = None) -> int:
@@ -350,6 +426,7 @@ class Lens(abc.ABC):
     def has_chat_template(self) -> bool:
         """``plm_core.tokens.has_chat_template`` on this model."""
 
+    @cached(16)
     @forward_only
     @abc.abstractmethod
     def sentence_embeddings(self, texts: Sequence[str], layer: int | None = None,
@@ -365,6 +442,7 @@ class Lens(abc.ABC):
     def analogy(self, a: str, b: str, c: str, k: int = 10) -> Analogy:
         """``plm_core.embedding_map.analogy`` on this model."""
 
+    @cached(32, ttl=600)
     @abc.abstractmethod
     def model_card(self, *, measure: bool = True) -> ModelCard:
         """``plm_core.model_card.card`` on this model (``measure`` times forward passes on the machine it runs on)."""
@@ -419,18 +497,41 @@ class Lens(abc.ABC):
         """``plm_core.generation.token_strings`` on this model."""
 
 
-class LocalLens(Lens):
-    """The operations in this process, on ``get_handle(spec)`` (the process's shared handle: loaded once, behind its
-    lock); each method calls its core function directly."""
+class Handles(Protocol):
+    """Where a :class:`LocalLens` finds a model's handle: the process's model cache
+    (:func:`plm_core.serving.handles.handle_cache`, a ``ModelCache`` that loads on first use), or, in a test, a
+    ``dict`` of handles by spec."""
 
-    def __init__(self, spec: ModelSpec, get_handle: Callable[[ModelSpec], ModelHandle]) -> None:
+    def get(self, spec: ModelSpec, /) -> ModelHandle:
+        """The handle of ``spec`` (loading it if needed; raises what loading raises)."""
+
+
+class LocalLens(Lens):
+    """The operations in this process, on the handle of ``spec`` in ``handles`` (the process's shared model cache:
+    each model loaded once, behind its lock; the classroom allowlist is checked at each use); each method calls
+    its core function directly. The lens only calls down: an app that shows progress while a model loads loads it
+    through the same cache first (``ui.lens.backend_lens``)."""
+
+    def __init__(self, spec: ModelSpec, handles: Handles) -> None:
         self.spec = spec
-        self._get_handle = get_handle
+        self.handles = handles
+
+    def _handle_of(self, spec: ModelSpec) -> ModelHandle:
+        """The handle of ``spec`` (loaded on first use).
+
+        Raises:
+            ModelNotAllowedError: classroom mode is on and ``spec`` is not on its allowlist.
+            PlmCoreError: the model cannot be loaded (the message says why).
+        """
+        from plm_core.classroom import check_model_allowed
+
+        check_model_allowed(spec.model_id, allow_pickle=spec.allow_pickle)
+        return self.handles.get(spec)
 
     @property
     def handle(self) -> ModelHandle:
         """The model's handle (loaded on first use; raises what loading raises)."""
-        return self._get_handle(self.spec)
+        return self._handle_of(self.spec)
 
     def predict(self, text: str, text_pair: str | None = None, *, top_k: int = 10,
                 max_tokens: int | None = None) -> Prediction:
@@ -479,7 +580,7 @@ class LocalLens(Lens):
                        text_pair: str | None = None) -> ModelComparison:
         import plm_core.compare
 
-        return plm_core.compare.compare_models(self.handle, self._get_handle(spec_b), text, top_k=top_k,
+        return plm_core.compare.compare_models(self.handle, self._handle_of(spec_b), text, top_k=top_k,
                                                max_tokens=max_tokens, text_pair=text_pair)
 
     def token_embeddings(self, text: str, text_pair: str | None = None) -> TokenEmbeddings:
@@ -805,8 +906,8 @@ class LocalLens(Lens):
 
 class ForwardingLens(Lens):
     """A lens whose every method hands its name and arguments to :meth:`_call` (positional arguments as a tuple,
-    the rest by keyword): the base of the remote lens (:class:`plm_core.serving.client.RemoteLens`) and the app's
-    caching lens (``ui.lens.CachingLens``)."""
+    the rest by keyword): the base of the remote lens (:class:`plm_core.serving.client.RemoteLens`) and the caching
+    lens (:class:`CachingLens`)."""
 
     @abc.abstractmethod
     def _call(self, name: str, args: tuple, /, **kwargs: Any) -> Any:
@@ -1081,3 +1182,46 @@ def check_method(name: str) -> str:
     if name not in METHODS:
         raise UnknownMethodError(name, available=sorted(METHODS))
     return name
+
+
+# ------------------------------------------------------------------ caching (LIT's CachingModelWrapper)
+
+# method name -> how an app may cache its results (the :func:`cached` marks, read off the interface)
+CACHE_POLICIES: dict[str, CachePolicy] = {
+    m: getattr(Lens, m).__dict__["lens_cache"] for m in sorted(METHODS) if "lens_cache" in getattr(Lens, m).__dict__}
+# (spec, _lens, args, kwargs) -> the result of ``_lens.<method>(*args, **kwargs)``, kept by a cache
+Memoized = Callable[[ModelSpec, "Lens", tuple, dict], Any]
+
+
+def memoize_methods(cache: Callable[[CachePolicy], Callable[[Callable], Callable]]) -> dict[str, Memoized]:
+    """One cached function per method of :data:`CACHE_POLICIES`: ``cache(policy)`` (a decorator such as
+    ``st.cache_data`` with the policy's parameters) around a function of ``(spec, _lens, args, kwargs)`` that calls
+    the method of ``_lens``. A cache keys on the arguments but ``_lens`` (Streamlit leaves out arguments whose names
+    start with an underscore): two lenses on one spec share results. Each function is named
+    ``CachingLens.<method>`` (Streamlit keys each cache by its function's module and name)."""
+    def one(name: str, policy: CachePolicy) -> Memoized:
+        def call(spec: ModelSpec, _lens: Lens, args: tuple, kwargs: dict[str, Any]) -> Any:
+            return getattr(_lens, name)(*args, **kwargs)
+
+        call.__name__ = name
+        call.__qualname__ = f"CachingLens.{name}"
+        return cache(policy)(call)
+
+    return {name: one(name, policy) for name, policy in CACHE_POLICIES.items()}
+
+
+class CachingLens(ForwardingLens):
+    """``inner``'s methods, those marked :func:`cached` through ``memoized`` (from :func:`memoize_methods`), the
+    others called directly: the app's lens (``ui.lens.get_lens`` gives ``st.cache_data`` functions, one set per
+    process; ``st.cache_data.clear()`` empties them)."""
+
+    def __init__(self, inner: Lens, memoized: Mapping[str, Memoized]) -> None:
+        self.spec = inner.spec
+        self.inner = inner
+        self.memoized = memoized
+
+    def _call(self, name: str, args: tuple, /, **kwargs: Any) -> Any:
+        memo = self.memoized.get(name)
+        if memo is None:
+            return getattr(self.inner, name)(*args, **kwargs)
+        return memo(self.spec, self.inner, args, kwargs)

@@ -15,14 +15,15 @@ import streamlit as st
 from plm_core import models as embedded
 from plm_core.classroom import check_model_allowed
 from plm_core.i18n import _, tr
-from plm_core.loading import ModelHandle, ModelSpec, load_model
+from plm_core.loading import ModelHandle, ModelSpec
 from plm_core.model_cache import ModelCache
 from plm_core.serving.handles import handle_cache
 from ui.safe import md
 
-# one per process: every session shares it. load_model is looked up here at each load, so tests can count loads
-# (monkeypatch ui.handles.load_model). A Ray Serve replica keeps its own cache by the same rule.
-MODELS: ModelCache[ModelSpec, ModelHandle] = handle_cache(lambda spec: load_model(spec))
+# one per process: every session shares it, and the pages' lenses (ui.lens) read it. It loads through
+# plm_core.loading.load_model, looked up at each load (tests count loads by patching it there). A Ray Serve replica
+# keeps its own cache by the same rule.
+MODELS: ModelCache[ModelSpec, ModelHandle] = handle_cache()
 
 
 def get_handle(spec: ModelSpec) -> ModelHandle:

@@ -1,5 +1,5 @@
 """The lessons' compositions of the lens's methods (the views' model work goes through ``ctx.lens``, cached per
-method by :class:`ui.lens.CachingLens`).
+method by :class:`plm_core.lens.CachingLens`).
 
 The lesson shell is :mod:`ui.lesson_shell` (steps, navigation, presenter view, predict-then-reveal); the live views
 are :mod:`ui.lesson_views` (one module per lesson). The views call these wrappers as attributes of this module

@@ -7,17 +7,11 @@ import streamlit as st
 
 from plm_core.compare import LoadedModel, describe_loaded, gpu_memory
 from plm_core import classroom
-from plm_core.loading import ModelHandle, ModelSpec
 from plm_core.masking import MaskSpec
 from plm_core.types import Encoding
 from ui import handles
 from ui.text import picker_labels
 from plm_core.i18n import N_, _
-
-def handle_for(spec: ModelSpec) -> ModelHandle:
-    """The shared handle (ui.handles.get_handle: its model cache is the "loaded models" list)."""
-    return handles.get_handle(spec)
-
 
 def mask_spec(positions: tuple[int, ...] | list[int], strategy: str, substitute: str | None) -> MaskSpec:
     """The page's choices as a MaskSpec (sorted positions; the substitute only for the "substitute" strategy)."""

@@ -16,13 +16,13 @@ from __future__ import annotations
 import logging
 import os
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from ray import serve
 
 from plm_core.errors import PlmCoreError
-from plm_core.handle import ModelHandle, ModelSpec
+from plm_core.handle import ModelSpec
 from plm_core.i18n import msg
 from plm_core.settings import settings
 from plm_core import lens as lens_mod
@@ -130,13 +130,13 @@ def describe() -> str:
 
 class RemoteLens(lens_mod.ForwardingLens):
     """The operations of ``spec`` in a Ray Serve replica: each method sends its name and arguments (:func:`call`);
-    the replica runs the same method of its own :class:`~plm_core.lens.LocalLens`. Tokenizer-only methods run here
-    on ``get_handle(spec)``; the callbacks ``progress`` and ``should_stop`` stay here (left out of the request).
+    the replica runs the same method of its own :class:`~plm_core.lens.LocalLens`. Tokenizer-only methods run here,
+    on the handle of ``spec`` in ``handles`` (:class:`~plm_core.lens.Handles`); the callbacks ``progress`` and ``should_stop`` stay here (left out of the request).
     ``score_bias_chunk`` cuts its items into pieces scored on several replicas at once."""
 
-    def __init__(self, spec: ModelSpec, get_handle: Callable[[ModelSpec], ModelHandle]) -> None:
+    def __init__(self, spec: ModelSpec, handles: lens_mod.Handles) -> None:
         self.spec = spec
-        self._local = lens_mod.LocalLens(spec, get_handle)
+        self._local = lens_mod.LocalLens(spec, handles)
 
     def _call(self, name: str, args: tuple, /, **kwargs: Any) -> Any:
         if lens_mod.runs(name) == "tokenizer":

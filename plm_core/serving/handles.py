@@ -6,15 +6,21 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import replace
 
+from plm_core import loading
 from plm_core.classroom import check_model_allowed
 from plm_core.handle import ModelHandle, ModelSpec
 from plm_core.model_cache import ModelCache, shared
 from plm_core.patching import ablated_copy
 
 
-def handle_cache(load: Callable[[ModelSpec], ModelHandle]) -> ModelCache[ModelSpec, ModelHandle]:
+def _load_model(spec: ModelSpec) -> ModelHandle:
+    """``plm_core.loading.load_model``, looked up at each load (a test counts loads by patching it there)."""
+    return loading.load_model(spec)
+
+
+def handle_cache(load: Callable[[ModelSpec], ModelHandle] = _load_model) -> ModelCache[ModelSpec, ModelHandle]:
     """A :class:`~plm_core.model_cache.ModelCache` of handles under the memory budget (``PLM_MODEL_MEMORY_MB``):
-    a whole model through ``load`` (``plm_core.loading.load_model``); an ablated one (``spec.ablation``) as a copy
+    a whole model through ``load`` (default ``plm_core.loading.load_model``); an ablated one (``spec.ablation``) as a copy
     of the cached whole model (:func:`plm_core.patching.ablated_copy`), so the budget counts the copy and the
     shared model never carries its hooks."""
     def load_one(spec: ModelSpec) -> ModelHandle:

@@ -33,7 +33,6 @@ from ray import serve
 import plm_core.preload  # noqa: F401  the replica serves requests from threads: import the core once first
 from plm_core.errors import PlmCoreError
 from plm_core.handle import ModelSpec
-from plm_core.loading import load_model
 from plm_core.lens import FORWARD_METHODS, LocalLens, check_method, merger
 from plm_core.serving.handles import allowed_handle, handle_cache
 from plm_core.serving.protocol import APP_NAME, DEPLOYMENT_NAME, error, ok, spec_of
@@ -52,8 +51,8 @@ class PlmModels:
     def __init__(self, preload: tuple[str, ...] | list[str] = (), max_batch_size: int = 16,
                  batch_wait_timeout_s: float = 0.002, threads: int = 4) -> None:
         os.environ.setdefault("HF_HUB_OFFLINE", os.environ.get("HF_HUB_OFFLINE", "0"))
-        models = handle_cache(load_model)
-        self._get_handle = functools.partial(allowed_handle, models)
+        self._models = handle_cache()
+        self._get_handle = functools.partial(allowed_handle, self._models)
         self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="plm-op")
         self._batched.set_max_batch_size(max_batch_size)
         self._batched.set_batch_wait_timeout_s(batch_wait_timeout_s)
@@ -80,7 +79,7 @@ class PlmModels:
     def _execute(self, spec: ModelSpec, name: str, args: tuple, kwargs: dict) -> tuple:
         """``LocalLens(spec).<name>(*args, **kwargs)`` as a reply (a PlmCoreError as data)."""
         try:
-            return ok(getattr(LocalLens(spec, self._get_handle), check_method(name))(*args, **kwargs))
+            return ok(getattr(LocalLens(spec, self._models), check_method(name))(*args, **kwargs))
         except PlmCoreError as err:
             return error(err)
 

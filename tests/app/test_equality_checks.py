@@ -59,7 +59,7 @@ class MovedLens(ForwardingLens):
         from ui import handles
 
         self.spec = spec
-        self.inner = LocalLens(spec, handles.get_handle)
+        self.inner = LocalLens(spec, handles.MODELS)
         self.name, self.move = name, move
 
     def _call(self, name, args, /, **kwargs):

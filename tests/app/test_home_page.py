@@ -57,11 +57,11 @@ def test_model_loaded_once_for_reruns_and_sessions(app_factory, tiny_dirs, monke
     """The model cache: one handle per process, whatever the reruns and the number of sessions."""
     from streamlit.testing.v1 import AppTest
 
-    import ui.handles as handles
+    from plm_core import loading
 
     loaded = []
-    real = handles.load_model
-    monkeypatch.setattr(handles, "load_model", lambda spec: loaded.append(spec) or real(spec))
+    real = loading.load_model
+    monkeypatch.setattr(loading, "load_model", lambda spec: loaded.append(spec) or real(spec))
     first = app_factory(str(tiny_dirs["masked_lm"])).run()
     first.switch_page("pages/attention.py").run()
     first.text_area(key="attention.text").input("the cat sat").run()

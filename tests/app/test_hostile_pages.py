@@ -76,11 +76,11 @@ def test_loading_a_checkpoint_without_its_head_says_why_in_the_sidebar(app_facto
 
 def test_unload_asks_first_and_says_it_affects_everyone(app_factory, tiny_dirs, monkeypatch):
     """It dropped every model and every session's cached results at one click, without a word."""
-    from ui import handles
+    from plm_core import loading
 
     loads: list[str] = []
-    real = handles.load_model
-    monkeypatch.setattr(handles, "load_model", lambda spec: loads.append(spec.model_id) or real(spec))
+    real = loading.load_model
+    monkeypatch.setattr(loading, "load_model", lambda spec: loads.append(spec.model_id) or real(spec))
     at = open_page(app_factory, tiny_dirs["classifier"], "pages/compare.py")
     n = len(loads)
     at.button(key="compare.unload").click().run()
@@ -109,16 +109,16 @@ def test_classroom_mode_has_no_unload_button(app_factory, tiny_dirs, monkeypatch
 
 def test_four_sessions_on_four_models_load_each_model_once(app_factory, tiny_dirs, monkeypatch):
     """With max_entries=3 the cache evicted on every rerun: 16 loads for 4 sessions × (1 view + 3 edits)."""
-    from ui import handles
+    from plm_core import loading
 
     loads: list[str] = []
-    real = handles.load_model
+    real = loading.load_model
 
     def counting(spec):
         loads.append(spec.model_id)
         return real(spec)
 
-    monkeypatch.setattr(handles, "load_model", counting)
+    monkeypatch.setattr(loading, "load_model", counting)
     kinds = ("masked_lm", "classifier", "encoder", "causal_lm")
     sessions = []
     for kind in kinds:

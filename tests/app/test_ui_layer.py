@@ -86,6 +86,7 @@ def test_get_lens_is_the_cached_local_lens_and_refuses_an_unknown_backend(tiny_h
     handle = tiny_handles["classifier"]
     monkeypatch.delenv("PLM_BACKEND", raising=False)
     monkeypatch.setattr(handles, "get_handle", lambda spec: handle)
+    monkeypatch.setattr(handles, "MODELS", {handle.spec: handle})
     lens = get_lens(handle.spec)
     assert isinstance(lens, CachingLens) and isinstance(lens.inner, LocalLens)
     got = lens.predict("good movie", top_k=3)
@@ -120,6 +121,7 @@ def test_pages_get_model_facts_from_one_function(tiny_handles, monkeypatch):
 
     handle = tiny_handles["t5"]
     monkeypatch.setattr(handles, "get_handle", lambda spec: handle)
+    monkeypatch.setattr(handles, "MODELS", {handle.spec: handle})
     info = get_lens(handle.spec).info()
     assert pickle.loads(pickle.dumps(info)) == info
     assert (info.model_id, info.n_layers, info.mask_token) == (handle.spec.model_id, handle.model.config.num_layers,
@@ -132,15 +134,16 @@ def test_pages_get_model_facts_from_one_function(tiny_handles, monkeypatch):
 
 def test_caching_lens_has_the_lens_signatures_and_caches_only_its_table(tiny_handles):
     """CachingLens: exactly the Lens methods and signatures; a cached method reaches the inner lens once per
-    distinct call, an uncached one every time; every cached name is a Lens method."""
+    distinct call, an uncached one every time; the app memoizes exactly the methods marked @cached."""
     import inspect
 
     import streamlit as st
 
-    from plm_core.lens import METHODS, Lens, LocalLens
-    from ui.lens import CACHE, CachingLens
+    from plm_core.lens import CACHE_POLICIES as CACHE
+    from plm_core.lens import METHODS, CachingLens, Lens, LocalLens
+    from ui.lens import MEMOIZED
 
-    assert set(CACHE) <= METHODS and not CachingLens.__abstractmethods__
+    assert set(CACHE) <= METHODS and set(MEMOIZED) == set(CACHE) and not CachingLens.__abstractmethods__
     for name in METHODS:
         assert inspect.signature(getattr(CachingLens, name)) == inspect.signature(getattr(Lens, name)), name
 
@@ -157,7 +160,7 @@ def test_caching_lens_has_the_lens_signatures_and_caches_only_its_table(tiny_han
             return super().estimate_seconds(*a, **k)
 
     st.cache_data.clear()
-    lens = CachingLens(Counting(handle.spec, lambda spec: handle))
+    lens = CachingLens(Counting(handle.spec, {handle.spec: handle}), MEMOIZED)
     first = lens.predict("good movie", top_k=3)
     assert lens.predict("good movie", top_k=3) is not None and counted == ["predict"]
     np.testing.assert_array_equal(first.probs, predict(handle, "good movie", top_k=3).probs)
@@ -168,3 +171,40 @@ def test_caching_lens_has_the_lens_signatures_and_caches_only_its_table(tiny_han
     lens.estimate_seconds(5, "saliency")
     assert counted.count("estimate_seconds") == 2
     st.cache_data.clear()
+
+
+def test_an_attribution_request_only_calls_down(tiny_handles, monkeypatch):
+    """Issue 26: the Attribution request goes page -> plm_core and never back up. Every Python frame the call
+    ``get_lens(spec).attribute(...)`` runs (uncached, so the real path runs) is recorded with sys.setprofile: none
+    is in ui/ or pages/ (no callback, no override in the app), and the repository files on the path from the lens
+    to ``plm_core.attribution.attribute`` are plm_core/lens.py and the allowlist check."""
+    import streamlit as st
+
+    from plm_core.attribution import attribute
+    from ui import handles
+    from ui.lens import get_lens
+
+    handle = tiny_handles["classifier"]
+    monkeypatch.delenv("PLM_BACKEND", raising=False)
+    monkeypatch.setattr(handles, "MODELS", {handle.spec: handle})
+    lens = get_lens(handle.spec)
+    st.cache_data.clear()
+    frames: list[tuple[str, str]] = []
+
+    def record(frame, event, arg):
+        if event == "call":
+            path = frame.f_code.co_filename
+            if path.startswith(str(ROOT)):
+                frames.append((os.path.relpath(path, ROOT), frame.f_code.co_name))
+
+    sys.setprofile(record)
+    try:
+        got = lens.attribute("good movie", "saliency")
+    finally:
+        sys.setprofile(None)
+    st.cache_data.clear()
+    np.testing.assert_array_equal(got.scores, attribute(handle, "good movie", "saliency").scores)
+    assert not [f for f in frames if f[0].startswith(("ui/", "pages/", "app.py"))], frames
+    until = frames.index(("plm_core/attribution/__init__.py", "attribute"))
+    assert {f for f, _ in frames[:until]} <= {"plm_core/lens.py", "plm_core/classroom.py", "plm_core/settings.py"}, \
+        frames[:until]

@@ -1,12 +1,16 @@
 """The Ray Serve backend on a local Ray instance: a RemoteLens's results equal the LocalLens's, errors keep their
 PlmCoreError class and message, the replica runs Lens methods only, forward-only calls from many sessions are
-batched, data-set chunks fan out, and the app's get_lens is the remote lens under PLM_BACKEND=ray. Slow (a Ray instance and a replica start: ~40 s); skipped without ``ray[serve]``
+batched, data-set chunks fan out, the app's get_lens is the remote lens under PLM_BACKEND=ray, and the replica imports neither Streamlit nor ``ui``. Slow (a Ray instance and a replica start: ~40 s); skipped without ``ray[serve]``
 (``pip install -r requirements-ray.txt``)."""
 
 from __future__ import annotations
 
 import dataclasses
+import subprocess
+import sys
+import textwrap
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -23,6 +27,7 @@ from plm_core.inference import predict  # noqa: E402
 from plm_core.lens import LocalLens  # noqa: E402
 from plm_core.loading import ModelSpec, load_model  # noqa: E402
 from plm_core.masking import MaskSpec, mask_and_predict, occlusion_sweep  # noqa: E402
+from plm_core.serving.handles import handle_cache  # noqa: E402
 from plm_core.tolerances import PROBS as PROBS_TOLERANCE  # noqa: E402
 
 pytestmark = [pytest.mark.ray, pytest.mark.slow]
@@ -88,11 +93,14 @@ def local():
     return load_model(SPEC)
 
 
+_HERE = handle_cache()  # this process's handles, for the remote lens's tokenizer-only methods
+
+
 def remote(op, *args, **kwargs):
     """``RemoteLens(SPEC).<op>(*args, **kwargs)`` (its tokenizer-only methods would run on a handle here)."""
     from plm_core.serving.client import RemoteLens
 
-    return getattr(RemoteLens(SPEC, lambda spec: load_model(spec)), op)(*args, **kwargs)
+    return getattr(RemoteLens(SPEC, _HERE), op)(*args, **kwargs)
 
 
 def test_results_equal_in_process(ray_backend, local):
@@ -123,7 +131,7 @@ def test_results_equal_in_process(ray_backend, local):
 ])
 def test_replica_errors_reach_the_caller_unchanged(ray_backend, local, op, args, kwargs, cls):
     with pytest.raises(PlmCoreError) as here:
-        getattr(LocalLens(SPEC, lambda s: local), op)(*args, **kwargs)
+        getattr(LocalLens(SPEC, {SPEC: local}), op)(*args, **kwargs)
     with pytest.raises(PlmCoreError) as there:
         remote(op, *args, **kwargs)
     assert type(there.value) is type(here.value) and isinstance(there.value, cls)
@@ -171,8 +179,8 @@ def test_dataset_chunks_fan_out_and_equal_in_process(ray_backend, tiny_dirs):
     parts = ray_backend.call_many(spec, "score_pairs", [((pairs[s:s + 3],), {}) for s in range(0, 9, 3)])
     assert len(parts) == 3
     here = load_model(spec)
-    rows, meta = RemoteLens(spec, lambda s: here).score_bias_chunk(pairs, probe="crows_pairs", config={})
-    want_rows, want_meta = LocalLens(spec, lambda s: here).score_bias_chunk(pairs, probe="crows_pairs", config={})
+    rows, meta = RemoteLens(spec, {spec: here}).score_bias_chunk(pairs, probe="crows_pairs", config={})
+    want_rows, want_meta = LocalLens(spec, {spec: here}).score_bias_chunk(pairs, probe="crows_pairs", config={})
     assert max_diff(tuple(rows), tuple(want_rows)) <= TOL and meta == want_meta
     # the same pieces scored here (a different batch composition rounds differently: ~1e-7 relative)
     assert max_diff(parts, [score_pairs(here, pairs[s:s + 3]) for s in range(0, 9, 3)]) <= TOL
@@ -185,3 +193,18 @@ def _stats(rb) -> dict:
     stats = rb.replica_stats()
     return {k: sum(s[k] for s in stats) for k in ("batched_calls", "merged", "deduplicated")}
 
+
+
+def test_the_ray_replica_imports_neither_streamlit_nor_ui():
+    """The replica is core code: in a fresh interpreter, importing it loads no Streamlit and no ``ui`` module."""
+    code = textwrap.dedent("""
+        import sys
+        from plm_core.serving import ray_replica
+        assert ray_replica.build_app and ray_replica.PlmModels
+        print(sorted(m for m in sys.modules if m.split(".")[0] in ("streamlit", "ui")))
+    """)
+    root = Path(__file__).resolve().parents[2]
+    out = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, timeout=600,
+                         env={"PYTHONPATH": str(root), "PATH": "/usr/bin:/bin", "HF_HUB_OFFLINE": "1"})
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert out.stdout.strip().splitlines()[-1] == "[]"

@@ -1,7 +1,7 @@
 """The import graph (issue 26, item 1): no import cycle in the core or the app, counting the imports inside
 functions (grimp reads every import statement, wherever it is; ``if TYPE_CHECKING:`` imports are left out), and
-every core module imports alone, first, in a fresh interpreter. The Ray Serve replica is core code: it imports
-neither Streamlit nor ``ui``.
+every core module imports alone, first, in a fresh interpreter, and none imports Streamlit (the Ray Serve replica,
+core code too, is checked with Ray, in tests/serving/test_deploy.py).
 
 Before issue 26: 3 cycles (19 modules) — ``kinds`` ↔ ``attribution.objective`` ↔ ``inference`` ↔ ``loading`` ↔
 ``tokens`` (with ``contributions`` and ``patching``), ``bias.jobs`` ↔ ``evaluate`` ↔ ``lessons.finetune``, and
@@ -9,6 +9,7 @@ Before issue 26: 3 cycles (19 modules) — ``kinds`` ↔ ``attribution.objective
 
 from __future__ import annotations
 
+import ast
 import subprocess
 import sys
 import textwrap
@@ -55,11 +56,12 @@ def _run(code: str, timeout: int = 900) -> str:
     return out.stdout.strip().splitlines()[-1]
 
 
-@pytest.mark.slow
-def test_each_core_module_imports_alone_first_in_a_fresh_interpreter():
-    """A fresh interpreter imports the libraries the core uses (no ``plm_core`` module: each child would import
-    them again, minutes in all), then forks one child per core module (2 at a time); each child imports that module
-    first and alone."""
+@pytest.fixture(scope="module")
+def fresh_imports() -> tuple[int, list[str], list[str]]:
+    """One fresh interpreter for the two checks below (each one started its own, 13 s and 30 s): it imports the
+    libraries the core uses (no ``plm_core`` module: each child would import them again, minutes in all), then
+    forks one child per core module (2 at a time), each of which imports that module first and alone; then it
+    imports every core module itself. Returns (modules, the children's errors, streamlit modules loaded)."""
     last = _run("""
         import ast, importlib, os, pathlib, sys
         import captum.attr, numpy, pandas, plotly.graph_objects, plotly.subplots, scipy.stats, sklearn.metrics, torch
@@ -100,18 +102,24 @@ def test_each_core_module_imports_alone_first_in_a_fresh_interpreter():
                 reap()
         while running:
             reap()
-        print(len(MODULES), repr(errors))
+        # then every core module in this process (the one importing Ray: tests/serving/test_deploy.py)
+        import plm_core
+        missing = [n for n in plm_core.__all__ if not hasattr(plm_core, n)]
+        assert not missing, missing
+        [importlib.import_module(m) for m in MODULES]
+        assert "plm_core.attention" in sys.modules and "plm_core.viz.bertviz_html" in sys.modules
+        print(repr((len(MODULES), errors, sorted(m for m in sys.modules if m.split(".")[0] == "streamlit"))))
     """)
-    n, errors = last.split(" ", 1)
-    assert int(n) > 60 and errors == "[]", last
+    return ast.literal_eval(last)
 
 
-def test_the_ray_replica_imports_neither_streamlit_nor_ui():
-    pytest.importorskip("ray.serve", reason="ray[serve] is not installed (pip install -r requirements-ray.txt)")
-    last = _run("""
-        import sys
-        from plm_core.serving import ray_replica
-        assert ray_replica.build_app and ray_replica.PlmModels
-        print(sorted(m for m in sys.modules if m.split(".")[0] in ("streamlit", "ui")))
-    """)
-    assert last == "[]"
+@pytest.mark.slow
+def test_each_core_module_imports_alone_first_in_a_fresh_interpreter(fresh_imports):
+    n, errors, _streamlit = fresh_imports
+    assert n > 60 and errors == [], errors
+
+
+def test_core_never_imports_streamlit(fresh_imports):
+    """Importing every plm_core module (but the Ray replica, which tests/serving checks) leaves streamlit
+    unloaded."""
+    assert fresh_imports[2] == []

@@ -113,7 +113,7 @@ def test_each_forwarding_method_hands_on_its_own_name_and_every_argument():
 
 
 def _local(handle) -> LocalLens:
-    return LocalLens(handle.spec, lambda spec: handle)
+    return LocalLens(handle.spec, {handle.spec: handle})
 
 
 @pytest.mark.parametrize("kind", TINY_KINDS)
@@ -152,7 +152,7 @@ def test_local_lens_attribution_and_its_compositions_equal_the_core(tiny_handles
 def test_local_lens_resolves_a_second_model_by_its_spec(tiny_handles):
     a, b = tiny_handles["masked_lm"], tiny_handles["masked_lm"]
     handles = {a.spec: a}
-    lens = LocalLens(a.spec, handles.__getitem__)
+    lens = LocalLens(a.spec, handles)
     text = f"the cat {a.tokenizer.mask_token} here"
     assert repr(lens.compare_models(b.spec, text)) == repr(compare.compare_models(a, b, text))
 

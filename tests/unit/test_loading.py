@@ -5,12 +5,10 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
-import sys
 
 import pytest
 import torch
-from helpers import ROOT, run_python, tiny_names
+from helpers import run_python, tiny_names
 from plm_core.testing import TINY_CASES
 from safetensors.torch import load_file
 from transformers import BertConfig, GPT2Config
@@ -211,24 +209,6 @@ def test_unknown_device_name():
 
 
 # ------------------------------------------------------------------ architecture ----
-
-def test_core_never_imports_streamlit():
-    """Importing every plm_core module in a fresh interpreter leaves streamlit unloaded."""
-    code = (
-        "import importlib, pkgutil, sys\n"
-        "import plm_core\n"
-        "missing = [n for n in plm_core.__all__ if not hasattr(plm_core, n)]\n"
-        "assert not missing, missing\n"
-        "names = [m.name for m in pkgutil.walk_packages(plm_core.__path__, 'plm_core.')]\n"
-        "for name in names: importlib.import_module(name)\n"
-        "assert 'plm_core.attention' in sys.modules and 'plm_core.viz.bertviz_html' in sys.modules, names\n"
-        "bad = sorted(m for m in sys.modules if m == 'streamlit' or m.startswith('streamlit.'))\n"
-        "print(len(names), bad)\n"
-        "sys.exit(1 if bad else 0)\n"
-    )
-    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
-    assert proc.returncode == 0, proc.stdout + proc.stderr[-2000:]
-
 
 # records OMP_WAIT_POLICY at the moment torch is first imported (libgomp reads it then, once)
 _POLICY_AT_TORCH_IMPORT = (

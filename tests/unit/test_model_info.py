@@ -147,7 +147,8 @@ def test_pages_and_ui_read_model_facts_from_model_info_not_a_handle():
 # tokenizer operation goes through the model's Lens (widgets.lens(), ctx.lens, ui.lens.get_lens).
 GET_HANDLE_ALLOWED = {
     "ui/widgets.py": (1, "the sidebar loads the model the user chose, to report a failed load before switching"),
-    "ui/masking.py": (1, "handle_for loads a model into the loaded-models list the comparison page offers"),
+    "ui/lens.py": (1, "get_lens loads the page's model with its progress messages; the lens (which never calls back "
+                     "into ui/) then finds it in the cache"),
     "pages/inside.py": (1, "'Apply to every page' loads the ablated copy and switches to its spec"),
 }
 
