@@ -24,6 +24,18 @@ def pytest_configure(config):
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 
+def pytest_collection_modifyitems(config, items):
+    """With pytest-xdist (``-n 2 --dist loadgroup``, the README's command), a worker runs a whole test module (its
+    module fixtures, such as a browser module's server, are made once) and one worker runs the whole serving tier
+    (its Ray instances, nginx and ports would clash with a second)."""
+    if not config.pluginmanager.hasplugin("xdist"):
+        return
+    tests = Path(__file__).resolve().parent
+    for item in items:
+        rel = Path(str(item.fspath)).resolve().relative_to(tests)
+        item.add_marker(pytest.mark.xdist_group("serving" if rel.parts[0] == "serving" else rel.as_posix()))
+
+
 @pytest.fixture(autouse=True)
 def _seed():
     seed_everything(0)
