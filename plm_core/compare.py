@@ -9,18 +9,18 @@ tokenizers agree, else by character spans (``Encoding.offsets``); what cannot be
 from __future__ import annotations
 
 import difflib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import torch
 
 from plm_core.errors import InvalidInputError, PlmCoreError, UnsupportedModelError
-from plm_core.inference import model_inputs, predict, run
-from plm_core.kinds import get_adapter
+from plm_core.inference import mask_positions, model_inputs, predict, run, top_tokens
+from plm_core.kinds import EncoderAdapter, MaskedLMAdapter, get_adapter
 from plm_core.handle import ModelHandle
-from plm_core.tokens import encode
+from plm_core.tokens import cut_mask_message, encode
 from plm_core.types import AttentionResult, Encoding, Prediction, PredictionComparison
 from plm_core.i18n import error_message, msg
 
@@ -62,6 +62,16 @@ class AttributionDifference:
     scores_b: np.ndarray  # float32 [key of B]
     pairs: tuple[tuple[int, int], ...]
     delta: np.ndarray  # float32 [pair]; scores_b − scores_a on matched tokens
+
+
+@dataclass(frozen=True)
+class PairComparison:
+    """A kind's read-out of two inputs side by side (:meth:`PairReadout.read`), A as the original."""
+
+    a: Prediction
+    b: Prediction
+    comparisons: tuple[PredictionComparison, ...]  # A as "original", B as "perturbed"
+    notes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -214,6 +224,103 @@ def compare_predictions(original: Prediction, perturbed: Prediction) -> tuple[Pr
     return get_adapter(original.kind).compare_predictions(original, perturbed)
 
 
+class PairReadout:
+    """How Compare reads out two inputs on one model for one model kind; one instance per kind that differs in
+    :data:`PAIR_READOUTS`.
+
+    The default is that of a model with one output distribution per input (a classifier, a causal LM's next
+    token, an encoder-decoder's next target token): the kind's prediction on each input, and the two
+    distributions compared entry by entry (``KindAdapter.pair_comparison``).
+    """
+
+    def read(self, handle: ModelHandle, a: Encoding, b: Encoding, out: Any, inputs: Mapping[str, torch.Tensor],
+             top_k: int) -> PairComparison:
+        """Read-out of one batched forward of the rows ``[a, b]``, A as the original and B as the changed one.
+
+        Args:
+            out: the model output of that forward (:func:`plm_core.inference.run`; ``handle.adapter.want`` and
+                attentions).
+            inputs: the padded batch it ran on (``input_ids``, ``attention_mask``: ``[row, query]``).
+            top_k: entries of each distribution (and of each side of a comparison).
+
+        Returns:
+            The default: the kind's Prediction of A and of B and one PredictionComparison of their probabilities
+            (``[label]``: all classes, or the union of both top-k tokens), no notes.
+
+        Raises:
+            Nothing of its own: an error of the adapter's read-out (``outputs``, ``prediction``) passes through.
+        """
+        adapter = handle.adapter
+        vectors = adapter.outputs(handle, out, inputs)
+        probs = adapter.probabilities(handle, vectors)
+        return PairComparison(adapter.prediction(handle, a, vectors[0], top_k), adapter.prediction(handle, b, vectors[1], top_k),
+                              (adapter.pair_comparison(handle, adapter.comparison_what, probs[0], probs[1], top_k),))
+
+
+class MaskPairReadout(PairReadout):
+    """Masked LM: the fill-ins at the masks of A and B, paired in order."""
+
+    def read(self, handle: ModelHandle, a: Encoding, b: Encoding, out: Any, inputs: Mapping[str, torch.Tensor],
+             top_k: int) -> PairComparison:
+        """The masks of A and B paired in order.
+
+        Returns:
+            ``a``/``b``: the top-k fill-ins at each mask of that input; one PredictionComparison per pair of
+            masks, the n-th of A with the n-th of B (probabilities over the union of both top-k tokens);
+            ``notes``: where the limit cut a side's mask off, a side without a mask, unequal numbers of masks.
+        """
+        adapter = handle.adapter
+        ma, mb = mask_positions(handle, a), mask_positions(handle, b)
+        logits = out.logits.float()  # [row, query, vocab]
+        pa = Prediction(handle.model_id, adapter.name, a, distributions=tuple(top_tokens(handle, logits[0, p], p, top_k) for p in ma))
+        pb = Prediction(handle.model_id, adapter.name, b, distributions=tuple(top_tokens(handle, logits[1, p], p, top_k) for p in mb))
+        comps = tuple(adapter.pair_comparison(handle, msg("fill-in at mask {n} (A:{a}, B:{b})", n=n + 1, a=p, b=q), torch.softmax(logits[0, p], -1),
+                                              torch.softmax(logits[1, q], -1), top_k) for n, (p, q) in enumerate(zip(ma, mb)))
+        # a mask the limit cut off: say where it is, per side
+        notes = [msg("{side}: {note}", side=side, note=cut) for side, enc, found in (("A", a, ma), ("B", b, mb))
+                 if not found and (cut := cut_mask_message(handle, enc))]
+        if not ma or not mb:
+            notes.append(msg("a masked LM predicts at {mask_token}: put one in both sentences to compare fill-ins",
+                             mask_token=adapter.mask_token(handle)))
+        elif len(ma) != len(mb):
+            notes.append(msg('A has {n_ma} masks and B {n_mb}: the first {value} are paired in order', n_ma=len(ma), n_mb=len(mb), value=min(len(ma), len(mb))))
+        return PairComparison(pa, pb, comps, tuple(notes))
+
+
+class SimilarityPairReadout(PairReadout):
+    """Sentence encoder: the cosine similarity of the two sentence embeddings."""
+
+    def read(self, handle: ModelHandle, a: Encoding, b: Encoding, out: Any, inputs: Mapping[str, torch.Tensor],
+             top_k: int) -> PairComparison:
+        """The two sentence embeddings and their cosine similarity (``KindAdapter.compare_predictions``).
+
+        Returns:
+            ``a``/``b``: the embeddings ``[hidden]``; one PredictionComparison ``[1]``: A's similarity to itself
+            (1) as the original, B's to A as the changed one.
+
+        Raises:
+            UnsupportedModelError: the two embeddings differ in size.
+        """
+        adapter = handle.adapter
+        emb = adapter.outputs(handle, out, inputs).cpu().numpy()
+        pa, pb = (adapter.prediction(handle, enc, torch.from_numpy(emb[r]), top_k) for r, enc in enumerate((a, b)))
+        return PairComparison(pa, pb, adapter.compare_predictions(pa, pb))
+
+
+# model kind -> how Compare reads out two inputs; a kind absent here gets the default (its prediction on each,
+# compared entry by entry), as every kind without its own read-out did when this lived on the kind adapters
+PAIR_READOUTS: dict[str, PairReadout] = {
+    MaskedLMAdapter.name: MaskPairReadout(),
+    EncoderAdapter.name: SimilarityPairReadout(),
+}
+_DEFAULT_READOUT = PairReadout()
+
+
+def pair_readout(kind: str) -> PairReadout:
+    """How Compare reads out two inputs on a model of ``kind`` (:data:`PAIR_READOUTS`)."""
+    return PAIR_READOUTS.get(kind, _DEFAULT_READOUT)
+
+
 def _attentions(handle: ModelHandle, rows: Sequence[Encoding]) -> tuple[object, dict, list[AttentionResult]]:
     """One batched forward with attentions: model output, its inputs and each row's AttentionResult."""
     from plm_core.attention import attention_result
@@ -227,9 +334,10 @@ def compare_texts(handle: ModelHandle, text_a: str, text_b: str, *, top_k: int =
                   max_tokens: int | None = None, text_pair: str | None = None) -> TextComparison:
     """Two inputs on one model, in one batched forward: alignment, prediction and attention differences.
 
-    The prediction difference treats A as the original and B as the changed input (``handle.adapter``
-    reads it out). Masked LM: the masks of A and B are paired in order. ``text_pair``: the second text both
-    are read with (a pair classifier's hypothesis, an encoder-decoder's target so far).
+    The prediction difference treats A as the original and B as the changed input (the kind's
+    :data:`PAIR_READOUTS` entry reads it out). Masked LM: the masks of A and B are paired in order.
+    ``text_pair``: the second text both are read with (a pair classifier's hypothesis, an encoder-decoder's target
+    so far).
 
     Raises:
         InvalidInputError: an empty input.
@@ -238,7 +346,7 @@ def compare_texts(handle: ModelHandle, text_a: str, text_b: str, *, top_k: int =
         enc_a, _ = encode(handle, text_a, text_pair, max_tokens=max_tokens)
         enc_b, _ = encode(handle, text_b, text_pair, max_tokens=max_tokens)
         out, inputs, (att_a, att_b) = _attentions(handle, [enc_a, enc_b])
-        read = handle.adapter.text_comparison(handle, enc_a, enc_b, out, inputs, top_k)
+        read = pair_readout(handle.kind).read(handle, enc_a, enc_b, out, inputs, top_k)
     alignment = align_tokens(enc_a, enc_b)
     # an encoder-decoder's attention result is its encoder's, over the source tokens only
     att_alignment = alignment if att_a.encoding == enc_a else align_tokens(att_a.encoding, att_b.encoding)

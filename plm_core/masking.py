@@ -8,19 +8,20 @@ handle's lock; the occlusion sweep masks every token in turn in one batched pass
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 import torch
 
 from plm_core.errors import InvalidInputError, UnsupportedModelError, clip, excerpt
-from plm_core.inference import mask_positions, model_inputs, run
+from plm_core.inference import mask_positions, model_inputs, run, top_tokens
 from plm_core.handle import ModelHandle
 from plm_core.kinds import CausalLMAdapter, ClassifierAdapter, EncoderAdapter, MaskedLMAdapter, Seq2SeqAdapter
+from plm_core.kinds.encoder import SIMILARITY
 from plm_core.display import spacing_scheme, token_text, token_texts
-from plm_core.tokens import clean_text, encode
+from plm_core.tokens import clean_text, cut_mask_message, encode
 from plm_core.types import Encoding, FillIn, ModelKind, Prediction, PredictionComparison
 from plm_core.i18n import msg
 
@@ -89,6 +90,17 @@ class MaskingResult:
     comparisons: tuple[PredictionComparison, ...]  # classifier/causal/encoder: one; masked LM: one per mask
     fill_ins: tuple[FillIn, ...] = ()  # masked LM: one per mask of the edited input
     reference: str | None = None  # encoder: the reference sentence
+    notes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class EditComparison:
+    """A kind's read-out of one edit (:meth:`EditReadout.read`): predictions before and after, and what changed."""
+
+    before: Prediction  # on the original input
+    after: Prediction  # on the edited input
+    comparisons: tuple[PredictionComparison, ...]
+    fill_ins: tuple[FillIn, ...] = ()  # masked LM: one per mask of the edited input
     notes: tuple[str, ...] = ()
 
 
@@ -269,9 +281,153 @@ def _chunk_size(handle: ModelHandle, n_tokens: int, batch_size: int) -> int:
 # ---------------------------------------------------------------- predictions and comparisons
 
 
+class EditReadout:
+    """How the masking lab reads out one edit for one model kind; one instance per kind that differs in
+    :data:`EDIT_READOUTS`.
+
+    The default is that of a model with one output distribution per input (a classifier, a causal LM's next
+    token, an encoder-decoder's next target token): the kind's prediction on each row, and the two rows'
+    distributions compared entry by entry (``KindAdapter.pair_comparison``).
+    """
+
+    uses_reference: ClassVar[bool] = False  # the masking lab compares with a reference sentence (a third row)
+
+    def read(self, handle: ModelHandle, edit: MaskedInput, out: Any, inputs: Mapping[str, torch.Tensor],
+             top_k: int) -> EditComparison:
+        """Before/after read-out of one batched forward of ``[original, edited (, reference)]`` rows.
+
+        Args:
+            edit: the edit; ``edit.original`` and ``edit.edited`` are rows 0 and 1 of the batch.
+            out: the model output of that forward (:func:`plm_core.inference.run` with ``handle.adapter.want``).
+            inputs: the padded batch it ran on (``input_ids``, ``attention_mask``: ``[row, query]``).
+            top_k: entries of each distribution (and of each side of a comparison).
+
+        Returns:
+            The default: ``before`` and ``after`` (the kind's Prediction of rows 0 and 1) and one
+            PredictionComparison of their probabilities (``[label]``: all classes, or the union of both top-k
+            tokens), no fill-ins, no notes.
+
+        Raises:
+            Nothing of its own: an error of the adapter's read-out (``outputs``, ``prediction``) passes through.
+        """
+        adapter = handle.adapter
+        vectors = adapter.outputs(handle, out, inputs)
+        before = adapter.prediction(handle, edit.original, vectors[0], top_k)
+        after = adapter.prediction(handle, edit.edited, vectors[1], top_k)
+        probs = adapter.probabilities(handle, vectors)
+        return EditComparison(before, after, (adapter.pair_comparison(handle, adapter.comparison_what, probs[0], probs[1],
+                                                                      top_k),))
+
+
+class FillInReadout(EditReadout):
+    """Masked LM: the fill-ins at every mask of the edited input."""
+
+    def read(self, handle: ModelHandle, edit: MaskedInput, out: Any, inputs: Mapping[str, torch.Tensor],
+             top_k: int) -> EditComparison:
+        """Top-k fill-ins at every mask of the edited input; a mask that replaced a word is compared with that
+        position unmasked (its probability and rank), a mask typed in the text with its guesses before the edit.
+
+        Returns:
+            ``fill_ins``: one FillIn per mask of the edited input, in order; ``after``: their distributions;
+            ``before`` and ``comparisons``: one distribution and one PredictionComparison (probabilities over the
+            union of both top-k tokens) per mask with a position in the original input (a substitute's later
+            pieces have none); ``notes``: an edited input without a mask (nothing to fill in, or where the
+            limit cut its mask off), several masks predicted independently.
+        """
+        adapter = handle.adapter
+        logits = adapter.outputs(handle, out, inputs)  # [row, query, vocab]
+        encoding = edit.original
+        with handle.lock:
+            mask_id = handle.tokenizer.mask_token_id
+        masks_after = [i for i, t in enumerate(edit.edited.input_ids) if t == mask_id]
+        notes = []
+        if not masks_after and cut_mask_message(handle, encoding):
+            notes.append(cut_mask_message(handle, encoding))
+        elif not masks_after:
+            mask = adapter.mask_token(handle)
+            notes.append(msg("the edited input has no {mask}: nothing to fill in (click a token with 'mask token' "
+                             'chosen, or type {mask} in the text)',
+                             mask=mask))
+        if len(masks_after) > 1:
+            notes.append(msg("{n_masks_after} masks are predicted independently: each fill-in is the model's guess "
+                             'at that position while the other masks stay masked, not a joint guess',
+                             n_masks_after=len(masks_after)))
+        probs = torch.softmax(logits, -1)
+        fills, comparisons, dists_before, dists_after = [], [], [], []
+        for p in masks_after:
+            o = edit.origin[p]
+            was_word = o >= 0 and encoding.input_ids[o] != mask_id
+            dist = top_tokens(handle, logits[1, p], p, top_k)
+            dists_after.append(dist)
+            orig_prob = orig_rank = orig_token = None
+            if was_word:
+                tid = encoding.input_ids[o]
+                orig_token = encoding.tokens[o]
+                orig_prob = float(probs[1, p, tid])
+                orig_rank = int((probs[1, p] > probs[1, p, tid]).sum()) + 1
+                dists_before.append(top_tokens(handle, logits[0, o], o, top_k))
+                comparisons.append(adapter.pair_comparison(
+                    handle, msg("position {position} ('{token}') unmasked vs masked", position=o, token=orig_token.strip()), probs[0, o], probs[1, p], top_k))
+            elif o >= 0:  # a mask typed in the text: compare the mask's guesses before and after the edit
+                dists_before.append(top_tokens(handle, logits[0, o], o, top_k))
+                comparisons.append(adapter.pair_comparison(handle, msg("mask at position {position}", position=o), probs[0, o], probs[1, p], top_k))
+            fills.append(FillIn(p, o, orig_token, orig_prob, orig_rank, dist))
+        before = Prediction(handle.model_id, adapter.name, encoding, distributions=tuple(dists_before))
+        after = Prediction(handle.model_id, adapter.name, edit.edited, distributions=tuple(dists_after))
+        return EditComparison(before, after, tuple(comparisons), tuple(fills), tuple(notes))
+
+
+class SimilarityReadout(EditReadout):
+    """Sentence encoder: cosine similarity of the edited sentence to the original, and to a reference sentence."""
+
+    uses_reference = True
+
+    def read(self, handle: ModelHandle, edit: MaskedInput, out: Any, inputs: Mapping[str, torch.Tensor],
+             top_k: int) -> EditComparison:
+        """Cosine similarity of the edited sentence to the original and to the reference (a third row).
+
+        Returns:
+            ``before``/``after``: the two sentence embeddings; one PredictionComparison ``[1]`` (to the original
+            sentence) or ``[2]`` (and to the reference): the original's similarities before, the edited
+            sentence's after (dot products of the adapter's L2-normalised embeddings).
+        """
+        adapter = handle.adapter
+        emb = adapter.outputs(handle, out, inputs).cpu().numpy().astype(np.float32)
+        orig, edited = emb[0], emb[1]
+        ref = emb[2] if len(emb) == 3 else None
+        labels = [msg("to the original sentence")]
+        before, after = [float(orig @ orig)], [float(edited @ orig)]
+        if ref is not None:
+            labels.append(msg("to the reference sentence"))
+            before.append(float(orig @ ref))
+            after.append(float(edited @ ref))
+        b = np.asarray(before, np.float32)
+        a = np.asarray(after, np.float32)
+        cmp = PredictionComparison(adapter.name, SIMILARITY, tuple(labels), b, a, (a - b).astype(np.float32), False,
+                                   measure=SIMILARITY)
+        return EditComparison(adapter.prediction(handle, edit.original, torch.from_numpy(orig), top_k),
+                              adapter.prediction(handle, edit.edited, torch.from_numpy(edited), top_k), (cmp,))
+
+
+# model kind -> how the masking lab reads out an edit; a kind absent here gets the default (its prediction before
+# and after, compared entry by entry), as every kind without its own read-out did when this lived on the kind adapters
+EDIT_READOUTS: dict[str, EditReadout] = {
+    MaskedLMAdapter.name: FillInReadout(),
+    EncoderAdapter.name: SimilarityReadout(),
+}
+_DEFAULT_READOUT = EditReadout()
+
+
+def edit_readout(kind: str) -> EditReadout:
+    """How the masking lab reads out an edit for a model of ``kind`` (:data:`EDIT_READOUTS`), and whether it
+    compares with a reference sentence (``uses_reference``)."""
+    return EDIT_READOUTS.get(kind, _DEFAULT_READOUT)
+
+
 def mask_and_predict(handle: ModelHandle, text: str, spec: MaskSpec, *, text_pair: str | None = None,
                      reference: str | None = None, top_k: int = 5, max_tokens: int | None = None) -> MaskingResult:
-    """Edit ``text`` by ``spec`` and predict before and after, in one batched forward.
+    """Edit ``text`` by ``spec`` and predict before and after, in one batched forward, read out by the kind's
+    :data:`EDIT_READOUTS` entry (``reference`` is read only where it ``uses_reference``):
 
     - masked LM: top-k fill-ins at every mask of the edited input. Several masks are predicted
       independently (each sees the others as [MASK]), not jointly.
@@ -283,16 +439,16 @@ def mask_and_predict(handle: ModelHandle, text: str, spec: MaskSpec, *, text_pai
         InvalidInputError: empty text, special or missing positions.
         UnsupportedModelError: "mask_token" for a model without one.
     """
-    adapter = handle.adapter
+    readout = edit_readout(handle.kind)
     with handle.lock:
         encoding, _ = encode(handle, text, text_pair, max_tokens=max_tokens)
         edit = apply_mask(handle, encoding, spec, max_tokens=max_tokens)
         rows = [encoding, edit.edited]
-        ref_text = reference.strip() if reference and reference.strip() and adapter.uses_reference else None
+        ref_text = reference.strip() if reference and reference.strip() and readout.uses_reference else None
         if ref_text:
             rows.append(encode(handle, ref_text, max_tokens=max_tokens)[0])
         inputs = model_inputs(handle, rows)
-        read = adapter.edit_comparison(handle, edit, run(handle, inputs, want=adapter.want), inputs, top_k)
+        read = readout.read(handle, edit, run(handle, inputs, want=handle.adapter.want), inputs, top_k)
     return MaskingResult(handle.model_id, handle.kind, edit, read.before, read.after, read.comparisons, read.fill_ins,
                          reference=ref_text, notes=tuple(edit.notes) + read.notes)
 
@@ -358,14 +514,12 @@ class FillInSweep(SweepMeasure):
     def positions(self, handle: ModelHandle, base: Encoding, units: Sequence[Sequence[int]], n_extra: int,
                   strategy: str) -> list[int] | None:
         """The first mask; deleting tokens before it shifts it left by as many."""
-        from plm_core.tokens import no_mask_message
-
         masks = mask_positions(handle, base)
         if not masks:
-            cut = no_mask_message(handle, base) if base.truncated else ""
+            cut = cut_mask_message(handle, base)
             with handle.lock:
                 mask = handle.tokenizer.mask_token or "[MASK]"
-            raise InvalidInputError((cut if " past the limit" in cut else "") or msg(
+            raise InvalidInputError(cut or msg(
                 "the sweep measures the top fill-in at a mask: mask a token or type {value}", value=mask))
         first = masks[0]
         return [first] * (1 + n_extra) + [
@@ -447,7 +601,7 @@ def occlusion_sweep(handle: ModelHandle, text: str, spec: MaskSpec | None = None
         copies = [apply_mask(handle, base, MaskSpec(u, strategy)).edited for u in swept]
         extra = []
         ref_text = reference.strip() if reference and reference.strip() else None
-        if handle.adapter.uses_reference and ref_text:
+        if edit_readout(handle.kind).uses_reference and ref_text:
             extra = [encode(handle, ref_text, max_tokens=max_tokens)[0]]
         rows = [base, *extra, *copies]
         positions = sweep.positions(handle, base, swept, len(extra), strategy)

@@ -108,7 +108,8 @@ class ModelInfo:
     """When generating, the decoder continues the prompt (a causal LM), rather than reading it as the encoder's
     input (seq2seq)."""
     uses_reference: bool
-    """The masking lab compares the edited sentence with a reference sentence (a sentence encoder)."""
+    """The masking lab compares the edited sentence with a reference sentence (a sentence encoder; from
+    :data:`plm_core.masking.EDIT_READOUTS`)."""
     can_mask: bool
     """The masking lab can hide a token with a mask token (or a T5 sentinel)."""
     prediction_title: str
@@ -171,6 +172,7 @@ def _build(handle: ModelHandle) -> ModelInfo:
     from plm_core.devices import describe_device
     from plm_core.errors import UnsupportedModelError
     from plm_core.evaluate import modes
+    from plm_core.masking import edit_readout
 
     adapter = handle.adapter
     texts = kind_texts(handle.kind)
@@ -203,7 +205,7 @@ def _build(handle: ModelHandle) -> ModelInfo:
         target_prefix=bool(adapter.target_prefix),
         generates=bool(adapter.generates),
         prompt_is_prefix=bool(adapter.prompt_is_prefix),
-        uses_reference=bool(adapter.uses_reference),
+        uses_reference=bool(edit_readout(handle.kind).uses_reference),
         can_mask=bool(adapter.can_mask(handle)),
         prediction_title=texts.prediction_title,
         text_labels=_text_labels(handle, texts, labels),

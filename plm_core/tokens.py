@@ -240,6 +240,13 @@ def no_mask_message(handle: ModelHandle, encoding: Encoding) -> str:
     return msg("the text has no {mask} token: put {mask} where the model should fill in a word", mask=mask)
 
 
+def cut_mask_message(handle: ModelHandle, encoding: Encoding) -> str:
+    """Where a mask the limit cut off is (:func:`no_mask_message`), or "" when the limit cut none off (``encoding``
+    was not truncated, or its text has no mask past the limit)."""
+    cut = no_mask_message(handle, encoding) if encoding.truncated else ""
+    return cut if " past the limit" in cut else ""
+
+
 # tokens kept beyond the limit when a long sentence of a pair is cut before the tokenizer truncates the pair
 PAIR_MARGIN = 16
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from plm_core.errors import UnsupportedModelError
 from plm_core.kind_registry import KINDS, get_adapter, register
-from plm_core.kinds.base import EditComparison, KindAdapter, Output, PairComparison
+from plm_core.kinds.base import KindAdapter, Output
 from plm_core.kinds.causal_lm import CausalLMAdapter
 from plm_core.kinds.classifier import ClassifierAdapter
 from plm_core.kinds.encoder import EncoderAdapter
@@ -62,5 +62,5 @@ def detect_kind(config) -> str:
     raise UnsupportedModelError(msg('no model kind fits a {value} configuration', value=getattr(config, 'model_type', '?')))
 
 
-__all__ = ["FALLBACK_KIND", "KINDS", "UNEXPLAINED_HEADS", "unexplained_head", "MODEL_KINDS", "CausalLMAdapter", "ClassifierAdapter", "EditComparison", "EncoderAdapter",
-           "KindAdapter", "MaskedLMAdapter", "Output", "PairComparison", "Seq2SeqAdapter", "detect_kind", "get_adapter", "kind_label"]
+__all__ = ["FALLBACK_KIND", "KINDS", "UNEXPLAINED_HEADS", "unexplained_head", "MODEL_KINDS", "CausalLMAdapter", "ClassifierAdapter", "EncoderAdapter",
+           "KindAdapter", "MaskedLMAdapter", "Output", "Seq2SeqAdapter", "detect_kind", "get_adapter", "kind_label"]

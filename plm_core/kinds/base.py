@@ -18,15 +18,17 @@ An adapter keeps what every feature shares: inputs, the forward read-out, predic
 generation's decoder. What one feature does differently per kind lives in that feature, in a table keyed by the
 adapter's ``name`` (HF pipelines' small per-task interface): template bias scoring in
 :data:`plm_core.bias.templates.TEMPLATE_SCORERS`, the occlusion sweep's measure in
-:data:`plm_core.masking.SWEEP_MEASURES`, the attribution objective in :data:`plm_core.attribution.objective.OBJECTIVES`
+:data:`plm_core.masking.SWEEP_MEASURES`, the masking lab's read-out of an edit (and whether it reads a reference
+sentence) in :data:`plm_core.masking.EDIT_READOUTS`, Compare's read-out of two texts in
+:data:`plm_core.compare.PAIR_READOUTS`, the attribution objective in :data:`plm_core.attribution.objective.OBJECTIVES`
 (attention rows: :func:`plm_core.attribution.specs.attention_rows`), Evaluate's read-outs in
-:data:`plm_core.evaluate.LM_READOUTS`. A new kind adds its row there; a kind without one is refused by the feature.
+:data:`plm_core.evaluate.LM_READOUTS`. A new kind adds its row there; a kind without one is refused by the feature,
+or gets the feature's default (the read-outs: that of a model with one output distribution per input).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, NamedTuple
 
 import numpy as np
@@ -45,33 +47,11 @@ if TYPE_CHECKING:
 
     from plm_core.attribution.types import TargetKind
     from plm_core.handle import ModelHandle
-    from plm_core.masking import MaskedInput
 
 # What a kind's prediction is, for views that depend on it rather than on the kind:
 # "classes" (probabilities over labels), "masked_token" (a word at each mask), "next_token" (the next token of
 # a continuation), "embedding" (a sentence vector, compared by cosine similarity).
 Output = Literal["classes", "masked_token", "next_token", "embedding"]
-
-
-@dataclass(frozen=True)
-class EditComparison:
-    """A kind's read-out of one edit (masking lab): predictions before and after, and what changed."""
-
-    before: Prediction
-    after: Prediction
-    comparisons: tuple[PredictionComparison, ...]
-    fill_ins: tuple = ()  # masked LM: FillIn per mask of the edited input
-    notes: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class PairComparison:
-    """A kind's read-out of two inputs side by side (Compare page)."""
-
-    a: Prediction
-    b: Prediction
-    comparisons: tuple[PredictionComparison, ...]
-    notes: tuple[str, ...] = ()
 
 
 class DecoderOutput(NamedTuple):
@@ -96,7 +76,6 @@ class KindAdapter:
     target_kinds: ClassVar[tuple[TargetKind, ...]] = ()  # attribution targets that fit; the first is the default
     want: ClassVar[tuple[str, ...]] = ("logits",)  # what a prediction needs from the forward pass
     token_outputs: ClassVar[bool] = False  # predictions are vocabulary tokens (large [batch, query, vocab] logits)
-    uses_reference: ClassVar[bool] = False  # the masking lab compares with a reference sentence
     comparison_what: ClassVar[str] = msg("prediction")  # what a PredictionComparison compares
     target_prefix: ClassVar[bool] = False  # the second text is a decoder's target so far (pages always offer it)
     # the Attribution, Masking and Compare pages offer the second text too (a pair classifier's hypothesis, a
@@ -230,26 +209,6 @@ class KindAdapter:
                                             token_labels=self.token_outputs))
         return tuple(out)
 
-    # ------------------------------------------------------------------ masking lab and Compare
-
-    def edit_comparison(self, handle: ModelHandle, edit: MaskedInput, out: Any, inputs: Mapping[str, torch.Tensor],
-                        top_k: int) -> EditComparison:
-        """Before/after read-out of a batched forward of [original, edited (, reference)] rows."""
-        vectors = self.outputs(handle, out, inputs)
-        before = self.prediction(handle, edit.original, vectors[0], top_k)
-        after = self.prediction(handle, edit.edited, vectors[1], top_k)
-        probs = self.probabilities(handle, vectors)
-        return EditComparison(before, after, (self.pair_comparison(handle, self.comparison_what, probs[0], probs[1],
-                                                                   top_k),))
-
-    def text_comparison(self, handle: ModelHandle, a: Encoding, b: Encoding, out: Any,
-                        inputs: Mapping[str, torch.Tensor], top_k: int) -> PairComparison:
-        """Read-out of a batched forward of two inputs, A as the original and B as the changed one."""
-        vectors = self.outputs(handle, out, inputs)
-        probs = self.probabilities(handle, vectors)
-        return PairComparison(self.prediction(handle, a, vectors[0], top_k), self.prediction(handle, b, vectors[1], top_k),
-                              (self.pair_comparison(handle, self.comparison_what, probs[0], probs[1], top_k),))
-
     # ------------------------------------------------------------------ generation and the logit lens
 
     def no_lm_head(self, handle: ModelHandle) -> UnsupportedModelError:
@@ -301,4 +260,4 @@ def softmax_np(vector: torch.Tensor) -> np.ndarray:
     return torch.softmax(vector.float(), -1).cpu().numpy().astype(np.float32)
 
 
-__all__ = ["DecoderOutput", "EditComparison", "KindAdapter", "Output", "PairComparison", "mean_pool", "softmax_np", "top_tokens"]
+__all__ = ["DecoderOutput", "KindAdapter", "Output", "mean_pool", "softmax_np", "top_tokens"]

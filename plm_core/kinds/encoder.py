@@ -9,13 +9,12 @@ import numpy as np
 import torch
 
 from plm_core.errors import UnsupportedModelError
-from plm_core.kinds.base import EditComparison, KindAdapter, PairComparison, mean_pool
+from plm_core.kinds.base import KindAdapter, mean_pool
 from plm_core.types import Encoding, Prediction, PredictionComparison
 from plm_core.i18n import msg
 
 if TYPE_CHECKING:
     from plm_core.handle import ModelHandle
-    from plm_core.masking import MaskedInput
 
 SIMILARITY = msg("cosine similarity")
 
@@ -26,7 +25,6 @@ class EncoderAdapter(KindAdapter):
     output = "embedding"
     target_kinds = ("similarity",)
     want = ("hidden_states",)
-    uses_reference = True
     comparison_what = SIMILARITY
     unused_missing_weights = ("pooler.",)  # the sentence embedding mean-pools; a checkpoint may lack the pooler
 
@@ -52,28 +50,3 @@ class EncoderAdapter(KindAdapter):
         o, p = np.asarray([one], np.float32), np.asarray([sim], np.float32)
         return (PredictionComparison(self.name, SIMILARITY, (msg("to the first input"),), o, p, (p - o).astype(np.float32),
                                      False, measure=SIMILARITY),)
-
-    def edit_comparison(self, handle: ModelHandle, edit: MaskedInput, out: Any, inputs: Mapping[str, torch.Tensor],
-                        top_k: int) -> EditComparison:
-        """Cosine similarity of the edited sentence to the original and to the reference (a third row)."""
-        emb = self.outputs(handle, out, inputs).cpu().numpy().astype(np.float32)
-        orig, edited = emb[0], emb[1]
-        ref = emb[2] if len(emb) == 3 else None
-        labels = [msg("to the original sentence")]
-        before, after = [float(orig @ orig)], [float(edited @ orig)]
-        if ref is not None:
-            labels.append(msg("to the reference sentence"))
-            before.append(float(orig @ ref))
-            after.append(float(edited @ ref))
-        b = np.asarray(before, np.float32)
-        a = np.asarray(after, np.float32)
-        cmp = PredictionComparison(self.name, SIMILARITY, tuple(labels), b, a, (a - b).astype(np.float32), False,
-                                   measure=SIMILARITY)
-        return EditComparison(self.prediction(handle, edit.original, torch.from_numpy(orig), top_k),
-                              self.prediction(handle, edit.edited, torch.from_numpy(edited), top_k), (cmp,))
-
-    def text_comparison(self, handle: ModelHandle, a: Encoding, b: Encoding, out: Any,
-                        inputs: Mapping[str, torch.Tensor], top_k: int) -> PairComparison:
-        emb = self.outputs(handle, out, inputs).cpu().numpy()
-        pa, pb = (self.prediction(handle, enc, torch.from_numpy(emb[r]), top_k) for r, enc in enumerate((a, b)))
-        return PairComparison(pa, pb, self.compare_predictions(pa, pb))

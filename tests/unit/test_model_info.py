@@ -49,6 +49,8 @@ def test_model_info_equals_the_facts_of_the_model(tiny_handles, case):
         assert tok.mask_token in info.example("default")
     if tok.convert_tokens_to_ids("<extra_id_0>") not in (None, tok.unk_token_id):  # T5: span filling
         assert "<extra_id_0>" in info.example("masking")
+    # the masking lab reads a reference sentence for a sentence encoder only (plm_core.masking.EDIT_READOUTS)
+    assert info.uses_reference == (h.kind == "encoder")
     # what the masking lab can hide a token with: the mask token, or a T5 sentinel
     assert info.can_mask == (tok.mask_token_id is not None or "<extra_id_0>" in info.example("default"))
     # attribution: every method and baseline, in their order, None or a reason
