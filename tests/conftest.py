@@ -24,16 +24,29 @@ def pytest_configure(config):
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 
+def _module_scoped(item) -> bool:
+    """Whether the test uses a module-scoped fixture (a browser module's server, a module's real-model run); an
+    item without pytest's fixture record counts as one."""
+    info = getattr(item, "_fixtureinfo", None)
+    if info is None:
+        return True
+    return any(d.scope == "module" for defs in info.name2fixturedefs.values() for d in defs)
+
+
 def pytest_collection_modifyitems(config, items):
-    """With pytest-xdist (``-n 2 --dist loadgroup``, the README's command), a worker runs a whole test module (its
-    module fixtures, such as a browser module's server, are made once) and one worker runs the whole serving tier
-    (its Ray instances, nginx and ports would clash with a second)."""
+    """With pytest-xdist (``-n 2 --dist loadgroup``, the README's command), tests go to the two workers one by one,
+    but a module with a module-scoped fixture stays on one worker (the fixture, such as a browser module's server,
+    is made once), and one worker runs the whole serving tier (its Ray instances, nginx and ports would clash with
+    a second)."""
     if not config.pluginmanager.hasplugin("xdist"):
         return
     tests = Path(__file__).resolve().parent
     for item in items:
         rel = Path(str(item.fspath)).resolve().relative_to(tests)
-        item.add_marker(pytest.mark.xdist_group("serving" if rel.parts[0] == "serving" else rel.as_posix()))
+        if rel.parts[0] == "serving":
+            item.add_marker(pytest.mark.xdist_group("serving"))
+        elif _module_scoped(item):
+            item.add_marker(pytest.mark.xdist_group(rel.as_posix()))
 
 
 @pytest.fixture(autouse=True)
