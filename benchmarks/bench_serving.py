@@ -63,7 +63,7 @@ def per_call_overhead(address: str, n: int = 40) -> dict[str, float]:
     from plm_core.loading import ModelSpec, load_model
     from plm_core.masking import MaskSpec
     from plm_core.lens import LocalLens
-    from plm_core.serving import client as ray_backend
+    from plm_core.serving import client
 
     spec = ModelSpec("embedded")
     local = load_model(ModelSpec("embedded", device="cpu"))
@@ -76,14 +76,14 @@ def per_call_overhead(address: str, n: int = 40) -> dict[str, float]:
             getattr(LocalLens(spec, {spec: local}), op)(text, *args)
             here.append(time.perf_counter() - t0)
             t0 = time.perf_counter()
-            ray_backend.call(spec, op, (text + " ", *args))
+            client.call(spec, op, (text + " ", *args))
             there.append(time.perf_counter() - t0)
         out[op] = {"in_process_ms": round(1000 * statistics.median(here), 1),
                    "ray_ms": round(1000 * statistics.median(there), 1),
                    "overhead_ms": round(1000 * (statistics.median(there) - statistics.median(here)), 1)}
     import ray
 
-    ray_backend.reset()
+    client.reset()
     ray.shutdown()  # before the cluster stops: a driver whose cluster is gone is ended by Ray
     return out
 
