@@ -33,6 +33,7 @@ def _module_scoped(item) -> bool:
     return any(d.scope == "module" for defs in info.name2fixturedefs.values() for d in defs)
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist's own hook, which reads the groups into the test ids
 def pytest_collection_modifyitems(config, items):
     """With pytest-xdist (``-n 2 --dist loadgroup``, the README's command), tests go to the two workers one by one,
     but a module with a module-scoped fixture stays on one worker (the fixture, such as a browser module's server,

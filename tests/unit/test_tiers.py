@@ -10,8 +10,11 @@ ui module that imports it (directly or through other ui modules); the same in co
 from __future__ import annotations
 
 import ast
+import os
 import re
 from pathlib import Path
+
+import pytest
 
 from helpers import ROOT
 from plm_core import models
@@ -130,3 +133,23 @@ def test_the_tier_fixtures_are_every_real_model_fixture_of_conftest():
                     models.lookup(m) for m in re.findall(r"ModelSpec\('([^']+)'", body)):
                 heavy.add(node.name)
     assert heavy == set(TIER_FIXTURES), heavy
+
+
+@pytest.fixture(scope="module")
+def _one_per_module() -> object:
+    return object()
+
+
+def test_a_module_scoped_fixture_keeps_its_tests_on_one_worker(_one_per_module, request):
+    """tests/conftest.py groups the tests of a module-scoped fixture (pytest-xdist's ``xdist_group``), and under
+    ``-n 2 --dist loadgroup`` (the README's command) xdist has read the group into the test's id."""
+    pytest.importorskip("xdist")
+    mark = request.node.get_closest_marker("xdist_group")
+    assert mark is not None and mark.args[0] == "unit/test_tiers.py"
+    if os.environ.get("PYTEST_XDIST_WORKER") and request.config.getvalue("loadgroup"):
+        assert request.node.nodeid.endswith("@unit/test_tiers.py"), request.node.nodeid
+
+
+def test_a_test_without_module_fixtures_goes_to_any_worker(request):
+    pytest.importorskip("xdist")
+    assert request.node.get_closest_marker("xdist_group") is None
