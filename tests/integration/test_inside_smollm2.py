@@ -10,7 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-pytestmark = pytest.mark.slow
+# the first test to use SmolLM2 may convert it, or wait for the other worker to (minutes on a fresh machine)
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]
 
 ROOT = Path(__file__).resolve().parents[2]
 
