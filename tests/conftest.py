@@ -134,6 +134,36 @@ def shared_data() -> Path:
     return SHARED_DATA
 
 
+_COMPONENT_MANIFESTS: list = []
+
+
+def _scanned_once(scan):
+    """Streamlit's scan of the installed packages for v2 components (``scan_component_manifests``, 0.46 s: it
+    parses the metadata of every installed distribution), run once per test process: AppTest runs it for every
+    new AppTest, and the packages installed do not change during a test session."""
+    def scan_once(max_workers: int | None = None):
+        if not _COMPONENT_MANIFESTS:
+            _COMPONENT_MANIFESTS.append(scan(max_workers))
+        return list(_COMPONENT_MANIFESTS[0])
+    return scan_once
+
+
+def _joined(poll):
+    """AppTest's wait for a script run (``require_widgets_deltas``) polls every millisecond, and each wake-up takes
+    the GIL from the script's thread; this waits on that thread itself (it ends right after the run's SHUTDOWN
+    event), with the same timeout and error. ``poll`` (the original) where the runner has no such thread."""
+    def wait(runner, timeout: float = 3) -> None:
+        thread = getattr(runner, "_script_thread", None)
+        if thread is None:
+            return poll(runner, timeout)
+        thread.join(timeout)
+        if not runner.script_stopped():  # as Streamlit's own: stop the runner, then say so
+            runner.request_stop()
+            runner.join()
+            raise RuntimeError(f"AppTest script run timed out after {timeout}(s)")
+    return wait
+
+
 @pytest.fixture
 def app_factory(monkeypatch):
     """Build an AppTest of app.py whose default model is ``model_id`` (a tiny folder or the embedded one).
@@ -141,8 +171,9 @@ def app_factory(monkeypatch):
     Streamlit's caches are cleared so every test loads its own model.
     """
     import streamlit as st
+    from streamlit.components.v2 import manifest_scanner
     from streamlit.runtime.pages_manager import PagesManager
-    from streamlit.testing.v1 import AppTest, app_test
+    from streamlit.testing.v1 import AppTest, app_test, local_script_runner
 
     class NavigationPagesManager(PagesManager):
         """A server that has run st.navigation once stays out of the legacy pages/ mode for good; AppTest
@@ -154,6 +185,10 @@ def app_factory(monkeypatch):
             PagesManager.uses_pages_directory = False
 
     monkeypatch.setattr(app_test, "PagesManager", NavigationPagesManager)
+    monkeypatch.setattr(manifest_scanner, "scan_component_manifests",
+                        _scanned_once(manifest_scanner.scan_component_manifests))
+    monkeypatch.setattr(local_script_runner, "require_widgets_deltas",
+                        _joined(local_script_runner.require_widgets_deltas))
 
     def make(model_id: str = "embedded", query: dict[str, str] | None = None) -> AppTest:
         monkeypatch.setenv("PLM_DEFAULT_MODEL", model_id)
@@ -163,6 +198,7 @@ def app_factory(monkeypatch):
         st.cache_data.clear()
         masking.unload()  # also forgets the handles the Compare page listed as loaded
         gc.collect()
+        gc.freeze()  # what is left (imported modules, session fixtures) is skipped by the next collections
         at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=app_timeout())
         for key, value in (query or {}).items():
             at.query_params[key] = value
