@@ -105,8 +105,12 @@ def _patient_expect():
 
 @pytest.fixture(scope="session")
 def shots_dir() -> Path:
-    SHOTS.mkdir(exist_ok=True)
-    return SHOTS
+    """Where the screenshots go: the folder PLM_SHOTS names (``PLM_SHOTS=shots python3 -m pytest tests/browser``);
+    without it none is taken (st_browser.full_page_screenshot)."""
+    folder = Path(os.environ["PLM_SHOTS"]) if os.environ.get("PLM_SHOTS") else SHOTS
+    if os.environ.get("PLM_SHOTS"):
+        folder.mkdir(parents=True, exist_ok=True)
+    return folder
 
 
 

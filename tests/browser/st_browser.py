@@ -277,7 +277,13 @@ def wait_plots_sized(page: Page, timeout_ms: float = 5_000) -> None:
 def full_page_screenshot(page: Page, path: str | Path) -> None:
     """Streamlit scrolls inside <section data-testid=stMain>, so Playwright's
     full_page=True only captures the viewport. Grow the viewport to the
-    content height, let layout settle, shoot, then restore."""
+    content height, let layout settle, shoot, then restore.
+
+    Only where PLM_SHOTS names a folder (the ``shots_dir`` fixture): screenshots are for a person to look at, no
+    test reads them, and each took about 1 s of Chromium's time (12 of them: 13 s of the theme layout test's 79 s).
+    """
+    if not os.environ.get("PLM_SHOTS"):
+        return
     vp = page.viewport_size
     h = page.evaluate("""() => {
         const m = document.querySelector('[data-testid="stMain"]');
