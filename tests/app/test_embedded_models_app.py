@@ -46,11 +46,14 @@ PAGES = ("pages/home.py", "pages/attention.py", "pages/masking.py", "pages/compa
 
 @pytest.mark.parametrize("key", ["smollm2", "gemma3"])
 def test_every_page_opens_on_the_real_causal_lm(app_factory, request, key):
-    """Every page on the real model, as a user who picks it in the sidebar sees it: no exception, no error, and
-    the query·key view's check passes (the model's own attention equals softmax(QKᵀ·scale) on these weights)."""
+    """Every page on the real model, as a user who picks it in the sidebar sees it, going from page to page in one
+    session (the model loaded once): no exception, no error, and the query·key view's check passes (the model's
+    own attention equals softmax(QKᵀ·scale) on these weights)."""
     request.getfixturevalue(key)  # converted and loadable (skips where the packages are not installed)
+    at = open_page(app_factory, key, PAGES[0])
     for page in PAGES:
-        at = open_page(app_factory, key, page)
+        at.switch_page(page).run()
+        assert not at.exception, (page, at.exception)
         assert not at.error, (page, [shown(e.value) for e in at.error])
         if page == "pages/attention.py":
             checks = [shown(s.value) for s in at.success]
