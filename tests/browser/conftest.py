@@ -107,9 +107,10 @@ def _patient_expect():
 def shots_dir() -> Path:
     """Where the screenshots go: the folder PLM_SHOTS names (``PLM_SHOTS=shots python3 -m pytest tests/browser``);
     without it none is taken (st_browser.full_page_screenshot)."""
-    folder = Path(os.environ["PLM_SHOTS"]) if os.environ.get("PLM_SHOTS") else SHOTS
-    if os.environ.get("PLM_SHOTS"):
-        folder.mkdir(parents=True, exist_ok=True)
+    if not os.environ.get("PLM_SHOTS"):
+        return SHOTS
+    folder = Path(os.environ["PLM_SHOTS"])
+    folder.mkdir(parents=True, exist_ok=True)
     return folder
 
 
