@@ -50,7 +50,8 @@ def test_every_page_opens_on_the_real_causal_lm(app_factory, request, key):
     session (the model loaded once): no exception, no error, and the query·key view's check passes (the model's
     own attention equals softmax(QKᵀ·scale) on these weights)."""
     request.getfixturevalue(key)  # converted and loadable (skips where the packages are not installed)
-    at = open_page(app_factory, key, PAGES[0])
+    at = app_factory(key)
+    at.run()  # the home page: the loop switches to each page from here
     for page in PAGES:
         at.switch_page(page).run()
         assert not at.exception, (page, at.exception)
