@@ -143,7 +143,9 @@ def up(args) -> dict:
                    "--object-manager-port", str(free_port()), "--min-worker-port", "0", "--max-worker-port", "0"]
             if args.num_cpus:
                 cmd += ["--num-cpus", str(args.num_cpus)]
-            record("ray head", spawn(cmd, state / "ray.log", env))
+            # `down` stops nginx and the app replicas before the head, so no request is left to drain: without this
+            # Ray 2.60 answers SIGTERM by draining the node for RAY_GRACEFUL_SHUTDOWN_DRAIN_TIMEOUT_S (30 s)
+            record("ray head", spawn(cmd, state / "ray.log", {**env, "RAY_GRACEFUL_SHUTDOWN_DRAIN_TIMEOUT_S": "0"}))
             serve = shutil.which("serve") or str(Path(sys.executable).with_name("serve"))
             config = write_serve_config(state, args.serve_replicas, args.gpus_per_replica, args.cpus_per_replica,
                                         args.preload)
