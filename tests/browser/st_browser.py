@@ -6,8 +6,10 @@ websocket-based rerun wait (StTracker), idle checks and full-page screenshots.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import re
+import signal
 import socket
 import subprocess
 import sys
@@ -73,21 +75,96 @@ def wait_healthy(base_url: str, proc: subprocess.Popen | None = None, timeout: f
     raise TimeoutError(f"{base_url} not healthy after {timeout}s")
 
 
+class _WarmParent:
+    """This pytest process's ``warm_parent.py``: forks Streamlit servers with the heavy libraries already imported
+    (see that module for why and what stays as the command does it)."""
+
+    def __init__(self):
+        self.env = dict(os.environ)
+        self.proc = subprocess.Popen([sys.executable, str(Path(__file__).with_name("warm_parent.py"))],
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                                     text=True, env=self.env)
+        if self.proc.stdout.readline().strip() != "ready":
+            raise RuntimeError("the warm parent did not start")
+
+    def accepts(self, env: dict) -> bool:
+        """Whether a server with ``env`` may be forked: it differs from the parent's only in PLM_*/STREAMLIT_*."""
+        return all(env.get(k) == self.env.get(k) for k in {*env, *self.env}
+                   if not k.startswith(("PLM_", "STREAMLIT_")))
+
+    def fork(self, argv: list[str], cwd: Path, env: dict, log: Path) -> _Forked:
+        self.proc.stdin.write(json.dumps({"argv": argv, "cwd": str(cwd), "env": env, "log": str(log)}) + "\n")
+        self.proc.stdin.flush()
+        return _Forked(int(self.proc.stdout.readline()))
+
+
+class _Forked:
+    """A server forked by the warm parent: the part of ``subprocess.Popen`` that ``streamlit_server`` uses (its
+    exit status goes to the parent, so ``returncode`` is only "exited": -1)."""
+
+    def __init__(self, pid: int):
+        self.pid, self.returncode = pid, None
+
+    def poll(self) -> int | None:
+        if self.returncode is None:
+            try:
+                os.kill(self.pid, 0)
+            except ProcessLookupError:
+                self.returncode = -1
+        return self.returncode
+
+    def terminate(self) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(self.pid, signal.SIGTERM)
+
+    def kill(self) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(self.pid, signal.SIGKILL)
+
+    def wait(self, timeout: float) -> int:
+        deadline = time.monotonic() + timeout
+        while self.poll() is None:
+            if time.monotonic() > deadline:
+                raise subprocess.TimeoutExpired(f"streamlit (PID {self.pid})", timeout)
+            time.sleep(0.05)
+        return self.returncode
+
+
+_warm_parent: _WarmParent | None = None
+
+
+def _start_server(argv: list[str], cwd: Path, env: dict, log_path: Path | None):
+    """``python3 -m streamlit <argv>``: forked by this process's warm parent where ``env`` allows it, else a plain
+    subprocess; its output goes to ``log_path`` (or nowhere)."""
+    global _warm_parent
+    with contextlib.suppress(OSError, RuntimeError, ValueError):  # no warm parent: a plain subprocess
+        if _warm_parent is None or _warm_parent.proc.poll() is not None:
+            _warm_parent = _WarmParent()
+        if _warm_parent.accepts(env):
+            return _warm_parent.fork(argv, cwd, env, log_path or Path(os.devnull))
+    log = open(log_path, "wb") if log_path else subprocess.DEVNULL
+    try:
+        return subprocess.Popen([sys.executable, "-m", "streamlit", *argv], cwd=cwd, stdout=log,
+                                stderr=subprocess.STDOUT, env=env)
+    finally:
+        if log_path:
+            log.close()
+
+
 @contextlib.contextmanager
 def streamlit_server(app_dir: Path, script: str = "app.py", port: int | None = None,
                      log_path: Path | None = None, env: dict | None = None):
-    """Start `streamlit run` on 127.0.0.1:<port>, yield base URL, stop it (by PID)."""
+    """Start `streamlit run` on 127.0.0.1:<port>, yield base URL, stop it (by PID). The server is forked by this
+    process's warm parent (``warm_parent.py``) where its environment allows."""
     port = port or free_port()
-    cmd = [
-        sys.executable, "-m", "streamlit", "run", script,
+    argv = [
+        "run", script,
         "--server.headless", "true",
         "--server.port", str(port),
         "--server.address", "127.0.0.1",
         "--server.fileWatcherType", "none",
     ]
-    log = open(log_path, "wb") if log_path else subprocess.DEVNULL
-    proc = subprocess.Popen(cmd, cwd=app_dir, stdout=log, stderr=subprocess.STDOUT,
-                            env={**os.environ, **(env or {})})
+    proc = _start_server(argv, Path(app_dir), {**os.environ, **(env or {})}, log_path)
     try:
         base = f"http://127.0.0.1:{port}/"
         wait_healthy(base, proc)
@@ -99,8 +176,6 @@ def streamlit_server(app_dir: Path, script: str = "app.py", port: int | None = N
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait(timeout=10)
-        if log_path:
-            log.close()
 
 
 # --------------------------------------------------------------- browser ----
