@@ -14,6 +14,7 @@ from urllib.parse import urlencode
 import pytest
 from chart_layout import chart_boxes, layout_problems
 from helpers import lesson_query
+from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import expect
 from st_browser import (answer_slow_warning, full_page_screenshot, instrument_page, patience, streamlit_server,
                         wait_plots_sized)
@@ -300,8 +301,22 @@ COLOURS_JS = r"""
 """
 
 
+def _read(locator, script: str) -> list:
+    """``script`` over every element ``locator`` finds (``evaluate_all``), once it is visible. A bertviz frame may
+    load its document again after the page is idle (seen 1.5 s after a load, with no script run), which ends a read
+    in progress ("Execution context was destroyed"): then the read waits for the new document and starts again."""
+    for attempt in range(3):
+        expect(locator.first).to_be_visible()
+        try:
+            return locator.evaluate_all(script)
+        except PlaywrightError as error:
+            if "Execution context was destroyed" not in str(error) or attempt == 2:
+                raise
+    return []
+
+
 def _colours(locator) -> list[dict]:
-    return locator.evaluate_all(COLOURS_JS)
+    return _read(locator, COLOURS_JS)
 
 
 THEMES = [("os-light", "light", False), ("os-dark", "dark", False), ("--theme.base dark", "light", True)]
@@ -363,8 +378,8 @@ def test_model_view_fits_or_says_it_scrolls(browser, server_url, shots_dir):
             expect(note).to_have_text(re.compile(r"Scroll sideways: \d+ of 12 heads fit this width\."))
         else:
             expect(note).to_be_hidden()
-            fits = frame.locator("#vis").evaluate("v => v.scrollWidth <= v.clientWidth + 1")
-            assert fits
+            fits = _read(frame.locator("#vis"), "vs => vs.map(v => v.scrollWidth <= v.clientWidth + 1)")
+            assert fits == [True], fits
         full_page_screenshot(page, shots_dir / f"theme_model_view_{width}.png")
         context.close()
         assert not app.errors, app.errors

@@ -62,7 +62,7 @@ def test_twenty_sessions_through_nginx_and_ray(cluster):
 
     apps = [p for p in cluster["processes"] if p["name"].startswith("app replica")]
     report = load_client.run_load(
-        cluster["url"], 20, activities=("masking", "bias", "lesson"), duration=90, max_actions=14, timeout=300,
+        cluster["url"], 20, activities=("masking", "bias", "lesson"), duration=90, max_actions=7, timeout=300,
         ramp=5.0, think=(0.1, 0.4), pids=[p["pid"] for p in apps], load_logs=[Path(p["load_log"]) for p in apps])
     records = report.pop("records")
     assert report["errors"] == 0, report["error_examples"]
