@@ -88,9 +88,10 @@ class _WarmParent:
             raise RuntimeError("the warm parent did not start")
 
     def accepts(self, env: dict) -> bool:
-        """Whether a server with ``env`` may be forked: it differs from the parent's only in PLM_*/STREAMLIT_*."""
+        """Whether a server with ``env`` may be forked: it differs from the parent's only in PLM_*, STREAMLIT_* and
+        pytest's own PYTEST_* (PYTEST_CURRENT_TEST changes with every test)."""
         return all(env.get(k) == self.env.get(k) for k in {*env, *self.env}
-                   if not k.startswith(("PLM_", "STREAMLIT_")))
+                   if not k.startswith(("PLM_", "STREAMLIT_", "PYTEST_")))
 
     def fork(self, argv: list[str], cwd: Path, env: dict, log: Path) -> _Forked:
         self.proc.stdin.write(json.dumps({"argv": argv, "cwd": str(cwd), "env": env, "log": str(log)}) + "\n")
@@ -131,6 +132,7 @@ class _Forked:
 
 
 _warm_parent: _WarmParent | None = None
+_last_server: _Forked | subprocess.Popen | None = None  # the newest server (test_warm_servers_browser.py)
 
 
 def _start_server(argv: list[str], cwd: Path, env: dict, log_path: Path | None):
@@ -164,7 +166,8 @@ def streamlit_server(app_dir: Path, script: str = "app.py", port: int | None = N
         "--server.address", "127.0.0.1",
         "--server.fileWatcherType", "none",
     ]
-    proc = _start_server(argv, Path(app_dir), {**os.environ, **(env or {})}, log_path)
+    global _last_server
+    proc = _last_server = _start_server(argv, Path(app_dir), {**os.environ, **(env or {})}, log_path)
     try:
         base = f"http://127.0.0.1:{port}/"
         wait_healthy(base, proc)

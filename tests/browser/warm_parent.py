@@ -5,13 +5,15 @@ A server's first page imports torch, transformers, captum, scipy, scikit-learn, 
 ~25 servers of a whole-suite run paid that again (one server per browser test module, so that what one module
 leaves running cannot slow the next): a module's first page took 10.4 s and 14.1 CPU-s of this 2-core machine, and
 takes 2.6 s and 4.7 CPU-s from a warm parent (whose own start costs about 7 CPU-s). A forked server starts with
-those libraries imported; everything else is as ``python3 -m streamlit run`` does it: Streamlit itself, the app's
-own modules (``plm_core``, ``ui``: their settings read the server's ``PLM_*`` variables) and the page scripts are
-imported by the server, in its own directory and environment.
+those libraries imported (and the bare ``plm_core`` package, which sets libgomp's wait policy before torch loads, as
+in a server); everything else is as ``python3 -m streamlit run`` does it: Streamlit itself, the app's own modules
+(``plm_core.*``, ``ui``: their settings read the server's ``PLM_*`` variables) and the page scripts are imported by
+the server, in its own directory and environment.
 
 Protocol (one JSON object a line on stdin; the server's PID a line on stdout): ``{"cwd", "env", "log", "argv"}``.
-The environment given must equal this process's, except in ``PLM_*`` and ``STREAMLIT_*`` variables, which none of
-the libraries imported here reads (``st_browser`` checks this and starts a plain subprocess otherwise).
+The environment given must equal this process's, except in ``PLM_*``, ``STREAMLIT_*`` and pytest's ``PYTEST_*``
+variables, which none of the libraries imported here reads (``st_browser`` checks this and starts a plain
+subprocess otherwise).
 """
 
 from __future__ import annotations
@@ -41,6 +43,13 @@ def _transformers_names() -> list[str]:
 
 
 def warm() -> None:
+    # first, as in a server (app.py imports it before torch): the package sets OMP_WAIT_POLICY, which libgomp reads
+    # once when torch loads; it reads no other setting and imports none of its modules (PEP 562 exports)
+    sys.path.insert(0, str(ROOT))
+    try:
+        importlib.import_module("plm_core")
+    finally:
+        sys.path.remove(str(ROOT))
     for name in LIBRARIES:
         importlib.import_module(name)
     import transformers
@@ -58,6 +67,7 @@ def serve(request: dict) -> None:
     os.chdir(request["cwd"])
     os.environ.clear()
     os.environ.update(request["env"])
+    del sys.modules["plm_core"]  # the server imports the package itself, with its own environment (see warm())
     out = os.open(request["log"], os.O_WRONLY | os.O_CREAT | os.O_APPEND)
     os.dup2(out, 1)
     os.dup2(out, 2)
