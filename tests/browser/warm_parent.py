@@ -33,7 +33,7 @@ LIBRARIES = ("torch", "transformers", "captum.attr", "scipy.stats", "scipy.optim
              "plotly.graph_objects", "plotly.express", "plotly.subplots")
 
 
-def _transformers_names() -> list[str]:
+def _transformers_names() -> tuple[list[str], list[str]]:
     """The transformers names and submodules ``plm_core.preload`` resolves (read, not imported: importing it would
     import the app's own modules here)."""
     tree = ast.parse((ROOT / "plm_core" / "preload.py").read_text(encoding="utf-8"))
